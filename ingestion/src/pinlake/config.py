@@ -1,0 +1,151 @@
+"""One typed settings object for every pinlake component.
+
+Everything a component writes lives under ``PINLAKE_HOME`` (default ``./.pinlake``): the source
+database, the topics bucket, the Spark warehouse and Hive metastore, checkpoints and logs. Two
+different homes never share state, so tests and a user's demo can run side by side.
+
+Settings come from environment variables with the ``PINLAKE_`` prefix (``PINLAKE_HOME``,
+``PINLAKE_SOURCE_URL``, ``PINLAKE_KAFKA__BOOTSTRAP_SERVERS`` ...); CLI options only override them.
+Build it with :func:`get_settings` (never at import time).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The three source tables / topics, in the order the original producer posted them.
+TABLES: tuple[str, ...] = ("pin", "geo", "user")
+
+#: Repository root (the dbt project): ``ingestion/src/pinlake/config.py`` -> four levels up.
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class KafkaSettings(BaseSettings):
+    """The Kafka cluster. A local KRaft broker is started unless ``external`` is true."""
+
+    model_config = SettingsConfigDict(env_prefix="PINLAKE_KAFKA__", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    controller_port: int = 9093
+    external: bool = False
+    partitions: int = 1
+
+
+class ApiSettings(BaseSettings):
+    """The ingestion API (Kafka REST v2 + Kinesis proxy stand-in)."""
+
+    model_config = SettingsConfigDict(env_prefix="PINLAKE_API__", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8082
+    api_key: SecretStr | None = None
+    max_request_bytes: int = 10 * 1024 * 1024
+    max_record_bytes: int = 1024 * 1024
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PINLAKE_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
+    )
+
+    home: Path = Field(default=Path(".pinlake"), description="root of all local state")
+    source_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the source DB (default: SQLite in home)"
+    )
+    bucket: Path | None = Field(default=None, description="topics bucket (default: home/bucket)")
+    topic_prefix: str = Field(default="pinterest", description="the original's <UserId>")
+    jars_dir: Path = Field(
+        default=REPO_ROOT / ".pinlake-jars", description="JVM artifacts resolved by make setup"
+    )
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "4g"
+    dbt_target: str = "local"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @field_validator("home", "jars_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("bucket", mode="after")
+    @classmethod
+    def _absolute_or_none(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
+    # ---- derived locations (all under home) -------------------------------------------------
+    @property
+    def bucket_dir(self) -> Path:
+        return self.bucket or self.home / "bucket"
+
+    @property
+    def source_db_url(self) -> str:
+        return self.source_url or f"sqlite:///{self.home / 'source.db'}"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def metastore_dir(self) -> Path:
+        return self.home / "metastore"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.home / "checkpoints"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def spark_jars_glob(self) -> str:
+        return str(self.jars_dir / "spark" / "*.jar")
+
+    @property
+    def kafka_jars_dir(self) -> Path:
+        return self.jars_dir / "kafka"
+
+    def topic(self, table: str) -> str:
+        """Batch topic of a table, e.g. ``pinterest.pin`` (the original ``<UserId>.pin``)."""
+        return f"{self.topic_prefix}.{table}"
+
+    def stream(self, table: str) -> str:
+        """Stream (Kinesis-style) name of a table, e.g. ``streaming-pinterest-pin``."""
+        return f"streaming-{self.topic_prefix}-{table}"
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment for a dbt subprocess so that profiles.yml resolves to this home."""
+        env = dict(os.environ)
+        env.update(
+            PINLAKE_HOME=str(self.home),
+            PINLAKE_SPARK_JARS=self.spark_jars_glob,
+            PINLAKE_SPARK_MASTER=self.spark_master,
+            PINLAKE_SPARK_DRIVER_MEMORY=self.spark_driver_memory,
+            DBT_PROFILES_DIR=str(REPO_ROOT),
+            DBT_PROJECT_DIR=str(REPO_ROOT),
+            DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+            DO_NOT_TRACK="1",
+            DBT_TARGET_PATH=str(self.home / "dbt" / "target"),
+            DBT_LOG_PATH=str(self.logs_dir / "dbt"),
+        )
+        return env
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.metastore_dir, self.warehouse_dir, self.logs_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,33 @@
+"""Creates the raw Delta tables (schema ``raw``) from the declarations in :mod:`pinlake.schemas`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pinlake.config import TABLES
+from pinlake.schemas import (
+    LOADED_FILES_DDL,
+    LOADED_FILES_TABLE,
+    QUARANTINE_DDL,
+    QUARANTINE_TABLE,
+    RAW_SCHEMA,
+    raw_table_ddl,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def raw_table(table: str) -> str:
+    """Qualified name of a raw table, e.g. ``raw.pin``."""
+    return f"{RAW_SCHEMA}.{table}"
+
+
+def ensure_raw_tables(spark: SparkSession) -> None:
+    """Create schema ``raw`` and its Delta tables if they do not exist yet (idempotent)."""
+    spark.sql(f"create database if not exists {RAW_SCHEMA}")
+    ddl = {table: raw_table_ddl(table) for table in TABLES}
+    ddl[QUARANTINE_TABLE] = QUARANTINE_DDL
+    ddl[LOADED_FILES_TABLE] = LOADED_FILES_DDL
+    for name, columns in ddl.items():
+        spark.sql(f"create table if not exists {RAW_SCHEMA}.`{name}` ({columns}) using delta")

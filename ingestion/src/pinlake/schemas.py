@@ -1,0 +1,119 @@
+"""The one place that declares each table's columns.
+
+The three AiCore source tables (``pinterest_data``, ``geolocation_data``, ``user_data``) are
+declared once as :data:`SOURCE_COLUMNS`; from that single list come the SQL source database
+tables, the payload fields a producer sends and the explicit Spark schemas of the raw Delta
+tables (never inferred). Raw tables keep every source field as delivered (datetimes stay text,
+``follower_count`` stays the abbreviated string) plus the ingestion metadata columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
+
+ColumnType = Literal["int", "text", "float", "datetime"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    description: str
+
+
+#: Source table name of each topic, as in the original RDS database ``pinterest_data``.
+SOURCE_TABLES: dict[str, str] = {
+    "pin": "pinterest_data",
+    "geo": "geolocation_data",
+    "user": "user_data",
+}
+
+#: The key column of each source table (``index`` in pin, ``ind`` in geo and user).
+KEY_COLUMN: dict[str, str] = {"pin": "index", "geo": "ind", "user": "ind"}
+
+#: Columns in the order the source database returns them (and the producer posts them).
+SOURCE_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "pin": (
+        Column("index", "int", "row id, the join key (renamed ind when cleaned)"),
+        Column("unique_id", "text", "post id (UUID)"),
+        Column("title", "text", "pin title"),
+        Column("description", "text", "pin description"),
+        Column("poster_name", "text", "account that posted"),
+        Column("follower_count", "text", "poster's follower count, abbreviated (124k, 2M)"),
+        Column("tag_list", "text", "comma-separated tags"),
+        Column("is_image_or_video", "text", "media type"),
+        Column("image_src", "text", "image URL"),
+        Column("downloaded", "int", "1 if the image was downloaded"),
+        Column("save_location", "text", "'Local save in /data/<category>'"),
+        Column("category", "text", "one of 13 categories"),
+    ),
+    "geo": (
+        Column("ind", "int", "join key"),
+        Column("timestamp", "datetime", "time of the post"),
+        Column("latitude", "float", "latitude"),
+        Column("longitude", "float", "longitude"),
+        Column("country", "text", "country name"),
+    ),
+    "user": (
+        Column("ind", "int", "join key"),
+        Column("first_name", "text", "first name"),
+        Column("last_name", "text", "last name"),
+        Column("age", "int", "age in years"),
+        Column("date_joined", "datetime", "account creation time"),
+    ),
+}
+
+#: Metadata columns appended to every raw row (and to quarantined lines).
+METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_topic", "string"),
+    ("_partition", "int"),
+    ("_offset", "bigint"),
+    ("_source_file", "string"),
+    ("_load_id", "string"),
+    ("_ingested_at", "timestamp"),
+)
+
+#: Raw Delta tables, in schema ``raw``.
+RAW_SCHEMA = "raw"
+QUARANTINE_TABLE = "quarantine"
+LOADED_FILES_TABLE = "_loaded_files"
+
+_SPARK_TYPE: dict[ColumnType, str] = {
+    "int": "bigint",  # JSON integers are read as long, like the original notebooks
+    "text": "string",
+    "float": "double",
+    "datetime": "string",  # kept as delivered; typed in dbt staging
+}
+
+
+def raw_payload_ddl(table: str) -> str:
+    """Spark DDL of the delivered fields of ``table`` (the JSON payload schema)."""
+    return ", ".join(f"`{c.name}` {_SPARK_TYPE[c.type]}" for c in SOURCE_COLUMNS[table])
+
+
+def raw_table_ddl(table: str) -> str:
+    """Spark DDL of the raw Delta table: delivered fields, then metadata."""
+    meta = ", ".join(f"`{name}` {type_}" for name, type_ in METADATA_COLUMNS)
+    return f"{raw_payload_ddl(table)}, {meta}"
+
+
+QUARANTINE_DDL = (
+    "`table_name` string, `reason` string, `raw_text` string, `_line` bigint, "
+    + ", ".join(f"`{name}` {type_}" for name, type_ in METADATA_COLUMNS)
+)
+
+LOADED_FILES_DDL = (
+    "`table_name` string, `file_path` string, `records` bigint, `quarantined` bigint, "
+    "`_load_id` string, `loaded_at` timestamp"
+)
+
+
+def payload_schema(table: str) -> StructType:
+    """The explicit Spark schema used to parse a table's JSON lines."""
+    from pyspark.sql.types import StructType
+
+    return StructType.fromDDL(raw_payload_ddl(table))

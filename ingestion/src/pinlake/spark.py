@@ -1,0 +1,85 @@
+"""The one place that builds a Spark session.
+
+Delta Lake extensions and catalog, the persistent Hive catalog (embedded Derby metastore and
+warehouse under ``PINLAKE_HOME``), a UTC session time zone and the Maven-resolved jars
+(``spark.jars``; nothing is downloaded at start-up). The dbt ``local`` target in ``profiles.yml``
+sets the same keys from the same environment variables; ``tests/ingestion/test_spark_conf.py``
+checks that the two never drift apart.
+
+Embedded Derby admits one JVM at a time: a process that holds a session holds the metastore.
+pinlake commands open the session late and stop it when done, and dbt runs in its own process
+after them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from pinlake.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+class SparkSetupError(RuntimeError):
+    """The Spark/Delta environment is not usable (missing jars, Java...)."""
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Every Spark setting pinlake relies on, as strings (what profiles.yml sets too)."""
+    home = settings.home
+    return {
+        "spark.master": settings.spark_master,
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.jars": settings.spark_jars_glob,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": f"{home}/warehouse",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={home}/metastore/metastore_db;create=true"
+        ),
+        "spark.driver.extraJavaOptions": (
+            f"-Dderby.stream.error.file={home}/metastore/derby.log -Duser.timezone=UTC"
+        ),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+    }
+
+
+def _check_jars(settings: Settings) -> None:
+    spark_jars = settings.jars_dir / "spark"
+    if not any(spark_jars.glob("delta-spark_*.jar")):
+        raise SparkSetupError(
+            f"Delta jars not found in {spark_jars}: run `make setup` (resolves jvm/pom.xml)"
+        )
+
+
+def get_spark(settings: Settings | None = None, app_name: str = "pinlake") -> SparkSession:
+    """Return the process's Spark session, creating it with :func:`spark_conf` if needed."""
+    settings = settings or get_settings()
+    _check_jars(settings)
+    settings.ensure_dirs()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.enableHiveSupport().getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def stop_spark() -> None:
+    """Stop the active session (releases the Derby metastore lock for the next process)."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
