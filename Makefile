@@ -58,5 +58,8 @@ docs: setup ## generate and serve the dbt docs
 	$(BIN)/pinlake dbt docs generate
 	$(BIN)/pinlake dbt docs serve
 
+airflow: setup ## start Airflow 3 standalone (repo dags/, AIRFLOW_HOME under PINLAKE_HOME)
+	scripts/airflow_standalone.sh
+
 clean: ## remove generated state (keeps the venv and jars)
 	rm -rf .pinlake target logs

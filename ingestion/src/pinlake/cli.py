@@ -13,12 +13,16 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from pinlake.config import get_settings
 from pinlake.console import err_console
 from pinlake.errors import PinlakeError, UsageError
+
+# typer >= 0.20 vendors click; its usage errors all derive from this class.
+_CLICK_ERROR: type[Exception] = next(
+    cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException"
+)
 
 app = typer.Typer(
     name="pinlake",
@@ -33,12 +37,25 @@ services_app = typer.Typer(help="Local Kafka broker and ingestion API.", no_args
 app.add_typer(source_app, name="source")
 app.add_typer(services_app, name="services")
 
+# Options shared by several commands.
+BucketOpt = Annotated[Path | None, typer.Option(help="Topics bucket (default: home/bucket).")]
+UrlOpt = Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in home).")]
+EventsOpt = Annotated[
+    int | None, typer.Option(min=1, help="Number of events (default: one per source row).")
+]
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option(help="State directory (default: $PINLAKE_HOME or ./.pinlake)."),
+]
+
 
 @app.callback()
 def _main(
     home: Annotated[
         Path | None,
-        typer.Option(help="State directory (default: $PINLAKE_HOME or ./.pinlake).", show_default=False),
+        typer.Option(
+            help="State directory (default: $PINLAKE_HOME or ./.pinlake).", show_default=False
+        ),
     ] = None,
 ) -> None:
     if home is not None:
@@ -51,7 +68,9 @@ def _main(
 def source_init(
     rows: Annotated[int, typer.Option(min=1, help="Rows per table.")] = 11_154,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic generator.")] = 100,
-    url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in home).")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in home).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace existing tables.")] = False,
 ) -> None:
     """Create pinterest_data, geolocation_data and user_data filled with synthetic rows."""
@@ -63,7 +82,9 @@ def source_init(
 @source_app.command("load")
 def source_load(
     directory: Annotated[Path, typer.Argument(help="Folder in the reference-data/aicore layout.")],
-    url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in home).")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in home).")
+    ] = None,
 ) -> None:
     """Load real rows (geolocation_data.csv, user_data.csv, pinterest_data*.jsonl) instead."""
     from pinlake.source.reference import load_reference
@@ -79,17 +100,34 @@ class Destination(str, Enum):
 
 @app.command()
 def produce(
-    to: Annotated[Destination, typer.Option(help="bucket: write the topics bucket directly; api: post to the ingestion API.")] = Destination.bucket,
-    events: Annotated[int | None, typer.Option(min=1, help="Number of events (default: one per source row).")] = None,
+    to: Annotated[
+        Destination,
+        typer.Option(
+            help="bucket: write the topics bucket directly; api: post to the ingestion API."
+        ),
+    ] = Destination.bucket,
+    events: Annotated[
+        int | None, typer.Option(min=1, help="Number of events (default: one per source row).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the AiCore-style random draws.")] = 100,
-    sequential: Annotated[bool, typer.Option(help="Post ind 0, 1, 2, ... instead of random draws.")] = False,
-    sequence_file: Annotated[Path | None, typer.Option(help="Replay a draw,ind CSV (e.g. posting_sequence.csv).")] = None,
-    bucket: Annotated[Path | None, typer.Option(help="Topics bucket (default: home/bucket).")] = None,
+    sequential: Annotated[
+        bool, typer.Option(help="Post ind 0, 1, 2, ... instead of random draws.")
+    ] = False,
+    sequence_file: Annotated[
+        Path | None, typer.Option(help="Replay a draw,ind CSV (e.g. posting_sequence.csv).")
+    ] = None,
+    bucket: Annotated[
+        Path | None, typer.Option(help="Topics bucket (default: home/bucket).")
+    ] = None,
     flush_size: Annotated[int, typer.Option(min=1, help="Records per bucket file.")] = 1_000,
-    stream: Annotated[bool, typer.Option(help="With --to api: post to the Kinesis-style stream endpoints.")] = False,
+    stream: Annotated[
+        bool, typer.Option(help="With --to api: post to the Kinesis-style stream endpoints.")
+    ] = False,
     api_url: Annotated[str | None, typer.Option(help="Ingestion API base URL.")] = None,
     api_key: Annotated[str | None, typer.Option(help="x-api-key header value.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Records per request (1 = like the original).")] = 1,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Records per request (1 = like the original).")
+    ] = 1,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 4,
     rate: Annotated[float | None, typer.Option(min=0.0, help="Max events per second.")] = None,
 ) -> None:
@@ -116,7 +154,9 @@ def produce(
 # ---- landing and exporting ----------------------------------------------------------------
 @app.command()
 def land(
-    bucket: Annotated[Path | None, typer.Option(help="Topics bucket (default: home/bucket).")] = None,
+    bucket: Annotated[
+        Path | None, typer.Option(help="Topics bucket (default: home/bucket).")
+    ] = None,
 ) -> None:
     """Load new topics-bucket files into the raw Delta tables (bad lines are quarantined)."""
     from pinlake.lakehouse.land import land_bucket, print_land_summary
@@ -147,7 +187,9 @@ def dbt(ctx: typer.Context) -> None:
 
 @app.command()
 def demo(
-    events: Annotated[int | None, typer.Option(min=1, help="Events to produce (default: one per source row).")] = None,
+    events: Annotated[
+        int | None, typer.Option(min=1, help="Events to produce (default: one per source row).")
+    ] = None,
     rows: Annotated[int, typer.Option(min=1, help="Rows per source table.")] = 11_154,
 ) -> None:
     """The whole pipeline on the embedded default, then the answers to the analytic questions."""
@@ -192,27 +234,38 @@ def services_status() -> None:
 @app.command()
 def sink(
     once: Annotated[bool, typer.Option(help="Stop when caught up.")] = False,
-    bucket: Annotated[Path | None, typer.Option(help="Topics bucket (default: home/bucket).")] = None,
+    bucket: Annotated[
+        Path | None, typer.Option(help="Topics bucket (default: home/bucket).")
+    ] = None,
     flush_size: Annotated[int, typer.Option(min=1, help="Records per file.")] = 1_000,
-    flush_interval: Annotated[float, typer.Option(min=0.1, help="Seconds before a partial file is flushed.")] = 5.0,
+    flush_interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds before a partial file is flushed.")
+    ] = 5.0,
 ) -> None:
     """Write the batch topics into the topics bucket (Confluent S3 sink layout)."""
     from pinlake.sink import run_sink
 
-    run_sink(get_settings(), once=once, bucket=bucket, flush_size=flush_size, flush_interval=flush_interval)
+    run_sink(
+        get_settings(),
+        once=once,
+        bucket=bucket,
+        flush_size=flush_size,
+        flush_interval=flush_interval,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning expected failures into one readable line."""
     try:
         result = app(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("error: aborted")
         sys.exit(130)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        err_console.print(f"error: {exc.format_message()}", markup=False, soft_wrap=True)
+    except _CLICK_ERROR as exc:
+        message = exc.format_message()  # type: ignore[attr-defined]
+        err_console.print(f"error: {message}", markup=False, soft_wrap=True)
         sys.exit(UsageError.exit_code)
     except PinlakeError as exc:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)

@@ -46,6 +46,10 @@ class ApiSettings(BaseSettings):
     api_key: SecretStr | None = None
     max_request_bytes: int = 10 * 1024 * 1024
     max_record_bytes: int = 1024 * 1024
+    #: how long the API waits for Kafka to acknowledge a record before answering 5xx
+    delivery_timeout_ms: int = 10_000
+    #: Kinesis-proxy CreateStream default shard count when the body gives none (the tutorial's 5)
+    default_shard_count: int = 5
 
     @property
     def url(self) -> str:
@@ -108,8 +112,9 @@ class Settings(BaseSettings):
         return self.home / "logs"
 
     @property
-    def spark_jars_glob(self) -> str:
-        return str(self.jars_dir / "spark" / "*.jar")
+    def spark_classpath(self) -> str:
+        """The Delta and Kafka-connector jars, as a JVM class-path wildcard."""
+        return str(self.jars_dir / "spark" / "*")
 
     @property
     def kafka_jars_dir(self) -> Path:
@@ -128,7 +133,7 @@ class Settings(BaseSettings):
         env = dict(os.environ)
         env.update(
             PINLAKE_HOME=str(self.home),
-            PINLAKE_SPARK_JARS=self.spark_jars_glob,
+            PINLAKE_SPARK_CLASSPATH=self.spark_classpath,
             PINLAKE_SPARK_MASTER=self.spark_master,
             PINLAKE_SPARK_DRIVER_MEMORY=self.spark_driver_memory,
             DBT_PROFILES_DIR=str(REPO_ROOT),

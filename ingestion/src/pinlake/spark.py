@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from pinlake.config import Settings, get_settings
+from pinlake.errors import PinlakeError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-class SparkSetupError(RuntimeError):
-    """The Spark/Delta environment is not usable (missing jars, Java...)."""
+class SparkSetupError(PinlakeError):
+    """The Spark/Delta environment is not usable (missing jars, Java, a locked metastore)."""
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -33,7 +36,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     return {
         "spark.master": settings.spark_master,
         "spark.driver.memory": settings.spark_driver_memory,
-        "spark.jars": settings.spark_jars_glob,
+        "spark.driver.extraClassPath": settings.spark_classpath,
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.catalogImplementation": "hive",
@@ -83,3 +86,22 @@ def stop_spark() -> None:
     active = SparkSession.getActiveSession()
     if active is not None:
         active.stop()
+
+
+@contextmanager
+def spark_errors(settings: Settings) -> Iterator[None]:
+    """Turn the usual environment failures of a Spark job into one readable line."""
+    try:
+        yield
+    except PinlakeError:
+        raise
+    except Exception as exc:  # py4j / pyspark errors carry the JVM message in str()
+        text = str(exc)
+        if "Another instance of Derby" in text or "Failed to start database" in text:
+            raise SparkSetupError(
+                f"the metastore in {settings.metastore_dir} is in use by another process "
+                "(dbt, pinlake or Airflow on the same PINLAKE_HOME); wait for it or use another"
+            ) from exc
+        if "JAVA_GATEWAY_EXITED" in text or "Java gateway process exited" in text:
+            raise SparkSetupError("Spark could not start: is Java 17+ installed?") from exc
+        raise

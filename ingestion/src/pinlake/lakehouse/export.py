@@ -1,0 +1,41 @@
+"""Exports every mart (schema ``marts``) to ``<out>/<model>.csv`` with a header row."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from pinlake.config import Settings
+from pinlake.console import console
+from pinlake.errors import PinlakeError, UsageError
+
+MARTS_SCHEMA = "marts"
+
+
+def export_marts(settings: Settings, out: Path) -> list[Path]:
+    """Write each mart sorted by all its columns (stable, diffable files); return the paths."""
+    out = out.expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    from pinlake.spark import get_spark, spark_errors
+
+    written: list[Path] = []
+    with spark_errors(settings):
+        spark = get_spark(settings, app_name="pinlake-export")
+        if not spark.catalog.databaseExists(MARTS_SCHEMA):
+            raise PinlakeError(f"no `{MARTS_SCHEMA}` schema in {settings.home}: run dbt build")
+        names = sorted(t.name for t in spark.catalog.listTables(MARTS_SCHEMA))
+        if not names:
+            raise PinlakeError(f"schema `{MARTS_SCHEMA}` has no tables: run dbt build first")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            frame = spark.table(f"{MARTS_SCHEMA}.{name}")
+            rows = frame.orderBy(*frame.columns).collect()
+            path = out / f"{name}.csv"
+            with path.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle, lineterminator="\n")
+                writer.writerow(frame.columns)
+                writer.writerows(["" if v is None else v for v in row] for row in rows)
+            written.append(path)
+            console.print(f"[green]✓[/] {path} [dim]({len(rows)} rows)[/]")
+    return written

@@ -1,0 +1,269 @@
+"""Land topics-bucket files into the raw Delta tables (the bronze layer).
+
+Input is the Confluent S3 sink layout,
+``<bucket>/topics/<prefix>.<table>/partition=<p>/<prefix>.<table>+<p>+<first offset>.json``,
+one JSON object per line. Every line ends up in exactly one place:
+
+* ``raw.<table>``: parsed with the table's explicit schema (never inferred), every delivered field
+  kept as delivered, plus ``_topic``, ``_partition``, ``_offset`` (first offset + line index),
+  ``_source_file``, ``_load_id`` and ``_ingested_at``;
+* ``raw.quarantine``: lines that are not JSON objects, do not fit the schema or lack the key
+  field, with the reason and the raw text. The load never aborts because of them.
+
+Landing is incremental and idempotent: ``raw._loaded_files`` lists every landed file and is
+written last, so re-running skips what is there. Rows of a load that crashed before its
+manifest commit are found by their ``_load_id`` and removed before the next load.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pinlake.config import TABLES, Settings
+from pinlake.console import console, table
+from pinlake.errors import UsageError
+from pinlake.lakehouse.tables import ensure_raw_tables, raw_table
+from pinlake.schemas import (
+    KEY_COLUMN,
+    LOADED_FILES_DDL,
+    LOADED_FILES_TABLE,
+    QUARANTINE_TABLE,
+    RAW_SCHEMA,
+    SOURCE_COLUMNS,
+    payload_schema,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+#: ``<topic>+<partition>+<first offset>.json`` (Confluent's default file naming).
+_FILE_NAME = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<offset>\d+)\.json$")
+_CORRUPT = "_corrupt_record"
+
+
+@dataclass(frozen=True)
+class BucketFile:
+    table: str
+    path: Path
+    topic: str
+    partition: int | None
+    first_offset: int | None
+
+
+@dataclass
+class LandResult:
+    """What one ``pinlake land`` did."""
+
+    files_found: int = 0
+    files_landed: int = 0
+    records: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
+    quarantined: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
+    seconds: float = 0.0
+
+    @property
+    def total_records(self) -> int:
+        return sum(self.records.values())
+
+    @property
+    def total_quarantined(self) -> int:
+        return sum(self.quarantined.values())
+
+
+def discover_files(settings: Settings, bucket: Path) -> list[BucketFile]:
+    """Every ``.json`` file of the three batch topics in ``bucket``, sorted by name."""
+    found: list[BucketFile] = []
+    for name in TABLES:
+        topic = settings.topic(name)
+        for path in sorted((bucket / "topics" / topic).glob("partition=*/*.json")):
+            match = _FILE_NAME.match(path.name)
+            partition = first_offset = None
+            if match and match["topic"] == topic:
+                partition, first_offset = int(match["partition"]), int(match["offset"])
+            found.append(BucketFile(name, path.resolve(), topic, partition, first_offset))
+    return found
+
+
+def _reason(table_name: str, parsed: Column, line: Column) -> Column:
+    """Why a line cannot be landed (NULL when it can), as a readable text."""
+    from pyspark.sql import functions as F
+
+    key = KEY_COLUMN[table_name]
+    reason = F.when(F.json_object_keys(line).isNull(), F.lit("not a JSON object"))
+    mismatch = F.lit(None).cast("string")
+    for column in reversed(SOURCE_COLUMNS[table_name]):
+        delivered = F.get_json_object(line, f"$.{column.name}")
+        mismatch = F.when(
+            delivered.isNotNull() & parsed[column.name].isNull(),
+            F.lit(f"field {column.name!r} does not fit type {column.type}"),
+        ).otherwise(mismatch)
+    reason = reason.when(
+        parsed[_CORRUPT].isNotNull(),
+        F.coalesce(mismatch, F.lit(f"does not fit the {table_name} schema")),
+    )
+    return reason.when(parsed[key].isNull(), F.lit(f"missing key field {key!r}"))
+
+
+def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) -> DataFrame:
+    """One row per line of ``files``: parsed fields, metadata and ``_reason``."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField
+
+    meta = spark.createDataFrame(
+        [(str(f.path), f.topic, f.partition, f.first_offset) for f in files],
+        "path string, topic string, partition int, first_offset bigint",
+    )
+    texts = spark.read.text([str(f.path) for f in files], wholetext=True).select(
+        F.col("_metadata.file_path").alias("uri"), "value"
+    )
+    # Spark reports file URIs (file:/abs/path); match them back to our absolute paths.
+    texts = texts.withColumn("path", F.regexp_replace("uri", r"^file:(//)?", ""))
+    pieces = texts.select("path", F.split("value", "\n").alias("pieces"))
+    lines = pieces.select(
+        "path",
+        F.size("pieces").alias("n"),
+        F.posexplode("pieces").alias("pos", "line"),
+    )
+    # A file ends with a newline: the empty piece after it is not a line. Other blank lines are
+    # (and are quarantined as "not a JSON object").
+    lines = lines.filter((F.col("line") != "") | (F.col("pos") < F.col("n") - 1))
+    schema = payload_schema(table_name).add(StructField(_CORRUPT, StringType()))
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
+    parsed = lines.withColumn("p", F.from_json("line", schema, options))
+    parsed = parsed.withColumn("_reason", _reason(table_name, F.col("p"), F.col("line")))
+    return parsed.join(F.broadcast(meta), on="path", how="left")
+
+
+def _metadata_columns(load_id: str) -> list[Column]:
+    from pyspark.sql import functions as F
+
+    return [
+        F.col("topic").alias("_topic"),
+        F.col("partition").alias("_partition"),
+        (F.col("first_offset") + F.col("pos")).alias("_offset"),
+        F.col("path").alias("_source_file"),
+        F.lit(load_id).alias("_load_id"),
+        F.current_timestamp().alias("_ingested_at"),
+    ]
+
+
+def _remove_unfinished_loads(spark: SparkSession) -> None:
+    """Delete rows of loads that never committed their manifest entry (crash recovery)."""
+    committed = {
+        row[0]
+        for row in spark.sql(
+            f"select distinct _load_id from {RAW_SCHEMA}.`{LOADED_FILES_TABLE}`"
+        ).collect()
+    }
+    for name in (*TABLES, QUARANTINE_TABLE):
+        target = f"{RAW_SCHEMA}.`{name}`"
+        present = {r[0] for r in spark.sql(f"select distinct _load_id from {target}").collect()}
+        orphans = sorted(present - committed - {None})
+        if orphans:
+            ids = ", ".join(f"'{load_id}'" for load_id in orphans)
+            spark.sql(f"delete from {target} where _load_id in ({ids})")
+            console.print(f"[yellow]removed rows of {len(orphans)} unfinished load(s) in {target}")
+
+
+def land_bucket(settings: Settings, bucket: Path | None = None) -> LandResult:
+    """Land every not-yet-landed file of ``bucket`` (default: the home's bucket)."""
+    start = time.perf_counter()
+    bucket = (bucket or settings.bucket_dir).expanduser().resolve()
+    if not bucket.is_dir():
+        raise UsageError(f"bucket {bucket} does not exist or is not a folder")
+    files = discover_files(settings, bucket)
+    result = LandResult(files_found=len(files))
+
+    from pinlake.spark import get_spark, spark_errors
+
+    with spark_errors(settings):
+        spark = get_spark(settings, app_name="pinlake-land")
+        ensure_raw_tables(spark)
+        _remove_unfinished_loads(spark)
+        landed = {
+            row[0]
+            for row in spark.sql(
+                f"select file_path from {RAW_SCHEMA}.`{LOADED_FILES_TABLE}`"
+            ).collect()
+        }
+        new_files = [f for f in files if str(f.path) not in landed]
+        load_id = uuid.uuid4().hex
+        manifests: list[DataFrame] = []
+        for name in TABLES:
+            todo = [f for f in new_files if f.table == name]
+            if todo:
+                manifests.append(_land_table(spark, name, todo, load_id, result))
+        if manifests:
+            manifest = manifests[0]
+            for other in manifests[1:]:
+                manifest = manifest.unionByName(other)
+            manifest.write.format("delta").mode("append").saveAsTable(
+                f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`"
+            )
+        result.files_landed = len(new_files)
+    result.seconds = time.perf_counter() - start
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    (settings.logs_dir / "last-land.json").write_text(json.dumps(asdict(result), indent=2))
+    return result
+
+
+def _land_table(
+    spark: SparkSession, name: str, files: list[BucketFile], load_id: str, result: LandResult
+) -> DataFrame:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    with console.status(f"[bold]landing {len(files)} file(s) into {raw_table(name)}…"):
+        parsed = _parse_files(spark, name, files).persist(StorageLevel.MEMORY_AND_DISK)
+        fields = [F.col(f"p.{c.name}").alias(c.name) for c in SOURCE_COLUMNS[name]]
+        good = parsed.filter(F.col("_reason").isNull())
+        good.select(*fields, *_metadata_columns(load_id)).write.format("delta").mode(
+            "append"
+        ).saveAsTable(raw_table(name))
+        bad = parsed.filter(F.col("_reason").isNotNull()).select(
+            F.lit(name).alias("table_name"),
+            F.col("_reason").alias("reason"),
+            F.col("line").alias("raw_text"),
+            (F.col("pos") + 1).alias("_line"),
+            *_metadata_columns(load_id),
+        )
+        bad.write.format("delta").mode("append").saveAsTable(f"{RAW_SCHEMA}.{QUARANTINE_TABLE}")
+        per_file = (
+            parsed.groupBy("path")
+            .agg(
+                F.count(F.when(F.col("_reason").isNull(), 1)).alias("records"),
+                F.count(F.when(F.col("_reason").isNotNull(), 1)).alias("quarantined"),
+            )
+            .collect()
+        )
+        parsed.unpersist()
+    counts = {row["path"]: (row["records"], row["quarantined"]) for row in per_file}
+    result.records[name] += sum(c[0] for c in counts.values())
+    result.quarantined[name] += sum(c[1] for c in counts.values())
+    now = datetime.now(timezone.utc)
+    rows = [(name, str(f.path), *counts.get(str(f.path), (0, 0)), load_id, now) for f in files]
+    return spark.createDataFrame(rows, LOADED_FILES_DDL)
+
+
+def print_land_summary(result: LandResult) -> None:
+    rows = [(name, result.records[name], result.quarantined[name]) for name in TABLES] + [
+        ("total", result.total_records, result.total_quarantined)
+    ]
+    console.print(table("land", ["table", "records", "quarantined"], rows))
+    skipped = result.files_found - result.files_landed
+    rate = result.total_records / result.seconds if result.seconds else 0.0
+    console.print(
+        f"{result.files_landed} new file(s) landed, {skipped} already landed; "
+        f"{result.seconds:.1f}s ({rate:,.0f} records/s)"
+    )
+    if result.total_quarantined:
+        console.print(
+            f"[yellow]{result.total_quarantined} line(s) quarantined: "
+            f"select reason, raw_text from {RAW_SCHEMA}.{QUARANTINE_TABLE}"
+        )

@@ -1,0 +1,42 @@
+"""One Spark session (and one throwaway PINLAKE_HOME) for the whole pytest session."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pinlake.config import Settings
+
+
+@pytest.fixture(scope="session")
+def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(home=tmp_path_factory.mktemp("spark-home"), spark_master="local[1]")
+
+
+@pytest.fixture(scope="session")
+def spark(spark_settings: Settings) -> Iterator[object]:
+    from pinlake.spark import get_spark
+
+    session = get_spark(spark_settings, app_name="pinlake-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def write_bucket_file():
+    """Write one topics-bucket file the way the S3 sink names it."""
+    return _write_bucket_file
+
+
+def _write_bucket_file(
+    bucket: Path, topic: str, first_offset: int, lines: list[str | dict], partition: int = 0
+) -> Path:
+    folder = bucket / "topics" / topic / f"partition={partition}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{topic}+{partition}+{first_offset:010d}.json"
+    text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
+    path.write_text(text, encoding="utf-8")
+    return path

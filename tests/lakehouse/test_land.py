@@ -1,0 +1,163 @@
+"""`pinlake land`: topics bucket -> raw Delta tables, quarantine, idempotency, recovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pinlake.config import Settings
+from pinlake.errors import UsageError
+from pinlake.lakehouse.land import land_bucket
+
+pytestmark = pytest.mark.spark
+
+PIN = {
+    "index": 7528,
+    "unique_id": "fbe53c66-3442-4773-b19e-d3ec6f54dddf",
+    "title": "No Title Data Available",
+    "description": "No description available Story format",
+    "poster_name": "User Info Error",
+    "follower_count": "User Info Error",
+    "tag_list": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
+    "is_image_or_video": "multi-video(story page format)",
+    "image_src": "Image src error.",
+    "downloaded": 0,
+    "save_location": "Local save in /data/vehicles",
+    "category": "vehicles",
+}
+GEO = {
+    "ind": 7528,
+    "timestamp": "2020-08-28T03:52:47",
+    "latitude": -89.9787,
+    "longitude": -173.293,
+    "country": "Albania",
+}
+USER = {
+    "ind": 7528,
+    "first_name": "Abigail",
+    "last_name": "Ali",
+    "age": 20,
+    "date_joined": "2015-10-24 11:23:51",
+}
+
+
+def _rows(spark, table: str, bucket: Path) -> list:
+    return (
+        spark.table(table)
+        .filter(f"_source_file like '{bucket}/%'")
+        .orderBy("_source_file", "_offset")
+        .collect()
+    )
+
+
+def _quarantine(spark, bucket: Path) -> list:
+    return (
+        spark.table("raw.quarantine")
+        .filter(f"_source_file like '{bucket}/%'")
+        .orderBy("_source_file", "_line")
+        .collect()
+    )
+
+
+def test_lands_every_field_as_delivered_with_metadata(
+    spark, spark_settings: Settings, tmp_path, write_bucket_file
+):
+    bucket = tmp_path / "bucket"
+    pin_file = write_bucket_file(bucket, "pinterest.pin", 40, [PIN, {**PIN, "index": 2863}])
+    write_bucket_file(bucket, "pinterest.geo", 0, [GEO])
+    write_bucket_file(bucket, "pinterest.user", 7, [USER])
+
+    result = land_bucket(spark_settings, bucket)
+
+    assert result.records == {"pin": 2, "geo": 1, "user": 1}
+    assert result.total_quarantined == 0
+    pins = _rows(spark, "raw.pin", bucket)
+    assert [(r["index"], r["_offset"], r["_partition"]) for r in pins] == [
+        (7528, 40, 0),
+        (2863, 41, 0),
+    ]
+    assert pins[0]["follower_count"] == "User Info Error"  # as delivered, cleaned in dbt
+    assert pins[0]["_topic"] == "pinterest.pin"
+    assert pins[0]["_source_file"] == str(pin_file)
+    assert pins[0]["_ingested_at"] is not None
+    geo = _rows(spark, "raw.geo", bucket)[0]
+    assert (geo["timestamp"], geo["latitude"], geo["country"]) == (
+        "2020-08-28T03:52:47",
+        -89.9787,
+        "Albania",
+    )
+    user = _rows(spark, "raw.user", bucket)[0]
+    assert (user["first_name"], user["age"], user["_offset"]) == ("Abigail", 20, 7)
+
+
+def test_bad_lines_are_quarantined_with_reason_and_good_lines_still_land(
+    spark, spark_settings: Settings, tmp_path, write_bucket_file
+):
+    bucket = tmp_path / "bucket"
+    lines = [
+        PIN,
+        "this is not json",
+        "[1, 2, 3]",
+        {**PIN, "index": "not a number"},
+        {k: v for k, v in PIN.items() if k != "index"},
+        "",
+        {**PIN, "index": 10},
+        '{"index": 11, "title": "truncated',
+    ]
+    write_bucket_file(bucket, "pinterest.pin", 100, lines)
+
+    result = land_bucket(spark_settings, bucket)
+
+    assert result.records["pin"] == 2
+    assert result.quarantined["pin"] == 6
+    assert [r["index"] for r in _rows(spark, "raw.pin", bucket)] == [7528, 10]
+    quarantined = _quarantine(spark, bucket)
+    assert [(q["_line"], q["_offset"], q["reason"]) for q in quarantined] == [
+        (2, 101, "not a JSON object"),
+        (3, 102, "not a JSON object"),
+        (4, 103, "field 'index' does not fit type int"),
+        (5, 104, "missing key field 'index'"),
+        (6, 105, "not a JSON object"),
+        (8, 107, "not a JSON object"),
+    ]
+    assert quarantined[0]["raw_text"] == "this is not json"
+    assert {q["table_name"] for q in quarantined} == {"pin"}
+
+
+def test_land_is_incremental_and_idempotent(
+    spark, spark_settings: Settings, tmp_path, write_bucket_file
+):
+    bucket = tmp_path / "bucket"
+    write_bucket_file(bucket, "pinterest.geo", 0, [GEO, {**GEO, "ind": 1}])
+    first = land_bucket(spark_settings, bucket)
+    again = land_bucket(spark_settings, bucket)
+    write_bucket_file(bucket, "pinterest.geo", 2, [{**GEO, "ind": 2}])
+    third = land_bucket(spark_settings, bucket)
+
+    assert (first.files_landed, first.records["geo"]) == (1, 2)
+    assert (again.files_found, again.files_landed, again.total_records) == (1, 0, 0)
+    assert (third.files_found, third.files_landed, third.records["geo"]) == (2, 1, 1)
+    assert [r["ind"] for r in _rows(spark, "raw.geo", bucket)] == [7528, 1, 2]
+
+
+def test_rows_of_an_unfinished_load_are_removed_and_the_file_relanded(
+    spark, spark_settings: Settings, tmp_path, write_bucket_file
+):
+    bucket = tmp_path / "bucket"
+    path = write_bucket_file(bucket, "pinterest.user", 0, [USER])
+    # A crash after the data commit but before the manifest commit leaves rows behind.
+    spark.sql(
+        "insert into raw.user (ind, first_name, _offset, _source_file, _load_id) "
+        f"values (7528, 'Abigail', 0, '{path}', 'crashed-load')"
+    )
+    result = land_bucket(spark_settings, bucket)
+
+    assert result.records["user"] == 1
+    rows = _rows(spark, "raw.user", bucket)
+    assert len(rows) == 1 and rows[0]["_load_id"] != "crashed-load"
+
+
+def test_missing_bucket_is_a_usage_error(spark_settings: Settings, tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        land_bucket(spark_settings, tmp_path / "nope")
