@@ -1,0 +1,282 @@
+"""The source database: tables derived from :data:`pinlake.schemas.SOURCE_COLUMNS`, creation, reads.
+
+SQLite in ``PINLAKE_HOME`` by default (``settings.source_db_url``); any SQLAlchemy URL otherwise
+(``mysql+pymysql://...`` like the original RDS, ``postgresql+psycopg://...``; the driver must be
+installed). Every database failure becomes a one-line :class:`~pinlake.errors.PinlakeError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import (
+    Column as SqlColumn,
+)
+from sqlalchemy import (
+    DateTime,
+    Double,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    bindparam,
+    create_engine,
+    func,
+    insert,
+    inspect,
+    make_url,
+    select,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from pinlake.config import Settings
+from pinlake.console import console, progress
+from pinlake.errors import PinlakeError, UsageError
+from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS, SOURCE_TABLES
+
+#: Rows per INSERT executemany / per generated chunk.
+CHUNK_ROWS = 10_000
+#: Keys per ``WHERE key IN (...)`` (below SQLite's old 999-variable limit).
+FETCH_CHUNK = 900
+
+_SQL_TYPES = {"int": Integer, "text": Text, "float": Double, "datetime": DateTime}
+
+metadata = MetaData()
+
+#: The SQLAlchemy tables by topic (``pin``, ``geo``, ``user``), derived from SOURCE_COLUMNS.
+TABLES: dict[str, Table] = {
+    topic: Table(
+        SOURCE_TABLES[topic],
+        metadata,
+        *(
+            SqlColumn(
+                column.name,
+                _SQL_TYPES[column.type](),
+                primary_key=column.name == KEY_COLUMN[topic],
+                autoincrement=False,
+                comment=column.description,
+            )
+            for column in SOURCE_COLUMNS[topic]
+        ),
+    )
+    for topic in SOURCE_TABLES
+}
+
+
+def table_for(name: str) -> Table:
+    """A source table by topic (``pin``) or by source name (``pinterest_data``)."""
+    if name in TABLES:
+        return TABLES[name]
+    for topic, source_name in SOURCE_TABLES.items():
+        if source_name == name:
+            return TABLES[topic]
+    raise PinlakeError(f"unknown source table {name!r} (one of {', '.join(SOURCE_TABLES)})")
+
+
+# ---- errors and engines ------------------------------------------------------------------------
+def _one_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password (for messages)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for display
+        return url
+
+
+@contextmanager
+def db_errors(url: str, action: str = "source database") -> Iterator[None]:
+    """Turn database exceptions into one readable PinlakeError line."""
+    try:
+        yield
+    except PinlakeError:
+        raise
+    except SQLAlchemyError as exc:
+        raise PinlakeError(f"{action} {safe_url(url)}: {_one_line(exc)}") from exc
+
+
+def engine_for(settings: Settings, url: str | None = None, *, create: bool = True) -> Engine:
+    """A connected engine for ``url`` (default: the SQLite file in ``settings.home``).
+
+    With ``create=False`` a missing SQLite file is an error instead of being created empty.
+    Raises :class:`UsageError` for malformed URLs or unknown dialects/drivers and
+    :class:`PinlakeError` when the database cannot be reached.
+    """
+    target = url or settings.source_db_url
+    try:
+        parsed = make_url(target)
+    except ArgumentError as exc:
+        raise UsageError(f"not a database URL: {target!r} (e.g. sqlite:///source.db)") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        from pathlib import Path
+
+        path = Path(parsed.database)
+        if not create and not path.exists():
+            raise PinlakeError(
+                f"no source database at {path}; run `pinlake source init` (or source load) first"
+            )
+        if url is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(parsed)
+    except NoSuchModuleError as exc:
+        raise UsageError(
+            f"unknown database dialect/driver in {safe_url(target)!r}: {_one_line(exc)}"
+        ) from exc
+    except ImportError as exc:
+        raise UsageError(
+            f"cannot use {safe_url(target)!r}: database driver not installed ({_one_line(exc)})"
+        ) from exc
+    except ArgumentError as exc:
+        raise UsageError(f"cannot use {safe_url(target)!r}: {_one_line(exc)}") from exc
+    with db_errors(target, "cannot connect to"):
+        with engine.connect():
+            pass
+    return engine
+
+
+def _url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+# ---- reading -----------------------------------------------------------------------------------
+def existing_counts(engine: Engine) -> dict[str, int | None]:
+    """Row count of each source table by topic; ``None`` when the table does not exist."""
+    with db_errors(_url(engine)):
+        names = set(inspect(engine).get_table_names())
+        counts: dict[str, int | None] = {}
+        with engine.connect() as conn:
+            for topic, table in TABLES.items():
+                if table.name in names:
+                    counts[topic] = conn.execute(
+                        select(func.count()).select_from(table)
+                    ).scalar_one()
+                else:
+                    counts[topic] = None
+    return counts
+
+
+def row_count(engine: Engine) -> dict[str, int]:
+    """Rows per source table, by topic (``{"pin": 11154, "geo": 11154, "user": 11154}``)."""
+    counts = existing_counts(engine)
+    missing = [TABLES[topic].name for topic, count in counts.items() if count is None]
+    if missing:
+        raise PinlakeError(
+            f"source database {_url(engine)} has no table {', '.join(missing)}; "
+            "run `pinlake source init` (or `pinlake source load`) first"
+        )
+    return {topic: int(count or 0) for topic, count in counts.items()}
+
+
+def source_size(engine: Engine) -> int:
+    """Number of posting events the source holds: the largest table's row count.
+
+    Keys are assumed contiguous from 0 (like the original tables); the real reference folder has
+    11,154 geo/user rows but only a 2,019-row pin sample, so its size is 11,154.
+    """
+    return max(row_count(engine).values())
+
+
+def fetch_rows(engine: Engine, table: str, inds: Sequence[int]) -> dict[int, dict]:
+    """The rows of ``table`` (topic or source name) whose key is in ``inds``, by key.
+
+    Each row is a dict in source column order; datetimes are :class:`datetime.datetime`. Missing
+    keys are simply absent from the result. One query per :data:`FETCH_CHUNK` keys.
+    """
+    sql_table = table_for(table)
+    key = sql_table.c[KEY_COLUMN[_topic_of(sql_table)]]
+    wanted = sorted(set(int(ind) for ind in inds))
+    stmt = select(sql_table).where(key.in_(bindparam("keys", expanding=True)))
+    names = [str(column.name) for column in sql_table.columns]  # plain str (orjson-safe)
+    position = names.index(str(key.name))
+    out: dict[int, dict] = {}
+    with db_errors(_url(engine)), engine.connect() as conn:
+        for start in range(0, len(wanted), FETCH_CHUNK):
+            chunk = wanted[start : start + FETCH_CHUNK]
+            for row in conn.execute(stmt, {"keys": chunk}):
+                out[int(row[position])] = dict(zip(names, row, strict=True))
+    return out
+
+
+def _topic_of(table: Table) -> str:
+    return next(topic for topic, t in TABLES.items() if t is table)
+
+
+# ---- writing -----------------------------------------------------------------------------------
+def replace_tables(
+    engine: Engine, *, force: bool, hint: str = "use --force to replace them"
+) -> None:
+    """Drop and create the three tables; refuse when any has rows and ``force`` is false."""
+    counts = existing_counts(engine)
+    filled = {topic: count for topic, count in counts.items() if count}
+    if filled and not force:
+        detail = ", ".join(f"{TABLES[t].name}: {c:,} rows" for t, c in filled.items())
+        raise PinlakeError(f"source database {_url(engine)} already has data ({detail}); {hint}")
+    with db_errors(_url(engine)):
+        metadata.drop_all(engine, tables=list(TABLES.values()), checkfirst=True)
+        metadata.create_all(engine, tables=list(TABLES.values()))
+
+
+def insert_chunks(
+    engine: Engine,
+    chunks: Iterable[dict[str, list[dict]]],
+    *,
+    total: int,
+    description: str,
+) -> dict[str, int]:
+    """Insert ``{"pin": rows, "geo": rows, "user": rows}`` chunks in one transaction.
+
+    Shows a progress bar over ``total`` rows (all tables); returns rows inserted per topic.
+    """
+    inserted = dict.fromkeys(TABLES, 0)
+    statements = {topic: insert(table) for topic, table in TABLES.items()}
+    with db_errors(_url(engine)), engine.begin() as conn, progress() as bar:
+        _fast_sqlite(conn)
+        task = bar.add_task(description, total=total)
+        for chunk in chunks:
+            for topic, rows in chunk.items():
+                if rows:
+                    conn.execute(statements[topic], rows)
+                    inserted[topic] += len(rows)
+                    bar.advance(task, len(rows))
+    return inserted
+
+
+def _fast_sqlite(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA synchronous = OFF")
+
+
+def init_source(settings: Settings, *, rows: int, seed: int, url: str | None, force: bool) -> None:
+    """Create the three source tables filled with ``rows`` synthetic rows each (seeded)."""
+    from pinlake.source.generator import SourceGenerator
+
+    if rows < 1:
+        raise UsageError("--rows must be at least 1")
+    engine = engine_for(settings, url)
+    try:
+        replace_tables(engine, force=force)
+        start = time.perf_counter()
+        generator = SourceGenerator(rows, seed)
+        inserted = insert_chunks(
+            engine,
+            generator.chunks(CHUNK_ROWS),
+            total=rows * len(TABLES),
+            description=f"source rows ({rows:,} per table)",
+        )
+        elapsed = time.perf_counter() - start
+    finally:
+        engine.dispose()
+    console.print(
+        f"[green]✓[/] source {_url(engine)}: "
+        + ", ".join(f"{TABLES[t].name} {n:,}" for t, n in inserted.items())
+        + f" rows (seed {seed}, {generator.n_users:,} users) in {elapsed:.1f}s"
+    )

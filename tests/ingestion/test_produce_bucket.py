@@ -1,0 +1,151 @@
+"""``produce --to bucket``: Confluent S3 sink layout, offsets, atomic files, payload JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from pinlake.cli import main
+from pinlake.produce import ProduceOptions, run_produce
+from pinlake.produce.bucket import file_name, next_offset
+from pinlake.produce.payload import dumps, row_to_json
+from pinlake.source.db import init_source
+from pinlake.source.reference import load_reference
+
+NAME = re.compile(r"^pinterest\.(pin|geo|user)\+0\+(\d{10})\.json$")
+
+
+def topic_files(bucket: Path, table: str) -> list[Path]:
+    return sorted((bucket / "topics" / f"pinterest.{table}" / "partition=0").iterdir())
+
+
+def read_records(bucket: Path, table: str) -> list[dict]:
+    return [
+        json.loads(line) for f in topic_files(bucket, table) for line in f.read_text().splitlines()
+    ]
+
+
+def test_payload_json():
+    row = {
+        "ind": 1,
+        "timestamp": datetime(2020, 8, 28, 3, 52, 47),
+        "latitude": -1.5,
+        "country": "X",
+    }
+    assert row_to_json(row) == {
+        "ind": 1,
+        "timestamp": "2020-08-28T03:52:47",
+        "latitude": -1.5,
+        "country": "X",
+    }
+    assert dumps({"d": "a…\u00a0"}) == '{"d":"a…\u00a0"}'.encode()
+
+
+def test_file_name_like_confluent():
+    assert file_name("pinterest.pin", 0) == "pinterest.pin+0+0000000000.json"
+    assert file_name("pinterest.geo", 12_345) == "pinterest.geo+0+0000012345.json"
+
+
+def test_bucket_layout_offsets_and_append(settings):
+    init_source(settings, rows=250, seed=3, url=None, force=False)
+    result = run_produce(settings, "bucket", ProduceOptions(sequential=True, flush_size=100))
+    bucket = settings.bucket_dir
+    assert result.events == 250 and result.records == {"pin": 250, "geo": 250, "user": 250}
+    for table in ("pin", "geo", "user"):
+        files = topic_files(bucket, table)
+        assert [f.name for f in files] == [
+            f"pinterest.{table}+0+0000000000.json",
+            f"pinterest.{table}+0+0000000100.json",
+            f"pinterest.{table}+0+0000000200.json",
+        ]
+        assert [len(f.read_text().splitlines()) for f in files] == [100, 100, 50]
+        assert all(f.read_bytes().endswith(b"\n") for f in files)
+    geo = read_records(bucket, "geo")
+    assert [r["ind"] for r in geo] == list(range(250))
+    assert list(geo[0]) == ["ind", "timestamp", "latitude", "longitude", "country"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", geo[0]["timestamp"])
+    pin = read_records(bucket, "pin")
+    assert list(pin[0])[:2] == ["index", "unique_id"] and isinstance(pin[0]["follower_count"], str)
+
+    # a second run appends after the existing offsets, never overwriting
+    before = {f: f.read_bytes() for t in ("pin", "geo", "user") for f in topic_files(bucket, t)}
+    run_produce(settings, "bucket", ProduceOptions(events=30, seed=100, flush_size=100))
+    for path, content in before.items():
+        assert path.read_bytes() == content
+    assert topic_files(bucket, "user")[-1].name == "pinterest.user+0+0000000250.json"
+    assert next_offset(topic_files(bucket, "user")[0].parent, "pinterest.user") == 280
+    users = read_records(bucket, "user")
+    assert len(users) == 280
+    # no temp files left behind; every file is a Confluent name
+    for table in ("pin", "geo", "user"):
+        assert all(NAME.match(f.name) for f in topic_files(bucket, table))
+    assert not list(bucket.rglob("*.tmp*"))
+
+
+def test_random_default_draws_aicore_sequence(settings):
+    init_source(settings, rows=11_154, seed=1, url=None, force=False)
+    run_produce(settings, "bucket", ProduceOptions(events=6, flush_size=1))
+    geo_files = topic_files(settings.bucket_dir, "geo")
+    assert len(geo_files) == 6  # flush.size=1 like the original connector
+    assert [json.loads(f.read_text())["ind"] for f in geo_files] == [
+        7528,
+        2863,
+        5730,
+        8304,
+        8731,
+        1313,
+    ]
+
+
+def test_reference_sequence_replay(settings, aicore_dir, tmp_path):
+    load_reference(settings, aicore_dir, url=None)
+    sequence = tmp_path / "seq.csv"
+    sequence.write_text("draw,ind\n1,7528\n2,0\n3,7528\n")
+    out = tmp_path / "bucket"
+    result = run_produce(
+        settings, "bucket", ProduceOptions(sequence_file=sequence, bucket=out, flush_size=10)
+    )
+    # ind 0 has geo/user rows but no pin row in the 2,019-row sample
+    assert result.records == {"pin": 2, "geo": 3, "user": 3}
+    pins = read_records(out, "pin")
+    assert pins[0] == pins[1] and pins[0]["index"] == 7528
+    assert pins[0]["title"] == "No Title Data Available"
+    geo = read_records(out, "geo")
+    assert geo[1] == {
+        "ind": 0,
+        "timestamp": "2019-01-01T07:21:13",
+        "latitude": -88.8298,
+        "longitude": -170.188,
+        "country": "Albania",
+    }
+
+
+def test_produce_errors(settings, home, capsys, tmp_path):
+    init_source(settings, rows=10, seed=1, url=None, force=False)
+    for args, needle in (
+        (["produce", "--stream"], "only apply with --to api"),
+        (["produce", "--sequence-file", str(tmp_path / "nope.csv")], "no such sequence file"),
+        (["produce", "--sequential", "--sequence-file", str(tmp_path / "x")], "exclude"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code != 0
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and needle in err and len(err.splitlines()) == 1
+
+
+def test_failed_write_leaves_no_temp_file(settings, monkeypatch):
+    init_source(settings, rows=20, seed=1, url=None, force=False)
+    import pinlake.produce.bucket as bucket_module
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bucket_module.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        run_produce(settings, "bucket", ProduceOptions(flush_size=5))
+    assert not list(settings.bucket_dir.rglob("*.tmp*"))
+    assert not list(settings.bucket_dir.rglob("*.json"))

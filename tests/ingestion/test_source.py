@@ -1,0 +1,136 @@
+"""The source database: init, reference load, reads, and one-line CLI errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from pinlake.cli import main
+from pinlake.errors import PinlakeError
+from pinlake.source.db import engine_for, fetch_rows, init_source, row_count, source_size
+from pinlake.source.reference import load_reference
+from sqlalchemy import inspect
+
+
+def run_cli(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    return int(exit_info.value.code or 0)
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_init_creates_typed_tables(settings):
+    init_source(settings, rows=500, seed=7, url=None, force=False)
+    engine = engine_for(settings)
+    assert row_count(engine) == {"pin": 500, "geo": 500, "user": 500}
+    assert source_size(engine) == 500
+    columns = {c["name"]: c for c in inspect(engine).get_columns("geolocation_data")}
+    assert list(columns) == ["ind", "timestamp", "latitude", "longitude", "country"]
+    assert columns["ind"]["primary_key"] == 1
+    pin_columns = [c["name"] for c in inspect(engine).get_columns("pinterest_data")]
+    assert pin_columns[:3] == ["index", "unique_id", "title"]
+    rows = fetch_rows(engine, "geo", [3, 1, 999_999])
+    assert sorted(rows) == [1, 3]
+    assert list(rows[1]) == ["ind", "timestamp", "latitude", "longitude", "country"]
+    assert isinstance(rows[1]["timestamp"], datetime)
+    assert fetch_rows(engine, "user_data", [2])[2]["ind"] == 2
+    engine.dispose()
+
+
+def test_init_refuses_existing_rows_then_force(settings):
+    init_source(settings, rows=50, seed=1, url=None, force=False)
+    with pytest.raises(PinlakeError, match="already has data.*--force"):
+        init_source(settings, rows=50, seed=1, url=None, force=False)
+    init_source(settings, rows=80, seed=2, url=None, force=True)
+    engine = engine_for(settings)
+    assert row_count(engine)["user"] == 80
+    engine.dispose()
+
+
+def test_init_same_seed_same_rows(tmp_path, settings):
+    url_a, url_b = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    init_source(settings, rows=300, seed=5, url=url_a, force=False)
+    init_source(settings, rows=300, seed=5, url=url_b, force=False)
+    a, b = engine_for(settings, url_a), engine_for(settings, url_b)
+    for table in ("pin", "geo", "user"):
+        assert fetch_rows(a, table, range(300)) == fetch_rows(b, table, range(300))
+    a.dispose()
+    b.dispose()
+
+
+def test_load_reference(settings, aicore_dir):
+    load_reference(settings, aicore_dir, url=None)
+    engine = engine_for(settings)
+    assert row_count(engine) == {"pin": 2019, "geo": 11154, "user": 11154}
+    assert source_size(engine) == 11154
+    geo = fetch_rows(engine, "geo", [0])[0]
+    assert geo == {
+        "ind": 0,
+        "timestamp": datetime(2019, 1, 1, 7, 21, 13),
+        "latitude": -88.8298,
+        "longitude": -170.188,
+        "country": "Albania",
+    }
+    user = fetch_rows(engine, "user", [0])[0]
+    assert (user["first_name"], user["last_name"], user["age"]) == ("Adam", "Acosta", 20)
+    pin = fetch_rows(engine, "pin", [7528, 0])
+    assert list(pin) == [7528]  # index 0 is not in the sample
+    assert pin[7528]["poster_name"] == "User Info Error"
+    assert pin[7528]["tag_list"] == "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"
+    nbsp = [
+        r
+        for r in fetch_rows(engine, "pin", range(200)).values()
+        if r["description"][-1:] == "\u00a0"
+    ]
+    assert nbsp  # values kept exactly, trailing NBSP included
+    engine.dispose()
+
+
+def test_load_reference_replaces_synthetic(settings, aicore_dir):
+    init_source(settings, rows=20, seed=1, url=None, force=False)
+    load_reference(settings, aicore_dir, url=None)
+    engine = engine_for(settings)
+    assert row_count(engine)["geo"] == 11154
+    engine.dispose()
+
+
+def test_cli_source_init_and_load(home, aicore_dir, capsys):
+    assert run_cli(["source", "init", "--rows", "200"]) == 0
+    assert (home / "source.db").is_file()
+    capsys.readouterr()
+    assert run_cli(["source", "init", "--rows", "200"]) == 1
+    assert "--force" in one_error_line(capsys)
+    assert run_cli(["source", "init", "--rows", "100", "--force"]) == 0
+    assert run_cli(["source", "load", str(aicore_dir)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["source", "init", "--url", "nosuchdb://x"], "nosuchdb"),
+        (["source", "init", "--url", "not a url"], "not a database URL"),
+        (["source", "init", "--url", "sqlite:////nonexistent-dir/x/y.db"], "cannot connect"),
+        (["source", "load", "/nonexistent/folder"], "not a folder"),
+        (["source", "load", "/"], "missing"),
+        (["produce", "--to", "bucket"], "no source database"),
+    ],
+)
+def test_cli_one_line_errors(home, args, needle, capsys):
+    assert run_cli(args) != 0
+    assert needle in one_error_line(capsys)
+
+
+def test_load_reference_bad_file(settings, tmp_path, aicore_dir):
+    folder = tmp_path / "ref"
+    folder.mkdir()
+    for name in ("geolocation_data.csv", "pinterest_data_sample.jsonl"):
+        (folder / name).write_bytes((aicore_dir / name).read_bytes())
+    (folder / "user_data.csv").write_text("ind,first_name,last_name,age,date_joined\n0,A,B,x,\n")
+    with pytest.raises(PinlakeError, match=r"user_data.csv:2"):
+        load_reference(settings, folder, url=None)

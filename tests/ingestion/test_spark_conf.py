@@ -1,0 +1,55 @@
+"""The dbt `local` target and pinlake's Spark session must use identical Spark settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from pinlake.config import REPO_ROOT, Settings
+from pinlake.spark import spark_conf
+
+
+def _render_profiles(env: dict[str, str]) -> dict:
+    def env_var(name: str, default: str | None = None) -> str:
+        if name in env:
+            return env[name]
+        if default is None:
+            raise KeyError(name)
+        return default
+
+    text = (REPO_ROOT / "profiles.yml").read_text()
+    rendered = jinja2.Environment().from_string(text).render(env_var=env_var)
+    return yaml.safe_load(rendered)
+
+
+def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(tmp_path: Path):
+    settings = Settings(home=tmp_path / "home")
+    profile = _render_profiles(settings.dbt_env())["pinlake"]
+    local = profile["outputs"]["local"]
+
+    assert profile["target"] == "local"
+    assert (local["type"], local["method"]) == ("spark", "session")
+    assert {k: str(v) for k, v in local["server_side_parameters"].items()} == spark_conf(settings)
+
+
+def test_every_state_path_is_under_pinlake_home(tmp_path: Path):
+    settings = Settings(home=tmp_path / "home")
+    conf = spark_conf(settings)
+    home = str(settings.home)
+    assert conf["spark.sql.warehouse.dir"].startswith(home)
+    assert f"databaseName={home}/metastore/" in conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
+    for path in (settings.bucket_dir, settings.checkpoints_dir, settings.logs_dir):
+        assert path.is_relative_to(settings.home)
+    assert settings.source_db_url == f"sqlite:///{home}/source.db"
+
+
+def test_other_targets_parse_from_environment_only(tmp_path: Path):
+    env = Settings(home=tmp_path).dbt_env()
+    env.update(DATABRICKS_HOST="adb-1.azuredatabricks.net", DATABRICKS_TOKEN="dapi-secret")
+    outputs = _render_profiles(env)["pinlake"]["outputs"]
+    assert outputs["databricks"]["host"] == "adb-1.azuredatabricks.net"
+    assert outputs["databricks"]["token"] == "dapi-secret"
+    assert outputs["thrift"]["method"] == "thrift" and outputs["thrift"]["port"] == "10000"
+    assert "dapi" not in (REPO_ROOT / "profiles.yml").read_text()
