@@ -147,6 +147,7 @@ def test_rows_of_an_unfinished_load_are_removed_and_the_file_relanded(
     bucket = tmp_path / "bucket"
     path = write_bucket_file(bucket, "pinterest.user", 0, [USER])
     # A crash after the data commit but before the manifest commit leaves rows behind.
+    spark.sql("insert into raw._loads values ('crashed-load', current_timestamp())")
     spark.sql(
         "insert into raw.user (ind, first_name, _offset, _source_file, _load_id) "
         f"values (7528, 'Abigail', 0, '{path}', 'crashed-load')"
@@ -156,6 +157,7 @@ def test_rows_of_an_unfinished_load_are_removed_and_the_file_relanded(
     assert result.records["user"] == 1
     rows = _rows(spark, "raw.user", bucket)
     assert len(rows) == 1 and rows[0]["_load_id"] != "crashed-load"
+    assert spark.sql("select * from raw._loads where _load_id = 'crashed-load'").count() == 0
 
 
 def test_missing_bucket_is_a_usage_error(spark_settings: Settings, tmp_path):

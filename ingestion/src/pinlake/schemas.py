@@ -81,6 +81,7 @@ METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
 RAW_SCHEMA = "raw"
 QUARANTINE_TABLE = "quarantine"
 LOADED_FILES_TABLE = "_loaded_files"
+LOADS_TABLE = "_loads"
 
 _SPARK_TYPE: dict[ColumnType, str] = {
     "int": "bigint",  # JSON integers are read as long, like the original notebooks
@@ -110,6 +111,8 @@ LOADED_FILES_DDL = (
     "`table_name` string, `file_path` string, `records` bigint, `quarantined` bigint, "
     "`_load_id` string, `loaded_at` timestamp"
 )
+
+LOADS_DDL = "`_load_id` string, `started_at` timestamp"
 
 
 def payload_schema(table: str) -> StructType:

@@ -11,8 +11,9 @@ one JSON object per line. Every line ends up in exactly one place:
   field, with the reason and the raw text. The load never aborts because of them.
 
 Landing is incremental and idempotent: ``raw._loaded_files`` lists every landed file and is
-written last, so re-running skips what is there. Rows of a load that crashed before its
-manifest commit are found by their ``_load_id`` and removed before the next load.
+written last, so re-running skips what is there. Every load first records its ``_load_id`` in
+``raw._loads``; a load id there without manifest rows belongs to a load that crashed between its
+data and manifest commits, and its rows are removed before the next load.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from pinlake.schemas import (
     KEY_COLUMN,
     LOADED_FILES_DDL,
     LOADED_FILES_TABLE,
+    LOADS_DDL,
+    LOADS_TABLE,
     QUARANTINE_TABLE,
     RAW_SCHEMA,
     SOURCE_COLUMNS,
@@ -155,20 +158,28 @@ def _metadata_columns(load_id: str) -> list[Column]:
 
 def _remove_unfinished_loads(spark: SparkSession) -> None:
     """Delete rows of loads that never committed their manifest entry (crash recovery)."""
-    committed = {
+    orphans = [
         row[0]
         for row in spark.sql(
-            f"select distinct _load_id from {RAW_SCHEMA}.`{LOADED_FILES_TABLE}`"
+            f"select _load_id from {RAW_SCHEMA}.`{LOADS_TABLE}` where _load_id not in "
+            f"(select _load_id from {RAW_SCHEMA}.`{LOADED_FILES_TABLE}`)"
         ).collect()
-    }
-    for name in (*TABLES, QUARANTINE_TABLE):
-        target = f"{RAW_SCHEMA}.`{name}`"
-        present = {r[0] for r in spark.sql(f"select distinct _load_id from {target}").collect()}
-        orphans = sorted(present - committed - {None})
-        if orphans:
-            ids = ", ".join(f"'{load_id}'" for load_id in orphans)
-            spark.sql(f"delete from {target} where _load_id in ({ids})")
-            console.print(f"[yellow]removed rows of {len(orphans)} unfinished load(s) in {target}")
+    ]
+    if not orphans:
+        return
+    ids = ", ".join(f"'{load_id}'" for load_id in orphans)
+    for name in (*TABLES, QUARANTINE_TABLE, LOADS_TABLE):
+        spark.sql(f"delete from {RAW_SCHEMA}.`{name}` where _load_id in ({ids})")
+    console.print(f"[yellow]removed the rows of {len(orphans)} unfinished load(s)")
+
+
+def _start_load(spark: SparkSession) -> str:
+    """Record a new load id before any data is written (see the module docstring)."""
+    load_id = uuid.uuid4().hex
+    spark.createDataFrame([(load_id, datetime.now(timezone.utc))], LOADS_DDL).write.format(
+        "delta"
+    ).mode("append").saveAsTable(f"{RAW_SCHEMA}.`{LOADS_TABLE}`")
+    return load_id
 
 
 def land_bucket(settings: Settings, bucket: Path | None = None) -> LandResult:
@@ -193,7 +204,7 @@ def land_bucket(settings: Settings, bucket: Path | None = None) -> LandResult:
             ).collect()
         }
         new_files = [f for f in files if str(f.path) not in landed]
-        load_id = uuid.uuid4().hex
+        load_id = _start_load(spark) if new_files else ""
         manifests: list[DataFrame] = []
         for name in TABLES:
             todo = [f for f in new_files if f.table == name]

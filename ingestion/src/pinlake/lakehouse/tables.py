@@ -8,6 +8,8 @@ from pinlake.config import TABLES
 from pinlake.schemas import (
     LOADED_FILES_DDL,
     LOADED_FILES_TABLE,
+    LOADS_DDL,
+    LOADS_TABLE,
     QUARANTINE_DDL,
     QUARANTINE_TABLE,
     RAW_SCHEMA,
@@ -25,9 +27,15 @@ def raw_table(table: str) -> str:
 
 def ensure_raw_tables(spark: SparkSession) -> None:
     """Create schema ``raw`` and its Delta tables if they do not exist yet (idempotent)."""
-    spark.sql(f"create database if not exists {RAW_SCHEMA}")
     ddl = {table: raw_table_ddl(table) for table in TABLES}
     ddl[QUARANTINE_TABLE] = QUARANTINE_DDL
     ddl[LOADED_FILES_TABLE] = LOADED_FILES_DDL
+    ddl[LOADS_TABLE] = LOADS_DDL
+    if spark.catalog.databaseExists(RAW_SCHEMA):
+        existing = {t.name for t in spark.catalog.listTables(RAW_SCHEMA)}
+    else:
+        spark.sql(f"create database if not exists {RAW_SCHEMA}")
+        existing = set()
     for name, columns in ddl.items():
-        spark.sql(f"create table if not exists {RAW_SCHEMA}.`{name}` ({columns}) using delta")
+        if name not in existing:
+            spark.sql(f"create table if not exists {RAW_SCHEMA}.`{name}` ({columns}) using delta")
