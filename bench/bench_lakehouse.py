@@ -1,0 +1,142 @@
+"""Lakehouse benchmark: land throughput and `dbt build` wall time at growing sizes.
+
+For each size N (events; each event is a pin, a geo and a user record) in a fresh
+PINLAKE_HOME: ``source init --rows N`` → ``produce --sequential --events N`` → ``land`` →
+``dbt build``. In the same run, a baseline lands the same bucket files with the least Spark can
+do (``spark.read.json`` with the explicit schema → Delta append, no metadata, no quarantine, no
+manifest), so the ratio shows what pinlake's guarantees cost on this machine.
+
+    .venv/bin/python bench/bench_lakehouse.py [--sizes 10000,100000,1000000]
+
+Goals (2 cores): land ≥ 50,000 records/s; the build for 1M events within 5 minutes;
+10× the data costs no more than 10× the time. Nothing here asserts: it prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pinlake.config import TABLES, Settings
+from pinlake.console import console, table
+from pinlake.lakehouse.dbt import run_dbt
+from pinlake.pipeline import pinlake_cli
+
+
+def _timed(step) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def baseline(bucket: Path, home: Path) -> dict[str, float]:
+    """Plain Spark JSON → Delta of the same files (run in its own process by the benchmark)."""
+    from pinlake.schemas import payload_schema
+    from pinlake.spark import get_spark
+
+    settings = Settings(home=home)
+    spark = get_spark(settings, app_name="bench-baseline")
+    start = time.perf_counter()
+    records = 0
+    for name in TABLES:
+        files = str(bucket / "topics" / settings.topic(name) / "partition=*" / "*.json")
+        frame = spark.read.schema(payload_schema(name)).json(files)
+        frame.write.format("delta").mode("append").save(str(home / "baseline" / name))
+        records += spark.read.format("delta").load(str(home / "baseline" / name)).count()
+    return {"records": records, "seconds": time.perf_counter() - start}
+
+
+def run_size(events: int, root: Path) -> dict[str, float]:
+    settings = Settings(home=root / f"n{events}")
+    pinlake_cli(settings, "source", "init", "--rows", str(events))
+    pinlake_cli(settings, "produce", "--to", "bucket", "--sequential", "--events", str(events))
+    land_wall = _timed(lambda: pinlake_cli(settings, "land"))
+    land = json.loads((settings.logs_dir / "last-land.json").read_text())
+    records = sum(land["records"].values()) + sum(land["quarantined"].values())
+    land_work = land["seconds"] - land["spark_startup_seconds"]
+    build = _timed(lambda: run_dbt(settings, ["build", "--exclude-resource-type", "unit_test"]))
+    base_home = root / f"base{events}"
+    out = subprocess.run(
+        [sys.executable, __file__, "--baseline", str(settings.bucket_dir), str(base_home)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    base = json.loads(out.stdout.strip().splitlines()[-1])
+    return {
+        "events": events,
+        "records": records,
+        "land_wall": land_wall,
+        "land_rate": records / land_work,
+        "base_rate": base["records"] / base["seconds"],
+        "build": build,
+    }
+
+
+def report(results: list[dict[str, float]]) -> None:
+    rows = [
+        (
+            f"{r['events']:,}",
+            f"{r['records']:,}",
+            f"{r['land_wall']:.1f}s",
+            f"{r['land_rate']:,.0f}",
+            f"{r['base_rate']:,.0f}",
+            f"{r['land_rate'] / r['base_rate']:.2f}",
+            f"{r['build']:.1f}s",
+        )
+        for r in results
+    ]
+    console.print(
+        table(
+            "lakehouse benchmark",
+            [
+                "events",
+                "records",
+                "land (wall)",
+                "land rec/s",
+                "baseline rec/s",
+                "land/baseline",
+                "dbt build",
+            ],
+            rows,
+        )
+    )
+    growth = []
+    for small, big in zip(results, results[1:], strict=False):
+        data = big["records"] / small["records"]
+        growth.append(
+            (
+                f"{small['events']:,} → {big['events']:,}",
+                f"{data:.1f}×",
+                f"{big['land_wall'] / small['land_wall']:.2f}×",
+                f"{big['build'] / small['build']:.2f}×",
+            )
+        )
+    if growth:
+        console.print(table("cost growth", ["sizes", "data", "land time", "build time"], growth))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--baseline", nargs=2, metavar=("BUCKET", "HOME"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline:
+        print(json.dumps(baseline(Path(args.baseline[0]), Path(args.baseline[1]))))
+        return
+    sizes = [int(size) for size in args.sizes.split(",")]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="pinlake-bench-") as tmp:
+        for events in sizes:
+            console.rule(f"[bold]{events:,} events")
+            results.append(run_size(events, Path(tmp)))
+            report(results)
+
+
+if __name__ == "__main__":
+    main()
