@@ -5,7 +5,8 @@
 Starts its own broker + API on free ports under a temporary PINLAKE_HOME (or, with
 ``--use-running``, uses the services of the current PINLAKE_* settings) and measures, in one run:
 
-1. raw: a confluent-kafka producer (acks=all, idempotent) writing the records directly;
+1. raw: a confluent-kafka producer (acks=all, idempotent) writing the records directly (best of
+   three runs: the ceiling);
 2. api-1: the API, one record per request (the original producer's pattern);
 3. api-100: the API, 100 records per request;
 4. api-1 paced at half of the measured api-1 maximum rate: latency under moderate load.
@@ -249,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     n = args.records
     try:
         bench_api(settings, topic, 1, 500, 4, name="warm-up")
-        results = [bench_raw(settings, topic, n)]
+        raws = [bench_raw(settings, topic, n) for _ in range(3)]  # the ceiling: best of 3
+        results = [max(raws, key=lambda r: r["records_s"])]
         single = bench_api(settings, topic, 1, n, args.concurrency, name="API, 1 record/request")
         results.append(single)
         results.append(

@@ -1,0 +1,120 @@
+"""FastAPI app factory: Kafka REST v2 + Kinesis proxy, API key, size limits, health."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from contextlib import asynccontextmanager
+
+import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pinlake.api import kafka_rest, kinesis
+from pinlake.api.backend import KafkaBackend
+from pinlake.api.errors import KAFKA_V2, ApiError, kafka_json
+from pinlake.config import Settings
+
+log = logging.getLogger("pinlake.api")
+
+OPEN_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
+
+
+class ApiKeyMiddleware:
+    """Pure-ASGI check of ``x-api-key`` (403 like API Gateway) when a key is configured."""
+
+    def __init__(self, app, key: str) -> None:
+        self.app = app
+        self.key = key.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            given = b""
+            for name, value in scope["headers"]:
+                if name == b"x-api-key":
+                    given = value
+                    break
+            if not hmac.compare_digest(given, self.key):
+                body = b'{"message":"Forbidden"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 403,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The ingestion API for ``settings`` (Kafka at settings.kafka.bootstrap_servers)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.backend = KafkaBackend(settings)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(app.state.backend.close)
+
+    app = FastAPI(
+        title="pinlake ingestion API",
+        version="1",
+        description=(
+            "Kafka REST Proxy v2 produce endpoints and the API Gateway Kinesis proxy, "
+            "backed by a Kafka cluster. Records are acknowledged only after acks=all."
+        ),
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.include_router(kafka_rest.router)
+    app.include_router(kinesis.router)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> Response:
+        return exc.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        phrase = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
+        return Response(
+            orjson.dumps(
+                {"error_code": exc.status_code, "message": f"HTTP {exc.status_code} {phrase}"}
+            ),
+            status_code=exc.status_code,
+            media_type=KAFKA_V2,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+        return kafka_json({"error_code": 422, "message": str(exc.errors()[:3])}, 422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error")
+        return kafka_json({"error_code": 500, "message": "Internal Server Error"}, 500)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness and Kafka reachability")
+    async def healthz(request: Request) -> Response:
+        be: KafkaBackend = request.app.state.backend
+        ok = not be.broker_down and await asyncio.to_thread(be.ping, 1.0)
+        return Response(
+            orjson.dumps({"status": "ok", "kafka": "ok" if ok else "down"}),
+            media_type="application/json",
+        )
+
+    key = settings.api.api_key
+    if key is not None and key.get_secret_value():
+        app.add_middleware(ApiKeyMiddleware, key=key.get_secret_value())
+    return app

@@ -1,0 +1,1 @@
+"""Local services: a single-node KRaft Kafka broker and the ingestion API, run in the background."""

@@ -1,0 +1,304 @@
+"""A single-node Apache Kafka 4.x broker in KRaft mode, run from the Maven-resolved jars."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from pinlake.config import TABLES, Settings
+from pinlake.errors import PinlakeError
+from pinlake.services import process
+
+NAME = "kafka"
+
+LOG4J2 = """\
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+LOG4J1 = """\
+log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File={log}
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+"""
+
+
+def kafka_dir(settings: Settings) -> Path:
+    return settings.home / "kafka"
+
+
+def run_dir(settings: Settings) -> Path:
+    return settings.home / "run"
+
+
+def bootstrap_host_port(settings: Settings) -> tuple[str, int]:
+    first = settings.kafka.bootstrap_servers.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    if not host or not port.isdigit():
+        raise PinlakeError(f"bad kafka bootstrap server {first!r} (want host:port)")
+    return host, int(port)
+
+
+def server_properties(settings: Settings) -> str:
+    host, port = bootstrap_host_port(settings)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise PinlakeError(
+            f"the local broker only listens on loopback; got {host!r} "
+            "(set PINLAKE_KAFKA__EXTERNAL=true for an external cluster)"
+        )
+    cport = settings.kafka.controller_port
+    data = kafka_dir(settings) / "data"
+    lines = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{host}:{cport}",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(data),
+        "num.partitions": str(settings.kafka.partitions),
+        "auto.create.topics.enable": "false",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "4",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+        "log.retention.hours": "168",
+        "delete.topic.enable": "true",
+    }
+    return "".join(f"{k}={v}\n" for k, v in lines.items())
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise PinlakeError("java not found on PATH (Kafka 4 needs Java 17+)")
+    return java
+
+
+def _classpath(settings: Settings) -> str:
+    jars = settings.kafka_jars_dir
+    if not any(jars.glob("kafka_2.13-*.jar")):
+        raise PinlakeError(f"no Kafka broker jars in {jars} (run `make setup`)")
+    return f"{jars}/*"
+
+
+def _jvm_args(settings: Settings) -> list[str]:
+    kdir = kafka_dir(settings)
+    return [
+        _java(),
+        "-Xms128m",
+        "-Xmx512m",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={kdir / 'log4j2.properties'}",
+        f"-Dlog4j.configuration=file:{kdir / 'log4j.properties'}",
+        f"-Dkafka.logs.dir={settings.logs_dir}",
+        "-cp",
+        _classpath(settings),
+    ]
+
+
+def prepare(settings: Settings) -> Path:
+    """Write the configs and format the storage on first start; returns server.properties."""
+    kdir = kafka_dir(settings)
+    kdir.mkdir(parents=True, exist_ok=True)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    log = settings.logs_dir / "kafka-server.log"
+    (kdir / "log4j2.properties").write_text(LOG4J2.format(log=log))
+    (kdir / "log4j.properties").write_text(LOG4J1.format(log=log))
+    props = kdir / "server.properties"
+    props.write_text(server_properties(settings))
+    if not (kdir / "data" / "meta.properties").exists():
+        cluster_id = uuid.uuid4().bytes
+        import base64
+
+        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        argv = [
+            *_jvm_args(settings),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cid,
+            "-c",
+            str(props),
+            "--ignore-formatted",
+        ]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired as exc:
+            raise PinlakeError("formatting the Kafka storage timed out") from exc
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+            raise PinlakeError("formatting the Kafka storage failed: " + " | ".join(tail))
+    return props
+
+
+def start(settings: Settings) -> int:
+    """Start the broker in the background (no-op if already running); returns its pid."""
+    pid = process.read_pid(run_dir(settings), NAME)
+    if pid is not None:
+        return pid
+    props = prepare(settings)
+    argv = [*_jvm_args(settings), "kafka.Kafka", str(props)]
+    return process.spawn(run_dir(settings), settings.logs_dir / "kafka.out", NAME, argv, env=None)
+
+
+def stop(settings: Settings, timeout: float = 30.0) -> bool:
+    return process.stop(run_dir(settings), NAME, timeout=timeout)
+
+
+def pid(settings: Settings) -> int | None:
+    return process.read_pid(run_dir(settings), NAME)
+
+
+def admin(settings: Settings, timeout_ms: int = 5000):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "socket.timeout.ms": timeout_ms,
+            "reconnect.backoff.max.ms": 1000,
+            "log_level": 0,
+            "logger": _quiet_logger(),
+        }
+    )
+
+
+def _quiet_logger():
+    import logging
+
+    logger = logging.getLogger("pinlake.kafka.client")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger
+
+
+def healthy(settings: Settings, timeout: float = 2.0) -> bool:
+    try:
+        meta = admin(settings).list_topics(timeout=timeout)
+    except Exception:
+        return False
+    return bool(meta.brokers)
+
+
+def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if healthy(settings, timeout=1.5):
+            return
+        if pid_ is not None and not process.is_alive(pid_):
+            raise PinlakeError(
+                f"the Kafka broker exited during start-up; see {settings.logs_dir / 'kafka.out'}"
+            )
+        time.sleep(0.3)
+    raise PinlakeError(
+        f"Kafka at {settings.kafka.bootstrap_servers} not healthy after {timeout:.0f}s; "
+        f"see {settings.logs_dir / 'kafka.out'}"
+    )
+
+
+def all_topics(settings: Settings) -> list[str]:
+    return [t for table in TABLES for t in (settings.topic(table), settings.stream(table))]
+
+
+def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
+    """Create the batch and stream topics if missing (idempotent); returns the created ones."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    client = admin(settings)
+    existing = set(client.list_topics(timeout=timeout).topics)
+    wanted = [t for t in all_topics(settings) if t not in existing]
+    if not wanted:
+        return []
+    futures = client.create_topics(
+        [
+            NewTopic(t, num_partitions=settings.kafka.partitions, replication_factor=1)
+            for t in wanted
+        ],
+        operation_timeout=timeout,
+        request_timeout=timeout,
+    )
+    created = []
+    for topic, fut in futures.items():
+        try:
+            fut.result(timeout=timeout)
+            created.append(topic)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if getattr(err, "name", lambda: "")() != "TOPIC_ALREADY_EXISTS":
+                raise PinlakeError(f"creating topic {topic} failed: {err}") from exc
+    # wait until the metadata shows them with leaders
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        meta = client.list_topics(timeout=5)
+        ready = all(
+            t in meta.topics
+            and meta.topics[t].error is None
+            and meta.topics[t].partitions
+            and all(p.leader >= 0 for p in meta.topics[t].partitions.values())
+            for t in wanted
+        )
+        if ready:
+            break
+        time.sleep(0.2)
+    return created
+
+
+def topic_offsets(settings: Settings, topics: list[str], timeout: float = 5.0):
+    """(topic, partition, low, high) for every partition of ``topics`` that exists."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": "pinlake-status",
+            "enable.auto.commit": False,
+            "log_level": 0,
+            "logger": _quiet_logger(),
+        }
+    )
+    rows = []
+    try:
+        meta = consumer.list_topics(timeout=timeout)
+        for topic in topics:
+            tmeta = meta.topics.get(topic)
+            if tmeta is None or tmeta.error is not None:
+                continue
+            for p in sorted(tmeta.partitions):
+                with contextlib.suppress(Exception):
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, p), timeout=timeout
+                    )
+                    rows.append((topic, p, low, high))
+    finally:
+        consumer.close()
+    return rows

@@ -1,0 +1,53 @@
+"""Fixtures for the ingestion integration tests: a real KRaft broker and the API on free ports."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from ingestion_helpers import free_ports
+
+from pinlake.config import ApiSettings, KafkaSettings, Settings
+
+
+def make_settings(home: Path) -> Settings:
+    kafka_port, controller_port, api_port = free_ports(3)
+    return Settings(
+        home=home,
+        kafka=KafkaSettings(
+            bootstrap_servers=f"127.0.0.1:{kafka_port}",
+            controller_port=controller_port,
+            external=False,
+            partitions=1,
+        ),
+        api=ApiSettings(host="127.0.0.1", port=api_port, api_key=None, delivery_timeout_ms=30_000),
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_services() -> Iterator[Settings]:
+    """Kafka (KRaft) + the ingestion API under a temp PINLAKE_HOME; stopped afterwards."""
+    from pinlake.services.manager import start_all, stop_all
+
+    with tempfile.TemporaryDirectory(prefix="pinlake-it-") as tmp:
+        settings = make_settings(Path(tmp) / "home")
+        try:
+            start_all(settings, quiet=True)
+            yield settings
+        finally:
+            stop_all(settings, quiet=True)
+
+
+@pytest.fixture()
+def api(kafka_services: Settings) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=kafka_services.api.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture()
+def marker() -> str:
+    return uuid.uuid4().hex[:12]

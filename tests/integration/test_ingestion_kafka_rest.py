@@ -1,0 +1,200 @@
+"""Contract tests of the Kafka REST v2 produce endpoints (real broker, real HTTP)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+from ingestion_helpers import BINARY_V2, JSON_V2, free_ports, marked, read_topic
+
+from pinlake.api import create_app
+from pinlake.config import ApiSettings
+
+
+def post(api: httpx.Client, topic: str, body, ctype: str = JSON_V2, path: str | None = None):
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    return api.post(path or f"/topics/{topic}", content=content, headers={"content-type": ctype})
+
+
+def test_produce_json_records_returns_offsets_and_lands(kafka_services, api, marker):
+    topic = kafka_services.topic("pin")
+    records = [{"value": {"m": marker, "i": i}} for i in range(5)]
+    records.append({"key": "k1", "value": {"m": marker, "i": 5}})
+    resp = post(api, topic, {"records": records})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"].startswith("application/vnd.kafka.v2+json")
+    body = resp.json()
+    assert body["key_schema_id"] is None and body["value_schema_id"] is None
+    assert len(body["offsets"]) == 6
+    offsets = [o["offset"] for o in body["offsets"]]
+    assert offsets == sorted(offsets) and len(set(offsets)) == 6
+    for o in body["offsets"]:
+        assert o["partition"] == 0 and o["error_code"] is None and o["error"] is None
+    assert marked(read_topic(kafka_services, topic), marker) == {i: 1 for i in range(6)}
+
+
+def test_json_format_stores_json_text(kafka_services, api, marker):
+    topic = kafka_services.topic("geo")
+    resp = post(api, topic, {"records": [{"key": "abc", "value": f"s-{marker}"}, {"value": None}]})
+    assert resp.status_code == 200
+    values = read_topic(kafka_services, topic)
+    assert f'"s-{marker}"'.encode() in values  # a JSON string keeps its quotes
+
+
+def test_binary_format_decodes_base64(kafka_services, api, marker):
+    topic = kafka_services.topic("user")
+    raw = json.dumps({"m": marker, "i": 0}).encode()
+    body = {
+        "records": [
+            {"key": base64.b64encode(b"k").decode(), "value": base64.b64encode(raw).decode()}
+        ]
+    }
+    resp = post(api, topic, body, BINARY_V2)
+    assert resp.status_code == 200, resp.text
+    assert marked(read_topic(kafka_services, topic), marker) == {0: 1}
+
+
+def test_binary_format_rejects_bad_base64(kafka_services, api):
+    resp = post(
+        api, kafka_services.topic("user"), {"records": [{"value": "not base64!!"}]}, BINARY_V2
+    )
+    assert resp.status_code == 422
+    assert resp.json()["error_code"] == 42206
+
+
+def test_partition_endpoint_and_record_partition(kafka_services, api, marker):
+    topic = kafka_services.topic("pin")
+    resp = post(
+        api,
+        topic,
+        {"records": [{"value": {"m": marker, "i": 0}}]},
+        path=f"/topics/{topic}/partitions/0",
+    )
+    assert resp.status_code == 200 and resp.json()["offsets"][0]["partition"] == 0
+    resp = post(api, topic, {"records": [{"value": 1, "partition": 0}]})
+    assert resp.status_code == 200
+    for path, body in (
+        (f"/topics/{topic}/partitions/7", {"records": [{"value": 1}]}),
+        (None, {"records": [{"value": 1, "partition": 3}]}),
+    ):
+        resp = post(api, topic, body, path=path)
+        assert resp.status_code == 404 and resp.json()["error_code"] == 40402
+
+
+@pytest.mark.parametrize("topic", ["does-not-exist", "bad/name", "x" * 300, "..", "ünï"])
+def test_unknown_topic_is_404_40401_and_not_created(kafka_services, api, topic):
+    resp = post(api, topic, {"records": [{"value": 1}]})
+    assert resp.status_code == 404
+    assert resp.json()["error_code"] in (40401, 404)
+    assert "does-not-exist" not in api.get("/topics").json()
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        "application/json",
+        "text/plain",
+        "",
+        "application/vnd.kafka.v2+json",
+        "application/vnd.kafka.avro.v2+json",
+    ],
+)
+def test_wrong_content_type_is_415(kafka_services, api, ctype):
+    resp = post(api, kafka_services.topic("pin"), {"records": [{"value": 1}]}, ctype)
+    assert resp.status_code == 415 and resp.json()["error_code"] == 415
+
+
+def test_content_type_parameters_are_accepted(kafka_services, api):
+    resp = post(
+        api, kafka_services.topic("pin"), {"records": [{"value": 1}]}, JSON_V2 + "; charset=utf-8"
+    )
+    assert resp.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{not json", 42206),
+        (b"", 42206),
+        (b"[]", 42206),
+        (b'{"records": []}', 422),
+        (b'{"records": null}', 422),
+        (b'{"foo": 1}', 422),
+        (b'{"records": {"value": 1}}', 42206),
+        (b'{"records": [1, 2]}', 42206),
+        (b'{"records": [{"value": 1, "partition": "0"}]}', 42206),
+        (b'{"records": [{"value": 1, "partition": -1}]}', 42206),
+        (b'{"records": [{"value": NaN}]}', 42206),
+        (b"\xff\xfe\x00", 42206),
+    ],
+)
+def test_malformed_body_is_422(kafka_services, api, body, code):
+    resp = post(api, kafka_services.topic("pin"), body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error_code"] == code
+
+
+def test_too_large_is_413(kafka_services, api):
+    big = "x" * (kafka_services.api.max_record_bytes + 10)
+    resp = post(api, kafka_services.topic("pin"), {"records": [{"value": big}]})
+    assert resp.status_code == 413 and resp.json()["error_code"] == 413
+    huge = b'{"records":[' + b",".join([b'{"value":"' + b"y" * 1000 + b'"}'] * 11_000) + b"]}"
+    resp = post(api, kafka_services.topic("pin"), huge)
+    assert resp.status_code == 413
+
+
+def test_metadata_endpoints(kafka_services, api):
+    topics = api.get("/topics").json()
+    for table in ("pin", "geo", "user"):
+        assert kafka_services.topic(table) in topics
+        assert kafka_services.stream(table) in topics
+    assert not any(t.startswith("__") for t in topics)
+    info = api.get(f"/topics/{kafka_services.topic('pin')}").json()
+    assert info["name"] == kafka_services.topic("pin")
+    assert info["partitions"][0]["partition"] == 0
+    assert info["partitions"][0]["replicas"][0]["in_sync"] is True
+    resp = api.get("/topics/nope-nope")
+    assert resp.status_code == 404 and resp.json()["error_code"] == 40401
+    assert api.get("/brokers").json() == {"brokers": [1]}
+    assert api.get("/healthz").json() == {"status": "ok", "kafka": "ok"}
+    assert api.get("/openapi.json").status_code == 200
+    assert api.get("/docs").status_code == 200
+    resp = api.get("/no/such/route")
+    assert resp.status_code == 404 and resp.json()["error_code"] == 404
+
+
+def test_api_key_is_enforced(kafka_services):
+    (port,) = free_ports(1)
+    settings = kafka_services.model_copy(
+        update={"api": ApiSettings(host="127.0.0.1", port=port, api_key="s3cret")}
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        topic = kafka_services.topic("pin")
+        body = orjson.dumps({"records": [{"value": 1}]})
+        headers = {"content-type": JSON_V2}
+        assert httpx.post(f"{url}/topics/{topic}", content=body, headers=headers).status_code == 403
+        bad = {**headers, "x-api-key": "wrong"}
+        assert httpx.post(f"{url}/topics/{topic}", content=body, headers=bad).status_code == 403
+        good = {**headers, "x-api-key": "s3cret"}
+        assert httpx.post(f"{url}/topics/{topic}", content=body, headers=good).status_code == 200
+        assert httpx.get(f"{url}/streams", headers={"x-api-key": "s3cret"}).status_code == 200
+        assert httpx.get(f"{url}/streams").status_code == 403
+        assert httpx.get(f"{url}/healthz").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

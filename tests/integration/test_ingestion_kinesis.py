@@ -1,0 +1,186 @@
+"""Contract tests of the API Gateway Kinesis proxy (backed by Kafka)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import orjson
+
+
+def put(api, path, body):
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    return api.put(path, content=content, headers={"content-type": "application/json"})
+
+
+def read_stream(api, stream: str, shard: str = "shardId-000000000000", max_calls: int = 50):
+    resp = api.get(f"/streams/{stream}/sharditerator", params={"shard-id": shard})
+    assert resp.status_code == 200, resp.text
+    iterator = resp.json()["ShardIterator"]
+    out = []
+    for _ in range(max_calls):
+        resp = api.get(f"/streams/{stream}/records", headers={"Shard-Iterator": iterator})
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert set(body) == {"Records", "NextShardIterator", "MillisBehindLatest"}
+        out.extend(body["Records"])
+        iterator = body["NextShardIterator"]
+        if not body["Records"]:
+            break
+    return out
+
+
+def test_put_record_like_the_aicore_producer_and_read_back(kafka_services, api, marker):
+    stream = kafka_services.stream("pin")
+    row = {"m": marker, "i": 0, "title": "héllo", "n": 1.5}
+    resp = put(
+        api,
+        f"/streams/{stream}/record",
+        {"StreamName": "ignored", "Data": row, "PartitionKey": "partition-1"},
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["ShardId"] == "shardId-000000000000"
+    assert body["SequenceNumber"].isdigit()
+    records = read_stream(api, stream)
+    mine = [r for r in records if r["SequenceNumber"] == body["SequenceNumber"]]
+    assert len(mine) == 1
+    assert set(mine[0]) == {"SequenceNumber", "ApproximateArrivalTimestamp", "Data", "PartitionKey"}
+    assert mine[0]["PartitionKey"] == "partition-1"
+    data = base64.b64decode(mine[0]["Data"])
+    assert json.loads(data) == row  # Kinesis holds the row's JSON text
+    seqs = [int(r["SequenceNumber"]) for r in records]
+    assert seqs == sorted(seqs)
+
+
+def test_put_record_base64_data(kafka_services, api, marker):
+    stream = kafka_services.stream("geo")
+    raw = json.dumps({"m": marker, "i": 1}).encode()
+    resp = put(
+        api,
+        f"/streams/{stream}/record",
+        {"Data": base64.b64encode(raw).decode(), "PartitionKey": "test_geo"},
+    )
+    assert resp.status_code == 200, resp.text
+    datas = [base64.b64decode(r["Data"]) for r in read_stream(api, stream)]
+    assert raw in datas
+
+
+def test_put_records_mixed_valid_and_invalid(kafka_services, api, marker):
+    stream = kafka_services.stream("user")
+    entries = [
+        {"data": {"m": marker, "i": 0}, "partition-key": "a"},
+        {"data": {"m": marker, "i": 1}},  # no partition key
+        {"data": f'{{"m": "{marker}", "i": 2}}', "partition-key": "b"},  # text passes through
+        "not an object",
+        {"data": None, "partition-key": "c"},
+        {"data": {"m": marker, "i": 5}, "partition-key": "d" * 300},
+        {"data": {"m": marker, "i": 6}, "partition-key": "e"},
+    ]
+    resp = put(api, f"/streams/{stream}/records", {"records": entries})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["FailedRecordCount"] == 4
+    ok = [i for i, r in enumerate(body["Records"]) if "SequenceNumber" in r]
+    assert ok == [0, 2, 6]
+    for r in body["Records"]:
+        assert ("ErrorCode" in r) != ("SequenceNumber" in r)
+    got = set()
+    for rec in read_stream(api, stream):
+        data = json.loads(base64.b64decode(rec["Data"]))
+        if isinstance(data, dict) and data.get("m") == marker:
+            got.add(data["i"])
+    assert got == {0, 2, 6}
+
+
+def test_put_records_kinesis_native_shape(kafka_services, api):
+    stream = kafka_services.stream("user")
+    records = [{"Data": base64.b64encode(b"abc").decode(), "PartitionKey": "k"}]
+    resp = put(api, f"/streams/{stream}/records", {"Records": records})
+    assert resp.status_code == 200 and resp.json()["FailedRecordCount"] == 0
+
+
+def test_stream_lifecycle_and_shard_routing(kafka_services, api):
+    name = f"it-{uuid.uuid4().hex[:8]}"
+    assert api.post(f"/streams/{name}", json={"ShardCount": 3}).status_code == 200
+    again = api.post(f"/streams/{name}", json={"ShardCount": 3})
+    assert again.status_code == 400 and again.json()["__type"] == "ResourceInUseException"
+    assert name in api.get("/streams").json()["StreamNames"]
+    assert api.get("/streams").json()["HasMoreStreams"] is False
+    desc = api.get(f"/streams/{name}").json()["StreamDescription"]
+    assert desc["StreamName"] == name and desc["StreamStatus"] == "ACTIVE"
+    shards = desc["Shards"]
+    assert [s["ShardId"] for s in shards] == [f"shardId-{i:012d}" for i in range(3)]
+    assert shards[0]["HashKeyRange"]["StartingHashKey"] == "0"
+    assert int(shards[-1]["HashKeyRange"]["EndingHashKey"]) == 2**128 - 1
+    used = set()
+    for i in range(30):
+        resp = put(api, f"/streams/{name}/record", {"Data": {"i": i}, "PartitionKey": f"key-{i}"})
+        assert resp.status_code == 200
+        used.add(resp.json()["ShardId"])
+    assert len(used) > 1  # MD5 routing spreads keys over shards
+    same = {
+        put(api, f"/streams/{name}/record", {"Data": {}, "PartitionKey": "fixed"}).json()["ShardId"]
+        for _ in range(5)
+    }
+    assert len(same) == 1
+    total = sum(len(read_stream(api, name, s["ShardId"])) for s in shards)
+    assert total == 35
+    assert api.delete(f"/streams/{name}").status_code == 200
+    gone = api.get(f"/streams/{name}")
+    assert gone.status_code == 400 and gone.json()["__type"] == "ResourceNotFoundException"
+    assert api.delete(f"/streams/{name}").status_code == 400
+
+
+def test_iterator_types_and_paging(kafka_services, api):
+    stream = kafka_services.stream("geo")
+    first = put(api, f"/streams/{stream}/record", {"Data": {"p": 1}, "PartitionKey": "p"}).json()
+    put(api, f"/streams/{stream}/record", {"Data": {"p": 2}, "PartitionKey": "p"})
+    it = api.get(
+        f"/streams/{stream}/sharditerator",
+        params={
+            "shard-id": "shardId-000000000000",
+            "shard-iterator-type": "AFTER_SEQUENCE_NUMBER",
+            "starting-sequence-number": first["SequenceNumber"],
+        },
+    ).json()["ShardIterator"]
+    resp = api.get(
+        f"/streams/{stream}/records", params={"limit": 1}, headers={"Shard-Iterator": it}
+    ).json()
+    assert len(resp["Records"]) == 1
+    assert json.loads(base64.b64decode(resp["Records"][0]["Data"])) == {"p": 2}
+    latest = api.get(
+        f"/streams/{stream}/sharditerator",
+        params={"shard-id": "shardId-000000000000", "shard-iterator-type": "LATEST"},
+    ).json()["ShardIterator"]
+    empty = api.get(f"/streams/{stream}/records", headers={"Shard-Iterator": latest}).json()
+    assert empty["Records"] == [] and empty["MillisBehindLatest"] == 0
+
+
+def test_kinesis_errors(kafka_services, api):
+    stream = kafka_services.stream("pin")
+    cases = [
+        put(api, "/streams/nope-nope/record", {"Data": {}, "PartitionKey": "k"}),
+        put(api, f"/streams/{stream}/record", {"Data": {}}),
+        put(api, f"/streams/{stream}/record", {"PartitionKey": "k"}),
+        put(api, f"/streams/{stream}/record", {"Data": "%%%", "PartitionKey": "k"}),
+        put(api, f"/streams/{stream}/record", b"{oops"),
+        put(api, f"/streams/{stream}/records", {"records": []}),
+        put(api, f"/streams/{stream}/records", {"records": [{}] * 501}),
+        api.get(f"/streams/{stream}/sharditerator"),
+        api.get(f"/streams/{stream}/sharditerator", params={"shard-id": "shardId-000000000009"}),
+        api.get(f"/streams/{stream}/records"),
+        api.get(f"/streams/{stream}/records", headers={"Shard-Iterator": "garbage"}),
+        api.post("/streams/bad%20name", json={}),
+        api.post("/streams/x-bad-count", json={"ShardCount": 0}),
+    ]
+    for resp in cases:
+        assert resp.status_code == 400, (resp.request.url, resp.text)
+        assert resp.json()["__type"] in (
+            "ResourceNotFoundException",
+            "InvalidArgumentException",
+            "SerializationException",
+        )
+    big = {"Data": {"x": "y" * (kafka_services.api.max_record_bytes + 1)}, "PartitionKey": "k"}
+    assert put(api, f"/streams/{stream}/record", big).status_code == 413

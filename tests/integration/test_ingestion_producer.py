@@ -1,0 +1,102 @@
+"""`produce --to api` (batch and stream paths) and an external Kafka cluster."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+from ingestion_helpers import free_ports, marked, read_topic
+
+from pinlake.config import ApiSettings, KafkaSettings, Settings
+from pinlake.errors import PinlakeError
+from pinlake.produce import ProduceOptions
+from pinlake.produce.api import produce_api, run_api
+from pinlake.services import api as api_service
+from pinlake.services import kafka
+from pinlake.services.manager import start_all, stop_all
+
+
+def _events(marker: str, n: int, tables=("pin", "geo", "user")):
+    for i in range(n):
+        yield (
+            i,
+            {
+                t: ({"m": marker, "i": i, "t": t} if t in tables else None)
+                for t in ("pin", "geo", "user")
+            },
+        )
+
+
+def test_produce_batched_requests_to_topics(kafka_services, marker):
+    opts = ProduceOptions(events=250, batch_size=40, concurrency=3)
+    result = run_api(kafka_services, _events(marker, 300, ("pin", "user")), opts)
+    assert result.destination == "api" and result.events == 250
+    assert result.records == {"pin": 250, "geo": 0, "user": 250}
+    for table in ("pin", "user"):
+        counts = marked(read_topic(kafka_services, kafka_services.topic(table)), marker)
+        assert counts == {i: 1 for i in range(250)}
+
+
+def test_produce_to_streams_single_and_batched(kafka_services, api, marker):
+    for batch in (1, 25):
+        opts = ProduceOptions(stream=True, batch_size=batch, concurrency=4, rate=2000.0)
+        res = produce_api(
+            kafka_services, _events(f"{marker}{batch}", 60), opts, show_progress=False
+        )
+        assert res.failed == 0 and res.acknowledged == 180, res.errors
+    stream = kafka_services.stream("geo")
+    it = api.get(
+        f"/streams/{stream}/sharditerator", params={"shard-id": "shardId-000000000000"}
+    ).json()["ShardIterator"]
+    datas = []
+    for _ in range(50):
+        body = api.get(f"/streams/{stream}/records", headers={"Shard-Iterator": it}).json()
+        datas += [base64.b64decode(r["Data"]) for r in body["Records"]]
+        it = body["NextShardIterator"]
+        if not body["Records"]:
+            break
+    for batch in (1, 25):
+        assert marked(datas, f"{marker}{batch}") == {i: 1 for i in range(60)}
+    row = json.loads(datas[-1])
+    assert set(row) == {"m", "i", "t"}  # the row's JSON text, not a wrapper
+
+
+def test_producer_reports_unacknowledged_records(kafka_services, marker):
+    """404 for an unknown topic is not retried; the records count as failed, the CLI errors."""
+    settings = kafka_services.model_copy(update={"topic_prefix": f"nosuch{marker}"})
+    opts = ProduceOptions(events=3)
+    res = produce_api(settings, _events(marker, 3), opts, show_progress=False)
+    assert res.acknowledged == 0 and res.failed == 9 and res.retries == 0
+    assert "40401" in res.errors[0]
+    with pytest.raises(PinlakeError, match="9 records were not acknowledged"):
+        run_api(settings, _events(marker, 3), opts)
+    with pytest.raises(PinlakeError, match="not reachable"):
+        run_api(settings, _events(marker, 3), ProduceOptions(api_url="http://127.0.0.1:1"))
+
+
+def test_external_cluster_skips_the_local_broker(kafka_services):
+    """Pointing at an existing cluster: only the API is started and stopped."""
+    (port,) = free_ports(1)
+    with tempfile.TemporaryDirectory(prefix="pinlake-ext-") as tmp:
+        settings = Settings(
+            home=Path(tmp) / "home",
+            kafka=KafkaSettings(
+                bootstrap_servers=kafka_services.kafka.bootstrap_servers,
+                controller_port=free_ports(1)[0],
+                external=True,
+            ),
+            api=ApiSettings(port=port),
+        )
+        try:
+            start_all(settings, quiet=True)
+            assert kafka.pid(settings) is None
+            assert api_service.pid(settings) is not None
+            assert httpx.get(f"{settings.api.url}/healthz").json()["kafka"] == "ok"
+        finally:
+            stop_all(settings, quiet=True)
+        assert api_service.pid(settings) is None
+        assert kafka.healthy(kafka_services)  # the "external" broker is untouched
