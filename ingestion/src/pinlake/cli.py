@@ -7,6 +7,7 @@ printed as one ``error: ...`` line with a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from enum import Enum
@@ -148,7 +149,12 @@ def produce(
         concurrency=concurrency,
         rate=rate,
     )
-    run_produce(get_settings(), to.value, options)
+    settings = get_settings()
+    result = run_produce(settings, to.value, options)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"destination": result.destination, "events": result.events}
+    summary |= {"records": result.records, "seconds": result.seconds}
+    (settings.logs_dir / "last-produce.json").write_text(json.dumps(summary, indent=2))
 
 
 # ---- landing and exporting ----------------------------------------------------------------
@@ -191,11 +197,14 @@ def demo(
         int | None, typer.Option(min=1, help="Events to produce (default: one per source row).")
     ] = None,
     rows: Annotated[int, typer.Option(min=1, help="Rows per source table.")] = 11_154,
+    direct: Annotated[
+        bool, typer.Option(help="Write the topics bucket directly (no Kafka, no HTTP).")
+    ] = False,
 ) -> None:
     """The whole pipeline on the embedded default, then the answers to the analytic questions."""
     from pinlake.pipeline import run_demo
 
-    run_demo(get_settings(), rows=rows, events=events)
+    run_demo(get_settings(), rows=rows, events=events, direct=direct)
 
 
 @app.command("ci-build", hidden=True)

@@ -86,22 +86,40 @@ class _Stages:
         self.timings[name] = time.perf_counter() - start
 
 
-def _last_land(settings: Settings) -> dict[str, dict[str, int]]:
-    path = settings.logs_dir / "last-land.json"
+def _last_summary(settings: Settings, step: str) -> dict:
+    path = settings.logs_dir / f"last-{step}.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def run_demo(settings: Settings, *, rows: int, events: int | None) -> None:
-    """source init → produce → land → dbt build → docs → export, then print the answers."""
+def run_demo(settings: Settings, *, rows: int, events: int | None, direct: bool = False) -> None:
+    """The original pipeline end to end, then the answers.
+
+    source init → services up → produce (HTTP, one record per request like the original) →
+    Kafka → sink → services down → land → dbt build → docs → export. With ``direct`` the
+    producer writes the topics bucket itself (no Kafka, no HTTP).
+    """
     settings.ensure_dirs()
     console.print(f"[bold]pinlake demo[/] in {settings.home} (previous demo state is reset)")
     reset_state(settings)
     settings.ensure_dirs()
     exports = settings.home / "exports"
-    produce_args = ["produce", "--to", "bucket"] + (["--events", str(events)] if events else [])
-    stages = _Stages(6)
+    count = ["--events", str(events)] if events else []
+    stages = _Stages(6 if direct else 9)
     stages.run("source init", lambda: pinlake_cli(settings, "source", "init", "--rows", str(rows)))
-    stages.run("produce", lambda: pinlake_cli(settings, *produce_args))
+    if direct:
+        stages.run("produce → bucket", lambda: pinlake_cli(settings, "produce", *count))
+    else:
+        stages.run("services up", lambda: pinlake_cli(settings, "services", "up"))
+        try:
+            stages.run(
+                "produce → API → Kafka",
+                lambda: pinlake_cli(
+                    settings, "produce", "--to", "api", "--concurrency", "8", *count
+                ),
+            )
+            stages.run("sink → bucket", lambda: pinlake_cli(settings, "sink", "--once"))
+        finally:
+            stages.run("services down", lambda: pinlake_cli(settings, "services", "down"))
     stages.run("land", lambda: pinlake_cli(settings, "land"))
     stages.run("dbt build", lambda: run_dbt(settings, ["build"]))
     stages.run("dbt docs generate", lambda: run_dbt(settings, ["docs", "generate"]))
@@ -115,14 +133,15 @@ def run_demo(settings: Settings, *, rows: int, events: int | None) -> None:
 
 
 def _print_summary(settings: Settings, timings: dict[str, float], exports: Path) -> None:
+    produced = _last_summary(settings, "produce").get("records", {})
     bucket = count_bucket_records(settings)
-    land = _last_land(settings)
+    land = _last_summary(settings, "land")
     records, quarantined = land.get("records", {}), land.get("quarantined", {})
-    rows = [(n, bucket[n], records.get(n, 0), quarantined.get(n, 0)) for n in TABLES]
-    rows.append(
-        ("total", sum(bucket.values()), sum(records.values()), sum(quarantined.values()))
-    )
-    console.print(table("records", ["topic", "in bucket", "in raw tables", "quarantined"], rows))
+    columns = (produced, bucket, records, quarantined)
+    rows = [(n, *(column.get(n, 0) for column in columns)) for n in TABLES]
+    rows.append(("total", *(sum(column.values()) for column in columns)))
+    header = ["topic", "acknowledged", "in bucket", "in raw tables", "quarantined"]
+    console.print(table("records", header, rows))
     stage_rows = [(name, f"{seconds:.1f}s") for name, seconds in timings.items()]
     stage_rows.append(("total", f"{sum(timings.values()):.1f}s"))
     console.print(table("time per stage", ["stage", "wall time"], stage_rows))

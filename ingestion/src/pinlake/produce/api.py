@@ -27,6 +27,7 @@ import orjson
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, progress, table
 from pinlake.errors import PinlakeError
+from pinlake.produce.payload import row_to_json
 
 KAFKA_JSON = "application/vnd.kafka.json.v2+json"
 ACCEPT = "application/vnd.kafka.v2+json, application/vnd.kafka+json, application/json"
@@ -66,16 +67,6 @@ class _Request:
     table: str
     records: list[dict]  # JSON-able rows
 
-
-def _row_to_json(row: dict) -> dict:
-    try:  # the shared serializer (the other half of the producer)
-        from pinlake.produce.payload import row_to_json
-    except ImportError:  # pragma: no cover - only while payload.py does not exist yet
-        return {
-            k: (v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
-            for k, v in row.items()
-        }
-    return row_to_json(row)
 
 
 def _backoff(attempt: int) -> float:
@@ -260,7 +251,7 @@ async def _produce(
                     row = rows.get(name)
                     if row is None:
                         continue
-                    pending[name].append(_row_to_json(row))
+                    pending[name].append(row_to_json(row))
                     if len(pending[name]) >= batch_size:
                         put(_Request(name, pending[name]))
                         pending[name] = []
