@@ -1,0 +1,28 @@
+with
+
+pins_joined_to_users as (
+
+    select
+        join_year,
+        age_group,
+        follower_count
+    from {{ ref('int_pins_joined_to_users') }}
+    where
+        join_year is not null
+        and age_group is not null
+        and follower_count is not null
+
+),
+
+medians as (
+
+    select
+        join_year as post_year,
+        age_group,
+        {{ lower_median('follower_count') }} as median_follower_count
+    from pins_joined_to_users
+    group by 1, 2
+
+)
+
+select * from medians

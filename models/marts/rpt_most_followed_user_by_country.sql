@@ -1,0 +1,38 @@
+with
+
+pins_joined_to_geolocations as (
+
+    select
+        country,
+        poster_name,
+        follower_count
+    from {{ ref('int_pins_joined_to_geolocations') }}
+    where
+        poster_name is not null
+        and follower_count is not null
+
+),
+
+posters_ranked as (
+
+    select
+        country,
+        poster_name,
+        follower_count,
+        rank() over (partition by country order by follower_count desc) as follower_rank
+    from pins_joined_to_geolocations
+
+),
+
+most_followed_posters as (
+
+    select distinct
+        country,
+        poster_name,
+        follower_count
+    from posters_ranked
+    where follower_rank = 1
+
+)
+
+select * from most_followed_posters

@@ -1,0 +1,71 @@
+with
+
+source as (
+
+    select * from {{ source('pinterest', 'pin') }}
+
+),
+
+deduplicated as (
+
+    {{ deduplicate_deliveries('source', 'index') }}
+
+),
+
+cleaned as (
+
+    select
+        index,
+        {{ clean_text('unique_id') }} as unique_id,
+        {{ clean_text('title', placeholder_values('title')) }} as title,
+        {{ clean_text('description', placeholder_values('description')) }} as description,
+        {{ clean_text('follower_count', placeholder_values('follower_count')) }} as follower_count,
+        {{ clean_text('poster_name', placeholder_values('poster_name')) }} as poster_name,
+        {{ clean_text('tag_list', placeholder_values('tag_list')) }} as tag_list,
+        {{ clean_text('is_image_or_video') }} as is_image_or_video,
+        {{ clean_text('image_src', placeholder_values('image_src')) }} as image_src,
+        {{ clean_text('save_location') }} as save_location,
+        {{ clean_text('category') }} as category,
+        _topic,
+        _partition,
+        _offset,
+        _source_file,
+        _load_id,
+        _ingested_at
+    from deduplicated
+
+),
+
+renamed as (
+
+    {#- columns in the order the AiCore task prescribes; `downloaded` is dropped -#}
+    select
+
+        ---------- ids
+        index as ind,
+        unique_id,
+
+        ---------- text and numerics
+        title,
+        description,
+        {{ parse_follower_count('follower_count') }} as follower_count,
+        poster_name,
+        tag_list,
+        is_image_or_video,
+        image_src,
+        {{ strip_save_location_prefix('save_location') }} as save_location,
+        category,
+
+        ---------- ingestion metadata
+        _topic,
+        _partition,
+        _offset,
+        _source_file,
+        _load_id,
+        _ingested_at
+
+    from cleaned
+
+)
+
+select * from renamed
