@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.produce.events import (
     aicore_max_ind,

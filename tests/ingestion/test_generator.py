@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
+
 from pinlake.schemas import SOURCE_COLUMNS
 from pinlake.source import generator as g
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
 from pinlake.cli import main
 from pinlake.produce import ProduceOptions, run_produce
 from pinlake.produce.bucket import file_name, next_offset

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from sqlalchemy import inspect
+
 from pinlake.cli import main
 from pinlake.errors import PinlakeError
 from pinlake.source.db import engine_for, fetch_rows, init_source, row_count, source_size
 from pinlake.source.reference import load_reference
-from sqlalchemy import inspect
 
 
 def run_cli(args: list[str]) -> int:

@@ -68,7 +68,6 @@ class _Request:
     records: list[dict]  # JSON-able rows
 
 
-
 def _backoff(attempt: int) -> float:
     """Exponential backoff with "equal jitter": half the step fixed, half random."""
     step = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
