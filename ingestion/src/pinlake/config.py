@@ -117,6 +117,11 @@ class Settings(BaseSettings):
         return str(self.jars_dir / "spark" / "*")
 
     @property
+    def log4j_config(self) -> Path:
+        """Spark's logging configuration (errors only), shared with the dbt `local` target."""
+        return Path(__file__).parent / "conf" / "log4j2.properties"
+
+    @property
     def kafka_jars_dir(self) -> Path:
         return self.jars_dir / "kafka"
 
@@ -136,6 +141,8 @@ class Settings(BaseSettings):
             PINLAKE_SPARK_CLASSPATH=self.spark_classpath,
             PINLAKE_SPARK_MASTER=self.spark_master,
             PINLAKE_SPARK_DRIVER_MEMORY=self.spark_driver_memory,
+            PINLAKE_LOG4J_CONFIG=str(self.log4j_config),
+            SPARK_LOCAL_IP=os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
             DBT_PROFILES_DIR=str(REPO_ROOT),
             DBT_PROJECT_DIR=str(REPO_ROOT),
             DBT_SEND_ANONYMOUS_USAGE_STATS="false",

@@ -50,9 +50,21 @@ def stage(name: str, timings: dict[str, float] | None = None) -> Iterator[None]:
     console.print(f"[green]✓[/] {name} [dim]({elapsed:.1f}s)[/]")
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
+def table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    caption: str | None = None,
+) -> Table:
     """A rich table of rows (used for summaries and query results)."""
-    out = Table(title=title, title_justify="left", header_style="bold")
+    out = Table(
+        title=title,
+        caption=caption,
+        title_justify="left",
+        caption_justify="left",
+        header_style="bold",
+        min_width=min(60, console.width),
+    )
     for column in columns:
         out.add_column(column)
     for row in rows:

@@ -128,7 +128,7 @@ def run_demo(settings: Settings, *, rows: int, events: int | None, direct: bool 
     console.rule("[bold]results")
     for model, title in DOCUMENTED_QUERIES:
         header, body = read_csv(exports / f"{model}.csv")
-        console.print(table(f"{title}  [dim]({model})[/]", header, body))
+        console.print(table(title, header, body, caption=f"marts.{model}"))
     _print_summary(settings, stages.timings, exports)
 
 

@@ -45,7 +45,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             f"jdbc:derby:;databaseName={home}/metastore/metastore_db;create=true"
         ),
         "spark.driver.extraJavaOptions": (
-            f"-Dderby.stream.error.file={home}/metastore/derby.log -Duser.timezone=UTC"
+            f"-Dderby.stream.error.file={home}/metastore/derby.log -Duser.timezone=UTC "
+            f"-Dlog4j2.configurationFile={settings.log4j_config}"
         ),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "4",
@@ -69,6 +70,7 @@ def get_spark(settings: Settings | None = None, app_name: str = "pinlake") -> Sp
     _check_jars(settings)
     settings.ensure_dirs()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
