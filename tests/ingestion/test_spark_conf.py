@@ -53,3 +53,22 @@ def test_other_targets_parse_from_environment_only(tmp_path: Path):
     assert outputs["databricks"]["token"] == "dapi-secret"
     assert outputs["thrift"]["method"] == "thrift" and outputs["thrift"]["port"] == "10000"
     assert "dapi" not in (REPO_ROOT / "profiles.yml").read_text()
+
+
+def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch):
+    from pydantic import SecretStr
+
+    from pinlake.config import ApiSettings, KafkaSettings
+
+    settings = Settings(
+        home=tmp_path / "home",
+        topic_prefix="0a1b2c",
+        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:19092", controller_port=19093),
+        api=ApiSettings(port=18082, api_key=SecretStr("k3y")),
+    )
+    for key, value in settings.dbt_env().items():
+        monkeypatch.setenv(key, value)
+    child = Settings()
+    assert child.home == settings.home and child.topic_prefix == "0a1b2c"
+    assert child.kafka == settings.kafka
+    assert child.api.port == 18082 and child.api.api_key.get_secret_value() == "k3y"

@@ -9,23 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ingestion_helpers import free_ports
+from ingestion_helpers import make_settings
 
-from pinlake.config import ApiSettings, KafkaSettings, Settings
-
-
-def make_settings(home: Path) -> Settings:
-    kafka_port, controller_port, api_port = free_ports(3)
-    return Settings(
-        home=home,
-        kafka=KafkaSettings(
-            bootstrap_servers=f"127.0.0.1:{kafka_port}",
-            controller_port=controller_port,
-            external=False,
-            partitions=1,
-        ),
-        api=ApiSettings(host="127.0.0.1", port=api_port, api_key=None, delivery_timeout_ms=30_000),
-    )
+from pinlake.config import Settings
 
 
 @pytest.fixture(scope="session")

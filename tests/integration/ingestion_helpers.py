@@ -10,7 +10,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from pinlake.config import Settings
+from pinlake.config import ApiSettings, KafkaSettings, Settings
 
 JSON_V2 = "application/vnd.kafka.json.v2+json"
 BINARY_V2 = "application/vnd.kafka.binary.v2+json"
@@ -28,6 +28,21 @@ def free_ports(n: int) -> list[int]:
         for sock in socks:
             sock.close()
     return ports
+
+
+def make_settings(home: Path) -> Settings:
+    """Settings for a throwaway home with the broker and the API on free loopback ports."""
+    kafka_port, controller_port, api_port = free_ports(3)
+    return Settings(
+        home=home,
+        kafka=KafkaSettings(
+            bootstrap_servers=f"127.0.0.1:{kafka_port}",
+            controller_port=controller_port,
+            external=False,
+            partitions=1,
+        ),
+        api=ApiSettings(host="127.0.0.1", port=api_port, api_key=None, delivery_timeout_ms=30_000),
+    )
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 20.0) -> list[bytes | None]:

@@ -134,9 +134,24 @@ class Settings(BaseSettings):
         return f"streaming-{self.topic_prefix}-{table}"
 
     def dbt_env(self) -> dict[str, str]:
-        """Environment for a dbt subprocess so that profiles.yml resolves to this home."""
+        """Environment for a child process (dbt or pinlake) that must see these settings.
+
+        profiles.yml resolves to this home through it, and a ``pinlake`` child reads the same
+        Kafka and API settings.
+        """
         env = dict(os.environ)
         env.update(
+            {
+                f"PINLAKE_{group.upper()}__{name.upper()}": str(value)
+                for group in ("kafka", "api")
+                for name, value in getattr(self, group).model_dump().items()
+                if value is not None and not isinstance(value, SecretStr)
+            }
+        )
+        if self.api.api_key is not None:
+            env["PINLAKE_API__API_KEY"] = self.api.api_key.get_secret_value()
+        env.update(
+            PINLAKE_TOPIC_PREFIX=self.topic_prefix,
             PINLAKE_HOME=str(self.home),
             PINLAKE_SPARK_CLASSPATH=self.spark_classpath,
             PINLAKE_SPARK_MASTER=self.spark_master,

@@ -1,9 +1,12 @@
 """Real-data check: the AiCore reference rows, ingested as the original producer sent them,
 give exactly the marts in reference-data/aicore/expected (the original project's results).
 
-Runs the real pipeline, each step in its own process, in a throwaway PINLAKE_HOME:
-source load -> produce (the logged posting sequence, then every row once) -> land ->
-dbt build -> export.
+Runs the real pipeline, each step in its own process, in a throwaway PINLAKE_HOME, over both
+paths into the topics bucket:
+  bucket: source load -> produce --to bucket -> land -> dbt build -> export
+  api:    source load -> services up -> produce --to api (HTTP -> Kafka) -> sink --once ->
+          services down -> land -> dbt build -> export
+Each path produces the logged posting sequence (repeats included), then every row once.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ import csv
 from pathlib import Path
 
 import pytest
+from ingestion_helpers import make_settings
 
-from pinlake.config import Settings
 from pinlake.lakehouse.dbt import run_dbt
 from pinlake.pipeline import pinlake_cli
 
@@ -26,16 +29,29 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
     return header, sorted(tuple(row) for row in rows)
 
 
-@pytest.fixture(scope="module")
-def reference_marts(aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    settings = Settings(home=tmp_path_factory.mktemp("reference-home"))
+@pytest.fixture(scope="module", params=["bucket", "api"])
+def reference_marts(
+    request: pytest.FixtureRequest, aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    path = request.param
+    settings = make_settings(tmp_path_factory.mktemp(f"reference-{path}"))
     out = settings.home / "exports"
     pinlake_cli(settings, "source", "load", str(aicore_dir))
     # Every draw of the logged run posts pin, geo and user (repeats included) ...
-    sequence = str(aicore_dir / "posting_sequence.csv")
-    pinlake_cli(settings, "produce", "--to", "bucket", "--sequence-file", sequence)
+    sequence = ["--sequence-file", str(aicore_dir / "posting_sequence.csv")]
     # ... and every other row is posted once (re-posting a drawn one is a harmless duplicate).
-    pinlake_cli(settings, "produce", "--to", "bucket", "--sequential")
+    runs = [sequence, ["--sequential"]]
+    if path == "bucket":
+        for run in runs:
+            pinlake_cli(settings, "produce", "--to", "bucket", *run)
+    else:
+        pinlake_cli(settings, "services", "up")
+        try:
+            for run in runs:
+                pinlake_cli(settings, "produce", "--to", "api", "--batch-size", "20", *run)
+            pinlake_cli(settings, "sink", "--once")
+        finally:
+            pinlake_cli(settings, "services", "down")
     pinlake_cli(settings, "land")
     run_dbt(settings, ["build"])
     pinlake_cli(settings, "export", "--out", str(out))
