@@ -63,7 +63,7 @@ def _quarantine(spark, bucket: Path) -> list:
 def test_lands_every_field_as_delivered_with_metadata(
     spark, spark_settings: Settings, tmp_path, write_bucket_file
 ):
-    bucket = tmp_path / "bucket"
+    bucket = tmp_path / "my bucket #1"  # spaces and URI-special characters in the path
     pin_file = write_bucket_file(bucket, "pinterest.pin", 40, [PIN, {**PIN, "index": 2863}])
     write_bucket_file(bucket, "pinterest.geo", 0, [GEO])
     write_bucket_file(bucket, "pinterest.user", 7, [USER])

@@ -132,17 +132,17 @@ def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) 
     texts = spark.read.text([str(f.path) for f in files], wholetext=True).select(
         F.col("_metadata.file_path").alias("uri"), "value"
     )
-    # Spark reports file URIs (file:/abs/path); match them back to our absolute paths.
-    texts = texts.withColumn("path", F.regexp_replace("uri", r"^file:(//)?", ""))
-    pieces = texts.select("path", F.split("value", "\n").alias("pieces"))
-    lines = pieces.select(
-        "path",
-        F.size("pieces").alias("n"),
-        F.posexplode("pieces").alias("pos", "line"),
+    # Spark reports percent-encoded file URIs (file:/abs/my%20dir/a+0+0.json); decode them back
+    # to our absolute paths (url_decode is form decoding, so protect literal '+' first).
+    path = F.replace(F.regexp_replace("uri", r"^file:(//)?", ""), F.lit("+"), F.lit("%2B"))
+    texts = texts.withColumn("path", F.url_decode(path))
+    # A file ends with a newline: the empty piece after it is not a line (blank lines inside a
+    # file are, and are quarantined as "not a JSON object"). Stripping it before the split keeps
+    # the exploded rows free of the whole-file array.
+    body = F.regexp_replace("value", r"\n$", "")
+    lines = texts.filter(F.col("value") != "").select(
+        "path", F.posexplode(F.split(body, "\n")).alias("pos", "line")
     )
-    # A file ends with a newline: the empty piece after it is not a line. Other blank lines are
-    # (and are quarantined as "not a JSON object").
-    lines = lines.filter((F.col("line") != "") | (F.col("pos") < F.col("n") - 1))
     schema = payload_schema(table_name).add(StructField(_CORRUPT, StringType()))
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
     parsed = lines.withColumn("p", F.from_json("line", schema, options))
