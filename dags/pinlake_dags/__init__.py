@@ -1,0 +1,1 @@
+"""Helpers shared by the pinlake DAG files (kept out of DAG parsing by ``dags/.airflowignore``)."""

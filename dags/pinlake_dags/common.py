@@ -1,0 +1,117 @@
+"""What the pinlake DAGs share: project paths, Assets, the dbt set-up and the task callables.
+
+Import-time rules (the DAG processor imports this on every parse): no I/O, no Spark, no
+:class:`pinlake.config.Settings`. Paths are derived from this file's location and the only
+inputs read at import time are a few environment variables (schedule, retries, dbt target,
+manifest path). Everything that needs the pinlake settings (``PINLAKE_HOME`` ...) is computed
+inside the task callables, at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset
+
+#: Repository root = the dbt project (``dags/pinlake_dags/common.py`` -> two levels up).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = REPO_ROOT
+PROFILES_YML = REPO_ROOT / "profiles.yml"
+DBT_EXECUTABLE = REPO_ROOT / ".venv" / "bin" / "dbt"
+DBT_PROFILE = "pinlake"
+
+#: Default manifest location: what a plain ``dbt parse`` in the repository root writes.
+DEFAULT_MANIFEST = REPO_ROOT / "target" / "manifest.json"
+
+#: The Airflow pool that serialises every task using the embedded Spark + Derby metastore.
+SPARK_POOL = "pinlake_spark"
+#: dbt targets that run on a server (many concurrent sessions are fine there).
+SERVER_TARGETS = frozenset({"thrift", "databricks"})
+
+RAW_TABLES: tuple[str, ...] = ("pin", "geo", "user")
+MART_SCHEMA = "marts"
+
+
+# ---- import-time configuration (environment variables only) ----------------------------------
+def dbt_target() -> str:
+    """The dbt target of the batch DAG (same variable as profiles.yml: ``PINLAKE_DBT_TARGET``)."""
+    return os.environ.get("PINLAKE_DBT_TARGET", "local").strip() or "local"
+
+
+def uses_embedded_spark(target: str) -> bool:
+    """True for targets whose dbt sessions share the one-process Derby metastore."""
+    return target not in SERVER_TARGETS
+
+
+def manifest_path() -> Path:
+    """Where the DAGs read the dbt manifest (``PINLAKE_DBT_MANIFEST`` overrides the default)."""
+    override = os.environ.get("PINLAKE_DBT_MANIFEST")
+    return Path(override).expanduser() if override else DEFAULT_MANIFEST
+
+
+def batch_schedule() -> str | None:
+    """``PINLAKE_AIRFLOW_SCHEDULE`` (cron, preset such as ``@hourly``, or ``none``); daily."""
+    value = os.environ.get("PINLAKE_AIRFLOW_SCHEDULE", "@daily").strip()
+    return None if value.lower() in ("", "none", "null") else value
+
+
+def default_args() -> dict[str, Any]:
+    """Retries with a delay.
+
+    ``PINLAKE_AIRFLOW_RETRIES`` (2), ``PINLAKE_AIRFLOW_RETRY_DELAY_SECONDS`` (300).
+    """
+    return {
+        "owner": "pinlake",
+        "retries": int(os.environ.get("PINLAKE_AIRFLOW_RETRIES", "2")),
+        "retry_delay": timedelta(
+            seconds=float(os.environ.get("PINLAKE_AIRFLOW_RETRY_DELAY_SECONDS", "300"))
+        ),
+    }
+
+
+# ---- Assets ----------------------------------------------------------------------------------
+# Logical, location-independent URIs: the same table keeps its Asset whatever PINLAKE_HOME or
+# warehouse it lives in, so downstream DAGs can schedule on them. The ``pinlake`` scheme has no
+# Airflow normaliser, so the URI is stored as written.
+def raw_asset(table: str) -> Asset:
+    return Asset(name=f"pinlake.raw.{table}", uri=f"pinlake://raw/{table}", group="pinlake")
+
+
+def mart_asset(model: str) -> Asset:
+    return Asset(name=f"pinlake.marts.{model}", uri=f"pinlake://marts/{model}", group="pinlake")
+
+
+RAW_ASSETS: list[Asset] = [raw_asset(t) for t in RAW_TABLES]
+
+
+# ---- run-time helpers ------------------------------------------------------------------------
+def settings():  # noqa: ANN201 - pinlake is imported lazily (run time only)
+    """Fresh :class:`pinlake.config.Settings` from the task's environment."""
+    from pinlake.config import Settings
+
+    return Settings()
+
+
+def dbt_env_for_cosmos() -> dict[str, str]:
+    """``Settings.dbt_env()`` minus what Cosmos decides itself (project, profiles, target dir).
+
+    Cosmos runs dbt in a temporary copy of the project and reads ``target/`` there (run results,
+    partial parse), so ``DBT_TARGET_PATH`` must not point elsewhere.
+    """
+    env = settings().dbt_env()
+    for key in ("DBT_TARGET_PATH", "DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
+        env.pop(key, None)
+    return env
+
+
+def inject_dbt_env(context: Any, operator: Any) -> None:
+    """Cosmos interceptor: give each dbt task this run's pinlake environment (not import time)."""
+    operator.env = {**(operator.env or {}), **dbt_env_for_cosmos()}
+
+
+def safe_run_id(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_") or "run"

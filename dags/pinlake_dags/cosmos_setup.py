@@ -1,0 +1,194 @@
+"""Cosmos set-up shared by the DAGs: manifest-rendered dbt task groups and their operators.
+
+Rendering: ``LoadMode.DBT_MANIFEST`` from a manifest written by ``dbt parse`` (no warehouse
+connection, no Spark). Parsing the DAG then only reads one JSON file; ``LoadMode.DBT_LS`` would run
+dbt on every DAG parse. If the manifest is missing the DAG still imports and renders a single task
+that fails and says how to create it (no silent fallback to a monolithic build).
+
+Tests: ``TestBehavior.AFTER_EACH``: every model is a ``run`` task followed by its ``test`` task
+(dbt data tests, and the model's unit tests: ``dbt test --select <model>`` selects both), so a
+failing test fails at that test's task and every model downstream of it is never run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import TaskGroup, task
+
+from pinlake_dags.common import (
+    DBT_EXECUTABLE,
+    DBT_PROFILE,
+    DBT_PROJECT_DIR,
+    PROFILES_YML,
+    inject_dbt_env,
+    manifest_path,
+)
+
+MANIFEST_HINT = (
+    "run `make airflow` (it runs `dbt parse`), or `.venv/bin/dbt parse` in the repository root, "
+    "or point PINLAKE_DBT_MANIFEST at a manifest.json"
+)
+
+
+def manifest_available() -> bool:
+    return manifest_path().is_file()
+
+
+def missing_manifest_task(task_id: str, **task_kwargs: Any):  # noqa: ANN201
+    """A stand-in for the dbt task group that fails with a clear message."""
+    path = str(manifest_path())
+
+    @task(task_id=task_id, retries=0, **task_kwargs)
+    def dbt_manifest_missing() -> None:
+        from airflow.exceptions import AirflowFailException
+
+        raise AirflowFailException(
+            f"dbt manifest not found at {path}, so the dbt models could not be rendered as "
+            f"tasks: {MANIFEST_HINT}; the DAG re-renders on its next parse."
+        )
+
+    return dbt_manifest_missing()
+
+
+def local_profile_config(target: str):  # noqa: ANN201
+    """profiles.yml of the repository (no Cosmos mapping exists for dbt-spark ``session``)."""
+    from cosmos import ProfileConfig
+
+    return ProfileConfig(
+        profile_name=DBT_PROFILE, target_name=target, profiles_yml_filepath=PROFILES_YML
+    )
+
+
+def databricks_profile_config(conn_id: str = "databricks_default"):  # noqa: ANN201
+    from cosmos import ProfileConfig
+    from cosmos.profiles import DatabricksTokenProfileMapping
+
+    return ProfileConfig(
+        profile_name=DBT_PROFILE,
+        target_name="databricks",
+        profile_mapping=DatabricksTokenProfileMapping(
+            conn_id=conn_id,
+            profile_args={"schema": "analytics", "threads": 8},
+        ),
+    )
+
+
+def dbt_operator_args(pool: str | None) -> dict[str, Any]:
+    """Arguments of every Cosmos dbt operator."""
+    args: dict[str, Any] = {
+        # The pinlake Assets are declared by the DAGs (stable pinlake:// URIs); Cosmos' own
+        # per-model datasets are off.
+        "emit_datasets": False,
+        "interceptors": [inject_dbt_env],
+        "append_env": True,
+    }
+    if pool is not None:
+        args["pool"] = pool
+    return args
+
+
+def execution_config():  # noqa: ANN201
+    from cosmos import ExecutionConfig
+    from cosmos.constants import ExecutionMode, InvocationMode, TestIndirectSelection
+
+    # dbtRunner: dbt runs inside the task process (see pinlake_dags.tasks on why).
+    # Cautious indirect selection: a model's test task runs only the tests of that model, never a
+    # test that also needs a model downstream (not built yet); those multi-parent tests
+    # (relationships, singular tests over several models) get a task of their own after all
+    # their parents (RenderConfig.should_detach_multiple_parents_tests).
+    return ExecutionConfig(
+        execution_mode=ExecutionMode.LOCAL,
+        invocation_mode=InvocationMode.DBT_RUNNER,
+        dbt_executable_path=DBT_EXECUTABLE,
+        test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+    )
+
+
+def project_config():  # noqa: ANN201
+    from cosmos import ProjectConfig
+
+    return ProjectConfig(
+        dbt_project_path=DBT_PROJECT_DIR,
+        manifest_path=manifest_path(),
+        project_name=DBT_PROFILE,
+        install_dbt_deps=False,
+    )
+
+
+def dbt_task_group(
+    group_id: str,
+    profile_config: Any,
+    pool: str | None,
+    select: list[str] | None = None,
+    **kwargs: Any,
+) -> TaskGroup:
+    """A Cosmos ``DbtTaskGroup`` of the selected models, rendered from the manifest."""
+    from cosmos import DbtTaskGroup, RenderConfig
+    from cosmos.constants import LoadMode, TestBehavior
+
+    return DbtTaskGroup(
+        group_id=group_id,
+        project_config=project_config(),
+        profile_config=profile_config,
+        execution_config=execution_config(),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.AFTER_EACH,
+            should_detach_multiple_parents_tests=True,
+            select=select or ["path:models"],
+        ),
+        operator_args=dbt_operator_args(pool),
+        **kwargs,
+    )
+
+
+def source_freshness_operator(task_id: str, profile_config: Any, pool: str | None):  # noqa: ANN201
+    from cosmos.operators.local import DbtSourceLocalOperator
+
+    return DbtSourceLocalOperator(
+        task_id=task_id,
+        project_dir=str(DBT_PROJECT_DIR),
+        profile_config=profile_config,
+        invocation_mode=execution_config().invocation_mode,
+        dbt_executable_path=str(DBT_EXECUTABLE),
+        **dbt_operator_args(pool),
+    )
+
+
+def model_tasks(dag: Any, group_id: str) -> dict[str, list[Any]]:
+    """``{model name: [its run/test tasks]}`` of a rendered Cosmos group (Cosmos' node info)."""
+    out: dict[str, list[Any]] = {}
+    for task_id, op in dag.task_dict.items():
+        node = (getattr(op, "extra_context", None) or {}).get("dbt_node_config") or {}
+        if task_id.startswith(f"{group_id}.") and node.get("resource_type") == "model":
+            out.setdefault(node["resource_name"], []).append(op)
+    return out
+
+
+def never_retry_tests(dag: Any, group_id: str) -> None:
+    """A failing dbt data test is not transient: its task fails at once, without retries."""
+    from cosmos.operators.local import DbtTestLocalOperator
+
+    for task_id, op in dag.task_dict.items():
+        if task_id.startswith(f"{group_id}.") and isinstance(op, DbtTestLocalOperator):
+            op.retries = 0
+
+
+def model_schema(op: Any) -> str | None:
+    """The custom schema (staging, intermediate, marts) of the model a Cosmos task runs or tests."""
+    node = (getattr(op, "extra_context", None) or {}).get("dbt_node_config") or {}
+    return (node.get("config") or {}).get("schema")
+
+
+def manifest_models(schema: str | None = None) -> list[str]:
+    """Model names in the manifest (optionally only those in ``schema``). Reads the JSON file."""
+    import json
+
+    nodes = json.loads(Path(manifest_path()).read_text())["nodes"].values()
+    return sorted(
+        n["name"]
+        for n in nodes
+        if n["resource_type"] == "model" and (schema is None or n.get("schema") == schema)
+    )

@@ -1,0 +1,86 @@
+"""Run-time callables of the batch DAG (imported by the DAG file; nothing here runs at import).
+
+They call pinlake's Python API in the task's own process rather than the ``pinlake`` CLI in a
+subprocess: with the embedded ``local`` target, Spark is then started once per task process and,
+under ``dag.test()`` (every task in one process), once for the whole run, so land, the dbt tasks
+(Cosmos' dbtRunner invocation) and export share one Spark session and one Derby metastore
+connection instead of fighting over the Derby lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pinlake_dags.common import safe_run_id, settings
+
+
+class ServicesDownError(Exception):
+    """The Kafka broker or the ingestion API of this PINLAKE_HOME is not running."""
+
+
+def check_services() -> None:
+    """Fail with one clear message unless Kafka and the ingestion API are healthy."""
+    from airflow.exceptions import AirflowFailException
+
+    s = settings()
+    try:
+        from pinlake.services.manager import services_status
+
+        code = services_status(s)
+        problem = None if code == 0 else f"`pinlake services status` exited with {code}"
+    except Exception as exc:  # any failure to even ask means "not up"
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is not None:
+        raise AirflowFailException(
+            "pinlake services are not up for PINLAKE_HOME="
+            f"{s.home} (Kafka {s.kafka.bootstrap_servers}, ingestion API {s.api.url}; "
+            f"{problem}). Start them with `pinlake services up` (same environment as the "
+            "Airflow worker), then clear this task."
+        )
+
+
+def sink_once() -> dict[str, Any]:
+    """Check the services, then drain the batch topics into the topics bucket (``sink --once``)."""
+    check_services()
+    from pinlake.sink import run_sink
+
+    s = settings()
+    result = run_sink(s, once=True)
+    return {"bucket": str(s.bucket_dir), "result": _jsonable(result)}
+
+
+def land() -> dict[str, Any]:
+    """Load new topics-bucket files into raw Delta tables (``pinlake land``)."""
+    from pinlake.lakehouse.land import land_bucket, print_land_summary
+
+    result = land_bucket(settings())
+    print_land_summary(result)
+    return {
+        "files_landed": result.files_landed,
+        "records": dict(result.records),
+        "quarantined": dict(result.quarantined),
+    }
+
+
+def export(run_id: str) -> str:
+    """Write every mart to ``$PINLAKE_HOME/exports/<run id>/<mart>.csv`` (``pinlake export``)."""
+    from pinlake.lakehouse.export import export_marts
+
+    s = settings()
+    out = s.home / "exports" / safe_run_id(run_id)
+    export_marts(s, out)
+    return str(out)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return _jsonable(asdict(value))
+    return str(value)

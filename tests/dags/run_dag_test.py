@@ -1,0 +1,34 @@
+"""``dag.test()`` of one DAG in a process of its own; writes the outcome as JSON.
+
+Used by the end-to-end tests: every task runs in this one process (so land, the dbt tasks and
+export share one Spark JVM and one Derby metastore connection) and the JVM ends with it, leaving
+the PINLAKE_HOME free for the next process. Usage: ``python run_dag_test.py DAG_ID OUT.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def main(dag_id: str, out: Path) -> None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.cli import get_bagged_dag
+    from airflow.utils.session import create_session
+
+    # what `airflow dags test` does: parse the dags-folder bundle and store it (serialized)
+    dag = get_bagged_dag(bundle_names=None, dag_id=dag_id)
+    dag_run = dag.test()
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter(
+            TaskInstance.dag_id == dag_id, TaskInstance.run_id == dag_run.run_id
+        )
+        states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
+    out.write_text(
+        json.dumps({"run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": states})
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], Path(sys.argv[2]))

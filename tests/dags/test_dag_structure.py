@@ -1,0 +1,267 @@
+"""The DAGs import cleanly and have the tasks, dependencies, schedule and retries of the issue."""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+STAGING = ("stg_pinterest__geolocations", "stg_pinterest__pins", "stg_pinterest__users")
+SPARK_POOL = "pinlake_spark"
+
+
+def _models(manifest: Path) -> dict[str, str]:
+    """``{model: schema}`` of the project, from the manifest."""
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    return {n["name"]: n["schema"] for n in nodes if n["resource_type"] == "model"}
+
+
+def _has_tests(manifest: Path) -> set[str]:
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    tested: set[str] = set()
+    for node in nodes:
+        if node["resource_type"] == "test":
+            tested.update(d.rsplit(".", 1)[-1] for d in node["depends_on"]["nodes"])
+    return tested
+
+
+def _load(monkeypatch: pytest.MonkeyPatch, **env: str):
+    from airflow.models.dagbag import DagBag
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    bag = DagBag(dag_folder=str(DAGS), include_examples=False)
+    assert bag.import_errors == {}
+    return bag
+
+
+def _last(dag, group: str, model: str, tested: set[str]):
+    return dag.task_dict[f"{group}.{model}.test" if model in tested else f"{group}.{model}_run"]
+
+
+def _run_id(group: str, model: str, tested: set[str]) -> str:
+    return f"{group}.{model}.run" if model in tested else f"{group}.{model}_run"
+
+
+# ---- DagBag ----------------------------------------------------------------------------------
+def test_dagbag_has_no_import_errors(dagbag) -> None:
+    assert dagbag.import_errors == {}
+    assert {"pinterest_batch", "pinterest_databricks"} <= set(dagbag.dag_ids)
+
+
+def test_dags_serialize(dagbag) -> None:
+    """What the scheduler stores: the DAGs serialize, mart outlets included."""
+    from airflow.serialization.serialized_objects import SerializedDAG
+
+    for dag_id in ("pinterest_batch", "pinterest_databricks"):
+        data = SerializedDAG.to_dict(dagbag.dags[dag_id])
+        assert data["dag"]["dag_id"] == dag_id
+    text = json.dumps(SerializedDAG.to_dict(dagbag.dags["pinterest_batch"]))
+    assert "pinlake://marts/rpt_users_joined_by_year" in text
+    assert "pinlake://raw/pin" in text
+
+
+# ---- pinterest_batch --------------------------------------------------------------------------
+def test_batch_schedule_and_retries(dagbag) -> None:
+    from cosmos.operators.local import DbtTestLocalOperator
+
+    dag = dagbag.dags["pinterest_batch"]
+    assert dag.schedule == "@daily"
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    for task in dag.tasks:
+        if isinstance(task, DbtTestLocalOperator):
+            assert task.retries == 0, task.task_id  # a failing data test is not transient
+        else:
+            assert task.retries == 2, task.task_id
+            assert task.retry_delay == timedelta(minutes=5)
+
+
+def test_batch_task_chain(dagbag, dbt_manifest: Path) -> None:
+    dag = dagbag.dags["pinterest_batch"]
+    models, tested = _models(dbt_manifest), _has_tests(dbt_manifest)
+    assert set(STAGING) <= set(models)
+    marts = sorted(m for m, schema in models.items() if schema == "marts")
+    assert len(marts) == 9
+
+    t = dag.task_dict
+    assert t["sink"].upstream_task_ids == set()
+    assert t["land"].upstream_task_ids == {"sink"}
+    assert t["dbt_source_freshness"].upstream_task_ids == {"land"}
+    # every model is a task (plus its test task), staging models start right after freshness
+    for model in models:
+        assert _run_id("dbt", model, tested) in t, model
+    for model in STAGING:
+        assert t[_run_id("dbt", model, tested)].upstream_task_ids == {"dbt_source_freshness"}
+        assert model in tested
+        assert t[f"dbt.{model}.test"].upstream_task_ids == {f"dbt.{model}.run"}
+    # staging (and its tests) before every non-staging model
+    for model, schema in models.items():
+        if schema != "staging":
+            upstream = t[_run_id("dbt", model, tested)].get_flat_relative_ids(upstream=True)
+            assert "dbt_source_freshness" in upstream
+            assert any(f"dbt.{s}.test" in upstream for s in STAGING), model
+    # export after every mart, and nothing after export
+    assert t["export"].downstream_task_ids == set()
+    export_up = t["export"].get_flat_relative_ids(upstream=True)
+    for mart in marts:
+        assert _last(dag, "dbt", mart, tested).task_id in export_up
+    assert dag.leaves == [t["export"]]
+    assert [r.task_id for r in dag.roots] == ["sink"]
+
+
+def test_batch_local_target_serialises_spark_tasks(dagbag) -> None:
+    dag = dagbag.dags["pinterest_batch"]
+    for task in dag.tasks:
+        expected = "default_pool" if task.task_id == "sink" else SPARK_POOL
+        assert task.pool == expected, task.task_id
+
+
+def test_batch_assets(dagbag, dbt_manifest: Path) -> None:
+    dag = dagbag.dags["pinterest_batch"]
+    models, tested = _models(dbt_manifest), _has_tests(dbt_manifest)
+    assert {a.uri for a in dag.task_dict["land"].outlets} == {
+        "pinlake://raw/pin",
+        "pinlake://raw/geo",
+        "pinlake://raw/user",
+    }
+    for mart in (m for m, schema in models.items() if schema == "marts"):
+        outlets = _last(dag, "dbt", mart, tested).outlets
+        assert [a.uri for a in outlets] == [f"pinlake://marts/{mart}"]
+
+
+def test_batch_dbt_tasks_use_cosmos_with_the_repo_profile(dagbag) -> None:
+    from cosmos.constants import InvocationMode
+    from cosmos.operators.local import DbtRunLocalOperator, DbtSourceLocalOperator
+
+    dag = dagbag.dags["pinterest_batch"]
+    run = dag.task_dict["dbt.stg_pinterest__pins.run"]
+    assert isinstance(run, DbtRunLocalOperator)
+    assert isinstance(dag.task_dict["dbt_source_freshness"], DbtSourceLocalOperator)
+    assert run.profile_config.profile_name == "pinlake"
+    assert run.profile_config.target_name == "local"
+    assert Path(run.profile_config.profiles_yml_filepath) == DAGS.parent / "profiles.yml"
+    assert run.invocation_mode == InvocationMode.DBT_RUNNER
+    assert run.env is None or "PINLAKE_HOME" not in run.env  # computed at run time
+
+
+def test_batch_thrift_target_runs_models_in_parallel(monkeypatch, dbt_manifest: Path) -> None:
+    dag = _load(monkeypatch, PINLAKE_DBT_TARGET="thrift").dags["pinterest_batch"]
+    run = dag.task_dict["dbt.stg_pinterest__pins.run"]
+    assert run.profile_config.target_name == "thrift"
+    for task in dag.tasks:
+        if task.task_id.startswith("dbt"):
+            assert task.pool == "default_pool", task.task_id
+    # the three staging models are independent: nothing orders them
+    for a in STAGING:
+        ups = dag.task_dict[f"dbt.{a}.run"].get_flat_relative_ids(upstream=True)
+        assert not any(b in u for b in STAGING for u in ups if b != a)
+
+
+def test_batch_schedule_is_configurable(monkeypatch, dbt_manifest: Path) -> None:
+    dag = _load(monkeypatch, PINLAKE_AIRFLOW_SCHEDULE="0 */6 * * *").dags["pinterest_batch"]
+    assert dag.schedule == "0 */6 * * *"
+    assert dag.catchup is False
+
+
+def test_missing_manifest_still_imports_and_fails_clearly(monkeypatch, tmp_path: Path) -> None:
+    from airflow.exceptions import AirflowFailException
+
+    bag = _load(monkeypatch, PINLAKE_DBT_MANIFEST=str(tmp_path / "nope" / "manifest.json"))
+    for dag_id in ("pinterest_batch", "pinterest_databricks"):
+        stand_in = bag.dags[dag_id].task_dict["dbt_build"]
+        with pytest.raises(AirflowFailException, match="dbt manifest not found"):
+            stand_in.python_callable()
+    batch = bag.dags["pinterest_batch"]
+    assert batch.task_dict["export"].upstream_task_ids == {"dbt_build"}
+
+
+def test_import_does_no_io(monkeypatch, tmp_path: Path, dbt_manifest: Path) -> None:
+    """Parsing the DAGs neither creates PINLAKE_HOME nor starts anything."""
+    home = tmp_path / "home-that-must-not-appear"
+    _load(monkeypatch, PINLAKE_HOME=str(home))
+    assert not home.exists()
+
+
+def test_sink_fails_clearly_when_services_are_down(monkeypatch, tmp_path: Path) -> None:
+    from airflow.exceptions import AirflowFailException
+    from pinlake_dags import tasks
+
+    from pinlake.config import get_settings
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("PINLAKE_API__PORT", str(free_port()))
+    get_settings.cache_clear()
+    with pytest.raises(AirflowFailException, match="pinlake services are not up") as info:
+        tasks.sink_once()
+    assert "pinlake services up" in str(info.value)
+
+
+# ---- pinterest_databricks ----------------------------------------------------------------------
+def test_databricks_dag(dagbag, dbt_manifest: Path) -> None:
+    from cosmos.profiles import DatabricksTokenProfileMapping
+
+    dag = dagbag.dags["pinterest_databricks"]
+    models, tested = _models(dbt_manifest), _has_tests(dbt_manifest)
+    t = dag.task_dict
+    assert dag.schedule == "@daily"
+    assert dag.catchup is False
+    assert all(task.retries >= 0 for task in dag.tasks)
+    assert t["load"].retries == 2
+    assert [r.task_id for r in dag.roots] == ["load"]
+    assert t["load"].databricks_conn_id == "databricks_default"
+    # clean geo / pin / user in parallel, right after load
+    for model in STAGING:
+        run = t[f"clean.{model}.run"]
+        assert run.upstream_task_ids == {"load"}
+        assert run.pool == "default_pool"
+    # then every other model (intermediate + marts), after all of clean
+    for model, schema in models.items():
+        if schema == "staging":
+            continue
+        task = t[_run_id("marts", model, tested)]
+        upstream = task.get_flat_relative_ids(upstream=True)
+        assert {f"clean.{s}.test" for s in STAGING} <= upstream, model
+        assert task.pool == "default_pool"
+        profile = task.profile_config
+        assert profile.target_name == "databricks"
+        assert isinstance(profile.profile_mapping, DatabricksTokenProfileMapping)
+        assert profile.profile_mapping.conn_id == "databricks_default"
+    assert len([m for m, s in models.items() if s == "marts"]) == 9
+    assert "copy into raw.`pin`" in " ".join(t["load"].sql)
+
+
+def test_batch_multi_parent_tests_run_after_all_their_parents(dagbag, dbt_manifest: Path) -> None:
+    """Relationships and singular tests over several models get a task after all of them;
+    a model's own test task selects cautiously, so it never runs a test of an unbuilt model."""
+    from cosmos.constants import TestIndirectSelection
+
+    dag = dagbag.dags["pinterest_batch"]
+    tested = _has_tests(dbt_manifest)
+    nodes = json.loads(dbt_manifest.read_text())["nodes"].values()
+    multi = [
+        n
+        for n in nodes
+        if n["resource_type"] == "test"
+        and len({d for d in n["depends_on"]["nodes"] if d.startswith("model.")}) > 1
+    ]
+    for node in multi:
+        task = dag.task_dict[f"dbt.{node['name']}_test"]
+        upstream = task.get_flat_relative_ids(upstream=True)
+        for parent in {d.rsplit(".", 1)[-1] for d in node["depends_on"]["nodes"]}:
+            if parent in tested:
+                assert _last(dag, "dbt", parent, tested).task_id in upstream, node["name"]
+        assert task.retries == 0
+    selection = dag.task_dict["dbt.stg_pinterest__pins.test"].indirect_selection
+    assert selection == TestIndirectSelection.CAUTIOUS.value
