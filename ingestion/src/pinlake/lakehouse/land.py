@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
 #: ``<topic>+<partition>+<first offset>.json`` (Confluent's default file naming).
 _FILE_NAME = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<offset>\d+)\.json$")
-_CORRUPT = "_corrupt_record"
 
 
 @dataclass(frozen=True)
@@ -101,29 +100,39 @@ def discover_files(settings: Settings, bucket: Path) -> list[BucketFile]:
 
 
 def _reason(table_name: str, parsed: Column, line: Column) -> Column:
-    """Why a line cannot be landed (NULL when it can), as a readable text."""
+    """Why a line cannot be landed (NULL when it can), as a readable text.
+
+    ``from_json`` gives all-null fields for text that is not a JSON object (or is cut short),
+    and null for a value that does not fit its type; text fields take any JSON value. So a
+    clean line costs one parse, and lines that need a closer look are the ones whose key or
+    a numeric field came out null (branches are evaluated lazily).
+    """
     from pyspark.sql import functions as F
 
-    key = KEY_COLUMN[table_name]
-    reason = F.when(F.json_object_keys(line).isNull(), F.lit("not a JSON object"))
-    mismatch = F.lit(None).cast("string")
-    for column in reversed(SOURCE_COLUMNS[table_name]):
-        delivered = F.get_json_object(line, f"$.{column.name}")
-        mismatch = F.when(
-            delivered.isNotNull() & parsed[column.name].isNull(),
-            F.lit(f"field {column.name!r} does not fit type {column.type}"),
-        ).otherwise(mismatch)
-    reason = reason.when(
-        parsed[_CORRUPT].isNotNull(),
-        F.coalesce(mismatch, F.lit(f"does not fit the {table_name} schema")),
+    def delivered(name: str) -> Column:
+        return F.get_json_object(line, f"$.{name}").isNotNull()
+
+    def does_not_fit(column: Column) -> Column:
+        return F.lit(f"field {column.name!r} does not fit type {column.type}")
+
+    key, *_ = (c for c in SOURCE_COLUMNS[table_name] if c.name == KEY_COLUMN[table_name])
+    reason = F.when(
+        parsed[key.name].isNull(),
+        F.when(F.json_object_keys(line).isNull(), F.lit("not a JSON object"))
+        .when(delivered(key.name), does_not_fit(key))
+        .otherwise(F.lit(f"missing key field {key.name!r}")),
     )
-    return reason.when(parsed[key].isNull(), F.lit(f"missing key field {key!r}"))
+    for column in SOURCE_COLUMNS[table_name]:
+        if column.type != "text" and column is not key:
+            reason = reason.when(
+                parsed[column.name].isNull() & delivered(column.name), does_not_fit(column)
+            )
+    return reason
 
 
 def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) -> DataFrame:
     """One row per line of ``files``: parsed fields, metadata and ``_reason``."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructField
 
     meta = spark.createDataFrame(
         [(str(f.path), f.topic, f.partition, f.first_offset) for f in files],
@@ -143,9 +152,7 @@ def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) 
     lines = texts.filter(F.col("value") != "").select(
         "path", F.posexplode(F.split(body, "\n")).alias("pos", "line")
     )
-    schema = payload_schema(table_name).add(StructField(_CORRUPT, StringType()))
-    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
-    parsed = lines.withColumn("p", F.from_json("line", schema, options))
+    parsed = lines.withColumn("p", F.from_json("line", payload_schema(table_name)))
     parsed = parsed.withColumn("_reason", _reason(table_name, F.col("p"), F.col("line")))
     return parsed.join(F.broadcast(meta), on="path", how="left")
 
@@ -212,19 +219,8 @@ def land_bucket(settings: Settings, bucket: Path | None = None) -> LandResult:
             ).collect()
         }
         new_files = [f for f in files if str(f.path) not in landed]
-        load_id = _start_load(spark) if new_files else ""
-        manifests: list[DataFrame] = []
-        for name in TABLES:
-            todo = [f for f in new_files if f.table == name]
-            if todo:
-                manifests.append(_land_table(spark, name, todo, load_id, result))
-        if manifests:
-            manifest = manifests[0]
-            for other in manifests[1:]:
-                manifest = manifest.unionByName(other)
-            manifest.write.format("delta").mode("append").saveAsTable(
-                f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`"
-            )
+        if new_files:
+            _land_files(spark, new_files, result)
         result.files_landed = len(new_files)
     result.seconds = time.perf_counter() - start
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -232,42 +228,75 @@ def land_bucket(settings: Settings, bucket: Path | None = None) -> LandResult:
     return result
 
 
+def _union(frames: list[DataFrame]) -> DataFrame:
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
+def _land_files(spark: SparkSession, files: list[BucketFile], result: LandResult) -> None:
+    """One load: the raw tables, then all quarantined lines, then the manifest (last)."""
+    load_id = _start_load(spark)
+    manifests, quarantines, caches = [], [], []
+    with console.status(f"[bold]landing {len(files)} file(s)…") as status:
+        for name in TABLES:
+            todo = [f for f in files if f.table == name]
+            if todo:
+                status.update(f"[bold]landing {len(todo)} file(s) into {raw_table(name)}…")
+                manifest, quarantine, cache = _land_table(spark, name, todo, load_id, result)
+                manifests.append(manifest)
+                quarantines.append(quarantine)
+                caches.append(cache)
+        if result.total_quarantined:
+            _union(quarantines).write.format("delta").mode("append").saveAsTable(
+                f"{RAW_SCHEMA}.{QUARANTINE_TABLE}"
+            )
+        _union(manifests).write.format("delta").mode("append").saveAsTable(
+            f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`"
+        )
+    for cache in caches:
+        cache.unpersist()
+
+
 def _land_table(
     spark: SparkSession, name: str, files: list[BucketFile], load_id: str, result: LandResult
-) -> DataFrame:
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Append ``files``' good lines to ``raw.<name>``; return (manifest, quarantine, cache).
+
+    The parsed lines are cached once: the per-file counts materialise the cache, the raw append
+    and the (normally tiny) quarantine rows read from it. The caller unpersists it.
+    """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    with console.status(f"[bold]landing {len(files)} file(s) into {raw_table(name)}…"):
-        parsed = _parse_files(spark, name, files).persist(StorageLevel.MEMORY_AND_DISK)
-        fields = [F.col(f"p.{c.name}").alias(c.name) for c in SOURCE_COLUMNS[name]]
-        good = parsed.filter(F.col("_reason").isNull())
-        good.select(*fields, *_metadata_columns(load_id)).write.format("delta").mode(
-            "append"
-        ).saveAsTable(raw_table(name))
-        bad = parsed.filter(F.col("_reason").isNotNull()).select(
-            F.lit(name).alias("table_name"),
-            F.col("_reason").alias("reason"),
-            F.col("line").alias("raw_text"),
-            (F.col("pos") + 1).alias("_line"),
-            *_metadata_columns(load_id),
+    parsed = _parse_files(spark, name, files).persist(StorageLevel.MEMORY_AND_DISK)
+    per_file = (
+        parsed.groupBy("path")
+        .agg(
+            F.count(F.when(F.col("_reason").isNull(), 1)).alias("records"),
+            F.count(F.when(F.col("_reason").isNotNull(), 1)).alias("quarantined"),
         )
-        bad.write.format("delta").mode("append").saveAsTable(f"{RAW_SCHEMA}.{QUARANTINE_TABLE}")
-        per_file = (
-            parsed.groupBy("path")
-            .agg(
-                F.count(F.when(F.col("_reason").isNull(), 1)).alias("records"),
-                F.count(F.when(F.col("_reason").isNotNull(), 1)).alias("quarantined"),
-            )
-            .collect()
-        )
-        parsed.unpersist()
+        .collect()
+    )
+    fields = [F.col(f"p.{c.name}").alias(c.name) for c in SOURCE_COLUMNS[name]]
+    good = parsed.filter(F.col("_reason").isNull())
+    good.select(*fields, *_metadata_columns(load_id)).write.format("delta").mode(
+        "append"
+    ).saveAsTable(raw_table(name))
+    bad = parsed.filter(F.col("_reason").isNotNull()).select(
+        F.lit(name).alias("table_name"),
+        F.col("_reason").alias("reason"),
+        F.col("line").alias("raw_text"),
+        (F.col("pos") + 1).alias("_line"),
+        *_metadata_columns(load_id),
+    )
     counts = {row["path"]: (row["records"], row["quarantined"]) for row in per_file}
     result.records[name] += sum(c[0] for c in counts.values())
     result.quarantined[name] += sum(c[1] for c in counts.values())
     now = datetime.now(timezone.utc)
     rows = [(name, str(f.path), *counts.get(str(f.path), (0, 0)), load_id, now) for f in files]
-    return spark.createDataFrame(rows, LOADED_FILES_DDL)
+    return spark.createDataFrame(rows, LOADED_FILES_DDL), bad, parsed
 
 
 def print_land_summary(result: LandResult) -> None:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pinlake.config import TABLES
 from pinlake.schemas import (
+    KEY_COLUMN,
     LOADED_FILES_DDL,
     LOADED_FILES_TABLE,
     LOADS_DDL,
@@ -38,4 +39,16 @@ def ensure_raw_tables(spark: SparkSession) -> None:
         existing = set()
     for name, columns in ddl.items():
         if name not in existing:
-            spark.sql(f"create table if not exists {RAW_SCHEMA}.`{name}` ({columns}) using delta")
+            spark.sql(
+                f"create table if not exists {RAW_SCHEMA}.`{name}` ({columns}) using delta"
+                + _properties(name)
+            )
+
+
+def _properties(name: str) -> str:
+    """Raw tables keep Delta file statistics on the key and load metadata only: statistics
+    on every long text column cost more than the rest of a load, and nothing filters on them."""
+    if name not in TABLES:
+        return ""
+    columns = ",".join((KEY_COLUMN[name], "_load_id", "_ingested_at", "_offset"))
+    return f" tblproperties ('delta.dataSkippingStatsColumns' = '{columns}')"
