@@ -163,3 +163,34 @@ def test_rows_of_an_unfinished_load_are_removed_and_the_file_relanded(
 def test_missing_bucket_is_a_usage_error(spark_settings: Settings, tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
         land_bucket(spark_settings, tmp_path / "nope")
+
+
+def test_corrupt_and_empty_files_never_abort_the_load(
+    spark, spark_settings: Settings, tmp_path, write_bucket_file
+):
+    bucket = tmp_path / "bucket"
+    good = write_bucket_file(bucket, "pinterest.geo", 0, [GEO])
+    corrupt = good.with_name("pinterest.geo+0+0000000001.json")
+    corrupt.write_bytes(b"\x00\xff\xfe garbage \x89PNG\r\n\x1a\n{not json}\n")
+    good.with_name("pinterest.geo+0+0000000009.json").write_bytes(b"")
+
+    result = land_bucket(spark_settings, bucket)
+
+    assert (result.files_landed, result.records["geo"], result.quarantined["geo"]) == (3, 1, 3)
+    reasons = {q["reason"] for q in _quarantine(spark, bucket)}
+    assert reasons == {"not a JSON object"}
+
+
+def test_cli_reports_bad_paths_on_one_line(tmp_path, capsys):
+    from pinlake.cli import main
+
+    for argv, expected in (
+        (["land", "--bucket", str(tmp_path / "missing")], "does not exist"),
+        (["export"], "Missing option '--out'"),
+        (["land", "--no-such-option"], "No such option"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--home", str(tmp_path / "home"), *argv])
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2
+        assert err.startswith("error: ") and expected in err and "\n" not in err
