@@ -130,6 +130,7 @@ def main() -> None:
         print(json.dumps(baseline(Path(args.baseline[0]), Path(args.baseline[1]))))
         return
     sizes = [int(size) for size in args.sizes.split(",")]
+    console.width = max(console.width, 120)  # keep the result tables unwrapped in logs
     results = []
     with tempfile.TemporaryDirectory(prefix="pinlake-bench-") as tmp:
         for events in sizes:
