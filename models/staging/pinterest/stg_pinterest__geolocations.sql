@@ -20,12 +20,7 @@ cleaned as (
         latitude,
         longitude,
         {{ clean_text('`timestamp`') }} as post_timestamp_text,
-        _topic,
-        _partition,
-        _offset,
-        _source_file,
-        _load_id,
-        _ingested_at
+        {{ ingestion_metadata_columns() }}
     from deduplicated
 
 ),
@@ -47,12 +42,7 @@ renamed as (
         {{ parse_timestamp('post_timestamp_text') }} as post_timestamp,
 
         ---------- ingestion metadata
-        _topic,
-        _partition,
-        _offset,
-        _source_file,
-        _load_id,
-        _ingested_at
+        {{ ingestion_metadata_columns() }}
 
     from cleaned
 

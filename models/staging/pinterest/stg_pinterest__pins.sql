@@ -26,12 +26,7 @@ cleaned as (
         {{ clean_text('image_src', placeholder_values('image_src')) }} as image_src,
         {{ clean_text('save_location') }} as save_location,
         {{ clean_text('category') }} as category,
-        _topic,
-        _partition,
-        _offset,
-        _source_file,
-        _load_id,
-        _ingested_at
+        {{ ingestion_metadata_columns() }}
     from deduplicated
 
 ),
@@ -57,12 +52,7 @@ renamed as (
         category,
 
         ---------- ingestion metadata
-        _topic,
-        _partition,
-        _offset,
-        _source_file,
-        _load_id,
-        _ingested_at
+        {{ ingestion_metadata_columns() }}
 
     from cleaned
 

@@ -20,12 +20,7 @@ cleaned as (
         {{ clean_text('last_name') }} as last_name,
         age,
         {{ clean_text('date_joined') }} as date_joined_text,
-        _topic,
-        _partition,
-        _offset,
-        _source_file,
-        _load_id,
-        _ingested_at
+        {{ ingestion_metadata_columns() }}
     from deduplicated
 
 ),
@@ -47,12 +42,7 @@ renamed as (
         {{ parse_timestamp('date_joined_text') }} as date_joined,
 
         ---------- ingestion metadata
-        _topic,
-        _partition,
-        _offset,
-        _source_file,
-        _load_id,
-        _ingested_at
+        {{ ingestion_metadata_columns() }}
 
     from cleaned
 
