@@ -147,6 +147,15 @@ def _url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
+def print_loaded(engine: Engine, inserted: dict[str, int], detail: str) -> None:
+    """The one-line summary of a source load (init or reference), password hidden."""
+    console.print(
+        f"[green]✓[/] source {_url(engine)}: "
+        + ", ".join(f"{TABLES[t].name} {n:,}" for t, n in inserted.items())
+        + f" rows {detail}"
+    )
+
+
 # ---- reading -----------------------------------------------------------------------------------
 def existing_counts(engine: Engine) -> dict[str, int | None]:
     """Row count of each source table by topic; ``None`` when the table does not exist."""
@@ -275,8 +284,4 @@ def init_source(settings: Settings, *, rows: int, seed: int, url: str | None, fo
         elapsed = time.perf_counter() - start
     finally:
         engine.dispose()
-    console.print(
-        f"[green]✓[/] source {_url(engine)}: "
-        + ", ".join(f"{TABLES[t].name} {n:,}" for t, n in inserted.items())
-        + f" rows (seed {seed}, {generator.n_users:,} users) in {elapsed:.1f}s"
-    )
+    print_loaded(engine, inserted, f"(seed {seed}, {generator.n_users:,} users) in {elapsed:.1f}s")

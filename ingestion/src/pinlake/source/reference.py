@@ -16,10 +16,15 @@ from datetime import datetime
 from pathlib import Path
 
 from pinlake.config import Settings
-from pinlake.console import console
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.schemas import SOURCE_COLUMNS
-from pinlake.source.db import CHUNK_ROWS, TABLES, engine_for, insert_chunks, replace_tables
+from pinlake.source.db import (
+    CHUNK_ROWS,
+    engine_for,
+    insert_chunks,
+    print_loaded,
+    replace_tables,
+)
 
 GEO_FILE = "geolocation_data.csv"
 USER_FILE = "user_data.csv"
@@ -126,8 +131,4 @@ def load_reference(settings: Settings, directory: Path, *, url: str | None) -> N
         elapsed = time.perf_counter() - start
     finally:
         engine.dispose()
-    console.print(
-        f"[green]✓[/] source {engine.url.render_as_string(hide_password=True)}: "
-        + ", ".join(f"{TABLES[t].name} {n:,}" for t, n in inserted.items())
-        + f" rows from {Path(directory)} in {elapsed:.1f}s"
-    )
+    print_loaded(engine, inserted, f"from {Path(directory)} in {elapsed:.1f}s")
