@@ -234,7 +234,26 @@ class KafkaBackend:
             raise BrokerUnavailable("broker not available")
         result = await asyncio.to_thread(_create)
         self.forget(topic)
+        if result is None:
+            await asyncio.to_thread(self._wait_ready, topic, partitions)
         return result
+
+    def _wait_ready(self, topic: str, partitions: int, timeout: float = 15.0) -> None:
+        """Block until the metadata shows every partition of a new topic with a leader.
+
+        CreateTopics returns once the controller has the topic; brokers learn of it a moment
+        later. Waiting here means a stream or topic is usable as soon as its create call returns
+        (Kinesis would say CREATING, then ACTIVE; we only answer once it is ACTIVE).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self._fetch_topic(topic)
+            if info is not None and len(info.partitions) == partitions:
+                if all(leader is not None and leader >= 0 for leader in info.partitions.values()):
+                    return
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(f"topic {topic} has no leader after {timeout:.0f} s")
+            time.sleep(0.05)
 
     async def delete_topic(self, topic: str) -> bool:
         def _delete():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import shutil
 import subprocess
@@ -136,16 +137,12 @@ def prepare(settings: Settings) -> Path:
     props = kdir / "server.properties"
     props.write_text(server_properties(settings))
     if not (kdir / "data" / "meta.properties").exists():
-        cluster_id = uuid.uuid4().bytes
-        import base64
-
-        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        cid = new_cluster_id()
         argv = [
             *_jvm_args(settings),
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cid,
+            f"--cluster-id={cid}",
             "-c",
             str(props),
             "--ignore-formatted",
@@ -158,6 +155,18 @@ def prepare(settings: Settings) -> Path:
             tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
             raise PinlakeError("formatting the Kafka storage failed: " + " | ".join(tail))
     return props
+
+
+def new_cluster_id() -> str:
+    """A random KRaft cluster id, as Kafka's own ``Uuid.randomUuid`` makes them.
+
+    Base64url of 16 random bytes; like Kafka, ids starting with '-' are drawn again so that no
+    command-line parser can take the id for an option.
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def start(settings: Settings) -> int:
