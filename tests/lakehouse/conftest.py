@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,9 @@ def spark(spark_settings: Settings) -> Iterator[object]:
     session = get_spark(spark_settings, app_name="pinlake-tests")
     yield session
     session.stop()
+    # py4j logs "Closing down clientserver connection" from __del__ at interpreter exit, after
+    # pytest has closed the streams the Airflow tests' logging handlers point at.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture
