@@ -12,6 +12,9 @@ Each path produces the logged posting sequence (repeats included), then every ro
 from __future__ import annotations
 
 import csv
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +85,50 @@ def test_mart_equals_the_published_result(model: str, reference_marts: Path, aic
 def test_users_joined_by_year_matches_the_original_project(reference_marts: Path):
     _, rows = _rows(reference_marts / "rpt_users_joined_by_year.csv")
     assert rows == [("2015", "826"), ("2016", "2650"), ("2017", "1605")]
+
+
+_CONTRACT_PROBE = """
+import json
+from pinlake.config import Settings
+from pinlake.spark import get_spark
+
+spark = get_spark(Settings(), app_name="contract-probe")
+table = "marts.rpt_users_joined_by_year"
+props = {r.key: r.value for r in spark.sql(f"show tblproperties {table}").collect()}
+result = {"constraints": sorted(k for k in props if k.startswith("delta.constraints."))}
+before = spark.table(table).count()
+for values in ["(null, 1)", "(2030, null)", "(2030, 0)"]:
+    try:
+        spark.sql(f"insert into {table} values {values}")
+        result[values] = "accepted"
+    except Exception as exc:
+        lines = [x for x in str(exc).splitlines() if "constraint" in x.lower()]
+        result[values] = (lines or [repr(exc)])[0][:500]
+result["unchanged"] = spark.table(table).count() == before
+print("PROBE " + json.dumps(result))
+"""
+
+
+def test_marts_reject_rows_that_break_their_contract(reference_marts: Path):
+    """The marts' dbt contracts become Delta CHECK constraints: a writer outside dbt cannot
+    put a null or out-of-range row into a table a dashboard reads."""
+    settings = make_settings(reference_marts.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _CONTRACT_PROBE],
+        env=settings.dbt_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("PROBE "))
+    result = json.loads(line.removeprefix("PROBE "))
+    assert result["constraints"] == [
+        "delta.constraints.columns_not_null",
+        "delta.constraints.number_users_joined_at_least_1",
+    ]
+    for values in ["(null, 1)", "(2030, null)"]:
+        assert "columns_not_null" in result[values], result
+    assert "number_users_joined_at_least_1" in result["(2030, 0)"], result
+    assert result["unchanged"] is True
