@@ -29,7 +29,8 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
 ):
     settings = kafka_services
     n = 1500
-    options = ProduceOptions(events=n, batch_size=1, concurrency=4, rate=250.0)
+    # 1,500 events at 150/s: production lasts about 10 s, well past the broker stop at 1.5 s
+    options = ProduceOptions(events=n, batch_size=1, concurrency=4, rate=150.0)
     box: dict = {}
 
     def run() -> None:
