@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from pinlake.services.process import free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -29,17 +30,6 @@ BAD_INDEX = 987_654_321
 class Pipeline:
     home: Path
     env: dict[str, str]
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _pinlake(env: dict[str, str], *args: str, check: bool = True) -> str:
@@ -88,7 +78,7 @@ def _delta_versions(home: Path, schema: str) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def pipeline(airflow_db: Path, dbt_manifest: Path, tmp_path_factory) -> Pipeline:
     home = tmp_path_factory.mktemp("pinlake-home")
-    kafka, controller, api = _free_ports(3)
+    kafka, controller, api = free_ports(3)
     env = {
         **os.environ,
         "PINLAKE_HOME": str(home),

@@ -11,10 +11,11 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-from ingestion_helpers import BINARY_V2, JSON_V2, free_ports, marked, read_topic
+from ingestion_helpers import BINARY_V2, JSON_V2, marked, read_topic
 
 from pinlake.api import create_app
 from pinlake.config import ApiSettings
+from pinlake.services.process import free_ports
 
 
 def post(api: httpx.Client, topic: str, body, ctype: str = JSON_V2, path: str | None = None):

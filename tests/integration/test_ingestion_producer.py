@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ingestion_helpers import free_ports, marked, read_topic
+from ingestion_helpers import marked, read_topic
 
 from pinlake.config import ApiSettings, KafkaSettings, Settings
 from pinlake.errors import PinlakeError
@@ -18,6 +18,7 @@ from pinlake.produce.api import produce_api, run_api
 from pinlake.services import api as api_service
 from pinlake.services import kafka
 from pinlake.services.manager import start_all, stop_all
+from pinlake.services.process import free_ports
 
 
 def _events(marker: str, n: int, tables=("pin", "geo", "user")):
