@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -83,32 +82,23 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
         raise AssertionError("the API did not see the broker come back")
 
 
-def test_services_cli_status_and_idempotent_up(kafka_services):
-    settings = kafka_services
-    env = dict(os.environ)
-    env.update(
-        PINLAKE_HOME=str(settings.home),
-        PINLAKE_KAFKA__BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers,
-        PINLAKE_KAFKA__CONTROLLER_PORT=str(settings.kafka.controller_port),
-        PINLAKE_API__PORT=str(settings.api.port),
-        COLUMNS="200",
-    )
-    up = subprocess.run(
-        [sys.executable, "-m", "pinlake", "services", "up"],
+def _services(env: dict[str, str], command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pinlake", "services", command],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_services_cli_status_and_idempotent_up(kafka_services):
+    settings = kafka_services
+    env = dict(settings.dbt_env(), COLUMNS="200")
+    up = _services(env, "up")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "starting" not in up.stdout  # both already running: nothing started twice
-    status = subprocess.run(
-        [sys.executable, "-m", "pinlake", "services", "status"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    status = _services(env, "status")
     assert status.returncode == 0, status.stdout + status.stderr
     for table in ("pin", "geo", "user"):
         assert settings.topic(table) in status.stdout
@@ -121,12 +111,6 @@ def test_services_cli_status_and_idempotent_up(kafka_services):
         PINLAKE_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:1",
         PINLAKE_API__PORT="1",
     )
-    down = subprocess.run(
-        [sys.executable, "-m", "pinlake", "services", "status"],
-        env=env2,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    down = _services(env2, "status")
     assert down.returncode != 0
     assert "down" in down.stdout
