@@ -212,31 +212,19 @@ class KafkaBackend:
 
     async def create_topic(self, topic: str, partitions: int) -> str | None:
         """Create a topic; returns None, or 'exists'."""
-
-        def _create():
-            fut = self.admin.create_topics(
-                [NewTopic(topic, num_partitions=partitions, replication_factor=1)],
-                operation_timeout=10,
-                request_timeout=10,
-            )[topic]
-            try:
-                fut.result(timeout=15)
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                    return "exists"
-                if err.code() in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT):
-                    raise BrokerUnavailable(str(err)) from exc
-                raise
-            return None
-
         if self.broker_down:
             raise BrokerUnavailable("broker not available")
-        result = await asyncio.to_thread(_create)
+        future = self.admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+            operation_timeout=10,
+            request_timeout=10,
+        )[topic]
+        created = await asyncio.to_thread(_admin_done, future, KafkaError.TOPIC_ALREADY_EXISTS)
         self.forget(topic)
-        if result is None:
-            await asyncio.to_thread(self._wait_ready, topic, partitions)
-        return result
+        if not created:
+            return "exists"
+        await asyncio.to_thread(self._wait_ready, topic, partitions)
+        return None
 
     def _wait_ready(self, topic: str, partitions: int, timeout: float = 15.0) -> None:
         """Block until the metadata shows every partition of a new topic with a leader.
@@ -248,31 +236,20 @@ class KafkaBackend:
         deadline = time.monotonic() + timeout
         while True:
             info = self._fetch_topic(topic)
-            if info is not None and len(info.partitions) == partitions:
-                if all(leader is not None and leader >= 0 for leader in info.partitions.values()):
-                    return
+            leaders = info.partitions.values() if info is not None else ()
+            if len(leaders) == partitions and all(leader >= 0 for leader in leaders):
+                return
             if time.monotonic() > deadline:
                 raise BrokerUnavailable(f"topic {topic} has no leader after {timeout:.0f} s")
             time.sleep(0.05)
 
     async def delete_topic(self, topic: str) -> bool:
-        def _delete():
-            fut = self.admin.delete_topics([topic], operation_timeout=10, request_timeout=10)[topic]
-            try:
-                fut.result(timeout=15)
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                    return False
-                if err.code() in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT):
-                    raise BrokerUnavailable(str(err)) from exc
-                raise
-            return True
-
+        """Delete a topic; False if there was none."""
         if self.broker_down:
             raise BrokerUnavailable("broker not available")
         self.forget(topic)
-        return await asyncio.to_thread(_delete)
+        future = self.admin.delete_topics([topic], operation_timeout=10, request_timeout=10)[topic]
+        return await asyncio.to_thread(_admin_done, future, KafkaError.UNKNOWN_TOPIC_OR_PART)
 
     # ---- produce ---------------------------------------------------------------------------
     async def produce(
@@ -372,6 +349,21 @@ class KafkaBackend:
             finally:
                 consumer.unassign()
             return out, low, high
+
+
+def _admin_done(future, refused: int, timeout: float = 15.0) -> bool:
+    """Wait for an admin operation: True when done, False when the broker answered ``refused``
+    (e.g. the topic already exists); a broker that cannot be reached raises BrokerUnavailable."""
+    try:
+        future.result(timeout=timeout)
+    except KafkaException as exc:
+        err = exc.args[0]
+        if err.code() == refused:
+            return False
+        if err.code() in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT):
+            raise BrokerUnavailable(str(err)) from exc
+        raise
+    return True
 
 
 def _callback(batch: _Batch, index: int):
