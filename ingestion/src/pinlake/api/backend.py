@@ -137,16 +137,17 @@ class KafkaBackend:
             log.error("fatal Kafka producer error: %s", err)
 
     def _watch_loop(self) -> None:
-        """While the broker is marked down: fail the records still waiting in the local queue
-        (never sent, so a client retry cannot duplicate them; records already in flight stay
-        with librdkafka's idempotent retries) and probe the broker until it is back."""
+        """While the broker is marked down (new requests then get 503 at once), probe it until
+        it is back.
+
+        Records handed to librdkafka before the outage are left alone: they are retried by the
+        idempotent producer until they are delivered or ``message.timeout.ms`` expires. Purging
+        the local queue instead would also fail records that a lost response had put back in it
+        after the broker had written them, and the client's retry would write them twice.
+        """
         while not self._stop.wait(0.25):
             if not self.broker_down:
                 continue
-            try:
-                self.producer.purge(in_queue=True, in_flight=False, blocking=False)
-            except Exception:
-                pass
             try:
                 meta = self.admin.list_topics(timeout=1.0)
                 if meta.brokers:
