@@ -25,6 +25,7 @@ from pathlib import Path
 from pinlake.config import TABLES, Settings
 from pinlake.console import console
 from pinlake.errors import PinlakeError
+from pinlake.services import process
 
 GROUP_ID = "pinlake-sink"
 IDLE_LIMIT = 60.0  # --once: give up if no progress for this long while behind
@@ -101,6 +102,19 @@ def write_atomic(path: Path, lines: list[bytes]) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def remove_orphaned_temp_files(bucket: Path, topics: list[str]) -> int:
+    """Remove the temp files of sinks that died mid-write (their pid is gone); a running
+    sink's temp files are left alone. Returns how many were removed."""
+    removed = 0
+    for topic in topics:
+        for tmp in (bucket / "topics" / topic).glob("partition=*/.*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and not process.is_alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def _retrying(call, what: str, attempts: int = 40, delay: float = 0.5):
@@ -209,6 +223,7 @@ def run_sink(
                 )
                 targets[key] = high
                 done_offsets[key] = committed[key] if committed[key] >= 0 else low
+        remove_orphaned_temp_files(bucket_dir, topics)
         consumer.subscribe(topics, on_revoke=on_revoke)
         last_progress = time.monotonic()
         while not stop.is_set():

@@ -1,0 +1,31 @@
+"""A sink killed between writing a temp file and renaming it leaves the temp file behind; the
+next sink on that bucket removes it, but never the temp file of a sink that is still writing."""
+
+import os
+import subprocess
+import sys
+
+from pinlake.sink import partition_dir, remove_orphaned_temp_files, write_atomic
+
+
+def test_orphaned_temp_files_are_removed_and_live_ones_kept(tmp_path):
+    topic = "pinterest.geo"
+    folder = partition_dir(tmp_path, topic, 0)
+    write_atomic(folder / f"{topic}+0+0000000000.json", [b'{"ind": 1}'])
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    orphan = folder / f".{topic}+0+0000000013.json.{int(dead.stdout)}.tmp"
+    live = folder / f".{topic}+0+0000000026.json.{os.getpid()}.tmp"
+    other_topic = partition_dir(tmp_path, "pinterest.pin", 0) / f".x.json.{int(dead.stdout)}.tmp"
+    for path in (orphan, live, other_topic):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b'{"ind": 2')
+
+    assert remove_orphaned_temp_files(tmp_path, [topic]) == 1
+    assert not orphan.exists()
+    assert live.exists() and other_topic.exists()
+    assert (folder / f"{topic}+0+0000000000.json").read_bytes() == b'{"ind": 1}\n'
