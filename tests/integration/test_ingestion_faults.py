@@ -23,30 +23,46 @@ def _events(marker: str, n: int):
         yield i, {"pin": row, "geo": {"m": marker, "i": i}, "user": None}
 
 
-def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
-    kafka_services, marker, tmp_path
-):
-    settings = kafka_services
-    n = 1500
-    # 1,500 events at 150/s: production lasts about 10 s, well past the broker stop at 1.5 s.
-    # Requests already handed to Kafka when the broker stops are held until it is back (their
-    # fate is unknown, so failing them would invite duplicates); 64 workers leave some free to
-    # send new requests during the outage, which get 5xx and are retried.
-    options = ProduceOptions(events=n, batch_size=1, concurrency=64, rate=150.0)
+def _produce_in_thread(settings, events, options: ProduceOptions):
+    """Run ``produce_api`` in a thread; returns the thread and a box for its result or error."""
     box: dict = {}
 
     def run() -> None:
         try:
-            box["result"] = produce_api(settings, _events(marker, n), options, show_progress=False)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            box["result"] = produce_api(settings, events, options, show_progress=False)
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller's assertions
             box["error"] = exc
 
-    producer = threading.Thread(target=run, daemon=True)
-    producer.start()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def _finished(thread: threading.Thread, box: dict, n: int):
+    thread.join(timeout=180)
+    assert not thread.is_alive()
+    assert "error" not in box, box.get("error")
+    result = box["result"]
+    assert result.failed == 0, result.errors
+    assert result.acknowledged == 2 * n  # one pin and one geo record per event
+    return result
+
+
+def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
+    kafka_services, marker, tmp_path
+):
+    settings = kafka_services
+    # Producer A runs across a broker crash. Its requests already handed to Kafka are held until
+    # the broker is back (their fate is unknown, so failing them would invite duplicates).
+    n = 1500
+    during = ProduceOptions(events=n, batch_size=1, concurrency=64, rate=150.0)
+    thread_a, box_a = _produce_in_thread(settings, _events(marker, n), during)
     time.sleep(1.5)
     statuses = []
     assert kafka.stop(settings, timeout=0)  # a crash: SIGTERM, then SIGKILL at once
     down_at = time.monotonic()
+    late = f"{marker}-late"
+    m = 100
     try:
         with httpx.Client(base_url=settings.api.url, timeout=30) as client:
             body = orjson.dumps({"records": [{"value": {"m": "probe"}}]})
@@ -59,23 +75,27 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
                 statuses.append(resp.status_code)
                 time.sleep(0.1)
             assert client.get("/healthz").json()["kafka"] == "down"
+        # Producer B starts while the API knows the broker is down: its first requests get 503
+        # at once, and it must retry until the broker is back.
+        thread_b, box_b = _produce_in_thread(
+            settings, _events(late, m), ProduceOptions(events=m, batch_size=1, concurrency=4)
+        )
+        time.sleep(1.5)
     finally:
         kafka.start(settings)
         kafka.wait_healthy(settings, timeout=90)
     assert any(s >= 500 for s in statuses), statuses
     assert 200 not in statuses[-5:], statuses
-    producer.join(timeout=180)
-    assert not producer.is_alive()
-    assert "error" not in box, box.get("error")
-    result = box["result"]
-    assert result.failed == 0, result.errors
-    assert result.acknowledged == 2 * n
-    assert result.retries > 0  # the outage was visible to the producer
+    _finished(thread_a, box_a, n)
+    result_b = _finished(thread_b, box_b, m)
+    assert result_b.retries > 0  # the outage was visible to the producer
     bucket = tmp_path / "bucket"
     run_sink(settings, once=True, bucket=bucket, flush_size=500, quiet=True)
     for table in ("pin", "geo"):
-        counts = marked(bucket_lines(bucket, settings.topic(table)), marker)
+        lines = bucket_lines(bucket, settings.topic(table))
+        counts = marked(lines, marker)
         assert counts == {i: 1 for i in range(n)}, (table, len(counts))
+        assert marked(lines, late) == {i: 1 for i in range(m)}, table
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if httpx.get(f"{settings.api.url}/healthz").json()["kafka"] == "ok":
