@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from pinlake.config import Settings
+from pinlake.services import kafka
 
 log = logging.getLogger("pinlake.api")
 
@@ -224,25 +225,17 @@ class KafkaBackend:
         self.forget(topic)
         if not created:
             return "exists"
-        await asyncio.to_thread(self._wait_ready, topic, partitions)
+        # answer only once the topic is usable (Kinesis would say CREATING, then ACTIVE)
+        timeout = 15.0
+        try:
+            ready = await asyncio.to_thread(
+                kafka.wait_for_leaders, self.admin, [topic], partitions, timeout
+            )
+        except KafkaException as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+        if not ready:
+            raise BrokerUnavailable(f"topic {topic} has no leader after {timeout:.0f} s")
         return None
-
-    def _wait_ready(self, topic: str, partitions: int, timeout: float = 15.0) -> None:
-        """Block until the metadata shows every partition of a new topic with a leader.
-
-        CreateTopics returns once the controller has the topic; brokers learn of it a moment
-        later. Waiting here means a stream or topic is usable as soon as its create call returns
-        (Kinesis would say CREATING, then ACTIVE; we only answer once it is ACTIVE).
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            info = self._fetch_topic(topic)
-            leaders = info.partitions.values() if info is not None else ()
-            if len(leaders) == partitions and all(leader >= 0 for leader in leaders):
-                return
-            if time.monotonic() > deadline:
-                raise BrokerUnavailable(f"topic {topic} has no leader after {timeout:.0f} s")
-            time.sleep(0.05)
 
     async def delete_topic(self, topic: str) -> bool:
         """Delete a topic; False if there was none."""

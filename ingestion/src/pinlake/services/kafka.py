@@ -265,21 +265,35 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
             err = exc.args[0]
             if getattr(err, "name", lambda: "")() != "TOPIC_ALREADY_EXISTS":
                 raise PinlakeError(f"creating topic {topic} failed: {err}") from exc
-    # wait until the metadata shows them with leaders
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        meta = client.list_topics(timeout=5)
-        ready = all(
-            t in meta.topics
-            and meta.topics[t].error is None
-            and meta.topics[t].partitions
-            and all(p.leader >= 0 for p in meta.topics[t].partitions.values())
-            for t in wanted
-        )
-        if ready:
-            break
-        time.sleep(0.2)
+    wait_for_leaders(client, wanted, settings.kafka.partitions, timeout)
     return created
+
+
+def wait_for_leaders(client, topics: list[str], partitions: int, timeout: float) -> bool:
+    """Poll ``client``'s metadata until each of ``topics`` shows ``partitions`` partitions, each
+    with a leader; False if that takes longer than ``timeout`` seconds.
+
+    CreateTopics returns once the controller has a topic; the brokers learn of it a moment
+    later, and until then producing to it or describing it fails. Raises KafkaException when the
+    broker cannot be reached.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = client.list_topics(timeout=5)
+        if all(_has_leaders(meta.topics.get(t), partitions) for t in topics):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _has_leaders(topic_meta, partitions: int) -> bool:
+    return (
+        topic_meta is not None
+        and topic_meta.error is None
+        and len(topic_meta.partitions) == partitions
+        and all(p.leader >= 0 for p in topic_meta.partitions.values())
+    )
 
 
 def topic_offsets(settings: Settings, topics: list[str], timeout: float = 5.0):
