@@ -97,12 +97,12 @@ def settings():  # noqa: ANN201 - pinlake is imported lazily (run time only)
 
 
 def dbt_env_for_cosmos() -> dict[str, str]:
-    """``Settings.dbt_env()`` minus what Cosmos decides itself (project, profiles, target dir).
+    """``Settings.child_env()`` minus what Cosmos decides itself (project, profiles, target dir).
 
     Cosmos runs dbt in a temporary copy of the project and reads ``target/`` there (run results,
     partial parse), so ``DBT_TARGET_PATH`` must not point elsewhere.
     """
-    env = settings().dbt_env()
+    env = settings().child_env()
     for key in ("DBT_TARGET_PATH", "DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
         env.pop(key, None)
     return env

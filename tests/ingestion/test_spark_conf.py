@@ -26,7 +26,7 @@ def _render_profiles(env: dict[str, str]) -> dict:
 
 def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(tmp_path: Path):
     settings = Settings(home=tmp_path / "home")
-    profile = _render_profiles(settings.dbt_env())["pinlake"]
+    profile = _render_profiles(settings.child_env())["pinlake"]
     local = profile["outputs"]["local"]
 
     assert profile["target"] == "local"
@@ -46,7 +46,7 @@ def test_every_state_path_is_under_pinlake_home(tmp_path: Path):
 
 
 def test_other_targets_parse_from_environment_only(tmp_path: Path):
-    env = Settings(home=tmp_path).dbt_env()
+    env = Settings(home=tmp_path).child_env()
     env.update(DATABRICKS_HOST="adb-1.azuredatabricks.net", DATABRICKS_TOKEN="dapi-secret")
     outputs = _render_profiles(env)["pinlake"]["outputs"]
     assert outputs["databricks"]["host"] == "adb-1.azuredatabricks.net"
@@ -65,10 +65,15 @@ def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch):
         topic_prefix="0a1b2c",
         kafka=KafkaSettings(bootstrap_servers="127.0.0.1:19092", controller_port=19093),
         api=ApiSettings(port=18082, api_key=SecretStr("k3y")),
+        source_url="sqlite:////tmp/elsewhere.db",
+        bucket=tmp_path / "bucket",
+        spark_master="local[1]",
+        dbt_target="thrift",
     )
-    for key, value in settings.dbt_env().items():
+    for key, value in settings.child_env().items():
         monkeypatch.setenv(key, value)
     child = Settings()
     assert child.home == settings.home and child.topic_prefix == "0a1b2c"
     assert child.kafka == settings.kafka
     assert child.api.port == 18082 and child.api.api_key.get_secret_value() == "k3y"
+    assert child == settings  # every field crosses the process boundary

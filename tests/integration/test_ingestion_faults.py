@@ -117,7 +117,7 @@ def _services(env: dict[str, str], command: str) -> subprocess.CompletedProcess[
 
 def test_services_cli_status_and_idempotent_up(kafka_services):
     settings = kafka_services
-    env = dict(settings.dbt_env(), COLUMNS="200")
+    env = dict(settings.child_env(), COLUMNS="200")
     up = _services(env, "up")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "starting" not in up.stdout  # both already running: nothing started twice

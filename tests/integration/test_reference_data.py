@@ -115,7 +115,7 @@ def test_marts_reject_rows_that_break_their_contract(reference_marts: Path):
     settings = make_settings(reference_marts.parent)
     done = subprocess.run(
         [sys.executable, "-c", _CONTRACT_PROBE],
-        env=settings.dbt_env(),
+        env=settings.child_env(),
         capture_output=True,
         text=True,
         check=False,

@@ -133,29 +133,45 @@ class Settings(BaseSettings):
         """Stream (Kinesis-style) name of a table, e.g. ``streaming-pinterest-pin``."""
         return f"streaming-{self.topic_prefix}-{table}"
 
-    def dbt_env(self) -> dict[str, str]:
-        """Environment for a child process (dbt or pinlake) that must see these settings.
+    @property
+    def run_dir(self) -> Path:
+        """Pid files of the background services (``pinlake services``)."""
+        return self.home / "run"
 
-        profiles.yml resolves to this home through it, and a ``pinlake`` child reads the same
-        Kafka and API settings.
+    def child_env(self) -> dict[str, str]:
+        """Environment for a child process that must see exactly these settings.
+
+        The one way settings cross a process boundary: the ``PINLAKE_*`` variables that
+        :class:`Settings` reads back (every field, the API key included), plus what dbt needs
+        (profiles.yml resolves the ``local`` target to this home through them). Used for dbt,
+        the ingestion API server and steps run in a child process
+        (:func:`pinlake.pipeline.isolated.run_isolated`).
         """
         env = dict(os.environ)
+        for group in ("kafka", "api"):
+            for name, value in getattr(self, group).model_dump().items():
+                key = f"PINLAKE_{group.upper()}__{name.upper()}"
+                if isinstance(value, SecretStr):
+                    value = value.get_secret_value()
+                if value is None:
+                    env.pop(key, None)
+                else:
+                    env[key] = str(value)
+        for name in ("source_url", "bucket"):
+            value = getattr(self, name)
+            if value is None:
+                env.pop(f"PINLAKE_{name.upper()}", None)
+            else:
+                env[f"PINLAKE_{name.upper()}"] = str(value)
         env.update(
-            {
-                f"PINLAKE_{group.upper()}__{name.upper()}": str(value)
-                for group in ("kafka", "api")
-                for name, value in getattr(self, group).model_dump().items()
-                if value is not None and not isinstance(value, SecretStr)
-            }
-        )
-        if self.api.api_key is not None:
-            env["PINLAKE_API__API_KEY"] = self.api.api_key.get_secret_value()
-        env.update(
-            PINLAKE_TOPIC_PREFIX=self.topic_prefix,
             PINLAKE_HOME=str(self.home),
-            PINLAKE_SPARK_CLASSPATH=self.spark_classpath,
+            PINLAKE_TOPIC_PREFIX=self.topic_prefix,
+            PINLAKE_JARS_DIR=str(self.jars_dir),
             PINLAKE_SPARK_MASTER=self.spark_master,
             PINLAKE_SPARK_DRIVER_MEMORY=self.spark_driver_memory,
+            PINLAKE_DBT_TARGET=self.dbt_target,
+            # read by profiles.yml only (derived from the fields above)
+            PINLAKE_SPARK_CLASSPATH=self.spark_classpath,
             PINLAKE_LOG4J_CONFIG=str(self.log4j_config),
             SPARK_LOCAL_IP=os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
             DBT_PROFILES_DIR=str(REPO_ROOT),

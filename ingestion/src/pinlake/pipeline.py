@@ -37,7 +37,7 @@ _STATE = ("source.db", "bucket", "warehouse", "metastore", "checkpoints", "expor
 
 def pinlake_cli(settings: Settings, *args: str) -> None:
     """Run ``pinlake <args>`` in a fresh process on the same home (its own JVM, if any)."""
-    env = settings.dbt_env()
+    env = settings.child_env()
     completed = subprocess.run([sys.executable, "-m", "pinlake", *args], env=env, check=False)
     if completed.returncode != 0:
         raise PinlakeError(f"`pinlake {' '.join(args)}` failed (exit {completed.returncode})")

@@ -1,7 +1,7 @@
 """Runs dbt (in its own process) against the dbt project at the repository root.
 
 dbt's ``session`` target starts its own Spark JVM with the same settings as
-:func:`pinlake.spark.spark_conf`; :meth:`Settings.dbt_env` points it at this ``PINLAKE_HOME``.
+:func:`pinlake.spark.spark_conf`; :meth:`Settings.child_env` points it at this ``PINLAKE_HOME``.
 It must not run while another process holds the home's Derby metastore.
 """
 
@@ -31,7 +31,7 @@ def run_dbt(settings: Settings, args: list[str], *, check: bool = True) -> int:
     """Run ``dbt <args>`` from the project root; return its exit code (raise if ``check``)."""
     settings.ensure_dirs()
     command = [dbt_executable(), *args]
-    completed = subprocess.run(command, cwd=REPO_ROOT, env=settings.dbt_env(), check=False)
+    completed = subprocess.run(command, cwd=REPO_ROOT, env=settings.child_env(), check=False)
     if check and completed.returncode != 0:
         raise PinlakeError(
             f"`dbt {' '.join(args)}` failed with exit code {completed.returncode} "
