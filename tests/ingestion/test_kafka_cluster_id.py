@@ -6,7 +6,7 @@ as an option ("argument --cluster-id/-t: expected one argument"): `services up` 
 
 import base64
 
-from pinlake.services.kafka import new_cluster_id
+from pinlake.services.kafka_broker import new_cluster_id
 
 
 def test_cluster_ids_are_16_random_bytes_never_starting_with_a_dash():

@@ -13,7 +13,7 @@ from ingestion_helpers import JSON_V2, bucket_lines, marked
 
 from pinlake.produce import ProduceOptions
 from pinlake.produce.api import produce_api
-from pinlake.services import kafka
+from pinlake.services import kafka_broker
 from pinlake.sink import run_sink
 
 
@@ -59,7 +59,7 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
     thread_a, box_a = _produce_in_thread(settings, _events(marker, n), during)
     time.sleep(1.5)
     statuses = []
-    assert kafka.stop(settings, timeout=0)  # a crash: SIGTERM, then SIGKILL at once
+    assert kafka_broker.stop(settings, timeout=0)  # a crash: SIGTERM, then SIGKILL at once
     down_at = time.monotonic()
     late = f"{marker}-late"
     m = 100
@@ -82,8 +82,8 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
         )
         time.sleep(1.5)
     finally:
-        kafka.start(settings)
-        kafka.wait_healthy(settings, timeout=90)
+        kafka_broker.start(settings)
+        kafka_broker.wait_healthy(settings, timeout=90)
     assert any(s >= 500 for s in statuses), statuses
     assert 200 not in statuses[-5:], statuses
     _finished(thread_a, box_a, n)

@@ -11,12 +11,13 @@ import httpx
 import pytest
 from ingestion_helpers import marked, read_topic
 
+from pinlake import kafka
 from pinlake.config import ApiSettings, KafkaSettings, Settings
 from pinlake.errors import PinlakeError
 from pinlake.produce import ProduceOptions
 from pinlake.produce.api import produce_api, run_api
 from pinlake.services import api as api_service
-from pinlake.services import kafka
+from pinlake.services import kafka_broker
 from pinlake.services.manager import start_all, stop_all
 from pinlake.services.process import free_ports
 
@@ -94,7 +95,7 @@ def test_external_cluster_skips_the_local_broker(kafka_services):
         )
         try:
             start_all(settings, quiet=True)
-            assert kafka.pid(settings) is None
+            assert kafka_broker.pid(settings) is None
             assert api_service.pid(settings) is not None
             assert httpx.get(f"{settings.api.url}/healthz").json()["kafka"] == "ok"
         finally:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from pinlake import kafka
 from pinlake.config import Settings
-from pinlake.services import kafka
 
 log = logging.getLogger("pinlake.api")
 

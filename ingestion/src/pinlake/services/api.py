@@ -17,12 +17,8 @@ from pinlake.services import process
 NAME = "api"
 
 
-def run_dir(settings: Settings) -> Path:
-    return settings.home / "run"
-
-
 def settings_file(settings: Settings) -> Path:
-    return run_dir(settings) / "api-settings.json"
+    return settings.run_dir / "api-settings.json"
 
 
 def dump_settings(settings: Settings) -> dict:
@@ -37,7 +33,7 @@ def load_settings(path: Path) -> Settings:
 
 
 def start(settings: Settings) -> int:
-    pid = process.read_pid(run_dir(settings), NAME)
+    pid = process.read_pid(settings.run_dir, NAME)
     if pid is not None:
         return pid
     path = settings_file(settings)
@@ -48,15 +44,15 @@ def start(settings: Settings) -> int:
     argv = [sys.executable, "-m", "pinlake.api.server", "--settings", str(path)]
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    return process.spawn(run_dir(settings), settings.logs_dir / "api.log", NAME, argv, env=env)
+    return process.spawn(settings.run_dir, settings.logs_dir / "api.log", NAME, argv, env=env)
 
 
 def stop(settings: Settings, timeout: float = 15.0) -> bool:
-    return process.stop(run_dir(settings), NAME, timeout=timeout)
+    return process.stop(settings.run_dir, NAME, timeout=timeout)
 
 
 def pid(settings: Settings) -> int | None:
-    return process.read_pid(run_dir(settings), NAME)
+    return process.read_pid(settings.run_dir, NAME)
 
 
 def health(settings: Settings, timeout: float = 2.0) -> dict | None:

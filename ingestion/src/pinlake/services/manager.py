@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 
+from pinlake import kafka
 from pinlake.config import Settings
 from pinlake.console import console, table
 from pinlake.errors import PinlakeError
-from pinlake.services import api, kafka
+from pinlake.services import api, kafka_broker
 
 
 def _port_busy(host: str, port: int) -> bool:
@@ -23,17 +24,17 @@ def start_all(settings: Settings, quiet: bool = False) -> None:
     if settings.api.host not in ("127.0.0.1", "localhost", "::1") and settings.api.api_key is None:
         say(f"[yellow]warning:[/] API bound to {settings.api.host} without an API key")
     if not settings.kafka.external:
-        kpid = kafka.pid(settings)
+        kpid = kafka_broker.pid(settings)
         if kpid is None:
-            host, port = kafka.bootstrap_host_port(settings)
+            host, port = kafka_broker.bootstrap_host_port(settings)
             for p in (port, settings.kafka.controller_port):
                 if _port_busy(host, p):
                     raise PinlakeError(f"port {host}:{p} is already in use (choose other ports)")
-            kpid = kafka.start(settings)
+            kpid = kafka_broker.start(settings)
             say(f"starting Kafka (KRaft) on {settings.kafka.bootstrap_servers} (pid {kpid})")
-        kafka.wait_healthy(settings, timeout=90, pid_=kpid)
+        kafka_broker.wait_healthy(settings, timeout=90, pid_=kpid)
     else:
-        kafka.wait_healthy(settings, timeout=30)
+        kafka_broker.wait_healthy(settings, timeout=30)
     created = kafka.create_topics(settings)
     if created:
         say(f"created topics: {', '.join(created)}")
@@ -50,7 +51,7 @@ def stop_all(settings: Settings, quiet: bool = False) -> None:
     say = (lambda _m: None) if quiet else console.print
     if api.stop(settings):
         say("stopped the ingestion API")
-    if not settings.kafka.external and kafka.stop(settings, timeout=45):
+    if not settings.kafka.external and kafka_broker.stop(settings, timeout=45):
         say("stopped Kafka")
 
 
@@ -69,7 +70,7 @@ def services_down(settings: Settings) -> None:
 
 def services_status(settings: Settings) -> int:
     """Print health, ports and topic offsets; 0 if both services are healthy, else 3."""
-    kpid = None if settings.kafka.external else kafka.pid(settings)
+    kpid = None if settings.kafka.external else kafka_broker.pid(settings)
     k_ok = kafka.healthy(settings, timeout=2.0)
     a_health = api.health(settings)
     rows = [
@@ -95,7 +96,7 @@ def services_status(settings: Settings) -> int:
             table(
                 "topics",
                 ("topic", "partition", "low", "high", "records"),
-                [(t, p, lo, hi, hi - lo) for t, p, lo, hi in offsets],
+                [(o.topic, o.partition, o.low, o.high, o.high - o.low) for o in offsets],
             )
         )
     return 0 if k_ok and a_health else 3

@@ -1,16 +1,17 @@
-"""A single-node Apache Kafka 4.x broker in KRaft mode, run from the Maven-resolved jars."""
+"""Supervision of a single-node Apache Kafka 4.x broker in KRaft mode, run from the
+Maven-resolved jars: configuration, storage format, start, stop, readiness. The client side
+(admin, topics, offsets) is :mod:`pinlake.kafka`."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import shutil
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
-from pinlake.config import TABLES, Settings
+from pinlake.config import Settings
 from pinlake.errors import PinlakeError
 from pinlake.services import process
 
@@ -44,10 +45,6 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 
 def kafka_dir(settings: Settings) -> Path:
     return settings.home / "kafka"
-
-
-def run_dir(settings: Settings) -> Path:
-    return settings.home / "run"
 
 
 def bootstrap_host_port(settings: Settings) -> tuple[str, int]:
@@ -171,54 +168,27 @@ def new_cluster_id() -> str:
 
 def start(settings: Settings) -> int:
     """Start the broker in the background (no-op if already running); returns its pid."""
-    pid = process.read_pid(run_dir(settings), NAME)
+    pid = process.read_pid(settings.run_dir, NAME)
     if pid is not None:
         return pid
     props = prepare(settings)
     argv = [*_jvm_args(settings), "kafka.Kafka", str(props)]
-    return process.spawn(run_dir(settings), settings.logs_dir / "kafka.out", NAME, argv, env=None)
+    return process.spawn(settings.run_dir, settings.logs_dir / "kafka.out", NAME, argv, env=None)
 
 
 def stop(settings: Settings, timeout: float = 30.0) -> bool:
-    return process.stop(run_dir(settings), NAME, timeout=timeout)
+    return process.stop(settings.run_dir, NAME, timeout=timeout)
 
 
 def pid(settings: Settings) -> int | None:
-    return process.read_pid(run_dir(settings), NAME)
-
-
-def admin(settings: Settings, timeout_ms: int = 5000):
-    from confluent_kafka.admin import AdminClient
-
-    return AdminClient(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "socket.timeout.ms": timeout_ms,
-            "reconnect.backoff.max.ms": 1000,
-            "log_level": 0,
-            "logger": _quiet_logger(),
-        }
-    )
-
-
-def _quiet_logger():
-    import logging
-
-    logger = logging.getLogger("pinlake.kafka.client")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return logger
-
-
-def healthy(settings: Settings, timeout: float = 2.0) -> bool:
-    try:
-        meta = admin(settings).list_topics(timeout=timeout)
-    except Exception:
-        return False
-    return bool(meta.brokers)
+    return process.read_pid(settings.run_dir, NAME)
 
 
 def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = None) -> None:
+    """Wait until the broker answers metadata requests; raises PinlakeError if it exits during
+    start-up or is not healthy after ``timeout`` seconds."""
+    from pinlake.kafka import healthy
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if healthy(settings, timeout=1.5):
@@ -232,96 +202,3 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
         f"Kafka at {settings.kafka.bootstrap_servers} not healthy after {timeout:.0f}s; "
         f"see {settings.logs_dir / 'kafka.out'}"
     )
-
-
-def all_topics(settings: Settings) -> list[str]:
-    return [t for table in TABLES for t in (settings.topic(table), settings.stream(table))]
-
-
-def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
-    """Create the batch and stream topics if missing (idempotent); returns the created ones."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import NewTopic
-
-    client = admin(settings)
-    existing = set(client.list_topics(timeout=timeout).topics)
-    wanted = [t for t in all_topics(settings) if t not in existing]
-    if not wanted:
-        return []
-    futures = client.create_topics(
-        [
-            NewTopic(t, num_partitions=settings.kafka.partitions, replication_factor=1)
-            for t in wanted
-        ],
-        operation_timeout=timeout,
-        request_timeout=timeout,
-    )
-    created = []
-    for topic, fut in futures.items():
-        try:
-            fut.result(timeout=timeout)
-            created.append(topic)
-        except KafkaException as exc:
-            err = exc.args[0]
-            if getattr(err, "name", lambda: "")() != "TOPIC_ALREADY_EXISTS":
-                raise PinlakeError(f"creating topic {topic} failed: {err}") from exc
-    wait_for_leaders(client, wanted, settings.kafka.partitions, timeout)
-    return created
-
-
-def wait_for_leaders(client, topics: list[str], partitions: int, timeout: float) -> bool:
-    """Poll ``client``'s metadata until each of ``topics`` shows ``partitions`` partitions, each
-    with a leader; False if that takes longer than ``timeout`` seconds.
-
-    CreateTopics returns once the controller has a topic; the brokers learn of it a moment
-    later, and until then producing to it or describing it fails. Raises KafkaException when the
-    broker cannot be reached.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        meta = client.list_topics(timeout=5)
-        if all(_has_leaders(meta.topics.get(t), partitions) for t in topics):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-
-
-def _has_leaders(topic_meta, partitions: int) -> bool:
-    return (
-        topic_meta is not None
-        and topic_meta.error is None
-        and len(topic_meta.partitions) == partitions
-        and all(p.leader >= 0 for p in topic_meta.partitions.values())
-    )
-
-
-def topic_offsets(settings: Settings, topics: list[str], timeout: float = 5.0):
-    """(topic, partition, low, high) for every partition of ``topics`` that exists."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": "pinlake-status",
-            "enable.auto.commit": False,
-            "log_level": 0,
-            "logger": _quiet_logger(),
-        }
-    )
-    rows = []
-    try:
-        meta = consumer.list_topics(timeout=timeout)
-        for topic in topics:
-            tmeta = meta.topics.get(topic)
-            if tmeta is None or tmeta.error is not None:
-                continue
-            for p in sorted(tmeta.partitions):
-                with contextlib.suppress(Exception):
-                    low, high = consumer.get_watermark_offsets(
-                        TopicPartition(topic, p), timeout=timeout
-                    )
-                    rows.append((topic, p, low, high))
-    finally:
-        consumer.close()
-    return rows

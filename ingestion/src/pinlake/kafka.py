@@ -1,0 +1,219 @@
+"""Kafka client helpers shared by the sink, the ingestion API and ``services``: one quiet
+librdkafka logger, the admin client, topic creation and readiness waits, watermark offsets and
+the retry policy for transient client errors.
+
+Nothing here supervises a process (that is :mod:`pinlake.services.kafka_broker`). Error codes
+are confluent-kafka's named :class:`confluent_kafka.KafkaError` constants (librdkafka's, see
+``rdkafka.h``), never raw numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+from pinlake.config import TABLES, Settings
+from pinlake.errors import PinlakeError
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
+
+T = TypeVar("T")
+
+_QUIET = logging.getLogger("pinlake.kafka.client")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
+def quiet_logger() -> logging.Logger:
+    """The logger every librdkafka client gets: client chatter (reconnects while a broker
+    restarts, ...) goes nowhere; errors that matter reach the code as exceptions or callbacks."""
+    return _QUIET
+
+
+def transient_errors() -> frozenset[int]:
+    """Client error codes worth retrying although librdkafka does not flag them retriable:
+    a group coordinator that moved or is loading, a timed-out or broken connection, and all
+    brokers down (a restart)."""
+    from confluent_kafka import KafkaError
+
+    return frozenset(
+        {
+            KafkaError.NOT_COORDINATOR,
+            KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+            KafkaError.COORDINATOR_NOT_AVAILABLE,
+            KafkaError._TIMED_OUT,
+            KafkaError._TRANSPORT,
+            KafkaError._ALL_BROKERS_DOWN,
+        }
+    )
+
+
+def retry_transient(
+    call: Callable[[], T], what: str, *, attempts: int = 40, delay: float = 0.5
+) -> T:
+    """Run a blocking client call, retrying retriable and :func:`transient_errors` failures.
+
+    Up to ``attempts`` tries ``delay`` seconds apart (about 20 s by default: a broker restart).
+    Raises :class:`PinlakeError` ("<what> failed: <error>") for a permanent error or when the
+    attempts are used up.
+    """
+    from confluent_kafka import KafkaException
+    from tenacity import RetryError, retry, retry_if_exception, stop_after_attempt, wait_fixed
+
+    transient = transient_errors()
+
+    def retriable(exc: BaseException) -> bool:
+        if not isinstance(exc, KafkaException):
+            return False
+        err = exc.args[0]
+        return bool(getattr(err, "retriable", lambda: False)()) or err.code() in transient
+
+    try:
+        return retry(
+            retry=retry_if_exception(retriable),
+            stop=stop_after_attempt(attempts),
+            wait=wait_fixed(delay),
+            reraise=False,
+        )(call)()
+    except RetryError as exc:
+        last = exc.last_attempt.exception()
+        raise PinlakeError(f"{what} failed: {last.args[0] if last else exc}") from last
+    except KafkaException as exc:
+        raise PinlakeError(f"{what} failed: {exc.args[0]}") from exc
+
+
+def admin(settings: Settings, timeout_ms: int = 5000) -> AdminClient:
+    """An admin client for ``settings.kafka.bootstrap_servers`` (quiet, fast reconnects)."""
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "socket.timeout.ms": timeout_ms,
+            "reconnect.backoff.max.ms": 1000,
+            "log_level": 0,
+            "logger": quiet_logger(),
+        }
+    )
+
+
+def healthy(settings: Settings, timeout: float = 2.0) -> bool:
+    """True when the cluster answers a metadata request with at least one broker."""
+    try:
+        meta = admin(settings).list_topics(timeout=timeout)
+    except Exception:  # any failure to answer means "not healthy"
+        return False
+    return bool(meta.brokers)
+
+
+def all_topics(settings: Settings) -> list[str]:
+    """The batch topics and the stream topics of the three tables, in table order."""
+    return [t for table in TABLES for t in (settings.topic(table), settings.stream(table))]
+
+
+def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
+    """Create the missing batch and stream topics (idempotent) and wait until every partition
+    has a leader; returns the topics created. Raises :class:`PinlakeError` if creation fails."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    client = admin(settings)
+    existing = set(client.list_topics(timeout=timeout).topics)
+    wanted = [t for t in all_topics(settings) if t not in existing]
+    if not wanted:
+        return []
+    futures = client.create_topics(
+        [
+            NewTopic(t, num_partitions=settings.kafka.partitions, replication_factor=1)
+            for t in wanted
+        ],
+        operation_timeout=timeout,
+        request_timeout=timeout,
+    )
+    created = []
+    for topic, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.append(topic)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise PinlakeError(f"creating topic {topic} failed: {exc.args[0]}") from exc
+    if not wait_for_leaders(client, wanted, settings.kafka.partitions, timeout):
+        raise PinlakeError(f"topics {', '.join(wanted)} have no leaders after {timeout:.0f} s")
+    return created
+
+
+def wait_for_leaders(
+    client: AdminClient, topics: list[str], partitions: int, timeout: float
+) -> bool:
+    """Poll ``client``'s metadata until each of ``topics`` shows ``partitions`` partitions, each
+    with a leader; False if that takes longer than ``timeout`` seconds.
+
+    CreateTopics returns once the controller has a topic; the brokers learn of it a moment
+    later, and until then producing to it or describing it fails. Raises KafkaException when the
+    broker cannot be reached.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = client.list_topics(timeout=5)
+        if all(_has_leaders(meta.topics.get(t), partitions) for t in topics):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _has_leaders(topic_meta, partitions: int) -> bool:
+    return (
+        topic_meta is not None
+        and topic_meta.error is None
+        and len(topic_meta.partitions) == partitions
+        and all(p.leader >= 0 for p in topic_meta.partitions.values())
+    )
+
+
+class PartitionOffsets(NamedTuple):
+    """Watermarks of one partition: ``high - low`` records are stored in it."""
+
+    topic: str
+    partition: int
+    low: int
+    high: int
+
+
+def topic_offsets(
+    settings: Settings, topics: list[str], timeout: float = 5.0
+) -> list[PartitionOffsets]:
+    """Watermarks of every partition of ``topics`` that exists (missing topics are left out)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": "pinlake-status",
+            "enable.auto.commit": False,
+            "log_level": 0,
+            "logger": quiet_logger(),
+        }
+    )
+    rows: list[PartitionOffsets] = []
+    try:
+        meta = consumer.list_topics(timeout=timeout)
+        for topic in topics:
+            tmeta = meta.topics.get(topic)
+            if tmeta is None or tmeta.error is not None:
+                continue
+            for p in sorted(tmeta.partitions):
+                try:
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, p), timeout=timeout
+                    )
+                except KafkaException:
+                    continue  # leader moving: the partition is left out of this answer
+                rows.append(PartitionOffsets(topic, p, low, high))
+    finally:
+        consumer.close()
+    return rows
