@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 
-.PHONY: help setup demo test lint pytest dbt-ci bench docs airflow clean
+.PHONY: help setup demo test test-fast lint pytest bench docs airflow clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -43,13 +43,13 @@ lint: setup ## ruff + sqlfluff (sparksql dialect, dbt templater)
 	$(BIN)/ruff format --check ingestion tests dags bench
 	$(BIN)/sqlfluff lint models tests/dbt
 
-pytest: setup ## unit and integration tests (real Spark, dbt, Kafka, Airflow)
+pytest: setup ## every test: unit, Spark, dbt (one golden build), Kafka, Airflow
 	$(BIN)/pytest
 
-dbt-ci: setup ## dbt build on the fixture data in a throwaway PINLAKE_HOME
-	$(BIN)/pinlake ci-build
+test-fast: setup ## the developer loop: everything but the end-to-end and fault tests
+	$(BIN)/pytest -m "not slow"
 
-test: lint pytest dbt-ci ## install, lint, run every test
+test: lint pytest ## install, lint, run every test
 
 bench: setup ## benchmarks (see bench/README.md)
 	$(BIN)/python bench/bench_lakehouse.py

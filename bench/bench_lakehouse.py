@@ -24,14 +24,11 @@ from pathlib import Path
 
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, table
-from pinlake.lakehouse.dbt import run_dbt
-from pinlake.pipeline import pinlake_cli
-
-
-def _timed(step) -> float:
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
+from pinlake.lakehouse.dbt import DbtCommand
+from pinlake.lakehouse.land import LandOptions
+from pinlake.pipeline.runner import Runner
+from pinlake.pipeline.steps import SourceInit
+from pinlake.produce import ProduceToBucket
 
 
 def baseline(bucket: Path, home: Path) -> dict[str, float]:
@@ -53,13 +50,14 @@ def baseline(bucket: Path, home: Path) -> dict[str, float]:
 
 def run_size(events: int, root: Path) -> dict[str, float]:
     settings = Settings(home=root / f"n{events}")
-    pinlake_cli(settings, "source", "init", "--rows", str(events))
-    pinlake_cli(settings, "produce", "--to", "bucket", "--sequential", "--events", str(events))
-    land_wall = _timed(lambda: pinlake_cli(settings, "land"))
-    land = json.loads((settings.logs_dir / "last-land.json").read_text())
-    records = sum(land["records"].values()) + sum(land["quarantined"].values())
-    land_work = land["seconds"] - land["spark_startup_seconds"]
-    build = _timed(lambda: run_dbt(settings, ["build", "--exclude-resource-type", "unit_test"]))
+    run = Runner(settings)
+    run.run("source init", SourceInit(rows=events))
+    run.run("produce → bucket", ProduceToBucket(sequential=True, events=events))
+    land = run.run("land", LandOptions())
+    records = land.total_records + land.total_quarantined
+    land_work = land.seconds - land.spark_startup_seconds
+    run.run("dbt build", DbtCommand(["build", "--exclude-resource-type", "unit_test"]))
+    land_wall, build = run.timings["land"], run.timings["dbt build"]
     base_home = root / f"base{events}"
     out = subprocess.run(
         [sys.executable, __file__, "--baseline", str(settings.bucket_dir), str(base_home)],

@@ -76,7 +76,7 @@ with DAG(
         return tasks.land()
 
     @task(task_id="export", **POOL_ARGS)
-    def export(run_id: str | None = None) -> str:
+    def export(run_id: str | None = None) -> dict:
         """``pinlake export``: every mart to $PINLAKE_HOME/exports/<run id>/."""
         return tasks.export(run_id or "manual")
 

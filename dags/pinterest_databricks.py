@@ -8,7 +8,7 @@ Everything runs on Databricks through the ``databricks_default`` Airflow connect
 token, and ``http_path`` of a SQL warehouse or cluster in its extras): the load with the
 Databricks provider's ``DatabricksSqlOperator``, the dbt models (``databricks`` target of the same
 project) with Cosmos and ``DatabricksTokenProfileMapping``. Models run in parallel (no pool).
-The topics bucket is the ``topics_url`` param (the Confluent S3 sink layout of ``pinlake sink``).
+The topics bucket is the ``bucket_url`` param (the Confluent S3 sink layout of ``pinlake sink``).
 """
 
 from __future__ import annotations
@@ -37,21 +37,23 @@ CONN_ID = "databricks_default"
 
 def _copy_into(table: str) -> list[str]:
     """SQL that creates ``raw.<table>`` and loads new bucket files into it (idempotent)."""
+    from pinlake.bucket.layout import OFFSET_SQL_REGEX, PARTITION_SQL_REGEX, TOPICS_DIR
+    from pinlake.config import Settings
     from pinlake.schemas import raw_payload_ddl, raw_table_ddl
 
     columns = []
     for part in raw_payload_ddl(table).split(", "):
         name, type_ = part.rsplit(" ", 1)
         columns.append(f"cast({name} as {type_}) as {name}")
-    topic = f"pinterest.{table}"
+    topic = Settings().topic(table)
     select = ", ".join(
         [
             *columns,
             f"'{topic}' as _topic",
-            "cast(regexp_extract(_metadata.file_path, 'partition=([0-9]+)', 1) as int)"
+            f"cast(regexp_extract(_metadata.file_path, '{PARTITION_SQL_REGEX}', 1) as int)"
             " as _partition",
             # first offset of the file (the local land adds the line index)
-            "cast(regexp_extract(_metadata.file_name, '[+]([0-9]+)[.]json$', 1) as bigint)"
+            f"cast(regexp_extract(_metadata.file_name, '{OFFSET_SQL_REGEX}', 1) as bigint)"
             " as _offset",
             "_metadata.file_path as _source_file",
             "'{{ run_id }}' as _load_id",
@@ -61,7 +63,7 @@ def _copy_into(table: str) -> list[str]:
     return [
         f"create table if not exists raw.`{table}` ({raw_table_ddl(table)}) using delta",
         f"copy into raw.`{table}` from (select {select} "
-        f"from '{{{{ params.topics_url }}}}/{topic}/') fileformat = json",
+        f"from '{{{{ params.bucket_url }}}}/{TOPICS_DIR}/{topic}/') fileformat = json",
     ]
 
 
@@ -74,10 +76,11 @@ with DAG(
     max_active_runs=1,
     default_args=default_args(),
     params={
-        "topics_url": Param(
-            "s3://pinlake-topics/topics",
+        "bucket_url": Param(
+            "s3://pinlake-topics",
             type="string",
-            description="Folder holding <topic>/partition=<p>/*.json (Confluent S3 sink layout)",
+            description="The topics bucket: <bucket>/topics/<topic>/partition=<p>/*.json "
+            "(the Confluent S3 sink layout of pinlake.bucket.layout)",
         )
     },
     tags=["pinlake", "databricks", "cloud"],

@@ -1,10 +1,25 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, among them the session's one "golden" pipeline run.
+
+``golden``: the AiCore reference rows, produced as the original producer sent them (the logged
+posting sequence, repeats included, then every row once) straight into the topics bucket, then
+land → dbt build → dbt docs generate → export, composed from :mod:`pinlake.pipeline.steps`. Every
+mart, contract, docs and export assertion reads this one run (built once per session, lazily).
+
+``api_path_home``: the same events posted through the ingestion API (HTTP → Kafka) in a home of
+its own with its broker and API running; tests that need the Kafka path (bucket equality, the
+Airflow DAG end to end) start from it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pinlake_testing import isolated_settings
+
+from pinlake.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: CI checks out shared/ beside the repository clone.
@@ -17,3 +32,62 @@ def aicore_dir() -> Path:
     if not (AICORE_DIR / "geolocation_data.csv").is_file():
         pytest.fail(f"reference data missing: {AICORE_DIR} (put shared/ beside the clone)")
     return AICORE_DIR
+
+
+def reference_draws(aicore_dir: Path) -> list[dict]:
+    """The original run's events: the logged posting sequence, then every row once."""
+    return [{"sequence_file": aicore_dir / "posting_sequence.csv"}, {"sequential": True}]
+
+
+@dataclass
+class GoldenRun:
+    """The golden run's home and the typed results of its steps."""
+
+    settings: Settings
+    produced: list
+    landed: object
+    exported: object
+    timings: dict[str, float]
+
+
+@pytest.fixture(scope="session")
+def golden(aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> GoldenRun:
+    """The whole batch pipeline over the reference data, once per session (about 2-3 min)."""
+    from pinlake.lakehouse.dbt import DbtCommand
+    from pinlake.lakehouse.export import ExportOptions
+    from pinlake.lakehouse.land import LandOptions
+    from pinlake.pipeline.runner import Runner
+    from pinlake.pipeline.steps import SourceLoad
+    from pinlake.produce import ProduceToBucket
+
+    settings = Settings(home=tmp_path_factory.mktemp("golden"))
+    run = Runner(settings)
+    run.run("source load", SourceLoad(aicore_dir))
+    produced = [
+        run.run("produce → bucket", ProduceToBucket(**draws))
+        for draws in reference_draws(aicore_dir)
+    ]
+    landed = run.run("land", LandOptions())
+    run.run("dbt build", DbtCommand(["build"]))
+    run.run("dbt docs generate", DbtCommand(["docs", "generate"]))
+    exported = run.run("export", ExportOptions())
+    return GoldenRun(settings, produced, landed, exported, run.timings)
+
+
+@pytest.fixture(scope="session")
+def api_path_home(aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The reference events posted through the API into Kafka (not yet sunk), services up."""
+    from pinlake.pipeline.runner import Runner
+    from pinlake.pipeline.steps import ServicesDown, ServicesUp, SourceLoad
+    from pinlake.produce import ProduceToApi
+
+    settings = isolated_settings(tmp_path_factory.mktemp("api-path"))
+    run = Runner(settings)
+    run.run("source load", SourceLoad(aicore_dir))
+    run.run("services up", ServicesUp())
+    try:
+        for draws in reference_draws(aicore_dir):
+            run.run("produce → API → Kafka", ProduceToApi(**draws, batch_size=20))
+        yield settings
+    finally:
+        run.run("services down", ServicesDown())

@@ -12,7 +12,6 @@ failing test fails at that test's task and every model downstream of it is never
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import TaskGroup, task
@@ -180,15 +179,3 @@ def model_schema(op: Any) -> str | None:
     """The custom schema (staging, intermediate, marts) of the model a Cosmos task runs or tests."""
     node = (getattr(op, "extra_context", None) or {}).get("dbt_node_config") or {}
     return (node.get("config") or {}).get("schema")
-
-
-def manifest_models(schema: str | None = None) -> list[str]:
-    """Model names in the manifest (optionally only those in ``schema``). Reads the JSON file."""
-    import json
-
-    nodes = json.loads(Path(manifest_path()).read_text())["nodes"].values()
-    return sorted(
-        n["name"]
-        for n in nodes
-        if n["resource_type"] == "model" and (schema is None or n.get("schema") == schema)
-    )

@@ -14,10 +14,6 @@ from typing import Any
 from pinlake_dags.common import safe_run_id, settings
 
 
-class ServicesDownError(Exception):
-    """The Kafka broker or the ingestion API of this PINLAKE_HOME is not running."""
-
-
 def check_services() -> None:
     """Fail with one clear message unless Kafka and the ingestion API are healthy."""
     from airflow.exceptions import AirflowFailException
@@ -39,48 +35,33 @@ def check_services() -> None:
         )
 
 
+def _run(options: Any) -> dict[str, Any]:
+    """Run the pipeline step of ``options`` in this task's process; its result as JSON (XCom)."""
+    from pydantic import TypeAdapter
+
+    from pinlake.pipeline.steps import run_step
+
+    result = run_step(settings(), options)
+    return TypeAdapter(type(result)).dump_python(result, mode="json")
+
+
 def sink_once() -> dict[str, Any]:
     """Check the services, then drain the batch topics into the topics bucket (``sink --once``)."""
     check_services()
-    from pinlake.sink import run_sink
+    from pinlake.bucket.sink import SinkOptions
 
-    s = settings()
-    result = run_sink(s, once=True)
-    return {"bucket": str(s.bucket_dir), "result": _jsonable(result)}
+    return _run(SinkOptions(once=True))
 
 
 def land() -> dict[str, Any]:
     """Load new topics-bucket files into raw Delta tables (``pinlake land``)."""
-    from pinlake.lakehouse.land import land_bucket, print_land_summary
+    from pinlake.lakehouse.land import LandOptions
 
-    result = land_bucket(settings())
-    print_land_summary(result)
-    return {
-        "files_landed": result.files_landed,
-        "records": dict(result.records),
-        "quarantined": dict(result.quarantined),
-    }
+    return _run(LandOptions())
 
 
-def export(run_id: str) -> str:
+def export(run_id: str) -> dict[str, Any]:
     """Write every mart to ``$PINLAKE_HOME/exports/<run id>/<mart>.csv`` (``pinlake export``)."""
-    from pinlake.lakehouse.export import export_marts
+    from pinlake.lakehouse.export import ExportOptions
 
-    s = settings()
-    out = s.home / "exports" / safe_run_id(run_id)
-    export_marts(s, out)
-    return str(out)
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return _jsonable(asdict(value))
-    return str(value)
+    return _run(ExportOptions(out=settings().home / "exports" / safe_run_id(run_id)))

@@ -1,14 +1,15 @@
-"""End to end: ``dag.test()`` of pinterest_batch against real services and a small dataset.
+"""End to end: ``dag.test()`` of pinterest_batch against real services and the reference data.
 
-A throw-away PINLAKE_HOME with its own Kafka broker and ingestion API (free ports), a synthetic
-source database and a few produced events. Each DAG run is one ``dag.test()`` in a process of
+The home is the session's Kafka-path home (tests/conftest.py ``api_path_home``): the AiCore
+events were posted through the ingestion API into its broker and nothing has been sunk yet. The
+DAG's first run sinks, lands, builds and exports them, and its marts must equal the golden run's
+(the same records through the direct path). Each DAG run is one ``dag.test()`` in a process of
 its own (tests/dags/run_dag_test.py), so its Spark JVM and Derby lock end with it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,13 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from pinlake.services.process import free_ports
-
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.kafka]
 
 HERE = Path(__file__).resolve().parent
-ROWS = 120
-EVENTS = 120
 BAD_INDEX = 987_654_321
 
 
@@ -32,20 +29,14 @@ class Pipeline:
     env: dict[str, str]
 
 
-def _pinlake(env: dict[str, str], *args: str, check: bool = True) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "pinlake", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(
-            f"pinlake {' '.join(args)} exited {done.returncode}\n"
-            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        )
-    return done.stdout
+@dataclass
+class FirstRun:
+    """The first (successful) DAG run: its outcome, exported marts and the marts' Delta logs."""
+
+    pipeline: Pipeline
+    result: dict
+    exports: dict[str, str]
+    marts_before: dict[str, list[str]]
 
 
 def _run_dag(pipeline: Pipeline, name: str) -> dict:
@@ -75,60 +66,48 @@ def _delta_versions(home: Path, schema: str) -> dict[str, list[str]]:
     }
 
 
-@pytest.fixture(scope="module")
-def pipeline(airflow_db: Path, dbt_manifest: Path, tmp_path_factory) -> Pipeline:
-    home = tmp_path_factory.mktemp("pinlake-home")
-    kafka, controller, api = free_ports(3)
+@pytest.fixture(scope="session")
+def first_run(airflow_db: Path, dbt_manifest: Path, api_path_home) -> FirstRun:
+    """One successful DAG run over the Kafka-path home (shared by the tests of this module)."""
     env = {
-        **os.environ,
-        "PINLAKE_HOME": str(home),
-        "PINLAKE_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka}",
-        "PINLAKE_KAFKA__CONTROLLER_PORT": str(controller),
-        "PINLAKE_API__PORT": str(api),
+        **api_path_home.child_env(),
         "PINLAKE_DBT_TARGET": "local",
         "PINLAKE_AIRFLOW_RETRIES": "0",  # fail fast in tests; the default is 2 (see structure)
     }
-    _pinlake(env, "source", "init", "--rows", str(ROWS))
-    _pinlake(env, "services", "up")
-    try:
-        _pinlake(env, "produce", "--to", "api", "--events", str(EVENTS))
-        yield Pipeline(home, env)
-    finally:
-        _pinlake(env, "services", "down", check=False)
-
-
-def test_batch_dag_builds_the_same_marts_as_dbt_build(pipeline: Pipeline) -> None:
+    pipeline = Pipeline(api_path_home.home, env)
     result = _run_dag(pipeline, "run-ok")
+    folders = sorted((pipeline.home / "exports").iterdir())
+    exports = {p.name: p.read_text() for folder in folders for p in folder.glob("*.csv")}
+    return FirstRun(pipeline, result, exports, _delta_versions(pipeline.home, "marts"))
+
+
+def test_batch_dag_builds_the_same_marts_as_the_direct_path(first_run: FirstRun, golden) -> None:
+    result = first_run.result
     failed = {t: s for t, s in result["tasks"].items() if s != "success"}
     assert result["state"] == "success", f"not successful: {failed} (log: {result['log']})"
     assert not failed
+    assert len(list((first_run.pipeline.home / "exports").iterdir())) == 1
 
-    exports = sorted((pipeline.home / "exports").iterdir())
-    assert len(exports) == 1
-    by_dag = {p.name: p.read_text() for p in exports[0].glob("*.csv")}
-    assert len(by_dag) == 9
-    assert any(text.count("\n") > 1 for text in by_dag.values()), "all marts are empty"
-
-    # the same raw tables, built by `dbt build` alone (no Airflow), give the same marts
-    _pinlake(pipeline.env, "dbt", "build")
-    alone = pipeline.home / "dbt-build-alone"
-    _pinlake(pipeline.env, "export", "--out", str(alone))
-    by_dbt = {p.name: p.read_text() for p in alone.glob("*.csv")}
-    assert by_dag.keys() == by_dbt.keys()
-    for name, text in by_dbt.items():
-        assert by_dag[name] == text, name
+    by_golden = {name: golden.exported.path(name[:-4]).read_text() for name in first_run.exports}
+    assert len(first_run.exports) == 9
+    assert any(text.count("\n") > 1 for text in first_run.exports.values()), "all marts empty"
+    for name, text in by_golden.items():
+        assert first_run.exports[name] == text, name
 
 
 def test_failing_data_test_fails_the_run_and_spares_downstream_marts(
-    pipeline: Pipeline, dagbag
+    first_run: FirstRun, dagbag
 ) -> None:
+    from pinlake.bucket.layout import file_path, list_files, write_atomic
+
+    pipeline = first_run.pipeline
     # a pin whose category is not one of the 13: raw accepts it, stg_pinterest__pins' test fails
-    files = sorted((pipeline.home / "bucket" / "topics" / "pinterest.pin").glob("*/*.json"))
+    bucket, topic = pipeline.home / "bucket", "pinterest.pin"
+    files = list_files(bucket, topic)
     assert files, "no pin files in the topics bucket (did the first run sink anything?)"
-    record = json.loads(files[0].read_text().splitlines()[0])
+    record = json.loads(files[0].path.read_text().splitlines()[0])
     record.update(index=BAD_INDEX, category="not-a-category")
-    bad = files[0].parent / f"pinterest.pin+0+{BAD_INDEX:010d}.json"
-    bad.write_text(json.dumps(record) + "\n")
+    write_atomic(file_path(bucket, topic, 0, BAD_INDEX), [json.dumps(record).encode()])
 
     dag = dagbag.dags["pinterest_batch"]
     failing = "dbt.stg_pinterest__pins.test"
@@ -139,7 +118,7 @@ def test_failing_data_test_fails_the_run_and_spares_downstream_marts(
         if t.endswith(".run") and t.split(".")[1].startswith("rpt_")
     }
     assert spared, "no mart downstream of stg_pinterest__pins"
-    before = _delta_versions(pipeline.home, "marts")
+    before = first_run.marts_before
     assert spared <= before.keys()
 
     result = _run_dag(pipeline, "run-bad-rows")

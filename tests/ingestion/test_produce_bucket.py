@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pinlake.bucket.layout import file_name, next_offset
 from pinlake.cli import main
-from pinlake.produce import ProduceOptions, run_produce
-from pinlake.produce.bucket import file_name, next_offset
+from pinlake.produce import ProduceToBucket, run_produce
 from pinlake.produce.payload import dumps, row_to_json
 from pinlake.source.db import init_source
 from pinlake.source.reference import load_reference
@@ -46,13 +46,13 @@ def test_payload_json():
 
 
 def test_file_name_like_confluent():
-    assert file_name("pinterest.pin", 0) == "pinterest.pin+0+0000000000.json"
-    assert file_name("pinterest.geo", 12_345) == "pinterest.geo+0+0000012345.json"
+    assert file_name("pinterest.pin", 0, 0) == "pinterest.pin+0+0000000000.json"
+    assert file_name("pinterest.geo", 0, 12_345) == "pinterest.geo+0+0000012345.json"
 
 
 def test_bucket_layout_offsets_and_append(settings):
     init_source(settings, rows=250, seed=3, url=None, force=False)
-    result = run_produce(settings, "bucket", ProduceOptions(sequential=True, flush_size=100))
+    result = run_produce(settings, ProduceToBucket(sequential=True, flush_size=100))
     bucket = settings.bucket_dir
     assert result.events == 250 and result.records == {"pin": 250, "geo": 250, "user": 250}
     for table in ("pin", "geo", "user"):
@@ -73,11 +73,11 @@ def test_bucket_layout_offsets_and_append(settings):
 
     # a second run appends after the existing offsets, never overwriting
     before = {f: f.read_bytes() for t in ("pin", "geo", "user") for f in topic_files(bucket, t)}
-    run_produce(settings, "bucket", ProduceOptions(events=30, seed=100, flush_size=100))
+    run_produce(settings, ProduceToBucket(events=30, seed=100, flush_size=100))
     for path, content in before.items():
         assert path.read_bytes() == content
     assert topic_files(bucket, "user")[-1].name == "pinterest.user+0+0000000250.json"
-    assert next_offset(topic_files(bucket, "user")[0].parent, "pinterest.user") == 280
+    assert next_offset(bucket, "pinterest.user", 0) == 280
     users = read_records(bucket, "user")
     assert len(users) == 280
     # no temp files left behind; every file is a Confluent name
@@ -88,7 +88,7 @@ def test_bucket_layout_offsets_and_append(settings):
 
 def test_random_default_draws_aicore_sequence(settings):
     init_source(settings, rows=11_154, seed=1, url=None, force=False)
-    run_produce(settings, "bucket", ProduceOptions(events=6, flush_size=1))
+    run_produce(settings, ProduceToBucket(events=6, flush_size=1))
     geo_files = topic_files(settings.bucket_dir, "geo")
     assert len(geo_files) == 6  # flush.size=1 like the original connector
     assert [json.loads(f.read_text())["ind"] for f in geo_files] == [
@@ -107,7 +107,7 @@ def test_reference_sequence_replay(settings, aicore_dir, tmp_path):
     sequence.write_text("draw,ind\n1,7528\n2,0\n3,7528\n")
     out = tmp_path / "bucket"
     result = run_produce(
-        settings, "bucket", ProduceOptions(sequence_file=sequence, bucket=out, flush_size=10)
+        settings, ProduceToBucket(sequence_file=sequence, bucket=out, flush_size=10)
     )
     # ind 0 has geo/user rows but no pin row in the 2,019-row sample
     assert result.records == {"pin": 2, "geo": 3, "user": 3}
@@ -140,13 +140,13 @@ def test_produce_errors(settings, home, capsys, tmp_path):
 
 def test_failed_write_leaves_no_temp_file(settings, monkeypatch):
     init_source(settings, rows=20, seed=1, url=None, force=False)
-    import pinlake.produce.bucket as bucket_module
+    import pinlake.bucket.layout as layout
 
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(bucket_module.os, "replace", broken_replace)
+    monkeypatch.setattr(layout.os, "replace", broken_replace)
     with pytest.raises(OSError):
-        run_produce(settings, "bucket", ProduceOptions(flush_size=5))
+        run_produce(settings, ProduceToBucket(flush_size=5))
     assert not list(settings.bucket_dir.rglob("*.tmp*"))
     assert not list(settings.bucket_dir.rglob("*.json"))

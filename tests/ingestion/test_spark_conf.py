@@ -40,7 +40,7 @@ def test_every_state_path_is_under_pinlake_home(tmp_path: Path):
     home = str(settings.home)
     assert conf["spark.sql.warehouse.dir"].startswith(home)
     assert f"databaseName={home}/metastore/" in conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
-    for path in (settings.bucket_dir, settings.checkpoints_dir, settings.logs_dir):
+    for path in (settings.bucket_dir, settings.logs_dir, settings.run_dir):
         assert path.is_relative_to(settings.home)
     assert settings.source_db_url == f"sqlite:///{home}/source.db"
 

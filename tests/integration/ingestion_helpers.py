@@ -8,27 +8,13 @@ from collections import Counter
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
+from pinlake_testing import isolated_settings as make_settings  # noqa: F401 (for the tests)
 
-from pinlake.config import ApiSettings, KafkaSettings, Settings
-from pinlake.services.process import free_ports
+from pinlake.bucket.layout import list_files
+from pinlake.config import Settings
 
 JSON_V2 = "application/vnd.kafka.json.v2+json"
 BINARY_V2 = "application/vnd.kafka.binary.v2+json"
-
-
-def make_settings(home: Path) -> Settings:
-    """Settings for a throwaway home with the broker and the API on free loopback ports."""
-    kafka_port, controller_port, api_port = free_ports(3)
-    return Settings(
-        home=home,
-        kafka=KafkaSettings(
-            bootstrap_servers=f"127.0.0.1:{kafka_port}",
-            controller_port=controller_port,
-            external=False,
-            partitions=1,
-        ),
-        api=ApiSettings(host="127.0.0.1", port=api_port, api_key=None, delivery_timeout_ms=30_000),
-    )
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 20.0) -> list[bytes | None]:
@@ -77,7 +63,5 @@ def marked(values, marker: str) -> Counter:
 
 
 def bucket_lines(bucket: Path, topic: str) -> list[bytes]:
-    lines: list[bytes] = []
-    for path in sorted((bucket / "topics" / topic).glob("partition=*/*.json")):
-        lines.extend(path.read_bytes().splitlines())
-    return lines
+    """Every line of ``topic``'s bucket files, in delivery order."""
+    return [line for f in list_files(bucket, topic) for line in f.path.read_bytes().splitlines()]

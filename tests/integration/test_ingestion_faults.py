@@ -11,10 +11,11 @@ import httpx
 import orjson
 from ingestion_helpers import JSON_V2, bucket_lines, marked
 
-from pinlake.produce import ProduceOptions
-from pinlake.produce.api import produce_api
+from pinlake.bucket.sink import BucketSink, SinkOptions
+from pinlake.produce import ProduceToApi
+from pinlake.produce.events import paced
+from pinlake.produce.http import post_records
 from pinlake.services import kafka_broker
-from pinlake.sink import run_sink
 
 
 def _events(marker: str, n: int):
@@ -23,13 +24,13 @@ def _events(marker: str, n: int):
         yield i, {"pin": row, "geo": {"m": marker, "i": i}, "user": None}
 
 
-def _produce_in_thread(settings, events, options: ProduceOptions):
+def _produce_in_thread(settings, events, options: ProduceToApi):
     """Run ``produce_api`` in a thread; returns the thread and a box for its result or error."""
     box: dict = {}
 
     def run() -> None:
         try:
-            box["result"] = produce_api(settings, events, options, show_progress=False)
+            box["result"] = post_records(settings, events, options, show_progress=False)
         except BaseException as exc:  # noqa: BLE001 - reported by the caller's assertions
             box["error"] = exc
 
@@ -55,8 +56,8 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
     # Producer A runs across a broker crash. Its requests already handed to Kafka are held until
     # the broker is back (their fate is unknown, so failing them would invite duplicates).
     n = 1500
-    during = ProduceOptions(events=n, batch_size=1, concurrency=64, rate=150.0)
-    thread_a, box_a = _produce_in_thread(settings, _events(marker, n), during)
+    during = ProduceToApi(events=n, batch_size=1, concurrency=64)
+    thread_a, box_a = _produce_in_thread(settings, paced(_events(marker, n), 150.0), during)
     time.sleep(1.5)
     statuses = []
     assert kafka_broker.stop(settings, timeout=0)  # a crash: SIGTERM, then SIGKILL at once
@@ -78,7 +79,7 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
         # Producer B starts while the API knows the broker is down: its first requests get 503
         # at once, and it must retry until the broker is back.
         thread_b, box_b = _produce_in_thread(
-            settings, _events(late, m), ProduceOptions(events=m, batch_size=1, concurrency=4)
+            settings, _events(late, m), ProduceToApi(events=m, batch_size=1, concurrency=4)
         )
         time.sleep(1.5)
     finally:
@@ -90,7 +91,7 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
     result_b = _finished(thread_b, box_b, m)
     assert result_b.retries > 0  # the outage was visible to the producer
     bucket = tmp_path / "bucket"
-    run_sink(settings, once=True, bucket=bucket, flush_size=500, quiet=True)
+    BucketSink(settings, SinkOptions(once=True, bucket=bucket, flush_size=500)).run()
     for table in ("pin", "geo"):
         lines = bucket_lines(bucket, settings.topic(table))
         counts = marked(lines, marker)

@@ -14,8 +14,8 @@ from ingestion_helpers import marked, read_topic
 from pinlake import kafka
 from pinlake.config import ApiSettings, KafkaSettings, Settings
 from pinlake.errors import PinlakeError
-from pinlake.produce import ProduceOptions
-from pinlake.produce.api import produce_api, run_api
+from pinlake.produce import ProduceToApi
+from pinlake.produce.http import post_events, post_records
 from pinlake.services import api as api_service
 from pinlake.services import kafka_broker
 from pinlake.services.manager import start_all, stop_all
@@ -34,8 +34,8 @@ def _events(marker: str, n: int, tables=("pin", "geo", "user")):
 
 
 def test_produce_batched_requests_to_topics(kafka_services, marker):
-    opts = ProduceOptions(events=250, batch_size=40, concurrency=3)
-    result = run_api(kafka_services, _events(marker, 300, ("pin", "user")), opts)
+    opts = ProduceToApi(events=250, batch_size=40, concurrency=3)
+    result = post_events(kafka_services, _events(marker, 300, ("pin", "user")), opts)
     assert result.destination == "api" and result.events == 250
     assert result.records == {"pin": 250, "geo": 0, "user": 250}
     for table in ("pin", "user"):
@@ -45,8 +45,8 @@ def test_produce_batched_requests_to_topics(kafka_services, marker):
 
 def test_produce_to_streams_single_and_batched(kafka_services, api, marker):
     for batch in (1, 25):
-        opts = ProduceOptions(stream=True, batch_size=batch, concurrency=4, rate=2000.0)
-        res = produce_api(
+        opts = ProduceToApi(stream=True, batch_size=batch, concurrency=4)
+        res = post_records(
             kafka_services, _events(f"{marker}{batch}", 60), opts, show_progress=False
         )
         assert res.failed == 0 and res.acknowledged == 180, res.errors
@@ -70,14 +70,14 @@ def test_produce_to_streams_single_and_batched(kafka_services, api, marker):
 def test_producer_reports_unacknowledged_records(kafka_services, marker):
     """404 for an unknown topic is not retried; the records count as failed, the CLI errors."""
     settings = kafka_services.model_copy(update={"topic_prefix": f"nosuch{marker}"})
-    opts = ProduceOptions(events=3)
-    res = produce_api(settings, _events(marker, 3), opts, show_progress=False)
+    opts = ProduceToApi(events=3)
+    res = post_records(settings, _events(marker, 3), opts, show_progress=False)
     assert res.acknowledged == 0 and res.failed == 9 and res.retries == 0
     assert "40401" in res.errors[0]
     with pytest.raises(PinlakeError, match="9 records were not acknowledged"):
-        run_api(settings, _events(marker, 3), opts)
+        post_events(settings, _events(marker, 3), opts)
     with pytest.raises(PinlakeError, match="not reachable"):
-        run_api(settings, _events(marker, 3), ProduceOptions(api_url="http://127.0.0.1:1"))
+        post_events(settings, _events(marker, 3), ProduceToApi(api_url="http://127.0.0.1:1"))
 
 
 def test_external_cluster_skips_the_local_broker(kafka_services):

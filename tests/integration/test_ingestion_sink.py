@@ -12,7 +12,7 @@ import time
 import orjson
 from ingestion_helpers import BINARY_V2, JSON_V2, bucket_lines, marked
 
-from pinlake.sink import run_sink
+from pinlake.bucket.sink import BucketSink, SinkOptions
 
 
 def produce(api, topic: str, marker: str, n: int, batch: int = 100) -> None:
@@ -38,9 +38,8 @@ def test_sink_layout_and_invalid_json_is_kept(kafka_services, api, marker, tmp_p
     )
     assert resp.status_code == 200
     bucket = tmp_path / "bucket"
-    result = run_sink(
-        kafka_services, once=True, bucket=bucket, flush_size=10, flush_interval=60, quiet=True
-    )
+    options = SinkOptions(once=True, bucket=bucket, flush_size=10, flush_interval=60)
+    result = BucketSink(kafka_services, options).run()
     assert result.records >= 27
     pdir = bucket / "topics" / topic / "partition=0"
     files = sorted(p.name for p in pdir.iterdir())
@@ -56,7 +55,7 @@ def test_sink_layout_and_invalid_json_is_kept(kafka_services, api, marker, tmp_p
     sizes = [len((pdir / n).read_bytes().splitlines()) for n in files]
     assert all(a + s == b for a, s, b in zip(offsets, sizes, offsets[1:], strict=False))
     # a second --once run is caught up and writes nothing
-    again = run_sink(kafka_services, once=True, bucket=bucket, flush_size=10, quiet=True)
+    again = BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=10)).run()
     assert again.records == 0
 
 
@@ -66,17 +65,11 @@ def test_redelivery_rewrites_the_same_files(kafka_services, api, marker, tmp_pat
     topic = kafka_services.topic("pin")
     produce(api, topic, marker, 40)
     bucket = tmp_path / "bucket"
-    run_sink(kafka_services, once=True, bucket=bucket, flush_size=10, quiet=True)
+    BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=10)).run()
     pdir = bucket / "topics" / topic / "partition=0"
     before = {p.name: p.read_bytes() for p in pdir.iterdir()}
-    run_sink(
-        kafka_services,
-        once=True,
-        bucket=bucket,
-        flush_size=50,
-        quiet=True,
-        group_id=f"other-{marker}",
-    )
+    other = SinkOptions(once=True, bucket=bucket, flush_size=50, group_id=f"other-{marker}")
+    BucketSink(kafka_services, other).run()
     after = {p.name: p.read_bytes() for p in pdir.iterdir()}
     assert after == before
     assert marked(bucket_lines(bucket, topic), marker) == {i: 1 for i in range(40)}

@@ -1,12 +1,10 @@
 """Real-data check: the AiCore reference rows, ingested as the original producer sent them,
 give exactly the marts in reference-data/aicore/expected (the original project's results).
 
-Runs the real pipeline, each step in its own process, in a throwaway PINLAKE_HOME, over both
-paths into the topics bucket:
-  bucket: source load -> produce --to bucket -> land -> dbt build -> export
-  api:    source load -> services up -> produce --to api (HTTP -> Kafka) -> sink --once ->
-          services down -> land -> dbt build -> export
-Each path produces the logged posting sequence (repeats included), then every row once.
+Everything here reads the session's one golden run (tests/conftest.py): the bucket path built
+once. The Kafka path (HTTP → Kafka → sink) is proven at the bucket: its sink writes exactly the
+records the direct path wrote; the Airflow DAG test builds the marts from that path and compares
+them with these.
 """
 
 from __future__ import annotations
@@ -15,15 +13,26 @@ import csv
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from ingestion_helpers import make_settings
 
-from pinlake.lakehouse.dbt import run_dbt
-from pinlake.pipeline import pinlake_cli
+from pinlake.bucket.layout import list_files
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+MARTS = [
+    "rpt_country_with_most_followed_user",
+    "rpt_median_follower_count_by_age_group",
+    "rpt_median_follower_count_by_join_year",
+    "rpt_median_follower_count_by_join_year_and_age_group",
+    "rpt_most_followed_user_by_country",
+    "rpt_most_popular_category_by_age_group",
+    "rpt_most_popular_category_by_country",
+    "rpt_most_popular_category_by_year",
+    "rpt_users_joined_by_year",
+]
 
 
 def _rows(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
@@ -32,59 +41,60 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
     return header, sorted(tuple(row) for row in rows)
 
 
-@pytest.fixture(scope="module", params=["bucket", "api"])
-def reference_marts(
-    request: pytest.FixtureRequest, aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    path = request.param
-    settings = make_settings(tmp_path_factory.mktemp(f"reference-{path}"))
-    out = settings.home / "exports"
-    pinlake_cli(settings, "source", "load", str(aicore_dir))
-    # Every draw of the logged run posts pin, geo and user (repeats included) ...
-    sequence = ["--sequence-file", str(aicore_dir / "posting_sequence.csv")]
-    # ... and every other row is posted once (re-posting a drawn one is a harmless duplicate).
-    runs = [sequence, ["--sequential"]]
-    if path == "bucket":
-        for run in runs:
-            pinlake_cli(settings, "produce", "--to", "bucket", *run)
-    else:
-        pinlake_cli(settings, "services", "up")
-        try:
-            for run in runs:
-                pinlake_cli(settings, "produce", "--to", "api", "--batch-size", "20", *run)
-            pinlake_cli(settings, "sink", "--once")
-        finally:
-            pinlake_cli(settings, "services", "down")
-    pinlake_cli(settings, "land")
-    run_dbt(settings, ["build"])
-    pinlake_cli(settings, "export", "--out", str(out))
-    return out
-
-
-@pytest.mark.parametrize(
-    "model",
-    [
-        "rpt_country_with_most_followed_user",
-        "rpt_median_follower_count_by_age_group",
-        "rpt_median_follower_count_by_join_year",
-        "rpt_median_follower_count_by_join_year_and_age_group",
-        "rpt_most_followed_user_by_country",
-        "rpt_most_popular_category_by_age_group",
-        "rpt_most_popular_category_by_country",
-        "rpt_most_popular_category_by_year",
-        "rpt_users_joined_by_year",
-    ],
-)
-def test_mart_equals_the_published_result(model: str, reference_marts: Path, aicore_dir: Path):
+@pytest.mark.parametrize("model", MARTS)
+def test_mart_equals_the_published_result(model: str, golden, aicore_dir: Path):
     expected_header, expected = _rows(aicore_dir / "expected" / f"{model}.csv")
-    header, actual = _rows(reference_marts / f"{model}.csv")
+    header, actual = _rows(golden.exported.path(model))
     assert header == expected_header
     assert actual == expected
 
 
-def test_users_joined_by_year_matches_the_original_project(reference_marts: Path):
-    _, rows = _rows(reference_marts / "rpt_users_joined_by_year.csv")
+def test_users_joined_by_year_matches_the_original_project(golden):
+    _, rows = _rows(golden.exported.path("rpt_users_joined_by_year"))
     assert rows == [("2015", "826"), ("2016", "2650"), ("2017", "1605")]
+
+
+def test_every_produced_record_is_landed_and_every_mart_exported(golden):
+    produced = Counter()
+    for result in golden.produced:
+        produced.update(result.records)
+    assert produced == Counter(golden.landed.records)  # acknowledged = landed, per table
+    assert sum(golden.landed.quarantined.values()) == 0
+    assert sorted(golden.exported.rows) == MARTS
+    assert all(count > 0 for count in golden.exported.rows.values())
+
+
+def test_dbt_docs_are_generated_with_every_mart(golden):
+    target = golden.settings.home / "dbt" / "target"
+    assert (target / "index.html").is_file()
+    catalog = json.loads((target / "catalog.json").read_text())
+    documented = {node["metadata"]["name"] for node in catalog["nodes"].values()}
+    assert set(MARTS) <= documented
+
+
+def _bucket_records(bucket: Path, topics: list[str]) -> dict[str, Counter]:
+    return {
+        topic: Counter(
+            line for f in list_files(bucket, topic) for line in f.path.read_bytes().splitlines()
+        )
+        for topic in topics
+    }
+
+
+@pytest.mark.kafka
+def test_the_kafka_path_delivers_the_same_records_to_the_bucket(golden, api_path_home, tmp_path):
+    """HTTP → Kafka → sink writes exactly the records (as a multiset of lines per topic) that
+    the producer wrote straight into the golden bucket; from there on the paths are the same."""
+    from pinlake.bucket.sink import BucketSink, SinkOptions
+
+    bucket = tmp_path / "bucket"  # its own consumer group: independent of the DAG's sink
+    result = BucketSink(api_path_home, SinkOptions(once=True, bucket=bucket)).run()
+    topics = [golden.settings.topic(t) for t in ("pin", "geo", "user")]
+    via_kafka = _bucket_records(bucket, topics)
+    direct = _bucket_records(golden.settings.bucket_dir, topics)
+    assert result.records == sum(sum(c.values()) for c in direct.values())
+    for topic in topics:
+        assert via_kafka[topic] == direct[topic], topic
 
 
 _CONTRACT_PROBE = """
@@ -109,13 +119,12 @@ print("PROBE " + json.dumps(result))
 """
 
 
-def test_marts_reject_rows_that_break_their_contract(reference_marts: Path):
+def test_marts_reject_rows_that_break_their_contract(golden):
     """The marts' dbt contracts become Delta CHECK constraints: a writer outside dbt cannot
     put a null or out-of-range row into a table a dashboard reads."""
-    settings = make_settings(reference_marts.parent)
     done = subprocess.run(
         [sys.executable, "-c", _CONTRACT_PROBE],
-        env=settings.child_env(),
+        env=golden.settings.child_env(),
         capture_output=True,
         text=True,
         check=False,

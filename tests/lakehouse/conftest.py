@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pinlake.bucket.layout import file_path
 from pinlake.config import Settings
 
 
@@ -38,9 +39,8 @@ def write_bucket_file():
 def _write_bucket_file(
     bucket: Path, topic: str, first_offset: int, lines: list[str | dict], partition: int = 0
 ) -> Path:
-    folder = bucket / "topics" / topic / f"partition={partition}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{topic}+{partition}+{first_offset:010d}.json"
+    path = file_path(bucket, topic, partition, first_offset)
+    path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
     path.write_text(text, encoding="utf-8")
     return path

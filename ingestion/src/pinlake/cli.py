@@ -7,7 +7,6 @@ printed as one ``error: ...`` line with a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from enum import Enum
@@ -19,6 +18,7 @@ import typer
 from pinlake.config import get_settings
 from pinlake.console import err_console
 from pinlake.errors import PinlakeError, UsageError
+from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
 
 # typer >= 0.20 vendors click; its usage errors all derive from this class.
 _CLICK_ERROR: type[Exception] = next(
@@ -39,15 +39,17 @@ app.add_typer(source_app, name="source")
 app.add_typer(services_app, name="services")
 
 # Options shared by several commands.
-BucketOpt = Annotated[Path | None, typer.Option(help="Topics bucket (default: home/bucket).")]
-UrlOpt = Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in home).")]
+BucketOpt = Annotated[
+    Path | None, typer.Option(help="Topics bucket (default: home/bucket).", show_default=False)
+]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(help="SQLAlchemy URL (default: SQLite in home).", show_default=False),
+]
 EventsOpt = Annotated[
     int | None, typer.Option(min=1, help="Number of events (default: one per source row).")
 ]
-HomeOpt = Annotated[
-    Path | None,
-    typer.Option(help="State directory (default: $PINLAKE_HOME or ./.pinlake)."),
-]
+FlushSizeOpt = Annotated[int, typer.Option(min=1, help="Records per bucket file.")]
 
 
 @app.callback()
@@ -64,33 +66,36 @@ def _main(
         get_settings.cache_clear()
 
 
+def _step(options: object) -> object:
+    """Run the pipeline step of ``options`` in this process (see pinlake.pipeline.steps)."""
+    from pinlake.pipeline.steps import run_step
+
+    return run_step(get_settings(), options)
+
+
 # ---- source database ----------------------------------------------------------------------
 @source_app.command("init")
 def source_init(
-    rows: Annotated[int, typer.Option(min=1, help="Rows per table.")] = 11_154,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic generator.")] = 100,
-    url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in home).")
-    ] = None,
+    rows: Annotated[int, typer.Option(min=1, help="Rows per table.")] = AICORE_ROWS,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic generator.")] = AICORE_SEED,
+    url: UrlOpt = None,
     force: Annotated[bool, typer.Option(help="Replace existing tables.")] = False,
 ) -> None:
     """Create pinterest_data, geolocation_data and user_data filled with synthetic rows."""
-    from pinlake.source.db import init_source
+    from pinlake.pipeline.steps import SourceInit
 
-    init_source(get_settings(), rows=rows, seed=seed, url=url, force=force)
+    _step(SourceInit(rows=rows, seed=seed, url=url, force=force))
 
 
 @source_app.command("load")
 def source_load(
     directory: Annotated[Path, typer.Argument(help="Folder in the reference-data/aicore layout.")],
-    url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in home).")
-    ] = None,
+    url: UrlOpt = None,
 ) -> None:
     """Load real rows (geolocation_data.csv, user_data.csv, pinterest_data*.jsonl) instead."""
-    from pinlake.source.reference import load_reference
+    from pinlake.pipeline.steps import SourceLoad
 
-    load_reference(get_settings(), directory, url=url)
+    _step(SourceLoad(directory=directory, url=url))
 
 
 # ---- producing ----------------------------------------------------------------------------
@@ -107,20 +112,17 @@ def produce(
             help="bucket: write the topics bucket directly; api: post to the ingestion API."
         ),
     ] = Destination.bucket,
-    events: Annotated[
-        int | None, typer.Option(min=1, help="Number of events (default: one per source row).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the AiCore-style random draws.")] = 100,
+    events: EventsOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed of the AiCore-style random draws.")] = AICORE_SEED,
     sequential: Annotated[
         bool, typer.Option(help="Post ind 0, 1, 2, ... instead of random draws.")
     ] = False,
     sequence_file: Annotated[
         Path | None, typer.Option(help="Replay a draw,ind CSV (e.g. posting_sequence.csv).")
     ] = None,
-    bucket: Annotated[
-        Path | None, typer.Option(help="Topics bucket (default: home/bucket).")
-    ] = None,
-    flush_size: Annotated[int, typer.Option(min=1, help="Records per bucket file.")] = 1_000,
+    rate: Annotated[float | None, typer.Option(min=0.0, help="Max events per second.")] = None,
+    bucket: BucketOpt = None,
+    flush_size: FlushSizeOpt = 1_000,
     stream: Annotated[
         bool, typer.Option(help="With --to api: post to the Kinesis-style stream endpoints.")
     ] = False,
@@ -130,54 +132,58 @@ def produce(
         int, typer.Option(min=1, help="Records per request (1 = like the original).")
     ] = 1,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 4,
-    rate: Annotated[float | None, typer.Option(min=0.0, help="Max events per second.")] = None,
 ) -> None:
     """Emulate the original user-posting script: draw events and send their pin/geo/user rows."""
-    from pinlake.produce import ProduceOptions, run_produce
+    from pinlake.produce import ProduceToApi, ProduceToBucket
 
-    options = ProduceOptions(
-        events=events,
-        seed=seed,
-        sequential=sequential,
-        sequence_file=sequence_file,
-        bucket=bucket,
-        flush_size=flush_size,
-        stream=stream,
-        api_url=api_url,
-        api_key=api_key,
-        batch_size=batch_size,
-        concurrency=concurrency,
-        rate=rate,
+    draws = dict(
+        events=events, seed=seed, sequential=sequential, sequence_file=sequence_file, rate=rate
     )
-    settings = get_settings()
-    result = run_produce(settings, to.value, options)
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"destination": result.destination, "events": result.events}
-    summary |= {"records": result.records, "seconds": result.seconds}
-    (settings.logs_dir / "last-produce.json").write_text(json.dumps(summary, indent=2))
+    if sequential and sequence_file is not None:
+        raise UsageError("--sequential and --sequence-file exclude each other")
+    if to is Destination.bucket:
+        extra = [
+            f
+            for f, v in (("--stream", stream), ("--api-url", api_url), ("--api-key", api_key))
+            if v
+        ]
+        if extra:
+            raise UsageError(f"{', '.join(extra)} only apply with --to api")
+        _step(ProduceToBucket(**draws, bucket=bucket, flush_size=flush_size))
+    else:
+        if bucket is not None:
+            raise UsageError("--bucket only applies with --to bucket (the sink writes it)")
+        _step(
+            ProduceToApi(
+                **draws,
+                stream=stream,
+                api_url=api_url,
+                api_key=api_key,
+                batch_size=batch_size,
+                concurrency=concurrency,
+            )
+        )
 
 
 # ---- landing and exporting ----------------------------------------------------------------
 @app.command()
-def land(
-    bucket: Annotated[
-        Path | None, typer.Option(help="Topics bucket (default: home/bucket).")
-    ] = None,
-) -> None:
+def land(bucket: BucketOpt = None) -> None:
     """Load new topics-bucket files into the raw Delta tables (bad lines are quarantined)."""
-    from pinlake.lakehouse.land import land_bucket, print_land_summary
+    from pinlake.lakehouse.land import LandOptions
 
-    print_land_summary(land_bucket(get_settings(), bucket=bucket))
+    _step(LandOptions(bucket=bucket))
 
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option(help="Folder for <model>.csv files.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for <model>.csv files (default: home/exports).")
+    ] = None,
 ) -> None:
     """Write every mart to OUT/<model>.csv with a header row."""
-    from pinlake.lakehouse.export import export_marts
+    from pinlake.lakehouse.export import ExportOptions
 
-    export_marts(get_settings(), out)
+    _step(ExportOptions(out=out))
 
 
 @app.command(
@@ -186,9 +192,9 @@ def export(
 )
 def dbt(ctx: typer.Context) -> None:
     """Run dbt against this home (e.g. `pinlake dbt build`, `pinlake dbt docs serve`)."""
-    from pinlake.lakehouse.dbt import run_dbt
+    from pinlake.lakehouse.dbt import DbtCommand
 
-    raise typer.Exit(run_dbt(get_settings(), list(ctx.args), check=False))
+    raise typer.Exit(_step(DbtCommand(list(ctx.args), check=False)).returncode)
 
 
 @app.command()
@@ -196,40 +202,32 @@ def demo(
     events: Annotated[
         int | None, typer.Option(min=1, help="Events to produce (default: one per source row).")
     ] = None,
-    rows: Annotated[int, typer.Option(min=1, help="Rows per source table.")] = 11_154,
+    rows: Annotated[int, typer.Option(min=1, help="Rows per source table.")] = AICORE_ROWS,
     direct: Annotated[
         bool, typer.Option(help="Write the topics bucket directly (no Kafka, no HTTP).")
     ] = False,
 ) -> None:
     """The whole pipeline on the embedded default, then the answers to the analytic questions."""
-    from pinlake.pipeline import run_demo
+    from pinlake.pipeline.demo import run_demo
 
     run_demo(get_settings(), rows=rows, events=events, direct=direct)
-
-
-@app.command("ci-build", hidden=True)
-def ci_build() -> None:
-    """dbt build on a small fixture in a throwaway home (part of `make test`)."""
-    from pinlake.pipeline import run_ci_build
-
-    run_ci_build(get_settings())
 
 
 # ---- services (Kafka + ingestion API) -----------------------------------------------------
 @services_app.command("up")
 def services_up() -> None:
     """Start the Kafka broker (KRaft) and the ingestion API; create the topics."""
-    from pinlake.services.manager import services_up as up
+    from pinlake.pipeline.steps import ServicesUp
 
-    up(get_settings())
+    _step(ServicesUp())
 
 
 @services_app.command("down")
 def services_down() -> None:
     """Stop the ingestion API and the broker."""
-    from pinlake.services.manager import services_down as down
+    from pinlake.pipeline.steps import ServicesDown
 
-    down(get_settings())
+    _step(ServicesDown())
 
 
 @services_app.command("status")
@@ -243,23 +241,17 @@ def services_status() -> None:
 @app.command()
 def sink(
     once: Annotated[bool, typer.Option(help="Stop when caught up.")] = False,
-    bucket: Annotated[
-        Path | None, typer.Option(help="Topics bucket (default: home/bucket).")
-    ] = None,
-    flush_size: Annotated[int, typer.Option(min=1, help="Records per file.")] = 1_000,
+    bucket: BucketOpt = None,
+    flush_size: FlushSizeOpt = 1_000,
     flush_interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds before a partial file is flushed.")
     ] = 5.0,
 ) -> None:
     """Write the batch topics into the topics bucket (Confluent S3 sink layout)."""
-    from pinlake.sink import run_sink
+    from pinlake.bucket.sink import SinkOptions
 
-    run_sink(
-        get_settings(),
-        once=once,
-        bucket=bucket,
-        flush_size=flush_size,
-        flush_interval=flush_interval,
+    _step(
+        SinkOptions(once=once, bucket=bucket, flush_size=flush_size, flush_interval=flush_interval)
     )
 
 

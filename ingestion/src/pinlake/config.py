@@ -1,7 +1,7 @@
 """One typed settings object for every pinlake component.
 
 Everything a component writes lives under ``PINLAKE_HOME`` (default ``./.pinlake``): the source
-database, the topics bucket, the Spark warehouse and Hive metastore, checkpoints and logs. Two
+database, the topics bucket, the Spark warehouse and Hive metastore, pid files and logs. Two
 different homes never share state, so tests and a user's demo can run side by side.
 
 Settings come from environment variables with the ``PINLAKE_`` prefix (``PINLAKE_HOME``,
@@ -102,10 +102,6 @@ class Settings(BaseSettings):
     @property
     def metastore_dir(self) -> Path:
         return self.home / "metastore"
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.home / "checkpoints"
 
     @property
     def logs_dir(self) -> Path:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.progress import (
@@ -36,18 +34,6 @@ def progress() -> Progress:
         console=console,
         transient=False,
     )
-
-
-@contextmanager
-def stage(name: str, timings: dict[str, float] | None = None) -> Iterator[None]:
-    """Show a spinner while a stage runs and record its wall time in ``timings``."""
-    start = time.perf_counter()
-    with console.status(f"[bold]{name}…"):
-        yield
-    elapsed = time.perf_counter() - start
-    if timings is not None:
-        timings[name] = elapsed
-    console.print(f"[green]✓[/] {name} [dim]({elapsed:.1f}s)[/]")
 
 
 def table(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinlake.config import REPO_ROOT, Settings
@@ -27,14 +29,35 @@ def dbt_executable() -> str:
     return found
 
 
-def run_dbt(settings: Settings, args: list[str], *, check: bool = True) -> int:
-    """Run ``dbt <args>`` from the project root; return its exit code (raise if ``check``)."""
+@dataclass
+class DbtCommand:
+    """One dbt invocation, e.g. ``DbtCommand(["build"])`` or ``(["docs", "generate"])``."""
+
+    args: list[str] = field(default_factory=lambda: ["build"])
+    check: bool = True
+
+
+@dataclass
+class DbtResult:
+    """How a dbt invocation ended: its exit code and wall seconds."""
+
+    args: list[str]
+    returncode: int
+    seconds: float
+
+
+def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
+    """Run ``dbt <args>`` from the project root in its own process (its ``local`` target
+    starts its own Spark JVM, so no other process may hold this home's metastore). Raises
+    PinlakeError on a non-zero exit when ``command.check``."""
     settings.ensure_dirs()
-    command = [dbt_executable(), *args]
-    completed = subprocess.run(command, cwd=REPO_ROOT, env=settings.child_env(), check=False)
-    if check and completed.returncode != 0:
+    start = time.perf_counter()
+    completed = subprocess.run(
+        [dbt_executable(), *command.args], cwd=REPO_ROOT, env=settings.child_env(), check=False
+    )
+    if command.check and completed.returncode != 0:
         raise PinlakeError(
-            f"`dbt {' '.join(args)}` failed with exit code {completed.returncode} "
+            f"`dbt {' '.join(command.args)}` failed with exit code {completed.returncode} "
             f"(details above and in {settings.logs_dir / 'dbt'})"
         )
-    return completed.returncode
+    return DbtResult(list(command.args), completed.returncode, time.perf_counter() - start)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinlake.config import Settings
@@ -12,14 +13,34 @@ from pinlake.errors import PinlakeError, UsageError
 MARTS_SCHEMA = "marts"
 
 
-def export_marts(settings: Settings, out: Path) -> list[Path]:
-    """Write each mart sorted by all its columns (stable, diffable files); return the paths."""
-    out = out.expanduser().resolve()
+@dataclass
+class ExportOptions:
+    """Where to write: ``out/<mart>.csv`` (default: ``<home>/exports``)."""
+
+    out: Path | None = None
+
+
+@dataclass
+class ExportResult:
+    """The folder written and the row count of each exported mart."""
+
+    out: Path
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def path(self, mart: str) -> Path:
+        """The CSV file of ``mart``."""
+        return self.out / f"{mart}.csv"
+
+
+def export_marts(settings: Settings, options: ExportOptions | None = None) -> ExportResult:
+    """Write each mart sorted by all its columns (stable, diffable files) with a header row.
+    Raises PinlakeError when there are no marts, UsageError when ``out`` is not a folder."""
+    out = ((options and options.out) or settings.home / "exports").expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
     from pinlake.spark import get_spark, spark_errors
 
-    written: list[Path] = []
+    result = ExportResult(out)
     with spark_errors(settings):
         spark = get_spark(settings, app_name="pinlake-export")
         if not spark.catalog.databaseExists(MARTS_SCHEMA):
@@ -36,6 +57,6 @@ def export_marts(settings: Settings, out: Path) -> list[Path]:
                 writer = csv.writer(handle, lineterminator="\n")
                 writer.writerow(frame.columns)
                 writer.writerows(["" if v is None else v for v in row] for row in rows)
-            written.append(path)
+            result.rows[name] = len(rows)
             console.print(f"[green]✓[/] {path} [dim]({len(rows)} rows)[/]")
-    return written
+    return result

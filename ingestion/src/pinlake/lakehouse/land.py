@@ -1,8 +1,7 @@
 """Land topics-bucket files into the raw Delta tables (the bronze layer).
 
-Input is the Confluent S3 sink layout,
-``<bucket>/topics/<prefix>.<table>/partition=<p>/<prefix>.<table>+<p>+<first offset>.json``,
-one JSON object per line. Every line ends up in exactly one place:
+Input is the topics bucket (:mod:`pinlake.bucket.layout`, the Confluent S3 sink layout), one JSON
+object per line. Every line ends up in exactly one place:
 
 * ``raw.<table>``: parsed with the table's explicit schema (never inferred), every delivered field
   kept as delivered, plus ``_topic``, ``_partition``, ``_offset`` (first offset + line index),
@@ -18,15 +17,14 @@ data and manifest commits, and its rows are removed before the next load.
 
 from __future__ import annotations
 
-import json
-import re
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pinlake.bucket.layout import BucketFile, list_files
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, table
 from pinlake.errors import UsageError
@@ -46,22 +44,18 @@ from pinlake.schemas import (
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-#: ``<topic>+<partition>+<first offset>.json`` (Confluent's default file naming).
-_FILE_NAME = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<offset>\d+)\.json$")
 
+@dataclass
+class LandOptions:
+    """What to land: the files of ``bucket`` (default: the home's bucket) not landed yet."""
 
-@dataclass(frozen=True)
-class BucketFile:
-    table: str
-    path: Path
-    topic: str
-    partition: int | None
-    first_offset: int | None
+    bucket: Path | None = None
 
 
 @dataclass
 class LandResult:
-    """What one ``pinlake land`` did."""
+    """What one ``pinlake land`` did: files found and newly landed, records landed and lines
+    quarantined per table, wall seconds and the part of them spent starting Spark."""
 
     files_found: int = 0
     files_landed: int = 0
@@ -85,18 +79,9 @@ class LandResult:
         return sum(self.quarantined.values())
 
 
-def discover_files(settings: Settings, bucket: Path) -> list[BucketFile]:
-    """Every ``.json`` file of the three batch topics in ``bucket``, sorted by name."""
-    found: list[BucketFile] = []
-    for name in TABLES:
-        topic = settings.topic(name)
-        for path in sorted((bucket / "topics" / topic).glob("partition=*/*.json")):
-            match = _FILE_NAME.match(path.name)
-            partition = first_offset = None
-            if match and match["topic"] == topic:
-                partition, first_offset = int(match["partition"]), int(match["offset"])
-            found.append(BucketFile(name, path.resolve(), topic, partition, first_offset))
-    return found
+def discover_files(settings: Settings, bucket: Path) -> dict[str, list[BucketFile]]:
+    """The bucket files of each table's batch topic, in delivery order."""
+    return {name: list_files(bucket, settings.topic(name)) for name in TABLES}
 
 
 def _reason(table_name: str, parsed: Column, line: Column) -> Column:
@@ -196,14 +181,14 @@ def _start_load(spark: SparkSession) -> str:
     return load_id
 
 
-def land_bucket(settings: Settings, bucket: Path | None = None) -> LandResult:
-    """Land every not-yet-landed file of ``bucket`` (default: the home's bucket)."""
+def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandResult:
+    """Land every not-yet-landed file of the bucket; raises UsageError when it is missing."""
     start = time.perf_counter()
-    bucket = (bucket or settings.bucket_dir).expanduser().resolve()
+    bucket = ((options and options.bucket) or settings.bucket_dir).expanduser().resolve()
     if not bucket.is_dir():
         raise UsageError(f"bucket {bucket} does not exist or is not a folder")
     files = discover_files(settings, bucket)
-    result = LandResult(files_found=len(files))
+    result = LandResult(files_found=sum(len(found) for found in files.values()))
 
     from pinlake.spark import get_spark, spark_errors
 
@@ -218,13 +203,13 @@ def land_bucket(settings: Settings, bucket: Path | None = None) -> LandResult:
                 f"select file_path from {RAW_SCHEMA}.`{LOADED_FILES_TABLE}`"
             ).collect()
         }
-        new_files = [f for f in files if str(f.path) not in landed]
-        if new_files:
+        new_files = {
+            name: [f for f in found if str(f.path) not in landed] for name, found in files.items()
+        }
+        result.files_landed = sum(len(found) for found in new_files.values())
+        if result.files_landed:
             _land_files(spark, new_files, result)
-        result.files_landed = len(new_files)
     result.seconds = time.perf_counter() - start
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    (settings.logs_dir / "last-land.json").write_text(json.dumps(asdict(result), indent=2))
     return result
 
 
@@ -235,13 +220,15 @@ def _union(frames: list[DataFrame]) -> DataFrame:
     return out
 
 
-def _land_files(spark: SparkSession, files: list[BucketFile], result: LandResult) -> None:
+def _land_files(
+    spark: SparkSession, files: dict[str, list[BucketFile]], result: LandResult
+) -> None:
     """One load: the raw tables, then all quarantined lines, then the manifest (last)."""
     load_id = _start_load(spark)
     manifests, quarantines, caches = [], [], []
-    with console.status(f"[bold]landing {len(files)} file(s)…") as status:
+    with console.status(f"[bold]landing {result.files_landed} file(s)…") as status:
         for name in TABLES:
-            todo = [f for f in files if f.table == name]
+            todo = files[name]
             if todo:
                 status.update(f"[bold]landing {len(todo)} file(s) into {raw_table(name)}…")
                 manifest, quarantine, cache = _land_table(spark, name, todo, load_id, result)
@@ -300,6 +287,7 @@ def _land_table(
 
 
 def print_land_summary(result: LandResult) -> None:
+    """Records and quarantined lines per table, files, time, and where to look at rejects."""
     rows = [(name, result.records[name], result.quarantined[name]) for name in TABLES] + [
         ("total", result.total_records, result.total_quarantined)
     ]

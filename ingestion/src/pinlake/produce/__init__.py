@@ -1,9 +1,11 @@
 """``pinlake produce``: emulate the original user-posting script.
 
-:func:`run_produce` draws events (:mod:`pinlake.produce.events`), reads their pin/geo/user rows
-from the source database in chunks and sends them either straight into the topics bucket
-(:mod:`pinlake.produce.bucket`) or to the ingestion API (:mod:`pinlake.produce.api`). Both paths
-serialize rows with :func:`pinlake.produce.payload.row_to_json`.
+One straight path: the source (:class:`pinlake.source.db.SourceReader`) → the draws and their
+rows (:mod:`pinlake.produce.events`) → one destination: the topics bucket
+(:mod:`pinlake.produce.bucket`, :class:`ProduceToBucket`) or the ingestion API over HTTP
+(:mod:`pinlake.produce.http`, :class:`ProduceToApi`). Both serialise rows with
+:mod:`pinlake.produce.payload`. Each destination has its own options class, so an option of one
+cannot be given to the other.
 """
 
 from __future__ import annotations
@@ -11,100 +13,100 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pinlake.config import TABLES, Settings
-from pinlake.errors import UsageError
+from pinlake.config import Settings
+from pinlake.produce.events import AICORE_SEED
 
 
 @dataclass
-class ProduceOptions:
-    """The options of ``pinlake produce`` (exactly the fields the CLI passes)."""
+class Draws:
+    """Which events to send: ``events`` (default one per source row) drawn at random with
+    ``seed`` (the AiCore template), ``sequential`` (0, 1, 2, ...) or replayed from
+    ``sequence_file``; at most ``rate`` events per second when given."""
 
     events: int | None = None
-    seed: int = 100
+    seed: int = AICORE_SEED
     sequential: bool = False
     sequence_file: Path | None = None
+    rate: float | None = None
+
+
+@dataclass
+class ProduceToBucket(Draws):
+    """Write the records straight into the topics bucket (no Kafka, no HTTP): files of
+    ``flush_size`` records in ``bucket`` (default: the home's bucket)."""
+
     bucket: Path | None = None
     flush_size: int = 1_000
+
+
+@dataclass
+class ProduceToApi(Draws):
+    """Post the records to the ingestion API at ``api_url`` (default: the home's API):
+    ``batch_size`` records per request (1 = like the original), ``concurrency`` requests in
+    flight, to the Kafka REST topics or, with ``stream``, the Kinesis-proxy streams."""
+
     stream: bool = False
     api_url: str | None = None
     api_key: str | None = None
     batch_size: int = 1
     concurrency: int = 4
-    rate: float | None = None
 
 
 @dataclass
 class ProduceResult:
-    """What a produce run sent."""
+    """What a produce run delivered: ``records`` acknowledged (API) or written (bucket) per
+    table, ``files`` written per table (bucket only), wall ``seconds``; for the API also
+    ``failed`` records, ``requests`` (retries included), ``retries`` and request latency
+    percentiles in milliseconds."""
 
     destination: str
     events: int
     records: dict[str, int] = field(default_factory=dict)
     files: dict[str, list[Path]] = field(default_factory=dict)
     seconds: float = 0.0
+    failed: int = 0
+    requests: int = 0
+    retries: int = 0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
 
     @property
     def total_records(self) -> int:
+        """Records delivered over all tables."""
         return sum(self.records.values())
 
     @property
     def records_per_second(self) -> float:
+        """Delivered records per wall second."""
         return self.total_records / self.seconds if self.seconds > 0 else 0.0
 
 
-def run_produce(settings: Settings, to: str, options: ProduceOptions) -> ProduceResult:
-    """Produce ``options.events`` events (default: one per source row) to ``to``."""
+def run_produce(settings: Settings, options: ProduceToBucket | ProduceToApi) -> ProduceResult:
+    """Produce the drawn events to the destination ``options`` names and print its summary.
+
+    Raises :class:`pinlake.errors.UsageError` for options that contradict each other and
+    :class:`pinlake.errors.PinlakeError` when the source is missing or (API) a record was not
+    acknowledged.
+    """
     from pinlake.produce.events import EventStream, plan_draws
-    from pinlake.source.db import engine_for, source_size
+    from pinlake.source.db import SourceReader
 
-    if to not in ("bucket", "api"):
-        raise UsageError(f"unknown destination {to!r} (bucket or api)")
-    if to == "bucket":
-        extra = [
-            flag
-            for flag, value in (
-                ("--stream", options.stream),
-                ("--api-url", options.api_url),
-                ("--api-key", options.api_key),
-            )
-            if value
-        ]
-        if extra:
-            raise UsageError(f"{', '.join(extra)} only apply with --to api")
-    if options.flush_size < 1:
-        raise UsageError("--flush-size must be at least 1")
-
-    engine = engine_for(settings, create=False)
-    try:
+    with SourceReader(settings) as source:
         inds, total = plan_draws(
-            source_size(engine),
+            source.size(),
             events=options.events,
             seed=options.seed,
             sequential=options.sequential,
             sequence_file=options.sequence_file,
         )
-        events = EventStream(engine, inds, total, rate=options.rate)
-        if to == "api":
-            from pinlake.produce.api import run_api
+        events = EventStream(source, inds, total, rate=options.rate)
+        if isinstance(options, ProduceToApi):
+            from pinlake.produce.http import post_events
 
-            return run_api(settings, events, options)
+            return post_events(settings, events, options)
+        from pinlake.produce.bucket import write_events
 
-        from pinlake.produce.bucket import print_summary, write_bucket
-
-        count, writers, seconds = write_bucket(
-            settings, events, total=total, bucket=options.bucket, flush_size=options.flush_size
-        )
-    finally:
-        engine.dispose()
-    root = options.bucket.expanduser().resolve() if options.bucket else settings.bucket_dir
-    print_summary(root, count, writers, seconds)
-    return ProduceResult(
-        destination="bucket",
-        events=count,
-        records={t: writers[t].records for t in TABLES},
-        files={t: list(writers[t].files) for t in TABLES},
-        seconds=seconds,
-    )
+        return write_events(settings, events, options)
 
 
-__all__ = ["ProduceOptions", "ProduceResult", "run_produce"]
+__all__ = ["Draws", "ProduceResult", "ProduceToApi", "ProduceToBucket", "run_produce"]

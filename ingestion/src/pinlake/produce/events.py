@@ -1,6 +1,6 @@
 """Which source index each posting event sends, and the rows that go with it.
 
-Three ways to draw (``ProduceOptions``):
+Three ways to draw (:class:`pinlake.produce.Draws`):
 
 * **random** (default), the AiCore template's sampling: ``rng = random.Random(seed)``; per event
   ``rng.randrange(0, 2)`` (the sleep the original took, drawn but not slept) then
@@ -23,15 +23,13 @@ from __future__ import annotations
 import csv
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-
-from sqlalchemy import Engine
+from typing import Protocol, TypeVar
 
 from pinlake.config import TABLES
 from pinlake.errors import PinlakeError, UsageError
-from pinlake.source.db import fetch_rows
 
 #: The original template: random.seed(100), randint(0, 11000) on an 11,154-row table.
 AICORE_SEED = 100
@@ -41,6 +39,7 @@ AICORE_ROWS = 11_154
 EVENT_CHUNK = 1_000
 
 EventRows = dict[str, dict | None]
+T = TypeVar("T")
 
 
 def aicore_max_ind(rows: int) -> int:
@@ -118,17 +117,23 @@ def plan_draws(
     return random_draws(seed, aicore_max_ind(rows), count), count
 
 
+class RowSource(Protocol):
+    """Where events' rows come from (:class:`pinlake.source.db.SourceReader`)."""
+
+    def fetch(self, table: str, inds: Sequence[int]) -> dict[int, dict]: ...
+
+
 class EventStream:
     """Iterator of ``(ind, {"pin": row | None, "geo": row | None, "user": row | None})``.
 
-    Rows are fetched from the source in chunks of :data:`EVENT_CHUNK` events (one query per table
+    Rows are fetched from ``source`` in chunks of :data:`EVENT_CHUNK` events (one query per table
     per chunk). ``len()`` is the number of events. With ``rate`` the stream yields at most that many
-    events per second.
+    events per second (the only pacing of a produce run).
     """
 
     def __init__(
         self,
-        engine: Engine,
+        source: RowSource,
         inds: Iterable[int],
         total: int,
         *,
@@ -136,7 +141,7 @@ class EventStream:
         chunk: int = EVENT_CHUNK,
     ) -> None:
         self.total = total
-        self._iter = self._generate(engine, iter(inds), chunk, rate)
+        self._iter = paced(self._generate(source, iter(inds), chunk), rate)
 
     def __len__(self) -> int:
         return self.total
@@ -149,19 +154,26 @@ class EventStream:
 
     @staticmethod
     def _generate(
-        engine: Engine, inds: Iterator[int], chunk: int, rate: float | None
+        source: RowSource, inds: Iterator[int], chunk: int
     ) -> Iterator[tuple[int, EventRows]]:
-        started = time.monotonic()
-        sent = 0
         while True:
             batch = list(islice(inds, chunk))
             if not batch:
                 return
-            found = {topic: fetch_rows(engine, topic, batch) for topic in TABLES}
+            found = {topic: source.fetch(topic, batch) for topic in TABLES}
             for ind in batch:
-                if rate:
-                    delay = started + sent / rate - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                sent += 1
                 yield ind, {topic: found[topic].get(ind) for topic in TABLES}
+
+
+def paced(items: Iterable[T], rate: float | None) -> Iterator[T]:
+    """``items`` at most ``rate`` per second (all at once when ``rate`` is None or 0): item
+    ``n`` is not yielded before ``n / rate`` seconds after the first."""
+    if not rate:
+        yield from items
+        return
+    started = time.monotonic()
+    for sent, item in enumerate(items):
+        delay = started + sent / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        yield item

@@ -264,8 +264,11 @@ def _fast_sqlite(conn: Connection) -> None:
         conn.exec_driver_sql("PRAGMA synchronous = OFF")
 
 
-def init_source(settings: Settings, *, rows: int, seed: int, url: str | None, force: bool) -> None:
-    """Create the three source tables filled with ``rows`` synthetic rows each (seeded)."""
+def init_source(
+    settings: Settings, *, rows: int, seed: int, url: str | None, force: bool
+) -> dict[str, int]:
+    """Create the three source tables filled with ``rows`` synthetic rows each (seeded);
+    returns the rows inserted per table (``{"pin": rows, "geo": rows, "user": rows}``)."""
     from pinlake.source.generator import SourceGenerator
 
     if rows < 1:
@@ -285,3 +288,34 @@ def init_source(settings: Settings, *, rows: int, seed: int, url: str | None, fo
     finally:
         engine.dispose()
     print_loaded(engine, inserted, f"(seed {seed}, {generator.n_users:,} users) in {elapsed:.1f}s")
+    return inserted
+
+
+class SourceReader:
+    """The producer's read side of the source database: its size and rows by key.
+
+    ``size()`` is :func:`source_size`; ``fetch(table, inds)`` is :func:`fetch_rows`. Raises
+    :class:`PinlakeError` when the database is missing or unreadable. Close it (or use it as a
+    context manager) to release the connection pool.
+    """
+
+    def __init__(self, settings: Settings, url: str | None = None) -> None:
+        self.engine = engine_for(settings, url, create=False)
+
+    def size(self) -> int:
+        """Posting events the source holds (rows of its largest table)."""
+        return source_size(self.engine)
+
+    def fetch(self, table: str, inds: Sequence[int]) -> dict[int, dict]:
+        """Rows of ``table`` whose key is in ``inds``, by key (missing keys absent)."""
+        return fetch_rows(self.engine, table, inds)
+
+    def close(self) -> None:
+        """Release the engine's connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> SourceReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -109,8 +109,9 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
-def load_reference(settings: Settings, directory: Path, *, url: str | None) -> None:
-    """Replace the source tables with the real rows in ``directory``."""
+def load_reference(settings: Settings, directory: Path, *, url: str | None) -> dict[str, int]:
+    """Replace the source tables with the real rows in ``directory``; returns the rows
+    inserted per table."""
     files = reference_files(directory)
     total = (
         _count_lines(files["pin"]) + _count_lines(files["geo"]) + _count_lines(files["user"]) - 2
@@ -132,3 +133,4 @@ def load_reference(settings: Settings, directory: Path, *, url: str | None) -> N
     finally:
         engine.dispose()
     print_loaded(engine, inserted, f"from {Path(directory)} in {elapsed:.1f}s")
+    return inserted

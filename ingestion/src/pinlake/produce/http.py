@@ -5,9 +5,11 @@ request like the original, or ``batch_size`` records per request); with ``stream
 Kinesis proxy (``PUT /streams/streaming-<prefix>-<table>/record`` or ``/records``).
 
 A record counts as sent only when the API acknowledged it. Connection errors, 429 and 5xx are
-retried with exponential backoff and full jitter; for a partially acknowledged request (a 5xx
-Kafka REST body with per-record ``offsets``, or Kinesis' ``FailedRecordCount``) only the records
-that were not acknowledged are sent again, so a retry never duplicates an acknowledged record.
+retried with exponential backoff and equal jitter (tenacity's ``wait_random_exponential`` is
+full jitter; half the step fixed keeps a retry storm from piling onto a recovering broker).
+For a partially acknowledged request (a 5xx Kafka REST body with per-record ``offsets``, or
+Kinesis' ``FailedRecordCount``) only the records that were not acknowledged are sent again, so a
+retry never duplicates an acknowledged record.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import random
+import statistics
 import threading
 import time
 from collections.abc import Iterable
@@ -27,6 +30,7 @@ import orjson
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, progress, table
 from pinlake.errors import PinlakeError
+from pinlake.produce import ProduceResult, ProduceToApi
 from pinlake.produce.payload import row_to_json
 
 KAFKA_JSON = "application/vnd.kafka.json.v2+json"
@@ -56,10 +60,11 @@ class ApiProduceResult:
         return self.acknowledged / self.elapsed if self.elapsed > 0 else 0.0
 
     def percentile(self, q: float) -> float:
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        """The ``q`` quantile (0 < q < 1) of request latencies in seconds (0 without any)."""
+        if len(self.latencies) < 2:
+            return self.latencies[0] if self.latencies else 0.0
+        cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
+        return cuts[min(98, max(0, round(q * 100) - 1))]
 
 
 @dataclass
@@ -138,7 +143,9 @@ class _Poster:
             ]
         return pending
 
-    async def send(self, req: _Request) -> None:
+    async def send(self, req: _Request) -> int:
+        """Send one request's records until each is acknowledged or given up; returns how many
+        records are settled (acknowledged + failed: all of them)."""
         pending = list(range(len(req.records)))
         start = time.perf_counter()
         for attempt in range(MAX_ATTEMPTS):
@@ -162,33 +169,31 @@ class _Poster:
             else:  # 4xx: the request itself is wrong, retrying will not help
                 self._error(f"HTTP {resp.status_code} {url}: {resp.text[:200]}")
                 self.result.failed += len(pending)
-                return
+                return len(req.records)
             acked = len(pending) - len(left)
             self.result.acknowledged += acked
             self.result.per_table[req.table] += acked
             if not left:
                 self.result.latencies.append(time.perf_counter() - start)
-                return
+                return len(req.records)
             if resp.status_code == 200:  # Kinesis partial failure
                 last = f"{len(left)} records failed: {resp.text[:200]}"
             pending = left
         self._error(f"gave up after {attempt + 1} attempts: {last}")
         self.result.failed += len(pending)
+        return len(req.records)
 
 
 async def _produce(
     settings: Settings,
     events: Iterable[tuple[int, dict[str, Any]]],
-    options,
+    options: ProduceToApi,
     url: str,
     key: str | None,
     show_progress: bool,
 ) -> ApiProduceResult:
-    concurrency = max(1, int(getattr(options, "concurrency", 4) or 4))
-    batch_size = max(1, int(getattr(options, "batch_size", 1) or 1))
-    rate = getattr(options, "rate", None)
-    limit = getattr(options, "events", None)
-    stream = bool(getattr(options, "stream", False))
+    concurrency, batch_size, stream = options.concurrency, options.batch_size, options.stream
+    limit = options.events
     headers = {"x-api-key": key} if key else {}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     queue: asyncio.Queue[_Request | None] = asyncio.Queue(maxsize=concurrency * 2)
@@ -207,17 +212,19 @@ async def _produce(
         poster = _Poster(settings, client, stream)
         result = poster.result
         bar = progress() if show_progress else None
+        # Settled (acknowledged or failed) records of all records drawn so far; the total is
+        # exact once the last event is drawn.
         task = bar.add_task("records acknowledged", total=None) if bar else None
+        drawn = 0
 
         async def worker() -> None:
             while True:
                 req = await queue.get()
                 if req is None:
                     return
-                before = result.acknowledged + result.failed
-                await poster.send(req)
+                settled = await poster.send(req)
                 if bar is not None:
-                    bar.update(task, advance=result.acknowledged + result.failed - before)
+                    bar.update(task, advance=settled)
 
         workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
         loop = asyncio.get_running_loop()
@@ -227,6 +234,10 @@ async def _produce(
             """Draw events on a thread (the source reads and the rate pacing block)."""
 
             def put(item: _Request | None) -> None:
+                nonlocal drawn
+                if item is not None and bar is not None:
+                    drawn += len(item.records)
+                    loop.call_soon_threadsafe(lambda n=drawn: bar.update(task, total=n))
                 fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
                 while not stop.is_set():
                     try:
@@ -237,14 +248,9 @@ async def _produce(
                 fut.cancel()
 
             pending: dict[str, list[dict]] = {t: [] for t in TABLES}
-            begin = time.perf_counter()
-            for n, (_ind, rows) in enumerate(events):
+            for n, (_ind, rows) in enumerate(events):  # paced by the EventStream's rate
                 if stop.is_set() or (limit is not None and n >= limit):
                     break
-                if rate:
-                    delay = begin + n / rate - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
                 result.events += 1
                 for name in TABLES:
                     row = rows.get(name)
@@ -277,6 +283,7 @@ async def _produce(
 
 
 def print_summary(result: ApiProduceResult, destination: str) -> None:
+    """The run's table: events, acknowledged/failed records, requests, rate, latency."""
     rows = [
         ("events", result.events),
         ("records acknowledged", result.acknowledged),
@@ -294,19 +301,24 @@ def print_summary(result: ApiProduceResult, destination: str) -> None:
         console.print(f"[red]error:[/] {message}", markup=True, soft_wrap=True)
 
 
-def produce_api(
+def _url(settings: Settings, options: ProduceToApi) -> str:
+    return (options.api_url or settings.api.url).rstrip("/")
+
+
+def post_records(
     settings: Settings,
     events_iter: Iterable[tuple[int, dict[str, Any]]],
-    options,
+    options: ProduceToApi,
     *,
     show_progress: bool = True,
 ) -> ApiProduceResult:
-    """Post the events' rows to the ingestion API and return the detailed result."""
-    url = (getattr(options, "api_url", None) or settings.api.url).rstrip("/")
-    key = getattr(options, "api_key", None)
+    """Post the events' rows to the ingestion API; returns the detailed result (never raises
+    for records that were not acknowledged: they are counted in ``failed``). Raises
+    PinlakeError when the API is not reachable or not healthy at the start."""
+    key = options.api_key
     if key is None and settings.api.api_key is not None:
         key = settings.api.api_key.get_secret_value() or None
-    coro = _produce(settings, events_iter, options, url, key, show_progress)
+    coro = _produce(settings, events_iter, options, _url(settings, options), key, show_progress)
     try:
         import uvloop  # ships with uvicorn[standard]; ~1.5x the requests/s of httpx on asyncio
     except ImportError:  # pragma: no cover
@@ -314,13 +326,14 @@ def produce_api(
     return uvloop.run(coro)
 
 
-def run_api(settings: Settings, events_iter: Iterable[tuple[int, dict[str, Any]]], options):
-    """``produce --to api``: post, print the summary, raise PinlakeError if any record failed."""
-    from pinlake.produce import ProduceResult
-
-    url = (getattr(options, "api_url", None) or settings.api.url).rstrip("/")
-    result = produce_api(settings, events_iter, options)
-    kind = "Kinesis streams" if getattr(options, "stream", False) else "Kafka REST topics"
+def post_events(
+    settings: Settings, events_iter: Iterable[tuple[int, dict[str, Any]]], options: ProduceToApi
+) -> ProduceResult:
+    """``produce --to api``: post, print the summary; raises PinlakeError if any record was not
+    acknowledged (the first errors are in the message)."""
+    url = _url(settings, options)
+    result = post_records(settings, events_iter, options)
+    kind = "Kinesis streams" if options.stream else "Kafka REST topics"
     print_summary(result, f"{url} ({kind})")
     if result.failed:
         raise PinlakeError(
@@ -332,4 +345,12 @@ def run_api(settings: Settings, events_iter: Iterable[tuple[int, dict[str, Any]]
         events=result.events,
         records=dict(result.per_table),
         seconds=result.elapsed,
+        failed=result.failed,
+        requests=result.requests,
+        retries=result.retries,
+        latency_ms={
+            "p50": result.percentile(0.50) * 1000,
+            "p99": result.percentile(0.99) * 1000,
+        },
+        errors=list(result.errors),
     )

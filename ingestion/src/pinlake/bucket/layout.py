@@ -1,0 +1,202 @@
+"""The topics-bucket layout, the one place that knows it.
+
+It is the Confluent S3 sink connector's (``DefaultPartitioner``, ``JsonFormat``; see Confluent's
+"Amazon S3 Sink Connector" docs, *S3 object names*)::
+
+    <bucket>/topics/<topic>/partition=<p>/<topic>+<p>+<first offset>.json
+
+* one record value per line, ``\\n``-terminated, exactly as delivered (a line that is not JSON
+  stays: land quarantines it); so a file's record count is its line count;
+* ``<first offset>`` is the Kafka offset of the file's first record, zero-padded to
+  :data:`OFFSET_WIDTH` digits (the connector's ``filename.offset.zero.pad.width`` default) and
+  always parsed as a number, never compared as text;
+* files are written durably and atomically by :func:`write_atomic` (temp file
+  ``.<name>.<pid>.tmp`` in the same folder, fsync, rename, fsync of the folder), so a reader
+  never sees a partial file and a crash never loses an acknowledged one;
+  :func:`remove_orphaned_temp_files` removes what a writer killed mid-write left behind.
+
+Writers: :class:`PartitionWriter` (``pinlake produce --to bucket``) and
+:mod:`pinlake.bucket.sink`; readers: :func:`list_files` (land, summaries, tests). The Databricks
+DAG's load SQL takes its file-name patterns from :data:`PARTITION_SQL_REGEX` and
+:data:`OFFSET_SQL_REGEX`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+TOPICS_DIR = "topics"
+EXTENSION = ".json"
+OFFSET_WIDTH = 10
+
+_FILE_NAME = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<offset>\d+)\.json$")
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
+#: Spark SQL ``regexp_extract`` patterns over a file path / name (group 1), for SQL loaders.
+PARTITION_SQL_REGEX = "partition=([0-9]+)"
+OFFSET_SQL_REGEX = "[+]([0-9]+)[.]json$"
+
+
+@dataclass(frozen=True)
+class BucketFile:
+    """One file of a topic folder. ``partition`` and ``first_offset`` are None when the name
+    does not follow the layout (land then records it with its reason instead of guessing)."""
+
+    topic: str
+    path: Path
+    partition: int | None
+    first_offset: int | None
+
+    @property
+    def sort_key(self) -> tuple[int, int, str]:
+        """Delivery order: partition, then first offset, as numbers (odd names last)."""
+        big = 2**63
+        return (
+            big if self.partition is None else self.partition,
+            big if self.first_offset is None else self.first_offset,
+            self.path.name,
+        )
+
+
+def topic_dir(bucket: Path, topic: str) -> Path:
+    """``<bucket>/topics/<topic>``."""
+    return bucket / TOPICS_DIR / topic
+
+
+def partition_dir(bucket: Path, topic: str, partition: int) -> Path:
+    """``<bucket>/topics/<topic>/partition=<partition>``."""
+    return topic_dir(bucket, topic) / f"partition={partition}"
+
+
+def file_name(topic: str, partition: int, first_offset: int) -> str:
+    """``<topic>+<partition>+<first offset, zero-padded>.json``."""
+    return f"{topic}+{partition}+{first_offset:0{OFFSET_WIDTH}d}{EXTENSION}"
+
+
+def file_path(bucket: Path, topic: str, partition: int, first_offset: int) -> Path:
+    """Where the file of ``topic``/``partition`` starting at ``first_offset`` lives."""
+    return partition_dir(bucket, topic, partition) / file_name(topic, partition, first_offset)
+
+
+def parse_file_name(name: str) -> tuple[str, int, int] | None:
+    """``(topic, partition, first offset)`` of a layout file name, else None."""
+    match = _FILE_NAME.match(name)
+    if match is None:
+        return None
+    return match["topic"], int(match["partition"]), int(match["offset"])
+
+
+def list_files(bucket: Path, topic: str) -> list[BucketFile]:
+    """Every ``*.json`` file in the partition folders of ``topic`` (temp files excluded), in
+    delivery order (:attr:`BucketFile.sort_key`). A file whose name is not
+    ``<topic>+<p>+<offset>.json`` is listed with ``partition``/``first_offset`` None."""
+    found = []
+    for path in topic_dir(bucket, topic).glob(f"partition=*/*{EXTENSION}"):
+        if path.name.startswith("."):
+            continue
+        parsed = parse_file_name(path.name)
+        if parsed is not None and parsed[0] == topic:
+            found.append(BucketFile(topic, path.resolve(), parsed[1], parsed[2]))
+        else:
+            found.append(BucketFile(topic, path.resolve(), None, None))
+    return sorted(found, key=lambda f: f.sort_key)
+
+
+def count_records(path: Path) -> int:
+    """Records in a bucket file: its ``\\n``-terminated lines (blank ones included: a blank
+    line is a delivered record that land quarantines)."""
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def next_offset(bucket: Path, topic: str, partition: int) -> int:
+    """The offset after the last record of ``topic``/``partition`` in the bucket (0 if none)."""
+    files = [
+        f
+        for f in list_files(bucket, topic)
+        if f.partition == partition and f.first_offset is not None
+    ]
+    if not files:
+        return 0
+    last = files[-1]
+    return last.first_offset + count_records(last.path)
+
+
+def write_atomic(path: Path, lines: list[bytes]) -> None:
+    """Write ``lines`` (each without its ``\\n``) to ``path`` durably and atomically.
+
+    Temp file ``.<name>.<pid>.tmp`` beside it, fsync, ``os.replace``, fsync of the folder (so the
+    rename itself survives a power loss). A failed write leaves no temp file; raises OSError.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(b"\n".join(lines) + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def remove_orphaned_temp_files(bucket: Path, topics: list[str]) -> int:
+    """Remove temp files of writers that died mid-write (their pid is gone); temp files of a
+    live writer (producer or sink) are left alone. Returns how many were removed."""
+    removed = 0
+    for topic in topics:
+        for tmp in topic_dir(bucket, topic).glob("partition=*/.*.tmp"):
+            match = _TEMP_NAME.match(tmp.name)
+            if match and not psutil.pid_exists(int(match["pid"])):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+class PartitionWriter:
+    """Appends records to one topic partition of the bucket as layout files of up to
+    ``flush_size`` records, continuing after the records already there (a second run appends,
+    never overwrites). Raises :class:`FileExistsError` if another writer took a file name."""
+
+    def __init__(self, bucket: Path, topic: str, partition: int, flush_size: int) -> None:
+        self.bucket = bucket
+        self.topic = topic
+        self.partition = partition
+        self.flush_size = flush_size
+        remove_orphaned_temp_files(bucket, [topic])
+        self.first_offset = self.offset = next_offset(bucket, topic, partition)
+        self.files: list[Path] = []
+        self._buffer: list[bytes] = []
+
+    @property
+    def records(self) -> int:
+        """Records written by this writer so far."""
+        return self.offset - self.first_offset
+
+    def append(self, line: bytes) -> None:
+        """Buffer one record (one JSON text, no newline); writes a file every ``flush_size``."""
+        self._buffer.append(line)
+        if len(self._buffer) >= self.flush_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered records as one file (no-op when empty)."""
+        if not self._buffer:
+            return
+        target = file_path(self.bucket, self.topic, self.partition, self.offset)
+        if target.exists():
+            raise FileExistsError(f"{target} already exists (is another producer writing?)")
+        write_atomic(target, self._buffer)
+        self.offset += len(self._buffer)
+        self.files.append(target)
+        self._buffer = []

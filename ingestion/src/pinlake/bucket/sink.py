@@ -1,0 +1,312 @@
+"""``pinlake sink``: the batch Kafka topics → the topics bucket (:mod:`pinlake.bucket.layout`).
+
+Exactly once in the bucket: a file is written durably (:func:`~pinlake.bucket.layout.write_atomic`)
+before its offsets are committed. A file's name is its first offset, and a batch that starts at an
+offset for which a file already exists (a re-delivery after a crash between rename and commit) is
+cut at that file's record count, so it rewrites the identical file instead of overlapping it.
+
+:class:`FlushPolicy` holds every decision (when a partition's buffer becomes a file, when a
+``--once`` run is caught up) as pure code over offsets and clocks; :class:`BucketSink` drives it
+with a Kafka consumer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pinlake.bucket import layout
+from pinlake.config import TABLES, Settings
+from pinlake.console import console
+from pinlake.errors import PinlakeError
+from pinlake.kafka import quiet_logger, retry_transient
+
+GROUP_ID = "pinlake-sink"
+#: ``--once``: give up if no record arrives for this long (seconds) while still behind.
+IDLE_LIMIT = 60.0
+
+Key = tuple[str, int]  # (topic, partition)
+
+
+@dataclass
+class SinkOptions:
+    """Options of one sink run. ``bucket`` None means the home's bucket."""
+
+    once: bool = False
+    bucket: Path | None = None
+    flush_size: int = 1_000
+    flush_interval: float = 5.0
+    group_id: str | None = None
+
+
+@dataclass
+class SinkResult:
+    """What a sink run wrote: records and files in total and records per topic."""
+
+    records: int = 0
+    files: int = 0
+    topics: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class Buffer:
+    """Records of one partition waiting to become a file starting at offset ``first``.
+    ``target`` is the exact record count when the file exists already (a re-delivery)."""
+
+    first: int
+    started: float
+    target: int | None
+    lines: list[bytes] = field(default_factory=list)
+    last: int = -1
+
+
+def record_line(value: bytes | None) -> bytes:
+    """A record value as one bucket line: ``null`` for a null value; raw newlines (JSON
+    whitespace) become spaces so that one record stays one line."""
+    if value is None:
+        return b"null"
+    if b"\n" in value or b"\r" in value:
+        value = value.replace(b"\r", b" ").replace(b"\n", b" ")
+    return value
+
+
+class FlushPolicy:
+    """The sink's decisions, pure: buffering per partition, when a buffer is flushed, and
+    whether a ``--once`` run has caught up with its target (high watermark) offsets.
+
+    ``committed`` holds, per partition, the next offset the bucket is missing (what is
+    committed); ``targets`` the high watermarks a ``--once`` run must reach.
+    """
+
+    def __init__(self, flush_size: int, flush_interval: float) -> None:
+        self.flush_size = flush_size
+        self.flush_interval = flush_interval
+        self.buffers: dict[Key, Buffer] = {}
+        self.committed: dict[Key, int] = {}
+        self.targets: dict[Key, int] = {}
+
+    def add(self, key: Key, offset: int, line: bytes, now: float, existing: int | None) -> bool:
+        """Buffer one record; True when its buffer is now full (flush it). ``existing`` is the
+        record count of the file that already starts at ``offset`` (None if there is none); it
+        is only consulted when the record opens a new buffer."""
+        buf = self.buffers.get(key)
+        if buf is None:
+            buf = self.buffers[key] = Buffer(offset, now, existing)
+        elif offset <= buf.last:
+            return False  # delivered twice within the buffer
+        buf.lines.append(line)
+        buf.last = offset
+        return len(buf.lines) >= (buf.target or self.flush_size)
+
+    def due(self, now: float) -> list[Key]:
+        """Buffers older than ``flush_interval`` (never a re-delivery: it must reach its size)."""
+        return [
+            key
+            for key, buf in self.buffers.items()
+            if buf.target is None and now - buf.started >= self.flush_interval
+        ]
+
+    def flushed(self, key: Key) -> Buffer:
+        """Forget the buffer of ``key`` after its file was written and committed."""
+        buf = self.buffers.pop(key)
+        self.committed[key] = buf.last + 1
+        return buf
+
+    def drop(self, key: Key) -> None:
+        """Forget an uncommitted buffer (partition revoked: its next owner rewrites the file)."""
+        self.buffers.pop(key, None)
+
+    def caught_up(self) -> bool:
+        """True when every target partition is written or buffered up to its target offset."""
+        for key, high in self.targets.items():
+            buf = self.buffers.get(key)
+            reached = buf.last + 1 if buf is not None else self.committed.get(key, 0)
+            if reached < high:
+                return False
+        return True
+
+    def behind(self) -> list[Key]:
+        """Target partitions whose committed offset is below the target."""
+        return [k for k, high in self.targets.items() if self.committed.get(k, 0) < high]
+
+
+def sink_group(bucket: Path) -> str:
+    """The consumer group of a bucket: committed offsets describe what one bucket holds."""
+    digest = hashlib.sha1(str(bucket).encode()).hexdigest()[:10]
+    return f"{GROUP_ID}-{digest}"
+
+
+class BucketSink:
+    """Consumes the three batch topics into the bucket until caught up (``once``) or stopped
+    (``stop`` event, SIGTERM or SIGINT in the main thread; what was read is flushed first).
+
+    Raises :class:`PinlakeError` when Kafka is unreachable, a topic is missing, a non-retriable
+    consumer error occurs, or a ``--once`` run makes no progress for :data:`IDLE_LIMIT` s.
+    """
+
+    def __init__(
+        self, settings: Settings, options: SinkOptions, stop: threading.Event | None = None
+    ) -> None:
+        self.settings = settings
+        self.options = options
+        self.bucket = (options.bucket or settings.bucket_dir).expanduser().resolve()
+        self.topics = [settings.topic(t) for t in TABLES]
+        self.stop = stop or threading.Event()
+        self.policy = FlushPolicy(options.flush_size, options.flush_interval)
+        self.result = SinkResult(topics={t: 0 for t in self.topics})
+        self._consumer = None
+
+    def run(self) -> SinkResult:
+        """Run the sink; returns what it wrote."""
+        from confluent_kafka import Consumer
+
+        start = time.perf_counter()
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka.bootstrap_servers,
+                "group.id": self.options.group_id or sink_group(self.bucket),
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 1_000,
+                "max.poll.interval.ms": 300_000,
+                "fetch.wait.max.ms": 100,
+                "logger": quiet_logger(),
+                "log_level": 3,
+            }
+        )
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, lambda *_: self.stop.set())
+        try:
+            partitions = self._check_topics()
+            if self.options.once:
+                self._set_targets(partitions)
+            layout.remove_orphaned_temp_files(self.bucket, self.topics)
+            self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
+            self._loop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            with contextlib.suppress(Exception):
+                self._consumer.close()
+        self.result.seconds = time.perf_counter() - start
+        return self.result
+
+    # ---- Kafka side ------------------------------------------------------------------------
+    def _check_topics(self) -> dict[str, list[int]]:
+        from confluent_kafka import KafkaException
+
+        try:
+            meta = self._consumer.list_topics(timeout=10)
+        except KafkaException as exc:
+            raise PinlakeError(
+                f"Kafka at {self.settings.kafka.bootstrap_servers} is not reachable: {exc}"
+            ) from exc
+        missing = [
+            t for t in self.topics if t not in meta.topics or meta.topics[t].error is not None
+        ]
+        if missing:
+            raise PinlakeError(
+                f"topics {', '.join(missing)} do not exist (start them with `pinlake services up`)"
+            )
+        return {t: list(meta.topics[t].partitions) for t in self.topics}
+
+    def _set_targets(self, partitions: dict[str, list[int]]) -> None:
+        from confluent_kafka import TopicPartition
+
+        tps = [TopicPartition(t, p) for t, ps in partitions.items() for p in ps]
+        committed = retry_transient(
+            lambda: self._consumer.committed(tps, timeout=10), "reading committed offsets"
+        )
+        for tp in committed:
+            key = (tp.topic, tp.partition)
+            low, high = retry_transient(
+                lambda tp=tp: self._consumer.get_watermark_offsets(tp, timeout=10),
+                f"reading the offsets of {tp.topic}[{tp.partition}]",
+            )
+            self.policy.targets[key] = high
+            self.policy.committed[key] = tp.offset if tp.offset >= 0 else low
+
+    def _on_revoke(self, _consumer, partitions) -> None:
+        for tp in partitions:
+            self.policy.drop((tp.topic, tp.partition))
+
+    def _flush(self, key: Key) -> None:
+        from confluent_kafka import TopicPartition
+
+        topic, partition = key
+        buf = self.policy.buffers[key]
+        layout.write_atomic(layout.file_path(self.bucket, topic, partition, buf.first), buf.lines)
+        retry_transient(
+            lambda: self._consumer.commit(
+                offsets=[TopicPartition(topic, partition, buf.last + 1)], asynchronous=False
+            ),
+            f"committing {topic}[{partition}]",
+        )
+        self.policy.flushed(key)
+        self.result.records += len(buf.lines)
+        self.result.files += 1
+        self.result.topics[topic] += len(buf.lines)
+
+    def _existing(self, key: Key, offset: int) -> int | None:
+        path = layout.file_path(self.bucket, *key, offset)
+        return layout.count_records(path) if path.exists() else None
+
+    def _loop(self) -> None:
+        from confluent_kafka import KafkaError
+
+        last_progress = time.monotonic()
+        while not self.stop.is_set():
+            messages = self._consumer.consume(num_messages=1000, timeout=0.2)
+            now = time.monotonic()
+            for msg in messages:
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF or (
+                        err.retriable() and not err.fatal()
+                    ):
+                        continue
+                    raise PinlakeError(f"Kafka consumer error: {err}")
+                key, offset = (msg.topic(), msg.partition()), msg.offset()
+                existing = None if key in self.policy.buffers else self._existing(key, offset)
+                if self.policy.add(key, offset, record_line(msg.value()), now, existing):
+                    self._flush(key)
+                last_progress = now
+            for key in self.policy.due(now):
+                self._flush(key)
+            if self.options.once:
+                if self.policy.caught_up():
+                    for key in list(self.policy.buffers):
+                        self._flush(key)
+                    return
+                if time.monotonic() - last_progress > IDLE_LIMIT:
+                    raise PinlakeError(
+                        f"sink made no progress for {IDLE_LIMIT:.0f}s "
+                        f"(behind: {self.policy.behind()})"
+                    )
+        # stopped: flush what was read so that nothing read is lost
+        for key in list(self.policy.buffers):
+            with contextlib.suppress(Exception):
+                self._flush(key)
+
+
+def run_sink(
+    settings: Settings, options: SinkOptions, stop: threading.Event | None = None
+) -> SinkResult:
+    """Run a :class:`BucketSink` and print its one-line summary."""
+    result = BucketSink(settings, options, stop).run()
+    bucket = (options.bucket or settings.bucket_dir).expanduser().resolve()
+    console.print(
+        f"[green]✓[/] sink: {result.records:,} records in {result.files:,} files → {bucket} "
+        f"({result.seconds:.1f}s)"
+    )
+    return result

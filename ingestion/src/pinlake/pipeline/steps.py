@@ -1,0 +1,194 @@
+"""Every pipeline stage as one typed function: ``step(settings, options) -> result``.
+
+========================  ======================  =====================================
+options                   step                    result
+========================  ======================  =====================================
+:class:`SourceInit`       :func:`source_init`     :class:`SourceResult`
+:class:`SourceLoad`       :func:`source_load`     :class:`SourceResult`
+:class:`ServicesUp`       :func:`services_up`     :class:`ServicesResult`
+:class:`ServicesDown`     :func:`services_down`   :class:`ServicesResult`
+``ProduceToBucket|Api``   :func:`produce`         :class:`~pinlake.produce.ProduceResult`
+:class:`SinkOptions`      :func:`sink`            :class:`~pinlake.bucket.sink.SinkResult`
+:class:`LandOptions`      :func:`land`            :class:`~pinlake.lakehouse.land.LandResult`
+:class:`DbtCommand`       :func:`dbt`             :class:`~pinlake.lakehouse.dbt.DbtResult`
+:class:`ExportOptions`    :func:`export`          :class:`~pinlake.lakehouse.export.ExportResult`
+========================  ======================  =====================================
+
+Options and results are dataclasses (JSON round-trip through pydantic's ``TypeAdapter``, which is
+how :func:`pinlake.pipeline.isolated.run_isolated` hands them across a process boundary). Steps
+print their own progress and summary and raise :class:`pinlake.errors.PinlakeError` on expected
+failures. :data:`SPARK_STEPS` start a Spark JVM on the home's metastore.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pinlake.bucket.sink import SinkOptions, SinkResult
+from pinlake.config import Settings
+from pinlake.lakehouse.dbt import DbtCommand, DbtResult
+from pinlake.lakehouse.export import ExportOptions, ExportResult
+from pinlake.lakehouse.land import LandOptions, LandResult
+from pinlake.produce import ProduceResult, ProduceToApi, ProduceToBucket
+from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
+
+
+@dataclass
+class SourceInit:
+    """Create the source tables with ``rows`` synthetic rows each (``force``: replace them)."""
+
+    rows: int = AICORE_ROWS
+    seed: int = AICORE_SEED
+    url: str | None = None
+    force: bool = False
+
+
+@dataclass
+class SourceLoad:
+    """Replace the source tables with the real rows of a reference-data folder."""
+
+    directory: Path
+    url: str | None = None
+
+
+@dataclass
+class SourceResult:
+    """Rows now in each source table, and wall seconds."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class ServicesUp:
+    """Start (or reuse) the Kafka broker and the ingestion API and create the topics."""
+
+
+@dataclass
+class ServicesDown:
+    """Stop the ingestion API and the local broker."""
+
+
+@dataclass
+class ServicesResult:
+    """The addresses of the services after the step (``running`` False after a stop)."""
+
+    running: bool
+    kafka: str
+    api: str
+
+
+def source_init(settings: Settings, options: SourceInit) -> SourceResult:
+    """``pinlake source init``."""
+    from pinlake.source.db import init_source
+
+    start = time.perf_counter()
+    rows = init_source(
+        settings, rows=options.rows, seed=options.seed, url=options.url, force=options.force
+    )
+    return SourceResult(rows, time.perf_counter() - start)
+
+
+def source_load(settings: Settings, options: SourceLoad) -> SourceResult:
+    """``pinlake source load``."""
+    from pinlake.source.reference import load_reference
+
+    start = time.perf_counter()
+    rows = load_reference(settings, options.directory, url=options.url)
+    return SourceResult(rows, time.perf_counter() - start)
+
+
+def services_up(settings: Settings, _options: ServicesUp) -> ServicesResult:
+    """``pinlake services up``."""
+    from pinlake.services.manager import services_up as up
+
+    up(settings)
+    return ServicesResult(True, settings.kafka.bootstrap_servers, settings.api.url)
+
+
+def services_down(settings: Settings, _options: ServicesDown) -> ServicesResult:
+    """``pinlake services down``."""
+    from pinlake.services.manager import services_down as down
+
+    down(settings)
+    return ServicesResult(False, settings.kafka.bootstrap_servers, settings.api.url)
+
+
+def produce(settings: Settings, options: ProduceToBucket | ProduceToApi) -> ProduceResult:
+    """``pinlake produce``: the drawn events' rows to the bucket or the ingestion API."""
+    from pinlake.produce import run_produce
+
+    return run_produce(settings, options)
+
+
+def sink(settings: Settings, options: SinkOptions) -> SinkResult:
+    """``pinlake sink``: the batch topics into the topics bucket."""
+    from pinlake.bucket.sink import run_sink
+
+    return run_sink(settings, options)
+
+
+def land(settings: Settings, options: LandOptions) -> LandResult:
+    """``pinlake land``: new bucket files into the raw Delta tables (Spark)."""
+    from pinlake.lakehouse.land import land_bucket, print_land_summary
+
+    result = land_bucket(settings, options)
+    print_land_summary(result)
+    return result
+
+
+def dbt(settings: Settings, options: DbtCommand) -> DbtResult:
+    """``pinlake dbt ...`` (dbt always runs in a process of its own)."""
+    from pinlake.lakehouse.dbt import run_dbt
+
+    return run_dbt(settings, options)
+
+
+def export(settings: Settings, options: ExportOptions) -> ExportResult:
+    """``pinlake export``: every mart to ``<out>/<mart>.csv`` (Spark)."""
+    from pinlake.lakehouse.export import export_marts
+
+    return export_marts(settings, options)
+
+
+#: The step of each options type (one dispatch for in-process and child-process runs).
+STEPS: dict[type, Callable[[Settings, Any], Any]] = {
+    SourceInit: source_init,
+    SourceLoad: source_load,
+    ServicesUp: services_up,
+    ServicesDown: services_down,
+    ProduceToBucket: produce,
+    ProduceToApi: produce,
+    SinkOptions: sink,
+    LandOptions: land,
+    DbtCommand: dbt,
+    ExportOptions: export,
+}
+#: The result type of each options type.
+RESULTS: dict[type, type] = {
+    SourceInit: SourceResult,
+    SourceLoad: SourceResult,
+    ServicesUp: ServicesResult,
+    ServicesDown: ServicesResult,
+    ProduceToBucket: ProduceResult,
+    ProduceToApi: ProduceResult,
+    SinkOptions: SinkResult,
+    LandOptions: LandResult,
+    DbtCommand: DbtResult,
+    ExportOptions: ExportResult,
+}
+#: Steps that start a Spark JVM on the home's metastore (embedded Derby: one JVM at a time).
+SPARK_STEPS: frozenset[type] = frozenset({LandOptions, ExportOptions})
+
+
+def run_step(settings: Settings, options: Any) -> Any:
+    """Run the step of ``options`` in this process; returns its typed result."""
+    try:
+        step = STEPS[type(options)]
+    except KeyError:
+        raise TypeError(f"no pipeline step takes {type(options).__name__}") from None
+    return step(settings, options)

@@ -1,0 +1,23 @@
+"""Helpers for any test folder (``tests/`` is on ``sys.path`` through the root conftest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pinlake.config import ApiSettings, KafkaSettings, Settings
+from pinlake.services.process import free_ports
+
+
+def isolated_settings(home: Path) -> Settings:
+    """Settings for a throwaway home with the broker and the API on free loopback ports."""
+    kafka_port, controller_port, api_port = free_ports(3)
+    return Settings(
+        home=home,
+        kafka=KafkaSettings(
+            bootstrap_servers=f"127.0.0.1:{kafka_port}",
+            controller_port=controller_port,
+            external=False,
+            partitions=1,
+        ),
+        api=ApiSettings(host="127.0.0.1", port=api_port, api_key=None, delivery_timeout_ms=30_000),
+    )

@@ -1,0 +1,59 @@
+"""The sink's decisions without Kafka: when a partition's records become a file, re-deliveries
+rewrite the identical file, and when a --once run has caught up."""
+
+from __future__ import annotations
+
+from pinlake.bucket.sink import FlushPolicy, record_line
+
+P0 = ("pinterest.pin", 0)
+P1 = ("pinterest.geo", 0)
+
+
+def test_a_buffer_flushes_at_flush_size() -> None:
+    policy = FlushPolicy(flush_size=3, flush_interval=60)
+    assert [policy.add(P0, o, b"{}", now=0.0, existing=None) for o in range(3)] == [
+        False,
+        False,
+        True,
+    ]
+    buf = policy.flushed(P0)
+    assert (buf.first, buf.last, len(buf.lines)) == (0, 2, 3)
+    assert policy.committed[P0] == 3 and P0 not in policy.buffers
+
+
+def test_a_redelivery_is_cut_at_the_existing_files_size() -> None:
+    """A file starting at the offset exists (crash between rename and commit): the buffer
+    is flushed at exactly that file's record count, whatever flush_size says."""
+    policy = FlushPolicy(flush_size=1000, flush_interval=0.0)
+    assert not policy.add(P0, 10, b"a", now=0.0, existing=2)
+    assert policy.due(now=100.0) == []  # never flushed by time: it must reach its size
+    assert policy.add(P0, 11, b"b", now=0.0, existing=None)
+
+
+def test_duplicates_within_a_buffer_are_dropped_and_old_buffers_are_due() -> None:
+    policy = FlushPolicy(flush_size=10, flush_interval=5.0)
+    policy.add(P0, 0, b"a", now=0.0, existing=None)
+    policy.add(P0, 0, b"a", now=1.0, existing=None)
+    assert policy.buffers[P0].lines == [b"a"]
+    policy.add(P1, 4, b"x", now=3.0, existing=None)
+    assert policy.due(now=6.0) == [P0]
+    assert sorted(policy.due(now=8.0)) == sorted([P0, P1])
+
+
+def test_caught_up_counts_buffered_and_committed_records() -> None:
+    policy = FlushPolicy(flush_size=10, flush_interval=5.0)
+    policy.targets = {P0: 3, P1: 0}
+    policy.committed = {P0: 1, P1: 0}
+    assert not policy.caught_up() and policy.behind() == [P0]
+    policy.add(P0, 1, b"a", now=0.0, existing=None)
+    assert not policy.caught_up()
+    policy.add(P0, 2, b"b", now=0.0, existing=None)
+    assert policy.caught_up()  # the rest is buffered: flush it and stop
+    policy.drop(P0)  # revoked before the flush: nothing of it counts
+    assert not policy.caught_up()
+
+
+def test_record_lines_keep_one_record_per_line() -> None:
+    assert record_line(None) == b"null"
+    assert record_line(b'{"a":\n1,\r\n"b":2}') == b'{"a": 1,  "b":2}'
+    assert record_line(b"") == b""

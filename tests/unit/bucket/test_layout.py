@@ -1,0 +1,64 @@
+"""The topics-bucket layout as pure functions: names, parsing, numeric order, record counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pinlake.bucket.layout import (
+    count_records,
+    file_name,
+    file_path,
+    list_files,
+    next_offset,
+    parse_file_name,
+    write_atomic,
+)
+
+topics = st.from_regex(r"[A-Za-z0-9._-]{1,40}", fullmatch=True)
+offsets = st.integers(min_value=0, max_value=10**12)
+
+
+@given(topics, st.integers(min_value=0, max_value=10_000), offsets)
+def test_names_round_trip(topic: str, partition: int, offset: int) -> None:
+    name = file_name(topic, partition, offset)
+    assert parse_file_name(name) == (topic, partition, offset)
+    assert name.endswith(".json") and f"+{partition}+" in name
+
+
+def test_confluent_names_are_zero_padded_to_ten_digits() -> None:
+    assert file_name("pinterest.pin", 0, 0) == "pinterest.pin+0+0000000000.json"
+    assert file_name("pinterest.geo", 3, 12_345) == "pinterest.geo+3+0000012345.json"
+    assert parse_file_name("pinterest.geo+3+12345.json") == ("pinterest.geo", 3, 12_345)
+    assert parse_file_name("pinterest.geo+x+1.json") is None
+    assert parse_file_name(".pinterest.geo+0+0000000000.json.77.tmp") is None
+
+
+def test_files_are_listed_in_offset_order_not_text_order(tmp_path: Path) -> None:
+    topic = "pinterest.pin"
+    folder = file_path(tmp_path, topic, 0, 0).parent
+    folder.mkdir(parents=True)
+    # not zero-padded: as text "10" < "9"; as offsets 9 < 10
+    for name in (f"{topic}+0+10.json", f"{topic}+0+9.json", f"{topic}+1+0.json", "odd.json"):
+        (folder / name).write_text("{}\n")
+    (folder / f".{topic}+0+11.json.1.tmp").write_text("{")
+    listed = list_files(tmp_path, topic)
+    assert [(f.partition, f.first_offset) for f in listed] == [
+        (0, 9),
+        (0, 10),
+        (1, 0),
+        (None, None),
+    ]
+    assert listed[-1].path.name == "odd.json"
+
+
+def test_next_offset_counts_every_delivered_line(tmp_path: Path) -> None:
+    topic = "pinterest.user"
+    assert next_offset(tmp_path, topic, 0) == 0
+    write_atomic(file_path(tmp_path, topic, 0, 0), [b"{}", b"{}"])
+    write_atomic(file_path(tmp_path, topic, 0, 2), [b"{}", b"", b"null"])  # a blank record too
+    assert count_records(file_path(tmp_path, topic, 0, 2)) == 3
+    assert next_offset(tmp_path, topic, 0) == 5
+    assert next_offset(tmp_path, topic, 1) == 0
