@@ -239,7 +239,13 @@ def test_databricks_dag(dagbag, dbt_manifest: Path) -> None:
         assert isinstance(profile.profile_mapping, DatabricksTokenProfileMapping)
         assert profile.profile_mapping.conn_id == "databricks_default"
     assert len([m for m, s in models.items() if s == "marts"]) == 9
-    assert "copy into raw.`pin`" in " ".join(t["load"].sql)
+    sql = " ".join(t["load"].sql)
+    assert "copy into raw.`pin`" in sql
+    # the load reads the topics-bucket layout of pinlake.bucket.layout, not a copy of it
+    from pinlake.bucket.layout import OFFSET_SQL_REGEX, PARTITION_SQL_REGEX
+
+    assert "{{ params.bucket_url }}/topics/pinterest.pin/" in sql
+    assert f"'{PARTITION_SQL_REGEX}'" in sql and f"'{OFFSET_SQL_REGEX}'" in sql
 
 
 def test_batch_multi_parent_tests_run_after_all_their_parents(dagbag, dbt_manifest: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from pinlake.config import Settings
 from pinlake.errors import UsageError
-from pinlake.lakehouse.land import land_bucket
+from pinlake.lakehouse.land import LandOptions, land_bucket
 
 pytestmark = pytest.mark.spark
 
@@ -68,7 +68,7 @@ def test_lands_every_field_as_delivered_with_metadata(
     write_bucket_file(bucket, "pinterest.geo", 0, [GEO])
     write_bucket_file(bucket, "pinterest.user", 7, [USER])
 
-    result = land_bucket(spark_settings, bucket)
+    result = land_bucket(spark_settings, LandOptions(bucket))
 
     assert result.records == {"pin": 2, "geo": 1, "user": 1}
     assert result.total_quarantined == 0
@@ -107,7 +107,7 @@ def test_bad_lines_are_quarantined_with_reason_and_good_lines_still_land(
     ]
     write_bucket_file(bucket, "pinterest.pin", 100, lines)
 
-    result = land_bucket(spark_settings, bucket)
+    result = land_bucket(spark_settings, LandOptions(bucket))
 
     assert result.records["pin"] == 2
     assert result.quarantined["pin"] == 6
@@ -130,10 +130,10 @@ def test_land_is_incremental_and_idempotent(
 ):
     bucket = tmp_path / "bucket"
     write_bucket_file(bucket, "pinterest.geo", 0, [GEO, {**GEO, "ind": 1}])
-    first = land_bucket(spark_settings, bucket)
-    again = land_bucket(spark_settings, bucket)
+    first = land_bucket(spark_settings, LandOptions(bucket))
+    again = land_bucket(spark_settings, LandOptions(bucket))
     write_bucket_file(bucket, "pinterest.geo", 2, [{**GEO, "ind": 2}])
-    third = land_bucket(spark_settings, bucket)
+    third = land_bucket(spark_settings, LandOptions(bucket))
 
     assert (first.files_landed, first.records["geo"]) == (1, 2)
     assert (again.files_found, again.files_landed, again.total_records) == (1, 0, 0)
@@ -152,7 +152,7 @@ def test_rows_of_an_unfinished_load_are_removed_and_the_file_relanded(
         "insert into raw.user (ind, first_name, _offset, _source_file, _load_id) "
         f"values (7528, 'Abigail', 0, '{path}', 'crashed-load')"
     )
-    result = land_bucket(spark_settings, bucket)
+    result = land_bucket(spark_settings, LandOptions(bucket))
 
     assert result.records["user"] == 1
     rows = _rows(spark, "raw.user", bucket)
@@ -174,7 +174,7 @@ def test_corrupt_and_empty_files_never_abort_the_load(
     corrupt.write_bytes(b"\x00\xff\xfe garbage \x89PNG\r\n\x1a\n{not json}\n")
     good.with_name("pinterest.geo+0+0000000009.json").write_bytes(b"")
 
-    result = land_bucket(spark_settings, bucket)
+    result = land_bucket(spark_settings, LandOptions(bucket))
 
     assert (result.files_landed, result.records["geo"], result.quarantined["geo"]) == (3, 1, 3)
     reasons = {q["reason"] for q in _quarantine(spark, bucket)}

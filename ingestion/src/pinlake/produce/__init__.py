@@ -10,75 +10,8 @@ cannot be given to the other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
 from pinlake.config import Settings
-from pinlake.produce.events import AICORE_SEED
-
-
-@dataclass
-class Draws:
-    """Which events to send: ``events`` (default one per source row) drawn at random with
-    ``seed`` (the AiCore template), ``sequential`` (0, 1, 2, ...) or replayed from
-    ``sequence_file``; at most ``rate`` events per second when given."""
-
-    events: int | None = None
-    seed: int = AICORE_SEED
-    sequential: bool = False
-    sequence_file: Path | None = None
-    rate: float | None = None
-
-
-@dataclass
-class ProduceToBucket(Draws):
-    """Write the records straight into the topics bucket (no Kafka, no HTTP): files of
-    ``flush_size`` records in ``bucket`` (default: the home's bucket)."""
-
-    bucket: Path | None = None
-    flush_size: int = 1_000
-
-
-@dataclass
-class ProduceToApi(Draws):
-    """Post the records to the ingestion API at ``api_url`` (default: the home's API):
-    ``batch_size`` records per request (1 = like the original), ``concurrency`` requests in
-    flight, to the Kafka REST topics or, with ``stream``, the Kinesis-proxy streams."""
-
-    stream: bool = False
-    api_url: str | None = None
-    api_key: str | None = None
-    batch_size: int = 1
-    concurrency: int = 4
-
-
-@dataclass
-class ProduceResult:
-    """What a produce run delivered: ``records`` acknowledged (API) or written (bucket) per
-    table, ``files`` written per table (bucket only), wall ``seconds``; for the API also
-    ``failed`` records, ``requests`` (retries included), ``retries`` and request latency
-    percentiles in milliseconds."""
-
-    destination: str
-    events: int
-    records: dict[str, int] = field(default_factory=dict)
-    files: dict[str, list[Path]] = field(default_factory=dict)
-    seconds: float = 0.0
-    failed: int = 0
-    requests: int = 0
-    retries: int = 0
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def total_records(self) -> int:
-        """Records delivered over all tables."""
-        return sum(self.records.values())
-
-    @property
-    def records_per_second(self) -> float:
-        """Delivered records per wall second."""
-        return self.total_records / self.seconds if self.seconds > 0 else 0.0
+from pinlake.produce.options import Draws, ProduceResult, ProduceToApi, ProduceToBucket
 
 
 def run_produce(settings: Settings, options: ProduceToBucket | ProduceToApi) -> ProduceResult:

@@ -15,7 +15,7 @@ from pinlake.bucket.layout import PartitionWriter
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, progress, table
 from pinlake.errors import PinlakeError
-from pinlake.produce import ProduceResult, ProduceToBucket
+from pinlake.produce.options import ProduceResult, ProduceToBucket
 from pinlake.produce.payload import dumps
 
 #: The producer writes the bucket's partition 0 of each topic (the topics have one partition).

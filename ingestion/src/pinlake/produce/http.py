@@ -26,11 +26,17 @@ from typing import Any
 
 import httpx
 import orjson
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+)
 
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, progress, table
 from pinlake.errors import PinlakeError
-from pinlake.produce import ProduceResult, ProduceToApi
+from pinlake.produce.options import ProduceResult, ProduceToApi
 from pinlake.produce.payload import row_to_json
 
 KAFKA_JSON = "application/vnd.kafka.json.v2+json"
@@ -143,45 +149,74 @@ class _Poster:
             ]
         return pending
 
+    async def _attempt(self, req: _Request, pending: list[int]) -> None:
+        """One request for the ``pending`` records (indexes into ``req.records``). Raises
+        :class:`_Retry` with the records still not acknowledged, :class:`_Rejected` on a 4xx."""
+        method, url, headers, body = self._build(req, pending)
+        self.result.requests += 1
+        try:
+            resp = await self.client.request(method, url, headers=headers, content=body)
+        except httpx.TransportError as exc:
+            raise _Retry(pending, f"{type(exc).__name__}: {exc}") from exc
+        if resp.status_code == 200:
+            left = self._unacked(req, pending, resp)
+            why = f"{len(left)} records failed: {resp.text[:200]}"  # Kinesis partial failure
+        elif resp.status_code in RETRY_STATUS:
+            left = self._unacked(req, pending, resp) if resp.status_code >= 500 else pending
+            why = f"HTTP {resp.status_code}: {resp.text[:200]}"
+        else:  # 4xx: the request itself is wrong, retrying will not help
+            raise _Rejected(f"HTTP {resp.status_code} {url}: {resp.text[:200]}")
+        acked = len(pending) - len(left)
+        self.result.acknowledged += acked
+        self.result.per_table[req.table] += acked
+        if left:
+            raise _Retry(left, why)
+
     async def send(self, req: _Request) -> int:
-        """Send one request's records until each is acknowledged or given up; returns how many
-        records are settled (acknowledged + failed: all of them)."""
+        """Send one request's records until each is acknowledged or given up (after
+        :data:`MAX_ATTEMPTS` tries or :data:`RETRY_BUDGET` seconds); only records not yet
+        acknowledged are sent again. Returns how many records are settled (all of them)."""
         pending = list(range(len(req.records)))
         start = time.perf_counter()
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt and time.perf_counter() - start > RETRY_BUDGET:
-                break
-            if attempt:
-                self.result.retries += 1
-                await asyncio.sleep(_backoff(attempt))
-            method, url, headers, body = self._build(req, pending)
-            self.result.requests += 1
-            try:
-                resp = await self.client.request(method, url, headers=headers, content=body)
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-                continue
-            if resp.status_code == 200:
-                left = self._unacked(req, pending, resp)
-            elif resp.status_code in RETRY_STATUS:
-                left = self._unacked(req, pending, resp) if resp.status_code >= 500 else pending
-                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
-            else:  # 4xx: the request itself is wrong, retrying will not help
-                self._error(f"HTTP {resp.status_code} {url}: {resp.text[:200]}")
-                self.result.failed += len(pending)
-                return len(req.records)
-            acked = len(pending) - len(left)
-            self.result.acknowledged += acked
-            self.result.per_table[req.table] += acked
-            if not left:
-                self.result.latencies.append(time.perf_counter() - start)
-                return len(req.records)
-            if resp.status_code == 200:  # Kinesis partial failure
-                last = f"{len(left)} records failed: {resp.text[:200]}"
-            pending = left
-        self._error(f"gave up after {attempt + 1} attempts: {last}")
-        self.result.failed += len(pending)
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_Retry),
+            stop=stop_after_attempt(MAX_ATTEMPTS) | stop_after_delay(RETRY_BUDGET),
+            wait=lambda state: _backoff(state.attempt_number),
+            before_sleep=lambda _state: self._count_retry(),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    try:
+                        await self._attempt(req, pending)
+                    except _Retry as exc:
+                        pending = exc.pending  # the next try resends only these
+                        raise
+        except _Retry as exc:
+            self._error(f"gave up after {retrying.statistics['attempt_number']} attempts: {exc}")
+            self.result.failed += len(exc.pending)
+        except _Rejected as exc:
+            self._error(str(exc))
+            self.result.failed += len(pending)
+        else:
+            self.result.latencies.append(time.perf_counter() - start)
         return len(req.records)
+
+    def _count_retry(self) -> None:
+        self.result.retries += 1
+
+
+class _Retry(Exception):
+    """Some records of a request were not acknowledged and may be sent again."""
+
+    def __init__(self, pending: list[int], why: str) -> None:
+        super().__init__(why)
+        self.pending = pending
+
+
+class _Rejected(Exception):
+    """The API refused the request (4xx): sending it again cannot help."""
 
 
 async def _produce(
