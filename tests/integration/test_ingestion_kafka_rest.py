@@ -13,8 +13,8 @@ import pytest
 import uvicorn
 from ingestion_helpers import BINARY_V2, JSON_V2, marked, read_topic
 
-from pinlake.api import create_app
 from pinlake.config import ApiSettings
+from pinlake.ingest_api import create_app
 from pinlake.services.process import free_ports
 
 

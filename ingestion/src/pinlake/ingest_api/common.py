@@ -8,7 +8,7 @@ import re
 import orjson
 from starlette.requests import Request
 
-from pinlake.api.backend import KafkaBackend
+from pinlake.ingest_api.backend import KafkaBackend
 
 #: Kafka's legal topic names (and Kinesis' stream names are a subset).
 TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")

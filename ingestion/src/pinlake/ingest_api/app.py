@@ -14,10 +14,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pinlake.api import kafka_rest, kinesis
-from pinlake.api.backend import KafkaBackend
-from pinlake.api.errors import KAFKA_V2, ApiError, kafka_json
 from pinlake.config import Settings
+from pinlake.ingest_api import kafka_rest, kinesis
+from pinlake.ingest_api.backend import KafkaBackend
+from pinlake.ingest_api.errors import KAFKA_V2, ApiError, kafka_json
 
 log = logging.getLogger("pinlake.api")
 

@@ -1,4 +1,4 @@
-"""``python -m pinlake.api.server --settings FILE``: run the API under uvicorn (one process)."""
+"""``python -m pinlake.ingest_api.server --settings FILE``: run the API under uvicorn."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import uvicorn
 
-from pinlake.api.app import create_app
-from pinlake.services.api import load_settings
+from pinlake.ingest_api.app import create_app
+from pinlake.services.api_process import load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="pinlake.api.server")
+    parser = argparse.ArgumentParser(prog="pinlake.ingest_api.server")
     parser.add_argument("--settings", type=Path, required=True)
     args = parser.parse_args(argv)
     settings = load_settings(args.settings)

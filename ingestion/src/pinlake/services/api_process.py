@@ -41,7 +41,7 @@ def start(settings: Settings) -> int:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(dump_settings(settings), fh)
-    argv = [sys.executable, "-m", "pinlake.api.server", "--settings", str(path)]
+    argv = [sys.executable, "-m", "pinlake.ingest_api.server", "--settings", str(path)]
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return process.spawn(settings.run_dir, settings.logs_dir / "api.log", NAME, argv, env=env)

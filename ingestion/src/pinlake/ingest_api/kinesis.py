@@ -19,9 +19,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pinlake.api.backend import BrokerUnavailable, Delivery
-from pinlake.api.common import TOPIC_RE, BodyTooLarge, backend, dumps, loads, read_body
-from pinlake.api.errors import KinesisError, amz_json
+from pinlake.ingest_api.backend import BrokerUnavailable, Delivery
+from pinlake.ingest_api.common import TOPIC_RE, BodyTooLarge, backend, dumps, loads, read_body
+from pinlake.ingest_api.errors import KinesisError, amz_json
 
 router = APIRouter(tags=["Kinesis proxy"])
 

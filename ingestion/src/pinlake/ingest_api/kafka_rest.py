@@ -9,9 +9,17 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pinlake.api.backend import BrokerUnavailable, Delivery
-from pinlake.api.common import TOPIC_RE, BodyTooLarge, backend, dumps, loads, media_type, read_body
-from pinlake.api.errors import KafkaRestError, kafka_json
+from pinlake.ingest_api.backend import BrokerUnavailable, Delivery
+from pinlake.ingest_api.common import (
+    TOPIC_RE,
+    BodyTooLarge,
+    backend,
+    dumps,
+    loads,
+    media_type,
+    read_body,
+)
+from pinlake.ingest_api.errors import KafkaRestError, kafka_json
 
 router = APIRouter(tags=["Kafka REST v2"])
 
