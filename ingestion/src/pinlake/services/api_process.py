@@ -1,61 +1,48 @@
-"""The ingestion API (uvicorn) as a background process."""
+"""The ingestion API server (:mod:`pinlake.ingest_api.server`, uvicorn) as a background
+process: start, stop, pid, health, start-up wait.
+
+The server reads its settings from the environment :meth:`Settings.child_env` builds for it
+(every ``PINLAKE_*`` field, the API key included); nothing is written to disk.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import time
-from pathlib import Path
 
 import httpx
 
 from pinlake.config import Settings
-from pinlake.errors import PinlakeError
 from pinlake.services import process
 
 NAME = "api"
 
 
-def settings_file(settings: Settings) -> Path:
-    return settings.run_dir / "api-settings.json"
-
-
-def dump_settings(settings: Settings) -> dict:
-    data = settings.model_dump(mode="json")
-    key = settings.api.api_key
-    data["api"]["api_key"] = key.get_secret_value() if key is not None else None
-    return data
-
-
-def load_settings(path: Path) -> Settings:
-    return Settings.model_validate(json.loads(path.read_text()))
-
-
 def start(settings: Settings) -> int:
-    pid = process.read_pid(settings.run_dir, NAME)
-    if pid is not None:
-        return pid
-    path = settings_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(dump_settings(settings), fh)
-    argv = [sys.executable, "-m", "pinlake.ingest_api.server", "--settings", str(path)]
-    env = dict(os.environ)
+    """Start the server in the background (no-op if already running); returns its pid."""
+    pid_ = process.read_pid(settings.run_dir, NAME)
+    if pid_ is not None:
+        return pid_
+    # Earlier versions passed the settings (the API key in clear) in this file.
+    (settings.run_dir / "api-settings.json").unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "pinlake.ingest_api.server"]
+    env = settings.child_env()
     env.setdefault("PYTHONUNBUFFERED", "1")
     return process.spawn(settings.run_dir, settings.logs_dir / "api.log", NAME, argv, env=env)
 
 
 def stop(settings: Settings, timeout: float = 15.0) -> bool:
+    """Stop the server (SIGTERM, SIGKILL after ``timeout`` s); True if it was running."""
     return process.stop(settings.run_dir, NAME, timeout=timeout)
 
 
 def pid(settings: Settings) -> int | None:
+    """The server's pid, None if it is not running."""
     return process.read_pid(settings.run_dir, NAME)
 
 
 def health(settings: Settings, timeout: float = 2.0) -> dict | None:
+    """The server's ``/healthz`` body (``{"status": "ok", "kafka": "ok"|"down"}``), or None
+    if it does not answer 200 with JSON within ``timeout`` seconds."""
     try:
         resp = httpx.get(f"{settings.api.url}/healthz", timeout=timeout)
     except httpx.HTTPError:
@@ -69,13 +56,13 @@ def health(settings: Settings, timeout: float = 2.0) -> dict | None:
 
 
 def wait_healthy(settings: Settings, timeout: float = 30.0, pid_: int | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if health(settings, timeout=1.0) is not None:
-            return
-        if pid_ is not None and not process.is_alive(pid_):
-            raise PinlakeError(
-                f"the ingestion API exited during start-up; see {settings.logs_dir / 'api.log'}"
-            )
-        time.sleep(0.2)
-    raise PinlakeError(f"ingestion API at {settings.api.url} not healthy after {timeout:.0f}s")
+    """Wait until ``/healthz`` answers; raises PinlakeError if process ``pid_`` exits during
+    start-up or the server is not healthy after ``timeout`` seconds."""
+    process.wait_healthy(
+        lambda: health(settings, timeout=1.0) is not None,
+        timeout=timeout,
+        interval=0.2,
+        pid=pid_,
+        exited=f"the ingestion API exited during start-up; see {settings.logs_dir / 'api.log'}",
+        not_healthy=f"ingestion API at {settings.api.url} not healthy after {timeout:.0f}s",
+    )
