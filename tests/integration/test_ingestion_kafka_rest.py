@@ -17,6 +17,8 @@ from pinlake.config import ApiSettings
 from pinlake.ingest_api import create_app
 from pinlake.services.process import free_ports
 
+pytestmark = pytest.mark.kafka
+
 
 def post(api: httpx.Client, topic: str, body, ctype: str = JSON_V2, path: str | None = None):
     content = body if isinstance(body, bytes) else orjson.dumps(body)

@@ -20,6 +20,8 @@ from pinlake.services import api_process, kafka_broker
 from pinlake.services.manager import start_all, stop_all
 from pinlake.services.process import free_ports
 
+pytestmark = pytest.mark.kafka
+
 
 def _events(marker: str, n: int, tables=("pin", "geo", "user")):
     for i in range(n):
