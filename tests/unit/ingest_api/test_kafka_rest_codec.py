@@ -117,19 +117,19 @@ def test_size_limit_counts_key_plus_value_bytes(key_len, value_len, limit):
         assert (err.status, err.code) == (413, 413)
 
 
+# (the HTTP contract test test_malformed_body_is_422 sends a dozen more through the server)
 @pytest.mark.parametrize(
     ("raw", "code"),
     [
-        (b"{not json", 42206),
-        (b"", 42206),
-        (b"[]", 42206),
-        (b'{"records": []}', 422),
-        (b'{"records": null}', 422),
-        (b'{"foo": 1}', 422),
-        (b'{"records": {"value": 1}}', 42206),
-        (b'{"records": [1, 2]}', 42206),
-        (b'{"records": [{"value": NaN}]}', 42206),
-        (b"\xff\xfe\x00", 42206),
+        (b"  ", 42206),
+        (b"null", 42206),
+        (b'"records"', 42206),
+        (b'{"records": false}', 42206),
+        (b'{"records": "x"}', 42206),
+        (b'{"records": [null]}', 42206),
+        (b'{"records": [[]]}', 42206),
+        (b'{"records": [{"value": Infinity}]}', 42206),
+        (b'{"records": [{"value": 1}], "records": []}', 422),
         (b'{"records":[{"value":' + b"[" * 5000 + b"]" * 5000 + b"}]}", 42206),
     ],
 )
