@@ -25,7 +25,7 @@ def _events(marker: str, n: int):
 
 
 def _produce_in_thread(settings, events, options: ProduceToApi):
-    """Run ``produce_api`` in a thread; returns the thread and a box for its result or error."""
+    """Run ``post_records`` in a thread; returns the thread and a box for its result or error."""
     box: dict = {}
 
     def run() -> None:

@@ -13,9 +13,11 @@ import pytest
 import uvicorn
 from ingestion_helpers import BINARY_V2, JSON_V2, marked, read_topic
 
-from pinlake.api import create_app
 from pinlake.config import ApiSettings
+from pinlake.ingest_api import create_app
 from pinlake.services.process import free_ports
+
+pytestmark = pytest.mark.kafka
 
 
 def post(api: httpx.Client, topic: str, body, ctype: str = JSON_V2, path: str | None = None):

@@ -7,6 +7,9 @@ import json
 import uuid
 
 import orjson
+import pytest
+
+pytestmark = pytest.mark.kafka
 
 
 def put(api, path, body):

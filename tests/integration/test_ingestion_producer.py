@@ -16,10 +16,11 @@ from pinlake.config import ApiSettings, KafkaSettings, Settings
 from pinlake.errors import PinlakeError
 from pinlake.produce import ProduceToApi
 from pinlake.produce.http import post_events, post_records
-from pinlake.services import api as api_service
-from pinlake.services import kafka_broker
+from pinlake.services import api_process, kafka_broker
 from pinlake.services.manager import start_all, stop_all
 from pinlake.services.process import free_ports
+
+pytestmark = pytest.mark.kafka
 
 
 def _events(marker: str, n: int, tables=("pin", "geo", "user")):
@@ -96,9 +97,9 @@ def test_external_cluster_skips_the_local_broker(kafka_services):
         try:
             start_all(settings, quiet=True)
             assert kafka_broker.pid(settings) is None
-            assert api_service.pid(settings) is not None
+            assert api_process.pid(settings) is not None
             assert httpx.get(f"{settings.api.url}/healthz").json()["kafka"] == "ok"
         finally:
             stop_all(settings, quiet=True)
-        assert api_service.pid(settings) is None
+        assert api_process.pid(settings) is None
         assert kafka.healthy(kafka_services)  # the "external" broker is untouched

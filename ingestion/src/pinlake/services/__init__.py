@@ -1,1 +1,9 @@
-"""Local services: a single-node KRaft Kafka broker and the ingestion API, run in the background."""
+"""Supervision of the local services, run in the background with pid files:
+
+- :mod:`.kafka_broker`: a single-node KRaft Kafka broker (config, storage format, start/stop);
+- :mod:`.api_process`: the ingestion API server process (:mod:`pinlake.ingest_api.server`);
+- :mod:`.process`: pid files, liveness (psutil), process-tree stop, the start-up wait;
+- :mod:`.manager`: ``pinlake services up|down|status``.
+
+The Kafka *client* helpers are :mod:`pinlake.kafka`.
+"""

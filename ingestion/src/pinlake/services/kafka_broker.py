@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -189,16 +188,15 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
     start-up or is not healthy after ``timeout`` seconds."""
     from pinlake.kafka import healthy
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if healthy(settings, timeout=1.5):
-            return
-        if pid_ is not None and not process.is_alive(pid_):
-            raise PinlakeError(
-                f"the Kafka broker exited during start-up; see {settings.logs_dir / 'kafka.out'}"
-            )
-        time.sleep(0.3)
-    raise PinlakeError(
-        f"Kafka at {settings.kafka.bootstrap_servers} not healthy after {timeout:.0f}s; "
-        f"see {settings.logs_dir / 'kafka.out'}"
+    out = settings.logs_dir / "kafka.out"
+    process.wait_healthy(
+        lambda: healthy(settings, timeout=1.5),
+        timeout=timeout,
+        interval=0.3,
+        pid=pid_,
+        exited=f"the Kafka broker exited during start-up; see {out}",
+        not_healthy=(
+            f"Kafka at {settings.kafka.bootstrap_servers} not healthy after {timeout:.0f}s; "
+            f"see {out}"
+        ),
     )

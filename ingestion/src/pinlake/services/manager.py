@@ -8,7 +8,7 @@ from pinlake import kafka
 from pinlake.config import Settings
 from pinlake.console import console, table
 from pinlake.errors import PinlakeError
-from pinlake.services import api, kafka_broker
+from pinlake.services import api_process, kafka_broker
 
 
 def _port_busy(host: str, port: int) -> bool:
@@ -38,18 +38,18 @@ def start_all(settings: Settings, quiet: bool = False) -> None:
     created = kafka.create_topics(settings)
     if created:
         say(f"created topics: {', '.join(created)}")
-    apid = api.pid(settings)
+    apid = api_process.pid(settings)
     if apid is None:
         if _port_busy(settings.api.host, settings.api.port):
             raise PinlakeError(f"port {settings.api.host}:{settings.api.port} is already in use")
-        apid = api.start(settings)
+        apid = api_process.start(settings)
         say(f"starting the ingestion API on {settings.api.url} (pid {apid})")
-    api.wait_healthy(settings, timeout=45, pid_=apid)
+    api_process.wait_healthy(settings, timeout=45, pid_=apid)
 
 
 def stop_all(settings: Settings, quiet: bool = False) -> None:
     say = (lambda _m: None) if quiet else console.print
-    if api.stop(settings):
+    if api_process.stop(settings):
         say("stopped the ingestion API")
     if not settings.kafka.external and kafka_broker.stop(settings, timeout=45):
         say("stopped Kafka")
@@ -72,7 +72,7 @@ def services_status(settings: Settings) -> int:
     """Print health, ports and topic offsets; 0 if both services are healthy, else 3."""
     kpid = None if settings.kafka.external else kafka_broker.pid(settings)
     k_ok = kafka.healthy(settings, timeout=2.0)
-    a_health = api.health(settings)
+    a_health = api_process.health(settings)
     rows = [
         (
             "kafka" + (" (external)" if settings.kafka.external else ""),
@@ -83,7 +83,7 @@ def services_status(settings: Settings) -> int:
         (
             "api",
             settings.api.url,
-            api.pid(settings) or "-",
+            api_process.pid(settings) or "-",
             "healthy"
             if a_health and a_health.get("kafka") == "ok"
             else ("degraded" if a_health else "down"),

@@ -1,4 +1,8 @@
-"""Background processes with pid files under ``PINLAKE_HOME/run`` and logs under ``logs``."""
+"""Background processes with pid files under ``PINLAKE_HOME/run`` and logs under ``logs``.
+
+Liveness, zombies and stopping a process tree go through psutil; the start-up wait of a
+service (:func:`wait_healthy`) through tenacity.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,17 @@ import os
 import signal
 import socket
 import subprocess
-import time
+from collections.abc import Callable
 from pathlib import Path
+
+import psutil
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from pinlake.errors import PinlakeError
 
 
 def pid_file(run_dir: Path, name: str) -> Path:
+    """``run_dir/<name>.pid``: the pid of service ``name``, one decimal line."""
     return run_dir / f"{name}.pid"
 
 
@@ -29,28 +39,26 @@ def read_pid(run_dir: Path, name: str) -> int | None:
 
 
 def is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """True if ``pid`` runs; a zombie counts as dead (and is reaped if it is our child)."""
+    if not psutil.pid_exists(pid):
         return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as dead.
-    with contextlib.suppress(ChildProcessError, OSError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    stat = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError, IndexError):
-        if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
+    try:
+        zombie = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True  # another user's process: it exists, and we cannot tell more
+    if zombie:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # ours: reap it; another parent's: not ours to reap
+    return not zombie
 
 
 def spawn(
     run_dir: Path, log_path: Path, name: str, argv: list[str], env: dict[str, str] | None = None
 ) -> int:
-    """Start ``argv`` detached (own session), stdout/stderr appended to ``log_path``."""
+    """Start ``argv`` detached (own session, so its pid is its process group), stdout/stderr
+    appended to ``log_path``, and write its pid file; returns the pid."""
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -68,29 +76,66 @@ def spawn(
 
 
 def stop(run_dir: Path, name: str, timeout: float = 30.0) -> bool:
-    """SIGTERM the process group of a service, SIGKILL after ``timeout``; True if it was running."""
+    """SIGTERM a service's process group and its descendants, SIGKILL those left after
+    ``timeout`` seconds (0: at once) and wait up to 5 s more; True if it was running."""
     pid = read_pid(run_dir, name)
     if pid is None:
         return False
-    _signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and is_alive(pid):
-        time.sleep(0.1)
-    if is_alive(pid):
-        _signal_group(pid, signal.SIGKILL)
-        end = time.monotonic() + 5
-        while time.monotonic() < end and is_alive(pid):
-            time.sleep(0.05)
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        procs = []
+    _signal(pid, procs, signal.SIGTERM)
+    _gone, alive = psutil.wait_procs(procs, timeout=timeout)
+    if alive:
+        _signal(pid, alive, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=5)
     pid_file(run_dir, name).unlink(missing_ok=True)
     return True
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
+def _signal(pgid: int, procs: list[psutil.Process], sig: signal.Signals) -> None:
+    """Signal the process group (spawned with start_new_session: pgid == pid) and each of
+    ``procs`` (a descendant may have left the group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            proc.send_signal(sig)
+
+
+def wait_healthy(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float,
+    pid: int | None,
+    exited: str,
+    not_healthy: str,
+) -> None:
+    """Call ``check`` every ``interval`` seconds until it returns True.
+
+    Raises :class:`PinlakeError` with ``exited`` as soon as process ``pid`` (if given) is no
+    longer alive, or with ``not_healthy`` after ``timeout`` seconds.
+    """
+
+    def attempt() -> bool:
+        if check():
+            return True
+        if pid is not None and not is_alive(pid):
+            raise PinlakeError(exited)
+        return False
+
     try:
-        os.killpg(pid, sig)  # spawned with start_new_session: pgid == pid
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
+        Retrying(
+            retry=retry_if_result(lambda ok: not ok),
+            stop=stop_after_delay(timeout),
+            wait=wait_fixed(interval),
+            reraise=True,
+        )(attempt)
+    except RetryError:
+        raise PinlakeError(not_healthy) from None
 
 
 def free_ports(n: int) -> list[int]:

@@ -1,4 +1,9 @@
-"""FastAPI app factory: Kafka REST v2 + Kinesis proxy, API key, size limits, health."""
+"""FastAPI app factory: the two facades' routers, the API key, generic error bodies, health.
+
+Broker and codec errors are mapped by each facade's route class
+(:func:`pinlake.ingest_api.errors.facade_route`); the handlers here render :class:`ApiError`
+and what no facade claims (unknown routes, unexpected exceptions) as Kafka REST v2 bodies.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pinlake.api import kafka_rest, kinesis
-from pinlake.api.backend import KafkaBackend
-from pinlake.api.errors import KAFKA_V2, ApiError, kafka_json
 from pinlake.config import Settings
+from pinlake.ingest_api.backend import KafkaBackend
+from pinlake.ingest_api.errors import KAFKA_V2, ApiError, kafka_json
+from pinlake.ingest_api.kafka_rest.routes import router as kafka_rest_router
+from pinlake.ingest_api.kinesis.routes import router as kinesis_router
 
 log = logging.getLogger("pinlake.api")
 
@@ -56,7 +62,12 @@ class ApiKeyMiddleware:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The ingestion API for ``settings`` (Kafka at settings.kafka.bootstrap_servers)."""
+    """The ingestion API for ``settings`` (Kafka at ``settings.kafka.bootstrap_servers``).
+
+    Kafka REST v2 under ``/topics`` and ``/brokers``, the Kinesis proxy under ``/streams``,
+    ``/healthz`` (``{"status": "ok", "kafka": "ok"|"down"}``) and the OpenAPI docs. With
+    ``settings.api.api_key`` set, every other path needs the ``x-api-key`` header (403).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -77,8 +88,8 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.include_router(kafka_rest.router)
-    app.include_router(kinesis.router)
+    app.include_router(kafka_rest_router)
+    app.include_router(kinesis_router)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> Response:
@@ -108,7 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/healthz", tags=["health"], summary="Liveness and Kafka reachability")
     async def healthz(request: Request) -> Response:
         be: KafkaBackend = request.app.state.backend
-        ok = not be.broker_down and await asyncio.to_thread(be.ping, 1.0)
+        ok = not be.watch.down and await asyncio.to_thread(be.watch.ping, 1.0)
         return Response(
             orjson.dumps({"status": "ok", "kafka": "ok" if ok else "down"}),
             media_type="application/json",

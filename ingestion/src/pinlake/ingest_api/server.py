@@ -1,23 +1,28 @@
-"""``python -m pinlake.api.server --settings FILE``: run the API under uvicorn (one process)."""
+"""``python -m pinlake.ingest_api.server``: run the API under uvicorn (one process).
+
+The settings come from the environment (``PINLAKE_*``, as
+:meth:`pinlake.config.Settings.child_env` writes them for the child), the API key included.
+"""
 
 from __future__ import annotations
 
 import argparse
 import gc
 import logging
-from pathlib import Path
 
 import uvicorn
 
-from pinlake.api.app import create_app
-from pinlake.services.api import load_settings
+from pinlake.config import Settings
+from pinlake.ingest_api.app import create_app
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="pinlake.api.server")
-    parser.add_argument("--settings", type=Path, required=True)
-    args = parser.parse_args(argv)
-    settings = load_settings(args.settings)
+    """Serve :func:`create_app` on ``settings.api.host``/``port`` until SIGTERM/SIGINT."""
+    argparse.ArgumentParser(
+        prog="pinlake.ingest_api.server",
+        description="Run the ingestion API; settings come from the PINLAKE_* environment.",
+    ).parse_args(argv)
+    settings = Settings()
     # Fewer, later collections: the request path allocates many short-lived objects and a
     # full collection of a big heap is the main source of tail latency in one process.
     gc.collect()

@@ -1,0 +1,19 @@
+"""The ingestion API: Kafka REST Proxy v2 produce + API Gateway Kinesis proxy, backed by Kafka.
+
+Layout, one job per module:
+
+- :mod:`.app`: the FastAPI app factory (routers, API key, generic errors, ``/healthz``);
+- :mod:`.server`: ``python -m pinlake.ingest_api.server`` (settings from the environment);
+- :mod:`.kafka_rest`: ``codec`` (pure request parsing) and ``routes``;
+- :mod:`.kinesis`: ``codec`` (pure shard ids, sequence numbers, hash ranges, iterators,
+  entry validation) and ``routes``;
+- :mod:`.wire`: pure JSON and name helpers both codecs share, and ``CodecError``;
+- :mod:`.errors`: error bodies, and the per-facade route class that maps broker and codec
+  errors once;
+- :mod:`.request_io`: body size limit and media type of a request;
+- :mod:`.backend`: the Kafka side (producer, metadata, reader, broker watch).
+"""
+
+from pinlake.ingest_api.app import create_app
+
+__all__ = ["create_app"]

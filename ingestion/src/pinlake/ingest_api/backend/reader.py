@@ -1,0 +1,92 @@
+"""Reading one partition from an offset (the Kinesis GetRecords path)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import NamedTuple
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from pinlake import kafka
+from pinlake.ingest_api.errors import BrokerUnavailable
+
+
+class ReadResult(NamedTuple):
+    """Messages read from one partition (in offset order) and its watermarks at the time:
+    ``low`` is the first offset still stored, ``high`` the offset the next record will get."""
+
+    messages: list[Message]
+    low: int
+    high: int
+
+
+class PartitionReader:
+    """One consumer (no group commits), used by one request at a time under a lock."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap = bootstrap_servers
+        self._lock = threading.Lock()
+        self._consumer: Consumer | None = None
+
+    def _get(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = Consumer(
+                {
+                    "bootstrap.servers": self.bootstrap,
+                    "group.id": "pinlake-api-reader",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                    "fetch.wait.max.ms": 50,
+                    "logger": kafka.quiet_logger(),
+                    "log_level": 0,
+                }
+            )
+        return self._consumer
+
+    def _watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        try:
+            return self._get().get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=3.0, cached=False
+            )
+        except KafkaException as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        """``(low, high)`` offsets of a partition (blocking, up to 3 s); raises
+        :class:`BrokerUnavailable` if the broker does not answer."""
+        with self._lock:
+            return self._watermarks(topic, partition)
+
+    def read(self, topic: str, partition: int, offset: int, limit: int) -> ReadResult:
+        """Up to ``limit`` messages of ``topic``/``partition`` from ``offset`` (or the low
+        watermark, if that is later), waiting at most about 3 s (blocking). Raises
+        :class:`BrokerUnavailable` if the broker does not answer."""
+        with self._lock:
+            low, high = self._watermarks(topic, partition)
+            start = max(offset, low)
+            if start >= high:
+                return ReadResult([], low, high)
+            want = min(limit, high - start)
+            consumer = self._get()
+            consumer.assign([TopicPartition(topic, partition, start)])
+            out: list[Message] = []
+            deadline = time.monotonic() + 3.0
+            try:
+                while len(out) < want and time.monotonic() < deadline:
+                    for msg in consumer.consume(num_messages=want - len(out), timeout=0.5):
+                        err = msg.error()
+                        if err is not None:
+                            if err.code() == KafkaError._PARTITION_EOF:
+                                deadline = 0.0
+                            continue
+                        out.append(msg)
+            finally:
+                consumer.unassign()
+            return ReadResult(out, low, high)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._consumer is not None:
+                self._consumer.close()
+                self._consumer = None

@@ -1,0 +1,310 @@
+"""The Kinesis side of the API Gateway "Kinesis proxy" as pure functions.
+
+A stream is a topic and a shard a partition. This module holds every encoding between the two
+worlds: shard ids, sequence numbers (partition + offset), MD5 hash keys and the shard whose hash
+range holds them, shard iterators, and the validation of PutRecord(s) entries. Nothing here
+imports FastAPI or Kafka; errors are :class:`~pinlake.ingest_api.wire.CodecError` carrying the
+Kinesis exception name as ``code`` (HTTP 400 unless said otherwise), which the routes' route
+class renders as ``{"__type", "message"}``.
+
+Sources: AWS Kinesis API reference (PutRecord, PutRecords, GetShardIterator, GetRecords,
+CreateStream, DescribeStream, "Common Errors") and the API Gateway tutorial "Create a REST API
+as an Amazon Kinesis proxy" (its mapping templates: PutRecord's ``Data`` is
+``$util.base64Encode($input.json('$.Data'))``, PutRecords' lower-case ``data``/``partition-key``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+from typing import Any, NamedTuple
+
+import orjson
+
+from pinlake.ingest_api.wire import TOPIC_RE, CodecError, dumps, loads
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+#: Shard iterators expire 5 minutes after they were issued (GetShardIterator reference).
+ITERATOR_TTL = 300.0
+#: The largest hash key: hash keys are 128-bit (MD5) integers.
+MAX_HASH = 2**128 - 1
+#: PutRecords takes at most 500 records (PutRecords reference).
+MAX_PUT_RECORDS = 500
+#: GetRecords' Limit is 1 to 10,000 (GetRecords reference).
+MAX_GET_RECORDS = 10_000
+#: The most shards CreateStream accepts here (a local stand-in for the account's shard quota).
+MAX_SHARDS = 64
+#: Stream names are 1 to 128 of ``[a-zA-Z0-9_.-]`` (CreateStream reference).
+MAX_STREAM_NAME = 128
+ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
+
+
+class RecordTooLarge(CodecError):
+    """A record's data is over the size limit (PutRecord answers 413, PutRecords per record)."""
+
+
+def invalid(message: str) -> CodecError:
+    """400 ``InvalidArgumentException``."""
+    return CodecError(400, message, "InvalidArgumentException")
+
+
+def stream_not_found(stream: str) -> CodecError:
+    """400 ``ResourceNotFoundException`` for a stream."""
+    return CodecError(
+        400, f"Stream {stream} under account {ACCOUNT} not found.", "ResourceNotFoundException"
+    )
+
+
+def shard_not_found(shard: str, stream: str) -> CodecError:
+    """400 ``ResourceNotFoundException`` for a shard of a stream."""
+    return CodecError(
+        400,
+        f"Shard {shard} in stream {stream} under account {ACCOUNT} does not exist",
+        "ResourceNotFoundException",
+    )
+
+
+# ---- names and numbers ---------------------------------------------------------------------
+def is_stream_name(stream: str) -> bool:
+    """True for a name a stream (and its topic) can have: 1-128 of ``[a-zA-Z0-9_.-]``."""
+    return bool(TOPIC_RE.match(stream)) and len(stream) <= MAX_STREAM_NAME
+
+
+def shard_id(partition: int) -> str:
+    """Kinesis' shard id of a partition: ``shardId-`` + 12 digits (``shardId-000000000004``)."""
+    return f"shardId-{partition:012d}"
+
+
+def parse_shard_id(text: str) -> int | None:
+    """The partition of a shard id (the ``shardId-`` prefix is optional), None if malformed."""
+    if text.startswith("shardId-"):
+        text = text[len("shardId-") :]
+    if not text.isdigit() or len(text) > 12:
+        return None
+    return int(text)
+
+
+def sequence_number(partition: int, offset: int) -> str:
+    """A 28-digit decimal string like Kinesis' (which orders within a shard): ``49`` +
+    6-digit partition + 20-digit offset. ``partition`` < 10**6, ``offset`` < 10**20."""
+    return f"49{partition:06d}{offset:020d}"
+
+
+def parse_sequence_number(text: str) -> tuple[int, int] | None:
+    """``(partition, offset)`` of a :func:`sequence_number`, None for any other text."""
+    if len(text) != 28 or not text.isdigit() or not text.startswith("49"):
+        return None
+    return int(text[2:8]), int(text[8:])
+
+
+# ---- routing over the 128-bit hash-key space -----------------------------------------------
+def hash_key(partition_key: str) -> int:
+    """The 128-bit hash key of a partition key: MD5 of its UTF-8 bytes as a big-endian
+    integer (Kinesis' rule, PutRecord reference)."""
+    return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
+
+
+def shard_for(hash_value: int, shards: int) -> int:
+    """The shard (0 .. ``shards``-1) whose :func:`hash_range` holds ``hash_value``
+    (0 .. :data:`MAX_HASH`); the hash-key space is split into ``shards`` equal ranges."""
+    return min(shards - 1, (hash_value * shards) >> 128)
+
+
+def hash_range(partition: int, shards: int) -> dict[str, str]:
+    """DescribeStream's ``HashKeyRange`` of a shard: decimal ``StartingHashKey`` and
+    ``EndingHashKey`` (both inclusive); the ranges of 0 .. ``shards``-1 tile 0 .. MAX_HASH."""
+    start = (partition << 128) // shards
+    end = (((partition + 1) << 128) // shards) - 1
+    return {"StartingHashKey": str(start), "EndingHashKey": str(end)}
+
+
+# ---- shard iterators -----------------------------------------------------------------------
+def make_iterator(stream: str, partition: int, offset: int, now: float | None = None) -> str:
+    """An opaque shard iterator: URL-safe base64 of the stream, partition, offset and the time
+    it was issued (``now``, seconds since the epoch; default the current time)."""
+    issued = round(time.time() if now is None else now, 3)
+    raw = orjson.dumps({"s": stream, "p": partition, "o": offset, "t": issued})
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def read_iterator(text: str, now: float | None = None) -> tuple[str, int, int]:
+    """``(stream, partition, offset)`` of a :func:`make_iterator` iterator.
+
+    Raises :class:`CodecError` 400 ``InvalidArgumentException`` for text that is not one, and
+    400 ``ExpiredIteratorException`` once it is older than :data:`ITERATOR_TTL` at ``now``.
+    """
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(text.encode("ascii")))
+        stream, partition, offset, issued = data["s"], data["p"], data["o"], data["t"]
+        ok = (
+            isinstance(stream, str)
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in (partition, offset))
+            and isinstance(issued, (int, float))
+            and partition >= 0
+            and offset >= 0
+        )
+    except (ValueError, TypeError, KeyError, UnicodeEncodeError, binascii.Error):
+        ok = False
+    if not ok:
+        raise invalid("Invalid ShardIterator.")
+    if (time.time() if now is None else now) - issued > ITERATOR_TTL:
+        raise CodecError(
+            400,
+            "Iterator expired. The iterator was created more than 5 minutes ago.",
+            "ExpiredIteratorException",
+        )
+    return stream, partition, offset
+
+
+def start_offset(
+    kind: str, partition: int, low: int, high: int, starting_sequence_number: str | None
+) -> int:
+    """The offset a GetShardIterator of type ``kind`` starts at in a partition holding offsets
+    ``low`` .. ``high``-1: TRIM_HORIZON ``low``, LATEST ``high``, AT/AFTER_SEQUENCE_NUMBER the
+    sequence number's offset (+1 for AFTER). Raises ``InvalidArgumentException`` for another
+    type or a sequence number of another shard."""
+    if kind == "TRIM_HORIZON":
+        return low
+    if kind == "LATEST":
+        return high
+    if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+        seq = parse_sequence_number(starting_sequence_number or "")
+        if seq is None or seq[0] != partition:
+            raise invalid("starting-sequence-number is not a sequence number of this shard.")
+        return seq[1] + (kind == "AFTER_SEQUENCE_NUMBER")
+    raise invalid(f"Unsupported shard-iterator-type {kind}.")
+
+
+def get_records_limit(text: str | None) -> int:
+    """GetRecords' ``limit`` query parameter: 1 to :data:`MAX_GET_RECORDS` (the default)."""
+    text = str(MAX_GET_RECORDS) if text is None else text
+    if not text.isdigit() or not 1 <= int(text) <= MAX_GET_RECORDS:
+        raise invalid(f"limit must be from 1 to {MAX_GET_RECORDS}.")
+    return int(text)
+
+
+# ---- request bodies ------------------------------------------------------------------------
+def json_object(body: bytes, *, optional: bool = False) -> dict[str, Any]:
+    """A request body that must be a JSON object (an empty body is ``{}`` when ``optional``);
+    400 ``SerializationException`` otherwise."""
+    if optional and not body.strip():
+        return {}
+    try:
+        data = loads(body)
+    except ValueError:
+        raise CodecError(400, "Malformed JSON request body.", "SerializationException") from None
+    if not isinstance(data, dict):
+        raise CodecError(400, "Request body must be a JSON object.", "SerializationException")
+    return data
+
+
+def shard_count(data: dict[str, Any], default: int) -> int:
+    """CreateStream's ``ShardCount`` (``default`` when absent; the tutorial's is 5): an
+    integer from 1 to :data:`MAX_SHARDS`."""
+    count = data.get("ShardCount", default)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SHARDS:
+        raise invalid(f"ShardCount must be an integer from 1 to {MAX_SHARDS}.")
+    return count
+
+
+def check_new_stream_name(stream: str) -> None:
+    """A name CreateStream accepts (not Kafka's internal ``__*`` topics)."""
+    if not is_stream_name(stream) or stream.startswith("__"):
+        raise invalid("StreamName must match [a-zA-Z0-9_.-]{1,128}.")
+
+
+def data_bytes(value: Any, *, literal_strings: bool) -> bytes:
+    """Record bytes from a ``Data`` field.
+
+    A JSON value (object, array, number, ...) becomes its compact JSON text: the tutorial's
+    PutRecord template ``$util.base64Encode($input.json('$.Data'))`` stores the JSON text. A
+    string is base64 text to decode, or, with ``literal_strings`` (the tutorial's PutRecords
+    ``data``, passed through as is), the string's own UTF-8 bytes. Null or bad base64 raise
+    ``InvalidArgumentException``.
+    """
+    if value is None:
+        raise invalid("Data must not be null.")
+    if isinstance(value, str):
+        if literal_strings:
+            return value.encode("utf-8", "surrogatepass")
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise invalid("Data is neither a JSON object nor valid base64 text.") from None
+    return dumps(value)
+
+
+def partition_key(value: Any) -> str:
+    """A ``PartitionKey``: a string of 1 to 256 characters (PutRecord reference)."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 256:
+        raise invalid("PartitionKey must be a string of 1 to 256 characters.")
+    return value
+
+
+def route(entry: dict[str, Any], key: str, shards: int) -> int:
+    """The shard of an entry: its ``ExplicitHashKey`` (a decimal 0 .. MAX_HASH) if given,
+    else the MD5 :func:`hash_key` of its partition key ``key``."""
+    explicit = entry.get("ExplicitHashKey")
+    if explicit is not None:
+        if not isinstance(explicit, str) or not explicit.isdigit() or int(explicit) > MAX_HASH:
+            raise invalid("ExplicitHashKey must be a decimal 128-bit integer.")
+        return shard_for(int(explicit), shards)
+    return shard_for(hash_key(key), shards)
+
+
+class PutEntry(NamedTuple):
+    """One record to produce: the partition key's UTF-8 bytes, the data, the partition."""
+
+    key: bytes
+    data: bytes
+    partition: int
+
+
+class EntryFields(NamedTuple):
+    """Field names of a PutRecords body's entries, and whether string data is literal."""
+
+    data: str
+    partition_key: str
+    literal_strings: bool
+
+
+#: PutRecord's body and the Kinesis-native PutRecords entries.
+NATIVE = EntryFields("Data", "PartitionKey", False)
+#: The tutorial's PutRecords entries (``records[i].data``, ``records[i].partition-key``).
+TUTORIAL = EntryFields("data", "partition-key", True)
+
+
+def put_entry(entry: Any, fields: EntryFields, *, max_bytes: int, shards: int) -> PutEntry:
+    """Validate one PutRecord body or PutRecords entry into a :class:`PutEntry`.
+
+    Checks, in order: an object, its partition key, its data (:func:`data_bytes`), the data
+    size (:class:`RecordTooLarge` past ``max_bytes``) and the route (:func:`route`).
+    """
+    if not isinstance(entry, dict):
+        raise invalid("Each record must be an object.")
+    key = partition_key(entry.get(fields.partition_key))
+    payload = data_bytes(entry.get(fields.data), literal_strings=fields.literal_strings)
+    if len(payload) > max_bytes:
+        raise RecordTooLarge(
+            400, "Record is larger than the record size limit.", "InvalidArgumentException"
+        )
+    return PutEntry(key.encode(), payload, route(entry, key, shards))
+
+
+def put_records_entries(data: dict[str, Any]) -> tuple[list[Any], EntryFields]:
+    """The entries of a PutRecords body and their field names: the tutorial's ``records``
+    or Kinesis' own ``Records``, a non-empty array of at most :data:`MAX_PUT_RECORDS`."""
+    if "records" in data:
+        entries, fields = data["records"], TUTORIAL
+    elif "Records" in data:
+        entries, fields = data["Records"], NATIVE
+    else:
+        raise invalid("Body needs a records (or Records) array.")
+    if not isinstance(entries, list) or not entries:
+        raise invalid("records must be a non-empty array.")
+    if len(entries) > MAX_PUT_RECORDS:
+        raise invalid(f"At most {MAX_PUT_RECORDS} records per PutRecords request.")
+    return entries, fields

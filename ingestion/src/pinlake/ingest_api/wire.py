@@ -1,0 +1,63 @@
+"""Pure helpers both facades' codecs share: JSON text in and out, topic names, codec errors.
+
+Nothing here knows HTTP, FastAPI or Kafka; every function is a plain function of its arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+#: Kafka's legal topic names: 1-249 of ``[A-Za-z0-9._-]`` (Kafka's ``Topic.validate``); Kinesis'
+#: stream names (``[a-zA-Z0-9_.-]{1,128}``, AWS Kinesis API reference, CreateStream) are a subset.
+TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+class CodecError(ValueError):
+    """A request the protocol rejects, independent of how the facade renders it.
+
+    ``status`` is the HTTP status, ``code`` the facade's error code (an int such as 42206 for
+    Kafka REST, an exception name such as ``"InvalidArgumentException"`` for Kinesis), ``extra``
+    more body fields. Each facade's route class turns it into its own error body.
+    """
+
+    def __init__(self, status: int, message: str, code: int | str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.extra = extra
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads(body: bytes) -> Any:
+    """Parse JSON text (orjson; the stdlib for integers beyond 64 bits, which orjson refuses).
+
+    ``NaN``/``Infinity`` are refused (not JSON). Raises ValueError for anything that is not
+    JSON text, including invalid UTF-8 and nesting too deep to parse.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(body, parse_constant=_no_constants)
+        except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+            raise ValueError(str(exc)) from None
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON text (UTF-8 bytes) of a parsed JSON value.
+
+    Values orjson refuses (big integers, lone surrogates in strings) fall back to the stdlib's
+    ASCII-escaped text, so every value :func:`loads` returns can be written back.
+    """
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()

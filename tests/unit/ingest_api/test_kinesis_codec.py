@@ -1,0 +1,277 @@
+"""The Kinesis-proxy codec as pure functions: sequence numbers, shard routing over the 128-bit
+hash-key space, shard iterators and PutRecord(s) entry validation."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pinlake.ingest_api.kinesis import codec
+from pinlake.ingest_api.wire import CodecError
+
+partitions = st.integers(0, 999_999)
+offsets = st.integers(0, 10**20 - 1)
+hashes = st.integers(0, codec.MAX_HASH)
+shard_counts = st.integers(1, codec.MAX_SHARDS)
+times = st.floats(0, 4e9, allow_nan=False)
+
+#: No example database on disk, no per-example deadline (a loaded machine must not flake).
+FAST = settings(database=None, deadline=None)
+
+
+@FAST
+@given(partitions, offsets)
+def test_sequence_number_round_trips_and_is_28_digits(partition, offset):
+    seq = codec.sequence_number(partition, offset)
+    assert len(seq) == 28 and seq.isdigit() and seq.startswith("49")
+    assert codec.parse_sequence_number(seq) == (partition, offset)
+
+
+@FAST
+@given(partitions, offsets, offsets)
+def test_sequence_numbers_order_like_offsets_within_a_shard(partition, a, b):
+    sa, sb = codec.sequence_number(partition, a), codec.sequence_number(partition, b)
+    assert (int(sa) < int(sb)) == (a < b)
+    assert (sa < sb) == (a < b)  # also as strings: same length
+
+
+@FAST
+@given(st.text(max_size=40))
+def test_parse_sequence_number_accepts_only_its_own_format(text):
+    parsed = codec.parse_sequence_number(text)
+    assert parsed is None or codec.sequence_number(*parsed) == text
+
+
+@FAST
+@given(st.integers(0, 10**12 - 1))
+def test_shard_id_round_trips(partition):
+    sid = codec.shard_id(partition)
+    assert sid.startswith("shardId-") and len(sid) == len("shardId-") + 12
+    assert codec.parse_shard_id(sid) == partition
+
+
+@pytest.mark.parametrize("text", ["", "shardId-", "shardId-x1", "shardId-0000000000001", "-1"])
+def test_parse_shard_id_rejects_malformed(text):
+    assert codec.parse_shard_id(text) is None
+
+
+def test_hash_key_is_md5_of_utf8_as_big_endian_int():
+    assert codec.hash_key("") == 0xD41D8CD98F00B204E9800998ECF8427E
+    assert codec.hash_key("é") == int.from_bytes(hashlib.md5("é".encode()).digest(), "big")
+
+
+@FAST
+@given(hashes, shard_counts)
+def test_shard_for_is_in_range_and_inside_that_shards_hash_range(hash_value, shards):
+    shard = codec.shard_for(hash_value, shards)
+    assert 0 <= shard < shards
+    rng = codec.hash_range(shard, shards)
+    assert int(rng["StartingHashKey"]) <= hash_value <= int(rng["EndingHashKey"])
+
+
+@FAST
+@given(shard_counts)
+def test_hash_ranges_tile_the_whole_hash_key_space(shards):
+    ranges = [codec.hash_range(p, shards) for p in range(shards)]
+    assert ranges[0]["StartingHashKey"] == "0"
+    assert int(ranges[-1]["EndingHashKey"]) == codec.MAX_HASH
+    for left, right in zip(ranges, ranges[1:], strict=False):
+        assert int(left["EndingHashKey"]) + 1 == int(right["StartingHashKey"])
+
+
+@FAST
+@given(st.text(max_size=30), st.integers(0, 2**31 - 1), st.integers(0, 2**63 - 1), times)
+def test_iterator_round_trips_until_it_expires(stream, partition, offset, now):
+    it = codec.make_iterator(stream, partition, offset, now=now)
+    assert codec.read_iterator(it, now=now) == (stream, partition, offset)
+    assert codec.read_iterator(it, now=now + codec.ITERATOR_TTL - 1) == (stream, partition, offset)
+    with pytest.raises(CodecError) as info:
+        codec.read_iterator(it, now=now + codec.ITERATOR_TTL + 1)
+    assert (info.value.status, info.value.code) == (400, "ExpiredIteratorException")
+
+
+@FAST
+@given(st.text(max_size=80))
+def test_read_iterator_rejects_any_other_text_as_invalid_argument(text):
+    try:
+        stream, partition, offset = codec.read_iterator(text, now=0.0)
+    except CodecError as exc:
+        assert exc.status == 400
+        assert exc.code in ("InvalidArgumentException", "ExpiredIteratorException")
+    else:
+        assert partition >= 0 and offset >= 0 and isinstance(stream, str)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"s": "x", "p": -1, "o": 0, "t": 0},
+        {"s": "x", "p": 0, "o": -5, "t": 0},
+        {"s": "x", "p": True, "o": 0, "t": 0},
+        {"s": 1, "p": 0, "o": 0, "t": 0},
+        {"s": "x", "p": 0, "o": 0},
+        [1, 2],
+    ],
+)
+def test_read_iterator_rejects_tampered_iterators(payload):
+    text = base64.urlsafe_b64encode(orjson.dumps(payload)).decode()
+    with pytest.raises(CodecError) as info:
+        codec.read_iterator(text, now=0.0)
+    assert info.value.code == "InvalidArgumentException"
+
+
+def test_start_offset_of_each_iterator_type():
+    seq = codec.sequence_number(2, 7)
+    assert codec.start_offset("TRIM_HORIZON", 2, 3, 10, None) == 3
+    assert codec.start_offset("LATEST", 2, 3, 10, None) == 10
+    assert codec.start_offset("AT_SEQUENCE_NUMBER", 2, 3, 10, seq) == 7
+    assert codec.start_offset("AFTER_SEQUENCE_NUMBER", 2, 3, 10, seq) == 8
+    for kind, partition, start in (
+        ("AT_SEQUENCE_NUMBER", 1, seq),  # a sequence number of another shard
+        ("AT_SEQUENCE_NUMBER", 2, None),
+        ("AT_TIMESTAMP", 2, None),
+    ):
+        with pytest.raises(CodecError) as info:
+            codec.start_offset(kind, partition, 3, 10, start)
+        assert info.value.code == "InvalidArgumentException"
+
+
+@pytest.mark.parametrize(("text", "ok"), [(None, 10_000), ("1", 1), ("10000", 10_000)])
+def test_get_records_limit_accepts_1_to_10000(text, ok):
+    assert codec.get_records_limit(text) == ok
+
+
+@pytest.mark.parametrize("text", ["0", "10001", "-1", "x", ""])
+def test_get_records_limit_rejects_others(text):
+    with pytest.raises(CodecError, match="limit must be from 1 to 10000"):
+        codec.get_records_limit(text)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=8,
+)
+
+
+@FAST
+@given(json_values.filter(lambda v: v is not None and not isinstance(v, str)))
+def test_put_record_data_stores_the_json_text_of_the_value(value):
+    data = codec.data_bytes(value, literal_strings=False)
+    assert orjson.loads(data) == value
+
+
+@FAST
+@given(st.binary(max_size=200))
+def test_string_data_is_base64_or_literal_text(raw):
+    text = base64.b64encode(raw).decode()
+    assert codec.data_bytes(text, literal_strings=False) == raw
+    assert codec.data_bytes(text, literal_strings=True) == text.encode()
+
+
+@FAST
+@given(st.text(max_size=50))
+def test_literal_string_data_keeps_any_unicode_text(text):
+    assert codec.data_bytes(text, literal_strings=True) == text.encode("utf-8", "surrogatepass")
+
+
+@pytest.mark.parametrize(("value", "literal"), [(None, False), (None, True), ("%%%", False)])
+def test_bad_data_is_invalid_argument(value, literal):
+    with pytest.raises(CodecError) as info:
+        codec.data_bytes(value, literal_strings=literal)
+    assert (info.value.status, info.value.code) == (400, "InvalidArgumentException")
+
+
+@FAST
+@given(st.text(min_size=1, max_size=256), shard_counts)
+def test_put_entry_routes_by_md5_of_the_partition_key(key, shards):
+    entry = codec.put_entry(
+        {"Data": {"a": 1}, "PartitionKey": key}, codec.NATIVE, max_bytes=100, shards=shards
+    )
+    assert entry == (key.encode(), b'{"a":1}', codec.shard_for(codec.hash_key(key), shards))
+
+
+@FAST
+@given(hashes, shard_counts)
+def test_explicit_hash_key_overrides_the_partition_key(hash_value, shards):
+    entry = {"data": "x", "partition-key": "k", "ExplicitHashKey": str(hash_value)}
+    got = codec.put_entry(entry, codec.TUTORIAL, max_bytes=10, shards=shards)
+    assert got.partition == codec.shard_for(hash_value, shards)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "not an object",
+        {"data": "x"},
+        {"data": "x", "partition-key": ""},
+        {"data": "x", "partition-key": "k" * 257},
+        {"data": "x", "partition-key": 5},
+        {"data": None, "partition-key": "k"},
+        {"data": "x", "partition-key": "k", "ExplicitHashKey": str(2**128)},
+        {"data": "x", "partition-key": "k", "ExplicitHashKey": "-1"},
+        {"data": "x", "partition-key": "k", "ExplicitHashKey": 5},
+    ],
+)
+def test_put_entry_rejects_invalid_entries(entry):
+    with pytest.raises(CodecError) as info:
+        codec.put_entry(entry, codec.TUTORIAL, max_bytes=10, shards=3)
+    assert (info.value.status, info.value.code) == (400, "InvalidArgumentException")
+
+
+@FAST
+@given(st.integers(1, 64))
+def test_put_entry_size_limit_is_on_the_data_bytes(limit):
+    fits = {"data": "y" * limit, "partition-key": "k"}
+    assert codec.put_entry(fits, codec.TUTORIAL, max_bytes=limit, shards=1).data == b"y" * limit
+    over = {"data": "y" * (limit + 1), "partition-key": "k"}
+    with pytest.raises(codec.RecordTooLarge):
+        codec.put_entry(over, codec.TUTORIAL, max_bytes=limit, shards=1)
+
+
+def test_put_records_entries_shapes_and_limits():
+    assert codec.put_records_entries({"records": [1]}) == ([1], codec.TUTORIAL)
+    assert codec.put_records_entries({"Records": [1]}) == ([1], codec.NATIVE)
+    assert len(codec.put_records_entries({"records": [{}] * 500})[0]) == 500
+    for body in ({}, {"records": []}, {"records": {}}, {"records": [{}] * 501}):
+        with pytest.raises(CodecError) as info:
+            codec.put_records_entries(body)
+        assert info.value.code == "InvalidArgumentException"
+
+
+@pytest.mark.parametrize(
+    ("body", "optional", "expected"),
+    [(b"", True, {}), (b"  ", True, {}), (b'{"a":1}', False, {"a": 1})],
+)
+def test_json_object_accepts_objects(body, optional, expected):
+    assert codec.json_object(body, optional=optional) == expected
+
+
+@pytest.mark.parametrize("body", [b"", b"{oops", b"[]", b"1", b"\xff"])
+def test_json_object_rejects_other_bodies_as_serialization_errors(body):
+    with pytest.raises(CodecError) as info:
+        codec.json_object(body)
+    assert (info.value.status, info.value.code) == (400, "SerializationException")
+
+
+def test_shard_count_and_stream_names():
+    assert codec.shard_count({}, 5) == 5
+    assert codec.shard_count({"ShardCount": 64}, 5) == 64
+    for bad in (0, 65, True, "3", 1.0):
+        with pytest.raises(CodecError, match="ShardCount"):
+            codec.shard_count({"ShardCount": bad}, 5)
+    assert codec.is_stream_name("a" * 128) and not codec.is_stream_name("a" * 129)
+    assert not codec.is_stream_name("bad name")
+    codec.check_new_stream_name("ok-name_1.x")
+    for bad in ("__consumer_offsets", "bad name", ""):
+        with pytest.raises(CodecError, match="StreamName"):
+            codec.check_new_stream_name(bad)
