@@ -9,6 +9,7 @@ import time
 
 import httpx
 import orjson
+import pytest
 from ingestion_helpers import JSON_V2, bucket_lines, marked
 
 from pinlake.bucket.sink import BucketSink, SinkOptions
@@ -16,6 +17,8 @@ from pinlake.produce import ProduceToApi
 from pinlake.produce.events import paced
 from pinlake.produce.http import post_records
 from pinlake.services import kafka_broker
+
+pytestmark = pytest.mark.kafka
 
 
 def _events(marker: str, n: int):
@@ -49,6 +52,7 @@ def _finished(thread: threading.Thread, box: dict, n: int):
     return result
 
 
+@pytest.mark.slow
 def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
     kafka_services, marker, tmp_path
 ):

@@ -10,9 +10,12 @@ import sys
 import time
 
 import orjson
+import pytest
 from ingestion_helpers import BINARY_V2, JSON_V2, bucket_lines, marked
 
 from pinlake.bucket.sink import BucketSink, SinkOptions
+
+pytestmark = pytest.mark.kafka
 
 
 def produce(api, topic: str, marker: str, n: int, batch: int = 100) -> None:
@@ -85,6 +88,7 @@ def _sink_process(settings, bucket, *extra):
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow
 def test_sink_killed_mid_run_then_restarted_is_exactly_once(kafka_services, api, marker, tmp_path):
     topic = kafka_services.topic("geo")
     n = 3000

@@ -36,19 +36,28 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def loads(body: bytes) -> Any:
-    """Parse JSON text (orjson; the stdlib for integers beyond 64 bits, which orjson refuses).
+#: A run of 19+ digits may be an integer outside [-2**63, 2**64 - 1], which orjson parses as a
+#: float (silently losing digits); such bodies go to the stdlib parser, exact for any integer.
+_LONG_DIGITS = re.compile(rb"\d{19}")
 
-    ``NaN``/``Infinity`` are refused (not JSON). Raises ValueError for anything that is not
-    JSON text, including invalid UTF-8 and nesting too deep to parse.
+
+def loads(body: bytes) -> Any:
+    """Parse JSON text (RFC 8259) exactly: every integer stays an exact int, whatever its size.
+
+    orjson parses, except for bodies with a run of 19 or more digits (a possible integer beyond
+    64 bits, which orjson would turn into a float) and for anything orjson refuses; those go to
+    the stdlib parser. ``NaN``/``Infinity`` are refused (not JSON). Raises ValueError for
+    anything that is not JSON text, including invalid UTF-8 and nesting too deep to parse.
     """
     try:
-        return orjson.loads(body)
+        if _LONG_DIGITS.search(body) is None:
+            return orjson.loads(body)
     except orjson.JSONDecodeError:
-        try:
-            return json.loads(body, parse_constant=_no_constants)
-        except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-            raise ValueError(str(exc)) from None
+        pass
+    try:
+        return json.loads(body, parse_constant=_no_constants)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def dumps(value: Any) -> bytes:
