@@ -9,6 +9,11 @@ checks that the two never drift apart.
 Embedded Derby admits one JVM at a time: a process that holds a session holds the metastore.
 pinlake commands open the session late and stop it when done, and dbt runs in its own process
 after them.
+
+Start-up chatter stays off the terminal (errors do not): ``conf/log4j2.properties`` gives PySpark's
+driver logger the root's level, so Spark's ``Setting default log level to "WARN"`` banner is not
+printed, and ``conf/spark-env.sh`` (found through ``SPARK_CONF_DIR``) drops the JDK's
+``WARNING: Using incubator modules: jdk.incubator.vector`` line from the driver's stderr.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ def get_spark(settings: Settings | None = None, app_name: str = "pinlake") -> Sp
     settings.ensure_dirs()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("SPARK_CONF_DIR", str(settings.log4j_config.parent))
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
