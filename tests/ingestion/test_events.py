@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
+from pinlake.bucket.layout import list_files
 from pinlake.errors import PinlakeError, UsageError
+from pinlake.produce import ProduceToBucket
+from pinlake.produce.bucket import write_events
 from pinlake.produce.events import (
     aicore_max_ind,
     plan_draws,
@@ -46,6 +50,31 @@ def test_plan_default_is_aicore_on_original_size():
     inds, count = plan_draws(200, events=1_000, seed=3, sequential=False, sequence_file=None)
     drawn = list(inds)
     assert count == len(drawn) == 1_000 and max(drawn) <= 199 and min(drawn) >= 0
+
+
+def test_random_default_draws_aicore_sequence(settings):
+    # produce's default options on a source of the original size: the AiCore draws, no database
+    options = ProduceToBucket(events=6, flush_size=1)
+    inds, count = plan_draws(
+        11_154,
+        events=options.events,
+        seed=options.seed,
+        sequential=options.sequential,
+        sequence_file=options.sequence_file,
+    )
+    assert count == 6
+    events = ((ind, {"pin": None, "geo": {"ind": ind}, "user": None}) for ind in inds)
+    write_events(settings, events, options)
+    geo_files = list_files(settings.bucket_dir, "pinterest.geo")
+    assert len(geo_files) == 6  # flush.size=1 like the original connector
+    assert [json.loads(f.path.read_text())["ind"] for f in geo_files] == [
+        7528,
+        2863,
+        5730,
+        8304,
+        8731,
+        1313,
+    ]
 
 
 def test_sequential():

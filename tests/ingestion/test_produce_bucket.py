@@ -86,21 +86,6 @@ def test_bucket_layout_offsets_and_append(settings):
     assert not list(bucket.rglob("*.tmp*"))
 
 
-def test_random_default_draws_aicore_sequence(settings):
-    init_source(settings, rows=11_154, seed=1, url=None, force=False)
-    run_produce(settings, ProduceToBucket(events=6, flush_size=1))
-    geo_files = topic_files(settings.bucket_dir, "geo")
-    assert len(geo_files) == 6  # flush.size=1 like the original connector
-    assert [json.loads(f.read_text())["ind"] for f in geo_files] == [
-        7528,
-        2863,
-        5730,
-        8304,
-        8731,
-        1313,
-    ]
-
-
 def test_reference_sequence_replay(settings, aicore_dir, tmp_path):
     load_reference(settings, aicore_dir, url=None)
     sequence = tmp_path / "seq.csv"

@@ -169,6 +169,8 @@ class Settings(BaseSettings):
             # read by profiles.yml only (derived from the fields above)
             PINLAKE_SPARK_CLASSPATH=self.spark_classpath,
             PINLAKE_LOG4J_CONFIG=str(self.log4j_config),
+            # conf/spark-env.sh keeps the JDK's start-up warning off the terminal (see it)
+            SPARK_CONF_DIR=os.environ.get("SPARK_CONF_DIR", str(self.log4j_config.parent)),
             SPARK_LOCAL_IP=os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
             DBT_PROFILES_DIR=str(REPO_ROOT),
             DBT_PROJECT_DIR=str(REPO_ROOT),

@@ -7,8 +7,14 @@ sets the same keys from the same environment variables; ``tests/ingestion/test_s
 checks that the two never drift apart.
 
 Embedded Derby admits one JVM at a time: a process that holds a session holds the metastore.
-pinlake commands open the session late and stop it when done, and dbt runs in its own process
-after them.
+pinlake commands open the session late and never stop it: the driver JVM, and with it the
+embedded Derby metastore lock, ends when the Python process exits. That is why the pipeline runs
+each Spark step and dbt in a process of its own (:mod:`pinlake.pipeline`).
+
+Start-up chatter stays off the terminal (errors do not): ``conf/log4j2.properties`` gives PySpark's
+driver logger the root's level, so Spark's ``Setting default log level to "WARN"`` banner is not
+printed, and ``conf/spark-env.sh`` (found through ``SPARK_CONF_DIR``) drops the JDK's
+``WARNING: Using incubator modules: jdk.incubator.vector`` line from the driver's stderr.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ def get_spark(settings: Settings | None = None, app_name: str = "pinlake") -> Sp
     settings.ensure_dirs()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("SPARK_CONF_DIR", str(settings.log4j_config.parent))
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
@@ -79,15 +86,6 @@ def get_spark(settings: Settings | None = None, app_name: str = "pinlake") -> Sp
     spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
-
-
-def stop_spark() -> None:
-    """Stop the active session (releases the Derby metastore lock for the next process)."""
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
 
 
 @contextmanager

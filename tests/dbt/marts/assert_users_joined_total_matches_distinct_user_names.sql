@@ -1,6 +1,8 @@
 {#
-    rpt_users_joined_by_year counts every distinct user name exactly once: its total equals the
-    number of distinct non-null user names with a join date in stg_pinterest__users.
+    The total of rpt_users_joined_by_year equals the number of distinct non-null user names with
+    a join date in stg_pinterest__users: a total check, so it catches names counted more than
+    once (e.g. once per join date) or dropped, unless both happen and cancel out. Returns the two
+    numbers when they differ.
 #}
 with
 

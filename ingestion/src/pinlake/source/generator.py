@@ -448,8 +448,3 @@ def _pick_ext(r: float) -> str:
         if r < bound:
             return str(ext)
     return "jpg"
-
-
-def generate(rows: int, seed: int, chunk_size: int = 10_000) -> Iterator[dict[str, list[dict]]]:
-    """Shortcut: the chunks of :class:`SourceGenerator` ``(rows, seed)``."""
-    return SourceGenerator(rows, seed).chunks(chunk_size)

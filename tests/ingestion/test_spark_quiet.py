@@ -1,0 +1,62 @@
+"""Starting Spark shows errors only: no JVM or Spark start-up chatter on the user's terminal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pinlake.config import Settings
+from pinlake.lakehouse.dbt import dbt_executable
+
+pytestmark = pytest.mark.spark
+
+#: The JDK's line (Spark's launcher always adds --add-modules=jdk.incubator.vector).
+INCUBATOR = "WARNING: Using incubator modules: jdk.incubator.vector"
+#: Spark's Logging.scala banner when PySpark's driver logger has no level of its own.
+LOG_LEVEL_BANNER = ('Setting default log level to "WARN".', "To adjust logging level use")
+
+SESSION = """
+from pinlake.spark import get_spark
+
+spark = get_spark()
+assert spark.sql("select 1 as x").collect()[0].x == 1
+spark._jvm.org.slf4j.LoggerFactory.getLogger("pinlake.test").error("this error stays visible")
+print("session ready")
+"""
+
+
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    from pinlake.config import REPO_ROOT
+
+    return subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400, check=False
+    )
+
+
+def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
+    env = Settings(home=tmp_path / "home").child_env()
+    env.pop("SPARK_CONF_DIR", None)  # get_spark itself must point Spark at pinlake's conf
+    done = _run([sys.executable, "-c", SESSION], env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "session ready" in done.stdout
+    assert INCUBATOR not in output
+    for line in LOG_LEVEL_BANNER:
+        assert line not in output
+    assert "this error stays visible" in done.stderr  # a JVM log4j error still gets through
+
+
+def test_dbt_session_target_prints_no_start_up_chatter(tmp_path: Path):
+    # `dbt debug` opens the `local` target's session (dbt-spark builds it with pyspark) in the
+    # environment every dbt run gets (Settings.child_env: SPARK_CONF_DIR is pinlake's conf).
+    env = Settings(home=tmp_path / "home").child_env()
+    done = _run([dbt_executable(), "debug"], env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "All checks passed!" in output
+    assert INCUBATOR not in output
+    for line in LOG_LEVEL_BANNER:
+        assert line not in output
