@@ -162,7 +162,7 @@ def test_rows_of_an_unfinished_load_are_removed_and_the_file_relanded(
 
 def test_missing_bucket_is_a_usage_error(spark_settings: Settings, tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
-        land_bucket(spark_settings, tmp_path / "nope")
+        land_bucket(spark_settings, LandOptions(tmp_path / "nope"))
 
 
 def test_corrupt_and_empty_files_never_abort_the_load(
@@ -184,9 +184,12 @@ def test_corrupt_and_empty_files_never_abort_the_load(
 def test_cli_reports_bad_paths_on_one_line(tmp_path, capsys):
     from pinlake.cli import main
 
+    not_a_folder = tmp_path / "file.csv"
+    not_a_folder.write_text("x")
     for argv, expected in (
         (["land", "--bucket", str(tmp_path / "missing")], "does not exist"),
-        (["export"], "Missing option '--out'"),
+        (["export", "--out", str(not_a_folder)], "is not a folder"),
+        (["export", "--no-such-option"], "No such option"),
         (["land", "--no-such-option"], "No such option"),
     ):
         with pytest.raises(SystemExit) as exit_info:
