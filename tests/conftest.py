@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pinlake_testing import isolated_settings
+from pinlake_testing import isolated_settings, reference_draws
 
 from pinlake.config import Settings
 
@@ -32,11 +32,6 @@ def aicore_dir() -> Path:
     if not (AICORE_DIR / "geolocation_data.csv").is_file():
         pytest.fail(f"reference data missing: {AICORE_DIR} (put shared/ beside the clone)")
     return AICORE_DIR
-
-
-def reference_draws(aicore_dir: Path) -> list[dict]:
-    """The original run's events: the logged posting sequence, then every row once."""
-    return [{"sequence_file": aicore_dir / "posting_sequence.csv"}, {"sequential": True}]
 
 
 @dataclass
@@ -67,10 +62,12 @@ def golden(aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Golden
         run.run("produce → bucket", ProduceToBucket(**draws))
         for draws in reference_draws(aicore_dir)
     ]
-    landed = run.run("land", LandOptions())
-    run.run("dbt build", DbtCommand(["build"]))
-    run.run("dbt docs generate", DbtCommand(["docs", "generate"]))
-    exported = run.run("export", ExportOptions())
+    landed, _, _, exported = run.spark(
+        ("land", LandOptions()),
+        ("dbt build", DbtCommand(["build"])),
+        ("dbt docs generate", DbtCommand(["docs", "generate"])),
+        ("export", ExportOptions()),
+    )
     return GoldenRun(settings, produced, landed, exported, run.timings)
 
 

@@ -21,3 +21,8 @@ def isolated_settings(home: Path) -> Settings:
         ),
         api=ApiSettings(host="127.0.0.1", port=api_port, api_key=None, delivery_timeout_ms=30_000),
     )
+
+
+def reference_draws(aicore_dir: Path) -> list[dict]:
+    """The original run's events: the logged posting sequence, then every row once."""
+    return [{"sequence_file": aicore_dir / "posting_sequence.csv"}, {"sequential": True}]

@@ -2,22 +2,34 @@
 
 The home is the session's Kafka-path home (tests/conftest.py ``api_path_home``): the AiCore
 events were posted through the ingestion API into its broker and nothing has been sunk yet. The
-DAG's first run sinks, lands, builds and exports them, and its marts must equal the golden run's
-(the same records through the direct path). Each DAG run is one ``dag.test()`` in a process of
+DAG's first run sinks, lands, builds and exports them, and its marts must equal the published
+results that the golden run (the direct path, tests/integration/test_reference_data.py) equals.
+Before that, the Kafka path is proven at the bucket: its sink writes exactly the records the
+direct path writes. Each DAG run is one ``dag.test()`` in a process of
 its own (tests/dags/run_dag_test.py), so its Spark JVM and Derby lock end with it.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pinlake_testing import reference_draws
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.kafka]
+#: One xdist worker owns the Kafka-path home and its DAG runs.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.spark,
+    pytest.mark.kafka,
+    pytest.mark.xdist_group("kafka_path"),
+]
 
 HERE = Path(__file__).resolve().parent
 BAD_INDEX = 987_654_321
@@ -81,18 +93,57 @@ def first_run(airflow_db: Path, dbt_manifest: Path, api_path_home) -> FirstRun:
     return FirstRun(pipeline, result, exports, _delta_versions(pipeline.home, "marts"))
 
 
-def test_batch_dag_builds_the_same_marts_as_the_direct_path(first_run: FirstRun, golden) -> None:
+def _rows(text: str) -> tuple[list[str], list[tuple[str, ...]]]:
+    header, *rows = list(csv.reader(io.StringIO(text)))
+    return header, sorted(tuple(row) for row in rows)
+
+
+def _bucket_records(bucket: Path, topics: list[str]) -> dict[str, Counter]:
+    from pinlake.bucket.layout import list_files
+
+    return {
+        topic: Counter(
+            line for f in list_files(bucket, topic) for line in f.path.read_bytes().splitlines()
+        )
+        for topic in topics
+    }
+
+
+def test_the_kafka_path_delivers_the_same_records_to_the_bucket(
+    api_path_home, aicore_dir: Path, tmp_path: Path
+) -> None:
+    """HTTP → Kafka → sink writes exactly the records (as a multiset of lines per topic) that
+    the producer writes straight into a bucket from the same source; from the bucket on, the
+    two paths are the same code."""
+    from pinlake.bucket.sink import BucketSink, SinkOptions
+    from pinlake.pipeline.steps import run_step
+    from pinlake.produce import ProduceToBucket
+
+    direct_bucket, kafka_bucket = tmp_path / "direct", tmp_path / "via-kafka"
+    for draws in reference_draws(aicore_dir):
+        run_step(api_path_home, ProduceToBucket(**draws, bucket=direct_bucket))
+    # its own consumer group (one per bucket): independent of the DAG's sink
+    sunk = BucketSink(api_path_home, SinkOptions(once=True, bucket=kafka_bucket)).run()
+    topics = [api_path_home.topic(t) for t in ("pin", "geo", "user")]
+    direct = _bucket_records(direct_bucket, topics)
+    via_kafka = _bucket_records(kafka_bucket, topics)
+    assert sunk.records == sum(sum(c.values()) for c in direct.values()) > 30_000
+    for topic in topics:
+        assert via_kafka[topic] == direct[topic], topic
+
+
+def test_batch_dag_builds_the_published_marts(first_run: FirstRun, aicore_dir: Path) -> None:
     result = first_run.result
     failed = {t: s for t, s in result["tasks"].items() if s != "success"}
     assert result["state"] == "success", f"not successful: {failed} (log: {result['log']})"
     assert not failed
     assert len(list((first_run.pipeline.home / "exports").iterdir())) == 1
 
-    by_golden = {name: golden.exported.path(name[:-4]).read_text() for name in first_run.exports}
     assert len(first_run.exports) == 9
     assert any(text.count("\n") > 1 for text in first_run.exports.values()), "all marts empty"
-    for name, text in by_golden.items():
-        assert first_run.exports[name] == text, name
+    for name, text in first_run.exports.items():
+        # the golden run (direct path) equals these files too: the two paths build the same marts
+        assert _rows(text) == _rows((aicore_dir / "expected" / name).read_text()), name
 
 
 def test_failing_data_test_fails_the_run_and_spares_downstream_marts(

@@ -1,10 +1,10 @@
 """Real-data check: the AiCore reference rows, ingested as the original producer sent them,
 give exactly the marts in reference-data/aicore/expected (the original project's results).
 
-Everything here reads the session's one golden run (tests/conftest.py): the bucket path built
+Everything here reads the session's one golden run (tests/conftest.py): the direct path, built
 once. The Kafka path (HTTP → Kafka → sink) is proven at the bucket: its sink writes exactly the
-records the direct path wrote; the Airflow DAG test builds the marts from that path and compares
-them with these.
+records the direct path writes; the Airflow DAG test (tests/dags) builds the marts from that path
+and compares them with the same published results.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pinlake.bucket.layout import list_files
-
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+#: One xdist worker builds the golden run and runs every test that reads it.
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("golden")]
 
 MARTS = [
     "rpt_country_with_most_followed_user",
@@ -70,31 +69,6 @@ def test_dbt_docs_are_generated_with_every_mart(golden):
     catalog = json.loads((target / "catalog.json").read_text())
     documented = {node["metadata"]["name"] for node in catalog["nodes"].values()}
     assert set(MARTS) <= documented
-
-
-def _bucket_records(bucket: Path, topics: list[str]) -> dict[str, Counter]:
-    return {
-        topic: Counter(
-            line for f in list_files(bucket, topic) for line in f.path.read_bytes().splitlines()
-        )
-        for topic in topics
-    }
-
-
-@pytest.mark.kafka
-def test_the_kafka_path_delivers_the_same_records_to_the_bucket(golden, api_path_home, tmp_path):
-    """HTTP → Kafka → sink writes exactly the records (as a multiset of lines per topic) that
-    the producer wrote straight into the golden bucket; from there on the paths are the same."""
-    from pinlake.bucket.sink import BucketSink, SinkOptions
-
-    bucket = tmp_path / "bucket"  # its own consumer group: independent of the DAG's sink
-    result = BucketSink(api_path_home, SinkOptions(once=True, bucket=bucket)).run()
-    topics = [golden.settings.topic(t) for t in ("pin", "geo", "user")]
-    via_kafka = _bucket_records(bucket, topics)
-    direct = _bucket_records(golden.settings.bucket_dir, topics)
-    assert result.records == sum(sum(c.values()) for c in direct.values())
-    for topic in topics:
-        assert via_kafka[topic] == direct[topic], topic
 
 
 _CONTRACT_PROBE = """

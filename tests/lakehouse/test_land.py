@@ -10,7 +10,8 @@ from pinlake.config import Settings
 from pinlake.errors import UsageError
 from pinlake.lakehouse.land import LandOptions, land_bucket
 
-pytestmark = pytest.mark.spark
+#: One worker, one Spark session for all of these.
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("lakehouse")]
 
 PIN = {
     "index": 7528,

@@ -56,3 +56,9 @@ def table(
     for row in rows:
         out.add_row(*("" if value is None else str(value) for value in row))
     return out
+
+
+def stage_rule(number: int, total: int | None, name: str) -> None:
+    """The line that opens stage ``number`` (of ``total``) of a composition."""
+    of = f"/{total}" if total else ""
+    console.rule(f"[bold]{number}{of} {name}")

@@ -1,8 +1,11 @@
-"""Runs dbt (in its own process) against the dbt project at the repository root.
+"""Runs dbt against the dbt project at the repository root.
 
-dbt's ``session`` target starts its own Spark JVM with the same settings as
+dbt's ``session`` target opens a Spark session with the same settings as
 :func:`pinlake.spark.spark_conf`; :meth:`Settings.child_env` points it at this ``PINLAKE_HOME``.
-It must not run while another process holds the home's Derby metastore.
+By default dbt runs in a process of its own (its JVM must not meet another process holding the
+home's embedded Derby metastore). With ``in_process`` it runs through dbt's programmatic
+``dbtRunner`` in this process and shares this process's Spark session (and JVM): what a step
+sequence run by :func:`pinlake.pipeline.isolated.run_isolated` does to start Spark once.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class DbtCommand:
 
     args: list[str] = field(default_factory=lambda: ["build"])
     check: bool = True
+    in_process: bool = False
 
 
 @dataclass
@@ -52,12 +56,33 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
     PinlakeError on a non-zero exit when ``command.check``."""
     settings.ensure_dirs()
     start = time.perf_counter()
-    completed = subprocess.run(
-        [dbt_executable(), *command.args], cwd=REPO_ROOT, env=settings.child_env(), check=False
-    )
-    if command.check and completed.returncode != 0:
+    if command.in_process:
+        returncode = _run_in_process(settings, command.args)
+    else:
+        returncode = subprocess.run(
+            [dbt_executable(), *command.args], cwd=REPO_ROOT, env=settings.child_env(), check=False
+        ).returncode
+    if command.check and returncode != 0:
         raise PinlakeError(
-            f"`dbt {' '.join(command.args)}` failed with exit code {completed.returncode} "
+            f"`dbt {' '.join(command.args)}` failed with exit code {returncode} "
             f"(details above and in {settings.logs_dir / 'dbt'})"
         )
-    return DbtResult(list(command.args), completed.returncode, time.perf_counter() - start)
+    return DbtResult(list(command.args), returncode, time.perf_counter() - start)
+
+
+def _run_in_process(settings: Settings, args: list[str]) -> int:
+    """dbt through ``dbtRunner`` here; its exit code as the CLI's (0 ok, 1 failed, 2 error)."""
+    import os
+
+    from dbt.cli.main import dbtRunner
+
+    os.environ.update(settings.child_env())  # profiles.yml reads env_var(); dbt its DBT_* flags
+    cwd = Path.cwd()
+    os.chdir(REPO_ROOT)
+    try:
+        result = dbtRunner().invoke(list(args))
+    finally:
+        os.chdir(cwd)
+    if result.exception is not None:
+        return 2
+    return 0 if result.success else 1

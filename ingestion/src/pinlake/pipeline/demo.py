@@ -62,7 +62,6 @@ def run_demo(settings: Settings, *, rows: int, events: int | None, direct: bool 
     documented answers, the record counts per stage and the time per stage."""
     console.print(f"[bold]pinlake demo[/] in {settings.home} (previous demo state is reset)")
     reset_state(settings)
-    settings.ensure_dirs()
     run = Runner(settings, total=6 if direct else 9)
     run.run("source init", SourceInit(rows=rows))
     if direct:
@@ -74,10 +73,13 @@ def run_demo(settings: Settings, *, rows: int, events: int | None, direct: bool 
             run.run("sink → bucket", SinkOptions(once=True))
         finally:
             run.run("services down", ServicesDown())
-    landed = run.run("land", LandOptions())
-    run.run("dbt build", DbtCommand(["build"]))
-    run.run("dbt docs generate", DbtCommand(["docs", "generate"]))
-    exported = run.run("export", ExportOptions())
+    # one Spark session (one JVM start) for the four Spark stages
+    landed, _, _, exported = run.spark(
+        ("land", LandOptions()),
+        ("dbt build", DbtCommand(["build"])),
+        ("dbt docs generate", DbtCommand(["docs", "generate"])),
+        ("export", ExportOptions()),
+    )
 
     console.rule("[bold]results")
     for model, title in DOCUMENTED_QUERIES:

@@ -1,14 +1,18 @@
-"""Run one pipeline step in a child process and get its typed result back.
+"""Run pipeline steps in a child process and get their typed results back.
 
-The one helper for stages that must not share a process: the embedded Derby metastore admits
-one JVM at a time and a JVM keeps it until the process exits, so a composition that runs
-``land`` and then ``dbt build`` (which starts its own JVM) runs ``land`` here.
+The one helper for stages that must not share a process with what follows them: the embedded
+Derby metastore admits one JVM at a time and a JVM keeps it until its process exits, so a
+composition that runs ``land`` and later ``dbt build`` (its own JVM) runs ``land`` here. Several
+Spark steps in one call share the child's one JVM (dbt then runs in-process,
+:class:`~pinlake.lakehouse.dbt.DbtCommand` ``in_process``), which starts Spark once instead of
+once per step.
 
 Protocol (parent → child): ``python -m pinlake.pipeline.isolated RESULT_FILE`` with the settings
 in the environment (:meth:`Settings.child_env`, the one way settings cross a process boundary) and
-``{"step": <options class name>, "options": {...}}`` on stdin. The child runs the step (its
-output goes to the same terminal) and writes ``{"result": {...}}`` or
-``{"error": <message>, "exit_code": n}`` to RESULT_FILE. Nothing travels through ``logs/``.
+``{"steps": [{"name", "step": <options class name>, "options": {...}}, ...]}`` on stdin. The
+child runs the steps in order (their output goes to the same terminal) and writes
+``{"results": [{"result": {...}, "seconds": s}, ...]}``, with ``"error"`` and ``"exit_code"``
+added when a step failed (the steps after it do not run). Nothing travels through ``logs/``.
 """
 
 from __future__ import annotations
@@ -17,26 +21,60 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from pinlake.config import Settings
+from pinlake.console import stage_rule
 from pinlake.errors import PinlakeError
 from pinlake.pipeline.steps import RESULTS, STEPS, run_step
 
 _BY_NAME = {cls.__name__: cls for cls in STEPS}
 
 
-def run_isolated(settings: Settings, options: Any) -> Any:
-    """Run the step of ``options`` in a fresh Python process on the same settings; returns its
-    typed result. Raises :class:`PinlakeError` with the child's message when the step failed, or
-    with its exit code when the child died without a word (killed, crashed JVM)."""
-    cls = type(options)
-    if cls not in STEPS:
-        raise TypeError(f"no pipeline step takes {cls.__name__}")
-    request = {"step": cls.__name__, "options": TypeAdapter(cls).dump_python(options, mode="json")}
+@dataclass
+class Stage:
+    """One step of a sequence: its display name and its options."""
+
+    name: str
+    options: Any
+
+
+@dataclass
+class StageResult:
+    """A step's typed result and its wall time in seconds."""
+
+    name: str
+    result: Any
+    seconds: float
+
+
+def run_isolated(
+    settings: Settings, stages: list[Stage], *, first: int = 1, total: int | None = None
+) -> list[StageResult]:
+    """Run ``stages`` in order in one fresh Python process on the same settings; returns their
+    results. Stage lines are numbered from ``first`` (of ``total``). Raises
+    :class:`PinlakeError` with the child's message when a step failed, or with its exit code
+    when the child died without a word (killed, crashed JVM)."""
+    for stage in stages:
+        if type(stage.options) not in STEPS:
+            raise TypeError(f"no pipeline step takes {type(stage.options).__name__}")
+    request = {
+        "first": first,
+        "total": total,
+        "steps": [
+            {
+                "name": stage.name,
+                "step": type(stage.options).__name__,
+                "options": TypeAdapter(type(stage.options)).dump_python(stage.options, mode="json"),
+            }
+            for stage in stages
+        ],
+    }
     with tempfile.TemporaryDirectory(prefix="pinlake-step-") as tmp:
         out = Path(tmp) / "result.json"
         done = subprocess.run(
@@ -47,27 +85,47 @@ def run_isolated(settings: Settings, options: Any) -> Any:
             check=False,
         )
         answer = json.loads(out.read_text()) if out.exists() else {}
-    if "result" in answer:
-        return TypeAdapter(RESULTS[cls]).validate_python(answer["result"])
+    results = [
+        StageResult(
+            stage.name,
+            TypeAdapter(RESULTS[type(stage.options)]).validate_python(item["result"]),
+            item["seconds"],
+        )
+        for stage, item in zip(stages, answer.get("results", []), strict=False)
+    ]
+    if len(results) == len(stages) and "error" not in answer:
+        return results
+    failed = stages[len(results)].name if len(results) < len(stages) else "a step"
     message = answer.get("error") or f"exited with code {done.returncode} and no result"
-    raise PinlakeError(f"{cls.__name__} step failed in its own process: {message}")
+    raise PinlakeError(f"{failed} failed in its own process: {message}")
 
 
 def _child(out: Path) -> int:
     from pinlake.console import err_console
 
     request = json.loads(sys.stdin.read())
-    cls = _BY_NAME[request["step"]]
-    options = TypeAdapter(cls).validate_python(request["options"])
-    try:
-        result = run_step(Settings(), options)
-    except PinlakeError as exc:
-        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
-        out.write_text(json.dumps({"error": str(exc), "exit_code": exc.exit_code}))
-        return exc.exit_code
-    out.write_text(
-        json.dumps({"result": TypeAdapter(RESULTS[cls]).dump_python(result, mode="json")})
-    )
+    settings = Settings()
+    answer: dict[str, Any] = {"results": []}
+    total = request.get("total")
+    for number, item in enumerate(request["steps"], start=request.get("first", 1)):
+        cls = _BY_NAME[item["step"]]
+        options = TypeAdapter(cls).validate_python(item["options"])
+        stage_rule(number, total, item["name"])
+        start = time.perf_counter()
+        try:
+            result = run_step(settings, options)
+        except PinlakeError as exc:
+            err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+            answer.update(error=str(exc), exit_code=exc.exit_code)
+            out.write_text(json.dumps(answer))
+            return exc.exit_code
+        answer["results"].append(
+            {
+                "result": TypeAdapter(RESULTS[cls]).dump_python(result, mode="json"),
+                "seconds": time.perf_counter() - start,
+            }
+        )
+    out.write_text(json.dumps(answer))
     return 0
 
 

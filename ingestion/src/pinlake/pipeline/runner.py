@@ -6,18 +6,20 @@ import time
 from typing import Any
 
 from pinlake.config import Settings
-from pinlake.console import console
-from pinlake.pipeline.isolated import run_isolated
+from pinlake.console import stage_rule
+from pinlake.lakehouse.dbt import DbtCommand
+from pinlake.pipeline.isolated import Stage, run_isolated
 from pinlake.pipeline.steps import SPARK_STEPS, run_step
 
 
 class Runner:
     """Runs steps one after another on one ``settings``, printing ``n/total name`` before each
-    and keeping its wall time in :attr:`timings` (seconds by stage name).
+    and keeping its wall time in :attr:`timings` (seconds by stage name, summed on repeats).
 
-    Spark steps (:data:`~pinlake.pipeline.steps.SPARK_STEPS`) run in their own process
-    (:func:`~pinlake.pipeline.isolated.run_isolated`), so this process never holds the
-    embedded metastore and dbt (its own process) can follow.
+    This process never starts Spark, so it never holds the embedded metastore: Spark steps
+    (:data:`~pinlake.pipeline.steps.SPARK_STEPS`) run in a child process
+    (:func:`~pinlake.pipeline.isolated.run_isolated`), and :meth:`spark` runs several of them,
+    dbt included, in one child so that Spark starts once.
     """
 
     def __init__(self, settings: Settings, total: int | None = None) -> None:
@@ -28,13 +30,31 @@ class Runner:
 
     def run(self, name: str, options: Any) -> Any:
         """Run the step of ``options`` as stage ``name``; returns its typed result."""
-        self.done += 1
-        of = f"/{self.total}" if self.total else ""
-        console.rule(f"[bold]{self.done}{of} {name}")
-        start = time.perf_counter()
         if type(options) in SPARK_STEPS:
-            result = run_isolated(self.settings, options)
-        else:
-            result = run_step(self.settings, options)
-        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+            return self.spark((name, options))[0]
+        self.done += 1
+        stage_rule(self.done, self.total, name)
+        start = time.perf_counter()
+        result = run_step(self.settings, options)
+        self._time(name, time.perf_counter() - start)
         return result
+
+    def spark(self, *stages: tuple[str, Any]) -> list[Any]:
+        """Run ``(name, options)`` stages in one child process sharing one Spark session (dbt
+        commands among them run in-process there); returns their results in order."""
+        in_child = [
+            Stage(name, _in_process(options) if isinstance(options, DbtCommand) else options)
+            for name, options in stages
+        ]
+        results = run_isolated(self.settings, in_child, first=self.done + 1, total=self.total)
+        self.done += len(results)
+        for item in results:
+            self._time(item.name, item.seconds)
+        return [item.result for item in results]
+
+    def _time(self, name: str, seconds: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+
+
+def _in_process(command: DbtCommand) -> DbtCommand:
+    return DbtCommand(list(command.args), check=command.check, in_process=True)
