@@ -26,6 +26,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 AICORE_DIR = REPO_ROOT.parent / "shared" / "reference-data" / "aicore"
 
 
+#: The longest chains of the session (each one module, so one xdist worker under
+#: ``--dist loadscope``), started first so that they run side by side on the two workers while
+#: the short tests fill in around them: the Kafka-path DAG runs, and the golden run's checks.
+FIRST_MODULES = ("dags/test_batch_e2e.py", "integration/test_reference_data.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = item.path.relative_to(Path(__file__).parent).as_posix()
+        return FIRST_MODULES.index(module) if module in FIRST_MODULES else len(FIRST_MODULES)
+
+    items.sort(key=rank)  # stable: collection order within each rank
+
+
 @pytest.fixture(scope="session")
 def aicore_dir() -> Path:
     """The real AiCore reference folder (required: fails, never skips, when missing)."""

@@ -23,13 +23,7 @@ from pathlib import Path
 import pytest
 from pinlake_testing import reference_draws
 
-#: One xdist worker owns the Kafka-path home and its DAG runs.
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.spark,
-    pytest.mark.kafka,
-    pytest.mark.xdist_group("kafka_path"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.kafka]
 
 HERE = Path(__file__).resolve().parent
 BAD_INDEX = 987_654_321

@@ -11,9 +11,6 @@ import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
-#: One worker parses the dbt project and the DagBag once for all of these.
-pytestmark = pytest.mark.xdist_group("dagbag")
-
 STAGING = ("stg_pinterest__geolocations", "stg_pinterest__pins", "stg_pinterest__users")
 SPARK_POOL = "pinlake_spark"
 

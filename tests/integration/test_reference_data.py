@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-#: One xdist worker builds the golden run and runs every test that reads it.
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("golden")]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 MARTS = [
     "rpt_country_with_most_followed_user",

@@ -10,8 +10,7 @@ from pinlake.config import Settings
 from pinlake.errors import UsageError
 from pinlake.lakehouse.land import LandOptions, land_bucket
 
-#: One worker, one Spark session for all of these.
-pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("lakehouse")]
+pytestmark = pytest.mark.spark
 
 PIN = {
     "index": 7528,

@@ -10,7 +10,6 @@ are confluent-kafka's named :class:`confluent_kafka.KafkaError` constants (librd
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
@@ -156,14 +155,19 @@ def wait_for_leaders(
     later, and until then producing to it or describing it fails. Raises KafkaException when the
     broker cannot be reached.
     """
-    deadline = time.monotonic() + timeout
-    while True:
+    from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
+
+    @retry(
+        retry=retry_if_result(lambda ready: not ready),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.05),
+        retry_error_callback=lambda _state: False,
+    )
+    def ready() -> bool:
         meta = client.list_topics(timeout=5)
-        if all(_has_leaders(meta.topics.get(t), partitions) for t in topics):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
+        return all(_has_leaders(meta.topics.get(t), partitions) for t in topics)
+
+    return ready()
 
 
 def _has_leaders(topic_meta, partitions: int) -> bool:

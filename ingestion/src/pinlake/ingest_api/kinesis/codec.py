@@ -175,7 +175,7 @@ def start_offset(
         if seq is None or seq[0] != partition:
             raise invalid("starting-sequence-number is not a sequence number of this shard.")
         return seq[1] + (kind == "AFTER_SEQUENCE_NUMBER")
-    raise invalid(f"Unsupported shard-iterator-type {kind}.")
+    raise invalid(f"Unsupported shard-iterator-type {kind} (one of {', '.join(ITERATOR_TYPES)}).")
 
 
 def get_records_limit(text: str | None) -> int:
