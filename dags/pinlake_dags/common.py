@@ -100,11 +100,15 @@ def dbt_env_for_cosmos() -> dict[str, str]:
     """``Settings.child_env()`` minus what Cosmos decides itself (project, profiles, target dir).
 
     Cosmos runs dbt in a temporary copy of the project and reads ``target/`` there (run results,
-    partial parse), so ``DBT_TARGET_PATH`` must not point elsewhere.
+    and the partial-parse file it caches for the next task), so ``DBT_TARGET_PATH`` is dbt's
+    default ``target`` (relative to the project Cosmos runs): an absolute path inherited from the
+    worker's environment would hide the partial-parse file and make every task parse the whole
+    project again.
     """
     env = settings().child_env()
-    for key in ("DBT_TARGET_PATH", "DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
+    for key in ("DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
         env.pop(key, None)
+    env["DBT_TARGET_PATH"] = "target"
     return env
 
 

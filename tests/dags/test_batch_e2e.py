@@ -134,6 +134,8 @@ def test_batch_dag_builds_the_published_marts(first_run: FirstRun, aicore_dir: P
     assert len(list((first_run.pipeline.home / "exports").iterdir())) == 1
 
     assert len(first_run.exports) == 9
+    published = sorted(p.name for p in (aicore_dir / "expected").glob("*.csv"))
+    assert sorted(first_run.exports) == published  # every mart, and only the marts
     assert any(text.count("\n") > 1 for text in first_run.exports.values()), "all marts empty"
     for name, text in first_run.exports.items():
         # the golden run (direct path) equals these files too: the two paths build the same marts
