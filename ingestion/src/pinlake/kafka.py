@@ -170,6 +170,26 @@ def wait_for_leaders(
     return ready()
 
 
+def wait_until_deleted(client: AdminClient, topics: list[str], timeout: float) -> bool:
+    """Poll ``client``'s metadata until none of ``topics`` is listed any more; False if that
+    takes longer than ``timeout`` seconds. DeleteTopics returns once the controller deleted a
+    topic; brokers still list it for a moment, and describing it then fails halfway. Raises
+    KafkaException when the broker cannot be reached."""
+    from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
+
+    @retry(
+        retry=retry_if_result(lambda gone: not gone),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.05),
+        retry_error_callback=lambda _state: False,
+    )
+    def gone() -> bool:
+        meta = client.list_topics(timeout=5)
+        return all(t not in meta.topics or meta.topics[t].error is not None for t in topics)
+
+    return gone()
+
+
 def _has_leaders(topic_meta, partitions: int) -> bool:
     return (
         topic_meta is not None

@@ -131,11 +131,25 @@ class TopicMetadata:
         return True
 
     async def delete_topic(self, topic: str) -> bool:
-        """Delete ``topic``; False if there was none."""
+        """Delete ``topic``; False if there was none. Returns once no broker lists it any more
+        (like create, which returns once every partition has a leader), so a DescribeStream
+        right after answers ResourceNotFound, not a half-deleted stream."""
         self.watch.require_up()
         self.forget(topic)
         future = self.admin.delete_topics([topic], operation_timeout=10, request_timeout=10)[topic]
-        return await asyncio.to_thread(_admin_done, future, KafkaError.UNKNOWN_TOPIC_OR_PART)
+        deleted = await asyncio.to_thread(_admin_done, future, KafkaError.UNKNOWN_TOPIC_OR_PART)
+        if deleted:
+            timeout = 15.0
+            try:
+                gone = await asyncio.to_thread(
+                    kafka.wait_until_deleted, self.admin, [topic], timeout
+                )
+            except KafkaException as exc:
+                raise BrokerUnavailable(str(exc)) from exc
+            if not gone:
+                raise BrokerUnavailable(f"topic {topic} still listed {timeout:.0f} s after delete")
+            self.forget(topic)
+        return deleted
 
 
 def _admin_done(future, refused: int, timeout: float = 15.0) -> bool:
