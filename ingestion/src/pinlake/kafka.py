@@ -155,19 +155,11 @@ def wait_for_leaders(
     later, and until then producing to it or describing it fails. Raises KafkaException when the
     broker cannot be reached.
     """
-    from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
-
-    @retry(
-        retry=retry_if_result(lambda ready: not ready),
-        stop=stop_after_delay(timeout),
-        wait=wait_fixed(0.05),
-        retry_error_callback=lambda _state: False,
+    return _poll_metadata(
+        client,
+        lambda meta: all(_has_leaders(meta.topics.get(t), partitions) for t in topics),
+        timeout,
     )
-    def ready() -> bool:
-        meta = client.list_topics(timeout=5)
-        return all(_has_leaders(meta.topics.get(t), partitions) for t in topics)
-
-    return ready()
 
 
 def wait_until_deleted(client: AdminClient, topics: list[str], timeout: float) -> bool:
@@ -175,19 +167,27 @@ def wait_until_deleted(client: AdminClient, topics: list[str], timeout: float) -
     takes longer than ``timeout`` seconds. DeleteTopics returns once the controller deleted a
     topic; brokers still list it for a moment, and describing it then fails halfway. Raises
     KafkaException when the broker cannot be reached."""
+    return _poll_metadata(
+        client,
+        lambda meta: all(t not in meta.topics or meta.topics[t].error is not None for t in topics),
+        timeout,
+    )
+
+
+def _poll_metadata(client: AdminClient, done: Callable[[object], bool], timeout: float) -> bool:
+    """True once ``done(cluster metadata)`` holds, polled every 50 ms; False after ``timeout`` s."""
     from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
     @retry(
-        retry=retry_if_result(lambda gone: not gone),
+        retry=retry_if_result(lambda ok: not ok),
         stop=stop_after_delay(timeout),
         wait=wait_fixed(0.05),
         retry_error_callback=lambda _state: False,
     )
-    def gone() -> bool:
-        meta = client.list_topics(timeout=5)
-        return all(t not in meta.topics or meta.topics[t].error is not None for t in topics)
+    def check() -> bool:
+        return done(client.list_topics(timeout=5))
 
-    return gone()
+    return check()
 
 
 def _has_leaders(topic_meta, partitions: int) -> bool:
