@@ -116,3 +116,26 @@ def test_sink_killed_mid_run_then_restarted_is_exactly_once(kafka_services, api,
     assert done.returncode == 0, out.decode()
     assert marked(bucket_lines(bucket, topic), marker) == {i: 1 for i in range(n)}
     assert not list(pdir.glob(".*"))
+
+
+def test_sink_never_overwrites_files_another_writer_put_in_its_bucket(
+    kafka_services, api, marker, tmp_path
+):
+    """A user who first ran `produce --to bucket` and then `sink` on the same bucket: the
+    producer's files use the offsets the sink would write. The sink stops with one clear
+    error instead of replacing them (which lost the producer's records)."""
+    from pinlake.bucket.layout import PartitionWriter, list_files
+    from pinlake.errors import PinlakeError
+
+    topic = kafka_services.topic("geo")
+    produce(api, topic, marker, 5)
+    bucket = tmp_path / "bucket"
+    writer = PartitionWriter(bucket, topic, 0, flush_size=1000)
+    for i in range(3):
+        writer.append(b'{"ind": %d, "by": "producer"}' % i)
+    writer.flush()
+    before = {f.path: f.path.read_bytes() for f in list_files(bucket, topic)}
+    with pytest.raises(PinlakeError, match="another writer") as info:
+        BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=10)).run()
+    assert "bucket of its own" in str(info.value)
+    assert {f.path: f.path.read_bytes() for f in list_files(bucket, topic)} == before

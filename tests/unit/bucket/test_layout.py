@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from pinlake.bucket.layout import (
     next_offset,
     parse_file_name,
     write_atomic,
+    write_or_verify,
 )
 
 topics = st.from_regex(r"[A-Za-z0-9._-]{1,40}", fullmatch=True)
@@ -62,3 +64,14 @@ def test_next_offset_counts_every_delivered_line(tmp_path: Path) -> None:
     assert count_records(file_path(tmp_path, topic, 0, 2)) == 3
     assert next_offset(tmp_path, topic, 0) == 5
     assert next_offset(tmp_path, topic, 1) == 0
+
+
+def test_a_redelivered_file_is_verified_and_another_writers_file_is_never_overwritten(
+    tmp_path: Path,
+) -> None:
+    path = file_path(tmp_path, "pinterest.pin", 0, 0)
+    assert write_or_verify(path, [b'{"index": 1}', b'{"index": 2}']) is True
+    assert write_or_verify(path, [b'{"index": 1}', b'{"index": 2}']) is False  # re-delivery
+    with pytest.raises(FileExistsError, match="another writer"):
+        write_or_verify(path, [b'{"index": 7}'])
+    assert path.read_bytes() == b'{"index": 1}\n{"index": 2}\n'  # untouched

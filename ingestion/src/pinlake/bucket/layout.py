@@ -150,6 +150,23 @@ def write_atomic(path: Path, lines: list[bytes]) -> None:
         os.close(folder)
 
 
+def write_or_verify(path: Path, lines: list[bytes]) -> bool:
+    """Write ``lines`` to ``path`` (:func:`write_atomic`) unless the file exists; an existing
+    file must hold exactly these lines (a re-delivery of the same offsets). Returns True when it
+    wrote. Raises :class:`FileExistsError` when the file holds other records: another writer (a
+    ``produce --to bucket`` into the same bucket) used these offsets, and overwriting it would
+    lose its records."""
+    if path.exists():
+        if path.read_bytes() == b"\n".join(lines) + b"\n":
+            return False
+        raise FileExistsError(
+            f"{path} holds other records than the {len(lines)} delivered from its first offset: "
+            "another writer (e.g. `pinlake produce --to bucket`) used this bucket"
+        )
+    write_atomic(path, lines)
+    return True
+
+
 def remove_orphaned_temp_files(bucket: Path, topics: list[str]) -> int:
     """Remove temp files of writers that died mid-write (their pid is gone); temp files of a
     live writer (producer or sink) are left alone. Returns how many were removed."""

@@ -3,7 +3,9 @@
 Exactly once in the bucket: a file is written durably (:func:`~pinlake.bucket.layout.write_atomic`)
 before its offsets are committed. A file's name is its first offset, and a batch that starts at an
 offset for which a file already exists (a re-delivery after a crash between rename and commit) is
-cut at that file's record count, so it rewrites the identical file instead of overlapping it.
+cut at that file's record count and must match it record for record
+(:func:`~pinlake.bucket.layout.write_or_verify`); a file with other records (another writer used
+the bucket) stops the sink with an error instead of being overwritten.
 
 :class:`FlushPolicy` holds every decision (when a partition's buffer becomes a file, when a
 ``--once`` run is caught up) as pure code over offsets and clocks; :class:`BucketSink` drives it
@@ -245,7 +247,14 @@ class BucketSink:
 
         topic, partition = key
         buf = self.policy.buffers[key]
-        layout.write_atomic(layout.file_path(self.bucket, topic, partition, buf.first), buf.lines)
+        path = layout.file_path(self.bucket, topic, partition, buf.first)
+        try:
+            layout.write_or_verify(path, buf.lines)  # a re-delivery finds its identical file
+        except FileExistsError as exc:
+            raise PinlakeError(
+                f"{exc}; refusing to overwrite it. The sink writes Kafka's offsets: give it a "
+                "bucket of its own (`pinlake sink --bucket DIR`, PINLAKE_BUCKET)"
+            ) from exc
         retry_transient(
             lambda: self._consumer.commit(
                 offsets=[TopicPartition(topic, partition, buf.last + 1)], asynchronous=False
