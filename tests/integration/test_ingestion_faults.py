@@ -110,9 +110,9 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
         raise AssertionError("the API did not see the broker come back")
 
 
-def _services(env: dict[str, str], command: str) -> subprocess.CompletedProcess[str]:
+def _services(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pinlake", "services", command],
+        [sys.executable, "-m", "pinlake", "services", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -123,7 +123,7 @@ def _services(env: dict[str, str], command: str) -> subprocess.CompletedProcess[
 def test_services_cli_status_and_idempotent_up(kafka_services):
     settings = kafka_services
     env = dict(settings.child_env(), COLUMNS="200")
-    up = _services(env, "up")
+    up = _services(env, "up", "--no-stream")  # the stream query: tests/integration/test_stream_path
     assert up.returncode == 0, up.stdout + up.stderr
     assert "starting" not in up.stdout  # both already running: nothing started twice
     status = _services(env, "status")

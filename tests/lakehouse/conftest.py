@@ -1,33 +1,13 @@
-"""One Spark session (and one throwaway PINLAKE_HOME) for the whole pytest session."""
+"""Fixtures of the lakehouse tests (the Spark session is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pinlake.bucket.layout import file_path
-from pinlake.config import Settings
-
-
-@pytest.fixture(scope="session")
-def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(home=tmp_path_factory.mktemp("spark-home"), spark_master="local[1]")
-
-
-@pytest.fixture(scope="session")
-def spark(spark_settings: Settings) -> Iterator[object]:
-    from pinlake.spark import get_spark
-
-    session = get_spark(spark_settings, app_name="pinlake-tests")
-    yield session
-    session.stop()
-    # py4j logs "Closing down clientserver connection" from __del__ at interpreter exit, after
-    # pytest has closed the streams the Airflow tests' logging handlers point at.
-    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture

@@ -34,7 +34,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 source_app = typer.Typer(help="The source database (the RDS stand-in).", no_args_is_help=True)
-services_app = typer.Typer(help="Local Kafka broker and ingestion API.", no_args_is_help=True)
+services_app = typer.Typer(
+    help="Local Kafka broker, ingestion API and the continuous stream query.",
+    no_args_is_help=True,
+)
 app.add_typer(source_app, name="source")
 app.add_typer(services_app, name="services")
 
@@ -175,6 +178,33 @@ def land(bucket: BucketOpt = None) -> None:
 
 
 @app.command()
+def stream(
+    available_now: Annotated[
+        bool, typer.Option(help="Land what the stream topics hold now, then stop.")
+    ] = False,
+    trigger_seconds: Annotated[
+        float, typer.Option(min=0.1, help="Micro-batch trigger interval of a continuous run.")
+    ] = 1.0,
+    max_records_per_batch: Annotated[
+        int, typer.Option(min=1, help="At most this many records per micro-batch.")
+    ] = 100_000,
+) -> None:
+    """Land the Kinesis-proxy stream topics into raw.stream_* (Spark Structured Streaming).
+
+    Runs until Ctrl-C (the running micro-batch finishes first) unless --available-now.
+    """
+    from pinlake.lakehouse.stream import StreamOptions
+
+    _step(
+        StreamOptions(
+            available_now=available_now,
+            trigger_seconds=trigger_seconds,
+            max_records_per_batch=max_records_per_batch,
+        )
+    )
+
+
+@app.command()
 def export(
     out: Annotated[
         Path | None, typer.Option(help="Folder for <model>.csv files (default: home/exports).")
@@ -215,16 +245,23 @@ def demo(
 
 # ---- services (Kafka + ingestion API) -----------------------------------------------------
 @services_app.command("up")
-def services_up() -> None:
-    """Start the Kafka broker (KRaft) and the ingestion API; create the topics."""
+def services_up(
+    stream: Annotated[
+        bool, typer.Option(help="Also start the continuous stream query (pinlake stream).")
+    ] = True,
+    trigger_seconds: Annotated[
+        float, typer.Option(min=0.1, help="Micro-batch trigger interval of the stream query.")
+    ] = 1.0,
+) -> None:
+    """Start the Kafka broker (KRaft), the ingestion API and the stream query; create topics."""
     from pinlake.pipeline.steps import ServicesUp
 
-    _step(ServicesUp())
+    _step(ServicesUp(stream=stream, trigger_seconds=trigger_seconds))
 
 
 @services_app.command("down")
 def services_down() -> None:
-    """Stop the ingestion API and the broker."""
+    """Stop the stream query (after its running micro-batch), the ingestion API and the broker."""
     from pinlake.pipeline.steps import ServicesDown
 
     _step(ServicesDown())
@@ -232,7 +269,7 @@ def services_down() -> None:
 
 @services_app.command("status")
 def services_status() -> None:
-    """Health, ports and topic offsets."""
+    """Health, ports, topic offsets, and the stream query's last batch, rates and lag."""
     from pinlake.services.manager import services_status as status
 
     raise typer.Exit(status(get_settings()))

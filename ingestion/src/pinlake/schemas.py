@@ -5,6 +5,12 @@ declared once as :data:`SOURCE_COLUMNS`; from that single list come the SQL sour
 tables, the payload fields a producer sends and the explicit Spark schemas of the raw Delta
 tables (never inferred). Raw tables keep every source field as delivered (datetimes stay text,
 ``follower_count`` stays the abbreviated string) plus the ingestion metadata columns.
+
+Two paths deliver rows into schema ``raw``: the batch path (``pinlake land``: topics-bucket files
+into ``raw.<table>``, metadata :data:`METADATA_COLUMNS`) and the stream path (``pinlake stream``:
+the Kinesis-proxy stream topics into ``raw.stream_<table>``, metadata
+:data:`STREAM_METADATA_COLUMNS`). Each path owns its tables (one writer per Delta table) and has
+its own quarantine table.
 """
 
 from __future__ import annotations
@@ -77,9 +83,25 @@ METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_ingested_at", "timestamp"),
 )
 
+#: Delivery metadata of every stream-path row: where the Kafka record of the Kinesis-proxy stream
+#: topic was (topic = stream, partition = shard, offset), its Kafka timestamp (the time the API
+#: produced it: Kinesis' ApproximateArrivalTimestamp), partition key and Kinesis sequence number,
+#: the micro-batch that wrote it and when.
+STREAM_METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_topic", "string"),
+    ("_partition", "int"),
+    ("_offset", "bigint"),
+    ("_kafka_timestamp", "timestamp"),
+    ("_partition_key", "string"),
+    ("_sequence_number", "string"),
+    ("_batch_id", "bigint"),
+    ("_ingested_at", "timestamp"),
+)
+
 #: Raw Delta tables, in schema ``raw``.
 RAW_SCHEMA = "raw"
 QUARANTINE_TABLE = "quarantine"
+STREAM_QUARANTINE_TABLE = "stream_quarantine"
 LOADED_FILES_TABLE = "_loaded_files"
 LOADS_TABLE = "_loads"
 
@@ -102,9 +124,26 @@ def raw_table_ddl(table: str) -> str:
     return f"{raw_payload_ddl(table)}, {meta}"
 
 
+def stream_table(table: str) -> str:
+    """Name (in schema ``raw``) of a table's stream-path raw table, e.g. ``stream_pin``."""
+    return f"stream_{table}"
+
+
+def stream_table_ddl(table: str) -> str:
+    """Spark DDL of the stream-path raw table: delivered fields, then stream metadata."""
+    meta = ", ".join(f"`{name}` {type_}" for name, type_ in STREAM_METADATA_COLUMNS)
+    return f"{raw_payload_ddl(table)}, {meta}"
+
+
 QUARANTINE_DDL = (
     "`table_name` string, `reason` string, `raw_text` string, `_line` bigint, "
     + ", ".join(f"`{name}` {type_}" for name, type_ in METADATA_COLUMNS)
+)
+
+#: Stream records that cannot be landed: the table they were meant for, why, the Data as text
+#: (base64 when it is not UTF-8) and the stream metadata.
+STREAM_QUARANTINE_DDL = "`table_name` string, `reason` string, `raw_text` string, " + ", ".join(
+    f"`{name}` {type_}" for name, type_ in STREAM_METADATA_COLUMNS
 )
 
 LOADED_FILES_DDL = (

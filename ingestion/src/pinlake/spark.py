@@ -7,6 +7,9 @@ sets the same keys from the same environment variables; ``tests/ingestion/test_s
 checks that the two never drift apart.
 
 Embedded Derby admits one JVM at a time: a process that holds a session holds the metastore.
+The continuous stream query (:mod:`pinlake.lakehouse.stream`) must run beside everything else, so
+it asks for a session without the metastore (``metastore=False``: an in-memory catalog) and writes
+its Delta tables by path.
 pinlake commands open the session late and never stop it: the driver JVM, and with it the
 embedded Derby metastore lock, ends when the Python process exits. That is why the pipeline runs
 each Spark step and dbt in a process of its own (:mod:`pinlake.pipeline`).
@@ -36,10 +39,14 @@ class SparkSetupError(PinlakeError):
     """The Spark/Delta environment is not usable (missing jars, Java, a locked metastore)."""
 
 
-def spark_conf(settings: Settings) -> dict[str, str]:
-    """Every Spark setting pinlake relies on, as strings (what profiles.yml sets too)."""
+def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
+    """Every Spark setting pinlake relies on, as strings (what profiles.yml sets too).
+
+    ``metastore=False``: the same session with an in-memory catalog instead of the Hive
+    metastore (tables are then addressed by path, ``delta.`<path>```).
+    """
     home = settings.home
-    return {
+    conf = {
         "spark.master": settings.spark_master,
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.driver.extraClassPath": settings.spark_classpath,
@@ -60,6 +67,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
     }
+    if not metastore:
+        conf["spark.sql.catalogImplementation"] = "in-memory"
+        del conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
+    return conf
 
 
 def _check_jars(settings: Settings) -> None:
@@ -70,8 +81,13 @@ def _check_jars(settings: Settings) -> None:
         )
 
 
-def get_spark(settings: Settings | None = None, app_name: str = "pinlake") -> SparkSession:
-    """Return the process's Spark session, creating it with :func:`spark_conf` if needed."""
+def get_spark(
+    settings: Settings | None = None, app_name: str = "pinlake", metastore: bool = True
+) -> SparkSession:
+    """Return the process's Spark session, creating it with :func:`spark_conf` if needed.
+
+    A process has one session: the first call decides whether it uses the metastore.
+    """
     settings = settings or get_settings()
     _check_jars(settings)
     settings.ensure_dirs()
@@ -81,9 +97,11 @@ def get_spark(settings: Settings | None = None, app_name: str = "pinlake") -> Sp
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
-    for key, value in spark_conf(settings).items():
+    for key, value in spark_conf(settings, metastore).items():
         builder = builder.config(key, value)
-    spark = builder.enableHiveSupport().getOrCreate()
+    if metastore:
+        builder = builder.enableHiveSupport()
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

@@ -1,14 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='ind',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
-source as (
+deliveries as (
 
-    select * from {{ source('pinterest', 'geo') }}
-
-),
-
-deduplicated as (
-
-    {{ deduplicate_deliveries('source', 'ind') }}
+    {{ union_deliveries('geo') }}
 
 ),
 
@@ -20,8 +23,8 @@ cleaned as (
         latitude,
         longitude,
         {{ clean_text('`timestamp`') }} as post_timestamp_text,
-        {{ ingestion_metadata_columns() }}
-    from deduplicated
+        {{ delivery_metadata_columns() }}
+    from deliveries
 
 ),
 
@@ -42,10 +45,16 @@ renamed as (
         {{ parse_timestamp('post_timestamp_text') }} as post_timestamp,
 
         ---------- ingestion metadata
-        {{ ingestion_metadata_columns() }}
+        {{ delivery_metadata_columns() }}
 
     from cleaned
 
+),
+
+deduplicated as (
+
+    {{ first_deliveries_since_last_run('renamed', 'ind') }}
+
 )
 
-select * from renamed
+select * from deduplicated

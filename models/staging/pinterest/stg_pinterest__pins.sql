@@ -1,14 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='ind',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
-source as (
+deliveries as (
 
-    select * from {{ source('pinterest', 'pin') }}
-
-),
-
-deduplicated as (
-
-    {{ deduplicate_deliveries('source', 'index') }}
+    {{ union_deliveries('pin') }}
 
 ),
 
@@ -26,8 +29,8 @@ cleaned as (
         {{ clean_text('image_src', placeholder_values('image_src')) }} as image_src,
         {{ clean_text('save_location') }} as save_location,
         {{ clean_text('category') }} as category,
-        {{ ingestion_metadata_columns() }}
-    from deduplicated
+        {{ delivery_metadata_columns() }}
+    from deliveries
 
 ),
 
@@ -52,10 +55,16 @@ renamed as (
         category,
 
         ---------- ingestion metadata
-        {{ ingestion_metadata_columns() }}
+        {{ delivery_metadata_columns() }}
 
     from cleaned
 
+),
+
+deduplicated as (
+
+    {{ first_deliveries_since_last_run('renamed', 'ind') }}
+
 )
 
-select * from renamed
+select * from deduplicated

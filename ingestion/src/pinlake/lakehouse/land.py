@@ -7,7 +7,8 @@ object per line. Every line ends up in exactly one place:
   kept as delivered, plus ``_topic``, ``_partition``, ``_offset`` (first offset + line index),
   ``_source_file``, ``_load_id`` and ``_ingested_at``;
 * ``raw.quarantine``: lines that are not JSON objects, do not fit the schema or lack the key
-  field, with the reason and the raw text. The load never aborts because of them.
+  field (:mod:`pinlake.lakehouse.records`), with the reason and the raw text. The load never
+  aborts because of them.
 
 Landing is incremental and idempotent: ``raw._loaded_files`` lists every landed file and is
 written last, so re-running skips what is there. Every load first records its ``_load_id`` in
@@ -28,17 +29,15 @@ from pinlake.bucket.layout import BucketFile, list_files
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, table
 from pinlake.errors import UsageError
+from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import ensure_raw_tables, raw_table
 from pinlake.schemas import (
-    KEY_COLUMN,
     LOADED_FILES_DDL,
     LOADED_FILES_TABLE,
     LOADS_DDL,
     LOADS_TABLE,
     QUARANTINE_TABLE,
     RAW_SCHEMA,
-    SOURCE_COLUMNS,
-    payload_schema,
 )
 
 if TYPE_CHECKING:
@@ -84,37 +83,6 @@ def discover_files(settings: Settings, bucket: Path) -> dict[str, list[BucketFil
     return {name: list_files(bucket, settings.topic(name)) for name in TABLES}
 
 
-def _reason(table_name: str, parsed: Column, line: Column) -> Column:
-    """Why a line cannot be landed (NULL when it can), as a readable text.
-
-    ``from_json`` gives all-null fields for text that is not a JSON object (or is cut short),
-    and null for a value that does not fit its type; text fields take any JSON value. So a
-    clean line costs one parse, and lines that need a closer look are the ones whose key or
-    a numeric field came out null (branches are evaluated lazily).
-    """
-    from pyspark.sql import functions as F
-
-    def delivered(name: str) -> Column:
-        return F.get_json_object(line, f"$.{name}").isNotNull()
-
-    def does_not_fit(column: Column) -> Column:
-        return F.lit(f"field {column.name!r} does not fit type {column.type}")
-
-    key, *_ = (c for c in SOURCE_COLUMNS[table_name] if c.name == KEY_COLUMN[table_name])
-    reason = F.when(
-        parsed[key.name].isNull(),
-        F.when(F.json_object_keys(line).isNull(), F.lit("not a JSON object"))
-        .when(delivered(key.name), does_not_fit(key))
-        .otherwise(F.lit(f"missing key field {key.name!r}")),
-    )
-    for column in SOURCE_COLUMNS[table_name]:
-        if column.type != "text" and column is not key:
-            reason = reason.when(
-                parsed[column.name].isNull() & delivered(column.name), does_not_fit(column)
-            )
-    return reason
-
-
 def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) -> DataFrame:
     """One row per line of ``files``: parsed fields, metadata and ``_reason``."""
     from pyspark.sql import functions as F
@@ -137,8 +105,10 @@ def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) 
     lines = texts.filter(F.col("value") != "").select(
         "path", F.posexplode(F.split(body, "\n")).alias("pos", "line")
     )
-    parsed = lines.withColumn("p", F.from_json("line", payload_schema(table_name)))
-    parsed = parsed.withColumn("_reason", _reason(table_name, F.col("p"), F.col("line")))
+    parsed = lines.withColumn("p", records.parsed(table_name, F.col("line")))
+    parsed = parsed.withColumn(
+        "_reason", records.rejection_reason(table_name, F.col("p"), F.col("line"))
+    )
     return parsed.join(F.broadcast(meta), on="path", how="left")
 
 
@@ -195,7 +165,7 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
     with spark_errors(settings):
         spark = get_spark(settings, app_name="pinlake-land")
         result.spark_startup_seconds = time.perf_counter() - start
-        ensure_raw_tables(spark)
+        ensure_raw_tables(spark, settings)
         _remove_unfinished_loads(spark)
         landed = {
             row[0]
@@ -266,11 +236,10 @@ def _land_table(
         )
         .collect()
     )
-    fields = [F.col(f"p.{c.name}").alias(c.name) for c in SOURCE_COLUMNS[name]]
     good = parsed.filter(F.col("_reason").isNull())
-    good.select(*fields, *_metadata_columns(load_id)).write.format("delta").mode(
-        "append"
-    ).saveAsTable(raw_table(name))
+    good.select(*records.source_fields(name), *_metadata_columns(load_id)).write.format(
+        "delta"
+    ).mode("append").saveAsTable(raw_table(name))
     bad = parsed.filter(F.col("_reason").isNotNull()).select(
         F.lit(name).alias("table_name"),
         F.col("_reason").alias("reason"),

@@ -1,10 +1,20 @@
-"""Creates the raw Delta tables (schema ``raw``) from the declarations in :mod:`pinlake.schemas`."""
+"""Creates the raw Delta tables (schema ``raw``) from the declarations in :mod:`pinlake.schemas`.
+
+Batch-path tables are managed tables of the metastore. Stream-path tables live at fixed paths
+(:func:`stream_table_path`) so that the continuous stream query can write them without the
+metastore (:mod:`pinlake.lakehouse.stream`); in the metastore they are external tables over those
+paths. Both sides create them with the same DDL, so whichever comes first creates the Delta table.
+
+``python -m pinlake.lakehouse.tables`` creates (and registers) every raw table and exits: the
+stream stage runs it beside its own session when the metastore is free.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pinlake.config import TABLES
+from pinlake.config import TABLES, Settings
 from pinlake.schemas import (
     KEY_COLUMN,
     LOADED_FILES_DDL,
@@ -14,7 +24,11 @@ from pinlake.schemas import (
     QUARANTINE_DDL,
     QUARANTINE_TABLE,
     RAW_SCHEMA,
+    STREAM_QUARANTINE_DDL,
+    STREAM_QUARANTINE_TABLE,
     raw_table_ddl,
+    stream_table,
+    stream_table_ddl,
 )
 
 if TYPE_CHECKING:
@@ -26,8 +40,22 @@ def raw_table(table: str) -> str:
     return f"{RAW_SCHEMA}.{table}"
 
 
-def ensure_raw_tables(spark: SparkSession) -> None:
-    """Create schema ``raw`` and its Delta tables if they do not exist yet (idempotent)."""
+def stream_tables() -> dict[str, str]:
+    """``{name: DDL}`` of the stream path's tables (``stream_<table>`` and its quarantine)."""
+    ddl = {stream_table(table): stream_table_ddl(table) for table in TABLES}
+    ddl[STREAM_QUARANTINE_TABLE] = STREAM_QUARANTINE_DDL
+    return ddl
+
+
+def stream_table_path(settings: Settings, name: str) -> Path:
+    """Where a stream-path table lives: ``<warehouse>/raw.db/<name>`` (beside the batch tables)."""
+    return settings.warehouse_dir / f"{RAW_SCHEMA}.db" / name
+
+
+def ensure_raw_tables(spark: SparkSession, settings: Settings) -> None:
+    """Create schema ``raw`` and every raw Delta table that does not exist yet (idempotent):
+    the batch tables as managed tables, the stream tables as external tables at
+    :func:`stream_table_path`. Needs a session with the metastore."""
     ddl = {table: raw_table_ddl(table) for table in TABLES}
     ddl[QUARANTINE_TABLE] = QUARANTINE_DDL
     ddl[LOADED_FILES_TABLE] = LOADED_FILES_DDL
@@ -43,12 +71,64 @@ def ensure_raw_tables(spark: SparkSession) -> None:
                 f"create table if not exists {RAW_SCHEMA}.`{name}` ({columns}) using delta"
                 + _properties(name)
             )
+    for name, columns in stream_tables().items():
+        if name not in existing:
+            path = stream_table_path(settings, name)
+            _create_once(
+                spark,
+                f"create table if not exists {RAW_SCHEMA}.`{name}` ({columns}) using delta "
+                f"location '{_sql_path(path)}'" + _properties(name),
+            )
+
+
+def ensure_stream_tables_by_path(spark: SparkSession, settings: Settings) -> None:
+    """Create the stream path's Delta tables at their paths if missing (no metastore needed)."""
+    for name, columns in stream_tables().items():
+        path = stream_table_path(settings, name)
+        if not (path / "_delta_log").is_dir():
+            _create_once(
+                spark,
+                f"create table if not exists delta.`{_sql_path(path)}` ({columns}) using delta"
+                + _properties(name),
+            )
+
+
+def _create_once(spark: SparkSession, statement: str) -> None:
+    """Run a ``create table if not exists``; a concurrent creator that won the race (the
+    stream stage and ``land`` may create a stream table at once) is not an error."""
+    try:
+        spark.sql(statement)
+    except Exception as exc:  # Delta: the first commit of the table exists already
+        if "already exists" not in str(exc).lower() and "DELTA_" not in str(exc):
+            raise
+        spark.sql(statement)  # the table exists now: the statement only checks it
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("\\", "\\\\").replace("'", "\\'").replace("`", "``")
 
 
 def _properties(name: str) -> str:
-    """Raw tables keep Delta file statistics on the key and load metadata only: statistics
+    """Raw tables keep Delta file statistics on the key and delivery metadata only: statistics
     on every long text column cost more than the rest of a load, and nothing filters on them."""
-    if name not in TABLES:
+    if name in TABLES:  # batch: land deletes by _load_id when it recovers an unfinished load
+        columns = (KEY_COLUMN[name], "_load_id", "_ingested_at", "_offset")
+    elif name in (streamed := {stream_table(t): t for t in TABLES}):
+        columns = (KEY_COLUMN[streamed[name]], "_ingested_at", "_partition", "_offset")
+    else:
         return ""
-    columns = ",".join((KEY_COLUMN[name], "_load_id", "_ingested_at", "_offset"))
-    return f" tblproperties ('delta.dataSkippingStatsColumns' = '{columns}')"
+    return f" tblproperties ('delta.dataSkippingStatsColumns' = '{','.join(columns)}')"
+
+
+def main() -> None:
+    """Create every raw table of the home in ``PINLAKE_HOME`` (see the module docstring)."""
+    from pinlake.config import get_settings
+    from pinlake.spark import get_spark, spark_errors
+
+    settings = get_settings()
+    with spark_errors(settings):
+        ensure_raw_tables(get_spark(settings, app_name="pinlake-raw-tables"), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ options                   step                    result
 ``ProduceToBucket|Api``   :func:`produce`         :class:`~pinlake.produce.ProduceResult`
 :class:`SinkOptions`      :func:`sink`            :class:`~pinlake.bucket.sink.SinkResult`
 :class:`LandOptions`      :func:`land`            :class:`~pinlake.lakehouse.land.LandResult`
+:class:`StreamOptions`    :func:`stream`          :class:`~pinlake.lakehouse.stream.StreamResult`
 :class:`DbtCommand`       :func:`dbt`             :class:`~pinlake.lakehouse.dbt.DbtResult`
 :class:`ExportOptions`    :func:`export`          :class:`~pinlake.lakehouse.export.ExportResult`
 ========================  ======================  =====================================
@@ -33,6 +34,7 @@ from pinlake.config import Settings
 from pinlake.lakehouse.dbt import DbtCommand, DbtResult
 from pinlake.lakehouse.export import ExportOptions, ExportResult
 from pinlake.lakehouse.land import LandOptions, LandResult
+from pinlake.lakehouse.stream import StreamOptions, StreamResult
 from pinlake.produce import ProduceResult, ProduceToApi, ProduceToBucket
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
 
@@ -65,12 +67,16 @@ class SourceResult:
 
 @dataclass
 class ServicesUp:
-    """Start (or reuse) the Kafka broker and the ingestion API and create the topics."""
+    """Start (or reuse) the Kafka broker and the ingestion API and create the topics; with
+    ``stream``, also the continuous stream query (trigger every ``trigger_seconds``)."""
+
+    stream: bool = True
+    trigger_seconds: float = 1.0
 
 
 @dataclass
 class ServicesDown:
-    """Stop the ingestion API and the local broker."""
+    """Stop the stream query, the ingestion API and the local broker."""
 
 
 @dataclass
@@ -102,11 +108,11 @@ def source_load(settings: Settings, options: SourceLoad) -> SourceResult:
     return SourceResult(rows, time.perf_counter() - start)
 
 
-def services_up(settings: Settings, _options: ServicesUp) -> ServicesResult:
+def services_up(settings: Settings, options: ServicesUp) -> ServicesResult:
     """``pinlake services up``."""
     from pinlake.services.manager import services_up as up
 
-    up(settings)
+    up(settings, stream=options.stream, trigger_seconds=options.trigger_seconds)
     return ServicesResult(True, settings.kafka.bootstrap_servers, settings.api.url)
 
 
@@ -141,6 +147,15 @@ def land(settings: Settings, options: LandOptions) -> LandResult:
     return result
 
 
+def stream(settings: Settings, options: StreamOptions) -> StreamResult:
+    """``pinlake stream``: the stream topics into the raw stream Delta tables (Spark)."""
+    from pinlake.lakehouse.stream import print_stream_summary, run_stream
+
+    result = run_stream(settings, options)
+    print_stream_summary(result)
+    return result
+
+
 def dbt(settings: Settings, options: DbtCommand) -> DbtResult:
     """``pinlake dbt ...`` (dbt always runs in a process of its own)."""
     from pinlake.lakehouse.dbt import run_dbt
@@ -165,6 +180,7 @@ STEPS: dict[type, Callable[[Settings, Any], Any]] = {
     ProduceToApi: produce,
     SinkOptions: sink,
     LandOptions: land,
+    StreamOptions: stream,
     DbtCommand: dbt,
     ExportOptions: export,
 }
@@ -178,11 +194,12 @@ RESULTS: dict[type, type] = {
     ProduceToApi: ProduceResult,
     SinkOptions: SinkResult,
     LandOptions: LandResult,
+    StreamOptions: StreamResult,
     DbtCommand: DbtResult,
     ExportOptions: ExportResult,
 }
 #: Steps that start a Spark JVM on the home's metastore (embedded Derby: one JVM at a time).
-SPARK_STEPS: frozenset[type] = frozenset({LandOptions, ExportOptions})
+SPARK_STEPS: frozenset[type] = frozenset({LandOptions, StreamOptions, ExportOptions})
 
 
 def run_step(settings: Settings, options: Any) -> Any:

@@ -1,4 +1,5 @@
-"""``pinlake services up|down|status``: the local broker and the ingestion API."""
+"""``pinlake services up|down|status``: the local broker, the ingestion API and the continuous
+stream query (the stream path's Spark Structured Streaming job)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pinlake import kafka
 from pinlake.config import Settings
 from pinlake.console import console, table
 from pinlake.errors import PinlakeError
-from pinlake.services import api_process, kafka_broker
+from pinlake.services import api_process, kafka_broker, stream_process
 
 
 def _port_busy(host: str, port: int) -> bool:
@@ -17,8 +18,11 @@ def _port_busy(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def start_all(settings: Settings, quiet: bool = False) -> None:
-    """Start (or reuse) both services, wait until healthy and create the topics."""
+def start_all(
+    settings: Settings, quiet: bool = False, stream: bool = False, trigger_seconds: float = 1.0
+) -> None:
+    """Start (or reuse) the broker and the API, wait until healthy and create the topics; with
+    ``stream``, then start (or reuse) the continuous stream query and wait until it runs."""
     settings.ensure_dirs()
     say = (lambda _m: None) if quiet else console.print
     if settings.api.host not in ("127.0.0.1", "localhost", "::1") and settings.api.api_key is None:
@@ -45,21 +49,31 @@ def start_all(settings: Settings, quiet: bool = False) -> None:
         apid = api_process.start(settings)
         say(f"starting the ingestion API on {settings.api.url} (pid {apid})")
     api_process.wait_healthy(settings, timeout=45, pid_=apid)
+    if stream:
+        spid = stream_process.pid(settings)
+        if spid is None:
+            spid = stream_process.start(settings, trigger_seconds=trigger_seconds)
+            say(f"starting the stream query (Spark Structured Streaming, pid {spid})")
+        stream_process.wait_running(settings, timeout=180, pid_=spid)
 
 
 def stop_all(settings: Settings, quiet: bool = False) -> None:
+    """Stop the stream query (gracefully), the API and the local broker, in that order."""
     say = (lambda _m: None) if quiet else console.print
+    if stream_process.stop(settings):
+        say("stopped the stream query")
     if api_process.stop(settings):
         say("stopped the ingestion API")
     if not settings.kafka.external and kafka_broker.stop(settings, timeout=45):
         say("stopped Kafka")
 
 
-def services_up(settings: Settings) -> None:
-    start_all(settings)
+def services_up(settings: Settings, stream: bool = True, trigger_seconds: float = 1.0) -> None:
+    start_all(settings, stream=stream, trigger_seconds=trigger_seconds)
     console.print(
         f"[green]✓[/] services up: Kafka {settings.kafka.bootstrap_servers}"
         f"{' (external)' if settings.kafka.external else ''}, API {settings.api.url}"
+        + (", stream query" if stream else "")
     )
 
 
@@ -69,7 +83,8 @@ def services_down(settings: Settings) -> None:
 
 
 def services_status(settings: Settings) -> int:
-    """Print health, ports and topic offsets; 0 if both services are healthy, else 3."""
+    """Print health, ports, topic offsets and the stream query's state and lag; 0 if the broker
+    and the API are healthy (and the stream query, if it was started, runs), else 3."""
     kpid = None if settings.kafka.external else kafka_broker.pid(settings)
     k_ok = kafka.healthy(settings, timeout=2.0)
     a_health = api_process.health(settings)
@@ -89,7 +104,19 @@ def services_status(settings: Settings) -> int:
             else ("degraded" if a_health else "down"),
         ),
     ]
+    stream = stream_process.state(settings)
+    if stream.get("state"):
+        rows.append(
+            (
+                "stream",
+                f"raw.stream_* every {stream.get('trigger_seconds', '?')}s",
+                stream_process.pid(settings) or "-",
+                stream["state"],
+            )
+        )
     console.print(table("services", ("service", "address", "pid", "state"), rows))
+    if stream.get("state"):
+        _print_stream_state(stream)
     if k_ok:
         offsets = kafka.topic_offsets(settings, kafka.all_topics(settings))
         console.print(
@@ -99,4 +126,27 @@ def services_status(settings: Settings) -> int:
                 [(o.topic, o.partition, o.low, o.high, o.high - o.low) for o in offsets],
             )
         )
-    return 0 if k_ok and a_health else 3
+    stream_ok = stream.get("state") in (None, "stopped") or stream["running"]
+    return 0 if k_ok and a_health and stream_ok else 3
+
+
+def _print_stream_state(stream: dict) -> None:
+    """The stream query's last micro-batch, rates, totals and lag per partition."""
+    rate = stream.get("input_rows_per_second")
+    done = stream.get("processed_rows_per_second")
+    console.print(
+        f"stream query: {stream.get('batches', 0)} micro-batch(es) since start, last batch "
+        f"{stream.get('last_batch_id', '-')} ({stream.get('last_batch_rows', 0) or 0} records) "
+        f"at {stream.get('updated_at', '-')}; input {rate or 0:,.0f} records/s, processed "
+        f"{done or 0:,.0f} records/s"
+        + (f"; error: {stream['error']}" if stream.get("error") else "")
+    )
+    lag = stream.get("lag") or []
+    if lag:
+        console.print(
+            table(
+                "stream lag",
+                ("topic", "partition", "read up to", "high", "lag"),
+                [(p.topic, p.partition, p.read_up_to, p.high, p.lag) for p in lag],
+            )
+        )

@@ -75,9 +75,14 @@ def spawn(
     return proc.pid
 
 
-def stop(run_dir: Path, name: str, timeout: float = 30.0) -> bool:
+def stop(run_dir: Path, name: str, timeout: float = 30.0, root_first: bool = False) -> bool:
     """SIGTERM a service's process group and its descendants, SIGKILL those left after
-    ``timeout`` seconds (0: at once) and wait up to 5 s more; True if it was running."""
+    ``timeout`` seconds (0: at once) and wait up to 5 s more; True if it was running.
+
+    ``root_first``: SIGTERM only the service's own process and let it stop its children (the
+    stream query stops its Spark JVM after the running micro-batch); whatever is left after
+    ``timeout`` is killed.
+    """
     pid = read_pid(run_dir, name)
     if pid is None:
         return False
@@ -86,7 +91,11 @@ def stop(run_dir: Path, name: str, timeout: float = 30.0) -> bool:
         procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         procs = []
-    _signal(pid, procs, signal.SIGTERM)
+    if root_first and procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            procs[0].send_signal(signal.SIGTERM)
+    else:
+        _signal(pid, procs, signal.SIGTERM)
     _gone, alive = psutil.wait_procs(procs, timeout=timeout)
     if alive:
         _signal(pid, alive, signal.SIGKILL)

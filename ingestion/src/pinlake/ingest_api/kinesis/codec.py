@@ -93,6 +93,14 @@ def sequence_number(partition: int, offset: int) -> str:
     return f"49{partition:06d}{offset:020d}"
 
 
+#: :func:`sequence_number` as a Spark SQL expression over the columns named ``{partition}`` and
+#: ``{offset}`` (the stream stage computes it for every row it lands).
+SEQUENCE_NUMBER_SQL = (
+    "concat('49', lpad(cast({partition} as string), 6, '0'), "
+    "lpad(cast({offset} as string), 20, '0'))"
+)
+
+
 def parse_sequence_number(text: str) -> tuple[int, int] | None:
     """``(partition, offset)`` of a :func:`sequence_number`, None for any other text."""
     if len(text) != 28 or not text.isdigit() or not text.startswith("49"):

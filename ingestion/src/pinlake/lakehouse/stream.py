@@ -1,0 +1,512 @@
+"""The stream path: Kinesis-proxy stream topics -> raw Delta, with Spark Structured Streaming.
+
+One query reads the three stream topics (``streaming-<prefix>-pin|geo|user``, where the ingestion
+API's Kinesis proxy puts every acknowledged ``PutRecord(s)`` entry: key = partition key, value =
+the ``Data`` bytes) and, per micro-batch (``foreachBatch``), appends:
+
+* ``raw.stream_<table>``: the ``Data`` parsed with the table's explicit schema by the same rule as
+  the batch path (:mod:`pinlake.lakehouse.records`), every delivered field kept as delivered,
+  plus :data:`pinlake.schemas.STREAM_METADATA_COLUMNS` (topic, partition, offset, Kafka timestamp,
+  partition key, Kinesis sequence number, micro-batch id, ingestion time);
+* ``raw.stream_quarantine``: records whose ``Data`` is missing, not UTF-8, not a JSON object, lacks
+  the key or has a field that does not fit its type, with the reason, the text and the metadata.
+  The query never stops because of them.
+
+**Exactly once.** Offsets are tracked in a checkpoint (``<home>/checkpoints/stream``); a batch that
+was cut short is replayed with the same offsets after a restart. Every Delta append carries
+``txnAppId`` (an id kept in the checkpoint folder) and ``txnVersion`` (the batch id), so Delta
+skips the appends of a replayed batch that had committed (Delta's idempotent writes, see
+delta-io/delta PR #1141 and "Idempotent table writes in foreachBatch" in the Delta docs).
+
+**Beside everything else.** The tables are Delta tables at fixed paths
+(:func:`pinlake.lakehouse.tables.stream_table_path`), external tables in the metastore. The
+continuous query uses a session without the metastore (embedded Derby admits one JVM at a time),
+so ``pinlake land``, ``dbt`` and Airflow keep working on the same home while it runs; a helper
+process registers the tables in the metastore when the query starts (best effort: when the
+metastore is busy, the next ``land`` or ``stream --available-now`` registers them). The
+``--available-now`` mode (process what is there, then stop) uses the metastore like ``land``.
+One stream query per home: a file lock on the checkpoint guards it.
+
+**Modes.** Continuous: a processing-time trigger (default 1 s) until SIGTERM/SIGINT; the stop waits
+for the running micro-batch to finish (up to 30 s) and then stops the query (an abandoned batch is
+replayed on the next start, without loss or duplicates). Available-now: every record there at
+start, in batches of at most ``max_records_per_batch``, then stop. While running, the query writes
+its state to ``<home>/run/stream-status.json`` (``pinlake services status`` shows it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pinlake.config import TABLES, Settings
+from pinlake.console import console, table
+from pinlake.errors import PinlakeError, UsageError
+from pinlake.lakehouse import records
+from pinlake.lakehouse.tables import (
+    ensure_raw_tables,
+    ensure_stream_tables_by_path,
+    stream_table_path,
+)
+from pinlake.schemas import STREAM_QUARANTINE_TABLE, stream_table
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+QUERY_NAME = "pinlake_stream"
+#: How long a graceful stop waits for the running micro-batch before it stops the query.
+STOP_GRACE_SECONDS = 30.0
+
+
+@dataclass
+class StreamOptions:
+    """How to run the stream stage.
+
+    ``available_now``: process every record in the stream topics at start, then stop (for
+    schedulers and tests); otherwise run continuously with a processing-time trigger of
+    ``trigger_seconds`` until stopped. ``max_records_per_batch`` caps a micro-batch (Kafka
+    source ``maxOffsetsPerTrigger``). ``run_seconds``: stop a continuous run after that long
+    (None: until SIGTERM/SIGINT).
+    """
+
+    available_now: bool = False
+    trigger_seconds: float = 1.0
+    max_records_per_batch: int = 100_000
+    run_seconds: float | None = None
+
+
+@dataclass
+class StreamResult:
+    """What one run of the stream stage did: micro-batches, rows appended per table and records
+    quarantined per table by this run (a replayed batch whose appends Delta skipped counts
+    again), why it stopped, wall seconds and the part of them spent starting Spark."""
+
+    batches: int = 0
+    records: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
+    quarantined: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
+    stopped: str = ""
+    seconds: float = 0.0
+    spark_startup_seconds: float = 0.0
+
+    @property
+    def total_records(self) -> int:
+        return sum(self.records.values())
+
+    @property
+    def total_quarantined(self) -> int:
+        return sum(self.quarantined.values())
+
+
+# ---- locations ------------------------------------------------------------------------------
+def checkpoint_dir(settings: Settings) -> Path:
+    """The stream query's checkpoint (offsets and commits of every micro-batch)."""
+    return settings.home / "checkpoints" / "stream"
+
+
+def status_path(settings: Settings) -> Path:
+    """The running query's state, rewritten after every micro-batch (JSON)."""
+    return settings.run_dir / "stream-status.json"
+
+
+def read_status(settings: Settings) -> dict[str, Any] | None:
+    """The last state written by a stream query of this home, None if there is none."""
+    try:
+        return json.loads(status_path(settings).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _app_id(checkpoint: Path) -> str:
+    """The Delta ``txnAppId`` of this checkpoint: created with the checkpoint, kept in it, so a
+    new checkpoint (offsets from the start again) never collides with an old one's versions."""
+    path = checkpoint / "pinlake-app-id"
+    if path.is_file():
+        return path.read_text().strip()
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    app_id = f"pinlake-stream-{uuid.uuid4().hex}"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(app_id + "\n")
+    os.replace(tmp, path)
+    return app_id
+
+
+# ---- one micro-batch --------------------------------------------------------------------------
+def _metadata_columns() -> list[Column]:
+    from pyspark.sql import functions as F
+
+    from pinlake.ingest_api.kinesis.codec import SEQUENCE_NUMBER_SQL
+
+    return [
+        F.col("topic").alias("_topic"),
+        F.col("partition").alias("_partition"),
+        F.col("offset").alias("_offset"),
+        F.col("timestamp").alias("_kafka_timestamp"),
+        F.col("key").cast("string").alias("_partition_key"),
+        F.expr(SEQUENCE_NUMBER_SQL.format(partition="partition", offset="offset")).alias(
+            "_sequence_number"
+        ),
+        F.col("_batch_id"),
+        F.current_timestamp().alias("_ingested_at"),
+    ]
+
+
+def _with_reason(frame: DataFrame, table_name: str) -> DataFrame:
+    """``frame`` (Kafka rows with ``_text``) plus the parsed record ``p`` and ``_reason``."""
+    from pyspark.sql import functions as F
+
+    text = F.col("_text")
+    frame = frame.withColumn("p", records.parsed(table_name, text))
+    reason = (
+        F.when(F.col("value").isNull(), F.lit("no Data"))
+        .when(text.isNull(), F.lit("Data is not valid UTF-8"))
+        .otherwise(records.rejection_reason(table_name, F.col("p"), text))
+    )
+    return frame.withColumn("_reason", reason)
+
+
+class BatchWriter:
+    """The ``foreachBatch`` function: one micro-batch into the stream tables (see the module
+    docstring). Counts go to ``result``; ``on_batch(batch_id)`` is called after each batch."""
+
+    def __init__(self, settings: Settings, app_id: str, result: StreamResult) -> None:
+        self.settings = settings
+        self.app_id = app_id
+        self.result = result
+        self.lock = threading.Lock()
+        self.last_batch_at: float | None = None
+
+    def _append(self, frame: DataFrame, name: str, batch_id: int) -> None:
+        (
+            frame.write.format("delta")
+            .mode("append")
+            .option("txnAppId", self.app_id)
+            .option("txnVersion", batch_id)
+            .save(str(stream_table_path(self.settings, name)))
+        )
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        rows = batch.select(
+            "topic",
+            "partition",
+            "offset",
+            "timestamp",
+            "key",
+            "value",
+            F.when(F.is_valid_utf8("value"), F.col("value").cast("string")).alias("_text"),
+            F.lit(batch_id).cast("bigint").alias("_batch_id"),
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            per_table = {
+                name: _with_reason(rows.filter(F.col("topic") == self.settings.stream(name)), name)
+                for name in TABLES
+            }
+            counts = self._count(per_table)
+            bad_frames = []
+            for name, frame in per_table.items():
+                good, bad = counts[name]
+                if good:
+                    self._append(
+                        frame.filter(F.col("_reason").isNull()).select(
+                            *records.source_fields(name), *_metadata_columns()
+                        ),
+                        stream_table(name),
+                        batch_id,
+                    )
+                if bad:
+                    bad_frames.append(
+                        frame.filter(F.col("_reason").isNotNull()).select(
+                            F.lit(name).alias("table_name"),
+                            F.col("_reason").alias("reason"),
+                            F.coalesce("_text", F.base64("value")).alias("raw_text"),
+                            *_metadata_columns(),
+                        )
+                    )
+            if bad_frames:
+                quarantine = bad_frames[0]
+                for frame in bad_frames[1:]:
+                    quarantine = quarantine.unionByName(frame)
+                self._append(quarantine, STREAM_QUARANTINE_TABLE, batch_id)
+        finally:
+            rows.unpersist()
+        with self.lock:
+            self.result.batches += 1
+            for name, (good, bad) in counts.items():
+                self.result.records[name] += good
+                self.result.quarantined[name] += bad
+            self.last_batch_at = time.time()
+
+    @staticmethod
+    def _count(per_table: dict[str, DataFrame]) -> dict[str, tuple[int, int]]:
+        """``{table: (good, quarantined)}`` of one batch, in one Spark job."""
+        from pyspark.sql import functions as F
+
+        flags = None
+        for name, frame in per_table.items():
+            flag = frame.select(F.lit(name).alias("t"), F.col("_reason").isNull().alias("ok"))
+            flags = flag if flags is None else flags.unionByName(flag)
+        counts = {name: [0, 0] for name in per_table}
+        for row in flags.groupBy("t", "ok").count().collect():
+            counts[row["t"]][0 if row["ok"] else 1] = row["count"]
+        return {name: (good, bad) for name, (good, bad) in counts.items()}
+
+
+# ---- the query --------------------------------------------------------------------------------
+def _start_query(
+    spark: SparkSession, settings: Settings, options: StreamOptions, writer: BatchWriter
+) -> StreamingQuery:
+    source = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+        .option("subscribe", ",".join(settings.stream(t) for t in TABLES))
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", str(options.max_records_per_batch))
+        .load()
+    )
+    query = (
+        source.writeStream.queryName(QUERY_NAME)
+        .foreachBatch(writer)
+        .option("checkpointLocation", str(checkpoint_dir(settings)))
+    )
+    if options.available_now:
+        query = query.trigger(availableNow=True)
+    else:
+        query = query.trigger(processingTime=f"{options.trigger_seconds} seconds")
+    return query.start()
+
+
+def _register_tables_in_background(settings: Settings) -> subprocess.Popen:
+    """``python -m pinlake.lakehouse.tables`` (creates and registers every raw table), output to
+    ``logs/stream-register.log``; the continuous query does not wait for it."""
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    log = (settings.logs_dir / "stream-register.log").open("ab")
+    with log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pinlake.lakehouse.tables"],
+            env=settings.child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _write_status(
+    settings: Settings,
+    options: StreamOptions,
+    state: str,
+    query: StreamingQuery | None,
+    writer: BatchWriter | None,
+    error: str | None = None,
+) -> None:
+    progress = query.lastProgress if query is not None else None
+    end_offsets: dict[str, dict[str, int]] = {}
+    if progress and progress.get("sources"):
+        raw = progress["sources"][0].get("endOffset")
+        with contextlib.suppress(TypeError, ValueError):
+            end_offsets = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+    result = writer.result if writer is not None else StreamResult()
+    status = {
+        "pid": os.getpid(),
+        "state": state,
+        "mode": "available-now" if options.available_now else "continuous",
+        "trigger_seconds": options.trigger_seconds,
+        "updated_at": datetime.now(timezone.utc).isoformat(),
+        "batches": result.batches,
+        "last_batch_at": writer.last_batch_at if writer is not None else None,
+        "last_batch_id": progress.get("batchId") if progress else None,
+        "last_batch_rows": progress.get("numInputRows") if progress else None,
+        "input_rows_per_second": progress.get("inputRowsPerSecond") if progress else None,
+        "processed_rows_per_second": progress.get("processedRowsPerSecond") if progress else None,
+        "end_offsets": end_offsets,
+        "records": result.records,
+        "quarantined": result.quarantined,
+        "error": error,
+    }
+    path = status_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(status, default=str))
+    os.replace(tmp, path)
+
+
+class _StopRequest:
+    """SIGTERM/SIGINT set a flag the query loop checks (a graceful stop, see the docstring)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, _signum: int, _frame: Any) -> None:
+        self.requested = True
+
+    def __exit__(self, *_exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop_gracefully(query: StreamingQuery) -> None:
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    query.stop()
+
+
+def run_stream(settings: Settings, options: StreamOptions | None = None) -> StreamResult:
+    """Run the stream stage (see the module docstring) and return what it did.
+
+    Raises :class:`UsageError` when Kafka is not reachable or another stream query runs on this
+    home, :class:`PinlakeError` when the query fails (its Spark error in one line).
+    """
+    from filelock import FileLock, Timeout
+
+    from pinlake import kafka
+    from pinlake.spark import get_spark, spark_errors
+
+    options = options or StreamOptions()
+    start = time.perf_counter()
+    if not kafka.healthy(settings, timeout=5.0):
+        raise UsageError(
+            f"Kafka at {settings.kafka.bootstrap_servers} is not reachable: "
+            "start it with `pinlake services up`"
+        )
+    checkpoint = checkpoint_dir(settings)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(checkpoint) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        running = read_status(settings) or {}
+        raise UsageError(
+            f"a stream query already runs on {settings.home} (pid {running.get('pid', '?')}); "
+            "it lands the stream topics already (stop it with `pinlake services down` or Ctrl-C)"
+        ) from None
+    result = StreamResult()
+    writer: BatchWriter | None = None
+    query: StreamingQuery | None = None
+    register = None
+    try:
+        with spark_errors(settings), _StopRequest() as stop:
+            if options.available_now:
+                spark = get_spark(settings, app_name="pinlake-stream")
+                ensure_raw_tables(spark, settings)
+            else:
+                register = _register_tables_in_background(settings)
+                spark = get_spark(settings, app_name="pinlake-stream", metastore=False)
+                ensure_stream_tables_by_path(spark, settings)
+            result.spark_startup_seconds = time.perf_counter() - start
+            writer = BatchWriter(settings, _app_id(checkpoint), result)
+            query = _start_query(spark, settings, options, writer)
+            _write_status(settings, options, "running", query, writer)
+            result.stopped = _follow(settings, options, query, writer, stop)
+            _write_status(settings, options, "stopped", query, writer)
+    except PinlakeError:
+        _write_status(settings, options, "failed", query, writer, error="see the log")
+        raise
+    except Exception as exc:
+        message = _query_error(exc)
+        _write_status(settings, options, "failed", query, writer, error=message)
+        raise PinlakeError(f"the stream query failed: {message}") from exc
+    finally:
+        lock.release()
+        if register is not None and register.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                register.wait(timeout=60)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _follow(
+    settings: Settings,
+    options: StreamOptions,
+    query: StreamingQuery,
+    writer: BatchWriter,
+    stop: _StopRequest,
+) -> str:
+    """Wait for the query to end (available-now) or to be stopped; show progress; returns why."""
+    deadline = time.monotonic() + options.run_seconds if options.run_seconds is not None else None
+    seen = -1
+    with console.status("[bold]stream: waiting for the first micro-batch…") as progress:
+        while True:
+            finished = query.awaitTermination(0.5)
+            if writer.result.batches != seen:
+                seen = writer.result.batches
+                r = writer.result
+                progress.update(
+                    f"[bold]stream: {r.batches:,} micro-batch(es), {r.total_records:,} records, "
+                    f"{r.total_quarantined:,} quarantined"
+                )
+                _write_status(settings, options, "running", query, writer)
+            if finished:
+                if query.exception() is not None:
+                    raise query.exception()
+                return "caught up" if options.available_now else "stopped"
+            if stop.requested:
+                _stop_gracefully(query)
+                return "stopped by a signal"
+            if deadline is not None and time.monotonic() > deadline:
+                _stop_gracefully(query)
+                return f"stopped after {options.run_seconds:g} s"
+
+
+def _query_error(exc: BaseException) -> str:
+    """The first line of a streaming/Spark error (the JVM stack trace stays in the log)."""
+    text = getattr(exc, "desc", None) or str(exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def print_stream_summary(result: StreamResult) -> None:
+    """Records and quarantined per table, batches, time, and where to look at rejects."""
+    rows = [(name, result.records[name], result.quarantined[name]) for name in TABLES] + [
+        ("total", result.total_records, result.total_quarantined)
+    ]
+    console.print(table("stream", ["table", "records", "quarantined"], rows))
+    console.print(
+        f"{result.batches} micro-batch(es), {result.stopped}; {result.seconds:.1f}s "
+        f"({result.spark_startup_seconds:.1f}s Spark start-up)"
+        + (
+            f"; quarantined records are in raw.{STREAM_QUARANTINE_TABLE}"
+            if result.total_quarantined
+            else ""
+        )
+    )
+
+
+def main() -> None:
+    """The continuous stream query as a service (``pinlake services up`` starts it).
+
+    Settings come from the environment (:meth:`Settings.child_env`), the trigger from
+    ``PINLAKE_STREAM_TRIGGER_SECONDS`` (default 1). Exits 0 after a graceful stop.
+    """
+    from pinlake.config import get_settings
+
+    trigger = float(os.environ.get("PINLAKE_STREAM_TRIGGER_SECONDS", "1"))
+    try:
+        result = run_stream(get_settings(), StreamOptions(trigger_seconds=trigger))
+    except PinlakeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(json.dumps(asdict(result)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The continuous stream query (:mod:`pinlake.lakehouse.stream`) as a background service:
+start, graceful stop, pid, and its state for ``pinlake services status``.
+
+The query writes its state to ``<home>/run/stream-status.json`` after every micro-batch; the
+status adds what only Kafka knows: the lag of every stream partition (the high watermark minus
+the offset the query has read up to).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NamedTuple
+
+from pinlake import kafka
+from pinlake.config import TABLES, Settings
+from pinlake.lakehouse.stream import read_status
+from pinlake.services import process
+
+NAME = "stream"
+#: A graceful stop lets the running micro-batch finish (up to 30 s) and Spark shut down.
+STOP_TIMEOUT = 60.0
+
+
+def start(settings: Settings, trigger_seconds: float = 1.0) -> int:
+    """Start ``python -m pinlake.lakehouse.stream`` in the background (no-op if running);
+    returns its pid. Its log is ``logs/stream.log``."""
+    pid_ = process.read_pid(settings.run_dir, NAME)
+    if pid_ is not None:
+        return pid_
+    env = settings.child_env()
+    env["PINLAKE_STREAM_TRIGGER_SECONDS"] = str(trigger_seconds)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    argv = [sys.executable, "-m", "pinlake.lakehouse.stream"]
+    return process.spawn(settings.run_dir, settings.logs_dir / "stream.log", NAME, argv, env=env)
+
+
+def stop(settings: Settings, timeout: float = STOP_TIMEOUT) -> bool:
+    """Stop the query gracefully (SIGTERM to the service only; SIGKILL after ``timeout`` s);
+    True if it was running."""
+    return process.stop(settings.run_dir, NAME, timeout=timeout, root_first=True)
+
+
+def pid(settings: Settings) -> int | None:
+    """The query's pid, None if it is not running."""
+    return process.read_pid(settings.run_dir, NAME)
+
+
+class PartitionLag(NamedTuple):
+    """How far the query is behind on one stream partition (records)."""
+
+    topic: str
+    partition: int
+    read_up_to: int
+    high: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.high - self.read_up_to)
+
+
+def state(settings: Settings) -> dict[str, Any]:
+    """The query's last written state (see the module docstring) with ``running`` (its process
+    is alive) and, when Kafka answers, ``lag``: a :class:`PartitionLag` per stream partition."""
+    status = dict(read_status(settings) or {})
+    status["running"] = pid(settings) is not None
+    if status.get("state") == "running" and not status["running"]:
+        status["state"] = "died"  # the process ended without writing its last state
+    if kafka.healthy(settings, timeout=2.0):
+        read = status.get("end_offsets") or {}
+        topics = [settings.stream(t) for t in TABLES]
+        status["lag"] = [
+            PartitionLag(
+                o.topic,
+                o.partition,
+                int((read.get(o.topic) or {}).get(str(o.partition), o.low)),
+                o.high,
+            )
+            for o in kafka.topic_offsets(settings, topics)
+        ]
+    return status
+
+
+def wait_running(settings: Settings, timeout: float = 180.0, pid_: int | None = None) -> None:
+    """Wait until the query (process ``pid_``) has written the state ``running``; raises
+    PinlakeError if the process exits first (the log says why) or after ``timeout`` seconds."""
+
+    def running() -> bool:
+        status = read_status(settings) or {}
+        return status.get("state") == "running" and status.get("pid") == pid_
+
+    process.wait_healthy(
+        running,
+        timeout=timeout,
+        interval=0.5,
+        pid=pid_,
+        exited=f"the stream query exited during start-up; see {settings.logs_dir / 'stream.log'}",
+        not_healthy=f"the stream query did not start within {timeout:.0f}s",
+    )

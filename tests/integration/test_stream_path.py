@@ -1,0 +1,195 @@
+"""The stream path end to end: Kinesis-proxy API -> Kafka -> the stream query -> raw Delta.
+
+A real broker and API (two shards per stream), the stream query in processes of its own as users
+run it (``pinlake services up`` / ``pinlake stream``), read back by path with the test session's
+Spark. Every record the API acknowledged (its sequence number says where it is) must be in the raw
+stream tables or their quarantine exactly once, across a SIGKILL of the query, a graceful stop
+and a restart in ``--available-now`` mode.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pinlake_testing import isolated_settings
+
+from pinlake.config import Settings
+from pinlake.ingest_api.kinesis.codec import parse_sequence_number
+from pinlake.lakehouse.tables import stream_table_path
+from pinlake.schemas import stream_table
+
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.spark]
+
+Delivery = tuple[str, int, int]  # (stream, shard, offset)
+
+
+@pytest.fixture(scope="module")
+def stream_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Broker + API (no stream query yet) on a home of its own, two shards per stream."""
+    from pinlake.services.manager import start_all, stop_all
+
+    base = isolated_settings(tmp_path_factory.mktemp("stream-path"))
+    settings = base.model_copy(
+        update={
+            "spark_master": "local[1]",
+            "spark_driver_memory": "1g",
+            "kafka": base.kafka.model_copy(update={"partitions": 2}),
+        }
+    )
+    try:
+        start_all(settings, quiet=True)
+        yield settings
+    finally:
+        stop_all(settings, quiet=True)
+
+
+def _put(settings: Settings, table: str, data: list[bytes], first_key: int) -> set[Delivery]:
+    """PutRecords (Kinesis-native entries, base64 Data) in requests of 500; returns where the
+    API said each acknowledged record is."""
+    stream = settings.stream(table)
+    acked: set[Delivery] = set()
+    with httpx.Client(base_url=settings.api.url, timeout=60) as client:
+        for start in range(0, len(data), 500):
+            chunk = data[start : start + 500]
+            body = {
+                "StreamName": stream,
+                "Records": [
+                    {"Data": base64.b64encode(d).decode(), "PartitionKey": f"k{first_key + i}"}
+                    for i, d in enumerate(chunk, start)
+                ],
+            }
+            resp = client.put(f"/streams/{stream}/records", json=body)
+            assert resp.status_code == 200, resp.text
+            assert resp.json()["FailedRecordCount"] == 0
+            for record in resp.json()["Records"]:
+                shard, offset = parse_sequence_number(record["SequenceNumber"])
+                acked.add((stream, shard, offset))
+    return acked
+
+
+def _users(first: int, n: int, bad_every: int = 0) -> list[bytes]:
+    rows = []
+    for i in range(first, first + n):
+        if bad_every and i % bad_every == 0:
+            rows.append(b'{"ind": "not a number"}')
+        else:
+            user = {"ind": i, "first_name": "F", "last_name": "L", "age": 30, "date_joined": "d"}
+            rows.append(json.dumps(user).encode())
+    return rows
+
+
+def _landed(spark, settings: Settings) -> Counter:
+    """How often each (stream, shard, offset) is in the raw stream tables and the quarantine."""
+    seen: Counter = Counter()
+    for name in (*(stream_table(t) for t in ("pin", "geo", "user")), "stream_quarantine"):
+        path = stream_table_path(settings, name)
+        if (path / "_delta_log").is_dir():
+            rows = (
+                spark.read.format("delta").load(str(path)).select("_topic", "_partition", "_offset")
+            )
+            seen.update(tuple(r) for r in rows.collect())
+    return seen
+
+
+def _wait_for(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
+        time.sleep(0.5)
+
+
+def _pinlake(settings: Settings, log: Path, *args: str) -> subprocess.Popen:
+    handle = log.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "pinlake", *args],
+        env=settings.child_env(),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
+    spark, stream_home: Settings, tmp_path: Path
+) -> None:
+    from pinlake.services import stream_process
+
+    settings = stream_home
+    acked = _put(settings, "user", _users(0, 3000, bad_every=250), first_key=0)
+
+    # 1. `pinlake stream` in small micro-batches, killed with SIGKILL once it has landed some
+    log = tmp_path / "stream.log"
+    killed = _pinlake(
+        settings, log, "stream", "--trigger-seconds", "0.5", "--max-records-per-batch", "200"
+    )
+    _wait_for(lambda: _landed(spark, settings), 180, f"a first micro-batch ({log})")
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(30)
+    before_restart = sum(_landed(spark, settings).values())
+    assert 0 < before_restart <= len(acked)
+    acked |= _put(settings, "user", _users(3000, 500, bad_every=100), first_key=3000)
+
+    # 2. the service (`services up` starts it): restarts from the checkpoint, catches up
+    pid = stream_process.start(settings, trigger_seconds=0.5)
+    stream_process.wait_running(settings, timeout=180, pid_=pid)
+    _wait_for(
+        lambda: sum(_landed(spark, settings).values()) >= len(acked), 180, "the service to catch up"
+    )
+    state = stream_process.state(settings)
+    assert state["state"] == "running" and state["running"]
+    assert {(p.topic, p.partition) for p in state["lag"]} >= {
+        (settings.stream("user"), 0),
+        (settings.stream("user"), 1),
+    }
+    # graceful stop: the process ends by itself, having written its final state
+    assert stream_process.stop(settings)
+    final = stream_process.state(settings)
+    assert final["state"] == "stopped" and not final["running"]
+
+    # 3. records put while no query runs are landed by --available-now, which then stops
+    acked |= _put(settings, "user", _users(3500, 300, bad_every=50), first_key=3500)
+    done = _pinlake(settings, tmp_path / "available-now.log", "stream", "--available-now")
+    assert done.wait(300) == 0, (tmp_path / "available-now.log").read_text()[-3000:]
+
+    landed = _landed(spark, settings)
+    duplicates = {d: n for d, n in landed.items() if n > 1}
+    assert not duplicates, f"landed more than once: {list(duplicates.items())[:5]}"
+    assert set(landed) == acked, (
+        f"missing {len(acked - set(landed))}, unexpected {len(set(landed) - acked)}"
+    )
+    quarantined = spark.read.format("delta").load(
+        str(stream_table_path(settings, "stream_quarantine"))
+    )
+    assert quarantined.count() == 12 + 5 + 6  # every 250th of 3000, 100th of 500, 50th of 300
+    assert {r["reason"] for r in quarantined.select("reason").distinct().collect()} == {
+        "field 'ind' does not fit type int"
+    }
+
+
+def test_stream_refuses_a_second_query_on_the_same_home(stream_home: Settings) -> None:
+    """One query per home (one checkpoint): a second `pinlake stream` says so and exits 2."""
+    from filelock import FileLock
+
+    from pinlake.lakehouse.stream import checkpoint_dir
+
+    checkpoint_dir(stream_home).parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(checkpoint_dir(stream_home)) + ".lock"):
+        done = subprocess.run(
+            [sys.executable, "-m", "pinlake", "stream", "--available-now"],
+            env=stream_home.child_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: a stream query already runs on"), done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,168 @@
+"""The stream stage's micro-batch writer, fed Kafka-shaped batches by hand (real Spark + Delta).
+
+What a micro-batch of the stream topics becomes: the raw stream tables' contract, the quarantine
+of every kind of bad ``Data``, and the idempotence that makes a replayed batch (after a crash)
+write nothing twice. The query around it (Kafka, checkpoints, SIGKILL) is tested end to end in
+tests/integration/test_stream_path.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from pinlake.config import Settings
+from pinlake.ingest_api.kinesis.codec import sequence_number
+from pinlake.lakehouse.stream import BatchWriter, StreamResult
+from pinlake.lakehouse.tables import ensure_stream_tables_by_path, stream_table_path
+from pinlake.schemas import STREAM_QUARANTINE_DDL, stream_table, stream_table_ddl
+
+pytestmark = pytest.mark.spark
+
+KAFKA_SCHEMA = (
+    "key binary, value binary, topic string, partition int, offset bigint, "
+    "timestamp timestamp, timestampType int"
+)
+ACKED_AT = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+USER = {"ind": 1, "first_name": "Abigail", "last_name": "Ali", "age": 20, "date_joined": "x"}
+GEO = {"ind": 1, "timestamp": "2020-08-28T03:52:47", "latitude": -89.9, "longitude": 10.5}
+PIN_GEO_USER = ("pin", "geo", "user")
+PIN = {"index": 7528, "unique_id": "u", "title": "t", "downloaded": 0, "category": "art"}
+
+
+@pytest.fixture
+def stream_settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home")
+
+
+def _batch(spark, settings: Settings, records: list[tuple[str, int, int, bytes | None]]):
+    """A DataFrame shaped like the Kafka source's: (table, partition, offset, value)."""
+    rows = [
+        (b"key-%d" % offset, value, settings.stream(table), partition, offset, ACKED_AT, 0)
+        for table, partition, offset, value in records
+    ]
+    return spark.createDataFrame(rows, KAFKA_SCHEMA)
+
+
+def _read(spark, settings: Settings, name: str) -> list:
+    path = str(stream_table_path(settings, name))
+    return (
+        spark.read.format("delta").load(path).orderBy("_topic", "_partition", "_offset").collect()
+    )
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+def test_a_batch_lands_fields_and_stream_metadata(spark, stream_settings: Settings) -> None:
+    ensure_stream_tables_by_path(spark, stream_settings)
+    result = StreamResult()
+    writer = BatchWriter(stream_settings, "app-1", result)
+    batch = _batch(
+        spark,
+        stream_settings,
+        [("pin", 0, 0, _json(PIN)), ("geo", 2, 41, _json(GEO)), ("user", 0, 7, _json(USER))],
+    )
+
+    writer(batch, 3)
+
+    assert result.batches == 1
+    assert result.records == {"pin": 1, "geo": 1, "user": 1}
+    assert result.total_quarantined == 0
+    pin, geo, user = (_read(spark, stream_settings, stream_table(t))[0] for t in PIN_GEO_USER)
+    assert (pin["index"], pin["category"], pin["downloaded"], pin["title"]) == (7528, "art", 0, "t")
+    assert pin["description"] is None  # a field the record does not carry
+    assert (geo["_topic"], geo["_partition"], geo["_offset"]) == (
+        stream_settings.stream("geo"),
+        2,
+        41,
+    )
+    assert geo["_sequence_number"] == sequence_number(2, 41)  # what the API answered
+    assert geo["_kafka_timestamp"].replace(tzinfo=timezone.utc) == ACKED_AT
+    assert (geo["latitude"], geo["timestamp"]) == (-89.9, "2020-08-28T03:52:47")
+    assert (user["_partition_key"], user["_batch_id"], user["age"]) == ("key-7", 3, 20)
+    assert user["_ingested_at"] is not None
+
+
+def test_the_stream_tables_have_the_declared_schema(spark, stream_settings: Settings) -> None:
+    from pyspark.sql.types import StructType
+
+    ensure_stream_tables_by_path(spark, stream_settings)
+    for table in PIN_GEO_USER:
+        path = str(stream_table_path(stream_settings, stream_table(table)))
+        schema = spark.read.format("delta").load(path).schema
+        assert schema.simpleString() == StructType.fromDDL(stream_table_ddl(table)).simpleString()
+    path = str(stream_table_path(stream_settings, "stream_quarantine"))
+    schema = spark.read.format("delta").load(path).schema
+    assert schema.simpleString() == StructType.fromDDL(STREAM_QUARANTINE_DDL).simpleString()
+
+
+def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Settings) -> None:
+    ensure_stream_tables_by_path(spark, stream_settings)
+    result = StreamResult()
+    writer = BatchWriter(stream_settings, "app-2", result)
+    not_utf8 = b"\xff\xfe{"
+    records = [
+        ("user", 0, 0, _json(USER)),
+        ("user", 0, 1, b"{not json"),
+        ("user", 0, 2, b"[1, 2, 3]"),
+        ("user", 0, 3, b""),
+        ("user", 0, 4, _json({**USER, "age": "twenty"})),
+        ("user", 0, 5, _json({k: v for k, v in USER.items() if k != "ind"})),
+        ("user", 0, 6, not_utf8),
+        ("user", 0, 7, None),
+        ("pin", 0, 0, _json({**PIN, "index": "x"})),
+        ("geo", 0, 0, _json({**GEO, "latitude": "north"})),
+        ("geo", 0, 1, _json(GEO)),
+    ]
+
+    writer(_batch(spark, stream_settings, records), 0)
+
+    assert result.records == {"pin": 0, "geo": 1, "user": 1}
+    assert result.quarantined == {"pin": 1, "geo": 1, "user": 7}
+    rows = _read(spark, stream_settings, "stream_quarantine")
+    reasons = {(r["table_name"], r["_offset"]): (r["reason"], r["raw_text"]) for r in rows}
+    assert reasons == {
+        ("user", 1): ("not a JSON object", "{not json"),
+        ("user", 2): ("not a JSON object", "[1, 2, 3]"),
+        ("user", 3): ("not a JSON object", ""),
+        ("user", 4): ("field 'age' does not fit type int", json.dumps({**USER, "age": "twenty"})),
+        ("user", 5): (
+            "missing key field 'ind'",
+            json.dumps({k: v for k, v in USER.items() if k != "ind"}),
+        ),
+        ("user", 6): ("Data is not valid UTF-8", base64.b64encode(not_utf8).decode()),
+        ("user", 7): ("no Data", None),
+        ("pin", 0): ("field 'index' does not fit type int", json.dumps({**PIN, "index": "x"})),
+        ("geo", 0): (
+            "field 'latitude' does not fit type float",
+            json.dumps({**GEO, "latitude": "north"}),
+        ),
+    }
+    assert all(r["_sequence_number"] and r["_batch_id"] == 0 for r in rows)
+    assert [r["_offset"] for r in _read(spark, stream_settings, "stream_user")] == [0]
+
+
+def test_a_replayed_batch_writes_nothing_twice(spark, stream_settings: Settings) -> None:
+    """After a crash the query replays the batch with the same id and the same offsets: the
+    appends that had committed are skipped by Delta (txnAppId + txnVersion), the rest written."""
+    ensure_stream_tables_by_path(spark, stream_settings)
+    writer = BatchWriter(stream_settings, "app-3", StreamResult())
+    first = _batch(spark, stream_settings, [("user", 0, 0, _json(USER)), ("user", 0, 1, b"?")])
+    writer(first, 0)
+    writer(first, 0)  # the replay
+    second = _batch(spark, stream_settings, [("user", 0, 2, _json({**USER, "ind": 2}))])
+    writer(second, 1)
+    writer(first, 0)  # an older batch id is skipped too
+
+    assert [r["_offset"] for r in _read(spark, stream_settings, "stream_user")] == [0, 2]
+    assert [r["_offset"] for r in _read(spark, stream_settings, "stream_quarantine")] == [1]
+
+    # a new checkpoint gets a new app id: its batch 0 is new data, not a replay
+    BatchWriter(stream_settings, "app-4", StreamResult())(second, 0)
+    assert [r["_offset"] for r in _read(spark, stream_settings, "stream_user")] == [0, 2, 2]
