@@ -81,7 +81,10 @@ with DAG(
         return tasks.export(run_id or "manual")
 
     profile = local_profile_config(TARGET)
-    freshness = source_freshness_operator("dbt_source_freshness", profile, SPARK_TASK_POOL)
+    # the batch path's raw tables (the stream path's have their own DAG, pinterest_stream)
+    freshness = source_freshness_operator(
+        "dbt_source_freshness", profile, SPARK_TASK_POOL, source="pinterest"
+    )
 
     if manifest_available():
         dbt_build = dbt_task_group("dbt", profile, SPARK_TASK_POOL)

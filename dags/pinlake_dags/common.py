@@ -59,6 +59,12 @@ def batch_schedule() -> str | None:
     return None if value.lower() in ("", "none", "null") else value
 
 
+def stream_schedule() -> str | None:
+    """``PINLAKE_AIRFLOW_STREAM_SCHEDULE`` (cron, preset or ``none``); every 5 minutes."""
+    value = os.environ.get("PINLAKE_AIRFLOW_STREAM_SCHEDULE", "*/5 * * * *").strip()
+    return None if value.lower() in ("", "none", "null") else value
+
+
 def default_args() -> dict[str, Any]:
     """Retries with a delay.
 
@@ -81,11 +87,18 @@ def raw_asset(table: str) -> Asset:
     return Asset(name=f"pinlake.raw.{table}", uri=f"pinlake://raw/{table}", group="pinlake")
 
 
+def mart_models() -> list[str]:
+    """The mart models of the project (``models/marts/*.sql``; the repository, not state)."""
+    return sorted(path.stem for path in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql"))
+
+
 def mart_asset(model: str) -> Asset:
     return Asset(name=f"pinlake.marts.{model}", uri=f"pinlake://marts/{model}", group="pinlake")
 
 
 RAW_ASSETS: list[Asset] = [raw_asset(t) for t in RAW_TABLES]
+#: The stream path's raw tables (``raw.stream_<table>``).
+STREAM_RAW_ASSETS: list[Asset] = [raw_asset(f"stream_{t}") for t in RAW_TABLES]
 
 
 # ---- run-time helpers ------------------------------------------------------------------------

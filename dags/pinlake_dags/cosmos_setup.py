@@ -143,11 +143,15 @@ def dbt_task_group(
     )
 
 
-def source_freshness_operator(task_id: str, profile_config: Any, pool: str | None):  # noqa: ANN201
+def source_freshness_operator(  # noqa: ANN201
+    task_id: str, profile_config: Any, pool: str | None, source: str
+):
+    """``dbt source freshness --select source:<source>`` (one delivery path's raw tables)."""
     from cosmos.operators.local import DbtSourceLocalOperator
 
     return DbtSourceLocalOperator(
         task_id=task_id,
+        select=f"source:{source}",
         project_dir=str(DBT_PROJECT_DIR),
         profile_config=profile_config,
         invocation_mode=execution_config().invocation_mode,

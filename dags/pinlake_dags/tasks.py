@@ -1,4 +1,4 @@
-"""Run-time callables of the batch DAG (imported by the DAG file; nothing here runs at import).
+"""Run-time callables of the DAGs (imported by the DAG files; nothing here runs at import).
 
 They call pinlake's Python API in the task's own process rather than the ``pinlake`` CLI in a
 subprocess: with the embedded ``local`` target, Spark is then started once per task process and,
@@ -65,3 +65,26 @@ def export(run_id: str) -> dict[str, Any]:
     from pinlake.lakehouse.export import ExportOptions
 
     return _run(ExportOptions(out=settings().home / "exports" / safe_run_id(run_id)))
+
+
+def stream_catch_up() -> dict[str, Any]:
+    """Land what the stream topics hold (``pinlake stream --available-now``), unless the
+    continuous stream query runs on this home: it lands every record within seconds already,
+    and a second query on its checkpoint is refused (the result then says so)."""
+    from pinlake.services import stream_process
+
+    s = settings()
+    running = stream_process.pid(s)
+    if running is not None:
+        return {"skipped": f"the continuous stream query (pid {running}) lands the stream topics"}
+    check_services()
+    from pinlake.lakehouse.stream import StreamOptions
+
+    return _run(StreamOptions(available_now=True))
+
+
+def dbt_build() -> dict[str, Any]:
+    """``dbt build`` in this process (incremental staging merges only what is new)."""
+    from pinlake.lakehouse.dbt import DbtCommand
+
+    return _run(DbtCommand(["build"], in_process=True))

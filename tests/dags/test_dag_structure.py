@@ -51,14 +51,14 @@ def _run_id(group: str, model: str, tested: set[str]) -> str:
 # ---- DagBag ----------------------------------------------------------------------------------
 def test_dagbag_has_no_import_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
-    assert {"pinterest_batch", "pinterest_databricks"} <= set(dagbag.dag_ids)
+    assert {"pinterest_batch", "pinterest_databricks", "pinterest_stream"} <= set(dagbag.dag_ids)
 
 
 def test_dags_serialize(dagbag) -> None:
     """What the scheduler stores: the DAGs serialize, mart outlets included."""
     from airflow.serialization.serialized_objects import SerializedDAG
 
-    for dag_id in ("pinterest_batch", "pinterest_databricks"):
+    for dag_id in ("pinterest_batch", "pinterest_databricks", "pinterest_stream"):
         data = SerializedDAG.to_dict(dagbag.dags[dag_id])
         assert data["dag"]["dag_id"] == dag_id
     text = json.dumps(SerializedDAG.to_dict(dagbag.dags["pinterest_batch"]))
@@ -93,6 +93,7 @@ def test_batch_task_chain(dagbag, dbt_manifest: Path) -> None:
     assert t["sink"].upstream_task_ids == set()
     assert t["land"].upstream_task_ids == {"sink"}
     assert t["dbt_source_freshness"].upstream_task_ids == {"land"}
+    assert t["dbt_source_freshness"].select == "source:pinterest"  # the batch path's tables
     # every model is a task (plus its test task), staging models start right after freshness
     for model in models:
         assert _run_id("dbt", model, tested) in t, model
@@ -271,3 +272,54 @@ def test_batch_multi_parent_tests_run_after_all_their_parents(dagbag, dbt_manife
         assert task.retries == 0
     selection = dag.task_dict["dbt.stg_pinterest__pins.test"].indirect_selection
     assert selection == TestIndirectSelection.CAUTIOUS.value
+
+
+# ---- pinterest_stream -------------------------------------------------------------------------
+def test_stream_dag_lands_then_builds_every_five_minutes(dagbag) -> None:
+    dag = dagbag.dags["pinterest_stream"]
+    assert dag.schedule == "*/5 * * * *"
+    assert (dag.catchup, dag.max_active_runs) == (False, 1)
+    assert set(dag.task_dict) == {"stream", "dbt_build"}
+    assert dag.task_dict["stream"].downstream_task_ids == {"dbt_build"}
+    assert {t.pool for t in dag.tasks} == {SPARK_POOL}  # embedded Derby: one at a time
+    raw = {a.uri for a in dag.task_dict["stream"].outlets}
+    assert raw == {
+        "pinlake://raw/stream_pin",
+        "pinlake://raw/stream_geo",
+        "pinlake://raw/stream_user",
+    }
+    marts = {a.uri for a in dag.task_dict["dbt_build"].outlets}
+    models = (DAGS.parent / "models" / "marts").glob("*.sql")
+    published = {f"pinlake://marts/{p.stem}" for p in models}
+    assert marts == published and len(marts) == 9
+
+
+def test_stream_dag_schedule_and_pool_follow_the_environment(monkeypatch) -> None:
+    bag = _load(
+        monkeypatch, PINLAKE_AIRFLOW_STREAM_SCHEDULE="none", PINLAKE_DBT_TARGET="databricks"
+    )
+    dag = bag.dags["pinterest_stream"]
+    assert dag.schedule is None
+    assert {t.pool for t in dag.tasks} == {"default_pool"}  # a server target runs concurrently
+
+
+def test_stream_task_leaves_the_topics_to_a_running_continuous_query(monkeypatch, tmp_path) -> None:
+    """With the continuous query running on the home, the DAG's stream task starts no second
+    query (its checkpoint is taken): it says so and the dbt build goes on."""
+    import os
+
+    from pinlake_dags import tasks
+
+    from pinlake.services import process
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("PINLAKE_HOME", str(home))
+    run = home / "run"
+    run.mkdir(parents=True)
+    process.pid_file(run, "stream").write_text(f"{os.getpid()}\n")  # a live pid
+
+    result = tasks.stream_catch_up()
+
+    assert result == {
+        "skipped": f"the continuous stream query (pid {os.getpid()}) lands the stream topics"
+    }

@@ -10,6 +10,7 @@ and a restart in ``--available-now`` mode.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import signal
 import subprocess
@@ -93,7 +94,7 @@ def _landed(spark, settings: Settings) -> Counter:
     seen: Counter = Counter()
     for name in (*(stream_table(t) for t in ("pin", "geo", "user")), "stream_quarantine"):
         path = stream_table_path(settings, name)
-        if (path / "_delta_log").is_dir():
+        if (path / "_delta_log" / f"{0:020d}.json").is_file():  # the table's first commit
             rows = (
                 spark.read.format("delta").load(str(path)).select("_topic", "_partition", "_offset")
             )
@@ -108,18 +109,38 @@ def _wait_for(check, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
-def _pinlake(settings: Settings, log: Path, *args: str) -> subprocess.Popen:
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen]]:
+    """Processes a test starts; whatever still runs at its end is killed (with its JVM)."""
+    import psutil
+
+    started: list[subprocess.Popen] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            family = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(True))]
+            for pid in family:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    psutil.Process(pid).kill()
+            proc.wait(30)
+
+
+def _pinlake(
+    settings: Settings, log: Path, children: list[subprocess.Popen], *args: str
+) -> subprocess.Popen:
     handle = log.open("ab")
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "pinlake", *args],
         env=settings.child_env(),
         stdout=handle,
         stderr=subprocess.STDOUT,
     )
+    children.append(proc)
+    return proc
 
 
 def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
-    spark, stream_home: Settings, tmp_path: Path
+    spark, stream_home: Settings, tmp_path: Path, children: list[subprocess.Popen]
 ) -> None:
     from pinlake.services import stream_process
 
@@ -129,7 +150,14 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     # 1. `pinlake stream` in small micro-batches, killed with SIGKILL once it has landed some
     log = tmp_path / "stream.log"
     killed = _pinlake(
-        settings, log, "stream", "--trigger-seconds", "0.5", "--max-records-per-batch", "200"
+        settings,
+        log,
+        children,
+        "stream",
+        "--trigger-seconds",
+        "0.5",
+        "--max-records-per-batch",
+        "200",
     )
     _wait_for(lambda: _landed(spark, settings), 180, f"a first micro-batch ({log})")
     killed.send_signal(signal.SIGKILL)
@@ -139,10 +167,12 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     acked |= _put(settings, "user", _users(3000, 500, bad_every=100), first_key=3000)
 
     # 2. the service (`services up` starts it): restarts from the checkpoint, catches up
-    pid = stream_process.start(settings, trigger_seconds=0.5)
+    pid = stream_process.start(settings, trigger_seconds=0.5)  # stream_home's teardown stops it
     stream_process.wait_running(settings, timeout=180, pid_=pid)
     _wait_for(
-        lambda: sum(_landed(spark, settings).values()) >= len(acked), 180, "the service to catch up"
+        lambda: sum(_landed(spark, settings).values()) >= len(acked),
+        180,
+        "the service to catch up",
     )
     state = stream_process.state(settings)
     assert state["state"] == "running" and state["running"]
@@ -157,7 +187,7 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
 
     # 3. records put while no query runs are landed by --available-now, which then stops
     acked |= _put(settings, "user", _users(3500, 300, bad_every=50), first_key=3500)
-    done = _pinlake(settings, tmp_path / "available-now.log", "stream", "--available-now")
+    done = _pinlake(settings, tmp_path / "available-now.log", children, "stream", "--available-now")
     assert done.wait(300) == 0, (tmp_path / "available-now.log").read_text()[-3000:]
 
     landed = _landed(spark, settings)
@@ -182,7 +212,7 @@ def test_stream_refuses_a_second_query_on_the_same_home(stream_home: Settings) -
     from pinlake.lakehouse.stream import checkpoint_dir
 
     checkpoint_dir(stream_home).parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(checkpoint_dir(stream_home)) + ".lock"):
+    with FileLock(str(checkpoint_dir(stream_home)) + ".lock", timeout=30):
         done = subprocess.run(
             [sys.executable, "-m", "pinlake", "stream", "--available-now"],
             env=stream_home.child_env(),

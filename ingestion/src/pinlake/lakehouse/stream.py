@@ -45,6 +45,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -87,11 +88,21 @@ class StreamOptions:
     run_seconds: float | None = None
 
 
+#: How many of the latest records' latencies a run keeps for its percentiles.
+LATENCY_WINDOW = 200_000
+
+
 @dataclass
 class StreamResult:
     """What one run of the stream stage did: micro-batches, rows appended per table and records
     quarantined per table by this run (a replayed batch whose appends Delta skipped counts
-    again), why it stopped, wall seconds and the part of them spent starting Spark."""
+    again), why it stopped, wall seconds and the part of them spent starting Spark.
+
+    ``latency_ms``: percentiles (p50, p90, p99, max) of the end-to-end latency of the last
+    :data:`LATENCY_WINDOW` records, from the record's Kafka timestamp (set when the ingestion
+    API produced it, just before it acknowledged it) to the commit of the micro-batch that made
+    it visible in its raw Delta table, in milliseconds.
+    """
 
     batches: int = 0
     records: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
@@ -99,6 +110,7 @@ class StreamResult:
     stopped: str = ""
     seconds: float = 0.0
     spark_startup_seconds: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_records(self) -> int:
@@ -186,6 +198,7 @@ class BatchWriter:
         self.result = result
         self.lock = threading.Lock()
         self.last_batch_at: float | None = None
+        self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
     def _append(self, frame: DataFrame, name: str, batch_id: int) -> None:
         (
@@ -215,7 +228,7 @@ class BatchWriter:
                 name: _with_reason(rows.filter(F.col("topic") == self.settings.stream(name)), name)
                 for name in TABLES
             }
-            counts = self._count(per_table)
+            counts, produced_ms = self._count(per_table)
             bad_frames = []
             for name, frame in per_table.items():
                 good, bad = counts[name]
@@ -243,26 +256,54 @@ class BatchWriter:
                 self._append(quarantine, STREAM_QUARANTINE_TABLE, batch_id)
         finally:
             rows.unpersist()
+        visible_at = time.time()
         with self.lock:
             self.result.batches += 1
             for name, (good, bad) in counts.items():
                 self.result.records[name] += good
                 self.result.quarantined[name] += bad
-            self.last_batch_at = time.time()
+            self.last_batch_at = visible_at
+            self.latencies.extend(visible_at * 1000 - ms for ms in produced_ms)
+            self.result.latency_ms = latency_percentiles(self.latencies)
 
     @staticmethod
-    def _count(per_table: dict[str, DataFrame]) -> dict[str, tuple[int, int]]:
-        """``{table: (good, quarantined)}`` of one batch, in one Spark job."""
+    def _count(
+        per_table: dict[str, DataFrame],
+    ) -> tuple[dict[str, tuple[int, int]], list[int]]:
+        """``{table: (good, quarantined)}`` of one batch and the Kafka timestamps (epoch ms) of
+        its landed records, in one Spark job."""
         from pyspark.sql import functions as F
 
         flags = None
         for name, frame in per_table.items():
-            flag = frame.select(F.lit(name).alias("t"), F.col("_reason").isNull().alias("ok"))
-            flags = flag if flags is None else flags.unionByName(flag)
+            flag = frame.select(
+                F.lit(name).alias("t"),
+                F.col("_reason").isNull().alias("ok"),
+                F.unix_millis("timestamp").alias("ms"),
+            )
+            flags = flags.unionByName(flag) if flags is not None else flag
         counts = {name: [0, 0] for name in per_table}
-        for row in flags.groupBy("t", "ok").count().collect():
-            counts[row["t"]][0 if row["ok"] else 1] = row["count"]
-        return {name: (good, bad) for name, (good, bad) in counts.items()}
+        produced_ms: list[int] = []
+        grouped = flags.groupBy("t", "ok").agg(F.count("*").alias("n"), F.collect_list("ms"))
+        for t, ok, n, stamps in grouped.collect():
+            counts[t][0 if ok else 1] = n
+            if ok:
+                produced_ms.extend(stamps)
+        return {name: (good, bad) for name, (good, bad) in counts.items()}, produced_ms
+
+
+def latency_percentiles(latencies: deque[float] | list[float]) -> dict[str, float]:
+    """``{"p50", "p90", "p99", "max"}`` of ``latencies`` (ms, rounded to 0.1); empty if none."""
+    if not latencies:
+        return {}
+    import numpy as np
+
+    values = np.fromiter(latencies, dtype=float)
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {
+        k: round(float(v), 1)
+        for k, v in zip(("p50", "p90", "p99", "max"), (p50, p90, p99, values.max()), strict=True)
+    }
 
 
 # ---- the query --------------------------------------------------------------------------------
@@ -334,6 +375,7 @@ def _write_status(
         "end_offsets": end_offsets,
         "records": result.records,
         "quarantined": result.quarantined,
+        "latency_ms": result.latency_ms,
         "error": error,
     }
     path = status_path(settings)
@@ -480,9 +522,16 @@ def print_stream_summary(result: StreamResult) -> None:
         ("total", result.total_records, result.total_quarantined)
     ]
     console.print(table("stream", ["table", "records", "quarantined"], rows))
+    latency = result.latency_ms
     console.print(
         f"{result.batches} micro-batch(es), {result.stopped}; {result.seconds:.1f}s "
         f"({result.spark_startup_seconds:.1f}s Spark start-up)"
+        + (
+            f"; latency API → raw Delta p50 {latency['p50'] / 1000:.2f}s, "
+            f"p99 {latency['p99'] / 1000:.2f}s"
+            if latency
+            else ""
+        )
         + (
             f"; quarantined records are in raw.{STREAM_QUARANTINE_TABLE}"
             if result.total_quarantined

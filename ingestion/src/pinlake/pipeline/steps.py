@@ -7,11 +7,13 @@ options                   step                    result
 :class:`SourceLoad`       :func:`source_load`     :class:`SourceResult`
 :class:`ServicesUp`       :func:`services_up`     :class:`ServicesResult`
 :class:`ServicesDown`     :func:`services_down`   :class:`ServicesResult`
+:class:`StreamCatchUp`    :func:`stream_catch_up` :class:`StreamState`
 ``ProduceToBucket|Api``   :func:`produce`         :class:`~pinlake.produce.ProduceResult`
 :class:`SinkOptions`      :func:`sink`            :class:`~pinlake.bucket.sink.SinkResult`
 :class:`LandOptions`      :func:`land`            :class:`~pinlake.lakehouse.land.LandResult`
 :class:`StreamOptions`    :func:`stream`          :class:`~pinlake.lakehouse.stream.StreamResult`
 :class:`DbtCommand`       :func:`dbt`             :class:`~pinlake.lakehouse.dbt.DbtResult`
+:class:`CountOptions`     :func:`counts`          :class:`~pinlake.lakehouse.counts.DeliveryCounts`
 :class:`ExportOptions`    :func:`export`          :class:`~pinlake.lakehouse.export.ExportResult`
 ========================  ======================  =====================================
 
@@ -31,6 +33,7 @@ from typing import Any
 
 from pinlake.bucket.sink import SinkOptions, SinkResult
 from pinlake.config import Settings
+from pinlake.lakehouse.counts import CountOptions, DeliveryCounts
 from pinlake.lakehouse.dbt import DbtCommand, DbtResult
 from pinlake.lakehouse.export import ExportOptions, ExportResult
 from pinlake.lakehouse.land import LandOptions, LandResult
@@ -88,6 +91,25 @@ class ServicesResult:
     api: str
 
 
+@dataclass
+class StreamCatchUp:
+    """Wait (at most ``timeout`` seconds) until the running stream query has landed every
+    record now in the stream topics."""
+
+    timeout: float = 300.0
+
+
+@dataclass
+class StreamState:
+    """The running stream query's totals since it started (records landed and quarantined per
+    table, micro-batches, latency percentiles in ms) when the step ended."""
+
+    records: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+
 def source_init(settings: Settings, options: SourceInit) -> SourceResult:
     """``pinlake source init``."""
     from pinlake.source.db import init_source
@@ -122,6 +144,20 @@ def services_down(settings: Settings, _options: ServicesDown) -> ServicesResult:
 
     down(settings)
     return ServicesResult(False, settings.kafka.bootstrap_servers, settings.api.url)
+
+
+def stream_catch_up(settings: Settings, options: StreamCatchUp) -> StreamState:
+    """Wait for the continuous stream query (``pinlake services up``) to catch up."""
+    from pinlake.services import stream_process
+
+    stream_process.wait_caught_up(settings, timeout=options.timeout)
+    status = stream_process.state(settings)
+    return StreamState(
+        records=status.get("records", {}),
+        quarantined=status.get("quarantined", {}),
+        batches=status.get("batches", 0),
+        latency_ms=status.get("latency_ms", {}),
+    )
 
 
 def produce(settings: Settings, options: ProduceToBucket | ProduceToApi) -> ProduceResult:
@@ -163,6 +199,13 @@ def dbt(settings: Settings, options: DbtCommand) -> DbtResult:
     return run_dbt(settings, options)
 
 
+def counts(settings: Settings, options: CountOptions) -> DeliveryCounts:
+    """Rows per delivery path in raw, quarantine and staging (Spark)."""
+    from pinlake.lakehouse.counts import count_deliveries
+
+    return count_deliveries(settings, options)
+
+
 def export(settings: Settings, options: ExportOptions) -> ExportResult:
     """``pinlake export``: every mart to ``<out>/<mart>.csv`` (Spark)."""
     from pinlake.lakehouse.export import export_marts
@@ -176,12 +219,14 @@ STEPS: dict[type, Callable[[Settings, Any], Any]] = {
     SourceLoad: source_load,
     ServicesUp: services_up,
     ServicesDown: services_down,
+    StreamCatchUp: stream_catch_up,
     ProduceToBucket: produce,
     ProduceToApi: produce,
     SinkOptions: sink,
     LandOptions: land,
     StreamOptions: stream,
     DbtCommand: dbt,
+    CountOptions: counts,
     ExportOptions: export,
 }
 #: The result type of each options type.
@@ -190,16 +235,18 @@ RESULTS: dict[type, type] = {
     SourceLoad: SourceResult,
     ServicesUp: ServicesResult,
     ServicesDown: ServicesResult,
+    StreamCatchUp: StreamState,
     ProduceToBucket: ProduceResult,
     ProduceToApi: ProduceResult,
     SinkOptions: SinkResult,
     LandOptions: LandResult,
     StreamOptions: StreamResult,
     DbtCommand: DbtResult,
+    CountOptions: DeliveryCounts,
     ExportOptions: ExportResult,
 }
 #: Steps that start a Spark JVM on the home's metastore (embedded Derby: one JVM at a time).
-SPARK_STEPS: frozenset[type] = frozenset({LandOptions, StreamOptions, ExportOptions})
+SPARK_STEPS: frozenset[type] = frozenset({LandOptions, StreamOptions, CountOptions, ExportOptions})
 
 
 def run_step(settings: Settings, options: Any) -> Any:

@@ -96,3 +96,24 @@ def wait_running(settings: Settings, timeout: float = 180.0, pid_: int | None = 
         exited=f"the stream query exited during start-up; see {settings.logs_dir / 'stream.log'}",
         not_healthy=f"the stream query did not start within {timeout:.0f}s",
     )
+
+
+def caught_up(settings: Settings) -> bool:
+    """True when the running query has committed every record now in the stream topics (its
+    last micro-batch read up to every partition's high watermark)."""
+    status = state(settings)
+    lag = status.get("lag")
+    return bool(status.get("running")) and lag is not None and all(p.lag == 0 for p in lag)
+
+
+def wait_caught_up(settings: Settings, timeout: float = 300.0) -> None:
+    """Wait until :func:`caught_up`; raises PinlakeError if the query stops or ``timeout``
+    seconds pass first."""
+    process.wait_healthy(
+        lambda: caught_up(settings),
+        timeout=timeout,
+        interval=0.5,
+        pid=pid(settings),
+        exited=f"the stream query stopped; see {settings.logs_dir / 'stream.log'}",
+        not_healthy=f"the stream query did not catch up within {timeout:.0f}s",
+    )
