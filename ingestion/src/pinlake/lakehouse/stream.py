@@ -46,6 +46,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -229,16 +230,13 @@ class BatchWriter:
                 for name in TABLES
             }
             counts, produced_ms = self._count(per_table)
+            appends: dict[str, DataFrame] = {}
             bad_frames = []
             for name, frame in per_table.items():
                 good, bad = counts[name]
                 if good:
-                    self._append(
-                        frame.filter(F.col("_reason").isNull()).select(
-                            *records.source_fields(name), *_metadata_columns()
-                        ),
-                        stream_table(name),
-                        batch_id,
+                    appends[stream_table(name)] = frame.filter(F.col("_reason").isNull()).select(
+                        *records.source_fields(name), *_metadata_columns()
                     )
                 if bad:
                     bad_frames.append(
@@ -253,7 +251,12 @@ class BatchWriter:
                 quarantine = bad_frames[0]
                 for frame in bad_frames[1:]:
                     quarantine = quarantine.unionByName(frame)
-                self._append(quarantine, STREAM_QUARANTINE_TABLE, batch_id)
+                appends[STREAM_QUARANTINE_TABLE] = quarantine
+            # the tables' commits are independent (each idempotent on its own): run them side by
+            # side; a Delta commit waits on I/O and log reads more than on the CPU
+            with ThreadPoolExecutor(max_workers=max(1, len(appends))) as pool:
+                for done in [pool.submit(self._append, f, n, batch_id) for n, f in appends.items()]:
+                    done.result()
         finally:
             rows.unpersist()
         visible_at = time.time()
@@ -486,12 +489,16 @@ def _follow(
 ) -> str:
     """Wait for the query to end (available-now) or to be stopped; show progress; returns why."""
     deadline = time.monotonic() + options.run_seconds if options.run_seconds is not None else None
-    seen = -1
+    seen: tuple = ()
     with console.status("[bold]stream: waiting for the first micro-batch…") as progress:
         while True:
             finished = query.awaitTermination(0.5)
-            if writer.result.batches != seen:
-                seen = writer.result.batches
+            # the state changes after a batch's writes (counts) and again once Spark has
+            # committed its offsets (progress): write it on either
+            last = query.lastProgress or {}
+            now = (writer.result.batches, last.get("batchId"), last.get("timestamp"))
+            if now != seen:
+                seen = now
                 r = writer.result
                 progress.update(
                     f"[bold]stream: {r.batches:,} micro-batch(es), {r.total_records:,} records, "
