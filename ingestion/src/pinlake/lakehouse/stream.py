@@ -434,6 +434,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
             f"Kafka at {settings.kafka.bootstrap_servers} is not reachable: "
             "start it with `pinlake services up`"
         )
+    kafka.create_topics(settings)  # an external cluster may not have the stream topics yet
     checkpoint = checkpoint_dir(settings)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(checkpoint) + ".lock")
