@@ -183,7 +183,8 @@ def floor_latency(settings: Settings, rate: float, seconds: float) -> dict:
     from pinlake.kafka import admin
 
     topic = f"bench-floor-{int(time.time())}"
-    admin(settings).create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    client = admin(settings)  # keep the client alive until its future is done
+    client.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka.bootstrap_servers,
@@ -217,9 +218,11 @@ def floor_latency(settings: Settings, rate: float, seconds: float) -> dict:
         if delay > 0:
             time.sleep(delay)
 
-        def acked(err, _msg, key=i) -> None:
+        produced_at = time.time()
+
+        def acked(err, _msg, key=i, at=produced_at) -> None:
             if err is None:
-                sent[key] = time.time()
+                sent[key] = at  # produce time of an acknowledged record
 
         producer.produce(topic, key=str(i).encode(), value=user(i), on_delivery=acked)
         producer.poll(0)

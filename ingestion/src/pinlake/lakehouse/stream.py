@@ -59,6 +59,7 @@ from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import (
     ensure_raw_tables,
     ensure_stream_tables_by_path,
+    registered_marker,
     stream_table_path,
 )
 from pinlake.schemas import STREAM_QUARANTINE_TABLE, stream_table
@@ -333,9 +334,12 @@ def _start_query(
     return query.start()
 
 
-def _register_tables_in_background(settings: Settings) -> subprocess.Popen:
+def _register_tables_in_background(settings: Settings) -> subprocess.Popen | None:
     """``python -m pinlake.lakehouse.tables`` (creates and registers every raw table), output to
-    ``logs/stream-register.log``; the continuous query does not wait for it."""
+    ``logs/stream-register.log``; the continuous query does not wait for it. None when the
+    metastore has them already."""
+    if registered_marker(settings).exists():
+        return None
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     log = (settings.logs_dir / "stream-register.log").open("ab")
     with log:

@@ -52,6 +52,12 @@ def stream_table_path(settings: Settings, name: str) -> Path:
     return settings.warehouse_dir / f"{RAW_SCHEMA}.db" / name
 
 
+def registered_marker(settings: Settings) -> Path:
+    """Written (in the metastore folder) once :func:`ensure_raw_tables` has registered every raw
+    table, so the stream stage need not start a JVM to do it again; it goes with the metastore."""
+    return settings.metastore_dir / "pinlake-raw-tables-registered"
+
+
 def ensure_raw_tables(spark: SparkSession, settings: Settings) -> None:
     """Create schema ``raw`` and every raw Delta table that does not exist yet (idempotent):
     the batch tables as managed tables, the stream tables as external tables at
@@ -79,6 +85,10 @@ def ensure_raw_tables(spark: SparkSession, settings: Settings) -> None:
                 f"create table if not exists {RAW_SCHEMA}.`{name}` ({columns}) using delta "
                 f"location '{_sql_path(path)}'" + _properties(name),
             )
+    marker = registered_marker(settings)
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(", ".join([*ddl, *stream_tables()]) + "\n")
 
 
 def ensure_stream_tables_by_path(spark: SparkSession, settings: Settings) -> None:
