@@ -22,8 +22,9 @@ delta-io/delta PR #1141 and "Idempotent table writes in foreachBatch" in the Del
 (:func:`pinlake.lakehouse.tables.stream_table_path`), external tables in the metastore. The
 continuous query uses a session without the metastore (embedded Derby admits one JVM at a time),
 so ``pinlake land``, ``dbt`` and Airflow keep working on the same home while it runs; a helper
-process registers the tables in the metastore when the query starts (best effort: when the
-metastore is busy, the next ``land`` or ``stream --available-now`` registers them). The
+process registers the tables in the metastore when the query starts, unless a marker says they
+are registered (best effort: when the metastore is busy, the next ``land`` or
+``stream --available-now`` registers them). The
 ``--available-now`` mode (process what is there, then stop) uses the metastore like ``land``.
 One stream query per home: a file lock on the checkpoint guards it.
 
