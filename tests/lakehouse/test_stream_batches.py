@@ -166,3 +166,15 @@ def test_a_replayed_batch_writes_nothing_twice(spark, stream_settings: Settings)
     # a new checkpoint gets a new app id: its batch 0 is new data, not a replay
     BatchWriter(stream_settings, "app-4", StreamResult())(second, 0)
     assert [r["_offset"] for r in _read(spark, stream_settings, "stream_user")] == [0, 2, 2]
+
+
+def test_the_warm_up_writes_nothing_it_leaves_behind(spark, stream_settings: Settings) -> None:
+    """The continuous query's warm-up runs real micro-batches into a scratch folder and removes
+    it: no stream table is created or written, and nothing is left next to the checkpoint."""
+    from pinlake.lakehouse.stream import checkpoint_dir, warm_up
+
+    warm_up(spark, stream_settings, rounds=1)
+
+    assert not list(checkpoint_dir(stream_settings).parent.glob("warm-up-*"))
+    for name in ("stream_pin", "stream_geo", "stream_user", "stream_quarantine"):
+        assert not stream_table_path(stream_settings, name).exists(), name

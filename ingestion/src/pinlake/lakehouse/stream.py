@@ -28,7 +28,8 @@ are registered (best effort: when the metastore is busy, the next ``land`` or
 ``--available-now`` mode (process what is there, then stop) uses the metastore like ``land``.
 One stream query per home: a file lock on the checkpoint guards it.
 
-**Modes.** Continuous: a processing-time trigger (default 1 s) until SIGTERM/SIGINT; the stop waits
+**Modes.** Continuous: a processing-time trigger (default 1 s) until SIGTERM/SIGINT, after a
+warm-up (:func:`warm_up`: a new JVM's first micro-batches are several times slower); the stop waits
 for the running micro-batch to finish (up to 30 s) and then stops the query (an abandoned batch is
 replayed on the next start, without loss or duplicates). Available-now: every record there at
 start, in batches of at most ``max_records_per_batch``, then stop. While running, the query writes
@@ -63,7 +64,7 @@ from pinlake.lakehouse.tables import (
     registered_marker,
     stream_table_path,
 )
-from pinlake.schemas import STREAM_QUARANTINE_TABLE, stream_table
+from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS, STREAM_QUARANTINE_TABLE, stream_table
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -193,12 +194,16 @@ def _with_reason(frame: DataFrame, table_name: str) -> DataFrame:
 
 class BatchWriter:
     """The ``foreachBatch`` function: one micro-batch into the stream tables (see the module
-    docstring). Counts go to ``result``; ``on_batch(batch_id)`` is called after each batch."""
+    docstring). Counts and latencies go to ``result``. ``root``: write the tables under this
+    folder instead of their paths in the warehouse (the warm-up does)."""
 
-    def __init__(self, settings: Settings, app_id: str, result: StreamResult) -> None:
+    def __init__(
+        self, settings: Settings, app_id: str, result: StreamResult, root: Path | None = None
+    ) -> None:
         self.settings = settings
         self.app_id = app_id
         self.result = result
+        self.root = root
         self.lock = threading.Lock()
         self.last_batch_at: float | None = None
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
@@ -209,7 +214,7 @@ class BatchWriter:
             .mode("append")
             .option("txnAppId", self.app_id)
             .option("txnVersion", batch_id)
-            .save(str(stream_table_path(self.settings, name)))
+            .save(str(self.root / name if self.root else stream_table_path(self.settings, name)))
         )
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
@@ -333,6 +338,37 @@ def _start_query(
     else:
         query = query.trigger(processingTime=f"{options.trigger_seconds} seconds")
     return query.start()
+
+
+def warm_up(spark: SparkSession, settings: Settings, rounds: int = 2) -> None:
+    """Run a few micro-batches of made-up records (good and bad, every table) through
+    :class:`BatchWriter` into a scratch folder, then remove it.
+
+    A new JVM runs its first micro-batches several times slower than later ones (classes load,
+    code is compiled): without this, the first records after a start wait seconds longer.
+    """
+    import shutil
+    from datetime import datetime, timezone
+
+    scratch = checkpoint_dir(settings).parent / f"warm-up-{os.getpid()}"
+    rows = []
+    for offset, table_name in enumerate(TABLES):
+        good = {c.name: None for c in SOURCE_COLUMNS[table_name]}
+        good[KEY_COLUMN[table_name]] = offset
+        for data in (json.dumps(good).encode(), b"not json"):
+            now = datetime.now(timezone.utc)
+            rows.append((b"k", data, settings.stream(table_name), 0, offset, now, 0))
+    schema = (
+        "key binary, value binary, topic string, partition int, offset bigint, "
+        "timestamp timestamp, timestampType int"
+    )
+    frame = spark.createDataFrame(rows, schema)
+    writer = BatchWriter(settings, "warm-up", StreamResult(), root=scratch)
+    try:
+        for batch_id in range(rounds):
+            writer(frame, batch_id)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _register_tables_in_background(settings: Settings) -> subprocess.Popen | None:
@@ -464,6 +500,8 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
                 register = _register_tables_in_background(settings)
                 spark = get_spark(settings, app_name="pinlake-stream", metastore=False)
                 ensure_stream_tables_by_path(spark, settings)
+            if not options.available_now:
+                warm_up(spark, settings)  # continuous: the first records should not wait for it
             result.spark_startup_seconds = time.perf_counter() - start
             writer = BatchWriter(settings, _app_id(checkpoint), result)
             query = _start_query(spark, settings, options, writer)
