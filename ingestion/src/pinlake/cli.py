@@ -53,6 +53,9 @@ EventsOpt = Annotated[
     int | None, typer.Option(min=1, help="Number of events (default: one per source row).")
 ]
 FlushSizeOpt = Annotated[int, typer.Option(min=1, help="Records per bucket file.")]
+TriggerOpt = Annotated[
+    float, typer.Option(min=0.1, help="Micro-batch trigger interval of the stream query, s.")
+]
 
 
 @app.callback()
@@ -182,9 +185,7 @@ def stream(
     available_now: Annotated[
         bool, typer.Option(help="Land what the stream topics hold now, then stop.")
     ] = False,
-    trigger_seconds: Annotated[
-        float, typer.Option(min=0.1, help="Micro-batch trigger interval of a continuous run.")
-    ] = 1.0,
+    trigger_seconds: TriggerOpt = 1.0,
     max_records_per_batch: Annotated[
         int, typer.Option(min=1, help="At most this many records per micro-batch.")
     ] = 100_000,
@@ -249,9 +250,7 @@ def services_up(
     stream: Annotated[
         bool, typer.Option(help="Also start the continuous stream query (pinlake stream).")
     ] = True,
-    trigger_seconds: Annotated[
-        float, typer.Option(min=0.1, help="Micro-batch trigger interval of the stream query.")
-    ] = 1.0,
+    trigger_seconds: TriggerOpt = 1.0,
 ) -> None:
     """Start the Kafka broker (KRaft), the ingestion API and the stream query; create topics."""
     from pinlake.pipeline.steps import ServicesUp

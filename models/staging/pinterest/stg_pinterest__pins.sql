@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='merge',
-        unique_key='ind',
-        on_schema_change='fail',
-    )
-}}
-
 with
 
 deliveries as (

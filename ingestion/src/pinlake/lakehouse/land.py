@@ -52,7 +52,7 @@ class LandOptions:
 
 
 @dataclass
-class LandResult:
+class LandResult(records.TableTotals):
     """What one ``pinlake land`` did: files found and newly landed, records landed and lines
     quarantined per table, wall seconds and the part of them spent starting Spark."""
 
@@ -68,14 +68,6 @@ class LandResult:
         """Landed + quarantined lines per second of work (JVM start-up excluded)."""
         work = self.seconds - self.spark_startup_seconds
         return (self.total_records + self.total_quarantined) / work if work > 0 else 0.0
-
-    @property
-    def total_records(self) -> int:
-        return sum(self.records.values())
-
-    @property
-    def total_quarantined(self) -> int:
-        return sum(self.quarantined.values())
 
 
 def discover_files(settings: Settings, bucket: Path) -> dict[str, list[BucketFile]]:

@@ -62,3 +62,19 @@ def source_fields(table_name: str, record: str = "p") -> list[Column]:
     from pyspark.sql import functions as F
 
     return [F.col(f"{record}.{c.name}").alias(c.name) for c in SOURCE_COLUMNS[table_name]]
+
+
+class TableTotals:
+    """Totals of a result dataclass with ``records`` and ``quarantined`` per table (the land
+    and stream results)."""
+
+    records: dict[str, int]
+    quarantined: dict[str, int]
+
+    @property
+    def total_records(self) -> int:
+        return sum(self.records.values())
+
+    @property
+    def total_quarantined(self) -> int:
+        return sum(self.quarantined.values())

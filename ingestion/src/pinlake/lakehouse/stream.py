@@ -97,7 +97,7 @@ LATENCY_WINDOW = 200_000
 
 
 @dataclass
-class StreamResult:
+class StreamResult(records.TableTotals):
     """What one run of the stream stage did: micro-batches, rows appended per table and records
     quarantined per table by this run (a replayed batch whose appends Delta skipped counts
     again), why it stopped, wall seconds and the part of them spent starting Spark.
@@ -115,14 +115,6 @@ class StreamResult:
     seconds: float = 0.0
     spark_startup_seconds: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total_records(self) -> int:
-        return sum(self.records.values())
-
-    @property
-    def total_quarantined(self) -> int:
-        return sum(self.quarantined.values())
 
 
 # ---- locations ------------------------------------------------------------------------------
