@@ -4,6 +4,10 @@ Used by the end-to-end tests: every task runs in this one process (so land, the 
 export share one Spark JVM and one Derby metastore connection) and the JVM ends with it, leaving
 the PINLAKE_HOME free for the next process.
 
+``dag.test()`` builds a new in-process Execution API app (FastAPI) for every task it runs, about
+a second of CPU each; a scheduler talks to one long-running API server instead, so this harness
+builds it once per run (``supervisor.in_process_api_server``, cached). Nothing else changes.
+
 Usage: ``python run_dag_test.py DAG_ID OUT.json [TASK_ID ...]``. With task ids, the run is of
 ``dag.partial_subset(TASK_IDS, include_upstream=True, include_downstream=True)``: the named tasks,
 everything they need and everything that needs them (what ``airflow tasks clear -u -d`` selects).
@@ -17,10 +21,14 @@ from pathlib import Path
 
 
 def main(dag_id: str, out: Path, task_ids: list[str]) -> None:
+    import functools
+
     from airflow.models.taskinstance import TaskInstance
+    from airflow.sdk.execution_time import supervisor
     from airflow.utils.cli import get_bagged_dag
     from airflow.utils.session import create_session
 
+    supervisor.in_process_api_server = functools.cache(supervisor.in_process_api_server)
     # what `airflow dags test` does: parse the dags-folder bundle and store it (serialized)
     dag = get_bagged_dag(bundle_names=None, dag_id=dag_id)
     if task_ids:

@@ -199,6 +199,8 @@ class BatchWriter:
         self.lock = threading.Lock()
         self.last_batch_at: float | None = None
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        #: where the last micro-batch's time went inside this function (ms): ``count``, ``append``
+        self.last_batch_ms: dict[str, float] = {}
 
     def _append(self, frame: DataFrame, name: str, batch_id: int) -> None:
         (
@@ -223,12 +225,14 @@ class BatchWriter:
             F.when(F.is_valid_utf8("value"), F.col("value").cast("string")).alias("_text"),
             F.lit(batch_id).cast("bigint").alias("_batch_id"),
         ).persist(StorageLevel.MEMORY_AND_DISK)
+        started = time.perf_counter()
         try:
             per_table = {
                 name: _with_reason(rows.filter(F.col("topic") == self.settings.stream(name)), name)
                 for name in TABLES
             }
             counts, produced_ms = self._count(per_table)
+            counted = time.perf_counter()
             appends: dict[str, DataFrame] = {}
             bad_frames = []
             for name, frame in per_table.items():
@@ -259,7 +263,12 @@ class BatchWriter:
         finally:
             rows.unpersist()
         visible_at = time.time()
+        done = time.perf_counter()
         with self.lock:
+            self.last_batch_ms = {
+                "count": round((counted - started) * 1000, 1),
+                "append": round((done - counted) * 1000, 1),
+            }
             self.result.batches += 1
             for name, (good, bad) in counts.items():
                 self.result.records[name] += good
@@ -408,6 +417,10 @@ def _write_status(
         "last_batch_rows": progress.get("numInputRows") if progress else None,
         "input_rows_per_second": progress.get("inputRowsPerSecond") if progress else None,
         "processed_rows_per_second": progress.get("processedRowsPerSecond") if progress else None,
+        # Spark's phases of the last micro-batch (addBatch is the foreachBatch function) and,
+        # inside addBatch, the count and the appends (ms)
+        "last_batch_duration_ms": progress.get("durationMs") if progress else None,
+        "last_batch_write_ms": writer.last_batch_ms if writer is not None else None,
         "end_offsets": end_offsets,
         "records": result.records,
         "quarantined": result.quarantined,
