@@ -170,17 +170,39 @@ def _metadata_columns() -> list[Column]:
     ]
 
 
-def _with_reason(frame: DataFrame, table_name: str) -> DataFrame:
-    """``frame`` (Kafka rows with ``_text``) plus the parsed record ``p`` and ``_reason``."""
+def _parsed_batch(batch: DataFrame, settings: Settings, batch_id: int) -> DataFrame:
+    """The micro-batch's Kafka rows, each parsed once by its topic's table rule: the UTF-8 text
+    ``_text``, the parsed record ``_p_<table>`` (null on the other tables' rows), ``_reason``
+    (null when the record lands) and ``_batch_id``."""
     from pyspark.sql import functions as F
 
     text = F.col("_text")
-    frame = frame.withColumn("p", records.parsed(table_name, text))
-    reason = (
-        F.when(F.col("value").isNull(), F.lit("no Data"))
-        .when(text.isNull(), F.lit("Data is not valid UTF-8"))
-        .otherwise(records.rejection_reason(table_name, F.col("p"), text))
+    topic = F.col("topic")
+    frame = batch.select(
+        "topic",
+        "partition",
+        "offset",
+        "timestamp",
+        "key",
+        "value",
+        F.when(F.is_valid_utf8("value"), F.col("value").cast("string")).alias("_text"),
+        F.lit(batch_id).cast("bigint").alias("_batch_id"),
     )
+    frame = frame.select(
+        "*",
+        *(
+            F.when(topic == settings.stream(name), records.parsed(name, text)).alias(f"_p_{name}")
+            for name in TABLES
+        ),
+    )
+    reason = F.when(F.col("value").isNull(), F.lit("no Data")).when(
+        text.isNull(), F.lit("Data is not valid UTF-8")
+    )
+    for name in TABLES:
+        reason = reason.when(
+            topic == settings.stream(name),
+            records.rejection_reason(name, F.col(f"_p_{name}"), text),
+        )
     return frame.withColumn("_reason", reason)
 
 
@@ -215,46 +237,34 @@ class BatchWriter:
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
-        rows = batch.select(
-            "topic",
-            "partition",
-            "offset",
-            "timestamp",
-            "key",
-            "value",
-            F.when(F.is_valid_utf8("value"), F.col("value").cast("string")).alias("_text"),
-            F.lit(batch_id).cast("bigint").alias("_batch_id"),
-        ).persist(StorageLevel.MEMORY_AND_DISK)
         started = time.perf_counter()
+        rows = _parsed_batch(batch, self.settings, batch_id).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            per_table = {
-                name: _with_reason(rows.filter(F.col("topic") == self.settings.stream(name)), name)
-                for name in TABLES
-            }
-            counts, produced_ms = self._count(per_table)
+            counts, produced_ms = self._count(rows)  # computes and caches the parsed rows
             counted = time.perf_counter()
             appends: dict[str, DataFrame] = {}
-            bad_frames = []
-            for name, frame in per_table.items():
+            bad_tables = []
+            for name in TABLES:
                 good, bad = counts[name]
+                mine = rows.filter(F.col("topic") == self.settings.stream(name))
                 if good:
-                    appends[stream_table(name)] = frame.filter(F.col("_reason").isNull()).select(
-                        *records.source_fields(name), *_metadata_columns()
+                    appends[stream_table(name)] = mine.filter(F.col("_reason").isNull()).select(
+                        *records.source_fields(name, f"_p_{name}"), *_metadata_columns()
                     )
                 if bad:
-                    bad_frames.append(
-                        frame.filter(F.col("_reason").isNotNull()).select(
-                            F.lit(name).alias("table_name"),
-                            F.col("_reason").alias("reason"),
-                            F.coalesce("_text", F.base64("value")).alias("raw_text"),
-                            *_metadata_columns(),
+                    bad_tables.append(F.col("topic") == self.settings.stream(name))
+            if bad_tables:
+                appends[STREAM_QUARANTINE_TABLE] = rows.filter(F.col("_reason").isNotNull()).select(
+                    F.coalesce(
+                        *(
+                            F.when(F.col("topic") == self.settings.stream(n), F.lit(n))
+                            for n in TABLES
                         )
-                    )
-            if bad_frames:
-                quarantine = bad_frames[0]
-                for frame in bad_frames[1:]:
-                    quarantine = quarantine.unionByName(frame)
-                appends[STREAM_QUARANTINE_TABLE] = quarantine
+                    ).alias("table_name"),
+                    F.col("_reason").alias("reason"),
+                    F.coalesce("_text", F.base64("value")).alias("raw_text"),
+                    *_metadata_columns(),
+                )
             # the tables' commits are independent (each idempotent on its own): run them side by
             # side; a Delta commit waits on I/O and log reads more than on the CPU
             with ThreadPoolExecutor(max_workers=max(1, len(appends))) as pool:
@@ -263,11 +273,11 @@ class BatchWriter:
         finally:
             rows.unpersist()
         visible_at = time.time()
-        done = time.perf_counter()
+        done_at = time.perf_counter()
         with self.lock:
             self.last_batch_ms = {
                 "count": round((counted - started) * 1000, 1),
-                "append": round((done - counted) * 1000, 1),
+                "append": round((done_at - counted) * 1000, 1),
             }
             self.result.batches += 1
             for name, (good, bad) in counts.items():
@@ -277,29 +287,22 @@ class BatchWriter:
             self.latencies.extend(visible_at * 1000 - ms for ms in produced_ms)
             self.result.latency_ms = latency_percentiles(self.latencies)
 
-    @staticmethod
-    def _count(
-        per_table: dict[str, DataFrame],
-    ) -> tuple[dict[str, tuple[int, int]], list[int]]:
+    def _count(self, rows: DataFrame) -> tuple[dict[str, tuple[int, int]], list[int]]:
         """``{table: (good, quarantined)}`` of one batch and the Kafka timestamps (epoch ms) of
-        its landed records, in one Spark job."""
+        its landed records: one Spark job of one stage (no shuffle), which also fills the
+        batch's cache; a row per record comes back (at most ``max_records_per_batch``)."""
         from pyspark.sql import functions as F
 
-        flags = None
-        for name, frame in per_table.items():
-            flag = frame.select(
-                F.lit(name).alias("t"),
-                F.col("_reason").isNull().alias("ok"),
-                F.unix_millis("timestamp").alias("ms"),
-            )
-            flags = flags.unionByName(flag) if flags is not None else flag
-        counts = {name: [0, 0] for name in per_table}
+        table_of = {self.settings.stream(name): name for name in TABLES}
+        counts = {name: [0, 0] for name in TABLES}
         produced_ms: list[int] = []
-        grouped = flags.groupBy("t", "ok").agg(F.count("*").alias("n"), F.collect_list("ms"))
-        for t, ok, n, stamps in grouped.collect():
-            counts[t][0 if ok else 1] = n
+        flags = rows.select(
+            "topic", F.col("_reason").isNull().alias("ok"), F.unix_millis("timestamp").alias("ms")
+        )
+        for topic, ok, ms in flags.collect():
+            counts[table_of[topic]][0 if ok else 1] += 1
             if ok:
-                produced_ms.extend(stamps)
+                produced_ms.append(ms)
         return {name: (good, bad) for name, (good, bad) in counts.items()}, produced_ms
 
 
