@@ -100,6 +100,11 @@ def test_the_stream_tables_have_the_declared_schema(spark, stream_settings: Sett
     path = str(stream_table_path(stream_settings, "stream_quarantine"))
     schema = spark.read.format("delta").load(path).schema
     assert schema.simpleString() == StructType.fromDDL(STREAM_QUARANTINE_DDL).simpleString()
+    # a commit per micro-batch: Delta checkpoints (inside a commit) every 100, not every 10
+    for name in (*(stream_table(t) for t in PIN_GEO_USER), "stream_quarantine"):
+        path = stream_table_path(stream_settings, name)
+        props = {r.key: r.value for r in spark.sql(f"show tblproperties delta.`{path}`").collect()}
+        assert props.get("delta.checkpointInterval") == "100", name
 
 
 def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Settings) -> None:

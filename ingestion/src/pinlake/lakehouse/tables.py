@@ -118,16 +118,33 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("\\", "\\\\").replace("'", "\\'").replace("`", "``")
 
 
+#: A stream table gets a commit per micro-batch (about one a second). Delta writes a checkpoint
+#: every 10 commits by default, inside the commit, which stalls every 10th micro-batch by about
+#: half a second; every 100 keeps that rare, and a reader replays at most 100 small commit files.
+STREAM_CHECKPOINT_INTERVAL = 100
+
+
 def _properties(name: str) -> str:
-    """Raw tables keep Delta file statistics on the key and delivery metadata only: statistics
-    on every long text column cost more than the rest of a load, and nothing filters on them."""
+    """The table properties of raw table ``name``.
+
+    Raw tables keep Delta file statistics on the key and delivery metadata only: statistics on
+    every long text column cost more than the rest of a load, and nothing filters on them.
+    Stream tables also checkpoint every :data:`STREAM_CHECKPOINT_INTERVAL` commits.
+    """
+    streamed = {stream_table(t): t for t in TABLES}
+    properties = {}
     if name in TABLES:  # batch: land deletes by _load_id when it recovers an unfinished load
-        columns = (KEY_COLUMN[name], "_load_id", "_ingested_at", "_offset")
-    elif name in (streamed := {stream_table(t): t for t in TABLES}):
-        columns = (KEY_COLUMN[streamed[name]], "_ingested_at", "_partition", "_offset")
-    else:
+        stats = (KEY_COLUMN[name], "_load_id", "_ingested_at", "_offset")
+        properties["delta.dataSkippingStatsColumns"] = ",".join(stats)
+    elif name in streamed:
+        stats = (KEY_COLUMN[streamed[name]], "_ingested_at", "_partition", "_offset")
+        properties["delta.dataSkippingStatsColumns"] = ",".join(stats)
+    if name in streamed or name == STREAM_QUARANTINE_TABLE:
+        properties["delta.checkpointInterval"] = str(STREAM_CHECKPOINT_INTERVAL)
+    if not properties:
         return ""
-    return f" tblproperties ('delta.dataSkippingStatsColumns' = '{','.join(columns)}')"
+    listed = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
+    return f" tblproperties ({listed})"
 
 
 def main() -> None:
