@@ -206,7 +206,7 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
 
 
 def test_stream_refuses_a_second_query_on_the_same_home(stream_home: Settings) -> None:
-    """One query per home (one checkpoint): a second `pinlake stream` says so and exits 2."""
+    """One stream stage per home (one checkpoint): a second `pinlake stream` says so, exits 2."""
     from filelock import FileLock
 
     from pinlake.lakehouse.stream import checkpoint_dir

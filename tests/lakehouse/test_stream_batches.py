@@ -48,6 +48,22 @@ def _batch(spark, settings: Settings, records: list[tuple[str, int, int, bytes |
     return spark.createDataFrame(rows, KAFKA_SCHEMA)
 
 
+def _land(
+    spark,
+    settings: Settings,
+    app_id: str,
+    result: StreamResult,
+    records: list[tuple[str, int, int, bytes | None]],
+    batch_id: int,
+) -> None:
+    """What the three tables' queries do with these records: each table's writer gets the
+    records of its topic as a micro-batch (tables without records get none)."""
+    for table in PIN_GEO_USER:
+        mine = [r for r in records if r[0] == table]
+        if mine:
+            BatchWriter(settings, table, app_id, result)(_batch(spark, settings, mine), batch_id)
+
+
 def _read(spark, settings: Settings, name: str) -> list:
     path = str(stream_table_path(settings, name))
     return (
@@ -62,16 +78,11 @@ def _json(value: object) -> bytes:
 def test_a_batch_lands_fields_and_stream_metadata(spark, stream_settings: Settings) -> None:
     ensure_stream_tables_by_path(spark, stream_settings)
     result = StreamResult()
-    writer = BatchWriter(stream_settings, "app-1", result)
-    batch = _batch(
-        spark,
-        stream_settings,
-        [("pin", 0, 0, _json(PIN)), ("geo", 2, 41, _json(GEO)), ("user", 0, 7, _json(USER))],
-    )
+    records = [("pin", 0, 0, _json(PIN)), ("geo", 2, 41, _json(GEO)), ("user", 0, 7, _json(USER))]
 
-    writer(batch, 3)
+    _land(spark, stream_settings, "app-1", result, records, 3)
 
-    assert result.batches == 1
+    assert result.batches == 3  # a micro-batch per table's query
     assert result.records == {"pin": 1, "geo": 1, "user": 1}
     assert result.total_quarantined == 0
     pin, geo, user = (_read(spark, stream_settings, stream_table(t))[0] for t in PIN_GEO_USER)
@@ -110,7 +121,6 @@ def test_the_stream_tables_have_the_declared_schema(spark, stream_settings: Sett
 def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Settings) -> None:
     ensure_stream_tables_by_path(spark, stream_settings)
     result = StreamResult()
-    writer = BatchWriter(stream_settings, "app-2", result)
     not_utf8 = b"\xff\xfe{"
     records = [
         ("user", 0, 0, _json(USER)),
@@ -126,7 +136,7 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
         ("geo", 0, 1, _json(GEO)),
     ]
 
-    writer(_batch(spark, stream_settings, records), 0)
+    _land(spark, stream_settings, "app-2", result, records, 0)
 
     assert result.records == {"pin": 0, "geo": 1, "user": 1}
     assert result.quarantined == {"pin": 1, "geo": 1, "user": 7}
@@ -157,7 +167,7 @@ def test_a_replayed_batch_writes_nothing_twice(spark, stream_settings: Settings)
     """After a crash the query replays the batch with the same id and the same offsets: the
     appends that had committed are skipped by Delta (txnAppId + txnVersion), the rest written."""
     ensure_stream_tables_by_path(spark, stream_settings)
-    writer = BatchWriter(stream_settings, "app-3", StreamResult())
+    writer = BatchWriter(stream_settings, "user", "app-3", StreamResult())
     first = _batch(spark, stream_settings, [("user", 0, 0, _json(USER)), ("user", 0, 1, b"?")])
     writer(first, 0)
     writer(first, 0)  # the replay
@@ -169,8 +179,11 @@ def test_a_replayed_batch_writes_nothing_twice(spark, stream_settings: Settings)
     assert [r["_offset"] for r in _read(spark, stream_settings, "stream_quarantine")] == [1]
 
     # a new checkpoint gets a new app id: its batch 0 is new data, not a replay
-    BatchWriter(stream_settings, "app-4", StreamResult())(second, 0)
+    BatchWriter(stream_settings, "user", "app-4", StreamResult())(second, 0)
     assert [r["_offset"] for r in _read(spark, stream_settings, "stream_user")] == [0, 2, 2]
+    # a topic without records has no micro-batches, so its table gets no commits
+    log = stream_table_path(stream_settings, "stream_pin") / "_delta_log"
+    assert [p.name for p in log.glob("*.json")] == [f"{0:020d}.json"]
 
 
 def test_the_warm_up_writes_nothing_it_leaves_behind(spark, stream_settings: Settings) -> None:

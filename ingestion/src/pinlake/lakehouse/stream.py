@@ -1,8 +1,8 @@
 """The stream path: Kinesis-proxy stream topics -> raw Delta, with Spark Structured Streaming.
 
-One query reads the three stream topics (``streaming-<prefix>-pin|geo|user``, where the ingestion
-API's Kinesis proxy puts every acknowledged ``PutRecord(s)`` entry: key = partition key, value =
-the ``Data`` bytes) and, per micro-batch (``foreachBatch``), appends:
+A query per stream topic (``streaming-<prefix>-pin|geo|user``, where the ingestion API's Kinesis
+proxy puts every acknowledged ``PutRecord(s)`` entry: key = partition key, value = the ``Data``
+bytes), run side by side in one Spark session, appends per micro-batch (``foreachBatch``):
 
 * ``raw.stream_<table>``: the ``Data`` parsed with the table's explicit schema by the same rule as
   the batch path (:mod:`pinlake.lakehouse.records`), every delivered field kept as delivered,
@@ -12,11 +12,19 @@ the ``Data`` bytes) and, per micro-batch (``foreachBatch``), appends:
   the key or has a field that does not fit its type, with the reason, the text and the metadata.
   The query never stops because of them.
 
-**Exactly once.** Offsets are tracked in a checkpoint (``<home>/checkpoints/stream``); a batch that
-was cut short is replayed with the same offsets after a restart. Every Delta append carries
-``txnAppId`` (an id kept in the checkpoint folder) and ``txnVersion`` (the batch id), so Delta
-skips the appends of a replayed batch that had committed (Delta's idempotent writes, see
-delta-io/delta PR #1141 and "Idempotent table writes in foreachBatch" in the Delta docs).
+A query per topic rather than one over all three: a micro-batch exists only when its topic got
+records, so it appends to its table without counting first (the counts come from an
+``Observation`` of the same write), and a topic that is quiet costs no commits. The records of a
+batch are parsed once; the quarantine is written after the table's commit, only when the batch
+has bad records, so it never delays the good ones.
+
+**Exactly once.** Offsets are tracked in a checkpoint per query (``<home>/checkpoints/stream/
+<table>``); a batch that was cut short is replayed with the same offsets after a restart. Every
+Delta append carries ``txnAppId`` (an id kept in the checkpoint folder, plus the table) and
+``txnVersion`` (the batch id), so Delta skips the appends of a replayed batch that had committed
+(Delta's idempotent writes, see delta-io/delta PR #1141 and "Idempotent table writes in
+foreachBatch" in the Delta docs). A batch whose every record is quarantined still commits its
+(empty) append to the table: the commit records its transaction id.
 
 **Beside everything else.** The tables are Delta tables at fixed paths
 (:func:`pinlake.lakehouse.tables.stream_table_path`), external tables in the metastore. The
@@ -26,14 +34,14 @@ process registers the tables in the metastore when the query starts, unless a ma
 are registered (best effort: when the metastore is busy, the next ``land`` or
 ``stream --available-now`` registers them). The
 ``--available-now`` mode (process what is there, then stop) uses the metastore like ``land``.
-One stream query per home: a file lock on the checkpoint guards it.
+One stream stage per home: a file lock on the checkpoint guards it.
 
 **Modes.** Continuous: a processing-time trigger (default 1 s) until SIGTERM/SIGINT, after a
 warm-up (:func:`warm_up`: a new JVM's first micro-batches are several times slower); the stop waits
-for the running micro-batch to finish (up to 30 s) and then stops the query (an abandoned batch is
-replayed on the next start, without loss or duplicates). Available-now: every record there at
-start, in batches of at most ``max_records_per_batch``, then stop. While running, the query writes
-its state to ``<home>/run/stream-status.json`` (``pinlake services status`` shows it).
+for each query's running micro-batch to finish (up to 30 s) and then stops it (an abandoned batch
+is replayed on the next start, without loss or duplicates). Available-now: every record there at
+start, in batches of at most ``max_records_per_batch`` per topic, then stop. While running, the
+stage writes its state to ``<home>/run/stream-status.json`` (``pinlake services status``).
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,7 +75,7 @@ from pinlake.lakehouse.tables import (
 from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS, STREAM_QUARANTINE_TABLE, stream_table
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, Observation, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
 QUERY_NAME = "pinlake_stream"
@@ -81,8 +89,8 @@ class StreamOptions:
 
     ``available_now``: process every record in the stream topics at start, then stop (for
     schedulers and tests); otherwise run continuously with a processing-time trigger of
-    ``trigger_seconds`` until stopped. ``max_records_per_batch`` caps a micro-batch (Kafka
-    source ``maxOffsetsPerTrigger``). ``run_seconds``: stop a continuous run after that long
+    ``trigger_seconds`` until stopped. ``max_records_per_batch`` caps a micro-batch of a topic
+    (Kafka source ``maxOffsetsPerTrigger``). ``run_seconds``: stop a continuous run after that long
     (None: until SIGTERM/SIGINT).
     """
 
@@ -119,7 +127,8 @@ class StreamResult(records.TableTotals):
 
 # ---- locations ------------------------------------------------------------------------------
 def checkpoint_dir(settings: Settings) -> Path:
-    """The stream query's checkpoint (offsets and commits of every micro-batch)."""
+    """The stream stage's checkpoints: a folder per table's query (offsets and commits of every
+    micro-batch) and the Delta transaction app id they share."""
     return settings.home / "checkpoints" / "stream"
 
 
@@ -170,14 +179,12 @@ def _metadata_columns() -> list[Column]:
     ]
 
 
-def _parsed_batch(batch: DataFrame, settings: Settings, batch_id: int) -> DataFrame:
-    """The micro-batch's Kafka rows, each parsed once by its topic's table rule: the UTF-8 text
-    ``_text``, the parsed record ``_p_<table>`` (null on the other tables' rows), ``_reason``
-    (null when the record lands) and ``_batch_id``."""
+def _parsed_batch(batch: DataFrame, table_name: str, batch_id: int) -> DataFrame:
+    """The micro-batch's Kafka rows parsed by ``table_name``'s rule: the UTF-8 text ``_text``,
+    the parsed record ``p``, ``_reason`` (null when the record lands) and ``_batch_id``."""
     from pyspark.sql import functions as F
 
     text = F.col("_text")
-    topic = F.col("topic")
     frame = batch.select(
         "topic",
         "partition",
@@ -187,41 +194,54 @@ def _parsed_batch(batch: DataFrame, settings: Settings, batch_id: int) -> DataFr
         "value",
         F.when(F.is_valid_utf8("value"), F.col("value").cast("string")).alias("_text"),
         F.lit(batch_id).cast("bigint").alias("_batch_id"),
+    ).withColumn("p", records.parsed(table_name, text))
+    reason = (
+        F.when(F.col("value").isNull(), F.lit("no Data"))
+        .when(text.isNull(), F.lit("Data is not valid UTF-8"))
+        .otherwise(records.rejection_reason(table_name, F.col("p"), text))
     )
-    frame = frame.select(
-        "*",
-        *(
-            F.when(topic == settings.stream(name), records.parsed(name, text)).alias(f"_p_{name}")
-            for name in TABLES
-        ),
-    )
-    reason = F.when(F.col("value").isNull(), F.lit("no Data")).when(
-        text.isNull(), F.lit("Data is not valid UTF-8")
-    )
-    for name in TABLES:
-        reason = reason.when(
-            topic == settings.stream(name),
-            records.rejection_reason(name, F.col(f"_p_{name}"), text),
-        )
     return frame.withColumn("_reason", reason)
 
 
+def _observed(seen: Observation) -> dict[str, Any] | None:
+    """The metrics of ``seen`` if the write it observes ran, None if it did not run.
+
+    Delta skips an append whose ``txnVersion`` it has already committed without running its
+    plan, so the ``Observation`` is never filled and ``Observation.get`` would wait forever.
+    Spark fills it when the action ends (the future of the JVM ``Observation`` is completed
+    when the write returns, checked here without waiting).
+    """
+    if not seen._jo.future().isCompleted():  # noqa: SLF001 - py4j handle of the Observation
+        return None
+    return seen.get
+
+
 class BatchWriter:
-    """The ``foreachBatch`` function: one micro-batch into the stream tables (see the module
-    docstring). Counts and latencies go to ``result``. ``root``: write the tables under this
-    folder instead of their paths in the warehouse (the warm-up does)."""
+    """The ``foreachBatch`` function of ``table_name``'s query: one micro-batch of its topic into
+    ``raw.stream_<table>`` and, for its bad records, ``raw.stream_quarantine`` (see the module
+    docstring). Every row of a batch is taken as a record of ``table_name``. Counts go to
+    ``result`` (shared by the tables' writers, under ``lock``). ``root``: write the tables under
+    this folder instead of their paths in the warehouse (the warm-up does)."""
 
     def __init__(
-        self, settings: Settings, app_id: str, result: StreamResult, root: Path | None = None
+        self,
+        settings: Settings,
+        table_name: str,
+        app_id: str,
+        result: StreamResult,
+        root: Path | None = None,
+        lock: threading.Lock | None = None,
     ) -> None:
         self.settings = settings
-        self.app_id = app_id
+        self.table_name = table_name
+        self.app_id = f"{app_id}.{table_name}"
         self.result = result
         self.root = root
-        self.lock = threading.Lock()
+        self.lock = lock or threading.Lock()
         self.last_batch_at: float | None = None
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
-        #: where the last micro-batch's time went inside this function (ms): ``count``, ``append``
+        #: where the last micro-batch's time went inside this function (ms): the table's
+        #: append (its Spark job and commit) and the quarantine's (0 when nothing was bad)
         self.last_batch_ms: dict[str, float] = {}
 
     def _append(self, frame: DataFrame, name: str, batch_id: int) -> None:
@@ -234,76 +254,53 @@ class BatchWriter:
         )
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        from pyspark import StorageLevel
+        from pyspark.sql import Observation
         from pyspark.sql import functions as F
 
+        name = self.table_name
         started = time.perf_counter()
-        rows = _parsed_batch(batch, self.settings, batch_id).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            counts, produced_ms = self._count(rows)  # computes and caches the parsed rows
-            counted = time.perf_counter()
-            appends: dict[str, DataFrame] = {}
-            bad_tables = []
-            for name in TABLES:
-                good, bad = counts[name]
-                mine = rows.filter(F.col("topic") == self.settings.stream(name))
-                if good:
-                    appends[stream_table(name)] = mine.filter(F.col("_reason").isNull()).select(
-                        *records.source_fields(name, f"_p_{name}"), *_metadata_columns()
-                    )
-                if bad:
-                    bad_tables.append(F.col("topic") == self.settings.stream(name))
-            if bad_tables:
-                appends[STREAM_QUARANTINE_TABLE] = rows.filter(F.col("_reason").isNotNull()).select(
-                    F.coalesce(
-                        *(
-                            F.when(F.col("topic") == self.settings.stream(n), F.lit(n))
-                            for n in TABLES
-                        )
-                    ).alias("table_name"),
-                    F.col("_reason").alias("reason"),
-                    F.coalesce("_text", F.base64("value")).alias("raw_text"),
-                    *_metadata_columns(),
-                )
-            # the tables' commits are independent (each idempotent on its own): run them side by
-            # side; a Delta commit waits on I/O and log reads more than on the CPU
-            with ThreadPoolExecutor(max_workers=max(1, len(appends))) as pool:
-                for done in [pool.submit(self._append, f, n, batch_id) for n, f in appends.items()]:
-                    done.result()
-        finally:
-            rows.unpersist()
+        rows = _parsed_batch(batch, name, batch_id)
+        ok = F.col("_reason").isNull()
+        measures = [
+            F.count(F.when(ok, 1)).alias("good"),
+            F.count(F.when(~ok, 1)).alias("bad"),
+            F.collect_list(F.when(ok, F.unix_millis("timestamp"))).alias("ms"),
+        ]
+        seen = Observation()
+        self._append(
+            rows.observe(seen, *measures)
+            .filter(ok)
+            .select(*records.source_fields(name), *_metadata_columns()),
+            stream_table(name),
+            batch_id,
+        )
         visible_at = time.time()
-        done_at = time.perf_counter()
+        appended = time.perf_counter()
+        metrics = _observed(seen)
+        replayed = metrics is None  # a batch Delta had: it skipped the append without running it
+        if replayed:
+            metrics = rows.agg(*measures).collect()[0].asDict()
+        good, bad = int(metrics["good"]), int(metrics["bad"])
+        if bad:  # after the table's commit: the good records do not wait for it
+            quarantine = rows.filter(~ok).select(
+                F.lit(name).alias("table_name"),
+                F.col("_reason").alias("reason"),
+                F.coalesce("_text", F.base64("value")).alias("raw_text"),
+                *_metadata_columns(),
+            )
+            self._append(quarantine, STREAM_QUARANTINE_TABLE, batch_id)
+        done = time.perf_counter()
         with self.lock:
             self.last_batch_ms = {
-                "count": round((counted - started) * 1000, 1),
-                "append": round((done_at - counted) * 1000, 1),
+                "append": round((appended - started) * 1000, 1),
+                "quarantine": round((done - appended) * 1000, 1),
             }
             self.result.batches += 1
-            for name, (good, bad) in counts.items():
-                self.result.records[name] += good
-                self.result.quarantined[name] += bad
+            self.result.records[name] += good
+            self.result.quarantined[name] += bad
             self.last_batch_at = visible_at
-            self.latencies.extend(visible_at * 1000 - ms for ms in produced_ms)
-            self.result.latency_ms = latency_percentiles(self.latencies)
-
-    def _count(self, rows: DataFrame) -> tuple[dict[str, tuple[int, int]], list[int]]:
-        """``{table: (good, quarantined)}`` of one batch and the Kafka timestamps (epoch ms) of
-        its landed records: one Spark job of one stage (no shuffle), which also fills the
-        batch's cache; a row per record comes back (at most ``max_records_per_batch``)."""
-        from pyspark.sql import functions as F
-
-        table_of = {self.settings.stream(name): name for name in TABLES}
-        counts = {name: [0, 0] for name in TABLES}
-        produced_ms: list[int] = []
-        flags = rows.select(
-            "topic", F.col("_reason").isNull().alias("ok"), F.unix_millis("timestamp").alias("ms")
-        )
-        for topic, ok, ms in flags.collect():
-            counts[table_of[topic]][0 if ok else 1] += 1
-            if ok:
-                produced_ms.append(ms)
-        return {name: (good, bad) for name, (good, bad) in counts.items()}, produced_ms
+            if not replayed:  # a replayed batch's records were visible before the restart
+                self.latencies.extend(visible_at * 1000 - ms for ms in metrics["ms"])
 
 
 def latency_percentiles(latencies: deque[float] | list[float]) -> dict[str, float]:
@@ -324,18 +321,20 @@ def latency_percentiles(latencies: deque[float] | list[float]) -> dict[str, floa
 def _start_query(
     spark: SparkSession, settings: Settings, options: StreamOptions, writer: BatchWriter
 ) -> StreamingQuery:
+    """Start the query of ``writer``'s table: its stream topic → ``writer`` per micro-batch."""
+    name = writer.table_name
     source = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
-        .option("subscribe", ",".join(settings.stream(t) for t in TABLES))
+        .option("subscribe", settings.stream(name))
         .option("startingOffsets", "earliest")
         .option("maxOffsetsPerTrigger", str(options.max_records_per_batch))
         .load()
     )
     query = (
-        source.writeStream.queryName(QUERY_NAME)
+        source.writeStream.queryName(f"{QUERY_NAME}_{name}")
         .foreachBatch(writer)
-        .option("checkpointLocation", str(checkpoint_dir(settings)))
+        .option("checkpointLocation", str(checkpoint_dir(settings) / name))
     )
     if options.available_now:
         query = query.trigger(availableNow=True)
@@ -345,8 +344,8 @@ def _start_query(
 
 
 def warm_up(spark: SparkSession, settings: Settings, rounds: int = 2) -> None:
-    """Run a few micro-batches of made-up records (good and bad, every table) through
-    :class:`BatchWriter` into a scratch folder, then remove it.
+    """Run a few micro-batches of made-up records (a good and a bad one per table) through each
+    table's :class:`BatchWriter` into a scratch folder, then remove it.
 
     A new JVM runs its first micro-batches several times slower than later ones (classes load,
     code is compiled): without this, the first records after a start wait seconds longer.
@@ -355,22 +354,23 @@ def warm_up(spark: SparkSession, settings: Settings, rounds: int = 2) -> None:
     from datetime import datetime, timezone
 
     scratch = checkpoint_dir(settings).parent / f"warm-up-{os.getpid()}"
-    rows = []
-    for offset, table_name in enumerate(TABLES):
-        good = {c.name: None for c in SOURCE_COLUMNS[table_name]}
-        good[KEY_COLUMN[table_name]] = offset
-        for data in (json.dumps(good).encode(), b"not json"):
-            now = datetime.now(timezone.utc)
-            rows.append((b"k", data, settings.stream(table_name), 0, offset, now, 0))
     schema = (
         "key binary, value binary, topic string, partition int, offset bigint, "
         "timestamp timestamp, timestampType int"
     )
-    frame = spark.createDataFrame(rows, schema)
-    writer = BatchWriter(settings, "warm-up", StreamResult(), root=scratch)
     try:
-        for batch_id in range(rounds):
-            writer(frame, batch_id)
+        for table_name in TABLES:
+            good = {c.name: None for c in SOURCE_COLUMNS[table_name]}
+            good[KEY_COLUMN[table_name]] = 1
+            now = datetime.now(timezone.utc)
+            rows = [
+                (b"k", data, settings.stream(table_name), 0, offset, now, 0)
+                for offset, data in enumerate((json.dumps(good).encode(), b"not json"))
+            ]
+            frame = spark.createDataFrame(rows, schema)
+            writer = BatchWriter(settings, table_name, "warm-up", StreamResult(), root=scratch)
+            for batch_id in range(rounds):
+                writer(frame, batch_id)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -393,21 +393,50 @@ def _register_tables_in_background(settings: Settings) -> subprocess.Popen | Non
         )
 
 
+def _latency(writers: dict[str, BatchWriter]) -> dict[str, float]:
+    """The percentiles of every table's latest latencies together (see StreamResult)."""
+    latencies: list[float] = []
+    for writer in writers.values():
+        latencies.extend(writer.latencies)
+    return latency_percentiles(latencies)
+
+
 def _write_status(
     settings: Settings,
     options: StreamOptions,
     state: str,
-    query: StreamingQuery | None,
-    writer: BatchWriter | None,
+    queries: dict[str, StreamingQuery],
+    writers: dict[str, BatchWriter],
+    result: StreamResult,
     error: str | None = None,
 ) -> None:
-    progress = query.lastProgress if query is not None else None
+    """Write ``status_path``: the stage's state, totals, latency and, per table's query, its
+    last micro-batch (id, rows, rates, Spark's phases in ms, our append times in ms)."""
+    per_query: dict[str, dict[str, Any]] = {}
     end_offsets: dict[str, dict[str, int]] = {}
-    if progress and progress.get("sources"):
-        raw = progress["sources"][0].get("endOffset")
-        with contextlib.suppress(TypeError, ValueError):
-            end_offsets = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
-    result = writer.result if writer is not None else StreamResult()
+    latest: dict[str, Any] = {}
+    for name, query in queries.items():
+        progress = query.lastProgress or {}
+        if progress.get("sources"):
+            raw = progress["sources"][0].get("endOffset")
+            with contextlib.suppress(TypeError, ValueError):
+                end_offsets.update(json.loads(raw) if isinstance(raw, str) else dict(raw or {}))
+        per_query[name] = {
+            "batch_id": progress.get("batchId"),
+            "rows": progress.get("numInputRows"),
+            "input_rows_per_second": progress.get("inputRowsPerSecond"),
+            "processed_rows_per_second": progress.get("processedRowsPerSecond"),
+            "duration_ms": progress.get("durationMs"),
+            "write_ms": writers[name].last_batch_ms if name in writers else None,
+        }
+        if progress and progress.get("timestamp", "") >= latest.get("timestamp", ""):
+            latest = progress
+
+    def total(key: str) -> float | None:
+        values = [q[key] for q in per_query.values() if q[key] is not None]
+        return sum(values) if values else None
+
+    batch_times = [w.last_batch_at for w in writers.values() if w.last_batch_at is not None]
     status = {
         "pid": os.getpid(),
         "state": state,
@@ -415,16 +444,13 @@ def _write_status(
         "trigger_seconds": options.trigger_seconds,
         "updated_at": datetime.now(timezone.utc).isoformat(),
         "batches": result.batches,
-        "last_batch_at": writer.last_batch_at if writer is not None else None,
-        "last_batch_id": progress.get("batchId") if progress else None,
-        "last_batch_rows": progress.get("numInputRows") if progress else None,
-        "input_rows_per_second": progress.get("inputRowsPerSecond") if progress else None,
-        "processed_rows_per_second": progress.get("processedRowsPerSecond") if progress else None,
-        # Spark's phases of the last micro-batch (addBatch is the foreachBatch function) and,
-        # inside addBatch, the count and the appends (ms)
-        "last_batch_duration_ms": progress.get("durationMs") if progress else None,
-        "last_batch_write_ms": writer.last_batch_ms if writer is not None else None,
+        "last_batch_at": max(batch_times) if batch_times else None,
+        "last_batch_id": latest.get("batchId"),
+        "last_batch_rows": latest.get("numInputRows"),
+        "input_rows_per_second": total("input_rows_per_second"),
+        "processed_rows_per_second": total("processed_rows_per_second"),
         "end_offsets": end_offsets,
+        "queries": per_query,
         "records": result.records,
         "quarantined": result.quarantined,
         "latency_ms": result.latency_ms,
@@ -458,18 +484,23 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def _stop_gracefully(query: StreamingQuery) -> None:
+def _stop_gracefully(queries: dict[str, StreamingQuery]) -> None:
+    """Stop every query once its running micro-batch is done (each waits up to
+    :data:`STOP_GRACE_SECONDS`; an abandoned batch is replayed on the next start)."""
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    query.stop()
+    for query in queries.values():
+        while (
+            query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+        query.stop()
 
 
 def run_stream(settings: Settings, options: StreamOptions | None = None) -> StreamResult:
     """Run the stream stage (see the module docstring) and return what it did.
 
-    Raises :class:`UsageError` when Kafka is not reachable or another stream query runs on this
-    home, :class:`PinlakeError` when the query fails (its Spark error in one line).
+    Raises :class:`UsageError` when Kafka is not reachable or another stream stage runs on this
+    home, :class:`PinlakeError` when a query fails (its Spark error in one line).
     """
     from filelock import FileLock, Timeout
 
@@ -496,9 +527,14 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
             "it lands the stream topics already (stop it with `pinlake services down` or Ctrl-C)"
         ) from None
     result = StreamResult()
-    writer: BatchWriter | None = None
-    query: StreamingQuery | None = None
+    writers: dict[str, BatchWriter] = {}
+    queries: dict[str, StreamingQuery] = {}
     register = None
+
+    def status(state: str, error: str | None = None) -> None:
+        result.latency_ms = _latency(writers)
+        _write_status(settings, options, state, queries, writers, result, error)
+
     try:
         with spark_errors(settings), _StopRequest() as stop:
             if options.available_now:
@@ -508,20 +544,23 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
                 register = _register_tables_in_background(settings)
                 spark = get_spark(settings, app_name="pinlake-stream", metastore=False)
                 ensure_stream_tables_by_path(spark, settings)
-            if not options.available_now:
-                warm_up(spark, settings)  # continuous: the first records should not wait for it
+                warm_up(spark, settings)  # the first records should not wait for it
             result.spark_startup_seconds = time.perf_counter() - start
-            writer = BatchWriter(settings, _app_id(checkpoint), result)
-            query = _start_query(spark, settings, options, writer)
-            _write_status(settings, options, "running", query, writer)
-            result.stopped = _follow(settings, options, query, writer, stop)
-            _write_status(settings, options, "stopped", query, writer)
+            app_id, shared = _app_id(checkpoint), threading.Lock()
+            for name in TABLES:
+                writers[name] = BatchWriter(settings, name, app_id, result, lock=shared)
+                queries[name] = _start_query(spark, settings, options, writers[name])
+            status("running")
+            result.stopped = _follow(options, queries, result, stop, status)
+            status("stopped")
     except PinlakeError:
-        _write_status(settings, options, "failed", query, writer, error="see the log")
+        status("failed", error="see the log")
         raise
     except Exception as exc:
         message = _query_error(exc)
-        _write_status(settings, options, "failed", query, writer, error=message)
+        with contextlib.suppress(Exception):
+            _stop_gracefully({n: q for n, q in queries.items() if q.isActive})
+        status("failed", error=message)
         raise PinlakeError(f"the stream query failed: {message}") from exc
     finally:
         lock.release()
@@ -533,39 +572,44 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
 
 
 def _follow(
-    settings: Settings,
     options: StreamOptions,
-    query: StreamingQuery,
-    writer: BatchWriter,
+    queries: dict[str, StreamingQuery],
+    result: StreamResult,
     stop: _StopRequest,
+    status: Callable[[str], None],
 ) -> str:
-    """Wait for the query to end (available-now) or to be stopped; show progress; returns why."""
+    """Wait for the queries to end (available-now) or to be stopped; show progress, write the
+    status when it changes; returns why they stopped. A query's error stops the others and is
+    raised."""
     deadline = time.monotonic() + options.run_seconds if options.run_seconds is not None else None
     seen: tuple = ()
     with console.status("[bold]stream: waiting for the first micro-batch…") as progress:
         while True:
-            finished = query.awaitTermination(0.5)
+            time.sleep(0.5)
             # the state changes after a batch's writes (counts) and again once Spark has
             # committed its offsets (progress): write it on either
-            last = query.lastProgress or {}
-            now = (writer.result.batches, last.get("batchId"), last.get("timestamp"))
+            now = (
+                result.batches,
+                *((q.lastProgress or {}).get("timestamp") for q in queries.values()),
+            )
             if now != seen:
                 seen = now
-                r = writer.result
                 progress.update(
-                    f"[bold]stream: {r.batches:,} micro-batch(es), {r.total_records:,} records, "
-                    f"{r.total_quarantined:,} quarantined"
+                    f"[bold]stream: {result.batches:,} micro-batch(es), "
+                    f"{result.total_records:,} records, {result.total_quarantined:,} quarantined"
                 )
-                _write_status(settings, options, "running", query, writer)
-            if finished:
-                if query.exception() is not None:
-                    raise query.exception()
+                status("running")
+            failed = [q.exception() for q in queries.values() if not q.isActive and q.exception()]
+            if failed:
+                _stop_gracefully({n: q for n, q in queries.items() if q.isActive})
+                raise failed[0]
+            if not any(q.isActive for q in queries.values()):
                 return "caught up" if options.available_now else "stopped"
             if stop.requested:
-                _stop_gracefully(query)
+                _stop_gracefully(queries)
                 return "stopped by a signal"
             if deadline is not None and time.monotonic() > deadline:
-                _stop_gracefully(query)
+                _stop_gracefully(queries)
                 return f"stopped after {options.run_seconds:g} s"
 
 
