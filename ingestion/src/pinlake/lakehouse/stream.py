@@ -351,6 +351,7 @@ def warm_up(spark: SparkSession, settings: Settings, rounds: int = 2) -> None:
     code is compiled): without this, the first records after a start wait seconds longer.
     """
     import shutil
+    from concurrent.futures import ThreadPoolExecutor
     from datetime import datetime, timezone
 
     scratch = checkpoint_dir(settings).parent / f"warm-up-{os.getpid()}"
@@ -358,19 +359,24 @@ def warm_up(spark: SparkSession, settings: Settings, rounds: int = 2) -> None:
         "key binary, value binary, topic string, partition int, offset bigint, "
         "timestamp timestamp, timestampType int"
     )
-    try:
-        for table_name in TABLES:
-            good = {c.name: None for c in SOURCE_COLUMNS[table_name]}
-            good[KEY_COLUMN[table_name]] = 1
-            now = datetime.now(timezone.utc)
-            rows = [
-                (b"k", data, settings.stream(table_name), 0, offset, now, 0)
-                for offset, data in enumerate((json.dumps(good).encode(), b"not json"))
-            ]
-            frame = spark.createDataFrame(rows, schema)
-            writer = BatchWriter(settings, table_name, "warm-up", StreamResult(), root=scratch)
-            for batch_id in range(rounds):
-                writer(frame, batch_id)
+
+    def run(table_name: str) -> None:
+        good = {c.name: None for c in SOURCE_COLUMNS[table_name]}
+        good[KEY_COLUMN[table_name]] = 1
+        now = datetime.now(timezone.utc)
+        rows = [
+            (b"k", data, settings.stream(table_name), 0, offset, now, 0)
+            for offset, data in enumerate((json.dumps(good).encode(), b"not json"))
+        ]
+        frame = spark.createDataFrame(rows, schema)
+        writer = BatchWriter(settings, table_name, "warm-up", StreamResult(), root=scratch)
+        for batch_id in range(rounds):
+            writer(frame, batch_id)
+
+    try:  # side by side, as the tables' queries run
+        with ThreadPoolExecutor(max_workers=len(TABLES)) as pool:
+            for done in [pool.submit(run, name) for name in TABLES]:
+                done.result()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
