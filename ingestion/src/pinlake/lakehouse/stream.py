@@ -243,6 +243,7 @@ class BatchWriter:
         #: where the last micro-batch's time went inside this function (ms): the table's
         #: append (its Spark job and commit) and the quarantine's (0 when nothing was bad)
         self.last_batch_ms: dict[str, float] = {}
+        self._first = True
 
     def _append(self, frame: DataFrame, name: str, batch_id: int) -> None:
         (
@@ -259,6 +260,12 @@ class BatchWriter:
 
         name = self.table_name
         started = time.perf_counter()
+        if self._first:
+            # a new checkpoint's first micro-batch reads from "nothing" to the first offsets and
+            # may hold no record: it must not commit an empty version (later ones never are empty)
+            self._first = False
+            if batch.isEmpty():
+                return
         rows = _parsed_batch(batch, name, batch_id)
         ok = F.col("_reason").isNull()
         measures = [
@@ -360,7 +367,8 @@ def warm_up(spark: SparkSession, settings: Settings, rounds: int = 2) -> None:
         "timestamp timestamp, timestampType int"
     )
 
-    def run(table_name: str) -> None:
+    writers, frames = {}, {}
+    for table_name in TABLES:
         good = {c.name: None for c in SOURCE_COLUMNS[table_name]}
         good[KEY_COLUMN[table_name]] = 1
         now = datetime.now(timezone.utc)
@@ -368,15 +376,17 @@ def warm_up(spark: SparkSession, settings: Settings, rounds: int = 2) -> None:
             (b"k", data, settings.stream(table_name), 0, offset, now, 0)
             for offset, data in enumerate((json.dumps(good).encode(), b"not json"))
         ]
-        frame = spark.createDataFrame(rows, schema)
-        writer = BatchWriter(settings, table_name, "warm-up", StreamResult(), root=scratch)
-        for batch_id in range(rounds):
-            writer(frame, batch_id)
-
-    try:  # side by side, as the tables' queries run
-        with ThreadPoolExecutor(max_workers=len(TABLES)) as pool:
-            for done in [pool.submit(run, name) for name in TABLES]:
-                done.result()
+        frames[table_name] = spark.createDataFrame(rows, schema)
+        writers[table_name] = BatchWriter(
+            settings, table_name, "warm-up", StreamResult(), root=scratch
+        )
+    try:
+        for table_name in TABLES:  # one at a time first: the scratch tables are created
+            writers[table_name](frames[table_name], 0)
+        with ThreadPoolExecutor(max_workers=len(TABLES)) as pool:  # then as the queries run
+            for batch_id in range(1, rounds):
+                for done in [pool.submit(writers[n], frames[n], batch_id) for n in TABLES]:
+                    done.result()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
