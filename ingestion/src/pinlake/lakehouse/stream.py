@@ -432,7 +432,9 @@ def _write_status(
     end_offsets: dict[str, dict[str, int]] = {}
     latest: dict[str, Any] = {}
     for name, query in queries.items():
-        progress = query.lastProgress or {}
+        progress: dict[str, Any] = {}
+        with contextlib.suppress(Exception):  # a JVM that is gone (killed) has no progress
+            progress = query.lastProgress or {}
         if progress.get("sources"):
             raw = progress["sources"][0].get("endOffset")
             with contextlib.suppress(TypeError, ValueError):
