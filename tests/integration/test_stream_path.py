@@ -189,6 +189,16 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     )
     state = stream_process.state(settings)
     assert state["state"] == "running" and state["running"]
+    assert state["queries"]["user"]["batch_id"] is not None  # a query per table
+    shown = subprocess.run(
+        [sys.executable, "-m", "pinlake", "services", "status"],
+        env=settings.child_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "stream queries" in shown.stdout and "stream lag" in shown.stdout, shown.stdout
     assert {(p.topic, p.partition) for p in state["lag"]} >= {
         (settings.stream("user"), 0),
         (settings.stream("user"), 1),

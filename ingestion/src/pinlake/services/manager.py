@@ -131,16 +131,35 @@ def services_status(settings: Settings) -> int:
 
 
 def _print_stream_state(stream: dict) -> None:
-    """The stream query's last micro-batch, rates, totals and lag per partition."""
+    """The stream stage's totals and rates, each table's query's last micro-batch, and the lag
+    per partition."""
     rate = stream.get("input_rows_per_second")
     done = stream.get("processed_rows_per_second")
     console.print(
-        f"stream query: {stream.get('batches', 0)} micro-batch(es) since start, last batch "
-        f"{stream.get('last_batch_id', '-')} ({stream.get('last_batch_rows', 0) or 0} records) "
-        f"at {stream.get('updated_at', '-')}; input {rate or 0:,.0f} records/s, processed "
+        f"stream: {stream.get('batches', 0)} micro-batch(es) since start, state updated "
+        f"{stream.get('updated_at', '-')}; input {rate or 0:,.0f} records/s, processed "
         f"{done or 0:,.0f} records/s"
         + (f"; error: {stream['error']}" if stream.get("error") else "")
     )
+    queries = stream.get("queries") or {}
+    if queries:
+        console.print(
+            table(
+                "stream queries (last micro-batch)",
+                ("table", "batch", "records", "input/s", "processed/s", "took ms"),
+                [
+                    (
+                        name,
+                        q.get("batch_id", "-"),
+                        q.get("rows") or 0,
+                        f"{q.get('input_rows_per_second') or 0:,.0f}",
+                        f"{q.get('processed_rows_per_second') or 0:,.0f}",
+                        (q.get("duration_ms") or {}).get("triggerExecution", "-"),
+                    )
+                    for name, q in queries.items()
+                ],
+            )
+        )
     lag = stream.get("lag") or []
     if lag:
         console.print(
