@@ -170,6 +170,7 @@ def test_a_replayed_batch_writes_nothing_twice(spark, stream_settings: Settings)
     writer = BatchWriter(stream_settings, "user", "app-3", StreamResult())
     first = _batch(spark, stream_settings, [("user", 0, 0, _json(USER)), ("user", 0, 1, b"?")])
     writer(first, 0)
+    assert (writer.last_batch_id, writer.last_batch_records) == (0, 2)  # what status shows
     writer(first, 0)  # the replay
     second = _batch(spark, stream_settings, [("user", 0, 2, _json({**USER, "ind": 2}))])
     writer(second, 1)

@@ -243,6 +243,9 @@ class BatchWriter:
         #: where the last micro-batch's time went inside this function (ms): the table's
         #: append (its Spark job and commit) and the quarantine's (0 when nothing was bad)
         self.last_batch_ms: dict[str, float] = {}
+        #: the last micro-batch this writer wrote: its id and its records (good + quarantined)
+        self.last_batch_id: int | None = None
+        self.last_batch_records = 0
         self._first = True
 
     def _append(self, frame: DataFrame, name: str, batch_id: int) -> None:
@@ -303,6 +306,7 @@ class BatchWriter:
                 "quarantine": round((done - appended) * 1000, 1),
             }
             self.result.batches += 1
+            self.last_batch_id, self.last_batch_records = batch_id, good + bad
             self.result.records[name] += good
             self.result.quarantined[name] += bad
             self.last_batch_at = visible_at
@@ -430,7 +434,6 @@ def _write_status(
     last micro-batch (id, rows, rates, Spark's phases in ms, our append times in ms)."""
     per_query: dict[str, dict[str, Any]] = {}
     end_offsets: dict[str, dict[str, int]] = {}
-    latest: dict[str, Any] = {}
     for name, query in queries.items():
         progress: dict[str, Any] = {}
         with contextlib.suppress(Exception):  # a JVM that is gone (killed) has no progress
@@ -439,22 +442,32 @@ def _write_status(
             raw = progress["sources"][0].get("endOffset")
             with contextlib.suppress(TypeError, ValueError):
                 end_offsets.update(json.loads(raw) if isinstance(raw, str) else dict(raw or {}))
+        writer = writers.get(name)
+        # Spark counts the source rows of every job of a batch: a batch that also wrote its
+        # quarantine read its records twice, so its rates are scaled to the records it had
+        read = progress.get("numInputRows") or 0
+        scale = 1.0
+        if writer is not None and read and progress.get("batchId") == writer.last_batch_id:
+            scale = min(1.0, writer.last_batch_records / read)
         per_query[name] = {
-            "batch_id": progress.get("batchId"),
-            "rows": progress.get("numInputRows"),
-            "input_rows_per_second": progress.get("inputRowsPerSecond"),
-            "processed_rows_per_second": progress.get("processedRowsPerSecond"),
+            "batch_id": writer.last_batch_id if writer is not None else None,
+            "rows": writer.last_batch_records if writer is not None else None,
+            "input_rows_per_second": (progress.get("inputRowsPerSecond") or 0.0) * scale,
+            "processed_rows_per_second": (progress.get("processedRowsPerSecond") or 0.0) * scale,
             "duration_ms": progress.get("durationMs"),
-            "write_ms": writers[name].last_batch_ms if name in writers else None,
+            "write_ms": writer.last_batch_ms if writer is not None else None,
+            "last_batch_at": writer.last_batch_at if writer is not None else None,
         }
-        if progress and progress.get("timestamp", "") >= latest.get("timestamp", ""):
-            latest = progress
+    latest = max(
+        (q for q in per_query.values() if q["last_batch_at"] is not None),
+        key=lambda q: q["last_batch_at"],
+        default={},
+    )
 
     def total(key: str) -> float | None:
         values = [q[key] for q in per_query.values() if q[key] is not None]
         return sum(values) if values else None
 
-    batch_times = [w.last_batch_at for w in writers.values() if w.last_batch_at is not None]
     status = {
         "pid": os.getpid(),
         "state": state,
@@ -462,9 +475,9 @@ def _write_status(
         "trigger_seconds": options.trigger_seconds,
         "updated_at": datetime.now(timezone.utc).isoformat(),
         "batches": result.batches,
-        "last_batch_at": max(batch_times) if batch_times else None,
-        "last_batch_id": latest.get("batchId"),
-        "last_batch_rows": latest.get("numInputRows"),
+        "last_batch_at": latest.get("last_batch_at"),
+        "last_batch_id": latest.get("batch_id"),
+        "last_batch_rows": latest.get("rows"),
         "input_rows_per_second": total("input_rows_per_second"),
         "processed_rows_per_second": total("processed_rows_per_second"),
         "end_offsets": end_offsets,

@@ -136,7 +136,7 @@ def _print_stream_state(stream: dict) -> None:
     rate = stream.get("input_rows_per_second")
     done = stream.get("processed_rows_per_second")
     console.print(
-        f"stream: {stream.get('batches', 0)} micro-batch(es) since start, state updated "
+        f"stream: {stream.get('batches', 0)} micro-batch(es) since start (all tables), updated "
         f"{stream.get('updated_at', '-')}; input {rate or 0:,.0f} records/s, processed "
         f"{done or 0:,.0f} records/s"
         + (f"; error: {stream['error']}" if stream.get("error") else "")
