@@ -1,34 +1,37 @@
-"""``dag.test()`` of one DAG in a process of its own; writes the outcome as JSON.
+"""``dag.test()`` runs of one DAG in a process of its own; writes each outcome as JSON.
 
 Used by the end-to-end tests: every task runs in this one process (so land, the dbt tasks and
 export share one Spark JVM and one Derby metastore connection) and the JVM ends with it, leaving
-the PINLAKE_HOME free for the next process.
+the PINLAKE_HOME free for the next process. Several runs of the DAG can share the process (and so
+the JVM, the imports and the parsed DAG): it reads one request per line on stdin, runs it, writes
+the outcome, and exits when stdin closes.
 
 ``dag.test()`` builds a new in-process Execution API app (FastAPI) for every task it runs, about
 a second of CPU each; a scheduler talks to one long-running API server instead, so this harness
-builds it once per run (``supervisor.in_process_api_server``, cached). Nothing else changes.
+builds it once per process (``supervisor.in_process_api_server``, cached). Nothing else changes.
 
-Usage: ``python run_dag_test.py DAG_ID OUT.json [TASK_ID ...]``. With task ids, the run is of
-``dag.partial_subset(TASK_IDS, include_upstream=True, include_downstream=True)``: the named tasks,
-everything they need and everything that needs them (what ``airflow tasks clear -u -d`` selects).
+Usage: ``python run_dag_test.py DAG_ID`` with requests ``{"out": "OUT.json", "task_ids": [...]}``
+on stdin. With task ids, the run is of ``dag.partial_subset(TASK_IDS, include_upstream=True,
+include_downstream=True)``: the named tasks, everything they need and everything that needs them
+(what ``airflow tasks clear -u -d`` selects). ``OUT.json``: ``{"run_id", "state", "tasks":
+{task id: state}}``, written atomically when the run ends (an error: ``{"error": ...}``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 
 
-def main(dag_id: str, out: Path, task_ids: list[str]) -> None:
-    import functools
-
+def run(dag_id: str, task_ids: list[str]) -> dict:
+    """One ``dag.test()`` of ``dag_id`` (or of the subset around ``task_ids``)."""
     from airflow.models.taskinstance import TaskInstance
-    from airflow.sdk.execution_time import supervisor
     from airflow.utils.cli import get_bagged_dag
     from airflow.utils.session import create_session
 
-    supervisor.in_process_api_server = functools.cache(supervisor.in_process_api_server)
     # what `airflow dags test` does: parse the dags-folder bundle and store it (serialized)
     dag = get_bagged_dag(bundle_names=None, dag_id=dag_id)
     if task_ids:
@@ -41,10 +44,29 @@ def main(dag_id: str, out: Path, task_ids: list[str]) -> None:
             TaskInstance.dag_id == dag_id, TaskInstance.run_id == dag_run.run_id
         )
         states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
-    out.write_text(
-        json.dumps({"run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": states})
-    )
+    return {"run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": states}
+
+
+def main(dag_id: str) -> None:
+    import functools
+
+    from airflow.sdk.execution_time import supervisor
+
+    supervisor.in_process_api_server = functools.cache(supervisor.in_process_api_server)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        out = Path(request["out"])
+        try:
+            outcome = run(dag_id, request.get("task_ids") or [])
+        except Exception:  # the test reads the error from the outcome
+            outcome = {"error": traceback.format_exc()}
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(outcome))
+        os.replace(tmp, out)
+        print(f"run done: {out}", flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]), sys.argv[3:])
+    main(sys.argv[1])

@@ -5,8 +5,8 @@ events were posted through the ingestion API into its broker and nothing has bee
 DAG's first run sinks, lands, builds and exports them, and its marts must equal the published
 results that the golden run (the direct path, tests/integration/test_reference_data.py) equals.
 Before that, the Kafka path is proven at the bucket: its sink writes exactly the records the
-direct path writes. Each DAG run is one ``dag.test()`` in a process of
-its own (tests/dags/run_dag_test.py), so its Spark JVM and Derby lock end with it.
+direct path writes. The DAG runs are ``dag.test()`` runs in one process of their own
+(tests/dags/run_dag_test.py): they share its Spark JVM, and the Derby lock ends with it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import io
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,32 +37,59 @@ class Pipeline:
     env: dict[str, str]
 
 
+class DagTestProcess:
+    """The ``run_dag_test.py`` process of this module's ``pinterest_batch`` runs: one JVM and one
+    set of imports for all of them; its output goes to ``<home>/dag-test.log``."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.home = pipeline.home
+        self.log = pipeline.home / "dag-test.log"
+        with self.log.open("w") as handle:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(HERE / "run_dag_test.py"), "pinterest_batch"],
+                env=pipeline.env,
+                stdin=subprocess.PIPE,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+
+    def run(self, name: str, task_ids: tuple[str, ...] = (), timeout: float = 800) -> dict:
+        """One ``dag.test()`` (of the subset around ``task_ids`` if given); its outcome."""
+        out = self.home / f"{name}.json"
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"out": str(out), "task_ids": list(task_ids)}) + "\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while not out.is_file():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"dag.test() did not finish:\n{self.log.read_text()[-5000:]}")
+            time.sleep(0.5)
+        result = json.loads(out.read_text())
+        assert "error" not in result, result["error"]
+        result["log"] = str(self.log)
+        return result
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
+
+
 @dataclass
 class FirstRun:
-    """The first (successful) DAG run: its outcome, exported marts and the marts' Delta logs."""
+    """The first (successful) DAG run: its outcome, exported marts and the marts' Delta logs,
+    and the process that runs this module's DAG runs."""
 
     pipeline: Pipeline
+    dags: DagTestProcess
     result: dict
     exports: dict[str, str]
     marts_before: dict[str, list[str]]
-
-
-def _run_dag(pipeline: Pipeline, name: str, task_ids: tuple[str, ...] = ()) -> dict:
-    """One ``dag.test()`` of pinterest_batch (of the subset around ``task_ids`` if given)."""
-    out = pipeline.home / f"{name}.json"
-    log = pipeline.home / f"{name}.log"
-    with log.open("w") as handle:
-        subprocess.run(
-            [sys.executable, str(HERE / "run_dag_test.py"), "pinterest_batch", str(out), *task_ids],
-            env=pipeline.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    assert out.is_file(), f"dag.test() did not finish:\n{log.read_text()[-5000:]}"
-    result = json.loads(out.read_text())
-    result["log"] = str(log)
-    return result
 
 
 def _delta_versions(home: Path, schema: str) -> dict[str, list[str]]:
@@ -74,7 +103,7 @@ def _delta_versions(home: Path, schema: str) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="session")
-def first_run(airflow_db: Path, dbt_manifest: Path, api_path_home) -> FirstRun:
+def first_run(airflow_db: Path, dbt_manifest: Path, api_path_home) -> Iterator[FirstRun]:
     """One successful DAG run over the Kafka-path home (shared by the tests of this module)."""
     env = {
         **api_path_home.child_env(),
@@ -82,10 +111,14 @@ def first_run(airflow_db: Path, dbt_manifest: Path, api_path_home) -> FirstRun:
         "PINLAKE_AIRFLOW_RETRIES": "0",  # fail fast in tests; the default is 2 (see structure)
     }
     pipeline = Pipeline(api_path_home.home, env)
-    result = _run_dag(pipeline, "run-ok")
-    folders = sorted((pipeline.home / "exports").iterdir())
-    exports = {p.name: p.read_text() for folder in folders for p in folder.glob("*.csv")}
-    return FirstRun(pipeline, result, exports, _delta_versions(pipeline.home, "marts"))
+    dags = DagTestProcess(pipeline)
+    try:
+        result = dags.run("run-ok")
+        folders = sorted((pipeline.home / "exports").iterdir())
+        exports = {p.name: p.read_text() for folder in folders for p in folder.glob("*.csv")}
+        yield FirstRun(pipeline, dags, result, exports, _delta_versions(pipeline.home, "marts"))
+    finally:
+        dags.close()
 
 
 def _rows(text: str) -> tuple[list[str], list[tuple[str, ...]]]:
@@ -174,7 +207,7 @@ def test_failing_data_test_fails_the_run_and_spares_downstream_marts(
     assert independent, "every mart depends on pins"
     rebuilt = independent[0]
 
-    result = _run_dag(pipeline, "run-bad-rows", (failing, f"dbt.{rebuilt}.test"))
+    result = first_run.dags.run("run-bad-rows", (failing, f"dbt.{rebuilt}.test"))
     tasks = result["tasks"]
     assert result["state"] == "failed", result["log"]
     assert tasks["dbt.stg_pinterest__pins.run"] == "success"
