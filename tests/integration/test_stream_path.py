@@ -138,6 +138,17 @@ def children() -> Iterator[list[subprocess.Popen]]:
             proc.wait(30)
 
 
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """``pinlake ARGS`` on ``settings``' home, run to its end, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "pinlake", *args],
+        env=settings.child_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def _pinlake(
     settings: Settings, log: Path, children: list[subprocess.Popen], *args: str
 ) -> subprocess.Popen:
@@ -190,13 +201,7 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     state = stream_process.state(settings)
     assert state["state"] == "running" and state["running"]
     assert state["queries"]["user"]["batch_id"] is not None  # a query per table
-    shown = subprocess.run(
-        [sys.executable, "-m", "pinlake", "services", "status"],
-        env=settings.child_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    shown = _cli(settings, "services", "status")
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "stream queries" in shown.stdout and "stream lag" in shown.stdout, shown.stdout
     assert {(p.topic, p.partition) for p in state["lag"]} >= {
@@ -236,13 +241,7 @@ def test_stream_refuses_a_second_query_on_the_same_home(stream_home: Settings) -
 
     checkpoint_dir(stream_home).parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(checkpoint_dir(stream_home)) + ".lock", timeout=30):
-        done = subprocess.run(
-            [sys.executable, "-m", "pinlake", "stream", "--available-now"],
-            env=stream_home.child_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        done = _cli(stream_home, "stream", "--available-now")
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: a stream query already runs on"), done.stderr
     assert "Traceback" not in done.stderr

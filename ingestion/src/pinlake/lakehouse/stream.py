@@ -464,10 +464,6 @@ def _write_status(
         default={},
     )
 
-    def total(key: str) -> float | None:
-        values = [q[key] for q in per_query.values() if q[key] is not None]
-        return sum(values) if values else None
-
     status = {
         "pid": os.getpid(),
         "state": state,
@@ -478,8 +474,10 @@ def _write_status(
         "last_batch_at": latest.get("last_batch_at"),
         "last_batch_id": latest.get("batch_id"),
         "last_batch_rows": latest.get("rows"),
-        "input_rows_per_second": total("input_rows_per_second"),
-        "processed_rows_per_second": total("processed_rows_per_second"),
+        "input_rows_per_second": sum(q["input_rows_per_second"] for q in per_query.values()),
+        "processed_rows_per_second": sum(
+            q["processed_rows_per_second"] for q in per_query.values()
+        ),
         "end_offsets": end_offsets,
         "queries": per_query,
         "records": result.records,
