@@ -2,6 +2,10 @@
 
     sink (once) -> land -> dbt source freshness -> dbt models (staging -> intermediate -> marts,
     each model a ``run`` task then its ``test`` task, rendered by Cosmos) -> export
+                                                                         -> dbt docs generate
+
+``dbt_docs_generate`` refreshes the dbt docs (``$PINLAKE_HOME/dbt/target``, served by
+``pinlake dbt docs serve``) once the models are built, so the catalog shows this run's tables.
 
 The services (Kafka broker + ingestion API) must be up: ``sink`` checks them first and fails with
 a clear message if they are not. With the embedded ``local`` dbt target (Spark + Derby metastore,
@@ -80,6 +84,11 @@ with DAG(
         """``pinlake export``: every mart to $PINLAKE_HOME/exports/<run id>/."""
         return tasks.export(run_id or "manual")
 
+    @task(task_id="dbt_docs_generate", **POOL_ARGS)
+    def docs_generate() -> dict:
+        """``dbt docs generate``: the docs site and its catalog of this run's tables."""
+        return tasks.dbt_docs_generate()
+
     profile = local_profile_config(TARGET)
     # the batch path's raw tables (the stream path's have their own DAG, pinterest_stream)
     freshness = source_freshness_operator(
@@ -98,4 +107,4 @@ with DAG(
     else:
         dbt_build = missing_manifest_task("dbt_build", **POOL_ARGS)
 
-    sink() >> land() >> freshness >> dbt_build >> export()
+    sink() >> land() >> freshness >> dbt_build >> [export(), docs_generate()]

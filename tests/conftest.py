@@ -1,15 +1,14 @@
 """Shared pytest fixtures, among them the session's one "golden" pipeline run.
 
 ``golden``: the AiCore reference rows, produced as the original producer sent them (the logged
-posting sequence, repeats included, then every row once) through the stream path: put to the
-Kinesis proxy, landed by the stream query (``--available-now``), then dbt build → dbt docs
-generate → export, composed from :mod:`pinlake.pipeline.steps`. Every mart, contract, docs and
-export assertion reads this one run (built once per session, lazily).
-
-``api_path_home``: the same events posted through the Kafka REST proxy (the batch path) in a
-home of its own with its broker and API running; the Airflow batch DAG test sinks, lands and
-builds them (tests/dags), and the bucket-equality test proves its sink writes exactly what the
-producer writes straight into a bucket. So both paths are checked against the published marts.
+posting sequence, repeats included, then every row once) down both delivery paths into one home
+with its broker and API running: posted to the Kafka REST proxy (the batch path) and put to the
+Kinesis proxy (the stream path). The stream query lands the stream topics (``--available-now``);
+then the Airflow batch DAG (``dag.test()``) sinks the batch topics into the topics bucket, lands
+them, builds every model with dbt, exports the marts and generates the dbt docs. Every mart,
+contract, docs, export and DAG assertion reads this one run, and the two paths are compared
+where they meet: the same records in raw Delta (and, through the Kafka path, in the bucket).
+Built once per session, lazily; the tests that read it form one xdist group, so one worker.
 """
 
 from __future__ import annotations
@@ -18,29 +17,54 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from pinlake_testing import isolated_settings, reference_draws
+from pinlake_testing import delta_versions, isolated_settings, reference_draws
 
 from pinlake.config import Settings
+
+if TYPE_CHECKING:
+    from airflow_env import DagTestProcess
+
+pytest_plugins = ["airflow_env"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: CI checks out shared/ beside the repository clone.
 AICORE_DIR = REPO_ROOT.parent / "shared" / "reference-data" / "aicore"
 
 
-#: The longest chains of the session (each one module, so one xdist worker under
-#: ``--dist loadscope``), started first so that they run side by side on the two workers while
-#: the short tests fill in around them: the Kafka-path DAG runs, and the golden run's checks.
-FIRST_MODULES = ("dags/test_batch_e2e.py", "integration/test_reference_data.py")
+#: The modules that read the session's golden run: one xdist work unit (one worker builds the
+#: run, once, and runs them), started first since it is the session's longest chain; every other
+#: module is a work unit of its own (``--dist loadscope``: its module fixtures are built once).
+GOLDEN_MODULES = ("tests/integration/test_reference_data.py", "tests/dags/test_batch_e2e.py")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        module = item.path.relative_to(Path(__file__).parent).as_posix()
-        return FIRST_MODULES.index(module) if module in FIRST_MODULES else len(FIRST_MODULES)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``loadscope`` with the golden modules as one scope. (xdist's own ``loadgroup`` marks
+    do not reach its scheduler under pytest 9: it renames ``item._nodeid``, now ``_id``.)"""
+    from xdist.scheduler import LoadScopeScheduling
 
-    items.sort(key=rank)  # stable: collection order within each rank
+    class GoldenScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "golden" if module in GOLDEN_MODULES else module
+
+    return GoldenScopeScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    strays = sorted(
+        item.nodeid
+        for item in items
+        if "golden" in item.fixturenames
+        and item.path.relative_to(root).as_posix() not in GOLDEN_MODULES
+    )
+    if strays:  # another worker would build a second golden run
+        raise pytest.UsageError(f"add their modules to GOLDEN_MODULES (conftest.py): {strays}")
+    # stable: collection order within each rank
+    items.sort(key=lambda item: item.path.relative_to(root).as_posix() not in GOLDEN_MODULES)
 
 
 @pytest.fixture(scope="session")
@@ -72,22 +96,33 @@ def aicore_dir() -> Path:
 
 @dataclass
 class GoldenRun:
-    """The golden run's home and the typed results of its steps."""
+    """The golden run's home, what was produced down each path, the stream stage's result and
+    the first DAG run's outcome (``DagTestProcess.run``), with the process that runs the DAG
+    (for later runs on the same home: its JVM holds the home's metastore) and the Delta
+    versions of the raw tables and the marts right after that run (``{schema: {table:
+    version}}``)."""
 
     settings: Settings
-    produced: list
+    produced: dict[str, list]
     streamed: object
-    exported: object
-    timings: dict[str, float]
+    dag_run: dict
+    dags: DagTestProcess
+    versions: dict[str, dict[str, int]]
+
+    @property
+    def exports(self) -> dict[str, Path]:
+        """``{mart: exported CSV}`` of the first DAG run."""
+        out = Path(self.dag_run["xcom"]["export"]["out"])
+        return {p.stem: p for p in sorted(out.glob("*.csv"))}
 
 
 @pytest.fixture(scope="session")
-def golden(aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> GoldenRun:
-    """The whole stream pipeline over the reference data, once per session (about 3 min):
-    the events put through the Kinesis proxy, landed by ``stream --available-now``, built,
-    documented and exported."""
-    from pinlake.lakehouse.dbt import DbtCommand
-    from pinlake.lakehouse.export import ExportOptions
+def golden(
+    aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory, airflow_db: Path, dbt_manifest: Path
+) -> Iterator[GoldenRun]:
+    """Both delivery paths over the reference data, built by the batch DAG (about 4 min)."""
+    from airflow_env import DagTestProcess
+
     from pinlake.lakehouse.stream import StreamOptions
     from pinlake.pipeline.runner import Runner
     from pinlake.pipeline.steps import ServicesDown, ServicesUp, SourceLoad
@@ -98,35 +133,28 @@ def golden(aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Golden
     run.run("source load", SourceLoad(aicore_dir))
     run.run("services up", ServicesUp(stream=False))
     try:
-        produced = [
-            run.run("produce → Kinesis proxy", ProduceToApi(**draws, stream=True, batch_size=100))
-            for draws in reference_draws(aicore_dir)
-        ]
-        streamed, _, _, exported = run.spark(
-            ("stream --available-now", StreamOptions(available_now=True)),
-            ("dbt build", DbtCommand(["build"])),
-            ("dbt docs generate", DbtCommand(["docs", "generate"])),
-            ("export", ExportOptions()),
-        )
-    finally:
-        run.run("services down", ServicesDown())
-    return GoldenRun(settings, produced, streamed, exported, run.timings)
-
-
-@pytest.fixture(scope="session")
-def api_path_home(aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """The reference events posted through the API into Kafka (not yet sunk), services up."""
-    from pinlake.pipeline.runner import Runner
-    from pinlake.pipeline.steps import ServicesDown, ServicesUp, SourceLoad
-    from pinlake.produce import ProduceToApi
-
-    settings = isolated_settings(tmp_path_factory.mktemp("api-path"))
-    run = Runner(settings)
-    run.run("source load", SourceLoad(aicore_dir))
-    run.run("services up", ServicesUp(stream=False))
-    try:
-        for draws in reference_draws(aicore_dir):
-            run.run("produce → API → Kafka", ProduceToApi(**draws, batch_size=20))
-        yield settings
+        draws = reference_draws(aicore_dir)
+        produced = {
+            "batch": [
+                run.run("produce → Kafka REST", ProduceToApi(**d, batch_size=20)) for d in draws
+            ],
+            "stream": [
+                run.run("produce → Kinesis", ProduceToApi(**d, stream=True, batch_size=100))
+                for d in draws
+            ],
+        }
+        (streamed,) = run.spark(("stream --available-now", StreamOptions(available_now=True)))
+        env = {
+            **settings.child_env(),
+            "PINLAKE_DBT_TARGET": "local",
+            "PINLAKE_AIRFLOW_RETRIES": "0",  # fail fast in tests; the default is 2 (see structure)
+        }
+        dags = DagTestProcess(settings.home, env)
+        try:
+            dag_run = dags.run("run-ok")
+            versions = {s: delta_versions(settings.home, s) for s in ("raw", "marts")}
+            yield GoldenRun(settings, produced, streamed, dag_run, dags, versions)
+        finally:
+            dags.close()
     finally:
         run.run("services down", ServicesDown())

@@ -26,3 +26,12 @@ def isolated_settings(home: Path) -> Settings:
 def reference_draws(aicore_dir: Path) -> list[dict]:
     """The original run's events: the logged posting sequence, then every row once."""
     return [{"sequence_file": aicore_dir / "posting_sequence.csv"}, {"sequential": True}]
+
+
+def delta_versions(home: Path, schema: str) -> dict[str, int]:
+    """``{table: latest Delta version}`` of a schema in the warehouse (from the logs, no Spark)."""
+    return {
+        table.name: max(int(p.stem) for p in (table / "_delta_log").glob("*.json"))
+        for table in sorted((home / "warehouse" / f"{schema}.db").iterdir())
+        if (table / "_delta_log").is_dir()
+    }

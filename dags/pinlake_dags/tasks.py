@@ -83,6 +83,13 @@ def stream_catch_up() -> dict[str, Any]:
     return _run(StreamOptions(available_now=True))
 
 
+def dbt_docs_generate() -> dict[str, Any]:
+    """``dbt docs generate`` in this process, into ``$PINLAKE_HOME/dbt/target``."""
+    from pinlake.lakehouse.dbt import DbtCommand
+
+    return _run(DbtCommand(["docs", "generate"], in_process=True))
+
+
 def dbt_build() -> dict[str, Any]:
     """``dbt build`` in this process (incremental staging merges only what is new)."""
     from pinlake.lakehouse.dbt import DbtCommand

@@ -14,7 +14,8 @@ Usage: ``python run_dag_test.py DAG_ID`` with requests ``{"out": "OUT.json", "ta
 on stdin. With task ids, the run is of ``dag.partial_subset(TASK_IDS, include_upstream=True,
 include_downstream=True)``: the named tasks, everything they need and everything that needs them
 (what ``airflow tasks clear -u -d`` selects). ``OUT.json``: ``{"run_id", "state", "tasks":
-{task id: state}}``, written atomically when the run ends (an error: ``{"error": ...}``).
+{task id: state}, "xcom": {task id: return value}}``, written atomically when the run ends (an
+error: ``{"error": ...}``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 def run(dag_id: str, task_ids: list[str]) -> dict:
     """One ``dag.test()`` of ``dag_id`` (or of the subset around ``task_ids``)."""
     from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
     from airflow.utils.cli import get_bagged_dag
     from airflow.utils.session import create_session
 
@@ -44,7 +46,13 @@ def run(dag_id: str, task_ids: list[str]) -> dict:
             TaskInstance.dag_id == dag_id, TaskInstance.run_id == dag_run.run_id
         )
         states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
-    return {"run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": states}
+        returned = session.query(XComModel).filter(
+            XComModel.dag_id == dag_id,
+            XComModel.run_id == dag_run.run_id,
+            XComModel.key == "return_value",
+        )
+        xcom = {x.task_id: XComModel.deserialize_value(x) for x in returned}
+    return {"run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": states, "xcom": xcom}
 
 
 def main(dag_id: str) -> None:

@@ -107,12 +107,13 @@ def test_batch_task_chain(dagbag, dbt_manifest: Path) -> None:
             upstream = t[_run_id("dbt", model, tested)].get_flat_relative_ids(upstream=True)
             assert "dbt_source_freshness" in upstream
             assert any(f"dbt.{s}.test" in upstream for s in STAGING), model
-    # export after every mart, and nothing after export
-    assert t["export"].downstream_task_ids == set()
-    export_up = t["export"].get_flat_relative_ids(upstream=True)
-    for mart in marts:
-        assert _last(dag, "dbt", mart, tested).task_id in export_up
-    assert dag.leaves == [t["export"]]
+    # export and the docs after every mart, and nothing after them
+    for leaf in ("export", "dbt_docs_generate"):
+        assert t[leaf].downstream_task_ids == set()
+        leaf_up = t[leaf].get_flat_relative_ids(upstream=True)
+        for mart in marts:
+            assert _last(dag, "dbt", mart, tested).task_id in leaf_up, (leaf, mart)
+    assert {leaf.task_id for leaf in dag.leaves} == {"export", "dbt_docs_generate"}
     assert [r.task_id for r in dag.roots] == ["sink"]
 
 
@@ -180,6 +181,7 @@ def test_missing_manifest_still_imports_and_fails_clearly(monkeypatch, tmp_path:
             stand_in.python_callable()
     batch = bag.dags["pinterest_batch"]
     assert batch.task_dict["export"].upstream_task_ids == {"dbt_build"}
+    assert batch.task_dict["dbt_docs_generate"].upstream_task_ids == {"dbt_build"}
 
 
 def test_import_does_no_io(monkeypatch, tmp_path: Path, dbt_manifest: Path) -> None:

@@ -1,24 +1,27 @@
-"""Airflow in a throw-away AIRFLOW_HOME for the DAG tests.
+"""Airflow in a throw-away AIRFLOW_HOME for the DAG tests (a pytest plugin of tests/conftest.py).
 
 The environment is set when this file is imported, before anything imports ``airflow`` (Airflow
 reads AIRFLOW_HOME once, on import). The dbt manifest the DAGs render from is written by
 ``dbt parse`` (no connection, no Spark) into the same temporary folder, once per session; the
 sqlite metadata DB (``airflow db migrate``) and the ``pinlake_spark`` pool are only created for the
-tests that run DAGs.
+tests that run DAGs. :class:`DagTestProcess` runs ``dag.test()`` runs in a process of their own
+(tests/dags/run_dag_test.py).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 VENV_BIN = Path(sys.executable).parent
 
@@ -95,6 +98,52 @@ def airflow_db(dbt_manifest: Path) -> Path:
     _run([*airflow, "db", "migrate"])
     _run([*airflow, "pools", "set", "pinlake_spark", "1", "embedded Spark: one at a time"])
     return AIRFLOW_HOME
+
+
+class DagTestProcess:
+    """The ``run_dag_test.py`` process of one home's ``dag_id`` runs: one JVM and one set of
+    imports for all of them; its output goes to ``<home>/dag-test.log``. ``env``: the home's
+    :meth:`Settings.child_env` plus the DAG's configuration."""
+
+    def __init__(self, home: Path, env: dict[str, str], dag_id: str = "pinterest_batch") -> None:
+        self.home = home
+        self.log = home / "dag-test.log"
+        with self.log.open("w") as handle:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(REPO / "tests" / "dags" / "run_dag_test.py"), dag_id],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+
+    def run(self, name: str, task_ids: tuple[str, ...] = (), timeout: float = 800) -> dict:
+        """One ``dag.test()`` (of the subset around ``task_ids`` if given); its outcome
+        (``{"run_id", "state", "tasks": {id: state}, "xcom": {id: return value}, "log"}``)."""
+        out = self.home / f"{name}.json"
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"out": str(out), "task_ids": list(task_ids)}) + "\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while not out.is_file():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"dag.test() did not finish:\n{self.log.read_text()[-5000:]}")
+            time.sleep(0.5)
+        result = json.loads(out.read_text())
+        assert "error" not in result, result["error"]
+        result["log"] = str(self.log)
+        return result
+
+    def close(self) -> None:
+        """End the process (it exits when its stdin closes), its JVM with it."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
