@@ -189,6 +189,10 @@ def stream(
     max_records_per_batch: Annotated[
         int, typer.Option(min=1, help="At most this many records per micro-batch.")
     ] = 100_000,
+    warm_up: Annotated[
+        bool,
+        typer.Option(help="Warm Spark up first, so the first micro-batches are not slower."),
+    ] = True,
 ) -> None:
     """Land the Kinesis-proxy stream topics into raw.stream_* (Spark Structured Streaming).
 
@@ -201,6 +205,7 @@ def stream(
             available_now=available_now,
             trigger_seconds=trigger_seconds,
             max_records_per_batch=max_records_per_batch,
+            warm_up=warm_up,
         )
     )
 

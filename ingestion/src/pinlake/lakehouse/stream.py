@@ -91,13 +91,15 @@ class StreamOptions:
     schedulers and tests); otherwise run continuously with a processing-time trigger of
     ``trigger_seconds`` until stopped. ``max_records_per_batch`` caps a micro-batch of a topic
     (Kafka source ``maxOffsetsPerTrigger``). ``run_seconds``: stop a continuous run after that long
-    (None: until SIGTERM/SIGINT).
+    (None: until SIGTERM/SIGINT). ``warm_up``: a continuous run first runs :func:`warm_up` (a few
+    seconds), so that its first micro-batches are as fast as the later ones.
     """
 
     available_now: bool = False
     trigger_seconds: float = 1.0
     max_records_per_batch: int = 100_000
     run_seconds: float | None = None
+    warm_up: bool = True
 
 
 #: How many of the latest records' latencies a run keeps for its percentiles.
@@ -573,7 +575,8 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
                 register = _register_tables_in_background(settings)
                 spark = get_spark(settings, app_name="pinlake-stream", metastore=False)
                 ensure_stream_tables_by_path(spark, settings)
-                warm_up(spark, settings)  # the first records should not wait for it
+                if options.warm_up:
+                    warm_up(spark, settings)  # the first records should not wait for it
             result.spark_startup_seconds = time.perf_counter() - start
             app_id, shared = _app_id(checkpoint), threading.Lock()
             for name in TABLES:
@@ -676,13 +679,17 @@ def main() -> None:
     """The continuous stream query as a service (``pinlake services up`` starts it).
 
     Settings come from the environment (:meth:`Settings.child_env`), the trigger from
-    ``PINLAKE_STREAM_TRIGGER_SECONDS`` (default 1). Exits 0 after a graceful stop.
+    ``PINLAKE_STREAM_TRIGGER_SECONDS`` (default 1), ``PINLAKE_STREAM_WARM_UP=0`` skips the
+    warm-up. Exits 0 after a graceful stop.
     """
     from pinlake.config import get_settings
 
-    trigger = float(os.environ.get("PINLAKE_STREAM_TRIGGER_SECONDS", "1"))
+    options = StreamOptions(
+        trigger_seconds=float(os.environ.get("PINLAKE_STREAM_TRIGGER_SECONDS", "1")),
+        warm_up=os.environ.get("PINLAKE_STREAM_WARM_UP", "1") != "0",
+    )
     try:
-        result = run_stream(get_settings(), StreamOptions(trigger_seconds=trigger))
+        result = run_stream(get_settings(), options)
     except PinlakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -21,14 +21,15 @@ NAME = "stream"
 STOP_TIMEOUT = 60.0
 
 
-def start(settings: Settings, trigger_seconds: float = 1.0) -> int:
+def start(settings: Settings, trigger_seconds: float = 1.0, warm_up: bool = True) -> int:
     """Start ``python -m pinlake.lakehouse.stream`` in the background (no-op if running);
-    returns its pid. Its log is ``logs/stream.log``."""
+    returns its pid. Its log is ``logs/stream.log``. ``warm_up``: see ``StreamOptions``."""
     pid_ = process.read_pid(settings.run_dir, NAME)
     if pid_ is not None:
         return pid_
     env = settings.child_env()
     env["PINLAKE_STREAM_TRIGGER_SECONDS"] = str(trigger_seconds)
+    env["PINLAKE_STREAM_WARM_UP"] = "1" if warm_up else "0"
     env.setdefault("PYTHONUNBUFFERED", "1")
     argv = [sys.executable, "-m", "pinlake.lakehouse.stream"]
     return process.spawn(settings.run_dir, settings.logs_dir / "stream.log", NAME, argv, env=env)
