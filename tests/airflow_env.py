@@ -101,16 +101,16 @@ def airflow_db(dbt_manifest: Path) -> Path:
 
 
 class DagTestProcess:
-    """The ``run_dag_test.py`` process of one home's ``dag_id`` runs: one JVM and one set of
-    imports for all of them; its output goes to ``<home>/dag-test.log``. ``env``: the home's
-    :meth:`Settings.child_env` plus the DAG's configuration."""
+    """The ``run_dag_test.py`` process of one home's DAG runs: one JVM and one set of imports for
+    all of them; its output goes to ``<home>/dag-test.log``. ``env``: the home's
+    :meth:`Settings.child_env` plus the DAGs' configuration."""
 
-    def __init__(self, home: Path, env: dict[str, str], dag_id: str = "pinterest_batch") -> None:
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
         self.home = home
         self.log = home / "dag-test.log"
         with self.log.open("w") as handle:
             self.proc = subprocess.Popen(
-                [sys.executable, str(REPO / "tests" / "dags" / "run_dag_test.py"), dag_id],
+                [sys.executable, str(REPO / "tests" / "dags" / "run_dag_test.py")],
                 env=env,
                 stdin=subprocess.PIPE,
                 stdout=handle,
@@ -118,12 +118,21 @@ class DagTestProcess:
                 text=True,
             )
 
-    def run(self, name: str, task_ids: tuple[str, ...] = (), timeout: float = 800) -> dict:
-        """One ``dag.test()`` (of the subset around ``task_ids`` if given); its outcome
-        (``{"run_id", "state", "tasks": {id: state}, "xcom": {id: return value}, "log"}``)."""
+    def run(
+        self,
+        name: str,
+        dag_id: str = "pinterest_batch",
+        task_ids: tuple[str, ...] = (),
+        downstream: bool = True,
+        timeout: float = 800,
+    ) -> dict:
+        """One ``dag.test()`` of ``dag_id`` (of the subset around ``task_ids`` if given, with
+        or without what is downstream of them); its outcome (``{"run_id", "state", "tasks":
+        {id: state}, "xcom": {id: return value}, "log"}``)."""
         out = self.home / f"{name}.json"
+        request = {"out": str(out), "dag_id": dag_id, "task_ids": list(task_ids)}
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"out": str(out), "task_ids": list(task_ids)}) + "\n")
+        self.proc.stdin.write(json.dumps({**request, "downstream": downstream}) + "\n")
         self.proc.stdin.flush()
         deadline = time.monotonic() + timeout
         while not out.is_file():

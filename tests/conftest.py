@@ -3,12 +3,13 @@
 ``golden``: the AiCore reference rows, produced as the original producer sent them (the logged
 posting sequence, repeats included, then every row once) down both delivery paths into one home
 with its broker and API running: posted to the Kafka REST proxy (the batch path) and put to the
-Kinesis proxy (the stream path). The stream query lands the stream topics (``--available-now``);
-then the Airflow batch DAG (``dag.test()``) sinks the batch topics into the topics bucket, lands
-them, builds every model with dbt, exports the marts and generates the dbt docs. Every mart,
-contract, docs, export and DAG assertion reads this one run, and the two paths are compared
-where they meet: the same records in raw Delta (and, through the Kafka path, in the bucket).
-Built once per session, lazily; the tests that read it form one xdist group, so one worker.
+Kinesis proxy (the stream path). The stream DAG's catch-up task lands the stream topics
+(``stream --available-now``); then the Airflow batch DAG sinks the batch topics into the topics
+bucket, lands them, builds every model with dbt, exports the marts and generates the dbt docs.
+Every mart, contract, docs, export and DAG assertion reads this one run, and the two paths are
+compared where they meet: the same records in raw Delta (and, through the Kafka path, in the
+bucket). Built once per session, lazily; the modules that read it are one xdist work unit
+(``GOLDEN_MODULES``), so one worker builds it.
 """
 
 from __future__ import annotations
@@ -96,22 +97,27 @@ def aicore_dir() -> Path:
 
 @dataclass
 class GoldenRun:
-    """The golden run's home, what was produced down each path, the stream stage's result and
-    the first DAG run's outcome (``DagTestProcess.run``), with the process that runs the DAG
-    (for later runs on the same home: its JVM holds the home's metastore) and the Delta
-    versions of the raw tables and the marts right after that run (``{schema: {table:
+    """The golden run's home, what was produced down each path, the outcomes of its two DAG
+    runs (``DagTestProcess.run``: the stream DAG's catch-up task, then the batch DAG), the
+    process that ran them (for later runs on the same home: its JVM holds the home's metastore)
+    and the Delta versions of the raw tables and the marts right after them (``{schema: {table:
     version}}``)."""
 
     settings: Settings
     produced: dict[str, list]
-    streamed: object
+    stream_run: dict
     dag_run: dict
     dags: DagTestProcess
     versions: dict[str, dict[str, int]]
 
     @property
+    def streamed(self) -> dict:
+        """The stream stage's result (``StreamResult`` as JSON)."""
+        return self.stream_run["xcom"]["stream"]
+
+    @property
     def exports(self) -> dict[str, Path]:
-        """``{mart: exported CSV}`` of the first DAG run."""
+        """``{mart: exported CSV}`` of the batch DAG run."""
         out = Path(self.dag_run["xcom"]["export"]["out"])
         return {p.stem: p for p in sorted(out.glob("*.csv"))}
 
@@ -120,10 +126,9 @@ class GoldenRun:
 def golden(
     aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory, airflow_db: Path, dbt_manifest: Path
 ) -> Iterator[GoldenRun]:
-    """Both delivery paths over the reference data, built by the batch DAG (about 4 min)."""
+    """Both delivery paths over the reference data, landed and built by the DAGs (about 4 min)."""
     from airflow_env import DagTestProcess
 
-    from pinlake.lakehouse.stream import StreamOptions
     from pinlake.pipeline.runner import Runner
     from pinlake.pipeline.steps import ServicesDown, ServicesUp, SourceLoad
     from pinlake.produce import ProduceToApi
@@ -133,17 +138,11 @@ def golden(
     run.run("source load", SourceLoad(aicore_dir))
     run.run("services up", ServicesUp(stream=False))
     try:
-        draws = reference_draws(aicore_dir)
-        produced = {
-            "batch": [
-                run.run("produce → Kafka REST", ProduceToApi(**d, batch_size=20)) for d in draws
-            ],
-            "stream": [
-                run.run("produce → Kinesis", ProduceToApi(**d, stream=True, batch_size=100))
-                for d in draws
-            ],
-        }
-        (streamed,) = run.spark(("stream --available-now", StreamOptions(available_now=True)))
+        produced: dict[str, list] = {"batch": [], "stream": []}
+        for draws in reference_draws(aicore_dir):
+            for path, stream in (("batch", False), ("stream", True)):
+                step = ProduceToApi(**draws, stream=stream, batch_size=100)
+                produced[path].append(run.run(f"produce → API ({path})", step))
         env = {
             **settings.child_env(),
             "PINLAKE_DBT_TARGET": "local",
@@ -151,9 +150,13 @@ def golden(
         }
         dags = DagTestProcess(settings.home, env)
         try:
+            # the stream DAG's catch-up (stream --available-now) alone, then the batch DAG
+            stream_run = dags.run(
+                "stream-catch-up", dag_id="pinterest_stream", task_ids=("stream",), downstream=False
+            )
             dag_run = dags.run("run-ok")
             versions = {s: delta_versions(settings.home, s) for s in ("raw", "marts")}
-            yield GoldenRun(settings, produced, streamed, dag_run, dags, versions)
+            yield GoldenRun(settings, produced, stream_run, dag_run, dags, versions)
         finally:
             dags.close()
     finally:

@@ -1,21 +1,22 @@
-"""``dag.test()`` runs of one DAG in a process of its own; writes each outcome as JSON.
+"""``dag.test()`` runs in a process of their own; writes each outcome as JSON.
 
-Used by the end-to-end tests: every task runs in this one process (so land, the dbt tasks and
-export share one Spark JVM and one Derby metastore connection) and the JVM ends with it, leaving
-the PINLAKE_HOME free for the next process. Several runs of the DAG can share the process (and so
-the JVM, the imports and the parsed DAG): it reads one request per line on stdin, runs it, writes
-the outcome, and exits when stdin closes.
+Used by the end-to-end tests: every task runs in this one process (so the stream catch-up, land,
+the dbt tasks and export share one Spark JVM and one Derby metastore connection) and the JVM ends
+with it, leaving the PINLAKE_HOME free for the next process. Several runs (of one DAG or of
+several) can share the process (and so the JVM, the imports and the parsed DAGs): it reads one
+request per line on stdin, runs it, writes the outcome, and exits when stdin closes.
 
 ``dag.test()`` builds a new in-process Execution API app (FastAPI) for every task it runs, about
 a second of CPU each; a scheduler talks to one long-running API server instead, so this harness
 builds it once per process (``supervisor.in_process_api_server``, cached). Nothing else changes.
 
-Usage: ``python run_dag_test.py DAG_ID`` with requests ``{"out": "OUT.json", "task_ids": [...]}``
-on stdin. With task ids, the run is of ``dag.partial_subset(TASK_IDS, include_upstream=True,
-include_downstream=True)``: the named tasks, everything they need and everything that needs them
-(what ``airflow tasks clear -u -d`` selects). ``OUT.json``: ``{"run_id", "state", "tasks":
-{task id: state}, "xcom": {task id: return value}}``, written atomically when the run ends (an
-error: ``{"error": ...}``).
+Usage: ``python run_dag_test.py`` with requests ``{"out": "OUT.json", "dag_id": DAG_ID,
+"task_ids": [...], "downstream": true}`` on stdin. With task ids, the run is of
+``dag.partial_subset(TASK_IDS, include_upstream=True, include_downstream=DOWNSTREAM)``: the named
+tasks, everything they need and (unless ``downstream`` is false) everything that needs them (what
+``airflow tasks clear -u -d`` selects). ``OUT.json``: ``{"run_id", "state", "tasks": {task id:
+state}, "xcom": {task id: return value}}``, written atomically when the run ends (an error:
+``{"error": ...}``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import traceback
 from pathlib import Path
 
 
-def run(dag_id: str, task_ids: list[str]) -> dict:
+def run(dag_id: str, task_ids: list[str], downstream: bool = True) -> dict:
     """One ``dag.test()`` of ``dag_id`` (or of the subset around ``task_ids``)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
@@ -39,7 +40,7 @@ def run(dag_id: str, task_ids: list[str]) -> dict:
     if task_ids:
         missing = sorted(set(task_ids) - set(dag.task_dict))
         assert not missing, f"no such task in {dag_id}: {missing}"
-        dag = dag.partial_subset(task_ids, include_upstream=True, include_downstream=True)
+        dag = dag.partial_subset(task_ids, include_upstream=True, include_downstream=downstream)
     dag_run = dag.test()
     with create_session() as session:
         tis = session.query(TaskInstance).filter(
@@ -55,7 +56,7 @@ def run(dag_id: str, task_ids: list[str]) -> dict:
     return {"run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": states, "xcom": xcom}
 
 
-def main(dag_id: str) -> None:
+def main() -> None:
     import functools
 
     from airflow.sdk.execution_time import supervisor
@@ -67,7 +68,9 @@ def main(dag_id: str) -> None:
         request = json.loads(line)
         out = Path(request["out"])
         try:
-            outcome = run(dag_id, request.get("task_ids") or [])
+            outcome = run(
+                request["dag_id"], request.get("task_ids") or [], request.get("downstream", True)
+            )
         except Exception:  # the test reads the error from the outcome
             outcome = {"error": traceback.format_exc()}
         tmp = out.with_name(f".{out.name}.tmp")
@@ -77,4 +80,4 @@ def main(dag_id: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

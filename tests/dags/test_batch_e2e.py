@@ -99,7 +99,7 @@ def test_failing_data_test_fails_the_run_and_spares_downstream_marts(golden, dag
     assert independent, "every mart depends on pins"
     rebuilt = independent[0]
 
-    result = golden.dags.run("run-bad-rows", (failing, f"dbt.{rebuilt}.test"))
+    result = golden.dags.run("run-bad-rows", task_ids=(failing, f"dbt.{rebuilt}.test"))
     tasks = result["tasks"]
     assert result["state"] == "failed", result["log"]
     assert tasks["dbt.stg_pinterest__pins.run"] == "success"

@@ -68,9 +68,10 @@ def test_every_produced_record_is_landed_and_every_mart_exported(golden):
     assert xcom["sink"]["records"] == sum(batch.values())
     assert Counter(xcom["land"]["records"]) == batch
     assert sum(xcom["land"]["quarantined"].values()) == 0
-    assert Counter(golden.streamed.records) == stream
-    assert sum(golden.streamed.quarantined.values()) == 0
-    assert golden.streamed.stopped == "caught up"
+    assert golden.stream_run["state"] == "success"
+    assert Counter(golden.streamed["records"]) == stream
+    assert sum(golden.streamed["quarantined"].values()) == 0
+    assert golden.streamed["stopped"] == "caught up"
     assert sorted(xcom["export"]["rows"]) == MARTS == sorted(golden.exports)
     assert all(count > 0 for count in xcom["export"]["rows"].values())
 
