@@ -41,6 +41,7 @@ AICORE_DIR = REPO_ROOT.parent / "shared" / "reference-data" / "aicore"
 GOLDEN_MODULES = ("tests/integration/test_reference_data.py", "tests/dags/test_batch_e2e.py")
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown when run with -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """``loadscope`` with the golden modules as one scope. (xdist's own ``loadgroup`` marks
     do not reach its scheduler under pytest 9: it renames ``item._nodeid``, now ``_id``.)"""
