@@ -14,6 +14,7 @@ bucket). Built once per session, lazily; the modules that read it are one xdist 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,17 +57,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    root = config.rootpath
-    strays = sorted(
-        item.nodeid
-        for item in items
-        if "golden" in item.fixturenames
-        and item.path.relative_to(root).as_posix() not in GOLDEN_MODULES
-    )
+    golden = {item: item.nodeid.split("::", 1)[0] in GOLDEN_MODULES for item in items}
+    strays = sorted(i.nodeid for i in items if "golden" in i.fixturenames and not golden[i])
     if strays:  # another worker would build a second golden run
         raise pytest.UsageError(f"add their modules to GOLDEN_MODULES (conftest.py): {strays}")
-    # stable: collection order within each rank
-    items.sort(key=lambda item: item.path.relative_to(root).as_posix() not in GOLDEN_MODULES)
+    items.sort(key=lambda item: not golden[item])  # stable: collection order otherwise
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +111,7 @@ class GoldenRun:
         """The stream stage's result (``StreamResult`` as JSON)."""
         return self.stream_run["xcom"]["stream"]
 
-    @property
+    @functools.cached_property
     def exports(self) -> dict[str, Path]:
         """``{mart: exported CSV}`` of the batch DAG run."""
         out = Path(self.dag_run["xcom"]["export"]["out"])

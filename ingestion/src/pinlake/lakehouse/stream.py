@@ -444,21 +444,21 @@ def _write_status(
             raw = progress["sources"][0].get("endOffset")
             with contextlib.suppress(TypeError, ValueError):
                 end_offsets.update(json.loads(raw) if isinstance(raw, str) else dict(raw or {}))
-        writer = writers.get(name)
+        writer = writers[name]  # every query is started with its writer
         # Spark counts the source rows of every job of a batch: a batch that also wrote its
         # quarantine read its records twice, so its rates are scaled to the records it had
         read = progress.get("numInputRows") or 0
         scale = 1.0
-        if writer is not None and read and progress.get("batchId") == writer.last_batch_id:
+        if read and progress.get("batchId") == writer.last_batch_id:
             scale = min(1.0, writer.last_batch_records / read)
         per_query[name] = {
-            "batch_id": writer.last_batch_id if writer is not None else None,
-            "rows": writer.last_batch_records if writer is not None else None,
+            "batch_id": writer.last_batch_id,
+            "rows": writer.last_batch_records,
             "input_rows_per_second": (progress.get("inputRowsPerSecond") or 0.0) * scale,
             "processed_rows_per_second": (progress.get("processedRowsPerSecond") or 0.0) * scale,
             "duration_ms": progress.get("durationMs"),
-            "write_ms": writer.last_batch_ms if writer is not None else None,
-            "last_batch_at": writer.last_batch_at if writer is not None else None,
+            "write_ms": writer.last_batch_ms,
+            "last_batch_at": writer.last_batch_at,
         }
     latest = max(
         (q for q in per_query.values() if q["last_batch_at"] is not None),
