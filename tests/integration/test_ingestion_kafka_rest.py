@@ -6,6 +6,8 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import orjson
@@ -13,7 +15,7 @@ import pytest
 import uvicorn
 from ingestion_helpers import BINARY_V2, JSON_V2, marked, read_topic
 
-from pinlake.config import ApiSettings
+from pinlake.config import ApiSettings, Settings
 from pinlake.ingest_api import create_app
 from pinlake.services.process import free_ports
 
@@ -172,13 +174,13 @@ def test_metadata_endpoints(kafka_services, api):
     assert resp.status_code == 404 and resp.json()["error_code"] == 404
 
 
-def test_api_key_is_enforced(kafka_services):
-    (port,) = free_ports(1)
-    settings = kafka_services.model_copy(
-        update={"api": ApiSettings(host="127.0.0.1", port=port, api_key="s3cret")}
-    )
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """The API for ``settings`` under uvicorn in a thread of this process; yields its URL."""
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=settings.api.port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -186,7 +188,19 @@ def test_api_key_is_enforced(kafka_services):
         deadline = time.monotonic() + 20
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        url = f"http://127.0.0.1:{port}"
+        assert server.started, "the in-process API did not start"
+        yield f"http://127.0.0.1:{settings.api.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def test_api_key_is_enforced(kafka_services):
+    (port,) = free_ports(1)
+    settings = kafka_services.model_copy(
+        update={"api": ApiSettings(host="127.0.0.1", port=port, api_key="s3cret")}
+    )
+    with serve(settings) as url:
         topic = kafka_services.topic("pin")
         body = orjson.dumps({"records": [{"value": 1}]})
         headers = {"content-type": JSON_V2}
@@ -198,6 +212,55 @@ def test_api_key_is_enforced(kafka_services):
         assert httpx.get(f"{url}/streams", headers={"x-api-key": "s3cret"}).status_code == 200
         assert httpx.get(f"{url}/streams").status_code == 403
         assert httpx.get(f"{url}/healthz").status_code == 200
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+
+
+# ---- API Gateway path rules (issue 9, item 1) ------------------------------------------------
+# Requests name the whole URL: an httpx client's base URL drops a path's leading slashes.
+
+
+def test_produce_through_api_gateway_paths(kafka_services, api, marker):
+    """Repeated slashes (a base URL ending in "/"), the default stage and a trailing slash are
+    served directly (200, no redirect) and every record is in Kafka."""
+    topic = kafka_services.topic("geo")
+    stage = kafka_services.api.stage
+    assert stage == "test"  # the default: the invoke URL of the original producers' stage
+    base = kafka_services.api.url
+    paths = [
+        f"//topics/{topic}",
+        f"/{stage}/topics/{topic}",
+        f"/topics/{topic}/",
+        f"/{stage}//topics/{topic}/",
+        f"///topics/{topic}/partitions/0//",
+    ]
+    for i, path in enumerate(paths):
+        resp = post(api, topic, {"records": [{"value": {"m": marker, "i": i}}]}, path=base + path)
+        assert resp.status_code == 200, (path, resp.status_code, resp.text)
+        assert resp.json()["offsets"][0]["error_code"] is None
+    assert marked(read_topic(kafka_services, topic), marker) == {i: 1 for i in range(len(paths))}
+    resp = post(api, topic, {"records": [{"value": 1}]}, path=f"{base}/dev/topics/{topic}")
+    assert resp.status_code == 404 and resp.json() == {
+        "error_code": 404,
+        "message": "HTTP 404 Not Found",
+    }
+
+
+def test_configured_stage_and_api_key(kafka_services, marker):
+    """A stage set in the settings replaces the default; the API key check sees the normalised
+    path, so the open paths stay open under the stage."""
+    (port,) = free_ports(1)
+    settings = kafka_services.model_copy(
+        update={"api": ApiSettings(host="127.0.0.1", port=port, api_key="k", stage="prod")}
+    )
+    topic = kafka_services.topic("user")
+    body = orjson.dumps({"records": [{"value": {"m": marker, "i": 0}}]})
+    headers = {"content-type": JSON_V2}
+    with serve(settings) as url:
+        assert httpx.get(f"{url}/prod/healthz/").json() == {"status": "ok", "kafka": "ok"}
+        resp = httpx.post(f"{url}/prod/topics/{topic}", content=body, headers=headers)
+        assert resp.status_code == 403
+        keyed = {**headers, "x-api-key": "k"}
+        resp = httpx.post(f"{url}/prod//topics/{topic}/", content=body, headers=keyed)
+        assert resp.status_code == 200, resp.text
+        resp = httpx.post(f"{url}/test/topics/{topic}", content=body, headers=keyed)
+        assert resp.status_code == 404
+    assert marked(read_topic(kafka_services, topic), marker) == {0: 1}

@@ -187,3 +187,65 @@ def test_kinesis_errors(kafka_services, api):
         )
     big = {"Data": {"x": "y" * (kafka_services.api.max_record_bytes + 1)}, "PartitionKey": "k"}
     assert put(api, f"/streams/{stream}/record", big).status_code == 413
+
+
+# ---- API Gateway path rules (issue 9, item 1) ------------------------------------------------
+# Requests name the whole URL: an httpx client's base URL drops a path's leading slashes.
+
+
+def test_put_record_through_api_gateway_paths(kafka_services, api, marker):
+    """A trailing slash, repeated slashes (a base URL ending in "/") and the stage are served
+    directly (200, not a 307) and the records are in the stream, read back through them too."""
+    stream = kafka_services.stream("geo")
+    stage = kafka_services.api.stage
+    assert stage == "test"  # the default stage
+    base = kafka_services.api.url
+    paths = [
+        f"/streams/{stream}/record/",
+        f"//streams/{stream}/record",
+        f"/{stage}/streams/{stream}/record/",
+        f"/{stage}//streams//{stream}//record",
+    ]
+    sequences = {}
+    for i, path in enumerate(paths):
+        body = {"StreamName": stream, "Data": {"m": marker, "i": i}, "PartitionKey": "p"}
+        resp = put(api, base + path, body)
+        assert resp.status_code == 200, (path, resp.status_code, resp.text)
+        sequences[resp.json()["SequenceNumber"]] = i
+    resp = put(
+        api,
+        f"{base}//streams/{stream}/records/",
+        {"Records": [{"Data": {"m": marker, "i": 9}, "PartitionKey": "p"}]},
+    )
+    assert resp.status_code == 200 and resp.json()["FailedRecordCount"] == 0, resp.text
+    sequences[resp.json()["Records"][0]["SequenceNumber"]] = 9
+    got = {}
+    for rec in read_stream(api, f"{stream}"):
+        if rec["SequenceNumber"] in sequences:
+            got[rec["SequenceNumber"]] = json.loads(base64.b64decode(rec["Data"]))
+    assert got == {seq: {"m": marker, "i": i} for seq, i in sequences.items()}
+    resp = api.get(
+        f"{base}/{stage}/streams/{stream}/sharditerator/",
+        params={"shard-id": "shardId-000000000000"},
+    )
+    assert resp.status_code == 200 and resp.json()["ShardIterator"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/streams/{stream}/nope", 404),
+        ("PUT", "/test//streams/{stream}/record/extra/", 404),
+        ("POST", "/streams/{stream}/record", 405),
+        ("GET", "/streams/{stream}/record/", 405),
+    ],
+)
+def test_unknown_kinesis_resources_answer_in_kinesis_shape(
+    kafka_services, api, method, path, status
+):
+    url = kafka_services.api.url + path.format(stream=kafka_services.stream("pin"))
+    resp = api.request(method, url, json={})
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == "application/x-amz-json-1.1"
+    body = resp.json()
+    assert set(body) == {"__type", "message"} and body["__type"] == "UnknownOperationException"

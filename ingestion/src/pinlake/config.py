@@ -12,6 +12,7 @@ Build it with :func:`get_settings` (never at import time).
 from __future__ import annotations
 
 import os
+import re
 from functools import cache
 from pathlib import Path
 
@@ -23,6 +24,9 @@ TABLES: tuple[str, ...] = ("pin", "geo", "user")
 
 #: Repository root (the dbt project): ``ingestion/src/pinlake/config.py`` -> four levels up.
 REPO_ROOT = Path(__file__).resolve().parents[3]
+
+#: An API Gateway stage name ("alphanumeric characters, hyphens, and underscores", at most 128).
+_STAGE_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 class KafkaSettings(BaseSettings):
@@ -50,10 +54,29 @@ class ApiSettings(BaseSettings):
     delivery_timeout_ms: int = 10_000
     #: Kinesis-proxy CreateStream default shard count when the body gives none (the tutorial's 5)
     default_shard_count: int = 5
+    #: API Gateway deployment stage the API is also served under (``/<stage>/topics/...``, as an
+    #: invoke URL ``https://…/<stage>`` is), beside the plain paths; ``""`` turns it off. A stage
+    #: name is 1-128 letters, digits, ``-`` or ``_`` (API Gateway ``Stage.stageName``).
+    stage: str = "test"
+
+    @field_validator("stage", mode="after")
+    @classmethod
+    def _stage_name(cls, value: str) -> str:
+        value = value.strip().strip("/")
+        if value and not _STAGE_RE.fullmatch(value):
+            raise ValueError(
+                f"stage {value!r}: 1-128 letters, digits, '-' or '_' (or empty for none)"
+            )
+        return value
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def invoke_url(self) -> str:
+        """The API Gateway-style invoke URL: :attr:`url` plus ``/<stage>`` when a stage is set."""
+        return f"{self.url}/{self.stage}" if self.stage else self.url
 
 
 class Settings(BaseSettings):

@@ -3,6 +3,8 @@
 Layout, one job per module:
 
 - :mod:`.app`: the FastAPI app factory (routers, API key, generic errors, ``/healthz``);
+- :mod:`.paths`: the API Gateway path rules (repeated slashes, the stage segment, a trailing
+  slash), applied to every request before the API key check and routing;
 - :mod:`.server`: ``python -m pinlake.ingest_api.server`` (settings from the environment);
 - :mod:`.kafka_rest`: ``codec`` (pure request parsing) and ``routes``;
 - :mod:`.kinesis`: ``codec`` (pure shard ids, sequence numbers, hash ranges, iterators,

@@ -2,7 +2,10 @@
 
 Broker and codec errors are mapped by each facade's route class
 (:func:`pinlake.ingest_api.errors.facade_route`); the handlers here render :class:`ApiError`
-and what no facade claims (unknown routes, unexpected exceptions) as Kafka REST v2 bodies.
+and what no facade claims (unknown routes, unexpected exceptions): under ``/streams`` as
+Kinesis bodies, elsewhere as Kafka REST v2 bodies. Request paths are read the API Gateway way
+(repeated slashes, the stage segment, a trailing slash) by :mod:`pinlake.ingest_api.paths`,
+before the API key check and routing.
 """
 
 from __future__ import annotations
@@ -21,17 +24,29 @@ from starlette.responses import Response
 
 from pinlake.config import Settings
 from pinlake.ingest_api.backend import KafkaBackend
-from pinlake.ingest_api.errors import KAFKA_V2, ApiError, kafka_json
+from pinlake.ingest_api.errors import KAFKA_V2, ApiError, KinesisError, kafka_json
 from pinlake.ingest_api.kafka_rest.routes import router as kafka_rest_router
 from pinlake.ingest_api.kinesis.routes import router as kinesis_router
+from pinlake.ingest_api.paths import PathRulesMiddleware
 
 log = logging.getLogger("pinlake.api")
 
 OPEN_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
 
+#: The Kinesis proxy's resources; what no route there claims is answered in Kinesis' shape.
+KINESIS_ROOT = "/streams"
+
+
+def _is_kinesis_path(path: str) -> bool:
+    return path == KINESIS_ROOT or path.startswith(KINESIS_ROOT + "/")
+
 
 class ApiKeyMiddleware:
-    """Pure-ASGI check of ``x-api-key`` (403 like API Gateway) when a key is configured."""
+    """Pure-ASGI check of ``x-api-key`` (403 like API Gateway) when a key is configured.
+
+    It runs inside :class:`~pinlake.ingest_api.paths.PathRulesMiddleware`, so ``OPEN_PATHS``
+    are matched after normalisation (``/test/healthz/`` is open as ``/healthz`` is).
+    """
 
     def __init__(self, app, key: str) -> None:
         self.app = app
@@ -67,6 +82,14 @@ def create_app(settings: Settings) -> FastAPI:
     Kafka REST v2 under ``/topics`` and ``/brokers``, the Kinesis proxy under ``/streams``,
     ``/healthz`` (``{"status": "ok", "kafka": "ok"|"down"}``) and the OpenAPI docs. With
     ``settings.api.api_key`` set, every other path needs the ``x-api-key`` header (403).
+
+    Every path is also served with repeated slashes, under ``/<settings.api.stage>`` and with a
+    trailing slash (:func:`pinlake.ingest_api.paths.normalise_path`; never a redirect). An
+    unknown path or method answers 404/405 in Kinesis' shape under ``/streams``
+    (``{"__type": "UnknownOperationException", "message"}``), else in Kafka REST v2's.
+
+    Raises ``ValueError`` if the stage is also the first segment of a route (``topics``,
+    ``streams``, ...): the plain paths would then be read as staged ones.
     """
 
     @asynccontextmanager
@@ -86,6 +109,8 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         lifespan=lifespan,
         redoc_url=None,
+        # paths are normalised before routing (trailing slash included): never a 307
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.include_router(kafka_rest_router)
@@ -96,7 +121,17 @@ def create_app(settings: Settings) -> FastAPI:
         return exc.response()
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = getattr(exc, "headers", None)
+        if _is_kinesis_path(request.url.path):
+            path = request.url.path
+            message = {
+                404: f"The Kinesis proxy has no resource {path}.",
+                405: f"The Kinesis proxy has no {request.method} method on {path}.",
+            }.get(exc.status_code, f"HTTP {exc.status_code} on {path}.")
+            resp = KinesisError(exc.status_code, message, "UnknownOperationException").response()
+            resp.headers.update(headers or {})
+            return resp
         phrase = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
         return Response(
             orjson.dumps(
@@ -104,7 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
             ),
             status_code=exc.status_code,
             media_type=KAFKA_V2,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -125,7 +160,13 @@ def create_app(settings: Settings) -> FastAPI:
             media_type="application/json",
         )
 
+    stage = settings.api.stage
+    roots = {route.path.split("/")[1] for route in app.routes}
+    if stage and stage in roots:
+        raise ValueError(f"API stage {stage!r} is also a path of the API: choose another name")
+    # The last one added runs first: the path rules, then the API key check, then routing.
     key = settings.api.api_key
     if key is not None and key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, key=key.get_secret_value())
+    app.add_middleware(PathRulesMiddleware, stage=stage)
     return app

@@ -73,6 +73,7 @@ def services_up(settings: Settings, stream: bool = True, trigger_seconds: float 
     console.print(
         f"[green]✓[/] services up: Kafka {settings.kafka.bootstrap_servers}"
         f"{' (external)' if settings.kafka.external else ''}, API {settings.api.url}"
+        + (f" (and {settings.api.invoke_url})" if settings.api.stage else "")
         + (", stream query" if stream else "")
     )
 
