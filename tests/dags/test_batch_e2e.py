@@ -24,12 +24,10 @@ BAD_INDEX = 987_654_321
 
 
 def _bucket_records(bucket: Path, topics: list[str]) -> dict[str, Counter]:
-    from pinlake.bucket.layout import list_files
+    from pinlake.bucket.layout import list_files, read_records
 
     return {
-        topic: Counter(
-            line for f in list_files(bucket, topic) for line in f.path.read_bytes().splitlines()
-        )
+        topic: Counter(line for f in list_files(bucket, topic) for line in read_records(f.path))
         for topic in topics
     }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 from pinlake_testing import isolated_settings as make_settings  # noqa: F401 (for the tests)
 
-from pinlake.bucket.layout import list_files
+from pinlake.bucket.layout import list_files, read_records
 from pinlake.config import Settings
 
 JSON_V2 = "application/vnd.kafka.json.v2+json"
@@ -64,4 +64,4 @@ def marked(values, marker: str) -> Counter:
 
 def bucket_lines(bucket: Path, topic: str) -> list[bytes]:
     """Every line of ``topic``'s bucket files, in delivery order."""
-    return [line for f in list_files(bucket, topic) for line in f.path.read_bytes().splitlines()]
+    return [line for f in list_files(bucket, topic) for line in read_records(f.path)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -197,3 +199,97 @@ def test_cli_reports_bad_paths_on_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert exit_info.value.code == 2
         assert err.startswith("error: ") and expected in err and "\n" not in err
+
+
+def test_numbers_delivered_as_json_text_land_as_numbers(
+    spark, spark_settings: Settings, tmp_path, write_bucket_file
+):
+    """Issue 10, item 3: ``json.dumps(row, default=str)`` sends MySQL DECIMAL columns as text."""
+    bucket = tmp_path / "bucket"
+    lines = [
+        {
+            "ind": 117,
+            "timestamp": "2019-03-04 05:06:07",
+            "latitude": "-12.5",
+            "longitude": "33.1",
+            "country": "Chad",
+        },
+        {**GEO, "ind": "118", "latitude": " 1e1 ", "longitude": -1},
+        {**GEO, "ind": 119, "latitude": "abc"},
+        {**GEO, "ind": 120, "longitude": "NaN"},
+        {**GEO, "ind": "12.5"},
+        {**GEO, "ind": 121, "latitude": 1e400},
+    ]
+    write_bucket_file(bucket, "pinterest.geo", 0, [json.dumps(line) for line in lines])
+
+    result = land_bucket(spark_settings, LandOptions(bucket))
+
+    rows = _rows(spark, "raw.geo", bucket)
+    assert [(r["ind"], r["latitude"], r["longitude"]) for r in rows] == [
+        (117, -12.5, 33.1),
+        (118, 10.0, -1.0),
+    ]
+    assert (result.records["geo"], result.quarantined["geo"]) == (2, 4)
+    assert [q["reason"] for q in _quarantine(spark, bucket)] == [
+        "field 'latitude' does not fit type float",
+        "field 'longitude' does not fit type float",
+        "field 'ind' does not fit type int",
+        "field 'latitude' does not fit type float",
+    ]
+
+
+def test_every_file_under_topics_is_landed_or_reported(
+    spark, spark_settings: Settings, tmp_path, write_bucket_file
+):
+    """Issue 10, item 4: gzip files land; files that cannot be landed are recorded with the
+    reason; files of other topics are reported and left alone; the totals add up."""
+    from pinlake.bucket.layout import file_path
+
+    bucket = tmp_path / "bucket"
+    plain = write_bucket_file(bucket, "pinterest.pin", 0, [PIN])
+    gz = plain.with_name("pinterest.pin+0+0000000500.json.gz")
+    gz.write_bytes(
+        gzip.compress(
+            b"".join(json.dumps({**PIN, "index": i}).encode() + b"\n" for i in (500, 501))
+        )
+    )
+    truncated = plain.with_name("pinterest.pin+0+0000000600.json.gz")
+    truncated.write_bytes(gzip.compress(json.dumps(PIN).encode() + b"\n")[:-12])
+    not_gzip = plain.with_name("pinterest.pin+0+0000000700.json.gz")
+    not_gzip.write_bytes(json.dumps(PIN).encode() + b"\n")
+    avro = plain.with_name("pinterest.pin+0+0000000800.avro")
+    avro.write_bytes(b"Obj\x01")
+    odd_name = plain.with_name("pin-export.json")
+    odd_name.write_text(json.dumps(PIN) + "\n")
+    misplaced = plain.parent.parent / "pinterest.pin+0+0000000900.json"
+    misplaced.write_text(json.dumps(PIN) + "\n")
+    other_topic = file_path(bucket, "someone.else", 0, 0)
+    other_topic.parent.mkdir(parents=True)
+    other_topic.write_text(json.dumps(PIN) + "\n")
+
+    result = land_bucket(spark_settings, LandOptions(bucket))
+    again = land_bucket(spark_settings, LandOptions(bucket))
+
+    assert [r["index"] for r in _rows(spark, "raw.pin", bucket)] == [7528, 500, 501]
+    assert [r["_offset"] for r in _rows(spark, "raw.pin", bucket)] == [0, 500, 501]
+    rejected = result.files_rejected
+    assert set(rejected) == {str(p) for p in (truncated, not_gzip, avro, odd_name, misplaced)}
+    assert rejected[str(truncated)].startswith("cannot be read: EOFError")
+    assert rejected[str(not_gzip)].startswith("cannot be read: BadGzipFile")
+    assert "extension" in rejected[str(avro)]
+    assert "file name is not" in rejected[str(odd_name)]
+    assert "partition=<p> folder" in rejected[str(misplaced)]
+    assert result.files_not_read == {
+        str(other_topic): "topic 'someone.else' is not a batch topic of this pipeline "
+        "(pinterest.geo, pinterest.pin, pinterest.user)"
+    }
+    assert result.files_found == result.files_landed + len(rejected) == 2 + 5
+    assert (again.files_found, again.files_seen_before, again.files_rejected_before) == (7, 7, 5)
+    assert (again.files_landed, again.files_rejected) == (0, {})
+    manifest = {
+        r["file_path"]: (r["records"], r["problem"])
+        for r in spark.table("raw._loaded_files").filter(f"file_path like '{bucket}/%'").collect()
+    }
+    assert manifest[str(gz)] == (2, None)
+    assert manifest[str(truncated)] == (0, rejected[str(truncated)])
+    assert str(other_topic) not in manifest

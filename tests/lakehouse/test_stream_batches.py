@@ -134,11 +134,18 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
         ("pin", 0, 0, _json({**PIN, "index": "x"})),
         ("geo", 0, 0, _json({**GEO, "latitude": "north"})),
         ("geo", 0, 1, _json(GEO)),
+        # json.dumps(default=str) of MySQL DECIMAL columns: numeric text reads as the number
+        ("geo", 0, 2, _json({**GEO, "ind": "9", "latitude": "-12.5", "longitude": "33.1"})),
     ]
 
     _land(spark, stream_settings, "app-2", result, records, 0)
 
-    assert result.records == {"pin": 0, "geo": 1, "user": 1}
+    assert result.records == {"pin": 0, "geo": 2, "user": 1}
+    geo = _read(spark, stream_settings, "stream_geo")
+    assert sorted((r["ind"], r["latitude"], r["longitude"]) for r in geo) == [
+        (1, -89.9, 10.5),
+        (9, -12.5, 33.1),
+    ]
     assert result.quarantined == {"pin": 1, "geo": 1, "user": 7}
     rows = _read(spark, stream_settings, "stream_quarantine")
     reasons = {(r["table_name"], r["_offset"]): (r["reason"], r["raw_text"]) for r in rows}

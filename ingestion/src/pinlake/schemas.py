@@ -105,7 +105,8 @@ STREAM_QUARANTINE_TABLE = "stream_quarantine"
 LOADED_FILES_TABLE = "_loaded_files"
 LOADS_TABLE = "_loads"
 
-_SPARK_TYPE: dict[ColumnType, str] = {
+#: The Spark type of each source column type (raw tables, payload schemas).
+SPARK_TYPE: dict[ColumnType, str] = {
     "int": "bigint",  # JSON integers are read as long, like the original notebooks
     "text": "string",
     "float": "double",
@@ -115,7 +116,7 @@ _SPARK_TYPE: dict[ColumnType, str] = {
 
 def raw_payload_ddl(table: str) -> str:
     """Spark DDL of the delivered fields of ``table`` (the JSON payload schema)."""
-    return ", ".join(f"`{c.name}` {_SPARK_TYPE[c.type]}" for c in SOURCE_COLUMNS[table])
+    return ", ".join(f"`{c.name}` {SPARK_TYPE[c.type]}" for c in SOURCE_COLUMNS[table])
 
 
 def raw_table_ddl(table: str) -> str:
@@ -146,9 +147,11 @@ STREAM_QUARANTINE_DDL = "`table_name` string, `reason` string, `raw_text` string
     f"`{name}` {type_}" for name, type_ in STREAM_METADATA_COLUMNS
 )
 
+#: The land manifest: one row per topics-bucket file landed (its records and quarantined lines)
+#: or rejected (``problem``: why it cannot be landed, e.g. a truncated gzip; records 0).
 LOADED_FILES_DDL = (
     "`table_name` string, `file_path` string, `records` bigint, `quarantined` bigint, "
-    "`_load_id` string, `loaded_at` timestamp"
+    "`_load_id` string, `loaded_at` timestamp, `problem` string"
 )
 
 LOADS_DDL = "`_load_id` string, `started_at` timestamp"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -9,12 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pinlake.bucket.layout import (
+    classify,
     count_records,
     file_name,
     file_path,
     list_files,
     next_offset,
     parse_file_name,
+    read_records,
     write_atomic,
     write_or_verify,
 )
@@ -43,17 +46,55 @@ def test_files_are_listed_in_offset_order_not_text_order(tmp_path: Path) -> None
     folder = file_path(tmp_path, topic, 0, 0).parent
     folder.mkdir(parents=True)
     # not zero-padded: as text "10" < "9"; as offsets 9 < 10
-    for name in (f"{topic}+0+10.json", f"{topic}+0+9.json", f"{topic}+1+0.json", "odd.json"):
+    for name in (f"{topic}+0+10.json", f"{topic}+0+9.json", "odd.json"):
         (folder / name).write_text("{}\n")
+    file_path(tmp_path, topic, 1, 0).parent.mkdir()
+    file_path(tmp_path, topic, 1, 0).write_text("{}\n")
     (folder / f".{topic}+0+11.json.1.tmp").write_text("{")
     listed = list_files(tmp_path, topic)
     assert [(f.partition, f.first_offset) for f in listed] == [
         (0, 9),
         (0, 10),
+        (0, None),  # odd.json: its folder gives the partition, nothing gives an offset
         (1, 0),
-        (None, None),
     ]
-    assert listed[-1].path.name == "odd.json"
+    assert listed[2].path.name == "odd.json" and "file name is not" in listed[2].problem
+    assert [f.problem for f in listed if f.path.name != "odd.json"] == [None, None, None]
+
+
+@pytest.mark.parametrize(
+    ("relative", "problem"),
+    [
+        ("partition=0/t+0+0000000005.json", None),
+        ("partition=0/t+0+0000000005.json.gz", None),
+        ("partition=0/t+0+5.json", None),  # not zero-padded: still a number
+        ("partition=0/t+0+0000000005.avro", "not a JSON-lines file"),
+        ("partition=0/t+0+0000000005.json.bz2", "not a JSON-lines file"),
+        ("partition=0/export.json", "file name is not"),
+        ("partition=0/t+1+0000000005.json", "file name names topic 't' partition 1"),
+        ("partition=0/u+0+0000000005.json", "file name names topic 'u' partition 0"),
+        ("t+0+0000000005.json", "not directly in a partition=<p> folder"),
+        ("partition=x/t+0+0000000005.json", "not directly in a partition=<p> folder"),
+        ("partition=0/sub/t+0+0000000005.json", "not directly in a partition=<p> folder"),
+    ],
+)
+def test_every_file_is_a_layout_file_or_says_which_rule_it_breaks(
+    relative: str, problem: str | None
+) -> None:
+    listed = classify("t", Path("/b/topics/t") / relative, Path(relative))
+    if problem is None:
+        assert listed.problem is None and listed.first_offset == 5 and listed.partition == 0
+    else:
+        assert listed.problem.startswith(problem) and listed.first_offset is None
+
+
+def test_gzip_files_are_read_like_plain_ones(tmp_path: Path) -> None:
+    plain = tmp_path / "t+0+0000000000.json"
+    plain.write_bytes(b'{"a": 1}\n\n{"a": 2}\n')
+    packed = tmp_path / "t+0+0000000003.json.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert read_records(plain) == read_records(packed) == [b'{"a": 1}', b"", b'{"a": 2}']
+    assert count_records(plain) == count_records(packed) == 3
 
 
 def test_next_offset_counts_every_delivered_line(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 It is the Confluent S3 sink connector's (``DefaultPartitioner``, ``JsonFormat``; see Confluent's
 "Amazon S3 Sink Connector" docs, *S3 object names*)::
 
-    <bucket>/topics/<topic>/partition=<p>/<topic>+<p>+<first offset>.json
+    <bucket>/topics/<topic>/partition=<p>/<topic>+<p>+<first offset>.json[.gz]
 
 * one record value per line, ``\\n``-terminated, exactly as delivered (a line that is not JSON
   stays: land quarantines it); so a file's record count is its line count;
+* ``.json.gz``: the same, gzip-compressed (the connector's ``s3.compression.type=gzip``); pinlake's
+  own writers write plain ``.json``, every reader reads both (:func:`read_records`);
 * ``<first offset>`` is the Kafka offset of the file's first record, zero-padded to
   :data:`OFFSET_WIDTH` digits (the connector's ``filename.offset.zero.pad.width`` default) and
   always parsed as a number, never compared as text;
@@ -16,40 +18,58 @@ It is the Confluent S3 sink connector's (``DefaultPartitioner``, ``JsonFormat``;
   :func:`remove_orphaned_temp_files` removes what a writer killed mid-write left behind.
 
 Writers: :class:`PartitionWriter` (``pinlake produce --to bucket``) and
-:mod:`pinlake.bucket.sink`; readers: :func:`list_files` (land, summaries, tests). The Databricks
+:mod:`pinlake.bucket.sink`; readers: :func:`list_files` / :func:`list_bucket` (land, summaries,
+tests), which list every file of a topic folder, each either a layout file or one with the
+reason it is not (:attr:`BucketFile.problem`), so that no file is skipped in silence. The Databricks
 DAG's load SQL takes its file-name patterns from :data:`PARTITION_SQL_REGEX` and
 :data:`OFFSET_SQL_REGEX`.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import psutil
 
 TOPICS_DIR = "topics"
 EXTENSION = ".json"
+#: The extensions of layout files: plain JSON lines, and gzip-compressed (the Confluent S3 sink's
+#: ``JsonFormat`` with ``s3.compression.type`` ``none`` or ``gzip``, its only two choices).
+EXTENSIONS = (".json", ".json.gz")
 OFFSET_WIDTH = 10
 
-_FILE_NAME = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<offset>\d+)\.json$")
+_FILE_NAME = re.compile(
+    r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<offset>\d+)(?P<extension>\.json(?:\.gz)?)$"
+)
+_PARTITION_DIR = re.compile(r"^partition=(?P<partition>\d+)$")
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
 #: Spark SQL ``regexp_extract`` patterns over a file path / name (group 1), for SQL loaders.
 PARTITION_SQL_REGEX = "partition=([0-9]+)"
-OFFSET_SQL_REGEX = "[+]([0-9]+)[.]json$"
+OFFSET_SQL_REGEX = "[+]([0-9]+)[.]json([.]gz)?$"
 
 
 @dataclass(frozen=True)
 class BucketFile:
-    """One file of a topic folder. ``partition`` and ``first_offset`` are None when the name
-    does not follow the layout (land then records it with its reason instead of guessing)."""
+    """One file of a topic folder. ``problem`` says why it is not a layout file (its name or
+    folder does not follow the layout, or its extension is not one of :data:`EXTENSIONS`); then
+    ``first_offset`` is None (and ``partition`` too unless its folder gives it), and land
+    records the file with that reason instead of guessing."""
 
     topic: str
     path: Path
     partition: int | None
     first_offset: int | None
+    problem: str | None = None
+
+    @property
+    def gzip(self) -> bool:
+        """Whether the file is gzip-compressed (``.json.gz``)."""
+        return self.path.name.endswith(".gz")
 
     @property
     def sort_key(self) -> tuple[int, int, str]:
@@ -90,26 +110,70 @@ def parse_file_name(name: str) -> tuple[str, int, int] | None:
     return match["topic"], int(match["partition"]), int(match["offset"])
 
 
-def list_files(bucket: Path, topic: str) -> list[BucketFile]:
-    """Every ``*.json`` file in the partition folders of ``topic`` (temp files excluded), in
-    delivery order (:attr:`BucketFile.sort_key`). A file whose name is not
-    ``<topic>+<p>+<offset>.json`` is listed with ``partition``/``first_offset`` None."""
-    found = []
-    for path in topic_dir(bucket, topic).glob(f"partition=*/*{EXTENSION}"):
-        if path.name.startswith("."):
-            continue
-        parsed = parse_file_name(path.name)
-        if parsed is not None and parsed[0] == topic:
-            found.append(BucketFile(topic, path.resolve(), parsed[1], parsed[2]))
+def classify(topic: str, path: Path, relative: Path) -> BucketFile:
+    """``path`` (at ``relative`` below the topic folder of ``topic``) as a :class:`BucketFile`:
+    a layout file, or one whose ``problem`` says which rule of the layout it breaks."""
+    folder = _PARTITION_DIR.match(relative.parts[0]) if len(relative.parts) == 2 else None
+    partition = int(folder["partition"]) if folder else None
+    match = _FILE_NAME.match(path.name)
+    if folder is None:
+        problem = "not directly in a partition=<p> folder of its topic"
+    elif match is None:
+        if path.name.endswith(EXTENSIONS):
+            problem = "file name is not <topic>+<partition>+<offset>.json[.gz]"
         else:
-            found.append(BucketFile(topic, path.resolve(), None, None))
+            problem = f"not a JSON-lines file (extension is not {' or '.join(EXTENSIONS)})"
+    elif match["topic"] != topic or int(match["partition"]) != partition:
+        problem = f"file name names topic {match['topic']!r} partition {match['partition']}"
+    else:
+        return BucketFile(topic, path, partition, int(match["offset"]))
+    return BucketFile(topic, path, partition, None, problem)
+
+
+def list_files(bucket: Path, topic: str) -> list[BucketFile]:
+    """Every file below the topic folder of ``topic`` except the temp files of writers, in
+    delivery order (:attr:`BucketFile.sort_key`): the layout files and, with their ``problem``,
+    the files that break the layout (see :func:`classify`)."""
+    root = topic_dir(bucket, topic)
+    found = [
+        classify(topic, path.resolve(), path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and not _TEMP_NAME.match(path.name)
+    ]
     return sorted(found, key=lambda f: f.sort_key)
 
 
+def list_topics(bucket: Path) -> list[str]:
+    """The topic folders under ``<bucket>/topics``, by name."""
+    root = bucket / TOPICS_DIR
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def stray_files(bucket: Path) -> list[Path]:
+    """Files under ``<bucket>/topics`` that are not in a topic folder (directly in ``topics/``)."""
+    root = bucket / TOPICS_DIR
+    return sorted(p.resolve() for p in root.iterdir() if p.is_file()) if root.is_dir() else []
+
+
+def open_records(path: Path) -> BinaryIO:
+    """A binary reader of a layout file's decompressed bytes (gzip by the ``.gz`` extension).
+    Raises OSError (``gzip.BadGzipFile``, ``EOFError`` for a truncated one) while reading."""
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+
+
+def read_records(path: Path) -> list[bytes]:
+    """The records (lines, without ``\\n``) of a layout file, plain or gzip."""
+    with open_records(path) as handle:
+        lines = handle.read().split(b"\n")
+    if lines[-1] == b"":  # the last line's terminator (a file without one keeps its tail)
+        lines.pop()
+    return lines
+
+
 def count_records(path: Path) -> int:
-    """Records in a bucket file: its ``\\n``-terminated lines (blank ones included: a blank
-    line is a delivered record that land quarantines)."""
-    with open(path, "rb") as handle:
+    """Records in a bucket file (plain or gzip): its ``\\n``-terminated lines (blank ones
+    included: a blank line is a delivered record that land quarantines)."""
+    with open_records(path) as handle:
         return sum(1 for _ in handle)
 
 

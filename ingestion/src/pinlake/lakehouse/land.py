@@ -1,7 +1,12 @@
 """Land topics-bucket files into the raw Delta tables (the bronze layer).
 
 Input is the topics bucket (:mod:`pinlake.bucket.layout`, the Confluent S3 sink layout), one JSON
-object per line. Every line ends up in exactly one place:
+object per line, plain ``.json`` or gzip ``.json.gz``. Every file under ``topics/`` is accounted
+for: a file of a batch topic is landed, or, when it cannot be (its name or folder breaks the
+layout, its extension is not JSON lines, its compression cannot be read), recorded in the manifest
+with that ``problem`` and listed in the summary; files in other topic folders are listed in the
+summary and left for the pipeline that reads those topics. Every line of a landed file ends up in
+exactly one place:
 
 * ``raw.<table>``: parsed with the table's explicit schema (never inferred), every delivered field
   kept as delivered, plus ``_topic``, ``_partition``, ``_offset`` (first offset + line index),
@@ -10,10 +15,10 @@ object per line. Every line ends up in exactly one place:
   field (:mod:`pinlake.lakehouse.records`), with the reason and the raw text. The load never
   aborts because of them.
 
-Landing is incremental and idempotent: ``raw._loaded_files`` lists every landed file and is
-written last, so re-running skips what is there. Every load first records its ``_load_id`` in
-``raw._loads``; a load id there without manifest rows belongs to a load that crashed between its
-data and manifest commits, and its rows are removed before the next load.
+Landing is incremental and idempotent: ``raw._loaded_files`` lists every landed (or rejected)
+file and is written last, so re-running skips what is there. Every load first records its
+``_load_id`` in ``raw._loads``; a load id there without manifest rows belongs to a load that
+crashed between its data and manifest commits, and its rows are removed before the next load.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pinlake.bucket.layout import BucketFile, list_files
+from pinlake.bucket.layout import BucketFile, list_files, list_topics, read_records, stray_files
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, table
 from pinlake.errors import UsageError
@@ -53,11 +58,19 @@ class LandOptions:
 
 @dataclass
 class LandResult(records.TableTotals):
-    """What one ``pinlake land`` did: files found and newly landed, records landed and lines
-    quarantined per table, wall seconds and the part of them spent starting Spark."""
+    """What one ``pinlake land`` did: files found under the batch topics and newly landed, files
+    it could not land (``{path: problem}``, this run's and, as ``files_rejected_before``, the
+    count recorded by earlier runs), files it does not read (``files_not_read``: ``{path: why}``,
+    other topics' folders), records landed and lines quarantined per table, wall seconds and the
+    part of them spent starting Spark. ``files_found = files_landed + files_rejected +
+    files_seen_before``."""
 
     files_found: int = 0
     files_landed: int = 0
+    files_rejected: dict[str, str] = field(default_factory=dict)
+    files_seen_before: int = 0
+    files_rejected_before: int = 0
+    files_not_read: dict[str, str] = field(default_factory=dict)
     records: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
     quarantined: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
     seconds: float = 0.0
@@ -71,20 +84,52 @@ class LandResult(records.TableTotals):
 
 
 def discover_files(settings: Settings, bucket: Path) -> dict[str, list[BucketFile]]:
-    """The bucket files of each table's batch topic, in delivery order."""
+    """Every file below each table's batch topic folder, in delivery order (layout files and,
+    with their ``problem``, files that break the layout)."""
     return {name: list_files(bucket, settings.topic(name)) for name in TABLES}
 
 
+def files_not_read(settings: Settings, bucket: Path) -> dict[str, str]:
+    """``{path: why}`` of the files under ``topics/`` that land does not read: those in the
+    folders of other topics (another pipeline's, or another ``PINLAKE_TOPIC_PREFIX``'s) and those
+    outside any topic folder. They are reported, never recorded: their pipeline may land them."""
+    ours = {settings.topic(name) for name in TABLES}
+    found = {str(path): "not in a topic folder" for path in stray_files(bucket)}
+    for topic in list_topics(bucket):
+        if topic not in ours:
+            why = (
+                f"topic {topic!r} is not a batch topic of this pipeline ({', '.join(sorted(ours))})"
+            )
+            found.update((str(f.path), why) for f in list_files(bucket, topic))
+    return found
+
+
+def unreadable_reason(path: Path) -> str | None:
+    """Why a file that Spark returned nothing for (``ignoreCorruptFiles`` skips what it cannot
+    read) cannot be landed: the error of reading it in Python, e.g. a truncated or non-gzip
+    ``.json.gz``. None for an empty file (nothing to land, nothing wrong)."""
+    try:
+        lines = read_records(path)
+    except (OSError, EOFError) as exc:
+        return f"cannot be read: {type(exc).__name__}: {exc}"
+    return f"cannot be read by Spark ({len(lines)} line(s) readable in Python)" if lines else None
+
+
 def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) -> DataFrame:
-    """One row per line of ``files``: parsed fields, metadata and ``_reason``."""
+    """One row per line of ``files``: parsed fields, metadata and ``_reason``, plus one row with a
+    null ``line`` for each file without lines. A file that cannot be read (a corrupt ``.gz``)
+    has no row at all (``ignoreCorruptFiles``): the caller reports it."""
     from pyspark.sql import functions as F
 
     meta = spark.createDataFrame(
         [(str(f.path), f.topic, f.partition, f.first_offset) for f in files],
         "path string, topic string, partition int, first_offset bigint",
     )
-    texts = spark.read.text([str(f.path) for f in files], wholetext=True).select(
-        F.col("_metadata.file_path").alias("uri"), "value"
+    # gzip is decompressed by the .gz extension (Hadoop's codec factory)
+    texts = (
+        spark.read.option("ignoreCorruptFiles", "true")
+        .text([str(f.path) for f in files], wholetext=True)
+        .select(F.col("_metadata.file_path").alias("uri"), "value")
     )
     # Spark reports percent-encoded file URIs (file:/abs/my%20dir/a+0+0.json); decode them back
     # to our absolute paths (url_decode is form decoding, so protect literal '+' first).
@@ -92,15 +137,15 @@ def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) 
     texts = texts.withColumn("path", F.url_decode(path))
     # A file ends with a newline: the empty piece after it is not a line (blank lines inside a
     # file are, and are quarantined as "not a JSON object"). Stripping it before the split keeps
-    # the exploded rows free of the whole-file array.
+    # the exploded rows free of the whole-file array. An empty file explodes to one null line.
     body = F.regexp_replace("value", r"\n$", "")
-    lines = texts.filter(F.col("value") != "").select(
-        "path", F.posexplode(F.split(body, "\n")).alias("pos", "line")
+    pieces = F.when(F.col("value") == "", F.array().cast("array<string>")).otherwise(
+        F.split(body, "\n")
     )
-    parsed = lines.withColumn("p", records.parsed(table_name, F.col("line")))
-    parsed = parsed.withColumn(
-        "_reason", records.rejection_reason(table_name, F.col("p"), F.col("line"))
-    )
+    lines = texts.select("path", F.posexplode_outer(pieces).alias("pos", "line"))
+    parsed = records.with_parsed(lines, table_name, F.col("line"))
+    reason = records.rejection_reason(table_name, F.col("p"), F.col("_fields"), F.col("line"))
+    parsed = parsed.withColumn("_reason", F.when(F.col("line").isNotNull(), reason))
     return parsed.join(F.broadcast(meta), on="path", how="left")
 
 
@@ -144,13 +189,17 @@ def _start_load(spark: SparkSession) -> str:
 
 
 def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandResult:
-    """Land every not-yet-landed file of the bucket; raises UsageError when it is missing."""
+    """Land every file of the bucket not landed (or rejected) yet; raises UsageError when the
+    bucket is missing. Files that cannot be landed are recorded, never raised (see the module)."""
     start = time.perf_counter()
     bucket = ((options and options.bucket) or settings.bucket_dir).expanduser().resolve()
     if not bucket.is_dir():
         raise UsageError(f"bucket {bucket} does not exist or is not a folder")
     files = discover_files(settings, bucket)
-    result = LandResult(files_found=sum(len(found) for found in files.values()))
+    result = LandResult(
+        files_found=sum(len(found) for found in files.values()),
+        files_not_read=files_not_read(settings, bucket),
+    )
 
     from pinlake.spark import get_spark, spark_errors
 
@@ -159,20 +208,29 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
         result.spark_startup_seconds = time.perf_counter() - start
         ensure_raw_tables(spark, settings)
         _remove_unfinished_loads(spark)
-        landed = {
-            row[0]
-            for row in spark.sql(
-                f"select file_path from {RAW_SCHEMA}.`{LOADED_FILES_TABLE}`"
-            ).collect()
-        }
+        seen = _manifest(spark)
         new_files = {
-            name: [f for f in found if str(f.path) not in landed] for name, found in files.items()
+            name: [f for f in found if str(f.path) not in seen] for name, found in files.items()
         }
-        result.files_landed = sum(len(found) for found in new_files.values())
-        if result.files_landed:
+        for found in files.values():
+            for f in found:
+                if str(f.path) in seen:
+                    result.files_seen_before += 1
+                    result.files_rejected_before += seen[str(f.path)] is not None
+        if any(new_files.values()):
             _land_files(spark, new_files, result)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _manifest(spark: SparkSession) -> dict[str, str | None]:
+    """``{file_path: problem}`` of ``raw._loaded_files`` (problem None: landed). Manifests of
+    homes from before the ``problem`` column read as all landed."""
+    from pyspark.sql import functions as F
+
+    manifest = spark.table(f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`")
+    problem = F.col("problem") if "problem" in manifest.columns else F.lit(None).cast("string")
+    return {row[0]: row[1] for row in manifest.select("file_path", problem).collect()}
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:
@@ -185,50 +243,68 @@ def _union(frames: list[DataFrame]) -> DataFrame:
 def _land_files(
     spark: SparkSession, files: dict[str, list[BucketFile]], result: LandResult
 ) -> None:
-    """One load: the raw tables, then all quarantined lines, then the manifest (last)."""
+    """One load: the raw tables, then all quarantined lines, then the manifest (last), which
+    lists the landed files with their counts and the rejected ones with their problem."""
     load_id = _start_load(spark)
-    manifests, quarantines, caches = [], [], []
-    with console.status(f"[bold]landing {result.files_landed} file(s)…") as status:
+    manifest, quarantines, caches = [], [], []
+    now = datetime.now(timezone.utc)
+    todo = sum(len(found) for found in files.values())
+    with console.status(f"[bold]landing {todo} file(s)…") as status:
         for name in TABLES:
-            todo = files[name]
-            if todo:
-                status.update(f"[bold]landing {len(todo)} file(s) into {raw_table(name)}…")
-                manifest, quarantine, cache = _land_table(spark, name, todo, load_id, result)
-                manifests.append(manifest)
+            rejected = {str(f.path): f.problem for f in files[name] if f.problem}
+            readable = [f for f in files[name] if not f.problem]
+            if readable:
+                status.update(f"[bold]landing {len(readable)} file(s) into {raw_table(name)}…")
+                counts, quarantine, cache = _land_table(spark, name, readable, load_id, result)
                 quarantines.append(quarantine)
                 caches.append(cache)
+                for f in readable:
+                    problem = None if str(f.path) in counts else unreadable_reason(f.path)
+                    if problem:
+                        rejected[str(f.path)] = problem
+                    else:
+                        records_, quarantined = counts.get(str(f.path), (0, 0))
+                        manifest.append((name, str(f.path), records_, quarantined, load_id, now))
+            manifest.extend((name, path, 0, 0, load_id, now) for path in rejected)
+            result.files_rejected.update(rejected)
         if result.total_quarantined:
             _union(quarantines).write.format("delta").mode("append").saveAsTable(
                 f"{RAW_SCHEMA}.{QUARANTINE_TABLE}"
             )
-        _union(manifests).write.format("delta").mode("append").saveAsTable(
-            f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`"
-        )
+        rows = [(*row, result.files_rejected.get(row[1])) for row in manifest]
+        spark.createDataFrame(rows, LOADED_FILES_DDL).write.format("delta").mode("append").option(
+            "mergeSchema",
+            "true",  # manifests from before the problem column gain it
+        ).saveAsTable(f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`")
+    result.files_landed = len(manifest) - len(result.files_rejected)
     for cache in caches:
         cache.unpersist()
 
 
 def _land_table(
     spark: SparkSession, name: str, files: list[BucketFile], load_id: str, result: LandResult
-) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """Append ``files``' good lines to ``raw.<name>``; return (manifest, quarantine, cache).
+) -> tuple[dict[str, tuple[int, int]], DataFrame, DataFrame]:
+    """Append ``files``' good lines to ``raw.<name>``; return ``{path: (records, quarantined)}``
+    of the files read (a file Spark could not read is missing), the quarantined lines and the
+    cache of parsed lines (the caller unpersists it).
 
     The parsed lines are cached once: the per-file counts materialise the cache, the raw append
-    and the (normally tiny) quarantine rows read from it. The caller unpersists it.
+    and the (normally tiny) quarantine rows read from it.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     parsed = _parse_files(spark, name, files).persist(StorageLevel.MEMORY_AND_DISK)
+    is_line = F.col("line").isNotNull()
     per_file = (
         parsed.groupBy("path")
         .agg(
-            F.count(F.when(F.col("_reason").isNull(), 1)).alias("records"),
+            F.count(F.when(is_line & F.col("_reason").isNull(), 1)).alias("records"),
             F.count(F.when(F.col("_reason").isNotNull(), 1)).alias("quarantined"),
         )
         .collect()
     )
-    good = parsed.filter(F.col("_reason").isNull())
+    good = parsed.filter(is_line & F.col("_reason").isNull())
     good.select(*records.source_fields(name), *_metadata_columns(load_id)).write.format(
         "delta"
     ).mode("append").saveAsTable(raw_table(name))
@@ -242,23 +318,42 @@ def _land_table(
     counts = {row["path"]: (row["records"], row["quarantined"]) for row in per_file}
     result.records[name] += sum(c[0] for c in counts.values())
     result.quarantined[name] += sum(c[1] for c in counts.values())
-    now = datetime.now(timezone.utc)
-    rows = [(name, str(f.path), *counts.get(str(f.path), (0, 0)), load_id, now) for f in files]
-    return spark.createDataFrame(rows, LOADED_FILES_DDL), bad, parsed
+    return counts, bad, parsed
 
 
 def print_land_summary(result: LandResult) -> None:
-    """Records and quarantined lines per table, files, time, and where to look at rejects."""
+    """Records and quarantined lines per table, files (landed, seen before, rejected, not
+    read: they add up to what was found), time, and where to look at rejects."""
     rows = [(name, result.records[name], result.quarantined[name]) for name in TABLES] + [
         ("total", result.total_records, result.total_quarantined)
     ]
     console.print(table("land", ["table", "records", "quarantined"], rows))
-    skipped = result.files_found - result.files_landed
     console.print(
-        f"{result.files_landed} new file(s) landed, {skipped} already landed; "
+        f"{result.files_found} file(s) found: {result.files_landed} landed now, "
+        f"{len(result.files_rejected)} rejected now, {result.files_seen_before} landed or "
+        f"rejected before ({result.files_rejected_before} rejected); "
         f"{result.seconds:.1f}s ({result.spark_startup_seconds:.1f}s Spark start-up, "
         f"{result.records_per_second:,.0f} records/s after it)"
     )
+    if result.files_rejected:
+        console.print(
+            table(
+                "files that cannot be landed",
+                ["file", "problem"],
+                sorted(result.files_rejected.items()),
+            )
+        )
+    if result.files_rejected or result.files_rejected_before:
+        console.print(
+            f"[yellow]rejected files: select file_path, problem from {RAW_SCHEMA}."
+            f"{LOADED_FILES_TABLE} where problem is not null"
+        )
+    if result.files_not_read:
+        console.print(
+            table(
+                "files land does not read", ["file", "why"], sorted(result.files_not_read.items())
+            )
+        )
     if result.total_quarantined:
         console.print(
             f"[yellow]{result.total_quarantined} line(s) quarantined: "

@@ -2,8 +2,17 @@
 
 Both paths use it: ``pinlake land`` for every line of a topics-bucket file and ``pinlake stream``
 for every Kinesis ``Data`` payload read from a stream topic. The text is parsed with the table's
-explicit schema (:func:`pinlake.schemas.payload_schema`, never inferred); a text that is not a JSON
-object, lacks the key field or has a field that does not fit its type gets a reason and goes to
+explicit fields (:data:`pinlake.schemas.SOURCE_COLUMNS`, never inferred), each first read as text,
+then typed by :func:`typed`:
+
+* ``int`` (Spark ``bigint``): a JSON integer, or text holding one (``"117"``, `` 117 ``);
+* ``float`` (``double``): a JSON number, or text holding one (``"-12.5"``, ``"1e3"``: what
+  ``json.dumps(row, default=str)`` makes of a MySQL DECIMAL), finite;
+* ``text`` and ``datetime``: any JSON value, as its text (datetimes are typed in dbt staging).
+
+So numeric text is read as the number, as the original notebooks' casts did. A text that is not
+a JSON object, lacks the key field, or has a field that does not fit its type (``"abc"`` or
+``12.5`` for an int, a number out of the bigint range, NaN or infinity) gets a reason and goes to
 quarantine. The reasons are fixed sentences (tests and operators match on them).
 """
 
@@ -11,33 +20,55 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS, payload_schema
+from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS, SPARK_TYPE
+from pinlake.schemas import Column as SourceColumn
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column
+    from pyspark.sql import Column, DataFrame
 
 NOT_AN_OBJECT = "not a JSON object"
 
 
-def parsed(table_name: str, text: Column) -> Column:
-    """The struct of ``table_name``'s delivered fields parsed from the JSON ``text`` column."""
+def typed(value: Column, column: SourceColumn) -> Column:
+    """``value`` (a delivered field as text) as ``column``'s Spark type; NULL when it does not
+    fit (the rules in the module docstring). Never raises, whatever the ANSI setting."""
     from pyspark.sql import functions as F
 
-    return F.from_json(text, payload_schema(table_name))
+    spark_type = SPARK_TYPE[column.type]
+    if spark_type == "string":
+        return value
+    number = value.try_cast(spark_type)
+    if spark_type == "double":  # finite only: NaN and ±infinity do not fit
+        return F.when(~F.isnan(number) & (F.abs(number) < float("inf")), number)
+    return number
 
 
-def rejection_reason(table_name: str, record: Column, text: Column) -> Column:
-    """Why ``text`` (parsed as ``record`` by :func:`parsed`) cannot be landed; NULL when it can.
+def with_parsed(frame: DataFrame, table_name: str, text: Column) -> DataFrame:
+    """``frame`` plus ``_fields`` (``table_name``'s delivered fields parsed from the JSON
+    ``text`` as text: all NULL when it is not a JSON object) and ``p`` (those fields typed by
+    :func:`typed`; a field that does not fit its type is NULL, see :func:`rejection_reason`).
+    Two projections, so the JSON is parsed once however many fields read it."""
+    from pyspark.sql import functions as F
 
-    ``from_json`` gives all-null fields for text that is not a JSON object (or is cut short),
-    and null for a value that does not fit its type; text fields take any JSON value. So a
-    clean record costs one parse, and records that need a closer look are the ones whose key or
-    a numeric field came out null (branches are evaluated lazily).
+    columns = SOURCE_COLUMNS[table_name]
+    ddl = ", ".join(f"`{c.name}` string" for c in columns)
+    frame = frame.withColumn("_fields", F.from_json(text, ddl))
+    fields = F.col("_fields")
+    return frame.withColumn(
+        "p", F.struct(*(typed(fields[c.name], c).alias(c.name) for c in columns))
+    )
+
+
+def rejection_reason(table_name: str, record: Column, fields: Column, text: Column) -> Column:
+    """Why ``text`` (parsed by :func:`with_parsed` as ``fields``, typed as ``record``) cannot
+    be landed; NULL when it can.
+
+    ``from_json`` gives all-null fields for text that is not a JSON object (or is cut short);
+    :func:`typed` gives null for a delivered value that does not fit its type; text fields take
+    any JSON value. So records that need a closer look are the ones whose key or a numeric field
+    came out null (branches are evaluated lazily).
     """
     from pyspark.sql import functions as F
-
-    def delivered(name: str) -> Column:
-        return F.get_json_object(text, f"$.{name}").isNotNull()
 
     def does_not_fit(column) -> Column:  # noqa: ANN001 - a pinlake.schemas.Column
         return F.lit(f"field {column.name!r} does not fit type {column.type}")
@@ -46,13 +77,14 @@ def rejection_reason(table_name: str, record: Column, text: Column) -> Column:
     reason = F.when(
         record[key.name].isNull(),
         F.when(F.json_object_keys(text).isNull(), F.lit(NOT_AN_OBJECT))
-        .when(delivered(key.name), does_not_fit(key))
+        .when(fields[key.name].isNotNull(), does_not_fit(key))
         .otherwise(F.lit(f"missing key field {key.name!r}")),
     )
     for column in SOURCE_COLUMNS[table_name]:
         if column.type != "text" and column is not key:
             reason = reason.when(
-                record[column.name].isNull() & delivered(column.name), does_not_fit(column)
+                record[column.name].isNull() & fields[column.name].isNotNull(),
+                does_not_fit(column),
             )
     return reason
 

@@ -183,7 +183,8 @@ def _metadata_columns() -> list[Column]:
 
 def _parsed_batch(batch: DataFrame, table_name: str, batch_id: int) -> DataFrame:
     """The micro-batch's Kafka rows parsed by ``table_name``'s rule: the UTF-8 text ``_text``,
-    the parsed record ``p``, ``_reason`` (null when the record lands) and ``_batch_id``."""
+    the parsed record ``p`` (and its fields as text, ``_fields``), ``_reason`` (null when the
+    record lands) and ``_batch_id``."""
     from pyspark.sql import functions as F
 
     text = F.col("_text")
@@ -196,11 +197,12 @@ def _parsed_batch(batch: DataFrame, table_name: str, batch_id: int) -> DataFrame
         "value",
         F.when(F.is_valid_utf8("value"), F.col("value").cast("string")).alias("_text"),
         F.lit(batch_id).cast("bigint").alias("_batch_id"),
-    ).withColumn("p", records.parsed(table_name, text))
+    )
+    frame = records.with_parsed(frame, table_name, text)
     reason = (
         F.when(F.col("value").isNull(), F.lit("no Data"))
         .when(text.isNull(), F.lit("Data is not valid UTF-8"))
-        .otherwise(records.rejection_reason(table_name, F.col("p"), text))
+        .otherwise(records.rejection_reason(table_name, F.col("p"), F.col("_fields"), text))
     )
     return frame.withColumn("_reason", reason)
 

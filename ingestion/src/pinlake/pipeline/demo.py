@@ -79,10 +79,13 @@ def reset_state(settings: Settings) -> None:
 
 
 def bucket_records(settings: Settings) -> dict[str, int]:
-    """Records per table in the topics bucket (what a reader of the bucket would find)."""
+    """Records per table in the layout files of the topics bucket (what a reader of the bucket
+    would find; files that break the layout are land's to report)."""
     return {
         name: sum(
-            count_records(f.path) for f in list_files(settings.bucket_dir, settings.topic(name))
+            count_records(f.path)
+            for f in list_files(settings.bucket_dir, settings.topic(name))
+            if not f.problem
         )
         for name in TABLES
     }
