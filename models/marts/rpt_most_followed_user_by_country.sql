@@ -8,7 +8,8 @@ pins_joined_to_geolocations as (
         follower_count
     from {{ ref('int_pins_joined_to_geolocations') }}
     where
-        poster_name is not null
+        country is not null
+        and poster_name is not null
         and follower_count is not null
 
 ),

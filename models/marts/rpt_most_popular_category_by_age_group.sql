@@ -6,7 +6,9 @@ pins_joined_to_users as (
         age_group,
         category
     from {{ ref('int_pins_joined_to_users') }}
-    where age_group is not null
+    where
+        age_group is not null
+        and category is not null
 
 ),
 

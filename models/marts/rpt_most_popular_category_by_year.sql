@@ -6,7 +6,9 @@ pins_joined_to_geolocations as (
         post_year,
         category
     from {{ ref('int_pins_joined_to_geolocations') }}
-    where post_year is not null
+    where
+        post_year is not null
+        and category is not null
 
 ),
 

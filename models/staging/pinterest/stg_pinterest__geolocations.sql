@@ -30,7 +30,11 @@ renamed as (
         country,
 
         ---------- numerics
-        array(latitude, longitude) as coordinates,
+        -- a pair off the globe is not a position: null (land rejected NaN and infinities)
+        case
+            when latitude between -90 and 90 and longitude between -180 and 180
+                then array(latitude, longitude)
+        end as coordinates,
 
         ---------- timestamps
         {{ parse_timestamp('post_timestamp_text') }} as post_timestamp,

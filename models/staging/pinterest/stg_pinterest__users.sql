@@ -30,7 +30,8 @@ renamed as (
         nullif(concat_ws(' ', first_name, last_name), '') as user_name,
 
         ---------- numerics
-        age,
+        -- an age outside 0..130 is not an age (it would land in the '+50' group): null
+        case when age between 0 and 130 then age end as age,
 
         ---------- timestamps
         {{ parse_timestamp('date_joined_text') }} as date_joined,

@@ -79,7 +79,9 @@ group_totals as (
         count(*) as post_total,
         count(distinct category) as category_total
     from pins_joined_to_geolocations
-    where post_year is not null
+    where
+        post_year is not null
+        and category is not null
     group by 1, 2
 
     union all
@@ -90,6 +92,9 @@ group_totals as (
         count(*) as post_total,
         count(distinct category) as category_total
     from pins_joined_to_geolocations
+    where
+        country is not null
+        and category is not null
     group by 1, 2
 
     union all
@@ -100,7 +105,9 @@ group_totals as (
         count(*) as post_total,
         count(distinct category) as category_total
     from pins_joined_to_users
-    where age_group is not null
+    where
+        age_group is not null
+        and category is not null
     group by 1, 2
 
 ),

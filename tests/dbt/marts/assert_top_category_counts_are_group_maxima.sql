@@ -11,6 +11,9 @@ pins_joined_to_geolocations as (
         country,
         category
     from {{ ref('int_pins_joined_to_geolocations') }}
+    where
+        country is not null
+        and category is not null
 
 ),
 
