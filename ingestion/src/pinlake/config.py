@@ -59,6 +59,14 @@ class ApiSettings(BaseSettings):
     #: name is 1-128 letters, digits, ``-`` or ``_`` (API Gateway ``Stage.stageName``).
     stage: str = "test"
 
+    #: REST Proxy v2 consumer instances (kafka-rest's ``consumer.*`` settings, same defaults):
+    #: an instance nobody used for ``consumer_instance_timeout_ms`` is closed and forgotten
+    #: (``consumer.instance.timeout.ms``); a read waits at most ``consumer_request_timeout_ms``
+    #: (``consumer.request.timeout.ms``) and answers at most ``consumer_request_max_bytes`` of
+    #: keys and values (``consumer.request.max.bytes``).
+    consumer_instance_timeout_ms: int = Field(default=300_000, gt=0)
+    consumer_request_timeout_ms: int = Field(default=1000, gt=0)
+    consumer_request_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     @field_validator("stage", mode="after")
     @classmethod
     def _stage_name(cls, value: str) -> str:

@@ -6,14 +6,15 @@ Layout, one job per module:
 - :mod:`.paths`: the API Gateway path rules (repeated slashes, the stage segment, a trailing
   slash), applied to every request before the API key check and routing;
 - :mod:`.server`: ``python -m pinlake.ingest_api.server`` (settings from the environment);
-- :mod:`.kafka_rest`: ``codec`` (pure request parsing) and ``routes``;
+- :mod:`.kafka_rest`: ``codec`` (pure request parsing) and ``routes`` (produce, metadata),
+  ``consumer_codec`` (pure) and ``consumer_routes`` (the v2 consumer API);
 - :mod:`.kinesis`: ``codec`` (pure shard ids, sequence numbers, hash ranges, iterators,
   entry validation) and ``routes``;
 - :mod:`.wire`: pure JSON and name helpers both codecs share, and ``CodecError``;
 - :mod:`.errors`: error bodies, and the per-facade route class that maps broker and codec
   errors once;
 - :mod:`.request_io`: body size limit and media type of a request;
-- :mod:`.backend`: the Kafka side (producer, metadata, reader, broker watch).
+- :mod:`.backend`: the Kafka side (producer, metadata, reader, consumer instances, broker watch).
 """
 
 from pinlake.ingest_api.app import create_app

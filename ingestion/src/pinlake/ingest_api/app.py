@@ -25,6 +25,7 @@ from starlette.responses import Response
 from pinlake.config import Settings
 from pinlake.ingest_api.backend import KafkaBackend
 from pinlake.ingest_api.errors import KAFKA_V2, ApiError, KinesisError, kafka_json
+from pinlake.ingest_api.kafka_rest.consumer_routes import router as kafka_rest_consumer_router
 from pinlake.ingest_api.kafka_rest.routes import router as kafka_rest_router
 from pinlake.ingest_api.kinesis.routes import router as kinesis_router
 from pinlake.ingest_api.paths import PathRulesMiddleware
@@ -79,9 +80,10 @@ class ApiKeyMiddleware:
 def create_app(settings: Settings) -> FastAPI:
     """The ingestion API for ``settings`` (Kafka at ``settings.kafka.bootstrap_servers``).
 
-    Kafka REST v2 under ``/topics`` and ``/brokers``, the Kinesis proxy under ``/streams``,
-    ``/healthz`` (``{"status": "ok", "kafka": "ok"|"down"}``) and the OpenAPI docs. With
-    ``settings.api.api_key`` set, every other path needs the ``x-api-key`` header (403).
+    Kafka REST v2 under ``/topics``, ``/brokers`` and ``/consumers``, the Kinesis proxy under
+    ``/streams``, ``/healthz`` (``{"status": "ok", "kafka": "ok"|"down"}``) and the OpenAPI
+    docs. With ``settings.api.api_key`` set, every other path needs the ``x-api-key`` header
+    (403).
 
     Every path is also served with repeated slashes, under ``/<settings.api.stage>`` and with a
     trailing slash (:func:`pinlake.ingest_api.paths.normalise_path`; never a redirect). An
@@ -114,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(kafka_rest_router)
+    app.include_router(kafka_rest_consumer_router)
     app.include_router(kinesis_router)
 
     @app.exception_handler(ApiError)

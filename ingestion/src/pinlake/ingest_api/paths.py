@@ -22,7 +22,9 @@ Kinesis proxy), so a request path is read the way API Gateway reads it:
 
 :func:`normalise_path` is the rule (pure); :class:`PathRulesMiddleware` applies it to the ASGI
 scope, outermost, so that the ``x-api-key`` check, routing and error rendering all see the
-normalised path (``/test/healthz`` is as open as ``/healthz``).
+normalised path (``/test/healthz`` is as open as ``/healthz``). It also records in the scope,
+under :data:`STAGE_KEY`, the stage prefix the client used (``"/test"`` or ``""``), so that a
+URL the API hands back (a REST consumer's ``base_uri``) keeps the client's form.
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ import re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 _SLASHES = re.compile(r"/{2,}")
+
+#: Scope key holding the stage prefix a request was sent under: ``"/<stage>"`` or ``""``.
+STAGE_KEY = "pinlake.stage_prefix"
+
+
+def stage_prefix(path: str, stage: str = "") -> str:
+    """``"/" + stage`` when request path ``path`` is served under ``stage`` by
+    :func:`normalise_path` (its first segment, after collapsing slashes, is exactly the stage),
+    else ``""``. Pure; never raises."""
+    if not stage or not path.startswith("/"):
+        return ""
+    path = _SLASHES.sub("/", path)
+    prefix = "/" + stage
+    return prefix if path == prefix or path.startswith(prefix + "/") else ""
 
 
 def normalise_path(path: str, stage: str = "") -> str:
@@ -82,8 +98,9 @@ class PathRulesMiddleware:
         if scope["type"] in ("http", "websocket"):
             root, rest = _split_root(scope["path"], scope.get("root_path", ""))
             normal = root + normalise_path(rest, self.stage)
+            scope = dict(scope)
+            scope[STAGE_KEY] = stage_prefix(rest, self.stage)
             if normal != scope["path"]:
-                scope = dict(scope)
                 scope["path"] = normal
                 raw = scope.get("raw_path")
                 if raw is not None:

@@ -3,6 +3,7 @@
 - :mod:`.producer`: the idempotent ``acks=all`` producer driven from asyncio (:class:`Delivery`);
 - :mod:`.metadata`: topics' partitions (TTL cache), list, create, delete (:class:`TopicInfo`);
 - :mod:`.reader`: reads of one partition from an offset (:class:`ReadResult`);
+- :mod:`.consumers`: REST Proxy v2 consumer instances (group consumers, idle expiry);
 - :mod:`.watch`: whether the broker is down, and the probe that notices it is back.
 
 :class:`KafkaBackend` puts them together for one app. Every call that needs the broker raises
@@ -15,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 from pinlake import kafka
 from pinlake.config import Settings
+from pinlake.ingest_api.backend.consumers import ConsumerRegistry
 from pinlake.ingest_api.backend.metadata import TopicInfo, TopicMetadata
 from pinlake.ingest_api.backend.producer import AckedProducer, Delivery
 from pinlake.ingest_api.backend.reader import PartitionReader, ReadResult
@@ -25,7 +27,7 @@ __all__ = ["BrokerUnavailable", "Delivery", "KafkaBackend", "ReadResult", "Topic
 
 
 class KafkaBackend:
-    """The producer, metadata, reader and broker watch of one app, for
+    """The producer, metadata, reader, consumer instances and broker watch of one app, for
     ``settings.kafka.bootstrap_servers``; :meth:`close` stops them."""
 
     def __init__(self, settings: Settings) -> None:
@@ -40,8 +42,10 @@ class KafkaBackend:
         self.producer = AckedProducer(settings, self.watch)
         self.metadata = TopicMetadata(self.admin, self.watch)
         self.reader = PartitionReader(settings.kafka.bootstrap_servers)
+        self.consumers = ConsumerRegistry(settings, self.watch)
 
     def close(self) -> None:
+        self.consumers.close()
         self.watch.close()
         self.producer.close()
         self.reader.close()
