@@ -23,6 +23,7 @@
         ('_topic', 'string', ['batch', 'stream']),
         ('_partition', 'int', ['batch', 'stream']),
         ('_offset', 'bigint', ['batch', 'stream']),
+        ('_element', 'int', ['batch', 'stream']),
         ('_source_file', 'string', ['batch']),
         ('_load_id', 'string', ['batch']),
         ('_ingested_at', 'timestamp', ['batch', 'stream']),
@@ -76,9 +77,10 @@
 {#-
     At-least-once delivery on two paths: the same source row can arrive several times (identical
     copies). Returns a select over `relation` (a CTE or relation name) with exactly one row per
-    `key_column`, the first delivered: earliest _ingested_at, then numerically by partition and
-    offset, then by path and topic (a total order; never by file name). Same columns as
-    `relation`.
+    `key_column`, the first delivered: earliest _ingested_at, then numerically by partition,
+    offset and element (the position in a delivered JSON array; null, for a record delivered as
+    one object, sorts first and never meets a non-null at the same offset), then by path and
+    topic (a total order; never by file name). Same columns as `relation`.
 -#}
 {% macro first_deliveries(relation, key_column) -%}
     select first_delivery.*
@@ -86,7 +88,7 @@
         select
             min_by(
                 struct(*),
-                struct(_ingested_at, _partition, _offset, _delivery_path, _topic)
+                struct(_ingested_at, _partition, _offset, _element, _delivery_path, _topic)
             ) as first_delivery
         from {{ relation }}
         group by {{ key_column }}
@@ -120,6 +122,7 @@
             and candidate._topic = current_row._topic
             and candidate._partition = current_row._partition
             and candidate._offset = current_row._offset
+            and candidate._element <=> current_row._element
     {%- else %}
     {{ first_deliveries(relation, key_column) }}
     {%- endif %}

@@ -112,18 +112,22 @@ def test_bad_lines_are_quarantined_with_reason_and_good_lines_still_land(
     result = land_bucket(spark_settings, LandOptions(bucket))
 
     assert result.records["pin"] == 2
-    assert result.quarantined["pin"] == 6
+    assert result.quarantined["pin"] == 8  # the array's three elements are three
     assert [r["index"] for r in _rows(spark, "raw.pin", bucket)] == [7528, 10]
     quarantined = _quarantine(spark, bucket)
-    assert [(q["_line"], q["_offset"], q["reason"]) for q in quarantined] == [
-        (2, 101, "not a JSON object"),
-        (3, 102, "not a JSON object"),
-        (4, 103, "field 'index' does not fit type int"),
-        (5, 104, "missing key field 'index'"),
-        (6, 105, "not a JSON object"),
-        (8, 107, "not a JSON object"),
+    got = [(q["_line"], q["_offset"], q["_element"], q["reason"]) for q in quarantined]
+    assert sorted(got, key=lambda q: (q[0], q[2])) == [
+        (2, 101, None, "not a JSON object"),
+        (3, 102, 0, "array element is not a JSON object"),
+        (3, 102, 1, "array element is not a JSON object"),
+        (3, 102, 2, "array element is not a JSON object"),
+        (4, 103, None, "field 'index' does not fit type int"),
+        (5, 104, None, "missing key field 'index'"),
+        (6, 105, None, "not a JSON object"),
+        (8, 107, None, "not a JSON object"),
     ]
     assert quarantined[0]["raw_text"] == "this is not json"
+    assert sorted(q["raw_text"] for q in quarantined if q["_line"] == 3) == ["1", "2", "3"]
     assert {q["table_name"] for q in quarantined} == {"pin"}
 
 
@@ -293,3 +297,66 @@ def test_every_file_under_topics_is_landed_or_reported(
     assert manifest[str(gz)] == (2, None)
     assert manifest[str(truncated)] == (0, rejected[str(truncated)])
     assert str(other_topic) not in manifest
+
+
+def _aicore_pins(aicore_dir: Path, n: int) -> list[dict]:
+    """The first ``n`` real pin rows of the reference sample (read, never copied)."""
+    with (aicore_dir / "pinterest_data_sample.jsonl").open(encoding="utf-8") as f:
+        return [json.loads(next(f)) for _ in range(n)]
+
+
+def test_a_line_that_is_a_json_array_lands_one_row_per_element(
+    spark, spark_settings: Settings, tmp_path, write_bucket_file, aicore_dir: Path
+):
+    """What the sink writes for ``{"records":[{"value":[row]}]}`` (a one-element array) and for
+    one record whose value is an array of 250 rows: a row per element, as Spark's JSON reader
+    made in the original pipeline, each with its position; an element that is not an object and
+    an empty array are quarantined with their reasons, never dropped."""
+    rows = _aicore_pins(aicore_dir, 251)
+    one, many = rows[0], rows[1:]
+    bucket = tmp_path / "bucket"
+    lines = [
+        [one],  # offset 30
+        many,  # offset 31: 250 rows in one record
+        {**one, "index": 99_999},  # offset 32: a plain object, _element null
+        [{**one, "index": 99_998}, 5, "x", {"title": "no key"}],  # offset 33
+        [],  # offset 34
+        '[{"index": 1}, ',  # offset 35: cut short
+        "  [ ]  ",  # offset 36: empty too
+    ]
+    write_bucket_file(bucket, "pinterest.pin", 30, lines)
+
+    result = land_bucket(spark_settings, LandOptions(bucket))
+
+    assert result.records["pin"] == 1 + 250 + 1 + 1
+    assert result.quarantined["pin"] == 3 + 1 + 1 + 1
+    landed = (
+        spark.table("raw.pin")
+        .filter(f"_source_file like '{bucket}/%'")
+        .orderBy("_offset", "_element")
+        .collect()
+    )
+    keys = [(r["_offset"], r["_element"], r["index"]) for r in landed]
+    assert keys[0] == (30, 0, one["index"])
+    assert keys[1:251] == [(31, i, row["index"]) for i, row in enumerate(many)]
+    assert keys[251:] == [(32, None, 99_999), (33, 0, 99_998)]
+    first = landed[0].asDict()
+    assert {k: first[k] for k in one} == one  # every field as delivered
+    assert landed[250]["title"] == many[-1]["title"]
+    manifest = spark.table("raw._loaded_files").filter(f"file_path like '{bucket}/%'").collect()
+    assert [(m["records"], m["quarantined"]) for m in manifest] == [(253, 6)]
+    quarantined = _quarantine(spark, bucket)
+    got = sorted((q["_offset"], q["_element"] or 0, q["reason"]) for q in quarantined)
+    assert got == [
+        (33, 1, "array element is not a JSON object"),
+        (33, 2, "array element is not a JSON object"),
+        (33, 3, "missing key field 'index'"),
+        (34, 0, "empty JSON array: no record"),
+        (35, 0, "JSON array that cannot be read (cut short, or a repeated key in an element)"),
+        (36, 0, "empty JSON array: no record"),
+    ]
+    by_place = {(q["_offset"], q["_element"]): q for q in quarantined}
+    assert by_place[(33, 2)]["raw_text"] == '"x"'
+    assert by_place[(33, 3)]["raw_text"] == '{"title":"no key"}'
+    assert by_place[(34, None)]["raw_text"] == "[]"
+    assert by_place[(34, None)]["_line"] == 5

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pinlake.config import Settings
-from pinlake.ingest_api.kinesis.codec import sequence_number
+from pinlake.ingest_api.kinesis.codec import put_record_data, put_records_data, sequence_number
 from pinlake.lakehouse.stream import BatchWriter, StreamResult
 from pinlake.lakehouse.tables import ensure_stream_tables_by_path, stream_table_path
 from pinlake.schemas import STREAM_QUARANTINE_DDL, stream_table, stream_table_ddl
@@ -146,12 +146,19 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
         (1, -89.9, 10.5),
         (9, -12.5, 33.1),
     ]
-    assert result.quarantined == {"pin": 1, "geo": 1, "user": 7}
+    assert result.quarantined == {"pin": 1, "geo": 1, "user": 9}
     rows = _read(spark, stream_settings, "stream_quarantine")
-    reasons = {(r["table_name"], r["_offset"]): (r["reason"], r["raw_text"]) for r in rows}
+    reasons = {
+        (r["table_name"], r["_offset"], r["_element"]): (r["reason"], r["raw_text"]) for r in rows
+    }
+    assert len(reasons) == len(rows)
+    element = "array element is not a JSON object"
+    reasons = {(t, o) if e is None else (t, o, e): why for (t, o, e), why in reasons.items()}
     assert reasons == {
         ("user", 1): ("not a JSON object", "{not json"),
-        ("user", 2): ("not a JSON object", "[1, 2, 3]"),
+        ("user", 2, 0): (element, "1"),
+        ("user", 2, 1): (element, "2"),
+        ("user", 2, 2): (element, "3"),
         ("user", 3): ("not a JSON object", ""),
         ("user", 4): ("field 'age' does not fit type int", json.dumps({**USER, "age": "twenty"})),
         ("user", 5): (
@@ -204,3 +211,82 @@ def test_the_warm_up_writes_nothing_it_leaves_behind(spark, stream_settings: Set
     assert not list(checkpoint_dir(stream_settings).parent.glob("warm-up-*"))
     for name in ("stream_pin", "stream_geo", "stream_user", "stream_quarantine"):
         assert not stream_table_path(stream_settings, name).exists(), name
+
+
+def _aicore_pins(aicore_dir: Path, n: int) -> list[dict]:
+    """The first ``n`` real pin rows of the AiCore reference sample (read, never copied)."""
+    with (aicore_dir / "pinterest_data_sample.jsonl").open(encoding="utf-8") as f:
+        return [json.loads(next(f)) for _ in range(n)]
+
+
+def _b64(value: object) -> str:
+    return base64.b64encode(_json(value)).decode()
+
+
+def test_data_is_unwrapped_as_real_producers_send_it(
+    spark, stream_settings: Settings, aicore_dir: Path
+) -> None:
+    """The bytes the tutorial's templates store for what real producers send: a row object
+    (AiCore template), a JSON string of base64 of the row (producers that pre-encode, like the
+    original project's PRG), arrays of rows, plain or pre-encoded, and pinlake's own PutRecords
+    (the row's JSON text as ``data``). Anything else is quarantined with its reason."""
+    ensure_stream_tables_by_path(spark, stream_settings)
+    result = StreamResult()
+    pins = _aicore_pins(aicore_dir, 7)
+    not_base64 = "JSON string that is not base64 of a JSON object or array"
+    records = [
+        ("pin", 0, 0, put_record_data(pins[0])),  # {"Data": {row}}
+        ("pin", 0, 1, put_record_data(_b64(pins[1]))),  # {"Data": "<base64 of the row>"}
+        ("pin", 0, 2, put_record_data([pins[2], pins[3]])),  # {"Data": [row, row]}
+        ("pin", 0, 3, put_record_data(_b64([pins[4], pins[5]]))),  # base64 of an array
+        ("pin", 0, 4, put_records_data(json.dumps(pins[6]))),  # pinlake's own PutRecords
+        ("pin", 1, 0, put_record_data("this is a test")),  # b'"this is a test"'
+        ("pin", 1, 1, put_record_data("hello123")),  # base64 of 6 bytes of garbage
+        ("pin", 1, 2, put_record_data(base64.b64encode(b"hello").decode())),  # not JSON
+        ("pin", 1, 3, put_record_data(_b64("a string"))),  # base64 of a JSON string
+        ("pin", 1, 4, put_record_data(base64.b64encode(b"{bad").decode())),
+        ("pin", 1, 5, put_record_data(_b64([pins[0], 7]))),  # an element that is no object
+        ("pin", 1, 6, put_record_data(_b64([]))),
+        ("pin", 1, 7, put_records_data(pins[0])),  # {index=..., ...}: the template's map text
+        ("pin", 1, 8, put_record_data(5)),
+    ]
+    assert records[5][3] == b'"this is a test"'
+
+    _land(spark, stream_settings, "app-9", result, records, 0)
+
+    landed = _read(spark, stream_settings, "stream_pin")
+    got = sorted((r["_partition"], r["_offset"], r["_element"], r["index"]) for r in landed)
+    assert got == [
+        (0, 0, None, pins[0]["index"]),
+        (0, 1, None, pins[1]["index"]),
+        (0, 2, 0, pins[2]["index"]),
+        (0, 2, 1, pins[3]["index"]),
+        (0, 3, 0, pins[4]["index"]),
+        (0, 3, 1, pins[5]["index"]),
+        (0, 4, None, pins[6]["index"]),
+        (1, 5, 0, pins[0]["index"]),
+    ]
+    by_key = {(r["_offset"], r["_element"]): r.asDict() for r in landed if r["_partition"] == 0}
+    for (offset, element), pin in zip(
+        [(0, None), (1, None), (2, 0), (2, 1), (3, 0), (3, 1), (4, None)], pins, strict=True
+    ):
+        assert {k: by_key[(offset, element)][k] for k in pin} == pin  # every field as sent
+    assert result.records["pin"] == 8
+    assert result.quarantined["pin"] == 9
+    quarantined = _read(spark, stream_settings, "stream_quarantine")
+    reasons = sorted((r["_offset"], r["_element"] or 0, r["reason"]) for r in quarantined)
+    assert reasons == [
+        (0, 0, not_base64),
+        (1, 0, not_base64),
+        (2, 0, not_base64),
+        (3, 0, not_base64),
+        (4, 0, "not a JSON object"),
+        (5, 1, "array element is not a JSON object"),
+        (6, 0, "empty JSON array: no record"),
+        (7, 0, "not a JSON object"),
+        (8, 0, "not a JSON object"),
+    ]
+    texts = {r["_offset"]: r["raw_text"] for r in quarantined}
+    assert texts[0] == '"this is a test"'  # the Data as delivered
+    assert texts[4] == "{bad"  # the decoded text that was read
+    assert texts[7].startswith(f"{{index={pins[0]['index']}, unique_id=")

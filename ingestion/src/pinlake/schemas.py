@@ -73,11 +73,15 @@ SOURCE_COLUMNS: dict[str, tuple[Column, ...]] = {
     ),
 }
 
-#: Metadata columns appended to every raw row (and to quarantined lines).
+#: Metadata columns appended to every raw row (and to quarantined lines): where the record was
+#: delivered (topic, partition, offset = the file's first offset + line index; ``_element`` = its
+#: 0-based position when the line is a JSON array of records, NULL for a line that is one object:
+#: :mod:`pinlake.lakehouse.records`), the file, the load and when it landed.
 METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_topic", "string"),
     ("_partition", "int"),
     ("_offset", "bigint"),
+    ("_element", "int"),
     ("_source_file", "string"),
     ("_load_id", "string"),
     ("_ingested_at", "timestamp"),
@@ -86,11 +90,13 @@ METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
 #: Delivery metadata of every stream-path row: where the Kafka record of the Kinesis-proxy stream
 #: topic was (topic = stream, partition = shard, offset), its Kafka timestamp (the time the API
 #: produced it: Kinesis' ApproximateArrivalTimestamp), partition key and Kinesis sequence number,
-#: the micro-batch that wrote it and when.
+#: the micro-batch that wrote it and when; ``_element`` is the record's 0-based position when the
+#: ``Data`` is a JSON array of records (NULL for one object), as in :data:`METADATA_COLUMNS`.
 STREAM_METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_topic", "string"),
     ("_partition", "int"),
     ("_offset", "bigint"),
+    ("_element", "int"),
     ("_kafka_timestamp", "timestamp"),
     ("_partition_key", "string"),
     ("_sequence_number", "string"),
@@ -141,8 +147,9 @@ QUARANTINE_DDL = (
     + ", ".join(f"`{name}` {type_}" for name, type_ in METADATA_COLUMNS)
 )
 
-#: Stream records that cannot be landed: the table they were meant for, why, the Data as text
-#: (base64 when it is not UTF-8) and the stream metadata.
+#: Stream records that cannot be landed: the table they were meant for, why, the record's text
+#: (the array element or decoded base64 it was read from; else the Data as text, base64 when it
+#: is not UTF-8) and the stream metadata.
 STREAM_QUARANTINE_DDL = "`table_name` string, `reason` string, `raw_text` string, " + ", ".join(
     f"`{name}` {type_}" for name, type_ in STREAM_METADATA_COLUMNS
 )

@@ -164,30 +164,75 @@ json_values = st.recursive(
 
 
 @FAST
-@given(json_values.filter(lambda v: v is not None and not isinstance(v, str)))
-def test_put_record_data_stores_the_json_text_of_the_value(value):
-    data = codec.data_bytes(value, literal_strings=False)
+@given(json_values)
+def test_put_record_data_stores_the_json_text_of_any_value(value):
+    # PutRecord template: $util.base64Encode($input.json('$.Data')), the value's JSON text
+    data = codec.put_record_data(value)
     assert orjson.loads(data) == value
+    assert data == orjson.dumps(value)
 
 
-@FAST
-@given(st.binary(max_size=200))
-def test_string_data_is_base64_or_literal_text(raw):
-    text = base64.b64encode(raw).decode()
-    assert codec.data_bytes(text, literal_strings=False) == raw
-    assert codec.data_bytes(text, literal_strings=True) == text.encode()
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("this is a test", b'"this is a test"'),  # quotes kept: its JSON text
+        ("hello123", b'"hello123"'),  # never decoded as base64
+        ("eyJhIjoxfQ==", b'"eyJhIjoxfQ=="'),  # a pre-encoding producer's base64, as a string
+        ({"ind": 1, "first_name": "Ada"}, b'{"ind":1,"first_name":"Ada"}'),
+        ([{"ind": 1}], b'[{"ind":1}]'),
+        (12.5, b"12.5"),
+        (None, b"null"),
+    ],
+)
+def test_put_record_stores_exactly_what_the_template_stores(value, stored):
+    entry = codec.put_entry(
+        {"Data": value, "PartitionKey": "p-1"}, codec.PUT_RECORD, max_bytes=100, shards=1
+    )
+    assert entry.data == stored
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ('{"ind":1}', b'{"ind":1}'),  # a string's own characters, unquoted
+        ("this is a test", b"this is a test"),
+        ("héllo", "héllo".encode()),
+        ({"ind": 1, "name": "Ada"}, b"{ind=1, name=Ada}"),  # Java's Map text, not JSON
+        ([1, "x", {"a": None}], b"[1, x, {a=null}]"),
+        (5, b"5"),
+        (True, b"true"),
+    ],
+)
+def test_put_records_stores_the_value_as_the_tutorial_template_renders_it(value, stored):
+    # PutRecords template: $util.base64Encode($elem.data)
+    assert codec.put_records_data(value) == stored
 
 
 @FAST
 @given(st.text(max_size=50))
-def test_literal_string_data_keeps_any_unicode_text(text):
-    assert codec.data_bytes(text, literal_strings=True) == text.encode("utf-8", "surrogatepass")
+def test_put_records_string_data_is_stored_as_its_text(text):
+    assert codec.put_records_data(text) == text.encode("utf-8", "surrogatepass")
 
 
-@pytest.mark.parametrize(("value", "literal"), [(None, False), (None, True), ("%%%", False)])
-def test_bad_data_is_invalid_argument(value, literal):
+@FAST
+@given(st.binary(max_size=200))
+def test_native_records_data_is_a_base64_blob(raw):
+    assert codec.blob_data(base64.b64encode(raw).decode()) == raw
+
+
+@pytest.mark.parametrize(
+    ("fields", "entry"),
+    [
+        (codec.TUTORIAL, {"data": None, "partition-key": "k"}),
+        (codec.TUTORIAL, {"partition-key": "k"}),
+        (codec.PUT_RECORD, {"PartitionKey": "k"}),  # Data is required
+        (codec.NATIVE, {"Data": "%%%", "PartitionKey": "k"}),
+        (codec.NATIVE, {"Data": {"a": 1}, "PartitionKey": "k"}),
+    ],
+)
+def test_bad_data_is_invalid_argument(fields, entry):
     with pytest.raises(CodecError) as info:
-        codec.data_bytes(value, literal_strings=literal)
+        codec.put_entry(entry, fields, max_bytes=100, shards=1)
     assert (info.value.status, info.value.code) == (400, "InvalidArgumentException")
 
 
@@ -195,7 +240,7 @@ def test_bad_data_is_invalid_argument(value, literal):
 @given(st.text(min_size=1, max_size=256), shard_counts)
 def test_put_entry_routes_by_md5_of_the_partition_key(key, shards):
     entry = codec.put_entry(
-        {"Data": {"a": 1}, "PartitionKey": key}, codec.NATIVE, max_bytes=100, shards=shards
+        {"Data": {"a": 1}, "PartitionKey": key}, codec.PUT_RECORD, max_bytes=100, shards=shards
     )
     assert entry == (key.encode(), b'{"a":1}', codec.shard_for(codec.hash_key(key), shards))
 
@@ -275,3 +320,63 @@ def test_shard_count_and_stream_names():
     for bad in ("__consumer_offsets", "bad name", ""):
         with pytest.raises(CodecError, match="StreamName"):
             codec.check_new_stream_name(bad)
+
+
+def test_stream_names_leave_out_the_batch_topics_and_internal_ones():
+    topics = ["pinterest.pin", "streaming-pinterest-pin", "__consumer_offsets", "it-1", "a"]
+    assert codec.stream_names(topics, {"pinterest.pin", "pinterest.geo"}) == [
+        "a",
+        "it-1",
+        "streaming-pinterest-pin",
+    ]
+
+
+def test_list_streams_pages_with_limit_and_exclusive_start():
+    names = [f"s{i:03d}" for i in range(250)]
+    assert codec.list_streams_page(names[:3], 100, None) == (names[:3], False)
+    assert codec.list_streams_page(names[:3], 2, None) == (names[:2], True)
+    assert codec.list_streams_page(names[:3], 2, "s001") == (["s002"], False)
+    assert codec.list_streams_page(names[:3], 3, "s000x") == (["s001", "s002"], False)
+    assert codec.list_streams_page(names[:3], 5, "s002") == ([], False)
+    # never more than 100 per call, even with a larger Limit (ListStreams reference)
+    page, more = codec.list_streams_page(names, 10_000, None)
+    assert (page, more) == (names[:100], True)
+    collected, start = [], None
+    while True:  # the documented paging loop collects every name once
+        page, more = codec.list_streams_page(names, 30, start)
+        collected += page
+        if not more:
+            break
+        start = page[-1]
+    assert collected == names
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({}, (100, None)),
+        ({"Limit": 1}, (1, None)),
+        ({"Limit": "10000", "ExclusiveStartStreamName": "s.1"}, (10_000, "s.1")),
+    ],
+)
+def test_list_streams_params(data, expected):
+    assert codec.list_streams_params(data) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"Limit": 0},
+        {"Limit": 10_001},
+        {"Limit": "x"},
+        {"Limit": True},
+        {"Limit": 1.5},
+        {"ExclusiveStartStreamName": ""},
+        {"ExclusiveStartStreamName": "bad name"},
+        {"ExclusiveStartStreamName": 5},
+    ],
+)
+def test_list_streams_params_rejects_bad_values(data):
+    with pytest.raises(CodecError) as info:
+        codec.list_streams_params(data)
+    assert (info.value.status, info.value.code) == (400, "InvalidArgumentException")

@@ -8,12 +8,18 @@ with that ``problem`` and listed in the summary; files in other topic folders ar
 summary and left for the pipeline that reads those topics. Every line of a landed file ends up in
 exactly one place:
 
-* ``raw.<table>``: parsed with the table's explicit schema (never inferred), every delivered field
-  kept as delivered, plus ``_topic``, ``_partition``, ``_offset`` (first offset + line index),
-  ``_source_file``, ``_load_id`` and ``_ingested_at``;
-* ``raw.quarantine``: lines that are not JSON objects, do not fit the schema or lack the key
-  field (:mod:`pinlake.lakehouse.records`), with the reason and the raw text. The load never
-  aborts because of them.
+* ``raw.<table>``: a row per record of the line (a JSON object, or each element of a JSON
+  array, as Spark's JSON reader in the original pipeline; :mod:`pinlake.lakehouse.records`),
+  parsed with the table's explicit schema (never inferred), every delivered field kept as
+  delivered, plus ``_topic``, ``_partition``, ``_offset`` (first offset + line index),
+  ``_element`` (position in the array, NULL for an object), ``_source_file``, ``_load_id`` and
+  ``_ingested_at``;
+* ``raw.quarantine``: lines (or array elements) that are not JSON objects, empty arrays,
+  records that do not fit the schema or lack the key field, with the reason, the raw text (the
+  element's, for an element) and ``_line``. The load never aborts because of them.
+
+A file's manifest counts (``records``, ``quarantined``) and the summary count rows and
+quarantined units, so a line holding an array of 250 rows counts 250.
 
 Landing is incremental and idempotent: ``raw._loaded_files`` lists every landed (or rejected)
 file and is written last, so re-running skips what is there. Every load first records its
@@ -116,9 +122,10 @@ def unreadable_reason(path: Path) -> str | None:
 
 
 def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) -> DataFrame:
-    """One row per line of ``files``: parsed fields, metadata and ``_reason``, plus one row with a
-    null ``line`` for each file without lines. A file that cannot be read (a corrupt ``.gz``)
-    has no row at all (``ignoreCorruptFiles``): the caller reports it."""
+    """One row per record of each line of ``files`` (:func:`records.with_records`: a line that
+    is a JSON array gives a row per element): parsed fields, metadata and ``_reason``, plus one
+    row with a null ``line`` for each file without lines. A file that cannot be read (a corrupt
+    ``.gz``) has no row at all (``ignoreCorruptFiles``): the caller reports it."""
     from pyspark.sql import functions as F
 
     meta = spark.createDataFrame(
@@ -143,9 +150,8 @@ def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) 
         F.split(body, "\n")
     )
     lines = texts.select("path", F.posexplode_outer(pieces).alias("pos", "line"))
-    parsed = records.with_parsed(lines, table_name, F.col("line"))
-    reason = records.rejection_reason(table_name, F.col("p"), F.col("_fields"), F.col("line"))
-    parsed = parsed.withColumn("_reason", F.when(F.col("line").isNotNull(), reason))
+    parsed = records.with_records(lines, table_name, F.col("line"))  # a row per record
+    parsed = parsed.withColumn("_reason", F.when(F.col("line").isNotNull(), F.col("_reason")))
     return parsed.join(F.broadcast(meta), on="path", how="left")
 
 
@@ -156,6 +162,7 @@ def _metadata_columns(load_id: str) -> list[Column]:
         F.col("topic").alias("_topic"),
         F.col("partition").alias("_partition"),
         (F.col("first_offset") + F.col("pos")).alias("_offset"),
+        F.col("_element"),
         F.col("path").alias("_source_file"),
         F.lit(load_id).alias("_load_id"),
         F.current_timestamp().alias("_ingested_at"),
@@ -311,7 +318,7 @@ def _land_table(
     bad = parsed.filter(F.col("_reason").isNotNull()).select(
         F.lit(name).alias("table_name"),
         F.col("_reason").alias("reason"),
-        F.col("line").alias("raw_text"),
+        F.coalesce("_record", "line").alias("raw_text"),
         (F.col("pos") + 1).alias("_line"),
         *_metadata_columns(load_id),
     )

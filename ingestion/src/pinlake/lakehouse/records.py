@@ -1,19 +1,37 @@
-"""The one rule that turns a delivered JSON text into a raw row, or into a rejection reason.
+"""The one rule that turns a delivered JSON text into raw rows, or into rejection reasons.
 
 Both paths use it: ``pinlake land`` for every line of a topics-bucket file and ``pinlake stream``
-for every Kinesis ``Data`` payload read from a stream topic. The text is parsed with the table's
-explicit fields (:data:`pinlake.schemas.SOURCE_COLUMNS`, never inferred), each first read as text,
-then typed by :func:`typed`:
+for every Kinesis ``Data`` payload read from a stream topic (:func:`with_records`).
+
+**Records of a text.** A delivered text holds records as Spark's JSON reader (the original
+pipeline's ``spark.read.json``) finds them:
+
+* a JSON object: one record, ``_element`` NULL;
+* a JSON array: one record per element, ``_element`` its 0-based position (delivery order and
+  exactly-once accounting stay exact: a row is identified by topic, partition, offset and
+  element). An element that is not an object is quarantined (:data:`ELEMENT_NOT_AN_OBJECT`); an
+  empty array is quarantined once (:data:`EMPTY_ARRAY`: counted and reported, never dropped); an
+  array that cannot be read (cut short, or an element with a repeated key) once
+  (:data:`UNREADABLE_ARRAY`);
+* stream path only (``unwrap_base64``): a JSON string holding base64 of a JSON object or array,
+  what producers that pre-encode send through the tutorial's PutRecord template (which stores
+  ``Data``'s JSON text, quotes included; aicore-reference §1.6, the PRG producer), is decoded and
+  read as above; a JSON string that is not that is quarantined (:data:`NOT_BASE64_RECORD`);
+* anything else (blank, a number, text cut short, ...): quarantined as :data:`NOT_AN_OBJECT`.
+
+**Fields of a record.** The record is parsed with the table's explicit fields
+(:data:`pinlake.schemas.SOURCE_COLUMNS`, never inferred), each first read as text, then typed by
+:func:`typed`:
 
 * ``int`` (Spark ``bigint``): a JSON integer, or text holding one (``"117"``, `` 117 ``);
 * ``float`` (``double``): a JSON number, or text holding one (``"-12.5"``, ``"1e3"``: what
   ``json.dumps(row, default=str)`` makes of a MySQL DECIMAL), finite;
 * ``text`` and ``datetime``: any JSON value, as its text (datetimes are typed in dbt staging).
 
-So numeric text is read as the number, as the original notebooks' casts did. A text that is not
-a JSON object, lacks the key field, or has a field that does not fit its type (``"abc"`` or
-``12.5`` for an int, a number out of the bigint range, NaN or infinity) gets a reason and goes to
-quarantine. The reasons are fixed sentences (tests and operators match on them).
+So numeric text is read as the number, as the original notebooks' casts did. A record that lacks
+the key field, or has a field that does not fit its type (``"abc"`` or ``12.5`` for an int, a
+number out of the bigint range, NaN or infinity) gets a reason and goes to quarantine. The
+reasons are fixed sentences (tests and operators match on them).
 """
 
 from __future__ import annotations
@@ -27,6 +45,13 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 NOT_AN_OBJECT = "not a JSON object"
+ELEMENT_NOT_AN_OBJECT = "array element is not a JSON object"
+EMPTY_ARRAY = "empty JSON array: no record"
+UNREADABLE_ARRAY = "JSON array that cannot be read (cut short, or a repeated key in an element)"
+NOT_BASE64_RECORD = "JSON string that is not base64 of a JSON object or array"
+
+#: JSON's insignificant whitespace before a value (RFC 8259).
+_LEADING = r"^[\t\n\r ]*"
 
 
 def typed(value: Column, column: SourceColumn) -> Column:
@@ -87,6 +112,78 @@ def rejection_reason(table_name: str, record: Column, fields: Column, text: Colu
                 does_not_fit(column),
             )
     return reason
+
+
+def _units(text: Column, unwrap_base64: bool) -> Column:
+    """The records of ``text`` (module docstring) as ``array<struct<_element int, _record
+    string, _unit_reason string>>``: a record's JSON text and position, or a unit to quarantine
+    with its reason. NULL for a NULL text. Only texts that are not plain objects are parsed
+    here (the branches are evaluated per row, lazily)."""
+    from pyspark.sql import functions as F
+
+    def one(record: Column, reason: str | None) -> Column:
+        return F.array(
+            F.struct(
+                F.lit(None).cast("int").alias("_element"),
+                record.alias("_record"),
+                F.lit(reason).cast("string").alias("_unit_reason"),
+            )
+        )
+
+    body, units = text, F.when(text.isNull(), F.lit(None))
+    if unwrap_base64:
+        is_string = text.rlike(_LEADING + '"')
+        string = F.try_variant_get(F.try_parse_json(text), "$", "string")
+        decoded = F.try_to_binary(string, F.lit("base64"))
+        inner = F.when(F.is_valid_utf8(decoded), decoded.cast("string"))
+        inner = F.when(inner.rlike(_LEADING + r"[\[{]"), inner)
+        units = units.when(is_string & inner.isNull(), one(F.lit(None), NOT_BASE64_RECORD))
+        body = F.when(is_string, inner).otherwise(text)
+    elements = F.try_variant_get(F.try_parse_json(body), "$", "array<variant>")
+    per_element = F.transform(
+        elements,
+        lambda e, i: F.struct(
+            i.alias("_element"),
+            F.to_json(e).alias("_record"),
+            F.when(
+                ~F.schema_of_variant(e).startswith("OBJECT"), F.lit(ELEMENT_NOT_AN_OBJECT)
+            ).alias("_unit_reason"),
+        ),
+    )
+    is_array = body.rlike(_LEADING + r"\[")
+    return (
+        units.when(is_array & elements.isNull(), one(body, UNREADABLE_ARRAY))
+        .when(is_array & (F.size(elements) == 0), one(body, EMPTY_ARRAY))
+        .when(is_array, per_element)
+        .otherwise(one(body, None))
+    )
+
+
+def with_records(
+    frame: DataFrame, table_name: str, text: Column, *, unwrap_base64: bool = False
+) -> DataFrame:
+    """``frame`` with each row replaced by one row per record of its JSON ``text`` (the rule in
+    the module docstring; ``unwrap_base64`` for the stream path), each with:
+
+    * ``_element`` (int): the record's 0-based position in a delivered array, NULL for an object;
+    * ``_record`` (string): the record's JSON text (the object, the array element, or the
+      decoded base64), or the text of a unit that is not one (an empty or unreadable array);
+      NULL when ``text`` is NULL or is a JSON string that is not base64 of JSON;
+    * ``_fields``, ``p``: :func:`with_parsed` of ``_record``;
+    * ``_reason``: why the row cannot be landed (:func:`rejection_reason`, or the unit's reason),
+      NULL when it lands. A row with a NULL ``text`` stays one row, ``_reason``
+      :data:`NOT_AN_OBJECT` (callers say why there is no text first).
+
+    Never raises on any input (malformed JSON, any ANSI setting).
+    """
+    from pyspark.sql import functions as F
+
+    frame = frame.select("*", F.inline_outer(_units(text, unwrap_base64)))
+    frame = with_parsed(frame, table_name, F.col("_record"))
+    reason = rejection_reason(table_name, F.col("p"), F.col("_fields"), F.col("_record"))
+    return frame.withColumn("_reason", F.coalesce(F.col("_unit_reason"), reason)).drop(
+        "_unit_reason"
+    )
 
 
 def source_fields(table_name: str, record: str = "p") -> list[Column]:

@@ -4,13 +4,17 @@ A query per stream topic (``streaming-<prefix>-pin|geo|user``, where the ingesti
 proxy puts every acknowledged ``PutRecord(s)`` entry: key = partition key, value = the ``Data``
 bytes), run side by side in one Spark session, appends per micro-batch (``foreachBatch``):
 
-* ``raw.stream_<table>``: the ``Data`` parsed with the table's explicit schema by the same rule as
-  the batch path (:mod:`pinlake.lakehouse.records`), every delivered field kept as delivered,
-  plus :data:`pinlake.schemas.STREAM_METADATA_COLUMNS` (topic, partition, offset, Kafka timestamp,
-  partition key, Kinesis sequence number, micro-batch id, ingestion time);
-* ``raw.stream_quarantine``: records whose ``Data`` is missing, not UTF-8, not a JSON object, lacks
-  the key or has a field that does not fit its type, with the reason, the text and the metadata.
-  The query never stops because of them.
+* ``raw.stream_<table>``: the records of the ``Data`` by the same rule as the batch path
+  (:mod:`pinlake.lakehouse.records`): a JSON object, each object of a JSON array, or either of
+  them base64-encoded in a JSON string (what the tutorial's PutRecord template stores for a
+  producer that pre-encodes), parsed with the table's explicit schema, every delivered field
+  kept as delivered, plus :data:`pinlake.schemas.STREAM_METADATA_COLUMNS` (topic, partition,
+  offset, element, Kafka timestamp, partition key, Kinesis sequence number, micro-batch id,
+  ingestion time);
+* ``raw.stream_quarantine``: ``Data`` that is missing, not UTF-8, or holds no record (a JSON
+  string that is not base64 of JSON, an empty array, anything else that is not an object), array
+  elements that are not objects, records that lack the key or have a field that does not fit
+  its type, with the reason, the text and the metadata. The query never stops because of them.
 
 A query per topic rather than one over all three: a micro-batch exists only when its topic got
 records, so it appends to its table without counting first (the counts come from an
@@ -171,6 +175,7 @@ def _metadata_columns() -> list[Column]:
         F.col("topic").alias("_topic"),
         F.col("partition").alias("_partition"),
         F.col("offset").alias("_offset"),
+        F.col("_element"),
         F.col("timestamp").alias("_kafka_timestamp"),
         F.col("key").cast("string").alias("_partition_key"),
         F.expr(SEQUENCE_NUMBER_SQL.format(partition="partition", offset="offset")).alias(
@@ -182,9 +187,10 @@ def _metadata_columns() -> list[Column]:
 
 
 def _parsed_batch(batch: DataFrame, table_name: str, batch_id: int) -> DataFrame:
-    """The micro-batch's Kafka rows parsed by ``table_name``'s rule: the UTF-8 text ``_text``,
-    the parsed record ``p`` (and its fields as text, ``_fields``), ``_reason`` (null when the
-    record lands) and ``_batch_id``."""
+    """The micro-batch's Kafka rows as records by ``table_name``'s rule (a row per record:
+    :func:`records.with_records`, with base64 unwrapping): the UTF-8 text ``_text``, the record's
+    position ``_element`` and text ``_record``, the parsed record ``p`` (and its fields as text,
+    ``_fields``), ``_reason`` (null when the record lands) and ``_batch_id``."""
     from pyspark.sql import functions as F
 
     text = F.col("_text")
@@ -198,11 +204,11 @@ def _parsed_batch(batch: DataFrame, table_name: str, batch_id: int) -> DataFrame
         F.when(F.is_valid_utf8("value"), F.col("value").cast("string")).alias("_text"),
         F.lit(batch_id).cast("bigint").alias("_batch_id"),
     )
-    frame = records.with_parsed(frame, table_name, text)
+    frame = records.with_records(frame, table_name, text, unwrap_base64=True)  # a row per record
     reason = (
         F.when(F.col("value").isNull(), F.lit("no Data"))
         .when(text.isNull(), F.lit("Data is not valid UTF-8"))
-        .otherwise(records.rejection_reason(table_name, F.col("p"), F.col("_fields"), text))
+        .otherwise(F.col("_reason"))
     )
     return frame.withColumn("_reason", reason)
 
@@ -299,7 +305,7 @@ class BatchWriter:
             quarantine = rows.filter(~ok).select(
                 F.lit(name).alias("table_name"),
                 F.col("_reason").alias("reason"),
-                F.coalesce("_text", F.base64("value")).alias("raw_text"),
+                F.coalesce("_record", "_text", F.base64("value")).alias("raw_text"),
                 *_metadata_columns(),
             )
             self._append(quarantine, STREAM_QUARANTINE_TABLE, batch_id)
@@ -573,6 +579,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
             if options.available_now:
                 spark = get_spark(settings, app_name="pinlake-stream")
                 ensure_raw_tables(spark, settings)
+                ensure_stream_tables_by_path(spark, settings)  # adds new metadata columns
             else:
                 register = _register_tables_in_background(settings)
                 spark = get_spark(settings, app_name="pinlake-stream", metastore=False)

@@ -3,7 +3,9 @@
 Batch-path tables are managed tables of the metastore. Stream-path tables live at fixed paths
 (:func:`stream_table_path`) so that the continuous stream query can write them without the
 metastore (:mod:`pinlake.lakehouse.stream`); in the metastore they are external tables over those
-paths. Both sides create them with the same DDL, so whichever comes first creates the Delta table.
+paths. Both sides create them with the same DDL, so whichever comes first creates the Delta table. A
+table of an older home gains the columns it lacks (:func:`add_missing_columns`): the batch tables
+when ``land`` starts, the stream tables when the stream stage starts (their one writer).
 
 ``python -m pinlake.lakehouse.tables`` creates (and registers) every raw table and exits: the
 stream stage runs it beside its own session when the metastore is free.
@@ -77,6 +79,8 @@ def ensure_raw_tables(spark: SparkSession, settings: Settings) -> None:
                 f"create table if not exists {RAW_SCHEMA}.`{name}` ({columns}) using delta"
                 + _properties(name)
             )
+        elif name in (*TABLES, QUARANTINE_TABLE):
+            add_missing_columns(spark, f"{RAW_SCHEMA}.`{name}`", columns)
     for name, columns in stream_tables().items():
         if name not in existing:
             path = stream_table_path(settings, name)
@@ -101,6 +105,28 @@ def ensure_stream_tables_by_path(spark: SparkSession, settings: Settings) -> Non
                 f"create table if not exists delta.`{_sql_path(path)}` ({columns}) using delta"
                 + _properties(name),
             )
+        else:
+            add_missing_columns(spark, f"delta.`{_sql_path(path)}`", columns)
+
+
+def add_missing_columns(spark: SparkSession, table: str, columns: str) -> list[str]:
+    """Add to Delta table ``table`` (a SQL table reference) the columns of DDL ``columns`` it
+    lacks, each after its predecessor in the DDL (a home created before a metadata column, such
+    as ``_element``, existed); existing rows read NULL there. Returns the names added."""
+    from pyspark.sql.types import StructType
+
+    have = set(spark.sql(f"select * from {table} limit 0").columns)
+    added, previous = [], None
+    for column in StructType.fromDDL(columns).fields:
+        if column.name not in have:
+            where = f" after `{previous}`" if previous else " first"
+            spark.sql(
+                f"alter table {table} add columns "
+                f"(`{column.name}` {column.dataType.simpleString()}{where})"
+            )
+            added.append(column.name)
+        previous = column.name
+    return added
 
 
 def _create_once(spark: SparkSession, statement: str) -> None:

@@ -2,7 +2,9 @@
 
 Batch rows go to the Kafka REST v2 endpoints (``POST /topics/<prefix>.<table>``, one record per
 request like the original, or ``batch_size`` records per request); with ``stream`` they go to the
-Kinesis proxy (``PUT /streams/streaming-<prefix>-<table>/record`` or ``/records``).
+Kinesis proxy (``PUT /streams/streaming-<prefix>-<table>/record`` with the row as ``Data``, which
+the tutorial's template stores as its JSON text, or ``/records`` with each row's JSON text as a
+string ``data``, which its template stores as is: either way the Kinesis record is the row's JSON).
 
 A record counts as sent only when the API acknowledged it. Connection errors, 429 and 5xx are
 retried with exponential backoff and equal jitter (tenacity's ``wait_random_exponential`` is
@@ -110,7 +112,9 @@ class _Poster:
         body = orjson.dumps(
             {
                 "records": [
-                    {"data": r, "partition-key": f"{key}-{i}"}
+                    # the template stores data's value as is (a string's characters; an
+                    # object as Java's map text): the row goes as its JSON text
+                    {"data": orjson.dumps(r).decode(), "partition-key": f"{key}-{i}"}
                     for i, r in zip(pending, rows, strict=True)
                 ]
             }

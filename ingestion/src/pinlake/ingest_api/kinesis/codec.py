@@ -8,9 +8,24 @@ Kinesis exception name as ``code`` (HTTP 400 unless said otherwise), which the r
 class renders as ``{"__type", "message"}``.
 
 Sources: AWS Kinesis API reference (PutRecord, PutRecords, GetShardIterator, GetRecords,
-CreateStream, DescribeStream, "Common Errors") and the API Gateway tutorial "Create a REST API
-as an Amazon Kinesis proxy" (its mapping templates: PutRecord's ``Data`` is
-``$util.base64Encode($input.json('$.Data'))``, PutRecords' lower-case ``data``/``partition-key``).
+CreateStream, DescribeStream, ListStreams, "Common Errors") and the API Gateway tutorial "Create a
+REST API as an Amazon Kinesis proxy" (docs/ingestion-apis-and-performance.md §2.1, aicore-reference
+§1.6). The record bytes are what the tutorial's mapping templates store, never a guess per request:
+
+* PutRecord (``PUT /streams/{s}/record``): ``"Data": "$util.base64Encode($input.json('$.Data'))"``
+  stores the **JSON text** of the body's ``Data``: an object its compact JSON, a string with its
+  quotes (``"hello123"`` is the 10 bytes ``"hello123"``), a number its digits
+  (:func:`put_record_data`);
+* PutRecords (``PUT /streams/{s}/records``, body ``{"records": [{"data", "partition-key"}]}``):
+  ``"Data": "$util.base64Encode($elem.data)"`` stores the **value** ``$elem.data`` as Velocity
+  renders it: a string's own characters, unquoted; an object or array as Java's ``Map``/``List``
+  text (``{a=1, b=x}``), which is not JSON (:func:`put_records_data`; the rendering of objects is
+  inferred from VTL, ingestion-apis-and-performance.md §2.1);
+* Kinesis' own PutRecords body (``{"Records": [{"Data", "PartitionKey"}]}``, as the AWS SDKs
+  send it, no template): ``Data`` is a base64 blob (:func:`blob_data`).
+
+The consumers (the stream stage, :mod:`pinlake.lakehouse.records`) unwrap what real producers put
+in ``Data``: a JSON object, an array of them, or a JSON string holding base64 of either.
 """
 
 from __future__ import annotations
@@ -19,6 +34,7 @@ import base64
 import binascii
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import orjson
@@ -37,6 +53,10 @@ MAX_PUT_RECORDS = 500
 MAX_GET_RECORDS = 10_000
 #: The most shards CreateStream accepts here (a local stand-in for the account's shard quota).
 MAX_SHARDS = 64
+#: ListStreams returns 100 names when no Limit is given, and never more (ListStreams reference:
+#: "If you specify a value greater than 100, at most 100 results are returned"); Limit is 1-10000.
+LIST_STREAMS_PAGE = 100
+MAX_LIST_STREAMS_LIMIT = 10_000
 #: Stream names are 1 to 128 of ``[a-zA-Z0-9_.-]`` (CreateStream reference).
 MAX_STREAM_NAME = 128
 ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
@@ -224,25 +244,48 @@ def check_new_stream_name(stream: str) -> None:
         raise invalid("StreamName must match [a-zA-Z0-9_.-]{1,128}.")
 
 
-def data_bytes(value: Any, *, literal_strings: bool) -> bytes:
-    """Record bytes from a ``Data`` field.
-
-    A JSON value (object, array, number, ...) becomes its compact JSON text: the tutorial's
-    PutRecord template ``$util.base64Encode($input.json('$.Data'))`` stores the JSON text. A
-    string is base64 text to decode, or, with ``literal_strings`` (the tutorial's PutRecords
-    ``data``, passed through as is), the string's own UTF-8 bytes. Null or bad base64 raise
-    ``InvalidArgumentException``.
-    """
-    if value is None:
-        raise invalid("Data must not be null.")
-    if isinstance(value, str):
-        if literal_strings:
-            return value.encode("utf-8", "surrogatepass")
-        try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise invalid("Data is neither a JSON object nor valid base64 text.") from None
+def put_record_data(value: Any) -> bytes:
+    """The bytes PutRecord's template stores for body field ``Data`` = ``value`` (any decoded
+    JSON value): its compact JSON text, ``$util.base64Encode($input.json('$.Data'))`` (tutorial
+    PutRecord template). ``"this is a test"`` gives ``b'"this is a test"'`` (quotes kept),
+    ``{"a": 1}`` gives ``b'{"a":1}'``. Never raises."""
     return dumps(value)
+
+
+def vtl_text(value: Any) -> str:
+    """How Velocity renders a value read with ``$input.path`` (a Java object): a string as is,
+    ``null`` as ``null``, booleans ``true``/``false``, numbers as their JSON text, an object as
+    Java's ``Map.toString`` (``{a=1, b=x}``), an array as ``List.toString`` (``[1, x]``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={vtl_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(vtl_text(v) for v in value) + "]"
+    return dumps(value).decode()
+
+
+def put_records_data(value: Any) -> bytes:
+    """The bytes the tutorial's PutRecords template stores for ``records[i].data`` = ``value``:
+    ``$util.base64Encode($elem.data)`` (tutorial PutRecords template), i.e. the UTF-8 of
+    :func:`vtl_text`. A string is stored as its own characters (a producer sends the row's JSON
+    text); an object becomes ``{k=v, ...}``, not JSON, as on AWS (the stream stage quarantines
+    it). Raises ``InvalidArgumentException`` for null (the template has no value to encode)."""
+    if value is None:
+        raise invalid("data must not be null.")
+    return vtl_text(value).encode("utf-8", "surrogatepass")
+
+
+def blob_data(value: Any) -> bytes:
+    """The bytes of a Kinesis-native ``Records[i].Data`` (no template): a base64 blob, as the
+    Kinesis PutRecords API takes it (PutRecordsRequestEntry reference). Raises
+    ``InvalidArgumentException`` for anything but a string of valid base64."""
+    if not isinstance(value, str):
+        raise invalid("Data must be a base64 string.")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("Data is not valid base64.") from None
 
 
 def partition_key(value: Any) -> str:
@@ -272,29 +315,35 @@ class PutEntry(NamedTuple):
 
 
 class EntryFields(NamedTuple):
-    """Field names of a PutRecords body's entries, and whether string data is literal."""
+    """Field names of a PutRecord body or a PutRecords entry, and the rule that turns the data
+    field's value into the record bytes (see the module docstring)."""
 
     data: str
     partition_key: str
-    literal_strings: bool
+    to_bytes: Callable[[Any], bytes]
 
 
-#: PutRecord's body and the Kinesis-native PutRecords entries.
-NATIVE = EntryFields("Data", "PartitionKey", False)
+#: PutRecord's body: ``Data`` stored as its JSON text (the tutorial's PutRecord template).
+PUT_RECORD = EntryFields("Data", "PartitionKey", put_record_data)
 #: The tutorial's PutRecords entries (``records[i].data``, ``records[i].partition-key``).
-TUTORIAL = EntryFields("data", "partition-key", True)
+TUTORIAL = EntryFields("data", "partition-key", put_records_data)
+#: Kinesis' own PutRecords entries (``Records[i].Data`` base64, ``Records[i].PartitionKey``).
+NATIVE = EntryFields("Data", "PartitionKey", blob_data)
 
 
 def put_entry(entry: Any, fields: EntryFields, *, max_bytes: int, shards: int) -> PutEntry:
     """Validate one PutRecord body or PutRecords entry into a :class:`PutEntry`.
 
-    Checks, in order: an object, its partition key, its data (:func:`data_bytes`), the data
-    size (:class:`RecordTooLarge` past ``max_bytes``) and the route (:func:`route`).
+    Checks, in order: an object, its partition key, its data field (present; its bytes by
+    ``fields.to_bytes``), the data size (:class:`RecordTooLarge` past ``max_bytes``) and the
+    route (:func:`route`). Raises :class:`CodecError` 400 ``InvalidArgumentException``.
     """
     if not isinstance(entry, dict):
         raise invalid("Each record must be an object.")
     key = partition_key(entry.get(fields.partition_key))
-    payload = data_bytes(entry.get(fields.data), literal_strings=fields.literal_strings)
+    if fields.data not in entry:
+        raise invalid(f"{fields.data} is required.")
+    payload = fields.to_bytes(entry[fields.data])
     if len(payload) > max_bytes:
         raise RecordTooLarge(
             400, "Record is larger than the record size limit.", "InvalidArgumentException"
@@ -316,3 +365,42 @@ def put_records_entries(data: dict[str, Any]) -> tuple[list[Any], EntryFields]:
     if len(entries) > MAX_PUT_RECORDS:
         raise invalid(f"At most {MAX_PUT_RECORDS} records per PutRecords request.")
     return entries, fields
+
+
+# ---- ListStreams ---------------------------------------------------------------------------
+def stream_names(topics: list[str], batch_topics: set[str]) -> list[str]:
+    """The streams among Kafka ``topics``: every topic but the batch topics (the Kafka REST
+    side's ``<prefix>.<table>``) and Kafka's internal ``__*`` ones, sorted."""
+    return sorted(t for t in topics if t not in batch_topics and not t.startswith("__"))
+
+
+def list_streams_params(data: dict[str, Any]) -> tuple[int, str | None]:
+    """``(limit, exclusive_start)`` of a ListStreams request given as ``data`` (the JSON body
+    or the query parameters, ``Limit`` and ``ExclusiveStartStreamName``; a query value is text).
+
+    ``Limit`` is an integer from 1 to 10000 (default :data:`LIST_STREAMS_PAGE`);
+    ``ExclusiveStartStreamName`` a stream name. Raises ``InvalidArgumentException`` otherwise
+    (ListStreams reference).
+    """
+    limit = data.get("Limit", LIST_STREAMS_PAGE)
+    if isinstance(limit, str) and limit.isdigit():
+        limit = int(limit)
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise invalid(f"Limit must be an integer from 1 to {MAX_LIST_STREAMS_LIMIT}.")
+    if not 1 <= limit <= MAX_LIST_STREAMS_LIMIT:
+        raise invalid(f"Limit must be an integer from 1 to {MAX_LIST_STREAMS_LIMIT}.")
+    start = data.get("ExclusiveStartStreamName")
+    if start is not None and not (isinstance(start, str) and is_stream_name(start)):
+        raise invalid("ExclusiveStartStreamName must match [a-zA-Z0-9_.-]{1,128}.")
+    return limit, start
+
+
+def list_streams_page(
+    names: list[str], limit: int, exclusive_start: str | None
+) -> tuple[list[str], bool]:
+    """``(StreamNames, HasMoreStreams)``: of the sorted ``names``, those after
+    ``exclusive_start`` (all when None; it need not be a stream), at most ``limit`` and never
+    more than :data:`LIST_STREAMS_PAGE`; ``HasMoreStreams`` when names after the page remain."""
+    after = [n for n in sorted(names) if exclusive_start is None or n > exclusive_start]
+    size = min(limit, LIST_STREAMS_PAGE)
+    return after[:size], len(after) > size

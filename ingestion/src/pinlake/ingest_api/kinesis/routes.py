@@ -17,6 +17,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pinlake.config import TABLES
 from pinlake.ingest_api.backend import Delivery, TopicInfo
 from pinlake.ingest_api.errors import KinesisError, amz_json, facade_route
 from pinlake.ingest_api.kinesis import codec
@@ -67,9 +68,18 @@ def _put_result(d: Delivery) -> dict:
 # ---- stream management -------------------------------------------------------------------
 @router.get("/streams", summary="ListStreams")
 async def list_streams(request: Request) -> Response:
-    """``{"HasMoreStreams": false, "StreamNames": [...]}`` (every topic is a stream)."""
-    names = await backend(request).metadata.list_topics()
-    return amz_json({"HasMoreStreams": False, "StreamNames": names})
+    """``{"HasMoreStreams", "StreamNames"}``: the streams (every topic but the batch topics, see
+    :func:`codec.stream_names`), sorted, a page at a time (ListStreams reference): ``Limit``
+    (1-10000, at most 100 returned, default 100) and ``ExclusiveStartStreamName``, from the
+    JSON body (the AWS SDK shape; the tutorial's client sends ``{}``) or the query string."""
+    settings = request.app.state.settings
+    data = await _json_body(request, optional=True)
+    params = {k: v for k, v in request.query_params.items() if k not in data}
+    limit, start = codec.list_streams_params({**params, **data})
+    batch = {settings.topic(table) for table in TABLES}
+    names = codec.stream_names(await backend(request).metadata.list_topics(), batch)
+    page, more = codec.list_streams_page(names, limit, start)
+    return amz_json({"HasMoreStreams": more, "StreamNames": page})
 
 
 @router.post("/streams/{stream}", summary="CreateStream")
@@ -136,7 +146,8 @@ async def describe_stream(request: Request, stream: str) -> Response:
 # ---- writing -------------------------------------------------------------------------------
 @router.put("/streams/{stream}/record", summary="PutRecord")
 async def put_record(request: Request, stream: str) -> Response:
-    """``{"SequenceNumber", "ShardId"}`` once the record is acknowledged; 413 for data over
+    """``{"SequenceNumber", "ShardId"}`` once the record is acknowledged; the record is the JSON
+    text of the body's ``Data`` (:func:`codec.put_record_data`); 413 for data over
     the record limit, 503 ``InternalFailure`` if Kafka does not acknowledge it."""
     settings = request.app.state.settings
     data = await _json_body(request)
@@ -144,7 +155,7 @@ async def put_record(request: Request, stream: str) -> Response:
     try:
         entry = codec.put_entry(
             data,
-            codec.NATIVE,
+            codec.PUT_RECORD,
             max_bytes=settings.api.max_record_bytes,
             shards=len(info.partitions),
         )
@@ -160,7 +171,9 @@ async def put_record(request: Request, stream: str) -> Response:
 
 @router.put("/streams/{stream}/records", summary="PutRecords")
 async def put_records(request: Request, stream: str) -> Response:
-    """``{"FailedRecordCount", "Records": [...]}``, one result per entry in order: HTTP 200
+    """``{"FailedRecordCount", "Records": [...]}``, one result per entry in order (the tutorial's
+    ``records[i].data`` stored as the template renders it, Kinesis' ``Records[i].Data`` as
+    base64: :mod:`.codec`): HTTP 200
     with per-entry ``ErrorCode``/``ErrorMessage`` for invalid or failed ones (PutRecords
     reference); 503 ``InternalFailure`` when Kafka acknowledged none of the valid ones."""
     settings = request.app.state.settings
