@@ -13,12 +13,12 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 
-.PHONY: help setup demo test test-fast lint pytest bench docs airflow clean
+.PHONY: help setup mariadb lock demo test test-fast lint pytest bench docs airflow clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(JARS)/.resolved ## install the venv (requirements.lock) and the JVM jars (jvm/pom.xml)
+setup: $(VENV)/.installed $(JARS)/.resolved mariadb ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), MariaDB
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@command -v java >/dev/null || { echo "error: Java 17+ is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -36,6 +36,23 @@ $(JARS)/.resolved: jvm/pom.xml
 	mvn -q -B -f jvm/pom.xml package -P spark
 	mvn -q -B -f jvm/pom.xml package -P kafka
 	@touch $@
+
+# The MariaDB source (PINLAKE_SOURCE_DB=mariadb, tests/ingestion/test_mariadb_source.py) runs the
+# OS package's server. Installed here only when it is missing, and only as root (like CI); else
+# the one command to run is printed, and the MariaDB tests fail with the same message.
+MARIADB_INSTALL := apt-get install -y mariadb-server
+mariadb: ## install the MariaDB server from the OS packages when missing (as root)
+	@if command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing the MariaDB server: apt-get update && $(MARIADB_INSTALL)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(MARIADB_INSTALL) -qq >/dev/null; } \
+	  || echo "warning: installing MariaDB failed; run: $(MARIADB_INSTALL)"; \
+	else echo "note: the MariaDB source and its tests need the server; run: sudo $(MARIADB_INSTALL)"; fi
+
+# requirements.lock is compiled from pyproject.toml (every extra) with the pinned uv; existing
+# pins are kept unless pyproject.toml needs another version.
+lock: $(VENV)/.installed ## recompile requirements.lock after a change to pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --all-extras --no-header -q -p $(BIN)/python -o requirements.lock
 
 demo: setup ## run the whole pipeline on the embedded default and print the results
 	$(BIN)/pinlake demo

@@ -58,7 +58,7 @@ def test_other_targets_parse_from_environment_only(tmp_path: Path):
 def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch):
     from pydantic import SecretStr
 
-    from pinlake.config import ApiSettings, KafkaSettings
+    from pinlake.config import ApiSettings, KafkaSettings, MariadbSettings
 
     settings = Settings(
         home=tmp_path / "home",
@@ -69,6 +69,8 @@ def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch):
         bucket=tmp_path / "bucket",
         spark_master="local[1]",
         dbt_target="thrift",
+        source_db="mariadb",
+        mariadb=MariadbSettings(port=13307, password=SecretStr("pw")),
     )
     for key, value in settings.child_env().items():
         monkeypatch.setenv(key, value)
@@ -76,4 +78,5 @@ def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch):
     assert child.home == settings.home and child.topic_prefix == "0a1b2c"
     assert child.kafka == settings.kafka
     assert child.api.port == 18082 and child.api.api_key.get_secret_value() == "k3y"
+    assert child.source_db == "mariadb" and child.mariadb.port == 13307
     assert child == settings  # every field crosses the process boundary

@@ -47,7 +47,22 @@ BucketOpt = Annotated[
 ]
 UrlOpt = Annotated[
     str | None,
-    typer.Option(help="SQLAlchemy URL (default: SQLite in home).", show_default=False),
+    typer.Option(
+        help="SQLAlchemy URL (default: $PINLAKE_SOURCE_URL, else the MariaDB of services up with "
+        "PINLAKE_SOURCE_DB=mariadb, else SQLite in home).",
+        show_default=False,
+    ),
+]
+
+
+class Coordinates(str, Enum):
+    double = "double"
+    decimal = "decimal"
+
+
+CoordinatesOpt = Annotated[
+    Coordinates,
+    typer.Option(help="SQL type of latitude/longitude: DOUBLE (floats) or DECIMAL(10,7)."),
 ]
 EventsOpt = Annotated[
     int | None, typer.Option(min=1, help="Number of events (default: one per source row).")
@@ -86,22 +101,24 @@ def source_init(
     seed: Annotated[int, typer.Option(help="Seed of the synthetic generator.")] = AICORE_SEED,
     url: UrlOpt = None,
     force: Annotated[bool, typer.Option(help="Replace existing tables.")] = False,
+    coordinates: CoordinatesOpt = Coordinates.double,
 ) -> None:
     """Create pinterest_data, geolocation_data and user_data filled with synthetic rows."""
     from pinlake.pipeline.steps import SourceInit
 
-    _step(SourceInit(rows=rows, seed=seed, url=url, force=force))
+    _step(SourceInit(rows=rows, seed=seed, url=url, force=force, coordinates=coordinates.value))
 
 
 @source_app.command("load")
 def source_load(
     directory: Annotated[Path, typer.Argument(help="Folder in the reference-data/aicore layout.")],
     url: UrlOpt = None,
+    coordinates: CoordinatesOpt = Coordinates.double,
 ) -> None:
     """Load real rows (geolocation_data.csv, user_data.csv, pinterest_data*.jsonl) instead."""
     from pinlake.pipeline.steps import SourceLoad
 
-    _step(SourceLoad(directory=directory, url=url))
+    _step(SourceLoad(directory=directory, url=url, coordinates=coordinates.value))
 
 
 # ---- producing ----------------------------------------------------------------------------
@@ -250,17 +267,36 @@ def demo(
 
 
 # ---- services (Kafka + ingestion API) -----------------------------------------------------
+class SourceDb(str, Enum):
+    sqlite = "sqlite"
+    mariadb = "mariadb"
+
+
 @services_app.command("up")
 def services_up(
     stream: Annotated[
         bool, typer.Option(help="Also start the continuous stream query (pinlake stream).")
     ] = True,
     trigger_seconds: TriggerOpt = 1.0,
+    source_db: Annotated[
+        SourceDb | None,
+        typer.Option(
+            help="mariadb: also start the MariaDB source database (default: $PINLAKE_SOURCE_DB"
+            " or sqlite).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the Kafka broker (KRaft), the ingestion API and the stream query; create topics."""
     from pinlake.pipeline.steps import ServicesUp
 
-    _step(ServicesUp(stream=stream, trigger_seconds=trigger_seconds))
+    _step(
+        ServicesUp(
+            stream=stream,
+            trigger_seconds=trigger_seconds,
+            source_db=None if source_db is None else source_db.value,
+        )
+    )
 
 
 @services_app.command("down")

@@ -15,6 +15,8 @@ import os
 import re
 from functools import cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,7 +60,6 @@ class ApiSettings(BaseSettings):
     #: invoke URL ``https://…/<stage>`` is), beside the plain paths; ``""`` turns it off. A stage
     #: name is 1-128 letters, digits, ``-`` or ``_`` (API Gateway ``Stage.stageName``).
     stage: str = "test"
-
     #: REST Proxy v2 consumer instances (kafka-rest's ``consumer.*`` settings, same defaults):
     #: an instance nobody used for ``consumer_instance_timeout_ms`` is closed and forgotten
     #: (``consumer.instance.timeout.ms``); a read waits at most ``consumer_request_timeout_ms``
@@ -67,6 +68,7 @@ class ApiSettings(BaseSettings):
     consumer_instance_timeout_ms: int = Field(default=300_000, gt=0)
     consumer_request_timeout_ms: int = Field(default=1000, gt=0)
     consumer_request_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+
     @field_validator("stage", mode="after")
     @classmethod
     def _stage_name(cls, value: str) -> str:
@@ -87,6 +89,32 @@ class ApiSettings(BaseSettings):
         return f"{self.url}/{self.stage}" if self.stage else self.url
 
 
+class MariadbSettings(BaseSettings):
+    """The local MariaDB server ``pinlake services up`` runs when ``source_db`` is ``mariadb``
+    (:mod:`pinlake.services.mariadb`): loopback only, datadir under ``PINLAKE_HOME``."""
+
+    model_config = SettingsConfigDict(env_prefix="PINLAKE_MARIADB__", extra="ignore")
+
+    #: 3307, not MySQL's 3306, so that a system server installed beside it never collides
+    port: int = 3307
+    database: str = "pinterest_data"
+    user: str = "pinlake"
+    password: SecretStr = SecretStr("pinlake")
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL of this server (PyMySQL driver, utf8mb4)."""
+        password = quote(self.password.get_secret_value(), safe="")
+        return (
+            f"mysql+pymysql://{self.user}:{password}@127.0.0.1:"
+            f"{self.port}/{self.database}?charset=utf8mb4"
+        )
+
+
+#: Where the source tables live when ``PINLAKE_SOURCE_URL`` is not set.
+SourceDb = Literal["sqlite", "mariadb"]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PINLAKE_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
@@ -95,6 +123,10 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".pinlake"), description="root of all local state")
     source_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the source DB (default: SQLite in home)"
+    )
+    source_db: SourceDb = Field(
+        default="sqlite",
+        description="sqlite (a file in home) or mariadb (the server `services up` starts)",
     )
     bucket: Path | None = Field(default=None, description="topics bucket (default: home/bucket)")
     topic_prefix: str = Field(default="pinterest", description="the original's <UserId>")
@@ -106,6 +138,7 @@ class Settings(BaseSettings):
     dbt_target: str = "local"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    mariadb: MariadbSettings = Field(default_factory=MariadbSettings)
 
     @field_validator("home", "jars_dir", mode="after")
     @classmethod
@@ -124,7 +157,13 @@ class Settings(BaseSettings):
 
     @property
     def source_db_url(self) -> str:
-        return self.source_url or f"sqlite:///{self.home / 'source.db'}"
+        """``source_url`` if set; else the local MariaDB's URL (``source_db`` = ``mariadb``) or
+        the SQLite file ``home/source.db``."""
+        if self.source_url:
+            return self.source_url
+        if self.source_db == "mariadb":
+            return self.mariadb.url
+        return f"sqlite:///{self.home / 'source.db'}"
 
     @property
     def warehouse_dir(self) -> Path:
@@ -175,7 +214,7 @@ class Settings(BaseSettings):
         (:func:`pinlake.pipeline.isolated.run_isolated`).
         """
         env = dict(os.environ)
-        for group in ("kafka", "api"):
+        for group in ("kafka", "api", "mariadb"):
             for name, value in getattr(self, group).model_dump().items():
                 key = f"PINLAKE_{group.upper()}__{name.upper()}"
                 if isinstance(value, SecretStr):
@@ -193,6 +232,7 @@ class Settings(BaseSettings):
         env.update(
             PINLAKE_HOME=str(self.home),
             PINLAKE_TOPIC_PREFIX=self.topic_prefix,
+            PINLAKE_SOURCE_DB=self.source_db,
             PINLAKE_JARS_DIR=str(self.jars_dir),
             PINLAKE_SPARK_MASTER=self.spark_master,
             PINLAKE_SPARK_DRIVER_MEMORY=self.spark_driver_memory,

@@ -50,6 +50,8 @@ class SourceInit:
     seed: int = AICORE_SEED
     url: str | None = None
     force: bool = False
+    #: ``double`` or ``decimal`` (pinlake.source.db.replace_tables)
+    coordinates: str = "double"
 
 
 @dataclass
@@ -58,6 +60,8 @@ class SourceLoad:
 
     directory: Path
     url: str | None = None
+    #: ``double`` or ``decimal`` (pinlake.source.db.replace_tables)
+    coordinates: str = "double"
 
 
 @dataclass
@@ -75,6 +79,8 @@ class ServicesUp:
 
     stream: bool = True
     trigger_seconds: float = 1.0
+    #: ``sqlite`` or ``mariadb`` (start the MariaDB source too); None: ``settings.source_db``
+    source_db: str | None = None
 
 
 @dataclass
@@ -116,7 +122,12 @@ def source_init(settings: Settings, options: SourceInit) -> SourceResult:
 
     start = time.perf_counter()
     rows = init_source(
-        settings, rows=options.rows, seed=options.seed, url=options.url, force=options.force
+        settings,
+        rows=options.rows,
+        seed=options.seed,
+        url=options.url,
+        force=options.force,
+        coordinates=options.coordinates,
     )
     return SourceResult(rows, time.perf_counter() - start)
 
@@ -126,7 +137,9 @@ def source_load(settings: Settings, options: SourceLoad) -> SourceResult:
     from pinlake.source.reference import load_reference
 
     start = time.perf_counter()
-    rows = load_reference(settings, options.directory, url=options.url)
+    rows = load_reference(
+        settings, options.directory, url=options.url, coordinates=options.coordinates
+    )
     return SourceResult(rows, time.perf_counter() - start)
 
 
@@ -134,6 +147,8 @@ def services_up(settings: Settings, options: ServicesUp) -> ServicesResult:
     """``pinlake services up``."""
     from pinlake.services.manager import services_up as up
 
+    if options.source_db is not None:
+        settings = settings.model_copy(update={"source_db": options.source_db})
     up(settings, stream=options.stream, trigger_seconds=options.trigger_seconds)
     return ServicesResult(True, settings.kafka.bootstrap_servers, settings.api.url)
 

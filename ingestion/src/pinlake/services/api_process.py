@@ -7,6 +7,7 @@ The server reads its settings from the environment :meth:`Settings.child_env` bu
 
 from __future__ import annotations
 
+import hashlib
 import sys
 
 import httpx
@@ -15,6 +16,21 @@ from pinlake.config import Settings
 from pinlake.services import process
 
 NAME = "api"
+
+
+def config(settings: Settings) -> dict[str, object]:
+    """What a running server is tied to (recorded beside its pid file, compared by ``services
+    up``): its address, stage, broker and API key (a SHA-256 prefix, never the key)."""
+    key = settings.api.api_key
+    return {
+        "host": settings.api.host,
+        "port": settings.api.port,
+        "stage": settings.api.stage,
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
+        "api_key_sha256": None
+        if key is None
+        else hashlib.sha256(key.get_secret_value().encode()).hexdigest()[:12],
+    }
 
 
 def start(settings: Settings) -> int:
@@ -27,7 +43,14 @@ def start(settings: Settings) -> int:
     argv = [sys.executable, "-m", "pinlake.ingest_api.server"]
     env = settings.child_env()
     env.setdefault("PYTHONUNBUFFERED", "1")
-    return process.spawn(settings.run_dir, settings.logs_dir / "api.log", NAME, argv, env=env)
+    return process.spawn(
+        settings.run_dir,
+        settings.logs_dir / "api.log",
+        NAME,
+        argv,
+        env=env,
+        config=config(settings),
+    )
 
 
 def stop(settings: Settings, timeout: float = 15.0) -> bool:

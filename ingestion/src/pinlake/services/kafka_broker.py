@@ -165,6 +165,16 @@ def new_cluster_id() -> str:
             return cid
 
 
+def config(settings: Settings) -> dict[str, object]:
+    """What a running broker is tied to (recorded beside its pid file, compared by ``services
+    up``): its listener, its controller port and the default partition count."""
+    return {
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
+        "controller_port": settings.kafka.controller_port,
+        "partitions": settings.kafka.partitions,
+    }
+
+
 def start(settings: Settings) -> int:
     """Start the broker in the background (no-op if already running); returns its pid."""
     pid = process.read_pid(settings.run_dir, NAME)
@@ -172,7 +182,14 @@ def start(settings: Settings) -> int:
         return pid
     props = prepare(settings)
     argv = [*_jvm_args(settings), "kafka.Kafka", str(props)]
-    return process.spawn(settings.run_dir, settings.logs_dir / "kafka.out", NAME, argv, env=None)
+    return process.spawn(
+        settings.run_dir,
+        settings.logs_dir / "kafka.out",
+        NAME,
+        argv,
+        env=None,
+        config=config(settings),
+    )
 
 
 def stop(settings: Settings, timeout: float = 30.0) -> bool:

@@ -1,18 +1,24 @@
 """Background processes with pid files under ``PINLAKE_HOME/run`` and logs under ``logs``.
 
-Liveness, zombies and stopping a process tree go through psutil; the start-up wait of a
-service (:func:`wait_healthy`) through tenacity.
+Beside each pid file, ``<name>.json`` records the configuration the service was started with
+(ports, addresses, options: ``{"pid": 123, "config": {...}}``), so that ``services up`` can tell a
+service it may reuse from one started with other settings (:func:`mismatch`). Liveness, zombies
+and stopping a process tree go through psutil; the start-up wait of a service
+(:func:`wait_healthy`) through tenacity.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
@@ -25,8 +31,14 @@ def pid_file(run_dir: Path, name: str) -> Path:
     return run_dir / f"{name}.pid"
 
 
+def config_file(run_dir: Path, name: str) -> Path:
+    """``run_dir/<name>.json``: the configuration service ``name`` was started with."""
+    return run_dir / f"{name}.json"
+
+
 def read_pid(run_dir: Path, name: str) -> int | None:
-    """The pid of a running service, or None (a stale pid file is removed)."""
+    """The pid of a running service, or None (a stale pid file is removed, with its
+    configuration record)."""
     path = pid_file(run_dir, name)
     try:
         pid = int(path.read_text().strip())
@@ -34,8 +46,74 @@ def read_pid(run_dir: Path, name: str) -> int | None:
         return None
     if not is_alive(pid):
         path.unlink(missing_ok=True)
+        config_file(run_dir, name).unlink(missing_ok=True)
         return None
     return pid
+
+
+def record_config(run_dir: Path, name: str, pid: int, config: dict[str, Any]) -> None:
+    """Write ``{"pid": pid, "config": config}`` to ``<name>.json`` (atomically: a temporary file
+    renamed). ``config`` holds JSON scalars only (str, int, float, bool, None)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = config_file(run_dir, name)
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"pid": pid, "config": config}, sort_keys=True) + "\n")
+    tmp.replace(target)
+
+
+def read_config(run_dir: Path, name: str, pid: int) -> dict[str, Any] | None:
+    """The configuration recorded for service ``name`` running as ``pid``; None when there is no
+    record, it cannot be read, or it belongs to another pid (a service started by an older
+    pinlake, or by hand)."""
+    try:
+        record = json.loads(config_file(run_dir, name).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("pid") != pid:
+        return None
+    config = record.get("config")
+    return config if isinstance(config, dict) else None
+
+
+@dataclass(frozen=True)
+class Running:
+    """A running service of a home and the configuration it was started with (None: unknown)."""
+
+    name: str
+    pid: int
+    config: dict[str, Any] | None
+
+
+def running(run_dir: Path, name: str) -> Running | None:
+    """Service ``name`` if it runs (its pid file names a live process), with its recorded
+    configuration; None if it does not run."""
+    pid = read_pid(run_dir, name)
+    if pid is None:
+        return None
+    return Running(name, pid, read_config(run_dir, name, pid))
+
+
+def mismatch(run_dir: Path, name: str, wanted: dict[str, Any]) -> Running | None:
+    """The running service ``name`` if its recorded configuration differs from ``wanted`` (or is
+    unknown); None if it does not run or runs with exactly ``wanted``."""
+    service = running(run_dir, name)
+    if service is None:
+        return None
+    if service.config == json.loads(json.dumps(wanted)):  # compared as recorded (JSON)
+        return None
+    return service
+
+
+def describe_difference(service: Running, wanted: dict[str, Any]) -> str:
+    """``"kafka (pid 12) runs with bootstrap_servers=127.0.0.1:9092 controller_port=9093, not
+    bootstrap_servers=127.0.0.1:19092 controller_port=19093"``: the keys that differ."""
+    if service.config is None:
+        return f"{service.name} (pid {service.pid}) runs with an unknown configuration"
+    keys = [k for k in wanted if service.config.get(k) != wanted[k]]
+    keys += [k for k in service.config if k not in wanted]
+    have = " ".join(f"{k}={service.config.get(k)}" for k in keys)
+    want = " ".join(f"{k}={wanted.get(k)}" for k in keys)
+    return f"{service.name} (pid {service.pid}) runs with {have}, not {want}"
 
 
 def is_alive(pid: int) -> bool:
@@ -55,10 +133,16 @@ def is_alive(pid: int) -> bool:
 
 
 def spawn(
-    run_dir: Path, log_path: Path, name: str, argv: list[str], env: dict[str, str] | None = None
+    run_dir: Path,
+    log_path: Path,
+    name: str,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> int:
     """Start ``argv`` detached (own session, so its pid is its process group), stdout/stderr
-    appended to ``log_path``, and write its pid file; returns the pid."""
+    appended to ``log_path``, and write its pid file and its configuration record (``config``,
+    see :func:`record_config`; ``{}`` when None); returns the pid."""
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -71,6 +155,7 @@ def spawn(
             start_new_session=True,
             close_fds=True,
         )
+    record_config(run_dir, name, proc.pid, config or {})
     pid_file(run_dir, name).write_text(f"{proc.pid}\n")
     return proc.pid
 
@@ -101,6 +186,7 @@ def stop(run_dir: Path, name: str, timeout: float = 30.0, root_first: bool = Fal
         _signal(pid, alive, signal.SIGKILL)
         psutil.wait_procs(alive, timeout=5)
     pid_file(run_dir, name).unlink(missing_ok=True)
+    config_file(run_dir, name).unlink(missing_ok=True)
     return True
 
 

@@ -21,6 +21,17 @@ NAME = "stream"
 STOP_TIMEOUT = 60.0
 
 
+def config(settings: Settings, trigger_seconds: float = 1.0) -> dict[str, object]:
+    """What a running query is tied to (recorded beside its pid file, compared by ``services
+    up``): the broker, the topics' prefix, the home's tables and the trigger interval."""
+    return {
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
+        "topic_prefix": settings.topic_prefix,
+        "warehouse": str(settings.warehouse_dir),
+        "trigger_seconds": float(trigger_seconds),
+    }
+
+
 def start(settings: Settings, trigger_seconds: float = 1.0, warm_up: bool = True) -> int:
     """Start ``python -m pinlake.lakehouse.stream`` in the background (no-op if running);
     returns its pid. Its log is ``logs/stream.log``. ``warm_up``: see ``StreamOptions``."""
@@ -32,7 +43,14 @@ def start(settings: Settings, trigger_seconds: float = 1.0, warm_up: bool = True
     env["PINLAKE_STREAM_WARM_UP"] = "1" if warm_up else "0"
     env.setdefault("PYTHONUNBUFFERED", "1")
     argv = [sys.executable, "-m", "pinlake.lakehouse.stream"]
-    return process.spawn(settings.run_dir, settings.logs_dir / "stream.log", NAME, argv, env=env)
+    return process.spawn(
+        settings.run_dir,
+        settings.logs_dir / "stream.log",
+        NAME,
+        argv,
+        env=env,
+        config=config(settings, trigger_seconds),
+    )
 
 
 def stop(settings: Settings, timeout: float = STOP_TIMEOUT) -> bool:

@@ -1,8 +1,16 @@
 """The source database: tables derived from :data:`pinlake.schemas.SOURCE_COLUMNS`, creation, reads.
 
-SQLite in ``PINLAKE_HOME`` by default (``settings.source_db_url``); any SQLAlchemy URL otherwise
-(``mysql+pymysql://...`` like the original RDS, ``postgresql+psycopg://...``; the driver must be
-installed). Every database failure becomes a one-line :class:`~pinlake.errors.PinlakeError`.
+SQLite in ``PINLAKE_HOME`` by default (``settings.source_db_url``); the local MariaDB server with
+``PINLAKE_SOURCE_DB=mariadb`` (:mod:`pinlake.services.mariadb`, started by ``pinlake services
+up``); any SQLAlchemy URL otherwise (``mysql+pymysql://...`` like the original RDS,
+``postgresql+psycopg://...``; the driver must be installed). Every database failure becomes a
+one-line :class:`~pinlake.errors.PinlakeError`.
+
+Column types: INTEGER keys and ints, TEXT, DATETIME (SQLite: ISO text, read back as
+``datetime``), and for ``latitude``/``longitude`` DOUBLE (Python ``float``, like the original
+RDS's float columns) or, with ``coordinates="decimal"``, ``DECIMAL(10,7)`` (Python ``Decimal``
+from a plain MySQL ``SELECT``: the shape of sources whose producers need
+``json.dumps(default=str)``).
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Literal
 
 from sqlalchemy import (
     Column as SqlColumn,
@@ -20,6 +29,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    Numeric,
     Table,
     Text,
     bindparam,
@@ -45,26 +55,55 @@ FETCH_CHUNK = 900
 
 _SQL_TYPES = {"int": Integer, "text": Text, "float": Double, "datetime": DateTime}
 
+#: How ``latitude``/``longitude`` are stored: ``double`` (default) or ``decimal``.
+Coordinates = Literal["double", "decimal"]
+COORDINATES: tuple[str, ...] = ("double", "decimal")
+#: The DECIMAL of ``coordinates="decimal"``: ±180 with the reference data's 7 decimals.
+DECIMAL_COORDINATES = (10, 7)
+
+
+def _tables(meta: MetaData, coordinates: str) -> dict[str, Table]:
+    def sql_type(column_type: str) -> object:
+        if column_type == "float" and coordinates == "decimal":
+            return Numeric(*DECIMAL_COORDINATES, asdecimal=True)
+        return _SQL_TYPES[column_type]()
+
+    return {
+        topic: Table(
+            SOURCE_TABLES[topic],
+            meta,
+            *(
+                SqlColumn(
+                    column.name,
+                    sql_type(column.type),
+                    primary_key=column.name == KEY_COLUMN[topic],
+                    autoincrement=False,
+                    comment=column.description,
+                )
+                for column in SOURCE_COLUMNS[topic]
+            ),
+        )
+        for topic in SOURCE_TABLES
+    }
+
+
 metadata = MetaData()
 
 #: The SQLAlchemy tables by topic (``pin``, ``geo``, ``user``), derived from SOURCE_COLUMNS.
-TABLES: dict[str, Table] = {
-    topic: Table(
-        SOURCE_TABLES[topic],
-        metadata,
-        *(
-            SqlColumn(
-                column.name,
-                _SQL_TYPES[column.type](),
-                primary_key=column.name == KEY_COLUMN[topic],
-                autoincrement=False,
-                comment=column.description,
-            )
-            for column in SOURCE_COLUMNS[topic]
-        ),
-    )
-    for topic in SOURCE_TABLES
-}
+TABLES: dict[str, Table] = _tables(metadata, "double")
+
+_decimal_metadata = MetaData()
+#: The same tables with DECIMAL coordinates (created by ``coordinates="decimal"``).
+DECIMAL_TABLES: dict[str, Table] = _tables(_decimal_metadata, "decimal")
+
+
+def check_coordinates(coordinates: str) -> str:
+    """``coordinates`` if it is one of :data:`COORDINATES`; else :class:`UsageError`."""
+    if coordinates not in COORDINATES:
+        raise UsageError(
+            f"coordinates must be one of {', '.join(COORDINATES)}, not {coordinates!r}"
+        )
+    return coordinates
 
 
 def table_for(name: str) -> Table:
@@ -137,9 +176,16 @@ def engine_for(settings: Settings, url: str | None = None, *, create: bool = Tru
         ) from exc
     except ArgumentError as exc:
         raise UsageError(f"cannot use {safe_url(target)!r}: {_one_line(exc)}") from exc
-    with db_errors(target, "cannot connect to"):
-        with engine.connect():
-            pass
+    try:
+        with db_errors(target, "cannot connect to"):
+            with engine.connect():
+                pass
+    except PinlakeError as exc:
+        if target == settings.mariadb.url:  # the local server of PINLAKE_SOURCE_DB=mariadb
+            raise PinlakeError(
+                f"{exc} (start it with `pinlake services up --source-db mariadb`)"
+            ) from exc
+        raise
     return engine
 
 
@@ -221,17 +267,26 @@ def _topic_of(table: Table) -> str:
 
 # ---- writing -----------------------------------------------------------------------------------
 def replace_tables(
-    engine: Engine, *, force: bool, hint: str = "use --force to replace them"
+    engine: Engine,
+    *,
+    force: bool,
+    hint: str = "use --force to replace them",
+    coordinates: str = "double",
 ) -> None:
-    """Drop and create the three tables; refuse when any has rows and ``force`` is false."""
+    """Drop and create the three tables (coordinates as DOUBLE or, with ``coordinates=
+    "decimal"``, DECIMAL(10,7)); refuse when any has rows and ``force`` is false."""
+    check_coordinates(coordinates)
     counts = existing_counts(engine)
     filled = {topic: count for topic, count in counts.items() if count}
     if filled and not force:
         detail = ", ".join(f"{TABLES[t].name}: {c:,} rows" for t, c in filled.items())
         raise PinlakeError(f"source database {_url(engine)} already has data ({detail}); {hint}")
+    meta, tables = (
+        (_decimal_metadata, DECIMAL_TABLES) if coordinates == "decimal" else (metadata, TABLES)
+    )
     with db_errors(_url(engine)):
         metadata.drop_all(engine, tables=list(TABLES.values()), checkfirst=True)
-        metadata.create_all(engine, tables=list(TABLES.values()))
+        meta.create_all(engine, tables=list(tables.values()))
 
 
 def insert_chunks(
@@ -265,17 +320,28 @@ def _fast_sqlite(conn: Connection) -> None:
 
 
 def init_source(
-    settings: Settings, *, rows: int, seed: int, url: str | None, force: bool
+    settings: Settings,
+    *,
+    rows: int,
+    seed: int,
+    url: str | None,
+    force: bool,
+    coordinates: str = "double",
 ) -> dict[str, int]:
-    """Create the three source tables filled with ``rows`` synthetic rows each (seeded);
-    returns the rows inserted per table (``{"pin": rows, "geo": rows, "user": rows}``)."""
+    """Create the three source tables filled with ``rows`` synthetic rows each (seeded) in the
+    database of ``url`` (default ``settings.source_db_url``: SQLite, or the local MariaDB);
+    returns the rows inserted per table (``{"pin": rows, "geo": rows, "user": rows}``).
+    ``coordinates``: see :func:`replace_tables`. Raises :class:`UsageError` for bad arguments,
+    :class:`PinlakeError` when the database is unreachable or already has rows (without
+    ``force``)."""
     from pinlake.source.generator import SourceGenerator
 
     if rows < 1:
         raise UsageError("--rows must be at least 1")
+    check_coordinates(coordinates)
     engine = engine_for(settings, url)
     try:
-        replace_tables(engine, force=force)
+        replace_tables(engine, force=force, coordinates=coordinates)
         start = time.perf_counter()
         generator = SourceGenerator(rows, seed)
         inserted = insert_chunks(

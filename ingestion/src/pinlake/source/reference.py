@@ -20,6 +20,7 @@ from pinlake.errors import PinlakeError, UsageError
 from pinlake.schemas import SOURCE_COLUMNS
 from pinlake.source.db import (
     CHUNK_ROWS,
+    check_coordinates,
     engine_for,
     insert_chunks,
     print_loaded,
@@ -109,16 +110,22 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
-def load_reference(settings: Settings, directory: Path, *, url: str | None) -> dict[str, int]:
+def load_reference(
+    settings: Settings, directory: Path, *, url: str | None, coordinates: str = "double"
+) -> dict[str, int]:
     """Replace the source tables with the real rows in ``directory``; returns the rows
-    inserted per table."""
+    inserted per table. ``url`` defaults to ``settings.source_db_url`` (SQLite, or the local
+    MariaDB); ``coordinates`` (``double`` or ``decimal``): see
+    :func:`pinlake.source.db.replace_tables`. Raises :class:`UsageError` /
+    :class:`PinlakeError` for an unusable folder, file or database."""
+    check_coordinates(coordinates)
     files = reference_files(directory)
     total = (
         _count_lines(files["pin"]) + _count_lines(files["geo"]) + _count_lines(files["user"]) - 2
     )
     engine = engine_for(settings, url)
     try:
-        replace_tables(engine, force=True)
+        replace_tables(engine, force=True, coordinates=coordinates)
         start = time.perf_counter()
 
         def all_chunks() -> Iterator[dict[str, list[dict]]]:

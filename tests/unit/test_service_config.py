@@ -1,0 +1,215 @@
+"""Services tied to their configuration (issue 9, item 6): every supervised service records what
+it was started with beside its pid file, and ``services up`` refuses at once, in one line, to
+reuse a service of the home that runs with something else.
+
+The "running" services here are pid files naming this test process (alive, never signalled:
+nothing in these tests stops a service), so no broker, API, query or database is started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pinlake.cli import main
+from pinlake.config import ApiSettings, KafkaSettings, MariadbSettings, Settings, get_settings
+from pinlake.errors import PinlakeError
+from pinlake.services import api_process, kafka_broker, manager, mariadb, process, stream_process
+
+
+def settings_for(home: Path, base: int, **extra: object) -> Settings:
+    """Settings of ``home`` whose ports all derive from ``base`` (never opened here)."""
+    return Settings(
+        home=home,
+        kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{base}", controller_port=base + 1),
+        api=ApiSettings(host="127.0.0.1", port=base + 2, stage="test", api_key=None),
+        mariadb=MariadbSettings(port=base + 3),
+        **extra,
+    )
+
+
+def pretend_running(settings: Settings, name: str, config: dict | None) -> int:
+    """Write ``name``'s pid file (this process) and, unless None, its configuration record."""
+    pid = os.getpid()
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        process.record_config(settings.run_dir, name, pid, config)
+    process.pid_file(settings.run_dir, name).write_text(f"{pid}\n")
+    return pid
+
+
+def test_up_refuses_a_broker_on_other_ports_at_once(tmp_path):
+    running = settings_for(tmp_path, 19000)
+    pid = pretend_running(running, "kafka", kafka_broker.config(running))
+    wanted = settings_for(tmp_path, 29000)
+    start = time.monotonic()
+    with pytest.raises(PinlakeError) as failure:
+        manager.start_all(wanted, quiet=True)
+    assert time.monotonic() - start < 5  # not the 90 s health check of the wrong broker
+    message = str(failure.value)
+    assert len(message.splitlines()) == 1
+    assert (
+        f"kafka (pid {pid}) runs with bootstrap_servers=127.0.0.1:19000 controller_port=19001, "
+        "not bootstrap_servers=127.0.0.1:29000 controller_port=29001"
+    ) in message
+    assert message.endswith(f"stop them first: pinlake --home {tmp_path} services down")
+    # nothing was started or removed
+    assert sorted(p.name for p in running.run_dir.iterdir()) == ["kafka.json", "kafka.pid"]
+
+
+def test_up_from_the_cli_is_one_line_and_a_non_zero_exit(tmp_path, monkeypatch, capsys):
+    running = settings_for(tmp_path / "home", 19100)
+    pretend_running(running, "kafka", kafka_broker.config(running))
+    pretend_running(running, "api", api_process.config(running))
+    monkeypatch.setenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:29100")
+    monkeypatch.setenv("PINLAKE_KAFKA__CONTROLLER_PORT", "19101")
+    monkeypatch.setenv("PINLAKE_API__PORT", "29102")
+    monkeypatch.setenv("PINLAKE_KAFKA__EXTERNAL", "false")
+    monkeypatch.setenv("PINLAKE_API__STAGE", "test")
+    monkeypatch.delenv("PINLAKE_API__API_KEY", raising=False)
+    monkeypatch.delenv("PINLAKE_API__HOST", raising=False)
+    monkeypatch.delenv("PINLAKE_KAFKA__PARTITIONS", raising=False)
+    monkeypatch.delenv("PINLAKE_SOURCE_DB", raising=False)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--home", str(tmp_path / "home"), "services", "up", "--no-stream"])
+    finally:
+        get_settings.cache_clear()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "kafka (pid" in err and "bootstrap_servers=127.0.0.1:19100" in err
+    assert "not bootstrap_servers=127.0.0.1:29100" in err
+    assert "controller_port" not in err  # only what differs
+    assert (
+        "api (pid" in err
+        and "runs with port=19102 bootstrap_servers=127.0.0.1:19100, "
+        "not port=29102 bootstrap_servers=127.0.0.1:29100"
+        in err
+    )
+    assert f"pinlake --home {tmp_path / 'home'} services down" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "config_of", "change", "expected"),
+    [
+        ("api", api_process.config, {"api": ApiSettings(port=30002)}, "port=19202, not port=30002"),
+        (
+            "api",
+            api_process.config,
+            {"api": ApiSettings(port=19202, stage="prod")},
+            "stage=test, not stage=prod",
+        ),
+        (
+            "mariadb",
+            mariadb.config,
+            {"mariadb": MariadbSettings(port=30003)},
+            "port=19203, not port=30003",
+        ),
+        (
+            "stream",
+            lambda s: stream_process.config(s, 1.0),
+            {"topic_prefix": "other"},
+            "topic_prefix=pinterest, not topic_prefix=other",
+        ),
+    ],
+)
+def test_every_service_is_compared(tmp_path, name, config_of, change, expected):
+    running = settings_for(tmp_path, 19200, source_db="mariadb")
+    pid = pretend_running(running, name, config_of(running))
+    manager.check_configuration(running, stream=True)  # the same settings: reused
+    wanted = running.model_copy(update=change)
+    with pytest.raises(PinlakeError, match="already run with another configuration") as failure:
+        manager.check_configuration(wanted, stream=True)
+    assert f"{name} (pid {pid}) runs with {expected}" in str(failure.value)
+
+
+def test_the_stream_trigger_is_part_of_the_query(tmp_path):
+    settings = settings_for(tmp_path, 19300)
+    pretend_running(settings, "stream", stream_process.config(settings, 1.0))
+    manager.check_configuration(settings, stream=True, trigger_seconds=1.0)
+    with pytest.raises(PinlakeError, match=r"trigger_seconds=1\.0, not trigger_seconds=2\.5"):
+        manager.check_configuration(settings, stream=True, trigger_seconds=2.5)
+    manager.check_configuration(settings, stream=False)  # --no-stream leaves the query alone
+
+
+def test_a_service_without_a_record_is_unknown_and_others_are_listed(tmp_path):
+    settings = settings_for(tmp_path, 19400)
+    pid = pretend_running(settings, "kafka", None)  # started by an older pinlake
+    pretend_running(settings, "mariadb", mariadb.config(settings))
+    with pytest.raises(PinlakeError) as failure:
+        manager.check_configuration(settings)
+    message = str(failure.value)
+    assert f"kafka (pid {pid}) runs with an unknown configuration" in message
+    assert f"also running: mariadb (pid {pid})" in message
+
+
+def test_a_record_of_another_pid_does_not_count(tmp_path):
+    settings = settings_for(tmp_path, 19500)
+    pretend_running(settings, "api", api_process.config(settings))
+    record = json.loads(process.config_file(settings.run_dir, "api").read_text())
+    assert record == {"pid": os.getpid(), "config": api_process.config(settings)}
+    record["pid"] = os.getpid() + 1
+    process.config_file(settings.run_dir, "api").write_text(json.dumps(record))
+    with pytest.raises(PinlakeError, match="api .* runs with an unknown configuration"):
+        manager.check_configuration(settings)
+
+
+def test_wanted_configs_follow_the_settings(tmp_path):
+    sqlite = settings_for(tmp_path, 19600)
+    assert list(manager.wanted_configs(sqlite)) == ["kafka", "api"]
+    both = settings_for(tmp_path, 19600, source_db="mariadb")
+    assert list(manager.wanted_configs(both, stream=True)) == ["mariadb", "kafka", "api", "stream"]
+    external = settings_for(tmp_path, 19600).model_copy(
+        update={"kafka": KafkaSettings(bootstrap_servers="10.0.0.1:9092", external=True)}
+    )
+    assert list(manager.wanted_configs(external)) == ["api"]
+    keyed = both.model_copy(
+        update={
+            "api": ApiSettings(port=19602, api_key="secret-key"),
+            "mariadb": MariadbSettings(port=19603, password="db-secret"),
+        }
+    )
+    recorded = json.dumps(manager.wanted_configs(keyed))
+    assert "secret-key" not in recorded and "db-secret" not in recorded
+    assert (
+        manager.wanted_configs(keyed)["api"]["api_key_sha256"]
+        != (manager.wanted_configs(both)["api"]["api_key_sha256"])
+    )
+
+
+def test_spawn_records_and_stop_removes_the_configuration(tmp_path):
+    run_dir, logs = tmp_path / "run", tmp_path / "logs" / "x.log"
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    pid = process.spawn(run_dir, logs, "probe", argv, config={"port": 1})
+    assert process.running(run_dir, "probe") == process.Running("probe", pid, {"port": 1})
+    assert process.mismatch(run_dir, "probe", {"port": 1}) is None
+    assert process.mismatch(run_dir, "probe", {"port": 2}) == process.Running(
+        "probe", pid, {"port": 1}
+    )
+    assert process.stop(run_dir, "probe", timeout=5)
+    assert not process.pid_file(run_dir, "probe").exists()
+    assert not process.config_file(run_dir, "probe").exists()
+    assert process.mismatch(run_dir, "probe", {"port": 2}) is None  # not running: no conflict
+
+
+def test_a_stale_pid_file_loses_its_record(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = int(done.stdout)
+    run_dir = tmp_path / "run"
+    process.record_config(run_dir, "kafka", dead, {"port": 1})
+    process.pid_file(run_dir, "kafka").write_text(f"{dead}\n")
+    assert process.running(run_dir, "kafka") is None
+    assert not process.config_file(run_dir, "kafka").exists()
