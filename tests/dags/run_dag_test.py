@@ -15,8 +15,8 @@ Usage: ``python run_dag_test.py`` with requests ``{"out": "OUT.json", "dag_id": 
 ``dag.partial_subset(TASK_IDS, include_upstream=True, include_downstream=DOWNSTREAM)``: the named
 tasks, everything they need and (unless ``downstream`` is false) everything that needs them (what
 ``airflow tasks clear -u -d`` selects). ``OUT.json``: ``{"run_id", "state", "tasks": {task id:
-state}, "xcom": {task id: return value}}``, written atomically when the run ends (an error:
-``{"error": ...}``).
+state}, "seconds": {task id: wall seconds}, "xcom": {task id: return value}}``, written
+atomically when the run ends (an error: ``{"error": ...}``).
 """
 
 from __future__ import annotations
@@ -47,13 +47,20 @@ def run(dag_id: str, task_ids: list[str], downstream: bool = True) -> dict:
             TaskInstance.dag_id == dag_id, TaskInstance.run_id == dag_run.run_id
         )
         states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
+        seconds = {ti.task_id: ti.duration for ti in tis if ti.duration is not None}
         returned = session.query(XComModel).filter(
             XComModel.dag_id == dag_id,
             XComModel.run_id == dag_run.run_id,
             XComModel.key == "return_value",
         )
         xcom = {x.task_id: XComModel.deserialize_value(x) for x in returned}
-    return {"run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": states, "xcom": xcom}
+    return {
+        "run_id": dag_run.run_id,
+        "state": str(dag_run.state),
+        "tasks": states,
+        "seconds": seconds,
+        "xcom": xcom,
+    }
 
 
 def main() -> None:
