@@ -17,6 +17,10 @@ def put(api, path, body):
     return api.put(path, content=content, headers={"content-type": "application/json"})
 
 
+def _b64(value: object) -> str:
+    return base64.b64encode(orjson.dumps(value)).decode()
+
+
 def read_stream(api, stream: str, shard: str = "shardId-000000000000", max_calls: int = 50):
     resp = api.get(f"/streams/{stream}/sharditerator", params={"shard-id": shard})
     assert resp.status_code == 200, resp.text
@@ -57,44 +61,78 @@ def test_put_record_like_the_aicore_producer_and_read_back(kafka_services, api, 
     assert seqs == sorted(seqs)
 
 
-def test_put_record_base64_data(kafka_services, api, marker):
+def test_put_record_base64_data_is_stored_as_the_json_string_the_template_makes(
+    kafka_services, api, marker
+):
+    """A producer that pre-encodes (PRG) sends base64 text as Data: the template stores its JSON
+    text, quotes included (the stream stage unwraps it)."""
     stream = kafka_services.stream("geo")
     raw = json.dumps({"m": marker, "i": 1}).encode()
-    resp = put(
-        api,
-        f"/streams/{stream}/record",
-        {"Data": base64.b64encode(raw).decode(), "PartitionKey": "test_geo"},
-    )
+    text = base64.b64encode(raw).decode()
+    resp = put(api, f"/streams/{stream}/record", {"Data": text, "PartitionKey": "test_geo"})
     assert resp.status_code == 200, resp.text
     datas = [base64.b64decode(r["Data"]) for r in read_stream(api, stream)]
-    assert raw in datas
+    assert f'"{text}"'.encode() in datas
+    assert raw not in datas  # never decoded by the API
+
+
+@pytest.mark.parametrize(
+    ("data", "stored"),
+    [
+        ("this is a test", b'"this is a test"'),  # was 400
+        ("hello123", b'"hello123"'),  # was stored as 6 bytes of base64-decoded garbage
+    ],
+)
+def test_put_record_string_data_round_trips_with_the_template_bytes(
+    kafka_services, api, data, stored
+):
+    """$util.base64Encode($input.json('$.Data')): GetRecords returns exactly the JSON text."""
+    stream = kafka_services.stream("user")
+    resp = put(api, f"/streams/{stream}/record", {"Data": data, "PartitionKey": "p-1"})
+    assert resp.status_code == 200, resp.text
+    seq = resp.json()["SequenceNumber"]
+    shard = resp.json()["ShardId"]
+    mine = [r for r in read_stream(api, stream, shard) if r["SequenceNumber"] == seq]
+    assert len(mine) == 1
+    assert mine[0]["Data"] == base64.b64encode(stored).decode()
+    assert base64.b64decode(mine[0]["Data"]) == stored
+    assert mine[0]["PartitionKey"] == "p-1"
 
 
 def test_put_records_mixed_valid_and_invalid(kafka_services, api, marker):
+    """The tutorial's PutRecords stores ``$util.base64Encode($elem.data)``: a string's own
+    characters (a producer sends the row's JSON text), an object as Velocity's map text."""
     stream = kafka_services.stream("user")
     entries = [
-        {"data": {"m": marker, "i": 0}, "partition-key": "a"},
+        {"data": json.dumps({"m": marker, "i": 0}), "partition-key": "a"},
         {"data": {"m": marker, "i": 1}},  # no partition key
         {"data": f'{{"m": "{marker}", "i": 2}}', "partition-key": "b"},  # text passes through
         "not an object",
         {"data": None, "partition-key": "c"},
         {"data": {"m": marker, "i": 5}, "partition-key": "d" * 300},
-        {"data": {"m": marker, "i": 6}, "partition-key": "e"},
+        {"data": json.dumps({"m": marker, "i": 6}), "partition-key": "e"},
+        {"data": {"m": marker, "i": 7}, "partition-key": "f"},  # stored as map text
     ]
     resp = put(api, f"/streams/{stream}/records", {"records": entries})
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["FailedRecordCount"] == 4
     ok = [i for i, r in enumerate(body["Records"]) if "SequenceNumber" in r]
-    assert ok == [0, 2, 6]
+    assert ok == [0, 2, 6, 7]
     for r in body["Records"]:
         assert ("ErrorCode" in r) != ("SequenceNumber" in r)
-    got = set()
+    got, texts = set(), set()
     for rec in read_stream(api, stream):
-        data = json.loads(base64.b64decode(rec["Data"]))
-        if isinstance(data, dict) and data.get("m") == marker:
-            got.add(data["i"])
+        data = base64.b64decode(rec["Data"])
+        texts.add(data)
+        try:
+            value = json.loads(data)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and value.get("m") == marker:
+            got.add(value["i"])
     assert got == {0, 2, 6}
+    assert f"{{m={marker}, i=7}}".encode() in texts
 
 
 def test_put_records_kinesis_native_shape(kafka_services, api):
@@ -111,6 +149,8 @@ def test_stream_lifecycle_and_shard_routing(kafka_services, api):
     assert again.status_code == 400 and again.json()["__type"] == "ResourceInUseException"
     assert name in api.get("/streams").json()["StreamNames"]
     assert api.get("/streams").json()["HasMoreStreams"] is False
+    after = api.get("/streams", params={"ExclusiveStartStreamName": name[:-1], "Limit": 1})
+    assert after.json()["StreamNames"] == [name]
     desc = api.get(f"/streams/{name}").json()["StreamDescription"]
     assert desc["StreamName"] == name and desc["StreamStatus"] == "ACTIVE"
     shards = desc["Shards"]
@@ -167,7 +207,6 @@ def test_kinesis_errors(kafka_services, api):
         put(api, "/streams/nope-nope/record", {"Data": {}, "PartitionKey": "k"}),
         put(api, f"/streams/{stream}/record", {"Data": {}}),
         put(api, f"/streams/{stream}/record", {"PartitionKey": "k"}),
-        put(api, f"/streams/{stream}/record", {"Data": "%%%", "PartitionKey": "k"}),
         put(api, f"/streams/{stream}/record", b"{oops"),
         put(api, f"/streams/{stream}/records", {"records": []}),
         put(api, f"/streams/{stream}/records", {"records": [{}] * 501}),
@@ -215,7 +254,8 @@ def test_put_record_through_api_gateway_paths(kafka_services, api, marker):
     resp = put(
         api,
         f"{base}//streams/{stream}/records/",
-        {"Records": [{"Data": {"m": marker, "i": 9}, "PartitionKey": "p"}]},
+        # Kinesis' own shape: Data is a base64 blob
+        {"Records": [{"Data": _b64({"m": marker, "i": 9}), "PartitionKey": "p"}]},
     )
     assert resp.status_code == 200 and resp.json()["FailedRecordCount"] == 0, resp.text
     sequences[resp.json()["Records"][0]["SequenceNumber"]] = 9
@@ -249,3 +289,53 @@ def test_unknown_kinesis_resources_answer_in_kinesis_shape(
     assert resp.headers["content-type"] == "application/x-amz-json-1.1"
     body = resp.json()
     assert set(body) == {"__type", "message"} and body["__type"] == "UnknownOperationException"
+
+
+def test_list_streams_pages_and_lists_only_streams(kafka_services, api):
+    """ListStreams: the streams (not the Kafka REST batch topics), sorted, a page at a time with
+    Limit and ExclusiveStartStreamName (query or JSON body), HasMoreStreams until the last."""
+    from pinlake.config import TABLES
+
+    base = f"ls-{uuid.uuid4().hex[:6]}"
+    created = [f"{base}-{i}" for i in range(3)]
+    for name in created:
+        assert api.post(f"/streams/{name}", json={"ShardCount": 1}).status_code == 200
+    try:
+        everything = api.get("/streams")
+        assert everything.status_code == 200
+        names = everything.json()["StreamNames"]
+        assert names == sorted(names)
+        assert set(created) <= set(names)
+        for table in TABLES:
+            assert kafka_services.stream(table) in names
+            assert kafka_services.topic(table) not in names  # a batch topic is no stream
+        assert everything.json()["HasMoreStreams"] is False
+
+        collected, start = [], None
+        while True:  # the loop of the ListStreams reference, two at a time
+            params = {"Limit": 2} | ({"ExclusiveStartStreamName": start} if start else {})
+            page = api.get("/streams", params=params).json()
+            assert len(page["StreamNames"]) <= 2
+            collected += page["StreamNames"]
+            if not page["HasMoreStreams"]:
+                break
+            start = page["StreamNames"][-1]
+        assert collected == names
+
+        # the AWS SDK shape: the parameters in a JSON body (the AiCore client sends {})
+        body = {"Limit": 1, "ExclusiveStartStreamName": created[0]}
+        resp = api.request(
+            "GET",
+            "/streams",
+            content=orjson.dumps(body),
+            headers={"content-type": "application/x-amz-json-1.1"},
+        )
+        assert resp.json() == {"HasMoreStreams": True, "StreamNames": [created[1]]}
+        aicore = api.request("GET", "/streams", content=b"{}")
+        assert aicore.json()["StreamNames"] == names
+
+        bad = api.get("/streams", params={"Limit": 0})
+        assert bad.status_code == 400 and bad.json()["__type"] == "InvalidArgumentException"
+    finally:
+        for name in created:
+            api.delete(f"/streams/{name}")

@@ -290,3 +290,23 @@ def test_data_is_unwrapped_as_real_producers_send_it(
     assert texts[0] == '"this is a test"'  # the Data as delivered
     assert texts[4] == "{bad"  # the decoded text that was read
     assert texts[7].startswith(f"{{index={pins[0]['index']}, unique_id=")
+
+
+def test_tables_of_an_older_home_gain_the_element_column(spark, stream_settings: Settings) -> None:
+    """A stream table created before ``_element`` existed gets it (after ``_offset``, NULL for
+    its rows) when the stream stage starts, and new batches land with their positions."""
+    from pyspark.sql.types import StructType
+
+    old_ddl = stream_table_ddl("user").replace(", `_element` int", "")
+    assert "_element" not in old_ddl
+    path = stream_table_path(stream_settings, stream_table("user"))
+    spark.sql(f"create table delta.`{path}` ({old_ddl}) using delta")
+    spark.createDataFrame([], old_ddl).write.format("delta").mode("append").save(str(path))
+
+    ensure_stream_tables_by_path(spark, stream_settings)
+
+    schema = spark.read.format("delta").load(str(path)).schema
+    assert schema.simpleString() == StructType.fromDDL(stream_table_ddl("user")).simpleString()
+    result = StreamResult()
+    _land(spark, stream_settings, "app-10", result, [("user", 0, 0, _json([USER, USER]))], 0)
+    assert sorted(r["_element"] for r in _read(spark, stream_settings, "stream_user")) == [0, 1]
