@@ -55,6 +55,8 @@ def _copy_into(table: str) -> list[str]:
             # first offset of the file (the local land adds the line index)
             f"cast(regexp_extract(_metadata.file_name, '{OFFSET_SQL_REGEX}', 1) as bigint)"
             " as _offset",
+            # Spark's JSON reader makes a row per element of an array line without its position
+            "cast(null as int) as _element",
             "_metadata.file_path as _source_file",
             "'{{ run_id }}' as _load_id",
             "current_timestamp() as _ingested_at",
