@@ -3,9 +3,11 @@
 ``golden``: the AiCore reference rows, produced as the original producer sent them (the logged
 posting sequence, repeats included, then every row once) down both delivery paths into one home
 with its broker and API running: posted to the Kafka REST proxy (the batch path) and put to the
-Kinesis proxy (the stream path). The stream DAG's catch-up task lands the stream topics
-(``stream --available-now``); then the Airflow batch DAG sinks the batch topics into the topics
-bucket, lands them, builds every model with dbt, exports the marts and generates the dbt docs.
+Kinesis proxy (the stream path). Before them, on both paths, every client shape of the original
+producers and rows of extreme values (tests/golden_extras.py). The stream DAG's catch-up task
+lands the stream topics (``stream --available-now``); then the Airflow batch DAG sinks the batch
+topics into the topics bucket, lands them, builds every model with dbt, exports the marts and
+generates the dbt docs.
 Every mart, contract, docs, export and DAG assertion reads this one run, and the two paths are
 compared where they meet: the same records in raw Delta (and, through the Kafka path, in the
 bucket). Built once per session, lazily; the modules that read it are one xdist work unit
@@ -28,6 +30,7 @@ from pinlake.config import Settings
 
 if TYPE_CHECKING:
     from airflow_env import DagTestProcess
+    from golden_extras import ExtraDeliveries
 
 pytest_plugins = ["airflow_env"]
 
@@ -39,7 +42,11 @@ AICORE_DIR = REPO_ROOT.parent / "shared" / "reference-data" / "aicore"
 #: The modules that read the session's golden run: one xdist work unit (one worker builds the
 #: run, once, and runs them), started first since it is the session's longest chain; every other
 #: module is a work unit of its own (``--dist loadscope``: its module fixtures are built once).
-GOLDEN_MODULES = ("tests/integration/test_reference_data.py", "tests/dags/test_batch_e2e.py")
+GOLDEN_MODULES = (
+    "tests/integration/test_reference_data.py",
+    "tests/integration/test_golden_deliveries.py",
+    "tests/dags/test_batch_e2e.py",
+)
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown when run with -p no:xdist
@@ -93,7 +100,8 @@ def aicore_dir() -> Path:
 
 @dataclass
 class GoldenRun:
-    """The golden run's home, what was produced down each path, the outcomes of its two DAG
+    """The golden run's home, what was produced down each path (``produced``: the original
+    producer's events; ``extra``: the client shapes and extreme rows), the outcomes of its two DAG
     runs (``DagTestProcess.run``: the stream DAG's catch-up task, then the batch DAG), the
     process that ran them (for later runs on the same home: its JVM holds the home's metastore)
     and the Delta versions of the raw tables and the marts right after them (``{schema: {table:
@@ -101,6 +109,7 @@ class GoldenRun:
 
     settings: Settings
     produced: dict[str, list]
+    extra: ExtraDeliveries
     stream_run: dict
     dag_run: dict
     dags: DagTestProcess
@@ -124,6 +133,7 @@ def golden(
 ) -> Iterator[GoldenRun]:
     """Both delivery paths over the reference data, landed and built by the DAGs (about 4 min)."""
     from airflow_env import DagTestProcess
+    from golden_extras import deliver
 
     from pinlake.pipeline.runner import Runner
     from pinlake.pipeline.steps import ServicesDown, ServicesUp, SourceLoad
@@ -134,6 +144,7 @@ def golden(
     run.run("source load", SourceLoad(aicore_dir))
     run.run("services up", ServicesUp(stream=False))
     try:
+        extra = deliver(settings, aicore_dir)
         produced: dict[str, list] = {"batch": [], "stream": []}
         for draws in reference_draws(aicore_dir):
             for path, stream in (("batch", False), ("stream", True)):
@@ -152,7 +163,7 @@ def golden(
             )
             dag_run = dags.run("run-ok")
             versions = {s: delta_versions(settings.home, s) for s in ("raw", "marts")}
-            yield GoldenRun(settings, produced, stream_run, dag_run, dags, versions)
+            yield GoldenRun(settings, produced, extra, stream_run, dag_run, dags, versions)
         finally:
             dags.close()
     finally:

@@ -60,16 +60,20 @@ def _produced(results: list) -> Counter:
 
 
 def test_every_produced_record_is_landed_and_every_mart_exported(golden):
-    """Acknowledged = landed, per table and path; nothing quarantined; every mart exported."""
+    """Acknowledged = landed, per table and path (the producer's events plus the client shapes'
+    and extreme rows: an array value is one Kafka record and a raw row per element); nothing
+    quarantined; every mart exported."""
     xcom = golden.dag_run["xcom"]
     batch, stream = _produced(golden.produced["batch"]), _produced(golden.produced["stream"])
     assert batch == stream  # the same events down both paths
     assert sum(batch.values()) > 30_000
-    assert xcom["sink"]["records"] == sum(batch.values())
-    assert Counter(xcom["land"]["records"]) == batch
+    extra = golden.extra
+    assert extra.rows["batch"] == extra.rows["stream"]  # the same rows down both paths
+    assert xcom["sink"]["records"] == sum(batch.values()) + extra.kafka_records["batch"].total()
+    assert Counter(xcom["land"]["records"]) == batch + extra.rows["batch"]
     assert sum(xcom["land"]["quarantined"].values()) == 0
     assert golden.stream_run["state"] == "success"
-    assert Counter(golden.streamed["records"]) == stream
+    assert Counter(golden.streamed["records"]) == stream + extra.rows["stream"]
     assert sum(golden.streamed["quarantined"].values()) == 0
     assert golden.streamed["stopped"] == "caught up"
     assert sorted(xcom["export"]["rows"]) == MARTS == sorted(golden.exports)

@@ -41,7 +41,8 @@ def _append(spark, path: str, rows: list[tuple[int, int, int, datetime]]) -> Non
     raw.stream_user (stream) with that path's metadata."""
     if path == "batch":
         data = [
-            (i, "F", f"L{i}", 30, "2020-01-01 00:00:00", "pinterest.user", p, o, "f", "l", at)
+            (i, "F", f"L{i}", 30, "2020-01-01 00:00:00", "pinterest.user", p, o, None)
+            + ("f", "l", at)
             for i, p, o, at in rows
         ]
         spark.createDataFrame(data, raw_table_ddl("user")).write.format("delta").mode(
@@ -49,7 +50,7 @@ def _append(spark, path: str, rows: list[tuple[int, int, int, datetime]]) -> Non
         ).saveAsTable("raw.`user`")
     else:
         data = [
-            (i, "F", f"L{i}", 30, "2020-01-01 00:00:00", "streaming-pinterest-user", p, o)
+            (i, "F", f"L{i}", 30, "2020-01-01 00:00:00", "streaming-pinterest-user", p, o, None)
             + (at, f"k{i}", f"49{p:06d}{o:020d}", 0, at)
             for i, p, o, at in rows
         ]

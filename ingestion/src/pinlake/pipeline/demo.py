@@ -97,14 +97,16 @@ def run_demo(settings: Settings, *, rows: int, events: int | None, direct: bool 
     console.print(f"[bold]pinlake demo[/] in {settings.home} (previous demo state is reset)")
     reset_state(settings)
     run = Runner(settings, total=7 if direct else 12)
-    run.run("source init", SourceInit(rows=rows))
     produced: dict[str, ProduceResult] = {}
     streamed: StreamState | None = None
     if direct:
+        run.run("source init", SourceInit(rows=rows))
         produced["batch"] = run.run("produce → bucket", ProduceToBucket(events=events))
     else:
+        # services first: with PINLAKE_SOURCE_DB=mariadb they include the source database
         run.run("services up (broker, API, stream query)", ServicesUp())
         try:
+            run.run("source init", SourceInit(rows=rows))
             produced["batch"] = run.run(
                 "produce → Kafka REST (batch path)", ProduceToApi(events=events, concurrency=8)
             )
