@@ -65,7 +65,7 @@ lint: setup ## ruff + sqlfluff (sparksql dialect, dbt templater)
 pytest: setup ## every test: unit, Spark, dbt (one golden build), Kafka, Airflow
 	$(BIN)/pytest
 
-test-fast: setup ## the developer loop: everything but the end-to-end and fault tests
+test-fast: setup ## the developer loop: everything but the end-to-end, fault and Spark tests
 	$(BIN)/pytest -m "not slow"
 
 test: lint pytest ## install, lint, run every test

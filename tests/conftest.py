@@ -40,8 +40,9 @@ AICORE_DIR = REPO_ROOT.parent / "shared" / "reference-data" / "aicore"
 
 
 #: The modules that read the session's golden run: one xdist work unit (one worker builds the
-#: run, once, and runs them), started first since it is the session's longest chain; every other
-#: module is a work unit of its own (``--dist loadscope``: its module fixtures are built once).
+#: run, once, and runs them), started first since it is the session's longest chain, then the
+#: modules with slow tests; every other module is a work unit of its own (``--dist loadscope``:
+#: its module fixtures are built once).
 GOLDEN_MODULES = (
     "tests/integration/test_reference_data.py",
     "tests/integration/test_golden_deliveries.py",
@@ -68,7 +69,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     strays = sorted(i.nodeid for i in items if "golden" in i.fixturenames and not golden[i])
     if strays:  # another worker would build a second golden run
         raise pytest.UsageError(f"add their modules to GOLDEN_MODULES (conftest.py): {strays}")
-    items.sort(key=lambda item: not golden[item])  # stable: collection order otherwise
+    # the longest chains first, so that the short modules fill in at the end: the golden unit,
+    # then the modules with an end-to-end (slow) test, then the rest (stable: collection order)
+    heavy = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (not golden[item], item.nodeid.split("::", 1)[0] not in heavy))
 
 
 @pytest.fixture(scope="session")

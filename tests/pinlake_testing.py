@@ -7,6 +7,13 @@ from pathlib import Path
 from pinlake.config import ApiSettings, KafkaSettings, Settings
 from pinlake.services.process import free_ports
 
+#: Start-up chatter that must not reach a user's terminal (tests/ingestion/test_spark_quiet.py,
+#: tests/integration/test_stream_path.py): the JDK's line (Spark's launcher always adds
+#: --add-modules=jdk.incubator.vector) and Spark's Logging.scala banner, printed when PySpark's
+#: driver logger has no level of its own.
+INCUBATOR = "WARNING: Using incubator modules: jdk.incubator.vector"
+LOG_LEVEL_BANNER = ('Setting default log level to "WARN".', "To adjust logging level use")
+
 
 def isolated_settings(home: Path) -> Settings:
     """Settings for a throwaway home with the broker and the API on free loopback ports."""

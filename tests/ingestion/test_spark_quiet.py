@@ -1,4 +1,6 @@
-"""Starting Spark shows errors only: no JVM or Spark start-up chatter on the user's terminal."""
+"""Starting Spark shows errors only: no JVM or Spark start-up chatter on the user's terminal
+(also checked on the output of the ``pinlake stream`` processes of
+tests/integration/test_stream_path.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +9,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from pinlake_testing import INCUBATOR, LOG_LEVEL_BANNER
 
 from pinlake.config import Settings
 from pinlake.lakehouse.dbt import dbt_executable
 
-pytestmark = pytest.mark.spark
+# slow: it starts a Spark JVM (tens of seconds), so the fast loop leaves it out
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-#: The JDK's line (Spark's launcher always adds --add-modules=jdk.incubator.vector).
-INCUBATOR = "WARNING: Using incubator modules: jdk.incubator.vector"
-#: Spark's Logging.scala banner when PySpark's driver logger has no level of its own.
-LOG_LEVEL_BANNER = ('Setting default log level to "WARN".', "To adjust logging level use")
+
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    from pinlake.config import REPO_ROOT
+
+    return subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400, check=False
+    )
+
 
 SESSION = """
 from pinlake.spark import get_spark
@@ -26,14 +34,6 @@ assert spark.sql("select 1 as x").collect()[0].x == 1
 spark._jvm.org.slf4j.LoggerFactory.getLogger("pinlake.test").error("this error stays visible")
 print("session ready")
 """
-
-
-def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    from pinlake.config import REPO_ROOT
-
-    return subprocess.run(
-        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400, check=False
-    )
 
 
 def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):

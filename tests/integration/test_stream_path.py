@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pinlake_testing import isolated_settings
+from pinlake_testing import INCUBATOR, LOG_LEVEL_BANNER, isolated_settings
 
 from pinlake.config import Settings
 from pinlake.ingest_api.kinesis.codec import parse_sequence_number
@@ -153,9 +153,11 @@ def _pinlake(
     settings: Settings, log: Path, children: list[subprocess.Popen], *args: str
 ) -> subprocess.Popen:
     handle = log.open("ab")
+    env = settings.child_env()
+    env.pop("SPARK_CONF_DIR", None)  # as from a user's shell: get_spark points Spark at its conf
     proc = subprocess.Popen(
         [sys.executable, "-m", "pinlake", *args],
-        env=settings.child_env(),
+        env=env,
         stdout=handle,
         stderr=subprocess.STDOUT,
     )
@@ -212,6 +214,10 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     acked |= _put(settings, "user", _users(3500, 300, bad_every=50), first_key=3500)
     done = _pinlake(settings, tmp_path / "available-now.log", children, "stream", "--available-now")
     assert done.wait(300) == 0, (tmp_path / "available-now.log").read_text()[-3000:]
+    # the users' terminal: no JVM or Spark start-up chatter from either `pinlake stream`
+    for output in (log.read_text(), (tmp_path / "available-now.log").read_text()):
+        assert INCUBATOR not in output
+        assert not any(line in output for line in LOG_LEVEL_BANNER)
 
     landed = _landed(spark, settings)
     duplicates = {d: n for d, n in landed.items() if n > 1}

@@ -12,7 +12,8 @@ from pinlake.config import Settings
 from pinlake.errors import UsageError
 from pinlake.lakehouse.land import LandOptions, land_bucket
 
-pytestmark = pytest.mark.spark
+# slow: it starts a Spark JVM (tens of seconds), so the fast loop leaves it out
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 PIN = {
     "index": 7528,

@@ -21,7 +21,8 @@ from pinlake.lakehouse.stream import BatchWriter, StreamResult
 from pinlake.lakehouse.tables import ensure_stream_tables_by_path, stream_table_path
 from pinlake.schemas import STREAM_QUARANTINE_DDL, stream_table, stream_table_ddl
 
-pytestmark = pytest.mark.spark
+# slow: it starts a Spark JVM (tens of seconds), so the fast loop leaves it out
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset bigint, "

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from pinlake.produce.payload import row_to_json
 
-pytestmark = pytest.mark.spark
+# slow: it starts a Spark JVM (tens of seconds), so the fast loop leaves it out
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 MACRO = Path(__file__).resolve().parents[2] / "macros" / "parse_timestamp.sql"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
