@@ -43,6 +43,11 @@ def staged(spark, spark_settings: Settings, tmp_path_factory) -> Iterator[dict]:
     try:  # the full-refresh SELECT (other tests of this worker may have built staging)
         compile_ = ["compile", "--select", "staging", "--full-refresh"]
         run_dbt(spark_settings, DbtCommand(compile_, in_process=True))
+        # the warning tests that count unreadable delivered values (they read raw only)
+        warn = ["test", "--select", "test_name:delivered_values_parse"]
+        tested = run_dbt(spark_settings, DbtCommand(warn, check=False, in_process=True))
+        target = spark_settings.home / "dbt" / "target"
+        run_results = json.loads((target / "run_results.json").read_text())["results"]
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -60,13 +65,24 @@ def staged(spark, spark_settings: Settings, tmp_path_factory) -> Iterator[dict]:
             }
     finally:
         spark.conf.set("spark.sql.ansi.enabled", previous)
-    yield {"landed": landed, "selected": selected}
+    yield {"landed": landed, "selected": selected, "tested": tested, "warnings": run_results}
 
 
 def test_every_extreme_row_lands(staged) -> None:
     landed = staged["landed"]
     assert landed.records == {t: len(KEYS) for t in ("pin", "geo", "user")}
     assert landed.total_quarantined == 0
+
+
+def test_unreadable_values_are_counted_by_warnings_not_errors(staged) -> None:
+    """Four of the six kinds deliver a timestamp and a follower count staging cannot read
+    (huge, negative, long, unicode; empty and null deliver none): warnings that count them."""
+    assert staged["tested"].returncode == 0
+    counted = {
+        r["unique_id"].split(".")[2]: (r["status"], r["failures"]) for r in staged["warnings"]
+    }
+    assert len(counted) == 3, counted  # geo timestamp, user date_joined, pin follower_count
+    assert all(status == "warn" and failures >= 4 for status, failures in counted.values())
 
 
 def test_staging_gives_the_same_rows_with_ansi_mode_on_and_off(staged) -> None:
