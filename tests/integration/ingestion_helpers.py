@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import uvicorn
 from confluent_kafka import Consumer, TopicPartition
 from pinlake_testing import isolated_settings as make_settings  # noqa: F401 (for the tests)
 
 from pinlake.bucket.layout import list_files, read_records
 from pinlake.config import Settings
+from pinlake.ingest_api import create_app
 
 JSON_V2 = "application/vnd.kafka.json.v2+json"
 BINARY_V2 = "application/vnd.kafka.binary.v2+json"
@@ -65,3 +70,24 @@ def marked(values, marker: str) -> Counter:
 def bucket_lines(bucket: Path, topic: str) -> list[bytes]:
     """Every line of ``topic``'s bucket files, in delivery order."""
     return [line for f in list_files(bucket, topic) for line in read_records(f.path)]
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """The API for ``settings`` under uvicorn in a thread of this process; yields its URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=settings.api.port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "the in-process API did not start"
+        yield f"http://127.0.0.1:{settings.api.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

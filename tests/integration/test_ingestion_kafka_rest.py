@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import orjson
 import pytest
-import uvicorn
-from ingestion_helpers import BINARY_V2, JSON_V2, marked, read_topic
+from ingestion_helpers import BINARY_V2, JSON_V2, marked, read_topic, serve
 
-from pinlake.config import ApiSettings, Settings
-from pinlake.ingest_api import create_app
+from pinlake.config import ApiSettings
 from pinlake.services.process import free_ports
 
 pytestmark = pytest.mark.kafka
@@ -172,27 +166,6 @@ def test_metadata_endpoints(kafka_services, api):
     assert api.get("/docs").status_code == 200
     resp = api.get("/no/such/route")
     assert resp.status_code == 404 and resp.json()["error_code"] == 404
-
-
-@contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    """The API for ``settings`` under uvicorn in a thread of this process; yields its URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=settings.api.port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "the in-process API did not start"
-        yield f"http://127.0.0.1:{settings.api.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def test_api_key_is_enforced(kafka_services):

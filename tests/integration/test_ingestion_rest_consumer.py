@@ -4,20 +4,14 @@ through the API are read back through it, in both formats, by real Kafka consume
 from __future__ import annotations
 
 import base64
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import orjson
 import pytest
-import uvicorn
-from ingestion_helpers import BINARY_V2, JSON_V2
+from ingestion_helpers import BINARY_V2, JSON_V2, serve
 
-from pinlake.config import Settings
-from pinlake.ingest_api import create_app
 from pinlake.ingest_api.wire import dumps
 from pinlake.services.process import free_ports
 
@@ -291,27 +285,6 @@ def test_base_uri_keeps_the_stage_and_the_host(kafka_services, api, group):
         api.delete(f"/consumers/{group}/instances/{resp.json()['instance_id']}").status_code == 204
     )
     assert api.delete(uri).status_code == 204
-
-
-@contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    """The API for ``settings`` under uvicorn in a thread of this process; yields its URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=settings.api.port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "the in-process API did not start"
-        yield f"http://127.0.0.1:{settings.api.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def test_idle_instance_expires_and_used_one_does_not(kafka_services, group):

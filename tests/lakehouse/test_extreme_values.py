@@ -13,7 +13,6 @@ the same rows down both paths and through the DAG's whole build, data tests incl
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -39,18 +38,14 @@ def staged(spark, spark_settings: Settings, tmp_path_factory) -> Iterator[dict]:
             path = file_path(bucket, spark_settings.topic(table), 0, offset)
             write_atomic(path, [json.dumps(row, ensure_ascii=False).encode()])
     landed = land_bucket(spark_settings, LandOptions(bucket))
-    saved = dict(os.environ)
-    try:  # the full-refresh SELECT (other tests of this worker may have built staging)
-        compile_ = ["compile", "--select", "staging", "--full-refresh"]
-        run_dbt(spark_settings, DbtCommand(compile_, in_process=True))
-        # the warning tests that count unreadable delivered values (they read raw only)
-        warn = ["test", "--select", "test_name:delivered_values_parse"]
-        tested = run_dbt(spark_settings, DbtCommand(warn, check=False, in_process=True))
-        target = spark_settings.home / "dbt" / "target"
-        run_results = json.loads((target / "run_results.json").read_text())["results"]
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    # the full-refresh SELECT (other tests of this worker may have built staging)
+    compile_ = ["compile", "--select", "staging", "--full-refresh"]
+    run_dbt(spark_settings, DbtCommand(compile_, in_process=True))
+    # the warning tests that count unreadable delivered values (they read raw only)
+    warn = ["test", "--select", "test_name:delivered_values_parse"]
+    tested = run_dbt(spark_settings, DbtCommand(warn, check=False, in_process=True))
+    target = spark_settings.home / "dbt" / "target"
+    run_results = json.loads((target / "run_results.json").read_text())["results"]
     compiled = spark_settings.home / "dbt" / "target" / "compiled" / "pinlake" / "models"
     sqls = {p.stem: p.read_text() for p in (compiled / "staging").glob("*/stg_*.sql")}
     keys = ", ".join(map(str, KEYS.values()))

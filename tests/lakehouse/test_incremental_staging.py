@@ -10,8 +10,6 @@ with the same stamp ordered by offset as a number.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -25,15 +23,6 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 T0 = datetime(2031, 1, 1)  # later than any row another test of this worker lands
 MODEL = "stg_pinterest__users"
-
-
-@pytest.fixture
-def environ_restored() -> Iterator[None]:
-    """dbt in this process reads the home from the environment; put it back afterwards."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def _append(spark, path: str, rows: list[tuple[int, int, int, datetime]]) -> None:
@@ -69,9 +58,7 @@ def _dbt(settings: Settings, *args: str) -> None:
     run_dbt(settings, DbtCommand(["run", "--select", MODEL, *args], in_process=True))
 
 
-def test_incremental_runs_over_parts_equal_a_full_refresh(
-    spark, spark_settings: Settings, environ_restored
-) -> None:
+def test_incremental_runs_over_parts_equal_a_full_refresh(spark, spark_settings: Settings) -> None:
     ensure_raw_tables(spark, spark_settings)
     minutes = [T0 + timedelta(minutes=m) for m in range(20)]
     parts = [

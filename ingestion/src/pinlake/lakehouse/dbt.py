@@ -71,18 +71,21 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
 
 
 def _run_in_process(settings: Settings, args: list[str]) -> int:
-    """dbt through ``dbtRunner`` here; its exit code as the CLI's (0 ok, 1 failed, 2 error)."""
+    """dbt through ``dbtRunner`` here, in ``settings``' environment (this process's is restored
+    afterwards); its exit code as the CLI's (0 ok, 1 failed, 2 error)."""
     import os
 
     from dbt.cli.main import dbtRunner
 
+    saved, cwd = dict(os.environ), Path.cwd()
     os.environ.update(settings.child_env())  # profiles.yml reads env_var(); dbt its DBT_* flags
-    cwd = Path.cwd()
     os.chdir(REPO_ROOT)
     try:
         result = dbtRunner().invoke(list(args))
-    finally:
+    finally:  # the caller's environment and folder, as they were
         os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(saved)
     if result.exception is not None:
         return 2
     return 0 if result.success else 1
