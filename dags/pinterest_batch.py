@@ -1,6 +1,6 @@
 """pinterest_batch: the local batch pipeline, one run per schedule interval.
 
-    sink (once) -> land -> dbt source freshness -> dbt models (staging -> intermediate -> marts,
+    sink (once) -> land -> dbt source freshness -> dbt models (seeds, staging -> marts,
     each model a ``run`` task then its ``test`` task, rendered by Cosmos) -> export
                                                                          -> dbt docs generate
 
@@ -44,6 +44,7 @@ from pinlake_dags.common import (  # noqa: E402
 )
 from pinlake_dags.cosmos_setup import (  # noqa: E402
     dbt_task_group,
+    gate_on_detached_tests,
     local_profile_config,
     manifest_available,
     missing_manifest_task,
@@ -98,6 +99,7 @@ with DAG(
     if manifest_available():
         dbt_build = dbt_task_group("dbt", profile, SPARK_TASK_POOL)
         never_retry_tests(dag, dbt_build.group_id)
+        gate_on_detached_tests(dag, dbt_build.group_id)
         for model, ops in model_tasks(dag, dbt_build.group_id).items():
             tests = [op for op in ops if op.task_id.endswith(".test")]
             if model_schema(ops[0]) == MART_SCHEMA:

@@ -63,7 +63,7 @@ with DAG(
 
     @task(task_id="dbt_build", outlets=[mart_asset(m) for m in mart_models()], **POOL_ARGS)
     def dbt_build() -> dict:
-        """``dbt build``: incremental staging, then intermediate models and marts, all tested."""
+        """``dbt build``: incremental staging, then the marts, all tested."""
         return tasks.dbt_build()
 
     stream() >> dbt_build()

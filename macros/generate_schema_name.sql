@@ -1,5 +1,5 @@
 {#
-    Custom schema names are used as-is (staging, intermediate, marts), with no target-schema
+    Custom schema names are used as-is (staging, marts, seeds), with no target-schema
     prefix; models without a custom schema land in the target schema.
 #}
 {% macro generate_schema_name(custom_schema_name, node) -%}

@@ -12,6 +12,7 @@ failing test fails at that test's task and every model downstream of it is never
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from airflow.sdk import TaskGroup, task
@@ -123,7 +124,8 @@ def dbt_task_group(
     select: list[str] | None = None,
     **kwargs: Any,
 ) -> TaskGroup:
-    """A Cosmos ``DbtTaskGroup`` of the selected models, rendered from the manifest."""
+    """A Cosmos ``DbtTaskGroup`` of the selected nodes (default: the seeds, which staging and
+    the marts read, and every model), rendered from the manifest."""
     from cosmos import DbtTaskGroup, RenderConfig
     from cosmos.constants import LoadMode, TestBehavior
 
@@ -136,7 +138,7 @@ def dbt_task_group(
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.AFTER_EACH,
             should_detach_multiple_parents_tests=True,
-            select=select or ["path:models"],
+            select=select or ["path:seeds", "path:models"],
         ),
         operator_args=dbt_operator_args(pool),
         **kwargs,
@@ -177,6 +179,33 @@ def never_retry_tests(dag: Any, group_id: str) -> None:
     for task_id, op in dag.task_dict.items():
         if task_id.startswith(f"{group_id}.") and isinstance(op, DbtTestLocalOperator):
             op.retries = 0
+
+
+def gate_on_detached_tests(dag: Any, group_id: str) -> None:
+    """``dbt build``'s rule for the tests Cosmos runs as tasks of their own (tests over several
+    nodes, such as a ``relationships`` test to a seed): what is downstream of the model a test is
+    attached to waits for that test, so a failing test on staging spares the marts as in ``dbt
+    build`` (dbt docs, "About dbt build": tests on upstream resources block downstream ones, and
+    a failure skips them). Tests
+    attached to no model (singular tests over several marts) gate nothing. Raises nothing; a
+    test without a manifest entry is left as Cosmos rendered it."""
+    nodes = json.loads(manifest_path().read_text())["nodes"]
+    last = {
+        model: next((op for op in ops if op.task_id.endswith(".test")), ops[-1])
+        for model, ops in model_tasks(dag, group_id).items()
+    }
+    for task_id, op in list(dag.task_dict.items()):
+        node = (getattr(op, "extra_context", None) or {}).get("dbt_node_config") or {}
+        if not task_id.startswith(f"{group_id}.") or node.get("resource_type") != "test":
+            continue
+        attached = (nodes.get(node.get("unique_id", "")) or {}).get("attached_node") or ""
+        anchor = last.get(attached.rsplit(".", 1)[-1])
+        if anchor is None:
+            continue
+        before = op.get_flat_relative_ids(upstream=True)
+        for child in list(anchor.downstream_list):
+            if child is not op and child.task_id not in before:
+                op >> child
 
 
 def model_schema(op: Any) -> str | None:

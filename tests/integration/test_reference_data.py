@@ -30,6 +30,7 @@ MARTS = [
     "rpt_most_popular_category_by_year",
     "rpt_users_joined_by_year",
 ]
+ENTITY_MART = "pins"
 
 
 def _rows(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
@@ -76,7 +77,7 @@ def test_every_produced_record_is_landed_and_every_mart_exported(golden):
     assert Counter(golden.streamed["records"]) == stream + extra.rows["stream"]
     assert sum(golden.streamed["quarantined"].values()) == 0
     assert golden.streamed["stopped"] == "caught up"
-    assert sorted(xcom["export"]["rows"]) == MARTS == sorted(golden.exports)
+    assert sorted(xcom["export"]["rows"]) == sorted([*MARTS, ENTITY_MART]) == sorted(golden.exports)
     assert all(count > 0 for count in xcom["export"]["rows"].values())
 
 
@@ -107,6 +108,40 @@ def test_dbt_docs_are_generated_with_every_mart(golden):
     catalog = json.loads((target / "catalog.json").read_text())
     documented = {node["metadata"]["name"] for node in catalog["nodes"].values()}
     assert set(MARTS) <= documented
+
+
+def test_entity_mart_has_one_row_per_staged_pin(golden, spark):
+    """marts.pins: every staged pin once, its geolocation and user joined where they exist (a
+    pin without them stays), the age group from the seed; the seeds loaded as Delta tables."""
+    warehouse = golden.settings.home / "warehouse"
+
+    def table(schema: str, name: str):
+        return spark.read.format("delta").load(str(warehouse / f"{schema}.db" / name))
+
+    pins, staged = table("marts", "pins"), table("staging", "stg_pinterest__pins")
+    geo, users = (
+        table("staging", "stg_pinterest__geolocations"),
+        table("staging", "stg_pinterest__users"),
+    )
+    assert pins.count() == staged.count() > 1_000
+    assert pins.select("ind").distinct().count() == pins.count()
+    assert pins.where("country is not null").count() == (
+        staged.join(geo, "ind").where(geo.country.isNotNull()).count()
+    )
+    assert pins.where("user_name is not null").count() == (
+        staged.join(users, "ind").where(users.user_name.isNotNull()).count()
+    )
+    groups = {r.age_group for r in pins.select("age_group").distinct().collect()}
+    seeded = {r.age_group for r in table("seeds", "age_groups").collect()}
+    assert groups - {None} == seeded
+    assert pins.where("age_group is null and age >= 18").count() == 0
+    # each seed holds its CSV exactly: apostrophes, commas and empty values included
+    seeds_dir = Path(__file__).parents[2] / "seeds"
+    for seed in ("categories", "pin_placeholders", "age_groups"):
+        header, rows = _rows(seeds_dir / f"{seed}.csv")
+        loaded = table("seeds", seed).select(*header).collect()
+        assert sorted(tuple("" if v is None else str(v) for v in r) for r in loaded) == rows
+    assert any("'" in row[1] for row in _rows(seeds_dir / "categories.csv")[1])
 
 
 def test_marts_reject_rows_that_break_their_contract(golden, spark):

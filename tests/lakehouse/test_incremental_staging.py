@@ -60,6 +60,7 @@ def _dbt(settings: Settings, *args: str) -> None:
 
 def test_incremental_runs_over_parts_equal_a_full_refresh(spark, spark_settings: Settings) -> None:
     ensure_raw_tables(spark, spark_settings)
+    run_dbt(spark_settings, DbtCommand(["seed"], in_process=True))  # the rules' data staging reads
     minutes = [T0 + timedelta(minutes=m) for m in range(20)]
     parts = [
         ("batch", [(i, 0, 100 + i, minutes[0]) for i in range(1, 6)]),

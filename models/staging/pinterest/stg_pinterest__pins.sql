@@ -10,16 +10,16 @@ cleaned as (
 
     select
         index,
-        {{ clean_text('unique_id') }} as unique_id,
-        {{ clean_text('title', placeholder_values('title')) }} as title,
-        {{ clean_text('description', placeholder_values('description')) }} as description,
-        {{ clean_text('follower_count', placeholder_values('follower_count')) }} as follower_count,
-        {{ clean_text('poster_name', placeholder_values('poster_name')) }} as poster_name,
-        {{ clean_text('tag_list', placeholder_values('tag_list')) }} as tag_list,
-        {{ clean_text('is_image_or_video') }} as is_image_or_video,
-        {{ clean_text('image_src', placeholder_values('image_src')) }} as image_src,
-        {{ clean_text('save_location') }} as save_location,
-        {{ clean_text('category') }} as category,
+        {{ clean_text('unique_id', 'unique_id') }} as unique_id,
+        {{ clean_text('title', 'title') }} as title,
+        {{ clean_text('description', 'description') }} as description,
+        {{ clean_text('follower_count', 'follower_count') }} as follower_count,
+        {{ clean_text('poster_name', 'poster_name') }} as poster_name,
+        {{ clean_text('tag_list', 'tag_list') }} as tag_list,
+        {{ clean_text('is_image_or_video', 'is_image_or_video') }} as is_image_or_video,
+        {{ clean_text('image_src', 'image_src') }} as image_src,
+        {{ clean_text('save_location', 'save_location') }} as save_location,
+        {{ clean_text('category', 'category') }} as category,
         {{ delivery_metadata_columns() }}
     from deliveries
 

@@ -1,7 +1,7 @@
 {#
     Counts the deliveries whose value a staging parsing rule cannot read: every delivery of raw
     table `table_name` (both paths, duplicates included) where `delivered_column`, cleaned as
-    staging cleans it (clean_text, with the column's placeholders when `placeholders`), is not
+    staging cleans it (clean_text, with the column's `pin_placeholders` when `placeholders`), is not
     null but the rule gives null. `rule`: 'timestamp' (parse_timestamp) or 'follower_count'
     (parse_follower_count). Such rows stay in staging with a null value (marts that group or
     rank by it drop them); run with severity warn, the test reports how many there are and the
@@ -10,7 +10,6 @@
 #}
 {% test delivered_values_parse(model, column_name, table_name, delivered_column, rule, placeholders=false) %}
 
-{%- set null_values = placeholder_values(delivered_column) if placeholders else [] %}
 
 with
 
@@ -28,7 +27,7 @@ delivered as (
         _partition,
         _offset,
         _element,
-        {{ clean_text(adapter.quote(delivered_column), null_values) }} as delivered_text
+        {{ clean_text(adapter.quote(delivered_column), delivered_column if placeholders else none) }} as delivered_text
     from deliveries
 
 )

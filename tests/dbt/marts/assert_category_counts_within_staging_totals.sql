@@ -29,7 +29,7 @@ pins_joined_to_geolocations as (
         country,
         post_year,
         category
-    from {{ ref('int_pins_joined_to_geolocations') }}
+    from {{ ref('pins') }}
 
 ),
 
@@ -38,7 +38,7 @@ pins_joined_to_users as (
     select
         age_group,
         category
-    from {{ ref('int_pins_joined_to_users') }}
+    from {{ ref('pins') }}
 
 ),
 

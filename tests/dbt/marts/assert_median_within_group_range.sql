@@ -9,7 +9,7 @@ pins_joined_to_users as (
     select
         age_group,
         follower_count
-    from {{ ref('int_pins_joined_to_users') }}
+    from {{ ref('pins') }}
     where
         age_group is not null
         and follower_count is not null

@@ -10,7 +10,7 @@ pins_joined_to_geolocations as (
     select
         country,
         category
-    from {{ ref('int_pins_joined_to_geolocations') }}
+    from {{ ref('pins') }}
     where
         country is not null
         and category is not null

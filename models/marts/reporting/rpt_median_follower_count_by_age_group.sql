@@ -1,11 +1,11 @@
 with
 
-pins_joined_to_users as (
+pins as (
 
     select
         age_group,
         follower_count
-    from {{ ref('int_pins_joined_to_users') }}
+    from {{ ref('pins') }}
     where
         age_group is not null
         and follower_count is not null
@@ -17,7 +17,7 @@ medians as (
     select
         age_group,
         {{ lower_median('follower_count') }} as median_follower_count
-    from pins_joined_to_users
+    from pins
     group by 1
 
 )

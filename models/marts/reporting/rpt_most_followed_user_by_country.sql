@@ -1,12 +1,12 @@
 with
 
-pins_joined_to_geolocations as (
+pins as (
 
     select
         country,
         poster_name,
         follower_count
-    from {{ ref('int_pins_joined_to_geolocations') }}
+    from {{ ref('pins') }}
     where
         country is not null
         and poster_name is not null
@@ -21,7 +21,7 @@ posters_ranked as (
         poster_name,
         follower_count,
         rank() over (partition by country order by follower_count desc) as follower_rank
-    from pins_joined_to_geolocations
+    from pins
 
 ),
 

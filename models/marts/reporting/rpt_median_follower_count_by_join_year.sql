@@ -1,15 +1,13 @@
 with
 
-pins_joined_to_users as (
+pins as (
 
     select
         join_year,
-        age_group,
         follower_count
-    from {{ ref('int_pins_joined_to_users') }}
+    from {{ ref('pins') }}
     where
         join_year is not null
-        and age_group is not null
         and follower_count is not null
 
 ),
@@ -18,10 +16,9 @@ medians as (
 
     select
         join_year as post_year,
-        age_group,
         {{ lower_median('follower_count') }} as median_follower_count
-    from pins_joined_to_users
-    group by 1, 2
+    from pins
+    group by 1
 
 )
 

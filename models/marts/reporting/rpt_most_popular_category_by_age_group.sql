@@ -1,0 +1,1 @@
+{{ most_popular_category('age_group') }}
