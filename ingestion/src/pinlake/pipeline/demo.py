@@ -3,11 +3,12 @@
 source init → services up (broker, API, continuous stream query) → the same events produced
 twice: to the Kafka REST proxy (batch path, one record per request like the original) and to
 the Kinesis proxy (stream path, paced at :data:`STREAM_RATE` events/s) → the stream query
-catches up → sink → services down → land → dbt build → dbt docs generate → export → counts, each
-a step of :mod:`pinlake.pipeline.steps`. The summary shows, per path, acknowledged = landed in
-raw, quarantined, distinct keys and the rows each path delivered first into staging, and the
-stream path's latency from API acknowledgement to the raw Delta table. With ``direct`` the
-producer writes the topics bucket itself (batch path only, no services).
+catches up → sink → services down → land → dbt build → dbt docs generate → export → counts →
+report (pinlake.report), each a step of :mod:`pinlake.pipeline.steps`. The summary shows, per
+path, acknowledged = landed in raw, quarantined, distinct keys and the rows each path delivered
+first into staging, and the stream path's latency from API acknowledgement to the raw Delta
+table; its last line is the report's path. With ``direct`` the producer writes the topics bucket
+itself (batch path only, no services).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pinlake.pipeline.steps import (
     StreamState,
 )
 from pinlake.produce import ProduceResult, ProduceToApi, ProduceToBucket
+from pinlake.report import ReportOptions, ReportResult
 
 #: The four queries the original project documented, in its order.
 DOCUMENTED_QUERIES: tuple[tuple[str, str], ...] = (
@@ -96,7 +98,7 @@ def run_demo(settings: Settings, *, rows: int, events: int | None, direct: bool 
     documented answers, the record counts per path and stage, and the time per stage."""
     console.print(f"[bold]pinlake demo[/] in {settings.home} (previous demo state is reset)")
     reset_state(settings)
-    run = Runner(settings, total=7 if direct else 12)
+    run = Runner(settings, total=8 if direct else 13)
     produced: dict[str, ProduceResult] = {}
     streamed: StreamState | None = None
     if direct:
@@ -128,12 +130,16 @@ def run_demo(settings: Settings, *, rows: int, events: int | None, direct: bool 
         ("export", ExportOptions()),
         ("count rows per path", CountOptions()),
     )
+    acknowledged = {path: result.records for path, result in produced.items()}
+    report = run.run(
+        "report", ReportOptions(exports=exported.out, counts=counts, acknowledged=acknowledged)
+    )
 
     console.rule("[bold]results")
     for model, title in DOCUMENTED_QUERIES:
         header, body = read_csv(exported.path(model))
         console.print(table(title, header, body, caption=f"marts.{model}"))
-    print_summary(settings, run.timings, produced, counts, exported, streamed)
+    print_summary(settings, run.timings, produced, counts, exported, streamed, report)
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -150,9 +156,10 @@ def print_summary(
     counts: DeliveryCounts,
     exported: ExportResult,
     streamed: StreamState | None = None,
+    report: ReportResult | None = None,
 ) -> None:
     """Records per path and table at each hand-off, the stream latency, time per stage, and
-    where to look next."""
+    where to look next (the report's path last)."""
     in_bucket = bucket_records(settings)
     rows = []
     for path, result in produced.items():
@@ -200,3 +207,8 @@ def print_summary(
         "query the tables yourself: `.venv/bin/pinlake dbt show --inline "
         "'select * from marts.rpt_users_joined_by_year'`"
     )
+    if report is not None:
+        console.print(
+            f"report (every mart as a chart, works offline): [bold]{report.path}[/]",
+            soft_wrap=True,
+        )

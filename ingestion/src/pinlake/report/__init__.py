@@ -1,0 +1,137 @@
+"""``pinlake report``: the marts as charts in one self-contained HTML page.
+
+Reads what the pipeline already wrote, never the tables: the exported marts (``pinlake
+export``: ``<exports>/<mart>.csv``) and the pipeline's counts (the counts step's
+:class:`~pinlake.lakehouse.counts.DeliveryCounts`, plus the records the API acknowledged when the
+caller knows them). Writes ``<out>/index.html`` (default ``<home>/report``): the counts per
+delivery path and the data's freshness at the top, then one chart per reporting mart
+(:data:`pinlake.report.charts.CHARTS`) with its table beneath. plotly.js is inlined once, so the
+page works offline (no CDN, no external script, style or font).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pinlake.config import Settings
+from pinlake.console import console
+from pinlake.errors import PinlakeError, UsageError
+from pinlake.lakehouse.counts import DeliveryCounts
+
+#: The report's file in its folder.
+REPORT_FILE = "index.html"
+
+
+@dataclass
+class ReportOptions:
+    """What to report and where: ``exports`` (the folder of ``pinlake export``, default
+    ``<home>/exports``), ``out`` (folder of ``index.html``, default ``<home>/report``),
+    ``counts`` (the counts step's result; None: the page says they were not counted) and
+    ``acknowledged`` (``{path: {table: records the ingestion API acknowledged}}``; known only to
+    the run that produced them, e.g. ``pinlake demo``)."""
+
+    exports: Path | None = None
+    out: Path | None = None
+    counts: DeliveryCounts | None = None
+    acknowledged: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class ReportResult:
+    """The page written, the marts charted (in page order) and the rows read of each, and the
+    exported files it did not chart (marts that are not reporting marts, e.g. entity marts)."""
+
+    path: Path
+    charts: list[str] = field(default_factory=list)
+    marts: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def exports_folder(settings: Settings, options: ReportOptions) -> Path:
+    """The folder the report reads (``options.exports`` or ``<home>/exports``)."""
+    return (options.exports or settings.home / "exports").expanduser().resolve()
+
+
+def reporting_marts(exports: Path) -> dict[str, Path]:
+    """``{mart: csv}`` of the reporting marts in ``exports``, in report order: the marts of
+    :data:`~pinlake.report.charts.CHARTS` first, then other ``rpt_*`` marts by name. Raises
+    PinlakeError when the folder holds no exported mart or lacks a mart of ``CHARTS``."""
+    from pinlake.report.charts import CHARTS, REPORTING_PREFIX
+
+    found = sorted(exports.glob(f"{REPORTING_PREFIX}*.csv")) if exports.is_dir() else []
+    if not found:
+        raise PinlakeError(
+            f"no exported marts in {exports}: run `pinlake dbt build` and `pinlake export` first"
+        )
+    by_name = {p.stem: p for p in found}
+    missing = [mart for mart in CHARTS if mart not in by_name]
+    if missing:
+        raise PinlakeError(
+            f"{exports} lacks the reporting mart(s) {', '.join(missing)}: "
+            "run `pinlake dbt build` and `pinlake export` again"
+        )
+    ordered = [*CHARTS, *sorted(set(by_name) - set(CHARTS))]
+    return {mart: by_name[mart] for mart in ordered}
+
+
+def write_report(settings: Settings, options: ReportOptions | None = None) -> ReportResult:
+    """Write the report and print its path. Raises PinlakeError when the exports are missing or
+    unreadable (see :func:`reporting_marts`, :func:`pinlake.report.charts.draw`), UsageError when
+    ``out`` exists and is not a folder."""
+    from pinlake.report import charts
+    from pinlake.report.page import Section, render
+
+    options = options or ReportOptions()
+    exports = exports_folder(settings, options)
+    out = (options.out or settings.home / "report").expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    marts = reporting_marts(exports)
+    skipped = sorted(p.stem for p in exports.glob("*.csv") if p.stem not in marts)
+    result = ReportResult(out / REPORT_FILE, skipped=skipped)
+    frames = {mart: charts.read_mart(path) for mart, path in marts.items()}
+    colours = charts.category_colours(
+        c for frame in frames.values() if "category" in frame for c in frame["category"]
+    )
+    sections = []
+    for mart, path in marts.items():
+        chart, frame = charts.chart_for(mart), frames[mart]
+        sections.append(Section(chart, frame, charts.draw(chart, frame, path, colours)))
+        result.charts.append(mart)
+        result.marts[mart] = len(frame)
+    exported_at = min(
+        datetime.fromtimestamp(p.stat().st_mtime, timezone.utc) for p in marts.values()
+    )
+    html = render(
+        sections,
+        counts=options.counts,
+        acknowledged=options.acknowledged,
+        exports=exports,
+        exported_at=exported_at,
+        generated_at=datetime.now(timezone.utc),
+        skipped=skipped,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomically(result.path, html)
+    console.print(
+        f"[green]✓[/] {result.path} [dim]({len(result.charts)} charts, "
+        f"{len(html) / 1e6:.1f} MB, self-contained)[/]"
+    )
+    return result
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a reader sees the old page or the new, never half."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the page from other local users
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,362 @@
+"""The report builder (pinlake.report) from small exported marts made here: every reporting mart
+gets a chart and its table, the counts and freshness head the page, the page needs no network,
+and missing or broken exports fail in one clear line. No JVM, no browser (the browser test is
+tests/integration/test_report_browser.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pinlake.cli import main
+from pinlake.config import Settings, get_settings
+from pinlake.errors import PinlakeError
+from pinlake.lakehouse.counts import DeliveryCounts, PathCounts
+from pinlake.report import ReportOptions, write_report
+from pinlake.report.charts import CHARTS
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: Small marts in the exported shape (header, text values), ties and all age groups included.
+MARTS: dict[str, list[list[object]]] = {
+    "rpt_most_popular_category_by_year": [
+        ["post_year", "category", "category_count"],
+        [2018, "art", 2],
+        [2018, "travel", 2],
+        [2019, "quotes", 5],
+    ],
+    "rpt_most_popular_category_by_age_group": [
+        ["age_group", "category", "category_count"],
+        ["+50", "vehicles", 9],
+        ["18-24", "art", 4],
+        ["25-35", "beauty", 3],
+        ["36-50", "diy-and-crafts", 3],
+    ],
+    "rpt_most_popular_category_by_country": [
+        ["country", "category", "category_count"],
+        ["Albania", "art", 2],
+        ["Angola", "diy-and-crafts", 1],
+        ["Angola", "education", 1],
+        ["Aruba", "art", 7],
+    ],
+    "rpt_median_follower_count_by_join_year": [
+        ["post_year", "median_follower_count"],
+        [2015, 1000],
+        [2016, 3],
+    ],
+    "rpt_median_follower_count_by_join_year_and_age_group": [
+        ["post_year", "age_group", "median_follower_count"],
+        [2015, "18-24", 2],
+        [2015, "+50", 9],
+        [2016, "18-24", 8],
+    ],
+    "rpt_median_follower_count_by_age_group": [
+        ["age_group", "median_follower_count"],
+        ["18-24", 20],
+        ["+50", 5],
+    ],
+    "rpt_most_followed_user_by_country": [
+        ["country", "poster_name", "follower_count"],
+        ["Albania", "A", 100],
+        ["Albania", "B <script>alert(1)</script>", 100],
+        ["Angola", "E", 0],
+    ],
+    "rpt_country_with_most_followed_user": [["country", "follower_count"], ["Anguilla", 15000000]],
+    "rpt_users_joined_by_year": [["post_year", "number_users_joined"], [2015, 826], [2016, 2650]],
+}
+LANDED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def write_exports(folder: Path, marts: dict[str, list[list[object]]] = MARTS) -> Path:
+    """The marts as ``pinlake export`` writes them: ``<folder>/<mart>.csv``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in marts.items():
+        with (folder / f"{name}.csv").open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle, lineterminator="\n").writerows(rows)
+    return folder
+
+
+def counts(latest: datetime = LANDED) -> DeliveryCounts:
+    """Counts of a run whose batch path landed everything and whose stream path lost nothing."""
+    tables = ("pin", "geo", "user")
+    batch = PathCounts(
+        raw=dict.fromkeys(tables, 11_000),
+        distinct=dict.fromkeys(tables, 9_000),
+        quarantined={"pin": 3, "geo": 0, "user": 1},
+        staged=dict.fromkeys(tables, 100),
+        latest=dict.fromkeys(tables, latest),
+    )
+    stream = PathCounts(
+        raw=dict.fromkeys(tables, 11_004),
+        distinct=dict.fromkeys(tables, 9_000),
+        quarantined=dict.fromkeys(tables, 0),
+        staged=dict.fromkeys(tables, 8_900),
+        latest={"pin": latest - timedelta(minutes=5)},
+    )
+    return DeliveryCounts(paths={"batch": batch, "stream": stream}, staging={"pin": 9_000})
+
+
+class Page(HTMLParser):
+    """The elements of a page: ``tags`` (name, attributes) in order, the text of each
+    ``<script>``, ``<style>`` and table cell, and the rows of each mart table."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self.styles: list[str] = []
+        self.tables: dict[str, list[list[str]]] = {}
+        self._text: list[str] | None = None
+        self._table: str | None = None
+        self._row: list[str] | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag in ("script", "style", "td", "th"):
+            self._text = []
+        if tag == "table" and dict(attrs).get("class") == "mart-table":
+            self._table = dict(attrs)["data-mart"]
+            self.tables[self._table] = []
+        if tag == "tr" and self._table:
+            self._row = []
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        text = "".join(self._text or [])
+        if tag == "script":
+            self.scripts.append((self.tags[-1][1] if self.tags[-1][0] == "script" else {}, text))
+        elif tag == "style":
+            self.styles.append(text)
+        elif tag in ("td", "th") and self._row is not None:
+            self._row.append(text)
+        elif tag == "tr" and self._table and self._row is not None:
+            self.tables[self._table].append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+        if tag in ("script", "style", "td", "th"):
+            self._text = None
+
+    def with_attr(self, name: str, value: str | None = None) -> list[dict[str, str | None]]:
+        """Attributes of the elements that have ``name`` (equal to ``value`` if given)."""
+        return [a for _, a in self.tags if name in a and (value is None or a[name] == value)]
+
+    def json_script(self, element_id: str) -> object:
+        """The parsed content of ``<script type="application/json" id=element_id>``."""
+        (text,) = [t for a, t in self.scripts if a.get("id") == element_id]
+        return json.loads(text)
+
+
+#: Exported beside the reporting marts: an entity mart (not charted) and a reporting mart the
+#: report has no chart of its own for (charted all the same).
+EXTRA = {
+    "pins": [["ind", "category"], [1, "art"]],
+    "rpt_posts_per_weekday": [["weekday", "posts"], ["Mon", 3], ["Tue", 5]],
+}
+ACKNOWLEDGED = {"batch": {"pin": 11_003, "geo": 11_000, "user": 11_001}}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home")
+
+
+def build(settings: Settings, exports: Path, **options: object) -> tuple[object, str, Page]:
+    result = write_report(settings, ReportOptions(exports=exports, **options))
+    html = result.path.read_text(encoding="utf-8")
+    return result, html, Page(html)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, object, str, Page]:
+    """One report over :data:`MARTS` and :data:`EXTRA` with counts and acknowledgements (a
+    build takes a second or two: the assertions that read the same page share it)."""
+    root = tmp_path_factory.mktemp("report")
+    settings = Settings(home=root / "home")
+    exports = write_exports(root / "exports", {**MARTS, **EXTRA})
+    return settings, *build(settings, exports, counts=counts(), acknowledged=ACKNOWLEDGED)
+
+
+def test_every_reporting_mart_gets_a_chart_and_its_table(built) -> None:
+    settings, result, _, page = built
+    extra = EXTRA
+    assert result.path == settings.home / "report" / "index.html"
+    reporting = [*CHARTS, "rpt_posts_per_weekday"]
+    assert result.charts == reporting  # the documented order, then other reporting marts
+    assert result.skipped == ["pins"]
+    assert result.marts == {
+        m: len(rows) - 1 for m, rows in {**MARTS, **extra}.items() if m != "pins"
+    }
+    assert [a["data-mart"] for a in page.with_attr("class", "chart")] == reporting
+    figures = page.json_script("figures")
+    assert list(figures) == [f"chart-{m}" for m in reporting]
+    for mart, figure in zip(reporting, figures.values(), strict=True):
+        assert figure["data"], mart  # at least one trace
+        assert all(trace.get("type") for trace in figure["data"]), mart
+    # each table holds the mart as exported: its header, then every row
+    for mart, rows in {**MARTS, **extra}.items():
+        if mart != "pins":
+            assert page.tables[mart] == [[str(v) for v in row] for row in rows], mart
+    # the ties of a year are both charted: a bar per (year, category), years in order
+    (by_year,) = figures["chart-rpt_most_popular_category_by_year"]["data"]
+    assert by_year["type"] == "bar"
+    assert by_year["x"] == [["2018", "2018", "2019"], ["art", "travel", "quotes"]]
+    assert by_year["y"] == [2, 2, 5]
+    # a category has one colour in every chart, and categories have distinct colours
+    (by_country,) = figures["chart-rpt_most_popular_category_by_country"]["data"]
+    year_colours = dict(zip(by_year["x"][1], by_year["marker"]["color"], strict=True))
+    country_colours = dict(zip(by_country["y"], by_country["marker"]["color"], strict=True))
+    assert year_colours["art"] == country_colours["art"]
+    assert len(set(country_colours.values())) == len(country_colours) == 3
+    # the age groups in their order, not the alphabet's ("+50" sorts first)
+    (by_age,) = figures["chart-rpt_most_popular_category_by_age_group"]["data"]
+    assert by_age["x"][0] == ["18-24", "25-35", "36-50", "+50"]
+    headline = figures["chart-rpt_country_with_most_followed_user"]["data"][0]
+    assert (headline["type"], headline["value"]) == ("indicator", 15000000)
+    assert "Anguilla" in headline["title"]["text"]
+
+
+def test_counts_and_freshness_head_the_page(built) -> None:
+    _, _, html, _ = built
+    rows = _table(html, "counts")
+    assert rows[0][:3] == ["path", "table", "acknowledged"]
+    body = {(r[0], r[1]): r[2:] for r in rows[1:]}
+    assert len(body) == 6
+    assert body[("batch", "pin")] == [
+        "11,003", "11,000", "3", "9,000", "100", "2024-05-01 12:00:00 UTC",
+    ]  # fmt: skip
+    assert body[("stream", "pin")][0] == "—"  # nobody told the report what was acknowledged
+    assert body[("stream", "geo")][-1] == "—"  # no landing time known
+    assert "2024-05-01 12:00:00 UTC" in _element_text(html, "newest-landing")
+    # the counts come before the first chart
+    assert html.index('id="counts"') < html.index('class="chart"')
+    # the CSVs were written after the newest landing: nothing is stale
+    assert 'id="stale"' not in html
+
+
+def test_marts_older_than_the_newest_landing_are_flagged(settings: Settings, tmp_path) -> None:
+    exports = write_exports(tmp_path / "exports")
+    landed_later = datetime.now(timezone.utc) + timedelta(hours=1)
+    _, html, _ = build(settings, exports, counts=counts(landed_later))
+    assert 'id="stale"' in html
+
+
+def test_a_path_that_delivered_nothing_is_left_out(settings: Settings, tmp_path) -> None:
+    exports = write_exports(tmp_path / "exports")
+    direct = counts()
+    direct.paths["stream"] = PathCounts(raw=dict.fromkeys(("pin", "geo", "user"), 0))
+    _, html, _ = build(settings, exports, counts=direct)
+    assert {r[0] for r in _table(html, "counts")[1:]} == {"batch"}
+
+
+def test_the_page_needs_no_network(built) -> None:
+    _, _, html, page = built
+    # nothing is loaded from elsewhere: no src/href to a script, style, font, frame or image
+    for tag, attrs in page.tags:
+        for name in ("src", "href", "data"):
+            value = attrs.get(name) or ""
+            assert not re.match(r"\s*(https?:)?//", value), (tag, name, value)
+        assert tag not in ("link", "iframe", "img", "object", "embed"), tag
+    for style in page.styles:
+        assert "url(" not in style and "@import" not in style
+    code = [text for attrs, text in page.scripts if "type" not in attrs]
+    # plotly.js is inlined once, and one small script draws every chart
+    assert len(code) == 2
+    assert sum("plotly.js v" in text for text in code) == 1
+    assert len(code[0]) > 1_000_000 and "Plotly.newPlot" in code[1]
+    # the data cannot break out of its script element: the markup in a name stays text
+    assert "<script>alert(1)</script>" not in html
+    assert page.tables["rpt_most_followed_user_by_country"][2][1] == "B <script>alert(1)</script>"
+    figure = page.json_script("figures")["chart-rpt_most_followed_user_by_country"]
+    assert "Albania — B <script>alert(1)</script>" in figure["data"][0]["y"]
+
+
+def test_the_chart_list_is_the_exposures(tmp_path) -> None:
+    """The marts the report requires are those the dbt exposure of the report depends on."""
+    exposures = yaml.safe_load((REPO / "models/marts/_marts__exposures.yml").read_text())
+    (report,) = [e for e in exposures["exposures"] if e["name"] == "aicore_pinterest_report"]
+    refs = {re.fullmatch(r"ref\('(\w+)'\)", d).group(1) for d in report["depends_on"]}
+    assert refs == set(CHARTS)
+    assert "report/index.html" in report["url"]
+
+
+def test_missing_exports_fail_in_one_line(
+    settings: Settings, tmp_path, capsys, monkeypatch
+) -> None:
+    with pytest.raises(PinlakeError, match="no exported marts in .*: run `pinlake dbt build`"):
+        write_report(settings, ReportOptions(exports=tmp_path / "nowhere"))
+    exports = write_exports(tmp_path / "exports")
+    (exports / "rpt_users_joined_by_year.csv").unlink()
+    with pytest.raises(PinlakeError, match="lacks the reporting mart.s. rpt_users_joined_by_year"):
+        write_report(settings, ReportOptions(exports=exports))
+
+    # the command says so in one line and exits non-zero before it starts Spark
+    monkeypatch.setenv("PINLAKE_HOME", str(settings.home))  # --home sets it: restored after
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--home", str(settings.home), "report", "--exports", str(tmp_path / "nowhere")])
+    finally:
+        get_settings.cache_clear()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no exported marts in") and "\n" not in err
+
+
+def test_broken_marts_fail_naming_the_file(settings: Settings, tmp_path) -> None:
+    exports = write_exports(tmp_path / "exports")
+    path = exports / "rpt_users_joined_by_year.csv"
+    path.write_text("post_year,users\n2015,3\n")
+    with pytest.raises(PinlakeError, match=f"{path} lacks the column.s. number_users_joined"):
+        write_report(settings, ReportOptions(exports=exports))
+    path.write_text("post_year,number_users_joined\n2015,many\n")
+    with pytest.raises(PinlakeError, match="number_users_joined holds 'many', not a number"):
+        write_report(settings, ReportOptions(exports=exports))
+
+
+def test_an_empty_mart_still_has_its_chart(settings: Settings, tmp_path) -> None:
+    marts = {**MARTS, "rpt_users_joined_by_year": [["post_year", "number_users_joined"]]}
+    exports = write_exports(tmp_path / "exports", marts)
+    result, html, page = build(settings, exports)
+    assert result.marts["rpt_users_joined_by_year"] == 0
+    figure = page.json_script("figures")["chart-rpt_users_joined_by_year"]
+    assert "no rows" in figure["layout"]["annotations"][0]["text"]
+    assert 'id="no-counts"' in html  # built without counts: the page says so
+
+
+def test_out_must_be_a_folder(settings: Settings, tmp_path) -> None:
+    exports = write_exports(tmp_path / "exports")
+    taken = tmp_path / "file"
+    taken.write_text("")
+    with pytest.raises(PinlakeError, match="exists and is not a folder"):
+        write_report(settings, ReportOptions(exports=exports, out=taken))
+
+
+def _table(html: str, element_id: str) -> list[list[str]]:
+    """Rows (header first) of the table with ``id=element_id``."""
+    start = html.index(f'id="{element_id}"')
+    chunk = html[start : html.index("</table>", start)]
+    return [
+        [
+            re.sub(r"<[^>]+>", "", cell).strip()
+            for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        ]
+        for row in re.findall(r"<tr>(.*?)</tr>", chunk, re.S)
+    ]
+
+
+def _element_text(html: str, element_id: str) -> str:
+    match = re.search(rf'id="{element_id}">(.*?)<', html)
+    assert match, element_id
+    return match.group(1)
