@@ -13,12 +13,12 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 
-.PHONY: help setup mariadb lock demo test test-fast lint pytest bench docs airflow clean
+.PHONY: help setup mariadb chromium lock demo test test-fast lint pytest bench docs airflow clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(JARS)/.resolved mariadb ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), MariaDB
+setup: $(VENV)/.installed $(JARS)/.resolved mariadb chromium ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), MariaDB, Chromium
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@command -v java >/dev/null || { echo "error: Java 17+ is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -32,9 +32,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 $(JARS)/.resolved: jvm/pom.xml
 	@command -v mvn >/dev/null || { echo "error: Maven is required to resolve the jars (apt-get install maven)"; exit 1; }
-	rm -rf $(JARS)/spark $(JARS)/kafka
+	rm -rf $(JARS)/spark $(JARS)/kafka $(JARS)/metastore
 	mvn -q -B -f jvm/pom.xml package -P spark
+	mvn -q -B -f jvm/pom.xml package -P s3
 	mvn -q -B -f jvm/pom.xml package -P kafka
+	mvn -q -B -f jvm/pom.xml package -P metastore
 	@touch $@
 
 # The MariaDB source (PINLAKE_SOURCE_DB=mariadb, tests/ingestion/test_mariadb_source.py) runs the
@@ -48,6 +50,18 @@ mariadb: ## install the MariaDB server from the OS packages when missing (as roo
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(MARIADB_INSTALL) -qq >/dev/null; } \
 	  || echo "warning: installing MariaDB failed; run: $(MARIADB_INSTALL)"; \
 	else echo "note: the MariaDB source and its tests need the server; run: sudo $(MARIADB_INSTALL)"; fi
+
+# The report test (tests/integration/test_report_browser.py) opens `pinlake report` and the dbt
+# docs in the OS package's headless Chromium (Playwright drives it; no browser download). Installed
+# like MariaDB: only when missing, only as root; else the one command to run is printed.
+CHROMIUM_INSTALL := apt-get install -y chromium
+chromium: ## install headless Chromium from the OS packages when missing (as root)
+	@if command -v chromium >/dev/null || test -x /usr/bin/chromium; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Chromium: apt-get update && $(CHROMIUM_INSTALL)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(CHROMIUM_INSTALL) -qq >/dev/null; } \
+	  || echo "warning: installing Chromium failed; run: $(CHROMIUM_INSTALL)"; \
+	else echo "note: the report's browser test needs Chromium; run: sudo $(CHROMIUM_INSTALL)"; fi
 
 # requirements.lock is compiled from pyproject.toml (every extra) with the pinned uv; existing
 # pins are kept unless pyproject.toml needs another version.

@@ -1,8 +1,9 @@
 """pinterest_databricks: the cloud variant, mirroring the original AWS/Databricks pipeline.
 
     load (COPY INTO raw.pin / raw.geo / raw.user from the S3 topics bucket)
-      -> clean: stg_pinterest__geolocations, stg_pinterest__pins, stg_pinterest__users in parallel
-      -> marts: intermediate joins and the rpt_* marts
+      -> clean: the seeds, then stg_pinterest__geolocations, stg_pinterest__pins,
+         stg_pinterest__users in parallel
+      -> marts: the entity mart ``pins``, then the rpt_* marts
 
 Everything runs on Databricks through the ``databricks_default`` Airflow connection (host,
 token, and ``http_path`` of a SQL warehouse or cluster in its extras): the load with the
@@ -37,7 +38,12 @@ CONN_ID = "databricks_default"
 
 def _copy_into(table: str) -> list[str]:
     """SQL that creates ``raw.<table>`` and loads new bucket files into it (idempotent)."""
-    from pinlake.bucket.layout import OFFSET_SQL_REGEX, PARTITION_SQL_REGEX, TOPICS_DIR
+    from pinlake.bucket.layout import (
+        FILE_SQL_GLOB,
+        OFFSET_SQL_REGEX,
+        PARTITION_SQL_REGEX,
+        TOPICS_DIR,
+    )
     from pinlake.config import Settings
     from pinlake.schemas import raw_payload_ddl, raw_table_ddl
 
@@ -65,7 +71,9 @@ def _copy_into(table: str) -> list[str]:
     return [
         f"create table if not exists raw.`{table}` ({raw_table_ddl(table)}) using delta",
         f"copy into raw.`{table}` from (select {select} "
-        f"from '{{{{ params.bucket_url }}}}/{TOPICS_DIR}/{topic}/') fileformat = json",
+        f"from '{{{{ params.bucket_url }}}}/{TOPICS_DIR}/{topic}/') fileformat = json "
+        # only the layout's files (a stray object in the topic folder is not loaded)
+        f"pattern = '{FILE_SQL_GLOB}'",
     ]
 
 
@@ -101,10 +109,9 @@ with DAG(
 
     if manifest_available():
         profile = databricks_profile_config(CONN_ID)
-        clean = dbt_task_group("clean", profile, None, select=["path:models/staging"])
-        marts = dbt_task_group(
-            "marts", profile, None, select=["path:models/intermediate", "path:models/marts"]
-        )
+        # the seeds (the rules' data) load with staging, which reads them
+        clean = dbt_task_group("clean", profile, None, select=["path:seeds", "path:models/staging"])
+        marts = dbt_task_group("marts", profile, None, select=["path:models/marts"])
         for group in (clean, marts):
             never_retry_tests(dag, group.group_id)
         load >> clean >> marts

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from airflow_env import DagTestProcess
     from golden_extras import ExtraDeliveries
 
-pytest_plugins = ["airflow_env"]
+pytest_plugins = ["airflow_env", "s3_env"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: CI checks out shared/ beside the repository clone.
@@ -47,6 +47,7 @@ GOLDEN_MODULES = (
     "tests/integration/test_reference_data.py",
     "tests/integration/test_golden_deliveries.py",
     "tests/dags/test_batch_e2e.py",
+    "tests/integration/test_report_browser.py",
 )
 
 

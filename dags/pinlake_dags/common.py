@@ -42,9 +42,22 @@ def dbt_target() -> str:
     return os.environ.get("PINLAKE_DBT_TARGET", "local").strip() or "local"
 
 
+def shared_metastore() -> bool:
+    """True when ``PINLAKE_METASTORE_URL`` names a metastore several processes may use at once:
+    a Derby network server (``jdbc:derby://…``, the one ``pinlake services up --metastore``
+    runs and prints the line to export) or another database such as PostgreSQL. Unset, or an
+    embedded ``jdbc:derby:`` URL: the embedded metastore (one process at a time)."""
+    url = os.environ.get("PINLAKE_METASTORE_URL", "").strip()
+    if not url.startswith("jdbc:"):
+        return False
+    return url.startswith("jdbc:derby://") or not url.startswith("jdbc:derby:")
+
+
 def uses_embedded_spark(target: str) -> bool:
-    """True for targets whose dbt sessions share the one-process Derby metastore."""
-    return target not in SERVER_TARGETS
+    """True when the DAG's Spark tasks share the one-process embedded Derby metastore: a target
+    run in local Spark sessions (not ``thrift``/``databricks``) without a shared metastore. Only
+    then do they queue in the one-slot pool :data:`SPARK_POOL`."""
+    return target not in SERVER_TARGETS and not shared_metastore()
 
 
 def manifest_path() -> Path:
@@ -88,8 +101,9 @@ def raw_asset(table: str) -> Asset:
 
 
 def mart_models() -> list[str]:
-    """The mart models of the project (``models/marts/*.sql``; the repository, not state)."""
-    return sorted(path.stem for path in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql"))
+    """The mart models of the project (``models/marts/**/*.sql``: the entity mart and the
+    reporting marts; the repository, not state)."""
+    return sorted(path.stem for path in (DBT_PROJECT_DIR / "models" / "marts").rglob("*.sql"))
 
 
 def mart_asset(model: str) -> Asset:

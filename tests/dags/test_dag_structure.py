@@ -21,6 +21,12 @@ def _models(manifest: Path) -> dict[str, str]:
     return {n["name"]: n["schema"] for n in nodes if n["resource_type"] == "model"}
 
 
+def _seeds(manifest: Path) -> set[str]:
+    """The seeds of the project, from the manifest."""
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    return {n["name"] for n in nodes if n["resource_type"] == "seed"}
+
+
 def _has_tests(manifest: Path) -> set[str]:
     nodes = json.loads(manifest.read_text())["nodes"].values()
     tested: set[str] = set()
@@ -87,18 +93,31 @@ def test_batch_task_chain(dagbag, dbt_manifest: Path) -> None:
     models, tested = _models(dbt_manifest), _has_tests(dbt_manifest)
     assert set(STAGING) <= set(models)
     marts = sorted(m for m, schema in models.items() if schema == "marts")
-    assert len(marts) == 9
+    assert len(marts) == 10  # the entity mart pins and the nine reporting marts
 
     t = dag.task_dict
     assert t["sink"].upstream_task_ids == set()
     assert t["land"].upstream_task_ids == {"sink"}
     assert t["dbt_source_freshness"].upstream_task_ids == {"land"}
     assert t["dbt_source_freshness"].select == "source:pinterest"  # the batch path's tables
-    # every model is a task (plus its test task), staging models start right after freshness
+    # every model is a task (plus its test task); the seeds (tested) right after freshness,
+    # staging models right after freshness and the tested seeds they read
     for model in models:
         assert _run_id("dbt", model, tested) in t, model
+    seed_tests = set()
+    for seed in _seeds(dbt_manifest):
+        assert t[f"dbt.{seed}.seed"].upstream_task_ids == {"dbt_source_freshness"}
+        assert t[f"dbt.{seed}.test"].upstream_task_ids == {f"dbt.{seed}.seed"}
+        seed_tests.add(f"dbt.{seed}.test")
+    assert "dbt.pin_placeholders.test" in t["dbt.stg_pinterest__pins.run"].upstream_task_ids
+    # a test over two nodes is a task of its own; the tested model's children wait for it
+    (category,) = [i for i in t if "relationships_stg_pinterest__pins_category" in i]
+    assert t[category].upstream_task_ids >= {"dbt.stg_pinterest__pins.test", "dbt.categories.test"}
+    assert "dbt.pins.run" in t[category].downstream_task_ids
     for model in STAGING:
-        assert t[_run_id("dbt", model, tested)].upstream_task_ids == {"dbt_source_freshness"}
+        task = t[_run_id("dbt", model, tested)]
+        assert task.upstream_task_ids <= {"dbt_source_freshness"} | seed_tests, model
+        assert "dbt_source_freshness" in task.get_flat_relative_ids(upstream=True)
         assert model in tested
         assert t[f"dbt.{model}.test"].upstream_task_ids == {f"dbt.{model}.run"}
     # staging (and its tests) before every non-staging model
@@ -224,12 +243,20 @@ def test_databricks_dag(dagbag, dbt_manifest: Path) -> None:
     assert t["load"].retries == 2
     assert [r.task_id for r in dag.roots] == ["load"]
     assert t["load"].databricks_conn_id == "databricks_default"
-    # clean geo / pin / user in parallel, right after load
+    # the seeds right after load; clean geo / pin / user in parallel, once load and the seeds
+    # they read are done
+    seeds = _seeds(dbt_manifest)
+    assert seeds == {"age_groups", "categories", "pin_placeholders"}
+    for seed in seeds:
+        assert t[f"clean.{seed}.seed"].upstream_task_ids == {"load"}
     for model in STAGING:
         run = t[f"clean.{model}.run"]
-        assert run.upstream_task_ids == {"load"}
+        before = run.get_flat_relative_ids(upstream=True)
+        assert "load" in before and before - {"load"} <= {
+            f"clean.{seed}.{step}" for seed in seeds for step in ("seed", "test")
+        }, model
         assert run.pool == "default_pool"
-    # then every other model (intermediate + marts), after all of clean
+    # then every mart, after all of clean
     for model, schema in models.items():
         if schema == "staging":
             continue
@@ -241,7 +268,7 @@ def test_databricks_dag(dagbag, dbt_manifest: Path) -> None:
         assert profile.target_name == "databricks"
         assert isinstance(profile.profile_mapping, DatabricksTokenProfileMapping)
         assert profile.profile_mapping.conn_id == "databricks_default"
-    assert len([m for m, s in models.items() if s == "marts"]) == 9
+    assert len([m for m, s in models.items() if s == "marts"]) == 10
     sql = " ".join(t["load"].sql)
     assert "copy into raw.`pin`" in sql
     # the load reads the topics-bucket layout of pinlake.bucket.layout, not a copy of it
@@ -249,6 +276,39 @@ def test_databricks_dag(dagbag, dbt_manifest: Path) -> None:
 
     assert "{{ params.bucket_url }}/topics/pinterest.pin/" in sql
     assert f"'{PARTITION_SQL_REGEX}'" in sql and f"'{OFFSET_SQL_REGEX}'" in sql
+
+
+def test_databricks_load_sql_is_the_bucket_layout(dagbag) -> None:
+    """Every table's COPY INTO reads its topic folder of the layout module (rendered for an S3
+    bucket), only the layout's files, and takes partition and first offset with the module's
+    patterns, which extract them from a real layout name; the DAG restates none of them."""
+    import re
+
+    import jinja2
+
+    from pinlake.bucket import layout
+    from pinlake.config import TABLES, Settings
+
+    dag = dagbag.dags["pinterest_databricks"]
+    bucket_url = "s3://pinlake-topics/prod"
+    rendered = [
+        jinja2.Template(statement).render(params={"bucket_url": bucket_url}, run_id="r1")
+        for statement in dag.task_dict["load"].sql
+    ]
+    bucket = layout.location(bucket_url)
+    for table in TABLES:
+        topic = Settings().topic(table)
+        (copy,) = [sql for sql in rendered if sql.startswith(f"copy into raw.`{table}`")]
+        assert f"from '{layout.topic_dir(bucket, topic)}/')" in copy
+        assert f"pattern = '{layout.FILE_SQL_GLOB}'" in copy
+        name = str(layout.file_path(bucket, topic, 3, 1200))
+        partition = re.search(layout.PARTITION_SQL_REGEX, name)[1]
+        offset = re.search(layout.OFFSET_SQL_REGEX, name.rsplit("/", 1)[1])[1]
+        assert (int(partition), int(offset)) == (3, 1200)
+    source = (DAGS / "pinterest_databricks.py").read_text()
+    load_sql = source[source.index("def _copy_into") : source.index("with DAG(")]
+    for restated in ("partition=", "[0-9]", ".json", "topics/"):
+        assert restated not in load_sql, restated
 
 
 def test_batch_multi_parent_tests_run_after_all_their_parents(dagbag, dbt_manifest: Path) -> None:
@@ -291,9 +351,9 @@ def test_stream_dag_lands_then_builds_every_five_minutes(dagbag) -> None:
         "pinlake://raw/stream_user",
     }
     marts = {a.uri for a in dag.task_dict["dbt_build"].outlets}
-    models = (DAGS.parent / "models" / "marts").glob("*.sql")
+    models = (DAGS.parent / "models" / "marts").rglob("*.sql")
     published = {f"pinlake://marts/{p.stem}" for p in models}
-    assert marts == published and len(marts) == 9
+    assert marts == published and len(marts) == 10
 
 
 def test_stream_dag_schedule_and_pool_follow_the_environment(monkeypatch) -> None:

@@ -38,7 +38,8 @@ def staged(spark, spark_settings: Settings, tmp_path_factory) -> Iterator[dict]:
             path = file_path(bucket, spark_settings.topic(table), 0, offset)
             write_atomic(path, [json.dumps(row, ensure_ascii=False).encode()])
     landed = land_bucket(spark_settings, LandOptions(bucket))
-    # staging reads the rules' seeds (pin_placeholders); then the full-refresh SELECT (other tests of this worker may have built staging)
+    # staging reads the rules' seeds (pin_placeholders); then the full-refresh SELECT (other
+    # tests of this worker may have built staging)
     run_dbt(spark_settings, DbtCommand(["seed"], in_process=True))
     compile_ = ["compile", "--select", "staging", "--full-refresh"]
     run_dbt(spark_settings, DbtCommand(compile_, in_process=True))

@@ -213,3 +213,18 @@ def test_a_stale_pid_file_loses_its_record(tmp_path):
     process.pid_file(run_dir, "kafka").write_text(f"{dead}\n")
     assert process.running(run_dir, "kafka") is None
     assert not process.config_file(run_dir, "kafka").exists()
+
+
+def test_a_service_started_by_up_that_is_not_ready_is_stopped_again() -> None:
+    """A failed readiness wait stops what this `up` started (and only that), then re-raises."""
+    from pinlake.errors import PinlakeError
+    from pinlake.services.manager import _stopped_unless_ready
+
+    stopped: list[str] = []
+    for started in (True, False):
+        with pytest.raises(PinlakeError, match="not ready"):
+            with _stopped_unless_ready(started, lambda s=started: stopped.append(f"{s}")):
+                raise PinlakeError("not ready")
+    with _stopped_unless_ready(True, lambda: stopped.append("ready")):
+        pass
+    assert stopped == ["True"]

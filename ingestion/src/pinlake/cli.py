@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
-from pinlake.config import get_settings
+from pinlake.config import MAX_LOCAL_BROKERS, MAX_LOCAL_WORKERS, get_settings
 from pinlake.console import err_console
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
@@ -43,7 +44,11 @@ app.add_typer(services_app, name="services")
 
 # Options shared by several commands.
 BucketOpt = Annotated[
-    Path | None, typer.Option(help="Topics bucket (default: home/bucket).", show_default=False)
+    str | None,
+    typer.Option(
+        help="Topics bucket: a folder or s3://<bucket>/<prefix> (default: home/bucket).",
+        show_default=False,
+    ),
 ]
 UrlOpt = Annotated[
     str | None,
@@ -239,6 +244,39 @@ def export(
     _step(ExportOptions(out=out))
 
 
+@app.command()
+def report(
+    exports: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the exported marts (default: home/exports).", show_default=False
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the report's index.html (default: home/report).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Write an offline HTML report: the pipeline's counts, then every mart as a chart and a table.
+
+    Reads the exported marts (pinlake export) and counts the records per path (Spark).
+    """
+    from pinlake.console import console
+    from pinlake.lakehouse.counts import CountOptions
+    from pinlake.pipeline.runner import Runner
+    from pinlake.report import ReportOptions, exports_folder, reporting_marts
+
+    settings = get_settings()
+    options = ReportOptions(exports=exports, out=out)
+    reporting_marts(exports_folder(settings, options))  # fails in one line before Spark starts
+    run = Runner(settings, total=2)
+    options.counts = run.run("count records per path", CountOptions())
+    result = run.run("report", options)
+    console.print(f"report: {result.path}", soft_wrap=True, markup=False, highlight=False)
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
@@ -286,6 +324,58 @@ def services_up(
             show_default=False,
         ),
     ] = None,
+    kafka_brokers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_LOCAL_BROKERS,
+            help="Local KRaft nodes (replication factor N, min ISR min(2, N); default:"
+            " $PINLAKE_KAFKA__BROKERS or 1).",
+            show_default=False,
+        ),
+    ] = None,
+    s3: Annotated[
+        bool,
+        typer.Option(
+            help="Also start a local S3-compatible server (moto, state in memory) on"
+            " 127.0.0.1:$PINLAKE_S3__PORT (5000), and the bucket of PINLAKE_BUCKET=s3://… on it.",
+        ),
+    ] = False,
+    metastore: Annotated[
+        bool,
+        typer.Option(
+            help="Also start the shared Hive metastore (Derby network server on"
+            " 127.0.0.1:$PINLAKE_METASTORE_PORT, 1527): Spark commands, dbt and Airflow of this"
+            " home then run side by side.",
+        ),
+    ] = False,
+    thrift: Annotated[
+        bool,
+        typer.Option(
+            help="Also start the Spark Thrift server (implies --metastore) on"
+            " 127.0.0.1:$PINLAKE_THRIFT_PORT (10000), master $PINLAKE_SPARK_MASTER: dbt's"
+            " thrift target.",
+        ),
+    ] = False,
+    spark_cluster: Annotated[
+        bool,
+        typer.Option(
+            help="Also start a Spark standalone master (spark://127.0.0.1:"
+            "$PINLAKE_SPARK_CLUSTER__PORT, 7077; web UI 8180) and its workers: this home's Spark"
+            " commands and the Thrift server then run on it.",
+        ),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_LOCAL_WORKERS,
+            help="Workers of --spark-cluster (implies it; default: $PINLAKE_SPARK_CLUSTER__WORKERS"
+            " or 2), each of $PINLAKE_SPARK_CLUSTER__WORKER_CORES (1) cores and"
+            " __WORKER_MEMORY (1g).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the Kafka broker (KRaft), the ingestion API and the stream query; create topics."""
     from pinlake.pipeline.steps import ServicesUp
@@ -295,6 +385,12 @@ def services_up(
             stream=stream,
             trigger_seconds=trigger_seconds,
             source_db=None if source_db is None else source_db.value,
+            kafka_brokers=kafka_brokers,
+            s3=s3,
+            metastore=metastore,
+            thrift=thrift,
+            spark_cluster=spark_cluster,
+            workers=workers,
         )
     )
 
@@ -348,6 +444,13 @@ def main(argv: list[str] | None = None) -> None:
     except PinlakeError as exc:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except ValidationError as exc:  # PINLAKE_* variables that Settings rejects
+        problems = "; ".join(
+            ".".join(str(part) for part in e["loc"]) + (": " if e["loc"] else "") + e["msg"]
+            for e in exc.errors()
+        )
+        err_console.print(f"error: invalid settings: {problems}", markup=False, soft_wrap=True)
+        sys.exit(UsageError.exit_code)
     except KeyboardInterrupt:
         err_console.print("error: interrupted")
         sys.exit(130)

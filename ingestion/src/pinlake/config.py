@@ -15,11 +15,14 @@ import os
 import re
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from pinlake.bucket.layout import Location
 
 #: The three source tables / topics, in the order the original producer posted them.
 TABLES: tuple[str, ...] = ("pin", "geo", "user")
@@ -31,8 +34,21 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 _STAGE_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
+#: The most local KRaft nodes ``pinlake services up --kafka-brokers`` runs (one machine).
+MAX_LOCAL_BROKERS = 9
+
+
 class KafkaSettings(BaseSettings):
-    """The Kafka cluster. A local KRaft broker is started unless ``external`` is true."""
+    """The Kafka cluster. Local KRaft brokers are started unless ``external`` is true.
+
+    ``brokers`` local nodes run (``pinlake services up --kafka-brokers N``, default 1): node n
+    (1-based) listens on the n-th entry of ``bootstrap_servers`` and on the controller port
+    ``controller_port + 2(n-1)``. With ``brokers`` > 1 a single entry ``host:p`` is expanded to
+    ``host:p,host:p+2,…`` (the defaults give 9092/9093, 9094/9095, 9096/9097), so that every
+    client (API, sink, stream stage, producer) is given every node; otherwise the list must name
+    exactly ``brokers`` servers (ValueError). With ``external`` the list is taken as given and
+    ``brokers`` only sets the replication factor of the topics pinlake creates.
+    """
 
     model_config = SettingsConfigDict(env_prefix="PINLAKE_KAFKA__", extra="ignore")
 
@@ -40,6 +56,36 @@ class KafkaSettings(BaseSettings):
     controller_port: int = 9093
     external: bool = False
     partitions: int = 1
+    brokers: int = Field(default=1, ge=1, le=MAX_LOCAL_BROKERS)
+
+    @model_validator(mode="after")
+    def _one_server_per_broker(self) -> KafkaSettings:
+        if self.external:
+            return self
+        servers = self.servers
+        if len(servers) == 1 and self.brokers > 1:
+            host, _, port = servers[0].rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"bad kafka bootstrap server {servers[0]!r} (want host:port)")
+            self.bootstrap_servers = ",".join(
+                f"{host}:{int(port) + 2 * i}" for i in range(self.brokers)
+            )
+        elif len(servers) != self.brokers:
+            raise ValueError(
+                f"bootstrap_servers names {len(servers)} servers but brokers={self.brokers} "
+                "(one per local node, or one to derive them from)"
+            )
+        return self
+
+    @property
+    def servers(self) -> list[str]:
+        """The entries of ``bootstrap_servers`` (``host:port``), in node order."""
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+    @property
+    def controller_ports(self) -> list[int]:
+        """The controller (KRaft quorum) port of each local node, in node order."""
+        return [self.controller_port + 2 * i for i in range(self.brokers)]
 
 
 class ApiSettings(BaseSettings):
@@ -111,6 +157,61 @@ class MariadbSettings(BaseSettings):
         )
 
 
+class S3Settings(BaseSettings):
+    """The local S3-compatible server ``pinlake services up --s3`` runs (moto, in memory;
+    :mod:`pinlake.services.s3_server`): loopback only. The S3 clients themselves are configured
+    by the standard AWS variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, …)."""
+
+    model_config = SettingsConfigDict(env_prefix="PINLAKE_S3__", extra="ignore")
+
+    port: int = 5000  # moto_server's default
+
+
+#: The most workers ``pinlake services up --spark-cluster --workers N`` runs (one machine).
+MAX_LOCAL_WORKERS = 8
+
+
+class SparkClusterSettings(BaseSettings):
+    """The local Spark standalone cluster ``pinlake services up --spark-cluster`` runs
+    (:mod:`pinlake.services.spark_cluster`): a master and ``workers`` workers from the pyspark
+    wheel, on loopback. While its master runs, the home's Spark processes use it as their master
+    (:func:`pinlake.spark.spark_master`).
+
+    ``worker_cores`` / ``worker_memory`` (Spark's memory string, ``512m``, ``2g``; at least
+    1g: an executor takes ``spark.executor.memory``, 1g by default) are what each worker
+    offers; each application gets ``app_cores`` cores (the master's
+    ``spark.deploy.defaultCores``), so that a long-running one (the Thrift server) never holds
+    the whole cluster. The defaults suit a 2-core laptop: two workers of 1 core and 1g, two
+    applications at a time. Ports: the master's RPC ``port`` (Spark's 7077) and web UI
+    ``ui_port``; worker n's web UI is ``worker_ui_port + n - 1`` (not 8080/8081, Spark's:
+    Airflow's and dbt docs' 8080 stays free).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PINLAKE_SPARK_CLUSTER__", extra="ignore")
+
+    workers: int = Field(default=2, ge=1, le=MAX_LOCAL_WORKERS)
+    worker_cores: int = Field(default=1, ge=1)
+    worker_memory: str = "1g"
+    app_cores: int = Field(default=1, ge=1)
+    port: int = 7077
+    ui_port: int = 8180
+    worker_ui_port: int = 8181
+
+    @field_validator("worker_memory", mode="after")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        match = re.fullmatch(r"([1-9][0-9]*)([mMgG])", value.strip())
+        if not match:
+            raise ValueError(f"worker_memory {value!r}: Spark's memory string, e.g. 1g or 1536m")
+        megabytes = int(match[1]) * (1024 if match[2] in "gG" else 1)
+        if megabytes < 1024:
+            raise ValueError(
+                f"worker_memory {value!r}: at least 1g (an executor takes spark.executor.memory, "
+                "1g by default; a smaller worker never runs one)"
+            )
+        return value.strip().lower()
+
+
 #: Where the source tables live when ``PINLAKE_SOURCE_URL`` is not set.
 SourceDb = Literal["sqlite", "mariadb"]
 
@@ -128,32 +229,64 @@ class Settings(BaseSettings):
         default="sqlite",
         description="sqlite (a file in home) or mariadb (the server `services up` starts)",
     )
-    bucket: Path | None = Field(default=None, description="topics bucket (default: home/bucket)")
+    bucket: str | None = Field(
+        default=None,
+        description="topics bucket: a folder, or s3://<bucket>/<prefix> (default: home/bucket)",
+    )
     topic_prefix: str = Field(default="pinterest", description="the original's <UserId>")
     jars_dir: Path = Field(
         default=REPO_ROOT / ".pinlake-jars", description="JVM artifacts resolved by make setup"
     )
-    spark_master: str = "local[2]"
+    #: The Spark master. None (default): this home's standalone cluster while ``pinlake
+    #: services up --spark-cluster`` runs it, else ``local[2]``; :func:`pinlake.spark.spark_master`
+    #: decides. A master URL (``local[1]``, ``spark://host:7077``) is used as given.
+    spark_master: str | None = None
     spark_driver_memory: str = "4g"
     dbt_target: str = "local"
+    #: The Hive metastore database. None (default): this home's shared metastore server when
+    #: ``pinlake services up --metastore`` runs it, else the embedded Derby database (one JVM at
+    #: a time); :func:`pinlake.spark.metastore_connection` decides. A JDBC URL uses that database
+    #: instead, e.g. PostgreSQL, the production choice (``jdbc:postgresql://host:5432/metastore``
+    #: with ``metastore_user`` / ``metastore_password``; schema: README).
+    metastore_url: str | None = None
+    metastore_user: str | None = None
+    metastore_password: SecretStr | None = None
+    #: Loopback port of the shared metastore server (Derby network server; Derby's default).
+    metastore_port: int = 1527
+    #: The Spark Thrift server (``pinlake services up --thrift``; dbt's ``thrift`` target):
+    #: its host as clients see it, its port, and its Spark web UI's port.
+    thrift_host: str = "127.0.0.1"
+    thrift_port: int = 10000
+    thrift_ui_port: int = 4040
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     mariadb: MariadbSettings = Field(default_factory=MariadbSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    spark_cluster: SparkClusterSettings = Field(default_factory=SparkClusterSettings)
 
     @field_validator("home", "jars_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @field_validator("bucket", mode="after")
+    @field_validator("bucket", mode="before")
     @classmethod
-    def _absolute_or_none(cls, value: Path | None) -> Path | None:
-        return None if value is None else value.expanduser().resolve()
+    def _bucket_location(cls, value: object) -> str | None:
+        """An S3 URI as ``s3://<bucket>/<prefix>`` (``s3a://`` accepted); a folder, absolute."""
+        if value is None:
+            return None
+        from pinlake.bucket.layout import location
+
+        return str(location(str(value)))
 
     # ---- derived locations (all under home) -------------------------------------------------
     @property
-    def bucket_dir(self) -> Path:
-        return self.bucket or self.home / "bucket"
+    def bucket_dir(self) -> Location:
+        """The topics bucket: a local folder (a Path) or an S3 location
+        (:class:`pinlake.bucket.layout.S3Path`, when ``PINLAKE_BUCKET`` is ``s3://…``)."""
+        from pinlake.bucket.layout import location
+
+        return location(self.bucket) if self.bucket else self.home / "bucket"
 
     @property
     def source_db_url(self) -> str:
@@ -214,7 +347,7 @@ class Settings(BaseSettings):
         (:func:`pinlake.pipeline.isolated.run_isolated`).
         """
         env = dict(os.environ)
-        for group in ("kafka", "api", "mariadb"):
+        for group in ("kafka", "api", "mariadb", "s3", "spark_cluster"):
             for name, value in getattr(self, group).model_dump().items():
                 key = f"PINLAKE_{group.upper()}__{name.upper()}"
                 if isinstance(value, SecretStr):
@@ -223,18 +356,31 @@ class Settings(BaseSettings):
                     env.pop(key, None)
                 else:
                     env[key] = str(value)
-        for name in ("source_url", "bucket"):
+        for name in ("source_url", "bucket", "spark_master"):
             value = getattr(self, name)
             if value is None:
                 env.pop(f"PINLAKE_{name.upper()}", None)
             else:
                 env[f"PINLAKE_{name.upper()}"] = str(value)
+        for name in ("metastore_url", "metastore_user", "metastore_password"):
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is None:
+                env.pop(f"PINLAKE_{name.upper()}", None)
+            else:
+                env[f"PINLAKE_{name.upper()}"] = value
+        env.update(
+            PINLAKE_METASTORE_PORT=str(self.metastore_port),
+            PINLAKE_THRIFT_HOST=self.thrift_host,
+            PINLAKE_THRIFT_PORT=str(self.thrift_port),
+            PINLAKE_THRIFT_UI_PORT=str(self.thrift_ui_port),
+        )
         env.update(
             PINLAKE_HOME=str(self.home),
             PINLAKE_TOPIC_PREFIX=self.topic_prefix,
             PINLAKE_SOURCE_DB=self.source_db,
             PINLAKE_JARS_DIR=str(self.jars_dir),
-            PINLAKE_SPARK_MASTER=self.spark_master,
             PINLAKE_SPARK_DRIVER_MEMORY=self.spark_driver_memory,
             PINLAKE_DBT_TARGET=self.dbt_target,
             # read by profiles.yml only (derived from the fields above)
@@ -250,6 +396,14 @@ class Settings(BaseSettings):
             DBT_TARGET_PATH=str(self.home / "dbt" / "target"),
             DBT_LOG_PATH=str(self.logs_dir / "dbt"),
         )
+        # the metastore this process uses (URL, driver, class path), so a child agrees with it
+        from pinlake.spark import metastore_env
+
+        env.update(metastore_env(self))
+        # the master this process uses (the home's cluster while it runs), for profiles.yml
+        from pinlake.spark import spark_master
+
+        env["PINLAKE_SPARK_MASTER_URL"] = spark_master(self)
         return env
 
     def ensure_dirs(self) -> None:

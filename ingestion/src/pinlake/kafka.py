@@ -108,6 +108,22 @@ def healthy(settings: Settings, timeout: float = 2.0) -> bool:
     return bool(meta.brokers)
 
 
+def broker_ids(settings: Settings, timeout: float = 2.0) -> list[int]:
+    """The ids of the brokers a metadata request names (the registered, unfenced ones), sorted;
+    ``[]`` when the cluster does not answer within ``timeout`` seconds."""
+    try:
+        meta = admin(settings).list_topics(timeout=timeout)
+    except Exception:  # any failure to answer: no broker known
+        return []
+    return sorted(meta.brokers)
+
+
+def replication_factor(settings: Settings) -> int:
+    """Replication factor of the topics pinlake creates: one replica per broker
+    (``settings.kafka.brokers``; for an external cluster, what that setting says, default 1)."""
+    return settings.kafka.brokers
+
+
 def all_topics(settings: Settings) -> list[str]:
     """The batch topics and the stream topics of the three tables, in table order."""
     return [t for table in TABLES for t in (settings.topic(table), settings.stream(table))]
@@ -126,7 +142,11 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
         return []
     futures = client.create_topics(
         [
-            NewTopic(t, num_partitions=settings.kafka.partitions, replication_factor=1)
+            NewTopic(
+                t,
+                num_partitions=settings.kafka.partitions,
+                replication_factor=replication_factor(settings),
+            )
             for t in wanted
         ],
         operation_timeout=timeout,
@@ -188,6 +208,74 @@ def _poll_metadata(client: AdminClient, done: Callable[[object], bool], timeout:
         return done(client.list_topics(timeout=5))
 
     return check()
+
+
+def replication_problems(meta, topics: list[str], brokers: int) -> list[str]:
+    """Why a cluster is not ready by pinlake's rule, from one metadata snapshot; ``[]`` = ready.
+
+    The rule (issue 11): all ``brokers`` brokers are registered, and every partition of
+    ``topics`` has a leader, ``brokers`` replicas, and all of them in sync (ISR == replicas).
+    ``meta`` is a :class:`confluent_kafka.admin.ClusterMetadata` (``AdminClient.list_topics``):
+    ``.brokers`` by id, ``.topics[name].partitions[id]`` with ``leader``, ``replicas``,
+    ``isrs``. Each problem is one short phrase, e.g. ``"pinterest.pin[0] ISR [1, 3] of
+    replicas [1, 2, 3]"``.
+    """
+    problems = []
+    if len(meta.brokers) < brokers:
+        problems.append(
+            f"{len(meta.brokers)} of {brokers} brokers registered {sorted(meta.brokers)}"
+        )
+    for topic in topics:
+        tmeta = meta.topics.get(topic)
+        if tmeta is None or tmeta.error is not None or not tmeta.partitions:
+            problems.append(f"{topic} missing")
+            continue
+        for pid in sorted(tmeta.partitions):
+            part = tmeta.partitions[pid]
+            replicas, isr = sorted(part.replicas), sorted(part.isrs)
+            if part.leader < 0:
+                problems.append(f"{topic}[{pid}] has no leader")
+            elif len(replicas) != brokers:
+                problems.append(f"{topic}[{pid}] has {len(replicas)} replicas, not {brokers}")
+            elif isr != replicas:
+                problems.append(f"{topic}[{pid}] ISR {isr} of replicas {replicas}")
+    return problems
+
+
+def wait_in_sync(
+    settings: Settings, topics: list[str] | None = None, timeout: float = 60.0
+) -> None:
+    """Wait until :func:`replication_problems` finds none for ``topics`` (default: pinlake's,
+    :func:`all_topics`) and ``settings.kafka.brokers`` brokers, polling every 0.25 s.
+
+    Raises :class:`PinlakeError` after ``timeout`` seconds, naming what is still not in sync.
+    """
+    from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+    topics = all_topics(settings) if topics is None else topics
+    client = admin(settings)
+    last = ["no metadata answer"]
+
+    def problems() -> list[str]:
+        try:
+            last[:] = replication_problems(
+                client.list_topics(timeout=5), topics, settings.kafka.brokers
+            )
+        except Exception as exc:  # noqa: BLE001 - not answering is one more reason to wait
+            last[:] = [f"no metadata answer ({exc})"]
+        return last
+
+    try:
+        Retrying(
+            retry=retry_if_result(bool),
+            stop=stop_after_delay(timeout),
+            wait=wait_fixed(0.25),
+        )(problems)
+    except RetryError:
+        shown = "; ".join(last[:5]) + (f"; and {len(last) - 5} more" if len(last) > 5 else "")
+        raise PinlakeError(
+            f"Kafka at {settings.kafka.bootstrap_servers} not in sync after {timeout:.0f}s: {shown}"
+        ) from None
 
 
 def _has_leaders(topic_meta, partitions: int) -> bool:

@@ -6,6 +6,13 @@ warehouse under ``PINLAKE_HOME``), a UTC session time zone and the Maven-resolve
 sets the same keys from the same environment variables; ``tests/ingestion/test_spark_conf.py``
 checks that the two never drift apart.
 
+The metastore is decided here, once (:func:`metastore_connection`): the embedded Derby database
+under ``PINLAKE_HOME`` (the zero-setup default), the home's shared metastore server while
+``pinlake services up --metastore`` runs it (:mod:`pinlake.services.metastore`), or the JDBC URL
+of ``PINLAKE_METASTORE_URL`` (PostgreSQL in production). :meth:`Settings.child_env` carries the
+decision to child processes (dbt's ``local`` target reads it through ``PINLAKE_METASTORE_*``), so
+a parent and its children always use the same metastore.
+
 Embedded Derby admits one JVM at a time: a process that holds a session holds the metastore.
 The continuous stream query (:mod:`pinlake.lakehouse.stream`) must run beside everything else, so
 it asks for a session without the metastore (``metastore=False``: an in-memory catalog) and writes
@@ -24,9 +31,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from pinlake.config import Settings, get_settings
 from pinlake.errors import PinlakeError
@@ -39,24 +47,144 @@ class SparkSetupError(PinlakeError):
     """The Spark/Delta environment is not usable (missing jars, Java, a locked metastore)."""
 
 
+#: Derby's JDBC drivers (embedded, network client) and PostgreSQL's.
+EMBEDDED_DRIVER = "org.apache.derby.jdbc.EmbeddedDriver"
+CLIENT_DRIVER = "org.apache.derby.jdbc.ClientDriver"
+POSTGRES_DRIVER = "org.postgresql.Driver"
+
+
+@dataclass(frozen=True)
+class MetastoreConnection:
+    """Where the Hive metastore of a Spark session lives.
+
+    ``kind``: ``embedded`` (Derby in the session's own JVM: one process at a time), ``server``
+    (this home's Derby network server, shared) or ``external`` (a JDBC URL from
+    ``PINLAKE_METASTORE_URL``, e.g. PostgreSQL; shared). ``driver_jar``: the JDBC driver to put
+    on the driver's class path (None: pyspark ships it). ``user``/``password``: Hive's defaults
+    (``APP``/``mine``) unless set.
+    """
+
+    kind: Literal["embedded", "server", "external"]
+    url: str
+    driver: str
+    driver_jar: str | None = None
+    user: str = "APP"
+    password: str = "mine"
+
+    @property
+    def shared(self) -> bool:
+        """True when several processes may use it at once (not embedded Derby)."""
+        return self.kind != "embedded"
+
+
+def embedded_metastore_url(settings: Settings) -> str:
+    """The embedded Derby database of the home (created on first use)."""
+    return f"jdbc:derby:;databaseName={settings.home}/metastore/metastore_db;create=true"
+
+
+def metastore_connection(settings: Settings) -> MetastoreConnection:
+    """The metastore this process's Spark session uses, decided in this order:
+    ``settings.metastore_url`` (an embedded ``jdbc:derby:`` URL, the network ``jdbc:derby://``
+    one or ``jdbc:postgresql:``; what :meth:`Settings.child_env` passes to a child), else this
+    home's metastore server if it runs, else the embedded database.
+
+    Raises :class:`SparkSetupError` for a URL of another database, or when the client driver's
+    jar has not been resolved (``make setup``).
+    """
+    from pinlake.services import metastore as server
+
+    user = settings.metastore_user or "APP"
+    password = (
+        settings.metastore_password.get_secret_value() if settings.metastore_password else "mine"
+    )
+    url = settings.metastore_url or server.running_url(settings)
+    try:
+        if url is None or (url.startswith("jdbc:derby:") and not url.startswith("jdbc:derby://")):
+            return MetastoreConnection(
+                "embedded", url or embedded_metastore_url(settings), EMBEDDED_DRIVER
+            )
+        if url.startswith("jdbc:derby://"):
+            ours = url == server.url(settings) or not settings.metastore_url
+            kind = "server" if ours else "external"
+            jar = str(server.client_jar(settings, "derbyclient"))
+            return MetastoreConnection(kind, url, CLIENT_DRIVER, jar, user, password)
+        if url.startswith("jdbc:postgresql:"):
+            jar = str(server.client_jar(settings, "postgresql"))
+            return MetastoreConnection("external", url, POSTGRES_DRIVER, jar, user, password)
+    except PinlakeError as exc:
+        raise SparkSetupError(str(exc)) from exc
+    raise SparkSetupError(
+        f"PINLAKE_METASTORE_URL={url!r}: use jdbc:derby:… (embedded), jdbc:derby://… (a Derby "
+        "network server) or jdbc:postgresql://…"
+    )
+
+
+def metastore_env(settings: Settings) -> dict[str, str]:
+    """The variables through which dbt's ``local`` target (profiles.yml) uses
+    :func:`metastore_connection`'s metastore: ``PINLAKE_METASTORE_JDBC_URL``,
+    ``PINLAKE_METASTORE_DRIVER`` and ``PINLAKE_SPARK_CLASSPATH`` (with the driver's jar); user
+    and password come from the settings' own variables (``PINLAKE_METASTORE_USER`` / ``_PASSWORD``,
+    Hive's ``APP``/``mine`` when unset). A pinlake child process decides again from the same
+    settings and the same home, and so uses the same metastore."""
+    ms = metastore_connection(settings)
+    return {
+        "PINLAKE_METASTORE_JDBC_URL": ms.url,
+        "PINLAKE_METASTORE_DRIVER": ms.driver,
+        "PINLAKE_SPARK_CLASSPATH": _classpath(settings, ms),
+    }
+
+
+#: The master when ``PINLAKE_SPARK_MASTER`` is not set and no cluster of the home runs.
+LOCAL_MASTER = "local[2]"
+
+
+def spark_master(settings: Settings) -> str:
+    """The master URL of this process's Spark session, decided in this order:
+    ``settings.spark_master`` (``PINLAKE_SPARK_MASTER``, used as given), else this home's
+    standalone cluster while it runs (``spark://127.0.0.1:<port>``, ``pinlake services up
+    --spark-cluster``, :mod:`pinlake.services.spark_cluster`), else :data:`LOCAL_MASTER`.
+    :meth:`Settings.child_env` passes the decision to dbt's ``local`` target
+    (``PINLAKE_SPARK_MASTER_URL``)."""
+    if settings.spark_master:
+        return settings.spark_master
+    from pinlake.services import spark_cluster
+
+    return spark_cluster.running_master_url(settings) or LOCAL_MASTER
+
+
+def _classpath(settings: Settings, ms: MetastoreConnection) -> str:
+    return settings.spark_classpath + (f":{ms.driver_jar}" if ms.driver_jar else "")
+
+
 def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
     """Every Spark setting pinlake relies on, as strings (what profiles.yml sets too).
 
     ``metastore=False``: the same session with an in-memory catalog instead of the Hive
     metastore (tables are then addressed by path, ``delta.`<path>```).
+
+    The master is :func:`spark_master`'s. On a cluster the executors run in JVMs of their own:
+    they get the driver's class path (Delta, the Kafka connector, hadoop-aws) and its UTC and
+    logging options through the ``spark.executor.*`` keys (ignored by a ``local`` master).
     """
     home = settings.home
+    ms = metastore_connection(settings)
+    classpath = _classpath(settings, ms)
     conf = {
-        "spark.master": settings.spark_master,
+        "spark.master": spark_master(settings),
         "spark.driver.memory": settings.spark_driver_memory,
-        "spark.driver.extraClassPath": settings.spark_classpath,
+        "spark.driver.extraClassPath": classpath,
+        "spark.executor.extraClassPath": classpath,
+        "spark.executor.extraJavaOptions": (
+            f"-Duser.timezone=UTC -Dlog4j2.configurationFile={settings.log4j_config}"
+        ),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": f"{home}/warehouse",
-        "spark.hadoop.javax.jdo.option.ConnectionURL": (
-            f"jdbc:derby:;databaseName={home}/metastore/metastore_db;create=true"
-        ),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": ms.url,
+        "spark.hadoop.javax.jdo.option.ConnectionDriverName": ms.driver,
+        "spark.hadoop.javax.jdo.option.ConnectionUserName": ms.user,
+        "spark.hadoop.javax.jdo.option.ConnectionPassword": ms.password,
         "spark.driver.extraJavaOptions": (
             f"-Dderby.stream.error.file={home}/metastore/derby.log -Duser.timezone=UTC "
             f"-Dlog4j2.configurationFile={settings.log4j_config}"
@@ -69,7 +197,48 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
     }
     if not metastore:
         conf["spark.sql.catalogImplementation"] = "in-memory"
-        del conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
+        for key in [k for k in conf if k.startswith("spark.hadoop.javax.jdo.")]:
+            del conf[key]
+    return conf
+
+
+def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The Hadoop S3A settings (``fs.s3a.*``) for ``s3a://`` paths (the topics bucket on S3,
+    Delta tables on S3), from the standard AWS variables boto3 reads too (default:
+    ``os.environ``); ``{}`` when none is set (then S3A's own defaults and credential chain,
+    e.g. an instance role, apply).
+
+    ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` → ``fs.s3a.endpoint`` with path-style
+    access (what S3-compatible servers such as ``pinlake services up --s3`` serve) and TLS as
+    its scheme says; ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` → ``fs.s3a.endpoint.region``;
+    ``AWS_ACCESS_KEY_ID`` + ``AWS_SECRET_ACCESS_KEY`` (+ ``AWS_SESSION_TOKEN``) → the key
+    settings with the simple (temporary) credentials provider. Hadoop's names: hadoop-aws
+    "Connecting to an Amazon S3 Bucket through the S3A Connector".
+
+    :func:`get_spark` sets them on the session's Hadoop configuration at run time, never as
+    ``spark.hadoop.*`` start-up options: those would put the secret on the JVM's command line.
+    """
+    env = os.environ if environ is None else environ
+    conf: dict[str, str] = {}
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        conf["fs.s3a.endpoint"] = endpoint
+        conf["fs.s3a.path.style.access"] = "true"
+        conf["fs.s3a.connection.ssl.enabled"] = str(not endpoint.startswith("http://")).lower()
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region or endpoint:
+        conf["fs.s3a.endpoint.region"] = region or "us-east-1"
+    key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        conf["fs.s3a.access.key"] = key
+        conf["fs.s3a.secret.key"] = secret
+        token = env.get("AWS_SESSION_TOKEN")
+        if token:
+            conf["fs.s3a.session.token"] = token
+        provider = "Temporary" if token else "Simple"
+        conf["fs.s3a.aws.credentials.provider"] = (
+            f"org.apache.hadoop.fs.s3a.{provider}AWSCredentialsProvider"
+        )
     return conf
 
 
@@ -103,6 +272,9 @@ def get_spark(
         builder = builder.enableHiveSupport()
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in s3a_conf().items():  # S3 file systems opened from now on use them
+        hadoop.set(key, value)
     return spark
 
 
@@ -119,6 +291,11 @@ def spark_errors(settings: Settings) -> Iterator[None]:
             raise SparkSetupError(
                 f"the metastore in {settings.metastore_dir} is in use by another process "
                 "(dbt, pinlake or Airflow on the same PINLAKE_HOME); wait for it or use another"
+            ) from exc
+        if "Error connecting to server" in text:  # Derby's network client
+            raise SparkSetupError(
+                "the shared metastore does not answer; is it running? (`pinlake services "
+                "status`; `pinlake services up --metastore` starts it)"
             ) from exc
         if "JAVA_GATEWAY_EXITED" in text or "Java gateway process exited" in text:
             raise SparkSetupError("Spark could not start: is Java 17+ installed?") from exc

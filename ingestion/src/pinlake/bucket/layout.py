@@ -17,22 +17,37 @@ It is the Confluent S3 sink connector's (``DefaultPartitioner``, ``JsonFormat``;
   never sees a partial file and a crash never loses an acknowledged one;
   :func:`remove_orphaned_temp_files` removes what a writer killed mid-write left behind.
 
+**Where the bucket lives.** A local folder (a :class:`~pathlib.Path`) or an S3 location
+``s3://<bucket>/<prefix>`` (an :class:`S3Path`; ``PINLAKE_BUCKET=s3://…``, ``--bucket s3://…``),
+made by :func:`location`. The layout functions (names, paths, :func:`classify`) are pure and
+work on both; the I/O functions (:func:`write_atomic`, :func:`write_or_verify`, listing,
+reading, :func:`remove_orphaned_temp_files`) dispatch on the kind. On S3 a file is one object
+written by a single ``PutObject``: S3 never shows a partly written object and answers only once
+the object is stored durably (strong read-after-write consistency), so no temp objects exist and
+nothing is left to clean up; a new file is put with ``If-None-Match: *`` (S3 conditional
+writes), so two writers never overwrite each other's file. The S3 client is boto3's, configured
+only by the standard environment variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``; see :func:`s3_client`);
+:func:`spark_uri` gives Spark's ``s3a://`` name of a file (:mod:`pinlake.spark` configures
+``s3a`` from the same variables).
+
 Writers: :class:`PartitionWriter` (``pinlake produce --to bucket``) and
 :mod:`pinlake.bucket.sink`; readers: :func:`list_files` / :func:`list_bucket` (land, summaries,
 tests), which list every file of a topic folder, each either a layout file or one with the
 reason it is not (:attr:`BucketFile.problem`), so that no file is skipped in silence. The Databricks
-DAG's load SQL takes its file-name patterns from :data:`PARTITION_SQL_REGEX` and
-:data:`OFFSET_SQL_REGEX`.
+DAG's load SQL takes its file-name patterns from :data:`PARTITION_SQL_REGEX`,
+:data:`OFFSET_SQL_REGEX` and :data:`FILE_SQL_GLOB`.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, Union
 
 import psutil
 
@@ -51,6 +66,82 @@ _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
 #: Spark SQL ``regexp_extract`` patterns over a file path / name (group 1), for SQL loaders.
 PARTITION_SQL_REGEX = "partition=([0-9]+)"
 OFFSET_SQL_REGEX = "[+]([0-9]+)[.]json([.]gz)?$"
+#: Glob of the layout files below a topic folder, in the Hadoop glob syntax of SQL loaders
+#: (Databricks ``COPY INTO … PATTERN``): ``partition=*/*+*+*.{json,json.gz}``.
+FILE_SQL_GLOB = "partition=*/*+*+*.{" + ",".join(e.lstrip(".") for e in EXTENSIONS) + "}"
+
+
+#: URI schemes of an S3 location: ``s3://`` (AWS, Databricks), ``s3a://`` (Hadoop's name).
+S3_SCHEMES = ("s3://", "s3a://")
+
+
+@dataclass(frozen=True)
+class S3Path:
+    """An S3 object key (or key prefix) ``s3://<bucket>/<key>``, with the few pure ``pathlib``
+    operations the layout uses (``/``, ``name``, ``parent``, ``parts``, :meth:`relative_to`).
+    ``key`` has no leading or trailing ``/`` (``""``: the bucket's root)."""
+
+    bucket: str
+    key: str = ""
+
+    def __truediv__(self, part: str) -> S3Path:
+        part = str(part).strip("/")
+        return S3Path(self.bucket, f"{self.key}/{part}" if self.key else part)
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}" if self.key else f"s3://{self.bucket}"
+
+    @property
+    def name(self) -> str:
+        """The last segment of the key (``""`` for the bucket's root)."""
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def parent(self) -> S3Path:
+        """The key prefix one segment up."""
+        return S3Path(self.bucket, self.key.rsplit("/", 1)[0] if "/" in self.key else "")
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The key's segments."""
+        return tuple(self.key.split("/")) if self.key else ()
+
+    @property
+    def prefix(self) -> str:
+        """The key as a listing prefix: ``<key>/`` (``""`` for the bucket's root)."""
+        return f"{self.key}/" if self.key else ""
+
+    def relative_to(self, other: S3Path) -> PurePosixPath:
+        """This key below ``other``'s; raises ValueError when it is not below it."""
+        if self.bucket != other.bucket or not self.key.startswith(other.prefix):
+            raise ValueError(f"{self} is not below {other}")
+        return PurePosixPath(self.key[len(other.prefix) :])
+
+
+#: Where a bucket, folder or file lives: a local path or an S3 key.
+Location = Union[Path, S3Path]  # noqa: UP007  (a runtime alias; ``|`` would need 3.10 types)
+
+
+def location(value: str | Path | S3Path) -> Location:
+    """The :data:`Location` of a bucket given as text: ``s3://<bucket>[/<prefix>]`` or
+    ``s3a://…`` as an :class:`S3Path` (trailing ``/`` dropped), anything else as an absolute local
+    path. Raises ValueError for an S3 URI without a bucket name."""
+    if isinstance(value, S3Path):
+        return value
+    text = str(value)
+    for scheme in S3_SCHEMES:
+        if text.startswith(scheme):
+            bucket, _, key = text[len(scheme) :].partition("/")
+            if not bucket:
+                raise ValueError(f"{text!r}: an S3 location needs a bucket name (s3://<bucket>/…)")
+            return S3Path(bucket, key.strip("/"))
+    return Path(text).expanduser().resolve()
+
+
+def spark_uri(path: Location) -> str:
+    """The name Spark reads ``path`` by: ``s3a://<bucket>/<key>`` for S3 (Hadoop's S3A
+    connector, jvm/pom.xml profile ``s3``), the absolute path for a local file."""
+    return f"s3a://{path.bucket}/{path.key}" if isinstance(path, S3Path) else str(path)
 
 
 @dataclass(frozen=True)
@@ -61,7 +152,7 @@ class BucketFile:
     records the file with that reason instead of guessing."""
 
     topic: str
-    path: Path
+    path: Location
     partition: int | None
     first_offset: int | None
     problem: str | None = None
@@ -82,12 +173,12 @@ class BucketFile:
         )
 
 
-def topic_dir(bucket: Path, topic: str) -> Path:
+def topic_dir(bucket: Location, topic: str) -> Location:
     """``<bucket>/topics/<topic>``."""
     return bucket / TOPICS_DIR / topic
 
 
-def partition_dir(bucket: Path, topic: str, partition: int) -> Path:
+def partition_dir(bucket: Location, topic: str, partition: int) -> Location:
     """``<bucket>/topics/<topic>/partition=<partition>``."""
     return topic_dir(bucket, topic) / f"partition={partition}"
 
@@ -97,7 +188,7 @@ def file_name(topic: str, partition: int, first_offset: int) -> str:
     return f"{topic}+{partition}+{first_offset:0{OFFSET_WIDTH}d}{EXTENSION}"
 
 
-def file_path(bucket: Path, topic: str, partition: int, first_offset: int) -> Path:
+def file_path(bucket: Location, topic: str, partition: int, first_offset: int) -> Location:
     """Where the file of ``topic``/``partition`` starting at ``first_offset`` lives."""
     return partition_dir(bucket, topic, partition) / file_name(topic, partition, first_offset)
 
@@ -110,7 +201,7 @@ def parse_file_name(name: str) -> tuple[str, int, int] | None:
     return match["topic"], int(match["partition"]), int(match["offset"])
 
 
-def classify(topic: str, path: Path, relative: Path) -> BucketFile:
+def classify(topic: str, path: Location, relative: PurePosixPath | Path) -> BucketFile:
     """``path`` (at ``relative`` below the topic folder of ``topic``) as a :class:`BucketFile`:
     a layout file, or one whose ``problem`` says which rule of the layout it breaks."""
     folder = _PARTITION_DIR.match(relative.parts[0]) if len(relative.parts) == 2 else None
@@ -130,38 +221,176 @@ def classify(topic: str, path: Path, relative: Path) -> BucketFile:
     return BucketFile(topic, path, partition, None, problem)
 
 
-def list_files(bucket: Path, topic: str) -> list[BucketFile]:
+# ---- S3 ------------------------------------------------------------------------------------
+class BucketAccessError(OSError):
+    """An S3 request failed (unreachable endpoint, missing bucket, no credentials, denied): the
+    message names the request, the location and S3's error code."""
+
+
+def s3_client() -> Any:
+    """boto3's S3 client, configured by the standard AWS environment variables only (secrets
+    never in a file pinlake writes): ``AWS_ENDPOINT_URL`` (an S3-compatible server such as
+    ``pinlake services up --s3``; then path-style addressing), ``AWS_ACCESS_KEY_ID`` /
+    ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` (or any other source of boto3's credential
+    chain: profile, instance role), ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``; default
+    ``us-east-1``). One client per process and configuration (clients are thread-safe)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    key = (endpoint, region, os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_PROFILE"))
+    client = _S3_CLIENTS.get(key)
+    if client is None:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            s3={"addressing_style": "path"} if endpoint else {},
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        client = _S3_CLIENTS[key] = boto3.client(
+            "s3", endpoint_url=endpoint, region_name=region, config=config
+        )
+    return client
+
+
+_S3_CLIENTS: dict[tuple, Any] = {}
+
+
+def _s3_call(what: str, path: S3Path, call, **kwargs):
+    """Run one S3 request; its failures become :class:`BucketAccessError` (``NoSuchKey`` as
+    :class:`FileNotFoundError`, a failed ``If-None-Match`` as :class:`FileExistsError`)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ("NoSuchKey", "404") or (status == 404 and code != "NoSuchBucket"):
+            raise FileNotFoundError(f"{path}: no such object") from exc
+        if code == "PreconditionFailed" or status == 412:
+            raise FileExistsError(f"{path} already exists") from exc
+        raise BucketAccessError(f"S3 {what} {path}: {code} {error.get('Message', '')}") from exc
+    except BotoCoreError as exc:
+        raise BucketAccessError(f"S3 {what} {path}: {exc}") from exc
+
+
+def _s3_list(prefix: S3Path, delimiter: bool = False) -> tuple[list[str], list[str]]:
+    """``(keys, common prefixes)`` below ``prefix`` (every page; with ``delimiter``, only the
+    level directly below it)."""
+    client = s3_client()
+    paginator = client.get_paginator("list_objects_v2")
+    kwargs = {"Bucket": prefix.bucket, "Prefix": prefix.prefix}
+    if delimiter:
+        kwargs["Delimiter"] = "/"
+    keys: list[str] = []
+    prefixes: list[str] = []
+
+    def pages() -> None:
+        for page in paginator.paginate(**kwargs):
+            keys.extend(item["Key"] for item in page.get("Contents", ()))
+            prefixes.extend(item["Prefix"] for item in page.get("CommonPrefixes", ()))
+
+    _s3_call("list", prefix, pages)
+    return keys, prefixes
+
+
+def _s3_get(path: S3Path) -> bytes:
+    response = _s3_call("get", path, s3_client().get_object, Bucket=path.bucket, Key=path.key)
+    return _s3_call("read", path, response["Body"].read)
+
+
+def _s3_put(path: S3Path, body: bytes, create_only: bool) -> None:
+    kwargs = {"Bucket": path.bucket, "Key": path.key, "Body": body}
+    if create_only:
+        kwargs["IfNoneMatch"] = "*"  # S3 conditional write: fails (412) if the key exists
+    _s3_call("put", path, s3_client().put_object, **kwargs, ContentType="application/json")
+
+
+# ---- I/O on either kind of location --------------------------------------------------------
+def bucket_exists(bucket: Location) -> bool:
+    """Whether the bucket can be read: a local folder, or an S3 bucket this process may list
+    (the prefix need not exist yet). Raises :class:`BucketAccessError` when S3 cannot be
+    reached or denies the request."""
+    if isinstance(bucket, S3Path):
+        try:
+            _s3_call("head bucket", bucket, s3_client().head_bucket, Bucket=bucket.bucket)
+        except FileNotFoundError:
+            return False
+        except BucketAccessError as exc:
+            if "NoSuchBucket" in str(exc):
+                return False
+            raise
+        return True
+    return bucket.is_dir()
+
+
+def exists(path: Location) -> bool:
+    """Whether the file ``path`` exists."""
+    if isinstance(path, S3Path):
+        try:
+            _s3_call("head", path, s3_client().head_object, Bucket=path.bucket, Key=path.key)
+        except FileNotFoundError:
+            return False
+        return True
+    return path.exists()
+
+
+def read_bytes(path: Location) -> bytes:
+    """The stored bytes of a file (compressed as stored). Raises FileNotFoundError, OSError."""
+    return _s3_get(path) if isinstance(path, S3Path) else path.read_bytes()
+
+
+def list_files(bucket: Location, topic: str) -> list[BucketFile]:
     """Every file below the topic folder of ``topic`` except the temp files of writers, in
     delivery order (:attr:`BucketFile.sort_key`): the layout files and, with their ``problem``,
-    the files that break the layout (see :func:`classify`)."""
+    the files that break the layout (see :func:`classify`). On S3: every object below the
+    topic's key prefix (a folder is a key prefix)."""
     root = topic_dir(bucket, topic)
-    found = [
-        classify(topic, path.resolve(), path.relative_to(root))
-        for path in root.rglob("*")
-        if path.is_file() and not _TEMP_NAME.match(path.name)
-    ]
+    if isinstance(root, S3Path):
+        keys, _ = _s3_list(root)
+        paths = [S3Path(root.bucket, key) for key in keys if not key.endswith("/")]
+        found = [classify(topic, path, path.relative_to(root)) for path in paths]
+    else:
+        found = [
+            classify(topic, path.resolve(), path.relative_to(root))
+            for path in root.rglob("*")
+            if path.is_file() and not _TEMP_NAME.match(path.name)
+        ]
     return sorted(found, key=lambda f: f.sort_key)
 
 
-def list_topics(bucket: Path) -> list[str]:
+def list_topics(bucket: Location) -> list[str]:
     """The topic folders under ``<bucket>/topics``, by name."""
     root = bucket / TOPICS_DIR
+    if isinstance(root, S3Path):
+        _, prefixes = _s3_list(root, delimiter=True)
+        return sorted(p[len(root.prefix) :].rstrip("/") for p in prefixes)
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
-def stray_files(bucket: Path) -> list[Path]:
+def stray_files(bucket: Location) -> list[Location]:
     """Files under ``<bucket>/topics`` that are not in a topic folder (directly in ``topics/``)."""
     root = bucket / TOPICS_DIR
+    if isinstance(root, S3Path):
+        keys, _ = _s3_list(root, delimiter=True)
+        return sorted((S3Path(root.bucket, k) for k in keys if k != root.prefix), key=str)
     return sorted(p.resolve() for p in root.iterdir() if p.is_file()) if root.is_dir() else []
 
 
-def open_records(path: Path) -> BinaryIO:
+def open_records(path: Location) -> BinaryIO:
     """A binary reader of a layout file's decompressed bytes (gzip by the ``.gz`` extension).
-    Raises OSError (``gzip.BadGzipFile``, ``EOFError`` for a truncated one) while reading."""
+    Raises OSError (``gzip.BadGzipFile``, ``EOFError`` for a truncated one) while reading; on
+    S3 the object is fetched whole (files are at most a flush's worth of records)."""
+    if isinstance(path, S3Path):
+        raw: BinaryIO = io.BytesIO(_s3_get(path))
+        return gzip.GzipFile(fileobj=raw, mode="rb") if path.name.endswith(".gz") else raw
     return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
-def read_records(path: Path) -> list[bytes]:
+def read_records(path: Location) -> list[bytes]:
     """The records (lines, without ``\\n``) of a layout file, plain or gzip."""
     with open_records(path) as handle:
         lines = handle.read().split(b"\n")
@@ -170,14 +399,14 @@ def read_records(path: Path) -> list[bytes]:
     return lines
 
 
-def count_records(path: Path) -> int:
+def count_records(path: Location) -> int:
     """Records in a bucket file (plain or gzip): its ``\\n``-terminated lines (blank ones
     included: a blank line is a delivered record that land quarantines)."""
     with open_records(path) as handle:
         return sum(1 for _ in handle)
 
 
-def next_offset(bucket: Path, topic: str, partition: int) -> int:
+def next_offset(bucket: Location, topic: str, partition: int) -> int:
     """The offset after the last record of ``topic``/``partition`` in the bucket (0 if none)."""
     files = [
         f
@@ -190,17 +419,26 @@ def next_offset(bucket: Path, topic: str, partition: int) -> int:
     return last.first_offset + count_records(last.path)
 
 
-def write_atomic(path: Path, lines: list[bytes]) -> None:
+def _body(lines: list[bytes]) -> bytes:
+    return b"\n".join(lines) + b"\n"
+
+
+def write_atomic(path: Location, lines: list[bytes]) -> None:
     """Write ``lines`` (each without its ``\\n``) to ``path`` durably and atomically.
 
-    Temp file ``.<name>.<pid>.tmp`` beside it, fsync, ``os.replace``, fsync of the folder (so the
-    rename itself survives a power loss). A failed write leaves no temp file; raises OSError.
+    Local: temp file ``.<name>.<pid>.tmp`` beside it, fsync, ``os.replace``, fsync of the folder
+    (so the rename itself survives a power loss). A failed write leaves no temp file; raises
+    OSError. S3: one ``PutObject`` (atomic and durable by S3's contract: no temp object);
+    raises :class:`BucketAccessError`.
     """
+    if isinstance(path, S3Path):
+        _s3_put(path, _body(lines), create_only=False)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
-            handle.write(b"\n".join(lines) + b"\n")
+            handle.write(_body(lines))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -214,26 +452,42 @@ def write_atomic(path: Path, lines: list[bytes]) -> None:
         os.close(folder)
 
 
-def write_or_verify(path: Path, lines: list[bytes]) -> bool:
-    """Write ``lines`` to ``path`` (:func:`write_atomic`) unless the file exists; an existing
+def write_new(path: Location, lines: list[bytes]) -> None:
+    """:func:`write_atomic` of a file that must not exist yet; raises FileExistsError when it
+    does (another writer took the name). On S3 the check and the write are one conditional
+    ``PutObject`` (``If-None-Match: *``), so two writers can never both succeed."""
+    if isinstance(path, S3Path):
+        _s3_put(path, _body(lines), create_only=True)
+        return
+    if path.exists():
+        raise FileExistsError(f"{path} already exists")
+    write_atomic(path, lines)
+
+
+def write_or_verify(path: Location, lines: list[bytes]) -> bool:
+    """Write ``lines`` to ``path`` (:func:`write_new`) unless the file exists; an existing
     file must hold exactly these lines (a re-delivery of the same offsets). Returns True when it
     wrote. Raises :class:`FileExistsError` when the file holds other records: another writer (a
     ``produce --to bucket`` into the same bucket) used these offsets, and overwriting it would
     lose its records."""
-    if path.exists():
-        if path.read_bytes() == b"\n".join(lines) + b"\n":
+    try:
+        write_new(path, lines)
+        return True
+    except FileExistsError:
+        if read_bytes(path) == _body(lines):
             return False
         raise FileExistsError(
             f"{path} holds other records than the {len(lines)} delivered from its first offset: "
             "another writer (e.g. `pinlake produce --to bucket`) used this bucket"
-        )
-    write_atomic(path, lines)
-    return True
+        ) from None
 
 
-def remove_orphaned_temp_files(bucket: Path, topics: list[str]) -> int:
+def remove_orphaned_temp_files(bucket: Location, topics: list[str]) -> int:
     """Remove temp files of writers that died mid-write (their pid is gone); temp files of a
-    live writer (producer or sink) are left alone. Returns how many were removed."""
+    live writer (producer or sink) are left alone. Returns how many were removed. On S3 there
+    are none (a file is one ``PutObject``, see the module): returns 0."""
+    if isinstance(bucket, S3Path):
+        return 0
     removed = 0
     for topic in topics:
         for tmp in topic_dir(bucket, topic).glob("partition=*/.*.tmp"):
@@ -249,14 +503,14 @@ class PartitionWriter:
     ``flush_size`` records, continuing after the records already there (a second run appends,
     never overwrites). Raises :class:`FileExistsError` if another writer took a file name."""
 
-    def __init__(self, bucket: Path, topic: str, partition: int, flush_size: int) -> None:
+    def __init__(self, bucket: Location, topic: str, partition: int, flush_size: int) -> None:
         self.bucket = bucket
         self.topic = topic
         self.partition = partition
         self.flush_size = flush_size
         remove_orphaned_temp_files(bucket, [topic])
         self.first_offset = self.offset = next_offset(bucket, topic, partition)
-        self.files: list[Path] = []
+        self.files: list[Location] = []
         self._buffer: list[bytes] = []
 
     @property
@@ -275,9 +529,12 @@ class PartitionWriter:
         if not self._buffer:
             return
         target = file_path(self.bucket, self.topic, self.partition, self.offset)
-        if target.exists():
-            raise FileExistsError(f"{target} already exists (is another producer writing?)")
-        write_atomic(target, self._buffer)
+        try:
+            write_new(target, self._buffer)
+        except FileExistsError:
+            raise FileExistsError(
+                f"{target} already exists (is another producer writing?)"
+            ) from None
         self.offset += len(self._buffer)
         self.files.append(target)
         self._buffer = []

@@ -37,10 +37,11 @@ Key = tuple[str, int]  # (topic, partition)
 
 @dataclass
 class SinkOptions:
-    """Options of one sink run. ``bucket`` None means the home's bucket."""
+    """Options of one sink run. ``bucket``: a folder or ``s3://<bucket>/<prefix>``; None means
+    the home's bucket (``PINLAKE_BUCKET``)."""
 
     once: bool = False
-    bucket: Path | None = None
+    bucket: str | Path | None = None
     flush_size: int = 1_000
     flush_interval: float = 5.0
     group_id: str | None = None
@@ -138,7 +139,7 @@ class FlushPolicy:
         return [k for k, high in self.targets.items() if self.committed.get(k, 0) < high]
 
 
-def sink_group(bucket: Path) -> str:
+def sink_group(bucket: layout.Location) -> str:
     """The consumer group of a bucket: committed offsets describe what one bucket holds."""
     digest = hashlib.sha1(str(bucket).encode()).hexdigest()[:10]
     return f"{GROUP_ID}-{digest}"
@@ -157,7 +158,7 @@ class BucketSink:
     ) -> None:
         self.settings = settings
         self.options = options
-        self.bucket = (options.bucket or settings.bucket_dir).expanduser().resolve()
+        self.bucket = layout.location(options.bucket or settings.bucket_dir)
         self.topics = [settings.topic(t) for t in TABLES]
         self.stop = stop or threading.Event()
         self.policy = FlushPolicy(options.flush_size, options.flush_interval)
@@ -189,12 +190,15 @@ class BucketSink:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, lambda *_: self.stop.set())
         try:
+            self._check_bucket()
             partitions = self._check_topics()
             if self.options.once:
                 self._set_targets(partitions)
             layout.remove_orphaned_temp_files(self.bucket, self.topics)
             self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
             self._loop()
+        except layout.BucketAccessError as exc:
+            raise PinlakeError(f"the topics bucket cannot be used: {exc}") from exc
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -202,6 +206,11 @@ class BucketSink:
                 self._consumer.close()
         self.result.seconds = time.perf_counter() - start
         return self.result
+
+    def _check_bucket(self) -> None:
+        """An S3 bucket must exist (a local folder is created as files are written)."""
+        if isinstance(self.bucket, layout.S3Path) and not layout.bucket_exists(self.bucket):
+            raise PinlakeError(f"S3 bucket {self.bucket.bucket!r} does not exist ({self.bucket})")
 
     # ---- Kafka side ------------------------------------------------------------------------
     def _check_topics(self) -> dict[str, list[int]]:
@@ -255,6 +264,8 @@ class BucketSink:
                 f"{exc}; refusing to overwrite it. The sink writes Kafka's offsets: give it a "
                 "bucket of its own (`pinlake sink --bucket DIR`, PINLAKE_BUCKET)"
             ) from exc
+        except layout.BucketAccessError as exc:
+            raise PinlakeError(f"cannot write the topics bucket: {exc}") from exc
         retry_transient(
             lambda: self._consumer.commit(
                 offsets=[TopicPartition(topic, partition, buf.last + 1)], asynchronous=False
@@ -268,7 +279,7 @@ class BucketSink:
 
     def _existing(self, key: Key, offset: int) -> int | None:
         path = layout.file_path(self.bucket, *key, offset)
-        return layout.count_records(path) if path.exists() else None
+        return layout.count_records(path) if layout.exists(path) else None
 
     def _loop(self) -> None:
         from confluent_kafka import KafkaError
@@ -313,7 +324,7 @@ def run_sink(
 ) -> SinkResult:
     """Run a :class:`BucketSink` and print its one-line summary."""
     result = BucketSink(settings, options, stop).run()
-    bucket = (options.bucket or settings.bucket_dir).expanduser().resolve()
+    bucket = layout.location(options.bucket or settings.bucket_dir)
     console.print(
         f"[green]✓[/] sink: {result.records:,} records in {result.files:,} files → {bucket} "
         f"({result.seconds:.1f}s)"

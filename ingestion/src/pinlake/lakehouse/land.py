@@ -36,10 +36,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pinlake.bucket.layout import BucketFile, list_files, list_topics, read_records, stray_files
+from pinlake.bucket.layout import (
+    BucketAccessError,
+    BucketFile,
+    Location,
+    bucket_exists,
+    list_files,
+    list_topics,
+    location,
+    read_records,
+    spark_uri,
+    stray_files,
+)
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, table
-from pinlake.errors import UsageError
+from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import ensure_raw_tables, raw_table
 from pinlake.schemas import (
@@ -57,9 +68,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class LandOptions:
-    """What to land: the files of ``bucket`` (default: the home's bucket) not landed yet."""
+    """What to land: the files of ``bucket`` (a folder or ``s3://<bucket>/<prefix>``; default:
+    the home's bucket) not landed yet."""
 
-    bucket: Path | None = None
+    bucket: str | Path | None = None
 
 
 @dataclass
@@ -89,13 +101,13 @@ class LandResult(records.TableTotals):
         return (self.total_records + self.total_quarantined) / work if work > 0 else 0.0
 
 
-def discover_files(settings: Settings, bucket: Path) -> dict[str, list[BucketFile]]:
+def discover_files(settings: Settings, bucket: Location) -> dict[str, list[BucketFile]]:
     """Every file below each table's batch topic folder, in delivery order (layout files and,
     with their ``problem``, files that break the layout)."""
     return {name: list_files(bucket, settings.topic(name)) for name in TABLES}
 
 
-def files_not_read(settings: Settings, bucket: Path) -> dict[str, str]:
+def files_not_read(settings: Settings, bucket: Location) -> dict[str, str]:
     """``{path: why}`` of the files under ``topics/`` that land does not read: those in the
     folders of other topics (another pipeline's, or another ``PINLAKE_TOPIC_PREFIX``'s) and those
     outside any topic folder. They are reported, never recorded: their pipeline may land them."""
@@ -110,7 +122,7 @@ def files_not_read(settings: Settings, bucket: Path) -> dict[str, str]:
     return found
 
 
-def unreadable_reason(path: Path) -> str | None:
+def unreadable_reason(path: Location) -> str | None:
     """Why a file that Spark returned nothing for (``ignoreCorruptFiles`` skips what it cannot
     read) cannot be landed: the error of reading it in Python, e.g. a truncated or non-gzip
     ``.json.gz``. None for an empty file (nothing to land, nothing wrong)."""
@@ -135,12 +147,14 @@ def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) 
     # gzip is decompressed by the .gz extension (Hadoop's codec factory)
     texts = (
         spark.read.option("ignoreCorruptFiles", "true")
-        .text([str(f.path) for f in files], wholetext=True)
+        .text([spark_uri(f.path) for f in files], wholetext=True)
         .select(F.col("_metadata.file_path").alias("uri"), "value")
     )
-    # Spark reports percent-encoded file URIs (file:/abs/my%20dir/a+0+0.json); decode them back
-    # to our absolute paths (url_decode is form decoding, so protect literal '+' first).
-    path = F.replace(F.regexp_replace("uri", r"^file:(//)?", ""), F.lit("+"), F.lit("%2B"))
+    # Spark reports percent-encoded file URIs (file:/abs/my%20dir/a+0+0.json, s3a://b/k); decode
+    # them back to our names: absolute paths, s3://b/k (url_decode is form decoding, so protect
+    # literal '+' first).
+    uri = F.regexp_replace(F.regexp_replace("uri", r"^file:(//)?", ""), r"^s3a://", "s3://")
+    path = F.replace(uri, F.lit("+"), F.lit("%2B"))
     texts = texts.withColumn("path", F.url_decode(path))
     # A file ends with a newline: the empty piece after it is not a line (blank lines inside a
     # file are, and are quarantined as "not a JSON object"). Stripping it before the split keeps
@@ -199,14 +213,17 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
     """Land every file of the bucket not landed (or rejected) yet; raises UsageError when the
     bucket is missing. Files that cannot be landed are recorded, never raised (see the module)."""
     start = time.perf_counter()
-    bucket = ((options and options.bucket) or settings.bucket_dir).expanduser().resolve()
-    if not bucket.is_dir():
-        raise UsageError(f"bucket {bucket} does not exist or is not a folder")
-    files = discover_files(settings, bucket)
-    result = LandResult(
-        files_found=sum(len(found) for found in files.values()),
-        files_not_read=files_not_read(settings, bucket),
-    )
+    bucket = location((options and options.bucket) or settings.bucket_dir)
+    try:
+        if not bucket_exists(bucket):
+            raise UsageError(f"bucket {bucket} does not exist or is not a folder")
+        files = discover_files(settings, bucket)
+        result = LandResult(
+            files_found=sum(len(found) for found in files.values()),
+            files_not_read=files_not_read(settings, bucket),
+        )
+    except BucketAccessError as exc:
+        raise PinlakeError(f"the topics bucket cannot be listed: {exc}") from exc
 
     from pinlake.spark import get_spark, spark_errors
 

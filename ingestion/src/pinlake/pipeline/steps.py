@@ -15,6 +15,7 @@ options                   step                    result
 :class:`DbtCommand`       :func:`dbt`             :class:`~pinlake.lakehouse.dbt.DbtResult`
 :class:`CountOptions`     :func:`counts`          :class:`~pinlake.lakehouse.counts.DeliveryCounts`
 :class:`ExportOptions`    :func:`export`          :class:`~pinlake.lakehouse.export.ExportResult`
+:class:`ReportOptions`    :func:`report`          :class:`~pinlake.report.ReportResult`
 ========================  ======================  =====================================
 
 Options and results are dataclasses (JSON round-trip through pydantic's ``TypeAdapter``, which is
@@ -40,6 +41,7 @@ from pinlake.lakehouse.land import LandOptions, LandResult
 from pinlake.lakehouse.stream import StreamOptions, StreamResult
 from pinlake.produce import ProduceResult, ProduceToApi, ProduceToBucket
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
+from pinlake.report import ReportOptions, ReportResult
 
 
 @dataclass
@@ -81,6 +83,18 @@ class ServicesUp:
     trigger_seconds: float = 1.0
     #: ``sqlite`` or ``mariadb`` (start the MariaDB source too); None: ``settings.source_db``
     source_db: str | None = None
+    #: local KRaft nodes to run (``--kafka-brokers``); None: ``settings.kafka.brokers``
+    kafka_brokers: int | None = None
+    #: also start the local S3-compatible server (moto, in memory; ``--s3``)
+    s3: bool = False
+    #: also start the shared Hive metastore (``--metastore``)
+    metastore: bool = False
+    #: also start the Spark Thrift server, on the shared metastore (``--thrift``)
+    thrift: bool = False
+    #: also start a Spark standalone master and workers (``--spark-cluster``)
+    spark_cluster: bool = False
+    #: workers of that cluster (``--workers``, implies ``spark_cluster``); None: the settings'
+    workers: int | None = None
 
 
 @dataclass
@@ -149,7 +163,23 @@ def services_up(settings: Settings, options: ServicesUp) -> ServicesResult:
 
     if options.source_db is not None:
         settings = settings.model_copy(update={"source_db": options.source_db})
-    up(settings, stream=options.stream, trigger_seconds=options.trigger_seconds)
+    if options.kafka_brokers is not None:
+        from pinlake.services.kafka_broker import with_brokers
+
+        settings = with_brokers(settings, options.kafka_brokers)
+    if options.workers is not None:
+        from pinlake.services.spark_cluster import with_workers
+
+        settings = with_workers(settings, options.workers)
+    up(
+        settings,
+        stream=options.stream,
+        trigger_seconds=options.trigger_seconds,
+        s3=options.s3,
+        metastore=options.metastore,
+        thrift=options.thrift,
+        spark_cluster=options.spark_cluster or options.workers is not None,
+    )
     return ServicesResult(True, settings.kafka.bootstrap_servers, settings.api.url)
 
 
@@ -228,6 +258,13 @@ def export(settings: Settings, options: ExportOptions) -> ExportResult:
     return export_marts(settings, options)
 
 
+def report(settings: Settings, options: ReportOptions) -> ReportResult:
+    """``pinlake report``: the exported marts as charts in one offline HTML page (no Spark)."""
+    from pinlake.report import write_report
+
+    return write_report(settings, options)
+
+
 #: The step of each options type (one dispatch for in-process and child-process runs).
 STEPS: dict[type, Callable[[Settings, Any], Any]] = {
     SourceInit: source_init,
@@ -243,6 +280,7 @@ STEPS: dict[type, Callable[[Settings, Any], Any]] = {
     DbtCommand: dbt,
     CountOptions: counts,
     ExportOptions: export,
+    ReportOptions: report,
 }
 #: The result type of each options type.
 RESULTS: dict[type, type] = {
@@ -259,6 +297,7 @@ RESULTS: dict[type, type] = {
     DbtCommand: DbtResult,
     CountOptions: DeliveryCounts,
     ExportOptions: ExportResult,
+    ReportOptions: ReportResult,
 }
 #: Steps that start a Spark JVM on the home's metastore (embedded Derby: one JVM at a time).
 SPARK_STEPS: frozenset[type] = frozenset({LandOptions, StreamOptions, CountOptions, ExportOptions})

@@ -11,7 +11,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from pinlake.bucket.layout import PartitionWriter
+from pinlake.bucket.layout import (
+    BucketAccessError,
+    Location,
+    PartitionWriter,
+    S3Path,
+    bucket_exists,
+    location,
+)
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, progress, table
 from pinlake.errors import PinlakeError
@@ -30,14 +37,21 @@ def write_events(
     """Write every event's rows, print the summary and return what was written. On an
     interruption the complete events read so far are flushed first. Raises PinlakeError when
     the bucket cannot be created or a file name is taken by another writer."""
-    root = options.bucket.expanduser().resolve() if options.bucket else settings.bucket_dir
+    root = location(options.bucket) if options.bucket else settings.bucket_dir
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        if isinstance(root, S3Path):
+            if not bucket_exists(root):
+                raise PinlakeError(f"S3 bucket {root.bucket!r} does not exist ({root})")
+        else:
+            root.mkdir(parents=True, exist_ok=True)
+        writers = {
+            t: PartitionWriter(root, settings.topic(t), PARTITION, options.flush_size)
+            for t in TABLES
+        }
+    except BucketAccessError as exc:
+        raise PinlakeError(f"the topics bucket cannot be used: {exc}") from exc
     except OSError as exc:
         raise PinlakeError(f"cannot create bucket {root}: {exc.strerror}") from exc
-    writers = {
-        t: PartitionWriter(root, settings.topic(t), PARTITION, options.flush_size) for t in TABLES
-    }
     total = len(events) if hasattr(events, "__len__") else None
     count = 0
     start = time.perf_counter()
@@ -59,18 +73,24 @@ def write_events(
                 writer.flush()
         except FileExistsError as exc:
             raise PinlakeError(str(exc)) from exc
+        except BucketAccessError as exc:
+            raise PinlakeError(f"the topics bucket cannot be written: {exc}") from exc
     result = ProduceResult(
         destination="bucket",
         events=count,
         records={t: w.records for t, w in writers.items()},
-        files={t: list(w.files) for t, w in writers.items()},
+        files={
+            t: [f if isinstance(f, Path) else str(f) for f in w.files] for t, w in writers.items()
+        },
         seconds=time.perf_counter() - start,
     )
     print_summary(root, result, writers)
     return result
 
 
-def print_summary(root: Path, result: ProduceResult, writers: dict[str, PartitionWriter]) -> None:
+def print_summary(
+    root: Location, result: ProduceResult, writers: dict[str, PartitionWriter]
+) -> None:
     """The per-topic table (records, files, offset range) and the rate line."""
     rows = [
         (

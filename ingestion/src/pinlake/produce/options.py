@@ -26,7 +26,7 @@ class ProduceToBucket(Draws):
     """Write the records straight into the topics bucket (no Kafka, no HTTP): files of
     ``flush_size`` records in ``bucket`` (default: the home's bucket)."""
 
-    bucket: Path | None = None
+    bucket: str | Path | None = None  # a folder or s3://<bucket>/<prefix>
     flush_size: int = 1_000
 
 
@@ -53,7 +53,7 @@ class ProduceResult:
     destination: str
     events: int
     records: dict[str, int] = field(default_factory=dict)
-    files: dict[str, list[Path]] = field(default_factory=dict)
+    files: dict[str, list[Path | str]] = field(default_factory=dict)  # str: s3://… objects
     seconds: float = 0.0
     failed: int = 0
     requests: int = 0

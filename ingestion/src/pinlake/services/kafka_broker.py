@@ -1,20 +1,48 @@
-"""Supervision of a single-node Apache Kafka 4.x broker in KRaft mode, run from the
-Maven-resolved jars: configuration, storage format, start, stop, readiness. The client side
-(admin, topics, offsets) is :mod:`pinlake.kafka`."""
+"""Supervision of the local Apache Kafka 4.x cluster in KRaft mode, run from the
+Maven-resolved jars: ``settings.kafka.brokers`` nodes (1 by default), each a broker and a
+controller (``process.roles=broker,controller``) on loopback; configuration, storage format,
+start, stop, readiness. The client side (admin, topics, offsets, the in-sync rule) is
+:mod:`pinlake.kafka`.
+
+Node 1 is the service ``kafka`` (state in ``home/kafka``, pid file ``run/kafka.pid``, logs
+``logs/kafka.out`` and ``logs/kafka-server.log``), exactly as a single broker always was; node
+n > 1 is ``kafka-<n>`` (``home/kafka-<n>``, ``run/kafka-<n>.pid``, ``logs/kafka-<n>.out``).
+Every node is formatted with the same cluster id, lists every node in
+``controller.quorum.voters`` and sets the replication rules of :func:`server_properties`.
+"""
 
 from __future__ import annotations
 
 import base64
+import json
+import re
 import shutil
 import subprocess
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from pinlake.config import Settings
-from pinlake.errors import PinlakeError
+from pinlake.errors import PinlakeError, UsageError
 from pinlake.services import process
 
 NAME = "kafka"
+
+#: Hosts a local node may listen on.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+#: Failover timing of a cluster of several nodes (Kafka's defaults: 9000, 2000, 30000 ms). A node
+#: that dies (kill -9) is fenced by the controller once its session expires; only then do its
+#: partitions get new leaders and leave it out of their ISR, and until then ``acks=all`` writes
+#: to them wait. Shorter than the default so that the ingestion API's delivery timeout
+#: (``PINLAKE_API__DELIVERY_TIMEOUT_MS``, 10 s) rides over a failover, the active controller's
+#: included; a lagging follower leaves the ISR after 10 s instead of 30 s.
+FAILOVER = {
+    "broker.session.timeout.ms": "3000",
+    "broker.heartbeat.interval.ms": "750",
+    "replica.lag.time.max.ms": "10000",
+}
 
 LOG4J2 = """\
 status = warn
@@ -43,51 +71,114 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 
 
 def kafka_dir(settings: Settings) -> Path:
+    """State directory of node 1 (``home/kafka``): its configs, ``data/`` and ``cluster.json``."""
     return settings.home / "kafka"
 
 
-def bootstrap_host_port(settings: Settings) -> tuple[str, int]:
-    first = settings.kafka.bootstrap_servers.split(",")[0].strip()
-    host, _, port = first.rpartition(":")
+@dataclass(frozen=True)
+class Node:
+    """One local KRaft node: ``id`` is its ``node.id`` (1-based), ``name`` its service name
+    (pid file, configuration record, log names), ``port`` its client (PLAINTEXT) listener,
+    ``controller_port`` its CONTROLLER listener, ``dir`` its state directory."""
+
+    id: int
+    name: str
+    host: str
+    port: int
+    controller_port: int
+    dir: Path
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of the client listener (its entry in the bootstrap servers)."""
+        return f"{self.host}:{self.port}"
+
+
+def node_name(node_id: int) -> str:
+    """The service name of node ``node_id``: ``kafka`` for node 1, ``kafka-<id>`` after."""
+    return NAME if node_id == 1 else f"{NAME}-{node_id}"
+
+
+def _host_port(server: str) -> tuple[str, int]:
+    host, _, port = server.rpartition(":")
     if not host or not port.isdigit():
-        raise PinlakeError(f"bad kafka bootstrap server {first!r} (want host:port)")
+        raise PinlakeError(f"bad kafka bootstrap server {server!r} (want host:port)")
     return host, int(port)
 
 
-def server_properties(settings: Settings) -> str:
-    host, port = bootstrap_host_port(settings)
-    if host not in ("127.0.0.1", "localhost", "::1"):
+def bootstrap_host_port(settings: Settings) -> tuple[str, int]:
+    """``(host, port)`` of the first bootstrap server (node 1); PinlakeError if malformed."""
+    return _host_port(settings.kafka.servers[0] if settings.kafka.servers else "")
+
+
+def nodes(settings: Settings) -> list[Node]:
+    """The local nodes ``settings`` asks for, in ``node.id`` order (node n: the n-th bootstrap
+    server, controller port ``settings.kafka.controller_ports[n-1]``).
+
+    Raises :class:`PinlakeError` when a server is malformed or not on loopback, or when two
+    listeners of the cluster share a port.
+    """
+    out = []
+    k = settings.kafka
+    for i, (server, cport) in enumerate(zip(k.servers, k.controller_ports, strict=True), start=1):
+        host, port = _host_port(server)
+        if host not in LOOPBACK:
+            raise PinlakeError(
+                f"the local broker only listens on loopback; got {host!r} "
+                "(set PINLAKE_KAFKA__EXTERNAL=true for an external cluster)"
+            )
+        home = kafka_dir(settings) if i == 1 else settings.home / node_name(i)
+        out.append(Node(i, node_name(i), host, port, cport, home))
+    ports = [p for node in out for p in (node.port, node.controller_port)]
+    if len(set(ports)) != len(ports):
         raise PinlakeError(
-            f"the local broker only listens on loopback; got {host!r} "
-            "(set PINLAKE_KAFKA__EXTERNAL=true for an external cluster)"
+            "the Kafka nodes' client and controller ports must all differ: "
+            + ", ".join(f"node {n.id} {n.port}/{n.controller_port}" for n in out)
         )
-    cport = settings.kafka.controller_port
-    data = kafka_dir(settings) / "data"
+    return out
+
+
+def server_properties(settings: Settings, node: Node | None = None) -> str:
+    """``server.properties`` of ``node`` (default: node 1) for a cluster of N =
+    ``settings.kafka.brokers`` nodes: its own node.id, listeners and log dir, every node as a
+    quorum voter, ``default.replication.factor`` and the internal topics' replication factor N,
+    ``min.insync.replicas`` (and the internal topics' min ISR) min(2, N), and with N > 1 the
+    shorter failover timing :data:`FAILOVER`. Raises PinlakeError as :func:`nodes` does."""
+    cluster = nodes(settings)
+    node = node or cluster[0]
+    n = len(cluster)
+    min_isr = str(min(2, n))
     lines = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{host}:{cport}",
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "node.id": str(node.id),
+        "controller.quorum.voters": ",".join(
+            f"{x.id}@{x.host}:{x.controller_port}" for x in cluster
+        ),
+        "listeners": f"PLAINTEXT://{node.address},CONTROLLER://{node.host}:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{node.address}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "log.dirs": str(data),
+        "log.dirs": str(node.dir / "data"),
         "num.partitions": str(settings.kafka.partitions),
+        "default.replication.factor": str(n),
+        "min.insync.replicas": min_isr,
         "auto.create.topics.enable": "false",
-        "offsets.topic.replication.factor": "1",
+        "offsets.topic.replication.factor": str(n),
         "offsets.topic.num.partitions": "4",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": str(n),
+        "transaction.state.log.min.isr": min_isr,
         "transaction.state.log.num.partitions": "4",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": str(n),
+        "share.coordinator.state.topic.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": "0",
         "num.network.threads": "2",
         "num.io.threads": "2",
         "log.retention.hours": "168",
         "delete.topic.enable": "true",
     }
+    if n > 1:
+        lines.update(FAILOVER)
     return "".join(f"{k}={v}\n" for k, v in lines.items())
 
 
@@ -105,52 +196,125 @@ def _classpath(settings: Settings) -> str:
     return f"{jars}/*"
 
 
-def _jvm_args(settings: Settings) -> list[str]:
-    kdir = kafka_dir(settings)
+def _jvm_args(settings: Settings, node: Node) -> list[str]:
+    """The JVM command line of ``node`` up to the main class: heap 512 MB for a single broker,
+    384 MB per node of a larger cluster."""
     return [
         _java(),
         "-Xms128m",
-        "-Xmx512m",
+        "-Xmx512m" if settings.kafka.brokers == 1 else "-Xmx384m",
         "-XX:+UseG1GC",
         "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={kdir / 'log4j2.properties'}",
-        f"-Dlog4j.configuration=file:{kdir / 'log4j.properties'}",
+        f"-Dlog4j2.configurationFile={node.dir / 'log4j2.properties'}",
+        f"-Dlog4j.configuration=file:{node.dir / 'log4j.properties'}",
         f"-Dkafka.logs.dir={settings.logs_dir}",
         "-cp",
         _classpath(settings),
     ]
 
 
-def prepare(settings: Settings) -> Path:
-    """Write the configs and format the storage on first start; returns server.properties."""
-    kdir = kafka_dir(settings)
-    kdir.mkdir(parents=True, exist_ok=True)
+def out_log(settings: Settings, node: Node) -> Path:
+    """The stdout/stderr log of ``node`` (``logs/kafka.out``, ``logs/kafka-<n>.out``)."""
+    return settings.logs_dir / f"{node.name}.out"
+
+
+def _cluster_file(settings: Settings) -> Path:
+    """``home/kafka/cluster.json``: ``{"cluster_id", "brokers"}`` the storage was formatted for."""
+    return kafka_dir(settings) / "cluster.json"
+
+
+def _meta_cluster_id(node: Node) -> str | None:
+    """The ``cluster.id`` in ``node``'s formatted storage (``data/meta.properties``), or None."""
+    try:
+        text = (node.dir / "data" / "meta.properties").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^cluster\.id=(\S+)$", text, re.MULTILINE)
+    return found.group(1) if found else None
+
+
+def formatted_brokers(settings: Settings) -> int | None:
+    """How many nodes this home's Kafka storage was formatted for: ``cluster.json``'s count, 1
+    for storage formatted by an older pinlake (node 1's ``meta.properties`` alone), None if
+    nothing was formatted yet."""
+    try:
+        return int(json.loads(_cluster_file(settings).read_text())["brokers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return 1 if (kafka_dir(settings) / "data" / "meta.properties").exists() else None
+
+
+def check_storage(settings: Settings) -> None:
+    """Raise :class:`PinlakeError` (one line: the count it has, the options that use it, the
+    directories to delete instead) when this home's Kafka storage was formatted for another
+    number of nodes than ``settings.kafka.brokers``: a KRaft quorum and its topics'
+    replicas cannot change size by a restart."""
+    have, want = formatted_brokers(settings), settings.kafka.brokers
+    if have is None or have == want:
+        return
+    dirs = [kafka_dir(settings), *sorted(settings.home.glob(f"{NAME}-[0-9]*"))]
+    raise PinlakeError(
+        f"the Kafka storage of {settings.home} was formatted for {have} broker(s), not {want}: "
+        f"use --kafka-brokers {have} (PINLAKE_KAFKA__BROKERS={have}), or stop the services and "
+        f"delete {' '.join(str(d) for d in dirs)} (its topics are lost), or use another home"
+    )
+
+
+def prepare(settings: Settings) -> dict[int, Path]:
+    """Write every node's configs and format the storage of each node not yet formatted (in
+    parallel, all with one cluster id); returns ``{node id: server.properties}``.
+
+    Raises :class:`PinlakeError` when the storage was formatted for another node count
+    (:func:`check_storage`) or formatting fails or takes over 120 s.
+    """
+    check_storage(settings)
+    cluster = nodes(settings)
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    log = settings.logs_dir / "kafka-server.log"
-    (kdir / "log4j2.properties").write_text(LOG4J2.format(log=log))
-    (kdir / "log4j.properties").write_text(LOG4J1.format(log=log))
-    props = kdir / "server.properties"
-    props.write_text(server_properties(settings))
-    if not (kdir / "data" / "meta.properties").exists():
-        cid = new_cluster_id()
-        argv = [
-            *_jvm_args(settings),
-            "kafka.tools.StorageTool",
-            "format",
-            f"--cluster-id={cid}",
-            "-c",
-            str(props),
-            "--ignore-formatted",
-        ]
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-        except subprocess.TimeoutExpired as exc:
-            raise PinlakeError("formatting the Kafka storage timed out") from exc
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-            raise PinlakeError("formatting the Kafka storage failed: " + " | ".join(tail))
+    props: dict[int, Path] = {}
+    for node in cluster:
+        node.dir.mkdir(parents=True, exist_ok=True)
+        prefix = "kafka" if node.id == 1 else node.name
+        log = settings.logs_dir / f"{prefix}-server.log"
+        (node.dir / "log4j2.properties").write_text(LOG4J2.format(log=log))
+        (node.dir / "log4j.properties").write_text(LOG4J1.format(log=log))
+        props[node.id] = node.dir / "server.properties"
+        props[node.id].write_text(server_properties(settings, node))
+    todo = [n for n in cluster if not (n.dir / "data" / "meta.properties").exists()]
+    if todo:
+        known = [cid for n in cluster if (cid := _meta_cluster_id(n)) is not None]
+        cid = known[0] if known else new_cluster_id()
+        with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+            errors = list(pool.map(lambda n: _format(settings, n, cid, props[n.id]), todo))
+        failed = [e for e in errors if e]
+        if failed:
+            raise PinlakeError("; ".join(failed))
+        _cluster_file(settings).write_text(
+            json.dumps({"cluster_id": cid, "brokers": len(cluster)}) + "\n"
+        )
     return props
+
+
+def _format(settings: Settings, node: Node, cid: str, props: Path) -> str | None:
+    """Format ``node``'s storage with cluster id ``cid``; None if done, else the error."""
+    argv = [
+        *_jvm_args(settings, node),
+        "kafka.tools.StorageTool",
+        "format",
+        f"--cluster-id={cid}",
+        "-c",
+        str(props),
+        "--ignore-formatted",
+    ]
+    what = "the Kafka storage" if settings.kafka.brokers == 1 else f"node {node.id}'s storage"
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return f"formatting {what} timed out"
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        return f"formatting {what} failed: " + " | ".join(tail)
+    return None
 
 
 def new_cluster_id() -> str:
@@ -166,54 +330,154 @@ def new_cluster_id() -> str:
 
 
 def config(settings: Settings) -> dict[str, object]:
-    """What a running broker is tied to (recorded beside its pid file, compared by ``services
-    up``): its listener, its controller port and the default partition count."""
+    """What a running node is tied to (recorded beside each node's pid file, compared by
+    ``services up``): the cluster's listeners, its first controller port, the default partition
+    count and the number of nodes."""
     return {
         "bootstrap_servers": settings.kafka.bootstrap_servers,
         "controller_port": settings.kafka.controller_port,
         "partitions": settings.kafka.partitions,
+        "brokers": settings.kafka.brokers,
+    }
+
+
+def with_brokers(settings: Settings, brokers: int) -> Settings:
+    """``settings`` with ``brokers`` local nodes (``services up --kafka-brokers``): a bootstrap
+    list that was derived from one server is derived again from that server, an explicit list
+    is kept (and must then name ``brokers`` servers). Raises :class:`UsageError` otherwise."""
+    from pydantic import ValidationError
+
+    from pinlake.config import KafkaSettings
+
+    k = settings.kafka
+    if brokers == k.brokers:
+        return settings
+    first = k.servers[0] if k.servers else k.bootstrap_servers
+    try:
+        derived = KafkaSettings(**{**k.model_dump(), "bootstrap_servers": first})
+        base = first if derived.bootstrap_servers == k.bootstrap_servers else k.bootstrap_servers
+        kafka = KafkaSettings(**{**k.model_dump(), "bootstrap_servers": base, "brokers": brokers})
+    except ValidationError as exc:
+        raise UsageError(f"--kafka-brokers {brokers}: {exc.errors()[0]['msg']}") from None
+    return settings.model_copy(update={"kafka": kafka})
+
+
+def wanted_configs(settings: Settings) -> dict[str, dict[str, object]]:
+    """``{service name: config}`` of every node ``settings`` asks for (all with :func:`config`)."""
+    return {node.name: config(settings) for node in nodes(settings)}
+
+
+def start_nodes(settings: Settings) -> dict[Node, int]:
+    """Start every node of ``settings`` that is not running (formatting storage first, see
+    :func:`prepare`); returns ``{node: pid}`` of the nodes started (empty if all ran)."""
+    stopped = [n for n in nodes(settings) if process.read_pid(settings.run_dir, n.name) is None]
+    if not stopped:
+        return {}
+    props = prepare(settings)
+    return {
+        node: process.spawn(
+            settings.run_dir,
+            out_log(settings, node),
+            node.name,
+            [*_jvm_args(settings, node), "kafka.Kafka", str(props[node.id])],
+            env=None,
+            config=config(settings),
+        )
+        for node in stopped
     }
 
 
 def start(settings: Settings) -> int:
-    """Start the broker in the background (no-op if already running); returns its pid."""
-    pid = process.read_pid(settings.run_dir, NAME)
-    if pid is not None:
-        return pid
-    props = prepare(settings)
-    argv = [*_jvm_args(settings), "kafka.Kafka", str(props)]
-    return process.spawn(
-        settings.run_dir,
-        settings.logs_dir / "kafka.out",
-        NAME,
-        argv,
-        env=None,
-        config=config(settings),
+    """Start every node that is not running (see :func:`start_nodes`); returns node 1's pid."""
+    started = {node.id: npid for node, npid in start_nodes(settings).items()}
+    pid_ = started.get(1) or pid(settings)
+    if pid_ is None:
+        raise PinlakeError(
+            f"the Kafka broker exited at once; see {settings.logs_dir / 'kafka.out'}"
+        )
+    return pid_
+
+
+def running_names(settings: Settings) -> list[str]:
+    """Service names of the nodes of this home that run now (whatever the settings say)."""
+    names = [NAME] + sorted(
+        (p.stem for p in settings.run_dir.glob(f"{NAME}-*.pid") if p.stem[6:].isdigit()),
+        key=lambda name: int(name[6:]),
     )
+    return [name for name in names if process.read_pid(settings.run_dir, name) is not None]
 
 
 def stop(settings: Settings, timeout: float = 30.0) -> bool:
-    return process.stop(settings.run_dir, NAME, timeout=timeout)
+    """Stop every node of this home that runs (whatever the settings say), all at once
+    (SIGTERM, SIGKILL after ``timeout`` s); True if any was running."""
+    names = running_names(settings)
+    if not names:
+        return False
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        list(pool.map(lambda name: process.stop(settings.run_dir, name, timeout=timeout), names))
+    return True
+
+
+def stop_node(settings: Settings, node_id: int, timeout: float = 30.0) -> bool:
+    """Stop node ``node_id`` alone (``timeout`` 0: SIGKILL at once, a crash); True if it ran."""
+    return process.stop(settings.run_dir, node_name(node_id), timeout=timeout)
 
 
 def pid(settings: Settings) -> int | None:
+    """Node 1's pid (the single broker's), None if it does not run."""
     return process.read_pid(settings.run_dir, NAME)
 
 
-def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = None) -> None:
-    """Wait until the broker answers metadata requests; raises PinlakeError if it exits during
-    start-up or is not healthy after ``timeout`` seconds."""
-    from pinlake.kafka import healthy
+def node_pid(settings: Settings, node: Node) -> int | None:
+    """``node``'s pid, None if it does not run."""
+    return process.read_pid(settings.run_dir, node.name)
 
+
+def as_running(settings: Settings) -> Settings:
+    """``settings`` with the Kafka settings the running local cluster of this home was started
+    with (from a running node's configuration record), so that ``status`` describes what runs
+    whatever the environment says; ``settings`` itself if no node runs or Kafka is external."""
+    if settings.kafka.external:
+        return settings
+    from pinlake.config import KafkaSettings
+
+    for name in running_names(settings):
+        found = process.running(settings.run_dir, name)
+        recorded = found.config if found else None
+        if recorded and "brokers" in recorded:
+            kafka = KafkaSettings(**{**settings.kafka.model_dump(), **recorded, "external": False})
+            return settings.model_copy(update={"kafka": kafka})
+    return settings
+
+
+def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = None) -> None:
+    """Wait until the cluster answers metadata requests naming all ``settings.kafka.brokers``
+    brokers (one for an external cluster); raises PinlakeError if node 1 (``pid_``) or a node
+    started with a pid file exits meanwhile, or when they are not there after ``timeout`` s."""
+    from pinlake.kafka import broker_ids
+
+    local = not settings.kafka.external
+    want = settings.kafka.brokers if local else 1
+    watched = {n: p for n in nodes(settings) if (p := node_pid(settings, n))} if local else {}
     out = settings.logs_dir / "kafka.out"
+
+    def check() -> bool:
+        for node, npid in watched.items():
+            if not process.is_alive(npid):
+                raise PinlakeError(
+                    ("the Kafka broker" if want == 1 else f"Kafka node {node.id}")
+                    + f" exited during start-up; see {out_log(settings, node)}"
+                )
+        return len(broker_ids(settings, timeout=1.5)) >= want
+
+    have = "not healthy" if want == 1 else f"has not all {want} brokers registered"
     process.wait_healthy(
-        lambda: healthy(settings, timeout=1.5),
+        check,
         timeout=timeout,
         interval=0.3,
         pid=pid_,
         exited=f"the Kafka broker exited during start-up; see {out}",
         not_healthy=(
-            f"Kafka at {settings.kafka.bootstrap_servers} not healthy after {timeout:.0f}s; "
-            f"see {out}"
+            f"Kafka at {settings.kafka.bootstrap_servers} {have} after {timeout:.0f}s; see {out}"
         ),
     )

@@ -11,16 +11,36 @@ settings ask for, and otherwise fails at once, before starting anything
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from pinlake import kafka
 from pinlake.config import Settings
 from pinlake.console import console, table
 from pinlake.errors import PinlakeError
-from pinlake.services import api_process, kafka_broker, mariadb, process, stream_process
+from pinlake.services import (
+    api_process,
+    kafka_broker,
+    mariadb,
+    process,
+    s3_server,
+    stream_process,
+    thrift_server,
+)
+from pinlake.services import metastore as metastore_server
+from pinlake.services import spark_cluster as standalone
 
 #: Every supervised service, in start order (``down`` stops them in reverse).
-SERVICES: tuple[str, ...] = (mariadb.NAME, kafka_broker.NAME, api_process.NAME, stream_process.NAME)
+SERVICES: tuple[str, ...] = (
+    s3_server.NAME,
+    mariadb.NAME,
+    metastore_server.NAME,
+    kafka_broker.NAME,
+    api_process.NAME,
+    stream_process.NAME,
+    *standalone.SERVICE_NAMES,
+    thrift_server.NAME,
+)
 
 
 def _port_busy(host: str, port: int) -> bool:
@@ -30,24 +50,46 @@ def _port_busy(host: str, port: int) -> bool:
 
 
 def wanted_configs(
-    settings: Settings, stream: bool = False, trigger_seconds: float = 1.0
+    settings: Settings,
+    stream: bool = False,
+    trigger_seconds: float = 1.0,
+    s3: bool = False,
+    metastore: bool = False,
+    thrift: bool = False,
+    spark_cluster: bool = False,
 ) -> dict[str, dict[str, object]]:
-    """The configuration each service ``up`` would run should have, by service name: MariaDB
-    when ``settings.source_db`` is ``mariadb``, the broker unless Kafka is external, the API,
-    and the stream query with ``stream``."""
+    """The configuration each service ``up`` would run should have, by service name: the local
+    S3 server with ``s3``, MariaDB when ``settings.source_db`` is ``mariadb``, the broker unless
+    Kafka is external, the API, and the stream query with ``stream``."""
     wanted: dict[str, dict[str, object]] = {}
+    if s3:
+        wanted[s3_server.NAME] = s3_server.config(settings)
     if settings.source_db == "mariadb":
         wanted[mariadb.NAME] = mariadb.config(settings)
     if not settings.kafka.external:
-        wanted[kafka_broker.NAME] = kafka_broker.config(settings)
+        wanted.update(kafka_broker.wanted_configs(settings))  # one entry per node
     wanted[api_process.NAME] = api_process.config(settings)
     if stream:
         wanted[stream_process.NAME] = stream_process.config(settings, trigger_seconds)
+    if metastore or thrift:  # the Thrift server needs the shared metastore
+        wanted[metastore_server.NAME] = metastore_server.config(settings)
+    if spark_cluster:  # the master and each worker
+        wanted.update(standalone.wanted_configs(settings))
+    if thrift:  # with the cluster, that is its master
+        wanted[thrift_server.NAME] = thrift_server.config(
+            standalone.as_master(settings) if spark_cluster else settings
+        )
     return wanted
 
 
 def check_configuration(
-    settings: Settings, stream: bool = False, trigger_seconds: float = 1.0
+    settings: Settings,
+    stream: bool = False,
+    trigger_seconds: float = 1.0,
+    s3: bool = False,
+    metastore: bool = False,
+    thrift: bool = False,
+    spark_cluster: bool = False,
 ) -> None:
     """Fail at once when a service of this home runs with another configuration than the one
     :func:`wanted_configs` gives (other ports, broker, stage, trigger, …, or an unknown one).
@@ -56,7 +98,15 @@ def check_configuration(
     it runs with and those wanted, the other services that run, and the command that stops them
     (``pinlake --home <home> services down``). Starts and stops nothing.
     """
-    wanted = wanted_configs(settings, stream=stream, trigger_seconds=trigger_seconds)
+    wanted = wanted_configs(
+        settings,
+        stream,
+        trigger_seconds,
+        s3=s3,
+        metastore=metastore,
+        thrift=thrift,
+        spark_cluster=spark_cluster,
+    )
     differ = [
         found
         for name, config in wanted.items()
@@ -79,51 +129,187 @@ def check_configuration(
     raise PinlakeError(message)
 
 
+@contextmanager
+def _stopped_unless_ready(started: bool, stop: Callable[[], object]) -> Iterator[None]:
+    """Around a readiness wait: a service this call started (``started``) that fails it (exits,
+    or is not ready in time: :class:`PinlakeError`) is stopped again before the error goes on,
+    so a failed ``services up`` leaves nothing half-started behind (the error names its log)."""
+    try:
+        yield
+    except PinlakeError:
+        if started:
+            stop()
+        raise
+
+
 def start_all(
-    settings: Settings, quiet: bool = False, stream: bool = False, trigger_seconds: float = 1.0
+    settings: Settings,
+    quiet: bool = False,
+    stream: bool = False,
+    trigger_seconds: float = 1.0,
+    s3: bool = False,
+    metastore: bool = False,
+    thrift: bool = False,
+    spark_cluster: bool = False,
 ) -> None:
-    """Start (or reuse) MariaDB (``settings.source_db == "mariadb"``), the broker and the API,
-    wait until healthy and create the topics; with ``stream``, then start (or reuse) the
-    continuous stream query and wait until it runs.
+    """Start (or reuse) the shared metastore (``metastore`` or ``thrift``,
+    :func:`start_metastore`), the local S3 server (``s3``, :func:`start_s3`), MariaDB
+    (``settings.source_db == "mariadb"``), the broker and the API, wait until healthy and create
+    the topics; with ``stream``, then start (or reuse) the continuous stream query and wait
+    until it runs; with ``spark_cluster``, the Spark standalone master and workers
+    (:mod:`.spark_cluster`), before the Thrift server (``thrift``), whose master it becomes.
 
     Raises :class:`PinlakeError` at once, before starting anything, when a running service was
     started with another configuration (:func:`check_configuration`) or a port is taken.
     """
-    check_configuration(settings, stream=stream, trigger_seconds=trigger_seconds)
+    check_configuration(
+        settings,
+        stream,
+        trigger_seconds,
+        s3=s3,
+        metastore=metastore,
+        thrift=thrift,
+        spark_cluster=spark_cluster,
+    )
+    if not settings.kafka.external:
+        kafka_broker.check_storage(settings)  # formatted for another broker count: refuse
+    if spark_cluster:
+        standalone.check_ports(settings)  # of the daemons to start: taken, refuse
     settings.ensure_dirs()
     say = (lambda _m: None) if quiet else console.print
+    if metastore or thrift:  # first: the stream query's table registration uses it
+        start_metastore(settings, say)
+    if s3:
+        start_s3(settings, say)
     if settings.api.host not in ("127.0.0.1", "localhost", "::1") and settings.api.api_key is None:
         say(f"[yellow]warning:[/] API bound to {settings.api.host} without an API key")
     if settings.source_db == "mariadb":
         start_mariadb(settings, say)
     if not settings.kafka.external:
-        kpid = kafka_broker.pid(settings)
-        if kpid is None:
-            host, port = kafka_broker.bootstrap_host_port(settings)
-            for p in (port, settings.kafka.controller_port):
-                if _port_busy(host, p):
-                    raise PinlakeError(f"port {host}:{p} is already in use (choose other ports)")
-            kpid = kafka_broker.start(settings)
-            say(f"starting Kafka (KRaft) on {settings.kafka.bootstrap_servers} (pid {kpid})")
-        kafka_broker.wait_healthy(settings, timeout=90, pid_=kpid)
+        start_kafka(settings, say)
     else:
         kafka_broker.wait_healthy(settings, timeout=30)
     created = kafka.create_topics(settings)
     if created:
         say(f"created topics: {', '.join(created)}")
+    if not settings.kafka.external:  # ready: every partition has all its replicas in sync
+        kafka.wait_in_sync(settings, timeout=60)
     apid = api_process.pid(settings)
-    if apid is None:
+    started = apid is None
+    if started:
         if _port_busy(settings.api.host, settings.api.port):
             raise PinlakeError(f"port {settings.api.host}:{settings.api.port} is already in use")
         apid = api_process.start(settings)
         say(f"starting the ingestion API on {settings.api.url} (pid {apid})")
-    api_process.wait_healthy(settings, timeout=45, pid_=apid)
+    with _stopped_unless_ready(started, lambda: api_process.stop(settings)):
+        api_process.wait_healthy(settings, timeout=45, pid_=apid)
     if stream:
         spid = stream_process.pid(settings)
-        if spid is None:
+        started = spid is None
+        if started:
             spid = stream_process.start(settings, trigger_seconds=trigger_seconds)
             say(f"starting the stream query (Spark Structured Streaming, pid {spid})")
-        stream_process.wait_running(settings, timeout=180, pid_=spid)
+        with _stopped_unless_ready(started, lambda: stream_process.stop(settings)):
+            stream_process.wait_running(settings, timeout=300, pid_=spid)
+    if spark_cluster:  # before the Thrift server: it becomes its master
+        standalone.start(settings, say)
+    if thrift:
+        start_thrift(settings, say)
+
+
+def start_metastore(settings: Settings, say: Callable[[str], object] = console.print) -> int:
+    """Start (or reuse) the shared Hive metastore (:mod:`.metastore`: Derby network server);
+    before a first start, create or check its schema explicitly (:func:`.metastore.prepare`).
+    Returns its pid. Raises :class:`PinlakeError` when its port is taken, an embedded Spark
+    session holds the database, its schema has another version, or it does not start."""
+    mpid = metastore_server.pid(settings)
+    started = mpid is None
+    if started:
+        if _port_busy("127.0.0.1", settings.metastore_port):
+            raise PinlakeError(
+                f"port 127.0.0.1:{settings.metastore_port} is already in use "
+                "(choose another with PINLAKE_METASTORE_PORT)"
+            )
+        state = metastore_server.prepare(settings)
+        if state != "ready":
+            say(
+                f"{state} the Hive metastore schema {metastore_server.HIVE_SCHEMA_VERSION} in "
+                f"{metastore_server.database_dir(settings)}"
+            )
+        mpid = metastore_server.start(settings)
+        say(f"starting the shared metastore on {metastore_server.url(settings)} (pid {mpid})")
+    with _stopped_unless_ready(started, lambda: metastore_server.stop(settings)):
+        metastore_server.wait_healthy(settings, timeout=60, pid_=mpid)
+    return mpid
+
+
+def start_thrift(settings: Settings, say: Callable[[str], object] = console.print) -> int:
+    """Start (or reuse) the Spark Thrift server (:mod:`.thrift_server`) on the shared metastore
+    (started first if needed) and wait until a HiveServer2 session answers; returns its pid."""
+    from pinlake.spark import spark_master
+
+    start_metastore(settings, say)
+    tpid = thrift_server.pid(settings)
+    started = tpid is None
+    if started:
+        tpid = thrift_server.start(settings)
+        say(
+            f"starting the Spark Thrift server on {thrift_server.jdbc_url(settings)} "
+            f"(master {spark_master(settings)}, pid {tpid}; takes a minute or two)"
+        )
+    with _stopped_unless_ready(started, lambda: thrift_server.stop(settings)):
+        thrift_server.wait_healthy(settings, pid_=tpid)
+    return tpid
+
+
+def start_kafka(settings: Settings, say: Callable[[str], object] = console.print) -> None:
+    """Start (or reuse) the ``settings.kafka.brokers`` local KRaft nodes and wait until every
+    one is registered. Raises :class:`PinlakeError` when the storage was formatted for another
+    node count, a port of a node to start is taken, or a node exits or does not register."""
+    stopped = [
+        n for n in kafka_broker.nodes(settings) if kafka_broker.node_pid(settings, n) is None
+    ]
+    for node in stopped:
+        for p in (node.port, node.controller_port):
+            if _port_busy(node.host, p):
+                raise PinlakeError(f"port {node.host}:{p} is already in use (choose other ports)")
+    for node, npid in kafka_broker.start_nodes(settings).items():
+        if settings.kafka.brokers == 1:
+            say(f"starting Kafka (KRaft) on {settings.kafka.bootstrap_servers} (pid {npid})")
+        else:
+            say(f"starting Kafka (KRaft) node {node.id} on {node.address} (pid {npid})")
+    timeout = 90 + 30 * (settings.kafka.brokers - 1)
+
+    def stop_started() -> None:
+        for node in stopped:
+            kafka_broker.stop_node(settings, node.id)
+
+    with _stopped_unless_ready(bool(stopped), stop_started):
+        kafka_broker.wait_healthy(settings, timeout=timeout, pid_=kafka_broker.pid(settings))
+
+
+def start_s3(settings: Settings, say: Callable[[str], object] = console.print) -> int:
+    """Start (or reuse) the local S3-compatible server (moto, in memory) and wait until it
+    answers; when ``PINLAKE_BUCKET`` is ``s3://<bucket>/…``, create that bucket on it. Returns
+    its pid. Raises :class:`PinlakeError` when its port is taken or it does not start."""
+    spid = s3_server.pid(settings)
+    started = spid is None
+    if started:
+        if _port_busy("127.0.0.1", settings.s3.port):
+            raise PinlakeError(
+                f"port 127.0.0.1:{settings.s3.port} is already in use "
+                "(choose another with PINLAKE_S3__PORT)"
+            )
+        spid = s3_server.start(settings)
+        say(f"starting the S3 server (moto, in memory) on {s3_server.url(settings)} (pid {spid})")
+    with _stopped_unless_ready(started, lambda: s3_server.stop(settings)):
+        s3_server.wait_healthy(settings, timeout=30, pid_=spid)
+    from pinlake.bucket.layout import S3Path
+
+    bucket = settings.bucket_dir
+    if isinstance(bucket, S3Path) and s3_server.create_bucket(settings, bucket.bucket):
+        say(f"created bucket s3://{bucket.bucket} on {s3_server.url(settings)}")
+    return spid
 
 
 def start_mariadb(settings: Settings, say: Callable[[str], object] = console.print) -> int:
@@ -131,7 +317,8 @@ def start_mariadb(settings: Settings, say: Callable[[str], object] = console.pri
     Raises :class:`PinlakeError` when it is not installed, its port is taken or it does not
     start (the message names the install command or its error log)."""
     mpid = mariadb.pid(settings)
-    if mpid is None:
+    started = mpid is None
+    if started:
         mariadb.binaries()  # not installed: say so before anything else
         if _port_busy("127.0.0.1", settings.mariadb.port):
             raise PinlakeError(
@@ -140,36 +327,110 @@ def start_mariadb(settings: Settings, say: Callable[[str], object] = console.pri
             )
         mpid = mariadb.start(settings)
         say(f"starting MariaDB on 127.0.0.1:{settings.mariadb.port} (pid {mpid})")
-    mariadb.wait_healthy(settings, timeout=60, pid_=mpid)
+    with _stopped_unless_ready(started, lambda: mariadb.stop(settings)):
+        mariadb.wait_healthy(settings, timeout=60, pid_=mpid)
     return mpid
 
 
 def stop_all(settings: Settings, quiet: bool = False) -> None:
-    """Stop the stream query (gracefully), the API, the local broker and MariaDB, in that order
-    (each one that runs, whatever the settings select)."""
+    """Stop the stream query (gracefully), the Thrift server, the Spark cluster (workers, then
+    master), the shared metastore, the API, the local broker, MariaDB and the S3 server, in
+    that order (each one that runs, whatever the settings select)."""
     say = (lambda _m: None) if quiet else console.print
     if stream_process.stop(settings):
         say("stopped the stream query")
+    if thrift_server.stop(settings):
+        say("stopped the Spark Thrift server")
+    if standalone.stop(settings):
+        say("stopped the Spark cluster (workers, then master)")
+    if metastore_server.stop(settings):
+        say("stopped the shared metastore")
     if api_process.stop(settings):
         say("stopped the ingestion API")
     if not settings.kafka.external and kafka_broker.stop(settings, timeout=45):
         say("stopped Kafka")
     if mariadb.stop(settings):
         say("stopped MariaDB")
+    if s3_server.stop(settings):
+        say("stopped the S3 server (its buckets are gone: moto keeps them in memory)")
 
 
-def services_up(settings: Settings, stream: bool = True, trigger_seconds: float = 1.0) -> None:
+def services_up(
+    settings: Settings,
+    stream: bool = True,
+    trigger_seconds: float = 1.0,
+    s3: bool = False,
+    metastore: bool = False,
+    thrift: bool = False,
+    spark_cluster: bool = False,
+) -> None:
     """``pinlake services up``: :func:`start_all`, then one summary line (and, for MariaDB, how
     the source commands select it)."""
-    start_all(settings, stream=stream, trigger_seconds=trigger_seconds)
+    start_all(
+        settings,
+        stream=stream,
+        trigger_seconds=trigger_seconds,
+        s3=s3,
+        metastore=metastore,
+        thrift=thrift,
+        spark_cluster=spark_cluster,
+    )
     mariadb_selected = settings.source_db == "mariadb"
+    n = settings.kafka.brokers
+    local_cluster = not settings.kafka.external and n > 1
     console.print(
         f"[green]✓[/] services up: Kafka {settings.kafka.bootstrap_servers}"
-        f"{' (external)' if settings.kafka.external else ''}, API {settings.api.url}"
+        f"{' (external)' if settings.kafka.external else ''}"
+        + (f" ({n} brokers, replication factor {n}, min ISR {min(2, n)})" if local_cluster else "")
+        + f", API {settings.api.url}"
         + (f" (and {settings.api.invoke_url})" if settings.api.stage else "")
         + (", stream query" if stream else "")
         + (f", MariaDB 127.0.0.1:{settings.mariadb.port}" if mariadb_selected else "")
+        + (f", metastore {metastore_server.url(settings)}" if metastore or thrift else "")
+        + (f", Thrift server {thrift_server.jdbc_url(settings)}" if thrift else "")
+        + (
+            f", Spark cluster {standalone.master_url(settings)} "
+            f"({settings.spark_cluster.workers} worker(s))"
+            if spark_cluster
+            else ""
+        )
     )
+    if spark_cluster:
+        console.print(
+            f"Spark cluster: web UI {standalone.ui_url(settings)}; the Spark commands of this home "
+            "(land, stream, dbt's local target, export, the Thrift server) run on it while it "
+            "runs, unless PINLAKE_SPARK_MASTER names another master",
+            markup=False,
+            soft_wrap=True,
+        )
+    if metastore or thrift:
+        console.print(
+            "shared metastore: pinlake, dbt's local target and the Thrift server of this home "
+            "use it while it runs; for Airflow's DAGs (no one-slot pool) "
+            f"`export PINLAKE_METASTORE_URL={metastore_server.url(settings)}`"
+            + (
+                f"; dbt: --target thrift (web UI {thrift_server.ui_url(settings)})"
+                if thrift
+                else ""
+            ),
+            markup=False,
+            soft_wrap=True,
+        )
+    if local_cluster:
+        console.print(
+            f"Kafka: {n} brokers; `export PINLAKE_KAFKA__BROKERS={n}` for the other commands "
+            "(sink, stream, produce, status), so that they know every node",
+            markup=False,
+            soft_wrap=True,
+        )
+    if s3:
+        exports = " ".join(f"{k}={v}" for k, v in s3_server.client_env(settings).items())
+        console.print(
+            f"S3 server (moto, in memory): `export {exports}` and PINLAKE_BUCKET=s3://<bucket>"
+            " for the other commands",
+            markup=False,
+            soft_wrap=True,
+        )
     if mariadb_selected:
         from pinlake.source.db import safe_url
 
@@ -191,17 +452,25 @@ def services_down(settings: Settings) -> None:
 def services_status(settings: Settings) -> int:
     """Print health, ports, topic offsets and the stream query's state and lag; 0 if the broker
     and the API are healthy (and the stream query, if it was started, runs, and MariaDB, if it
-    runs or is the selected source, answers), else 3."""
+    runs or is the selected source, answers), else 3. A local cluster of several nodes (the one
+    that runs, whatever the settings say) is shown node by node, with whether every partition
+    is in sync; a node that is down makes the answer 3."""
+    settings = kafka_broker.as_running(settings)
     kpid = None if settings.kafka.external else kafka_broker.pid(settings)
-    k_ok = kafka.healthy(settings, timeout=2.0)
+    answers = kafka.healthy(settings, timeout=2.0)
     a_health = api_process.health(settings)
-    rows = [
+    multi = not settings.kafka.external and settings.kafka.brokers > 1
+    kafka_rows, nodes_ok = _kafka_node_rows(settings) if multi else ([], True)
+    k_ok = answers and nodes_ok
+    rows = kafka_rows or [
         (
             "kafka" + (" (external)" if settings.kafka.external else ""),
             settings.kafka.bootstrap_servers,
             kpid or "-",
             "healthy" if k_ok else "down",
         ),
+    ]
+    rows += [
         (
             "api",
             settings.api.url,
@@ -211,6 +480,17 @@ def services_status(settings: Settings) -> int:
             else ("degraded" if a_health else "down"),
         ),
     ]
+    s3_pid = s3_server.pid(settings)
+    if s3_pid is not None:
+        rows.insert(
+            0,
+            (
+                "s3 (moto, in memory)",
+                s3_server.url(settings),
+                s3_pid,
+                "healthy" if s3_server.healthy(settings, timeout=2.0) else "down",
+            ),
+        )
     mpid = mariadb.pid(settings)
     m_ok = True
     if mpid is not None or settings.source_db == "mariadb":
@@ -234,10 +514,16 @@ def services_status(settings: Settings) -> int:
                 stream["state"],
             )
         )
+    engine_rows, engine_ok = _engine_rows(settings)
+    rows += engine_rows
+    cluster_rows, cluster_ok = standalone.status_rows(settings)
+    rows += cluster_rows
     console.print(table("services", ("service", "address", "pid", "state"), rows))
     if stream.get("state"):
         _print_stream_state(stream)
-    if k_ok:
+    if multi and answers:
+        _print_replication(settings)
+    if answers:
         offsets = kafka.topic_offsets(settings, kafka.all_topics(settings))
         console.print(
             table(
@@ -247,7 +533,65 @@ def services_status(settings: Settings) -> int:
             )
         )
     stream_ok = stream.get("state") in (None, "stopped") or stream["running"]
-    return 0 if k_ok and a_health and stream_ok and m_ok else 3
+    return 0 if k_ok and a_health and stream_ok and m_ok and engine_ok and cluster_ok else 3
+
+
+def _engine_rows(settings: Settings) -> tuple[list[tuple], bool]:
+    """Status rows of the shared metastore and the Spark Thrift server (those that run: address,
+    web UI, pid, ``healthy`` when the metastore accepts connections / a HiveServer2 session
+    answers ``select 1``) and whether each that runs is healthy."""
+    rows, ok = [], True
+    mpid = metastore_server.pid(settings)
+    if mpid is not None:
+        up = metastore_server.healthy(settings, timeout=2.0)
+        ok = ok and up
+        address = metastore_server.running_url(settings) or metastore_server.url(settings)
+        rows.append(("metastore (Derby)", address, mpid, "healthy" if up else "down"))
+    tpid = thrift_server.pid(settings)
+    if tpid is not None:
+        up = thrift_server.healthy(settings)
+        ok = ok and up
+        rows.append(
+            (
+                "thrift (Spark)",
+                f"{thrift_server.jdbc_url(settings)} · UI {thrift_server.ui_url(settings)}",
+                tpid,
+                "healthy" if up else "starting or down",
+            )
+        )
+    return rows, ok
+
+
+def _kafka_node_rows(settings: Settings) -> tuple[list[tuple], bool]:
+    """One status row per local node (``kafka node n``, address, pid, ``healthy`` when the
+    cluster's metadata names it, ``running`` when only its process runs, ``down``) and whether
+    every node is healthy."""
+    registered = set(kafka.broker_ids(settings, timeout=2.0))
+    rows, ok = [], True
+    for node in kafka_broker.nodes(settings):
+        npid = kafka_broker.node_pid(settings, node)
+        state = "healthy" if node.id in registered else ("running" if npid else "down")
+        ok = ok and state == "healthy"
+        rows.append((f"kafka node {node.id}", node.address, npid or "-", state))
+    return rows, ok
+
+
+def _print_replication(settings: Settings) -> None:
+    """One line: every partition of pinlake's topics in sync, or what is not (ISR shrunk after
+    a node went down, a partition without a leader)."""
+    try:
+        meta = kafka.admin(settings).list_topics(timeout=5)
+    except Exception as exc:  # noqa: BLE001 - the line says so instead
+        console.print(f"replication: no metadata answer ({exc})", markup=False)
+        return
+    n = settings.kafka.brokers
+    problems = kafka.replication_problems(meta, kafka.all_topics(settings), n)
+    console.print(
+        f"replication: factor {n}, min ISR {min(2, n)}; "
+        + ("every partition in sync" if not problems else "; ".join(problems)),
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _print_stream_state(stream: dict) -> None:

@@ -15,6 +15,7 @@ from pinlake import kafka
 from pinlake.config import TABLES, Settings
 from pinlake.lakehouse.stream import read_status
 from pinlake.services import process
+from pinlake.spark import LOCAL_MASTER
 
 NAME = "stream"
 #: A graceful stop lets the running micro-batch finish (up to 30 s) and Spark shut down.
@@ -34,11 +35,17 @@ def config(settings: Settings, trigger_seconds: float = 1.0) -> dict[str, object
 
 def start(settings: Settings, trigger_seconds: float = 1.0, warm_up: bool = True) -> int:
     """Start ``python -m pinlake.lakehouse.stream`` in the background (no-op if running);
-    returns its pid. Its log is ``logs/stream.log``. ``warm_up``: see ``StreamOptions``."""
+    returns its pid. Its log is ``logs/stream.log``. ``warm_up``: see ``StreamOptions``.
+
+    Its Spark runs on :data:`pinlake.spark.LOCAL_MASTER` unless ``PINLAKE_SPARK_MASTER`` names
+    a master, also while the home's standalone cluster runs: a query that never ends would keep
+    its cluster cores for good (the cluster gives each application its own)."""
     pid_ = process.read_pid(settings.run_dir, NAME)
     if pid_ is not None:
         return pid_
     env = settings.child_env()
+    if settings.spark_master is None:  # never the home's cluster (see above)
+        env["PINLAKE_SPARK_MASTER"] = LOCAL_MASTER
     env["PINLAKE_STREAM_TRIGGER_SECONDS"] = str(trigger_seconds)
     env["PINLAKE_STREAM_WARM_UP"] = "1" if warm_up else "0"
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -113,7 +120,10 @@ def wait_running(settings: Settings, timeout: float = 180.0, pid_: int | None = 
         interval=0.5,
         pid=pid_,
         exited=f"the stream query exited during start-up; see {settings.logs_dir / 'stream.log'}",
-        not_healthy=f"the stream query did not start within {timeout:.0f}s",
+        not_healthy=(
+            f"the stream query did not start within {timeout:.0f}s; see "
+            f"{settings.logs_dir / 'stream.log'}"
+        ),
     )
 
 

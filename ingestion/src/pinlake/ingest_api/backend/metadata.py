@@ -29,11 +29,13 @@ class TopicInfo:
 
 class TopicMetadata:
     """Metadata requests through one admin client; every call raises :class:`BrokerUnavailable`
-    when the broker cannot be reached (or is known to be down)."""
+    when the broker cannot be reached (or is known to be down). Topics it creates get
+    ``replication_factor`` replicas (:func:`pinlake.kafka.replication_factor`)."""
 
-    def __init__(self, admin: AdminClient, watch: BrokerWatch) -> None:
+    def __init__(self, admin: AdminClient, watch: BrokerWatch, replication_factor: int = 1) -> None:
         self.admin = admin
         self.watch = watch
+        self.replication_factor = replication_factor
         self._cache: dict[str, TopicInfo] = {}
 
     def _fetch_topic(self, topic: str) -> TopicInfo | None:
@@ -103,7 +105,7 @@ class TopicMetadata:
         return await asyncio.to_thread(_ids)
 
     async def create_topic(self, topic: str, partitions: int) -> bool:
-        """Create ``topic`` with ``partitions`` partitions (replication factor 1).
+        """Create ``topic`` with ``partitions`` partitions (``replication_factor`` replicas).
 
         Returns False if it already exists. Answers only once every partition has a leader
         (:func:`pinlake.kafka.wait_for_leaders`, up to 15 s; Kinesis would say CREATING, then
@@ -111,7 +113,13 @@ class TopicMetadata:
         """
         self.watch.require_up()
         future = self.admin.create_topics(
-            [NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+            [
+                NewTopic(
+                    topic,
+                    num_partitions=partitions,
+                    replication_factor=self.replication_factor,
+                )
+            ],
             operation_timeout=10,
             request_timeout=10,
         )[topic]

@@ -1,0 +1,131 @@
+"""Supervision of a local S3-compatible server, the stand-in for Amazon S3 (the topics bucket and,
+optionally, Delta tables on ``s3a://``), started by ``pinlake services up --s3``.
+
+The server is moto's (``moto_server``, the ``moto[server]`` package: a real HTTP server speaking
+the S3 REST API, the one the boto3 and Hadoop S3A clients use), run as a child process of this
+home: listening on ``127.0.0.1:<PINLAKE_S3__PORT>`` only (default 5000, moto's own), pid file
+``<home>/run/s3.pid``, log ``<home>/logs/s3.out``. **Its state is in memory**: the buckets and
+objects are gone when it stops (``services down``); it is for trying the S3 path and for tests,
+never a place to keep data.
+
+Clients find it through the standard AWS variables (:func:`client_env`): ``AWS_ENDPOINT_URL``
+(read by boto3, :func:`pinlake.bucket.layout.s3_client`, and mapped to ``fs.s3a.endpoint`` by
+:func:`pinlake.spark.s3a_conf`) and any access key pair (moto checks none; ``test``/``test``
+when the environment sets none).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pinlake.config import Settings
+from pinlake.errors import PinlakeError
+from pinlake.services import process
+
+NAME = "s3"
+#: moto accepts any credentials; these are used when the environment gives none (not a secret).
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+def url(settings: Settings) -> str:
+    """``http://127.0.0.1:<port>``: the server's endpoint URL (``AWS_ENDPOINT_URL``)."""
+    return f"http://127.0.0.1:{settings.s3.port}"
+
+
+def config(settings: Settings) -> dict[str, object]:
+    """What a running server is tied to (recorded beside its pid file): its port."""
+    return {"port": settings.s3.port}
+
+
+def client_env(settings: Settings) -> dict[str, str]:
+    """The variables a client of this server needs: ``AWS_ENDPOINT_URL`` and ``AWS_REGION``
+    (``us-east-1`` unless set), plus :data:`LOCAL_CREDENTIALS` unless the environment has an
+    access key pair."""
+    env = {
+        "AWS_ENDPOINT_URL": url(settings),
+        "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+    }
+    if not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
+        env.update(LOCAL_CREDENTIALS)
+    return env
+
+
+def start(settings: Settings) -> int:
+    """Start the server in the background (no-op if already running); returns its pid."""
+    pid_ = process.read_pid(settings.run_dir, NAME)
+    if pid_ is not None:
+        return pid_
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(settings.s3.port)]
+    env = {**os.environ, "DO_NOT_TRACK": "1"}
+    return process.spawn(
+        settings.run_dir, settings.logs_dir / "s3.out", NAME, argv, env=env, config=config(settings)
+    )
+
+
+def stop(settings: Settings, timeout: float = 10.0) -> bool:
+    """Stop the server (its buckets and objects are lost); True if it was running."""
+    return process.stop(settings.run_dir, NAME, timeout=timeout)
+
+
+def pid(settings: Settings) -> int | None:
+    """The server's pid, None if it is not running."""
+    return process.read_pid(settings.run_dir, NAME)
+
+
+def healthy(settings: Settings, timeout: float = 1.0) -> bool:
+    """True if the server answers S3's ``ListBuckets`` (``GET /``) with 200."""
+    import httpx
+
+    try:
+        return httpx.get(url(settings) + "/", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_healthy(settings: Settings, timeout: float = 30.0, pid_: int | None = None) -> None:
+    """Wait until :func:`healthy`; raises PinlakeError if process ``pid_`` exits during start-up
+    or the server does not answer after ``timeout`` seconds."""
+    log = settings.logs_dir / "s3.out"
+    process.wait_healthy(
+        lambda: healthy(settings),
+        timeout=timeout,
+        interval=0.2,
+        pid=pid_,
+        exited=f"the S3 server (moto) exited during start-up; see {log}",
+        not_healthy=f"the S3 server on {url(settings)} not healthy after {timeout:.0f}s; see {log}",
+    )
+
+
+def create_bucket(settings: Settings, name: str) -> bool:
+    """Create bucket ``name`` on this server; False if it existed. Raises PinlakeError when the
+    server refuses (an invalid bucket name)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    env = client_env(settings)
+    client = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID")),
+        aws_secret_access_key=env.get(
+            "AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY")
+        ),
+    )
+    where = {}
+    if env["AWS_REGION"] != "us-east-1":  # S3's rule: other regions are named at creation
+        where["CreateBucketConfiguration"] = {"LocationConstraint": env["AWS_REGION"]}
+    try:
+        client.head_bucket(Bucket=name)
+        return False  # us-east-1 answers 200 to creating an existing bucket: ask first
+    except ClientError:
+        pass
+    try:
+        client.create_bucket(Bucket=name, **where)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            return False
+        raise PinlakeError(f"cannot create bucket {name!r} on {url(settings)}: {code}") from exc
+    return True

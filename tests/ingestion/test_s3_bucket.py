@@ -1,0 +1,132 @@
+"""The topics bucket on S3, against a real S3-compatible server (moto's, on loopback): the
+layout module's writes, listing and reading, the producer's direct mode, and clear errors.
+No JVM: Spark's side (land over s3a://) is tests/integration/test_scale_out.py."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from pinlake.bucket import layout
+from pinlake.bucket.layout import S3Path, location
+from pinlake.config import Settings
+from pinlake.errors import PinlakeError
+from pinlake.produce.bucket import write_events
+from pinlake.produce.options import ProduceToBucket
+
+
+def _client():
+    return layout.s3_client()
+
+
+def test_files_are_written_listed_and_read_like_a_folder(s3_bucket: str) -> None:
+    bucket = location(f"{s3_bucket}/prefix")
+    path = layout.file_path(bucket, "pinterest.pin", 0, 0)
+    assert not layout.exists(path)
+    assert layout.write_or_verify(path, [b'{"index": 1}', b"not json"]) is True
+    # the same key, the same bytes as the local layout
+    raw = _client().get_object(Bucket=bucket.bucket, Key=path.key)["Body"].read()
+    assert raw == b'{"index": 1}\nnot json\n'
+    assert layout.exists(path)
+    assert layout.read_records(path) == [b'{"index": 1}', b"not json"]
+    assert layout.count_records(path) == 2
+    # a re-delivery of the same records finds its file; other records are refused
+    assert layout.write_or_verify(path, [b'{"index": 1}', b"not json"]) is False
+    with pytest.raises(FileExistsError, match="another writer"):
+        layout.write_or_verify(path, [b'{"index": 2}'])
+    assert layout.read_records(path) == [b'{"index": 1}', b"not json"]  # never overwritten
+    # gzip objects are read by their extension, like local files
+    gz = layout.partition_dir(bucket, "pinterest.pin", 0) / "pinterest.pin+0+0000000002.json.gz"
+    _client().put_object(Bucket=gz.bucket, Key=gz.key, Body=gzip.compress(b"a\nb\nc\n"))
+    assert layout.read_records(gz) == [b"a", b"b", b"c"]
+    assert layout.next_offset(bucket, "pinterest.pin", 0) == 5
+    files = layout.list_files(bucket, "pinterest.pin")
+    assert [(f.path, f.first_offset, f.problem) for f in files] == [(path, 0, None), (gz, 2, None)]
+
+
+def test_listing_reports_what_breaks_the_layout(s3_bucket: str) -> None:
+    bucket = location(s3_bucket)
+    client = _client()
+    keys = {
+        "topics/pinterest.geo/partition=0/pinterest.geo+0+0000000000.json": b"{}\n",
+        "topics/pinterest.geo/partition=0/notes.txt": b"x",
+        "topics/pinterest.geo/pinterest.geo+0+0000000009.json": b"{}\n",
+        "topics/other.topic/partition=0/other.topic+0+0000000000.json": b"{}\n",
+        "topics/stray.json": b"{}\n",
+    }
+    for key, body in keys.items():
+        client.put_object(Bucket=bucket.bucket, Key=key, Body=body)
+    files = layout.list_files(bucket, "pinterest.geo")
+    problems = {f.path.key: f.problem for f in files}
+    assert len(problems) == 3
+    assert problems["topics/pinterest.geo/partition=0/pinterest.geo+0+0000000000.json"] is None
+    assert "not a JSON-lines file" in problems["topics/pinterest.geo/partition=0/notes.txt"]
+    assert "partition=<p>" in problems["topics/pinterest.geo/pinterest.geo+0+0000000009.json"]
+    assert layout.list_topics(bucket) == ["other.topic", "pinterest.geo"]
+    assert layout.stray_files(bucket) == [S3Path(bucket.bucket, "topics/stray.json")]
+    assert layout.remove_orphaned_temp_files(bucket, ["pinterest.geo"]) == 0  # none on S3
+    assert layout.list_files(location(f"{s3_bucket}/empty"), "pinterest.geo") == []
+
+
+def test_partition_writers_never_take_each_others_files(s3_bucket: str) -> None:
+    """Two producers into one bucket: the second one's file name is taken, and S3's
+    conditional put (If-None-Match) refuses it instead of overwriting."""
+    bucket = location(s3_bucket)
+    first = layout.PartitionWriter(bucket, "pinterest.user", 0, flush_size=10)
+    second = layout.PartitionWriter(bucket, "pinterest.user", 0, flush_size=10)
+    first.append(b'{"ind": 1}')
+    first.flush()
+    second.append(b'{"ind": 2}')
+    with pytest.raises(FileExistsError, match="another producer"):
+        second.flush()
+    assert layout.read_records(first.files[0]) == [b'{"ind": 1}']
+    third = layout.PartitionWriter(bucket, "pinterest.user", 0, flush_size=10)
+    assert third.offset == 1  # continues after what is there
+
+
+def test_produce_to_an_s3_bucket(s3_bucket: str, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", bucket=f"{s3_bucket}/direct")
+    rows = {
+        "pin": {"index": 1, "category": "art"},
+        "geo": {"ind": 1, "country": "Peru"},
+        "user": {"ind": 1, "age": 30},
+    }
+    events = [(i, rows) for i in range(7)]
+    result = write_events(settings, iter(events), ProduceToBucket(flush_size=3))
+    assert result.records == {"pin": 7, "geo": 7, "user": 7}
+    bucket = settings.bucket_dir
+    for table in ("pin", "geo", "user"):
+        files = layout.list_files(bucket, settings.topic(table))
+        assert [f.first_offset for f in files] == [0, 3, 6]
+        assert sum(layout.count_records(f.path) for f in files) == 7
+        assert result.files[table] == [str(f.path) for f in files]
+    assert not (tmp_path / "home" / "bucket").exists()  # nothing local
+
+
+def test_missing_bucket_and_unreachable_server_are_one_clear_error(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = Settings(home=tmp_path / "home", bucket="s3://no-such-bucket-pinlake/x")
+    with pytest.raises(PinlakeError, match="S3 bucket 'no-such-bucket-pinlake' does not exist"):
+        write_events(missing, iter([]), ProduceToBucket())
+    from pinlake.services.process import free_ports
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_ports(1)[0]}")
+    down = Settings(home=tmp_path / "home", bucket=s3_bucket)
+    with pytest.raises(PinlakeError, match="cannot be used: S3 head bucket"):
+        write_events(down, iter([]), ProduceToBucket())
+
+
+def test_the_server_runs_as_a_supervised_service(s3_server) -> None:
+    """The session's server is the service module's: its pid file, config record and health."""
+    from pinlake.services import process
+    from pinlake.services import s3_server as service
+
+    settings = s3_server.settings
+    running = process.running(settings.run_dir, service.NAME)
+    assert running is not None and running.config == {"port": settings.s3.port}
+    assert service.healthy(settings)
+    assert service.url(settings) == s3_server.env["AWS_ENDPOINT_URL"]
+    assert isinstance(settings.bucket_dir, Path)

@@ -1,0 +1,611 @@
+"""The scale-out setup end to end, once (issue 11): three KRaft brokers and the ingestion API, the
+topics bucket on S3 (moto's server), the shared metastore (Derby network server), a Spark
+standalone cluster (master + two one-core workers) and the Spark Thrift server with the cluster
+as its master, all started on one throwaway home with free ports, as ``pinlake services up
+--kafka-brokers 3 --s3 --thrift --spark-cluster`` starts them (independent services at once).
+
+One module fixture runs the flow once and records what each step did; the tests only read that
+record and the services' state:
+
+1. ready: every partition of pinlake's topics has all three replicas in sync;
+2. the AiCore reference events (the golden run's draws: the logged posting sequence, then every
+   row once) posted to the Kafka REST proxy, batch topics only, and during production a broker
+   that leads a partition killed with SIGKILL (the active controller when it leads one);
+   then the node is started again (``services up`` does that) while the next steps run;
+3. ``sink --once`` into ``s3://…``; ``land`` in its own process on the cluster, reading s3a://,
+   while a thread queries the Thrift server every second (the shared metastore at work);
+4. ``dbt build --target thrift --threads 4`` through the Thrift server; every reporting mart
+   read back through it equals the published results (``expected/<mart>.csv``), which the
+   ``local`` target's marts equal on the same data (tests/integration/test_reference_data.py):
+   the two targets build the same marts without a second build here.
+
+About 4 min 45 s on 2 cores shared with other work (load average 5), dbt's build through the
+Thrift server half of it; the Thrift server's start-up overlaps production and sink. Replaces
+four modules that each started their own stack (about 15 minutes together).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from confluent_kafka.admin import ConfigResource
+from pinlake_testing import reference_draws
+
+from pinlake import kafka
+from pinlake.bucket.layout import S3Path, list_files, partition_dir, s3_client
+from pinlake.bucket.sink import SinkOptions, SinkResult
+from pinlake.config import (
+    REPO_ROOT,
+    TABLES,
+    ApiSettings,
+    KafkaSettings,
+    S3Settings,
+    Settings,
+    SparkClusterSettings,
+)
+from pinlake.console import console
+from pinlake.lakehouse.land import LandOptions, LandResult
+from pinlake.pipeline.isolated import Stage, run_isolated
+from pinlake.pipeline.steps import SourceLoad, run_step
+from pinlake.produce import ProduceResult, ProduceToApi
+from pinlake.services import kafka_broker, manager, metastore, process, s3_server
+from pinlake.services import spark_cluster as standalone
+
+pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
+
+PINLAKE = str(Path(sys.executable).parent / "pinlake")
+DBT = str(Path(sys.executable).parent / "dbt")
+BROKERS = 3
+PARTITIONS = 3  # per topic, so that every node leads some partition
+WORKERS = 2  # one core each: the Thrift server holds one, land (or export) gets the other
+#: records in the batch topics when the broker is killed (of about 31,000)
+KILL_AFTER = 2_500
+#: the raw column of each table that names its source row
+KEY = {"pin": "index", "geo": "ind", "user": "ind"}
+QUIET = lambda _m: None  # noqa: E731 - a `say` that says nothing
+
+
+def free_port_block(n: int, attempts: int = 200) -> int:
+    """The first of ``n`` consecutive loopback ports that are free right now (Kafka node n
+    listens on base + 2(n-1), its controller on base + 2(n-1) + 1; worker n's web UI on
+    base + n - 1)."""
+    for _ in range(attempts):
+        (base,) = process.free_ports(1)
+        if base + n > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + n):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError(f"no {n} consecutive free ports")
+
+
+def active_controller(settings: Settings) -> int:
+    """The node id of the KRaft quorum's leader (the active controller), from the nodes'
+    ``__cluster_metadata-0/quorum-state`` files (the newest leader epoch wins). Clients cannot
+    ask for it: in KRaft a Metadata response names a random broker as its controller."""
+    states = [
+        json.loads(path.read_text())
+        for node in kafka_broker.nodes(settings)
+        if (path := node.dir / "data" / "__cluster_metadata-0" / "quorum-state").exists()
+    ]
+    return max(states, key=lambda state: state["leaderEpoch"])["leaderId"]
+
+
+def victim_node(settings: Settings, topic: str) -> tuple[int, bool]:
+    """The node to kill and whether it is the active controller: the controller if it leads a
+    partition of ``topic`` (the longest failover: a quorum election, then the fencing), else
+    partition 0's leader."""
+    meta = kafka.admin(settings).list_topics(timeout=10)
+    leaders = {p.leader for p in meta.topics[topic].partitions.values()}
+    controller = active_controller(settings)
+    if controller in leaders:
+        return controller, True
+    return meta.topics[topic].partitions[0].leader, False
+
+
+def query(settings: Settings, sql: str) -> tuple[list[str], list[tuple]]:
+    """``(column names, rows)`` of ``sql`` through the Thrift server (PyHive, a session of its
+    own, as dbt connects)."""
+    from pyhive import hive
+
+    conn = hive.connect(host="127.0.0.1", port=settings.thrift_port, username="pinlake")
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+        return [d[0].rsplit(".", 1)[-1] for d in cursor.description or []], rows
+    finally:
+        conn.close()
+
+
+def as_csv(header: list[str], rows: list[tuple]) -> tuple[list[str], list[tuple[str, ...]]]:
+    """``header`` and ``rows`` written as ``pinlake export`` writes a mart (csv of Python
+    values, None as empty) and read back as text: the header and the sorted rows of strings."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    head, *body = list(csv.reader(io.StringIO(text.getvalue())))
+    return head, sorted(tuple(row) for row in body)
+
+
+def read_csv(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
+    """The header and the sorted rows of a CSV file."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        head, *body = list(csv.reader(handle))
+    return head, sorted(tuple(row) for row in body)
+
+
+@dataclass
+class ScaleOut:
+    """What the one run did, step by step (see the module docstring); ``seconds`` by step."""
+
+    settings: Settings
+    seconds: dict[str, float] = field(default_factory=dict)
+    replication_at_start: list[str] = field(default_factory=list)
+    replicas_at_start: dict[str, tuple[list[int], list[int], int]] = field(default_factory=dict)
+    schema_at_start: set[str] = field(default_factory=set)
+    victim: int = 0
+    victim_was_controller: bool = False
+    records_at_kill: int = 0
+    producing_at_kill: bool = False
+    produced: list[ProduceResult] = field(default_factory=list)
+    high_watermarks: dict[str, int] = field(default_factory=dict)
+    #: ``services status`` (exit code, text) with the killed node down, before its restart
+    status_while_down: tuple[int, str] = (-1, "")
+    rejoined: str | None = "not tried"  # None: the killed node is back and every ISR full
+    sunk: SinkResult | None = None
+    landed: LandResult | None = None
+    land_app: dict[str, Any] = field(default_factory=dict)
+    polls: list[object] = field(default_factory=list)
+    dbt: subprocess.CompletedProcess | None = None
+    #: objects put beside the sink's: one outside any topic folder, one badly named
+    not_read: str = ""
+    rejected: str = ""
+
+
+def _settings(home: Path) -> Settings:
+    """The home's settings: every service on free loopback ports, the bucket on S3."""
+    # one block, so that no two services are given the same port
+    base = free_port_block(2 * BROKERS + WORKERS + 7)
+    kafka_base, worker_ui = base, base + 2 * BROKERS
+    api, s3, meta, thrift, thrift_ui, master, master_ui = range(
+        worker_ui + WORKERS, base + 2 * BROKERS + WORKERS + 7
+    )
+    return Settings(
+        home=home,
+        kafka=KafkaSettings(
+            bootstrap_servers=f"127.0.0.1:{kafka_base}",
+            controller_port=kafka_base + 1,
+            external=False,
+            partitions=PARTITIONS,
+            brokers=BROKERS,
+        ),
+        # a generous delivery timeout: the failover takes 5-7 s idle, more on busy cores
+        api=ApiSettings(host="127.0.0.1", port=api, api_key=None, delivery_timeout_ms=30_000),
+        s3=S3Settings(port=s3),
+        bucket=f"s3://pinlake-scale-out-{uuid.uuid4().hex[:8]}/lake",
+        metastore_port=meta,
+        thrift_port=thrift,
+        thrift_ui_port=thrift_ui,
+        spark_master=None,  # whatever the environment says: the running cluster decides
+        spark_driver_memory="2g",
+        spark_cluster=SparkClusterSettings(
+            workers=WORKERS, port=master, ui_port=master_ui, worker_ui_port=worker_ui
+        ),
+    )
+
+
+def _start(run: ScaleOut) -> None:
+    """Start S3 (and its bucket), the brokers and the API (``start_all``: ready when every
+    partition has all its replicas in sync) and record the replication right after."""
+    settings = run.settings
+    start = time.perf_counter()
+    manager.start_all(settings, quiet=True, s3=True)
+    run.seconds["s3, 3 brokers, API up"] = time.perf_counter() - start
+    meta = kafka.admin(settings).list_topics(timeout=10)
+    run.replication_at_start = kafka.replication_problems(meta, kafka.all_topics(settings), BROKERS)
+    for topic in kafka.all_topics(settings):
+        for number, part in meta.topics[topic].partitions.items():
+            run.replicas_at_start[f"{topic}/{number}"] = (
+                sorted(part.replicas),
+                sorted(part.isrs),
+                part.leader,
+            )
+
+
+def _start_engine(run: ScaleOut, errors: list[BaseException]) -> None:
+    """Start the metastore (its schema listed right after), the cluster, then the Thrift server
+    (its master the cluster): run in a thread beside :func:`_start`; errors go to ``errors``."""
+    settings = run.settings
+    try:
+        start = time.perf_counter()
+        manager.start_metastore(settings, QUIET)
+        run.schema_at_start = metastore.schema_objects(settings)
+        standalone.start(settings)
+        manager.start_thrift(settings, QUIET)
+        run.seconds["metastore, cluster, Thrift server up"] = time.perf_counter() - start
+    except BaseException as exc:  # noqa: BLE001 - re-raised by the fixture
+        errors.append(exc)
+
+
+def _produce_with_a_kill(run: ScaleOut, aicore_dir: Path) -> None:
+    """The reference events to the batch topics through the API; a partition leader killed
+    (SIGKILL) once ``KILL_AFTER`` records are in the topics."""
+    settings = run.settings
+    topics = [settings.topic(t) for t in TABLES]
+    run.victim, run.victim_was_controller = victim_node(settings, settings.topic("pin"))
+    node = next(n for n in kafka_broker.nodes(settings) if n.id == run.victim)
+    victim_pid = kafka_broker.node_pid(settings, node)
+    assert victim_pid is not None
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for draws in reference_draws(aicore_dir):
+                step = ProduceToApi(**draws, stream=False, batch_size=100)
+                run.produced.append(run_step(settings, step))
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    start = time.perf_counter()
+    producer = threading.Thread(target=produce, name="produce", daemon=True)
+    producer.start()
+    while producer.is_alive():
+        offsets = kafka.topic_offsets(settings, topics)
+        if sum(o.high for o in offsets) >= KILL_AFTER:
+            break
+        time.sleep(0.1)
+    run.producing_at_kill = producer.is_alive()
+    run.records_at_kill = sum(o.high for o in kafka.topic_offsets(settings, topics))
+    psutil.Process(victim_pid).kill()  # kill -9: no controlled shutdown
+    producer.join(timeout=600)
+    assert not producer.is_alive(), "production did not end within 10 minutes"
+    if errors:
+        raise errors[0]
+    run.seconds["produce (a broker killed)"] = time.perf_counter() - start
+    run.high_watermarks = {
+        topic: sum(o.high for o in kafka.topic_offsets(settings, [topic])) for topic in topics
+    }
+
+
+def _rejoin(run: ScaleOut) -> None:
+    """Start the killed node again, as ``services up`` does, and wait for every ISR."""
+    start = time.perf_counter()
+    try:
+        manager.start_kafka(run.settings, say=QUIET)
+        kafka.wait_in_sync(run.settings, timeout=300)
+        run.rejoined = None
+    except Exception as exc:  # noqa: BLE001 - recorded, asserted by a test
+        run.rejoined = f"{type(exc).__name__}: {exc}"
+    run.seconds["killed node back in every ISR"] = time.perf_counter() - start
+
+
+def _put_strays(run: ScaleOut) -> None:
+    """Beside the sink's objects: one outside any topic folder (land lists it as not read)
+    and one with a name that breaks the layout in a batch topic's partition (rejected)."""
+    bucket = run.settings.bucket_dir
+    assert isinstance(bucket, S3Path)
+    client = s3_client()
+    readme = bucket / "topics" / "README.txt"
+    client.put_object(Bucket=readme.bucket, Key=readme.key, Body=b"hello")
+    bad = partition_dir(bucket, run.settings.topic("geo"), 0) / "geo-dump.json"
+    client.put_object(Bucket=bad.bucket, Key=bad.key, Body=b'{"ind": 99}\n')
+    run.not_read, run.rejected = str(readme), str(bad)
+
+
+def _land_while_queried(run: ScaleOut) -> None:
+    """``land`` in its own process (on the cluster) while a thread asks the Thrift server for
+    the raw tables and a count every second."""
+    settings = run.settings
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            try:
+                tables = sorted(r[1] for r in query(settings, "show tables in raw")[1])
+                count = query(settings, "select count(*) from raw.pin")[1] if "pin" in tables else 0
+                run.polls.append((tables, count))
+            except Exception as exc:  # noqa: BLE001 - recorded, asserted by a test
+                run.polls.append(exc)
+            done.wait(1.0)
+
+    query(settings, "create database if not exists raw")  # so the poll has a schema to list
+    poller = threading.Thread(target=poll, name="thrift-poll", daemon=True)
+    start = time.perf_counter()
+    poller.start()
+    try:
+        [landed] = run_isolated(settings, [Stage("land", LandOptions())])
+    finally:
+        done.set()
+        poller.join(timeout=120)
+    run.landed = landed.result
+    run.seconds["land (Thrift server queried)"] = time.perf_counter() - start
+
+    def land_app() -> dict[str, Any] | None:  # finished once the master noticed the driver end
+        state = standalone.master_state(settings) or {}
+        apps = [a for a in state.get("completedapps") or [] if a.get("name") == "pinlake-land"]
+        return apps[0] if apps else None
+
+    process.wait_healthy(
+        lambda: land_app() is not None,
+        timeout=120,
+        interval=1,
+        pid=None,
+        exited="",
+        not_healthy="the master lists no finished land application",
+    )
+    run.land_app = land_app() or {}
+
+
+@pytest.fixture(scope="module")
+def scale_out(aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleOut]:
+    """The whole stack on a throwaway home, the flow run once (module docstring)."""
+    settings = _settings(tmp_path_factory.mktemp("scale-out") / "home")
+    run = ScaleOut(settings)
+    total = time.perf_counter()
+    with pytest.MonkeyPatch.context() as env:
+        # the AWS variables of the S3 server, for this process (sink) and its children (land)
+        for key, value in {**s3_server.client_env(settings), **s3_server.LOCAL_CREDENTIALS}.items():
+            env.setenv(key, value)
+        for key in ("AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            env.delenv(key, raising=False)
+        settings.ensure_dirs()
+        engine_errors: list[BaseException] = []
+        engine = threading.Thread(target=_start_engine, args=(run, engine_errors), daemon=True)
+        try:
+            engine.start()
+            _start(run)
+            start = time.perf_counter()
+            run_step(settings, SourceLoad(aicore_dir))
+            run.seconds["source load"] = time.perf_counter() - start
+            _produce_with_a_kill(run, aicore_dir)
+            with console.capture() as shown:
+                code = manager.services_status(settings)
+            run.status_while_down = (code, shown.get())
+            rejoin = threading.Thread(target=_rejoin, args=(run,), daemon=True)
+            rejoin.start()
+            start = time.perf_counter()
+            run.sunk = run_step(settings, SinkOptions(once=True))
+            run.seconds["sink --once to S3"] = time.perf_counter() - start
+            _put_strays(run)
+            start = time.perf_counter()
+            engine.join(timeout=900)
+            run.seconds["waiting for the Thrift server"] = time.perf_counter() - start
+            if engine_errors:
+                raise engine_errors[0]
+            assert not engine.is_alive(), "the metastore, cluster or Thrift server did not start"
+            _land_while_queried(run)
+            start = time.perf_counter()
+            run.dbt = subprocess.run(
+                [DBT, "build", "--target", "thrift", "--threads", "4"],
+                env=settings.child_env(),
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
+            run.seconds["dbt build --target thrift"] = time.perf_counter() - start
+            rejoin.join(timeout=300)
+            run.seconds["total"] = time.perf_counter() - total
+            print(
+                f"\nkilled node {run.victim} ({'the' if run.victim_was_controller else 'not the'} "
+                f"active controller) with {run.records_at_kill} records in the topics; "
+                f"timings (s): { {k: round(v, 1) for k, v in run.seconds.items()} }"
+            )
+            yield run
+        finally:
+            engine.join(timeout=900)  # never stop services while they are being started
+            manager.stop_all(settings, quiet=True)
+
+
+def test_ready_means_every_replica_in_sync_before_the_kill(scale_out: ScaleOut) -> None:
+    assert scale_out.replication_at_start == []
+    assert (
+        len(scale_out.replicas_at_start) == len(kafka.all_topics(scale_out.settings)) * PARTITIONS
+    )
+    for name, (replicas, isrs, _leader) in scale_out.replicas_at_start.items():
+        assert replicas == isrs == [1, 2, 3], name
+    leaders = {leader for _r, _i, leader in scale_out.replicas_at_start.values()}
+    assert leaders == {1, 2, 3}  # each node leads some partition: any of them is a leader
+    settings = scale_out.settings
+    resource = ConfigResource(ConfigResource.Type.TOPIC, settings.topic("pin"))
+    client = kafka.admin(settings)  # referenced until the answer: its handle would be destroyed
+    configs = client.describe_configs([resource])[resource].result(timeout=10)
+    assert configs["min.insync.replicas"].value == "2"
+
+
+def test_status_shows_the_killed_node_down_and_the_shrunk_isr(scale_out: ScaleOut) -> None:
+    code, shown = scale_out.status_while_down
+    assert code == 3, shown  # a node is down
+    [row] = [line for line in shown.splitlines() if f"kafka node {scale_out.victim}" in line]
+    assert "down" in row
+    assert "ISR" in shown and "of replicas [1, 2, 3]" in shown
+
+
+def test_the_api_answered_200_through_the_kill(scale_out: ScaleOut) -> None:
+    """The producer retries any request not answered 200 with every record acknowledged; no
+    retry and no failure means every request was answered 200, every record acknowledged."""
+    assert scale_out.producing_at_kill, "production ended before the broker was killed"
+    acknowledged = sum(r.total_records for r in scale_out.produced)
+    assert scale_out.records_at_kill < acknowledged / 2  # most records came after the kill
+    for result in scale_out.produced:
+        assert (result.failed, result.retries, result.errors) == (0, 0, []), result
+        assert result.requests > 0
+    victim = scale_out.victim
+    assert victim in {leader for _r, _i, leader in scale_out.replicas_at_start.values()}
+
+
+def test_every_acknowledged_record_is_in_raw_exactly_once(
+    scale_out: ScaleOut, aicore_dir: Path
+) -> None:
+    settings = scale_out.settings
+    acknowledged: Counter = Counter()
+    for result in scale_out.produced:
+        acknowledged.update(result.records)
+    # the topics hold exactly the acknowledged records; sink and land carried every one
+    assert scale_out.high_watermarks == {settings.topic(t): acknowledged[t] for t in TABLES}
+    assert scale_out.sunk is not None and scale_out.landed is not None
+    assert scale_out.sunk.records == sum(acknowledged.values())
+    assert scale_out.landed.records == {t: acknowledged[t] for t in TABLES}
+    assert scale_out.landed.quarantined == {t: 0 for t in TABLES}
+    # by content: each source row as often as the draws sent it (the posting sequence's
+    # repeats, then every row once), each Kafka record (partition, offset) landed once
+    sequence = Counter(
+        int(r["ind"]) for r in csv.DictReader((aicore_dir / "posting_sequence.csv").open())
+    )
+    for table, key in KEY.items():
+        _, rows = query(settings, f"select `{key}`, count(*) from raw.`{table}` group by `{key}`")
+        landed = {int(k): n for k, n in rows}
+        expected = {k: sequence[k] + 1 for k in landed}
+        assert landed == expected, table
+        assert sum(landed.values()) == acknowledged[table]
+        _, [(count, distinct)] = query(
+            settings,
+            f"select count(*), count(distinct _partition, _offset) from raw.`{table}`",
+        )
+        assert count == distinct == acknowledged[table], table
+        if table != "pin":  # every source row (the sequential pass); pins are a sample
+            assert len(landed) == 11_154, table
+
+
+def test_land_read_the_s3_objects_the_sink_wrote(scale_out: ScaleOut) -> None:
+    settings = scale_out.settings
+    bucket = settings.bucket_dir
+    assert isinstance(bucket, S3Path)
+    files = [f for t in TABLES for f in list_files(bucket, settings.topic(t))]
+    objects = {str(f.path) for f in files if f.problem is None}
+    landed = scale_out.landed
+    assert scale_out.sunk is not None and landed is not None
+    assert len(objects) == scale_out.sunk.files == landed.files_landed
+    assert all(o.startswith(f"s3://{bucket.bucket}/lake/topics/") for o in objects)
+    assert landed.files_found == len(files) == len(objects) + 1
+    assert list(landed.files_rejected) == [scale_out.rejected]
+    assert "not <topic>+<partition>+<offset>" in landed.files_rejected[scale_out.rejected]
+    assert list(landed.files_not_read) == [scale_out.not_read]
+    _, rows = query(settings, "select file_path, problem from raw._loaded_files")
+    manifest = dict(rows)
+    assert manifest.pop(scale_out.rejected) is not None  # recorded with its problem
+    assert manifest == dict.fromkeys(objects)  # the sink's objects, landed
+
+
+def test_the_cluster_ran_land_and_runs_the_thrift_server(scale_out: ScaleOut) -> None:
+    app = scale_out.land_app
+    assert (app["name"], app["state"], app["cores"]) == ("pinlake-land", "FINISHED", 1)
+    state = standalone.master_state(scale_out.settings)
+    assert state is not None and state["status"] == "ALIVE"
+    active = [(a["name"], a["state"], a["cores"]) for a in state["activeapps"]]
+    assert active == [("pinlake-thrift", "RUNNING", 1)]
+    assert len(standalone.alive_worker_ui_ports(state)) == WORKERS
+    # land's executor ran on a worker, with the driver's jars
+    settings = scale_out.settings
+    [executor] = [
+        d
+        for n in range(1, WORKERS + 1)
+        if (standalone.work_dir(settings, n) / app["id"]).is_dir()
+        for d in (standalone.work_dir(settings, n) / app["id"]).iterdir()
+    ]
+    command = (executor / "stderr").read_text()
+    assert "CoarseGrainedExecutorBackend" in command
+    assert str(settings.jars_dir / "spark") in command
+
+
+def test_the_thrift_server_answered_throughout_land(scale_out: ScaleOut) -> None:
+    polls = scale_out.polls
+    errors = [p for p in polls if isinstance(p, Exception)]
+    assert not errors, errors[:3]
+    assert len(polls) >= 3  # the Thrift server answered while land ran
+    assert any("pin" not in tables for tables, _ in polls)  # some polls came before land's
+    assert {"pin", "geo", "user", "_loaded_files"} <= set(polls[-1][0])
+
+
+def test_dbt_builds_everything_through_the_thrift_server(scale_out: ScaleOut) -> None:
+    done = scale_out.dbt
+    assert done is not None and done.returncode == 0, (done.stdout or "")[-3000:]
+    assert "Concurrency: 4 threads (target='thrift')" in done.stdout
+    assert "ERROR=0" in done.stdout.replace(" ", "")
+
+
+def test_the_reporting_marts_are_the_published_ones(scale_out: ScaleOut, aicore_dir: Path) -> None:
+    """Each ``rpt_*`` mart of the thrift build, as pinlake export writes it, equals the
+    published result (= the ``local`` target's mart on the same data, test_reference_data)."""
+    expected = {p.stem: read_csv(p) for p in sorted((aicore_dir / "expected").glob("rpt_*.csv"))}
+    built = sorted(r[1] for r in query(scale_out.settings, "show tables in marts")[1])
+    assert expected and set(expected) <= set(built)
+    for mart, (header, rows) in expected.items():
+        got = as_csv(*query(scale_out.settings, f"select * from marts.`{mart}`"))
+        assert rows, mart
+        assert got == (header, rows), mart
+
+
+def test_no_spark_client_changed_the_metastore_schema(scale_out: ScaleOut) -> None:
+    before = scale_out.schema_at_start
+    assert {"table TBLS", "table DBS", "table VERSION", "table KEY_CONSTRAINTS"} <= before
+    assert metastore.schema_objects(scale_out.settings) == before
+
+
+def test_the_killed_node_rejoined_every_isr(scale_out: ScaleOut) -> None:
+    assert scale_out.rejoined is None
+    settings = scale_out.settings
+    meta = kafka.admin(settings).list_topics(timeout=10)
+    assert kafka.replication_problems(meta, kafka.all_topics(settings), BROKERS) == []
+
+
+def test_services_status_shows_every_service(scale_out: ScaleOut) -> None:
+    settings = scale_out.settings
+    status = subprocess.run(
+        [PINLAKE, "--home", str(settings.home), "services", "status"],
+        env={**settings.child_env(), "COLUMNS": "250"},  # rich tables on one line each
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
+    lines = status.stdout.splitlines()
+
+    def row(name: str) -> str:
+        [found] = [line for line in lines if name in line]
+        assert "healthy" in found, found
+        return found
+
+    for node in kafka_broker.nodes(settings):
+        assert node.address in row(f"kafka node {node.id}")
+    assert settings.api.url in row("api ")
+    assert s3_server.url(settings) in row("s3 (moto")
+    assert f"jdbc:derby://127.0.0.1:{settings.metastore_port}/metastore_db" in row("metastore")
+    thrift = row("thrift (Spark)")
+    assert f"jdbc:hive2://127.0.0.1:{settings.thrift_port}/default" in thrift
+    assert f"http://127.0.0.1:{settings.thrift_ui_port}" in thrift
+    master = row("spark master")
+    assert standalone.master_url(settings) in master and standalone.ui_url(settings) in master
+    for n in range(1, WORKERS + 1):
+        assert f"http://127.0.0.1:{standalone.worker_ui_port(settings, n)}" in row(
+            f"spark worker {n}"
+        )
+    assert "every partition in sync" in status.stdout

@@ -1,0 +1,131 @@
+"""The topics-bucket layout on S3 locations, pure: parsing bucket URIs, the same names and keys
+as on a folder, classification of keys, Spark's s3a:// names, and the S3A settings the standard
+AWS variables map to."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pinlake.bucket.layout import (
+    S3Path,
+    classify,
+    file_path,
+    location,
+    parse_file_name,
+    spark_uri,
+    topic_dir,
+)
+from pinlake.config import Settings
+from pinlake.spark import s3a_conf
+
+topics = st.from_regex(r"[A-Za-z0-9._-]{1,40}", fullmatch=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "bucket", "key"),
+    [
+        ("s3://pinlake-topics", "pinlake-topics", ""),
+        ("s3://pinlake-topics/", "pinlake-topics", ""),
+        ("s3://b/some/prefix/", "b", "some/prefix"),
+        ("s3a://b/some/prefix", "b", "some/prefix"),
+    ],
+)
+def test_s3_uris_parse_to_a_bucket_and_key(text: str, bucket: str, key: str) -> None:
+    parsed = location(text)
+    assert parsed == S3Path(bucket, key)
+    assert str(parsed) == (f"s3://{bucket}/{key}" if key else f"s3://{bucket}")
+
+
+def test_anything_else_is_an_absolute_local_folder(tmp_path: Path) -> None:
+    assert location(str(tmp_path / "b")) == tmp_path / "b"
+    assert location("relative/b") == Path.cwd() / "relative" / "b"
+    with pytest.raises(ValueError, match="bucket name"):
+        location("s3:///key")
+
+
+def test_the_layout_keys_are_the_folder_layout() -> None:
+    bucket = location("s3://pinlake-topics/prod")
+    path = file_path(bucket, "pinterest.pin", 3, 1200)
+    assert path == S3Path(
+        "pinlake-topics", "prod/topics/pinterest.pin/partition=3/pinterest.pin+3+0000001200.json"
+    )
+    assert str(path) == f"s3://pinlake-topics/{path.key}"
+    assert path.name == "pinterest.pin+3+0000001200.json"
+    assert path.parent == S3Path("pinlake-topics", "prod/topics/pinterest.pin/partition=3")
+    assert spark_uri(path) == f"s3a://pinlake-topics/{path.key}"
+    assert spark_uri(Path("/x/a.json")) == "/x/a.json"
+    # the same relative layout as a local bucket
+    local = file_path(Path("/b"), "pinterest.pin", 3, 1200)
+    assert path.key.removeprefix("prod/") == str(local.relative_to("/b"))
+
+
+@given(topics, st.integers(0, 1000), st.integers(0, 10**12))
+def test_s3_layout_files_classify_like_local_ones(topic: str, partition: int, offset: int):
+    bucket = S3Path("b", "p")
+    path = file_path(bucket, topic, partition, offset)
+    found = classify(topic, path, path.relative_to(topic_dir(bucket, topic)))
+    assert (found.partition, found.first_offset, found.problem) == (partition, offset, None)
+    assert parse_file_name(path.name) == (topic, partition, offset)
+
+
+def test_s3_keys_that_break_the_layout_have_a_problem() -> None:
+    root = topic_dir(S3Path("b"), "pinterest.geo")
+    cases = {
+        "partition=0/notes.txt": "not a JSON-lines file",
+        "loose.json": "not directly in a partition=<p> folder",
+        "partition=0/pinterest.geo+1+0.json": "names topic 'pinterest.geo' partition 1",
+        "partition=0/sub/pinterest.geo+0+0.json": "not directly in a partition=<p> folder",
+    }
+    for relative, problem in cases.items():
+        found = classify("pinterest.geo", root / relative, PurePosixPath(relative))
+        assert found.problem is not None and problem in found.problem, relative
+        assert found.first_offset is None
+    with pytest.raises(ValueError):
+        S3Path("other", "topics/x").relative_to(root)
+
+
+def test_settings_keep_an_s3_bucket_as_a_uri(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, bucket="s3a://pinlake-topics/dev/")
+    assert settings.bucket == "s3://pinlake-topics/dev"
+    assert settings.bucket_dir == S3Path("pinlake-topics", "dev")
+    assert settings.child_env()["PINLAKE_BUCKET"] == "s3://pinlake-topics/dev"
+    assert Settings(home=tmp_path).bucket_dir == tmp_path / "bucket"
+
+
+def test_s3a_settings_come_from_the_standard_aws_variables() -> None:
+    assert s3a_conf({}) == {}
+    local = s3a_conf(
+        {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+            "AWS_ACCESS_KEY_ID": "id",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+        }
+    )
+    assert local == {
+        "fs.s3a.endpoint": "http://127.0.0.1:5000",
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": "false",
+        "fs.s3a.endpoint.region": "us-east-1",
+        "fs.s3a.access.key": "id",
+        "fs.s3a.secret.key": "secret",
+        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+    }
+    aws = s3a_conf(
+        {
+            "AWS_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "id",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+            "AWS_SESSION_TOKEN": "token",
+        }
+    )
+    assert "fs.s3a.endpoint" not in aws and aws["fs.s3a.endpoint.region"] == "eu-west-1"
+    assert aws["fs.s3a.session.token"] == "token"
+    assert aws["fs.s3a.aws.credentials.provider"].endswith("TemporaryAWSCredentialsProvider")
+    # an https endpoint (another S3-compatible service) keeps TLS
+    assert s3a_conf({"AWS_ENDPOINT_URL_S3": "https://s3.example"})[
+        "fs.s3a.connection.ssl.enabled"
+    ] == ("true")

@@ -1,0 +1,168 @@
+"""Which metastore a Spark session, dbt's ``local`` target and the Thrift server use (no JVM).
+
+The decision (:func:`pinlake.spark.metastore_connection`) reads the home's service records: a
+running metastore server is a pid file naming a live process and its recorded port, written here
+with :mod:`pinlake.services.process` exactly as ``services up --metastore`` writes them (the
+live process is this test's own).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+from pydantic import SecretStr
+
+from pinlake.config import REPO_ROOT, Settings
+from pinlake.services import metastore, process, thrift_server
+from pinlake.spark import (
+    CLIENT_DRIVER,
+    EMBEDDED_DRIVER,
+    POSTGRES_DRIVER,
+    SparkSetupError,
+    metastore_connection,
+    spark_conf,
+)
+
+URL_KEY = "spark.hadoop.javax.jdo.option.ConnectionURL"
+DRIVER_KEY = "spark.hadoop.javax.jdo.option.ConnectionDriverName"
+
+
+def _render_local_target(env: dict[str, str]) -> dict[str, str]:
+    """profiles.yml's ``local`` server_side_parameters, rendered with ``env`` as dbt does."""
+
+    def env_var(name: str, default: str | None = None) -> str:
+        if name in env:
+            return env[name]
+        if default is None:
+            raise KeyError(name)
+        return default
+
+    text = (REPO_ROOT / "profiles.yml").read_text()
+    profile = yaml.safe_load(jinja2.Environment().from_string(text).render(env_var=env_var))
+    local = profile["pinlake"]["outputs"]["local"]["server_side_parameters"]
+    return {k: str(v) for k, v in local.items()}
+
+
+def _server_running(settings: Settings, port: int) -> None:
+    """The records of a running metastore server on ``port`` (pid: this live process)."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    process.record_config(
+        settings.run_dir, metastore.NAME, os.getpid(), {"port": port, "database": "x"}
+    )
+    process.pid_file(settings.run_dir, metastore.NAME).write_text(f"{os.getpid()}\n")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home")
+
+
+def test_embedded_metastore_by_default(settings: Settings) -> None:
+    ms = metastore_connection(settings)
+    assert ms.kind == "embedded" and not ms.shared
+    assert ms.url == f"jdbc:derby:;databaseName={settings.home}/metastore/metastore_db;create=true"
+    assert ms.driver == EMBEDDED_DRIVER and ms.driver_jar is None
+    conf = spark_conf(settings)
+    assert conf[URL_KEY] == ms.url
+    assert conf["spark.driver.extraClassPath"] == settings.spark_classpath
+    # dbt's local target gets the same
+    assert _render_local_target(settings.child_env()) == conf
+
+
+def test_the_running_server_is_used_by_sessions_children_and_dbt(settings: Settings) -> None:
+    _server_running(settings, 15999)
+    ms = metastore_connection(settings)
+    assert ms.kind == "server" and ms.shared
+    assert ms.url == "jdbc:derby://127.0.0.1:15999/metastore_db"
+    assert ms.driver == CLIENT_DRIVER
+    assert Path(ms.driver_jar).name.startswith("derbyclient-") and Path(ms.driver_jar).is_file()
+    conf = spark_conf(settings)
+    assert (conf[URL_KEY], conf[DRIVER_KEY]) == (ms.url, CLIENT_DRIVER)
+    assert conf["spark.driver.extraClassPath"].endswith(f":{ms.driver_jar}")
+    env = settings.child_env()
+    assert env["PINLAKE_METASTORE_JDBC_URL"] == ms.url
+    assert _render_local_target(env) == conf
+    # a session without the metastore (the continuous stream query) carries no JDO settings
+    assert not any(k.startswith("spark.hadoop.javax.jdo.") for k in spark_conf(settings, False))
+
+
+def test_a_stopped_server_falls_back_to_the_embedded_metastore(settings: Settings) -> None:
+    _server_running(settings, 15999)
+    process.pid_file(settings.run_dir, metastore.NAME).write_text("999999999\n")  # no such pid
+    assert metastore_connection(settings).kind == "embedded"
+    assert not process.pid_file(settings.run_dir, metastore.NAME).exists()  # stale: removed
+
+
+def test_an_explicit_url_wins_over_the_running_server(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path / "home",
+        metastore_url="jdbc:postgresql://db.example:5432/metastore",
+        metastore_user="hive",
+        metastore_password=SecretStr("s3cret"),
+    )
+    _server_running(settings, 15999)
+    ms = metastore_connection(settings)
+    assert (ms.kind, ms.driver) == ("external", POSTGRES_DRIVER)
+    assert Path(ms.driver_jar).name.startswith("postgresql-")
+    conf = spark_conf(settings)
+    assert conf["spark.hadoop.javax.jdo.option.ConnectionUserName"] == "hive"
+    assert conf["spark.hadoop.javax.jdo.option.ConnectionPassword"] == "s3cret"
+    env = settings.child_env()
+    assert env["PINLAKE_METASTORE_URL"] == "jdbc:postgresql://db.example:5432/metastore"
+    assert _render_local_target(env) == conf
+
+
+def test_the_thrift_target_turns_ansi_off_as_dbt_does_for_local(settings: Settings) -> None:
+    """dbt-spark sets ``spark.sql.ansi.enabled=false`` for every target; a Thrift server applies
+    a session's configuration only as ``set:hiveconf:`` keys, so the target sends that too."""
+    text = (REPO_ROOT / "profiles.yml").read_text()
+    env = settings.child_env()
+    rendered = (
+        jinja2.Environment()
+        .from_string(text)
+        .render(env_var=lambda name, default=None: env.get(name, default))
+    )
+    thrift = yaml.safe_load(rendered)["pinlake"]["outputs"]["thrift"]
+    assert thrift["server_side_parameters"] == {"set:hiveconf:spark.sql.ansi.enabled": "false"}
+    assert (thrift["host"], str(thrift["port"])) == ("127.0.0.1", str(settings.thrift_port))
+
+
+def test_an_unknown_metastore_url_is_one_clear_error(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, metastore_url="jdbc:mysql://h/metastore")
+    with pytest.raises(SparkSetupError, match="PINLAKE_METASTORE_URL"):
+        metastore_connection(settings)
+
+
+def test_thrift_server_settings_are_the_session_builders(settings: Settings) -> None:
+    with pytest.raises(Exception, match="shared metastore"):
+        thrift_server.conf(settings)  # embedded: it would lock every other process out
+    _server_running(settings, 15999)
+    conf = thrift_server.conf(settings)
+    builder = spark_conf(settings)
+    differ = {k for k in builder if conf[k] != builder[k]}
+    assert differ == {"spark.ui.enabled"}  # the Delta, warehouse and metastore settings agree
+    assert conf["spark.ui.port"] == str(settings.thrift_ui_port)
+    argv = thrift_server.argv(settings)
+    assert "hive.server2.thrift.bind.host=127.0.0.1" in argv
+    assert f"hive.server2.thrift.port={settings.thrift_port}" in argv
+    props = settings.run_dir / "thrift.conf"
+    assert props.stat().st_mode & 0o077 == 0  # may hold the metastore password
+    assert "spark.sql.extensions io.delta.sql.DeltaSparkSessionExtension" in props.read_text()
+
+
+def test_the_schema_scripts_lead_from_1_2_0_to_2_3_0(settings: Settings) -> None:
+    names = [p.name for p in metastore.schema_scripts(settings)]
+    assert names == [
+        "hive-schema-1.2.0.derby.sql",
+        "upgrade-1.2.0-to-2.0.0.derby.sql",
+        "upgrade-2.0.0-to-2.1.0.derby.sql",
+        "upgrade-2.1.0-to-2.2.0.derby.sql",
+        "upgrade-2.2.0-to-2.3.0.derby.sql",
+    ]
+    postgres = [p.name for p in metastore.schema_scripts(settings, "postgres")]
+    assert postgres[0] == "hive-schema-1.2.0.postgres.sql"
+    assert postgres[-1] == "upgrade-2.2.0-to-2.3.0.postgres.sql"

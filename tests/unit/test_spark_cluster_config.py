@@ -1,0 +1,251 @@
+"""The local Spark standalone cluster's configuration (issue 11, section 2), without a JVM: the
+daemons' command lines and environments derived from the settings, the master URL the home's
+Spark processes then use (the session builder's conf, child processes, dbt's ``local`` target,
+the Thrift server), and ``services up`` refusing a cluster started with other settings.
+
+A "running" master here is a pid file naming this test process (alive, never signalled: nothing
+in these tests stops a service) with a configuration record, as ``services up`` writes them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from pinlake.config import REPO_ROOT, Settings, SparkClusterSettings
+from pinlake.errors import PinlakeError
+from pinlake.services import manager, process, thrift_server
+from pinlake.services import spark_cluster as standalone
+from pinlake.spark import LOCAL_MASTER, spark_conf, spark_master
+
+
+def cluster_settings(home: Path, base: int, **extra: object) -> Settings:
+    """Settings of ``home`` whose cluster ports derive from ``base`` (never opened here)."""
+    return Settings(
+        home=home,
+        spark_cluster=SparkClusterSettings(
+            port=base, ui_port=base + 1, worker_ui_port=base + 2, **extra
+        ),
+    )
+
+
+def pretend_master(settings: Settings, config: dict | None = None) -> int:
+    """The master's pid file (this process) and configuration record."""
+    pid = os.getpid()
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    process.record_config(
+        settings.run_dir, standalone.MASTER, pid, config or standalone.master_config(settings)
+    )
+    process.pid_file(settings.run_dir, standalone.MASTER).write_text(f"{pid}\n")
+    return pid
+
+
+def test_daemon_command_lines_follow_the_settings(tmp_path: Path):
+    settings = cluster_settings(
+        tmp_path, 17000, workers=3, worker_cores=2, worker_memory="1536M", app_cores=2
+    )
+    master = standalone.master_argv(settings)
+    assert master[0].endswith("pyspark/bin/spark-class") and Path(master[0]).is_file()
+    assert master[1:] == [
+        "org.apache.spark.deploy.master.Master",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "17000",
+        "--webui-port",
+        "17001",
+    ]
+    worker = standalone.worker_argv(settings, 3)
+    assert worker[1:] == [
+        "org.apache.spark.deploy.worker.Worker",
+        "--host",
+        "127.0.0.1",
+        "--cores",
+        "2",
+        "--memory",
+        "1536m",
+        "--work-dir",
+        str(tmp_path / "spark-cluster" / "worker-3"),
+        "--webui-port",
+        "17004",  # worker_ui_port + 3 - 1
+        "spark://127.0.0.1:17000",
+    ]
+    assert set(standalone.wanted_configs(settings)) == {
+        "spark-master",
+        "spark-worker-1",
+        "spark-worker-2",
+        "spark-worker-3",
+    }
+    assert standalone.wanted_configs(settings)["spark-worker-2"] == {
+        "master": "spark://127.0.0.1:17000",
+        "cores": 2,
+        "memory": "1536m",
+        "ui_port": 17003,
+        "work_dir": str(tmp_path / "spark-cluster" / "worker-2"),
+    }
+
+
+def test_daemon_environments(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SPARK_CONF_DIR", "/somewhere/with/errors-only/logging")
+    settings = cluster_settings(tmp_path, 17100, app_cores=3)
+    master = standalone.daemon_env(settings)
+    worker = standalone.daemon_env(settings, 2)
+    for env in (master, worker):
+        assert env["PYSPARK_PYTHON"] == sys.executable  # the executors' Python workers
+        assert env["SPARK_LOCAL_IP"] == "127.0.0.1"
+        assert Path(env["SPARK_HOME"], "jars").is_dir()  # the wheel is the Spark home
+        assert "SPARK_CONF_DIR" not in env  # the daemons log at Spark's INFO level
+        assert Path(env["SPARK_LOG_DIR"]).is_relative_to(tmp_path)
+    assert "-Dspark.deploy.defaultCores=3" in master["SPARK_MASTER_OPTS"].split()
+    assert "-Dspark.port.maxRetries=0" in master["SPARK_MASTER_OPTS"].split()
+    assert worker["SPARK_WORKER_OPTS"] == "-Dspark.port.maxRetries=0"
+    assert worker["SPARK_LOCAL_DIRS"] == str(tmp_path / "spark-cluster" / "worker-2" / "local")
+
+
+def test_worker_settings_are_validated(monkeypatch):
+    assert SparkClusterSettings().model_dump() == {
+        "workers": 2,
+        "worker_cores": 1,
+        "worker_memory": "1g",
+        "app_cores": 1,
+        "port": 7077,
+        "ui_port": 8180,
+        "worker_ui_port": 8181,
+    }
+    with pytest.raises(ValidationError, match="at least 1g"):
+        SparkClusterSettings(worker_memory="512m")
+    with pytest.raises(ValidationError, match="memory string"):
+        SparkClusterSettings(worker_memory="1 GB")
+    with pytest.raises(ValidationError):
+        SparkClusterSettings(workers=0)
+    with pytest.raises(ValueError, match="1..8"):
+        standalone.with_workers(Settings(), 9)
+    monkeypatch.setenv("PINLAKE_SPARK_CLUSTER__WORKERS", "3")
+    monkeypatch.setenv("PINLAKE_SPARK_CLUSTER__WORKER_MEMORY", "2G")
+    assert Settings().spark_cluster.workers == 3
+    assert Settings().spark_cluster.worker_memory == "2g"
+
+
+def test_the_running_cluster_is_the_master_of_the_homes_spark(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("PINLAKE_SPARK_MASTER", raising=False)
+    settings = cluster_settings(tmp_path / "home", 17200)
+    assert settings.spark_master is None
+    assert spark_master(settings) == LOCAL_MASTER == spark_conf(settings)["spark.master"]
+
+    # the port the master was started with, whatever the settings say now
+    pretend_master(settings, {**standalone.master_config(settings), "port": 17299})
+    conf = spark_conf(settings)
+    assert conf["spark.master"] == "spark://127.0.0.1:17299"
+    # executors: the driver's jars (Delta, Kafka connector, hadoop-aws) and UTC
+    assert conf["spark.executor.extraClassPath"] == conf["spark.driver.extraClassPath"]
+    assert conf["spark.executor.extraClassPath"].startswith(str(settings.jars_dir / "spark"))
+    assert "-Duser.timezone=UTC" in conf["spark.executor.extraJavaOptions"].split()
+    # an explicit master wins
+    explicit = settings.model_copy(update={"spark_master": "local[1]"})
+    assert spark_conf(explicit)["spark.master"] == "local[1]"
+
+    # child processes decide again (the field stays unset) and dbt's local target is told
+    env = settings.child_env()
+    assert "PINLAKE_SPARK_MASTER" not in env
+    assert env["PINLAKE_SPARK_MASTER_URL"] == "spark://127.0.0.1:17299"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert Settings() == settings
+    assert explicit.child_env()["PINLAKE_SPARK_MASTER"] == "local[1]"
+
+    text = (REPO_ROOT / "profiles.yml").read_text()
+    rendered = (
+        jinja2.Environment()
+        .from_string(text)
+        .render(env_var=lambda name, default=None: env.get(name, default))
+    )
+    local = yaml.safe_load(rendered)["pinlake"]["outputs"]["local"]["server_side_parameters"]
+    assert {k: str(v) for k, v in local.items()} == conf
+
+    # the Thrift server's master is the cluster too
+    assert thrift_server.config(settings)["master"] == "spark://127.0.0.1:17299"
+
+
+def test_up_with_the_cluster_gives_the_thrift_server_the_cluster_before_it_runs(tmp_path: Path):
+    settings = cluster_settings(tmp_path, 17300)
+    wanted = manager.wanted_configs(settings, thrift=True, spark_cluster=True)
+    assert wanted["thrift"]["master"] == "spark://127.0.0.1:17300"
+    assert wanted["spark-master"] == standalone.master_config(settings)
+    assert {"spark-worker-1", "spark-worker-2"} <= set(wanted)
+    alone = manager.wanted_configs(settings, thrift=True)
+    assert alone["thrift"]["master"] == LOCAL_MASTER and "spark-master" not in alone
+
+
+def test_up_refuses_a_cluster_with_another_worker_count(tmp_path: Path):
+    running = cluster_settings(tmp_path, 17400, workers=1)
+    pid = pretend_master(running)
+    wanted = standalone.with_workers(running, 3)
+    with pytest.raises(PinlakeError) as failure:
+        manager.check_configuration(wanted, spark_cluster=True)
+    message = str(failure.value)
+    assert f"spark-master (pid {pid}) runs with workers=1, not workers=3" in message
+    assert message.endswith(f"stop them first: pinlake --home {tmp_path} services down")
+
+
+def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        free = process.free_ports(2)
+        settings = Settings(
+            home=tmp_path,
+            spark_cluster=SparkClusterSettings(
+                workers=1, port=free[0], ui_port=free[1], worker_ui_port=port
+            ),
+        )
+        with pytest.raises(PinlakeError, match=f"127.0.0.1:{port} is already in use"):
+            standalone.start(settings)
+    assert not settings.run_dir.exists() or not list(settings.run_dir.iterdir())
+
+
+def test_worker_states_from_the_masters_json():
+    # the shape of GET /json/ of a Spark 4.2 master (one worker restarted: its old entry DEAD)
+    state = {
+        "status": "ALIVE",
+        "workers": [
+            {"webuiaddress": "http://127.0.0.1:8181", "state": "DEAD"},
+            {"webuiaddress": "http://127.0.0.1:8182", "state": "ALIVE"},
+            {"webuiaddress": "http://127.0.0.1:8181", "state": "ALIVE"},
+            {"webuiaddress": "http://127.0.0.1:8183", "state": "DECOMMISSIONED"},
+        ],
+    }
+    assert standalone.alive_worker_ui_ports(state) == {8181, 8182}
+    assert standalone.alive_worker_ui_ports(None) == set()
+
+
+def test_status_shows_nothing_when_no_cluster_runs_and_down_when_it_does_not_answer(
+    tmp_path: Path,
+):
+    free = process.free_ports(3)
+    settings = Settings(
+        home=tmp_path,
+        spark_cluster=SparkClusterSettings(
+            workers=1, port=free[0], ui_port=free[1], worker_ui_port=free[2]
+        ),
+    )
+    assert standalone.status_rows(settings) == ([], True)
+    pid = pretend_master(settings)
+    rows, ok = standalone.status_rows(settings)
+    assert not ok
+    assert rows == [
+        (
+            "spark master",
+            f"spark://127.0.0.1:{free[0]} · UI http://127.0.0.1:{free[1]}",
+            pid,
+            "down",
+        ),
+        ("spark worker 1", f"UI http://127.0.0.1:{free[2]}", "-", "down"),
+    ]
