@@ -196,7 +196,7 @@ def gate_on_detached_tests(dag: Any, group_id: str) -> None:
     }
     for task_id, op in list(dag.task_dict.items()):
         node = (getattr(op, "extra_context", None) or {}).get("dbt_node_config") or {}
-        if not task_id.startswith(f"{group_id}.") or node.get("resource_type") != "test":
+        if not task_id.startswith(f"{group_id}.") or _resource_type(op) != "test":
             continue
         attached = (nodes.get(node.get("unique_id", "")) or {}).get("attached_node") or ""
         anchor = last.get(attached.rsplit(".", 1)[-1])
@@ -204,8 +204,16 @@ def gate_on_detached_tests(dag: Any, group_id: str) -> None:
             continue
         before = op.get_flat_relative_ids(upstream=True)
         for child in list(anchor.downstream_list):
-            if child is not op and child.task_id not in before:
+            # the model and seed tasks only: two such tests never wait for each other (their
+            # order would follow the parse's hash seed, a different DAG in every process)
+            if _resource_type(child) != "test" and child.task_id not in before:
                 op >> child
+
+
+def _resource_type(op: Any) -> str | None:
+    """The dbt resource type (model, seed, test) of the node a Cosmos task runs or tests."""
+    node = (getattr(op, "extra_context", None) or {}).get("dbt_node_config") or {}
+    return node.get("resource_type")
 
 
 def model_schema(op: Any) -> str | None:

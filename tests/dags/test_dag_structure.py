@@ -114,6 +114,10 @@ def test_batch_task_chain(dagbag, dbt_manifest: Path) -> None:
     (category,) = [i for i in t if "relationships_stg_pinterest__pins_category" in i]
     assert t[category].upstream_task_ids >= {"dbt.stg_pinterest__pins.test", "dbt.categories.test"}
     assert "dbt.pins.run" in t[category].downstream_task_ids
+    # such tests gate model and seed tasks only, never each other (the same DAG in every parse)
+    detached = {i for i in t if i.startswith("dbt.") and i.endswith("_test")}
+    for task_id in detached:
+        assert not t[task_id].upstream_task_ids & detached, task_id
     for model in STAGING:
         task = t[_run_id("dbt", model, tested)]
         assert task.upstream_task_ids <= {"dbt_source_freshness"} | seed_tests, model
