@@ -49,6 +49,13 @@ def _port_busy(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def _refuse_busy_port(port: int, variable: str, host: str = "127.0.0.1") -> None:
+    """Raise :class:`PinlakeError` when ``host:port`` already answers, naming the setting
+    (``variable``) that chooses another port; before a service is started on it."""
+    if _port_busy(host, port):
+        raise PinlakeError(f"port {host}:{port} is already in use (choose another with {variable})")
+
+
 def wanted_configs(
     settings: Settings,
     stream: bool = False,
@@ -225,11 +232,7 @@ def start_metastore(settings: Settings, say: Callable[[str], object] = console.p
     mpid = metastore_server.pid(settings)
     started = mpid is None
     if started:
-        if _port_busy("127.0.0.1", settings.metastore_port):
-            raise PinlakeError(
-                f"port 127.0.0.1:{settings.metastore_port} is already in use "
-                "(choose another with PINLAKE_METASTORE_PORT)"
-            )
+        _refuse_busy_port(settings.metastore_port, "PINLAKE_METASTORE_PORT")
         state = metastore_server.prepare(settings)
         if state != "ready":
             say(
@@ -295,11 +298,7 @@ def start_s3(settings: Settings, say: Callable[[str], object] = console.print) -
     spid = s3_server.pid(settings)
     started = spid is None
     if started:
-        if _port_busy("127.0.0.1", settings.s3.port):
-            raise PinlakeError(
-                f"port 127.0.0.1:{settings.s3.port} is already in use "
-                "(choose another with PINLAKE_S3__PORT)"
-            )
+        _refuse_busy_port(settings.s3.port, "PINLAKE_S3__PORT")
         spid = s3_server.start(settings)
         say(f"starting the S3 server (moto, in memory) on {s3_server.url(settings)} (pid {spid})")
     with _stopped_unless_ready(started, lambda: s3_server.stop(settings)):
@@ -320,11 +319,7 @@ def start_mariadb(settings: Settings, say: Callable[[str], object] = console.pri
     started = mpid is None
     if started:
         mariadb.binaries()  # not installed: say so before anything else
-        if _port_busy("127.0.0.1", settings.mariadb.port):
-            raise PinlakeError(
-                f"port 127.0.0.1:{settings.mariadb.port} is already in use "
-                "(choose another with PINLAKE_MARIADB__PORT)"
-            )
+        _refuse_busy_port(settings.mariadb.port, "PINLAKE_MARIADB__PORT")
         mpid = mariadb.start(settings)
         say(f"starting MariaDB on 127.0.0.1:{settings.mariadb.port} (pid {mpid})")
     with _stopped_unless_ready(started, lambda: mariadb.stop(settings)):
