@@ -9,22 +9,27 @@ import csv
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import yaml
 
+import pinlake.spark
 from pinlake.cli import main
 from pinlake.config import Settings, get_settings
-from pinlake.errors import PinlakeError
+from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse.counts import DeliveryCounts, PathCounts
-from pinlake.report import ReportOptions, write_report
+from pinlake.pipeline.runner import Runner
+from pinlake.report import ReportOptions, charts, write_report
 from pinlake.report.charts import CHARTS
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: Small marts in the exported shape (header, text values), ties and all age groups included.
+#: Small marts in the exported shape (header, text values, rows sorted by all columns as
+#: ``pinlake export`` sorts them, so "+50" first), ties and all age groups included.
+#: Anguilla and Aruba (two posters) tie as the country with the most followed user.
 MARTS: dict[str, list[list[object]]] = {
     "rpt_most_popular_category_by_year": [
         ["post_year", "category", "category_count"],
@@ -53,6 +58,40 @@ MARTS: dict[str, list[list[object]]] = {
     ],
     "rpt_median_follower_count_by_join_year_and_age_group": [
         ["post_year", "age_group", "median_follower_count"],
+        [2015, "+50", 9],
+        [2015, "18-24", 2],
+        [2016, "18-24", 8],
+    ],
+    "rpt_median_follower_count_by_age_group": [
+        ["age_group", "median_follower_count"],
+        ["+50", 5],
+        ["18-24", 20],
+        ["36-50", 7],
+    ],
+    "rpt_most_followed_user_by_country": [
+        ["country", "poster_name", "follower_count"],
+        ["Albania", "A", 100],
+        ["Albania", "B <script>alert(1)</script>", 100],
+        ["Angola", "E", 0],
+        ["Anguilla", "F", 15000000],
+        ["Aruba", "G", 15000000],
+        ["Aruba", "H", 15000000],
+    ],
+    "rpt_country_with_most_followed_user": [["country", "follower_count"], ["Anguilla", 15000000]],
+    "rpt_users_joined_by_year": [["post_year", "number_users_joined"], [2015, 826], [2016, 2650]],
+}
+#: The tables of the age-group marts of :data:`MARTS` as the page shows them: the age groups
+#: in the order of seeds/age_groups.csv, within each year.
+AGE_ORDERED: dict[str, list[list[object]]] = {
+    "rpt_most_popular_category_by_age_group": [
+        ["age_group", "category", "category_count"],
+        ["18-24", "art", 4],
+        ["25-35", "beauty", 3],
+        ["36-50", "diy-and-crafts", 3],
+        ["+50", "vehicles", 9],
+    ],
+    "rpt_median_follower_count_by_join_year_and_age_group": [
+        ["post_year", "age_group", "median_follower_count"],
         [2015, "18-24", 2],
         [2015, "+50", 9],
         [2016, "18-24", 8],
@@ -60,17 +99,16 @@ MARTS: dict[str, list[list[object]]] = {
     "rpt_median_follower_count_by_age_group": [
         ["age_group", "median_follower_count"],
         ["18-24", 20],
+        ["36-50", 7],
         ["+50", 5],
     ],
-    "rpt_most_followed_user_by_country": [
-        ["country", "poster_name", "follower_count"],
-        ["Albania", "A", 100],
-        ["Albania", "B <script>alert(1)</script>", 100],
-        ["Angola", "E", 0],
-    ],
-    "rpt_country_with_most_followed_user": [["country", "follower_count"], ["Anguilla", 15000000]],
-    "rpt_users_joined_by_year": [["post_year", "number_users_joined"], [2015, 826], [2016, 2650]],
 }
+#: The marts whose ``post_year`` is the year the user joined (AiCore queries 6-8).
+JOIN_YEAR_MARTS = (
+    "rpt_median_follower_count_by_join_year",
+    "rpt_median_follower_count_by_join_year_and_age_group",
+    "rpt_users_joined_by_year",
+)
 LANDED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
@@ -204,10 +242,12 @@ def test_every_reporting_mart_gets_a_chart_and_its_table(built) -> None:
     for mart, figure in zip(reporting, figures.values(), strict=True):
         assert figure["data"], mart  # at least one trace
         assert all(trace.get("type") for trace in figure["data"]), mart
-    # each table holds the mart as exported: its header, then every row
+    # each table holds the mart as exported: its header, then every row (age groups reordered)
     for mart, rows in {**MARTS, **extra}.items():
-        if mart != "pins":
+        if mart != "pins" and mart not in AGE_ORDERED:
             assert page.tables[mart] == [[str(v) for v in row] for row in rows], mart
+    for mart, rows in AGE_ORDERED.items():
+        assert page.tables[mart] == [[str(v) for v in row] for row in rows], mart
     # the ties of a year are both charted: a bar per (year, category), years in order
     (by_year,) = figures["chart-rpt_most_popular_category_by_year"]["data"]
     assert by_year["type"] == "bar"
@@ -219,9 +259,13 @@ def test_every_reporting_mart_gets_a_chart_and_its_table(built) -> None:
     country_colours = dict(zip(by_country["y"], by_country["marker"]["color"], strict=True))
     assert year_colours["art"] == country_colours["art"]
     assert len(set(country_colours.values())) == len(country_colours) == 3
-    # the age groups in their order, not the alphabet's ("+50" sorts first)
+    # the age groups in the seed's order, not the alphabet's ("+50" sorts first)
     (by_age,) = figures["chart-rpt_most_popular_category_by_age_group"]["data"]
     assert by_age["x"][0] == ["18-24", "25-35", "36-50", "+50"]
+    (medians,) = figures["chart-rpt_median_follower_count_by_age_group"]["data"]
+    assert medians["x"] == ["18-24", "36-50", "+50"]
+    by_both = figures["chart-rpt_median_follower_count_by_join_year_and_age_group"]["data"]
+    assert [trace["name"] for trace in by_both] == ["18-24", "+50"]  # legend order
     headline = figures["chart-rpt_country_with_most_followed_user"]["data"][0]
     assert (headline["type"], headline["value"]) == ("indicator", 15000000)
     assert "Anguilla" in headline["title"]["text"]
@@ -335,12 +379,173 @@ def test_an_empty_mart_still_has_its_chart(settings: Settings, tmp_path) -> None
     assert 'id="no-counts"' in html  # built without counts: the page says so
 
 
-def test_out_must_be_a_folder(settings: Settings, tmp_path) -> None:
+def bad_outs(root: Path) -> dict[str, tuple[Path, str]]:
+    """``{case: (an --out the report cannot write, the start of its message)}`` under ``root``
+    (made here: a file, and a folder whose index.html is a folder)."""
+    (root / "file").write_text("")
+    (root / "taken" / "index.html").mkdir(parents=True)
+    return {
+        "a file": (root / "file", "exists and is not a folder"),
+        "under a file": (root / "file" / "report", "cannot be created: "),
+        "index.html is a folder": (root / "taken", "index.html exists and is not a file"),
+    }
+
+
+@pytest.mark.parametrize("case", ["a file", "under a file", "index.html is a folder"])
+def test_out_must_be_a_writable_folder(settings: Settings, tmp_path, case: str) -> None:
     exports = write_exports(tmp_path / "exports")
-    taken = tmp_path / "file"
-    taken.write_text("")
-    with pytest.raises(PinlakeError, match="exists and is not a folder"):
-        write_report(settings, ReportOptions(exports=exports, out=taken))
+    out, message = bad_outs(tmp_path)[case]
+    with pytest.raises(UsageError, match=f"^--out {re.escape(str(out))}.*{message}"):
+        write_report(settings, ReportOptions(exports=exports, out=out))
+    assert not (settings.home / "report").exists()  # nothing written elsewhere instead
+
+
+class SparkStarted(Exception):
+    """Raised where the command would start Spark (see :func:`run_report_command`)."""
+
+
+def run_report_command(settings: Settings, monkeypatch, *args: str) -> int:
+    """``pinlake --home <home> report ARGS`` in this process, where every way to Spark (the
+    counts run in a child process through Runner.spark; get_spark in-process) raises
+    :class:`SparkStarted` instead; returns the exit code."""
+
+    def no_spark(*_args: object, **_kwargs: object) -> None:
+        raise SparkStarted
+
+    monkeypatch.setattr(Runner, "spark", no_spark)
+    monkeypatch.setattr(pinlake.spark, "get_spark", no_spark)
+    monkeypatch.setenv("PINLAKE_HOME", str(settings.home))  # --home sets it: restored after
+    get_settings.cache_clear()
+    try:
+        main(["--home", str(settings.home), "report", *args])
+    except SystemExit as exc:
+        return exc.code
+    finally:
+        get_settings.cache_clear()
+    raise AssertionError("the command returned without an exit code")
+
+
+@pytest.mark.parametrize("case", ["a file", "under a file", "index.html is a folder"])
+def test_a_bad_out_fails_in_one_line_before_spark(
+    settings: Settings, tmp_path, capsys, monkeypatch, case: str
+) -> None:
+    exports = write_exports(tmp_path / "exports")
+    out, message = bad_outs(tmp_path)[case]
+    code = run_report_command(settings, monkeypatch, "--exports", str(exports), "--out", str(out))
+    err = capsys.readouterr().err.strip()
+    assert code == UsageError.exit_code
+    assert err.startswith(f"error: --out {out}") and message in err and "\n" not in err, err
+
+
+def test_good_arguments_go_on_to_count_with_spark(
+    settings: Settings, tmp_path, capsys, monkeypatch
+) -> None:
+    """The check above lets a good --out through: the command's next step is Spark's count
+    (here refused, so the test above shows that a bad --out stops the command before it)."""
+    exports = write_exports(tmp_path / "exports")
+    out = tmp_path / "new" / "report"
+    with pytest.raises(SparkStarted):
+        run_report_command(settings, monkeypatch, "--exports", str(exports), "--out", str(out))
+    assert not out.exists()  # checked, not created
+
+
+def notes(html: str) -> dict[str, str]:
+    """``{mart: the text of the note under its table}``."""
+    return {
+        mart: unescape(text)
+        for mart, text in re.findall(r'<p class="note" data-mart="([^"]+)">(.*?)</p>', html, re.S)
+    }
+
+
+def test_notes_say_what_a_reader_must_know(built) -> None:
+    _, _, html, _ = built
+    found = notes(html)
+    assert set(found) == {"rpt_country_with_most_followed_user", *JOIN_YEAR_MARTS}
+    # the one country: how many tie (countries, not posters), which, and the tie-break rule
+    tie = found["rpt_country_with_most_followed_user"]
+    assert tie.startswith("2 countries tie at 15,000,000 followers (Anguilla, Aruba;")
+    assert "one row" in tie and "follower_count descending, then country ascending" in tie
+    # under its table, before the next mart
+    start = html.index('<section class="mart" id="rpt_country_with_most_followed_user">')
+    end = html.index("</section>", start)
+    assert html.index("</table>", start) < html.index('class="note"', start) < end
+    for mart in JOIN_YEAR_MARTS:
+        assert found[mart].startswith("post_year holds the year the user joined"), mart
+        assert "the AiCore task names this column post_year" in found[mart], mart
+
+
+def test_the_tie_break_rule_is_the_marts() -> None:
+    """The rule the note states is the one the mart's SQL applies."""
+    sql = (REPO / "models/marts/reporting/rpt_country_with_most_followed_user.sql").read_text()
+    assert re.search(r"select\s+country,\s+follower_count\s+from", sql)  # columns 1 and 2
+    assert re.search(r"order by 2 desc, 1 asc\s+limit 1", sql)
+
+
+def test_the_tie_note_counts_only_what_the_exports_show() -> None:
+    """Without the per-country mart, or when the two marts disagree, the note states the rule
+    and no number; a country alone at the top is said to be alone."""
+    chart = CHARTS["rpt_country_with_most_followed_user"]
+
+    def note(top: list[object], by_country: list[list[object]] | None) -> str:
+        frames = {chart.mart: frame([["country", "follower_count"], top])}
+        if by_country is not None:
+            header = ["country", "poster_name", "follower_count"]
+            frames["rpt_most_followed_user_by_country"] = frame([header, *by_country])
+        return charts.note_for(chart, frames)
+
+    rule = note(["Aruba", 7], None)
+    assert rule.startswith("The AiCore task asks for one row") and not re.search(r"\d", rule)
+    assert note(["Aruba", 7], [["Aruba", "A", 8], ["Chad", "B", 7]]) == rule  # not its max
+    assert note(["Aruba", 7], [["Chad", "B", 7]]) == rule  # Aruba is not among them
+    alone = note(["Aruba", 7], [["Aruba", "A", 7], ["Chad", "B", 6]])
+    assert alone.startswith("No other country ties at 7 followers;")
+    names = [f"Country {i:02}" for i in range(14)]
+    many = note(["Country 00", 7], [[name, "P", 7] for name in names])
+    assert many.startswith("14 countries tie at 7 followers (Country 00, ")
+    assert "Country 11 and 2 more;" in many
+
+
+def test_the_age_groups_are_the_seeds() -> None:
+    with (REPO / "seeds/age_groups.csv").open(newline="") as handle:
+        seeded = tuple(row["age_group"] for row in csv.DictReader(handle))
+    assert charts.age_groups() == seeded == ("18-24", "25-35", "36-50", "+50")
+
+
+def test_the_age_order_follows_the_seed_file(tmp_path, monkeypatch) -> None:
+    """Reordering the seed reorders the tables; a group it lacks comes last."""
+    seed = tmp_path / "age_groups.csv"
+    seed.write_text("age_group,min_age,max_age\n36-50,36,50\n18-24,18,24\n")  # no +50
+    monkeypatch.setattr(charts, "AGE_GROUPS_SEED", seed)
+    exported = frame(
+        [
+            ["post_year", "age_group", "median_follower_count"],
+            *[[2015, group, 1] for group in ("+50", "18-24", "36-50")],
+            [2016, "18-24", 2],
+        ]
+    )
+    ordered = charts.in_age_order(exported)
+    assert ordered[["post_year", "age_group"]].values.tolist() == [
+        ["2015", "36-50"], ["2015", "18-24"], ["2015", "+50"], ["2016", "18-24"],
+    ]  # fmt: skip
+    without = frame(MARTS["rpt_users_joined_by_year"])
+    assert charts.in_age_order(without).equals(without)
+
+
+def test_a_missing_age_groups_seed_fails_in_one_line(
+    settings: Settings, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(charts, "AGE_GROUPS_SEED", tmp_path / "nowhere.csv")
+    exports = write_exports(tmp_path / "exports")
+    with pytest.raises(PinlakeError, match="cannot read the age groups seed .*nowhere.csv"):
+        write_report(settings, ReportOptions(exports=exports))
+
+
+def frame(rows: list[list[object]]):
+    """Rows (header first) as a frame of text, as :func:`pinlake.report.charts.read_mart`
+    reads an exported mart."""
+    import pandas as pd
+
+    return pd.DataFrame([[str(v) for v in row] for row in rows[1:]], columns=rows[0])
 
 
 def _table(html: str, element_id: str) -> list[list[str]]:

@@ -266,11 +266,11 @@ def report(
     from pinlake.console import console
     from pinlake.lakehouse.counts import CountOptions
     from pinlake.pipeline.runner import Runner
-    from pinlake.report import ReportOptions, exports_folder, reporting_marts
+    from pinlake.report import ReportOptions, check_options
 
     settings = get_settings()
     options = ReportOptions(exports=exports, out=out)
-    reporting_marts(exports_folder(settings, options))  # fails in one line before Spark starts
+    check_options(settings, options)  # a bad --exports or --out fails in one line before Spark
     run = Runner(settings, total=2)
     options.counts = run.run("count records per path", CountOptions())
     result = run.run("report", options)

@@ -5,8 +5,10 @@ export``: ``<exports>/<mart>.csv``) and the pipeline's counts (the counts step's
 :class:`~pinlake.lakehouse.counts.DeliveryCounts`, plus the records the API acknowledged when the
 caller knows them). Writes ``<out>/index.html`` (default ``<home>/report``): the counts per
 delivery path and the data's freshness at the top, then one chart per reporting mart
-(:data:`pinlake.report.charts.CHARTS`) with its table beneath. plotly.js is inlined once, so the
-page works offline (no CDN, no external script, style or font).
+(:data:`pinlake.report.charts.CHARTS`) with its table beneath (age groups in the order of the
+dbt seed ``age_groups``) and, where the mart needs one, a note (a tie-break, a column's meaning).
+plotly.js is inlined once, so the page works offline (no CDN, no external script, style or
+font).
 """
 
 from __future__ import annotations
@@ -56,6 +58,41 @@ def exports_folder(settings: Settings, options: ReportOptions) -> Path:
     return (options.exports or settings.home / "exports").expanduser().resolve()
 
 
+def report_folder(settings: Settings, options: ReportOptions) -> Path:
+    """The folder the report writes (``options.out`` or ``<home>/report``), checked without
+    creating anything, so that a bad ``--out`` fails before any work: it must be a folder, or
+    not exist yet under a folder, that this user can write; a ``index.html`` in it must be a
+    file. Raises UsageError naming ``--out`` otherwise."""
+    out = (options.out or settings.home / "report").expanduser().resolve()
+    if out.exists():
+        if not out.is_dir():
+            raise UsageError(f"--out {out} exists and is not a folder")
+        page = out / REPORT_FILE
+        if page.exists() and not page.is_file():
+            raise UsageError(f"--out {out}: {page} exists and is not a file")
+        writable = out
+    else:
+        writable = next(parent for parent in out.parents if parent.exists())
+        if not writable.is_dir():
+            raise UsageError(f"--out {out} cannot be created: {writable} is not a folder")
+    if not os.access(writable, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: {writable} is not writable")
+    return out
+
+
+def check_options(settings: Settings, options: ReportOptions) -> tuple[Path, dict[str, Path]]:
+    """``(out, {mart: csv})``: what :func:`write_report` needs checked before it starts (and
+    before ``pinlake report`` counts with Spark): :func:`report_folder`,
+    :func:`reporting_marts` and the age groups seed
+    (:func:`pinlake.report.charts.age_groups`). Raises their errors."""
+    from pinlake.report.charts import age_groups
+
+    out = report_folder(settings, options)
+    marts = reporting_marts(exports_folder(settings, options))
+    age_groups()
+    return out, marts
+
+
 def reporting_marts(exports: Path) -> dict[str, Path]:
     """``{mart: csv}`` of the reporting marts in ``exports``, in report order: the marts of
     :data:`~pinlake.report.charts.CHARTS` first, then other ``rpt_*`` marts by name. Raises
@@ -80,27 +117,26 @@ def reporting_marts(exports: Path) -> dict[str, Path]:
 
 def write_report(settings: Settings, options: ReportOptions | None = None) -> ReportResult:
     """Write the report and print its path. Raises PinlakeError when the exports are missing or
-    unreadable (see :func:`reporting_marts`, :func:`pinlake.report.charts.draw`), UsageError when
-    ``out`` exists and is not a folder."""
+    unreadable (see :func:`reporting_marts`, :func:`pinlake.report.charts.draw`) or the age
+    groups seed is (:func:`pinlake.report.charts.age_groups`), UsageError when ``out`` cannot
+    be written (:func:`report_folder`)."""
     from pinlake.report import charts
     from pinlake.report.page import Section, render
 
     options = options or ReportOptions()
     exports = exports_folder(settings, options)
-    out = (options.out or settings.home / "report").expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a folder")
-    marts = reporting_marts(exports)
+    out, marts = check_options(settings, options)
     skipped = sorted(p.stem for p in exports.glob("*.csv") if p.stem not in marts)
     result = ReportResult(out / REPORT_FILE, skipped=skipped)
-    frames = {mart: charts.read_mart(path) for mart, path in marts.items()}
+    frames = {mart: charts.in_age_order(charts.read_mart(path)) for mart, path in marts.items()}
     colours = charts.category_colours(
         c for frame in frames.values() if "category" in frame for c in frame["category"]
     )
     sections = []
     for mart, path in marts.items():
         chart, frame = charts.chart_for(mart), frames[mart]
-        sections.append(Section(chart, frame, charts.draw(chart, frame, path, colours)))
+        figure = charts.draw(chart, frame, path, colours)
+        sections.append(Section(chart, frame, figure, charts.note_for(chart, frames)))
         result.charts.append(mart)
         result.marts[mart] = len(frame)
     exported_at = min(

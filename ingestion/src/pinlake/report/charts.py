@@ -14,21 +14,24 @@ CDN when the page is opened, which an offline report cannot do.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import csv
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pinlake.config import REPO_ROOT
 from pinlake.errors import PinlakeError
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-#: The age groups in their natural order (the ``age_group`` values the marts accept,
-#: models/marts: ``accepted_values``).
-AGE_GROUPS = ("18-24", "25-35", "36-50", "+50")
+#: The dbt seed that defines the age groups (``age_group,min_age,max_age``, a row per group):
+#: its row order is the order of the age groups in every table and chart (:func:`age_groups`).
+AGE_GROUPS_SEED = REPO_ROOT / "seeds" / "age_groups.csv"
 #: Rows of ``rpt_most_followed_user_by_country`` charted (all of them are in its table).
 TOP_COUNTRIES = 20
 #: Prefix of the reporting marts (one per analytic question); other marts are not charted.
@@ -39,20 +42,23 @@ _HEIGHT = 420
 _OTHER = "#7f7f7f"
 #: ``{category: CSS colour}``
 Colours = dict[str, str]
+#: ``(mart rows, every mart's rows by name) -> the note printed under the mart's table``
+Note = Callable[["pd.DataFrame", Mapping[str, "pd.DataFrame"]], str]
 _TEMPLATE = "plotly_white"
 
 
 @dataclass(frozen=True)
 class Chart:
     """How one mart is charted: the question it answers, the chart's kind (a few words, shown
-    under the title), the columns it reads and ``draw`` (mart rows, category colours →
-    figure)."""
+    under the title), the columns it reads, ``draw`` (mart rows, category colours → figure) and
+    ``note`` (None, or what a reader must know to read the mart: see :data:`Note`)."""
 
     mart: str
     question: str
     kind: str
     columns: tuple[str, ...]
     draw: Callable[[pd.DataFrame, Colours], go.Figure]
+    note: Note | None = None
 
 
 def read_mart(path: Path) -> pd.DataFrame:
@@ -64,6 +70,51 @@ def read_mart(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (OSError, ValueError, UnicodeDecodeError) as exc:  # pandas' errors derive ValueError
         raise PinlakeError(f"cannot read the exported mart {path}: {exc}") from exc
+
+
+def age_groups() -> tuple[str, ...]:
+    """The age groups in the order of the rows of :data:`AGE_GROUPS_SEED` (youngest first:
+    ``18-24``, ``25-35``, ``36-50``, ``+50``), the one place that orders them. Raises
+    PinlakeError when the seed cannot be read or has no ``age_group`` column."""
+    return _read_age_groups(AGE_GROUPS_SEED)
+
+
+@cache
+def _read_age_groups(seed: Path) -> tuple[str, ...]:
+    try:
+        with seed.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise PinlakeError(f"cannot read the age groups seed {seed}: {exc}") from exc
+    if not rows or "age_group" not in rows[0]:
+        raise PinlakeError(f"the age groups seed {seed} has no age_group column or no rows")
+    return tuple(row["age_group"] for row in rows)
+
+
+def in_age_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (a mart as exported: rows sorted by all columns, so ``+50`` first) with its
+    age groups in the seed's order (:func:`age_groups`; a group the seed lacks comes last, in
+    the exported order), within each run of equal values of the columns before ``age_group``
+    (e.g. per ``post_year``). A frame without ``age_group`` is returned as it is."""
+    import numpy as np
+
+    if "age_group" not in frame.columns or frame.empty:
+        return frame
+    order = {group: i for i, group in enumerate(age_groups())}
+    rank = frame["age_group"].map(order).fillna(len(order)).to_numpy()
+    before = list(frame.columns[: frame.columns.get_loc("age_group")])
+    runs = (
+        frame[before].ne(frame[before].shift()).any(axis=1).cumsum().to_numpy()
+        if before
+        else np.zeros(len(frame))
+    )
+    return frame.iloc[np.lexsort((rank, runs))].reset_index(drop=True)  # lexsort is stable
+
+
+def note_for(chart: Chart, frames: Mapping[str, pd.DataFrame]) -> str | None:
+    """The note under the table of ``chart`` (``frames``: every mart of the report by name,
+    as read), or None when it has none."""
+    return chart.note(frames[chart.mart], frames) if chart.note else None
 
 
 def chart_for(mart: str) -> Chart:
@@ -112,9 +163,9 @@ def _sorted_years(frame: pd.DataFrame, column: str = "post_year") -> list[str]:
 
 
 def _age_order(frame: pd.DataFrame) -> list[str]:
-    return [g for g in AGE_GROUPS if g in set(frame["age_group"])] + sorted(
-        set(frame["age_group"]) - set(AGE_GROUPS)
-    )
+    """The age groups of ``frame`` in the seed's order (:func:`age_groups`), then any other."""
+    order, present = age_groups(), set(frame["age_group"])
+    return [g for g in order if g in present] + sorted(present - set(order))
 
 
 def _top_category_by(group: str, label: str) -> Callable[[pd.DataFrame, Colours], go.Figure]:
@@ -278,6 +329,48 @@ def _country_with_most_followed(frame: pd.DataFrame, _colours: Colours) -> go.Fi
     )
 
 
+#: The rule of ``rpt_country_with_most_followed_user`` (its SQL: ``order by follower_count
+#: desc, country asc limit 1``).
+_ONE_COUNTRY_RULE = (
+    "the AiCore task asks for one row, so on a tie the mart keeps the first country by name "
+    "(follower_count descending, then country ascending)"
+)
+
+
+def _country_tie_note(frame: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> str:
+    """The tie-break rule of the one country, and how many countries tie at its follower
+    count, counted in ``rpt_most_followed_user_by_country`` (the mart it is taken from) when
+    the two agree (its country is among those with the highest count); else the rule alone."""
+    import pandas as pd
+
+    rule = _ONE_COUNTRY_RULE[0].upper() + _ONE_COUNTRY_RULE[1:] + "."
+    by_country = frames.get("rpt_most_followed_user_by_country")
+    if frame.empty or by_country is None or by_country.empty:
+        return rule
+    top = pd.to_numeric(frame["follower_count"], errors="coerce").iloc[0]
+    followers = pd.to_numeric(by_country["follower_count"], errors="coerce")
+    tied = sorted(set(by_country.loc[followers == top, "country"]))
+    if pd.isna(top) or top != followers.max() or frame["country"].iloc[0] not in tied:
+        return rule
+    if len(tied) == 1:
+        return f"No other country ties at {int(top):,} followers; {_ONE_COUNTRY_RULE}."
+    return (
+        f"{len(tied)} countries tie at {int(top):,} followers ({_first_names(tied)}; see "
+        f"“Most followed user in each country”): {_ONE_COUNTRY_RULE}."
+    )
+
+
+def _joined_year_note(_frame: pd.DataFrame, _frames: Mapping[str, pd.DataFrame]) -> str:
+    """What ``post_year`` of the joining-year marts holds: the AiCore task's queries 6-8 (users
+    joined per year, median follower count by joining year, and by joining year and age group)
+    name the joining year ``post_year``, and the marts keep that name (models/marts/reporting:
+    ``year(...) as post_year`` over ``date_joined``)."""
+    return (
+        "post_year holds the year the user joined (year of date_joined), not a posting year: "
+        "the AiCore task names this column post_year."
+    )
+
+
 def _users_joined(frame: pd.DataFrame, _colours: Colours) -> go.Figure:
     """Bars of the users who joined each year."""
     import plotly.express as px
@@ -358,6 +451,7 @@ CHARTS: dict[str, Chart] = {
             "bars per joining year",
             ("post_year", "median_follower_count"),
             _median_by("post_year", "year joined"),
+            _joined_year_note,
         ),
         Chart(
             "rpt_median_follower_count_by_join_year_and_age_group",
@@ -365,6 +459,7 @@ CHARTS: dict[str, Chart] = {
             "bars per joining year, grouped by age group",
             ("post_year", "age_group", "median_follower_count"),
             _median_by("post_year", "year joined", colour="age_group"),
+            _joined_year_note,
         ),
         Chart(
             "rpt_median_follower_count_by_age_group",
@@ -393,6 +488,7 @@ CHARTS: dict[str, Chart] = {
             "the country and its follower count",
             ("country", "follower_count"),
             _country_with_most_followed,
+            _country_tie_note,
         ),
         Chart(
             "rpt_users_joined_by_year",
@@ -400,6 +496,7 @@ CHARTS: dict[str, Chart] = {
             "bars per year",
             ("post_year", "number_users_joined"),
             _users_joined,
+            _joined_year_note,
         ),
     )
 }

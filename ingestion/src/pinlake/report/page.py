@@ -33,11 +33,13 @@ _TABLE_ROWS_VISIBLE = 15
 
 @dataclass
 class Section:
-    """A mart in the page: its chart, its rows (as exported, text) and its figure."""
+    """A mart in the page: its chart, its rows (as exported, text; age groups in the seed's
+    order), its figure and the note printed under its table (None: none)."""
 
     chart: Chart
     frame: pd.DataFrame
     figure: go.Figure
+    note: str | None = None
 
     @property
     def element_id(self) -> str:
@@ -162,4 +164,5 @@ def _section(section: Section) -> dict[str, object]:
         "columns": list(zip(frame.columns, numeric, strict=True)),
         "rows": frame.itertuples(index=False, name=None),
         "count": len(frame),
+        "note": section.note,
     }
