@@ -105,6 +105,7 @@ def test_daemon_environments(tmp_path: Path, monkeypatch):
         assert Path(env["SPARK_LOG_DIR"]).is_relative_to(tmp_path)
     assert "-Dspark.deploy.defaultCores=3" in master["SPARK_MASTER_OPTS"].split()
     assert "-Dspark.port.maxRetries=0" in master["SPARK_MASTER_OPTS"].split()
+    assert "-Dspark.master.rest.enabled=false" in master["SPARK_MASTER_OPTS"].split()  # no 6066
     assert worker["SPARK_WORKER_OPTS"] == "-Dspark.port.maxRetries=0"
     assert worker["SPARK_LOCAL_DIRS"] == str(tmp_path / "spark-cluster" / "worker-2" / "local")
 

@@ -15,7 +15,9 @@ home), all on loopback.
   ``…/worker-n/local``; ``PYSPARK_PYTHON`` is this virtualenv's Python. Log
   ``<home>/logs/spark-worker-n.out``.
 * Every daemon's port is fixed (``spark.port.maxRetries=0``): a taken port is an error, never a
-  silent other port; ``up`` checks them first.
+  silent other port; ``up`` checks them first. The master's REST submission server (port 6066,
+  cluster-mode ``spark-submit``, which pinlake never uses) is off
+  (``spark.master.rest.enabled=false``), so two homes' masters do not collide on it.
 * Ready when the master's JSON endpoint (``http://127.0.0.1:<ui_port>/json/``, what its web UI
   shows) lists the N workers (by web UI port) as ``ALIVE``. A master or worker this ``up``
   started that does not get there is stopped again, and the error names its log.
@@ -180,7 +182,7 @@ def daemon_env(settings: Settings, n: int | None = None) -> dict[str, str]:
     if n is None:
         env["SPARK_MASTER_OPTS"] = (
             f"-Dspark.deploy.defaultCores={settings.spark_cluster.app_cores} "
-            "-Dspark.port.maxRetries=0"
+            "-Dspark.port.maxRetries=0 -Dspark.master.rest.enabled=false"
         )
     else:
         env["SPARK_WORKER_OPTS"] = "-Dspark.port.maxRetries=0"
