@@ -5,13 +5,15 @@ reads AIRFLOW_HOME once, on import). The dbt manifest the DAGs render from is wr
 ``dbt parse`` (no connection, no Spark) into the same temporary folder, once per session; the
 sqlite metadata DB (``airflow db migrate``) and the ``pinlake_spark`` pool are only created for the
 tests that run DAGs. :class:`DagTestProcess` runs ``dag.test()`` runs in a process of their own
-(tests/dags/run_dag_test.py).
+(tests/dags/run_dag_test.py): by default every task in that process, one after the other; with
+``parallelism`` through Airflow's LocalExecutor, tasks side by side (:class:`ExecutionApiServer`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -100,14 +102,96 @@ def airflow_db(dbt_manifest: Path) -> Path:
     return AIRFLOW_HOME
 
 
+class ExecutionApiServer:
+    """Airflow's Execution API alone (``airflow api-server --apps execution``) on a free loopback
+    port, its output in ``log``: the server an executor's task processes talk to (in Airflow 3 a
+    task process never opens the metadata DB; it gets its start, XComs and final state through
+    this API, authenticated by a JWT the executor signs with ``[api_auth] jwt_secret``).
+    ``dag.test()`` without an executor builds the same app in its own process instead.
+
+    ``env``: the Airflow environment the executor has (same AIRFLOW_HOME and metadata DB);
+    :attr:`env` adds what both sides must agree on (the server's URL, a random JWT secret) and
+    the executor's settings. Raises ``AssertionError`` (with the log's end) if the server does not
+    answer ``GET /execution/health`` within ``timeout`` seconds.
+    """
+
+    def __init__(self, env: dict[str, str], log: Path, parallelism: int, timeout: float = 180):
+        import httpx
+
+        from pinlake.services import process
+
+        (port,) = process.free_ports(1)
+        self.url = f"http://127.0.0.1:{port}/execution/"
+        self.env = {
+            **env,
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": self.url,
+            # HS512: at least 64 bytes
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        }
+        self.log = log
+        command = [sys.executable, "-m", "airflow", "api-server", "--apps", "execution"]
+        with log.open("w") as handle:
+            self.proc = subprocess.Popen(
+                [*command, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                env=self.env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{self.url}health", timeout=5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            process.wait_healthy(
+                healthy,
+                timeout=timeout,
+                interval=0.5,
+                pid=self.proc.pid,
+                exited="exited",
+                not_healthy="did not answer",
+            )
+        except Exception as exc:
+            self.close()
+            raise AssertionError(
+                f"the Execution API server {exc}:\n{log.read_text()[-5000:]}"
+            ) from exc
+
+    def close(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 30 s)."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
+
+
 class DagTestProcess:
     """The ``run_dag_test.py`` process of one home's DAG runs: one JVM and one set of imports for
     all of them; its output goes to ``<home>/dag-test.log``. ``env``: the home's
-    :meth:`Settings.child_env` plus the DAGs' configuration."""
+    :meth:`Settings.child_env` plus the DAGs' configuration.
 
-    def __init__(self, home: Path, env: dict[str, str]) -> None:
+    ``parallelism`` 0 (default): ``dag.test()`` runs every task in that process, one at a time.
+    ``parallelism`` n > 0: ``dag.test(use_executor=True)`` hands the ready tasks to Airflow's
+    LocalExecutor (``AIRFLOW__CORE__PARALLELISM`` n worker processes, each task in a process of
+    its own, as a scheduler's executor runs them), which report to an :class:`ExecutionApiServer`
+    started here (log ``<home>/execution-api.log``); independent tasks then run side by side,
+    within their pool's slots (``default_pool``: 128). The task logs are Airflow's, under
+    ``AIRFLOW_HOME/logs``."""
+
+    def __init__(self, home: Path, env: dict[str, str], parallelism: int = 0) -> None:
         self.home = home
         self.log = home / "dag-test.log"
+        self.executor = parallelism > 0
+        self.api: ExecutionApiServer | None = None
+        if self.executor:
+            self.api = ExecutionApiServer(env, home / "execution-api.log", parallelism)
+            env = self.api.env
         with self.log.open("w") as handle:
             self.proc = subprocess.Popen(
                 [sys.executable, str(REPO / "tests" / "dags" / "run_dag_test.py")],
@@ -124,15 +208,19 @@ class DagTestProcess:
         dag_id: str = "pinterest_batch",
         task_ids: tuple[str, ...] = (),
         downstream: bool = True,
+        upstream: bool = True,
         timeout: float = 800,
     ) -> dict:
         """One ``dag.test()`` of ``dag_id`` (of the subset around ``task_ids`` if given, with
-        or without what is downstream of them); its outcome (``{"run_id", "state", "tasks":
-        {id: state}, "xcom": {id: return value}, "log"}``)."""
+        or without what is downstream of them, with or without what is upstream); its outcome
+        (``{"run_id", "state", "tags", "tasks": {id: state}, "seconds": {id: seconds}, "intervals":
+        {id: [start, end] (ISO 8601)}, "pools": {id: pool}, "xcom": {id: return value}, "log"}``,
+        see tests/dags/run_dag_test.py)."""
         out = self.home / f"{name}.json"
         request = {"out": str(out), "dag_id": dag_id, "task_ids": list(task_ids)}
+        options = {"downstream": downstream, "upstream": upstream, "executor": self.executor}
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({**request, "downstream": downstream}) + "\n")
+        self.proc.stdin.write(json.dumps({**request, **options}) + "\n")
         self.proc.stdin.flush()
         deadline = time.monotonic() + timeout
         while not out.is_file():
@@ -153,6 +241,8 @@ class DagTestProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(30)
+        if self.api is not None:
+            self.api.close()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -10,12 +10,22 @@ request per line on stdin, runs it, writes the outcome, and exits when stdin clo
 a second of CPU each; a scheduler talks to one long-running API server instead, so this harness
 builds it once per process (``supervisor.in_process_api_server``, cached). Nothing else changes.
 
+With ``"executor": true`` the run is ``dag.test(use_executor=True)`` instead: this process only
+schedules (the same loop) and hands each ready task to the configured executor (Airflow's
+LocalExecutor: ``AIRFLOW__CORE__PARALLELISM`` worker processes, each task in a process of its own
+that parses the DAG file and reports to the Execution API server at
+``AIRFLOW__CORE__EXECUTION_API_SERVER_URL``; tests/airflow_env.py ``DagTestProcess`` sets all
+that up), so independent tasks run at the same time, as under a scheduler.
+
 Usage: ``python run_dag_test.py`` with requests ``{"out": "OUT.json", "dag_id": DAG_ID,
-"task_ids": [...], "downstream": true}`` on stdin. With task ids, the run is of
-``dag.partial_subset(TASK_IDS, include_upstream=True, include_downstream=DOWNSTREAM)``: the named
-tasks, everything they need and (unless ``downstream`` is false) everything that needs them (what
-``airflow tasks clear -u -d`` selects). ``OUT.json``: ``{"run_id", "state", "tasks": {task id:
-state}, "seconds": {task id: wall seconds}, "xcom": {task id: return value}}``, written
+"task_ids": [...], "downstream": true, "upstream": true, "executor": false}`` on stdin. With task
+ids, the run is of ``dag.partial_subset(TASK_IDS, include_upstream=True,
+include_downstream=DOWNSTREAM)``: the named tasks, everything they need and (unless
+``downstream`` is false) everything that needs them (what ``airflow tasks clear -u -d``
+selects); ``upstream`` false: nothing upstream of them (their inputs exist already).
+``OUT.json``: ``{"run_id", "state", "tags": [the DAG's tags], "tasks": {task id: state},
+"seconds": {task id: wall seconds}, "intervals": {task id: [start, end]} (ISO 8601, UTC, as
+Airflow recorded them), "pools": {task id: pool}, "xcom": {task id: return value}}``, written
 atomically when the run ends (an error: ``{"error": ...}``).
 """
 
@@ -28,7 +38,23 @@ import traceback
 from pathlib import Path
 
 
-def run(dag_id: str, task_ids: list[str], downstream: bool = True) -> dict:
+def subset(dag, task_ids: list[str], downstream: bool, upstream: bool):  # noqa: ANN001, ANN201
+    """The sub-DAG of ``task_ids`` (module docstring)."""
+    if upstream:
+        return dag.partial_subset(task_ids, include_upstream=True, include_downstream=downstream)
+    chosen = set(task_ids)
+    if downstream:
+        chosen |= {d for t in task_ids for d in dag.task_dict[t].get_flat_relative_ids()}
+    return dag.partial_subset(sorted(chosen), include_upstream=False, include_downstream=False)
+
+
+def run(
+    dag_id: str,
+    task_ids: list[str],
+    downstream: bool = True,
+    upstream: bool = True,
+    executor: bool = False,
+) -> dict:
     """One ``dag.test()`` of ``dag_id`` (or of the subset around ``task_ids``)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
@@ -40,14 +66,20 @@ def run(dag_id: str, task_ids: list[str], downstream: bool = True) -> dict:
     if task_ids:
         missing = sorted(set(task_ids) - set(dag.task_dict))
         assert not missing, f"no such task in {dag_id}: {missing}"
-        dag = dag.partial_subset(task_ids, include_upstream=True, include_downstream=downstream)
-    dag_run = dag.test()
+        dag = subset(dag, task_ids, downstream, upstream)
+    dag_run = dag.test(use_executor=executor)
     with create_session() as session:
         tis = session.query(TaskInstance).filter(
             TaskInstance.dag_id == dag_id, TaskInstance.run_id == dag_run.run_id
         )
         states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
         seconds = {ti.task_id: ti.duration for ti in tis if ti.duration is not None}
+        intervals = {
+            ti.task_id: [ti.start_date.isoformat(), ti.end_date.isoformat()]
+            for ti in tis
+            if ti.start_date is not None and ti.end_date is not None
+        }
+        pools = {ti.task_id: ti.pool for ti in tis}
         returned = session.query(XComModel).filter(
             XComModel.dag_id == dag_id,
             XComModel.run_id == dag_run.run_id,
@@ -57,8 +89,11 @@ def run(dag_id: str, task_ids: list[str], downstream: bool = True) -> dict:
     return {
         "run_id": dag_run.run_id,
         "state": str(dag_run.state),
+        "tags": sorted(dag.tags),
         "tasks": states,
         "seconds": seconds,
+        "intervals": intervals,
+        "pools": pools,
         "xcom": xcom,
     }
 
@@ -76,7 +111,11 @@ def main() -> None:
         out = Path(request["out"])
         try:
             outcome = run(
-                request["dag_id"], request.get("task_ids") or [], request.get("downstream", True)
+                request["dag_id"],
+                request.get("task_ids") or [],
+                downstream=request.get("downstream", True),
+                upstream=request.get("upstream", True),
+                executor=request.get("executor", False),
             )
         except Exception:  # the test reads the error from the outcome
             outcome = {"error": traceback.format_exc()}

@@ -17,17 +17,24 @@ record and the services' state:
 4. ``dbt build --target thrift --threads 4`` through the Thrift server; every reporting mart
    read back through it equals the published results (``expected/<mart>.csv``), which the
    ``local`` target's marts equal on the same data (tests/integration/test_reference_data.py):
-   the two targets build the same marts without a second build here.
+   the two targets build the same marts without a second build here;
+5. the Airflow batch DAG on the ``thrift`` target with the shared metastore, as a user runs it
+   next to this stack, through Airflow's LocalExecutor (four worker processes): the ``run``
+   tasks of the three staging models, which do not depend on each other, on the data built in
+   4 (incremental models: nothing new to merge, so the marts stay as 4 built them).
 
 About 4 min 45 s on 2 cores shared with other work (load average 5), dbt's build through the
-Thrift server half of it; the Thrift server's start-up overlaps production and sink. Replaces
-four modules that each started their own stack (about 15 minutes together).
+Thrift server half of it; the Thrift server's start-up overlaps production and sink, and
+Airflow's (metadata DB, manifest, the DAG process and its Execution API server) overlaps dbt's
+build; the DAG run adds about 55 s. Replaces four modules that each started their own stack
+(about 15 minutes together).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import socket
 import subprocess
@@ -38,8 +45,9 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
@@ -66,6 +74,9 @@ from pinlake.produce import ProduceResult, ProduceToApi
 from pinlake.services import kafka_broker, manager, metastore, process, s3_server
 from pinlake.services import spark_cluster as standalone
 
+if TYPE_CHECKING:
+    from airflow_env import DagTestProcess
+
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
 
 PINLAKE = str(Path(sys.executable).parent / "pinlake")
@@ -77,6 +88,10 @@ WORKERS = 2  # one core each: the Thrift server holds one, land (or export) gets
 KILL_AFTER = 2_500
 #: the raw column of each table that names its source row
 KEY = {"pin": "index", "geo": "ind", "user": "ind"}
+#: the batch DAG's tasks run side by side in step 5: the staging models' ``run`` tasks
+STAGING_RUNS = tuple(f"dbt.stg_pinterest__{m}.run" for m in ("pins", "geolocations", "users"))
+#: LocalExecutor worker processes (``AIRFLOW__CORE__PARALLELISM``) in step 5
+DAG_PARALLELISM = 4
 QUIET = lambda _m: None  # noqa: E731 - a `say` that says nothing
 
 
@@ -183,6 +198,8 @@ class ScaleOut:
     land_app: dict[str, Any] = field(default_factory=dict)
     polls: list[object] = field(default_factory=list)
     dbt: subprocess.CompletedProcess | None = None
+    #: step 5: the DAG run's outcome (tests/dags/run_dag_test.py), or why there is none
+    dag_run: dict[str, Any] | str = "not run"
     #: objects put beside the sink's: one outside any topic folder, one badly named
     not_read: str = ""
     rejected: str = ""
@@ -362,12 +379,43 @@ def _land_while_queried(run: ScaleOut) -> None:
     run.land_app = land_app() or {}
 
 
+def _dag_process(settings: Settings, request: pytest.FixtureRequest) -> DagTestProcess:
+    """The process that runs step 5's DAG run (tests/airflow_env.py): the DAGs configured as
+    for this stack (``thrift`` target, the shared metastore's URL as ``services up`` prints it;
+    no retries) and Airflow's LocalExecutor with :data:`DAG_PARALLELISM` workers."""
+    request.getfixturevalue("airflow_db")  # the session's metadata DB and dbt manifest
+    from airflow_env import DagTestProcess
+
+    env = {
+        **settings.child_env(),
+        "PINLAKE_DBT_TARGET": "thrift",
+        "PINLAKE_METASTORE_URL": metastore.url(settings),
+        "PINLAKE_AIRFLOW_RETRIES": "0",
+    }
+    return DagTestProcess(settings.home, env, parallelism=DAG_PARALLELISM)
+
+
+def _run_dag_in_parallel(run: ScaleOut, dags: DagTestProcess) -> None:
+    """Step 5: the staging models' ``run`` tasks alone (their inputs are built), side by side."""
+    start = time.perf_counter()
+    try:
+        run.dag_run = dags.run(
+            "staging-in-parallel", task_ids=STAGING_RUNS, downstream=False, upstream=False
+        )
+    except AssertionError as exc:  # recorded, asserted by a test
+        run.dag_run = str(exc)
+    run.seconds["batch DAG, staging in parallel"] = time.perf_counter() - start
+
+
 @pytest.fixture(scope="module")
-def scale_out(aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleOut]:
+def scale_out(
+    aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ScaleOut]:
     """The whole stack on a throwaway home, the flow run once (module docstring)."""
     settings = _settings(tmp_path_factory.mktemp("scale-out") / "home")
     run = ScaleOut(settings)
     total = time.perf_counter()
+    dags: DagTestProcess | None = None
     with pytest.MonkeyPatch.context() as env:
         # the AWS variables of the S3 server, for this process (sink) and its children (land)
         for key, value in {**s3_server.client_env(settings), **s3_server.LOCAL_CREDENTIALS}.items():
@@ -401,16 +449,29 @@ def scale_out(aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             assert not engine.is_alive(), "the metastore, cluster or Thrift server did not start"
             _land_while_queried(run)
             start = time.perf_counter()
-            run.dbt = subprocess.run(
+            with subprocess.Popen(
                 [DBT, "build", "--target", "thrift", "--threads", "4"],
                 env=settings.child_env(),
                 cwd=REPO_ROOT,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=900,
-                check=False,
-            )
+            ) as build:
+                # Airflow's DB, the manifest and the DAG process start while dbt builds
+                try:
+                    dags = _dag_process(settings, request)
+                except AssertionError as exc:  # recorded, asserted by a test
+                    run.dag_run = f"no DAG process: {exc}"
+                run.seconds["Airflow set up (during the build)"] = time.perf_counter() - start
+                try:
+                    out, err = build.communicate(timeout=900)
+                except subprocess.TimeoutExpired:
+                    build.kill()
+                    raise
+            run.dbt = subprocess.CompletedProcess(build.args, build.returncode, out, err)
             run.seconds["dbt build --target thrift"] = time.perf_counter() - start
+            if dags is not None:
+                _run_dag_in_parallel(run, dags)
             rejoin.join(timeout=300)
             run.seconds["total"] = time.perf_counter() - total
             print(
@@ -420,6 +481,8 @@ def scale_out(aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             )
             yield run
         finally:
+            if dags is not None:
+                dags.close()
             engine.join(timeout=900)  # never stop services while they are being started
             manager.stop_all(settings, quiet=True)
 
@@ -561,6 +624,30 @@ def test_the_reporting_marts_are_the_published_ones(scale_out: ScaleOut, aicore_
         got = as_csv(*query(scale_out.settings, f"select * from marts.`{mart}`"))
         assert rows, mart
         assert got == (header, rows), mart
+
+
+def test_the_batch_dag_runs_independent_models_in_parallel(scale_out: ScaleOut) -> None:
+    """With the ``thrift`` target and the shared metastore, the batch DAG's dbt tasks are not
+    in the one-slot pool, and Airflow's LocalExecutor runs the three staging models (none needs
+    another) at the same time: each task succeeded, and Airflow's own start and end dates of at
+    least two of them overlap."""
+    result = scale_out.dag_run
+    assert isinstance(result, dict), result
+    assert result["state"] == "success", f"{result['tasks']} (log: {result['log']})"
+    assert result["tasks"] == dict.fromkeys(STAGING_RUNS, "success")
+    assert "dbt:thrift" in result["tags"]  # the DAG rendered for the thrift target
+    assert set(result["pools"].values()) == {"default_pool"}  # not SPARK_POOL (pinlake_spark)
+    spans = {
+        task: tuple(datetime.fromisoformat(at) for at in interval)
+        for task, interval in result["intervals"].items()
+    }
+    assert set(spans) == set(STAGING_RUNS)
+    overlapping = [
+        (a, b)
+        for a, b in itertools.combinations(sorted(spans), 2)
+        if max(spans[a][0], spans[b][0]) < min(spans[a][1], spans[b][1])
+    ]
+    assert overlapping, spans
 
 
 def test_no_spark_client_changed_the_metastore_schema(scale_out: ScaleOut) -> None:
