@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import ModuleType
 
 from pinlake import kafka
 from pinlake.config import Settings
@@ -149,6 +150,34 @@ def _stopped_unless_ready(started: bool, stop: Callable[[], object]) -> Iterator
         raise
 
 
+def _ensure_running(
+    service: ModuleType,
+    settings: Settings,
+    announce: Callable[[int], str],
+    say: Callable[[str], object],
+    timeout: float | None = None,
+    before_start: Callable[[], object] = lambda: None,
+) -> int:
+    """The one way ``up`` brings a supervised service up. ``service``: its module in this
+    package (``pid``, ``start``, ``stop`` and ``wait_healthy(settings, timeout, pid_)`` of
+    :mod:`.process` records). A service whose pid file names a live process is reused; else
+    ``before_start`` runs (port, install and schema checks: they raise), the service starts and
+    ``say`` gets ``announce(pid)``. Then it waits until the service is healthy (``timeout``
+    seconds; None: the module's default); one this call started that does not get there is
+    stopped again (:func:`_stopped_unless_ready`). Returns its pid; raises
+    :class:`PinlakeError` (the message names its log)."""
+    pid = service.pid(settings)
+    started = pid is None
+    if started:
+        before_start()
+        pid = service.start(settings)
+        say(announce(pid))
+    wait = {} if timeout is None else {"timeout": timeout}
+    with _stopped_unless_ready(started, lambda: service.stop(settings)):
+        service.wait_healthy(settings, pid_=pid, **wait)
+    return pid
+
+
 def start_all(
     settings: Settings,
     quiet: bool = False,
@@ -201,15 +230,16 @@ def start_all(
         say(f"created topics: {', '.join(created)}")
     if not settings.kafka.external:  # ready: every partition has all its replicas in sync
         kafka.wait_in_sync(settings, timeout=60)
-    apid = api_process.pid(settings)
-    started = apid is None
-    if started:
-        if _port_busy(settings.api.host, settings.api.port):
-            raise PinlakeError(f"port {settings.api.host}:{settings.api.port} is already in use")
-        apid = api_process.start(settings)
-        say(f"starting the ingestion API on {settings.api.url} (pid {apid})")
-    with _stopped_unless_ready(started, lambda: api_process.stop(settings)):
-        api_process.wait_healthy(settings, timeout=45, pid_=apid)
+    _ensure_running(
+        api_process,
+        settings,
+        lambda apid: f"starting the ingestion API on {settings.api.url} (pid {apid})",
+        say,
+        timeout=45,
+        before_start=lambda: _refuse_busy_port(
+            settings.api.port, "PINLAKE_API__PORT", settings.api.host
+        ),
+    )
     if stream:
         spid = stream_process.pid(settings)
         started = spid is None
@@ -229,9 +259,8 @@ def start_metastore(settings: Settings, say: Callable[[str], object] = console.p
     before a first start, create or check its schema explicitly (:func:`.metastore.prepare`).
     Returns its pid. Raises :class:`PinlakeError` when its port is taken, an embedded Spark
     session holds the database, its schema has another version, or it does not start."""
-    mpid = metastore_server.pid(settings)
-    started = mpid is None
-    if started:
+
+    def prepare() -> None:
         _refuse_busy_port(settings.metastore_port, "PINLAKE_METASTORE_PORT")
         state = metastore_server.prepare(settings)
         if state != "ready":
@@ -239,11 +268,17 @@ def start_metastore(settings: Settings, say: Callable[[str], object] = console.p
                 f"{state} the Hive metastore schema {metastore_server.HIVE_SCHEMA_VERSION} in "
                 f"{metastore_server.database_dir(settings)}"
             )
-        mpid = metastore_server.start(settings)
-        say(f"starting the shared metastore on {metastore_server.url(settings)} (pid {mpid})")
-    with _stopped_unless_ready(started, lambda: metastore_server.stop(settings)):
-        metastore_server.wait_healthy(settings, timeout=60, pid_=mpid)
-    return mpid
+
+    return _ensure_running(
+        metastore_server,
+        settings,
+        lambda mpid: (
+            f"starting the shared metastore on {metastore_server.url(settings)} (pid {mpid})"
+        ),
+        say,
+        timeout=60,
+        before_start=prepare,
+    )
 
 
 def start_thrift(settings: Settings, say: Callable[[str], object] = console.print) -> int:
@@ -252,17 +287,15 @@ def start_thrift(settings: Settings, say: Callable[[str], object] = console.prin
     from pinlake.spark import spark_master
 
     start_metastore(settings, say)
-    tpid = thrift_server.pid(settings)
-    started = tpid is None
-    if started:
-        tpid = thrift_server.start(settings)
-        say(
+    return _ensure_running(
+        thrift_server,
+        settings,
+        lambda tpid: (
             f"starting the Spark Thrift server on {thrift_server.jdbc_url(settings)} "
             f"(master {spark_master(settings)}, pid {tpid}; takes a minute or two)"
-        )
-    with _stopped_unless_ready(started, lambda: thrift_server.stop(settings)):
-        thrift_server.wait_healthy(settings, pid_=tpid)
-    return tpid
+        ),
+        say,
+    )
 
 
 def start_kafka(settings: Settings, say: Callable[[str], object] = console.print) -> None:
@@ -295,14 +328,16 @@ def start_s3(settings: Settings, say: Callable[[str], object] = console.print) -
     """Start (or reuse) the local S3-compatible server (moto, in memory) and wait until it
     answers; when ``PINLAKE_BUCKET`` is ``s3://<bucket>/…``, create that bucket on it. Returns
     its pid. Raises :class:`PinlakeError` when its port is taken or it does not start."""
-    spid = s3_server.pid(settings)
-    started = spid is None
-    if started:
-        _refuse_busy_port(settings.s3.port, "PINLAKE_S3__PORT")
-        spid = s3_server.start(settings)
-        say(f"starting the S3 server (moto, in memory) on {s3_server.url(settings)} (pid {spid})")
-    with _stopped_unless_ready(started, lambda: s3_server.stop(settings)):
-        s3_server.wait_healthy(settings, timeout=30, pid_=spid)
+    spid = _ensure_running(
+        s3_server,
+        settings,
+        lambda spid: (
+            f"starting the S3 server (moto, in memory) on {s3_server.url(settings)} (pid {spid})"
+        ),
+        say,
+        timeout=30,
+        before_start=lambda: _refuse_busy_port(settings.s3.port, "PINLAKE_S3__PORT"),
+    )
     from pinlake.bucket.layout import S3Path
 
     bucket = settings.bucket_dir
@@ -315,16 +350,19 @@ def start_mariadb(settings: Settings, say: Callable[[str], object] = console.pri
     """Start (or reuse) the MariaDB source database and wait until it answers; returns its pid.
     Raises :class:`PinlakeError` when it is not installed, its port is taken or it does not
     start (the message names the install command or its error log)."""
-    mpid = mariadb.pid(settings)
-    started = mpid is None
-    if started:
+
+    def check() -> None:
         mariadb.binaries()  # not installed: say so before anything else
         _refuse_busy_port(settings.mariadb.port, "PINLAKE_MARIADB__PORT")
-        mpid = mariadb.start(settings)
-        say(f"starting MariaDB on 127.0.0.1:{settings.mariadb.port} (pid {mpid})")
-    with _stopped_unless_ready(started, lambda: mariadb.stop(settings)):
-        mariadb.wait_healthy(settings, timeout=60, pid_=mpid)
-    return mpid
+
+    return _ensure_running(
+        mariadb,
+        settings,
+        lambda mpid: f"starting MariaDB on 127.0.0.1:{settings.mariadb.port} (pid {mpid})",
+        say,
+        timeout=60,
+        before_start=check,
+    )
 
 
 def stop_all(settings: Settings, quiet: bool = False) -> None:
