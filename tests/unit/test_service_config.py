@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from pinlake.cli import main
 from pinlake.config import ApiSettings, KafkaSettings, MariadbSettings, Settings, get_settings
 from pinlake.errors import PinlakeError
 from pinlake.services import api_process, kafka_broker, manager, mariadb, process, stream_process
+from pinlake.services.process import free_ports
 
 
 def settings_for(home: Path, base: int, **extra: object) -> Settings:
@@ -228,3 +230,49 @@ def test_a_service_started_by_up_that_is_not_ready_is_stopped_again() -> None:
     with _stopped_unless_ready(True, lambda: stopped.append("ready")):
         pass
     assert stopped == ["True"]
+
+
+@pytest.mark.parametrize(
+    ("service", "variable"),
+    [
+        ("thrift_ui", "PINLAKE_THRIFT_UI_PORT"),
+        ("thrift", "PINLAKE_THRIFT_PORT"),
+        ("api", "PINLAKE_API__PORT"),
+        ("controller", "PINLAKE_KAFKA__CONTROLLER_PORT"),
+        ("s3", "PINLAKE_S3__PORT"),
+    ],
+)
+def test_a_taken_port_of_any_service_is_refused_before_anything_starts(
+    tmp_path: Path, service: str, variable: str
+) -> None:
+    """From a new user's trial: a taken Thrift or API port was found only after the metastore,
+    Kafka and the API had started, and left them running. Now ``up`` checks every port of every
+    service it would start first, and names the setting that moves the taken one."""
+    from pinlake.config import S3Settings
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        names = ("thrift_ui", "thrift", "api", "controller", "s3", "ms")
+        ports = dict(zip(names, free_ports(len(names)), strict=True))
+        ports[service] = taken
+        settings = Settings(
+            home=tmp_path,
+            kafka=KafkaSettings(
+                bootstrap_servers=f"127.0.0.1:{free_ports(1)[0]}",
+                controller_port=ports["controller"],
+            ),
+            api=ApiSettings(host="127.0.0.1", port=ports["api"], api_key=None),
+            s3=S3Settings(port=ports["s3"]),
+            metastore_port=ports["ms"],
+            thrift_port=ports["thrift"],
+            thrift_ui_port=ports["thrift_ui"],
+        )
+        with pytest.raises(PinlakeError) as failure:
+            manager.start_all(settings, quiet=True, s3=True, thrift=True)
+    assert str(failure.value) == (
+        f"port 127.0.0.1:{taken} is already in use (choose another with {variable})"
+    )
+    started = list(settings.run_dir.glob("*.pid")) if settings.run_dir.exists() else []
+    assert started == []  # nothing was started, so nothing is left running

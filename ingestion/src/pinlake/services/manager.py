@@ -57,6 +57,44 @@ def _refuse_busy_port(port: int, variable: str, host: str = "127.0.0.1") -> None
         raise PinlakeError(f"port {host}:{port} is already in use (choose another with {variable})")
 
 
+def check_ports(
+    settings: Settings,
+    stream: bool = False,
+    s3: bool = False,
+    metastore: bool = False,
+    thrift: bool = False,
+    spark_cluster: bool = False,
+) -> None:
+    """Before ``up`` starts anything: every port of every service it would start (one not
+    running now) is free. Raises :class:`PinlakeError` naming the first taken port and the
+    setting that moves it, so a taken port never leaves other services half-started."""
+    planned: list[tuple[str, int, str]] = []  # (host, port, the setting that moves it)
+    if s3 and s3_server.pid(settings) is None:
+        planned.append(("127.0.0.1", settings.s3.port, "PINLAKE_S3__PORT"))
+    if settings.source_db == "mariadb" and mariadb.pid(settings) is None:
+        planned.append(("127.0.0.1", settings.mariadb.port, "PINLAKE_MARIADB__PORT"))
+    if (metastore or thrift) and metastore_server.pid(settings) is None:
+        planned.append(("127.0.0.1", settings.metastore_port, "PINLAKE_METASTORE_PORT"))
+    if not settings.kafka.external:
+        for node in kafka_broker.nodes(settings):
+            if kafka_broker.node_pid(settings, node) is None:
+                planned += [
+                    (node.host, node.port, "PINLAKE_KAFKA__BOOTSTRAP_SERVERS"),
+                    (node.host, node.controller_port, "PINLAKE_KAFKA__CONTROLLER_PORT"),
+                ]
+    if api_process.pid(settings) is None:
+        planned.append((settings.api.host, settings.api.port, "PINLAKE_API__PORT"))
+    if thrift and thrift_server.pid(settings) is None:
+        planned += [
+            ("127.0.0.1", settings.thrift_port, "PINLAKE_THRIFT_PORT"),
+            ("127.0.0.1", settings.thrift_ui_port, "PINLAKE_THRIFT_UI_PORT"),
+        ]
+    for host, port, variable in planned:
+        _refuse_busy_port(port, variable, host)
+    if spark_cluster:
+        standalone.check_ports(settings)
+
+
 def wanted_configs(
     settings: Settings,
     stream: bool = False,
@@ -196,7 +234,8 @@ def start_all(
     (:mod:`.spark_cluster`), before the Thrift server (``thrift``), whose master it becomes.
 
     Raises :class:`PinlakeError` at once, before starting anything, when a running service was
-    started with another configuration (:func:`check_configuration`) or a port is taken.
+    started with another configuration (:func:`check_configuration`) or a port of a service to
+    start is taken (:func:`check_ports`).
     """
     check_configuration(
         settings,
@@ -209,8 +248,7 @@ def start_all(
     )
     if not settings.kafka.external:
         kafka_broker.check_storage(settings)  # formatted for another broker count: refuse
-    if spark_cluster:
-        standalone.check_ports(settings)  # of the daemons to start: taken, refuse
+    check_ports(settings, stream, s3, metastore, thrift, spark_cluster)  # taken: refuse
     settings.ensure_dirs()
     say = (lambda _m: None) if quiet else console.print
     if metastore or thrift:  # first: the stream query's table registration uses it
@@ -307,8 +345,12 @@ def start_kafka(settings: Settings, say: Callable[[str], object] = console.print
     ]
     for node in stopped:
         for p in (node.port, node.controller_port):
-            if _port_busy(node.host, p):
-                raise PinlakeError(f"port {node.host}:{p} is already in use (choose other ports)")
+            variable = (
+                "PINLAKE_KAFKA__BOOTSTRAP_SERVERS"
+                if p == node.port
+                else "PINLAKE_KAFKA__CONTROLLER_PORT"
+            )
+            _refuse_busy_port(p, variable, node.host)
     for node, npid in kafka_broker.start_nodes(settings).items():
         if settings.kafka.brokers == 1:
             say(f"starting Kafka (KRaft) on {settings.kafka.bootstrap_servers} (pid {npid})")

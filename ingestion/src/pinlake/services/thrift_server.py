@@ -134,12 +134,13 @@ def start(settings: Settings) -> int:
     pid_ = process.read_pid(settings.run_dir, NAME)
     if pid_ is not None:
         return pid_
-    for port in (settings.thrift_port, settings.thrift_ui_port):
+    ports = {"PINLAKE_THRIFT_PORT": settings.thrift_port}
+    ports["PINLAKE_THRIFT_UI_PORT"] = settings.thrift_ui_port
+    for variable, port in ports.items():
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 raise PinlakeError(
-                    f"port 127.0.0.1:{port} is already in use (PINLAKE_THRIFT_PORT / "
-                    "PINLAKE_THRIFT_UI_PORT choose others)"
+                    f"port 127.0.0.1:{port} is already in use (choose another with {variable})"
                 )
     command = argv(settings)
     env = settings.child_env()
