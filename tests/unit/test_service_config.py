@@ -276,3 +276,24 @@ def test_a_taken_port_of_any_service_is_refused_before_anything_starts(
     )
     started = list(settings.run_dir.glob("*.pid")) if settings.run_dir.exists() else []
     assert started == []  # nothing was started, so nothing is left running
+
+
+def test_status_describes_the_running_services_whatever_the_shell_exports(tmp_path):
+    """From a new user's trial: in a new shell that exported only PINLAKE_HOME, ``status``
+    probed the default ports and reported the API, S3 and the Thrift server down while they
+    ran on others. It now takes their addresses from what they were started with."""
+    from pinlake.services import metastore, s3_server, thrift_server
+
+    started = settings_for(tmp_path, 19_100)  # the shell that ran `services up`
+    pretend_running(started, api_process.NAME, api_process.config(started))
+    pretend_running(started, s3_server.NAME, {"port": 15_000})
+    pretend_running(started, metastore.NAME, {"port": 11_527, "database": "db"})
+    pretend_running(started, thrift_server.NAME, {"port": 11_000, "ui_port": 14_040})
+
+    seen = manager.as_running(Settings(home=tmp_path))  # a new shell: the defaults
+    assert (seen.api.host, seen.api.port) == ("127.0.0.1", 19_102)
+    assert seen.s3.port == 15_000
+    assert seen.metastore_port == 11_527
+    assert (seen.thrift_port, seen.thrift_ui_port) == (11_000, 14_040)
+    nothing_runs = Settings(home=tmp_path / "other")
+    assert manager.as_running(nothing_runs) == nothing_runs

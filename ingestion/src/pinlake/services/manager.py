@@ -524,13 +524,43 @@ def services_down(settings: Settings) -> None:
     console.print("[green]✓[/] services down")
 
 
+def as_running(settings: Settings) -> Settings:
+    """``settings`` with the addresses the running services of this home were started with
+    (their configuration records, :mod:`.process`): the Kafka nodes
+    (:func:`.kafka_broker.as_running`), the API's host and port, the S3 server's, the
+    metastore's and the Thrift server's ports. So ``status`` in a shell that exports only
+    ``PINLAKE_HOME`` describes what runs, not the defaults. Services that do not run keep the
+    settings' values; raises nothing."""
+    settings = kafka_broker.as_running(settings)
+
+    def recorded(name: str) -> dict[str, object]:
+        found = process.running(settings.run_dir, name)
+        return dict(found.config or {}) if found else {}
+
+    api = recorded(api_process.NAME)
+    if "port" in api:
+        update = {"host": api.get("host", settings.api.host), "port": api["port"]}
+        settings = settings.model_copy(update={"api": settings.api.model_copy(update=update)})
+    s3 = recorded(s3_server.NAME)
+    if "port" in s3:
+        settings = settings.model_copy(
+            update={"s3": settings.s3.model_copy(update={"port": s3["port"]})}
+        )
+    ports: dict[str, object] = {}
+    if "port" in (ms := recorded(metastore_server.NAME)):
+        ports["metastore_port"] = ms["port"]
+    thrift = recorded(thrift_server.NAME)
+    ports.update({f"thrift_{k}": thrift[k] for k in ("port", "ui_port") if k in thrift})
+    return settings.model_copy(update=ports) if ports else settings
+
+
 def services_status(settings: Settings) -> int:
     """Print health, ports, topic offsets and the stream query's state and lag; 0 if the broker
     and the API are healthy (and the stream query, if it was started, runs, and MariaDB, if it
     runs or is the selected source, answers), else 3. A local cluster of several nodes (the one
     that runs, whatever the settings say) is shown node by node, with whether every partition
     is in sync; a node that is down makes the answer 3."""
-    settings = kafka_broker.as_running(settings)
+    settings = as_running(settings)  # what runs, whatever this shell's environment says
     kpid = None if settings.kafka.external else kafka_broker.pid(settings)
     answers = kafka.healthy(settings, timeout=2.0)
     a_health = api_process.health(settings)
