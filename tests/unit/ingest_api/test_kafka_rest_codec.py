@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import orjson
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from pinlake.ingest_api.kafka_rest import codec
 from pinlake.ingest_api.kafka_rest.codec import BINARY_V2, JSON_V2, Record
-from pinlake.ingest_api.wire import CodecError, dumps, loads
+from pinlake.ingest_api.wire import CodecError, dumps, has_long_digit_run, loads
 
 #: No example database on disk, no per-example deadline (a loaded machine must not flake).
 FAST = settings(database=None, deadline=None)
@@ -57,6 +58,18 @@ def test_integers_beyond_64_bits_are_stored_exactly():
     (rec,) = codec.parse_records(raw, "json", 100)
     assert rec.value == b'{"n":-9223372036854775809,"m":18446744073709551616}'
     assert loads(b"[1.5e300, 12345678901234567890123]") == [1.5e300, 12345678901234567890123]
+
+
+# bytes mostly of digits (and a non-ASCII digit, U+0660, which ``\d`` on bytes does not match)
+digit_heavy = st.text(alphabet="0123456789 a.-\u0660", max_size=80).map(str.encode)
+
+
+@settings(FAST, max_examples=300)
+@given(st.binary(max_size=80) | digit_heavy)
+def test_long_digit_run_check_is_the_regex_it_replaced(raw):
+    """The fast check that sends a body to the exact parser finds what ``\\d{19}`` finds (ASCII
+    digits only: a bytes pattern's ``\\d``), nothing more or less."""
+    assert has_long_digit_run(raw) == (re.search(rb"\d{19}", raw) is not None)
 
 
 def test_a_json_string_keeps_its_quotes_and_unicode():

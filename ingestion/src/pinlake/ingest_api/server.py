@@ -16,13 +16,13 @@ from pinlake.config import Settings
 from pinlake.ingest_api.app import create_app
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Serve :func:`create_app` on ``settings.api.host``/``port`` until SIGTERM/SIGINT."""
-    argparse.ArgumentParser(
-        prog="pinlake.ingest_api.server",
-        description="Run the ingestion API; settings come from the PINLAKE_* environment.",
-    ).parse_args(argv)
-    settings = Settings()
+def serve(app, settings: Settings) -> None:
+    """Serve ASGI ``app`` on ``settings.api.host``/``port`` until SIGTERM/SIGINT: one process,
+    uvicorn with uvloop and httptools, no access log, the collector tuned for the request path.
+
+    The one place the API's server stack is set; the ingestion benchmark's no-op baseline
+    (bench/noop_server.py) is served by it too, so the two differ only in the app.
+    """
     # Fewer, later collections: the request path allocates many short-lived objects and a
     # full collection of a big heap is the main source of tail latency in one process.
     gc.collect()
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.api.host,
         port=settings.api.port,
         log_level="warning",
@@ -43,6 +43,16 @@ def main(argv: list[str] | None = None) -> None:
         server_header=False,
         backlog=2048,
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve :func:`create_app` on ``settings.api.host``/``port`` until SIGTERM/SIGINT."""
+    argparse.ArgumentParser(
+        prog="pinlake.ingest_api.server",
+        description="Run the ingestion API; settings come from the PINLAKE_* environment.",
+    ).parse_args(argv)
+    settings = Settings()
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

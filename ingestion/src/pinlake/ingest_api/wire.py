@@ -38,7 +38,18 @@ def _no_constants(name: str):
 
 #: A run of 19+ digits may be an integer outside [-2**63, 2**64 - 1], which orjson parses as a
 #: float (silently losing digits); such bodies go to the stdlib parser, exact for any integer.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+#: The run is found by mapping every byte to ``0`` (an ASCII digit) or `` `` (anything else) and
+#: searching the result for 19 zeros: the same test as ``re.search(rb"\d{19}", body)``, but two
+#: passes in C instead of a regex attempt at every byte (12x faster: 38 us instead of 467 us
+#: for a 50 kB body of 100 records, the largest item of the API's profile at 100 records per
+#: request; bench/README.md).
+_DIGIT_CLASSES = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def has_long_digit_run(body: bytes) -> bool:
+    """True if ``body`` holds 19 or more consecutive ASCII digits."""
+    return _LONG_RUN in body.translate(_DIGIT_CLASSES)
 
 
 def loads(body: bytes) -> Any:
@@ -50,7 +61,7 @@ def loads(body: bytes) -> Any:
     anything that is not JSON text, including invalid UTF-8 and nesting too deep to parse.
     """
     try:
-        if _LONG_DIGITS.search(body) is None:
+        if not has_long_digit_run(body):
             return orjson.loads(body)
     except orjson.JSONDecodeError:
         pass

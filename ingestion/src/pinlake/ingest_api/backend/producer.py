@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
@@ -56,8 +57,15 @@ class _Batch:
             self.loop.call_soon_threadsafe(_resolve, self.future, self.results)
 
     def callback(self, index: int):
-        done = self.done
-        return lambda err, msg: done(index, err, msg)
+        """The delivery callback ``(err, msg)`` of record ``index`` (a C-level partial: one
+        Python frame less per record than a lambda, on the loop and on the poll thread)."""
+        return partial(self.done, index)
+
+
+def _expire(future: asyncio.Future) -> None:
+    """The delivery wait is over: :meth:`AckedProducer.produce` answers what has come back."""
+    if not future.done():
+        future.set_result(None)
 
 
 def _resolve(future: asyncio.Future, results) -> None:
@@ -147,14 +155,17 @@ class AckedProducer:
             except KafkaException as exc:
                 batch.done(i, exc.args[0], None)
                 i += 1
-        timeout = self.delivery_timeout_ms / 1000 + 5
+        # The bound is a timer on the loop rather than asyncio.wait_for(shield(...)), which
+        # costs two more futures and their callbacks per request (about 4 us of the loop's time).
+        timer = loop.call_later(self.delivery_timeout_ms / 1000 + 5, _expire, batch.future)
         try:
-            return await asyncio.wait_for(asyncio.shield(batch.future), timeout)
-        except asyncio.TimeoutError:
-            return [
-                r or Delivery(None, None, KafkaError(KafkaError._MSG_TIMED_OUT))
-                for r in batch.results
-            ]
+            if await batch.future is not None:
+                return batch.results  # every entry filled in by its delivery report
+        finally:
+            timer.cancel()
+        return [
+            r or Delivery(None, None, KafkaError(KafkaError._MSG_TIMED_OUT)) for r in batch.results
+        ]
 
     def close(self) -> None:
         """Stop the poll thread and flush for up to 5 s (records still queued are logged)."""
