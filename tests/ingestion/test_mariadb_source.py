@@ -135,6 +135,10 @@ def test_source_init_and_status_from_the_cli(server, monkeypatch, capsys):
     monkeypatch.setenv("PINLAKE_SOURCE_DB", "mariadb")
     monkeypatch.setenv("PINLAKE_MARIADB__PORT", str(server.mariadb.port))
     monkeypatch.delenv("PINLAKE_SOURCE_URL", raising=False)
+    # free ports: a broker or API of another home on the defaults (a running demo) is not ours
+    kafka_port, api_port = free_ports(2)
+    monkeypatch.setenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka_port}")
+    monkeypatch.setenv("PINLAKE_API__PORT", str(api_port))
     home = ["--home", str(server.home)]
     get_settings.cache_clear()
     try:
