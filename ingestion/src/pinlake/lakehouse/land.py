@@ -313,12 +313,17 @@ def _land_table(
     cache of parsed lines (the caller unpersists it).
 
     The parsed lines are cached once: the per-file counts materialise the cache, the raw append
-    and the (normally tiny) quarantine rows read from it.
+    and the (normally tiny) quarantine rows read from it. The cache is on disk only: held in
+    memory first (``MEMORY_AND_DISK``), a partition of a million-event load (about 30 MB of
+    lines) ran a cluster executor out of heap while its block was being built, with 1g and 2g
+    executors alike (``java.lang.OutOfMemoryError`` in the in-memory columnar cache, exit code
+    52), and Spark retried the task on new executors without end; written to disk batch by
+    batch it lands at the same speed on ``local[2]`` (bench/bench_scale_out.py).
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    parsed = _parse_files(spark, name, files).persist(StorageLevel.MEMORY_AND_DISK)
+    parsed = _parse_files(spark, name, files).persist(StorageLevel.DISK_ONLY)
     is_line = F.col("line").isNotNull()
     per_file = (
         parsed.groupBy("path")
