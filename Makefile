@@ -87,6 +87,7 @@ test: lint pytest ## install, lint, run every test
 bench: setup ## benchmarks (see bench/README.md)
 	$(BIN)/python bench/bench_lakehouse.py
 	$(BIN)/python bench/bench_stream.py
+	$(BIN)/python bench/bench_scale_out.py
 
 docs: setup ## generate and serve the dbt docs
 	$(BIN)/pinlake dbt docs generate

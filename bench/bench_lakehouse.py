@@ -31,6 +31,30 @@ from pinlake.pipeline.steps import SourceInit
 from pinlake.produce import ProduceToBucket
 
 
+def produce_events(run: Runner, events: int) -> None:
+    """``source init --rows N`` then ``produce --sequential --events N`` straight into the
+    topics bucket of ``run``'s home (no Kafka): ``events`` events, each a pin, a geo and a user
+    record, in the sink's layout (files of 1,000 records). Timed by ``run`` as the stages
+    ``source init`` and ``produce → bucket``. Shared with bench_scale_out.py."""
+    run.run("source init", SourceInit(rows=events))
+    run.run("produce → bucket", ProduceToBucket(sequential=True, events=events))
+
+
+def growth_rows(results: list[dict[str, float]], times: list[str]) -> list[tuple[str, ...]]:
+    """How each time grows from one size to the next: per consecutive pair of ``results``
+    (dicts with ``events``, ``records`` and the seconds named in ``times``), the sizes, the data
+    ratio (records) and ``big[t] / small[t]`` for each ``t`` of ``times``. Shared with
+    bench_scale_out.py."""
+    return [
+        (
+            f"{small['events']:,} → {big['events']:,}",
+            f"{big['records'] / small['records']:.1f}×",
+            *(f"{big[t] / small[t]:.2f}×" for t in times),
+        )
+        for small, big in zip(results, results[1:], strict=False)
+    ]
+
+
 def baseline(bucket: Path, home: Path) -> dict[str, float]:
     """Plain Spark JSON → Delta of the same files (run in its own process by the benchmark)."""
     from pinlake.schemas import payload_schema
@@ -51,8 +75,7 @@ def baseline(bucket: Path, home: Path) -> dict[str, float]:
 def run_size(events: int, root: Path) -> dict[str, float]:
     settings = Settings(home=root / f"n{events}")
     run = Runner(settings)
-    run.run("source init", SourceInit(rows=events))
-    run.run("produce → bucket", ProduceToBucket(sequential=True, events=events))
+    produce_events(run, events)
     land = run.run("land", LandOptions())
     records = land.total_records + land.total_quarantined
     land_work = land.seconds - land.spark_startup_seconds
@@ -104,17 +127,7 @@ def report(results: list[dict[str, float]]) -> None:
             rows,
         )
     )
-    growth = []
-    for small, big in zip(results, results[1:], strict=False):
-        data = big["records"] / small["records"]
-        growth.append(
-            (
-                f"{small['events']:,} → {big['events']:,}",
-                f"{data:.1f}×",
-                f"{big['land_wall'] / small['land_wall']:.2f}×",
-                f"{big['build'] / small['build']:.2f}×",
-            )
-        )
+    growth = growth_rows(results, ["land_wall", "build"])
     if growth:
         console.print(table("cost growth", ["sizes", "data", "land time", "build time"], growth))
 
