@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
     from golden_extras import ExtraDeliveries
 
 pytest_plugins = ["airflow_env", "s3_env"]
+
+#: Every JVM the tests start (Spark, Kafka, the metastore; pinlake.services.jvm) runs the C1 JIT
+#: only, with one compiler thread: about half the CPU of a JVM's start-up, and the suite's JVMs
+#: are short-lived and work on small data (set PINLAKE_JVM_OPTIONS to override, "" for none).
+os.environ.setdefault("PINLAKE_JVM_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: CI checks out shared/ beside the repository clone.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
+import pytest
 import yaml
 
 from pinlake.config import REPO_ROOT, Settings
@@ -24,14 +25,21 @@ def _render_profiles(env: dict[str, str]) -> dict:
     return yaml.safe_load(rendered)
 
 
-def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(tmp_path: Path):
-    settings = Settings(home=tmp_path / "home")
+@pytest.mark.parametrize("jvm_options", ["", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1"])
+def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(
+    tmp_path: Path, jvm_options: str
+):
+    settings = Settings(home=tmp_path / "home", jvm_options=jvm_options)
     profile = _render_profiles(settings.child_env())["pinlake"]
     local = profile["outputs"]["local"]
 
     assert profile["target"] == "local"
     assert (local["type"], local["method"]) == ("spark", "session")
-    assert {k: str(v) for k, v in local["server_side_parameters"].items()} == spark_conf(settings)
+    conf = spark_conf(settings)
+    assert {k: str(v) for k, v in local["server_side_parameters"].items()} == conf
+    for side in ("driver", "executor"):  # PINLAKE_JVM_OPTIONS ends both JVMs' options
+        options = conf[f"spark.{side}.extraJavaOptions"]
+        assert options.endswith(f"log4j2.properties {jvm_options}".rstrip()), options
 
 
 def test_every_state_path_is_under_pinlake_home(tmp_path: Path):
@@ -68,6 +76,7 @@ def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch):
         source_url="sqlite:////tmp/elsewhere.db",
         bucket=tmp_path / "bucket",
         spark_master="local[1]",
+        jvm_options="-XX:TieredStopAtLevel=1",
         dbt_target="thrift",
         source_db="mariadb",
         mariadb=MariadbSettings(port=13307, password=SecretStr("pw")),

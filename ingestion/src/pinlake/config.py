@@ -242,6 +242,12 @@ class Settings(BaseSettings):
     #: decides. A master URL (``local[1]``, ``spark://host:7077``) is used as given.
     spark_master: str | None = None
     spark_driver_memory: str = "4g"
+    #: Extra options for every JVM pinlake starts: the Spark driver and executors, the standalone
+    #: master and workers, the Kafka nodes, the metastore's Derby server and tools
+    #: (:mod:`pinlake.services.jvm`). Empty by default. For short runs on small data, such as the
+    #: test suite, ``-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1`` (the C1 JIT only, one compiler
+    #: thread) about halves the CPU a JVM spends starting up, and slows long jobs.
+    jvm_options: str = ""
     dbt_target: str = "local"
     #: The Hive metastore database. None (default): this home's shared metastore server when
     #: ``pinlake services up --metastore`` runs it, else the embedded Derby database (one JVM at
@@ -382,6 +388,7 @@ class Settings(BaseSettings):
             PINLAKE_SOURCE_DB=self.source_db,
             PINLAKE_JARS_DIR=str(self.jars_dir),
             PINLAKE_SPARK_DRIVER_MEMORY=self.spark_driver_memory,
+            PINLAKE_JVM_OPTIONS=self.jvm_options,
             PINLAKE_DBT_TARGET=self.dbt_target,
             # read by profiles.yml only (derived from the fields above)
             PINLAKE_SPARK_CLASSPATH=self.spark_classpath,

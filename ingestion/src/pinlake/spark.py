@@ -169,6 +169,7 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
     home = settings.home
     ms = metastore_connection(settings)
     classpath = _classpath(settings, ms)
+    jvm_options = f" {settings.jvm_options}" if settings.jvm_options else ""
     conf = {
         "spark.master": spark_master(settings),
         "spark.driver.memory": settings.spark_driver_memory,
@@ -176,6 +177,7 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
         "spark.executor.extraClassPath": classpath,
         "spark.executor.extraJavaOptions": (
             f"-Duser.timezone=UTC -Dlog4j2.configurationFile={settings.log4j_config}"
+            f"{jvm_options}"
         ),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -187,7 +189,7 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionPassword": ms.password,
         "spark.driver.extraJavaOptions": (
             f"-Dderby.stream.error.file={home}/metastore/derby.log -Duser.timezone=UTC "
-            f"-Dlog4j2.configurationFile={settings.log4j_config}"
+            f"-Dlog4j2.configurationFile={settings.log4j_config}{jvm_options}"
         ),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "4",

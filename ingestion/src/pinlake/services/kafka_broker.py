@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError, UsageError
-from pinlake.services import process
+from pinlake.services import jvm, process
 
 NAME = "kafka"
 
@@ -182,13 +181,6 @@ def server_properties(settings: Settings, node: Node | None = None) -> str:
     return "".join(f"{k}={v}\n" for k, v in lines.items())
 
 
-def _java() -> str:
-    java = shutil.which("java")
-    if java is None:
-        raise PinlakeError("java not found on PATH (Kafka 4 needs Java 17+)")
-    return java
-
-
 def _classpath(settings: Settings) -> str:
     jars = settings.kafka_jars_dir
     if not any(jars.glob("kafka_2.13-*.jar")):
@@ -200,7 +192,7 @@ def _jvm_args(settings: Settings, node: Node) -> list[str]:
     """The JVM command line of ``node`` up to the main class: heap 512 MB for a single broker,
     384 MB per node of a larger cluster."""
     return [
-        _java(),
+        *jvm.java(settings, "Kafka 4"),
         "-Xms128m",
         "-Xmx512m" if settings.kafka.brokers == 1 else "-Xmx384m",
         "-XX:+UseG1GC",

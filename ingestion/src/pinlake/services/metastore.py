@@ -45,7 +45,7 @@ from pathlib import Path
 
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
-from pinlake.services import process
+from pinlake.services import jvm, process
 
 NAME = "metastore"
 #: The database under ``<home>/metastore`` (the embedded default's too).
@@ -137,13 +137,6 @@ def running_url(settings: Settings) -> str | None:
     return f"jdbc:derby://127.0.0.1:{found.config['port']}/{DATABASE}"
 
 
-def _java() -> str:
-    java = shutil.which("java")
-    if java is None:
-        raise MetastoreError("java not found on PATH (the metastore server needs Java 17+)")
-    return java
-
-
 def _pyspark_jars() -> Path:
     import pyspark
 
@@ -160,7 +153,7 @@ def _ij(settings: Settings, script: str, what: str) -> str:
     out_log = settings.logs_dir / "metastore-ij.out"
     out_log.unlink(missing_ok=True)
     argv = [
-        _java(),
+        *jvm.java(settings, "the metastore server"),
         "-cp",
         f"{jars_dir(settings)}/*",
         f"-Dderby.stream.error.file={settings.logs_dir / 'metastore-derby.log'}",
@@ -258,7 +251,7 @@ def _orm_schema(settings: Settings, database: Path, execute: bool) -> Path:
     )
     ddl = folder / "orm-additions.sql"
     argv = [
-        _java(),
+        *jvm.java(settings, "the metastore server"),
         "-cp",
         f"{_pyspark_jars()}/*",
         f"-Dderby.stream.error.file={settings.logs_dir / 'metastore-ij.log'}",
@@ -354,7 +347,7 @@ def start(settings: Settings) -> int:
     if pid_ is not None:
         return pid_
     argv = [
-        _java(),
+        *jvm.java(settings, "the metastore server"),
         "-Xmx512m",
         "-cp",
         f"{jars_dir(settings)}/*",

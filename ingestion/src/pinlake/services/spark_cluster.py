@@ -179,6 +179,8 @@ def daemon_env(settings: Settings, n: int | None = None) -> dict[str, str]:
         SPARK_LOG_DIR=str(settings.logs_dir),
         DO_NOT_TRACK="1",
     )
+    if settings.jvm_options:  # the daemons' JVMs (Spark's launcher: SPARK_DAEMON_JAVA_OPTS)
+        env["SPARK_DAEMON_JAVA_OPTS"] = settings.jvm_options
     if n is None:
         env["SPARK_MASTER_OPTS"] = (
             f"-Dspark.deploy.defaultCores={settings.spark_cluster.app_cores} "
