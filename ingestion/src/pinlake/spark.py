@@ -176,8 +176,7 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
         "spark.driver.extraClassPath": classpath,
         "spark.executor.extraClassPath": classpath,
         "spark.executor.extraJavaOptions": (
-            f"-Duser.timezone=UTC -Dlog4j2.configurationFile={settings.log4j_config}"
-            f"{jvm_options}"
+            f"-Duser.timezone=UTC -Dlog4j2.configurationFile={settings.log4j_config}{jvm_options}"
         ),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
