@@ -1,6 +1,6 @@
 """The scale-out setup end to end, once (issue 11): three KRaft brokers and the ingestion API, the
 topics bucket on S3 (moto's server), the shared metastore (Derby network server), a Spark
-standalone cluster (master + one two-core worker) and the Spark Thrift server with the cluster
+standalone cluster (master + two one-core workers) and the Spark Thrift server with the cluster
 as its master, all started on one throwaway home with free ports, as ``pinlake services up
 --kafka-brokers 3 --s3 --thrift --spark-cluster`` starts them (independent services at once).
 
@@ -84,8 +84,10 @@ PINLAKE = str(Path(sys.executable).parent / "pinlake")
 DBT = str(Path(sys.executable).parent / "dbt")
 BROKERS = 3
 PARTITIONS = 3  # per topic, so that every node leads some partition
-WORKERS = 1  # a worker of two cores: the Thrift server's executor holds one, land's the other
-WORKER_CORES = 2
+#: one core and 1g each: the Thrift server's executor takes one worker, land's the other (one
+#: worker of two cores would not do: an executor takes its 1g of the worker's memory)
+WORKERS = 2
+WORKER_CORES = 1
 #: ``dbt build`` through the Thrift server: every seed, model and data test; the unit tests
 #: check the models' SQL on fixtures, whatever the engine, and run in the golden run's build
 #: (bench/bench_scale_out.py builds the same selection)
