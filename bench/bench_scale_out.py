@@ -97,26 +97,6 @@ def home_settings(home: Path, workers: int, master: str | None, bucket: Path | N
     )
 
 
-def land_app(settings: Settings) -> dict[str, Any]:
-    """The finished land application as the cluster's master lists it (waits until the master
-    noticed its driver end); proves land ran on the cluster, and with how many cores."""
-
-    def finished() -> dict[str, Any] | None:
-        state = standalone.master_state(settings) or {}
-        apps = [a for a in state.get("completedapps") or [] if a.get("name") == "pinlake-land"]
-        return apps[0] if apps else None
-
-    process.wait_healthy(
-        lambda: finished() is not None,
-        timeout=120,
-        interval=1,
-        pid=None,
-        exited="",
-        not_healthy="the cluster's master lists no finished land application",
-    )
-    return finished() or {}
-
-
 def run_size(events: int, root: Path, workers: int) -> dict[str, Any]:
     """Both sides for ``events`` events (module docstring); their timings in seconds."""
     load = os.getloadavg()[0]
@@ -148,7 +128,7 @@ def run_size(events: int, root: Path, workers: int) -> dict[str, Any]:
         stack_up = time.perf_counter() - start
         console.print(f"stack up in {stack_up:.1f}s (master {standalone.master_url(cluster)})")
         clanded = crun.run("land (cluster)", LandOptions())
-        app = land_app(cluster)
+        app = standalone.finished_app(cluster, "pinlake-land")  # ran on the cluster
         threads = ["--target", "thrift", "--threads", str(THRIFT_THREADS)]
         crun.run("dbt build --target thrift", DbtCommand([*BUILD, *threads]))
     finally:

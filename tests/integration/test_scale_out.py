@@ -383,20 +383,7 @@ def _land_while_queried(run: ScaleOut) -> None:
     run.landed = landed.result
     run.seconds["land (Thrift server queried)"] = time.perf_counter() - start
 
-    def land_app() -> dict[str, Any] | None:  # finished once the master noticed the driver end
-        state = standalone.master_state(settings) or {}
-        apps = [a for a in state.get("completedapps") or [] if a.get("name") == "pinlake-land"]
-        return apps[0] if apps else None
-
-    process.wait_healthy(
-        lambda: land_app() is not None,
-        timeout=120,
-        interval=1,
-        pid=None,
-        exited="",
-        not_healthy="the master lists no finished land application",
-    )
-    run.land_app = land_app() or {}
+    run.land_app = standalone.finished_app(settings, "pinlake-land")
 
 
 def _dag_process(settings: Settings, request: pytest.FixtureRequest) -> DagTestProcess:

@@ -232,6 +232,28 @@ def master_state(settings: Settings, timeout: float = 2.0) -> dict[str, Any] | N
     return state if isinstance(state, dict) else None
 
 
+def finished_app(settings: Settings, name: str, timeout: float = 120) -> dict[str, Any]:
+    """The finished application ``name`` as the running master lists it (its
+    ``completedapps`` entry: ``id``, ``name``, ``state``, ``cores``, …), waiting up to
+    ``timeout`` seconds for the master to notice its driver end. Raises :class:`PinlakeError`
+    (``process.wait_healthy``) when the master lists none by then."""
+
+    def found() -> dict[str, Any] | None:
+        state = master_state(settings) or {}
+        apps = [a for a in state.get("completedapps") or [] if a.get("name") == name]
+        return apps[0] if apps else None
+
+    process.wait_healthy(
+        lambda: found() is not None,
+        timeout=timeout,
+        interval=1,
+        pid=None,
+        exited="",
+        not_healthy=f"the cluster's master lists no finished {name} application",
+    )
+    return found() or {}
+
+
 def alive_worker_ui_ports(state: dict[str, Any] | None) -> set[int]:
     """The web UI ports of the workers the master lists as ``ALIVE`` (a restarted worker is
     listed again under a new id; its old entry is ``DEAD``)."""
