@@ -459,6 +459,7 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
                 raise PinlakeError(
                     ("the Kafka broker" if want == 1 else f"Kafka node {node.id}")
                     + f" exited during start-up; see {out_log(settings, node)}"
+                    + process.log_excerpt(out_log(settings, node))
                 )
         return len(broker_ids(settings, timeout=1.5)) >= want
 
@@ -469,6 +470,7 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
         interval=0.3,
         pid=pid_,
         exited=f"the Kafka broker exited during start-up; see {out}",
+        log=out,
         not_healthy=(
             f"Kafka at {settings.kafka.bootstrap_servers} {have} after {timeout:.0f}s; see {out}"
         ),

@@ -405,6 +405,7 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
         interval=0.3,
         pid=pid_,
         exited=f"the metastore server exited during start-up; see {log}",
+        log=log,
         not_healthy=f"the metastore server on 127.0.0.1:{settings.metastore_port} did not "
         f"answer within {timeout:.0f}s; see {log}",
     )

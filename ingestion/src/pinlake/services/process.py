@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -200,6 +201,31 @@ def _signal(pgid: int, procs: list[psutil.Process], sig: signal.Signals) -> None
             proc.send_signal(sig)
 
 
+#: Lines of a log that say why a service failed: a Java exception or its cause, a Python
+#: traceback's last line, a log4j/logging ERROR or FATAL record.
+_ERROR_LINE = re.compile(r"(Exception|Error\b|\bERROR\b|\bFATAL\b|^Caused by|Traceback)")
+
+
+def log_excerpt(log: Path, lines: int = 12, tail_bytes: int = 256 * 1024) -> str:
+    """What the end of ``log`` says went wrong, for an error message: its last ``lines`` lines
+    that name an error (exceptions, ``Caused by``, ERROR/FATAL records), else its last 5
+    non-empty lines; each cut to 300 characters and indented under a heading. Reads at most
+    the last ``tail_bytes`` bytes; "" when the log is missing, unreadable or empty."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(max(0, log.stat().st_size - tail_bytes))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    rows = [row.rstrip() for row in text.splitlines() if row.strip()]
+    errors = [row for row in rows if _ERROR_LINE.search(row) and not row.lstrip().startswith("at ")]
+    chosen = errors[-lines:] if errors else rows[-5:]
+    if not chosen:
+        return ""
+    heading = "the last errors in " if errors else "the end of "
+    return f"\n{heading}{log}:\n" + "\n".join(f"  | {row[:300]}" for row in chosen)
+
+
 def wait_healthy(
     check: Callable[[], bool],
     *,
@@ -208,18 +234,22 @@ def wait_healthy(
     pid: int | None,
     exited: str,
     not_healthy: str,
+    log: Path | None = None,
 ) -> None:
     """Call ``check`` every ``interval`` seconds until it returns True.
 
     Raises :class:`PinlakeError` with ``exited`` as soon as process ``pid`` (if given) is no
-    longer alive, or with ``not_healthy`` after ``timeout`` seconds.
+    longer alive, or with ``not_healthy`` after ``timeout`` seconds; either message is followed
+    by :func:`log_excerpt` of the service's ``log`` when one is given, so that the reason is in
+    the error itself (a CI log shows it; the service's home may be gone by then).
     """
+    excerpt = (lambda: log_excerpt(log)) if log is not None else (lambda: "")
 
     def attempt() -> bool:
         if check():
             return True
         if pid is not None and not is_alive(pid):
-            raise PinlakeError(exited)
+            raise PinlakeError(exited + excerpt())
         return False
 
     try:
@@ -230,7 +260,7 @@ def wait_healthy(
             reraise=True,
         )(attempt)
     except RetryError:
-        raise PinlakeError(not_healthy) from None
+        raise PinlakeError(not_healthy + excerpt()) from None
 
 
 def free_ports(n: int) -> list[int]:

@@ -93,6 +93,7 @@ def wait_healthy(settings: Settings, timeout: float = 30.0, pid_: int | None = N
         interval=0.2,
         pid=pid_,
         exited=f"the S3 server (moto) exited during start-up; see {log}",
+        log=log,
         not_healthy=f"the S3 server on {url(settings)} not healthy after {timeout:.0f}s; see {log}",
     )
 

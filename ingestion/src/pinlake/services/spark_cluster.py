@@ -325,6 +325,7 @@ def start(settings: Settings, say: Callable[[str], object] = lambda _m: None) ->
             interval=1.0,
             pid=mpid,
             exited=f"the Spark master exited during start-up; see {log}",
+            log=log,
             not_healthy=f"the Spark master did not answer on {ui_url(settings)}/json/ within "
             f"{MASTER_TIMEOUT:.0f}s; see {log}",
         )
@@ -367,6 +368,7 @@ def _wait_workers(settings: Settings, pids: dict[str, int]) -> None:
             if name != MASTER and not process.is_alive(wpid):
                 raise PinlakeError(
                     f"Spark {name} exited during start-up; see {log_path(settings, name)}"
+                    + process.log_excerpt(log_path(settings, name))
                 )
         return wanted <= alive_worker_ui_ports(master_state(settings))
 

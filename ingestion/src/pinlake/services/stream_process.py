@@ -120,6 +120,7 @@ def wait_running(settings: Settings, timeout: float = 180.0, pid_: int | None = 
         interval=0.5,
         pid=pid_,
         exited=f"the stream query exited during start-up; see {settings.logs_dir / 'stream.log'}",
+        log=settings.logs_dir / "stream.log",
         not_healthy=(
             f"the stream query did not start within {timeout:.0f}s; see "
             f"{settings.logs_dir / 'stream.log'}"
@@ -144,5 +145,6 @@ def wait_caught_up(settings: Settings, timeout: float = 300.0) -> None:
         interval=0.5,
         pid=pid(settings),
         exited=f"the stream query stopped; see {settings.logs_dir / 'stream.log'}",
+        log=settings.logs_dir / "stream.log",
         not_healthy=f"the stream query did not catch up within {timeout:.0f}s",
     )

@@ -1,0 +1,109 @@
+"""A service that fails to start says why in the error itself: ``process.wait_healthy`` adds the
+last error lines of the service's log (exceptions, ``Caused by``, ERROR records, never stack
+frames), so that a CI log holds the reason after the service's home is gone.
+
+The services here are real child processes (``python -c``) that write a log the way a JVM does
+and then exit or hang; nothing else is started.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from pinlake.errors import PinlakeError
+from pinlake.services import process
+
+JAVA_FAILURE = """\
+26/12/01 00:00:58 INFO SparkContext: Running Spark version 4.2.0
+26/12/01 00:00:59 WARN Utils: Your hostname resolves to a loopback address
+Exception in thread "main" java.lang.NoClassDefFoundError: org/apache/hadoop/hive/llap/Signable
+\tat org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.main(HiveThriftServer2.scala:99)
+\tat java.base/java.lang.Thread.run(Thread.java:840)
+Caused by: java.lang.ClassNotFoundException: org.apache.hadoop.hive.llap.Signable
+\tat java.base/java.net.URLClassLoader.findClass(URLClassLoader.java:445)
+26/12/01 00:01:00 INFO ShutdownHookManager: Shutdown hook called
+"""
+
+
+def _service(tmp_path: Path, text: str, then: str) -> tuple[int, Path]:
+    """Spawn a child that writes ``text`` to its log (stdout) and then runs ``then``."""
+    log = tmp_path / "logs" / "svc.log"
+    log.parent.mkdir(parents=True)
+    code = f"import sys, time; sys.stdout.write({text!r}); sys.stdout.flush(); {then}"
+    pid = process.spawn(tmp_path / "run", log, "svc", [sys.executable, "-c", code])
+    return pid, log
+
+
+def test_an_exit_during_start_up_quotes_the_exception_and_its_cause(tmp_path):
+    pid, log = _service(tmp_path, JAVA_FAILURE, "sys.exit(1)")
+    with pytest.raises(PinlakeError) as caught:
+        process.wait_healthy(
+            lambda: False,
+            timeout=30,
+            interval=0.1,
+            pid=pid,
+            exited=f"the service exited during start-up; see {log}",
+            not_healthy="never",
+            log=log,
+        )
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"the service exited during start-up; see {log}"
+    assert lines[1] == f"the last errors in {log}:"
+    assert lines[2:] == [
+        '  | Exception in thread "main" java.lang.NoClassDefFoundError: '
+        "org/apache/hadoop/hive/llap/Signable",
+        "  | Caused by: java.lang.ClassNotFoundException: org.apache.hadoop.hive.llap.Signable",
+    ]
+
+
+def test_a_service_that_never_answers_quotes_the_end_of_its_log(tmp_path):
+    text = "".join(f"starting step {n}\n" for n in range(1, 9))
+    pid, log = _service(tmp_path, text, "time.sleep(60)")
+    try:
+        with pytest.raises(PinlakeError) as caught:
+            process.wait_healthy(
+                lambda: False,
+                timeout=1,
+                interval=0.2,
+                pid=pid,
+                exited="exited",
+                not_healthy="the service did not answer within 1s",
+                log=log,
+            )
+    finally:
+        process.stop(tmp_path / "run", "svc", timeout=0)
+    lines = str(caught.value).splitlines()
+    assert lines[:2] == ["the service did not answer within 1s", f"the end of {log}:"]
+    assert lines[2:] == [f"  | starting step {n}" for n in range(4, 9)]
+
+
+def test_without_a_readable_log_the_message_is_unchanged(tmp_path):
+    missing = tmp_path / "never-written.log"
+    assert process.log_excerpt(missing) == ""
+    with pytest.raises(PinlakeError) as caught:
+        process.wait_healthy(
+            lambda: False,
+            timeout=0.3,
+            interval=0.1,
+            pid=None,
+            exited="exited",
+            not_healthy="did not answer",
+            log=missing,
+        )
+    assert str(caught.value) == "did not answer"
+
+
+def test_only_the_last_lines_of_a_long_log_are_quoted(tmp_path):
+    log = tmp_path / "long.log"
+    log.write_text("".join(f"ERROR record {n}\n" for n in range(100)) + "x" * 1000 + " Error\n")
+    excerpt = process.log_excerpt(log, lines=3).splitlines()
+    assert excerpt == [
+        "",
+        f"the last errors in {log}:",
+        "  | ERROR record 98",
+        "  | ERROR record 99",
+        "  | " + "x" * 300,
+    ]
