@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -62,21 +61,6 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {memory:.0f} GiB, load average {load}"
 
 
-def _free_block(n: int) -> int:
-    """The first of ``n`` consecutive loopback ports nothing listens on (worker n's web UI is
-    base + n - 1)."""
-    for base in process.free_ports(50):
-        ports = range(base, base + n)
-        if all(_unused(port) for port in ports):
-            return base
-    raise RuntimeError(f"no {n} consecutive free loopback ports")
-
-
-def _unused(port: int) -> bool:
-    with socket.socket() as sock:
-        return port < 65536 and sock.connect_ex(("127.0.0.1", port)) != 0
-
-
 def home_settings(home: Path, workers: int, master: str | None, bucket: Path | None) -> Settings:
     """A home on free loopback ports (other stacks may run on this machine): ``master`` None
     lets the running cluster decide (``pinlake.spark.spark_master``); ``bucket`` None is the
@@ -92,7 +76,10 @@ def home_settings(home: Path, workers: int, master: str | None, bucket: Path | N
         thrift_port=thrift,
         thrift_ui_port=thrift_ui,
         spark_cluster=SparkClusterSettings(
-            workers=workers, port=port, ui_port=ui_port, worker_ui_port=_free_block(workers)
+            workers=workers,
+            port=port,
+            ui_port=ui_port,
+            worker_ui_port=process.free_port_block(workers),
         ),
     )
 

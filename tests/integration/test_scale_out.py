@@ -37,7 +37,6 @@ import csv
 import io
 import itertools
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -109,29 +108,6 @@ STAGING_RUNS = tuple(f"dbt.stg_pinterest__{m}.run" for m in ("pins", "geolocatio
 #: LocalExecutor worker processes (``AIRFLOW__CORE__PARALLELISM``) in step 5
 DAG_PARALLELISM = 4
 QUIET = lambda _m: None  # noqa: E731 - a `say` that says nothing
-
-
-def free_port_block(n: int, attempts: int = 200) -> int:
-    """The first of ``n`` consecutive loopback ports that are free right now (Kafka node n
-    listens on base + 2(n-1), its controller on base + 2(n-1) + 1; worker n's web UI on
-    base + n - 1)."""
-    for _ in range(attempts):
-        (base,) = process.free_ports(1)
-        if base + n > 65535:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + n):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise AssertionError(f"no {n} consecutive free ports")
 
 
 def active_controller(settings: Settings) -> int:
@@ -224,7 +200,7 @@ class ScaleOut:
 def _settings(home: Path) -> Settings:
     """The home's settings: every service on free loopback ports, the bucket on S3."""
     # one block, so that no two services are given the same port
-    base = free_port_block(2 * BROKERS + WORKERS + 7)
+    base = process.free_port_block(2 * BROKERS + WORKERS + 7)
     kafka_base, worker_ui = base, base + 2 * BROKERS
     api, s3, meta, thrift, thrift_ui, master, master_ui = range(
         worker_ui + WORKERS, base + 2 * BROKERS + WORKERS + 7

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -263,14 +264,73 @@ def wait_healthy(
         raise PinlakeError(not_healthy + excerpt()) from None
 
 
+#: Where :func:`free_ports` looks: above the well-known defaults of the services pinlake runs
+#: (Kafka 9092, HiveServer2 10000, the metastore 9083, Spark 7077/8080/4040…) and below the
+#: kernel's ephemeral range.
+FREE_PORT_FLOOR = 15_000
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's ephemeral (client-side) port range, ``(low, high)`` inclusive: Linux's
+    ``/proc/sys/net/ipv4/ip_local_port_range``, else IANA's 49152–65535 (RFC 6335, §6)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49_152, 65_535
+
+
 def free_ports(n: int) -> list[int]:
     """``n`` distinct loopback ports that are free right now (for tests and benchmarks that run
-    their own broker and API next to anything already listening)."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    their own broker and API next to anything already listening).
+
+    They are drawn at random between :data:`FREE_PORT_FLOOR` and the start of the kernel's
+    ephemeral range (:func:`ephemeral_port_range`) and each is bound once to check it: a port
+    the kernel hands out (``bind(0)``) is an ephemeral one, which any outgoing connection may
+    take as its local port before the service binds it (EADDRINUSE at start-up, seen with the
+    Spark Thrift server while three Kafka brokers and Spark were busy). Raises
+    :class:`PinlakeError` when ``n`` such ports are not found in 50·n tries.
+    """
+    low, _high = ephemeral_port_range()
+    if low - FREE_PORT_FLOOR < 10 * n:
+        raise PinlakeError(f"no room for {n} ports below the ephemeral range (starts at {low})")
+    rng = random.SystemRandom()
+    chosen: list[int] = []
+    for _ in range(50 * n):
+        port = rng.randrange(FREE_PORT_FLOOR, low)
+        if port in chosen:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == n:
+            return chosen
+    raise PinlakeError(f"found only {len(chosen)} of {n} free ports in {FREE_PORT_FLOOR}-{low - 1}")
+
+
+def free_port_block(n: int, attempts: int = 200) -> int:
+    """The first of ``n`` consecutive loopback ports that are free right now, all below the
+    ephemeral range (:func:`free_ports`): for a stack whose services derive their ports from one
+    base (Kafka node k on base + 2(k-1), worker k's web UI on base + k - 1…). Raises
+    :class:`PinlakeError` after ``attempts`` tries."""
+    low, _high = ephemeral_port_range()
+    for _ in range(attempts):
+        (base,) = free_ports(1)
+        if base + n > low:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + n):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise PinlakeError(f"no {n} consecutive free loopback ports in {attempts} tries")

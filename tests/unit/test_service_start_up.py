@@ -1,6 +1,8 @@
 """A service that fails to start says why in the error itself: ``process.wait_healthy`` adds the
 last error lines of the service's log (exceptions, ``Caused by``, ERROR records, never stack
-frames), so that a CI log holds the reason after the service's home is gone.
+frames), so that a CI log holds the reason after the service's home is gone. And the ports
+given to services in tests and benchmarks are never ephemeral ones, which any outgoing
+connection may take first.
 
 The services here are real child processes (``python -c``) that write a log the way a JVM does
 and then exit or hang; nothing else is started.
@@ -107,3 +109,14 @@ def test_only_the_last_lines_of_a_long_log_are_quoted(tmp_path):
         "  | ERROR record 99",
         "  | " + "x" * 300,
     ]
+
+
+def test_free_ports_are_below_the_ephemeral_range_and_bindable(tmp_path):
+    """A port the kernel may hand to any outgoing connection is never chosen for a service."""
+    low, high = process.ephemeral_port_range()
+    assert 0 < low <= high <= 65_535
+    ports = process.free_ports(20)
+    assert len(set(ports)) == 20
+    assert all(process.FREE_PORT_FLOOR <= port < low for port in ports)
+    base = process.free_port_block(9)
+    assert process.FREE_PORT_FLOOR <= base and base + 9 <= low
