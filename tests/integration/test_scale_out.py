@@ -14,7 +14,9 @@ record and the services' state:
    then the node is started again (``services up`` does that) while the next steps run;
 3. ``sink --once`` into ``s3://…``; ``land`` in its own process on the cluster, reading s3a://,
    while a thread queries the Thrift server every second (the shared metastore at work);
-4. ``dbt build --target thrift --threads 4`` (the unit tests aside) through the Thrift server;
+4. ``dbt build --target thrift --threads 4`` through the Thrift server: seeds, models and the
+   project's own data tests (dbt's built-in generic tests and the unit tests run in the golden
+   run's build);
    every reporting mart read back through it equals the published results
    (``expected/<mart>.csv``), which the ``local`` target's marts equal on the same data
    (tests/integration/test_reference_data.py): the two targets build the same marts without a
@@ -87,9 +89,13 @@ PARTITIONS = 3  # per topic, so that every node leads some partition
 #: worker of two cores would not do: an executor takes its 1g of the worker's memory)
 WORKERS = 2
 WORKER_CORES = 1
-#: ``dbt build`` through the Thrift server: every seed, model and data test; the unit tests
-#: check the models' SQL on fixtures, whatever the engine, and run in the golden run's build
-#: (bench/bench_scale_out.py builds the same selection)
+#: dbt's own generic tests: their SQL is dbt-spark's, the same on every Spark target, and they run
+#: in the golden run's build (79 of the project's 105 data tests)
+BUILTIN_TESTS = ("not_null", "unique", "accepted_values", "relationships")
+#: ``dbt build`` through the Thrift server: every seed and model, and every data test whose SQL
+#: is the project's (its generic tests in tests/dbt/generic and its singular tests); the unit
+#: tests check the models' SQL on fixtures, whatever the engine, and run in the golden run's
+#: build, as dbt's built-in tests do (bench/bench_scale_out.py builds every data test)
 THRIFT_BUILD = [
     "build",
     "--target",
@@ -98,6 +104,8 @@ THRIFT_BUILD = [
     "4",
     "--exclude-resource-type",
     "unit_test",
+    "--exclude",
+    *(f"test_name:{name}" for name in BUILTIN_TESTS),
 ]
 #: records in the batch topics when the broker is killed (of about 31,000)
 KILL_AFTER = 2_500
@@ -190,6 +198,8 @@ class ScaleOut:
     land_app: dict[str, Any] = field(default_factory=dict)
     polls: list[object] = field(default_factory=list)
     dbt: subprocess.CompletedProcess | None = None
+    #: the nodes the thrift build ran (its run_results.json): unique_id → status
+    built: dict[str, str] = field(default_factory=dict)
     #: step 5: the DAG run's outcome (tests/dags/run_dag_test.py), or why there is none
     dag_run: dict[str, Any] | str = "not run"
     #: objects put beside the sink's: one outside any topic folder, one badly named
@@ -452,6 +462,11 @@ def scale_out(
                     build.kill()
                     raise
             run.dbt = subprocess.CompletedProcess(build.args, build.returncode, out, err)
+            results = settings.home / "dbt" / "target" / "run_results.json"
+            if results.is_file():  # read now: the DAG run of step 5 writes its own
+                run.built = {
+                    r["unique_id"]: r["status"] for r in json.loads(results.read_text())["results"]
+                }
             run.seconds["dbt build --target thrift"] = time.perf_counter() - start
             if dags is not None:
                 _run_dag_in_parallel(run, dags)
@@ -590,11 +605,29 @@ def test_the_thrift_server_answered_throughout_land(scale_out: ScaleOut) -> None
     assert {"pin", "geo", "user", "_loaded_files"} <= set(polls[-1][0])
 
 
-def test_dbt_builds_everything_through_the_thrift_server(scale_out: ScaleOut) -> None:
+def test_dbt_builds_everything_through_the_thrift_server(
+    scale_out: ScaleOut, dbt_manifest: Path
+) -> None:
     done = scale_out.dbt
     assert done is not None and done.returncode == 0, (done.stdout or "")[-3000:]
     assert "Concurrency: 4 threads (target='thrift')" in done.stdout
     assert "ERROR=0" in done.stdout.replace(" ", "")
+    # exactly THRIFT_BUILD's selection ran: every seed and model, the project's own data tests
+    # (and the exposures, which dbt lists as no-ops)
+    manifest = json.loads(dbt_manifest.read_text())
+    wanted = {
+        n["unique_id"]
+        for n in manifest["nodes"].values()
+        if n["resource_type"] in ("seed", "model")
+        or (
+            n["resource_type"] == "test"
+            and (n.get("test_metadata") or {}).get("name") not in BUILTIN_TESTS
+        )
+    }
+    assert any(w.startswith("test.") for w in wanted)
+    assert set(scale_out.built) == wanted | set(manifest["exposures"])
+    failed = {k: v for k, v in scale_out.built.items() if v not in ("success", "pass")}
+    assert set(failed) == set(manifest["exposures"]) and set(failed.values()) == {"no-op"}
 
 
 def test_the_reporting_marts_are_the_published_ones(scale_out: ScaleOut, aicore_dir: Path) -> None:
