@@ -40,17 +40,29 @@ def produce_events(run: Runner, events: int) -> None:
     run.run("produce → bucket", ProduceToBucket(sequential=True, events=events))
 
 
-def growth_rows(results: list[dict[str, float]], times: list[str]) -> list[tuple[str, ...]]:
+def dbt_statements(settings: Settings) -> int:
+    """The SQL statements dbt sent to Spark in its last invocation on ``settings``' home: the
+    ``SQL status:`` lines (one per statement, dbt-adapters' ``SQLQueryStatus`` event) after the
+    last ``Running with dbt=`` of ``<home>/logs/dbt/dbt.log`` (dbt's file log, debug level by
+    default); 0 when there is no log. Shared with bench_scale_out.py."""
+    log = settings.logs_dir / "dbt" / "dbt.log"
+    if not log.is_file():
+        return 0
+    text = log.read_text(errors="replace")
+    return text[text.rfind("Running with dbt=") :].count("SQL status:")
+
+
+def growth_rows(results: list[dict[str, float]], times: list[str]) -> list[list[str]]:
     """How each time grows from one size to the next: per consecutive pair of ``results``
     (dicts with ``events``, ``records`` and the seconds named in ``times``), the sizes, the data
     ratio (records) and ``big[t] / small[t]`` for each ``t`` of ``times``. Shared with
     bench_scale_out.py."""
     return [
-        (
+        [
             f"{small['events']:,} → {big['events']:,}",
             f"{big['records'] / small['records']:.1f}×",
             *(f"{big[t] / small[t]:.2f}×" for t in times),
-        )
+        ]
         for small, big in zip(results, results[1:], strict=False)
     ]
 
@@ -80,6 +92,7 @@ def run_size(events: int, root: Path) -> dict[str, float]:
     records = land.total_records + land.total_quarantined
     land_work = land.seconds - land.spark_startup_seconds
     run.run("dbt build", DbtCommand(["build", "--exclude-resource-type", "unit_test"]))
+    statements = dbt_statements(settings)
     land_wall, build = run.timings["land"], run.timings["dbt build"]
     base_home = root / f"base{events}"
     out = subprocess.run(
@@ -96,7 +109,13 @@ def run_size(events: int, root: Path) -> dict[str, float]:
         "land_rate": records / land_work,
         "base_rate": base["records"] / base["seconds"],
         "build": build,
+        "statements": statements,
     }
+
+
+#: issue 13's goals: land at 1M events ≥ 0.9× the baseline; dbt build at 10k ≤ 40 s (idle);
+#: 100k → 1M events ≤ 3× the build time
+GOAL_LAND_RATIO, GOAL_BUILD_10K, GOAL_BUILD_GROWTH = 0.9, 40.0, 3.0
 
 
 def report(results: list[dict[str, float]]) -> None:
@@ -107,8 +126,12 @@ def report(results: list[dict[str, float]]) -> None:
             f"{r['land_wall']:.1f}s",
             f"{r['land_rate']:,.0f}",
             f"{r['base_rate']:,.0f}",
-            f"{r['land_rate'] / r['base_rate']:.2f}",
-            f"{r['build']:.1f}s",
+            f"{r['land_rate'] / r['base_rate']:.2f}"
+            + (f" (goal ≥ {GOAL_LAND_RATIO})" if r["events"] == 1_000_000 else ""),
+            f"{r['build']:.1f}s"
+            + (f" (goal ≤ {GOAL_BUILD_10K:.0f}s)" if r["events"] == 10_000 else ""),
+            f"{r['statements']:,}",
+            f"{r['build'] / r['statements']:.2f}s" if r["statements"] else "-",
         )
         for r in results
     ]
@@ -123,11 +146,16 @@ def report(results: list[dict[str, float]]) -> None:
                 "baseline rec/s",
                 "land/baseline",
                 "dbt build",
+                "Spark statements",
+                "per statement",
             ],
             rows,
         )
     )
     growth = growth_rows(results, ["land_wall", "build"])
+    for row, (small, big) in zip(growth, zip(results, results[1:], strict=False), strict=False):
+        if (small["events"], big["events"]) == (100_000, 1_000_000):
+            row[-1] = f"{row[-1]} (goal ≤ {GOAL_BUILD_GROWTH:.0f}×)"
     if growth:
         console.print(table("cost growth", ["sizes", "data", "land time", "build time"], growth))
 

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_lakehouse import growth_rows, produce_events  # beside this file
+from bench_lakehouse import dbt_statements, growth_rows, produce_events  # beside this file
 
 from pinlake.config import Settings, SparkClusterSettings
 from pinlake.console import console, table
@@ -96,6 +96,7 @@ def run_size(events: int, root: Path, workers: int) -> dict[str, Any]:
         console.print(f"shared metastore up on port {local.metastore_port}")
         landed = run.run("land (local[2], shared metastore)", LandOptions())
         run.run("dbt build --target local", DbtCommand([*BUILD, "--target", "local"]))
+        statements_local = dbt_statements(local)
     finally:
         manager.stop_all(local, quiet=True)
     records = landed.total_records + landed.total_quarantined
@@ -118,6 +119,7 @@ def run_size(events: int, root: Path, workers: int) -> dict[str, Any]:
         app = standalone.finished_app(cluster, "pinlake-land")  # ran on the cluster
         threads = ["--target", "thrift", "--threads", str(THRIFT_THREADS)]
         crun.run("dbt build --target thrift", DbtCommand([*BUILD, *threads]))
+        statements_thrift = dbt_statements(cluster)
     finally:
         manager.stop_all(cluster, quiet=True)
     if clanded.total_records + clanded.total_quarantined != records:
@@ -137,6 +139,8 @@ def run_size(events: int, root: Path, workers: int) -> dict[str, Any]:
         "startup_cluster": clanded.spark_startup_seconds,
         "dbt_local": run.timings["dbt build --target local"],
         "dbt_thrift": crun.timings["dbt build --target thrift"],
+        "statements_local": statements_local,
+        "statements_thrift": statements_thrift,
     }
 
 
@@ -161,6 +165,8 @@ def report_size(r: dict[str, Any]) -> None:
             ["measurement", "local[2]", "cluster + Thrift", "cluster/local"],
             rows,
             caption=(
+                f"dbt sent {r['statements_local']:,} Spark statements (local) and "
+                f"{r['statements_thrift']:,} (thrift); "
                 f"load average at the start {r['load']:.2f}; stack start-up {r['stack_up']:.0f}s "
                 f"(not compared); land's application on the cluster had {r['land_app_cores']} "
                 f"core(s); produce {r['produce']:.0f}s"
