@@ -39,19 +39,26 @@ def _service(tmp_path: Path, text: str, then: str) -> tuple[int, Path]:
     return pid, log
 
 
-def test_an_exit_during_start_up_quotes_the_exception_and_its_cause(tmp_path):
-    pid, log = _service(tmp_path, JAVA_FAILURE, "sys.exit(1)")
+def _wait_fails(pid: int | None, log: Path, timeout: float, exited: str, not_healthy: str) -> str:
+    """The message of the PinlakeError ``process.wait_healthy`` raises for a check that never
+    passes."""
     with pytest.raises(PinlakeError) as caught:
         process.wait_healthy(
             lambda: False,
-            timeout=30,
+            timeout=timeout,
             interval=0.1,
             pid=pid,
-            exited=f"the service exited during start-up; see {log}",
-            not_healthy="never",
+            exited=exited,
+            not_healthy=not_healthy,
             log=log,
         )
-    lines = str(caught.value).splitlines()
+    return str(caught.value)
+
+
+def test_an_exit_during_start_up_quotes_the_exception_and_its_cause(tmp_path):
+    pid, log = _service(tmp_path, JAVA_FAILURE, "sys.exit(1)")
+    exited = f"the service exited during start-up; see {log}"
+    lines = _wait_fails(pid, log, 30, exited, "never").splitlines()
     assert lines[0] == f"the service exited during start-up; see {log}"
     assert lines[1] == f"the last errors in {log}:"
     assert lines[2:] == [
@@ -65,19 +72,10 @@ def test_a_service_that_never_answers_quotes_the_end_of_its_log(tmp_path):
     text = "".join(f"starting step {n}\n" for n in range(1, 9))
     pid, log = _service(tmp_path, text, "time.sleep(60)")
     try:
-        with pytest.raises(PinlakeError) as caught:
-            process.wait_healthy(
-                lambda: False,
-                timeout=1,
-                interval=0.2,
-                pid=pid,
-                exited="exited",
-                not_healthy="the service did not answer within 1s",
-                log=log,
-            )
+        message = _wait_fails(pid, log, 1, "exited", "the service did not answer within 1s")
     finally:
         process.stop(tmp_path / "run", "svc", timeout=0)
-    lines = str(caught.value).splitlines()
+    lines = message.splitlines()
     assert lines[:2] == ["the service did not answer within 1s", f"the end of {log}:"]
     assert lines[2:] == [f"  | starting step {n}" for n in range(4, 9)]
 
@@ -85,17 +83,7 @@ def test_a_service_that_never_answers_quotes_the_end_of_its_log(tmp_path):
 def test_without_a_readable_log_the_message_is_unchanged(tmp_path):
     missing = tmp_path / "never-written.log"
     assert process.log_excerpt(missing) == ""
-    with pytest.raises(PinlakeError) as caught:
-        process.wait_healthy(
-            lambda: False,
-            timeout=0.3,
-            interval=0.1,
-            pid=None,
-            exited="exited",
-            not_healthy="did not answer",
-            log=missing,
-        )
-    assert str(caught.value) == "did not answer"
+    assert _wait_fails(None, missing, 0.3, "exited", "did not answer") == "did not answer"
 
 
 def test_only_the_last_lines_of_a_long_log_are_quoted(tmp_path):
