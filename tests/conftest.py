@@ -39,10 +39,6 @@ pytest_plugins = ["airflow_env", "s3_env"]
 #: only, with one compiler thread: about half the CPU of a JVM's start-up, and the suite's JVMs
 #: are short-lived and work on small data (set PINLAKE_JVM_OPTIONS to override, "" for none).
 os.environ.setdefault("PINLAKE_JVM_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1")
-#: ... and Spark generates no code (PINLAKE_SPARK_CODEGEN): on the suite's small data, generating,
-#: compiling and JIT-compiling code costs more than it saves (a dbt build at 10k events: 195
-#: instead of 211-262 CPU-s; 169 with the options above). Set it to "true" to test codegen.
-os.environ.setdefault("PINLAKE_SPARK_CODEGEN", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: CI checks out shared/ beside the repository clone.

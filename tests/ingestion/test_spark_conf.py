@@ -25,14 +25,11 @@ def _render_profiles(env: dict[str, str]) -> dict:
     return yaml.safe_load(rendered)
 
 
-@pytest.mark.parametrize(
-    ("jvm_options", "codegen"),
-    [("", True), ("-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1", False)],
-)
+@pytest.mark.parametrize("jvm_options", ["", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1"])
 def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(
-    tmp_path: Path, jvm_options: str, codegen: bool
+    tmp_path: Path, jvm_options: str
 ):
-    settings = Settings(home=tmp_path / "home", jvm_options=jvm_options, spark_codegen=codegen)
+    settings = Settings(home=tmp_path / "home", jvm_options=jvm_options)
     profile = _render_profiles(settings.child_env())["pinlake"]
     local = profile["outputs"]["local"]
 
@@ -43,9 +40,6 @@ def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(
     for side in ("driver", "executor"):  # PINLAKE_JVM_OPTIONS ends both JVMs' options
         options = conf[f"spark.{side}.extraJavaOptions"]
         assert options.endswith(f"log4j2.properties {jvm_options}".rstrip()), options
-    # PINLAKE_SPARK_CODEGEN: both kinds of generated code on or off together
-    assert conf["spark.sql.codegen.wholeStage"] == str(codegen).lower()
-    assert conf["spark.sql.codegen.factoryMode"] == ("FALLBACK" if codegen else "NO_CODEGEN")
 
 
 def test_every_state_path_is_under_pinlake_home(tmp_path: Path):

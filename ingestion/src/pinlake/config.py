@@ -248,12 +248,6 @@ class Settings(BaseSettings):
     #: test suite, ``-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1`` (the C1 JIT only, one compiler
     #: thread) about halves the CPU a JVM spends starting up, and slows long jobs.
     jvm_options: str = ""
-    #: Spark's code generation (whole-stage codegen and generated projections). On by default,
-    #: as in Spark. Off (``PINLAKE_SPARK_CODEGEN=false``), every query runs interpreted: no
-    #: Janino compilation and no JIT of generated classes, which on small data is most of a
-    #: query's CPU (a JFR profile of ``dbt build`` at 10k events: 57 % of the executors'
-    #: samples in code generation, half the process's CPU in the JIT); slower on large data.
-    spark_codegen: bool = True
     dbt_target: str = "local"
     #: The Hive metastore database. None (default): this home's shared metastore server when
     #: ``pinlake services up --metastore`` runs it, else the embedded Derby database (one JVM at
@@ -395,7 +389,6 @@ class Settings(BaseSettings):
             PINLAKE_JARS_DIR=str(self.jars_dir),
             PINLAKE_SPARK_DRIVER_MEMORY=self.spark_driver_memory,
             PINLAKE_JVM_OPTIONS=self.jvm_options,
-            PINLAKE_SPARK_CODEGEN=str(self.spark_codegen).lower(),
             PINLAKE_DBT_TARGET=self.dbt_target,
             # read by profiles.yml only (derived from the fields above)
             PINLAKE_SPARK_CLASSPATH=self.spark_classpath,

@@ -193,10 +193,6 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "4",
         "spark.databricks.delta.snapshotPartitions": "2",
-        # PINLAKE_SPARK_CODEGEN (Settings.spark_codegen): off, no code is generated at all
-        # (factoryMode: Spark's choice between generated and interpreted projections)
-        "spark.sql.codegen.wholeStage": str(settings.spark_codegen).lower(),
-        "spark.sql.codegen.factoryMode": "FALLBACK" if settings.spark_codegen else "NO_CODEGEN",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
     }
