@@ -153,8 +153,8 @@ def report(results: list[dict[str, float]]) -> None:
         )
     )
     growth = growth_rows(results, ["land_wall", "build"])
-    for row, (small, big) in zip(growth, zip(results, results[1:], strict=False), strict=False):
-        if (small["events"], big["events"]) == (100_000, 1_000_000):
+    for row in growth:
+        if row[0] == f"{100_000:,} → {1_000_000:,}":
             row[-1] = f"{row[-1]} (goal ≤ {GOAL_BUILD_GROWTH:.0f}×)"
     if growth:
         console.print(table("cost growth", ["sizes", "data", "land time", "build time"], growth))

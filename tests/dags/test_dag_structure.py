@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -219,15 +218,12 @@ def test_sink_fails_clearly_when_services_are_down(monkeypatch, tmp_path: Path) 
     from pinlake_dags import tasks
 
     from pinlake.config import get_settings
+    from pinlake.services.process import free_ports
 
-    def free_port() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
-
+    broker_port, api_port = free_ports(2)
     monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
-    monkeypatch.setenv("PINLAKE_API__PORT", str(free_port()))
+    monkeypatch.setenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{broker_port}")
+    monkeypatch.setenv("PINLAKE_API__PORT", str(api_port))
     get_settings.cache_clear()
     with pytest.raises(AirflowFailException, match="pinlake services are not up") as info:
         tasks.sink_once()

@@ -244,7 +244,9 @@ def wait_healthy(
     by :func:`log_excerpt` of the service's ``log`` when one is given, so that the reason is in
     the error itself (a CI log shows it; the service's home may be gone by then).
     """
-    excerpt = (lambda: log_excerpt(log)) if log is not None else (lambda: "")
+
+    def excerpt() -> str:
+        return log_excerpt(log) if log is not None else ""
 
     def attempt() -> bool:
         if check():
@@ -280,6 +282,16 @@ def ephemeral_port_range() -> tuple[int, int]:
         return 49_152, 65_535
 
 
+def _bindable(port: int) -> bool:
+    """Whether loopback ``port`` can be bound right now (it is bound once and released)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_ports(n: int) -> list[int]:
     """``n`` distinct loopback ports that are free right now (for tests and benchmarks that run
     their own broker and API next to anything already listening).
@@ -298,13 +310,8 @@ def free_ports(n: int) -> list[int]:
     chosen: list[int] = []
     for _ in range(50 * n):
         port = rng.randrange(FREE_PORT_FLOOR, low)
-        if port in chosen:
+        if port in chosen or not _bindable(port):
             continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
         chosen.append(port)
         if len(chosen) == n:
             return chosen
@@ -319,18 +326,6 @@ def free_port_block(n: int, attempts: int = 200) -> int:
     low, _high = ephemeral_port_range()
     for _ in range(attempts):
         (base,) = free_ports(1)
-        if base + n > low:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + n):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
+        if base + n <= low and all(_bindable(port) for port in range(base, base + n)):
             return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
     raise PinlakeError(f"no {n} consecutive free loopback ports in {attempts} tries")
