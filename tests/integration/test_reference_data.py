@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -165,3 +166,57 @@ def test_marts_reject_rows_that_break_their_contract(golden, spark):
         with pytest.raises(Exception, match=constraint):
             spark.sql(f"insert into {table} values {values}")
     assert spark.read.format("delta").load(str(path)).count() == before
+
+
+def _contracts(manifest: Path) -> dict[str, dict[str, str]]:
+    """``{schema.model: {constraint name: expression}}`` of the models with an enforced
+    contract (their check constraints)."""
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    return {
+        f"{n['schema']}.{n['name']}": {
+            c["name"]: c["expression"] for c in n["constraints"] if c["type"] == "check"
+        }
+        for n in nodes
+        if n["resource_type"] == "model" and n["config"]["contract"]["enforced"]
+    }
+
+
+def test_contracts_are_set_by_the_create_statement(golden, dbt_manifest: Path):
+    """Each contracted model's check constraints come with its ``create or replace table ... as
+    select`` as Delta table properties (macros/contract_constraints.sql), and the build sent no
+    ``alter table ... add constraint``: one Delta commit per model instead of one per
+    constraint more."""
+    log = (golden.settings.home / "logs" / "dbt" / "dbt.log").read_text(errors="replace")
+    assert "add constraint" not in log
+    contracts = _contracts(dbt_manifest)
+    assert len(contracts["marts.rpt_users_joined_by_year"]) == 2
+    for model, constraints in contracts.items():
+        start = log.index(f"create or replace table {model}\n")
+        create = log[start : log.index("SQL status", start)]
+        for name, expression in constraints.items():
+            assert f"'delta.constraints.{name}' = '{expression}'" in create, (model, name)
+
+
+def test_a_create_whose_rows_break_the_contract_keeps_the_last_good_table(
+    golden, spark, tmp_path: Path
+):
+    """The form the contracted models are built with: a ``create or replace`` whose new rows
+    break a constraint it sets fails naming it, and the table stays as it was (on a copy of a
+    golden mart, addressed by path from the worker's Spark session)."""
+    mart = golden.settings.home / "warehouse" / "marts.db" / "rpt_users_joined_by_year"
+    path = shutil.copytree(mart, tmp_path / "mart")
+    table = f"delta.`{path}`"
+    props = {r.key: r.value for r in spark.sql(f"show tblproperties {table}").collect()}
+    constraints = {k: v for k, v in props.items() if k.startswith("delta.constraints.")}
+    assert len(constraints) == 2
+    listed = ", ".join(f"'{k}' = '{v}'" for k, v in constraints.items())
+    before = sorted(spark.read.format("delta").load(str(path)).collect())
+    versions = len(spark.sql(f"describe history {table}").collect())
+    for row, constraint in {"null, 1": "columns_not_null", "2030, 0": "at_least_1"}.items():
+        with pytest.raises(Exception, match=constraint):
+            spark.sql(
+                f"create or replace table {table} using delta tblproperties ({listed}) as "
+                f"select * from {table} union all select {row}"
+            )
+    assert sorted(spark.read.format("delta").load(str(path)).collect()) == before
+    assert len(spark.sql(f"describe history {table}").collect()) == versions
