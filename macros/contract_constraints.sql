@@ -17,12 +17,16 @@
     are not touched, as in dbt-spark.
 
     dbt-spark (dbt/include/spark/macros/adapters.sql) calls both macros for the `local`
-    (session) and `thrift` targets; dbt-databricks has its own and does not use them.
+    (session) and `thrift` targets; on another adapter (dbt-databricks) its own run instead
+    (macros/adapter_own_macro.sql).
 #}
 
 {#- The `tblproperties (...)` clause of `create table ... as select`: the model's
     `tblproperties` config and, for an enforced contract on Delta, its check constraints. -#}
 {% macro spark__tblproperties_clause() -%}
+    {%- if adapter.type() != 'spark' -%}
+        {{ return(adapter_own_macro('tblproperties_clause')()) }}
+    {%- endif -%}
     {%- set properties = {} -%}
     {%- do properties.update(config.get('tblproperties') or {}) -%}
     {%- do properties.update(contract_check_properties()) -%}
@@ -58,6 +62,9 @@
 {#- After the create: only the columns' `not_null` constraints (the check constraints are
     already the table's, see spark__tblproperties_clause). -#}
 {% macro spark__persist_constraints(relation, model) %}
+    {%- if adapter.type() != 'spark' -%}
+        {{ return(adapter_own_macro('persist_constraints')(relation, model)) }}
+    {%- endif -%}
     {%- set contract = config.get('contract') -%}
     {%- if contract.enforced and config.get('file_format', 'delta') == 'delta' -%}
         {%- do alter_column_set_constraints(relation, model.columns) -%}

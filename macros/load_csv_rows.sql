@@ -4,10 +4,13 @@
     value holding an apostrophe ("Men's") fails the seed with PARSE_SYNTAX_ERROR and an empty
     value becomes the text 'None' (dbt-labs/dbt-spark session.py, _fix_binding; the same bug:
     microsoft/dbt-fabricspark#90). This override writes every value as a Spark SQL literal
-    instead (seed_value_literal), the same on every dbt-spark connection method; dbt-databricks
-    has its own seed macro and does not use it.
+    instead (seed_value_literal), the same on every dbt-spark connection method. On another
+    adapter (dbt-databricks) the adapter's own loader runs (macros/adapter_own_macro.sql).
 #}
 {% macro spark__load_csv_rows(model, agate_table) %}
+    {%- if adapter.type() != 'spark' -%}
+        {{ return(adapter_own_macro('load_csv_rows')(model, agate_table)) }}
+    {%- endif -%}
 
     {%- set batch_size = get_batch_size() -%}
     {%- set column_override = model['config'].get('column_types', {}) -%}

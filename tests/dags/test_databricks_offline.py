@@ -1,11 +1,14 @@
 """The ``databricks`` target, offline: no local stand-in for a Databricks SQL warehouse exists,
-so what can be checked without a workspace is checked here, from ONE dbt invocation (about
+so what can be checked without a workspace is checked here, from one dbt invocation (about
 20 s, no JVM): ``dbt compile --target databricks --no-populate-cache --no-introspect --select
-path:models/marts``.
+path:models/marts``; and one ``dbt compile --inline`` shows which macros the project's
+dbt-spark overrides hand over to.
 
 * Its parse reads the whole project (models, seeds, tests, unit tests) with the dbt-databricks
   adapter, no connection: the manifest it writes is the full project's.
 * The marts and their tests compile offline, refs resolved to the catalog's three-part names.
+* The project's ``spark__`` macros (dbt's dispatch picks them for dbt-databricks too, root
+  project first) hand over to dbt-databricks's own (macros/adapter_own_macro.sql).
 
 Not asserted here (it would cost a second dbt run, ~20 s): the staging models do **not**
 compile offline. They are incremental, and ``is_incremental()`` asks the warehouse whether the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,13 +37,13 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 OFFLINE = ("--no-populate-cache", "--no-introspect")
+#: a ``spark__`` macro of the project: its name and what follows up to its end
+SPARK_OVERRIDE = re.compile(r"\{%-?\s*macro\s+spark__(\w+)\((.*?)\{%-?\s*endmacro", re.S)
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
-    """The one ``dbt compile --target databricks`` of the marts, offline (own target and log
-    folders); its result and its target folder."""
-    target = tmp_path_factory.mktemp("dbx-target")
+def _compile(args: list[str], target: Path) -> subprocess.CompletedProcess:
+    """``dbt compile --target databricks`` offline with ``args``, target and log folders in
+    ``target``."""
     env = {
         **os.environ,
         "DATABRICKS_HOST": "pinlake-offline.invalid",
@@ -53,8 +57,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
         str(Path(sys.executable).with_name("dbt")),
         "compile",
         *OFFLINE,
-        "--select",
-        "path:models/marts",
+        *args,
         "--profiles-dir",
         str(REPO),
         "--project-dir",
@@ -66,7 +69,15 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
         "--log-path",
         str(target / "logs"),
     ]
-    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    """The one ``dbt compile --target databricks`` of the marts, offline (own target and log
+    folders); its result and its target folder."""
+    target = tmp_path_factory.mktemp("dbx-target")
+    done = _compile(["--select", "path:models/marts"], target)
     assert done.returncode == 0, done.stdout[-3000:]
     return done, target
 
@@ -95,3 +106,28 @@ def test_marts_compile_offline(compiled) -> None:
     # refs resolve to the Databricks catalog's three-part names
     assert any("`pinlake_catalog`.`staging`.`stg_pinterest__" in sql for sql in marts.values())
     assert all("{{" not in sql for sql in marts.values())
+
+
+def test_the_spark_overrides_hand_over_to_dbt_databricks(tmp_path: Path) -> None:
+    """dbt's dispatch looks in the root project first for each of the adapter's prefixes, so the
+    project's ``spark__`` macros would replace dbt-databricks's ``databricks__`` ones: each
+    hands over to the adapter's own on any adapter but dbt-spark, which for the databricks
+    target is dbt-databricks's."""
+    overrides = {
+        name: body
+        for path in (REPO / "macros").glob("*.sql")
+        for name, body in SPARK_OVERRIDE.findall(path.read_text())
+    }
+    assert {"load_csv_rows", "tblproperties_clause", "persist_constraints"} <= set(overrides)
+    for name, body in overrides.items():
+        assert "adapter.type() != 'spark'" in body, name
+        assert f"adapter_own_macro('{name}')" in body, name
+    probe = ", ".join(
+        f"'{{{{ adapter_own_macro('{name}').macro.package_name }}}}' as {name}"
+        for name in sorted(overrides)
+    )
+    done = _compile(["--inline", f"select {probe}"], tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
+    compiled = done.stdout.split("Compiled inline node is:")[-1]
+    for name in overrides:
+        assert f"'dbt_databricks' as {name}" in compiled, compiled
