@@ -42,8 +42,8 @@
 
 
 {#- `{delta.constraints.<name>: expression}` of the model's check constraints when its contract
-    is enforced and its format is Delta, else `{}`. An unnamed constraint is named as dbt-spark
-    names it: the md5 of its expression and position. -#}
+    is enforced and its format is Delta, else `{}`. An unnamed constraint is named by the md5
+    of its expression and position. -#}
 {% macro contract_check_properties() -%}
     {%- set properties = {} -%}
     {%- set contract = config.get('contract') -%}
