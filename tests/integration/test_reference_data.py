@@ -145,14 +145,23 @@ def test_entity_mart_has_one_row_per_staged_pin(golden, spark):
     assert any("'" in row[1] for row in _rows(seeds_dir / "categories.csv")[1])
 
 
+#: the mart whose contract the constraint tests break (two check constraints)
+CONTRACT_MART = "rpt_users_joined_by_year"
+
+
+def _delta_constraints(spark, table: str) -> dict[str, str]:
+    """``{delta.constraints.<name>: expression}`` of Delta table ``table`` (a SQL reference)."""
+    props = {r.key: r.value for r in spark.sql(f"show tblproperties {table}").collect()}
+    return {k: v for k, v in props.items() if k.startswith("delta.constraints.")}
+
+
 def test_marts_reject_rows_that_break_their_contract(golden, spark):
     """The marts' dbt contracts become Delta CHECK constraints: a writer outside dbt cannot
     put a null or out-of-range row into a table a dashboard reads. (The table is addressed by
     its path, from the worker's Spark session: the constraints live in the Delta log.)"""
-    path = golden.settings.home / "warehouse" / "marts.db" / "rpt_users_joined_by_year"
+    path = golden.settings.home / "warehouse" / "marts.db" / CONTRACT_MART
     table = f"delta.`{path}`"
-    props = {r.key: r.value for r in spark.sql(f"show tblproperties {table}").collect()}
-    assert sorted(k for k in props if k.startswith("delta.constraints.")) == [
+    assert sorted(_delta_constraints(spark, table)) == [
         "delta.constraints.columns_not_null",
         "delta.constraints.number_users_joined_at_least_1",
     ]
@@ -189,7 +198,7 @@ def test_contracts_are_set_by_the_create_statement(golden, dbt_manifest: Path):
     log = (golden.settings.home / "logs" / "dbt" / "dbt.log").read_text(errors="replace")
     assert "add constraint" not in log
     contracts = _contracts(dbt_manifest)
-    assert len(contracts["marts.rpt_users_joined_by_year"]) == 2
+    assert len(contracts[f"marts.{CONTRACT_MART}"]) == 2
     for model, constraints in contracts.items():
         start = log.index(f"create or replace table {model}\n")
         create = log[start : log.index("SQL status", start)]
@@ -203,11 +212,10 @@ def test_a_create_whose_rows_break_the_contract_keeps_the_last_good_table(
     """The form the contracted models are built with: a ``create or replace`` whose new rows
     break a constraint it sets fails naming it, and the table stays as it was (on a copy of a
     golden mart, addressed by path from the worker's Spark session)."""
-    mart = golden.settings.home / "warehouse" / "marts.db" / "rpt_users_joined_by_year"
+    mart = golden.settings.home / "warehouse" / "marts.db" / CONTRACT_MART
     path = shutil.copytree(mart, tmp_path / "mart")
     table = f"delta.`{path}`"
-    props = {r.key: r.value for r in spark.sql(f"show tblproperties {table}").collect()}
-    constraints = {k: v for k, v in props.items() if k.startswith("delta.constraints.")}
+    constraints = _delta_constraints(spark, table)
     assert len(constraints) == 2
     listed = ", ".join(f"'{k}' = '{v}'" for k, v in constraints.items())
     before = sorted(spark.read.format("delta").load(str(path)).collect())
