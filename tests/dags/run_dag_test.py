@@ -8,7 +8,9 @@ request per line on stdin, runs it, writes the outcome, and exits when stdin clo
 
 ``dag.test()`` builds a new in-process Execution API app (FastAPI) for every task it runs, about
 a second of CPU each; a scheduler talks to one long-running API server instead, so this harness
-builds it once per process (``supervisor.in_process_api_server``, cached). Nothing else changes.
+builds it once per process (``supervisor.in_process_api_server``, cached). And the
+LocalExecutor's shutdown waits a bounded time for its workers (:func:`bounded_end`). Nothing else
+changes.
 
 With ``"executor": true`` the run is ``dag.test(use_executor=True)`` instead: this process only
 schedules (the same loop) and hands each ready task to the configured executor (Airflow's
@@ -98,12 +100,60 @@ def run(
     }
 
 
+#: seconds :func:`bounded_end` waits for the LocalExecutor's workers to take their shutdown
+#: message and exit before it terminates the rest
+WORKER_EXIT_GRACE = 30.0
+
+
+def bounded_end(self, grace: float | None = None) -> None:  # noqa: ANN001 - a LocalExecutor
+    """``LocalExecutor.end`` with a bounded wait (Airflow 3.1.8's waits forever).
+
+    Airflow's ``end()`` puts one shutdown message (``None``) on the activity queue per live
+    worker, then joins each worker with no timeout. Now and then a worker never gets its
+    message and waits on the queue for ever, idle, and ``dag.test()`` with it (seen here after a
+    run whose three tasks had all succeeded; Airflow's own test of ``end()`` has the same hang,
+    apache/airflow#45329, and #67870/#67881 bound the join and drain the result queue). This
+    version sends the same messages, joins each worker for at most ``grace`` seconds in all
+    (default :data:`WORKER_EXIT_GRACE`) while reading results, and then terminates the workers
+    still alive, which are idle by then: ``end()`` runs after the last task has reported. Each
+    one terminated is reported on stderr."""
+    import time
+
+    grace = WORKER_EXIT_GRACE if grace is None else grace
+    self.log.info("Shutting down LocalExecutor (bounded: %.0f s for the workers to exit)", grace)
+    for proc in self.workers.values():
+        if proc.is_alive():
+            self.activity_queue.put(None)
+    deadline = time.monotonic() + grace
+    for proc in self.workers.values():
+        while proc.is_alive() and time.monotonic() < deadline:
+            self._read_results()
+            proc.join(timeout=0.2)
+        if proc.is_alive():
+            print(
+                f"LocalExecutor worker {proc.pid} missed its shutdown message: terminated",
+                file=sys.stderr,
+                flush=True,
+            )
+            proc.terminate()
+            proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        proc.close()
+    self._read_results()
+    self.activity_queue.close()
+    self.result_queue.close()
+
+
 def main() -> None:
     import functools
 
+    from airflow.executors.local_executor import LocalExecutor
     from airflow.sdk.execution_time import supervisor
 
     supervisor.in_process_api_server = functools.cache(supervisor.in_process_api_server)
+    LocalExecutor.end = bounded_end
     for line in sys.stdin:
         if not line.strip():
             continue
