@@ -13,7 +13,7 @@ record and the services' state:
    that leads a partition killed with SIGKILL (the active controller when it leads one);
    then the node is started again (``services up`` does that) while the next steps run;
 3. ``sink --once`` into ``s3://…``; ``land`` in its own process on the cluster, reading s3a://,
-   while a thread queries the Thrift server every second (the shared metastore at work);
+   while a thread queries the Thrift server every few seconds (the shared metastore at work);
 4. ``dbt build --target thrift --threads 4`` through the Thrift server: seeds, models and the
    project's own data tests (dbt's built-in generic tests and the unit tests run in the golden
    run's build);
@@ -109,6 +109,9 @@ THRIFT_BUILD = [
 ]
 #: records in the batch topics when the broker is killed (of about 31,000)
 KILL_AFTER = 2_500
+#: the interval of the Thrift server's queries during land: each is a Delta read of raw.pin on
+#: the Thrift server's driver (a snapshot of a table that land changes); land takes about 40 s
+POLL_SECONDS = 3.0
 #: the raw column of each table that names its source row
 KEY = {"pin": "index", "geo": "ind", "user": "ind"}
 #: the batch DAG's tasks run side by side in step 5: the staging models' ``run`` tasks
@@ -343,7 +346,7 @@ def _put_strays(run: ScaleOut) -> None:
 
 def _land_while_queried(run: ScaleOut) -> None:
     """``land`` in its own process (on the cluster) while a thread asks the Thrift server for
-    the raw tables and a count every second."""
+    the raw tables and a count every :data:`POLL_SECONDS` seconds."""
     settings = run.settings
     done = threading.Event()
 
@@ -355,7 +358,7 @@ def _land_while_queried(run: ScaleOut) -> None:
                 run.polls.append((tables, count))
             except Exception as exc:  # noqa: BLE001 - recorded, asserted by a test
                 run.polls.append(exc)
-            done.wait(1.0)
+            done.wait(POLL_SECONDS)
 
     query(settings, "create database if not exists raw")  # so the poll has a schema to list
     poller = threading.Thread(target=poll, name="thrift-poll", daemon=True)
