@@ -98,13 +98,24 @@ def test_failing_data_test_fails_the_run_and_spares_downstream_marts(golden, dag
     spared = {t.split(".")[1] for t in downstream if t.endswith(".run")} & before.keys()
     assert {"pins", "rpt_most_popular_category_by_year"} <= spared
     # one mart that does not depend on pins must be rebuilt (so the check below can see one);
-    # the run is the subset around it and the failing test (the other marts cost minutes)
+    # the other marts and the other staging models are not run (they cost minutes)
     independent = sorted(m for m in before if m not in spared)
     assert independent, "every mart depends on pins"
     rebuilt = independent[0]
 
-    result = golden.dags.run("run-bad-rows", task_ids=(failing, f"dbt.{rebuilt}.test"))
+    # the run: the failing test with everything it needs (land brings the bad row in; sink,
+    # freshness, the seeds and stg_pinterest__pins keep their order), the rebuilt mart's own run
+    # and test alone (their inputs are built), and everything downstream of the two
+    needs = dag.task_dict[failing].get_flat_relative_ids(upstream=True)
+    mart_tasks = (f"dbt.{rebuilt}.run", f"dbt.{rebuilt}.test")
+    after_mart = dag.task_dict[mart_tasks[1]].get_flat_relative_ids(upstream=False)
+    chosen = {failing, *needs, *mart_tasks, *downstream, *after_mart}
+    assert {"land", "dbt.stg_pinterest__pins.run"} <= needs
+    result = golden.dags.run(
+        "run-bad-rows", task_ids=tuple(sorted(chosen)), downstream=False, upstream=False
+    )
     tasks = result["tasks"]
+    assert "dbt.stg_pinterest__users.run" not in tasks  # the rebuilt mart's inputs: not rebuilt
     assert result["state"] == "failed", result["log"]
     assert (
         tasks["dbt.stg_pinterest__pins.run"] == tasks["dbt.stg_pinterest__pins.test"] == "success"
