@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -114,11 +115,9 @@ def bounded_end(self, grace: float | None = None) -> None:  # noqa: ANN001 - a L
     run whose three tasks had all succeeded; Airflow's own test of ``end()`` has the same hang,
     apache/airflow#45329, and #67870/#67881 bound the join and drain the result queue). This
     version sends the same messages, joins each worker for at most ``grace`` seconds in all
-    (default :data:`WORKER_EXIT_GRACE`) while reading results, and then terminates the workers
-    still alive, which are idle by then: ``end()`` runs after the last task has reported. Each
-    one terminated is reported on stderr."""
-    import time
-
+    (default :data:`WORKER_EXIT_GRACE`) while reading results, and then kills the workers still
+    alive, which are idle by then: ``end()`` runs after the last task has reported. Each
+    one killed is reported on stderr."""
     grace = WORKER_EXIT_GRACE if grace is None else grace
     self.log.info("Shutting down LocalExecutor (bounded: %.0f s for the workers to exit)", grace)
     for proc in self.workers.values():
@@ -135,10 +134,7 @@ def bounded_end(self, grace: float | None = None) -> None:  # noqa: ANN001 - a L
                 file=sys.stderr,
                 flush=True,
             )
-            proc.terminate()
-            proc.join(timeout=10)
-        if proc.is_alive():
-            proc.kill()
+            proc.kill()  # idle: nothing to clean up
             proc.join()
         proc.close()
     self._read_results()
