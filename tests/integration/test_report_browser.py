@@ -93,12 +93,20 @@ class Watched:
 #: Defects of dbt's own docs page (dbt-core 1.11), requested before its templates are filled
 #: in: the favicon's unbuilt ``${require(…)}`` and the tree's ``{{ getIcon(…) }}`` images (404).
 DBT_DOCS_DEFECTS = ("$%7Brequire(", "%7B%7B%20getIcon(")
-#: Every drawn pixel of the lineage graph's visible canvases (cytoscape draws on several).
+#: Every drawn pixel of the lineage graph's visible canvases (cytoscape draws on several). Each
+#: is copied onto a canvas of the probe's own, made for reading (``willReadFrequently``), and
+#: read there: reading the page's canvases again at each poll would make Chromium warn on the
+#: console ("Multiple readback operations using getImageData..."), a problem of the probe's.
 GRAPH_PIXELS = """() => {
     const canvases = [...document.querySelectorAll('#cy canvas')]
         .filter(c => c.offsetParent !== null && c.width > 0 && c.height > 0);
     const drawn = canvases.map(c => {
-        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const copy = document.createElement('canvas');
+        copy.width = c.width;
+        copy.height = c.height;
+        const context = copy.getContext('2d', {willReadFrequently: true});
+        context.drawImage(c, 0, 0);
+        const data = context.getImageData(0, 0, c.width, c.height).data;
         let n = 0;
         for (let i = 3; i < data.length; i += 4) if (data[i]) n++;
         return n;
