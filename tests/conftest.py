@@ -57,6 +57,19 @@ GOLDEN_MODULES = (
 )
 
 
+#: The longest other work units, longest first, with their time in a full run on 2 cores (with
+#: the other worker busy): the other worker starts with them while the golden unit's worker
+#: builds and reads the golden run (about 570 s), and the short modules fill in at the end of
+#: both. (In collection order, the scale-out module came last, on the golden unit's worker
+#: after its 570 s, and the suite ended 100 s after the other worker: 882 s.)
+LONGEST_MODULES = (
+    "tests/integration/test_scale_out.py",  # 316 s
+    "tests/integration/test_stream_path.py",  # 172 s
+    "tests/lakehouse/test_land.py",  # 144 s
+    "tests/lakehouse/test_stream_batches.py",  # 93 s
+)
+
+
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown when run with -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """``loadscope`` with the golden modules as one scope. (xdist's own ``loadgroup`` marks
@@ -76,10 +89,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     strays = sorted(i.nodeid for i in items if "golden" in i.fixturenames and not golden[i])
     if strays:  # another worker would build a second golden run
         raise pytest.UsageError(f"add their modules to GOLDEN_MODULES (conftest.py): {strays}")
-    # the longest chains first, so that the short modules fill in at the end: the golden unit,
-    # then the modules with an end-to-end (slow) test, then the rest (stable: collection order)
+    # the longest chains first, so that the short modules fill in at the end (xdist hands the
+    # work units out in this order): the golden unit, then LONGEST_MODULES (longest first), then
+    # the other modules with an end-to-end (slow) test, then the rest (stable: collection order)
     heavy = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: (not golden[item], item.nodeid.split("::", 1)[0] not in heavy))
+
+    def order(item: pytest.Item) -> tuple[bool, int, bool]:
+        module = item.nodeid.split("::", 1)[0]
+        rank = LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES)
+        return not golden[item], rank, module not in heavy
+
+    items.sort(key=order)
 
 
 @pytest.fixture(scope="session")
