@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from types import ModuleType
 
@@ -408,26 +409,43 @@ def start_mariadb(settings: Settings, say: Callable[[str], object] = console.pri
 
 
 def stop_all(settings: Settings, quiet: bool = False) -> None:
-    """Stop the stream query (gracefully), the Thrift server, the Spark cluster (workers, then
-    master), the shared metastore, the API, the local broker, MariaDB and the S3 server, in
-    that order (each one that runs, whatever the settings select)."""
+    """Stop every service of this home that runs, whatever the settings select: first the
+    stream query (gracefully: it finishes its micro-batch, which reads Kafka and writes to the
+    metastore and the warehouse), then four independent chains at once, each in its order: the
+    Thrift server, the Spark cluster (workers, then master) and the shared metastore; the
+    ingestion API and the local broker(s); MariaDB; the S3 server. One line per stopped
+    service, in that order (unless ``quiet``)."""
     say = (lambda _m: None) if quiet else console.print
     if stream_process.stop(settings):
         say("stopped the stream query")
-    if thrift_server.stop(settings):
-        say("stopped the Spark Thrift server")
-    if standalone.stop(settings):
-        say("stopped the Spark cluster (workers, then master)")
-    if metastore_server.stop(settings):
-        say("stopped the shared metastore")
-    if api_process.stop(settings):
-        say("stopped the ingestion API")
-    if not settings.kafka.external and kafka_broker.stop(settings, timeout=45):
-        say("stopped Kafka")
-    if mariadb.stop(settings):
-        say("stopped MariaDB")
-    if s3_server.stop(settings):
-        say("stopped the S3 server (its buckets are gone: moto keeps them in memory)")
+    # (function, what is said when it stopped something): the chains run at once
+    chains: list[list[tuple[Callable[[], bool], str]]] = [
+        [
+            (lambda: thrift_server.stop(settings), "stopped the Spark Thrift server"),
+            (lambda: standalone.stop(settings), "stopped the Spark cluster (workers, then master)"),
+            (lambda: metastore_server.stop(settings), "stopped the shared metastore"),
+        ],
+        [
+            (lambda: api_process.stop(settings), "stopped the ingestion API"),
+            (
+                lambda: not settings.kafka.external and kafka_broker.stop(settings, timeout=45),
+                "stopped Kafka",
+            ),
+        ],
+        [(lambda: mariadb.stop(settings), "stopped MariaDB")],
+        [
+            (
+                lambda: s3_server.stop(settings),
+                "stopped the S3 server (its buckets are gone: moto keeps them in memory)",
+            )
+        ],
+    ]
+    with ThreadPoolExecutor(max_workers=len(chains), thread_name_prefix="stop") as pool:
+        done = list(pool.map(lambda chain: [stop() for stop, _said in chain], chains))
+    for chain, stopped in zip(chains, done, strict=True):
+        for (_stop, said), ran in zip(chain, stopped, strict=True):
+            if ran:
+                say(said)
 
 
 def services_up(

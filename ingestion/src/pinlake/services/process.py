@@ -192,6 +192,21 @@ def stop(run_dir: Path, name: str, timeout: float = 30.0, root_first: bool = Fal
     return True
 
 
+def kill(run_dir: Path, name: str) -> bool:
+    """SIGKILL a service's process group and its descendants at once, leaving its pid and
+    configuration files to whoever stops it (:func:`stop`); True if it was running."""
+    pid = read_pid(run_dir, name)
+    if pid is None:
+        return False
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        procs = []
+    _signal(pid, procs, signal.SIGKILL)
+    return True
+
+
 def _signal(pgid: int, procs: list[psutil.Process], sig: signal.Signals) -> None:
     """Signal the process group (spawned with start_new_session: pgid == pid) and each of
     ``procs`` (a descendant may have left the group)."""

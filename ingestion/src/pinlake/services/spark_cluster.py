@@ -36,6 +36,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -385,12 +386,14 @@ def _wait_workers(settings: Settings, pids: dict[str, int]) -> None:
 
 
 def stop(settings: Settings, timeout: float = 30.0) -> bool:
-    """Stop the workers (each that runs, highest first), then the master; True if any ran.
+    """Stop the workers (each that runs, all at once), then the master; True if any ran.
     Their applications' executors end with the workers."""
-    stopped = False
-    for name in reversed(SERVICE_NAMES):
-        stopped = process.stop(settings.run_dir, name, timeout=timeout) or stopped
-    return stopped
+    run_dir = settings.run_dir
+    workers = [n for n in SERVICE_NAMES if n != MASTER and process.read_pid(run_dir, n) is not None]
+    if workers:
+        with ThreadPoolExecutor(max_workers=len(workers)) as pool:
+            list(pool.map(lambda name: process.stop(run_dir, name, timeout=timeout), workers))
+    return process.stop(run_dir, MASTER, timeout=timeout) or bool(workers)
 
 
 def status_rows(settings: Settings) -> tuple[list[tuple], bool]:
