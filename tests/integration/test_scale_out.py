@@ -14,9 +14,9 @@ record and the services' state:
    then the node is started again (``services up`` does that) while the next steps run;
 3. ``sink --once`` into ``s3://…``; ``land`` in its own process on the cluster, reading s3a://,
    while a thread queries the Thrift server every few seconds (the shared metastore at work);
-4. ``dbt build --target thrift --threads 4`` through the Thrift server: seeds, models and the
-   project's own data tests (dbt's built-in generic tests and the unit tests run in the golden
-   run's build);
+4. ``dbt build --target thrift --threads 4`` through the Thrift server: every seed and model,
+   and one data test of each kind whose SQL is the project's (:func:`thrift_tests`; every data
+   test and the unit tests run in the golden run's build on the ``local`` target);
    every reporting mart read back through it equals the published results
    (``expected/<mart>.csv``), which the ``local`` target's marts equal on the same data
    (tests/integration/test_reference_data.py): the two targets build the same marts without a
@@ -26,11 +26,12 @@ record and the services' state:
    tasks of the three staging models, which do not depend on each other, on the data built in
    4 (incremental models: nothing new to merge, so the marts stay as 4 built them).
 
-About 4 min 45 s on 2 cores shared with other work (load average 5), dbt's build through the
-Thrift server half of it; the Thrift server's start-up overlaps production and sink, and
-Airflow's (metadata DB, manifest, the DAG process and its Execution API server) overlaps dbt's
-build; the DAG run adds about 55 s. Replaces four modules that each started their own stack
-(about 15 minutes together).
+About 3 min 50 s alone on 2 cores (5 min in a full run, the other worker busy): land about
+45 s, dbt's build through the Thrift server about 90 s (before its data tests were cut to one of
+each kind), the DAG run about 30 s, ``services down`` about 6 s; the Thrift server's start-up
+overlaps production and sink, and Airflow's (metadata DB, the DAG process and its Execution API
+server) overlaps dbt's build. Replaces four modules that each started their own stack (about
+15 minutes together).
 """
 
 from __future__ import annotations
@@ -92,21 +93,46 @@ WORKER_CORES = 1
 #: dbt's own generic tests: their SQL is dbt-spark's, the same on every Spark target, and they run
 #: in the golden run's build (79 of the project's 105 data tests)
 BUILTIN_TESTS = ("not_null", "unique", "accepted_values", "relationships")
-#: ``dbt build`` through the Thrift server: every seed and model, and every data test whose SQL
-#: is the project's (its generic tests in tests/dbt/generic and its singular tests); the unit
-#: tests check the models' SQL on fixtures, whatever the engine, and run in the golden run's
-#: build, as dbt's built-in tests do (bench/bench_scale_out.py builds every data test)
-THRIFT_BUILD = [
-    "build",
-    "--target",
-    "thrift",
-    "--threads",
-    "4",
-    "--exclude-resource-type",
-    "unit_test",
-    "--exclude",
-    *(f"test_name:{name}" for name in BUILTIN_TESTS),
-]
+
+
+def thrift_tests(manifest: dict[str, Any]) -> dict[str, str]:
+    """The data tests step 4 builds through the Thrift server: one of each kind whose SQL is the
+    project's (each generic test in tests/dbt/generic, and a singular test), the first by
+    unique id; as ``{kind: test name}`` (the singular test's kind is ``"singular"``).
+
+    Every instance of every kind, and dbt's built-in generic tests, run in the golden run's
+    build on the ``local`` target; a test's SQL is the same on every Spark target, so one of
+    each kind shows the kind compiles and runs through the Thrift server (the 26 tests of the
+    project's kinds took 44 % of the build's thread time: bench/bench_scale_out.py builds every
+    data test through it)."""
+    chosen: dict[str, str] = {}
+    for unique_id in sorted(manifest["nodes"]):
+        node = manifest["nodes"][unique_id]
+        kind = (node.get("test_metadata") or {}).get("name") or "singular"
+        if node["resource_type"] == "test" and kind not in BUILTIN_TESTS:
+            chosen.setdefault(kind, node["name"])
+    return chosen
+
+
+def thrift_build(tests: dict[str, str]) -> list[str]:
+    """``dbt build`` through the Thrift server with 4 threads: every seed and model, and
+    ``tests`` (:func:`thrift_tests`) alone (``--indirect-selection empty``: no other data test
+    and no unit test; the unit tests check the models' SQL on fixtures, whatever the engine,
+    and run in the golden run's build)."""
+    selected = ["resource_type:seed", "resource_type:model", *tests.values()]
+    return [
+        "build",
+        "--target",
+        "thrift",
+        "--threads",
+        "4",
+        "--select",
+        *selected,
+        "--indirect-selection",
+        "empty",
+    ]
+
+
 #: records in the batch topics when the broker is killed (of about 31,000)
 KILL_AFTER = 2_500
 #: the interval of the Thrift server's queries during land: each is a Delta read of raw.pin on
@@ -201,6 +227,8 @@ class ScaleOut:
     land_app: dict[str, Any] = field(default_factory=dict)
     polls: list[object] = field(default_factory=list)
     dbt: subprocess.CompletedProcess | None = None
+    #: the data tests the thrift build selects (:func:`thrift_tests`): kind → test name
+    tests: dict[str, str] = field(default_factory=dict)
     #: the nodes the thrift build ran (its run_results.json): unique_id → status
     built: dict[str, str] = field(default_factory=dict)
     #: step 5: the DAG run's outcome (tests/dags/run_dag_test.py), or why there is none
@@ -438,6 +466,9 @@ def scale_out(
             run.seconds["sink --once to S3"] = time.perf_counter() - start
             _put_strays(run)
             start = time.perf_counter()
+            # the session's dbt manifest (parsed once) while the Thrift server starts
+            manifest = json.loads(request.getfixturevalue("dbt_manifest").read_text())
+            run.tests = thrift_tests(manifest)
             engine.join(timeout=900)
             run.seconds["waiting for the Thrift server"] = time.perf_counter() - start
             if engine_errors:
@@ -446,7 +477,7 @@ def scale_out(
             _land_while_queried(run)
             start = time.perf_counter()
             with subprocess.Popen(
-                [DBT, *THRIFT_BUILD],
+                [DBT, *thrift_build(run.tests)],
                 env=settings.child_env(),
                 cwd=REPO_ROOT,
                 stdout=subprocess.PIPE,
@@ -485,7 +516,18 @@ def scale_out(
             if dags is not None:
                 dags.close()
             engine.join(timeout=900)  # never stop services while they are being started
+            start = time.perf_counter()
             manager.stop_all(settings, quiet=True)
+            stopped_in = time.perf_counter() - start
+        # (reached when the run and its tests are done) ``services down`` left no process of
+        # the home: each one's command line names the home (its run, log or data folder)
+        left = [
+            f"{p.pid}: {' '.join(p.info['cmdline'])[:200]}"
+            for p in psutil.process_iter(["cmdline"])
+            if str(settings.home) in " ".join(p.info["cmdline"] or [])
+        ]
+        assert left == [], f"left running after services down ({stopped_in:.1f} s): {left}"
+        print(f"\nservices down: {stopped_in:.1f} s")
 
 
 def test_ready_means_every_replica_in_sync_before_the_kill(scale_out: ScaleOut) -> None:
@@ -615,22 +657,25 @@ def test_dbt_builds_everything_through_the_thrift_server(
     assert done is not None and done.returncode == 0, (done.stdout or "")[-3000:]
     assert "Concurrency: 4 threads (target='thrift')" in done.stdout
     assert "ERROR=0" in done.stdout.replace(" ", "")
-    # exactly THRIFT_BUILD's selection ran: every seed and model, the project's own data tests
-    # (and the exposures, which dbt lists as no-ops)
+    # exactly thrift_build's selection ran: every seed and model, and one data test of each of
+    # the project's kinds (its four generic tests and a singular test)
     manifest = json.loads(dbt_manifest.read_text())
+    assert set(scale_out.tests) == {
+        "accepted_range",
+        "delivered_values_parse",
+        "expression_is_true",
+        "unique_combination",
+        "singular",
+    }
     wanted = {
         n["unique_id"]
         for n in manifest["nodes"].values()
         if n["resource_type"] in ("seed", "model")
-        or (
-            n["resource_type"] == "test"
-            and (n.get("test_metadata") or {}).get("name") not in BUILTIN_TESTS
-        )
+        or (n["resource_type"] == "test" and n["name"] in scale_out.tests.values())
     }
-    assert any(w.startswith("test.") for w in wanted)
-    assert set(scale_out.built) == wanted | set(manifest["exposures"])
-    failed = {k: v for k, v in scale_out.built.items() if v not in ("success", "pass")}
-    assert set(failed) == set(manifest["exposures"]) and set(failed.values()) == {"no-op"}
+    assert sum(w.startswith("test.") for w in wanted) == len(scale_out.tests)
+    assert set(scale_out.built) == wanted
+    assert set(scale_out.built.values()) == {"success", "pass"}
 
 
 def test_the_reporting_marts_are_the_published_ones(scale_out: ScaleOut, aicore_dir: Path) -> None:
