@@ -173,11 +173,7 @@ def stop(run_dir: Path, name: str, timeout: float = 30.0, root_first: bool = Fal
     pid = read_pid(run_dir, name)
     if pid is None:
         return False
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        procs = []
+    procs = _tree(pid)
     if root_first and procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             procs[0].send_signal(signal.SIGTERM)
@@ -198,13 +194,17 @@ def kill(run_dir: Path, name: str) -> bool:
     pid = read_pid(run_dir, name)
     if pid is None:
         return False
+    _signal(pid, _tree(pid), signal.SIGKILL)
+    return True
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    """Process ``pid`` and its descendants (``[]`` once it is gone)."""
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        procs = []
-    _signal(pid, procs, signal.SIGKILL)
-    return True
+        return []
 
 
 def _signal(pgid: int, procs: list[psutil.Process], sig: signal.Signals) -> None:
