@@ -26,9 +26,9 @@ record and the services' state:
    tasks of the three staging models, which do not depend on each other, on the data built in
    4 (incremental models: nothing new to merge, so the marts stay as 4 built them).
 
-About 3 min 50 s alone on 2 cores (5 min in a full run, the other worker busy): land about
-45 s, dbt's build through the Thrift server about 90 s (before its data tests were cut to one of
-each kind), the DAG run about 30 s, ``services down`` about 6 s; the Thrift server's start-up
+About 3 min 50 s alone on 2 cores (5 min in a full run, the other worker busy; it adds about
+2 min 36 s to the suite's wall time): land about 50 s, dbt's build through the Thrift server
+about 70 s, the DAG run about 35 s, ``services down`` about 4 s; the Thrift server's start-up
 overlaps production and sink, and Airflow's (metadata DB, the DAG process and its Execution API
 server) overlaps dbt's build. Replaces four modules that each started their own stack (about
 15 minutes together).
