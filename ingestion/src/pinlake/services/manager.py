@@ -719,7 +719,8 @@ def _print_replication(settings: Settings) -> None:
 
 def _print_stream_state(stream: dict) -> None:
     """The stream stage's totals and rates, each table's query's last micro-batch, and the lag
-    per partition."""
+    per partition. A query that has run no micro-batch yet shows ``-`` for the batch and its
+    time (Spark's last progress is then an empty trigger's, not a micro-batch's)."""
     rate = stream.get("input_rows_per_second")
     done = stream.get("processed_rows_per_second")
     console.print(
@@ -737,11 +738,13 @@ def _print_stream_state(stream: dict) -> None:
                 [
                     (
                         name,
-                        q.get("batch_id", "-"),
+                        "-" if q.get("batch_id") is None else q["batch_id"],
                         q.get("rows") or 0,
                         f"{q.get('input_rows_per_second') or 0:,.0f}",
                         f"{q.get('processed_rows_per_second') or 0:,.0f}",
-                        (q.get("duration_ms") or {}).get("triggerExecution", "-"),
+                        "-"
+                        if q.get("batch_id") is None
+                        else (q.get("duration_ms") or {}).get("triggerExecution", "-"),
                     )
                     for name, q in queries.items()
                 ],
