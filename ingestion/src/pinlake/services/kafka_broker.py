@@ -427,15 +427,14 @@ def stop(settings: Settings, timeout: float = 30.0) -> bool:
             for name in names
         }
         lost_at: float | None = None
-        while not_done := [future for future in stopping.values() if not future.done()]:
-            left = [name for name, future in stopping.items() if not future.done()]
+        while left := {name: future for name, future in stopping.items() if not future.done()}:
             if lost_at is None and len(left) < majority:
                 lost_at = time.monotonic()
             if lost_at is not None and time.monotonic() - lost_at >= LOST_QUORUM_GRACE:
                 for name in left:
                     process.kill(settings.run_dir, name)
                 break
-            wait(not_done, timeout=0.2, return_when=FIRST_COMPLETED)
+            wait(left.values(), timeout=0.2, return_when=FIRST_COMPLETED)
     for future in stopping.values():
         future.result()  # a node's stop that failed raises here
     return True
