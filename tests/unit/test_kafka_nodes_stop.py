@@ -74,9 +74,11 @@ def _settings(tmp_path: Path, brokers: int) -> Settings:
     return settings
 
 
-def _stop_in_thread(settings: Settings, timeout: float) -> threading.Thread:
+def _stop_in_thread(
+    settings: Settings, timeout: float, names: list[str] | None = None
+) -> threading.Thread:
     stopper = threading.Thread(
-        target=kafka_broker.stop, args=(settings,), kwargs={"timeout": timeout}
+        target=kafka_broker.stop, args=(settings,), kwargs={"timeout": timeout, "names": names}
     )
     stopper.start()
     return stopper
@@ -115,4 +117,26 @@ def test_a_single_node_keeps_its_quorum_and_gets_the_whole_timeout(tmp_path):
     process.kill(settings.run_dir, "kafka")  # what the timeout would do, now
     stopper.join(timeout=60)
     assert not stopper.is_alive()
+    assert kafka_broker.running_names(settings) == []
+
+
+def test_stopping_some_nodes_counts_the_others_still_running_as_voters(tmp_path):
+    """What ``services up`` does with the nodes it started when they did not get ready: it
+    stops those alone. Node 1, not stopped, still runs: with it the stuck node keeps a majority
+    (two of three) and is waited for; once node 1 is gone too it is killed after the grace."""
+    settings = _settings(tmp_path, brokers=3)
+    first = _node(settings, "kafka", STUCK)
+    _node(settings, "kafka-2", EXITS)
+    stuck = _node(settings, "kafka-3", STUCK)
+    stopper = _stop_in_thread(settings, timeout=600, names=["kafka-2", "kafka-3"])
+    stopper.join(timeout=kafka_broker.LOST_QUORUM_GRACE + 2)
+    assert stopper.is_alive()  # kafka + kafka-3: still a majority, so no SIGKILL yet
+    assert (settings.home / "kafka.marker").read_text() == "ready"  # never signalled
+    assert (settings.home / "kafka-2.marker").read_text() == "exited"
+    assert psutil.Process(stuck).is_running()
+    process.kill(settings.run_dir, "kafka")  # node 1 goes: kafka-3 alone has no quorum
+    stopper.join(timeout=60)
+    assert not stopper.is_alive(), "the node without a quorum was waited for"
+    assert not psutil.pid_exists(first) or psutil.Process(first).status() == "zombie"
+    assert (settings.home / "kafka-3.marker").read_text() == "term"
     assert kafka_broker.running_names(settings) == []

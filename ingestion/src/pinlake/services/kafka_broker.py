@@ -19,6 +19,7 @@ import re
 import subprocess
 import time
 import uuid
+from collections.abc import Collection
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -405,22 +406,26 @@ def running_names(settings: Settings) -> list[str]:
 LOST_QUORUM_GRACE = 3.0
 
 
-def stop(settings: Settings, timeout: float = 30.0) -> bool:
-    """Stop every node of this home that runs (whatever the settings say), all at once:
-    SIGTERM, then SIGKILL for any node left after ``timeout`` s; True if any was running.
+def stop(settings: Settings, timeout: float = 30.0, names: Collection[str] | None = None) -> bool:
+    """Stop the nodes ``names`` (service names, :func:`running_names`; default: every node of
+    this home that runs, whatever the settings say), all at once: SIGTERM, then SIGKILL for any
+    node left after ``timeout`` s; True if any of them was running.
 
     A node's controlled shutdown needs the KRaft quorum to record it, that is a majority of its
-    voters (every node here). Once fewer than a majority of the nodes still run, those left
-    cannot finish it: their broker retries its shutdown heartbeat for ever (KAFKA-13907, where
-    the Kafka maintainers settle on a timeout and a dirty shutdown; Kafka's own system tests
-    kill such nodes, apache/kafka#11238). So they get :data:`LOST_QUORUM_GRACE` seconds, then
-    SIGKILL (their logs are recovered at the next start; nothing written to a log is lost).
-    Stopping three nodes at once next to other JVMs' shutdowns hit this: 45 s, the timeout
-    ``services down`` gives Kafka, instead of about 6 s."""
-    names = running_names(settings)
+    voters (every node here). Once fewer than a majority of the nodes still run (those being
+    stopped and any other), those left cannot finish it: their broker retries its shutdown
+    heartbeat for ever (KAFKA-13907, where the Kafka maintainers settle on a timeout and a dirty
+    shutdown; Kafka's own system tests kill such nodes, apache/kafka#11238). So they get
+    :data:`LOST_QUORUM_GRACE` seconds, then SIGKILL (their logs are recovered at the next
+    start; nothing written to a log is lost). Stopping three nodes at once next to other JVMs'
+    shutdowns hit this: 45 s, the timeout ``services down`` gives Kafka, instead of about 6 s;
+    so would stopping the nodes ``services up`` started when their quorum never formed."""
+    running = running_names(settings)
+    names = [name for name in running if names is None or name in names]
     if not names:
         return False
     majority = as_running(settings).kafka.brokers // 2 + 1
+    others = [name for name in running if name not in names]  # not stopped here
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
         stopping = {
             name: pool.submit(process.stop, settings.run_dir, name, timeout=timeout)
@@ -428,7 +433,10 @@ def stop(settings: Settings, timeout: float = 30.0) -> bool:
         }
         lost_at: float | None = None
         while left := {name: future for name, future in stopping.items() if not future.done()}:
-            if lost_at is None and len(left) < majority:
+            voters = len(left) + sum(
+                process.read_pid(settings.run_dir, n) is not None for n in others
+            )
+            if lost_at is None and voters < majority:
                 lost_at = time.monotonic()
             if lost_at is not None and time.monotonic() - lost_at >= LOST_QUORUM_GRACE:
                 for name in left:

@@ -359,9 +359,8 @@ def start_kafka(settings: Settings, say: Callable[[str], object] = console.print
             say(f"starting Kafka (KRaft) node {node.id} on {node.address} (pid {npid})")
     timeout = 90 + 30 * (settings.kafka.brokers - 1)
 
-    def stop_started() -> None:
-        for node in stopped:
-            kafka_broker.stop_node(settings, node.id)
+    def stop_started() -> None:  # at once: a quorum that never formed cannot record the stops
+        kafka_broker.stop(settings, names=[node.name for node in stopped])
 
     with _stopped_unless_ready(bool(stopped), stop_started):
         kafka_broker.wait_healthy(settings, timeout=timeout, pid_=kafka_broker.pid(settings))
