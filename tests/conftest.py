@@ -38,6 +38,7 @@ pytest_plugins = ["airflow_env", "s3_env"]
 #: Every JVM the tests start (Spark, Kafka, the metastore; pinlake.services.jvm) runs the C1 JIT
 #: only, with one compiler thread: about half the CPU of a JVM's start-up, and the suite's JVMs
 #: are short-lived and work on small data (set PINLAKE_JVM_OPTIONS to override, "" for none).
+#: The one long job, the golden run's DAG process, runs the default JIT (see ``golden``).
 os.environ.setdefault("PINLAKE_JVM_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
