@@ -448,11 +448,6 @@ def stop(settings: Settings, timeout: float = 30.0, names: Collection[str] | Non
     return True
 
 
-def stop_node(settings: Settings, node_id: int, timeout: float = 30.0) -> bool:
-    """Stop node ``node_id`` alone (``timeout`` 0: SIGKILL at once, a crash); True if it ran."""
-    return process.stop(settings.run_dir, node_name(node_id), timeout=timeout)
-
-
 def pid(settings: Settings) -> int | None:
     """Node 1's pid (the single broker's), None if it does not run."""
     return process.read_pid(settings.run_dir, NAME)
