@@ -187,8 +187,9 @@ def golden(
             "PINLAKE_DBT_TARGET": "local",
             "PINLAKE_AIRFLOW_RETRIES": "0",  # fail fast in tests; the default is 2 (see structure)
             # the DAG process's JVM runs every Spark statement of both DAG runs (about 300, for
-            # minutes): a long job, where the suite's C1-only JIT costs more than it saves (a
-            # 10k-event dbt build: 174 s and 246 CPU-s with it, 120 s and 214 CPU-s without)
+            # minutes): a long job, which the suite's C1-only JIT made slower and no cheaper (a
+            # 10k-event dbt build: 174 s and 246 CPU-s with it, 120 s and 214 CPU-s without;
+            # one build each, bench/README.md)
             "PINLAKE_JVM_OPTIONS": "",
         }
         dags = DagTestProcess(settings.home, env)

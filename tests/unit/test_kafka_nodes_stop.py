@@ -125,7 +125,7 @@ def test_stopping_some_nodes_counts_the_others_still_running_as_voters(tmp_path)
     stops those alone. Node 1, not stopped, still runs: with it the stuck node keeps a majority
     (two of three) and is waited for; once node 1 is gone too it is killed after the grace."""
     settings = _settings(tmp_path, brokers=3)
-    first = _node(settings, "kafka", STUCK)
+    _node(settings, "kafka", STUCK)
     _node(settings, "kafka-2", EXITS)
     stuck = _node(settings, "kafka-3", STUCK)
     stopper = _stop_in_thread(settings, timeout=600, names=["kafka-2", "kafka-3"])
@@ -135,8 +135,18 @@ def test_stopping_some_nodes_counts_the_others_still_running_as_voters(tmp_path)
     assert (settings.home / "kafka-2.marker").read_text() == "exited"
     assert psutil.Process(stuck).is_running()
     process.kill(settings.run_dir, "kafka")  # node 1 goes: kafka-3 alone has no quorum
-    stopper.join(timeout=60)
+    gone = time.monotonic()
+    stopper.join(timeout=60)  # far below the stop's timeout of 600 s
     assert not stopper.is_alive(), "the node without a quorum was waited for"
-    assert not psutil.pid_exists(first) or psutil.Process(first).status() == "zombie"
-    assert (settings.home / "kafka-3.marker").read_text() == "term"
+    assert time.monotonic() - gone >= kafka_broker.LOST_QUORUM_GRACE  # it had its grace
+    assert (settings.home / "kafka-3.marker").read_text() == "term"  # SIGTERM, then SIGKILL
+    assert not psutil.pid_exists(stuck) or psutil.Process(stuck).status() == "zombie"
     assert kafka_broker.running_names(settings) == []
+
+
+def test_stopping_nodes_that_do_not_run_is_a_no_op(tmp_path):
+    settings = _settings(tmp_path, brokers=3)
+    pid = _node(settings, "kafka", STUCK)
+    assert kafka_broker.stop(settings, names=["kafka-2", "kafka-9"]) is False
+    assert psutil.Process(pid).is_running()
+    assert (settings.home / "kafka.marker").read_text() == "ready"

@@ -418,18 +418,20 @@ def stop(settings: Settings, timeout: float = 30.0, names: Collection[str] | Non
     shutdown; Kafka's own system tests kill such nodes, apache/kafka#11238). So they get
     :data:`LOST_QUORUM_GRACE` seconds, then SIGKILL (their logs are recovered at the next
     start; nothing written to a log is lost). Stopping three nodes at once next to other JVMs'
-    shutdowns hit this: 45 s, the timeout ``services down`` gives Kafka, instead of about 6 s;
-    so would stopping the nodes ``services up`` started when their quorum never formed."""
+    shutdowns hit this: 45 s, the timeout ``services down`` gives Kafka, instead of about 6 s.
+    Voters are counted as running processes: nodes that run but never formed a quorum are not
+    seen as without one, and get the whole ``timeout`` (all at once). Names that do not run are
+    skipped."""
     running = running_names(settings)
-    names = [name for name in running if names is None or name in names]
-    if not names:
+    chosen = [name for name in running if names is None or name in names]
+    if not chosen:
         return False
     majority = as_running(settings).kafka.brokers // 2 + 1
-    others = [name for name in running if name not in names]  # not stopped here
-    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+    others = [name for name in running if name not in chosen]  # running, not stopped here
+    with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         stopping = {
             name: pool.submit(process.stop, settings.run_dir, name, timeout=timeout)
-            for name in names
+            for name in chosen
         }
         lost_at: float | None = None
         while left := {name: future for name, future in stopping.items() if not future.done()}:

@@ -359,7 +359,7 @@ def start_kafka(settings: Settings, say: Callable[[str], object] = console.print
             say(f"starting Kafka (KRaft) node {node.id} on {node.address} (pid {npid})")
     timeout = 90 + 30 * (settings.kafka.brokers - 1)
 
-    def stop_started() -> None:  # at once: a quorum that never formed cannot record the stops
+    def stop_started() -> None:  # at once (KRaft stops need a quorum: kafka_broker.stop)
         kafka_broker.stop(settings, names=[node.name for node in stopped])
 
     with _stopped_unless_ready(bool(stopped), stop_started):
