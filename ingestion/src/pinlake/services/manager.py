@@ -716,6 +716,21 @@ def _print_replication(settings: Settings) -> None:
     )
 
 
+def _query_row(name: str, query: dict) -> tuple:
+    """A stream query's row of ``services status``: ``-`` for the batch and its time until it
+    has run a micro-batch."""
+    batch = query.get("batch_id")
+    took = (query.get("duration_ms") or {}).get("triggerExecution", "-")
+    return (
+        name,
+        "-" if batch is None else batch,
+        query.get("rows") or 0,
+        f"{query.get('input_rows_per_second') or 0:,.0f}",
+        f"{query.get('processed_rows_per_second') or 0:,.0f}",
+        "-" if batch is None else took,
+    )
+
+
 def _print_stream_state(stream: dict) -> None:
     """The stream stage's totals and rates, each table's query's last micro-batch, and the lag
     per partition. A query that has run no micro-batch yet shows ``-`` for the batch and its
@@ -734,19 +749,7 @@ def _print_stream_state(stream: dict) -> None:
             table(
                 "stream queries (last micro-batch)",
                 ("table", "batch", "records", "input/s", "processed/s", "took ms"),
-                [
-                    (
-                        name,
-                        "-" if q.get("batch_id") is None else q["batch_id"],
-                        q.get("rows") or 0,
-                        f"{q.get('input_rows_per_second') or 0:,.0f}",
-                        f"{q.get('processed_rows_per_second') or 0:,.0f}",
-                        "-"
-                        if q.get("batch_id") is None
-                        else (q.get("duration_ms") or {}).get("triggerExecution", "-"),
-                    )
-                    for name, q in queries.items()
-                ],
+                [_query_row(name, q) for name, q in queries.items()],
             )
         )
     lag = stream.get("lag") or []
