@@ -278,6 +278,28 @@ def test_a_taken_port_of_any_service_is_refused_before_anything_starts(
     assert started == []  # nothing was started, so nothing is left running
 
 
+def test_a_taken_port_of_a_later_kafka_node_names_the_node_and_its_step(tmp_path: Path) -> None:
+    """From a new user's trial: with ``--kafka-brokers 3`` and node 3's controller port taken,
+    the message named PINLAKE_KAFKA__CONTROLLER_PORT alone, which sets node 1's port; setting
+    it to the taken port + 1 would collide again."""
+    listener, controller = free_ports(2)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", controller + 4))  # node 3's controller port
+        busy.listen()
+        settings = Settings(
+            home=tmp_path,
+            kafka=KafkaSettings(
+                bootstrap_servers=f"127.0.0.1:{listener}", controller_port=controller, brokers=3
+            ),
+        )
+        with pytest.raises(PinlakeError) as failure:
+            manager.check_ports(settings)
+    assert str(failure.value) == (
+        f"port 127.0.0.1:{controller + 4} is already in use (choose another with "
+        "PINLAKE_KAFKA__CONTROLLER_PORT: Kafka node 3's controller port is that port + 4)"
+    )
+
+
 def test_status_describes_the_running_services_whatever_the_shell_exports(tmp_path):
     """From a new user's trial: in a new shell that exported only PINLAKE_HOME, ``status``
     probed the default ports and reported the API, S3 and the Thrift server down while they

@@ -58,6 +58,21 @@ def _refuse_busy_port(port: int, variable: str, host: str = "127.0.0.1") -> None
         raise PinlakeError(f"port {host}:{port} is already in use (choose another with {variable})")
 
 
+def _kafka_node_ports(settings: Settings, node: kafka_broker.Node) -> list[tuple[str, int, str]]:
+    """``(host, port, the setting that moves it)`` of ``node``'s listener and controller ports.
+    With several nodes the text says which node's port it is and how the setting gives it
+    (README: node n listens on the n-th bootstrap server, or on the one given + 2(n − 1); its
+    controller port is PINLAKE_KAFKA__CONTROLLER_PORT + 2(n − 1))."""
+    listener, controller = "PINLAKE_KAFKA__BOOTSTRAP_SERVERS", "PINLAKE_KAFKA__CONTROLLER_PORT"
+    if settings.kafka.brokers > 1:
+        step = 2 * (node.id - 1)
+        listener += (
+            f": Kafka node {node.id}'s listener is its entry there, or the one entry + {step}"
+        )
+        controller += f": Kafka node {node.id}'s controller port is that port + {step}"
+    return [(node.host, node.port, listener), (node.host, node.controller_port, controller)]
+
+
 def check_ports(
     settings: Settings,
     stream: bool = False,
@@ -79,10 +94,7 @@ def check_ports(
     if not settings.kafka.external:
         for node in kafka_broker.nodes(settings):
             if kafka_broker.node_pid(settings, node) is None:
-                planned += [
-                    (node.host, node.port, "PINLAKE_KAFKA__BOOTSTRAP_SERVERS"),
-                    (node.host, node.controller_port, "PINLAKE_KAFKA__CONTROLLER_PORT"),
-                ]
+                planned += _kafka_node_ports(settings, node)
     if api_process.pid(settings) is None:
         planned.append((settings.api.host, settings.api.port, "PINLAKE_API__PORT"))
     if thrift and thrift_server.pid(settings) is None:
@@ -345,13 +357,8 @@ def start_kafka(settings: Settings, say: Callable[[str], object] = console.print
         n for n in kafka_broker.nodes(settings) if kafka_broker.node_pid(settings, n) is None
     ]
     for node in stopped:
-        for p in (node.port, node.controller_port):
-            variable = (
-                "PINLAKE_KAFKA__BOOTSTRAP_SERVERS"
-                if p == node.port
-                else "PINLAKE_KAFKA__CONTROLLER_PORT"
-            )
-            _refuse_busy_port(p, variable, node.host)
+        for host, port, variable in _kafka_node_ports(settings, node):
+            _refuse_busy_port(port, variable, host)
     for node, npid in kafka_broker.start_nodes(settings).items():
         if settings.kafka.brokers == 1:
             say(f"starting Kafka (KRaft) on {settings.kafka.bootstrap_servers} (pid {npid})")
