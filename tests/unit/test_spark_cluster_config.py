@@ -212,6 +212,28 @@ def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path):
     assert not settings.run_dir.exists() or not list(settings.run_dir.iterdir())
 
 
+def test_a_taken_web_ui_port_of_a_later_worker_names_the_worker_and_its_step(tmp_path: Path):
+    """The kind a new user met with Kafka node 3's controller port: worker n's web UI port is
+    PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT + n - 1, so the message says which worker and how."""
+    port, ui = process.free_ports(2)
+    worker_ui = process.free_ports(1)[0]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", worker_ui + 1))  # worker 2's web UI
+        busy.listen()
+        settings = Settings(
+            home=tmp_path,
+            spark_cluster=SparkClusterSettings(
+                workers=2, port=port, ui_port=ui, worker_ui_port=worker_ui
+            ),
+        )
+        with pytest.raises(PinlakeError) as failure:
+            standalone.check_ports(settings)
+    assert str(failure.value) == (
+        f"port 127.0.0.1:{worker_ui + 1} is already in use (PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT"
+        " chooses another; worker 2's web UI is that port + 1)"
+    )
+
+
 def test_worker_states_from_the_masters_json():
     # the shape of GET /json/ of a Spark 4.2 master (one worker restarted: its old entry DEAD)
     state = {

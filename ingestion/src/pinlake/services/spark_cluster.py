@@ -276,17 +276,19 @@ def _port_busy(port: int) -> bool:
 def check_ports(settings: Settings) -> None:
     """Raise PinlakeError naming the first taken port of a daemon that is to be started."""
     c = settings.spark_cluster
-    ports: list[tuple[int, str]] = []
+    ports: list[tuple[int, str, str]] = []  # (port, its setting, how the setting gives it)
     if master_pid(settings) is None:
-        ports += [(c.port, "PORT"), (c.ui_port, "UI_PORT")]
+        ports += [(c.port, "PORT", ""), (c.ui_port, "UI_PORT", "")]
     for n in range(1, c.workers + 1):
         if worker_pid(settings, n) is None:
-            ports.append((worker_ui_port(settings, n), "WORKER_UI_PORT"))
-    for port, var in ports:
+            # worker n's web UI is the setting + n - 1: say so, or moving it by 1 collides again
+            step = f"; worker {n}'s web UI is that port + {n - 1}" if c.workers > 1 else ""
+            ports.append((worker_ui_port(settings, n), "WORKER_UI_PORT", step))
+    for port, var, step in ports:
         if _port_busy(port):
             raise PinlakeError(
                 f"port 127.0.0.1:{port} is already in use (PINLAKE_SPARK_CLUSTER__{var} "
-                "chooses another)"
+                f"chooses another{step})"
             )
 
 
