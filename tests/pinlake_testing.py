@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 from pinlake.config import ApiSettings, KafkaSettings, Settings
@@ -42,3 +45,13 @@ def delta_versions(home: Path, schema: str) -> dict[str, int]:
         for table in sorted((home / "warehouse" / f"{schema}.db").iterdir())
         if (table / "_delta_log").is_dir()
     }
+
+
+@contextlib.contextmanager
+def listening(port: int = 0) -> Iterator[int]:
+    """A socket listening on 127.0.0.1:``port`` (0: a free port) while the block runs, as a
+    service that holds the port would; yields the port."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        yield busy.getsockname()[1]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from pinlake_testing import listening
 
 from pinlake.cli import main
 from pinlake.config import ApiSettings, KafkaSettings, MariadbSettings, Settings, get_settings
@@ -250,10 +250,7 @@ def test_a_taken_port_of_any_service_is_refused_before_anything_starts(
     service it would start first, and names the setting that moves the taken one."""
     from pinlake.config import S3Settings
 
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        taken = busy.getsockname()[1]
+    with listening() as taken:
         names = ("thrift_ui", "thrift", "api", "controller", "s3", "ms")
         ports = dict(zip(names, free_ports(len(names)), strict=True))
         ports[service] = taken
@@ -283,9 +280,7 @@ def test_a_taken_port_of_a_later_kafka_node_names_the_node_and_its_step(tmp_path
     the message named PINLAKE_KAFKA__CONTROLLER_PORT alone, which sets node 1's port; setting
     it to the taken port + 1 would collide again."""
     listener, controller = free_ports(2)
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", controller + 4))  # node 3's controller port
-        busy.listen()
+    with listening(controller + 4):  # node 3's controller port
         settings = Settings(
             home=tmp_path,
             kafka=KafkaSettings(

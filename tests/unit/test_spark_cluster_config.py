@@ -10,13 +10,13 @@ in these tests stops a service) with a configuration record, as ``services up`` 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 
 import jinja2
 import pytest
 import yaml
+from pinlake_testing import listening
 from pydantic import ValidationError
 
 from pinlake.config import REPO_ROOT, Settings, SparkClusterSettings
@@ -196,10 +196,7 @@ def test_up_refuses_a_cluster_with_another_worker_count(tmp_path: Path):
 
 
 def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path):
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with listening() as port:
         free = process.free_ports(2)
         settings = Settings(
             home=tmp_path,
@@ -217,9 +214,7 @@ def test_a_taken_web_ui_port_of_a_later_worker_names_the_worker_and_its_step(tmp
     PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT + n - 1, so the message says which worker and how."""
     port, ui = process.free_ports(2)
     worker_ui = process.free_ports(1)[0]
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", worker_ui + 1))  # worker 2's web UI
-        busy.listen()
+    with listening(worker_ui + 1):  # worker 2's web UI
         settings = Settings(
             home=tmp_path,
             spark_cluster=SparkClusterSettings(
