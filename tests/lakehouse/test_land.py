@@ -75,6 +75,13 @@ def test_lands_every_field_as_delivered_with_metadata(
 
     assert result.records == {"pin": 2, "geo": 1, "user": 1}
     assert result.total_quarantined == 0
+    # where the time went, phase by phase (no quarantine phase: nothing was quarantined)
+    assert list(result.phase_seconds) == [
+        "tables", "recovery", "manifest read", "load id", "pin", "geo", "user", "manifest write"
+    ]  # fmt: skip
+    assert all(s > 0 for s in result.phase_seconds.values())
+    spent = result.spark_startup_seconds + sum(result.phase_seconds.values())
+    assert spent <= result.seconds
     pins = _rows(spark, "raw.pin", bucket)
     assert [(r["index"], r["_offset"], r["_partition"]) for r in pins] == [
         (7528, 40, 0),

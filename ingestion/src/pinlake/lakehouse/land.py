@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -80,8 +82,11 @@ class LandResult(records.TableTotals):
     it could not land (``{path: problem}``, this run's and, as ``files_rejected_before``, the
     count recorded by earlier runs), files it does not read (``files_not_read``: ``{path: why}``,
     other topics' folders), records landed and lines quarantined per table, wall seconds and the
-    part of them spent starting Spark. ``files_found = files_landed + files_rejected +
-    files_seen_before``."""
+    part of them spent starting Spark, and where the rest went (``phase_seconds``, in order:
+    ``tables`` (raw tables created if missing), ``recovery`` (rows of unfinished loads
+    removed), ``manifest read``, ``load id``, one phase per table landed, ``quarantine``,
+    ``manifest write``; bench/bench_land_phases.py). ``files_found = files_landed +
+    files_rejected + files_seen_before``."""
 
     files_found: int = 0
     files_landed: int = 0
@@ -93,6 +98,18 @@ class LandResult(records.TableTotals):
     quarantined: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
     seconds: float = 0.0
     spark_startup_seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Add the wall seconds of the ``with`` block to ``phase_seconds[name]``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + (
+                time.perf_counter() - start
+            )
 
     @property
     def records_per_second(self) -> float:
@@ -230,9 +247,12 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
     with spark_errors(settings):
         spark = get_spark(settings, app_name="pinlake-land")
         result.spark_startup_seconds = time.perf_counter() - start
-        ensure_raw_tables(spark, settings)
-        _remove_unfinished_loads(spark)
-        seen = _manifest(spark)
+        with result.phase("tables"):
+            ensure_raw_tables(spark, settings)
+        with result.phase("recovery"):
+            _remove_unfinished_loads(spark)
+        with result.phase("manifest read"):
+            seen = _manifest(spark)
         new_files = {
             name: [f for f in found if str(f.path) not in seen] for name, found in files.items()
         }
@@ -269,7 +289,8 @@ def _land_files(
 ) -> None:
     """One load: the raw tables, then all quarantined lines, then the manifest (last), which
     lists the landed files with their counts and the rejected ones with their problem."""
-    load_id = _start_load(spark)
+    with result.phase("load id"):
+        load_id = _start_load(spark)
     manifest, quarantines, caches = [], [], []
     now = datetime.now(timezone.utc)
     todo = sum(len(found) for found in files.values())
@@ -279,7 +300,8 @@ def _land_files(
             readable = [f for f in files[name] if not f.problem]
             if readable:
                 status.update(f"[bold]landing {len(readable)} file(s) into {raw_table(name)}…")
-                counts, quarantine, cache = _land_table(spark, name, readable, load_id, result)
+                with result.phase(name):
+                    counts, quarantine, cache = _land_table(spark, name, readable, load_id, result)
                 quarantines.append(quarantine)
                 caches.append(cache)
                 for f in readable:
@@ -292,14 +314,18 @@ def _land_files(
             manifest.extend((name, path, 0, 0, load_id, now) for path in rejected)
             result.files_rejected.update(rejected)
         if result.total_quarantined:
-            _union(quarantines).write.format("delta").mode("append").saveAsTable(
-                f"{RAW_SCHEMA}.{QUARANTINE_TABLE}"
-            )
+            with result.phase("quarantine"):
+                _union(quarantines).write.format("delta").mode("append").saveAsTable(
+                    f"{RAW_SCHEMA}.{QUARANTINE_TABLE}"
+                )
         rows = [(*row, result.files_rejected.get(row[1])) for row in manifest]
-        spark.createDataFrame(rows, LOADED_FILES_DDL).write.format("delta").mode("append").option(
-            "mergeSchema",
-            "true",  # manifests from before the problem column gain it
-        ).saveAsTable(f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`")
+        with result.phase("manifest write"):
+            spark.createDataFrame(rows, LOADED_FILES_DDL).write.format("delta").mode(
+                "append"
+            ).option(
+                "mergeSchema",
+                "true",  # manifests from before the problem column gain it
+            ).saveAsTable(f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`")
     result.files_landed = len(manifest) - len(result.files_rejected)
     for cache in caches:
         cache.unpersist()

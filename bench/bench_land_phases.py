@@ -1,0 +1,126 @@
+"""Land's fixed cost: where a small load's time goes, phase by phase (issue 13, goal 2).
+
+In one process and one Spark session (as the Airflow DAG runs land under ``dag.test()``, and as
+a worker runs it between other Spark work), a fresh home lands ``--loads`` small buckets one
+after another: a pin, a geo and a user file of ``--records`` records each, plus one line that is
+not JSON (so every load also writes the quarantine). The first load creates the raw tables; the
+others are what every later ``pinlake land`` pays before its data matters. Each phase is
+``LandResult.phase_seconds`` (pinlake/lakehouse/land.py), the Spark start-up is
+``spark_startup_seconds``.
+
+    .venv/bin/python bench/bench_land_phases.py [--loads 6] [--records 3]
+
+Prints one row per phase (the first load, then the median of the others) and the median land
+without Spark's start-up next to the goal (≤ 3 s). Nothing here asserts: it prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from pinlake.bucket.layout import file_path
+from pinlake.config import Settings
+from pinlake.console import console, table
+from pinlake.lakehouse.land import LandOptions, LandResult, land_bucket
+
+#: issue 13: the fixed cost of a load (metastore, recovery and manifest checks) ≤ 3 s
+GOAL_FIXED_SECONDS = 3.0
+
+PIN = {
+    "index": 1,
+    "unique_id": "fbe53c66-3442-4773-b19e-d3ec6f54dddf",
+    "title": "t",
+    "description": "d",
+    "poster_name": "p",
+    "follower_count": "1k",
+    "tag_list": "a,b",
+    "is_image_or_video": "image",
+    "image_src": "https://example.com/a.jpg",
+    "downloaded": 1,
+    "save_location": "Local save in /data/x",
+    "category": "x",
+}
+GEO = {"ind": 1, "timestamp": "2020-08-28T03:52:47", "latitude": 1.0, "longitude": 2.0,
+       "country": "Albania"}  # fmt: skip
+USER = {"ind": 1, "first_name": "a", "last_name": "b", "age": 20,
+        "date_joined": "2015-10-24 11:23:51"}  # fmt: skip
+
+
+def small_bucket(bucket: Path, records: int) -> None:
+    """One file per batch topic in the sink's layout: ``records`` records each, and a line
+    that is not JSON in the pin file."""
+    for topic, record in (("pinterest.pin", PIN), ("pinterest.geo", GEO), ("pinterest.user", USER)):
+        lines = [json.dumps(record)] * records + (["not json"] if record is PIN else [])
+        path = file_path(bucket, topic, 0, 0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def report(results: list[LandResult]) -> None:
+    first, later = results[0], results[1:]
+    phases = list(dict.fromkeys(p for r in results for p in r.phase_seconds))
+
+    def median(values: list[float]) -> str:
+        return f"{statistics.median(values):.2f}" if values else "-"
+
+    rows = [["Spark start-up", f"{first.spark_startup_seconds:.2f}",
+             median([r.spark_startup_seconds for r in later])]]  # fmt: skip
+    for name in phases:
+        rows.append(
+            [
+                name,
+                f"{first.phase_seconds.get(name, 0.0):.2f}",
+                median([r.phase_seconds.get(name, 0.0) for r in later]),
+            ]  # fmt: skip
+        )
+    work = [r.seconds - r.spark_startup_seconds for r in later]
+    rows.append(
+        [
+            "land without start-up",
+            f"{first.seconds - first.spark_startup_seconds:.2f}",
+            f"{median(work)} (goal ≤ {GOAL_FIXED_SECONDS:.0f})",
+        ]  # fmt: skip
+    )
+    console.print(
+        table(
+            "land, phase by phase",
+            ["phase", "first load (s)", f"median of {len(later)} later (s)"],
+            rows,
+        )
+    )
+    if work:
+        console.print(
+            f"fixed cost of a small load: {statistics.median(work):.2f} s, "
+            f"{statistics.median(work) / GOAL_FIXED_SECONDS:.1f}× the goal"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loads", type=int, default=6, help="loads in a row (≥ 2)")
+    parser.add_argument("--records", type=int, default=3, help="records per file")
+    args = parser.parse_args()
+    if args.loads < 2:
+        parser.error("--loads must be at least 2 (the first load creates the tables)")
+    root = Path(tempfile.mkdtemp(prefix="pinlake-bench-land-"))
+    settings = Settings(home=root / "home")
+    results = []
+    for n in range(args.loads):
+        bucket = root / f"bucket-{n}"
+        small_bucket(bucket, args.records)
+        result = land_bucket(settings, LandOptions(bucket))
+        console.print(
+            f"load {n + 1}/{args.loads}: {result.seconds:.2f} s, {result.total_records} records, "
+            f"{result.total_quarantined} quarantined"
+        )
+        results.append(result)
+    report(results)
+    console.print(f"home: {settings.home}")
+
+
+if __name__ == "__main__":
+    main()
