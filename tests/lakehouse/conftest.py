@@ -10,14 +10,14 @@ import pytest
 from pinlake.bucket.layout import file_path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def write_bucket_file():
     """Write one topics-bucket file the way the S3 sink names it."""
     return _write_bucket_file
 
 
 def _write_bucket_file(
-    bucket: Path, topic: str, first_offset: int, lines: list[str | dict], partition: int = 0
+    bucket: Path, topic: str, first_offset: int, lines: list[str | dict | list], partition: int = 0
 ) -> Path:
     path = file_path(bucket, topic, partition, first_offset)
     path.parent.mkdir(parents=True, exist_ok=True)

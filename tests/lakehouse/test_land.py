@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from pinlake.bucket.layout import partition_dir
 from pinlake.config import Settings
 from pinlake.errors import UsageError
-from pinlake.lakehouse.land import LandOptions, land_bucket
+from pinlake.lakehouse.land import LandOptions, LandResult, land_bucket
 
 # slow: it starts a Spark JVM (tens of seconds), so the fast loop leaves it out
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -45,44 +47,120 @@ USER = {
 }
 
 
-def _rows(spark, table: str, bucket: Path) -> list:
+def _rows(spark, table: str, prefix: Path | str) -> list:
+    """The rows of ``table`` landed from the files under ``prefix`` (a bucket or a folder)."""
     return (
         spark.table(table)
-        .filter(f"_source_file like '{bucket}/%'")
+        .filter(f"_source_file like '{prefix}/%'")
         .orderBy("_source_file", "_offset")
         .collect()
     )
 
 
-def _quarantine(spark, bucket: Path) -> list:
+def _quarantine(spark, prefix: Path | str) -> list:
     return (
         spark.table("raw.quarantine")
-        .filter(f"_source_file like '{bucket}/%'")
+        .filter(f"_source_file like '{prefix}/%'")
         .orderBy("_source_file", "_line")
         .collect()
     )
 
 
-def test_lands_every_field_as_delivered_with_metadata(
-    spark, spark_settings: Settings, tmp_path, write_bucket_file
-):
-    bucket = tmp_path / "my bucket #1"  # spaces and URI-special characters in the path
-    pin_file = write_bucket_file(bucket, "pinterest.pin", 40, [PIN, {**PIN, "index": 2863}])
-    write_bucket_file(bucket, "pinterest.geo", 0, [GEO])
-    write_bucket_file(bucket, "pinterest.user", 7, [USER])
+def _manifest(spark, prefix: Path | str) -> dict[str, tuple[int, int, str | None]]:
+    """``{file: (records, quarantined, problem)}`` of the manifest rows of the files under
+    ``prefix``: what a load counted for each file it read (``LandResult`` sums them)."""
+    return {
+        r["file_path"]: (r["records"], r["quarantined"], r["problem"])
+        for r in spark.table("raw._loaded_files").filter(f"file_path like '{prefix}/%'").collect()
+    }
 
+
+@dataclass
+class SharedLoad:
+    """One ``land`` of the files of five cases at once (:func:`shared_load`): its result, and
+    each case's folder (its topic's ``partition=<p>``; the first case's three topics'
+    ``partition=0``, named by its bucket)."""
+
+    result: LandResult
+    bucket: Path
+    cases: dict[str, Path]
+    files: dict[str, Path]
+
+
+#: each case's partition (its own folder: a case's rows are those of its folder's files)
+CASE_PARTITIONS = {"fields": 0, "bad lines": 1, "numbers as text": 2, "corrupt": 3, "arrays": 4}
+
+
+@pytest.fixture(scope="module")
+def shared_load(
+    spark, spark_settings: Settings, tmp_path_factory, write_bucket_file, aicore_dir: Path
+) -> SharedLoad:
+    """The cases that need one load each, landed by one load (a load's fixed cost is about 9 s:
+    bench/bench_land_phases.py): every case writes its files into its own partition folder of
+    one bucket, and its test reads the rows, quarantine and manifest rows of that folder."""
+    bucket = tmp_path_factory.mktemp("shared") / "my bucket #1"  # spaces and URI-special chars
+    part = CASE_PARTITIONS
+    files = {
+        "pin": write_bucket_file(bucket, "pinterest.pin", 40, [PIN, {**PIN, "index": 2863}]),
+        "geo": write_bucket_file(bucket, "pinterest.geo", 0, [GEO]),
+        "user": write_bucket_file(bucket, "pinterest.user", 7, [USER]),
+    }
+    write_bucket_file(bucket, "pinterest.pin", 100, BAD_LINES, partition=part["bad lines"])
+    write_bucket_file(
+        bucket, "pinterest.geo", 0, [json.dumps(line) for line in NUMBERS_AS_TEXT],
+        partition=part["numbers as text"],
+    )  # fmt: skip
+    good = write_bucket_file(bucket, "pinterest.geo", 0, [GEO], partition=part["corrupt"])
+    files["corrupt"] = good.with_name(f"pinterest.geo+{part['corrupt']}+0000000001.json")
+    files["corrupt"].write_bytes(b"\x00\xff\xfe garbage \x89PNG\r\n\x1a\n{not json}\n")
+    good.with_name(f"pinterest.geo+{part['corrupt']}+0000000009.json").write_bytes(b"")
+    rows = _aicore_pins(aicore_dir, 251)
+    write_bucket_file(bucket, "pinterest.pin", 30, _array_lines(rows), partition=part["arrays"])
     result = land_bucket(spark_settings, LandOptions(bucket))
+    cases = {
+        case: partition_dir(bucket, topic, partition)
+        for case, topic, partition in (
+            ("bad lines", "pinterest.pin", part["bad lines"]),
+            ("numbers as text", "pinterest.geo", part["numbers as text"]),
+            ("corrupt", "pinterest.geo", part["corrupt"]),
+            ("arrays", "pinterest.pin", part["arrays"]),
+        )
+    }
+    return SharedLoad(result, bucket, cases, files)
 
-    assert result.records == {"pin": 2, "geo": 1, "user": 1}
-    assert result.total_quarantined == 0
-    # where the time went, phase by phase (no quarantine phase: nothing was quarantined)
+
+def test_one_load_counts_what_its_manifest_rows_count(spark, shared_load: SharedLoad) -> None:
+    """The load's totals are the sums of its manifest's per-file counts (which the cases'
+    tests read), per table."""
+    result = shared_load.result
+    manifest = spark.table("raw._loaded_files").filter(f"file_path like '{shared_load.bucket}/%'")
+    for table_name in ("pin", "geo", "user"):
+        mine = manifest.filter(f"table_name = '{table_name}'").collect()
+        assert result.records[table_name] == sum(r["records"] for r in mine), table_name
+        assert result.quarantined[table_name] == sum(r["quarantined"] for r in mine), table_name
+    # 3 + 1 (bad lines) + 1 (numbers) + 3 (corrupt: good, corrupt, empty) + 1 (arrays)
+    assert result.files_found == result.files_landed == 9
+    assert result.files_rejected == {}
+
+
+def test_lands_every_field_as_delivered_with_metadata(spark, shared_load: SharedLoad):
+    bucket, files = shared_load.bucket, shared_load.files
+    result = shared_load.result
+    manifest = _manifest(spark, bucket)
+    counts = {t: manifest[str(files[t])][:2] for t in ("pin", "geo", "user")}
+    assert counts == {"pin": (2, 0), "geo": (1, 0), "user": (1, 0)}  # (records, quarantined)
+    for t in ("pin", "geo", "user"):
+        assert _quarantine(spark, files[t].parent) == [], t
+    # where the time went, phase by phase
     assert list(result.phase_seconds) == [
-        "tables", "recovery", "manifest read", "load id", "pin", "geo", "user", "manifest write"
+        "tables", "recovery", "manifest read", "load id", "pin", "geo", "user", "quarantine",
+        "manifest write",
     ]  # fmt: skip
     assert all(s > 0 for s in result.phase_seconds.values())
     spent = result.spark_startup_seconds + sum(result.phase_seconds.values())
     assert spent <= result.seconds
-    pins = _rows(spark, "raw.pin", bucket)
+    pin_file = files["pin"]
+    pins = _rows(spark, "raw.pin", pin_file.parent)
     assert [(r["index"], r["_offset"], r["_partition"]) for r in pins] == [
         (7528, 40, 0),
         (2863, 41, 0),
@@ -91,38 +169,37 @@ def test_lands_every_field_as_delivered_with_metadata(
     assert pins[0]["_topic"] == "pinterest.pin"
     assert pins[0]["_source_file"] == str(pin_file)
     assert pins[0]["_ingested_at"] is not None
-    geo = _rows(spark, "raw.geo", bucket)[0]
+    geo = _rows(spark, "raw.geo", files["geo"].parent)[0]
     assert (geo["timestamp"], geo["latitude"], geo["country"]) == (
         "2020-08-28T03:52:47",
         -89.9787,
         "Albania",
     )
-    user = _rows(spark, "raw.user", bucket)[0]
+    user = _rows(spark, "raw.user", files["user"].parent)[0]
     assert (user["first_name"], user["age"], user["_offset"]) == ("Abigail", 20, 7)
 
 
+BAD_LINES = [
+    PIN,
+    "this is not json",
+    "[1, 2, 3]",
+    {**PIN, "index": "not a number"},
+    {k: v for k, v in PIN.items() if k != "index"},
+    "",
+    {**PIN, "index": 10},
+    '{"index": 11, "title": "truncated',
+]
+
+
 def test_bad_lines_are_quarantined_with_reason_and_good_lines_still_land(
-    spark, spark_settings: Settings, tmp_path, write_bucket_file
+    spark, shared_load: SharedLoad
 ):
-    bucket = tmp_path / "bucket"
-    lines = [
-        PIN,
-        "this is not json",
-        "[1, 2, 3]",
-        {**PIN, "index": "not a number"},
-        {k: v for k, v in PIN.items() if k != "index"},
-        "",
-        {**PIN, "index": 10},
-        '{"index": 11, "title": "truncated',
-    ]
-    write_bucket_file(bucket, "pinterest.pin", 100, lines)
-
-    result = land_bucket(spark_settings, LandOptions(bucket))
-
-    assert result.records["pin"] == 2
-    assert result.quarantined["pin"] == 8  # the array's three elements are three
-    assert [r["index"] for r in _rows(spark, "raw.pin", bucket)] == [7528, 10]
-    quarantined = _quarantine(spark, bucket)
+    case = shared_load.cases["bad lines"]
+    [(records, quarantined, _problem)] = _manifest(spark, case).values()
+    assert records == 2
+    assert quarantined == 8  # the array's three elements are three
+    assert [r["index"] for r in _rows(spark, "raw.pin", case)] == [7528, 10]
+    quarantined = _quarantine(spark, case)
     got = [(q["_line"], q["_offset"], q["_element"], q["reason"]) for q in quarantined]
     assert sorted(got, key=lambda q: (q[0], q[2])) == [
         (2, 101, None, "not a JSON object"),
@@ -179,19 +256,16 @@ def test_missing_bucket_is_a_usage_error(spark_settings: Settings, tmp_path):
         land_bucket(spark_settings, LandOptions(tmp_path / "nope"))
 
 
-def test_corrupt_and_empty_files_never_abort_the_load(
-    spark, spark_settings: Settings, tmp_path, write_bucket_file
-):
-    bucket = tmp_path / "bucket"
-    good = write_bucket_file(bucket, "pinterest.geo", 0, [GEO])
-    corrupt = good.with_name("pinterest.geo+0+0000000001.json")
-    corrupt.write_bytes(b"\x00\xff\xfe garbage \x89PNG\r\n\x1a\n{not json}\n")
-    good.with_name("pinterest.geo+0+0000000009.json").write_bytes(b"")
-
-    result = land_bucket(spark_settings, LandOptions(bucket))
-
-    assert (result.files_landed, result.records["geo"], result.quarantined["geo"]) == (3, 1, 3)
-    reasons = {q["reason"] for q in _quarantine(spark, bucket)}
+def test_corrupt_and_empty_files_never_abort_the_load(spark, shared_load: SharedLoad):
+    manifest = _manifest(spark, shared_load.cases["corrupt"])
+    assert len(manifest) == 3 and all(problem is None for *_, problem in manifest.values())
+    assert sum(m[0] for m in manifest.values()) == 1  # records
+    assert sum(m[1] for m in manifest.values()) == 3  # quarantined
+    corrupt = shared_load.files["corrupt"]
+    assert manifest[str(corrupt)][:2] == (0, 3)  # its three lines, none a JSON object
+    empty = corrupt.with_name(corrupt.name.replace("0000000001", "0000000009"))
+    assert manifest[str(empty)][:2] == (0, 0)
+    reasons = {q["reason"] for q in _quarantine(spark, shared_load.cases["corrupt"])}
     assert reasons == {"not a JSON object"}
 
 
@@ -213,36 +287,33 @@ def test_cli_reports_bad_paths_on_one_line(tmp_path, capsys):
         assert err.startswith("error: ") and expected in err and "\n" not in err
 
 
-def test_numbers_delivered_as_json_text_land_as_numbers(
-    spark, spark_settings: Settings, tmp_path, write_bucket_file
-):
+NUMBERS_AS_TEXT = [
+    {
+        "ind": 117,
+        "timestamp": "2019-03-04 05:06:07",
+        "latitude": "-12.5",
+        "longitude": "33.1",
+        "country": "Chad",
+    },
+    {**GEO, "ind": "118", "latitude": " 1e1 ", "longitude": -1},
+    {**GEO, "ind": 119, "latitude": "abc"},
+    {**GEO, "ind": 120, "longitude": "NaN"},
+    {**GEO, "ind": "12.5"},
+    {**GEO, "ind": 121, "latitude": 1e400},
+]
+
+
+def test_numbers_delivered_as_json_text_land_as_numbers(spark, shared_load: SharedLoad):
     """Issue 10, item 3: ``json.dumps(row, default=str)`` sends MySQL DECIMAL columns as text."""
-    bucket = tmp_path / "bucket"
-    lines = [
-        {
-            "ind": 117,
-            "timestamp": "2019-03-04 05:06:07",
-            "latitude": "-12.5",
-            "longitude": "33.1",
-            "country": "Chad",
-        },
-        {**GEO, "ind": "118", "latitude": " 1e1 ", "longitude": -1},
-        {**GEO, "ind": 119, "latitude": "abc"},
-        {**GEO, "ind": 120, "longitude": "NaN"},
-        {**GEO, "ind": "12.5"},
-        {**GEO, "ind": 121, "latitude": 1e400},
-    ]
-    write_bucket_file(bucket, "pinterest.geo", 0, [json.dumps(line) for line in lines])
-
-    result = land_bucket(spark_settings, LandOptions(bucket))
-
-    rows = _rows(spark, "raw.geo", bucket)
+    case = shared_load.cases["numbers as text"]
+    rows = _rows(spark, "raw.geo", case)
     assert [(r["ind"], r["latitude"], r["longitude"]) for r in rows] == [
         (117, -12.5, 33.1),
         (118, 10.0, -1.0),
     ]
-    assert (result.records["geo"], result.quarantined["geo"]) == (2, 4)
-    assert [q["reason"] for q in _quarantine(spark, bucket)] == [
+    [(records, quarantined, _problem)] = _manifest(spark, case).values()
+    assert (records, quarantined) == (2, 4)
+    assert [q["reason"] for q in _quarantine(spark, case)] == [
         "field 'latitude' does not fit type float",
         "field 'longitude' does not fit type float",
         "field 'ind' does not fit type int",
@@ -313,17 +384,10 @@ def _aicore_pins(aicore_dir: Path, n: int) -> list[dict]:
         return [json.loads(next(f)) for _ in range(n)]
 
 
-def test_a_line_that_is_a_json_array_lands_one_row_per_element(
-    spark, spark_settings: Settings, tmp_path, write_bucket_file, aicore_dir: Path
-):
-    """What the sink writes for ``{"records":[{"value":[row]}]}`` (a one-element array) and for
-    one record whose value is an array of 250 rows: a row per element, as Spark's JSON reader
-    made in the original pipeline, each with its position; an element that is not an object and
-    an empty array are quarantined with their reasons, never dropped."""
-    rows = _aicore_pins(aicore_dir, 251)
+def _array_lines(rows: list[dict]) -> list:
+    """The lines of the array case from 251 real pin rows (offsets 30 to 36)."""
     one, many = rows[0], rows[1:]
-    bucket = tmp_path / "bucket"
-    lines = [
+    return [
         [one],  # offset 30
         many,  # offset 31: 250 rows in one record
         {**one, "index": 99_999},  # offset 32: a plain object, _element null
@@ -332,15 +396,24 @@ def test_a_line_that_is_a_json_array_lands_one_row_per_element(
         '[{"index": 1}, ',  # offset 35: cut short
         "  [ ]  ",  # offset 36: empty too
     ]
-    write_bucket_file(bucket, "pinterest.pin", 30, lines)
 
-    result = land_bucket(spark_settings, LandOptions(bucket))
 
-    assert result.records["pin"] == 1 + 250 + 1 + 1
-    assert result.quarantined["pin"] == 3 + 1 + 1 + 1
+def test_a_line_that_is_a_json_array_lands_one_row_per_element(
+    spark, shared_load: SharedLoad, aicore_dir: Path
+):
+    """What the sink writes for ``{"records":[{"value":[row]}]}`` (a one-element array) and for
+    one record whose value is an array of 250 rows: a row per element, as Spark's JSON reader
+    made in the original pipeline, each with its position; an element that is not an object and
+    an empty array are quarantined with their reasons, never dropped."""
+    rows = _aicore_pins(aicore_dir, 251)
+    one, many = rows[0], rows[1:]
+    case = shared_load.cases["arrays"]
+    [(records, quarantined, _problem)] = _manifest(spark, case).values()
+    assert records == 1 + 250 + 1 + 1
+    assert quarantined == 3 + 1 + 1 + 1
     landed = (
         spark.table("raw.pin")
-        .filter(f"_source_file like '{bucket}/%'")
+        .filter(f"_source_file like '{case}/%'")
         .orderBy("_offset", "_element")
         .collect()
     )
@@ -351,9 +424,7 @@ def test_a_line_that_is_a_json_array_lands_one_row_per_element(
     first = landed[0].asDict()
     assert {k: first[k] for k in one} == one  # every field as delivered
     assert landed[250]["title"] == many[-1]["title"]
-    manifest = spark.table("raw._loaded_files").filter(f"file_path like '{bucket}/%'").collect()
-    assert [(m["records"], m["quarantined"]) for m in manifest] == [(253, 6)]
-    quarantined = _quarantine(spark, bucket)
+    quarantined = _quarantine(spark, case)
     got = sorted((q["_offset"], q["_element"] or 0, q["reason"]) for q in quarantined)
     assert got == [
         (33, 1, "array element is not a JSON object"),
