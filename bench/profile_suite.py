@@ -1,0 +1,147 @@
+"""Where a command's CPU goes, by process kind: the test suite's JVMs, Python and services.
+
+    .venv/bin/python bench/profile_suite.py [-- .venv/bin/pytest -q]   # the default command
+
+Runs the command (default: the whole test suite) and, every ``--interval`` seconds while it
+runs, reads every process's user + system CPU time with psutil. A process seen for the first
+time after the start counts in full, one that ran before counts from the start. Each process is
+put in a kind by its command line (a ``bash …/spark-class`` launcher is read again once it has
+become the JVM) and, for a Spark driver, by its parent: the DAG process of tests/dags
+(``run_dag_test.py``), an xdist worker (the worker's in-process session), or a ``pinlake``
+command. Prints CPU-seconds per kind, the machine's busy CPU-seconds (``/proc/stat``) and the
+wall time. Processes shorter than the interval are missed, so the kinds add up to a little less
+than the busy total. Nothing here asserts: it prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+
+from pinlake.console import console, table
+
+#: (kind, substring of a JVM's command line), first match wins
+JVM_KINDS = (
+    ("Kafka node", "kafka.Kafka"),
+    ("Spark Thrift server", "HiveThriftServer2"),
+    ("Spark standalone master/worker", "org.apache.spark.deploy.master"),
+    ("Spark standalone master/worker", "org.apache.spark.deploy.worker"),
+    ("Spark executor", "CoarseGrainedExecutorBackend"),
+    ("Derby network server", "NetworkServerControl"),
+)
+
+
+def python_kind(command: str) -> str:
+    """The kind of a Python (or other non-JVM) process from its command line."""
+    if "run_dag_test" in command:
+        return "DAG process (Python)"
+    if "exec(eval(sys.stdin" in command or "execnet" in command or "xdist" in command:
+        return "xdist worker (Python)"
+    pinlake = re.search(r"(?:bin/pinlake|-m pinlake) (\S+)", command)
+    if pinlake:
+        return f"pinlake {pinlake.group(1)} (Python)"
+    for kind, marker in (
+        ("ingestion API server (Python)", "pinlake.ingest_api"),
+        ("isolated stage (Python)", "pinlake.pipeline.isolated"),
+        ("pyspark Python worker", "pyspark.daemon"),
+        ("dbt (Python)", "bin/dbt"),
+        ("Airflow (Python)", "airflow"),
+        ("S3 server (moto)", "moto"),
+        ("pytest (main process)", "bin/pytest"),
+        ("Chromium", "chrom"),
+        ("MariaDB", "mariadbd"),
+    ):
+        if marker in command:
+            return kind
+    return "other"
+
+
+def kind(process: psutil.Process) -> str:
+    """The kind of ``process`` (:data:`JVM_KINDS`, Spark drivers by their parent, else
+    :func:`python_kind`)."""
+    command = " ".join(process.cmdline())
+    if "java" not in command.split(" ", 1)[0]:
+        return python_kind(command)
+    for name, marker in JVM_KINDS:
+        if marker in command:
+            return name
+    if "SparkSubmit" in command:
+        parent = process.parent()
+        parent_kind = python_kind(" ".join(parent.cmdline())) if parent else "other"
+        return f"Spark driver of: {parent_kind.removesuffix(' (Python)')}"
+    return "JVM, other"
+
+
+def busy_seconds() -> float:
+    """The machine's busy CPU-seconds since boot (``/proc/stat``: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def sample(command: list[str], interval: float) -> tuple[Counter, int, float, float]:
+    """Run ``command`` and sample; ``(CPU-s per kind, exit code, wall s, busy CPU-s)``."""
+    start, busy = time.time(), busy_seconds()
+    seen: dict[tuple[int, float], list] = {}  # (pid, created): [kind, cpu at start, cpu]
+    child = subprocess.Popen(command)
+    me = os.getpid()
+    while True:
+        done = child.poll() is not None
+        for process in psutil.process_iter(["pid", "create_time"]):
+            key = (process.info["pid"], process.info["create_time"])
+            if process.info["pid"] == me:
+                continue
+            try:
+                times = process.cpu_times()
+                cpu = times.user + times.system
+                entry = seen.get(key)
+                if entry is None or entry[0].startswith("launcher"):
+                    command_line = " ".join(process.cmdline())
+                    name = "launcher" if "spark-class" in command_line else kind(process)
+                    if entry is None:
+                        base = cpu if process.info["create_time"] < start else 0.0
+                        seen[key] = entry = [name, base, cpu]
+                    entry[0] = name
+                entry[2] = cpu
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        if done:
+            break
+        time.sleep(interval)
+    totals: Counter = Counter()
+    for name, base, cpu in seen.values():
+        totals[name] += cpu - base
+    return totals, child.returncode, time.time() - start, busy_seconds() - busy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between samples")
+    parser.add_argument("command", nargs="*", help="the command to run (after --)")
+    args = parser.parse_args()
+    if args.interval <= 0:
+        parser.error("--interval must be more than 0")
+    command = args.command or [str(Path(sys.executable).with_name("pytest")), "-q"]
+    totals, code, wall, busy = sample(command, args.interval)
+    rows = [[name, f"{cpu:,.1f}"] for name, cpu in totals.most_common() if cpu >= 1.0]
+    console.print(table(f"CPU by process kind: {' '.join(command)}", ["kind", "CPU-s"], rows))
+    console.print(
+        f"exit code {code}; wall {wall:,.1f} s; busy CPU {busy:,.1f} s "
+        f"({busy / wall:.2f} cores); the kinds add up to {sum(totals.values()):,.1f} s"
+    )
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
