@@ -25,7 +25,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from pinlake.bucket.layout import file_path
+from pinlake.bucket.layout import file_path, write_atomic
 from pinlake.config import Settings
 from pinlake.console import console, table
 from pinlake.lakehouse.land import LandOptions, LandResult, land_bucket
@@ -55,13 +55,12 @@ USER = {"ind": 1, "first_name": "a", "last_name": "b", "age": 20,
 
 
 def small_bucket(bucket: Path, records: int) -> None:
-    """One file per batch topic in the sink's layout: ``records`` records each, and a line
-    that is not JSON in the pin file."""
+    """One file per batch topic in the sink's layout (written as the sink writes it,
+    :func:`pinlake.bucket.layout.write_atomic`): ``records`` records each, and a line that is
+    not JSON in the pin file."""
     for topic, record in (("pinterest.pin", PIN), ("pinterest.geo", GEO), ("pinterest.user", USER)):
-        lines = [json.dumps(record)] * records + (["not json"] if record is PIN else [])
-        path = file_path(bucket, topic, 0, 0)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        lines = [json.dumps(record).encode()] * records + ([b"not json"] if record is PIN else [])
+        write_atomic(file_path(bucket, topic, 0, 0), lines)
 
 
 def report(results: list[LandResult]) -> None:

@@ -8,7 +8,7 @@ time after the start counts in full, one that ran before counts from the start. 
 put in a kind by its command line (a ``bash …/spark-class`` launcher is read again once it has
 become the JVM) and, for a Spark driver, by its parent: the DAG process of tests/dags
 (``run_dag_test.py``), an xdist worker (the worker's in-process session), or a ``pinlake``
-command. Prints CPU-seconds per kind, the machine's busy CPU-seconds (``/proc/stat``) and the
+command. Prints CPU-seconds per kind, the machine's busy CPU-seconds and the
 wall time. Processes shorter than the interval are missed, so the kinds add up to a little less
 than the busy total. Nothing here asserts: it prints numbers.
 """
@@ -81,10 +81,10 @@ def kind(process: psutil.Process) -> str:
 
 
 def busy_seconds() -> float:
-    """The machine's busy CPU-seconds since boot (``/proc/stat``: all but idle and iowait)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    """The machine's busy CPU-seconds since boot: every state but idle and iowait
+    (``psutil.cpu_times``)."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + t.steal
 
 
 def sample(command: list[str], interval: float) -> tuple[Counter, int, float, float]:

@@ -113,7 +113,8 @@ def shared_load(
     good = write_bucket_file(bucket, "pinterest.geo", 0, [GEO], partition=part["corrupt"])
     files["corrupt"] = good.with_name(f"pinterest.geo+{part['corrupt']}+0000000001.json")
     files["corrupt"].write_bytes(b"\x00\xff\xfe garbage \x89PNG\r\n\x1a\n{not json}\n")
-    good.with_name(f"pinterest.geo+{part['corrupt']}+0000000009.json").write_bytes(b"")
+    files["empty"] = good.with_name(f"pinterest.geo+{part['corrupt']}+0000000009.json")
+    files["empty"].write_bytes(b"")
     rows = _aicore_pins(aicore_dir, 251)
     write_bucket_file(bucket, "pinterest.pin", 30, _array_lines(rows), partition=part["arrays"])
     result = land_bucket(spark_settings, LandOptions(bucket))
@@ -263,8 +264,7 @@ def test_corrupt_and_empty_files_never_abort_the_load(spark, shared_load: Shared
     assert sum(m[1] for m in manifest.values()) == 3  # quarantined
     corrupt = shared_load.files["corrupt"]
     assert manifest[str(corrupt)][:2] == (0, 3)  # its three lines, none a JSON object
-    empty = corrupt.with_name(corrupt.name.replace("0000000001", "0000000009"))
-    assert manifest[str(empty)][:2] == (0, 0)
+    assert manifest[str(shared_load.files["empty"])][:2] == (0, 0)
     reasons = {q["reason"] for q in _quarantine(spark, shared_load.cases["corrupt"])}
     assert reasons == {"not a JSON object"}
 
