@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -30,3 +31,15 @@ def test_dbt_sources_declare_every_raw_column_of_both_paths() -> None:
             names = [c["name"] for c in by_name[source][table]["columns"]]
             expected = [c.name for c in columns] + [name for name, _ in metadata]
             assert names == expected, (source, table)
+
+
+def test_dbt_source_declares_every_manifest_column() -> None:
+    from pinlake.schemas import LOADED_FILES_DDL
+
+    sources = yaml.safe_load(
+        (REPO / "models" / "staging" / "pinterest" / "_pinterest__sources.yml").read_text()
+    )["sources"]
+    (pinterest,) = [s for s in sources if s["name"] == "pinterest"]
+    (manifest,) = [t for t in pinterest["tables"] if t["name"] == "loaded_files"]
+    names = [c["name"] for c in manifest["columns"]]
+    assert names == re.findall(r"`([^`]+)` ", LOADED_FILES_DDL)  # the DDL's names, in order

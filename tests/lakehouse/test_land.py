@@ -154,7 +154,7 @@ def test_lands_every_field_as_delivered_with_metadata(spark, shared_load: Shared
         assert _quarantine(spark, files[t].parent) == [], t
     # where the time went, phase by phase
     assert list(result.phase_seconds) == [
-        "tables", "recovery", "manifest read", "load id", "pin", "geo", "user", "quarantine",
+        "tables", "manifest read", "recovery", "load id", "pin", "geo", "user", "quarantine",
         "manifest write",
     ]  # fmt: skip
     assert all(s > 0 for s in result.phase_seconds.values())
@@ -233,23 +233,55 @@ def test_land_is_incremental_and_idempotent(
     assert [r["ind"] for r in _rows(spark, "raw.geo", bucket)] == [7528, 1, 2]
 
 
+def _crashed_load(spark, path: Path, load_id: str) -> None:
+    """What a load that crashed after its data commit but before its manifest commit leaves:
+    a raw row of ``path`` under ``load_id`` (its start was recorded by the caller)."""
+    spark.sql(
+        "insert into raw.user (ind, first_name, _offset, _source_file, _load_id) "
+        f"values (7528, 'Abigail', 0, '{path}', '{load_id}')"
+    )
+
+
 def test_rows_of_an_unfinished_load_are_removed_and_the_file_relanded(
     spark, spark_settings: Settings, tmp_path, write_bucket_file
 ):
     bucket = tmp_path / "bucket"
     path = write_bucket_file(bucket, "pinterest.user", 0, [USER])
-    # A crash after the data commit but before the manifest commit leaves rows behind.
-    spark.sql("insert into raw._loads values ('crashed-load', current_timestamp())")
+    # the load's start row in the manifest (file_path NULL), then its data, then the crash
     spark.sql(
-        "insert into raw.user (ind, first_name, _offset, _source_file, _load_id) "
-        f"values (7528, 'Abigail', 0, '{path}', 'crashed-load')"
+        "insert into raw._loaded_files (records, quarantined, _load_id, loaded_at) "
+        "values (0, 0, 'crashed-load', current_timestamp())"
     )
+    _crashed_load(spark, path, "crashed-load")
     result = land_bucket(spark_settings, LandOptions(bucket))
 
     assert result.records["user"] == 1
     rows = _rows(spark, "raw.user", bucket)
     assert len(rows) == 1 and rows[0]["_load_id"] != "crashed-load"
-    assert spark.sql("select * from raw._loads where _load_id = 'crashed-load'").count() == 0
+    manifest = spark.sql("select * from raw._loaded_files where _load_id = 'crashed-load'")
+    assert manifest.count() == 0  # its start row went with its data
+    # this load's start row stays, beside its file row
+    ours = spark.sql(
+        f"select file_path from raw._loaded_files where _load_id = '{rows[0]['_load_id']}'"
+    ).collect()
+    assert sorted(r[0] or "" for r in ours) == ["", str(path)]
+
+
+def test_an_older_home_is_recovered_from_its_loads_table_which_is_then_dropped(
+    spark, spark_settings: Settings, tmp_path, write_bucket_file
+):
+    bucket = tmp_path / "bucket"
+    path = write_bucket_file(bucket, "pinterest.user", 0, [USER])
+    # before the manifest's start rows, a load recorded its id in raw._loads first
+    spark.sql("create table raw._loads (_load_id string, started_at timestamp) using delta")
+    spark.sql("insert into raw._loads values ('crashed-old-load', current_timestamp())")
+    _crashed_load(spark, path, "crashed-old-load")
+    result = land_bucket(spark_settings, LandOptions(bucket))
+
+    assert result.records["user"] == 1
+    rows = _rows(spark, "raw.user", bucket)
+    assert len(rows) == 1 and rows[0]["_load_id"] != "crashed-old-load"
+    assert not spark.catalog.tableExists("raw._loads")
 
 
 def test_missing_bucket_is_a_usage_error(spark_settings: Settings, tmp_path):

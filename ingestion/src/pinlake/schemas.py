@@ -109,7 +109,9 @@ RAW_SCHEMA = "raw"
 QUARANTINE_TABLE = "quarantine"
 STREAM_QUARANTINE_TABLE = "stream_quarantine"
 LOADED_FILES_TABLE = "_loaded_files"
-LOADS_TABLE = "_loads"
+#: Where land recorded its load ids before the manifest did (homes of pinlake before 2026-12):
+#: recovered from and dropped by the next ``land`` (:mod:`pinlake.lakehouse.land`).
+LEGACY_LOADS_TABLE = "_loads"
 
 #: The Spark type of each source column type (raw tables, payload schemas).
 SPARK_TYPE: dict[ColumnType, str] = {
@@ -155,13 +157,13 @@ STREAM_QUARANTINE_DDL = "`table_name` string, `reason` string, `raw_text` string
 )
 
 #: The land manifest: one row per topics-bucket file landed (its records and quarantined lines)
-#: or rejected (``problem``: why it cannot be landed, e.g. a truncated gzip; records 0).
+#: or rejected (``problem``: why it cannot be landed, e.g. a truncated gzip; records 0), and one
+#: row per load, written before its data, whose ``file_path`` and ``table_name`` are NULL (the
+#: load's start, for crash recovery: :mod:`pinlake.lakehouse.land`).
 LOADED_FILES_DDL = (
     "`table_name` string, `file_path` string, `records` bigint, `quarantined` bigint, "
     "`_load_id` string, `loaded_at` timestamp, `problem` string"
 )
-
-LOADS_DDL = "`_load_id` string, `started_at` timestamp"
 
 
 def payload_schema(table: str) -> StructType:

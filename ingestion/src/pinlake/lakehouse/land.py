@@ -21,10 +21,13 @@ exactly one place:
 A file's manifest counts (``records``, ``quarantined``) and the summary count rows and
 quarantined units, so a line holding an array of 250 rows counts 250.
 
-Landing is incremental and idempotent: ``raw._loaded_files`` lists every landed (or rejected)
-file and is written last, so re-running skips what is there. Every load first records its
-``_load_id`` in ``raw._loads``; a load id there without manifest rows belongs to a load that
-crashed between its data and manifest commits, and its rows are removed before the next load.
+Landing is incremental and idempotent: the manifest ``raw._loaded_files`` lists every landed
+(or rejected) file and is written last, so re-running skips what is there. Every load first
+records its ``_load_id`` there too, in a start row (``file_path`` NULL); a start row without file
+rows belongs to a load that crashed between its start and its manifest commit, and the rows of
+that load are removed before the next one. One read of the manifest gives both the files seen
+and the loads to recover (homes from before the start rows kept them in ``raw._loads``: the next
+load recovers from it as land did then and drops it).
 """
 
 from __future__ import annotations
@@ -56,10 +59,9 @@ from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import ensure_raw_tables, raw_table
 from pinlake.schemas import (
+    LEGACY_LOADS_TABLE,
     LOADED_FILES_DDL,
     LOADED_FILES_TABLE,
-    LOADS_DDL,
-    LOADS_TABLE,
     QUARANTINE_TABLE,
     RAW_SCHEMA,
 )
@@ -83,10 +85,10 @@ class LandResult(records.TableTotals):
     count recorded by earlier runs), files it does not read (``files_not_read``: ``{path: why}``,
     other topics' folders), records landed and lines quarantined per table, wall seconds and the
     part of them spent starting Spark, and where the rest went (``phase_seconds``, in order:
-    ``tables`` (raw tables created if missing), ``recovery`` (rows of unfinished loads
-    removed), ``manifest read``, ``load id``, one phase per table landed, ``quarantine``,
-    ``manifest write``; bench/bench_land_phases.py). ``files_found = files_landed +
-    files_rejected + files_seen_before``."""
+    ``tables`` (raw tables created if missing), ``manifest read`` (files seen, loads to
+    recover), ``recovery`` (rows of unfinished loads removed), ``load id`` (the start row), one
+    phase per table landed, ``quarantine``, ``manifest write``; bench/bench_land_phases.py).
+    ``files_found = files_landed + files_rejected + files_seen_before``."""
 
     files_found: int = 0
     files_landed: int = 0
@@ -200,29 +202,77 @@ def _metadata_columns(load_id: str) -> list[Column]:
     ]
 
 
-def _remove_unfinished_loads(spark: SparkSession) -> None:
-    """Delete rows of loads that never committed their manifest entry (crash recovery)."""
-    orphans = [
+@dataclass
+class Manifest:
+    """What the manifest (``raw._loaded_files``) says before a load: ``files``, ``{file_path:
+    problem}`` of the files landed (problem None) or rejected before, and ``unfinished``, the
+    load ids with a start row but no file rows (loads that crashed before their manifest
+    commit). Manifests of homes from before the ``problem`` column read as all landed."""
+
+    files: dict[str, str | None]
+    unfinished: set[str]
+
+
+def _read_manifest(spark: SparkSession) -> Manifest:
+    """The manifest's rows, read once (see :class:`Manifest`)."""
+    from pyspark.sql import functions as F
+
+    manifest = spark.table(f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`")
+    problem = F.col("problem") if "problem" in manifest.columns else F.lit(None).cast("string")
+    files: dict[str, str | None] = {}
+    started, finished = set(), set()
+    for path, why, load_id in manifest.select("file_path", problem, "_load_id").collect():
+        if path is None:
+            started.add(load_id)
+        else:
+            files[path] = why
+            finished.add(load_id)
+    return Manifest(files, started - finished)
+
+
+def _remove_loads(spark: SparkSession, load_ids: set[str]) -> None:
+    """Delete the rows of unfinished loads ``load_ids`` from the raw tables, the quarantine
+    and, with their start rows, the manifest (crash recovery; see the module docstring)."""
+    if not load_ids:
+        return
+    ids = ", ".join(f"'{load_id}'" for load_id in sorted(load_ids))
+    for name in (*TABLES, QUARANTINE_TABLE):
+        spark.sql(f"delete from {RAW_SCHEMA}.`{name}` where _load_id in ({ids})")
+    spark.sql(
+        f"delete from {RAW_SCHEMA}.`{LOADED_FILES_TABLE}` "
+        f"where file_path is null and _load_id in ({ids})"
+    )
+    console.print(f"[yellow]removed the rows of {len(load_ids)} unfinished load(s)")
+
+
+def _recover_legacy_loads(spark: SparkSession) -> None:
+    """A home from before the manifest's start rows: remove the rows of the loads that
+    ``raw._loads`` lists without manifest rows (its recovery rule), then drop ``raw._loads``."""
+    legacy = f"{RAW_SCHEMA}.`{LEGACY_LOADS_TABLE}`"
+    orphans = {
         row[0]
         for row in spark.sql(
-            f"select _load_id from {RAW_SCHEMA}.`{LOADS_TABLE}` where _load_id not in "
-            f"(select _load_id from {RAW_SCHEMA}.`{LOADED_FILES_TABLE}`)"
+            f"select _load_id from {legacy} where _load_id not in (select _load_id from "
+            f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}` where _load_id is not null)"
         ).collect()
-    ]
-    if not orphans:
-        return
-    ids = ", ".join(f"'{load_id}'" for load_id in orphans)
-    for name in (*TABLES, QUARANTINE_TABLE, LOADS_TABLE):
-        spark.sql(f"delete from {RAW_SCHEMA}.`{name}` where _load_id in ({ids})")
-    console.print(f"[yellow]removed the rows of {len(orphans)} unfinished load(s)")
+    }
+    _remove_loads(spark, orphans)
+    spark.sql(f"drop table {legacy}")
+    console.print(f"[yellow]{legacy} replaced by the start rows of {LOADED_FILES_TABLE}: dropped")
+
+
+def _append_manifest(spark: SparkSession, rows: list[tuple]) -> None:
+    """Append ``rows`` (:data:`LOADED_FILES_DDL`'s columns) to the manifest; manifests from
+    before the ``problem`` column gain it."""
+    spark.createDataFrame(rows, LOADED_FILES_DDL).write.format("delta").mode("append").option(
+        "mergeSchema", "true"
+    ).saveAsTable(f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`")
 
 
 def _start_load(spark: SparkSession) -> str:
-    """Record a new load id before any data is written (see the module docstring)."""
+    """Record a new load id (its start row) before any data is written."""
     load_id = uuid.uuid4().hex
-    spark.createDataFrame([(load_id, datetime.now(timezone.utc))], LOADS_DDL).write.format(
-        "delta"
-    ).mode("append").saveAsTable(f"{RAW_SCHEMA}.`{LOADS_TABLE}`")
+    _append_manifest(spark, [(None, None, 0, 0, load_id, datetime.now(timezone.utc), None)])
     return load_id
 
 
@@ -248,11 +298,14 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
         spark = get_spark(settings, app_name="pinlake-land")
         result.spark_startup_seconds = time.perf_counter() - start
         with result.phase("tables"):
-            ensure_raw_tables(spark, settings)
-        with result.phase("recovery"):
-            _remove_unfinished_loads(spark)
+            existed = ensure_raw_tables(spark, settings)
         with result.phase("manifest read"):
-            seen = _manifest(spark)
+            manifest = _read_manifest(spark)
+        with result.phase("recovery"):
+            if LEGACY_LOADS_TABLE in existed:
+                _recover_legacy_loads(spark)
+            _remove_loads(spark, manifest.unfinished)
+        seen = manifest.files
         new_files = {
             name: [f for f in found if str(f.path) not in seen] for name, found in files.items()
         }
@@ -265,16 +318,6 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
             _land_files(spark, new_files, result)
     result.seconds = time.perf_counter() - start
     return result
-
-
-def _manifest(spark: SparkSession) -> dict[str, str | None]:
-    """``{file_path: problem}`` of ``raw._loaded_files`` (problem None: landed). Manifests of
-    homes from before the ``problem`` column read as all landed."""
-    from pyspark.sql import functions as F
-
-    manifest = spark.table(f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`")
-    problem = F.col("problem") if "problem" in manifest.columns else F.lit(None).cast("string")
-    return {row[0]: row[1] for row in manifest.select("file_path", problem).collect()}
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:
@@ -320,12 +363,7 @@ def _land_files(
                 )
         rows = [(*row, result.files_rejected.get(row[1])) for row in manifest]
         with result.phase("manifest write"):
-            spark.createDataFrame(rows, LOADED_FILES_DDL).write.format("delta").mode(
-                "append"
-            ).option(
-                "mergeSchema",
-                "true",  # manifests from before the problem column gain it
-            ).saveAsTable(f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`")
+            _append_manifest(spark, rows)
     result.files_landed = len(manifest) - len(result.files_rejected)
     for cache in caches:
         cache.unpersist()

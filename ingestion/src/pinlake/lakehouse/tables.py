@@ -21,8 +21,6 @@ from pinlake.schemas import (
     KEY_COLUMN,
     LOADED_FILES_DDL,
     LOADED_FILES_TABLE,
-    LOADS_DDL,
-    LOADS_TABLE,
     QUARANTINE_DDL,
     QUARANTINE_TABLE,
     RAW_SCHEMA,
@@ -60,14 +58,14 @@ def registered_marker(settings: Settings) -> Path:
     return settings.metastore_dir / "pinlake-raw-tables-registered"
 
 
-def ensure_raw_tables(spark: SparkSession, settings: Settings) -> None:
+def ensure_raw_tables(spark: SparkSession, settings: Settings) -> set[str]:
     """Create schema ``raw`` and every raw Delta table that does not exist yet (idempotent):
     the batch tables as managed tables, the stream tables as external tables at
-    :func:`stream_table_path`. Needs a session with the metastore."""
+    :func:`stream_table_path`. Needs a session with the metastore. Returns the names of the
+    tables schema ``raw`` held before (those of other writers and older homes too)."""
     ddl = {table: raw_table_ddl(table) for table in TABLES}
     ddl[QUARANTINE_TABLE] = QUARANTINE_DDL
     ddl[LOADED_FILES_TABLE] = LOADED_FILES_DDL
-    ddl[LOADS_TABLE] = LOADS_DDL
     if spark.catalog.databaseExists(RAW_SCHEMA):
         existing = {t.name for t in spark.catalog.listTables(RAW_SCHEMA)}
     else:
@@ -93,6 +91,7 @@ def ensure_raw_tables(spark: SparkSession, settings: Settings) -> None:
     if not marker.exists():
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(", ".join([*ddl, *stream_tables()]) + "\n")
+    return existing
 
 
 def ensure_stream_tables_by_path(spark: SparkSession, settings: Settings) -> None:
