@@ -220,13 +220,20 @@ def test_bad_lines_are_quarantined_with_reason_and_good_lines_still_land(
 def test_land_is_incremental_and_idempotent(
     spark, spark_settings: Settings, tmp_path, write_bucket_file
 ):
+    def start_rows() -> int:
+        return spark.sql("select * from raw._loaded_files where file_path is null").count()
+
     bucket = tmp_path / "bucket"
     write_bucket_file(bucket, "pinterest.geo", 0, [GEO, {**GEO, "ind": 1}])
     first = land_bucket(spark_settings, LandOptions(bucket))
+    starts = start_rows()
     again = land_bucket(spark_settings, LandOptions(bucket))
+    starts_again = start_rows()
     write_bucket_file(bucket, "pinterest.geo", 2, [{**GEO, "ind": 2}])
     third = land_bucket(spark_settings, LandOptions(bucket))
 
+    # a run with nothing new records no load; a load records one start row
+    assert (starts_again, start_rows()) == (starts, starts + 1)
     assert (first.files_landed, first.records["geo"]) == (1, 2)
     assert (again.files_found, again.files_landed, again.total_records) == (1, 0, 0)
     assert (third.files_found, third.files_landed, third.records["geo"]) == (2, 1, 1)

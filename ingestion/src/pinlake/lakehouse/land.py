@@ -22,12 +22,14 @@ A file's manifest counts (``records``, ``quarantined``) and the summary count ro
 quarantined units, so a line holding an array of 250 rows counts 250.
 
 Landing is incremental and idempotent: the manifest ``raw._loaded_files`` lists every landed
-(or rejected) file and is written last, so re-running skips what is there. Every load first
-records its ``_load_id`` there too, in a start row (``file_path`` NULL); a start row without file
-rows belongs to a load that crashed between its start and its manifest commit, and the rows of
-that load are removed before the next one. One read of the manifest gives both the files seen
-and the loads to recover (homes from before the start rows kept them in ``raw._loads``: the next
-load recovers from it as land did then and drops it).
+(or rejected) file and is written last, so re-running skips what is there. A load (a run that
+finds new files; a run that finds none records nothing) first records its ``_load_id`` there
+too, in a start row (``file_path`` NULL); a start row without file rows belongs to a load that
+crashed between its start and its manifest commit, and every run of land removes the rows of
+such loads before it lands anything. One read of the manifest gives both the files seen and the
+loads to recover (homes from before the start rows kept them in ``raw._loads``: the next run
+recovers from it as land did then and drops it). Every manifest row of a load has the load's
+start time as ``loaded_at``.
 """
 
 from __future__ import annotations
@@ -269,10 +271,10 @@ def _append_manifest(spark: SparkSession, rows: list[tuple]) -> None:
     ).saveAsTable(f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`")
 
 
-def _start_load(spark: SparkSession) -> str:
+def _start_load(spark: SparkSession, started_at: datetime) -> str:
     """Record a new load id (its start row) before any data is written."""
     load_id = uuid.uuid4().hex
-    _append_manifest(spark, [(None, None, 0, 0, load_id, datetime.now(timezone.utc), None)])
+    _append_manifest(spark, [(None, None, 0, 0, load_id, started_at, None)])
     return load_id
 
 
@@ -332,10 +334,10 @@ def _land_files(
 ) -> None:
     """One load: the raw tables, then all quarantined lines, then the manifest (last), which
     lists the landed files with their counts and the rejected ones with their problem."""
-    with result.phase("load id"):
-        load_id = _start_load(spark)
-    manifest, quarantines, caches = [], [], []
     now = datetime.now(timezone.utc)
+    with result.phase("load id"):
+        load_id = _start_load(spark, now)
+    manifest, quarantines, caches = [], [], []
     todo = sum(len(found) for found in files.values())
     with console.status(f"[bold]landing {todo} file(s)…") as status:
         for name in TABLES:
