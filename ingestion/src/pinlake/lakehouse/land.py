@@ -307,7 +307,7 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
             if LEGACY_LOADS_TABLE in existed:
                 _recover_legacy_loads(spark)
             _remove_loads(spark, manifest.unfinished)
-        seen = manifest.files
+        seen = manifest.files  # {file_path: problem}
         new_files = {
             name: [f for f in found if str(f.path) not in seen] for name, found in files.items()
         }
@@ -332,8 +332,9 @@ def _union(frames: list[DataFrame]) -> DataFrame:
 def _land_files(
     spark: SparkSession, files: dict[str, list[BucketFile]], result: LandResult
 ) -> None:
-    """One load: the raw tables, then all quarantined lines, then the manifest (last), which
-    lists the landed files with their counts and the rejected ones with their problem."""
+    """One load: its start row in the manifest, the raw tables, then all quarantined lines,
+    then the manifest's file rows (last): the landed files with their counts and the rejected
+    ones with their problem."""
     now = datetime.now(timezone.utc)
     with result.phase("load id"):
         load_id = _start_load(spark, now)
