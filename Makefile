@@ -13,12 +13,12 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 
-.PHONY: help setup mariadb chromium lock demo test test-fast lint pytest bench docs airflow clean
+.PHONY: help setup spark-cds mariadb chromium lock demo test test-fast lint pytest bench docs airflow clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(JARS)/.resolved mariadb chromium ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), MariaDB, Chromium
+setup: $(VENV)/.installed $(JARS)/.resolved spark-cds mariadb chromium ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), the Spark driver's class-data archive, MariaDB, Chromium
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@command -v java >/dev/null || { echo "error: Java 17+ is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -32,12 +32,17 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 $(JARS)/.resolved: jvm/pom.xml
 	@command -v mvn >/dev/null || { echo "error: Maven is required to resolve the jars (apt-get install maven)"; exit 1; }
-	rm -rf $(JARS)/spark $(JARS)/kafka $(JARS)/metastore
+	rm -rf $(JARS)/spark $(JARS)/kafka $(JARS)/metastore $(JARS)/cds
 	mvn -q -B -f jvm/pom.xml package -P spark
 	mvn -q -B -f jvm/pom.xml package -P s3
 	mvn -q -B -f jvm/pom.xml package -P kafka
 	mvn -q -B -f jvm/pom.xml package -P metastore
 	@touch $@
+
+# The Spark driver's class-data archive (pinlake.spark_cds): every Spark session maps it and starts
+# on less CPU. Written once per JVM and jar set (about a minute); a second's check after that.
+spark-cds: $(VENV)/.installed $(JARS)/.resolved
+	@$(BIN)/python -m pinlake.spark_cds
 
 # The MariaDB source (PINLAKE_SOURCE_DB=mariadb, tests/ingestion/test_mariadb_source.py) runs the
 # OS package's server. Installed here only when it is missing, and only as root (like CI); else

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pinlake.config import REPO_ROOT, Settings
-from pinlake.spark import spark_conf
+from pinlake.spark import driver_cds_options, spark_conf
 
 
 def _render_profiles(env: dict[str, str]) -> dict:
@@ -37,9 +37,11 @@ def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(
     assert (local["type"], local["method"]) == ("spark", "session")
     conf = spark_conf(settings)
     assert {k: str(v) for k, v in local["server_side_parameters"].items()} == conf
-    for side in ("driver", "executor"):  # PINLAKE_JVM_OPTIONS ends both JVMs' options
+    # PINLAKE_JVM_OPTIONS ends both JVMs' options, after the driver's class-data archive
+    for side, archive in (("driver", driver_cds_options(settings)), ("executor", "")):
         options = conf[f"spark.{side}.extraJavaOptions"]
-        assert options.endswith(f"log4j2.properties {jvm_options}".rstrip()), options
+        tail = " ".join(part for part in ("log4j2.properties", archive, jvm_options) if part)
+        assert options.endswith(tail), options
 
 
 def test_every_state_path_is_under_pinlake_home(tmp_path: Path):

@@ -1,9 +1,12 @@
 """Starting Spark shows errors only: no JVM or Spark start-up chatter on the user's terminal
 (also checked on the output of the ``pinlake stream`` processes of
-tests/integration/test_stream_path.py)."""
+tests/integration/test_stream_path.py). And the driver JVM of both kinds of session, pinlake's
+and dbt's ``local`` target, maps the class-data archive ``make setup`` built (pinlake.spark_cds):
+the JVM's class-loading log says where each class came from."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +39,34 @@ print("session ready")
 """
 
 
+#: A class in the archive, as the JVM's class-loading log names its source.
+FROM_ARCHIVE = "{} source: shared objects file (top)"
+
+
+def _logging_class_loads(tmp_path: Path) -> tuple[Settings, Path]:
+    """Settings whose JVMs log every class they load (and where from) to a file."""
+    log = tmp_path / "classes.log"
+    options = f"{os.environ.get('PINLAKE_JVM_OPTIONS', '')} -Xlog:class+load=info:file={log}"
+    return Settings(home=tmp_path / "home", jvm_options=options.strip()), log
+
+
+def _assert_archive_mapped(log: Path) -> None:
+    from pinlake.spark import driver_classpath
+    from pinlake.spark_cds import archive_file
+
+    archive = archive_file(Settings(), driver_classpath(Settings()))
+    assert archive.is_file(), f"no class-data archive {archive}: run `make setup`"
+    loaded = log.read_text()
+    for name in ("org.apache.spark.SparkContext", "io.delta.sql.DeltaSparkSessionExtension"):
+        assert FROM_ARCHIVE.format(name) in loaded, name
+    assert loaded.count("source: shared objects file (top)") > 10 * loaded.count(
+        "source: file:"
+    )  # jars
+
+
 def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
-    env = Settings(home=tmp_path / "home").child_env()
+    settings, classes = _logging_class_loads(tmp_path)
+    env = settings.child_env()
     env.pop("SPARK_CONF_DIR", None)  # get_spark itself must point Spark at pinlake's conf
     done = _run([sys.executable, "-c", SESSION], env)
     output = done.stdout + done.stderr
@@ -47,12 +76,14 @@ def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
     for line in LOG_LEVEL_BANNER:
         assert line not in output
     assert "this error stays visible" in done.stderr  # a JVM log4j error still gets through
+    _assert_archive_mapped(classes)
 
 
 def test_dbt_session_target_prints_no_start_up_chatter(tmp_path: Path):
     # `dbt debug` opens the `local` target's session (dbt-spark builds it with pyspark) in the
     # environment every dbt run gets (Settings.child_env: SPARK_CONF_DIR is pinlake's conf).
-    env = Settings(home=tmp_path / "home").child_env()
+    settings, classes = _logging_class_loads(tmp_path)
+    env = settings.child_env()
     done = _run([dbt_executable(), "debug"], env)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -60,3 +91,4 @@ def test_dbt_session_target_prints_no_start_up_chatter(tmp_path: Path):
     assert INCUBATOR not in output
     for line in LOG_LEVEL_BANNER:
         assert line not in output
+    _assert_archive_mapped(classes)

@@ -393,8 +393,6 @@ class Settings(BaseSettings):
             # read by profiles.yml only (derived from the fields above)
             PINLAKE_SPARK_CLASSPATH=self.spark_classpath,
             PINLAKE_LOG4J_CONFIG=str(self.log4j_config),
-            # conf/spark-env.sh keeps the JDK's start-up warning off the terminal (see it)
-            SPARK_CONF_DIR=os.environ.get("SPARK_CONF_DIR", str(self.log4j_config.parent)),
             SPARK_LOCAL_IP=os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
             DBT_PROFILES_DIR=str(REPO_ROOT),
             DBT_PROJECT_DIR=str(REPO_ROOT),
@@ -404,9 +402,12 @@ class Settings(BaseSettings):
             DBT_LOG_PATH=str(self.logs_dir / "dbt"),
         )
         # the metastore this process uses (URL, driver, class path), so a child agrees with it
-        from pinlake.spark import metastore_env
+        from pinlake.spark import launcher_env, metastore_env
 
         env.update(metastore_env(self))
+        # SPARK_CONF_DIR (conf/spark-env.sh keeps the JDK's start-up warning off the terminal)
+        # and the driver's class-data archive (pinlake.spark_cds), for dbt's session
+        env.update(launcher_env(self))
         # the master this process uses (the home's cluster while it runs), for profiles.yml
         from pinlake.spark import spark_master
 

@@ -7,3 +7,11 @@
 # silences it). Drop exactly that line from the driver's stderr; everything else (log4j errors,
 # stack traces, JVM failures) passes through unchanged.
 exec 2> >(grep --line-buffered -v -x -F 'WARNING: Using incubator modules: jdk.incubator.vector' >&2)
+
+# Spark's launcher puts SPARK_CONF_DIR (this folder) on the driver's class path, and the JDK maps
+# a class-data archive only for a class path without a non-empty folder (pinlake.spark_cds): once
+# the launcher has read this file, hand it the empty folder pinlake names instead. The logging
+# configuration goes by -Dlog4j2.configurationFile, so nothing here is needed on the class path.
+if [ -n "${PINLAKE_SPARK_CLASSPATH_CONF_DIR:-}" ]; then
+  export SPARK_CONF_DIR="$PINLAKE_SPARK_CLASSPATH_CONF_DIR"
+fi

@@ -1,0 +1,94 @@
+"""The Spark driver's class-data archive (pinlake.spark_cds): which archive a class path gets,
+when a session maps one, and a build that cannot write one. That sessions really map the archive
+``make setup`` built: tests/ingestion/test_spark_quiet.py (the session and dbt's target)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pinlake.config import Settings
+from pinlake.spark import driver_classpath, launcher_env, spark_conf
+from pinlake.spark_cds import (
+    QUIET,
+    ArchiveError,
+    archive_file,
+    archive_key,
+    build,
+    driver_java_options,
+    main,
+)
+
+
+def _jars(tmp_path: Path) -> Settings:
+    spark = tmp_path / "jars" / "spark"
+    spark.mkdir(parents=True)
+    (spark / "delta-spark_2.13-4.4.0.jar").write_bytes(b"delta")
+    (spark / "kafka-clients-4.1.0.jar").write_bytes(b"kafka")
+    return Settings(home=tmp_path / "home", jars_dir=tmp_path / "jars")
+
+
+def test_the_key_follows_every_jar_on_the_class_path(tmp_path: Path) -> None:
+    settings = _jars(tmp_path)
+    classpath = driver_classpath(settings)
+    key = archive_key(classpath)
+    assert len(key) == 16 and archive_key(classpath) == key  # stable for the same jars
+    jar = tmp_path / "jars" / "spark" / "kafka-clients-4.1.0.jar"
+    jar.write_bytes(b"kafka, rebuilt")  # another size
+    assert archive_key(classpath) != key
+    resized = archive_key(classpath)
+    os.utime(jar, ns=(0, 0))  # another modification time
+    assert archive_key(classpath) != resized
+    touched = archive_key(classpath)
+    (tmp_path / "jars" / "spark" / "hadoop-aws-3.5.0.jar").write_bytes(b"aws")  # one more jar
+    assert archive_key(classpath) != touched
+    # another metastore driver jar is another class path
+    assert archive_key(f"{classpath}:{tmp_path}/derbyclient.jar") != archive_key(classpath)
+
+
+def test_a_session_maps_the_archive_of_its_class_path_only_when_it_exists(tmp_path: Path) -> None:
+    settings = _jars(tmp_path)
+    options = spark_conf(settings)["spark.driver.extraJavaOptions"]
+    assert driver_java_options(settings, driver_classpath(settings)) == ""
+    assert "SharedArchiveFile" not in options  # no archive: the session starts as before
+
+    archive = archive_file(settings, driver_classpath(settings))
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"an archive")
+    options = spark_conf(settings)["spark.driver.extraJavaOptions"]
+    assert f"-XX:SharedArchiveFile={archive} {QUIET}" in options
+    assert "SharedArchiveFile" not in spark_conf(settings)["spark.executor.extraJavaOptions"]
+    # the launcher gets an empty folder for the class path, and dbt's target the same options
+    env = launcher_env(settings)
+    conf_dir = Path(env["PINLAKE_SPARK_CLASSPATH_CONF_DIR"])
+    assert conf_dir.is_dir() and not any(conf_dir.iterdir())
+    assert env["PINLAKE_SPARK_CDS_OPTIONS"] in options
+    assert settings.child_env()["PINLAKE_SPARK_CDS_OPTIONS"] == env["PINLAKE_SPARK_CDS_OPTIONS"]
+
+    # a JVM that writes an archive maps none
+    writer = settings.model_copy(update={"jvm_options": "-XX:ArchiveClassesAtExit=/tmp/x.jsa"})
+    assert "SharedArchiveFile" not in spark_conf(writer)["spark.driver.extraJavaOptions"]
+
+
+def test_a_build_that_writes_no_archive_says_why_and_clears_orphans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(home=tmp_path / "home", jars_dir=tmp_path / "no-jars")
+    orphan = tmp_path / "no-jars" / "cds" / ".spark-driver-0123456789abcdef.jsa.999999999.tmp"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"half an archive of a killed build")
+    with pytest.raises(ArchiveError) as failed:
+        build(settings)  # no jars: the child's session cannot start
+    message = str(failed.value)
+    assert message.startswith("the Spark driver's class-data archive was not written (exit 1)")
+    assert "Delta jars not found" in message  # the reason, from the child's output
+    assert not orphan.exists()
+    assert not list(orphan.parent.glob("*.jsa")) and not list(orphan.parent.glob(".*.tmp"))
+
+    monkeypatch.setenv("PINLAKE_JARS_DIR", str(tmp_path / "no-jars"))
+    monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / "home"))
+    assert main([]) == 1
+    out = capsys.readouterr().out
+    assert "error: the Spark driver's class-data archive was not written" in out
