@@ -77,7 +77,10 @@ def run_once(tmp: Path, name: str, jvm_options: str) -> dict[str, float]:
     )
     if done.returncode != 0:
         raise SystemExit(f"run {name} failed: {done.stderr.strip().splitlines()[-1:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if out["records"] != 9:  # 3 records per file: the run did not do the same work
+        raise SystemExit(f"run {name} landed {out['records']} records, not 9")
+    return out
 
 
 def main() -> None:
@@ -95,11 +98,12 @@ def main() -> None:
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="pinlake-bench-") as scratch:
         tmp = Path(scratch)
+        runs = 0
         for n in range(args.rounds):
             for jit, options in JITS.items():
                 for kind, extra in (("archive", ""), ("baseline", baseline)):
-                    name = f"{n}-{len(results)}-{kind}"
-                    out = run_once(tmp, name, f"{options} {extra}".strip())
+                    runs += 1  # each run its own home and bucket
+                    out = run_once(tmp, f"{runs}-{kind}", f"{options} {extra}".strip())
                     results.setdefault((jit, kind), []).append(out)
                     console.print(
                         f"round {n + 1}/{args.rounds}, {jit}, {kind}: {out['wall']:.1f} s, "
