@@ -33,6 +33,7 @@ def _jars(tmp_path: Path) -> Settings:
 def test_the_key_follows_every_jar_on_the_class_path(tmp_path: Path) -> None:
     settings = _jars(tmp_path)
     classpath = driver_classpath(settings)
+    assert classpath == settings.spark_classpath  # the embedded metastore's: what build() writes
     key = archive_key(classpath)
     assert len(key) == 16 and archive_key(classpath) == key  # stable for the same jars
     jar = tmp_path / "jars" / "spark" / "kafka-clients-4.1.0.jar"

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psutil
 
-from pinlake.config import Settings
+from pinlake.config import Settings, spark_home
 from pinlake.errors import PinlakeError
 from pinlake.services.process import log_excerpt
 
@@ -74,13 +74,6 @@ def _jars(classpath: str) -> list[Path]:
     return files
 
 
-def spark_jars_dir() -> Path:
-    """The pyspark wheel's ``jars/`` (Spark's own jars, last on every driver's class path)."""
-    import pyspark
-
-    return Path(pyspark.__file__).parent / "jars"
-
-
 def archive_key(driver_classpath: str) -> str:
     """16 hex digits of a SHA-256 over the ``java`` binary on ``PATH`` (resolved) and, for
     every jar on the driver's class path (``driver_classpath``, then Spark's own ``jars/*``),
@@ -88,7 +81,7 @@ def archive_key(driver_classpath: str) -> str:
     digest = hashlib.sha256()
     java = shutil.which("java")
     digest.update(str(Path(java).resolve() if java else None).encode())
-    for jar in _jars(f"{driver_classpath}{os.pathsep}{spark_jars_dir()}/*"):
+    for jar in _jars(f"{driver_classpath}{os.pathsep}{spark_home() / 'jars'}/*"):
         try:
             stat = jar.stat()
         except OSError:
@@ -153,13 +146,12 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
 
     Raises :class:`ArchiveError` when no archive was written (e.g. a JVM without CDS), with the
     end of the child's output (kept in ``<jars_dir>/cds/build.log``)."""
-    from pinlake.spark import driver_classpath
-
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pinlake-cds-") as scratch:
-        # a fresh home: the embedded metastore, whatever runs beside settings.home
+        # a fresh home: the embedded metastore (whatever runs beside settings.home), whose
+        # driver class path is pinlake's jars alone (pinlake.spark.driver_classpath)
         home = settings.model_copy(update={"home": Path(scratch) / "home", "metastore_url": None})
-        target = archive_file(settings, driver_classpath(home))
+        target = archive_file(settings, settings.spark_classpath)
         if target.is_file():
             return ArchiveResult(target, target.stat().st_size, 0.0, built=False)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -190,8 +182,10 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
 
 
 def _workload() -> None:
-    """The archive's session (run by :func:`build` in its child): :data:`WORKLOAD`, then the
-    driver JVM is ended and waited for, so that it writes the archive before this exits."""
+    """The archive's session (run by :func:`build` in its child, ``python -m pinlake.spark_cds
+    --workload``: an entry point, above :mod:`pinlake.spark`, which this module otherwise sits
+    below): :data:`WORKLOAD`, then the driver JVM is ended and waited for, so that it writes the
+    archive before this exits."""
     from pyspark import SparkContext
 
     from pinlake.spark import get_spark

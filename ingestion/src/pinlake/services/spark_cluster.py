@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pinlake.config import MAX_LOCAL_WORKERS, Settings
+from pinlake.config import MAX_LOCAL_WORKERS, Settings, spark_home
 from pinlake.errors import PinlakeError
 from pinlake.services import process
 
@@ -122,9 +122,7 @@ def wanted_configs(settings: Settings) -> dict[str, dict[str, object]]:
 
 
 def _spark_class() -> str:
-    import pyspark
-
-    return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
+    return str(spark_home() / "bin" / "spark-class")
 
 
 def master_argv(settings: Settings) -> list[str]:
@@ -169,12 +167,10 @@ def daemon_env(settings: Settings, n: int | None = None) -> dict[str, str]:
     workers, the daemons' options (fixed ports; the master's cores per application) and, for a
     worker, its executors' scratch dir (``SPARK_LOCAL_DIRS``) under its work dir. Spark's own
     logging configuration (INFO, to the log file): pinlake's errors-only one is for drivers."""
-    import pyspark
-
     env = dict(os.environ)
     env.pop("SPARK_CONF_DIR", None)
     env.update(
-        SPARK_HOME=str(Path(pyspark.__file__).parent),
+        SPARK_HOME=str(spark_home()),
         SPARK_LOCAL_IP="127.0.0.1",
         PYSPARK_PYTHON=sys.executable,
         SPARK_LOG_DIR=str(settings.logs_dir),

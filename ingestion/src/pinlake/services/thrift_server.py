@@ -22,7 +22,7 @@ import os
 import socket
 from pathlib import Path
 
-from pinlake.config import Settings
+from pinlake.config import Settings, spark_home
 from pinlake.errors import PinlakeError
 from pinlake.services import process
 
@@ -31,13 +31,6 @@ MAIN_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 #: Start-up reads the jars, warms the metastore client and the Delta catalog: about 90 s on 2
 #: busy cores (stream-and-scale-out notes), so the wait is generous.
 START_TIMEOUT = 420.0
-
-
-def spark_home() -> Path:
-    """The pyspark package folder (``bin/spark-submit``, ``jars/``): the wheel is a Spark home."""
-    import pyspark
-
-    return Path(pyspark.__file__).parent
 
 
 def thrift_dir(settings: Settings) -> Path:
