@@ -42,7 +42,7 @@ $(JARS)/.resolved: jvm/pom.xml
 # The Spark driver's class-data archive (pinlake.spark_cds): every Spark session maps it and starts
 # on less CPU. Written once per JVM and jar set (about a minute); a second's check after that.
 spark-cds: $(VENV)/.installed $(JARS)/.resolved
-	@$(BIN)/python -m pinlake.spark_cds
+	@$(BIN)/python -m pinlake.spark_cds_build
 
 # The MariaDB source (PINLAKE_SOURCE_DB=mariadb, tests/ingestion/test_mariadb_source.py) runs the
 # OS package's server. Installed here only when it is missing, and only as root (like CI); else

@@ -1,4 +1,5 @@
-"""The Spark driver's class-data archive (pinlake.spark_cds): which archive a class path gets,
+"""The Spark driver's class-data archive (pinlake.spark_cds, written by pinlake.spark_cds_build):
+which archive a class path gets,
 when a session maps one, and a build that cannot write one. That sessions really map the archive
 ``make setup`` built: tests/ingestion/test_spark_quiet.py (the session and dbt's target)."""
 
@@ -11,15 +12,8 @@ import pytest
 
 from pinlake.config import Settings
 from pinlake.spark import driver_classpath, launcher_env, spark_conf
-from pinlake.spark_cds import (
-    QUIET,
-    ArchiveError,
-    archive_file,
-    archive_key,
-    build,
-    driver_java_options,
-    main,
-)
+from pinlake.spark_cds import QUIET, archive_file, archive_key, driver_java_options
+from pinlake.spark_cds_build import ArchiveError, build, main
 
 
 def _jars(tmp_path: Path) -> Settings:

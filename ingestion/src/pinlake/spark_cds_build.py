@@ -1,0 +1,147 @@
+"""Write the Spark driver's class-data archive (:mod:`pinlake.spark_cds`): ``make setup`` runs
+``python -m pinlake.spark_cds_build``. An entry point, above :mod:`pinlake.spark`: its child
+process opens pinlake's own session (:func:`pinlake.spark.get_spark`) and runs
+:data:`WORKLOAD`, and that session's driver JVM writes the archive as it exits.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from pinlake.config import Settings
+from pinlake.errors import PinlakeError
+from pinlake.services.process import log_excerpt
+from pinlake.spark_cds import archive_file
+
+#: The statements of the archive's session: those of pinlake's steps (land's JSON read and Delta
+#: appends, the manifest's merge and delete, dbt's views, tables, tests and catalog queries).
+WORKLOAD = (
+    "create database if not exists cds_raw",
+    "create table cds_raw.t (a bigint, b string, ts timestamp) using delta",
+    "insert into cds_raw.t values (1, 'x', timestamp'2020-01-01 00:00:00'), (2, 'y', null)",
+    "merge into cds_raw.t t using (select 2 as a, 'z' as b) s on t.a = s.a "
+    "when matched then update set b = s.b when not matched then insert (a, b) values (s.a, s.b)",
+    "delete from cds_raw.t where a = 3",
+    "create or replace view cds_raw.v as select a, b, ts, row_number() over "
+    "(partition by b order by a) as n from cds_raw.t",
+    "create or replace table cds_raw.m using delta "
+    "tblproperties ('delta.constraints.c_positive' = 'c > 0') as "
+    "select b, count(*) as c, percentile_approx(a, 0.5) as p, max(ts) as ts from cds_raw.v "
+    "group by b",
+    "select count(*) from (select b from cds_raw.m group by b having count(*) > 1)",
+    "show table extended in cds_raw like '*'",
+    "describe table extended cds_raw.m",
+    "select * from cds_raw.m where b is null limit 1",
+)
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    """What :func:`build` did: the archive, its size in bytes, the seconds it took (0 when it
+    was already there) and whether it was built now."""
+
+    path: Path
+    size: int
+    seconds: float
+    built: bool
+
+
+class ArchiveError(PinlakeError):
+    """The JVM did not write the archive (the message quotes the end of its output)."""
+
+
+def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
+    """Write the archive of the default driver class path (the embedded metastore's) unless it
+    is there: a child Python process opens a session on a throwaway home, runs
+    :data:`WORKLOAD` and ends; its driver JVM writes the classes it loaded at exit
+    (``-XX:ArchiveClassesAtExit``) to a temporary file, renamed into place when complete.
+
+    Raises :class:`ArchiveError` when no archive was written (e.g. a JVM without CDS), with the
+    end of the child's output (kept in ``<jars_dir>/cds/build.log``)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pinlake-cds-") as scratch:
+        # a fresh home: the embedded metastore (whatever runs beside settings.home), whose
+        # driver class path is pinlake's jars alone (pinlake.spark.driver_classpath)
+        home = settings.model_copy(update={"home": Path(scratch) / "home", "metastore_url": None})
+        target = archive_file(settings, settings.spark_classpath)
+        if target.is_file():
+            return ArchiveResult(target, target.stat().st_size, 0.0, built=False)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for orphan in target.parent.glob(".spark-driver-*.tmp"):  # of a build that was killed
+            if not psutil.pid_exists(int(orphan.suffixes[-2].lstrip("."))):
+                orphan.unlink(missing_ok=True)
+        partial = target.parent / f".{target.name}.{os.getpid()}.tmp"
+        options = f"{settings.jvm_options} -XX:ArchiveClassesAtExit={partial}".strip()
+        child = home.model_copy(update={"spark_master": "local[1]", "jvm_options": options})
+        log = target.parent / "build.log"
+        with log.open("w") as output:
+            done = subprocess.run(
+                [sys.executable, "-m", "pinlake.spark_cds_build", "--workload"],
+                env=child.child_env(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        if done.returncode != 0 or not partial.is_file():
+            partial.unlink(missing_ok=True)
+            raise ArchiveError(
+                f"the Spark driver's class-data archive was not written (exit {done.returncode})"
+                + log_excerpt(log, lines=3)
+            )
+        partial.replace(target)
+    return ArchiveResult(target, target.stat().st_size, time.perf_counter() - started, built=True)
+
+
+def _workload() -> None:
+    """The archive's session (run by :func:`build` in its child, ``python -m
+    pinlake.spark_cds_build --workload``): :data:`WORKLOAD`, then the driver JVM is ended and
+    waited for, so that it writes the archive before this exits."""
+    from pyspark import SparkContext
+
+    from pinlake.spark import get_spark
+
+    spark = get_spark(app_name="pinlake-cds")
+    gateway = SparkContext._gateway
+    try:
+        for statement in WORKLOAD:
+            spark.sql(statement).collect()
+    finally:
+        spark.stop()
+        process = gateway.proc  # the driver JVM: it exits when its stdin closes
+        gateway.shutdown()
+        process.stdin.close()
+        process.wait(timeout=300)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pinlake.spark_cds_build``: build the archive (one line: its path, size and time),
+    exit 1 with one line when the JVM did not write it."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--workload"]:
+        _workload()
+        return 0
+    from pinlake.console import console
+
+    settings = Settings()
+    console.print("Spark driver class-data archive: ", end="")
+    try:
+        result = build(settings)
+    except ArchiveError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 1
+    state = f"built in {result.seconds:.0f} s" if result.built else "up to date"
+    console.print(f"{result.path} ({result.size / 2**20:.0f} MiB, {state})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
