@@ -76,7 +76,8 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
             return ArchiveResult(target, target.stat().st_size, 0.0, built=False)
         target.parent.mkdir(parents=True, exist_ok=True)
         for orphan in target.parent.glob(".spark-driver-*.tmp"):  # of a build that was killed
-            if not psutil.pid_exists(int(orphan.suffixes[-2].lstrip("."))):
+            pid = orphan.suffixes[-2].lstrip(".") if len(orphan.suffixes) > 1 else ""
+            if not (pid.isdigit() and psutil.pid_exists(int(pid))):
                 orphan.unlink(missing_ok=True)
         partial = target.parent / f".{target.name}.{os.getpid()}.tmp"
         options = f"{settings.jvm_options} -XX:ArchiveClassesAtExit={partial}".strip()
@@ -123,21 +124,24 @@ def _workload() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pinlake.spark_cds_build``: build the archive (one line: its path, size and time),
-    exit 1 with one line when the JVM did not write it."""
+    """``python -m pinlake.spark_cds_build``: build the archive (a line before a build, one
+    after: its path, size and time); exit 1 with the error on stderr when the JVM did not
+    write it."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["--workload"]:
         _workload()
         return 0
-    from pinlake.console import console
+    from pinlake.console import console, err_console
 
     settings = Settings()
-    console.print("Spark driver class-data archive: ", end="")
+    if not archive_file(settings, settings.spark_classpath).is_file():
+        console.print("writing the Spark driver's class-data archive (a short session, ~1 min)")
     try:
         result = build(settings)
     except ArchiveError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         return 1
+    console.print("Spark driver class-data archive: ", end="")
     state = f"built in {result.seconds:.0f} s" if result.built else "up to date"
     console.print(f"{result.path} ({result.size / 2**20:.0f} MiB, {state})")
     return 0
