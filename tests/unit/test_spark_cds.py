@@ -13,7 +13,7 @@ import pytest
 from pinlake.config import Settings
 from pinlake.spark import driver_classpath, launcher_env, spark_conf
 from pinlake.spark_cds import QUIET, archive_file, archive_key, driver_java_options
-from pinlake.spark_cds_build import ArchiveError, build, main
+from pinlake.spark_cds_build import ArchiveError, build, main, remove_stale
 
 
 def _jars(tmp_path: Path) -> Settings:
@@ -89,3 +89,18 @@ def test_a_build_that_writes_no_archive_says_why_and_clears_orphans(
     assert printed.err.startswith("error: the Spark driver's class-data archive was not written")
     assert printed.out.startswith("writing the Spark driver's class-data archive")
     assert ".jsa" not in printed.out  # no archive is reported
+
+
+def test_a_new_archive_removes_the_ones_the_jdk_would_now_refuse(tmp_path: Path) -> None:
+    settings = _jars(tmp_path)
+    old = archive_file(settings, driver_classpath(settings))
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"the archive of the jars before")
+    (tmp_path / "jars" / "spark" / "kafka-clients-4.1.0.jar").write_bytes(b"kafka, newer")
+    new = archive_file(settings, driver_classpath(settings))
+    assert new != old  # the jars changed: another key
+    new.write_bytes(b"the archive of today's jars")
+    keep = old.parent / "build.log"
+    keep.write_text("the last build's output")
+    assert remove_stale(new) == [old]
+    assert not old.exists() and new.is_file() and keep.is_file()

@@ -62,7 +62,8 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
     """Write the archive of the default driver class path (the embedded metastore's) unless it
     is there: a child Python process opens a session on a throwaway home, runs
     :data:`WORKLOAD` and ends; its driver JVM writes the classes it loaded at exit
-    (``-XX:ArchiveClassesAtExit``) to a temporary file, renamed into place when complete.
+    (``-XX:ArchiveClassesAtExit``) to a temporary file, renamed into place when complete; the
+    archives of older jars or another JVM are then removed (:func:`remove_stale`).
 
     Raises :class:`ArchiveError` when no archive was written (e.g. a JVM without CDS), with the
     end of the child's output (kept in ``<jars_dir>/cds/build.log``)."""
@@ -99,7 +100,18 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
                 + log_excerpt(log, lines=3)
             )
         partial.replace(target)
+    remove_stale(target)
     return ArchiveResult(target, target.stat().st_size, time.perf_counter() - started, built=True)
+
+
+def remove_stale(current: Path) -> list[Path]:
+    """Remove the other driver archives beside ``current`` (older jars, another JVM: ones the
+    JDK now refuses, about 220 MiB each); returns what was removed. :func:`build` writes only
+    the embedded metastore's archive, so any other one is stale once it has written."""
+    stale = [old for old in current.parent.glob("spark-driver-*.jsa") if old != current]
+    for old in stale:
+        old.unlink(missing_ok=True)
+    return stale
 
 
 def _workload() -> None:
