@@ -67,28 +67,38 @@ def test_a_session_maps_the_archive_of_its_class_path_only_when_it_exists(tmp_pa
     assert "SharedArchiveFile" not in spark_conf(writer)["spark.driver.extraJavaOptions"]
 
 
-def test_a_build_that_writes_no_archive_says_why_and_clears_orphans(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    settings = Settings(home=tmp_path / "home", jars_dir=tmp_path / "no-jars")
-    orphan = tmp_path / "no-jars" / "cds" / ".spark-driver-0123456789abcdef.jsa.999999999.tmp"
+def test_a_build_that_writes_no_archive_says_why_and_clears_orphans(tmp_path: Path) -> None:
+    # jars in place, but a JVM that cannot start: the child's session fails
+    settings = _jars(tmp_path).model_copy(update={"spark_driver_memory": "12q"})
+    orphan = tmp_path / "jars" / "cds" / ".spark-driver-0123456789abcdef.jsa.999999999.tmp"
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"half an archive of a killed build")
     with pytest.raises(ArchiveError) as failed:
-        build(settings)  # no jars: the child's session cannot start
+        build(settings)
     message = str(failed.value)
     assert message.startswith("the Spark driver's class-data archive was not written (exit 1)")
-    assert "Delta jars not found" in message  # the reason, from the child's output
+    assert "JAVA_GATEWAY_EXITED" in message  # the reason, from the child's output,
+    assert "12q" in (orphan.parent / "build.log").read_text()  # which build.log keeps whole
     assert not orphan.exists()
     assert not list(orphan.parent.glob("*.jsa")) and not list(orphan.parent.glob(".*.tmp"))
 
-    monkeypatch.setenv("PINLAKE_JARS_DIR", str(tmp_path / "no-jars"))
+
+def test_without_the_jars_nothing_is_written_and_the_error_names_make_setup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pinlake.spark import SparkSetupError
+
+    missing = tmp_path / "no-jars"
+    with pytest.raises(SparkSetupError, match="run `make setup`"):
+        build(Settings(home=tmp_path / "home", jars_dir=missing))
+    assert not missing.exists()  # no cds/ folder, no build.log under a wrong path
+
+    monkeypatch.setenv("PINLAKE_JARS_DIR", str(missing))
     monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / "home"))
     assert main([]) == 1
     printed = capsys.readouterr()
-    assert printed.err.startswith("error: the Spark driver's class-data archive was not written")
-    assert printed.out.startswith("writing the Spark driver's class-data archive")
-    assert ".jsa" not in printed.out  # no archive is reported
+    assert printed.err.startswith(f"error: Delta jars not found in {missing}/spark")
+    assert printed.err.count("\n") == 1 and not printed.out  # one line, on stderr
 
 
 def test_a_new_archive_removes_the_ones_the_jdk_would_now_refuse(tmp_path: Path) -> None:

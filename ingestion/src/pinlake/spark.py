@@ -281,7 +281,9 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return conf
 
 
-def _check_jars(settings: Settings) -> None:
+def check_jars(settings: Settings) -> None:
+    """Raise :class:`SparkSetupError` (naming ``make setup``) when Delta's jars are missing from
+    ``settings.jars_dir``: no session can start without them."""
     spark_jars = settings.jars_dir / "spark"
     if not any(spark_jars.glob("delta-spark_*.jar")):
         raise SparkSetupError(
@@ -297,7 +299,7 @@ def get_spark(
     A process has one session: the first call decides whether it uses the metastore.
     """
     settings = settings or get_settings()
-    _check_jars(settings)
+    check_jars(settings)
     settings.ensure_dirs()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

@@ -65,8 +65,12 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
     (``-XX:ArchiveClassesAtExit``) to a temporary file, renamed into place when complete; the
     archives of older jars or another JVM are then removed (:func:`remove_stale`).
 
-    Raises :class:`ArchiveError` when no archive was written (e.g. a JVM without CDS), with the
-    end of the child's output (kept in ``<jars_dir>/cds/build.log``)."""
+    Raises :class:`~pinlake.spark.SparkSetupError` when the jars are missing (nothing is
+    written then), :class:`ArchiveError` when no archive was written (e.g. a JVM without CDS),
+    with the end of the child's output (kept in ``<jars_dir>/cds/build.log``)."""
+    from pinlake.spark import check_jars
+
+    check_jars(settings)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pinlake-cds-") as scratch:
         # a fresh home: the embedded metastore (whatever runs beside settings.home), whose
@@ -144,18 +148,26 @@ def main(argv: list[str] | None = None) -> int:
         _workload()
         return 0
     from pinlake.console import console, err_console
+    from pinlake.spark import check_jars
 
     settings = Settings()
-    if not archive_file(settings, settings.spark_classpath).is_file():
-        console.print("writing the Spark driver's class-data archive (a short session, ~1 min)")
     try:
+        check_jars(settings)
+        if not archive_file(settings, settings.spark_classpath).is_file():
+            console.print(
+                "writing the Spark driver's class-data archive (a short session, ~1 min)",
+                soft_wrap=True,
+            )
         result = build(settings)
-    except ArchiveError as exc:
+    except PinlakeError as exc:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         return 1
-    console.print("Spark driver class-data archive: ", end="")
     state = f"built in {result.seconds:.0f} s" if result.built else "up to date"
-    console.print(f"{result.path} ({result.size / 2**20:.0f} MiB, {state})")
+    console.print(
+        f"Spark driver class-data archive: {result.path} ({result.size / 2**20:.0f} MiB, {state})",
+        markup=False,
+        soft_wrap=True,
+    )
     return 0
 
 
