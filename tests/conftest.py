@@ -40,6 +40,11 @@ pytest_plugins = ["airflow_env", "s3_env"]
 #: are short-lived and work on small data (set PINLAKE_JVM_OPTIONS to override, "" for none).
 #: The one long job, the golden run's DAG process, runs the default JIT (see ``golden``).
 os.environ.setdefault("PINLAKE_JVM_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1")
+#: Every Spark session of the tests evaluates its queries interpreted (Settings.spark_codegen):
+#: the suite runs about a thousand statements over small data, where compiling each costs more
+#: than it saves. The scale-out module's stack (the Thrift server, the cluster) keeps Spark's
+#: code generation, the default, so that every model is built both ways.
+os.environ.setdefault("PINLAKE_SPARK_CODEGEN", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: CI checks out shared/ beside the repository clone.

@@ -25,11 +25,14 @@ def _render_profiles(env: dict[str, str]) -> dict:
     return yaml.safe_load(rendered)
 
 
-@pytest.mark.parametrize("jvm_options", ["", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1"])
+@pytest.mark.parametrize(
+    ("jvm_options", "codegen"),
+    [("", True), ("-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1", False)],
+)
 def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(
-    tmp_path: Path, jvm_options: str
+    tmp_path: Path, jvm_options: str, codegen: bool
 ):
-    settings = Settings(home=tmp_path / "home", jvm_options=jvm_options)
+    settings = Settings(home=tmp_path / "home", jvm_options=jvm_options, spark_codegen=codegen)
     profile = _render_profiles(settings.child_env())["pinlake"]
     local = profile["outputs"]["local"]
 
@@ -42,6 +45,41 @@ def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(
         options = conf[f"spark.{side}.extraJavaOptions"]
         tail = " ".join(part for part in ("log4j2.properties", archive, jvm_options) if part)
         assert options.endswith(tail), options
+
+
+@pytest.mark.parametrize(
+    ("value", "whole_stage", "factory_mode"),
+    [
+        (None, "true", "FALLBACK"),
+        ("true", "true", "FALLBACK"),
+        ("0", "false", "NO_CODEGEN"),
+        ("off", "false", "NO_CODEGEN"),
+        ("False", "false", "NO_CODEGEN"),
+    ],
+)
+def test_code_generation_is_spark_s_default_unless_switched_off(
+    tmp_path: Path, monkeypatch, value: str | None, whole_stage: str, factory_mode: str
+):
+    """``PINLAKE_SPARK_CODEGEN`` as a user sets it reaches pinlake's sessions and, through a
+    child's environment, dbt's ``local`` target; unset, both keep Spark's code generation."""
+    if value is None:
+        monkeypatch.delenv("PINLAKE_SPARK_CODEGEN", raising=False)
+    else:
+        monkeypatch.setenv("PINLAKE_SPARK_CODEGEN", value)
+    settings = Settings(home=tmp_path / "home")
+    want = {
+        "spark.sql.codegen.wholeStage": whole_stage,
+        "spark.sql.codegen.factoryMode": factory_mode,
+    }
+    conf = spark_conf(settings)
+    assert {k: conf[k] for k in want} == want
+    for env in (
+        settings.child_env(),
+        {"PINLAKE_HOME": str(settings.home)}
+        | ({} if value is None else {"PINLAKE_SPARK_CODEGEN": value}),
+    ):
+        local = _render_profiles(env)["pinlake"]["outputs"]["local"]["server_side_parameters"]
+        assert {k: local[k] for k in want} == want
 
 
 def test_every_state_path_is_under_pinlake_home(tmp_path: Path):
@@ -79,6 +117,7 @@ def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch):
         bucket=tmp_path / "bucket",
         spark_master="local[1]",
         jvm_options="-XX:TieredStopAtLevel=1",
+        spark_codegen=not Settings().spark_codegen,
         dbt_target="thrift",
         source_db="mariadb",
         mariadb=MariadbSettings(port=13307, password=SecretStr("pw")),

@@ -261,6 +261,13 @@ class Settings(BaseSettings):
     #: test suite, ``-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1`` (the C1 JIT only, one compiler
     #: thread) about halves the CPU a JVM spends starting up, and slows long jobs.
     jvm_options: str = ""
+    #: Spark's code generation (:func:`pinlake.spark.codegen_conf`). True (default, Spark's
+    #: own): each query's stages and expressions are compiled to Java classes first, which
+    #: pays off on large data. False: they are evaluated interpreted, with the same results;
+    #: on small data, where a statement's compiling costs more than it saves (the test suite:
+    #: hundreds of statements over a few thousand rows), about a fifth less CPU and time per
+    #: statement (``bench/bench_codegen.py`` measures both on this machine).
+    spark_codegen: bool = True
     dbt_target: str = "local"
     #: The Hive metastore database. None (default): this home's shared metastore server when
     #: ``pinlake services up --metastore`` runs it, else the embedded Derby database (one JVM at
@@ -402,6 +409,7 @@ class Settings(BaseSettings):
             PINLAKE_JARS_DIR=str(self.jars_dir),
             PINLAKE_SPARK_DRIVER_MEMORY=self.spark_driver_memory,
             PINLAKE_JVM_OPTIONS=self.jvm_options,
+            PINLAKE_SPARK_CODEGEN=str(self.spark_codegen).lower(),
             PINLAKE_DBT_TARGET=self.dbt_target,
             # read by profiles.yml only (derived from the fields above)
             PINLAKE_SPARK_CLASSPATH=self.spark_classpath,

@@ -229,6 +229,7 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
             f"-Dlog4j2.configurationFile={settings.log4j_config}{cds_options}{jvm_options}"
         ),
         "spark.sql.session.timeZone": "UTC",
+        **codegen_conf(settings.spark_codegen),
         "spark.sql.shuffle.partitions": "4",
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.ui.enabled": "false",
@@ -239,6 +240,28 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
         for key in [k for k in conf if k.startswith("spark.hadoop.javax.jdo.")]:
             del conf[key]
     return conf
+
+
+def codegen_conf(enabled: bool) -> dict[str, str]:
+    """Spark's code generation on (``enabled``: Spark's defaults, stated) or off
+    (``Settings.spark_codegen``, ``PINLAKE_SPARK_CODEGEN``), as Spark settings:
+
+    - ``spark.sql.codegen.wholeStage``: whole-stage code generation, one Java class compiled
+      (Janino) per stage of a query; ``false`` runs each operator on its own;
+    - ``spark.sql.codegen.factoryMode``: the code generators of expressions (projections,
+      predicates, orderings), which the plan of every statement asks for, Delta's commits
+      included. ``FALLBACK`` (Spark's default) compiles them and falls back to interpreted
+      evaluation only when compiling fails; ``NO_CODEGEN`` always evaluates them interpreted.
+      Spark's SQLConf marks this key internal, made for its test suites; the interpreted
+      evaluation it selects is the same code as the fallback the default uses.
+
+    Both modes give the same results (Spark's interpreted and compiled evaluation are tested
+    against each other); only the cost differs: compiling pays off on large data and costs more
+    than it saves on small data (bench/bench_codegen.py)."""
+    return {
+        "spark.sql.codegen.wholeStage": "true" if enabled else "false",
+        "spark.sql.codegen.factoryMode": "FALLBACK" if enabled else "NO_CODEGEN",
+    }
 
 
 def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from pinlake.config import Settings
 from pinlake.console import console
 from pinlake.errors import PinlakeError, UsageError
+from pinlake.lakehouse.tables import table_names
 
 MARTS_SCHEMA = "marts"
 
@@ -45,7 +46,7 @@ def export_marts(settings: Settings, options: ExportOptions | None = None) -> Ex
         spark = get_spark(settings, app_name="pinlake-export")
         if not spark.catalog.databaseExists(MARTS_SCHEMA):
             raise PinlakeError(f"no `{MARTS_SCHEMA}` schema in {settings.home}: run dbt build")
-        names = sorted(t.name for t in spark.catalog.listTables(MARTS_SCHEMA))
+        names = table_names(spark, MARTS_SCHEMA)
         if not names:
             raise PinlakeError(f"schema `{MARTS_SCHEMA}` has no tables: run dbt build first")
         out.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,15 @@ def registered_marker(settings: Settings) -> Path:
     return settings.metastore_dir / "pinlake-raw-tables-registered"
 
 
+def table_names(spark: SparkSession, schema: str) -> list[str]:
+    """The tables and views of ``schema`` in the session's catalog, by name, sorted (temporary
+    views left out). Read with ``SHOW TABLES``, not ``spark.catalog.listTables``, which decodes
+    its rows into Scala objects and fails (``EXPRESSION_DECODING_FAILED``) when Spark's code
+    generation is off (``Settings.spark_codegen``)."""
+    rows = spark.sql(f"show tables in `{schema}`").collect()
+    return sorted(row["tableName"] for row in rows if not row["isTemporary"])
+
+
 def ensure_raw_tables(spark: SparkSession, settings: Settings) -> set[str]:
     """Create schema ``raw`` and every raw Delta table that does not exist yet (idempotent):
     the batch tables as managed tables, the stream tables as external tables at
@@ -67,7 +76,7 @@ def ensure_raw_tables(spark: SparkSession, settings: Settings) -> set[str]:
     ddl[QUARANTINE_TABLE] = QUARANTINE_DDL
     ddl[LOADED_FILES_TABLE] = LOADED_FILES_DDL
     if spark.catalog.databaseExists(RAW_SCHEMA):
-        existing = {t.name for t in spark.catalog.listTables(RAW_SCHEMA)}
+        existing = set(table_names(spark, RAW_SCHEMA))
     else:
         spark.sql(f"create database if not exists {RAW_SCHEMA}")
         existing = set()

@@ -1,0 +1,120 @@
+"""Spark's code generation on and off (``PINLAKE_SPARK_CODEGEN``, ``Settings.spark_codegen``):
+``land`` and ``dbt build`` of the same bucket, at growing sizes.
+
+For each size N (events; each a pin, a geo and a user record) the bucket is produced once
+(``source init --rows N`` → ``produce --sequential --events N``). Then, interleaved for
+``--rounds`` rounds, each mode lands that bucket into a new home and builds every model with
+dbt (data tests included, unit tests not, as bench_lakehouse.py) in one child process, as
+``pinlake demo`` runs them: Spark starts once. The baseline is Spark's default, code generation
+on, in the same run; the ratios are off / on. CPU is the machine's busy CPU-seconds while the
+child ran (every process: run it on an otherwise idle machine).
+
+    .venv/bin/python bench/bench_codegen.py [--sizes 10000,100000] [--rounds 2]
+
+Prints each run, then per size the medians and the ratios. Nothing here asserts: it prints
+numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+import psutil
+from bench_lakehouse import dbt_statements, produce_events  # beside this file
+
+from pinlake.config import Settings
+from pinlake.console import console, table
+from pinlake.lakehouse.dbt import DbtCommand
+from pinlake.lakehouse.land import LandOptions
+from pinlake.pipeline.runner import Runner
+
+MODES = {"on (Spark's default)": True, "off": False}
+MEASURES = ("land", "dbt build", "cpu")
+
+
+def busy_cpu_seconds() -> float:
+    """The machine's CPU-seconds spent not idle since boot (every core, every process)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def run_once(bucket: Path, home: Path, codegen: bool) -> dict[str, float]:
+    """Land the topics bucket ``bucket`` (a folder) into the new ``home`` and build every
+    model, in one child process with Spark's code generation ``codegen``; the stages' wall
+    seconds, the busy CPU-seconds, the records landed and the Spark statements dbt ran."""
+    settings = Settings(home=home, bucket=bucket, spark_codegen=codegen)
+    run = Runner(settings)
+    before = busy_cpu_seconds()
+    landed, _ = run.spark(
+        ("land", LandOptions()),
+        ("dbt build", DbtCommand(["build", "--exclude-resource-type", "unit_test"])),
+    )
+    return {
+        "land": run.timings["land"],
+        "dbt build": run.timings["dbt build"],
+        "cpu": busy_cpu_seconds() - before,
+        "records": landed.total_records,
+        "statements": dbt_statements(settings),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--sizes", default="10000,100000", help="events, comma-separated")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each mode per size")
+    args = parser.parse_args()
+    console.width = max(console.width, 120)  # keep the result tables unwrapped in logs
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pinlake-bench-") as scratch:
+        tmp = Path(scratch)
+        for events in (int(size) for size in args.sizes.split(",")):
+            console.rule(f"[bold]{events:,} events")
+            source = Settings(home=tmp / f"source-{events}")
+            produce_events(Runner(source), events)
+            results: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+            for n in range(args.rounds):
+                for mode, codegen in MODES.items():
+                    home = tmp / f"n{events}-{n}-{'on' if codegen else 'off'}"
+                    out = run_once(source.bucket_dir, home, codegen)
+                    results[codegen].append(out)
+                    console.print(
+                        f"{events:,} events, round {n + 1}/{args.rounds}, code generation "
+                        f"{mode}: land {out['land']:.1f} s, dbt build {out['dbt build']:.1f} s "
+                        f"({out['statements']} statements), {out['cpu']:.0f} CPU-s, "
+                        f"{out['records']:,} records landed",
+                        soft_wrap=True,
+                    )
+            if len({r["records"] for rs in results.values() for r in rs}) != 1:
+                raise SystemExit(f"the runs of {events:,} events landed different record counts")
+            med = {
+                codegen: {key: statistics.median(r[key] for r in rs) for key in MEASURES}
+                for codegen, rs in results.items()
+            }
+            rows.append(
+                [
+                    f"{events:,}",
+                    *(
+                        f"{med[True][key]:.1f} → {med[False][key]:.1f} "
+                        f"({med[False][key] / med[True][key]:.2f}×)"
+                        for key in MEASURES
+                    ),
+                ]
+            )
+            console.print(
+                table(
+                    f"code generation on → off, medians of {args.rounds} (cores: {os.cpu_count()})",
+                    ["events", "land (s)", "dbt build (s)", "busy CPU-s"],
+                    rows,
+                )
+            )
+
+
+if __name__ == "__main__":
+    main()
