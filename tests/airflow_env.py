@@ -174,7 +174,7 @@ class ExecutionApiServer:
 class DagTestProcess:
     """The ``run_dag_test.py`` process of one home's DAG runs: one JVM and one set of imports for
     all of them; its output goes to ``<home>/dag-test.log``. ``env``: the home's
-    :meth:`Settings.child_env` plus the DAGs' configuration.
+    :func:`pinlake.spark.session_env` plus the DAGs' configuration.
 
     ``parallelism`` 0 (default): ``dag.test()`` runs every task in that process, one at a time.
     ``parallelism`` n > 0: ``dag.test(use_executor=True)`` hands the ready tasks to Airflow's

@@ -28,6 +28,7 @@ import pytest
 from pinlake_testing import delta_versions, isolated_settings, reference_draws
 
 from pinlake.config import Settings
+from pinlake.spark import session_env
 
 if TYPE_CHECKING:
     from airflow_env import DagTestProcess
@@ -188,7 +189,7 @@ def golden(
                 step = ProduceToApi(**draws, stream=stream, batch_size=100)
                 produced[path].append(run.run(f"produce → API ({path})", step))
         env = {
-            **settings.child_env(),
+            **session_env(settings),
             "PINLAKE_DBT_TARGET": "local",
             "PINLAKE_AIRFLOW_RETRIES": "0",  # fail fast in tests; the default is 2 (see structure)
             # the DAG process's JVM runs every Spark statement of both DAG runs (about 300, for

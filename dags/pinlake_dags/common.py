@@ -124,7 +124,8 @@ def settings():  # noqa: ANN201 - pinlake is imported lazily (run time only)
 
 
 def dbt_env_for_cosmos() -> dict[str, str]:
-    """``Settings.child_env()`` minus what Cosmos decides itself (project, profiles, target dir).
+    """``pinlake.spark.session_env`` minus what Cosmos decides itself (project, profiles,
+    target dir).
 
     Cosmos runs dbt in a temporary copy of the project and reads ``target/`` there (run results,
     and the partial-parse file it caches for the next task), so ``DBT_TARGET_PATH`` is dbt's
@@ -132,7 +133,9 @@ def dbt_env_for_cosmos() -> dict[str, str]:
     worker's environment would hide the partial-parse file and make every task parse the whole
     project again.
     """
-    env = settings().child_env()
+    from pinlake.spark import session_env
+
+    env = session_env(settings())
     for key in ("DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
         env.pop(key, None)
     env["DBT_TARGET_PATH"] = "target"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pinlake.config import REPO_ROOT, Settings
-from pinlake.spark import driver_cds_options, spark_conf
+from pinlake.spark import driver_cds_options, session_env, spark_conf
 
 
 def _render_profiles(env: dict[str, str]) -> dict:
@@ -33,7 +33,7 @@ def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(
     tmp_path: Path, jvm_options: str, codegen: bool
 ):
     settings = Settings(home=tmp_path / "home", jvm_options=jvm_options, spark_codegen=codegen)
-    profile = _render_profiles(settings.child_env())["pinlake"]
+    profile = _render_profiles(session_env(settings))["pinlake"]
     local = profile["outputs"]["local"]
 
     assert profile["target"] == "local"
@@ -74,7 +74,7 @@ def test_code_generation_is_spark_s_default_unless_switched_off(
     conf = spark_conf(settings)
     assert {k: conf[k] for k in want} == want
     for env in (
-        settings.child_env(),
+        session_env(settings),
         {"PINLAKE_HOME": str(settings.home)}
         | ({} if value is None else {"PINLAKE_SPARK_CODEGEN": value}),
     ):

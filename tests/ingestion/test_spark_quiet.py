@@ -16,6 +16,7 @@ from pinlake_testing import INCUBATOR, LOG_LEVEL_BANNER
 
 from pinlake.config import Settings
 from pinlake.lakehouse.dbt import dbt_executable
+from pinlake.spark import session_env
 
 # slow: it starts a Spark JVM (tens of seconds), so the fast loop leaves it out
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -66,7 +67,7 @@ def _assert_archive_mapped(log: Path) -> None:
 
 def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
     settings, classes = _logging_class_loads(tmp_path)
-    env = settings.child_env()
+    env = session_env(settings)
     env.pop("SPARK_CONF_DIR", None)  # get_spark itself must point Spark at pinlake's conf
     done = _run([sys.executable, "-c", SESSION], env)
     output = done.stdout + done.stderr
@@ -81,9 +82,9 @@ def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
 
 def test_dbt_session_target_prints_no_start_up_chatter(tmp_path: Path):
     # `dbt debug` opens the `local` target's session (dbt-spark builds it with pyspark) in the
-    # environment every dbt run gets (Settings.child_env: SPARK_CONF_DIR is pinlake's conf).
+    # environment every dbt run gets (pinlake.spark.session_env: SPARK_CONF_DIR is pinlake's conf).
     settings, classes = _logging_class_loads(tmp_path)
-    env = settings.child_env()
+    env = session_env(settings)
     done = _run([dbt_executable(), "debug"], env)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output

@@ -76,6 +76,7 @@ from pinlake.pipeline.steps import SourceLoad, run_step
 from pinlake.produce import ProduceResult, ProduceToApi
 from pinlake.services import kafka_broker, manager, metastore, process, s3_server
 from pinlake.services import spark_cluster as standalone
+from pinlake.spark import session_env
 
 if TYPE_CHECKING:
     from airflow_env import DagTestProcess
@@ -414,7 +415,7 @@ def _dag_process(settings: Settings, request: pytest.FixtureRequest) -> DagTestP
     from airflow_env import DagTestProcess
 
     env = {
-        **settings.child_env(),
+        **session_env(settings),
         "PINLAKE_DBT_TARGET": "thrift",
         "PINLAKE_METASTORE_URL": metastore.url(settings),
         "PINLAKE_AIRFLOW_RETRIES": "0",
@@ -481,7 +482,7 @@ def scale_out(
             start = time.perf_counter()
             with subprocess.Popen(
                 [DBT, *thrift_build(run.tests)],
-                env=settings.child_env(),
+                env=session_env(settings),
                 cwd=REPO_ROOT,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

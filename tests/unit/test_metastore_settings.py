@@ -24,6 +24,7 @@ from pinlake.spark import (
     POSTGRES_DRIVER,
     SparkSetupError,
     metastore_connection,
+    session_env,
     spark_conf,
 )
 
@@ -70,7 +71,7 @@ def test_embedded_metastore_by_default(settings: Settings) -> None:
     assert conf[URL_KEY] == ms.url
     assert conf["spark.driver.extraClassPath"] == settings.spark_classpath
     # dbt's local target gets the same
-    assert _render_local_target(settings.child_env()) == conf
+    assert _render_local_target(session_env(settings)) == conf
 
 
 def test_the_running_server_is_used_by_sessions_children_and_dbt(settings: Settings) -> None:
@@ -83,7 +84,7 @@ def test_the_running_server_is_used_by_sessions_children_and_dbt(settings: Setti
     conf = spark_conf(settings)
     assert (conf[URL_KEY], conf[DRIVER_KEY]) == (ms.url, CLIENT_DRIVER)
     assert conf["spark.driver.extraClassPath"].endswith(f":{ms.driver_jar}")
-    env = settings.child_env()
+    env = session_env(settings)
     assert env["PINLAKE_METASTORE_JDBC_URL"] == ms.url
     assert _render_local_target(env) == conf
     # a session without the metastore (the continuous stream query) carries no JDO settings
@@ -111,7 +112,7 @@ def test_an_explicit_url_wins_over_the_running_server(tmp_path: Path) -> None:
     conf = spark_conf(settings)
     assert conf["spark.hadoop.javax.jdo.option.ConnectionUserName"] == "hive"
     assert conf["spark.hadoop.javax.jdo.option.ConnectionPassword"] == "s3cret"
-    env = settings.child_env()
+    env = session_env(settings)
     assert env["PINLAKE_METASTORE_URL"] == "jdbc:postgresql://db.example:5432/metastore"
     assert _render_local_target(env) == conf
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pinlake.config import Settings
-from pinlake.spark import driver_classpath, launcher_env, spark_conf
+from pinlake.spark import driver_classpath, launcher_env, session_env, spark_conf
 from pinlake.spark_cds import QUIET, archive_file, archive_key, driver_java_options
 from pinlake.spark_cds_build import ArchiveError, build, main, remove_stale
 
@@ -60,7 +60,7 @@ def test_a_session_maps_the_archive_of_its_class_path_only_when_it_exists(tmp_pa
     conf_dir = Path(env["PINLAKE_SPARK_CLASSPATH_CONF_DIR"])
     assert conf_dir.is_dir() and not any(conf_dir.iterdir())
     assert env["PINLAKE_SPARK_CDS_OPTIONS"] in options
-    assert settings.child_env()["PINLAKE_SPARK_CDS_OPTIONS"] == env["PINLAKE_SPARK_CDS_OPTIONS"]
+    assert session_env(settings)["PINLAKE_SPARK_CDS_OPTIONS"] == env["PINLAKE_SPARK_CDS_OPTIONS"]
 
     # a JVM that writes an archive maps none
     writer = settings.model_copy(update={"jvm_options": "-XX:ArchiveClassesAtExit=/tmp/x.jsa"})

@@ -23,7 +23,7 @@ from pinlake.config import REPO_ROOT, Settings, SparkClusterSettings
 from pinlake.errors import PinlakeError
 from pinlake.services import manager, process, thrift_server
 from pinlake.services import spark_cluster as standalone
-from pinlake.spark import LOCAL_MASTER, spark_conf, spark_master
+from pinlake.spark import LOCAL_MASTER, session_env, spark_conf, spark_master
 
 
 def cluster_settings(home: Path, base: int, **extra: object) -> Settings:
@@ -153,7 +153,7 @@ def test_the_running_cluster_is_the_master_of_the_homes_spark(tmp_path: Path, mo
     assert spark_conf(explicit)["spark.master"] == "local[1]"
 
     # child processes decide again (the field stays unset) and dbt's local target is told
-    env = settings.child_env()
+    env = session_env(settings)
     assert "PINLAKE_SPARK_MASTER" not in env
     assert env["PINLAKE_SPARK_MASTER_URL"] == "spark://127.0.0.1:17299"
     for key, value in env.items():

@@ -364,13 +364,14 @@ class Settings(BaseSettings):
         return self.home / "run"
 
     def child_env(self) -> dict[str, str]:
-        """Environment for a child process that must see exactly these settings.
+        """Environment for a child process that must see exactly these settings: this
+        process's environment with the ``PINLAKE_*`` variables that :class:`Settings` reads
+        back (every field, the API key included) and dbt's own (project, profiles, target and
+        log folders, no telemetry).
 
-        The one way settings cross a process boundary: the ``PINLAKE_*`` variables that
-        :class:`Settings` reads back (every field, the API key included), plus what dbt needs
-        (profiles.yml resolves the ``local`` target to this home through them). Used for dbt,
-        the ingestion API server and steps run in a child process
-        (:func:`pinlake.pipeline.isolated.run_isolated`).
+        The one way settings cross a process boundary. A child that opens a Spark session or
+        runs dbt also needs this process's Spark decisions (metastore, master, the launcher's
+        folders): :func:`pinlake.spark.session_env` adds them to this one.
         """
         env = dict(os.environ)
         for group in ("kafka", "api", "mariadb", "s3", "spark_cluster"):
@@ -422,17 +423,6 @@ class Settings(BaseSettings):
             DBT_TARGET_PATH=str(self.home / "dbt" / "target"),
             DBT_LOG_PATH=str(self.logs_dir / "dbt"),
         )
-        # the metastore this process uses (URL, driver, class path), so a child agrees with it
-        from pinlake.spark import launcher_env, metastore_env
-
-        env.update(metastore_env(self))
-        # SPARK_CONF_DIR (conf/spark-env.sh keeps the JDK's start-up warning off the terminal)
-        # and the driver's class-data archive (pinlake.spark_cds), for dbt's session
-        env.update(launcher_env(self))
-        # the master this process uses (the home's cluster while it runs), for profiles.yml
-        from pinlake.spark import spark_master
-
-        env["PINLAKE_SPARK_MASTER_URL"] = spark_master(self)
         return env
 
     def ensure_dirs(self) -> None:

@@ -9,7 +9,7 @@ checks that the two never drift apart.
 The metastore is decided here, once (:func:`metastore_connection`): the embedded Derby database
 under ``PINLAKE_HOME`` (the zero-setup default), the home's shared metastore server while
 ``pinlake services up --metastore`` runs it (:mod:`pinlake.services.metastore`), or the JDBC URL
-of ``PINLAKE_METASTORE_URL`` (PostgreSQL in production). :meth:`Settings.child_env` carries the
+of ``PINLAKE_METASTORE_URL`` (PostgreSQL in production). :func:`session_env` carries the
 decision to child processes (dbt's ``local`` target reads it through ``PINLAKE_METASTORE_*``), so
 a parent and its children always use the same metastore.
 
@@ -88,7 +88,7 @@ def embedded_metastore_url(settings: Settings) -> str:
 def metastore_connection(settings: Settings) -> MetastoreConnection:
     """The metastore this process's Spark session uses, decided in this order:
     ``settings.metastore_url`` (an embedded ``jdbc:derby:`` URL, the network ``jdbc:derby://``
-    one or ``jdbc:postgresql:``; what :meth:`Settings.child_env` passes to a child), else this
+    one or ``jdbc:postgresql:``; what :func:`session_env` passes to a child), else this
     home's metastore server if it runs, else the embedded database.
 
     Raises :class:`SparkSetupError` for a URL of another database, or when the client driver's
@@ -146,7 +146,7 @@ def spark_master(settings: Settings) -> str:
     ``settings.spark_master`` (``PINLAKE_SPARK_MASTER``, used as given), else this home's
     standalone cluster while it runs (``spark://127.0.0.1:<port>``, ``pinlake services up
     --spark-cluster``, :mod:`pinlake.services.spark_cluster`), else :data:`LOCAL_MASTER`.
-    :meth:`Settings.child_env` passes the decision to dbt's ``local`` target
+    :func:`session_env` passes the decision to dbt's ``local`` target
     (``PINLAKE_SPARK_MASTER_URL``)."""
     if settings.spark_master:
         return settings.spark_master
@@ -179,7 +179,7 @@ def driver_cds_options(settings: Settings, classpath: str | None = None) -> str:
 
 def launcher_env(settings: Settings) -> dict[str, str]:
     """What Spark's launcher needs in the environment of a process that opens a session (set by
-    :func:`get_spark`, carried to dbt by :meth:`Settings.child_env`): ``SPARK_CONF_DIR``
+    :func:`get_spark`, carried to dbt by :func:`session_env`): ``SPARK_CONF_DIR``
     (conf/spark-env.sh, unless one is set), the empty folder that spark-env.sh puts on the
     class path instead (:func:`pinlake.spark_cds.launcher_env`) and, for profiles.yml,
     ``PINLAKE_SPARK_CDS_OPTIONS`` (:func:`driver_cds_options`)."""
@@ -189,6 +189,21 @@ def launcher_env(settings: Settings) -> dict[str, str]:
         "SPARK_CONF_DIR": os.environ.get("SPARK_CONF_DIR", str(settings.log4j_config.parent)),
         **spark_cds.launcher_env(settings),
         "PINLAKE_SPARK_CDS_OPTIONS": driver_cds_options(settings),
+    }
+
+
+def session_env(settings: Settings) -> dict[str, str]:
+    """Environment for a child process that opens a Spark session or runs dbt (its ``local``
+    target is a Spark session: profiles.yml reads these variables): :meth:`Settings.child_env`
+    plus this process's Spark decisions, so that the child agrees with it: the metastore
+    (:func:`metastore_env`), the launcher's folders and the driver's class-data archive
+    (:func:`launcher_env`) and the master (``PINLAKE_SPARK_MASTER_URL``, :func:`spark_master`).
+    """
+    return {
+        **settings.child_env(),
+        **metastore_env(settings),
+        **launcher_env(settings),
+        "PINLAKE_SPARK_MASTER_URL": spark_master(settings),
     }
 
 

@@ -19,6 +19,7 @@ import psutil
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
 from pinlake.services.process import log_excerpt
+from pinlake.spark import check_jars, get_spark, session_env
 from pinlake.spark_cds import archive_file
 
 #: The statements of the archive's session: those of pinlake's steps (land's JSON read and Delta
@@ -68,8 +69,6 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
     Raises :class:`~pinlake.spark.SparkSetupError` when the jars are missing (nothing is
     written then), :class:`ArchiveError` when no archive was written (e.g. a JVM without CDS),
     with the end of the child's output (kept in ``<jars_dir>/cds/build.log``)."""
-    from pinlake.spark import check_jars
-
     check_jars(settings)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pinlake-cds-") as scratch:
@@ -91,7 +90,7 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
         with log.open("w") as output:
             done = subprocess.run(
                 [sys.executable, "-m", "pinlake.spark_cds_build", "--workload"],
-                env=child.child_env(),
+                env=session_env(child),
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 timeout=timeout,
@@ -124,8 +123,6 @@ def _workload() -> None:
     waited for, so that it writes the archive before this exits."""
     from pyspark import SparkContext
 
-    from pinlake.spark import get_spark
-
     spark = get_spark(app_name="pinlake-cds")
     gateway = SparkContext._gateway
     try:
@@ -148,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
         _workload()
         return 0
     from pinlake.console import console, err_console
-    from pinlake.spark import check_jars
 
     settings = Settings()
     try:

@@ -1,7 +1,8 @@
 """Runs dbt against the dbt project at the repository root.
 
 dbt's ``session`` target opens a Spark session with the same settings as
-:func:`pinlake.spark.spark_conf`; :meth:`Settings.child_env` points it at this ``PINLAKE_HOME``.
+:func:`pinlake.spark.spark_conf`; :func:`pinlake.spark.session_env` points it at this
+``PINLAKE_HOME`` and this process's metastore.
 By default dbt runs in a process of its own (its JVM must not meet another process holding the
 home's embedded Derby metastore). With ``in_process`` it runs through dbt's programmatic
 ``dbtRunner`` in this process and shares this process's Spark session (and JVM): what a step
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from pinlake.config import REPO_ROOT, Settings
 from pinlake.errors import PinlakeError
+from pinlake.spark import session_env
 
 
 def dbt_executable() -> str:
@@ -60,7 +62,7 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
         returncode = _run_in_process(settings, command.args)
     else:
         returncode = subprocess.run(
-            [dbt_executable(), *command.args], cwd=REPO_ROOT, env=settings.child_env(), check=False
+            [dbt_executable(), *command.args], cwd=REPO_ROOT, env=session_env(settings), check=False
         ).returncode
     if command.check and returncode != 0:
         raise PinlakeError(
@@ -78,7 +80,7 @@ def _run_in_process(settings: Settings, args: list[str]) -> int:
     from dbt.cli.main import dbtRunner
 
     saved, cwd = dict(os.environ), Path.cwd()
-    os.environ.update(settings.child_env())  # profiles.yml reads env_var(); dbt its DBT_* flags
+    os.environ.update(session_env(settings))  # profiles.yml reads env_var(); dbt its DBT_* flags
     os.chdir(REPO_ROOT)
     try:
         result = dbtRunner().invoke(list(args))

@@ -77,6 +77,7 @@ from pinlake.lakehouse.tables import (
     stream_table_path,
 )
 from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS, STREAM_QUARANTINE_TABLE, stream_table
+from pinlake.spark import session_env
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Observation, SparkSession
@@ -416,7 +417,7 @@ def _register_tables_in_background(settings: Settings) -> subprocess.Popen | Non
     with log:
         return subprocess.Popen(
             [sys.executable, "-m", "pinlake.lakehouse.tables"],
-            env=settings.child_env(),
+            env=session_env(settings),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -687,7 +688,7 @@ def print_stream_summary(result: StreamResult) -> None:
 def main() -> None:
     """The continuous stream query as a service (``pinlake services up`` starts it).
 
-    Settings come from the environment (:meth:`Settings.child_env`), the trigger from
+    Settings come from the environment (:func:`pinlake.spark.session_env`), the trigger from
     ``PINLAKE_STREAM_TRIGGER_SECONDS`` (default 1), ``PINLAKE_STREAM_WARM_UP=0`` skips the
     warm-up. Exits 0 after a graceful stop.
     """

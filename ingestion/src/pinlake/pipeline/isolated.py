@@ -8,7 +8,7 @@ Spark steps in one call share the child's one JVM (dbt then runs in-process,
 once per step.
 
 Protocol (parent → child): ``python -m pinlake.pipeline.isolated RESULT_FILE`` with the settings
-in the environment (:meth:`Settings.child_env`, the one way settings cross a process boundary) and
+and this process's Spark decisions in the environment (:func:`pinlake.spark.session_env`) and
 ``{"steps": [{"name", "step": <options class name>, "options": {...}}, ...]}`` on stdin. The
 child runs the steps in order (their output goes to the same terminal) and writes
 ``{"results": [{"result": {...}, "seconds": s}, ...]}``, with ``"error"`` and ``"exit_code"``
@@ -32,6 +32,7 @@ from pinlake.config import Settings
 from pinlake.console import stage_rule
 from pinlake.errors import PinlakeError
 from pinlake.pipeline.steps import RESULTS, STEPS, run_step
+from pinlake.spark import session_env
 
 _BY_NAME = {cls.__name__: cls for cls in STEPS}
 
@@ -81,7 +82,7 @@ def run_isolated(
             [sys.executable, "-m", "pinlake.pipeline.isolated", str(out)],
             input=json.dumps(request),
             text=True,
-            env=settings.child_env(),
+            env=session_env(settings),
             check=False,
         )
         answer = json.loads(out.read_text()) if out.exists() else {}

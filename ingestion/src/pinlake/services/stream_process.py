@@ -15,7 +15,7 @@ from pinlake import kafka
 from pinlake.config import TABLES, Settings
 from pinlake.lakehouse.stream import read_status
 from pinlake.services import process
-from pinlake.spark import LOCAL_MASTER
+from pinlake.spark import LOCAL_MASTER, session_env
 
 NAME = "stream"
 #: A graceful stop lets the running micro-batch finish (up to 30 s) and Spark shut down.
@@ -43,7 +43,7 @@ def start(settings: Settings, trigger_seconds: float = 1.0, warm_up: bool = True
     pid_ = process.read_pid(settings.run_dir, NAME)
     if pid_ is not None:
         return pid_
-    env = settings.child_env()
+    env = session_env(settings)
     if settings.spark_master is None:  # never the home's cluster (see above)
         env["PINLAKE_SPARK_MASTER"] = LOCAL_MASTER
     env["PINLAKE_STREAM_TRIGGER_SECONDS"] = str(trigger_seconds)

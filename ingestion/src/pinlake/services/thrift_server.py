@@ -25,6 +25,7 @@ from pathlib import Path
 from pinlake.config import Settings, spark_home
 from pinlake.errors import PinlakeError
 from pinlake.services import process
+from pinlake.spark import session_env
 
 NAME = "thrift"
 MAIN_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
@@ -136,7 +137,7 @@ def start(settings: Settings) -> int:
                     f"port 127.0.0.1:{port} is already in use (choose another with {variable})"
                 )
     command = argv(settings)
-    env = settings.child_env()
+    env = session_env(settings)
     env["SPARK_HOME"] = str(spark_home())
     for sub in ("scratch", "local-scratch", "resources", "operation-logs"):
         (thrift_dir(settings) / sub).mkdir(parents=True, exist_ok=True)
