@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jinja2
@@ -130,3 +133,40 @@ def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch):
     assert child.api.port == 18082 and child.api.api_key.get_secret_value() == "k3y"
     assert child.source_db == "mariadb" and child.mariadb.port == 13307
     assert child == settings  # every field crosses the process boundary
+
+
+def test_a_child_gets_the_settings_from_config_and_spark_s_decisions_from_spark(tmp_path: Path):
+    """``Settings.child_env`` (config, below pinlake.spark) imports nothing of pinlake.spark and
+    carries the settings only; :func:`session_env` adds this process's Spark decisions for a
+    child that opens Spark or runs dbt: the metastore, the master and the launcher's folders."""
+    spark_keys = {
+        "PINLAKE_METASTORE_JDBC_URL",
+        "PINLAKE_METASTORE_DRIVER",
+        "PINLAKE_SPARK_MASTER_URL",
+        "PINLAKE_SPARK_CDS_OPTIONS",
+        "PINLAKE_SPARK_CLASSPATH_CONF_DIR",
+        "SPARK_CONF_DIR",
+    }
+    check = (
+        "import sys\n"
+        "from pinlake.config import Settings\n"
+        "env = Settings(home=sys.argv[1]).child_env()\n"
+        "assert 'pinlake.spark' not in sys.modules, sorted(sys.modules)\n"
+        f"print(sorted(set({sorted(spark_keys)!r}) & set(env)))\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in spark_keys}
+    done = subprocess.run(
+        [sys.executable, "-c", check, str(tmp_path / "home")],
+        env=clean,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    settings = Settings(home=tmp_path / "home")
+    env = session_env(settings)
+    assert spark_keys <= set(env)
+    assert {k: v for k, v in env.items() if k not in spark_keys} == {
+        k: v for k, v in settings.child_env().items() if k not in spark_keys
+    }
