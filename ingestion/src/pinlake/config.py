@@ -265,8 +265,8 @@ class Settings(BaseSettings):
     #: own): each query's stages and expressions are compiled to Java classes first, which
     #: pays off on large data. False: they are evaluated interpreted, with the same results;
     #: on small data, where a statement's compiling costs more than it saves (the test suite:
-    #: hundreds of statements over a few thousand rows), about a fifth less CPU and time per
-    #: statement (``bench/bench_codegen.py`` measures both on this machine).
+    #: hundreds of statements over a few thousand rows), less CPU and time per statement (a
+    #: ``dbt build`` of 10k events 0.77×, of 100k 0.91×: ``bench/bench_codegen.py``).
     spark_codegen: bool = True
     dbt_target: str = "local"
     #: The Hive metastore database. None (default): this home's shared metastore server when
