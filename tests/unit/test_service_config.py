@@ -314,3 +314,34 @@ def test_status_describes_the_running_services_whatever_the_shell_exports(tmp_pa
     assert (seen.thrift_port, seen.thrift_ui_port) == (11_000, 14_040)
     nothing_runs = Settings(home=tmp_path / "other")
     assert manager.as_running(nothing_runs) == nothing_runs
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (
+            "PINLAKE_SPARK_CODEGEN",
+            "maybe",
+            "PINLAKE_SPARK_CODEGEN='maybe': Input should be a valid boolean",
+        ),
+        ("PINLAKE_API__PORT", "abc", "PINLAKE_API__PORT='abc': Input should be a valid integer"),
+        (
+            "PINLAKE_MARIADB__PORT",
+            "x",
+            "PINLAKE_MARIADB__PORT='x': Input should be a valid integer",
+        ),
+    ],
+)
+def test_a_rejected_variable_is_named_as_the_user_set_it(
+    tmp_path, monkeypatch, capsys, variable, value, expected
+):
+    """A ``PINLAKE_*`` value that Settings rejects is one line on stderr naming the variable and
+    the value given, and exit 2, before any command runs."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path / "home"), "source", "init", "--rows", "1"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: invalid settings: {expected}"), err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "home").exists()

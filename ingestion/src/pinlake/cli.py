@@ -428,6 +428,28 @@ def sink(
     )
 
 
+#: Parts of a setting's name whose value an error message never repeats.
+_SECRET_PARTS = ("password", "key", "token", "secret")
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line for what pydantic rejected. For :class:`~pinlake.config.Settings` each problem
+    names the environment variable a user sets (``loc`` ``("api", "port")`` is
+    ``PINLAKE_API__PORT``: the settings' ``PINLAKE_`` prefix and ``__`` nesting) and repeats the
+    value given, unless the name is a secret's; for another model, the field's path."""
+    problems = []
+    for error in exc.errors():
+        path = [str(part) for part in error["loc"]]
+        if exc.title == "Settings" and path:
+            name = "PINLAKE_" + "__".join(path).upper()
+            secret = any(part in name.lower() for part in _SECRET_PARTS)
+            given = "" if secret or "input" not in error else f"={error['input']!r}"
+            problems.append(f"{name}{given}: {error['msg']}")
+        else:
+            problems.append(".".join(path) + (": " if path else "") + error["msg"])
+    return "; ".join(problems)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning expected failures into one readable line."""
     try:
@@ -445,11 +467,9 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except ValidationError as exc:  # PINLAKE_* variables that Settings rejects
-        problems = "; ".join(
-            ".".join(str(part) for part in e["loc"]) + (": " if e["loc"] else "") + e["msg"]
-            for e in exc.errors()
+        err_console.print(
+            f"error: invalid settings: {settings_problems(exc)}", markup=False, soft_wrap=True
         )
-        err_console.print(f"error: invalid settings: {problems}", markup=False, soft_wrap=True)
         sys.exit(UsageError.exit_code)
     except KeyboardInterrupt:
         err_console.print("error: interrupted")
