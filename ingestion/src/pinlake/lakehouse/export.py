@@ -59,5 +59,6 @@ def export_marts(settings: Settings, options: ExportOptions | None = None) -> Ex
                 writer.writerow(frame.columns)
                 writer.writerows(["" if v is None else v for v in row] for row in rows)
             result.rows[name] = len(rows)
-            console.print(f"[green]✓[/] {path} [dim]({len(rows)} rows)[/]")
+            count = f"{len(rows):,} row" + ("" if len(rows) == 1 else "s")
+            console.print(f"[green]✓[/] {path} [dim]({count})[/]", soft_wrap=True)
     return result

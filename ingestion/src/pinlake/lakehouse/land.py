@@ -428,8 +428,13 @@ def print_land_summary(result: LandResult) -> None:
         f"{result.files_found} file(s) found: {result.files_landed} landed now, "
         f"{len(result.files_rejected)} rejected now, {result.files_seen_before} landed or "
         f"rejected before ({result.files_rejected_before} rejected); "
-        f"{result.seconds:.1f}s ({result.spark_startup_seconds:.1f}s Spark start-up, "
-        f"{result.records_per_second:,.0f} records/s after it)"
+        f"{result.seconds:.1f}s ({result.spark_startup_seconds:.1f}s Spark start-up"
+        + (
+            f", {result.records_per_second:,.0f} records/s after it)"
+            if result.files_landed
+            else ")"
+        ),
+        soft_wrap=True,
     )
     if result.files_rejected:
         console.print(
