@@ -45,6 +45,7 @@ from pinlake_dags.common import (  # noqa: E402
 from pinlake_dags.cosmos_setup import (  # noqa: E402
     dbt_task_group,
     gate_on_detached_tests,
+    group_cache_dir,
     local_profile_config,
     manifest_available,
     missing_manifest_task,
@@ -91,10 +92,6 @@ with DAG(
         return tasks.dbt_docs_generate()
 
     profile = local_profile_config(TARGET)
-    # the batch path's raw tables (the stream path's have their own DAG, pinterest_stream)
-    freshness = source_freshness_operator(
-        "dbt_source_freshness", profile, SPARK_TASK_POOL, source="pinterest"
-    )
 
     if manifest_available():
         dbt_build = dbt_task_group("dbt", profile, SPARK_TASK_POOL)
@@ -108,5 +105,14 @@ with DAG(
                 last.outlets = [*last.outlets, mart_asset(model)]
     else:
         dbt_build = missing_manifest_task("dbt_build", **POOL_ARGS)
+    # the batch path's raw tables (the stream path's have their own DAG, pinterest_stream),
+    # parsed from the dbt group's partial parse
+    freshness = source_freshness_operator(
+        "dbt_source_freshness",
+        profile,
+        SPARK_TASK_POOL,
+        source="pinterest",
+        cache_dir=group_cache_dir(dag, "dbt"),
+    )
 
     sink() >> land() >> freshness >> dbt_build >> [export(), docs_generate()]

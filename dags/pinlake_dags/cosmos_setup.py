@@ -8,11 +8,20 @@ that fails and says how to create it (no silent fallback to a monolithic build).
 Tests: ``TestBehavior.AFTER_EACH``: every model is a ``run`` task followed by its ``test`` task
 (dbt data tests, and the model's unit tests: ``dbt test --select <model>`` selects both), so a
 failing test fails at that test's task and every model downstream of it is never run.
+
+dbt's relation cache: every dbt command starts by listing the relations of every schema the
+project builds into (dbt docs, "Cache": on Spark one ``show table extended in <schema>`` each,
+which reads each table's metadata). A task of one node needs at most its own schema:
+``run``/``seed`` tasks cache only the schemas of what they select (``--cache-selected-only``),
+``test`` and ``source freshness`` tasks cache nothing (``--no-populate-cache``: their queries name
+their relations; a relation dbt has to look up is listed when it is needed). In the batch DAG's
+run over the reference data that is about 125 fewer statements.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import TaskGroup, task
@@ -25,6 +34,13 @@ from pinlake_dags.common import (
     inject_dbt_env,
     manifest_path,
 )
+
+#: dbt global flags of a task that builds a node (``run``, ``seed``): the relation cache holds only
+#: the schemas of the selected node (dbt docs, "Cache": ``--cache-selected-only``)
+BUILD_FLAGS = ["--cache-selected-only"]
+#: dbt global flags of a task that only reads (``test``, ``source freshness``): no relation cache
+#: is built (``--no-populate-cache``); a relation the task looks up is listed when it is needed
+CHECK_FLAGS = ["--no-populate-cache"]
 
 MANIFEST_HINT = (
     "run `make airflow` (it runs `dbt parse`), or `.venv/bin/dbt parse` in the repository root, "
@@ -83,6 +99,7 @@ def dbt_operator_args(pool: str | None) -> dict[str, Any]:
         "emit_datasets": False,
         "interceptors": [inject_dbt_env],
         "append_env": True,
+        "dbt_cmd_global_flags": list(BUILD_FLAGS),
     }
     if pool is not None:
         args["pool"] = pool
@@ -146,9 +163,16 @@ def dbt_task_group(
 
 
 def source_freshness_operator(  # noqa: ANN201
-    task_id: str, profile_config: Any, pool: str | None, source: str
+    task_id: str,
+    profile_config: Any,
+    pool: str | None,
+    source: str,
+    cache_dir: Path | None = None,
 ):
-    """``dbt source freshness --select source:<source>`` (one delivery path's raw tables)."""
+    """``dbt source freshness --select source:<source>`` (one delivery path's raw tables), with
+    no relation cache (:data:`CHECK_FLAGS`). ``cache_dir``: the Cosmos cache of a dbt task group
+    of the same project (:func:`group_cache_dir`), whose partial parse the task starts from;
+    None parses the whole project in every run (Cosmos gives a cache only to its groups)."""
     from cosmos.operators.local import DbtSourceLocalOperator
 
     return DbtSourceLocalOperator(
@@ -158,8 +182,19 @@ def source_freshness_operator(  # noqa: ANN201
         profile_config=profile_config,
         invocation_mode=execution_config().invocation_mode,
         dbt_executable_path=str(DBT_EXECUTABLE),
-        **dbt_operator_args(pool),
+        cache_dir=cache_dir,
+        **{**dbt_operator_args(pool), "dbt_cmd_global_flags": list(CHECK_FLAGS)},
     )
+
+
+def group_cache_dir(dag: Any, group_id: str) -> Path | None:
+    """The Cosmos cache folder (partial parse) of the dbt task group ``group_id``, as Cosmos
+    gave it to the group's operators; None when Cosmos' cache is off or the group has no dbt
+    task (no manifest). Reads no file."""
+    for task_id, op in dag.task_dict.items():
+        if task_id.startswith(f"{group_id}.") and getattr(op, "cache_dir", None) is not None:
+            return Path(op.cache_dir)
+    return None
 
 
 def model_tasks(dag: Any, group_id: str) -> dict[str, list[Any]]:
@@ -173,12 +208,14 @@ def model_tasks(dag: Any, group_id: str) -> dict[str, list[Any]]:
 
 
 def never_retry_tests(dag: Any, group_id: str) -> None:
-    """A failing dbt data test is not transient: its task fails at once, without retries."""
+    """A failing dbt data test is not transient: its task fails at once, without retries. Test
+    tasks also build no relation cache (:data:`CHECK_FLAGS`)."""
     from cosmos.operators.local import DbtTestLocalOperator
 
     for task_id, op in dag.task_dict.items():
         if task_id.startswith(f"{group_id}.") and isinstance(op, DbtTestLocalOperator):
             op.retries = 0
+            op.dbt_cmd_global_flags = list(CHECK_FLAGS)
 
 
 def gate_on_detached_tests(dag: Any, group_id: str) -> None:

@@ -174,6 +174,29 @@ def test_batch_dbt_tasks_use_cosmos_with_the_repo_profile(dagbag) -> None:
     assert run.env is None or "PINLAKE_HOME" not in run.env  # computed at run time
 
 
+def test_dbt_tasks_cache_only_the_relations_they_need(dagbag) -> None:
+    """Every dbt task of both DAGs: a task that builds a node caches only its schemas, a task
+    that only reads (tests, source freshness) caches nothing (pinlake_dags.cosmos_setup), and
+    the freshness task starts from the dbt group's partial parse."""
+    from cosmos.operators.base import AbstractDbtBase
+    from cosmos.operators.local import DbtSourceLocalOperator, DbtTestLocalOperator
+
+    seen = {"build": 0, "check": 0}
+    for dag_id in ("pinterest_batch", "pinterest_databricks"):
+        for task in dagbag.dags[dag_id].tasks:
+            if not isinstance(task, AbstractDbtBase):
+                continue
+            reads = isinstance(task, (DbtTestLocalOperator, DbtSourceLocalOperator))
+            want = ["--no-populate-cache"] if reads else ["--cache-selected-only"]
+            assert task.dbt_cmd_global_flags == want, task.task_id
+            seen["check" if reads else "build"] += 1
+    assert seen["build"] >= 16 and seen["check"] >= 16, seen  # seeds and models; their tests
+    batch = dagbag.dags["pinterest_batch"]
+    group = batch.task_dict["dbt.stg_pinterest__pins.run"].cache_dir
+    assert group is not None
+    assert Path(batch.task_dict["dbt_source_freshness"].cache_dir) == Path(group)
+
+
 def test_batch_thrift_target_runs_models_in_parallel(monkeypatch, dbt_manifest: Path) -> None:
     dag = _load(monkeypatch, PINLAKE_DBT_TARGET="thrift").dags["pinterest_batch"]
     run = dag.task_dict["dbt.stg_pinterest__pins.run"]
