@@ -170,3 +170,45 @@ def test_a_child_gets_the_settings_from_config_and_spark_s_decisions_from_spark(
     assert {k: v for k, v in env.items() if k not in spark_keys} == {
         k: v for k, v in settings.child_env().items() if k not in spark_keys
     }
+
+
+def test_spark_finds_the_home_s_services_in_the_run_folder_without_the_supervisors(
+    tmp_path: Path,
+) -> None:
+    """A Spark session's decisions (:func:`pinlake.spark.metastore_connection`,
+    :func:`pinlake.spark.spark_master`) read the run folder's records (:mod:`pinlake.run_folder`)
+    and import nothing of :mod:`pinlake.services` (the layer above, which starts the services);
+    the settings read a bucket location without the topics-bucket layout above them."""
+    check = (
+        "import os, sys\n"
+        "from pinlake import run_folder\n"
+        "from pinlake.config import Settings\n"
+        "from pinlake.spark import metastore_connection, spark_master\n"
+        "settings = Settings(home=sys.argv[1], bucket='s3://topics/prefix/')\n"
+        "run = settings.run_dir\n"
+        "run.mkdir(parents=True)\n"
+        "for name, port in ((run_folder.METASTORE, 11527), (run_folder.SPARK_MASTER, 17077)):\n"
+        "    run_folder.pid_file(run, name).write_text(f'{os.getpid()}\\n')\n"
+        "    run_folder.record_config(run, name, os.getpid(), {'port': port})\n"
+        "ms = metastore_connection(settings)\n"
+        "print(ms.kind, ms.url, os.path.basename(ms.driver_jar or ''))\n"
+        "print(spark_master(settings), settings.bucket_dir)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('pinlake.services', "
+        "'pinlake.bucket'))))\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PINLAKE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", check, str(tmp_path / "home")],
+        env=clean,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    connection, master, modules = done.stdout.strip().splitlines()
+    kind, url, jar = connection.split()
+    assert (kind, url) == ("server", "jdbc:derby://127.0.0.1:11527/metastore_db")
+    assert jar.startswith("derbyclient-") and jar.endswith(".jar")
+    assert master == "spark://127.0.0.1:17077 s3://topics/prefix"
+    assert modules == "[]"
+

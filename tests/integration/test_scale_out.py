@@ -57,7 +57,7 @@ import pytest
 from confluent_kafka.admin import ConfigResource
 from pinlake_testing import reference_draws
 
-from pinlake import kafka
+from pinlake import kafka, run_folder
 from pinlake.bucket.layout import S3Path, list_files, partition_dir, s3_client
 from pinlake.bucket.sink import SinkOptions, SinkResult
 from pinlake.config import (
@@ -417,7 +417,7 @@ def _dag_process(settings: Settings, request: pytest.FixtureRequest) -> DagTestP
     env = {
         **session_env(settings),
         "PINLAKE_DBT_TARGET": "thrift",
-        "PINLAKE_METASTORE_URL": metastore.url(settings),
+        "PINLAKE_METASTORE_URL": run_folder.metastore_url(settings),
         "PINLAKE_AIRFLOW_RETRIES": "0",
     }
     return DagTestProcess(settings.home, env, parallelism=DAG_PARALLELISM)

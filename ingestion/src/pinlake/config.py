@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from pinlake.bucket.layout import Location
+    from pinlake.location import Location
 
 #: The three source tables / topics, in the order the original producer posted them.
 TABLES: tuple[str, ...] = ("pin", "geo", "user")
@@ -301,7 +301,7 @@ class Settings(BaseSettings):
         """An S3 URI as ``s3://<bucket>/<prefix>`` (``s3a://`` accepted); a folder, absolute."""
         if value is None:
             return None
-        from pinlake.bucket.layout import location
+        from pinlake.location import location
 
         return str(location(str(value)))
 
@@ -309,8 +309,8 @@ class Settings(BaseSettings):
     @property
     def bucket_dir(self) -> Location:
         """The topics bucket: a local folder (a Path) or an S3 location
-        (:class:`pinlake.bucket.layout.S3Path`, when ``PINLAKE_BUCKET`` is ``s3://…``)."""
-        from pinlake.bucket.layout import location
+        (:class:`pinlake.location.S3Path`, when ``PINLAKE_BUCKET`` is ``s3://…``)."""
+        from pinlake.location import location
 
         return location(self.bucket) if self.bucket else self.home / "bucket"
 

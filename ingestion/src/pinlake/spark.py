@@ -94,25 +94,25 @@ def metastore_connection(settings: Settings) -> MetastoreConnection:
     Raises :class:`SparkSetupError` for a URL of another database, or when the client driver's
     jar has not been resolved (``make setup``).
     """
-    from pinlake.services import metastore as server
+    from pinlake import run_folder
 
     user = settings.metastore_user or "APP"
     password = (
         settings.metastore_password.get_secret_value() if settings.metastore_password else "mine"
     )
-    url = settings.metastore_url or server.running_url(settings)
+    url = settings.metastore_url or run_folder.running_metastore_url(settings)
     try:
         if url is None or (url.startswith("jdbc:derby:") and not url.startswith("jdbc:derby://")):
             return MetastoreConnection(
                 "embedded", url or embedded_metastore_url(settings), EMBEDDED_DRIVER
             )
         if url.startswith("jdbc:derby://"):
-            ours = url == server.url(settings) or not settings.metastore_url
+            ours = url == run_folder.metastore_url(settings) or not settings.metastore_url
             kind = "server" if ours else "external"
-            jar = str(server.client_jar(settings, "derbyclient"))
+            jar = str(run_folder.metastore_client_jar(settings, "derbyclient"))
             return MetastoreConnection(kind, url, CLIENT_DRIVER, jar, user, password)
         if url.startswith("jdbc:postgresql:"):
-            jar = str(server.client_jar(settings, "postgresql"))
+            jar = str(run_folder.metastore_client_jar(settings, "postgresql"))
             return MetastoreConnection("external", url, POSTGRES_DRIVER, jar, user, password)
     except PinlakeError as exc:
         raise SparkSetupError(str(exc)) from exc
@@ -150,9 +150,9 @@ def spark_master(settings: Settings) -> str:
     (``PINLAKE_SPARK_MASTER_URL``)."""
     if settings.spark_master:
         return settings.spark_master
-    from pinlake.services import spark_cluster
+    from pinlake.run_folder import running_master_url
 
-    return spark_cluster.running_master_url(settings) or LOCAL_MASTER
+    return running_master_url(settings) or LOCAL_MASTER
 
 
 def _classpath(settings: Settings, ms: MetastoreConnection) -> str:

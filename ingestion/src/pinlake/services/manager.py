@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from types import ModuleType
 
-from pinlake import kafka
+from pinlake import kafka, run_folder
 from pinlake.config import Settings
 from pinlake.console import console, table
 from pinlake.errors import PinlakeError
@@ -324,7 +324,7 @@ def start_metastore(settings: Settings, say: Callable[[str], object] = console.p
         metastore_server,
         settings,
         lambda mpid: (
-            f"starting the shared metastore on {metastore_server.url(settings)} (pid {mpid})"
+            f"starting the shared metastore on {run_folder.metastore_url(settings)} (pid {mpid})"
         ),
         say,
         timeout=60,
@@ -485,7 +485,7 @@ def services_up(
         + (f" (and {settings.api.invoke_url})" if settings.api.stage else "")
         + (", stream query" if stream else "")
         + (f", MariaDB 127.0.0.1:{settings.mariadb.port}" if mariadb_selected else "")
-        + (f", metastore {metastore_server.url(settings)}" if metastore or thrift else "")
+        + (f", metastore {run_folder.metastore_url(settings)}" if metastore or thrift else "")
         + (f", Thrift server {thrift_server.jdbc_url(settings)}" if thrift else "")
         + (
             f", Spark cluster {standalone.master_url(settings)} "
@@ -506,7 +506,7 @@ def services_up(
         console.print(
             "shared metastore: pinlake, dbt's local target and the Thrift server of this home "
             "use it while it runs; for Airflow's DAGs (no one-slot pool) "
-            f"`export PINLAKE_METASTORE_URL={metastore_server.url(settings)}`"
+            f"`export PINLAKE_METASTORE_URL={run_folder.metastore_url(settings)}`"
             + (
                 f"; dbt: --target thrift (web UI {thrift_server.ui_url(settings)})"
                 if thrift
@@ -674,7 +674,7 @@ def _engine_rows(settings: Settings) -> tuple[list[tuple], bool]:
     if mpid is not None:
         up = metastore_server.healthy(settings, timeout=2.0)
         ok = ok and up
-        address = metastore_server.running_url(settings) or metastore_server.url(settings)
+        address = run_folder.running_metastore_url(settings) or run_folder.metastore_url(settings)
         rows.append(("metastore (Derby)", address, mpid, "healthy" if up else "down"))
     tpid = thrift_server.pid(settings)
     if tpid is not None:

@@ -43,13 +43,15 @@ import socket
 import subprocess
 from pathlib import Path
 
+from pinlake import run_folder
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
+from pinlake.run_folder import metastore_jars_dir, running_metastore_url
 from pinlake.services import jvm, process
 
-NAME = "metastore"
+NAME = run_folder.METASTORE
 #: The database under ``<home>/metastore`` (the embedded default's too).
-DATABASE = "metastore_db"
+DATABASE = run_folder.METASTORE_DATABASE
 #: The metastore schema version of pyspark's built-in Hive client (hive-metastore-2.3.10.jar).
 HIVE_SCHEMA_VERSION = "2.3.0"
 #: The first full schema script of the distribution; upgrade scripts lead from it to 2.3.0.
@@ -62,35 +64,18 @@ class MetastoreError(PinlakeError):
     embedded Spark process, a schema of another version, a failed script)."""
 
 
-def jars_dir(settings: Settings) -> Path:
-    """``<jars>/metastore``: Derby's server, client and tools, PostgreSQL's driver, the scripts."""
-    return settings.jars_dir / "metastore"
-
-
-def client_jar(settings: Settings, kind: str = "derbyclient") -> Path:
-    """The JDBC driver jar a Spark driver needs for a metastore URL: ``derbyclient`` (Derby's
-    network client) or ``postgresql``. Raises :class:`MetastoreError` when ``make setup`` has not
-    resolved it."""
-    found = sorted(jars_dir(settings).glob(f"{kind}-*.jar"))
-    if not found:
-        raise MetastoreError(
-            f"{kind} jar not found in {jars_dir(settings)}: run `make setup` (jvm/pom.xml, "
-            "profile metastore)"
-        )
-    return found[-1]
-
-
 def schema_dir(settings: Settings, db_type: str = "derby") -> Path:
     """The folder of Hive's metastore schema scripts for ``db_type`` (``derby``, ``postgres``)."""
     found = sorted(
-        jars_dir(settings).glob(
+        metastore_jars_dir(settings).glob(
             f"hive-schema/*/scripts/metastore/upgrade/{db_type}/upgrade.order.*"
         )
     )
     if not found:
         raise MetastoreError(
-            f"Hive metastore schema scripts not found under {jars_dir(settings)}/hive-schema: "
-            "run `make setup` (jvm/pom.xml, profile metastore)"
+            "Hive metastore schema scripts not found under "
+            f"{metastore_jars_dir(settings)}/hive-schema: run `make setup` (jvm/pom.xml, profile "
+            "metastore)"
         )
     return found[-1].parent
 
@@ -119,22 +104,9 @@ def database_dir(settings: Settings) -> Path:
     return settings.metastore_dir / DATABASE
 
 
-def url(settings: Settings) -> str:
-    """The JDBC URL of the server's database (Derby network client; never creates it)."""
-    return f"jdbc:derby://127.0.0.1:{settings.metastore_port}/{DATABASE}"
-
-
 def config(settings: Settings) -> dict[str, object]:
     """What a running server is tied to (recorded beside its pid file): port and database."""
     return {"port": settings.metastore_port, "database": str(database_dir(settings))}
-
-
-def running_url(settings: Settings) -> str | None:
-    """The URL of this home's running metastore server (from its recorded port), else None."""
-    found = process.running(settings.run_dir, NAME)
-    if found is None or not found.config or "port" not in found.config:
-        return None
-    return f"jdbc:derby://127.0.0.1:{found.config['port']}/{DATABASE}"
 
 
 def _pyspark_jars() -> Path:
@@ -155,7 +127,7 @@ def _ij(settings: Settings, script: str, what: str) -> str:
     argv = [
         *jvm.java(settings, "the metastore server"),
         "-cp",
-        f"{jars_dir(settings)}/*",
+        f"{metastore_jars_dir(settings)}/*",
         f"-Dderby.stream.error.file={settings.logs_dir / 'metastore-derby.log'}",
         f"-Dij.outfile={out_log}",
         "org.apache.derby.tools.ij",
@@ -212,7 +184,7 @@ def schema_objects(settings: Settings) -> set[str]:
     """Every table, column, index and constraint of the metastore's ``APP`` schema, as
     ``"<kind> <table>.<name>"`` strings: through the running server, else embedded. Compared
     before and after Spark clients ran, it shows that none of them changed the schema."""
-    target = running_url(settings) or _embedded(database_dir(settings))
+    target = running_metastore_url(settings) or _embedded(database_dir(settings))
     app = "s.SCHEMANAME = 'APP'"
     out = _ij(
         settings,
@@ -350,7 +322,7 @@ def start(settings: Settings) -> int:
         *jvm.java(settings, "the metastore server"),
         "-Xmx512m",
         "-cp",
-        f"{jars_dir(settings)}/*",
+        f"{metastore_jars_dir(settings)}/*",
         f"-Dderby.system.home={settings.metastore_dir}",
         f"-Dderby.stream.error.file={settings.logs_dir / 'metastore-derby.log'}",
         "-Dderby.drda.host=127.0.0.1",

@@ -1,8 +1,9 @@
 """Background processes with pid files under ``PINLAKE_HOME/run`` and logs under ``logs``.
 
 Beside each pid file, ``<name>.json`` records the configuration the service was started with
-(ports, addresses, options: ``{"pid": 123, "config": {...}}``), so that ``services up`` can tell a
-service it may reuse from one started with other settings (:func:`mismatch`). Liveness, zombies
+(ports, addresses, options: ``{"pid": 123, "config": {...}}``; the records are
+:mod:`pinlake.run_folder`'s), so that ``services up`` can tell a service it may reuse from one
+started with other settings (:func:`mismatch`). Liveness, zombies
 and stopping a process tree go through psutil; the start-up wait of a service
 (:func:`wait_healthy`) through tenacity.
 """
@@ -18,7 +19,6 @@ import signal
 import socket
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,72 +27,17 @@ from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wa
 
 from pinlake.errors import PinlakeError
 
-
-def pid_file(run_dir: Path, name: str) -> Path:
-    """``run_dir/<name>.pid``: the pid of service ``name``, one decimal line."""
-    return run_dir / f"{name}.pid"
-
-
-def config_file(run_dir: Path, name: str) -> Path:
-    """``run_dir/<name>.json``: the configuration service ``name`` was started with."""
-    return run_dir / f"{name}.json"
-
-
-def read_pid(run_dir: Path, name: str) -> int | None:
-    """The pid of a running service, or None (a stale pid file is removed, with its
-    configuration record)."""
-    path = pid_file(run_dir, name)
-    try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    if not is_alive(pid):
-        path.unlink(missing_ok=True)
-        config_file(run_dir, name).unlink(missing_ok=True)
-        return None
-    return pid
-
-
-def record_config(run_dir: Path, name: str, pid: int, config: dict[str, Any]) -> None:
-    """Write ``{"pid": pid, "config": config}`` to ``<name>.json`` (atomically: a temporary file
-    renamed). ``config`` holds JSON scalars only (str, int, float, bool, None)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    target = config_file(run_dir, name)
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"pid": pid, "config": config}, sort_keys=True) + "\n")
-    tmp.replace(target)
-
-
-def read_config(run_dir: Path, name: str, pid: int) -> dict[str, Any] | None:
-    """The configuration recorded for service ``name`` running as ``pid``; None when there is no
-    record, it cannot be read, or it belongs to another pid (a service started by an older
-    pinlake, or by hand)."""
-    try:
-        record = json.loads(config_file(run_dir, name).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("pid") != pid:
-        return None
-    config = record.get("config")
-    return config if isinstance(config, dict) else None
-
-
-@dataclass(frozen=True)
-class Running:
-    """A running service of a home and the configuration it was started with (None: unknown)."""
-
-    name: str
-    pid: int
-    config: dict[str, Any] | None
-
-
-def running(run_dir: Path, name: str) -> Running | None:
-    """Service ``name`` if it runs (its pid file names a live process), with its recorded
-    configuration; None if it does not run."""
-    pid = read_pid(run_dir, name)
-    if pid is None:
-        return None
-    return Running(name, pid, read_config(run_dir, name, pid))
+# the run folder's records (pinlake.run_folder): re-exported, the supervisors name them from here
+from pinlake.run_folder import (  # noqa: F401
+    Running,
+    config_file,
+    is_alive,
+    pid_file,
+    read_config,
+    read_pid,
+    record_config,
+    running,
+)
 
 
 def mismatch(run_dir: Path, name: str, wanted: dict[str, Any]) -> Running | None:
@@ -116,22 +61,6 @@ def describe_difference(service: Running, wanted: dict[str, Any]) -> str:
     have = " ".join(f"{k}={service.config.get(k)}" for k in keys)
     want = " ".join(f"{k}={wanted.get(k)}" for k in keys)
     return f"{service.name} (pid {service.pid}) runs with {have}, not {want}"
-
-
-def is_alive(pid: int) -> bool:
-    """True if ``pid`` runs; a zombie counts as dead (and is reaped if it is our child)."""
-    if not psutil.pid_exists(pid):
-        return False
-    try:
-        zombie = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True  # another user's process: it exists, and we cannot tell more
-    if zombie:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # ours: reap it; another parent's: not ours to reap
-    return not zombie
 
 
 def spawn(

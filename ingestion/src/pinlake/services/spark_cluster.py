@@ -26,8 +26,8 @@ home), all on loopback.
   dir; ``up`` with other settings refuses (``services down`` first).
 
 While the master runs, the Spark processes of the home use it as their master
-(:func:`pinlake.spark.spark_master`, through :func:`running_master_url`); their executors get the
-driver's jars and options from :func:`pinlake.spark.spark_conf`.
+(:func:`pinlake.spark.spark_master`, through :func:`pinlake.run_folder.running_master_url`);
+their executors get the driver's jars and options from :func:`pinlake.spark.spark_conf`.
 """
 
 from __future__ import annotations
@@ -40,11 +40,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from pinlake import run_folder
 from pinlake.config import MAX_LOCAL_WORKERS, Settings, spark_home
 from pinlake.errors import PinlakeError
+from pinlake.run_folder import running_master_url
 from pinlake.services import process
 
-MASTER = "spark-master"
+MASTER = run_folder.SPARK_MASTER
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 #: Start-up waits (seconds): a master answers within ~10 s and a worker registers within
@@ -197,16 +199,6 @@ def master_pid(settings: Settings) -> int | None:
 def worker_pid(settings: Settings, n: int) -> int | None:
     """Worker ``n``'s pid, None if it does not run."""
     return process.read_pid(settings.run_dir, worker_name(n))
-
-
-def running_master_url(settings: Settings) -> str | None:
-    """``spark://127.0.0.1:<port>`` of this home's master if it runs (the port it was started
-    with), else None."""
-    found = process.running(settings.run_dir, MASTER)
-    if found is None:
-        return None
-    port = (found.config or {}).get("port", settings.spark_cluster.port)
-    return f"spark://127.0.0.1:{port}"
 
 
 def _running_ui_port(settings: Settings) -> int:

@@ -1,0 +1,160 @@
+"""The run folder (``PINLAKE_HOME/run``): what a home runs, and where Spark reaches it.
+
+Every service pinlake starts (:mod:`pinlake.services`) has a pid file ``run/<name>.pid`` and,
+beside it, ``run/<name>.json``: ``{"pid": 123, "config": {...}}``, the configuration it was
+started with (ports, addresses, options). This module reads and writes those records; the
+supervisors in :mod:`pinlake.services` start and stop the processes.
+
+From the records it also gives the addresses of the two services a Spark session of the home
+connects to (:mod:`pinlake.spark` decides with them): the shared metastore's JDBC URL and its
+client driver's jar (:mod:`pinlake.services.metastore` runs the server) and the standalone
+master's URL (:mod:`pinlake.services.spark_cluster`). Liveness goes through psutil.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from pinlake.config import Settings
+from pinlake.errors import PinlakeError
+
+#: The shared metastore's record name, and its Derby database under ``<home>/metastore`` (the
+#: embedded default's too).
+METASTORE = "metastore"
+METASTORE_DATABASE = "metastore_db"
+#: The standalone Spark master's record name.
+SPARK_MASTER = "spark-master"
+
+
+def pid_file(run_dir: Path, name: str) -> Path:
+    """``run_dir/<name>.pid``: the pid of service ``name``, one decimal line."""
+    return run_dir / f"{name}.pid"
+
+
+def config_file(run_dir: Path, name: str) -> Path:
+    """``run_dir/<name>.json``: the configuration service ``name`` was started with."""
+    return run_dir / f"{name}.json"
+
+
+def read_pid(run_dir: Path, name: str) -> int | None:
+    """The pid of a running service, or None (a stale pid file is removed, with its
+    configuration record)."""
+    path = pid_file(run_dir, name)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not is_alive(pid):
+        path.unlink(missing_ok=True)
+        config_file(run_dir, name).unlink(missing_ok=True)
+        return None
+    return pid
+
+
+def record_config(run_dir: Path, name: str, pid: int, config: dict[str, Any]) -> None:
+    """Write ``{"pid": pid, "config": config}`` to ``<name>.json`` (atomically: a temporary file
+    renamed). ``config`` holds JSON scalars only (str, int, float, bool, None)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = config_file(run_dir, name)
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"pid": pid, "config": config}, sort_keys=True) + "\n")
+    tmp.replace(target)
+
+
+def read_config(run_dir: Path, name: str, pid: int) -> dict[str, Any] | None:
+    """The configuration recorded for service ``name`` running as ``pid``; None when there is no
+    record, it cannot be read, or it belongs to another pid (a service started by an older
+    pinlake, or by hand)."""
+    try:
+        record = json.loads(config_file(run_dir, name).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("pid") != pid:
+        return None
+    config = record.get("config")
+    return config if isinstance(config, dict) else None
+
+
+@dataclass(frozen=True)
+class Running:
+    """A running service of a home and the configuration it was started with (None: unknown)."""
+
+    name: str
+    pid: int
+    config: dict[str, Any] | None
+
+
+def running(run_dir: Path, name: str) -> Running | None:
+    """Service ``name`` if it runs (its pid file names a live process), with its recorded
+    configuration; None if it does not run."""
+    pid = read_pid(run_dir, name)
+    if pid is None:
+        return None
+    return Running(name, pid, read_config(run_dir, name, pid))
+
+
+def is_alive(pid: int) -> bool:
+    """True if ``pid`` runs; a zombie counts as dead (and is reaped if it is our child)."""
+    if not psutil.pid_exists(pid):
+        return False
+    try:
+        zombie = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True  # another user's process: it exists, and we cannot tell more
+    if zombie:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # ours: reap it; another parent's: not ours to reap
+    return not zombie
+
+
+def metastore_url(settings: Settings) -> str:
+    """The JDBC URL of the shared metastore's database at ``settings.metastore_port`` (Derby's
+    network client; the URL never creates the database)."""
+    return f"jdbc:derby://127.0.0.1:{settings.metastore_port}/{METASTORE_DATABASE}"
+
+
+def running_metastore_url(settings: Settings) -> str | None:
+    """The URL of this home's running metastore server (at the port it was started with), else
+    None."""
+    found = running(settings.run_dir, METASTORE)
+    if found is None or not found.config or "port" not in found.config:
+        return None
+    return f"jdbc:derby://127.0.0.1:{found.config['port']}/{METASTORE_DATABASE}"
+
+
+def metastore_jars_dir(settings: Settings) -> Path:
+    """``<jars>/metastore``: Derby's server, client and tools, PostgreSQL's driver, the scripts
+    (jvm/pom.xml, profile ``metastore``)."""
+    return settings.jars_dir / "metastore"
+
+
+def metastore_client_jar(settings: Settings, kind: str = "derbyclient") -> Path:
+    """The JDBC driver jar a Spark driver needs for a metastore URL: ``derbyclient`` (Derby's
+    network client) or ``postgresql``. Raises :class:`PinlakeError` when ``make setup`` has not
+    resolved it."""
+    found = sorted(metastore_jars_dir(settings).glob(f"{kind}-*.jar"))
+    if not found:
+        raise PinlakeError(
+            f"{kind} jar not found in {metastore_jars_dir(settings)}: run `make setup` "
+            "(jvm/pom.xml, profile metastore)"
+        )
+    return found[-1]
+
+
+def running_master_url(settings: Settings) -> str | None:
+    """``spark://127.0.0.1:<port>`` of this home's standalone master if it runs (the port it was
+    started with), else None."""
+    found = running(settings.run_dir, SPARK_MASTER)
+    if found is None:
+        return None
+    port = (found.config or {}).get("port", settings.spark_cluster.port)
+    return f"spark://127.0.0.1:{port}"
