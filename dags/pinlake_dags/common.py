@@ -124,18 +124,19 @@ def settings():  # noqa: ANN201 - pinlake is imported lazily (run time only)
 
 
 def dbt_env_for_cosmos() -> dict[str, str]:
-    """``pinlake.spark.session_env`` minus what Cosmos decides itself (project, profiles,
+    """``pinlake.lakehouse.dbt.dbt_env`` minus what Cosmos decides itself (project, profiles,
     target dir).
 
     Cosmos runs dbt in a temporary copy of the project and reads ``target/`` there (run results,
     and the partial-parse file it caches for the next task), so ``DBT_TARGET_PATH`` is dbt's
     default ``target`` (relative to the project Cosmos runs): an absolute path inherited from the
     worker's environment would hide the partial-parse file and make every task parse the whole
-    project again.
+    project again. A task's log is a file, not a terminal: dbt writes no ANSI colours to it
+    (:func:`pinlake.lakehouse.dbt.dbt_env`).
     """
-    from pinlake.spark import session_env
+    from pinlake.lakehouse.dbt import dbt_env
 
-    env = session_env(settings())
+    env = dbt_env(settings(), terminal=False)
     for key in ("DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
         env.pop(key, None)
     env["DBT_TARGET_PATH"] = "target"

@@ -212,3 +212,15 @@ def test_spark_finds_the_home_s_services_in_the_run_folder_without_the_superviso
     assert master == "spark://127.0.0.1:17077 s3://topics/prefix"
     assert modules == "[]"
 
+
+def test_dbt_writes_colours_to_a_terminal_only(monkeypatch, tmp_path: Path) -> None:
+    """dbt colours its output wherever it goes; :func:`pinlake.lakehouse.dbt.dbt_env` turns the
+    colours off when the output is not a terminal, unless the user set ``DBT_USE_COLORS``."""
+    from pinlake.lakehouse.dbt import dbt_env
+
+    monkeypatch.delenv("DBT_USE_COLORS", raising=False)
+    settings = Settings(home=tmp_path / "home")
+    assert dbt_env(settings, terminal=False)["DBT_USE_COLORS"] == "false"
+    assert "DBT_USE_COLORS" not in dbt_env(settings, terminal=True)
+    monkeypatch.setenv("DBT_USE_COLORS", "true")
+    assert dbt_env(settings, terminal=False)["DBT_USE_COLORS"] == "true"

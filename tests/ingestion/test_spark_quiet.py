@@ -15,7 +15,7 @@ import pytest
 from pinlake_testing import INCUBATOR, LOG_LEVEL_BANNER
 
 from pinlake.config import Settings
-from pinlake.lakehouse.dbt import dbt_executable
+from pinlake.lakehouse.dbt import dbt_env, dbt_executable
 from pinlake.spark import session_env
 
 # slow: it starts a Spark JVM (tens of seconds), so the fast loop leaves it out
@@ -82,13 +82,16 @@ def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
 
 def test_dbt_session_target_prints_no_start_up_chatter(tmp_path: Path):
     # `dbt debug` opens the `local` target's session (dbt-spark builds it with pyspark) in the
-    # environment every dbt run gets (pinlake.spark.session_env: SPARK_CONF_DIR is pinlake's conf).
+    # environment every dbt run gets (pinlake.lakehouse.dbt.dbt_env: SPARK_CONF_DIR is pinlake's
+    # conf).
+    # Its output goes to a pipe here, as to a log file or `| tee`: no ANSI colour codes.
     settings, classes = _logging_class_loads(tmp_path)
-    env = session_env(settings)
+    env = dbt_env(settings, terminal=False)
     done = _run([dbt_executable(), "debug"], env)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "All checks passed!" in output
+    assert "\x1b[" not in output
     assert INCUBATOR not in output
     for line in LOG_LEVEL_BANNER:
         assert line not in output

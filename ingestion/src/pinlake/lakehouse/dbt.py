@@ -34,6 +34,17 @@ def dbt_executable() -> str:
     return found
 
 
+def dbt_env(settings: Settings, terminal: bool | None = None) -> dict[str, str]:
+    """The environment dbt runs in: :func:`pinlake.spark.session_env` and, when its output is not
+    a terminal (``terminal``; default: whether this process's stdout is one), no ANSI colours
+    (``DBT_USE_COLORS=false``: dbt colours its output whatever it goes to; dbt docs, "About
+    global configs", *Use colors*). A ``DBT_USE_COLORS`` already set wins."""
+    env = session_env(settings)
+    if not (sys.stdout.isatty() if terminal is None else terminal):
+        env.setdefault("DBT_USE_COLORS", "false")
+    return env
+
+
 @dataclass
 class DbtCommand:
     """One dbt invocation, e.g. ``DbtCommand(["build"])`` or ``(["docs", "generate"])``."""
@@ -62,7 +73,7 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
         returncode = _run_in_process(settings, command.args)
     else:
         returncode = subprocess.run(
-            [dbt_executable(), *command.args], cwd=REPO_ROOT, env=session_env(settings), check=False
+            [dbt_executable(), *command.args], cwd=REPO_ROOT, env=dbt_env(settings), check=False
         ).returncode
     if command.check and returncode != 0:
         raise PinlakeError(
@@ -80,7 +91,7 @@ def _run_in_process(settings: Settings, args: list[str]) -> int:
     from dbt.cli.main import dbtRunner
 
     saved, cwd = dict(os.environ), Path.cwd()
-    os.environ.update(session_env(settings))  # profiles.yml reads env_var(); dbt its DBT_* flags
+    os.environ.update(dbt_env(settings))  # profiles.yml reads env_var(); dbt its DBT_* flags
     os.chdir(REPO_ROOT)
     try:
         result = dbtRunner().invoke(list(args))
