@@ -135,6 +135,16 @@ def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch):
     assert child == settings  # every field crosses the process boundary
 
 
+def _python(code: str, home: Path, env: dict[str, str]) -> str:
+    """The stripped output of ``python -c code home`` in ``env`` (a fresh interpreter: its
+    ``sys.modules`` shows what the code imported); fails the test on a non-zero exit."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(home)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def test_a_child_gets_the_settings_from_config_and_spark_s_decisions_from_spark(tmp_path: Path):
     """``Settings.child_env`` (config, below pinlake.spark) imports nothing of pinlake.spark and
     carries the settings only; :func:`session_env` adds this process's Spark decisions for a
@@ -155,15 +165,7 @@ def test_a_child_gets_the_settings_from_config_and_spark_s_decisions_from_spark(
         f"print(sorted(set({sorted(spark_keys)!r}) & set(env)))\n"
     )
     clean = {k: v for k, v in os.environ.items() if k not in spark_keys}
-    done = subprocess.run(
-        [sys.executable, "-c", check, str(tmp_path / "home")],
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert _python(check, tmp_path / "home", clean) == "[]"
     settings = Settings(home=tmp_path / "home")
     env = session_env(settings)
     assert spark_keys <= set(env)
@@ -197,15 +199,7 @@ def test_spark_finds_the_home_s_services_in_the_run_folder_without_the_superviso
         "'pinlake.bucket'))))\n"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PINLAKE_")}
-    done = subprocess.run(
-        [sys.executable, "-c", check, str(tmp_path / "home")],
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    connection, master, modules = done.stdout.strip().splitlines()
+    connection, master, modules = _python(check, tmp_path / "home", clean).splitlines()
     kind, url, jar = connection.split()
     assert (kind, url) == ("server", "jdbc:derby://127.0.0.1:11527/metastore_db")
     assert jar.startswith("derbyclient-") and jar.endswith(".jar")
