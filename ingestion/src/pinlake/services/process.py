@@ -3,9 +3,8 @@
 Beside each pid file, ``<name>.json`` records the configuration the service was started with
 (ports, addresses, options: ``{"pid": 123, "config": {...}}``; the records are
 :mod:`pinlake.run_folder`'s), so that ``services up`` can tell a service it may reuse from one
-started with other settings (:func:`mismatch`). Liveness, zombies
-and stopping a process tree go through psutil; the start-up wait of a service
-(:func:`wait_healthy`) through tenacity.
+started with other settings (:func:`mismatch`). Liveness, zombies and stopping a process tree
+go through psutil; the start-up wait of a service (:func:`wait_healthy`) through tenacity.
 """
 
 from __future__ import annotations
