@@ -129,3 +129,22 @@ def test_s3a_settings_come_from_the_standard_aws_variables() -> None:
     assert s3a_conf({"AWS_ENDPOINT_URL_S3": "https://s3.example"})[
         "fs.s3a.connection.ssl.enabled"
     ] == ("true")
+
+
+def test_an_s3_bucket_without_credentials_names_the_aws_variables(monkeypatch, tmp_path) -> None:
+    """No credentials anywhere in boto3's chain: one error that says which variables to set
+    (botocore raises before any request leaves, so no server is needed)."""
+    from pinlake.bucket import layout
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role either
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    with pytest.raises(layout.BucketAccessError) as caught:
+        layout.bucket_exists(S3Path("bucket-only"))
+    message = str(caught.value)
+    assert message.startswith("S3 head bucket s3://bucket-only: no AWS credentials")
+    assert "AWS_ACCESS_KEY_ID" in message and "AWS_ENDPOINT_URL" in message

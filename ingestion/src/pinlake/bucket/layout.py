@@ -190,8 +190,14 @@ _S3_CLIENTS: dict[tuple, Any] = {}
 
 def _s3_call(what: str, path: S3Path, call, **kwargs):
     """Run one S3 request; its failures become :class:`BucketAccessError` (``NoSuchKey`` as
-    :class:`FileNotFoundError`, a failed ``If-None-Match`` as :class:`FileExistsError`)."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    :class:`FileNotFoundError`, a failed ``If-None-Match`` as :class:`FileExistsError`); no
+    credentials or no answer from the endpoint name the AWS variables that set them."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+    )
 
     try:
         return call(**kwargs)
@@ -204,6 +210,16 @@ def _s3_call(what: str, path: S3Path, call, **kwargs):
         if code == "PreconditionFailed" or status == 412:
             raise FileExistsError(f"{path} already exists") from exc
         raise BucketAccessError(f"S3 {what} {path}: {code} {error.get('Message', '')}") from exc
+    except NoCredentialsError as exc:
+        raise BucketAccessError(
+            f"S3 {what} {path}: no AWS credentials: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and AWS_ENDPOINT_URL for an S3-compatible "
+            "server (`pinlake services up --s3` prints the lines)"
+        ) from exc
+    except EndpointConnectionError as exc:
+        raise BucketAccessError(
+            f"S3 {what} {path}: {exc} (AWS_ENDPOINT_URL and AWS_REGION choose the endpoint)"
+        ) from exc
     except BotoCoreError as exc:
         raise BucketAccessError(f"S3 {what} {path}: {exc}") from exc
 
