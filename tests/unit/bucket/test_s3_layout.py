@@ -143,6 +143,12 @@ def test_an_s3_bucket_without_credentials_names_the_aws_variables(monkeypatch, t
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role either
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    # a client, and boto3's default session, made before in this process hold the credentials
+    # they resolved then: new ones
+    import boto3
+
+    monkeypatch.setattr(layout, "_S3_CLIENTS", {})
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     with pytest.raises(layout.BucketAccessError) as caught:
         layout.bucket_exists(S3Path("bucket-only"))
     message = str(caught.value)
