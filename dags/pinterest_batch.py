@@ -43,6 +43,7 @@ from pinlake_dags.common import (  # noqa: E402
     uses_embedded_spark,
 )
 from pinlake_dags.cosmos_setup import (  # noqa: E402
+    configure_test_tasks,
     dbt_task_group,
     gate_on_detached_tests,
     group_cache_dir,
@@ -51,7 +52,6 @@ from pinlake_dags.cosmos_setup import (  # noqa: E402
     missing_manifest_task,
     model_schema,
     model_tasks,
-    never_retry_tests,
     source_freshness_operator,
 )
 
@@ -95,7 +95,7 @@ with DAG(
 
     if manifest_available():
         dbt_build = dbt_task_group("dbt", profile, SPARK_TASK_POOL)
-        never_retry_tests(dag, dbt_build.group_id)
+        configure_test_tasks(dag, dbt_build.group_id)
         gate_on_detached_tests(dag, dbt_build.group_id)
         for model, ops in model_tasks(dag, dbt_build.group_id).items():
             tests = [op for op in ops if op.task_id.endswith(".test")]

@@ -26,11 +26,11 @@ if str(Path(__file__).resolve().parent) not in sys.path:
 
 from pinlake_dags.common import RAW_TABLES, default_args  # noqa: E402
 from pinlake_dags.cosmos_setup import (  # noqa: E402
+    configure_test_tasks,
     databricks_profile_config,
     dbt_task_group,
     manifest_available,
     missing_manifest_task,
-    never_retry_tests,
 )
 
 CONN_ID = "databricks_default"
@@ -113,7 +113,7 @@ with DAG(
         clean = dbt_task_group("clean", profile, None, select=["path:seeds", "path:models/staging"])
         marts = dbt_task_group("marts", profile, None, select=["path:models/marts"])
         for group in (clean, marts):
-            never_retry_tests(dag, group.group_id)
+            configure_test_tasks(dag, group.group_id)
         load >> clean >> marts
     else:
         load >> missing_manifest_task("dbt_build")

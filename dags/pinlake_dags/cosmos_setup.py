@@ -207,9 +207,10 @@ def model_tasks(dag: Any, group_id: str) -> dict[str, list[Any]]:
     return out
 
 
-def never_retry_tests(dag: Any, group_id: str) -> None:
-    """A failing dbt data test is not transient: its task fails at once, without retries. Test
-    tasks also build no relation cache (:data:`CHECK_FLAGS`)."""
+def configure_test_tasks(dag: Any, group_id: str) -> None:
+    """What every ``test`` task of a group gets besides the group's operator arguments: no
+    retries (a failing dbt data test is not transient: its task fails at once) and no relation
+    cache (:data:`CHECK_FLAGS`; the group's operators get :data:`BUILD_FLAGS`)."""
     from cosmos.operators.local import DbtTestLocalOperator
 
     for task_id, op in dag.task_dict.items():
