@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.rich_utils
 from pydantic import ValidationError
 
 from pinlake.config import MAX_LOCAL_BROKERS, MAX_LOCAL_WORKERS, get_settings
-from pinlake.console import err_console
+from pinlake.console import err_console, output_width
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
 
@@ -25,6 +26,11 @@ from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
 _CLICK_ERROR: type[Exception] = next(
     cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException"
 )
+
+# The help's width off a terminal: pinlake's output width (pinlake.console.output_width), unless
+# TERMINAL_WIDTH, Typer's own setting, gives one.
+if typer.rich_utils.MAX_WIDTH is None:
+    typer.rich_utils.MAX_WIDTH = output_width(sys.stdout)
 
 app = typer.Typer(
     name="pinlake",
@@ -360,9 +366,9 @@ def services_up(
     spark_cluster: Annotated[
         bool,
         typer.Option(
-            help="Also start a Spark standalone master (spark://127.0.0.1:"
-            "$PINLAKE_SPARK_CLUSTER__PORT, 7077; web UI 8180) and its workers: this home's Spark"
-            " commands and the Thrift server then run on it.",
+            help="Also start a Spark standalone master (spark://127.0.0.1:PORT, PORT"
+            " $PINLAKE_SPARK_CLUSTER__PORT or 7077; web UI 8180) and its workers: this home's"
+            " Spark commands and the Thrift server then run on it.",
         ),
     ] = False,
     workers: Annotated[

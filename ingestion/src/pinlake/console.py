@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -17,8 +20,34 @@ from rich.progress import (
 )
 from rich.table import Table
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+#: Columns of output that goes to a file or a pipe (a log, ``| tee``, CI, an Airflow task) when
+#: ``COLUMNS`` does not say otherwise: the width of tables, rules and help panels there. Rich's own
+#: default is 80, which cut table cells and help texts (an address, a metastore URL, an
+#: environment variable's name) that fit on any terminal a user reads them in. Lines of text are
+#: not wrapped there at all (``soft_wrap``): a summary stays one line for grep and for a test.
+PIPE_WIDTH = 120
+
+
+def output_width(stream: TextIO | None) -> int | None:
+    """The width of rich output to ``stream``, in columns: ``None`` (rich decides: the
+    terminal's width, or ``COLUMNS``) when ``stream`` is a terminal or ``COLUMNS`` is set, else
+    :data:`PIPE_WIDTH`. A closed or missing stream counts as a pipe."""
+    if os.environ.get("COLUMNS"):
+        return None
+    try:
+        terminal = stream is not None and stream.isatty()
+    except (ValueError, OSError):  # closed, or not a real file
+        terminal = False
+    return None if terminal else PIPE_WIDTH
+
+
+def _console(stream: TextIO, stderr: bool) -> Console:
+    width = output_width(stream)
+    return Console(stderr=stderr, highlight=False, width=width, soft_wrap=width is not None)
+
+
+console = _console(sys.stdout, stderr=False)
+err_console = _console(sys.stderr, stderr=True)
 
 
 def progress() -> Progress:

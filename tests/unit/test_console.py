@@ -1,0 +1,66 @@
+"""The width of pinlake's output off a terminal (pinlake.console.output_width): logs, pipes, CI."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pinlake.console import PIPE_WIDTH, output_width
+
+
+def test_a_pipe_gets_the_pipe_width_and_a_terminal_or_columns_lets_rich_decide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert output_width(io.StringIO()) == PIPE_WIDTH > 80
+    assert output_width(None) == PIPE_WIDTH
+    closed = io.StringIO()
+    closed.close()
+    assert output_width(closed) == PIPE_WIDTH  # isatty() raises ValueError: a pipe, no crash
+    primary, secondary = os.openpty()
+    with os.fdopen(secondary, "w") as terminal:
+        assert output_width(terminal) is None  # rich reads the terminal's own width
+    os.close(primary)
+    monkeypatch.setenv("COLUMNS", "100")
+    assert output_width(io.StringIO()) is None  # rich reads COLUMNS
+
+
+def test_help_read_through_a_pipe_is_not_cut_at_80_columns() -> None:
+    """`pinlake services up --help | less`: every environment variable's name whole (at 80
+    columns rich cut them, e.g. ``$PINLAKE_SOURCE…``)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pinlake", "services", "up", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(map(len, lines)) == PIPE_WIDTH
+    cut = [line for line in lines if "…" in line.replace("s3://…", "")]
+    assert not cut, cut
+    for name in ("$PINLAKE_SOURCE_DB", "$PINLAKE_KAFKA__BROKERS", "$PINLAKE_SPARK_CLUSTER__PORT"):
+        assert name in done.stdout, name
+
+
+def test_a_summary_read_through_a_pipe_is_one_line(tmp_path) -> None:
+    """Off a terminal, lines of text are never wrapped (tables still take PIPE_WIDTH)."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env["PINLAKE_HOME"] = str(tmp_path / ("a home whose path is long enough to pass the width" * 2))
+    done = subprocess.run(
+        [sys.executable, "-m", "pinlake", "source", "init", "--rows", "10"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (summary,) = [line for line in done.stdout.splitlines() if line.startswith("✓ source")]
+    assert len(summary) > PIPE_WIDTH
+    assert summary.endswith("s") and "user_data 10 rows" in summary, summary
