@@ -132,6 +132,9 @@ def test_services_cli_status_and_idempotent_up(kafka_services):
         assert settings.topic(table) in status.stdout
         assert settings.stream(table) in status.stdout
     assert "healthy" in status.stdout
+    # the metastore this home's Spark commands use: none runs, so the embedded one, by folder
+    line = next(line for line in status.stdout.splitlines() if line.startswith("metastore: "))
+    assert f"embedded Derby in {settings.home / 'metastore' / 'metastore_db'} (" in line, line
     # a home with nothing running reports down with a non-zero code
     env2 = dict(
         env,

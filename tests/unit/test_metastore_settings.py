@@ -22,6 +22,7 @@ from pinlake.spark import (
     CLIENT_DRIVER,
     EMBEDDED_DRIVER,
     POSTGRES_DRIVER,
+    MetastoreConnection,
     SparkSetupError,
     metastore_connection,
     session_env,
@@ -89,6 +90,26 @@ def test_the_running_server_is_used_by_sessions_children_and_dbt(settings: Setti
     assert _render_local_target(env) == conf
     # a session without the metastore (the continuous stream query) carries no JDO settings
     assert not any(k.startswith("spark.hadoop.javax.jdo.") for k in spark_conf(settings, False))
+
+
+@pytest.mark.parametrize(
+    ("url", "location"),
+    [
+        ("jdbc:derby:;databaseName=/h/ms/metastore_db;create=true", "/h/ms/metastore_db"),
+        ("jdbc:derby:/h/ms;create=true", "/h/ms"),
+        ("jdbc:derby:relative/ms", "relative/ms"),
+    ],
+)
+def test_an_embedded_metastore_is_shown_as_its_folder(url: str, location: str) -> None:
+    """`services status` names the embedded database by its folder (Derby's URL syntax)."""
+    assert MetastoreConnection("embedded", url, EMBEDDED_DRIVER).location == location
+    shared = MetastoreConnection("external", "jdbc:postgresql://db:5432/ms", POSTGRES_DRIVER)
+    assert shared.location == "jdbc:postgresql://db:5432/ms"
+    secret = "jdbc:postgresql://db:5432/ms?user=hive&password=s3cret&ssl=true"
+    shown = MetastoreConnection("external", secret, POSTGRES_DRIVER).location
+    assert shown == "jdbc:postgresql://db:5432/ms?user=hive&password=***&ssl=true"
+    derby = "jdbc:derby://h:1527/ms;user=a;Password=s3cret"
+    assert MetastoreConnection("external", derby, CLIENT_DRIVER).location.endswith("=***")
 
 
 def test_a_stopped_server_falls_back_to_the_embedded_metastore(settings: Settings) -> None:

@@ -33,6 +33,7 @@ one (:mod:`pinlake.spark_cds`, :func:`driver_cds_options`): it starts on less CP
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -78,6 +79,21 @@ class MetastoreConnection:
     def shared(self) -> bool:
         """True when several processes may use it at once (not embedded Derby)."""
         return self.kind != "embedded"
+
+    @property
+    def location(self) -> str:
+        """Where it is, for people: an embedded database's folder (the ``databaseName``
+        attribute or the name before the first ``;`` of a ``jdbc:derby:`` URL, Derby's
+        "Database connection URL" syntax), else the URL with any ``password=`` value (a Derby
+        attribute or a PostgreSQL JDBC parameter) shown as ``***``."""
+        if self.kind != "embedded":
+            return re.sub(r"(?i)(password=)[^;&]*", r"\1***", self.url)
+        name, *attributes = self.url.removeprefix("jdbc:derby:").split(";")
+        for attribute in attributes:
+            key, _, value = attribute.partition("=")
+            if key.strip() == "databaseName":
+                return value
+        return name
 
 
 def embedded_metastore_url(settings: Settings) -> str:

@@ -648,6 +648,7 @@ def services_status(settings: Settings) -> int:
     cluster_rows, cluster_ok = standalone.status_rows(settings)
     rows += cluster_rows
     console.print(table("services", ("service", "address", "pid", "state"), rows))
+    metastore_ok = _print_metastore(settings)
     if stream.get("state"):
         _print_stream_state(stream)
     if multi and answers:
@@ -662,7 +663,34 @@ def services_status(settings: Settings) -> int:
             )
         )
     stream_ok = stream.get("state") in (None, "stopped") or stream["running"]
-    return 0 if k_ok and a_health and stream_ok and m_ok and engine_ok and cluster_ok else 3
+    healthy = k_ok and a_health and stream_ok and m_ok and engine_ok and cluster_ok
+    return 0 if healthy and metastore_ok else 3
+
+
+def _print_metastore(settings: Settings) -> bool:
+    """One line naming the metastore this home's Spark commands, dbt and Airflow use
+    (:func:`pinlake.spark.metastore_connection`) when no metastore server of the home runs (the
+    server is a row of the status table): the embedded Derby database, by its folder, or
+    ``PINLAKE_METASTORE_URL`` (not connected to here). False when it cannot be used (its JDBC
+    driver not resolved: the line says why)."""
+    from pinlake.spark import metastore_connection
+
+    if metastore_server.pid(settings) is not None:
+        return True
+    try:
+        used = metastore_connection(settings)
+    except PinlakeError as exc:
+        console.print(f"metastore: unusable: {exc}", markup=False)
+        return False
+    if used.kind == "embedded":
+        line = (
+            f"metastore: embedded Derby in {used.location} (one Spark JVM at a time; "
+            "`pinlake services up --metastore` shares it)"
+        )
+    else:
+        line = f"metastore: {used.location} (PINLAKE_METASTORE_URL; not checked here)"
+    console.print(line, markup=False)
+    return True
 
 
 def _engine_rows(settings: Settings) -> tuple[list[tuple], bool]:
