@@ -30,13 +30,18 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e .
 	@touch $@
 
+# Maven 3.8 (Debian's) writes ANSI resets even in batch mode (-B); they are stripped here so that
+# logs and CI output stay plain (its exit code still decides: SHELLFLAGS has pipefail).
+MVN := mvn -q -B -f jvm/pom.xml
+PLAIN := sed -u 's/\x1b\[[0-9;]*m//g'
+
 $(JARS)/.resolved: jvm/pom.xml
 	@command -v mvn >/dev/null || { echo "error: Maven is required to resolve the jars (apt-get install maven)"; exit 1; }
 	rm -rf $(JARS)/spark $(JARS)/kafka $(JARS)/metastore $(JARS)/cds
-	mvn -q -B -f jvm/pom.xml package -P spark
-	mvn -q -B -f jvm/pom.xml package -P s3
-	mvn -q -B -f jvm/pom.xml package -P kafka
-	mvn -q -B -f jvm/pom.xml package -P metastore
+	$(MVN) package -P spark 2>&1 | $(PLAIN)
+	$(MVN) package -P s3 2>&1 | $(PLAIN)
+	$(MVN) package -P kafka 2>&1 | $(PLAIN)
+	$(MVN) package -P metastore 2>&1 | $(PLAIN)
 	@touch $@
 
 # The Spark driver's class-data archive (pinlake.spark_cds): every Spark session maps it and starts
