@@ -84,16 +84,24 @@ class MetastoreConnection:
     def location(self) -> str:
         """Where it is, for people: an embedded database's folder (the ``databaseName``
         attribute or the name before the first ``;`` of a ``jdbc:derby:`` URL, Derby's
-        "Database connection URL" syntax), else the URL with any ``password=`` value (a Derby
-        attribute or a PostgreSQL JDBC parameter) shown as ``***``."""
+        "Database connection URL" syntax), else the URL as :func:`redact_url` shows it."""
         if self.kind != "embedded":
-            return re.sub(r"(?i)(password=)[^;&]*", r"\1***", self.url)
+            return redact_url(self.url)
         name, *attributes = self.url.removeprefix("jdbc:derby:").split(";")
         for attribute in attributes:
             key, _, value = attribute.partition("=")
             if key.strip() == "databaseName":
                 return value
         return name
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its secrets shown as ``***``: the value of any ``password=`` attribute or
+    parameter (Derby's ``;password=``, a JDBC driver's ``?password=`` / ``&password=``, any
+    case) and the password of a ``user:password@`` part. For messages and status lines: a JDBC
+    URL may carry the metastore's password."""
+    url = re.sub(r"(?i)(password=)[^;&]*", r"\1***", url)
+    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
 def embedded_metastore_url(settings: Settings) -> str:
@@ -133,8 +141,8 @@ def metastore_connection(settings: Settings) -> MetastoreConnection:
     except PinlakeError as exc:
         raise SparkSetupError(str(exc)) from exc
     raise SparkSetupError(
-        f"PINLAKE_METASTORE_URL={url!r}: use jdbc:derby:… (embedded), jdbc:derby://… (a Derby "
-        "network server) or jdbc:postgresql://…"
+        f"PINLAKE_METASTORE_URL={redact_url(url)!r}: use jdbc:derby:… (embedded), "
+        "jdbc:derby://… (a Derby network server) or jdbc:postgresql://…"
     )
 
 

@@ -669,19 +669,20 @@ def services_status(settings: Settings) -> int:
 
 def _print_metastore(settings: Settings) -> bool:
     """One line naming the metastore this home's Spark commands, dbt and Airflow use
-    (:func:`pinlake.spark.metastore_connection`) when no metastore server of the home runs (the
-    server is a row of the status table): the embedded Derby database, by its folder, or
-    ``PINLAKE_METASTORE_URL`` (not connected to here). False when it cannot be used (its JDBC
-    driver not resolved: the line says why)."""
+    (:func:`pinlake.spark.metastore_connection`) unless it is the home's metastore server (a
+    row of the status table): the embedded Derby database, by its folder, or
+    ``PINLAKE_METASTORE_URL``, which wins over a running server (not connected to here;
+    secrets shown as ``***``). False when it cannot be used (an unknown URL, its JDBC driver not
+    resolved: the line says why)."""
     from pinlake.spark import metastore_connection
 
-    if metastore_server.pid(settings) is not None:
-        return True
     try:
         used = metastore_connection(settings)
     except PinlakeError as exc:
         console.print(f"metastore: unusable: {exc}", markup=False)
         return False
+    if used.kind == "server":
+        return True
     if used.kind == "embedded":
         line = (
             f"metastore: embedded Derby in {used.location} (one Spark JVM at a time; "
@@ -689,6 +690,8 @@ def _print_metastore(settings: Settings) -> bool:
         )
     else:
         line = f"metastore: {used.location} (PINLAKE_METASTORE_URL; not checked here)"
+        if metastore_server.pid(settings) is not None:
+            line += "; this home's metastore server runs, unused"
     console.print(line, markup=False)
     return True
 
