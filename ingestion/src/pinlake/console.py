@@ -71,7 +71,8 @@ def table(
     rows: Sequence[Sequence[object]],
     caption: str | None = None,
 ) -> Table:
-    """A rich table of rows (used for summaries and query results)."""
+    """A rich table of rows (used for summaries and query results). A value wider than its
+    column wraps inside its cell (a path, a URL): never cut with an ellipsis."""
     out = Table(
         title=title,
         caption=caption,
@@ -81,7 +82,7 @@ def table(
         min_width=min(60, console.width),
     )
     for column in columns:
-        out.add_column(column)
+        out.add_column(column, overflow="fold")  # a long value wraps in its cell, never cut
     for row in rows:
         out.add_row(*("" if value is None else str(value) for value in row))
     return out
