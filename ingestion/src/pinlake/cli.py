@@ -42,7 +42,8 @@ app = typer.Typer(
 )
 source_app = typer.Typer(help="The source database (the RDS stand-in).", no_args_is_help=True)
 services_app = typer.Typer(
-    help="Local Kafka broker, ingestion API and the continuous stream query.",
+    help="Local Kafka broker, ingestion API, the continuous stream query and the optional"
+    " services (S3 server, shared metastore, Spark Thrift server and cluster, MariaDB).",
     no_args_is_help=True,
 )
 app.add_typer(source_app, name="source")
@@ -403,7 +404,9 @@ def services_up(
 
 @services_app.command("down")
 def services_down() -> None:
-    """Stop the stream query (after its running micro-batch), the ingestion API and the broker."""
+    """Stop every service of this home that runs: the stream query (after its running
+    micro-batch), the ingestion API, the broker(s), and the S3 server, metastore, Thrift server,
+    Spark cluster and MariaDB source when they run."""
     from pinlake.pipeline.steps import ServicesDown
 
     _step(ServicesDown())
@@ -411,7 +414,9 @@ def services_down() -> None:
 
 @services_app.command("status")
 def services_status() -> None:
-    """Health, ports, topic offsets, and the stream query's last batch, rates and lag."""
+    """Health, ports, topic offsets, the stream query's last batch, rates and lag, and the
+    metastore Spark commands use; exit 0 when the broker, the API and every other service that
+    runs are healthy, else 3."""
     from pinlake.services.manager import services_status as status
 
     raise typer.Exit(status(get_settings()))
