@@ -57,3 +57,24 @@ def test_record_lines_keep_one_record_per_line() -> None:
     assert record_line(None) == b"null"
     assert record_line(b'{"a":\n1,\r\n"b":2}') == b'{"a": 1,  "b":2}'
     assert record_line(b"") == b""
+
+
+def test_a_local_bucket_exists_once_the_sink_has_run_even_with_nothing_to_write(tmp_path) -> None:
+    """`sink --once` of empty topics named its bucket in its summary; `land` then said the
+    bucket does not exist. The sink creates a local bucket before it consumes; a file in the
+    way is one clear error."""
+    import pytest
+
+    from pinlake.bucket.sink import BucketSink, SinkOptions
+    from pinlake.config import Settings
+    from pinlake.errors import PinlakeError
+
+    settings = Settings(home=tmp_path / "home")
+    bucket = tmp_path / "new" / "bucket"
+    BucketSink(settings, SinkOptions(once=True, bucket=str(bucket)))._check_bucket()
+    assert bucket.is_dir()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(PinlakeError, match="cannot be created"):
+        BucketSink(
+            settings, SinkOptions(once=True, bucket=str(tmp_path / "a-file"))
+        )._check_bucket()

@@ -208,9 +208,20 @@ class BucketSink:
         return self.result
 
     def _check_bucket(self) -> None:
-        """An S3 bucket must exist (a local folder is created as files are written)."""
-        if isinstance(self.bucket, layout.S3Path) and not layout.bucket_exists(self.bucket):
-            raise PinlakeError(f"S3 bucket {self.bucket.bucket!r} does not exist ({self.bucket})")
+        """An S3 bucket must exist; a local folder is created (so that the bucket the summary
+        names exists, and ``land`` finds it, even when there was nothing to write)."""
+        if isinstance(self.bucket, layout.S3Path):
+            if not layout.bucket_exists(self.bucket):
+                raise PinlakeError(
+                    f"S3 bucket {self.bucket.bucket!r} does not exist ({self.bucket})"
+                )
+        else:
+            try:
+                self.bucket.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file in the way, no permission
+                raise PinlakeError(
+                    f"bucket {self.bucket} cannot be created: {exc.strerror or exc}"
+                ) from exc
 
     # ---- Kafka side ------------------------------------------------------------------------
     def _check_topics(self) -> dict[str, list[int]]:
