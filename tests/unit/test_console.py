@@ -64,3 +64,32 @@ def test_a_summary_read_through_a_pipe_is_one_line(tmp_path) -> None:
     (summary,) = [line for line in done.stdout.splitlines() if line.startswith("✓ source")]
     assert len(summary) > PIPE_WIDTH
     assert summary.endswith("s") and "user_data 10 rows" in summary, summary
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_help_in_a_narrow_terminal_wraps_instead_of_cutting(width: int) -> None:
+    """Below pinlake.cli.RICH_HELP_MIN_WIDTH a command's help is click's plain layout (rich's
+    option panels cut `$PINLAKE_SOURCE…`, `--no-spark-clu…` at 80 columns); the command list
+    keeps rich's panel, which wraps its descriptions."""
+    env = {k: v for k, v in os.environ.items() if k != "TERMINAL_WIDTH"}
+    env["COLUMNS"] = str(width)
+
+    def help_of(*command: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pinlake", *command, "--help"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert max(map(len, done.stdout.splitlines())) <= width
+        return done.stdout
+
+    up = help_of("services", "up")
+    assert "…" not in up.replace("s3://…", "")
+    for name in ("$PINLAKE_SOURCE_DB", "$PINLAKE_KAFKA__BROKERS", "--no-spark-cluster"):
+        assert name in up, name
+    listing = help_of()
+    assert "Commands" in listing and "…" not in listing
+    assert "Run dbt against this home" in listing

@@ -8,12 +8,15 @@ printed as one ``error: ...`` line with a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
+import typer.main
 import typer.rich_utils
 from pydantic import ValidationError
 
@@ -31,6 +34,32 @@ _CLICK_ERROR: type[Exception] = next(
 # TERMINAL_WIDTH, Typer's own setting, gives one.
 if typer.rich_utils.MAX_WIDTH is None:
     typer.rich_utils.MAX_WIDTH = output_width(sys.stdout)
+
+#: The narrowest help whose option panels Typer's rich layout shows whole: narrower, its columns
+#: cut option names, defaults and environment variables' names with "…" (`services up --help`:
+#: 13 lines at 80 columns, 5 at 100, none at 110). A command's help is then click's plain
+#: layout, which wraps instead; the command lists of `pinlake --help` and `pinlake services
+#: --help` keep the rich panels, which wrap their descriptions at any width.
+RICH_HELP_MIN_WIDTH = 110
+
+
+def help_width() -> int:
+    """The width help is shown at, in columns: Typer's (``TERMINAL_WIDTH``, or pinlake's width
+    off a terminal, set above), else the terminal's (``COLUMNS`` wins)."""
+    return typer.rich_utils.MAX_WIDTH or shutil.get_terminal_size().columns
+
+
+def plain_help_when_narrow(group: typer.core.TyperGroup, width: int) -> None:
+    """Give every command under ``group`` (not the groups) click's plain help layout when
+    ``width`` is below :data:`RICH_HELP_MIN_WIDTH`; at that width or wider, nothing changes."""
+    if width >= RICH_HELP_MIN_WIDTH:
+        return
+    for command in group.commands.values():
+        if isinstance(command, typer.core.TyperGroup):
+            plain_help_when_narrow(command, width)
+        else:
+            command.rich_markup_mode = None  # type: ignore[attr-defined]
+
 
 app = typer.Typer(
     name="pinlake",
@@ -153,7 +182,7 @@ def produce(
         bool, typer.Option(help="Post ind 0, 1, 2, ... instead of random draws.")
     ] = False,
     sequence_file: Annotated[
-        Path | None, typer.Option(help="Replay a draw,ind CSV (e.g. posting_sequence.csv).")
+        Path | None, typer.Option(help="Replay a draw,ind CSV (such as posting_sequence.csv).")
     ] = None,
     rate: Annotated[float | None, typer.Option(min=0.0, help="Max events per second.")] = None,
     bucket: BucketOpt = None,
@@ -289,7 +318,7 @@ def report(
     add_help_option=False,
 )
 def dbt(ctx: typer.Context) -> None:
-    """Run dbt against this home (e.g. `pinlake dbt build`, `pinlake dbt docs serve`)."""
+    """Run dbt against this home: `pinlake dbt build`, `pinlake dbt docs serve`, any dbt command."""
     from pinlake.lakehouse.dbt import DbtCommand
 
     raise typer.Exit(_step(DbtCommand(list(ctx.args), check=False)).returncode)
@@ -463,8 +492,10 @@ def settings_problems(exc: ValidationError) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning expected failures into one readable line."""
+    command = typer.main.get_command(app)
+    plain_help_when_narrow(command, help_width())  # type: ignore[arg-type]
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = command.main(args=argv, prog_name="pinlake", standalone_mode=False)
     except typer.Abort:
         err_console.print("error: aborted")
         sys.exit(130)
