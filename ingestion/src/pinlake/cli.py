@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import typer.core
 import typer.main
-import typer.rich_utils
 from pydantic import ValidationError
+from typer.core import TyperGroup
 
 from pinlake.config import MAX_LOCAL_BROKERS, MAX_LOCAL_WORKERS, get_settings
 from pinlake.console import err_console, output_width
@@ -30,11 +29,6 @@ _CLICK_ERROR: type[Exception] = next(
     cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException"
 )
 
-# The help's width off a terminal: pinlake's output width (pinlake.console.output_width), unless
-# TERMINAL_WIDTH, Typer's own setting, gives one.
-if typer.rich_utils.MAX_WIDTH is None:
-    typer.rich_utils.MAX_WIDTH = output_width(sys.stdout)
-
 #: The narrowest help whose option panels Typer's rich layout shows whole: narrower, its columns
 #: cut option names, defaults and environment variables' names with "…" (`services up --help`:
 #: 13 lines at 80 columns, 5 at 100, none at 110). A command's help is then click's plain
@@ -43,20 +37,42 @@ if typer.rich_utils.MAX_WIDTH is None:
 RICH_HELP_MIN_WIDTH = 110
 
 
-def help_width() -> int:
-    """The width help is shown at, in columns: Typer's (``TERMINAL_WIDTH``, or pinlake's width
-    off a terminal, set above), else the terminal's (``COLUMNS`` wins)."""
-    return typer.rich_utils.MAX_WIDTH or shutil.get_terminal_size().columns
+def help_requested(group: TyperGroup, args: list[str]) -> bool:
+    """Whether ``args`` ask ``group`` for help: ``-h``/``--help`` anywhere, or a group named
+    with nothing after it (no_args_is_help). The root's own options (``--home PATH``) are
+    skipped."""
+    if "-h" in args or "--help" in args:
+        return True
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        option = rest.pop(0)
+        if "=" not in option and rest:
+            rest.pop(0)  # its value
+    node = group
+    while rest and isinstance(node.commands.get(rest[0]), TyperGroup):
+        node = node.commands[rest.pop(0)]
+    return not rest
 
 
-def plain_help_when_narrow(group: typer.core.TyperGroup, width: int) -> None:
-    """Give every command under ``group`` (not the groups) click's plain help layout when
-    ``width`` is below :data:`RICH_HELP_MIN_WIDTH`; at that width or wider, nothing changes."""
-    if width >= RICH_HELP_MIN_WIDTH:
-        return
+def configure_help(group: TyperGroup) -> None:
+    """Set the help's width and layout (only when help is shown: Typer's rich help module
+    costs about 0.2 s to import). Width: Typer's ``TERMINAL_WIDTH``, else pinlake's width off a
+    terminal (:func:`pinlake.console.output_width`), else the terminal's (``COLUMNS`` wins).
+    Below :data:`RICH_HELP_MIN_WIDTH`, every command under ``group`` (not the groups) gets
+    click's plain layout."""
+    import typer.rich_utils
+
+    if typer.rich_utils.MAX_WIDTH is None:
+        typer.rich_utils.MAX_WIDTH = output_width(sys.stdout)
+    width = typer.rich_utils.MAX_WIDTH or shutil.get_terminal_size().columns
+    if width < RICH_HELP_MIN_WIDTH:
+        _plain_help(group)
+
+
+def _plain_help(group: TyperGroup) -> None:
     for command in group.commands.values():
-        if isinstance(command, typer.core.TyperGroup):
-            plain_help_when_narrow(command, width)
+        if isinstance(command, TyperGroup):
+            _plain_help(command)
         else:
             command.rich_markup_mode = None  # type: ignore[attr-defined]
 
@@ -493,9 +509,11 @@ def settings_problems(exc: ValidationError) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning expected failures into one readable line."""
     command = typer.main.get_command(app)
-    plain_help_when_narrow(command, help_width())  # type: ignore[arg-type]
+    args = sys.argv[1:] if argv is None else list(argv)
+    if isinstance(command, TyperGroup) and help_requested(command, args):
+        configure_help(command)
     try:
-        result = command.main(args=argv, prog_name="pinlake", standalone_mode=False)
+        result = command.main(args=args, prog_name="pinlake", standalone_mode=False)
     except typer.Abort:
         err_console.print("error: aborted")
         sys.exit(130)
