@@ -128,11 +128,17 @@ def run_size(events: int, root: Path) -> dict[str, float]:
     add_new_events(run, events, new, root)  # after the baseline: it reads the first N's files
     incremental = run.timings["dbt build after 1 % new"]
     incremental_statements = dbt_statements(settings)
+    phases = land.phase_seconds
+    land_tables = sum(phases.get(name, 0.0) for name in TABLES)
     return {
         "events": events,
         "records": records,
         "land_wall": land_wall,
         "land_rate": records / land_work,
+        "land_startup": land.spark_startup_seconds,
+        "land_fixed": land_work - land_tables,
+        "land_tables_rate": records / land_tables,
+        "land_phases": phases,
         "base_rate": base["records"] / base["seconds"],
         "build": build,
         "statements": statements,
@@ -181,6 +187,35 @@ def report(results: list[dict[str, float]]) -> None:
             rows,
         )
     )
+    land_rows = [
+        (
+            f"{r['events']:,}",
+            f"{r['land_startup']:.1f}s",
+            f"{r['land_fixed']:.1f}s",
+            ", ".join(
+                f"{phase} {seconds:.1f}"
+                for phase, seconds in r["land_phases"].items()
+                if phase not in TABLES
+            ),
+            f"{r['land_tables_rate']:,.0f}",
+            f"{r['land_tables_rate'] / r['base_rate']:.2f}",
+        )
+        for r in results
+    ]
+    console.print(
+        table(
+            "where land's time goes (its fixed cost: every phase but the tables' appends)",
+            [
+                "events",
+                "Spark start",
+                "fixed",
+                "fixed phases (s)",
+                "appends rec/s",
+                "appends/baseline",
+            ],
+            land_rows,
+        )
+    )
     incremental = [
         (
             f"{r['events']:,}",
@@ -216,7 +251,7 @@ def main() -> None:
         print(json.dumps(baseline(Path(args.baseline[0]), Path(args.baseline[1]))))
         return
     sizes = [int(size) for size in args.sizes.split(",")]
-    console.width = max(console.width, 120)  # keep the result tables unwrapped in logs
+    console.width = max(console.width, 160)  # keep the result tables unwrapped in logs
     results = []
     with tempfile.TemporaryDirectory(prefix="pinlake-bench-") as tmp:
         for events in sizes:
