@@ -1,12 +1,20 @@
 """Which records of a produce request the API acknowledged (pinlake.produce.http.unacknowledged):
 the rule that decides what a retry sends again, so that a retry never duplicates an
-acknowledged record nor drops an unacknowledged one."""
+acknowledged record nor drops an unacknowledged one; and what the producer does when the API
+stops answering (its run stops after the first request given up)."""
 
 from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
 
 import orjson
 import pytest
 
+from pinlake.config import TABLES, Settings
+from pinlake.errors import PinlakeError
+from pinlake.produce import ProduceToApi
 from pinlake.produce.http import unacknowledged
 
 
@@ -71,3 +79,61 @@ def test_kinesis_put_record_acknowledged_by_its_sequence_number():
     assert unacknowledged([0], 200, body, stream=True) == []
     assert unacknowledged([0], 500, body, stream=True) == [0]  # a 5xx is never an ack
     assert unacknowledged([0], 200, _body({"ShardId": "x"}), stream=True) == [0]
+
+
+class _Unavailable(http.server.BaseHTTPRequestHandler):
+    """A proxy that has no ``/healthz`` (404, as Confluent's REST Proxy) and answers every
+    produce request 503: a Kafka REST endpoint whose brokers are gone."""
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.send_response(404)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers["content-length"]))
+        body = b'{"error_code": 50301, "message": "brokers not available"}'
+        self.send_response(503)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args):
+        pass
+
+
+@pytest.fixture
+def unavailable_api() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _events(n: int):
+    for i in range(n):
+        yield i, {name: {"ind": i, "m": "x"} for name in TABLES}
+
+
+def test_the_run_stops_once_a_request_is_given_up(unavailable_api, tmp_path, monkeypatch):
+    """An API that stopped answering costs the retry budget once, not once per request (a new
+    user's default run against a killed API would have taken hours to give up): the first
+    request given up stops the run; the records drawn and not acknowledged count as failed, and
+    the CLI error says the run stopped. A proxy without pinlake's /healthz (404) is used."""
+    from pinlake.produce import http as produce_http
+
+    monkeypatch.setattr(produce_http, "RETRY_BUDGET", 1.0)
+    monkeypatch.setattr(produce_http, "MAX_ATTEMPTS", 4)
+    settings = Settings(home=tmp_path)
+    options = ProduceToApi(events=500, api_url=unavailable_api, concurrency=4)
+    result = produce_http.post_records(settings, _events(500), options, show_progress=False)
+    assert result.stopped and result.acknowledged == 0
+    assert result.events < 500  # no event drawn after the first request was given up
+    assert result.failed == result.events * len(TABLES)  # every record drawn is accounted for
+    assert result.requests < 4 * 4 + 2 * len(TABLES) * 4  # a few tries of a few requests
+    assert result.errors[0].startswith("gave up after") and "HTTP 503" in result.errors[0]
+    with pytest.raises(PinlakeError, match=r"not acknowledged .* the run stopped there, after"):
+        produce_http.post_events(settings, _events(500), options)

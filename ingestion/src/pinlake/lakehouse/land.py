@@ -85,11 +85,12 @@ class LandResult(records.TableTotals):
     """What one ``pinlake land`` did: files found under the batch topics and newly landed, files
     it could not land (``{path: problem}``, this run's and, as ``files_rejected_before``, the
     count recorded by earlier runs), files it does not read (``files_not_read``: ``{path: why}``,
-    other topics' folders), records landed and lines quarantined per table, wall seconds and the
-    part of them spent starting Spark, and where the rest went (``phase_seconds``, in order:
-    ``tables`` (raw tables created if missing), ``manifest read`` (files seen, loads to
-    recover), ``recovery`` (rows of unfinished loads removed), ``load id`` (the start row), one
-    phase per table landed, ``quarantine``, ``manifest write``; bench/bench_land_phases.py).
+    other topics' folders), records landed and units quarantined (lines, or array elements)
+    per table, wall seconds and the part of them spent starting Spark, and where the rest went
+    (``phase_seconds``, in order: ``tables`` (raw tables created if missing), ``manifest read``
+    (files seen, loads to recover), ``recovery`` (rows of unfinished loads removed), ``load
+    id`` (the start row), one phase per table landed, ``quarantine``, ``manifest write``;
+    bench/bench_land_phases.py).
     ``files_found = files_landed + files_rejected + files_seen_before``."""
 
     files_found: int = 0
@@ -476,6 +477,7 @@ def print_land_summary(result: LandResult) -> None:
         )
     if result.total_quarantined:
         console.print(
-            f"[yellow]{result.total_quarantined} line(s) quarantined: "
+            f"[yellow]{result.total_quarantined:,} quarantined (lines, or elements of JSON "
+            "arrays): "
             f"select reason, raw_text from {RAW_SCHEMA}.{QUARANTINE_TABLE}"
         )

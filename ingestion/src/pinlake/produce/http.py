@@ -11,7 +11,11 @@ retried with exponential backoff and equal jitter (tenacity's ``wait_random_expo
 full jitter; half the step fixed keeps a retry storm from piling onto a recovering broker).
 For a partially acknowledged request (a 5xx Kafka REST body with per-record ``offsets``, or
 Kinesis' ``FailedRecordCount``) only the records that were not acknowledged are sent again, so a
-retry never duplicates an acknowledged record.
+retry never duplicates an acknowledged record. Once one request is given up (its retry budget
+spent), the run stops: the requests in flight or queued are not tried again, no further event is
+drawn, and the records not acknowledged are counted as failed (an API that is gone costs the
+retry budget once, not once per request). While requests are retried, the progress bar says
+why.
 
 The HTTP client is aiohttp: at one record per request (the original's shape, 33,462 requests in
 the demo) the client's own CPU bounds the rate, and aiohttp's is about a fifth of httpx's on the
@@ -27,7 +31,7 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +72,8 @@ class ApiProduceResult:
     latencies: list[float] = field(default_factory=list)
     per_table: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: a request was given up, so the run stopped: the events after it were not drawn
+    stopped: bool = False
 
     @property
     def rate(self) -> float:
@@ -144,6 +150,10 @@ class _Poster:
         self.url = url
         self.stream = stream
         self.result = ApiProduceResult(per_table={t: 0 for t in TABLES})
+        #: set once a request is given up: every other request then stops at its next try
+        self.given_up: str | None = None
+        #: called with the reason whenever a request is about to be retried
+        self.on_retry: Callable[[str], object] = lambda _why: None
 
     def _error(self, message: str) -> None:
         if len(self.result.errors) < 5:
@@ -201,37 +211,47 @@ class _Poster:
 
     async def send(self, req: _Request) -> int:
         """Send one request's records until each is acknowledged or given up (after
-        :data:`MAX_ATTEMPTS` tries or :data:`RETRY_BUDGET` seconds); only records not yet
-        acknowledged are sent again. Returns how many records are settled (all of them)."""
-        pending = list(range(len(req.records)))
+        :data:`MAX_ATTEMPTS` tries or :data:`RETRY_BUDGET` seconds, or at once when another
+        request was given up: :attr:`given_up`); only records not yet acknowledged are sent
+        again. Returns how many of its records were acknowledged."""
+        pending = list(range(len(req.records)))  # narrowed only by acknowledgements
         start = time.perf_counter()
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_Retry),
             stop=stop_after_attempt(MAX_ATTEMPTS) | stop_after_delay(RETRY_BUDGET),
             wait=lambda state: _backoff(state.attempt_number),
-            before_sleep=lambda _state: self._count_retry(),
+            before_sleep=self._count_retry,
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
+                    if self.given_up is not None:
+                        raise _Stopped
                     try:
                         await self._attempt(req, pending)
                     except _Retry as exc:
                         pending = exc.pending  # the next try resends only these
                         raise
         except _Retry as exc:
-            self._error(f"gave up after {retrying.statistics['attempt_number']} attempts: {exc}")
-            self.result.failed += len(exc.pending)
+            attempts = retrying.statistics["attempt_number"]
+            self.given_up = f"gave up after {attempts} attempts: {exc}"
+            self._error(self.given_up)
         except _Rejected as exc:
             self._error(str(exc))
-            self.result.failed += len(pending)
+        except _Stopped:
+            pass
         else:
             self.result.latencies.append(time.perf_counter() - start)
-        return len(req.records)
+            return len(req.records)
+        self.result.failed += len(pending)
+        return len(req.records) - len(pending)
 
-    def _count_retry(self) -> None:
+    def _count_retry(self, state: Any) -> None:
         self.result.retries += 1
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        self.on_retry(str(exc) if exc is not None else "retrying")
 
 
 class _Retry(Exception):
@@ -244,6 +264,10 @@ class _Retry(Exception):
 
 class _Rejected(Exception):
     """The API refused the request (4xx): sending it again cannot help."""
+
+
+class _Stopped(Exception):
+    """Another request was given up: the run stops, this request is not tried again."""
 
 
 async def _produce(
@@ -273,24 +297,37 @@ async def _produce(
                 f"the ingestion API at {url} is not reachable ({type(exc).__name__}: {exc}); "
                 "start it with `pinlake services up`"
             ) from exc
-        if healthy != 200:
+        if healthy >= 500:  # pinlake's API: 503 when Kafka is not reachable
             raise PinlakeError(f"the ingestion API at {url} is not healthy: {healthy}")
+        # another status: a proxy without pinlake's /healthz (Confluent's REST Proxy answers
+        # 404, API Gateway 403), reachable: the requests themselves will tell
         poster = _Poster(settings, session, url, stream)
         result = poster.result
         bar = progress() if show_progress else None
-        # Settled (acknowledged or failed) records of all records drawn so far; the total is
-        # exact once the last event is drawn.
+        # Acknowledged records of all records drawn so far (the total is exact once the last
+        # event is drawn); the label adds the failed ones and why requests are being retried.
         task = bar.add_task("records acknowledged", total=None) if bar else None
         drawn = 0
+        noted = False  # the label shows more than "records acknowledged"
+
+        def label(note: str = "") -> None:
+            nonlocal noted
+            failed = f", {result.failed:,} failed" if result.failed else ""
+            if bar is not None and (note or failed or noted):
+                bar.update(task, description=f"records acknowledged{failed}{note}")
+                noted = bool(note or failed)
+
+        poster.on_retry = lambda why: label(f" (retrying: {why[:60]})")
 
         async def worker() -> None:
             while True:
                 req = await queue.get()
                 if req is None:
                     return
-                settled = await poster.send(req)
+                acknowledged = await poster.send(req)
                 if bar is not None:
-                    bar.update(task, advance=settled)
+                    bar.update(task, advance=acknowledged)
+                    label()
 
         workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
         loop = asyncio.get_running_loop()
@@ -315,7 +352,7 @@ async def _produce(
 
             pending: dict[str, list[dict]] = {t: [] for t in TABLES}
             for n, (_ind, rows) in enumerate(events):  # paced by the EventStream's rate
-                if stop.is_set() or (limit is not None and n >= limit):
+                if stop.is_set() or poster.given_up or (limit is not None and n >= limit):
                     break
                 result.events += 1
                 for name in TABLES:
@@ -345,6 +382,7 @@ async def _produce(
             if bar is not None:
                 bar.stop()
         result.elapsed = time.perf_counter() - start
+        result.stopped = poster.given_up is not None
         return result
 
 
@@ -361,10 +399,14 @@ def print_summary(result: ApiProduceResult, destination: str) -> None:
         ("latency p50", f"{result.percentile(0.50) * 1000:.1f} ms"),
         ("latency p99", f"{result.percentile(0.99) * 1000:.1f} ms"),
     ]
-    rows += [(f"  {t}", n) for t, n in result.per_table.items()]
-    console.print(table(f"produce → {destination}", ("", "value"), rows))
-    for message in result.errors:
-        console.print(f"[red]error:[/] {message}", markup=True, soft_wrap=True)
+    rows += [(f"  {t} (acknowledged)", n) for t, n in result.per_table.items()]
+    console.print(
+        table(
+            f"produce → {destination}",
+            ("", "value"),
+            [(name, f"{value:,}" if isinstance(value, int) else value) for name, value in rows],
+        )
+    )
 
 
 def _url(settings: Settings, options: ProduceToApi) -> str:
@@ -403,8 +445,9 @@ def post_events(
     print_summary(result, f"{url} ({kind})")
     if result.failed:
         raise PinlakeError(
-            f"{result.failed} records were not acknowledged by {url}"
+            f"{result.failed:,} records were not acknowledged by {url}"
             + (f" (first error: {result.errors[0]})" if result.errors else "")
+            + (f"; the run stopped there, after {result.events:,} events" if result.stopped else "")
         )
     return ProduceResult(
         destination="api",
