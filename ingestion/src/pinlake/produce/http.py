@@ -195,14 +195,11 @@ class _Poster:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Retry(pending, f"{type(exc).__name__}: {exc}") from exc
         text = raw[:200].decode(errors="replace")
-        if status == 200:
-            left = unacknowledged(pending, status, raw, stream=self.stream)
-            why = f"{len(left)} records failed: {text}"  # Kinesis partial failure
-        elif status in RETRY_STATUS:
-            left = unacknowledged(pending, status, raw, stream=self.stream)
-            why = f"HTTP {status}: {text}"
-        else:  # 4xx: the request itself is wrong, retrying will not help
+        if status != 200 and status not in RETRY_STATUS:  # 4xx: retrying will not help
             raise _Rejected(f"HTTP {status} {url}: {text}")
+        left = unacknowledged(pending, status, raw, stream=self.stream)
+        # a 200 that leaves records: Kinesis' partial failure
+        why = f"{len(left)} records failed: {text}" if status == 200 else f"HTTP {status}: {text}"
         acked = len(pending) - len(left)
         self.result.acknowledged += acked
         self.result.per_table[req.table] += acked
@@ -308,14 +305,15 @@ async def _produce(
         # event is drawn); the label adds the failed ones and why requests are being retried.
         task = bar.add_task("records acknowledged", total=None) if bar else None
         drawn = 0
-        noted = False  # the label shows more than "records acknowledged"
+        shown = "records acknowledged"
 
         def label(note: str = "") -> None:
-            nonlocal noted
+            nonlocal shown
             failed = f", {result.failed:,} failed" if result.failed else ""
-            if bar is not None and (note or failed or noted):
-                bar.update(task, description=f"records acknowledged{failed}{note}")
-                noted = bool(note or failed)
+            wanted = f"records acknowledged{failed}{note}"
+            if bar is not None and wanted != shown:
+                bar.update(task, description=wanted)
+                shown = wanted
 
         poster.on_retry = lambda why: label(f" (retrying: {why[:60]})")
 
