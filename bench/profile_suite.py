@@ -5,12 +5,13 @@
 Runs the command (default: the whole test suite) and, every ``--interval`` seconds while it
 runs, reads every process's user + system CPU time with psutil. A process seen for the first
 time after the start counts in full, one that ran before counts from the start. Each process is
-put in a kind by its command line (a ``bash …/spark-class`` launcher is read again once it has
-become the JVM) and, for a Spark driver, by its parent: the DAG process of tests/dags
-(``run_dag_test.py``), an xdist worker (the worker's in-process session), or a ``pinlake``
-command. Prints CPU-seconds per kind, the machine's busy CPU-seconds and the
-wall time. Processes shorter than the interval are missed, so the kinds add up to a little less
-than the busy total. Nothing here asserts: it prints numbers.
+put in a kind by its command line, read again whenever it changes (a process seen between its
+fork and its exec shows its parent's; a ``bash …/spark-class`` launcher becomes the JVM), and a
+Spark driver also by its parent: the DAG process of tests/dags (``run_dag_test.py``), an xdist
+worker (the worker's in-process session), or a ``pinlake`` command. Prints CPU-seconds per
+kind, the machine's busy CPU-seconds and the wall time. Processes shorter than the interval are
+missed, so the kinds add up to a little less than the busy total. Nothing here asserts: it
+prints numbers.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def busy_seconds() -> float:
 def sample(command: list[str], interval: float) -> tuple[Counter, int, float, float]:
     """Run ``command`` and sample; ``(CPU-s per kind, exit code, wall s, busy CPU-s)``."""
     start, busy = time.time(), busy_seconds()
-    seen: dict[tuple[int, float], list] = {}  # (pid, created): [kind, cpu at start, cpu]
+    # (pid, created): [kind, cpu at start, cpu, command line]
+    seen: dict[tuple[int, float], list] = {}
     child = subprocess.Popen(command)
     me = os.getpid()
     while True:
@@ -103,13 +105,15 @@ def sample(command: list[str], interval: float) -> tuple[Counter, int, float, fl
                 times = process.cpu_times()
                 cpu = times.user + times.system
                 entry = seen.get(key)
-                if entry is None or entry[0].startswith("launcher"):
-                    command_line = " ".join(process.cmdline())
+                command_line = " ".join(process.cmdline())
+                # a process seen between its fork and its exec shows its parent's command line
+                # (or none): it is classified again once its own appears
+                if entry is None or (command_line and command_line != entry[3]):
                     name = "launcher" if "spark-class" in command_line else kind(process)
                     if entry is None:
                         base = cpu if process.info["create_time"] < start else 0.0
-                        seen[key] = entry = [name, base, cpu]
-                    entry[0] = name
+                        seen[key] = entry = [name, base, cpu, command_line]
+                    entry[0], entry[3] = name, command_line
                 entry[2] = cpu
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
@@ -117,7 +121,7 @@ def sample(command: list[str], interval: float) -> tuple[Counter, int, float, fl
             break
         time.sleep(interval)
     totals: Counter = Counter()
-    for name, base, cpu in seen.values():
+    for name, base, cpu, _ in seen.values():
         totals[name] += cpu - base
     return totals, child.returncode, time.time() - start, busy_seconds() - busy
 

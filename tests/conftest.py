@@ -39,8 +39,14 @@ pytest_plugins = ["airflow_env", "s3_env"]
 #: Every JVM the tests start (Spark, Kafka, the metastore; pinlake.services.jvm) runs the C1 JIT
 #: only, with one compiler thread: about half the CPU of a JVM's start-up, and the suite's JVMs
 #: are short-lived and work on small data (set PINLAKE_JVM_OPTIONS to override, "" for none).
-#: The one long job, the golden run's DAG process, runs the default JIT (see ``golden``).
-os.environ.setdefault("PINLAKE_JVM_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1")
+#: Without code-cache flushing: with C1 only, JDK 17's sweeper evicted compiled methods that
+#: the next statements compiled again (the tests of tests/lakehouse in one Spark session: the
+#: sweeper 35–38 CPU-s and C1 30–31 CPU-s of the JVM's 231–245 with flushing, 9 and 8–9 of
+#: 194–203 without; bench/README.md). The one long job, the golden run's DAG process, runs the
+#: default JIT (see ``golden``), where the sweeper costs little.
+os.environ.setdefault(
+    "PINLAKE_JVM_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UseCodeCacheFlushing"
+)
 #: Every Spark session of the tests evaluates its queries interpreted (Settings.spark_codegen):
 #: the suite runs about a thousand statements over small data, where compiling each costs more
 #: than it saves. The scale-out module's stack (the Thrift server, the cluster) keeps Spark's
