@@ -259,7 +259,9 @@ class Settings(BaseSettings):
     #: master and workers, the Kafka nodes, the metastore's Derby server and tools
     #: (:mod:`pinlake.services.jvm`). Empty by default. For short runs on small data, such as the
     #: test suite, ``-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1`` (the C1 JIT only, one compiler
-    #: thread) about halves the CPU a JVM spends starting up, and slows long jobs.
+    #: thread) about halves the CPU a JVM spends starting up, and slows long jobs; the suite adds
+    #: ``-XX:-UseCodeCacheFlushing`` (tests/conftest.py: JDK 17's sweeper otherwise evicts
+    #: methods that C1 then compiles again).
     jvm_options: str = ""
     #: Spark's code generation (:func:`pinlake.spark.codegen_conf`). True (default, Spark's
     #: own): each query's stages and expressions are compiled to Java classes first, which
