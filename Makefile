@@ -8,6 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 JARS := .pinlake-jars
+HADOOP_LOCAL_JAR := $(JARS)/spark/pinlake-hadoop-local.jar
+HADOOP_LOCAL_SRC := $(wildcard jvm/hadoop/pinlake/hadoop/*.java)
 export PINLAKE_HOME ?= $(CURDIR)/.pinlake
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
@@ -18,7 +20,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(JARS)/.resolved spark-cds mariadb chromium ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), the Spark driver's class-data archive, MariaDB, Chromium
+setup: $(VENV)/.installed $(JARS)/.resolved $(HADOOP_LOCAL_JAR) spark-cds mariadb chromium ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), the Spark driver's class-data archive, MariaDB, Chromium
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@command -v java >/dev/null || { echo "error: Java 17+ is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -44,9 +46,17 @@ $(JARS)/.resolved: jvm/pom.xml
 	$(MVN) package -P metastore 2>&1 | $(PLAIN)
 	@touch $@
 
+# pinlake's local file system for Hadoop (jvm/hadoop: NIO instead of forking chmod/readlink), compiled
+# against the Hadoop API that pyspark ships, into the folder on every Spark class path.
+$(HADOOP_LOCAL_JAR): $(HADOOP_LOCAL_SRC) $(VENV)/.installed $(JARS)/.resolved
+	@command -v javac >/dev/null || { echo "error: a JDK is required to compile jvm/hadoop (apt-get install openjdk-17-jdk-headless)"; exit 1; }
+	@rm -rf $(JARS)/hadoop-classes && mkdir -p $(JARS)/hadoop-classes
+	javac -nowarn -d $(JARS)/hadoop-classes -cp "$$($(BIN)/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*" $(HADOOP_LOCAL_SRC)
+	jar cf $@ -C $(JARS)/hadoop-classes .
+
 # The Spark driver's class-data archive (pinlake.spark_cds): every Spark session maps it and starts
 # on less CPU. Written once per JVM and jar set (about a minute); a second's check after that.
-spark-cds: $(VENV)/.installed $(JARS)/.resolved
+spark-cds: $(VENV)/.installed $(JARS)/.resolved $(HADOOP_LOCAL_JAR)
 	@$(BIN)/python -m pinlake.spark_cds_build
 
 # The MariaDB source (PINLAKE_SOURCE_DB=mariadb, tests/ingestion/test_mariadb_source.py) runs the

@@ -231,6 +231,17 @@ def session_env(settings: Settings) -> dict[str, str]:
     }
 
 
+#: Hadoop's local file system for ``file:`` paths, through both of its APIs (``FileSystem`` and
+#: ``FileContext``, which Delta's log store and checkpoint files use): pinlake's classes
+#: (jvm/hadoop, built by ``make setup`` into the Spark class path), which set permissions and read
+#: a path's link status through Java NIO where Hadoop without its native library forks ``chmod``
+#: and ``readlink``, about four processes per Delta commit (bench/README.md).
+LOCAL_FILE_SYSTEM = {
+    "spark.hadoop.fs.file.impl": "pinlake.hadoop.NioLocalFileSystem",
+    "spark.hadoop.fs.AbstractFileSystem.file.impl": "pinlake.hadoop.NioLocalFs",
+}
+
+
 def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
     """Every Spark setting pinlake relies on, as strings (what profiles.yml sets too).
 
@@ -271,6 +282,7 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
         **codegen_conf(settings.spark_codegen),
         "spark.sql.shuffle.partitions": "4",
         "spark.databricks.delta.snapshotPartitions": "2",
+        **LOCAL_FILE_SYSTEM,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
     }
