@@ -8,6 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 JARS := .pinlake-jars
+# pinlake.spark.LOCAL_FILE_SYSTEM_JAR names the same jar
 HADOOP_LOCAL_JAR := $(JARS)/spark/pinlake-hadoop-local.jar
 HADOOP_LOCAL_SRC := $(wildcard jvm/hadoop/pinlake/hadoop/*.java)
 export PINLAKE_HOME ?= $(CURDIR)/.pinlake

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from pinlake.config import Settings
-from pinlake.spark import driver_classpath, launcher_env, session_env, spark_conf
+from pinlake.spark import (
+    LOCAL_FILE_SYSTEM_JAR,
+    driver_classpath,
+    launcher_env,
+    session_env,
+    spark_conf,
+)
 from pinlake.spark_cds import QUIET, archive_file, archive_key, driver_java_options
 from pinlake.spark_cds_build import ArchiveError, build, main, remove_stale
 
@@ -21,6 +27,7 @@ def _jars(tmp_path: Path) -> Settings:
     spark.mkdir(parents=True)
     (spark / "delta-spark_2.13-4.4.0.jar").write_bytes(b"delta")
     (spark / "kafka-clients-4.1.0.jar").write_bytes(b"kafka")
+    (spark / LOCAL_FILE_SYSTEM_JAR).write_bytes(b"jvm/hadoop")
     return Settings(home=tmp_path / "home", jars_dir=tmp_path / "jars")
 
 
@@ -114,3 +121,18 @@ def test_a_new_archive_removes_the_ones_the_jdk_would_now_refuse(tmp_path: Path)
     keep.write_text("the last build's output")
     assert remove_stale(new) == [old]
     assert not old.exists() and new.is_file() and keep.is_file()
+
+
+def test_without_the_local_file_system_jar_the_error_names_make_setup(tmp_path: Path) -> None:
+    """Delta's jars resolved but jvm/hadoop not compiled (a checkout updated without
+    ``make setup``): one error naming the jar and the command, before any JVM starts."""
+    from pinlake.spark import SparkSetupError, check_jars
+
+    spark_jars = tmp_path / "jars" / "spark"
+    spark_jars.mkdir(parents=True)
+    (spark_jars / "delta-spark_2.13-4.4.0.jar").touch()
+    settings = Settings(home=tmp_path / "home", jars_dir=tmp_path / "jars")
+    with pytest.raises(SparkSetupError, match=f"{LOCAL_FILE_SYSTEM_JAR} not found .*make setup"):
+        check_jars(settings)
+    (spark_jars / LOCAL_FILE_SYSTEM_JAR).touch()
+    check_jars(settings)  # both present: no error

@@ -236,6 +236,9 @@ def session_env(settings: Settings) -> dict[str, str]:
 #: (jvm/hadoop, built by ``make setup`` into the Spark class path), which set permissions and read
 #: a path's link status through Java NIO where Hadoop without its native library forks ``chmod``
 #: and ``readlink``, about four processes per Delta commit (bench/README.md).
+#: The jar ``make setup`` compiles jvm/hadoop into, in ``<jars_dir>/spark`` (Makefile:
+#: ``HADOOP_LOCAL_JAR``).
+LOCAL_FILE_SYSTEM_JAR = "pinlake-hadoop-local.jar"
 LOCAL_FILE_SYSTEM = {
     "spark.hadoop.fs.file.impl": "pinlake.hadoop.NioLocalFileSystem",
     "spark.hadoop.fs.AbstractFileSystem.file.impl": "pinlake.hadoop.NioLocalFs",
@@ -356,12 +359,18 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def check_jars(settings: Settings) -> None:
-    """Raise :class:`SparkSetupError` (naming ``make setup``) when Delta's jars are missing from
-    ``settings.jars_dir``: no session can start without them."""
+    """Raise :class:`SparkSetupError` (naming ``make setup``) when Delta's jars or the local
+    file system's jar (:data:`LOCAL_FILE_SYSTEM_JAR`) are missing from ``settings.jars_dir``:
+    no session can start without them."""
     spark_jars = settings.jars_dir / "spark"
     if not any(spark_jars.glob("delta-spark_*.jar")):
         raise SparkSetupError(
             f"Delta jars not found in {spark_jars}: run `make setup` (resolves jvm/pom.xml)"
+        )
+    if not (spark_jars / LOCAL_FILE_SYSTEM_JAR).is_file():
+        raise SparkSetupError(
+            f"{LOCAL_FILE_SYSTEM_JAR} not found in {spark_jars}: run `make setup` "
+            "(compiles jvm/hadoop)"
         )
 
 
