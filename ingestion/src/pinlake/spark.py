@@ -231,14 +231,14 @@ def session_env(settings: Settings) -> dict[str, str]:
     }
 
 
-#: Hadoop's local file system for ``file:`` paths, through both of its APIs (``FileSystem`` and
-#: ``FileContext``, which Delta's log store and checkpoint files use): pinlake's classes
-#: (jvm/hadoop, built by ``make setup`` into the Spark class path), which set permissions and read
-#: a path's link status through Java NIO where Hadoop without its native library forks ``chmod``
-#: and ``readlink``, about four processes per Delta commit (bench/README.md).
 #: The jar ``make setup`` compiles jvm/hadoop into, in ``<jars_dir>/spark`` (Makefile:
 #: ``HADOOP_LOCAL_JAR``).
 LOCAL_FILE_SYSTEM_JAR = "pinlake-hadoop-local.jar"
+#: Hadoop's local file system for ``file:`` paths, through both of its APIs (``FileSystem`` and
+#: ``FileContext``, which Delta's log store and checkpoint files use): pinlake's classes
+#: (jvm/hadoop, in :data:`LOCAL_FILE_SYSTEM_JAR` on the Spark class path), which set permissions
+#: and read a path's link status through Java NIO where Hadoop without its native library forks
+#: ``chmod`` and ``readlink``, about four processes per Delta commit (bench/README.md).
 LOCAL_FILE_SYSTEM = {
     "spark.hadoop.fs.file.impl": "pinlake.hadoop.NioLocalFileSystem",
     "spark.hadoop.fs.AbstractFileSystem.file.impl": "pinlake.hadoop.NioLocalFs",
