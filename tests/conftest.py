@@ -42,8 +42,9 @@ pytest_plugins = ["airflow_env", "s3_env"]
 #: Without code-cache flushing: with C1 only, JDK 17's sweeper evicted compiled methods that
 #: the next statements compiled again (the tests of tests/lakehouse in one Spark session: the
 #: sweeper 35–38 CPU-s and C1 30–31 CPU-s of the JVM's 231–245 with flushing, 9 and 8–9 of
-#: 194–203 without; bench/README.md). The one long job, the golden run's DAG process, runs the
-#: default JIT (see ``golden``), where the sweeper costs little.
+#: 194–203 without; bench/README.md). The longest-lived one, the golden run's DAG process, too:
+#: with the default JIT half its JVM's CPU went to the C2 compiler, and the suite took 732.7 s
+#: against 694.1 s with C1 (bench/README.md, "The golden run's DAG process").
 os.environ.setdefault(
     "PINLAKE_JVM_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UseCodeCacheFlushing"
 )
@@ -198,11 +199,6 @@ def golden(
             **session_env(settings),
             "PINLAKE_DBT_TARGET": "local",
             "PINLAKE_AIRFLOW_RETRIES": "0",  # fail fast in tests; the default is 2 (see structure)
-            # the DAG process's JVM runs every Spark statement of both DAG runs (about 300, for
-            # minutes): a long job, which the suite's C1-only JIT made slower and no cheaper (a
-            # 10k-event dbt build: 174 s and 246 CPU-s with it, 120 s and 214 CPU-s without;
-            # one build each, bench/README.md)
-            "PINLAKE_JVM_OPTIONS": "",
         }
         dags = DagTestProcess(settings.home, env)
         try:
