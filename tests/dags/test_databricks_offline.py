@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 OFFLINE = ("--no-populate-cache", "--no-introspect")
+#: dbt's saved parse in a target folder, which the next invocation reads (partial parsing)
+PARTIAL_PARSE = "partial_parse.msgpack"
 #: a ``spark__`` macro of the project: its name and what follows up to its end
 SPARK_OVERRIDE = re.compile(r"\{%-?\s*macro\s+spark__(\w+)\((.*?)\{%-?\s*endmacro", re.S)
 
@@ -108,11 +111,12 @@ def test_marts_compile_offline(compiled) -> None:
     assert all("{{" not in sql for sql in marts.values())
 
 
-def test_the_spark_overrides_hand_over_to_dbt_databricks(tmp_path: Path) -> None:
+def test_the_spark_overrides_hand_over_to_dbt_databricks(compiled, tmp_path: Path) -> None:
     """dbt's dispatch looks in the root project first for each of the adapter's prefixes, so the
     project's ``spark__`` macros would replace dbt-databricks's ``databricks__`` ones: each
     hands over to the adapter's own on any adapter but dbt-spark, which for the databricks
-    target is dbt-databricks's."""
+    target is dbt-databricks's. (The inline compile starts from a copy of the marts compile's
+    parse, ``partial_parse.msgpack``: dbt's partial parsing, not a second full parse.)"""
     overrides = {
         name: body
         for path in (REPO / "macros").glob("*.sql")
@@ -126,7 +130,9 @@ def test_the_spark_overrides_hand_over_to_dbt_databricks(tmp_path: Path) -> None
         f"'{{{{ adapter_own_macro('{name}').macro.package_name }}}}' as {name}"
         for name in sorted(overrides)
     )
+    shutil.copy2(compiled[1] / PARTIAL_PARSE, tmp_path / PARTIAL_PARSE)
     done = _compile(["--inline", f"select {probe}"], tmp_path)
+    assert "Unable to do partial parsing" not in done.stdout, done.stdout[-3000:]
     assert done.returncode == 0, done.stdout[-3000:]
     compiled = done.stdout.split("Compiled inline node is:")[-1]
     for name in overrides:
