@@ -134,6 +134,6 @@ def test_the_spark_overrides_hand_over_to_dbt_databricks(compiled, tmp_path: Pat
     done = _compile(["--inline", f"select {probe}"], tmp_path)
     assert "Unable to do partial parsing" not in done.stdout, done.stdout[-3000:]
     assert done.returncode == 0, done.stdout[-3000:]
-    compiled = done.stdout.split("Compiled inline node is:")[-1]
+    inline_sql = done.stdout.split("Compiled inline node is:")[-1]
     for name in overrides:
-        assert f"'dbt_databricks' as {name}" in compiled, compiled
+        assert f"'dbt_databricks' as {name}" in inline_sql, inline_sql
