@@ -15,6 +15,10 @@ export PINLAKE_HOME ?= $(CURDIR)/.pinlake
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+# Two jobs at once: set-up's independent parts side by side (the venv beside Maven; the lint beside
+# the class-data archive, whose JVM keeps one core busy), so that on 2 cores `make test` spends
+# less time waiting on one. `make -j1 …` runs them one after the other.
+MAKEFLAGS += -j2
 
 .PHONY: help setup spark-cds mariadb chromium lock demo test test-fast lint pytest bench docs airflow clean
 
@@ -64,11 +68,14 @@ spark-cds: $(VENV)/.installed $(JARS)/.resolved $(HADOOP_LOCAL_JAR)
 # OS package's server. Installed here only when it is missing, and only as root (like CI); else
 # the one command to run is printed, and the MariaDB tests fail with the same message.
 MARIADB_INSTALL := apt-get install -y mariadb-server
+# The OS package installs below take turns (make runs set-up's parts side by side; apt-get and
+# dpkg refuse a second instance): flock (util-linux) on one lock file.
+APT := flock /var/lock/pinlake-apt.lock
 mariadb: ## install the MariaDB server from the OS packages when missing (as root)
 	@if command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing the MariaDB server: apt-get update && $(MARIADB_INSTALL)"; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(MARIADB_INSTALL) -qq >/dev/null; } \
+	  $(APT) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(MARIADB_INSTALL) -qq >/dev/null' \
 	  || echo "warning: installing MariaDB failed; run: $(MARIADB_INSTALL)"; \
 	else echo "note: the MariaDB source and its tests need the server; run: sudo $(MARIADB_INSTALL)"; fi
 
@@ -80,7 +87,7 @@ chromium: ## install headless Chromium from the OS packages when missing (as roo
 	@if command -v chromium >/dev/null || test -x /usr/bin/chromium; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing Chromium: apt-get update && $(CHROMIUM_INSTALL)"; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(CHROMIUM_INSTALL) -qq >/dev/null; } \
+	  $(APT) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(CHROMIUM_INSTALL) -qq >/dev/null' \
 	  || echo "warning: installing Chromium failed; run: $(CHROMIUM_INSTALL)"; \
 	else echo "note: the report's browser test needs Chromium; run: sudo $(CHROMIUM_INSTALL)"; fi
 
@@ -92,7 +99,7 @@ lock: $(VENV)/.installed ## recompile requirements.lock after a change to pyproj
 demo: setup ## run the whole pipeline on the embedded default and print the results
 	$(BIN)/pinlake demo
 
-lint: setup ## ruff + sqlfluff (sparksql dialect, dbt templater)
+lint: $(VENV)/.installed ## ruff + sqlfluff (sparksql dialect, dbt templater)
 	$(BIN)/ruff check ingestion tests dags bench
 	$(BIN)/ruff format --check ingestion tests dags bench
 	$(BIN)/sqlfluff lint models tests/dbt
