@@ -2,11 +2,12 @@
 
 The environment is set when this file is imported, before anything imports ``airflow`` (Airflow
 reads AIRFLOW_HOME once, on import). The dbt manifest the DAGs render from is written by
-``dbt parse`` (no connection, no Spark) into the same temporary folder, once per session; the
-sqlite metadata DB (``airflow db migrate``) and the ``pinlake_spark`` pool are only created for the
-tests that run DAGs. :class:`DagTestProcess` runs ``dag.test()`` runs in a process of their own
-(tests/dags/run_dag_test.py): by default every task in that process, one after the other; with
-``parallelism`` through Airflow's LocalExecutor, tasks side by side (:class:`ExecutionApiServer`).
+``dbt parse`` (no connection, no Spark) once per test run and copied into the same temporary
+folder; the sqlite metadata DB (``airflow db migrate``, once per run, copied) and the
+``pinlake_spark`` pool are only created for the tests that run DAGs. :class:`DagTestProcess` runs
+``dag.test()`` runs in a process of their own (tests/dags/run_dag_test.py): by default every task
+in that process, one after the other; with ``parallelism`` through Airflow's LocalExecutor, tasks
+side by side (:class:`ExecutionApiServer`).
 """
 
 from __future__ import annotations
@@ -61,27 +62,51 @@ def _run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) ->
     return done.stdout
 
 
+def _run_shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test run's folder that its xdist workers share (pytest's base temporary folder of the
+    run, whose ``popen-gw<n>`` folders are the workers'; pytest keeps the last three runs' and
+    removes older ones), else this process's own base temporary folder."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Path:
+    """``<run folder>/<name>``, written by ``build(folder)`` once per test run: the first worker
+    to ask builds it (under a file lock; a failed build leaves nothing, so the next asker tries
+    again and fails the same way), the others wait for it and read it."""
+    from filelock import FileLock
+
+    done = _run_shared(tmp_path_factory) / name
+    with FileLock(f"{done}.lock"):
+        if not done.is_dir():
+            partial = done.with_name(f"{name}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            build(partial)
+            partial.rename(done)
+    return done
+
+
+def _dbt_parse(target: Path) -> None:
+    env = {**os.environ, "DBT_PROFILES_DIR": str(REPO), "PINLAKE_HOME": str(_TMP / "parse-home")}
+    dbt = str(VENV_BIN / "dbt")
+    logs = str(_TMP / "dbt-logs")
+    _run([dbt, "parse", "--quiet", "--target-path", str(target), "--log-path", logs], env=env)
+
+
+def _airflow_db_migrate(home: Path) -> None:
+    env = {**os.environ, "AIRFLOW_HOME": str(home)}
+    airflow = [sys.executable, "-m", "airflow"]
+    _run([*airflow, "db", "migrate"], env=env)
+    _run([*airflow, "pools", "set", "pinlake_spark", "1", "embedded Spark: one at a time"], env=env)
+
+
 @pytest.fixture(scope="session")
-def dbt_manifest() -> Path:
-    """``dbt parse`` of the project into the session's temp folder."""
+def dbt_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``dbt parse`` of the project (no connection, no Spark), once per test run: the first
+    worker parses, each copies the target folder (manifest and saved parse) to ``MANIFEST``'s."""
     if not MANIFEST.is_file():
-        env = {
-            **os.environ,
-            "DBT_PROFILES_DIR": str(REPO),
-            "PINLAKE_HOME": str(_TMP / "parse-home"),
-        }
-        _run(
-            [
-                str(VENV_BIN / "dbt"),
-                "parse",
-                "--quiet",
-                "--target-path",
-                str(MANIFEST.parent),
-                "--log-path",
-                str(_TMP / "dbt-logs"),
-            ],
-            env=env,
-        )
+        parsed = _once_per_run(tmp_path_factory, "dbt-target", _dbt_parse)
+        shutil.copytree(parsed, MANIFEST.parent, dirs_exist_ok=True)
     assert MANIFEST.is_file()
     return MANIFEST
 
@@ -94,11 +119,13 @@ def dagbag(dbt_manifest: Path):
 
 
 @pytest.fixture(scope="session")
-def airflow_db(dbt_manifest: Path) -> Path:
-    """A migrated sqlite metadata DB with the ``pinlake_spark`` pool (once per session)."""
-    airflow = [sys.executable, "-m", "airflow"]
-    _run([*airflow, "db", "migrate"])
-    _run([*airflow, "pools", "set", "pinlake_spark", "1", "embedded Spark: one at a time"])
+def airflow_db(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Path) -> Path:
+    """A migrated sqlite metadata DB with the ``pinlake_spark`` pool: ``airflow db migrate`` once
+    per test run (in a home of its own), the DB file copied into each worker's AIRFLOW_HOME (a
+    sqlite DB per worker: each worker's DAG runs write to their own)."""
+    migrated = _once_per_run(tmp_path_factory, "airflow-home", _airflow_db_migrate)
+    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(migrated / "airflow.db", AIRFLOW_HOME / "airflow.db")
     return AIRFLOW_HOME
 
 

@@ -174,7 +174,7 @@ class GoldenRun:
 
 @pytest.fixture(scope="session")
 def golden(
-    aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory, airflow_db: Path, dbt_manifest: Path
+    aicore_dir: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[GoldenRun]:
     """Both delivery paths over the reference data, landed and built by the DAGs (about 4 min)."""
     from airflow_env import DagTestProcess
@@ -200,6 +200,9 @@ def golden(
             "PINLAKE_DBT_TARGET": "local",
             "PINLAKE_AIRFLOW_RETRIES": "0",  # fail fast in tests; the default is 2 (see structure)
         }
+        # the run's Airflow metadata DB and dbt manifest when they are needed: by then the other
+        # worker may have built them (once per run, tests/airflow_env.py)
+        request.getfixturevalue("airflow_db")
         dags = DagTestProcess(settings.home, env)
         try:
             # the stream DAG's catch-up (stream --available-now) alone, then the batch DAG
