@@ -102,7 +102,9 @@ demo: setup ## run the whole pipeline on the embedded default and print the resu
 lint: $(VENV)/.installed ## ruff + sqlfluff (sparksql dialect, dbt templater)
 	$(BIN)/ruff check ingestion tests dags bench
 	$(BIN)/ruff format --check ingestion tests dags bench
-	$(BIN)/sqlfluff lint models tests/dbt
+	@# the dbt templater's `lint` target starts a short Spark session: conf/spark-env.sh keeps the
+	@# JDK's start-up line off the terminal, as for pinlake's sessions (pinlake.spark)
+	SPARK_CONF_DIR=$(CURDIR)/ingestion/src/pinlake/conf $(BIN)/sqlfluff lint models tests/dbt
 
 pytest: setup ## every test: unit, Spark, dbt (one golden build), Kafka, Airflow
 	$(BIN)/pytest
