@@ -13,7 +13,6 @@ itself (batch path only, no services).
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
@@ -146,17 +145,21 @@ def run_demo(
 
     console.rule("[bold]results")
     for model, title in DOCUMENTED_QUERIES:
-        header, body = read_csv(exported.path(model))
-        console.print(table(title, header, body, caption=f"marts.{model}"))
+        header, body = read_answer(exported.path(model))
+        console.print(table(f"{title} (marts.{model})", header, body))
     print_summary(settings, run.timings, produced, counts, exported, streamed, report)
     return dict(run.timings)
 
 
-def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of an exported mart."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    return rows[0], rows[1:]
+def read_answer(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of an exported mart (values as text), its age groups in the seed's order
+    as the report shows them (:func:`pinlake.report.charts.in_age_order`: ``18-24`` … ``+50``
+    within each year, where the export sorts ``+50`` first). Raises PinlakeError when the file
+    cannot be read as CSV or the age groups seed cannot be read."""
+    from pinlake.report.charts import in_age_order, read_mart
+
+    frame = in_age_order(read_mart(path))
+    return list(frame.columns), frame.to_numpy().tolist()
 
 
 def print_summary(

@@ -34,6 +34,7 @@ from typing import Any
 
 from pinlake.bucket.sink import SinkOptions, SinkResult
 from pinlake.config import Settings
+from pinlake.console import console
 from pinlake.lakehouse.counts import CountOptions, DeliveryCounts
 from pinlake.lakehouse.dbt import DbtCommand, DbtResult
 from pinlake.lakehouse.export import ExportOptions, ExportResult
@@ -197,12 +198,23 @@ def stream_catch_up(settings: Settings, options: StreamCatchUp) -> StreamState:
 
     stream_process.wait_caught_up(settings, timeout=options.timeout)
     status = stream_process.state(settings)
-    return StreamState(
+    state = StreamState(
         records=status.get("records", {}),
         quarantined=status.get("quarantined", {}),
         batches=status.get("batches", 0),
         latency_ms=status.get("latency_ms", {}),
     )
+    console.print(
+        f"caught up: {_per_table(state.records)} records landed, "
+        f"{sum(state.quarantined.values()):,} quarantined, in {state.batches:,} micro-batches"
+    )
+    return state
+
+
+def _per_table(counts: dict[str, int]) -> str:
+    """``"33,462 (pin 11,154, geo 11,154, user 11,154)"``: the total, then each table's count."""
+    each = ", ".join(f"{name} {n:,}" for name, n in counts.items())
+    return f"{sum(counts.values()):,} ({each})" if each else "0"
 
 
 def produce(settings: Settings, options: ProduceToBucket | ProduceToApi) -> ProduceResult:
@@ -248,7 +260,14 @@ def counts(settings: Settings, options: CountOptions) -> DeliveryCounts:
     """Rows per delivery path in raw, quarantine and staging (Spark)."""
     from pinlake.lakehouse.counts import count_deliveries
 
-    return count_deliveries(settings, options)
+    counted = count_deliveries(settings, options)
+    for path, rows in counted.paths.items():
+        console.print(
+            f"{path} path: {_per_table(rows.raw)} rows in raw, "
+            f"{sum(rows.quarantined.values()):,} quarantined"
+        )
+    console.print(f"staging: {_per_table(counted.staging)} rows")
+    return counted
 
 
 def export(settings: Settings, options: ExportOptions) -> ExportResult:
