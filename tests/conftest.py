@@ -53,6 +53,11 @@ os.environ.setdefault(
 #: than it saves. The scale-out module's stack (the Thrift server, the cluster) keeps Spark's
 #: code generation, the default, so that every model is built both ways.
 os.environ.setdefault("PINLAKE_SPARK_CODEGEN", "false")
+#: ... and plans each query once (no adaptive execution), on one partition per shuffle and per
+#: Delta snapshot (Settings.spark_adaptive, spark_partitions): land and a dbt build of 10k
+#: events took 144 against 161 CPU-s (bench/README.md). The scale-out stack keeps the defaults.
+os.environ.setdefault("PINLAKE_SPARK_ADAPTIVE", "false")
+os.environ.setdefault("PINLAKE_SPARK_PARTITIONS", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: CI checks out shared/ beside the repository clone.

@@ -29,13 +29,23 @@ def _render_profiles(env: dict[str, str]) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("jvm_options", "codegen"),
-    [("", True), ("-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1", False)],
+    ("jvm_options", "codegen", "adaptive", "partitions"),
+    [
+        ("", True, True, 4),
+        ("-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1", False, False, 1),
+        ("", True, False, 7),
+    ],
 )
 def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(
-    tmp_path: Path, jvm_options: str, codegen: bool
+    tmp_path: Path, jvm_options: str, codegen: bool, adaptive: bool, partitions: int
 ):
-    settings = Settings(home=tmp_path / "home", jvm_options=jvm_options, spark_codegen=codegen)
+    settings = Settings(
+        home=tmp_path / "home",
+        jvm_options=jvm_options,
+        spark_codegen=codegen,
+        spark_adaptive=adaptive,
+        spark_partitions=partitions,
+    )
     profile = _render_profiles(session_env(settings))["pinlake"]
     local = profile["outputs"]["local"]
 
@@ -85,6 +95,44 @@ def test_code_generation_is_spark_s_default_unless_switched_off(
         assert {k: local[k] for k in want} == want
 
 
+@pytest.mark.parametrize(
+    ("env", "adaptive", "shuffle", "snapshot"),
+    [
+        ({}, "true", "4", "2"),  # Spark's AQE, a few tasks per stage
+        ({"PINLAKE_SPARK_ADAPTIVE": "off", "PINLAKE_SPARK_PARTITIONS": "1"}, "false", "1", "1"),
+        ({"PINLAKE_SPARK_ADAPTIVE": "1", "PINLAKE_SPARK_PARTITIONS": "9"}, "true", "9", "4"),
+    ],
+)
+def test_adaptive_execution_and_partitions_as_set(
+    tmp_path: Path, monkeypatch, env: dict[str, str], adaptive: str, shuffle: str, snapshot: str
+):
+    """``PINLAKE_SPARK_ADAPTIVE`` and ``PINLAKE_SPARK_PARTITIONS`` reach pinlake's sessions and,
+    through a child's environment or as a user sets them, dbt's ``local`` target; Delta's
+    snapshots get half the shuffle's partitions, at least one."""
+    for name in ("PINLAKE_SPARK_ADAPTIVE", "PINLAKE_SPARK_PARTITIONS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(home=tmp_path / "home")
+    want = {
+        "spark.sql.adaptive.enabled": adaptive,
+        "spark.sql.shuffle.partitions": shuffle,
+        "spark.databricks.delta.snapshotPartitions": snapshot,
+    }
+    assert {k: spark_conf(settings)[k] for k in want} == want
+    for child in (session_env(settings), {"PINLAKE_HOME": str(settings.home), **env}):
+        local = _render_profiles(child)["pinlake"]["outputs"]["local"]["server_side_parameters"]
+        assert {k: str(local[k]) for k in want} == want
+
+
+def test_partitions_below_one_are_refused(monkeypatch):
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("PINLAKE_SPARK_PARTITIONS", "0")
+    with pytest.raises(ValidationError, match="spark_partitions"):
+        Settings()
+
+
 def test_every_state_path_is_under_pinlake_home(tmp_path: Path):
     settings = Settings(home=tmp_path / "home")
     conf = spark_conf(settings)
@@ -121,6 +169,8 @@ def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch):
         spark_master="local[1]",
         jvm_options="-XX:TieredStopAtLevel=1",
         spark_codegen=not Settings().spark_codegen,
+        spark_adaptive=not Settings().spark_adaptive,
+        spark_partitions=Settings().spark_partitions + 3,
         dbt_target="thrift",
         source_db="mariadb",
         mariadb=MariadbSettings(port=13307, password=SecretStr("pw")),

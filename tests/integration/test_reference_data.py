@@ -42,9 +42,15 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
 
 @pytest.mark.parametrize("model", MARTS)
 def test_mart_equals_the_published_result(model: str, golden, aicore_dir: Path):
-    """Built by the golden run's ``local`` target with Spark's code generation off (conftest.py;
-    the scale-out stack builds them with it on, test_scale_out.py)."""
-    assert not golden.settings.spark_codegen
+    """Built by the golden run's ``local`` target with Spark's code generation and adaptive
+    execution off, on one partition (conftest.py; the scale-out stack builds them with Spark's
+    defaults, test_scale_out.py)."""
+    settings = golden.settings
+    assert (settings.spark_codegen, settings.spark_adaptive, settings.spark_partitions) == (
+        False,
+        False,
+        1,
+    )
     expected_header, expected = _rows(aicore_dir / "expected" / f"{model}.csv")
     header, actual = _rows(golden.exports[model])
     assert header == expected_header

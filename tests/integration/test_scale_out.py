@@ -265,9 +265,12 @@ def _settings(home: Path) -> Settings:
         thrift_ui_port=thrift_ui,
         spark_master=None,  # whatever the environment says: the running cluster decides
         spark_driver_memory="2g",
-        # Spark's code generation, the default (the suite's other sessions run without it:
-        # conftest.py): the Thrift server builds every model with it
+        # Spark's code generation, adaptive execution and partitions, the defaults (the suite's
+        # other sessions run without the first two, on one partition: conftest.py): the Thrift
+        # server builds every model with them
         spark_codegen=True,
+        spark_adaptive=True,
+        spark_partitions=4,
         spark_cluster=SparkClusterSettings(
             workers=WORKERS,
             worker_cores=WORKER_CORES,
@@ -687,14 +690,23 @@ def test_dbt_builds_everything_through_the_thrift_server(
 def test_the_reporting_marts_are_the_published_ones(scale_out: ScaleOut, aicore_dir: Path) -> None:
     """Each ``rpt_*`` mart of the thrift build, as pinlake export writes it, equals the
     published result (= the ``local`` target's mart on the same data, test_reference_data).
-    The Thrift server built them with Spark's code generation, the golden run's ``local`` target
-    without (interpreted evaluation, conftest.py): both equal the published results."""
+    The Thrift server built them with Spark's code generation and adaptive execution, the golden
+    run's ``local`` target without (interpreted, planned once, conftest.py): both equal the
+    published results."""
     settings = scale_out.settings
-    modes = dict(query(settings, "set spark.sql.codegen.factoryMode")[1])
-    modes |= dict(query(settings, "set spark.sql.codegen.wholeStage")[1])
+    modes = {}
+    for key in (
+        "spark.sql.codegen.factoryMode",
+        "spark.sql.codegen.wholeStage",
+        "spark.sql.adaptive.enabled",
+        "spark.sql.shuffle.partitions",
+    ):
+        modes |= dict(query(settings, f"set {key}")[1])
     assert modes == {
         "spark.sql.codegen.factoryMode": "FALLBACK",
         "spark.sql.codegen.wholeStage": "true",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.shuffle.partitions": "4",
     }
     expected = {p.stem: read_csv(p) for p in sorted((aicore_dir / "expected").glob("rpt_*.csv"))}
     built = sorted(r[1] for r in query(scale_out.settings, "show tables in marts")[1])

@@ -270,6 +270,15 @@ class Settings(BaseSettings):
     #: hundreds of statements over a few thousand rows), less CPU and time per statement (a
     #: ``dbt build`` of 10k events 0.77×, of 100k 0.91×: ``bench/bench_codegen.py``).
     spark_codegen: bool = True
+    #: Spark's adaptive query execution (``spark.sql.adaptive.enabled``). True (default, Spark's
+    #: own): each query is planned again between its stages from the sizes it has seen, which
+    #: pays off on large or skewed data. False: the plan is made once; on small data it saves
+    #: the re-planning (the test suite; :func:`pinlake.spark.shape_conf`).
+    spark_adaptive: bool = True
+    #: Partitions of a shuffle (``spark.sql.shuffle.partitions``); Delta's state reconstruction
+    #: gets half of them, at least one (``spark.databricks.delta.snapshotPartitions``). Default 4
+    #: (and 2): a few tasks per stage on a laptop's cores; 1 for small data (the test suite).
+    spark_partitions: int = Field(default=4, ge=1)
     dbt_target: str = "local"
     #: The Hive metastore database. None (default): this home's shared metastore server when
     #: ``pinlake services up --metastore`` runs it, else the embedded Derby database (one JVM at
@@ -413,6 +422,8 @@ class Settings(BaseSettings):
             PINLAKE_SPARK_DRIVER_MEMORY=self.spark_driver_memory,
             PINLAKE_JVM_OPTIONS=self.jvm_options,
             PINLAKE_SPARK_CODEGEN=str(self.spark_codegen).lower(),
+            PINLAKE_SPARK_ADAPTIVE=str(self.spark_adaptive).lower(),
+            PINLAKE_SPARK_PARTITIONS=str(self.spark_partitions),
             PINLAKE_DBT_TARGET=self.dbt_target,
             # read by profiles.yml only (derived from the fields above)
             PINLAKE_SPARK_CLASSPATH=self.spark_classpath,

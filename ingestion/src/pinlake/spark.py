@@ -283,8 +283,7 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
         ),
         "spark.sql.session.timeZone": "UTC",
         **codegen_conf(settings.spark_codegen),
-        "spark.sql.shuffle.partitions": "4",
-        "spark.databricks.delta.snapshotPartitions": "2",
+        **shape_conf(settings.spark_adaptive, settings.spark_partitions),
         **LOCAL_FILE_SYSTEM,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
@@ -315,6 +314,28 @@ def codegen_conf(enabled: bool) -> dict[str, str]:
     return {
         "spark.sql.codegen.wholeStage": "true" if enabled else "false",
         "spark.sql.codegen.factoryMode": "FALLBACK" if enabled else "NO_CODEGEN",
+    }
+
+
+def shape_conf(adaptive: bool, partitions: int) -> dict[str, str]:
+    """How Spark shapes a query's stages (``Settings.spark_adaptive``, ``PINLAKE_SPARK_ADAPTIVE``;
+    ``Settings.spark_partitions``, ``PINLAKE_SPARK_PARTITIONS``), as Spark settings:
+
+    - ``spark.sql.adaptive.enabled``: adaptive query execution (Spark's default: on), which
+      plans a query again between its stages (coalescing shuffle partitions, switching joins);
+    - ``spark.sql.shuffle.partitions``: ``partitions``, the tasks of a shuffle's next stage;
+    - ``spark.databricks.delta.snapshotPartitions``: half of them, at least one, the tasks of
+      Delta's state reconstruction (a table's snapshot: its log's actions, partitioned by path;
+      Delta's default, 50, made each commit run 50 tasks on small tables).
+
+    The defaults (on, 4 and 2) suit a laptop's cores; on small data (the test suite: hundreds
+    of statements over a few thousand rows) off and 1 cost less: land and ``dbt build`` of 10k
+    events, three interleaved runs, 144 against 161 CPU-s (medians; bench/README.md). The
+    results are the same either way."""
+    return {
+        "spark.sql.adaptive.enabled": "true" if adaptive else "false",
+        "spark.sql.shuffle.partitions": str(partitions),
+        "spark.databricks.delta.snapshotPartitions": str(max(1, partitions // 2)),
     }
 
 
