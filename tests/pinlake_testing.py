@@ -55,3 +55,22 @@ def listening(port: int = 0) -> Iterator[int]:
         busy.bind(("127.0.0.1", port))
         busy.listen()
         yield busy.getsockname()[1]
+
+
+def render_profiles(env: dict[str, str]) -> dict:
+    """profiles.yml as dbt renders it for a process whose environment is ``env``.
+
+    dbt's own :class:`dbt.config.renderer.ProfileRenderer` (native Jinja rendering: a value that
+    renders to ``1`` becomes the int 1, which dbt-spark's credentials then refuse), not plain
+    Jinja, so a test sees exactly the types dbt sees. Returns the whole document,
+    ``{"pinlake": {"target": ..., "outputs": {...}}}``.
+    """
+    import yaml
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.context import set_invocation_context
+
+    from pinlake.config import REPO_ROOT
+
+    set_invocation_context(dict(env))
+    raw = yaml.safe_load((REPO_ROOT / "profiles.yml").read_text())
+    return ProfileRenderer({}).render_data(raw)

@@ -7,25 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jinja2
 import pytest
-import yaml
+from pinlake_testing import render_profiles
 
 from pinlake.config import REPO_ROOT, Settings
 from pinlake.spark import driver_cds_options, session_env, spark_conf
-
-
-def _render_profiles(env: dict[str, str]) -> dict:
-    def env_var(name: str, default: str | None = None) -> str:
-        if name in env:
-            return env[name]
-        if default is None:
-            raise KeyError(name)
-        return default
-
-    text = (REPO_ROOT / "profiles.yml").read_text()
-    rendered = jinja2.Environment().from_string(text).render(env_var=env_var)
-    return yaml.safe_load(rendered)
 
 
 @pytest.mark.parametrize(
@@ -46,13 +32,13 @@ def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(
         spark_adaptive=adaptive,
         spark_partitions=partitions,
     )
-    profile = _render_profiles(session_env(settings))["pinlake"]
+    profile = render_profiles(session_env(settings))["pinlake"]
     local = profile["outputs"]["local"]
 
     assert profile["target"] == "local"
     assert (local["type"], local["method"]) == ("spark", "session")
     conf = spark_conf(settings)
-    assert {k: str(v) for k, v in local["server_side_parameters"].items()} == conf
+    assert local["server_side_parameters"] == conf  # strings, as dbt-spark's credentials require
     # PINLAKE_JVM_OPTIONS ends both JVMs' options, after the driver's class-data archive
     for side, archive in (("driver", driver_cds_options(settings)), ("executor", "")):
         options = conf[f"spark.{side}.extraJavaOptions"]
@@ -91,7 +77,7 @@ def test_code_generation_is_spark_s_default_unless_switched_off(
         {"PINLAKE_HOME": str(settings.home)}
         | ({} if value is None else {"PINLAKE_SPARK_CODEGEN": value}),
     ):
-        local = _render_profiles(env)["pinlake"]["outputs"]["local"]["server_side_parameters"]
+        local = render_profiles(env)["pinlake"]["outputs"]["local"]["server_side_parameters"]
         assert {k: local[k] for k in want} == want
 
 
@@ -121,7 +107,7 @@ def test_adaptive_execution_and_partitions_as_set(
     }
     assert {k: spark_conf(settings)[k] for k in want} == want
     for child in (session_env(settings), {"PINLAKE_HOME": str(settings.home), **env}):
-        local = _render_profiles(child)["pinlake"]["outputs"]["local"]["server_side_parameters"]
+        local = render_profiles(child)["pinlake"]["outputs"]["local"]["server_side_parameters"]
         assert {k: str(local[k]) for k in want} == want
 
 
@@ -147,10 +133,10 @@ def test_every_state_path_is_under_pinlake_home(tmp_path: Path):
 def test_other_targets_parse_from_environment_only(tmp_path: Path):
     env = Settings(home=tmp_path).child_env()
     env.update(DATABRICKS_HOST="adb-1.azuredatabricks.net", DATABRICKS_TOKEN="dapi-secret")
-    outputs = _render_profiles(env)["pinlake"]["outputs"]
+    outputs = render_profiles(env)["pinlake"]["outputs"]
     assert outputs["databricks"]["host"] == "adb-1.azuredatabricks.net"
     assert outputs["databricks"]["token"] == "dapi-secret"
-    assert outputs["thrift"]["method"] == "thrift" and outputs["thrift"]["port"] == "10000"
+    assert outputs["thrift"]["method"] == "thrift" and outputs["thrift"]["port"] == 10000
     assert "dapi" not in (REPO_ROOT / "profiles.yml").read_text()
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import jinja2
 import pytest
-import yaml
+from pinlake_testing import render_profiles
 from pydantic import SecretStr
 
-from pinlake.config import REPO_ROOT, Settings
+from pinlake.config import Settings
 from pinlake.services import metastore, process, thrift_server
 from pinlake.spark import (
     CLIENT_DRIVER,
@@ -36,18 +35,9 @@ DRIVER_KEY = "spark.hadoop.javax.jdo.option.ConnectionDriverName"
 
 def _render_local_target(env: dict[str, str]) -> dict[str, str]:
     """profiles.yml's ``local`` server_side_parameters, rendered with ``env`` as dbt does."""
-
-    def env_var(name: str, default: str | None = None) -> str:
-        if name in env:
-            return env[name]
-        if default is None:
-            raise KeyError(name)
-        return default
-
-    text = (REPO_ROOT / "profiles.yml").read_text()
-    profile = yaml.safe_load(jinja2.Environment().from_string(text).render(env_var=env_var))
+    profile = render_profiles(env)
     local = profile["pinlake"]["outputs"]["local"]["server_side_parameters"]
-    return {k: str(v) for k, v in local.items()}
+    return dict(local)
 
 
 def _server_running(settings: Settings, port: int) -> None:
@@ -188,14 +178,8 @@ def test_an_explicit_url_wins_over_the_running_server(tmp_path: Path) -> None:
 def test_the_thrift_target_turns_ansi_off_as_dbt_does_for_local(settings: Settings) -> None:
     """dbt-spark sets ``spark.sql.ansi.enabled=false`` for every target; a Thrift server applies
     a session's configuration only as ``set:hiveconf:`` keys, so the target sends that too."""
-    text = (REPO_ROOT / "profiles.yml").read_text()
     env = settings.child_env()
-    rendered = (
-        jinja2.Environment()
-        .from_string(text)
-        .render(env_var=lambda name, default=None: env.get(name, default))
-    )
-    thrift = yaml.safe_load(rendered)["pinlake"]["outputs"]["thrift"]
+    thrift = render_profiles(env)["pinlake"]["outputs"]["thrift"]
     assert thrift["server_side_parameters"] == {"set:hiveconf:spark.sql.ansi.enabled": "false"}
     assert (thrift["host"], str(thrift["port"])) == ("127.0.0.1", str(settings.thrift_port))
 

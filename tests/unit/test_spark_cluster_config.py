@@ -13,13 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-import jinja2
 import pytest
-import yaml
-from pinlake_testing import listening
+from pinlake_testing import listening, render_profiles
 from pydantic import ValidationError
 
-from pinlake.config import REPO_ROOT, Settings, SparkClusterSettings
+from pinlake.config import Settings, SparkClusterSettings
 from pinlake.errors import PinlakeError
 from pinlake.services import manager, process, thrift_server
 from pinlake.services import spark_cluster as standalone
@@ -161,14 +159,8 @@ def test_the_running_cluster_is_the_master_of_the_homes_spark(tmp_path: Path, mo
     assert Settings() == settings
     assert explicit.child_env()["PINLAKE_SPARK_MASTER"] == "local[1]"
 
-    text = (REPO_ROOT / "profiles.yml").read_text()
-    rendered = (
-        jinja2.Environment()
-        .from_string(text)
-        .render(env_var=lambda name, default=None: env.get(name, default))
-    )
-    local = yaml.safe_load(rendered)["pinlake"]["outputs"]["local"]["server_side_parameters"]
-    assert {k: str(v) for k, v in local.items()} == conf
+    local = render_profiles(env)["pinlake"]["outputs"]["local"]["server_side_parameters"]
+    assert local == conf  # strings, as dbt-spark's credentials require
 
     # the Thrift server's master is the cluster too
     assert thrift_server.config(settings)["master"] == "spark://127.0.0.1:17299"
