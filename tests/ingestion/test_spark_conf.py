@@ -108,7 +108,7 @@ def test_adaptive_execution_and_partitions_as_set(
     assert {k: spark_conf(settings)[k] for k in want} == want
     for child in (session_env(settings), {"PINLAKE_HOME": str(settings.home), **env}):
         local = render_profiles(child)["pinlake"]["outputs"]["local"]["server_side_parameters"]
-        assert {k: str(local[k]) for k in want} == want
+        assert {k: local[k] for k in want} == want
 
 
 def test_partitions_below_one_are_refused(monkeypatch):
@@ -117,6 +117,27 @@ def test_partitions_below_one_are_refused(monkeypatch):
     monkeypatch.setenv("PINLAKE_SPARK_PARTITIONS", "0")
     with pytest.raises(ValidationError, match="spark_partitions"):
         Settings()
+
+
+def test_values_of_digits_from_the_environment_stay_text(tmp_path: Path):
+    """dbt renders profiles.yml natively: an ``env_var`` look-up stays text, a filter such as
+    ``| int`` makes a number, which dbt-spark's and dbt-databricks' credentials refuse where they
+    want text (CI failed on exactly that with the shuffle partitions)."""
+    env = Settings(home=tmp_path).child_env() | {
+        "PINLAKE_SPARK_DRIVER_MEMORY": "4096",
+        "PINLAKE_METASTORE_USER": "1000",
+        "PINLAKE_METASTORE_PASSWORD": "1234",
+        "PINLAKE_THRIFT_USER": "1001",
+        "PINLAKE_DBT_SCHEMA": "2026",
+        "DATABRICKS_TOKEN": "5678",
+    }
+    outputs = render_profiles(env)["pinlake"]["outputs"]
+    local = outputs["local"]["server_side_parameters"]
+    assert local["spark.driver.memory"] == "4096"
+    assert local["spark.hadoop.javax.jdo.option.ConnectionUserName"] == "1000"
+    assert local["spark.hadoop.javax.jdo.option.ConnectionPassword"] == "1234"
+    assert (outputs["thrift"]["user"], outputs["thrift"]["schema"]) == ("1001", "2026")
+    assert outputs["databricks"]["token"] == "5678"
 
 
 def test_every_state_path_is_under_pinlake_home(tmp_path: Path):

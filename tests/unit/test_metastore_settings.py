@@ -181,7 +181,7 @@ def test_the_thrift_target_turns_ansi_off_as_dbt_does_for_local(settings: Settin
     env = settings.child_env()
     thrift = render_profiles(env)["pinlake"]["outputs"]["thrift"]
     assert thrift["server_side_parameters"] == {"set:hiveconf:spark.sql.ansi.enabled": "false"}
-    assert (thrift["host"], str(thrift["port"])) == ("127.0.0.1", str(settings.thrift_port))
+    assert (thrift["host"], thrift["port"]) == ("127.0.0.1", settings.thrift_port)
 
 
 def test_an_unknown_metastore_url_is_one_clear_error(tmp_path: Path) -> None:
