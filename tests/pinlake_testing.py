@@ -65,12 +65,18 @@ def render_profiles(env: dict[str, str]) -> dict:
     Jinja, so a test sees exactly the types dbt sees. Returns the whole document,
     ``{"pinlake": {"target": ..., "outputs": {...}}}``.
     """
+    import contextvars
+
     import yaml
     from dbt.config.renderer import ProfileRenderer
     from dbt_common.context import set_invocation_context
 
     from pinlake.config import REPO_ROOT
 
-    set_invocation_context(dict(env))
-    raw = yaml.safe_load((REPO_ROOT / "profiles.yml").read_text())
-    return ProfileRenderer({}).render_data(raw)
+    def render() -> dict:
+        set_invocation_context(dict(env))
+        raw = yaml.safe_load((REPO_ROOT / "profiles.yml").read_text())
+        return ProfileRenderer({}).render_data(raw)
+
+    # in a context of its own: dbt's invocation environment of this process stays as it was
+    return contextvars.copy_context().run(render)

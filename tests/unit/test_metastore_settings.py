@@ -35,9 +35,7 @@ DRIVER_KEY = "spark.hadoop.javax.jdo.option.ConnectionDriverName"
 
 def _render_local_target(env: dict[str, str]) -> dict[str, str]:
     """profiles.yml's ``local`` server_side_parameters, rendered with ``env`` as dbt does."""
-    profile = render_profiles(env)
-    local = profile["pinlake"]["outputs"]["local"]["server_side_parameters"]
-    return dict(local)
+    return render_profiles(env)["pinlake"]["outputs"]["local"]["server_side_parameters"]
 
 
 def _server_running(settings: Settings, port: int) -> None:
