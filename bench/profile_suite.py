@@ -8,10 +8,10 @@ time after the start counts in full, one that ran before counts from the start. 
 put in a kind by its command line, read again whenever it changes (a process seen between its
 fork and its exec shows its parent's; a ``bash …/spark-class`` launcher becomes the JVM), and a
 Spark driver also by its parent: the DAG process of tests/dags (``run_dag_test.py``), an xdist
-worker (the worker's in-process session), or a ``pinlake`` command. Prints CPU-seconds per
-kind, the machine's busy CPU-seconds and the wall time. Processes shorter than the interval are
-missed, so the kinds add up to a little less than the busy total. Nothing here asserts: it
-prints numbers.
+worker (the worker's in-process session), or a ``pinlake`` command. Prints CPU-seconds and
+processes per kind, the machine's busy CPU-seconds and the wall time. Processes shorter than the
+interval are missed, so the kinds add up to a little less than the busy total. Nothing here
+asserts: it prints numbers.
 """
 
 from __future__ import annotations
@@ -88,8 +88,9 @@ def busy_seconds() -> float:
     return t.user + t.nice + t.system + t.irq + t.softirq + t.steal
 
 
-def sample(command: list[str], interval: float) -> tuple[Counter, int, float, float]:
-    """Run ``command`` and sample; ``(CPU-s per kind, exit code, wall s, busy CPU-s)``."""
+def sample(command: list[str], interval: float) -> tuple[Counter, Counter, int, float, float]:
+    """Run ``command`` and sample; ``(CPU-s per kind, processes per kind, exit code, wall s,
+    busy CPU-s)``."""
     start, busy = time.time(), busy_seconds()
     # (pid, created): [kind, cpu at start, cpu, command line]
     seen: dict[tuple[int, float], list] = {}
@@ -121,9 +122,11 @@ def sample(command: list[str], interval: float) -> tuple[Counter, int, float, fl
             break
         time.sleep(interval)
     totals: Counter = Counter()
+    counts: Counter = Counter()
     for name, base, cpu, _ in seen.values():
         totals[name] += cpu - base
-    return totals, child.returncode, time.time() - start, busy_seconds() - busy
+        counts[name] += 1
+    return totals, counts, child.returncode, time.time() - start, busy_seconds() - busy
 
 
 def main() -> None:
@@ -137,9 +140,19 @@ def main() -> None:
     if args.interval <= 0:
         parser.error("--interval must be more than 0")
     command = args.command or [str(Path(sys.executable).with_name("pytest")), "-q"]
-    totals, code, wall, busy = sample(command, args.interval)
-    rows = [[name, f"{cpu:,.1f}"] for name, cpu in totals.most_common() if cpu >= 1.0]
-    console.print(table(f"CPU by process kind: {' '.join(command)}", ["kind", "CPU-s"], rows))
+    totals, counts, code, wall, busy = sample(command, args.interval)
+    rows = [
+        [name, f"{counts[name]:,}", f"{cpu:,.1f}", f"{cpu / counts[name]:,.1f}"]
+        for name, cpu in totals.most_common()
+        if cpu >= 1.0
+    ]
+    console.print(
+        table(
+            f"CPU by process kind: {' '.join(command)}",
+            ["kind", "processes", "CPU-s", "CPU-s per process"],
+            rows,
+        )
+    )
     console.print(
         f"exit code {code}; wall {wall:,.1f} s; busy CPU {busy:,.1f} s "
         f"({busy / wall:.2f} cores); the kinds add up to {sum(totals.values()):,.1f} s"
