@@ -243,16 +243,27 @@ class DagTestProcess:
         (``{"run_id", "state", "tags", "tasks": {id: state}, "seconds": {id: seconds}, "intervals":
         {id: [start, end] (ISO 8601)}, "pools": {id: pool}, "xcom": {id: return value}, "log"}``,
         see tests/dags/run_dag_test.py)."""
-        out = self.home / f"{name}.json"
-        request = {"out": str(out), "dag_id": dag_id, "task_ids": list(task_ids)}
+        request = {"dag_id": dag_id, "task_ids": list(task_ids)}
         options = {"downstream": downstream, "upstream": upstream, "executor": self.executor}
+        return self._request(name, {**request, **options}, timeout)
+
+    def dbt(self, name: str, args: list[str], timeout: float = 300) -> dict:
+        """``dbt ARGS`` in this process, on its JVM and the home's metastore (as the DAG runs'
+        dbt tasks); its outcome (``{"returncode", "seconds", "results": {unique id: status},
+        "log"}``, see tests/dags/run_dag_test.py)."""
+        return self._request(name, {"dbt": list(args)}, timeout)
+
+    def _request(self, name: str, request: dict, timeout: float) -> dict:
+        """Send ``request`` with its outcome file ``<home>/<name>.json``; wait for and return
+        the outcome (an error in the process fails the caller's test with its traceback)."""
+        out = self.home / f"{name}.json"
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({**request, **options}) + "\n")
+        self.proc.stdin.write(json.dumps({"out": str(out), **request}) + "\n")
         self.proc.stdin.flush()
         deadline = time.monotonic() + timeout
         while not out.is_file():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"dag.test() did not finish:\n{self.log.read_text()[-5000:]}")
+                raise AssertionError(f"{name} did not finish:\n{self.log.read_text()[-5000:]}")
             time.sleep(0.5)
         result = json.loads(out.read_text())
         assert "error" not in result, result["error"]

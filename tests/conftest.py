@@ -153,9 +153,10 @@ class GoldenRun:
     """The golden run's home, what was produced down each path (``produced``: the original
     producer's events; ``extra``: the client shapes and extreme rows), the outcomes of its two DAG
     runs (``DagTestProcess.run``: the stream DAG's catch-up task, then the batch DAG), the
-    process that ran them (for later runs on the same home: its JVM holds the home's metastore)
-    and the Delta versions of the raw tables and the marts right after them (``{schema: {table:
-    version}}``)."""
+    process that ran them (for later runs on the same home: its JVM holds the home's metastore),
+    the Delta versions of the raw tables and the marts right after them (``{schema: {table:
+    version}}``), and the outcome of the project's unit tests, which the DAG's dbt tasks leave
+    out, run once after them in that process (``DagTestProcess.dbt``; their parents exist then)."""
 
     settings: Settings
     produced: dict[str, list]
@@ -164,6 +165,7 @@ class GoldenRun:
     dag_run: dict
     dags: DagTestProcess
     versions: dict[str, dict[str, int]]
+    unit_tests: dict
 
     @property
     def streamed(self) -> dict:
@@ -216,7 +218,10 @@ def golden(
             )
             dag_run = dags.run("run-ok")
             versions = {s: delta_versions(settings.home, s) for s in ("raw", "marts")}
-            yield GoldenRun(settings, produced, extra, stream_run, dag_run, dags, versions)
+            unit_tests = dags.dbt("unit-tests", ["test", "--select", "test_type:unit"])
+            yield GoldenRun(
+                settings, produced, extra, stream_run, dag_run, dags, versions, unit_tests
+            )
         finally:
             dags.close()
     finally:

@@ -123,9 +123,21 @@ def settings():  # noqa: ANN201 - pinlake is imported lazily (run time only)
     return Settings()
 
 
+#: dbt resource types that the DAGs' dbt tasks leave out (``DBT_EXCLUDE_RESOURCE_TYPES``, read by
+#: ``dbt test`` and ``dbt build``): the unit tests. Their inputs are static, so a scheduled run
+#: would spend about 28 s (of 73 s of test tasks, on the reference data) proving again what CI
+#: proved (bench/README.md, "The DAGs without unit tests"; dbt docs, "Unit tests": run them in
+#: development and CI, and exclude them from production runs with
+#: ``--exclude-resource-type unit_test``; docs/conventions.md, the CI order). Under Cosmos'
+#: ``AFTER_EACH`` they would also run only after their model was built, where ``dbt build`` runs
+#: them first. `make test` runs every unit test (tests/dags/test_batch_e2e.py). A
+#: ``DBT_EXCLUDE_RESOURCE_TYPES`` in the worker's environment wins (empty: leave nothing out).
+EXCLUDED_RESOURCE_TYPES = "unit_test"
+
+
 def dbt_env_for_cosmos() -> dict[str, str]:
     """``pinlake.lakehouse.dbt.dbt_env`` minus what Cosmos decides itself (project, profiles,
-    target dir).
+    target dir), plus the resource types the DAGs leave out (:data:`EXCLUDED_RESOURCE_TYPES`).
 
     Cosmos runs dbt in a temporary copy of the project and reads ``target/`` there (run results,
     and the partial-parse file it caches for the next task), so ``DBT_TARGET_PATH`` is dbt's
@@ -140,6 +152,7 @@ def dbt_env_for_cosmos() -> dict[str, str]:
     for key in ("DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
         env.pop(key, None)
     env["DBT_TARGET_PATH"] = "target"
+    env.setdefault("DBT_EXCLUDE_RESOURCE_TYPES", EXCLUDED_RESOURCE_TYPES)  # the worker's wins
     return env
 
 

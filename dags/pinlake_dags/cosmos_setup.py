@@ -6,8 +6,9 @@ dbt on every DAG parse. If the manifest is missing the DAG still imports and ren
 that fails and says how to create it (no silent fallback to a monolithic build).
 
 Tests: ``TestBehavior.AFTER_EACH``: every model is a ``run`` task followed by its ``test`` task
-(dbt data tests, and the model's unit tests: ``dbt test --select <model>`` selects both), so a
-failing test fails at that test's task and every model downstream of it is never run.
+(the model's dbt data tests; the unit tests are left out of every dbt task:
+``pinlake_dags.common.EXCLUDED_RESOURCE_TYPES``), so a failing test fails at that test's task
+and every model downstream of it is never run.
 
 dbt's relation cache: every dbt command starts by listing the relations of every schema the
 project builds into (dbt docs, "Cache": on Spark one ``show table extended in <schema>`` each,

@@ -19,6 +19,10 @@ that parses the DAG file and reports to the Execution API server at
 ``AIRFLOW__CORE__EXECUTION_API_SERVER_URL``; tests/airflow_env.py ``DagTestProcess`` sets all
 that up), so independent tasks run at the same time, as under a scheduler.
 
+A request ``{"out": "OUT.json", "dbt": [ARGS]}`` runs ``dbt ARGS`` in this process instead
+(:func:`dbt`): on the same JVM and metastore as the DAG runs' dbt tasks, which is what the
+project's unit tests need (their models' parents, built by a DAG run, hold the home's tables).
+
 Usage: ``python run_dag_test.py`` with requests ``{"out": "OUT.json", "dag_id": DAG_ID,
 "task_ids": [...], "downstream": true, "upstream": true, "executor": false}`` on stdin. With task
 ids, the run is of ``dag.partial_subset(TASK_IDS, include_upstream=True,
@@ -101,6 +105,41 @@ def run(
     }
 
 
+#: this process's environment as it started (:func:`dbt` runs in it)
+START_ENV = dict(os.environ)
+
+
+def dbt(args: list[str]) -> dict:
+    """``dbt ARGS`` here (pinlake's in-process ``DbtCommand``: dbt's ``dbtRunner`` on this
+    process's Spark session) in the settings of this process's environment as it started;
+    ``{"returncode": 0 ok | 1 failed | 2 error, "seconds", "results": {unique id: status}}``,
+    the statuses from the invocation's ``run_results.json``.
+
+    As it started: Cosmos copies each dbt task's environment into its process's for good (its
+    OpenLineage step, ``DbtLocalBaseOperator`` in cosmos/operators/local.py), so after a DAG run
+    this process's environment holds the DAGs' dbt settings, ``DBT_EXCLUDE_RESOURCE_TYPES``
+    among them (a task of a worker's scheduler runs in a process of its own)."""
+    from pinlake.config import Settings
+    from pinlake.lakehouse.dbt import DbtCommand, dbt_env, run_dbt
+
+    left = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(START_ENV)
+    try:
+        settings = Settings()
+        ended = run_dbt(settings, DbtCommand(list(args), check=False, in_process=True))
+    finally:
+        os.environ.clear()
+        os.environ.update(left)
+    target = Path(dbt_env(settings, terminal=False)["DBT_TARGET_PATH"])
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {
+        "returncode": ended.returncode,
+        "seconds": ended.seconds,
+        "results": {r["unique_id"]: r["status"] for r in results},
+    }
+
+
 #: seconds :func:`bounded_end` waits for the LocalExecutor's workers to take their shutdown
 #: message and exit before it terminates the rest
 WORKER_EXIT_GRACE = 30.0
@@ -156,13 +195,16 @@ def main() -> None:
         request = json.loads(line)
         out = Path(request["out"])
         try:
-            outcome = run(
-                request["dag_id"],
-                request.get("task_ids") or [],
-                downstream=request.get("downstream", True),
-                upstream=request.get("upstream", True),
-                executor=request.get("executor", False),
-            )
+            if "dbt" in request:
+                outcome = dbt(request["dbt"])
+            else:
+                outcome = run(
+                    request["dag_id"],
+                    request.get("task_ids") or [],
+                    downstream=request.get("downstream", True),
+                    upstream=request.get("upstream", True),
+                    executor=request.get("executor", False),
+                )
         except Exception:  # the test reads the error from the outcome
             outcome = {"error": traceback.format_exc()}
         tmp = out.with_name(f".{out.name}.tmp")

@@ -78,6 +78,37 @@ def test_batch_dag_builds_the_published_marts(golden, aicore_dir: Path) -> None:
     assert result["xcom"]["dbt_docs_generate"]["returncode"] == 0
 
 
+def _dbt_summaries(log: Path, name: str) -> list[str]:
+    """dbt's ``Finished running …`` summary lines of the DAG process's request ``name`` (its
+    section of the process's log: after the previous request's ``run done:`` line, up to its
+    own)."""
+    section: list[str] = []
+    for line in log.read_text().splitlines():
+        if line.startswith("run done: "):
+            if Path(line.removeprefix("run done: ")).stem == name:
+                return [s for s in section if "Finished running " in s]
+            section = []
+        else:
+            section.append(line)
+    raise AssertionError(f"no request {name!r} in {log}")
+
+
+def test_the_dag_leaves_the_unit_tests_to_ci_where_each_passes(golden, dbt_manifest: Path) -> None:
+    """The batch DAG's dbt tasks run the data tests and no unit test (pinlake_dags.common.
+    EXCLUDED_RESOURCE_TYPES); every unit test of the project runs once after it, on the same
+    process and home (their models' parents exist), and passes."""
+    log = Path(golden.dag_run["log"])
+    in_dag = _dbt_summaries(log, "run-ok")
+    assert any(" data test" in line for line in in_dag), in_dag  # the test tasks ran
+    assert not [line for line in in_dag if "unit test" in line]
+    unit_tests = json.loads(dbt_manifest.read_text())["unit_tests"]
+    assert len(unit_tests) >= 20
+    assert golden.unit_tests["returncode"] == 0, golden.unit_tests["log"]
+    assert golden.unit_tests["results"] == dict.fromkeys(unit_tests, "pass")
+    (summary,) = _dbt_summaries(log, "unit-tests")
+    assert f"Finished running {len(unit_tests)} unit tests" in summary
+
+
 def test_failing_data_test_fails_the_run_and_spares_downstream_marts(golden, dagbag) -> None:
     from pinlake.bucket.layout import file_path, list_files, write_atomic
 

@@ -197,6 +197,28 @@ def test_dbt_tasks_cache_only_the_relations_they_need(dagbag) -> None:
     assert Path(batch.task_dict["dbt_source_freshness"].cache_dir) == Path(group)
 
 
+def test_dbt_tasks_leave_the_unit_tests_out(dagbag, monkeypatch, tmp_path: Path) -> None:
+    """Every dbt task of both DAGs gets its environment from the interceptor at run time, and
+    that environment excludes the unit tests (``DBT_EXCLUDE_RESOURCE_TYPES``, which ``dbt test``
+    and ``dbt build`` read), unless the worker's environment says otherwise."""
+    from cosmos.operators.base import AbstractDbtBase
+    from pinlake_dags.common import dbt_env_for_cosmos, inject_dbt_env
+
+    tasks = [
+        task
+        for dag_id in ("pinterest_batch", "pinterest_databricks")
+        for task in dagbag.dags[dag_id].tasks
+        if isinstance(task, AbstractDbtBase)
+    ]
+    assert len(tasks) >= 32
+    assert all(inject_dbt_env in task.interceptors for task in tasks)
+    monkeypatch.setenv("PINLAKE_HOME", str(tmp_path))
+    monkeypatch.delenv("DBT_EXCLUDE_RESOURCE_TYPES", raising=False)
+    assert dbt_env_for_cosmos()["DBT_EXCLUDE_RESOURCE_TYPES"] == "unit_test"
+    monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "")
+    assert dbt_env_for_cosmos()["DBT_EXCLUDE_RESOURCE_TYPES"] == ""
+
+
 def test_batch_thrift_target_runs_models_in_parallel(monkeypatch, dbt_manifest: Path) -> None:
     dag = _load(monkeypatch, PINLAKE_DBT_TARGET="thrift").dags["pinterest_batch"]
     run = dag.task_dict["dbt.stg_pinterest__pins.run"]
