@@ -118,7 +118,8 @@ def dbt(args: list[str]) -> dict:
     As it started: Cosmos copies each dbt task's environment into its process's for good (its
     OpenLineage step, ``DbtLocalBaseOperator`` in cosmos/operators/local.py), so after a DAG run
     this process's environment holds the DAGs' dbt settings, ``DBT_EXCLUDE_RESOURCE_TYPES``
-    among them (a task of a worker's scheduler runs in a process of its own)."""
+    among them (under a scheduler each task runs in a process of its own, and the copy ends
+    with it). ``results`` is empty when dbt wrote no run results (an error before any node)."""
     from pinlake.config import Settings
     from pinlake.lakehouse.dbt import DbtCommand, dbt_env, run_dbt
 
@@ -127,12 +128,13 @@ def dbt(args: list[str]) -> dict:
     os.environ.update(START_ENV)
     try:
         settings = Settings()
+        run_results = Path(dbt_env(settings)["DBT_TARGET_PATH"]) / "run_results.json"
+        run_results.unlink(missing_ok=True)  # an earlier request's
         ended = run_dbt(settings, DbtCommand(list(args), check=False, in_process=True))
     finally:
         os.environ.clear()
         os.environ.update(left)
-    target = Path(dbt_env(settings, terminal=False)["DBT_TARGET_PATH"])
-    results = json.loads((target / "run_results.json").read_text())["results"]
+    results = json.loads(run_results.read_text())["results"] if run_results.is_file() else []
     return {
         "returncode": ended.returncode,
         "seconds": ended.seconds,
