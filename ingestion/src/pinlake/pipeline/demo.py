@@ -194,12 +194,14 @@ def print_summary(
     console.print(table("records per path", header, rows))
     console.print(
         "acked: acknowledged by the API; bucket, raw: records in the topics bucket and the raw "
-        "tables; distinct: distinct ind in raw; staged: staging rows this path delivered first"
+        "tables; distinct: distinct ind in raw; staged: the staging rows that came down this path"
     )
     staging = ", ".join(f"{name} {counts.staging.get(name, 0):,}" for name in TABLES)
     console.print(
-        f"staging: one row per ind over both paths ({staging}); the first delivery wins, so the "
-        "path that delivered an ind first keeps it."
+        f"staging: one row per ind over both paths ({staging}); of an ind's deliveries the one "
+        "that reached raw Delta first is kept (its _ingested_at). The stream path lands seconds "
+        "after the API acknowledges, the batch path only at `land`, so an ind that came down "
+        "both paths keeps the stream path's row, and the batch path's staged can be 0."
     )
     if streamed is not None and streamed.latency_ms:
         ms = streamed.latency_ms
