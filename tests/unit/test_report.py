@@ -458,9 +458,10 @@ def notes(html: str) -> dict[str, str]:
 
 
 def test_notes_say_what_a_reader_must_know(built) -> None:
-    _, _, html, _ = built
+    _, result, html, _ = built
     found = notes(html)
     assert set(found) == {"rpt_country_with_most_followed_user", *JOIN_YEAR_MARTS}
+    assert result.notes == found  # the result carries them (`pinlake demo` prints them)
     # the one country: how many tie (countries, not posters), which, and the tie-break rule
     tie = found["rpt_country_with_most_followed_user"]
     assert tie.startswith("2 countries tie at 15,000,000 followers (Anguilla, Aruba;")

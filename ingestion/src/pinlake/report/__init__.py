@@ -44,13 +44,15 @@ class ReportOptions:
 
 @dataclass
 class ReportResult:
-    """The page written, the marts charted (in page order) and the rows read of each, and the
+    """The page written, the marts charted (in page order) and the rows read of each, the
+    note under each charted mart that has one (:func:`pinlake.report.charts.note_for`), and the
     exported files it did not chart (marts that are not reporting marts, e.g. entity marts)."""
 
     path: Path
     charts: list[str] = field(default_factory=list)
     marts: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 def exports_folder(settings: Settings, options: ReportOptions) -> Path:
@@ -136,9 +138,12 @@ def write_report(settings: Settings, options: ReportOptions | None = None) -> Re
     for mart, path in marts.items():
         chart, frame = charts.chart_for(mart), frames[mart]
         figure = charts.draw(chart, frame, path, colours)
-        sections.append(Section(chart, frame, figure, charts.note_for(chart, frames)))
+        note = charts.note_for(chart, frames)
+        sections.append(Section(chart, frame, figure, note))
         result.charts.append(mart)
         result.marts[mart] = len(frame)
+        if note:
+            result.notes[mart] = note
     exported_at = min(
         datetime.fromtimestamp(p.stat().st_mtime, timezone.utc) for p in marts.values()
     )
