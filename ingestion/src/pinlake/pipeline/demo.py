@@ -36,9 +36,9 @@ from pinlake.produce import ProduceResult, ProduceToApi, ProduceToBucket
 from pinlake.report import ReportOptions, ReportResult
 from pinlake.report.charts import chart_for
 
-#: The four queries the original project documented, in its order.
-#: The marts of the original project's documented queries, which the demo prints (each under
-#: its question and with its note, as the report shows it: :data:`pinlake.report.charts.CHARTS`).
+#: The marts of the original project's four documented queries, in its order, which the demo
+#: prints (each under its question and with its note, as the report shows it:
+#: :data:`pinlake.report.charts.CHARTS`).
 DOCUMENTED_MARTS: tuple[str, ...] = (
     "rpt_most_popular_category_by_year",
     "rpt_most_popular_category_by_age_group",
