@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from pinlake_testing import delta_versions, isolated_settings, reference_draws
+from pinlake_testing import (
+    delta_versions,
+    isolated_settings,
+    reference_draws,
+    usable_cpus,
+    xdist_workers,
+)
 
 from pinlake.config import Settings
 from pinlake.spark import session_env
@@ -77,10 +83,10 @@ GOLDEN_MODULES = (
 
 
 #: The longest other work units, longest first, with their time in a full run on 2 cores (with
-#: the other worker busy): the other worker starts with them while the golden unit's worker
+#: the other worker busy): the other workers start with them while the golden unit's worker
 #: builds and reads the golden run (about 570 s), and the short modules fill in at the end of
-#: both. (In collection order, the scale-out module came last, on the golden unit's worker
-#: after its 570 s, and the suite ended 100 s after the other worker: 882 s.)
+#: all. (On 2 cores, in collection order, the scale-out module came last, on the golden unit's
+#: worker after its 570 s, and the suite ended 100 s after the other worker: 882 s.)
 LONGEST_MODULES = (
     "tests/integration/test_scale_out.py",  # 316 s
     "tests/integration/test_stream_path.py",  # 172 s
@@ -101,6 +107,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
             return "golden" if module in GOLDEN_MODULES else module
 
     return GoldenScopeScheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook, as above
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (pyproject.toml): :func:`pinlake_testing.xdist_workers` of this machine (2 on
+    2 cores, up to 4 on more); ``PYTEST_XDIST_AUTO_NUM_WORKERS`` sets the number."""
+    import psutil
+
+    try:
+        return xdist_workers(
+            usable_cpus(),
+            psutil.virtual_memory().total,
+            os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"),
+        )
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,57 @@ from pinlake.services.process import free_ports
 #: driver logger has no level of its own.
 INCUBATOR = "WARNING: Using incubator modules: jdk.incubator.vector"
 LOG_LEVEL_BANNER = ('Setting default log level to "WARN".', "To adjust logging level use")
+
+
+#: ``pytest -n auto``'s most xdist workers (:func:`xdist_workers`). The golden unit, one chain of
+#: about 260 s alone on 2 cores (tests/conftest.py), bounds the run; the other modules' work
+#: (about 860 s of work units in a full run on 2 cores) fits beside it on three more workers, and
+#: each further worker would only start a Spark session of its own.
+MAX_XDIST_WORKERS = 4
+#: The memory one worker slot asks for: a full run with four workers (on 2 cores) peaked at 11.9
+#: GiB in use (the workers' Spark sessions, the golden run's DAG process, the scale-out stack
+#: and the stream queries at once; bench/README.md).
+XDIST_WORKER_MEMORY = 4 * 2**30
+#: The cgroup v2 CPU limit of this process's group: ``"<quota> <period>"`` in microseconds, or
+#: ``"max <period>"`` for none (the kernel's Documentation/admin-guide/cgroup-v2.rst, "cpu.max").
+#: Container runtimes write it for a CPU limit (``docker run --cpus 2``).
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The CPUs this process can use: those of its CPU affinity (``os.sched_getaffinity``; else
+    ``os.cpu_count()``), fewer under a cgroup v2 CPU quota (``cpu_max``, :data:`CGROUP_CPU_MAX`:
+    the quota over the period, rounded down, at least 1). A missing or unreadable ``cpu_max``
+    means no quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        return max(1, min(cpus, int(quota) // int(period)))
+    except (OSError, ValueError, ZeroDivisionError):  # no file, no quota ("max"), not cgroup v2
+        return cpus
+
+
+def xdist_workers(cpus: int, memory: int, override: str | None = None) -> int:
+    """How many xdist workers ``pytest -n auto`` starts (pyproject.toml's ``addopts``; the hook
+    ``pytest_xdist_auto_num_workers`` of tests/conftest.py): one per CPU (``cpus``,
+    :func:`usable_cpus`) and per :data:`XDIST_WORKER_MEMORY` of ``memory`` (bytes, the machine's
+    total), at least 2 (the golden unit beside everything else), at most
+    :data:`MAX_XDIST_WORKERS`. 2 cores: 2 workers.
+
+    ``override``: the value of ``PYTEST_XDIST_AUTO_NUM_WORKERS`` (pytest-xdist's own variable
+    for ``-n auto``), which wins when set: a whole number ≥ 1, or :class:`ValueError` saying so
+    (pytest-xdist itself would warn and ignore it)."""
+    if override:
+        if not override.strip().isdigit() or int(override) < 1:
+            raise ValueError(
+                f"PYTEST_XDIST_AUTO_NUM_WORKERS must be a whole number of workers >= 1, "
+                f"not {override!r}"
+            )
+        return int(override)
+    return max(2, min(cpus, memory // XDIST_WORKER_MEMORY, MAX_XDIST_WORKERS))
 
 
 def isolated_settings(home: Path) -> Settings:
