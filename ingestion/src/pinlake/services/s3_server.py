@@ -1,9 +1,9 @@
 """Supervision of a local S3-compatible server, the stand-in for Amazon S3 (the topics bucket and,
 optionally, Delta tables on ``s3a://``), started by ``pinlake services up --s3``.
 
-The server is moto's (``moto_server``, the ``moto[server]`` package: a real HTTP server speaking
-the S3 REST API, the one the boto3 and Hadoop S3A clients use), run as a child process of this
-home: listening on ``127.0.0.1:<PINLAKE_S3__PORT>`` only (default 5000, moto's own), pid file
+The server is moto's (``python -m moto.server``: ``moto[s3]`` with Flask, a real HTTP server
+speaking the S3 REST API, the one the boto3 and Hadoop S3A clients use), run as a child process of
+this home: listening on ``127.0.0.1:<PINLAKE_S3__PORT>`` only (default 5000, moto's own), pid file
 ``<home>/run/s3.pid``, log ``<home>/logs/s3.out``. **Its state is in memory**: the buckets and
 objects are gone when it stops (``services down``); it is for trying the S3 path and for tests,
 never a place to keep data.
