@@ -1,4 +1,5 @@
-"""The DAG-run harness (tests/dags/run_dag_test.py): its bounded LocalExecutor shutdown.
+"""The DAG-run harness (tests/dags/run_dag_test.py): its bounded LocalExecutor shutdown, and the
+frozen heap each task starts with.
 
 Airflow 3.1.8's ``LocalExecutor.end()`` joins its workers with no timeout, and now and then a
 worker never gets its shutdown message (apache/airflow#45329): the scale-out module's DAG run
@@ -9,9 +10,12 @@ is lost on the way, which is what the hang looked like (one idle worker waiting 
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import psutil
 import pytest
-from run_dag_test import bounded_end
+from run_dag_test import bounded_end, frozen_heap
 
 
 @pytest.mark.timeout(120)  # Airflow's own end() would wait here for ever
@@ -39,3 +43,32 @@ def test_bounded_end_terminates_a_worker_that_missed_its_shutdown_message(capfd)
     assert not [pid for pid in workers if psutil.pid_exists(pid)]  # both ended, reaped
     err = capfd.readouterr().err
     assert err.count("missed its shutdown message: terminated") == 1, err
+
+
+def test_each_task_starts_with_what_is_alive_frozen_and_what_it_makes_collectable() -> None:
+    """``frozen_heap``: the objects alive before a task leave the collector's scans; the task's
+    own garbage cycles are still collected by a full ``gc.collect()`` (Cosmos' clean-up)."""
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    before = Cycle()
+    seen: dict[str, object] = {}
+
+    def task(ti: str, task: str) -> str:
+        seen["frozen"] = gc.get_freeze_count()
+        seen["before tracked"] = any(o is before for o in gc.get_objects())
+        made = weakref.ref(Cycle())  # garbage at once: only the collector can free a cycle
+        gc.collect()
+        seen["made freed"] = made() is None
+        return f"{ti}/{task}"
+
+    try:
+        assert frozen_heap(task)(ti="ti", task="t") == "ti/t"  # arguments and result pass through
+        assert seen["frozen"] > 0
+        assert seen["before tracked"] is False  # frozen: in no generation the collector scans
+        assert seen["made freed"] is True
+        assert frozen_heap(task).__name__ == "task"
+    finally:
+        gc.unfreeze()
