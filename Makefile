@@ -8,9 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 JARS := .pinlake-jars
-# pinlake.spark.LOCAL_FILE_SYSTEM_JAR names the same jar
+# pinlake's own jars, compiled from jvm/ (pinlake.spark.OWN_JARS names the same two)
 HADOOP_LOCAL_JAR := $(JARS)/spark/pinlake-hadoop-local.jar
 HADOOP_LOCAL_SRC := $(wildcard jvm/hadoop/pinlake/hadoop/*.java)
+AWS_SDK_SLF4J_JAR := $(JARS)/spark/pinlake-aws-sdk-slf4j.jar
+AWS_SDK_SLF4J_SRC := $(wildcard jvm/aws-sdk-slf4j/org/slf4j/impl/*.java)
+OWN_JARS := $(HADOOP_LOCAL_JAR) $(AWS_SDK_SLF4J_JAR)
 export PINLAKE_HOME ?= $(CURDIR)/.pinlake
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
@@ -25,7 +28,7 @@ MAKEFLAGS += -j2
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(JARS)/.resolved $(HADOOP_LOCAL_JAR) spark-cds mariadb chromium ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), the Spark driver's class-data archive, MariaDB, Chromium
+setup: $(VENV)/.installed $(JARS)/.resolved $(OWN_JARS) spark-cds mariadb chromium ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), the Spark driver's class-data archive, MariaDB, Chromium
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@command -v java >/dev/null || { echo "error: Java 17+ is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -51,17 +54,24 @@ $(JARS)/.resolved: jvm/pom.xml
 	$(MVN) package -P metastore 2>&1 | $(PLAIN)
 	@touch $@
 
-# pinlake's local file system for Hadoop (jvm/hadoop: NIO instead of forking chmod/readlink), compiled
-# against the Hadoop API that pyspark ships, into the folder on every Spark class path.
+# pinlake's own jars, each compiled from its jvm/ folder against the jars pyspark ships, into the
+# folder on every Spark class path: jvm/hadoop, Hadoop's local file system over NIO instead of forking
+# chmod/readlink; jvm/aws-sdk-slf4j, the SLF4J 1.x binding the AWS SDK bundle looks for (its log
+# events to Spark's log4j2 instead of an "SLF4J: Failed to load class" warning and nowhere).
+define compile_jar
+	@command -v javac >/dev/null || { echo "error: a JDK is required to compile $(dir $<) (apt-get install openjdk-17-jdk-headless)"; exit 1; }
+	@rm -rf $(JARS)/classes/$(basename $(notdir $@)) && mkdir -p $(JARS)/classes/$(basename $(notdir $@))
+	javac -nowarn -d $(JARS)/classes/$(basename $(notdir $@)) -cp "$$($(BIN)/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*" $(filter %.java,$^)
+	jar cf $@ -C $(JARS)/classes/$(basename $(notdir $@)) .
+endef
 $(HADOOP_LOCAL_JAR): $(HADOOP_LOCAL_SRC) $(VENV)/.installed $(JARS)/.resolved
-	@command -v javac >/dev/null || { echo "error: a JDK is required to compile jvm/hadoop (apt-get install openjdk-17-jdk-headless)"; exit 1; }
-	@rm -rf $(JARS)/hadoop-classes && mkdir -p $(JARS)/hadoop-classes
-	javac -nowarn -d $(JARS)/hadoop-classes -cp "$$($(BIN)/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*" $(HADOOP_LOCAL_SRC)
-	jar cf $@ -C $(JARS)/hadoop-classes .
+	$(compile_jar)
+$(AWS_SDK_SLF4J_JAR): $(AWS_SDK_SLF4J_SRC) $(VENV)/.installed $(JARS)/.resolved
+	$(compile_jar)
 
 # The Spark driver's class-data archive (pinlake.spark_cds): every Spark session maps it and starts
 # on less CPU. Written once per JVM and jar set (about a minute); a second's check after that.
-spark-cds: $(VENV)/.installed $(JARS)/.resolved $(HADOOP_LOCAL_JAR)
+spark-cds: $(VENV)/.installed $(JARS)/.resolved $(OWN_JARS)
 	@$(BIN)/python -m pinlake.spark_cds_build
 
 # The MariaDB source (PINLAKE_SOURCE_DB=mariadb, tests/ingestion/test_mariadb_source.py) runs the

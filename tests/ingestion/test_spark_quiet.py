@@ -36,6 +36,11 @@ from pinlake.spark import get_spark
 spark = get_spark()
 assert spark.sql("select 1 as x").collect()[0].x == 1
 spark._jvm.org.slf4j.LoggerFactory.getLogger("pinlake.test").error("this error stays visible")
+# the AWS SDK bundle's own (shaded) SLF4J, which every SDK class logs through on the first s3a://
+# call: its events reach log4j2 too, with no "SLF4J: Failed to load class" on the way
+sdk = spark._jvm.software.amazon.awssdk.thirdparty.org.slf4j.LoggerFactory
+sdk.getLogger("software.amazon.awssdk.pinlake").error("an AWS SDK error stays visible")
+sdk.getLogger("software.amazon.awssdk.pinlake").info("an AWS SDK info line stays below WARN")
 print("session ready")
 """
 
@@ -77,6 +82,9 @@ def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
     for line in LOG_LEVEL_BANNER:
         assert line not in output
     assert "this error stays visible" in done.stderr  # a JVM log4j error still gets through
+    assert "an AWS SDK error stays visible" in done.stderr  # not dropped by a NOP logger
+    assert "below WARN" not in output  # and log4j2's level applies to it
+    assert "SLF4J" not in output  # no binding warning from either SLF4J
     _assert_archive_mapped(classes)
 
 

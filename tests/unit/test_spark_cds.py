@@ -6,13 +6,14 @@ when a session maps one, and a build that cannot write one. That sessions really
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from pinlake.config import Settings
 from pinlake.spark import (
-    LOCAL_FILE_SYSTEM_JAR,
+    OWN_JARS,
     driver_classpath,
     launcher_env,
     session_env,
@@ -27,7 +28,8 @@ def _jars(tmp_path: Path) -> Settings:
     spark.mkdir(parents=True)
     (spark / "delta-spark_2.13-4.4.0.jar").write_bytes(b"delta")
     (spark / "kafka-clients-4.1.0.jar").write_bytes(b"kafka")
-    (spark / LOCAL_FILE_SYSTEM_JAR).write_bytes(b"jvm/hadoop")
+    for jar, source in OWN_JARS.items():
+        (spark / jar).write_bytes(source.encode())
     return Settings(home=tmp_path / "home", jars_dir=tmp_path / "jars")
 
 
@@ -123,16 +125,23 @@ def test_a_new_archive_removes_the_ones_the_jdk_would_now_refuse(tmp_path: Path)
     assert not old.exists() and new.is_file() and keep.is_file()
 
 
-def test_without_the_local_file_system_jar_the_error_names_make_setup(tmp_path: Path) -> None:
-    """Delta's jars resolved but jvm/hadoop not compiled (a checkout updated without
-    ``make setup``): one error naming the jar and the command, before any JVM starts."""
+@pytest.mark.parametrize("missing", sorted(OWN_JARS))
+def test_without_one_of_pinlakes_jars_the_error_names_it_and_make_setup(
+    tmp_path: Path, missing: str
+) -> None:
+    """Delta's jars resolved but one of jvm/'s folders not compiled (a checkout updated without
+    ``make setup``): one error naming the jar, its source and the command, before any JVM
+    starts."""
     from pinlake.spark import SparkSetupError, check_jars
 
     spark_jars = tmp_path / "jars" / "spark"
     spark_jars.mkdir(parents=True)
     (spark_jars / "delta-spark_2.13-4.4.0.jar").touch()
+    for jar in OWN_JARS.keys() - {missing}:
+        (spark_jars / jar).touch()
     settings = Settings(home=tmp_path / "home", jars_dir=tmp_path / "jars")
-    with pytest.raises(SparkSetupError, match=f"{LOCAL_FILE_SYSTEM_JAR} not found .*make setup"):
+    expected = f"{re.escape(missing)} not found .*make setup.*compiles {OWN_JARS[missing]}"
+    with pytest.raises(SparkSetupError, match=expected):
         check_jars(settings)
-    (spark_jars / LOCAL_FILE_SYSTEM_JAR).touch()
-    check_jars(settings)  # both present: no error
+    (spark_jars / missing).touch()
+    check_jars(settings)  # all present: no error

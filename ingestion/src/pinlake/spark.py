@@ -234,6 +234,14 @@ def session_env(settings: Settings) -> dict[str, str]:
 #: The jar ``make setup`` compiles jvm/hadoop into, in ``<jars_dir>/spark`` (Makefile:
 #: ``HADOOP_LOCAL_JAR``).
 LOCAL_FILE_SYSTEM_JAR = "pinlake-hadoop-local.jar"
+#: The jar ``make setup`` compiles jvm/aws-sdk-slf4j into (Makefile: ``AWS_SDK_SLF4J_JAR``): the
+#: SLF4J 1.x binding the AWS SDK bundle (hadoop-aws's, for ``s3a://``) looks for, answering with
+#: Spark's SLF4J 2. Without it the SDK's first S3 call prints ``SLF4J: Failed to load class
+#: "org.slf4j.impl.StaticLoggerBinder"`` and every SDK log event, errors too, goes nowhere
+#: (aws/aws-sdk-java-v2 issue 5312).
+AWS_SDK_SLF4J_JAR = "pinlake-aws-sdk-slf4j.jar"
+#: pinlake's own jars on every Spark class path → the jvm/ folder each is compiled from.
+OWN_JARS = {LOCAL_FILE_SYSTEM_JAR: "jvm/hadoop", AWS_SDK_SLF4J_JAR: "jvm/aws-sdk-slf4j"}
 #: Hadoop's local file system for ``file:`` paths, through both of its APIs (``FileSystem`` and
 #: ``FileContext``, which Delta's log store and checkpoint files use): pinlake's classes
 #: (jvm/hadoop, in :data:`LOCAL_FILE_SYSTEM_JAR` on the Spark class path), which set permissions
@@ -380,19 +388,19 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def check_jars(settings: Settings) -> None:
-    """Raise :class:`SparkSetupError` (naming ``make setup``) when Delta's jars or the local
-    file system's jar (:data:`LOCAL_FILE_SYSTEM_JAR`) are missing from ``settings.jars_dir``:
-    no session can start without them."""
+    """Raise :class:`SparkSetupError` (naming ``make setup``) when Delta's jars or one of
+    pinlake's own jars (:data:`OWN_JARS`) are missing from ``settings.jars_dir``: no session
+    starts without them."""
     spark_jars = settings.jars_dir / "spark"
     if not any(spark_jars.glob("delta-spark_*.jar")):
         raise SparkSetupError(
             f"Delta jars not found in {spark_jars}: run `make setup` (resolves jvm/pom.xml)"
         )
-    if not (spark_jars / LOCAL_FILE_SYSTEM_JAR).is_file():
-        raise SparkSetupError(
-            f"{LOCAL_FILE_SYSTEM_JAR} not found in {spark_jars}: run `make setup` "
-            "(compiles jvm/hadoop)"
-        )
+    for jar, source in OWN_JARS.items():
+        if not (spark_jars / jar).is_file():
+            raise SparkSetupError(
+                f"{jar} not found in {spark_jars}: run `make setup` (compiles {source})"
+            )
 
 
 def get_spark(
