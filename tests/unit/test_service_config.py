@@ -46,6 +46,33 @@ def pretend_running(settings: Settings, name: str, config: dict | None) -> int:
     return pid
 
 
+def test_the_up_summary_says_where_each_started_service_answers(tmp_path):
+    """``services up``'s last line names every service it was asked for, in start order, the
+    S3 server and the bucket on it included; a service not asked for is not named."""
+    from pinlake.config import S3Settings
+
+    base = settings_for(tmp_path / "home", 19100)
+    assert manager.up_summary(base) == (
+        "services up: Kafka 127.0.0.1:19100, API http://127.0.0.1:19102 "
+        "(and http://127.0.0.1:19102/test), stream query"
+    )
+    s3 = base.model_copy(update={"s3": S3Settings(port=19104), "bucket": "s3://pinlake-topics/x"})
+    line = manager.up_summary(s3, stream=False, s3=True)
+    assert line.endswith(
+        ", API http://127.0.0.1:19102 (and http://127.0.0.1:19102/test), "
+        "S3 http://127.0.0.1:19104 (moto, in memory, bucket s3://pinlake-topics)"
+    )
+    assert "stream query" not in line
+    local = s3.model_copy(update={"bucket": str(tmp_path / "bucket")})
+    assert manager.up_summary(local, s3=True).endswith(
+        "S3 http://127.0.0.1:19104 (moto, in memory)"
+    )
+    everything = manager.up_summary(s3, s3=True, thrift=True, spark_cluster=True)
+    names = ["Kafka", "API", "stream query", "S3", "metastore", "Thrift server", "Spark cluster"]
+    positions = [everything.index(name) for name in names]
+    assert positions == sorted(positions)
+
+
 def test_up_refuses_a_broker_on_other_ports_at_once(tmp_path):
     running = settings_for(tmp_path, 19000)
     pid = pretend_running(running, "kafka", kafka_broker.config(running))

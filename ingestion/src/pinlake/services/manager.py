@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from types import ModuleType
 
+from rich.markup import escape
+
 from pinlake import kafka, run_folder
 from pinlake.config import Settings
 from pinlake.console import console, table
@@ -454,6 +456,46 @@ def stop_all(settings: Settings, quiet: bool = False) -> None:
                 say(said)
 
 
+def up_summary(
+    settings: Settings,
+    stream: bool = True,
+    s3: bool = False,
+    metastore: bool = False,
+    thrift: bool = False,
+    spark_cluster: bool = False,
+) -> str:
+    """The line ``pinlake services up`` ends with (after a green check mark): ``services up: ``
+    and where each service it started (or found running) answers, in start order: Kafka, the
+    API, the stream query, MariaDB when it is the source, the S3 server (and the bucket on it
+    when ``PINLAKE_BUCKET`` is one), the shared metastore, the Thrift server, the Spark
+    cluster."""
+    n = settings.kafka.brokers
+    local_cluster = not settings.kafka.external and n > 1
+    bucket = settings.bucket_dir
+    from pinlake.bucket.layout import S3Path
+
+    on_s3 = f", bucket s3://{bucket.bucket}" if isinstance(bucket, S3Path) else ""
+    mariadb_selected = settings.source_db == "mariadb"
+    return (
+        f"services up: Kafka {settings.kafka.bootstrap_servers}"
+        f"{' (external)' if settings.kafka.external else ''}"
+        + (f" ({n} brokers, replication factor {n}, min ISR {min(2, n)})" if local_cluster else "")
+        + f", API {settings.api.url}"
+        + (f" (and {settings.api.invoke_url})" if settings.api.stage else "")
+        + (", stream query" if stream else "")
+        + (f", MariaDB 127.0.0.1:{settings.mariadb.port}" if mariadb_selected else "")
+        + (f", S3 {s3_server.url(settings)} (moto, in memory{on_s3})" if s3 else "")
+        + (f", metastore {run_folder.metastore_url(settings)}" if metastore or thrift else "")
+        + (f", Thrift server {thrift_server.jdbc_url(settings)}" if thrift else "")
+        + (
+            f", Spark cluster {standalone.master_url(settings)} "
+            f"({settings.spark_cluster.workers} worker(s))"
+            if spark_cluster
+            else ""
+        )
+    )
+
+
 def services_up(
     settings: Settings,
     stream: bool = True,
@@ -477,23 +519,15 @@ def services_up(
     mariadb_selected = settings.source_db == "mariadb"
     n = settings.kafka.brokers
     local_cluster = not settings.kafka.external and n > 1
-    console.print(
-        f"[green]✓[/] services up: Kafka {settings.kafka.bootstrap_servers}"
-        f"{' (external)' if settings.kafka.external else ''}"
-        + (f" ({n} brokers, replication factor {n}, min ISR {min(2, n)})" if local_cluster else "")
-        + f", API {settings.api.url}"
-        + (f" (and {settings.api.invoke_url})" if settings.api.stage else "")
-        + (", stream query" if stream else "")
-        + (f", MariaDB 127.0.0.1:{settings.mariadb.port}" if mariadb_selected else "")
-        + (f", metastore {run_folder.metastore_url(settings)}" if metastore or thrift else "")
-        + (f", Thrift server {thrift_server.jdbc_url(settings)}" if thrift else "")
-        + (
-            f", Spark cluster {standalone.master_url(settings)} "
-            f"({settings.spark_cluster.workers} worker(s))"
-            if spark_cluster
-            else ""
-        )
+    summary = up_summary(
+        settings,
+        stream=stream,
+        s3=s3,
+        metastore=metastore,
+        thrift=thrift,
+        spark_cluster=spark_cluster,
     )
+    console.print(f"[green]✓[/] {escape(summary)}", soft_wrap=True)
     if spark_cluster:
         console.print(
             f"Spark cluster: web UI {standalone.ui_url(settings)}; the Spark commands of this home "
