@@ -209,6 +209,7 @@ def test_a_child_gets_the_settings_from_config_and_spark_s_decisions_from_spark(
     spark_keys = {
         "PINLAKE_METASTORE_JDBC_URL",
         "PINLAKE_METASTORE_DRIVER",
+        "PINLAKE_SPARK_CLASSPATH",
         "PINLAKE_SPARK_MASTER_URL",
         "PINLAKE_SPARK_CDS_OPTIONS",
         "PINLAKE_SPARK_CLASSPATH_CONF_DIR",

@@ -74,9 +74,10 @@ from pinlake.lakehouse.land import LandOptions, LandResult
 from pinlake.pipeline.isolated import Stage, run_isolated
 from pinlake.pipeline.steps import SourceLoad, run_step
 from pinlake.produce import ProduceResult, ProduceToApi
-from pinlake.services import kafka_broker, manager, metastore, process, s3_server
+from pinlake.services import kafka_broker, manager, metastore, process, s3_server, thrift_server
 from pinlake.services import spark_cluster as standalone
-from pinlake.spark import session_env
+from pinlake.spark import derby_classpath, session_env
+from pinlake.spark_cds import archive_file
 
 if TYPE_CHECKING:
     from airflow_env import DagTestProcess
@@ -650,6 +651,15 @@ def test_the_cluster_ran_land_and_runs_the_thrift_server(scale_out: ScaleOut) ->
     assert str(settings.jars_dir / "spark") in command
     # it read the bucket over s3a://: the AWS SDK logged through Spark's log4j2, no SLF4J warning
     assert "SLF4J" not in command
+    # the Thrift server's driver, on the shared metastore, maps the class-data archive make
+    # setup wrote: the embedded and the server metastore's sessions have one class path
+    archive = archive_file(settings, derby_classpath(settings))
+    assert archive.is_file()
+    server = psutil.Process(thrift_server.pid(settings))
+    commands = [" ".join(p.cmdline()) for p in [server, *server.children(recursive=True)]]
+    assert any(
+        f"-XX:SharedArchiveFile={archive}" in c and "HiveThriftServer2" in c for c in commands
+    )
 
 
 def test_the_thrift_server_answered_throughout_land(scale_out: ScaleOut) -> None:

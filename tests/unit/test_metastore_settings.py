@@ -59,7 +59,10 @@ def test_embedded_metastore_by_default(settings: Settings) -> None:
     assert ms.driver == EMBEDDED_DRIVER and ms.driver_jar is None
     conf = spark_conf(settings)
     assert conf[URL_KEY] == ms.url
-    assert conf["spark.driver.extraClassPath"] == settings.spark_classpath
+    # pinlake's jars and Derby's network client: the server metastore's class path too, so
+    # that one class-data archive serves both (tests/unit/test_spark_cds.py)
+    [client] = (settings.jars_dir / "metastore").glob("derbyclient-*.jar")
+    assert conf["spark.driver.extraClassPath"] == f"{settings.spark_classpath}:{client}"
     # dbt's local target gets the same
     assert _render_local_target(session_env(settings)) == conf
 

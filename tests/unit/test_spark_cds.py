@@ -14,6 +14,7 @@ import pytest
 from pinlake.config import Settings
 from pinlake.spark import (
     OWN_JARS,
+    derby_classpath,
     driver_classpath,
     launcher_env,
     session_env,
@@ -30,13 +31,17 @@ def _jars(tmp_path: Path) -> Settings:
     (spark / "kafka-clients-4.1.0.jar").write_bytes(b"kafka")
     for jar, source in OWN_JARS.items():
         (spark / jar).write_bytes(source.encode())
+    metastore = tmp_path / "jars" / "metastore"
+    metastore.mkdir()
+    (metastore / "derbyclient-10.16.1.1.jar").write_bytes(b"derby's network client")
+    (metastore / "postgresql-42.7.8.jar").write_bytes(b"postgresql")
     return Settings(home=tmp_path / "home", jars_dir=tmp_path / "jars")
 
 
 def test_the_key_follows_every_jar_on_the_class_path(tmp_path: Path) -> None:
     settings = _jars(tmp_path)
     classpath = driver_classpath(settings)
-    assert classpath == settings.spark_classpath  # the embedded metastore's: what build() writes
+    assert classpath == derby_classpath(settings)  # the embedded metastore's: what build() writes
     key = archive_key(classpath)
     assert len(key) == 16 and archive_key(classpath) == key  # stable for the same jars
     jar = tmp_path / "jars" / "spark" / "kafka-clients-4.1.0.jar"
@@ -50,6 +55,32 @@ def test_the_key_follows_every_jar_on_the_class_path(tmp_path: Path) -> None:
     assert archive_key(classpath) != touched
     # another metastore driver jar is another class path
     assert archive_key(f"{classpath}:{tmp_path}/derbyclient.jar") != archive_key(classpath)
+
+
+def test_both_derby_metastores_share_one_class_path_and_so_one_archive(tmp_path: Path) -> None:
+    """The embedded metastore's sessions and those on a Derby server (the shared metastore, the
+    Thrift server) have one driver class path, Derby's client last: the archive ``make setup``
+    writes serves both. PostgreSQL's has its driver instead, and another archive key."""
+    settings = _jars(tmp_path)
+    client = tmp_path / "jars" / "metastore" / "derbyclient-10.16.1.1.jar"
+    embedded = driver_classpath(settings)
+    assert embedded == f"{settings.spark_classpath}:{client}"
+    server = settings.model_copy(
+        update={"metastore_url": "jdbc:derby://127.0.0.1:1527/metastore_db"}
+    )
+    assert driver_classpath(server) == embedded
+    assert spark_conf(server)["spark.driver.extraClassPath"] == embedded
+    assert archive_file(server, driver_classpath(server)) == archive_file(settings, embedded)
+    postgres = settings.model_copy(
+        update={"metastore_url": "jdbc:postgresql://127.0.0.1:5432/metastore"}
+    )
+    assert driver_classpath(postgres) == (
+        f"{settings.spark_classpath}:{tmp_path / 'jars' / 'metastore' / 'postgresql-42.7.8.jar'}"
+    )
+    assert archive_key(driver_classpath(postgres)) != archive_key(embedded)
+    # before `make setup` resolved Derby's client, the embedded metastore still has a class path
+    client.unlink()
+    assert driver_classpath(settings) == settings.spark_classpath
 
 
 def test_a_session_maps_the_archive_of_its_class_path_only_when_it_exists(tmp_path: Path) -> None:

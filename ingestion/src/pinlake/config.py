@@ -425,8 +425,8 @@ class Settings(BaseSettings):
             PINLAKE_SPARK_ADAPTIVE=str(self.spark_adaptive).lower(),
             PINLAKE_SPARK_PARTITIONS=str(self.spark_partitions),
             PINLAKE_DBT_TARGET=self.dbt_target,
-            # read by profiles.yml only (derived from the fields above)
-            PINLAKE_SPARK_CLASSPATH=self.spark_classpath,
+            # read by profiles.yml only (derived from the fields above); its class path
+            # (PINLAKE_SPARK_CLASSPATH) depends on the metastore: pinlake.spark.metastore_env
             PINLAKE_LOG4J_CONFIG=str(self.log4j_config),
             SPARK_LOCAL_IP=os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
             DBT_PROFILES_DIR=str(REPO_ROOT),

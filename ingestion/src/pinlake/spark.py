@@ -179,13 +179,31 @@ def spark_master(settings: Settings) -> str:
     return running_master_url(settings) or LOCAL_MASTER
 
 
+def derby_classpath(settings: Settings) -> str:
+    """The driver class path of a session on a Derby metastore, embedded or a server: pinlake's
+    jars (``<jars_dir>/spark/*``), then Derby's network client jar once ``make setup`` has
+    resolved it. The embedded metastore does not need the client; it is there so that both
+    kinds have one class path, and with it one class-data archive (:mod:`pinlake.spark_cds`):
+    the Thrift server and the sessions on the shared metastore start on it too."""
+    from pinlake import run_folder
+
+    try:
+        client = run_folder.metastore_client_jar(settings, "derbyclient")
+    except PinlakeError:
+        return settings.spark_classpath  # not resolved: a server metastore says so itself
+    return f"{settings.spark_classpath}:{client}"
+
+
 def _classpath(settings: Settings, ms: MetastoreConnection) -> str:
-    return settings.spark_classpath + (f":{ms.driver_jar}" if ms.driver_jar else "")
+    if ms.driver == POSTGRES_DRIVER:
+        return f"{settings.spark_classpath}:{ms.driver_jar}"
+    return derby_classpath(settings)
 
 
 def driver_classpath(settings: Settings) -> str:
-    """The driver's extra class path (``spark.driver.extraClassPath``): pinlake's jars, then the
-    JDBC driver jar of :func:`metastore_connection`'s metastore when it needs one."""
+    """The driver's extra class path (``spark.driver.extraClassPath``) for
+    :func:`metastore_connection`'s metastore: :func:`derby_classpath` for Derby (embedded or
+    a server), pinlake's jars and PostgreSQL's driver jar for PostgreSQL."""
     return _classpath(settings, metastore_connection(settings))
 
 

@@ -11,7 +11,7 @@ starts on less CPU (bench/README.md has the figures). Classes it lacks load as u
 The JDK uses an archive only with the JVM and the class path it was made with, and otherwise
 runs without it (the options here keep that silent). So the file name carries a key of both
 (:func:`archive_file`): the ``java`` binary, the driver's class path and the size and time of
-every jar on it; a session whose key has no archive (another metastore driver jar, new jars
+every jar on it; a session whose key has no archive (a PostgreSQL metastore's driver jar, new jars
 before ``make setup``) starts as before. The JDK also refuses a class path that holds a
 non-empty folder, and Spark's launcher puts ``SPARK_CONF_DIR`` on it: conf/spark-env.sh
 swaps that folder for an empty one (``PINLAKE_SPARK_CLASSPATH_CONF_DIR``, :func:`launcher_env`)

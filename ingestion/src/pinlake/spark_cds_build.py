@@ -19,7 +19,7 @@ import psutil
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
 from pinlake.services.process import log_excerpt
-from pinlake.spark import check_jars, get_spark, session_env
+from pinlake.spark import check_jars, derby_classpath, get_spark, session_env
 from pinlake.spark_cds import archive_file
 
 #: The statements of the archive's session: those of pinlake's steps (land's JSON read and Delta
@@ -67,7 +67,8 @@ class ArchiveError(PinlakeError):
 
 
 def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
-    """Write the archive of the default driver class path (the embedded metastore's) unless it
+    """Write the archive of the default driver class path (a Derby metastore's,
+    :func:`~pinlake.spark.derby_classpath`) unless it
     is there: a child Python process opens a session on a throwaway home, runs
     :data:`WORKLOAD` and ends; its driver JVM writes the classes it loaded at exit
     (``-XX:ArchiveClassesAtExit``) to a temporary file, renamed into place when complete; the
@@ -80,9 +81,9 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pinlake-cds-") as scratch:
         # a fresh home: the embedded metastore (whatever runs beside settings.home), whose
-        # driver class path is pinlake's jars alone (pinlake.spark.driver_classpath)
+        # driver class path is every Derby metastore's (pinlake.spark.derby_classpath)
         home = settings.model_copy(update={"home": Path(scratch) / "home", "metastore_url": None})
-        target = archive_file(settings, settings.spark_classpath)
+        target = archive_file(settings, derby_classpath(settings))
         if target.is_file():
             return ArchiveResult(target, target.stat().st_size, 0.0, built=False)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +119,7 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
 def remove_stale(current: Path) -> list[Path]:
     """Remove the other driver archives beside ``current`` (older jars, another JVM: ones the
     JDK now refuses, about 220 MiB each); returns what was removed. :func:`build` writes only
-    the embedded metastore's archive, so any other one is stale once it has written."""
+    the Derby metastores' archive, so any other one is stale once it has written."""
     stale = [old for old in current.parent.glob("spark-driver-*.jsa") if old != current]
     for old in stale:
         old.unlink(missing_ok=True)
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     try:
         check_jars(settings)
-        if not archive_file(settings, settings.spark_classpath).is_file():
+        if not archive_file(settings, derby_classpath(settings)).is_file():
             console.print(
                 "writing the Spark driver's class-data archive (a short session, ~1 min)",
                 soft_wrap=True,
