@@ -45,6 +45,10 @@ FAILOVER = {
     "replica.lag.time.max.ms": "10000",
 }
 
+#: Each node's log4j2 configuration (Kafka logs through SLF4J 1.7, bound to log4j2 by
+#: log4j-slf4j-impl, jvm/pom.xml): Kafka's warnings and errors, and other libraries' INFO, to
+#: ``logs/kafka-server.log`` (``kafka-<n>-server.log``); what reaches stdout/stderr goes to the
+#: node's ``.out`` log (:func:`out_log`).
 LOG4J2 = """\
 status = warn
 appender.file.type = File
@@ -60,14 +64,6 @@ logger.apache.name = org.apache.kafka
 logger.apache.level = WARN
 logger.state.name = state.change.logger
 logger.state.level = WARN
-"""
-
-LOG4J1 = """\
-log4j.rootLogger=WARN, file
-log4j.appender.file=org.apache.log4j.FileAppender
-log4j.appender.file.File={log}
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 """
 
 
@@ -201,7 +197,6 @@ def _jvm_args(settings: Settings, node: Node) -> list[str]:
         "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={node.dir / 'log4j2.properties'}",
-        f"-Dlog4j.configuration=file:{node.dir / 'log4j.properties'}",
         f"-Dkafka.logs.dir={settings.logs_dir}",
         "-cp",
         _classpath(settings),
@@ -211,6 +206,12 @@ def _jvm_args(settings: Settings, node: Node) -> list[str]:
 def out_log(settings: Settings, node: Node) -> Path:
     """The stdout/stderr log of ``node`` (``logs/kafka.out``, ``logs/kafka-<n>.out``)."""
     return settings.logs_dir / f"{node.name}.out"
+
+
+def server_log(settings: Settings, node: Node) -> Path:
+    """The log4j2 log of ``node`` (:data:`LOG4J2`; ``logs/kafka-server.log``,
+    ``logs/kafka-<n>-server.log``): where the broker's own errors go."""
+    return settings.logs_dir / f"{node.name}-server.log"
 
 
 def _cluster_file(settings: Settings) -> Path:
@@ -268,10 +269,7 @@ def prepare(settings: Settings) -> dict[int, Path]:
     props: dict[int, Path] = {}
     for node in cluster:
         node.dir.mkdir(parents=True, exist_ok=True)
-        prefix = "kafka" if node.id == 1 else node.name
-        log = settings.logs_dir / f"{prefix}-server.log"
-        (node.dir / "log4j2.properties").write_text(LOG4J2.format(log=log))
-        (node.dir / "log4j.properties").write_text(LOG4J1.format(log=log))
+        (node.dir / "log4j2.properties").write_text(LOG4J2.format(log=server_log(settings, node)))
         props[node.id] = node.dir / "server.properties"
         props[node.id].write_text(server_properties(settings, node))
     todo = [n for n in cluster if not (n.dir / "data" / "meta.properties").exists()]
@@ -386,8 +384,12 @@ def start(settings: Settings) -> int:
     started = {node.id: npid for node, npid in start_nodes(settings).items()}
     pid_ = started.get(1) or pid(settings)
     if pid_ is None:
+        first = nodes(settings)[0]
         raise PinlakeError(
-            f"the Kafka broker exited at once; see {settings.logs_dir / 'kafka.out'}"
+            f"the Kafka broker exited at once; see {server_log(settings, first)} and "
+            f"{out_log(settings, first)}"
+            + process.log_excerpt(server_log(settings, first))
+            + process.log_excerpt(out_log(settings, first))
         )
     return pid_
 
@@ -486,14 +488,18 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
     local = not settings.kafka.external
     want = settings.kafka.brokers if local else 1
     watched = {n: p for n in nodes(settings) if (p := node_pid(settings, n))} if local else {}
-    out = settings.logs_dir / "kafka.out"
+    first = nodes(settings)[0]
+    logs = [server_log(settings, first), out_log(settings, first)]
+    see = f"see {logs[0]} and {logs[1]}"
 
     def check() -> bool:
         for node, npid in watched.items():
             if not process.is_alive(npid):
                 raise PinlakeError(
                     ("the Kafka broker" if want == 1 else f"Kafka node {node.id}")
-                    + f" exited during start-up; see {out_log(settings, node)}"
+                    + f" exited during start-up; see {server_log(settings, node)} and "
+                    + f"{out_log(settings, node)}"
+                    + process.log_excerpt(server_log(settings, node))
                     + process.log_excerpt(out_log(settings, node))
                 )
         return len(broker_ids(settings, timeout=1.5)) >= want
@@ -504,9 +510,9 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
         timeout=timeout,
         interval=0.3,
         pid=pid_,
-        exited=f"the Kafka broker exited during start-up; see {out}",
-        log=out,
+        exited=f"the Kafka broker exited during start-up; {see}",
+        log=logs,
         not_healthy=(
-            f"Kafka at {settings.kafka.bootstrap_servers} {have} after {timeout:.0f}s; see {out}"
+            f"Kafka at {settings.kafka.bootstrap_servers} {have} after {timeout:.0f}s; {see}"
         ),
     )

@@ -200,18 +200,20 @@ def wait_healthy(
     pid: int | None,
     exited: str,
     not_healthy: str,
-    log: Path | None = None,
+    log: Path | list[Path] | None = None,
 ) -> None:
     """Call ``check`` every ``interval`` seconds until it returns True.
 
     Raises :class:`PinlakeError` with ``exited`` as soon as process ``pid`` (if given) is no
     longer alive, or with ``not_healthy`` after ``timeout`` seconds; either message is followed
-    by :func:`log_excerpt` of the service's ``log`` when one is given, so that the reason is in
-    the error itself (a CI log shows it; the service's home may be gone by then).
+    by :func:`log_excerpt` of the service's ``log`` (or of each of its logs) when one is given,
+    so that the reason is in the error itself (a CI log shows it; the service's home may be
+    gone by then).
     """
+    logs = [] if log is None else log if isinstance(log, list) else [log]
 
     def excerpt() -> str:
-        return log_excerpt(log) if log is not None else ""
+        return "".join(log_excerpt(path) for path in logs)
 
     def attempt() -> bool:
         if check():
