@@ -469,11 +469,11 @@ def up_summary(
     API, the stream query, MariaDB when it is the source, the S3 server (and the bucket on it
     when ``PINLAKE_BUCKET`` is one), the shared metastore, the Thrift server, the Spark
     cluster."""
+    from pinlake.bucket.layout import S3Path
+
     n = settings.kafka.brokers
     local_cluster = not settings.kafka.external and n > 1
     bucket = settings.bucket_dir
-    from pinlake.bucket.layout import S3Path
-
     on_s3 = f", bucket s3://{bucket.bucket}" if isinstance(bucket, S3Path) else ""
     mariadb_selected = settings.source_db == "mariadb"
     return (
