@@ -357,6 +357,12 @@ def test_status_describes_the_running_services_whatever_the_shell_exports(tmp_pa
             "x",
             "PINLAKE_MARIADB__PORT='x': Input should be a valid integer",
         ),
+        (  # what a new user tried: moto accepts it, Hadoop's S3A cannot read it (land crashed)
+            "PINLAKE_BUCKET",
+            "s3://Bad_Bucket",
+            "PINLAKE_BUCKET='s3://Bad_Bucket': Value error, 's3://Bad_Bucket': 'Bad_Bucket' is not "
+            "a valid S3 bucket name",
+        ),
     ],
 )
 def test_a_rejected_variable_is_named_as_the_user_set_it(
@@ -370,5 +376,25 @@ def test_a_rejected_variable_is_named_as_the_user_set_it(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: invalid settings: {expected}"), err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize("command", [["sink", "--once"], ["land"], ["produce", "--to", "bucket"]])
+@pytest.mark.parametrize(
+    ("bucket", "expected"),
+    [
+        ("s3://Bad_Bucket", "'Bad_Bucket' is not a valid S3 bucket name"),
+        ("s3://", "an S3 location needs a bucket name"),
+    ],
+)
+def test_a_rejected_bucket_option_is_one_usage_line(tmp_path, capsys, command, bucket, expected):
+    """``--bucket`` is checked as ``PINLAKE_BUCKET`` is, before the command runs: one line on
+    stderr and exit 2, not a traceback from the step that first uses it."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path / "home"), *command, "--bucket", bucket])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: Invalid value for '--bucket': {bucket!r}: {expected}"), err
     assert len(err.splitlines()) == 1
     assert not (tmp_path / "home").exists()

@@ -95,11 +95,29 @@ app.add_typer(source_app, name="source")
 app.add_typer(services_app, name="services")
 
 # Options shared by several commands.
+
+
+def _checked_bucket(value: str | None) -> str | None:
+    """``--bucket`` as given, once :func:`pinlake.location.location` accepts it (an S3 URI with a
+    valid bucket name, or a folder); else click's usage error, one line and exit 2, as for
+    ``PINLAKE_BUCKET``."""
+    if value is None:
+        return None
+    from pinlake.location import location
+
+    try:
+        location(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
+
+
 BucketOpt = Annotated[
     str | None,
     typer.Option(
         help="Topics bucket: a folder or s3://<bucket>/<prefix> (default: home/bucket).",
         show_default=False,
+        callback=_checked_bucket,
     ),
 ]
 UrlOpt = Annotated[

@@ -9,12 +9,40 @@ re-exports these names) builds every name and path on it. Pure: no I/O, no pinla
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Union
 
 #: URI schemes of an S3 location: ``s3://`` (AWS, Databricks), ``s3a://`` (Hadoop's name).
 S3_SCHEMES = ("s3://", "s3a://")
+
+#: A general purpose bucket's name (AWS, "General purpose bucket naming rules"): 3 to 63
+#: lowercase letters, digits, ``.`` and ``-``, beginning and ending with a letter or digit.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+#: Prefixes and suffixes AWS reserves for other kinds of bucket and for access-point aliases.
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid S3 bucket name, or None when it is one. The rules are AWS's
+    "General purpose bucket naming rules" (Amazon S3 User Guide). Hadoop's S3A connector, which
+    ``land`` reads the bucket with, takes the bucket from the host part of an ``s3a://`` URI, so
+    a name outside them (uppercase, ``_``) would fail only there, as ``bucket is null/empty``."""
+    if not _BUCKET_NAME.fullmatch(name):
+        return (
+            "a bucket name has 3 to 63 characters: lowercase letters, digits, '.' and '-', "
+            "beginning and ending with a letter or digit"
+        )
+    if ".." in name:
+        return "a bucket name has no two adjacent periods"
+    if _IP_ADDRESS.fullmatch(name):
+        return "a bucket name is not an IP address"
+    if name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES):
+        return "the name's prefix or suffix is reserved by AWS"
+    return None
 
 
 @dataclass(frozen=True)
@@ -67,7 +95,8 @@ Location = Union[Path, S3Path]  # noqa: UP007  (a runtime alias; ``|`` would nee
 def location(value: str | Path | S3Path) -> Location:
     """The :data:`Location` of a bucket given as text: ``s3://<bucket>[/<prefix>]`` or
     ``s3a://…`` as an :class:`S3Path` (trailing ``/`` dropped), anything else as an absolute local
-    path. Raises ValueError for an S3 URI without a bucket name."""
+    path. Raises ValueError for an S3 URI without a bucket name or with an invalid one
+    (:func:`bucket_name_problem`)."""
     if isinstance(value, S3Path):
         return value
     text = str(value)
@@ -76,6 +105,8 @@ def location(value: str | Path | S3Path) -> Location:
             bucket, _, key = text[len(scheme) :].partition("/")
             if not bucket:
                 raise ValueError(f"{text!r}: an S3 location needs a bucket name (s3://<bucket>/…)")
+            if problem := bucket_name_problem(bucket):
+                raise ValueError(f"{text!r}: {bucket!r} is not a valid S3 bucket name: {problem}")
             return S3Path(bucket, key.strip("/"))
     return Path(text).expanduser().resolve()
 

@@ -4,6 +4,7 @@ AWS variables map to."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -20,6 +21,7 @@ from pinlake.bucket.layout import (
     topic_dir,
 )
 from pinlake.config import Settings
+from pinlake.location import bucket_name_problem
 from pinlake.spark import s3a_conf
 
 topics = st.from_regex(r"[A-Za-z0-9._-]{1,40}", fullmatch=True)
@@ -30,14 +32,40 @@ topics = st.from_regex(r"[A-Za-z0-9._-]{1,40}", fullmatch=True)
     [
         ("s3://pinlake-topics", "pinlake-topics", ""),
         ("s3://pinlake-topics/", "pinlake-topics", ""),
-        ("s3://b/some/prefix/", "b", "some/prefix"),
-        ("s3a://b/some/prefix", "b", "some/prefix"),
+        ("s3://bkt/some/prefix/", "bkt", "some/prefix"),
+        ("s3a://bkt/some/prefix", "bkt", "some/prefix"),
+        ("s3://my.bucket-2/p", "my.bucket-2", "p"),
+        (f"s3://{'a' * 63}", "a" * 63, ""),
     ],
 )
 def test_s3_uris_parse_to_a_bucket_and_key(text: str, bucket: str, key: str) -> None:
     parsed = location(text)
     assert parsed == S3Path(bucket, key)
     assert str(parsed) == (f"s3://{bucket}/{key}" if key else f"s3://{bucket}")
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("Bad_Bucket", "3 to 63 characters: lowercase letters"),  # a new user's try
+        ("ab", "3 to 63 characters"),
+        ("a" * 64, "3 to 63 characters"),
+        ("-bucket", "beginning and ending with a letter or digit"),
+        ("bucket.", "beginning and ending with a letter or digit"),
+        ("my..bucket", "no two adjacent periods"),
+        ("192.168.5.4", "not an IP address"),
+        ("xn--bucket", "reserved by AWS"),
+        ("data-s3alias", "reserved by AWS"),
+        ("data--ol-s3", "reserved by AWS"),
+    ],
+)
+def test_an_invalid_bucket_name_is_refused_with_its_rule(name: str, problem: str) -> None:
+    """AWS's general purpose bucket naming rules (Amazon S3 User Guide); the S3A connector that
+    ``land`` reads with cannot address a bucket outside them."""
+    assert problem in (bucket_name_problem(name) or "")
+    with pytest.raises(ValueError, match=f"'{re.escape(name)}' is not a valid S3 bucket name"):
+        location(f"s3://{name}/prefix")
+    assert bucket_name_problem("pinlake-topics") is None
 
 
 def test_anything_else_is_an_absolute_local_folder(tmp_path: Path) -> None:
