@@ -357,6 +357,17 @@ def test_status_describes_the_running_services_whatever_the_shell_exports(tmp_pa
             "x",
             "PINLAKE_MARIADB__PORT='x': Input should be a valid integer",
         ),
+        (  # Kafka refuses the topic names it would make
+            "PINLAKE_TOPIC_PREFIX",
+            "my prefix",
+            "PINLAKE_TOPIC_PREFIX='my prefix': Value error, a topic prefix is 1 to 234 ASCII "
+            "letters, digits, '.', '_' and '-'",
+        ),
+        (
+            "PINLAKE_TOPIC_PREFIX",
+            "p" * 235,
+            f"PINLAKE_TOPIC_PREFIX='{'p' * 235}': Value error, a topic prefix is 1 to 234",
+        ),
         (  # what a new user tried: moto accepts it, Hadoop's S3A cannot read it (land crashed)
             "PINLAKE_BUCKET",
             "s3://Bad_Bucket",

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 #: The three source tables / topics, in the order the original producer posted them.
 TABLES: tuple[str, ...] = ("pin", "geo", "user")
+#: The longest topic name Kafka accepts (``org.apache.kafka.common.internals.Topic``).
+TOPIC_NAME_MAX = 249
 
 #: Repository root (the dbt project): ``ingestion/src/pinlake/config.py`` -> four levels up.
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -305,6 +307,21 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("topic_prefix", mode="after")
+    @classmethod
+    def _topic_name_part(cls, value: str) -> str:
+        """A part of Kafka topic names (``<prefix>.<table>``, ``streaming-<prefix>-<table>``):
+        Kafka's legal characters (ASCII letters, digits, ``.``, ``_``, ``-``) and short enough
+        for its 249-character limit (Kafka's ``org.apache.kafka.common.internals.Topic``)."""
+        longest = len(f"streaming-{value}-user")
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", value) or longest > TOPIC_NAME_MAX:
+            raise ValueError(
+                "a topic prefix is 1 to "
+                f"{TOPIC_NAME_MAX - len('streaming--user')} ASCII letters, digits, '.', '_' and "
+                "'-' (Kafka's legal topic characters)"
+            )
+        return value
 
     @field_validator("bucket", mode="before")
     @classmethod
