@@ -58,11 +58,12 @@ $(JARS)/.resolved: jvm/pom.xml
 # folder on every Spark class path: jvm/hadoop, Hadoop's local file system over NIO instead of forking
 # chmod/readlink; jvm/aws-sdk-slf4j, the SLF4J 1.x binding the AWS SDK bundle looks for (its log
 # events to Spark's log4j2 instead of an "SLF4J: Failed to load class" warning and nowhere).
+jar_classes = $(JARS)/classes/$(basename $(notdir $@))
 define compile_jar
 	@command -v javac >/dev/null || { echo "error: a JDK is required to compile $(dir $<) (apt-get install openjdk-17-jdk-headless)"; exit 1; }
-	@rm -rf $(JARS)/classes/$(basename $(notdir $@)) && mkdir -p $(JARS)/classes/$(basename $(notdir $@))
-	javac -nowarn -d $(JARS)/classes/$(basename $(notdir $@)) -cp "$$($(BIN)/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*" $(filter %.java,$^)
-	jar cf $@ -C $(JARS)/classes/$(basename $(notdir $@)) .
+	@rm -rf $(jar_classes) && mkdir -p $(jar_classes)
+	javac -nowarn -d $(jar_classes) -cp "$$($(BIN)/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*" $(filter %.java,$^)
+	jar cf $@ -C $(jar_classes) .
 endef
 $(HADOOP_LOCAL_JAR): $(HADOOP_LOCAL_SRC) $(VENV)/.installed $(JARS)/.resolved
 	$(compile_jar)

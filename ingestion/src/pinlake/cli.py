@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 from pinlake.config import MAX_LOCAL_BROKERS, MAX_LOCAL_WORKERS, get_settings
 from pinlake.console import err_console, output_width
 from pinlake.errors import PinlakeError, UsageError
+from pinlake.location import location
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
 
 # typer >= 0.20 vendors click; its usage errors all derive from this class.
@@ -103,8 +104,6 @@ def _checked_bucket(value: str | None) -> str | None:
     ``PINLAKE_BUCKET``."""
     if value is None:
         return None
-    from pinlake.location import location
-
     try:
         location(value)
     except ValueError as exc:

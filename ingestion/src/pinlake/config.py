@@ -29,6 +29,17 @@ TABLES: tuple[str, ...] = ("pin", "geo", "user")
 #: The longest topic name Kafka accepts (``org.apache.kafka.common.internals.Topic``).
 TOPIC_NAME_MAX = 249
 
+
+def topic_name(prefix: str, table: str) -> str:
+    """The batch topic of a table, e.g. ``pinterest.pin`` (the original ``<UserId>.pin``)."""
+    return f"{prefix}.{table}"
+
+
+def stream_name(prefix: str, table: str) -> str:
+    """The stream (Kinesis-style) topic of a table, e.g. ``streaming-pinterest-pin``."""
+    return f"streaming-{prefix}-{table}"
+
+
 #: Repository root (the dbt project): ``ingestion/src/pinlake/config.py`` -> four levels up.
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -314,12 +325,11 @@ class Settings(BaseSettings):
         """A part of Kafka topic names (``<prefix>.<table>``, ``streaming-<prefix>-<table>``):
         Kafka's legal characters (ASCII letters, digits, ``.``, ``_``, ``-``) and short enough
         for its 249-character limit (Kafka's ``org.apache.kafka.common.internals.Topic``)."""
-        longest = len(f"streaming-{value}-user")
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", value) or longest > TOPIC_NAME_MAX:
+        around = max(len(name("", t)) for name in (topic_name, stream_name) for t in TABLES)
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", value) or len(value) + around > TOPIC_NAME_MAX:
             raise ValueError(
-                "a topic prefix is 1 to "
-                f"{TOPIC_NAME_MAX - len('streaming--user')} ASCII letters, digits, '.', '_' and "
-                "'-' (Kafka's legal topic characters)"
+                f"a topic prefix is 1 to {TOPIC_NAME_MAX - around} ASCII letters, digits, '.', "
+                "'_' and '-' (Kafka's legal topic characters)"
             )
         return value
 
@@ -379,12 +389,13 @@ class Settings(BaseSettings):
         return self.jars_dir / "kafka"
 
     def topic(self, table: str) -> str:
-        """Batch topic of a table, e.g. ``pinterest.pin`` (the original ``<UserId>.pin``)."""
-        return f"{self.topic_prefix}.{table}"
+        """Batch topic of a table, e.g. ``pinterest.pin`` (:func:`topic_name`)."""
+        return topic_name(self.topic_prefix, table)
 
     def stream(self, table: str) -> str:
-        """Stream (Kinesis-style) name of a table, e.g. ``streaming-pinterest-pin``."""
-        return f"streaming-{self.topic_prefix}-{table}"
+        """Stream (Kinesis-style) name of a table, e.g. ``streaming-pinterest-pin``
+        (:func:`stream_name`)."""
+        return stream_name(self.topic_prefix, table)
 
     @property
     def run_dir(self) -> Path:

@@ -214,6 +214,13 @@ def server_log(settings: Settings, node: Node) -> Path:
     return settings.logs_dir / f"{node.name}-server.log"
 
 
+def _exit_report(settings: Settings, node: Node) -> str:
+    """Where to look when ``node`` exited, and what its logs' ends say went wrong: ``see
+    <server log> and <.out log>``, then :func:`~pinlake.services.process.log_excerpt` of each."""
+    logs = [server_log(settings, node), out_log(settings, node)]
+    return f"see {logs[0]} and {logs[1]}" + "".join(process.log_excerpt(log) for log in logs)
+
+
 def _cluster_file(settings: Settings) -> Path:
     """``home/kafka/cluster.json``: ``{"cluster_id", "brokers"}`` the storage was formatted for."""
     return kafka_dir(settings) / "cluster.json"
@@ -384,12 +391,8 @@ def start(settings: Settings) -> int:
     started = {node.id: npid for node, npid in start_nodes(settings).items()}
     pid_ = started.get(1) or pid(settings)
     if pid_ is None:
-        first = nodes(settings)[0]
         raise PinlakeError(
-            f"the Kafka broker exited at once; see {server_log(settings, first)} and "
-            f"{out_log(settings, first)}"
-            + process.log_excerpt(server_log(settings, first))
-            + process.log_excerpt(out_log(settings, first))
+            f"the Kafka broker exited at once; {_exit_report(settings, nodes(settings)[0])}"
         )
     return pid_
 
@@ -497,10 +500,7 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
             if not process.is_alive(npid):
                 raise PinlakeError(
                     ("the Kafka broker" if want == 1 else f"Kafka node {node.id}")
-                    + f" exited during start-up; see {server_log(settings, node)} and "
-                    + f"{out_log(settings, node)}"
-                    + process.log_excerpt(server_log(settings, node))
-                    + process.log_excerpt(out_log(settings, node))
+                    + f" exited during start-up; {_exit_report(settings, node)}"
                 )
         return len(broker_ids(settings, timeout=1.5)) >= want
 
