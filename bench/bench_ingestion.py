@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import shutil
@@ -92,16 +93,19 @@ def pct(values: list[float], q: float) -> float:
 
 # ---- CPU accounting ------------------------------------------------------------------------
 def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and its descendants; 0.0 if it is gone."""
+    """CPU seconds (user + system) of ``pid`` and its descendants; 0.0 if it is gone. A
+    descendant that ends while it is read is left out, not the whole sum."""
     try:
         root = psutil.Process(pid)
-        total = 0.0
-        for p in [root, *root.children(recursive=True)]:
-            t = p.cpu_times()
-            total += t.user + t.system
-        return total
+        family = [root, *root.children(recursive=True)]
     except psutil.Error:
         return 0.0
+    total = 0.0
+    for p in family:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
 
 
 def _thread_cpu(pid: int) -> dict[str, float]:

@@ -46,7 +46,12 @@ from pinlake.config import Settings
 from pinlake.lakehouse.land import LandOptions, land_bucket
 result = land_bucket(Settings(), LandOptions(Path(sys.argv[1])))
 wall = time.perf_counter() - started
-jvm = sum(sum(p.cpu_times()[:2]) for p in psutil.Process().children(recursive=True))
+jvm = 0.0
+for p in psutil.Process().children(recursive=True):
+    try:
+        jvm += sum(p.cpu_times()[:2])
+    except psutil.Error:  # it ended while it was read
+        pass
 print(json.dumps({"wall": wall, "jvm_cpu": jvm, "records": result.total_records}))
 """
 

@@ -8,6 +8,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 from pinlake.config import ApiSettings, KafkaSettings, Settings
 from pinlake.services.process import free_ports
 
@@ -132,3 +134,20 @@ def render_profiles(env: dict[str, str]) -> dict:
 
     # in a context of its own: dbt's invocation environment of this process stays as it was
     return contextvars.copy_context().run(render)
+
+
+def command_lines(pid: int) -> list[str]:
+    """The command lines (arguments joined by spaces) of ``pid`` and its descendants; ``[]`` once
+    ``pid`` is gone. A zombie has no command line left and is left out, as is a process that
+    ends while it is read: a JVM that a launcher script ``exec``'d in its place (spark-submit's
+    ``bin/spark-class``) inherits the script's children, and nobody reaps them."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+    lines: list[str] = []
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):  # psutil.ZombieProcess is one
+            lines.append(" ".join(proc.cmdline()))
+    return lines

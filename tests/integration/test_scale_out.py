@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 from confluent_kafka.admin import ConfigResource
-from pinlake_testing import reference_draws
+from pinlake_testing import command_lines, reference_draws
 
 from pinlake import kafka, run_folder
 from pinlake.bucket.layout import S3Path, list_files, partition_dir, s3_client
@@ -655,8 +655,9 @@ def test_the_cluster_ran_land_and_runs_the_thrift_server(scale_out: ScaleOut) ->
     # setup wrote: the embedded and the server metastore's sessions have one class path
     archive = archive_file(settings, derby_classpath(settings))
     assert archive.is_file()
-    server = psutil.Process(thrift_server.pid(settings))
-    commands = [" ".join(p.cmdline()) for p in [server, *server.children(recursive=True)]]
+    server = thrift_server.pid(settings)
+    assert server is not None
+    commands = command_lines(server)
     assert any(
         f"-XX:SharedArchiveFile={archive}" in c and "HiveThriftServer2" in c for c in commands
     )

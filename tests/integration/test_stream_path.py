@@ -131,10 +131,11 @@ def children() -> Iterator[list[subprocess.Popen]]:
     yield started
     for proc in started:
         if proc.poll() is None:
-            family = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(True))]
-            for pid in family:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    psutil.Process(pid).kill()
+            with contextlib.suppress(psutil.NoSuchProcess):  # it may end meanwhile
+                root = psutil.Process(proc.pid)
+                for member in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        member.kill()
             proc.wait(30)
 
 

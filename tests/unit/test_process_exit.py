@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+from pinlake_testing import command_lines
 
 from pinlake.services import process
 
@@ -55,3 +56,17 @@ def test_a_running_process_is_returned_and_one_that_exits_is_not(parent) -> None
         assert process.wait_exited([ended], timeout=30) == []
         assert not psutil.pid_exists(child.pid)  # our own child's zombie: reaped on the way
     assert process.wait_exited([], timeout=0) == []
+
+
+def test_command_lines_leave_out_a_zombie_child(parent) -> None:
+    """A JVM that spark-submit's launcher script exec'd keeps the script's unreaped children:
+    reading the Thrift server's command lines met one in CI (psutil.ZombieProcess)."""
+    assert parent.stdout is not None
+    zombie = psutil.Process(int(parent.stdout.readline()))
+    assert process.wait_exited([zombie], timeout=30) == []
+    assert zombie.status() == psutil.STATUS_ZOMBIE
+    with pytest.raises(psutil.ZombieProcess):
+        zombie.cmdline()  # what the test of the Thrift server's class-data archive called
+    [line] = command_lines(parent.pid)
+    assert line == " ".join([sys.executable, "-c", NEGLECTFUL_PARENT])  # the zombie left out
+    assert command_lines(zombie.pid) == []
