@@ -382,18 +382,22 @@ def _put_strays(run: ScaleOut) -> None:
 
 def _land_while_queried(run: ScaleOut) -> None:
     """``land`` in its own process (on the cluster) while a thread asks the Thrift server for
-    the raw tables and a count every :data:`POLL_SECONDS` seconds."""
+    the raw tables and a count every :data:`POLL_SECONDS` seconds, and once more after land
+    has ended (so the last poll sees what land left, however its end fell between two polls)."""
     settings = run.settings
     done = threading.Event()
 
     def poll() -> None:
-        while not done.is_set():
+        while True:
+            last = done.is_set()
             try:
                 tables = sorted(r[1] for r in query(settings, "show tables in raw")[1])
                 count = query(settings, "select count(*) from raw.pin")[1] if "pin" in tables else 0
                 run.polls.append((tables, count))
             except Exception as exc:  # noqa: BLE001 - recorded, asserted by a test
                 run.polls.append(exc)
+            if last:
+                return
             done.wait(POLL_SECONDS)
 
     query(settings, "create database if not exists raw")  # so the poll has a schema to list
@@ -669,7 +673,11 @@ def test_the_thrift_server_answered_throughout_land(scale_out: ScaleOut) -> None
     assert not errors, errors[:3]
     assert len(polls) >= 3  # the Thrift server answered while land ran
     assert any("pin" not in tables for tables, _ in polls)  # some polls came before land's
-    assert {"pin", "geo", "user", "_loaded_files"} <= set(polls[-1][0])
+    # the poll after land's end sees its tables and every pin row it landed
+    tables, count = polls[-1]
+    assert scale_out.landed is not None
+    assert {"pin", "geo", "user", "_loaded_files"} <= set(tables)
+    assert count == [(scale_out.landed.records["pin"],)]
 
 
 def test_dbt_builds_everything_through_the_thrift_server(
