@@ -360,18 +360,24 @@ def test_status_describes_the_running_services_whatever_the_shell_exports(tmp_pa
         (  # Kafka refuses the topic names it would make
             "PINLAKE_TOPIC_PREFIX",
             "my prefix",
-            "PINLAKE_TOPIC_PREFIX='my prefix': Value error, a topic prefix is 1 to 234 ASCII "
+            "PINLAKE_TOPIC_PREFIX='my prefix': a topic prefix is 1 to 234 ASCII "
             "letters, digits, '.', '_' and '-'",
         ),
         (
             "PINLAKE_TOPIC_PREFIX",
             "p" * 235,
-            f"PINLAKE_TOPIC_PREFIX='{'p' * 235}': Value error, a topic prefix is 1 to 234",
+            f"PINLAKE_TOPIC_PREFIX='{'p' * 235}': a topic prefix is 1 to 234",
+        ),
+        (  # a nested model's own check names the variables set under it, not a dict
+            "PINLAKE_KAFKA__BOOTSTRAP_SERVERS",
+            "127.0.0.1:9092,127.0.0.1:9093",
+            "PINLAKE_KAFKA__BOOTSTRAP_SERVERS='127.0.0.1:9092,127.0.0.1:9093': "
+            "bootstrap_servers names 2 servers but brokers=1",
         ),
         (  # what a new user tried: moto accepts it, Hadoop's S3A cannot read it (land crashed)
             "PINLAKE_BUCKET",
             "s3://Bad_Bucket",
-            "PINLAKE_BUCKET='s3://Bad_Bucket': Value error, 's3://Bad_Bucket': 'Bad_Bucket' is not "
+            "PINLAKE_BUCKET='s3://Bad_Bucket': 's3://Bad_Bucket': 'Bad_Bucket' is not "
             "a valid S3 bucket name",
         ),
     ],

@@ -19,7 +19,7 @@ import typer.main
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from pinlake.config import MAX_LOCAL_BROKERS, MAX_LOCAL_WORKERS, get_settings
+from pinlake.config import MAX_LOCAL_BROKERS, MAX_LOCAL_WORKERS, error_message, get_settings
 from pinlake.console import err_console, output_width
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.location import location
@@ -507,20 +507,31 @@ _SECRET_PARTS = ("password", "key", "token", "secret")
 
 def settings_problems(exc: ValidationError) -> str:
     """One line for what pydantic rejected. For :class:`~pinlake.config.Settings` each problem
-    names the environment variable a user sets (``loc`` ``("api", "port")`` is
-    ``PINLAKE_API__PORT``: the settings' ``PINLAKE_`` prefix and ``__`` nesting) and repeats the
-    value given, unless the name is a secret's; for another model, the field's path."""
+    names the environment variables a user sets (``loc`` ``("api", "port")`` is
+    ``PINLAKE_API__PORT``: the settings' ``PINLAKE_`` prefix and ``__`` nesting; a nested
+    model's own check, whose input is the variables set under it, names each of them) and
+    repeats the values given, unless the name is a secret's; for another model, the field's
+    path. Each message is the validator's own (:func:`~pinlake.config.error_message`)."""
     problems = []
     for error in exc.errors():
         path = [str(part) for part in error["loc"]]
+        message = error_message(error)
         if exc.title == "Settings" and path:
             name = "PINLAKE_" + "__".join(path).upper()
-            secret = any(part in name.lower() for part in _SECRET_PARTS)
-            given = "" if secret or "input" not in error else f"={error['input']!r}"
-            problems.append(f"{name}{given}: {error['msg']}")
+            given = error.get("input")
+            if isinstance(given, dict):  # e.g. KafkaSettings' check of brokers and servers
+                named = [_variable(f"{name}__{key.upper()}", value) for key, value in given.items()]
+            else:
+                named = [_variable(name, given) if "input" in error else name]
+            problems.append(f"{', '.join(named) or name}: {message}")
         else:
-            problems.append(".".join(path) + (": " if path else "") + error["msg"])
+            problems.append(".".join(path) + (": " if path else "") + message)
     return "; ".join(problems)
+
+
+def _variable(name: str, value: object) -> str:
+    """``NAME='value'``, or ``NAME`` alone for a secret's name (:data:`_SECRET_PARTS`)."""
+    return name if any(part in name.lower() for part in _SECRET_PARTS) else f"{name}={value!r}"
 
 
 def main(argv: list[str] | None = None) -> None:

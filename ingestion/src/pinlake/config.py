@@ -22,6 +22,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
     from pinlake.location import Location
 
 #: The three source tables / topics, in the order the original producer posted them.
@@ -38,6 +40,14 @@ def topic_name(prefix: str, table: str) -> str:
 def stream_name(prefix: str, table: str) -> str:
     """The stream (Kinesis-style) topic of a table, e.g. ``streaming-pinterest-pin``."""
     return f"streaming-{prefix}-{table}"
+
+
+def error_message(error: ErrorDetails) -> str:
+    """The text of one pydantic error (an item of ``ValidationError.errors()``): a validator's
+    own ``ValueError`` text, without the "Value error, " pydantic puts before it in ``msg``;
+    pydantic's ``msg`` for its own checks ("Input should be a valid integer")."""
+    cause = error.get("ctx", {}).get("error")
+    return str(cause) if error["type"] == "value_error" and cause is not None else error["msg"]
 
 
 #: Repository root (the dbt project): ``ingestion/src/pinlake/config.py`` -> four levels up.

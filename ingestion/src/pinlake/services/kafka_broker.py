@@ -346,7 +346,7 @@ def with_brokers(settings: Settings, brokers: int) -> Settings:
     is kept (and must then name ``brokers`` servers). Raises :class:`UsageError` otherwise."""
     from pydantic import ValidationError
 
-    from pinlake.config import KafkaSettings
+    from pinlake.config import KafkaSettings, error_message
 
     k = settings.kafka
     if brokers == k.brokers:
@@ -357,7 +357,7 @@ def with_brokers(settings: Settings, brokers: int) -> Settings:
         base = first if derived.bootstrap_servers == k.bootstrap_servers else k.bootstrap_servers
         kafka = KafkaSettings(**{**k.model_dump(), "bootstrap_servers": base, "brokers": brokers})
     except ValidationError as exc:
-        raise UsageError(f"--kafka-brokers {brokers}: {exc.errors()[0]['msg']}") from None
+        raise UsageError(f"--kafka-brokers {brokers}: {error_message(exc.errors()[0])}") from None
     return settings.model_copy(update={"kafka": kafka})
 
 
