@@ -19,7 +19,13 @@ import typer.main
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from pinlake.config import MAX_LOCAL_BROKERS, MAX_LOCAL_WORKERS, error_message, get_settings
+from pinlake.config import (
+    MAX_LOCAL_BROKERS,
+    MAX_LOCAL_WORKERS,
+    error_message,
+    get_settings,
+    unknown_variables,
+)
 from pinlake.console import err_console, output_width
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.location import location
@@ -540,6 +546,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if isinstance(command, TyperGroup) and help_requested(command, args):
         configure_help(command)
+    for line in unknown_variables(os.environ):  # a misspelt setting would be ignored silently
+        err_console.print(f"warning: {line}", markup=False, soft_wrap=True)
     try:
         result = command.main(args=args, prog_name="pinlake", standalone_mode=False)
     except typer.Abort:

@@ -11,8 +11,10 @@ Build it with :func:`get_settings` (never at import time).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -479,6 +481,54 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         for path in (self.home, self.metastore_dir, self.warehouse_dir, self.logs_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+
+#: ``PINLAKE_*`` variables that are not :class:`Settings` fields: ``{name: what reads it}``.
+OTHER_VARIABLES: dict[str, str] = {
+    "PINLAKE_AIRFLOW_SCHEDULE": "the batch DAG's schedule (dags/pinterest_batch.py)",
+    "PINLAKE_AIRFLOW_STREAM_SCHEDULE": "the stream DAG's schedule (dags/pinterest_stream.py)",
+    "PINLAKE_AIRFLOW_RETRIES": "the DAGs' task retries (dags/pinlake_dags/common.py)",
+    "PINLAKE_AIRFLOW_RETRY_DELAY_SECONDS": "the DAGs' retry delay (dags/pinlake_dags/common.py)",
+    "PINLAKE_DBT_MANIFEST": "the DAGs' dbt manifest (dags/pinlake_dags/common.py)",
+    "PINLAKE_DBT_SCHEMA": "dbt's default schema (profiles.yml)",
+    "PINLAKE_THRIFT_USER": "the user of dbt's thrift target (profiles.yml)",
+    "PINLAKE_LOG4J_CONFIG": "profiles.yml, set by pinlake (Settings.child_env)",
+    "PINLAKE_METASTORE_JDBC_URL": "profiles.yml, set by pinlake (pinlake.spark.metastore_env)",
+    "PINLAKE_METASTORE_DRIVER": "profiles.yml, set by pinlake (pinlake.spark.metastore_env)",
+    "PINLAKE_SPARK_CLASSPATH": "profiles.yml, set by pinlake (pinlake.spark.metastore_env)",
+    "PINLAKE_SPARK_MASTER_URL": "profiles.yml, set by pinlake (pinlake.spark.session_env)",
+    "PINLAKE_SPARK_CDS_OPTIONS": "profiles.yml, set by pinlake (pinlake.spark.session_env)",
+    "PINLAKE_SPARK_CLASSPATH_CONF_DIR": "conf/spark-env.sh, set by pinlake (spark_cds)",
+    "PINLAKE_STREAM_TRIGGER_SECONDS": "the stream stage's trigger (pinlake.lakehouse.stream)",
+    "PINLAKE_STREAM_WARM_UP": "the stream stage's warm-up (pinlake.lakehouse.stream)",
+}
+
+
+def setting_variables() -> frozenset[str]:
+    """The environment variable of every :class:`Settings` field: ``PINLAKE_<FIELD>``, and
+    ``PINLAKE_<GROUP>__<FIELD>`` for a nested group (pydantic-settings' ``env_prefix`` and
+    ``env_nested_delimiter``)."""
+    names: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        group = field.annotation
+        if isinstance(group, type) and issubclass(group, BaseSettings):
+            names.update(f"PINLAKE_{name.upper()}__{sub.upper()}" for sub in group.model_fields)
+        else:
+            names.add(f"PINLAKE_{name.upper()}")
+    return frozenset(names)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line per ``PINLAKE_*`` variable of ``environ`` that nothing in pinlake reads (neither
+    a :class:`Settings` field's, which pydantic-settings would ignore, nor one of
+    :data:`OTHER_VARIABLES`), naming the closest known variable when one is close (difflib),
+    e.g. ``PINLAKE_API_PORT is not a pinlake variable (PINLAKE_API__PORT?)``. Sorted by name."""
+    known = setting_variables() | OTHER_VARIABLES.keys()
+    lines = []
+    for name in sorted(n for n in environ if n.startswith("PINLAKE_") and n not in known):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        lines.append(f"{name} is not a pinlake variable" + (f" ({close[0]}?)" if close else ""))
+    return lines
 
 
 @cache
