@@ -9,6 +9,7 @@ inside the task callables, at run time.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from datetime import timedelta
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset
+
+log = logging.getLogger(__name__)
 
 #: Repository root = the dbt project (``dags/pinlake_dags/common.py`` -> two levels up).
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -117,9 +120,13 @@ STREAM_RAW_ASSETS: list[Asset] = [raw_asset(f"stream_{t}") for t in RAW_TABLES]
 
 # ---- run-time helpers ------------------------------------------------------------------------
 def settings():  # noqa: ANN201 - pinlake is imported lazily (run time only)
-    """Fresh :class:`pinlake.config.Settings` from the task's environment."""
-    from pinlake.config import Settings
+    """Fresh :class:`pinlake.config.Settings` from the task's environment. A ``PINLAKE_*``
+    variable that nothing reads (a misspelt setting) is a warning in the task's log, as it is
+    on the CLI's stderr (:func:`pinlake.config.unknown_variables`)."""
+    from pinlake.config import Settings, unknown_variables
 
+    for line in unknown_variables(os.environ):
+        log.warning(line)
     return Settings()
 
 

@@ -275,6 +275,19 @@ def test_sink_fails_clearly_when_services_are_down(monkeypatch, tmp_path: Path) 
     assert "pinlake services up" in str(info.value)
 
 
+def test_a_task_logs_a_variable_nothing_reads(monkeypatch, tmp_path: Path, caplog) -> None:
+    """The DAGs' settings warn about a misspelt ``PINLAKE_*`` variable as the CLI does."""
+    from pinlake_dags import common
+
+    monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PINLAKE_BUCKT", "s3://pinlake/lake")  # the field is PINLAKE_BUCKET
+    with caplog.at_level("WARNING", logger=common.log.name):
+        assert common.settings().home == tmp_path / "home"
+    assert [r.getMessage() for r in caplog.records if r.name == common.log.name] == [
+        "PINLAKE_BUCKT is not a pinlake variable (PINLAKE_BUCKET?)"
+    ]
+
+
 # ---- pinterest_databricks ----------------------------------------------------------------------
 def test_databricks_dag(dagbag, dbt_manifest: Path) -> None:
     from cosmos.profiles import DatabricksTokenProfileMapping
