@@ -412,6 +412,7 @@ def test_a_variable_nothing_reads_is_a_warning_with_the_closest_name(tmp_path, m
     monkeypatch.setenv("PINLAKE_SPARK_MASTR", "local[1]")
     monkeypatch.setenv("PINLAKE_ZZZ", "1")
     monkeypatch.setenv("PINLAKE_DBT_SCHEMA", "mine")  # profiles.yml reads it: no warning
+    monkeypatch.setenv("PINLAKE_KAFKA", '{"partitions": 2}')  # a whole group as JSON: no warning
     with pytest.raises(SystemExit) as exit_info:
         main(["--home", str(tmp_path / "home"), "services", "status"])
     assert exit_info.value.code == 3  # the command ran: nothing is up (as `systemctl status`)

@@ -507,14 +507,13 @@ OTHER_VARIABLES: dict[str, str] = {
 def setting_variables() -> frozenset[str]:
     """The environment variable of every :class:`Settings` field: ``PINLAKE_<FIELD>``, and
     ``PINLAKE_<GROUP>__<FIELD>`` for a nested group (pydantic-settings' ``env_prefix`` and
-    ``env_nested_delimiter``)."""
+    ``env_nested_delimiter``), whose ``PINLAKE_<GROUP>`` may also hold it whole as JSON."""
     names: set[str] = set()
     for name, field in Settings.model_fields.items():
+        names.add(f"PINLAKE_{name.upper()}")
         group = field.annotation
         if isinstance(group, type) and issubclass(group, BaseSettings):
             names.update(f"PINLAKE_{name.upper()}__{sub.upper()}" for sub in group.model_fields)
-        else:
-            names.add(f"PINLAKE_{name.upper()}")
     return frozenset(names)
 
 
