@@ -18,14 +18,16 @@ from pathlib import Path
 
 import pytest
 from pinlake_testing import listening
+from pydantic import ValidationError
 
-from pinlake.cli import main
+from pinlake.cli import main, settings_problems
 from pinlake.config import (
     ApiSettings,
     KafkaSettings,
     MariadbSettings,
     Settings,
     get_settings,
+    setting_variables,
     unknown_variables,
 )
 from pinlake.errors import PinlakeError
@@ -403,6 +405,87 @@ def test_a_rejected_variable_is_named_as_the_user_set_it(
     assert err.startswith(f"error: invalid settings: {expected}"), err
     assert len(err.splitlines()) == 1
     assert not (tmp_path / "home").exists()
+
+
+#: Every setting that is a TCP port (a variable named ``…PORT``), from the settings themselves.
+PORT_VARIABLES = sorted(v for v in setting_variables() if v.endswith("PORT"))
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "65536", "99999"])
+@pytest.mark.parametrize("variable", PORT_VARIABLES)
+def test_a_port_outside_1_to_65535_is_a_settings_error(monkeypatch, variable, value):
+    """What a new user tried: ``PINLAKE_API__PORT=99999`` was accepted and ``services up`` then
+    died in ``bind`` with an OverflowError traceback. Every port setting is 1-65535."""
+    assert len(PORT_VARIABLES) >= 10  # the API, Kafka, S3, MariaDB, metastore, Thrift, cluster
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as failure:
+        Settings()
+    bound = "greater than or equal to 1" if int(value) < 1 else "less than or equal to 65535"
+    assert settings_problems(failure.value) == f"{variable}={value!r}: Input should be {bound}"
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        (
+            {"PINLAKE_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:70000"},
+            "bad server '127.0.0.1:70000': want host:port with a port in 1-65535",
+        ),
+        (
+            {"PINLAKE_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:0"},
+            "bad server '127.0.0.1:0': want host:port with a port in 1-65535",
+        ),
+        (  # an external cluster's entries are checked too
+            {"PINLAKE_KAFKA__EXTERNAL": "true", "PINLAKE_KAFKA__BOOTSTRAP_SERVERS": "b1:9092,b2"},
+            "bad server 'b2': want host:port with a port in 1-65535",
+        ),
+        (
+            {"PINLAKE_KAFKA__BOOTSTRAP_SERVERS": " , "},
+            "bootstrap_servers is empty: want host:port[,host:port…]",
+        ),
+        (  # derived ports: node 3 listens on the one given + 4, its controller on 65535 + 4
+            {"PINLAKE_KAFKA__BROKERS": "3", "PINLAKE_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:65534"},
+            "bootstrap_servers port 65534: node 3 would need port 65538 > 65535",
+        ),
+        (
+            {"PINLAKE_KAFKA__BROKERS": "2", "PINLAKE_KAFKA__CONTROLLER_PORT": "65535"},
+            "controller_port 65535: node 2 would need port 65537 > 65535",
+        ),
+        (
+            {"PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT": "65535"},
+            "worker_ui_port 65535: worker 2 would need port 65536 > 65535",
+        ),
+        ({"PINLAKE_KAFKA__PARTITIONS": "0"}, "Input should be greater than or equal to 1"),
+        ({"PINLAKE_API__MAX_RECORD_BYTES": "0"}, "Input should be greater than 0"),
+        ({"PINLAKE_API__DELIVERY_TIMEOUT_MS": "-1"}, "Input should be greater than 0"),
+        ({"PINLAKE_API__DEFAULT_SHARD_COUNT": "0"}, "Input should be greater than or equal to 1"),
+    ],
+)
+def test_servers_and_derived_ports_are_checked_where_settings_are_read(
+    monkeypatch, variables, expected
+):
+    """A bootstrap entry's port, and every port derived for a later local node (Kafka node n:
+    the given port + 2(n - 1); worker n's web UI: the given port + n - 1), is 1-65535; counts
+    and sizes are positive. Each is one line naming the variables, as the CLI prints it."""
+    for variable, value in variables.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as failure:
+        Settings()
+    assert settings_problems(failure.value).endswith(expected)
+    assert "PINLAKE_" in settings_problems(failure.value)
+
+
+def test_the_edge_ports_are_accepted(monkeypatch):
+    """1 and 65535 are ports; a single entry expanded for several nodes may end on 65535."""
+    monkeypatch.setenv("PINLAKE_API__PORT", "65535")
+    monkeypatch.setenv("PINLAKE_S3__PORT", "1")
+    monkeypatch.setenv("PINLAKE_KAFKA__BROKERS", "2")
+    monkeypatch.setenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:65530")
+    monkeypatch.setenv("PINLAKE_KAFKA__CONTROLLER_PORT", "65533")
+    settings = Settings()
+    assert settings.api.port == 65535 and settings.s3.port == 1
+    assert settings.kafka.servers == ["127.0.0.1:65530", "127.0.0.1:65532"]
+    assert settings.kafka.controller_ports == [65533, 65535]
 
 
 def test_a_variable_nothing_reads_is_a_warning_with_the_closest_name(tmp_path, monkeypatch, capsys):

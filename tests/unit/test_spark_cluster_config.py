@@ -216,8 +216,9 @@ def test_a_taken_web_ui_port_of_a_later_worker_names_the_worker_and_its_step(tmp
         with pytest.raises(PinlakeError) as failure:
             standalone.check_ports(settings)
     assert str(failure.value) == (
-        f"port 127.0.0.1:{worker_ui + 1} is already in use (PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT"
-        " chooses another; worker 2's web UI is that port + 1)"
+        f"port 127.0.0.1:{worker_ui + 1} is already in use (choose another with "
+        "PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT"
+        "; worker 2's web UI is that port + 1)"
     )
 
 

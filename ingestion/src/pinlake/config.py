@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -68,6 +68,32 @@ def spark_home() -> Path:
     return Path(spec.submodule_search_locations[0])
 
 
+#: A TCP port a server listens on or a client dials: 1-65535 (RFC 793's 16-bit port; 0 means
+#: "any free port" to ``bind`` and is no address). A setting outside it is a settings error.
+Port = Annotated[int, Field(ge=1, le=65535)]
+#: The highest TCP port.
+PORT_MAX = 65535
+
+
+def host_port(entry: str) -> tuple[str, int]:
+    """``("host", port)`` of a ``host:port`` entry (a bootstrap server; ``[::1]:9092`` keeps its
+    brackets). Raises ValueError naming the entry when the host is empty or the port is not a
+    number in 1-65535 (:data:`Port`)."""
+    entry = entry.strip()
+    host, _, port = entry.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= PORT_MAX:
+        raise ValueError(f"bad server {entry!r}: want host:port with a port in 1-{PORT_MAX}")
+    return host, int(port)
+
+
+def _within_ports(what: str, first: int, count: int) -> None:
+    """Raise ValueError when ``count`` ports spaced 2 apart from ``first`` pass :data:`PORT_MAX`
+    (the ports pinlake derives for its second and later local nodes)."""
+    last = first + 2 * (count - 1)
+    if last > PORT_MAX:
+        raise ValueError(f"{what} {first}: node {count} would need port {last} > {PORT_MAX}")
+
+
 #: An API Gateway stage name ("alphanumeric characters, hyphens, and underscores", at most 128).
 _STAGE_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
@@ -91,23 +117,24 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PINLAKE_KAFKA__", extra="ignore")
 
     bootstrap_servers: str = "127.0.0.1:9092"
-    controller_port: int = 9093
+    controller_port: Port = 9093
     external: bool = False
-    partitions: int = 1
+    partitions: int = Field(default=1, ge=1)
     brokers: int = Field(default=1, ge=1, le=MAX_LOCAL_BROKERS)
 
     @model_validator(mode="after")
     def _one_server_per_broker(self) -> KafkaSettings:
+        servers = self.servers
+        if not servers:
+            raise ValueError("bootstrap_servers is empty: want host:port[,host:port…]")
+        addresses = [host_port(server) for server in servers]
         if self.external:
             return self
-        servers = self.servers
+        _within_ports("controller_port", self.controller_port, self.brokers)
         if len(servers) == 1 and self.brokers > 1:
-            host, _, port = servers[0].rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError(f"bad kafka bootstrap server {servers[0]!r} (want host:port)")
-            self.bootstrap_servers = ",".join(
-                f"{host}:{int(port) + 2 * i}" for i in range(self.brokers)
-            )
+            host, port = addresses[0]
+            _within_ports("bootstrap_servers port", port, self.brokers)
+            self.bootstrap_servers = ",".join(f"{host}:{port + 2 * i}" for i in range(self.brokers))
         elif len(servers) != self.brokers:
             raise ValueError(
                 f"bootstrap_servers names {len(servers)} servers but brokers={self.brokers} "
@@ -132,14 +159,14 @@ class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PINLAKE_API__", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = 8082
+    port: Port = 8082
     api_key: SecretStr | None = None
-    max_request_bytes: int = 10 * 1024 * 1024
-    max_record_bytes: int = 1024 * 1024
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_record_bytes: int = Field(default=1024 * 1024, gt=0)
     #: how long the API waits for Kafka to acknowledge a record before answering 5xx
-    delivery_timeout_ms: int = 10_000
+    delivery_timeout_ms: int = Field(default=10_000, gt=0)
     #: Kinesis-proxy CreateStream default shard count when the body gives none (the tutorial's 5)
-    default_shard_count: int = 5
+    default_shard_count: int = Field(default=5, ge=1)
     #: API Gateway deployment stage the API is also served under (``/<stage>/topics/...``, as an
     #: invoke URL ``https://…/<stage>`` is), beside the plain paths; ``""`` turns it off. A stage
     #: name is 1-128 letters, digits, ``-`` or ``_`` (API Gateway ``Stage.stageName``).
@@ -180,7 +207,7 @@ class MariadbSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PINLAKE_MARIADB__", extra="ignore")
 
     #: 3307, not MySQL's 3306, so that a system server installed beside it never collides
-    port: int = 3307
+    port: Port = 3307
     database: str = "pinterest_data"
     user: str = "pinlake"
     password: SecretStr = SecretStr("pinlake")
@@ -202,7 +229,7 @@ class S3Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PINLAKE_S3__", extra="ignore")
 
-    port: int = 5000  # moto_server's default
+    port: Port = 5000  # moto_server's default
 
 
 #: The most workers ``pinlake services up --spark-cluster --workers N`` runs (one machine).
@@ -231,9 +258,19 @@ class SparkClusterSettings(BaseSettings):
     worker_cores: int = Field(default=1, ge=1)
     worker_memory: str = "1g"
     app_cores: int = Field(default=1, ge=1)
-    port: int = 7077
-    ui_port: int = 8180
-    worker_ui_port: int = 8181
+    port: Port = 7077
+    ui_port: Port = 8180
+    worker_ui_port: Port = 8181
+
+    @model_validator(mode="after")
+    def _worker_ports(self) -> SparkClusterSettings:
+        last = self.worker_ui_port + self.workers - 1
+        if last > PORT_MAX:
+            raise ValueError(
+                f"worker_ui_port {self.worker_ui_port}: worker {self.workers} would need port "
+                f"{last} > {PORT_MAX}"
+            )
+        return self
 
     @field_validator("worker_memory", mode="after")
     @classmethod
@@ -314,12 +351,12 @@ class Settings(BaseSettings):
     metastore_user: str | None = None
     metastore_password: SecretStr | None = None
     #: Loopback port of the shared metastore server (Derby network server; Derby's default).
-    metastore_port: int = 1527
+    metastore_port: Port = 1527
     #: The Spark Thrift server (``pinlake services up --thrift``; dbt's ``thrift`` target):
     #: its host as clients see it, its port, and its Spark web UI's port.
     thrift_host: str = "127.0.0.1"
-    thrift_port: int = 10000
-    thrift_ui_port: int = 4040
+    thrift_port: Port = 10000
+    thrift_ui_port: Port = 4040
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     mariadb: MariadbSettings = Field(default_factory=MariadbSettings)

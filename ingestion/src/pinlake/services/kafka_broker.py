@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from pinlake.config import Settings
+from pinlake.config import Settings, host_port
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.services import jvm, process
 
@@ -96,29 +96,23 @@ def node_name(node_id: int) -> str:
     return NAME if node_id == 1 else f"{NAME}-{node_id}"
 
 
-def _host_port(server: str) -> tuple[str, int]:
-    host, _, port = server.rpartition(":")
-    if not host or not port.isdigit():
-        raise PinlakeError(f"bad kafka bootstrap server {server!r} (want host:port)")
-    return host, int(port)
-
-
 def bootstrap_host_port(settings: Settings) -> tuple[str, int]:
-    """``(host, port)`` of the first bootstrap server (node 1); PinlakeError if malformed."""
-    return _host_port(settings.kafka.servers[0] if settings.kafka.servers else "")
+    """``(host, port)`` of the first bootstrap server (node 1). :class:`Settings` has checked
+    every entry (:func:`pinlake.config.host_port`)."""
+    return host_port(settings.kafka.servers[0])
 
 
 def nodes(settings: Settings) -> list[Node]:
     """The local nodes ``settings`` asks for, in ``node.id`` order (node n: the n-th bootstrap
     server, controller port ``settings.kafka.controller_ports[n-1]``).
 
-    Raises :class:`PinlakeError` when a server is malformed or not on loopback, or when two
+    Raises :class:`PinlakeError` when a server is not on loopback, or when two
     listeners of the cluster share a port.
     """
     out = []
     k = settings.kafka
     for i, (server, cport) in enumerate(zip(k.servers, k.controller_ports, strict=True), start=1):
-        host, port = _host_port(server)
+        host, port = host_port(server)
         if host not in LOOPBACK:
             raise PinlakeError(
                 f"the local broker only listens on loopback; got {host!r} "

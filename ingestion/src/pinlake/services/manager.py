@@ -10,7 +10,6 @@ settings ask for, and otherwise fails at once, before starting anything
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -45,19 +44,6 @@ SERVICES: tuple[str, ...] = (
     *standalone.SERVICE_NAMES,
     thrift_server.NAME,
 )
-
-
-def _port_busy(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _refuse_busy_port(port: int, variable: str, host: str = "127.0.0.1") -> None:
-    """Raise :class:`PinlakeError` when ``host:port`` already answers, naming the setting
-    (``variable``) that chooses another port; before a service is started on it."""
-    if _port_busy(host, port):
-        raise PinlakeError(f"port {host}:{port} is already in use (choose another with {variable})")
 
 
 def _kafka_node_ports(settings: Settings, node: kafka_broker.Node) -> list[tuple[str, int, str]]:
@@ -105,7 +91,7 @@ def check_ports(
             ("127.0.0.1", settings.thrift_ui_port, "PINLAKE_THRIFT_UI_PORT"),
         ]
     for host, port, variable in planned:
-        _refuse_busy_port(port, variable, host)
+        process.refuse_busy_port(port, variable, host)
     if spark_cluster:
         standalone.check_ports(settings)
 
@@ -289,7 +275,7 @@ def start_all(
         lambda apid: f"starting the ingestion API on {settings.api.url} (pid {apid})",
         say,
         timeout=45,
-        before_start=lambda: _refuse_busy_port(
+        before_start=lambda: process.refuse_busy_port(
             settings.api.port, "PINLAKE_API__PORT", settings.api.host
         ),
     )
@@ -314,7 +300,7 @@ def start_metastore(settings: Settings, say: Callable[[str], object] = console.p
     session holds the database, its schema has another version, or it does not start."""
 
     def prepare() -> None:
-        _refuse_busy_port(settings.metastore_port, "PINLAKE_METASTORE_PORT")
+        process.refuse_busy_port(settings.metastore_port, "PINLAKE_METASTORE_PORT")
         state = metastore_server.prepare(settings)
         if state != "ready":
             say(
@@ -360,7 +346,7 @@ def start_kafka(settings: Settings, say: Callable[[str], object] = console.print
     ]
     for node in stopped:
         for host, port, variable in _kafka_node_ports(settings, node):
-            _refuse_busy_port(port, variable, host)
+            process.refuse_busy_port(port, variable, host)
     for node, npid in kafka_broker.start_nodes(settings).items():
         if settings.kafka.brokers == 1:
             say(f"starting Kafka (KRaft) on {settings.kafka.bootstrap_servers} (pid {npid})")
@@ -387,7 +373,7 @@ def start_s3(settings: Settings, say: Callable[[str], object] = console.print) -
         ),
         say,
         timeout=30,
-        before_start=lambda: _refuse_busy_port(settings.s3.port, "PINLAKE_S3__PORT"),
+        before_start=lambda: process.refuse_busy_port(settings.s3.port, "PINLAKE_S3__PORT"),
     )
     from pinlake.bucket.layout import S3Path
 
@@ -404,7 +390,7 @@ def start_mariadb(settings: Settings, say: Callable[[str], object] = console.pri
 
     def check() -> None:
         mariadb.binaries()  # not installed: say so before anything else
-        _refuse_busy_port(settings.mariadb.port, "PINLAKE_MARIADB__PORT")
+        process.refuse_busy_port(settings.mariadb.port, "PINLAKE_MARIADB__PORT")
 
     return _ensure_running(
         mariadb,

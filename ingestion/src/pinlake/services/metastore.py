@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -360,11 +359,7 @@ def healthy(settings: Settings, timeout: float = 1.0) -> bool:
     running server, else the configured one)."""
     found = process.running(settings.run_dir, NAME)
     port = (found.config or {}).get("port") if found else None
-    try:
-        with socket.create_connection(("127.0.0.1", int(port or settings.metastore_port)), timeout):
-            return True
-    except OSError:
-        return False
+    return process.port_answers(int(port or settings.metastore_port), timeout=timeout)
 
 
 def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = None) -> None:

@@ -249,6 +249,23 @@ def ephemeral_port_range() -> tuple[int, int]:
         return 49_152, 65_535
 
 
+def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on ``host:port`` (a connect within ``timeout``
+    seconds)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.settimeout(timeout)
+        return sock.connect_ex((host.strip("[]"), port)) == 0
+
+
+def refuse_busy_port(port: int, chooser: str, host: str = "127.0.0.1") -> None:
+    """Raise :class:`PinlakeError` when ``host:port`` already answers (:func:`port_answers`),
+    before a service is started on it: ``port 127.0.0.1:9092 is already in use (choose another
+    with PINLAKE_KAFKA__BOOTSTRAP_SERVERS)``. ``chooser`` names the setting that moves it (and
+    how, when the port is derived from it)."""
+    if port_answers(port, host):
+        raise PinlakeError(f"port {host}:{port} is already in use (choose another with {chooser})")
+
+
 def _bindable(port: int) -> bool:
     """Whether loopback ``port`` can be bound right now (it is bound once and released)."""
     with socket.socket() as sock:

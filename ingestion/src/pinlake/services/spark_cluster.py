@@ -33,7 +33,6 @@ their executors get the driver's jars and options from :func:`pinlake.spark.spar
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -255,12 +254,6 @@ def alive_worker_ui_ports(state: dict[str, Any] | None) -> set[int]:
     return ports
 
 
-def _port_busy(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def check_ports(settings: Settings) -> None:
     """Raise PinlakeError naming the first taken port of a daemon that is to be started."""
     c = settings.spark_cluster
@@ -273,11 +266,7 @@ def check_ports(settings: Settings) -> None:
             step = f"; worker {n}'s web UI is that port + {n - 1}" if c.workers > 1 else ""
             ports.append((worker_ui_port(settings, n), "WORKER_UI_PORT", step))
     for port, var, step in ports:
-        if _port_busy(port):
-            raise PinlakeError(
-                f"port 127.0.0.1:{port} is already in use (PINLAKE_SPARK_CLUSTER__{var} "
-                f"chooses another{step})"
-            )
+        process.refuse_busy_port(port, f"PINLAKE_SPARK_CLUSTER__{var}{step}")
 
 
 def start(settings: Settings, say: Callable[[str], object] = lambda _m: None) -> dict[str, int]:

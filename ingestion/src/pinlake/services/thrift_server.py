@@ -19,7 +19,6 @@ run SQL on it; several sessions at once.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 from pinlake.config import Settings, spark_home
@@ -131,11 +130,7 @@ def start(settings: Settings) -> int:
     ports = {"PINLAKE_THRIFT_PORT": settings.thrift_port}
     ports["PINLAKE_THRIFT_UI_PORT"] = settings.thrift_ui_port
     for variable, port in ports.items():
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                raise PinlakeError(
-                    f"port 127.0.0.1:{port} is already in use (choose another with {variable})"
-                )
+        process.refuse_busy_port(port, variable)
     command = argv(settings)
     env = session_env(settings)
     env["SPARK_HOME"] = str(spark_home())
@@ -164,10 +159,8 @@ def pid(settings: Settings) -> int | None:
 def healthy(settings: Settings, timeout: float = 10.0) -> bool:
     """True if a HiveServer2 session on ``127.0.0.1:<port>`` answers ``select 1`` (PyHive with
     SASL ``NONE`` auth, as dbt-spark's thrift method connects)."""
-    with socket.socket() as sock:
-        sock.settimeout(1.0)
-        if sock.connect_ex(("127.0.0.1", settings.thrift_port)) != 0:
-            return False
+    if not process.port_answers(settings.thrift_port, timeout=1.0):
+        return False
     try:
         from pyhive import hive
     except ImportError as exc:  # the `thrift` extra of pyproject.toml
