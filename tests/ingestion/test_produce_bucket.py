@@ -135,3 +135,22 @@ def test_failed_write_leaves_no_temp_file(settings, monkeypatch):
         run_produce(settings, ProduceToBucket(flush_size=5))
     assert not list(settings.bucket_dir.rglob("*.tmp*"))
     assert not list(settings.bucket_dir.rglob("*.json"))
+
+
+def test_ctrl_c_keeps_complete_events_and_says_so(settings, capsys):
+    """Ctrl-C during ``produce --to bucket``: the complete events drawn so far are flushed to
+    the bucket and summed up, then the command ends as Ctrl-C does (exit 130 in the CLI)."""
+    from pinlake.produce.bucket import write_events
+
+    def events_then_ctrl_c():
+        for i in range(130):
+            yield i, {t: {"ind": i, "t": t} for t in ("pin", "geo", "user")}
+        raise KeyboardInterrupt  # Ctrl-C while the 131st event is read
+
+    with pytest.raises(KeyboardInterrupt):
+        write_events(settings, events_then_ctrl_c(), ProduceToBucket(flush_size=100))
+    out = capsys.readouterr().out
+    assert "produced 130 events" in out and "(interrupted: complete events only)" in out
+    for table in ("pin", "geo", "user"):
+        assert [r["ind"] for r in read_records(settings.bucket_dir, table)] == list(range(130))
+    assert not list(settings.bucket_dir.rglob("*.tmp*"))

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -79,6 +84,68 @@ def test_producer_reports_unacknowledged_records(kafka_services, marker):
         post_events(settings, _events(marker, 3), opts)
     with pytest.raises(PinlakeError, match="not reachable"):
         post_events(settings, _events(marker, 3), ProduceToApi(api_url="http://127.0.0.1:1"))
+
+
+def _paced(marker: str, seconds: float = 0.005):
+    """Events without end, one every ``seconds``: only Ctrl-C ends a run over them."""
+    i = 0
+    while True:
+        time.sleep(seconds)
+        yield i, {t: {"m": marker, "i": i, "t": t} for t in ("pin", "geo", "user")}
+        i += 1
+
+
+def _ctrl_c_once(count: Callable[[], int]) -> threading.Thread:
+    """SIGINT to this process (its main thread) once ``count()`` is above 100."""
+
+    def interrupt() -> None:
+        while count() <= 100:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=interrupt, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_ends_a_run_with_what_was_acknowledged(kafka_services, marker, capsys):
+    """Ctrl-C during ``produce --to api`` (asyncio's runner cancels the run): the summary says
+    what the API acknowledged, every acknowledged record is in Kafka, and the command then ends
+    as Ctrl-C does. A new user's Ctrl-C printed nothing of what had been sent."""
+    assert threading.current_thread() is threading.main_thread()  # where signals are handled
+    # Python's own handler, as in a `pinlake produce` process (a Spark test of this worker may
+    # have set the session's): asyncio's runner only takes SIGINT over from that one
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    drawn = marker + "a"
+    try:
+        events = _paced(drawn)
+        seen = {"n": 0}
+
+        def counted():
+            for event in events:
+                seen["n"] += 1
+                yield event
+
+        _ctrl_c_once(lambda: seen["n"])
+        res = post_records(kafka_services, counted(), ProduceToApi(), show_progress=False)
+        assert res.interrupted and not res.stopped and res.failed == 0
+        in_kafka = sum(
+            sum(marked(read_topic(kafka_services, kafka_services.topic(t)), drawn).values())
+            for t in ("pin", "geo", "user")
+        )
+        assert res.acknowledged > 300  # more than 100 events' three records
+        assert res.acknowledged <= in_kafka <= res.acknowledged + res.in_flight
+
+        # the command: the summary table, then KeyboardInterrupt (the CLI: "error: interrupted")
+        seen["n"] = 0
+        events = _paced(marker + "b")
+        _ctrl_c_once(lambda: seen["n"])
+        with pytest.raises(KeyboardInterrupt):
+            post_events(kafka_services, counted(), ProduceToApi())
+        out = capsys.readouterr().out
+        assert "(interrupted)" in out and "records in flight (not counted)" in out
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_external_cluster_skips_the_local_broker(kafka_services):

@@ -27,9 +27,10 @@ from pinlake.config import (
     unknown_variables,
 )
 from pinlake.console import err_console, output_width
-from pinlake.errors import PinlakeError, UsageError
+from pinlake.errors import INTERRUPTED, PinlakeError, UsageError
 from pinlake.location import location
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
+from pinlake.spark import quiet_py4j_when_interrupted
 
 # typer >= 0.20 vendors click; its usage errors all derive from this class.
 _CLICK_ERROR: type[Exception] = next(
@@ -84,7 +85,21 @@ def _plain_help(group: TyperGroup) -> None:
             command.rich_markup_mode = None  # type: ignore[attr-defined]
 
 
+class _RootGroup(TyperGroup):
+    """The ``pinlake`` group. Typer's ``main`` turns a KeyboardInterrupt from a command into a
+    silent exit code 130; here it is noted first (:data:`~pinlake.errors.INTERRUPTED`), so
+    that :func:`main` says so."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            INTERRUPTED.set()
+            raise
+
+
 app = typer.Typer(
+    cls=_RootGroup,
     name="pinlake",
     help="A local-first lakehouse for Pinterest-style event data.",
     no_args_is_help=True,
@@ -540,6 +555,30 @@ def _variable(name: str, value: object) -> str:
     return name if any(part in name.lower() for part in _SECRET_PARTS) else f"{name}={value!r}"
 
 
+def _fail(exc: Exception) -> None:
+    """Exit with one ``error: …`` line for an expected failure (a usage error, a
+    :class:`PinlakeError`, settings pydantic rejected); re-raise anything else."""
+    if isinstance(exc, _CLICK_ERROR):
+        message = exc.format_message()  # type: ignore[attr-defined]
+        err_console.print(f"error: {message}", markup=False, soft_wrap=True)
+        sys.exit(UsageError.exit_code)
+    if isinstance(exc, PinlakeError):
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    if isinstance(exc, ValidationError):  # PINLAKE_* variables that Settings rejects
+        err_console.print(
+            f"error: invalid settings: {settings_problems(exc)}", markup=False, soft_wrap=True
+        )
+        sys.exit(UsageError.exit_code)
+    raise exc
+
+
+def _interrupted() -> None:
+    """Ctrl-C: one line on stderr and exit 130 (128 + SIGINT, as a shell reports it)."""
+    err_console.print("error: interrupted")
+    sys.exit(130)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning expected failures into one readable line."""
     command = typer.main.get_command(app)
@@ -548,26 +587,21 @@ def main(argv: list[str] | None = None) -> None:
         configure_help(command)
     for line in unknown_variables(os.environ):  # a misspelt setting would be ignored silently
         err_console.print(f"warning: {line}", markup=False, soft_wrap=True)
+    INTERRUPTED.clear()
+    quiet_py4j_when_interrupted()
     try:
         result = command.main(args=args, prog_name="pinlake", standalone_mode=False)
-    except typer.Abort:
+    except typer.Abort:  # end of input at a prompt
         err_console.print("error: aborted")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except _CLICK_ERROR as exc:
-        message = exc.format_message()  # type: ignore[attr-defined]
-        err_console.print(f"error: {message}", markup=False, soft_wrap=True)
-        sys.exit(UsageError.exit_code)
-    except PinlakeError as exc:
-        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except ValidationError as exc:  # PINLAKE_* variables that Settings rejects
-        err_console.print(
-            f"error: invalid settings: {settings_problems(exc)}", markup=False, soft_wrap=True
-        )
-        sys.exit(UsageError.exit_code)
     except KeyboardInterrupt:
-        err_console.print("error: interrupted")
-        sys.exit(130)
+        _interrupted()
+    except Exception as exc:
+        if INTERRUPTED.is_set():  # e.g. a py4j call to the JVM the same Ctrl-C ended
+            _interrupted()
+        _fail(exc)
+    if INTERRUPTED.is_set():  # Typer turns KeyboardInterrupt into a silent exit code 130
+        _interrupted()
     sys.exit(result if isinstance(result, int) else 0)

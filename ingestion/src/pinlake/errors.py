@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
+#: Set when Ctrl-C (SIGINT) has interrupted this process through a handler of pinlake's own
+#: (:func:`pinlake.spark.interrupt_spark`). The JVM beside it gets the same SIGINT and ends, so
+#: what fails after it (a py4j call to a JVM that has gone) is the interrupt, and the CLI
+#: reports it as one (exit 130).
+INTERRUPTED = threading.Event()
+
 
 class PinlakeError(Exception):
     """An expected failure caused by input or environment, with a readable message."""

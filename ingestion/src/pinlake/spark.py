@@ -26,24 +26,35 @@ driver logger the root's level, so Spark's ``Setting default log level to "WARN"
 printed, and ``conf/spark-env.sh`` (found through ``SPARK_CONF_DIR``) drops the JDK's
 ``WARNING: Using incubator modules: jdk.incubator.vector`` line from the driver's stderr.
 
+Ctrl-C (SIGINT) in a process that holds a session cancels its Spark jobs and ends the command
+with one line (:func:`interrupt_spark`), not PySpark's own handler and the py4j tracebacks it
+caused (it cancels from inside the py4j call that the signal interrupted).
+
 The driver JVM maps the class-data archive ``make setup`` wrote for its class path, when there is
 one (:mod:`pinlake.spark_cds`, :func:`driver_cds_options`): it starts on less CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pinlake.config import Settings, get_settings
-from pinlake.errors import PinlakeError
+from pinlake.errors import INTERRUPTED, PinlakeError
 
 if TYPE_CHECKING:
+    from types import FrameType
+
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
 
@@ -442,12 +453,111 @@ def get_spark(
         builder = builder.config(key, value)
     if metastore:
         builder = builder.enableHiveSupport()
-    spark = builder.getOrCreate()
+    spark = _start(builder)
+    interrupt_spark(spark.sparkContext)
     spark.sparkContext.setLogLevel("ERROR")
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     for key, value in s3a_conf().items():  # S3 file systems opened from now on use them
         hadoop.set(key, value)
     return spark
+
+
+_PY4J = os.sep + "py4j" + os.sep
+
+
+def _start(builder: SparkSession.Builder) -> SparkSession:
+    """``builder.getOrCreate()``; if it fails or is interrupted (Ctrl-C while the driver JVM
+    starts), the JVMs it launched are killed before the error goes on. PySpark leaves them
+    otherwise: a JVM that misses its connection-info file keeps its py4j server thread and
+    runs on, orphaned, holding its memory and the home's embedded metastore."""
+    import psutil
+
+    me = psutil.Process()
+    before = {child.pid for child in me.children()}
+    try:
+        return builder.getOrCreate()
+    except BaseException:
+        for child in me.children():
+            if child.pid not in before:
+                with contextlib.suppress(psutil.Error):
+                    for member in [*child.children(recursive=True), child]:
+                        member.kill()
+        raise
+
+
+def _quiet_interrupted_py4j(record: logging.LogRecord) -> bool:
+    """Root-logger filter: drop py4j's records of a call that a Ctrl-C broke, keep every other
+    record. py4j logs them to the root logger with a traceback: "KeyboardInterrupt while
+    sending command.", and "Exception while sending command." of a reentrant read (PySpark's
+    own SIGINT handler, live while the session starts, calls the JVM from inside the call the
+    signal interrupted). Once :data:`~pinlake.errors.INTERRUPTED` is set every py4j record is
+    dropped: the JVM is ending too."""
+    if _PY4J not in record.pathname:
+        return True
+    if INTERRUPTED.is_set():
+        return False
+    error = record.exc_info[1] if record.exc_info else None
+    seen = 0
+    while error is not None and seen < 8:  # the exception, what caused it, and so on
+        if isinstance(error, KeyboardInterrupt) or "reentrant call" in str(error):
+            return False
+        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
+        seen += 1
+    return True
+
+
+#: The loggers py4j logs to: the root logger (``logging.exception``) and its modules' own. A
+#: logger's filter sees only the records logged on it, not those of its children.
+PY4J_LOGGERS = ("", "py4j", "py4j.java_gateway", "py4j.clientserver", "py4j.protocol")
+
+
+def quiet_py4j_when_interrupted() -> None:
+    """Add :func:`_quiet_interrupted_py4j` to every logger py4j logs to (once): a Ctrl-C that
+    lands in a py4j call, the session's start included, leaves no py4j traceback on the
+    terminal ("Exception occurred while shutting down connection" of the broken call's socket
+    included)."""
+    for name in PY4J_LOGGERS:
+        logger = logging.getLogger(name)
+        if _quiet_interrupted_py4j not in logger.filters:
+            logger.addFilter(_quiet_interrupted_py4j)
+
+
+#: Seconds a Ctrl-C waits for Spark to take its jobs' cancel before KeyboardInterrupt.
+CANCEL_TIMEOUT = 10.0
+
+
+def interrupt_spark(context: SparkContext) -> None:
+    """Make Ctrl-C (SIGINT) in this process cancel ``context``'s jobs and raise
+    KeyboardInterrupt at once (the CLI prints one line and exits 130).
+
+    PySpark's own handler (``SparkContext.__init__``) calls ``cancelAllJobs`` from inside the
+    py4j call that the signal interrupted: py4j then logs two tracebacks (a reentrant read, a
+    KeyboardInterrupt) to the root logger. Here the jobs are cancelled on a thread of their own
+    (a py4j connection of its own; at most :data:`CANCEL_TIMEOUT` s are waited for it), then
+    KeyboardInterrupt is raised, and the interrupted call's log records are dropped
+    (:func:`_quiet_interrupted_py4j`). A terminal's Ctrl-C reaches the driver JVM too (one
+    process group), which then ends: whatever fails after it is reported as the interrupt
+    (:data:`pinlake.errors.INTERRUPTED`). Only the main thread can set a signal handler:
+    elsewhere (an Airflow worker thread) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def cancel() -> None:
+        try:
+            context.cancelAllJobs()
+        except Exception as exc:  # the JVM may be going away too (a terminal's Ctrl-C)
+            logging.getLogger(__name__).debug("cancelAllJobs after Ctrl-C: %s", exc)
+
+    def on_sigint(_signum: int, _frame: FrameType | None) -> None:
+        INTERRUPTED.set()
+        canceller = threading.Thread(target=cancel, name="spark-cancel-jobs", daemon=True)
+        canceller.start()
+        # before the interrupted call's connection is torn down by the KeyboardInterrupt
+        canceller.join(CANCEL_TIMEOUT)
+        raise KeyboardInterrupt
+
+    quiet_py4j_when_interrupted()
+    signal.signal(signal.SIGINT, on_sigint)
 
 
 @contextmanager

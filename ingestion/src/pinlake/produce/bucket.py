@@ -35,8 +35,9 @@ def write_events(
     options: ProduceToBucket,
 ) -> ProduceResult:
     """Write every event's rows, print the summary and return what was written. On an
-    interruption the complete events read so far are flushed first. Raises PinlakeError when
-    the bucket cannot be created or a file name is taken by another writer."""
+    interruption the complete events read so far are flushed first; on Ctrl-C the summary of
+    them is printed and KeyboardInterrupt raised again. Raises PinlakeError when the bucket
+    cannot be created or a file name is taken by another writer."""
     root = location(options.bucket) if options.bucket else settings.bucket_dir
     try:
         if isinstance(root, S3Path):
@@ -55,19 +56,23 @@ def write_events(
     total = len(events) if hasattr(events, "__len__") else None
     count = 0
     start = time.perf_counter()
+    interrupted = False
     try:
         with progress() as bar:
             task = bar.add_task(f"events → {root}", total=total)
-            for _ind, rows in events:
-                for name, writer in writers.items():
-                    row = rows.get(name)
-                    if row is not None:
-                        writer.append(dumps(row))
-                count += 1
-                if count % 500 == 0:
-                    bar.update(task, completed=count)
+            try:
+                for _ind, rows in events:
+                    for name, writer in writers.items():
+                        row = rows.get(name)
+                        if row is not None:
+                            writer.append(dumps(row))
+                    count += 1
+                    if count % 500 == 0 or options.rate:
+                        bar.update(task, completed=count)
+            except KeyboardInterrupt:  # Ctrl-C: keep and report what was written
+                interrupted = True
             bar.update(task, completed=count)
-    finally:  # keep what was produced (e.g. on Ctrl-C): complete events only
+    finally:  # keep what was produced (Ctrl-C, an error): complete events only
         try:
             for writer in writers.values():
                 writer.flush()
@@ -84,14 +89,21 @@ def write_events(
         },
         seconds=time.perf_counter() - start,
     )
-    print_summary(root, result, writers)
+    print_summary(root, result, writers, interrupted=interrupted)
+    if interrupted:  # the files written are in the table: now end as Ctrl-C does
+        raise KeyboardInterrupt
     return result
 
 
 def print_summary(
-    root: Location, result: ProduceResult, writers: dict[str, PartitionWriter]
+    root: Location,
+    result: ProduceResult,
+    writers: dict[str, PartitionWriter],
+    *,
+    interrupted: bool = False,
 ) -> None:
-    """The per-topic table (records, files, offset range) and the rate line."""
+    """The per-topic table (records, files, offset range) and the rate line; its title says
+    when Ctrl-C cut the run short."""
     rows = [
         (
             w.topic,
@@ -106,7 +118,8 @@ def print_summary(
     )
     console.print(
         table(
-            f"produced {result.events:,} events to {root}",
+            f"produced {result.events:,} events to {root}"
+            + (" (interrupted: complete events only)" if interrupted else ""),
             ("topic", "records", "files", "offsets"),
             rows,
         )

@@ -74,6 +74,10 @@ class ApiProduceResult:
     errors: list[str] = field(default_factory=list)
     #: a request was given up, so the run stopped: the events after it were not drawn
     stopped: bool = False
+    #: Ctrl-C stopped the run: ``in_flight`` records had been sent or queued and not answered
+    #: yet (the API may have acknowledged some of them; they are neither counted nor failed)
+    interrupted: bool = False
+    in_flight: int = 0
 
     @property
     def rate(self) -> float:
@@ -301,8 +305,14 @@ async def _produce(
         poster = _Poster(settings, session, url, stream)
         result = poster.result
         bar = progress() if show_progress else None
-        # Acknowledged records of all records drawn so far (the total is exact once the last
-        # event is drawn); the label adds the failed ones and why requests are being retried.
+        # Two lines: events drawn of the events asked for (known from the start, so a paced run
+        # shows how far it is), and records acknowledged of the records drawn so far (exact
+        # once the last event is drawn); the label adds the failed ones and why requests are
+        # being retried.
+        wanted_events = len(events) if hasattr(events, "__len__") else None
+        if limit is not None:
+            wanted_events = min(limit, wanted_events) if wanted_events is not None else limit
+        drawing = bar.add_task("events drawn", total=wanted_events) if bar else None
         task = bar.add_task("records acknowledged", total=None) if bar else None
         drawn = 0
         shown = "records acknowledged"
@@ -336,9 +346,10 @@ async def _produce(
 
             def put(item: _Request | None) -> None:
                 nonlocal drawn
-                if item is not None and bar is not None:
+                if item is not None:
                     drawn += len(item.records)
-                    loop.call_soon_threadsafe(lambda n=drawn: bar.update(task, total=n))
+                    if bar is not None:
+                        loop.call_soon_threadsafe(lambda n=drawn: bar.update(task, total=n))
                 fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
                 while not stop.is_set():
                     try:
@@ -353,6 +364,8 @@ async def _produce(
                 if stop.is_set() or poster.given_up or (limit is not None and n >= limit):
                     break
                 result.events += 1
+                if bar is not None:
+                    loop.call_soon_threadsafe(lambda n=n: bar.update(drawing, completed=n + 1))
                 for name in TABLES:
                     row = rows.get(name)
                     if row is None:
@@ -373,6 +386,9 @@ async def _produce(
                 bar.start()
             feeder = asyncio.create_task(asyncio.to_thread(feed))
             await asyncio.gather(feeder, *workers)
+        except asyncio.CancelledError:  # Ctrl-C: asyncio's runner cancels this task
+            result.interrupted = True
+            result.in_flight = max(0, drawn - result.acknowledged - result.failed)
         finally:
             stop.set()
             for w in workers:
@@ -398,9 +414,11 @@ def print_summary(result: ApiProduceResult, destination: str) -> None:
         ("latency p99", f"{result.percentile(0.99) * 1000:.1f} ms"),
     ]
     rows += [(f"  {t} (acknowledged)", n) for t, n in result.per_table.items()]
+    if result.interrupted:
+        rows.append(("records in flight (not counted)", result.in_flight))
     console.print(
         table(
-            f"produce → {destination}",
+            f"produce → {destination}" + (" (interrupted)" if result.interrupted else ""),
             ("", "value"),
             [(name, f"{value:,}" if isinstance(value, int) else value) for name, value in rows],
         )
@@ -436,11 +454,14 @@ def post_events(
     settings: Settings, events_iter: Iterable[tuple[int, dict[str, Any]]], options: ProduceToApi
 ) -> ProduceResult:
     """``produce --to api``: post, print the summary; raises PinlakeError if any record was not
-    acknowledged (the first errors are in the message)."""
+    acknowledged (the first errors are in the message), KeyboardInterrupt after the summary
+    when Ctrl-C stopped the run."""
     url = _url(settings, options)
     result = post_records(settings, events_iter, options)
     kind = "Kinesis streams" if options.stream else "Kafka REST topics"
     print_summary(result, f"{url} ({kind})")
+    if result.interrupted:  # what was acknowledged is in the table: now end as Ctrl-C does
+        raise KeyboardInterrupt
     if result.failed:
         raise PinlakeError(
             f"{result.failed:,} records were not acknowledged by {url}"

@@ -402,34 +402,64 @@ def start_mariadb(settings: Settings, say: Callable[[str], object] = console.pri
     )
 
 
-def stop_all(settings: Settings, quiet: bool = False) -> None:
-    """Stop every service of this home that runs, whatever the settings select: first the
-    stream query (gracefully: it finishes its micro-batch, which reads Kafka and writes to the
-    metastore and the warehouse), then four independent chains at once, each in its order: the
-    Thrift server, the Spark cluster (workers, then master) and the shared metastore; the
-    ingestion API and the local broker(s); MariaDB; the S3 server. One line per stopped
-    service, in that order (unless ``quiet``)."""
+def running_services(settings: Settings) -> set[str]:
+    """Service names of this home that run now (:data:`SERVICES` and every Kafka node)."""
+    names = {name for name in SERVICES if process.read_pid(settings.run_dir, name) is not None}
+    return names | set(kafka_broker.running_names(settings))
+
+
+def stop_all(settings: Settings, quiet: bool = False, only: set[str] | None = None) -> None:
+    """Stop every service of this home that runs, whatever the settings select (``only``: just
+    those service names, :func:`running_services`): first the stream query (gracefully: it
+    finishes its micro-batch, which reads Kafka and writes to the metastore and the warehouse),
+    then four independent chains at once, each in its order: the Thrift server, the Spark
+    cluster (workers, then master) and the shared metastore; the ingestion API and the local
+    broker(s); MariaDB; the S3 server. One line per stopped service, in that order (unless
+    ``quiet``)."""
     say = (lambda _m: None) if quiet else console.print
-    if stream_process.stop(settings):
+
+    def wanted(*names: str) -> bool:
+        return only is None or bool(only.intersection(names))
+
+    kafka_nodes = {kafka_broker.NAME, *(n for n in only or () if n.startswith("kafka-"))}
+    if wanted(stream_process.NAME) and stream_process.stop(settings):
         say("stopped the stream query")
     # (function, what is said when it stopped something): the chains run at once
     chains: list[list[tuple[Callable[[], bool], str]]] = [
         [
-            (lambda: thrift_server.stop(settings), "stopped the Spark Thrift server"),
-            (lambda: standalone.stop(settings), "stopped the Spark cluster (workers, then master)"),
-            (lambda: metastore_server.stop(settings), "stopped the shared metastore"),
+            (
+                lambda: wanted(thrift_server.NAME) and thrift_server.stop(settings),
+                "stopped the Spark Thrift server",
+            ),
+            (
+                lambda: wanted(*standalone.SERVICE_NAMES) and standalone.stop(settings),
+                "stopped the Spark cluster (workers, then master)",
+            ),
+            (
+                lambda: wanted(metastore_server.NAME) and metastore_server.stop(settings),
+                "stopped the shared metastore",
+            ),
         ],
         [
-            (lambda: api_process.stop(settings), "stopped the ingestion API"),
             (
-                lambda: not settings.kafka.external and kafka_broker.stop(settings, timeout=45),
+                lambda: wanted(api_process.NAME) and api_process.stop(settings),
+                "stopped the ingestion API",
+            ),
+            (
+                lambda: (
+                    not settings.kafka.external
+                    and wanted(*kafka_nodes)
+                    and kafka_broker.stop(
+                        settings, timeout=45, names=None if only is None else only & kafka_nodes
+                    )
+                ),
                 "stopped Kafka",
             ),
         ],
-        [(lambda: mariadb.stop(settings), "stopped MariaDB")],
+        [(lambda: wanted(mariadb.NAME) and mariadb.stop(settings), "stopped MariaDB")],
         [
             (
-                lambda: s3_server.stop(settings),
+                lambda: wanted(s3_server.NAME) and s3_server.stop(settings),
                 "stopped the S3 server (its buckets are gone: moto keeps them in memory)",
             )
         ],
@@ -492,16 +522,27 @@ def services_up(
     spark_cluster: bool = False,
 ) -> None:
     """``pinlake services up``: :func:`start_all`, then one summary line (and, for MariaDB, how
-    the source commands select it)."""
-    start_all(
-        settings,
-        stream=stream,
-        trigger_seconds=trigger_seconds,
-        s3=s3,
-        metastore=metastore,
-        thrift=thrift,
-        spark_cluster=spark_cluster,
-    )
+    the source commands select it). On Ctrl-C the services this call started are stopped
+    again (those that ran before it run on) and KeyboardInterrupt goes on."""
+    before = running_services(settings)
+    try:
+        start_all(
+            settings,
+            stream=stream,
+            trigger_seconds=trigger_seconds,
+            s3=s3,
+            metastore=metastore,
+            thrift=thrift,
+            spark_cluster=spark_cluster,
+        )
+    except KeyboardInterrupt:
+        started = running_services(settings) - before
+        if started:
+            console.print(
+                f"interrupted: stopping what this call started ({', '.join(sorted(started))})"
+            )
+            stop_all(settings, only=started)
+        raise
     mariadb_selected = settings.source_db == "mariadb"
     n = settings.kafka.brokers
     local_cluster = not settings.kafka.external and n > 1

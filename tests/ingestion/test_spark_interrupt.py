@@ -1,0 +1,53 @@
+"""Ctrl-C in a process that holds a Spark session (pinlake.spark.interrupt_spark): the running
+job is cancelled, the call it was in ends at once, py4j logs no traceback, and the session
+works afterwards. The call ends with KeyboardInterrupt, or with the py4j error that py4j's own
+clean-up of the broken connection raised on the way out (its context is the KeyboardInterrupt):
+either way :data:`pinlake.errors.INTERRUPTED` is set and the CLI says "interrupted". On the
+worker's shared session: SIGINT is sent to this process only (under a terminal the JVM, in the
+same process group, gets it too and ends)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+import pytest
+from py4j.protocol import Py4JError
+
+from pinlake.errors import INTERRUPTED
+
+pytestmark = pytest.mark.spark
+
+
+def test_ctrl_c_cancels_the_job_and_leaves_no_py4j_traceback(spark, caplog) -> None:
+    # signal handlers run in the main thread only: the session's was set where it was built
+    assert threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT)
+    assert getattr(handler, "__qualname__", "").startswith("interrupt_spark"), handler
+    context = spark.sparkContext
+    caplog.set_level(logging.INFO)
+    INTERRUPTED.clear()
+    # a job of hours: only the cancel ends it
+    endless = spark.range(0, 10**13, numPartitions=2).selectExpr("sum(id % 7) as s")
+
+    def interrupt_once_running() -> None:
+        while not context.statusTracker().getActiveJobsIds():
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_running, daemon=True).start()
+    try:
+        with pytest.raises((KeyboardInterrupt, Py4JError)) as ended:
+            endless.collect()
+        assert INTERRUPTED.is_set()
+        if not isinstance(ended.value, KeyboardInterrupt):
+            assert isinstance(ended.value.__context__, KeyboardInterrupt), ended.value
+        while context.statusTracker().getActiveJobsIds():  # cancelled: pytest-timeout bounds it
+            time.sleep(0.2)
+    finally:
+        INTERRUPTED.clear()
+    assert not [r for r in caplog.records if "py4j" in r.pathname and r.levelno >= logging.ERROR]
+    assert spark.range(5).count() == 5  # the session goes on

@@ -1,0 +1,132 @@
+"""Ctrl-C (SIGINT) ends every command with one line and exit 130, after saying what was done.
+
+Typer turns a KeyboardInterrupt into a silent exit code 130 and PySpark's own SIGINT handler
+made py4j print two tracebacks (a new user's Ctrl-C on ``pinlake land``: about 40 lines); a
+Ctrl-C on ``services up`` left the services it had started running. The Spark session's own
+handler is tested on a real session in tests/ingestion/test_spark_interrupt.py, the producer's
+on a real API in tests/integration/test_ingestion_producer.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from pinlake.cli import main
+from pinlake.config import Settings
+from pinlake.errors import INTERRUPTED
+from pinlake.services import manager, process
+from pinlake.spark import _quiet_interrupted_py4j
+
+
+@pytest.fixture(autouse=True)
+def _no_interrupt_left() -> object:
+    INTERRUPTED.clear()
+    yield
+    INTERRUPTED.clear()
+
+
+def _land_raises(monkeypatch: pytest.MonkeyPatch, error: BaseException, interrupt: bool) -> None:
+    """``pinlake land``'s step raises ``error`` (after a Ctrl-C was noted, with ``interrupt``)."""
+    import pinlake.pipeline.steps as steps
+
+    def step(_settings: Settings, _options: object) -> None:
+        if interrupt:
+            INTERRUPTED.set()
+        raise error
+
+    monkeypatch.setattr(steps, "run_step", step)
+
+
+def test_a_keyboard_interrupt_in_a_command_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys):
+    _land_raises(monkeypatch, KeyboardInterrupt(), interrupt=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path), "land"])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
+
+
+def test_what_fails_after_a_ctrl_c_is_reported_as_the_interrupt(tmp_path, monkeypatch, capsys):
+    """The same Ctrl-C ends the driver JVM (one process group): the next py4j call fails."""
+    _land_raises(monkeypatch, ConnectionError("Answer from Java side is empty"), interrupt=True)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path), "land"])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
+
+
+def test_without_a_ctrl_c_an_unexpected_error_still_shows_its_traceback(tmp_path, monkeypatch):
+    _land_raises(monkeypatch, ConnectionError("a bug"), interrupt=False)
+    with pytest.raises(ConnectionError, match="a bug"):
+        main(["--home", str(tmp_path), "land"])
+
+
+def _record(pathname: str, error: BaseException | None, message: str = "m") -> logging.LogRecord:
+    exc_info = (type(error), error, None) if error is not None else None
+    return logging.LogRecord("root", logging.ERROR, pathname, 1, message, (), exc_info)
+
+
+PY4J_FILE = f"{sys.prefix}/lib/python3/site-packages/py4j/java_gateway.py"
+
+
+def _reentrant_network_error() -> Exception:
+    """py4j's Py4JNetworkError of a reentrant read, as its ``send_command`` raises it."""
+    try:
+        try:
+            raise RuntimeError("reentrant call inside <_io.BufferedReader name=3>")
+        except RuntimeError as cause:
+            raise OSError("Error while sending or receiving") from cause
+    except OSError as error:
+        return error
+
+
+@pytest.mark.parametrize(
+    ("record", "kept"),
+    [
+        (
+            _record(PY4J_FILE, KeyboardInterrupt(), "KeyboardInterrupt while sending command."),
+            False,
+        ),
+        (_record(PY4J_FILE, _reentrant_network_error(), "Exception while sending command."), False),
+        (_record(PY4J_FILE, ConnectionError("Answer from Java side is empty")), True),
+        (_record("/work/app/pinlake/land.py", KeyboardInterrupt()), True),
+    ],
+)
+def test_py4j_records_of_an_interrupted_call_are_dropped_and_no_others(record, kept):
+    assert _quiet_interrupted_py4j(record) is kept
+
+
+def test_once_interrupted_every_py4j_record_is_dropped_and_others_kept():
+    INTERRUPTED.set()
+    assert not _quiet_interrupted_py4j(_record(PY4J_FILE, ConnectionError("JVM gone")))
+    assert _quiet_interrupted_py4j(_record("/work/app/pinlake/land.py", None))
+
+
+def test_ctrl_c_on_services_up_stops_what_it_started_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A service that ran before ``services up`` runs on; one the call started is stopped."""
+    settings = Settings(home=tmp_path / "home")
+    run, log = settings.run_dir, settings.logs_dir / "sleep.log"
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    before = process.spawn(run, log, "mariadb", sleep)
+
+    def start_all(_settings: Settings, **_options: object) -> None:
+        process.spawn(run, log, "s3", sleep)
+        raise KeyboardInterrupt  # Ctrl-C while the next service starts
+
+    monkeypatch.setattr(manager, "start_all", start_all)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            manager.services_up(settings)
+        out = capsys.readouterr().out
+        assert "interrupted: stopping what this call started (s3)" in out
+        assert "stopped the S3 server" in out and "MariaDB" not in out
+        assert process.read_pid(run, "s3") is None
+        assert process.read_pid(run, "mariadb") == before
+    finally:
+        process.stop(run, "mariadb")
+        process.stop(run, "s3")
