@@ -213,7 +213,8 @@ def test_produce_through_api_gateway_paths(kafka_services, api, marker):
     resp = post(api, topic, {"records": [{"value": 1}]}, path=f"{base}/dev/topics/{topic}")
     assert resp.status_code == 404 and resp.json() == {
         "error_code": 404,
-        "message": "HTTP 404 Not Found",
+        "message": f"HTTP 404 Not Found: POST /dev/topics/{topic}. 'dev' is not this API's "
+        f"stage: use /{stage}/topics/{topic} or /topics/{topic}.",
     }
 
 
@@ -236,4 +237,46 @@ def test_configured_stage_and_api_key(kafka_services, marker):
         assert resp.status_code == 200, resp.text
         resp = httpx.post(f"{url}/test/topics/{topic}", content=body, headers=keyed)
         assert resp.status_code == 404
+    assert marked(read_topic(kafka_services, topic), marker) == {0: 1}
+
+
+def test_a_produce_the_broker_refuses_by_the_requests_fault_is_4xx(kafka_services, api, marker):
+    """A record the broker refuses because of the request, not the cluster, is answered 4xx on
+    both facades (a retry would fail the same way), never 500/503: Kafka's internal topics
+    (403 / 40301; the Kinesis proxy has no such stream) and a record larger than the topic's
+    ``max.message.bytes`` though within the API's record limit (413 / 413; Kinesis 400
+    ValidationException, per entry in PutRecords)."""
+    from confluent_kafka.admin import NewTopic
+
+    from pinlake import kafka
+
+    resp = post(api, "__consumer_offsets", {"records": [{"value": 1}]})
+    assert resp.status_code == 403 and resp.json()["error_code"] == 40301, resp.text
+    assert "internal topic __consumer_offsets" in resp.json()["message"]
+    for method, path in (("PUT", "/streams/__consumer_offsets/record"), ("GET", "/streams/__x")):
+        resp = api.request(method, path, json={"Data": {"a": 1}, "PartitionKey": "k"})
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["__type"] == "ResourceNotFoundException"
+
+    topic = f"small-{marker}"
+    client = kafka.admin(kafka_services)
+    new = NewTopic(topic, num_partitions=1, config={"max.message.bytes": "1000"})
+    client.create_topics([new])[topic].result(30)
+    assert kafka.wait_for_leaders(client, [topic], 1, 30)
+    big = {"m": marker, "i": 1, "pad": "x" * 3000}
+    assert len(orjson.dumps(big)) < kafka_services.api.max_record_bytes
+    resp = post(api, topic, {"records": [{"value": big}]})
+    assert resp.status_code == 413, resp.text
+    body = resp.json()
+    assert body["error_code"] == 413 and body["message"].startswith("Record too large for the")
+    assert body["offsets"][0]["error_code"] == 50002
+    resp = api.put(f"/streams/{topic}/record", json={"Data": big, "PartitionKey": "k"})
+    assert resp.status_code == 400 and resp.json()["__type"] == "ValidationException", resp.text
+    small = {"m": marker, "i": 0}
+    entries = [{"data": json.dumps(v), "partition-key": "k"} for v in (small, big)]
+    resp = api.put(f"/streams/{topic}/records", json={"records": entries})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["FailedRecordCount"] == 1
+    ok, refused = resp.json()["Records"]
+    assert "SequenceNumber" in ok and refused["ErrorCode"] == "ValidationException"
     assert marked(read_topic(kafka_services, topic), marker) == {0: 1}

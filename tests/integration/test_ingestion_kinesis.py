@@ -225,7 +225,9 @@ def test_kinesis_errors(kafka_services, api):
             "SerializationException",
         )
     big = {"Data": {"x": "y" * (kafka_services.api.max_record_bytes + 1)}, "PartitionKey": "k"}
-    assert put(api, f"/streams/{stream}/record", big).status_code == 413
+    resp = put(api, f"/streams/{stream}/record", big)
+    assert resp.status_code == 400 and resp.json()["__type"] == "ValidationException", resp.text
+    assert "Value at 'data' failed to satisfy constraint" in resp.json()["message"]
 
 
 # ---- API Gateway path rules (issue 9, item 1) ------------------------------------------------

@@ -188,6 +188,12 @@ def test_other_media_types_are_415(media_type):
     with pytest.raises(CodecError) as info:
         codec.embedded_format(media_type)
     assert (info.value.status, info.value.code) == (415, 415)
+    if "avro" not in media_type and "protobuf" not in media_type:
+        # kafka-rest's words first, then what was sent and what the resource accepts
+        assert info.value.message == (
+            f"HTTP 415 Unsupported Media Type: {media_type or 'no Content-Type'}; this resource "
+            "accepts application/vnd.kafka.json.v2+json or application/vnd.kafka.binary.v2+json"
+        )
 
 
 @pytest.mark.parametrize("topic", ["bad/name", "x" * 250, "..", ".", "ünï", ""])
@@ -222,3 +228,35 @@ def test_path_partition_and_placement():
         40402,
         "Partition 3 of topic t not found.",
     )
+
+
+@pytest.mark.parametrize("topic", ["__consumer_offsets", "__transaction_state", "__x"])
+def test_kafkas_internal_topics_are_not_produced_to(topic):
+    with pytest.raises(CodecError) as info:
+        codec.check_writable(topic)
+    assert (info.value.status, info.value.code) == (403, 40301)
+    assert f"Cannot append to internal topic {topic}" in info.value.message
+    codec.check_writable("_one_underscore")  # not internal: passes
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        ([10], (413, 413)),
+        ([10, 18], (413, 413)),
+        ([17], (403, 40301)),
+        ([87], (422, 42206)),
+        ([10, 87], (422, 42206)),
+        ([10, 7], None),  # one request timed out: the cluster's, a 5xx
+        ([1], None),
+        ([-192], None),  # librdkafka's local message timeout
+        ([], None),
+    ],
+)
+def test_a_produce_refused_by_the_requests_fault_is_4xx(codes, expected):
+    fault = codec.produce_fault(codes, "Broker: Message size too large")
+    if expected is None:
+        assert fault is None
+    else:
+        assert (fault.status, fault.code) == expected
+        assert fault.message.endswith(": Broker: Message size too large")

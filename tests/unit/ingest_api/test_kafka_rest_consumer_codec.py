@@ -87,6 +87,10 @@ def test_parse_body_and_content_type():
     cc.check_content_type("", b"")  # no body, no type: a POST without body
     for media, body in (("application/json", b"{}"), ("text/plain", b""), ("", b"{}")):
         assert code(cc.check_content_type, media, body) == (415, 415)
+    with pytest.raises(CodecError) as info:
+        cc.check_content_type("application/json", b"{}")
+    assert info.value.message.startswith("HTTP 415 Unsupported Media Type: application/json; ")
+    assert info.value.message.endswith(f"accepts {cc.KAFKA_V2}, {JSON_V2} or {BINARY_V2}")
 
 
 def test_subscription():

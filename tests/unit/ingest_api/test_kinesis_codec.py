@@ -279,8 +279,25 @@ def test_put_entry_size_limit_is_on_the_data_bytes(limit):
     fits = {"data": "y" * limit, "partition-key": "k"}
     assert codec.put_entry(fits, codec.TUTORIAL, max_bytes=limit, shards=1).data == b"y" * limit
     over = {"data": "y" * (limit + 1), "partition-key": "k"}
-    with pytest.raises(codec.RecordTooLarge):
+    with pytest.raises(CodecError) as info:
         codec.put_entry(over, codec.TUTORIAL, max_bytes=limit, shards=1)
+    assert (info.value.status, info.value.code) == (400, "ValidationException")
+    assert info.value.message == (
+        "1 validation error detected: Value at 'data' failed to satisfy constraint: "
+        f"Member must have length less than or equal to {limit}"
+    )
+
+
+def test_an_oversized_put_records_entry_is_named_as_aws_names_it():
+    """A 1.5 MB record against the 1 MiB limit: Kinesis' ValidationException (HTTP 400), not a
+    gateway 413; in a PutRecords body the member is named 1-based (``records.3.member.data``)."""
+    limit = 1024 * 1024
+    over = {"Data": base64.b64encode(b"y" * 1_500_000).decode(), "PartitionKey": "k"}
+    with pytest.raises(CodecError) as info:
+        codec.put_entry(over, codec.NATIVE, max_bytes=limit, shards=1, index=2)
+    assert (info.value.status, info.value.code) == (400, "ValidationException")
+    assert "Value at 'records.3.member.data'" in info.value.message
+    assert info.value.message.endswith("less than or equal to 1048576")
 
 
 def test_put_records_entries_shapes_and_limits():
@@ -380,3 +397,12 @@ def test_list_streams_params_rejects_bad_values(data):
     with pytest.raises(CodecError) as info:
         codec.list_streams_params(data)
     assert (info.value.status, info.value.code) == (400, "InvalidArgumentException")
+
+
+def test_kafkas_internal_topics_are_not_streams():
+    for name in ("__consumer_offsets", "__transaction_state"):
+        assert not codec.is_stream_name(name)
+        with pytest.raises(CodecError):
+            codec.check_new_stream_name(name)
+    assert codec.is_stream_name("_x") and codec.is_stream_name("streaming-1-pin")
+    assert codec.stream_names(["__consumer_offsets", "s", "b.pin"], {"b.pin"}) == ["s"]

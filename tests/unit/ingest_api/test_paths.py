@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from pinlake.config import ApiSettings, Settings
 from pinlake.ingest_api import create_app
 from pinlake.ingest_api.errors import AMZ_JSON, KAFKA_V2
-from pinlake.ingest_api.paths import PathRulesMiddleware, normalise_path
+from pinlake.ingest_api.paths import PathRulesMiddleware, misplaced_stage, normalise_path
 
 #: No example database on disk, no per-example deadline (a loaded machine must not flake).
 FAST = settings(database=None, deadline=None)
@@ -207,7 +207,52 @@ def test_unknown_paths_elsewhere_keep_the_kafka_rest_shape(path):
     resp = _client().get(U + path)
     assert resp.status_code == 404
     assert resp.headers["content-type"] == KAFKA_V2
-    assert resp.json() == {"error_code": 404, "message": "HTTP 404 Not Found"}
+    assert resp.json() == {"error_code": 404, "message": f"HTTP 404 Not Found: GET {path}."}
+
+
+@pytest.mark.parametrize(
+    ("stage", "path", "hint"),
+    [
+        ("test", "/dev/topics/t", "'dev' is not this API's stage: use /test/topics/t or /topics/t"),
+        ("test", "/prod//topics/t/", "'prod' is not this API's stage: use /test/topics/t or"),
+        ("", "/test/topics/t", "This API has no stage 'test': use /topics/t."),
+    ],
+)
+def test_a_wrong_stage_is_named_with_the_right_one(stage, path, hint):
+    """A path under a stage the API does not have is a 404 that says which stage it has (API
+    Gateway's 403 "Missing Authentication Token" says nothing)."""
+    resp = _client(stage=stage).post(U + path)
+    assert resp.status_code == 404 and resp.headers["content-type"] == KAFKA_V2
+    assert resp.json()["error_code"] == 404
+    assert resp.json()["message"].startswith("HTTP 404 Not Found: POST ")
+    assert hint in resp.json()["message"]
+
+
+def test_a_wrong_stage_on_a_kinesis_path_answers_in_kinesis_shape():
+    resp = _client(stage="test").put(U + "/dev/streams/s/record")
+    assert resp.status_code == 404 and resp.headers["content-type"] == AMZ_JSON
+    body = resp.json()
+    assert body["__type"] == "UnknownOperationException"
+    assert body["message"] == (
+        "The Kinesis proxy has no resource /dev/streams/s/record. 'dev' is not this API's "
+        "stage: use /test/streams/s/record or /streams/s/record."
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/dev/topics/t", ("dev", "/topics/t")),
+        ("/dev/streams", ("dev", "/streams")),
+        ("/topics/t", None),
+        ("/test/topics/t", None),
+        ("/no/such/route", None),
+        ("/dev", None),
+        ("/", None),
+    ],
+)
+def test_misplaced_stage(path, expected):
+    assert misplaced_stage(path, "test", {"topics", "streams", "consumers", "brokers"}) == expected
 
 
 def test_api_key_sees_the_normalised_path():

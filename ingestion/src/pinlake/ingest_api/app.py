@@ -28,7 +28,7 @@ from pinlake.ingest_api.errors import KAFKA_V2, ApiError, KinesisError, kafka_js
 from pinlake.ingest_api.kafka_rest.consumer_routes import router as kafka_rest_consumer_router
 from pinlake.ingest_api.kafka_rest.routes import router as kafka_rest_router
 from pinlake.ingest_api.kinesis.routes import router as kinesis_router
-from pinlake.ingest_api.paths import PathRulesMiddleware
+from pinlake.ingest_api.paths import CLIENT_PATH_KEY, PathRulesMiddleware, misplaced_stage
 
 log = logging.getLogger("pinlake.api")
 
@@ -118,6 +118,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(kafka_rest_router)
     app.include_router(kafka_rest_consumer_router)
     app.include_router(kinesis_router)
+    stage = settings.api.stage
+    roots = {route.path.split("/")[1] for route in app.routes} | {"healthz"}
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> Response:
@@ -126,19 +128,33 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = getattr(exc, "headers", None)
-        if _is_kinesis_path(request.url.path):
-            path = request.url.path
+        path = request.url.path
+        sent = request.scope.get(CLIENT_PATH_KEY, path)
+        hint, shape_path = "", path
+        wrong = misplaced_stage(path, stage, roots) if exc.status_code == 404 else None
+        if wrong is not None:
+            segment, rest = wrong
+            shape_path = rest
+            hint = (
+                f" '{segment}' is not this API's stage: use /{stage}{rest} or {rest}."
+                if stage
+                else f" This API has no stage '{segment}': use {rest}."
+            )
+        if _is_kinesis_path(shape_path):
             message = {
-                404: f"The Kinesis proxy has no resource {path}.",
-                405: f"The Kinesis proxy has no {request.method} method on {path}.",
-            }.get(exc.status_code, f"HTTP {exc.status_code} on {path}.")
+                404: f"The Kinesis proxy has no resource {sent}.{hint}",
+                405: f"The Kinesis proxy has no {request.method} method on {sent}.",
+            }.get(exc.status_code, f"HTTP {exc.status_code} on {sent}.")
             resp = KinesisError(exc.status_code, message, "UnknownOperationException").response()
             resp.headers.update(headers or {})
             return resp
         phrase = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
         return Response(
             orjson.dumps(
-                {"error_code": exc.status_code, "message": f"HTTP {exc.status_code} {phrase}"}
+                {
+                    "error_code": exc.status_code,
+                    "message": f"HTTP {exc.status_code} {phrase}: {request.method} {sent}.{hint}",
+                }
             ),
             status_code=exc.status_code,
             media_type=KAFKA_V2,
@@ -163,8 +179,6 @@ def create_app(settings: Settings) -> FastAPI:
             media_type="application/json",
         )
 
-    stage = settings.api.stage
-    roots = {route.path.split("/")[1] for route in app.routes}
     if stage and stage in roots:
         raise ValueError(f"API stage {stage!r} is also a path of the API: choose another name")
     # The last one added runs first: the path rules, then the API key check, then routing.

@@ -30,6 +30,7 @@ URL the API hands back (a REST consumer's ``base_uri``) keeps the client's form.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -37,6 +38,9 @@ _SLASHES = re.compile(r"/{2,}")
 
 #: Scope key holding the stage prefix a request was sent under: ``"/<stage>"`` or ``""``.
 STAGE_KEY = "pinlake.stage_prefix"
+#: Scope key holding the request path as the client sent it (decoded, before the rules), for
+#: error messages.
+CLIENT_PATH_KEY = "pinlake.client_path"
 
 
 def stage_prefix(path: str, stage: str = "") -> str:
@@ -74,6 +78,20 @@ def normalise_path(path: str, stage: str = "") -> str:
     return path
 
 
+def misplaced_stage(path: str, stage: str, roots: Collection[str]) -> tuple[str, str] | None:
+    """``(segment, rest)`` when normalised path ``path`` reads as a resource of the API under a
+    first segment that is not its stage (``/dev/topics/t`` with stage ``test``, or any
+    ``/<x>/topics/t`` with no stage): ``segment`` is that first segment (``"dev"``), ``rest``
+    the path without it (``"/topics/t"``). ``roots`` are the first segments of the API's routes
+    (``topics``, ``streams``, ...). ``None`` for any other path. Pure; never raises. The 404 of
+    such a path names the stage the API has (API Gateway answers a wrong stage with 403
+    "Missing Authentication Token", which says nothing)."""
+    parts = path.split("/")
+    if len(parts) < 3 or parts[1] in roots or parts[1] == stage or parts[2] not in roots:
+        return None
+    return parts[1], "/" + "/".join(parts[2:])
+
+
 def _split_root(path: str, root: str) -> tuple[str, str]:
     """``(root, rest)`` of an ASGI ``path`` that includes the scope's ``root_path`` (as the
     ASGI spec has it); ``("", path)`` when it does not start with it as whole segments."""
@@ -100,6 +118,7 @@ class PathRulesMiddleware:
             normal = root + normalise_path(rest, self.stage)
             scope = dict(scope)
             scope[STAGE_KEY] = stage_prefix(rest, self.stage)
+            scope[CLIENT_PATH_KEY] = scope["path"]
             if normal != scope["path"]:
                 scope["path"] = normal
                 raw = scope.get("raw_path")

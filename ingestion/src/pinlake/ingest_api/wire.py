@@ -16,6 +16,30 @@ import orjson
 TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
+def is_internal_topic(topic: str) -> bool:
+    """True for Kafka's own topics (``__consumer_offsets``, ``__transaction_state``,
+    ``__share_group_state``...: every name that starts with ``__``, the convention of Kafka's
+    internal topics). Neither facade lists them, the Kinesis proxy has no such stream, and the
+    REST proxy does not produce to them (the broker refuses: "Cannot append to internal
+    topic", Kafka's ``ReplicaManager``)."""
+    return topic.startswith("__")
+
+
+#: Kafka error codes of a failed produce that are the request's fault, not the cluster's (Kafka
+#: protocol, "Error Codes"): the record is too large for the topic (MESSAGE_TOO_LARGE 10,
+#: RECORD_LIST_TOO_LARGE 18, e.g. a topic whose ``max.message.bytes`` is below the API's record
+#: limit), the topic cannot be written (INVALID_TOPIC_EXCEPTION 17) or the broker's validation
+#: refused the record (INVALID_RECORD 87, e.g. a record without key on a compacted topic). Each
+#: facade answers these 4xx; a retry would fail the same way.
+MESSAGE_TOO_LARGE = 10
+INVALID_TOPIC = 17
+RECORD_LIST_TOO_LARGE = 18
+INVALID_RECORD = 87
+REQUEST_FAULTS = frozenset(
+    {MESSAGE_TOO_LARGE, INVALID_TOPIC, RECORD_LIST_TOO_LARGE, INVALID_RECORD}
+)
+
+
 class CodecError(ValueError):
     """A request the protocol rejects, independent of how the facade renders it.
 

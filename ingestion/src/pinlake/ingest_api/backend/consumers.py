@@ -46,6 +46,7 @@ from pinlake import kafka
 from pinlake.config import Settings
 from pinlake.ingest_api.backend.watch import BrokerWatch
 from pinlake.ingest_api.errors import BrokerUnavailable
+from pinlake.ingest_api.wire import is_internal_topic
 
 log = logging.getLogger("pinlake.api")
 
@@ -315,7 +316,7 @@ class ConsumerRegistry:
             except KafkaException as exc:
                 raise _failure(exc) from exc
             regex = re.compile(instance.pattern)
-            return sorted(t for t in names if not t.startswith("__") and regex.fullmatch(t))
+            return sorted(t for t in names if not is_internal_topic(t) and regex.fullmatch(t))
 
     def assign(self, group: str, name: str, partitions: list[tuple[str, int]]) -> None:
         """Assign exactly ``partitions`` (reading from the committed offsets, else per

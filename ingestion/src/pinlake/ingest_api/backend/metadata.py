@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from pinlake import kafka
 from pinlake.ingest_api.backend.watch import BrokerWatch
 from pinlake.ingest_api.errors import BrokerUnavailable
+from pinlake.ingest_api.wire import is_internal_topic
 
 #: How long a topic's partitions are trusted without asking the broker again (seconds).
 META_TTL = 30.0
@@ -89,7 +90,7 @@ class TopicMetadata:
                 meta = self.admin.list_topics(timeout=3.0)
             except KafkaException as exc:
                 raise BrokerUnavailable(str(exc)) from exc
-            return sorted(t for t in meta.topics if not t.startswith("__"))
+            return sorted(t for t in meta.topics if not is_internal_topic(t))
 
         return await asyncio.to_thread(_list)
 

@@ -12,10 +12,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any, Literal, NamedTuple
 
-from pinlake.ingest_api.wire import TOPIC_RE, CodecError, dumps, loads
+from pinlake.ingest_api.wire import (
+    INVALID_TOPIC,
+    MESSAGE_TOO_LARGE,
+    RECORD_LIST_TOO_LARGE,
+    REQUEST_FAULTS,
+    TOPIC_RE,
+    CodecError,
+    dumps,
+    is_internal_topic,
+    loads,
+)
 
 JSON_V2 = "application/vnd.kafka.json.v2+json"
 BINARY_V2 = "application/vnd.kafka.binary.v2+json"
@@ -69,7 +79,51 @@ def embedded_format(media_type: str) -> Format:
         raise CodecError(
             415, f"Content type {media_type} needs a Schema Registry (not available).", 415
         )
-    raise CodecError(415, "HTTP 415 Unsupported Media Type", 415)
+    raise unsupported_media_type(media_type, (JSON_V2, BINARY_V2))
+
+
+def unsupported_media_type(media_type: str, accepted: Iterable[str]) -> CodecError:
+    """415 / 415 with kafka-rest's message (``HTTP 415 Unsupported Media Type``, Jersey's) followed
+    by what was sent and the media types the resource accepts, e.g. ``HTTP 415 Unsupported Media
+    Type: application/json; this resource accepts application/vnd.kafka.json.v2+json or
+    application/vnd.kafka.binary.v2+json``."""
+    sent = media_type or "no Content-Type"
+    names = list(accepted)
+    listed = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+    return CodecError(
+        415, f"HTTP 415 Unsupported Media Type: {sent}; this resource accepts {listed}", 415
+    )
+
+
+def check_writable(topic: str) -> None:
+    """Raise 403 / 40301 for one of Kafka's internal topics
+    (:func:`~pinlake.ingest_api.wire.is_internal_topic`): the broker refuses to append to them,
+    which is the client's fault, not a 5xx."""
+    if is_internal_topic(topic):
+        raise CodecError(
+            403,
+            f"Cannot append to internal topic {topic}: Kafka's own topics are not produced to.",
+            40301,
+        )
+
+
+def produce_fault(codes: Iterable[int], detail: str) -> CodecError | None:
+    """The whole request's 4xx when every failed record of a produce failed by the request's
+    fault (``codes``: their Kafka error codes, all in
+    :data:`~pinlake.ingest_api.wire.REQUEST_FAULTS`):
+    413 / 413 for a record too large for the topic, 403 / 40301 for a topic that cannot be
+    written, 422 / 42206 for a record the broker refused; ``None`` when any failure is the
+    cluster's (the caller answers 5xx). ``detail`` is the broker's message, kept in the answer.
+    kafka-rest itself answers 200 with per-record 50002 here; pinlake never answers 200 for a
+    record that was not acknowledged (README, "ingestion API")."""
+    codes = set(codes)
+    if not codes or not codes <= REQUEST_FAULTS:
+        return None
+    if codes <= {MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE}:
+        return CodecError(413, f"Record too large for the topic: {detail}", 413)
+    if codes == {INVALID_TOPIC}:
+        return CodecError(403, f"The topic cannot be written: {detail}", 40301)
+    return CodecError(422, f"Records refused by the broker: {detail}", 42206)
 
 
 def check_topic_name(topic: str) -> None:

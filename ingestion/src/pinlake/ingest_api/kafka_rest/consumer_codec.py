@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote
 
-from pinlake.ingest_api.kafka_rest.codec import BINARY_V2, JSON_V2, MAX_PARTITION, SCHEMA_FORMATS
+from pinlake.ingest_api.kafka_rest.codec import (
+    BINARY_V2,
+    JSON_V2,
+    MAX_PARTITION,
+    SCHEMA_FORMATS,
+    unsupported_media_type,
+)
 from pinlake.ingest_api.wire import CodecError, loads
 
 #: The v2 media type without an embedded format (control requests and responses).
@@ -131,7 +137,7 @@ def check_content_type(media_type: str, body: bytes) -> None:
     if not media_type and not body:
         return
     if media_type not in REQUEST_TYPES:
-        raise CodecError(415, "HTTP 415 Unsupported Media Type", 415)
+        raise unsupported_media_type(media_type, (KAFKA_V2, JSON_V2, BINARY_V2))
 
 
 def parse_body(body: bytes) -> Any:

@@ -87,6 +87,7 @@ async def _produce(request: Request, topic: str, partition: int | None) -> Respo
     except BodyTooLarge:
         raise KafkaRestError(413, "Request Entity Too Large") from None
     codec.check_topic_name(topic)
+    codec.check_writable(topic)
     records = codec.parse_records(body, fmt, settings.api.max_record_bytes)
     be = backend(request)
     info = await be.metadata.topic(topic)
@@ -100,6 +101,9 @@ async def _produce(request: Request, topic: str, partition: int | None) -> Respo
         if all(d.error.code() in _TOPIC_GONE for d in failed):
             be.metadata.forget(topic)
             raise KafkaRestError(404, f"Topic {topic} not found.", 40401, offsets=offsets)
+        fault = codec.produce_fault((d.error.code() for d in failed), failed[0].error.str())
+        if fault is not None:
+            raise KafkaRestError(fault.status, fault.message, fault.code, offsets=offsets)
         retriable = any(o["error_code"] == 50003 for o in offsets)
         raise KafkaRestError(
             503 if retriable else 500,

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from pinlake.ingest_api.wire import TOPIC_RE, CodecError, dumps, loads
+from pinlake.ingest_api.wire import TOPIC_RE, CodecError, dumps, is_internal_topic, loads
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -62,8 +62,18 @@ MAX_STREAM_NAME = 128
 ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
 
 
-class RecordTooLarge(CodecError):
-    """A record's data is over the size limit (PutRecord answers 413, PutRecords per record)."""
+def record_too_large(field: str, max_bytes: int) -> CodecError:
+    """400 ``ValidationException`` for data over ``max_bytes``, in the words of the Kinesis
+    service's request validation ("1 validation error detected: Value at 'data' failed to
+    satisfy constraint: Member must have length less than or equal to 1048576"; PutRecord and
+    PutRecordsRequestEntry references: ``Data`` is at most the record size limit). ``field`` is
+    where the data sat (``data``, ``records.3.member.data``)."""
+    return CodecError(
+        400,
+        f"1 validation error detected: Value at '{field}' failed to satisfy constraint: "
+        f"Member must have length less than or equal to {max_bytes}",
+        "ValidationException",
+    )
 
 
 def invalid(message: str) -> CodecError:
@@ -89,8 +99,13 @@ def shard_not_found(shard: str, stream: str) -> CodecError:
 
 # ---- names and numbers ---------------------------------------------------------------------
 def is_stream_name(stream: str) -> bool:
-    """True for a name a stream (and its topic) can have: 1-128 of ``[a-zA-Z0-9_.-]``."""
-    return bool(TOPIC_RE.match(stream)) and len(stream) <= MAX_STREAM_NAME
+    """True for a name a stream (and its topic) can have: 1-128 of ``[a-zA-Z0-9_.-]``, not one
+    of Kafka's internal topics (:func:`~pinlake.ingest_api.wire.is_internal_topic`)."""
+    return (
+        bool(TOPIC_RE.match(stream))
+        and len(stream) <= MAX_STREAM_NAME
+        and not is_internal_topic(stream)
+    )
 
 
 def shard_id(partition: int) -> str:
@@ -239,8 +254,8 @@ def shard_count(data: dict[str, Any], default: int) -> int:
 
 
 def check_new_stream_name(stream: str) -> None:
-    """A name CreateStream accepts (not Kafka's internal ``__*`` topics)."""
-    if not is_stream_name(stream) or stream.startswith("__"):
+    """A name CreateStream accepts (:func:`is_stream_name`)."""
+    if not is_stream_name(stream):
         raise invalid("StreamName must match [a-zA-Z0-9_.-]{1,128}.")
 
 
@@ -331,12 +346,16 @@ TUTORIAL = EntryFields("data", "partition-key", put_records_data)
 NATIVE = EntryFields("Data", "PartitionKey", blob_data)
 
 
-def put_entry(entry: Any, fields: EntryFields, *, max_bytes: int, shards: int) -> PutEntry:
+def put_entry(
+    entry: Any, fields: EntryFields, *, max_bytes: int, shards: int, index: int | None = None
+) -> PutEntry:
     """Validate one PutRecord body or PutRecords entry into a :class:`PutEntry`.
 
     Checks, in order: an object, its partition key, its data field (present; its bytes by
-    ``fields.to_bytes``), the data size (:class:`RecordTooLarge` past ``max_bytes``) and the
-    route (:func:`route`). Raises :class:`CodecError` 400 ``InvalidArgumentException``.
+    ``fields.to_bytes``), the data size and the route (:func:`route`). Raises
+    :class:`CodecError` 400 ``InvalidArgumentException``, or 400 ``ValidationException``
+    (:func:`record_too_large`) for data past ``max_bytes``; ``index`` is the entry's place in a
+    PutRecords body (0-based; named 1-based as AWS does), ``None`` for a PutRecord body.
     """
     if not isinstance(entry, dict):
         raise invalid("Each record must be an object.")
@@ -345,9 +364,8 @@ def put_entry(entry: Any, fields: EntryFields, *, max_bytes: int, shards: int) -
         raise invalid(f"{fields.data} is required.")
     payload = fields.to_bytes(entry[fields.data])
     if len(payload) > max_bytes:
-        raise RecordTooLarge(
-            400, "Record is larger than the record size limit.", "InvalidArgumentException"
-        )
+        field = "data" if index is None else f"records.{index + 1}.member.data"
+        raise record_too_large(field, max_bytes)
     return PutEntry(key.encode(), payload, route(entry, key, shards))
 
 
@@ -371,7 +389,7 @@ def put_records_entries(data: dict[str, Any]) -> tuple[list[Any], EntryFields]:
 def stream_names(topics: list[str], batch_topics: set[str]) -> list[str]:
     """The streams among Kafka ``topics``: every topic but the batch topics (the Kafka REST
     side's ``<prefix>.<table>``) and Kafka's internal ``__*`` ones, sorted."""
-    return sorted(t for t in topics if t not in batch_topics and not t.startswith("__"))
+    return sorted(t for t in topics if t not in batch_topics and not is_internal_topic(t))
 
 
 def list_streams_params(data: dict[str, Any]) -> tuple[int, str | None]:

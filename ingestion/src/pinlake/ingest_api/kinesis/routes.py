@@ -23,6 +23,7 @@ from pinlake.ingest_api.errors import KinesisError, amz_json, facade_route
 from pinlake.ingest_api.kinesis import codec
 from pinlake.ingest_api.kinesis.codec import ACCOUNT, REGION, sequence_number, shard_id
 from pinlake.ingest_api.request_io import BodyTooLarge, backend, read_body
+from pinlake.ingest_api.wire import REQUEST_FAULTS
 
 #: GetRecords returns at most 10 MiB of data per call (GetRecords reference).
 MAX_GET_BYTES = 10 * 1024 * 1024
@@ -57,12 +58,17 @@ async def _stream_info(request: Request, stream: str) -> TopicInfo:
 
 
 def _put_result(d: Delivery) -> dict:
+    """PutRecord's result, or a PutRecords entry: ``SequenceNumber``/``ShardId`` once
+    acknowledged; else ``ErrorCode`` ``ValidationException`` when the broker refused the record
+    by its own fault (:data:`~pinlake.ingest_api.wire.REQUEST_FAULTS`, e.g. too large for the
+    stream's topic), ``InternalFailure`` otherwise, and the broker's ``ErrorMessage``."""
     if d.error is None:
         return {
             "SequenceNumber": sequence_number(d.partition, d.offset),
             "ShardId": shard_id(d.partition),
         }
-    return {"ErrorCode": "InternalFailure", "ErrorMessage": d.error.str()}
+    code = "ValidationException" if d.error.code() in REQUEST_FAULTS else "InternalFailure"
+    return {"ErrorCode": code, "ErrorMessage": d.error.str()}
 
 
 # ---- stream management -------------------------------------------------------------------
@@ -102,7 +108,7 @@ async def create_stream(request: Request, stream: str) -> Response:
 @router.delete("/streams/{stream}", summary="DeleteStream")
 async def delete_stream(request: Request, stream: str) -> Response:
     """Delete a stream; ``{}``, or 400 ``ResourceNotFoundException``."""
-    if not codec.TOPIC_RE.match(stream) or stream.startswith("__"):
+    if not codec.is_stream_name(stream):
         raise codec.stream_not_found(stream)
     if not await backend(request).metadata.delete_topic(stream):
         raise codec.stream_not_found(stream)
@@ -147,26 +153,24 @@ async def describe_stream(request: Request, stream: str) -> Response:
 @router.put("/streams/{stream}/record", summary="PutRecord")
 async def put_record(request: Request, stream: str) -> Response:
     """``{"SequenceNumber", "ShardId"}`` once the record is acknowledged; the record is the JSON
-    text of the body's ``Data`` (:func:`codec.put_record_data`); 413 for data over
-    the record limit, 503 ``InternalFailure`` if Kafka does not acknowledge it."""
+    text of the body's ``Data`` (:func:`codec.put_record_data`); 400 ``ValidationException``
+    for data over the record limit (as Kinesis answers), 503 ``InternalFailure`` if Kafka does
+    not acknowledge it."""
     settings = request.app.state.settings
     data = await _json_body(request)
     info = await _stream_info(request, stream)
-    try:
-        entry = codec.put_entry(
-            data,
-            codec.PUT_RECORD,
-            max_bytes=settings.api.max_record_bytes,
-            shards=len(info.partitions),
-        )
-    except codec.RecordTooLarge as exc:
-        raise KinesisError(413, exc.message, exc.code) from None
+    entry = codec.put_entry(
+        data, codec.PUT_RECORD, max_bytes=settings.api.max_record_bytes, shards=len(info.partitions)
+    )
     (delivery,) = await backend(request).producer.produce(stream, [entry])
+    result = _put_result(delivery)
+    if result.get("ErrorCode") == "ValidationException":
+        raise KinesisError(400, f"Record refused: {delivery.error.str()}", "ValidationException")
     if delivery.error is not None:
         raise KinesisError(
             503, f"Record not acknowledged: {delivery.error.str()}", "InternalFailure"
         )
-    return amz_json(_put_result(delivery))
+    return amz_json(result)
 
 
 @router.put("/streams/{stream}/records", summary="PutRecords")
@@ -186,7 +190,9 @@ async def put_records(request: Request, stream: str) -> Response:
     index: list[int] = []
     for i, rec in enumerate(entries):
         try:
-            entry = codec.put_entry(rec, fields, max_bytes=settings.api.max_record_bytes, shards=n)
+            entry = codec.put_entry(
+                rec, fields, max_bytes=settings.api.max_record_bytes, shards=n, index=i
+            )
         except codec.CodecError as exc:
             results[i] = {"ErrorCode": exc.code, "ErrorMessage": exc.message}
             continue
