@@ -223,6 +223,8 @@ class ScaleOut:
     high_watermarks: dict[str, int] = field(default_factory=dict)
     #: ``services status`` (exit code, text) with the killed node down, before its restart
     status_while_down: tuple[int, str] = (-1, "")
+    #: ``services status`` text right after the kill (the node still registered)
+    status_at_kill: str = ""
     rejoined: str | None = "not tried"  # None: the killed node is back and every ISR full
     sunk: SinkResult | None = None
     landed: LandResult | None = None
@@ -345,6 +347,10 @@ def _produce_with_a_kill(run: ScaleOut, aicore_dir: Path) -> None:
     run.producing_at_kill = producer.is_alive()
     run.records_at_kill = sum(o.high for o in kafka.topic_offsets(settings, topics))
     psutil.Process(victim_pid).kill()  # kill -9: no controlled shutdown
+    # at once: the controller still counts the node registered until its session times out
+    with console.capture() as shown:
+        manager.services_status(settings)
+    run.status_at_kill = shown.get()
     producer.join(timeout=600)
     assert not producer.is_alive(), "production did not end within 10 minutes"
     if errors:
@@ -564,6 +570,10 @@ def test_status_shows_the_killed_node_down_and_the_shrunk_isr(scale_out: ScaleOu
     [row] = [line for line in shown.splitlines() if f"kafka node {scale_out.victim}" in line]
     assert "down" in row
     assert "ISR" in shown and "of replicas [1, 2, 3]" in shown
+    # right after the kill -9 too: its process is gone though the controller still has it
+    at_kill = scale_out.status_at_kill.splitlines()
+    [row] = [line for line in at_kill if f"kafka node {scale_out.victim}" in line]
+    assert "down" in row and "healthy" not in row, scale_out.status_at_kill
 
 
 def test_the_api_answered_200_through_the_kill(scale_out: ScaleOut) -> None:

@@ -4,6 +4,8 @@ has run none yet shows ``-`` for the batch and its time, not an empty trigger's 
 
 from __future__ import annotations
 
+import os
+
 from pinlake.console import console
 from pinlake.services.manager import _print_stream_state
 
@@ -33,3 +35,32 @@ def test_a_query_without_a_micro_batch_shows_no_batch_and_no_time():
 def test_batch_zero_is_a_batch():
     shown = _shown({"user": {"batch_id": 0, "rows": 5, "duration_ms": {"triggerExecution": 70}}})
     assert _row(shown, "user") == ["user", "0", "5", "0", "0", "70"]
+
+
+def test_a_query_that_starts_is_starting_not_the_last_querys_state(tmp_path):
+    """Between ``services up`` spawning the query and its first written state, status showed
+    the previous query's ``stopped``: a query process that runs but has not written its own
+    state is ``starting``, with the trigger it was started with."""
+    import json
+
+    from pinlake.config import Settings
+    from pinlake.lakehouse.stream import status_path
+    from pinlake.services import process, stream_process
+
+    settings = Settings(home=tmp_path / "home", kafka={"bootstrap_servers": "127.0.0.1:9"})
+    settings.run_dir.mkdir(parents=True)
+    status_path(settings).write_text(json.dumps({"pid": 1, "state": "stopped", "batches": 9}))
+    me = os.getpid()  # this process stands for the query's: a live pid
+    process.record_config(settings.run_dir, "stream", me, stream_process.config(settings, 2.5))
+    process.pid_file(settings.run_dir, "stream").write_text(f"{me}\n")
+
+    state = stream_process.state(settings)
+
+    assert (state["state"], state["running"], state["pid"]) == ("starting", True, me)
+    assert state["trigger_seconds"] == 2.5 and "batches" not in state
+    # once the query writes its own state, that is what status shows
+    status_path(settings).write_text(json.dumps({"pid": me, "state": "running", "batches": 1}))
+    assert stream_process.state(settings)["state"] == "running"
+    # and a query that is gone is not starting: its last state, or died
+    process.pid_file(settings.run_dir, "stream").unlink()
+    assert stream_process.state(settings)["state"] == "died"

@@ -11,10 +11,13 @@ sequence run by :func:`pinlake.pipeline.isolated.run_isolated` does to start Spa
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,24 +66,81 @@ class DbtResult:
     seconds: float
 
 
+#: Delta's refusal to create a table where an interrupted write left data files and no commit
+#: (``DeltaErrors.createTableWithNonEmptyLocation``, error class
+#: DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION): "Cannot create table ('<table>'). The associated
+#: location ('<location>') is not empty and also not a Delta table."
+_UNCOMMITTED_LOCATION = re.compile(
+    r"The associated location \('([^']+)'\) is not empty and also not a Delta table"
+)
+
+
+def uncommitted_locations(settings: Settings) -> list[Path]:
+    """The table folders in this home's warehouse (``settings.warehouse_dir``) that dbt's last
+    run (its ``run_results.json`` under ``DBT_TARGET_PATH``) could not create a table in because
+    they hold files and no Delta commit: the data files of a write that was interrupted before
+    it committed (a ``dbt seed`` or ``build`` stopped by Ctrl-C or a kill). Delta never reads
+    such files. Only folders inside the warehouse and without a ``_delta_log/*.json`` commit are
+    returned; ``[]`` when there are no run results or they name none. Never raises."""
+    results = Path(settings.child_env()["DBT_TARGET_PATH"]) / "run_results.json"
+    try:
+        messages = [r.get("message") or "" for r in json.loads(results.read_bytes())["results"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    warehouse = settings.warehouse_dir.resolve()
+    found: list[Path] = []
+    for match in _UNCOMMITTED_LOCATION.finditer("\n".join(messages)):
+        text = match.group(1)
+        folder = Path(urllib.parse.urlparse(text).path if text.startswith("file:") else text)
+        folder = folder.resolve()
+        if (
+            folder.is_relative_to(warehouse)
+            and folder != warehouse
+            and folder.is_dir()
+            and not any((folder / "_delta_log").glob("*.json"))
+            and folder not in found
+        ):
+            found.append(folder)
+    return found
+
+
 def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
     """Run ``dbt <args>`` from the project root in its own process (its ``local`` target
     starts its own Spark JVM, so no other process may hold this home's metastore). Raises
-    PinlakeError on a non-zero exit when ``command.check``."""
+    PinlakeError on a non-zero exit when ``command.check``.
+
+    Recovery from an interrupted run: when dbt failed because a table folder of this home's
+    warehouse holds the uncommitted files of an interrupted write (:func:`uncommitted_locations`),
+    those folders are removed, each named on stderr, and the failed nodes run once more with
+    ``dbt retry`` (dbt docs, "About dbt retry"); the result is the retry's."""
     settings.ensure_dirs()
     start = time.perf_counter()
-    if command.in_process:
-        returncode = _run_in_process(settings, command.args)
-    else:
-        returncode = subprocess.run(
-            [dbt_executable(), *command.args], cwd=REPO_ROOT, env=dbt_env(settings), check=False
-        ).returncode
+    returncode = _invoke(settings, command.args, command.in_process)
+    leftovers = uncommitted_locations(settings) if returncode != 0 else []
+    if leftovers:
+        for folder in leftovers:
+            shutil.rmtree(folder)
+            print(
+                f"removed {folder}: the files of an interrupted write, no Delta commit; "
+                "running the failed nodes again (dbt retry)",
+                file=sys.stderr,
+            )
+        returncode = _invoke(settings, ["retry"], command.in_process)
     if command.check and returncode != 0:
         raise PinlakeError(
             f"`dbt {' '.join(command.args)}` failed with exit code {returncode} "
             f"(details above and in {settings.logs_dir / 'dbt'})"
         )
     return DbtResult(list(command.args), returncode, time.perf_counter() - start)
+
+
+def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
+    """``dbt <args>``'s exit code, run here (:func:`_run_in_process`) or in a child process."""
+    if in_process:
+        return _run_in_process(settings, args)
+    return subprocess.run(
+        [dbt_executable(), *args], cwd=REPO_ROOT, env=dbt_env(settings), check=False
+    ).returncode
 
 
 def _run_in_process(settings: Settings, args: list[str]) -> int:

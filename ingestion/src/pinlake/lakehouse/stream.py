@@ -576,6 +576,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
         _write_status(settings, options, state, queries, writers, result, error)
 
     try:
+        status("starting")  # until the queries run (Spark's start-up, the warm-up)
         with spark_errors(settings), _StopRequest() as stop:
             if options.available_now:
                 spark = get_spark(settings, app_name="pinlake-stream")

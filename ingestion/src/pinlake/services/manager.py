@@ -784,14 +784,15 @@ def _engine_rows(settings: Settings) -> tuple[list[tuple], bool]:
 
 
 def _kafka_node_rows(settings: Settings) -> tuple[list[tuple], bool]:
-    """One status row per local node (``kafka node n``, address, pid, ``healthy`` when the
-    cluster's metadata names it, ``running`` when only its process runs, ``down``) and whether
-    every node is healthy."""
+    """One status row per local node (``kafka node n``, address, pid, and its state: ``down``
+    when its process does not run, whatever the cluster's metadata says (the controller keeps a
+    killed node registered until its session times out), else ``healthy`` when the metadata
+    names it and ``running`` when not yet) and whether every node is healthy."""
     registered = set(kafka.broker_ids(settings, timeout=2.0))
     rows, ok = [], True
     for node in kafka_broker.nodes(settings):
         npid = kafka_broker.node_pid(settings, node)
-        state = "healthy" if node.id in registered else ("running" if npid else "down")
+        state = "down" if npid is None else ("healthy" if node.id in registered else "running")
         ok = ok and state == "healthy"
         rows.append((f"kafka node {node.id}", node.address, npid or "-", state))
     return rows, ok

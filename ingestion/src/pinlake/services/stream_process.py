@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any, NamedTuple
 
-from pinlake import kafka
+from pinlake import kafka, run_folder
 from pinlake.config import TABLES, Settings
 from pinlake.lakehouse.stream import read_status
 from pinlake.services import process
@@ -86,9 +86,22 @@ class PartitionLag(NamedTuple):
 
 def state(settings: Settings) -> dict[str, Any]:
     """The query's last written state (see the module docstring) with ``running`` (its process
-    is alive) and, when Kafka answers, ``lag``: a :class:`PartitionLag` per stream partition."""
+    is alive) and, when Kafka answers, ``lag``: a :class:`PartitionLag` per stream partition.
+
+    A query process that runs but has not written its own state yet (it starts: imports, the
+    Spark session, the warm-up) is ``starting``, with the trigger it was started with, never
+    the state a previous query left (``stopped``)."""
     status = dict(read_status(settings) or {})
-    status["running"] = pid(settings) is not None
+    current = pid(settings)
+    status["running"] = current is not None
+    if current is not None and status.get("pid") != current:
+        started = run_folder.read_config(settings.run_dir, NAME, current) or {}
+        status = {
+            "state": "starting",
+            "pid": current,
+            "running": True,
+            "trigger_seconds": started.get("trigger_seconds", "?"),
+        }
     if status.get("state") == "running" and not status["running"]:
         status["state"] = "died"  # the process ended without writing its last state
     if kafka.healthy(settings, timeout=2.0):
