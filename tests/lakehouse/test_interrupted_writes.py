@@ -42,3 +42,26 @@ def test_a_seed_interrupted_before_its_commit_is_written_on_the_next_run(
     with (REPO_ROOT / "seeds" / f"{SEED}.csv").open(newline="") as f:
         expected = sum(1 for _ in csv.DictReader(f))
     assert spark.table(f"seeds.{SEED}").count() == expected > 0
+
+
+def test_hive_session_folders_stay_in_the_home(spark, spark_settings: Settings, tmp_path):
+    """Each session with the Hive catalog gets an empty ``<session id>_resources`` folder from
+    Hive that nobody removes; they used to pile up in /tmp. They are in the home, and the empty
+    ones of sessions long gone are pruned when a session starts."""
+    import os
+
+    from pinlake.spark import hive_resources_dir, prune_hive_resources
+
+    spark.sql("SHOW DATABASES").collect()  # the Hive client (and its session) exists
+    folders = list(hive_resources_dir(spark_settings).glob("*_resources"))
+    assert folders, f"no session folder in {hive_resources_dir(spark_settings)}"
+
+    other = Settings(home=tmp_path / "h")
+    root = hive_resources_dir(other)
+    for name in ("gone_resources", "recent_resources", "full_resources"):
+        (root / name).mkdir(parents=True)
+    (root / "full_resources" / "x.jar").write_bytes(b"")
+    for name in ("gone_resources", "full_resources"):
+        os.utime(root / name, (0, 0))  # last changed long ago
+    assert prune_hive_resources(other) == 1
+    assert sorted(p.name for p in root.iterdir()) == ["full_resources", "recent_resources"]

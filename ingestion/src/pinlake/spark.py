@@ -43,9 +43,11 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pinlake.config import Settings, get_settings
@@ -318,6 +320,11 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
             f"-Dderby.stream.error.file={home}/metastore/derby.log -Duser.timezone=UTC "
             f"-Dlog4j2.configurationFile={settings.log4j_config}{cds_options}{jvm_options}"
         ),
+        # each Hive session's folder (Hive's default: <java.io.tmpdir>/<session id>_resources,
+        # left in /tmp by every session), in the home; empty ones are pruned (get_spark)
+        "spark.hadoop.hive.downloaded.resources.dir": (
+            f"{hive_resources_dir(settings)}/${{hive.session.id}}_resources"
+        ),
         "spark.sql.session.timeZone": "UTC",
         **codegen_conf(settings.spark_codegen),
         **shape_conf(settings.spark_adaptive, settings.spark_partitions),
@@ -330,6 +337,29 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
         for key in [k for k in conf if k.startswith("spark.hadoop.javax.jdo.")]:
             del conf[key]
     return conf
+
+
+def hive_resources_dir(settings: Settings) -> Path:
+    """``<home>/tmp/hive-resources``: where each Spark session with the Hive catalog gets the
+    folder Hive makes for the resources a session downloads (``hive.downloaded.resources.dir``,
+    Hive's ``SessionState``; one empty folder per session, which neither Hive nor Spark
+    removes)."""
+    return settings.home / "tmp" / "hive-resources"
+
+
+def prune_hive_resources(settings: Settings, older_than: float = 3600.0) -> int:
+    """Remove the empty session folders in :func:`hive_resources_dir` last changed more than
+    ``older_than`` seconds ago (a session that runs keeps its own); returns how many. Never
+    raises."""
+    removed = 0
+    cutoff = time.time() - older_than
+    with contextlib.suppress(OSError):
+        for folder in hive_resources_dir(settings).glob("*_resources"):
+            with contextlib.suppress(OSError):
+                if folder.stat().st_mtime < cutoff:
+                    folder.rmdir()  # only when empty
+                    removed += 1
+    return removed
 
 
 def codegen_conf(enabled: bool) -> dict[str, str]:
@@ -453,6 +483,7 @@ def get_spark(
         builder = builder.config(key, value)
     if metastore:
         builder = builder.enableHiveSupport()
+    prune_hive_resources(settings)
     spark = _start(builder)
     interrupt_spark(spark.sparkContext)
     spark.sparkContext.setLogLevel("ERROR")
