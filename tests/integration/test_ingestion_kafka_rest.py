@@ -276,7 +276,7 @@ def test_a_produce_the_broker_refuses_by_the_requests_fault_is_4xx(kafka_service
     entries = [{"data": json.dumps(v), "partition-key": "k"} for v in (small, big)]
     resp = api.put(f"/streams/{topic}/records", json={"records": entries})
     assert resp.status_code == 200, resp.text
-    assert resp.json()["FailedRecordCount"] == 1
+    assert resp.json()["FailedRecordCount"] == 1, resp.text
     ok, refused = resp.json()["Records"]
     assert "SequenceNumber" in ok and refused["ErrorCode"] == "ValidationException"
     assert marked(read_topic(kafka_services, topic), marker) == {0: 1}

@@ -35,6 +35,8 @@ MESSAGE_TOO_LARGE = 10
 INVALID_TOPIC = 17
 RECORD_LIST_TOO_LARGE = 18
 INVALID_RECORD = 87
+#: The two of them that say a record (or the batch it was sent in) is over the size limit.
+TOO_LARGE = frozenset({MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE})
 REQUEST_FAULTS = frozenset(
     {MESSAGE_TOO_LARGE, INVALID_TOPIC, RECORD_LIST_TOO_LARGE, INVALID_RECORD}
 )

@@ -17,9 +17,8 @@ from typing import Any, Literal, NamedTuple
 
 from pinlake.ingest_api.wire import (
     INVALID_TOPIC,
-    MESSAGE_TOO_LARGE,
-    RECORD_LIST_TOO_LARGE,
     REQUEST_FAULTS,
+    TOO_LARGE,
     TOPIC_RE,
     CodecError,
     dumps,
@@ -119,7 +118,7 @@ def produce_fault(codes: Iterable[int], detail: str) -> CodecError | None:
     codes = set(codes)
     if not codes or not codes <= REQUEST_FAULTS:
         return None
-    if codes <= {MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE}:
+    if codes <= TOO_LARGE:
         return CodecError(413, f"Record too large for the topic: {detail}", 413)
     if codes == {INVALID_TOPIC}:
         return CodecError(403, f"The topic cannot be written: {detail}", 40301)

@@ -23,7 +23,7 @@ from pinlake.ingest_api.errors import KinesisError, amz_json, facade_route
 from pinlake.ingest_api.kinesis import codec
 from pinlake.ingest_api.kinesis.codec import ACCOUNT, REGION, sequence_number, shard_id
 from pinlake.ingest_api.request_io import BodyTooLarge, backend, read_body
-from pinlake.ingest_api.wire import REQUEST_FAULTS
+from pinlake.ingest_api.wire import REQUEST_FAULTS, TOO_LARGE
 
 #: GetRecords returns at most 10 MiB of data per call (GetRecords reference).
 MAX_GET_BYTES = 10 * 1024 * 1024
@@ -199,7 +199,14 @@ async def put_records(request: Request, stream: str) -> Response:
         to_send.append(entry)
         index.append(i)
     if to_send:
-        deliveries = await backend(request).producer.produce(stream, to_send)
+        producer = backend(request).producer
+        deliveries = await producer.produce(stream, to_send)
+        if len(to_send) > 1:
+            # the broker refuses a record batch whole when it is over the topic's size limit;
+            # Kinesis takes each record on its own (PutRecords does not promise their order)
+            for k, d in enumerate(deliveries):
+                if d.error is not None and d.error.code() in TOO_LARGE:
+                    (deliveries[k],) = await producer.produce(stream, [to_send[k]])
         for i, d in zip(index, deliveries, strict=True):
             results[i] = _put_result(d)
     failed = sum(1 for r in results if "ErrorCode" in r)
