@@ -8,7 +8,8 @@
 #   pool             pinlake_spark, 1 slot: embedded Spark + Derby metastore tasks never overlap
 #   telemetry        off (Airflow, Cosmos, dbt)
 #
-# The pinterest_batch DAG needs the services of the same PINLAKE_HOME: `pinlake services up`.
+# The pinterest_batch and pinterest_stream DAGs need the services of the same PINLAKE_HOME:
+# `pinlake services up`. AIRFLOW__API__PORT moves the UI/API off 8080.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,16 +57,18 @@ echo "==> airflow db migrate ($AIRFLOW_HOME)"
     "embedded Spark + Derby metastore: one process at a time" >>"$AIRFLOW_HOME/db-migrate.log" 2>&1 \
     || { tail -n 30 "$AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
 
+DAGS="$(cd "$REPO/dags" && ls pinterest_*.py | sed 's/\.py$//' | paste -sd, - | sed 's/,/, /g')"
 cat <<MSG
 
 Airflow 3 standalone for pinlake
-  UI / API        http://localhost:$PORT
+  UI / API        http://localhost:$PORT (AIRFLOW__API__PORT)
   login           admin; the password is printed below by 'standalone' and kept in
                   $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
   AIRFLOW_HOME    $AIRFLOW_HOME
-  DAGs            $AIRFLOW__CORE__DAGS_FOLDER (pinterest_batch, pinterest_databricks)
+  DAGs            $AIRFLOW__CORE__DAGS_FOLDER ($DAGS)
   PINLAKE_HOME    $PINLAKE_HOME
-  services        pinterest_batch needs them: PINLAKE_HOME=$PINLAKE_HOME $BIN/pinlake services up
+  services        pinterest_batch and pinterest_stream need them:
+                  PINLAKE_HOME=$PINLAKE_HOME $BIN/pinlake services up
   CLI elsewhere   AIRFLOW_HOME=$AIRFLOW_HOME AIRFLOW__CORE__DAGS_FOLDER=$REPO/dags $BIN/airflow ...
 
 MSG
