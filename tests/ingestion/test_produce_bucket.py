@@ -86,7 +86,7 @@ def test_bucket_layout_offsets_and_append(settings):
     assert not list(bucket.rglob("*.tmp*"))
 
 
-def test_reference_sequence_replay(settings, aicore_dir, tmp_path):
+def test_reference_sequence_replay(settings, aicore_dir, tmp_path, capsys):
     load_reference(settings, aicore_dir, url=None)
     sequence = tmp_path / "seq.csv"
     sequence.write_text("draw,ind\n1,7528\n2,0\n3,7528\n")
@@ -94,8 +94,12 @@ def test_reference_sequence_replay(settings, aicore_dir, tmp_path):
     result = run_produce(
         settings, ProduceToBucket(sequence_file=sequence, bucket=out, flush_size=10)
     )
-    # ind 0 has geo/user rows but no pin row in the 2,019-row sample
+    # ind 0 has geo/user rows but no pin row in the 2,019-row sample: counted and said
     assert result.records == {"pin": 2, "geo": 3, "user": 3}
+    assert result.missing == {"pin": 1, "geo": 0, "user": 0}
+    assert "no pin record for 1 of 3 events: the source's pin table has no row" in " ".join(
+        capsys.readouterr().out.split()
+    )
     pins = read_records(out, "pin")
     assert pins[0] == pins[1] and pins[0]["index"] == 7528
     assert pins[0]["title"] == "No Title Data Available"

@@ -27,3 +27,22 @@ def test_a_load_with_nothing_new_gives_no_rate(capsys) -> None:
     assert line.startswith("3 file(s) found: 0 landed now, 0 rejected now, 3 landed or")
     assert line.endswith("18.5s (4.1s Spark start-up)")
     assert "records/s" not in line
+
+
+def test_events_without_a_row_are_named_with_why():
+    """A few events on the reference folder (whose pin table is a 2,019-row sample) gave 0 pin
+    records and the summary did not say why."""
+    from pinlake.produce.options import ProduceResult
+
+    result = ProduceResult("bucket", events=5, missing={"pin": 3, "geo": 0, "user": 0})
+    assert result.missing_line() == (
+        "no pin record for 3 of 5 events: the source's pin table has no row with the index "
+        "they drew (an index missing from a table sends nothing for it)"
+    )
+    both = ProduceResult("api", events=10, missing={"pin": 2, "geo": 1, "user": 0})
+    assert both.missing_line().startswith(
+        "no pin record for 2 of 10 events; no geo record for 1 of 10 events: "
+        "the source's pin and geo tables have no row"
+    )
+    assert ProduceResult("api", events=4, missing={"pin": 0}).missing_line() is None
+    assert ProduceResult("api", events=4).missing_line() is None

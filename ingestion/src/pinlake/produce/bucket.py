@@ -55,6 +55,7 @@ def write_events(
         raise PinlakeError(f"cannot create bucket {root}: {exc.strerror}") from exc
     total = len(events) if hasattr(events, "__len__") else None
     count = 0
+    missing = dict.fromkeys(writers, 0)
     start = time.perf_counter()
     interrupted = False
     try:
@@ -66,6 +67,8 @@ def write_events(
                         row = rows.get(name)
                         if row is not None:
                             writer.append(dumps(row))
+                        else:
+                            missing[name] += 1
                     count += 1
                     if count % 500 == 0 or options.rate:
                         bar.update(task, completed=count)
@@ -88,6 +91,7 @@ def write_events(
             t: [f if isinstance(f, Path) else str(f) for f in w.files] for t, w in writers.items()
         },
         seconds=time.perf_counter() - start,
+        missing=missing,
     )
     print_summary(root, result, writers, interrupted=interrupted)
     if interrupted:  # the files written are in the table: now end as Ctrl-C does
@@ -129,3 +133,6 @@ def print_summary(
         f"{result.seconds:.1f}s, {result.records_per_second:,.0f} records/s, "
         f"{result.events / seconds:,.0f} events/s"
     )
+    line = result.missing_line()
+    if line:
+        console.print(line, markup=False, soft_wrap=True)

@@ -47,7 +47,7 @@ from tenacity import (
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, progress, table
 from pinlake.errors import PinlakeError
-from pinlake.produce.options import ProduceResult, ProduceToApi
+from pinlake.produce.options import ProduceResult, ProduceToApi, missing_rows_line
 from pinlake.produce.payload import row_to_json
 
 KAFKA_JSON = "application/vnd.kafka.json.v2+json"
@@ -78,6 +78,8 @@ class ApiProduceResult:
     #: yet (the API may have acknowledged some of them; they are neither counted nor failed)
     interrupted: bool = False
     in_flight: int = 0
+    #: events without a row in a table (no record sent for it), per table
+    missing: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -369,6 +371,7 @@ async def _produce(
                 for name in TABLES:
                     row = rows.get(name)
                     if row is None:
+                        result.missing[name] = result.missing.get(name, 0) + 1
                         continue
                     pending[name].append(row_to_json(row))
                     if len(pending[name]) >= batch_size:
@@ -423,6 +426,9 @@ def print_summary(result: ApiProduceResult, destination: str) -> None:
             [(name, f"{value:,}" if isinstance(value, int) else value) for name, value in rows],
         )
     )
+    line = missing_rows_line(result.missing, result.events)
+    if line:
+        console.print(line, markup=False, soft_wrap=True)
 
 
 def _url(settings: Settings, options: ProduceToApi) -> str:
@@ -481,4 +487,5 @@ def post_events(
             "p99": result.percentile(0.99) * 1000,
         },
         errors=list(result.errors),
+        missing=dict(result.missing),
     )

@@ -43,6 +43,20 @@ class ProduceToApi(Draws):
     concurrency: int = 4
 
 
+def missing_rows_line(missing: dict[str, int], events: int) -> str | None:
+    """See :meth:`ProduceResult.missing_line` (``missing``: events without a row, per table)."""
+    tables = [(t, n) for t, n in missing.items() if n]
+    if not tables:
+        return None
+    counts = "; ".join(f"no {t} record for {n:,} of {events:,} events" for t, n in tables)
+    names = " and ".join(t for t, _n in tables)
+    tables_have = "table has" if len(tables) == 1 else "tables have"
+    return (
+        f"{counts}: the source's {names} {tables_have} no row with the index they drew "
+        "(an index missing from a table sends nothing for it)"
+    )
+
+
 @dataclass
 class ProduceResult:
     """What a produce run delivered: ``records`` acknowledged (API) or written (bucket) per
@@ -60,6 +74,16 @@ class ProduceResult:
     retries: int = 0
     latency_ms: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: events that sent no record for a table: the source's table has no row with the index
+    #: the event drew (the reference folder's pin table is a sample), per table
+    missing: dict[str, int] = field(default_factory=dict)
+
+    def missing_line(self) -> str | None:
+        """One line naming the tables some events sent no record for, and why; None when every
+        event found a row in every table. E.g. ``no pin record for 3 of 5 events: the source's
+        pin table has no row with the index they drew (an index missing from a table sends
+        nothing for it, as the original producer's lookup did)``."""
+        return missing_rows_line(self.missing, self.events)
 
     @property
     def total_records(self) -> int:
