@@ -484,7 +484,11 @@ def get_spark(
     if metastore:
         builder = builder.enableHiveSupport()
     prune_hive_resources(settings)
-    spark = _start(builder)
+    from pinlake.console import console
+
+    # a spinner on a terminal (nothing in a log): the driver JVM takes seconds to start
+    with console.status(f"[bold]starting Spark ({spark_master(settings)})…"):
+        spark = _start(builder)
     interrupt_spark(spark.sparkContext)
     spark.sparkContext.setLogLevel("ERROR")
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
