@@ -64,3 +64,27 @@ def test_a_query_that_starts_is_starting_not_the_last_querys_state(tmp_path):
     # and a query that is gone is not starting: its last state, or died
     process.pid_file(settings.run_dir, "stream").unlink()
     assert stream_process.state(settings)["state"] == "died"
+
+
+def test_a_rows_rates_are_its_micro_batchs_not_an_idle_triggers(tmp_path):
+    """``services status`` showed a query's last micro-batch (40 records) beside the rates of
+    Spark's last progress, an idle trigger's zeros 10 s later: the rates are the batch's."""
+    from pinlake.config import Settings
+    from pinlake.lakehouse.stream import BatchWriter, StreamResult
+
+    writer = BatchWriter(Settings(home=tmp_path / "home"), "pin", "app", StreamResult())
+    writer.last_batch_id, writer.last_batch_records = 4, 40
+    batch = {
+        "batchId": 4,
+        "numInputRows": 80,  # its quarantine's job read the records again
+        "inputRowsPerSecond": 100.0,
+        "processedRowsPerSecond": 50.0,
+        "durationMs": {"triggerExecution": 800},
+    }
+    writer.note_progress(batch)
+    assert writer.last_batch_rates == (50.0, 25.0)
+    idle = {"batchId": 5, "numInputRows": 0, "inputRowsPerSecond": 0.0, "durationMs": {}}
+    writer.note_progress(idle)
+    writer.note_progress({**batch, "batchId": 3})  # an older batch's: not this row's
+    assert writer.last_batch_rates == (50.0, 25.0)
+    assert writer.last_batch_durations == {"triggerExecution": 800}

@@ -257,7 +257,30 @@ class BatchWriter:
         #: the last micro-batch this writer wrote: its id and its records (good + quarantined)
         self.last_batch_id: int | None = None
         self.last_batch_records = 0
+        #: Spark's progress of that micro-batch: (input, processed) records/s and its phases
+        #: in ms, kept once seen (Spark's last progress is soon an idle trigger's, all zeros)
+        self.last_batch_rates: tuple[float, float] = (0.0, 0.0)
+        self.last_batch_durations: dict[str, Any] | None = None
         self._first = True
+
+    def note_progress(self, progress: dict[str, Any]) -> None:
+        """Keep the rates and phases of the micro-batch this writer wrote last from Spark's
+        ``progress`` of its query (``StreamingQueryProgress`` as JSON: ``batchId``,
+        ``numInputRows``, ``inputRowsPerSecond``, ``processedRowsPerSecond``, ``durationMs``)
+        when it is that batch's; an idle trigger's progress (no new records: zero rows and
+        rates, which Spark reports every ``noDataProgressEventInterval``) or an older batch's
+        never replaces them, so a status row's records and rates describe the same batch.
+        Spark counts the source rows of every job of a batch: a batch that also wrote its
+        quarantine read its records twice, so its rates are scaled to the records it had."""
+        read = progress.get("numInputRows") or 0
+        if not read or progress.get("batchId") != self.last_batch_id:
+            return
+        scale = min(1.0, self.last_batch_records / read)
+        self.last_batch_rates = (
+            (progress.get("inputRowsPerSecond") or 0.0) * scale,
+            (progress.get("processedRowsPerSecond") or 0.0) * scale,
+        )
+        self.last_batch_durations = progress.get("durationMs")
 
     def _append(self, frame: DataFrame, name: str, batch_id: int) -> None:
         (
@@ -454,18 +477,13 @@ def _write_status(
             with contextlib.suppress(TypeError, ValueError):
                 end_offsets.update(json.loads(raw) if isinstance(raw, str) else dict(raw or {}))
         writer = writers[name]  # every query is started with its writer
-        # Spark counts the source rows of every job of a batch: a batch that also wrote its
-        # quarantine read its records twice, so its rates are scaled to the records it had
-        read = progress.get("numInputRows") or 0
-        scale = 1.0
-        if read and progress.get("batchId") == writer.last_batch_id:
-            scale = min(1.0, writer.last_batch_records / read)
+        writer.note_progress(progress)
         per_query[name] = {
             "batch_id": writer.last_batch_id,
             "rows": writer.last_batch_records,
-            "input_rows_per_second": (progress.get("inputRowsPerSecond") or 0.0) * scale,
-            "processed_rows_per_second": (progress.get("processedRowsPerSecond") or 0.0) * scale,
-            "duration_ms": progress.get("durationMs"),
+            "input_rows_per_second": writer.last_batch_rates[0],
+            "processed_rows_per_second": writer.last_batch_rates[1],
+            "duration_ms": writer.last_batch_durations,
             "write_ms": writer.last_batch_ms,
             "last_batch_at": writer.last_batch_at,
         }

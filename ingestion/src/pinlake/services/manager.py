@@ -839,8 +839,8 @@ def _print_stream_state(stream: dict) -> None:
     done = stream.get("processed_rows_per_second")
     console.print(
         f"stream: {stream.get('batches', 0)} micro-batch(es) since start (all tables), updated "
-        f"{stream.get('updated_at', '-')}; input {rate or 0:,.0f} records/s, processed "
-        f"{done or 0:,.0f} records/s"
+        f"{stream.get('updated_at', '-')}; last micro-batches: input {rate or 0:,.0f} "
+        f"records/s, processed {done or 0:,.0f} records/s"
         + (f"; error: {stream['error']}" if stream.get("error") else "")
     )
     queries = stream.get("queries") or {}
