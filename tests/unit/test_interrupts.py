@@ -130,3 +130,56 @@ def test_ctrl_c_on_services_up_stops_what_it_started_and_nothing_else(
     finally:
         process.stop(run, "mariadb")
         process.stop(run, "s3")
+
+
+def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
+    """``pinlake dbt`` runs dbt in a child process of the same process group: a Ctrl-C reaches
+    both. ``subprocess.run`` killed the child a quarter of a second later, in the middle of its
+    cancelling (its queries, its Spark session); the child now ends on its own (here: a child
+    that takes 1.5 s to clean up after SIGINT), then pinlake ends with exit 130."""
+    import os
+    import signal
+    import subprocess
+    import textwrap
+    import time
+
+    marker = tmp_path / "cleaned-up"
+    child = tmp_path / "dbt"
+    child.write_text(
+        textwrap.dedent(f"""\
+            #!{sys.executable}
+            import pathlib, signal, sys, time
+            def on_int(*_):
+                time.sleep(1.5)
+                pathlib.Path({str(marker)!r}).write_text("done")
+                sys.exit(130)
+            signal.signal(signal.SIGINT, on_int)
+            print("ready", flush=True)
+            time.sleep(60)
+            """)
+    )
+    child.chmod(0o755)
+    script = textwrap.dedent(f"""\
+        import sys
+        from pinlake.config import Settings
+        from pinlake.lakehouse import dbt
+        dbt.dbt_executable = lambda: {str(child)!r}
+        try:
+            dbt._invoke(Settings(home={str(tmp_path / "home")!r}), ["build"], False)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(130)
+        """)
+    runner = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    assert runner.stdout.readline() == "ready\n"
+    started = time.monotonic()
+    os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C does: the whole group
+    assert runner.wait(timeout=30) == 130
+    assert runner.stdout.read() == "interrupted\n"
+    assert marker.read_text() == "done"  # the child finished its clean-up
+    assert time.monotonic() - started >= 1.4

@@ -11,9 +11,11 @@ sequence run by :func:`pinlake.pipeline.isolated.run_isolated` does to start Spa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -134,13 +136,31 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
     return DbtResult(list(command.args), returncode, time.perf_counter() - start)
 
 
+#: How long a dbt child process gets to end on its own after Ctrl-C (seconds) before it is
+#: killed: the terminal sent it the same SIGINT, and dbt cancels its queries and closes its
+#: Spark session (whose JVM then ends too) when it is let.
+DBT_CANCEL_TIMEOUT = 30.0
+
+
 def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
-    """``dbt <args>``'s exit code, run here (:func:`_run_in_process`) or in a child process."""
+    """``dbt <args>``'s exit code, run here (:func:`_run_in_process`) or in a child process.
+
+    Ctrl-C (KeyboardInterrupt here) lets the child end on its own, up to
+    :data:`DBT_CANCEL_TIMEOUT` seconds (it got the terminal's SIGINT too; sent to it here when
+    it runs), then kills it, and raises KeyboardInterrupt. ``subprocess.run`` would kill it
+    after a quarter of a second, in the middle of its clean-up."""
     if in_process:
         return _run_in_process(settings, args)
-    return subprocess.run(
-        [dbt_executable(), *args], cwd=REPO_ROOT, env=dbt_env(settings), check=False
-    ).returncode
+    child = subprocess.Popen([dbt_executable(), *args], cwd=REPO_ROOT, env=dbt_env(settings))
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        try:
+            child.wait(timeout=DBT_CANCEL_TIMEOUT)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):  # or a second Ctrl-C
+            child.kill()
+            child.wait()
+        raise
 
 
 def _run_in_process(settings: Settings, args: list[str]) -> int:
