@@ -11,11 +11,9 @@ sequence run by :func:`pinlake.pipeline.isolated.run_isolated` does to start Spa
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -146,9 +144,10 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
     """``dbt <args>``'s exit code, run here (:func:`_run_in_process`) or in a child process.
 
     Ctrl-C (KeyboardInterrupt here) lets the child end on its own, up to
-    :data:`DBT_CANCEL_TIMEOUT` seconds (it got the terminal's SIGINT too; sent to it here when
-    it runs), then kills it, and raises KeyboardInterrupt. ``subprocess.run`` would kill it
-    after a quarter of a second, in the middle of its clean-up."""
+    :data:`DBT_CANCEL_TIMEOUT` seconds (it is in this process group, so the terminal's SIGINT
+    reached it too; a second SIGINT would cut its clean-up short), then kills it, and raises
+    KeyboardInterrupt. ``subprocess.run`` would kill it after a quarter of a second, in the
+    middle of its clean-up."""
     if in_process:
         return _run_in_process(settings, args)
     child = subprocess.Popen([dbt_executable(), *args], cwd=REPO_ROOT, env=dbt_env(settings))
