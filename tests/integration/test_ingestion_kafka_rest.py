@@ -280,3 +280,24 @@ def test_a_produce_the_broker_refuses_by_the_requests_fault_is_4xx(kafka_service
     ok, refused = resp.json()["Records"]
     assert "SequenceNumber" in ok and refused["ErrorCode"] == "ValidationException"
     assert marked(read_topic(kafka_services, topic), marker) == {0: 1}
+
+
+def test_the_kinesis_proxy_never_touches_a_batch_topic(kafka_services, api, marker):
+    """DeleteStream on a batch topic deleted it, records not yet sunk included, and PutRecord
+    wrote to it: the Kinesis proxy answers for a batch topic as for a stream that does not
+    exist, and the topic keeps its records."""
+    topic = kafka_services.topic("geo")
+    assert post(api, topic, {"records": [{"value": {"m": marker, "i": 0}}]}).status_code == 200
+    for method, path, body in (
+        ("DELETE", f"/streams/{topic}", None),
+        ("GET", f"/streams/{topic}", None),
+        ("PUT", f"/streams/{topic}/record", {"Data": {"m": marker, "i": 1}, "PartitionKey": "k"}),
+        ("GET", f"/streams/{topic}/sharditerator?shard-id=shardId-000000000000", None),
+    ):
+        resp = api.request(method, path, json=body)
+        assert resp.status_code == 400, (method, path, resp.text)
+        assert resp.json()["__type"] == "ResourceNotFoundException"
+    resp = api.post(f"/streams/{topic}", json={"ShardCount": 1})
+    assert resp.status_code == 400 and "batch topic of the Kafka REST proxy" in resp.text
+    assert topic not in api.get("/streams").json()["StreamNames"]
+    assert marked(read_topic(kafka_services, topic), marker) == {0: 1}  # still there, once

@@ -406,3 +406,25 @@ def test_kafkas_internal_topics_are_not_streams():
             codec.check_new_stream_name(name)
     assert codec.is_stream_name("_x") and codec.is_stream_name("streaming-1-pin")
     assert codec.stream_names(["__consumer_offsets", "s", "b.pin"], {"b.pin"}) == ["s"]
+
+
+def test_batch_topics_are_never_streams():
+    """DeleteStream on ``pinterest.pin`` deleted the Kafka REST side's batch topic, records the
+    sink had not written yet included; PutRecord and DescribeStream served it too. One rule
+    answers every stream route: not a stream (ResourceNotFound), and CreateStream says why."""
+    batch = {"pinterest.pin", "pinterest.geo"}
+    assert codec.stream_name_problem("streaming-pinterest-pin", batch) is None
+    why = codec.stream_name_problem("pinterest.pin", batch)
+    assert why == (
+        "StreamName pinterest.pin is a batch topic of the Kafka REST proxy "
+        "(POST /topics/pinterest.pin), not a stream."
+    )
+    assert "internal topics" in codec.stream_name_problem("__consumer_offsets", batch)
+    assert "must match" in codec.stream_name_problem("bad name", batch)
+    with pytest.raises(CodecError) as info:
+        codec.check_stream("pinterest.geo", batch)
+    assert (info.value.status, info.value.code) == (400, "ResourceNotFoundException")
+    with pytest.raises(CodecError) as info:
+        codec.check_new_stream_name("__consumer_offsets", batch)
+    assert info.value.code == "InvalidArgumentException"
+    assert info.value.message == "StreamName __consumer_offsets is one of Kafka's internal topics."

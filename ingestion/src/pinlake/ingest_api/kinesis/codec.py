@@ -34,7 +34,7 @@ import base64
 import binascii
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, NamedTuple
 
 import orjson
@@ -100,12 +100,8 @@ def shard_not_found(shard: str, stream: str) -> CodecError:
 # ---- names and numbers ---------------------------------------------------------------------
 def is_stream_name(stream: str) -> bool:
     """True for a name a stream (and its topic) can have: 1-128 of ``[a-zA-Z0-9_.-]``, not one
-    of Kafka's internal topics (:func:`~pinlake.ingest_api.wire.is_internal_topic`)."""
-    return (
-        bool(TOPIC_RE.match(stream))
-        and len(stream) <= MAX_STREAM_NAME
-        and not is_internal_topic(stream)
-    )
+    of Kafka's internal topics (:func:`stream_name_problem` without batch topics)."""
+    return stream_name_problem(stream, ()) is None
 
 
 def shard_id(partition: int) -> str:
@@ -253,10 +249,37 @@ def shard_count(data: dict[str, Any], default: int) -> int:
     return count
 
 
-def check_new_stream_name(stream: str) -> None:
-    """A name CreateStream accepts (:func:`is_stream_name`)."""
-    if not is_stream_name(stream):
-        raise invalid("StreamName must match [a-zA-Z0-9_.-]{1,128}.")
+def stream_name_problem(stream: str, batch_topics: Collection[str]) -> str | None:
+    """Why ``stream`` is not a stream of the Kinesis proxy, else None: a name Kinesis refuses
+    (1-128 of ``[a-zA-Z0-9_.-]``, CreateStream reference), one of Kafka's internal topics, or
+    one of ``batch_topics``, the Kafka REST side's topics (``<prefix>.<table>``), which the
+    proxy never lists, writes, reads or deletes: DeleteStream on one deleted the batch topic
+    with records the sink had not written yet. The one rule of every stream route."""
+    if not TOPIC_RE.match(stream) or len(stream) > MAX_STREAM_NAME:
+        return "StreamName must match [a-zA-Z0-9_.-]{1,128}."
+    if is_internal_topic(stream):
+        return f"StreamName {stream} is one of Kafka's internal topics."
+    if stream in batch_topics:
+        return (
+            f"StreamName {stream} is a batch topic of the Kafka REST proxy "
+            f"(POST /topics/{stream}), not a stream."
+        )
+    return None
+
+
+def check_stream(stream: str, batch_topics: Collection[str]) -> None:
+    """Raise 400 ``ResourceNotFoundException`` unless ``stream`` can be a stream
+    (:func:`stream_name_problem`): what Kinesis answers for a stream that does not exist."""
+    if stream_name_problem(stream, batch_topics) is not None:
+        raise stream_not_found(stream)
+
+
+def check_new_stream_name(stream: str, batch_topics: Collection[str] = ()) -> None:
+    """A name CreateStream accepts (:func:`stream_name_problem`); 400
+    ``InvalidArgumentException`` naming why not."""
+    problem = stream_name_problem(stream, batch_topics)
+    if problem is not None:
+        raise invalid(problem)
 
 
 def put_record_data(value: Any) -> bytes:
@@ -387,9 +410,9 @@ def put_records_entries(data: dict[str, Any]) -> tuple[list[Any], EntryFields]:
 
 # ---- ListStreams ---------------------------------------------------------------------------
 def stream_names(topics: list[str], batch_topics: set[str]) -> list[str]:
-    """The streams among Kafka ``topics``: every topic but the batch topics (the Kafka REST
-    side's ``<prefix>.<table>``) and Kafka's internal ``__*`` ones, sorted."""
-    return sorted(t for t in topics if t not in batch_topics and not is_internal_topic(t))
+    """The streams among Kafka ``topics`` (:func:`stream_name_problem`: not the batch topics,
+    the Kafka REST side's ``<prefix>.<table>``, nor Kafka's internal ones), sorted."""
+    return sorted(t for t in topics if stream_name_problem(t, batch_topics) is None)
 
 
 def list_streams_params(data: dict[str, Any]) -> tuple[int, str | None]:

@@ -48,9 +48,14 @@ async def _json_body(request: Request, *, optional: bool = False) -> dict:
     return codec.json_object(body, optional=optional)
 
 
+def _batch_topics(request: Request) -> set[str]:
+    """The Kafka REST side's topics (``<prefix>.<table>``): never streams of this proxy."""
+    settings = request.app.state.settings
+    return {settings.topic(table) for table in TABLES}
+
+
 async def _stream_info(request: Request, stream: str) -> TopicInfo:
-    if not codec.is_stream_name(stream):
-        raise codec.stream_not_found(stream)
+    codec.check_stream(stream, _batch_topics(request))
     info = await backend(request).metadata.topic(stream)
     if info is None:
         raise codec.stream_not_found(stream)
@@ -78,12 +83,11 @@ async def list_streams(request: Request) -> Response:
     :func:`codec.stream_names`), sorted, a page at a time (ListStreams reference): ``Limit``
     (1-10000, at most 100 returned, default 100) and ``ExclusiveStartStreamName``, from the
     JSON body (the AWS SDK shape; the tutorial's client sends ``{}``) or the query string."""
-    settings = request.app.state.settings
     data = await _json_body(request, optional=True)
     params = {k: v for k, v in request.query_params.items() if k not in data}
     limit, start = codec.list_streams_params({**params, **data})
-    batch = {settings.topic(table) for table in TABLES}
-    names = codec.stream_names(await backend(request).metadata.list_topics(), batch)
+    topics = await backend(request).metadata.list_topics()
+    names = codec.stream_names(topics, _batch_topics(request))
     page, more = codec.list_streams_page(names, limit, start)
     return amz_json({"HasMoreStreams": more, "StreamNames": page})
 
@@ -95,7 +99,7 @@ async def create_stream(request: Request, stream: str) -> Response:
     settings = request.app.state.settings
     data = await _json_body(request, optional=True)
     count = codec.shard_count(data, settings.api.default_shard_count)
-    codec.check_new_stream_name(stream)
+    codec.check_new_stream_name(stream, _batch_topics(request))
     if not await backend(request).metadata.create_topic(stream, count):
         raise KinesisError(
             400,
@@ -107,9 +111,9 @@ async def create_stream(request: Request, stream: str) -> Response:
 
 @router.delete("/streams/{stream}", summary="DeleteStream")
 async def delete_stream(request: Request, stream: str) -> Response:
-    """Delete a stream; ``{}``, or 400 ``ResourceNotFoundException``."""
-    if not codec.is_stream_name(stream):
-        raise codec.stream_not_found(stream)
+    """Delete a stream; ``{}``, or 400 ``ResourceNotFoundException`` (for a batch topic too:
+    :func:`codec.stream_name_problem`)."""
+    codec.check_stream(stream, _batch_topics(request))
     if not await backend(request).metadata.delete_topic(stream):
         raise codec.stream_not_found(stream)
     return amz_json({})
