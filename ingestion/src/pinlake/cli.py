@@ -387,11 +387,20 @@ def demo(
     direct: Annotated[
         bool, typer.Option(help="Write the topics bucket directly (no Kafka, no HTTP).")
     ] = False,
+    reset: Annotated[
+        bool,
+        typer.Option(help="Delete the home's data even if no demo made it (see above)."),
+    ] = False,
 ) -> None:
-    """The whole pipeline on the embedded default, then the answers to the analytic questions."""
+    """The whole pipeline on the embedded default, then the answers to the analytic questions.
+
+    It starts by stopping the home's services and deleting its data (source, bucket,
+    warehouse, metastore, exports, Kafka's data). A home that a demo did not make (one you
+    used with the other commands) is refused unless --reset: use another (--home DIR).
+    """
     from pinlake.pipeline.demo import run_demo
 
-    run_demo(get_settings(), rows=rows, events=events, direct=direct)
+    run_demo(get_settings(), rows=rows, events=events, direct=direct, reset=reset)
 
 
 # ---- services (Kafka + ingestion API) -----------------------------------------------------

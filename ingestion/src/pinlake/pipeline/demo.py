@@ -20,6 +20,7 @@ from pinlake.bucket.layout import count_records, list_files
 from pinlake.bucket.sink import SinkOptions
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, table
+from pinlake.errors import UsageError
 from pinlake.lakehouse.counts import CountOptions, DeliveryCounts
 from pinlake.lakehouse.dbt import DbtCommand
 from pinlake.lakehouse.export import ExportOptions, ExportResult
@@ -71,6 +72,24 @@ _STATE = (
 )
 
 
+#: Written in a home the demo made (at its root): a later demo resets that home without asking.
+DEMO_MARKER = "demo-home"
+
+
+def data_not_made_by_a_demo(settings: Settings) -> list[str]:
+    """The demo's state names (:data:`_STATE`) present in ``settings.home`` when no demo made
+    it (no :data:`DEMO_MARKER`): a pipeline's data that a demo would delete (an empty folder,
+    as the settings create them, is none). ``[]`` for a new home and for a demo's home."""
+    if (settings.home / DEMO_MARKER).exists():
+        return []
+    found = []
+    for name in _STATE:
+        path = settings.home / name
+        if path.is_file() or (path.is_dir() and any(path.iterdir())):
+            found.append(name)
+    return found
+
+
 def reset_state(settings: Settings) -> None:
     """Stop this home's services if they run, then remove the generated state of a previous run
     in it (never anything else)."""
@@ -99,13 +118,33 @@ def bucket_records(settings: Settings) -> dict[str, int]:
 
 
 def run_demo(
-    settings: Settings, *, rows: int, events: int | None, direct: bool = False
+    settings: Settings,
+    *,
+    rows: int,
+    events: int | None,
+    direct: bool = False,
+    reset: bool = False,
 ) -> dict[str, float]:
     """Run the demo in ``settings.home`` (its previous demo state is reset) and print the four
     documented answers, the record counts per path and stage, and the time per stage. Returns
-    that time: ``{stage: wall seconds}`` in run order (the stage names the summary shows)."""
+    that time: ``{stage: wall seconds}`` in run order (the stage names the summary shows).
+
+    Raises :class:`UsageError` before touching anything when the home holds data no demo made
+    (:func:`data_not_made_by_a_demo`: a working ``PINLAKE_HOME`` of the pieces' commands)
+    unless ``reset``; a trial's exported home lost its tables, bucket and exports to a demo."""
+    foreign = [] if reset else data_not_made_by_a_demo(settings)
+    if foreign:
+        raise UsageError(
+            f"{settings.home} holds data the demo did not make ({', '.join(foreign)}), and the "
+            "demo starts by deleting it: run the demo in another home (pinlake --home DIR demo, "
+            "or PINLAKE_HOME) or pass --reset to delete it"
+        )
     console.print(f"[bold]pinlake demo[/] in {settings.home} (previous demo state is reset)")
     reset_state(settings)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    (settings.home / DEMO_MARKER).write_text(
+        "made by pinlake demo: a later demo deletes this home's data without asking\n"
+    )
     run = Runner(settings, total=8 if direct else 13)
     produced: dict[str, ProduceResult] = {}
     streamed: StreamState | None = None

@@ -1,0 +1,42 @@
+"""``pinlake demo`` starts by deleting its home's data: it refuses a home that no demo made.
+
+A trial exported its working ``PINLAKE_HOME`` (landed tables, dbt output, exports), ran the demo
+and lost them; the only notice was "(previous demo state is reset)"."""
+
+from __future__ import annotations
+
+import pytest
+
+from pinlake.cli import main
+from pinlake.config import Settings
+from pinlake.pipeline.demo import DEMO_MARKER, data_not_made_by_a_demo
+
+
+def test_a_home_with_data_no_demo_made_is_refused_and_kept(tmp_path, capsys):
+    home = tmp_path / "work"
+    (home / "warehouse" / "raw.db" / "pin").mkdir(parents=True)
+    (home / "warehouse" / "raw.db" / "pin" / "part-0.parquet").write_bytes(b"PAR1")
+    (home / "source.db").write_bytes(b"sqlite")
+    (home / "exports").mkdir()  # empty: not data
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(home), "demo"])
+
+    assert exit_info.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{home} holds data the demo did not make (source.db, warehouse)" in err
+    assert "pass --reset to delete it" in err
+    assert (home / "warehouse" / "raw.db" / "pin" / "part-0.parquet").exists()
+    assert (home / "source.db").exists()
+
+
+def test_a_new_home_and_a_demos_home_are_the_demos_to_reset(tmp_path):
+    new = Settings(home=tmp_path / "new")
+    new.ensure_dirs()  # the empty folders the settings make are no data
+    assert data_not_made_by_a_demo(new) == []
+    demo = Settings(home=tmp_path / "demo")
+    (demo.home / "bucket").mkdir(parents=True)
+    (demo.home / "bucket" / "x.json").write_text("{}\n")
+    assert data_not_made_by_a_demo(demo) == ["bucket"]
+    (demo.home / DEMO_MARKER).write_text("made by pinlake demo\n")
+    assert data_not_made_by_a_demo(demo) == []
