@@ -51,3 +51,30 @@ def test_ctrl_c_cancels_the_job_and_leaves_no_py4j_traceback(spark, caplog) -> N
         INTERRUPTED.clear()
     assert not [r for r in caplog.records if "py4j" in r.pathname and r.levelno >= logging.ERROR]
     assert spark.range(5).count() == 5  # the session goes on
+
+
+def test_a_process_that_ignores_sigint_keeps_ignoring_it_with_a_session(tmp_path) -> None:
+    """A shell's background job starts with SIGINT ignored; dbt keeps ignoring it, but
+    PySpark's context set a handler of its own, so ``land`` stopped where ``dbt seed`` ran on.
+    A session started with SIGINT ignored leaves it ignored."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""\
+        import signal
+        from pinlake.config import Settings
+        from pinlake.spark import get_spark
+        spark = get_spark(Settings(home={str(tmp_path / "home")!r}), metastore=False)
+        print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN, flush=True)
+        spark.stop()
+        """)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "True"

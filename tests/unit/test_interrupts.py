@@ -136,7 +136,8 @@ def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
     """``pinlake dbt`` runs dbt in a child process of the same process group: a Ctrl-C reaches
     both. ``subprocess.run`` killed the child a quarter of a second later, in the middle of its
     cancelling (its queries, its Spark session); the child now ends on its own (here: a child
-    that takes 1.5 s to clean up after SIGINT), then pinlake ends with exit 130."""
+    that takes 1.5 s to clean up after SIGINT), then pinlake ends with exit 130, without the
+    traceback dbt prints of its KeyboardInterrupt (about 40 lines)."""
     import os
     import signal
     import subprocess
@@ -152,8 +153,11 @@ def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
             def on_int(*_):
                 time.sleep(1.5)
                 pathlib.Path({str(marker)!r}).write_text("done")
+                print("Traceback (most recent call last):", flush=True)  # dbt logs it here
+                print("KeyboardInterrupt", file=sys.stderr, flush=True)
                 sys.exit(130)
             signal.signal(signal.SIGINT, on_int)
+            print("a warning before", file=sys.stderr, flush=True)
             print("ready", flush=True)
             time.sleep(60)
             """)
@@ -173,6 +177,7 @@ def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
     runner = subprocess.Popen(
         [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
@@ -180,6 +185,8 @@ def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
     started = time.monotonic()
     os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C does: the whole group
     assert runner.wait(timeout=30) == 130
-    assert runner.stdout.read() == "interrupted\n"
+    assert runner.stdout.read() == "interrupted\n"  # the child's traceback was not passed on
     assert marker.read_text() == "done"  # the child finished its clean-up
     assert time.monotonic() - started >= 1.4
+    # its standard error reached ours until the Ctrl-C; dbt's traceback after it did not
+    assert runner.stderr.read() == "a warning before\n"

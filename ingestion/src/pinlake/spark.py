@@ -486,10 +486,16 @@ def get_spark(
     prune_hive_resources(settings)
     from pinlake.console import console
 
+    # a process started with SIGINT ignored (a shell's background job) keeps ignoring it, as
+    # dbt and every other command do; PySpark's context would set a handler of its own
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     # a spinner on a terminal (nothing in a log): the driver JVM takes seconds to start
     with console.status(f"[bold]starting Spark ({spark_master(settings)})…"):
         spark = _start(builder)
-    interrupt_spark(spark.sparkContext)
+    if ignored and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        interrupt_spark(spark.sparkContext)
     spark.sparkContext.setLogLevel("ERROR")
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     for key, value in s3a_conf().items():  # S3 file systems opened from now on use them

@@ -16,10 +16,12 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, TextIO
 
 from pinlake.config import REPO_ROOT, Settings
 from pinlake.errors import PinlakeError
@@ -147,19 +149,46 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
     :data:`DBT_CANCEL_TIMEOUT` seconds (it is in this process group, so the terminal's SIGINT
     reached it too; a second SIGINT would cut its clean-up short), then kills it, and raises
     KeyboardInterrupt. ``subprocess.run`` would kill it after a quarter of a second, in the
-    middle of its clean-up."""
+    middle of its clean-up. The child's output (unbuffered) is passed on line by line until
+    then, standard output to ours and standard error to ours; after a Ctrl-C it is dropped:
+    dbt logs a Python traceback of the KeyboardInterrupt (about 40 lines) wherever the signal
+    found it, and the CLI says ``error: interrupted`` instead."""
     if in_process:
         return _run_in_process(settings, args)
-    child = subprocess.Popen([dbt_executable(), *args], cwd=REPO_ROOT, env=dbt_env(settings))
+    child = subprocess.Popen(
+        [dbt_executable(), *args],
+        cwd=REPO_ROOT,
+        env={**dbt_env(settings), "PYTHONUNBUFFERED": "1"},  # each line as dbt logs it
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    interrupted = threading.Event()
+
+    def forward(source: IO[bytes], target: TextIO) -> None:
+        for line in source:
+            if not interrupted.is_set():
+                target.write(line.decode(errors="replace"))
+                target.flush()
+
+    forwarders = [
+        threading.Thread(target=forward, args=pair, name="dbt-output", daemon=True)
+        for pair in ((child.stdout, sys.stdout), (child.stderr, sys.stderr))
+    ]
+    for forwarder in forwarders:
+        forwarder.start()
     try:
-        return child.wait()
+        returncode = child.wait()
     except KeyboardInterrupt:
+        interrupted.set()
         try:
             child.wait(timeout=DBT_CANCEL_TIMEOUT)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):  # or a second Ctrl-C
             child.kill()
             child.wait()
         raise
+    for forwarder in forwarders:  # the rest of its output (the pipes end with the child)
+        forwarder.join()
+    return returncode
 
 
 def _run_in_process(settings: Settings, args: list[str]) -> int:
