@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import urllib.parse
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -132,6 +133,20 @@ def _checked_bucket(value: str | None) -> str | None:
     return value
 
 
+def _checked_api_url(value: str | None) -> str | None:
+    """``--api-url`` as given when it is an ``http://`` or ``https://`` URL with a host; else
+    click's usage error (one line, exit 2). Without a scheme (``127.0.0.1:8082``) httpx read the
+    host as the scheme and the run said that the API was not reachable."""
+    if value is None:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise typer.BadParameter(
+            f"an http:// or https:// URL with a host, e.g. http://127.0.0.1:8082 (got {value!r})"
+        )
+    return value
+
+
 BucketOpt = Annotated[
     str | None,
     typer.Option(
@@ -238,13 +253,22 @@ def produce(
     sequence_file: Annotated[
         Path | None, typer.Option(help="Replay a draw,ind CSV (such as posting_sequence.csv).")
     ] = None,
-    rate: Annotated[float | None, typer.Option(min=0.0, help="Max events per second.")] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="At most this many events per second (0: no limit)."),
+    ] = None,
     bucket: BucketOpt = None,
     flush_size: FlushSizeOpt = 1_000,
     stream: Annotated[
         bool, typer.Option(help="With --to api: post to the Kinesis-style stream endpoints.")
     ] = False,
-    api_url: Annotated[str | None, typer.Option(help="Ingestion API base URL.")] = None,
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Ingestion API base URL (http://host:port[/stage]; default: this home's).",
+            callback=_checked_api_url,
+        ),
+    ] = None,
     api_key: Annotated[str | None, typer.Option(help="x-api-key header value.")] = None,
     batch_size: Annotated[
         int, typer.Option(min=1, help="Records per request (1 = like the original).")
