@@ -56,6 +56,15 @@ def pretend_running(settings: Settings, name: str, config: dict | None) -> int:
     return pid
 
 
+def test_no_stream_names_a_stream_query_that_runs_from_before(tmp_path):
+    base = settings_for(tmp_path / "home", 19100)
+    assert "stream query" not in manager.up_summary(base, stream=False)
+    pretend_running(base, "stream", stream_process.config(base, 1.0))
+    assert manager.up_summary(base, stream=False).endswith(
+        ", stream query (running from before; --no-stream does not stop it: services down)"
+    )
+
+
 def test_the_up_summary_says_where_each_started_service_answers(tmp_path):
     """``services up``'s last line names every service it was asked for, in start order, the
     S3 server and the bucket on it included; a service not asked for is not named."""

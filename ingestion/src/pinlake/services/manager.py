@@ -484,7 +484,9 @@ def up_summary(
     and where each service it started (or found running) answers, in start order: Kafka, the
     API, the stream query, MariaDB when it is the source, the S3 server (and the bucket on it
     when ``PINLAKE_BUCKET`` is one), the shared metastore, the Thrift server, the Spark
-    cluster."""
+    cluster. Without ``stream``, a stream query that runs from before is named as such: the
+    option starts none and stops none (a trial read the bare line as "no stream query", and
+    ``stream --available-now`` then refused to run beside it)."""
     from pinlake.bucket.layout import S3Path
 
     n = settings.kafka.brokers
@@ -499,6 +501,11 @@ def up_summary(
         + f", API {settings.api.url}"
         + (f" (and {settings.api.invoke_url})" if settings.api.stage else "")
         + (", stream query" if stream else "")
+        + (
+            ", stream query (running from before; --no-stream does not stop it: services down)"
+            if not stream and stream_process.pid(settings) is not None
+            else ""
+        )
         + (f", MariaDB 127.0.0.1:{settings.mariadb.port}" if mariadb_selected else "")
         + (f", S3 {s3_server.url(settings)} (moto, in memory{on_s3})" if s3 else "")
         + (f", metastore {run_folder.metastore_url(settings)}" if metastore or thrift else "")
