@@ -138,4 +138,5 @@ def test_sink_never_overwrites_files_another_writer_put_in_its_bucket(
     with pytest.raises(PinlakeError, match="another writer") as info:
         BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=10)).run()
     assert "bucket of its own" in str(info.value)
+    assert "or the topic was deleted and created again" in str(info.value)  # the other cause
     assert {f.path: f.path.read_bytes() for f in list_files(bucket, topic)} == before

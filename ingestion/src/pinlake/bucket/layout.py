@@ -425,7 +425,8 @@ def write_or_verify(path: Location, lines: list[bytes]) -> bool:
             return False
         raise FileExistsError(
             f"{path} holds other records than the {len(lines)} delivered from its first offset: "
-            "another writer (e.g. `pinlake produce --to bucket`) used this bucket"
+            "another writer (e.g. `pinlake produce --to bucket`) used this bucket, or the topic "
+            "was deleted and created again (its offsets started over)"
         ) from None
 
 
