@@ -135,6 +135,10 @@ def test_services_cli_status_and_idempotent_up(kafka_services):
     # the metastore this home's Spark commands use: none runs, so the embedded one, by folder
     line = next(line for line in status.stdout.splitlines() if line.startswith("metastore: "))
     assert f"embedded Derby in {settings.home / 'metastore' / 'metastore_db'} (" in line, line
+    # topics that do not exist (another prefix here; a deleted topic alike) are named, and 3
+    other = _services(dict(env, PINLAKE_TOPIC_PREFIX="elsewhere"), "status")
+    assert other.returncode == 3, other.stdout + other.stderr
+    assert "topics missing: elsewhere.pin, streaming-elsewhere-pin" in other.stdout
     # a home with nothing running reports down with a non-zero code
     env2 = dict(
         env,

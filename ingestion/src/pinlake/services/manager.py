@@ -648,10 +648,10 @@ def as_running(settings: Settings) -> Settings:
 
 def services_status(settings: Settings) -> int:
     """Print health, ports, topic offsets and the stream query's state and lag; 0 if the broker
-    and the API are healthy (and the stream query, if it was started, runs, and MariaDB, if it
-    runs or is the selected source, answers), else 3. A local cluster of several nodes (the one
-    that runs, whatever the settings say) is shown node by node, with whether every partition
-    is in sync; a node that is down makes the answer 3."""
+    and the API are healthy and pinlake's topics exist (and the stream query, if it was
+    started, runs, and MariaDB, if it runs or is the selected source, answers), else 3. A
+    local cluster of several nodes (the one that runs, whatever the settings say) is shown node
+    by node, with whether every partition is in sync; a node that is down makes the answer 3."""
     settings = as_running(settings)  # what runs, whatever this shell's environment says
     kpid = None if settings.kafka.external else kafka_broker.pid(settings)
     answers = kafka.healthy(settings, timeout=2.0)
@@ -721,6 +721,7 @@ def services_status(settings: Settings) -> int:
         _print_stream_state(stream)
     if multi and answers:
         _print_replication(settings)
+    topics_ok = True
     if answers:
         offsets = kafka.topic_offsets(settings, kafka.all_topics(settings))
         console.print(
@@ -730,9 +731,25 @@ def services_status(settings: Settings) -> int:
                 [(o.topic, o.partition, o.low, o.high, o.high - o.low) for o in offsets],
             )
         )
+        missing = missing_topics(settings, {o.topic for o in offsets})
+        topics_ok = not missing
+        if missing:
+            console.print(
+                f"[yellow]topics missing: {', '.join(missing)}[/] (the API answers 404 for them "
+                "and the sink has nothing to read; `pinlake services up` creates them)",
+                soft_wrap=True,
+            )
     stream_ok = stream.get("state") in (None, "stopped") or stream["running"]
-    healthy = k_ok and a_health and stream_ok and m_ok and engine_ok and cluster_ok
+    healthy = k_ok and a_health and stream_ok and m_ok and engine_ok and cluster_ok and topics_ok
     return 0 if healthy and metastore_ok else 3
+
+
+def missing_topics(settings: Settings, existing: set[str]) -> list[str]:
+    """pinlake's topics (:func:`pinlake.kafka.all_topics`: batch and stream, in table order)
+    that are not among ``existing``: deleted since ``services up`` made them (a DeleteStream
+    through the Kinesis proxy once did that to a batch topic), or made under another
+    ``PINLAKE_TOPIC_PREFIX``."""
+    return [t for t in kafka.all_topics(settings) if t not in existing]
 
 
 def _print_metastore(settings: Settings) -> bool:
