@@ -139,7 +139,7 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
 #: How long a dbt child process gets to end on its own after Ctrl-C (seconds) before it is
 #: killed: the terminal sent it the same SIGINT, and dbt cancels its queries and closes its
 #: Spark session (whose JVM then ends too) when it is let.
-DBT_CANCEL_TIMEOUT = 30.0
+DBT_CANCEL_TIMEOUT = 10.0
 
 
 def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:

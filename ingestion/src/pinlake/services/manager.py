@@ -701,7 +701,7 @@ def services_status(settings: Settings) -> int:
                 "healthy" if m_ok else "down",
             ),
         )
-    stream = stream_process.state(settings)
+    stream = stream_process.state(settings, kafka_answers=answers)
     if stream.get("state"):
         rows.append(
             (

@@ -84,13 +84,14 @@ class PartitionLag(NamedTuple):
         return max(0, self.high - self.read_up_to)
 
 
-def state(settings: Settings) -> dict[str, Any]:
+def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, Any]:
     """The query's last written state (see the module docstring) with ``running`` (its process
     is alive) and, when Kafka answers, ``lag``: a :class:`PartitionLag` per stream partition.
 
     A query process that runs but has not written its own state yet (it starts: imports, the
     Spark session, the warm-up) is ``starting``, with the trigger it was started with, never
-    the state a previous query left (``stopped``)."""
+    the state a previous query left (``stopped``). ``kafka_answers``: whether the caller found
+    the cluster answering (None: ask it here, up to 2 s when it does not)."""
     status = dict(read_status(settings) or {})
     current = pid(settings)
     status["running"] = current is not None
@@ -104,7 +105,7 @@ def state(settings: Settings) -> dict[str, Any]:
         }
     if status.get("state") == "running" and not status["running"]:
         status["state"] = "died"  # the process ended without writing its last state
-    if kafka.healthy(settings, timeout=2.0):
+    if kafka_answers if kafka_answers is not None else kafka.healthy(settings, timeout=2.0):
         read = status.get("end_offsets") or {}
         topics = [settings.stream(t) for t in TABLES]
         status["lag"] = [
