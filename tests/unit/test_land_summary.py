@@ -46,3 +46,22 @@ def test_events_without_a_row_are_named_with_why():
     )
     assert ProduceResult("api", events=4, missing={"pin": 0}).missing_line() is None
     assert ProduceResult("api", events=4).missing_line() is None
+
+
+@pytest.mark.parametrize(
+    ("stopped", "named"),
+    [
+        ("caught up", "records' age at landing (API acknowledgement → raw Delta, the wait"),
+        ("stopped", "latency API → raw Delta p50 1.50s"),
+    ],
+)
+def test_a_catch_up_run_names_its_latency_as_the_records_age(capsys, stopped, named):
+    """``stream --available-now`` said "latency API → raw Delta p50 20.90s": mostly how long
+    the records waited for the run, not the stream's latency."""
+    from pinlake.lakehouse.stream import StreamResult, print_stream_summary
+
+    result = StreamResult()
+    result.stopped, result.batches = stopped, 2
+    result.latency_ms = {"p50": 1500.0, "p99": 2500.0}
+    print_stream_summary(result)
+    assert named in " ".join(capsys.readouterr().out.split())
