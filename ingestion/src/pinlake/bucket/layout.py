@@ -87,6 +87,8 @@ class BucketFile:
     partition: int | None
     first_offset: int | None
     problem: str | None = None
+    #: bytes, as listed (None when not known)
+    size: int | None = None
 
     @property
     def gzip(self) -> bool:
@@ -132,9 +134,12 @@ def parse_file_name(name: str) -> tuple[str, int, int] | None:
     return match["topic"], int(match["partition"]), int(match["offset"])
 
 
-def classify(topic: str, path: Location, relative: PurePosixPath | Path) -> BucketFile:
-    """``path`` (at ``relative`` below the topic folder of ``topic``) as a :class:`BucketFile`:
-    a layout file, or one whose ``problem`` says which rule of the layout it breaks."""
+def classify(
+    topic: str, path: Location, relative: PurePosixPath | Path, size: int | None = None
+) -> BucketFile:
+    """``path`` (at ``relative`` below the topic folder of ``topic``, ``size`` bytes) as a
+    :class:`BucketFile`: a layout file, or one whose ``problem`` says which rule of the layout
+    it breaks."""
     folder = _PARTITION_DIR.match(relative.parts[0]) if len(relative.parts) == 2 else None
     partition = int(folder["partition"]) if folder else None
     match = _FILE_NAME.match(path.name)
@@ -148,8 +153,8 @@ def classify(topic: str, path: Location, relative: PurePosixPath | Path) -> Buck
     elif match["topic"] != topic or int(match["partition"]) != partition:
         problem = f"file name names topic {match['topic']!r} partition {match['partition']}"
     else:
-        return BucketFile(topic, path, partition, int(match["offset"]))
-    return BucketFile(topic, path, partition, None, problem)
+        return BucketFile(topic, path, partition, int(match["offset"]), size=size)
+    return BucketFile(topic, path, partition, None, problem, size)
 
 
 # ---- S3 ------------------------------------------------------------------------------------
@@ -224,20 +229,20 @@ def _s3_call(what: str, path: S3Path, call, **kwargs):
         raise BucketAccessError(f"S3 {what} {path}: {exc}") from exc
 
 
-def _s3_list(prefix: S3Path, delimiter: bool = False) -> tuple[list[str], list[str]]:
-    """``(keys, common prefixes)`` below ``prefix`` (every page; with ``delimiter``, only the
-    level directly below it)."""
+def _s3_list(prefix: S3Path, delimiter: bool = False) -> tuple[dict[str, int], list[str]]:
+    """``({key: size in bytes}, common prefixes)`` below ``prefix`` (every page; with
+    ``delimiter``, only the level directly below it)."""
     client = s3_client()
     paginator = client.get_paginator("list_objects_v2")
     kwargs = {"Bucket": prefix.bucket, "Prefix": prefix.prefix}
     if delimiter:
         kwargs["Delimiter"] = "/"
-    keys: list[str] = []
+    keys: dict[str, int] = {}
     prefixes: list[str] = []
 
     def pages() -> None:
         for page in paginator.paginate(**kwargs):
-            keys.extend(item["Key"] for item in page.get("Contents", ()))
+            keys.update((item["Key"], item["Size"]) for item in page.get("Contents", ()))
             prefixes.extend(item["Prefix"] for item in page.get("CommonPrefixes", ()))
 
     _s3_call("list", prefix, pages)
@@ -298,11 +303,15 @@ def list_files(bucket: Location, topic: str) -> list[BucketFile]:
     root = topic_dir(bucket, topic)
     if isinstance(root, S3Path):
         keys, _ = _s3_list(root)
-        paths = [S3Path(root.bucket, key) for key in keys if not key.endswith("/")]
-        found = [classify(topic, path, path.relative_to(root)) for path in paths]
+        found = [
+            classify(topic, path, path.relative_to(root), size)
+            for key, size in keys.items()
+            if not key.endswith("/")
+            for path in (S3Path(root.bucket, key),)
+        ]
     else:
         found = [
-            classify(topic, path.resolve(), path.relative_to(root))
+            classify(topic, path.resolve(), path.relative_to(root), path.stat().st_size)
             for path in root.rglob("*")
             if path.is_file() and not _TEMP_NAME.match(path.name)
         ]

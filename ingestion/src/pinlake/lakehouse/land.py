@@ -51,6 +51,7 @@ from pinlake.bucket.layout import (
     list_files,
     list_topics,
     location,
+    parse_file_name,
     read_records,
     spark_uri,
     stray_files,
@@ -91,11 +92,15 @@ class LandResult(records.TableTotals):
     (files seen, loads to recover), ``recovery`` (rows of unfinished loads removed), ``load
     id`` (the start row), one phase per table landed, ``quarantine``, ``manifest write``;
     bench/bench_land_phases.py).
-    ``files_found = files_landed + files_rejected + files_seen_before``."""
+    ``files_copied`` (``{path: the path it was landed from}``) are copies of files landed
+    before from another location (the bucket moved, e.g. from a folder to S3): recorded, not
+    landed again (:func:`copy_of`).
+    ``files_found = files_landed + files_rejected + files_copied + files_seen_before``."""
 
     files_found: int = 0
     files_landed: int = 0
     files_rejected: dict[str, str] = field(default_factory=dict)
+    files_copied: dict[str, str] = field(default_factory=dict)
     files_seen_before: int = 0
     files_rejected_before: int = 0
     files_not_read: dict[str, str] = field(default_factory=dict)
@@ -209,15 +214,39 @@ def _metadata_columns(load_id: str) -> list[Column]:
     ]
 
 
+#: A layout file's identity in any bucket: (topic, partition, first offset).
+FileKey = tuple[str, int, int]
+
+
 @dataclass
 class Manifest:
     """What the manifest (``raw._loaded_files``) says before a load: ``files``, ``{file_path:
-    problem}`` of the files landed (problem None) or rejected before, and ``unfinished``, the
-    load ids with a start row but no file rows (loads that crashed before their manifest
-    commit). Manifests of homes from before the ``problem`` column read as all landed."""
+    problem}`` of the files landed (problem None) or rejected before, ``landed``, ``{(topic,
+    partition, first offset): [(file_path, size in bytes or None)]}`` of the layout files
+    landed, and ``unfinished``, the load ids with a start row but no file rows (loads that
+    crashed before their manifest commit). Manifests of homes from before the ``problem``
+    column read as all landed, from before ``file_size`` with no sizes."""
 
     files: dict[str, str | None]
     unfinished: set[str]
+    landed: dict[FileKey, list[tuple[str, int | None]]] = field(default_factory=dict)
+
+
+def copy_of(found: BucketFile, manifest: Manifest) -> str | None:
+    """The path of a landed file that ``found`` (a file not landed under its own path) is a copy
+    of, else None: a layout file of the same topic, partition and first offset, landed from
+    another location, of the same size in bytes. A bucket copied or moved elsewhere (a folder
+    synced to S3) keeps its files' names and bytes, and its records were landed from the first
+    location; a file of the same name and another size holds other records (a bucket that a
+    producer filled again from offset 0, a new Kafka cluster) and is landed. Files landed before
+    their sizes were recorded (``file_size`` null) are never matched."""
+    if found.problem or found.first_offset is None or found.size is None:
+        return None
+    key = (found.topic, found.partition, found.first_offset)
+    for path, size in manifest.landed.get(key, ()):
+        if size == found.size and path != str(found.path):
+            return path
+    return None
 
 
 def _read_manifest(spark: SparkSession) -> Manifest:
@@ -225,16 +254,24 @@ def _read_manifest(spark: SparkSession) -> Manifest:
     from pyspark.sql import functions as F
 
     manifest = spark.table(f"{RAW_SCHEMA}.`{LOADED_FILES_TABLE}`")
-    problem = F.col("problem") if "problem" in manifest.columns else F.lit(None).cast("string")
+
+    def column(name: str, kind: str) -> Column:  # absent from the manifests of older homes
+        return F.col(name) if name in manifest.columns else F.lit(None).cast(kind)
+
+    columns = ("file_path", column("problem", "string"), "_load_id", column("file_size", "long"))
     files: dict[str, str | None] = {}
+    landed: dict[FileKey, list[tuple[str, int | None]]] = {}
     started, finished = set(), set()
-    for path, why, load_id in manifest.select("file_path", problem, "_load_id").collect():
+    for path, why, load_id, size in manifest.select(*columns).collect():
         if path is None:
             started.add(load_id)
-        else:
-            files[path] = why
-            finished.add(load_id)
-    return Manifest(files, started - finished)
+            continue
+        files[path] = why
+        finished.add(load_id)
+        parsed = parse_file_name(path.rsplit("/", 1)[-1]) if why is None else None
+        if parsed is not None:
+            landed.setdefault(parsed, []).append((path, size))
+    return Manifest(files, started - finished, landed)
 
 
 def _remove_loads(spark: SparkSession, load_ids: set[str]) -> None:
@@ -279,7 +316,7 @@ def _append_manifest(spark: SparkSession, rows: list[tuple]) -> None:
 def _start_load(spark: SparkSession, started_at: datetime) -> str:
     """Record a new load id (its start row) before any data is written."""
     load_id = uuid.uuid4().hex
-    _append_manifest(spark, [(None, None, 0, 0, load_id, started_at, None)])
+    _append_manifest(spark, [(None, None, 0, 0, load_id, started_at, None, None)])
     return load_id
 
 
@@ -321,6 +358,11 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                 if str(f.path) in seen:
                     result.files_seen_before += 1
                     result.files_rejected_before += seen[str(f.path)] is not None
+        for found in new_files.values():
+            for f in found:
+                original = copy_of(f, manifest)
+                if original is not None:
+                    result.files_copied[str(f.path)] = original
         if any(new_files.values()):
             _land_files(spark, new_files, result)
     result.seconds = time.perf_counter() - start
@@ -338,17 +380,27 @@ def _land_files(
     spark: SparkSession, files: dict[str, list[BucketFile]], result: LandResult
 ) -> None:
     """One load: its start row in the manifest, the raw tables, then all quarantined lines,
-    then the manifest's file rows (last): the landed files with their counts and the rejected
-    ones with their problem."""
+    then the manifest's file rows (last): the landed files with their counts, the rejected
+    ones with their problem and the copies of files landed before (``result.files_copied``,
+    not read) with the path they were landed from; each with its size."""
     now = datetime.now(timezone.utc)
     with result.phase("load id"):
         load_id = _start_load(spark, now)
     manifest, quarantines, caches = [], [], []
-    todo = sum(len(found) for found in files.values())
+    sizes = {str(f.path): f.size for found in files.values() for f in found}
+    copied = result.files_copied
+    problems: dict[str, str] = {}  # {path: problem} of the rejected files and the copies
+    todo = sum(len(found) for found in files.values()) - len(copied)
     with console.status(f"[bold]landing {todo} file(s)…") as status:
         for name in TABLES:
             rejected = {str(f.path): f.problem for f in files[name] if f.problem}
-            readable = [f for f in files[name] if not f.problem]
+            readable = [f for f in files[name] if not f.problem and str(f.path) not in copied]
+            copies = {
+                str(f.path): f"a copy of {copied[str(f.path)]} (same name and size), landed "
+                "from there: not landed again"
+                for f in files[name]
+                if str(f.path) in copied
+            }
             if readable:
                 status.update(f"[bold]landing {len(readable)} file(s) into {raw_table(name)}…")
                 with result.phase(name):
@@ -362,17 +414,19 @@ def _land_files(
                     else:
                         records_, quarantined = counts.get(str(f.path), (0, 0))
                         manifest.append((name, str(f.path), records_, quarantined, load_id, now))
-            manifest.extend((name, path, 0, 0, load_id, now) for path in rejected)
+            manifest.extend((name, path, 0, 0, load_id, now) for path in [*rejected, *copies])
             result.files_rejected.update(rejected)
+            problems.update(rejected)
+            problems.update(copies)
         if result.total_quarantined:
             with result.phase("quarantine"):
                 _union(quarantines).write.format("delta").mode("append").saveAsTable(
                     f"{RAW_SCHEMA}.{QUARANTINE_TABLE}"
                 )
-        rows = [(*row, result.files_rejected.get(row[1])) for row in manifest]
+        rows = [(*row, problems.get(row[1]), sizes.get(row[1])) for row in manifest]
         with result.phase("manifest write"):
             _append_manifest(spark, rows)
-    result.files_landed = len(manifest) - len(result.files_rejected)
+    result.files_landed = len(manifest) - len(problems)
     for cache in caches:
         cache.unpersist()
 
@@ -446,7 +500,13 @@ def print_land_summary(result: LandResult) -> None:
     console.print(table("land", ["table", "records", "quarantined"], rows))
     console.print(
         f"{result.files_found} file(s) found: {result.files_landed} landed now, "
-        f"{len(result.files_rejected)} rejected now, {result.files_seen_before} landed or "
+        f"{len(result.files_rejected)} rejected now, "
+        + (
+            f"{len(result.files_copied)} copies of files landed from elsewhere (not landed again), "
+            if result.files_copied
+            else ""
+        )
+        + f"{result.files_seen_before} landed or "
         f"rejected before ({result.files_rejected_before} rejected); "
         f"{result.seconds:.1f}s ({result.spark_startup_seconds:.1f}s Spark start-up"
         + (
@@ -463,6 +523,14 @@ def print_land_summary(result: LandResult) -> None:
                 ["file", "problem"],
                 sorted(result.files_rejected.items()),
             )
+        )
+    if result.files_copied:
+        first, original = next(iter(sorted(result.files_copied.items())))
+        console.print(
+            f"[yellow]{len(result.files_copied)} file(s) have the name and size of files landed "
+            f"from another location, e.g. {first} = {original}: the bucket was copied or "
+            "moved; their records are in raw already",
+            soft_wrap=True,
         )
     if result.files_rejected or result.files_rejected_before:
         console.print(
