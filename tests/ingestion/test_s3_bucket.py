@@ -44,7 +44,7 @@ def test_files_are_written_listed_and_read_like_a_folder(s3_bucket: str) -> None
     assert layout.next_offset(bucket, "pinterest.pin", 0) == 5
     files = layout.list_files(bucket, "pinterest.pin")
     assert [(f.path, f.first_offset, f.problem) for f in files] == [(path, 0, None), (gz, 2, None)]
-    # each with its size as listed (land tells a copied bucket's files by name and size)
+    # each with its size as listed (land compares a copied bucket's files by it)
     sizes = [len(b'{"index": 1}\nnot json\n'), len(gzip.compress(b"a\nb\nc\n"))]
     assert [f.size for f in files] == sizes
 

@@ -1,8 +1,9 @@
 """Fixtures of the lakehouse tests (the Spark session is in tests/conftest.py).
 
 The modules of a worker land into one home (``spark_settings``): give each test's bucket files
-records of their own. A file with the name and size of a file another test landed from another
-bucket is a copy of it, and land does not land it again (tests/lakehouse/test_land.py)."""
+records of their own. A file with the name, size and content of a file another test landed
+from another bucket is a copy of it, and land does not land it again
+(tests/lakehouse/test_land.py)."""
 
 from __future__ import annotations
 

@@ -279,7 +279,7 @@ def test_an_older_home_is_recovered_from_its_loads_table_which_is_then_dropped(
     spark, spark_settings: Settings, tmp_path, write_bucket_file
 ):
     bucket = tmp_path / "bucket"
-    # records of its own: the worker's home is shared, and a file with the name and size of
+    # records of its own: the worker's home is shared, and a file with the name, size and content of
     # one another test landed would be a copy of it (not landed again)
     path = write_bucket_file(bucket, "pinterest.user", 0, [{**USER, "last_name": "Older"}])
     # before the manifest's start rows, a load recorded its id in raw._loads first
@@ -298,36 +298,42 @@ def test_a_copied_bucket_is_not_landed_twice(
     spark, spark_settings: Settings, tmp_path, write_bucket_file
 ):
     """A bucket moved elsewhere (a folder synced to S3, then ``PINLAKE_BUCKET`` pointed there)
-    keeps its files' names and bytes: land recognises them by name and size, records them as
-    copies of the files landed before, and lands none of their records again. A file of the
-    same name and another size holds other records (a producer that filled a new bucket from
-    offset 0) and is landed."""
+    keeps its files' names and bytes: land recognises them by name, size and content hash,
+    records them as copies of the files landed before, and lands none of their records again.
+    A file of the same name holds other records when its size or its content differs (a
+    producer that filled a new bucket from offset 0; a trial changed one name to another of
+    the same length) and is landed."""
     import shutil
 
     first = tmp_path / "folder bucket"
     rows = [{**GEO, "ind": 900 + i, "country": "Moved"} for i in range(3)]
     landed = write_bucket_file(first, "pinterest.geo", 50, rows, partition=6)
+    same_size = write_bucket_file(first, "pinterest.geo", 60, [{**GEO, "ind": 960}], 6)
     land_bucket(spark_settings, LandOptions(first))
     moved = tmp_path / "moved bucket"
     shutil.copytree(first, moved)
     other = write_bucket_file(moved, "pinterest.geo", 0, [{**GEO, "ind": 950}], partition=6)
     write_bucket_file(first, "pinterest.geo", 0, [{**GEO, "ind": 951, "country": "X"}], 6)
+    edited = moved / same_size.relative_to(first)  # same length, other record
+    edited.write_text(edited.read_text().replace('"ind": 960', '"ind": 961'))
+    assert edited.stat().st_size == same_size.stat().st_size
 
     result = land_bucket(spark_settings, LandOptions(moved))
 
     copy = moved / landed.relative_to(first)
     assert result.files_copied == {str(copy): str(landed)}
-    assert (result.files_found, result.files_landed, result.records["geo"]) == (2, 1, 1)
-    assert [r["ind"] for r in _rows(spark, "raw.geo", moved)] == [950]  # only the new file
+    assert (result.files_found, result.files_landed, result.records["geo"]) == (3, 2, 2)
+    assert sorted(r["ind"] for r in _rows(spark, "raw.geo", moved)) == [950, 961]
     assert _manifest(spark, moved)[str(copy)][2].startswith(f"a copy of {landed} (same name")
     assert _manifest(spark, moved)[str(other)] == (1, 0, None)
+    assert _manifest(spark, moved)[str(edited)] == (1, 0, None)
     with console.capture() as shown:
         print_land_summary(result)
     out = " ".join(shown.get().split())
     assert "1 copies of files landed from elsewhere (not landed again)" in out
     assert f"e.g. {copy} = {landed}: the bucket was copied or moved" in out
     again = land_bucket(spark_settings, LandOptions(moved))  # recorded: seen before
-    assert (again.files_seen_before, again.files_copied, again.files_landed) == (2, {}, 0)
+    assert (again.files_seen_before, again.files_copied, again.files_landed) == (3, {}, 0)
 
 
 def test_missing_bucket_is_a_usage_error(spark_settings: Settings, tmp_path):

@@ -162,7 +162,8 @@ STREAM_QUARANTINE_DDL = "`table_name` string, `reason` string, `raw_text` string
 #: load's start, for crash recovery: :mod:`pinlake.lakehouse.land`).
 LOADED_FILES_DDL = (
     "`table_name` string, `file_path` string, `records` bigint, `quarantined` bigint, "
-    "`_load_id` string, `loaded_at` timestamp, `problem` string, `file_size` bigint"
+    "`_load_id` string, `loaded_at` timestamp, `problem` string, `file_size` bigint, "
+    "`content_hash` bigint"
 )
 
 

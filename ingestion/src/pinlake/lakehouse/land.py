@@ -94,7 +94,7 @@ class LandResult(records.TableTotals):
     bench/bench_land_phases.py).
     ``files_copied`` (``{path: the path it was landed from}``) are copies of files landed
     before from another location (the bucket moved, e.g. from a folder to S3): recorded, not
-    landed again (:func:`copy_of`).
+    landed again (:func:`copy_candidates`, then the content hashes).
     ``files_found = files_landed + files_rejected + files_copied + files_seen_before``."""
 
     files_found: int = 0
@@ -160,6 +160,25 @@ def unreadable_reason(path: Location) -> str | None:
     return f"cannot be read by Spark ({len(lines)} line(s) readable in Python)" if lines else None
 
 
+def _file_texts(spark: SparkSession, files: list[BucketFile]) -> DataFrame:
+    """``(path, value)``: each file's whole text (gzip decompressed by the ``.gz`` extension,
+    Hadoop's codec factory) under its name as the layout gives it. A file Spark cannot read has
+    no row (``ignoreCorruptFiles``)."""
+    from pyspark.sql import functions as F
+
+    texts = (
+        spark.read.option("ignoreCorruptFiles", "true")
+        .text([spark_uri(f.path) for f in files], wholetext=True)
+        .select(F.col("_metadata.file_path").alias("uri"), "value")
+    )
+    # Spark reports percent-encoded file URIs (file:/abs/my%20dir/a+0+0.json, s3a://b/k); decode
+    # them back to our names: absolute paths, s3://b/k (url_decode is form decoding, so protect
+    # literal '+' first).
+    uri = F.regexp_replace(F.regexp_replace("uri", r"^file:(//)?", ""), r"^s3a://", "s3://")
+    path = F.replace(uri, F.lit("+"), F.lit("%2B"))
+    return texts.select(F.url_decode(path).alias("path"), "value")
+
+
 def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) -> DataFrame:
     """One row per record of each line of ``files`` (:func:`records.with_records`: a line that
     is a JSON array gives a row per element): parsed fields, metadata and ``_reason``, plus one
@@ -171,18 +190,7 @@ def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) 
         [(str(f.path), f.topic, f.partition, f.first_offset) for f in files],
         "path string, topic string, partition int, first_offset bigint",
     )
-    # gzip is decompressed by the .gz extension (Hadoop's codec factory)
-    texts = (
-        spark.read.option("ignoreCorruptFiles", "true")
-        .text([spark_uri(f.path) for f in files], wholetext=True)
-        .select(F.col("_metadata.file_path").alias("uri"), "value")
-    )
-    # Spark reports percent-encoded file URIs (file:/abs/my%20dir/a+0+0.json, s3a://b/k); decode
-    # them back to our names: absolute paths, s3://b/k (url_decode is form decoding, so protect
-    # literal '+' first).
-    uri = F.regexp_replace(F.regexp_replace("uri", r"^file:(//)?", ""), r"^s3a://", "s3://")
-    path = F.replace(uri, F.lit("+"), F.lit("%2B"))
-    texts = texts.withColumn("path", F.url_decode(path))
+    texts = _file_texts(spark, files)
     # A file ends with a newline: the empty piece after it is not a line (blank lines inside a
     # file are, and are quarantined as "not a JSON object"). Stripping it before the split keeps
     # the exploded rows free of the whole-file array. An empty file explodes to one null line.
@@ -190,7 +198,11 @@ def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) 
     pieces = F.when(F.col("value") == "", F.array().cast("array<string>")).otherwise(
         F.split(body, "\n")
     )
-    lines = texts.select("path", F.posexplode_outer(pieces).alias("pos", "line"))
+    lines = texts.select(
+        "path",
+        _hash("value").alias("_file_hash"),  # the file's, on each of its rows (8 bytes)
+        F.posexplode_outer(pieces).alias("pos", "line"),
+    )
     parsed = records.with_records(lines, table_name, F.col("line"))  # a row per record
     parsed = parsed.withColumn("_reason", F.when(F.col("line").isNotNull(), F.col("_reason")))
     return parsed.join(F.broadcast(meta), on="path", how="left")
@@ -198,6 +210,8 @@ def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) 
 
 #: The columns of a parsed line that :func:`_metadata_columns` reads.
 _METADATA_SOURCES = ("topic", "partition", "first_offset", "pos", "_element", "path")
+#: Read as well: the file's content hash, for the manifest.
+_FILE_HASH = "_file_hash"
 
 
 def _metadata_columns(load_id: str) -> list[Column]:
@@ -222,31 +236,48 @@ FileKey = tuple[str, int, int]
 class Manifest:
     """What the manifest (``raw._loaded_files``) says before a load: ``files``, ``{file_path:
     problem}`` of the files landed (problem None) or rejected before, ``landed``, ``{(topic,
-    partition, first offset): [(file_path, size in bytes or None)]}`` of the layout files
-    landed, and ``unfinished``, the load ids with a start row but no file rows (loads that
-    crashed before their manifest commit). Manifests of homes from before the ``problem``
-    column read as all landed, from before ``file_size`` with no sizes."""
+    partition, first offset): [(file_path, size in bytes, content hash)]}`` of the layout files
+    landed (size and hash None in rows of older homes), and ``unfinished``, the load ids with a
+    start row but no file rows (loads that crashed before their manifest commit). Manifests of
+    homes from before the ``problem`` column read as all landed."""
 
     files: dict[str, str | None]
     unfinished: set[str]
-    landed: dict[FileKey, list[tuple[str, int | None]]] = field(default_factory=dict)
+    landed: dict[FileKey, list[tuple[str, int | None, int | None]]] = field(default_factory=dict)
 
 
-def copy_of(found: BucketFile, manifest: Manifest) -> str | None:
-    """The path of a landed file that ``found`` (a file not landed under its own path) is a copy
-    of, else None: a layout file of the same topic, partition and first offset, landed from
-    another location, of the same size in bytes. A bucket copied or moved elsewhere (a folder
-    synced to S3) keeps its files' names and bytes, and its records were landed from the first
-    location; a file of the same name and another size holds other records (a bucket that a
-    producer filled again from offset 0, a new Kafka cluster) and is landed. Files landed before
-    their sizes were recorded (``file_size`` null) are never matched."""
+def copy_candidates(found: BucketFile, manifest: Manifest) -> list[tuple[str, int]]:
+    """``[(path, content hash)]`` of the landed files that ``found`` (a file not landed under its
+    own path) may be a copy of: layout files of the same topic, partition and first offset,
+    landed from another location, of the same size in bytes and with a content hash recorded.
+    Whether it is one is the hashes' equality (:func:`_content_hashes`, see
+    :func:`land_bucket`). Files landed before sizes and hashes were recorded are never
+    matched."""
     if found.problem or found.first_offset is None or found.size is None:
-        return None
+        return []
     key = (found.topic, found.partition, found.first_offset)
-    for path, size in manifest.landed.get(key, ()):
-        if size == found.size and path != str(found.path):
-            return path
-    return None
+    return [
+        (path, digest)
+        for path, size, digest in manifest.landed.get(key, ())
+        if size == found.size and digest is not None and path != str(found.path)
+    ]
+
+
+def _content_hashes(spark: SparkSession, files: list[BucketFile]) -> dict[str, int]:
+    """``{path: content hash}`` of ``files``: Spark's ``xxhash64`` of each file's text as land
+    reads it (gzip decompressed), the hash :func:`_parse_files` records for every landed file.
+    A file Spark cannot read has none."""
+
+    texts = _file_texts(spark, files)
+    return {r["path"]: r["h"] for r in texts.select("path", _hash("value").alias("h")).collect()}
+
+
+def _hash(column: str) -> Column:
+    """A file's content hash: xxhash64 of its text (64 bits; what tells a copied file from
+    another file of the same name and size)."""
+    from pyspark.sql import functions as F
+
+    return F.xxhash64(column)
 
 
 def _read_manifest(spark: SparkSession) -> Manifest:
@@ -258,11 +289,17 @@ def _read_manifest(spark: SparkSession) -> Manifest:
     def column(name: str, kind: str) -> Column:  # absent from the manifests of older homes
         return F.col(name) if name in manifest.columns else F.lit(None).cast(kind)
 
-    columns = ("file_path", column("problem", "string"), "_load_id", column("file_size", "long"))
+    columns = (
+        "file_path",
+        column("problem", "string"),
+        "_load_id",
+        column("file_size", "long"),
+        column("content_hash", "long"),
+    )
     files: dict[str, str | None] = {}
     landed: dict[FileKey, list[tuple[str, int | None]]] = {}
     started, finished = set(), set()
-    for path, why, load_id, size in manifest.select(*columns).collect():
+    for path, why, load_id, size, digest in manifest.select(*columns).collect():
         if path is None:
             started.add(load_id)
             continue
@@ -270,7 +307,7 @@ def _read_manifest(spark: SparkSession) -> Manifest:
         finished.add(load_id)
         parsed = parse_file_name(path.rsplit("/", 1)[-1]) if why is None else None
         if parsed is not None:
-            landed.setdefault(parsed, []).append((path, size))
+            landed.setdefault(parsed, []).append((path, size, digest))
     return Manifest(files, started - finished, landed)
 
 
@@ -316,7 +353,7 @@ def _append_manifest(spark: SparkSession, rows: list[tuple]) -> None:
 def _start_load(spark: SparkSession, started_at: datetime) -> str:
     """Record a new load id (its start row) before any data is written."""
     load_id = uuid.uuid4().hex
-    _append_manifest(spark, [(None, None, 0, 0, load_id, started_at, None, None)])
+    _append_manifest(spark, [(None, None, 0, 0, load_id, started_at, None, None, None)])
     return load_id
 
 
@@ -358,13 +395,24 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                 if str(f.path) in seen:
                     result.files_seen_before += 1
                     result.files_rejected_before += seen[str(f.path)] is not None
-        for found in new_files.values():
-            for f in found:
-                original = copy_of(f, manifest)
+        # a file named like one landed from elsewhere, of its size: a copy if its content is
+        candidates = {
+            str(f.path): (f, landed)
+            for found in new_files.values()
+            for f in found
+            if (landed := copy_candidates(f, manifest))
+        }
+        digests: dict[str, int] = {}
+        if candidates:
+            with result.phase("copies"):
+                digests = _content_hashes(spark, [f for f, _ in candidates.values()])
+            for path, (_f, landed) in candidates.items():
+                original = next((p for p, digest in landed if digests.get(path) == digest), None)
                 if original is not None:
-                    result.files_copied[str(f.path)] = original
+                    result.files_copied[path] = original
         if any(new_files.values()):
-            _land_files(spark, new_files, result)
+            copy_hashes = {path: digests[path] for path in result.files_copied}
+            _land_files(spark, new_files, result, copy_hashes)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -377,17 +425,22 @@ def _union(frames: list[DataFrame]) -> DataFrame:
 
 
 def _land_files(
-    spark: SparkSession, files: dict[str, list[BucketFile]], result: LandResult
+    spark: SparkSession,
+    files: dict[str, list[BucketFile]],
+    result: LandResult,
+    copy_hashes: dict[str, int],
 ) -> None:
     """One load: its start row in the manifest, the raw tables, then all quarantined lines,
     then the manifest's file rows (last): the landed files with their counts, the rejected
     ones with their problem and the copies of files landed before (``result.files_copied``,
-    not read) with the path they were landed from; each with its size."""
+    not read, ``copy_hashes`` their content hashes) with the path they were landed from; each
+    with its size and content hash."""
     now = datetime.now(timezone.utc)
     with result.phase("load id"):
         load_id = _start_load(spark, now)
     manifest, quarantines, caches = [], [], []
     sizes = {str(f.path): f.size for found in files.values() for f in found}
+    hashes = dict(copy_hashes)
     copied = result.files_copied
     problems: dict[str, str] = {}  # {path: problem} of the rejected files and the copies
     todo = sum(len(found) for found in files.values()) - len(copied)
@@ -396,8 +449,8 @@ def _land_files(
             rejected = {str(f.path): f.problem for f in files[name] if f.problem}
             readable = [f for f in files[name] if not f.problem and str(f.path) not in copied]
             copies = {
-                str(f.path): f"a copy of {copied[str(f.path)]} (same name and size), landed "
-                "from there: not landed again"
+                str(f.path): f"a copy of {copied[str(f.path)]} (same name, size and content), "
+                "landed from there: not landed again"
                 for f in files[name]
                 if str(f.path) in copied
             }
@@ -412,7 +465,10 @@ def _land_files(
                     if problem:
                         rejected[str(f.path)] = problem
                     else:
-                        records_, quarantined = counts.get(str(f.path), (0, 0))
+                        # an empty file has no row: nothing landed, no hash
+                        records_, quarantined, hashes[str(f.path)] = counts.get(
+                            str(f.path), (0, 0, None)
+                        )
                         manifest.append((name, str(f.path), records_, quarantined, load_id, now))
             manifest.extend((name, path, 0, 0, load_id, now) for path in [*rejected, *copies])
             result.files_rejected.update(rejected)
@@ -423,7 +479,9 @@ def _land_files(
                 _union(quarantines).write.format("delta").mode("append").saveAsTable(
                     f"{RAW_SCHEMA}.{QUARANTINE_TABLE}"
                 )
-        rows = [(*row, problems.get(row[1]), sizes.get(row[1])) for row in manifest]
+        rows = [
+            (*row, problems.get(row[1]), sizes.get(row[1]), hashes.get(row[1])) for row in manifest
+        ]
         with result.phase("manifest write"):
             _append_manifest(spark, rows)
     result.files_landed = len(manifest) - len(problems)
@@ -433,8 +491,9 @@ def _land_files(
 
 def _land_table(
     spark: SparkSession, name: str, files: list[BucketFile], load_id: str, result: LandResult
-) -> tuple[dict[str, tuple[int, int]], DataFrame, DataFrame]:
-    """Append ``files``' good lines to ``raw.<name>``; return ``{path: (records, quarantined)}``
+) -> tuple[dict[str, tuple[int, int, int]], DataFrame, DataFrame]:
+    """Append ``files``' good lines to ``raw.<name>``; return ``{path: (records, quarantined,
+    content hash)}``
     of the files read (a file Spark could not read is missing), the quarantined lines and the
     cache of parsed lines (the caller unpersists it).
 
@@ -460,6 +519,7 @@ def _land_table(
             "p",
             "_reason",
             *_METADATA_SOURCES,
+            _FILE_HASH,
             F.col("line").isNotNull().alias("_is_line"),
             F.when(is_bad, F.coalesce("_record", "line")).alias("_raw_text"),
         )
@@ -471,6 +531,7 @@ def _land_table(
         .agg(
             F.count(F.when(is_line & ~is_bad, 1)).alias("records"),
             F.count(F.when(is_bad, 1)).alias("quarantined"),
+            F.first(_FILE_HASH).alias("hash"),
         )
         .collect()
     )
@@ -485,7 +546,7 @@ def _land_table(
         (F.col("pos") + 1).alias("_line"),
         *_metadata_columns(load_id),
     )
-    counts = {row["path"]: (row["records"], row["quarantined"]) for row in per_file}
+    counts = {row["path"]: (row["records"], row["quarantined"], row["hash"]) for row in per_file}
     result.records[name] += sum(c[0] for c in counts.values())
     result.quarantined[name] += sum(c[1] for c in counts.values())
     return counts, bad, parsed
@@ -527,7 +588,8 @@ def print_land_summary(result: LandResult) -> None:
     if result.files_copied:
         first, original = next(iter(sorted(result.files_copied.items())))
         console.print(
-            f"[yellow]{len(result.files_copied)} file(s) have the name and size of files landed "
+            f"[yellow]{len(result.files_copied)} file(s) have the name, size and content of files "
+            "landed "
             f"from another location, e.g. {first} = {original}: the bucket was copied or "
             "moved; their records are in raw already",
             soft_wrap=True,

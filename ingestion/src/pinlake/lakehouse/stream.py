@@ -689,8 +689,7 @@ def print_stream_summary(result: StreamResult) -> None:
     latency = result.latency_ms
     # a catch-up run lands records that waited for it: their age, not the stream's latency
     what = (
-        "records' age at landing (API acknowledgement → raw Delta, the wait for this run "
-        "included)"
+        "records' age at landing (API acknowledgement → raw Delta, the wait for this run included)"
         if result.stopped == "caught up"
         else "latency API → raw Delta"
     )
