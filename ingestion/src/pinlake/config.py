@@ -424,6 +424,11 @@ class Settings(BaseSettings):
         return self.home / "logs"
 
     @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's target folder (``DBT_TARGET_PATH``): manifest, run results, compiled SQL."""
+        return self.home / "dbt" / "target"
+
+    @property
     def spark_classpath(self) -> str:
         """The Delta and Kafka-connector jars, as a JVM class-path wildcard."""
         return str(self.jars_dir / "spark" / "*")
@@ -510,7 +515,7 @@ class Settings(BaseSettings):
             DBT_PROJECT_DIR=str(REPO_ROOT),
             DBT_SEND_ANONYMOUS_USAGE_STATS="false",
             DO_NOT_TRACK="1",
-            DBT_TARGET_PATH=str(self.home / "dbt" / "target"),
+            DBT_TARGET_PATH=str(self.dbt_target_dir),
             DBT_LOG_PATH=str(self.logs_dir / "dbt"),
         )
         return env

@@ -84,7 +84,7 @@ def uncommitted_locations(settings: Settings) -> list[Path]:
     it committed (a ``dbt seed`` or ``build`` stopped by Ctrl-C or a kill). Delta never reads
     such files. Only folders inside the warehouse and without a ``_delta_log/*.json`` commit are
     returned; ``[]`` when there are no run results or they name none. Never raises."""
-    results = Path(settings.child_env()["DBT_TARGET_PATH"]) / "run_results.json"
+    results = settings.dbt_target_dir / "run_results.json"
     try:
         messages = [r.get("message") or "" for r in json.loads(results.read_bytes())["results"]]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

@@ -297,7 +297,7 @@ def _read_manifest(spark: SparkSession) -> Manifest:
         column("content_hash", "long"),
     )
     files: dict[str, str | None] = {}
-    landed: dict[FileKey, list[tuple[str, int | None]]] = {}
+    landed: dict[FileKey, list[tuple[str, int | None, int | None]]] = {}
     started, finished = set(), set()
     for path, why, load_id, size, digest in manifest.select(*columns).collect():
         if path is None:

@@ -105,7 +105,9 @@ def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, An
         }
     if status.get("state") == "running" and not status["running"]:
         status["state"] = "died"  # the process ended without writing its last state
-    if kafka_answers if kafka_answers is not None else kafka.healthy(settings, timeout=2.0):
+    if kafka_answers is None:
+        kafka_answers = kafka.healthy(settings, timeout=2.0)
+    if kafka_answers:
         read = status.get("end_offsets") or {}
         topics = [settings.stream(t) for t in TABLES]
         status["lag"] = [
