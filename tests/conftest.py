@@ -51,8 +51,16 @@ pytest_plugins = ["airflow_env", "s3_env"]
 #: 194–203 without; bench/README.md). The longest-lived one, the golden run's DAG process, too:
 #: with the default JIT half its JVM's CPU went to the C2 compiler, and the suite took 732.7 s
 #: against 694.1 s with C1 (bench/README.md, "The golden run's DAG process").
+#: With a code cache of the tiered JIT's size (240 MB reserved, committed as used): C1 alone
+#: reserves 48 MB, which a test JVM without flushing filled within two minutes; the JIT then
+#: stopped compiling, and the method-handle adapters a JVM makes later had no room, so Delta's
+#: statements failed at random with ``java.lang.InternalError: ... MethodHandle.linkToStatic``
+#: (tests/lakehouse: 64–68 MB used at most with 240 MB, and 124–142 s against 138–159 s;
+#: bench/README.md, "The test JVMs' threads, and code-cache flushing").
 os.environ.setdefault(
-    "PINLAKE_JVM_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UseCodeCacheFlushing"
+    "PINLAKE_JVM_OPTIONS",
+    "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UseCodeCacheFlushing"
+    " -XX:ReservedCodeCacheSize=240m",
 )
 #: Every Spark session of the tests evaluates its queries interpreted (Settings.spark_codegen):
 #: the suite runs about a thousand statements over small data, where compiling each costs more

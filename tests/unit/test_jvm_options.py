@@ -45,3 +45,14 @@ def test_no_java_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PATH", str(tmp_path))  # no java here
     with pytest.raises(PinlakeError, match=r"java not found on PATH \(Kafka 4 needs Java 17\+\)"):
         jvm.java(Settings(home=tmp_path), "Kafka 4")
+
+
+def test_flushing_off_names_the_code_cache(tmp_path: Path) -> None:
+    """With flushing off and C1's 48 MB, a Spark session filled the code cache in two minutes
+    and Delta statements failed with java.lang.InternalError (MethodHandle.linkToStatic)."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="needs -XX:ReservedCodeCacheSize="):
+        Settings(home=tmp_path, jvm_options=f"{OPTIONS} -XX:-UseCodeCacheFlushing")
+    sized = f"{OPTIONS} -XX:-UseCodeCacheFlushing -XX:ReservedCodeCacheSize=240m"
+    assert Settings(home=tmp_path, jvm_options=sized).jvm_options == sized

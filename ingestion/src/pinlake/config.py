@@ -323,7 +323,9 @@ class Settings(BaseSettings):
     #: test suite, ``-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1`` (the C1 JIT only, one compiler
     #: thread) about halves the CPU a JVM spends starting up, and slows long jobs; the suite adds
     #: ``-XX:-UseCodeCacheFlushing`` (tests/conftest.py: JDK 17's sweeper otherwise evicts
-    #: methods that C1 then compiles again).
+    #: methods that C1 then compiles again) with ``-XX:ReservedCodeCacheSize=240m`` (C1 alone
+    #: reserves 48 MB; full and never flushed, it stops the JIT and fails method-handle
+    #: linking with ``java.lang.InternalError``).
     jvm_options: str = ""
     #: Spark's code generation (:func:`pinlake.spark.codegen_conf`). True (default, Spark's
     #: own): each query's stages and expressions are compiled to Java classes first, which
@@ -379,6 +381,25 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"a topic prefix is 1 to {TOPIC_NAME_MAX - around} ASCII letters, digits, '.', "
                 "'_' and '-' (Kafka's legal topic characters)"
+            )
+        return value
+
+    @field_validator("jvm_options", mode="after")
+    @classmethod
+    def _code_cache_sized(cls, value: str) -> str:
+        """Without code-cache flushing (``-XX:-UseCodeCacheFlushing``) the code cache's size is
+        named (``-XX:ReservedCodeCacheSize=``): with the C1 JIT only (``-XX:TieredStopAtLevel=1``)
+        JDK 17 reserves 48 MB, which a Spark session fills within minutes; full and never
+        flushed, the JIT stops and method-handle linking fails at random with
+        ``java.lang.InternalError`` (bench/README.md, "code-cache flushing")."""
+        options = value.split()
+        if "-XX:-UseCodeCacheFlushing" in options and not any(
+            option.startswith("-XX:ReservedCodeCacheSize=") for option in options
+        ):
+            raise ValueError(
+                "-XX:-UseCodeCacheFlushing needs -XX:ReservedCodeCacheSize= too (e.g. 240m): a "
+                "code cache that fills and is never flushed stops the JIT and fails Spark's "
+                "statements with java.lang.InternalError"
             )
         return value
 
