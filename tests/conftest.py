@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,13 @@ os.environ.setdefault("PINLAKE_SPARK_CODEGEN", "false")
 #: events took 144 against 161 CPU-s (bench/README.md). The scale-out stack keeps the defaults.
 os.environ.setdefault("PINLAKE_SPARK_ADAPTIVE", "false")
 os.environ.setdefault("PINLAKE_SPARK_PARTITIONS", "1")
+
+#: Each test process answers SIGINT as one started from a terminal does (Python's own handler),
+#: also when the suite was started with SIGINT ignored (a non-interactive shell's background job,
+#: `make test &`, which every child then inherits): the Ctrl-C tests send SIGINT to this process
+#: or to children it starts, and pinlake keeps an inherited SIG_IGN by design (pinlake.spark).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: CI checks out shared/ beside the repository clone.
