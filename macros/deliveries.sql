@@ -14,11 +14,26 @@
 
 
 {#-
-    The delivery metadata columns of staging (after the delivered fields). Without `path`: the
-    column names. With `path` ('batch' or 'stream'): the select list that gives a raw table of
-    that path these columns (a column the path does not have is a typed NULL).
+    How many of a raw table's delivered fields a delivery carries (not null), as an int
+    expression over the raw table's columns: a record put by hand with two fields counts 2,
+    a source row all of its fields.
 -#}
-{% macro delivery_metadata_columns(path=none) -%}
+{% macro delivered_field_count(table_name) -%}
+    (
+    {%- for column in delivered_columns(table_name) %}
+        {% if not loop.first %}+ {% endif %}cast(`{{ column }}` is not null as int)
+    {%- endfor %}
+    )
+{%- endmacro %}
+
+
+{#-
+    The delivery metadata columns of staging (after the delivered fields). Without `path`: the
+    column names. With `path` ('batch' or 'stream') and `table_name`: the select list that gives
+    that path's raw table of `table_name` these columns (a column the path does not have is a
+    typed NULL; `_delivered_fields` is delivered_field_count).
+-#}
+{% macro delivery_metadata_columns(path=none, table_name=none) -%}
     {%- set columns = [
         ('_topic', 'string', ['batch', 'stream']),
         ('_partition', 'int', ['batch', 'stream']),
@@ -33,6 +48,8 @@
         ('_batch_id', 'bigint', ['stream']),
     ] -%}
     {%- if path is none %}_delivery_path{% else %}'{{ path }}' as _delivery_path{% endif -%}
+    ,
+        {% if path is none %}_delivered_fields{% else %}{{ delivered_field_count(table_name) }} as _delivered_fields{% endif -%}
     {%- for name, type, paths in columns -%}
         ,
         {% if path is none or path in paths %}{{ name }}{% else %}cast(null as {{ type }}) as {{ name }}{% endif %}
@@ -46,7 +63,7 @@
     ran, per path: `_ingested_at` at or after the newest of that path in the model. Each path has
     one writer, which stamps `_ingested_at` before it commits and commits in stamp order, so a
     per-path watermark never skips a delivery (rows equal to it are looked at again, which
-    first_deliveries makes harmless).
+    kept_deliveries makes harmless).
 -#}
 {% macro union_deliveries(table_name) -%}
     {%- set paths = [
@@ -58,7 +75,7 @@
         {%- for column in delivered_columns(table_name) %}
         `{{ column }}`,
         {%- endfor %}
-        {{ delivery_metadata_columns(path) }}
+        {{ delivery_metadata_columns(path, table_name) }}
     from {{ relation }}
     {%- if is_incremental() %}
     where _ingested_at >= (
@@ -76,20 +93,30 @@
 
 {#-
     At-least-once delivery on two paths: the same source row can arrive several times (identical
-    copies). Returns a select over `relation` (a CTE or relation name) with exactly one row per
-    `key_column`, the first delivered: earliest _ingested_at, then numerically by partition,
+    copies), and a record put by hand may carry a part of its fields. Returns a select over
+    `relation` (a CTE or relation name) with exactly one row per `key_column`, the kept
+    delivery: the most complete (most `_delivered_fields`; a partial record never hides the
+    source row), then the first delivered: earliest _ingested_at, then numerically by partition,
     offset and element (the position in a delivered JSON array; null, for a record delivered as
     one object, sorts first and never meets a non-null at the same offset), then by path and
     topic (a total order; never by file name). Same columns as `relation`.
 -#}
-{% macro first_deliveries(relation, key_column) -%}
-    select first_delivery.*
+{% macro kept_deliveries(relation, key_column) -%}
+    select kept_delivery.*
     from (
         select
             min_by(
                 struct(*),
-                struct(_ingested_at, _partition, _offset, _element, _delivery_path, _topic)
-            ) as first_delivery
+                struct(
+                    -_delivered_fields,
+                    _ingested_at,
+                    _partition,
+                    _offset,
+                    _element,
+                    _delivery_path,
+                    _topic
+                )
+            ) as kept_delivery
         from {{ relation }}
         group by {{ key_column }}
     ) as keyed
@@ -99,16 +126,16 @@
 {#-
     The rows an incremental staging model writes (merge on `key_column`) for `relation`, its
     cleaned deliveries (union_deliveries, already limited to the new ones). Full refresh:
-    first_deliveries of everything. Incremental: first_deliveries over the new deliveries plus
+    kept_deliveries of everything. Incremental: kept_deliveries over the new deliveries plus
     the model's current rows for the same keys, less the rows the model holds already; a row
-    kept is therefore the first delivery of all runs together, exactly what a full refresh
-    keeps, and the merge only writes keys whose first delivery changed or is new.
+    kept is therefore the kept delivery of all runs together, exactly what a full refresh
+    keeps, and the merge only writes keys whose kept delivery changed or is new.
 -#}
-{% macro first_deliveries_since_last_run(relation, key_column) -%}
+{% macro kept_deliveries_since_last_run(relation, key_column) -%}
     {%- if is_incremental() %}
     select candidate.*
     from (
-        {{ first_deliveries(
+        {{ kept_deliveries(
             '(select * from ' ~ relation ~ ' union all select * from ' ~ this
             ~ ' where ' ~ key_column ~ ' in (select ' ~ key_column ~ ' from ' ~ relation
             ~ ')) as candidates',
@@ -124,6 +151,6 @@
             and candidate._offset = current_row._offset
             and candidate._element <=> current_row._element
     {%- else %}
-    {{ first_deliveries(relation, key_column) }}
+    {{ kept_deliveries(relation, key_column) }}
     {%- endif %}
 {%- endmacro %}

@@ -1,11 +1,12 @@
 """Incremental staging equals a full refresh, over deliveries from both paths arriving in parts.
 
 Raw rows are appended by hand (their ``_ingested_at`` chosen, as the batch and stream writers
-would stamp them) in four parts; after each part ``dbt run`` builds the staging model
+would stamp them) in parts; after each part ``dbt run`` builds the staging model
 incrementally (Delta merge on ``ind``). The result must be exactly what ``--full-refresh`` builds
 from all parts at once, including the cases that make incremental deduplication hard: late
-duplicates, a copy that was stamped earlier but committed later than the row kept, and copies
-with the same stamp ordered by offset as a number.
+duplicates, a copy that was stamped earlier but committed later than the row kept, copies
+with the same stamp ordered by offset as a number, and a partial record (a part of the fields)
+that the complete row delivered later replaces.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ T0 = datetime(2031, 1, 1)  # later than any row another test of this worker land
 MODEL = "stg_pinterest__users"
 
 
-def _append(spark, path: str, rows: list[tuple[int, int, int, datetime]]) -> None:
+def _append(
+    spark, path: str, rows: list[tuple[int, int, int, datetime]], partial: bool = False
+) -> None:
     """Append users ``(ind, partition, offset, ingested_at)`` to raw.user (batch) or
-    raw.stream_user (stream) with that path's metadata."""
+    raw.stream_user (stream) with that path's metadata; ``partial``: with ``ind`` and
+    ``first_name`` only (a record put by hand)."""
+    last, age, joined = (None, None, None) if partial else ("L", 30, "2020-01-01 00:00:00")
     if path == "batch":
         data = [
-            (i, "F", f"L{i}", 30, "2020-01-01 00:00:00", "pinterest.user", p, o, None)
+            (i, "F", last and f"{last}{i}", age, joined, "pinterest.user", p, o, None)
             + ("f", "l", at)
             for i, p, o, at in rows
         ]
@@ -39,7 +44,7 @@ def _append(spark, path: str, rows: list[tuple[int, int, int, datetime]]) -> Non
         ).saveAsTable("raw.`user`")
     else:
         data = [
-            (i, "F", f"L{i}", 30, "2020-01-01 00:00:00", "streaming-pinterest-user", p, o, None)
+            (i, "F", last and f"{last}{i}", age, joined, "streaming-pinterest-user", p, o, None)
             + (at, f"k{i}", f"49{p:06d}{o:020d}", 0, at)
             for i, p, o, at in rows
         ]
@@ -71,9 +76,13 @@ def test_incremental_runs_over_parts_equal_a_full_refresh(spark, spark_settings:
         # a late duplicate of 1; three copies of 10 with one stamp: offset 3 < 20 < 100 wins
         ("stream", [(1, 0, 1, minutes[9]), (10, 2, 20, minutes[9]), (10, 2, 3, minutes[9])]),
         ("stream", [(10, 2, 100, minutes[9]), (11, 0, 7, minutes[10])]),
+        # partial records (a part of the fields): 12's is kept until the complete row comes
+        # and then loses to it; 9's comes after its complete row and loses at once
+        ("stream", [(12, 0, 8, minutes[11]), (9, 0, 9, minutes[11])], True),
+        ("batch", [(12, 0, 302, minutes[12])]),
     ]
-    for path, rows in parts:
-        _append(spark, path, rows)
+    for path, rows, *partial in parts:
+        _append(spark, path, rows, *partial)
         _dbt(spark_settings)
     incremental = _staged(spark)
 
@@ -83,7 +92,7 @@ def test_incremental_runs_over_parts_equal_a_full_refresh(spark, spark_settings:
     assert incremental == full
     kept = {
         r["ind"]: (r["_delivery_path"], r["_partition"], r["_offset"])
-        for r in spark.table(f"staging.{MODEL}").where("ind between 1 and 11").collect()
+        for r in spark.table(f"staging.{MODEL}").where("ind between 1 and 12").collect()
     }
     assert kept == {
         1: ("batch", 0, 101),
@@ -97,4 +106,5 @@ def test_incremental_runs_over_parts_equal_a_full_refresh(spark, spark_settings:
         9: ("batch", 0, 301),
         10: ("stream", 2, 3),
         11: ("stream", 0, 7),
+        12: ("batch", 0, 302),
     }

@@ -54,7 +54,7 @@ renamed as (
 
 deduplicated as (
 
-    {{ first_deliveries_since_last_run('renamed', 'ind') }}
+    {{ kept_deliveries_since_last_run('renamed', 'ind') }}
 
 )
 
