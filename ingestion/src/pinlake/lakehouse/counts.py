@@ -2,9 +2,9 @@
 
 Per path (``batch``: ``raw.<table>``; ``stream``: ``raw.stream_<table>``) and table: rows in raw,
 distinct keys among them, rows quarantined, rows of the staging model that path delivered
-(staging keeps one row per ``ind``, the most complete then first delivered on either path, so the two paths'
-staged rows add up to the staging table), and when the newest row landed (``max(_ingested_at)``,
-the ``loaded_at_field`` of dbt's source freshness checks).
+(staging keeps one row per ``ind``, the most complete delivery on either path and of equal ones
+the first, so the two paths' staged rows add up to the staging table), and when the newest row
+landed (``max(_ingested_at)``, the ``loaded_at_field`` of dbt's source freshness checks).
 """
 
 from __future__ import annotations

@@ -238,10 +238,11 @@ def print_summary(
     )
     staging = ", ".join(f"{name} {counts.staging.get(name, 0):,}" for name in TABLES)
     console.print(
-        f"staging: one row per ind over both paths ({staging}); of an ind's deliveries the one "
-        "that reached raw Delta first is kept (its _ingested_at). The stream path lands seconds "
-        "after the API acknowledges, the batch path only at `land`, so an ind that came down "
-        "both paths keeps the stream path's row, and the batch path's staged can be 0."
+        f"staging: one row per ind over both paths ({staging}); of an ind's deliveries the most "
+        "complete is kept, and of equal ones (copies) the one that reached raw Delta first (its "
+        "_ingested_at). The stream path lands seconds after the API acknowledges, the batch "
+        "path only at `land`, so an ind that came down both paths keeps the stream path's row, "
+        "and the batch path's staged can be 0."
     )
     if streamed is not None and streamed.latency_ms:
         ms = streamed.latency_ms
