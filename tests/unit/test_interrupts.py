@@ -132,17 +132,11 @@ def test_ctrl_c_on_services_up_stops_what_it_started_and_nothing_else(
         process.stop(run, "s3")
 
 
-def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
-    """``pinlake dbt`` runs dbt in a child process of the same process group: a Ctrl-C reaches
-    both. ``subprocess.run`` killed the child a quarter of a second later, in the middle of its
-    cancelling (its queries, its Spark session); the child now ends on its own (here: a child
-    that takes 1.5 s to clean up after SIGINT), then pinlake ends with exit 130, without the
-    traceback dbt prints of its KeyboardInterrupt (about 40 lines)."""
-    import os
-    import signal
-    import subprocess
+def _fake_dbt(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in ``dbt`` executable that prints ``ready`` and, on SIGINT, takes 1.5 s to clean
+    up (then writes its marker), logs a traceback as dbt does and exits 130: (executable,
+    marker)."""
     import textwrap
-    import time
 
     marker = tmp_path / "cleaned-up"
     child = tmp_path / "dbt"
@@ -163,6 +157,22 @@ def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
             """)
     )
     child.chmod(0o755)
+    return child, marker
+
+
+def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
+    """``pinlake dbt`` runs dbt in a child process of the same process group: a Ctrl-C reaches
+    both. ``subprocess.run`` killed the child a quarter of a second later, in the middle of its
+    cancelling (its queries, its Spark session); the child now ends on its own (here: a child
+    that takes 1.5 s to clean up after SIGINT), then pinlake ends with exit 130, without the
+    traceback dbt prints of its KeyboardInterrupt (about 40 lines)."""
+    import os
+    import signal
+    import subprocess
+    import textwrap
+    import time
+
+    child, marker = _fake_dbt(tmp_path)
     script = textwrap.dedent(f"""\
         import sys
         from pinlake.config import Settings
@@ -190,3 +200,43 @@ def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
     assert time.monotonic() - started >= 1.4
     # its standard error reached ours until the Ctrl-C; dbt's traceback after it did not
     assert runner.stderr.read() == "a warning before\n"
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does_and_tells_its_dbt_child(tmp_path):
+    """SIGTERM to the ``pinlake`` process only (``kill``, ``timeout``): Python's default ended
+    it at once, and ``timeout 60 pinlake demo`` left the services of its first step running.
+    Now it stops as on Ctrl-C, with the same clean-up: here ``pinlake dbt build`` sends its dbt
+    child SIGINT (which reached pinlake only), lets it clean up, and exits 143 with one line."""
+    import signal
+    import subprocess
+    import textwrap
+
+    child, marker = _fake_dbt(tmp_path)
+    script = textwrap.dedent(f"""\
+        from pinlake import cli
+        from pinlake.lakehouse import dbt
+        dbt.dbt_executable = lambda: {str(child)!r}
+        cli.main(["--home", {str(tmp_path / "home")!r}, "dbt", "build"])
+        """)
+    runner = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert runner.stdout.readline() == "ready\n"
+    runner.send_signal(signal.SIGTERM)  # to pinlake only, not its group
+    assert runner.wait(timeout=30) == 143
+    assert marker.read_text() == "done"  # the child was told, and finished its clean-up
+    assert runner.stderr.read().splitlines()[-1] == "error: terminated"
+
+
+def test_main_restores_the_sigterm_handler_it_found(tmp_path, monkeypatch, capsys):
+    import signal
+
+    _land_raises(monkeypatch, KeyboardInterrupt(), interrupt=False)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit):
+        main(["--home", str(tmp_path), "land"])
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
+import threading
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -28,7 +33,7 @@ from pinlake.config import (
     unknown_variables,
 )
 from pinlake.console import err_console, output_width
-from pinlake.errors import INTERRUPTED, PinlakeError, UsageError
+from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError, UsageError
 from pinlake.location import location
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
 from pinlake.spark import quiet_py4j_when_interrupted
@@ -607,9 +612,39 @@ def _fail(exc: Exception) -> None:
 
 
 def _interrupted() -> None:
-    """Ctrl-C: one line on stderr and exit 130 (128 + SIGINT, as a shell reports it)."""
+    """Ctrl-C: one line on stderr and exit 130 (128 + SIGINT, as a shell reports it); after
+    SIGTERM (:func:`_terminate`), ``error: terminated`` and exit 143 (128 + SIGTERM)."""
+    if TERMINATED.is_set():
+        err_console.print("error: terminated")
+        sys.exit(143)
     err_console.print("error: interrupted")
     sys.exit(130)
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM is :func:`_terminate` while the block runs, in the main thread, unless this
+    process inherited it ignored (``nohup``-style: kept, as for SIGINT in :mod:`pinlake.spark`);
+    the previous handler is restored after (:func:`main` called in-process, as the tests do)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    ):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM's handler (``kill``, ``timeout``, a supervisor's stop): stop as Ctrl-C does, with
+    the same clean-up (Python's default would end the process at once, leaving running what a
+    command started, e.g. the services of a ``pinlake demo`` in its first step)."""
+    TERMINATED.set()
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -621,9 +656,11 @@ def main(argv: list[str] | None = None) -> None:
     for line in unknown_variables(os.environ):  # a misspelt setting would be ignored silently
         err_console.print(f"warning: {line}", markup=False, soft_wrap=True)
     INTERRUPTED.clear()
+    TERMINATED.clear()
     quiet_py4j_when_interrupted()
     try:
-        result = command.main(args=args, prog_name="pinlake", standalone_mode=False)
+        with _sigterm_as_ctrl_c():
+            result = command.main(args=args, prog_name="pinlake", standalone_mode=False)
     except typer.Abort:  # end of input at a prompt
         err_console.print("error: aborted")
         sys.exit(130)

@@ -10,6 +10,13 @@ import threading
 #: reports it as one (exit 130).
 INTERRUPTED = threading.Event()
 
+#: Set when SIGTERM (``kill``, ``timeout``, a supervisor's stop) reached the ``pinlake`` command
+#: (:func:`pinlake.cli.main`), which then stops as on Ctrl-C: the same clean-up (the services a
+#: command started are stopped, a dbt child cancels its queries), then exit 143. Unlike a
+#: terminal's Ctrl-C it reached this process only, so a child that should stop is told
+#: (:func:`pinlake.lakehouse.dbt._invoke` sends the dbt child SIGINT).
+TERMINATED = threading.Event()
+
 
 class PinlakeError(Exception):
     """An expected failure caused by input or environment, with a readable message."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from pinlake.config import REPO_ROOT, Settings
-from pinlake.errors import PinlakeError
+from pinlake.errors import TERMINATED, PinlakeError
 from pinlake.spark import session_env
 
 
@@ -147,9 +148,10 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
 
     Ctrl-C (KeyboardInterrupt here) lets the child end on its own, up to
     :data:`DBT_CANCEL_TIMEOUT` seconds (it is in this process group, so the terminal's SIGINT
-    reached it too; a second SIGINT would cut its clean-up short), then kills it, and raises
-    KeyboardInterrupt. ``subprocess.run`` would kill it after a quarter of a second, in the
-    middle of its clean-up. The child's output (unbuffered) is passed on line by line until
+    reached it too; a second SIGINT would cut its clean-up short; after SIGTERM, which reached
+    this process only, it is sent SIGINT: :data:`~pinlake.errors.TERMINATED`), then kills it,
+    and raises KeyboardInterrupt. ``subprocess.run`` would kill it after a quarter of a second,
+    in the middle of its clean-up. The child's output (unbuffered) is passed on line by line until
     then, standard output to ours and standard error to ours; after a Ctrl-C it is dropped:
     dbt logs a Python traceback of the KeyboardInterrupt (about 40 lines) wherever the signal
     found it, and the CLI says ``error: interrupted`` instead."""
@@ -180,6 +182,8 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
         returncode = child.wait()
     except KeyboardInterrupt:
         interrupted.set()
+        if TERMINATED.is_set():  # SIGTERM reached pinlake only: the child is told as Ctrl-C
+            child.send_signal(signal.SIGINT)
         try:
             child.wait(timeout=DBT_CANCEL_TIMEOUT)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):  # or a second Ctrl-C
