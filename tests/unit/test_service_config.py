@@ -552,3 +552,13 @@ def test_a_rejected_bucket_option_is_one_usage_line(tmp_path, capsys, command, b
     assert err.startswith(f"error: Invalid value for '--bucket': {bucket!r}: {expected}"), err
     assert len(err.splitlines()) == 1
     assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize(
+    ("rate", "shown"),
+    [(None, "0"), (0.0, "0"), (0.004, "<0.01"), (0.35, "0.35"), (2.5, "2.5"), (9.4, "9.4")]
+    + [(10.4, "10"), (1234.5, "1,234")],
+)
+def test_stream_rates_below_one_record_a_second_are_not_shown_as_0(rate, shown):
+    """A trial's hand-fed query showed ``processed/s 0`` for 0.35 records/s."""
+    assert manager.rate_text(rate) == shown

@@ -849,10 +849,24 @@ def _query_row(name: str, query: dict) -> tuple:
         name,
         "-" if batch is None else batch,
         query.get("rows") or 0,
-        f"{query.get('input_rows_per_second') or 0:,.0f}",
-        f"{query.get('processed_rows_per_second') or 0:,.0f}",
+        rate_text(query.get("input_rows_per_second")),
+        rate_text(query.get("processed_rows_per_second")),
         "-" if batch is None else took,
     )
+
+
+def rate_text(rate: float | None) -> str:
+    """A rate in records/s as ``services status`` shows it: whole numbers from 10 up
+    (``1,234``), two significant digits below (``0.35``, ``2.5``), ``<0.01`` under that and
+    ``0`` for none: a query fed by hand runs at fractions of a record per second, which whole
+    numbers showed as 0."""
+    if not rate:
+        return "0"
+    if rate < 0.01:
+        return "<0.01"
+    if rate >= 10:
+        return f"{rate:,.0f}"
+    return f"{rate:.2g}"
 
 
 def _print_stream_state(stream: dict) -> None:
@@ -863,8 +877,8 @@ def _print_stream_state(stream: dict) -> None:
     done = stream.get("processed_rows_per_second")
     console.print(
         f"stream: {stream.get('batches', 0)} micro-batch(es) since start (all tables), updated "
-        f"{stream.get('updated_at', '-')}; last micro-batches: input {rate or 0:,.0f} "
-        f"records/s, processed {done or 0:,.0f} records/s"
+        f"{stream.get('updated_at', '-')}; last micro-batches: input {rate_text(rate)} "
+        f"records/s, processed {rate_text(done)} records/s"
         + (f"; error: {stream['error']}" if stream.get("error") else "")
     )
     queries = stream.get("queries") or {}
