@@ -17,3 +17,12 @@ def test_an_api_url_without_http_scheme_and_host_is_a_usage_error(tmp_path, caps
     err = " ".join(capsys.readouterr().err.split())
     assert "an http:// or https:// URL with a host, e.g. http://127.0.0.1:8082" in err
     assert repr(url) in err
+
+
+def test_an_unknown_destination_names_the_choices_in_plain_words(tmp_path, capsys):
+    """Typer's check of an Enum option read "Value error, 'kafka' is not one of …"."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path), "produce", "--to", "kafka"])
+    assert exit_info.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert err == "error: Invalid value for '--to': 'kafka' is not one of 'bucket', 'api'."

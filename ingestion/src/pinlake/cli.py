@@ -597,7 +597,9 @@ def _fail(exc: Exception) -> None:
     """Exit with one ``error: …`` line for an expected failure (a usage error, a
     :class:`PinlakeError`, settings pydantic rejected); re-raise anything else."""
     if isinstance(exc, _CLICK_ERROR):
-        message = exc.format_message()  # type: ignore[attr-defined]
+        # Typer checks an Enum option's value through pydantic, whose text starts "Value
+        # error, " ("Invalid value for '--to': Value error, 'kafka' is not one of …")
+        message = exc.format_message().replace(": Value error, ", ": ")  # type: ignore[attr-defined]
         err_console.print(f"error: {message}", markup=False, soft_wrap=True)
         sys.exit(UsageError.exit_code)
     if isinstance(exc, PinlakeError):

@@ -582,7 +582,8 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
         running = read_status(settings) or {}
         raise UsageError(
             f"a stream query already runs on {settings.home} (pid {running.get('pid', '?')}); "
-            "it lands the stream topics already (stop it with `pinlake services down` or Ctrl-C)"
+            "it lands the stream topics already (stop it with `pinlake services down`, or Ctrl-C "
+            "in the terminal where `pinlake stream` runs)"
         ) from None
     result = StreamResult()
     writers: dict[str, BatchWriter] = {}
