@@ -626,7 +626,7 @@ def _interrupted() -> None:
 @contextmanager
 def _sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM is :func:`_terminate` while the block runs, in the main thread, unless this
-    process inherited it ignored (``nohup``-style: kept, as for SIGINT in :mod:`pinlake.spark`);
+    process inherited it ignored (kept, as an ignored SIGINT is in :mod:`pinlake.spark`);
     the previous handler is restored after (:func:`main` called in-process, as the tests do)."""
     if (
         threading.current_thread() is not threading.main_thread()
