@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -392,7 +393,7 @@ class Settings(BaseSettings):
         JDK 17 reserves 48 MB, which a Spark session fills within minutes; full and never
         flushed, the JIT stops and method-handle linking fails at random with
         ``java.lang.InternalError`` (bench/README.md, "code-cache flushing")."""
-        options = value.split()
+        options = shlex.split(value)  # as every JVM's command line reads them (services.jvm)
         if "-XX:-UseCodeCacheFlushing" in options and not any(
             option.startswith("-XX:ReservedCodeCacheSize=") for option in options
         ):
