@@ -247,3 +247,51 @@ def test_stream_refuses_a_second_query_on_the_same_home(stream_home: Settings) -
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: a stream query already runs on"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_stop_during_start_up_ends_the_query_at_once(
+    stream_home: Settings, tmp_path: Path
+) -> None:
+    """``services down`` (SIGTERM) while the continuous query still starts (its Spark session,
+    the table registration beside it) ends it at once: the stage reports the stop, writes its
+    state ``stopped``, and leaves no process behind; the registration is ended, not waited for
+    (its marker is written only once it is done: the next start registers the tables again).
+    Its own home on the module's broker: no other test's checkpoint or metastore is touched."""
+    import psutil
+
+    from pinlake.lakehouse.stream import read_status
+    from pinlake.lakehouse.tables import registered_marker
+    from pinlake.services import stream_process
+
+    settings = stream_home.model_copy(update={"home": tmp_path / "home"})
+    pid = stream_process.start(settings, trigger_seconds=0.5)
+    service = psutil.Process(pid)
+
+    def command(proc: psutil.Process) -> str:
+        """Its command line; "" once it has ended (a zombie too: the launcher's short-lived
+        children)."""
+        try:
+            return " ".join(proc.cmdline())
+        except psutil.Error:
+            return ""
+
+    def starting_beside_its_registration() -> bool:
+        kids = service.children(recursive=True)
+        registering = [p for p in kids if "pinlake.lakehouse.tables" in command(p)]
+        own_jvm = [p for p in service.children() if p not in registering and "java" in command(p)]
+        state = read_status(settings) or {}
+        return bool(registering and own_jvm) and state.get("state") == "starting"
+
+    try:
+        _wait_for(starting_beside_its_registration, 120, "the query's start-up")
+        left = service.children(recursive=True)
+    finally:
+        assert stream_process.stop(settings)  # SIGTERM; SIGKILL only after STOP_TIMEOUT s
+    _gone, alive = psutil.wait_procs(left, timeout=30)  # the JVMs' own shutdown
+    assert not alive, [p.cmdline()[:3] for p in alive]
+    log = (settings.logs_dir / "stream.log").read_text()
+    result = json.loads(log.strip().splitlines()[-1])  # printed only by a stage that ended
+    assert result["stopped"] == "stopped by a signal during start-up", log[-3000:]
+    assert result["batches"] == 0
+    assert (read_status(settings) or {}).get("state") == "stopped"
+    assert not registered_marker(settings).exists()

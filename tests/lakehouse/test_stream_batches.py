@@ -214,6 +214,23 @@ def test_the_warm_up_writes_nothing_it_leaves_behind(spark, stream_settings: Set
         assert not stream_table_path(stream_settings, name).exists(), name
 
 
+def test_a_stopped_warm_up_ends_before_its_next_write(spark, stream_settings: Settings) -> None:
+    """The warm-up asks ``stopped`` before each write (a stop during the query's start-up ends
+    it there): stopped after the first table's write, it writes no other and leaves nothing."""
+    from pinlake.lakehouse.stream import checkpoint_dir, warm_up
+
+    asked: list[int] = []
+
+    def stopped() -> bool:
+        asked.append(len(asked))
+        return len(asked) > 1
+
+    warm_up(spark, stream_settings, rounds=2, stopped=stopped)
+
+    assert len(asked) == 2  # before the first table's write, then before the second's: stop
+    assert not list(checkpoint_dir(stream_settings).parent.glob("warm-up-*"))
+
+
 def _aicore_pins(aicore_dir: Path, n: int) -> list[dict]:
     """The first ``n`` real pin rows of the AiCore reference sample (read, never copied)."""
     with (aicore_dir / "pinterest_data_sample.jsonl").open(encoding="utf-8") as f:

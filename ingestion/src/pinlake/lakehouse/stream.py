@@ -43,9 +43,11 @@ One stream stage per home: a file lock on the checkpoint guards it.
 **Modes.** Continuous: a processing-time trigger (default 1 s) until SIGTERM/SIGINT, after a
 warm-up (:func:`warm_up`: a new JVM's first micro-batches are several times slower); the stop waits
 for each query's running micro-batch to finish (up to 30 s) and then stops it (an abandoned batch
-is replayed on the next start, without loss or duplicates). Available-now: every record there at
-start, in batches of at most ``max_records_per_batch`` per topic, then stop. While running, the
-stage writes its state to ``<home>/run/stream-status.json`` (``pinlake services status``).
+is replayed on the next start, without loss or duplicates); a stop during the start-up ends it
+without waiting for it (:class:`_StopRequest`), and ends the table registration too.
+Available-now: every record there at start, in batches of at most ``max_records_per_batch`` per
+topic, then stop. While running, the stage writes its state to ``<home>/run/stream-status.json``
+(``pinlake services status``).
 """
 
 from __future__ import annotations
@@ -388,9 +390,15 @@ def _start_query(
     return query.start()
 
 
-def warm_up(spark: SparkSession, settings: Settings, rounds: int = 2) -> None:
+def warm_up(
+    spark: SparkSession,
+    settings: Settings,
+    rounds: int = 2,
+    stopped: Callable[[], bool] = lambda: False,
+) -> None:
     """Run a few micro-batches of made-up records (a good and a bad one per table) through each
-    table's :class:`BatchWriter` into a scratch folder, then remove it.
+    table's :class:`BatchWriter` into a scratch folder, then remove it. ``stopped`` is asked
+    before each table's first write and before each round: once it says True, the warm-up ends.
 
     A new JVM runs its first micro-batches several times slower than later ones (classes load,
     code is compiled): without this, the first records after a start wait seconds longer.
@@ -420,9 +428,13 @@ def warm_up(spark: SparkSession, settings: Settings, rounds: int = 2) -> None:
         )
     try:
         for table_name in TABLES:  # one at a time first: the scratch tables are created
+            if stopped():
+                return
             writers[table_name](frames[table_name], 0)
         with ThreadPoolExecutor(max_workers=len(TABLES)) as pool:  # then as the queries run
             for batch_id in range(1, rounds):
+                if stopped():
+                    return
                 for done in [pool.submit(writers[n], frames[n], batch_id) for n in TABLES]:
                     done.result()
     finally:
@@ -445,6 +457,41 @@ def _register_tables_in_background(settings: Settings) -> subprocess.Popen | Non
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+#: Seconds the stage waits for its table registration (:func:`_register_tables_in_background`)
+#: at its end, unless a signal stopped it (then the registration is ended at once:
+#: :func:`_end_registration`).
+REGISTER_WAIT_SECONDS = 60.0
+
+
+def _end_registration(register: subprocess.Popen | None, wait: bool) -> None:
+    """At the stage's end: with ``wait`` (the stage ended by itself or failed), wait up to
+    :data:`REGISTER_WAIT_SECONDS` for the registration process ``register`` (None: none was
+    started) to finish; else (a signal or Ctrl-C stopped it) end the registration at once:
+    SIGTERM to it and its Spark JVM, SIGKILL to what is left after 10 s. Ending it loses
+    nothing: its marker is written only once every table is registered, so the next start
+    registers them again (``CREATE TABLE IF NOT EXISTS``)."""
+    import psutil
+
+    if register is None or register.poll() is not None:
+        return
+    if wait:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            register.wait(timeout=REGISTER_WAIT_SECONDS)
+        return
+    procs: list[psutil.Process] = []
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(register.pid)
+        procs = [*root.children(recursive=True), root]
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _gone, alive = psutil.wait_procs(procs, timeout=10)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    register.wait()
 
 
 def _latency(writers: dict[str, BatchWriter]) -> dict[str, float]:
@@ -521,11 +568,26 @@ def _write_status(
     os.replace(tmp, path)
 
 
+class _StopDuringStartUp(KeyboardInterrupt):
+    """SIGTERM/SIGINT while the stage's Spark session starts (see :class:`_StopRequest`). A
+    KeyboardInterrupt, so that the session's start takes it as an interrupt: the JVM it launched
+    is killed and py4j logs no traceback (:func:`pinlake.spark.get_spark`)."""
+
+
 class _StopRequest:
-    """SIGTERM/SIGINT set a flag the query loop checks (a graceful stop, see the docstring)."""
+    """SIGTERM/SIGINT during the stage. While the Spark session starts, the signal ends the
+    start at once (:class:`_StopDuringStartUp`: nothing runs yet, the new JVM is killed); once
+    :meth:`session_started` was called it sets :attr:`requested`, which the rest of the start-up
+    (the tables' check, the warm-up) asks between its steps and the query loop asks every half
+    second (a graceful stop, see the module docstring): a call into the JVM is never cut off,
+    which would leave it finishing a write and printing its failure after this process ended.
+    The session's start sets a SIGINT handler of its own
+    (:func:`pinlake.spark.interrupt_spark`: Ctrl-C cancels the running job and ends the stage at
+    once), which then takes Ctrl-C from this one."""
 
     def __init__(self) -> None:
         self.requested = False
+        self._session_starts = True
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopRequest:
@@ -534,8 +596,15 @@ class _StopRequest:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
+    def session_started(self) -> None:
+        """From now on a signal asks for a graceful stop (:attr:`requested`)."""
+        self._session_starts = False
+
     def _handle(self, _signum: int, _frame: Any) -> None:
         self.requested = True
+        if self._session_starts:
+            self._session_starts = False  # once: the start's clean-up is not interrupted again
+            raise _StopDuringStartUp
 
     def __exit__(self, *_exc: object) -> None:
         for sig, handler in self._previous.items():
@@ -554,6 +623,29 @@ def _stop_gracefully(queries: dict[str, StreamingQuery]) -> None:
         query.stop()
 
 
+def _start_up(
+    settings: Settings, options: StreamOptions, stop: _StopRequest
+) -> SparkSession | None:
+    """The stage's start-up: the Spark session (with the metastore in available-now mode), the
+    tables, the warm-up (continuous mode, unless ``options`` skip it); None when a signal
+    stopped it (:class:`_StopRequest`: during the session's start at once, after it between
+    these steps)."""
+    from pinlake.spark import get_spark
+
+    try:
+        spark = get_spark(settings, app_name="pinlake-stream", metastore=options.available_now)
+        stop.session_started()
+    except _StopDuringStartUp:
+        return None
+    if options.available_now and not stop.requested:
+        ensure_raw_tables(spark, settings)
+    if not stop.requested:
+        ensure_stream_tables_by_path(spark, settings)  # adds new metadata columns
+    if options.warm_up and not options.available_now and not stop.requested:
+        warm_up(spark, settings, stopped=lambda: stop.requested)  # the first records need not wait
+    return None if stop.requested else spark
+
+
 def run_stream(settings: Settings, options: StreamOptions | None = None) -> StreamResult:
     """Run the stream stage (see the module docstring) and return what it did.
 
@@ -563,7 +655,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
     from filelock import FileLock, Timeout
 
     from pinlake import kafka
-    from pinlake.spark import get_spark, spark_errors
+    from pinlake.spark import spark_errors
 
     options = options or StreamOptions()
     start = time.perf_counter()
@@ -588,37 +680,38 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
     result = StreamResult()
     writers: dict[str, BatchWriter] = {}
     queries: dict[str, StreamingQuery] = {}
+    stop = _StopRequest()
     register = None
 
     def status(state: str, error: str | None = None) -> None:
         result.latency_ms = _latency(writers)
         _write_status(settings, options, state, queries, writers, result, error)
 
+    settled = False  # the stage ended by itself or failed (not stopped): see _end_registration
     try:
         status("starting")  # until the queries run (Spark's start-up, the warm-up)
-        with spark_errors(settings), _StopRequest() as stop:
-            if options.available_now:
-                spark = get_spark(settings, app_name="pinlake-stream")
-                ensure_raw_tables(spark, settings)
-                ensure_stream_tables_by_path(spark, settings)  # adds new metadata columns
+        if not options.available_now:
+            register = _register_tables_in_background(settings)
+        with spark_errors(settings), stop:
+            spark = _start_up(settings, options, stop)
+            if spark is None:
+                result.stopped = "stopped by a signal during start-up"
             else:
-                register = _register_tables_in_background(settings)
-                spark = get_spark(settings, app_name="pinlake-stream", metastore=False)
-                ensure_stream_tables_by_path(spark, settings)
-                if options.warm_up:
-                    warm_up(spark, settings)  # the first records should not wait for it
-            result.spark_startup_seconds = time.perf_counter() - start
-            app_id, shared = _app_id(checkpoint), threading.Lock()
-            for name in TABLES:
-                writers[name] = BatchWriter(settings, name, app_id, result, lock=shared)
-                queries[name] = _start_query(spark, settings, options, writers[name])
-            status("running")
-            result.stopped = _follow(options, queries, result, stop, status)
+                result.spark_startup_seconds = time.perf_counter() - start
+                app_id, shared = _app_id(checkpoint), threading.Lock()
+                for name in TABLES:
+                    writers[name] = BatchWriter(settings, name, app_id, result, lock=shared)
+                    queries[name] = _start_query(spark, settings, options, writers[name])
+                status("running")
+                result.stopped = _follow(options, queries, result, stop, status)
             status("stopped")
+        settled = not stop.requested
     except PinlakeError:
+        settled = True
         status("failed", error="see the log")
         raise
     except Exception as exc:
+        settled = True
         message = _query_error(exc)
         with contextlib.suppress(Exception):
             _stop_gracefully({n: q for n, q in queries.items() if q.isActive})
@@ -626,9 +719,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
         raise PinlakeError(f"the stream query failed: {message}") from exc
     finally:
         lock.release()
-        if register is not None and register.poll() is None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                register.wait(timeout=60)
+        _end_registration(register, wait=settled)
     result.seconds = time.perf_counter() - start
     return result
 
