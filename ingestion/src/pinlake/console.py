@@ -92,3 +92,9 @@ def stage_rule(number: int, total: int | None, name: str) -> None:
     """The line that opens stage ``number`` (of ``total``) of a composition."""
     of = f"/{total}" if total else ""
     console.rule(f"[bold]{number}{of} {name}")
+
+
+def clean_up_rule(name: str) -> None:
+    """The line that opens ``name``, a composition's clean-up after a stage failed or was
+    interrupted (no number: the composition ends there)."""
+    console.rule(f"[bold]clean-up: {name}")

@@ -167,8 +167,10 @@ def run_demo(
             )
             streamed = run.run(STREAM_CATCH_UP, StreamCatchUp())
             run.run("sink → bucket", SinkOptions(once=True))
-        finally:
-            run.run("services down", ServicesDown())
+        except BaseException:  # failed or interrupted: the services stop before the error goes on
+            run.clean_up("services down", ServicesDown())
+            raise
+        run.run("services down", ServicesDown())
     # one Spark session (one JVM start) for the Spark stages
     _, _, _, exported, counts = run.spark(
         ("land", LandOptions()),

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from pinlake.config import Settings
-from pinlake.console import stage_rule
+from pinlake.console import clean_up_rule, stage_rule
 from pinlake.lakehouse.dbt import DbtCommand
 from pinlake.pipeline.isolated import Stage, run_isolated
 from pinlake.pipeline.steps import SPARK_STEPS, run_step
@@ -38,6 +38,13 @@ class Runner:
         result = run_step(self.settings, options)
         self._time(name, time.perf_counter() - start)
         return result
+
+    def clean_up(self, name: str, options: Any) -> Any:
+        """Run the step of ``options`` as the clean-up ``name`` after a stage failed or was
+        interrupted (before its error goes on): under a line without a number (the run ends
+        there), not counted, not timed; returns its typed result."""
+        clean_up_rule(name)
+        return run_step(self.settings, options)
 
     def spark(self, *stages: tuple[str, Any]) -> list[Any]:
         """Run ``(name, options)`` stages in one child process sharing one Spark session (dbt
