@@ -260,8 +260,10 @@ def test_a_stop_during_start_up_is_at_once_and_ctrl_c_once_running_is_graceful(
     2. Ctrl-C in the terminal of a ``pinlake stream`` that runs (SIGINT to its process group,
     its JVMs included) while records arrive is the graceful stop the README promises: the
     running micro-batch finishes, every record the stage counted is committed, the summary is
-    printed, exit 0, and no Python traceback reaches the terminal (the Spark session's own
-    Ctrl-C handler used to take it: the micro-batch cancelled mid-write, exit 130).
+    printed, exit 0, and no JVM stack trace or Python traceback reaches the terminal (the
+    Spark session's own Ctrl-C handler used to take it: the micro-batch cancelled mid-write,
+    exit 130, stack traces; then the stop, timed by Spark's trigger flag, cut about one batch
+    in three short under this load).
     Its own home and topic prefix on the module's broker: no other test's topics, checkpoint or
     metastore are touched."""
     import threading
@@ -349,10 +351,8 @@ def test_a_stop_during_start_up_is_at_once_and_ctrl_c_once_running_is_graceful(
         sender.join(30)
     assert terminal.returncode == 0, out[-3000:]
     assert "stopped by a signal" in out and "during start-up" not in out, out[-3000:]
-    assert "Traceback" not in out, out[-3000:]
+    assert "Traceback" not in out and "\tat " not in out and "ERROR" not in out, out[-3000:]
     final = read_status(settings) or {}
     assert final.get("state") == "stopped"
     counted = sum(final["records"].values()) + sum(final["quarantined"].values())
-    # a batch cut short by the stop's race (pinlake.lakehouse.stream._stop_gracefully) may
-    # have committed without being counted: it is skipped when replayed (txnVersion)
-    assert 0 < counted <= _committed_rows(settings)
+    assert counted > 0 and _committed_rows(settings) == counted  # the last batch written whole

@@ -88,6 +88,8 @@ if TYPE_CHECKING:
 QUERY_NAME = "pinlake_stream"
 #: How long a graceful stop waits for the running micro-batch before it stops the query.
 STOP_GRACE_SECONDS = 30.0
+#: How often a graceful stop and a held writer look at each other's state (seconds).
+STOP_POLL_SECONDS = 0.02
 
 
 @dataclass
@@ -263,9 +265,13 @@ class BatchWriter:
         #: in ms, kept once seen (Spark's last progress is soon an idle trigger's, all zeros)
         self.last_batch_rates: tuple[float, float] = (0.0, 0.0)
         self.last_batch_durations: dict[str, Any] | None = None
-        #: True while a micro-batch is inside this function (its Spark jobs write the tables):
-        #: a graceful stop waits for it to be False (:func:`_stop_gracefully`)
+        #: True while a micro-batch is inside this function (its Spark jobs write the tables)
         self.writing = False
+        #: the graceful stop's handshake (:func:`_stop_gracefully`): once ``stopping`` is set,
+        #: each call, its writes done and counted, holds (``held``) until its ``query`` is stopped
+        self.stopping = threading.Event()
+        self.held = False
+        self.query: StreamingQuery | None = None
         self._first = True
 
     def note_progress(self, progress: dict[str, Any]) -> None:
@@ -302,6 +308,22 @@ class BatchWriter:
             self._write(batch, batch_id)
         finally:
             self.writing = False
+        if self.stopping.is_set():
+            self._hold_until_stopped()
+
+    def _hold_until_stopped(self) -> None:
+        """Keep this ``foreachBatch`` call, its batch written, until :attr:`query` is stopped
+        (up to :data:`STOP_GRACE_SECONDS`): meanwhile Spark starts no other batch of the query,
+        so its stop cancels no job of ours. ``StreamingQuery.stop`` marks the query inactive
+        first, then cancels its jobs (none: this call runs none) and waits for its thread, which
+        goes on once this call returns (Spark's ``MicroBatchExecution.stop``)."""
+        self.held = True
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        try:
+            while self.query is not None and self.query.isActive and time.monotonic() < deadline:
+                time.sleep(STOP_POLL_SECONDS)
+        finally:
+            self.held = False
 
     def _write(self, batch: DataFrame, batch_id: int) -> None:
         from pyspark.sql import Observation
@@ -638,31 +660,38 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-#: How often a graceful stop looks whether a query's writer is inside a micro-batch (seconds).
-STOP_POLL_SECONDS = 0.02
-
-
 def _stop_gracefully(queries: dict[str, StreamingQuery], writers: dict[str, BatchWriter]) -> None:
-    """Stop every query between two of its micro-batches' writes: once its writer (the
-    ``foreachBatch`` function) is not inside a batch, each waiting up to
-    :data:`STOP_GRACE_SECONDS` in all. A query stopped while Spark plans its next batch or
-    commits the last one's offsets loses nothing (the batch is replayed on the next start, and
-    Delta skips an append it has: the module docstring); one stopped inside a write has its
-    Spark job cancelled, and the JVM logs the aborted job's stack traces. Spark's own
-    ``isTriggerActive`` is no guide under load: it is true from a trigger's planning to its
-    commit, and the next trigger starts at once when records wait. A race is left: a batch
-    whose ``foreachBatch`` call began between the look and the stop has its job cancelled
-    (under a steady load in tests/integration/test_stream_path.py, about one stop in four; the
-    batch is replayed on the next start, and Spark 4's check of the error for an interruption
-    can print a StackOverflowError from its regular expression)."""
+    """Stop every query between two of its micro-batches, each waiting up to
+    :data:`STOP_GRACE_SECONDS` in all. Every writer is told to stop first
+    (:attr:`BatchWriter.stopping`); a query is then stopped once its writer holds the
+    ``foreachBatch`` call of a batch it has written (:meth:`BatchWriter._hold_until_stopped`),
+    or at once when it is idle: its writer outside a batch and Spark without a trigger running
+    or records waiting. A batch that is planned but not written is replayed on the next start,
+    and Delta skips an append it has (the module docstring). The writer's job is never
+    cancelled: a cancelled write leaves the JVM logging the aborted job's stack traces, and
+    Spark 4's check of the error for an interruption can end in a StackOverflowError. Spark's
+    ``isTriggerActive`` alone is no guide under load: it is true from a trigger's planning to its
+    commit, and the next trigger starts at once when records wait. Left: records that reach an
+    idle query between the look and the stop may start a batch whose write the stop cancels
+    (replayed on the next start)."""
+    for writer in writers.values():
+        writer.stopping.set()
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for name, query in queries.items():
         writer = writers.get(name)
-        while (
-            writer is not None and writer.writing and query.isActive and time.monotonic() < deadline
-        ):
+        while writer is not None and query.isActive and time.monotonic() < deadline:
+            if writer.held or (not writer.writing and _idle(query)):
+                break
             time.sleep(STOP_POLL_SECONDS)
         query.stop()
+
+
+def _idle(query: StreamingQuery) -> bool:
+    """No trigger of ``query`` runs and its source has no records waiting (Spark's status)."""
+    with contextlib.suppress(Exception):  # a query that ended meanwhile
+        status = query.status
+        return not status.get("isTriggerActive") and not status.get("isDataAvailable")
+    return True
 
 
 def _start_up(
@@ -744,6 +773,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
                 for name in TABLES:
                     writers[name] = BatchWriter(settings, name, app_id, result, lock=shared)
                     queries[name] = _start_query(spark, settings, options, writers[name])
+                    writers[name].query = queries[name]
                 status("running")
                 result.stopped = _follow(options, queries, writers, result, stop, status)
             status("stopped")
