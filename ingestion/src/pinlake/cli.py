@@ -33,7 +33,13 @@ from pinlake.config import (
     unknown_variables,
 )
 from pinlake.console import err_console, output_width
-from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError, UsageError
+from pinlake.errors import (
+    INTERRUPTED,
+    TERMINATED,
+    PinlakeError,
+    UsageError,
+    file_system_problem,
+)
 from pinlake.location import location
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
 from pinlake.spark import quiet_py4j_when_interrupted
@@ -595,7 +601,8 @@ def _variable(name: str, value: object) -> str:
 
 def _fail(exc: Exception) -> None:
     """Exit with one ``error: …`` line for an expected failure (a usage error, a
-    :class:`PinlakeError`, settings pydantic rejected); re-raise anything else."""
+    :class:`PinlakeError`, settings pydantic rejected, a file or folder the file system refused:
+    an ``OSError`` that names it); re-raise anything else."""
     if isinstance(exc, _CLICK_ERROR):
         # Typer checks an Enum option's value through pydantic, whose text starts "Value
         # error, " ("Invalid value for '--to': Value error, 'kafka' is not one of …")
@@ -610,6 +617,9 @@ def _fail(exc: Exception) -> None:
             f"error: invalid settings: {settings_problems(exc)}", markup=False, soft_wrap=True
         )
         sys.exit(UsageError.exit_code)
+    if isinstance(exc, OSError) and exc.filename is not None:  # the file system said no
+        err_console.print(f"error: {file_system_problem(exc)}", markup=False, soft_wrap=True)
+        sys.exit(PinlakeError.exit_code)
     raise exc
 
 

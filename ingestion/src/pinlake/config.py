@@ -543,8 +543,20 @@ class Settings(BaseSettings):
         return env
 
     def ensure_dirs(self) -> None:
+        """Create the home and its metastore, warehouse and logs folders where missing.
+
+        Raises :class:`~pinlake.errors.UsageError` naming the home when they cannot be made
+        (a home that is a file, on a read-only file system, under a folder that takes none)."""
+        from pinlake.errors import UsageError, file_system_problem
+
         for path in (self.home, self.metastore_dir, self.warehouse_dir, self.logs_dir):
-            path.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot use {self.home} as the pinlake home: {file_system_problem(exc)} "
+                    "(choose another with --home or PINLAKE_HOME)"
+                ) from None
 
 
 #: ``PINLAKE_*`` variables that are not :class:`Settings` fields: ``{name: what reads it}``.

@@ -28,3 +28,13 @@ class UsageError(PinlakeError):
     """Bad arguments (paths, URLs, options)."""
 
     exit_code = 2
+
+
+def file_system_problem(exc: OSError) -> str:
+    """``<path>: <reason>`` of an ``OSError`` that names its file (``exc.filename``; both paths
+    of a rename): the OS's reason (``strerror``), except for a folder that cannot be made because
+    something else has its name (``FileExistsError`` of ``mkdir(exist_ok=True)``)."""
+    where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+    if isinstance(exc, FileExistsError):
+        return f"{where}: exists and is not a folder"
+    return f"{where}: {exc.strerror or exc}"

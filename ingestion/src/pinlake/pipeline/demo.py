@@ -141,7 +141,7 @@ def run_demo(
         )
     console.print(f"[bold]pinlake demo[/] in {settings.home} (previous demo state is reset)")
     reset_state(settings)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.ensure_dirs()
     (settings.home / DEMO_MARKER).write_text(
         "made by pinlake demo: a later demo deletes this home's data without asking\n"
     )
