@@ -716,6 +716,7 @@ def services_status(settings: Settings) -> int:
     cluster_rows, cluster_ok = standalone.status_rows(settings)
     rows += cluster_rows
     console.print(table("services", ("service", "address", "pid", "state"), rows))
+    _print_not_started_here(settings, answers and not kpid, api_answers=bool(a_health))
     metastore_ok = _print_metastore(settings)
     if stream.get("state"):
         _print_stream_state(stream)
@@ -742,6 +743,28 @@ def services_status(settings: Settings) -> int:
     stream_ok = stream.get("state") in (None, "stopped") or stream["running"]
     healthy = k_ok and a_health and stream_ok and m_ok and engine_ok and cluster_ok and topics_ok
     return 0 if healthy and metastore_ok else 3
+
+
+def _print_not_started_here(settings: Settings, kafka_answers: bool, api_answers: bool) -> None:
+    """A note when this home's (not external) Kafka address or API port answers but this home
+    started no such service (no pid: another home's ``services up`` on the same ports, or
+    another program): its commands then use that Kafka, whose topics and records are shared
+    with whoever started it (a trial's ``sink`` wrote another home's records into its bucket).
+    ``kafka_answers``: the broker answers and this home has no broker pid."""
+    foreign = []
+    if kafka_answers and not settings.kafka.external:
+        foreign.append(f"Kafka at {settings.kafka.bootstrap_servers}")
+    if api_answers and api_process.pid(settings) is None:
+        foreign.append(f"the API at {settings.api.url}")
+    if foreign:
+        they = "they answer" if len(foreign) > 1 else "it answers"
+        console.print(
+            f"[yellow]note: this home ({settings.home}) did not start {' or '.join(foreign)}, "
+            f"but {they} there: another home's `services up` or another program; this home's "
+            "commands use what answers and share its topics (other ports: "
+            "PINLAKE_KAFKA__BOOTSTRAP_SERVERS, PINLAKE_API__PORT)[/]",
+            soft_wrap=True,
+        )
 
 
 def missing_topics(settings: Settings, existing: set[str]) -> list[str]:
