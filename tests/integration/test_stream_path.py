@@ -326,6 +326,9 @@ def test_a_stop_during_start_up_is_at_once_and_ctrl_c_once_running_is_graceful(
         return state.get("state") == "running" and state.get("pid") == terminal.pid
 
     _wait_for(running, 180, "`pinlake stream` to run")
+    # `services status` shows it as running, though no pid file names it (a trial saw "died")
+    shown = stream_process.state(settings, kafka_answers=False)
+    assert (shown["state"], shown["running"], shown.get("foreground")) == ("running", True, True)
     sending = threading.Event()
     sending.set()
 

@@ -705,9 +705,9 @@ def services_status(settings: Settings) -> int:
     if stream.get("state"):
         rows.append(
             (
-                "stream",
+                "stream" + (" (pinlake stream)" if stream.get("foreground") else ""),
                 f"raw.stream_* every {stream.get('trigger_seconds', '?')}s",
-                stream_process.pid(settings) or "-",
+                stream.get("pid") if stream.get("running") else "-",
                 stream["state"],
             )
         )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Any, NamedTuple
 
+import psutil
+
 from pinlake import kafka, run_folder
 from pinlake.config import TABLES, Settings
 from pinlake.lakehouse.stream import read_status
@@ -94,6 +96,9 @@ def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, An
     the cluster answering (None: ask it here, up to 2 s when it does not)."""
     status = dict(read_status(settings) or {})
     current = pid(settings)
+    if current is None and _foreground(status.get("pid")):
+        current = status["pid"]  # a `pinlake stream` in a terminal: no pid file, the state's pid
+        status["foreground"] = True
     status["running"] = current is not None
     if current is not None and status.get("pid") != current:
         started = run_folder.read_config(settings.run_dir, NAME, current) or {}
@@ -120,6 +125,18 @@ def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, An
             for o in kafka.topic_offsets(settings, topics)
         ]
     return status
+
+
+def _foreground(pid_: object) -> bool:
+    """``pid_`` (a state file's) is a live ``pinlake stream`` process: a stream stage run in a
+    terminal, which has no pid file (a pid reused by another program is not one)."""
+    if not isinstance(pid_, int) or not run_folder.is_alive(pid_):
+        return False
+    try:
+        argv = psutil.Process(pid_).cmdline()
+    except psutil.Error:
+        return False
+    return "stream" in argv and any("pinlake" in arg for arg in argv)
 
 
 def wait_running(settings: Settings, timeout: float = 180.0, pid_: int | None = None) -> None:
