@@ -764,17 +764,36 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
         if not options.available_now:
             register = _register_tables_in_background(settings)
         with spark_errors(settings), stop:
+            console.print(
+                f"stream: starting ({'available now' if options.available_now else 'continuous'}"
+                f"): the Spark session, the raw.stream_* tables"
+                + ("" if options.available_now or not options.warm_up else ", a warm-up"),
+                markup=False,
+                soft_wrap=True,
+            )
             spark = _start_up(settings, options, stop)
+            result.spark_startup_seconds = time.perf_counter() - start
             if spark is None:
                 result.stopped = "stopped by a signal during start-up"
             else:
-                result.spark_startup_seconds = time.perf_counter() - start
                 app_id, shared = _app_id(checkpoint), threading.Lock()
                 for name in TABLES:
                     writers[name] = BatchWriter(settings, name, app_id, result, lock=shared)
                     queries[name] = _start_query(spark, settings, options, writers[name])
                     writers[name].query = queries[name]
                 status("running")
+                topics = ", ".join(settings.stream(t) for t in TABLES)
+                console.print(
+                    f"stream: running after {result.spark_startup_seconds:.1f}s: {topics} → "
+                    + (
+                        "raw.stream_*, until caught up"
+                        if options.available_now
+                        else f"raw.stream_* every {options.trigger_seconds:g}s; Ctrl-C stops "
+                        "it after the running micro-batches"
+                    ),
+                    markup=False,
+                    soft_wrap=True,
+                )
                 result.stopped = _follow(options, queries, writers, result, stop, status)
             status("stopped")
         settled = not stop.requested
