@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pinlake.console import PIPE_WIDTH, output_width
+from pinlake.console import PIPE_WIDTH, counted, output_width
 
 
 def test_a_pipe_gets_the_pipe_width_and_a_terminal_or_columns_lets_rich_decide(
@@ -93,3 +93,17 @@ def test_help_in_a_narrow_terminal_wraps_instead_of_cutting(width: int) -> None:
     listing = help_of()
     assert "Commands" in listing and "…" not in listing
     assert "Run dbt against this home" in listing
+
+
+@pytest.mark.parametrize(
+    ("n", "noun", "plural", "text"),
+    [
+        (1, "record", None, "1 record"),
+        (0, "record", None, "0 records"),
+        (1250, "file", None, "1,250 files"),
+        (2, "micro-batch", "micro-batches", "2 micro-batches"),
+    ],
+)
+def test_a_count_takes_its_noun_in_the_right_number(n, noun, plural, text) -> None:
+    """A trial read ``✓ sink: 1 records in 1 files``."""
+    assert counted(n, noun, plural) == text

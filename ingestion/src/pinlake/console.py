@@ -94,6 +94,12 @@ def stage_rule(number: int, total: int | None, name: str) -> None:
     console.rule(f"[bold]{number}{of} {name}")
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 record"``, ``"1,250 records"``: ``n`` with thousands separators and ``noun`` in
+    the number it takes (``plural``: when it is not ``noun + "s"``)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def clean_up_rule(name: str) -> None:
     """The line that opens ``name``, a composition's clean-up after a stage failed or was
     interrupted (no number: the composition ends there)."""

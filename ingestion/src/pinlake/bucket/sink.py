@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pinlake.bucket import layout
 from pinlake.config import TABLES, Settings
-from pinlake.console import console
+from pinlake.console import console, counted
 from pinlake.errors import PinlakeError
 from pinlake.kafka import quiet_logger, retry_transient
 
@@ -337,7 +337,8 @@ def run_sink(
     result = BucketSink(settings, options, stop).run()
     bucket = layout.location(options.bucket or settings.bucket_dir)
     console.print(
-        f"[green]✓[/] sink: {result.records:,} records in {result.files:,} files → {bucket} "
+        f"[green]✓[/] sink: {counted(result.records, 'record')} in "
+        f"{counted(result.files, 'file')} → {bucket} "
         f"({result.seconds:.1f}s)"
     )
     return result

@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, table
+from pinlake.console import console, counted, table
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import (
@@ -840,7 +840,7 @@ def _follow(
             if now != seen:
                 seen = now
                 progress.update(
-                    f"[bold]stream: {result.batches:,} micro-batch(es), "
+                    f"[bold]stream: {counted(result.batches, 'micro-batch', 'micro-batches')}, "
                     f"{result.total_records:,} records, {result.total_quarantined:,} quarantined"
                 )
                 status("running")
@@ -878,7 +878,8 @@ def print_stream_summary(result: StreamResult) -> None:
         else "latency API → raw Delta"
     )
     console.print(
-        f"{result.batches} micro-batch(es), {result.stopped}; {result.seconds:.1f}s "
+        f"{counted(result.batches, 'micro-batch', 'micro-batches')}, {result.stopped}; "
+        f"{result.seconds:.1f}s "
         f"({result.spark_startup_seconds:.1f}s Spark start-up)"
         + (
             f"; {what} p50 {latency['p50'] / 1000:.2f}s, p99 {latency['p99'] / 1000:.2f}s"

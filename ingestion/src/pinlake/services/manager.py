@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from pinlake import kafka, run_folder
 from pinlake.config import Settings
-from pinlake.console import console, table
+from pinlake.console import console, counted, table
 from pinlake.errors import PinlakeError
 from pinlake.services import (
     api_process,
@@ -899,7 +899,8 @@ def _print_stream_state(stream: dict) -> None:
     rate = stream.get("input_rows_per_second")
     done = stream.get("processed_rows_per_second")
     console.print(
-        f"stream: {stream.get('batches', 0)} micro-batch(es) since start (all tables), updated "
+        f"stream: {counted(stream.get('batches', 0), 'micro-batch', 'micro-batches')} since "
+        "start (all tables), updated "
         f"{stream.get('updated_at', '-')}; last micro-batches: input {rate_text(rate)} "
         f"records/s, processed {rate_text(done)} records/s"
         + (f"; error: {stream['error']}" if stream.get("error") else "")
