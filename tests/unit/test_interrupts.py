@@ -17,7 +17,7 @@ import pytest
 
 from pinlake.cli import main
 from pinlake.config import Settings
-from pinlake.errors import INTERRUPTED
+from pinlake.errors import INTERRUPTED, TERMINATED
 from pinlake.services import manager, process
 from pinlake.spark import _quiet_interrupted_py4j
 
@@ -105,10 +105,19 @@ def test_once_interrupted_every_py4j_record_is_dropped_and_others_kept():
     assert _quiet_interrupted_py4j(_record("/work/app/pinlake/land.py", None))
 
 
+@pytest.mark.parametrize(("sigterm", "why"), [(False, "interrupted"), (True, "terminated")])
 def test_ctrl_c_on_services_up_stops_what_it_started_and_nothing_else(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sigterm: bool,
+    why: str,
 ) -> None:
-    """A service that ran before ``services up`` runs on; one the call started is stopped."""
+    """A service that ran before ``services up`` runs on; one the call started is stopped. The
+    line says what stopped the call: Ctrl-C, or SIGTERM (which the CLI turns into a
+    KeyboardInterrupt after setting TERMINATED; a trial read "interrupted" for its SIGTERM)."""
+    if sigterm:
+        TERMINATED.set()
     settings = Settings(home=tmp_path / "home")
     run, log = settings.run_dir, settings.logs_dir / "sleep.log"
     sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -123,11 +132,12 @@ def test_ctrl_c_on_services_up_stops_what_it_started_and_nothing_else(
         with pytest.raises(KeyboardInterrupt):
             manager.services_up(settings)
         out = capsys.readouterr().out
-        assert "interrupted: stopping what this call started (s3)" in out
+        assert f"{why}: stopping what this call started (s3)" in out
         assert "stopped the S3 server" in out and "MariaDB" not in out
         assert process.read_pid(run, "s3") is None
         assert process.read_pid(run, "mariadb") == before
     finally:
+        TERMINATED.clear()
         process.stop(run, "mariadb")
         process.stop(run, "s3")
 

@@ -20,7 +20,7 @@ from rich.markup import escape
 from pinlake import kafka, run_folder
 from pinlake.config import Settings
 from pinlake.console import console, counted, table
-from pinlake.errors import PinlakeError
+from pinlake.errors import TERMINATED, PinlakeError
 from pinlake.services import (
     api_process,
     kafka_broker,
@@ -545,9 +545,8 @@ def services_up(
     except KeyboardInterrupt:
         started = running_services(settings) - before
         if started:
-            console.print(
-                f"interrupted: stopping what this call started ({', '.join(sorted(started))})"
-            )
+            why = "terminated" if TERMINATED.is_set() else "interrupted"  # SIGTERM or Ctrl-C
+            console.print(f"{why}: stopping what this call started ({', '.join(sorted(started))})")
             stop_all(settings, only=started)
         raise
     mariadb_selected = settings.source_db == "mariadb"
