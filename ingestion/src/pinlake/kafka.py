@@ -108,6 +108,16 @@ def healthy(settings: Settings, timeout: float = 2.0) -> bool:
     return bool(meta.brokers)
 
 
+def unreachable(settings: Settings) -> PinlakeError:
+    """The error of a command that needs the cluster when it does not answer: where it was
+    looked for and what to do (the same line from every command)."""
+    if settings.kafka.external:
+        hint = "is it running? (PINLAKE_KAFKA__BOOTSTRAP_SERVERS names it)"
+    else:
+        hint = "start it with `pinlake services up`"
+    return PinlakeError(f"Kafka at {settings.kafka.bootstrap_servers} is not reachable: {hint}")
+
+
 def broker_ids(settings: Settings, timeout: float = 2.0) -> list[int]:
     """The ids of the brokers a metadata request names (the registered, unfenced ones), sorted;
     ``[]`` when the cluster does not answer within ``timeout`` seconds."""

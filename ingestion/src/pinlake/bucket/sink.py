@@ -26,7 +26,7 @@ from pinlake.bucket import layout
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, counted
 from pinlake.errors import PinlakeError
-from pinlake.kafka import quiet_logger, retry_transient
+from pinlake.kafka import quiet_logger, retry_transient, unreachable
 
 GROUP_ID = "pinlake-sink"
 #: ``--once``: give up if no record arrives for this long (seconds) while still behind.
@@ -230,9 +230,7 @@ class BucketSink:
         try:
             meta = self._consumer.list_topics(timeout=10)
         except KafkaException as exc:
-            raise PinlakeError(
-                f"Kafka at {self.settings.kafka.bootstrap_servers} is not reachable: {exc}"
-            ) from exc
+            raise unreachable(self.settings) from exc
         missing = [
             t for t in self.topics if t not in meta.topics or meta.topics[t].error is not None
         ]

@@ -720,8 +720,9 @@ def _start_up(
 def run_stream(settings: Settings, options: StreamOptions | None = None) -> StreamResult:
     """Run the stream stage (see the module docstring) and return what it did.
 
-    Raises :class:`UsageError` when Kafka is not reachable or another stream stage runs on this
-    home, :class:`PinlakeError` when a query fails (its Spark error in one line).
+    Raises :class:`UsageError` when another stream stage runs on this home,
+    :class:`PinlakeError` when Kafka is not reachable or a query fails (its Spark error in one
+    line).
     """
     from filelock import FileLock, Timeout
 
@@ -731,10 +732,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
     options = options or StreamOptions()
     start = time.perf_counter()
     if not kafka.healthy(settings, timeout=5.0):
-        raise UsageError(
-            f"Kafka at {settings.kafka.bootstrap_servers} is not reachable: "
-            "start it with `pinlake services up`"
-        )
+        raise kafka.unreachable(settings)
     kafka.create_topics(settings)  # an external cluster may not have the stream topics yet
     checkpoint = checkpoint_dir(settings)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,41 @@
+"""A command that needs Kafka says the same line when it does not answer (a trial saw ``sink``
+print librdkafka's ``KafkaError{code=_TRANSPORT,…}`` with exit 1 and ``stream`` a hint with
+exit 2): pinlake.kafka.unreachable, used by both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pinlake.cli import main
+from pinlake.config import KafkaSettings, Settings
+from pinlake.kafka import unreachable
+from pinlake.services.process import free_ports
+
+
+def test_the_line_says_where_kafka_was_looked_for_and_what_to_do(tmp_path: Path) -> None:
+    local = Settings(home=tmp_path, kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    assert str(unreachable(local)) == (
+        "Kafka at 127.0.0.1:1 is not reachable: start it with `pinlake services up`"
+    )
+    external = Settings(
+        home=tmp_path, kafka=KafkaSettings(bootstrap_servers="kafka:9092", external=True)
+    )
+    assert str(unreachable(external)) == (
+        "Kafka at kafka:9092 is not reachable: is it running? "
+        "(PINLAKE_KAFKA__BOOTSTRAP_SERVERS names it)"
+    )
+
+
+def test_stream_without_kafka_is_that_line_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (port,) = free_ports(1)  # nothing listens there
+    monkeypatch.setenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path / "home"), "stream", "--available-now"])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: Kafka at 127.0.0.1:{port} is not reachable: start it with `pinlake services up`"
+    )
