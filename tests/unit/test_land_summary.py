@@ -20,6 +20,13 @@ def test_a_load_that_landed_files_gives_its_rate_on_one_line(capsys) -> None:
     assert line.endswith("12.0s (4.0s Spark start-up, 1,000 records/s after it)")
 
 
+def test_a_load_of_one_record_gives_its_rate_in_fractions(capsys) -> None:
+    """Landing one record said "0 records/s after it" (a new-user trial)."""
+    result = LandResult(files_found=1, files_landed=1, seconds=43.4, spark_startup_seconds=10.3)
+    result.records["user"] = 1
+    assert _last_line(capsys, result).endswith("(10.3s Spark start-up, 0.03 records/s after it)")
+
+
 def test_a_load_with_nothing_new_gives_no_rate(capsys) -> None:
     """A second ``land`` of the same bucket said "0 records/s after it" (a new-user trial)."""
     result = LandResult(files_found=3, files_seen_before=3, seconds=18.5, spark_startup_seconds=4.1)

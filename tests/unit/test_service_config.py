@@ -30,6 +30,7 @@ from pinlake.config import (
     setting_variables,
     unknown_variables,
 )
+from pinlake.console import rate_text
 from pinlake.errors import PinlakeError
 from pinlake.services import api_process, kafka_broker, manager, mariadb, process, stream_process
 from pinlake.services.process import free_ports
@@ -561,4 +562,4 @@ def test_a_rejected_bucket_option_is_one_usage_line(tmp_path, capsys, command, b
 )
 def test_stream_rates_below_one_record_a_second_are_not_shown_as_0(rate, shown):
     """A trial's hand-fed query showed ``processed/s 0`` for 0.35 records/s."""
-    assert manager.rate_text(rate) == shown
+    assert rate_text(rate) == shown

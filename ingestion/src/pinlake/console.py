@@ -100,6 +100,20 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
+def rate_text(rate: float | None) -> str:
+    """A rate in records/s as pinlake shows it (``services status``, land's summary): whole
+    numbers from 10 up (``1,234``), two significant digits below (``0.35``, ``2.5``),
+    ``<0.01`` under that and ``0`` for none: a query fed by hand, or a land of one record,
+    runs at fractions of a record per second, which whole numbers showed as 0."""
+    if not rate:
+        return "0"
+    if rate < 0.01:
+        return "<0.01"
+    if rate >= 10:
+        return f"{rate:,.0f}"
+    return f"{rate:.2g}"
+
+
 def clean_up_rule(name: str) -> None:
     """The line that opens ``name``, a composition's clean-up after a stage failed or was
     interrupted (no number: the composition ends there)."""

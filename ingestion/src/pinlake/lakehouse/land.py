@@ -57,7 +57,7 @@ from pinlake.bucket.layout import (
     stray_files,
 )
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, table
+from pinlake.console import console, rate_text, table
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import ensure_raw_tables, raw_table
@@ -571,7 +571,7 @@ def print_land_summary(result: LandResult) -> None:
         f"rejected before ({result.files_rejected_before} rejected); "
         f"{result.seconds:.1f}s ({result.spark_startup_seconds:.1f}s Spark start-up"
         + (
-            f", {result.records_per_second:,.0f} records/s after it)"
+            f", {rate_text(result.records_per_second)} records/s after it)"
             if result.files_landed
             else ")"
         ),

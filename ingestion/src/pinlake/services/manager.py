@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from pinlake import kafka, run_folder
 from pinlake.config import Settings
-from pinlake.console import console, counted, table
+from pinlake.console import console, counted, rate_text, table
 from pinlake.errors import TERMINATED, PinlakeError
 from pinlake.services import (
     api_process,
@@ -875,20 +875,6 @@ def _query_row(name: str, query: dict) -> tuple:
         rate_text(query.get("processed_rows_per_second")),
         "-" if batch is None else took,
     )
-
-
-def rate_text(rate: float | None) -> str:
-    """A rate in records/s as ``services status`` shows it: whole numbers from 10 up
-    (``1,234``), two significant digits below (``0.35``, ``2.5``), ``<0.01`` under that and
-    ``0`` for none: a query fed by hand runs at fractions of a record per second, which whole
-    numbers showed as 0."""
-    if not rate:
-        return "0"
-    if rate < 0.01:
-        return "<0.01"
-    if rate >= 10:
-        return f"{rate:,.0f}"
-    return f"{rate:.2g}"
 
 
 def _print_stream_state(stream: dict) -> None:
