@@ -57,3 +57,17 @@ def test_any_file_system_refusal_is_one_line_naming_the_path(
     assert (code, lines) == (1, [f"error: {home}: exists and is not a folder"])
     code, lines = _run(["--home", "/proc/pinlake-home", "source", "init", "--rows", "5"], capsys)
     assert (code, lines) == (1, ["error: /proc/pinlake-home: No such file or directory"])
+
+
+def test_the_demo_calls_a_home_without_earlier_state_new(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh clone's demo said "(previous demo state is reset)" with nothing to reset (a
+    new-user trial). Here the home cannot be made (a file is in its way), so the demo stops
+    right after that first line."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit):
+        main(["--home", str(blocker / "home"), "demo"])
+    out = capsys.readouterr().out
+    assert f"pinlake demo in {blocker / 'home'} (a new home)" in out, out

@@ -139,7 +139,11 @@ def run_demo(
             "demo starts by deleting it: run the demo in another home (pinlake --home DIR demo, "
             "or PINLAKE_HOME) or pass --reset to delete it"
         )
-    console.print(f"[bold]pinlake demo[/] in {settings.home} (previous demo state is reset)")
+    earlier = any((settings.home / name).exists() for name in _STATE)
+    console.print(
+        f"[bold]pinlake demo[/] in {settings.home} "
+        + ("(previous demo state is reset)" if earlier else "(a new home)")
+    )
     reset_state(settings)
     settings.ensure_dirs()
     (settings.home / DEMO_MARKER).write_text(
