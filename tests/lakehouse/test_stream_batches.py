@@ -231,6 +231,27 @@ def test_a_stopped_warm_up_ends_before_its_next_write(spark, stream_settings: Se
     assert not list(checkpoint_dir(stream_settings).parent.glob("warm-up-*"))
 
 
+def test_a_stopped_table_check_creates_no_more_tables(spark, tmp_path: Path) -> None:
+    """The stream stage's start-up asks its stop request before each stream table it creates:
+    stopped after the first, the others are not created."""
+    from pinlake.lakehouse.tables import stream_tables
+
+    settings = Settings(home=tmp_path / "home")
+    asked: list[int] = []
+
+    def stopped() -> bool:
+        asked.append(len(asked))
+        return len(asked) > 1
+
+    ensure_stream_tables_by_path(spark, settings, stopped=stopped)
+    created = [
+        name
+        for name in stream_tables()
+        if (stream_table_path(settings, name) / "_delta_log").is_dir()
+    ]
+    assert len(asked) == 2 and created == [next(iter(stream_tables()))]
+
+
 def _aicore_pins(aicore_dir: Path, n: int) -> list[dict]:
     """The first ``n`` real pin rows of the AiCore reference sample (read, never copied)."""
     with (aicore_dir / "pinterest_data_sample.jsonl").open(encoding="utf-8") as f:

@@ -710,8 +710,8 @@ def _start_up(
         return None
     if options.available_now and not stop.requested:
         ensure_raw_tables(spark, settings)
-    if not stop.requested:
-        ensure_stream_tables_by_path(spark, settings)  # adds new metadata columns
+    if not stop.requested:  # adds new metadata columns
+        ensure_stream_tables_by_path(spark, settings, stopped=lambda: stop.requested)
     if options.warm_up and not options.available_now and not stop.requested:
         warm_up(spark, settings, stopped=lambda: stop.requested)  # the first records need not wait
     return None if stop.requested else spark

@@ -13,6 +13,7 @@ stream stage runs it beside its own session when the metastore is free.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,9 +104,15 @@ def ensure_raw_tables(spark: SparkSession, settings: Settings) -> set[str]:
     return existing
 
 
-def ensure_stream_tables_by_path(spark: SparkSession, settings: Settings) -> None:
-    """Create the stream path's Delta tables at their paths if missing (no metastore needed)."""
+def ensure_stream_tables_by_path(
+    spark: SparkSession, settings: Settings, stopped: Callable[[], bool] = lambda: False
+) -> None:
+    """Create the stream path's Delta tables at their paths if missing (no metastore needed),
+    adding the columns an older table lacks. ``stopped`` is asked before each table: once it
+    says True, the rest are left (the stream stage's stop during its start-up)."""
     for name, columns in stream_tables().items():
+        if stopped():
+            return
         path = stream_table_path(settings, name)
         if not (path / "_delta_log").is_dir():
             _create_once(
