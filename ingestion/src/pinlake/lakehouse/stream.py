@@ -88,6 +88,8 @@ if TYPE_CHECKING:
 QUERY_NAME = "pinlake_stream"
 #: How long a graceful stop waits for the running micro-batch before it stops the query.
 STOP_GRACE_SECONDS = 30.0
+#: :attr:`StreamResult.stopped` of a stage that a signal stopped before its queries ran.
+STOPPED_DURING_START_UP = "stopped by a signal during start-up"
 #: How often a graceful stop and a held writer look at each other's state (seconds).
 STOP_POLL_SECONDS = 0.02
 
@@ -622,6 +624,9 @@ class _StopRequest:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopRequest:
+        from pinlake.spark import quiet_py4j_when_interrupted
+
+        quiet_py4j_when_interrupted()  # a py4j call the stop breaks logs no traceback
         self._claim()
         return self
 
@@ -772,7 +777,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
             spark = _start_up(settings, options, stop)
             result.spark_startup_seconds = time.perf_counter() - start
             if spark is None:
-                result.stopped = "stopped by a signal during start-up"
+                result.stopped = STOPPED_DURING_START_UP
             else:
                 app_id, shared = _app_id(checkpoint), threading.Lock()
                 for name in TABLES:
@@ -877,8 +882,12 @@ def print_stream_summary(result: StreamResult) -> None:
     )
     console.print(
         f"{counted(result.batches, 'micro-batch', 'micro-batches')}, {result.stopped}; "
-        f"{result.seconds:.1f}s "
-        f"({result.spark_startup_seconds:.1f}s Spark start-up)"
+        f"{result.seconds:.1f}s"
+        + (
+            f" ({result.spark_startup_seconds:.1f}s Spark start-up)"
+            if result.stopped != STOPPED_DURING_START_UP
+            else ""
+        )
         + (
             f"; {what} p50 {latency['p50'] / 1000:.2f}s, p99 {latency['p99'] / 1000:.2f}s"
             if latency
