@@ -142,7 +142,8 @@ def run_demo(
     earlier = any((settings.home / name).exists() for name in _STATE)
     console.print(
         f"[bold]pinlake demo[/] in {settings.home} "
-        + ("(previous demo state is reset)" if earlier else "(a new home)")
+        + ("(previous demo state is reset)" if earlier else "(a new home)"),
+        soft_wrap=True,  # a long home path is not cut in the middle
     )
     reset_state(settings)
     settings.ensure_dirs()
