@@ -655,6 +655,7 @@ def services_status(settings: Settings) -> int:
     kpid = None if settings.kafka.external else kafka_broker.pid(settings)
     answers = kafka.healthy(settings, timeout=2.0)
     a_health = api_process.health(settings)
+    apid = api_process.pid(settings)
     multi = not settings.kafka.external and settings.kafka.brokers > 1
     kafka_rows, nodes_ok = _kafka_node_rows(settings) if multi else ([], True)
     k_ok = answers and nodes_ok
@@ -670,7 +671,7 @@ def services_status(settings: Settings) -> int:
         (
             "api",
             settings.api.url,
-            api_process.pid(settings) or "-",
+            apid or "-",
             "healthy"
             if a_health and a_health.get("kafka") == "ok"
             else ("degraded" if a_health else "down"),
@@ -715,7 +716,11 @@ def services_status(settings: Settings) -> int:
     cluster_rows, cluster_ok = standalone.status_rows(settings)
     rows += cluster_rows
     console.print(table("services", ("service", "address", "pid", "state"), rows))
-    _print_not_started_here(settings, answers and not kpid, api_answers=bool(a_health))
+    _print_not_started_here(
+        settings,
+        kafka_answers=answers and not kpid and not settings.kafka.external,
+        api_answers=bool(a_health) and apid is None,
+    )
     metastore_ok = _print_metastore(settings)
     if stream.get("state"):
         _print_stream_state(stream)
@@ -749,16 +754,17 @@ def _print_not_started_here(settings: Settings, kafka_answers: bool, api_answers
     started no such service (no pid: another home's ``services up`` on the same ports, or
     another program): its commands then use that Kafka, whose topics and records are shared
     with whoever started it (a trial's ``sink`` wrote another home's records into its bucket).
-    ``kafka_answers``: the broker answers and this home has no broker pid."""
+    ``kafka_answers``, ``api_answers``: each answers without a pid of this home's."""
     foreign = []
-    if kafka_answers and not settings.kafka.external:
+    if kafka_answers:
         foreign.append(f"Kafka at {settings.kafka.bootstrap_servers}")
-    if api_answers and api_process.pid(settings) is None:
+    if api_answers:
         foreign.append(f"the API at {settings.api.url}")
     if foreign:
         they = "they answer" if len(foreign) > 1 else "it answers"
         console.print(
-            f"[yellow]note: this home ({settings.home}) did not start {' or '.join(foreign)}, "
+            f"[yellow]note: this home ({escape(str(settings.home))}) did not start "
+            f"{' or '.join(foreign)}, "
             f"but {they} there: another home's `services up` or another program; this home's "
             "commands use what answers and share its topics (other ports: "
             "PINLAKE_KAFKA__BOOTSTRAP_SERVERS, PINLAKE_API__PORT)[/]",
