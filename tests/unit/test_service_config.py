@@ -500,12 +500,21 @@ def test_the_edge_ports_are_accepted(monkeypatch):
 
 def test_a_variable_nothing_reads_is_a_warning_with_the_closest_name(tmp_path, monkeypatch, capsys):
     """A misspelt ``PINLAKE_*`` variable used to be ignored without a word (pydantic-settings
-    ignores names it does not know): the API came up on 8082 with ``PINLAKE_API_PORT=8090``."""
+    ignores names it does not know): the API came up on 8082 with ``PINLAKE_API_PORT=8090``.
+    The home's services are on free ports, so that nothing another home runs on the default
+    ones answers its status."""
+    kafka_port, controller_port, api_port = free_ports(3)
     monkeypatch.setenv("PINLAKE_API_PORT", "8090")  # the field is PINLAKE_API__PORT
+    monkeypatch.setenv("PINLAKE_API__PORT", str(api_port))
     monkeypatch.setenv("PINLAKE_SPARK_MASTR", "local[1]")
     monkeypatch.setenv("PINLAKE_ZZZ", "1")
     monkeypatch.setenv("PINLAKE_DBT_SCHEMA", "mine")  # profiles.yml reads it: no warning
-    monkeypatch.setenv("PINLAKE_KAFKA", '{"partitions": 2}')  # a whole group as JSON: no warning
+    kafka = {  # a whole group as JSON: no warning
+        "partitions": 2,
+        "bootstrap_servers": f"127.0.0.1:{kafka_port}",
+        "controller_port": controller_port,
+    }
+    monkeypatch.setenv("PINLAKE_KAFKA", json.dumps(kafka))
     with pytest.raises(SystemExit) as exit_info:
         main(["--home", str(tmp_path / "home"), "services", "status"])
     assert exit_info.value.code == 3  # the command ran: nothing is up (as `systemctl status`)
