@@ -107,3 +107,49 @@ def test_help_in_a_narrow_terminal_wraps_instead_of_cutting(width: int) -> None:
 def test_a_count_takes_its_noun_in_the_right_number(n, noun, plural, text) -> None:
     """A trial read ``✓ sink: 1 records in 1 files``."""
     assert counted(n, noun, plural) == text
+
+
+#: Renders ``--help`` of every command and group of the ``pinlake`` tree in one process (the
+#: width is the environment's) and prints one line per command that did not exit 0.
+_EVERY_HELP = """
+import contextlib, io, sys
+import typer
+from pinlake.cli import app, main
+
+def paths(command, prefix=()):
+    yield prefix
+    for name, sub in sorted(getattr(command, "commands", {}).items()):  # a group's
+        yield from paths(sub, (*prefix, name))
+
+for path in paths(typer.main.get_command(app)):
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([*path, "--help"])
+        except SystemExit as exc:
+            code = exc.code
+    shown = out.getvalue()
+    ok = code == 0 and "Usage" in shown and "Traceback" not in err.getvalue()
+    print(("ok " if ok else "FAILED ") + " ".join(path or ("pinlake",)))
+    if not ok:
+        print(err.getvalue()[-2000:])
+"""
+
+
+@pytest.mark.parametrize("width", [200, 80])
+def test_every_commands_help_renders_in_both_layouts(width: int) -> None:
+    """A trial's ``pinlake produce --help`` ended in rich's ``MarkupError`` (an option's help
+    said ``http://host:port[/stage]``, which rich's layout reads as a closing tag; at 80
+    columns click's plain layout showed it). Every command and group, in the rich layout
+    (wide) and the plain one (narrow)."""
+    env = {k: v for k, v in os.environ.items() if k != "TERMINAL_WIDTH"}
+    env["COLUMNS"] = str(width)
+    done = subprocess.run(
+        [sys.executable, "-c", _EVERY_HELP], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert "ok pinlake" in lines and "ok produce" in lines and "ok services up" in lines
+    assert len([line for line in lines if line.startswith("ok ")]) >= 16, lines  # every one
+    assert not [line for line in lines if not line.startswith("ok ")], done.stdout[-3000:]

@@ -276,7 +276,8 @@ def produce(
     api_url: Annotated[
         str | None,
         typer.Option(
-            help="Ingestion API base URL (http://host:port[/stage]; default: this home's).",
+            help="Ingestion API base URL: http://host:port, or with a stage,"
+            " http://host:port/stage (default: this home's).",
             callback=_checked_api_url,
         ),
     ] = None,
