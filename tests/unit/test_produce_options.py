@@ -26,3 +26,55 @@ def test_an_unknown_destination_names_the_choices_in_plain_words(tmp_path, capsy
     assert exit_info.value.code == 2
     err = " ".join(capsys.readouterr().err.split())
     assert err == "error: Invalid value for '--to': 'kafka' is not one of 'bucket', 'api'."
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        # a count no Python sequence can index crashed the run with an OverflowError
+        (["--events", str(10**23)], "'--events'"),
+        # a trial's `--rate 1e-9` was taken, and the run waited decades without a word
+        (["--events", "2", "--rate", "1e-9"], "1e-09: give 0 (no limit) or a rate of at least"),
+        (["--events", "2", "--rate", "-5"], "-5: give 0 (no limit)"),
+        # nan was refused as "Input should be greater than or equal to 0"
+        (["--events", "2", "--rate", "nan"], "nan: give 0 (no limit)"),
+        # each request in flight is a task made at the start and a connection (an open file)
+        (["--to", "api", "--events", "2", "--concurrency", str(10**23)], "'--concurrency'"),
+        # Kinesis' PutRecords takes at most 500 records: every request was refused with 400
+        (
+            ["--to", "api", "--stream", "--events", "2", "--batch-size", "501"],
+            "a PutRecords request takes at most 500",
+        ),
+    ],
+)
+def test_a_count_or_rate_that_cannot_work_is_refused_before_the_run(
+    tmp_path, capsys, args, said
+) -> None:
+    """One usage line, exit 2, before anything is read or sent (the home has no source)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path), "produce", *args])
+    assert exit_info.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith("error: ") and said in err, err
+    assert "Traceback" not in err
+
+
+def test_the_options_refuse_what_the_cli_refuses_for_every_caller() -> None:
+    """The DAGs, the demo and bench/ build the options without the CLI: the same rules
+    (pinlake.produce.options), one place."""
+    from pinlake.errors import UsageError
+    from pinlake.produce.options import MAX_EVENTS, ProduceToApi, ProduceToBucket
+
+    for bad in (
+        lambda: ProduceToBucket(events=MAX_EVENTS + 1),
+        lambda: ProduceToBucket(rate=float("nan")),
+        lambda: ProduceToBucket(rate=1e-4),
+        lambda: ProduceToApi(concurrency=0),
+        lambda: ProduceToApi(batch_size=0),
+        lambda: ProduceToApi(stream=True, batch_size=501),
+    ):
+        with pytest.raises(UsageError):
+            bad()
+    assert ProduceToApi(stream=True, batch_size=500, rate=0.001).batch_size == 500
+    assert ProduceToApi(batch_size=501, rate=float("inf")).rate == float("inf")  # Kafka REST
+    assert ProduceToBucket(events=MAX_EVENTS, rate=0).events == MAX_EVENTS

@@ -42,6 +42,7 @@ from pinlake.errors import (
 )
 from pinlake.location import location
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
+from pinlake.produce.options import MAX_CONCURRENCY, MAX_EVENTS, rate_problem
 from pinlake.spark import quiet_py4j_when_interrupted
 
 # typer >= 0.20 vendors click; its usage errors all derive from this class.
@@ -158,6 +159,14 @@ def _checked_api_url(value: str | None) -> str | None:
     return value
 
 
+def _checked_rate(value: float | None) -> float | None:
+    """``--rate`` as given when :func:`pinlake.produce.options.rate_problem` takes it; else
+    click's usage error (one line, exit 2)."""
+    if problem := rate_problem(value):
+        raise typer.BadParameter(problem)
+    return value
+
+
 BucketOpt = Annotated[
     str | None,
     typer.Option(
@@ -186,7 +195,8 @@ CoordinatesOpt = Annotated[
     typer.Option(help="SQL type of latitude/longitude: DOUBLE (floats) or DECIMAL(10,7)."),
 ]
 EventsOpt = Annotated[
-    int | None, typer.Option(min=1, help="Number of events (default: one per source row).")
+    int | None,
+    typer.Option(min=1, max=MAX_EVENTS, help="Number of events (default: one per source row)."),
 ]
 FlushSizeOpt = Annotated[int, typer.Option(min=1, help="Records per bucket file.")]
 TriggerOpt = Annotated[
@@ -266,7 +276,10 @@ def produce(
     ] = None,
     rate: Annotated[
         float | None,
-        typer.Option(min=0.0, help="At most this many events per second (0: no limit)."),
+        typer.Option(
+            help="At most this many events per second (0: no limit; else at least 0.001).",
+            callback=_checked_rate,
+        ),
     ] = None,
     bucket: BucketOpt = None,
     flush_size: FlushSizeOpt = 1_000,
@@ -285,7 +298,9 @@ def produce(
     batch_size: Annotated[
         int, typer.Option(min=1, help="Records per request (1 = like the original).")
     ] = 1,
-    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 4,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=MAX_CONCURRENCY, help="Requests in flight.")
+    ] = 4,
 ) -> None:
     """Emulate the original user-posting script: draw events and send their pin/geo/user rows."""
     from pinlake.produce import ProduceToApi, ProduceToBucket

@@ -17,6 +17,18 @@ Layout, one job per module:
 - :mod:`.backend`: the Kafka side (producer, metadata, reader, consumer instances, broker watch).
 """
 
-from pinlake.ingest_api.app import create_app
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    """``create_app`` on first use (PEP 562): the pure codecs (their limits, such as the
+    producer's PutRecords bound) import without FastAPI."""
+    if name == "create_app":
+        from pinlake.ingest_api.app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,23 +2,58 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pinlake.errors import UsageError
+from pinlake.ingest_api.kinesis.codec import MAX_PUT_RECORDS
 from pinlake.produce.events import AICORE_SEED
+
+#: The most events one run draws (a trillion: at 10,000 events/s, about three years). A count
+#: beyond what a Python sequence can index crashed the run (``OverflowError``).
+MAX_EVENTS = 10**12
+#: The lowest ``rate`` other than 0 (no limit), in events per second: one event per 1,000 s. A
+#: rate far below it (``1e-9``) was taken, and the run waited decades without a word.
+MIN_RATE = 0.001
+#: The most requests in flight: each holds a connection (an open file), and a process may open
+#: 1,024 files by default (``ulimit -n``); each is also a task of its own, made at the start.
+MAX_CONCURRENCY = 1_000
+
+
+def rate_problem(rate: float | None) -> str | None:
+    """Why ``rate`` (events per second; None or 0: no limit, ``inf`` too) cannot pace a run, or
+    None when it can: it must be a number, not negative, and 0 or at least :data:`MIN_RATE`."""
+    if rate is None or rate == 0 or rate == math.inf:
+        return None
+    if math.isnan(rate) or rate < MIN_RATE:
+        return (
+            f"{rate:g}: give 0 (no limit) or a rate of at least {MIN_RATE:g} events per second"
+            f" (one event per {1 / MIN_RATE:,.0f} s)"
+        )
+    return None
 
 
 @dataclass
 class Draws:
     """Which events to send: ``events`` (default one per source row) drawn at random with
     ``seed`` (the AiCore template), ``sequential`` (0, 1, 2, ...) or replayed from
-    ``sequence_file``; at most ``rate`` events per second when given."""
+    ``sequence_file``; at most ``rate`` events per second when given.
+
+    Raises :class:`UsageError` for ``events`` outside 1–:data:`MAX_EVENTS` and for a ``rate``
+    :func:`rate_problem` refuses."""
 
     events: int | None = None
     seed: int = AICORE_SEED
     sequential: bool = False
     sequence_file: Path | None = None
     rate: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.events is not None and not 1 <= self.events <= MAX_EVENTS:
+            raise UsageError(f"events: {self.events} is not in 1–{MAX_EVENTS:,}")
+        if problem := rate_problem(self.rate):
+            raise UsageError(f"rate: {problem}")
 
 
 @dataclass
@@ -34,13 +69,30 @@ class ProduceToBucket(Draws):
 class ProduceToApi(Draws):
     """Post the records to the ingestion API at ``api_url`` (default: the home's API):
     ``batch_size`` records per request (1 = like the original), ``concurrency`` requests in
-    flight, to the Kafka REST topics or, with ``stream``, the Kinesis-proxy streams."""
+    flight, to the Kafka REST topics or, with ``stream``, the Kinesis-proxy streams.
+
+    Raises :class:`UsageError` besides :class:`Draws`' cases for ``concurrency`` outside
+    1–:data:`MAX_CONCURRENCY`, a ``batch_size`` below 1, and with ``stream`` one above
+    :data:`~pinlake.ingest_api.kinesis.codec.MAX_PUT_RECORDS` (500: a PutRecords request takes
+    at most that many, AWS Kinesis API reference, PutRecords)."""
 
     stream: bool = False
     api_url: str | None = None
     api_key: str | None = None
     batch_size: int = 1
     concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise UsageError(f"concurrency: {self.concurrency} is not in 1–{MAX_CONCURRENCY:,}")
+        if self.batch_size < 1:
+            raise UsageError(f"batch size: {self.batch_size} is not at least 1")
+        if self.stream and self.batch_size > MAX_PUT_RECORDS:
+            raise UsageError(
+                f"batch size: {self.batch_size} records per request with --stream; a PutRecords"
+                f" request takes at most {MAX_PUT_RECORDS}"
+            )
 
 
 def missing_rows_line(missing: dict[str, int], events: int) -> str | None:
