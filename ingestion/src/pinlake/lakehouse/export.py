@@ -8,8 +8,9 @@ from pathlib import Path
 
 from pinlake.config import Settings
 from pinlake.console import console
-from pinlake.errors import PinlakeError, UsageError
+from pinlake.errors import PinlakeError
 from pinlake.lakehouse.tables import table_names
+from pinlake.output import output_folder
 
 MARTS_SCHEMA = "marts"
 
@@ -35,10 +36,9 @@ class ExportResult:
 
 def export_marts(settings: Settings, options: ExportOptions | None = None) -> ExportResult:
     """Write each mart sorted by all its columns (stable, diffable files) with a header row.
-    Raises PinlakeError when there are no marts, UsageError when ``out`` is not a folder."""
-    out = ((options and options.out) or settings.home / "exports").expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a folder")
+    Raises PinlakeError when there are no marts, UsageError before Spark starts when ``out``
+    cannot be written (:func:`pinlake.output.output_folder`)."""
+    out = output_folder((options and options.out) or settings.home / "exports")
     from pinlake.spark import get_spark, spark_errors
 
     result = ExportResult(out)

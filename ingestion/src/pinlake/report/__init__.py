@@ -23,6 +23,7 @@ from pinlake.config import Settings
 from pinlake.console import console
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse.counts import DeliveryCounts
+from pinlake.output import output_folder
 
 #: The report's file in its folder.
 REPORT_FILE = "index.html"
@@ -62,23 +63,13 @@ def exports_folder(settings: Settings, options: ReportOptions) -> Path:
 
 def report_folder(settings: Settings, options: ReportOptions) -> Path:
     """The folder the report writes (``options.out`` or ``<home>/report``), checked without
-    creating anything, so that a bad ``--out`` fails before any work: it must be a folder, or
-    not exist yet under a folder, that this user can write; a ``index.html`` in it must be a
-    file. Raises UsageError naming ``--out`` otherwise."""
-    out = (options.out or settings.home / "report").expanduser().resolve()
-    if out.exists():
-        if not out.is_dir():
-            raise UsageError(f"--out {out} exists and is not a folder")
-        page = out / REPORT_FILE
-        if page.exists() and not page.is_file():
-            raise UsageError(f"--out {out}: {page} exists and is not a file")
-        writable = out
-    else:
-        writable = next(parent for parent in out.parents if parent.exists())
-        if not writable.is_dir():
-            raise UsageError(f"--out {out} cannot be created: {writable} is not a folder")
-    if not os.access(writable, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out}: {writable} is not writable")
+    leaving anything, so that a bad ``--out`` fails before any work: a folder this process can
+    write in, or one it can create (:func:`pinlake.output.output_folder`); a ``index.html`` in
+    it must be a file. Raises UsageError naming ``--out`` otherwise."""
+    out = output_folder(options.out or settings.home / "report")
+    page = out / REPORT_FILE
+    if page.exists() and not page.is_file():
+        raise UsageError(f"--out {out}: {page} exists and is not a file")
     return out
 
 

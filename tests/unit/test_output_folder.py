@@ -1,0 +1,64 @@
+"""A command's output folder (``export --out``, ``report --out``) is checked before any work:
+pinlake.output.output_folder."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import pinlake.spark
+from pinlake.cli import get_settings, main
+from pinlake.errors import UsageError
+from pinlake.output import output_folder
+
+
+def test_a_folder_that_can_be_made_is_taken_and_nothing_is_left(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "b"
+    assert output_folder(out) == out.resolve()
+    assert list(tmp_path.iterdir()) == []  # the probe folder is gone, nothing was created
+    (tmp_path / "c").mkdir()
+    assert output_folder(tmp_path / "c") == tmp_path / "c"
+    assert [p.name for p in tmp_path.iterdir()] == ["c"] and not any((tmp_path / "c").iterdir())
+
+
+@pytest.mark.parametrize("case", ["a file", "under a file", "under /proc"])
+def test_a_folder_that_cannot_be_written_is_one_usage_line(tmp_path: Path, case: str) -> None:
+    """Permission bits did not tell: root may write anywhere by them, and a trial's
+    ``--out /proc/…`` passed the check, so export and report failed after Spark's work."""
+    (tmp_path / "file").write_text("")
+    out, message = {
+        "a file": (tmp_path / "file", "exists and is not a folder"),
+        "under a file": (tmp_path / "file" / "x", f"cannot be created: {tmp_path}/file is not"),
+        "under /proc": (Path("/proc/pinlake-out"), "cannot be written: /proc: "),
+    }[case]
+    with pytest.raises(UsageError, match=f"^--out {re.escape(str(out))} {re.escape(message)}"):
+        output_folder(out)
+
+
+class SparkStarted(Exception):
+    """Raised where ``pinlake export`` would start Spark."""
+
+
+def test_export_to_a_folder_it_cannot_write_fails_before_spark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trial's ``pinlake export --out /proc/pinlake-out`` failed after 14 s of Spark with
+    ``No such file or directory``."""
+
+    def no_spark(*_args: object, **_kwargs: object) -> None:
+        raise SparkStarted
+
+    monkeypatch.setattr(pinlake.spark, "get_spark", no_spark)
+    monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / "home"))  # --home sets it: restored after
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--home", str(tmp_path / "home"), "export", "--out", "/proc/pinlake-out"])
+    finally:
+        get_settings.cache_clear()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    said = "error: --out /proc/pinlake-out cannot be written: /proc: No such file or directory"
+    assert err == said
