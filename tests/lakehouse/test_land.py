@@ -349,6 +349,9 @@ def test_corrupt_and_empty_files_never_abort_the_load(spark, shared_load: Shared
     corrupt = shared_load.files["corrupt"]
     assert manifest[str(corrupt)][:2] == (0, 3)  # its three lines, none a JSON object
     assert manifest[str(shared_load.files["empty"])][:2] == (0, 0)
+    # the summary says which landed file held nothing (only the empty one: the corrupt one's
+    # lines are quarantined)
+    assert shared_load.result.files_empty == [str(shared_load.files["empty"])]
     reasons = {q["reason"] for q in _quarantine(spark, shared_load.cases["corrupt"])}
     assert reasons == {"not a JSON object"}
 

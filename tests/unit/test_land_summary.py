@@ -16,7 +16,7 @@ def test_a_load_that_landed_files_gives_its_rate_on_one_line(capsys) -> None:
     result = LandResult(files_found=3, files_landed=3, seconds=12.0, spark_startup_seconds=4.0)
     result.records["pin"] = 8_000
     line = _last_line(capsys, result)
-    assert line.startswith("3 file(s) found: 3 landed now, 0 rejected now")
+    assert line.startswith("3 files found: 3 landed now, 0 rejected now")
     assert line.endswith("12.0s (4.0s Spark start-up, 1,000 records/s after it)")
 
 
@@ -31,9 +31,20 @@ def test_a_load_with_nothing_new_gives_no_rate(capsys) -> None:
     """A second ``land`` of the same bucket said "0 records/s after it" (a new-user trial)."""
     result = LandResult(files_found=3, files_seen_before=3, seconds=18.5, spark_startup_seconds=4.1)
     line = _last_line(capsys, result)
-    assert line.startswith("3 file(s) found: 0 landed now, 0 rejected now, 3 landed or")
+    assert line.startswith("3 files found: 0 landed now, 0 rejected now, 3 landed or")
     assert line.endswith("18.5s (4.1s Spark start-up)")
     assert "records/s" not in line
+
+
+def test_empty_files_that_landed_are_named_in_the_count(capsys) -> None:
+    """An empty bucket file counted as landed with no word that it held nothing (a trial)."""
+    result = LandResult(files_found=2, files_landed=2, seconds=40.2, spark_startup_seconds=6.7)
+    result.records["pin"] = 5
+    result.files_empty = ["topics/pinterest.geo/partition=0/pinterest.geo+0+0000005000.json"]
+    line = _last_line(capsys, result)
+    assert line.startswith("2 files found: 2 landed now (1 of them empty: no record), 0 rejected")
+    one = LandResult(files_found=1, files_landed=1, seconds=1.0)
+    assert _last_line(capsys, one).startswith("1 file found: 1 landed now, 0 rejected now")
 
 
 def test_events_without_a_row_are_named_with_why():

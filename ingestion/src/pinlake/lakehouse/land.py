@@ -57,7 +57,7 @@ from pinlake.bucket.layout import (
     stray_files,
 )
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, rate_text, table
+from pinlake.console import console, counted, rate_text, table
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import ensure_raw_tables, raw_table
@@ -95,10 +95,12 @@ class LandResult(records.TableTotals):
     ``files_copied`` (``{path: the path it was landed from}``) are copies of files landed
     before from another location (the bucket moved, e.g. from a folder to S3): recorded, not
     landed again (:func:`copy_candidates`, then the content hashes).
-    ``files_found = files_landed + files_rejected + files_copied + files_seen_before``."""
+    ``files_found = files_landed + files_rejected + files_copied + files_seen_before``;
+    ``files_empty`` are the landed files that held no record and no bad line (paths, sorted)."""
 
     files_found: int = 0
     files_landed: int = 0
+    files_empty: list[str] = field(default_factory=list)
     files_rejected: dict[str, str] = field(default_factory=dict)
     files_copied: dict[str, str] = field(default_factory=dict)
     files_seen_before: int = 0
@@ -470,6 +472,8 @@ def _land_files(
                             str(f.path), (0, 0, None)
                         )
                         manifest.append((name, str(f.path), records_, quarantined, load_id, now))
+                        if records_ + quarantined == 0:
+                            result.files_empty.append(str(f.path))
             manifest.extend((name, path, 0, 0, load_id, now) for path in [*rejected, *copies])
             result.files_rejected.update(rejected)
             problems.update(rejected)
@@ -485,6 +489,7 @@ def _land_files(
         with result.phase("manifest write"):
             _append_manifest(spark, rows)
     result.files_landed = len(manifest) - len(problems)
+    result.files_empty.sort()
     for cache in caches:
         cache.unpersist()
 
@@ -560,8 +565,13 @@ def print_land_summary(result: LandResult) -> None:
     ]
     console.print(table("land", ["table", "records", "quarantined"], rows))
     console.print(
-        f"{result.files_found} file(s) found: {result.files_landed} landed now, "
-        f"{len(result.files_rejected)} rejected now, "
+        f"{counted(result.files_found, 'file')} found: {result.files_landed} landed now"
+        + (
+            f" ({len(result.files_empty)} of them empty: no record), "
+            if result.files_empty
+            else ", "
+        )
+        + f"{len(result.files_rejected)} rejected now, "
         + (
             f"{len(result.files_copied)} copies of files landed from elsewhere (not landed again), "
             if result.files_copied
