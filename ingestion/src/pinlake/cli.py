@@ -40,6 +40,11 @@ from pinlake.errors import (
     UsageError,
     file_system_problem,
 )
+from pinlake.lakehouse.stream import (
+    MAX_RECORDS_PER_BATCH,
+    MAX_TRIGGER_SECONDS,
+    MIN_TRIGGER_SECONDS,
+)
 from pinlake.location import location
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
 from pinlake.produce.options import MAX_CONCURRENCY, MAX_EVENTS, rate_problem
@@ -200,7 +205,12 @@ EventsOpt = Annotated[
 ]
 FlushSizeOpt = Annotated[int, typer.Option(min=1, help="Records per bucket file.")]
 TriggerOpt = Annotated[
-    float, typer.Option(min=0.1, help="Micro-batch trigger interval of the stream query, s.")
+    float,
+    typer.Option(
+        min=MIN_TRIGGER_SECONDS,
+        max=MAX_TRIGGER_SECONDS,
+        help="Micro-batch trigger interval of the stream query, s.",
+    ),
 ]
 
 
@@ -350,7 +360,10 @@ def stream(
     ] = False,
     trigger_seconds: TriggerOpt = 1.0,
     max_records_per_batch: Annotated[
-        int, typer.Option(min=1, help="At most this many records per micro-batch.")
+        int,
+        typer.Option(
+            min=1, max=MAX_RECORDS_PER_BATCH, help="At most this many records per micro-batch."
+        ),
     ] = 100_000,
     warm_up: Annotated[
         bool,

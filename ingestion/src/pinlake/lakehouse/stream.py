@@ -94,6 +94,15 @@ STOPPED_DURING_START_UP = "stopped by a signal during start-up"
 STOP_POLL_SECONDS = 0.02
 
 
+#: The trigger intervals a continuous run takes, in seconds: a micro-batch at most ten times a
+#: second and at least once a day (an unbounded one, ``1e400``, failed in Spark after its
+#: start-up; for rarer runs schedule ``--available-now``).
+MIN_TRIGGER_SECONDS, MAX_TRIGGER_SECONDS = 0.1, 86_400.0
+#: The most records per micro-batch of a topic: the Kafka source reads ``maxOffsetsPerTrigger``
+#: as a Java long.
+MAX_RECORDS_PER_BATCH = 2**63 - 1
+
+
 @dataclass
 class StreamOptions:
     """How to run the stream stage.
@@ -104,6 +113,10 @@ class StreamOptions:
     (Kafka source ``maxOffsetsPerTrigger``). ``run_seconds``: stop a continuous run after that long
     (None: until SIGTERM/SIGINT). ``warm_up``: a continuous run first runs :func:`warm_up` (a few
     seconds), so that its first micro-batches are as fast as the later ones.
+
+    Raises :class:`UsageError` for a ``trigger_seconds`` outside :data:`MIN_TRIGGER_SECONDS`–
+    :data:`MAX_TRIGGER_SECONDS` and a ``max_records_per_batch`` outside
+    1–:data:`MAX_RECORDS_PER_BATCH`.
     """
 
     available_now: bool = False
@@ -111,6 +124,18 @@ class StreamOptions:
     max_records_per_batch: int = 100_000
     run_seconds: float | None = None
     warm_up: bool = True
+
+    def __post_init__(self) -> None:
+        if not MIN_TRIGGER_SECONDS <= self.trigger_seconds <= MAX_TRIGGER_SECONDS:  # nan too
+            raise UsageError(
+                f"trigger seconds: {self.trigger_seconds:g} is not in"
+                f" {MIN_TRIGGER_SECONDS:g}–{MAX_TRIGGER_SECONDS:,.0f}"
+            )
+        if not 1 <= self.max_records_per_batch <= MAX_RECORDS_PER_BATCH:
+            raise UsageError(
+                f"records per micro-batch: {self.max_records_per_batch} is not in"
+                f" 1–{MAX_RECORDS_PER_BATCH:,}"
+            )
 
 
 #: How many of the latest records' latencies a run keeps for its percentiles.

@@ -15,7 +15,7 @@ import psutil
 
 from pinlake import kafka, run_folder
 from pinlake.config import TABLES, Settings
-from pinlake.lakehouse.stream import read_status
+from pinlake.lakehouse.stream import StreamOptions, read_status
 from pinlake.services import process
 from pinlake.spark import LOCAL_MASTER, session_env
 
@@ -41,7 +41,11 @@ def start(settings: Settings, trigger_seconds: float = 1.0, warm_up: bool = True
 
     Its Spark runs on :data:`pinlake.spark.LOCAL_MASTER` unless ``PINLAKE_SPARK_MASTER`` names
     a master, also while the home's standalone cluster runs: a query that never ends would keep
-    its cluster cores for good (the cluster gives each application its own)."""
+    its cluster cores for good (the cluster gives each application its own).
+
+    Raises :class:`~pinlake.errors.UsageError` before anything starts for a ``trigger_seconds``
+    :class:`~pinlake.lakehouse.stream.StreamOptions` refuses."""
+    StreamOptions(trigger_seconds=trigger_seconds, warm_up=warm_up)  # its checks, here at once
     pid_ = process.read_pid(settings.run_dir, NAME)
     if pid_ is not None:
         return pid_

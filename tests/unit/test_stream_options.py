@@ -1,0 +1,63 @@
+"""Stream-stage options that cannot work are refused before a Spark JVM starts
+(pinlake.lakehouse.stream.StreamOptions, the CLI's bounds, ``services up``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pinlake.cli import main
+from pinlake.config import Settings
+from pinlake.errors import UsageError
+from pinlake.lakehouse.stream import MAX_RECORDS_PER_BATCH, MAX_TRIGGER_SECONDS, StreamOptions
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        # Spark took "inf seconds" as a trigger only to fail after its start-up
+        ["stream", "--trigger-seconds", "1e400"],
+        ["stream", "--trigger-seconds", "nan"],
+        ["services", "up", "--trigger-seconds", "1e400"],
+        # the Kafka source reads maxOffsetsPerTrigger as a Java long
+        ["stream", "--max-records-per-batch", str(2**63)],
+    ],
+)
+def test_the_cli_refuses_them_in_one_line(tmp_path, capsys, args) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path / "home"), *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: Invalid value for '--") and "\n" not in err, err
+    assert not (tmp_path / "home" / "run").exists()  # nothing was started
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"trigger_seconds": float("inf")},
+        {"trigger_seconds": float("nan")},
+        {"trigger_seconds": 0.0},
+        {"max_records_per_batch": 0},
+        {"max_records_per_batch": MAX_RECORDS_PER_BATCH + 1},
+    ],
+)
+def test_every_caller_gets_the_same_rules(options) -> None:
+    """The DAGs, the demo and the service's own process build StreamOptions without the CLI."""
+    with pytest.raises(UsageError):
+        StreamOptions(**options)
+
+
+def test_the_bounds_themselves_are_taken() -> None:
+    assert StreamOptions(trigger_seconds=MAX_TRIGGER_SECONDS).trigger_seconds == 86_400
+    largest = StreamOptions(trigger_seconds=0.1, max_records_per_batch=2**63 - 1)
+    assert largest.max_records_per_batch == MAX_RECORDS_PER_BATCH
+
+
+def test_the_service_is_not_started_with_a_trigger_it_would_fail_on(tmp_path) -> None:
+    from pinlake.services import stream_process
+
+    settings = Settings(home=tmp_path / "home")
+    with pytest.raises(UsageError, match="trigger seconds: inf is not in 0.1–86,400"):
+        stream_process.start(settings, trigger_seconds=float("inf"))
+    assert not stream_process.state(settings, kafka_answers=False)["running"]
+    assert not (settings.run_dir / f"{stream_process.NAME}.pid").exists()
