@@ -59,6 +59,15 @@ def test_a_count_or_rate_that_cannot_work_is_refused_before_the_run(
     assert "Traceback" not in err
 
 
+def test_the_demo_refuses_an_event_count_before_it_resets_the_home(tmp_path, capsys) -> None:
+    """``pinlake demo --events 1e23`` started the services and reset the home first."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path / "home"), "demo", "--events", str(10**23)])
+    assert exit_info.value.code == 2
+    assert "Invalid value for '--events'" in capsys.readouterr().err
+    assert not (tmp_path / "home").exists()
+
+
 def test_the_options_refuse_what_the_cli_refuses_for_every_caller() -> None:
     """The DAGs, the demo and bench/ build the options without the CLI: the same rules
     (pinlake.produce.options), one place."""

@@ -445,7 +445,10 @@ def dbt(ctx: typer.Context) -> None:
 @app.command()
 def demo(
     events: Annotated[
-        int | None, typer.Option(min=1, help="Events to produce (default: one per source row).")
+        int | None,
+        typer.Option(
+            min=1, max=MAX_EVENTS, help="Events to produce (default: one per source row)."
+        ),
     ] = None,
     rows: Annotated[int, typer.Option(min=1, help="Rows per source table.")] = AICORE_ROWS,
     direct: Annotated[
