@@ -146,6 +146,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     strays = sorted(i.nodeid for i in items if "golden" in i.fixturenames and not golden[i])
     if strays:  # another worker would build a second golden run
         raise pytest.UsageError(f"add their modules to GOLDEN_MODULES (conftest.py): {strays}")
+    marked = {name: {i for i in items if i.get_closest_marker(name)} for name in ("spark", "slow")}
+    fast_jvms = sorted(i.nodeid for i in marked["spark"] - marked["slow"])
+    if fast_jvms:  # the fast loop (`-m "not slow"`) starts no Spark JVM (pyproject.toml's markers)
+        raise pytest.UsageError(f"mark these Spark tests slow too: {fast_jvms}")
     # the longest chains first, so that the short modules fill in at the end (xdist hands the
     # work units out in this order): the golden unit, then LONGEST_MODULES (longest first), then
     # the other modules with an end-to-end (slow) test, then the rest (stable: collection order)

@@ -19,7 +19,7 @@ from py4j.protocol import Py4JError
 
 from pinlake.errors import INTERRUPTED
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 def test_ctrl_c_cancels_the_job_and_leaves_no_py4j_traceback(spark, caplog) -> None:

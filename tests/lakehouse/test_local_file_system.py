@@ -12,7 +12,7 @@ import pytest
 
 from pinlake.spark import LOCAL_FILE_SYSTEM
 
-pytestmark = [pytest.mark.spark]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 def test_both_hadoop_apis_use_pinlakes_local_file_system(spark, tmp_path: Path) -> None:
