@@ -151,3 +151,20 @@ def command_lines(pid: int) -> list[str]:
         with contextlib.suppress(psutil.NoSuchProcess):  # psutil.ZombieProcess is one
             lines.append(" ".join(proc.cmdline()))
     return lines
+
+
+def cli_exit_code(monkeypatch: object, home: Path, *args: str) -> int | str | None:
+    """``pinlake --home HOME ARGS`` run in this process, its settings read anew (the cached
+    ones cleared before and after; ``PINLAKE_HOME``, which ``--home`` sets, restored by
+    ``monkeypatch``): its exit code (``main`` always ends with one)."""
+    from pinlake.cli import get_settings, main
+
+    monkeypatch.setenv("PINLAKE_HOME", str(home))  # type: ignore[attr-defined]
+    get_settings.cache_clear()
+    try:
+        main(["--home", str(home), *args])
+    except SystemExit as exc:
+        return exc.code
+    finally:
+        get_settings.cache_clear()
+    raise AssertionError("the command returned without an exit code")

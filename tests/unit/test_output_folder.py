@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from pinlake_testing import cli_exit_code
 
 import pinlake.spark
-from pinlake.cli import get_settings, main
 from pinlake.errors import UsageError
 from pinlake.output import output_folder
 
@@ -51,14 +51,8 @@ def test_export_to_a_folder_it_cannot_write_fails_before_spark(
         raise SparkStarted
 
     monkeypatch.setattr(pinlake.spark, "get_spark", no_spark)
-    monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / "home"))  # --home sets it: restored after
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            main(["--home", str(tmp_path / "home"), "export", "--out", "/proc/pinlake-out"])
-    finally:
-        get_settings.cache_clear()
-    assert exit_info.value.code == 2
+    code = cli_exit_code(monkeypatch, tmp_path / "home", "export", "--out", "/proc/pinlake-out")
+    assert code == 2
     err = capsys.readouterr().err.strip()
     said = "error: --out /proc/pinlake-out cannot be written: /proc: No such file or directory"
     assert err == said

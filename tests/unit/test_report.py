@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pinlake_testing import cli_exit_code
 
 import pinlake.spark
-from pinlake.cli import main
-from pinlake.config import Settings, get_settings
+from pinlake.config import Settings
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse.counts import DeliveryCounts, PathCounts
 from pinlake.pipeline.runner import Runner
@@ -346,14 +346,8 @@ def test_missing_exports_fail_in_one_line(
         write_report(settings, ReportOptions(exports=exports))
 
     # the command says so in one line and exits non-zero before it starts Spark
-    monkeypatch.setenv("PINLAKE_HOME", str(settings.home))  # --home sets it: restored after
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            main(["--home", str(settings.home), "report", "--exports", str(tmp_path / "nowhere")])
-    finally:
-        get_settings.cache_clear()
-    assert exit_info.value.code == 1
+    nowhere = str(tmp_path / "nowhere")
+    assert cli_exit_code(monkeypatch, settings.home, "report", "--exports", nowhere) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no exported marts in") and "\n" not in err
 
@@ -414,15 +408,7 @@ def run_report_command(settings: Settings, monkeypatch, *args: str) -> int:
 
     monkeypatch.setattr(Runner, "spark", no_spark)
     monkeypatch.setattr(pinlake.spark, "get_spark", no_spark)
-    monkeypatch.setenv("PINLAKE_HOME", str(settings.home))  # --home sets it: restored after
-    get_settings.cache_clear()
-    try:
-        main(["--home", str(settings.home), "report", *args])
-    except SystemExit as exc:
-        return exc.code
-    finally:
-        get_settings.cache_clear()
-    raise AssertionError("the command returned without an exit code")
+    return cli_exit_code(monkeypatch, settings.home, "report", *args)
 
 
 @pytest.mark.parametrize("case", ["a file", "under a file", "index.html is a folder"])

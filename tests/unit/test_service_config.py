@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pinlake_testing import listening
+from pinlake_testing import cli_exit_code, listening
 from pydantic import ValidationError
 
 from pinlake.cli import main, settings_problems
@@ -26,7 +26,6 @@ from pinlake.config import (
     KafkaSettings,
     MariadbSettings,
     Settings,
-    get_settings,
     setting_variables,
     unknown_variables,
 )
@@ -125,13 +124,7 @@ def test_up_from_the_cli_is_one_line_and_a_non_zero_exit(tmp_path, monkeypatch, 
     monkeypatch.delenv("PINLAKE_API__HOST", raising=False)
     monkeypatch.delenv("PINLAKE_KAFKA__PARTITIONS", raising=False)
     monkeypatch.delenv("PINLAKE_SOURCE_DB", raising=False)
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            main(["--home", str(tmp_path / "home"), "services", "up", "--no-stream"])
-    finally:
-        get_settings.cache_clear()
-    assert exit_info.value.code == 1
+    assert cli_exit_code(monkeypatch, tmp_path / "home", "services", "up", "--no-stream") == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     assert "kafka (pid" in err and "bootstrap_servers=127.0.0.1:19100" in err
