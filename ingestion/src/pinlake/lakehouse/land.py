@@ -564,14 +564,10 @@ def print_land_summary(result: LandResult) -> None:
         ("total", result.total_records, result.total_quarantined)
     ]
     console.print(table("land", ["table", "records", "quarantined"], rows))
+    empty = f" ({len(result.files_empty)} of them empty: no record)" if result.files_empty else ""
     console.print(
-        f"{counted(result.files_found, 'file')} found: {result.files_landed} landed now"
-        + (
-            f" ({len(result.files_empty)} of them empty: no record), "
-            if result.files_empty
-            else ", "
-        )
-        + f"{len(result.files_rejected)} rejected now, "
+        f"{counted(result.files_found, 'file')} found: {result.files_landed} landed now{empty}, "
+        f"{len(result.files_rejected)} rejected now, "
         + (
             f"{len(result.files_copied)} copies of files landed from elsewhere (not landed again), "
             if result.files_copied
