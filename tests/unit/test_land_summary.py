@@ -42,7 +42,10 @@ def test_empty_files_that_landed_are_named_in_the_count(capsys) -> None:
     result.records["pin"] = 5
     result.files_empty = ["topics/pinterest.geo/partition=0/pinterest.geo+0+0000005000.json"]
     line = _last_line(capsys, result)
-    assert line.startswith("2 files found: 2 landed now (1 of them empty: no record), 0 rejected")
+    assert line.startswith(
+        "2 files found: 2 landed now (1 of them empty: no record, e.g. topics/pinterest.geo/"
+        "partition=0/pinterest.geo+0+0000005000.json), 0 rejected"
+    )
     one = LandResult(files_found=1, files_landed=1, seconds=1.0)
     assert _last_line(capsys, one).startswith("1 file found: 1 landed now, 0 rejected now")
 

@@ -31,7 +31,7 @@ def test_a_folder_that_cannot_be_written_is_one_usage_line(tmp_path: Path, case:
     out, message = {
         "a file": (tmp_path / "file", "exists and is not a folder"),
         "under a file": (tmp_path / "file" / "x", f"cannot be created: {tmp_path}/file is not"),
-        "under /proc": (Path("/proc/pinlake-out"), "cannot be written: /proc: "),
+        "under /proc": (Path("/proc/pinlake-out"), "cannot be written: no folder can be made in"),
     }[case]
     with pytest.raises(UsageError, match=f"^--out {re.escape(str(out))} {re.escape(message)}"):
         output_folder(out)
@@ -54,5 +54,8 @@ def test_export_to_a_folder_it_cannot_write_fails_before_spark(
     code = cli_exit_code(monkeypatch, tmp_path / "home", "export", "--out", "/proc/pinlake-out")
     assert code == 2
     err = capsys.readouterr().err.strip()
-    said = "error: --out /proc/pinlake-out cannot be written: /proc: No such file or directory"
+    said = (
+        "error: --out /proc/pinlake-out cannot be written: no folder can be made in /proc"
+        " (No such file or directory)"
+    )
     assert err == said

@@ -32,6 +32,7 @@ def output_folder(path: Path, option: str = "--out") -> Path:
             pass
     except OSError as exc:
         raise UsageError(
-            f"{option} {out} cannot be written: {probe_in}: {exc.strerror or exc}"
+            f"{option} {out} cannot be written: no folder can be made in {probe_in}"
+            f" ({exc.strerror or exc})"
         ) from None
     return out

@@ -564,7 +564,11 @@ def print_land_summary(result: LandResult) -> None:
         ("total", result.total_records, result.total_quarantined)
     ]
     console.print(table("land", ["table", "records", "quarantined"], rows))
-    empty = f" ({len(result.files_empty)} of them empty: no record)" if result.files_empty else ""
+    empty = (
+        f" ({len(result.files_empty)} of them empty: no record, e.g. {result.files_empty[0]})"
+        if result.files_empty
+        else ""
+    )
     console.print(
         f"{counted(result.files_found, 'file')} found: {result.files_landed} landed now{empty}, "
         f"{len(result.files_rejected)} rejected now, "
