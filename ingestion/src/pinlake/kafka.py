@@ -10,6 +10,7 @@ are confluent-kafka's named :class:`confluent_kafka.KafkaError` constants (librd
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
@@ -17,6 +18,7 @@ from pinlake.config import TABLES, Settings
 from pinlake.errors import PinlakeError
 
 if TYPE_CHECKING:
+    from confluent_kafka import Consumer
     from confluent_kafka.admin import AdminClient
 
 T = TypeVar("T")
@@ -32,22 +34,71 @@ def quiet_logger() -> logging.Logger:
     return _QUIET
 
 
-def transient_errors() -> frozenset[int]:
-    """Client error codes worth retrying although librdkafka does not flag them retriable:
-    a group coordinator that moved or is loading, a timed-out or broken connection, and all
-    brokers down (a restart)."""
+def leader_moving_errors() -> frozenset[int]:
+    """Broker answers that mean a partition's leadership is in transit, not that anything is
+    wrong: the broker named leader has not taken the partition over yet, or no longer leads it.
+    They come right after a topic is created (its metadata lists a leader a moment before that
+    broker serves ListOffsets: NOT_LEADER_OR_FOLLOWER, Kafka's protocol guide "Error Codes") and
+    while a broker restarts or a leader is elected. librdkafka flags none of them retriable on
+    a watermark query, and each clears within a second or so."""
     from confluent_kafka import KafkaError
 
     return frozenset(
         {
-            KafkaError.NOT_COORDINATOR,
-            KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-            KafkaError.COORDINATOR_NOT_AVAILABLE,
-            KafkaError._TIMED_OUT,
-            KafkaError._TRANSPORT,
-            KafkaError._ALL_BROKERS_DOWN,
+            KafkaError.NOT_LEADER_FOR_PARTITION,
+            KafkaError.LEADER_NOT_AVAILABLE,
+            KafkaError.FENCED_LEADER_EPOCH,
+            KafkaError.UNKNOWN_LEADER_EPOCH,
+            KafkaError.OFFSET_NOT_AVAILABLE,
         }
     )
+
+
+def transient_errors() -> frozenset[int]:
+    """Client error codes worth retrying although librdkafka does not flag them retriable:
+    a group coordinator that moved or is loading, a partition leader in transit
+    (:func:`leader_moving_errors`), a timed-out or broken connection, and all brokers down
+    (a restart)."""
+    from confluent_kafka import KafkaError
+
+    return leader_moving_errors() | {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+    }
+
+
+def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float) -> tuple[int, int]:
+    """``(low, high)`` offsets of one partition, asked of its leader (not from a cache).
+
+    A leader in transit (:func:`leader_moving_errors`) is asked again, 50 ms apart, until
+    ``timeout`` seconds have passed in all; any other failure, or the last one, is raised as
+    the :class:`confluent_kafka.KafkaException` it is.
+    """
+    from confluent_kafka import KafkaException, TopicPartition
+    from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
+
+    moving = leader_moving_errors()
+    deadline = time.monotonic() + timeout
+
+    @retry(
+        retry=retry_if_exception(
+            lambda exc: isinstance(exc, KafkaException) and exc.args[0].code() in moving
+        ),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.05),
+        reraise=True,
+    )
+    def ask() -> tuple[int, int]:
+        left = max(deadline - time.monotonic(), 0.05)
+        return consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=left, cached=False
+        )
+
+    return ask()
 
 
 def retry_transient(
@@ -310,7 +361,7 @@ def topic_offsets(
     settings: Settings, topics: list[str], timeout: float = 5.0
 ) -> list[PartitionOffsets]:
     """Watermarks of every partition of ``topics`` that exists (missing topics are left out)."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
+    from confluent_kafka import Consumer, KafkaException
 
     consumer = Consumer(
         {
@@ -330,11 +381,9 @@ def topic_offsets(
                 continue
             for p in sorted(tmeta.partitions):
                 try:
-                    low, high = consumer.get_watermark_offsets(
-                        TopicPartition(topic, p), timeout=timeout
-                    )
+                    low, high = watermarks(consumer, topic, p, timeout)
                 except KafkaException:
-                    continue  # leader moving: the partition is left out of this answer
+                    continue  # no leader for ``timeout`` s: left out of this answer
                 rows.append(PartitionOffsets(topic, p, low, high))
     finally:
         consumer.close()

@@ -106,7 +106,7 @@ def _failure(exc: KafkaException) -> Exception:
         return KafkaFailure(str(exc), False)
     if err.code() in _UNREACHABLE:
         return BrokerUnavailable(err.str())
-    retriable = err.retriable() or err.code() == KafkaError._TIMED_OUT
+    retriable = err.retriable() or err.code() in kafka.transient_errors()
     return KafkaFailure(err.str(), retriable)
 
 

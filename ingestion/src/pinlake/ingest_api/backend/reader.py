@@ -46,15 +46,14 @@ class PartitionReader:
 
     def _watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         try:
-            return self._get().get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=3.0, cached=False
-            )
+            return kafka.watermarks(self._get(), topic, partition, timeout=3.0)
         except KafkaException as exc:
             raise BrokerUnavailable(str(exc)) from exc
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
-        """``(low, high)`` offsets of a partition (blocking, up to 3 s); raises
-        :class:`BrokerUnavailable` if the broker does not answer."""
+        """``(low, high)`` offsets of a partition (blocking, up to 3 s, a leader in transit
+        asked again: :func:`pinlake.kafka.watermarks`); raises :class:`BrokerUnavailable` if the
+        broker does not answer."""
         with self._lock:
             return self._watermarks(topic, partition)
 

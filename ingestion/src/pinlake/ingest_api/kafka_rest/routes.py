@@ -7,10 +7,12 @@ every route by the router's route class: 503 / 50302 "Broker not available.".
 
 from __future__ import annotations
 
+from confluent_kafka import KafkaError
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pinlake import kafka
 from pinlake.ingest_api.backend import Delivery, TopicInfo
 from pinlake.ingest_api.errors import KafkaRestError, facade_route, kafka_json
 from pinlake.ingest_api.kafka_rest import codec
@@ -62,15 +64,18 @@ _PRODUCE_DOC = {
 
 # Kafka error codes that mean the topic is gone (deleted since its metadata was cached): the
 # request is answered 404 / 40401 and the cached metadata dropped.
-_TOPIC_GONE = {3}  # UNKNOWN_TOPIC_OR_PART
+_TOPIC_GONE = {KafkaError.UNKNOWN_TOPIC_OR_PART}
+#: Kafka error codes a client should retry (50003), beside those librdkafka flags retriable.
+TRANSIENT = kafka.transient_errors()
 
 
 def _offset(d: Delivery) -> dict:
     """One ``offsets[i]`` entry; a failed record carries 50003 (retriable) or 50002 (other
-    Kafka error), as rest-utils' KafkaExceptionMapper does."""
+    Kafka error), as rest-utils' KafkaExceptionMapper does (Java's RetriableException, among
+    them a leader in transit: :func:`pinlake.kafka.transient_errors`)."""
     if d.error is None:
         return {"partition": d.partition, "offset": d.offset, "error_code": None, "error": None}
-    retriable = d.error.retriable() or d.error.code() < 0
+    retriable = d.error.retriable() or d.error.code() < 0 or d.error.code() in TRANSIENT
     return {
         "partition": None,
         "offset": None,
