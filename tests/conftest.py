@@ -147,8 +147,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if strays:  # another worker would build a second golden run
         raise pytest.UsageError(f"add their modules to GOLDEN_MODULES (conftest.py): {strays}")
     marked = {name: {i for i in items if i.get_closest_marker(name)} for name in ("spark", "slow")}
+    # the fast loop (`-m "not slow"`) starts no Spark JVM (pyproject.toml's markers): a test
+    # marked `spark`, or reading the worker's session (the ``spark`` fixture), is marked both
+    sessions = {i for i in items if "spark" in i.fixturenames}
+    unmarked = sorted(i.nodeid for i in sessions - marked["spark"])
+    if unmarked:
+        raise pytest.UsageError(f"mark these tests of the Spark session spark and slow: {unmarked}")
     fast_jvms = sorted(i.nodeid for i in marked["spark"] - marked["slow"])
-    if fast_jvms:  # the fast loop (`-m "not slow"`) starts no Spark JVM (pyproject.toml's markers)
+    if fast_jvms:
         raise pytest.UsageError(f"mark these Spark tests slow too: {fast_jvms}")
     # the longest chains first, so that the short modules fill in at the end (xdist hands the
     # work units out in this order): the golden unit, then LONGEST_MODULES (longest first), then

@@ -7,6 +7,10 @@ runs too (since SPARK-51466 its evaluation no longer needs the registry)."""
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
 
 def test_the_hive_function_registry_initialises(spark) -> None:
     registry = spark._jvm.org.apache.hadoop.hive.ql.exec.FunctionRegistry
