@@ -120,8 +120,10 @@ lint: $(VENV)/.installed ## ruff + sqlfluff (sparksql dialect, dbt templater)
 # Under `make test` pytest starts after the lint: on a fresh clone the lint still runs beside
 # set-up's class-data archive, and where set-up is done already its lines (sqlfluff's templater)
 # no longer land among pytest's.
+# It ends with the ten longest set-ups, calls and tear-downs: where a run's time went (the golden
+# run's set-up, the scale-out stack's, the stream path's), to compare across runs and machines.
 pytest: setup $(if $(filter test,$(MAKECMDGOALS)),lint) ## every test: unit, Spark, dbt (one golden build), Kafka, Airflow
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=10
 
 test-fast: setup ## the developer loop: everything but the end-to-end, fault and Spark tests
 	$(BIN)/pytest -m "not slow"
