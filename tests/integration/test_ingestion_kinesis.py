@@ -194,6 +194,48 @@ def test_a_new_stream_is_described_and_read_at_once(kafka_services, api):
         assert api.delete(f"/streams/{name}").status_code == 200
 
 
+def test_a_stream_created_again_with_more_shards_is_usable_at_once(kafka_services, api):
+    """A stream deleted and created again under its name, with more shards, is described, read
+    and written at once. (DescribeStream answered 503 in 19 of 20 such rounds, the API's reader
+    still knowing the old topic; PutRecords refused the new shards' records for about 22 s,
+    "Local: Unknown partition", the producer's metadata 30 s old: helper-47's trial.)"""
+    name = f"it-{uuid.uuid4().hex[:8]}"
+    for round_, shards in enumerate((1, 3, 5)):
+        assert api.post(f"/streams/{name}", json={"ShardCount": shards}).status_code == 200
+        described = api.get(f"/streams/{name}")
+        assert described.status_code == 200, described.text
+        assert len(described.json()["StreamDescription"]["Shards"]) == shards
+        entries = [
+            {"Data": _b64({"r": round_, "i": i}), "PartitionKey": f"k{i}"} for i in range(20)
+        ]
+        put_all = put(api, f"/streams/{name}/records", {"Records": entries})
+        assert put_all.status_code == 200 and put_all.json()["FailedRecordCount"] == 0, put_all.text
+        used = {r["ShardId"] for r in put_all.json()["Records"]}
+        assert (len(used) > 1) == (shards > 1)  # the new shards take records at once
+        read = [
+            json.loads(base64.b64decode(r["Data"]))
+            for i in range(shards)
+            for r in read_stream(api, name, f"shardId-{i:012d}")
+        ]
+        assert sorted(r["i"] for r in read) == list(range(20)) and {r["r"] for r in read} == {
+            round_
+        }
+        assert api.delete(f"/streams/{name}").status_code == 200
+
+
+def test_the_stream_querys_streams_are_not_deleted(kafka_services, api):
+    """DeleteStream of a stream pinlake's stream query lands (``streaming-pinterest-<table>``)
+    is refused as Kinesis refuses a stream with registered consumers: deleting one lost the
+    records not yet landed, and the query failed at every start since (helper-47's trial)."""
+    stream = kafka_services.stream("geo")
+    put(api, f"/streams/{stream}/record", {"Data": {"keep": 1}, "PartitionKey": "p"})
+    refused = api.delete(f"/streams/{stream}")
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["__type"] == "ResourceInUseException"
+    assert "stream query" in refused.json()["message"]
+    assert api.get(f"/streams/{stream}").status_code == 200
+
+
 def test_iterator_types_and_paging(kafka_services, api):
     stream = kafka_services.stream("geo")
     first = put(api, f"/streams/{stream}/record", {"Data": {"p": 1}, "PartitionKey": "p"}).json()

@@ -43,6 +43,13 @@ def test_a_leader_in_transit_is_asked_again(code: int) -> None:
     assert consumer.calls == [{"topic": "t", "partition": 2, "cached": False}] * 3
 
 
+def test_a_partition_the_clients_cache_does_not_know_yet_is_asked_again() -> None:
+    """A topic deleted and created again: the client's cache still holds the old one."""
+    consumer = Answers(KafkaError._UNKNOWN_PARTITION)
+    assert kafka.watermarks(consumer, "t", 4, timeout=5.0) == (3, 8)
+    assert len(consumer.calls) == 2
+
+
 def test_another_error_is_raised_at_once() -> None:
     consumer = Answers(KafkaError.TOPIC_AUTHORIZATION_FAILED)
     with pytest.raises(KafkaException) as raised:

@@ -74,14 +74,17 @@ def transient_errors() -> frozenset[int]:
 def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float) -> tuple[int, int]:
     """``(low, high)`` offsets of one partition, asked of its leader (not from a cache).
 
-    A leader in transit (:func:`leader_moving_errors`) is asked again, 50 ms apart, until
-    ``timeout`` seconds have passed in all; any other failure, or the last one, is raised as
-    the :class:`confluent_kafka.KafkaException` it is.
+    For a partition that the cluster's metadata lists: a leader in transit
+    (:func:`leader_moving_errors`), and a partition the client's own metadata does not know yet
+    (``_UNKNOWN_PARTITION``: its cache still holds a topic deleted and created again, which it
+    renews after the error), are asked again, 50 ms apart, until ``timeout`` seconds have passed
+    in all; any other failure, or the last one, is raised as the
+    :class:`confluent_kafka.KafkaException` it is.
     """
-    from confluent_kafka import KafkaException, TopicPartition
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
     from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
-    moving = leader_moving_errors()
+    moving = leader_moving_errors() | {KafkaError._UNKNOWN_PARTITION}
     deadline = time.monotonic() + timeout
 
     @retry(

@@ -102,6 +102,11 @@ class AckedProducer:
         self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
         self._poller.start()
 
+    def refresh_metadata(self, topic: str) -> None:
+        """Ask the broker for ``topic``'s metadata now (blocking, up to 3 s): the producer's
+        cache takes the answer. Raises KafkaException if the broker does not answer."""
+        self._producer.list_topics(topic, timeout=3.0)
+
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.05)

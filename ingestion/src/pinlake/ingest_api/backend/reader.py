@@ -57,6 +57,12 @@ class PartitionReader:
         with self._lock:
             return self._watermarks(topic, partition)
 
+    def refresh_metadata(self, topic: str) -> None:
+        """Ask the broker for ``topic``'s metadata now (blocking, up to 3 s): the consumer's
+        cache takes the answer. Raises KafkaException if the broker does not answer."""
+        with self._lock:
+            self._get().list_topics(topic, timeout=3.0)
+
     def read(self, topic: str, partition: int, offset: int, limit: int) -> ReadResult:
         """Up to ``limit`` messages of ``topic``/``partition`` from ``offset`` (or the low
         watermark, if that is later), waiting at most about 3 s (blocking). Raises

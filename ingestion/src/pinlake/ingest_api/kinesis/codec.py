@@ -88,6 +88,20 @@ def stream_not_found(stream: str) -> CodecError:
     )
 
 
+def stream_in_use(stream: str) -> CodecError:
+    """400 ``ResourceInUseException`` for DeleteStream of a stream that pinlake's stream query
+    reads (``streaming-pinterest-<table>``): Kinesis refuses to delete a stream with registered
+    consumers (DeleteStream reference, ``EnforceConsumerDeletion``). Deleting one lost the
+    records the query had not landed, and the query, its checkpoint ahead of the new topic's
+    offsets, failed at every start since."""
+    return CodecError(
+        400,
+        f"Stream {stream} under account {ACCOUNT} has registered consumers: pinlake's stream"
+        " query lands it into raw Delta, and it is not deleted.",
+        "ResourceInUseException",
+    )
+
+
 def shard_not_found(shard: str, stream: str) -> CodecError:
     """400 ``ResourceNotFoundException`` for a shard of a stream."""
     return CodecError(

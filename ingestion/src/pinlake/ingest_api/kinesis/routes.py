@@ -100,7 +100,7 @@ async def create_stream(request: Request, stream: str) -> Response:
     data = await _json_body(request, optional=True)
     count = codec.shard_count(data, settings.api.default_shard_count)
     codec.check_new_stream_name(stream, _batch_topics(request))
-    if not await backend(request).metadata.create_topic(stream, count):
+    if not await backend(request).create_topic(stream, count):
         raise KinesisError(
             400,
             f"Stream {stream} under account {ACCOUNT} already exists.",
@@ -112,9 +112,13 @@ async def create_stream(request: Request, stream: str) -> Response:
 @router.delete("/streams/{stream}", summary="DeleteStream")
 async def delete_stream(request: Request, stream: str) -> Response:
     """Delete a stream; ``{}``, or 400 ``ResourceNotFoundException`` (for a batch topic too:
-    :func:`codec.stream_name_problem`)."""
+    :func:`codec.stream_name_problem`), or 400 ``ResourceInUseException`` for a stream that
+    pinlake's stream query reads (:func:`codec.stream_in_use`)."""
     codec.check_stream(stream, _batch_topics(request))
-    if not await backend(request).metadata.delete_topic(stream):
+    settings = request.app.state.settings
+    if stream in {settings.stream(table) for table in TABLES}:
+        raise codec.stream_in_use(stream)
+    if not await backend(request).delete_topic(stream):
         raise codec.stream_not_found(stream)
     return amz_json({})
 
