@@ -116,7 +116,19 @@ def test_reference_sequence_replay(settings, aicore_dir, tmp_path, capsys):
 def test_produce_errors(settings, home, capsys, tmp_path):
     init_source(settings, rows=10, seed=1, url=None, force=False)
     for args, needle in (
-        (["produce", "--stream"], "only apply with --to api"),
+        (["produce", "--stream"], "--stream only applies with --to api"),
+        # every option of the other destination is refused, not ignored (helper-47's trial:
+        # --flush-size, --batch-size and --concurrency were taken and did nothing)
+        (["produce", "--batch-size", "50"], "--batch-size only applies with --to api"),
+        (
+            ["produce", "--concurrency", "2", "--api-key", "k"],
+            "--api-key, --concurrency only apply with --to api",
+        ),
+        (
+            ["produce", "--to", "api", "--flush-size", "5"],
+            "--flush-size only applies with --to bucket",
+        ),
+        (["produce", "--to", "api", "--bucket", str(tmp_path)], "--bucket only applies with"),
         (["produce", "--sequence-file", str(tmp_path / "nope.csv")], "no such sequence file"),
         (["produce", "--sequential", "--sequence-file", str(tmp_path / "x")], "exclude"),
     ):

@@ -268,8 +268,26 @@ class Destination(str, Enum):
     api = "api"
 
 
+def _given(ctx: typer.Context, *names: str) -> list[str]:
+    """The options among ``names`` (parameter names) that the caller set, on the command line
+    or through an environment variable, rather than left at their defaults; as ``--option``.
+    (Click's ``ParameterSource``, by name: Typer runs a click of its own.)"""
+    given = []
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            given.append("--" + name.replace("_", "-"))
+    return given
+
+
+def _only_with(options: list[str], where: str) -> UsageError:
+    verb = "applies" if len(options) == 1 else "apply"
+    return UsageError(f"{', '.join(options)} only {verb} with {where}")
+
+
 @app.command()
 def produce(
+    ctx: typer.Context,
     to: Annotated[
         Destination,
         typer.Option(
@@ -321,17 +339,14 @@ def produce(
     if sequential and sequence_file is not None:
         raise UsageError("--sequential and --sequence-file exclude each other")
     if to is Destination.bucket:
-        extra = [
-            f
-            for f, v in (("--stream", stream), ("--api-url", api_url), ("--api-key", api_key))
-            if v
-        ]
+        extra = _given(ctx, "stream", "api_url", "api_key", "batch_size", "concurrency")
         if extra:
-            raise UsageError(f"{', '.join(extra)} only apply with --to api")
+            raise _only_with(extra, "--to api")
         _step(ProduceToBucket(**draws, bucket=bucket, flush_size=flush_size))
     else:
-        if bucket is not None:
-            raise UsageError("--bucket only applies with --to bucket (the sink writes it)")
+        extra = _given(ctx, "bucket", "flush_size")
+        if extra:
+            raise _only_with(extra, "--to bucket (with --to api the sink writes the bucket)")
         _step(
             ProduceToApi(
                 **draws,

@@ -550,7 +550,7 @@ def _json_of(data: bytes | None, what: str) -> Any:
     try:
         return loads(data)
     except ValueError as exc:
-        raise undecodable(f"{what} at offset is not JSON text ({exc})") from None
+        raise undecodable(f"{what} is not JSON text ({exc})") from None
 
 
 def record_body(record: RawRecord, fmt: Format) -> dict:
