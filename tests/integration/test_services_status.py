@@ -28,3 +28,32 @@ def test_a_home_that_started_nothing_is_told_whose_services_answer(
     ) in out, out
     services_status(kafka_services)
     assert "did not start" not in capsys.readouterr().out
+
+
+def test_a_failed_query_of_an_earlier_services_up_is_shown_not_counted(
+    kafka_services: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a stream query failed, ``services down`` and ``services up --no-stream``, status
+    exited 3 on the old ``failed`` row (helper-47's trial): a state written before the running
+    API started is an earlier ``services up``'s, shown as such and not counted. One written
+    since (a query of this one, or a ``pinlake stream`` run since) still counts."""
+    import json
+    import os
+
+    from pinlake import run_folder
+    from pinlake.lakehouse.stream import status_path
+
+    state = status_path(kafka_services)
+    api_started = run_folder.pid_file(kafka_services.run_dir, "api").stat().st_mtime
+    state.write_text(json.dumps({"pid": 999_999_999, "state": "failed", "error": "lost data"}))
+    try:
+        os.utime(state, (api_started - 60, api_started - 60))
+        assert services_status(kafka_services) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert "failed (before this services up)" in out, out
+        os.utime(state, (api_started + 60, api_started + 60))
+        assert services_status(kafka_services) == 3
+        out = " ".join(capsys.readouterr().out.split())
+        assert "failed" in out and "before this services up" not in out, out
+    finally:
+        state.unlink()

@@ -648,9 +648,10 @@ def as_running(settings: Settings) -> Settings:
 def services_status(settings: Settings) -> int:
     """Print health, ports, topic offsets and the stream query's state and lag; 0 if the broker
     and the API are healthy and pinlake's topics exist (and the stream query, if it was
-    started, runs, and MariaDB, if it runs or is the selected source, answers), else 3. A
-    local cluster of several nodes (the one that runs, whatever the settings say) is shown node
-    by node, with whether every partition is in sync; a node that is down makes the answer 3."""
+    started since the API, runs, and MariaDB, if it runs or is the selected source, answers),
+    else 3. A local cluster of several nodes (the one that runs, whatever the settings say) is
+    shown node by node, with whether every partition is in sync; a node that is down makes the
+    answer 3."""
     settings = as_running(settings)  # what runs, whatever this shell's environment says
     kpid = None if settings.kafka.external else kafka_broker.pid(settings)
     answers = kafka.healthy(settings, timeout=2.0)
@@ -708,7 +709,7 @@ def services_status(settings: Settings) -> int:
                 "stream" + (" (pinlake stream)" if stream.get("foreground") else ""),
                 f"raw.stream_* every {stream.get('trigger_seconds', '?')}s",
                 stream.get("pid") if stream.get("running") else "-",
-                stream["state"],
+                stream["state"] + (" (before this services up)" if stream["earlier"] else ""),
             )
         )
     engine_rows, engine_ok = _engine_rows(settings)
@@ -744,7 +745,8 @@ def services_status(settings: Settings) -> int:
                 "and the sink has nothing to read; `pinlake services up` creates them)",
                 soft_wrap=True,
             )
-    stream_ok = stream.get("state") in (None, "stopped") or stream["running"]
+    # a query this `services up` started (or a `pinlake stream` since) that is not running
+    stream_ok = stream.get("state") in (None, "stopped") or stream["running"] or stream["earlier"]
     healthy = k_ok and a_health and stream_ok and m_ok and engine_ok and cluster_ok and topics_ok
     return 0 if healthy and metastore_ok else 3
 

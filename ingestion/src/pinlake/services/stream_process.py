@@ -96,8 +96,11 @@ def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, An
 
     A query process that runs but has not written its own state yet (it starts: imports, the
     Spark session, the warm-up) is ``starting``, with the trigger it was started with, never
-    the state a previous query left (``stopped``). ``kafka_answers``: whether the caller found
-    the cluster answering (None: ask it here, up to 2 s when it does not)."""
+    the state a previous query left (``stopped``). ``earlier``: the process is gone and its
+    state is from before the running API started (:func:`_before_the_running_api`): an earlier
+    ``services up``'s, which ``services status`` shows but does not count. ``kafka_answers``:
+    whether the caller found the cluster answering (None: ask it here, up to 2 s when it does
+    not)."""
     status = dict(read_status(settings) or {})
     current = pid(settings)
     if current is None and _foreground(status.get("pid")):
@@ -114,6 +117,7 @@ def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, An
         }
     if status.get("state") == "running" and not status["running"]:
         status["state"] = "died"  # the process ended without writing its last state
+    status["earlier"] = not status["running"] and _before_the_running_api(settings)
     if kafka_answers is None:
         kafka_answers = kafka.healthy(settings, timeout=2.0)
     if kafka_answers:
@@ -129,6 +133,23 @@ def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, An
             for o in kafka.topic_offsets(settings, topics)
         ]
     return status
+
+
+def _before_the_running_api(settings: Settings) -> bool:
+    """The query's state was last written before this home's running ingestion API started:
+    it is the last state of an earlier ``services up`` (say ``failed``), not of this one, which
+    started no query (``--no-stream``). False when no API runs or no state was written."""
+    from pinlake.lakehouse.stream import status_path
+    from pinlake.services import api_process
+
+    if api_process.pid(settings) is None:
+        return False
+    try:
+        written = status_path(settings).stat().st_mtime
+        started = run_folder.pid_file(settings.run_dir, api_process.NAME).stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return written < started
 
 
 def _foreground(pid_: object) -> bool:
