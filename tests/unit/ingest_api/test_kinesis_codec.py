@@ -131,10 +131,18 @@ def test_start_offset_of_each_iterator_type():
     assert codec.start_offset("LATEST", 2, 3, 10, None) == 10
     assert codec.start_offset("AT_SEQUENCE_NUMBER", 2, 3, 10, seq) == 7
     assert codec.start_offset("AFTER_SEQUENCE_NUMBER", 2, 3, 10, seq) == 8
+    last = codec.sequence_number(2, 9)
+    assert codec.start_offset("AFTER_SEQUENCE_NUMBER", 2, 3, 10, last) == 10  # the next one
+    trimmed = codec.sequence_number(2, 1)  # no longer stored: from the oldest stored record
+    assert codec.start_offset("AT_SEQUENCE_NUMBER", 2, 3, 10, trimmed) == 1
     for kind, partition, start in (
         ("AT_SEQUENCE_NUMBER", 1, seq),  # a sequence number of another shard
         ("AT_SEQUENCE_NUMBER", 2, None),
         ("AT_TIMESTAMP", 2, None),
+        # a record the shard does not have yet: an iterator there skipped offsets 10..99998
+        # (helper-47's trial); offset 9 is the last record, 10 the next one's
+        ("AT_SEQUENCE_NUMBER", 2, codec.sequence_number(2, 10)),
+        ("AFTER_SEQUENCE_NUMBER", 2, codec.sequence_number(2, 99_999)),
     ):
         with pytest.raises(CodecError) as info:
             codec.start_offset(kind, partition, 3, 10, start)

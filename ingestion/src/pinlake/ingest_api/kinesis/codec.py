@@ -217,8 +217,10 @@ def start_offset(
 ) -> int:
     """The offset a GetShardIterator of type ``kind`` starts at in a partition holding offsets
     ``low`` .. ``high``-1: TRIM_HORIZON ``low``, LATEST ``high``, AT/AFTER_SEQUENCE_NUMBER the
-    sequence number's offset (+1 for AFTER). Raises ``InvalidArgumentException`` for another
-    type or a sequence number of another shard."""
+    sequence number's offset (+1 for AFTER; one no longer stored reads from ``low``). Raises
+    ``InvalidArgumentException`` for another type, a sequence number of another shard, or one
+    no record has yet (offset ``high`` or later): Kinesis refuses a sequence number that did
+    not come from the stream, and an iterator there would skip every record before it."""
     if kind == "TRIM_HORIZON":
         return low
     if kind == "LATEST":
@@ -227,6 +229,12 @@ def start_offset(
         seq = parse_sequence_number(starting_sequence_number or "")
         if seq is None or seq[0] != partition:
             raise invalid("starting-sequence-number is not a sequence number of this shard.")
+        if seq[1] >= high:
+            raise invalid(
+                f"StartingSequenceNumber {starting_sequence_number} used in GetShardIterator on"
+                f" shard {shard_id(partition)} is invalid because it did not come from this"
+                f" stream (the shard's next record gets {sequence_number(partition, high)})."
+            )
         return seq[1] + (kind == "AFTER_SEQUENCE_NUMBER")
     raise invalid(f"Unsupported shard-iterator-type {kind} (one of {', '.join(ITERATOR_TYPES)}).")
 
