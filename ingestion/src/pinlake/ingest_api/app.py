@@ -88,7 +88,9 @@ def create_app(settings: Settings) -> FastAPI:
     Every path is also served with repeated slashes, under ``/<settings.api.stage>`` and with a
     trailing slash (:func:`pinlake.ingest_api.paths.normalise_path`; never a redirect). An
     unknown path or method answers 404/405 in Kinesis' shape under ``/streams``
-    (``{"__type": "UnknownOperationException", "message"}``), else in Kafka REST v2's.
+    (``{"__type": "UnknownOperationException", "message"}``), else in Kafka REST v2's; an AWS
+    SDK's request (``X-Amz-Target``: Kinesis' own JSON protocol, not served) 400 in Kinesis'
+    shape, saying so.
 
     Raises ``ValueError`` if the stage is also the first segment of a route (``topics``,
     ``streams``, ...): the plain paths would then be read as staged ones.
@@ -140,6 +142,15 @@ def create_app(settings: Settings) -> FastAPI:
                 if stage
                 else f" This API has no stage '{segment}': use {rest}."
             )
+        target = request.headers.get("x-amz-target")
+        if target is not None and exc.status_code in (404, 405):
+            # an AWS SDK's request (Kinesis' own JSON protocol: POST / with X-Amz-Target)
+            message = (
+                f"X-Amz-Target {target}: this is the API Gateway Kinesis proxy of the AWS"
+                " tutorial (PUT /streams/{name}/record, GET /streams/{name}, ...), not Kinesis'"
+                " own API, which AWS SDK clients call; it is not served here."
+            )
+            return KinesisError(400, message, "UnknownOperationException").response()
         if _is_kinesis_path(shape_path):
             message = {
                 404: f"The Kinesis proxy has no resource {sent}.{hint}",
