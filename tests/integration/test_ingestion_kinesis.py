@@ -427,3 +427,29 @@ def test_an_aws_sdk_client_is_told_this_is_the_api_gateway_proxy(kafka_services)
         assert error["Code"] == "UnknownOperationException"
         assert "API Gateway Kinesis proxy" in error["Message"] and "/streams/" in error["Message"]
         assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_records_of_kinesis_largest_size_are_acknowledged(kafka_services, api):
+    """Kinesis takes data of up to 1 MiB: the topics' ``max.message.bytes`` leaves room for
+    Kafka's own bytes (pinlake.kafka.topic_config). At Kafka's default (1,048,588) such records
+    were refused, ValidationException "Broker: Message size too large" (helper-47's trial), on
+    the pipeline's stream topics and on a stream CreateStream made alike."""
+    made = f"it-{uuid.uuid4().hex[:8]}"
+    assert api.post(f"/streams/{made}", json={"ShardCount": 1}).status_code == 200
+    limit = kafka_services.api.max_record_bytes
+    try:
+        for stream in (kafka_services.stream("pin"), made):
+            native = {"Data": base64.b64encode(b"x" * limit).decode(), "PartitionKey": "k" * 256}
+            resp = put(api, f"/streams/{stream}/records", {"Records": [native]})
+            assert resp.status_code == 200, resp.text
+            assert resp.json()["FailedRecordCount"] == 0, resp.json()["Records"][0]
+            text = "y" * (limit - 2)  # stored as its JSON text: quotes included, 1 MiB
+            resp = put(api, f"/streams/{stream}/record", {"Data": text, "PartitionKey": "k"})
+            assert resp.status_code == 200, resp.text[:300]
+        too_large = {"Data": base64.b64encode(b"x" * (limit + 1)).decode(), "PartitionKey": "k"}
+        resp = put(api, f"/streams/{made}/records", {"Records": [too_large]})
+        assert resp.json()["FailedRecordCount"] == 1  # over it: refused by the API, per entry
+        assert resp.json()["Records"][0]["ErrorCode"] == "ValidationException"
+        assert "less than or equal to" in resp.json()["Records"][0]["ErrorMessage"]
+    finally:
+        api.delete(f"/streams/{made}")

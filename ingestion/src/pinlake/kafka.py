@@ -193,6 +193,20 @@ def all_topics(settings: Settings) -> list[str]:
     return [t for table in TABLES for t in (settings.topic(table), settings.stream(table))]
 
 
+#: Room for Kafka's own bytes around a record's key and value (the record batch's header, the
+#: record's, a partition key of up to 256 characters): a topic takes, and the API's producer
+#: sends, a record of the API's ``max_record_bytes`` plus this.
+RECORD_OVERHEAD_BYTES = 4096
+
+
+def topic_config(settings: Settings) -> dict[str, str]:
+    """The configuration of every topic pinlake creates: ``max.message.bytes`` that takes a
+    record of the API's ``max_record_bytes`` (1 MiB, Kinesis' limit on data and partition
+    key) with its overhead. Kafka's default (1,048,588) refused Kinesis-valid records of about
+    1 MiB ("Message size too large")."""
+    return {"max.message.bytes": str(settings.api.max_record_bytes + RECORD_OVERHEAD_BYTES)}
+
+
 def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     """Create the missing batch and stream topics (idempotent) and wait until every partition
     has a leader; returns the topics created. Raises :class:`PinlakeError` if creation fails."""
@@ -210,6 +224,7 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
                 t,
                 num_partitions=settings.kafka.partitions,
                 replication_factor=replication_factor(settings),
+                config=topic_config(settings),
             )
             for t in wanted
         ],

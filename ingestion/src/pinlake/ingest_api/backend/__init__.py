@@ -48,7 +48,10 @@ class KafkaBackend:
         self.watch = BrokerWatch(self.admin)
         self.producer = AckedProducer(settings, self.watch)
         self.metadata = TopicMetadata(
-            self.admin, self.watch, replication_factor=kafka.replication_factor(settings)
+            self.admin,
+            self.watch,
+            replication_factor=kafka.replication_factor(settings),
+            topic_config=kafka.topic_config(settings),
         )
         self.reader = PartitionReader(settings.kafka.bootstrap_servers)
         self.consumers = ConsumerRegistry(settings, self.watch)

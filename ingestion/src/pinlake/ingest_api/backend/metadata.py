@@ -31,12 +31,20 @@ class TopicInfo:
 class TopicMetadata:
     """Metadata requests through one admin client; every call raises :class:`BrokerUnavailable`
     when the broker cannot be reached (or is known to be down). Topics it creates get
-    ``replication_factor`` replicas (:func:`pinlake.kafka.replication_factor`)."""
+    ``replication_factor`` replicas (:func:`pinlake.kafka.replication_factor`) and
+    ``topic_config`` (:func:`pinlake.kafka.topic_config`)."""
 
-    def __init__(self, admin: AdminClient, watch: BrokerWatch, replication_factor: int = 1) -> None:
+    def __init__(
+        self,
+        admin: AdminClient,
+        watch: BrokerWatch,
+        replication_factor: int = 1,
+        topic_config: dict[str, str] | None = None,
+    ) -> None:
         self.admin = admin
         self.watch = watch
         self.replication_factor = replication_factor
+        self.topic_config = dict(topic_config or {})
         self._cache: dict[str, TopicInfo] = {}
 
     def _fetch_topic(self, topic: str) -> TopicInfo | None:
@@ -119,6 +127,7 @@ class TopicMetadata:
                     topic,
                     num_partitions=partitions,
                     replication_factor=self.replication_factor,
+                    config=self.topic_config,
                 )
             ],
             operation_timeout=10,

@@ -88,7 +88,9 @@ class AckedProducer:
                 "linger.ms": 1,
                 "partitioner": "murmur2_random",
                 "batch.num.messages": 10000,
-                "message.max.bytes": max(1_000_000, settings.api.max_record_bytes + 4096),
+                "message.max.bytes": max(
+                    1_000_000, settings.api.max_record_bytes + kafka.RECORD_OVERHEAD_BYTES
+                ),
                 "message.timeout.ms": self.delivery_timeout_ms,
                 "socket.timeout.ms": 5000,
                 "reconnect.backoff.ms": 100,
