@@ -268,7 +268,7 @@ def test_service_survives_abuse(kafka_services, api):
     assert resp.status_code == 413
     deep = b'{"records":[{"value":' + b"[" * 5000 + b"]" * 5000 + b"}]}"
     resp = api.post("/topics/pinterest.pin", content=deep, headers={"content-type": JSON_V2})
-    assert resp.status_code == 422
+    assert resp.status_code == 400  # not JSON orjson reads: 400 / 400
     resp = api.post(
         "/topics/pinterest.pin",
         content=b'{"records":[{"value":1}]}',

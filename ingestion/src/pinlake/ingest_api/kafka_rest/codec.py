@@ -53,6 +53,13 @@ def invalid(message: str, code: int = 42206) -> CodecError:
     return CodecError(422, message, code)
 
 
+def bad_body(message: str) -> CodecError:
+    """400 / 400: a body that is not JSON, or a field of the wrong JSON type: what rest-utils'
+    ``JsonParseExceptionMapper`` and ``JsonMappingExceptionMapper`` answer for Jackson's errors
+    (docs/ingestion-apis-and-performance.md, 1.3: malformed JSON, bad base64, wrong type)."""
+    return CodecError(400, message, 400)
+
+
 def topic_not_found(topic: str) -> CodecError:
     """404 / 40401, the v2 "topic not found"."""
     return CodecError(404, f"Topic {topic} not found.", 40401)
@@ -144,18 +151,18 @@ def encode_data(item: Any, fmt: Format, what: str) -> bytes | None:
     """Bytes of a record's ``key`` or ``value`` (``what`` names it in errors).
 
     ``json``: the compact JSON text of any JSON value (a string keeps its quotes). ``binary``:
-    the bytes of standard base64 text; anything else is 422 / 42206. ``None`` stays None.
+    the bytes of standard base64 text; anything else is 400 / 400. ``None`` stays None.
     """
     if item is None:
         return None
     if fmt == "json":
         return dumps(item)
     if not isinstance(item, str):
-        raise invalid(f"{what}: data={item!r:.40} is not a base64 string.")
+        raise bad_body(f"{what}: data={item!r:.40} is not a base64 string.")
     try:
         return base64.b64decode(item, validate=True)
     except (binascii.Error, ValueError):
-        raise invalid(f"{what}: data={item!r:.40} is not a valid base64 string.") from None
+        raise bad_body(f"{what}: data={item!r:.40} is not a valid base64 string.") from None
 
 
 def _valid_partition(value: Any) -> bool:
@@ -166,29 +173,34 @@ def parse_records(body: bytes, fmt: Format, max_record: int) -> list[Record]:
     """Validate a v2 produce body ``{"records": [{"key"?, "value"?, "partition"?}, ...]}``.
 
     Returns one :class:`Record` per entry, in order. Raises :class:`CodecError`:
-    422 / 42206 for a body that is not a JSON object, a ``records`` that is not an array, an
-    entry that is not an object, a ``partition`` that is not an int in [0, 2**31 - 1] or bad
-    base64; 422 / 422 for ``records`` missing, null or empty ("records may not be empty");
+    400 / 400 for a body that is not JSON or not a JSON object, a ``records`` that is not an
+    array, an entry that is not an object, a ``partition`` that is not an integer, or bad
+    base64 (rest-utils' Jackson mappers); 422 / 42206 for a ``partition`` outside
+    [0, 2**31 - 1]; 422 / 422 for ``records`` missing, null or empty ("records may not be empty");
     413 / 413 when a record's key + value bytes exceed ``max_record``.
     """
     try:
         data = loads(body)
     except ValueError as exc:
-        raise invalid(f"Unrecognized JSON body: {exc}") from None
+        raise bad_body(f"Unrecognized JSON body: {exc}") from None
     if not isinstance(data, dict):
-        raise invalid("Request body must be a JSON object with a records field.")
+        raise bad_body("Request body must be a JSON object with a records field.")
     records = data.get("records")
     if records is None:
         raise invalid("records may not be null", 422)
     if not isinstance(records, list):
-        raise invalid("records must be an array")
+        raise bad_body("records must be an array")
     if not records:
         raise invalid("records may not be empty", 422)
     out = []
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
-            raise invalid(f"records[{i}] must be an object")
+            raise bad_body(f"records[{i}] must be an object")
         partition = rec.get("partition")
+        if partition is not None and (
+            not isinstance(partition, int) or isinstance(partition, bool)
+        ):
+            raise bad_body(f"records[{i}].partition must be an integer")
         if partition is not None and not _valid_partition(partition):
             raise invalid(f"records[{i}].partition must be a non-negative integer")
         key = encode_data(rec.get("key"), fmt, f"records[{i}].key")

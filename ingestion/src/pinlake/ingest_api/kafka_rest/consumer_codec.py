@@ -33,6 +33,7 @@ from pinlake.ingest_api.kafka_rest.codec import (
     JSON_V2,
     MAX_PARTITION,
     SCHEMA_FORMATS,
+    bad_body,
     unsupported_media_type,
 )
 from pinlake.ingest_api.wire import CodecError, loads
@@ -110,11 +111,6 @@ def partition_not_found() -> CodecError:
 def constraint(message: str) -> CodecError:
     """422 / 422: a body that breaks an entity's constraints (bean validation)."""
     return CodecError(422, message, 422)
-
-
-def bad_body(message: str) -> CodecError:
-    """400 / 400: not JSON, or a field of the wrong JSON type (Jackson)."""
-    return CodecError(400, message, 400)
 
 
 def undecodable(detail: str) -> CodecError:

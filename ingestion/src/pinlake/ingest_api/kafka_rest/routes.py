@@ -57,7 +57,8 @@ _PRODUCE_DOC = {
         "404": {"description": "40401 topic not found / 40402 partition not found"},
         "413": {"description": "request or record too large"},
         "415": {"description": "unsupported content type"},
-        "422": {"description": "422 / 42206 malformed body"},
+        "400": {"description": "400 / 400 body not JSON, a field of the wrong type, bad base64"},
+        "422": {"description": "422 / 422 records empty; 42206 a partition out of range"},
         "503": {"description": "50302 broker not available / 50003 retriable Kafka error"},
     },
 }
