@@ -254,6 +254,11 @@ def test_errors_of_the_consumer_api(kafka_services, api, group):
     assert resp.status_code == 422 and resp.json()["error_code"] == 422
     resp = api.request("GET", f"{path}/offsets", headers=CTRL)
     assert resp.status_code == 404 and resp.json()["error_code"] == 40402
+    # committing an offset of a topic that does not exist: rest-utils' 404 / 40403 for
+    # UnknownTopicOrPartitionException (it was a server error, 500 / 50002: helper-47's trial)
+    nope = {"offsets": [{"topic": f"no-such-topic-{group}", "partition": 0, "offset": 1}]}
+    resp = _post(api, f"{path}/offsets", nope)
+    assert (resp.status_code, resp.json()["error_code"]) == (404, 40403), resp.text
     # a pattern subscription lists the matching topics
     prefix = kafka_services.topic_prefix
     resp = _post(api, f"{path}/subscription", {"topic_pattern": rf"{prefix}\.(pin|geo)"})

@@ -74,8 +74,8 @@ def test_every_retry_policy_counts_a_leader_in_transit_as_transient() -> None:
 
 @pytest.mark.parametrize("code", sorted(kafka.leader_moving_errors()))
 def test_the_rest_proxy_answers_a_leader_in_transit_retriable(code: int) -> None:
-    """503 / 50003 (rest-utils: a Java RetriableException), for a consumer call and for a
-    produced record alike; a broker that cannot be reached stays 50302."""
+    """50003 (rest-utils: a Java RetriableException), for a consumer call and for a produced
+    record alike; a broker that cannot be reached stays 50302, a missing topic 40403."""
     failure = _failure(KafkaException(KafkaError(code)))
     assert isinstance(failure, KafkaFailure) and failure.retriable
     entry = _offset(Delivery(error=KafkaError(code)))
@@ -84,3 +84,5 @@ def test_the_rest_proxy_answers_a_leader_in_transit_retriable(code: int) -> None
     assert isinstance(unreachable, BrokerUnavailable)
     refused = _failure(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)))
     assert isinstance(refused, KafkaFailure) and not refused.retriable
+    gone = _failure(KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)))
+    assert isinstance(gone, KafkaFailure) and gone.unknown_partition

@@ -261,7 +261,8 @@ def test_response_shapes():
             "consumer instance",
         ),
         (cc.partition_not_found(), 404, 40402, "Partition not found."),
-        (cc.kafka_error("boom", True), 503, 50003, "Kafka error: boom"),
+        (cc.kafka_error("boom", True), 500, 50003, "Kafka error: boom"),
+        (cc.kafka_error("gone", False, unknown_partition=True), 404, 40403, "Kafka error: gone"),
         (cc.kafka_error("boom", False), 500, 50002, "Kafka error: boom"),
     ],
 )

@@ -55,6 +55,11 @@ RecordTuple = tuple[str, bytes | None, bytes | None, int, int]
 
 #: Client errors that mean the broker cannot be reached (answered 503 / 50302).
 _UNREACHABLE = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
+#: Errors that mean the topic or partition named does not exist (answered 404 / 40403, as
+#: rest-utils' KafkaExceptionMapper answers UnknownTopicOrPartitionException).
+_UNKNOWN_PARTITION = frozenset(
+    {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION}
+)
 #: Consumer errors a read skips: a subscribed topic that does not exist (yet), a connection
 #: librdkafka re-establishes by itself (a down broker is the watch's business).
 _SKIPPED = frozenset(
@@ -93,19 +98,24 @@ class FormatMismatch(ConsumerStateError):
 class KafkaFailure(ConsumerStateError):
     """Kafka refused an operation; ``retriable`` tells whether trying again may help."""
 
-    def __init__(self, message: str, retriable: bool) -> None:
+    def __init__(self, message: str, retriable: bool, unknown_partition: bool = False) -> None:
         super().__init__(message)
         self.retriable = retriable
+        #: the topic or partition does not exist (rest-utils: 404 / 40403)
+        self.unknown_partition = unknown_partition
 
 
 def _failure(exc: KafkaException) -> Exception:
     """The error for a KafkaException: BrokerUnavailable when the broker cannot be reached,
-    else KafkaFailure."""
+    else KafkaFailure (``unknown_partition`` for a topic or partition that does not exist,
+    ``retriable`` for what may pass: rest-utils' KafkaExceptionMapper)."""
     err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
     if err is None:
         return KafkaFailure(str(exc), False)
     if err.code() in _UNREACHABLE:
         return BrokerUnavailable(err.str())
+    if err.code() in _UNKNOWN_PARTITION:
+        return KafkaFailure(err.str(), False, unknown_partition=True)
     retriable = err.retriable() or err.code() in kafka.transient_errors()
     return KafkaFailure(err.str(), retriable)
 

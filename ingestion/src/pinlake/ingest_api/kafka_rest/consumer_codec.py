@@ -119,10 +119,14 @@ def undecodable(detail: str) -> CodecError:
     return CodecError(408, f"Error deserializing key/value as JSON: {detail}", 40801)
 
 
-def kafka_error(detail: str, retriable: bool) -> CodecError:
-    """503 / 50003 for a retriable Kafka error, else 500 / 50002 ("Kafka error: …")."""
+def kafka_error(detail: str, retriable: bool, unknown_partition: bool = False) -> CodecError:
+    """A Kafka error as rest-utils' ``KafkaExceptionMapper`` answers it: 404 / 40403 for a topic
+    or partition that does not exist (``UnknownTopicOrPartitionException``), 500 / 50003 for a
+    retriable one (``RetriableException``), else 500 / 50002 ("Kafka error: …")."""
+    if unknown_partition:
+        return CodecError(404, f"Kafka error: {detail}", 40403)
     if retriable:
-        return CodecError(503, f"Kafka error: {detail}", 50003)
+        return CodecError(500, f"Kafka error: {detail}", 50003)
     return CodecError(500, f"Kafka error: {detail}", 50002)
 
 

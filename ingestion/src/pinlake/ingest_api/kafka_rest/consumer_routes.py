@@ -56,7 +56,8 @@ def _registry(request: Request) -> ConsumerRegistry:
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """Run a blocking registry call in a worker thread; its errors become v2 errors:
     not found 404 / 40403, exists 409 / 40902, illegal state 409 / 40903, format mismatch
-    406 / 40601, a Kafka error 503 / 50003 (retriable) or 500 / 50002."""
+    406 / 40601, a Kafka error 404 / 40403 (no such topic or partition), 500 / 50003
+    (retriable) or 500 / 50002."""
     try:
         return await asyncio.to_thread(fn, *args)
     except InstanceNotFound:
@@ -68,7 +69,7 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     except FormatMismatch:
         raise cc.format_mismatch() from None
     except KafkaFailure as exc:
-        raise cc.kafka_error(str(exc), exc.retriable) from None
+        raise cc.kafka_error(str(exc), exc.retriable, exc.unknown_partition) from None
 
 
 async def _body(request: Request) -> Any:
