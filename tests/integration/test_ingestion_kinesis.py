@@ -283,7 +283,12 @@ def test_kinesis_errors(kafka_services, api):
             "ResourceNotFoundException",
             "InvalidArgumentException",
             "SerializationException",
+            "ValidationException",
         )
+    # a missing member or a list too long: Kinesis' ValidationException (helper-47's trial)
+    for resp, member in ((cases[1], "partitionKey"), (cases[2], "data"), (cases[5], "records")):
+        assert resp.json()["__type"] == "ValidationException", resp.text
+        assert f"at '{member}' failed to satisfy constraint" in resp.json()["message"]
     big = {"Data": {"x": "y" * (kafka_services.api.max_record_bytes + 1)}, "PartitionKey": "k"}
     resp = put(api, f"/streams/{stream}/record", big)
     assert resp.status_code == 400 and resp.json()["__type"] == "ValidationException", resp.text

@@ -232,8 +232,6 @@ def test_native_records_data_is_a_base64_blob(raw):
     ("fields", "entry"),
     [
         (codec.TUTORIAL, {"data": None, "partition-key": "k"}),
-        (codec.TUTORIAL, {"partition-key": "k"}),
-        (codec.PUT_RECORD, {"PartitionKey": "k"}),  # Data is required
         (codec.NATIVE, {"Data": "%%%", "PartitionKey": "k"}),
         (codec.NATIVE, {"Data": {"a": 1}, "PartitionKey": "k"}),
     ],
@@ -265,9 +263,6 @@ def test_explicit_hash_key_overrides_the_partition_key(hash_value, shards):
     "entry",
     [
         "not an object",
-        {"data": "x"},
-        {"data": "x", "partition-key": ""},
-        {"data": "x", "partition-key": "k" * 257},
         {"data": "x", "partition-key": 5},
         {"data": None, "partition-key": "k"},
         {"data": "x", "partition-key": "k", "ExplicitHashKey": str(2**128)},
@@ -279,6 +274,42 @@ def test_put_entry_rejects_invalid_entries(entry):
     with pytest.raises(CodecError) as info:
         codec.put_entry(entry, codec.TUTORIAL, max_bytes=10, shards=3)
     assert (info.value.status, info.value.code) == (400, "InvalidArgumentException")
+
+
+@pytest.mark.parametrize(
+    ("fields", "entry", "index", "message"),
+    [
+        (
+            codec.PUT_RECORD,
+            {"Data": 1},
+            None,
+            "Value null at 'partitionKey' failed to satisfy constraint: Member must not be null",
+        ),
+        (codec.PUT_RECORD, {"PartitionKey": "k"}, None, "Value null at 'data' failed"),
+        (codec.TUTORIAL, {"partition-key": "k"}, 2, "Value null at 'records.3.member.data'"),
+        (
+            codec.NATIVE,
+            {"Data": "", "PartitionKey": ""},
+            0,
+            "at 'records.1.member.partitionKey'"
+            " failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ),
+        (
+            codec.TUTORIAL,
+            {"data": "x", "partition-key": "k" * 257},
+            None,
+            "Member must have length less than or equal to 256",
+        ),
+    ],
+)
+def test_a_missing_or_out_of_range_member_is_a_validation_error(fields, entry, index, message):
+    """Kinesis' request validation answers ValidationException, naming the member (helper-47's
+    trial: InvalidArgumentException before)."""
+    with pytest.raises(CodecError) as info:
+        codec.put_entry(entry, fields, max_bytes=10, shards=3, index=index)
+    assert (info.value.status, info.value.code) == (400, "ValidationException")
+    assert info.value.message.startswith("1 validation error detected: ")
+    assert message in info.value.message
 
 
 @FAST
@@ -312,10 +343,21 @@ def test_put_records_entries_shapes_and_limits():
     assert codec.put_records_entries({"records": [1]}) == ([1], codec.TUTORIAL)
     assert codec.put_records_entries({"Records": [1]}) == ([1], codec.NATIVE)
     assert len(codec.put_records_entries({"records": [{}] * 500})[0]) == 500
-    for body in ({}, {"records": []}, {"records": {}}, {"records": [{}] * 501}):
+    for body, code in (
+        ({}, "ValidationException"),  # Value null at 'records'
+        ({"records": []}, "ValidationException"),  # length >= 1
+        ({"records": [{}] * 501}, "ValidationException"),  # length <= 500
+        ({"records": {}}, "InvalidArgumentException"),  # not an array
+    ):
         with pytest.raises(CodecError) as info:
             codec.put_records_entries(body)
-        assert info.value.code == "InvalidArgumentException"
+        assert info.value.code == code, body
+    with pytest.raises(CodecError) as info:
+        codec.put_records_entries({"Records": [{}] * 501})
+    assert info.value.message.endswith(
+        "at 'records' failed to satisfy constraint: Member must have length less than or equal"
+        " to 500"
+    )
 
 
 @pytest.mark.parametrize(

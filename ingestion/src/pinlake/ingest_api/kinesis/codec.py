@@ -62,18 +62,31 @@ MAX_STREAM_NAME = 128
 ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
 
 
-def record_too_large(field: str, max_bytes: int) -> CodecError:
-    """400 ``ValidationException`` for data over ``max_bytes``, in the words of the Kinesis
-    service's request validation ("1 validation error detected: Value at 'data' failed to
-    satisfy constraint: Member must have length less than or equal to 1048576"; PutRecord and
-    PutRecordsRequestEntry references: ``Data`` is at most the record size limit). ``field`` is
-    where the data sat (``data``, ``records.3.member.data``)."""
+def constraint_failed(field: str, constraint: str, value: str = "") -> CodecError:
+    """400 ``ValidationException`` in the words of the Kinesis service's request validation:
+    "1 validation error detected: Value[ <value>] at '<field>' failed to satisfy constraint:
+    Member must <constraint>". ``field`` is the member's path (``partitionKey``, ``records``,
+    ``records.3.member.data``: 1-based, as AWS names it)."""
+    shown = f" {value}" if value else ""
     return CodecError(
         400,
-        f"1 validation error detected: Value at '{field}' failed to satisfy constraint: "
-        f"Member must have length less than or equal to {max_bytes}",
+        f"1 validation error detected: Value{shown} at '{field}' failed to satisfy "
+        f"constraint: Member must {constraint}",
         "ValidationException",
     )
+
+
+def record_too_large(field: str, max_bytes: int) -> CodecError:
+    """400 ``ValidationException`` for data over ``max_bytes`` (PutRecord and
+    PutRecordsRequestEntry references: ``Data`` is at most the record size limit): "... Value
+    at 'data' failed to satisfy constraint: Member must have length less than or equal to
+    1048576". ``field`` is where the data sat (``data``, ``records.3.member.data``)."""
+    return constraint_failed(field, f"have length less than or equal to {max_bytes}")
+
+
+def _member(index: int | None, name: str) -> str:
+    """A PutRecord field's path, or a PutRecords entry's (``records.<index + 1>.member.<name>``)."""
+    return name if index is None else f"records.{index + 1}.member.{name}"
 
 
 def invalid(message: str) -> CodecError:
@@ -348,10 +361,17 @@ def blob_data(value: Any) -> bytes:
         raise invalid("Data is not valid base64.") from None
 
 
-def partition_key(value: Any) -> str:
-    """A ``PartitionKey``: a string of 1 to 256 characters (PutRecord reference)."""
-    if not isinstance(value, str) or not 1 <= len(value) <= 256:
+def partition_key(value: Any, field: str = "partitionKey") -> str:
+    """A ``PartitionKey``: a string of 1 to 256 characters (PutRecord reference). Missing or
+    of another length: ``ValidationException`` (:func:`constraint_failed`, at ``field``), as
+    Kinesis answers; not a string: ``InvalidArgumentException``."""
+    if value is None:
+        raise constraint_failed(field, "not be null", "null")
+    if not isinstance(value, str):
         raise invalid("PartitionKey must be a string of 1 to 256 characters.")
+    if not 1 <= len(value) <= 256:
+        bound = "greater than or equal to 1" if not value else "less than or equal to 256"
+        raise constraint_failed(field, f"have length {bound}")
     return value
 
 
@@ -398,35 +418,39 @@ def put_entry(
 
     Checks, in order: an object, its partition key, its data field (present; its bytes by
     ``fields.to_bytes``), the data size and the route (:func:`route`). Raises
-    :class:`CodecError` 400 ``InvalidArgumentException``, or 400 ``ValidationException``
-    (:func:`record_too_large`) for data past ``max_bytes``; ``index`` is the entry's place in a
+    :class:`CodecError` 400 ``InvalidArgumentException`` (a value of the wrong type), or 400
+    ``ValidationException`` (:func:`constraint_failed`) for a partition key or data that is
+    missing, a key of another length, data past ``max_bytes``; ``index`` is the entry's place in a
     PutRecords body (0-based; named 1-based as AWS does), ``None`` for a PutRecord body.
     """
     if not isinstance(entry, dict):
         raise invalid("Each record must be an object.")
-    key = partition_key(entry.get(fields.partition_key))
+    key = partition_key(entry.get(fields.partition_key), _member(index, "partitionKey"))
     if fields.data not in entry:
-        raise invalid(f"{fields.data} is required.")
+        raise constraint_failed(_member(index, "data"), "not be null", "null")
     payload = fields.to_bytes(entry[fields.data])
     if len(payload) > max_bytes:
-        field = "data" if index is None else f"records.{index + 1}.member.data"
-        raise record_too_large(field, max_bytes)
+        raise record_too_large(_member(index, "data"), max_bytes)
     return PutEntry(key.encode(), payload, route(entry, key, shards))
 
 
 def put_records_entries(data: dict[str, Any]) -> tuple[list[Any], EntryFields]:
     """The entries of a PutRecords body and their field names: the tutorial's ``records``
-    or Kinesis' own ``Records``, a non-empty array of at most :data:`MAX_PUT_RECORDS`."""
+    or Kinesis' own ``Records``, a non-empty array of at most :data:`MAX_PUT_RECORDS`: missing,
+    empty or longer, ``ValidationException`` as Kinesis answers (:func:`constraint_failed`);
+    not an array, ``InvalidArgumentException``."""
     if "records" in data:
         entries, fields = data["records"], TUTORIAL
     elif "Records" in data:
         entries, fields = data["Records"], NATIVE
     else:
-        raise invalid("Body needs a records (or Records) array.")
-    if not isinstance(entries, list) or not entries:
-        raise invalid("records must be a non-empty array.")
+        raise constraint_failed("records", "not be null", "null")
+    if not isinstance(entries, list):
+        raise invalid("records must be an array.")
+    if not entries:
+        raise constraint_failed("records", "have length greater than or equal to 1", "[]")
     if len(entries) > MAX_PUT_RECORDS:
-        raise invalid(f"At most {MAX_PUT_RECORDS} records per PutRecords request.")
+        raise constraint_failed("records", f"have length less than or equal to {MAX_PUT_RECORDS}")
     return entries, fields
 
 
