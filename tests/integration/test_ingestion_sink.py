@@ -118,6 +118,34 @@ def test_sink_killed_mid_run_then_restarted_is_exactly_once(kafka_services, api,
     assert not list(pdir.glob(".*"))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_continuous_sink_stops_gracefully_on_a_signal(kafka_services, api, marker, tmp_path, sig):
+    """A continuous ``pinlake sink``'s normal end is Ctrl-C or SIGTERM: it writes what it read,
+    the records still in its buffer too, prints its summary and exits 0 (README, "Ctrl-C"; a
+    ``--once`` run cut short ends as interrupted instead: tests/unit/test_interrupts.py)."""
+    topic = kafka_services.topic("user")
+    produce(api, topic, marker, 35, batch=35)
+    bucket = tmp_path / "bucket"
+    proc = _sink_process(kafka_services, bucket, "--flush-size", "10", "--flush-interval", "600")
+    pdir = bucket / "topics" / topic / "partition=0"
+    try:
+        deadline = time.monotonic() + 60
+        while not (pdir.is_dir() and len(list(pdir.glob("*.json"))) >= 3):  # consuming by then
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    text = " ".join(out.decode().split())
+    assert proc.returncode == 0, text
+    assert "✓ sink: " in text and "stopped before" not in text, text
+    assert marked(bucket_lines(bucket, topic), marker) == {i: 1 for i in range(35)}
+
+
 def test_sink_never_overwrites_files_another_writer_put_in_its_bucket(
     kafka_services, api, marker, tmp_path
 ):

@@ -266,3 +266,48 @@ def test_main_restores_the_sigterm_handler_it_found(tmp_path, monkeypatch, capsy
     with pytest.raises(SystemExit):
         main(["--home", str(tmp_path), "land"])
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    ("once", "stopped_by", "code", "last_line"),
+    [
+        (True, "SIGINT", 130, "error: interrupted"),
+        (True, "SIGTERM", 143, "error: terminated"),
+        (False, "SIGINT", 0, None),  # a continuous sink's normal end, as the stream query's
+        (False, "SIGTERM", 0, None),
+        (True, None, 0, None),  # caught up
+    ],
+)
+def test_a_sink_once_stopped_before_it_caught_up_ends_as_interrupted(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    once: bool,
+    stopped_by: str | None,
+    code: int,
+    last_line: str | None,
+) -> None:
+    """``sink --once`` cut short by Ctrl-C or SIGTERM printed ``✓ sink`` and exited 0 as if it
+    had caught up (helper-47's trial): it now says it stopped before it caught up, after what it
+    wrote, and ends as every command does; a continuous sink's graceful stop stays exit 0.
+    (The run itself is the sink's, stood in for here; the signal handler's is
+    tests/integration/test_ingestion_sink.py's.)"""
+    from pinlake_testing import cli_exit_code
+
+    from pinlake.bucket import sink
+
+    TERMINATED.clear()
+    done = sink.SinkResult(records=7, files=2, seconds=1.0, stopped_by=stopped_by)
+    monkeypatch.setattr(sink.BucketSink, "run", lambda self: done)
+    args = ["sink", "--once"] if once else ["sink"]
+    try:
+        assert cli_exit_code(monkeypatch, tmp_path / "home", *args) == code
+    finally:
+        TERMINATED.clear()
+    captured = capsys.readouterr()
+    out = " ".join(captured.out.split())
+    cut_short = "stopped before it caught up: sink: 7 records in 2 files"
+    assert (cut_short in out) == (code != 0), out
+    assert ("✓ sink: 7 records in 2 files" in out) == (code == 0), out
+    lines = captured.err.strip().splitlines()
+    assert (lines[-1] if lines else None) == last_line

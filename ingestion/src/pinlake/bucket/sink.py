@@ -25,7 +25,7 @@ from pathlib import Path
 from pinlake.bucket import layout
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, counted
-from pinlake.errors import PinlakeError
+from pinlake.errors import TERMINATED, PinlakeError
 from pinlake.kafka import quiet_logger, retry_transient, unreachable
 
 GROUP_ID = "pinlake-sink"
@@ -55,6 +55,9 @@ class SinkResult:
     files: int = 0
     topics: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: the signal (``signal.Signals`` name, e.g. ``"SIGINT"``) that stopped the run before it
+    #: ended by itself (a ``once`` run: before it caught up), if any
+    stopped_by: str | None = None
 
 
 @dataclass
@@ -164,6 +167,7 @@ class BucketSink:
         self.policy = FlushPolicy(options.flush_size, options.flush_interval)
         self.result = SinkResult(topics={t: 0 for t in self.topics})
         self._consumer = None
+        self._signal: str | None = None  # the signal that set ``stop`` (_on_signal)
 
     def run(self) -> SinkResult:
         """Run the sink; returns what it wrote."""
@@ -188,7 +192,7 @@ class BucketSink:
         previous = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                previous[sig] = signal.signal(sig, lambda *_: self.stop.set())
+                previous[sig] = signal.signal(sig, self._on_signal)
         try:
             self._check_bucket()
             partitions = self._check_topics()
@@ -206,6 +210,11 @@ class BucketSink:
                 self._consumer.close()
         self.result.seconds = time.perf_counter() - start
         return self.result
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        """SIGINT or SIGTERM: stop after flushing what was read (noted in the result)."""
+        self._signal = signal.Signals(signum).name
+        self.stop.set()
 
     def _check_bucket(self) -> None:
         """An S3 bucket must exist; a local folder is created (so that the bucket the summary
@@ -323,6 +332,7 @@ class BucketSink:
                         f"(behind: {self.policy.behind()})"
                     )
         # stopped: flush what was read so that nothing read is lost
+        self.result.stopped_by = self._signal
         for key in list(self.policy.buffers):
             with contextlib.suppress(Exception):
                 self._flush(key)
@@ -331,12 +341,24 @@ class BucketSink:
 def run_sink(
     settings: Settings, options: SinkOptions, stop: threading.Event | None = None
 ) -> SinkResult:
-    """Run a :class:`BucketSink` and print its one-line summary."""
+    """Run a :class:`BucketSink` and print its one-line summary.
+
+    A continuous sink's normal end is a signal (Ctrl-C, SIGTERM): the summary, then return. A
+    ``once`` run that a signal stopped before it caught up has not done what it was asked:
+    after its summary of what it wrote, this raises KeyboardInterrupt (SIGTERM: with
+    :data:`~pinlake.errors.TERMINATED` set), which the CLI ends with ``error: interrupted``
+    (130) or ``error: terminated`` (143), as every command (README, "Ctrl-C")."""
     result = BucketSink(settings, options, stop).run()
     bucket = layout.location(options.bucket or settings.bucket_dir)
+    cut_short = options.once and result.stopped_by is not None
+    mark = "[yellow]stopped before it caught up:[/]" if cut_short else "[green]✓[/]"
     console.print(
-        f"[green]✓[/] sink: {counted(result.records, 'record')} in "
+        f"{mark} sink: {counted(result.records, 'record')} in "
         f"{counted(result.files, 'file')} → {bucket} "
         f"({result.seconds:.1f}s)"
     )
+    if cut_short:
+        if result.stopped_by == "SIGTERM":
+            TERMINATED.set()
+        raise KeyboardInterrupt
     return result
