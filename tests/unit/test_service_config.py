@@ -543,6 +543,9 @@ def test_every_pinlake_variable_the_project_names_is_known() -> None:
     [
         ("s3://Bad_Bucket", "'Bad_Bucket' is not a valid S3 bucket name"),
         ("s3://", "an S3 location needs a bucket name"),
+        # an empty value wrote to home/bucket as if none was given (helper-47's trial)
+        ("", "an empty location: give a folder or s3://<bucket>/<prefix>"),
+        (" ", "an empty location"),
     ],
 )
 def test_a_rejected_bucket_option_is_one_usage_line(tmp_path, capsys, command, bucket, expected):

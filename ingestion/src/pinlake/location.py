@@ -96,10 +96,13 @@ def location(value: str | Path | S3Path) -> Location:
     """The :data:`Location` of a bucket given as text: ``s3://<bucket>[/<prefix>]`` or
     ``s3a://…`` as an :class:`S3Path` (trailing ``/`` dropped), anything else as an absolute local
     path. Raises ValueError for an S3 URI without a bucket name or with an invalid one
-    (:func:`bucket_name_problem`)."""
+    (:func:`bucket_name_problem`), and for empty text (it meant the working folder to some
+    callers and the default bucket to others)."""
     if isinstance(value, S3Path):
         return value
     text = str(value)
+    if not text.strip():
+        raise ValueError(f"{text!r}: an empty location: give a folder or s3://<bucket>/<prefix>")
     for scheme in S3_SCHEMES:
         if text.startswith(scheme):
             bucket, _, key = text[len(scheme) :].partition("/")
