@@ -458,3 +458,31 @@ def test_records_of_kinesis_largest_size_are_acknowledged(kafka_services, api):
         assert "less than or equal to" in resp.json()["Records"][0]["ErrorMessage"]
     finally:
         api.delete(f"/streams/{made}")
+
+
+def test_services_up_raises_the_record_limit_of_an_older_homes_topics(kafka_services, api):
+    """Topics an earlier pinlake created kept Kafka's default ``max.message.bytes`` (1,048,588),
+    which refuses Kinesis-valid records of about 1 MiB: ``services up`` (its topic step,
+    pinlake.kafka.create_topics) raises it on the local broker, and such a record is taken."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    from pinlake import kafka
+
+    stream = kafka_services.stream("geo")
+    client = kafka.admin(kafka_services)
+    older = ConfigEntry("max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, stream, incremental_configs=[older])
+    for future in client.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+    data = base64.b64encode(b"x" * kafka_services.api.max_record_bytes).decode()
+    entry = {"Data": data, "PartitionKey": "k"}
+    # the API's metadata of the topic is unchanged; the broker checks the limit per write
+    refused = put(api, f"/streams/{stream}/records", {"Records": [entry]}).json()
+    assert refused["FailedRecordCount"] == 1  # an older home's topic, as the trial found it
+    assert kafka.create_topics(kafka_services) == []  # every topic exists: none created
+    described = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, stream)])
+    config = next(iter(described.values())).result(timeout=30)
+    wanted = kafka.topic_config(kafka_services)["max.message.bytes"]
+    assert config["max.message.bytes"].value == wanted
+    taken = put(api, f"/streams/{stream}/records", {"Records": [entry]}).json()
+    assert taken["FailedRecordCount"] == 0, taken

@@ -207,14 +207,60 @@ def topic_config(settings: Settings) -> dict[str, str]:
     return {"max.message.bytes": str(settings.api.max_record_bytes + RECORD_OVERHEAD_BYTES)}
 
 
+def raise_record_limit(
+    client: AdminClient, settings: Settings, topics: list[str], timeout: float = 30.0
+) -> list[str]:
+    """Give each of ``topics`` whose ``max.message.bytes`` is below :func:`topic_config`'s that
+    limit (a home whose topics an earlier pinlake created with Kafka's default, which refused
+    Kinesis-valid records of about 1 MiB); returns the topics changed. Raises
+    :class:`PinlakeError` when the broker refuses or does not answer."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    name, wanted = next(iter(topic_config(settings).items()))
+    try:
+        described = client.describe_configs(
+            [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics],
+            request_timeout=timeout,
+        )
+        low = []
+        for resource, future in described.items():
+            entry = future.result(timeout=timeout).get(name)
+            if entry is not None and int(entry.value) < int(wanted):
+                low.append(resource.name)
+        change = [
+            ConfigResource(
+                ConfigResource.Type.TOPIC,
+                t,
+                incremental_configs=[
+                    ConfigEntry(name, wanted, incremental_operation=AlterConfigOpType.SET)
+                ],
+            )
+            for t in low
+        ]
+        if change:
+            for future in client.incremental_alter_configs(
+                change, request_timeout=timeout
+            ).values():
+                future.result(timeout=timeout)
+    except KafkaException as exc:
+        raise PinlakeError(f"setting {name} of topics {', '.join(topics)} failed: {exc}") from exc
+    return low
+
+
 def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     """Create the missing batch and stream topics (idempotent) and wait until every partition
-    has a leader; returns the topics created. Raises :class:`PinlakeError` if creation fails."""
+    has a leader; returns the topics created. On the local broker, the topics that exist get
+    :func:`topic_config`'s record limit if theirs is lower (:func:`raise_record_limit`). Raises
+    :class:`PinlakeError` if creation fails."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import NewTopic
 
     client = admin(settings)
     existing = set(client.list_topics(timeout=timeout).topics)
+    present = [t for t in all_topics(settings) if t in existing]
+    if present and not settings.kafka.external:
+        raise_record_limit(client, settings, present, timeout)
     wanted = [t for t in all_topics(settings) if t not in existing]
     if not wanted:
         return []
