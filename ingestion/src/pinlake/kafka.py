@@ -18,7 +18,7 @@ from pinlake.config import TABLES, Settings
 from pinlake.errors import PinlakeError
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer
+    from confluent_kafka import Consumer, KafkaError
     from confluent_kafka.admin import AdminClient
 
 T = TypeVar("T")
@@ -71,6 +71,12 @@ def transient_errors() -> frozenset[int]:
     }
 
 
+def is_transient(err: KafkaError) -> bool:
+    """Whether trying again may help: librdkafka flags ``err`` retriable, or its code is one of
+    :func:`transient_errors`. The one rule of the sink's retries and the REST proxy's 50003."""
+    return bool(err.retriable()) or err.code() in transient_errors()
+
+
 def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float) -> tuple[int, int]:
     """``(low, high)`` offsets of one partition, asked of its leader (not from a cache).
 
@@ -113,16 +119,12 @@ def retry_transient(
     Raises :class:`PinlakeError` ("<what> failed: <error>") for a permanent error or when the
     attempts are used up.
     """
-    from confluent_kafka import KafkaException
+    from confluent_kafka import KafkaError, KafkaException
     from tenacity import RetryError, retry, retry_if_exception, stop_after_attempt, wait_fixed
 
-    transient = transient_errors()
-
     def retriable(exc: BaseException) -> bool:
-        if not isinstance(exc, KafkaException):
-            return False
-        err = exc.args[0]
-        return bool(getattr(err, "retriable", lambda: False)()) or err.code() in transient
+        err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        return isinstance(err, KafkaError) and is_transient(err)
 
     try:
         return retry(

@@ -57,7 +57,7 @@ RecordTuple = tuple[str, bytes | None, bytes | None, int, int]
 _UNREACHABLE = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
 #: Errors that mean the topic or partition named does not exist (answered 404 / 40403, as
 #: rest-utils' KafkaExceptionMapper answers UnknownTopicOrPartitionException).
-_UNKNOWN_PARTITION = frozenset(
+_NO_SUCH_PARTITION = frozenset(
     {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION}
 )
 #: Consumer errors a read skips: a subscribed topic that does not exist (yet), a connection
@@ -114,10 +114,9 @@ def _failure(exc: KafkaException) -> Exception:
         return KafkaFailure(str(exc), False)
     if err.code() in _UNREACHABLE:
         return BrokerUnavailable(err.str())
-    if err.code() in _UNKNOWN_PARTITION:
+    if err.code() in _NO_SUCH_PARTITION:
         return KafkaFailure(err.str(), False, unknown_partition=True)
-    retriable = err.retriable() or err.code() in kafka.transient_errors()
-    return KafkaFailure(err.str(), retriable)
+    return KafkaFailure(err.str(), kafka.is_transient(err))
 
 
 class ConsumerInstance:

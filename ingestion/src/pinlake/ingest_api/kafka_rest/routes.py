@@ -66,17 +66,15 @@ _PRODUCE_DOC = {
 # Kafka error codes that mean the topic is gone (deleted since its metadata was cached): the
 # request is answered 404 / 40401 and the cached metadata dropped.
 _TOPIC_GONE = {KafkaError.UNKNOWN_TOPIC_OR_PART}
-#: Kafka error codes a client should retry (50003), beside those librdkafka flags retriable.
-TRANSIENT = kafka.transient_errors()
 
 
 def _offset(d: Delivery) -> dict:
     """One ``offsets[i]`` entry; a failed record carries 50003 (retriable) or 50002 (other
     Kafka error), as rest-utils' KafkaExceptionMapper does (Java's RetriableException, among
-    them a leader in transit: :func:`pinlake.kafka.transient_errors`)."""
+    them a leader in transit: :func:`pinlake.kafka.is_transient`)."""
     if d.error is None:
         return {"partition": d.partition, "offset": d.offset, "error_code": None, "error": None}
-    retriable = d.error.retriable() or d.error.code() < 0 or d.error.code() in TRANSIENT
+    retriable = kafka.is_transient(d.error) or d.error.code() < 0
     return {
         "partition": None,
         "offset": None,
