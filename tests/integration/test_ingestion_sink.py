@@ -168,3 +168,42 @@ def test_sink_never_overwrites_files_another_writer_put_in_its_bucket(
     assert "bucket of its own" in str(info.value)
     assert "or the topic was deleted and created again" in str(info.value)  # the other cause
     assert {f.path: f.path.read_bytes() for f in list_files(bucket, topic)} == before
+
+
+def test_a_stopping_sink_reports_a_buffer_it_cannot_write(kafka_services, api, marker, tmp_path):
+    """A sink stopped while a partition's buffer cannot be written (here a file stands where
+    the topic's folder goes) reports that partition and its offsets in its result (the CLI's
+    error: tests/unit/test_interrupts.py) instead of dropping the error; the records stay
+    uncommitted in Kafka, and the next run writes every one of them."""
+    import threading
+
+    topic = kafka_services.topic("pin")
+    produce(api, topic, marker, 20, batch=20)
+    bucket = tmp_path / "bucket"
+    (bucket / "topics").mkdir(parents=True)
+    stop = threading.Event()
+    options = SinkOptions(bucket=bucket, flush_size=100_000, flush_interval=600)
+    sink = BucketSink(kafka_services, options, stop)
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(sink.run()))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (  # our 20 records are in the partition's buffer
+            (buf := sink.policy.buffers.get((topic, 0))) is not None
+            and sum(marker.encode() in line for line in list(buf.lines)) == 20
+        ):
+            assert thread.is_alive() and time.monotonic() < deadline, outcome
+            time.sleep(0.05)
+        (bucket / "topics" / topic).write_text("in the way")
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    (result,) = outcome
+    assert list(result.unwritten) == [f"{topic}[0]"]
+    assert f"records at offsets 0-{buf.last}: " in result.unwritten[f"{topic}[0]"]
+    assert result.topics[topic] == 0
+    (bucket / "topics" / topic).unlink()
+    done = BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=1000)).run()
+    assert done.unwritten == {}
+    assert marked(bucket_lines(bucket, topic), marker) == {i: 1 for i in range(20)}

@@ -311,3 +311,29 @@ def test_a_sink_once_stopped_before_it_caught_up_ends_as_interrupted(
     assert ("✓ sink: 7 records in 2 files" in out) == (code == 0), out
     lines = captured.err.strip().splitlines()
     assert (lines[-1] if lines else None) == last_line
+
+
+def test_a_sink_that_could_not_write_a_buffer_on_stop_fails_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A continuous sink whose stop-time flush failed printed ✓ and exited 0 (the failure was
+    suppressed): it now ends with one error naming each partition not written, and exit 1.
+    (The run is stood in for; the failing flush itself is
+    tests/integration/test_ingestion_sink.py's.)"""
+    from pinlake_testing import cli_exit_code
+
+    from pinlake.bucket import sink
+
+    failed = {"pinterest.pin[0]": "20 records at offsets 0-19: cannot write the topics bucket"}
+    done = sink.SinkResult(records=7, files=2, seconds=1.0, stopped_by="SIGINT", unwritten=failed)
+    monkeypatch.setattr(sink.BucketSink, "run", lambda self: done)
+    assert cli_exit_code(monkeypatch, tmp_path / "home", "sink") == 1
+    captured = capsys.readouterr()
+    out = " ".join(captured.out.split())
+    assert "✗ sink: 7 records in 2 files" in out and "✓" not in out, out
+    error = " ".join(captured.err.split())
+    assert error.startswith(
+        "error: the sink stopped without writing what it had read of 1 partition"
+    )
+    assert "pinterest.pin[0]: 20 records at offsets 0-19: cannot write the topics bucket" in error
+    assert "uncommitted in Kafka" in error, error

@@ -58,6 +58,9 @@ class SinkResult:
     #: the signal (``signal.Signals`` name, e.g. ``"SIGINT"``) that stopped the run before it
     #: ended by itself (a ``once`` run: before it caught up), if any
     stopped_by: str | None = None
+    #: buffers a stopping sink could not write or commit: ``"topic[partition]"`` → what failed
+    #: (their records stay uncommitted in Kafka: the next sink run writes them)
+    unwritten: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -331,11 +334,19 @@ class BucketSink:
                         f"sink made no progress for {IDLE_LIMIT:.0f}s "
                         f"(behind: {self.policy.behind()})"
                     )
-        # stopped: flush what was read so that nothing read is lost
+        # stopped: flush what was read so that nothing read is lost; a buffer that cannot be
+        # written or committed is reported (its records stay uncommitted in Kafka), and the
+        # other partitions' buffers are still written
         self.result.stopped_by = self._signal
         for key in list(self.policy.buffers):
-            with contextlib.suppress(Exception):
+            buf = self.policy.buffers[key]
+            try:
                 self._flush(key)
+            except Exception as exc:  # noqa: BLE001 - every failure is reported in the result
+                self.result.unwritten[f"{key[0]}[{key[1]}]"] = (
+                    f"{counted(len(buf.lines), 'record')} at offsets {buf.first}-{buf.last}: {exc}"
+                )
+                self.policy.drop(key)
 
 
 def run_sink(
@@ -347,16 +358,32 @@ def run_sink(
     ``once`` run that a signal stopped before it caught up has not done what it was asked:
     after its summary of what it wrote, this raises KeyboardInterrupt (SIGTERM: with
     :data:`~pinlake.errors.TERMINATED` set), which the CLI ends with ``error: interrupted``
-    (130) or ``error: terminated`` (143), as every command (README, "Ctrl-C")."""
+    (130) or ``error: terminated`` (143), as every command (README, "Ctrl-C").
+
+    Raises :class:`PinlakeError` (after the summary) when a stopping sink could not write or
+    commit a partition's buffer (:attr:`SinkResult.unwritten`), naming each; those records stay
+    uncommitted in Kafka, so the next run writes them."""
     result = BucketSink(settings, options, stop).run()
     bucket = layout.location(options.bucket or settings.bucket_dir)
     cut_short = options.once and result.stopped_by is not None
-    mark = "[yellow]stopped before it caught up:[/]" if cut_short else "[green]✓[/]"
+    if result.unwritten:
+        mark = "[red]✗[/]"
+    elif cut_short:
+        mark = "[yellow]stopped before it caught up:[/]"
+    else:
+        mark = "[green]✓[/]"
     console.print(
         f"{mark} sink: {counted(result.records, 'record')} in "
         f"{counted(result.files, 'file')} → {bucket} "
         f"({result.seconds:.1f}s)"
     )
+    if result.unwritten:
+        failed = "; ".join(f"{key}: {why}" for key, why in result.unwritten.items())
+        raise PinlakeError(
+            f"the sink stopped without writing what it had read of "
+            f"{counted(len(result.unwritten), 'partition')} ({failed}); those records stay "
+            "uncommitted in Kafka: the next `pinlake sink` writes them"
+        )
     if cut_short:
         if result.stopped_by == "SIGTERM":
             TERMINATED.set()
