@@ -408,32 +408,6 @@ def test_list_streams_pages_and_lists_only_streams(kafka_services, api):
             api.delete(f"/streams/{name}")
 
 
-def test_an_aws_sdk_client_is_told_this_is_the_api_gateway_proxy(kafka_services):
-    """boto3's Kinesis client speaks Kinesis' own JSON protocol (``POST /`` with
-    ``X-Amz-Target``), which the proxy does not serve: it got a Kafka REST 404 that named
-    neither (helper-47's trial). It now gets Kinesis' error shape saying what is served."""
-    import boto3
-    from botocore.exceptions import ClientError
-
-    client = boto3.client(
-        "kinesis",
-        endpoint_url=kafka_services.api.url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
-    for call in (
-        lambda: client.describe_stream(StreamName=kafka_services.stream("pin")),
-        lambda: client.create_stream(StreamName="sdk-made", ShardCount=1),
-    ):
-        with pytest.raises(ClientError) as raised:
-            call()
-        error = raised.value.response["Error"]
-        assert error["Code"] == "UnknownOperationException"
-        assert "API Gateway Kinesis proxy" in error["Message"] and "/streams/" in error["Message"]
-        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-
-
 def test_records_of_kinesis_largest_size_are_acknowledged(kafka_services, api):
     """Kinesis takes data of up to 1 MiB: the topics' ``max.message.bytes`` leaves room for
     Kafka's own bytes (pinlake.kafka.topic_config). At Kafka's default (1,048,588) such records

@@ -16,7 +16,7 @@ from pinlake.ingest_api.errors import (
     facade_route,
 )
 from pinlake.ingest_api.kafka_rest.routes import broker_unavailable
-from pinlake.ingest_api.kinesis.routes import service_unavailable
+from pinlake.ingest_api.kinesis.operations import service_unavailable
 from pinlake.ingest_api.wire import CodecError
 
 

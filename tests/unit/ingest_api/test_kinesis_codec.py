@@ -478,3 +478,99 @@ def test_batch_topics_are_never_streams():
         codec.check_new_stream_name("__consumer_offsets", batch)
     assert info.value.code == "InvalidArgumentException"
     assert info.value.message == "StreamName __consumer_offsets is one of Kafka's internal topics."
+
+
+# ---- Kinesis' own JSON protocol (the AWS SDKs) ---------------------------------------------
+SERVED = ("PutRecord", "GetRecords")
+
+
+def test_sdk_operation_is_the_target_after_the_api_version():
+    assert codec.sdk_operation("Kinesis_20131202.PutRecord", SERVED) == "PutRecord"
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        ("Kinesis_20131202.AddTagsToStream", "AddTagsToStream is not served"),
+        ("Kinesis_20131202.", "is not served"),
+        ("DynamoDB_20120810.GetItem", "serves Kinesis (Kinesis_20131202.<Operation>) only"),
+        ("Kinesis_20991231.PutRecord", "serves Kinesis (Kinesis_20131202.<Operation>) only"),
+        ("PutRecord", "serves Kinesis"),
+    ],
+)
+def test_sdk_operation_refuses_what_is_not_served(target, words):
+    with pytest.raises(CodecError) as raised:
+        codec.sdk_operation(target, SERVED)
+    assert (raised.value.status, raised.value.code) == (400, "UnknownOperationException")
+    assert words in raised.value.message
+    if "not served" in words:
+        assert "GetRecords, PutRecord" in raised.value.message  # what is, sorted
+
+
+ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/"
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        ({"StreamName": "s-1.x_y"}, "s-1.x_y"),
+        ({"StreamARN": ARN + "s1"}, "s1"),
+        ({"StreamARN": "arn:aws:kinesis:eu-west-1:000000000000:stream/s1"}, "s1"),
+        ({"StreamName": "s1", "StreamARN": ARN + "s1"}, "s1"),
+    ],
+)
+def test_sdk_stream_name_from_the_name_or_the_arn(data, name):
+    assert codec.sdk_stream_name(data) == name
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "words"),
+    [
+        ({}, "InvalidArgumentException", "Either StreamName or StreamARN"),
+        ({"StreamName": "a/b"}, "ValidationException", "at 'streamName'"),
+        ({"StreamName": ""}, "ValidationException", "at 'streamName'"),
+        ({"StreamName": "x" * 129}, "ValidationException", "at 'streamName'"),
+        ({"StreamName": 7}, "ValidationException", "at 'streamName'"),
+        ({"StreamARN": "s1"}, "ValidationException", "at 'streamARN'"),
+        (
+            {"StreamARN": ARN.replace("stream/", "table/") + "s1"},
+            "ValidationException",
+            "at 'streamARN'",
+        ),
+        ({"StreamARN": ARN}, "ValidationException", "at 'streamARN'"),
+        ({"StreamName": "s1", "StreamARN": ARN + "s2"}, "InvalidArgumentException", "different"),
+    ],
+)
+def test_sdk_stream_name_refusals(data, code, words):
+    with pytest.raises(CodecError) as raised:
+        codec.sdk_stream_name(data)
+    assert (raised.value.status, raised.value.code) == (400, code)
+    assert words in raised.value.message, raised.value.message
+
+
+def test_sdk_members():
+    assert (
+        codec.sdk_string({"ShardId": "shardId-000000000001"}, "ShardId") == "shardId-000000000001"
+    )
+    assert codec.sdk_string({}, "StartingSequenceNumber", required=False) is None
+    with pytest.raises(CodecError) as raised:
+        codec.sdk_string({}, "ShardIterator")
+    assert raised.value.code == "ValidationException"
+    assert "at 'shardIterator' failed to satisfy constraint: Member must not be null" in str(
+        raised.value
+    )
+    with pytest.raises(CodecError, match="ShardId must be a string"):
+        codec.sdk_string({"ShardId": 1}, "ShardId")
+    assert codec.sdk_limit({}, "Limit", 10_000, 10_000) == 10_000
+    assert codec.sdk_limit({"Limit": 1}, "Limit", 10_000, 10_000) == 1
+    for bad in (0, 10_001, True, "5", 2.0):
+        with pytest.raises(CodecError, match="Limit must be an integer from 1 to 10000"):
+            codec.sdk_limit({"Limit": bad}, "Limit", 10_000, 10_000)
+
+
+def test_sdk_put_records_reads_only_kinesis_own_member():
+    """``records`` is the tutorial's mapping, not a member of Kinesis' own PutRecords."""
+    entries, fields = codec.put_records_entries({"Records": [{}]}, tutorial=False)
+    assert (entries, fields) == ([{}], codec.NATIVE)
+    with pytest.raises(CodecError, match="at 'records' failed"):
+        codec.put_records_entries({"records": [{"data": "x"}]}, tutorial=False)

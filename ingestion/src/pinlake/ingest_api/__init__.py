@@ -9,7 +9,9 @@ Layout, one job per module:
 - :mod:`.kafka_rest`: ``codec`` (pure request parsing) and ``routes`` (produce, metadata),
   ``consumer_codec`` (pure) and ``consumer_routes`` (the v2 consumer API);
 - :mod:`.kinesis`: ``codec`` (pure shard ids, sequence numbers, hash ranges, iterators,
-  entry validation) and ``routes``;
+  entry validation), ``operations`` (each Kinesis operation over the backend), ``routes`` (the
+  API Gateway proxy's resources) and ``sdk_protocol`` (Kinesis' own JSON protocol, the AWS
+  SDKs');
 - :mod:`.wire`: pure JSON and name helpers both codecs share, and ``CodecError``;
 - :mod:`.errors`: error bodies, and the per-facade route class that maps broker and codec
   errors once;

@@ -28,6 +28,7 @@ from pinlake.ingest_api.errors import KAFKA_V2, ApiError, KinesisError, kafka_js
 from pinlake.ingest_api.kafka_rest.consumer_routes import router as kafka_rest_consumer_router
 from pinlake.ingest_api.kafka_rest.routes import router as kafka_rest_router
 from pinlake.ingest_api.kinesis.routes import router as kinesis_router
+from pinlake.ingest_api.kinesis.sdk_protocol import router as kinesis_sdk_router
 from pinlake.ingest_api.paths import CLIENT_PATH_KEY, PathRulesMiddleware, misplaced_stage
 
 log = logging.getLogger("pinlake.api")
@@ -81,16 +82,17 @@ def create_app(settings: Settings) -> FastAPI:
     """The ingestion API for ``settings`` (Kafka at ``settings.kafka.bootstrap_servers``).
 
     Kafka REST v2 under ``/topics``, ``/brokers`` and ``/consumers``, the Kinesis proxy under
-    ``/streams``, ``/healthz`` (``{"status": "ok", "kafka": "ok"|"down"}``) and the OpenAPI
-    docs. With ``settings.api.api_key`` set, every other path needs the ``x-api-key`` header
-    (403).
+    ``/streams``, Kinesis' own JSON protocol (the AWS SDKs') at ``POST /``, ``/healthz``
+    (``{"status": "ok", "kafka": "ok"|"down"}``) and the OpenAPI docs. With
+    ``settings.api.api_key`` set, every other path needs the ``x-api-key`` header (403).
 
     Every path is also served with repeated slashes, under ``/<settings.api.stage>`` and with a
     trailing slash (:func:`pinlake.ingest_api.paths.normalise_path`; never a redirect). An
     unknown path or method answers 404/405 in Kinesis' shape under ``/streams``
-    (``{"__type": "UnknownOperationException", "message"}``), else in Kafka REST v2's; an AWS
-    SDK's request (``X-Amz-Target``: Kinesis' own JSON protocol, not served) 400 in Kinesis'
-    shape, saying so.
+    (``{"__type": "UnknownOperationException", "message"}``), else in Kafka REST v2's. Kinesis'
+    own JSON protocol, which the AWS SDKs speak, is ``POST /`` with ``X-Amz-Target``
+    (:mod:`pinlake.ingest_api.kinesis.sdk_protocol`); such a request to another path or method
+    is 400 in Kinesis' shape, naming where it is served.
 
     Raises ``ValueError`` if the stage is also the first segment of a route (``topics``,
     ``streams``, ...): the plain paths would then be read as staged ones.
@@ -120,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(kafka_rest_router)
     app.include_router(kafka_rest_consumer_router)
     app.include_router(kinesis_router)
+    app.include_router(kinesis_sdk_router)
     stage = settings.api.stage
     roots = {route.path.split("/")[1] for route in app.routes} | {"healthz"}
 
@@ -144,11 +147,12 @@ def create_app(settings: Settings) -> FastAPI:
             )
         target = request.headers.get("x-amz-target")
         if target is not None and exc.status_code in (404, 405):
-            # an AWS SDK's request (Kinesis' own JSON protocol: POST / with X-Amz-Target)
+            # an AWS SDK's request (Kinesis' own JSON protocol) sent elsewhere than POST /
+            at = "POST /" + (f" (or POST /{stage}/)" if stage else "")
             message = (
-                f"X-Amz-Target {target}: this is the API Gateway Kinesis proxy of the AWS"
-                " tutorial (PUT /streams/{name}/record, GET /streams/{name}, ...), not Kinesis'"
-                " own API, which AWS SDK clients call; it is not served here."
+                f"X-Amz-Target {target}: Kinesis' own API (the AWS SDKs' protocol) is served at"
+                f" {at}: give the SDK the API's root as its endpoint URL, not"
+                f" {request.method} {sent}."
             )
             return KinesisError(400, message, "UnknownOperationException").response()
         if _is_kinesis_path(shape_path):

@@ -22,7 +22,11 @@ REST API as an Amazon Kinesis proxy" (docs/ingestion-apis-and-performance.md §2
   text (``{a=1, b=x}``), which is not JSON (:func:`put_records_data`; the rendering of objects is
   inferred from VTL, ingestion-apis-and-performance.md §2.1);
 * Kinesis' own PutRecords body (``{"Records": [{"Data", "PartitionKey"}]}``, as the AWS SDKs
-  send it, no template): ``Data`` is a base64 blob (:func:`blob_data`).
+  send it, no template): ``Data`` is a base64 blob (:func:`blob_data`);
+* Kinesis' own JSON protocol, which the AWS SDKs speak (``POST /``, ``X-Amz-Target:
+  Kinesis_20131202.<Operation>``, :func:`sdk_operation`): every ``Data`` is a base64 blob, the
+  record bytes exactly (:data:`NATIVE`), and a stream is named by ``StreamName`` or
+  ``StreamARN`` (:func:`sdk_stream_name`).
 
 The consumers (the stream stage, :mod:`pinlake.lakehouse.records`) unwrap what real producers put
 in ``Data``: a JSON object, an array of them, or a JSON string holding base64 of either.
@@ -434,12 +438,15 @@ def put_entry(
     return PutEntry(key.encode(), payload, route(entry, key, shards))
 
 
-def put_records_entries(data: dict[str, Any]) -> tuple[list[Any], EntryFields]:
+def put_records_entries(
+    data: dict[str, Any], *, tutorial: bool = True
+) -> tuple[list[Any], EntryFields]:
     """The entries of a PutRecords body and their field names: the tutorial's ``records``
-    or Kinesis' own ``Records``, a non-empty array of at most :data:`MAX_PUT_RECORDS`: missing,
-    empty or longer, ``ValidationException`` as Kinesis answers (:func:`constraint_failed`);
-    not an array, ``InvalidArgumentException``."""
-    if "records" in data:
+    (only when ``tutorial``: the proxy's resource, not Kinesis' own protocol) or Kinesis' own
+    ``Records``, a non-empty array of at most :data:`MAX_PUT_RECORDS`: missing, empty or
+    longer, ``ValidationException`` as Kinesis answers (:func:`constraint_failed`); not an
+    array, ``InvalidArgumentException``."""
+    if tutorial and "records" in data:
         entries, fields = data["records"], TUTORIAL
     elif "Records" in data:
         entries, fields = data["Records"], NATIVE
@@ -491,3 +498,95 @@ def list_streams_page(
     after = [n for n in sorted(names) if exclusive_start is None or n > exclusive_start]
     size = min(limit, LIST_STREAMS_PAGE)
     return after[:size], len(after) > size
+
+
+# ---- Kinesis' own JSON protocol (the AWS SDKs) ---------------------------------------------
+#: The ``X-Amz-Target`` prefix of Kinesis' JSON 1.1 protocol: the service and API version the
+#: AWS SDKs call (botocore's kinesis service model, ``targetPrefix``).
+TARGET_PREFIX = "Kinesis_20131202"
+#: The stream ARN pinlake answers and reads: ``arn:aws:kinesis:<region>:<account>:stream/<name>``.
+STREAM_ARN_PREFIX = "arn:aws:kinesis:"
+
+
+def sdk_operation(target: str, served: Collection[str]) -> str:
+    """The operation of an ``X-Amz-Target`` header: ``Kinesis_20131202.PutRecord`` gives
+    ``PutRecord``. Raises 400 ``UnknownOperationException`` (the JSON protocol's answer to a
+    target it does not know) for another service or version, or an operation not in
+    ``served``, naming those that are."""
+    service, _, operation = target.partition(".")
+    if service != TARGET_PREFIX:
+        raise CodecError(
+            400,
+            f"X-Amz-Target {target}: this endpoint serves Kinesis ({TARGET_PREFIX}.<Operation>)"
+            " only.",
+            "UnknownOperationException",
+        )
+    if operation not in served:
+        raise CodecError(
+            400,
+            f"Operation {operation} is not served by pinlake's Kinesis endpoint (served: "
+            f"{', '.join(sorted(served))}).",
+            "UnknownOperationException",
+        )
+    return operation
+
+
+def sdk_stream_name(data: dict[str, Any]) -> str:
+    """The stream a JSON-protocol request names: ``StreamName``, or the name at the end of
+    ``StreamARN`` (``arn:aws:kinesis:<region>:<account>:stream/<name>``; when both are given
+    they must agree). "You must use either the StreamARN or the StreamName parameter, or both"
+    (PutRecord reference): neither is 400 ``InvalidArgumentException``; a name Kinesis' request
+    validation refuses (1-128 of ``[a-zA-Z0-9_.-]``) or an ARN of another form is 400
+    ``ValidationException`` (:func:`constraint_failed`)."""
+    name, arn = data.get("StreamName"), data.get("StreamARN")
+    if name is None and arn is None:
+        raise invalid("Either StreamName or StreamARN must be provided.")
+    if name is not None and (
+        not isinstance(name, str) or not TOPIC_RE.match(name) or len(name) > MAX_STREAM_NAME
+    ):
+        raise constraint_failed(
+            "streamName",
+            "satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length from 1 to 128",
+            repr(name) if isinstance(name, str) else "",
+        )
+    if arn is not None:
+        resource = arn.rsplit(":", 1)[-1] if isinstance(arn, str) else ""
+        from_arn = resource.removeprefix("stream/")
+        if (
+            not isinstance(arn, str)
+            or not arn.startswith(STREAM_ARN_PREFIX)
+            or not resource.startswith("stream/")
+            or not TOPIC_RE.match(from_arn)
+        ):
+            raise constraint_failed(
+                "streamARN",
+                "satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+",
+                repr(arn) if isinstance(arn, str) else "",
+            )
+        if name is not None and name != from_arn:
+            raise invalid(f"StreamName {name} and StreamARN {arn} name different streams.")
+        return from_arn
+    return name
+
+
+def sdk_string(data: dict[str, Any], member: str, *, required: bool = True) -> str | None:
+    """A string member of a JSON-protocol request (``ShardId``, ``ShardIterator``, ...): missing
+    and ``required``, 400 ``ValidationException`` as Kinesis' request validation answers (the
+    member named in lower camel case); not a string, ``InvalidArgumentException``."""
+    value = data.get(member)
+    if value is None:
+        if required:
+            raise constraint_failed(member[0].lower() + member[1:], "not be null", "null")
+        return None
+    if not isinstance(value, str):
+        raise invalid(f"{member} must be a string.")
+    return value
+
+
+def sdk_limit(data: dict[str, Any], member: str, maximum: int, default: int) -> int:
+    """An integer member from 1 to ``maximum`` (``default`` when absent): GetRecords'
+    ``Limit`` (1-10,000). Raises ``InvalidArgumentException`` otherwise."""
+    value = data.get(member, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise invalid(f"{member} must be an integer from 1 to {maximum}.")
+    return value

@@ -1,0 +1,304 @@
+"""The Kinesis operations over the Kafka backend, one method each, shared by both ways of
+calling them: the API Gateway proxy's REST resources (:mod:`.routes`) and Kinesis' own JSON
+protocol that the AWS SDKs speak (:mod:`.sdk_protocol`).
+
+Each method takes the operation's inputs already read from the request (validated by
+:mod:`.codec`) and returns the response body as a dict in the shape of the AWS Kinesis API
+reference (the proxy passes Kinesis' responses through, so both callers answer the same body).
+Errors are :class:`~pinlake.ingest_api.wire.CodecError` or
+:class:`~pinlake.ingest_api.errors.KinesisError` (rendered as ``{"__type", "message"}``); a
+broker that cannot be reached raises :class:`~pinlake.ingest_api.errors.BrokerUnavailable`
+(503 ``ServiceUnavailableException``, the router's route class).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from pinlake.config import TABLES, Settings
+from pinlake.ingest_api.backend import Delivery, KafkaBackend, TopicInfo
+from pinlake.ingest_api.errors import KinesisError
+from pinlake.ingest_api.kinesis import codec
+from pinlake.ingest_api.kinesis.codec import ACCOUNT, REGION, sequence_number, shard_id
+from pinlake.ingest_api.request_io import BodyTooLarge, backend, read_body
+from pinlake.ingest_api.wire import REQUEST_FAULTS, TOO_LARGE
+
+#: GetRecords returns at most 10 MiB of data per call (GetRecords reference).
+MAX_GET_BYTES = 10 * 1024 * 1024
+
+
+def service_unavailable() -> KinesisError:
+    """503 ``ServiceUnavailableException``: Kafka cannot be reached."""
+    return KinesisError(503, "Kafka broker not available.", "ServiceUnavailableException")
+
+
+def stream_arn(stream: str) -> str:
+    """The ARN of a stream: ``arn:aws:kinesis:<REGION>:<ACCOUNT>:stream/<name>``."""
+    return f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{stream}"
+
+
+async def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object (:func:`codec.json_object`); 413
+    ``RequestEntityTooLarge`` past the API's request limit."""
+    settings = request.app.state.settings
+    try:
+        body = await read_body(request, settings.api.max_request_bytes)
+    except BodyTooLarge:
+        raise KinesisError(413, "Request Entity Too Large", "RequestEntityTooLarge") from None
+    return codec.json_object(body, optional=optional)
+
+
+def _put_result(d: Delivery) -> dict:
+    """PutRecord's result, or a PutRecords entry: ``SequenceNumber``/``ShardId`` once
+    acknowledged; else ``ErrorCode`` ``ValidationException`` when the broker refused the record
+    by its own fault (:data:`~pinlake.ingest_api.wire.REQUEST_FAULTS`, e.g. too large for the
+    stream's topic), ``InternalFailure`` otherwise, and the broker's ``ErrorMessage``."""
+    if d.error is None:
+        return {
+            "SequenceNumber": sequence_number(d.partition, d.offset),
+            "ShardId": shard_id(d.partition),
+        }
+    code = "ValidationException" if d.error.code() in REQUEST_FAULTS else "InternalFailure"
+    return {"ErrorCode": code, "ErrorMessage": d.error.str()}
+
+
+@dataclass
+class Kinesis:
+    """The Kinesis operations of one request's app: its settings and Kafka backend."""
+
+    settings: Settings
+    backend: KafkaBackend
+
+    @classmethod
+    def of(cls, request: Request) -> Kinesis:
+        """The operations for the app serving ``request``."""
+        return cls(request.app.state.settings, backend(request))
+
+    @property
+    def batch_topics(self) -> set[str]:
+        """The Kafka REST side's topics (``<prefix>.<table>``): never streams."""
+        return {self.settings.topic(table) for table in TABLES}
+
+    async def stream_info(self, stream: str) -> TopicInfo:
+        """The topic of ``stream``; 400 ``ResourceNotFoundException`` for a name that is no
+        stream (:func:`codec.check_stream`) or a stream that does not exist."""
+        codec.check_stream(stream, self.batch_topics)
+        info = await self.backend.metadata.topic(stream)
+        if info is None:
+            raise codec.stream_not_found(stream)
+        return info
+
+    # ---- stream management ---------------------------------------------------------------
+    async def list_streams(self, limit: int, exclusive_start: str | None) -> dict:
+        """``{"HasMoreStreams", "StreamNames"}``: the streams (every topic but the batch
+        topics, :func:`codec.stream_names`), sorted, one page (:func:`codec.list_streams_page`)."""
+        topics = await self.backend.metadata.list_topics()
+        names = codec.stream_names(topics, self.batch_topics)
+        page, more = codec.list_streams_page(names, limit, exclusive_start)
+        return {"HasMoreStreams": more, "StreamNames": page}
+
+    async def create_stream(self, stream: str, shards: int) -> dict:
+        """Create a stream of ``shards`` shards; ``{}`` once it is usable, 400
+        ``ResourceInUseException`` if it exists, ``InvalidArgumentException`` for a name that
+        cannot be a stream (:func:`codec.check_new_stream_name`)."""
+        codec.check_new_stream_name(stream, self.batch_topics)
+        if not await self.backend.create_topic(stream, shards):
+            raise KinesisError(
+                400,
+                f"Stream {stream} under account {ACCOUNT} already exists.",
+                "ResourceInUseException",
+            )
+        return {}
+
+    async def delete_stream(self, stream: str) -> dict:
+        """Delete a stream; ``{}``, or 400 ``ResourceNotFoundException`` (for a batch topic too:
+        :func:`codec.stream_name_problem`), or 400 ``ResourceInUseException`` for a stream that
+        pinlake's stream query reads (:func:`codec.stream_in_use`)."""
+        codec.check_stream(stream, self.batch_topics)
+        if stream in {self.settings.stream(table) for table in TABLES}:
+            raise codec.stream_in_use(stream)
+        if not await self.backend.delete_topic(stream):
+            raise codec.stream_not_found(stream)
+        return {}
+
+    async def shards(self, stream: str) -> list[dict]:
+        """The shards of ``stream``, one per partition: ``ShardId``, ``HashKeyRange`` and the
+        ``SequenceNumberRange`` from its oldest record (Shard reference)."""
+        info = await self.stream_info(stream)
+        n = len(info.partitions)
+        shards = []
+        for p in sorted(info.partitions):
+            low, _high = await asyncio.to_thread(self.backend.reader.watermarks, stream, p)
+            shards.append(
+                {
+                    "ShardId": shard_id(p),
+                    "HashKeyRange": codec.hash_range(p, n),
+                    "SequenceNumberRange": {"StartingSequenceNumber": sequence_number(p, low)},
+                }
+            )
+        return shards
+
+    async def describe_stream(self, stream: str) -> dict:
+        """``{"StreamDescription": {...}}`` with every shard (:meth:`shards`), ``ACTIVE``."""
+        shards = await self.shards(stream)
+        return {
+            "StreamDescription": {
+                "StreamName": stream,
+                "StreamARN": stream_arn(stream),
+                "StreamStatus": "ACTIVE",
+                "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+                "Shards": shards,
+                "HasMoreShards": False,
+                "RetentionPeriodHours": 24,
+                "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
+                "EncryptionType": "NONE",
+            }
+        }
+
+    async def describe_stream_summary(self, stream: str) -> dict:
+        """``{"StreamDescriptionSummary": {...}}``: DescribeStream without the shards, with
+        ``OpenShardCount`` (DescribeStreamSummary reference)."""
+        info = await self.stream_info(stream)
+        return {
+            "StreamDescriptionSummary": {
+                "StreamName": stream,
+                "StreamARN": stream_arn(stream),
+                "StreamStatus": "ACTIVE",
+                "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+                "RetentionPeriodHours": 24,
+                "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
+                "EncryptionType": "NONE",
+                "OpenShardCount": len(info.partitions),
+                "ConsumerCount": 0,
+            }
+        }
+
+    # ---- writing -------------------------------------------------------------------------
+    async def put_record(self, stream: str, body: Any, fields: codec.EntryFields) -> dict:
+        """``{"SequenceNumber", "ShardId"}`` once the record is acknowledged; ``body`` read with
+        ``fields`` (:func:`codec.put_entry`); 400 ``ValidationException`` for data over the
+        record limit or refused by the broker by the request's fault, 503 ``InternalFailure``
+        if Kafka does not acknowledge it."""
+        info = await self.stream_info(stream)
+        entry = codec.put_entry(
+            body,
+            fields,
+            max_bytes=self.settings.api.max_record_bytes,
+            shards=len(info.partitions),
+        )
+        (delivery,) = await self.backend.producer.produce(stream, [entry])
+        result = _put_result(delivery)
+        if result.get("ErrorCode") == "ValidationException":
+            raise KinesisError(
+                400, f"Record refused: {delivery.error.str()}", "ValidationException"
+            )
+        if delivery.error is not None:
+            raise KinesisError(
+                503, f"Record not acknowledged: {delivery.error.str()}", "InternalFailure"
+            )
+        return result
+
+    async def put_records(self, stream: str, entries: list[Any], fields: codec.EntryFields) -> dict:
+        """``{"FailedRecordCount", "Records": [...]}``, one result per entry in order
+        (PutRecords reference): per-entry ``ErrorCode``/``ErrorMessage`` for invalid or failed
+        ones; 503 ``InternalFailure`` when Kafka acknowledged none of the valid ones."""
+        info = await self.stream_info(stream)
+        n = len(info.partitions)
+        results: list[dict | None] = [None] * len(entries)
+        to_send: list[codec.PutEntry] = []
+        index: list[int] = []
+        for i, rec in enumerate(entries):
+            try:
+                entry = codec.put_entry(
+                    rec, fields, max_bytes=self.settings.api.max_record_bytes, shards=n, index=i
+                )
+            except codec.CodecError as exc:
+                results[i] = {"ErrorCode": exc.code, "ErrorMessage": exc.message}
+                continue
+            to_send.append(entry)
+            index.append(i)
+        if to_send:
+            producer = self.backend.producer
+            deliveries = await producer.produce(stream, to_send)
+            if len(to_send) > 1:
+                # the broker refuses a record batch whole when it is over the topic's size
+                # limit; Kinesis takes each record on its own (PutRecords keeps no order)
+                for k, d in enumerate(deliveries):
+                    if d.error is not None and d.error.code() in TOO_LARGE:
+                        (deliveries[k],) = await producer.produce(stream, [to_send[k]])
+            for i, d in zip(index, deliveries, strict=True):
+                results[i] = _put_result(d)
+        failed = sum(1 for r in results if "ErrorCode" in r)
+        if to_send and all("ErrorCode" in results[i] for i in index) and failed == len(results):
+            if any(results[i]["ErrorCode"] == "InternalFailure" for i in index):
+                raise KinesisError(
+                    503,
+                    "No record was acknowledged.",
+                    "InternalFailure",
+                    FailedRecordCount=failed,
+                    Records=results,
+                )
+        return {"FailedRecordCount": failed, "Records": results}
+
+    # ---- reading -------------------------------------------------------------------------
+    async def get_shard_iterator(
+        self, stream: str, shard: str, kind: str, starting_sequence_number: str | None
+    ) -> dict:
+        """``{"ShardIterator"}`` of type ``kind`` (:func:`codec.start_offset`) on ``shard``;
+        400 ``ResourceNotFoundException`` for a shard the stream does not have."""
+        info = await self.stream_info(stream)
+        partition = codec.parse_shard_id(shard)
+        if partition is None or partition not in info.partitions:
+            raise codec.shard_not_found(shard, stream)
+        low, high = await asyncio.to_thread(self.backend.reader.watermarks, stream, partition)
+        offset = codec.start_offset(kind, partition, low, high, starting_sequence_number)
+        return {"ShardIterator": codec.make_iterator(stream, partition, offset)}
+
+    async def get_records(self, iterator: str, limit: int, stream: str | None = None) -> dict:
+        """``{"Records", "NextShardIterator", "MillisBehindLatest"}`` from ``iterator``
+        (:func:`codec.read_iterator`), at most ``limit`` records and 10 MiB of data; record
+        ``Data`` is base64. ``stream``: the stream the request names (the proxy's path), which
+        must be the iterator's; ``InvalidArgumentException`` otherwise."""
+        it_stream, partition, offset = codec.read_iterator(iterator)
+        if stream is not None and it_stream != stream:
+            raise codec.invalid("The shard iterator belongs to another stream.")
+        info = await self.stream_info(it_stream)
+        if partition not in info.partitions:
+            raise codec.stream_not_found(it_stream)
+        msgs, low, high = await asyncio.to_thread(
+            self.backend.reader.read, it_stream, partition, offset, limit
+        )
+        records = []
+        next_offset = offset
+        size = 0
+        for msg in msgs:
+            value = msg.value() or b""
+            size += len(value)
+            if records and size > MAX_GET_BYTES:
+                break
+            key = msg.key()
+            records.append(
+                {
+                    "SequenceNumber": sequence_number(partition, msg.offset()),
+                    "ApproximateArrivalTimestamp": msg.timestamp()[1] / 1000.0,
+                    "Data": base64.b64encode(value).decode(),
+                    "PartitionKey": key.decode("utf-8", "replace") if key is not None else "",
+                }
+            )
+            next_offset = msg.offset() + 1
+        if not msgs:
+            next_offset = max(offset, low)
+        behind = 0
+        if next_offset < high and records:
+            behind = max(0, int(time.time() * 1000 - msgs[len(records) - 1].timestamp()[1]))
+        return {
+            "Records": records,
+            "NextShardIterator": codec.make_iterator(it_stream, partition, next_offset),
+            "MillisBehindLatest": behind,
+        }

@@ -1,0 +1,180 @@
+"""Kinesis' own JSON protocol (``POST /`` with ``X-Amz-Target``), driven by a real AWS SDK
+client (boto3) against the API and a real broker: the operations an SDK producer or consumer
+calls, their errors as the SDK raises them, and the same records through the API Gateway
+proxy's resources."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from pinlake.ingest_api.kinesis import codec
+
+pytestmark = pytest.mark.kafka
+
+AMZ_JSON = "application/x-amz-json-1.1"
+
+
+def sdk(url: str):
+    """A boto3 Kinesis client of the API at ``url`` (any credentials: none are checked)."""
+    return boto3.client(
+        "kinesis",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def _error(raised: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
+    response = raised.value.response
+    status = response["ResponseMetadata"]["HTTPStatusCode"]
+    return status, response["Error"]["Code"], response["Error"]["Message"]
+
+
+def test_an_sdk_client_creates_puts_reads_and_deletes_a_stream(kafka_services, api):
+    client = sdk(kafka_services.api.url)
+    name = f"sdk-{uuid.uuid4().hex[:8]}"
+    client.create_stream(StreamName=name, ShardCount=2)
+    try:
+        client.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1})
+        described = client.describe_stream(StreamName=name)["StreamDescription"]
+        assert described["StreamStatus"] == "ACTIVE" and described["StreamARN"].endswith(name)
+        assert [s["ShardId"] for s in described["Shards"]] == [codec.shard_id(0), codec.shard_id(1)]
+        summary = client.describe_stream_summary(StreamARN=described["StreamARN"])
+        assert summary["StreamDescriptionSummary"]["OpenShardCount"] == 2
+        assert client.list_shards(StreamName=name)["Shards"] == described["Shards"]
+        later = client.list_shards(StreamName=name, ExclusiveStartShardId=codec.shard_id(0))
+        assert [s["ShardId"] for s in later["Shards"]] == [codec.shard_id(1)]
+        assert (
+            name in client.list_streams(Limit=100, ExclusiveStartStreamName="sdk-")["StreamNames"]
+        )
+
+        # the bytes an SDK puts are the record, exactly (no mapping template): binary too
+        sent = {
+            "k-one": b'{"ind": 1, "title": "caf\xc3\xa9"}',
+            "k-two": b"\x00\xff not json",
+            "k-three": b"[1, 2]",
+            "k-four": b"",
+        }
+        put = client.put_record(StreamName=name, PartitionKey="k-one", Data=sent["k-one"])
+        entries = [{"PartitionKey": k, "Data": v} for k, v in sent.items() if k != "k-one"]
+        batch = client.put_records(StreamName=name, Records=entries)
+        assert batch["FailedRecordCount"] == 0
+        acknowledged = {"k-one": put} | {
+            e["PartitionKey"]: r for e, r in zip(entries, batch["Records"], strict=True)
+        }
+        for key, answer in acknowledged.items():  # routed by the MD5 of the partition key
+            assert answer["ShardId"] == codec.shard_id(codec.shard_for(codec.hash_key(key), 2))
+
+        read = {}
+        for shard in ("shardId-000000000000", "shardId-000000000001"):
+            iterator = client.get_shard_iterator(
+                StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            got = client.get_records(ShardIterator=iterator, Limit=100)
+            for record in got["Records"]:
+                read[record["PartitionKey"]] = (record["Data"], record["SequenceNumber"], shard)
+            # the proxy's resource answers the same records for the same shard
+            proxied = api.get(f"/streams/{name}/sharditerator", params={"shard-id": shard}).json()[
+                "ShardIterator"
+            ]
+            body = api.get(f"/streams/{name}/records", headers={"Shard-Iterator": proxied}).json()
+            assert [base64.b64decode(r["Data"]) for r in body["Records"]] == [
+                r["Data"] for r in got["Records"]
+            ]
+        assert {k: v[0] for k, v in read.items()} == sent
+        for key, answer in acknowledged.items():
+            assert read[key][1:] == (answer["SequenceNumber"], answer["ShardId"])
+        after = client.get_shard_iterator(
+            StreamName=name,
+            ShardId=acknowledged["k-one"]["ShardId"],
+            ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+            StartingSequenceNumber=acknowledged["k-one"]["SequenceNumber"],
+        )["ShardIterator"]
+        rest = client.get_records(ShardIterator=after)["Records"]
+        assert b'"ind": 1' not in b"".join(r["Data"] for r in rest)
+    finally:
+        client.delete_stream(StreamName=name)
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.describe_stream(StreamName=name)
+
+
+def test_sdk_errors_are_the_exceptions_kinesis_names(kafka_services):
+    client = sdk(kafka_services.api.url)
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.put_record(StreamName="no-such-stream", PartitionKey="k", Data=b"x")
+    with pytest.raises(client.exceptions.ResourceNotFoundException):  # a batch topic
+        client.describe_stream(StreamName=kafka_services.topic("pin"))
+    with pytest.raises(client.exceptions.ResourceInUseException):  # the stream query's
+        client.delete_stream(StreamName=kafka_services.stream("pin"))
+    with pytest.raises(client.exceptions.ResourceInUseException):
+        client.create_stream(StreamName=kafka_services.stream("pin"), ShardCount=1)
+    with pytest.raises(ClientError) as raised:
+        client.describe_stream(
+            StreamName=kafka_services.stream("pin"),
+            StreamARN="arn:aws:kinesis:us-east-1:123456789012:stream/other",
+        )
+    assert _error(raised)[:2] == (400, "InvalidArgumentException")
+    with pytest.raises(ClientError) as raised:  # not served: named, with what is
+        client.add_tags_to_stream(StreamName=kafka_services.stream("pin"), Tags={"a": "b"})
+    status, code, message = _error(raised)
+    assert (status, code) == (400, "UnknownOperationException")
+    assert "AddTagsToStream is not served" in message and "PutRecords" in message
+    with pytest.raises(client.exceptions.InvalidArgumentException):
+        client.get_records(ShardIterator="not-an-iterator")
+
+
+def test_sdk_requests_the_sdk_itself_would_refuse(kafka_services):
+    """What a client other than boto3 may send (boto3 checks these before sending)."""
+    url = kafka_services.api.url
+    stream = kafka_services.stream("geo")
+    with httpx.Client(base_url=url, timeout=30) as http:
+
+        def call(operation: str, body: bytes, content_type: str = AMZ_JSON) -> httpx.Response:
+            headers = {
+                "x-amz-target": f"Kinesis_20131202.{operation}",
+                "content-type": content_type,
+            }
+            return http.post("/", content=body, headers=headers)
+
+        resp = call("GetRecords", b'{"ShardIterator": "x", "Limit": 0}')
+        assert resp.status_code == 400 and resp.headers["content-type"] == AMZ_JSON
+        assert resp.json()["__type"] == "InvalidArgumentException"
+        resp = call("PutRecord", b'{"StreamName": "%s", "PartitionKey": "k"}' % stream.encode())
+        assert resp.json() == {
+            "__type": "ValidationException",
+            "message": "1 validation error detected: Value null at 'data' failed to satisfy "
+            "constraint: Member must not be null",
+        }
+        resp = call("PutRecord", b"{not json")
+        assert (resp.status_code, resp.json()["__type"]) == (400, "SerializationException")
+        resp = call("DescribeStream", b"\xa1", "application/x-amz-cbor-1.1")  # the Java SDK's
+        assert (resp.status_code, resp.json()["__type"]) == (400, "SerializationException")
+        assert "aws.cborEnabled=false" in resp.json()["message"]
+        resp = http.post("/", content=b"{}", headers={"x-amz-target": "DynamoDB_20120810.Scan"})
+        assert (resp.status_code, resp.json()["__type"]) == (400, "UnknownOperationException")
+        # an SDK given another endpoint path is told where the protocol is served
+        resp = http.post(
+            "/streams", content=b"{}", headers={"x-amz-target": "Kinesis_20131202.ListStreams"}
+        )
+        assert resp.status_code == 400 and resp.json()["__type"] == "UnknownOperationException"
+        assert "is served at POST / (or POST /test/)" in resp.json()["message"]
+        # POST / without X-Amz-Target is no resource of the API: Kafka REST's 404, as before
+        resp = http.post("/", content=b"{}")
+        assert resp.status_code == 404 and resp.json()["error_code"] == 404
+
+
+def test_an_sdk_endpoint_under_the_stage(kafka_services):
+    """API Gateway serves the API under its stage; so is the SDK protocol (``…/test``)."""
+    client = sdk(kafka_services.api.url + "/test")
+    stream = kafka_services.stream("user")
+    answer = client.put_record(StreamName=stream, PartitionKey="staged", Data=b'{"ind": 1}')
+    assert codec.parse_sequence_number(answer["SequenceNumber"]) is not None
