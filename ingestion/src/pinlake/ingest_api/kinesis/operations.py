@@ -54,6 +54,20 @@ async def json_body(request: Request, *, optional: bool = False) -> dict[str, An
     return codec.json_object(body, optional=optional)
 
 
+def _description(stream: str) -> dict:
+    """The fields DescribeStream and DescribeStreamSummary share: an ``ACTIVE`` provisioned
+    stream, 24 h retention, no enhanced monitoring, no encryption."""
+    return {
+        "StreamName": stream,
+        "StreamARN": stream_arn(stream),
+        "StreamStatus": "ACTIVE",
+        "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+        "RetentionPeriodHours": 24,
+        "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
+        "EncryptionType": "NONE",
+    }
+
+
 def _put_result(d: Delivery) -> dict:
     """PutRecord's result, or a PutRecords entry: ``SequenceNumber``/``ShardId`` once
     acknowledged; else ``ErrorCode`` ``ValidationException`` when the broker refused the record
@@ -147,37 +161,15 @@ class Kinesis:
     async def describe_stream(self, stream: str) -> dict:
         """``{"StreamDescription": {...}}`` with every shard (:meth:`shards`), ``ACTIVE``."""
         shards = await self.shards(stream)
-        return {
-            "StreamDescription": {
-                "StreamName": stream,
-                "StreamARN": stream_arn(stream),
-                "StreamStatus": "ACTIVE",
-                "StreamModeDetails": {"StreamMode": "PROVISIONED"},
-                "Shards": shards,
-                "HasMoreShards": False,
-                "RetentionPeriodHours": 24,
-                "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
-                "EncryptionType": "NONE",
-            }
-        }
+        description = _description(stream)
+        return {"StreamDescription": {**description, "Shards": shards, "HasMoreShards": False}}
 
     async def describe_stream_summary(self, stream: str) -> dict:
         """``{"StreamDescriptionSummary": {...}}``: DescribeStream without the shards, with
         ``OpenShardCount`` (DescribeStreamSummary reference)."""
         info = await self.stream_info(stream)
-        return {
-            "StreamDescriptionSummary": {
-                "StreamName": stream,
-                "StreamARN": stream_arn(stream),
-                "StreamStatus": "ACTIVE",
-                "StreamModeDetails": {"StreamMode": "PROVISIONED"},
-                "RetentionPeriodHours": 24,
-                "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
-                "EncryptionType": "NONE",
-                "OpenShardCount": len(info.partitions),
-                "ConsumerCount": 0,
-            }
-        }
+        summary = {**_description(stream), "OpenShardCount": len(info.partitions)}
+        return {"StreamDescriptionSummary": {**summary, "ConsumerCount": 0}}
 
     # ---- writing -------------------------------------------------------------------------
     async def put_record(self, stream: str, body: Any, fields: codec.EntryFields) -> dict:
