@@ -55,25 +55,47 @@ def stream_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         stop_all(settings, quiet=True)
 
 
-def _put(settings: Settings, table: str, data: list[bytes], first_key: int) -> set[Delivery]:
-    """PutRecords (Kinesis-native entries, base64 Data) in requests of 500; returns where the
-    API said each acknowledged record is."""
+def _put(
+    settings: Settings, table: str, data: list[bytes], first_key: int, *, sdk: bool = False
+) -> set[Delivery]:
+    """PutRecords (Kinesis-native entries, base64 Data) in requests of 500, through the API
+    Gateway proxy's resource or (``sdk``) an AWS SDK client (boto3, Kinesis' own protocol);
+    returns where the API said each acknowledged record is."""
     stream = settings.stream(table)
     acked: set[Delivery] = set()
-    with httpx.Client(base_url=settings.api.url, timeout=60) as client:
+    client = None
+    if sdk:
+        import boto3
+
+        client = boto3.client(
+            "kinesis",
+            endpoint_url=settings.api.url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+    with httpx.Client(base_url=settings.api.url, timeout=60) as http:
         for start in range(0, len(data), 500):
             chunk = data[start : start + 500]
-            body = {
-                "StreamName": stream,
-                "Records": [
-                    {"Data": base64.b64encode(d).decode(), "PartitionKey": f"k{first_key + i}"}
-                    for i, d in enumerate(chunk, start)
-                ],
-            }
-            resp = client.put(f"/streams/{stream}/records", json=body)
-            assert resp.status_code == 200, resp.text
-            assert resp.json()["FailedRecordCount"] == 0
-            for record in resp.json()["Records"]:
+            keys = [f"k{first_key + i}" for i in range(start, start + len(chunk))]
+            if client is not None:
+                entries = zip(chunk, keys, strict=True)
+                answer = client.put_records(
+                    StreamName=stream, Records=[{"Data": d, "PartitionKey": k} for d, k in entries]
+                )
+            else:
+                body = {
+                    "StreamName": stream,
+                    "Records": [
+                        {"Data": base64.b64encode(d).decode(), "PartitionKey": k}
+                        for d, k in zip(chunk, keys, strict=True)
+                    ],
+                }
+                resp = http.put(f"/streams/{stream}/records", json=body)
+                assert resp.status_code == 200, resp.text
+                answer = resp.json()
+            assert answer["FailedRecordCount"] == 0
+            for record in answer["Records"]:
                 shard, offset = parse_sequence_number(record["SequenceNumber"])
                 acked.add((stream, shard, offset))
     return acked
@@ -212,8 +234,9 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     final = stream_process.state(settings)
     assert final["state"] == "stopped" and not final["running"]
 
-    # 3. records put while no query runs are landed by --available-now, which then stops
-    acked |= _put(settings, "user", _users(3500, 300, bad_every=50), first_key=3500)
+    # 3. records put while no query runs (by an AWS SDK client: Kinesis' own protocol) are
+    # landed by --available-now, which then stops
+    acked |= _put(settings, "user", _users(3500, 300, bad_every=50), first_key=3500, sdk=True)
     done = _pinlake(settings, tmp_path / "available-now.log", children, "stream", "--available-now")
     assert done.wait(300) == 0, (tmp_path / "available-now.log").read_text()[-3000:]
     # the users' terminal: no JVM or Spark start-up chatter from either `pinlake stream`
