@@ -63,7 +63,8 @@ with DAG(
 
     @task(task_id="dbt_build", outlets=[mart_asset(m) for m in mart_models()], **POOL_ARGS)
     def dbt_build() -> dict:
-        """``dbt build``: incremental staging, then the marts, all tested."""
+        """``dbt build``: incremental staging, then the marts, with their data tests (the unit
+        tests are CI's, as in every DAG: ``pinlake_dags.common.EXCLUDED_RESOURCE_TYPES``)."""
         return tasks.dbt_build()
 
     stream() >> dbt_build()

@@ -142,6 +142,15 @@ def settings():  # noqa: ANN201 - pinlake is imported lazily (run time only)
 EXCLUDED_RESOURCE_TYPES = "unit_test"
 
 
+def excluded_resource_types() -> list[str]:
+    """The dbt resource types the DAGs' dbt tasks leave out: the worker's
+    ``DBT_EXCLUDE_RESOURCE_TYPES`` when it is set (whitespace-separated, as dbt reads it; empty:
+    none), else :data:`EXCLUDED_RESOURCE_TYPES`. The Cosmos tasks get it as that variable
+    (:func:`dbt_env_for_cosmos`), the stream DAG's in-process ``dbt build`` as
+    ``--exclude-resource-type`` (``pinlake_dags.tasks.dbt_build_command``)."""
+    return os.environ.get("DBT_EXCLUDE_RESOURCE_TYPES", EXCLUDED_RESOURCE_TYPES).split()
+
+
 def dbt_env_for_cosmos() -> dict[str, str]:
     """``pinlake.lakehouse.dbt.dbt_env`` minus what Cosmos decides itself (project, profiles,
     target dir), plus the resource types the DAGs leave out (:data:`EXCLUDED_RESOURCE_TYPES`).
@@ -159,7 +168,7 @@ def dbt_env_for_cosmos() -> dict[str, str]:
     for key in ("DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
         env.pop(key, None)
     env["DBT_TARGET_PATH"] = "target"
-    env.setdefault("DBT_EXCLUDE_RESOURCE_TYPES", EXCLUDED_RESOURCE_TYPES)  # the worker's wins
+    env["DBT_EXCLUDE_RESOURCE_TYPES"] = " ".join(excluded_resource_types())  # the worker's wins
     return env
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pinlake_dags.common import safe_run_id, settings
+from pinlake_dags.common import excluded_resource_types, safe_run_id, settings
 
 
 def check_services() -> None:
@@ -90,8 +90,19 @@ def dbt_docs_generate() -> dict[str, Any]:
     return _run(DbtCommand(["docs", "generate"], in_process=True))
 
 
-def dbt_build() -> dict[str, Any]:
-    """``dbt build`` in this process (incremental staging merges only what is new)."""
+def dbt_build_command() -> Any:
+    """The stream DAG's ``dbt build``, in this process, without the resource types the DAGs
+    leave out (``--exclude-resource-type``: the unit tests; :func:`pinlake_dags.common.
+    excluded_resource_types`), as the batch DAG's Cosmos tasks: a ``DbtCommand``."""
     from pinlake.lakehouse.dbt import DbtCommand
 
-    return _run(DbtCommand(["build"], in_process=True))
+    args = ["build"]
+    for kind in excluded_resource_types():
+        args += ["--exclude-resource-type", kind]
+    return DbtCommand(args, in_process=True)
+
+
+def dbt_build() -> dict[str, Any]:
+    """``dbt build`` in this process (incremental staging merges only what is new;
+    :func:`dbt_build_command`)."""
+    return _run(dbt_build_command())

@@ -219,6 +219,30 @@ def test_dbt_tasks_leave_the_unit_tests_out(dagbag, monkeypatch, tmp_path: Path)
     assert dbt_env_for_cosmos()["DBT_EXCLUDE_RESOURCE_TYPES"] == ""
 
 
+def test_the_stream_dags_dbt_build_leaves_the_unit_tests_out(dagbag, monkeypatch) -> None:
+    """The stream DAG's ``dbt_build`` (dbt in the task's process, not Cosmos) ran every unit
+    test, 21 of 147 nodes of each 5-minute run (helper-48's trial), against dags/README.md's
+    "every dbt task": it excludes the same resource types, the worker's environment winning."""
+    from pinlake_dags import tasks
+
+    task = dagbag.dags["pinterest_stream"].task_dict["dbt_build"]
+    monkeypatch.setattr(tasks, "_run", lambda options: options)  # what the task would run
+    monkeypatch.delenv("DBT_EXCLUDE_RESOURCE_TYPES", raising=False)
+    command = task.python_callable()
+    assert command.args == ["build", "--exclude-resource-type", "unit_test"]
+    assert command.in_process
+    monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "unit_test snapshot")
+    assert tasks.dbt_build_command().args == [
+        "build",
+        "--exclude-resource-type",
+        "unit_test",
+        "--exclude-resource-type",
+        "snapshot",
+    ]
+    monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "")
+    assert tasks.dbt_build_command().args == ["build"]
+
+
 def test_batch_thrift_target_runs_models_in_parallel(monkeypatch, dbt_manifest: Path) -> None:
     dag = _load(monkeypatch, PINLAKE_DBT_TARGET="thrift").dags["pinterest_batch"]
     run = dag.task_dict["dbt.stg_pinterest__pins.run"]
