@@ -1,0 +1,53 @@
+"""`make airflow` (scripts/airflow_standalone.sh): what it starts Airflow with and the banner it
+prints, read from its dry run (``PINLAKE_AIRFLOW_DRY_RUN=1``: the banner, then exit 0)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "airflow_standalone.sh"
+
+
+def _dry_run(tmp_path: Path, **env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PINLAKE_", "AIRFLOW_"))}
+    done = subprocess.run(
+        ["bash", str(SCRIPT)],
+        env={**clean, "PINLAKE_AIRFLOW_DRY_RUN": "1", "PINLAKE_HOME": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_api_server_listens_on_loopback_unless_told_otherwise(tmp_path: Path) -> None:
+    """Airflow's API server listened on 0.0.0.0 (its default; helper-48's trial), where every
+    service pinlake starts listens on loopback only."""
+    out = _dry_run(tmp_path, AIRFLOW__API__PORT="38090")
+    assert "UI / API        http://127.0.0.1:38090 " in out
+    out = _dry_run(tmp_path, AIRFLOW__API__HOST="0.0.0.0")
+    assert "UI / API        http://localhost:8080 " in out
+
+
+def test_the_services_line_carries_this_shells_pinlake_settings(tmp_path: Path) -> None:
+    """The printed `services up` line dropped the port settings, so copied into a new shell it
+    started services on other ports than the DAGs' tasks use (helper-48's trial); a secret is
+    named, never printed."""
+    out = _dry_run(
+        tmp_path / "a home",
+        PINLAKE_API__PORT="38082",
+        PINLAKE_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:29192",
+        PINLAKE_API__API_KEY="s3cret",
+    )
+    assert "s3cret" not in out
+    (line,) = [line.strip() for line in out.splitlines() if "services up" in line]
+    words = shlex.split(line)
+    assert words[-3:] == [str(SCRIPT.parents[1] / ".venv" / "bin" / "pinlake"), "services", "up"]
+    assert f"PINLAKE_HOME={tmp_path / 'a home'}" in words
+    assert "PINLAKE_API__PORT=38082" in words
+    assert "PINLAKE_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:29192" in words
+    assert 'PINLAKE_API__API_KEY="$PINLAKE_API__API_KEY"' in line
