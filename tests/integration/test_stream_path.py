@@ -235,8 +235,32 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     assert final["state"] == "stopped" and not final["running"]
 
     # 3. records put while no query runs (by an AWS SDK client: Kinesis' own protocol) are
-    # landed by --available-now, which then stops
+    # landed by --available-now, which then stops. First a catch-up cut short by SIGTERM to its
+    # process group, its driver JVM included (timeout, systemd, a scheduler's kill): it ended
+    # 1 with a py4j traceback blaming the stream query, and by SIGTERM to its pid alone 0, as if
+    # it had caught up (helper-48's trial); it ends as terminated, 143, in one line
     acked |= _put(settings, "user", _users(3500, 300, bad_every=50), first_key=3500, sdk=True)
+    landed_before = _committed_rows(settings)
+    env = settings.child_env()
+    env.pop("SPARK_CONF_DIR", None)
+    cut = subprocess.Popen(
+        [sys.executable, "-m", "pinlake", "stream", "--available-now"]
+        + ["--max-records-per-batch", "10"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    children.append(cut)
+    _wait_for(lambda: _committed_rows(settings) > landed_before, 180, "a catch-up's first batch")
+    os.killpg(cut.pid, signal.SIGTERM)
+    out, _ = cut.communicate(timeout=120)
+    assert cut.returncode == 143, out[-3000:]
+    assert out.rstrip().endswith("error: terminated"), out[-3000:]
+    assert "stopped by a signal before it caught up" in out, out[-3000:]
+    assert "Traceback" not in out and "stream query failed" not in out, out[-3000:]
+    assert _committed_rows(settings) < len(acked)  # 300 records take 30 micro-batches
     done = _pinlake(settings, tmp_path / "available-now.log", children, "stream", "--available-now")
     assert done.wait(300) == 0, (tmp_path / "available-now.log").read_text()[-3000:]
     # the users' terminal: no JVM or Spark start-up chatter from either `pinlake stream`

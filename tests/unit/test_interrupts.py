@@ -337,3 +337,46 @@ def test_a_sink_that_could_not_write_a_buffer_on_stop_fails_naming_it(
     )
     assert "pinterest.pin[0]: 20 records at offsets 0-19: cannot write the topics bucket" in error
     assert "uncommitted in Kafka" in error, error
+
+
+@pytest.mark.parametrize(
+    ("available_now", "stopped", "stopped_by", "code", "last_line"),
+    [
+        (True, "stopped by a signal before it caught up", "SIGINT", 130, "error: interrupted"),
+        (True, "stopped by a signal before it caught up", "SIGTERM", 143, "error: terminated"),
+        (True, "stopped by a signal during start-up", "SIGTERM", 143, "error: terminated"),
+        (True, "caught up", None, 0, None),
+        (False, "stopped by a signal", "SIGINT", 0, None),  # a continuous run's normal end
+        (False, "stopped by a signal", "SIGTERM", 0, None),
+    ],
+)
+def test_a_stream_catch_up_stopped_before_it_caught_up_ends_as_interrupted(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    available_now: bool,
+    stopped: str,
+    stopped_by: str | None,
+    code: int,
+    last_line: str | None,
+) -> None:
+    """``stream --available-now`` cut short by Ctrl-C or SIGTERM printed its summary and exited
+    0 as if it had caught up (helper-48's trial), as ``sink --once`` did: it now ends as every
+    command does; a continuous ``stream``'s graceful stop stays exit 0. (The run is stood in
+    for; the signal's path through a real one is tests/integration/test_stream_path.py's.)"""
+    from pinlake_testing import cli_exit_code
+
+    from pinlake.lakehouse import stream
+
+    TERMINATED.clear()
+    done = stream.StreamResult(batches=3, stopped=stopped, stopped_by=stopped_by, seconds=2.0)
+    monkeypatch.setattr(stream, "run_stream", lambda settings, options: done)
+    args = ["stream", "--available-now"] if available_now else ["stream"]
+    try:
+        assert cli_exit_code(monkeypatch, tmp_path / "home", *args) == code
+    finally:
+        TERMINATED.clear()
+    captured = capsys.readouterr()
+    assert f"3 micro-batches, {stopped}; 2.0s" in " ".join(captured.out.split())
+    lines = captured.err.strip().splitlines()
+    assert (lines[-1] if lines else None) == last_line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import NoReturn
 
 #: Set when Ctrl-C (SIGINT) has interrupted this process through a handler of pinlake's own
 #: (:func:`pinlake.spark.interrupt_spark`). The JVM beside it gets the same SIGINT and ends, so
@@ -16,6 +17,16 @@ INTERRUPTED = threading.Event()
 #: terminal's Ctrl-C it reached this process only, so a child that should stop is told
 #: (:func:`pinlake.lakehouse.dbt._invoke` sends the dbt child SIGINT).
 TERMINATED = threading.Event()
+
+
+def raise_cut_short(signal_name: str | None) -> NoReturn:
+    """End a run that a signal (``signal.Signals`` name) stopped before it did what it was asked
+    (``sink --once`` or ``stream --available-now`` before it caught up): KeyboardInterrupt, with
+    :data:`TERMINATED` set for SIGTERM, which the CLI ends with ``error: interrupted`` (130) or
+    ``error: terminated`` (143), as every command (README, "Ctrl-C")."""
+    if signal_name == "SIGTERM":
+        TERMINATED.set()
+    raise KeyboardInterrupt
 
 
 class PinlakeError(Exception):

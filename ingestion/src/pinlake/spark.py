@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pinlake.config import Settings, get_settings
-from pinlake.errors import INTERRUPTED, PinlakeError
+from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -531,11 +531,12 @@ def _quiet_interrupted_py4j(record: logging.LogRecord) -> bool:
     record. py4j logs them to the root logger with a traceback: "KeyboardInterrupt while
     sending command.", and "Exception while sending command." of a reentrant read (PySpark's
     own SIGINT handler, live while the session starts, calls the JVM from inside the call the
-    signal interrupted). Once :data:`~pinlake.errors.INTERRUPTED` is set every py4j record is
-    dropped: the JVM is ending too."""
+    signal interrupted). Once :data:`~pinlake.errors.INTERRUPTED` or
+    :data:`~pinlake.errors.TERMINATED` is set every py4j record is dropped: the JVM is ending
+    too (SIGTERM sent to the process group, by ``timeout``, systemd or a scheduler, reaches it)."""
     if _PY4J not in record.pathname:
         return True
-    if INTERRUPTED.is_set():
+    if INTERRUPTED.is_set() or TERMINATED.is_set():
         return False
     error = record.exc_info[1] if record.exc_info else None
     seen = 0

@@ -25,7 +25,7 @@ from pathlib import Path
 from pinlake.bucket import layout
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, counted
-from pinlake.errors import TERMINATED, PinlakeError
+from pinlake.errors import PinlakeError, raise_cut_short
 from pinlake.kafka import quiet_logger, retry_transient, unreachable
 
 GROUP_ID = "pinlake-sink"
@@ -356,9 +356,9 @@ def run_sink(
 
     A continuous sink's normal end is a signal (Ctrl-C, SIGTERM): the summary, then return. A
     ``once`` run that a signal stopped before it caught up has not done what it was asked:
-    after its summary of what it wrote, this raises KeyboardInterrupt (SIGTERM: with
-    :data:`~pinlake.errors.TERMINATED` set), which the CLI ends with ``error: interrupted``
-    (130) or ``error: terminated`` (143), as every command (README, "Ctrl-C").
+    after its summary of what it wrote, this ends it as interrupted
+    (:func:`~pinlake.errors.raise_cut_short`: ``error: interrupted``, 130, or ``error:
+    terminated``, 143, as every command; README, "Ctrl-C").
 
     Raises :class:`PinlakeError` (after the summary) when a stopping sink could not write or
     commit a partition's buffer (:attr:`SinkResult.unwritten`), naming each; those records stay
@@ -385,7 +385,5 @@ def run_sink(
             "uncommitted in Kafka: the next `pinlake sink` writes them"
         )
     if cut_short:
-        if result.stopped_by == "SIGTERM":
-            TERMINATED.set()
-        raise KeyboardInterrupt
+        raise_cut_short(result.stopped_by)
     return result

@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Any
 
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, counted, table
-from pinlake.errors import PinlakeError, UsageError
+from pinlake.errors import TERMINATED, PinlakeError, UsageError, raise_cut_short
 from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import (
     ensure_raw_tables,
@@ -158,6 +158,9 @@ class StreamResult(records.TableTotals):
     records: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
     quarantined: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
     stopped: str = ""
+    #: the signal (``signal.Signals`` name) that stopped the run before it ended by itself (an
+    #: ``available_now`` run: before it caught up), if any
+    stopped_by: str | None = None
     seconds: float = 0.0
     spark_startup_seconds: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)
@@ -645,6 +648,8 @@ class _StopRequest:
 
     def __init__(self) -> None:
         self.requested = False
+        #: the first signal's name (``"SIGTERM"``, ``"SIGINT"``), once one came
+        self.signal: str | None = None
         self._session_starts = True
         self._previous: dict[int, Any] = {}
 
@@ -676,7 +681,14 @@ class _StopRequest:
         self._session_starts = False
         self._claim()
 
-    def _handle(self, _signum: int, _frame: Any) -> None:
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.signal is None:
+            self.signal = signal.Signals(signum).name
+            if signum == signal.SIGTERM:
+                # as the CLI's own SIGTERM handler: sent to the process group (timeout,
+                # systemd, a scheduler's kill), it ends the driver JVM too; what py4j then
+                # logs of the broken calls is the stop's (pinlake.spark's py4j filter)
+                TERMINATED.set()
         if self._session_starts:
             self.requested = True
             self._session_starts = False  # once: the start's clean-up is not interrupted again
@@ -825,11 +837,22 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
                 result.stopped = _follow(options, queries, writers, result, stop, status)
             status("stopped")
         settled = not stop.requested
+        if result.stopped in (STOPPED_DURING_START_UP, _stopped_by_signal(options)):
+            result.stopped_by = stop.signal
     except PinlakeError:
         settled = True
         status("failed", error="see the log")
         raise
     except Exception as exc:
+        if stop.requested:
+            # the signal reached the driver JVM too (sent to the process group): a call into it
+            # failed while the stop was under way; the checkpoint replays what was cut short
+            result.stopped = STOPPED_DURING_START_UP if not queries else _stopped_by_signal(options)
+            queries.clear()  # gone with their JVM
+            status("stopped")
+            result.stopped_by = stop.signal
+            result.seconds = time.perf_counter() - start
+            return result
         settled = True
         message = _query_error(exc)
         with contextlib.suppress(Exception):
@@ -880,10 +903,24 @@ def _follow(
                 return "caught up" if options.available_now else "stopped"
             if stop.requested:
                 _stop_gracefully(queries, writers)
-                return "stopped by a signal"
+                return _stopped_by_signal(options)
             if deadline is not None and time.monotonic() > deadline:
                 _stop_gracefully(queries, writers)
                 return f"stopped after {options.run_seconds:g} s"
+
+
+def _stopped_by_signal(options: StreamOptions) -> str:
+    """:attr:`StreamResult.stopped` of a run a signal stopped once its queries ran."""
+    return "stopped by a signal" + (" before it caught up" if options.available_now else "")
+
+
+def end_of_run(options: StreamOptions, result: StreamResult) -> None:
+    """After the summary: an ``available_now`` run that a signal stopped before it caught up
+    has not done what it was asked, and ends as interrupted (:func:`~pinlake.errors.
+    raise_cut_short`: exit 130, or 143 for SIGTERM); a continuous run's signal is its normal end
+    (exit 0, README "Ctrl-C")."""
+    if options.available_now and result.stopped_by is not None:
+        raise_cut_short(result.stopped_by)
 
 
 def _query_error(exc: BaseException) -> str:

@@ -242,10 +242,11 @@ def land(settings: Settings, options: LandOptions) -> LandResult:
 
 def stream(settings: Settings, options: StreamOptions) -> StreamResult:
     """``pinlake stream``: the stream topics into the raw stream Delta tables (Spark)."""
-    from pinlake.lakehouse.stream import print_stream_summary, run_stream
+    from pinlake.lakehouse.stream import end_of_run, print_stream_summary, run_stream
 
     result = run_stream(settings, options)
     print_stream_summary(result)
+    end_of_run(options, result)  # --available-now cut short by a signal: interrupted
     return result
 
 
