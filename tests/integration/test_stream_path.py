@@ -407,3 +407,30 @@ def test_a_stop_during_start_up_is_at_once_and_ctrl_c_once_running_is_graceful(
     assert final.get("state") == "stopped"
     counted = sum(final["records"].values()) + sum(final["quarantined"].values())
     assert counted > 0 and _committed_rows(settings) == counted  # the last batch written whole
+
+
+def test_a_query_that_fails_at_its_start_fails_the_start(
+    stream_home: Settings, tmp_path: Path
+) -> None:
+    """`services up` reported ✓ when the stream query failed a second later, reading a damaged
+    checkpoint (helper-48's trial: Spark's MALFORMED_LOG_FILE). The stage now reports
+    ``running`` only once every query has read its checkpoint: the service ends, and its
+    start fails with the query's error in the message. Its own home and topic prefix."""
+    from pinlake.errors import PinlakeError
+    from pinlake.lakehouse.stream import checkpoint_dir, read_status
+    from pinlake.services import stream_process
+
+    settings = stream_home.model_copy(update={"home": tmp_path / "home", "topic_prefix": "damaged"})
+    offsets = checkpoint_dir(settings) / "pin" / "offsets"
+    offsets.mkdir(parents=True)
+    (offsets.parent / "metadata").write_text('{"id":"0a6c1f8e-1d59-4b1e-9a57-4f3c0e3d9b21"}\n')
+    (offsets / "0").write_text("not an offset log\n")
+    pid = stream_process.start(settings, trigger_seconds=0.5, warm_up=False)
+    with pytest.raises(PinlakeError) as raised:
+        stream_process.wait_running(settings, timeout=180, pid_=pid)
+    text = str(raised.value)
+    assert text.startswith("the stream query exited during start-up"), text
+    assert "MALFORMED_LOG_FILE" in text, text  # the reason, from the service's log
+    assert "Traceback" not in text
+    state = read_status(settings) or {}
+    assert state.get("state") == "failed" and "MALFORMED_LOG_FILE" in state.get("error", "")

@@ -728,6 +728,31 @@ def _stop_gracefully(queries: dict[str, StreamingQuery], writers: dict[str, Batc
         query.stop()
 
 
+#: Seconds the stage waits for its queries to read their checkpoints and sources before it
+#: reports ``running`` anyway (they take milliseconds; a slow Kafka may take longer).
+INITIALIZE_SECONDS = 60.0
+#: Spark's status message while a query reads its sources and its checkpoint's offsets
+#: (``StreamExecution.runStream``, then ``populateStartOffsets`` in the first trigger).
+INITIALIZING = "Initializing sources"
+
+
+def _wait_initialized(queries: dict[str, StreamingQuery], stop: _StopRequest) -> None:
+    """Wait until every query has read its checkpoint and started its first trigger (Spark's
+    status message is no longer :data:`INITIALIZING`), at most :data:`INITIALIZE_SECONDS`, or
+    until a signal asks to stop. A query that fails there (a damaged checkpoint: Spark's
+    ``MALFORMED_LOG_FILE``; a source it cannot read) raises its error here, so that the stage
+    fails its start instead of failing right after it reported ``running`` (and ``services up``
+    its ✓; helper-48's trial)."""
+    deadline = time.monotonic() + INITIALIZE_SECONDS
+    while not stop.requested and time.monotonic() < deadline:
+        failed = [q.exception() for q in queries.values() if not q.isActive and q.exception()]
+        if failed:
+            raise failed[0]
+        if all(not q.isActive or q.status.get("message") != INITIALIZING for q in queries.values()):
+            return
+        time.sleep(STOP_POLL_SECONDS * 5)
+
+
 def _idle(query: StreamingQuery) -> bool:
     """No trigger of ``query`` runs and its source has no records waiting (Spark's status)."""
     with contextlib.suppress(Exception):  # a query that ended meanwhile
@@ -821,6 +846,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
                     writers[name] = BatchWriter(settings, name, app_id, result, lock=shared)
                     queries[name] = _start_query(spark, settings, options, writers[name])
                     writers[name].query = queries[name]
+                _wait_initialized(queries, stop)
                 status("running")
                 topics = ", ".join(settings.stream(t) for t in TABLES)
                 console.print(
