@@ -310,12 +310,33 @@ def list_files(bucket: Location, topic: str) -> list[BucketFile]:
             for path in (S3Path(root.bucket, key),)
         ]
     else:
-        found = [
-            classify(topic, path.resolve(), path.relative_to(root), path.stat().st_size)
-            for path in root.rglob("*")
-            if path.is_file() and not _TEMP_NAME.match(path.name)
-        ]
+        found = []
+        for path in root.rglob("*"):
+            if _TEMP_NAME.match(path.name):
+                continue
+            if path.is_file():
+                relative = path.relative_to(root)
+                found.append(classify(topic, path.resolve(), relative, path.stat().st_size))
+            elif (problem := not_a_file(path)) is not None:
+                partition = _PARTITION_DIR.match(path.parent.name)
+                number = int(partition["partition"]) if partition else None
+                found.append(BucketFile(topic, path.absolute(), number, None, problem))
     return sorted(found, key=lambda f: f.sort_key)
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why a local entry of a topics bucket that is no regular file is reported, so that no
+    entry is passed over in silence (README: every file under ``topics/`` is accounted for): a
+    symbolic link to nothing, a FIFO, socket or device, or a folder named as a layout file
+    (``….json``, ``….json.gz``). None for a regular file and for any other folder (a folder
+    of the layout, whose entries are listed themselves)."""
+    if path.is_symlink() and not path.exists():
+        return f"a symbolic link to {os.readlink(path)}, which does not exist"
+    if path.is_dir():
+        return "a folder, not a file" if path.name.endswith(EXTENSIONS) else None
+    if not path.is_file():
+        return "not a regular file (a FIFO, socket or device)"
+    return None
 
 
 def list_topics(bucket: Location) -> list[str]:
@@ -333,7 +354,13 @@ def stray_files(bucket: Location) -> list[Location]:
     if isinstance(root, S3Path):
         keys, _ = _s3_list(root, delimiter=True)
         return sorted((S3Path(root.bucket, k) for k in keys if k != root.prefix), key=str)
-    return sorted(p.resolve() for p in root.iterdir() if p.is_file()) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.resolve() if p.is_file() else p.absolute()
+        for p in root.iterdir()
+        if not p.is_dir() and not _TEMP_NAME.match(p.name)
+    )
 
 
 def open_records(path: Location) -> BinaryIO:
