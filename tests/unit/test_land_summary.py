@@ -86,3 +86,25 @@ def test_a_catch_up_run_names_its_latency_as_the_records_age(capsys, stopped, na
     result.latency_ms = {"p50": 1500.0, "p99": 2500.0}
     print_stream_summary(result)
     assert named in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_land_and_stream_tables_count_with_thousands_separators(capsys) -> None:
+    """``land`` printed ``2000`` where ``produce`` and ``report`` print ``2,000`` (helper-48's
+    trial); the stream stage's table is the same rows (``TableTotals.summary_rows``)."""
+    from pinlake.lakehouse.stream import StreamResult, print_stream_summary
+
+    result = LandResult(files_found=1_234, files_landed=1_234, seconds=5.0)
+    result.records.update(pin=2_000, geo=12_345_678, user=0)
+    result.quarantined["geo"] = 1_500
+    assert result.summary_rows() == [
+        ("pin", "2,000", "0"),
+        ("geo", "12,345,678", "1,500"),
+        ("user", "0", "0"),
+        ("total", "12,347,678", "1,500"),
+    ]
+    print_land_summary(result)
+    out = capsys.readouterr().out
+    assert "12,347,678" in out and "1,234 files found: 1,234 landed now" in out
+    streamed = StreamResult(records={"pin": 1_000, "geo": 0, "user": 0}, stopped="caught up")
+    print_stream_summary(streamed)
+    assert "1,000" in capsys.readouterr().out

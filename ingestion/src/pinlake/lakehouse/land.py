@@ -560,25 +560,22 @@ def _land_table(
 def print_land_summary(result: LandResult) -> None:
     """Records and quarantined lines per table, files (landed, seen before, rejected, not
     read: they add up to what was found), time, and where to look at rejects."""
-    rows = [(name, result.records[name], result.quarantined[name]) for name in TABLES] + [
-        ("total", result.total_records, result.total_quarantined)
-    ]
-    console.print(table("land", ["table", "records", "quarantined"], rows))
+    console.print(table("land", ["table", "records", "quarantined"], result.summary_rows()))
     empty = (
         f" ({len(result.files_empty)} of them empty: no record, e.g. {result.files_empty[0]})"
         if result.files_empty
         else ""
     )
     console.print(
-        f"{counted(result.files_found, 'file')} found: {result.files_landed} landed now{empty}, "
-        f"{len(result.files_rejected)} rejected now, "
+        f"{counted(result.files_found, 'file')} found: {result.files_landed:,} landed now{empty}, "
+        f"{len(result.files_rejected):,} rejected now, "
         + (
             f"{len(result.files_copied)} copies of files landed from elsewhere (not landed again), "
             if result.files_copied
             else ""
         )
-        + f"{result.files_seen_before} landed or "
-        f"rejected before ({result.files_rejected_before} rejected); "
+        + f"{result.files_seen_before:,} landed or "
+        f"rejected before ({result.files_rejected_before:,} rejected); "
         f"{result.seconds:.1f}s ({result.spark_startup_seconds:.1f}s Spark start-up"
         + (
             f", {rate_text(result.records_per_second)} records/s after it)"

@@ -207,3 +207,11 @@ class TableTotals:
     @property
     def total_quarantined(self) -> int:
         return sum(self.quarantined.values())
+
+    def summary_rows(self) -> list[tuple[str, str, str]]:
+        """``(table, records, quarantined)`` per table, then ``total``, the counts with
+        thousands separators (``2,000``, as every count pinlake prints): the rows of the land
+        and stream summaries."""
+        rows = [(name, self.records[name], self.quarantined[name]) for name in self.records]
+        rows.append(("total", self.total_records, self.total_quarantined))
+        return [(name, f"{n:,}", f"{q:,}") for name, n, q in rows]

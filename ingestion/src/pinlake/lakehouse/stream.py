@@ -957,10 +957,7 @@ def _query_error(exc: BaseException) -> str:
 
 def print_stream_summary(result: StreamResult) -> None:
     """Records and quarantined per table, batches, time, and where to look at rejects."""
-    rows = [(name, result.records[name], result.quarantined[name]) for name in TABLES] + [
-        ("total", result.total_records, result.total_quarantined)
-    ]
-    console.print(table("stream", ["table", "records", "quarantined"], rows))
+    console.print(table("stream", ["table", "records", "quarantined"], result.summary_rows()))
     latency = result.latency_ms
     # a catch-up run lands records that waited for it: their age, not the stream's latency
     what = (
