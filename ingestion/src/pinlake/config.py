@@ -565,6 +565,7 @@ OTHER_VARIABLES: dict[str, str] = {
     "PINLAKE_AIRFLOW_STREAM_SCHEDULE": "the stream DAG's schedule (dags/pinterest_stream.py)",
     "PINLAKE_AIRFLOW_RETRIES": "the DAGs' task retries (dags/pinlake_dags/common.py)",
     "PINLAKE_AIRFLOW_RETRY_DELAY_SECONDS": "the DAGs' retry delay (dags/pinlake_dags/common.py)",
+    "PINLAKE_AIRFLOW_DRY_RUN": "make airflow's banner only (scripts/airflow_standalone.sh)",
     "PINLAKE_DBT_MANIFEST": "the DAGs' dbt manifest (dags/pinlake_dags/common.py)",
     "PINLAKE_DBT_SCHEMA": "dbt's default schema (profiles.yml)",
     "PINLAKE_THRIFT_USER": "the user of dbt's thrift target (profiles.yml)",
