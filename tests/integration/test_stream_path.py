@@ -189,6 +189,25 @@ def _pinlake(
     return proc
 
 
+def _in_a_terminal(
+    settings: Settings, children: list[subprocess.Popen], *args: str
+) -> subprocess.Popen[str]:
+    """``pinlake ARGS`` as from a user's terminal: a process group of its own (which Ctrl-C,
+    ``timeout`` or a scheduler signals whole, its JVMs included), output captured as text."""
+    env = settings.child_env()
+    env.pop("SPARK_CONF_DIR", None)  # as from a user's shell: get_spark points Spark at its conf
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pinlake", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    children.append(proc)
+    return proc
+
+
 def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     spark, stream_home: Settings, tmp_path: Path, children: list[subprocess.Popen]
 ) -> None:
@@ -241,18 +260,9 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     # it had caught up (helper-48's trial); it ends as terminated, 143, in one line
     acked |= _put(settings, "user", _users(3500, 300, bad_every=50), first_key=3500, sdk=True)
     landed_before = _committed_rows(settings)
-    env = settings.child_env()
-    env.pop("SPARK_CONF_DIR", None)
-    cut = subprocess.Popen(
-        [sys.executable, "-m", "pinlake", "stream", "--available-now"]
-        + ["--max-records-per-batch", "10"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    cut = _in_a_terminal(
+        settings, children, "stream", "--available-now", "--max-records-per-batch", "10"
     )
-    children.append(cut)
     _wait_for(lambda: _committed_rows(settings) > landed_before, 180, "a catch-up's first batch")
     os.killpg(cut.pid, signal.SIGTERM)
     out, _ = cut.communicate(timeout=120)
@@ -357,17 +367,7 @@ def test_a_stop_during_start_up_is_at_once_and_ctrl_c_once_running_is_graceful(
     assert not registered_marker(settings).exists()
 
     # 2. `pinlake stream` as from a terminal: a process group of its own that Ctrl-C signals
-    env = settings.child_env()
-    env.pop("SPARK_CONF_DIR", None)  # as from a user's shell: get_spark points Spark at its conf
-    terminal = subprocess.Popen(
-        [sys.executable, "-m", "pinlake", "stream", "--no-warm-up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    children.append(terminal)
+    terminal = _in_a_terminal(settings, children, "stream", "--no-warm-up")
 
     def running() -> bool:
         state = read_status(settings) or {}

@@ -268,6 +268,18 @@ def test_main_restores_the_sigterm_handler_it_found(tmp_path, monkeypatch, capsy
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def _exit_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str) -> int:
+    """The exit code of ``pinlake ARGS`` in-process on a home under ``tmp_path``, with
+    :data:`~pinlake.errors.TERMINATED` clear before and after (a SIGTERM outcome sets it)."""
+    from pinlake_testing import cli_exit_code
+
+    TERMINATED.clear()
+    try:
+        return cli_exit_code(monkeypatch, tmp_path / "home", *args)
+    finally:
+        TERMINATED.clear()
+
+
 @pytest.mark.parametrize(
     ("once", "stopped_by", "code", "last_line"),
     [
@@ -292,18 +304,12 @@ def test_a_sink_once_stopped_before_it_caught_up_ends_as_interrupted(
     wrote, and ends as every command does; a continuous sink's graceful stop stays exit 0.
     (The run itself is the sink's, stood in for here; the signal handler's is
     tests/integration/test_ingestion_sink.py's.)"""
-    from pinlake_testing import cli_exit_code
-
     from pinlake.bucket import sink
 
-    TERMINATED.clear()
     done = sink.SinkResult(records=7, files=2, seconds=1.0, stopped_by=stopped_by)
     monkeypatch.setattr(sink.BucketSink, "run", lambda self: done)
     args = ["sink", "--once"] if once else ["sink"]
-    try:
-        assert cli_exit_code(monkeypatch, tmp_path / "home", *args) == code
-    finally:
-        TERMINATED.clear()
+    assert _exit_code(monkeypatch, tmp_path, *args) == code
     captured = capsys.readouterr()
     out = " ".join(captured.out.split())
     cut_short = "stopped before it caught up: sink: 7 records in 2 files"
@@ -364,18 +370,12 @@ def test_a_stream_catch_up_stopped_before_it_caught_up_ends_as_interrupted(
     0 as if it had caught up (helper-48's trial), as ``sink --once`` did: it now ends as every
     command does; a continuous ``stream``'s graceful stop stays exit 0. (The run is stood in
     for; the signal's path through a real one is tests/integration/test_stream_path.py's.)"""
-    from pinlake_testing import cli_exit_code
-
     from pinlake.lakehouse import stream
 
-    TERMINATED.clear()
     done = stream.StreamResult(batches=3, stopped=stopped, stopped_by=stopped_by, seconds=2.0)
     monkeypatch.setattr(stream, "run_stream", lambda settings, options: done)
     args = ["stream", "--available-now"] if available_now else ["stream"]
-    try:
-        assert cli_exit_code(monkeypatch, tmp_path / "home", *args) == code
-    finally:
-        TERMINATED.clear()
+    assert _exit_code(monkeypatch, tmp_path, *args) == code
     captured = capsys.readouterr()
     assert f"3 micro-batches, {stopped}; 2.0s" in " ".join(captured.out.split())
     lines = captured.err.strip().splitlines()
