@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 from dataclasses import dataclass
@@ -89,7 +90,9 @@ class SharedLoad:
 
 
 #: each case's partition (its own folder: a case's rows are those of its folder's files)
-CASE_PARTITIONS = {"fields": 0, "bad lines": 1, "numbers as text": 2, "corrupt": 3, "arrays": 4}
+CASE_PARTITIONS = {
+    "fields": 0, "bad lines": 1, "numbers as text": 2, "corrupt": 3, "arrays": 4, "utf-8": 5,
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +121,7 @@ def shared_load(
     files["empty"].write_bytes(b"")
     rows = _aicore_pins(aicore_dir, 251)
     write_bucket_file(bucket, "pinterest.pin", 30, _array_lines(rows), partition=part["arrays"])
+    files.update(_write_utf8_case(bucket, part["utf-8"]))
     result = land_bucket(spark_settings, LandOptions(bucket))
     cases = {
         case: partition_dir(bucket, topic, partition)
@@ -126,6 +130,7 @@ def shared_load(
             ("numbers as text", "pinterest.geo", part["numbers as text"]),
             ("corrupt", "pinterest.geo", part["corrupt"]),
             ("arrays", "pinterest.pin", part["arrays"]),
+            ("utf-8", "pinterest.user", part["utf-8"]),
         )
     }
     return SharedLoad(result, bucket, cases, files)
@@ -141,7 +146,8 @@ def test_one_load_counts_what_its_manifest_rows_count(spark, shared_load: Shared
         assert result.records[table_name] == sum(r["records"] for r in mine), table_name
         assert result.quarantined[table_name] == sum(r["quarantined"] for r in mine), table_name
     # 3 + 1 (bad lines) + 1 (numbers) + 3 (corrupt: good, corrupt, empty) + 1 (arrays)
-    assert result.files_found == result.files_landed == 9
+    # + 3 (utf-8: plain, gzip, valid U+FFFD only)
+    assert result.files_found == result.files_landed == 12
     assert result.files_rejected == {}
 
 
@@ -352,8 +358,9 @@ def test_corrupt_and_empty_files_never_abort_the_load(spark, shared_load: Shared
     # the summary says which landed file held nothing (only the empty one: the corrupt one's
     # lines are quarantined)
     assert shared_load.result.files_empty == [str(shared_load.files["empty"])]
-    reasons = {q["reason"] for q in _quarantine(spark, shared_load.cases["corrupt"])}
-    assert reasons == {"not a JSON object"}
+    reasons = [(q["_line"], q["reason"]) for q in _quarantine(spark, shared_load.cases["corrupt"])]
+    # the first line's bytes (\xff\xfe, \x89) are not UTF-8: quarantined as such, not decoded
+    assert reasons == [(1, NOT_UTF8), (2, "not a JSON object"), (3, "not a JSON object")]
 
 
 def test_cli_reports_bad_paths_on_one_line(tmp_path, capsys):
@@ -372,6 +379,108 @@ def test_cli_reports_bad_paths_on_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert exit_info.value.code == 2
         assert err.startswith("error: ") and expected in err and "\n" not in err
+
+
+#: the stream path's words for bytes that are not UTF-8 (tests/lakehouse/test_stream_batches.py)
+NOT_UTF8 = "Data is not valid UTF-8"
+#: U+FFFD delivered as valid UTF-8: text like any other
+VALID_FFFD = "\ufffd".encode()
+assert VALID_FFFD == b"\xef\xbf\xbd"
+
+#: the lines of the utf-8 case's plain file, pinterest.user+5+0000005000.json, as bytes
+UTF8_LINES = [
+    b'{"ind": 90001, "first_name": "Valid"}',  # 5000
+    b'{"ind": 90006, "first_name": "\xff\xfe"}',  # 5001: the new-user trial's line
+    b'{"ind": 90007, "first_name": "' + VALID_FFFD + b'"}',  # 5002: lands unchanged
+    b'[{"ind": 90008, "first_name": "ok"}, {"ind": 90009, "first_name": "\xc3"}]',  # 5003
+    b'{"ind": 90014, "first_name": "cut \xe2\x82',  # 5004: cut short inside a character
+    b"\xff",  # 5005: no JSON either: the bytes come first
+    b'{"ind": 90010, "first_name": "' + VALID_FFFD + b'\xff"}',  # 5006: valid U+FFFD, then not
+    b'{"ind": 90015, "first_name": "\xed\xa0\x80"}',  # 5007: a surrogate (CESU-8)
+    b'{"ind": 90011, "first_name": "After"}',  # 5008: the lines after still line up
+]
+#: the lines of its gzip file, pinterest.user+5+0000006000.json.gz
+UTF8_GZIP_LINES = [
+    b'{"ind": 90012, "first_name": "Gzip"}',  # 6000
+    b'{"ind": 90013, "first_name": "\xe2\x82"}',  # 6001
+]
+#: its file of valid lines only, one holding U+FFFD, pinterest.user+5+0000007000.json
+UTF8_VALID_LINES = [
+    b'{"ind": 90016, "first_name": "' + VALID_FFFD + VALID_FFFD + b'"}',  # 7000
+    b'{"ind": 90017, "first_name": "\\ufffd escaped"}',  # 7001: the JSON escape of U+FFFD
+]
+
+
+def _write_utf8_case(bucket: Path, partition: int) -> dict[str, Path]:
+    """The files of the utf-8 case (the sink writes a record's bytes as delivered, so a line
+    may hold any bytes): ``{"utf-8 plain": path, "utf-8 gzip": path, "utf-8 valid": path}``."""
+    from pinlake.bucket.layout import file_path
+
+    paths = {
+        "utf-8 plain": (file_path(bucket, "pinterest.user", partition, 5000), UTF8_LINES),
+        "utf-8 valid": (file_path(bucket, "pinterest.user", partition, 7000), UTF8_VALID_LINES),
+    }
+    gz = file_path(bucket, "pinterest.user", partition, 6000)
+    paths["utf-8 gzip"] = (gz.with_name(gz.name + ".gz"), UTF8_GZIP_LINES)
+    for path, lines in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = b"".join(line + b"\n" for line in lines)
+        path.write_bytes(gzip.compress(body) if path.name.endswith(".gz") else body)
+    return {case: path for case, (path, _lines) in paths.items()}
+
+
+def test_a_line_that_is_not_utf8_is_quarantined_and_the_others_of_its_file_land(
+    spark, shared_load: SharedLoad
+):
+    """Bytes that are not UTF-8, in a plain or a gzip file, are never decoded with replacement
+    characters: the line is quarantined once, whatever it holds (an array, JSON cut short, no
+    JSON), with the stream path's reason and its bytes in base64; the other lines of the file
+    land at their offsets, and the counts say so."""
+    case, files = shared_load.cases["utf-8"], shared_load.files
+    manifest = _manifest(spark, case)
+    assert manifest[str(files["utf-8 plain"])] == (3, 6, None)  # (records, quarantined, problem)
+    assert manifest[str(files["utf-8 gzip"])] == (1, 1, None)
+    assert manifest[str(files["utf-8 valid"])] == (2, 0, None)
+    # the user table is landed only by this case and the fields case's one record
+    assert (shared_load.result.records["user"], shared_load.result.quarantined["user"]) == (7, 7)
+    landed = _rows(spark, "raw.user", case)
+    assert [(r["ind"], r["_offset"]) for r in landed] == [
+        (90001, 5000), (90007, 5002), (90011, 5008), (90012, 6000), (90016, 7000), (90017, 7001),
+    ]  # fmt: skip
+    assert all(
+        "\ufffd" not in r["first_name"] for r in landed if r["ind"] < 90016 and r["ind"] != 90007
+    )
+    quarantined = _quarantine(spark, case)
+    got = [
+        (q["_source_file"], q["_line"], q["_offset"], q["_element"], q["reason"], q["raw_text"])
+        for q in quarantined
+    ]
+    plain, gz = str(files["utf-8 plain"]), str(files["utf-8 gzip"])
+
+    def b64(line: bytes) -> str:
+        return base64.b64encode(line).decode()
+
+    assert got == [
+        (plain, 2, 5001, None, NOT_UTF8, b64(UTF8_LINES[1])),
+        (plain, 4, 5003, None, NOT_UTF8, b64(UTF8_LINES[3])),  # once, not per element
+        (plain, 5, 5004, None, NOT_UTF8, b64(UTF8_LINES[4])),
+        (plain, 6, 5005, None, NOT_UTF8, b64(UTF8_LINES[5])),
+        (plain, 7, 5006, None, NOT_UTF8, b64(UTF8_LINES[6])),
+        (plain, 8, 5007, None, NOT_UTF8, b64(UTF8_LINES[7])),
+        (gz, 2, 6001, None, NOT_UTF8, b64(UTF8_GZIP_LINES[1])),
+    ]
+    assert {q["table_name"] for q in quarantined} == {"user"}
+
+
+def test_a_replacement_character_delivered_as_utf8_lands_unchanged(spark, shared_load: SharedLoad):
+    """U+FFFD sent as valid UTF-8 (``EF BF BD``) or as its JSON escape is text like any other:
+    it lands as delivered, beside lines that are not UTF-8 and in a file of its own."""
+    landed = {
+        r["ind"]: r["first_name"] for r in _rows(spark, "raw.user", shared_load.cases["utf-8"])
+    }
+    assert landed[90007] == "\ufffd"
+    assert landed[90016] == "\ufffd\ufffd"
+    assert landed[90017] == "\ufffd escaped"
 
 
 NUMBERS_AS_TEXT = [

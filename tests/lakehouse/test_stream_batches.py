@@ -123,6 +123,9 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
     ensure_stream_tables_by_path(spark, stream_settings)
     result = StreamResult()
     not_utf8 = b"\xff\xfe{"
+    # longer than 57 bytes: its base64 is one line still (Spark's base64 breaks lines at 76)
+    long_not_utf8 = _json({**USER, "ind": 8, "last_name": "x" * 60})[:-2] + b'\xc3"}'
+    valid_fffd = {**USER, "ind": 9, "first_name": "\ufffd"}  # U+FFFD as valid UTF-8: lands
     records = [
         ("user", 0, 0, _json(USER)),
         ("user", 0, 1, b"{not json"),
@@ -132,6 +135,8 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
         ("user", 0, 5, _json({k: v for k, v in USER.items() if k != "ind"})),
         ("user", 0, 6, not_utf8),
         ("user", 0, 7, None),
+        ("user", 0, 8, long_not_utf8),
+        ("user", 0, 9, json.dumps(valid_fffd, ensure_ascii=False).encode()),
         ("pin", 0, 0, _json({**PIN, "index": "x"})),
         ("geo", 0, 0, _json({**GEO, "latitude": "north"})),
         ("geo", 0, 1, _json(GEO)),
@@ -141,13 +146,13 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
 
     _land(spark, stream_settings, "app-2", result, records, 0)
 
-    assert result.records == {"pin": 0, "geo": 2, "user": 1}
+    assert result.records == {"pin": 0, "geo": 2, "user": 2}
     geo = _read(spark, stream_settings, "stream_geo")
     assert sorted((r["ind"], r["latitude"], r["longitude"]) for r in geo) == [
         (1, -89.9, 10.5),
         (9, -12.5, 33.1),
     ]
-    assert result.quarantined == {"pin": 1, "geo": 1, "user": 9}
+    assert result.quarantined == {"pin": 1, "geo": 1, "user": 10}
     rows = _read(spark, stream_settings, "stream_quarantine")
     reasons = {
         (r["table_name"], r["_offset"], r["_element"]): (r["reason"], r["raw_text"]) for r in rows
@@ -168,6 +173,7 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
         ),
         ("user", 6): ("Data is not valid UTF-8", base64.b64encode(not_utf8).decode()),
         ("user", 7): ("no Data", None),
+        ("user", 8): ("Data is not valid UTF-8", base64.b64encode(long_not_utf8).decode()),
         ("pin", 0): ("field 'index' does not fit type int", json.dumps({**PIN, "index": "x"})),
         ("geo", 0): (
             "field 'latitude' does not fit type float",
@@ -175,7 +181,8 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
         ),
     }
     assert all(r["_sequence_number"] and r["_batch_id"] == 0 for r in rows)
-    assert [r["_offset"] for r in _read(spark, stream_settings, "stream_user")] == [0]
+    users = _read(spark, stream_settings, "stream_user")
+    assert [(r["_offset"], r["first_name"]) for r in users] == [(0, "Abigail"), (9, "\ufffd")]
 
 
 def test_a_replayed_batch_writes_nothing_twice(spark, stream_settings: Settings) -> None:

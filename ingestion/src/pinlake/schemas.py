@@ -144,6 +144,9 @@ def stream_table_ddl(table: str) -> str:
     return f"{raw_payload_ddl(table)}, {meta}"
 
 
+#: Batch lines (or array elements) that cannot be landed: the table they were meant for, why,
+#: the text (the element's, for an element; base64 of the line's bytes when they are not UTF-8),
+#: the line's 1-based place in its file and the raw metadata.
 QUARANTINE_DDL = (
     "`table_name` string, `reason` string, `raw_text` string, `_line` bigint, "
     + ", ".join(f"`{name}` {type_}" for name, type_ in METADATA_COLUMNS)

@@ -16,7 +16,9 @@ exactly one place:
   ``_ingested_at``;
 * ``raw.quarantine``: lines (or array elements) that are not JSON objects, empty arrays,
   records that do not fit the schema or lack the key field, with the reason, the raw text (the
-  element's, for an element) and ``_line``. The load never aborts because of them.
+  element's, for an element) and ``_line``; a line whose bytes are not valid UTF-8 once, as
+  :data:`records.NOT_UTF8` (the stream path's reason), its raw text the bytes in base64
+  (:func:`_not_utf8_lines`). The load never aborts because of them.
 
 A file's manifest counts (``records``, ``quarantined``) and the summary count rows and
 quarantined units, so a line holding an array of 250 rows counts 250.
@@ -70,7 +72,7 @@ from pinlake.schemas import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, Row, SparkSession
 
 
 @dataclass
@@ -162,10 +164,17 @@ def unreadable_reason(path: Location) -> str | None:
     return f"cannot be read by Spark ({len(lines)} line(s) readable in Python)" if lines else None
 
 
+#: What Spark's whole-text reader puts in place of bytes that are not UTF-8 (it decodes a file
+#: with Hadoop's ``Text``, which replaces each malformed sequence): a line holding it is checked
+#: against its bytes (:func:`_not_utf8_lines`), since U+FFFD may also be delivered as valid UTF-8.
+REPLACEMENT = "\ufffd"
+
+
 def _file_texts(spark: SparkSession, files: list[BucketFile]) -> DataFrame:
     """``(path, value)``: each file's whole text (gzip decompressed by the ``.gz`` extension,
     Hadoop's codec factory) under its name as the layout gives it. A file Spark cannot read has
-    no row (``ignoreCorruptFiles``)."""
+    no row (``ignoreCorruptFiles``). Bytes that are not UTF-8 come out as :data:`REPLACEMENT`
+    (one or more per malformed sequence; never a ``\\n``, so the lines stay the file's lines)."""
     from pyspark.sql import functions as F
 
     texts = (
@@ -183,9 +192,11 @@ def _file_texts(spark: SparkSession, files: list[BucketFile]) -> DataFrame:
 
 def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) -> DataFrame:
     """One row per record of each line of ``files`` (:func:`records.with_records`: a line that
-    is a JSON array gives a row per element): parsed fields, metadata and ``_reason``, plus one
-    row with a null ``line`` for each file without lines. A file that cannot be read (a corrupt
-    ``.gz``) has no row at all (``ignoreCorruptFiles``): the caller reports it."""
+    is a JSON array gives a row per element): parsed fields, metadata, ``_reason`` and
+    ``_replaced`` (the line's position when it holds a :data:`REPLACEMENT`, else NULL: its bytes
+    may not be UTF-8), plus one row with a null ``line`` for each file without lines. A file
+    that cannot be read (a corrupt ``.gz``) has no row at all (``ignoreCorruptFiles``): the
+    caller reports it."""
     from pyspark.sql import functions as F
 
     meta = spark.createDataFrame(
@@ -205,6 +216,8 @@ def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) 
         _hash("value").alias("_file_hash"),  # the file's, on each of its rows (8 bytes)
         F.posexplode_outer(pieces).alias("pos", "line"),
     )
+    # per line, before a line that is an array becomes a row per element
+    lines = lines.withColumn("_replaced", F.when(F.col("line").contains(REPLACEMENT), F.col("pos")))
     parsed = records.with_records(lines, table_name, F.col("line"))  # a row per record
     parsed = parsed.withColumn("_reason", F.when(F.col("line").isNotNull(), F.col("_reason")))
     return parsed.join(F.broadcast(meta), on="path", how="left")
@@ -494,6 +507,65 @@ def _land_files(
         cache.unpersist()
 
 
+#: The columns of a quarantined unit that :func:`_land_table` selects the quarantine from.
+_QUARANTINE_SOURCES = ("_reason", "_raw_text", *_METADATA_SOURCES)
+#: Their types in the frame of :func:`_not_utf8_lines` (as :func:`_parse_files` makes them).
+_QUARANTINE_SOURCES_DDL = (
+    "_reason string, _raw_text string, topic string, partition int, first_offset bigint, "
+    "pos int, _element int, path string"
+)
+
+
+def _not_utf8_lines(
+    spark: SparkSession, files: list[BucketFile], replaced: dict[str, set[int]]
+) -> list[Row]:
+    """The quarantine rows (:data:`_QUARANTINE_SOURCES`) of the lines of ``files`` whose bytes
+    are not valid UTF-8, among ``replaced`` (``{path: positions}`` of the lines Spark read with a
+    :data:`REPLACEMENT`; usually none): each such line once, reason :data:`records.NOT_UTF8`,
+    raw text its bytes in base64 (:func:`records.undecodable_text`), ``_element`` NULL. Only
+    these lines' files are read again, as bytes (:func:`read_records`); the test of valid UTF-8
+    is the stream path's (:func:`records.utf8_text`). A line that holds U+FFFD as valid UTF-8
+    is not one of them. Raises :class:`PinlakeError` when a file cannot be read again or no
+    longer has the line (it changed while landing)."""
+    from pyspark.sql import functions as F
+
+    by_path = {str(f.path): f for f in files}
+    rows = []
+    for path, positions in sorted(replaced.items()):
+        found = by_path[path]
+        try:
+            lines = read_records(found.path)
+        except (OSError, EOFError) as exc:
+            raise PinlakeError(
+                f"{path}: its bytes cannot be read to check its lines for UTF-8: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if max(positions) >= len(lines):
+            raise PinlakeError(f"{path} changed while it was being landed: land it again")
+        rows.extend(
+            (path, pos, lines[pos], found.topic, found.partition, found.first_offset)
+            for pos in sorted(positions)
+        )
+    read = spark.createDataFrame(
+        rows,
+        "path string, pos int, bytes binary, topic string, partition int, first_offset bigint",
+    )
+    return (
+        read.filter(records.utf8_text(F.col("bytes")).isNull())
+        .select(
+            F.lit(records.NOT_UTF8).alias("_reason"),
+            records.undecodable_text(F.col("bytes")).alias("_raw_text"),
+            "topic",
+            "partition",
+            "first_offset",
+            "pos",
+            F.lit(None).cast("int").alias("_element"),
+            "path",
+        )
+        .collect()
+    )
+
+
 def _land_table(
     spark: SparkSession, name: str, files: list[BucketFile], load_id: str, result: LandResult
 ) -> tuple[dict[str, tuple[int, int, int]], DataFrame, DataFrame]:
@@ -501,6 +573,12 @@ def _land_table(
     content hash)}``
     of the files read (a file Spark could not read is missing), the quarantined lines and the
     cache of parsed lines (the caller unpersists it).
+
+    The per-file counts come grouped by file and by line for the lines read with a
+    replacement character (one group per file otherwise): when some of those lines are not
+    UTF-8 (:func:`_not_utf8_lines`), their rows leave the append and the quarantine, each is
+    quarantined once instead, and the counts follow. Data without a replacement character
+    costs a test per line and nothing more.
 
     The parsed lines are cached once: the per-file counts materialise the cache, the raw append
     and the (normally tiny) quarantine rows read from it. The cache holds what those three read:
@@ -527,12 +605,13 @@ def _land_table(
             _FILE_HASH,
             F.col("line").isNotNull().alias("_is_line"),
             F.when(is_bad, F.coalesce("_record", "line")).alias("_raw_text"),
+            "_replaced",
         )
         .persist(StorageLevel.DISK_ONLY)
     )
     is_line = F.col("_is_line")
-    per_file = (
-        parsed.groupBy("path")
+    per_group = (
+        parsed.groupBy("path", "_replaced")
         .agg(
             F.count(F.when(is_line & ~is_bad, 1)).alias("records"),
             F.count(F.when(is_bad, 1)).alias("quarantined"),
@@ -540,18 +619,47 @@ def _land_table(
         )
         .collect()
     )
+    totals: dict[str, list[int]] = {}  # {path: [records, quarantined, content hash]}
+    replaced: dict[str, dict[int, tuple[int, int]]] = {}  # {path: {pos: (records, quarantined)}}
+    for row in per_group:
+        total = totals.setdefault(row["path"], [0, 0, row["hash"]])
+        total[0] += row["records"]
+        total[1] += row["quarantined"]
+        if row["_replaced"] is not None:
+            replaced.setdefault(row["path"], {})[row["_replaced"]] = (
+                row["records"],
+                row["quarantined"],
+            )
+    not_utf8 = (
+        _not_utf8_lines(spark, files, {path: set(lines) for path, lines in replaced.items()})
+        if replaced
+        else []
+    )
     good = parsed.filter(is_line & ~is_bad)
+    bad = parsed.filter(is_bad).select(*_QUARANTINE_SOURCES)
+    if not_utf8:  # their rows give way to one quarantine row per line
+        lines = spark.createDataFrame(
+            [(row["path"], row["pos"]) for row in not_utf8], "path string, pos int"
+        )
+        good = good.join(F.broadcast(lines), ["path", "pos"], "left_anti")
+        bad = bad.join(F.broadcast(lines), ["path", "pos"], "left_anti").unionByName(
+            spark.createDataFrame(not_utf8, _QUARANTINE_SOURCES_DDL)
+        )
+        for row in not_utf8:
+            records_, quarantined = replaced[row["path"]][row["pos"]]
+            totals[row["path"]][0] -= records_
+            totals[row["path"]][1] += 1 - quarantined
     good.select(*records.source_fields(name), *_metadata_columns(load_id)).write.format(
         "delta"
     ).mode("append").saveAsTable(raw_table(name))
-    bad = parsed.filter(is_bad).select(
+    bad = bad.select(
         F.lit(name).alias("table_name"),
         F.col("_reason").alias("reason"),
         F.col("_raw_text").alias("raw_text"),
         (F.col("pos") + 1).alias("_line"),
         *_metadata_columns(load_id),
     )
-    counts = {row["path"]: (row["records"], row["quarantined"], row["hash"]) for row in per_file}
+    counts = {path: (total[0], total[1], total[2]) for path, total in totals.items()}
     result.records[name] += sum(c[0] for c in counts.values())
     result.quarantined[name] += sum(c[1] for c in counts.values())
     return counts, bad, parsed

@@ -19,6 +19,16 @@ pipeline's ``spark.read.json``) finds them:
   read as above; a JSON string that is not that is quarantined (:data:`NOT_BASE64_RECORD`);
 * anything else (blank, a number, text cut short, ...): quarantined as :data:`NOT_AN_OBJECT`.
 
+**Bytes of a text.** A delivered text is UTF-8 (JSON text is, RFC 8259 §8.1). Bytes that are
+not valid UTF-8 (Spark's ``is_valid_utf8``: no overlong forms, surrogates or code points past
+U+10FFFF) are never decoded with replacement characters, which would land altered text: the
+whole delivered unit (a Kinesis ``Data``, a line of a bucket file) is quarantined once as
+:data:`NOT_UTF8`, its ``raw_text`` the bytes in base64 (:func:`undecodable_text`). The stream
+path reads bytes and decodes them with :func:`utf8_text`; the batch path reads files as text
+and checks the lines where Spark put a replacement character against their bytes
+(:mod:`pinlake.lakehouse.land`). A U+FFFD delivered as valid UTF-8 (``EF BF BD``) is text like
+any other and lands unchanged.
+
 **Fields of a record.** The record is parsed with the table's explicit fields
 (:data:`pinlake.schemas.SOURCE_COLUMNS`, never inferred), each first read as text, then typed by
 :func:`typed`:
@@ -49,9 +59,31 @@ ELEMENT_NOT_AN_OBJECT = "array element is not a JSON object"
 EMPTY_ARRAY = "empty JSON array: no record"
 UNREADABLE_ARRAY = "JSON array that cannot be read (cut short, or a repeated key in an element)"
 NOT_BASE64_RECORD = "JSON string that is not base64 of a JSON object or array"
+#: A delivered unit whose bytes are not valid UTF-8 (both paths; the words are the stream
+#: path's, where the unit is a Kinesis ``Data``: operators match on them).
+NOT_UTF8 = "Data is not valid UTF-8"
 
 #: JSON's insignificant whitespace before a value (RFC 8259).
 _LEADING = r"^[\t\n\r ]*"
+
+
+def utf8_text(value: Column) -> Column:
+    """``value`` (binary, or a string holding any bytes) as text when its bytes are valid
+    UTF-8, else NULL (then the unit is quarantined as :data:`NOT_UTF8`). The one test of
+    valid UTF-8 on both paths."""
+    from pyspark.sql import functions as F
+
+    return F.when(F.is_valid_utf8(value), value.cast("string"))
+
+
+def undecodable_text(value: Column) -> Column:
+    """The ``raw_text`` of a unit quarantined as :data:`NOT_UTF8`: its bytes (``value``,
+    binary) as standard base64 on one line, so that nothing of them is altered or lost (Spark's
+    ``base64`` breaks its output into lines of 76 characters by ``\\r\\n`` while
+    ``spark.sql.chunkBase64String.enabled`` is on, its default: the breaks are removed)."""
+    from pyspark.sql import functions as F
+
+    return F.replace(F.base64(value), F.lit("\r\n"), F.lit(""))
 
 
 def typed(value: Column, column: SourceColumn) -> Column:
@@ -135,7 +167,7 @@ def _units(text: Column, unwrap_base64: bool) -> Column:
         is_string = text.rlike(_LEADING + '"')
         string = F.try_variant_get(F.try_parse_json(text), "$", "string")
         decoded = F.try_to_binary(string, F.lit("base64"))
-        inner = F.when(F.is_valid_utf8(decoded), decoded.cast("string"))
+        inner = utf8_text(decoded)
         inner = F.when(inner.rlike(_LEADING + r"[\[{]"), inner)
         units = units.when(is_string & inner.isNull(), one(F.lit(None), NOT_BASE64_RECORD))
         body = F.when(is_string, inner).otherwise(text)

@@ -236,13 +236,13 @@ def _parsed_batch(batch: DataFrame, table_name: str, batch_id: int) -> DataFrame
         "timestamp",
         "key",
         "value",
-        F.when(F.is_valid_utf8("value"), F.col("value").cast("string")).alias("_text"),
+        records.utf8_text(F.col("value")).alias("_text"),
         F.lit(batch_id).cast("bigint").alias("_batch_id"),
     )
     frame = records.with_records(frame, table_name, text, unwrap_base64=True)  # a row per record
     reason = (
         F.when(F.col("value").isNull(), F.lit("no Data"))
-        .when(text.isNull(), F.lit("Data is not valid UTF-8"))
+        .when(text.isNull(), F.lit(records.NOT_UTF8))
         .otherwise(F.col("_reason"))
     )
     return frame.withColumn("_reason", reason)
@@ -393,7 +393,9 @@ class BatchWriter:
             quarantine = rows.filter(~ok).select(
                 F.lit(name).alias("table_name"),
                 F.col("_reason").alias("reason"),
-                F.coalesce("_record", "_text", F.base64("value")).alias("raw_text"),
+                F.coalesce("_record", "_text", records.undecodable_text(F.col("value"))).alias(
+                    "raw_text"
+                ),
                 *_metadata_columns(),
             )
             self._append(quarantine, STREAM_QUARANTINE_TABLE, batch_id)
