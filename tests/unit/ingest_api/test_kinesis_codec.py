@@ -574,3 +574,16 @@ def test_sdk_put_records_reads_only_kinesis_own_member():
     assert (entries, fields) == ([{}], codec.NATIVE)
     with pytest.raises(CodecError, match="at 'records' failed"):
         codec.put_records_entries({"records": [{"data": "x"}]}, tutorial=False)
+
+
+@pytest.mark.parametrize("key", ["\ud800", "a\udfffb", "\udc00\ud800"])
+def test_a_partition_key_with_an_unpaired_surrogate_is_refused(key):
+    """JSON's ``"\\ud800"`` escape parses (the stdlib parser, RFC 8259 leaves it undefined) but
+    has no UTF-8 bytes: the key's encoding raised UnicodeEncodeError, a 500 (helper-49)."""
+    for fields in (codec.PUT_RECORD, codec.NATIVE):
+        entry = {"PartitionKey": key, "Data": "eyJhIjogMX0=" if fields is codec.NATIVE else {}}
+        with pytest.raises(CodecError) as raised:
+            codec.put_entry(entry, fields, max_bytes=1024, shards=2)
+        assert (raised.value.status, raised.value.code) == (400, "InvalidArgumentException")
+        assert "unpaired surrogate" in raised.value.message
+    assert codec.partition_key("\U0001f600") == "\U0001f600"  # beyond the BMP: valid text

@@ -368,7 +368,9 @@ def blob_data(value: Any) -> bytes:
 def partition_key(value: Any, field: str = "partitionKey") -> str:
     """A ``PartitionKey``: a string of 1 to 256 characters (PutRecord reference). Missing or
     of another length: ``ValidationException`` (:func:`constraint_failed`, at ``field``), as
-    Kinesis answers; not a string: ``InvalidArgumentException``."""
+    Kinesis answers; not a string, or a string with an unpaired surrogate (JSON's ``"\\ud800"``,
+    which the stdlib parser lets through and no UTF-8 encodes: it crashed the route with a 500),
+    ``InvalidArgumentException``."""
     if value is None:
         raise constraint_failed(field, "not be null", "null")
     if not isinstance(value, str):
@@ -376,6 +378,13 @@ def partition_key(value: Any, field: str = "partitionKey") -> str:
     if not 1 <= len(value) <= 256:
         bound = "greater than or equal to 1" if not value else "less than or equal to 256"
         raise constraint_failed(field, f"have length {bound}")
+    try:
+        value.encode("utf-8")  # its bytes are the record's key and its MD5 the route
+    except UnicodeEncodeError:
+        raise invalid(
+            "PartitionKey must be Unicode text: it holds an unpaired surrogate (a \\ud800-"
+            "\\udfff escape without its pair), which has no UTF-8 bytes."
+        ) from None
     return value
 
 
