@@ -310,3 +310,36 @@ def test_idle_instance_expires_and_used_one_does_not(kafka_services, group):
         assert api.get(f"{base(group, busy)}/assignments").status_code == 200
         # the name is free again
         assert create(api, group, name="idle") == "idle"
+
+
+def test_an_unpaired_surrogate_is_never_a_500(kafka_services, api, group):
+    """JSON's ``"\\ud800"`` escape (an unpaired surrogate: RFC 8259 §8.2 leaves it undefined;
+    the API's parser lets it through) answered 500 wherever it reached UTF-8: a consumer's name
+    (its ``base_uri``), an error message that echoed a setting, a JSON consumer's read of a
+    record that holds one (helper-49; the REST proxy's own produce kept it, ASCII-escaped).
+    Names and settings are refused with 400 / 400; records round-trip; messages are written."""
+    topic = kafka_services.topic("user")
+    first = produce(api, topic, [{"value": {"ind": 1, "note": "\ud800"}}])
+    for body, field in (({"name": "\ud800"}, "name"), ({"auto.offset.reset": "\udfff"}, None)):
+        resp = api.post(
+            f"/consumers/{group}", content=dumps({"format": "json", **body}), headers=CTRL
+        )
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["error_code"] == 400
+        assert "unpaired surrogate" in resp.json()["message"]
+        assert field is None or resp.json()["message"].startswith(field)
+    name = create(api, group, format="json")
+    path = base(group, name)
+    partition = {"topic": topic, "partition": 0}
+    assert _post(api, f"{path}/assignments", {"partitions": [partition]}).status_code == 204
+    seek = {"offsets": [{**partition, "offset": first}]}  # past other tests' records
+    assert _post(api, f"{path}/positions", seek).status_code == 204
+    got = []
+    deadline = time.monotonic() + 20
+    while not any(r["offset"] == first for r in got) and time.monotonic() < deadline:
+        resp = api.get(f"{path}/records", params={"timeout": 500}, headers={"accept": JSON_V2})
+        assert resp.status_code == 200, resp.text
+        got.extend(resp.json())
+    (mine,) = [r for r in got if r["offset"] == first]
+    assert mine["value"] == {"ind": 1, "note": "\ud800"}  # the escape, read back as sent
+    assert api.delete(path, headers=CTRL).status_code == 204

@@ -64,3 +64,26 @@ def test_kinesis_routes_answer_503_service_unavailable_and_render_codec_errors()
     resp = client.get("/bad")
     assert resp.status_code == 422
     assert resp.json() == {"__type": 42206, "message": "nope", "offsets": []}
+
+
+def test_an_error_that_echoes_an_unpaired_surrogate_is_written() -> None:
+    """An error message that echoes a client's ``"\\ud800"`` made the response itself fail
+    (orjson refuses it): a 500 instead of the error (helper-49). Both facades write it."""
+    import json
+
+    for error in (KafkaRestError(422, "Invalid value \ud800", 42204), KinesisError(400, "\udfff")):
+        resp = error.response()
+        assert json.loads(resp.body)["message"] in ("Invalid value \ud800", "\udfff")
+
+
+def test_consumer_names_and_settings_must_be_unicode_text() -> None:
+    from pinlake.ingest_api.kafka_rest import consumer_codec as cc
+
+    for body in ({"name": "a\ud800"}, {"id": "\udfff"}, {"format": "\ud800"}):
+        try:
+            cc.parse_create(body)
+        except CodecError as exc:
+            assert (exc.status, exc.code) == (400, 400)
+            assert "unpaired surrogate" in exc.message
+        else:
+            raise AssertionError(f"{body} was accepted")

@@ -30,6 +30,7 @@ from pinlake.ingest_api.kafka_rest.routes import router as kafka_rest_router
 from pinlake.ingest_api.kinesis.routes import router as kinesis_router
 from pinlake.ingest_api.kinesis.sdk_protocol import router as kinesis_sdk_router
 from pinlake.ingest_api.paths import CLIENT_PATH_KEY, PathRulesMiddleware, misplaced_stage
+from pinlake.ingest_api.wire import dumps
 
 log = logging.getLogger("pinlake.api")
 
@@ -165,7 +166,7 @@ def create_app(settings: Settings) -> FastAPI:
             return resp
         phrase = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
         return Response(
-            orjson.dumps(
+            dumps(
                 {
                     "error_code": exc.status_code,
                     "message": f"HTTP {exc.status_code} {phrase}: {request.method} {sent}.{hint}",

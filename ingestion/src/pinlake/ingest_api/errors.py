@@ -5,6 +5,10 @@
 - Kinesis bodies are ``{"__type": "<ExceptionName>", "message": str}`` with
   ``application/x-amz-json-1.1`` (AWS Kinesis API reference, "Common Errors").
 
+Every body is written by :func:`pinlake.ingest_api.wire.dumps`, which writes any value the
+request parser returns: a message or record that echoes a client's string with an unpaired
+surrogate (JSON's ``"\\ud800"``) is escaped, never a failed response (it was a 500).
+
 Routes let :class:`BrokerUnavailable` (from the backend) and
 :class:`~pinlake.ingest_api.wire.CodecError` (from a pure codec) propagate; the route class that
 :func:`facade_route` makes for each facade's router turns them into that facade's error.
@@ -15,12 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pinlake.ingest_api.wire import CodecError
+from pinlake.ingest_api.wire import CodecError, dumps
 
 KAFKA_V2 = "application/vnd.kafka.v2+json"
 AMZ_JSON = "application/x-amz-json-1.1"
@@ -53,7 +56,7 @@ class KafkaRestError(ApiError):
 
     def response(self) -> Response:
         body = {"error_code": self.code, "message": self.message, **self.extra}
-        return Response(orjson.dumps(body), status_code=self.status, media_type=KAFKA_V2)
+        return Response(dumps(body), status_code=self.status, media_type=KAFKA_V2)
 
 
 class KinesisError(ApiError):
@@ -61,17 +64,17 @@ class KinesisError(ApiError):
 
     def response(self) -> Response:
         body = {"__type": self.code, "message": self.message, **self.extra}
-        return Response(orjson.dumps(body), status_code=self.status, media_type=AMZ_JSON)
+        return Response(dumps(body), status_code=self.status, media_type=AMZ_JSON)
 
 
 def kafka_json(body: Any, status: int = 200) -> Response:
     """A Kafka REST v2 response (``application/vnd.kafka.v2+json``)."""
-    return Response(orjson.dumps(body), status_code=status, media_type=KAFKA_V2)
+    return Response(dumps(body), status_code=status, media_type=KAFKA_V2)
 
 
 def amz_json(body: Any, status: int = 200) -> Response:
     """A Kinesis response (``application/x-amz-json-1.1``)."""
-    return Response(orjson.dumps(body), status_code=status, media_type=AMZ_JSON)
+    return Response(dumps(body), status_code=status, media_type=AMZ_JSON)
 
 
 def facade_route(error: type[ApiError], unavailable: Callable[[], ApiError]) -> type[APIRoute]:

@@ -97,6 +97,17 @@ def loads(body: bytes) -> Any:
         raise ValueError(str(exc)) from None
 
 
+def is_unicode(text: str) -> bool:
+    """False when ``text`` holds an unpaired surrogate (U+D800-U+DFFF alone: JSON's
+    ``"\\ud800"``, which :func:`loads` lets through, as RFC 8259 §8.2 leaves it undefined),
+    which no UTF-8 encodes; True for any other text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def dumps(value: Any) -> bytes:
     """Compact JSON text (UTF-8 bytes) of a parsed JSON value.
 

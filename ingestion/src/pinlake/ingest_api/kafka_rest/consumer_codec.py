@@ -36,7 +36,7 @@ from pinlake.ingest_api.kafka_rest.codec import (
     bad_body,
     unsupported_media_type,
 )
-from pinlake.ingest_api.wire import CodecError, loads
+from pinlake.ingest_api.wire import CodecError, is_unicode, loads
 
 #: The v2 media type without an embedded format (control requests and responses).
 KAFKA_V2 = "application/vnd.kafka.v2+json"
@@ -158,9 +158,15 @@ def _object(data: Any, what: str) -> dict:
 
 
 def _string(data: dict, field: str) -> str | None:
+    """A string field of a consumer request (a name, a setting), None when absent. 400 / 400
+    for another JSON type, or for a string with an unpaired surrogate (JSON's ``"\\ud800"``,
+    which the parser lets through): such a name has no UTF-8 bytes for a URL or Kafka's
+    config, where it failed with a 500."""
     value = data.get(field)
     if value is not None and not isinstance(value, str):
         raise bad_body(f"{field} must be a string")
+    if value is not None and not is_unicode(value):
+        raise bad_body(f"{field} must be Unicode text: it holds an unpaired surrogate")
     return value
 
 

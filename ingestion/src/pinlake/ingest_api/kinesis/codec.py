@@ -43,7 +43,14 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from pinlake.ingest_api.wire import TOPIC_RE, CodecError, dumps, is_internal_topic, loads
+from pinlake.ingest_api.wire import (
+    TOPIC_RE,
+    CodecError,
+    dumps,
+    is_internal_topic,
+    is_unicode,
+    loads,
+)
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -378,13 +385,11 @@ def partition_key(value: Any, field: str = "partitionKey") -> str:
     if not 1 <= len(value) <= 256:
         bound = "greater than or equal to 1" if not value else "less than or equal to 256"
         raise constraint_failed(field, f"have length {bound}")
-    try:
-        value.encode("utf-8")  # its bytes are the record's key and its MD5 the route
-    except UnicodeEncodeError:
+    if not is_unicode(value):  # its bytes are the record's key and their MD5 the route
         raise invalid(
             "PartitionKey must be Unicode text: it holds an unpaired surrogate (a \\ud800-"
             "\\udfff escape without its pair), which has no UTF-8 bytes."
-        ) from None
+        )
     return value
 
 
