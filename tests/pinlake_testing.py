@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from pinlake.config import ApiSettings, KafkaSettings, Settings
-from pinlake.services.process import free_ports
+from pinlake.services.process import ephemeral_port_range, free_ports
 
 #: Start-up chatter that must not reach a user's terminal (tests/ingestion/test_spark_quiet.py,
 #: tests/integration/test_stream_path.py): the JDK's line (Spark's launcher always adds
@@ -109,6 +110,74 @@ def listening(port: int = 0) -> Iterator[int]:
         busy.bind(("127.0.0.1", port))
         busy.listen()
         yield busy.getsockname()[1]
+
+
+def _given_port(port: int) -> int | None:
+    """The local port the kernel gave a connection to 127.0.0.1:``port`` that nothing accepted
+    (refused at once on loopback); None when something accepted it."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return None
+        return probe.getsockname()[1]
+
+
+def _aim(tries: int) -> tuple[int, list[socket.socket]]:
+    """A port P and the sockets holding P - 14 … P - 2 bound, such that the next connection to
+    127.0.0.1:P is given P (:func:`port_given_away`). Raises AssertionError after ``tries``."""
+    low, high = ephemeral_port_range()
+    rng = random.SystemRandom()
+    for _ in range(tries):
+        port = low + 2 * rng.randrange(16, (high - low) // 2 - 16)  # the parity of low
+        if _given_port(port) != port - 16:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for before in range(port - 14, port, 2):
+                held.append(socket.socket())
+                held[-1].bind(("127.0.0.1", before))
+        except OSError:  # one of them is in use: try another port
+            for sock in held:
+                sock.close()
+            continue
+        return port, held
+    raise AssertionError(f"no port of {low}-{high} found in {tries} tries")
+
+
+@contextlib.contextmanager
+def port_given_away(tries: int = 500_000) -> Iterator[int]:
+    """A loopback port P inside the kernel's ephemeral range that the kernel will give the next
+    connection to 127.0.0.1:P as that connection's own local port, while the block runs: a TCP
+    self-connection ("simultaneous open"), which then holds P, and once closed leaves it in
+    TIME-WAIT for a minute, so that a server that has not bound P yet cannot. The worst case of
+    what a client meets that connects to a service's port before the service listens (a new
+    user's ``services up`` with Kafka on 39092 met it by chance).
+
+    How Linux picks the local port of a connection (``__inet_hash_connect``,
+    net/ipv4/inet_hashtables.c; the random step since 5.18): for one destination, a port 2 to
+    16 past the one it gave the last connection there (ports of the range's lower bound's
+    parity first), skipping ports anything has bound. So P is a port whose last connection was
+    given P - 16, and P - 14 … P - 2 stay bound while the block runs: the next connection gets P
+    whatever the step. Finding one takes about 15,000 refused connections (a few tenths of a
+    second). Before the real port, a decoy aimed at the same way must be given to its next
+    connection, else the test is skipped (a kernel that picks ports otherwise)."""
+    import pytest
+
+    decoy, held = _aim(tries)
+    try:
+        with socket.socket() as probe:
+            probe.connect_ex(("127.0.0.1", decoy))
+            given = probe.getsockname()[1]
+    finally:
+        for sock in held:
+            sock.close()
+    if given != decoy:
+        pytest.skip(f"this kernel gave a connection to port {decoy} port {given}, not {decoy}")
+    port, held = _aim(tries)
+    try:
+        yield port
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def render_profiles(env: dict[str, str]) -> dict:

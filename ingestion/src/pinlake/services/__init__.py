@@ -10,7 +10,8 @@
 - :mod:`.spark_cluster`: a Spark standalone master and workers (``--spark-cluster``), the
   master of the home's Spark processes while it runs;
 - :mod:`.process`: pid files and configuration records, liveness (psutil), process-tree stop,
-  the start-up wait;
+  the start-up wait and the port checks, which connect to no port before something listens on
+  it (the kernel's table of listening sockets);
 - :mod:`.manager`: ``pinlake services up|down|status``.
 
 The Kafka *client* helpers are :mod:`pinlake.kafka`.

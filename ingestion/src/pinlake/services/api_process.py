@@ -79,8 +79,10 @@ def health(settings: Settings, timeout: float = 2.0) -> dict | None:
 
 
 def wait_healthy(settings: Settings, timeout: float = 30.0, pid_: int | None = None) -> None:
-    """Wait until ``/healthz`` answers; raises PinlakeError if process ``pid_`` exits during
-    start-up or the server is not healthy after ``timeout`` seconds."""
+    """Wait until ``/healthz`` answers, asked only once the API's port listens
+    (``process.wait_healthy``'s ``ports``: no connect may take the port first); raises
+    PinlakeError if process ``pid_`` exits during start-up or the server is not healthy after
+    ``timeout`` seconds."""
     process.wait_healthy(
         lambda: health(settings, timeout=1.0) is not None,
         timeout=timeout,
@@ -89,4 +91,5 @@ def wait_healthy(settings: Settings, timeout: float = 30.0, pid_: int | None = N
         exited=f"the ingestion API exited during start-up; see {settings.logs_dir / 'api.log'}",
         log=settings.logs_dir / "api.log",
         not_healthy=f"ingestion API at {settings.api.url} not healthy after {timeout:.0f}s",
+        ports=[settings.api.port],
     )

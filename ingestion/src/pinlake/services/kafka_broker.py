@@ -479,7 +479,14 @@ def as_running(settings: Settings) -> Settings:
 def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = None) -> None:
     """Wait until the cluster answers metadata requests naming all ``settings.kafka.brokers``
     brokers (one for an external cluster); raises PinlakeError if node 1 (``pid_``) or a node
-    started with a pid file exits meanwhile, or when they are not there after ``timeout`` s."""
+    started with a pid file exits meanwhile, or when they are not there after ``timeout`` s.
+
+    For a local cluster, no admin client is made before every node's client port listens
+    (``process.wait_healthy``'s ``ports``): librdkafka dials the bootstrap servers and every
+    broker the metadata names, and keeps reconnecting in the background, and a connect to a
+    port nothing listens on yet may be given that very port as its local one, which the node
+    then fails to bind ("Socket server failed to bind to 127.0.0.1:39092: Address already in
+    use", a new user's trial with ports in the kernel's ephemeral range)."""
     from pinlake.kafka import broker_ids
 
     local = not settings.kafka.external
@@ -489,18 +496,17 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
     logs = [server_log(settings, first), out_log(settings, first)]
     see = f"see {logs[0]} and {logs[1]}"
 
-    def check() -> bool:
+    def watch() -> None:
         for node, npid in watched.items():
             if not process.is_alive(npid):
                 raise PinlakeError(
                     ("the Kafka broker" if want == 1 else f"Kafka node {node.id}")
                     + f" exited during start-up; {_exit_report(settings, node)}"
                 )
-        return len(broker_ids(settings, timeout=1.5)) >= want
 
     have = "not healthy" if want == 1 else f"has not all {want} brokers registered"
     process.wait_healthy(
-        check,
+        lambda: len(broker_ids(settings, timeout=1.5)) >= want,
         timeout=timeout,
         interval=0.3,
         pid=pid_,
@@ -509,4 +515,6 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
         not_healthy=(
             f"Kafka at {settings.kafka.bootstrap_servers} {have} after {timeout:.0f}s; {see}"
         ),
+        ports=[node.port for node in nodes(settings)] if local else [],
+        watch=watch,
     )

@@ -257,8 +257,9 @@ def healthy(settings: Settings, timeout: float = 1.0) -> bool:
 
 
 def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = None) -> None:
-    """Wait until :func:`healthy`; raises PinlakeError if process ``pid_`` exits during start-up
-    or the server does not answer after ``timeout`` seconds."""
+    """Wait until :func:`healthy`, asked only once the server's TCP port listens
+    (``process.wait_healthy``'s ``ports``); raises PinlakeError if process ``pid_`` exits during
+    start-up or the server does not answer after ``timeout`` seconds."""
     err = settings.logs_dir / "mariadb.err"
     process.wait_healthy(
         lambda: healthy(settings),
@@ -271,4 +272,5 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
             f"MariaDB on 127.0.0.1:{settings.mariadb.port} not healthy after {timeout:.0f}s; "
             f"see {err}"
         ),
+        ports=[settings.mariadb.port],
     )

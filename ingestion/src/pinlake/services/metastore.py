@@ -354,17 +354,23 @@ def pid(settings: Settings) -> int | None:
     return process.read_pid(settings.run_dir, NAME)
 
 
-def healthy(settings: Settings, timeout: float = 1.0) -> bool:
-    """True if the server accepts connections on ``127.0.0.1:<port>`` (the recorded port of a
-    running server, else the configured one)."""
+def server_port(settings: Settings) -> int:
+    """The server's port: the recorded one of a running server, else the configured one."""
     found = process.running(settings.run_dir, NAME)
-    port = (found.config or {}).get("port") if found else None
-    return process.port_answers(int(port or settings.metastore_port), timeout=timeout)
+    recorded = (found.config or {}).get("port") if found else None
+    return int(recorded or settings.metastore_port)
+
+
+def healthy(settings: Settings, timeout: float = 1.0) -> bool:
+    """True if the server accepts connections on ``127.0.0.1:<port>`` (:func:`server_port`;
+    ``process.port_answers``, which connects only once the port listens)."""
+    return process.port_answers(server_port(settings), timeout=timeout)
 
 
 def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = None) -> None:
-    """Wait until :func:`healthy`; raises PinlakeError if the server exits or does not answer
-    within ``timeout`` seconds."""
+    """Wait until :func:`healthy`, asked only once the port listens (``process.wait_healthy``'s
+    ``ports``); raises PinlakeError if the server exits or does not answer within ``timeout``
+    seconds."""
     log = settings.logs_dir / "metastore.log"
     process.wait_healthy(
         lambda: healthy(settings),
@@ -375,4 +381,5 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
         log=log,
         not_healthy=f"the metastore server on 127.0.0.1:{settings.metastore_port} did not "
         f"answer within {timeout:.0f}s; see {log}",
+        ports=[server_port(settings)],
     )

@@ -6,6 +6,18 @@ Beside each pid file, ``<name>.json`` records the configuration the service was 
 started with other settings (:func:`mismatch`). Liveness, zombies and stopping a process tree
 go through psutil; the start-up wait of a service (:func:`wait_healthy`) and the wait for a
 stopped one to exit (:func:`wait_exited`) through tenacity.
+
+**No client connects to a port before something listens on it** (:func:`ports_listening`, a
+pure read of the kernel's table of listening sockets; never a probe ``bind``, which would hold
+the port for an instant itself): not a service's start-up wait (:func:`wait_healthy`'s
+``ports``), not the check that a port is taken (:func:`port_answers`). An outgoing connection
+to a port that nothing listens on may be given that very port as its local one when the port
+lies in the kernel's ephemeral range (:func:`ephemeral_port_range`): the SYN then meets itself
+(a TCP self-connection, "simultaneous open"), the connection is established, and once closed
+it stays in TIME-WAIT for a minute; meanwhile a service that binds the port fails with "Address
+already in use", SO_REUSEADDR or not. A new user's ``services up`` with Kafka on 39092 failed
+so (``ss``: ``TIME-WAIT 127.0.0.1:39092 127.0.0.1:39092``): the start-up wait's admin client
+(librdkafka, reconnecting in the background) had connected to 39092 before the broker bound it.
 """
 
 from __future__ import annotations
@@ -18,7 +30,7 @@ import re
 import signal
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -201,8 +213,17 @@ def wait_healthy(
     exited: str,
     not_healthy: str,
     log: Path | list[Path] | None = None,
+    ports: Collection[int] = (),
+    watch: Callable[[], object] | None = None,
 ) -> None:
     """Call ``check`` every ``interval`` seconds until it returns True.
+
+    ``ports``: the local TCP ports ``check`` connects to (or makes a client that dials them):
+    ``check`` is not called at all until something listens on every one of them
+    (:func:`ports_listening`), so that no connection of the wait can take a port before its
+    service binds it (this module's docstring). ``watch``: called first on every attempt,
+    whatever the ports; it raises when another process the wait depends on has exited (a Kafka
+    node other than ``pid``).
 
     Raises :class:`PinlakeError` with ``exited`` as soon as process ``pid`` (if given) is no
     longer alive, or with ``not_healthy`` after ``timeout`` seconds; either message is followed
@@ -216,7 +237,9 @@ def wait_healthy(
         return "".join(log_excerpt(path) for path in logs)
 
     def attempt() -> bool:
-        if check():
+        if watch is not None:
+            watch()
+        if ports_listening(ports) and check():
             return True
         if pid is not None and not is_alive(pid):
             raise PinlakeError(exited + excerpt())
@@ -231,6 +254,58 @@ def wait_healthy(
         )(attempt)
     except RetryError:
         raise PinlakeError(not_healthy + excerpt()) from None
+
+
+#: The kernel's tables of TCP sockets (Linux, ``proc(5)``: a heading, then one row per socket of
+#: this network namespace: ``sl local_address rem_address st …``, the local address as
+#: ``<hex address>:<hex port>``, the state in hex).
+TCP_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+#: The state of a listening socket in :data:`TCP_TABLES` (``TCP_LISTEN``, 10).
+LISTEN_STATE = "0A"
+
+
+def listening_ports(tables: Iterable[Path] | None = None) -> frozenset[int] | None:
+    """The local TCP ports something listens on now, on any address, IPv4 or IPv6 (a listener on
+    ``[::ffff:127.0.0.1]:9092``, as a JVM's, counts for 9092).
+
+    A pure read of the kernel's tables of sockets: the rows in state ``0A`` of ``tables``
+    (:data:`TCP_TABLES`; those that cannot be read are skipped); where none can be read (not
+    Linux), ``psutil.net_connections``. None when neither can be read (psutil's AccessDenied:
+    macOS without root)."""
+    ports: set[int] = set()
+    readable = False
+    for table in TCP_TABLES if tables is None else tables:
+        try:
+            rows = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 3 and fields[3] == LISTEN_STATE:
+                ports.add(int(fields[1].rpartition(":")[2], 16))
+    if readable:
+        return frozenset(ports)
+    try:
+        found = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):  # AccessDenied among them
+        return None
+    return frozenset(c.laddr.port for c in found if c.status == psutil.CONN_LISTEN and c.laddr)
+
+
+def ports_listening(ports: Iterable[int]) -> bool:
+    """Whether something listens on every one of ``ports`` (local TCP ports, any address;
+    :func:`listening_ports`): the rule before any connection to a port of a service that may
+    still be starting. True for no ports, and when the kernel's tables cannot be read (nothing
+    to go by: the caller connects as it would without the rule).
+
+    On any address is enough: once anything is bound to a port, the kernel never gives that port
+    to an outgoing connection as its local one, so no self-connection can take it."""
+    wanted = set(ports)
+    if not wanted:
+        return True
+    listening = listening_ports()
+    return listening is None or wanted <= listening
 
 
 #: Where :func:`free_ports` looks: above the well-known defaults of the services pinlake runs
@@ -250,8 +325,15 @@ def ephemeral_port_range() -> tuple[int, int]:
 
 
 def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
-    """Whether something accepts TCP connections on ``host:port`` (a connect within ``timeout``
-    seconds)."""
+    """Whether something accepts TCP connections on ``host:port`` (``host``: an address of this
+    machine): False at once when nothing listens on ``port`` (:func:`ports_listening`, a pure
+    read), else whether a connect succeeds within ``timeout`` seconds.
+
+    It never connects to a port nothing listens on: such a connect may be given ``port`` itself
+    as its local port (this module's docstring), and then "answers" (a self-connection: a free
+    port called taken) and leaves the port in TIME-WAIT for a minute, which no server binds."""
+    if not ports_listening([port]):
+        return False
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.settimeout(timeout)
         return sock.connect_ex((host.strip("[]"), port)) == 0

@@ -84,8 +84,9 @@ def healthy(settings: Settings, timeout: float = 1.0) -> bool:
 
 
 def wait_healthy(settings: Settings, timeout: float = 30.0, pid_: int | None = None) -> None:
-    """Wait until :func:`healthy`; raises PinlakeError if process ``pid_`` exits during start-up
-    or the server does not answer after ``timeout`` seconds."""
+    """Wait until :func:`healthy`, asked only once the server's port listens
+    (``process.wait_healthy``'s ``ports``); raises PinlakeError if process ``pid_`` exits during
+    start-up or the server does not answer after ``timeout`` seconds."""
     log = settings.logs_dir / "s3.out"
     process.wait_healthy(
         lambda: healthy(settings),
@@ -95,6 +96,7 @@ def wait_healthy(settings: Settings, timeout: float = 30.0, pid_: int | None = N
         exited=f"the S3 server (moto) exited during start-up; see {log}",
         log=log,
         not_healthy=f"the S3 server on {url(settings)} not healthy after {timeout:.0f}s; see {log}",
+        ports=[settings.s3.port],
     )
 
 

@@ -19,8 +19,9 @@ home), all on loopback.
   cluster-mode ``spark-submit``, which pinlake never uses) is off
   (``spark.master.rest.enabled=false``), so two homes' masters do not collide on it.
 * Ready when the master's JSON endpoint (``http://127.0.0.1:<ui_port>/json/``, what its web UI
-  shows) lists the N workers (by web UI port) as ``ALIVE``. A master or worker this ``up``
-  started that does not get there is stopped again, and the error names its log.
+  shows, asked only once that port listens: ``process.wait_healthy``'s ``ports``) lists the N
+  workers (by web UI port) as ``ALIVE``. A master or worker this ``up`` started that does not
+  get there is stopped again, and the error names its log.
 * Each daemon records its configuration beside its pid file (:mod:`.process`): the master its
   ports, app cores and the worker count, each worker its master, cores, memory, UI port and work
   dir; ``up`` with other settings refuses (``services down`` first).
@@ -308,6 +309,7 @@ def start(settings: Settings, say: Callable[[str], object] = lambda _m: None) ->
             log=log,
             not_healthy=f"the Spark master did not answer on {ui_url(settings)}/json/ within "
             f"{MASTER_TIMEOUT:.0f}s; see {log}",
+            ports=[_running_ui_port(settings)],  # asked only once its web UI listens
         )
         for n in range(1, settings.spark_cluster.workers + 1):
             name = worker_name(n)

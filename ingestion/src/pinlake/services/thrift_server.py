@@ -182,8 +182,9 @@ def healthy(settings: Settings, timeout: float = 10.0) -> bool:
 def wait_healthy(
     settings: Settings, timeout: float = START_TIMEOUT, pid_: int | None = None
 ) -> None:
-    """Wait until :func:`healthy`; raises PinlakeError if the server exits during start-up or
-    does not answer within ``timeout`` seconds (the message names its log)."""
+    """Wait until :func:`healthy`, asked only once the server's Thrift port listens
+    (``process.wait_healthy``'s ``ports``); raises PinlakeError if the server exits during
+    start-up or does not answer within ``timeout`` seconds (the message names its log)."""
     log = settings.logs_dir / "thrift.log"
     process.wait_healthy(
         lambda: healthy(settings),
@@ -194,4 +195,5 @@ def wait_healthy(
         log=log,
         not_healthy=f"the Spark Thrift server on 127.0.0.1:{settings.thrift_port} did not answer "
         f"within {timeout:.0f}s; see {log}",
+        ports=[settings.thrift_port],
     )

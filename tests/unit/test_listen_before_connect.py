@@ -1,0 +1,280 @@
+"""No client connects to a service's port before something listens on it
+(:mod:`pinlake.services.process`): a connection to a port nothing listens on may be given that
+very port as its own local port (a TCP self-connection), and the service then cannot bind it.
+A new user's ``services up`` with Kafka on 39092 failed so (tests/integration/
+test_ports_given_away.py starts real servers on such ports).
+
+The rule is read from the kernel's table of listening sockets (never a probe ``bind``). Here:
+that read, the start-up wait that asks nothing before its ports listen, the port check that
+never connects to a free port, the Kafka wait that makes no admin client before every node's
+client port listens, and the waits of the other services naming their ports. Real sockets and
+child processes of this test only; no service is started.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from pinlake_testing import listening
+
+from pinlake.config import (
+    ApiSettings,
+    KafkaSettings,
+    MariadbSettings,
+    S3Settings,
+    Settings,
+)
+from pinlake.errors import PinlakeError
+from pinlake.services import (
+    api_process,
+    kafka_broker,
+    mariadb,
+    metastore,
+    process,
+    s3_server,
+    thrift_server,
+)
+from pinlake.services.process import free_ports
+
+# /proc/net/tcp and /proc/net/tcp6 as Linux writes them (proc(5)): 127.0.0.1:9092 (0x2384) and
+# 0.0.0.0:8082 (0x1F92) listen (state 0A); 127.0.0.1:40000 (0x9C40) is connected to 9092 (01);
+# [::ffff:127.0.0.1]:9093 (0x2385, a JVM's) listens; [::1]:7077 (0x1BA5) is in TIME-WAIT (06).
+TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:2384 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1
+   1: 00000000:1F92 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1
+   2: 0100007F:9C40 0100007F:2384 01 00000000:00000000 00:00000000 00000000     0        0 3 1
+"""
+TCP6 = """\
+  sl  local_address                         remote_address                        st tx_queue
+   0: 0000000000000000FFFF00000100007F:2385 00000000000000000000000000000000:0000 0A 00000000
+   1: 00000000000000000000000001000000:1BA5 00000000000000000000000001000000:9C41 06 00000000
+"""
+
+
+def test_the_listening_ports_are_read_from_the_kernels_tables(tmp_path: Path) -> None:
+    tcp, tcp6 = tmp_path / "tcp", tmp_path / "tcp6"
+    tcp.write_text(TCP)
+    tcp6.write_text(TCP6)
+    assert process.listening_ports([tcp, tcp6]) == {9092, 8082, 9093}
+    assert process.listening_ports([tcp, tmp_path / "no-ipv6"]) == {9092, 8082}  # IPv6 off
+
+
+def test_a_listener_is_seen_and_a_bound_or_closed_port_is_not() -> None:
+    with listening() as port:
+        assert port in process.listening_ports()
+        assert process.ports_listening([port])
+    assert not process.ports_listening([port])
+    with socket.socket() as bound:  # bound, not listening: no client could connect to it
+        bound.bind(("127.0.0.1", 0))
+        assert not process.ports_listening([bound.getsockname()[1]])
+    assert process.ports_listening([])
+
+
+def test_without_the_proc_tables_psutil_reads_them_and_unknown_lets_the_client_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not Linux: psutil's table of connections; none readable (macOS without root: AccessDenied):
+    nothing to go by, so the check connects as it did without the rule."""
+    missing = (tmp_path / "tcp", tmp_path / "tcp6")
+    monkeypatch.setattr(process, "TCP_TABLES", missing)
+    with listening() as port:
+        assert port in process.listening_ports()
+
+    def denied(kind: str) -> list:
+        raise psutil.AccessDenied()
+
+    monkeypatch.setattr(psutil, "net_connections", denied)
+    assert process.listening_ports() is None
+    assert process.ports_listening([free_ports(1)[0]])
+
+
+def test_the_wait_asks_nothing_until_its_port_listens(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    asked: list[float] = []
+    opened: list[float] = []
+    server = socket.socket()
+
+    def listen_later() -> None:
+        time.sleep(0.6)
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        opened.append(time.monotonic())
+
+    def check() -> bool:
+        asked.append(time.monotonic())
+        return process.port_answers(port)
+
+    thread = threading.Thread(target=listen_later)
+    thread.start()
+    try:
+        process.wait_healthy(
+            check,
+            timeout=10,
+            interval=0.05,
+            pid=None,
+            exited="exited",
+            not_healthy="not healthy",
+            ports=[port],
+        )
+    finally:
+        thread.join()
+        server.close()
+    assert opened and asked and asked[0] >= opened[0]
+
+
+def test_while_its_port_does_not_listen_the_wait_still_sees_an_exit_and_times_out(
+    tmp_path: Path,
+) -> None:
+    (port,) = free_ports(1)
+    log = tmp_path / "logs" / "svc.log"
+    log.parent.mkdir()
+    code = "import sys; print('ERROR bind failed', flush=True); sys.exit(1)"
+    pid = process.spawn(tmp_path / "run", log, "svc", [sys.executable, "-c", code])
+
+    def never() -> bool:
+        raise AssertionError("asked before the port listened")
+
+    wait = {"interval": 0.05, "exited": "the service exited", "not_healthy": "not healthy"}
+    with pytest.raises(PinlakeError) as exited:
+        process.wait_healthy(never, timeout=30, pid=pid, log=log, ports=[port], **wait)
+    assert str(exited.value).splitlines()[0] == "the service exited"
+    assert "ERROR bind failed" in str(exited.value)
+    with pytest.raises(PinlakeError) as timed_out:
+        process.wait_healthy(never, timeout=0.3, pid=None, ports=[port], **wait)
+    assert str(timed_out.value) == "not healthy"
+
+
+def test_the_port_check_never_connects_to_a_port_nothing_listens_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Such a connection may be given the port itself, "answer" (a self-connection) and call a
+    free port taken: ``up`` refused 127.0.0.1:39092 as "already in use" so."""
+    dialled: list[tuple] = []
+    connect_ex = socket.socket.connect_ex
+
+    def spy(self: socket.socket, address: tuple) -> int:
+        dialled.append(address)
+        return connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect_ex", spy)
+    (free,) = free_ports(1)
+    assert not process.port_answers(free)
+    process.refuse_busy_port(free, "PINLAKE_API__PORT")
+    assert dialled == []
+    with listening() as port:
+        assert process.port_answers(port)
+        with pytest.raises(PinlakeError, match=f"port 127.0.0.1:{port} is already in use"):
+            process.refuse_busy_port(port, "PINLAKE_API__PORT")
+    assert dialled == [("127.0.0.1", port)] * 2
+
+
+def _three_nodes(home: Path) -> Settings:
+    listener, controller = process.free_port_block(6), free_ports(1)[0]
+    return Settings(
+        home=home,
+        kafka=KafkaSettings(
+            bootstrap_servers=f"127.0.0.1:{listener}", controller_port=controller, brokers=3
+        ),
+    )
+
+
+def _pretend_nodes_run(settings: Settings, pids: dict[int, int]) -> None:
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    for node in kafka_broker.nodes(settings):
+        pid = pids.get(node.id, psutil.Process().pid)
+        process.pid_file(settings.run_dir, node.name).write_text(f"{pid}\n")
+
+
+def test_the_kafka_wait_makes_no_client_before_every_nodes_client_port_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """librdkafka dials every bootstrap server and every broker the metadata names, in the
+    background: its client exists only once all of them listen (the nodes are this process,
+    pretended; their client ports open one after another)."""
+    import pinlake.kafka
+
+    settings = _three_nodes(tmp_path)
+    _pretend_nodes_run(settings, {})
+    nodes = kafka_broker.nodes(settings)
+    made: list[float] = []
+    opened: list[float] = []
+    servers: list[socket.socket] = []
+
+    def broker_ids(settings: Settings, timeout: float = 2.0) -> list[int]:
+        made.append(time.monotonic())
+        return [1, 2, 3]
+
+    def open_one_by_one() -> None:
+        for node in nodes:
+            time.sleep(0.4)
+            servers.append(socket.socket())
+            servers[-1].bind(("127.0.0.1", node.port))
+            servers[-1].listen()
+        opened.append(time.monotonic())
+
+    monkeypatch.setattr(pinlake.kafka, "broker_ids", broker_ids)
+    thread = threading.Thread(target=open_one_by_one)
+    thread.start()
+    try:
+        kafka_broker.wait_healthy(settings, timeout=20)
+    finally:
+        thread.join()
+        for server in servers:
+            server.close()
+    assert made and opened and made[0] >= opened[0]
+    assert not any(node.controller_port in process.listening_ports() for node in nodes)
+
+
+def test_a_kafka_node_that_exits_before_its_port_listens_is_named_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pinlake.kafka
+
+    settings = _three_nodes(tmp_path)
+    log = kafka_broker.server_log(settings, kafka_broker.nodes(settings)[2])
+    dying = process.spawn(
+        settings.run_dir, log, "dying", [sys.executable, "-c", "import time; time.sleep(0.5)"]
+    )
+    _pretend_nodes_run(settings, {3: dying})
+    monkeypatch.setattr(pinlake.kafka, "broker_ids", lambda *a, **k: pytest.fail("a client"))
+    started = time.monotonic()
+    with pytest.raises(PinlakeError) as failed:
+        kafka_broker.wait_healthy(settings, timeout=30)
+    assert str(failed.value).startswith("Kafka node 3 exited during start-up; see ")
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    ("service", "port"),
+    [
+        (api_process, lambda s: s.api.port),
+        (s3_server, lambda s: s.s3.port),
+        (mariadb, lambda s: s.mariadb.port),
+        (metastore, lambda s: s.metastore_port),
+        (thrift_server, lambda s: s.thrift_port),
+    ],
+    ids=["api", "s3", "mariadb", "metastore", "thrift"],
+)
+def test_every_service_wait_names_the_port_it_connects_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service, port
+) -> None:
+    api, s3, db, ms, thrift = free_ports(5)
+    settings = Settings(
+        home=tmp_path,
+        api=ApiSettings(port=api),
+        s3=S3Settings(port=s3),
+        mariadb=MariadbSettings(port=db),
+        metastore_port=ms,
+        thrift_port=thrift,
+    )
+    seen: dict = {}
+    monkeypatch.setattr(process, "wait_healthy", lambda check, **kwargs: seen.update(kwargs))
+    service.wait_healthy(settings, timeout=1, pid_=None)
+    assert seen["ports"] == [port(settings)]
