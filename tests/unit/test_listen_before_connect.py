@@ -7,8 +7,9 @@ test_ports_given_away.py starts real servers on such ports).
 The rule is read from the kernel's table of listening sockets (never a probe ``bind``). Here:
 that read, the start-up wait that asks nothing before its ports listen, the port check that
 never connects to a free port, the Kafka wait that makes no admin client before every node's
-client port listens, and the waits of the other services naming their ports. Real sockets and
-child processes of this test only; no service is started.
+client port listens, the waits of the other services naming their ports, and the warning of
+``up`` about ports inside the kernel's ephemeral range. Real sockets and child processes of
+this test only; no service is started.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from pinlake.config import (
     MariadbSettings,
     S3Settings,
     Settings,
+    SparkClusterSettings,
 )
 from pinlake.errors import PinlakeError
 from pinlake.services import (
     api_process,
     kafka_broker,
+    manager,
     mariadb,
     metastore,
     process,
@@ -278,3 +281,66 @@ def test_every_service_wait_names_the_port_it_connects_to(
     monkeypatch.setattr(process, "wait_healthy", lambda check, **kwargs: seen.update(kwargs))
     service.wait_healthy(settings, timeout=1, pid_=None)
     assert seen["ports"] == [port(settings)]
+
+
+EPHEMERAL = (32768, 60999)
+
+
+def test_ports_inside_the_ephemeral_range_are_a_warning_not_a_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(process, "ephemeral_port_range", lambda: EPHEMERAL)
+    assert process.ephemeral_warning([(9092, "X"), (32767, "Y"), (61000, "Z")]) is None
+    assert process.ephemeral_warning([(39092, "PINLAKE_KAFKA__BOOTSTRAP_SERVERS")]) == (
+        "port 39092 (PINLAKE_KAFKA__BOOTSTRAP_SERVERS) is in the kernel's ephemeral port range "
+        "32768-60999 (/proc/sys/net/ipv4/ip_local_port_range), from which any outgoing "
+        "connection on this machine may take its local port: one that holds it when the "
+        'service starts makes the start fail with "Address already in use"; ports below 32768, '
+        "or reserved (sysctl net.ipv4.ip_local_reserved_ports), are safe from that"
+    )
+    both = process.ephemeral_warning([(32768, "A"), (9092, "B"), (60999, "C")])
+    assert both is not None and both.startswith("ports 32768 (A), 60999 (C) are in the kernel's")
+
+
+def test_up_warns_about_each_port_to_start_inside_the_range_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the ports of services ``up`` would start (Kafka node 2's named with its step), in one
+    line, before the first service starts (stopped here at the broker's start)."""
+    low = process.free_port_block(7)  # the range: these seven ports, free
+    monkeypatch.setattr(process, "ephemeral_port_range", lambda: (low, low + 6))
+    (outside,) = free_ports(1)
+    while low <= outside <= low + 6:
+        (outside,) = free_ports(1)
+    settings = Settings(
+        home=tmp_path,
+        kafka=KafkaSettings(
+            bootstrap_servers=f"127.0.0.1:{low}", controller_port=low + 1, brokers=2
+        ),
+        api=ApiSettings(port=outside, api_key=None),
+        spark_cluster=SparkClusterSettings(
+            workers=1, port=low + 4, ui_port=low + 5, worker_ui_port=low + 6
+        ),
+    )
+    warning = manager.check_ports(settings, spark_cluster=True)
+    assert warning is not None
+    named = warning.split(" are in the kernel's")[0]
+    assert named == (
+        f"ports {low} (PINLAKE_KAFKA__BOOTSTRAP_SERVERS: Kafka node 1's listener is its entry "
+        f"there, or the one entry + 0), {low + 1} (PINLAKE_KAFKA__CONTROLLER_PORT: Kafka node 1's "
+        f"controller port is that port + 0), {low + 2} (PINLAKE_KAFKA__BOOTSTRAP_SERVERS: Kafka "
+        f"node 2's listener is its entry there, or the one entry + 2), {low + 3} "
+        "(PINLAKE_KAFKA__CONTROLLER_PORT: Kafka node 2's controller port is that port + 2), "
+        f"{low + 4} (PINLAKE_SPARK_CLUSTER__PORT), {low + 5} (PINLAKE_SPARK_CLUSTER__UI_PORT), "
+        f"{low + 6} (PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT)"
+    )
+
+    def stop_here(settings: Settings, say: object) -> None:
+        raise PinlakeError("stopped before the broker")
+
+    monkeypatch.setattr(manager, "start_kafka", stop_here)
+    with pytest.raises(PinlakeError, match="stopped before the broker"):
+        manager.start_all(settings)
+    out = capsys.readouterr().out
+    assert "warning: ports " + str(low) in out
+    assert f"{outside} (PINLAKE_API__PORT)" not in out

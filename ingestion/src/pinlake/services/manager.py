@@ -68,10 +68,14 @@ def check_ports(
     metastore: bool = False,
     thrift: bool = False,
     spark_cluster: bool = False,
-) -> None:
+) -> str | None:
     """Before ``up`` starts anything: every port of every service it would start (one not
     running now) is free. Raises :class:`PinlakeError` naming the first taken port and the
-    setting that moves it, so a taken port never leaves other services half-started."""
+    setting that moves it, so a taken port never leaves other services half-started.
+
+    Returns a warning naming those ports that lie in the kernel's ephemeral range (any outgoing
+    connection may hold one when its service starts; :func:`.process.ephemeral_warning` says
+    why it is not refused), None when none does."""
     planned: list[tuple[str, int, str]] = []  # (host, port, the setting that moves it)
     if s3 and s3_server.pid(settings) is None:
         planned.append(("127.0.0.1", settings.s3.port, "PINLAKE_S3__PORT"))
@@ -90,10 +94,13 @@ def check_ports(
             ("127.0.0.1", settings.thrift_port, "PINLAKE_THRIFT_PORT"),
             ("127.0.0.1", settings.thrift_ui_port, "PINLAKE_THRIFT_UI_PORT"),
         ]
+    if spark_cluster:
+        planned += [
+            ("127.0.0.1", port, chooser) for port, chooser in standalone.planned_ports(settings)
+        ]
     for host, port, variable in planned:
         process.refuse_busy_port(port, variable, host)
-    if spark_cluster:
-        standalone.check_ports(settings)
+    return process.ephemeral_warning((port, variable) for _host, port, variable in planned)
 
 
 def wanted_configs(
@@ -236,7 +243,8 @@ def start_all(
 
     Raises :class:`PinlakeError` at once, before starting anything, when a running service was
     started with another configuration (:func:`check_configuration`) or a port of a service to
-    start is taken (:func:`check_ports`).
+    start is taken (:func:`check_ports`); a port to start inside the kernel's ephemeral range is
+    a warning (unless ``quiet``).
     """
     check_configuration(
         settings,
@@ -249,9 +257,12 @@ def start_all(
     )
     if not settings.kafka.external:
         kafka_broker.check_storage(settings)  # formatted for another broker count: refuse
-    check_ports(settings, stream, s3, metastore, thrift, spark_cluster)  # taken: refuse
+    # taken: refuse; in the ephemeral range: warn
+    ephemeral = check_ports(settings, stream, s3, metastore, thrift, spark_cluster)
     settings.ensure_dirs()
     say = (lambda _m: None) if quiet else console.print
+    if ephemeral:
+        say(f"[yellow]warning:[/] {escape(ephemeral)}")
     if metastore or thrift:  # first: the stream query's table registration uses it
         start_metastore(settings, say)
     if s3:

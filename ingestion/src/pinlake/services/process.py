@@ -348,6 +348,36 @@ def refuse_busy_port(port: int, chooser: str, host: str = "127.0.0.1") -> None:
         raise PinlakeError(f"port {host}:{port} is already in use (choose another with {chooser})")
 
 
+def ephemeral_warning(ports: Iterable[tuple[int, str]]) -> str | None:
+    """A warning naming those of ``ports`` (``(port, the setting that moves it)``, of services
+    about to start) that lie in the kernel's ephemeral range (:func:`ephemeral_port_range`);
+    None when none does. One line: ``ports 39092 (PINLAKE_KAFKA__BOOTSTRAP_SERVERS), 39093
+    (PINLAKE_KAFKA__CONTROLLER_PORT) are in the kernel's ephemeral port range 32768-60999 …``.
+
+    A warning, not a refusal: pinlake's own clients never connect to a port before it listens
+    (this module's docstring), and such ports work. What is left is any other outgoing
+    connection, which the kernel may give that port as its local one while the service starts:
+    another program's, a Kafka node's to its peers, a running API's producer reconnecting to a
+    broker that is started again. That is rare (one port among the range's, for each
+    connection made meanwhile), refusing would stop homes that work, and on a host whose range
+    starts low (some set 1024) no port would be left. Ports reserved with
+    ``net.ipv4.ip_local_reserved_ports`` are never given to a connection (the kernel's
+    ip-sysctl documentation); the warning names that way out too."""
+    low, high = ephemeral_port_range()
+    inside = [(port, chooser) for port, chooser in ports if low <= port <= high]
+    if not inside:
+        return None
+    names = ", ".join(f"{port} ({chooser})" for port, chooser in inside)
+    several = len(inside) > 1
+    return (
+        f"port{'s' if several else ''} {names} {'are' if several else 'is'} in the kernel's "
+        f"ephemeral port range {low}-{high} (/proc/sys/net/ipv4/ip_local_port_range), from which "
+        "any outgoing connection on this machine may take its local port: one that holds it "
+        'when the service starts makes the start fail with "Address already in use"; ports '
+        f"below {low}, or reserved (sysctl net.ipv4.ip_local_reserved_ports), are safe from that"
+    )
+
+
 def _bindable(port: int) -> bool:
     """Whether loopback ``port`` can be bound right now (it is bound once and released)."""
     with socket.socket() as sock:

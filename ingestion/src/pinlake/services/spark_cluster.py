@@ -255,8 +255,9 @@ def alive_worker_ui_ports(state: dict[str, Any] | None) -> set[int]:
     return ports
 
 
-def check_ports(settings: Settings) -> None:
-    """Raise PinlakeError naming the first taken port of a daemon that is to be started."""
+def planned_ports(settings: Settings) -> list[tuple[int, str]]:
+    """``(port, the setting that moves it)`` of every daemon that is to be started (one that
+    does not run now): the master's port and web UI, each worker's web UI."""
     c = settings.spark_cluster
     ports: list[tuple[int, str, str]] = []  # (port, its setting, how the setting gives it)
     if master_pid(settings) is None:
@@ -266,8 +267,14 @@ def check_ports(settings: Settings) -> None:
             # worker n's web UI is the setting + n - 1: say so, or moving it by 1 collides again
             step = f"; worker {n}'s web UI is that port + {n - 1}" if c.workers > 1 else ""
             ports.append((worker_ui_port(settings, n), "WORKER_UI_PORT", step))
-    for port, var, step in ports:
-        process.refuse_busy_port(port, f"PINLAKE_SPARK_CLUSTER__{var}{step}")
+    return [(port, f"PINLAKE_SPARK_CLUSTER__{var}{step}") for port, var, step in ports]
+
+
+def check_ports(settings: Settings) -> None:
+    """Raise PinlakeError naming the first taken port of a daemon that is to be started
+    (:func:`planned_ports`)."""
+    for port, chooser in planned_ports(settings):
+        process.refuse_busy_port(port, chooser)
 
 
 def start(settings: Settings, say: Callable[[str], object] = lambda _m: None) -> dict[str, int]:
