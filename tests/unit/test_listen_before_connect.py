@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from pinlake_testing import listening
+from pinlake_testing import listening, port_given_away
 
 from pinlake.config import (
     ApiSettings,
@@ -47,12 +47,14 @@ from pinlake.services.process import free_ports
 
 # /proc/net/tcp and /proc/net/tcp6 as Linux writes them (proc(5)): 127.0.0.1:9092 (0x2384) and
 # 0.0.0.0:8082 (0x1F92) listen (state 0A); 127.0.0.1:40000 (0x9C40) is connected to 9092 (01);
-# [::ffff:127.0.0.1]:9093 (0x2385, a JVM's) listens; [::1]:7077 (0x1BA5) is in TIME-WAIT (06).
+# [::ffff:127.0.0.1]:9093 (0x2385, a JVM's) listens; [::1]:7077 (0x1BA5) is in TIME-WAIT (06);
+# 127.0.0.1:39092 (0x98B4) is a connection to itself, in TIME-WAIT.
 TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:2384 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1
    1: 00000000:1F92 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1
    2: 0100007F:9C40 0100007F:2384 01 00000000:00000000 00:00000000 00000000     0        0 3 1
+   3: 0100007F:98B4 0100007F:98B4 06 00000000:00000000 03:00000F9E 00000000     0        0 0 3
 """
 TCP6 = """\
   sl  local_address                         remote_address                        st tx_queue
@@ -67,6 +69,8 @@ def test_the_listening_ports_are_read_from_the_kernels_tables(tmp_path: Path) ->
     tcp6.write_text(TCP6)
     assert process.listening_ports([tcp, tcp6]) == {9092, 8082, 9093}
     assert process.listening_ports([tcp, tmp_path / "no-ipv6"]) == {9092, 8082}  # IPv6 off
+    assert process.self_connected(39092, [tcp, tcp6])
+    assert not any(process.self_connected(port, [tcp, tcp6]) for port in (9092, 40000, 7077))
 
 
 def test_a_listener_is_seen_and_a_bound_or_closed_port_is_not() -> None:
@@ -176,6 +180,26 @@ def test_the_port_check_never_connects_to_a_port_nothing_listens_on(
         with pytest.raises(PinlakeError, match=f"port 127.0.0.1:{port} is already in use"):
             process.refuse_busy_port(port, "PINLAKE_API__PORT")
     assert dialled == [("127.0.0.1", port)] * 2
+
+
+def test_a_port_held_by_a_connection_to_itself_is_refused_naming_its_setting() -> None:
+    """What a client that connected to a port while nothing listened may leave (the port the
+    kernel gave it being that very one): the service would fail to bind it for a minute,
+    SO_REUSEADDR or not (a second ``services up`` soon after a trial's failure would have failed
+    again so, on the first one's TIME-WAIT). ``up`` now says so before it starts anything."""
+    with port_given_away() as port:
+        with socket.socket() as client:
+            assert client.connect_ex(("127.0.0.1", port)) == 0  # itself answered
+            assert client.getsockname() == ("127.0.0.1", port)
+    assert not process.port_answers(port)  # nothing listens
+    assert process.self_connected(port)  # its TIME-WAIT
+    with pytest.raises(PinlakeError) as refused:
+        process.refuse_busy_port(port, "PINLAKE_API__PORT")
+    assert str(refused.value) == (
+        f"port 127.0.0.1:{port} is held by a connection from that port to itself (a TCP "
+        "self-connection, or its TIME-WAIT, which ends within a minute): wait, or choose "
+        "another with PINLAKE_API__PORT"
+    )
 
 
 def _three_nodes(home: Path) -> Settings:

@@ -264,6 +264,27 @@ TCP_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 LISTEN_STATE = "0A"
 
 
+def _table_rows(tables: Iterable[Path] | None = None) -> list[list[str]] | None:
+    """The rows of the kernel's tables of TCP sockets (``tables``, default :data:`TCP_TABLES`;
+    those that cannot be read are skipped), each split into its fields; None when none can be
+    read (not Linux)."""
+    rows: list[list[str]] = []
+    readable = False
+    for table in TCP_TABLES if tables is None else tables:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        rows += [fields for line in lines if len(fields := line.split()) > 3]
+    return rows if readable else None
+
+
+def _port(address: str) -> int:
+    """The port of a table's ``<hex address>:<hex port>``."""
+    return int(address.rpartition(":")[2], 16)
+
+
 def listening_ports(tables: Iterable[Path] | None = None) -> frozenset[int] | None:
     """The local TCP ports something listens on now, on any address, IPv4 or IPv6 (a listener on
     ``[::ffff:127.0.0.1]:9092``, as a JVM's, counts for 9092).
@@ -272,25 +293,22 @@ def listening_ports(tables: Iterable[Path] | None = None) -> frozenset[int] | No
     (:data:`TCP_TABLES`; those that cannot be read are skipped); where none can be read (not
     Linux), ``psutil.net_connections``. None when neither can be read (psutil's AccessDenied:
     macOS without root)."""
-    ports: set[int] = set()
-    readable = False
-    for table in TCP_TABLES if tables is None else tables:
-        try:
-            rows = table.read_text().splitlines()[1:]
-        except OSError:
-            continue
-        readable = True
-        for row in rows:
-            fields = row.split()
-            if len(fields) > 3 and fields[3] == LISTEN_STATE:
-                ports.add(int(fields[1].rpartition(":")[2], 16))
-    if readable:
-        return frozenset(ports)
+    rows = _table_rows(tables)
+    if rows is not None:
+        return frozenset(_port(row[1]) for row in rows if row[3] == LISTEN_STATE)
     try:
         found = psutil.net_connections(kind="tcp")
     except (psutil.Error, OSError):  # AccessDenied among them
         return None
     return frozenset(c.laddr.port for c in found if c.status == psutil.CONN_LISTEN and c.laddr)
+
+
+def self_connected(port: int, tables: Iterable[Path] | None = None) -> bool:
+    """Whether a TCP connection from local ``port`` to itself exists (the same address and port
+    at both ends, in any state): a self-connection, or its TIME-WAIT, which lasts a minute.
+    Until it is gone no server can bind ``port``, SO_REUSEADDR or not. Read from the kernel's
+    tables (:func:`listening_ports`' ``tables``); False where they cannot be read."""
+    return any(row[1] == row[2] and _port(row[1]) == port for row in _table_rows(tables) or [])
 
 
 def ports_listening(ports: Iterable[int]) -> bool:
@@ -342,10 +360,18 @@ def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bo
 def refuse_busy_port(port: int, chooser: str, host: str = "127.0.0.1") -> None:
     """Raise :class:`PinlakeError` when ``host:port`` already answers (:func:`port_answers`),
     before a service is started on it: ``port 127.0.0.1:9092 is already in use (choose another
-    with PINLAKE_KAFKA__BOOTSTRAP_SERVERS)``. ``chooser`` names the setting that moves it (and
-    how, when the port is derived from it)."""
+    with PINLAKE_KAFKA__BOOTSTRAP_SERVERS)``; or when a connection from the port to itself holds
+    it (:func:`self_connected`: left by a client that connected to the port while nothing
+    listened, the service would fail to bind it for up to a minute). ``chooser`` names the
+    setting that moves it (and how, when the port is derived from it)."""
     if port_answers(port, host):
         raise PinlakeError(f"port {host}:{port} is already in use (choose another with {chooser})")
+    if self_connected(port):
+        raise PinlakeError(
+            f"port {host}:{port} is held by a connection from that port to itself (a TCP "
+            "self-connection, or its TIME-WAIT, which ends within a minute): wait, or choose "
+            f"another with {chooser}"
+        )
 
 
 def ephemeral_warning(ports: Iterable[tuple[int, str]]) -> str | None:
