@@ -112,39 +112,42 @@ def listening(port: int = 0) -> Iterator[int]:
         yield busy.getsockname()[1]
 
 
-def _given_port(port: int) -> int | None:
-    """The local port the kernel gave a connection to 127.0.0.1:``port`` that nothing accepted
-    (refused at once on loopback); None when something accepted it."""
+def _given_port(port: int) -> int:
+    """The local port the kernel gave a connection to 127.0.0.1:``port``, where something is
+    bound but nothing listens (refused at once)."""
     with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            return None
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, f"127.0.0.1:{port} answered"
         return probe.getsockname()[1]
 
 
 def _aim(tries: int) -> tuple[int, list[socket.socket]]:
     """A port P and the sockets holding P - 14 … P - 2 bound, such that the next connection to
-    127.0.0.1:P is given P (:func:`port_given_away`). Raises AssertionError after ``tries``."""
+    127.0.0.1:P is given P (:func:`port_given_away`). Raises AssertionError when no port of the
+    range gets there within ``tries`` connections each."""
     low, high = ephemeral_port_range()
     rng = random.SystemRandom()
-    for _ in range(tries):
+    for _ in range(10):
         port = low + 2 * rng.randrange(16, (high - low) // 2 - 16)  # the parity of low
-        if _given_port(port) != port - 16:
-            continue
         held: list[socket.socket] = []
         try:
-            for before in range(port - 14, port, 2):
+            for bound in (port, *range(port - 14, port, 2)):  # P itself while searching
                 held.append(socket.socket())
-                held[-1].bind(("127.0.0.1", before))
-        except OSError:  # one of them is in use: try another port
+                held[-1].bind(("127.0.0.1", bound))
+        except OSError:  # one of them is in use: another port
             for sock in held:
                 sock.close()
             continue
-        return port, held
-    raise AssertionError(f"no port of {low}-{high} found in {tries} tries")
+        for _ in range(tries):
+            if _given_port(port) == port - 16:
+                held.pop(0).close()  # P: the next connection's to take
+                return port, held
+        for sock in held:
+            sock.close()
+    raise AssertionError(f"no port of {low}-{high} was aimed at in {tries} tries each")
 
 
 @contextlib.contextmanager
-def port_given_away(tries: int = 500_000) -> Iterator[int]:
+def port_given_away(tries: int = 200_000) -> Iterator[int]:
     """A loopback port P inside the kernel's ephemeral range that the kernel will give the next
     connection to 127.0.0.1:P as that connection's own local port, while the block runs: a TCP
     self-connection ("simultaneous open"), which then holds P, and once closed leaves it in
@@ -155,11 +158,13 @@ def port_given_away(tries: int = 500_000) -> Iterator[int]:
     How Linux picks the local port of a connection (``__inet_hash_connect``,
     net/ipv4/inet_hashtables.c; the random step since 5.18): for one destination, a port 2 to
     16 past the one it gave the last connection there (ports of the range's lower bound's
-    parity first), skipping ports anything has bound. So P is a port whose last connection was
-    given P - 16, and P - 14 … P - 2 stay bound while the block runs: the next connection gets P
-    whatever the step. Finding one takes about 15,000 refused connections (a few tenths of a
-    second). Before the real port, a decoy aimed at the same way must be given to its next
-    connection, else the test is skipped (a kernel that picks ports otherwise)."""
+    parity first), skipping ports anything has bound. So connections to P, refused while P is
+    bound and nothing listens, walk on until one is given P - 16; then P is released, and
+    P - 14 … P - 2 stay bound while the block runs: the next connection gets P whatever the
+    step. That takes about 15,000 connections (a few tenths of a second), all to P: another
+    test's port given away meanwhile (an xdist worker's) is never connected to. Before the real
+    port, a decoy aimed at the same way must be given to its next connection, else the test is
+    skipped (a kernel that picks ports otherwise)."""
     import pytest
 
     decoy, held = _aim(tries)

@@ -203,11 +203,13 @@ def test_a_port_held_by_a_connection_to_itself_is_refused_naming_its_setting() -
 
 
 def _three_nodes(home: Path) -> Settings:
-    listener, controller = process.free_port_block(6), free_ports(1)[0]
+    """Three nodes on six free ports: node n's client port base + 2(n - 1), its controller port
+    the next one."""
+    base = process.free_port_block(6)
     return Settings(
         home=home,
         kafka=KafkaSettings(
-            bootstrap_servers=f"127.0.0.1:{listener}", controller_port=controller, brokers=3
+            bootstrap_servers=f"127.0.0.1:{base}", controller_port=base + 1, brokers=3
         ),
     )
 
