@@ -422,8 +422,10 @@ def free_ports(n: int) -> list[int]:
     ephemeral range (:func:`ephemeral_port_range`) and each is bound once to check it: a port
     the kernel hands out (``bind(0)``) is an ephemeral one, which any outgoing connection may
     take as its local port before the service binds it (EADDRINUSE at start-up, seen with the
-    Spark Thrift server while three Kafka brokers and Spark were busy). Raises
-    :class:`PinlakeError` when ``n`` such ports are not found in 50·n tries.
+    Spark Thrift server while three Kafka brokers and Spark were busy; pinlake's own start-up
+    waits no longer connect before a port listens, :func:`ports_listening`, but any other
+    connection still may). Raises :class:`PinlakeError` when ``n`` such ports are not found in
+    50·n tries.
     """
     low, _high = ephemeral_port_range()
     if low - FREE_PORT_FLOOR < 10 * n:
