@@ -163,8 +163,8 @@ def port_given_away(tries: int = 200_000) -> Iterator[int]:
     P - 14 … P - 2 stay bound while the block runs: the next connection gets P whatever the
     step. That takes about 15,000 connections (a few tenths of a second), all to P: another
     test's port given away meanwhile (an xdist worker's) is never connected to. Before the real
-    port, a decoy aimed at the same way must be given to its next connection, else the test is
-    skipped (a kernel that picks ports otherwise)."""
+    port, a decoy aimed at the same way must be given to its next connection, else the test
+    fails saying so (a kernel that picks ports otherwise: the test could prove nothing)."""
     import pytest
 
     decoy, held = _aim(tries)
@@ -175,8 +175,12 @@ def port_given_away(tries: int = 200_000) -> Iterator[int]:
     finally:
         for sock in held:
             sock.close()
-    if given != decoy:
-        pytest.skip(f"this kernel gave a connection to port {decoy} port {given}, not {decoy}")
+    if given != decoy:  # a failure, not a skip: the test would prove nothing (never silently)
+        pytest.fail(
+            f"this kernel gave a connection to port {decoy} port {given}, not {decoy}: it picks "
+            "local ports otherwise than Linux's __inet_hash_connect, and no port can be aimed at",
+            pytrace=False,
+        )
     port, held = _aim(tries)
     try:
         yield port
