@@ -165,9 +165,7 @@ def _string(data: dict, field: str) -> str | None:
     value = data.get(field)
     if value is not None and not isinstance(value, str):
         raise bad_body(f"{field} must be a string")
-    if value is not None and not is_unicode(value):
-        raise bad_body(f"{field} must be Unicode text: it holds an unpaired surrogate")
-    return value
+    return value if value is None else _unicode(value, field)
 
 
 def _int(data: dict, field: str, what: str | None = None) -> int | None:
@@ -274,12 +272,22 @@ class Subscription(NamedTuple):
     pattern: str | None
 
 
+def _unicode(value: str, what: str) -> str:
+    """``value``, unless it holds an unpaired surrogate (JSON's ``"\\ud800"``, which the parser
+    lets through): 400 / 400. Every string of a consumer body that reaches Kafka's client goes
+    through here: librdkafka crashed the whole API process (a segfault) on a subscription to
+    such a topic name, and a partition's name failed with a 500 (helper-51's trial)."""
+    if not is_unicode(value):
+        raise bad_body(f"{what} must be Unicode text: it holds an unpaired surrogate")
+    return value
+
+
 def _topic(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise bad_body(f"{what} must be a string")
     if not value:
         raise constraint(f"{what} may not be empty")
-    return value
+    return _unicode(value, what)
 
 
 def parse_subscription(data: Any) -> Subscription:
@@ -353,7 +361,7 @@ def _metadata(item: dict, what: str) -> str:
         return ""
     if not isinstance(value, str):
         raise bad_body(f"{what}.metadata must be a string")
-    return value
+    return _unicode(value, f"{what}.metadata")
 
 
 def _offset(item: dict, what: str) -> int:
