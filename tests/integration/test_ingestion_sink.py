@@ -203,6 +203,15 @@ def test_a_stopping_sink_reports_a_buffer_it_cannot_write(kafka_services, api, m
     assert list(result.unwritten) == [f"{topic}[0]"]
     assert f"records at offsets 0-{buf.last}: " in result.unwritten[f"{topic}[0]"]
     assert result.topics[topic] == 0
+    # a sink that meets it while it runs ends with one error that says the same (it printed the
+    # file system's words alone, through the CLI's catch-all: helper-51's trial)
+    from pinlake.errors import PinlakeError
+
+    with pytest.raises(PinlakeError) as raised:
+        BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=1000)).run()
+    text = str(raised.value)
+    assert text.startswith("cannot write the topics bucket: ") and "Not a directory" in text
+    assert f"the records of {topic}[0] from offset 0 stay uncommitted in Kafka" in text
     (bucket / "topics" / topic).unlink()
     done = BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=1000)).run()
     assert done.unwritten == {}

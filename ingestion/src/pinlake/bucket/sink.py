@@ -285,8 +285,13 @@ class BucketSink:
                 f"{exc}; refusing to overwrite it. The sink writes Kafka's offsets: give it a "
                 "bucket of its own (`pinlake sink --bucket DIR`, PINLAKE_BUCKET)"
             ) from exc
-        except layout.BucketAccessError as exc:
-            raise PinlakeError(f"cannot write the topics bucket: {exc}") from exc
+        except OSError as exc:  # S3 (BucketAccessError) or the local file system
+            what = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else exc
+            raise PinlakeError(
+                f"cannot write the topics bucket: {what}; the records of {topic}[{partition}] "
+                f"from offset {buf.first} stay uncommitted in Kafka: the next `pinlake sink` "
+                "writes them"
+            ) from exc
         retry_transient(
             lambda: self._consumer.commit(
                 offsets=[TopicPartition(topic, partition, buf.last + 1)], asynchronous=False
