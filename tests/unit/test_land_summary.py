@@ -73,7 +73,10 @@ def test_events_without_a_row_are_named_with_why():
     ("stopped", "named"),
     [
         ("caught up", "records' age at landing (API acknowledgement → raw Delta, the wait"),
+        # a catch-up cut short landed records that waited too (helper-51's trial: "latency")
+        ("stopped by a signal before it caught up", "records' age at landing (API ackn"),
         ("stopped", "latency API → raw Delta p50 1.50s"),
+        ("stopped by a signal", "latency API → raw Delta p50 1.50s"),
     ],
 )
 def test_a_catch_up_run_names_its_latency_as_the_records_age(capsys, stopped, named):

@@ -961,10 +961,11 @@ def print_stream_summary(result: StreamResult) -> None:
     """Records and quarantined per table, batches, time, and where to look at rejects."""
     console.print(table("stream", ["table", "records", "quarantined"], result.summary_rows()))
     latency = result.latency_ms
-    # a catch-up run lands records that waited for it: their age, not the stream's latency
+    # a catch-up run (caught up, or stopped before it) lands records that waited for it: their
+    # age, not the stream's latency
     what = (
         "records' age at landing (API acknowledgement → raw Delta, the wait for this run included)"
-        if result.stopped == "caught up"
+        if result.stopped.endswith("caught up")
         else "latency API → raw Delta"
     )
     console.print(
