@@ -42,6 +42,7 @@ DAG's load SQL takes its file-name patterns from :data:`PARTITION_SQL_REGEX`,
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import os
@@ -317,10 +318,9 @@ def list_files(bucket: Location, topic: str) -> list[BucketFile]:
             if path.is_file():
                 relative = path.relative_to(root)
                 found.append(classify(topic, path.resolve(), relative, path.stat().st_size))
-            elif (problem := not_a_file(path)) is not None:
-                partition = _PARTITION_DIR.match(path.parent.name)
-                number = int(partition["partition"]) if partition else None
-                found.append(BucketFile(topic, path.absolute(), number, None, problem))
+            elif (problem := not_a_file(path)) is not None:  # its folder read by classify
+                placed = classify(topic, path.absolute(), path.relative_to(root))
+                found.append(dataclasses.replace(placed, first_offset=None, problem=problem))
     return sorted(found, key=lambda f: f.sort_key)
 
 
