@@ -80,6 +80,29 @@ def test_a_service_that_never_answers_quotes_the_end_of_its_log(tmp_path):
     assert lines[2:] == [f"  | starting step {n}" for n in range(4, 9)]
 
 
+def test_a_failed_start_quotes_only_what_it_wrote_not_an_earlier_starts_errors(tmp_path):
+    """Every start appends to the service's logs: a failed start quoted the errors of an earlier
+    one first (helper-51's trial). Each start begins with its line (``process.START_MARK``) in
+    its own log and in the logs the service writes itself; the excerpt reads after it."""
+    own = tmp_path / "logs" / "svc-server.log"  # a log the service appends to itself (log4j)
+    pid, log = _service(tmp_path, JAVA_FAILURE, "sys.exit(1)")
+    _wait_fails(pid, log, 30, "exited", "never")
+    own.write_text("ERROR the first start's own record\n")
+    code = "import sys; print('starting step 1'); print('the port is taken'); sys.exit(1)"
+    pid = process.spawn(tmp_path / "run", log, "svc", [sys.executable, "-c", code], own_logs=[own])
+    message = _wait_fails(pid, log, 30, "the service exited during start-up", "never")
+    assert message.splitlines() == [
+        "the service exited during start-up",
+        f"the end of {log}:",
+        "  | starting step 1",
+        "  | the port is taken",
+    ]
+    marks = [row for row in log.read_text().splitlines() if row.startswith(process.START_MARK)]
+    assert len(marks) == 2 and all(row.startswith("=== pinlake: svc starts at ") for row in marks)
+    assert own.read_text().splitlines()[-1].startswith("=== pinlake: svc starts at ")
+    assert process.log_excerpt(own) == ""  # nothing since this start
+
+
 def test_without_a_readable_log_the_message_is_unchanged(tmp_path):
     missing = tmp_path / "never-written.log"
     assert process.log_excerpt(missing) == ""

@@ -375,6 +375,7 @@ def start_nodes(settings: Settings) -> dict[Node, int]:
             [*_jvm_args(settings, node), "kafka.Kafka", str(props[node.id])],
             env=None,
             config=config(settings),
+            own_logs=[server_log(settings, node)],
         )
         for node in stopped
     }

@@ -215,6 +215,7 @@ def start(settings: Settings) -> int:
         argv,
         env=None,
         config=config(settings),
+        own_logs=[settings.logs_dir / "mariadb.err"],
     )
 
 

@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Callable, Collection, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,23 @@ def describe_difference(service: Running, wanted: dict[str, Any]) -> str:
     return f"{service.name} (pid {service.pid}) runs with {have}, not {want}"
 
 
+#: How every line :func:`mark_start` writes begins: a service's logs are appended to by each of
+#: its starts, and what went wrong is read after the last such line (:func:`log_excerpt`).
+START_MARK = "=== pinlake: "
+
+
+def mark_start(logs: Iterable[Path], name: str) -> None:
+    """Append ``=== pinlake: <name> starts at <UTC time, seconds> ===`` to each of ``logs``
+    (creating them and their folders): where one start of a service begins in logs that every
+    start appends to, for a reader and for :func:`log_excerpt`, which quotes nothing before it
+    (a failed start quoted an earlier start's errors first). Raises OSError."""
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    for log in logs:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(f"{START_MARK}{name} starts at {when} ===\n")
+
+
 def spawn(
     run_dir: Path,
     log_path: Path,
@@ -82,12 +100,15 @@ def spawn(
     argv: list[str],
     env: dict[str, str] | None = None,
     config: dict[str, Any] | None = None,
+    own_logs: Iterable[Path] = (),
 ) -> int:
     """Start ``argv`` detached (own session, so its pid is its process group), stdout/stderr
     appended to ``log_path``, and write its pid file and its configuration record (``config``,
-    see :func:`record_config`; ``{}`` when None); returns the pid."""
+    see :func:`record_config`; ``{}`` when None); returns the pid. ``log_path`` and
+    ``own_logs`` (the logs the service appends to itself, e.g. a JVM's log4j file) get the
+    start's line first (:func:`mark_start`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    mark_start([log_path, *own_logs], name)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             argv,
@@ -187,8 +208,10 @@ _ERROR_LINE = re.compile(r"(Exception|Error\b|\bERROR\b|\bFATAL\b|^Caused by|Tra
 def log_excerpt(log: Path, lines: int = 12, tail_bytes: int = 256 * 1024) -> str:
     """What the end of ``log`` says went wrong, for an error message: its last ``lines`` lines
     that name an error (exceptions, ``Caused by``, ERROR/FATAL records), else its last 5
-    non-empty lines; each cut to 300 characters and indented under a heading. Reads at most
-    the last ``tail_bytes`` bytes; "" when the log is missing, unreadable or empty."""
+    non-empty lines; each cut to 300 characters and indented under a heading. Only what the
+    last start wrote: nothing before the log's last :data:`START_MARK` line. Reads at most the
+    last ``tail_bytes`` bytes; "" when the log is missing, unreadable or empty since that
+    start."""
     try:
         with log.open("rb") as handle:
             handle.seek(max(0, log.stat().st_size - tail_bytes))
@@ -196,6 +219,8 @@ def log_excerpt(log: Path, lines: int = 12, tail_bytes: int = 256 * 1024) -> str
     except OSError:
         return ""
     rows = [row.rstrip() for row in text.splitlines() if row.strip()]
+    starts = [n for n, row in enumerate(rows) if row.startswith(START_MARK)]
+    rows = rows[starts[-1] + 1 :] if starts else rows
     errors = [row for row in rows if _ERROR_LINE.search(row) and not row.lstrip().startswith("at ")]
     chosen = errors[-lines:] if errors else rows[-5:]
     if not chosen:
