@@ -13,7 +13,7 @@ import orjson
 import pytest
 from ingestion_helpers import BINARY_V2, JSON_V2, bucket_lines, marked
 
-from pinlake.bucket.sink import BucketSink, SinkOptions
+from pinlake.bucket.sink import BucketSink, SinkOptions, run_sink
 
 pytestmark = pytest.mark.kafka
 
@@ -164,7 +164,7 @@ def test_sink_never_overwrites_files_another_writer_put_in_its_bucket(
     writer.flush()
     before = {f.path: f.path.read_bytes() for f in list_files(bucket, topic)}
     with pytest.raises(PinlakeError, match="another writer") as info:
-        BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=10)).run()
+        run_sink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=10))
     assert "bucket of its own" in str(info.value)
     assert "or the topic was deleted and created again" in str(info.value)  # the other cause
     assert {f.path: f.path.read_bytes() for f in list_files(bucket, topic)} == before
@@ -208,11 +208,47 @@ def test_a_stopping_sink_reports_a_buffer_it_cannot_write(kafka_services, api, m
     from pinlake.errors import PinlakeError
 
     with pytest.raises(PinlakeError) as raised:
-        BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=1000)).run()
-    text = str(raised.value)
-    assert text.startswith("cannot write the topics bucket: ") and "Not a directory" in text
-    assert f"the records of {topic}[0] from offset 0 stay uncommitted in Kafka" in text
+        run_sink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=1000))
+    text = " ".join(str(raised.value).split())
+    assert text.startswith("the sink stopped without writing what it had read of 1 partition")
+    assert f"({topic}[0]: " in text and " records at offsets 0-" in text, text
+    assert "cannot write the topics bucket: " in text and "Not a directory" in text, text
+    assert text.endswith(
+        "those records stay uncommitted in Kafka: the next `pinlake sink` writes them"
+    )
     (bucket / "topics" / topic).unlink()
     done = BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=1000)).run()
     assert done.unwritten == {}
     assert marked(bucket_lines(bucket, topic), marker) == {i: 1 for i in range(20)}
+
+
+def test_a_buffer_the_sink_cannot_write_stops_it_after_it_writes_the_others(
+    kafka_services, api, marker, tmp_path, capsys
+):
+    """A continuous sink that cannot write a partition's file while it runs stops (it does not
+    keep consuming past a failing bucket), first writing what it read of the other partitions,
+    prints its ✗ summary and ends with one error naming the partition and its offsets; it
+    printed no summary and left the other buffers unwritten (helper-51's trial). The records
+    stay uncommitted in Kafka: the next run writes every one of them, once."""
+    from pinlake.errors import PinlakeError
+
+    pin, geo = kafka_services.topic("pin"), kafka_services.topic("geo")
+    produce(api, geo, marker, 30, batch=30)
+    produce(api, pin, marker, 20, batch=20)
+    bucket = tmp_path / "bucket"
+    (bucket / "topics").mkdir(parents=True)
+    (bucket / "topics" / pin).write_text("in the way")  # pin's folder cannot be made
+    options = SinkOptions(bucket=bucket, flush_size=100_000, flush_interval=2)
+    with pytest.raises(PinlakeError) as raised:
+        run_sink(kafka_services, options)  # continuous: it ends by itself
+    text = " ".join(str(raised.value).split())
+    assert text.startswith("the sink stopped without writing what it had read of 1 partition")
+    assert f"({pin}[0]: " in text and "Not a directory" in text, text
+    assert "stay uncommitted in Kafka" in text, text
+    out = " ".join(capsys.readouterr().out.split())
+    assert "✗ sink: " in out and "✓" not in out, out
+    assert marked(bucket_lines(bucket, geo), marker) == {i: 1 for i in range(30)}
+    (bucket / "topics" / pin).unlink()
+    run_sink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=1000))
+    assert marked(bucket_lines(bucket, pin), marker) == {i: 1 for i in range(20)}
+    assert marked(bucket_lines(bucket, geo), marker) == {i: 1 for i in range(30)}

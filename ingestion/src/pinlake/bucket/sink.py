@@ -58,9 +58,19 @@ class SinkResult:
     #: the signal (``signal.Signals`` name, e.g. ``"SIGINT"``) that stopped the run before it
     #: ended by itself (a ``once`` run: before it caught up), if any
     stopped_by: str | None = None
-    #: buffers a stopping sink could not write or commit: ``"topic[partition]"`` → what failed
-    #: (their records stay uncommitted in Kafka: the next sink run writes them)
+    #: buffers the sink could not write or commit: ``"topic[partition]"`` → what failed (their
+    #: records stay uncommitted in Kafka: the next sink run writes them). A buffer that cannot
+    #: be written stops the sink; the other partitions' buffers are written first
     unwritten: dict[str, str] = field(default_factory=dict)
+
+
+class _Unwritable(PinlakeError):
+    """A partition's buffer could not be written as a file (:meth:`BucketSink._flush`): the
+    sink stops, writing the other partitions' buffers first."""
+
+    def __init__(self, key: Key, buf: Buffer, reason: str) -> None:
+        super().__init__(reason)
+        self.key, self.buf = key, buf
 
 
 @dataclass
@@ -173,7 +183,8 @@ class BucketSink:
         self._signal: str | None = None  # the signal that set ``stop`` (_on_signal)
 
     def run(self) -> SinkResult:
-        """Run the sink; returns what it wrote."""
+        """Run the sink; returns what it wrote (and :attr:`SinkResult.unwritten`: the buffers it
+        could not write). On an error, :attr:`result` still holds what it wrote."""
         from confluent_kafka import Consumer
 
         start = time.perf_counter()
@@ -211,7 +222,7 @@ class BucketSink:
                 signal.signal(sig, handler)
             with contextlib.suppress(Exception):
                 self._consumer.close()
-        self.result.seconds = time.perf_counter() - start
+            self.result.seconds = time.perf_counter() - start
         return self.result
 
     def _on_signal(self, signum: int, _frame: object) -> None:
@@ -281,17 +292,15 @@ class BucketSink:
         try:
             layout.write_or_verify(path, buf.lines)  # a re-delivery finds its identical file
         except FileExistsError as exc:
-            raise PinlakeError(
+            raise _Unwritable(
+                key,
+                buf,
                 f"{exc}; refusing to overwrite it. The sink writes Kafka's offsets: give it a "
-                "bucket of its own (`pinlake sink --bucket DIR`, PINLAKE_BUCKET)"
+                "bucket of its own (`pinlake sink --bucket DIR`, PINLAKE_BUCKET)",
             ) from exc
         except OSError as exc:  # S3 (BucketAccessError) or the local file system
             what = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else exc
-            raise PinlakeError(
-                f"cannot write the topics bucket: {what}; the records of {topic}[{partition}] "
-                f"from offset {buf.first} stay uncommitted in Kafka: the next `pinlake sink` "
-                "writes them"
-            ) from exc
+            raise _Unwritable(key, buf, f"cannot write the topics bucket: {what}") from exc
         retry_transient(
             lambda: self._consumer.commit(
                 offsets=[TopicPartition(topic, partition, buf.last + 1)], asynchronous=False
@@ -308,6 +317,34 @@ class BucketSink:
         return layout.count_records(path) if layout.exists(path) else None
 
     def _loop(self) -> None:
+        """Consume until caught up (``once``) or stopped, then write what was read. A buffer
+        that cannot be written stops the sink: it is reported in :attr:`SinkResult.unwritten`
+        and the other partitions' buffers are written (a sink that met it while it ran printed
+        no summary and left the others unwritten: helper-51's trial)."""
+        try:
+            self._consume()
+        except _Unwritable as failed:
+            self._unwritten(failed.key, failed.buf, failed)
+        else:
+            if self.stop.is_set():
+                self.result.stopped_by = self._signal
+        # nothing read is lost: every buffer still held is written (when caught up, none is);
+        # one that cannot be written or committed is reported, its records stay uncommitted
+        for key in list(self.policy.buffers):
+            buf = self.policy.buffers[key]
+            try:
+                self._flush(key)
+            except Exception as exc:  # noqa: BLE001 - every failure is reported in the result
+                self._unwritten(key, buf, exc)
+
+    def _unwritten(self, key: Key, buf: Buffer, why: BaseException) -> None:
+        """Report ``key``'s buffer as not written (:attr:`SinkResult.unwritten`) and forget it."""
+        self.result.unwritten[f"{key[0]}[{key[1]}]"] = (
+            f"{counted(len(buf.lines), 'record')} at offsets {buf.first}-{buf.last}: {why}"
+        )
+        self.policy.drop(key)
+
+    def _consume(self) -> None:
         from confluent_kafka import KafkaError
 
         last_progress = time.monotonic()
@@ -339,19 +376,6 @@ class BucketSink:
                         f"sink made no progress for {IDLE_LIMIT:.0f}s "
                         f"(behind: {self.policy.behind()})"
                     )
-        # stopped: flush what was read so that nothing read is lost; a buffer that cannot be
-        # written or committed is reported (its records stay uncommitted in Kafka), and the
-        # other partitions' buffers are still written
-        self.result.stopped_by = self._signal
-        for key in list(self.policy.buffers):
-            buf = self.policy.buffers[key]
-            try:
-                self._flush(key)
-            except Exception as exc:  # noqa: BLE001 - every failure is reported in the result
-                self.result.unwritten[f"{key[0]}[{key[1]}]"] = (
-                    f"{counted(len(buf.lines), 'record')} at offsets {buf.first}-{buf.last}: {exc}"
-                )
-                self.policy.drop(key)
 
 
 def run_sink(
@@ -365,11 +389,18 @@ def run_sink(
     (:func:`~pinlake.errors.raise_cut_short`: ``error: interrupted``, 130, or ``error:
     terminated``, 143, as every command; README, "Ctrl-C").
 
-    Raises :class:`PinlakeError` (after the summary) when a stopping sink could not write or
-    commit a partition's buffer (:attr:`SinkResult.unwritten`), naming each; those records stay
-    uncommitted in Kafka, so the next run writes them."""
-    result = BucketSink(settings, options, stop).run()
-    bucket = layout.location(options.bucket or settings.bucket_dir)
+    Raises :class:`PinlakeError` (after the summary) when the sink could not write or commit a
+    partition's buffer (:attr:`SinkResult.unwritten`: on its stop, or while it ran, which
+    stops it), naming each; those records stay uncommitted in Kafka, so the next run writes
+    them. Any other error after the sink began (Kafka's) is raised after a ✗ summary of what
+    it wrote."""
+    sink = BucketSink(settings, options, stop)
+    try:
+        result = sink.run()
+    except PinlakeError:
+        if sink.result.records or sink.result.files:
+            _print_summary(settings, options, sink.result, "[red]✗[/]")
+        raise
     cut_short = options.once and result.stopped_by is not None
     if result.unwritten:
         mark = "[red]✗[/]"
@@ -377,11 +408,7 @@ def run_sink(
         mark = "[yellow]stopped before it caught up:[/]"
     else:
         mark = "[green]✓[/]"
-    console.print(
-        f"{mark} sink: {counted(result.records, 'record')} in "
-        f"{counted(result.files, 'file')} → {bucket} "
-        f"({result.seconds:.1f}s)"
-    )
+    _print_summary(settings, options, result, mark)
     if result.unwritten:
         failed = "; ".join(f"{key}: {why}" for key, why in result.unwritten.items())
         raise PinlakeError(
@@ -392,3 +419,13 @@ def run_sink(
     if cut_short:
         raise_cut_short(result.stopped_by)
     return result
+
+
+def _print_summary(settings: Settings, options: SinkOptions, result: SinkResult, mark: str) -> None:
+    """``<mark> sink: N records in M files → <bucket> (S s)``."""
+    bucket = layout.location(options.bucket or settings.bucket_dir)
+    console.print(
+        f"{mark} sink: {counted(result.records, 'record')} in "
+        f"{counted(result.files, 'file')} → {bucket} "
+        f"({result.seconds:.1f}s)"
+    )
