@@ -13,8 +13,11 @@ import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from ingestion_helpers import serve
 
+from pinlake.config import ApiSettings
 from pinlake.ingest_api.kinesis import codec
+from pinlake.services.process import free_ports
 
 pytestmark = pytest.mark.kafka
 
@@ -178,3 +181,43 @@ def test_an_sdk_endpoint_under_the_stage(kafka_services):
     stream = kafka_services.stream("user")
     answer = client.put_record(StreamName=stream, PartitionKey="staged", Data=b'{"ind": 1}')
     assert codec.parse_sequence_number(answer["SequenceNumber"]) is not None
+
+
+def test_an_sdk_client_without_the_api_key_gets_kinesis_errors(kafka_services):
+    """With an API key configured, an AWS SDK's request without it (or with a wrong one) is
+    refused in Kinesis' JSON shape, which boto3 reads as an error code (a 403 ``{"message":
+    "Forbidden"}`` was code "403": the new user's trial); the REST resources keep API
+    Gateway's 403. With the key (sent by an event hook) the SDK works."""
+    (port,) = free_ports(1)
+    settings = kafka_services.model_copy(
+        update={"api": ApiSettings(host="127.0.0.1", port=port, api_key="s3cret")}
+    )
+    stream = kafka_services.stream("pin")
+    with serve(settings) as url:
+        client = sdk(url)
+        with pytest.raises(ClientError) as raised:
+            client.describe_stream_summary(StreamName=stream)
+        status, code, message = _error(raised)
+        assert (status, code) == (403, "MissingAuthenticationTokenException")
+        assert "x-api-key" in message
+        assert raised.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == code
+
+        def send(key: str):
+            def hook(request, **_):
+                request.headers["x-api-key"] = key
+
+            return hook
+
+        client.meta.events.register("before-sign.kinesis.*", send("wrong"))
+        with pytest.raises(client.exceptions.AccessDeniedException) as denied:
+            client.put_record(StreamName=stream, PartitionKey="k", Data=b"{}")
+        assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        keyed = sdk(url)
+        keyed.meta.events.register("before-sign.kinesis.*", send("s3cret"))
+        summary = keyed.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
+        assert summary["StreamName"] == stream
+        # the tutorial's REST resources: API Gateway's refusal, unchanged
+        resp = httpx.get(f"{url}/streams/{stream}")
+        assert (resp.status_code, resp.json()) == (403, {"message": "Forbidden"})
+        resp = httpx.get(f"{url}/streams/{stream}", headers={"x-api-key": "no"})
+        assert (resp.status_code, resp.json()) == (403, {"message": "Forbidden"})

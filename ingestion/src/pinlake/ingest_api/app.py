@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from pinlake.config import Settings
 from pinlake.ingest_api.backend import KafkaBackend
-from pinlake.ingest_api.errors import KAFKA_V2, ApiError, KinesisError, kafka_json
+from pinlake.ingest_api.errors import AMZ_JSON, KAFKA_V2, ApiError, KinesisError, kafka_json
 from pinlake.ingest_api.kafka_rest.consumer_routes import router as kafka_rest_consumer_router
 from pinlake.ingest_api.kafka_rest.routes import router as kafka_rest_router
 from pinlake.ingest_api.kinesis.routes import router as kinesis_router
@@ -44,8 +44,58 @@ def _is_kinesis_path(path: str) -> bool:
     return path == KINESIS_ROOT or path.startswith(KINESIS_ROOT + "/")
 
 
+#: How a request says it speaks Kinesis' own JSON protocol (the AWS SDKs'): this header names
+#: the operation (``Kinesis_20131202.<Operation>``), whatever the path it was sent to.
+AMZ_TARGET = b"x-amz-target"
+
+
+def _header(scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def key_refusal(sdk: bool, given: bytes | None) -> tuple[int, dict[str, str], bytes]:
+    """``(status, headers, body)`` refusing a request whose ``x-api-key`` is missing
+    (``given`` None) or wrong, in the shape its client reads.
+
+    - The REST resources (both facades): API Gateway's answer to a missing or invalid API key,
+      403 ``{"message": "Forbidden"}`` (API Gateway developer guide, "Gateway response types":
+      ``INVALID_API_KEY``/``MISSING_AUTHENTICATION_TOKEN``).
+    - Kinesis' own JSON protocol (``sdk``: the request has ``X-Amz-Target``): the protocol's
+      error, ``{"__type", "message"}`` with ``x-amzn-ErrorType``, which botocore's JSON parser
+      reads as the error code (``__type``; a 403 without it was read as code "403"). The codes
+      are AWS's common errors (AWS Kinesis API reference, "Common Errors"): no key is
+      ``MissingAuthenticationToken``, HTTP 403 ("The request must contain either a valid
+      (registered) AWS access key ID or X.509 certificate"), named with the ``Exception`` suffix
+      as AWS's JSON-protocol services send it; a wrong key is ``AccessDeniedException``, HTTP 400
+      ("You do not have sufficient access to perform this action"), also a modeled error of
+      Kinesis' operations, so an SDK raises its own class for it
+      (``client.exceptions.AccessDeniedException`` in boto3). Each message says how an SDK
+      sends the key.
+    """
+    if not sdk:
+        return 403, {"content-type": "application/json"}, b'{"message":"Forbidden"}'
+    how = (
+        " An AWS SDK sends it as a header of every request; with boto3: client.meta.events."
+        'register("before-sign.kinesis.*", lambda request, **_: request.headers.__setitem__'
+        '("x-api-key", KEY)).'
+    )
+    if given is None:
+        status, code = 403, "MissingAuthenticationTokenException"
+        message = "Missing Authentication Token: this API needs its key in the x-api-key header."
+    else:
+        status, code = 400, "AccessDeniedException"
+        message = "The x-api-key header does not hold this API's key."
+    body = dumps({"__type": code, "message": message + how})
+    return status, {"content-type": AMZ_JSON, "x-amzn-errortype": code}, body
+
+
 class ApiKeyMiddleware:
-    """Pure-ASGI check of ``x-api-key`` (403 like API Gateway) when a key is configured.
+    """Pure-ASGI check of ``x-api-key`` when a key is configured; a request without the key is
+    refused in its protocol's shape (:func:`key_refusal`): API Gateway's 403 on the REST
+    resources, Kinesis' JSON error for an AWS SDK's request (``X-Amz-Target``).
 
     It runs inside :class:`~pinlake.ingest_api.paths.PathRulesMiddleware`, so ``OPEN_PATHS``
     are matched after normalisation (``/test/healthz/`` is open as ``/healthz`` is).
@@ -57,23 +107,13 @@ class ApiKeyMiddleware:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
-            given = b""
-            for name, value in scope["headers"]:
-                if name == b"x-api-key":
-                    given = value
-                    break
-            if not hmac.compare_digest(given, self.key):
-                body = b'{"message":"Forbidden"}'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 403,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
+            given = _header(scope, b"x-api-key")
+            if not hmac.compare_digest(given or b"", self.key):
+                sdk = _header(scope, AMZ_TARGET) is not None
+                status, headers, body = key_refusal(sdk, given)
+                raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+                raw.append((b"content-length", str(len(body)).encode()))
+                await send({"type": "http.response.start", "status": status, "headers": raw})
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
@@ -85,15 +125,17 @@ def create_app(settings: Settings) -> FastAPI:
     Kafka REST v2 under ``/topics``, ``/brokers`` and ``/consumers``, the Kinesis proxy under
     ``/streams``, Kinesis' own JSON protocol (the AWS SDKs') at ``POST /``, ``/healthz``
     (``{"status": "ok", "kafka": "ok"|"down"}``) and the OpenAPI docs. With
-    ``settings.api.api_key`` set, every other path needs the ``x-api-key`` header (403).
+    ``settings.api.api_key`` set, every other path needs the ``x-api-key`` header
+    (:func:`key_refusal`: API Gateway's 403, or Kinesis' error for an AWS SDK's request).
 
     Every path is also served with repeated slashes, under ``/<settings.api.stage>`` and with a
     trailing slash (:func:`pinlake.ingest_api.paths.normalise_path`; never a redirect). An
     unknown path or method answers 404/405 in Kinesis' shape under ``/streams``
-    (``{"__type": "UnknownOperationException", "message"}``), else in Kafka REST v2's. Kinesis'
-    own JSON protocol, which the AWS SDKs speak, is ``POST /`` with ``X-Amz-Target``
-    (:mod:`pinlake.ingest_api.kinesis.sdk_protocol`); such a request to another path or method
-    is 400 in Kinesis' shape, naming where it is served.
+    (``{"__type": "UnknownOperationException", "message"}``), else in Kafka REST v2's; so does
+    an unexpected failure (500: ``InternalFailure`` there and for any request with
+    ``X-Amz-Target``). Kinesis' own JSON protocol, which the AWS SDKs speak, is ``POST /``
+    with ``X-Amz-Target`` (:mod:`pinlake.ingest_api.kinesis.sdk_protocol`); such a request to
+    another path or method is 400 in Kinesis' shape, naming where it is served.
 
     Raises ``ValueError`` if the stage is also the first segment of a route (``topics``,
     ``streams``, ...): the plain paths would then be read as staged ones.
@@ -182,8 +224,11 @@ def create_app(settings: Settings) -> FastAPI:
         return kafka_json({"error_code": 422, "message": str(exc.errors()[:3])}, 422)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> Response:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error")
+        if "x-amz-target" in request.headers or _is_kinesis_path(request.url.path):
+            # an AWS SDK reads the code from __type (a Kafka REST body was code "500")
+            return KinesisError(500, "Internal Server Error", "InternalFailure").response()
         return kafka_json({"error_code": 500, "message": "Internal Server Error"}, 500)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and Kafka reachability")

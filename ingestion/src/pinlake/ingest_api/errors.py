@@ -60,11 +60,14 @@ class KafkaRestError(ApiError):
 
 
 class KinesisError(ApiError):
-    """Kinesis error: ``{"__type", "message", **extra}``, ``AMZ_JSON`` media type."""
+    """Kinesis error: ``{"__type", "message", **extra}``, ``AMZ_JSON`` media type, and the code
+    in the ``x-amzn-ErrorType`` header too, as AWS's JSON protocol sends it (an SDK reads
+    either: botocore the body's ``__type``, the AWS SDK for Java v2 the header first)."""
 
     def response(self) -> Response:
         body = {"__type": self.code, "message": self.message, **self.extra}
-        return Response(dumps(body), status_code=self.status, media_type=AMZ_JSON)
+        headers = {"x-amzn-ErrorType": str(self.code)}
+        return Response(dumps(body), self.status, headers=headers, media_type=AMZ_JSON)
 
 
 def kafka_json(body: Any, status: int = 200) -> Response:
