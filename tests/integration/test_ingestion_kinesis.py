@@ -397,7 +397,11 @@ def test_list_streams_pages_and_lists_only_streams(kafka_services, api):
             content=orjson.dumps(body),
             headers={"content-type": "application/x-amz-json-1.1"},
         )
-        assert resp.json() == {"HasMoreStreams": True, "StreamNames": [created[1]]}
+        answer = resp.json()  # and the next page's token, as Kinesis answers it
+        assert answer.pop("NextToken") and answer == {
+            "HasMoreStreams": True,
+            "StreamNames": [created[1]],
+        }
         aicore = api.request("GET", "/streams", content=b"{}")
         assert aicore.json()["StreamNames"] == names
 

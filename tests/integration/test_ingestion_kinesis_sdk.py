@@ -150,7 +150,11 @@ def test_sdk_requests_the_sdk_itself_would_refuse(kafka_services):
 
         resp = call("GetRecords", b'{"ShardIterator": "x", "Limit": 0}')
         assert resp.status_code == 400 and resp.headers["content-type"] == AMZ_JSON
-        assert resp.json()["__type"] == "InvalidArgumentException"
+        assert resp.json() == {  # the model's min: the service's request validation
+            "__type": "ValidationException",
+            "message": "1 validation error detected: Value '0' at 'limit' failed to satisfy "
+            "constraint: Member must have value greater than or equal to 1",
+        }
         resp = call("PutRecord", b'{"StreamName": "%s", "PartitionKey": "k"}' % stream.encode())
         assert resp.json() == {
             "__type": "ValidationException",
@@ -221,3 +225,70 @@ def test_an_sdk_client_without_the_api_key_gets_kinesis_errors(kafka_services):
         assert (resp.status_code, resp.json()) == (403, {"message": "Forbidden"})
         resp = httpx.get(f"{url}/streams/{stream}", headers={"x-api-key": "no"})
         assert (resp.status_code, resp.json()) == (403, {"message": "Forbidden"})
+
+
+def test_an_sdk_client_pages_shards_and_streams(kafka_services):
+    """ListShards honours MaxResults and pages with NextToken, DescribeStream honours Limit,
+    ExclusiveStartShardId and HasMoreShards, ListStreams answers a NextToken; the SDK's
+    paginators follow them (all were ignored: one page, the new user's trial). As on AWS, a
+    NextToken with the StreamName is InvalidArgumentException, which is why boto3's ListShards
+    paginator, which sends both, cannot get a second page from Kinesis either
+    (boto/botocore#2009)."""
+    client = sdk(kafka_services.api.url)
+    name = f"sdk-pages-{uuid.uuid4().hex[:8]}"
+    ids = [codec.shard_id(i) for i in range(5)]
+    client.create_stream(StreamName=name, ShardCount=5)
+    try:
+        first = client.list_shards(StreamName=name, MaxResults=2)
+        assert [s["ShardId"] for s in first["Shards"]] == ids[:2]
+        got, token = list(first["Shards"]), first["NextToken"]
+        while token:
+            page = client.list_shards(NextToken=token, MaxResults=2)
+            got += page["Shards"]
+            token = page.get("NextToken")
+        assert [s["ShardId"] for s in got] == ids
+        assert got == client.list_shards(StreamName=name)["Shards"]
+        assert "NextToken" not in client.list_shards(StreamName=name, MaxResults=5)
+        with pytest.raises(client.exceptions.InvalidArgumentException) as raised:
+            client.list_shards(StreamName=name, NextToken=first["NextToken"])
+        assert "NextToken and StreamName cannot be provided together" in _error(raised)[2]
+        pages = client.get_paginator("list_shards").paginate(
+            StreamName=name, PaginationConfig={"PageSize": 2}
+        )
+        with pytest.raises(client.exceptions.InvalidArgumentException):
+            list(pages)
+
+        described = client.describe_stream(StreamName=name, Limit=2)["StreamDescription"]
+        assert [s["ShardId"] for s in described["Shards"]] == ids[:2]
+        assert described["HasMoreShards"] is True
+        rest = client.describe_stream(StreamName=name, Limit=10, ExclusiveStartShardId=ids[1])[
+            "StreamDescription"
+        ]
+        assert [s["ShardId"] for s in rest["Shards"]] == ids[2:] and not rest["HasMoreShards"]
+        pages = client.get_paginator("describe_stream").paginate(
+            StreamName=name, PaginationConfig={"PageSize": 2}
+        )
+        assert [s["ShardId"] for p in pages for s in p["StreamDescription"]["Shards"]] == ids
+
+        streams = client.get_paginator("list_streams").paginate(PaginationConfig={"PageSize": 1})
+        names = [n for page in streams for n in page["StreamNames"]]
+        assert name in names and names == sorted(set(names)) and len(names) > 1
+    finally:
+        client.delete_stream(StreamName=name)
+
+
+def test_sdk_paging_members_out_of_the_models_range_are_validation_errors(kafka_services):
+    """What boto3 refuses before sending, from another client: MaxResults/Limit 0 were taken."""
+    stream = kafka_services.stream("geo")
+    with httpx.Client(base_url=kafka_services.api.url, timeout=30) as http:
+        for operation, member in (("ListShards", "MaxResults"), ("DescribeStream", "Limit")):
+            body = {"StreamName": stream, member: 0}
+            headers = {"x-amz-target": f"Kinesis_20131202.{operation}", "content-type": AMZ_JSON}
+            resp = http.post("/", json=body, headers=headers)
+            assert resp.status_code == 400, (operation, resp.text)
+            at = member[0].lower() + member[1:]
+            assert resp.json() == {
+                "__type": "ValidationException",
+                "message": f"1 validation error detected: Value '0' at '{at}' failed to satisfy"
+                " constraint: Member must have value greater than or equal to 1",
+            }

@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import time
 from collections.abc import Callable, Collection
 from typing import Any, NamedTuple
@@ -71,6 +72,29 @@ MAX_LIST_STREAMS_LIMIT = 10_000
 #: Stream names are 1 to 128 of ``[a-zA-Z0-9_.-]`` (CreateStream reference).
 MAX_STREAM_NAME = 128
 ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
+
+
+#: The most characters of a client's value that an error message repeats.
+QUOTED_CHARS = 256
+#: A code point U+D800-U+DFFF in a ``str``: parsed JSON holds one only unpaired (a pair of
+#: escapes is decoded to the one character it encodes).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def quote(text: str) -> str:
+    """A client's text as every Kinesis error message names it: in single quotes, as the
+    service's validation messages do (``Value 'a/b' at 'streamName' ...``), each unpaired
+    surrogate (JSON's ``"\\ud800"``, which no UTF-8 encodes) shown as U+FFFD, the replacement
+    character a UTF-8 decoder puts for what it cannot read, and text past :data:`QUOTED_CHARS`
+    cut with ``...``. The message is then always Unicode text: its body is UTF-8 JSON that every
+    client decodes to what it shows, never an escape that decodes to an unpaired surrogate (which
+    boto3 then cannot print) nor Python's ``repr`` of one (the text ``\\ud800``, which is also
+    what a client that sent a backslash sees)."""
+    if len(text) > QUOTED_CHARS:
+        text = text[:QUOTED_CHARS] + "..."
+    if not is_unicode(text):
+        text = _SURROGATE.sub("\ufffd", text)
+    return f"'{text}'"
 
 
 def constraint_failed(field: str, constraint: str, value: str = "") -> CodecError:
@@ -488,7 +512,9 @@ def list_streams_params(data: dict[str, Any]) -> tuple[int, str | None]:
 
     ``Limit`` is an integer from 1 to 10000 (default :data:`LIST_STREAMS_PAGE`);
     ``ExclusiveStartStreamName`` a stream name. Raises ``InvalidArgumentException`` otherwise
-    (ListStreams reference).
+    (ListStreams reference). A ``NextToken`` (:func:`read_next_token`, from the answer to the
+    previous page) starts after the last name of that page, as the SDKs' ListStreams
+    paginator asks ("NextToken": botocore's kinesis paginators).
     """
     limit = data.get("Limit", LIST_STREAMS_PAGE)
     if isinstance(limit, str) and limit.isdigit():
@@ -500,6 +526,9 @@ def list_streams_params(data: dict[str, Any]) -> tuple[int, str | None]:
     start = data.get("ExclusiveStartStreamName")
     if start is not None and not (isinstance(start, str) and is_stream_name(start)):
         raise invalid("ExclusiveStartStreamName must match [a-zA-Z0-9_.-]{1,128}.")
+    token = data.get("NextToken")
+    if token is not None:  # the page after the one that gave it (whatever else is given)
+        start = read_next_token("ListStreams", token)[1]
     return limit, start
 
 
@@ -604,3 +633,456 @@ def sdk_limit(data: dict[str, Any], member: str, maximum: int, default: int) -> 
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise invalid(f"{member} must be an integer from 1 to {maximum}.")
     return value
+
+
+# ---- the service model's input constraints (the JSON protocol's request validation) ---------
+class Shape(NamedTuple):
+    """One shape of Kinesis' service model (botocore's ``kinesis/2013-12-02/service-2.json``,
+    the AWS SDKs' contract): its JSON ``type`` and constraints. ``min``/``max`` bound an
+    integer's value, a string's length in characters, a blob's length in bytes, a list's or a
+    map's number of entries; ``pattern`` must match a whole string; ``enum`` lists a string's
+    values. A ``structure`` has ``members`` (``(name, shape)`` pairs) and ``required`` ones; a
+    ``list`` its ``member`` shape; a ``map`` its ``key`` and ``value`` shapes."""
+
+    type: str
+    min: int | None = None
+    max: int | None = None
+    pattern: str | None = None
+    enum: tuple[str, ...] = ()
+    members: tuple[tuple[str, str], ...] = ()
+    required: tuple[str, ...] = ()
+    member: str | None = None
+    key: str | None = None
+    value: str | None = None
+
+
+_STREAM = (("StreamName", "StreamName"), ("StreamARN", "StreamARN"), ("StreamId", "StreamId"))
+
+#: The input shapes of the served operations and every shape they hold, copied from botocore's
+#: kinesis service model (botocore 1.44.8, requirements.lock; tests/unit/ingest_api compare them
+#: with the installed model). The one place the JSON protocol's member rules are written:
+#: :func:`check_input` applies them to every request before its operation runs.
+SHAPES: dict[str, Shape] = {
+    "StreamName": Shape("string", 1, 128, r"[a-zA-Z0-9_.-]+"),
+    "StreamARN": Shape("string", 1, 2048, r"arn:aws.*:kinesis:.*:\d{12}:stream/\S+"),
+    "StreamId": Shape("string", 1, 24, r"[a-z0-9]{20}-[a-z0-9]{3}"),
+    "ShardId": Shape("string", 1, 128, r"[a-zA-Z0-9_.-]+"),
+    "NextToken": Shape("string", 1, 1_048_576),
+    "ShardIterator": Shape("string", 1, 512),
+    "PartitionKey": Shape("string", 1, 256),
+    "HashKey": Shape("string", pattern=r"^(0|([1-9]\d{0,38}))$"),
+    "SequenceNumber": Shape("string", pattern=r"^(0|([1-9]\d{0,128}))$"),
+    "Data": Shape("blob", 0, 10_485_760),
+    "Timestamp": Shape("timestamp"),
+    "BooleanObject": Shape("boolean"),
+    "PositiveIntegerObject": Shape("integer", 1),
+    "NaturalIntegerObject": Shape("integer", 0),
+    "MaxRecordSizeInKiB": Shape("integer", 1024, 10240),
+    "DescribeStreamInputLimit": Shape("integer", 1, 10_000),
+    "GetRecordsInputLimit": Shape("integer", 1, 10_000),
+    "ListShardsInputLimit": Shape("integer", 1, 10_000),
+    "ListStreamsInputLimit": Shape("integer", 1, 10_000),
+    "ShardIteratorType": Shape(
+        "string",
+        enum=(
+            "AT_SEQUENCE_NUMBER",
+            "AFTER_SEQUENCE_NUMBER",
+            "TRIM_HORIZON",
+            "LATEST",
+            "AT_TIMESTAMP",
+        ),
+    ),
+    "ShardFilterType": Shape(
+        "string",
+        enum=(
+            "AFTER_SHARD_ID",
+            "AT_TRIM_HORIZON",
+            "FROM_TRIM_HORIZON",
+            "AT_LATEST",
+            "AT_TIMESTAMP",
+            "FROM_TIMESTAMP",
+        ),
+    ),
+    "StreamMode": Shape("string", enum=("PROVISIONED", "ON_DEMAND")),
+    "RecordDistributionStrategy": Shape("string", enum=("AUTO", "USER_PARTITION_KEY")),
+    "TagKey": Shape("string", 1, 128),
+    "TagValue": Shape("string", 0, 256),
+    "TagMap": Shape("map", 1, 200, key="TagKey", value="TagValue"),
+    "StreamModeDetails": Shape(
+        "structure", members=(("StreamMode", "StreamMode"),), required=("StreamMode",)
+    ),
+    "ShardFilter": Shape(
+        "structure",
+        members=(("Type", "ShardFilterType"), ("ShardId", "ShardId"), ("Timestamp", "Timestamp")),
+        required=("Type",),
+    ),
+    "PutRecordsRequestEntry": Shape(
+        "structure",
+        members=(
+            ("Data", "Data"),
+            ("ExplicitHashKey", "HashKey"),
+            ("PartitionKey", "PartitionKey"),
+        ),
+        required=("Data",),
+    ),
+    "PutRecordsRequestEntryList": Shape("list", 1, 500, member="PutRecordsRequestEntry"),
+    "CreateStreamInput": Shape(
+        "structure",
+        members=(
+            ("StreamName", "StreamName"),
+            ("ShardCount", "PositiveIntegerObject"),
+            ("StreamModeDetails", "StreamModeDetails"),
+            ("Tags", "TagMap"),
+            ("WarmThroughputMiBps", "NaturalIntegerObject"),
+            ("MaxRecordSizeInKiB", "MaxRecordSizeInKiB"),
+            ("RecordDistributionStrategy", "RecordDistributionStrategy"),
+        ),
+        required=("StreamName",),
+    ),
+    "DeleteStreamInput": Shape(
+        "structure", members=(*_STREAM, ("EnforceConsumerDeletion", "BooleanObject"))
+    ),
+    "DescribeStreamInput": Shape(
+        "structure",
+        members=(
+            *_STREAM,
+            ("Limit", "DescribeStreamInputLimit"),
+            ("ExclusiveStartShardId", "ShardId"),
+        ),
+    ),
+    "DescribeStreamSummaryInput": Shape("structure", members=_STREAM),
+    "ListStreamsInput": Shape(
+        "structure",
+        members=(
+            ("Limit", "ListStreamsInputLimit"),
+            ("ExclusiveStartStreamName", "StreamName"),
+            ("NextToken", "NextToken"),
+        ),
+    ),
+    "ListShardsInput": Shape(
+        "structure",
+        members=(
+            *_STREAM,
+            ("NextToken", "NextToken"),
+            ("ExclusiveStartShardId", "ShardId"),
+            ("MaxResults", "ListShardsInputLimit"),
+            ("StreamCreationTimestamp", "Timestamp"),
+            ("ShardFilter", "ShardFilter"),
+        ),
+    ),
+    "PutRecordInput": Shape(
+        "structure",
+        members=(
+            *_STREAM,
+            ("Data", "Data"),
+            ("PartitionKey", "PartitionKey"),
+            ("ExplicitHashKey", "HashKey"),
+            ("SequenceNumberForOrdering", "SequenceNumber"),
+            ("DryRun", "BooleanObject"),
+        ),
+        required=("Data",),
+    ),
+    "PutRecordsInput": Shape(
+        "structure",
+        members=(*_STREAM, ("Records", "PutRecordsRequestEntryList"), ("DryRun", "BooleanObject")),
+        required=("Records",),
+    ),
+    "GetShardIteratorInput": Shape(
+        "structure",
+        members=(
+            *_STREAM,
+            ("ShardId", "ShardId"),
+            ("ShardIteratorType", "ShardIteratorType"),
+            ("StartingSequenceNumber", "SequenceNumber"),
+            ("Timestamp", "Timestamp"),
+            ("DryRun", "BooleanObject"),
+        ),
+        required=("ShardId", "ShardIteratorType"),
+    ),
+    "GetRecordsInput": Shape(
+        "structure",
+        members=(
+            ("ShardIterator", "ShardIterator"),
+            ("Limit", "GetRecordsInputLimit"),
+            ("StreamARN", "StreamARN"),
+            ("StreamId", "StreamId"),
+            ("DryRun", "BooleanObject"),
+        ),
+        required=("ShardIterator",),
+    ),
+}
+
+#: Patterns are whole-string matches of ASCII classes, as the service's (Java) validation reads
+#: them: ``\d`` is 0-9 only, and no ``$`` lets a trailing newline through.
+_PATTERNS = {s.pattern: re.compile(s.pattern, re.ASCII) for s in SHAPES.values() if s.pattern}
+#: How many constraint failures one ValidationException lists, at most (as the service does).
+MAX_VALIDATION_ERRORS = 10
+#: The JSON types each model type is read from.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "blob": (str,),
+    "integer": (int,),
+    "boolean": (bool,),
+    "timestamp": (int, float, str),
+    "list": (list,),
+    "map": (dict,),
+    "structure": (dict,),
+}
+_JSON_NAMES = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def _json_name(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return _JSON_NAMES.get(type(value), "a number")
+
+
+def _lower_first(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def _blob_length(text: str) -> int:
+    """The byte length of base64 ``text`` without decoding it (its validity is checked where
+    the bytes are read, :func:`blob_data`)."""
+    return len(text) * 3 // 4 - text[-2:].count("=")
+
+
+def _deserialize(shape: Shape, value: Any, path: str) -> None:
+    """Raise 400 ``SerializationException`` for a value of another JSON type than its shape's
+    (the service cannot read the body into the operation's input: "class java.lang.String can
+    not be converted to an Integer"), checked through lists, maps and structures."""
+    kinds = _JSON_TYPES[shape.type]
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, kinds) or (is_bool and shape.type != "boolean"):
+        expected = {"structure": "an object", "map": "an object", "list": "an array"}.get(
+            shape.type, f"a {shape.type}"
+        )
+        raise CodecError(
+            400,
+            f"Member '{path}' must be {expected} ({shape.type}), not {_json_name(value)}.",
+            "SerializationException",
+        )
+    if shape.type == "structure":
+        for name, member in shape.members:
+            if value.get(name) is not None:
+                _deserialize(SHAPES[member], value[name], _join(path, name))
+    elif shape.type == "list":
+        for i, item in enumerate(value):
+            if item is not None:
+                _deserialize(SHAPES[shape.member], item, f"{path}.{i + 1}.member")
+    elif shape.type == "map":
+        for k, item in value.items():
+            if item is not None:
+                _deserialize(SHAPES[shape.value], item, f"{path}.{k}")
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{_lower_first(name)}" if path else _lower_first(name)
+
+
+def _shown(value: Any, shape: Shape) -> str:
+    """How a failed member's value is named in a validation message: ``'<text>'`` for a string
+    (:func:`quote`) or a number, ``null``, nothing for a blob, list, map or structure."""
+    if value is None:
+        return "null"
+    if shape.type in ("string", "integer"):
+        return quote(str(value))
+    return ""
+
+
+def _violations(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+    """Append to ``errors`` every constraint of ``shape`` that ``value`` (of the right JSON
+    type, :func:`_deserialize`) fails, in the service's words (:func:`constraint_failed`)."""
+
+    def fail(constraint: str) -> None:
+        shown = _shown(value, shape)
+        errors.append(
+            f"Value{' ' + shown if shown else ''} at '{path}' failed to satisfy constraint: "
+            f"Member must {constraint}"
+        )
+
+    if shape.type == "integer":
+        size, what = value, "value"
+    elif shape.type in ("string", "list", "map"):
+        size, what = len(value), "length"
+    elif shape.type == "blob":
+        size, what = _blob_length(value), "length"
+    else:
+        size, what = None, ""
+    if size is not None and shape.min is not None and size < shape.min:
+        fail(f"have {what} greater than or equal to {shape.min}")
+    if size is not None and shape.max is not None and size > shape.max:
+        fail(f"have {what} less than or equal to {shape.max}")
+    if shape.enum and value not in shape.enum:
+        fail(f"satisfy enum value set: [{', '.join(shape.enum)}]")
+    if shape.pattern is not None and not _PATTERNS[shape.pattern].fullmatch(value):
+        fail(f"satisfy regular expression pattern: {shape.pattern}")
+    if shape.type == "structure":
+        for name, member in shape.members:
+            sub, at = value.get(name), _join(path, name)
+            if sub is None:
+                if name in shape.required:
+                    errors.append(
+                        f"Value null at '{at}' failed to satisfy constraint: "
+                        "Member must not be null"
+                    )
+                continue
+            _violations(SHAPES[member], sub, at, errors)
+    elif shape.type == "list":
+        for i, item in enumerate(value):
+            if item is not None:
+                _violations(SHAPES[shape.member], item, f"{path}.{i + 1}.member", errors)
+    elif shape.type == "map":
+        for k, item in value.items():
+            _violations(SHAPES[shape.key], k, f"{path}.{k}", errors)
+            if item is not None:
+                _violations(SHAPES[shape.value], item, f"{path}.{k}", errors)
+
+
+def check_input(operation: str, data: dict[str, Any]) -> None:
+    """Check a JSON-protocol request body ``data`` against the service model's input shape of
+    ``operation`` (:data:`SHAPES`), as Kinesis' request validation does before the operation
+    runs: a member of another JSON type is 400 ``SerializationException``; then every missing
+    required member and every failed ``min``/``max``/``pattern``/``enum`` is listed, up to
+    :data:`MAX_VALIDATION_ERRORS`, in one 400 ``ValidationException``: "2 validation errors
+    detected: Value '0' at 'maxResults' failed to satisfy constraint: Member must have value
+    greater than or equal to 1; ..." (the AWS Kinesis API reference's "Common Errors",
+    ``ValidationError``: "The input fails to satisfy the constraints specified by an AWS
+    service"; the words are the service's). Members the model does not have are ignored, and
+    JSON ``null`` is an absent member. Values are named with :func:`quote`."""
+    shape = SHAPES[f"{operation}Input"]
+    _deserialize(shape, data, "")
+    errors: list[str] = []
+    _violations(shape, data, "", errors)
+    if errors:
+        shown = errors[:MAX_VALIDATION_ERRORS]
+        plural = "s" if len(shown) > 1 else ""
+        raise CodecError(
+            400,
+            f"{len(shown)} validation error{plural} detected: {'; '.join(shown)}",
+            "ValidationException",
+        )
+
+
+# ---- paging shards: ListShards and DescribeStream --------------------------------------------
+#: ListShards returns 1000 shards when no MaxResults is given, and never more (ListShards
+#: reference, MaxResults: "The default value is 1000. If you specify a value greater than 1000,
+#: at most 1000 results are returned").
+LIST_SHARDS_PAGE = 1000
+#: DescribeStream returns 100 shards when no Limit is given, and never more (DescribeStream
+#: reference, Limit: "The default value is 100. If you specify a value greater than 100, at most
+#: 100 results are returned").
+DESCRIBE_STREAM_PAGE = 100
+#: A NextToken is usable for 300 seconds (ListShards reference, NextToken: "Tokens expire after
+#: 300 seconds ... If you specify an expired token in a call to ListShards, you get
+#: ExpiredNextTokenException").
+NEXT_TOKEN_TTL = 300.0
+
+
+def make_next_token(
+    operation: str, stream: str | None, after: str, now: float | None = None
+) -> str:
+    """An opaque ``NextToken`` of ``operation`` (``ListShards``, ``ListStreams``): URL-safe
+    base64 of the operation, the stream (ListShards: the token names it, ListShards reference:
+    "the latter unambiguously identifies the stream"), the last shard id or stream name of the
+    page it follows (``after``) and the time it was issued (``now``; default the current time)."""
+    issued = round(time.time() if now is None else now, 3)
+    raw = orjson.dumps({"o": operation, "s": stream, "a": after, "t": issued})
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def read_next_token(operation: str, token: Any, now: float | None = None) -> tuple[str | None, str]:
+    """``(stream, after)`` of a :func:`make_next_token` token of ``operation``.
+
+    Raises 400 ``InvalidArgumentException`` for anything else (another operation's token
+    too), 400 ``ExpiredNextTokenException`` once it is older than :data:`NEXT_TOKEN_TTL` at
+    ``now`` (ListShards reference)."""
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+        ok = (
+            data["o"] == operation
+            and (data["s"] is None or isinstance(data["s"], str))
+            and isinstance(data["a"], str)
+            and isinstance(data["t"], (int, float))
+            and not isinstance(data["t"], bool)
+        )
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeEncodeError, binascii.Error):
+        ok = False
+    if not ok:
+        raise invalid(f"Invalid NextToken for {operation}.")
+    if (time.time() if now is None else now) - data["t"] > NEXT_TOKEN_TTL:
+        raise CodecError(
+            400,
+            "The timestamp of the NextToken expired: a NextToken is valid for 300 seconds.",
+            "ExpiredNextTokenException",
+        )
+    return data["s"], data["a"]
+
+
+def shard_page(
+    partitions: Collection[int], after: str | None, limit: int, most: int
+) -> tuple[list[int], bool]:
+    """``(page, more)``: of ``partitions``, in shard id order, those whose :func:`shard_id`
+    comes after ``after`` (all when None; it need not be a shard of the stream), at most
+    ``limit`` and never more than ``most``; ``more`` when shards after the page remain (a
+    ListShards ``NextToken``, DescribeStream's ``HasMoreShards``)."""
+    rest = [p for p in sorted(partitions) if after is None or shard_id(p) > after]
+    size = min(limit, most)
+    return rest[:size], len(rest) > size
+
+
+class ShardsRequest(NamedTuple):
+    """What a ListShards request asks: the ``stream``, the shards after ``after`` (None: from
+    the first), at most ``limit`` of them."""
+
+    stream: str
+    after: str | None
+    limit: int
+
+
+def list_shards_request(data: dict[str, Any], now: float | None = None) -> ShardsRequest:
+    """A JSON-protocol ListShards body (checked by :func:`check_input`) as a
+    :class:`ShardsRequest` (ListShards reference).
+
+    With ``NextToken`` (:func:`read_next_token`), the stream and the start are the token's and
+    the request may name neither: "Don't specify StreamName or StreamCreationTimestamp if you
+    specify NextToken", ExclusiveStartShardId "You cannot specify this parameter if you
+    specify NextToken"; each of them (``StreamARN`` too) with a token is 400
+    ``InvalidArgumentException`` ("NextToken and StreamName cannot be provided together.", as
+    the service answers). Without it, the stream is :func:`sdk_stream_name`'s and the start
+    ``ExclusiveStartShardId``, or a ``ShardFilter`` of type ``AFTER_SHARD_ID`` (whose
+    ``ShardId`` is then required; AT_TIMESTAMP and FROM_TIMESTAMP require a ``Timestamp``); the
+    other filter types select every shard here, where every shard is open and none has
+    expired. ``MaxResults`` defaults to :data:`LIST_SHARDS_PAGE`.
+    """
+    limit = data.get("MaxResults") or LIST_SHARDS_PAGE
+    token = data.get("NextToken")
+    if token is not None:
+        for member in (
+            "StreamName",
+            "StreamARN",
+            "ExclusiveStartShardId",
+            "StreamCreationTimestamp",
+        ):
+            if data.get(member) is not None:
+                raise invalid(f"NextToken and {member} cannot be provided together.")
+        stream, after = read_next_token("ListShards", token, now)
+        if stream is None:
+            raise invalid("Invalid NextToken for ListShards.")
+        return ShardsRequest(stream, after, limit)
+    stream = sdk_stream_name(data)
+    after = data.get("ExclusiveStartShardId")
+    shard_filter = data.get("ShardFilter")
+    if shard_filter is not None and shard_filter.get("Type") == "AFTER_SHARD_ID":
+        if shard_filter.get("ShardId") is None:
+            raise invalid("ShardFilter of type AFTER_SHARD_ID requires a ShardId.")
+        after = shard_filter["ShardId"]
+    if (
+        shard_filter is not None
+        and shard_filter.get("Type") in ("AT_TIMESTAMP", "FROM_TIMESTAMP")
+        and shard_filter.get("Timestamp") is None
+    ):
+        raise invalid(f"ShardFilter of type {shard_filter['Type']} requires a Timestamp.")
+    return ShardsRequest(stream, after, limit)

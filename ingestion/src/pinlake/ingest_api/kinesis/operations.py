@@ -111,11 +111,16 @@ class Kinesis:
     # ---- stream management ---------------------------------------------------------------
     async def list_streams(self, limit: int, exclusive_start: str | None) -> dict:
         """``{"HasMoreStreams", "StreamNames"}``: the streams (every topic but the batch
-        topics, :func:`codec.stream_names`), sorted, one page (:func:`codec.list_streams_page`)."""
+        topics, :func:`codec.stream_names`), sorted, one page (:func:`codec.list_streams_page`),
+        and a ``NextToken`` for the next page when ``HasMoreStreams`` (ListStreams reference;
+        the SDKs' ListStreams paginator follows it)."""
         topics = await self.backend.metadata.list_topics()
         names = codec.stream_names(topics, self.batch_topics)
         page, more = codec.list_streams_page(names, limit, exclusive_start)
-        return {"HasMoreStreams": more, "StreamNames": page}
+        answer: dict[str, Any] = {"HasMoreStreams": more, "StreamNames": page}
+        if more:
+            answer["NextToken"] = codec.make_next_token("ListStreams", None, page[-1])
+        return answer
 
     async def create_stream(self, stream: str, shards: int) -> dict:
         """Create a stream of ``shards`` shards; ``{}`` once it is usable, 400
@@ -141,13 +146,18 @@ class Kinesis:
             raise codec.stream_not_found(stream)
         return {}
 
-    async def shards(self, stream: str) -> list[dict]:
-        """The shards of ``stream``, one per partition: ``ShardId``, ``HashKeyRange`` and the
-        ``SequenceNumberRange`` from its oldest record (Shard reference)."""
+    async def shards(
+        self, stream: str, after: str | None, limit: int, most: int
+    ) -> tuple[list[dict], bool]:
+        """``(shards, more)``: a page of the shards of ``stream``, one per partition, in shard
+        id order (:func:`codec.shard_page`: after shard id ``after``, at most ``limit`` and
+        ``most``): ``ShardId``, ``HashKeyRange`` and the ``SequenceNumberRange`` from its oldest
+        record (Shard reference); ``more`` when shards after the page remain."""
         info = await self.stream_info(stream)
         n = len(info.partitions)
+        page, more = codec.shard_page(info.partitions, after, limit, most)
         shards = []
-        for p in sorted(info.partitions):
+        for p in page:
             low, _high = await asyncio.to_thread(self.backend.reader.watermarks, stream, p)
             shards.append(
                 {
@@ -156,13 +166,35 @@ class Kinesis:
                     "SequenceNumberRange": {"StartingSequenceNumber": sequence_number(p, low)},
                 }
             )
-        return shards
+        return shards, more
 
-    async def describe_stream(self, stream: str) -> dict:
-        """``{"StreamDescription": {...}}`` with every shard (:meth:`shards`), ``ACTIVE``."""
-        shards = await self.shards(stream)
+    async def list_shards(self, request: codec.ShardsRequest) -> dict:
+        """``{"Shards": [...]}`` for a ListShards ``request`` (:func:`codec.list_shards_request`),
+        at most :data:`codec.LIST_SHARDS_PAGE`, with a ``NextToken``
+        (:func:`codec.make_next_token`) when shards after the page remain (ListShards
+        reference)."""
+        shards, more = await self.shards(
+            request.stream, request.after, request.limit, codec.LIST_SHARDS_PAGE
+        )
+        answer: dict[str, Any] = {"Shards": shards}
+        if more:
+            last = shards[-1]["ShardId"]
+            answer["NextToken"] = codec.make_next_token("ListShards", request.stream, last)
+        return answer
+
+    async def describe_stream(
+        self,
+        stream: str,
+        after: str | None = None,
+        limit: int = codec.DESCRIBE_STREAM_PAGE,
+    ) -> dict:
+        """``{"StreamDescription": {...}}``, ``ACTIVE``, with the shards after shard id
+        ``after`` (``ExclusiveStartShardId``), at most ``limit`` and
+        :data:`codec.DESCRIBE_STREAM_PAGE` (:meth:`shards`), and ``HasMoreShards`` when more
+        remain (DescribeStream reference)."""
+        shards, more = await self.shards(stream, after, limit, codec.DESCRIBE_STREAM_PAGE)
         description = _description(stream)
-        return {"StreamDescription": {**description, "Shards": shards, "HasMoreShards": False}}
+        return {"StreamDescription": {**description, "Shards": shards, "HasMoreShards": more}}
 
     async def describe_stream_summary(self, stream: str) -> dict:
         """``{"StreamDescriptionSummary": {...}}``: DescribeStream without the shards, with

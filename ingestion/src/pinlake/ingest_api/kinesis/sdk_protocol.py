@@ -11,8 +11,15 @@ signature is not checked: any credentials work, as with a local endpoint (set
 applies, so a record an SDK puts is the bytes it sent.
 
 Served: CreateStream, DeleteStream, DescribeStream, DescribeStreamSummary, ListStreams,
-ListShards, PutRecord, PutRecords, GetShardIterator, GetRecords. Another operation (tags,
-resharding, enhanced fan-out, encryption...) is 400 ``UnknownOperationException`` naming those.
+ListShards, PutRecord, PutRecords, GetShardIterator, GetRecords. Every body is first checked
+against the operation's input shape in Kinesis' service model, as the service's request
+validation does (:func:`codec.check_input`: ``SerializationException`` for a member of another
+JSON type, ``ValidationException`` listing every failed min/max/pattern/enum/required). The
+shards and streams are paged as AWS documents: ListShards by ``MaxResults`` (at most 1000) and
+``NextToken`` (:func:`codec.list_shards_request`), DescribeStream by ``Limit`` (at most 100),
+``ExclusiveStartShardId`` and ``HasMoreShards``, ListStreams by ``Limit`` and ``NextToken``.
+Another operation (tags, resharding, enhanced fan-out, encryption...) is 400
+``UnknownOperationException`` naming those.
 CBOR (the AWS SDK for Java's default for Kinesis, ``application/x-amz-cbor-1.1``) is refused
 with 400 ``SerializationException`` saying how to turn it off (the SDK's system property or
 environment variable: v2 ``aws.cborEnabled``/``CBOR_ENABLED``, v1
@@ -58,7 +65,9 @@ async def _delete_stream(k: Kinesis, data: dict[str, Any], _request: Request) ->
 
 
 async def _describe_stream(k: Kinesis, data: dict[str, Any], _request: Request) -> dict:
-    return await k.describe_stream(codec.sdk_stream_name(data))
+    limit = data.get("Limit") or codec.DESCRIBE_STREAM_PAGE
+    after = data.get("ExclusiveStartShardId")
+    return await k.describe_stream(codec.sdk_stream_name(data), after, limit)
 
 
 async def _describe_stream_summary(k: Kinesis, data: dict[str, Any], _request: Request) -> dict:
@@ -66,13 +75,7 @@ async def _describe_stream_summary(k: Kinesis, data: dict[str, Any], _request: R
 
 
 async def _list_shards(k: Kinesis, data: dict[str, Any], _request: Request) -> dict:
-    """Every shard (at most :data:`codec.MAX_SHARDS`, one page: no ``NextToken``), after
-    ``ExclusiveStartShardId`` when given (ListShards reference)."""
-    shards = await k.shards(codec.sdk_stream_name(data))
-    after = codec.sdk_string(data, "ExclusiveStartShardId", required=False)
-    if after is not None:
-        shards = [s for s in shards if s["ShardId"] > after]
-    return {"Shards": shards}
+    return await k.list_shards(codec.list_shards_request(data))
 
 
 async def _put_record(k: Kinesis, data: dict[str, Any], _request: Request) -> dict:
@@ -120,7 +123,9 @@ CBOR = "application/x-amz-cbor-1.1"
 @router.post("/", summary="Kinesis API (X-Amz-Target)")
 async def kinesis_api(request: Request) -> Response:
     """One Kinesis operation, named by ``X-Amz-Target`` (:data:`OPERATIONS`); its JSON
-    response body. Without ``X-Amz-Target``, ``POST /`` is no resource of the API (404)."""
+    response body. The body is checked against the service model's input shape first
+    (:func:`codec.check_input`: ``SerializationException``, ``ValidationException``). Without
+    ``X-Amz-Target``, ``POST /`` is no resource of the API (404)."""
     target = request.headers.get("x-amz-target")
     if target is None:
         raise StarletteHTTPException(404)
@@ -135,4 +140,5 @@ async def kinesis_api(request: Request) -> Response:
             "SerializationException",
         )
     data = await json_body(request, optional=True)
+    codec.check_input(operation, data)
     return amz_json(await OPERATIONS[operation](Kinesis.of(request), data, request))

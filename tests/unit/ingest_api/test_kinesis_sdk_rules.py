@@ -1,0 +1,193 @@
+"""The rules of Kinesis' own JSON protocol as pure functions: the service model's input
+constraints (:func:`codec.check_input`), paging shards and streams with ``NextToken`` and
+``ExclusiveStartShardId``, and how messages name a client's text."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import botocore
+import pytest
+
+from pinlake.ingest_api.kinesis import codec
+from pinlake.ingest_api.kinesis.sdk_protocol import OPERATIONS
+from pinlake.ingest_api.wire import CodecError
+
+MODEL_DIR = Path(botocore.__file__).parent / "data" / "kinesis" / "2013-12-02"
+
+
+def _model() -> dict:
+    plain = MODEL_DIR / "service-2.json"
+    if plain.exists():
+        return json.loads(plain.read_text())
+    return json.loads(gzip.decompress((MODEL_DIR / "service-2.json.gz").read_bytes()))
+
+
+def _refusal(operation: str, data: dict) -> CodecError:
+    with pytest.raises(CodecError) as raised:
+        codec.check_input(operation, data)
+    return raised.value
+
+
+def test_the_constraints_are_the_installed_service_models():
+    """Every shape of :data:`codec.SHAPES` is the model's, for every served operation's input
+    and every shape it holds: a botocore upgrade that changes one fails here."""
+    shapes = _model()["shapes"]
+    seen: set[str] = set()
+
+    def compare(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        model, ours = shapes[name], codec.SHAPES[name]
+        assert ours.type == model["type"], name
+        assert (ours.min, ours.max) == (model.get("min"), model.get("max")), name
+        assert ours.pattern == model.get("pattern"), name
+        assert ours.enum == tuple(model.get("enum", ())), name
+        members = {k: v["shape"] for k, v in model.get("members", {}).items()}
+        assert dict(ours.members) == members, name
+        assert set(ours.required) == set(model.get("required", ())), name
+        for key in ("member", "key", "value"):
+            assert getattr(ours, key) == model.get(key, {}).get("shape"), name
+        for inner in [
+            *members.values(),
+            *(model[k]["shape"] for k in ("member", "key", "value") if k in model),
+        ]:
+            compare(inner)
+
+    operations = _model()["operations"]
+    for operation in OPERATIONS:
+        compare(operations[operation]["input"]["shape"])
+        assert operations[operation]["input"]["shape"] == f"{operation}Input"
+
+
+@pytest.mark.parametrize(
+    "operation, data, words",
+    [
+        ("ListShards", {"StreamName": "s", "MaxResults": 0}, "Value '0' at 'maxResults'"),
+        ("ListShards", {"StreamName": "s", "MaxResults": 10_001}, "less than or equal to 10000"),
+        ("DescribeStream", {"StreamName": "s", "Limit": 0}, "Value '0' at 'limit'"),
+        ("DescribeStream", {"StreamName": "s", "ExclusiveStartShardId": "a/b"}, "at 'exclusiveSt"),
+        ("ListStreams", {"Limit": 0}, "greater than or equal to 1"),
+        ("ListStreams", {"NextToken": ""}, "at 'nextToken'"),
+        ("GetRecords", {"ShardIterator": "x", "Limit": 10_001}, "less than or equal to 10000"),
+        ("GetRecords", {"ShardIterator": "x" * 513}, "at 'shardIterator'"),
+        ("GetRecords", {}, "Value null at 'shardIterator'"),
+        ("CreateStream", {"StreamName": "s", "ShardCount": 0}, "at 'shardCount'"),
+        ("CreateStream", {"StreamName": "s\n"}, "regular expression pattern: [a-zA-Z0-9_.-]+"),
+        ("CreateStream", {"StreamName": "s", "Tags": {}}, "at 'tags'"),
+        ("CreateStream", {"StreamName": "s", "StreamModeDetails": {}}, "streamModeDetails.stream"),
+        ("PutRecord", {"StreamName": "s", "Data": "", "PartitionKey": "k" * 257}, "partitionKey"),
+        ("PutRecord", {"StreamName": "s", "Data": "", "ExplicitHashKey": "007"}, "explicitHash"),
+        ("PutRecord", {"StreamName": "s", "Data": "", "ExplicitHashKey": "\u0663"}, "explicitHash"),
+        ("PutRecords", {"StreamName": "s", "Records": []}, "Value at 'records'"),
+        ("PutRecords", {"Records": [{"PartitionKey": "k"}]}, "'records.1.member.data'"),
+        ("GetShardIterator", {"ShardId": "s", "ShardIteratorType": "x"}, "enum value set"),
+        (
+            "GetShardIterator",
+            {"ShardId": "s", "ShardIteratorType": "LATEST", "StartingSequenceNumber": "49\u00b2"},
+            "startingSequenceNumber",
+        ),
+        ("DeleteStream", {"StreamARN": "arn:aws:kinesis:x:1:stream/s"}, "at 'streamARN'"),
+        ("DescribeStreamSummary", {"StreamId": "x"}, "at 'streamId'"),
+    ],
+)
+def test_every_constraint_of_the_model_is_a_validation_exception(operation, data, words):
+    """The model's min/max/pattern/enum/required, as the service's request validation answers
+    them (MaxResults 0 was accepted, the new user's trial); patterns match whole ASCII text."""
+    error = _refusal(operation, data)
+    assert (error.status, error.code) == (400, "ValidationException")
+    assert error.message.startswith("1 validation error detected: ") and words in error.message
+
+
+def test_a_request_within_the_model_passes():
+    codec.check_input("ListShards", {"StreamName": "s", "MaxResults": 10_000, "Other": [1]})
+    codec.check_input("PutRecords", {"Records": [{"Data": "", "PartitionKey": "k"}] * 500})
+    codec.check_input("PutRecord", {"Data": "eA==", "ExplicitHashKey": "0", "StreamName": None})
+    codec.check_input("ListStreams", {})
+
+
+def test_every_failed_constraint_is_listed_up_to_ten():
+    error = _refusal(
+        "ListShards", {"StreamName": "", "MaxResults": 0, "ExclusiveStartShardId": "/"}
+    )
+    assert error.message.startswith("4 validation errors detected: Value '' at 'streamName'")
+    assert error.message.count("; ") == 3
+    many = {"Records": [{"PartitionKey": ""}] * 20}
+    assert _refusal("PutRecords", many).message.startswith("10 validation errors detected: ")
+
+
+@pytest.mark.parametrize(
+    "operation, data",
+    [
+        ("GetRecords", {"ShardIterator": "x", "Limit": "5"}),
+        ("GetRecords", {"ShardIterator": 5}),
+        ("ListShards", {"StreamName": "s", "MaxResults": True}),
+        ("PutRecords", {"Records": {}}),
+        ("PutRecords", {"Records": [{"Data": 1, "PartitionKey": "k"}]}),
+        ("CreateStream", {"StreamName": "s", "StreamModeDetails": "ON_DEMAND"}),
+        ("DeleteStream", {"StreamName": "s", "EnforceConsumerDeletion": "yes"}),
+    ],
+)
+def test_a_member_of_another_json_type_is_a_serialization_exception(operation, data):
+    error = _refusal(operation, data)
+    assert (error.status, error.code) == (400, "SerializationException")
+
+
+def test_a_shard_page_follows_the_exclusive_start_and_the_limits():
+    parts = [3, 0, 2, 1]
+    assert codec.shard_page(parts, None, 10, 100) == ([0, 1, 2, 3], False)
+    assert codec.shard_page(parts, None, 2, 100) == ([0, 1], True)
+    assert codec.shard_page(parts, codec.shard_id(1), 1, 100) == ([2], True)
+    assert codec.shard_page(parts, codec.shard_id(2), 5, 100) == ([3], False)
+    assert codec.shard_page(parts, None, 10_000, 3) == ([0, 1, 2], True)  # at most the page
+    assert codec.shard_page(parts, "zzz", 5, 100) == ([], False)
+
+
+def test_a_next_token_round_trips_and_expires():
+    token = codec.make_next_token("ListShards", "s1", codec.shard_id(4), now=1000.0)
+    assert codec.read_next_token("ListShards", token, now=1300.0) == ("s1", codec.shard_id(4))
+    with pytest.raises(CodecError) as raised:
+        codec.read_next_token("ListShards", token, now=1300.5)
+    assert raised.value.code == "ExpiredNextTokenException"
+    for other in ("not-a-token", token[:-4], codec.make_next_token("ListStreams", None, "a")):
+        with pytest.raises(CodecError) as raised:
+            codec.read_next_token("ListShards", other, now=1000.0)
+        assert raised.value.code == "InvalidArgumentException"
+
+
+def test_list_shards_request_rules():
+    req = codec.list_shards_request({"StreamName": "s", "MaxResults": 2})
+    assert req == codec.ShardsRequest("s", None, 2)
+    assert codec.list_shards_request({"StreamName": "s"}).limit == codec.LIST_SHARDS_PAGE
+    after = {"StreamName": "s", "ExclusiveStartShardId": codec.shard_id(1)}
+    assert codec.list_shards_request(after).after == codec.shard_id(1)
+    filtered = {"StreamName": "s", "ShardFilter": {"Type": "AFTER_SHARD_ID", "ShardId": "x"}}
+    assert codec.list_shards_request(filtered).after == "x"
+    token = codec.make_next_token("ListShards", "s", codec.shard_id(0))
+    assert codec.list_shards_request({"NextToken": token, "MaxResults": 1}) == (
+        codec.ShardsRequest("s", codec.shard_id(0), 1)
+    )
+    for member, value in (
+        ("StreamName", "s"),
+        ("StreamARN", "arn:aws:kinesis:us-east-1:123456789012:stream/s"),
+        ("ExclusiveStartShardId", codec.shard_id(0)),
+        ("StreamCreationTimestamp", 1.0),
+    ):
+        with pytest.raises(CodecError) as raised:
+            codec.list_shards_request({"NextToken": token, member: value})
+        assert raised.value.code == "InvalidArgumentException"
+        assert raised.value.message == f"NextToken and {member} cannot be provided together."
+    for shard_filter in ({"Type": "AFTER_SHARD_ID"}, {"Type": "AT_TIMESTAMP"}):
+        with pytest.raises(CodecError) as raised:
+            codec.list_shards_request({"StreamName": "s", "ShardFilter": shard_filter})
+        assert raised.value.code == "InvalidArgumentException"
+
+
+def test_list_streams_follows_its_next_token():
+    token = codec.make_next_token("ListStreams", None, "b")
+    limit, start = codec.list_streams_params({"NextToken": token, "Limit": 2})
+    assert (limit, start) == (2, "b")
+    assert codec.list_streams_page(["a", "b", "c", "d", "e"], limit, start) == (["c", "d"], True)
