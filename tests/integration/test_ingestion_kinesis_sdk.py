@@ -130,7 +130,7 @@ def test_sdk_errors_are_the_exceptions_kinesis_names(kafka_services):
         client.add_tags_to_stream(StreamName=kafka_services.stream("pin"), Tags={"a": "b"})
     status, code, message = _error(raised)
     assert (status, code) == (400, "UnknownOperationException")
-    assert "AddTagsToStream is not served" in message and "PutRecords" in message
+    assert "'AddTagsToStream' is not served" in message and "PutRecords" in message
     with pytest.raises(client.exceptions.InvalidArgumentException):
         client.get_records(ShardIterator="not-an-iterator")
 
@@ -292,3 +292,30 @@ def test_sdk_paging_members_out_of_the_models_range_are_validation_errors(kafka_
                 "message": f"1 validation error detected: Value '0' at '{at}' failed to satisfy"
                 " constraint: Member must have value greater than or equal to 1",
             }
+
+
+def test_sdk_errors_name_a_clients_unpaired_surrogate_as_unicode(kafka_services):
+    """A message that echoes a member holding an unpaired surrogate names it as U+FFFD: it was
+    the escape text ``\\ud800`` (Python's repr) in some messages and the surrogate itself in
+    others, which boto3 then raised as a message no UTF-8 terminal can print (the new user's
+    trial)."""
+    client = sdk(kafka_services.api.url)
+    stream = kafka_services.stream("geo")
+    calls = [
+        lambda: client.describe_stream(StreamName="a\ud800"),
+        lambda: client.get_shard_iterator(
+            StreamName=stream, ShardId=codec.shard_id(0), ShardIteratorType="\udfff"
+        ),
+        lambda: client.get_shard_iterator(
+            StreamName=stream, ShardId="shardId-\ud800", ShardIteratorType="LATEST"
+        ),
+        lambda: client.list_shards(
+            StreamARN=f"arn:aws:kinesis:us-east-1:123456789012:stream/{stream}\udc00"
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as raised:
+            call()
+        status, code, message = _error(raised)
+        assert status == 400 and "\ufffd" in message, message
+        assert "\\u" not in message and str(raised.value).encode("utf-8")

@@ -466,7 +466,7 @@ def test_batch_topics_are_never_streams():
     assert codec.stream_name_problem("streaming-pinterest-pin", batch) is None
     why = codec.stream_name_problem("pinterest.pin", batch)
     assert why == (
-        "StreamName pinterest.pin is a batch topic of the Kafka REST proxy "
+        "StreamName 'pinterest.pin' is a batch topic of the Kafka REST proxy "
         "(POST /topics/pinterest.pin), not a stream."
     )
     assert "internal topics" in codec.stream_name_problem("__consumer_offsets", batch)
@@ -477,7 +477,9 @@ def test_batch_topics_are_never_streams():
     with pytest.raises(CodecError) as info:
         codec.check_new_stream_name("__consumer_offsets", batch)
     assert info.value.code == "InvalidArgumentException"
-    assert info.value.message == "StreamName __consumer_offsets is one of Kafka's internal topics."
+    assert (
+        info.value.message == "StreamName '__consumer_offsets' is one of Kafka's internal topics."
+    )
 
 
 # ---- Kinesis' own JSON protocol (the AWS SDKs) ---------------------------------------------
@@ -491,7 +493,7 @@ def test_sdk_operation_is_the_target_after_the_api_version():
 @pytest.mark.parametrize(
     ("target", "words"),
     [
-        ("Kinesis_20131202.AddTagsToStream", "AddTagsToStream is not served"),
+        ("Kinesis_20131202.AddTagsToStream", "'AddTagsToStream' is not served"),
         ("Kinesis_20131202.", "is not served"),
         ("DynamoDB_20120810.GetItem", "serves Kinesis (Kinesis_20131202.<Operation>) only"),
         ("Kinesis_20991231.PutRecord", "serves Kinesis (Kinesis_20131202.<Operation>) only"),

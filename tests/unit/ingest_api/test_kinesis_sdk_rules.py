@@ -13,7 +13,7 @@ import pytest
 
 from pinlake.ingest_api.kinesis import codec
 from pinlake.ingest_api.kinesis.sdk_protocol import OPERATIONS
-from pinlake.ingest_api.wire import CodecError
+from pinlake.ingest_api.wire import CodecError, is_unicode
 
 MODEL_DIR = Path(botocore.__file__).parent / "data" / "kinesis" / "2013-12-02"
 
@@ -191,3 +191,38 @@ def test_list_streams_follows_its_next_token():
     limit, start = codec.list_streams_params({"NextToken": token, "Limit": 2})
     assert (limit, start) == (2, "b")
     assert codec.list_streams_page(["a", "b", "c", "d", "e"], limit, start) == (["c", "d"], True)
+
+
+@pytest.mark.parametrize("text", ["a\ud800", "\udfff", "x\udc00y\ud800"])
+def test_every_message_names_a_clients_text_as_unicode(text):
+    """A message that echoes a client's unpaired surrogate (JSON's ``"\\ud800"``) names it as
+    U+FFFD, in quotes, never as the escape text ``\\ud800`` (``repr``) nor as the surrogate
+    itself (an escape that decodes to text no client can encode): the new user's trial."""
+    arn = f"arn:aws:kinesis:us-east-1:123456789012:stream/{text}"
+    calls = [
+        lambda: codec.sdk_stream_name({"StreamName": text}),
+        lambda: codec.sdk_stream_name({"StreamARN": arn}),
+        lambda: codec.sdk_stream_name({"StreamName": "s", "StreamARN": arn + "/"}),
+        lambda: codec.sdk_operation(f"Kinesis_20131202.{text}", {"ListStreams"}),
+        lambda: codec.sdk_operation(f"{text}.ListStreams", {"ListStreams"}),
+        lambda: codec.start_offset(text, 0, 0, 1, None),
+        lambda: codec.check_input("GetShardIterator", {"ShardId": text, "ShardIteratorType": text}),
+        lambda: codec.check_input("PutRecord", {"Data": "", "ExplicitHashKey": text}),
+        lambda: codec.check_input("CreateStream", {"StreamName": text, "Tags": {text: text * 300}}),
+    ]
+    errors = [codec.stream_not_found(text), codec.shard_not_found(text, text)]
+    errors.append(codec.stream_in_use(text))
+    for call in calls:
+        with pytest.raises(CodecError) as raised:
+            call()
+        errors.append(raised.value)
+    for error in errors:
+        assert is_unicode(error.message) and "\\u" not in error.message, error.message
+        assert "\ufffd" in error.message, error.message
+
+
+def test_quote_cuts_long_text():
+    assert codec.quote("ok") == "'ok'"
+    assert codec.quote("a\ud800b") == "'a\ufffdb'"
+    long = codec.quote("x" * 10_000)
+    assert len(long) == codec.QUOTED_CHARS + 5 and long.endswith("...'")

@@ -27,6 +27,7 @@ from pinlake.ingest_api.backend import KafkaBackend
 from pinlake.ingest_api.errors import AMZ_JSON, KAFKA_V2, ApiError, KinesisError, kafka_json
 from pinlake.ingest_api.kafka_rest.consumer_routes import router as kafka_rest_consumer_router
 from pinlake.ingest_api.kafka_rest.routes import router as kafka_rest_router
+from pinlake.ingest_api.kinesis.codec import quote
 from pinlake.ingest_api.kinesis.routes import router as kinesis_router
 from pinlake.ingest_api.kinesis.sdk_protocol import router as kinesis_sdk_router
 from pinlake.ingest_api.paths import CLIENT_PATH_KEY, PathRulesMiddleware, misplaced_stage
@@ -193,7 +194,8 @@ def create_app(settings: Settings) -> FastAPI:
             # an AWS SDK's request (Kinesis' own JSON protocol) sent elsewhere than POST /
             at = "POST /" + (f" (or POST /{stage}/)" if stage else "")
             message = (
-                f"X-Amz-Target {target}: Kinesis' own API (the AWS SDKs' protocol) is served at"
+                f"X-Amz-Target {quote(target)}: Kinesis' own API (the AWS SDKs' protocol) is"
+                " served at"
                 f" {at}: give the SDK the API's root as its endpoint URL, not"
                 f" {request.method} {sent}."
             )

@@ -92,9 +92,13 @@ def quote(text: str) -> str:
     what a client that sent a backslash sees)."""
     if len(text) > QUOTED_CHARS:
         text = text[:QUOTED_CHARS] + "..."
-    if not is_unicode(text):
-        text = _SURROGATE.sub("\ufffd", text)
-    return f"'{text}'"
+    return f"'{unicode_text(text)}'"
+
+
+def unicode_text(text: str) -> str:
+    """``text`` with each unpaired surrogate replaced by U+FFFD (:func:`quote`'s rule, for a
+    client's text a message names without quotes: a map key in a member's path)."""
+    return text if is_unicode(text) else _SURROGATE.sub("\ufffd", text)
 
 
 def constraint_failed(field: str, constraint: str, value: str = "") -> CodecError:
@@ -132,7 +136,9 @@ def invalid(message: str) -> CodecError:
 def stream_not_found(stream: str) -> CodecError:
     """400 ``ResourceNotFoundException`` for a stream."""
     return CodecError(
-        400, f"Stream {stream} under account {ACCOUNT} not found.", "ResourceNotFoundException"
+        400,
+        f"Stream {quote(stream)} under account {ACCOUNT} not found.",
+        "ResourceNotFoundException",
     )
 
 
@@ -144,7 +150,7 @@ def stream_in_use(stream: str) -> CodecError:
     offsets, failed at every start since."""
     return CodecError(
         400,
-        f"Stream {stream} under account {ACCOUNT} has registered consumers: pinlake's stream"
+        f"Stream {quote(stream)} under account {ACCOUNT} has registered consumers: pinlake's stream"
         " query lands it into raw Delta, and it is not deleted.",
         "ResourceInUseException",
     )
@@ -154,7 +160,7 @@ def shard_not_found(shard: str, stream: str) -> CodecError:
     """400 ``ResourceNotFoundException`` for a shard of a stream."""
     return CodecError(
         400,
-        f"Shard {shard} in stream {stream} under account {ACCOUNT} does not exist",
+        f"Shard {quote(shard)} in stream {quote(stream)} under account {ACCOUNT} does not exist.",
         "ResourceNotFoundException",
     )
 
@@ -278,13 +284,16 @@ def start_offset(
         if seq is None or seq[0] != partition:
             raise invalid("starting-sequence-number is not a sequence number of this shard.")
         if seq[1] >= high:
+            following = sequence_number(partition, high)
             raise invalid(
-                f"StartingSequenceNumber {starting_sequence_number} used in GetShardIterator on"
-                f" shard {shard_id(partition)} is invalid because it did not come from this"
-                f" stream (the shard's next record gets {sequence_number(partition, high)})."
+                f"StartingSequenceNumber {quote(starting_sequence_number)} used in"
+                f" GetShardIterator on shard {shard_id(partition)} is invalid because it did"
+                f" not come from this stream (the shard's next record gets {following})."
             )
         return seq[1] + (kind == "AFTER_SEQUENCE_NUMBER")
-    raise invalid(f"Unsupported shard-iterator-type {kind} (one of {', '.join(ITERATOR_TYPES)}).")
+    raise invalid(
+        f"Unsupported shard-iterator-type {quote(kind)} (one of {', '.join(ITERATOR_TYPES)})."
+    )
 
 
 def get_records_limit(text: str | None) -> int:
@@ -328,10 +337,10 @@ def stream_name_problem(stream: str, batch_topics: Collection[str]) -> str | Non
     if not TOPIC_RE.match(stream) or len(stream) > MAX_STREAM_NAME:
         return "StreamName must match [a-zA-Z0-9_.-]{1,128}."
     if is_internal_topic(stream):
-        return f"StreamName {stream} is one of Kafka's internal topics."
+        return f"StreamName {quote(stream)} is one of Kafka's internal topics."
     if stream in batch_topics:
         return (
-            f"StreamName {stream} is a batch topic of the Kafka REST proxy "
+            f"StreamName {quote(stream)} is a batch topic of the Kafka REST proxy "
             f"(POST /topics/{stream}), not a stream."
         )
     return None
@@ -560,14 +569,15 @@ def sdk_operation(target: str, served: Collection[str]) -> str:
     if service != TARGET_PREFIX:
         raise CodecError(
             400,
-            f"X-Amz-Target {target}: this endpoint serves Kinesis ({TARGET_PREFIX}.<Operation>)"
+            f"X-Amz-Target {quote(target)}: this endpoint serves Kinesis"
+            f" ({TARGET_PREFIX}.<Operation>)"
             " only.",
             "UnknownOperationException",
         )
     if operation not in served:
         raise CodecError(
             400,
-            f"Operation {operation} is not served by pinlake's Kinesis endpoint (served: "
+            f"Operation {quote(operation)} is not served by pinlake's Kinesis endpoint (served: "
             f"{', '.join(sorted(served))}).",
             "UnknownOperationException",
         )
@@ -590,7 +600,7 @@ def sdk_stream_name(data: dict[str, Any]) -> str:
         raise constraint_failed(
             "streamName",
             "satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length from 1 to 128",
-            repr(name) if isinstance(name, str) else "",
+            quote(name) if isinstance(name, str) else "",
         )
     if arn is not None:
         resource = arn.rsplit(":", 1)[-1] if isinstance(arn, str) else ""
@@ -604,10 +614,12 @@ def sdk_stream_name(data: dict[str, Any]) -> str:
             raise constraint_failed(
                 "streamARN",
                 "satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+",
-                repr(arn) if isinstance(arn, str) else "",
+                quote(arn) if isinstance(arn, str) else "",
             )
         if name is not None and name != from_arn:
-            raise invalid(f"StreamName {name} and StreamARN {arn} name different streams.")
+            raise invalid(
+                f"StreamName {quote(name)} and StreamARN {quote(arn)} name different streams."
+            )
         return from_arn
     return name
 
@@ -875,7 +887,7 @@ def _deserialize(shape: Shape, value: Any, path: str) -> None:
     elif shape.type == "map":
         for k, item in value.items():
             if item is not None:
-                _deserialize(SHAPES[shape.value], item, f"{path}.{k}")
+                _deserialize(SHAPES[shape.value], item, f"{path}.{unicode_text(k)}")
 
 
 def _join(path: str, name: str) -> str:
@@ -936,9 +948,10 @@ def _violations(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
                 _violations(SHAPES[shape.member], item, f"{path}.{i + 1}.member", errors)
     elif shape.type == "map":
         for k, item in value.items():
-            _violations(SHAPES[shape.key], k, f"{path}.{k}", errors)
+            at = f"{path}.{unicode_text(k)}"
+            _violations(SHAPES[shape.key], k, at, errors)
             if item is not None:
-                _violations(SHAPES[shape.value], item, f"{path}.{k}", errors)
+                _violations(SHAPES[shape.value], item, at, errors)
 
 
 def check_input(operation: str, data: dict[str, Any]) -> None:

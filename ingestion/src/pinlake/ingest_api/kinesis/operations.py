@@ -130,7 +130,7 @@ class Kinesis:
         if not await self.backend.create_topic(stream, shards):
             raise KinesisError(
                 400,
-                f"Stream {stream} under account {ACCOUNT} already exists.",
+                f"Stream {codec.quote(stream)} under account {ACCOUNT} already exists.",
                 "ResourceInUseException",
             )
         return {}
