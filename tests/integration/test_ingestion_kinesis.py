@@ -422,18 +422,23 @@ def test_records_of_kinesis_largest_size_are_acknowledged(kafka_services, api):
     limit = kafka_services.api.max_record_bytes
     try:
         for stream in (kafka_services.stream("pin"), made):
-            native = {"Data": base64.b64encode(b"x" * limit).decode(), "PartitionKey": "k" * 256}
+            # data and partition key together are the record: 1 MiB
+            data = base64.b64encode(b"x" * (limit - 256)).decode()
+            native = {"Data": data, "PartitionKey": "k" * 256}
             resp = put(api, f"/streams/{stream}/records", {"Records": [native]})
             assert resp.status_code == 200, resp.text
             assert resp.json()["FailedRecordCount"] == 0, resp.json()["Records"][0]
-            text = "y" * (limit - 2)  # stored as its JSON text: quotes included, 1 MiB
+            text = "y" * (limit - 3)  # stored as its JSON text: quotes included, 1 MiB with "k"
             resp = put(api, f"/streams/{stream}/record", {"Data": text, "PartitionKey": "k"})
             assert resp.status_code == 200, resp.text[:300]
-        too_large = {"Data": base64.b64encode(b"x" * (limit + 1)).decode(), "PartitionKey": "k"}
-        resp = put(api, f"/streams/{made}/records", {"Records": [too_large]})
-        assert resp.json()["FailedRecordCount"] == 1  # over it: refused by the API, per entry
-        assert resp.json()["Records"][0]["ErrorCode"] == "ValidationException"
-        assert "less than or equal to" in resp.json()["Records"][0]["ErrorMessage"]
+        for size in (limit + 1, limit):  # the data alone, or with its partition key, over it
+            too_large = {"Data": base64.b64encode(b"x" * size).decode(), "PartitionKey": "k"}
+            resp = put(api, f"/streams/{made}/records", {"Records": [too_large]})
+            assert resp.json()["FailedRecordCount"] == 1  # refused by the API, per entry
+            assert resp.json()["Records"][0]["ErrorCode"] == "ValidationException"
+            assert "less than or equal to" in resp.json()["Records"][0]["ErrorMessage"]
+        resp = put(api, f"/streams/{made}/record", {"Data": "y" * (limit - 2), "PartitionKey": "k"})
+        assert (resp.status_code, resp.json()["__type"]) == (400, "ValidationException")
     finally:
         api.delete(f"/streams/{made}")
 
@@ -452,8 +457,8 @@ def test_services_up_raises_the_record_limit_of_an_older_homes_topics(kafka_serv
     resource = ConfigResource(ConfigResource.Type.TOPIC, stream, incremental_configs=[older])
     for future in client.incremental_alter_configs([resource]).values():
         future.result(timeout=30)
-    data = base64.b64encode(b"x" * kafka_services.api.max_record_bytes).decode()
-    entry = {"Data": data, "PartitionKey": "k"}
+    data = base64.b64encode(b"x" * (kafka_services.api.max_record_bytes - 1)).decode()
+    entry = {"Data": data, "PartitionKey": "k"}  # 1 MiB with its partition key
     # the API's metadata of the topic is unchanged; the broker checks the limit per write
     refused = put(api, f"/streams/{stream}/records", {"Records": [entry]}).json()
     assert refused["FailedRecordCount"] == 1  # an older home's topic, as the trial found it

@@ -319,3 +319,22 @@ def test_sdk_errors_name_a_clients_unpaired_surrogate_as_unicode(kafka_services)
         status, code, message = _error(raised)
         assert status == 400 and "\ufffd" in message, message
         assert "\\u" not in message and str(raised.value).encode("utf-8")
+
+
+def test_the_sdks_record_limit_counts_the_partition_key(kafka_services):
+    """A record is its data and its partition key: 1 MiB together is taken, one byte more is
+    ValidationException, for PutRecord and per entry in PutRecords (only the data was counted:
+    the new user's trial)."""
+    client = sdk(kafka_services.api.url)
+    stream = kafka_services.stream("user")
+    limit = kafka_services.api.max_record_bytes
+    key = "k\u00e9"  # 3 UTF-8 bytes
+    fits, over = b"x" * (limit - 3), b"x" * (limit - 2)
+    assert client.put_record(StreamName=stream, PartitionKey=key, Data=fits)["SequenceNumber"]
+    with pytest.raises(client.exceptions.ValidationException) as raised:
+        client.put_record(StreamName=stream, PartitionKey=key, Data=over)
+    assert f"less than or equal to {limit - 3} (the record size limit" in _error(raised)[2]
+    entries = [{"PartitionKey": key, "Data": fits}, {"PartitionKey": key, "Data": over}]
+    answer = client.put_records(StreamName=stream, Records=entries)
+    assert answer["FailedRecordCount"] == 1 and "SequenceNumber" in answer["Records"][0]
+    assert answer["Records"][1]["ErrorCode"] == "ValidationException"

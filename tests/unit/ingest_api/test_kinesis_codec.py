@@ -246,7 +246,7 @@ def test_bad_data_is_invalid_argument(fields, entry):
 @given(st.text(min_size=1, max_size=256), shard_counts)
 def test_put_entry_routes_by_md5_of_the_partition_key(key, shards):
     entry = codec.put_entry(
-        {"Data": {"a": 1}, "PartitionKey": key}, codec.PUT_RECORD, max_bytes=100, shards=shards
+        {"Data": {"a": 1}, "PartitionKey": key}, codec.PUT_RECORD, max_bytes=2048, shards=shards
     )
     assert entry == (key.encode(), b'{"a":1}', codec.shard_for(codec.hash_key(key), shards))
 
@@ -315,8 +315,9 @@ def test_a_missing_or_out_of_range_member_is_a_validation_error(fields, entry, i
 @FAST
 @given(st.integers(1, 64))
 def test_put_entry_size_limit_is_on_the_data_bytes(limit):
-    fits = {"data": "y" * limit, "partition-key": "k"}
-    assert codec.put_entry(fits, codec.TUTORIAL, max_bytes=limit, shards=1).data == b"y" * limit
+    fits = {"data": "y" * (limit - 1), "partition-key": "k"}  # with the key's byte: the limit
+    taken = codec.put_entry(fits, codec.TUTORIAL, max_bytes=limit, shards=1)
+    assert taken.data == b"y" * (limit - 1)
     over = {"data": "y" * (limit + 1), "partition-key": "k"}
     with pytest.raises(CodecError) as info:
         codec.put_entry(over, codec.TUTORIAL, max_bytes=limit, shards=1)
@@ -589,3 +590,31 @@ def test_a_partition_key_with_an_unpaired_surrogate_is_refused(key):
         assert (raised.value.status, raised.value.code) == (400, "InvalidArgumentException")
         assert "unpaired surrogate" in raised.value.message
     assert codec.partition_key("\U0001f600") == "\U0001f600"  # beyond the BMP: valid text
+
+
+@pytest.mark.parametrize("fields", [codec.NATIVE, codec.PUT_RECORD, codec.TUTORIAL])
+@pytest.mark.parametrize("key", ["k", "k" * 256, "\u00e9\u20ac"])  # 1, 256 and 5 UTF-8 bytes
+def test_the_record_limit_is_on_data_and_partition_key_together(fields, key):
+    """PutRecord/PutRecordsRequestEntry ``Data``: "When the data blob ... is added to the
+    partition key size, the total size must not exceed the maximum record size"; only the data
+    was counted (the new user's trial). Both the tutorial's mapping and Kinesis' own body."""
+    limit = 1000
+    room = limit - len(key.encode())
+
+    def entry(size: int) -> dict:
+        data = {
+            codec.NATIVE: base64.b64encode(b"x" * size).decode(),
+            codec.PUT_RECORD: "y" * (size - 2),  # stored as its JSON text, quotes included
+            codec.TUTORIAL: "z" * size,
+        }[fields]
+        return {fields.data: data, fields.partition_key: key}
+
+    taken = codec.put_entry(entry(room), fields, max_bytes=limit, shards=1)
+    assert len(taken.data) + len(taken.key) == limit
+    with pytest.raises(CodecError) as info:
+        codec.put_entry(entry(room + 1), fields, max_bytes=limit, shards=1, index=0)
+    assert (info.value.status, info.value.code) == (400, "ValidationException")
+    assert "Value at 'records.1.member.data'" in info.value.message
+    assert f"less than or equal to {room} (the record size limit, {limit} bytes" in (
+        info.value.message
+    )

@@ -115,12 +115,26 @@ def constraint_failed(field: str, constraint: str, value: str = "") -> CodecErro
     )
 
 
-def record_too_large(field: str, max_bytes: int) -> CodecError:
-    """400 ``ValidationException`` for data over ``max_bytes`` (PutRecord and
-    PutRecordsRequestEntry references: ``Data`` is at most the record size limit): "... Value
-    at 'data' failed to satisfy constraint: Member must have length less than or equal to
-    1048576". ``field`` is where the data sat (``data``, ``records.3.member.data``)."""
-    return constraint_failed(field, f"have length less than or equal to {max_bytes}")
+def record_too_large(field: str, max_bytes: int, key_bytes: int = 0) -> CodecError:
+    """400 ``ValidationException`` for a record over the record size limit ``max_bytes``.
+
+    The limit is on the data and the partition key together: "When the data blob (the payload
+    before base64-encoding) is added to the partition key size, the total size must not exceed
+    the maximum record size" (PutRecord and PutRecordsRequestEntry references, ``Data``); "The
+    record size limit applies to the total size of the partition key and data blob" (PutRecords
+    reference). Data alone over the limit: "... Value at 'data' failed to satisfy constraint:
+    Member must have length less than or equal to 1048576"; data within it that the
+    partition key's ``key_bytes`` (UTF-8) bring over it: the same words with the length left to
+    the data (``max_bytes - key_bytes``), saying why. ``field`` is where the data sat (``data``,
+    ``records.3.member.data``)."""
+    if not key_bytes:
+        return constraint_failed(field, f"have length less than or equal to {max_bytes}")
+    return constraint_failed(
+        field,
+        f"have length less than or equal to {max_bytes - key_bytes} (the record size limit,"
+        f" {max_bytes} bytes, less the partition key's {key_bytes} bytes: the data blob and the"
+        " partition key together must not exceed it)",
+    )
 
 
 def _member(index: int | None, name: str) -> str:
@@ -468,11 +482,12 @@ def put_entry(
     """Validate one PutRecord body or PutRecords entry into a :class:`PutEntry`.
 
     Checks, in order: an object, its partition key, its data field (present; its bytes by
-    ``fields.to_bytes``), the data size and the route (:func:`route`). Raises
+    ``fields.to_bytes``), the record size (the data and the partition key's UTF-8 bytes
+    together, :func:`record_too_large`) and the route (:func:`route`). Raises
     :class:`CodecError` 400 ``InvalidArgumentException`` (a value of the wrong type), or 400
     ``ValidationException`` (:func:`constraint_failed`) for a partition key or data that is
-    missing, a key of another length, data past ``max_bytes``; ``index`` is the entry's place in a
-    PutRecords body (0-based; named 1-based as AWS does), ``None`` for a PutRecord body.
+    missing, a key of another length, a record past ``max_bytes``; ``index`` is the entry's place
+    in a PutRecords body (0-based; named 1-based as AWS does), ``None`` for a PutRecord body.
     """
     if not isinstance(entry, dict):
         raise invalid("Each record must be an object.")
@@ -482,7 +497,10 @@ def put_entry(
     payload = fields.to_bytes(entry[fields.data])
     if len(payload) > max_bytes:
         raise record_too_large(_member(index, "data"), max_bytes)
-    return PutEntry(key.encode(), payload, route(entry, key, shards))
+    key_bytes = key.encode()
+    if len(payload) + len(key_bytes) > max_bytes:
+        raise record_too_large(_member(index, "data"), max_bytes, len(key_bytes))
+    return PutEntry(key_bytes, payload, route(entry, key, shards))
 
 
 def put_records_entries(

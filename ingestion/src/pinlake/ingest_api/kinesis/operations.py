@@ -206,9 +206,9 @@ class Kinesis:
     # ---- writing -------------------------------------------------------------------------
     async def put_record(self, stream: str, body: Any, fields: codec.EntryFields) -> dict:
         """``{"SequenceNumber", "ShardId"}`` once the record is acknowledged; ``body`` read with
-        ``fields`` (:func:`codec.put_entry`); 400 ``ValidationException`` for data over the
-        record limit or refused by the broker by the request's fault, 503 ``InternalFailure``
-        if Kafka does not acknowledge it."""
+        ``fields`` (:func:`codec.put_entry`); 400 ``ValidationException`` for a record (data and
+        partition key together) over the record limit or refused by the broker by the request's
+        fault, 503 ``InternalFailure`` if Kafka does not acknowledge it."""
         info = await self.stream_info(stream)
         entry = codec.put_entry(
             body,
