@@ -618,3 +618,35 @@ def test_the_record_limit_is_on_data_and_partition_key_together(fields, key):
     assert f"less than or equal to {room} (the record size limit, {limit} bytes" in (
         info.value.message
     )
+
+
+@pytest.mark.parametrize("digit", ["\u00b2", "\u0663", "\uff11"])  # ², Arabic-Indic 3, fullwidth 1
+def test_numbers_in_text_are_ascii_digits_only(digit):
+    """``str.isdigit`` took these: ``int`` refuses ``²`` (each read crashed the route, a 500)
+    and reads the others (``٣`` was 3). Every number read from text is ASCII digits now."""
+    from pinlake.ingest_api.kafka_rest import codec as rest_codec
+
+    assert codec.parse_shard_id(f"shardId-{digit}") is None
+    assert codec.parse_sequence_number("49" + digit * 26) is None
+    for call in (
+        lambda: codec.get_records_limit(digit),
+        lambda: codec.list_streams_params({"Limit": digit}),
+        lambda: codec.route({"ExplicitHashKey": digit}, "k", 2),
+        lambda: rest_codec.path_partition("t", digit),
+    ):
+        with pytest.raises(CodecError):
+            call()
+
+
+def test_a_name_with_a_trailing_newline_is_no_stream_or_topic():
+    """``TOPIC_RE`` ended in ``$``, which matches before a final newline: ``a\\n`` was taken as
+    a stream name (CreateStream sent it to the broker) and as a topic name."""
+    from pinlake.ingest_api.kafka_rest import codec as rest_codec
+
+    assert codec.stream_name_problem("a\n", ()) is not None
+    with pytest.raises(CodecError):
+        codec.sdk_stream_name({"StreamName": "a\n"})
+    with pytest.raises(CodecError):
+        codec.sdk_stream_name({"StreamARN": "arn:aws:kinesis:us-east-1:123456789012:stream/a\n"})
+    with pytest.raises(CodecError):
+        rest_codec.check_topic_name("a\n")

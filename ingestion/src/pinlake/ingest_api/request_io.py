@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from pinlake.ingest_api.backend import KafkaBackend
+from pinlake.ingest_api.wire import is_digits
 
 
 class BodyTooLarge(Exception):
@@ -26,7 +27,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body; raises BodyTooLarge past ``limit`` bytes (also for chunked bodies,
     which are counted while they stream in)."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
+    if length is not None and is_digits(length) and int(length) > limit:
         raise BodyTooLarge
     chunks = []
     size = 0

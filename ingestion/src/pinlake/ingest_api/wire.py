@@ -13,7 +13,15 @@ import orjson
 
 #: Kafka's legal topic names: 1-249 of ``[A-Za-z0-9._-]`` (Kafka's ``Topic.validate``); Kinesis'
 #: stream names (``[a-zA-Z0-9_.-]{1,128}``, AWS Kinesis API reference, CreateStream) are a subset.
-TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+#: The whole name (``\A``/``\Z``: ``$`` also matched before a final newline, and ``a\n`` passed).
+TOPIC_RE = re.compile(r"\A[A-Za-z0-9._-]{1,249}\Z")
+
+
+def is_digits(text: str) -> bool:
+    """True for a non-empty run of ASCII digits ``0``-``9`` only. ``str.isdigit`` is also true
+    for ``²`` (which ``int`` refuses: a 500 where a number was read) and for other scripts'
+    digits (which ``int`` reads: ``٣`` was partition 3); no protocol here has those."""
+    return text.isascii() and text.isdigit()
 
 
 def is_internal_topic(topic: str) -> bool:

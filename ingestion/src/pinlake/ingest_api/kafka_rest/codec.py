@@ -22,6 +22,7 @@ from pinlake.ingest_api.wire import (
     TOPIC_RE,
     CodecError,
     dumps,
+    is_digits,
     is_internal_topic,
     loads,
 )
@@ -142,7 +143,7 @@ def check_topic_name(topic: str) -> None:
 def path_partition(topic: str, text: str) -> int:
     """The partition of ``/topics/{topic}/partitions/{text}``: decimal digits, at most 9 of
     them (a 32-bit partition); otherwise 404 / 40402."""
-    if not text.isdigit() or len(text) > 9:
+    if not is_digits(text) or len(text) > 9:
         raise partition_not_found(topic, text)
     return int(text)
 

@@ -18,6 +18,7 @@ from pinlake.ingest_api.errors import KafkaRestError, facade_route, kafka_json
 from pinlake.ingest_api.kafka_rest import codec
 from pinlake.ingest_api.kafka_rest.codec import BINARY_V2, JSON_V2
 from pinlake.ingest_api.request_io import BodyTooLarge, backend, media_type, read_body
+from pinlake.ingest_api.wire import is_digits
 
 
 def broker_unavailable() -> KafkaRestError:
@@ -176,7 +177,7 @@ async def get_partitions(request: Request, topic: str) -> Response:
 async def get_partition(request: Request, topic: str, partition: str) -> Response:
     """``{"partition", "leader", "replicas"}``; 404 / 40402 if the topic has no such one."""
     info = await _info(request, topic)
-    if not partition.isdigit() or int(partition) not in info.partitions:
+    if not is_digits(partition) or int(partition) not in info.partitions:
         raise codec.partition_not_found(topic, partition)
     return kafka_json(_partition_body(int(partition), info.partitions[int(partition)]))
 

@@ -48,6 +48,7 @@ from pinlake.ingest_api.wire import (
     TOPIC_RE,
     CodecError,
     dumps,
+    is_digits,
     is_internal_topic,
     is_unicode,
     loads,
@@ -195,7 +196,7 @@ def parse_shard_id(text: str) -> int | None:
     """The partition of a shard id (the ``shardId-`` prefix is optional), None if malformed."""
     if text.startswith("shardId-"):
         text = text[len("shardId-") :]
-    if not text.isdigit() or len(text) > 12:
+    if not is_digits(text) or len(text) > 12:
         return None
     return int(text)
 
@@ -216,7 +217,7 @@ SEQUENCE_NUMBER_SQL = (
 
 def parse_sequence_number(text: str) -> tuple[int, int] | None:
     """``(partition, offset)`` of a :func:`sequence_number`, None for any other text."""
-    if len(text) != 28 or not text.isdigit() or not text.startswith("49"):
+    if len(text) != 28 or not is_digits(text) or not text.startswith("49"):
         return None
     return int(text[2:8]), int(text[8:])
 
@@ -313,7 +314,7 @@ def start_offset(
 def get_records_limit(text: str | None) -> int:
     """GetRecords' ``limit`` query parameter: 1 to :data:`MAX_GET_RECORDS` (the default)."""
     text = str(MAX_GET_RECORDS) if text is None else text
-    if not text.isdigit() or not 1 <= int(text) <= MAX_GET_RECORDS:
+    if not is_digits(text) or not 1 <= int(text) <= MAX_GET_RECORDS:
         raise invalid(f"limit must be from 1 to {MAX_GET_RECORDS}.")
     return int(text)
 
@@ -445,7 +446,7 @@ def route(entry: dict[str, Any], key: str, shards: int) -> int:
     else the MD5 :func:`hash_key` of its partition key ``key``."""
     explicit = entry.get("ExplicitHashKey")
     if explicit is not None:
-        if not isinstance(explicit, str) or not explicit.isdigit() or int(explicit) > MAX_HASH:
+        if not isinstance(explicit, str) or not is_digits(explicit) or int(explicit) > MAX_HASH:
             raise invalid("ExplicitHashKey must be a decimal 128-bit integer.")
         return shard_for(int(explicit), shards)
     return shard_for(hash_key(key), shards)
@@ -544,7 +545,7 @@ def list_streams_params(data: dict[str, Any]) -> tuple[int, str | None]:
     paginator asks ("NextToken": botocore's kinesis paginators).
     """
     limit = data.get("Limit", LIST_STREAMS_PAGE)
-    if isinstance(limit, str) and limit.isdigit():
+    if isinstance(limit, str) and is_digits(limit):
         limit = int(limit)
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise invalid(f"Limit must be an integer from 1 to {MAX_LIST_STREAMS_LIMIT}.")
