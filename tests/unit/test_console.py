@@ -125,7 +125,8 @@ def test_every_commands_help_renders_in_both_layouts(
     """A trial's ``pinlake produce --help`` ended in rich's ``MarkupError`` (an option's help
     said ``http://host:port[/stage]``, which rich's layout reads as a closing tag). Every
     command and group, in the rich layout (wide) and click's plain one (narrow), each in a
-    command tree of its own (``main`` builds one per call; the plain layout is set on it)."""
+    command tree of its own (``main`` builds one per call; the plain layout is set on it); no
+    flag shows a type as if it took a value."""
     import typer
     import typer.rich_utils
 
@@ -142,3 +143,5 @@ def test_every_commands_help_renders_in_both_layouts(
         out, err = capsys.readouterr()
         assert (exit_info.value.code, err) == (0, ""), (path, err[-2000:])
         assert out.split()[:2] == ["Usage:", "pinlake"], (path, out)  # after rich's blank line
+        # a flag takes no value: Typer's rich layout showed <bool> beside each (a trial)
+        assert "<bool>" not in out, (path, out)

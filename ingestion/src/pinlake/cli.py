@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from types import FrameType
+from types import FrameType, SimpleNamespace
 from typing import Annotated
 
 import typer
 import typer.main
 from pydantic import ValidationError
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from pinlake.config import (
     MAX_LOCAL_BROKERS,
@@ -85,7 +85,7 @@ def configure_help(group: TyperGroup) -> None:
     costs about 0.2 s to import). Width: Typer's ``TERMINAL_WIDTH``, else pinlake's width off a
     terminal (:func:`pinlake.console.output_width`), else the terminal's (``COLUMNS`` wins).
     Below :data:`RICH_HELP_MIN_WIDTH`, every command under ``group`` (not the groups) gets
-    click's plain layout."""
+    click's plain layout. Flags show no type (:func:`_flags_take_no_value`)."""
     import typer.rich_utils
 
     if typer.rich_utils.MAX_WIDTH is None:
@@ -93,6 +93,21 @@ def configure_help(group: TyperGroup) -> None:
     width = typer.rich_utils.MAX_WIDTH or shutil.get_terminal_size().columns
     if width < RICH_HELP_MIN_WIDTH:
         _plain_help(group)
+    help_names = group.context_settings.get("help_option_names", ["--help"])
+    _flags_take_no_value(group, SimpleNamespace(help_option_names=help_names))
+
+
+def _flags_take_no_value(command: TyperGroup | TyperCommand, context: object) -> None:
+    """Typer's rich help shows a type column of ``<bool>`` beside every flag
+    (``--available-now --no-available-now <bool>``, ``--help -h <bool>``), as if it took a value
+    (a trial's finding): every flag of ``command`` and of each command under it, its help option
+    too, gets an empty metavar, which is what that column shows. ``context``: what the help
+    option is read from (``help_option_names``, as Typer's contexts hold them)."""
+    for param in [*command.params, command.get_help_option(context)]:
+        if param is not None and getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _flags_take_no_value(sub, context)
 
 
 def _plain_help(group: TyperGroup) -> None:
