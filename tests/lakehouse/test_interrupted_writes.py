@@ -1,15 +1,19 @@
-"""A dbt run interrupted before its Delta commit: the next run recovers by itself.
+"""A write interrupted before the metastore knew its table: the next run recovers by itself.
 
 A ``dbt seed`` or ``dbt build`` stopped by Ctrl-C or a kill while it writes a new table leaves
 data files and no ``_delta_log`` commit in the table's warehouse folder; Delta then refuses to
 create the table there (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION) on every later run.
 :func:`pinlake.lakehouse.dbt.run_dbt` removes such folders of this home's warehouse, says so,
-and runs the failed nodes again (``dbt retry``).
+and runs the failed nodes again (``dbt retry``). A raw table whose creation was cut short
+between Delta's first commit and the metastore's registration (a second Ctrl-C or a kill of
+``land`` or ``stream --available-now`` on a new home) is created again by the next run
+(:func:`pinlake.lakehouse.tables.ensure_raw_tables`); one with data is never removed.
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
 
 import pytest
 
@@ -65,3 +69,46 @@ def test_hive_session_folders_stay_in_the_home(spark, spark_settings: Settings, 
         os.utime(root / name, (0, 0))  # last changed long ago
     assert prune_hive_resources(other) == 1
     assert sorted(p.name for p in root.iterdir()) == ["full_resources", "recent_resources"]
+
+
+def test_a_raw_table_whose_creation_was_cut_short_is_created_on_the_next_run(
+    spark, spark_settings: Settings, tmp_path, capfd
+):
+    """A double Ctrl-C on the first ``pinlake stream --available-now`` of a home cut
+    ``raw.pin``'s creation after Delta's first commit: every later ``stream`` and ``land``
+    failed with DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION (1 of 6 runs of a trial of this
+    session). Here the leftover is a real first commit of the table's DDL, made by path and
+    moved to where the metastore puts the table; the table itself is dropped first (the
+    worker's session; the next ``ensure_raw_tables`` makes it again)."""
+    from pinlake.errors import PinlakeError
+    from pinlake.lakehouse.tables import ensure_raw_tables, managed_table_path
+    from pinlake.schemas import QUARANTINE_DDL, QUARANTINE_TABLE
+
+    ensure_raw_tables(spark, spark_settings)
+    spark.sql(f"DROP TABLE IF EXISTS raw.{QUARANTINE_TABLE}")
+    folder = managed_table_path(spark_settings, QUARANTINE_TABLE)
+    assert not folder.exists()  # a managed table's folder goes with it
+
+    def leftover(rows: int) -> None:
+        made = tmp_path / f"made-{rows}"
+        spark.sql(f"CREATE TABLE delta.`{made}` ({QUARANTINE_DDL}) USING delta")
+        if rows:
+            spark.sql(f"INSERT INTO delta.`{made}` (reason) VALUES ('kept')")
+        made.rename(folder)
+
+    leftover(0)
+    capfd.readouterr()
+    ensure_raw_tables(spark, spark_settings)
+    err = capfd.readouterr().err
+    assert f"removed {folder}: a creation of raw.{QUARANTINE_TABLE} was cut short" in err, err
+    assert spark.table(f"raw.{QUARANTINE_TABLE}").count() == 0  # created, empty, readable
+    # a folder with data that the metastore does not know is never removed: it says so
+    spark.sql(f"DROP TABLE raw.{QUARANTINE_TABLE}")
+    leftover(1)
+    with pytest.raises(PinlakeError) as refused:
+        ensure_raw_tables(spark, spark_settings)
+    assert str(refused.value).startswith(f"{folder} holds the data of a Delta table that the")
+    assert spark.read.format("delta").load(str(folder)).count() == 1
+    shutil.rmtree(folder)
+    ensure_raw_tables(spark, spark_settings)  # as it was for the worker's other tests
+    assert spark.table(f"raw.{QUARANTINE_TABLE}").count() == 0

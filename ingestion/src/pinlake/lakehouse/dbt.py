@@ -26,6 +26,7 @@ from typing import IO, TextIO
 
 from pinlake.config import REPO_ROOT, Settings
 from pinlake.errors import TERMINATED, PinlakeError
+from pinlake.lakehouse.tables import holds_committed_data
 from pinlake.spark import session_env
 
 
@@ -81,10 +82,12 @@ _UNCOMMITTED_LOCATION = re.compile(
 def uncommitted_locations(settings: Settings) -> list[Path]:
     """The table folders in this home's warehouse (``settings.warehouse_dir``) that dbt's last
     run (its ``run_results.json`` under ``DBT_TARGET_PATH``) could not create a table in because
-    they hold files and no Delta commit: the data files of a write that was interrupted before
-    it committed (a ``dbt seed`` or ``build`` stopped by Ctrl-C or a kill). Delta never reads
-    such files. Only folders inside the warehouse and without a ``_delta_log/*.json`` commit are
-    returned; ``[]`` when there are no run results or they name none. Never raises."""
+    they hold no committed data: the data files of a write that was interrupted before it
+    committed, or a table's first commit that was cut short before the metastore registered
+    it (a ``dbt seed`` or ``build`` stopped by Ctrl-C or a kill). Delta never reads such
+    files. Only folders inside the warehouse whose Delta log adds no data file
+    (:func:`pinlake.lakehouse.tables.holds_committed_data`) are returned; ``[]`` when there are
+    no run results or they name none. Never raises."""
     results = settings.dbt_target_dir / "run_results.json"
     try:
         messages = [r.get("message") or "" for r in json.loads(results.read_bytes())["results"]]
@@ -100,7 +103,7 @@ def uncommitted_locations(settings: Settings) -> list[Path]:
             folder.is_relative_to(warehouse)
             and folder != warehouse
             and folder.is_dir()
-            and not any((folder / "_delta_log").glob("*.json"))
+            and not holds_committed_data(folder)
             and folder not in found
         ):
             found.append(folder)

@@ -13,11 +13,15 @@ stream stage runs it beside its own session when the metastore is free.
 
 from __future__ import annotations
 
+import json
+import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pinlake.config import TABLES, Settings
+from pinlake.errors import PinlakeError
 from pinlake.schemas import (
     KEY_COLUMN,
     LOADED_FILES_DDL,
@@ -49,8 +53,63 @@ def stream_tables() -> dict[str, str]:
 
 
 def stream_table_path(settings: Settings, name: str) -> Path:
-    """Where a stream-path table lives: ``<warehouse>/raw.db/<name>`` (beside the batch tables)."""
+    """Where a stream-path table lives: ``<warehouse>/raw.db/<name>`` (beside the batch tables,
+    :func:`managed_table_path`)."""
+    return managed_table_path(settings, name)
+
+
+def holds_committed_data(folder: Path) -> bool:
+    """Whether the Delta log of the table folder ``folder`` has committed a data file: a commit
+    (``_delta_log/<version>.json``, one JSON action per line) with an ``add`` action, or a
+    checkpoint, which stands for such commits (Delta protocol, "Delta Log Entries"). False for
+    a folder without a log, or whose commits only create the table: what a creation or a first
+    write cut short before the metastore registered the table leaves, which Delta refuses to
+    create a table in on every later run (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION: "... is
+    not empty and also not a Delta table"). A commit that cannot be read counts as data (it
+    is never removed on a guess)."""
+    log = folder / "_delta_log"
+    if any(log.glob("*.checkpoint*.parquet")):
+        return True
+    for commit in log.glob("*.json"):
+        try:
+            lines = commit.read_text(encoding="utf-8").splitlines()
+            if any("add" in json.loads(line) for line in lines if line.strip()):
+                return True
+        except (OSError, ValueError):
+            return True
+    return False
+
+
+def managed_table_path(settings: Settings, name: str) -> Path:
+    """Where the metastore puts the managed raw table ``name``: ``<warehouse>/raw.db/<name>``
+    (``spark.sql.warehouse.dir``, :func:`pinlake.spark.spark_conf`)."""
     return settings.warehouse_dir / f"{RAW_SCHEMA}.db" / name
+
+
+def clear_interrupted_creation(settings: Settings, name: str) -> None:
+    """Before the managed raw table ``name``, which the metastore does not have, is created:
+    remove its folder when a creation cut short left it (:func:`holds_committed_data` False:
+    no data; a second Ctrl-C, a kill or a crash between Delta's first commit and the
+    metastore's registration), saying so on stderr. Otherwise Delta refuses the folder on
+    every later ``land`` and ``stream --available-now``.
+
+    Raises :class:`PinlakeError` when the folder holds committed data (the metastore was
+    replaced or lost, not an interrupted creation): it is never removed."""
+    folder = managed_table_path(settings, name)
+    if not folder.exists():
+        return
+    if holds_committed_data(folder):
+        raise PinlakeError(
+            f"{folder} holds the data of a Delta table that the metastore does not know as "
+            f"{raw_table(name)} (a metastore of another home, or one removed?): move the folder "
+            "away, or put back the metastore it belongs to"
+        )
+    shutil.rmtree(folder)
+    print(
+        f"removed {folder}: a creation of {raw_table(name)} was cut short there (no data); "
+        "creating it again",
+        file=sys.stderr,
+    )
 
 
 def registered_marker(settings: Settings) -> Path:
@@ -70,9 +129,11 @@ def table_names(spark: SparkSession, schema: str) -> list[str]:
 
 def ensure_raw_tables(spark: SparkSession, settings: Settings) -> set[str]:
     """Create schema ``raw`` and every raw Delta table that does not exist yet (idempotent):
-    the batch tables as managed tables, the stream tables as external tables at
-    :func:`stream_table_path`. Needs a session with the metastore. Returns the names of the
-    tables schema ``raw`` held before (those of other writers and older homes too)."""
+    the batch tables as managed tables (after :func:`clear_interrupted_creation`), the stream
+    tables as external tables at :func:`stream_table_path`. Needs a session with the
+    metastore. Returns the names of the tables schema ``raw`` held before (those of other
+    writers and older homes too). Raises :class:`PinlakeError` for a managed table's folder
+    with data that the metastore does not know."""
     ddl = {table: raw_table_ddl(table) for table in TABLES}
     ddl[QUARANTINE_TABLE] = QUARANTINE_DDL
     ddl[LOADED_FILES_TABLE] = LOADED_FILES_DDL
@@ -83,6 +144,7 @@ def ensure_raw_tables(spark: SparkSession, settings: Settings) -> set[str]:
         existing = set()
     for name, columns in ddl.items():
         if name not in existing:
+            clear_interrupted_creation(settings, name)
             spark.sql(
                 f"create table if not exists {RAW_SCHEMA}.`{name}` ({columns}) using delta"
                 + _properties(name)
