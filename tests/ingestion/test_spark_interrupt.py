@@ -78,3 +78,25 @@ def test_a_process_that_ignores_sigint_keeps_ignoring_it_with_a_session(tmp_path
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_a_caller_that_stops_gracefully_keeps_its_sigint_handler(spark, spark_settings) -> None:
+    """``get_spark(keep_sigint=True)`` (the stream stage) puts back the SIGINT handler that was
+    in place before the session started, where ``interrupt_spark``'s cancel-and-raise would take
+    Ctrl-C; without it the session's handler is interrupt_spark's."""
+    from pinlake.spark import get_spark
+
+    before = signal.getsignal(signal.SIGINT)
+
+    def graceful(_signum, _frame) -> None:  # never called: only its place is looked at
+        raise AssertionError
+
+    try:
+        signal.signal(signal.SIGINT, graceful)
+        assert get_spark(spark_settings, keep_sigint=True) is spark
+        assert signal.getsignal(signal.SIGINT) is graceful
+        get_spark(spark_settings)
+        handler = signal.getsignal(signal.SIGINT)
+        assert getattr(handler, "__qualname__", "").startswith("interrupt_spark"), handler
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -10,6 +10,8 @@ on a real API in tests/integration/test_ingestion_producer.py.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -113,6 +115,65 @@ def test_the_stream_stop_request_drops_py4j_records_of_the_call_it_breaks():
             _quiet_interrupted_py4j in logging.getLogger(name).filters for name in PY4J_LOGGERS
         )
     assert not _quiet_interrupted_py4j(_record(PY4J_FILE, _StopDuringStartUp()))
+
+
+def test_a_sigint_that_pyspark_took_while_the_session_started_is_a_stop_during_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PySpark's context sets a SIGINT handler of its own while the session starts (it cancels
+    the jobs and raises KeyboardInterrupt); a Ctrl-C then ended ``pinlake stream`` with
+    ``error: interrupted`` and no summary, in 7 of 30 Ctrl-Cs sent 2.5-10 s after its start
+    (the stage's own handler said nothing of it). Any KeyboardInterrupt out of the session's
+    start is the stage's stop during start-up, by SIGINT. (The session's start is stood in for:
+    PySpark's handler cannot be timed in a test.)"""
+    from pinlake import spark
+    from pinlake.lakehouse.stream import StreamOptions, _start_up, _StopRequest
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt  # PySpark's handler, inside SparkSession.builder.getOrCreate
+
+    monkeypatch.setattr(spark, "get_spark", interrupted)
+    stop = _StopRequest()
+    with stop:
+        try:
+            started = _start_up(Settings(home=tmp_path / "home"), StreamOptions(), stop)
+        except KeyboardInterrupt:
+            pytest.fail("the KeyboardInterrupt went past the stage: no summary")
+    assert started is None
+    assert (stop.requested, stop.signal, stop.hurried) == (True, "SIGINT", False)
+
+
+def test_a_second_signal_kills_the_driver_jvm_at_once_and_is_reported() -> None:
+    """Ctrl-C twice on a running ``pinlake stream``: the second one raised KeyboardInterrupt
+    and the process ended with its JVM still running queries, whose shutdown hooks then
+    printed hundreds of lines of stack traces, and no summary. The second signal now SIGKILLs
+    the driver JVM (no hook runs, nothing is printed; the checkpoint replays what it cut short)
+    and marks the stop as hurried, so the stage reports it and ends 130. A real child process
+    stands in for the driver JVM that PySpark launched (``sparkContext._gateway.proc``)."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from pinlake.lakehouse.stream import _StopRequest
+
+    jvm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    session = SimpleNamespace(sparkContext=SimpleNamespace(_gateway=SimpleNamespace(proc=jvm)))
+    stop = _StopRequest()
+    try:
+        with stop:
+            stop.session_started(session)
+            os.kill(os.getpid(), signal.SIGINT)  # the first: a graceful stop
+            assert (stop.requested, stop.hurried) == (True, False) and jvm.poll() is None
+            os.kill(os.getpid(), signal.SIGINT)  # the second: do not wait
+            assert jvm.wait(10) == -signal.SIGKILL
+            assert stop.hurried and stop.signal == "SIGINT"
+            with pytest.raises(KeyboardInterrupt):  # a third, with nothing left to kill
+                os.kill(os.getpid(), signal.SIGINT)
+        assert INTERRUPTED.is_set()  # py4j's records of the calls the kill breaks are dropped
+    finally:
+        INTERRUPTED.clear()
+        jvm.kill()
+        jvm.wait()
 
 
 def test_once_interrupted_every_py4j_record_is_dropped_and_others_kept():
@@ -345,6 +406,13 @@ def test_a_sink_that_could_not_write_a_buffer_on_stop_fails_naming_it(
     assert "uncommitted in Kafka" in error, error
 
 
+#: :data:`pinlake.lakehouse.stream.STOPPED_WITHOUT_WAITING`, spelt out: the summary's words
+WITHOUT_WAITING = (
+    "stopped by a second signal without waiting for the running micro-batches (replayed on the "
+    "next start)"
+)
+
+
 @pytest.mark.parametrize(
     ("available_now", "stopped", "stopped_by", "code", "last_line"),
     [
@@ -354,6 +422,9 @@ def test_a_sink_that_could_not_write_a_buffer_on_stop_fails_naming_it(
         (True, "caught up", None, 0, None),
         (False, "stopped by a signal", "SIGINT", 0, None),  # a continuous run's normal end
         (False, "stopped by a signal", "SIGTERM", 0, None),
+        # Ctrl-C twice: the second one kills the driver JVM without waiting, in either mode
+        (False, WITHOUT_WAITING, "SIGINT", 130, "error: interrupted"),
+        (True, WITHOUT_WAITING, "SIGINT", 130, "error: interrupted"),
     ],
 )
 def test_a_stream_catch_up_stopped_before_it_caught_up_ends_as_interrupted(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pinlake.lakehouse.land import LandResult, print_land_summary
+from pinlake.lakehouse.stream import STOPPED_WITHOUT_WAITING
 
 
 def _last_line(capsys: pytest.CaptureFixture[str], result: LandResult) -> str:
@@ -70,21 +71,24 @@ def test_events_without_a_row_are_named_with_why():
 
 
 @pytest.mark.parametrize(
-    ("stopped", "named"),
+    ("catch_up", "stopped", "named"),
     [
-        ("caught up", "records' age at landing (API acknowledgement → raw Delta, the wait"),
+        (True, "caught up", "records' age at landing (API acknowledgement → raw Delta, the wait"),
         # a catch-up cut short landed records that waited too (helper-51's trial: "latency")
-        ("stopped by a signal before it caught up", "records' age at landing (API ackn"),
-        ("stopped", "latency API → raw Delta p50 1.50s"),
-        ("stopped by a signal", "latency API → raw Delta p50 1.50s"),
+        (True, "stopped by a signal before it caught up", "records' age at landing (API ackn"),
+        # so did one that a second Ctrl-C stopped (this session's trial: "latency")
+        (True, STOPPED_WITHOUT_WAITING, "records' age at landing (API acknowledgement"),
+        (False, STOPPED_WITHOUT_WAITING, "latency API → raw Delta p50 1.50s"),
+        (False, "stopped", "latency API → raw Delta p50 1.50s"),
+        (False, "stopped by a signal", "latency API → raw Delta p50 1.50s"),
     ],
 )
-def test_a_catch_up_run_names_its_latency_as_the_records_age(capsys, stopped, named):
+def test_a_catch_up_run_names_its_latency_as_the_records_age(capsys, catch_up, stopped, named):
     """``stream --available-now`` said "latency API → raw Delta p50 20.90s": mostly how long
     the records waited for the run, not the stream's latency."""
     from pinlake.lakehouse.stream import StreamResult, print_stream_summary
 
-    result = StreamResult()
+    result = StreamResult(catch_up=catch_up)
     result.stopped, result.batches = stopped, 2
     result.latency_ms = {"p50": 1500.0, "p99": 2500.0}
     print_stream_summary(result)

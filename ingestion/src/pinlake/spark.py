@@ -463,11 +463,19 @@ def check_jars(settings: Settings) -> None:
 
 
 def get_spark(
-    settings: Settings | None = None, app_name: str = "pinlake", metastore: bool = True
+    settings: Settings | None = None,
+    app_name: str = "pinlake",
+    metastore: bool = True,
+    keep_sigint: bool = False,
 ) -> SparkSession:
     """Return the process's Spark session, creating it with :func:`spark_conf` if needed.
 
-    A process has one session: the first call decides whether it uses the metastore.
+    A process has one session: the first call decides whether it uses the metastore. Once it
+    has started, Ctrl-C cancels its jobs and raises KeyboardInterrupt (:func:`interrupt_spark`);
+    with ``keep_sigint`` the SIGINT handler that was in place before the start is put back
+    instead (a caller that stops gracefully: the stream stage). Either way PySpark's own
+    handler, which its context sets, is live while the session starts: a Ctrl-C then raises
+    KeyboardInterrupt from here, after the JVMs launched were killed (:func:`_start`).
     """
     settings = settings or get_settings()
     check_jars(settings)
@@ -488,12 +496,13 @@ def get_spark(
 
     # a process started with SIGINT ignored (a shell's background job) keeps ignoring it, as
     # dbt and every other command do; PySpark's context would set a handler of its own
-    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    previous = signal.getsignal(signal.SIGINT)
     # a spinner on a terminal (nothing in a log): the driver JVM takes seconds to start
     with console.status(f"[bold]starting Spark ({spark_master(settings)})…"):
         spark = _start(builder)
-    if ignored and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    main = threading.current_thread() is threading.main_thread()
+    if main and previous is not None and (keep_sigint or previous is signal.SIG_IGN):
+        signal.signal(signal.SIGINT, previous)
     else:
         interrupt_spark(spark.sparkContext)
     spark.sparkContext.setLogLevel("ERROR")
@@ -520,10 +529,31 @@ def _start(builder: SparkSession.Builder) -> SparkSession:
     except BaseException:
         for child in me.children():
             if child.pid not in before:
-                with contextlib.suppress(psutil.Error):
-                    for member in [*child.children(recursive=True), child]:
-                        member.kill()
+                _kill_tree(child.pid)
         raise
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL process ``pid`` and its descendants, children first (gone ones are skipped)."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        for member in [*root.children(recursive=True), root]:
+            with contextlib.suppress(psutil.Error):
+                member.kill()
+
+
+def kill_driver(spark: SparkSession) -> None:
+    """SIGKILL the driver JVM of ``spark`` (the process PySpark launched for its gateway, and
+    its children) without asking it anything: a JVM ended so runs no shutdown hooks, which log
+    the stack traces of every job and streaming query they cut short. For a stop that must not
+    wait (a second Ctrl-C): whatever was cut short is the caller's to replay. Every later call
+    into the session fails (py4j's records of them are the caller's to drop:
+    :func:`_quiet_interrupted_py4j`)."""
+    proc = getattr(spark.sparkContext._gateway, "proc", None)
+    if proc is not None:
+        _kill_tree(proc.pid)
 
 
 def _quiet_interrupted_py4j(record: logging.LogRecord) -> bool:

@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Any
 
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, counted, table
-from pinlake.errors import TERMINATED, PinlakeError, UsageError, raise_cut_short
+from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError, UsageError, raise_cut_short
 from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import (
     ensure_raw_tables,
@@ -90,6 +90,12 @@ QUERY_NAME = "pinlake_stream"
 STOP_GRACE_SECONDS = 30.0
 #: :attr:`StreamResult.stopped` of a stage that a signal stopped before its queries ran.
 STOPPED_DURING_START_UP = "stopped by a signal during start-up"
+#: :attr:`StreamResult.stopped` of a stage that a second signal stopped during its graceful
+#: stop (:class:`_StopRequest`: Ctrl-C twice).
+STOPPED_WITHOUT_WAITING = (
+    "stopped by a second signal without waiting for the running micro-batches (replayed on the "
+    "next start)"
+)
 #: How often a graceful stop and a held writer look at each other's state (seconds).
 STOP_POLL_SECONDS = 0.02
 
@@ -158,6 +164,9 @@ class StreamResult(records.TableTotals):
     records: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
     quarantined: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
     stopped: str = ""
+    #: an ``available_now`` run: it lands records that waited for it (its summary names their
+    #: age, not the stream's latency)
+    catch_up: bool = False
     #: the signal (``signal.Signals`` name) that stopped the run before it ended by itself (an
     #: ``available_now`` run: before it caught up), if any
     stopped_by: str | None = None
@@ -645,15 +654,22 @@ class _StopRequest:
     (the tables' check, the warm-up) asks between its steps and the query loop asks every half
     second (a graceful stop, see the module docstring): a call into the JVM is never cut off,
     which would leave it finishing a write and printing its failure after this process ended.
-    A second signal during a graceful stop raises KeyboardInterrupt (Ctrl-C twice: do not
-    wait; the micro-batches cut short are replayed on the next start)."""
+    A second signal during a graceful stop (Ctrl-C twice: do not wait) kills the driver JVM at
+    once (:func:`pinlake.spark.kill_driver`: no shutdown hook logs the stack traces of the
+    queries it cuts short, as a JVM left to end with this process did) and sets
+    :attr:`hurried`; the call into the JVM that was under way fails, and the stage reports
+    :data:`STOPPED_WITHOUT_WAITING`. The micro-batches cut short are replayed on the next start
+    (the checkpoint and Delta's idempotent writes: the module docstring)."""
 
     def __init__(self) -> None:
         self.requested = False
         #: the first signal's name (``"SIGTERM"``, ``"SIGINT"``), once one came
         self.signal: str | None = None
+        #: a second signal came during the graceful stop: the driver JVM was killed
+        self.hurried = False
         self._session_starts = True
         self._previous: dict[int, Any] = {}
+        self._spark: SparkSession | None = None
 
     def __enter__(self) -> _StopRequest:
         from pinlake.spark import quiet_py4j_when_interrupted
@@ -675,13 +691,23 @@ class _StopRequest:
             self._previous.setdefault(sig, current)
             signal.signal(sig, self._handle)
 
-    def session_started(self) -> None:
-        """From now on a signal asks for a graceful stop (:attr:`requested`). The session's
-        start set a SIGINT handler of its own (:func:`pinlake.spark.interrupt_spark`: Ctrl-C
-        cancels the running jobs), which is replaced here again: a micro-batch cut short would
-        leave the JVM printing its stack traces."""
+    def session_started(self, spark: SparkSession) -> None:
+        """From now on a signal asks for a graceful stop (:attr:`requested`), and a second one
+        kills ``spark``'s driver JVM. The session was started keeping this handler
+        (``get_spark(keep_sigint=True)``); it is claimed again all the same."""
         self._session_starts = False
+        self._spark = spark
         self._claim()
+
+    def start_interrupted(self) -> None:
+        """A KeyboardInterrupt ended the session's start: :class:`_StopDuringStartUp` from
+        :meth:`_handle`, or PySpark's own SIGINT handler's, which its context sets while the
+        session starts (it cancels the jobs and raises KeyboardInterrupt; the JVMs launched are
+        killed: :func:`pinlake.spark.get_spark`). Either way a stop during start-up, by SIGINT
+        when no handler of this request saw the signal."""
+        self.requested = True
+        self._session_starts = False
+        self.signal = self.signal or signal.SIGINT.name
 
     def _handle(self, signum: int, _frame: Any) -> None:
         if self.signal is None:
@@ -696,7 +722,15 @@ class _StopRequest:
             self._session_starts = False  # once: the start's clean-up is not interrupted again
             raise _StopDuringStartUp
         if self.requested:  # a second Ctrl-C: do not wait for the running micro-batches
-            raise KeyboardInterrupt
+            if self._spark is None or self.hurried:
+                raise KeyboardInterrupt
+            self.hurried = True
+            # what py4j logs of the calls the kill breaks is the stop's (pinlake.spark's filter)
+            (TERMINATED if signum == signal.SIGTERM else INTERRUPTED).set()
+            from pinlake.spark import kill_driver
+
+            kill_driver(self._spark)
+            return
         self.requested = True
 
     def __exit__(self, *_exc: object) -> None:
@@ -773,9 +807,12 @@ def _start_up(
     from pinlake.spark import get_spark
 
     try:
-        spark = get_spark(settings, app_name="pinlake-stream", metastore=options.available_now)
-        stop.session_started()
-    except _StopDuringStartUp:
+        spark = get_spark(
+            settings, app_name="pinlake-stream", metastore=options.available_now, keep_sigint=True
+        )
+        stop.session_started(spark)
+    except KeyboardInterrupt:  # a signal during the session's start (_StopRequest, PySpark's)
+        stop.start_interrupted()
         return None
     if options.available_now and not stop.requested:
         ensure_raw_tables(spark, settings)
@@ -815,7 +852,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
             "it lands the stream topics already (stop it with `pinlake services down`, or Ctrl-C "
             "in the terminal where `pinlake stream` runs)"
         ) from None
-    result = StreamResult()
+    result = StreamResult(catch_up=options.available_now)
     writers: dict[str, BatchWriter] = {}
     queries: dict[str, StreamingQuery] = {}
     stop = _StopRequest()
@@ -873,9 +910,16 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
         raise
     except Exception as exc:
         if stop.requested:
-            # the signal reached the driver JVM too (sent to the process group): a call into it
-            # failed while the stop was under way; the checkpoint replays what was cut short
-            result.stopped = STOPPED_DURING_START_UP if not queries else _stopped_by_signal(options)
+            # the signal reached the driver JVM too (sent to the process group), or a second
+            # one killed it: a call into it failed while the stop was under way; the
+            # checkpoint replays what was cut short
+            result.stopped = (
+                STOPPED_DURING_START_UP
+                if not queries
+                else STOPPED_WITHOUT_WAITING
+                if stop.hurried
+                else _stopped_by_signal(options)
+            )
             queries.clear()  # gone with their JVM
             status("stopped")
             result.stopped_by = stop.signal
@@ -945,9 +989,11 @@ def _stopped_by_signal(options: StreamOptions) -> str:
 def end_of_run(options: StreamOptions, result: StreamResult) -> None:
     """After the summary: an ``available_now`` run that a signal stopped before it caught up
     has not done what it was asked, and ends as interrupted (:func:`~pinlake.errors.
-    raise_cut_short`: exit 130, or 143 for SIGTERM); a continuous run's signal is its normal end
-    (exit 0, README "Ctrl-C")."""
-    if options.available_now and result.stopped_by is not None:
+    raise_cut_short`: exit 130, or 143 for SIGTERM); so does any run a second signal stopped
+    without waiting (:data:`STOPPED_WITHOUT_WAITING`); a continuous run's signal is its normal
+    end (exit 0, README "Ctrl-C")."""
+    hurried = result.stopped == STOPPED_WITHOUT_WAITING
+    if result.stopped_by is not None and (options.available_now or hurried):
         raise_cut_short(result.stopped_by)
 
 
@@ -965,7 +1011,7 @@ def print_stream_summary(result: StreamResult) -> None:
     # age, not the stream's latency
     what = (
         "records' age at landing (API acknowledgement → raw Delta, the wait for this run included)"
-        if result.stopped.endswith("caught up")
+        if result.catch_up
         else "latency API → raw Delta"
     )
     console.print(
