@@ -547,8 +547,9 @@ def _kill_tree(pid: int) -> None:
 def kill_driver(spark: SparkSession) -> None:
     """SIGKILL the driver JVM of ``spark`` (the process PySpark launched for its gateway, and
     its children) without asking it anything: a JVM ended so runs no shutdown hooks, which log
-    the stack traces of every job and streaming query they cut short. For a stop that must not
-    wait (a second Ctrl-C): whatever was cut short is the caller's to replay. Every later call
+    the stack traces of every job and streaming query they cut short (nor the one that deletes
+    its scratch folders, ``spark-*`` and ``blockmgr-*`` in the temporary folder: small, but
+    left). For a stop that must not wait (a second Ctrl-C): whatever was cut short is the caller's to replay. Every later call
     into the session fails (py4j's records of them are the caller's to drop:
     :func:`_quiet_interrupted_py4j`)."""
     proc = getattr(spark.sparkContext._gateway, "proc", None)
