@@ -391,7 +391,7 @@ def test_a_sink_that_could_not_write_a_buffer_on_stop_fails_naming_it(
 
     from pinlake.bucket import sink
 
-    failed = {"pinterest.pin[0]": "20 records at offsets 0-19: cannot write the topics bucket"}
+    failed = {"pinterest.pin[0]": "from offset 0: cannot write the topics bucket"}
     done = sink.SinkResult(records=7, files=2, seconds=1.0, stopped_by="SIGINT", unwritten=failed)
     monkeypatch.setattr(sink.BucketSink, "run", lambda self: done)
     assert cli_exit_code(monkeypatch, tmp_path / "home", "sink") == 1
@@ -402,7 +402,7 @@ def test_a_sink_that_could_not_write_a_buffer_on_stop_fails_naming_it(
     assert error.startswith(
         "error: the sink stopped without writing what it had read of 1 partition"
     )
-    assert "pinterest.pin[0]: 20 records at offsets 0-19: cannot write the topics bucket" in error
+    assert "pinterest.pin[0]: from offset 0: cannot write the topics bucket" in error
     assert "uncommitted in Kafka" in error, error
 
 

@@ -549,9 +549,9 @@ def kill_driver(spark: SparkSession) -> None:
     its children) without asking it anything: a JVM ended so runs no shutdown hooks, which log
     the stack traces of every job and streaming query they cut short (nor the one that deletes
     its scratch folders, ``spark-*`` and ``blockmgr-*`` in the temporary folder: small, but
-    left). For a stop that must not wait (a second Ctrl-C): whatever was cut short is the caller's to replay. Every later call
-    into the session fails (py4j's records of them are the caller's to drop:
-    :func:`_quiet_interrupted_py4j`)."""
+    left). For a stop that must not wait (a second Ctrl-C): whatever was cut short is the
+    caller's to replay. Every later call into the session fails (py4j's records of them are
+    the caller's to drop: :func:`_quiet_interrupted_py4j`)."""
     proc = getattr(spark.sparkContext._gateway, "proc", None)
     if proc is not None:
         _kill_tree(proc.pid)

@@ -58,15 +58,16 @@ class SinkResult:
     #: the signal (``signal.Signals`` name, e.g. ``"SIGINT"``) that stopped the run before it
     #: ended by itself (a ``once`` run: before it caught up), if any
     stopped_by: str | None = None
-    #: buffers the sink could not write or commit: ``"topic[partition]"`` → what failed (their
-    #: records stay uncommitted in Kafka: the next sink run writes them). A buffer that cannot
-    #: be written stops the sink; the other partitions' buffers are written first
+    #: partitions the sink could not write or commit: ``"topic[partition]"`` → ``"from offset
+    #: <n>: <what failed>"`` (those records stay uncommitted in Kafka: the next sink run writes
+    #: them). One that cannot be written stops the sink; the other partitions are written first
     unwritten: dict[str, str] = field(default_factory=dict)
 
 
 class _Unwritable(PinlakeError):
-    """A partition's buffer could not be written as a file (:meth:`BucketSink._flush`): the
-    sink stops, writing the other partitions' buffers first."""
+    """A partition's buffer could not be written as a file (:meth:`BucketSink._flush`), or the
+    file of its first offset could not be read (:meth:`BucketSink._existing`): the partition
+    fails alone and the sink stops (:meth:`BucketSink._loop`)."""
 
     def __init__(self, key: Key, buf: Buffer, reason: str) -> None:
         super().__init__(reason)
@@ -155,6 +156,12 @@ class FlushPolicy:
         return [k for k, high in self.targets.items() if self.committed.get(k, 0) < high]
 
 
+def _os_text(exc: OSError) -> str:
+    """``<path>: <the system's words>`` of a file system or S3 error (its text when it has no
+    path)."""
+    return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+
+
 def sink_group(bucket: layout.Location) -> str:
     """The consumer group of a bucket: committed offsets describe what one bucket holds."""
     digest = hashlib.sha1(str(bucket).encode()).hexdigest()[:10]
@@ -181,6 +188,7 @@ class BucketSink:
         self.result = SinkResult(topics={t: 0 for t in self.topics})
         self._consumer = None
         self._signal: str | None = None  # the signal that set ``stop`` (_on_signal)
+        self._failed: set[Key] = set()  # partitions that cannot be written (_loop)
 
     def run(self) -> SinkResult:
         """Run the sink; returns what it wrote (and :attr:`SinkResult.unwritten`: the buffers it
@@ -215,8 +223,8 @@ class BucketSink:
             layout.remove_orphaned_temp_files(self.bucket, self.topics)
             self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
             self._loop()
-        except layout.BucketAccessError as exc:
-            raise PinlakeError(f"the topics bucket cannot be used: {exc}") from exc
+        except OSError as exc:  # S3's (BucketAccessError) or the file system's, outside a file
+            raise PinlakeError(f"the topics bucket cannot be used: {_os_text(exc)}") from exc
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -299,8 +307,7 @@ class BucketSink:
                 "bucket of its own (`pinlake sink --bucket DIR`, PINLAKE_BUCKET)",
             ) from exc
         except OSError as exc:  # S3 (BucketAccessError) or the local file system
-            what = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else exc
-            raise _Unwritable(key, buf, f"cannot write the topics bucket: {what}") from exc
+            raise _Unwritable(key, buf, f"cannot write the topics bucket: {_os_text(exc)}") from exc
         retry_transient(
             lambda: self._consumer.commit(
                 offsets=[TopicPartition(topic, partition, buf.last + 1)], asynchronous=False
@@ -312,22 +319,30 @@ class BucketSink:
         self.result.files += 1
         self.result.topics[topic] += len(buf.lines)
 
-    def _existing(self, key: Key, offset: int) -> int | None:
+    def _existing(self, key: Key, offset: int, line: bytes, now: float) -> int | None:
+        """The record count of the file that starts at ``offset`` (a re-delivery), None if
+        there is none. One that cannot be read (a folder of that name, a permission, S3's
+        error) fails the partition as a file it cannot write does (:class:`_Unwritable`, the
+        record ``line`` its buffer's first): a trial saw the file system's words alone."""
         path = layout.file_path(self.bucket, *key, offset)
-        return layout.count_records(path) if layout.exists(path) else None
+        try:
+            return layout.count_records(path) if layout.exists(path) else None
+        except OSError as exc:
+            buf = Buffer(offset, now, None, [line], offset)
+            raise _Unwritable(key, buf, f"cannot read the topics bucket: {_os_text(exc)}") from exc
 
     def _loop(self) -> None:
-        """Consume until caught up (``once``) or stopped, then write what was read. A buffer
-        that cannot be written stops the sink: it is reported in :attr:`SinkResult.unwritten`
-        and the other partitions' buffers are written (a sink that met it while it ran printed
-        no summary and left the others unwritten: helper-51's trial)."""
-        try:
-            self._consume()
-        except _Unwritable as failed:
-            self._unwritten(failed.key, failed.buf, failed)
-        else:
-            if self.stop.is_set():
-                self.result.stopped_by = self._signal
+        """Consume until caught up (``once``) or stopped, then write what was read.
+
+        A partition whose file cannot be written or read (:class:`_Unwritable`) fails alone:
+        it is reported in :attr:`SinkResult.unwritten`, its records stay uncommitted in Kafka
+        (the later ones are not buffered), and the sink stops: a ``once`` run after the other
+        partitions are caught up, a continuous one after the messages it has read, writing
+        the other partitions' buffers first (a sink that met it printed no summary and left
+        the others unwritten: helper-51's and helper-53's trials)."""
+        self._consume()
+        if self.stop.is_set():
+            self.result.stopped_by = self._signal
         # nothing read is lost: every buffer still held is written (when caught up, none is);
         # one that cannot be written or committed is reported, its records stay uncommitted
         for key in list(self.policy.buffers):
@@ -335,14 +350,22 @@ class BucketSink:
             try:
                 self._flush(key)
             except Exception as exc:  # noqa: BLE001 - every failure is reported in the result
-                self._unwritten(key, buf, exc)
+                self._unwritten(key, buf.first, exc)
 
-    def _unwritten(self, key: Key, buf: Buffer, why: BaseException) -> None:
-        """Report ``key``'s buffer as not written (:attr:`SinkResult.unwritten`) and forget it."""
-        self.result.unwritten[f"{key[0]}[{key[1]}]"] = (
-            f"{counted(len(buf.lines), 'record')} at offsets {buf.first}-{buf.last}: {why}"
-        )
+    def _unwritten(self, key: Key, first: int, why: BaseException) -> None:
+        """Report partition ``key`` as not written from offset ``first`` on
+        (:attr:`SinkResult.unwritten`) and forget its buffer and its target."""
+        self.result.unwritten[f"{key[0]}[{key[1]}]"] = f"from offset {first}: {why}"
         self.policy.drop(key)
+        self.policy.targets.pop(key, None)
+        self._failed.add(key)
+
+    def _write(self, key: Key) -> None:
+        """:meth:`_flush`, a partition that cannot be written failing alone (:meth:`_loop`)."""
+        try:
+            self._flush(key)
+        except _Unwritable as failed:
+            self._unwritten(failed.key, failed.buf.first, failed)
 
     def _consume(self) -> None:
         from confluent_kafka import KafkaError
@@ -360,16 +383,26 @@ class BucketSink:
                         continue
                     raise PinlakeError(f"Kafka consumer error: {err}")
                 key, offset = (msg.topic(), msg.partition()), msg.offset()
-                existing = None if key in self.policy.buffers else self._existing(key, offset)
-                if self.policy.add(key, offset, record_line(msg.value()), now, existing):
-                    self._flush(key)
+                if key in self._failed:  # stays uncommitted in Kafka (see _loop)
+                    continue
+                line = record_line(msg.value())
+                try:
+                    new = key not in self.policy.buffers
+                    existing = self._existing(key, offset, line, now) if new else None
+                except _Unwritable as failed:
+                    self._unwritten(key, offset, failed)
+                    continue
+                if self.policy.add(key, offset, line, now, existing):
+                    self._write(key)
                 last_progress = now
             for key in self.policy.due(now):
-                self._flush(key)
+                self._write(key)
+            if self._failed and not self.options.once:
+                return  # a continuous sink stops: what it read is written by _loop
             if self.options.once:
                 if self.policy.caught_up():
                     for key in list(self.policy.buffers):
-                        self._flush(key)
+                        self._write(key)
                     return
                 if time.monotonic() - last_progress > IDLE_LIMIT:
                     raise PinlakeError(
