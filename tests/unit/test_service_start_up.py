@@ -103,6 +103,23 @@ def test_a_failed_start_quotes_only_what_it_wrote_not_an_earlier_starts_errors(t
     assert process.log_excerpt(own) == ""  # nothing since this start
 
 
+#: What a JVM that refuses an option prints (``PINLAKE_JVM_OPTIONS=-XX:+BogusOptionTwo``): the
+#: option it refused first, then the launcher's two "Error:" lines.
+JVM_OPTION_REFUSED = """\
+Unrecognized VM option 'BogusOptionTwo'
+Error: Could not create the Java Virtual Machine.
+Error: A fatal exception has occurred. Program will exit.
+"""
+
+
+def test_a_jvm_that_refuses_an_option_is_quoted_with_the_option(tmp_path):
+    """The excerpt quoted only the launcher's "Error:" lines, not the option they were about
+    (helper-53's trial)."""
+    pid, log = _service(tmp_path, JVM_OPTION_REFUSED, "sys.exit(1)")
+    lines = _wait_fails(pid, log, 30, "exited", "never").splitlines()
+    assert lines[2:] == [f"  | {row}" for row in JVM_OPTION_REFUSED.splitlines()]
+
+
 def test_without_a_readable_log_the_message_is_unchanged(tmp_path):
     missing = tmp_path / "never-written.log"
     assert process.log_excerpt(missing) == ""

@@ -201,8 +201,15 @@ def _signal(pgid: int, procs: list[psutil.Process], sig: signal.Signals) -> None
 
 
 #: Lines of a log that say why a service failed: a Java exception or its cause, a Python
-#: traceback's last line, a log4j/logging ERROR or FATAL record.
-_ERROR_LINE = re.compile(r"(Exception|Error\b|\bERROR\b|\bFATAL\b|^Caused by|Traceback)")
+#: traceback's last line, a log4j/logging ERROR or FATAL record, and the Java launcher's own
+#: refusals of an option, which come before its "Error: Could not create the Java Virtual
+#: Machine." ("Unrecognized VM option 'X'", "Improperly specified VM option 'X'", "Invalid
+#: maximum heap size: -Xmx…", "Unrecognized option: --x"; a trial's excerpt had only the
+#: "Error:" lines, not the option they were about).
+_ERROR_LINE = re.compile(
+    r"(Exception|Error\b|\bERROR\b|\bFATAL\b|^Caused by|Traceback"
+    r"|^Unrecognized (VM )?option\b|^Improperly specified VM option\b|^Invalid \w)"
+)
 
 
 def log_excerpt(log: Path, lines: int = 12, tail_bytes: int = 256 * 1024) -> str:
