@@ -157,7 +157,9 @@ def test_a_second_signal_kills_the_driver_jvm_at_once_and_is_reported() -> None:
     from pinlake.lakehouse.stream import _StopRequest
 
     jvm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    session = SimpleNamespace(sparkContext=SimpleNamespace(_gateway=SimpleNamespace(proc=jvm)))
+    accumulators = SimpleNamespace(server_shutdown=False, handle_error=None)  # PySpark's server
+    context = SimpleNamespace(_gateway=SimpleNamespace(proc=jvm), _accumulatorServer=accumulators)
+    session = SimpleNamespace(sparkContext=context)
     stop = _StopRequest()
     try:
         with stop:
@@ -167,6 +169,10 @@ def test_a_second_signal_kills_the_driver_jvm_at_once_and_is_reported() -> None:
             os.kill(os.getpid(), signal.SIGINT)  # the second: do not wait
             assert jvm.wait(10) == -signal.SIGKILL
             assert stop.hurried and stop.signal == "SIGINT"
+            # the accumulator server's handler reads the broken connection's end: it is shut
+            # down first and reports nothing (it printed an EOFError traceback: helper-53)
+            assert accumulators.server_shutdown
+            assert accumulators.handle_error(None, ("127.0.0.1", 1)) is None
             with pytest.raises(KeyboardInterrupt):  # a third, with nothing left to kill
                 os.kill(os.getpid(), signal.SIGINT)
         assert INTERRUPTED.is_set()  # py4j's records of the calls the kill breaks are dropped

@@ -551,7 +551,15 @@ def kill_driver(spark: SparkSession) -> None:
     its scratch folders, ``spark-*`` and ``blockmgr-*`` in the temporary folder: small, but
     left). For a stop that must not wait (a second Ctrl-C): whatever was cut short is the
     caller's to replay. Every later call into the session fails (py4j's records of them are
-    the caller's to drop: :func:`_quiet_interrupted_py4j`)."""
+    the caller's to drop: :func:`_quiet_interrupted_py4j`). PySpark's accumulator server, whose
+    connection from the JVM the kill breaks, is told first that it is shut down and to report
+    no broken request: its handler read the connection's end and printed an ``EOFError``
+    traceback ("Exception occurred during processing of request", socketserver's
+    ``handle_error``; helper-53's trial)."""
+    server = getattr(spark.sparkContext, "_accumulatorServer", None)
+    if server is not None:
+        server.server_shutdown = True  # its handlers stop polling (pyspark.accumulators)
+        server.handle_error = lambda _request, _address: None
     proc = getattr(spark.sparkContext._gateway, "proc", None)
     if proc is not None:
         _kill_tree(proc.pid)
