@@ -3,6 +3,8 @@ rewrite the identical file, and when a --once run has caught up."""
 
 from __future__ import annotations
 
+import re
+
 from pinlake.bucket.sink import FlushPolicy, record_line
 
 P0 = ("pinterest.pin", 0)
@@ -74,7 +76,16 @@ def test_a_local_bucket_exists_once_the_sink_has_run_even_with_nothing_to_write(
     BucketSink(settings, SinkOptions(once=True, bucket=str(bucket)))._check_bucket()
     assert bucket.is_dir()
     (tmp_path / "a-file").write_text("x")
-    with pytest.raises(PinlakeError, match="cannot be created"):
-        BucketSink(
-            settings, SinkOptions(once=True, bucket=str(tmp_path / "a-file"))
-        )._check_bucket()
+    # the file system's words were "cannot be created: File exists" (helper-53's trial); the
+    # producer's the same ("cannot create bucket …: File exists"): one rule (pinlake.output)
+    from pinlake.produce import ProduceToBucket
+    from pinlake.produce.bucket import write_events
+
+    for bucket, said in (
+        (tmp_path / "a-file", f"bucket {tmp_path / 'a-file'} exists and is not a folder"),
+        (tmp_path / "a-file" / "b", f"cannot be created: {tmp_path / 'a-file'} is not a folder"),
+    ):
+        with pytest.raises(PinlakeError, match=re.escape(said)):
+            BucketSink(settings, SinkOptions(once=True, bucket=str(bucket)))._check_bucket()
+        with pytest.raises(PinlakeError, match=re.escape(said)):
+            write_events(settings, iter([]), ProduceToBucket(bucket=str(bucket)))

@@ -27,6 +27,7 @@ from pinlake.config import TABLES, Settings
 from pinlake.console import console, counted
 from pinlake.errors import PinlakeError, raise_cut_short
 from pinlake.kafka import quiet_logger, retry_transient, unreachable
+from pinlake.output import output_folder
 
 GROUP_ID = "pinlake-sink"
 #: ``--once``: give up if no record arrives for this long (seconds) while still behind.
@@ -246,13 +247,8 @@ class BucketSink:
                 raise PinlakeError(
                     f"S3 bucket {self.bucket.bucket!r} does not exist ({self.bucket})"
                 )
-        else:
-            try:
-                self.bucket.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:  # a file in the way, no permission
-                raise PinlakeError(
-                    f"bucket {self.bucket} cannot be created: {exc.strerror or exc}"
-                ) from exc
+        else:  # a file in the way, no permission: one line (pinlake.output's rule)
+            output_folder(self.bucket, "bucket").mkdir(parents=True, exist_ok=True)
 
     # ---- Kafka side ------------------------------------------------------------------------
     def _check_topics(self) -> dict[str, list[int]]:

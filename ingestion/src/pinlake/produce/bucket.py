@@ -22,6 +22,7 @@ from pinlake.bucket.layout import (
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, progress, table
 from pinlake.errors import PinlakeError
+from pinlake.output import output_folder
 from pinlake.produce.options import ProduceResult, ProduceToBucket
 from pinlake.produce.payload import dumps
 
@@ -43,8 +44,8 @@ def write_events(
         if isinstance(root, S3Path):
             if not bucket_exists(root):
                 raise PinlakeError(f"S3 bucket {root.bucket!r} does not exist ({root})")
-        else:
-            root.mkdir(parents=True, exist_ok=True)
+        else:  # a file in the way, no permission: one line (pinlake.output's rule)
+            output_folder(root, "bucket").mkdir(parents=True, exist_ok=True)
         writers = {
             t: PartitionWriter(root, settings.topic(t), PARTITION, options.flush_size)
             for t in TABLES
