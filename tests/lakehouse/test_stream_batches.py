@@ -101,6 +101,36 @@ def test_a_batch_lands_fields_and_stream_metadata(spark, stream_settings: Settin
     assert user["_ingested_at"] is not None
 
 
+def test_records_acknowledged_before_a_continuous_run_are_its_backlog_not_its_latency(
+    spark, stream_settings: Settings, capsys
+) -> None:
+    """A continuous ``stream`` that caught up on records put before it started said "latency
+    API → raw Delta p50 55.27s" (helper-53's trial): their wait for the run. They are counted
+    as its backlog; the latency is of the records acknowledged while it ran."""
+    from pinlake.lakehouse.stream import print_stream_summary
+
+    ensure_stream_tables_by_path(spark, stream_settings)
+    acked_ms = ACKED_AT.timestamp() * 1000
+    before = StreamResult(started_at_ms=acked_ms + 60_000)  # the run started a minute later
+    _land(spark, stream_settings, "app-b", before, [("user", 0, 1, _json(USER))], 1)
+    during = StreamResult(started_at_ms=acked_ms - 60_000)  # a minute earlier
+    _land(spark, stream_settings, "app-d", during, [("pin", 0, 5, _json(PIN))], 1)
+    assert (before.backlog, during.backlog) == (1, 0)
+    assert before.records["user"] == during.records["pin"] == 1
+    writer = BatchWriter(stream_settings, "geo", "app-g", before)
+    writer(_batch(spark, stream_settings, [("geo", 0, 9, _json(GEO))]), 1)
+    assert before.backlog == 2 and not writer.latencies
+    writer = BatchWriter(stream_settings, "geo", "app-h", during)
+    writer(_batch(spark, stream_settings, [("geo", 0, 10, _json(GEO))]), 1)
+    assert len(writer.latencies) == 1 and writer.latencies[0] > 0
+    before.batches, before.stopped = 2, "stopped by a signal"
+    capsys.readouterr()
+    print_stream_summary(before)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "; 2 records acknowledged before it started (not in the latency)" in out, out
+    assert "latency API → raw Delta p50" not in out  # none of its records was acked during it
+
+
 def test_the_stream_tables_have_the_declared_schema(spark, stream_settings: Settings) -> None:
     from pyspark.sql.types import StructType
 
