@@ -824,7 +824,7 @@ def _start_up(
         stop.start_interrupted()
         return None
     if options.available_now and not stop.requested:
-        ensure_raw_tables(spark, settings)
+        ensure_raw_tables(spark, settings, stopped=lambda: stop.requested)
     if not stop.requested:  # adds new metadata columns
         ensure_stream_tables_by_path(spark, settings, stopped=lambda: stop.requested)
     if options.warm_up and not options.available_now and not stop.requested:
