@@ -70,16 +70,24 @@ def _description(stream: str) -> dict:
 
 def _put_result(d: Delivery) -> dict:
     """PutRecord's result, or a PutRecords entry: ``SequenceNumber``/``ShardId`` once
-    acknowledged; else ``ErrorCode`` ``ValidationException`` when the broker refused the record
-    by its own fault (:data:`~pinlake.ingest_api.wire.REQUEST_FAULTS`, e.g. too large for the
-    stream's topic), ``InternalFailure`` otherwise, and the broker's ``ErrorMessage``."""
+    acknowledged; else ``ErrorCode`` ``InternalFailure`` and the broker's ``ErrorMessage``.
+
+    A PutRecords entry's ``ErrorCode`` is only ever one AWS gives per entry: "ErrorCodes can be
+    either ProvisionedThroughputExceededException or InternalFailure" (PutRecordsResultEntry
+    reference; botocore's kinesis model). A record the request got wrong fails the whole
+    request instead (:meth:`Kinesis.put_records`); a record within the limits that the broker
+    refuses all the same (a topic whose ``max.message.bytes`` is below the API's record limit)
+    is pinlake's fault, an internal failure, and is said so."""
     if d.error is None:
         return {
             "SequenceNumber": sequence_number(d.partition, d.offset),
             "ShardId": shard_id(d.partition),
         }
-    code = "ValidationException" if d.error.code() in REQUEST_FAULTS else "InternalFailure"
-    return {"ErrorCode": code, "ErrorMessage": d.error.str()}
+    message = d.error.str()
+    if d.error.code() in REQUEST_FAULTS:
+        message = f"Kafka refused the record: {message} (the stream's topic takes less than the"
+        message += " API's record limit: `pinlake services up` raises its max.message.bytes)."
+    return {"ErrorCode": "InternalFailure", "ErrorMessage": message}
 
 
 @dataclass
@@ -217,8 +225,7 @@ class Kinesis:
             shards=len(info.partitions),
         )
         (delivery,) = await self.backend.producer.produce(stream, [entry])
-        result = _put_result(delivery)
-        if result.get("ErrorCode") == "ValidationException":
+        if delivery.error is not None and delivery.error.code() in REQUEST_FAULTS:
             raise KinesisError(
                 400, f"Record refused: {delivery.error.str()}", "ValidationException"
             )
@@ -226,48 +233,51 @@ class Kinesis:
             raise KinesisError(
                 503, f"Record not acknowledged: {delivery.error.str()}", "InternalFailure"
             )
-        return result
+        return _put_result(delivery)
 
     async def put_records(self, stream: str, entries: list[Any], fields: codec.EntryFields) -> dict:
         """``{"FailedRecordCount", "Records": [...]}``, one result per entry in order
-        (PutRecords reference): per-entry ``ErrorCode``/``ErrorMessage`` for invalid or failed
-        ones; 503 ``InternalFailure`` when Kafka acknowledged none of the valid ones."""
+        (PutRecords reference).
+
+        Every entry is checked before any is written (:func:`codec.put_entry`): one the request
+        got wrong (a partition key or data missing or of the wrong length, a record over the
+        record size limit, a bad ``ExplicitHashKey``) fails the whole request with its 400, as
+        PutRecord does, and nothing is written: Kinesis validates the request before it writes
+        a record, and a PutRecords entry's ``ErrorCode`` is only ever
+        ``ProvisionedThroughputExceededException`` or ``InternalFailure``
+        (PutRecordsResultEntry reference), so a record too large is never a per-entry failure.
+        A per-entry ``InternalFailure`` is a record Kafka did not take (:func:`_put_result`);
+        when Kafka took none, 503 ``InternalFailure``, or 400 ``ValidationException`` when the
+        broker refused every one of them by its size (as PutRecord answers)."""
         info = await self.stream_info(stream)
         n = len(info.partitions)
-        results: list[dict | None] = [None] * len(entries)
-        to_send: list[codec.PutEntry] = []
-        index: list[int] = []
-        for i, rec in enumerate(entries):
-            try:
-                entry = codec.put_entry(
-                    rec, fields, max_bytes=self.settings.api.max_record_bytes, shards=n, index=i
-                )
-            except codec.CodecError as exc:
-                results[i] = {"ErrorCode": exc.code, "ErrorMessage": exc.message}
-                continue
-            to_send.append(entry)
-            index.append(i)
-        if to_send:
-            producer = self.backend.producer
-            deliveries = await producer.produce(stream, to_send)
-            if len(to_send) > 1:
-                # the broker refuses a record batch whole when it is over the topic's size
-                # limit; Kinesis takes each record on its own (PutRecords keeps no order)
-                for k, d in enumerate(deliveries):
-                    if d.error is not None and d.error.code() in TOO_LARGE:
-                        (deliveries[k],) = await producer.produce(stream, [to_send[k]])
-            for i, d in zip(index, deliveries, strict=True):
-                results[i] = _put_result(d)
+        max_bytes = self.settings.api.max_record_bytes
+        to_send = [
+            codec.put_entry(rec, fields, max_bytes=max_bytes, shards=n, index=i)
+            for i, rec in enumerate(entries)
+        ]
+        producer = self.backend.producer
+        deliveries = await producer.produce(stream, to_send)
+        if len(to_send) > 1:
+            # the broker refuses a record batch whole when it is over the topic's size
+            # limit; Kinesis takes each record on its own (PutRecords keeps no order)
+            for k, d in enumerate(deliveries):
+                if d.error is not None and d.error.code() in TOO_LARGE:
+                    (deliveries[k],) = await producer.produce(stream, [to_send[k]])
+        results = [_put_result(d) for d in deliveries]
         failed = sum(1 for r in results if "ErrorCode" in r)
-        if to_send and all("ErrorCode" in results[i] for i in index) and failed == len(results):
-            if any(results[i]["ErrorCode"] == "InternalFailure" for i in index):
+        if failed == len(results):
+            if all(d.error.code() in REQUEST_FAULTS for d in deliveries):
                 raise KinesisError(
-                    503,
-                    "No record was acknowledged.",
-                    "InternalFailure",
-                    FailedRecordCount=failed,
-                    Records=results,
+                    400, f"Records refused: {deliveries[0].error.str()}", "ValidationException"
                 )
+            raise KinesisError(
+                503,
+                "No record was acknowledged.",
+                "InternalFailure",
+                FailedRecordCount=failed,
+                Records=results,
+            )
         return {"FailedRecordCount": failed, "Records": results}
 
     # ---- reading -------------------------------------------------------------------------
