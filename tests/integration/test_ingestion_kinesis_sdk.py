@@ -361,3 +361,30 @@ def test_the_sdks_record_limit_counts_the_partition_key(kafka_services):
     assert status == 400 and "'records.2.member.data'" in message, message
     assert f"less than or equal to {limit - 3} (the record size limit" in message
     assert marker not in _all_data(client, stream)  # nothing of the request was written
+
+
+def test_put_records_over_5_mib_is_refused_whole(kafka_services, api):
+    """Seven records of 1 MiB (less 2 bytes, with their key) in one PutRecords were taken, 200
+    and FailedRecordCount 0 (the new user's trial): a request carries at most 5 MiB, data and
+    partition keys together (PutRecords reference), and Kinesis refuses more whole, 400
+    InvalidArgumentException "Records size exceeds 5 MB limit". Five such records are taken;
+    the tutorial's resource (Kinesis' own entries or the tutorial's) answers alike."""
+    client = sdk(kafka_services.api.url)
+    stream = kafka_services.stream("user")
+    marker = uuid.uuid4().hex.encode()
+    record = {"Data": marker + b"x" * (1024 * 1024 - 2 - len(marker)), "PartitionKey": "k"}
+    with pytest.raises(client.exceptions.InvalidArgumentException) as raised:
+        client.put_records(StreamName=stream, Records=[record] * 7)
+    assert _error(raised) == (400, "InvalidArgumentException", "Records size exceeds 5 MB limit")
+    assert marker not in _all_data(client, stream)  # nothing of it was written
+    assert client.put_records(StreamName=stream, Records=[record] * 5)["FailedRecordCount"] == 0
+
+    native = {"Data": base64.b64encode(record["Data"]).decode(), "PartitionKey": "k"}
+    tutorial = {"data": "y" * (1024 * 1024 - 2), "partition-key": "k"}
+    for body in ({"Records": [native] * 6}, {"records": [tutorial] * 6}):
+        resp = api.put(f"/streams/{stream}/records", json=body)
+        assert resp.status_code == 400, resp.text[:300]
+        assert resp.json() == {
+            "__type": "InvalidArgumentException",
+            "message": "Records size exceeds 5 MB limit",
+        }

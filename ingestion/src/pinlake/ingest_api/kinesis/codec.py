@@ -62,6 +62,10 @@ ITERATOR_TTL = 300.0
 MAX_HASH = 2**128 - 1
 #: PutRecords takes at most 500 records (PutRecords reference).
 MAX_PUT_RECORDS = 500
+#: A PutRecords request carries at most 5 MiB of records, data and partition keys together
+#: (PutRecords reference: "Each record in the request can be as large as 1 MiB, up to a limit
+#: of 5 MiB for the entire request, including partition keys"; :func:`check_put_records_size`).
+MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
 #: GetRecords' Limit is 1 to 10,000 (GetRecords reference).
 MAX_GET_RECORDS = 10_000
 #: The most shards CreateStream accepts here (a local stand-in for the account's shard quota).
@@ -525,6 +529,22 @@ def put_records_entries(
     if len(entries) > MAX_PUT_RECORDS:
         raise constraint_failed("records", f"have length less than or equal to {MAX_PUT_RECORDS}")
     return entries, fields
+
+
+def check_put_records_size(entries: Collection[PutEntry], max_record_bytes: int) -> None:
+    """Raise 400 ``InvalidArgumentException`` "Records size exceeds 5 MB limit" for the records
+    of one PutRecords request (each checked by :func:`put_entry`) whose data and partition keys
+    (UTF-8) add up to more than :data:`MAX_PUT_RECORDS_BYTES`: the whole request is refused,
+    nothing written, in the service's words (its answer as SDK users quote it:
+    snowplow/enrich#685, aws/amazon-kinesis-streams-for-fluent-bit#21; the limit, PutRecords
+    reference). The API's own request size limit (``PINLAKE_API__MAX_REQUEST_BYTES``, 413) is
+    another check, on the body's bytes (base64 and JSON included). A record limit configured
+    above 5 MiB (``PINLAKE_API__MAX_RECORD_BYTES``) raises this one to it, so that a record
+    PutRecord takes can always be put alone by PutRecords too."""
+    limit = max(MAX_PUT_RECORDS_BYTES, max_record_bytes)
+    if sum(len(e.key) + len(e.data) for e in entries) > limit:
+        mib = "5 MB" if limit == MAX_PUT_RECORDS_BYTES else f"{limit} bytes"
+        raise invalid(f"Records size exceeds {mib} limit")
 
 
 # ---- ListStreams ---------------------------------------------------------------------------

@@ -246,6 +246,8 @@ class Kinesis:
         a record, and a PutRecords entry's ``ErrorCode`` is only ever
         ``ProvisionedThroughputExceededException`` or ``InternalFailure``
         (PutRecordsResultEntry reference), so a record too large is never a per-entry failure.
+        So do records over 5 MiB together (:func:`codec.check_put_records_size`: 400
+        ``InvalidArgumentException`` "Records size exceeds 5 MB limit").
         A per-entry ``InternalFailure`` is a record Kafka did not take (:func:`_put_result`);
         when Kafka took none, 503 ``InternalFailure``, or 400 ``ValidationException`` when the
         broker refused every one of them by its size (as PutRecord answers)."""
@@ -256,6 +258,7 @@ class Kinesis:
             codec.put_entry(rec, fields, max_bytes=max_bytes, shards=n, index=i)
             for i, rec in enumerate(entries)
         ]
+        codec.check_put_records_size(to_send, max_bytes)
         producer = self.backend.producer
         deliveries = await producer.produce(stream, to_send)
         if len(to_send) > 1:
