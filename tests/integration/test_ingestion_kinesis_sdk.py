@@ -388,3 +388,57 @@ def test_put_records_over_5_mib_is_refused_whole(kafka_services, api):
             "__type": "InvalidArgumentException",
             "message": "Records size exceeds 5 MB limit",
         }
+
+
+def test_get_shard_iterator_names_its_inputs_and_serves_at_timestamp(kafka_services, api):
+    """AT_SEQUENCE_NUMBER without StartingSequenceNumber was answered "starting-sequence-number
+    is not a sequence number of this shard." (the REST mapping's name, for a value nobody gave)
+    and AT_TIMESTAMP "Unsupported shard-iterator-type 'AT_TIMESTAMP'" (the new user's trial).
+    Kinesis requires the input the type goes with and serves AT_TIMESTAMP (GetShardIterator
+    reference): here by Kafka's offsets-for-times, from the first record at or after the time,
+    on the SDK protocol and the tutorial's resource, each naming its own inputs."""
+    import time
+
+    client = sdk(kafka_services.api.url)
+    name = f"sdk-{uuid.uuid4().hex[:8]}"
+    client.create_stream(StreamName=name, ShardCount=1)
+    try:
+        shard = codec.shard_id(0)
+        base = {"StreamName": name, "ShardId": shard}
+        with pytest.raises(client.exceptions.InvalidArgumentException) as raised:
+            client.get_shard_iterator(**base, ShardIteratorType="AT_SEQUENCE_NUMBER")
+        message = _error(raised)[2]
+        assert "Request specified AT_SEQUENCE_NUMBER and no StartingSequenceNumber." in message
+        assert "starting-sequence-number" not in message
+        with pytest.raises(client.exceptions.InvalidArgumentException) as raised:
+            client.get_shard_iterator(**base, ShardIteratorType="AT_TIMESTAMP")
+        assert "Must specify Timestamp for iterator of type AT_TIMESTAMP" in _error(raised)[2]
+        rest = api.get(
+            f"/streams/{name}/sharditerator",
+            params={"shard-id": shard, "shard-iterator-type": "AT_SEQUENCE_NUMBER"},
+        )
+        assert rest.status_code == 400 and "and no starting-sequence-number." in rest.text
+
+        client.put_record(StreamName=name, PartitionKey="k", Data=b"before")
+        time.sleep(0.05)
+        between = time.time()
+        time.sleep(0.05)
+        client.put_record(StreamName=name, PartitionKey="k", Data=b"after")
+        for at, expected in ((between, [b"after"]), (0, [b"before", b"after"])):
+            iterator = client.get_shard_iterator(
+                **base, ShardIteratorType="AT_TIMESTAMP", Timestamp=at
+            )["ShardIterator"]
+            got = client.get_records(ShardIterator=iterator)["Records"]
+            assert [r["Data"] for r in got] == expected
+        iterator = api.get(
+            f"/streams/{name}/sharditerator",
+            params={"shard-id": shard, "shard-iterator-type": "AT_TIMESTAMP", "timestamp": between},
+        ).json()["ShardIterator"]
+        got = api.get(f"/streams/{name}/records", headers={"Shard-Iterator": iterator}).json()
+        assert [base64.b64decode(r["Data"]) for r in got["Records"]] == [b"after"]
+        iterator = client.get_shard_iterator(  # later than every record: past the last one
+            **base, ShardIteratorType="AT_TIMESTAMP", Timestamp=time.time()
+        )["ShardIterator"]
+        assert client.get_records(ShardIterator=iterator)["Records"] == []
+    finally:
+        client.delete_stream(StreamName=name)

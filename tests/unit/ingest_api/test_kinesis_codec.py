@@ -149,6 +149,52 @@ def test_start_offset_of_each_iterator_type():
         assert info.value.code == "InvalidArgumentException"
 
 
+def test_get_shard_iterator_inputs_are_named_as_each_protocol_names_them():
+    """AT_SEQUENCE_NUMBER without a sequence number was "starting-sequence-number is not a
+    sequence number of this shard." on the SDK protocol, where nothing was given and the member
+    is StartingSequenceNumber; AT_TIMESTAMP was "Unsupported shard-iterator-type" (the new
+    user's trial). Kinesis says the input is required for the type (GetShardIterator
+    reference), in each protocol's names: the SDK's members, the tutorial's query parameters."""
+    for names in (codec.SDK_ITERATOR, codec.REST_ITERATOR):
+        other = codec.REST_ITERATOR if names == codec.SDK_ITERATOR else codec.SDK_ITERATOR
+        for kind, seq, at, words in (
+            (
+                "AT_SEQUENCE_NUMBER",
+                None,
+                None,
+                f"Request specified AT_SEQUENCE_NUMBER and no {names.sequence}.",
+            ),
+            ("LATEST", "1", None, f"Request specified LATEST and also a {names.sequence}."),
+            (
+                "AT_TIMESTAMP",
+                None,
+                None,
+                f"Must specify {names.timestamp} for iterator of type AT_TIMESTAMP.",
+            ),
+            ("AT_TIMESTAMP", None, "soon", f"{names.timestamp} 'soon' is not a timestamp"),
+            ("AT_TIMESTAMP", None, 4102444800, f"The {names.timestamp} cannot be later than"),
+            ("AT_TIME", None, None, f"Unsupported {names.kind} 'AT_TIME'"),
+        ):
+            with pytest.raises(CodecError) as info:
+                codec.iterator_arguments(kind, seq, at, names)
+            assert info.value.code == "InvalidArgumentException"
+            assert words in info.value.message, info.value.message
+            assert other.sequence not in info.value.message
+        with pytest.raises(CodecError) as info:
+            codec.start_offset("AT_SEQUENCE_NUMBER", 2, 3, 10, "12", names)
+        assert info.value.message.startswith(f"{names.sequence} '12' used in GetShardIterator")
+    for at in (
+        1459799926.48,
+        "1459799926.480",
+        "2016-04-04T19:58:46.480-00:00",
+        "2016-04-04T19:58:46.480",
+    ):
+        assert (
+            codec.iterator_arguments("AT_TIMESTAMP", None, at, codec.SDK_ITERATOR) == 1459799926480
+        )
+    assert codec.iterator_arguments("LATEST", None, None, codec.SDK_ITERATOR) is None
+
+
 @pytest.mark.parametrize(("text", "ok"), [(None, 10_000), ("1", 1), ("10000", 10_000)])
 def test_get_records_limit_accepts_1_to_10000(text, ok):
     assert codec.get_records_limit(text) == ok

@@ -57,6 +57,24 @@ class PartitionReader:
         with self._lock:
             return self._watermarks(topic, partition)
 
+    def offset_for_time(self, topic: str, partition: int, millis: int) -> int:
+        """The offset of the first record of ``topic``/``partition`` whose timestamp is at or
+        after ``millis`` (milliseconds since the epoch; Kafka's offsets-for-times, a trimmed
+        one giving the oldest record kept), or the high watermark when none is (blocking, up to
+        3 s). Raises :class:`BrokerUnavailable` if the broker does not answer."""
+        with self._lock:
+            try:
+                (found,) = self._get().offsets_for_times(
+                    [TopicPartition(topic, partition, millis)], timeout=3.0
+                )
+            except KafkaException as exc:
+                raise BrokerUnavailable(str(exc)) from exc
+            if found.error is not None:
+                raise BrokerUnavailable(str(found.error))
+            if found.offset >= 0:
+                return found.offset
+            return self._watermarks(topic, partition)[1]
+
     def refresh_metadata(self, topic: str) -> None:
         """Ask the broker for ``topic``'s metadata now (blocking, up to 3 s): the consumer's
         cache takes the answer. Raises KafkaException if the broker does not answer."""

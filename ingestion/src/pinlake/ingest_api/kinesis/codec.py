@@ -40,6 +40,7 @@ import hashlib
 import re
 import time
 from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -76,7 +77,28 @@ LIST_STREAMS_PAGE = 100
 MAX_LIST_STREAMS_LIMIT = 10_000
 #: Stream names are 1 to 128 of ``[a-zA-Z0-9_.-]`` (CreateStream reference).
 MAX_STREAM_NAME = 128
-ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
+ITERATOR_TYPES = (
+    "TRIM_HORIZON",
+    "LATEST",
+    "AT_SEQUENCE_NUMBER",
+    "AFTER_SEQUENCE_NUMBER",
+    "AT_TIMESTAMP",
+)
+
+
+class IteratorMembers(NamedTuple):
+    """How a protocol names GetShardIterator's inputs, which its messages name: the iterator
+    type, the starting sequence number and the timestamp."""
+
+    kind: str
+    sequence: str
+    timestamp: str
+
+
+#: Kinesis' own members (GetShardIterator reference), on the JSON protocol the SDKs speak.
+SDK_ITERATOR = IteratorMembers("ShardIteratorType", "StartingSequenceNumber", "Timestamp")
+#: The tutorial's query parameters (``GET /streams/{s}/sharditerator?shard-id=...``).
+REST_ITERATOR = IteratorMembers("shard-iterator-type", "starting-sequence-number", "timestamp")
 
 
 #: The most characters of a client's value that an error message repeats.
@@ -285,34 +307,117 @@ def read_iterator(text: str, now: float | None = None) -> tuple[str, int, int]:
     return stream, partition, offset
 
 
+def parse_timestamp(value: Any, member: str) -> float:
+    """Seconds since the epoch of GetShardIterator's ``Timestamp``: "the Unix epoch date with
+    precision in milliseconds. For example, 2016-04-04T19:58:46.480-00:00 or 1459799926.480"
+    (GetShardIterator reference): a number (what the SDKs send, botocore's JSON protocol), or
+    text of a number or of an ISO 8601 date (a date without an offset is UTC). Raises 400
+    ``InvalidArgumentException`` naming ``member`` otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.timestamp()
+    shown = quote(value) if isinstance(value, str) else "given"
+    raise invalid(
+        f"{member} {shown} is not a timestamp: seconds since the epoch (1459799926.480) or an"
+        " ISO 8601 date (2016-04-04T19:58:46.480-00:00)."
+    )
+
+
+def iterator_arguments(
+    kind: str,
+    starting_sequence_number: str | None,
+    timestamp: Any,
+    names: IteratorMembers,
+    now: float | None = None,
+) -> int | None:
+    """Check a GetShardIterator request's type and the inputs it goes with, as Kinesis does
+    (GetShardIterator reference; the service's words as kinesalite, a replica of the service's
+    answers, has them), naming each input as the protocol does (``names``): a type not in
+    :data:`ITERATOR_TYPES`; AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER without a starting
+    sequence number, or another type with one ("Must either specify (1) AT_SEQUENCE_NUMBER or
+    AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no
+    StartingSequenceNumber. Request specified AT_SEQUENCE_NUMBER and no
+    StartingSequenceNumber."); AT_TIMESTAMP without a timestamp, or one later than ``now``
+    (default the current time). Each is 400 ``InvalidArgumentException``. Returns the
+    timestamp in milliseconds since the epoch for AT_TIMESTAMP, else None."""
+    if kind not in ITERATOR_TYPES:
+        raise invalid(
+            f"Unsupported {names.kind} {quote(kind)} (one of {', '.join(ITERATOR_TYPES)})."
+        )
+    with_sequence = kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
+    if with_sequence != (starting_sequence_number is not None):
+        which = "no" if with_sequence else "also a"
+        raise invalid(
+            f"Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and"
+            f" {names.sequence} or (2) TRIM_HORIZON, LATEST or AT_TIMESTAMP and no"
+            f" {names.sequence}. Request specified {kind} and {which} {names.sequence}."
+        )
+    if kind != "AT_TIMESTAMP":
+        return None
+    if timestamp is None:
+        raise invalid(
+            f"Must specify {names.timestamp} for iterator of type AT_TIMESTAMP. Current request"
+            f" has no {names.timestamp}."
+        )
+    millis = int(parse_timestamp(timestamp, names.timestamp) * 1000)
+    current = int((time.time() if now is None else now) * 1000)
+    if millis > current:
+        raise invalid(
+            f"The {names.timestamp} cannot be later than the current time. {names.timestamp}"
+            f" in milliseconds: {millis}, current time in milliseconds: {current}."
+        )
+    return max(millis, 0)
+
+
 def start_offset(
-    kind: str, partition: int, low: int, high: int, starting_sequence_number: str | None
+    kind: str,
+    partition: int,
+    low: int,
+    high: int,
+    starting_sequence_number: str | None,
+    names: IteratorMembers = SDK_ITERATOR,
 ) -> int:
     """The offset a GetShardIterator of type ``kind`` starts at in a partition holding offsets
     ``low`` .. ``high``-1: TRIM_HORIZON ``low``, LATEST ``high``, AT/AFTER_SEQUENCE_NUMBER the
-    sequence number's offset (+1 for AFTER; one no longer stored reads from ``low``). Raises
-    ``InvalidArgumentException`` for another type, a sequence number of another shard, or one
-    no record has yet (offset ``high`` or later): Kinesis refuses a sequence number that did
-    not come from the stream, and an iterator there would skip every record before it."""
+    sequence number's offset (+1 for AFTER; one no longer stored reads from ``low``). The
+    request is checked first (:func:`iterator_arguments`; AT_TIMESTAMP is resolved by the
+    records' times, :meth:`~pinlake.ingest_api.kinesis.operations.Kinesis.get_shard_iterator`,
+    not here). Raises ``InvalidArgumentException`` for a sequence number of another shard, or
+    one no record has yet (offset ``high`` or later): Kinesis refuses a sequence number that
+    did not come from the stream, and an iterator there would skip every record before it.
+    Messages name the inputs as the protocol does (``names``)."""
+    iterator_arguments(kind, starting_sequence_number, None, names)
     if kind == "TRIM_HORIZON":
         return low
     if kind == "LATEST":
         return high
-    if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
-        seq = parse_sequence_number(starting_sequence_number or "")
-        if seq is None or seq[0] != partition:
-            raise invalid("starting-sequence-number is not a sequence number of this shard.")
-        if seq[1] >= high:
-            following = sequence_number(partition, high)
-            raise invalid(
-                f"StartingSequenceNumber {quote(starting_sequence_number)} used in"
-                f" GetShardIterator on shard {shard_id(partition)} is invalid because it did"
-                f" not come from this stream (the shard's next record gets {following})."
-            )
-        return seq[1] + (kind == "AFTER_SEQUENCE_NUMBER")
-    raise invalid(
-        f"Unsupported shard-iterator-type {quote(kind)} (one of {', '.join(ITERATOR_TYPES)})."
-    )
+    assert starting_sequence_number is not None  # iterator_arguments: AT/AFTER_SEQUENCE_NUMBER
+    seq = parse_sequence_number(starting_sequence_number)
+    if seq is None or seq[0] != partition:
+        raise invalid(
+            f"{names.sequence} {quote(starting_sequence_number)} used in GetShardIterator on"
+            f" shard {shard_id(partition)} is invalid: it is not a sequence number of this shard."
+        )
+    if seq[1] >= high:
+        following = sequence_number(partition, high)
+        raise invalid(
+            f"{names.sequence} {quote(starting_sequence_number)} used in"
+            f" GetShardIterator on shard {shard_id(partition)} is invalid because it did"
+            f" not come from this stream (the shard's next record gets {following})."
+        )
+    return seq[1] + (kind == "AFTER_SEQUENCE_NUMBER")
 
 
 def get_records_limit(text: str | None) -> int:

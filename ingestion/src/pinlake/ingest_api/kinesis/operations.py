@@ -285,16 +285,35 @@ class Kinesis:
 
     # ---- reading -------------------------------------------------------------------------
     async def get_shard_iterator(
-        self, stream: str, shard: str, kind: str, starting_sequence_number: str | None
+        self,
+        stream: str,
+        shard: str,
+        kind: str,
+        starting_sequence_number: str | None,
+        timestamp: Any = None,
+        names: codec.IteratorMembers = codec.SDK_ITERATOR,
     ) -> dict:
-        """``{"ShardIterator"}`` of type ``kind`` (:func:`codec.start_offset`) on ``shard``;
-        400 ``ResourceNotFoundException`` for a shard the stream does not have."""
+        """``{"ShardIterator"}`` of type ``kind`` on ``shard`` (:func:`codec.start_offset`;
+        AT_TIMESTAMP at the shard's first record whose Kafka timestamp, which GetRecords answers
+        as ``ApproximateArrivalTimestamp``, is at or after ``timestamp``, past its last record
+        when none is: "If a record with this exact time stamp does not exist, the iterator
+        returned is for the next (later) record. If the time stamp is older than the current
+        trim horizon, the iterator returned is for the oldest untrimmed data record"
+        (GetShardIterator reference), by Kafka's offsets-for-times); 400
+        ``ResourceNotFoundException`` for a shard the stream does not have,
+        ``InvalidArgumentException`` for inputs that do not go together
+        (:func:`codec.iterator_arguments`, naming them as the protocol does: ``names``)."""
         info = await self.stream_info(stream)
         partition = codec.parse_shard_id(shard)
         if partition is None or partition not in info.partitions:
             raise codec.shard_not_found(shard, stream)
-        low, high = await asyncio.to_thread(self.backend.reader.watermarks, stream, partition)
-        offset = codec.start_offset(kind, partition, low, high, starting_sequence_number)
+        millis = codec.iterator_arguments(kind, starting_sequence_number, timestamp, names)
+        reader = self.backend.reader
+        if millis is not None:
+            offset = await asyncio.to_thread(reader.offset_for_time, stream, partition, millis)
+        else:
+            low, high = await asyncio.to_thread(reader.watermarks, stream, partition)
+            offset = codec.start_offset(kind, partition, low, high, starting_sequence_number, names)
         return {"ShardIterator": codec.make_iterator(stream, partition, offset)}
 
     async def get_records(self, iterator: str, limit: int, stream: str | None = None) -> dict:

@@ -84,14 +84,18 @@ async def put_records(request: Request, stream: str) -> Response:
 async def get_shard_iterator(request: Request, stream: str) -> Response:
     """``{"ShardIterator"}`` for query ``shard-id`` and ``shard-iterator-type`` (default
     TRIM_HORIZON, the tutorial's fixed type; also LATEST, AT/AFTER_SEQUENCE_NUMBER with
-    ``starting-sequence-number``; :meth:`Kinesis.get_shard_iterator`)."""
+    ``starting-sequence-number``, AT_TIMESTAMP with ``timestamp``, seconds since the epoch or
+    an ISO 8601 date; :meth:`Kinesis.get_shard_iterator`, whose messages name these)."""
     params = request.query_params
     shard = params.get("shard-id") or params.get("ShardId")
     if shard is None:
         raise codec.invalid("Query parameter shard-id is required.")
     kind = (params.get("shard-iterator-type") or "TRIM_HORIZON").upper()
     seq = params.get("starting-sequence-number")
-    return amz_json(await Kinesis.of(request).get_shard_iterator(stream, shard, kind, seq))
+    at = params.get("timestamp")
+    kinesis = Kinesis.of(request)
+    names = codec.REST_ITERATOR
+    return amz_json(await kinesis.get_shard_iterator(stream, shard, kind, seq, at, names))
 
 
 @router.get("/streams/{stream}/records", summary="GetRecords")

@@ -93,7 +93,8 @@ async def _get_shard_iterator(k: Kinesis, data: dict[str, Any], _request: Reques
     shard = codec.sdk_string(data, "ShardId")
     kind = codec.sdk_string(data, "ShardIteratorType")
     seq = codec.sdk_string(data, "StartingSequenceNumber", required=False)
-    return await k.get_shard_iterator(stream, shard, kind, seq)
+    at = data.get("Timestamp")
+    return await k.get_shard_iterator(stream, shard, kind, seq, at, codec.SDK_ITERATOR)
 
 
 async def _get_records(k: Kinesis, data: dict[str, Any], _request: Request) -> dict:
