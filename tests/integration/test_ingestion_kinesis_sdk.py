@@ -442,3 +442,50 @@ def test_get_shard_iterator_names_its_inputs_and_serves_at_timestamp(kafka_servi
         assert client.get_records(ShardIterator=iterator)["Records"] == []
     finally:
         client.delete_stream(StreamName=name)
+
+
+def test_create_stream_members_pinlake_does_not_act_on_are_refused(kafka_services, api):
+    """CreateStream with StreamModeDetails ON_DEMAND was taken and the stream described as
+    PROVISIONED (the new user's trial): a stream here is a Kafka topic of fixed partitions, so
+    ON_DEMAND is refused, naming why, and no stream is created (codec.MEMBER_POLICY), on the SDK
+    protocol and the tutorial's resource; PROVISIONED is taken. So are a MaxRecordSizeInKiB other
+    than the API's limit and DryRun true (a PutRecord with it wrote its record)."""
+    client = sdk(kafka_services.api.url)
+    name = f"sdk-{uuid.uuid4().hex[:8]}"
+    refused = [
+        lambda: client.create_stream(
+            StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"}
+        ),
+        lambda: client.create_stream(StreamName=name, ShardCount=1, MaxRecordSizeInKiB=2048),
+    ]
+    for call in refused:
+        with pytest.raises(client.exceptions.InvalidArgumentException) as raised:
+            call()
+        assert "is not served" in _error(raised)[2]
+    rest = api.post(f"/streams/{name}", json={"StreamModeDetails": {"StreamMode": "ON_DEMAND"}})
+    assert rest.status_code == 400 and "StreamMode 'ON_DEMAND' is not served" in rest.text
+    assert name not in client.list_streams(ExclusiveStartStreamName=name[:-1])["StreamNames"]
+
+    client.create_stream(
+        StreamName=name,
+        ShardCount=1,
+        StreamModeDetails={"StreamMode": "PROVISIONED"},
+        MaxRecordSizeInKiB=kafka_services.api.max_record_bytes // 1024,
+        Tags={"team": "data"},
+    )
+    try:
+        described = client.describe_stream(StreamName=name)["StreamDescription"]
+        assert described["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
+        with pytest.raises(client.exceptions.InvalidArgumentException) as raised:
+            client.put_record(StreamName=name, PartitionKey="k", Data=b"dry", DryRun=True)
+        assert "DryRun is not served" in _error(raised)[2]
+        assert _all_data(client, name) == b""  # the dry run wrote nothing
+        iterator = client.get_shard_iterator(
+            StreamName=name, ShardId=codec.shard_id(0), ShardIteratorType="LATEST"
+        )["ShardIterator"]
+        other = f"arn:aws:kinesis:us-east-1:123456789012:stream/{kafka_services.stream('user')}"
+        with pytest.raises(client.exceptions.InvalidArgumentException):  # GetRecords' StreamARN
+            client.get_records(ShardIterator=iterator, StreamARN=other)
+        assert client.get_records(ShardIterator=iterator, StreamARN=described["StreamARN"])
+    finally:
+        client.delete_stream(StreamName=name)

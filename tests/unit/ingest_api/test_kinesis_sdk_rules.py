@@ -226,3 +226,78 @@ def test_quote_cuts_long_text():
     assert codec.quote("a\ud800b") == "'a\ufffdb'"
     long = codec.quote("x" * 10_000)
     assert len(long) == codec.QUOTED_CHARS + 5 and long.endswith("...'")
+
+
+#: The members of the served inputs pinlake uses as the API reference says (every other one is
+#: in codec.MEMBER_POLICY).
+USED = {
+    "StreamName",
+    "StreamARN",
+    "ShardCount",
+    "Limit",
+    "ExclusiveStartShardId",
+    "ExclusiveStartStreamName",
+    "NextToken",
+    "MaxResults",
+    "Data",
+    "PartitionKey",
+    "ExplicitHashKey",
+    "Records",
+    "ShardId",
+    "ShardIteratorType",
+    "StartingSequenceNumber",
+    "Timestamp",
+    "ShardIterator",
+}
+
+
+def test_every_member_of_a_served_input_is_used_or_has_its_policy():
+    """Each member a served operation's input has in the installed service model is either used
+    as AWS says or listed in codec.MEMBER_POLICY (honoured / refused / ignored, and why): an
+    ON_DEMAND StreamModeDetails was accepted and the stream created PROVISIONED without a word
+    (the new user's trial)."""
+    shapes = _model()["shapes"]
+    unlisted = []
+    for operation in OPERATIONS:
+        for member in shapes[f"{operation}Input"]["members"]:
+            listed = {f"{operation}.{member}", f"*.{member}"} & codec.MEMBER_POLICY.keys()
+            used = member in USED and f"{operation}.{member}" not in codec.MEMBER_POLICY
+            if not listed and not used:
+                unlisted.append(f"{operation}.{member}")
+    assert unlisted == []
+    for key, policy in codec.MEMBER_POLICY.items():
+        assert policy.split(" ")[0].rstrip(":,") in ("honoured", "refused", "ignored"), key
+
+
+@pytest.mark.parametrize(
+    ("operation", "data", "words"),
+    [
+        ("CreateStream", {"StreamModeDetails": {"StreamMode": "ON_DEMAND"}}, "StreamMode"),
+        ("CreateStream", {"MaxRecordSizeInKiB": 2048}, "MaxRecordSizeInKiB '2048'"),
+        ("CreateStream", {"RecordDistributionStrategy": "AUTO"}, "RecordDistributionStrategy"),
+        ("PutRecord", {"DryRun": True}, "DryRun is not served"),
+        ("PutRecords", {"DryRun": True}, "DryRun is not served"),
+        ("GetShardIterator", {"DryRun": True}, "DryRun is not served"),
+    ],
+)
+def test_a_member_pinlake_does_not_act_on_is_refused_naming_it(operation, data, words):
+    with pytest.raises(CodecError) as raised:
+        codec.check_members(operation, {"StreamName": "s", **data}, 1024 * 1024)
+    assert (raised.value.status, raised.value.code) == (400, "InvalidArgumentException")
+    assert words in raised.value.message and "is not served" in raised.value.message
+
+
+def test_a_member_value_pinlake_acts_on_is_accepted():
+    codec.check_members(
+        "CreateStream",
+        {
+            "StreamName": "s",
+            "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+            "MaxRecordSizeInKiB": 1024,
+            "RecordDistributionStrategy": "USER_PARTITION_KEY",
+            "Tags": {"team": "data"},
+            "WarmThroughputMiBps": 10,
+        },
+        1024 * 1024,
+    )
+    codec.check_members("PutRecords", {"DryRun": False, "StreamId": "x"}, 1024 * 1024)

@@ -1123,6 +1123,108 @@ def check_input(operation: str, data: dict[str, Any]) -> None:
         )
 
 
+# ---- members the model has and pinlake does not act on as AWS does --------------------------
+#: What pinlake does with each member of a served operation's input (:data:`SHAPES`) that it
+#: does not simply use as AWS does: the one place this is decided and written down. Each is
+#: ``honoured`` (as far as a Kafka-backed stream can, saying what it means here), ``refused``
+#: (400 ``InvalidArgumentException`` naming why, :func:`check_members`; a value pinlake does
+#: act on as asked is accepted) or ``ignored`` (harmless: nothing a client can observe differs).
+#: Every other member of the served inputs is used as the AWS Kinesis API reference says
+#: (tests/unit/ingest_api check that each member is one or the other). Member meanings:
+#: botocore's kinesis service model and the API reference of each operation.
+MEMBER_POLICY: dict[str, str] = {
+    "CreateStream.StreamModeDetails": (
+        "refused for ON_DEMAND, honoured for PROVISIONED: a stream is a Kafka topic whose"
+        " partitions (its shards) are fixed at ShardCount when it is created and never scaled"
+        " on demand, so every stream is PROVISIONED (DescribeStream says so); an ON_DEMAND"
+        " stream was created PROVISIONED without a word (the new user's trial)"
+    ),
+    "CreateStream.MaxRecordSizeInKiB": (
+        "honoured when it is the API's record limit (PINLAKE_API__MAX_RECORD_BYTES, 1024 KiB by"
+        " default: every stream takes records up to it), refused otherwise: the limit is the"
+        " API's, not a stream's"
+    ),
+    "CreateStream.RecordDistributionStrategy": (
+        "honoured for USER_PARTITION_KEY (AWS's default: a record's shard is the MD5 of its"
+        " partition key, or its ExplicitHashKey), refused for AUTO (records spread evenly,"
+        " ignoring the key), which pinlake does not do"
+    ),
+    "CreateStream.Tags": (
+        "ignored: no operation served here reads tags back (ListTagsForStream and the other"
+        " tag operations are UnknownOperationException), and tags change nothing a stream does"
+    ),
+    "CreateStream.WarmThroughputMiBps": (
+        "ignored: it sizes an on-demand stream's ready throughput, and pinlake never throttles"
+        " a stream (no ProvisionedThroughputExceededException): all its throughput is warm"
+    ),
+    "DeleteStream.EnforceConsumerDeletion": (
+        "ignored: no consumer registers through this API, and a stream pinlake's stream query"
+        " reads is refused whatever it says (ResourceInUseException, stream_in_use)"
+    ),
+    "ListShards.ShardFilter": (
+        "honoured: AFTER_SHARD_ID starts after its ShardId; AT_TRIM_HORIZON,"
+        " FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP and FROM_TIMESTAMP list every shard, which"
+        " is what each selects on a stream never resharded: every shard is open, none closed"
+        " or expired (a time before the stream was created is taken as after it)"
+    ),
+    "ListShards.StreamCreationTimestamp": (
+        "ignored: it tells apart streams of one name created at different times; the stream"
+        " named is the one that exists"
+    ),
+    "PutRecord.SequenceNumberForOrdering": (
+        "ignored: a shard's sequence numbers (its Kafka offsets) already increase in the order"
+        " records arrive, which is the order it asks for"
+    ),
+    "GetRecords.StreamARN": (
+        "honoured: it must name the iterator's stream (InvalidArgumentException otherwise)"
+    ),
+    "*.StreamId": (
+        "ignored, as AWS does: 'Not Implemented. Reserved for future use.' (service model)"
+    ),
+    "*.DryRun": (
+        "refused when true: pinlake runs a request or refuses it, and never only checks it"
+        " ('Checks if your request will succeed', service model); a PutRecord(s) with DryRun"
+        " true would have written its records"
+    ),
+}
+
+
+def check_members(operation: str, data: dict[str, Any], max_record_bytes: int) -> None:
+    """Raise 400 ``InvalidArgumentException`` for a member value :data:`MEMBER_POLICY` refuses,
+    naming the member and why; ``data`` is the request body (JSON protocol, after
+    :func:`check_input`; or the tutorial's CreateStream body, whose members are read alike)."""
+    if data.get("DryRun") is True:
+        raise invalid(
+            f"DryRun is not served: pinlake runs a {operation} or refuses it, never only checks"
+            " it. Send the request without DryRun (or with DryRun false)."
+        )
+    if operation != "CreateStream":
+        return
+    details = data.get("StreamModeDetails")
+    mode = details.get("StreamMode") if isinstance(details, dict) else None
+    if mode is not None and mode != "PROVISIONED":
+        raise invalid(
+            f"StreamMode {quote(str(mode))} is not served: a stream here is a Kafka topic whose"
+            " partitions (its shards) are fixed at its ShardCount when it is created and never"
+            " scaled on demand. Create it PROVISIONED (give a ShardCount, or none for the"
+            " API's default)."
+        )
+    size = data.get("MaxRecordSizeInKiB")
+    if size is not None and size * 1024 != max_record_bytes:
+        raise invalid(
+            f"MaxRecordSizeInKiB {quote(str(size))} is not served: every stream here takes"
+            f" records of up to the API's limit, {max_record_bytes // 1024} KiB"
+            f" ({max_record_bytes} bytes, PINLAKE_API__MAX_RECORD_BYTES). Leave it out, or"
+            " give that."
+        )
+    strategy = data.get("RecordDistributionStrategy")
+    if strategy is not None and strategy != "USER_PARTITION_KEY":
+        raise invalid(
+            f"RecordDistributionStrategy {quote(str(strategy))} is not served: a record's shard"
+            " is the MD5 of its partition key (or its ExplicitHashKey), USER_PARTITION_KEY."
+        )
+
+
 # ---- paging shards: ListShards and DescribeStream --------------------------------------------
 #: ListShards returns 1000 shards when no MaxResults is given, and never more (ListShards
 #: reference, MaxResults: "The default value is 1000. If you specify a value greater than 1000,

@@ -39,9 +39,12 @@ async def list_streams(request: Request) -> Response:
 async def create_stream(request: Request, stream: str) -> Response:
     """Create a stream of ``ShardCount`` shards (body optional, default
     ``PINLAKE_API__DEFAULT_SHARD_COUNT``); ``{}`` once it is usable
-    (:meth:`Kinesis.create_stream`)."""
+    (:meth:`Kinesis.create_stream`). The body's other CreateStream members are read as on the
+    SDK protocol (:data:`codec.MEMBER_POLICY`: an ON_DEMAND ``StreamModeDetails`` is
+    refused)."""
     settings = request.app.state.settings
     data = await json_body(request, optional=True)
+    codec.check_members("CreateStream", data, settings.api.max_record_bytes)
     count = codec.shard_count(data, settings.api.default_shard_count)
     return amz_json(await Kinesis.of(request).create_stream(stream, count))
 

@@ -14,7 +14,9 @@ Served: CreateStream, DeleteStream, DescribeStream, DescribeStreamSummary, ListS
 ListShards, PutRecord, PutRecords, GetShardIterator, GetRecords. Every body is first checked
 against the operation's input shape in Kinesis' service model, as the service's request
 validation does (:func:`codec.check_input`: ``SerializationException`` for a member of another
-JSON type, ``ValidationException`` listing every failed min/max/pattern/enum/required). The
+JSON type, ``ValidationException`` listing every failed min/max/pattern/enum/required), then
+for the members pinlake does not act on as AWS does (:data:`codec.MEMBER_POLICY`, the one list
+of what is honoured, refused or harmlessly ignored, and why: :func:`codec.check_members`). The
 shards and streams are paged as AWS documents: ListShards by ``MaxResults`` (at most 1000) and
 ``NextToken`` (:func:`codec.list_shards_request`), DescribeStream by ``Limit`` (at most 100),
 ``ExclusiveStartShardId`` and ``HasMoreShards``, ListStreams by ``Limit`` and ``NextToken``.
@@ -100,7 +102,8 @@ async def _get_shard_iterator(k: Kinesis, data: dict[str, Any], _request: Reques
 async def _get_records(k: Kinesis, data: dict[str, Any], _request: Request) -> dict:
     iterator = codec.sdk_string(data, "ShardIterator")
     limit = codec.sdk_limit(data, "Limit", codec.MAX_GET_RECORDS, codec.MAX_GET_RECORDS)
-    return await k.get_records(iterator, limit)
+    stream = codec.sdk_stream_name(data) if data.get("StreamARN") is not None else None
+    return await k.get_records(iterator, limit, stream)
 
 
 #: The operations served, by their ``X-Amz-Target`` name.
@@ -142,4 +145,5 @@ async def kinesis_api(request: Request) -> Response:
         )
     data = await json_body(request, optional=True)
     codec.check_input(operation, data)
+    codec.check_members(operation, data, request.app.state.settings.api.max_record_bytes)
     return amz_json(await OPERATIONS[operation](Kinesis.of(request), data, request))
