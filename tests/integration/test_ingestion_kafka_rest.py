@@ -247,7 +247,9 @@ def test_a_produce_the_broker_refuses_by_the_requests_fault_is_4xx(kafka_service
     both facades (a retry would fail the same way), never 500/503: Kafka's internal topics
     (403 / 40301; the Kinesis proxy has no such stream) and a record larger than the topic's
     ``max.message.bytes`` though within the API's record limit (413 / 413; Kinesis 400
-    ValidationException, per entry in PutRecords)."""
+    ValidationException; in a PutRecords beside records taken, that entry's InternalFailure,
+    as a PutRecordsResultEntry's ErrorCode is only that or
+    ProvisionedThroughputExceededException)."""
     from confluent_kafka.admin import NewTopic
 
     from pinlake import kafka
@@ -280,7 +282,10 @@ def test_a_produce_the_broker_refuses_by_the_requests_fault_is_4xx(kafka_service
     assert resp.status_code == 200, resp.text
     assert resp.json()["FailedRecordCount"] == 1, resp.text
     ok, refused = resp.json()["Records"]
-    assert "SequenceNumber" in ok and refused["ErrorCode"] == "ValidationException"
+    # a PutRecords entry's ErrorCode is one AWS gives per entry: the broker's refusal of a
+    # record within the API's limit is pinlake's own failure (PutRecordsResultEntry reference)
+    assert "SequenceNumber" in ok and refused["ErrorCode"] == "InternalFailure"
+    assert "max.message.bytes" in refused["ErrorMessage"]
     assert marked(read_topic(kafka_services, topic), marker) == {0: 1}
 
 
