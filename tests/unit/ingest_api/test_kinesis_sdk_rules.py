@@ -274,6 +274,7 @@ def test_every_member_of_a_served_input_is_used_or_has_its_policy():
     [
         ("CreateStream", {"StreamModeDetails": {"StreamMode": "ON_DEMAND"}}, "StreamMode"),
         ("CreateStream", {"MaxRecordSizeInKiB": 2048}, "MaxRecordSizeInKiB '2048'"),
+        ("CreateStream", {"MaxRecordSizeInKiB": {}}, "MaxRecordSizeInKiB '{}'"),  # REST body
         ("CreateStream", {"RecordDistributionStrategy": "AUTO"}, "RecordDistributionStrategy"),
         ("PutRecord", {"DryRun": True}, "DryRun is not served"),
         ("PutRecords", {"DryRun": True}, "DryRun is not served"),

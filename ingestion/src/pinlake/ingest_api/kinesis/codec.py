@@ -1210,7 +1210,9 @@ def check_members(operation: str, data: dict[str, Any], max_record_bytes: int) -
             " API's default)."
         )
     size = data.get("MaxRecordSizeInKiB")
-    if size is not None and size * 1024 != max_record_bytes:
+    if size is not None and (
+        not isinstance(size, int) or isinstance(size, bool) or size * 1024 != max_record_bytes
+    ):
         raise invalid(
             f"MaxRecordSizeInKiB {quote(str(size))} is not served: every stream here takes"
             f" records of up to the API's limit, {max_record_bytes // 1024} KiB"
