@@ -29,6 +29,18 @@ def produce(api, topic: str, marker: str, n: int, batch: int = 100) -> None:
         assert resp.status_code == 200, resp.text
 
 
+def _unwritten_error(settings, options: SinkOptions) -> str:
+    """The one error of a sink run (:func:`run_sink`) that could not write one partition, its
+    whitespace folded; its opening words checked."""
+    from pinlake.errors import PinlakeError
+
+    with pytest.raises(PinlakeError) as raised:
+        run_sink(settings, options)
+    text = " ".join(str(raised.value).split())
+    assert text.startswith("the sink stopped without writing what it had read of 1 partition")
+    return text
+
+
 def test_sink_layout_and_invalid_json_is_kept(kafka_services, api, marker, tmp_path):
     topic = kafka_services.topic("user")
     produce(api, topic, marker, 25)
@@ -205,12 +217,7 @@ def test_a_stopping_sink_reports_a_buffer_it_cannot_write(kafka_services, api, m
     assert result.topics[topic] == 0
     # a sink that meets it while it runs ends with one error that says the same (it printed the
     # file system's words alone, through the CLI's catch-all: helper-51's trial)
-    from pinlake.errors import PinlakeError
-
-    with pytest.raises(PinlakeError) as raised:
-        run_sink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=1000))
-    text = " ".join(str(raised.value).split())
-    assert text.startswith("the sink stopped without writing what it had read of 1 partition")
+    text = _unwritten_error(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=1000))
     assert f"({topic}[0]: from offset 0: " in text, text
     assert "cannot write the topics bucket: " in text and "Not a directory" in text, text
     assert text.endswith(
@@ -230,8 +237,6 @@ def test_a_buffer_the_sink_cannot_write_stops_it_after_it_writes_the_others(
     prints its ✗ summary and ends with one error naming the partition and its offsets; it
     printed no summary and left the other buffers unwritten (helper-51's trial). The records
     stay uncommitted in Kafka: the next run writes every one of them, once."""
-    from pinlake.errors import PinlakeError
-
     pin, geo = kafka_services.topic("pin"), kafka_services.topic("geo")
     produce(api, geo, marker, 30, batch=30)
     produce(api, pin, marker, 20, batch=20)
@@ -239,10 +244,7 @@ def test_a_buffer_the_sink_cannot_write_stops_it_after_it_writes_the_others(
     (bucket / "topics").mkdir(parents=True)
     (bucket / "topics" / pin).write_text("in the way")  # pin's folder cannot be made
     options = SinkOptions(bucket=bucket, flush_size=100_000, flush_interval=2)
-    with pytest.raises(PinlakeError) as raised:
-        run_sink(kafka_services, options)  # continuous: it ends by itself
-    text = " ".join(str(raised.value).split())
-    assert text.startswith("the sink stopped without writing what it had read of 1 partition")
+    text = _unwritten_error(kafka_services, options)  # continuous: it ends by itself
     assert f"({pin}[0]: " in text and "Not a directory" in text, text
     assert "stay uncommitted in Kafka" in text, text
     out = " ".join(capsys.readouterr().out.split())
@@ -264,7 +266,6 @@ def test_a_folder_named_as_the_next_file_stops_the_sink_as_an_unwritable_file(
     is the same stop now: the others written, the ✗ summary, one error naming the partition
     and the offset it stopped at."""
     from pinlake.bucket.layout import file_path
-    from pinlake.errors import PinlakeError
 
     pin, geo = kafka_services.topic("pin"), kafka_services.topic("geo")
     bucket = tmp_path / "bucket"
@@ -275,10 +276,9 @@ def test_a_folder_named_as_the_next_file_stops_the_sink_as_an_unwritable_file(
     in_the_way = file_path(bucket, pin, 0, next_pin)
     in_the_way.mkdir(parents=True)
     capsys.readouterr()
-    with pytest.raises(PinlakeError) as raised:
-        run_sink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=100_000))
-    text = " ".join(str(raised.value).split())
-    assert text.startswith("the sink stopped without writing what it had read of 1 partition")
+    text = _unwritten_error(
+        kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=100_000)
+    )
     assert f"({pin}[0]: from offset {next_pin}: " in text, text
     assert "cannot read the topics bucket: " in text and "Is a directory" in text, text
     out = " ".join(capsys.readouterr().out.split())
