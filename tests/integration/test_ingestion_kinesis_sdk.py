@@ -447,7 +447,7 @@ def test_get_shard_iterator_names_its_inputs_and_serves_at_timestamp(kafka_servi
 def test_create_stream_members_pinlake_does_not_act_on_are_refused(kafka_services, api):
     """CreateStream with StreamModeDetails ON_DEMAND was taken and the stream described as
     PROVISIONED (the new user's trial): a stream here is a Kafka topic of fixed partitions, so
-    ON_DEMAND is refused, naming why, and no stream is created (codec.MEMBER_POLICY), on the SDK
+    ON_DEMAND is refused, naming why, and no stream is created (model.MEMBER_POLICY), on the SDK
     protocol and the tutorial's resource; PROVISIONED is taken. So are a MaxRecordSizeInKiB other
     than the API's limit and DryRun true (a PutRecord with it wrote its record)."""
     client = sdk(kafka_services.api.url)

@@ -1,5 +1,5 @@
 """The rules of Kinesis' own JSON protocol as pure functions: the service model's input
-constraints (:func:`codec.check_input`), paging shards and streams with ``NextToken`` and
+constraints (:func:`model.check_input`), paging shards and streams with ``NextToken`` and
 ``ExclusiveStartShardId``, and how messages name a client's text."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import botocore
 import pytest
 
 from pinlake.ingest_api.kinesis import codec
+from pinlake.ingest_api.kinesis.model import MEMBER_POLICY, SHAPES, check_input, check_members
 from pinlake.ingest_api.kinesis.sdk_protocol import OPERATIONS
 from pinlake.ingest_api.wire import CodecError, is_unicode
 
@@ -27,12 +28,12 @@ def _model() -> dict:
 
 def _refusal(operation: str, data: dict) -> CodecError:
     with pytest.raises(CodecError) as raised:
-        codec.check_input(operation, data)
+        check_input(operation, data)
     return raised.value
 
 
 def test_the_constraints_are_the_installed_service_models():
-    """Every shape of :data:`codec.SHAPES` is the model's, for every served operation's input
+    """Every shape of :data:`model.SHAPES` is the model's, for every served operation's input
     and every shape it holds: a botocore upgrade that changes one fails here."""
     shapes = _model()["shapes"]
     seen: set[str] = set()
@@ -41,7 +42,7 @@ def test_the_constraints_are_the_installed_service_models():
         if name in seen:
             return
         seen.add(name)
-        model, ours = shapes[name], codec.SHAPES[name]
+        model, ours = shapes[name], SHAPES[name]
         assert ours.type == model["type"], name
         assert (ours.min, ours.max) == (model.get("min"), model.get("max")), name
         assert ours.pattern == model.get("pattern"), name
@@ -103,10 +104,10 @@ def test_every_constraint_of_the_model_is_a_validation_exception(operation, data
 
 
 def test_a_request_within_the_model_passes():
-    codec.check_input("ListShards", {"StreamName": "s", "MaxResults": 10_000, "Other": [1]})
-    codec.check_input("PutRecords", {"Records": [{"Data": "", "PartitionKey": "k"}] * 500})
-    codec.check_input("PutRecord", {"Data": "eA==", "ExplicitHashKey": "0", "StreamName": None})
-    codec.check_input("ListStreams", {})
+    check_input("ListShards", {"StreamName": "s", "MaxResults": 10_000, "Other": [1]})
+    check_input("PutRecords", {"Records": [{"Data": "", "PartitionKey": "k"}] * 500})
+    check_input("PutRecord", {"Data": "eA==", "ExplicitHashKey": "0", "StreamName": None})
+    check_input("ListStreams", {})
 
 
 def test_every_failed_constraint_is_listed_up_to_ten():
@@ -206,9 +207,9 @@ def test_every_message_names_a_clients_text_as_unicode(text):
         lambda: codec.sdk_operation(f"Kinesis_20131202.{text}", {"ListStreams"}),
         lambda: codec.sdk_operation(f"{text}.ListStreams", {"ListStreams"}),
         lambda: codec.start_offset(text, 0, 0, 1, None),
-        lambda: codec.check_input("GetShardIterator", {"ShardId": text, "ShardIteratorType": text}),
-        lambda: codec.check_input("PutRecord", {"Data": "", "ExplicitHashKey": text}),
-        lambda: codec.check_input("CreateStream", {"StreamName": text, "Tags": {text: text * 300}}),
+        lambda: check_input("GetShardIterator", {"ShardId": text, "ShardIteratorType": text}),
+        lambda: check_input("PutRecord", {"Data": "", "ExplicitHashKey": text}),
+        lambda: check_input("CreateStream", {"StreamName": text, "Tags": {text: text * 300}}),
     ]
     errors = [codec.stream_not_found(text), codec.shard_not_found(text, text)]
     errors.append(codec.stream_in_use(text))
@@ -229,7 +230,7 @@ def test_quote_cuts_long_text():
 
 
 #: The members of the served inputs pinlake uses as the API reference says (every other one is
-#: in codec.MEMBER_POLICY).
+#: in MEMBER_POLICY).
 USED = {
     "StreamName",
     "StreamARN",
@@ -253,19 +254,19 @@ USED = {
 
 def test_every_member_of_a_served_input_is_used_or_has_its_policy():
     """Each member a served operation's input has in the installed service model is either used
-    as AWS says or listed in codec.MEMBER_POLICY (honoured / refused / ignored, and why): an
+    as AWS says or listed in MEMBER_POLICY (honoured / refused / ignored, and why): an
     ON_DEMAND StreamModeDetails was accepted and the stream created PROVISIONED without a word
     (the new user's trial)."""
     shapes = _model()["shapes"]
     unlisted = []
     for operation in OPERATIONS:
         for member in shapes[f"{operation}Input"]["members"]:
-            listed = {f"{operation}.{member}", f"*.{member}"} & codec.MEMBER_POLICY.keys()
-            used = member in USED and f"{operation}.{member}" not in codec.MEMBER_POLICY
+            listed = {f"{operation}.{member}", f"*.{member}"} & MEMBER_POLICY.keys()
+            used = member in USED and f"{operation}.{member}" not in MEMBER_POLICY
             if not listed and not used:
                 unlisted.append(f"{operation}.{member}")
     assert unlisted == []
-    for key, policy in codec.MEMBER_POLICY.items():
+    for key, policy in MEMBER_POLICY.items():
         assert policy.split(" ")[0].rstrip(":,") in ("honoured", "refused", "ignored"), key
 
 
@@ -283,13 +284,13 @@ def test_every_member_of_a_served_input_is_used_or_has_its_policy():
 )
 def test_a_member_pinlake_does_not_act_on_is_refused_naming_it(operation, data, words):
     with pytest.raises(CodecError) as raised:
-        codec.check_members(operation, {"StreamName": "s", **data}, 1024 * 1024)
+        check_members(operation, {"StreamName": "s", **data}, 1024 * 1024)
     assert (raised.value.status, raised.value.code) == (400, "InvalidArgumentException")
     assert words in raised.value.message and "is not served" in raised.value.message
 
 
 def test_a_member_value_pinlake_acts_on_is_accepted():
-    codec.check_members(
+    check_members(
         "CreateStream",
         {
             "StreamName": "s",
@@ -301,4 +302,4 @@ def test_a_member_value_pinlake_acts_on_is_accepted():
         },
         1024 * 1024,
     )
-    codec.check_members("PutRecords", {"DryRun": False, "StreamId": "x"}, 1024 * 1024)
+    check_members("PutRecords", {"DryRun": False, "StreamId": "x"}, 1024 * 1024)

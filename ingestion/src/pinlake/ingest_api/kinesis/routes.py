@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pinlake.ingest_api.errors import KinesisError, amz_json, facade_route
-from pinlake.ingest_api.kinesis import codec
+from pinlake.ingest_api.kinesis import codec, model
 from pinlake.ingest_api.kinesis.operations import Kinesis, json_body, service_unavailable
 
 router = APIRouter(
@@ -40,11 +40,11 @@ async def create_stream(request: Request, stream: str) -> Response:
     """Create a stream of ``ShardCount`` shards (body optional, default
     ``PINLAKE_API__DEFAULT_SHARD_COUNT``); ``{}`` once it is usable
     (:meth:`Kinesis.create_stream`). The body's other CreateStream members are read as on the
-    SDK protocol (:data:`codec.MEMBER_POLICY`: an ON_DEMAND ``StreamModeDetails`` is
+    SDK protocol (:data:`model.MEMBER_POLICY`: an ON_DEMAND ``StreamModeDetails`` is
     refused)."""
     settings = request.app.state.settings
     data = await json_body(request, optional=True)
-    codec.check_members("CreateStream", data, settings.api.max_record_bytes)
+    model.check_members("CreateStream", data, settings.api.max_record_bytes)
     count = codec.shard_count(data, settings.api.default_shard_count)
     return amz_json(await Kinesis.of(request).create_stream(stream, count))
 

@@ -13,10 +13,10 @@ applies, so a record an SDK puts is the bytes it sent.
 Served: CreateStream, DeleteStream, DescribeStream, DescribeStreamSummary, ListStreams,
 ListShards, PutRecord, PutRecords, GetShardIterator, GetRecords. Every body is first checked
 against the operation's input shape in Kinesis' service model, as the service's request
-validation does (:func:`codec.check_input`: ``SerializationException`` for a member of another
+validation does (:func:`model.check_input`: ``SerializationException`` for a member of another
 JSON type, ``ValidationException`` listing every failed min/max/pattern/enum/required), then
-for the members pinlake does not act on as AWS does (:data:`codec.MEMBER_POLICY`, the one list
-of what is honoured, refused or harmlessly ignored, and why: :func:`codec.check_members`). The
+for the members pinlake does not act on as AWS does (:data:`model.MEMBER_POLICY`, the one list
+of what is honoured, refused or harmlessly ignored, and why: :func:`model.check_members`). The
 shards and streams are paged as AWS documents: ListShards by ``MaxResults`` (at most 1000) and
 ``NextToken`` (:func:`codec.list_shards_request`), DescribeStream by ``Limit`` (at most 100),
 ``ExclusiveStartShardId`` and ``HasMoreShards``, ListStreams by ``Limit`` and ``NextToken``.
@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pinlake.ingest_api.errors import KinesisError, amz_json, facade_route
-from pinlake.ingest_api.kinesis import codec
+from pinlake.ingest_api.kinesis import codec, model
 from pinlake.ingest_api.kinesis.operations import Kinesis, json_body, service_unavailable
 from pinlake.ingest_api.request_io import media_type
 
@@ -128,7 +128,7 @@ CBOR = "application/x-amz-cbor-1.1"
 async def kinesis_api(request: Request) -> Response:
     """One Kinesis operation, named by ``X-Amz-Target`` (:data:`OPERATIONS`); its JSON
     response body. The body is checked against the service model's input shape first
-    (:func:`codec.check_input`: ``SerializationException``, ``ValidationException``). Without
+    (:func:`model.check_input`: ``SerializationException``, ``ValidationException``). Without
     ``X-Amz-Target``, ``POST /`` is no resource of the API (404)."""
     target = request.headers.get("x-amz-target")
     if target is None:
@@ -144,6 +144,6 @@ async def kinesis_api(request: Request) -> Response:
             "SerializationException",
         )
     data = await json_body(request, optional=True)
-    codec.check_input(operation, data)
-    codec.check_members(operation, data, request.app.state.settings.api.max_record_bytes)
+    model.check_input(operation, data)
+    model.check_members(operation, data, request.app.state.settings.api.max_record_bytes)
     return amz_json(await OPERATIONS[operation](Kinesis.of(request), data, request))
