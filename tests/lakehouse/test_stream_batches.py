@@ -127,7 +127,7 @@ def test_records_acknowledged_before_a_continuous_run_are_its_backlog_not_its_la
     capsys.readouterr()
     print_stream_summary(before)
     out = " ".join(capsys.readouterr().out.split())
-    assert "; 2 records acknowledged before it started (not in the latency)" in out, out
+    assert "; 2 records acknowledged before its queries ran (not in the latency)" in out, out
     assert "latency API → raw Delta p50" not in out  # none of its records was acked during it
 
 

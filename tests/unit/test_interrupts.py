@@ -140,7 +140,7 @@ def test_a_sigint_that_pyspark_took_while_the_session_started_is_a_stop_during_s
         except KeyboardInterrupt:
             pytest.fail("the KeyboardInterrupt went past the stage: no summary")
     assert started is None
-    assert (stop.requested, stop.signal, stop.hurried) == (True, "SIGINT", False)
+    assert (stop.requested, stop.signal, stop.hurried) == (True, "SIGINT", None)
 
 
 def test_a_second_signal_kills_the_driver_jvm_at_once_and_is_reported() -> None:
@@ -154,7 +154,7 @@ def test_a_second_signal_kills_the_driver_jvm_at_once_and_is_reported() -> None:
     import sys
     from types import SimpleNamespace
 
-    from pinlake.lakehouse.stream import _StopRequest
+    from pinlake.lakehouse.stream import STOPPED_WITHOUT_WAITING, _StopRequest
 
     jvm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     accumulators = SimpleNamespace(server_shutdown=False, handle_error=None)  # PySpark's server
@@ -165,10 +165,10 @@ def test_a_second_signal_kills_the_driver_jvm_at_once_and_is_reported() -> None:
         with stop:
             stop.session_started(session)
             os.kill(os.getpid(), signal.SIGINT)  # the first: a graceful stop
-            assert (stop.requested, stop.hurried) == (True, False) and jvm.poll() is None
+            assert (stop.requested, stop.hurried) == (True, None) and jvm.poll() is None
             os.kill(os.getpid(), signal.SIGINT)  # the second: do not wait
             assert jvm.wait(10) == -signal.SIGKILL
-            assert stop.hurried and stop.signal == "SIGINT"
+            assert (stop.hurried, stop.signal) == (STOPPED_WITHOUT_WAITING, "SIGINT")
             # the accumulator server's handler reads the broken connection's end: it is shut
             # down first and reports nothing (it printed an EOFError traceback: helper-53)
             assert accumulators.server_shutdown
@@ -180,6 +180,35 @@ def test_a_second_signal_kills_the_driver_jvm_at_once_and_is_reported() -> None:
         INTERRUPTED.clear()
         jvm.kill()
         jvm.wait()
+
+
+def test_a_graceful_stop_out_of_time_hurries_instead_of_cancelling_the_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signal's graceful stop that finds a micro-batch still writing after
+    STOP_GRACE_SECONDS cancelled it with ``query.stop()``, and the JVM printed about 3,600
+    lines of stack traces (helper-55's trial: a catch-up's micro-batch of over 30 s under
+    load). It now calls ``out_of_time`` (the stop request's hurry: the driver JVM is killed,
+    quietly) and stops no query; without ``out_of_time`` (a failure's stop) the query is
+    stopped as before. Stand-ins for the query and its writer (their JVM side is
+    tests/integration/test_stream_path.py's)."""
+    import threading
+    from types import SimpleNamespace
+
+    from pinlake.lakehouse import stream
+
+    monkeypatch.setattr(stream, "STOP_GRACE_SECONDS", 0.2)
+    stopped: list[str] = []
+    query = SimpleNamespace(isActive=True, stop=lambda: stopped.append("query.stop"))
+    writer = SimpleNamespace(stopping=threading.Event(), held=False, writing=True)
+    hurried: list[str] = []
+    stream._stop_gracefully({"pin": query}, {"pin": writer}, out_of_time=lambda: hurried.append(1))
+    assert writer.stopping.is_set() and hurried == [1] and stopped == []
+    stream._stop_gracefully({"pin": query}, {"pin": writer})
+    assert stopped == ["query.stop"]
+    writer.writing, writer.held = False, True  # a batch written and held: stopped at once
+    stream._stop_gracefully({"pin": query}, {"pin": writer}, out_of_time=lambda: hurried.append(2))
+    assert hurried == [1] and stopped == ["query.stop", "query.stop"]
 
 
 def test_once_interrupted_every_py4j_record_is_dropped_and_others_kept():
@@ -417,6 +446,11 @@ WITHOUT_WAITING = (
     "stopped by a second signal without waiting for the running micro-batches (replayed on the "
     "next start)"
 )
+#: :data:`pinlake.lakehouse.stream.STOPPED_OUT_OF_TIME`, spelt out
+OUT_OF_TIME = (
+    "stopped by a signal; a micro-batch still writing after 30 s was cut short (replayed on the "
+    "next start)"
+)
 
 
 @pytest.mark.parametrize(
@@ -431,6 +465,9 @@ WITHOUT_WAITING = (
         # Ctrl-C twice: the second one kills the driver JVM without waiting, in either mode
         (False, WITHOUT_WAITING, "SIGINT", 130, "error: interrupted"),
         (True, WITHOUT_WAITING, "SIGINT", 130, "error: interrupted"),
+        # a graceful stop that found a micro-batch still writing after 30 s killed the JVM too
+        (False, OUT_OF_TIME, "SIGINT", 130, "error: interrupted"),
+        (True, OUT_OF_TIME, "SIGTERM", 143, "error: terminated"),
     ],
 )
 def test_a_stream_catch_up_stopped_before_it_caught_up_ends_as_interrupted(

@@ -96,6 +96,14 @@ STOPPED_WITHOUT_WAITING = (
     "stopped by a second signal without waiting for the running micro-batches (replayed on the "
     "next start)"
 )
+#: :attr:`StreamResult.stopped` of a stage whose graceful stop found a micro-batch still
+#: writing after :data:`STOP_GRACE_SECONDS` (:func:`_stop_gracefully`).
+STOPPED_OUT_OF_TIME = (
+    f"stopped by a signal; a micro-batch still writing after {STOP_GRACE_SECONDS:g} s was cut "
+    "short (replayed on the next start)"
+)
+#: The stops that cut a running micro-batch short: the run ends as interrupted (:func:`end_of_run`).
+CUT_SHORT = (STOPPED_WITHOUT_WAITING, STOPPED_OUT_OF_TIME)
 #: How often a graceful stop and a held writer look at each other's state (seconds).
 STOP_POLL_SECONDS = 0.02
 
@@ -167,11 +175,12 @@ class StreamResult(records.TableTotals):
     #: an ``available_now`` run: it lands records that waited for it (its summary names their
     #: age, not the stream's latency)
     catch_up: bool = False
-    #: a continuous run's start (epoch ms; 0: none): the records acknowledged before it are
-    #: counted in :attr:`backlog`, not in :attr:`latency_ms` (their wait for the run is no
-    #: latency of the stream: helper-53's trial read "latency p50 55 s")
+    #: when a continuous run's queries ran (epoch ms; 0: none; its launch until then): the
+    #: records acknowledged before are counted in :attr:`backlog`, not in :attr:`latency_ms`
+    #: (their wait for the run, its Spark start-up included, is no latency of the stream:
+    #: helper-53's trial read "latency p50 55 s", helper-55's 32 s after a 50 s start-up)
     started_at_ms: float = 0.0
-    #: records a continuous run landed that were acknowledged before it started
+    #: records a continuous run landed that were acknowledged before its queries ran
     backlog: int = 0
     #: the signal (``signal.Signals`` name) that stopped the run before it ended by itself (an
     #: ``available_now`` run: before it caught up), if any
@@ -666,16 +675,18 @@ class _StopRequest:
     A second signal during a graceful stop (Ctrl-C twice: do not wait) kills the driver JVM at
     once (:func:`pinlake.spark.kill_driver`: no shutdown hook logs the stack traces of the
     queries it cuts short, as a JVM left to end with this process did) and sets
-    :attr:`hurried`; the call into the JVM that was under way fails, and the stage reports
-    :data:`STOPPED_WITHOUT_WAITING`. The micro-batches cut short are replayed on the next start
-    (the checkpoint and Delta's idempotent writes: the module docstring)."""
+    :attr:`hurried` (:meth:`hurry`; so does a graceful stop that runs out of time:
+    :func:`_stop_gracefully`); the call into the JVM that was under way fails, and the stage
+    reports :attr:`hurried`. The micro-batches cut short are replayed on the next start (the
+    checkpoint and Delta's idempotent writes: the module docstring)."""
 
     def __init__(self) -> None:
         self.requested = False
         #: the first signal's name (``"SIGTERM"``, ``"SIGINT"``), once one came
         self.signal: str | None = None
-        #: a second signal came during the graceful stop: the driver JVM was killed
-        self.hurried = False
+        #: why the driver JVM was killed before the running micro-batches ended (one of
+        #: :data:`CUT_SHORT`), None while it was not
+        self.hurried: str | None = None
         self._session_starts = True
         self._previous: dict[int, Any] = {}
         self._spark: SparkSession | None = None
@@ -733,23 +744,39 @@ class _StopRequest:
         if self.requested:  # a second Ctrl-C: do not wait for the running micro-batches
             if self._spark is None or self.hurried:
                 raise KeyboardInterrupt
-            self.hurried = True
-            # what py4j logs of the calls the kill breaks is the stop's (pinlake.spark's filter)
-            (TERMINATED if signum == signal.SIGTERM else INTERRUPTED).set()
-            from pinlake.spark import kill_driver
-
-            kill_driver(self._spark)
+            self.hurry(STOPPED_WITHOUT_WAITING)
             return
         self.requested = True
+
+    def hurry(self, why: str) -> None:
+        """Kill the driver JVM now (:func:`pinlake.spark.kill_driver`), noting ``why`` (one of
+        :data:`CUT_SHORT`) in :attr:`hurried`; what py4j logs of the calls the kill breaks is
+        the stop's (:data:`~pinlake.errors.INTERRUPTED`, or TERMINATED after SIGTERM, drops
+        it: pinlake.spark's filter)."""
+        from pinlake.spark import kill_driver
+
+        self.hurried = why
+        (TERMINATED if self.signal == signal.SIGTERM.name else INTERRUPTED).set()
+        if self._spark is not None:
+            kill_driver(self._spark)
 
     def __exit__(self, *_exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
 
-def _stop_gracefully(queries: dict[str, StreamingQuery], writers: dict[str, BatchWriter]) -> None:
+def _stop_gracefully(
+    queries: dict[str, StreamingQuery],
+    writers: dict[str, BatchWriter],
+    out_of_time: Callable[[], None] | None = None,
+) -> None:
     """Stop every query between two of its micro-batches, each waiting up to
-    :data:`STOP_GRACE_SECONDS` in all. Every writer is told to stop first
+    :data:`STOP_GRACE_SECONDS` in all. A writer still writing then: with ``out_of_time``
+    (a signal's stop: :meth:`_StopRequest.hurry`), that is called instead of stopping its query,
+    which kills the driver JVM quietly (a write cancelled by ``query.stop()`` printed about
+    3,600 lines of stack traces, StackOverflowError among them: helper-55's trial, a catch-up
+    micro-batch of over 30 s under load); every later call into the JVM then fails, and the
+    caller reports the stop (:data:`STOPPED_OUT_OF_TIME`). Every writer is told to stop first
     (:attr:`BatchWriter.stopping`); a query is then stopped once its writer holds the
     ``foreachBatch`` call of a batch it has written (:meth:`BatchWriter._hold_until_stopped`),
     or at once when it is idle: its writer outside a batch and Spark without a trigger running
@@ -770,6 +797,9 @@ def _stop_gracefully(queries: dict[str, StreamingQuery], writers: dict[str, Batc
             if writer.held or (not writer.writing and _idle(query)):
                 break
             time.sleep(STOP_POLL_SECONDS)
+        if out_of_time is not None and writer is not None and writer.writing:
+            out_of_time()
+            return
         query.stop()
 
 
@@ -898,6 +928,8 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
                     queries[name] = _start_query(spark, settings, options, writers[name])
                     writers[name].query = queries[name]
                 _wait_initialized(queries, stop)
+                if not options.available_now:  # from now on a record's wait is the stream's
+                    result.started_at_ms = time.time() * 1000
                 status("running")
                 topics = ", ".join(settings.stream(t) for t in TABLES)
                 console.print(
@@ -914,7 +946,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
                 result.stopped = _follow(options, queries, writers, result, stop, status)
             status("stopped")
         settled = not stop.requested
-        if result.stopped in (STOPPED_DURING_START_UP, _stopped_by_signal(options)):
+        if result.stopped in (STOPPED_DURING_START_UP, _stopped_by_signal(options), *CUT_SHORT):
             result.stopped_by = stop.signal
     except PinlakeError:
         settled = True
@@ -928,9 +960,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
             result.stopped = (
                 STOPPED_DURING_START_UP
                 if not queries
-                else STOPPED_WITHOUT_WAITING
-                if stop.hurried
-                else _stopped_by_signal(options)
+                else stop.hurried or _stopped_by_signal(options)
             )
             queries.clear()  # gone with their JVM
             status("stopped")
@@ -986,8 +1016,14 @@ def _follow(
             if not any(q.isActive for q in queries.values()):
                 return "caught up" if options.available_now else "stopped"
             if stop.requested:
-                _stop_gracefully(queries, writers)
-                return _stopped_by_signal(options)
+                progress.update(
+                    f"[bold]stream: stopping: the running micro-batches finish (up to"
+                    f" {STOP_GRACE_SECONDS:g} s; Ctrl-C again: stop now, replayed next start)"
+                )
+                _stop_gracefully(
+                    queries, writers, out_of_time=lambda: stop.hurry(STOPPED_OUT_OF_TIME)
+                )
+                return stop.hurried or _stopped_by_signal(options)
             if deadline is not None and time.monotonic() > deadline:
                 _stop_gracefully(queries, writers)
                 return f"stopped after {options.run_seconds:g} s"
@@ -1001,10 +1037,10 @@ def _stopped_by_signal(options: StreamOptions) -> str:
 def end_of_run(options: StreamOptions, result: StreamResult) -> None:
     """After the summary: an ``available_now`` run that a signal stopped before it caught up
     has not done what it was asked, and ends as interrupted (:func:`~pinlake.errors.
-    raise_cut_short`: exit 130, or 143 for SIGTERM); so does any run a second signal stopped
-    without waiting (:data:`STOPPED_WITHOUT_WAITING`); a continuous run's signal is its normal
-    end (exit 0, README "Ctrl-C")."""
-    hurried = result.stopped == STOPPED_WITHOUT_WAITING
+    raise_cut_short`: exit 130, or 143 for SIGTERM); so does any run whose stop cut a running
+    micro-batch short (:data:`CUT_SHORT`); a continuous run's signal is its normal end (exit
+    0, README "Ctrl-C")."""
+    hurried = result.stopped in CUT_SHORT
     if result.stopped_by is not None and (options.available_now or hurried):
         raise_cut_short(result.stopped_by)
 
@@ -1040,8 +1076,8 @@ def print_stream_summary(result: StreamResult) -> None:
             else ""
         )
         + (
-            f"; {counted(result.backlog, 'record')} acknowledged before it started (not in"
-            " the latency)"
+            f"; {counted(result.backlog, 'record')} acknowledged before its queries ran (not"
+            " in the latency)"
             if result.backlog
             else ""
         )
