@@ -32,3 +32,24 @@ def test_a_mart_without_age_groups_keeps_its_exported_order(tmp_path: Path) -> N
         ["post_year", "category", "category_count"],
         [["2018", "travel", "5"], ["2017", "art", "3"]],
     )
+
+
+def test_the_records_per_path_table_writes_counts_as_every_summary_does() -> None:
+    """The demo's "records per path" printed ``11154`` beside the land and stream summaries'
+    ``11,154`` (the same kind a trial found in land and stream: ``TableTotals.summary_rows``)."""
+    from pinlake.lakehouse.counts import DeliveryCounts, PathCounts
+    from pinlake.pipeline.demo import path_rows
+    from pinlake.produce import ProduceResult
+
+    produced = {
+        "batch": ProduceResult("api", events=11_154, records={"pin": 11_154, "geo": 7, "user": 0}),
+        "stream": ProduceResult("api", events=11_154, records={"pin": 11_154}),
+    }
+    batch = PathCounts(raw={"pin": 11_154}, distinct={"pin": 7_033}, quarantined={"pin": 1_500})
+    stream = PathCounts(raw={"pin": 11_154}, staged={"pin": 7_033})
+    counts = DeliveryCounts(paths={"batch": batch, "stream": stream})
+    rows = path_rows(produced, counts, {"pin": 11_154, "geo": 7})
+    assert rows[0] == ("batch", "pin", "11,154", "11,154", "11,154", "1,500", "7,033", "0")
+    assert rows[1] == ("batch", "geo", "7", "7", "0", "0", "0", "0")
+    assert rows[3] == ("stream", "pin", "11,154", "-", "11,154", "0", "0", "7,033")
+    assert len(rows) == 6

@@ -32,6 +32,12 @@ def test_a_query_without_a_micro_batch_shows_no_batch_and_no_time():
     assert _row(shown, "geo") == ["geo", "2", "40", "0", "0", "950"]
 
 
+def test_counts_have_thousands_separators_as_every_count_pinlake_prints():
+    """Offsets stay as Kafka's tools print them; the counts (records, lag) as every summary."""
+    shown = _shown({"geo": {"batch_id": 7, "rows": 12_345, "duration_ms": {}}})
+    assert _row(shown, "geo")[2] == "12,345"
+
+
 def test_batch_zero_is_a_batch():
     shown = _shown({"user": {"batch_id": 0, "rows": 5, "duration_ms": {"triggerExecution": 70}}})
     assert _row(shown, "user") == ["user", "0", "5", "0", "0", "70"]

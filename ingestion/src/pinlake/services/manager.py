@@ -745,7 +745,7 @@ def services_status(settings: Settings) -> int:
             table(
                 "topics",
                 ("topic", "partition", "low", "high", "records"),
-                [(o.topic, o.partition, o.low, o.high, o.high - o.low) for o in offsets],
+                [(o.topic, o.partition, o.low, o.high, f"{o.high - o.low:,}") for o in offsets],
             )
         )
         missing = missing_topics(settings, {o.topic for o in offsets})
@@ -889,7 +889,7 @@ def _query_row(name: str, query: dict) -> tuple:
     return (
         name,
         "-" if batch is None else batch,
-        query.get("rows") or 0,
+        f"{query.get('rows') or 0:,}",
         rate_text(query.get("input_rows_per_second")),
         rate_text(query.get("processed_rows_per_second")),
         "-" if batch is None else took,
@@ -924,6 +924,6 @@ def _print_stream_state(stream: dict) -> None:
             table(
                 "stream lag",
                 ("topic", "partition", "read up to", "high", "lag"),
-                [(p.topic, p.partition, p.read_up_to, p.high, p.lag) for p in lag],
+                [(p.topic, p.partition, p.read_up_to, p.high, f"{p.lag:,}") for p in lag],
             )
         )
