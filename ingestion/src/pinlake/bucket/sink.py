@@ -68,11 +68,11 @@ class SinkResult:
 class _Unwritable(PinlakeError):
     """A partition's buffer could not be written as a file (:meth:`BucketSink._flush`), or the
     file of its first offset could not be read (:meth:`BucketSink._existing`): the partition
-    fails alone and the sink stops (:meth:`BucketSink._loop`)."""
+    fails alone from offset ``first`` and the sink stops (:meth:`BucketSink._loop`)."""
 
-    def __init__(self, key: Key, buf: Buffer, reason: str) -> None:
+    def __init__(self, key: Key, first: int, reason: str) -> None:
         super().__init__(reason)
-        self.key, self.buf = key, buf
+        self.key, self.first = key, first
 
 
 @dataclass
@@ -298,12 +298,13 @@ class BucketSink:
         except FileExistsError as exc:
             raise _Unwritable(
                 key,
-                buf,
+                buf.first,
                 f"{exc}; refusing to overwrite it. The sink writes Kafka's offsets: give it a "
                 "bucket of its own (`pinlake sink --bucket DIR`, PINLAKE_BUCKET)",
             ) from exc
         except OSError as exc:  # S3 (BucketAccessError) or the local file system
-            raise _Unwritable(key, buf, f"cannot write the topics bucket: {_os_text(exc)}") from exc
+            what = f"cannot write the topics bucket: {_os_text(exc)}"
+            raise _Unwritable(key, buf.first, what) from exc
         retry_transient(
             lambda: self._consumer.commit(
                 offsets=[TopicPartition(topic, partition, buf.last + 1)], asynchronous=False
@@ -315,17 +316,17 @@ class BucketSink:
         self.result.files += 1
         self.result.topics[topic] += len(buf.lines)
 
-    def _existing(self, key: Key, offset: int, line: bytes, now: float) -> int | None:
+    def _existing(self, key: Key, offset: int) -> int | None:
         """The record count of the file that starts at ``offset`` (a re-delivery), None if
         there is none. One that cannot be read (a folder of that name, a permission, S3's
-        error) fails the partition as a file it cannot write does (:class:`_Unwritable`, the
-        record ``line`` its buffer's first): a trial saw the file system's words alone."""
+        error) fails the partition from ``offset`` as a file it cannot write does
+        (:class:`_Unwritable`): a trial saw the file system's words alone."""
         path = layout.file_path(self.bucket, *key, offset)
         try:
             return layout.count_records(path) if layout.exists(path) else None
         except OSError as exc:
-            buf = Buffer(offset, now, None, [line], offset)
-            raise _Unwritable(key, buf, f"cannot read the topics bucket: {_os_text(exc)}") from exc
+            what = f"cannot read the topics bucket: {_os_text(exc)}"
+            raise _Unwritable(key, offset, what) from exc
 
     def _loop(self) -> None:
         """Consume until caught up (``once``) or stopped, then write what was read.
@@ -361,7 +362,7 @@ class BucketSink:
         try:
             self._flush(key)
         except _Unwritable as failed:
-            self._unwritten(failed.key, failed.buf.first, failed)
+            self._unwritten(failed.key, failed.first, failed)
 
     def _consume(self) -> None:
         from confluent_kafka import KafkaError
@@ -381,14 +382,13 @@ class BucketSink:
                 key, offset = (msg.topic(), msg.partition()), msg.offset()
                 if key in self._failed:  # stays uncommitted in Kafka (see _loop)
                     continue
-                line = record_line(msg.value())
                 try:
                     new = key not in self.policy.buffers
-                    existing = self._existing(key, offset, line, now) if new else None
+                    existing = self._existing(key, offset) if new else None
                 except _Unwritable as failed:
                     self._unwritten(key, offset, failed)
                     continue
-                if self.policy.add(key, offset, line, now, existing):
+                if self.policy.add(key, offset, record_line(msg.value()), now, existing):
                     self._write(key)
                 last_progress = now
             for key in self.policy.due(now):
