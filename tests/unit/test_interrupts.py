@@ -354,6 +354,37 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_and_tells_its_dbt_child(tmp_path
     assert runner.stderr.read().splitlines()[-1] == "error: terminated"
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_process_exits_does_not_change_how_its_command_ended(tmp_path, signum):
+    """Ctrl-C twice on ``pinlake stream``, the second right after its summary (helper-53's
+    trial): the signal came while Python finalized, after it had put its handlers back to the
+    system's default, and the process died by SIGINT (exit -2, the shell's 130) with no line,
+    after a summary that said it had stopped well. Here the signal is sent while the process
+    finalizes (an object of ``__main__`` cleared then): the process ends with its command's own
+    code (``services status`` on a home whose services are down: 3) and prints nothing more."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(f"""\
+        import os, sys
+
+        class Late:  # cleared with __main__'s names, after Python put back its signal handlers
+            def __del__(self, kill=os.kill, getpid=os.getpid):
+                kill(getpid(), {int(signum)})
+
+        late = Late()
+        from pinlake.__main__ import run
+        sys.argv = ["pinlake", "--home", {str(tmp_path)!r}, "services", "status"]
+        run()
+        """)
+    ended = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert ended.returncode == 3, ended.stderr
+    assert "kafka" in ended.stdout
+    assert "error:" not in ended.stderr
+
+
 def test_main_restores_the_sigterm_handler_it_found(tmp_path, monkeypatch, capsys):
     import signal
 
