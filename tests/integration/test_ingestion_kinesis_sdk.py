@@ -448,8 +448,8 @@ def test_create_stream_members_pinlake_does_not_act_on_are_refused(kafka_service
     """CreateStream with StreamModeDetails ON_DEMAND was taken and the stream described as
     PROVISIONED (the new user's trial): a stream here is a Kafka topic of fixed partitions, so
     ON_DEMAND is refused, naming why, and no stream is created (model.MEMBER_POLICY), on the SDK
-    protocol and the tutorial's resource; PROVISIONED is taken. So are a MaxRecordSizeInKiB other
-    than the API's limit and DryRun true (a PutRecord with it wrote its record)."""
+    protocol and the tutorial's resource; PROVISIONED is taken. So is a MaxRecordSizeInKiB other
+    than the API's limit."""
     client = sdk(kafka_services.api.url)
     name = f"sdk-{uuid.uuid4().hex[:8]}"
     refused = [
@@ -476,10 +476,6 @@ def test_create_stream_members_pinlake_does_not_act_on_are_refused(kafka_service
     try:
         described = client.describe_stream(StreamName=name)["StreamDescription"]
         assert described["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
-        with pytest.raises(client.exceptions.InvalidArgumentException) as raised:
-            client.put_record(StreamName=name, PartitionKey="k", Data=b"dry", DryRun=True)
-        assert "DryRun is not served" in _error(raised)[2]
-        assert _all_data(client, name) == b""  # the dry run wrote nothing
         iterator = client.get_shard_iterator(
             StreamName=name, ShardId=codec.shard_id(0), ShardIteratorType="LATEST"
         )["ShardIterator"]
@@ -489,3 +485,102 @@ def test_create_stream_members_pinlake_does_not_act_on_are_refused(kafka_service
         assert client.get_records(ShardIterator=iterator, StreamARN=described["StreamARN"])
     finally:
         client.delete_stream(StreamName=name)
+
+
+DRY_RUN = (400, "DryRunOperationException", "Request would have succeeded, but DryRun flag is set.")
+
+
+def test_dry_run_checks_the_request_and_runs_nothing(kafka_services):
+    """DryRun true was refused outright, InvalidArgumentException "DryRun is not served". AWS
+    checks the request as it would run it and answers 400 DryRunOperationException when it
+    passes, the operation's own error when it does not, and never writes, reads or issues
+    anything (Kinesis developer guide, "Test your permissions and request inputs with dry
+    run"): PutRecord, PutRecords, GetShardIterator and GetRecords, which have DryRun in the
+    service model. CreateStream has none, and DryRun true there creates no stream."""
+    client = sdk(kafka_services.api.url)
+    name = f"sdk-dry-{uuid.uuid4().hex[:8]}"
+    client.create_stream(StreamName=name, ShardCount=1)
+    try:
+        shard = codec.shard_id(0)
+        with pytest.raises(client.exceptions.DryRunOperationException) as raised:
+            client.put_record(StreamName=name, PartitionKey="k", Data=b"dry", DryRun=True)
+        assert _error(raised) == DRY_RUN
+        records = [{"PartitionKey": "k", "Data": b"dry-batch"}] * 3
+        with pytest.raises(client.exceptions.DryRunOperationException) as raised:
+            client.put_records(StreamName=name, Records=records, DryRun=True)
+        assert _error(raised) == DRY_RUN
+        assert _all_data(client, name) == b""  # neither dry run wrote its records
+
+        # a dry run that would fail gets the error the request gets without DryRun
+        with pytest.raises(client.exceptions.ResourceNotFoundException) as raised:
+            client.put_record(StreamName=name + "-no", PartitionKey="k", Data=b"x", DryRun=True)
+        assert _error(raised) == (
+            400,
+            "ResourceNotFoundException",
+            f"Stream '{name}-no' under account 123456789012 not found.",
+        )
+        over = b"x" * (kafka_services.api.max_record_bytes + 1)
+        with pytest.raises(client.exceptions.ValidationException) as raised:
+            client.put_records(
+                StreamName=name, Records=[{"PartitionKey": "k", "Data": over}], DryRun=True
+            )
+        limit = kafka_services.api.max_record_bytes
+        assert _error(raised) == (
+            400,
+            "ValidationException",
+            "1 validation error detected: Value at 'records.1.member.data' failed to satisfy"
+            f" constraint: Member must have length less than or equal to {limit}",
+        )
+        with pytest.raises(client.exceptions.InvalidArgumentException) as raised:
+            client.get_shard_iterator(
+                StreamName=name, ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER", DryRun=True
+            )
+        assert _error(raised)[2] == (
+            "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and"
+            " StartingSequenceNumber or (2) TRIM_HORIZON, LATEST or AT_TIMESTAMP and no"
+            " StartingSequenceNumber. Request specified AT_SEQUENCE_NUMBER and no"
+            " StartingSequenceNumber."
+        )
+        with pytest.raises(client.exceptions.ResourceNotFoundException) as raised:
+            client.get_shard_iterator(
+                StreamName=name, ShardId=codec.shard_id(1), ShardIteratorType="LATEST", DryRun=True
+            )
+        assert _error(raised)[2] == (
+            f"Shard '{codec.shard_id(1)}' in stream '{name}' under account 123456789012 does not"
+            " exist."
+        )
+        with pytest.raises(client.exceptions.InvalidArgumentException) as raised:
+            client.get_records(ShardIterator="not-an-iterator", DryRun=True)
+        assert _error(raised) == (400, "InvalidArgumentException", "Invalid ShardIterator.")
+
+        put = client.put_record(StreamName=name, PartitionKey="k", Data=b"real")
+        for kind, more in (
+            ("TRIM_HORIZON", {}),
+            ("AT_SEQUENCE_NUMBER", {"StartingSequenceNumber": put["SequenceNumber"]}),
+            ("AT_TIMESTAMP", {"Timestamp": 0}),
+        ):
+            with pytest.raises(client.exceptions.DryRunOperationException) as raised:
+                client.get_shard_iterator(
+                    StreamName=name, ShardId=shard, ShardIteratorType=kind, DryRun=True, **more
+                )
+            assert _error(raised) == DRY_RUN, kind
+        iterator = client.get_shard_iterator(
+            StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        with pytest.raises(client.exceptions.DryRunOperationException) as raised:
+            client.get_records(ShardIterator=iterator, DryRun=True)
+        assert _error(raised) == DRY_RUN
+        assert [r["Data"] for r in client.get_records(ShardIterator=iterator)["Records"]] == [
+            b"real"
+        ]
+        assert _all_data(client, name) == b"real"
+    finally:
+        client.delete_stream(StreamName=name)
+
+    # CreateStream has no DryRun in the model (boto3 will not send it): no stream is created
+    with httpx.Client(base_url=kafka_services.api.url, timeout=30) as http:
+        headers = {"x-amz-target": "Kinesis_20131202.CreateStream", "content-type": AMZ_JSON}
+        resp = http.post("/", json={"StreamName": name, "DryRun": True}, headers=headers)
+    assert resp.status_code == 400 and resp.json()["__type"] == "InvalidArgumentException"
+    assert resp.json()["message"].startswith("DryRun is not served by CreateStream: ")
+    assert name not in client.list_streams(ExclusiveStartStreamName=name[:-1])["StreamNames"]

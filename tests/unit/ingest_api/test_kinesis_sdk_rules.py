@@ -12,7 +12,13 @@ import botocore
 import pytest
 
 from pinlake.ingest_api.kinesis import codec
-from pinlake.ingest_api.kinesis.model import MEMBER_POLICY, SHAPES, check_input, check_members
+from pinlake.ingest_api.kinesis.model import (
+    MEMBER_POLICY,
+    SHAPES,
+    check_input,
+    check_members,
+    has_dry_run,
+)
 from pinlake.ingest_api.kinesis.sdk_protocol import OPERATIONS
 from pinlake.ingest_api.wire import CodecError, is_unicode
 
@@ -277,9 +283,9 @@ def test_every_member_of_a_served_input_is_used_or_has_its_policy():
         ("CreateStream", {"MaxRecordSizeInKiB": 2048}, "MaxRecordSizeInKiB '2048'"),
         ("CreateStream", {"MaxRecordSizeInKiB": {}}, "MaxRecordSizeInKiB '{}'"),  # REST body
         ("CreateStream", {"RecordDistributionStrategy": "AUTO"}, "RecordDistributionStrategy"),
-        ("PutRecord", {"DryRun": True}, "DryRun is not served"),
-        ("PutRecords", {"DryRun": True}, "DryRun is not served"),
-        ("GetShardIterator", {"DryRun": True}, "DryRun is not served"),
+        ("CreateStream", {"DryRun": True}, "DryRun is not served by CreateStream"),
+        ("DeleteStream", {"DryRun": True}, "DryRun is not served by DeleteStream"),
+        ("ListShards", {"DryRun": True}, "DryRun is not served by ListShards"),
     ],
 )
 def test_a_member_pinlake_does_not_act_on_is_refused_naming_it(operation, data, words):
@@ -303,3 +309,26 @@ def test_a_member_value_pinlake_acts_on_is_accepted():
         1024 * 1024,
     )
     check_members("PutRecords", {"DryRun": False, "StreamId": "x"}, 1024 * 1024)
+
+
+def test_dry_run_is_left_to_the_operations_whose_model_has_it():
+    """DryRun true was refused outright ("DryRun is not served") where Kinesis' model has it;
+    AWS checks the request and answers DryRunOperationException (Kinesis developer guide, "Test
+    your permissions and request inputs with dry run"). check_members lets it through to the
+    operation there, and only there: the served operations whose input has DryRun in the
+    installed model are exactly has_dry_run's."""
+    shapes = _model()["shapes"]
+    with_dry_run = {op for op in OPERATIONS if "DryRun" in shapes[f"{op}Input"]["members"]}
+    assert with_dry_run == {"PutRecord", "PutRecords", "GetShardIterator", "GetRecords"}
+    assert {op for op in OPERATIONS if has_dry_run(op)} == with_dry_run
+    for operation in sorted(with_dry_run):
+        check_members(operation, {"StreamName": "s", "DryRun": True}, 1024 * 1024)
+
+
+def test_a_dry_run_that_passes_is_dry_run_operation_exception():
+    error = codec.dry_run_succeeded()
+    assert (error.status, error.code, error.message) == (
+        400,
+        "DryRunOperationException",
+        "Request would have succeeded, but DryRun flag is set.",
+    )

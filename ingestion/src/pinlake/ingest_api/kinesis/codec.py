@@ -198,6 +198,23 @@ def stream_in_use(stream: str) -> CodecError:
     )
 
 
+#: DryRunOperationException's message. Kinesis documents the exception and its status, not its
+#: words; these are EC2's for its DryRunOperation, the AWS APIs' one documented dry-run answer.
+DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
+
+
+def dry_run_succeeded() -> CodecError:
+    """400 ``DryRunOperationException``: a request with ``DryRun`` true passed every check the
+    operation makes and was not run. "If all checks pass, the API returns HTTP 400 with a
+    DryRunOperationException, confirming that the request would have succeeded without the
+    DryRun parameter. If any check fails, the API returns the same error that the actual
+    operation would return" ("Test your permissions and request inputs with dry run", Kinesis
+    Data Streams developer guide: https://docs.aws.amazon.com/streams/latest/dev/kds-dryrun-
+    validation.html; botocore's kinesis model: "The request was rejected because the DryRun
+    parameter was specified"). The message: :data:`DRY_RUN_MESSAGE`."""
+    return CodecError(400, DRY_RUN_MESSAGE, "DryRunOperationException")
+
+
 def shard_not_found(shard: str, stream: str) -> CodecError:
     """400 ``ResourceNotFoundException`` for a shard of a stream."""
     return CodecError(

@@ -411,21 +411,37 @@ MEMBER_POLICY: dict[str, str] = {
         "ignored, as AWS does: 'Not Implemented. Reserved for future use.' (service model)"
     ),
     "*.DryRun": (
-        "refused when true: pinlake runs a request or refuses it, and never only checks it"
-        " ('Checks if your request will succeed', service model); a PutRecord(s) with DryRun"
-        " true would have written its records"
+        "honoured, as AWS does: with DryRun true, PutRecord, PutRecords, GetShardIterator and"
+        " GetRecords make every check the request would and answer 400"
+        " DryRunOperationException if it passes them, the error it would get if not, and write,"
+        " read or issue nothing (Kinesis developer guide, 'Test your permissions and request"
+        " inputs with dry run'; no 1-per-second dry-run limit: pinlake never throttles). An"
+        " operation whose input has no DryRun in the service model (CreateStream, DeleteStream"
+        " and the other stream operations; the tutorial's CreateStream body) refuses DryRun"
+        " true rather than ignore it as an unknown member and run what the client meant only"
+        " to check"
     ),
 }
+
+
+def has_dry_run(operation: str) -> bool:
+    """Whether ``operation``'s input has ``DryRun`` in the service model (:data:`SHAPES`):
+    PutRecord, PutRecords, GetShardIterator and GetRecords among the served ones."""
+    return "DryRun" in dict(SHAPES[f"{operation}Input"].members)
 
 
 def check_members(operation: str, data: dict[str, Any], max_record_bytes: int) -> None:
     """Raise 400 ``InvalidArgumentException`` for a member value :data:`MEMBER_POLICY` refuses,
     naming the member and why; ``data`` is the request body (JSON protocol, after
-    :func:`check_input`; or the tutorial's CreateStream body, whose members are read alike)."""
-    if data.get("DryRun") is True:
+    :func:`check_input`; or the tutorial's CreateStream body, whose members are read alike).
+    ``DryRun`` true is refused only where the model has no DryRun (:func:`has_dry_run`); where
+    it has one, the operation runs its checks and answers ``DryRunOperationException``."""
+    if data.get("DryRun") is True and not has_dry_run(operation):
         raise invalid(
-            f"DryRun is not served: pinlake runs a {operation} or refuses it, never only checks"
-            " it. Send the request without DryRun (or with DryRun false)."
+            f"DryRun is not served by {operation}: Kinesis has it on PutRecord, PutRecords,"
+            " GetShardIterator, GetRecords and SubscribeToShard only, and pinlake does not run a"
+            f" {operation} a client asked only to check. Send it without DryRun (or with DryRun"
+            " false)."
         )
     if operation != "CreateStream":
         return

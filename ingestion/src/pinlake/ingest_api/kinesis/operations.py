@@ -212,11 +212,15 @@ class Kinesis:
         return {"StreamDescriptionSummary": {**summary, "ConsumerCount": 0}}
 
     # ---- writing -------------------------------------------------------------------------
-    async def put_record(self, stream: str, body: Any, fields: codec.EntryFields) -> dict:
+    async def put_record(
+        self, stream: str, body: Any, fields: codec.EntryFields, *, dry_run: bool = False
+    ) -> dict:
         """``{"SequenceNumber", "ShardId"}`` once the record is acknowledged; ``body`` read with
         ``fields`` (:func:`codec.put_entry`); 400 ``ValidationException`` for a record (data and
         partition key together) over the record limit or refused by the broker by the request's
-        fault, 503 ``InternalFailure`` if Kafka does not acknowledge it."""
+        fault, 503 ``InternalFailure`` if Kafka does not acknowledge it. ``dry_run``: every
+        check, then 400 ``DryRunOperationException`` (:func:`codec.dry_run_succeeded`) instead
+        of writing the record."""
         info = await self.stream_info(stream)
         entry = codec.put_entry(
             body,
@@ -224,6 +228,8 @@ class Kinesis:
             max_bytes=self.settings.api.max_record_bytes,
             shards=len(info.partitions),
         )
+        if dry_run:
+            raise codec.dry_run_succeeded()
         (delivery,) = await self.backend.producer.produce(stream, [entry])
         if delivery.error is not None and delivery.error.code() in REQUEST_FAULTS:
             raise KinesisError(
@@ -235,7 +241,14 @@ class Kinesis:
             )
         return _put_result(delivery)
 
-    async def put_records(self, stream: str, entries: list[Any], fields: codec.EntryFields) -> dict:
+    async def put_records(
+        self,
+        stream: str,
+        entries: list[Any],
+        fields: codec.EntryFields,
+        *,
+        dry_run: bool = False,
+    ) -> dict:
         """``{"FailedRecordCount", "Records": [...]}``, one result per entry in order
         (PutRecords reference).
 
@@ -250,7 +263,9 @@ class Kinesis:
         ``InvalidArgumentException`` "Records size exceeds 5 MB limit").
         A per-entry ``InternalFailure`` is a record Kafka did not take (:func:`_put_result`);
         when Kafka took none, 503 ``InternalFailure``, or 400 ``ValidationException`` when the
-        broker refused every one of them by its size (as PutRecord answers)."""
+        broker refused every one of them by its size (as PutRecord answers). ``dry_run``: every
+        check, then 400 ``DryRunOperationException`` (:func:`codec.dry_run_succeeded`), nothing
+        written."""
         info = await self.stream_info(stream)
         n = len(info.partitions)
         max_bytes = self.settings.api.max_record_bytes
@@ -259,6 +274,8 @@ class Kinesis:
             for i, rec in enumerate(entries)
         ]
         codec.check_put_records_size(to_send, max_bytes)
+        if dry_run:
+            raise codec.dry_run_succeeded()
         producer = self.backend.producer
         deliveries = await producer.produce(stream, to_send)
         if len(to_send) > 1:
@@ -292,6 +309,8 @@ class Kinesis:
         starting_sequence_number: str | None,
         timestamp: Any = None,
         names: codec.IteratorMembers = codec.SDK_ITERATOR,
+        *,
+        dry_run: bool = False,
     ) -> dict:
         """``{"ShardIterator"}`` of type ``kind`` on ``shard`` (:func:`codec.start_offset`;
         AT_TIMESTAMP at the shard's first record whose Kafka timestamp, which GetRecords answers
@@ -302,7 +321,10 @@ class Kinesis:
         (GetShardIterator reference), by Kafka's offsets-for-times); 400
         ``ResourceNotFoundException`` for a shard the stream does not have,
         ``InvalidArgumentException`` for inputs that do not go together
-        (:func:`codec.iterator_arguments`, naming them as the protocol does: ``names``)."""
+        (:func:`codec.iterator_arguments`, naming them as the protocol does: ``names``).
+        ``dry_run``: every check (a sequence number against the shard's offsets too), then 400
+        ``DryRunOperationException`` (:func:`codec.dry_run_succeeded`) instead of the
+        iterator."""
         info = await self.stream_info(stream)
         partition = codec.parse_shard_id(shard)
         if partition is None or partition not in info.partitions:
@@ -310,23 +332,33 @@ class Kinesis:
         millis = codec.iterator_arguments(kind, starting_sequence_number, timestamp, names)
         reader = self.backend.reader
         if millis is not None:
+            if dry_run:  # nothing is left to check: the time is resolved by reading records
+                raise codec.dry_run_succeeded()
             offset = await asyncio.to_thread(reader.offset_for_time, stream, partition, millis)
         else:
             low, high = await asyncio.to_thread(reader.watermarks, stream, partition)
             offset = codec.start_offset(kind, partition, low, high, starting_sequence_number, names)
+            if dry_run:
+                raise codec.dry_run_succeeded()
         return {"ShardIterator": codec.make_iterator(stream, partition, offset)}
 
-    async def get_records(self, iterator: str, limit: int, stream: str | None = None) -> dict:
+    async def get_records(
+        self, iterator: str, limit: int, stream: str | None = None, *, dry_run: bool = False
+    ) -> dict:
         """``{"Records", "NextShardIterator", "MillisBehindLatest"}`` from ``iterator``
         (:func:`codec.read_iterator`), at most ``limit`` records and 10 MiB of data; record
         ``Data`` is base64. ``stream``: the stream the request names (the proxy's path), which
-        must be the iterator's; ``InvalidArgumentException`` otherwise."""
+        must be the iterator's; ``InvalidArgumentException`` otherwise. ``dry_run``: every
+        check (the iterator, its expiry, its stream and shard), then 400
+        ``DryRunOperationException`` (:func:`codec.dry_run_succeeded`), no record read."""
         it_stream, partition, offset = codec.read_iterator(iterator)
         if stream is not None and it_stream != stream:
             raise codec.invalid("The shard iterator belongs to another stream.")
         info = await self.stream_info(it_stream)
         if partition not in info.partitions:
             raise codec.stream_not_found(it_stream)
+        if dry_run:
+            raise codec.dry_run_succeeded()
         msgs, low, high = await asyncio.to_thread(
             self.backend.reader.read, it_stream, partition, offset, limit
         )

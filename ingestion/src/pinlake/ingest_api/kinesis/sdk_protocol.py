@@ -16,7 +16,10 @@ against the operation's input shape in Kinesis' service model, as the service's 
 validation does (:func:`model.check_input`: ``SerializationException`` for a member of another
 JSON type, ``ValidationException`` listing every failed min/max/pattern/enum/required), then
 for the members pinlake does not act on as AWS does (:data:`model.MEMBER_POLICY`, the one list
-of what is honoured, refused or harmlessly ignored, and why: :func:`model.check_members`). The
+of what is honoured, refused or harmlessly ignored, and why: :func:`model.check_members`).
+``DryRun`` true on PutRecord, PutRecords, GetShardIterator or GetRecords makes every check and
+answers 400 ``DryRunOperationException`` when they pass (nothing written or read), as Kinesis
+does (:func:`codec.dry_run_succeeded`). The
 shards and streams are paged as AWS documents: ListShards by ``MaxResults`` (at most 1000) and
 ``NextToken`` (:func:`codec.list_shards_request`), DescribeStream by ``Limit`` (at most 100),
 ``ExclusiveStartShardId`` and ``HasMoreShards``, ListStreams by ``Limit`` and ``NextToken``.
@@ -51,6 +54,13 @@ router = APIRouter(
 Operation = Callable[[Kinesis, dict[str, Any], Request], Awaitable[dict]]
 
 
+def _dry_run(data: dict[str, Any]) -> bool:
+    """Whether the request asks for a dry run (``DryRun`` true, on the operations whose input
+    has it in the service model: PutRecord, PutRecords, GetShardIterator, GetRecords; the
+    others refuse it, :func:`model.check_members`)."""
+    return data.get("DryRun") is True
+
+
 async def _list_streams(k: Kinesis, data: dict[str, Any], _request: Request) -> dict:
     limit, start = codec.list_streams_params(data)
     return await k.list_streams(limit, start)
@@ -81,13 +91,14 @@ async def _list_shards(k: Kinesis, data: dict[str, Any], _request: Request) -> d
 
 
 async def _put_record(k: Kinesis, data: dict[str, Any], _request: Request) -> dict:
-    return await k.put_record(codec.sdk_stream_name(data), data, codec.NATIVE)
+    stream = codec.sdk_stream_name(data)
+    return await k.put_record(stream, data, codec.NATIVE, dry_run=_dry_run(data))
 
 
 async def _put_records(k: Kinesis, data: dict[str, Any], _request: Request) -> dict:
     stream = codec.sdk_stream_name(data)
     entries, fields = codec.put_records_entries(data, tutorial=False)
-    return await k.put_records(stream, entries, fields)
+    return await k.put_records(stream, entries, fields, dry_run=_dry_run(data))
 
 
 async def _get_shard_iterator(k: Kinesis, data: dict[str, Any], _request: Request) -> dict:
@@ -96,14 +107,15 @@ async def _get_shard_iterator(k: Kinesis, data: dict[str, Any], _request: Reques
     kind = codec.sdk_string(data, "ShardIteratorType")
     seq = codec.sdk_string(data, "StartingSequenceNumber", required=False)
     at = data.get("Timestamp")
-    return await k.get_shard_iterator(stream, shard, kind, seq, at, codec.SDK_ITERATOR)
+    names = codec.SDK_ITERATOR
+    return await k.get_shard_iterator(stream, shard, kind, seq, at, names, dry_run=_dry_run(data))
 
 
 async def _get_records(k: Kinesis, data: dict[str, Any], _request: Request) -> dict:
     iterator = codec.sdk_string(data, "ShardIterator")
     limit = codec.sdk_limit(data, "Limit", codec.MAX_GET_RECORDS, codec.MAX_GET_RECORDS)
     stream = codec.sdk_stream_name(data) if data.get("StreamARN") is not None else None
-    return await k.get_records(iterator, limit, stream)
+    return await k.get_records(iterator, limit, stream, dry_run=_dry_run(data))
 
 
 #: The operations served, by their ``X-Amz-Target`` name.
