@@ -584,3 +584,69 @@ def test_dry_run_checks_the_request_and_runs_nothing(kafka_services):
     assert resp.status_code == 400 and resp.json()["__type"] == "InvalidArgumentException"
     assert resp.json()["message"].startswith("DryRun is not served by CreateStream: ")
     assert name not in client.list_streams(ExclusiveStartStreamName=name[:-1])["StreamNames"]
+
+
+def test_an_iterator_of_a_deleted_stream_never_reads_the_stream_created_in_its_place(
+    kafka_services, api
+):
+    """A shard iterator taken before its stream was deleted and created again under the same
+    name read the new stream's records, at the old stream's offsets (the new user's trial). An
+    iterator belongs to the stream it was issued for: Kinesis answers ResourceNotFoundException
+    "Shard ... in stream ... does not exist" for an iterator of a deleted stream and of a shard
+    the new stream lacks (kinesalite's getRecords tests, run against production Kinesis), and
+    so does pinlake for a shard the new stream has, on the SDK protocol and the tutorial's
+    resource alike. A new iterator reads the new stream."""
+    client = sdk(kafka_services.api.url)
+    name = f"sdk-again-{uuid.uuid4().hex[:8]}"
+    shard0, shard1 = codec.shard_id(0), codec.shard_id(1)
+
+    def gone(shard: str) -> tuple[int, str, str]:
+        return (
+            400,
+            "ResourceNotFoundException",
+            f"Shard '{shard}' in stream '{name}' under account 123456789012 does not exist.",
+        )
+
+    client.create_stream(StreamName=name, ShardCount=2)
+    try:
+        client.put_records(
+            StreamName=name, Records=[{"PartitionKey": str(i), "Data": b"old"} for i in range(8)]
+        )
+        old = {
+            shard: client.get_shard_iterator(
+                StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            for shard in (shard0, shard1)
+        }
+        assert b"old" in [
+            r["Data"] for r in client.get_records(ShardIterator=old[shard0])["Records"]
+        ]
+    finally:
+        client.delete_stream(StreamName=name)
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as raised:
+        client.get_records(ShardIterator=old[shard0])
+    assert _error(raised) == gone(shard0)
+
+    client.create_stream(StreamName=name, ShardCount=1)
+    try:
+        client.put_record(StreamName=name, PartitionKey="k", Data=b"new")
+        for shard in (shard0, shard1):
+            with pytest.raises(client.exceptions.ResourceNotFoundException) as raised:
+                client.get_records(ShardIterator=old[shard])
+            assert _error(raised) == gone(shard)
+            with pytest.raises(client.exceptions.ResourceNotFoundException) as raised:
+                client.get_records(ShardIterator=old[shard], DryRun=True)
+            assert _error(raised) == gone(shard)
+        resp = api.get(f"/streams/{name}/records", headers={"Shard-Iterator": old[shard0]})
+        assert (resp.status_code, resp.json()) == (
+            400,
+            {"__type": gone(shard0)[1], "message": gone(shard0)[2]},
+        )
+        new = client.get_shard_iterator(
+            StreamName=name, ShardId=shard0, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        got = client.get_records(ShardIterator=new)
+        assert [r["Data"] for r in got["Records"]] == [b"new"]
+        assert client.get_records(ShardIterator=got["NextShardIterator"])["Records"] == []
+    finally:
+        client.delete_stream(StreamName=name)

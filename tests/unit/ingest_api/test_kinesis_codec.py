@@ -88,18 +88,31 @@ def test_hash_ranges_tile_the_whole_hash_key_space(shards):
 @given(st.text(max_size=30), st.integers(0, 2**31 - 1), st.integers(0, 2**63 - 1), times)
 def test_iterator_round_trips_until_it_expires(stream, partition, offset, now):
     it = codec.make_iterator(stream, partition, offset, now=now)
-    assert codec.read_iterator(it, now=now) == (stream, partition, offset)
-    assert codec.read_iterator(it, now=now + codec.ITERATOR_TTL - 1) == (stream, partition, offset)
+    assert codec.read_iterator(it, now=now) == (stream, partition, offset, None)
+    later = now + codec.ITERATOR_TTL - 1
+    assert codec.read_iterator(it, now=later) == (stream, partition, offset, None)
     with pytest.raises(CodecError) as info:
         codec.read_iterator(it, now=now + codec.ITERATOR_TTL + 1)
     assert (info.value.status, info.value.code) == (400, "ExpiredIteratorException")
+
+
+def test_an_iterator_carries_the_topic_id_of_its_stream():
+    """An iterator names the incarnation of the stream it was issued for (its Kafka topic ID),
+    so that GetRecords can tell it from a stream deleted and created again under its name (an
+    old iterator read the new stream's records: the new user's trial); one long enough for the
+    service model (ShardIterator: at most 512 characters) with the longest stream name."""
+    topic_id = "3q2-7u_vAAAAAAAAAAAAAA"
+    it = codec.make_iterator("s" * codec.MAX_STREAM_NAME, 2**31 - 1, 2**63 - 1, topic_id=topic_id)
+    assert codec.read_iterator(it).topic_id == topic_id
+    assert len(it) <= 512
+    assert codec.read_iterator(codec.make_iterator("s", 0, 5)) == codec.ShardIterator("s", 0, 5)
 
 
 @FAST
 @given(st.text(max_size=80))
 def test_read_iterator_rejects_any_other_text_as_invalid_argument(text):
     try:
-        stream, partition, offset = codec.read_iterator(text, now=0.0)
+        stream, partition, offset, _topic_id = codec.read_iterator(text, now=0.0)
     except CodecError as exc:
         assert exc.status == 400
         assert exc.code in ("InvalidArgumentException", "ExpiredIteratorException")
@@ -115,6 +128,7 @@ def test_read_iterator_rejects_any_other_text_as_invalid_argument(text):
         {"s": "x", "p": True, "o": 0, "t": 0},
         {"s": 1, "p": 0, "o": 0, "t": 0},
         {"s": "x", "p": 0, "o": 0},
+        {"s": "x", "p": 0, "o": 0, "t": 0, "i": 5},
         [1, 2],
     ],
 )

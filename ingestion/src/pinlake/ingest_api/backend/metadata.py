@@ -6,7 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from pinlake import kafka
@@ -16,16 +16,21 @@ from pinlake.ingest_api.wire import is_internal_topic
 
 #: How long a topic's partitions are trusted without asking the broker again (seconds).
 META_TTL = 30.0
+#: The topic ID a broker without topic IDs answers: the all-zero UUID (as its text).
+NO_TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAA"
 
 
 @dataclass(slots=True)
 class TopicInfo:
     """A topic's partitions as ``{partition: leader broker id}``, fetched at ``fetched``
-    (``time.monotonic()`` seconds)."""
+    (``time.monotonic()`` seconds), and its Kafka topic ID (``topic_id``, KIP-516: a new one
+    each time a topic of that name is created; None when the broker gives none), which tells a
+    topic from a deleted one of the same name."""
 
     name: str
     partitions: dict[int, int]
     fetched: float
+    topic_id: str | None = None
 
 
 class TopicMetadata:
@@ -64,11 +69,29 @@ class TopicMetadata:
                 return None
         if not tmeta.partitions:
             return None
-        info = TopicInfo(
-            topic, {p: pm.leader for p, pm in tmeta.partitions.items()}, time.monotonic()
-        )
+        partitions = {p: pm.leader for p, pm in tmeta.partitions.items()}
+        info = TopicInfo(topic, partitions, time.monotonic(), self._topic_id(topic))
         self._cache[topic] = info
         return info
+
+    def _topic_id(self, topic: str) -> str | None:
+        """Blocking DescribeTopics of ``topic``: the text of its topic ID, or None when the
+        broker gives none (the all-zero UUID, :data:`NO_TOPIC_ID`) or does not know the topic
+        yet (its metadata, which found the topic, stays the judge of whether it exists). A
+        broker that cannot be reached raises :class:`BrokerUnavailable`, any other Kafka error
+        is re-raised (→ 500)."""
+        future = self.admin.describe_topics(TopicCollection([topic]), request_timeout=3.0)[topic]
+        try:
+            description = future.result()
+        except KafkaException as exc:
+            code = exc.args[0].code()
+            if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                return None
+            if code in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT):
+                raise BrokerUnavailable(str(exc)) from exc
+            raise
+        topic_id = None if description.topic_id is None else str(description.topic_id)
+        return None if topic_id == NO_TOPIC_ID else topic_id
 
     async def topic(self, topic: str) -> TopicInfo | None:
         """The topic's partitions (cached for :data:`META_TTL` s), None if it does not exist.

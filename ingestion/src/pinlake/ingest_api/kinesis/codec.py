@@ -288,16 +288,38 @@ def hash_range(partition: int, shards: int) -> dict[str, str]:
 
 
 # ---- shard iterators -----------------------------------------------------------------------
-def make_iterator(stream: str, partition: int, offset: int, now: float | None = None) -> str:
-    """An opaque shard iterator: URL-safe base64 of the stream, partition, offset and the time
-    it was issued (``now``, seconds since the epoch; default the current time)."""
+class ShardIterator(NamedTuple):
+    """What a shard iterator (:func:`make_iterator`) holds: where it reads, ``offset`` in
+    ``partition`` of ``stream``, and ``topic_id``, the Kafka topic ID of the stream it was
+    issued for (None when the broker gave none), which a stream deleted and created again under
+    the same name does not have."""
+
+    stream: str
+    partition: int
+    offset: int
+    topic_id: str | None = None
+
+
+def make_iterator(
+    stream: str,
+    partition: int,
+    offset: int,
+    now: float | None = None,
+    topic_id: str | None = None,
+) -> str:
+    """An opaque shard iterator: URL-safe base64 of the stream, partition, offset, the time it
+    was issued (``now``, seconds since the epoch; default the current time) and the stream's
+    topic ID (``topic_id``, when there is one)."""
     issued = round(time.time() if now is None else now, 3)
-    raw = orjson.dumps({"s": stream, "p": partition, "o": offset, "t": issued})
-    return base64.urlsafe_b64encode(raw).decode()
+    fields: dict[str, Any] = {"s": stream, "p": partition, "o": offset, "t": issued}
+    if topic_id is not None:
+        fields["i"] = topic_id
+    return base64.urlsafe_b64encode(orjson.dumps(fields)).decode()
 
 
-def read_iterator(text: str, now: float | None = None) -> tuple[str, int, int]:
-    """``(stream, partition, offset)`` of a :func:`make_iterator` iterator.
+def read_iterator(text: str, now: float | None = None) -> ShardIterator:
+    """The :class:`ShardIterator` of a :func:`make_iterator` iterator (``topic_id`` None for
+    one made without).
 
     Raises :class:`CodecError` 400 ``InvalidArgumentException`` for text that is not one, and
     400 ``ExpiredIteratorException`` once it is older than :data:`ITERATOR_TTL` at ``now``.
@@ -305,14 +327,16 @@ def read_iterator(text: str, now: float | None = None) -> tuple[str, int, int]:
     try:
         data = orjson.loads(base64.urlsafe_b64decode(text.encode("ascii")))
         stream, partition, offset, issued = data["s"], data["p"], data["o"], data["t"]
+        topic_id = data.get("i")
         ok = (
             isinstance(stream, str)
             and all(isinstance(x, int) and not isinstance(x, bool) for x in (partition, offset))
             and isinstance(issued, (int, float))
             and partition >= 0
             and offset >= 0
+            and (topic_id is None or isinstance(topic_id, str))
         )
-    except (ValueError, TypeError, KeyError, UnicodeEncodeError, binascii.Error):
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeEncodeError, binascii.Error):
         ok = False
     if not ok:
         raise invalid("Invalid ShardIterator.")
@@ -322,7 +346,7 @@ def read_iterator(text: str, now: float | None = None) -> tuple[str, int, int]:
             "Iterator expired. The iterator was created more than 5 minutes ago.",
             "ExpiredIteratorException",
         )
-    return stream, partition, offset
+    return ShardIterator(stream, partition, offset, topic_id)
 
 
 def parse_timestamp(value: Any, member: str) -> float:

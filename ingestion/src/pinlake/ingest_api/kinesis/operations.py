@@ -116,6 +116,41 @@ class Kinesis:
             raise codec.stream_not_found(stream)
         return info
 
+    async def iterator_topic(self, it: codec.ShardIterator) -> TopicInfo:
+        """The topic of the stream a shard iterator was issued for; 400
+        ``ResourceNotFoundException`` "Shard 'shardId-…' in stream '…' under account … does
+        not exist." (:func:`codec.shard_not_found`) when that stream or its shard is gone: the
+        stream was deleted, or deleted and created again under its name (the iterator's topic
+        ID is not the topic's, :class:`codec.ShardIterator`), or has fewer shards now.
+
+        A shard iterator belongs to the stream it was issued for: an iterator of a deleted
+        stream, and of a shard the stream created again under its name does not have, is
+        answered ResourceNotFoundException with these words by Kinesis itself (kinesalite's
+        test/getRecords.js, "should return ResourceNotFoundException if shard or stream does not
+        exist", checked against production Kinesis in kinesalite commit 7d62e92, 2018-03-25,
+        https://github.com/mhart/kinesalite). For an iterator of a shard the new stream does
+        have, that test notes production answered InternalFailure (500), an AWS fault it does
+        not assert and no AWS document describes (the GetRecords reference lists
+        ResourceNotFoundException, "The requested resource could not be found. The stream might
+        not be specified correctly", and ExpiredIteratorException, "The provided iterator
+        exceeds the maximum age allowed", neither for this): pinlake answers the documented
+        error of the other two cases, ResourceNotFoundException, rather than read the new
+        stream's records with the old stream's offsets. An iterator without a topic ID (a
+        broker without topic IDs) is checked by stream and shard only."""
+        gone = codec.shard_not_found(shard_id(it.partition), it.stream)
+        codec.check_stream(it.stream, self.batch_topics)
+        metadata = self.backend.metadata
+        info = await metadata.topic(it.stream)
+        if info is not None and None not in (it.topic_id, info.topic_id):
+            if info.topic_id != it.topic_id:  # the cache may predate the iterator's stream
+                metadata.forget(it.stream)
+                info = await metadata.topic(it.stream)
+            if info is not None and info.topic_id not in (None, it.topic_id):
+                raise gone
+        if info is None or it.partition not in info.partitions:
+            raise gone
+        return info
+
     # ---- stream management ---------------------------------------------------------------
     async def list_streams(self, limit: int, exclusive_start: str | None) -> dict:
         """``{"HasMoreStreams", "StreamNames"}``: the streams (every topic but the batch
@@ -340,7 +375,8 @@ class Kinesis:
             offset = codec.start_offset(kind, partition, low, high, starting_sequence_number, names)
             if dry_run:
                 raise codec.dry_run_succeeded()
-        return {"ShardIterator": codec.make_iterator(stream, partition, offset)}
+        iterator = codec.make_iterator(stream, partition, offset, topic_id=info.topic_id)
+        return {"ShardIterator": iterator}
 
     async def get_records(
         self, iterator: str, limit: int, stream: str | None = None, *, dry_run: bool = False
@@ -348,15 +384,16 @@ class Kinesis:
         """``{"Records", "NextShardIterator", "MillisBehindLatest"}`` from ``iterator``
         (:func:`codec.read_iterator`), at most ``limit`` records and 10 MiB of data; record
         ``Data`` is base64. ``stream``: the stream the request names (the proxy's path), which
-        must be the iterator's; ``InvalidArgumentException`` otherwise. ``dry_run``: every
-        check (the iterator, its expiry, its stream and shard), then 400
-        ``DryRunOperationException`` (:func:`codec.dry_run_succeeded`), no record read."""
-        it_stream, partition, offset = codec.read_iterator(iterator)
+        must be the iterator's; ``InvalidArgumentException`` otherwise. An iterator whose stream
+        or shard is gone, or whose stream was deleted and created again since, is 400
+        ``ResourceNotFoundException`` (:meth:`iterator_topic`). ``dry_run``: every check (the
+        iterator, its expiry, its stream and shard), then 400 ``DryRunOperationException``
+        (:func:`codec.dry_run_succeeded`), no record read."""
+        it = codec.read_iterator(iterator)
+        it_stream, partition, offset = it.stream, it.partition, it.offset
         if stream is not None and it_stream != stream:
             raise codec.invalid("The shard iterator belongs to another stream.")
-        info = await self.stream_info(it_stream)
-        if partition not in info.partitions:
-            raise codec.stream_not_found(it_stream)
+        info = await self.iterator_topic(it)
         if dry_run:
             raise codec.dry_run_succeeded()
         msgs, low, high = await asyncio.to_thread(
@@ -387,6 +424,8 @@ class Kinesis:
             behind = max(0, int(time.time() * 1000 - msgs[len(records) - 1].timestamp()[1]))
         return {
             "Records": records,
-            "NextShardIterator": codec.make_iterator(it_stream, partition, next_offset),
+            "NextShardIterator": codec.make_iterator(
+                it_stream, partition, next_offset, topic_id=info.topic_id
+            ),
             "MillisBehindLatest": behind,
         }
