@@ -12,22 +12,26 @@ from pinlake.lakehouse.stream import MAX_RECORDS_PER_BATCH, MAX_TRIGGER_SECONDS,
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "why"),
     [
         # Spark took "inf seconds" as a trigger only to fail after its start-up
-        ["stream", "--trigger-seconds", "1e400"],
-        ["stream", "--trigger-seconds", "nan"],
-        ["services", "up", "--trigger-seconds", "1e400"],
+        (["stream", "--trigger-seconds", "1e400"], "inf is not in 0.1–86,400"),
+        # Typer's bound check let nan through to "Input should be less than or equal to 86400"
+        (["stream", "--trigger-seconds", "nan"], "nan is not in 0.1–86,400"),
+        (["stream", "--trigger-seconds", "0.05"], "0.05 is not in 0.1–86,400"),
+        (["services", "up", "--trigger-seconds", "1e400"], "inf is not in 0.1–86,400"),
+        (["services", "up", "--trigger-seconds", "-inf"], "-inf is not in 0.1–86,400"),
         # the Kafka source reads maxOffsetsPerTrigger as a Java long
-        ["stream", "--max-records-per-batch", str(2**63)],
+        (["stream", "--max-records-per-batch", str(2**63)], "less than or equal to"),
     ],
 )
-def test_the_cli_refuses_them_in_one_line(tmp_path, capsys, args) -> None:
+def test_the_cli_refuses_them_in_one_line(tmp_path, capsys, args, why) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--home", str(tmp_path / "home"), *args])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: Invalid value for '--") and "\n" not in err, err
+    assert err.startswith(f"error: Invalid value for '{args[-2]}': ") and "\n" not in err, err
+    assert why in err
     assert not (tmp_path / "home" / "run").exists()  # nothing was started
 
 

@@ -25,6 +25,7 @@ import typer.main
 from pydantic import ValidationError
 from typer.core import TyperCommand, TyperGroup
 
+from pinlake.bucket.sink import MIN_FLUSH_INTERVAL, flush_interval_problem
 from pinlake.config import (
     MAX_LOCAL_BROKERS,
     MAX_LOCAL_WORKERS,
@@ -44,6 +45,7 @@ from pinlake.lakehouse.stream import (
     MAX_RECORDS_PER_BATCH,
     MAX_TRIGGER_SECONDS,
     MIN_TRIGGER_SECONDS,
+    trigger_seconds_problem,
 )
 from pinlake.location import location
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
@@ -219,12 +221,33 @@ EventsOpt = Annotated[
     typer.Option(min=1, max=MAX_EVENTS, help="Number of events (default: one per source row)."),
 ]
 FlushSizeOpt = Annotated[int, typer.Option(min=1, help="Records per bucket file.")]
+
+
+def _checked_trigger(value: float) -> float:
+    """``--trigger-seconds`` as given when :func:`pinlake.lakehouse.stream.trigger_seconds_problem`
+    takes it; else click's usage error (one line, exit 2). A callback rather than Typer's
+    ``min``/``max``, whose check let ``nan`` through to a message about its upper bound."""
+    if problem := trigger_seconds_problem(value):
+        raise typer.BadParameter(problem)
+    return value
+
+
+def _checked_flush_interval(value: float) -> float:
+    """``--flush-interval`` as given when :func:`pinlake.bucket.sink.flush_interval_problem`
+    takes it; else click's usage error (one line, exit 2)."""
+    if problem := flush_interval_problem(value):
+        raise typer.BadParameter(problem)
+    return value
+
+
 TriggerOpt = Annotated[
     float,
     typer.Option(
-        min=MIN_TRIGGER_SECONDS,
-        max=MAX_TRIGGER_SECONDS,
-        help="Micro-batch trigger interval of the stream query, s.",
+        help=(
+            "Micro-batch trigger interval of the stream query, s"
+            f" ({MIN_TRIGGER_SECONDS:g}–{MAX_TRIGGER_SECONDS:,.0f})."
+        ),
+        callback=_checked_trigger,
     ),
 ]
 
@@ -617,7 +640,11 @@ def sink(
     bucket: BucketOpt = None,
     flush_size: FlushSizeOpt = 1_000,
     flush_interval: Annotated[
-        float, typer.Option(min=0.1, help="Seconds before a partial file is flushed.")
+        float,
+        typer.Option(
+            help=f"Seconds before a partial file is flushed (at least {MIN_FLUSH_INTERVAL:g}).",
+            callback=_checked_flush_interval,
+        ),
     ] = 5.0,
 ) -> None:
     """Write the batch topics into the topics bucket (Confluent S3 sink layout)."""

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import re
 
-from pinlake.bucket.sink import FlushPolicy, record_line
+import pytest
+
+from pinlake.bucket.sink import FlushPolicy, SinkOptions, record_line
+from pinlake.cli import main
+from pinlake.errors import UsageError
 
 P0 = ("pinterest.pin", 0)
 P1 = ("pinterest.geo", 0)
@@ -89,3 +93,36 @@ def test_a_local_bucket_exists_once_the_sink_has_run_even_with_nothing_to_write(
             BucketSink(settings, SinkOptions(once=True, bucket=str(bucket)))._check_bucket()
         with pytest.raises(PinlakeError, match=re.escape(said)):
             write_events(settings, iter([]), ProduceToBucket(bucket=str(bucket)))
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        # Typer's bound check let nan through to "Input should be greater than or equal to 0.1"
+        ("nan", "nan is not a finite number of seconds of at least 0.1"),
+        # inf never flushed a partial file of a continuous sink
+        ("inf", "inf is not a finite number of seconds of at least 0.1"),
+        ("0.05", "0.05 is not a finite number of seconds of at least 0.1"),
+    ],
+)
+def test_the_cli_refuses_a_flush_interval_in_one_line(tmp_path, capsys, value, why) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path / "home"), "sink", "--once", "--flush-interval", value])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"error: Invalid value for '--flush-interval': {why}\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [
+        ({"flush_interval": float("nan")}, "flush interval: nan is not a finite number"),
+        ({"flush_interval": float("inf")}, "flush interval: inf is not a finite number"),
+        ({"flush_interval": 0.0}, "flush interval: 0 is not a finite number"),
+        ({"flush_size": 0}, "flush size: 0 is not a record count of at least 1"),
+    ],
+)
+def test_every_caller_of_the_sink_gets_the_same_rules(options, why) -> None:
+    """The DAGs, the demo and the benchmarks build SinkOptions without the CLI."""
+    with pytest.raises(UsageError, match=re.escape(why)):
+        SinkOptions(**options)
+    assert SinkOptions(flush_interval=0.1, flush_size=1).flush_interval == 0.1

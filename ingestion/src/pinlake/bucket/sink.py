@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import signal
 import threading
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 from pinlake.bucket import layout
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, counted
-from pinlake.errors import PinlakeError, raise_cut_short
+from pinlake.errors import PinlakeError, UsageError, raise_cut_short
 from pinlake.kafka import quiet_logger, retry_transient, unreachable
 from pinlake.output import output_folder
 
@@ -39,13 +40,37 @@ Key = tuple[str, int]  # (topic, partition)
 @dataclass
 class SinkOptions:
     """Options of one sink run. ``bucket``: a folder or ``s3://<bucket>/<prefix>``; None means
-    the home's bucket (``PINLAKE_BUCKET``)."""
+    the home's bucket (``PINLAKE_BUCKET``). ``flush_size``: records per file (at least 1);
+    ``flush_interval``: seconds before a partial file is written (:func:`flush_interval_problem`).
+
+    Raises :class:`UsageError` for a ``flush_size`` under 1 or a ``flush_interval`` that
+    :func:`flush_interval_problem` refuses."""
 
     once: bool = False
     bucket: str | Path | None = None
     flush_size: int = 1_000
     flush_interval: float = 5.0
     group_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.flush_size < 1:
+            raise UsageError(f"flush size: {self.flush_size} is not a record count of at least 1")
+        if problem := flush_interval_problem(self.flush_interval):
+            raise UsageError(f"flush interval: {problem}")
+
+
+#: The shortest flush interval a sink takes, in seconds.
+MIN_FLUSH_INTERVAL = 0.1
+
+
+def flush_interval_problem(seconds: float) -> str | None:
+    """Why ``seconds`` cannot be the sink's flush interval, or None when it can: a finite number
+    of at least :data:`MIN_FLUSH_INTERVAL` (``nan`` compared false with every bound and
+    ``inf`` never flushed a partial file). The one rule :class:`SinkOptions` and the CLI's
+    ``--flush-interval`` apply."""
+    if math.isfinite(seconds) and seconds >= MIN_FLUSH_INTERVAL:
+        return None
+    return f"{seconds:g} is not a finite number of seconds of at least {MIN_FLUSH_INTERVAL:g}"
 
 
 @dataclass

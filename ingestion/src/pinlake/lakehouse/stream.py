@@ -117,6 +117,16 @@ MIN_TRIGGER_SECONDS, MAX_TRIGGER_SECONDS = 0.1, 86_400.0
 MAX_RECORDS_PER_BATCH = 2**63 - 1
 
 
+def trigger_seconds_problem(seconds: float) -> str | None:
+    """Why ``seconds`` cannot be a continuous run's trigger interval (outside
+    :data:`MIN_TRIGGER_SECONDS`–:data:`MAX_TRIGGER_SECONDS`, or not a number: ``nan``), or
+    None when it can. The one rule :class:`StreamOptions` and the CLI's ``--trigger-seconds``
+    apply."""
+    if MIN_TRIGGER_SECONDS <= seconds <= MAX_TRIGGER_SECONDS:  # False for nan
+        return None
+    return f"{seconds:g} is not in {MIN_TRIGGER_SECONDS:g}–{MAX_TRIGGER_SECONDS:,.0f}"
+
+
 @dataclass
 class StreamOptions:
     """How to run the stream stage.
@@ -140,11 +150,8 @@ class StreamOptions:
     warm_up: bool = True
 
     def __post_init__(self) -> None:
-        if not MIN_TRIGGER_SECONDS <= self.trigger_seconds <= MAX_TRIGGER_SECONDS:  # nan too
-            raise UsageError(
-                f"trigger seconds: {self.trigger_seconds:g} is not in"
-                f" {MIN_TRIGGER_SECONDS:g}–{MAX_TRIGGER_SECONDS:,.0f}"
-            )
+        if problem := trigger_seconds_problem(self.trigger_seconds):
+            raise UsageError(f"trigger seconds: {problem}")
         if not 1 <= self.max_records_per_batch <= MAX_RECORDS_PER_BATCH:
             raise UsageError(
                 f"records per micro-batch: {self.max_records_per_batch} is not in"
