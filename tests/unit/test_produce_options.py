@@ -81,9 +81,11 @@ def test_the_options_refuse_what_the_cli_refuses_for_every_caller() -> None:
         lambda: ProduceToApi(concurrency=0),
         lambda: ProduceToApi(batch_size=0),
         lambda: ProduceToApi(stream=True, batch_size=501),
+        lambda: ProduceToBucket(flush_size=0),  # the sink's rule (pinlake.bucket.layout)
     ):
         with pytest.raises(UsageError):
             bad()
     assert ProduceToApi(stream=True, batch_size=500, rate=0.001).batch_size == 500
     assert ProduceToApi(batch_size=501, rate=float("inf")).rate == float("inf")  # Kafka REST
     assert ProduceToBucket(events=MAX_EVENTS, rate=0).events == MAX_EVENTS
+    assert ProduceToBucket(flush_size=1).flush_size == 1

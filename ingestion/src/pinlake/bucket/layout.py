@@ -76,6 +76,14 @@ OFFSET_SQL_REGEX = "[+]([0-9]+)[.]json([.]gz)?$"
 FILE_SQL_GLOB = "partition=*/*+*+*.{" + ",".join(e.lstrip(".") for e in EXTENSIONS) + "}"
 
 
+def flush_size_problem(records: int) -> str | None:
+    """Why ``records`` cannot be the record count of the files a writer writes (its flush
+    size: at least 1, a layout file holds at least one record), or None when it can. The one
+    rule of the sink (:class:`~pinlake.bucket.sink.SinkOptions`) and the producer
+    (:class:`~pinlake.produce.ProduceToBucket`); the CLI's ``--flush-size`` is at least 1."""
+    return None if records >= 1 else f"{records} is not a record count of at least 1"
+
+
 @dataclass(frozen=True)
 class BucketFile:
     """One file of a topic folder. ``problem`` says why it is not a layout file (its name or

@@ -43,7 +43,8 @@ class SinkOptions:
     the home's bucket (``PINLAKE_BUCKET``). ``flush_size``: records per file (at least 1);
     ``flush_interval``: seconds before a partial file is written (:func:`flush_interval_problem`).
 
-    Raises :class:`UsageError` for a ``flush_size`` under 1 or a ``flush_interval`` that
+    Raises :class:`UsageError` for a ``flush_size`` under 1
+    (:func:`~pinlake.bucket.layout.flush_size_problem`) or a ``flush_interval`` that
     :func:`flush_interval_problem` refuses."""
 
     once: bool = False
@@ -53,8 +54,8 @@ class SinkOptions:
     group_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.flush_size < 1:
-            raise UsageError(f"flush size: {self.flush_size} is not a record count of at least 1")
+        if problem := layout.flush_size_problem(self.flush_size):
+            raise UsageError(f"flush size: {problem}")
         if problem := flush_interval_problem(self.flush_interval):
             raise UsageError(f"flush interval: {problem}")
 

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pinlake.bucket.layout import flush_size_problem
 from pinlake.errors import UsageError
 from pinlake.ingest_api.kinesis.codec import MAX_PUT_RECORDS
 from pinlake.produce.events import AICORE_SEED
@@ -59,10 +60,18 @@ class Draws:
 @dataclass
 class ProduceToBucket(Draws):
     """Write the records straight into the topics bucket (no Kafka, no HTTP): files of
-    ``flush_size`` records in ``bucket`` (default: the home's bucket)."""
+    ``flush_size`` records in ``bucket`` (default: the home's bucket).
+
+    Raises :class:`UsageError` as :class:`Draws` does, and for a ``flush_size`` under 1
+    (:func:`~pinlake.bucket.layout.flush_size_problem`)."""
 
     bucket: str | Path | None = None  # a folder or s3://<bucket>/<prefix>
     flush_size: int = 1_000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if problem := flush_size_problem(self.flush_size):
+            raise UsageError(f"flush size: {problem}")
 
 
 @dataclass
