@@ -149,6 +149,12 @@ def test_the_stream_tables_have_the_declared_schema(spark, stream_settings: Sett
         assert props.get("delta.checkpointInterval") == "100", name
 
 
+#: Surrogates that no pair holds: high alone, low alone, low before high, high after an escaped
+#: backslash pair (``\\`` then ``\ud800``: an escape all the same)
+LONE = ("\ud800", "x\udc00", "\udc00\ud800", "\\\ud800")
+UNPAIRED = "JSON escape of an unpaired surrogate (\\uD800-\\uDFFF): not Unicode text"
+
+
 def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Settings) -> None:
     ensure_stream_tables_by_path(spark, stream_settings)
     result = StreamResult()
@@ -167,6 +173,15 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
         ("user", 0, 7, None),
         ("user", 0, 8, long_not_utf8),
         ("user", 0, 9, json.dumps(valid_fffd, ensure_ascii=False).encode()),
+        # JSON escapes of surrogates (json.dumps escapes a Python str's): alone they name no
+        # character and landed as "?"; a pair (an emoji) lands as its character; an escaped
+        # backslash before "ud800" is text; an array holding one is quarantined once
+        *(
+            ("user", 0, 10 + i, _json({**USER, "ind": 10 + i, "first_name": name}))
+            for i, name in enumerate(LONE)
+        ),
+        ("user", 0, 14, _json({**USER, "ind": 14, "first_name": "\U0001f600 \\ud800"})),
+        ("user", 0, 15, _json([{**USER, "ind": 15}, {**USER, "ind": 16, "last_name": "\udfff"}])),
         ("pin", 0, 0, _json({**PIN, "index": "x"})),
         ("geo", 0, 0, _json({**GEO, "latitude": "north"})),
         ("geo", 0, 1, _json(GEO)),
@@ -176,13 +191,13 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
 
     _land(spark, stream_settings, "app-2", result, records, 0)
 
-    assert result.records == {"pin": 0, "geo": 2, "user": 2}
+    assert result.records == {"pin": 0, "geo": 2, "user": 3}
     geo = _read(spark, stream_settings, "stream_geo")
     assert sorted((r["ind"], r["latitude"], r["longitude"]) for r in geo) == [
         (1, -89.9, 10.5),
         (9, -12.5, 33.1),
     ]
-    assert result.quarantined == {"pin": 1, "geo": 1, "user": 10}
+    assert result.quarantined == {"pin": 1, "geo": 1, "user": 10 + len(LONE) + 1}
     rows = _read(spark, stream_settings, "stream_quarantine")
     reasons = {
         (r["table_name"], r["_offset"], r["_element"]): (r["reason"], r["raw_text"]) for r in rows
@@ -204,6 +219,14 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
         ("user", 6): ("Data is not valid UTF-8", base64.b64encode(not_utf8).decode()),
         ("user", 7): ("no Data", None),
         ("user", 8): ("Data is not valid UTF-8", base64.b64encode(long_not_utf8).decode()),
+        **{
+            ("user", 10 + i): (UNPAIRED, json.dumps({**USER, "ind": 10 + i, "first_name": name}))
+            for i, name in enumerate(LONE)
+        },
+        ("user", 15): (
+            UNPAIRED,
+            json.dumps([{**USER, "ind": 15}, {**USER, "ind": 16, "last_name": "\udfff"}]),
+        ),
         ("pin", 0): ("field 'index' does not fit type int", json.dumps({**PIN, "index": "x"})),
         ("geo", 0): (
             "field 'latitude' does not fit type float",
@@ -212,7 +235,11 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
     }
     assert all(r["_sequence_number"] and r["_batch_id"] == 0 for r in rows)
     users = _read(spark, stream_settings, "stream_user")
-    assert [(r["_offset"], r["first_name"]) for r in users] == [(0, "Abigail"), (9, "\ufffd")]
+    assert [(r["_offset"], r["first_name"]) for r in users] == [
+        (0, "Abigail"),
+        (9, "\ufffd"),
+        (14, "\U0001f600 \\ud800"),
+    ]
 
 
 def test_a_replayed_batch_writes_nothing_twice(spark, stream_settings: Settings) -> None:

@@ -27,7 +27,11 @@ whole delivered unit (a Kinesis ``Data``, a line of a bucket file) is quarantine
 path reads bytes and decodes them with :func:`utf8_text`; the batch path reads files as text
 and checks the lines where Spark put a replacement character against their bytes
 (:mod:`pinlake.lakehouse.land`). A U+FFFD delivered as valid UTF-8 (``EF BF BD``) is text like
-any other and lands unchanged.
+any other and lands unchanged. JSON's ``\\uXXXX`` escape of a surrogate that is not one half of
+a pair (``"\\ud800"``: valid JSON grammar whose meaning RFC 8259 §8.2 leaves undefined) names no
+character: Spark's JSON reader lands it as ``?``, so the unit is quarantined once as
+:data:`UNPAIRED_SURROGATE` (:func:`unpaired_surrogate`); an escaped pair (``"\\ud83d\\ude00"``,
+what ``json.dumps`` makes of an emoji) is its character and lands.
 
 **Fields of a record.** The record is parsed with the table's explicit fields
 (:data:`pinlake.schemas.SOURCE_COLUMNS`, never inferred), each first read as text, then typed by
@@ -62,6 +66,8 @@ NOT_BASE64_RECORD = "JSON string that is not base64 of a JSON object or array"
 #: A delivered unit whose bytes are not valid UTF-8 (both paths; the words are the stream
 #: path's, where the unit is a Kinesis ``Data``: operators match on them).
 NOT_UTF8 = "Data is not valid UTF-8"
+#: A delivered unit whose JSON escapes a surrogate outside a pair: no character (both paths).
+UNPAIRED_SURROGATE = "JSON escape of an unpaired surrogate (\\uD800-\\uDFFF): not Unicode text"
 
 #: JSON's insignificant whitespace before a value (RFC 8259).
 _LEADING = r"^[\t\n\r ]*"
@@ -74,6 +80,23 @@ def utf8_text(value: Column) -> Column:
     from pyspark.sql import functions as F
 
     return F.when(F.is_valid_utf8(value), value.cast("string"))
+
+
+def unpaired_surrogate(text: Column) -> Column:
+    """Whether the JSON ``text`` holds a ``\\uXXXX`` escape of a surrogate (D800-DFFF) that is
+    not one half of a high-then-low pair (RFC 8259 §7: a character outside the Basic
+    Multilingual Plane is escaped as such a pair; §8.2: a lone one is undefined). Linear
+    regular expressions, no backtracking: JSON's escaped backslashes (``\\\\``) are removed
+    pairwise from the left first (what follows an odd backslash is an escape, what follows an
+    even run is text), then every escaped pair; a surrogate escape left is unpaired. Texts
+    without ``\\u`` are not searched."""
+    from pyspark.sql import functions as F
+
+    escapes = F.regexp_replace(text, r"\\\\", "")
+    unpaired = F.regexp_replace(
+        escapes, r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}", ""
+    )
+    return (F.instr(text, "\\u") > 0) & unpaired.rlike(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def undecodable_text(value: Column) -> Column:
@@ -184,7 +207,8 @@ def _units(text: Column, unwrap_base64: bool) -> Column:
     )
     is_array = body.rlike(_LEADING + r"\[")
     return (
-        units.when(is_array & elements.isNull(), one(body, UNREADABLE_ARRAY))
+        units.when(unpaired_surrogate(body), one(body, UNPAIRED_SURROGATE))
+        .when(is_array & elements.isNull(), one(body, UNREADABLE_ARRAY))
         .when(is_array & (F.size(elements) == 0), one(body, EMPTY_ARRAY))
         .when(is_array, per_element)
         .otherwise(one(body, None))
