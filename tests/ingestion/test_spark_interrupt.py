@@ -100,3 +100,44 @@ def test_a_caller_that_stops_gracefully_keeps_its_sigint_handler(spark, spark_se
         assert getattr(handler, "__qualname__", "").startswith("interrupt_spark"), handler
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_killed_driver_leaves_no_scratch_files(tmp_path) -> None:
+    """A driver JVM that is killed (Ctrl-C twice on ``pinlake stream``: pinlake.spark.kill_driver)
+    runs no shutdown hook, and left its ``spark-*``, ``blockmgr-*`` (shuffle files among them)
+    and ``artifacts-*`` folders in /tmp for good. Its scratch files are now in a folder of the
+    home (pinlake.spark.scratch_conf), removed once the JVM has ended; those of a process
+    that ended by other means are removed by the next session's start."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    from pinlake.config import Settings
+    from pinlake.spark import scratch_dir
+
+    home = tmp_path / "home"
+    ended = scratch_dir(Settings(home=home), pid=2**22 + 1)  # above Linux's pid_max
+    (ended / "blockmgr-1").mkdir(parents=True)
+    script = textwrap.dedent(f"""\
+        import json, os, sys
+        from pinlake.config import Settings
+        from pinlake.spark import get_spark, kill_driver, scratch_dir
+        settings = Settings(home={str(home)!r})
+        spark = get_spark(settings, metastore=False)
+        assert spark.range(100).repartition(3).count() == 100  # a shuffle: files to spill
+        scratch = scratch_dir(settings)
+        held = sorted(p.name.split("-")[0] for p in scratch.iterdir())
+        java_tmp = spark.sparkContext._jvm.java.lang.System.getProperty("java.io.tmpdir")
+        kill_driver(spark)
+        print(json.dumps([held, java_tmp, str(scratch), scratch.exists()]), flush=True)
+        """)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    held, java_tmp, scratch, left = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"spark", "blockmgr"} <= set(held), held
+    assert java_tmp == scratch and scratch.startswith(str(home))
+    assert not left  # removed after the kill
+    assert not ended.exists()  # a process that had ended: removed at the session's start

@@ -260,3 +260,23 @@ def test_status_shows_nothing_when_no_cluster_runs_and_down_when_it_does_not_ans
         ),
         ("spark worker 1", f"UI http://127.0.0.1:{free[2]}", "-", "down"),
     ]
+
+
+def test_the_driver_scratch_folder_is_the_homes_and_its_option_survives_blanks(tmp_path) -> None:
+    """pinlake.spark.scratch_conf: Spark's local folder and the JVM's temporary folder; the
+    option is quoted (Spark splits Java options at blanks) and a path holding a comma, which
+    spark.local.dir would read as two folders, keeps Spark's default local folder."""
+    from pinlake.spark import scratch_conf, scratch_dir
+
+    settings = Settings(home=tmp_path / "a home")
+    conf = scratch_conf(spark_conf(settings), scratch_dir(settings, pid=42))
+    scratch = str(tmp_path / "a home" / "tmp" / "spark-scratch" / "42")
+    assert conf["spark.local.dir"] == scratch
+    assert conf["spark.driver.extraJavaOptions"].endswith(f' "-Djava.io.tmpdir={scratch}"')
+    assert (
+        spark_conf(settings)["spark.driver.extraJavaOptions"]
+        in (conf["spark.driver.extraJavaOptions"])
+    )
+    comma = scratch_conf({}, tmp_path / "a,b")
+    assert "spark.local.dir" not in comma
+    assert comma["spark.driver.extraJavaOptions"] == f'"-Djava.io.tmpdir={tmp_path / "a,b"}"'

@@ -362,6 +362,50 @@ def prune_hive_resources(settings: Settings, older_than: float = 3600.0) -> int:
     return removed
 
 
+def scratch_dir(settings: Settings, pid: int | None = None) -> Path:
+    """``<home>/tmp/spark-scratch/<pid>``: the scratch folder of the driver JVM that process
+    ``pid`` (default: this one) starts (:func:`scratch_conf`)."""
+    return settings.home / "tmp" / "spark-scratch" / str(os.getpid() if pid is None else pid)
+
+
+def scratch_conf(conf: Mapping[str, str], scratch: Path) -> dict[str, str]:
+    """``conf`` with the driver JVM's scratch files in ``scratch``: ``spark.local.dir`` (Spark's
+    ``spark-*`` and ``blockmgr-*`` folders, shuffle and spill files among them; an executor of a
+    cluster keeps its worker's own, which Spark's standalone worker, YARN and Kubernetes set)
+    and ``java.io.tmpdir`` (``artifacts-*`` and what else the JVM writes there). A JVM that
+    ends runs the shutdown hook that deletes them; one that is killed (:func:`kill_driver`, a
+    start cut short: :func:`_start`) runs none, and left them in ``/tmp`` for good: they are
+    removed after the kill, and those of processes that have ended by the next session's start
+    (:func:`prune_scratch_dirs`). ``spark.local.dir`` is a comma-separated list and Spark splits
+    Java options at blanks: a home whose path holds a comma keeps Spark's default folder (the
+    system's temporary folder), and the option is quoted."""
+    conf = dict(conf)
+    if "," not in str(scratch):
+        conf["spark.local.dir"] = str(scratch)
+    conf["spark.driver.extraJavaOptions"] = (
+        f'{conf.get("spark.driver.extraJavaOptions", "")} "-Djava.io.tmpdir={scratch}"'.strip()
+    )
+    return conf
+
+
+def prune_scratch_dirs(settings: Settings) -> int:
+    """Remove the scratch folders (:func:`scratch_dir`) of the home's processes that have
+    ended, whatever they hold (a killed driver JVM's files); returns how many. A folder of a
+    process that runs is kept (a pid reused by another process keeps it until that one ends).
+    Never raises."""
+    import shutil
+
+    import psutil
+
+    removed = 0
+    with contextlib.suppress(OSError):
+        for folder in scratch_dir(settings).parent.iterdir():
+            if folder.name.isdigit() and not psutil.pid_exists(int(folder.name)):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += not folder.exists()
+    return removed
+
+
 def codegen_conf(enabled: bool) -> dict[str, str]:
     """Spark's code generation on (``enabled``: Spark's defaults, stated) or off
     (``Settings.spark_codegen``, ``PINLAKE_SPARK_CODEGEN``), as Spark settings:
@@ -487,11 +531,14 @@ def get_spark(
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
-    for key, value in spark_conf(settings, metastore).items():
+    scratch = scratch_dir(settings)
+    for key, value in scratch_conf(spark_conf(settings, metastore), scratch).items():
         builder = builder.config(key, value)
     if metastore:
         builder = builder.enableHiveSupport()
     prune_hive_resources(settings)
+    prune_scratch_dirs(settings)
+    scratch.mkdir(parents=True, exist_ok=True)  # java.io.tmpdir must exist
     from pinlake.console import console
 
     # a process started with SIGINT ignored (a shell's background job) keeps ignoring it, as
@@ -499,7 +546,7 @@ def get_spark(
     previous = signal.getsignal(signal.SIGINT)
     # a spinner on a terminal (nothing in a log): the driver JVM takes seconds to start
     with console.status(f"[bold]starting Spark ({spark_master(settings)})…"):
-        spark = _start(builder)
+        spark = _start(builder, scratch)
     main = threading.current_thread() is threading.main_thread()
     if main and previous is not None and (keep_sigint or previous is signal.SIG_IGN):
         signal.signal(signal.SIGINT, previous)
@@ -515,22 +562,53 @@ def get_spark(
 _PY4J = os.sep + "py4j" + os.sep
 
 
-def _start(builder: SparkSession.Builder) -> SparkSession:
-    """``builder.getOrCreate()``; if it fails or is interrupted (Ctrl-C while the driver JVM
-    starts), the JVMs it launched are killed before the error goes on. PySpark leaves them
-    otherwise: a JVM that misses its connection-info file keeps its py4j server thread and
-    runs on, orphaned, holding its memory and the home's embedded metastore."""
+#: The scratch folder (:func:`scratch_dir`) of each driver JVM this process started, by the
+#: JVM's pid: :func:`kill_driver` removes it after the kill.
+_SCRATCH: dict[int, Path] = {}
+
+
+def _start(builder: SparkSession.Builder, scratch: Path) -> SparkSession:
+    """``builder.getOrCreate()`` for a driver JVM whose scratch folder is ``scratch``
+    (:func:`scratch_conf`); if it fails or is interrupted (Ctrl-C while the driver JVM
+    starts), the JVMs it launched are killed, and their scratch folder removed, before the
+    error goes on. PySpark leaves them otherwise: a JVM that misses its connection-info file
+    keeps its py4j server thread and runs on, orphaned, holding its memory and the home's
+    embedded metastore."""
     import psutil
 
     me = psutil.Process()
     before = {child.pid for child in me.children()}
     try:
-        return builder.getOrCreate()
+        spark = builder.getOrCreate()
     except BaseException:
-        for child in me.children():
-            if child.pid not in before:
-                _kill_tree(child.pid)
+        launched = [child.pid for child in me.children() if child.pid not in before]
+        for pid in launched:
+            _kill_tree(pid)
+        if launched:
+            _remove_scratch(launched[0], scratch)
         raise
+    proc = getattr(spark.sparkContext._gateway, "proc", None)
+    if proc is not None:
+        _SCRATCH.setdefault(proc.pid, scratch)
+    return spark
+
+
+def _remove_scratch(pid: int, scratch: Path | None) -> None:
+    """Once process ``pid`` (a killed driver JVM) has ended (up to 5 s; a zombie has: its
+    parent's ``Popen`` still reaps it), remove ``scratch``, its scratch folder, when there is
+    one; never raises."""
+    import shutil
+
+    import psutil
+
+    if scratch is None:
+        return
+    deadline = time.monotonic() + 5
+    with contextlib.suppress(psutil.Error):
+        process = psutil.Process(pid)
+        while process.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.01)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _kill_tree(pid: int) -> None:
@@ -548,8 +626,8 @@ def kill_driver(spark: SparkSession) -> None:
     """SIGKILL the driver JVM of ``spark`` (the process PySpark launched for its gateway, and
     its children) without asking it anything: a JVM ended so runs no shutdown hooks, which log
     the stack traces of every job and streaming query they cut short (nor the one that deletes
-    its scratch folders, ``spark-*`` and ``blockmgr-*`` in the temporary folder: small, but
-    left). For a stop that must not wait (a second Ctrl-C): whatever was cut short is the
+    its scratch files: its scratch folder, :func:`scratch_conf`, is removed once it has
+    ended). For a stop that must not wait (a second Ctrl-C): whatever was cut short is the
     caller's to replay. Every later call into the session fails (py4j's records of them are
     the caller's to drop: :func:`_quiet_interrupted_py4j`). PySpark's accumulator server, whose
     connection from the JVM the kill breaks, is told first that it is shut down and to report
@@ -563,6 +641,7 @@ def kill_driver(spark: SparkSession) -> None:
     proc = getattr(spark.sparkContext._gateway, "proc", None)
     if proc is not None:
         _kill_tree(proc.pid)
+        _remove_scratch(proc.pid, _SCRATCH.pop(proc.pid, None))
 
 
 def _quiet_interrupted_py4j(record: logging.LogRecord) -> bool:
