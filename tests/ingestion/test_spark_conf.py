@@ -42,8 +42,23 @@ def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(
     # PINLAKE_JVM_OPTIONS ends both JVMs' options, after the driver's class-data archive
     for side, archive in (("driver", driver_cds_options(settings)), ("executor", "")):
         options = conf[f"spark.{side}.extraJavaOptions"]
-        tail = " ".join(part for part in ("log4j2.properties", archive, jvm_options) if part)
+        tail = " ".join(part for part in ('log4j2.properties"', archive, jvm_options) if part)
         assert options.endswith(tail), options
+
+
+def test_options_that_hold_a_path_are_quoted_alike_for_any_path(tmp_path: Path) -> None:
+    """Spark splits its Java options at blanks outside quotes: a home whose path held a space
+    started no Spark ("Could not find or load main class ace.home.metastore.derby.log"). Both
+    the package and profiles.yml quote each option that holds a path, escaping ``\\`` and
+    ``"`` (a real driver starts on such a home: tests/ingestion/test_spark_interrupt.py)."""
+    settings = Settings(home=tmp_path / 'my "lake" \\ home')
+    local = render_profiles(session_env(settings))["pinlake"]["outputs"]["local"]
+    conf = spark_conf(settings)
+    assert local["server_side_parameters"] == conf
+    home = str(settings.home).replace("\\", "\\\\").replace('"', '\\"')
+    derby = f'"-Dderby.stream.error.file={home}/metastore/derby.log" -Duser.timezone=UTC "-Dlog4j2'
+    assert conf["spark.driver.extraJavaOptions"].startswith(derby)
+    assert conf["spark.executor.extraJavaOptions"].startswith('-Duser.timezone=UTC "-Dlog4j2.')
 
 
 @pytest.mark.parametrize(

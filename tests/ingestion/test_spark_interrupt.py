@@ -107,7 +107,9 @@ def test_a_killed_driver_leaves_no_scratch_files(tmp_path) -> None:
     runs no shutdown hook, and left its ``spark-*``, ``blockmgr-*`` (shuffle files among them)
     and ``artifacts-*`` folders in /tmp for good. Its scratch files are now in a folder of the
     home (pinlake.spark.scratch_conf), removed once the JVM has ended; those of a process
-    that ended by other means are removed by the next session's start."""
+    that ended by other means are removed by the next session's start. The home's path holds
+    a space: Spark split its Java options there and started no driver
+    (pinlake.spark.java_option)."""
     import json
     import subprocess
     import sys
@@ -116,7 +118,7 @@ def test_a_killed_driver_leaves_no_scratch_files(tmp_path) -> None:
     from pinlake.config import Settings
     from pinlake.spark import scratch_dir
 
-    home = tmp_path / "home"
+    home = tmp_path / "my home"
     ended = scratch_dir(Settings(home=home), pid=2**22 + 1)  # above Linux's pid_max
     (ended / "blockmgr-1").mkdir(parents=True)
     script = textwrap.dedent(f"""\

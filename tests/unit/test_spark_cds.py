@@ -93,7 +93,7 @@ def test_a_session_maps_the_archive_of_its_class_path_only_when_it_exists(tmp_pa
     archive.parent.mkdir(parents=True)
     archive.write_bytes(b"an archive")
     options = spark_conf(settings)["spark.driver.extraJavaOptions"]
-    assert f"-XX:SharedArchiveFile={archive} {QUIET}" in options
+    assert f'"-XX:SharedArchiveFile={archive}" {QUIET}' in options  # quoted: a path
     assert "SharedArchiveFile" not in spark_conf(settings)["spark.executor.extraJavaOptions"]
     # the launcher gets an empty folder for the class path, and dbt's target the same options
     env = launcher_env(settings)

@@ -284,6 +284,17 @@ LOCAL_FILE_SYSTEM = {
 }
 
 
+def java_option(option: str) -> str:
+    """``option`` (one JVM option, e.g. ``-Dkey=<a path>``) quoted as Spark reads a list of
+    them: ``"…"``, with ``\\`` and ``"`` escaped by a backslash. Spark splits
+    ``spark.driver/executor.extraJavaOptions`` at blanks outside quotes (its launcher's
+    ``CommandBuilderUtils.parseOptionString``, a worker's ``Utils.splitCommandString``): a home
+    or a clone whose path held a space made the driver JVM take the path's second part for its
+    main class ("Could not find or load main class …"). Options that hold a path are always
+    quoted (profiles.yml quotes the same ones the same way)."""
+    return '"' + option.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
     """Every Spark setting pinlake relies on, as strings (what profiles.yml sets too).
 
@@ -300,14 +311,13 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
     jvm_options = f" {settings.jvm_options}" if settings.jvm_options else ""
     cds = driver_cds_options(settings, classpath)
     cds_options = f" {cds}" if cds else ""
+    log4j = java_option(f"-Dlog4j2.configurationFile={settings.log4j_config}")
     conf = {
         "spark.master": spark_master(settings),
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.driver.extraClassPath": classpath,
         "spark.executor.extraClassPath": classpath,
-        "spark.executor.extraJavaOptions": (
-            f"-Duser.timezone=UTC -Dlog4j2.configurationFile={settings.log4j_config}{jvm_options}"
-        ),
+        "spark.executor.extraJavaOptions": f"-Duser.timezone=UTC {log4j}{jvm_options}",
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.catalogImplementation": "hive",
@@ -317,8 +327,8 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionUserName": ms.user,
         "spark.hadoop.javax.jdo.option.ConnectionPassword": ms.password,
         "spark.driver.extraJavaOptions": (
-            f"-Dderby.stream.error.file={home}/metastore/derby.log -Duser.timezone=UTC "
-            f"-Dlog4j2.configurationFile={settings.log4j_config}{cds_options}{jvm_options}"
+            f"{java_option(f'-Dderby.stream.error.file={home}/metastore/derby.log')}"
+            f" -Duser.timezone=UTC {log4j}{cds_options}{jvm_options}"
         ),
         # each Hive session's folder (Hive's default: <java.io.tmpdir>/<session id>_resources,
         # left in /tmp by every session), in the home; empty ones are pruned (get_spark)
@@ -378,13 +388,14 @@ def scratch_conf(conf: Mapping[str, str], scratch: Path) -> dict[str, str]:
     removed after the kill, and those of processes that have ended by the next session's start
     (:func:`prune_scratch_dirs`). ``spark.local.dir`` is a comma-separated list and Spark splits
     Java options at blanks: a home whose path holds a comma keeps Spark's default folder (the
-    system's temporary folder), and the option is quoted."""
+    system's temporary folder), and the option is quoted (:func:`java_option`)."""
     conf = dict(conf)
     if "," not in str(scratch):
         conf["spark.local.dir"] = str(scratch)
+    options = f"{conf.get('spark.driver.extraJavaOptions', '')} "
     conf["spark.driver.extraJavaOptions"] = (
-        f'{conf.get("spark.driver.extraJavaOptions", "")} "-Djava.io.tmpdir={scratch}"'.strip()
-    )
+        options + java_option(f"-Djava.io.tmpdir={scratch}")
+    ).strip()
     return conf
 
 

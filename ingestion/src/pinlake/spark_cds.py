@@ -84,10 +84,12 @@ def launcher_env(settings: Settings) -> dict[str, str]:
 
 
 def driver_java_options(settings: Settings, driver_classpath: str) -> str:
-    """``-XX:SharedArchiveFile=<archive> -Xlog:…=off`` when :func:`archive_file` exists (and
-    :func:`launcher_env` can be given), else ``""``: the options a driver with this class path
-    maps the archive with."""
+    """``"-XX:SharedArchiveFile=<archive>" -Xlog:…=off`` (quoted: :func:`pinlake.spark.java_option`)
+    when :func:`archive_file` exists (and :func:`launcher_env` can be given), else ``""``: the
+    options a driver with this class path maps the archive with."""
+    from pinlake.spark import java_option
+
     archive = archive_file(settings, driver_classpath)
     if not archive.is_file() or not launcher_env(settings):
         return ""
-    return f"-XX:SharedArchiveFile={archive} {QUIET}"
+    return f"{java_option(f'-XX:SharedArchiveFile={archive}')} {QUIET}"
