@@ -118,6 +118,33 @@ def test_a_redelivered_file_is_verified_and_another_writers_file_is_never_overwr
     assert path.read_bytes() == b'{"index": 1}\n{"index": 2}\n'  # untouched
 
 
+def test_a_writer_that_finishes_first_keeps_its_file_when_both_passed_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ``produce --to bucket`` runs into one bucket both checked that a name was free, then
+    both renamed their temp file to it: the one that reported success had lost files to the
+    other (helper-56's trial, 3 of 5 runs). Here the other writer's file appears while this
+    one syncs its temp file, after any check: this one must fail and leave that file as it is,
+    and no temp file."""
+    import os
+
+    from pinlake.bucket import layout
+
+    path = file_path(tmp_path, "pinterest.pin", 0, 0)
+    fsync = os.fsync
+
+    def other_writer_first(fd: int) -> None:
+        fsync(fd)
+        if not path.exists():
+            path.write_bytes(b'{"index": 7}\n')  # the other writer's file, complete
+
+    monkeypatch.setattr(layout.os, "fsync", other_writer_first)
+    with pytest.raises(FileExistsError, match="holds other records"):
+        write_or_verify(path, [b'{"index": 1}'])
+    assert path.read_bytes() == b'{"index": 7}\n'
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
 def test_entries_that_are_no_regular_file_are_listed_with_their_problem(tmp_path: Path) -> None:
     """A symbolic link to nothing, a FIFO and a folder named as a layout file were passed over
     in silence (helper-48's trial: land counted none of them), against "every file under

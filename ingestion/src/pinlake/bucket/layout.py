@@ -43,6 +43,7 @@ DAG's load SQL takes its file-name patterns from :data:`PARTITION_SQL_REGEX`,
 from __future__ import annotations
 
 import dataclasses
+import errno
 import gzip
 import io
 import os
@@ -414,16 +415,21 @@ def _body(lines: list[bytes]) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
-def write_atomic(path: Location, lines: list[bytes]) -> None:
-    """Write ``lines`` (each without its ``\\n``) to ``path`` durably and atomically.
+def write_atomic(path: Location, lines: list[bytes], create_only: bool = False) -> None:
+    """Write ``lines`` (each without its ``\\n``) to ``path`` durably and atomically; with
+    ``create_only``, only if ``path`` does not exist yet (else FileExistsError, ``path``
+    untouched).
 
-    Local: temp file ``.<name>.<pid>.tmp`` beside it, fsync, ``os.replace``, fsync of the folder
-    (so the rename itself survives a power loss). A failed write leaves no temp file; raises
-    OSError. S3: one ``PutObject`` (atomic and durable by S3's contract: no temp object);
-    raises :class:`BucketAccessError`.
+    Local: temp file ``.<name>.<pid>.tmp`` beside it, fsync, then ``os.replace`` (or, with
+    ``create_only``, a hard link to the name, which the file system makes only when the name is
+    free: the check and the write are one step, POSIX ``link``/``EEXIST``; then the temp name is
+    removed), fsync of the folder (so the rename itself survives a power loss). A failed write
+    leaves no temp file; raises OSError. S3: one ``PutObject`` (atomic and durable by S3's
+    contract: no temp object; ``create_only``: conditional, ``If-None-Match: *``); raises
+    :class:`BucketAccessError`.
     """
     if isinstance(path, S3Path):
-        _s3_put(path, _body(lines), create_only=False)
+        _s3_put(path, _body(lines), create_only=create_only)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -432,10 +438,12 @@ def write_atomic(path: Location, lines: list[bytes]) -> None:
             handle.write(_body(lines))
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if create_only:
+            _link_new(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
     folder = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(folder)
@@ -443,16 +451,34 @@ def write_atomic(path: Location, lines: list[bytes]) -> None:
         os.close(folder)
 
 
+#: ``link`` errors of a file system without hard links (some network and FUSE file systems).
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Give ``tmp``'s file the name ``path`` if that name is free (FileExistsError if not).
+    Where the file system has no hard links, the name is checked first, then ``tmp`` renamed:
+    two writers that pass the check at once could then both write (the only case left)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} already exists") from None
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        if path.exists():
+            raise FileExistsError(f"{path} already exists") from None
+        os.replace(tmp, path)
+
+
 def write_new(path: Location, lines: list[bytes]) -> None:
     """:func:`write_atomic` of a file that must not exist yet; raises FileExistsError when it
-    does (another writer took the name). On S3 the check and the write are one conditional
-    ``PutObject`` (``If-None-Match: *``), so two writers can never both succeed."""
-    if isinstance(path, S3Path):
-        _s3_put(path, _body(lines), create_only=True)
-        return
-    if path.exists():
-        raise FileExistsError(f"{path} already exists")
-    write_atomic(path, lines)
+    does (another writer took the name), leaving it as that writer wrote it. The check and the
+    write are one step, so two writers never both succeed: on a local file system a hard link
+    to the free name, on S3 one conditional ``PutObject`` (``If-None-Match: *``). (A check
+    followed by ``os.replace`` let two ``produce --to bucket`` runs into one bucket both pass
+    it: the one that reported success had lost files to the other, 3 of 5 runs: helper-56.)"""
+    write_atomic(path, lines, create_only=True)
 
 
 def write_or_verify(path: Location, lines: list[bytes]) -> bool:
