@@ -731,6 +731,46 @@ def interrupt_spark(context: SparkContext) -> None:
     signal.signal(signal.SIGINT, on_sigint)
 
 
+#: The ``spark-submit`` argument of a driver that does not use the metastore (the stream stage's:
+#: ``get_spark(metastore=False)``), in its JVM's command line.
+_IN_MEMORY = "spark.sql.catalogImplementation=in-memory"
+
+
+def metastore_holders(settings: Settings) -> list[str]:
+    """The other Spark drivers on this machine that use the home's embedded metastore, each as
+    ``"pid <n> (<what started it>)"``: JVMs whose command line holds the option
+    :func:`spark_conf` gives every driver of the home (``-Dderby.stream.error.file=<home>/
+    metastore/derby.log``; pinlake commands, dbt's ``local`` target, Airflow tasks), but this
+    process's own and those with an in-memory catalog (the stream stage's). What started it:
+    its parent's command line (``pinlake land``, ``dbt run …``), at most 60 characters. Never
+    raises."""
+    import psutil
+
+    homes = {str(settings.home), str(settings.home.resolve())}
+    markers = {f"-Dderby.stream.error.file={home}/metastore/derby.log" for home in homes}
+    me = os.getpid()
+    found = []
+    for process in psutil.process_iter(["pid", "ppid", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if process.info["ppid"] == me or not markers & set(cmdline) or _IN_MEMORY in cmdline:
+            continue
+        started_by = "java"
+        with contextlib.suppress(psutil.Error, IndexError):
+            words = psutil.Process(process.info["ppid"]).cmdline()
+            if Path(words[0]).name.startswith("python"):
+                words = words[1:]  # python <script> …: the script's name
+            started_by = " ".join([Path(words[0]).name, *words[1:]])[:60]
+        found.append(f"pid {process.info['pid']} ({started_by})")
+    return found
+
+
+#: Hive's words when the embedded Derby metastore could not be opened; with another driver of
+#: the home running, two commands started at once (helper-56: two ``land``, two ``dbt run``).
+_HIVE_CLIENT_FAILED = (
+    "Unable to instantiate org.apache.hadoop.hive.ql.metadata.SessionHiveMetaStoreClient"
+)
+
+
 @contextmanager
 def spark_errors(settings: Settings) -> Iterator[None]:
     """Turn the usual environment failures of a Spark job into one readable line."""
@@ -740,10 +780,24 @@ def spark_errors(settings: Settings) -> Iterator[None]:
         raise
     except Exception as exc:  # py4j / pyspark errors carry the JVM message in str()
         text = str(exc)
-        if "Another instance of Derby" in text or "Failed to start database" in text:
+        embedded = not metastore_connection(settings).shared
+        if (
+            "Another instance of Derby" in text
+            or "Failed to start database" in text
+            or (embedded and _HIVE_CLIENT_FAILED in text)
+        ):
+            holders = metastore_holders(settings)
+            if holders or _HIVE_CLIENT_FAILED not in text:
+                raise SparkSetupError(
+                    f"the metastore in {settings.metastore_dir} is in use by another process "
+                    f"({'; '.join(holders) or 'dbt, pinlake or Airflow on the same PINLAKE_HOME'})"
+                    ": wait for it or use another PINLAKE_HOME (`pinlake services up --metastore`"
+                    " lets them share it)"
+                ) from exc
             raise SparkSetupError(
-                f"the metastore in {settings.metastore_dir} is in use by another process "
-                "(dbt, pinlake or Airflow on the same PINLAKE_HOME); wait for it or use another"
+                f"the metastore in {settings.metastore_dir} could not be opened (Hive: "
+                f"{_HIVE_CLIENT_FAILED}) and no other process uses it now: its log is "
+                f"{settings.metastore_dir / 'derby.log'}"
             ) from exc
         if "Error connecting to server" in text:  # Derby's network client
             raise SparkSetupError(
