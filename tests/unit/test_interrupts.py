@@ -60,6 +60,27 @@ def test_what_fails_after_a_ctrl_c_is_reported_as_the_interrupt(tmp_path, monkey
     assert capsys.readouterr().err == "error: interrupted\n"
 
 
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (OSError(28, "No space left on device"), "error: No space left on device\n"),
+        (
+            OSError(28, "No space left on device", "/b/f.json"),
+            "error: /b/f.json: No space left on device\n",
+        ),
+        (OSError(30, "Read-only file system"), "error: Read-only file system\n"),
+    ],
+)
+def test_a_full_or_failing_disk_is_one_line(tmp_path, monkeypatch, capsys, error, line):
+    """A full disk is the storage's fault, not a bug: one line and exit 1, with the file when
+    the error names it (helper-56: two tracebacks from ``produce --to bucket``)."""
+    _land_raises(monkeypatch, error, interrupt=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path), "land"])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == line
+
+
 def test_without_a_ctrl_c_an_unexpected_error_still_shows_its_traceback(tmp_path, monkeypatch):
     _land_raises(monkeypatch, ConnectionError("a bug"), interrupt=False)
     with pytest.raises(ConnectionError, match="a bug"):

@@ -7,6 +7,7 @@ printed as one ``error: ...`` line with a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -709,7 +710,16 @@ def _fail(exc: Exception) -> None:
     if isinstance(exc, OSError) and exc.filename is not None:  # the file system said no
         err_console.print(f"error: {file_system_problem(exc)}", markup=False, soft_wrap=True)
         sys.exit(PinlakeError.exit_code)
+    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRORS:  # a full or failing disk
+        err_console.print(f"error: {exc.strerror}", markup=False, soft_wrap=True)
+        sys.exit(PinlakeError.exit_code)
     raise exc
+
+
+#: Errors of the storage itself, not of pinlake: a full disk or quota, a read-only or failing
+#: file system. A write that raises one names no file (``write`` has no path): one line, not
+#: the traceback of a bug (helper-56: ``produce --to bucket`` onto a full disk printed two).
+_STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 
 def _interrupted() -> None:

@@ -145,6 +145,27 @@ def test_a_writer_that_finishes_first_keeps_its_file_when_both_passed_the_check(
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
+def test_a_full_disk_names_the_file_and_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``write``/``fsync`` onto a full disk raise an OSError that names no file: the producer
+    ended with two tracebacks (helper-56, a 200 KB tmpfs). The error names the file now, which
+    the CLI prints in one line (tests/unit/test_interrupts.py has the CLI's side)."""
+    import errno
+
+    from pinlake.bucket import layout
+
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(layout.os, "fsync", full)
+    path = file_path(tmp_path, "pinterest.pin", 0, 0)
+    with pytest.raises(OSError) as raised:
+        write_atomic(path, [b'{"index": 1}'])
+    assert (raised.value.errno, raised.value.filename) == (errno.ENOSPC, str(path))
+    assert list(path.parent.iterdir()) == []
+
+
 def test_entries_that_are_no_regular_file_are_listed_with_their_problem(tmp_path: Path) -> None:
     """A symbolic link to nothing, a FIFO and a folder named as a layout file were passed over
     in silence (helper-48's trial: land counted none of them), against "every file under

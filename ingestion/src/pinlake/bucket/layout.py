@@ -434,10 +434,16 @@ def write_atomic(path: Location, lines: list[bytes], create_only: bool = False) 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(_body(lines))
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(_body(lines))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            # write and fsync name no file (a full disk: "No space left on device"): this one
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         if create_only:
             _link_new(tmp, path)
         else:
