@@ -145,3 +145,32 @@ def test_every_commands_help_renders_in_both_layouts(
         assert out.split()[:2] == ["Usage:", "pinlake"], (path, out)  # after rich's blank line
         # a flag takes no value: Typer's rich layout showed <bool> beside each (a trial)
         assert "<bool>" not in out, (path, out)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "args"),
+    [
+        # rich printed nothing at all with a width of 0, errors included (helper-56)
+        ("COLUMNS", "0", ["services", "status"]),
+        ("COLUMNS", "abc", ["services", "status"]),
+        # Typer's import read it with int(): a traceback (helper-56)
+        ("TERMINAL_WIDTH", "abc", ["--help"]),
+        ("LINES", "-3", ["services", "status"]),
+    ],
+)
+def test_a_terminal_size_variable_that_is_no_width_is_ignored_with_a_warning(
+    tmp_path, name, value, args
+) -> None:
+    env = {**os.environ, name: value}
+    done = subprocess.run(
+        [sys.executable, "-m", "pinlake", "--home", str(tmp_path / "home"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    warning = f"warning: {name}={value!r} is not a positive whole number of columns: ignored"
+    assert done.stderr.splitlines()[0] == warning, done.stderr
+    assert "Traceback" not in done.stderr
+    assert ("Usage: pinlake" if args == ["--help"] else "kafka") in done.stdout

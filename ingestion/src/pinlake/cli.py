@@ -34,7 +34,7 @@ from pinlake.config import (
     get_settings,
     unknown_variables,
 )
-from pinlake.console import err_console, output_width
+from pinlake.console import WIDTH_WARNINGS, err_console, output_width
 from pinlake.errors import (
     INTERRUPTED,
     TERMINATED,
@@ -764,7 +764,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if isinstance(command, TyperGroup) and help_requested(command, args):
         configure_help(command)
-    for line in unknown_variables(os.environ):  # a misspelt setting would be ignored silently
+    for line in [*WIDTH_WARNINGS, *unknown_variables(os.environ)]:  # not ignored silently
         err_console.print(f"warning: {line}", markup=False, soft_wrap=True)
     INTERRUPTED.clear()
     TERMINATED.clear()

@@ -20,6 +20,28 @@ from rich.progress import (
 )
 from rich.table import Table
 
+#: The terminal-size variables rich (``COLUMNS``, ``LINES``) and Typer (``TERMINAL_WIDTH``) read.
+WIDTH_VARIABLES = ("COLUMNS", "LINES", "TERMINAL_WIDTH")
+
+
+def drop_bad_width_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """Remove from ``environ`` each of :data:`WIDTH_VARIABLES` that is set but is not a
+    positive whole number, returning a warning for each: ``COLUMNS=0`` made rich print nothing
+    at all, errors included, and ``TERMINAL_WIDTH=abc`` a traceback from Typer's import
+    (helper-56). Called on this module's import (before its consoles read them), and so for
+    pinlake's children too, which inherit the environment."""
+    warnings = []
+    for name in WIDTH_VARIABLES:
+        value = environ.get(name)
+        if value is not None and not (value.strip().isdecimal() and int(value) > 0):
+            del environ[name]
+            warnings.append(f"{name}={value!r} is not a positive whole number of columns: ignored")
+    return warnings
+
+
+#: What :func:`drop_bad_width_variables` dropped when this module was imported (the CLI prints it).
+WIDTH_WARNINGS = drop_bad_width_variables(os.environ)
+
 #: Columns of output that goes to a file or a pipe (a log, ``| tee``, CI, an Airflow task) when
 #: ``COLUMNS`` does not say otherwise: the width of tables, rules and help panels there. Rich's own
 #: default is 80, which cut table cells and help texts (an address, a metastore URL, an
