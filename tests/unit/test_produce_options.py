@@ -89,3 +89,20 @@ def test_the_options_refuse_what_the_cli_refuses_for_every_caller() -> None:
     assert ProduceToApi(batch_size=501, rate=float("inf")).rate == float("inf")  # Kafka REST
     assert ProduceToBucket(events=MAX_EVENTS, rate=0).events == MAX_EVENTS
     assert ProduceToBucket(flush_size=1).flush_size == 1
+
+
+@pytest.mark.parametrize("home", ["", "  "])
+def test_an_empty_home_is_a_usage_error_not_the_current_folder(
+    tmp_path, monkeypatch, capsys, home
+) -> None:
+    """``--home ""`` was ``Path("")``, the current folder: ``source init`` wrote its database
+    there, in the checkout (helper-56)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", home, "source", "init"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: Invalid value for '--home': an empty path: give a folder"
+        " (default: $PINLAKE_HOME or ./.pinlake)\n"
+    )
+    assert list(tmp_path.iterdir()) == []

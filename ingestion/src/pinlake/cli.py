@@ -253,17 +253,31 @@ TriggerOpt = Annotated[
 ]
 
 
+def _checked_home(value: str | None) -> str | None:
+    """``--home`` as given unless it is empty: ``--home ""`` was read as the current folder
+    (``Path("")`` is ``.``) and ``source init`` wrote its database into it (helper-56); a
+    click usage error names it (``--home .`` still means the current folder)."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter(
+            "an empty path: give a folder (default: $PINLAKE_HOME or ./.pinlake)"
+        )
+    return value
+
+
 @app.callback()
 def _main(
     home: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="State directory (default: $PINLAKE_HOME or ./.pinlake).", show_default=False
+            help="State directory (default: $PINLAKE_HOME or ./.pinlake).",
+            show_default=False,
+            callback=_checked_home,
+            metavar="<path>",
         ),
     ] = None,
 ) -> None:
     if home is not None:
-        os.environ["PINLAKE_HOME"] = str(home.expanduser().resolve())
+        os.environ["PINLAKE_HOME"] = str(Path(home).expanduser().resolve())
         get_settings.cache_clear()
 
 
