@@ -568,3 +568,25 @@ def test_a_rejected_bucket_option_is_one_usage_line(tmp_path, capsys, command, b
 def test_stream_rates_below_one_record_a_second_are_not_shown_as_0(rate, shown):
     """A trial's hand-fed query showed ``processed/s 0`` for 0.35 records/s."""
     assert rate_text(rate) == shown
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PINLAKE_API__PORT",
+        "PINLAKE_KAFKA__BROKERS",
+        "PINLAKE_MARIADB__PORT",
+        "PINLAKE_S3__PORT",
+        "PINLAKE_SPARK_CLUSTER__WORKERS",
+        "PINLAKE_SPARK_PARTITIONS",  # a top-level one: was taken as unset already
+    ],
+)
+def test_an_empty_variable_is_unset_at_every_level(monkeypatch, tmp_path, name) -> None:
+    """``PINLAKE_SPARK_PARTITIONS=`` was unset (the default), ``PINLAKE_API__PORT=`` an error
+    that named the field ``port``, not the variable (helper-56): empty is unset everywhere."""
+    from pinlake.config import Settings
+
+    monkeypatch.setenv(name, "")
+    default = Settings(home=tmp_path)
+    monkeypatch.delenv(name)
+    assert default == Settings(home=tmp_path)
