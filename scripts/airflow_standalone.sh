@@ -58,8 +58,8 @@ Airflow 3 standalone for pinlake
   DAGs            $AIRFLOW__CORE__DAGS_FOLDER ($DAGS)
   PINLAKE_HOME    $PINLAKE_HOME
   services        pinterest_batch and pinterest_stream need them:
-                  $SERVICES_ENV $BIN/pinlake services up
-  CLI elsewhere   AIRFLOW_HOME=$AIRFLOW_HOME AIRFLOW__CORE__DAGS_FOLDER=$REPO/dags $BIN/airflow ...
+                  $SERVICES_ENV $(printf %q "$BIN/pinlake") services up
+  CLI elsewhere   AIRFLOW_HOME=$(printf %q "$AIRFLOW_HOME") AIRFLOW__CORE__DAGS_FOLDER=$(printf %q "$REPO/dags") $(printf %q "$BIN/airflow") ...
 MSG
 )"
 if [[ "${PINLAKE_AIRFLOW_DRY_RUN:-}" == 1 ]]; then

@@ -11,10 +11,10 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "airflow_standalone.sh"
 
 
-def _dry_run(tmp_path: Path, **env: str) -> str:
+def _dry_run(tmp_path: Path, script: Path = SCRIPT, **env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PINLAKE_", "AIRFLOW_"))}
     done = subprocess.run(
-        ["bash", str(SCRIPT)],
+        ["bash", str(script)],
         env={**clean, "PINLAKE_AIRFLOW_DRY_RUN": "1", "PINLAKE_HOME": str(tmp_path), **env},
         capture_output=True,
         text=True,
@@ -51,3 +51,25 @@ def test_the_services_line_carries_this_shells_pinlake_settings(tmp_path: Path) 
     assert "PINLAKE_API__PORT=38082" in words
     assert "PINLAKE_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:29192" in words
     assert 'PINLAKE_API__API_KEY="$PINLAKE_API__API_KEY"' in line
+
+
+def test_the_printed_command_lines_survive_a_clone_whose_path_holds_a_blank(tmp_path: Path) -> None:
+    """A clone in "my projects/" printed ``…/my projects/pinlake/.venv/bin/pinlake services up``
+    unquoted: copied into a shell, it ran ``…/my`` (helper-58). Here the clone is reached
+    through a folder whose name holds a blank (a link to this checkout)."""
+    clone = tmp_path / "my projects" / "pinlake"
+    clone.parent.mkdir()
+    clone.symlink_to(SCRIPT.parents[1])
+    out = _dry_run(tmp_path / "home", script=clone / "scripts" / SCRIPT.name)
+    (services,) = [line.strip() for line in out.splitlines() if "services up" in line]
+    assert shlex.split(services)[-3:] == [
+        str(clone / ".venv" / "bin" / "pinlake"),
+        "services",
+        "up",
+    ]
+    (cli,) = [
+        line.split("CLI elsewhere", 1)[1] for line in out.splitlines() if "CLI elsewhere" in line
+    ]
+    words = shlex.split(cli)
+    assert words[1] == f"AIRFLOW__CORE__DAGS_FOLDER={clone / 'dags'}"
+    assert words[2:] == [str(clone / ".venv" / "bin" / "airflow"), "..."]

@@ -111,12 +111,15 @@ def test_a_killed_driver_leaves_no_scratch_files(tmp_path) -> None:
     a space: Spark split its Java options there and started no driver
     (pinlake.spark.java_option)."""
     import json
+    import shutil
     import subprocess
     import sys
     import textwrap
+    from pathlib import Path
 
+    import pinlake
     from pinlake.config import Settings
-    from pinlake.spark import scratch_dir
+    from pinlake.spark import blank_free_path, scratch_dir
 
     home = tmp_path / "my home"
     ended = scratch_dir(Settings(home=home), pid=2**22 + 1)  # above Linux's pid_max
@@ -134,10 +137,22 @@ def test_a_killed_driver_leaves_no_scratch_files(tmp_path) -> None:
         kill_driver(spark)
         print(json.dumps([held, java_tmp, str(scratch), scratch.exists()]), flush=True)
         """)
+    # Spark's launcher sources <SPARK_CONF_DIR>/spark-env.sh unquoted: from a clone in "my
+    # projects/" it printed "load-spark-env.sh: line 39: …/my: No such file or directory" and ran
+    # without pinlake's (helper-58); the folder is reached through a link without a blank
+    conf = tmp_path / "my conf"
+    shutil.copytree(Path(pinlake.__file__).parent / "conf", conf)
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "SPARK_CONF_DIR": str(conf)},
     )
+    Path(blank_free_path(str(conf))).unlink()  # the link in the temporary folder
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "load-spark-env.sh" not in done.stderr and "incubator" not in done.stderr, done.stderr
     held, java_tmp, scratch, left = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"spark", "blockmgr"} <= set(held), held
     assert java_tmp == scratch and scratch.startswith(str(home))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -283,9 +284,14 @@ def _fake_dbt(tmp_path: Path) -> tuple[Path, Path]:
 
     marker = tmp_path / "cleaned-up"
     child = tmp_path / "dbt"
+    script = tmp_path / "dbt.py"
+    # a shell wrapper, as pip's and uv's for an interpreter whose path holds a blank, which a
+    # "#!" line cannot name (a clone in "my projects/": helper-58)
     child.write_text(
+        f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(script))} "$@"\n'
+    )
+    script.write_text(
         textwrap.dedent(f"""\
-            #!{sys.executable}
             import pathlib, signal, sys, time
             def on_int(*_):
                 time.sleep(1.5)

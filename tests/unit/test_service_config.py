@@ -590,3 +590,50 @@ def test_an_empty_variable_is_unset_at_every_level(monkeypatch, tmp_path, name) 
     default = Settings(home=tmp_path)
     monkeypatch.delenv(name)
     assert default == Settings(home=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "ok"),
+    [
+        ("PINLAKE_SPARK_MASTER", "banana", False),  # failed in the JVM, blamed on Java
+        ("PINLAKE_SPARK_MASTER", "spark://127.0.0.1", False),
+        ("PINLAKE_SPARK_MASTER", "local[0]", False),
+        ("PINLAKE_SPARK_MASTER", "local", True),
+        ("PINLAKE_SPARK_MASTER", "local[*]", True),
+        ("PINLAKE_SPARK_MASTER", "local[2,3]", True),
+        ("PINLAKE_SPARK_MASTER", "spark://a:7077,b:7077", True),
+        ("PINLAKE_SPARK_MASTER", "k8s://https://127.0.0.1:6443", True),
+        ("PINLAKE_SPARK_DRIVER_MEMORY", "lots", False),  # the same
+        ("PINLAKE_SPARK_DRIVER_MEMORY", "4096", False),  # bytes: no JVM starts on 4 KiB
+        ("PINLAKE_SPARK_DRIVER_MEMORY", "400m", False),  # Spark refuses a driver below 450 MiB
+        ("PINLAKE_SPARK_DRIVER_MEMORY", "450m", True),
+        ("PINLAKE_SPARK_DRIVER_MEMORY", "2G", True),
+    ],
+)
+def test_spark_settings_spark_would_refuse_are_refused_naming_the_variable(
+    monkeypatch, tmp_path, capsys, name, value, ok
+) -> None:
+    """``PINLAKE_SPARK_MASTER=banana`` and ``PINLAKE_SPARK_DRIVER_MEMORY=lots`` were taken, then
+    the driver JVM printed its stack trace and pinlake asked whether Java was installed
+    (helper-56); they are settings errors now, before any JVM starts."""
+    monkeypatch.setenv(name, value)
+    code = cli_exit_code(monkeypatch, tmp_path / "home", "services", "status")
+    err = capsys.readouterr().err
+    if ok:
+        assert "invalid settings" not in err
+    else:
+        assert code == 2
+        assert err.startswith(f"error: invalid settings: {name}={value!r}: not "), err
+
+
+def test_a_driver_that_did_not_start_is_blamed_on_java_only_without_one(monkeypatch, tmp_path):
+    from pinlake.spark import _gateway_exited
+
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
+    assert _gateway_exited() == (
+        "Spark could not start: Java 17+ is needed (no java on PATH or in JAVA_HOME)"
+    )
+    monkeypatch.delenv("JAVA_HOME")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    expected = "Spark's driver JVM could not start: its error is above"
+    assert _gateway_exited() == expected  # java is on PATH (Java 17: the project's requirement)

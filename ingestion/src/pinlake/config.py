@@ -103,6 +103,14 @@ _STAGE_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_LOCAL_BROKERS = 9
 
 
+#: Spark's master URLs ("Master URLs", Spark's submitting-applications docs).
+_SPARK_MASTER = (
+    r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?"
+    r"|spark://[^\s/,:]+:[0-9]+(,[^\s/,:]+:[0-9]+)*"
+    r"|yarn|k8s://\S+"
+)
+
+
 class KafkaSettings(BaseSettings):
     """The Kafka cluster. Local KRaft brokers are started unless ``external`` is true.
 
@@ -375,6 +383,34 @@ class Settings(BaseSettings):
     mariadb: MariadbSettings = Field(default_factory=MariadbSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     spark_cluster: SparkClusterSettings = Field(default_factory=SparkClusterSettings)
+
+    @field_validator("spark_master", mode="after")
+    @classmethod
+    def _spark_master(cls, value: str | None) -> str | None:
+        """A master URL Spark takes ("Master URLs", Spark's submitting-applications docs):
+        ``local``, ``local[N]``, ``local[*]``, ``local[N,F]``, ``spark://host:port[,…]``,
+        ``yarn``, ``k8s://…``; anything else failed in the driver JVM's start, blamed on Java."""
+        if value is None or re.fullmatch(_SPARK_MASTER, value.strip()):
+            return value if value is None else value.strip()
+        raise ValueError(
+            "not a Spark master URL: local[N], local[*], spark://host:port, yarn or k8s://…"
+        )
+
+    @field_validator("spark_driver_memory", mode="after")
+    @classmethod
+    def _driver_memory(cls, value: str) -> str:
+        """Spark's memory string with a unit (``4g``, ``1536m``), at least 450 MiB: Spark
+        refuses a driver with less (1.5 × its 300 MiB of reserved memory); anything else
+        failed in the driver JVM's start, blamed on Java."""
+        match = re.fullmatch(r"([1-9][0-9]*)([kKmMgGtT])", value.strip())
+        megabytes = 0
+        if match:
+            megabytes = (
+                int(match[1]) * {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024**2}[match[2].lower()]
+            )
+        if megabytes < 450:
+            raise ValueError("not Spark's memory string of at least 450m, e.g. 4g or 1536m")
+        return value.strip()
 
     @field_validator("home", "jars_dir", mode="after")
     @classmethod

@@ -232,6 +232,32 @@ def driver_cds_options(settings: Settings, classpath: str | None = None) -> str:
     return spark_cds.driver_java_options(settings, classpath or driver_classpath(settings))
 
 
+def blank_free_path(folder: str) -> str:
+    """``folder``, or where it holds a blank, a link to it whose path holds none
+    (``<temp folder>/pinlake-<digest of folder>``, made once): Spark's
+    ``bin/load-spark-env.sh`` sources ``${SPARK_CONF_DIR}/spark-env.sh`` unquoted, so from a
+    clone in "my projects/" every Spark start printed ``load-spark-env.sh: line 39: …/my: No such
+    file or directory`` and ran without pinlake's spark-env.sh (helper-58). ``folder`` as it is
+    when the link cannot be made or the temporary folder's path holds a blank too."""
+    import hashlib
+    import tempfile
+
+    if not re.search(r"\s", folder):
+        return folder
+    link = (
+        Path(tempfile.gettempdir()) / f"pinlake-{hashlib.sha256(folder.encode()).hexdigest()[:16]}"
+    )
+    if re.search(r"\s", str(link)):
+        return folder
+    try:
+        link.symlink_to(folder, target_is_directory=True)
+    except FileExistsError:
+        pass  # made by an earlier start: used if it still leads to ``folder``
+    except OSError:
+        return folder
+    return str(link) if link.resolve() == Path(folder).resolve() else folder
+
+
 def launcher_env(settings: Settings) -> dict[str, str]:
     """What Spark's launcher needs in the environment of a process that opens a session (set by
     :func:`get_spark`, carried to dbt by :func:`session_env`): ``SPARK_CONF_DIR``
@@ -240,8 +266,9 @@ def launcher_env(settings: Settings) -> dict[str, str]:
     ``PINLAKE_SPARK_CDS_OPTIONS`` (:func:`driver_cds_options`)."""
     from pinlake import spark_cds
 
+    conf_dir = os.environ.get("SPARK_CONF_DIR", str(settings.log4j_config.parent))
     return {
-        "SPARK_CONF_DIR": os.environ.get("SPARK_CONF_DIR", str(settings.log4j_config.parent)),
+        "SPARK_CONF_DIR": blank_free_path(conf_dir),
         **spark_cds.launcher_env(settings),
         "PINLAKE_SPARK_CDS_OPTIONS": driver_cds_options(settings),
     }
@@ -538,7 +565,9 @@ def get_spark(
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     for key, value in launcher_env(settings).items():
-        os.environ.setdefault(key, value)
+        # SPARK_CONF_DIR: the caller's own folder, if any, through a link when its path holds a
+        # blank (launcher_env); the others stay as a caller set them
+        os.environ[key] = value if key == "SPARK_CONF_DIR" else os.environ.get(key, value)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
@@ -771,6 +800,19 @@ _HIVE_CLIENT_FAILED = (
 )
 
 
+def _gateway_exited() -> str:
+    """Why the driver JVM ended before PySpark could talk to it: no ``java`` (``JAVA_HOME``'s
+    or on ``PATH``, as Spark's launcher looks), or the JVM's own refusal, which it printed
+    (an option it does not take, a master it does not know)."""
+    import shutil
+
+    java_home = os.environ.get("JAVA_HOME")
+    java = Path(java_home) / "bin" / "java" if java_home else shutil.which("java")
+    if java is None or not Path(java).is_file():
+        return "Spark could not start: Java 17+ is needed (no java on PATH or in JAVA_HOME)"
+    return "Spark's driver JVM could not start: its error is above"
+
+
 @contextmanager
 def spark_errors(settings: Settings) -> Iterator[None]:
     """Turn the usual environment failures of a Spark job into one readable line."""
@@ -805,5 +847,5 @@ def spark_errors(settings: Settings) -> Iterator[None]:
                 "status`; `pinlake services up --metastore` starts it)"
             ) from exc
         if "JAVA_GATEWAY_EXITED" in text or "Java gateway process exited" in text:
-            raise SparkSetupError("Spark could not start: is Java 17+ installed?") from exc
+            raise SparkSetupError(_gateway_exited()) from exc
         raise

@@ -19,7 +19,7 @@ import psutil
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
 from pinlake.services.process import log_excerpt
-from pinlake.spark import check_jars, derby_classpath, get_spark, session_env
+from pinlake.spark import check_jars, derby_classpath, get_spark, java_option, session_env
 from pinlake.spark_cds import archive_file
 
 #: The statements of the archive's session: those of pinlake's steps (land's JSON read and Delta
@@ -93,7 +93,7 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
                 orphan.unlink(missing_ok=True)
         partial = target.parent / f".{target.name}.{os.getpid()}.tmp"
         jit = settings.jvm_options or BUILD_JIT
-        options = f"{jit} -XX:ArchiveClassesAtExit={partial}"
+        options = f"{jit} {java_option(f'-XX:ArchiveClassesAtExit={partial}')}"  # a path
         child = home.model_copy(update={"spark_master": "local[1]", "jvm_options": options})
         log = target.parent / "build.log"
         with log.open("w") as output:
