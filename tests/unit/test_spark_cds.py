@@ -109,7 +109,7 @@ def test_a_session_maps_the_archive_of_its_class_path_only_when_it_exists(tmp_pa
 
 def test_a_build_that_writes_no_archive_says_why_and_clears_orphans(tmp_path: Path) -> None:
     # jars in place, but a JVM that cannot start: the child's session fails
-    settings = _jars(tmp_path).model_copy(update={"spark_driver_memory": "12q"})
+    settings = _jars(tmp_path).model_copy(update={"spark_driver_memory": "99999999999t"})
     orphan = tmp_path / "jars" / "cds" / ".spark-driver-0123456789abcdef.jsa.999999999.tmp"
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"half an archive of a killed build")
@@ -118,7 +118,9 @@ def test_a_build_that_writes_no_archive_says_why_and_clears_orphans(tmp_path: Pa
     message = str(failed.value)
     assert message.startswith("the Spark driver's class-data archive was not written (exit 1)")
     assert "JAVA_GATEWAY_EXITED" in message  # the reason, from the child's output,
-    assert "12q" in (orphan.parent / "build.log").read_text()  # which build.log keeps whole
+    assert (
+        "99999999999t" in (orphan.parent / "build.log").read_text()
+    )  # which build.log keeps whole
     assert not orphan.exists()
     assert not list(orphan.parent.glob("*.jsa")) and not list(orphan.parent.glob(".*.tmp"))
 
@@ -154,6 +156,30 @@ def test_a_new_archive_removes_the_ones_the_jdk_would_now_refuse(tmp_path: Path)
     keep.write_text("the last build's output")
     assert remove_stale(new) == [old]
     assert not old.exists() and new.is_file() and keep.is_file()
+
+
+def test_an_archive_another_environment_built_is_kept_while_it_exists(tmp_path: Path) -> None:
+    """Clones that share one jars folder (PINLAKE_JARS_DIR) removed each other's archive: each
+    driver then started without one (helper-56). An archive is removed as stale only when this
+    Python environment built it, or the one that did is gone."""
+    import sys
+
+    from pinlake.spark_cds_build import owner_file
+
+    cds = tmp_path / "cds"
+    cds.mkdir()
+    current, mine, others, gone = (cds / f"spark-driver-{n}.jsa" for n in "abcd")
+    for archive, owner in (
+        (current, sys.prefix),
+        (mine, sys.prefix),
+        (others, str(tmp_path)),  # another clone's environment, which exists
+        (gone, str(tmp_path / "deleted-clone" / ".venv")),
+    ):
+        archive.write_bytes(b"an archive")
+        owner_file(archive).write_text(owner)
+    assert sorted(remove_stale(current)) == [mine, gone]
+    assert current.is_file() and others.is_file() and owner_file(others).is_file()
+    assert not owner_file(mine).exists() and not owner_file(gone).exists()
 
 
 @pytest.mark.parametrize("missing", sorted(OWN_JARS))

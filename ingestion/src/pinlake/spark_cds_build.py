@@ -112,17 +112,33 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
                 + log_excerpt(log, lines=3)
             )
         partial.replace(target)
+        owner_file(target).write_text(sys.prefix)
     remove_stale(target)
     return ArchiveResult(target, target.stat().st_size, time.perf_counter() - started, built=True)
 
 
+def owner_file(archive: Path) -> Path:
+    """``<archive>.owner``: the Python environment (``sys.prefix``) whose build wrote ``archive``
+    (its class path holds that environment's pyspark jars)."""
+    return archive.with_name(archive.name + ".owner")
+
+
 def remove_stale(current: Path) -> list[Path]:
     """Remove the other driver archives beside ``current`` (older jars, another JVM: ones the
-    JDK now refuses, about 220 MiB each); returns what was removed. :func:`build` writes only
-    the Derby metastores' archive, so any other one is stale once it has written."""
-    stale = [old for old in current.parent.glob("spark-driver-*.jsa") if old != current]
-    for old in stale:
-        old.unlink(missing_ok=True)
+    JDK now refuses, about 220 MiB each) that this Python environment built, or whose
+    environment is gone; returns what was removed. :func:`build` writes only the Derby
+    metastores' archive, so any other one of its own is stale once it has written. An archive
+    of another environment that still exists is kept: clones that share one jars folder
+    (``PINLAKE_JARS_DIR``) removed each other's, and each driver then started without one
+    (helper-56)."""
+    stale = []
+    for old in current.parent.glob("spark-driver-*.jsa"):
+        owner = owner_file(old)
+        built_by = owner.read_text().strip() if owner.is_file() else ""
+        if old != current and (built_by in ("", sys.prefix) or not Path(built_by).is_dir()):
+            old.unlink(missing_ok=True)
+            owner.unlink(missing_ok=True)
+            stale.append(old)
     return stale
 
 
