@@ -40,3 +40,14 @@ def test_a_new_home_and_a_demos_home_are_the_demos_to_reset(tmp_path):
     assert data_not_made_by_a_demo(demo) == ["bucket"]
     (demo.home / DEMO_MARKER).write_text("made by pinlake demo\n")
     assert data_not_made_by_a_demo(demo) == []
+
+
+def test_the_closing_lines_name_the_home_unless_it_is_the_default(tmp_path) -> None:
+    """After ``pinlake --home H demo`` the closing lines said ``make docs`` and ``pinlake dbt
+    show …``, which read the default home (helper-56: ``make docs`` served an empty one)."""
+    from pinlake.config import REPO_ROOT, Settings
+    from pinlake.pipeline.demo import pinlake_command
+
+    assert pinlake_command(Settings(home=REPO_ROOT / ".pinlake")) == ".venv/bin/pinlake"
+    home = tmp_path / "my home"
+    assert pinlake_command(Settings(home=home)) == f".venv/bin/pinlake --home '{home}'"

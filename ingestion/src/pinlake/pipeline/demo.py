@@ -13,12 +13,13 @@ itself (batch path only, no services).
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 
 from pinlake.bucket.layout import count_records, list_files
 from pinlake.bucket.sink import SinkOptions
-from pinlake.config import TABLES, Settings
+from pinlake.config import REPO_ROOT, TABLES, Settings
 from pinlake.console import console, table
 from pinlake.errors import UsageError
 from pinlake.lakehouse.counts import CountOptions, DeliveryCounts
@@ -74,6 +75,20 @@ _STATE = (
 
 #: Written in a home the demo made (at its root): a later demo resets that home without asking.
 DEMO_MARKER = "demo-home"
+
+
+#: The command the demo's closing lines name, from the repository root.
+_PINLAKE = ".venv/bin/pinlake"
+
+
+def pinlake_command(settings: Settings) -> str:
+    """``.venv/bin/pinlake``, with ``--home <home>`` (quoted for a shell) unless the home is the
+    default one, ``./.pinlake`` of the repository, which ``make docs`` serves too: after
+    ``pinlake --home H demo`` the closing lines named neither, and ``make docs`` served the docs
+    of an empty default home (helper-56)."""
+    if settings.home.resolve() == (REPO_ROOT / ".pinlake").resolve():
+        return _PINLAKE
+    return f"{_PINLAKE} --home {shlex.quote(str(settings.home))}"
 
 
 def data_not_made_by_a_demo(settings: Settings) -> list[str]:
@@ -270,11 +285,13 @@ def print_summary(
     stage_rows = [(name, f"{seconds:.1f}s") for name, seconds in timings.items()]
     stage_rows.append(("total", f"{sum(timings.values()):.1f}s"))
     console.print(table("time per stage", ["stage", "wall time"], stage_rows))
+    pinlake = pinlake_command(settings)
+    serve = "make docs" if pinlake == _PINLAKE else f"{pinlake} dbt docs serve"
     console.print(
         f"marts exported to [bold]{exported.out}[/]\n"
         f"dbt docs: [bold]{settings.home / 'dbt' / 'target' / 'index.html'}[/] "
-        "(serve them with `make docs`)\n"
-        "query the tables yourself: `.venv/bin/pinlake dbt show --inline "
+        f"(serve them with `{serve}`)\n"
+        f"query the tables yourself: `{pinlake} dbt show --inline "
         "'select * from marts.rpt_users_joined_by_year'`"
     )
     if report is not None:
