@@ -10,6 +10,7 @@ inside the task callables, at run time.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from datetime import timedelta
@@ -40,9 +41,39 @@ MART_SCHEMA = "marts"
 
 
 # ---- import-time configuration (environment variables only) ----------------------------------
+#: The dbt targets of profiles.yml a DAG runs on.
+DBT_TARGETS = ("local", "thrift", "databricks")
+
+
 def dbt_target() -> str:
-    """The dbt target of the batch DAG (same variable as profiles.yml: ``PINLAKE_DBT_TARGET``)."""
-    return os.environ.get("PINLAKE_DBT_TARGET", "local").strip() or "local"
+    """The dbt target of the batch DAG (same variable as profiles.yml: ``PINLAKE_DBT_TARGET``);
+    raises ValueError naming the variable and :data:`DBT_TARGETS` for another (it imported,
+    and failed only when a task ran)."""
+    target = os.environ.get("PINLAKE_DBT_TARGET", "local").strip() or "local"
+    if target not in DBT_TARGETS:
+        raise ValueError(f"PINLAKE_DBT_TARGET={target!r}: want one of {', '.join(DBT_TARGETS)}")
+    return target
+
+
+def env_number(name: str, default: float, whole: bool = False) -> float:
+    """The number in environment variable ``name`` (``default`` when unset or empty): from 0 to
+    :data:`_MOST`, a whole number with ``whole``. Raises ValueError naming the variable and its
+    value (``int('abc')``'s own message named neither, and failed every DAG's import)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        value = -1
+    if not (0 <= value <= _MOST and math.isfinite(value)):
+        kind = "whole number" if whole else "number of seconds"
+        raise ValueError(f"{name}={text!r}: want a {kind} from 0 to {_MOST:,}")
+    return value
+
+
+#: The largest retry count or delay taken (a delay of a year, in seconds; more than any retry).
+_MOST = 365 * 86_400
 
 
 def shared_metastore() -> bool:
@@ -84,14 +115,13 @@ def stream_schedule() -> str | None:
 def default_args() -> dict[str, Any]:
     """Retries with a delay.
 
-    ``PINLAKE_AIRFLOW_RETRIES`` (2), ``PINLAKE_AIRFLOW_RETRY_DELAY_SECONDS`` (300).
+    ``PINLAKE_AIRFLOW_RETRIES`` (2), ``PINLAKE_AIRFLOW_RETRY_DELAY_SECONDS`` (300); raises
+    ValueError naming a variable whose value is no such number (:func:`env_number`).
     """
     return {
         "owner": "pinlake",
-        "retries": int(os.environ.get("PINLAKE_AIRFLOW_RETRIES", "2")),
-        "retry_delay": timedelta(
-            seconds=float(os.environ.get("PINLAKE_AIRFLOW_RETRY_DELAY_SECONDS", "300"))
-        ),
+        "retries": int(env_number("PINLAKE_AIRFLOW_RETRIES", 2, whole=True)),
+        "retry_delay": timedelta(seconds=env_number("PINLAKE_AIRFLOW_RETRY_DELAY_SECONDS", 300)),
     }
 
 

@@ -467,3 +467,27 @@ def test_stream_task_leaves_the_topics_to_a_running_continuous_query(monkeypatch
     assert result == {
         "skipped": f"the continuous stream query (pid {os.getpid()}) lands the stream topics"
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("PINLAKE_AIRFLOW_RETRIES", "abc", "want a whole number from 0 to 31,536,000"),
+        ("PINLAKE_AIRFLOW_RETRIES", "-1", "want a whole number from 0 to 31,536,000"),
+        ("PINLAKE_AIRFLOW_RETRY_DELAY_SECONDS", "nan", "want a number of seconds from 0 to"),
+        ("PINLAKE_DBT_TARGET", "bogus", "want one of local, thrift, databricks"),
+    ],
+)
+def test_a_dag_variable_that_cannot_work_fails_the_import_naming_it(
+    monkeypatch, name, value, why
+) -> None:
+    """``PINLAKE_AIRFLOW_RETRIES=abc`` failed every DAG's import with ``invalid literal for
+    int()``, naming neither variable nor value; ``-1`` and a bogus dbt target were taken
+    (helper-56). Each import error now names the variable and its value."""
+    from airflow.models.dagbag import DagBag
+
+    monkeypatch.setenv(name, value)
+    bag = DagBag(dag_folder=str(DAGS), include_examples=False)
+    assert bag.import_errors, "imported"
+    for error in bag.import_errors.values():
+        assert f"{name}={value!r}: {why}" in error, error
