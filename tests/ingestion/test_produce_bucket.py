@@ -143,10 +143,12 @@ def test_failed_write_leaves_no_temp_file(settings, monkeypatch):
     init_source(settings, rows=20, seed=1, url=None, force=False)
     import pinlake.bucket.layout as layout
 
-    def broken_replace(src, dst):
+    def broken(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(layout.os, "replace", broken_replace)
+    # a new file is linked to its free name (layout.write_new), an existing one replaced
+    monkeypatch.setattr(layout.os, "link", broken)
+    monkeypatch.setattr(layout.os, "replace", broken)
     with pytest.raises(OSError):
         run_produce(settings, ProduceToBucket(flush_size=5))
     assert not list(settings.bucket_dir.rglob("*.tmp*"))

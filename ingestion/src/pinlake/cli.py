@@ -30,6 +30,7 @@ from pinlake.bucket.sink import MIN_FLUSH_INTERVAL, flush_interval_problem
 from pinlake.config import (
     MAX_LOCAL_BROKERS,
     MAX_LOCAL_WORKERS,
+    SETTINGS_PREFIXES,
     error_message,
     get_settings,
     unknown_variables,
@@ -679,14 +680,17 @@ def settings_problems(exc: ValidationError) -> str:
     names the environment variables a user sets (``loc`` ``("api", "port")`` is
     ``PINLAKE_API__PORT``: the settings' ``PINLAKE_`` prefix and ``__`` nesting; a nested
     model's own check, whose input is the variables set under it, names each of them) and
-    repeats the values given, unless the name is a secret's; for another model, the field's
+    repeats the values given, unless the name is a secret's; so does a nested settings model
+    read on its own (``ApiSettings``: an empty ``PINLAKE_API__PORT`` named ``port`` alone,
+    helper-56; :data:`~pinlake.config.SETTINGS_PREFIXES`); for another model, the field's
     path. Each message is the validator's own (:func:`~pinlake.config.error_message`)."""
     problems = []
     for error in exc.errors():
         path = [str(part) for part in error["loc"]]
         message = error_message(error)
-        if exc.title == "Settings" and path:
-            name = "PINLAKE_" + "__".join(path).upper()
+        prefix = SETTINGS_PREFIXES.get(exc.title)
+        if prefix is not None and path:
+            name = prefix + "__".join(path).upper()
             given = error.get("input")
             if isinstance(given, dict):  # e.g. KafkaSettings' check of brokers and servers
                 named = [_variable(f"{name}__{key.upper()}", value) for key, value in given.items()]

@@ -123,9 +123,7 @@ class KafkaSettings(BaseSettings):
     ``brokers`` only sets the replication factor of the topics pinlake creates.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="PINLAKE_KAFKA__", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="PINLAKE_KAFKA__", extra="ignore")
 
     bootstrap_servers: str = "127.0.0.1:9092"
     controller_port: Port = 9093
@@ -167,9 +165,7 @@ class KafkaSettings(BaseSettings):
 class ApiSettings(BaseSettings):
     """The ingestion API (Kafka REST v2 + Kinesis proxy stand-in)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="PINLAKE_API__", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="PINLAKE_API__", extra="ignore")
 
     host: str = "127.0.0.1"
     port: Port = 8082
@@ -217,9 +213,7 @@ class MariadbSettings(BaseSettings):
     """The local MariaDB server ``pinlake services up`` runs when ``source_db`` is ``mariadb``
     (:mod:`pinlake.services.mariadb`): loopback only, datadir under ``PINLAKE_HOME``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="PINLAKE_MARIADB__", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="PINLAKE_MARIADB__", extra="ignore")
 
     #: 3307, not MySQL's 3306, so that a system server installed beside it never collides
     port: Port = 3307
@@ -242,9 +236,7 @@ class S3Settings(BaseSettings):
     :mod:`pinlake.services.s3_server`): loopback only. The S3 clients themselves are configured
     by the standard AWS variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, …)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="PINLAKE_S3__", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="PINLAKE_S3__", extra="ignore")
 
     port: Port = 5000  # moto_server's default
 
@@ -269,9 +261,7 @@ class SparkClusterSettings(BaseSettings):
     Airflow's and dbt docs' 8080 stays free).
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="PINLAKE_SPARK_CLUSTER__", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="PINLAKE_SPARK_CLUSTER__", extra="ignore")
 
     workers: int = Field(default=2, ge=1, le=MAX_LOCAL_WORKERS)
     worker_cores: int = Field(default=1, ge=1)
@@ -657,3 +647,18 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""
     return Settings()
+
+
+#: The environment prefix of each settings model, by the model's name (a ValidationError's
+#: ``title``): the variables a problem names (pinlake.cli.settings_problems).
+SETTINGS_PREFIXES: dict[str, str] = {
+    model.__name__: model.model_config["env_prefix"]
+    for model in (
+        Settings,
+        KafkaSettings,
+        ApiSettings,
+        MariadbSettings,
+        S3Settings,
+        SparkClusterSettings,
+    )
+}
