@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
+# `make docs` serves the dbt docs here: not dbt's 8080, Airflow's (`make airflow`)
+DOCS_PORT ?= 8580
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
@@ -137,7 +139,7 @@ bench: setup ## benchmarks (see bench/README.md)
 
 docs: setup ## generate and serve the dbt docs
 	$(BIN)/pinlake dbt docs generate
-	$(BIN)/pinlake dbt docs serve
+	$(BIN)/pinlake dbt docs serve --port $(DOCS_PORT)
 
 airflow: setup ## start Airflow 3 standalone (repo dags/, AIRFLOW_HOME under PINLAKE_HOME)
 	scripts/airflow_standalone.sh
