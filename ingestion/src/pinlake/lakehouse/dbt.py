@@ -146,6 +146,25 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
 DBT_CANCEL_TIMEOUT = 10.0
 
 
+#: The PySpark loggers that log every SQL error of a session as one JSON line on standard error,
+#: with the JVM's whole stack trace (about 8 KB; ``pyspark.errors.exceptions.base``'s
+#: ``_log_exception``, formatted by ``pyspark.logger.JSONFormatter``), before dbt reports the
+#: same error in its own words (helper-56: every SQL error through ``pinlake dbt``).
+PYSPARK_QUERY_LOGGERS = frozenset({"SQLQueryContextLogger", "DataFrameQueryContextLogger"})
+
+
+def pyspark_query_log(line: str) -> bool:
+    """Whether ``line`` of dbt's output is a record of :data:`PYSPARK_QUERY_LOGGERS` (a JSON
+    object with their ``logger``), which the forwarding of dbt's output drops."""
+    if not line.startswith('{"ts"'):
+        return False
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("logger") in PYSPARK_QUERY_LOGGERS
+
+
 def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
     """``dbt <args>``'s exit code, run here (:func:`_run_in_process`) or in a child process.
 
@@ -155,7 +174,8 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
     this process only, it is sent SIGINT: :data:`~pinlake.errors.TERMINATED`), then kills it,
     and raises KeyboardInterrupt. ``subprocess.run`` would kill it after a quarter of a second,
     in the middle of its clean-up. The child's output (unbuffered) is passed on line by line until
-    then, standard output to ours and standard error to ours; after a Ctrl-C it is dropped:
+    then, standard output to ours and standard error to ours, but PySpark's JSON records of a
+    SQL error (:func:`pyspark_query_log`); after a Ctrl-C it is dropped:
     dbt logs a Python traceback of the KeyboardInterrupt (about 40 lines) wherever the signal
     found it, and the CLI says ``error: interrupted`` instead."""
     if in_process:
@@ -171,8 +191,9 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
 
     def forward(source: IO[bytes], target: TextIO) -> None:
         for line in source:
-            if not interrupted.is_set():
-                target.write(line.decode(errors="replace"))
+            text = line.decode(errors="replace")
+            if not interrupted.is_set() and not pyspark_query_log(text):
+                target.write(text)
                 target.flush()
 
     forwarders = [
