@@ -280,3 +280,26 @@ def test_the_driver_scratch_folder_is_the_homes_and_its_option_survives_blanks(t
     comma = scratch_conf({}, tmp_path / "a,b")
     assert "spark.local.dir" not in comma
     assert comma["spark.driver.extraJavaOptions"] == f'"-Djava.io.tmpdir={tmp_path / "a,b"}"'
+
+
+def test_a_standalone_master_that_does_not_answer_fails_at_once() -> None:
+    """``PINLAKE_SPARK_MASTER=spark://127.0.0.1:1``: the driver waited a minute, then printed 137
+    lines of JVM errors and Python tracebacks (helper-56); now one line before any JVM starts.
+    A master that takes a connection (any of a list) and a local one pass."""
+    import socket
+
+    from pinlake.spark import SparkSetupError, check_master
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        check_master(f"spark://127.0.0.1:{port}")
+        check_master(f"spark://127.0.0.1:1,127.0.0.1:{port}")
+    with pytest.raises(SparkSetupError) as refused:
+        check_master(f"spark://127.0.0.1:{port}")  # closed now
+    assert str(refused.value) == (
+        f"the Spark master spark://127.0.0.1:{port} does not answer: is it running? (`pinlake"
+        " services status`; `pinlake services up --spark-cluster` starts this home's)"
+    )
+    check_master("local[2]")

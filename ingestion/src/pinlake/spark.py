@@ -544,6 +544,29 @@ def check_jars(settings: Settings) -> None:
             )
 
 
+def check_master(master: str, timeout: float = 3.0) -> None:
+    """Raise :class:`SparkSetupError` when ``master`` is a standalone master
+    (``spark://host:port[,host:port…]``) none of whose addresses takes a TCP connection within
+    ``timeout`` seconds: Spark's driver waited a minute for it, then its failure printed 137
+    lines of JVM errors and Python tracebacks (helper-56). Other masters are not checked."""
+    import socket
+
+    if not master.startswith("spark://"):
+        return
+    addresses = master.removeprefix("spark://").split(",")
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout).close()
+            return
+        except (OSError, ValueError):
+            continue
+    raise SparkSetupError(
+        f"the Spark master {master} does not answer: is it running? (`pinlake services status`;"
+        " `pinlake services up --spark-cluster` starts this home's)"
+    )
+
+
 def get_spark(
     settings: Settings | None = None,
     app_name: str = "pinlake",
@@ -561,6 +584,7 @@ def get_spark(
     """
     settings = settings or get_settings()
     check_jars(settings)
+    check_master(spark_master(settings))
     settings.ensure_dirs()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
