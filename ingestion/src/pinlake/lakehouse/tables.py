@@ -135,9 +135,9 @@ def ensure_raw_tables(
     tables as external tables at :func:`stream_table_path`. Needs a session with the
     metastore. Returns the names of the tables schema ``raw`` held before (those of other
     writers and older homes too). Raises :class:`PinlakeError` for a managed table's folder
-    with data that the metastore does not know, and for a table the metastore knows whose
-    folder is gone (a home whose ``warehouse/`` was removed: a 62-line traceback of
-    ``DELTA_TABLE_NOT_FOUND``, helper-56). ``stopped`` is asked before each table: once
+    with data that the metastore does not know, and for a raw or quarantine table the
+    metastore knows whose folder is gone (a home whose ``warehouse/`` was removed: a 62-line
+    traceback of ``DELTA_TABLE_NOT_FOUND``, helper-56). ``stopped`` is asked before each table: once
     it says True, the rest are left for the next run (the stream stage's stop during its
     start-up: a home's first run creates nine tables, about 20 s, and a Ctrl-C waited for all
     of them: helper-53's trial)."""
@@ -158,15 +158,19 @@ def ensure_raw_tables(
                 f"create table if not exists {RAW_SCHEMA}.`{name}` ({columns}) using delta"
                 + _properties(name)
             )
-        elif not (managed_table_path(settings, name) / "_delta_log").is_dir():
-            raise PinlakeError(
-                f"{RAW_SCHEMA}.{name} is registered in the metastore ({settings.metastore_dir})"
-                f" but its Delta table {managed_table_path(settings, name)} is gone (the home's"
-                " warehouse/ was removed?): restore it, or remove the metastore folder too to"
-                " start this home's lakehouse over"
-            )
         elif name in (*TABLES, QUARANTINE_TABLE):
-            add_missing_columns(spark, f"{RAW_SCHEMA}.`{name}`", columns)
+            try:
+                add_missing_columns(spark, f"{RAW_SCHEMA}.`{name}`", columns)
+            except Exception as exc:  # py4j / pyspark errors carry Delta's error class
+                if "DELTA_TABLE_NOT_FOUND" not in str(exc):
+                    raise
+                raise PinlakeError(
+                    f"{RAW_SCHEMA}.{name} is registered in the metastore"
+                    f" ({settings.metastore_dir}) but its Delta table"
+                    f" {managed_table_path(settings, name)} is gone (the home's warehouse/ was"
+                    " removed?): restore it, or remove the metastore folder too to start this"
+                    " home's lakehouse over"
+                ) from exc
     for name, columns in stream_tables().items():
         if stopped():
             return existing
