@@ -76,7 +76,8 @@ def test_without_another_command_it_points_at_the_metastore_log(tmp_path: Path) 
     assert _fail(settings, HIVE) == (
         f"the metastore in {settings.metastore_dir} could not be opened (Hive: Unable to"
         " instantiate org.apache.hadoop.hive.ql.metadata.SessionHiveMetaStoreClient) and no"
-        f" other process uses it now: its log is {settings.metastore_dir / 'derby.log'}"
+        " other pinlake or dbt driver of this home was found: its log is"
+        f" {settings.metastore_dir / 'derby.log'}"
     )
     # Derby's own words keep their message
     assert "is in use by another process (dbt, pinlake or Airflow" in _fail(
@@ -90,3 +91,33 @@ def test_other_errors_pass_unchanged(tmp_path: Path) -> None:
         spark_errors(Settings(home=tmp_path / "home")),
     ):
         raise RuntimeError("something else")
+
+
+def test_a_driver_of_the_home_named_by_a_relative_path_is_found(tmp_path: Path) -> None:
+    """dbt run by hand from the repository (``dbt build --profiles-dir .``, no PINLAKE_HOME):
+    profiles.yml names the default home relatively, ``.pinlake/metastore/derby.log``, which is
+    read from the driver's folder (helper-59's review)."""
+    import psutil
+
+    runner = tmp_path / "dbt_by_hand.py"
+    runner.write_text(
+        textwrap.dedent("""\
+            import subprocess, sys, time
+            option = "-Dderby.stream.error.file=.pinlake/metastore/derby.log"
+            jvm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", option])
+            print(jvm.pid, flush=True)
+            time.sleep(120)
+            """)
+    )
+    parent = subprocess.Popen(
+        [sys.executable, str(runner)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    jvm_pid = int(parent.stdout.readline())
+    try:
+        settings = Settings(home=tmp_path / ".pinlake")
+        assert metastore_holders(settings) == [f"pid {jvm_pid} (dbt_by_hand.py)"]
+        assert metastore_holders(Settings(home=tmp_path / "other")) == []
+    finally:
+        for pid in (jvm_pid, parent.pid):
+            psutil.Process(pid).kill()
+        parent.wait()

@@ -631,6 +631,11 @@ def test_a_driver_that_did_not_start_is_blamed_on_java_only_without_one(monkeypa
         "Spark could not start: Java 17+ is needed (no java on PATH or in JAVA_HOME)"
     )
     monkeypatch.delenv("JAVA_HOME")
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    expected = "Spark's driver JVM could not start: its error is above"
-    assert _gateway_exited() == expected  # java is on PATH (Java 17: the project's requirement)
+    java = tmp_path / "bin" / "java"
+    java.parent.mkdir()
+    java.write_text("#!/bin/sh\n")
+    java.chmod(0o755)
+    monkeypatch.setenv("PATH", str(java.parent))
+    assert _gateway_exited() == "Spark's driver JVM could not start: its error is above"
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert _gateway_exited().endswith("(no java on PATH or in JAVA_HOME)")

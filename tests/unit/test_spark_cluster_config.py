@@ -290,14 +290,17 @@ def test_a_standalone_master_that_does_not_answer_fails_at_once() -> None:
 
     from pinlake.spark import SparkSetupError, check_master
 
-    with socket.socket() as server:
+    with socket.socket() as server, socket.socket() as silent:
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
         check_master(f"spark://127.0.0.1:{port}")
-        check_master(f"spark://127.0.0.1:1,127.0.0.1:{port}")
-    with pytest.raises(SparkSetupError) as refused:
-        check_master(f"spark://127.0.0.1:{port}")  # closed now
+        silent.bind(("127.0.0.1", 0))  # a port held, but nothing listens: refused
+        closed = silent.getsockname()[1]
+        check_master(f"spark://127.0.0.1:{closed},127.0.0.1:{port}")
+        with pytest.raises(SparkSetupError) as refused:
+            check_master(f"spark://127.0.0.1:{closed}")
+    port = closed
     assert str(refused.value) == (
         f"the Spark master spark://127.0.0.1:{port} does not answer: is it running? (`pinlake"
         " services status`; `pinlake services up --spark-cluster` starts this home's)"

@@ -3,9 +3,10 @@
 Imports the CLI inside a guard: Ctrl-C while its modules load (about 0.3 s) ends the command
 with exit code 130 and no traceback, as Ctrl-C during a command does (:func:`pinlake.cli.main`).
 Once the command has ended (its summary printed, its exit code decided), a Ctrl-C or SIGTERM
-that comes while the process exits no longer changes how it ended (:func:`_exiting`).
+that comes while Python finalizes no longer changes how it ended (:func:`_exiting`).
 """
 
+import atexit
 import signal
 import sys
 
@@ -25,7 +26,11 @@ def _exiting() -> None:
 
 def run() -> None:
     """Import :mod:`pinlake.cli` and run :func:`~pinlake.cli.main` (which always exits with
-    SystemExit and the command's code); see the module docstring for signals around it."""
+    SystemExit and the command's code); see the module docstring for signals around it.
+    :func:`_exiting` is the first exit handler registered, so it runs last: once threads have
+    been waited for and the other handlers ran (a hang there can still be stopped), just before
+    Python finalizes."""
+    atexit.register(_exiting)
     try:
         from pinlake.cli import main
     except KeyboardInterrupt:
@@ -36,8 +41,6 @@ def run() -> None:
     except KeyboardInterrupt:  # in the few instructions between the command's end and its exit
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
-    finally:
-        _exiting()
 
 
 if __name__ == "__main__":

@@ -544,6 +544,16 @@ def check_jars(settings: Settings) -> None:
             )
 
 
+def _session_runs() -> bool:
+    """Whether this process holds a Spark session already (``getOrCreate`` returns it): only
+    when PySpark was imported (a session needs it), so a start does not import it early."""
+    if "pyspark.sql" not in sys.modules:
+        return False
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession() is not None
+
+
 def check_master(master: str, timeout: float = 3.0) -> None:
     """Raise :class:`SparkSetupError` when ``master`` is a standalone master
     (``spark://host:port[,host:port…]``) none of whose addresses takes a TCP connection within
@@ -584,7 +594,8 @@ def get_spark(
     """
     settings = settings or get_settings()
     check_jars(settings)
-    check_master(spark_master(settings))
+    if not _session_runs():
+        check_master(spark_master(settings))
     settings.ensure_dirs()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -784,6 +795,8 @@ def interrupt_spark(context: SparkContext) -> None:
     signal.signal(signal.SIGINT, on_sigint)
 
 
+#: The option of every driver of a home (:func:`spark_conf`, profiles.yml), before its path.
+_DERBY_LOG = "-Dderby.stream.error.file="
 #: The ``spark-submit`` argument of a driver that does not use the metastore (the stream stage's:
 #: ``get_spark(metastore=False)``), in its JVM's command line.
 _IN_MEMORY = "spark.sql.catalogImplementation=in-memory"
@@ -793,19 +806,28 @@ def metastore_holders(settings: Settings) -> list[str]:
     """The other Spark drivers on this machine that use the home's embedded metastore, each as
     ``"pid <n> (<what started it>)"``: JVMs whose command line holds the option
     :func:`spark_conf` gives every driver of the home (``-Dderby.stream.error.file=<home>/
-    metastore/derby.log``; pinlake commands, dbt's ``local`` target, Airflow tasks), but this
+    metastore/derby.log``, a relative path read from the JVM's folder: dbt run by hand with
+    the default home; pinlake commands, dbt's ``local`` target, Airflow tasks), but this
     process's own and those with an in-memory catalog (the stream stage's). What started it:
     its parent's command line (``pinlake land``, ``dbt run …``), at most 60 characters. Never
     raises."""
     import psutil
 
-    homes = {str(settings.home), str(settings.home.resolve())}
-    markers = {f"-Dderby.stream.error.file={home}/metastore/derby.log" for home in homes}
+    log = (settings.home / "metastore" / "derby.log").resolve()
     me = os.getpid()
     found = []
     for process in psutil.process_iter(["pid", "ppid", "cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if process.info["ppid"] == me or not markers & set(cmdline) or _IN_MEMORY in cmdline:
+        if process.info["ppid"] == me or _IN_MEMORY in cmdline:
+            continue
+        logs = [a.removeprefix(_DERBY_LOG) for a in cmdline if a.startswith(_DERBY_LOG)]
+        if not logs:
+            continue
+        try:
+            folder = Path(process.cwd())  # a relative path is read from the JVM's folder
+        except (psutil.Error, OSError):
+            folder = Path("/")  # cannot be read: absolute paths still match
+        if (folder / logs[0]).resolve() != log:
             continue
         started_by = "java"
         with contextlib.suppress(psutil.Error, IndexError):
@@ -837,6 +859,15 @@ def _gateway_exited() -> str:
     return "Spark's driver JVM could not start: its error is above"
 
 
+def _embedded_metastore(settings: Settings) -> bool:
+    """Whether the home's sessions use the embedded Derby metastore; False when that cannot be
+    told (a shared one's client jar missing: its own error is not this one's)."""
+    try:
+        return not metastore_connection(settings).shared
+    except PinlakeError:
+        return False
+
+
 @contextmanager
 def spark_errors(settings: Settings) -> Iterator[None]:
     """Turn the usual environment failures of a Spark job into one readable line."""
@@ -846,14 +877,15 @@ def spark_errors(settings: Settings) -> Iterator[None]:
         raise
     except Exception as exc:  # py4j / pyspark errors carry the JVM message in str()
         text = str(exc)
-        embedded = not metastore_connection(settings).shared
-        if (
-            "Another instance of Derby" in text
-            or "Failed to start database" in text
-            or (embedded and _HIVE_CLIENT_FAILED in text)
-        ):
+        if "Error connecting to server" in text:  # Derby's network client
+            raise SparkSetupError(
+                "the shared metastore does not answer; is it running? (`pinlake services "
+                "status`; `pinlake services up --metastore` starts it)"
+            ) from exc
+        derby = "Another instance of Derby" in text or "Failed to start database" in text
+        if derby or (_HIVE_CLIENT_FAILED in text and _embedded_metastore(settings)):
             holders = metastore_holders(settings)
-            if holders or _HIVE_CLIENT_FAILED not in text:
+            if holders or derby:
                 raise SparkSetupError(
                     f"the metastore in {settings.metastore_dir} is in use by another process "
                     f"({'; '.join(holders) or 'dbt, pinlake or Airflow on the same PINLAKE_HOME'})"
@@ -862,13 +894,8 @@ def spark_errors(settings: Settings) -> Iterator[None]:
                 ) from exc
             raise SparkSetupError(
                 f"the metastore in {settings.metastore_dir} could not be opened (Hive: "
-                f"{_HIVE_CLIENT_FAILED}) and no other process uses it now: its log is "
-                f"{settings.metastore_dir / 'derby.log'}"
-            ) from exc
-        if "Error connecting to server" in text:  # Derby's network client
-            raise SparkSetupError(
-                "the shared metastore does not answer; is it running? (`pinlake services "
-                "status`; `pinlake services up --metastore` starts it)"
+                f"{_HIVE_CLIENT_FAILED}) and no other pinlake or dbt driver of this home was "
+                f"found: its log is {settings.metastore_dir / 'derby.log'}"
             ) from exc
         if "JAVA_GATEWAY_EXITED" in text or "Java gateway process exited" in text:
             raise SparkSetupError(_gateway_exited()) from exc

@@ -85,6 +85,10 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
         home = settings.model_copy(update={"home": Path(scratch) / "home", "metastore_url": None})
         target = archive_file(settings, derby_classpath(settings))
         if target.is_file():
+            # the key holds this environment's pyspark jars: the archive is this one's (an
+            # archive from before owners were recorded gets its owner)
+            if not owner_file(target).is_file():
+                owner_file(target).write_text(sys.prefix)
             return ArchiveResult(target, target.stat().st_size, 0.0, built=False)
         target.parent.mkdir(parents=True, exist_ok=True)
         for orphan in target.parent.glob(".spark-driver-*.tmp"):  # of a build that was killed
@@ -111,8 +115,8 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
                 f"the Spark driver's class-data archive was not written (exit {done.returncode})"
                 + log_excerpt(log, lines=3)
             )
+        owner_file(target).write_text(sys.prefix)  # first: another build's clean-up keeps it
         partial.replace(target)
-        owner_file(target).write_text(sys.prefix)
     remove_stale(target)
     return ArchiveResult(target, target.stat().st_size, time.perf_counter() - started, built=True)
 

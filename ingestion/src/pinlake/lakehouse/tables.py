@@ -127,6 +127,25 @@ def table_names(spark: SparkSession, schema: str) -> list[str]:
     return sorted(row["tableName"] for row in rows if not row["isTemporary"])
 
 
+def _table_gone(settings: Settings, name: str) -> str:
+    """The error of raw table ``name``, which the metastore knows, whose Delta table is gone,
+    with what to do: for the home's embedded metastore, start its lakehouse over; for a shared
+    one, drop the table there (its folder may not be this home's)."""
+    from pinlake.spark import metastore_connection
+
+    table = f"{RAW_SCHEMA}.{name}"
+    if metastore_connection(settings).shared:
+        return (
+            f"{table} is registered in the shared metastore but its Delta table is gone: restore"
+            f" it, or drop the table (`drop table {table}`) to create it again"
+        )
+    return (
+        f"{table} is registered in the metastore ({settings.metastore_dir}) but its Delta table"
+        f" {managed_table_path(settings, name)} is gone (the home's warehouse/ was removed?):"
+        " restore it, or remove the metastore folder too to start this home's lakehouse over"
+    )
+
+
 def ensure_raw_tables(
     spark: SparkSession, settings: Settings, stopped: Callable[[], bool] = lambda: False
 ) -> set[str]:
@@ -164,13 +183,7 @@ def ensure_raw_tables(
             except Exception as exc:  # py4j / pyspark errors carry Delta's error class
                 if "DELTA_TABLE_NOT_FOUND" not in str(exc):
                     raise
-                raise PinlakeError(
-                    f"{RAW_SCHEMA}.{name} is registered in the metastore"
-                    f" ({settings.metastore_dir}) but its Delta table"
-                    f" {managed_table_path(settings, name)} is gone (the home's warehouse/ was"
-                    " removed?): restore it, or remove the metastore folder too to start this"
-                    " home's lakehouse over"
-                ) from exc
+                raise PinlakeError(_table_gone(settings, name)) from exc
     for name, columns in stream_tables().items():
         if stopped():
             return existing

@@ -286,7 +286,7 @@ def print_summary(
     stage_rows.append(("total", f"{sum(timings.values()):.1f}s"))
     console.print(table("time per stage", ["stage", "wall time"], stage_rows))
     pinlake = pinlake_command(settings)
-    serve = "make docs" if pinlake == _PINLAKE else f"{pinlake} dbt docs serve"
+    serve = "make docs" if pinlake == _PINLAKE else f"{pinlake} dbt docs serve --port 8580"
     console.print(
         f"marts exported to [bold]{exported.out}[/]\n"
         f"dbt docs: [bold]{settings.home / 'dbt' / 'target' / 'index.html'}[/] "

@@ -359,7 +359,11 @@ class Kinesis:
         (:func:`codec.iterator_arguments`, naming them as the protocol does: ``names``).
         ``dry_run``: every check (a sequence number against the shard's offsets too), then 400
         ``DryRunOperationException`` (:func:`codec.dry_run_succeeded`) instead of the
-        iterator."""
+        iterator. The stream's topic is asked of the broker anew (not the cached metadata):
+        the iterator carries its topic ID, which a stream created again outside this process
+        within the cache's time has changed (helper-59's review)."""
+        codec.check_stream(stream, self.batch_topics)
+        self.backend.metadata.forget(stream)
         info = await self.stream_info(stream)
         partition = codec.parse_shard_id(shard)
         if partition is None or partition not in info.partitions:
