@@ -252,10 +252,14 @@ def blank_free_path(folder: str) -> str:
     try:
         link.symlink_to(folder, target_is_directory=True)
     except FileExistsError:
-        pass  # made by an earlier start: used if it still leads to ``folder``
+        pass  # made by an earlier start: used if it is this user's and still leads to ``folder``
     except OSError:
         return folder
-    return str(link) if link.resolve() == Path(folder).resolve() else folder
+    try:
+        own = link.lstat().st_uid == os.getuid()  # not another user's link in a shared folder
+    except OSError:
+        return folder
+    return str(link) if own and link.resolve() == Path(folder).resolve() else folder
 
 
 def launcher_env(settings: Settings) -> dict[str, str]:
