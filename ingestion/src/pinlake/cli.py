@@ -14,12 +14,12 @@ import signal
 import sys
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from types import FrameType, SimpleNamespace
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import typer.main
@@ -183,12 +183,20 @@ def _checked_api_url(value: str | None) -> str | None:
     return value
 
 
-def _checked_rate(value: float | None) -> float | None:
-    """``--rate`` as given when :func:`pinlake.produce.options.rate_problem` takes it; else
-    click's usage error (one line, exit 2)."""
-    if problem := rate_problem(value):
-        raise typer.BadParameter(problem)
-    return value
+def _checked(problem: Callable[[Any], str | None]) -> Callable[[Any], Any]:
+    """A Typer callback: the option's value as given when ``problem`` (the options' own rule,
+    e.g. :func:`pinlake.produce.options.rate_problem`,
+    :func:`pinlake.lakehouse.stream.trigger_seconds_problem`,
+    :func:`pinlake.bucket.sink.flush_interval_problem`) finds none; else click's usage error
+    with its words (one line, exit 2). Rather than Typer's ``min``/``max``, whose check let
+    ``nan`` through to a message about a bound."""
+
+    def check(value: Any) -> Any:
+        if found := problem(value):
+            raise typer.BadParameter(found)
+        return value
+
+    return check
 
 
 BucketOpt = Annotated[
@@ -225,23 +233,6 @@ EventsOpt = Annotated[
 FlushSizeOpt = Annotated[int, typer.Option(min=1, help="Records per bucket file.")]
 
 
-def _checked_trigger(value: float) -> float:
-    """``--trigger-seconds`` as given when :func:`pinlake.lakehouse.stream.trigger_seconds_problem`
-    takes it; else click's usage error (one line, exit 2). A callback rather than Typer's
-    ``min``/``max``, whose check let ``nan`` through to a message about its upper bound."""
-    if problem := trigger_seconds_problem(value):
-        raise typer.BadParameter(problem)
-    return value
-
-
-def _checked_flush_interval(value: float) -> float:
-    """``--flush-interval`` as given when :func:`pinlake.bucket.sink.flush_interval_problem`
-    takes it; else click's usage error (one line, exit 2)."""
-    if problem := flush_interval_problem(value):
-        raise typer.BadParameter(problem)
-    return value
-
-
 TriggerOpt = Annotated[
     float,
     typer.Option(
@@ -249,7 +240,7 @@ TriggerOpt = Annotated[
             "Micro-batch trigger interval of the stream query, s"
             f" ({MIN_TRIGGER_SECONDS:g}–{MAX_TRIGGER_SECONDS:,.0f})."
         ),
-        callback=_checked_trigger,
+        callback=_checked(trigger_seconds_problem),
     ),
 ]
 
@@ -360,7 +351,7 @@ def produce(
         float | None,
         typer.Option(
             help="At most this many events per second (0: no limit; else at least 0.001).",
-            callback=_checked_rate,
+            callback=_checked(rate_problem),
         ),
     ] = None,
     bucket: BucketOpt = None,
@@ -659,7 +650,7 @@ def sink(
         float,
         typer.Option(
             help=f"Seconds before a partial file is flushed (at least {MIN_FLUSH_INTERVAL:g}).",
-            callback=_checked_flush_interval,
+            callback=_checked(flush_interval_problem),
         ),
     ] = 5.0,
 ) -> None:

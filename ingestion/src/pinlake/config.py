@@ -103,6 +103,18 @@ _STAGE_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_LOCAL_BROKERS = 9
 
 
+#: MiB per unit of Spark's memory strings (``spark.driver.memory``, a worker's ``--memory``).
+_MEGABYTES_PER = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024**2}
+
+
+def memory_megabytes(value: str, units: str) -> float | None:
+    """MiB of Spark's memory string ``value``: a whole number from 1 and one of ``units``
+    (letters of :data:`_MEGABYTES_PER`, either case: ``4g``, ``1536m``); None when it is not
+    one."""
+    match = re.fullmatch(rf"([1-9][0-9]*)([{units}])", value.strip(), re.IGNORECASE)
+    return int(match[1]) * _MEGABYTES_PER[match[2].lower()] if match else None
+
+
 #: Spark's master URLs ("Master URLs", Spark's submitting-applications docs).
 _SPARK_MASTER = (
     r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?"
@@ -284,10 +296,9 @@ class SparkClusterSettings(BaseSettings):
     @field_validator("worker_memory", mode="after")
     @classmethod
     def _memory(cls, value: str) -> str:
-        match = re.fullmatch(r"([1-9][0-9]*)([mMgG])", value.strip())
-        if not match:
+        megabytes = memory_megabytes(value, units="mg")
+        if megabytes is None:
             raise ValueError(f"worker_memory {value!r}: Spark's memory string, e.g. 1g or 1536m")
-        megabytes = int(match[1]) * (1024 if match[2] in "gG" else 1)
         if megabytes < 1024:
             raise ValueError(
                 f"worker_memory {value!r}: at least 1g (an executor takes spark.executor.memory, "
@@ -392,13 +403,7 @@ class Settings(BaseSettings):
         """Spark's memory string with a unit (``4g``, ``1536m``), at least 450 MiB: Spark
         refuses a driver with less (1.5 × its 300 MiB of reserved memory); anything else
         failed in the driver JVM's start, blamed on Java."""
-        match = re.fullmatch(r"([1-9][0-9]*)([kKmMgGtT])", value.strip())
-        megabytes = 0
-        if match:
-            megabytes = (
-                int(match[1]) * {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024**2}[match[2].lower()]
-            )
-        if megabytes < 450:
+        if (memory_megabytes(value, units="kmgt") or 0) < 450:
             raise ValueError("not Spark's memory string of at least 450m, e.g. 4g or 1536m")
         return value.strip()
 

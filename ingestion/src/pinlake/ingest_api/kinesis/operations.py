@@ -362,7 +362,6 @@ class Kinesis:
         iterator. The stream's topic is asked of the broker anew (not the cached metadata):
         the iterator carries its topic ID, which a stream created again outside this process
         within the cache's time has changed (helper-59's review)."""
-        codec.check_stream(stream, self.batch_topics)
         self.backend.metadata.forget(stream)
         info = await self.stream_info(stream)
         partition = codec.parse_shard_id(shard)
