@@ -9,7 +9,12 @@ DOCS_PORT ?= 8580
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
-JARS := .pinlake-jars
+# The JVM artifacts: where pinlake reads them (PINLAKE_JARS_DIR, Settings.jars_dir), default
+# .pinlake-jars; one folder can serve several clones. make cannot name a file whose path holds a blank.
+JARS := $(or $(PINLAKE_JARS_DIR),.pinlake-jars)
+ifneq ($(words $(JARS)),1)
+$(error PINLAKE_JARS_DIR='$(PINLAKE_JARS_DIR)': make cannot use a path that holds a blank; choose another folder)
+endif
 # pinlake's own jars, compiled from jvm/ (pinlake.spark.OWN_JARS names the same two)
 HADOOP_LOCAL_JAR := $(JARS)/spark/pinlake-hadoop-local.jar
 HADOOP_LOCAL_SRC := $(wildcard jvm/hadoop/pinlake/hadoop/*.java)
@@ -44,17 +49,22 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 # Maven 3.8 (Debian's) writes ANSI resets even in batch mode (-B); they are stripped here so that
 # logs and CI output stay plain (its exit code still decides: SHELLFLAGS has pipefail).
-MVN := mvn -q -B -f jvm/pom.xml
+MVN := mvn -q -B -f jvm/pom.xml -Djars.dir="$(abspath $(JARS))"
 PLAIN := sed -u 's/\x1b\[[0-9;]*m//g'
 
+# .resolved holds the digest of the pom.xml it was resolved from: a clone whose pom.xml is only
+# newer (each clone's files are) does not remove and resolve again the jars other clones use (the
+# recipe then leaves .resolved as it is, so nothing after it is made again).
+POM_DIGEST = sha256sum < jvm/pom.xml | cut -d' ' -f1
 $(JARS)/.resolved: jvm/pom.xml
-	@command -v mvn >/dev/null || { echo "error: Maven is required to resolve the jars (apt-get install maven)"; exit 1; }
-	rm -rf $(JARS)/spark $(JARS)/kafka $(JARS)/metastore $(JARS)/cds
-	$(MVN) package -P spark 2>&1 | $(PLAIN)
-	$(MVN) package -P s3 2>&1 | $(PLAIN)
-	$(MVN) package -P kafka 2>&1 | $(PLAIN)
-	$(MVN) package -P metastore 2>&1 | $(PLAIN)
-	@touch $@
+	@if [ "$$(cat $@ 2>/dev/null)" = "$$($(POM_DIGEST))" ]; then exit 0; fi; \
+	command -v mvn >/dev/null || { echo "error: Maven is required to resolve the jars (apt-get install maven)"; exit 1; }; \
+	echo "rm -rf $(JARS)/spark $(JARS)/kafka $(JARS)/metastore $(JARS)/cds"; \
+	rm -rf $(JARS)/spark $(JARS)/kafka $(JARS)/metastore $(JARS)/cds; mkdir -p $(JARS); \
+	for profile in spark s3 kafka metastore; do \
+	  echo '$(MVN) package -P '$$profile; $(MVN) package -P $$profile 2>&1 | $(PLAIN); \
+	done; \
+	$(POM_DIGEST) > $@
 
 # pinlake's own jars, each compiled from its jvm/ folder against the jars pyspark ships, into the
 # folder on every Spark class path: jvm/hadoop, Hadoop's local file system over NIO instead of forking

@@ -1,22 +1,17 @@
 """The Spark driver's class-data archive (pinlake.spark_cds, written by pinlake.spark_cds_build):
 which archive a class path gets,
 when a session maps one, and a build that cannot write one. That sessions really map the archive
-``make setup`` built: tests/ingestion/test_spark_quiet.py (the session and dbt's target). And
-the conf folder whose spark-env.sh sets the class path, as ``make lint``'s Spark reaches it."""
+``make setup`` built: tests/ingestion/test_spark_quiet.py (the session and dbt's target)."""
 
 from __future__ import annotations
 
 import os
 import re
-import shlex
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from pinlake.config import REPO_ROOT, Settings
+from pinlake.config import Settings
 from pinlake.spark import (
     OWN_JARS,
     derby_classpath,
@@ -207,41 +202,3 @@ def test_without_one_of_pinlakes_jars_the_error_names_it_and_make_setup(
         check_jars(settings)
     (spark_jars / missing).touch()
     check_jars(settings)  # all present: no error
-
-
-def test_make_lint_reaches_spark_env_through_a_path_without_blanks(tmp_path: Path) -> None:
-    """From a clone in "my projects/", sqlfluff's dbt templater started Spark, whose launcher
-    sources ``${SPARK_CONF_DIR}/spark-env.sh`` unquoted, and ``make lint`` printed
-    ``load-spark-env.sh: …/my: No such file or directory`` (helper-58): the Makefile's recipe
-    names the conf folder through :func:`pinlake.spark.blank_free_path`. The recipe runs here
-    with stand-ins for ruff and sqlfluff that print what they were given."""
-    from pinlake.spark import blank_free_path
-
-    clone = tmp_path / "my projects" / "pinlake"
-    conf = clone / "ingestion" / "src" / "pinlake" / "conf"
-    conf.mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "Makefile", clone)
-    tools = clone / "venv" / "bin"
-    tools.mkdir(parents=True)
-    (clone / "venv" / ".installed").touch()
-    for name, body in (
-        ("python", f'exec {shlex.quote(sys.executable)} "$@"'),
-        ("ruff", "true"),
-        ("sqlfluff", 'echo "SPARK_CONF_DIR=$SPARK_CONF_DIR"'),
-    ):
-        (tools / name).write_text(f"#!/bin/sh\n{body}\n")
-        (tools / name).chmod(0o755)
-
-    done = subprocess.run(
-        ["make", "-s", "-o", "venv/.installed", "lint", "VENV=venv"],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    link = blank_free_path(str(conf))
-    Path(link).unlink()  # the link in the temporary folder
-    assert done.returncode == 0, done.stderr
-    assert f"SPARK_CONF_DIR={link}\n" in done.stdout, done.stdout
-    assert not any(blank in link for blank in " \t") and Path(link) != conf

@@ -1,0 +1,112 @@
+"""The Makefile's set-up and lint recipes, run by ``make`` in a copy of the Makefile with stand-ins
+for the tools they call (Maven, ruff, sqlfluff): which folder they are given and when they run.
+That the real tools do their part: every ``make setup``/``make lint`` (CI's ``make test``)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from pinlake.config import REPO_ROOT
+
+
+def stand_ins(folder: Path, tools: dict[str, str]) -> Path:
+    """Executable shell scripts ``folder/<name>`` with ``body`` each (``tools``: name → body)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in tools.items():
+        (folder / name).write_text(f"#!/bin/sh\n{body}\n")
+        (folder / name).chmod(0o755)
+    return folder
+
+
+def make(clone: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``make -s <args>`` in ``clone`` (a folder holding a copy of the Makefile)."""
+    return subprocess.run(
+        ["make", "-s", *args],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_make_lint_reaches_spark_env_through_a_path_without_blanks(tmp_path: Path) -> None:
+    """From a clone in "my projects/", sqlfluff's dbt templater started Spark, whose launcher
+    sources ``${SPARK_CONF_DIR}/spark-env.sh`` unquoted, and ``make lint`` printed
+    ``load-spark-env.sh: …/my: No such file or directory`` (helper-58): the recipe names the
+    conf folder through :func:`pinlake.spark.blank_free_path`."""
+    from pinlake.spark import blank_free_path
+
+    clone = tmp_path / "my projects" / "pinlake"
+    conf = clone / "ingestion" / "src" / "pinlake" / "conf"
+    conf.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "Makefile", clone)
+    stand_ins(
+        clone / "venv" / "bin",
+        {
+            "python": f'exec {shlex.quote(sys.executable)} "$@"',
+            "ruff": "true",
+            "sqlfluff": 'echo "SPARK_CONF_DIR=$SPARK_CONF_DIR"',
+        },
+    )
+    (clone / "venv" / ".installed").touch()
+
+    done = make(clone, "-o", "venv/.installed", "lint", "VENV=venv")
+    link = blank_free_path(str(conf))
+    Path(link).unlink()  # the link in the temporary folder
+    assert done.returncode == 0, done.stderr
+    assert f"SPARK_CONF_DIR={link}\n" in done.stdout, done.stdout
+    assert not any(blank in link for blank in " \t") and Path(link) != conf
+
+
+def test_make_setup_resolves_the_jars_into_pinlake_jars_dir_once_per_pom(tmp_path: Path) -> None:
+    """``PINLAKE_JARS_DIR`` is where pinlake reads the jars (Settings.jars_dir); ``make setup``
+    resolved them into ``.pinlake-jars`` whatever it said, and pinlake then asked for ``make
+    setup`` again. A second clone that shares the folder has a newer pom.xml (a clone's files
+    are new): the jars other clones use are not removed and resolved again unless its content
+    differs."""
+    calls = tmp_path / "mvn-calls"
+    path = stand_ins(tmp_path / "bin", {"mvn": f'echo "$*" >> {shlex.quote(str(calls))}'})
+    shared = tmp_path / "shared-jars"
+    env = {"PINLAKE_JARS_DIR": str(shared), "PATH": f"{path}:{os.environ['PATH']}"}
+
+    def clone(name: str, pom: str) -> Path:
+        folder = tmp_path / name
+        (folder / "jvm").mkdir(parents=True)
+        shutil.copy(REPO_ROOT / "Makefile", folder)
+        (folder / "jvm" / "pom.xml").write_text(pom)
+        return folder
+
+    first = make(clone("first", "<project/>"), f"{shared}/.resolved", env=env)
+    assert first.returncode == 0, first.stderr
+    resolved = calls.read_text().splitlines()
+    assert [line.split()[-1] for line in resolved] == ["spark", "s3", "kafka", "metastore"]
+    assert all(f"-Djars.dir={shared} " in line for line in resolved), resolved
+    assert (shared / ".resolved").read_text().strip() == hashlib.sha256(b"<project/>").hexdigest()
+    assert not (tmp_path / "first" / ".pinlake-jars").exists()
+
+    (shared / "spark").mkdir()  # what the first clone resolved, in use
+    again = make(clone("second", "<project/>"), f"{shared}/.resolved", env=env)
+    assert again.returncode == 0, again.stderr
+    assert len(calls.read_text().splitlines()) == 4 and (shared / "spark").is_dir()
+
+    changed = make(clone("third", "<project><version/></project>"), f"{shared}/.resolved", env=env)
+    assert changed.returncode == 0, changed.stderr
+    assert len(calls.read_text().splitlines()) == 8 and not (shared / "spark").exists()
+
+
+def test_a_jars_folder_whose_path_holds_a_blank_is_one_error_line(tmp_path: Path) -> None:
+    """make splits file names at blanks: such a ``PINLAKE_JARS_DIR`` is refused before any
+    recipe, naming the variable."""
+    shutil.copy(REPO_ROOT / "Makefile", tmp_path)
+    done = make(tmp_path, "help", env={"PINLAKE_JARS_DIR": str(tmp_path / "my jars")})
+    assert done.returncode != 0
+    assert "PINLAKE_JARS_DIR=" in done.stderr and "blank" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
