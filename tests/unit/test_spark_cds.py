@@ -20,7 +20,7 @@ from pinlake.spark import (
     session_env,
     spark_conf,
 )
-from pinlake.spark_cds import QUIET, archive_file, archive_key, driver_java_options
+from pinlake.spark_cds import QUIET, archive_file, archive_key, mapped_archive
 from pinlake.spark_cds_build import ArchiveError, build, main, remove_stale
 
 
@@ -86,7 +86,7 @@ def test_both_derby_metastores_share_one_class_path_and_so_one_archive(tmp_path:
 def test_a_session_maps_the_archive_of_its_class_path_only_when_it_exists(tmp_path: Path) -> None:
     settings = _jars(tmp_path)
     options = spark_conf(settings)["spark.driver.extraJavaOptions"]
-    assert driver_java_options(settings, driver_classpath(settings)) == ""
+    assert mapped_archive(settings, driver_classpath(settings)) is None
     assert "SharedArchiveFile" not in options  # no archive: the session starts as before
 
     archive = archive_file(settings, driver_classpath(settings))

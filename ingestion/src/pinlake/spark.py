@@ -222,14 +222,18 @@ def driver_classpath(settings: Settings) -> str:
 
 def driver_cds_options(settings: Settings, classpath: str | None = None) -> str:
     """The driver JVM's options for its class-data archive (:mod:`pinlake.spark_cds`), given its
-    extra class path (default: :func:`driver_classpath`): ``""`` when that class path has none,
-    or when the JVM is to write one (``-XX:ArchiveClassesAtExit`` in ``PINLAKE_JVM_OPTIONS``: a
-    JVM that writes an archive maps none of its own)."""
+    extra class path (default: :func:`driver_classpath`): ``"-XX:SharedArchiveFile=<archive>"
+    -Xlog:…=off`` (the path quoted: :func:`java_option`), or ``""`` when that class path has
+    none, or when the JVM is to write one (``-XX:ArchiveClassesAtExit`` in
+    ``PINLAKE_JVM_OPTIONS``: a JVM that writes an archive maps none of its own)."""
     from pinlake import spark_cds
 
     if "-XX:ArchiveClassesAtExit" in settings.jvm_options:
         return ""
-    return spark_cds.driver_java_options(settings, classpath or driver_classpath(settings))
+    archive = spark_cds.mapped_archive(settings, classpath or driver_classpath(settings))
+    if archive is None:
+        return ""
+    return f"{java_option(f'-XX:SharedArchiveFile={archive}')} {spark_cds.QUIET}"
 
 
 def blank_free_path(folder: str) -> str:

@@ -83,13 +83,9 @@ def launcher_env(settings: Settings) -> dict[str, str]:
     return {"PINLAKE_SPARK_CLASSPATH_CONF_DIR": str(empty)}
 
 
-def driver_java_options(settings: Settings, driver_classpath: str) -> str:
-    """``"-XX:SharedArchiveFile=<archive>" -Xlog:…=off`` (quoted: :func:`pinlake.spark.java_option`)
-    when :func:`archive_file` exists (and :func:`launcher_env` can be given), else ``""``: the
-    options a driver with this class path maps the archive with."""
-    from pinlake.spark import java_option
-
+def mapped_archive(settings: Settings, driver_classpath: str) -> Path | None:
+    """The archive a driver with this class path maps (:func:`archive_file`) when it exists and
+    :func:`launcher_env` can be given, else None (the driver starts without one). Its options
+    are :func:`pinlake.spark.driver_cds_options`'s."""
     archive = archive_file(settings, driver_classpath)
-    if not archive.is_file() or not launcher_env(settings):
-        return ""
-    return f"{java_option(f'-XX:SharedArchiveFile={archive}')} {QUIET}"
+    return archive if archive.is_file() and launcher_env(settings) else None
