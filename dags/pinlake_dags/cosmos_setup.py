@@ -157,6 +157,9 @@ def dbt_task_group(
             test_behavior=TestBehavior.AFTER_EACH,
             should_detach_multiple_parents_tests=True,
             select=select or ["path:seeds", "path:models"],
+            # exposures (the report, the notebook) have nothing to run: without this Cosmos
+            # logs "Unavailable conversion function" for each at every parse of the DAG
+            exclude=["resource_type:exposure"],
         ),
         operator_args=dbt_operator_args(pool),
         **kwargs,

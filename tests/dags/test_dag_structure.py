@@ -491,3 +491,24 @@ def test_a_dag_variable_that_cannot_work_fails_the_import_naming_it(
     assert bag.import_errors, "imported"
     for error in bag.import_errors.values():
         assert f"{name}={value!r}: {why}" in error, error
+
+
+def test_the_dags_render_the_dbt_project_without_a_warning(monkeypatch, dbt_manifest) -> None:
+    """Cosmos logged "Unavailable conversion function for <DbtResourceType.EXPOSURE>" for each
+    of the project's exposures, at every parse of a DAG (every task's log): the task groups
+    render the seeds and models and leave the exposures, which have nothing to run, out."""
+    import logging
+
+    exposures = json.loads(dbt_manifest.read_text())["exposures"]
+    assert len(exposures) >= 2  # the report and the notebook: what was rendered before
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    graph = logging.getLogger("cosmos.airflow.graph")  # Cosmos' renderer (cosmos.log.get_logger)
+    graph.addHandler(handler)
+    try:
+        bag = _load(monkeypatch)
+    finally:
+        graph.removeHandler(handler)
+    assert {"pinterest_batch", "pinterest_databricks"} <= set(bag.dags)
+    assert [record.getMessage() for record in records] == []
