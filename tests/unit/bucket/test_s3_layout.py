@@ -182,3 +182,39 @@ def test_an_s3_bucket_without_credentials_names_the_aws_variables(monkeypatch, t
     message = str(caught.value)
     assert message.startswith("S3 head bucket s3://bucket-only: no AWS credentials")
     assert "AWS_ACCESS_KEY_ID" in message and "AWS_ENDPOINT_URL" in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        # without http:// (helper-62): botocore's ValueError ended sink, land and produce in an
+        # 83-line traceback
+        ("AWS_ENDPOINT_URL", "127.0.0.1:5000", "AWS_ENDPOINT_URL='127.0.0.1:5000' is not an"),
+        ("AWS_ENDPOINT_URL_S3", "notaurl", "AWS_ENDPOINT_URL_S3='notaurl' is not an endpoint URL"),
+        ("AWS_REGION", "bad region", "region_name 'bad region' doesn't match a supported format"),
+        ("AWS_PROFILE", "no-such-profile", "The config profile (no-such-profile) could not be"),
+    ],
+)
+def test_an_aws_variable_boto3_refuses_is_one_error_naming_it(
+    monkeypatch, tmp_path, variable: str, value: str, expected: str
+) -> None:
+    """Before any request leaves, boto3 refuses some values of the AWS variables: one
+    :class:`~pinlake.bucket.layout.BucketAccessError` that names the value (and the variable
+    where botocore's words do not), as the CLI prints it."""
+    import boto3
+
+    from pinlake.bucket import layout
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setattr(layout, "_S3_CLIENTS", {})
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    with pytest.raises(layout.BucketAccessError) as caught:
+        layout.bucket_exists(S3Path("pinlake-topics"))
+    message = str(caught.value)
+    assert message.startswith("S3 client: ") and expected in message, message
+    if variable == "AWS_REGION":
+        assert "(AWS_REGION, AWS_DEFAULT_REGION)" in message
+    assert layout._S3_CLIENTS == {}  # nothing kept: the next call tries the variables again

@@ -179,14 +179,24 @@ def s3_client() -> Any:
     ``pinlake services up --s3``; then path-style addressing), ``AWS_ACCESS_KEY_ID`` /
     ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` (or any other source of boto3's credential
     chain: profile, instance role), ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``; default
-    ``us-east-1``). One client per process and configuration (clients are thread-safe)."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    ``us-east-1``). One client per process and configuration (clients are thread-safe).
+
+    Raises :class:`BucketAccessError` naming the variable when boto3 refuses one before any
+    request (an endpoint that is not a URL, ``127.0.0.1:5000`` without ``http://``; a region
+    that is not one; an unknown profile; a config file it cannot parse): botocore's
+    ``ValueError`` or ``BotoCoreError``, which ended ``sink``/``land``/``produce`` in a
+    traceback (helper-62)."""
+    endpoint_variable = next(
+        (name for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") if os.environ.get(name)), None
+    )
+    endpoint = os.environ[endpoint_variable] if endpoint_variable else None
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     key = (endpoint, region, os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_PROFILE"))
     client = _S3_CLIENTS.get(key)
     if client is None:
         import boto3
         from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, InvalidRegionError
 
         config = Config(
             s3={"addressing_style": "path"} if endpoint else {},
@@ -194,9 +204,18 @@ def s3_client() -> Any:
             connect_timeout=10,
             read_timeout=60,
         )
-        client = _S3_CLIENTS[key] = boto3.client(
-            "s3", endpoint_url=endpoint, region_name=region, config=config
-        )
+        try:
+            client = boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
+        except InvalidRegionError as exc:
+            raise BucketAccessError(f"S3 client: {exc} (AWS_REGION, AWS_DEFAULT_REGION)") from exc
+        except ValueError as exc:  # botocore's check of the endpoint URL
+            raise BucketAccessError(
+                f"S3 client: {endpoint_variable}={endpoint!r} is not an endpoint URL ({exc}): "
+                "give the scheme, host and port, e.g. http://127.0.0.1:5000"
+            ) from exc
+        except BotoCoreError as exc:  # a profile not found, a config file it cannot parse
+            raise BucketAccessError(f"S3 client: {exc}") from exc
+        _S3_CLIENTS[key] = client
     return client
 
 
