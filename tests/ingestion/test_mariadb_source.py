@@ -212,3 +212,27 @@ def test_source_commands_say_how_to_start_it(tmp_path, monkeypatch, capsys):
     assert len(err.splitlines()) == 1 and err.startswith("error: cannot connect to mysql+pymysql")
     assert err.endswith("(start it with `pinlake services up --source-db mariadb`)")
     assert "pinlake:***@" in err  # the password is not printed
+
+
+def test_a_wrong_password_for_the_running_server_names_the_settings(server, monkeypatch, capsys):
+    """helper-62: with the home's server running, a wrong PINLAKE_MARIADB__PASSWORD ended in
+    "Access denied … (start it with `pinlake services up --source-db mariadb`)": the server
+    runs, so the hint names the settings a client must share with it."""
+    monkeypatch.setenv("PINLAKE_SOURCE_DB", "mariadb")
+    monkeypatch.setenv("PINLAKE_MARIADB__PORT", str(server.mariadb.port))
+    monkeypatch.setenv("PINLAKE_MARIADB__PASSWORD", "wrong")
+    monkeypatch.delenv("PINLAKE_SOURCE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as init:
+            main(["--home", str(server.home), "source", "init", "--rows", "10", "--force"])
+    finally:
+        get_settings.cache_clear()
+    assert init.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Access denied" in err, err
+    assert "start it" not in err and "wrong" not in err
+    assert err.endswith(
+        "(the home's MariaDB server runs: PINLAKE_MARIADB__PORT, __DATABASE, __USER and "
+        "__PASSWORD must be those it was started with (`pinlake services status`))"
+    )

@@ -186,11 +186,51 @@ def test_a_service_without_a_record_is_unknown_and_others_are_listed(tmp_path):
     settings = settings_for(tmp_path, 19400)
     pid = pretend_running(settings, "kafka", None)  # started by an older pinlake
     pretend_running(settings, "mariadb", mariadb.config(settings))
+    # a cluster's other nodes (helper-62: the list named kafka but not kafka-2 and kafka-3)
+    pretend_running(settings, kafka_broker.node_name(3), {})
+    pretend_running(settings, kafka_broker.node_name(2), {})
     with pytest.raises(PinlakeError) as failure:
         manager.check_configuration(settings)
     message = str(failure.value)
     assert f"kafka (pid {pid}) runs with an unknown configuration" in message
-    assert f"also running: mariadb (pid {pid})" in message
+    assert f"also running: mariadb (pid {pid}), kafka-2 (pid {pid}), kafka-3 (pid {pid})" in message
+
+
+def test_a_changed_secret_is_named_never_shown_and_its_record_cannot_be_guessed(tmp_path):
+    """helper-62: the refusal showed ``password_sha256=e933c5387c42`` and run/mariadb.json held
+    it, the first 12 digits of an unsalted SHA-256 of "pinlake". A secret is recorded as an
+    HMAC under the home's own key (readable by its owner only) and the refusal says which
+    secret differs, not its value."""
+    import hashlib
+
+    settings = settings_for(tmp_path, 19450, source_db="mariadb")
+    pid = pretend_running(settings, "mariadb", mariadb.config(settings))
+    pretend_running(settings, "api", api_process.config(settings))
+    recorded = process.config_file(settings.run_dir, "mariadb").read_text()
+    assert hashlib.sha256(b"pinlake").hexdigest()[:12] not in recorded
+    key = settings.run_dir / ".fingerprint-key"
+    assert len(key.read_bytes()) == 32 and key.stat().st_mode & 0o777 == 0o600
+    manager.check_configuration(settings)  # the same password: the same fingerprint, reused
+
+    changed = settings.model_copy(
+        update={
+            "mariadb": MariadbSettings(port=19460, password="another"),
+            "api": ApiSettings(host="127.0.0.1", port=19452, stage="test", api_key="a-key"),
+        }
+    )
+    with pytest.raises(PinlakeError) as failure:
+        manager.check_configuration(changed)
+    message = str(failure.value)
+    assert (
+        f"mariadb (pid {pid}) runs with port=19453, not port=19460; and with another password "
+        "than the one set now" in message
+    )
+    assert f"api (pid {pid}) runs with another api key than the one set now" in message
+    assert "fingerprint" not in message and "sha256" not in message
+    assert json.loads(recorded)["config"]["password_fingerprint"] not in message
+    # another home's key: another fingerprint of the same password
+    elsewhere = settings_for(tmp_path / "other", 19450, source_db="mariadb")
+    assert mariadb.config(elsewhere) != mariadb.config(settings)
 
 
 def test_a_record_of_another_pid_does_not_count(tmp_path):
@@ -222,8 +262,8 @@ def test_wanted_configs_follow_the_settings(tmp_path):
     recorded = json.dumps(manager.wanted_configs(keyed))
     assert "secret-key" not in recorded and "db-secret" not in recorded
     assert (
-        manager.wanted_configs(keyed)["api"]["api_key_sha256"]
-        != (manager.wanted_configs(both)["api"]["api_key_sha256"])
+        manager.wanted_configs(keyed)["api"]["api_key_fingerprint"]
+        != (manager.wanted_configs(both)["api"]["api_key_fingerprint"])
     )
 
 

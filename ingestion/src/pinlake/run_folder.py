@@ -29,6 +29,8 @@ from pinlake.errors import PinlakeError
 #: embedded default's too).
 METASTORE = "metastore"
 METASTORE_DATABASE = "metastore_db"
+#: The source MariaDB server's record name (:mod:`pinlake.services.mariadb`).
+MARIADB = "mariadb"
 #: The standalone Spark master's record name.
 SPARK_MASTER = "spark-master"
 
@@ -98,6 +100,49 @@ def running(run_dir: Path, name: str) -> Running | None:
     if pid is None:
         return None
     return Running(name, pid, read_config(run_dir, name, pid))
+
+
+def running_all(run_dir: Path, order: tuple[str, ...] = ()) -> list[Running]:
+    """Every service of the run folder that runs (each pid file naming a live process), those
+    named in ``order`` first and in its order, the others (a cluster's second and third Kafka
+    node, its workers) by name."""
+    names = sorted(path.stem for path in run_dir.glob("*.pid"))
+    names = [n for n in order if n in names] + [n for n in names if n not in order]
+    return [found for name in names if (found := running(run_dir, name)) is not None]
+
+
+#: The end of a configuration key whose value is a secret's fingerprint (:func:`fingerprint`).
+FINGERPRINT = "_fingerprint"
+
+
+def fingerprint(run_dir: Path, secret: str) -> str:
+    """12 hex digits of HMAC-SHA256 of ``secret`` under the run folder's own random key
+    (``run/.fingerprint-key``: 32 bytes, its owner's only, made once): what a configuration
+    record (mode 0644) holds of a password or an API key, so that ``services up`` tells a changed
+    one from the same, while a reader of the record cannot test guesses against it as against a
+    plain SHA-256 (helper-62: a MariaDB password's digest in ``run/mariadb.json`` and in the
+    refusal's text). Raises OSError when the key can be neither read nor made."""
+    import hashlib
+    import hmac
+    import secrets
+
+    key_file = run_dir / ".fingerprint-key"
+    try:
+        key = key_file.read_bytes()
+    except FileNotFoundError:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        temp = run_dir / f".fingerprint-key.{os.getpid()}.tmp"
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(secrets.token_bytes(32))
+        try:
+            os.link(temp, key_file)  # the first of two processes that make one wins
+        except FileExistsError:
+            pass
+        finally:
+            temp.unlink(missing_ok=True)
+        key = key_file.read_bytes()
+    return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def is_alive(pid: int) -> bool:

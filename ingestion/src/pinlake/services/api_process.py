@@ -7,7 +7,6 @@ The server reads its settings from the environment :meth:`Settings.child_env` bu
 
 from __future__ import annotations
 
-import hashlib
 import sys
 
 import httpx
@@ -20,16 +19,17 @@ NAME = "api"
 
 def config(settings: Settings) -> dict[str, object]:
     """What a running server is tied to (recorded beside its pid file, compared by ``services
-    up``): its address, stage, broker and API key (a SHA-256 prefix, never the key)."""
+    up``): its address, stage, broker and API key (its fingerprint, never the key:
+    :func:`pinlake.run_folder.fingerprint`)."""
     key = settings.api.api_key
     return {
         "host": settings.api.host,
         "port": settings.api.port,
         "stage": settings.api.stage,
         "bootstrap_servers": settings.kafka.bootstrap_servers,
-        "api_key_sha256": None
+        "api_key" + process.FINGERPRINT: None
         if key is None
-        else hashlib.sha256(key.get_secret_value().encode()).hexdigest()[:12],
+        else process.fingerprint(settings.run_dir, key.get_secret_value()),
     }
 
 

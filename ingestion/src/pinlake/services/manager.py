@@ -169,10 +169,11 @@ def check_configuration(
     if not differ:
         return
     names = {found.name for found in differ}
+    # every one that runs: a cluster's other Kafka nodes and its workers too
     others = [
         found
-        for name in SERVICES
-        if name not in names and (found := process.running(settings.run_dir, name)) is not None
+        for found in process.running_all(settings.run_dir, SERVICES)
+        if found.name not in names
     ]
     message = f"services of {settings.home} already run with another configuration: " + "; ".join(
         process.describe_difference(found, wanted[found.name]) for found in differ

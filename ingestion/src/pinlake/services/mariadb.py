@@ -27,11 +27,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from pinlake import run_folder
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
 from pinlake.services import process
 
-NAME = "mariadb"
+NAME = run_folder.MARIADB
 #: The one command that installs the server (Debian/Ubuntu package).
 INSTALL_COMMAND = "apt-get install -y mariadb-server"
 
@@ -108,13 +109,14 @@ def socket_path(settings: Settings) -> Path:
 
 def config(settings: Settings) -> dict[str, object]:
     """What a running server is tied to (recorded beside its pid file, compared by ``services
-    up``): its port, database, user and password (a SHA-256 prefix, never the password)."""
+    up``): its port, database, user and password (its fingerprint, never the password:
+    :func:`pinlake.run_folder.fingerprint`)."""
     password = settings.mariadb.password.get_secret_value()
     return {
         "port": settings.mariadb.port,
         "database": settings.mariadb.database,
         "user": settings.mariadb.user,
-        "password_sha256": hashlib.sha256(password.encode()).hexdigest()[:12],
+        "password" + process.FINGERPRINT: process.fingerprint(settings.run_dir, password),
     }
 
 

@@ -42,14 +42,17 @@ from pinlake.errors import PinlakeError
 
 # the run folder's records (pinlake.run_folder): re-exported, the supervisors name them from here
 from pinlake.run_folder import (  # noqa: F401
+    FINGERPRINT,
     Running,
     config_file,
+    fingerprint,
     is_alive,
     pid_file,
     read_config,
     read_pid,
     record_config,
     running,
+    running_all,
 )
 
 
@@ -66,14 +69,30 @@ def mismatch(run_dir: Path, name: str, wanted: dict[str, Any]) -> Running | None
 
 def describe_difference(service: Running, wanted: dict[str, Any]) -> str:
     """``"kafka (pid 12) runs with bootstrap_servers=127.0.0.1:9092 controller_port=9093, not
-    bootstrap_servers=127.0.0.1:19092 controller_port=19093"``: the keys that differ."""
+    bootstrap_servers=127.0.0.1:19092 controller_port=19093"``: the keys that differ. A secret's
+    fingerprint (a key ending :data:`FINGERPRINT`) is never shown: ``"mariadb (pid 12) runs with
+    another password than the one set now"``."""
     if service.config is None:
         return f"{service.name} (pid {service.pid}) runs with an unknown configuration"
     keys = [k for k in wanted if service.config.get(k) != wanted[k]]
     keys += [k for k in service.config if k not in wanted]
-    have = " ".join(f"{k}={service.config.get(k)}" for k in keys)
-    want = " ".join(f"{k}={wanted.get(k)}" for k in keys)
-    return f"{service.name} (pid {service.pid}) runs with {have}, not {want}"
+    # ``*_sha256``: a secret's digest in the records of pinlake before the fingerprints
+    plain = [k for k in keys if not k.endswith((FINGERPRINT, "_sha256"))]
+    secrets = sorted(
+        {
+            re.sub(f"({FINGERPRINT}|_sha256)$", "", k).replace("_", " ")
+            for k in keys
+            if k not in plain
+        }
+    )
+    parts = []
+    if plain:
+        have = " ".join(f"{k}={service.config.get(k)}" for k in plain)
+        want = " ".join(f"{k}={wanted.get(k)}" for k in plain)
+        parts.append(f"{have}, not {want}")
+    if secrets:
+        parts.append(f"another {' and '.join(secrets)} than the one set now")
+    return f"{service.name} (pid {service.pid}) runs with " + "; and with ".join(parts)
 
 
 #: How every line :func:`mark_start` writes begins: a service's logs are appended to by each of

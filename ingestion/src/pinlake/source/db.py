@@ -182,11 +182,23 @@ def engine_for(settings: Settings, url: str | None = None, *, create: bool = Tru
                 pass
     except PinlakeError as exc:
         if target == settings.mariadb.url:  # the local server of PINLAKE_SOURCE_DB=mariadb
-            raise PinlakeError(
-                f"{exc} (start it with `pinlake services up --source-db mariadb`)"
-            ) from exc
+            raise PinlakeError(f"{exc} ({_local_server_hint(settings)})") from exc
         raise
     return engine
+
+
+def _local_server_hint(settings: Settings) -> str:
+    """What to do when the home's own MariaDB server (``services up --source-db mariadb``)
+    refused a connection: start it when it does not run; when it runs, the settings a client
+    connects with differ from the server's (helper-62: a wrong password said "start it")."""
+    from pinlake.run_folder import MARIADB, read_pid
+
+    if read_pid(settings.run_dir, MARIADB) is None:
+        return "start it with `pinlake services up --source-db mariadb`"
+    return (
+        "the home's MariaDB server runs: PINLAKE_MARIADB__PORT, __DATABASE, __USER and "
+        "__PASSWORD must be those it was started with (`pinlake services status`)"
+    )
 
 
 def _url(engine: Engine) -> str:
