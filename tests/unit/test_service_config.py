@@ -679,3 +679,57 @@ def test_a_driver_that_did_not_start_is_blamed_on_java_only_without_one(monkeypa
     assert _gateway_exited() == "Spark's driver JVM could not start: its error is above"
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
     assert _gateway_exited().endswith("(no java on PATH or in JAVA_HOME)")
+
+
+def test_a_service_that_ended_without_services_down_is_down_until_started_or_stopped(tmp_path):
+    """helper-62: after ``kill -9`` of the S3 server, ``services status`` dropped its row and
+    exited 0 (reading its stale pid file removed every trace). A service whose process ended
+    without being stopped keeps its record as ended: its row says so, and is not healthy,
+    until ``services up`` starts it again or ``services down`` stops it."""
+    from pinlake.services import s3_server
+    from pinlake.services import spark_cluster as standalone
+
+    settings = settings_for(tmp_path, 19700)
+    settings = settings.model_copy(update={"s3": settings.s3.model_copy(update={"port": 19705})})
+    dead = 2**22 + 1  # above Linux's pid_max: no such process
+    records = {
+        s3_server.NAME: s3_server.config(settings),
+        "metastore": {"port": 19706},
+        "thrift": {"port": 19707},
+        standalone.MASTER: {"workers": 2},
+    }
+    for name, config in records.items():
+        process.record_config(settings.run_dir, name, dead, config)
+        process.pid_file(settings.run_dir, name).write_text(f"{dead}\n")
+
+    assert manager._s3_rows(settings) == (
+        [("s3 (moto, in memory)", "http://127.0.0.1:19705", "-", process.ENDED)],
+        False,
+    )
+    assert not process.pid_file(settings.run_dir, s3_server.NAME).exists()
+    rows, ok = manager._engine_rows(settings)
+    assert [(row[0], row[2], row[3]) for row in rows] == [
+        ("metastore (Derby)", "-", process.ENDED),
+        ("thrift (Spark)", "-", process.ENDED),
+    ]
+    assert not ok
+    rows, ok = standalone.status_rows(settings)
+    assert [(row[0], row[3]) for row in rows] == [
+        ("spark master", process.ENDED),
+        ("spark worker 1", "down"),
+        ("spark worker 2", "down"),
+    ]
+    assert not ok
+
+    # stopped (services down stops each): no longer shown
+    assert not process.stop(settings.run_dir, s3_server.NAME)
+    assert manager._s3_rows(settings) == ([], True)
+    # started again: running, not ended
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    pid = process.spawn(settings.run_dir, tmp_path / "thrift.log", "thrift", argv, config={})
+    try:
+        assert process.ended(settings.run_dir, "thrift") is None
+        assert not (settings.run_dir / "thrift.ended.json").exists()
+    finally:
+        assert process.stop(settings.run_dir, "thrift", timeout=5)
+    assert pid and process.running(settings.run_dir, "thrift") is None

@@ -45,9 +45,17 @@ def config_file(run_dir: Path, name: str) -> Path:
     return run_dir / f"{name}.json"
 
 
+def ended_file(run_dir: Path, name: str) -> Path:
+    """``run_dir/<name>.ended.json``: the record of service ``name`` after its process ended
+    without being stopped (killed, crashed): :func:`read_pid` moves it there."""
+    return run_dir / f"{name}.ended.json"
+
+
 def read_pid(run_dir: Path, name: str) -> int | None:
-    """The pid of a running service, or None (a stale pid file is removed, with its
-    configuration record)."""
+    """The pid of a running service, or None. A stale pid file (its process ended without
+    being stopped: killed, crashed) is removed and its configuration record becomes
+    :func:`ended_file`'s, which ``services status`` shows as down until the service is started
+    or stopped again (helper-62: a killed S3 server left no trace, and status exited 0)."""
     path = pid_file(run_dir, name)
     try:
         pid = int(path.read_text().strip())
@@ -55,9 +63,30 @@ def read_pid(run_dir: Path, name: str) -> int | None:
         return None
     if not is_alive(pid):
         path.unlink(missing_ok=True)
-        config_file(run_dir, name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # none: started by an older pinlake, or moved already
+            config_file(run_dir, name).replace(ended_file(run_dir, name))
         return None
     return pid
+
+
+def forget_ended(run_dir: Path, name: str) -> None:
+    """Remove service ``name``'s :func:`ended_file` (it was started or stopped since); never
+    raises."""
+    with contextlib.suppress(OSError):
+        ended_file(run_dir, name).unlink(missing_ok=True)
+
+
+def ended(run_dir: Path, name: str) -> dict[str, Any] | None:
+    """The configuration service ``name`` was started with, when its process ended without
+    being stopped (:func:`ended_file`) and it has not been started since; else None."""
+    if read_pid(run_dir, name) is not None:
+        return None
+    try:
+        record = json.loads(ended_file(run_dir, name).read_text())
+    except (OSError, ValueError):
+        return None
+    config = record.get("config") if isinstance(record, dict) else None
+    return config if isinstance(config, dict) else {}
 
 
 def record_config(run_dir: Path, name: str, pid: int, config: dict[str, Any]) -> None:

@@ -482,6 +482,9 @@ def stop_all(settings: Settings, quiet: bool = False, only: set[str] | None = No
         for (_stop, said), ran in zip(chain, stopped, strict=True):
             if ran:
                 say(said)
+    if only is None:  # every service stopped: none is shown as ended on its own any more
+        for record in settings.run_dir.glob("*.ended.json"):
+            process.forget_ended(settings.run_dir, record.name.removesuffix(".ended.json"))
 
 
 def up_summary(
@@ -690,17 +693,8 @@ def services_status(settings: Settings) -> int:
             else ("degraded" if a_health else "down"),
         ),
     ]
-    s3_pid = s3_server.pid(settings)
-    if s3_pid is not None:
-        rows.insert(
-            0,
-            (
-                "s3 (moto, in memory)",
-                s3_server.url(settings),
-                s3_pid,
-                "healthy" if s3_server.healthy(settings, timeout=2.0) else "down",
-            ),
-        )
+    s3_rows, s3_ok = _s3_rows(settings)
+    rows[:0] = s3_rows
     mpid = mariadb.pid(settings)
     m_ok = True
     if mpid is not None or settings.source_db == "mariadb":
@@ -759,7 +753,16 @@ def services_status(settings: Settings) -> int:
             )
     # a query this `services up` started (or a `pinlake stream` since) that is not running
     stream_ok = stream.get("state") in (None, "stopped") or stream["running"] or stream["earlier"]
-    healthy = k_ok and a_health and stream_ok and m_ok and engine_ok and cluster_ok and topics_ok
+    healthy = (
+        k_ok
+        and a_health
+        and stream_ok
+        and m_ok
+        and s3_ok
+        and engine_ok
+        and cluster_ok
+        and topics_ok
+    )
     return 0 if healthy and metastore_ok else 3
 
 
@@ -823,29 +826,50 @@ def _print_metastore(settings: Settings) -> bool:
     return True
 
 
+def _state(healthy: bool, unhealthy: str = "down") -> str:
+    return "healthy" if healthy else unhealthy
+
+
+def _s3_rows(settings: Settings) -> tuple[list[tuple], bool]:
+    """The status row of the local S3 server when it runs (``healthy`` when it answers
+    ``ListBuckets``) or ended without being stopped (:data:`~pinlake.services.process.ENDED`:
+    its buckets, in moto's memory, are gone), and whether it is healthy (True without one)."""
+    pid = s3_server.pid(settings)
+    if pid is not None:
+        up = s3_server.healthy(settings, timeout=2.0)
+        return [("s3 (moto, in memory)", s3_server.url(settings), pid, _state(up))], up
+    ended = process.ended(settings.run_dir, s3_server.NAME)
+    if ended is None:
+        return [], True
+    port = ended.get("port", settings.s3.port)
+    at = settings.model_copy(update={"s3": settings.s3.model_copy(update={"port": port})})
+    return [("s3 (moto, in memory)", s3_server.url(at), "-", process.ENDED)], False
+
+
 def _engine_rows(settings: Settings) -> tuple[list[tuple], bool]:
-    """Status rows of the shared metastore and the Spark Thrift server (those that run: address,
+    """Status rows of the shared metastore and the Spark Thrift server (those that run, and
+    those that ended without being stopped, :data:`~pinlake.services.process.ENDED`: address,
     web UI, pid, ``healthy`` when the metastore accepts connections / a HiveServer2 session
-    answers ``select 1``) and whether each that runs is healthy."""
+    answers ``select 1``) and whether each of them is healthy."""
     rows, ok = [], True
     mpid = metastore_server.pid(settings)
     if mpid is not None:
         up = metastore_server.healthy(settings, timeout=2.0)
         ok = ok and up
         address = run_folder.running_metastore_url(settings) or run_folder.metastore_url(settings)
-        rows.append(("metastore (Derby)", address, mpid, "healthy" if up else "down"))
+        rows.append(("metastore (Derby)", address, mpid, _state(up)))
+    elif process.ended(settings.run_dir, metastore_server.NAME) is not None:
+        ok = False
+        rows.append(("metastore (Derby)", run_folder.metastore_url(settings), "-", process.ENDED))
     tpid = thrift_server.pid(settings)
+    address = f"{thrift_server.jdbc_url(settings)} · UI {thrift_server.ui_url(settings)}"
     if tpid is not None:
         up = thrift_server.healthy(settings)
         ok = ok and up
-        rows.append(
-            (
-                "thrift (Spark)",
-                f"{thrift_server.jdbc_url(settings)} · UI {thrift_server.ui_url(settings)}",
-                tpid,
-                "healthy" if up else "starting or down",
-            )
-        )
+        rows.append(("thrift (Spark)", address, tpid, _state(up, "starting or down")))
+    elif process.ended(settings.run_dir, thrift_server.NAME) is not None:
+        ok = False
+        rows.append(("thrift (Spark)", address, "-", process.ENDED))
     return rows, ok
 
 

@@ -45,7 +45,9 @@ from pinlake.run_folder import (  # noqa: F401
     FINGERPRINT,
     Running,
     config_file,
+    ended,
     fingerprint,
+    forget_ended,
     is_alive,
     pid_file,
     read_config,
@@ -140,6 +142,7 @@ def spawn(
         )
     record_config(run_dir, name, proc.pid, config or {})
     pid_file(run_dir, name).write_text(f"{proc.pid}\n")
+    forget_ended(run_dir, name)  # started again
     return proc.pid
 
 
@@ -153,6 +156,7 @@ def stop(run_dir: Path, name: str, timeout: float = 30.0, root_first: bool = Fal
     """
     pid = read_pid(run_dir, name)
     if pid is None:
+        forget_ended(run_dir, name)  # one that had ended: stopped now
         return False
     procs = _tree(pid)
     if root_first and procs:
@@ -166,8 +170,14 @@ def stop(run_dir: Path, name: str, timeout: float = 30.0, root_first: bool = Fal
         wait_exited(alive, 5.0)
     pid_file(run_dir, name).unlink(missing_ok=True)
     config_file(run_dir, name).unlink(missing_ok=True)
+    forget_ended(run_dir, name)  # if a reader saw it exit meanwhile
     return True
 
+
+#: ``services status``'s state of a service whose process ended without being stopped (killed,
+#: crashed) since it was started (:func:`pinlake.run_folder.ended`), until it is started or
+#: stopped again.
+ENDED = "down (ended without services down)"
 
 #: How often :func:`wait_exited` looks (seconds).
 EXIT_POLL_SECONDS = 0.05

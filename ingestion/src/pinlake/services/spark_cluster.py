@@ -388,13 +388,16 @@ def status_rows(settings: Settings) -> tuple[list[tuple], bool]:
     """``services status`` rows (service, address, pid, state) of the master and of each worker
     it was started for or that runs (none when nothing of the cluster runs), and whether all
     of them are healthy: the master answers ``ALIVE``, a worker is ``ALIVE`` at the master
-    (``running``: its process runs but it is not registered; ``down``)."""
+    (``running``: its process runs but it is not registered; ``down``). A master that ended
+    without being stopped is shown so (:data:`~pinlake.services.process.ENDED`), with the
+    workers it was started for."""
     master = process.running(settings.run_dir, MASTER)
-    config = (master.config if master else None) or {}
+    ended = None if master else process.ended(settings.run_dir, MASTER)
+    config = (master.config if master else ended) or {}
     workers = [n for n in range(1, MAX_LOCAL_WORKERS + 1) if worker_pid(settings, n) is not None]
     expected = int(config.get("workers", 0))
     numbers = sorted(set(workers) | set(range(1, expected + 1)))
-    if master is None and not numbers:
+    if master is None and ended is None and not numbers:
         return [], True
     state = master_state(settings) if master else None
     m_ok = (state or {}).get("status") == "ALIVE"
@@ -406,7 +409,11 @@ def status_rows(settings: Settings) -> tuple[list[tuple], bool]:
             "spark master",
             f"{url} · UI {ui}",
             master.pid if master else "-",
-            (f"healthy, {apps} app(s) running" if m_ok else "down"),
+            (
+                f"healthy, {apps} app(s) running"
+                if m_ok
+                else (process.ENDED if ended is not None else "down")
+            ),
         )
     ]
     alive = alive_worker_ui_ports(state)
