@@ -74,6 +74,28 @@ def test_sink_layout_and_invalid_json_is_kept(kafka_services, api, marker, tmp_p
     assert again.records == 0
 
 
+def test_a_bucket_that_lost_the_files_the_sink_committed_is_a_warning(
+    kafka_services, api, marker, tmp_path, capsys
+):
+    """helper-62: the in-memory S3 server restarted empty, and ``sink --once`` said "✓ 0
+    records" over a bucket without the records its group had committed. The sink warns for
+    each partition whose files are gone (it does not write them again)."""
+    import shutil
+
+    topic = kafka_services.topic("geo")
+    produce(api, topic, marker, 12)
+    bucket = tmp_path / "bucket"
+    BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=5)).run()
+    assert "warning" not in capsys.readouterr().err  # a new bucket: nothing committed before
+    shutil.rmtree(bucket / "topics" / topic)
+    again = BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=5)).run()
+    err = " ".join(capsys.readouterr().err.split())
+    assert again.topics[topic] == 0  # nothing new to write: the records stay lost here
+    assert f"warning: the bucket holds no file of {topic}[0] below offset " in err, err
+    assert "the sink does not write those records again" in err
+    assert err.count("warning:") == 1  # the other topics' files are there
+
+
 def test_redelivery_rewrites_the_same_files(kafka_services, api, marker, tmp_path):
     """A new consumer group re-reading into the same bucket (as after a crash between rename and
     commit) cuts batches at the existing files: identical files, never overlapping records."""

@@ -4,10 +4,12 @@ rewrite the identical file, and when a --once run has caught up."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from pinlake.bucket.sink import FlushPolicy, SinkOptions, record_line
+from pinlake.bucket.layout import BucketFile
+from pinlake.bucket.sink import FlushPolicy, SinkOptions, lost_files, record_line
 from pinlake.cli import main
 from pinlake.errors import UsageError
 
@@ -126,3 +128,22 @@ def test_every_caller_of_the_sink_gets_the_same_rules(options, why) -> None:
     with pytest.raises(UsageError, match=re.escape(why)):
         SinkOptions(**options)
     assert SinkOptions(flush_interval=0.1, flush_size=1).flush_interval == 0.1
+
+
+def test_lost_files_are_committed_partitions_whose_bucket_files_are_gone() -> None:
+    """helper-62: after the in-memory S3 server restarted, the sink's group still had its
+    commits, so ``sink --once`` wrote nothing into the empty bucket and said "✓ 0 records".
+    Partitions whose committed offset the bucket's files no longer reach are named."""
+
+    def file(topic: str, partition: int | None, first: int | None) -> BucketFile:
+        return BucketFile(topic, Path(f"{topic}-{partition}-{first}"), partition, first)
+
+    committed = {("t", 0): 1635, ("t", 1): 200, ("t", 2): 0, ("t", 3): -1001, ("u", 0): 50}
+    files = [
+        file("t", 1, 100),
+        file("t", 1, 0),  # partition 1 still has its first file
+        file("u", 0, 50),  # only what a producer wrote after the commit (helper-62's #4)
+        file("t", 0, None),  # a stray file of partition 0: no offsets
+    ]
+    assert lost_files(committed, files) == {("t", 0): 1635, ("u", 0): 50}
+    assert lost_files(committed, [*files, file("u", 0, 0), file("t", 0, 1000)]) == {}

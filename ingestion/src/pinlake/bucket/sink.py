@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pinlake.bucket import layout
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, counted
+from pinlake.console import console, counted, err_console
 from pinlake.errors import PinlakeError, UsageError, raise_cut_short
 from pinlake.kafka import quiet_logger, retry_transient, unreachable
 from pinlake.output import output_folder
@@ -189,6 +189,24 @@ def _os_text(exc: OSError) -> str:
     return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
 
 
+def lost_files(committed: dict[Key, int], files: list[layout.BucketFile]) -> dict[Key, int]:
+    """``{(topic, partition): committed offset}`` of the partitions whose committed offset is
+    above 0 while ``files`` (the bucket's files of their topics) hold none whose first offset
+    is below it: the sink committed records that its bucket no longer holds, and will not
+    write them again (helper-62: moto's in-memory bucket after a restart of the S3 server; a
+    folder emptied by hand). Negative offsets (none committed) are skipped."""
+    firsts: dict[Key, int] = {}
+    for f in files:
+        if f.partition is not None and f.first_offset is not None:
+            key = (f.topic, f.partition)
+            firsts[key] = min(firsts.get(key, f.first_offset), f.first_offset)
+    return {
+        key: offset
+        for key, offset in sorted(committed.items())
+        if offset > 0 and firsts.get(key, offset) >= offset
+    }
+
+
 def sink_group(bucket: layout.Location) -> str:
     """The consumer group of a bucket: committed offsets describe what one bucket holds."""
     digest = hashlib.sha1(str(bucket).encode()).hexdigest()[:10]
@@ -245,8 +263,10 @@ class BucketSink:
         try:
             self._check_bucket()
             partitions = self._check_topics()
+            committed = self._committed(partitions)
+            self._warn_lost_files(committed)
             if self.options.once:
-                self._set_targets(partitions)
+                self._set_targets(committed)
             layout.remove_orphaned_temp_files(self.bucket, self.topics)
             self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
             self._loop()
@@ -293,13 +313,36 @@ class BucketSink:
             )
         return {t: list(meta.topics[t].partitions) for t in self.topics}
 
-    def _set_targets(self, partitions: dict[str, list[int]]) -> None:
+    def _committed(self, partitions: dict[str, list[int]]) -> list:
+        """The group's committed offsets of ``partitions`` (``TopicPartition``s; offset -1001
+        where it has none)."""
         from confluent_kafka import TopicPartition
 
         tps = [TopicPartition(t, p) for t, ps in partitions.items() for p in ps]
-        committed = retry_transient(
+        return retry_transient(
             lambda: self._consumer.committed(tps, timeout=10), "reading committed offsets"
         )
+
+    def _warn_lost_files(self, committed: list) -> None:
+        """A warning for each partition whose committed offset says the bucket holds its records
+        up to there, while the bucket holds none of its files below it (:func:`lost_files`)."""
+        offsets = {(tp.topic, tp.partition): tp.offset for tp in committed}
+        files = [f for topic in self.topics for f in layout.list_files(self.bucket, topic)]
+        for (topic, partition), offset in lost_files(offsets, files).items():
+            err_console.print(
+                f"warning: the bucket holds no file of {topic}[{partition}] below offset "
+                f"{offset:,}, up to which this bucket's sink committed it: its files were "
+                "removed (a restarted `services up --s3` server keeps none); the sink does not "
+                "write those records again (a bucket location of its own, e.g. another prefix, "
+                "has a consumer group of its own, which reads them from Kafka while Kafka keeps "
+                "them)",
+                markup=False,
+                soft_wrap=True,
+            )
+
+    def _set_targets(self, committed: list) -> None:
+        """A ``--once`` run's targets: each partition's high watermark, from its committed
+        offset (the log's start where the group has none)."""
         for tp in committed:
             key = (tp.topic, tp.partition)
             low, high = retry_transient(
