@@ -275,3 +275,19 @@ def test_down_stops_every_node_whatever_the_settings(tmp_path):
     assert not any(process.is_alive(p) for p in pids)
     assert list(three.run_dir.glob("kafka*")) == []
     assert not kafka_broker.stop(three)
+
+
+@pytest.mark.parametrize(("nodes", "down"), [(3, 2), (3, 3), (2, 1)])
+def test_status_says_the_quorum_is_lost_without_a_majority_of_nodes(
+    tmp_path, capsys, nodes: int, down: int
+):
+    """helper-62: with two of three nodes killed, status's replication line read the stale
+    metadata ("2 of 3 brokers registered … ISR [1, 2]"). Every local node is a KRaft voter:
+    without a majority the line says the quorum is lost (and asks no broker)."""
+    manager._print_replication(settings_for(tmp_path, brokers=nodes), down=down)
+    out = " ".join(capsys.readouterr().out.split())
+    assert out == (
+        f"replication: the KRaft quorum is lost ({down} of {nodes} controller nodes down): no "
+        "metadata changes and no acknowledged writes (the API answers 503) until a majority runs "
+        "again (`pinlake services up` restarts the nodes)"
+    )

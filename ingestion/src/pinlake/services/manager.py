@@ -732,7 +732,7 @@ def services_status(settings: Settings) -> int:
     if stream.get("state"):
         _print_stream_state(stream)
     if multi and answers:
-        _print_replication(settings)
+        _print_replication(settings, down=sum(row[3] == "down" for row in kafka_rows))
     topics_ok = True
     if answers:
         offsets = kafka.topic_offsets(settings, kafka.all_topics(settings))
@@ -888,15 +888,27 @@ def _kafka_node_rows(settings: Settings) -> tuple[list[tuple], bool]:
     return rows, ok
 
 
-def _print_replication(settings: Settings) -> None:
+def _print_replication(settings: Settings, down: int = 0) -> None:
     """One line: every partition of pinlake's topics in sync, or what is not (ISR shrunk after
-    a node went down, a partition without a leader)."""
+    a node went down, a partition without a leader). With ``down`` of the local nodes down
+    (each a KRaft controller, a voter) and no majority left, that the quorum is lost instead:
+    the brokers' metadata is then the last they had (helper-62: two of three nodes down still
+    read "2 of 3 brokers registered … ISR [1, 2]")."""
+    n = settings.kafka.brokers
+    if down and 2 * down >= n:
+        console.print(
+            f"replication: the KRaft quorum is lost ({down} of {n} controller nodes down): no "
+            "metadata changes and no acknowledged writes (the API answers 503) until a majority "
+            "runs again (`pinlake services up` restarts the nodes)",
+            markup=False,
+            soft_wrap=True,
+        )
+        return
     try:
         meta = kafka.admin(settings).list_topics(timeout=5)
     except Exception as exc:  # noqa: BLE001 - the line says so instead
         console.print(f"replication: no metadata answer ({exc})", markup=False)
         return
-    n = settings.kafka.brokers
     problems = kafka.replication_problems(meta, kafka.all_topics(settings), n)
     console.print(
         f"replication: factor {n}, min ISR {min(2, n)}; "
