@@ -733,3 +733,30 @@ def test_a_service_that_ended_without_services_down_is_down_until_started_or_sto
     finally:
         assert process.stop(settings.run_dir, "thrift", timeout=5)
     assert pid and process.running(settings.run_dir, "thrift") is None
+
+
+def test_up_names_the_services_that_run_from_before(tmp_path):
+    """helper-62: ``services up --s3`` on a running stack ended "✓ services up: Kafka …, API …,
+    S3 …", naming neither the metastore, the Thrift server nor the cluster, which ran on."""
+    from pinlake.services import s3_server
+    from pinlake.services import spark_cluster as standalone
+
+    settings = settings_for(tmp_path, 19800)
+    assert "also running" not in manager.up_summary(settings, stream=False, s3=True)
+    for name, config in (
+        (s3_server.NAME, s3_server.config(settings)),
+        ("metastore", {}),
+        ("thrift", {}),
+        (standalone.MASTER, {"port": 19807}),
+        ("mariadb", mariadb.config(settings)),
+    ):
+        pretend_running(settings, name, config)
+    line = manager.up_summary(settings, stream=False, s3=True)
+    also = line.split(", also running from before: ")[1].split(", ")
+    assert [part.split(" ")[0] for part in also] == ["MariaDB", "metastore", "Thrift", "Spark"]
+    assert also[-1] == "Spark cluster spark://127.0.0.1:19807"
+    assert line.count("S3 ") == 1  # asked for: named once, not as running from before
+    everything = manager.up_summary(
+        settings, stream=False, s3=True, metastore=True, thrift=True, spark_cluster=True
+    )
+    assert everything.endswith(", also running from before: MariaDB 127.0.0.1:19803")

@@ -531,7 +531,35 @@ def up_summary(
             if spark_cluster
             else ""
         )
+        + _running_from_before(settings, s3, metastore or thrift, thrift, spark_cluster)
     )
+
+
+def _running_from_before(
+    settings: Settings, s3: bool, metastore: bool, thrift: bool, spark_cluster: bool
+) -> str:
+    """``", also running from before: …"``: the services of the home that run while this
+    ``services up`` did not ask for them (helper-62: ``up --s3`` on a running stack named
+    neither the metastore, the Thrift server nor the cluster); ``""`` when there are none."""
+    master = run_folder.running_master_url(settings)
+    running = [
+        (not s3 and s3_server.pid(settings) is not None, f"S3 {s3_server.url(settings)}"),
+        (
+            settings.source_db != "mariadb" and mariadb.pid(settings) is not None,
+            f"MariaDB 127.0.0.1:{settings.mariadb.port}",
+        ),
+        (
+            not metastore and metastore_server.pid(settings) is not None,
+            f"metastore {run_folder.metastore_url(settings)}",
+        ),
+        (
+            not thrift and thrift_server.pid(settings) is not None,
+            f"Thrift server {thrift_server.jdbc_url(settings)}",
+        ),
+        (not spark_cluster and master is not None, f"Spark cluster {master}"),
+    ]
+    named = [text for runs, text in running if runs]
+    return f", also running from before: {', '.join(named)}" if named else ""
 
 
 def services_up(
