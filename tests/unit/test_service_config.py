@@ -760,3 +760,21 @@ def test_up_names_the_services_that_run_from_before(tmp_path):
         settings, stream=False, s3=True, metastore=True, thrift=True, spark_cluster=True
     )
     assert everything.endswith(", also running from before: MariaDB 127.0.0.1:19803")
+
+
+def test_up_with_s3_says_whether_it_created_the_bucket(tmp_path, monkeypatch):
+    """helper-62: ``services up --s3`` without ``PINLAKE_BUCKET`` made no bucket and did not say
+    so; the first ``sink`` failed on it."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    settings = settings_for(tmp_path, 19900)
+    assert manager.s3_hint(settings).endswith(
+        "PINLAKE_BUCKET=s3://<bucket> for the other commands; no bucket was created: run "
+        "`services up --s3` again with PINLAKE_BUCKET set, which creates it"
+    )
+    on_s3 = settings.model_copy(update={"bucket": "s3://pinlake-topics/x"})
+    hint = manager.s3_hint(on_s3)
+    assert hint.startswith(
+        "S3 server (moto, in memory): `export AWS_ENDPOINT_URL=http://127.0.0.1:"
+    )
+    assert hint.endswith(" PINLAKE_BUCKET=s3://pinlake-topics/x` for the other commands")

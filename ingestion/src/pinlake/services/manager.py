@@ -562,6 +562,26 @@ def _running_from_before(
     return f", also running from before: {', '.join(named)}" if named else ""
 
 
+def s3_hint(settings: Settings) -> str:
+    """The line ``services up --s3`` prints after its summary: the variables the other commands
+    need for the local S3 server, and the bucket; without ``PINLAKE_BUCKET=s3://…`` no bucket was
+    created, which it says (helper-62: the first ``sink`` then failed on a missing bucket)."""
+    from pinlake.bucket.layout import S3Path
+
+    exports = " ".join(f"{k}={v}" for k, v in s3_server.client_env(settings).items())
+    bucket = settings.bucket_dir
+    if isinstance(bucket, S3Path):
+        return (
+            f"S3 server (moto, in memory): `export {exports} PINLAKE_BUCKET={bucket}` for the "
+            "other commands"
+        )
+    return (
+        f"S3 server (moto, in memory): `export {exports}` and PINLAKE_BUCKET=s3://<bucket> for "
+        "the other commands; no bucket was created: run `services up --s3` again with "
+        "PINLAKE_BUCKET set, which creates it"
+    )
+
+
 def services_up(
     settings: Settings,
     stream: bool = True,
@@ -633,13 +653,7 @@ def services_up(
             soft_wrap=True,
         )
     if s3:
-        exports = " ".join(f"{k}={v}" for k, v in s3_server.client_env(settings).items())
-        console.print(
-            f"S3 server (moto, in memory): `export {exports}` and PINLAKE_BUCKET=s3://<bucket>"
-            " for the other commands",
-            markup=False,
-            soft_wrap=True,
-        )
+        console.print(s3_hint(settings), markup=False, soft_wrap=True)
     if mariadb_selected:
         from pinlake.source.db import safe_url
 
