@@ -14,7 +14,9 @@ Configuration (environment of the scheduler / DAG processor):
 ``PINLAKE_AIRFLOW_STREAM_SCHEDULE`` (default ``*/5 * * * *``; ``none`` for manual runs),
 ``PINLAKE_AIRFLOW_RETRIES`` and ``PINLAKE_AIRFLOW_RETRY_DELAY_SECONDS`` as for the batch DAG,
 ``PINLAKE_DBT_TARGET`` (local). With the embedded ``local`` target both tasks use the one-slot
-``pinlake_spark`` pool (the stream task holds the metastore while it registers the tables).
+``pinlake_spark`` pool (the stream task holds the metastore while it registers the tables), and
+they go first there (:data:`STREAM_PRIORITY`): a batch run waits a task or two for them, not
+the other way round.
 """
 
 from __future__ import annotations
@@ -41,7 +43,15 @@ from pinlake_dags.common import (  # noqa: E402
 )
 
 TARGET = dbt_target()
-POOL_ARGS = {"pool": SPARK_POOL} if uses_embedded_spark(TARGET) else {}
+#: Before any batch task waiting for the one-slot pool (a batch task's weight is one more than
+#: its downstream tasks, about 50 at most): a batch DAG run, 51 tasks of a Spark JVM each, kept
+#: the stream task waiting for half an hour, and the scheduled runs timed out (helper-61).
+STREAM_PRIORITY = 1_000
+POOL_ARGS = {
+    **({"pool": SPARK_POOL} if uses_embedded_spark(TARGET) else {}),
+    "priority_weight": STREAM_PRIORITY,
+    "weight_rule": "absolute",
+}
 
 with DAG(
     dag_id="pinterest_stream",

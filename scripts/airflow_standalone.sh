@@ -30,6 +30,23 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 export PINLAKE_DBT_MANIFEST="${PINLAKE_DBT_MANIFEST:-$REPO/target/manifest.json}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
 PORT="$AIRFLOW__API__PORT"
+# Airflow's log servers (the scheduler's and the triggerer's): Airflow binds them on every
+# interface, whatever the API's host; two `make airflow` of two homes need other ports here
+export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT:-8793}"
+export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT:-8794}"
+PORT_VARIABLES=(AIRFLOW__API__PORT AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT)
+# a port that is not one: one line, before anything starts (the api-server printed its usage and
+# standalone ran on without a UI: helper-61)
+for name in "${PORT_VARIABLES[@]}"; do
+    value="${!name}"
+    if ! [[ "$value" =~ ^[0-9]{1,5}$ ]] || ((10#$value < 1 || 10#$value > 65535)); then
+        echo "error: $name=$(printf %q "$value") is not a port (a whole number from 1 to 65535)" >&2
+        exit 2
+    fi
+done
+# LocalExecutor starts this many worker processes (Airflow's default 32: about 4.7 GB idle
+# beside a one-slot pool; helper-61)
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
 # loopback only, as every service pinlake starts (Airflow's default is 0.0.0.0)
 export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 HOST="$AIRFLOW__API__HOST"
@@ -56,6 +73,9 @@ Airflow 3 standalone for pinlake
                   $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
   AIRFLOW_HOME    $AIRFLOW_HOME
   DAGs            $AIRFLOW__CORE__DAGS_FOLDER ($DAGS)
+                  they start paused: a run triggered while paused stays queued; unpause each
+                  in the UI or with 'airflow dags unpause <dag>' (the CLI line below)
+  stop            Ctrl-C (Airflow's workers are stopped with it)
   PINLAKE_HOME    $PINLAKE_HOME
   services        pinterest_batch and pinterest_stream need them:
                   $SERVICES_ENV $(printf %q "$BIN/pinlake") services up
@@ -93,5 +113,48 @@ echo "==> airflow db migrate ($AIRFLOW_HOME)"
     "embedded Spark + Derby metastore: one process at a time" >>"$AIRFLOW_HOME/db-migrate.log" 2>&1 \
     || { tail -n 30 "$AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
 
+# a port that answers already: one line, before anything starts
+"$BIN/python" - "${PORT_VARIABLES[@]}" <<'PY' || exit 1
+import os
+import sys
+
+from pinlake.errors import PinlakeError
+from pinlake.services.process import refuse_busy_port
+
+try:
+    for name in sys.argv[1:]:
+        refuse_busy_port(int(os.environ[name]), name)
+except PinlakeError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(1)
+PY
+
 printf '\n%s\n\n' "$BANNER"
-exec "$BIN/airflow" standalone
+# standalone in a process group of its own (job control): Ctrl-C and SIGTERM reach it through the
+# traps. After a Ctrl-C its scheduler can hang with LocalExecutor's workers (helper-61: still
+# there minutes later, and orphaned with 4.7 GB after a SIGTERM): the group gets SIGTERM after
+# 20 s, SIGKILL after 40 s, and whatever is left of it once standalone has ended.
+set -m
+"$BIN/airflow" standalone &
+STANDALONE=$!
+STOPPING=0
+stop_standalone() {
+    ((STOPPING)) || STOPPING=$SECONDS
+    kill "-$1" -- "-$STANDALONE" 2>/dev/null || true
+}
+trap 'stop_standalone INT' INT
+trap 'stop_standalone TERM' TERM
+# until it has ended (gone, or a zombie not yet waited for)
+while ps -o stat= -p "$STANDALONE" | grep -qv Z; do
+    if ((STOPPING && SECONDS - STOPPING >= 40)); then
+        kill -KILL -- "-$STANDALONE" 2>/dev/null || true
+    elif ((STOPPING && SECONDS - STOPPING >= 20)); then
+        kill -TERM -- "-$STANDALONE" 2>/dev/null || true
+    fi
+    sleep 1 &
+    wait $! 2>/dev/null || true  # a trapped signal ends the wait at once
+done
+status=0
+wait "$STANDALONE" 2>/dev/null || status=$?
+kill -KILL -- "-$STANDALONE" 2>/dev/null || true
+exit "$status"

@@ -73,3 +73,45 @@ def test_the_printed_command_lines_survive_a_clone_whose_path_holds_a_blank(tmp_
     words = shlex.split(cli)
     assert words[1] == f"AIRFLOW__CORE__DAGS_FOLDER={clone / 'dags'}"
     assert words[2:] == [str(clone / ".venv" / "bin" / "airflow"), "..."]
+
+
+def test_a_port_that_is_not_one_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    """``AIRFLOW__API__PORT=abc``: the banner named ``http://127.0.0.1:abc``, dbt parsed, the
+    database migrated, then the api-server printed its usage and standalone ran on without a
+    UI (helper-61). Each port the script gives Airflow is checked first, the log servers' too."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PINLAKE_", "AIRFLOW_"))}
+    for name, value in (
+        ("AIRFLOW__API__PORT", "abc"),
+        ("AIRFLOW__API__PORT", "99999"),
+        ("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", "0"),
+        ("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", "80 80"),
+    ):
+        done = subprocess.run(
+            ["bash", str(SCRIPT)],
+            env={
+                **clean,
+                "PINLAKE_AIRFLOW_DRY_RUN": "1",
+                "PINLAKE_HOME": str(tmp_path),
+                name: value,
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2 and done.stdout == "", (name, value, done)
+        assert done.stderr == (
+            f"error: {name}={_bash_quoted(value)} is not a port (a whole number from 1 to 65535)\n"
+        )
+
+
+def _bash_quoted(value: str) -> str:
+    """``printf %q``'s quoting of ``value`` (a backslash before a blank)."""
+    return value.replace(" ", "\\ ")
+
+
+def test_the_banner_says_the_dags_start_paused_and_how_to_stop(tmp_path: Path) -> None:
+    """A run triggered while a DAG is paused stays queued with nothing saying why (helper-61)."""
+    out = _dry_run(tmp_path)
+    assert "they start paused: a run triggered while paused stays queued" in out
+    assert "airflow dags unpause <dag>" in out
+    assert "stop            Ctrl-C" in out

@@ -512,3 +512,25 @@ def test_the_dags_render_the_dbt_project_without_a_warning(monkeypatch, dbt_mani
         graph.removeHandler(handler)
     assert {"pinterest_batch", "pinterest_databricks"} <= set(bag.dags)
     assert [record.getMessage() for record in records] == []
+
+
+def test_the_stream_dags_tasks_go_first_in_the_spark_pool(dagbag) -> None:
+    """helper-61: in the one-slot pool a batch run's tasks (weighted by their downstream tasks)
+    always went before the stream task: a stream run waited 32 minutes, and the scheduled runs
+    timed out without running a task. The stream DAG's tasks outweigh every batch task."""
+    stream = dagbag.dags["pinterest_stream"]
+    batch = dagbag.dags["pinterest_batch"]
+    # a batch task's weight: its own and its downstream tasks' (Airflow's "downstream" rule)
+    assert {(_rule(task), task.priority_weight) for task in batch.tasks} == {("downstream", 1)}
+    heaviest = len(batch.tasks)
+    for task in stream.tasks:
+        assert task.pool == SPARK_POOL, task.task_id
+        assert (_rule(task), task.priority_weight > heaviest) == ("absolute", True)
+
+
+def _rule(task) -> str:
+    """A task's weight rule by Airflow's name for it (the SDK gives a strategy object)."""
+    rule = task.weight_rule
+    if isinstance(rule, str):
+        return rule
+    return type(rule).__name__.removeprefix("_").removesuffix("PriorityWeightStrategy").lower()
