@@ -35,15 +35,28 @@ def test_a_home_that_is_a_file_is_refused_where_its_folders_are_made(tmp_path: P
         Settings(home=under).ensure_dirs()
 
 
-def test_a_home_that_is_a_file_is_one_line_from_dbt_and_the_demo(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_home_that_is_a_file_is_one_line_from_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """dbt and the demo said so; ``services status`` showed a table of services down and exited
+    3, ``source init`` named the file without the home (helper-61): one line from every
+    command, by --home or PINLAKE_HOME."""
     home = tmp_path / "afile"
     home.write_text("not a folder")
-    for argv in (["dbt", "build"], ["demo", "--reset"]):
-        code, lines = _run(["--home", str(home), *argv], capsys)
-        assert code == 2, lines
-        assert lines[-1].startswith(f"error: cannot use {home} as the pinlake home: "), lines
+    expected = [
+        f"error: cannot use {home} as the pinlake home: exists and is not a folder (choose "
+        "another with --home or PINLAKE_HOME)"
+    ]
+    for argv in (
+        ["dbt", "build"],
+        ["demo", "--reset"],
+        ["services", "status"],
+        ["source", "init", "--rows", "5"],
+        ["report"],
+    ):
+        assert _run(["--home", str(home), *argv], capsys) == (2, expected), argv
+    monkeypatch.setenv("PINLAKE_HOME", str(home))
+    assert _run(["services", "down"], capsys) == (2, expected)
 
 
 def test_any_file_system_refusal_is_one_line_naming_the_path(
@@ -51,10 +64,6 @@ def test_any_file_system_refusal_is_one_line_naming_the_path(
 ) -> None:
     """``source init`` writes the source database into the home without Settings.ensure_dirs:
     the CLI's last resort for an OSError that names its file."""
-    home = tmp_path / "afile"
-    home.write_text("not a folder")
-    code, lines = _run(["--home", str(home), "source", "init", "--rows", "5"], capsys)
-    assert (code, lines) == (1, [f"error: {home}: exists and is not a folder"])
     code, lines = _run(["--home", "/proc/pinlake-home", "source", "init", "--rows", "5"], capsys)
     assert (code, lines) == (1, ["error: /proc/pinlake-home: No such file or directory"])
 

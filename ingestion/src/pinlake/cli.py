@@ -31,6 +31,7 @@ from pinlake.config import (
     MAX_LOCAL_BROKERS,
     MAX_LOCAL_WORKERS,
     SETTINGS_PREFIXES,
+    Settings,
     error_message,
     get_settings,
     unknown_variables,
@@ -271,6 +272,14 @@ def _main(
     if home is not None:
         os.environ["PINLAKE_HOME"] = str(Path(home).expanduser().resolve())
         get_settings.cache_clear()
+    # a home that is a file: one error for every command, as for those that create folders in
+    # it (Settings.ensure_dirs); `services status` showed a table of services down (helper-61)
+    chosen = Path(os.environ.get("PINLAKE_HOME") or Settings.model_fields["home"].default)
+    if chosen.expanduser().exists() and not chosen.expanduser().is_dir():
+        raise UsageError(
+            f"cannot use {chosen} as the pinlake home: exists and is not a folder "
+            "(choose another with --home or PINLAKE_HOME)"
+        )
 
 
 def _step(options: object) -> object:
