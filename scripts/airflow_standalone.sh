@@ -54,6 +54,18 @@ case "$HOST" in 0.0.0.0 | "::" | "") URL_HOST=localhost ;; *:*) URL_HOST="[$HOST
 # task runners talk to the API server's execution API: follow the host and port
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://$URL_HOST:$PORT/execution/}"
 
+# a PINLAKE_ variable that nothing reads: pinlake's own warning, as its commands give it (the
+# services line below carried a misspelt PINLAKE_API_PORT without a word: helper-61)
+"$BIN/python" -c '
+import os, sys
+try:
+    from pinlake.config import unknown_variables
+except ImportError:  # no venv yet: the check below says what to run
+    sys.exit(0)
+for line in unknown_variables(os.environ):
+    print(f"warning: {line}", file=sys.stderr)
+'
+
 # The `services up` line to copy: this home and every PINLAKE_ setting of this shell (ports,
 # brokers, ...), which the DAGs' tasks read too; a secret by its name only ("$NAME").
 SERVICES_ENV="PINLAKE_HOME=$(printf %q "$PINLAKE_HOME")"

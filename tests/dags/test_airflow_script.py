@@ -115,3 +115,25 @@ def test_the_banner_says_the_dags_start_paused_and_how_to_stop(tmp_path: Path) -
     assert "they start paused: a run triggered while paused stays queued" in out
     assert "airflow dags unpause <dag>" in out
     assert "stop            Ctrl-C" in out
+
+
+def test_a_pinlake_variable_nothing_reads_is_a_warning(tmp_path: Path) -> None:
+    """The banner's services line carried a misspelt ``PINLAKE_API_PORT=1`` without a word, where
+    pinlake's commands warn (helper-61)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PINLAKE_", "AIRFLOW_"))}
+    done = subprocess.run(
+        ["bash", str(SCRIPT)],
+        env={
+            **clean,
+            "PINLAKE_AIRFLOW_DRY_RUN": "1",
+            "PINLAKE_HOME": str(tmp_path),
+            "PINLAKE_API_PORT": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "warning: PINLAKE_API_PORT is not a pinlake variable (PINLAKE_API__PORT?)\n"
+    )
