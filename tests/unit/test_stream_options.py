@@ -65,3 +65,19 @@ def test_the_service_is_not_started_with_a_trigger_it_would_fail_on(tmp_path) ->
         stream_process.start(settings, trigger_seconds=float("inf"))
     assert not stream_process.state(settings, kafka_answers=False)["running"]
     assert not (settings.run_dir / f"{stream_process.NAME}.pid").exists()
+
+
+def test_the_table_registration_is_reaped_when_it_ends() -> None:
+    """The stream stage's background registration ended within a minute and stayed a
+    ``<defunct>`` child of the continuous query's process for as long as that ran (helper-61):
+    it is waited for as soon as it ends, and the stage can still ask it for its code."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pinlake.lakehouse.stream import reap_when_done
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    reap_when_done(child).join(timeout=30)
+    assert not Path(f"/proc/{child.pid}").exists()  # reaped: not even a zombie
+    assert child.poll() == 0

@@ -548,13 +548,25 @@ def _register_tables_in_background(settings: Settings) -> subprocess.Popen | Non
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     log = (settings.logs_dir / "stream-register.log").open("ab")
     with log:
-        return subprocess.Popen(
+        register = subprocess.Popen(
             [sys.executable, "-m", "pinlake.lakehouse.tables"],
             env=session_env(settings),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    reap_when_done(register)
+    return register
+
+
+def reap_when_done(child: subprocess.Popen) -> threading.Thread:
+    """Wait for ``child`` on a daemon thread, so that it is reaped as soon as it ends: the
+    registration ends within a minute while the continuous query runs for days, and stayed a
+    ``<defunct>`` process of the stream's until then (helper-61). ``Popen.wait`` and ``poll``
+    take the same lock, so :func:`_end_registration` can still ask it; returns the thread."""
+    reaper = threading.Thread(target=child.wait, name=f"reap-{child.pid}", daemon=True)
+    reaper.start()
+    return reaper
 
 
 #: Seconds the stage waits for its table registration (:func:`_register_tables_in_background`)
