@@ -25,7 +25,12 @@ def stand_ins(folder: Path, tools: dict[str, str]) -> Path:
 
 
 def make(clone: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``make -s <args>`` in ``clone`` (a folder holding a copy of the Makefile)."""
+    """``make -s <args>`` in ``clone`` (a folder holding a copy of the Makefile), as a make of its
+    own: under ``make test`` the outer make's variables (``MAKEFLAGS`` with its jobserver's
+    descriptors, which its non-make recipes do not get) would make it warn "jobserver
+    unavailable"."""
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+    own = {k: v for k, v in os.environ.items() if k not in outer}
     return subprocess.run(
         ["make", "-s", *args],
         cwd=clone,
@@ -33,7 +38,7 @@ def make(clone: Path, *args: str, env: dict[str, str] | None = None) -> subproce
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, **(env or {})},
+        env={**own, **(env or {})},
     )
 
 
