@@ -11,15 +11,20 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "airflow_standalone.sh"
 
 
-def _dry_run(tmp_path: Path, script: Path = SCRIPT, **env: str) -> str:
+def _script(tmp_path: Path, script: Path = SCRIPT, **env: str) -> subprocess.CompletedProcess:
+    """The script's dry run with ``env`` and none of this shell's PINLAKE_/AIRFLOW_ variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PINLAKE_", "AIRFLOW_"))}
-    done = subprocess.run(
+    return subprocess.run(
         ["bash", str(script)],
         env={**clean, "PINLAKE_AIRFLOW_DRY_RUN": "1", "PINLAKE_HOME": str(tmp_path), **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def _dry_run(tmp_path: Path, script: Path = SCRIPT, **env: str) -> str:
+    done = _script(tmp_path, script, **env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -79,25 +84,13 @@ def test_a_port_that_is_not_one_is_one_line_before_anything_starts(tmp_path: Pat
     """``AIRFLOW__API__PORT=abc``: the banner named ``http://127.0.0.1:abc``, dbt parsed, the
     database migrated, then the api-server printed its usage and standalone ran on without a
     UI (helper-61). Each port the script gives Airflow is checked first, the log servers' too."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PINLAKE_", "AIRFLOW_"))}
     for name, value in (
         ("AIRFLOW__API__PORT", "abc"),
         ("AIRFLOW__API__PORT", "99999"),
         ("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", "0"),
         ("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", "80 80"),
     ):
-        done = subprocess.run(
-            ["bash", str(SCRIPT)],
-            env={
-                **clean,
-                "PINLAKE_AIRFLOW_DRY_RUN": "1",
-                "PINLAKE_HOME": str(tmp_path),
-                name: value,
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = _script(tmp_path, **{name: value})
         assert done.returncode == 2 and done.stdout == "", (name, value, done)
         assert done.stderr == (
             f"error: {name}={_bash_quoted(value)} is not a port (a whole number from 1 to 65535)\n"
@@ -120,19 +113,7 @@ def test_the_banner_says_the_dags_start_paused_and_how_to_stop(tmp_path: Path) -
 def test_a_pinlake_variable_nothing_reads_is_a_warning(tmp_path: Path) -> None:
     """The banner's services line carried a misspelt ``PINLAKE_API_PORT=1`` without a word, where
     pinlake's commands warn (helper-61)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PINLAKE_", "AIRFLOW_"))}
-    done = subprocess.run(
-        ["bash", str(SCRIPT)],
-        env={
-            **clean,
-            "PINLAKE_AIRFLOW_DRY_RUN": "1",
-            "PINLAKE_HOME": str(tmp_path),
-            "PINLAKE_API_PORT": "1",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _script(tmp_path, PINLAKE_API_PORT="1")
     assert done.returncode == 0, done.stderr
     assert done.stderr == (
         "warning: PINLAKE_API_PORT is not a pinlake variable (PINLAKE_API__PORT?)\n"

@@ -415,9 +415,9 @@ def start_mariadb(settings: Settings, say: Callable[[str], object] = console.pri
 
 
 def running_services(settings: Settings) -> set[str]:
-    """Service names of this home that run now (:data:`SERVICES` and every Kafka node)."""
-    names = {name for name in SERVICES if process.read_pid(settings.run_dir, name) is not None}
-    return names | set(kafka_broker.running_names(settings))
+    """Service names of this home that run now (:data:`SERVICES`, every Kafka node and every
+    cluster worker: each pid file of the run folder naming a live process)."""
+    return {found.name for found in process.running_all(settings.run_dir)}
 
 
 def stop_all(settings: Settings, quiet: bool = False, only: set[str] | None = None) -> None:
@@ -541,24 +541,21 @@ def _running_from_before(
     """``", also running from before: …"``: the services of the home that run while this
     ``services up`` did not ask for them (helper-62: ``up --s3`` on a running stack named
     neither the metastore, the Thrift server nor the cluster); ``""`` when there are none."""
-    master = run_folder.running_master_url(settings)
-    running = [
-        (not s3 and s3_server.pid(settings) is not None, f"S3 {s3_server.url(settings)}"),
-        (
-            settings.source_db != "mariadb" and mariadb.pid(settings) is not None,
+    running = running_services(settings)
+    asked = {  # service name: whether this `services up` asked for it, what it is called
+        s3_server.NAME: (s3, f"S3 {s3_server.url(settings)}"),
+        mariadb.NAME: (
+            settings.source_db == "mariadb",
             f"MariaDB 127.0.0.1:{settings.mariadb.port}",
         ),
-        (
-            not metastore and metastore_server.pid(settings) is not None,
-            f"metastore {run_folder.metastore_url(settings)}",
+        metastore_server.NAME: (metastore, f"metastore {run_folder.metastore_url(settings)}"),
+        thrift_server.NAME: (thrift, f"Thrift server {thrift_server.jdbc_url(settings)}"),
+        standalone.MASTER: (
+            spark_cluster,
+            f"Spark cluster {run_folder.running_master_url(settings)}",
         ),
-        (
-            not thrift and thrift_server.pid(settings) is not None,
-            f"Thrift server {thrift_server.jdbc_url(settings)}",
-        ),
-        (not spark_cluster and master is not None, f"Spark cluster {master}"),
-    ]
-    named = [text for runs, text in running if runs]
+    }
+    named = [text for name, (wanted, text) in asked.items() if name in running and not wanted]
     return f", also running from before: {', '.join(named)}" if named else ""
 
 
