@@ -150,8 +150,16 @@ def test_ctrl_c_ends_a_run_with_what_was_acknowledged(kafka_services, marker, ca
         signal.signal(signal.SIGINT, previous)
 
 
-def test_external_cluster_skips_the_local_broker(kafka_services):
-    """Pointing at an existing cluster: only the API is started and stopped."""
+def test_external_cluster_skips_the_local_broker_and_warns_of_its_smaller_topics(
+    kafka_services, capsys
+):
+    """Pointing at an existing cluster: only the API is started and stopped. Its topics are its
+    owner's: a stream topic there that takes smaller records than the API's limit keeps its
+    limit, ``services up`` warns of it, and the Kinesis proxy's refusal of such a record says
+    what mends it on that cluster (before, nothing compared the limits, and the refusal said
+    that ``services up`` raises them, which it does only on the local brokers)."""
+    from confluent_kafka.admin import ConfigResource, NewTopic
+
     (port,) = free_ports(1)
     with tempfile.TemporaryDirectory(prefix="pinlake-ext-") as tmp:
         settings = Settings(
@@ -162,13 +170,43 @@ def test_external_cluster_skips_the_local_broker(kafka_services):
                 external=True,
             ),
             api=ApiSettings(port=port),
+            topic_prefix=f"ext{os.getpid()}x{port}",  # its own topics on the shared broker
         )
+        client = kafka.admin(kafka_services)
+        stream = settings.stream("pin")
+        older = {"max.message.bytes": "1048588"}  # Kafka's default, below the API's 1 MiB + 4 KiB
+        partitions = settings.kafka.partitions
+        (made,) = client.create_topics([NewTopic(stream, partitions, 1, config=older)]).values()
+        made.result(timeout=30)
+        assert kafka.wait_for_leaders(client, [stream], partitions, 30)
         try:
-            start_all(settings, quiet=True)
+            start_all(settings)
+            out = capsys.readouterr().out
             assert kafka_broker.pid(settings) is None
             assert api_process.pid(settings) is not None
             assert httpx.get(f"{settings.api.url}/healthz").json()["kafka"] == "ok"
+            (warning,) = [line for line in out.splitlines() if line.startswith("warning: topics")]
+            assert f"topics {stream} (1,048,588 bytes) take smaller records" in warning, out
+            assert "max.message.bytes to 1052672 on the cluster" in warning
+            assert "PINLAKE_API__MAX_RECORD_BYTES (now 1048576)" in warning
+            (described,) = client.describe_configs(
+                [ConfigResource(ConfigResource.Type.TOPIC, stream)]
+            ).values()
+            assert described.result(timeout=30)["max.message.bytes"].value == "1048588"  # kept
+            # the AiCore route stores Data as its JSON text: quotes included, 1 MiB with "k"
+            text = "y" * (settings.api.max_record_bytes - 3)
+            refused = httpx.put(
+                f"{settings.api.url}/streams/{stream}/record",
+                json={"Data": text, "PartitionKey": "k"},
+                timeout=30,
+            )
+            assert (refused.status_code, refused.json()["__type"]) == (400, "ValidationException")
+            message = refused.json()["message"]
+            assert "Message size too large" in message and "on the cluster" in message, message
+            assert "services up" not in message
         finally:
             stop_all(settings, quiet=True)
+            for future in client.delete_topics(kafka.all_topics(settings)).values():
+                future.result(timeout=30)
         assert api_process.pid(settings) is None
         assert kafka.healthy(kafka_services)  # the "external" broker is untouched

@@ -209,6 +209,47 @@ def topic_config(settings: Settings) -> dict[str, str]:
     return {"max.message.bytes": str(settings.api.max_record_bytes + RECORD_OVERHEAD_BYTES)}
 
 
+def low_record_limits(
+    client: AdminClient, settings: Settings, topics: list[str], timeout: float = 30.0
+) -> dict[str, int]:
+    """Each of ``topics`` (all of them existing) whose ``max.message.bytes`` is below
+    :func:`topic_config`'s, with its limit in bytes: such a topic refuses records the API takes
+    (REST 413, Kinesis 400 ``ValidationException``). A topic without a limit of its own shows
+    its broker's ``message.max.bytes``. Raises :class:`PinlakeError` when the cluster does not
+    answer or refuses to describe a topic."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import ConfigResource
+
+    name, wanted = next(iter(topic_config(settings).items()))
+    low: dict[str, int] = {}
+    try:
+        described = client.describe_configs(
+            [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics],
+            request_timeout=timeout,
+        )
+        for resource, future in described.items():
+            entry = future.result(timeout=timeout).get(name)
+            if entry is not None and int(entry.value) < int(wanted):
+                low[resource.name] = int(entry.value)
+    except KafkaException as exc:
+        raise PinlakeError(f"reading {name} of topics {', '.join(topics)} failed: {exc}") from exc
+    return low
+
+
+def record_limit_hint(settings: Settings) -> str:
+    """What makes a topic take every record the API takes, for a message about one that does
+    not (:func:`low_record_limits`): on the local brokers ``pinlake services up`` raises the
+    topic's limit (:func:`raise_record_limit`); an external cluster's topics are its owner's."""
+    if not settings.kafka.external:
+        return "`pinlake services up` raises its max.message.bytes"
+    wanted = topic_config(settings)["max.message.bytes"]
+    most = settings.api.max_record_bytes
+    return (
+        f"raise the topic's max.message.bytes to {wanted} on the cluster, or lower"
+        f" PINLAKE_API__MAX_RECORD_BYTES (now {most})"
+    )
+
+
 def raise_record_limit(
     client: AdminClient, settings: Settings, topics: list[str], timeout: float = 30.0
 ) -> list[str]:
@@ -219,34 +260,26 @@ def raise_record_limit(
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
+    low = list(low_record_limits(client, settings, topics, timeout))
     name, wanted = next(iter(topic_config(settings).items()))
-    try:
-        described = client.describe_configs(
-            [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics],
-            request_timeout=timeout,
+    change = [
+        ConfigResource(
+            ConfigResource.Type.TOPIC,
+            t,
+            incremental_configs=[
+                ConfigEntry(name, wanted, incremental_operation=AlterConfigOpType.SET)
+            ],
         )
-        low = []
-        for resource, future in described.items():
-            entry = future.result(timeout=timeout).get(name)
-            if entry is not None and int(entry.value) < int(wanted):
-                low.append(resource.name)
-        change = [
-            ConfigResource(
-                ConfigResource.Type.TOPIC,
-                t,
-                incremental_configs=[
-                    ConfigEntry(name, wanted, incremental_operation=AlterConfigOpType.SET)
-                ],
-            )
-            for t in low
-        ]
+        for t in low
+    ]
+    try:
         if change:
             for future in client.incremental_alter_configs(
                 change, request_timeout=timeout
             ).values():
                 future.result(timeout=timeout)
     except KafkaException as exc:
-        raise PinlakeError(f"setting {name} of topics {', '.join(topics)} failed: {exc}") from exc
+        raise PinlakeError(f"setting {name} of topics {', '.join(low)} failed: {exc}") from exc
     return low
 
 

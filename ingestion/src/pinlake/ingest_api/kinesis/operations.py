@@ -21,6 +21,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from pinlake import kafka
 from pinlake.config import TABLES, Settings
 from pinlake.ingest_api.backend import Delivery, KafkaBackend, TopicInfo
 from pinlake.ingest_api.errors import KinesisError
@@ -68,7 +69,7 @@ def _description(stream: str) -> dict:
     }
 
 
-def _put_result(d: Delivery) -> dict:
+def _put_result(d: Delivery, settings: Settings) -> dict:
     """PutRecord's result, or a PutRecords entry: ``SequenceNumber``/``ShardId`` once
     acknowledged; else ``ErrorCode`` ``InternalFailure`` and the broker's ``ErrorMessage``.
 
@@ -77,7 +78,8 @@ def _put_result(d: Delivery) -> dict:
     reference; botocore's kinesis model). A record the request got wrong fails the whole
     request instead (:meth:`Kinesis.put_records`); a record within the limits that the broker
     refuses all the same (a topic whose ``max.message.bytes`` is below the API's record limit)
-    is pinlake's fault, an internal failure, and is said so."""
+    is pinlake's fault, an internal failure, and is said so, with what mends it
+    (:func:`pinlake.kafka.record_limit_hint`: the local brokers' or an external cluster's)."""
     if d.error is None:
         return {
             "SequenceNumber": sequence_number(d.partition, d.offset),
@@ -85,9 +87,19 @@ def _put_result(d: Delivery) -> dict:
         }
     message = d.error.str()
     if d.error.code() in REQUEST_FAULTS:
-        message = f"Kafka refused the record: {message} (the stream's topic takes less than the"
-        message += " API's record limit: `pinlake services up` raises its max.message.bytes)."
+        message = f"Kafka refused the record: {_refusal(d, settings)}."
     return {"ErrorCode": "InternalFailure", "ErrorMessage": message}
+
+
+def _refusal(d: Delivery, settings: Settings) -> str:
+    """The broker's message for a record it refused (``d.error`` set); for one too large for
+    the stream's topic, which the API's limit took, what mends it
+    (:func:`pinlake.kafka.record_limit_hint`)."""
+    message = d.error.str()
+    if d.error.code() in TOO_LARGE:
+        message += " (the stream's topic takes less than the API's record limit:"
+        message += f" {kafka.record_limit_hint(settings)})"
+    return message
 
 
 @dataclass
@@ -268,13 +280,13 @@ class Kinesis:
         (delivery,) = await self.backend.producer.produce(stream, [entry])
         if delivery.error is not None and delivery.error.code() in REQUEST_FAULTS:
             raise KinesisError(
-                400, f"Record refused: {delivery.error.str()}", "ValidationException"
+                400, f"Record refused: {_refusal(delivery, self.settings)}", "ValidationException"
             )
         if delivery.error is not None:
             raise KinesisError(
                 503, f"Record not acknowledged: {delivery.error.str()}", "InternalFailure"
             )
-        return _put_result(delivery)
+        return _put_result(delivery, self.settings)
 
     async def put_records(
         self,
@@ -319,12 +331,14 @@ class Kinesis:
             for k, d in enumerate(deliveries):
                 if d.error is not None and d.error.code() in TOO_LARGE:
                     (deliveries[k],) = await producer.produce(stream, [to_send[k]])
-        results = [_put_result(d) for d in deliveries]
+        results = [_put_result(d, self.settings) for d in deliveries]
         failed = sum(1 for r in results if "ErrorCode" in r)
         if failed == len(results):
             if all(d.error.code() in REQUEST_FAULTS for d in deliveries):
                 raise KinesisError(
-                    400, f"Records refused: {deliveries[0].error.str()}", "ValidationException"
+                    400,
+                    f"Records refused: {_refusal(deliveries[0], self.settings)}",
+                    "ValidationException",
                 )
             raise KinesisError(
                 503,
