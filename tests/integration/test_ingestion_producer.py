@@ -185,7 +185,8 @@ def test_external_cluster_skips_the_local_broker_and_warns_of_its_smaller_topics
             assert kafka_broker.pid(settings) is None
             assert api_process.pid(settings) is not None
             assert httpx.get(f"{settings.api.url}/healthz").json()["kafka"] == "ok"
-            (warning,) = [line for line in out.splitlines() if line.startswith("warning: topics")]
+            text = " ".join(out.split())  # as one line, whatever the console's width
+            warning = text[text.index("warning: topics") : text.index("starting the ingestion")]
             assert f"topics {stream} (1,048,588 bytes) take smaller records" in warning, out
             assert "max.message.bytes to 1052672 on the cluster" in warning
             assert "PINLAKE_API__MAX_RECORD_BYTES (now 1048576)" in warning
