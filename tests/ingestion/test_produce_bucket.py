@@ -11,6 +11,7 @@ import pytest
 
 from pinlake.bucket.layout import file_name, next_offset
 from pinlake.cli import main
+from pinlake.errors import PinlakeError
 from pinlake.produce import ProduceToBucket, run_produce
 from pinlake.produce.payload import dumps, row_to_json
 from pinlake.source.db import init_source
@@ -139,6 +140,28 @@ def test_produce_errors(settings, home, capsys, tmp_path):
         assert err.startswith("error:") and needle in err and len(err.splitlines()) == 1
 
 
+def test_produce_refuses_a_sinks_bucket(settings, home, capsys, tmp_path):
+    """A sink's bucket holds files named by Kafka's offsets: files the producer put there took
+    the names of the sink's next ones, and the sink then stopped on that partition. The
+    producer now refuses such a bucket in one line, before it writes a file."""
+    from pinlake.bucket.layout import SINK, claim_writer, list_files
+
+    init_source(settings, rows=10, seed=1, url=None, force=False)
+    bucket = tmp_path / "sunk"
+    assert claim_writer(bucket, SINK) is None  # as the sink does when it starts
+    with pytest.raises(SystemExit) as exit_info:
+        main(["produce", "--bucket", str(bucket)])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: the topics bucket") and "is written by `pinlake sink`" in err
+    assert "a bucket of its own" in err and len(err.splitlines()) == 1, err
+    assert all(list_files(bucket, settings.topic(t)) == [] for t in ("pin", "geo", "user"))
+    with pytest.raises(SystemExit) as exit_info:  # a bucket of its own: written
+        main(["produce", "--bucket", str(tmp_path / "own"), "--events", "5"])
+    assert exit_info.value.code == 0
+    assert next_offset(tmp_path / "own", settings.topic("pin"), 0) > 0
+
+
 def test_failed_write_leaves_no_temp_file(settings, monkeypatch):
     init_source(settings, rows=20, seed=1, url=None, force=False)
     import pinlake.bucket.layout as layout
@@ -149,10 +172,19 @@ def test_failed_write_leaves_no_temp_file(settings, monkeypatch):
     # a new file is linked to its free name (layout.write_new), an existing one replaced
     monkeypatch.setattr(layout.os, "link", broken)
     monkeypatch.setattr(layout.os, "replace", broken)
-    with pytest.raises(OSError):
+    # the bucket's writer record (layout.claim_writer) is the first file: one line, no temp file
+    with pytest.raises(PinlakeError, match=r"cannot use bucket .*: disk full"):
         run_produce(settings, ProduceToBucket(flush_size=5))
     assert not list(settings.bucket_dir.rglob("*.tmp*"))
     assert not list(settings.bucket_dir.rglob("*.json"))
+    monkeypatch.undo()
+    assert layout.claim_writer(settings.bucket_dir, layout.PRODUCER) is None
+    monkeypatch.setattr(layout.os, "link", broken)
+    monkeypatch.setattr(layout.os, "replace", broken)
+    with pytest.raises(OSError):  # a data file
+        run_produce(settings, ProduceToBucket(flush_size=5))
+    assert not list(settings.bucket_dir.rglob("*.tmp*"))
+    assert [p.name for p in settings.bucket_dir.rglob("*.json")] == [layout.WRITER_FILE]
 
 
 def test_ctrl_c_keeps_complete_events_and_says_so(settings, capsys):

@@ -106,6 +106,15 @@ def test_produce_to_an_s3_bucket(s3_bucket: str, tmp_path: Path) -> None:
         assert sum(layout.count_records(f.path) for f in files) == 7
         assert result.files[table] == [str(f.path) for f in files]
     assert not (tmp_path / "home" / "bucket").exists()  # nothing local
+    # the bucket is the producer's: a sink is named to it, and the producer writes on
+    assert layout.claim_writer(bucket, layout.SINK) == f"`pinlake {layout.PRODUCER}` (" + (
+        f"{layout.WRITER_FILE})"
+    )
+    sinks = Settings(home=tmp_path / "home", bucket=f"{s3_bucket}/sunk")
+    assert layout.claim_writer(sinks.bucket_dir, layout.SINK) is None
+    with pytest.raises(PinlakeError, match="is written by `pinlake sink`"):
+        write_events(sinks, iter(events), ProduceToBucket(flush_size=3))
+    assert layout.list_files(sinks.bucket_dir, settings.topic("pin")) == []
 
 
 def test_missing_bucket_and_unreachable_server_are_one_clear_error(

@@ -183,9 +183,10 @@ def test_a_continuous_sink_stops_gracefully_on_a_signal(kafka_services, api, mar
 def test_sink_never_overwrites_files_another_writer_put_in_its_bucket(
     kafka_services, api, marker, tmp_path
 ):
-    """A user who first ran `produce --to bucket` and then `sink` on the same bucket: the
-    producer's files use the offsets the sink would write. The sink stops with one clear
-    error instead of replacing them (which lost the producer's records)."""
+    """Files the sink did not write under the names it writes, in a bucket no writer claimed
+    (one written before buckets recorded their writer, or a topic deleted and created again):
+    the sink stops with one clear error instead of replacing them (which lost the other
+    writer's records)."""
     from pinlake.bucket.layout import PartitionWriter, list_files
     from pinlake.errors import PinlakeError
 
@@ -202,6 +203,30 @@ def test_sink_never_overwrites_files_another_writer_put_in_its_bucket(
     assert "bucket of its own" in str(info.value)
     assert "or the topic was deleted and created again" in str(info.value)  # the other cause
     assert {f.path: f.path.read_bytes() for f in list_files(bucket, topic)} == before
+
+
+def test_the_sink_refuses_a_producers_bucket_before_it_reads_a_record(
+    kafka_services, api, marker, tmp_path
+):
+    """A user who first ran `produce --to bucket` and then `sink` on the same bucket: the
+    bucket is the producer's (pinlake.bucket.layout.claim_writer), so the sink stops at its
+    start with one line, writes nothing and commits nothing; a bucket of its own then gets
+    every record: the refused run committed none."""
+    from pinlake.bucket.layout import PRODUCER, WRITER_FILE, claim_writer, list_files
+    from pinlake.errors import PinlakeError
+
+    topic = kafka_services.topic("user")
+    produce(api, topic, marker, 4)
+    bucket = tmp_path / "direct"
+    assert claim_writer(bucket, PRODUCER) is None  # as `produce --to bucket` does
+    options = SinkOptions(once=True, bucket=bucket, flush_size=10)
+    with pytest.raises(PinlakeError, match="is written by `pinlake produce --to bucket`") as info:
+        run_sink(kafka_services, options)
+    assert "Give the sink a bucket of its own" in str(info.value)
+    assert list_files(bucket, topic) == []
+    (bucket / WRITER_FILE).unlink()  # the user gives the bucket to the sink
+    run_sink(kafka_services, options)  # the bucket's own consumer group: nothing committed
+    assert marked(bucket_lines(bucket, topic), marker) == {i: 1 for i in range(4)}
 
 
 def test_a_stopping_sink_reports_a_buffer_it_cannot_write(kafka_services, api, marker, tmp_path):

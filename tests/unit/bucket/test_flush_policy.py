@@ -83,7 +83,7 @@ def test_a_local_bucket_exists_once_the_sink_has_run_even_with_nothing_to_write(
     assert bucket.is_dir()
     (tmp_path / "a-file").write_text("x")
     # the file system's words were "cannot be created: File exists" (helper-53's trial); the
-    # producer's the same ("cannot create bucket …: File exists"): one rule (pinlake.output)
+    # producer's the same ("cannot use bucket …: File exists"): one rule (pinlake.output)
     from pinlake.produce import ProduceToBucket
     from pinlake.produce.bucket import write_events
 

@@ -10,6 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pinlake.bucket.layout import (
+    PRODUCER,
+    SINK,
+    WRITER_FILE,
+    claim_writer,
     classify,
     count_records,
     file_name,
@@ -195,3 +199,21 @@ def test_entries_that_are_no_regular_file_are_listed_with_their_problem(tmp_path
     assert listed[file_name("t", 0, 5000)].problem.startswith("not a regular file")
     assert listed[file_name("t", 0, 8000)].problem == "a folder, not a file"
     assert stray_files(bucket) == [bucket / "topics" / "gone.json"]
+
+
+def test_a_bucket_has_one_writer_the_first_that_claims_it(tmp_path: Path) -> None:
+    """``produce --to bucket`` and the sink both name files by offset: the first to claim a
+    bucket keeps it, claims again as often as it runs, and the other is named to it; the record
+    sits beside ``topics/``, where no layout listing sees it."""
+    bucket = tmp_path / "bucket"
+    assert claim_writer(bucket, SINK) is None
+    assert claim_writer(bucket, SINK) is None  # its next run
+    assert claim_writer(bucket, PRODUCER) == f"`pinlake sink` ({WRITER_FILE})"
+    other = tmp_path / "other"
+    assert claim_writer(other, PRODUCER) is None
+    assert claim_writer(other, SINK) == f"`pinlake produce --to bucket` ({WRITER_FILE})"
+    assert sorted(p.name for p in other.iterdir()) == [WRITER_FILE]
+    assert list_files(other, "pinterest.pin") == []
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / WRITER_FILE).write_bytes(b"not json")
+    assert "does not name (it holds b'not json')" in claim_writer(tmp_path / "odd", SINK)

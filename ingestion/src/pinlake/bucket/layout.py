@@ -33,10 +33,12 @@ only by the standard environment variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_K
 ``s3a`` from the same variables).
 
 Writers: :class:`PartitionWriter` (``pinlake produce --to bucket``) and
-:mod:`pinlake.bucket.sink`; readers: :func:`list_files` / :func:`list_bucket` (land, summaries,
-tests), which list every file of a topic folder, each either a layout file or one with the
-reason it is not (:attr:`BucketFile.problem`), so that no file is skipped in silence. The Databricks
-DAG's load SQL takes its file-name patterns from :data:`PARTITION_SQL_REGEX`,
+:mod:`pinlake.bucket.sink`, one per bucket: the first records itself in :data:`WRITER_FILE`
+beside ``topics/`` and the other refuses that bucket (:func:`claim_writer`). Readers:
+:func:`list_files` (land, summaries, tests), which lists every file of a
+topic folder, each either a layout file or one with the reason it is not
+(:attr:`BucketFile.problem`), so that no file is skipped in silence. The Databricks DAG's load
+SQL takes its file-name patterns from :data:`PARTITION_SQL_REGEX`,
 :data:`OFFSET_SQL_REGEX` and :data:`FILE_SQL_GLOB`.
 """
 
@@ -46,6 +48,7 @@ import dataclasses
 import errno
 import gzip
 import io
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -430,6 +433,12 @@ def next_offset(bucket: Location, topic: str, partition: int) -> int:
     return last.first_offset + count_records(last.path)
 
 
+def error_text(exc: OSError) -> str:
+    """``<path>: <the system's words>`` of a file system or S3 error, for a writer's one error
+    line (its text when it has no path or no words)."""
+    return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+
+
 def _body(lines: list[bytes]) -> bytes:
     return b"\n".join(lines) + b"\n"
 
@@ -523,6 +532,40 @@ def write_or_verify(path: Location, lines: list[bytes]) -> bool:
             "another writer (e.g. `pinlake produce --to bucket`) used this bucket, or the topic "
             "was deleted and created again (its offsets started over)"
         ) from None
+
+
+#: The bucket's record of its one writer, beside ``topics/`` (outside the layout, so no reader
+#: of it lists the file): :func:`claim_writer`.
+WRITER_FILE = "_pinlake_writer.json"
+#: The two writers a bucket can have: both name files by offset, the sink by Kafka's and
+#: ``produce --to bucket`` by its own count, so each would take the other's names.
+SINK = "sink"
+PRODUCER = "produce --to bucket"
+
+
+def claim_writer(bucket: Location, writer: str) -> str | None:
+    """Record ``writer`` (:data:`SINK` or :data:`PRODUCER`) as ``bucket``'s one writer in
+    :data:`WRITER_FILE` unless a writer is recorded there; returns the other writer, for a
+    message ("`pinlake sink` (_pinlake_writer.json)"), when the bucket is that one's, None when
+    it is ``writer``'s (now or from before). The record is one
+    create-only write (:func:`write_new`), so two writers starting at once never both get the
+    bucket. A bucket written before writers were recorded goes to the first that claims it.
+    (Before, ``produce --to bucket`` into a sink's bucket took the next offsets' names, and the
+    sink then stopped on that partition at the file it found there.) Raises OSError
+    (:class:`BucketAccessError` on S3) when the record cannot be written or read."""
+    path = bucket / WRITER_FILE
+    if not exists(path):
+        try:
+            write_new(path, [json.dumps({"writer": writer}).encode()])
+            return None
+        except FileExistsError:  # another writer's claim came first
+            pass
+    text = read_bytes(path)
+    try:
+        recorded = json.loads(text)["writer"]
+    except (ValueError, TypeError, KeyError):
+        return f"a writer {WRITER_FILE} does not name (it holds {text[:60]!r})"
+    return None if recorded == writer else f"`pinlake {recorded}` ({WRITER_FILE})"
 
 
 def remove_orphaned_temp_files(bucket: Location, topics: list[str]) -> int:

@@ -183,12 +183,6 @@ class FlushPolicy:
         return [k for k, high in self.targets.items() if self.committed.get(k, 0) < high]
 
 
-def _os_text(exc: OSError) -> str:
-    """``<path>: <the system's words>`` of a file system or S3 error (its text when it has no
-    path)."""
-    return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
-
-
 def lost_files(committed: dict[Key, int], files: list[layout.BucketFile]) -> dict[Key, int]:
     """``{(topic, partition): committed offset}`` of the partitions whose committed offset is
     above 0 while ``files`` (the bucket's files of their topics) hold none whose first offset
@@ -271,7 +265,9 @@ class BucketSink:
             self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
             self._loop()
         except OSError as exc:  # S3's (BucketAccessError) or the file system's, outside a file
-            raise PinlakeError(f"the topics bucket cannot be used: {_os_text(exc)}") from exc
+            raise PinlakeError(
+                f"the topics bucket cannot be used: {layout.error_text(exc)}"
+            ) from exc
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -287,7 +283,9 @@ class BucketSink:
 
     def _check_bucket(self) -> None:
         """An S3 bucket must exist; a local folder is created (so that the bucket the summary
-        names exists, and ``land`` finds it, even when there was nothing to write)."""
+        names exists, and ``land`` finds it, even when there was nothing to write). The bucket
+        must be the sink's (:func:`layout.claim_writer`), not ``produce --to bucket``'s:
+        PinlakeError otherwise."""
         if isinstance(self.bucket, layout.S3Path):
             if not layout.bucket_exists(self.bucket):
                 raise PinlakeError(
@@ -295,6 +293,14 @@ class BucketSink:
                 )
         else:  # a file in the way, no permission: one line (pinlake.output's rule)
             output_folder(self.bucket, "bucket").mkdir(parents=True, exist_ok=True)
+        other = layout.claim_writer(self.bucket, layout.SINK)  # OSError: run's one line
+        if other is not None:
+            raise PinlakeError(
+                f"the topics bucket {self.bucket} is written by {other}, and a bucket has one"
+                " writer: the sink names its files by Kafka's offsets and would take that"
+                " writer's names. Give the sink a bucket of its own (`pinlake sink --bucket"
+                " DIR`, PINLAKE_BUCKET)"
+            )
 
     # ---- Kafka side ------------------------------------------------------------------------
     def _check_topics(self) -> dict[str, list[int]]:
@@ -372,7 +378,7 @@ class BucketSink:
                 "bucket of its own (`pinlake sink --bucket DIR`, PINLAKE_BUCKET)",
             ) from exc
         except OSError as exc:  # S3 (BucketAccessError) or the local file system
-            what = f"cannot write the topics bucket: {_os_text(exc)}"
+            what = f"cannot write the topics bucket: {layout.error_text(exc)}"
             raise _Unwritable(key, buf.first, what) from exc
         retry_transient(
             lambda: self._consumer.commit(
@@ -394,7 +400,7 @@ class BucketSink:
         try:
             return layout.count_records(path) if layout.exists(path) else None
         except OSError as exc:
-            what = f"cannot read the topics bucket: {_os_text(exc)}"
+            what = f"cannot read the topics bucket: {layout.error_text(exc)}"
             raise _Unwritable(key, offset, what) from exc
 
     def _loop(self) -> None:

@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pinlake.bucket.layout import (
+    PRODUCER,
     BucketAccessError,
     Location,
     PartitionWriter,
     S3Path,
     bucket_exists,
+    claim_writer,
+    error_text,
     location,
 )
 from pinlake.config import TABLES, Settings
@@ -38,7 +41,8 @@ def write_events(
     """Write every event's rows, print the summary and return what was written. On an
     interruption the complete events read so far are flushed first; on Ctrl-C the summary of
     them is printed and KeyboardInterrupt raised again. Raises PinlakeError when the bucket
-    cannot be created or a file name is taken by another writer."""
+    cannot be created, is a sink's (:func:`~pinlake.bucket.layout.claim_writer`) or a file name
+    is taken by another writer."""
     root = location(options.bucket) if options.bucket else settings.bucket_dir
     try:
         if isinstance(root, S3Path):
@@ -46,6 +50,14 @@ def write_events(
                 raise PinlakeError(f"S3 bucket {root.bucket!r} does not exist ({root})")
         else:  # a file in the way, no permission: one line (pinlake.output's rule)
             output_folder(root, "bucket").mkdir(parents=True, exist_ok=True)
+        other = claim_writer(root, PRODUCER)
+        if other is not None:
+            raise PinlakeError(
+                f"the topics bucket {root} is written by {other}, and a bucket has one"
+                " writer: the sink names its files by Kafka's offsets, and"
+                " files written here would take the names of its next ones. Give the producer a"
+                " bucket of its own (`--bucket DIR`, PINLAKE_BUCKET)"
+            )
         writers = {
             t: PartitionWriter(root, settings.topic(t), PARTITION, options.flush_size)
             for t in TABLES
@@ -53,7 +65,7 @@ def write_events(
     except BucketAccessError as exc:
         raise PinlakeError(f"the topics bucket cannot be used: {exc}") from exc
     except OSError as exc:
-        raise PinlakeError(f"cannot create bucket {root}: {exc.strerror}") from exc
+        raise PinlakeError(f"cannot use bucket {root}: {error_text(exc)}") from exc
     total = len(events) if hasattr(events, "__len__") else None
     count = 0
     missing = dict.fromkeys(writers, 0)
