@@ -54,13 +54,19 @@ USER = {"ind": 1, "first_name": "a", "last_name": "b", "age": 20,
         "date_joined": "2015-10-24 11:23:51"}  # fmt: skip
 
 
-def small_bucket(bucket: Path, records: int) -> None:
+def small_bucket(bucket: Path, records: int, load: int) -> None:
     """One file per batch topic in the sink's layout (written as the sink writes it,
     :func:`pinlake.bucket.layout.write_atomic`): ``records`` records each, and a line that is
-    not JSON in the pin file."""
+    not JSON in the pin file. Load ``load``'s files continue the offsets of the loads before it
+    and hold records of their own: land takes a file it landed before under the same name, size
+    and content for a copy and skips it (an earlier version of this benchmark wrote the same
+    files into every bucket, and its later loads landed nothing)."""
+    first = load * (records + 1)
     for topic, record in (("pinterest.pin", PIN), ("pinterest.geo", GEO), ("pinterest.user", USER)):
-        lines = [json.dumps(record).encode()] * records + ([b"not json"] if record is PIN else [])
-        write_atomic(file_path(bucket, topic, 0, 0), lines)
+        key = "index" if record is PIN else "ind"
+        lines = [json.dumps({**record, key: first + i}).encode() for i in range(records)]
+        lines += [b"not json"] if record is PIN else []
+        write_atomic(file_path(bucket, topic, 0, first), lines)
 
 
 def report(results: list[LandResult]) -> None:
@@ -119,7 +125,7 @@ def main() -> None:
         results = []
         for n in range(args.loads):
             bucket = Path(tmp) / f"bucket-{n}"
-            small_bucket(bucket, args.records)
+            small_bucket(bucket, args.records, n)
             result = land_bucket(settings, LandOptions(bucket))
             console.print(
                 f"load {n + 1}/{args.loads}: {result.seconds:.2f} s, "
@@ -127,6 +133,18 @@ def main() -> None:
             )
             results.append(result)
         get_spark(settings).stop()  # before its home goes
+    # a load that landed less than it was given measured something else: no numbers then
+    wanted = (3 * args.records, 1)
+    short = [
+        f"load {n + 1}: {r.total_records} records, {r.total_quarantined} quarantined"
+        for n, r in enumerate(results)
+        if (r.total_records, r.total_quarantined) != wanted
+    ]
+    if short:
+        raise SystemExit(
+            f"error: every load should land {wanted[0]} records and quarantine 1 line; "
+            + "; ".join(short)
+        )
     report(results)
 
 
