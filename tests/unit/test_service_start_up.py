@@ -148,3 +148,30 @@ def test_free_ports_are_below_the_ephemeral_range_and_bindable(tmp_path):
     assert all(process.FREE_PORT_FLOOR <= port < low for port in ports)
     base = process.free_port_block(9)
     assert process.FREE_PORT_FLOOR <= base and base + 9 <= low
+
+
+def test_a_thrift_server_that_takes_the_connection_and_never_answers_is_not_healthy(
+    tmp_path: Path,
+) -> None:
+    """``thrift_server.healthy`` (``services status``, the start-up wait) asks its ``select 1``
+    within its ``timeout``: PyHive's connection has none, and a server that takes the connection
+    (here a socket that listens and never accepts) held the check forever; its ``timeout``
+    parameter was read by nothing."""
+    import threading
+
+    from pinlake_testing import listening
+
+    from pinlake.config import Settings
+    from pinlake.services import thrift_server
+
+    with listening() as port:
+        settings = Settings(home=tmp_path / "home", thrift_port=port)
+        answer: list[bool] = []
+        check = threading.Thread(
+            target=lambda: answer.append(thrift_server.healthy(settings, timeout=0.5)),
+            daemon=True,
+        )
+        check.start()
+        check.join(60)  # a bound on a hang, not a measure of speed
+        assert not check.is_alive(), "healthy() still waits on a server that never answers"
+        assert answer == [False]

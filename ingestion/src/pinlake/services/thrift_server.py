@@ -19,6 +19,7 @@ run SQL on it; several sessions at once.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from pinlake.config import Settings, spark_home
@@ -158,22 +159,39 @@ def pid(settings: Settings) -> int | None:
 
 def healthy(settings: Settings, timeout: float = 10.0) -> bool:
     """True if a HiveServer2 session on ``127.0.0.1:<port>`` answers ``select 1`` (PyHive with
-    SASL ``NONE`` auth, as dbt-spark's thrift method connects)."""
-    if not process.port_answers(settings.thrift_port, timeout=1.0):
+    SASL ``NONE`` auth, as dbt-spark's thrift method connects) within ``timeout`` seconds: a
+    server that takes the connection and never answers is not healthy (PyHive's connection has
+    no timeout of its own, so the session is asked from a daemon thread). Raises
+    :class:`PinlakeError` when PyHive is not installed."""
+    if not process.port_answers(settings.thrift_port, timeout=min(1.0, timeout)):
         return False
     try:
-        from pyhive import hive
-    except ImportError as exc:  # the `thrift` extra of pyproject.toml
+        from pyhive import hive  # noqa: F401 - the `thrift` extra of pyproject.toml
+    except ImportError as exc:
         raise PinlakeError("PyHive is not installed: run `make setup`") from exc
+    answered: list[bool] = []
+    asker = threading.Thread(
+        target=lambda: answered.append(_answers_select_1(settings.thrift_port)), daemon=True
+    )
+    asker.start()
+    asker.join(timeout)
+    return bool(answered and answered[0])
+
+
+def _answers_select_1(port: int) -> bool:
+    """One PyHive session on ``127.0.0.1:port``: True if ``select 1`` returns ``[(1,)]``, False
+    on any error (thrift transport and SASL errors while the server starts)."""
+    from pyhive import hive
+
     try:
-        conn = hive.connect(host="127.0.0.1", port=settings.thrift_port, username="pinlake")
-    except Exception:  # thrift transport / SASL errors while the server starts
+        conn = hive.connect(host="127.0.0.1", port=port, username="pinlake")
+    except Exception:  # noqa: BLE001 - not answering yet
         return False
     try:
         cursor = conn.cursor()
         cursor.execute("select 1")
         return cursor.fetchall() == [(1,)]
-    except Exception:
+    except Exception:  # noqa: BLE001 - not answering yet
         return False
     finally:
         conn.close()
