@@ -218,3 +218,23 @@ def test_an_aws_variable_boto3_refuses_is_one_error_naming_it(
     if variable == "AWS_REGION":
         assert "(AWS_REGION, AWS_DEFAULT_REGION)" in message
     assert layout._S3_CLIENTS == {}  # nothing kept: the next call tries the variables again
+
+
+def test_a_changed_secret_gets_a_new_s3_client(monkeypatch) -> None:
+    """One client per configuration (``layout.s3_client``): the secret and the session token
+    are part of it, so a process whose credentials change does not go on signing with the old
+    ones (the key held the access key id and the profile only)."""
+    from pinlake.bucket import layout
+
+    monkeypatch.setattr(layout, "_S3_CLIENTS", {})
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "pinlake")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "first")
+    first = layout.s3_client()
+    assert layout.s3_client() is first  # the same configuration: the same client
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "second")
+    second = layout.s3_client()
+    assert second is not first
+    assert second._request_signer._credentials.secret_key == "second"
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    assert layout.s3_client() is not second

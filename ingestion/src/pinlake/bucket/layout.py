@@ -178,11 +178,13 @@ class BucketAccessError(OSError):
 
 def s3_client() -> Any:
     """boto3's S3 client, configured by the standard AWS environment variables only (secrets
-    never in a file pinlake writes): ``AWS_ENDPOINT_URL`` (an S3-compatible server such as
-    ``pinlake services up --s3``; then path-style addressing), ``AWS_ACCESS_KEY_ID`` /
+    never in a file pinlake writes): ``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL`` (an
+    S3-compatible server such as ``pinlake services up --s3``; then path-style addressing;
+    boto3's order of the two), ``AWS_ACCESS_KEY_ID`` /
     ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` (or any other source of boto3's credential
     chain: profile, instance role), ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``; default
-    ``us-east-1``). One client per process and configuration (clients are thread-safe).
+    ``us-east-1``). One client per process and configuration: endpoint, region, profile and
+    the three credential variables (clients are thread-safe; a changed secret gets a new one).
 
     Raises :class:`BucketAccessError` naming the variable when boto3 refuses one before any
     request (an endpoint that is not a URL, ``127.0.0.1:5000`` without ``http://``; a region
@@ -194,7 +196,8 @@ def s3_client() -> Any:
     )
     endpoint = os.environ[endpoint_variable] if endpoint_variable else None
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    key = (endpoint, region, os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_PROFILE"))
+    credentials = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+    key = (endpoint, region, *(os.environ.get(name) for name in credentials))
     client = _S3_CLIENTS.get(key)
     if client is None:
         import boto3
@@ -208,7 +211,9 @@ def s3_client() -> Any:
             read_timeout=60,
         )
         try:
-            client = boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
+            # a session of its own: boto3's default one keeps the credentials it resolved first
+            session = boto3.session.Session()
+            client = session.client("s3", endpoint_url=endpoint, region_name=region, config=config)
         except InvalidRegionError as exc:
             raise BucketAccessError(f"S3 client: {exc} (AWS_REGION, AWS_DEFAULT_REGION)") from exc
         except ValueError as exc:  # botocore's check of the endpoint URL
