@@ -496,12 +496,12 @@ def run_sink(
     Raises :class:`PinlakeError` (after the summary) when the sink could not write or commit a
     partition's buffer (:attr:`SinkResult.unwritten`: on its stop, or while it ran, which
     stops it), naming each; those records stay uncommitted in Kafka, so the next run writes
-    them. Any other error after the sink began (Kafka's) is raised after a ✗ summary of what
-    it wrote."""
+    them. Any other error after the sink began (Kafka's, the bucket's) is raised after a ✗
+    summary of what it wrote, when it wrote anything."""
     sink = BucketSink(settings, options, stop)
     try:
         result = sink.run()
-    except PinlakeError:
+    except Exception:
         if sink.result.records or sink.result.files:
             _print_summary(settings, options, sink.result, "[red]✗[/]")
         raise

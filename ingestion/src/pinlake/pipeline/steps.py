@@ -100,7 +100,9 @@ class ServicesUp:
 
 @dataclass
 class ServicesDown:
-    """Stop the stream query, the ingestion API and the local broker."""
+    """Stop every service of the home that runs (``pinlake services down``,
+    :func:`~pinlake.services.manager.stop_all`): the stream query, the ingestion API, the Kafka
+    nodes, and MariaDB, S3, the metastore, the Thrift server and the Spark cluster if they run."""
 
 
 @dataclass
@@ -251,7 +253,9 @@ def stream(settings: Settings, options: StreamOptions) -> StreamResult:
 
 
 def dbt(settings: Settings, options: DbtCommand) -> DbtResult:
-    """``pinlake dbt ...`` (dbt always runs in a process of its own)."""
+    """``pinlake dbt ...``: in a process of its own, or in this one with
+    ``options.in_process`` (:class:`~pinlake.lakehouse.dbt.DbtCommand`; the pipeline's Spark
+    process, :meth:`~pinlake.pipeline.runner.Runner.spark`, sets it)."""
     from pinlake.lakehouse.dbt import run_dbt
 
     return run_dbt(settings, options)

@@ -96,12 +96,6 @@ def node_name(node_id: int) -> str:
     return NAME if node_id == 1 else f"{NAME}-{node_id}"
 
 
-def bootstrap_host_port(settings: Settings) -> tuple[str, int]:
-    """``(host, port)`` of the first bootstrap server (node 1). :class:`Settings` has checked
-    every entry (:func:`pinlake.config.host_port`)."""
-    return host_port(settings.kafka.servers[0])
-
-
 def nodes(settings: Settings) -> list[Node]:
     """The local nodes ``settings`` asks for, in ``node.id`` order (node n: the n-th bootstrap
     server, controller port ``settings.kafka.controller_ports[n-1]``).

@@ -1,6 +1,7 @@
-"""``pinlake services up|down|status``: the local broker, the ingestion API, the continuous
-stream query (the stream path's Spark Structured Streaming job) and, with
-``PINLAKE_SOURCE_DB=mariadb``, the MariaDB source database.
+"""``pinlake services up|down|status``: the local Kafka brokers, the ingestion API, the
+continuous stream query (the stream path's Spark Structured Streaming job) and, when asked for,
+the MariaDB source database (``PINLAKE_SOURCE_DB=mariadb``), the S3-compatible server, the shared
+metastore, the Spark Thrift server and the standalone Spark cluster.
 
 Each service records the configuration it was started with beside its pid file
 (:mod:`.process`); ``up`` reuses a running service only when that record equals what the current
@@ -63,7 +64,6 @@ def _kafka_node_ports(settings: Settings, node: kafka_broker.Node) -> list[tuple
 
 def check_ports(
     settings: Settings,
-    stream: bool = False,
     s3: bool = False,
     metastore: bool = False,
     thrift: bool = False,
@@ -274,7 +274,7 @@ def start_all(
     if not settings.kafka.external:
         kafka_broker.check_storage(settings)  # formatted for another broker count: refuse
     # taken: refuse; in the ephemeral range: warn
-    ephemeral = check_ports(settings, stream, s3, metastore, thrift, spark_cluster)
+    ephemeral = check_ports(settings, s3, metastore, thrift, spark_cluster)  # stream: no port
     settings.ensure_dirs()
     say = (lambda _m: None) if quiet else console.print
     if ephemeral:

@@ -130,8 +130,9 @@ class AckedProducer:
         Waits until every record is acknowledged (acks=all) or failed, at most
         ``delivery_timeout_ms`` + 5 s (then unanswered records fail with ``_MSG_TIMED_OUT``).
         A full local queue is waited out; records still unqueued when the broker goes down or
-        the delivery timeout passes fail with ``_QUEUE_FULL``. Raises :class:`BrokerUnavailable`
-        before producing anything while the broker is known to be down.
+        the delivery timeout passes fail with ``_QUEUE_FULL``. Raises
+        :class:`~pinlake.ingest_api.errors.BrokerUnavailable` before producing anything while
+        the broker is known to be down.
         """
         self.watch.require_up()
         loop = asyncio.get_running_loop()

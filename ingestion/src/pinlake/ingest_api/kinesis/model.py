@@ -230,7 +230,7 @@ def _lower_first(name: str) -> str:
 
 def _blob_length(text: str) -> int:
     """The byte length of base64 ``text`` without decoding it (its validity is checked where
-    the bytes are read, :func:`blob_data`)."""
+    the bytes are read, :func:`.codec.blob_data`)."""
     return len(text) * 3 // 4 - text[-2:].count("=")
 
 
@@ -279,7 +279,8 @@ def _shown(value: Any, shape: Shape) -> str:
 
 def _violations(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
     """Append to ``errors`` every constraint of ``shape`` that ``value`` (of the right JSON
-    type, :func:`_deserialize`) fails, in the service's words (:func:`constraint_failed`)."""
+    type, :func:`_deserialize`) fails, in the service's words
+    (:func:`.codec.constraint_failed`)."""
 
     def fail(constraint: str) -> None:
         shown = _shown(value, shape)
