@@ -225,7 +225,7 @@ def _ensure_running(
     return pid
 
 
-def low_record_limits_warning(settings: Settings, low: dict[str, int]) -> str:
+def _low_record_limits_warning(settings: Settings, low: dict[str, int]) -> str:
     """The warning of ``services up`` on an external cluster whose topics take smaller records
     than the API (``low``: topic → its ``max.message.bytes``, :func:`kafka.low_record_limits`):
     the API would take such a record and the cluster refuse it (REST 413, Kinesis 400
@@ -233,10 +233,10 @@ def low_record_limits_warning(settings: Settings, low: dict[str, int]) -> str:
     topics = ", ".join(f"{t} ({n:,} bytes)" for t, n in sorted(low.items()))
     most = settings.api.max_record_bytes
     return (
-        f"topics {topics} take smaller records than the API's limit of {most:,} bytes (with"
-        f" Kafka's {kafka.RECORD_OVERHEAD_BYTES:,} around it): the cluster refuses the records"
-        f" between, REST with 413 and Kinesis with 400 ValidationException;"
-        f" {kafka.record_limit_hint(settings)}"
+        f"topics {topics} take smaller records than the API (up to {most:,} bytes, with"
+        f" Kafka's {kafka.RECORD_OVERHEAD_BYTES:,} around it): the cluster refuses a record"
+        f" between the two sizes that the API took, REST with 413 and Kinesis with 400"
+        f" ValidationException; {kafka.record_limit_hint(settings)}"
     )
 
 
@@ -297,7 +297,7 @@ def start_all(
     if settings.kafka.external:  # its topics are its owner's: pinlake does not raise a limit
         existing = [t for t in kafka.all_topics(settings) if t not in created]
         if existing and (low := kafka.low_record_limits(kafka.admin(settings), settings, existing)):
-            say(f"[yellow]warning:[/] {escape(low_record_limits_warning(settings, low))}")
+            say(f"[yellow]warning:[/] {escape(_low_record_limits_warning(settings, low))}")
     if not settings.kafka.external:  # ready: every partition has all its replicas in sync
         kafka.wait_in_sync(settings, timeout=60)
     _ensure_running(
