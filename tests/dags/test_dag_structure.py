@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pinlake_testing import ENTITY_MART, MART_MODELS, PUBLISHED_MARTS
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -92,7 +93,8 @@ def test_batch_task_chain(dagbag, dbt_manifest: Path) -> None:
     models, tested = _models(dbt_manifest), _has_tests(dbt_manifest)
     assert set(STAGING) <= set(models)
     marts = sorted(m for m, schema in models.items() if schema == "marts")
-    assert len(marts) == 10  # the entity mart pins and the nine reporting marts
+    assert marts == list(MART_MODELS)  # every mart model, none lost in the manifest
+    assert {*PUBLISHED_MARTS, ENTITY_MART} <= set(marts)
 
     t = dag.task_dict
     assert t["sink"].upstream_task_ids == set()
@@ -350,7 +352,7 @@ def test_databricks_dag(dagbag, dbt_manifest: Path) -> None:
         assert profile.target_name == "databricks"
         assert isinstance(profile.profile_mapping, DatabricksTokenProfileMapping)
         assert profile.profile_mapping.conn_id == "databricks_default"
-    assert len([m for m, s in models.items() if s == "marts"]) == 10
+    assert sorted(m for m, s in models.items() if s == "marts") == list(MART_MODELS)
     sql = " ".join(t["load"].sql)
     assert "copy into raw.`pin`" in sql
     # the load reads the topics-bucket layout of pinlake.bucket.layout, not a copy of it
@@ -433,9 +435,8 @@ def test_stream_dag_lands_then_builds_every_five_minutes(dagbag) -> None:
         "pinlake://raw/stream_user",
     }
     marts = {a.uri for a in dag.task_dict["dbt_build"].outlets}
-    models = (DAGS.parent / "models" / "marts").rglob("*.sql")
-    published = {f"pinlake://marts/{p.stem}" for p in models}
-    assert marts == published and len(marts) == 10
+    assert marts == {f"pinlake://marts/{name}" for name in MART_MODELS}
+    assert {f"pinlake://marts/{name}" for name in (*PUBLISHED_MARTS, ENTITY_MART)} <= marts
 
 
 def test_stream_dag_schedule_and_pool_follow_the_environment(monkeypatch) -> None:
