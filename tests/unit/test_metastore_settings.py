@@ -220,3 +220,17 @@ def test_the_schema_scripts_lead_from_1_2_0_to_2_3_0(settings: Settings) -> None
     postgres = [p.name for p in metastore.schema_scripts(settings, "postgres")]
     assert postgres[0] == "hive-schema-1.2.0.postgres.sql"
     assert postgres[-1] == "upgrade-2.2.0-to-2.3.0.postgres.sql"
+
+
+def test_plain_dbt_reads_the_jars_where_make_setup_put_them() -> None:
+    """profiles.yml's ``local`` target for plain ``dbt`` (no ``PINLAKE_SPARK_CLASSPATH``, which
+    pinlake sets): the class path is ``PINLAKE_JARS_DIR``'s, as make setup and pinlake read it.
+    Before, it was ``.pinlake-jars`` whatever the variable said, and plain dbt failed with
+    "Cannot find catalog plugin class ... DeltaCatalog" and 179 lines of Java."""
+    keys = ("spark.driver.extraClassPath", "spark.executor.extraClassPath")
+    default = _render_local_target({})
+    assert [default[k] for k in keys] == [".pinlake-jars/spark/*"] * 2
+    shared = _render_local_target({"PINLAKE_JARS_DIR": "/opt/pinlake-jars"})
+    assert [shared[k] for k in keys] == ["/opt/pinlake-jars/spark/*"] * 2
+    given = _render_local_target({"PINLAKE_JARS_DIR": "/x", "PINLAKE_SPARK_CLASSPATH": "/y/*:/z"})
+    assert [given[k] for k in keys] == ["/y/*:/z"] * 2  # pinlake's own wins
