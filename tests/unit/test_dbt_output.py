@@ -53,3 +53,37 @@ def test_dbt_output_passes_on_without_them(tmp_path: Path, capfd, monkeypatch) -
     out, err = capfd.readouterr()
     assert out == "12:00:00  1 of 1 ERROR creating sql view model x\n"
     assert err == "Database Error in model x: [UNRESOLVED_COLUMN] nope\n"
+
+
+def test_a_jvm_stack_trace_in_dbts_error_text_is_one_line(tmp_path: Path) -> None:
+    """dbt's text of a Spark error (a Py4JJavaError's message) held the JVM's whole stack trace
+    under its one message (a contributor's violated check constraint: about 50 lines here, 280
+    with Spark's task logs); each run of frames is one line naming dbt's log, which keeps them."""
+    log = tmp_path / "dbt.log"
+    lines = [
+        "11:37:45    Runtime Error in model rpt_tmp (models/marts/reporting/rpt_tmp.sql)\n",
+        "  An error occurred while calling o76.sql.\n",
+        "  : org.apache.spark.sql.delta.schema.DeltaInvariantViolationException: [DELTA_VIOLATE"
+        "_CONSTRAINT_WITH_VALUES] CHECK constraint n_big (n >= 100) violated by row with values:\n",
+        "   - n : 1\n",
+        "  \tat org.apache.spark.sql.delta.schema.DeltaInvariantViolationException$.apply("
+        "InvariantViolationException.scala:106)\n",
+        "  \tat org.apache.spark.sql.catalyst.expressions.GeneratedClass$SpecificUnsafeProjection"
+        ".apply(Unknown Source)\n",
+        "  \tat java.base/java.lang.Thread.run(Thread.java:840)\n",
+        "  Caused by: java.lang.ClassNotFoundException: org.apache.spark.sql.delta.Foo\n",
+        "  \t... 24 more\n",
+        "11:37:45  Done. PASS=0 WARN=0 ERROR=1 SKIP=0 NO-OP=0 TOTAL=1\n",
+    ]
+    out = list(dbt.trim_jvm_frames(iter(lines), log))
+    assert out == [
+        *lines[:4],
+        f"      … 3 lines of the JVM's stack trace (in full: {log})\n",
+        lines[7],
+        f"      … 1 line of the JVM's stack trace (in full: {log})\n",
+        lines[9],
+    ]
+    # a trace at the end of the output is said too; other indented text stays
+    assert list(dbt.trim_jvm_frames(iter(lines[4:5]), log))[0].startswith("      … 1 line of")
+    plain = ["  at least one row\n", "\tat the end (no frame)\n", "    1 of 1 START\n"]
+    assert list(dbt.trim_jvm_frames(iter(plain), log)) == plain

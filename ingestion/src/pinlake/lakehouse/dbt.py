@@ -20,11 +20,13 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO
 
 from pinlake.config import REPO_ROOT, Settings
+from pinlake.console import counted
 from pinlake.errors import TERMINATED, PinlakeError
 from pinlake.lakehouse.tables import holds_committed_data
 from pinlake.spark import session_env
@@ -165,6 +167,31 @@ def pyspark_query_log(line: str) -> bool:
     return isinstance(record, dict) and record.get("logger") in PYSPARK_QUERY_LOGGERS
 
 
+#: A line of a JVM stack trace in dbt's text of a Spark error (a ``Py4JJavaError``'s message:
+#: ``\tat org.apache.spark.sql.Dataset.ofRows(Dataset.scala:104)``, ``\t... 24 more``).
+_JVM_FRAME = re.compile(r"^\s+(?:at [\w$.<>/-]+\(.*\)|\.\.\. \d+ more)\s*$")
+
+
+def trim_jvm_frames(lines: Iterable[str], log: Path) -> Iterator[str]:
+    """``lines`` (each with its newline) as they are, but each run of JVM stack-frame lines
+    (:data:`_JVM_FRAME`) as one line saying how many and where the whole text is (``log``,
+    dbt's log file, which keeps dbt's error text whole): a Spark error's text in dbt's output
+    held about 50 of them under its one message, a failed task's about 280."""
+    frames, indent = 0, ""
+    for line in lines:
+        if _JVM_FRAME.match(line):
+            if not frames:
+                indent = line[: len(line) - len(line.lstrip())].replace("\t", "    ")
+            frames += 1
+            continue
+        if frames:
+            yield f"{indent}… {counted(frames, 'line')} of the JVM's stack trace (in full: {log})\n"
+            frames = 0
+        yield line
+    if frames:
+        yield f"{indent}… {counted(frames, 'line')} of the JVM's stack trace (in full: {log})\n"
+
+
 def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
     """``dbt <args>``'s exit code, run here (:func:`_run_in_process`) or in a child process.
 
@@ -189,9 +216,11 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
     )
     interrupted = threading.Event()
 
+    log = settings.logs_dir / "dbt" / "dbt.log"  # DBT_LOG_PATH (dbt_env)
+
     def forward(source: IO[bytes], target: TextIO) -> None:
-        for line in source:
-            text = line.decode(errors="replace")
+        texts = (line.decode(errors="replace") for line in source)
+        for text in trim_jvm_frames(texts, log):
             if not interrupted.is_set() and not pyspark_query_log(text):
                 target.write(text)
                 target.flush()
