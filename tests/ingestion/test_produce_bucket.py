@@ -148,7 +148,7 @@ def test_produce_refuses_a_sinks_bucket(settings, home, capsys, tmp_path):
 
     init_source(settings, rows=10, seed=1, url=None, force=False)
     bucket = tmp_path / "sunk"
-    assert claim_writer(bucket, SINK) is None  # as the sink does when it starts
+    assert claim_writer(bucket, SINK) is None  # as the sink does with its first file
     with pytest.raises(SystemExit) as exit_info:
         main(["produce", "--bucket", str(bucket)])
     assert exit_info.value.code == 1
@@ -156,6 +156,13 @@ def test_produce_refuses_a_sinks_bucket(settings, home, capsys, tmp_path):
     assert err.startswith("error: the topics bucket") and "is written by `pinlake sink`" in err
     assert "a bucket of its own" in err and len(err.splitlines()) == 1, err
     assert all(list_files(bucket, settings.topic(t)) == [] for t in ("pin", "geo", "user"))
+    # a run that writes nothing leaves a bucket free (an empty `sink --once` locked one out)
+    from pinlake.bucket.layout import WRITER_FILE
+    from pinlake.produce.bucket import write_events
+
+    empty = tmp_path / "empty"
+    write_events(settings, iter([]), ProduceToBucket(bucket=str(empty)))
+    assert empty.is_dir() and not (empty / WRITER_FILE).exists()
     with pytest.raises(SystemExit) as exit_info:  # a bucket of its own: written
         main(["produce", "--bucket", str(tmp_path / "own"), "--events", "5"])
     assert exit_info.value.code == 0

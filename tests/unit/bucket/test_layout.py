@@ -20,6 +20,7 @@ from pinlake.bucket.layout import (
     file_path,
     list_files,
     next_offset,
+    other_writer,
     parse_file_name,
     read_records,
     write_atomic,
@@ -206,7 +207,11 @@ def test_a_bucket_has_one_writer_the_first_that_claims_it(tmp_path: Path) -> Non
     bucket keeps it, claims again as often as it runs, and the other is named to it; the record
     sits beside ``topics/``, where no layout listing sees it."""
     bucket = tmp_path / "bucket"
+    assert other_writer(bucket, PRODUCER) is None  # asking claims nothing
+    assert not bucket.exists()
     assert claim_writer(bucket, SINK) is None
+    assert other_writer(bucket, SINK) is None
+    assert other_writer(bucket, PRODUCER) == f"`pinlake sink` ({WRITER_FILE})"
     assert claim_writer(bucket, SINK) is None  # its next run
     assert claim_writer(bucket, PRODUCER) == f"`pinlake sink` ({WRITER_FILE})"
     other = tmp_path / "other"

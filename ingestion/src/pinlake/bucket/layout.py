@@ -34,7 +34,8 @@ only by the standard environment variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_K
 
 Writers: :class:`PartitionWriter` (``pinlake produce --to bucket``) and
 :mod:`pinlake.bucket.sink`, one per bucket: the first records itself in :data:`WRITER_FILE`
-beside ``topics/`` and the other refuses that bucket (:func:`claim_writer`). Readers:
+beside ``topics/`` as it writes its first file, and the other refuses that bucket before it
+reads a record (:func:`other_writer`, :func:`claim_writer`). Readers:
 :func:`list_files` (land, summaries, tests), which lists every file of a
 topic folder, each either a layout file or one with the reason it is not
 (:attr:`BucketFile.problem`), so that no file is skipped in silence. The Databricks DAG's load
@@ -548,11 +549,29 @@ SINK = "sink"
 PRODUCER = "produce --to bucket"
 
 
+def other_writer(bucket: Location, writer: str) -> str | None:
+    """The writer :data:`WRITER_FILE` records for ``bucket`` when it is not ``writer``, for a
+    message ("`pinlake sink` (_pinlake_writer.json)"); None when none is recorded or it is
+    ``writer``. Reads only: a writer asks it before it reads a record, and records itself with
+    :func:`claim_writer` when it writes its first file. Raises OSError
+    (:class:`BucketAccessError` on S3) when the record cannot be read."""
+    path = bucket / WRITER_FILE
+    if not exists(path):
+        return None
+    text = read_bytes(path)
+    try:
+        recorded = json.loads(text)["writer"]
+    except (ValueError, TypeError, KeyError):
+        return f"a writer {WRITER_FILE} does not name (it holds {text[:60]!r})"
+    return None if recorded == writer else f"`pinlake {recorded}` ({WRITER_FILE})"
+
+
 def claim_writer(bucket: Location, writer: str) -> str | None:
     """Record ``writer`` (:data:`SINK` or :data:`PRODUCER`) as ``bucket``'s one writer in
-    :data:`WRITER_FILE` unless a writer is recorded there; returns the other writer, for a
-    message ("`pinlake sink` (_pinlake_writer.json)"), when the bucket is that one's, None when
-    it is ``writer``'s (now or from before). The record is one
+    :data:`WRITER_FILE` unless a writer is recorded there; returns the other writer
+    (:func:`other_writer`) when the bucket is that one's, None when it is ``writer``'s (now or
+    from before). A writer claims the bucket as it writes its first file, so a run that writes
+    nothing leaves it free (an empty ``sink --once`` locked the producer out). The record is one
     create-only write (:func:`write_new`), so two writers starting at once never both get the
     bucket. A bucket written before writers were recorded goes to the first that claims it.
     (Before, ``produce --to bucket`` into a sink's bucket took the next offsets' names, and the
@@ -565,12 +584,7 @@ def claim_writer(bucket: Location, writer: str) -> str | None:
             return None
         except FileExistsError:  # another writer's claim came first
             pass
-    text = read_bytes(path)
-    try:
-        recorded = json.loads(text)["writer"]
-    except (ValueError, TypeError, KeyError):
-        return f"a writer {WRITER_FILE} does not name (it holds {text[:60]!r})"
-    return None if recorded == writer else f"`pinlake {recorded}` ({WRITER_FILE})"
+    return other_writer(bucket, writer)
 
 
 def remove_orphaned_temp_files(bucket: Location, topics: list[str]) -> int:

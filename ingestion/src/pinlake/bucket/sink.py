@@ -228,6 +228,7 @@ class BucketSink:
         self._consumer = None
         self._signal: str | None = None  # the signal that set ``stop`` (_on_signal)
         self._failed: set[Key] = set()  # partitions that cannot be written (_loop)
+        self._claimed = False  # recorded as the bucket's writer (layout.claim_writer, _flush)
 
     def run(self) -> SinkResult:
         """Run the sink; returns what it wrote (and :attr:`SinkResult.unwritten`: the buffers it
@@ -284,8 +285,8 @@ class BucketSink:
     def _check_bucket(self) -> None:
         """An S3 bucket must exist; a local folder is created (so that the bucket the summary
         names exists, and ``land`` finds it, even when there was nothing to write). The bucket
-        must be the sink's (:func:`layout.claim_writer`), not ``produce --to bucket``'s:
-        PinlakeError otherwise."""
+        must not be ``produce --to bucket``'s (:func:`layout.other_writer`): PinlakeError
+        otherwise. The sink records itself as its writer with its first file (:meth:`_flush`)."""
         if isinstance(self.bucket, layout.S3Path):
             if not layout.bucket_exists(self.bucket):
                 raise PinlakeError(
@@ -293,13 +294,13 @@ class BucketSink:
                 )
         else:  # a file in the way, no permission: one line (pinlake.output's rule)
             output_folder(self.bucket, "bucket").mkdir(parents=True, exist_ok=True)
-        other = layout.claim_writer(self.bucket, layout.SINK)  # OSError: run's one line
+        other = layout.other_writer(self.bucket, layout.SINK)  # OSError: run's one line
         if other is not None:
             raise PinlakeError(
                 f"the topics bucket {self.bucket} is written by {other}, and a bucket has one"
                 " writer: the sink names its files by Kafka's offsets and would take that"
                 " writer's names. Give the sink a bucket of its own (`pinlake sink --bucket"
-                " DIR`, PINLAKE_BUCKET)"
+                " DIR`, PINLAKE_BUCKET; then `pinlake land --bucket DIR`)"
             )
 
     # ---- Kafka side ------------------------------------------------------------------------
@@ -369,6 +370,11 @@ class BucketSink:
         buf = self.policy.buffers[key]
         path = layout.file_path(self.bucket, topic, partition, buf.first)
         try:
+            if not self._claimed:  # the bucket is the sink's from its first file on
+                other = layout.claim_writer(self.bucket, layout.SINK)
+                if other is not None:  # the producer claimed it since the sink started
+                    raise _Unwritable(key, buf.first, f"the topics bucket is written by {other}")
+                self._claimed = True
             layout.write_or_verify(path, buf.lines)  # a re-delivery finds its identical file
         except FileExistsError as exc:
             raise _Unwritable(

@@ -21,6 +21,7 @@ from pinlake.bucket.layout import (
     claim_writer,
     error_text,
     location,
+    other_writer,
 )
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, progress, table
@@ -31,6 +32,30 @@ from pinlake.produce.payload import dumps
 
 #: The producer writes the bucket's partition 0 of each topic (the topics have one partition).
 PARTITION = 0
+
+
+def _refusal(root: Location, other: str) -> str:
+    """The one line of a producer refused ``root``, a bucket ``other`` writes."""
+    return (
+        f"the topics bucket {root} is written by {other}, and a bucket has one writer: the sink"
+        " names its files by Kafka's offsets, and files written here would take the names of"
+        " its next ones. Give the producer a bucket of its own (`--bucket DIR`, PINLAKE_BUCKET;"
+        " then `pinlake land --bucket DIR`)"
+    )
+
+
+def _claim(root: Location) -> None:
+    """Record the producer as ``root``'s writer (:func:`claim_writer`) as it writes its first
+    file; raises PinlakeError (one line) when the sink claimed it first or the record cannot be
+    written."""
+    try:
+        other = claim_writer(root, PRODUCER)
+    except BucketAccessError as exc:
+        raise PinlakeError(f"the topics bucket cannot be written: {exc}") from exc
+    except OSError as exc:
+        raise PinlakeError(f"cannot use bucket {root}: {error_text(exc)}") from exc
+    if other is not None:
+        raise PinlakeError(_refusal(root, other))
 
 
 def write_events(
@@ -50,14 +75,9 @@ def write_events(
                 raise PinlakeError(f"S3 bucket {root.bucket!r} does not exist ({root})")
         else:  # a file in the way, no permission: one line (pinlake.output's rule)
             output_folder(root, "bucket").mkdir(parents=True, exist_ok=True)
-        other = claim_writer(root, PRODUCER)
+        other = other_writer(root, PRODUCER)  # recorded as its writer with the first event
         if other is not None:
-            raise PinlakeError(
-                f"the topics bucket {root} is written by {other}, and a bucket has one"
-                " writer: the sink names its files by Kafka's offsets, and"
-                " files written here would take the names of its next ones. Give the producer a"
-                " bucket of its own (`--bucket DIR`, PINLAKE_BUCKET)"
-            )
+            raise PinlakeError(_refusal(root, other))
         writers = {
             t: PartitionWriter(root, settings.topic(t), PARTITION, options.flush_size)
             for t in TABLES
@@ -76,6 +96,8 @@ def write_events(
             task = bar.add_task(f"events → {root}", total=total)
             try:
                 for _ind, rows in events:
+                    if count == 0:  # the bucket is the producer's from its first file on
+                        _claim(root)
                     for name, writer in writers.items():
                         row = rows.get(name)
                         if row is not None:
