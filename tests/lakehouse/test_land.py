@@ -341,6 +341,8 @@ def test_a_copied_bucket_is_not_landed_twice(
     out = " ".join(shown.get().split())
     assert "1 copies of files landed from elsewhere (not landed again)" in out
     assert f"e.g. {copy} = {landed}: the bucket was copied or moved" in out
+    # not only a copy: two writers from one source deliver the same files (helper-67's trial)
+    assert "or another writer delivered the same records under the same offsets" in out
     again = land_bucket(spark_settings, LandOptions(moved))  # recorded: seen before
     assert (again.files_seen_before, again.files_copied, again.files_landed) == (3, {}, 0)
 

@@ -706,7 +706,9 @@ def print_land_summary(result: LandResult) -> None:
             f"[yellow]{len(result.files_copied)} file(s) have the name, size and content of files "
             "landed "
             f"from another location, e.g. {first} = {original}: the bucket was copied or "
-            "moved; their records are in raw already",
+            "moved, or another writer delivered the same records under the same offsets (a "
+            "sink and `produce --to bucket` from one source); their records are in raw "
+            "already, not landed again",
             soft_wrap=True,
         )
     if result.files_rejected or result.files_rejected_before:
