@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from pinlake_testing import (
+    KEPT_FROM_SHELL,
     delta_versions,
     isolated_settings,
     reference_draws,
@@ -58,6 +59,26 @@ pytest_plugins = ["airflow_env", "s3_env"]
 #: statements failed at random with ``java.lang.InternalError: ... MethodHandle.linkToStatic``
 #: (tests/lakehouse: 64–68 MB used at most with 240 MB, and 124–142 s against 138–159 s;
 #: bench/README.md, "The test JVMs' threads, and code-cache flushing").
+#: Every ``PINLAKE_`` variable of the shell but those a run keeps
+#: (``pinlake_testing.KEPT_FROM_SHELL``: the jars, the test JVMs' options below) is dropped
+#: before any test reads it (a home, ports, a bucket: the README's way to run a second home,
+#: which a contributor's shell still held, failed three tests: helper-67's trial); each test
+#: sets what it needs. ``pytest_report_header`` names what was dropped.
+DROPPED_FROM_SHELL = sorted(
+    name for name in os.environ if name.startswith("PINLAKE_") and name not in KEPT_FROM_SHELL
+)
+for _name in DROPPED_FROM_SHELL:
+    del os.environ[_name]
+
+
+def pytest_report_header() -> list[str]:
+    """The ``PINLAKE_`` variables of the shell this run ignores (:data:`DROPPED_FROM_SHELL`)."""
+    if not DROPPED_FROM_SHELL:
+        return []
+    dropped = ", ".join(DROPPED_FROM_SHELL)
+    return [f"pinlake: ignoring {dropped} from the shell (tests set their own)"]
+
+
 os.environ.setdefault(
     "PINLAKE_JVM_OPTIONS",
     "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UseCodeCacheFlushing"

@@ -22,6 +22,19 @@ INCUBATOR = "WARNING: Using incubator modules: jdk.incubator.vector"
 LOG_LEVEL_BANNER = ('Setting default log level to "WARN".', "To adjust logging level use")
 
 
+#: The ``PINLAKE_`` variables a test run takes from the shell (tests/conftest.py drops the
+#: others): where ``make setup`` put the jars, and the test JVMs' and Spark sessions' options.
+KEPT_FROM_SHELL = frozenset(
+    {
+        "PINLAKE_JARS_DIR",
+        "PINLAKE_JVM_OPTIONS",
+        "PINLAKE_SPARK_CODEGEN",
+        "PINLAKE_SPARK_ADAPTIVE",
+        "PINLAKE_SPARK_PARTITIONS",
+    }
+)
+
+
 #: The project's mart models (``models/marts/**/*.sql``), by name: the tests that check that
 #: every mart is built, in the DAGs, exported and documented compare with these, so a new mart
 #: changes no count in a test (a contributor's trial: three tests held "10").
