@@ -76,7 +76,7 @@ def pytest_report_header() -> list[str]:
     if not DROPPED_FROM_SHELL:
         return []
     dropped = ", ".join(DROPPED_FROM_SHELL)
-    return [f"pinlake: ignoring {dropped} from the shell (tests set their own)"]
+    return [f"pinlake: ignoring {dropped} from the environment (each test sets its own)"]
 
 
 os.environ.setdefault(
