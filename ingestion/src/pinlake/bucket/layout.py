@@ -566,6 +566,25 @@ def other_writer(bucket: Location, writer: str) -> str | None:
     return None if recorded == writer else f"`pinlake {recorded}` ({WRITER_FILE})"
 
 
+#: How a refusal names each writer and the option that gives it a bucket of its own.
+_WRITER_WORDS = {
+    SINK: ("the sink", "`pinlake sink --bucket DIR`"),
+    PRODUCER: ("the producer", "`pinlake produce --bucket DIR`"),
+}
+
+
+def writer_refusal(bucket: Location, writer: str, other: str) -> str:
+    """The one line of ``writer`` (:data:`SINK`, :data:`PRODUCER`) refused ``bucket``, which
+    ``other`` writes (:func:`other_writer`, :func:`claim_writer`)."""
+    who, option = _WRITER_WORDS[writer]
+    return (
+        f"the topics bucket {bucket} is written by {other}, and a bucket has one writer: the"
+        " sink names its files by Kafka's offsets, so the two would take each other's names."
+        f" Give {who} a bucket of its own ({option}, PINLAKE_BUCKET; then `pinlake land"
+        " --bucket DIR`)"
+    )
+
+
 def claim_writer(bucket: Location, writer: str) -> str | None:
     """Record ``writer`` (:data:`SINK` or :data:`PRODUCER`) as ``bucket``'s one writer in
     :data:`WRITER_FILE` unless a writer is recorded there; returns the other writer

@@ -296,12 +296,7 @@ class BucketSink:
             output_folder(self.bucket, "bucket").mkdir(parents=True, exist_ok=True)
         other = layout.other_writer(self.bucket, layout.SINK)  # OSError: run's one line
         if other is not None:
-            raise PinlakeError(
-                f"the topics bucket {self.bucket} is written by {other}, and a bucket has one"
-                " writer: the sink names its files by Kafka's offsets and would take that"
-                " writer's names. Give the sink a bucket of its own (`pinlake sink --bucket"
-                " DIR`, PINLAKE_BUCKET; then `pinlake land --bucket DIR`)"
-            )
+            raise PinlakeError(layout.writer_refusal(self.bucket, layout.SINK, other))
 
     # ---- Kafka side ------------------------------------------------------------------------
     def _check_topics(self) -> dict[str, list[int]]:
@@ -373,7 +368,8 @@ class BucketSink:
             if not self._claimed:  # the bucket is the sink's from its first file on
                 other = layout.claim_writer(self.bucket, layout.SINK)
                 if other is not None:  # the producer claimed it since the sink started
-                    raise _Unwritable(key, buf.first, f"the topics bucket is written by {other}")
+                    why = layout.writer_refusal(self.bucket, layout.SINK, other)
+                    raise _Unwritable(key, buf.first, why)
                 self._claimed = True
             layout.write_or_verify(path, buf.lines)  # a re-delivery finds its identical file
         except FileExistsError as exc:

@@ -178,6 +178,10 @@ def trim_jvm_frames(lines: Iterable[str], log: Path) -> Iterator[str]:
     dbt's log file, which keeps dbt's error text whole): a Spark error's text in dbt's output
     held about 50 of them under its one message, a failed task's about 280."""
     frames, indent = 0, ""
+
+    def said() -> str:
+        return f"{indent}… {counted(frames, 'line')} of the JVM's stack trace (in full: {log})\n"
+
     for line in lines:
         if _JVM_FRAME.match(line):
             if not frames:
@@ -185,11 +189,11 @@ def trim_jvm_frames(lines: Iterable[str], log: Path) -> Iterator[str]:
             frames += 1
             continue
         if frames:
-            yield f"{indent}… {counted(frames, 'line')} of the JVM's stack trace (in full: {log})\n"
+            yield said()
             frames = 0
         yield line
     if frames:
-        yield f"{indent}… {counted(frames, 'line')} of the JVM's stack trace (in full: {log})\n"
+        yield said()
 
 
 def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:

@@ -22,6 +22,7 @@ from pinlake.bucket.layout import (
     error_text,
     location,
     other_writer,
+    writer_refusal,
 )
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, progress, table
@@ -32,16 +33,6 @@ from pinlake.produce.payload import dumps
 
 #: The producer writes the bucket's partition 0 of each topic (the topics have one partition).
 PARTITION = 0
-
-
-def _refusal(root: Location, other: str) -> str:
-    """The one line of a producer refused ``root``, a bucket ``other`` writes."""
-    return (
-        f"the topics bucket {root} is written by {other}, and a bucket has one writer: the sink"
-        " names its files by Kafka's offsets, and files written here would take the names of"
-        " its next ones. Give the producer a bucket of its own (`--bucket DIR`, PINLAKE_BUCKET;"
-        " then `pinlake land --bucket DIR`)"
-    )
 
 
 def _claim(root: Location) -> None:
@@ -55,7 +46,7 @@ def _claim(root: Location) -> None:
     except OSError as exc:
         raise PinlakeError(f"cannot use bucket {root}: {error_text(exc)}") from exc
     if other is not None:
-        raise PinlakeError(_refusal(root, other))
+        raise PinlakeError(writer_refusal(root, PRODUCER, other))
 
 
 def write_events(
@@ -77,7 +68,7 @@ def write_events(
             output_folder(root, "bucket").mkdir(parents=True, exist_ok=True)
         other = other_writer(root, PRODUCER)  # recorded as its writer with the first event
         if other is not None:
-            raise PinlakeError(_refusal(root, other))
+            raise PinlakeError(writer_refusal(root, PRODUCER, other))
         writers = {
             t: PartitionWriter(root, settings.topic(t), PARTITION, options.flush_size)
             for t in TABLES
