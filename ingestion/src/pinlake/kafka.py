@@ -255,32 +255,57 @@ def raise_record_limit(
 ) -> list[str]:
     """Give each of ``topics`` whose ``max.message.bytes`` is below :func:`topic_config`'s that
     limit (a home whose topics an earlier pinlake created with Kafka's default, which refused
-    Kinesis-valid records of about 1 MiB); returns the topics changed. Raises
-    :class:`PinlakeError` when the broker refuses or does not answer."""
+    Kinesis-valid records of about 1 MiB); returns the topics changed, once they show the new
+    limit (:func:`set_topic_config`). Raises :class:`PinlakeError` when the broker refuses or
+    does not answer."""
+    low = list(low_record_limits(client, settings, topics, timeout))
+    name, wanted = next(iter(topic_config(settings).items()))
+    set_topic_config(client, low, name, wanted, timeout)
+    return low
+
+
+def set_topic_config(
+    client: AdminClient, topics: list[str], name: str, value: str, timeout: float = 30.0
+) -> None:
+    """Set the topic configuration ``name`` to ``value`` on each of ``topics`` and return once
+    the cluster describes every one with it.
+
+    In KRaft the broker forwards IncrementalAlterConfigs to the controller and answers once the
+    controller has committed the change; the brokers apply it when they replay the metadata log,
+    a moment later (KIP-500, KIP-590). Until then a broker describes, and checks each write
+    against, the old value. Raises :class:`PinlakeError` when the cluster refuses, does not
+    answer, or still shows another value after ``timeout`` seconds.
+    """
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
-    low = list(low_record_limits(client, settings, topics, timeout))
-    name, wanted = next(iter(topic_config(settings).items()))
+    if not topics:
+        return
+    entry = ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
     change = [
-        ConfigResource(
-            ConfigResource.Type.TOPIC,
-            t,
-            incremental_configs=[
-                ConfigEntry(name, wanted, incremental_operation=AlterConfigOpType.SET)
-            ],
-        )
-        for t in low
+        ConfigResource(ConfigResource.Type.TOPIC, t, incremental_configs=[entry]) for t in topics
     ]
+
+    def shown() -> bool:
+        described = client.describe_configs(
+            [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics],
+            request_timeout=timeout,
+        )
+        return all(
+            getattr(future.result(timeout=timeout).get(name), "value", None) == value
+            for future in described.values()
+        )
+
     try:
-        if change:
-            for future in client.incremental_alter_configs(
-                change, request_timeout=timeout
-            ).values():
-                future.result(timeout=timeout)
+        for future in client.incremental_alter_configs(change, request_timeout=timeout).values():
+            future.result(timeout=timeout)
+        if not _poll(shown, timeout):
+            raise PinlakeError(
+                f"topics {', '.join(topics)} do not show {name}={value} {timeout:.0f} s after it "
+                "was set"
+            )
     except KafkaException as exc:
-        raise PinlakeError(f"setting {name} of topics {', '.join(low)} failed: {exc}") from exc
-    return low
+        raise PinlakeError(f"setting {name} of topics {', '.join(topics)} failed: {exc}") from exc
 
 
 def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
@@ -356,6 +381,11 @@ def wait_until_deleted(client: AdminClient, topics: list[str], timeout: float) -
 
 def _poll_metadata(client: AdminClient, done: Callable[[object], bool], timeout: float) -> bool:
     """True once ``done(cluster metadata)`` holds, polled every 50 ms; False after ``timeout`` s."""
+    return _poll(lambda: done(client.list_topics(timeout=5)), timeout)
+
+
+def _poll(check: Callable[[], bool], timeout: float) -> bool:
+    """True once ``check()`` holds, called every 50 ms; False after ``timeout`` s."""
     from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
     @retry(
@@ -364,10 +394,10 @@ def _poll_metadata(client: AdminClient, done: Callable[[object], bool], timeout:
         wait=wait_fixed(0.05),
         retry_error_callback=lambda _state: False,
     )
-    def check() -> bool:
-        return done(client.list_topics(timeout=5))
+    def polled() -> bool:
+        return check()
 
-    return check()
+    return polled()
 
 
 def replication_problems(meta, topics: list[str], brokers: int) -> list[str]:
