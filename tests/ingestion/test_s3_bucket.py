@@ -11,7 +11,7 @@ import pytest
 
 from pinlake.bucket import layout
 from pinlake.bucket.layout import S3Path, location
-from pinlake.config import Settings
+from pinlake.config import S3Settings, Settings
 from pinlake.errors import PinlakeError
 from pinlake.produce.bucket import write_events
 from pinlake.produce.options import ProduceToBucket
@@ -142,3 +142,46 @@ def test_the_server_runs_as_a_supervised_service(s3_server) -> None:
     assert service.healthy(settings)
     assert service.url(settings) == s3_server.env["AWS_ENDPOINT_URL"]
     assert isinstance(settings.bucket_dir, Path)
+
+
+def test_a_shell_with_an_aws_profile_the_machine_lacks_leaves_the_servers_errors_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server runs without the shell's ``AWS_`` variables (s3_server.server_env): started
+    from a shell whose ``AWS_PROFILE`` names a profile this machine lacks, moto answered every
+    S3 error with 500 (its error path opens a botocore session: ProfileNotFound), so a
+    create-only write into a taken name and a read of a missing object failed as server faults
+    (two tests of this file, from such a shell)."""
+    from pinlake.services import s3_server as service
+    from pinlake.services.process import free_ports
+
+    for name, value in {
+        "AWS_PROFILE": "no-such-profile",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    (port,) = free_ports(1)
+    settings = Settings(home=tmp_path / "home", s3=S3Settings(port=port))
+    pid = service.start(settings)
+    try:
+        service.wait_healthy(settings, timeout=60, pid_=pid)
+        for name, value in {**service.client_env(settings), **service.LOCAL_CREDENTIALS}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_PROFILE")  # the client's own; the server never reads it
+        assert service.create_bucket(settings, "pinlake-profile")
+        path = layout.file_path(location("s3://pinlake-profile"), "pinterest.pin", 0, 0)
+        layout.write_new(path, [b"{}"])
+        with pytest.raises(FileExistsError):  # S3's 412 PreconditionFailed, not a 500
+            layout.write_new(path, [b"[]"])
+        with pytest.raises(_client().exceptions.NoSuchKey):  # 404, not a 500
+            _client().get_object(Bucket="pinlake-profile", Key="missing")
+    finally:
+        service.stop(settings)
+
+
+def test_the_servers_environment_has_no_aws_variables() -> None:
+    from pinlake.services.s3_server import server_env
+
+    shell = {"AWS_PROFILE": "work", "AWS_REGION": "eu-west-1", "PATH": "/bin", "MOTO_X": "1"}
+    assert server_env(shell) == {"PATH": "/bin", "MOTO_X": "1", "DO_NOT_TRACK": "1"}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
@@ -57,10 +58,28 @@ def start(settings: Settings) -> int:
     if pid_ is not None:
         return pid_
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(settings.s3.port)]
-    env = {**os.environ, "DO_NOT_TRACK": "1"}
     return process.spawn(
-        settings.run_dir, settings.logs_dir / "s3.out", NAME, argv, env=env, config=config(settings)
+        settings.run_dir,
+        settings.logs_dir / "s3.out",
+        NAME,
+        argv,
+        env=server_env(os.environ),
+        config=config(settings),
     )
+
+
+def server_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The server's environment: ``environ`` without its ``AWS_`` variables, telemetry off.
+
+    The shell's AWS settings are a client's, for real AWS; the server is neither. moto answers
+    every S3 error (a conditional write's ``412 PreconditionFailed``, a ``404 NoSuchKey``)
+    through a botocore session, and a session that cannot read the shell's profile (say
+    ``AWS_PROFILE`` naming one this machine lacks: ``ProfileNotFound``) made each of them a
+    ``500 Internal Server Error``, so the bucket's create-only writes failed."""
+    return {
+        **{name: value for name, value in environ.items() if not name.startswith("AWS_")},
+        "DO_NOT_TRACK": "1",
+    }
 
 
 def stop(settings: Settings, timeout: float = 10.0) -> bool:
