@@ -23,6 +23,9 @@ AWS_SDK_SLF4J_SRC := $(wildcard jvm/aws-sdk-slf4j/org/slf4j/impl/*.java)
 OWN_JARS := $(HADOOP_LOCAL_JAR) $(AWS_SDK_SLF4J_JAR)
 export PINLAKE_HOME ?= $(CURDIR)/.pinlake
 export DO_NOT_TRACK := 1
+# pinlake's Spark is the pyspark wheel's, with jars for it: a shell's SPARK_HOME (another Spark
+# install) would make PySpark, in sqlfluff's dbt templater or a plain dbt, launch that one instead
+unexport SPARK_HOME
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 # Two jobs at once: set-up's independent parts side by side (the venv beside Maven; the lint beside

@@ -70,10 +70,21 @@ def _assert_archive_mapped(log: Path) -> None:
     )  # jars
 
 
+def _another_spark(tmp_path: Path) -> Path:
+    """A ``SPARK_HOME`` a shell names for another Spark install (pinlake.spark.launcher_env
+    replaces it with the wheel's): a folder without ``bin/spark-submit``."""
+    folder = tmp_path / "another-spark"
+    folder.mkdir()
+    return folder
+
+
 def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
     settings, classes = _logging_class_loads(tmp_path)
     env = session_env(settings)
     env.pop("SPARK_CONF_DIR", None)  # get_spark itself must point Spark at pinlake's conf
+    # and at the wheel's Spark, though the shell names another install (an empty folder here:
+    # "…/bin/spark-submit: No such file or directory" when it was used)
+    env["SPARK_HOME"] = str(_another_spark(tmp_path))
     done = _run([sys.executable, "-c", SESSION], env)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -88,12 +99,15 @@ def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
     _assert_archive_mapped(classes)
 
 
-def test_dbt_session_target_prints_no_start_up_chatter(tmp_path: Path):
+def test_dbt_session_target_prints_no_start_up_chatter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     # `dbt debug` opens the `local` target's session (dbt-spark builds it with pyspark) in the
     # environment every dbt run gets (pinlake.lakehouse.dbt.dbt_env: SPARK_CONF_DIR is pinlake's
     # conf).
     # Its output goes to a pipe here, as to a log file or `| tee`: no ANSI colour codes.
     settings, classes = _logging_class_loads(tmp_path)
+    monkeypatch.setenv("SPARK_HOME", str(_another_spark(tmp_path)))  # the shell's, replaced
     env = dbt_env(settings, terminal=False)
     done = _run([dbt_executable(), "debug"], env)
     output = done.stdout + done.stderr

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pinlake.config import Settings, get_settings
+from pinlake.config import Settings, get_settings, spark_home
 from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError
 
 if TYPE_CHECKING:
@@ -268,14 +268,22 @@ def blank_free_path(folder: str) -> str:
 
 def launcher_env(settings: Settings) -> dict[str, str]:
     """What Spark's launcher needs in the environment of a process that opens a session (set by
-    :func:`get_spark`, carried to dbt by :func:`session_env`): ``SPARK_CONF_DIR``
+    :func:`get_spark`, carried to dbt by :func:`session_env`): ``SPARK_HOME``, always the
+    pyspark wheel's (:func:`pinlake.config.spark_home`), ``SPARK_CONF_DIR``
     (conf/spark-env.sh, unless one is set), the empty folder that spark-env.sh puts on the
     class path instead (:func:`pinlake.spark_cds.launcher_env`) and, for profiles.yml,
-    ``PINLAKE_SPARK_CDS_OPTIONS`` (:func:`driver_cds_options`)."""
+    ``PINLAKE_SPARK_CDS_OPTIONS`` (:func:`driver_cds_options`).
+
+    PySpark launches ``$SPARK_HOME/bin/spark-submit`` when the variable is set
+    (``pyspark.find_spark_home``), and a data engineer's shell often sets it for another Spark
+    install: pinlake's jars, Delta's included, are for the wheel's Spark, so the shell's is
+    replaced (``pinlake land`` from such a shell failed: ``…/bin/spark-submit: No such file
+    or directory``). The Spark cluster and the Thrift server set the same home."""
     from pinlake import spark_cds
 
     conf_dir = os.environ.get("SPARK_CONF_DIR", str(settings.log4j_config.parent))
     return {
+        "SPARK_HOME": str(spark_home()),
         "SPARK_CONF_DIR": blank_free_path(conf_dir),
         **spark_cds.launcher_env(settings),
         "PINLAKE_SPARK_CDS_OPTIONS": driver_cds_options(settings),
@@ -609,8 +617,9 @@ def get_spark(
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     for key, value in launcher_env(settings).items():
         # SPARK_CONF_DIR: the caller's own folder, if any, through a link when its path holds a
-        # blank (launcher_env); the others stay as a caller set them
-        os.environ[key] = value if key == "SPARK_CONF_DIR" else os.environ.get(key, value)
+        # blank; SPARK_HOME: the wheel's (launcher_env); the others stay as a caller set them
+        replaced = key in ("SPARK_CONF_DIR", "SPARK_HOME")
+        os.environ[key] = value if replaced else os.environ.get(key, value)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
