@@ -24,8 +24,9 @@ OWN_JARS := $(HADOOP_LOCAL_JAR) $(AWS_SDK_SLF4J_JAR)
 export PINLAKE_HOME ?= $(CURDIR)/.pinlake
 export DO_NOT_TRACK := 1
 # pinlake's Spark is the pyspark wheel's, with jars for it: a shell's SPARK_HOME (another Spark
-# install) would make PySpark, in sqlfluff's dbt templater or a plain dbt, launch that one instead
-unexport SPARK_HOME
+# install) would make PySpark, in sqlfluff's dbt templater, launch that one instead, and its
+# PYSPARK_SUBMIT_ARGS add a notebook's --packages (pinlake.spark.launcher_env sets both)
+unexport SPARK_HOME PYSPARK_SUBMIT_ARGS
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 # Two jobs at once: set-up's independent parts side by side (the venv beside Maven; the lint beside

@@ -70,21 +70,22 @@ def _assert_archive_mapped(log: Path) -> None:
     )  # jars
 
 
-def _another_spark(tmp_path: Path) -> Path:
-    """A ``SPARK_HOME`` a shell names for another Spark install (pinlake.spark.launcher_env
-    replaces it with the wheel's): a folder without ``bin/spark-submit``."""
+def _another_spark(tmp_path: Path) -> dict[str, str]:
+    """A shell's variables for another Spark (pinlake.spark.launcher_env replaces them): a
+    ``SPARK_HOME`` without ``bin/spark-submit`` and ``PYSPARK_SUBMIT_ARGS`` that spark-submit
+    refuses (a notebook's would add a second Delta with ``--packages``)."""
     folder = tmp_path / "another-spark"
     folder.mkdir()
-    return folder
+    return {"SPARK_HOME": str(folder), "PYSPARK_SUBMIT_ARGS": "--no-such-option pyspark-shell"}
 
 
 def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
     settings, classes = _logging_class_loads(tmp_path)
     env = session_env(settings)
     env.pop("SPARK_CONF_DIR", None)  # get_spark itself must point Spark at pinlake's conf
-    # and at the wheel's Spark, though the shell names another install (an empty folder here:
-    # "…/bin/spark-submit: No such file or directory" when it was used)
-    env["SPARK_HOME"] = str(_another_spark(tmp_path))
+    # and at the wheel's Spark, though the shell names another (its home was used: "…/bin/
+    # spark-submit: No such file or directory"; its submit arguments too)
+    env.update(_another_spark(tmp_path))
     done = _run([sys.executable, "-c", SESSION], env)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -107,7 +108,8 @@ def test_dbt_session_target_prints_no_start_up_chatter(
     # conf).
     # Its output goes to a pipe here, as to a log file or `| tee`: no ANSI colour codes.
     settings, classes = _logging_class_loads(tmp_path)
-    monkeypatch.setenv("SPARK_HOME", str(_another_spark(tmp_path)))  # the shell's, replaced
+    for name, value in _another_spark(tmp_path).items():  # the shell's, replaced
+        monkeypatch.setenv(name, value)
     env = dbt_env(settings, terminal=False)
     done = _run([dbt_executable(), "debug"], env)
     output = done.stdout + done.stderr

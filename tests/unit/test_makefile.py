@@ -47,8 +47,8 @@ def test_make_lint_reaches_spark_env_through_a_path_without_blanks(tmp_path: Pat
     sources ``${SPARK_CONF_DIR}/spark-env.sh`` unquoted, and ``make lint`` printed
     ``load-spark-env.sh: …/my: No such file or directory`` (helper-58): the recipe names the
     conf folder through :func:`pinlake.spark.blank_free_path`. And a shell's ``SPARK_HOME``
-    (another Spark install), which PySpark would launch instead of the wheel's, does not reach
-    it (the Makefile unexports it)."""
+    (another Spark install), which PySpark would launch instead of the wheel's, and
+    ``PYSPARK_SUBMIT_ARGS`` do not reach it (the Makefile unexports them)."""
     from pinlake.spark import blank_free_path
 
     clone = tmp_path / "my projects" / "pinlake"
@@ -60,18 +60,23 @@ def test_make_lint_reaches_spark_env_through_a_path_without_blanks(tmp_path: Pat
         {
             "python": f'exec {shlex.quote(sys.executable)} "$@"',
             "ruff": "true",
-            "sqlfluff": 'echo "SPARK_CONF_DIR=$SPARK_CONF_DIR SPARK_HOME=${SPARK_HOME-unset}"',
+            "sqlfluff": 'echo "SPARK_CONF_DIR=$SPARK_CONF_DIR SPARK_HOME=${SPARK_HOME-unset}'
+            ' PYSPARK_SUBMIT_ARGS=${PYSPARK_SUBMIT_ARGS-unset}"',
         },
     )
     (clone / "venv" / ".installed").touch()
 
     # from a shell whose SPARK_HOME names another Spark install: PySpark would launch that one
-    another = {"SPARK_HOME": str(tmp_path / "another-spark")}
+    another = {
+        "SPARK_HOME": str(tmp_path / "another-spark"),
+        "PYSPARK_SUBMIT_ARGS": "--packages io.delta:delta-spark_2.13:4.0.0 pyspark-shell",
+    }
     done = make(clone, "-o", "venv/.installed", "lint", "VENV=venv", env=another)
     link = blank_free_path(str(conf))
     Path(link).unlink()  # the link in the temporary folder
     assert done.returncode == 0, done.stderr
-    assert f"SPARK_CONF_DIR={link} SPARK_HOME=unset\n" in done.stdout, done.stdout
+    shown = f"SPARK_CONF_DIR={link} SPARK_HOME=unset PYSPARK_SUBMIT_ARGS=unset\n"
+    assert shown in done.stdout, done.stdout
     assert not any(blank in link for blank in " \t") and Path(link) != conf
 
 

@@ -269,7 +269,8 @@ def blank_free_path(folder: str) -> str:
 def launcher_env(settings: Settings) -> dict[str, str]:
     """What Spark's launcher needs in the environment of a process that opens a session (set by
     :func:`get_spark`, carried to dbt by :func:`session_env`): ``SPARK_HOME``, always the
-    pyspark wheel's (:func:`pinlake.config.spark_home`), ``SPARK_CONF_DIR``
+    pyspark wheel's (:func:`pinlake.config.spark_home`), and ``PYSPARK_SUBMIT_ARGS``,
+    ``SPARK_CONF_DIR``
     (conf/spark-env.sh, unless one is set), the empty folder that spark-env.sh puts on the
     class path instead (:func:`pinlake.spark_cds.launcher_env`) and, for profiles.yml,
     ``PINLAKE_SPARK_CDS_OPTIONS`` (:func:`driver_cds_options`).
@@ -278,12 +279,16 @@ def launcher_env(settings: Settings) -> dict[str, str]:
     (``pyspark.find_spark_home``), and a data engineer's shell often sets it for another Spark
     install: pinlake's jars, Delta's included, are for the wheel's Spark, so the shell's is
     replaced (``pinlake land`` from such a shell failed: ``…/bin/spark-submit: No such file
-    or directory``). The Spark cluster and the Thrift server set the same home."""
+    or directory``). The Spark cluster and the Thrift server set the same home. For the same
+    reason ``PYSPARK_SUBMIT_ARGS`` is PySpark's own default, ``pyspark-shell``: a notebook
+    user's ``--packages io.delta:delta-spark_2.13:4.0.0 pyspark-shell`` had Spark's Ivy fetch
+    a second Delta onto the class path beside pinlake's."""
     from pinlake import spark_cds
 
     conf_dir = os.environ.get("SPARK_CONF_DIR", str(settings.log4j_config.parent))
     return {
         "SPARK_HOME": str(spark_home()),
+        "PYSPARK_SUBMIT_ARGS": "pyspark-shell",
         "SPARK_CONF_DIR": blank_free_path(conf_dir),
         **spark_cds.launcher_env(settings),
         "PINLAKE_SPARK_CDS_OPTIONS": driver_cds_options(settings),
@@ -617,8 +622,9 @@ def get_spark(
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     for key, value in launcher_env(settings).items():
         # SPARK_CONF_DIR: the caller's own folder, if any, through a link when its path holds a
-        # blank; SPARK_HOME: the wheel's (launcher_env); the others stay as a caller set them
-        replaced = key in ("SPARK_CONF_DIR", "SPARK_HOME")
+        # blank; SPARK_HOME and PYSPARK_SUBMIT_ARGS: pinlake's (launcher_env); the others stay
+        # as a caller set them
+        replaced = key in ("SPARK_CONF_DIR", "SPARK_HOME", "PYSPARK_SUBMIT_ARGS")
         os.environ[key] = value if replaced else os.environ.get(key, value)
     from pyspark.sql import SparkSession
 
