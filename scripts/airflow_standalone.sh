@@ -53,6 +53,12 @@ HOST="$AIRFLOW__API__HOST"
 case "$HOST" in 0.0.0.0 | "::" | "") URL_HOST=localhost ;; *:*) URL_HOST="[$HOST]" ;; *) URL_HOST="$HOST" ;; esac
 # task runners talk to the API server's execution API: follow the host and port
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://$URL_HOST:$PORT/execution/}"
+# ... and through httpx, which sends a request for any host NO_PROXY does not name to a company
+# network's HTTP_PROXY: loopback is added to it (both spellings), as pinlake's own clients of its
+# services ignore the proxy (pinlake.services.process.get_local)
+NO_PROXY="${NO_PROXY:-${no_proxy:-}}"
+export NO_PROXY="${NO_PROXY:+$NO_PROXY,}127.0.0.1,localhost,::1"
+export no_proxy="$NO_PROXY"
 
 # a PINLAKE_ variable that nothing reads: pinlake's own warning, as its commands give it (the
 # services line below carried a misspelt PINLAKE_API_PORT without a word: helper-61)

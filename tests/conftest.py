@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import pytest
 from pinlake_testing import (
     KEPT_FROM_SHELL,
+    PROXY_VARIABLES,
     delta_versions,
     isolated_settings,
     reference_draws,
@@ -63,16 +64,21 @@ pytest_plugins = ["airflow_env", "s3_env"]
 #: (``pinlake_testing.KEPT_FROM_SHELL``: the jars, the test JVMs' options below) is dropped
 #: before any test reads it (a home, ports, a bucket: the README's way to run a second home,
 #: which a contributor's shell still held, failed three tests: helper-67's trial); each test
-#: sets what it needs. ``pytest_report_header`` names what was dropped.
+#: sets what it needs. So are a company network's proxy variables
+#: (``pinlake_testing.PROXY_VARIABLES``): the tests' own clients speak to loopback services, and
+#: the tests of pinlake's clients set them (``pinlake_testing.behind_a_proxy``).
+#: ``pytest_report_header`` names what was dropped.
 DROPPED_FROM_SHELL = sorted(
-    name for name in os.environ if name.startswith("PINLAKE_") and name not in KEPT_FROM_SHELL
+    name
+    for name in os.environ
+    if (name.startswith("PINLAKE_") and name not in KEPT_FROM_SHELL) or name in PROXY_VARIABLES
 )
 for _name in DROPPED_FROM_SHELL:
     del os.environ[_name]
 
 
 def pytest_report_header() -> list[str]:
-    """The ``PINLAKE_`` variables of the shell this run ignores (:data:`DROPPED_FROM_SHELL`)."""
+    """The variables of the shell this run ignores (:data:`DROPPED_FROM_SHELL`)."""
     if not DROPPED_FROM_SHELL:
         return []
     dropped = ", ".join(DROPPED_FROM_SHELL)

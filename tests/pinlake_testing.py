@@ -22,6 +22,30 @@ INCUBATOR = "WARNING: Using incubator modules: jdk.incubator.vector"
 LOG_LEVEL_BANNER = ('Setting default log level to "WARN".', "To adjust logging level use")
 
 
+#: The proxy variables of a company network's shell, both spellings (curl's, httpx's, botocore's
+#: and aiohttp's readers take either): tests/conftest.py drops them from the run, and
+#: :func:`behind_a_proxy` sets them to check that pinlake reaches its loopback services directly.
+PROXY_VARIABLES = tuple(
+    name
+    for base in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+    for name in (base, base.lower())
+)
+
+
+def behind_a_proxy(monkeypatch) -> str:
+    """Set this process's proxy variables as a company network's shell does, without a
+    ``NO_PROXY`` (that would name loopback), to a proxy that does not answer: a request sent to it
+    fails. Returns the proxy's URL. ``monkeypatch`` is pytest's, which restores them."""
+    (port,) = free_ports(1)
+    proxy = f"http://127.0.0.1:{port}"
+    for name in PROXY_VARIABLES:
+        if name.lower() == "no_proxy":
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, proxy)
+    return proxy
+
+
 #: The ``PINLAKE_`` variables a test run takes from the shell (tests/conftest.py drops the
 #: others): where ``make setup`` put the jars, and the test JVMs' and Spark sessions' options.
 KEPT_FROM_SHELL = frozenset(

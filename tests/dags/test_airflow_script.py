@@ -118,3 +118,26 @@ def test_a_pinlake_variable_nothing_reads_is_a_warning(tmp_path: Path) -> None:
     assert done.stderr == (
         "warning: PINLAKE_API_PORT is not a pinlake variable (PINLAKE_API__PORT?)\n"
     )
+
+
+def test_airflows_clients_reach_its_api_server_on_loopback_not_through_a_proxy(
+    tmp_path: Path,
+) -> None:
+    """Airflow's task runners call its API server through httpx, which sends a request for any
+    host ``NO_PROXY`` does not name to a company network's ``HTTP_PROXY``: the script adds
+    loopback to ``NO_PROXY`` (both spellings), keeping what the shell named."""
+    clone = tmp_path / "clone"  # the script as it is, but for its dry run's last line
+    (clone / "scripts").mkdir(parents=True)
+    for part in (".venv", "dags"):
+        (clone / part).symlink_to(SCRIPT.parents[1] / part)
+    probe = clone / "scripts" / SCRIPT.name
+    text = SCRIPT.read_text()
+    shown = "printf '%s\\n' \"$BANNER\""
+    assert shown in text
+    probe.write_text(text.replace(shown, 'echo "NO_PROXY=$NO_PROXY no_proxy=$no_proxy"'))
+    proxy = "http://proxy.example:3128"
+    loopback = "127.0.0.1,localhost,::1"
+    out = _dry_run(tmp_path / "a", probe, HTTP_PROXY=proxy)
+    assert f"NO_PROXY={loopback} no_proxy={loopback}" in out, out
+    out = _dry_run(tmp_path / "b", probe, HTTP_PROXY=proxy, no_proxy=".corp.example")
+    assert f"NO_PROXY=.corp.example,{loopback} no_proxy=.corp.example,{loopback}" in out, out

@@ -49,6 +49,20 @@ def test_produce_batched_requests_to_topics(kafka_services, marker):
         assert counts == {i: 1 for i in range(250)}
 
 
+def test_a_shell_behind_a_proxy_reaches_the_api_directly(kafka_services, marker, monkeypatch):
+    """From a company network's shell (HTTP_PROXY and the others, no NO_PROXY), the API's health
+    check went to the proxy for 127.0.0.1 (process.get_local) and ``services status`` called the
+    API down; the producer (aiohttp, which reads no proxy variable) posts to it directly."""
+    from pinlake_testing import behind_a_proxy
+
+    behind_a_proxy(monkeypatch)
+    assert api_process.health(kafka_services, timeout=5) == {"status": "ok", "kafka": "ok"}
+    result = post_events(kafka_services, _events(marker, 5, ("geo",)), ProduceToApi(events=5))
+    assert result.records == {"pin": 0, "geo": 5, "user": 0}
+    counts = marked(read_topic(kafka_services, kafka_services.topic("geo")), marker)
+    assert counts == {i: 1 for i in range(5)}
+
+
 def test_produce_to_streams_single_and_batched(kafka_services, api, marker):
     for batch in (1, 25):
         opts = ProduceToApi(stream=True, batch_size=batch, concurrency=4)

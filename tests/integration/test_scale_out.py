@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 from confluent_kafka.admin import ConfigResource
-from pinlake_testing import command_lines, reference_draws
+from pinlake_testing import behind_a_proxy, command_lines, reference_draws
 
 from pinlake import kafka, run_folder
 from pinlake.bucket.layout import S3Path, list_files, partition_dir, s3_client
@@ -644,9 +644,12 @@ def test_land_read_the_s3_objects_the_sink_wrote(scale_out: ScaleOut) -> None:
     assert manifest == dict.fromkeys(objects)  # the sink's objects, landed
 
 
-def test_the_cluster_ran_land_and_runs_the_thrift_server(scale_out: ScaleOut) -> None:
+def test_the_cluster_ran_land_and_runs_the_thrift_server(
+    scale_out: ScaleOut, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = scale_out.land_app
     assert (app["name"], app["state"], app["cores"]) == ("pinlake-land", "FINISHED", 1)
+    behind_a_proxy(monkeypatch)  # the master's state is read on loopback directly, all the same
     state = standalone.master_state(scale_out.settings)
     assert state is not None and state["status"] == "ALIVE"
     active = [(a["name"], a["state"], a["cores"]) for a in state["activeapps"]]

@@ -67,7 +67,7 @@ def health(settings: Settings, timeout: float = 2.0) -> dict | None:
     """The server's ``/healthz`` body (``{"status": "ok", "kafka": "ok"|"down"}``), or None
     if it does not answer 200 with JSON within ``timeout`` seconds."""
     try:
-        resp = httpx.get(f"{settings.api.url}/healthz", timeout=timeout)
+        resp = process.get_local(f"{settings.api.url}/healthz", timeout=timeout)
     except httpx.HTTPError:
         return None
     if resp.status_code != 200:

@@ -97,7 +97,7 @@ def healthy(settings: Settings, timeout: float = 1.0) -> bool:
     import httpx
 
     try:
-        return httpx.get(url(settings) + "/", timeout=timeout).status_code == 200
+        return process.get_local(url(settings) + "/", timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -123,6 +123,7 @@ def create_bucket(settings: Settings, name: str) -> bool:
     """Create bucket ``name`` on this server; False if it existed. Raises PinlakeError when the
     server refuses (an invalid bucket name)."""
     import boto3
+    from botocore.config import Config
     from botocore.exceptions import ClientError
 
     env = client_env(settings)
@@ -134,6 +135,7 @@ def create_bucket(settings: Settings, name: str) -> bool:
         aws_secret_access_key=env.get(
             "AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY")
         ),
+        config=Config(proxies={}),  # this machine's server: never through the shell's proxy
     )
     where = {}
     if env["AWS_REGION"] != "us-east-1":  # S3's rule: other regions are named at creation

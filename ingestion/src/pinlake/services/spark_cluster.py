@@ -213,7 +213,9 @@ def master_state(settings: Settings, timeout: float = 2.0) -> dict[str, Any] | N
     import httpx
 
     try:
-        answer = httpx.get(f"http://127.0.0.1:{_running_ui_port(settings)}/json/", timeout=timeout)
+        answer = process.get_local(
+            f"http://127.0.0.1:{_running_ui_port(settings)}/json/", timeout=timeout
+        )
         answer.raise_for_status()
         state = answer.json()
     except (httpx.HTTPError, ValueError):
