@@ -55,7 +55,7 @@ case "$HOST" in 0.0.0.0 | "::" | "") URL_HOST=localhost ;; *:*) URL_HOST="[$HOST
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://$URL_HOST:$PORT/execution/}"
 # ... and through httpx, which sends a request for any host NO_PROXY does not name to a company
 # network's HTTP_PROXY: loopback is added to it (both spellings), as pinlake's own clients of its
-# services ignore the proxy (pinlake.services.process.get_local)
+# services ignore the proxy (pinlake.loopback)
 NO_PROXY="${NO_PROXY:-${no_proxy:-}}"
 export NO_PROXY="${NO_PROXY:+$NO_PROXY,}127.0.0.1,localhost,::1"
 export no_proxy="$NO_PROXY"

@@ -32,12 +32,12 @@ PROXY_VARIABLES = tuple(
 )
 
 
-def behind_a_proxy(monkeypatch) -> str:
+def behind_a_proxy(monkeypatch, proxy: str | None = None) -> str:
     """Set this process's proxy variables as a company network's shell does, without a
-    ``NO_PROXY`` (that would name loopback), to a proxy that does not answer: a request sent to it
-    fails. Returns the proxy's URL. ``monkeypatch`` is pytest's, which restores them."""
-    (port,) = free_ports(1)
-    proxy = f"http://127.0.0.1:{port}"
+    ``NO_PROXY`` (that would name loopback), to ``proxy``, by default one that does not answer
+    (a request sent to it fails). Returns the proxy's URL. ``monkeypatch`` is pytest's, which
+    restores them."""
+    proxy = proxy or f"http://127.0.0.1:{free_ports(1)[0]}"
     for name in PROXY_VARIABLES:
         if name.lower() == "no_proxy":
             monkeypatch.delenv(name, raising=False)

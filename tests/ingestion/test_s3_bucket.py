@@ -193,8 +193,7 @@ def test_a_shell_behind_a_proxy_reaches_the_local_server_directly(
     """A company network's shell sets ``HTTP_PROXY`` and the others, and botocore and httpx
     follow them for every host ``NO_PROXY`` does not name: the bucket's S3 client and the
     server's health check went to the proxy for ``127.0.0.1`` ("Failed to connect to proxy
-    URL"). Both reach the server on loopback directly (layout.on_loopback,
-    process.get_local)."""
+    URL"). Both reach the server on loopback directly (pinlake.loopback)."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import ProxyConnectionError
@@ -213,12 +212,3 @@ def test_a_shell_behind_a_proxy_reaches_the_local_server_directly(
     layout.write_new(path, [b'{"ind": 1}'])
     assert layout.read_records(path) == [b'{"ind": 1}']
     assert [f.path for f in layout.list_files(location(s3_bucket), "pinterest.geo")] == [path]
-
-
-def test_an_endpoint_on_loopback_is_this_machines() -> None:
-    loopback = ["http://127.0.0.1:5000", "http://localhost:9000", "http://[::1]:5000/x"]
-    loopback.append("https://127.8.9.10")
-    assert all(layout.on_loopback(url) for url in loopback)
-    others = ["https://s3.eu-west-1.amazonaws.com", "http://10.0.0.5:9000", "http://minio:9000"]
-    others += ["127.0.0.1:5000", "http://0.0.0.0:5000"]  # no scheme: no host; any: not loopback
-    assert not any(layout.on_loopback(url) for url in others)

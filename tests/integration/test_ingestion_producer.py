@@ -51,7 +51,7 @@ def test_produce_batched_requests_to_topics(kafka_services, marker):
 
 def test_a_shell_behind_a_proxy_reaches_the_api_directly(kafka_services, marker, monkeypatch):
     """From a company network's shell (HTTP_PROXY and the others, no NO_PROXY), the API's health
-    check went to the proxy for 127.0.0.1 (process.get_local) and ``services status`` called the
+    check went to the proxy for 127.0.0.1 (pinlake.loopback) and ``services status`` called the
     API down; the producer (aiohttp, which reads no proxy variable) posts to it directly."""
     from pinlake_testing import behind_a_proxy
 

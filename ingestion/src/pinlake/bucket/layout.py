@@ -58,8 +58,10 @@ from typing import Any, BinaryIO
 
 import psutil
 
-# where a bucket lives: re-exported, the layout's callers name them from here
 from pinlake.location import S3_SCHEMES, Location, S3Path, location, spark_uri  # noqa: F401
+
+# where a bucket lives: re-exported, the layout's callers name them from here
+from pinlake.loopback import on_loopback
 
 TOPICS_DIR = "topics"
 EXTENSION = ".json"
@@ -185,8 +187,9 @@ def s3_client() -> Any:
     ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` (or any other source of boto3's credential
     chain: profile, instance role), ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``; default
     ``us-east-1``), and the proxy variables, except for an endpoint on loopback
-    (:func:`on_loopback`). One client per process and configuration: endpoint, region, profile and
-    the three credential variables (clients are thread-safe; a changed secret gets a new one).
+    (:func:`pinlake.loopback.on_loopback`). One client per process and configuration: endpoint,
+    region, profile and the three credential variables (clients are thread-safe; a changed
+    secret gets a new one).
 
     Raises :class:`BucketAccessError` naming the variable when boto3 refuses one before any
     request (an endpoint that is not a URL, ``127.0.0.1:5000`` without ``http://``; a region
@@ -212,7 +215,7 @@ def s3_client() -> Any:
             connect_timeout=10,
             read_timeout=60,
             # a server on this machine, never through the shell's HTTP(S)_PROXY (botocore's
-            # proxies come from the environment only when this is None)
+            # proxies come from the environment only when this is None; pinlake.loopback)
             proxies={} if endpoint and on_loopback(endpoint) else None,
         )
         try:
@@ -233,26 +236,6 @@ def s3_client() -> Any:
 
 
 _S3_CLIENTS: dict[tuple, Any] = {}
-
-
-def on_loopback(url: str) -> bool:
-    """Whether ``url``'s host is this machine's loopback (``localhost``, ``127.0.0.0/8``,
-    ``::1``): an S3-compatible server there (``pinlake services up --s3``, a local MinIO) is
-    reached directly, not through the shell's ``HTTP_PROXY``/``HTTPS_PROXY``, which botocore
-    follows for every host that ``NO_PROXY`` does not name (a company network's proxy answered
-    "Failed to connect to proxy URL" for ``http://127.0.0.1:5000``)."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name other than localhost
-        return False
 
 
 def _s3_call(what: str, path: S3Path, call, **kwargs):

@@ -47,6 +47,7 @@ from tenacity import (
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, progress, table
 from pinlake.errors import PinlakeError
+from pinlake.loopback import on_loopback
 from pinlake.produce.options import ProduceResult, ProduceToApi, missing_rows_line
 from pinlake.produce.payload import row_to_json
 
@@ -289,6 +290,9 @@ async def _produce(
         headers=headers,
         connector=aiohttp.TCPConnector(limit=concurrency),
         timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+        # a remote API (API Gateway) through the shell's proxy, as the original producers'
+        # requests; pinlake's on loopback directly (pinlake.loopback)
+        trust_env=not on_loopback(url),
     ) as session:
         try:
             async with session.get(

@@ -12,6 +12,7 @@ import sys
 import httpx
 
 from pinlake.config import Settings
+from pinlake.loopback import get_local
 from pinlake.services import process
 
 NAME = "api"
@@ -67,7 +68,7 @@ def health(settings: Settings, timeout: float = 2.0) -> dict | None:
     """The server's ``/healthz`` body (``{"status": "ok", "kafka": "ok"|"down"}``), or None
     if it does not answer 200 with JSON within ``timeout`` seconds."""
     try:
-        resp = process.get_local(f"{settings.api.url}/healthz", timeout=timeout)
+        resp = get_local(f"{settings.api.url}/healthz", timeout=timeout)
     except httpx.HTTPError:
         return None
     if resp.status_code != 200:

@@ -33,7 +33,7 @@ import subprocess
 from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
@@ -56,9 +56,6 @@ from pinlake.run_folder import (  # noqa: F401
     running,
     running_all,
 )
-
-if TYPE_CHECKING:
-    import httpx
 
 
 def mismatch(run_dir: Path, name: str, wanted: dict[str, Any]) -> Running | None:
@@ -266,17 +263,6 @@ def log_excerpt(log: Path, lines: int = 12, tail_bytes: int = 256 * 1024) -> str
         return ""
     heading = "the last errors in " if errors else "the end of "
     return f"\n{heading}{log}:\n" + "\n".join(f"  | {row[:300]}" for row in chosen)
-
-
-def get_local(url: str, timeout: float) -> httpx.Response:
-    """``GET url`` of a service pinlake started on loopback (an HTTP health or state check),
-    never through a proxy: ``trust_env=False``, so the shell's ``HTTP_PROXY``/``HTTPS_PROXY``/
-    ``ALL_PROXY`` (a company network's, which httpx follows for every host unless ``NO_PROXY``
-    names it) do not send it to the proxy, where ``127.0.0.1`` is the proxy's own host. Raises
-    what :func:`httpx.get` raises (:class:`httpx.HTTPError`)."""
-    import httpx
-
-    return httpx.get(url, timeout=timeout, trust_env=False)
 
 
 def wait_healthy(

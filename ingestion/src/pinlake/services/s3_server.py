@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
+from pinlake.loopback import get_local
 from pinlake.services import process
 
 NAME = "s3"
@@ -97,7 +98,7 @@ def healthy(settings: Settings, timeout: float = 1.0) -> bool:
     import httpx
 
     try:
-        return process.get_local(url(settings) + "/", timeout=timeout).status_code == 200
+        return get_local(url(settings) + "/", timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
 

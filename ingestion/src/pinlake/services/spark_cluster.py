@@ -43,6 +43,7 @@ from typing import Any
 from pinlake import run_folder
 from pinlake.config import MAX_LOCAL_WORKERS, Settings, spark_home
 from pinlake.errors import PinlakeError
+from pinlake.loopback import get_local
 from pinlake.run_folder import running_master_url
 from pinlake.services import process
 
@@ -213,9 +214,7 @@ def master_state(settings: Settings, timeout: float = 2.0) -> dict[str, Any] | N
     import httpx
 
     try:
-        answer = process.get_local(
-            f"http://127.0.0.1:{_running_ui_port(settings)}/json/", timeout=timeout
-        )
+        answer = get_local(f"http://127.0.0.1:{_running_ui_port(settings)}/json/", timeout=timeout)
         answer.raise_for_status()
         state = answer.json()
     except (httpx.HTTPError, ValueError):
