@@ -332,6 +332,7 @@ def start_noop(settings: Settings, run_dir: Path, port: int, bare: bool) -> Targ
                     content=b'{"records":[{"value":1}]}',
                     headers=headers,
                     timeout=1.0,
+                    trust_env=False,  # a server on loopback: never the shell's proxy
                 ).status_code
                 == 200
             )

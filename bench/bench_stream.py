@@ -118,7 +118,8 @@ def put_at_rate(settings: Settings, first_id: int, rate: float, seconds: float, 
     interval = batch / rate
     start = time.monotonic()
     next_id = first_id
-    with httpx.Client(base_url=settings.api.url, timeout=30) as client:
+    # the API on loopback: never through the shell's proxy (pinlake.loopback)
+    with httpx.Client(base_url=settings.api.url, timeout=30, trust_env=False) as client:
         k = 0
         while time.monotonic() - start < seconds:
             due = start + k * interval
