@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -57,11 +56,14 @@ print(json.dumps({"wall": wall, "jvm_cpu": jvm, "records": result.total_records}
 
 
 def jdk_archive() -> Path:
-    """The JDK's default CDS archive (``lib/server/classes.jsa`` of the ``java`` on PATH)."""
-    java = shutil.which("java")
+    """The JDK's default CDS archive (``lib/server/classes.jsa`` of the ``java`` Spark runs:
+    pinlake.config.java_executable)."""
+    from pinlake.config import java_executable
+
+    java = java_executable()
     if java is None:
-        raise SystemExit("java not found on PATH")
-    found = Path(java).resolve().parents[1] / "lib" / "server" / "classes.jsa"
+        raise SystemExit("java not found (JAVA_HOME, PATH)")
+    found = java.resolve().parents[1] / "lib" / "server" / "classes.jsa"
     if not found.is_file():
         raise SystemExit(f"the JDK's default archive is missing: {found}")
     return found

@@ -69,6 +69,23 @@ def spark_home() -> Path:
     return Path(spec.submodule_search_locations[0])
 
 
+def java_executable() -> Path | None:
+    """The ``java`` that Spark's and Kafka's launchers run (``bin/spark-class``,
+    ``kafka-run-class.sh``): ``$JAVA_HOME/bin/java`` when ``JAVA_HOME`` is set, else the first
+    ``java`` on ``PATH``; None when there is none. pinlake starts its own JVMs (Kafka, the
+    metastore) with the same one, so that all of them run one JDK, the one the driver's
+    class-data archive is built for (a machine with two JDKs ran Spark on ``JAVA_HOME``'s and
+    the others on ``PATH``'s)."""
+    import shutil
+
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = Path(home) / "bin" / "java"
+        return java if java.is_file() and os.access(java, os.X_OK) else None
+    found = shutil.which("java")
+    return Path(found) if found else None
+
+
 #: A TCP port a server listens on or a client dials: 1-65535 (RFC 793's 16-bit port; 0 means
 #: "any free port" to ``bind`` and is no address). A setting outside it is a settings error.
 Port = Annotated[int, Field(ge=1, le=65535)]

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pinlake.config import Settings, get_settings, spark_home
+from pinlake.config import Settings, get_settings, java_executable, spark_home
 from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError
 
 if TYPE_CHECKING:
@@ -873,11 +873,7 @@ def _gateway_exited() -> str:
     """Why the driver JVM ended before PySpark could talk to it: no ``java`` (``JAVA_HOME``'s
     or on ``PATH``, as Spark's launcher looks), or the JVM's own refusal, which it printed
     (an option it does not take, a master it does not know)."""
-    import shutil
-
-    java_home = os.environ.get("JAVA_HOME")
-    java = Path(java_home) / "bin" / "java" if java_home else shutil.which("java")
-    if java is None or not Path(java).is_file():
+    if java_executable() is None:
         return "Spark could not start: Java 17+ is needed (no java on PATH or in JAVA_HOME)"
     return "Spark's driver JVM could not start: its error is above"
 

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
-from pinlake.config import Settings, spark_home
+from pinlake.config import Settings, java_executable, spark_home
 
 #: The JDK's CDS log tags: quiet, so that a driver whose archive the JDK refuses (another JVM,
 #: changed jars) starts without it and without a warning on the user's terminal.
@@ -45,12 +44,13 @@ def _jars(classpath: str) -> list[Path]:
 
 
 def archive_key(driver_classpath: str) -> str:
-    """16 hex digits of a SHA-256 over the ``java`` binary on ``PATH`` (resolved) and, for
+    """16 hex digits of a SHA-256 over the ``java`` binary Spark's launcher runs
+    (:func:`pinlake.config.java_executable`, resolved) and, for
     every jar on the driver's class path (``driver_classpath``, then Spark's own ``jars/*``),
     its path, size and modification time: what the JDK checks before it maps an archive."""
     digest = hashlib.sha256()
-    java = shutil.which("java")
-    digest.update(str(Path(java).resolve() if java else None).encode())
+    java = java_executable()
+    digest.update(str(java.resolve() if java else None).encode())
     for jar in _jars(f"{driver_classpath}{os.pathsep}{spark_home() / 'jars'}/*"):
         try:
             stat = jar.stat()

@@ -10,18 +10,22 @@ driver and executors through ``spark.driver/executor.extraJavaOptions``
 
 from __future__ import annotations
 
+import os
 import shlex
-import shutil
 
-from pinlake.config import Settings
+from pinlake.config import Settings, java_executable
 from pinlake.errors import PinlakeError
 
 
 def java(settings: Settings, needed_by: str) -> list[str]:
-    """``[<java on PATH>, *PINLAKE_JVM_OPTIONS]``: the start of a JVM's command line.
+    """``[<java>, *PINLAKE_JVM_OPTIONS]``: the start of a JVM's command line, with the ``java``
+    Spark's launcher runs too (:func:`pinlake.config.java_executable`: ``JAVA_HOME``'s, else
+    the one on ``PATH``).
 
-    Raises :class:`PinlakeError` naming ``needed_by`` when no ``java`` is on ``PATH``."""
-    found = shutil.which("java")
+    Raises :class:`PinlakeError` naming ``needed_by`` when there is no such ``java``."""
+    found = java_executable()
     if found is None:
-        raise PinlakeError(f"java not found on PATH ({needed_by} needs Java 17+)")
-    return [found, *shlex.split(settings.jvm_options)]
+        home = os.environ.get("JAVA_HOME")
+        where = f"in JAVA_HOME={home} (bin/java)" if home else "on PATH"
+        raise PinlakeError(f"java not found {where} ({needed_by} needs Java 17+)")
+    return [str(found), *shlex.split(settings.jvm_options)]
