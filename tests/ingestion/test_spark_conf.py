@@ -229,6 +229,8 @@ def test_a_child_gets_the_settings_from_config_and_spark_s_decisions_from_spark(
         "PINLAKE_SPARK_CDS_OPTIONS",
         "PINLAKE_SPARK_CLASSPATH_CONF_DIR",
         "SPARK_CONF_DIR",
+        "SPARK_HOME",
+        "PYSPARK_SUBMIT_ARGS",
     }
     check = (
         "import sys\n"
