@@ -117,7 +117,9 @@ mkdir -p "$AIRFLOW_HOME" "$PINLAKE_HOME/logs"
 echo "==> dbt parse -> $PINLAKE_DBT_MANIFEST"
 (
     cd "$REPO"
-    DBT_PROFILES_DIR="$REPO" PINLAKE_HOME="$PINLAKE_HOME" "$BIN/dbt" parse --quiet \
+    # the project's own profile and target, whatever the shell names for another project
+    DBT_PROFILES_DIR="$REPO" DBT_PROJECT_DIR="$REPO" DBT_PROFILE=pinlake \
+        DBT_TARGET="${PINLAKE_DBT_TARGET:-local}" PINLAKE_HOME="$PINLAKE_HOME" "$BIN/dbt" parse --quiet \
         --target-path "$(dirname "$PINLAKE_DBT_MANIFEST")" --log-path "$PINLAKE_HOME/logs/dbt"
 )
 if [[ "$(basename "$PINLAKE_DBT_MANIFEST")" != manifest.json ]]; then

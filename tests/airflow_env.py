@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from pinlake.config import Settings
+
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 VENV_BIN = Path(sys.executable).parent
@@ -87,7 +89,10 @@ def _once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, build) ->
 
 
 def _dbt_parse(target: Path) -> None:
-    env = {**os.environ, "DBT_PROFILES_DIR": str(REPO), "PINLAKE_HOME": str(_TMP / "parse-home")}
+    env = {
+        **os.environ,
+        **Settings(home=_TMP / "parse-home").child_env(),  # pinlake's project, profile, target
+    }
     dbt = str(VENV_BIN / "dbt")
     logs = str(_TMP / "dbt-logs")
     _run([dbt, "parse", "--quiet", "--target-path", str(target), "--log-path", logs], env=env)

@@ -46,8 +46,9 @@ def behind_a_proxy(monkeypatch, proxy: str | None = None) -> str:
     return proxy
 
 
-#: The ``PINLAKE_`` variables a test run takes from the shell (tests/conftest.py drops the
-#: others): where ``make setup`` put the jars, and the test JVMs' and Spark sessions' options.
+#: The ``PINLAKE_`` and ``DBT_`` variables a test run takes from the shell (tests/conftest.py
+#: drops the others): where ``make setup`` put the jars, the test JVMs' and Spark sessions'
+#: options, and dbt's telemetry switch.
 KEPT_FROM_SHELL = frozenset(
     {
         "PINLAKE_JARS_DIR",
@@ -55,6 +56,7 @@ KEPT_FROM_SHELL = frozenset(
         "PINLAKE_SPARK_CODEGEN",
         "PINLAKE_SPARK_ADAPTIVE",
         "PINLAKE_SPARK_PARTITIONS",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS",  # telemetry stays off (the Makefile's)
     }
 )
 

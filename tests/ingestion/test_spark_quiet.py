@@ -110,6 +110,10 @@ def test_dbt_session_target_prints_no_start_up_chatter(
     settings, classes = _logging_class_loads(tmp_path)
     for name, value in _another_spark(tmp_path).items():  # the shell's, replaced
         monkeypatch.setenv(name, value)
+    # and another dbt project's profile and target (dbt refused pinlake's profile: "does not
+    # have a target named 'dev'"; the demo stopped at dbt build)
+    monkeypatch.setenv("DBT_PROFILE", "warehouse")
+    monkeypatch.setenv("DBT_TARGET", "dev")
     env = dbt_env(settings, terminal=False)
     done = _run([dbt_executable(), "debug"], env)
     output = done.stdout + done.stderr

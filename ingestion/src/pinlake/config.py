@@ -69,6 +69,10 @@ def spark_home() -> Path:
     return Path(spec.submodule_search_locations[0])
 
 
+#: The dbt profile of the project (``dbt_project.yml``'s ``profile``, ``profiles.yml``).
+DBT_PROFILE = "pinlake"
+
+
 def java_executable() -> Path | None:
     """The ``java`` that Spark's and Kafka's launchers run (``bin/spark-class``,
     ``kafka-run-class.sh``): ``$JAVA_HOME/bin/java`` when ``JAVA_HOME`` is set, else the first
@@ -593,6 +597,10 @@ class Settings(BaseSettings):
             SPARK_LOCAL_IP=os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
             DBT_PROFILES_DIR=str(REPO_ROOT),
             DBT_PROJECT_DIR=str(REPO_ROOT),
+            # the project's profile and this target: a shell's DBT_PROFILE/DBT_TARGET (another
+            # project's "dev") made dbt refuse pinlake's profile, and the demo stop at dbt build
+            DBT_PROFILE=DBT_PROFILE,
+            DBT_TARGET=self.dbt_target,
             DBT_SEND_ANONYMOUS_USAGE_STATS="false",
             DO_NOT_TRACK="1",
             DBT_TARGET_PATH=str(self.dbt_target_dir),
