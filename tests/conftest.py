@@ -284,6 +284,9 @@ def golden(
             **session_env(settings),
             "PINLAKE_DBT_TARGET": "local",
             "PINLAKE_AIRFLOW_RETRIES": "0",  # fail fast in tests; the default is 2 (see structure)
+            # a shell west of UTC: the exports read timestamps in the sessions' zone all the same
+            # (pinlake.spark.use_session_time_zone; test_reference_data)
+            "TZ": "America/Los_Angeles",
         }
         # the run's Airflow metadata DB and dbt manifest when they are needed: by then the other
         # worker may have built them (once per run, tests/airflow_env.py)

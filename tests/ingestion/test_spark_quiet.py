@@ -35,6 +35,10 @@ from pinlake.spark import get_spark
 
 spark = get_spark()
 assert spark.sql("select 1 as x").collect()[0].x == 1
+# a timestamp read into Python is the session's (UTC), from a shell west of UTC too
+from datetime import datetime
+row = spark.sql("select timestamp'2022-07-13 21:08:05' as t").collect()[0]
+assert row.t == datetime(2022, 7, 13, 21, 8, 5), row.t
 spark._jvm.org.slf4j.LoggerFactory.getLogger("pinlake.test").error("this error stays visible")
 # the AWS SDK bundle's own (shaded) SLF4J, which every SDK class logs through on the first s3a://
 # call: its events reach log4j2 too, with no "SLF4J: Failed to load class" on the way
@@ -86,6 +90,7 @@ def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
     # and at the wheel's Spark, though the shell names another (its home was used: "…/bin/
     # spark-submit: No such file or directory"; its submit arguments too)
     env.update(_another_spark(tmp_path))
+    env["TZ"] = "America/Los_Angeles"  # PySpark read timestamps in it: 7 hours early
     done = _run([sys.executable, "-c", SESSION], env)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output

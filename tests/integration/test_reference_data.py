@@ -92,6 +92,34 @@ def test_every_produced_record_is_landed_and_every_mart_exported(golden):
     assert all(count > 0 for count in xcom["export"]["rows"].values())
 
 
+def test_the_exported_timestamps_are_the_tables_from_a_shell_west_of_utc(golden, spark):
+    """The golden DAG process runs with ``TZ=America/Los_Angeles``: PySpark read every timestamp
+    in that zone, so ``pins.csv`` was 7 or 8 hours early and in 19 rows the year disagreed with
+    ``post_year`` beside it (helper-68). The CSV holds the table's values as Spark writes them in
+    the sessions' zone (UTC)."""
+    import csv
+
+    marts = golden.settings.home / "warehouse" / "marts.db" / "pins"
+    table = {
+        row.ind: (row.post_timestamp, row.date_joined)
+        for row in spark.read.format("delta")
+        .option("versionAsOf", golden.versions["marts"]["pins"])
+        .load(str(marts))
+        .selectExpr(
+            "cast(ind as string) as ind",
+            "coalesce(cast(post_timestamp as string), '') as post_timestamp",  # None: ""
+            "coalesce(cast(date_joined as string), '') as date_joined",
+        )
+        .collect()
+    }
+    with golden.exports["pins"].open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    exported = {r["ind"]: (r["post_timestamp"], r["date_joined"]) for r in rows}
+    assert len(exported) == len(table) > 1000
+    assert exported == table
+    assert all(r["post_timestamp"][:4] == r["post_year"] for r in rows if r["post_timestamp"])
+
+
 def test_both_paths_land_the_same_records(golden, spark):
     """raw.<t> (batch) and raw.stream_<t> (stream) hold the same records, as a multiset of
     their source columns, as of the golden DAG run (later tests may append to raw tables)."""

@@ -266,6 +266,26 @@ def blank_free_path(folder: str) -> str:
     return str(link) if own and link.resolve() == Path(folder).resolve() else folder
 
 
+#: The time zone of every Spark session pinlake opens (``spark.sql.session.timeZone``, the JVMs'
+#: ``user.timezone``; profiles.yml says the same) and of every Python process that reads their
+#: rows (:func:`use_session_time_zone`, ``TZ`` in :func:`session_env`).
+SESSION_TIME_ZONE = "UTC"
+
+
+def use_session_time_zone() -> None:
+    """Make this Python process's local time zone the sessions' (:data:`SESSION_TIME_ZONE`):
+    ``TZ`` and :func:`time.tzset`.
+
+    PySpark turns a ``TIMESTAMP`` into a naive :class:`datetime.datetime` in the process's local
+    zone (``pyspark.sql.types.TimestampType.fromInternal``: ``datetime.fromtimestamp``), while
+    the sessions compute in UTC; from a shell with ``TZ=America/Los_Angeles`` every timestamp
+    ``pinlake export`` and ``dbt show`` gave was 7 or 8 hours early, and in 19 rows of
+    ``pins.csv`` its year disagreed with ``post_year`` beside it (helper-68). pinlake's own
+    times are durations or carry their offset, so nothing else it shows moves."""
+    os.environ["TZ"] = SESSION_TIME_ZONE
+    time.tzset()
+
+
 def launcher_env(settings: Settings) -> dict[str, str]:
     """What Spark's launcher needs in the environment of a process that opens a session (set by
     :func:`get_spark`, carried to dbt by :func:`session_env`): ``SPARK_HOME``, always the
@@ -300,13 +320,15 @@ def session_env(settings: Settings) -> dict[str, str]:
     target is a Spark session: profiles.yml reads these variables): :meth:`Settings.child_env`
     plus this process's Spark decisions, so that the child agrees with it: the metastore
     (:func:`metastore_env`), the launcher's folders and the driver's class-data archive
-    (:func:`launcher_env`) and the master (``PINLAKE_SPARK_MASTER_URL``, :func:`spark_master`).
+    (:func:`launcher_env`), the master (``PINLAKE_SPARK_MASTER_URL``, :func:`spark_master`)
+    and the sessions' time zone (``TZ``, :func:`use_session_time_zone`).
     """
     return {
         **settings.child_env(),
         **metastore_env(settings),
         **launcher_env(settings),
         "PINLAKE_SPARK_MASTER_URL": spark_master(settings),
+        "TZ": SESSION_TIME_ZONE,  # the rows it reads: use_session_time_zone
     }
 
 
@@ -365,7 +387,9 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.driver.extraClassPath": classpath,
         "spark.executor.extraClassPath": classpath,
-        "spark.executor.extraJavaOptions": f"-Duser.timezone=UTC {log4j}{jvm_options}",
+        "spark.executor.extraJavaOptions": (
+            f"-Duser.timezone={SESSION_TIME_ZONE} {log4j}{jvm_options}"
+        ),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.catalogImplementation": "hive",
@@ -376,14 +400,14 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionPassword": ms.password,
         "spark.driver.extraJavaOptions": (
             f"{java_option(f'-Dderby.stream.error.file={home}/metastore/derby.log')}"
-            f" -Duser.timezone=UTC {log4j}{cds_options}{jvm_options}"
+            f" -Duser.timezone={SESSION_TIME_ZONE} {log4j}{cds_options}{jvm_options}"
         ),
         # each Hive session's folder (Hive's default: <java.io.tmpdir>/<session id>_resources,
         # left in /tmp by every session), in the home; empty ones are pruned (get_spark)
         "spark.hadoop.hive.downloaded.resources.dir": (
             f"{hive_resources_dir(settings)}/${{hive.session.id}}_resources"
         ),
-        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.session.timeZone": SESSION_TIME_ZONE,
         **codegen_conf(settings.spark_codegen),
         **shape_conf(settings.spark_adaptive, settings.spark_partitions),
         **LOCAL_FILE_SYSTEM,
@@ -618,6 +642,7 @@ def get_spark(
     if not _session_runs():
         check_master(spark_master(settings))
     settings.ensure_dirs()
+    use_session_time_zone()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     for key, value in launcher_env(settings).items():

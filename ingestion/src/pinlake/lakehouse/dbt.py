@@ -256,18 +256,21 @@ def _run_in_process(settings: Settings, args: list[str]) -> int:
     """dbt through ``dbtRunner`` here, in ``settings``' environment (this process's is restored
     afterwards); its exit code as the CLI's (0 ok, 1 failed, 2 error)."""
     import os
+    import time
 
     from dbt.cli.main import dbtRunner
 
     saved, cwd = dict(os.environ), Path.cwd()
     os.environ.update(dbt_env(settings))  # profiles.yml reads env_var(); dbt its DBT_* flags
+    time.tzset()  # its TZ: the rows dbt-spark reads (pinlake.spark.use_session_time_zone)
     os.chdir(REPO_ROOT)
     try:
         result = dbtRunner().invoke(list(args))
-    finally:  # the caller's environment and folder, as they were
+    finally:  # the caller's environment, time zone and folder, as they were
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(saved)
+        time.tzset()
     if result.exception is not None:
         return 2
     return 0 if result.success else 1
