@@ -111,7 +111,6 @@ def test_a_killed_driver_leaves_no_scratch_files(tmp_path) -> None:
     a space: Spark split its Java options there and started no driver
     (pinlake.spark.java_option)."""
     import json
-    import shutil
     import subprocess
     import sys
     import textwrap
@@ -140,8 +139,8 @@ def test_a_killed_driver_leaves_no_scratch_files(tmp_path) -> None:
     # Spark's launcher sources <SPARK_CONF_DIR>/spark-env.sh unquoted: from a clone in "my
     # projects/" it printed "load-spark-env.sh: line 39: …/my: No such file or directory" and ran
     # without pinlake's (helper-58); the folder is reached through a link without a blank
-    conf = tmp_path / "my conf"
-    shutil.copytree(Path(pinlake.__file__).parent / "conf", conf)
+    conf = tmp_path / "my conf"  # pinlake's conf/ (another folder is not used: conf_dir)
+    conf.symlink_to(Path(pinlake.__file__).parent / "conf", target_is_directory=True)
     done = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,

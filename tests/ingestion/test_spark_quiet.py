@@ -75,20 +75,30 @@ def _assert_archive_mapped(log: Path) -> None:
 
 
 def _another_spark(tmp_path: Path) -> dict[str, str]:
-    """A shell's variables for another Spark (pinlake.spark.launcher_env replaces them): a
-    ``SPARK_HOME`` without ``bin/spark-submit`` and ``PYSPARK_SUBMIT_ARGS`` that spark-submit
-    refuses (a notebook's would add a second Delta with ``--packages``)."""
+    """A shell's variables for another Spark (pinlake.spark.launcher_env and get_spark replace
+    them): a ``SPARK_HOME`` without ``bin/spark-submit``, ``PYSPARK_SUBMIT_ARGS`` that
+    spark-submit refuses (a notebook's would add a second Delta with ``--packages``), a
+    ``SPARK_CONF_DIR`` whose spark-defaults.conf logs events to a folder that does not exist,
+    and a ``SPARK_LOCAL_IP`` that is not this machine's (TEST-NET-1)."""
     folder = tmp_path / "another-spark"
-    folder.mkdir()
-    return {"SPARK_HOME": str(folder), "PYSPARK_SUBMIT_ARGS": "--no-such-option pyspark-shell"}
+    (folder / "conf").mkdir(parents=True)
+    (folder / "conf" / "spark-defaults.conf").write_text(
+        f"spark.eventLog.enabled true\nspark.eventLog.dir file://{folder}/no-such-dir\n"
+    )
+    return {
+        "SPARK_HOME": str(folder),
+        "PYSPARK_SUBMIT_ARGS": "--no-such-option pyspark-shell",
+        "SPARK_CONF_DIR": str(folder / "conf"),
+        "SPARK_LOCAL_IP": "192.0.2.10",
+    }
 
 
 def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
     settings, classes = _logging_class_loads(tmp_path)
     env = session_env(settings)
-    env.pop("SPARK_CONF_DIR", None)  # get_spark itself must point Spark at pinlake's conf
-    # and at the wheel's Spark, though the shell names another (its home was used: "…/bin/
-    # spark-submit: No such file or directory"; its submit arguments too)
+    # get_spark itself points Spark at pinlake's conf and the wheel's Spark, though the shell
+    # names another (its home was used: "…/bin/spark-submit: No such file or directory"; its
+    # submit arguments, conf folder and local address too)
     env.update(_another_spark(tmp_path))
     env["TZ"] = "America/Los_Angeles"  # PySpark read timestamps in it: 7 hours early
     done = _run([sys.executable, "-c", SESSION], env)

@@ -286,13 +286,27 @@ def use_session_time_zone() -> None:
     time.tzset()
 
 
+def conf_dir(settings: Settings) -> str:
+    """The ``SPARK_CONF_DIR`` of pinlake's sessions: pinlake's conf/ (spark-env.sh, log4j2),
+    through :func:`blank_free_path`. The shell's is kept only when it is that folder (the
+    Makefile's lint gives it through such a link): another one, a data engineer's for another
+    Spark, brought its spark-defaults.conf (an event log in a folder that does not exist: a
+    168-line traceback) and left out pinlake's spark-env.sh, whose JDK line then reached the
+    terminal and whose class-data archive went unused (helper-68)."""
+    own = settings.log4j_config.parent
+    given = os.environ.get("SPARK_CONF_DIR")
+    if given and Path(given).resolve() == own.resolve():
+        return blank_free_path(given)
+    return blank_free_path(str(own))
+
+
 def launcher_env(settings: Settings) -> dict[str, str]:
     """What Spark's launcher needs in the environment of a process that opens a session (set by
     :func:`get_spark`, carried to dbt by :func:`session_env`): ``SPARK_HOME``, always the
     pyspark wheel's (:func:`pinlake.config.spark_home`), and ``PYSPARK_SUBMIT_ARGS``,
-    ``SPARK_CONF_DIR``
-    (conf/spark-env.sh, unless one is set), the empty folder that spark-env.sh puts on the
-    class path instead (:func:`pinlake.spark_cds.launcher_env`) and, for profiles.yml,
+    ``SPARK_CONF_DIR`` (pinlake's conf/, with its spark-env.sh; :func:`conf_dir`), the empty
+    folder that spark-env.sh puts on the class path instead
+    (:func:`pinlake.spark_cds.launcher_env`) and, for profiles.yml,
     ``PINLAKE_SPARK_CDS_OPTIONS`` (:func:`driver_cds_options`).
 
     PySpark launches ``$SPARK_HOME/bin/spark-submit`` when the variable is set
@@ -305,11 +319,10 @@ def launcher_env(settings: Settings) -> dict[str, str]:
     a second Delta onto the class path beside pinlake's."""
     from pinlake import spark_cds
 
-    conf_dir = os.environ.get("SPARK_CONF_DIR", str(settings.log4j_config.parent))
     return {
         "SPARK_HOME": str(spark_home()),
         "PYSPARK_SUBMIT_ARGS": "pyspark-shell",
-        "SPARK_CONF_DIR": blank_free_path(conf_dir),
+        "SPARK_CONF_DIR": conf_dir(settings),
         **spark_cds.launcher_env(settings),
         "PINLAKE_SPARK_CDS_OPTIONS": driver_cds_options(settings),
     }
@@ -644,11 +657,10 @@ def get_spark(
     settings.ensure_dirs()
     use_session_time_zone()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # loopback only, whatever the shell says
     for key, value in launcher_env(settings).items():
-        # SPARK_CONF_DIR: the caller's own folder, if any, through a link when its path holds a
-        # blank; SPARK_HOME and PYSPARK_SUBMIT_ARGS: pinlake's (launcher_env); the others stay
-        # as a caller set them
+        # SPARK_CONF_DIR, SPARK_HOME and PYSPARK_SUBMIT_ARGS: pinlake's (launcher_env); the
+        # others stay as a caller set them
         replaced = key in ("SPARK_CONF_DIR", "SPARK_HOME", "PYSPARK_SUBMIT_ARGS")
         os.environ[key] = value if replaced else os.environ.get(key, value)
     from pyspark.sql import SparkSession
