@@ -2,6 +2,7 @@
 # `make airflow`: Airflow 3 standalone for pinlake, with state under PINLAKE_HOME.
 #
 #   AIRFLOW_HOME     default $PINLAKE_HOME/airflow (sqlite metadata DB, logs, generated password)
+#   executor, DB     LocalExecutor, that SQLite file: a shell's others are ignored with a note
 #   DAGs folder      this repository's dags/ (no example DAGs)
 #   dbt manifest     `dbt parse` writes it (default target/manifest.json; PINLAKE_DBT_MANIFEST
 #                    overrides) so Cosmos renders each model as a task without running dbt
@@ -21,6 +22,18 @@ export PATH="$BIN:$PATH"  # `airflow standalone` starts its components as `airfl
 export PINLAKE_HOME="${PINLAKE_HOME:-$REPO/.pinlake}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$PINLAKE_HOME/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
+# Airflow standalone on this home: LocalExecutor and a SQLite metadata DB in AIRFLOW_HOME, whatever
+# the shell names for another Airflow (its CeleryExecutor crashed standalone; its database was
+# migrated by this script: helper-68); the variables' names only, a connection holds a password
+for name in AIRFLOW__CORE__EXECUTOR AIRFLOW__DATABASE__SQL_ALCHEMY_CONN \
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_SECRET; do
+    if [[ -n "${!name:-}" ]]; then
+        echo "note: ignoring $name from the environment: make airflow runs LocalExecutor on SQLite in AIRFLOW_HOME" >&2
+        unset "$name"
+    fi
+done
+export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
@@ -90,6 +103,7 @@ Airflow 3 standalone for pinlake
   login           admin; the password is printed below by 'standalone' and kept in
                   $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
   AIRFLOW_HOME    $AIRFLOW_HOME
+  metadata DB     $AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ($AIRFLOW__CORE__EXECUTOR)
   DAGs            $AIRFLOW__CORE__DAGS_FOLDER ($DAGS)
                   they start paused: a run triggered while paused stays queued; unpause each
                   in the UI or with 'airflow dags unpause <dag>' (the CLI line below)

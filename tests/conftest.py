@@ -64,16 +64,17 @@ pytest_plugins = ["airflow_env", "s3_env"]
 #: (``pinlake_testing.KEPT_FROM_SHELL``: the jars, the test JVMs' options below) is dropped
 #: before any test reads it (a home, ports, a bucket: the README's way to run a second home,
 #: which a contributor's shell still held, failed three tests: helper-67's trial); each test
-#: sets what it needs. So are dbt's (another project's ``DBT_TARGET``, ``DBT_PROJECT_DIR``: a
-#: data engineer's shell failed 19 DAG tests; helper-68), but its telemetry switch, and a company
-#: network's proxy variables
+#: sets what it needs. So are dbt's and Airflow's (another project's ``DBT_TARGET``,
+#: ``DBT_PROJECT_DIR``: a data engineer's shell failed 19 DAG tests; another Airflow's executor
+#: or metadata DB; helper-68), but their telemetry switches, and a company network's proxy
+#: variables
 #: (``pinlake_testing.PROXY_VARIABLES``): the tests' own clients speak to loopback services, and
 #: the tests of pinlake's clients set them (``pinlake_testing.behind_a_proxy``).
 #: ``pytest_report_header`` names what was dropped.
 DROPPED_FROM_SHELL = sorted(
     name
     for name in os.environ
-    if (name.startswith(("PINLAKE_", "DBT_")) and name not in KEPT_FROM_SHELL)
+    if (name.startswith(("PINLAKE_", "DBT_", "AIRFLOW_")) and name not in KEPT_FROM_SHELL)
     or name in PROXY_VARIABLES
 )
 for _name in DROPPED_FROM_SHELL:

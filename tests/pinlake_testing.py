@@ -46,9 +46,9 @@ def behind_a_proxy(monkeypatch, proxy: str | None = None) -> str:
     return proxy
 
 
-#: The ``PINLAKE_`` and ``DBT_`` variables a test run takes from the shell (tests/conftest.py
-#: drops the others): where ``make setup`` put the jars, the test JVMs' and Spark sessions'
-#: options, and dbt's telemetry switch.
+#: The ``PINLAKE_``, ``DBT_`` and ``AIRFLOW_`` variables a test run takes from the shell
+#: (tests/conftest.py drops the others): where ``make setup`` put the jars, the test JVMs' and
+#: Spark sessions' options, and dbt's and Cosmos' telemetry switches.
 KEPT_FROM_SHELL = frozenset(
     {
         "PINLAKE_JARS_DIR",
@@ -57,6 +57,7 @@ KEPT_FROM_SHELL = frozenset(
         "PINLAKE_SPARK_ADAPTIVE",
         "PINLAKE_SPARK_PARTITIONS",
         "DBT_SEND_ANONYMOUS_USAGE_STATS",  # telemetry stays off (the Makefile's)
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY",
     }
 )
 

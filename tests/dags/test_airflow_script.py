@@ -141,3 +141,24 @@ def test_airflows_clients_reach_its_api_server_on_loopback_not_through_a_proxy(
     assert f"NO_PROXY={loopback} no_proxy={loopback}" in out, out
     out = _dry_run(tmp_path / "b", probe, HTTP_PROXY=proxy, no_proxy=".corp.example")
     assert f"NO_PROXY=.corp.example,{loopback} no_proxy=.corp.example,{loopback}" in out, out
+
+
+def test_another_airflows_executor_and_database_are_not_used(tmp_path: Path) -> None:
+    """A shell's ``AIRFLOW__CORE__EXECUTOR=CeleryExecutor`` crashed standalone (no celery
+    provider) and its ``SQL_ALCHEMY_CONN`` had the script migrate that database (helper-68):
+    the script runs LocalExecutor on SQLite in AIRFLOW_HOME, says so in its banner, and names
+    what it ignored in one line each, without the connection's password."""
+    done = _script(
+        tmp_path,
+        AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql://airflow:s3cret@db.example/airflow",
+    )
+    assert done.returncode == 0, done.stderr
+    home = tmp_path / "airflow"
+    assert f"metadata DB     sqlite:///{home}/airflow.db (LocalExecutor)" in done.stdout
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note: ignoring")]
+    assert [line.split()[2] for line in notes] == [
+        "AIRFLOW__CORE__EXECUTOR",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    ]
+    assert "s3cret" not in done.stdout + done.stderr
