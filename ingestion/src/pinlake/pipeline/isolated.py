@@ -58,9 +58,10 @@ def run_isolated(
     settings: Settings, stages: list[Stage], *, first: int = 1, total: int | None = None
 ) -> list[StageResult]:
     """Run ``stages`` in order in one fresh Python process on the same settings; returns their
-    results. Stage lines are numbered from ``first`` (of ``total``). Raises
-    :class:`PinlakeError` with the child's message when a step failed, or with its exit code
-    when the child died without a word (killed, crashed JVM)."""
+    results. Stage lines are numbered from ``first`` (of ``total``). Raises the failed step's
+    :class:`PinlakeError` (its message and exit code; the child does not print it, so a CLI
+    shows it once: the demo printed a failed dbt build's error twice, helper-68), or one naming
+    the child's exit code when it died without a word (killed, crashed JVM)."""
     for stage in stages:
         if type(stage.options) not in STEPS:
             raise TypeError(f"no pipeline step takes {type(stage.options).__name__}")
@@ -96,13 +97,17 @@ def run_isolated(
     ]
     if len(results) == len(stages) and "error" not in answer:
         return results
+    if "error" in answer:  # the step's own error, as it would be raised here (printed once)
+        error = PinlakeError(answer["error"])
+        error.exit_code = answer.get("exit_code", PinlakeError.exit_code)
+        raise error
     failed = stages[len(results)].name if len(results) < len(stages) else "a step"
-    message = answer.get("error") or f"exited with code {done.returncode} and no result"
-    raise PinlakeError(f"{failed} failed in its own process: {message}")
+    raise PinlakeError(
+        f"{failed} failed in its own process: it exited with code {done.returncode} and no result"
+    )
 
 
 def _child(out: Path) -> int:
-    from pinlake.console import err_console
 
     request = json.loads(sys.stdin.read())
     settings = Settings()
@@ -115,8 +120,7 @@ def _child(out: Path) -> int:
         start = time.perf_counter()
         try:
             result = run_step(settings, options)
-        except PinlakeError as exc:
-            err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        except PinlakeError as exc:  # the parent raises it (a CLI prints it once)
             answer.update(error=str(exc), exit_code=exc.exit_code)
             out.write_text(json.dumps(answer))
             return exc.exit_code
