@@ -131,8 +131,8 @@ lint: $(VENV)/.installed ## ruff + sqlfluff (sparksql dialect, dbt templater)
 	$(BIN)/ruff format --check ingestion tests dags bench
 	@# the dbt templater's `lint` target starts a short Spark session: conf/spark-env.sh keeps the
 	@# JDK's start-up line off the terminal, as for pinlake's sessions, through a path without
-	@# blanks (Spark's launcher sources it unquoted: pinlake.spark.blank_free_path)
-	SPARK_CONF_DIR="$$($(BIN)/python -c 'import sys; from pinlake.spark import blank_free_path; print(blank_free_path(sys.argv[1]))' "$(CURDIR)/ingestion/src/pinlake/conf")" \
+	@# blanks (Spark's launcher sources it unquoted: pinlake.blank_free.blank_free_path)
+	SPARK_CONF_DIR="$$($(BIN)/python -c 'import sys; from pinlake.blank_free import blank_free_path; print(blank_free_path(sys.argv[1]))' "$(CURDIR)/ingestion/src/pinlake/conf")" \
 		$(BIN)/sqlfluff lint models tests/dbt
 
 # Under `make test` pytest starts after the lint: on a fresh clone the lint still runs beside

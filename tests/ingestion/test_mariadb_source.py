@@ -43,8 +43,10 @@ def _start(settings: Settings) -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A MariaDB server of its own home, on a free loopback port, for the module."""
-    settings = _settings(tmp_path_factory.mktemp("mariadb") / "home", free_ports(1)[0])
+    """A MariaDB server of its own home, on a free loopback port, for the module. The home's
+    path holds a blank (a clone in "my projects/"): mariadb-install-db chowned it unquoted and
+    failed with "chown: cannot access '…/my'" (helper-68)."""
+    settings = _settings(tmp_path_factory.mktemp("mariadb") / "my home", free_ports(1)[0])
     _start(settings)
     yield settings
     mariadb.stop(settings)

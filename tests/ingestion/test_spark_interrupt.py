@@ -117,8 +117,9 @@ def test_a_killed_driver_leaves_no_scratch_files(tmp_path) -> None:
     from pathlib import Path
 
     import pinlake
+    from pinlake.blank_free import blank_free_path
     from pinlake.config import Settings
-    from pinlake.spark import blank_free_path, scratch_dir
+    from pinlake.spark import scratch_dir
 
     home = tmp_path / "my home"
     ended = scratch_dir(Settings(home=home), pid=2**22 + 1)  # above Linux's pid_max

@@ -46,10 +46,10 @@ def test_make_lint_reaches_spark_env_through_a_path_without_blanks(tmp_path: Pat
     """From a clone in "my projects/", sqlfluff's dbt templater started Spark, whose launcher
     sources ``${SPARK_CONF_DIR}/spark-env.sh`` unquoted, and ``make lint`` printed
     ``load-spark-env.sh: …/my: No such file or directory`` (helper-58): the recipe names the
-    conf folder through :func:`pinlake.spark.blank_free_path`. And a shell's ``SPARK_HOME``
+    conf folder through :func:`pinlake.blank_free.blank_free_path`. And a shell's ``SPARK_HOME``
     (another Spark install), which PySpark would launch instead of the wheel's, and
     ``PYSPARK_SUBMIT_ARGS`` do not reach it (the Makefile unexports them)."""
-    from pinlake.spark import blank_free_path
+    from pinlake.blank_free import blank_free_path
 
     clone = tmp_path / "my projects" / "pinlake"
     conf = clone / "ingestion" / "src" / "pinlake" / "conf"

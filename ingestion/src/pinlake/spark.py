@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from pinlake.blank_free import blank_free_path
 from pinlake.config import Settings, get_settings, java_executable, spark_home
 from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError
 
@@ -234,36 +235,6 @@ def driver_cds_options(settings: Settings, classpath: str | None = None) -> str:
     if archive is None:
         return ""
     return f"{java_option(f'-XX:SharedArchiveFile={archive}')} {spark_cds.QUIET}"
-
-
-def blank_free_path(folder: str) -> str:
-    """``folder``, or where it holds a blank, a link to it whose path holds none
-    (``<temp folder>/pinlake-<digest of folder>``, made once): Spark's
-    ``bin/load-spark-env.sh`` sources ``${SPARK_CONF_DIR}/spark-env.sh`` unquoted, so from a
-    clone in "my projects/" every Spark start printed ``load-spark-env.sh: line 39: …/my: No such
-    file or directory`` and ran without pinlake's spark-env.sh (helper-58). ``folder`` as it is
-    when the link cannot be made or the temporary folder's path holds a blank too."""
-    import hashlib
-    import tempfile
-
-    if not re.search(r"\s", folder):
-        return folder
-    link = (
-        Path(tempfile.gettempdir()) / f"pinlake-{hashlib.sha256(folder.encode()).hexdigest()[:16]}"
-    )
-    if re.search(r"\s", str(link)):
-        return folder
-    try:
-        link.symlink_to(folder, target_is_directory=True)
-    except FileExistsError:
-        pass  # made by an earlier start: used if it is this user's and still leads to ``folder``
-    except OSError:
-        return folder
-    try:
-        own = link.lstat().st_uid == os.getuid()  # not another user's link in a shared folder
-    except OSError:
-        return folder
-    return str(link) if own and link.resolve() == Path(folder).resolve() else folder
 
 
 #: The time zone of every Spark session pinlake opens (``spark.sql.session.timeZone``, the JVMs'

@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from pinlake import run_folder
+from pinlake.blank_free import blank_free_path
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
 from pinlake.services import process
@@ -164,10 +165,13 @@ def prepare(settings: Settings) -> tuple[str, Path]:
         handle.write(text)
     data = data_dir(settings)
     if not (data / "mysql").is_dir():
+        # the tool runs `chown $user $dir` unquoted: a home in "my projects/" failed with
+        # "chown: cannot access '…/my'" (helper-68); a link without blanks leads to the folder
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
         argv = [
             install_db,
             "--no-defaults",
-            f"--datadir={data}",
+            f"--datadir={blank_free_path(str(data))}",
             "--auth-root-authentication-method=socket",
             "--skip-test-db",
             *_as_root(),
