@@ -4,10 +4,12 @@ dbt's own words for the same error: helper-56)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import shlex
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 from pinlake.config import Settings
@@ -49,7 +51,11 @@ def test_dbt_output_passes_on_without_them(tmp_path: Path, capfd, monkeypatch) -
     child.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(script))}\n")
     child.chmod(0o755)
     monkeypatch.setattr(dbt, "dbt_executable", lambda: str(child))
-    assert dbt._invoke(Settings(home=tmp_path / "home"), ["run"], in_process=False) == 1
+    with warnings.catch_warnings(record=True) as caught:  # its pipes closed (helper-68: unclosed)
+        warnings.simplefilter("always", ResourceWarning)
+        assert dbt._invoke(Settings(home=tmp_path / "home"), ["run"], in_process=False) == 1
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
     out, err = capfd.readouterr()
     assert out == "12:00:00  1 of 1 ERROR creating sql view model x\n"
     assert err == "Database Error in model x: [UNRESOLVED_COLUMN] nope\n"

@@ -249,6 +249,9 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
         raise
     for forwarder in forwarders:  # the rest of its output (the pipes end with the child)
         forwarder.join()
+    for pipe in (child.stdout, child.stderr):  # read to their end: closed, not left to the GC
+        if pipe is not None:
+            pipe.close()
     return returncode
 
 
