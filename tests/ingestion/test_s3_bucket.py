@@ -168,8 +168,10 @@ def test_a_shell_with_an_aws_profile_the_machine_lacks_leaves_the_servers_errors
         service.wait_healthy(settings, timeout=60, pid_=pid)
         for name, value in {**service.client_env(settings), **service.LOCAL_CREDENTIALS}.items():
             monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_PROFILE")  # the client's own; the server never reads it
+        # services up --s3 creates the bucket with the shell's profile still set (it crashed:
+        # ProfileNotFound, helper-69)
         assert service.create_bucket(settings, "pinlake-profile")
+        monkeypatch.delenv("AWS_PROFILE")  # the client's own; the server never reads it
         path = layout.file_path(location("s3://pinlake-profile"), "pinterest.pin", 0, 0)
         layout.write_new(path, [b"{}"])
         with pytest.raises(FileExistsError):  # S3's 412 PreconditionFailed, not a 500

@@ -124,11 +124,21 @@ def create_bucket(settings: Settings, name: str) -> bool:
     """Create bucket ``name`` on this server; False if it existed. Raises PinlakeError when the
     server refuses (an invalid bucket name)."""
     import boto3
+    import botocore.session
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
     env = client_env(settings)
-    client = boto3.client(
+    # this machine's server: none of the shell's AWS profile or config files, which are for
+    # real AWS (AWS_PROFILE naming one the machine lacks crashed services up --s3: helper-69)
+    own = botocore.session.Session(
+        session_vars={
+            "profile": (None, None, None, None),
+            "config_file": (None, None, os.devnull, None),
+            "credentials_file": (None, None, os.devnull, None),
+        }
+    )
+    client = boto3.session.Session(botocore_session=own).client(
         "s3",
         endpoint_url=env["AWS_ENDPOINT_URL"],
         region_name=env["AWS_REGION"],
