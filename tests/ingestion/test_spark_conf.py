@@ -231,6 +231,9 @@ def test_a_child_gets_the_settings_from_config_and_spark_s_decisions_from_spark(
         "SPARK_CONF_DIR",
         "SPARK_HOME",
         "PYSPARK_SUBMIT_ARGS",
+        "PYSPARK_PYTHON",
+        "NO_PROXY",
+        "no_proxy",
         "TZ",
     }
     check = (

@@ -39,6 +39,8 @@ assert spark.sql("select 1 as x").collect()[0].x == 1
 from datetime import datetime
 row = spark.sql("select timestamp'2022-07-13 21:08:05' as t").collect()[0]
 assert row.t == datetime(2022, 7, 13, 21, 8, 5), row.t
+# a Python worker runs this virtualenv's Python, not the shell's PYSPARK_PYTHON
+assert spark.sparkContext.parallelize([1, 2], 1).map(lambda x: x + 1).sum() == 5
 spark._jvm.org.slf4j.LoggerFactory.getLogger("pinlake.test").error("this error stays visible")
 # the AWS SDK bundle's own (shaded) SLF4J, which every SDK class logs through on the first s3a://
 # call: its events reach log4j2 too, with no "SLF4J: Failed to load class" on the way
@@ -79,7 +81,8 @@ def _another_spark(tmp_path: Path) -> dict[str, str]:
     them): a ``SPARK_HOME`` without ``bin/spark-submit``, ``PYSPARK_SUBMIT_ARGS`` that
     spark-submit refuses (a notebook's would add a second Delta with ``--packages``), a
     ``SPARK_CONF_DIR`` whose spark-defaults.conf logs events to a folder that does not exist,
-    and a ``SPARK_LOCAL_IP`` that is not this machine's (TEST-NET-1)."""
+    a ``SPARK_LOCAL_IP`` that is not this machine's (TEST-NET-1) and a ``PYSPARK_PYTHON`` that
+    is not there (a conda shell's)."""
     folder = tmp_path / "another-spark"
     (folder / "conf").mkdir(parents=True)
     (folder / "conf" / "spark-defaults.conf").write_text(
@@ -90,6 +93,7 @@ def _another_spark(tmp_path: Path) -> dict[str, str]:
         "PYSPARK_SUBMIT_ARGS": "--no-such-option pyspark-shell",
         "SPARK_CONF_DIR": str(folder / "conf"),
         "SPARK_LOCAL_IP": "192.0.2.10",
+        "PYSPARK_PYTHON": str(folder / "bin" / "python"),
     }
 
 

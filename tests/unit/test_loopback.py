@@ -16,7 +16,7 @@ from pinlake_testing import behind_a_proxy
 
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
-from pinlake.loopback import on_loopback
+from pinlake.loopback import no_proxy_env, on_loopback
 from pinlake.produce import ProduceToApi
 from pinlake.produce.http import post_events
 
@@ -72,3 +72,15 @@ def test_the_producer_reaches_a_remote_api_through_the_shells_proxy(
     with pytest.raises(PinlakeError, match="is not healthy: 502"):
         post_events(settings, iter([]), ProduceToApi(api_url=remote, events=1))
     assert proxy == [f"GET {remote}/healthz HTTP/1.1"]
+
+
+def test_the_processes_pinlake_starts_reach_loopback_directly() -> None:
+    """Spark's JVMs (the AWS SDK of ``s3a://``) read the proxy variables themselves: a land from
+    the local S3 server went to the shell's proxy and failed after six minutes of retries
+    (helper-69); with loopback in ``NO_PROXY`` it landed (pinlake.spark.launcher_env,
+    pinlake.services.spark_cluster.daemon_env)."""
+    loopback = "127.0.0.1,localhost,::1"
+    assert no_proxy_env({}) == {"NO_PROXY": loopback, "no_proxy": loopback}
+    shell = {"no_proxy": ".corp.example, 127.0.0.1", "HTTP_PROXY": "http://proxy:3128"}
+    merged = f".corp.example,{loopback}"
+    assert no_proxy_env(shell) == {"NO_PROXY": merged, "no_proxy": merged}

@@ -12,6 +12,7 @@ request; no pinlake import.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -41,3 +42,19 @@ def get_local(url: str, timeout: float) -> httpx.Response:
     import httpx
 
     return httpx.get(url, timeout=timeout, trust_env=False)
+
+
+#: Loopback's names, as ``NO_PROXY`` lists hosts.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def no_proxy_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """``NO_PROXY`` and ``no_proxy`` for a process pinlake starts whose clients read the proxy
+    variables themselves (the JVMs' AWS SDK in Spark's ``s3a://``, Airflow's httpx): the
+    entries ``environ`` names (either spelling), then :data:`LOOPBACK_HOSTS`. A land from the
+    local S3 server went to the shell's proxy and failed after six minutes of retries
+    (helper-69)."""
+    given = environ.get("NO_PROXY") or environ.get("no_proxy") or ""
+    hosts = [h.strip() for h in given.split(",") if h.strip()]
+    merged = ",".join(dict.fromkeys([*hosts, *LOOPBACK_HOSTS]))
+    return {"NO_PROXY": merged, "no_proxy": merged}

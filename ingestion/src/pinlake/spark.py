@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Literal
 from pinlake.blank_free import blank_free_path
 from pinlake.config import Settings, get_settings, java_executable, spark_home
 from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError
+from pinlake.loopback import no_proxy_env
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -287,12 +288,17 @@ def launcher_env(settings: Settings) -> dict[str, str]:
     or directory``). The Spark cluster and the Thrift server set the same home. For the same
     reason ``PYSPARK_SUBMIT_ARGS`` is PySpark's own default, ``pyspark-shell``: a notebook
     user's ``--packages io.delta:delta-spark_2.13:4.0.0 pyspark-shell`` had Spark's Ivy fetch
-    a second Delta onto the class path beside pinlake's."""
+    a second Delta onto the class path beside pinlake's. ``PYSPARK_PYTHON`` is this
+    virtualenv's Python (a conda shell's other Python failed every Python worker: helper-69),
+    and ``NO_PROXY`` names loopback (:func:`pinlake.loopback.no_proxy_env`: the AWS SDK of
+    ``s3a://`` follows the shell's proxy for any other host)."""
     from pinlake import spark_cds
 
     return {
         "SPARK_HOME": str(spark_home()),
         "PYSPARK_SUBMIT_ARGS": "pyspark-shell",
+        "PYSPARK_PYTHON": sys.executable,
+        **no_proxy_env(os.environ),
         "SPARK_CONF_DIR": conf_dir(settings),
         **spark_cds.launcher_env(settings),
         "PINLAKE_SPARK_CDS_OPTIONS": driver_cds_options(settings),
@@ -627,12 +633,18 @@ def get_spark(
         check_master(spark_master(settings))
     settings.ensure_dirs()
     use_session_time_zone()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # loopback only, whatever the shell says
     for key, value in launcher_env(settings).items():
-        # SPARK_CONF_DIR, SPARK_HOME and PYSPARK_SUBMIT_ARGS: pinlake's (launcher_env); the
-        # others stay as a caller set them
-        replaced = key in ("SPARK_CONF_DIR", "SPARK_HOME", "PYSPARK_SUBMIT_ARGS")
+        # pinlake's, whatever the shell says (launcher_env); the others stay as a caller set
+        # them
+        replaced = key in (
+            "SPARK_CONF_DIR",
+            "SPARK_HOME",
+            "PYSPARK_SUBMIT_ARGS",
+            "PYSPARK_PYTHON",
+            "NO_PROXY",
+            "no_proxy",
+        )
         os.environ[key] = value if replaced else os.environ.get(key, value)
     from pyspark.sql import SparkSession
 

@@ -43,7 +43,7 @@ from typing import Any
 from pinlake import run_folder
 from pinlake.config import MAX_LOCAL_WORKERS, Settings, spark_home
 from pinlake.errors import PinlakeError
-from pinlake.loopback import get_local
+from pinlake.loopback import get_local, no_proxy_env
 from pinlake.run_folder import running_master_url
 from pinlake.services import process
 
@@ -167,7 +167,8 @@ def worker_argv(settings: Settings, n: int) -> list[str]:
 def daemon_env(settings: Settings, n: int | None = None) -> dict[str, str]:
     """The environment of the master (``n`` None) or of worker ``n``: this environment plus
     ``SPARK_HOME`` (the wheel), loopback, this virtualenv's Python for the executors' Python
-    workers, the daemons' options (fixed ports; the master's cores per application) and, for a
+    workers, ``NO_PROXY`` with loopback (:func:`pinlake.loopback.no_proxy_env`), the daemons'
+    options (fixed ports; the master's cores per application) and, for a
     worker, its executors' scratch dir (``SPARK_LOCAL_DIRS``) under its work dir. Spark's own
     logging configuration (INFO, to the log file): pinlake's errors-only one is for drivers."""
     env = dict(os.environ)
@@ -178,6 +179,7 @@ def daemon_env(settings: Settings, n: int | None = None) -> dict[str, str]:
         PYSPARK_PYTHON=sys.executable,
         SPARK_LOG_DIR=str(settings.logs_dir),
         DO_NOT_TRACK="1",
+        **no_proxy_env(os.environ),  # the executors' s3a:// to a server on loopback: direct
     )
     if settings.jvm_options:  # the daemons' JVMs (Spark's launcher: SPARK_DAEMON_JAVA_OPTS)
         env["SPARK_DAEMON_JAVA_OPTS"] = settings.jvm_options
