@@ -26,14 +26,18 @@ export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
 # the shell names for another Airflow (its CeleryExecutor crashed standalone; its database was
 # migrated by this script: helper-68); the variables' names only, a connection holds a password
 for name in AIRFLOW__CORE__EXECUTOR AIRFLOW__DATABASE__SQL_ALCHEMY_CONN \
-    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_SECRET; do
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_SECRET \
+    AIRFLOW__CORE__AUTH_MANAGER; do
     if [[ -n "${!name:-}" ]]; then
-        echo "note: ignoring $name from the environment: make airflow runs LocalExecutor on SQLite in AIRFLOW_HOME" >&2
+        echo "note: ignoring $name from the environment: make airflow runs LocalExecutor on SQLite in AIRFLOW_HOME, with the simple auth manager" >&2
         unset "$name"
     fi
 done
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
+# the banner's login: the simple auth manager's generated password (another Airflow's FAB one is
+# not installed here: helper-69)
+export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
@@ -111,7 +115,7 @@ Airflow 3 standalone for pinlake
   PINLAKE_HOME    $PINLAKE_HOME
   services        pinterest_batch and pinterest_stream need them:
                   $SERVICES_ENV $(printf %q "$BIN/pinlake") services up
-  CLI elsewhere   AIRFLOW_HOME=$(printf %q "$AIRFLOW_HOME") AIRFLOW__CORE__DAGS_FOLDER=$(printf %q "$REPO/dags") $(printf %q "$BIN/airflow") ...
+  CLI elsewhere   AIRFLOW_HOME=$(printf %q "$AIRFLOW_HOME") AIRFLOW__CORE__DAGS_FOLDER=$(printf %q "$REPO/dags") AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$(printf %q "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") $(printf %q "$BIN/airflow") ...
 MSG
 )"
 if [[ "${PINLAKE_AIRFLOW_DRY_RUN:-}" == 1 ]]; then

@@ -77,7 +77,9 @@ def test_the_printed_command_lines_survive_a_clone_whose_path_holds_a_blank(tmp_
     ]
     words = shlex.split(cli)
     assert words[1] == f"AIRFLOW__CORE__DAGS_FOLDER={clone / 'dags'}"
-    assert words[2:] == [str(clone / ".venv" / "bin" / "airflow"), "..."]
+    airflow_db = tmp_path / "home" / "airflow" / "airflow.db"
+    assert words[2] == f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///{airflow_db}"
+    assert words[3:] == [str(clone / ".venv" / "bin" / "airflow"), "..."]
 
 
 def test_a_port_that_is_not_one_is_one_line_before_anything_starts(tmp_path: Path) -> None:
@@ -152,6 +154,7 @@ def test_another_airflows_executor_and_database_are_not_used(tmp_path: Path) -> 
         tmp_path,
         AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql://airflow:s3cret@db.example/airflow",
+        AIRFLOW__CORE__AUTH_MANAGER="airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
     )
     assert done.returncode == 0, done.stderr
     home = tmp_path / "airflow"
@@ -160,5 +163,9 @@ def test_another_airflows_executor_and_database_are_not_used(tmp_path: Path) -> 
     assert [line.split()[2] for line in notes] == [
         "AIRFLOW__CORE__EXECUTOR",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__CORE__AUTH_MANAGER",
     ]
     assert "s3cret" not in done.stdout + done.stderr
+    # the CLI line to copy names the same database (the shell's would win in another shell)
+    (cli,) = [line for line in done.stdout.splitlines() if "CLI elsewhere" in line]
+    assert f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///{home}/airflow.db" in cli
