@@ -11,7 +11,7 @@ import pytest
 from pinlake_testing import render_profiles
 
 from pinlake.config import REPO_ROOT, Settings
-from pinlake.spark import driver_cds_options, session_env, spark_conf
+from pinlake.spark import SHELL_REPLACED, driver_cds_options, session_env, spark_conf
 
 
 @pytest.mark.parametrize(
@@ -228,12 +228,7 @@ def test_a_child_gets_the_settings_from_config_and_spark_s_decisions_from_spark(
         "PINLAKE_SPARK_MASTER_URL",
         "PINLAKE_SPARK_CDS_OPTIONS",
         "PINLAKE_SPARK_CLASSPATH_CONF_DIR",
-        "SPARK_CONF_DIR",
-        "SPARK_HOME",
-        "PYSPARK_SUBMIT_ARGS",
-        "PYSPARK_PYTHON",
-        "NO_PROXY",
-        "no_proxy",
+        *SHELL_REPLACED,  # SPARK_HOME, SPARK_CONF_DIR, …
         "TZ",
     }
     check = (

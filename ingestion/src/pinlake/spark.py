@@ -272,6 +272,14 @@ def conf_dir(settings: Settings) -> str:
     return blank_free_path(str(own))
 
 
+#: The variables of :func:`launcher_env` that are pinlake's whatever the shell says (a shell set
+#: up for another Spark: README, "A shell set up for other tools").
+SHELL_REPLACED = frozenset(
+    {"SPARK_HOME", "SPARK_CONF_DIR", "PYSPARK_SUBMIT_ARGS", "PYSPARK_PYTHON"}
+    | {"NO_PROXY", "no_proxy"}
+)
+
+
 def launcher_env(settings: Settings) -> dict[str, str]:
     """What Spark's launcher needs in the environment of a process that opens a session (set by
     :func:`get_spark`, carried to dbt by :func:`session_env`): ``SPARK_HOME``, always the
@@ -635,16 +643,8 @@ def get_spark(
     use_session_time_zone()
     os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # loopback only, whatever the shell says
     for key, value in launcher_env(settings).items():
-        # pinlake's, whatever the shell says (launcher_env); the others stay as a caller set
-        # them
-        replaced = key in (
-            "SPARK_CONF_DIR",
-            "SPARK_HOME",
-            "PYSPARK_SUBMIT_ARGS",
-            "PYSPARK_PYTHON",
-            "NO_PROXY",
-            "no_proxy",
-        )
+        # the others stay as a caller set them (a parent's session_env)
+        replaced = key in SHELL_REPLACED
         os.environ[key] = value if replaced else os.environ.get(key, value)
     from pyspark.sql import SparkSession
 
