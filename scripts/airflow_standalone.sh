@@ -73,9 +73,15 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_S
 # ... and through httpx, which sends a request for any host NO_PROXY does not name to a company
 # network's HTTP_PROXY: loopback is added to it (both spellings), as pinlake's own clients of its
 # services ignore the proxy (pinlake.loopback)
+# (each once: a shell that names them already, pinlake's own processes do, keeps its list)
 NO_PROXY="${NO_PROXY:-${no_proxy:-}}"
-export NO_PROXY="${NO_PROXY:+$NO_PROXY,}127.0.0.1,localhost,::1"
-export no_proxy="$NO_PROXY"
+for host in 127.0.0.1 localhost ::1; do
+    case ",${NO_PROXY// /}," in
+        *",$host,"*) ;;
+        *) NO_PROXY="${NO_PROXY:+$NO_PROXY,}$host" ;;
+    esac
+done
+export NO_PROXY no_proxy="$NO_PROXY"
 
 # a PINLAKE_ variable that nothing reads: pinlake's own warning, as its commands give it (the
 # services line below carried a misspelt PINLAKE_API_PORT without a word: helper-61)

@@ -8,12 +8,20 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from pinlake_testing import PROXY_VARIABLES
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "airflow_standalone.sh"
 
 
 def _script(tmp_path: Path, script: Path = SCRIPT, **env: str) -> subprocess.CompletedProcess:
-    """The script's dry run with ``env`` and none of this shell's PINLAKE_/AIRFLOW_ variables."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PINLAKE_", "AIRFLOW_"))}
+    """The script's dry run with ``env`` and none of this process's PINLAKE_/AIRFLOW_ or proxy
+    variables (a Spark session of the same worker adds loopback to NO_PROXY:
+    pinlake.loopback.no_proxy_env)."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PINLAKE_", "AIRFLOW_")) and k not in PROXY_VARIABLES
+    }
     return subprocess.run(
         ["bash", str(script)],
         env={**clean, "PINLAKE_AIRFLOW_DRY_RUN": "1", "PINLAKE_HOME": str(tmp_path), **env},
@@ -143,6 +151,9 @@ def test_airflows_clients_reach_its_api_server_on_loopback_not_through_a_proxy(
     assert f"NO_PROXY={loopback} no_proxy={loopback}" in out, out
     out = _dry_run(tmp_path / "b", probe, HTTP_PROXY=proxy, no_proxy=".corp.example")
     assert f"NO_PROXY=.corp.example,{loopback} no_proxy=.corp.example,{loopback}" in out, out
+    # a list that names loopback already (a pinlake process's: a CI run saw each twice)
+    out = _dry_run(tmp_path / "c", probe, HTTP_PROXY=proxy, NO_PROXY="localhost, .corp.example")
+    assert "NO_PROXY=localhost, .corp.example,127.0.0.1,::1 " in out, out
 
 
 def test_another_airflows_executor_and_database_are_not_used(tmp_path: Path) -> None:
