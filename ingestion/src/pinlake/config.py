@@ -594,9 +594,6 @@ class Settings(BaseSettings):
             # read by profiles.yml only (derived from the fields above); its class path
             # (PINLAKE_SPARK_CLASSPATH) depends on the metastore: pinlake.spark.metastore_env
             PINLAKE_LOG4J_CONFIG=str(self.log4j_config),
-            # loopback only, as every service pinlake starts: a shell's address (another
-            # machine's, a VPN's) left the driver unable to bind (helper-68)
-            SPARK_LOCAL_IP="127.0.0.1",
             DBT_PROFILES_DIR=str(REPO_ROOT),
             DBT_PROJECT_DIR=str(REPO_ROOT),
             # the project's profile and this target: a shell's DBT_PROFILE/DBT_TARGET (another

@@ -275,7 +275,7 @@ def conf_dir(settings: Settings) -> str:
 #: The variables of :func:`launcher_env` that are pinlake's whatever the shell says (a shell set
 #: up for another Spark: README, "A shell set up for other tools").
 SHELL_REPLACED = frozenset(
-    {"SPARK_HOME", "SPARK_CONF_DIR", "PYSPARK_SUBMIT_ARGS", "PYSPARK_PYTHON"}
+    {"SPARK_HOME", "SPARK_CONF_DIR", "PYSPARK_SUBMIT_ARGS", "PYSPARK_PYTHON", "SPARK_LOCAL_IP"}
     | {"NO_PROXY", "no_proxy"}
 )
 
@@ -298,14 +298,17 @@ def launcher_env(settings: Settings) -> dict[str, str]:
     user's ``--packages io.delta:delta-spark_2.13:4.0.0 pyspark-shell`` had Spark's Ivy fetch
     a second Delta onto the class path beside pinlake's. ``PYSPARK_PYTHON`` is this
     virtualenv's Python (a conda shell's other Python failed every Python worker: helper-69),
-    and ``NO_PROXY`` names loopback (:func:`pinlake.loopback.no_proxy_env`: the AWS SDK of
-    ``s3a://`` follows the shell's proxy for any other host)."""
+    ``NO_PROXY`` names loopback (:func:`pinlake.loopback.no_proxy_env`: the AWS SDK of
+    ``s3a://`` follows the shell's proxy for any other host), and ``SPARK_LOCAL_IP`` is
+    loopback, as every service pinlake starts (a shell's other address left the driver unable
+    to bind: helper-68)."""
     from pinlake import spark_cds
 
     return {
         "SPARK_HOME": str(spark_home()),
         "PYSPARK_SUBMIT_ARGS": "pyspark-shell",
         "PYSPARK_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
         **no_proxy_env(os.environ),
         "SPARK_CONF_DIR": conf_dir(settings),
         **spark_cds.launcher_env(settings),
@@ -641,7 +644,6 @@ def get_spark(
         check_master(spark_master(settings))
     settings.ensure_dirs()
     use_session_time_zone()
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # loopback only, whatever the shell says
     for key, value in launcher_env(settings).items():
         # the others stay as a caller set them (a parent's session_env)
         replaced = key in SHELL_REPLACED
