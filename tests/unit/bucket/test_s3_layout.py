@@ -192,7 +192,12 @@ def test_an_s3_bucket_without_credentials_names_the_aws_variables(monkeypatch, t
         ("AWS_ENDPOINT_URL", "127.0.0.1:5000", "AWS_ENDPOINT_URL='127.0.0.1:5000' is not an"),
         ("AWS_ENDPOINT_URL_S3", "notaurl", "AWS_ENDPOINT_URL_S3='notaurl' is not an endpoint URL"),
         ("AWS_REGION", "bad region", "region_name 'bad region' doesn't match a supported format"),
-        ("AWS_PROFILE", "no-such-profile", "The config profile (no-such-profile) could not be"),
+        # helper-70: botocore's words did not name the variable, nor where profiles are read
+        (
+            "AWS_PROFILE",
+            "no-such-profile",
+            "AWS_PROFILE='no-such-profile': The config profile (no-such-profile) could not be",
+        ),
     ],
 )
 def test_an_aws_variable_boto3_refuses_is_one_error_naming_it(
@@ -217,7 +222,49 @@ def test_an_aws_variable_boto3_refuses_is_one_error_naming_it(
     assert message.startswith("S3 client: ") and expected in message, message
     if variable == "AWS_REGION":
         assert "(AWS_REGION, AWS_DEFAULT_REGION)" in message
+    if variable == "AWS_PROFILE":
+        assert f"found in AWS_CONFIG_FILE={str(tmp_path / 'none')!r} or " in message, message
+        assert message.endswith("unset AWS_PROFILE or create that profile"), message
     assert layout._S3_CLIENTS == {}  # nothing kept: the next call tries the variables again
+
+
+def test_s3a_reads_the_profile_boto3_reads_from_the_shared_credentials_file(tmp_path) -> None:
+    """Without a key pair in the environment boto3 signs with a profile of the shared
+    credentials file; S3A's default chain does not read that file (``land`` failed with
+    ``NoAuthWithAWSException`` after ``sink`` wrote with the profile), so its profile provider
+    is set on that file, for the same profile, then the instance role."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[dev]\naws_access_key_id = id\naws_secret_access_key = secret\n")
+    chain = (
+        "org.apache.hadoop.fs.s3a.auth.ProfileAWSCredentialsProvider,"
+        "org.apache.hadoop.fs.s3a.auth.IAMInstanceCredentialsProvider"
+    )
+    named = s3a_conf({"AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_PROFILE": "dev"})
+    assert named == {
+        "fs.s3a.aws.credentials.provider": chain,
+        "fs.s3a.auth.profile.file": str(credentials),
+        "fs.s3a.auth.profile.name": "dev",
+    }
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "credentials").write_text(credentials.read_text())
+    at_home = s3a_conf({"HOME": str(tmp_path), "AWS_REGION": "eu-west-1"})
+    assert at_home["fs.s3a.auth.profile.file"] == str(tmp_path / ".aws" / "credentials")
+    assert at_home["fs.s3a.auth.profile.name"] == "default"  # boto3's when AWS_PROFILE is unset
+    assert at_home["fs.s3a.endpoint.region"] == "eu-west-1"
+    # the provider refuses a file that does not exist, and with it the whole chain: not set
+    assert s3a_conf({"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}) == {}
+    assert s3a_conf({"HOME": str(tmp_path / "elsewhere"), "AWS_PROFILE": "dev"}) == {}
+    # a key pair in the environment comes first, as in boto3's chain
+    keys = s3a_conf(
+        {
+            "HOME": str(tmp_path),
+            "AWS_PROFILE": "dev",
+            "AWS_ACCESS_KEY_ID": "id",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+        }
+    )
+    assert keys["fs.s3a.aws.credentials.provider"].endswith(".SimpleAWSCredentialsProvider")
+    assert "fs.s3a.auth.profile.file" not in keys
 
 
 def test_a_changed_secret_gets_a_new_s3_client(monkeypatch) -> None:

@@ -207,7 +207,7 @@ def s3_client() -> Any:
     if client is None:
         import boto3
         from botocore.config import Config
-        from botocore.exceptions import BotoCoreError, InvalidRegionError
+        from botocore.exceptions import BotoCoreError, InvalidRegionError, ProfileNotFound
 
         config = Config(
             s3={"addressing_style": "path"} if endpoint else {},
@@ -229,13 +229,27 @@ def s3_client() -> Any:
                 f"S3 client: {endpoint_variable}={endpoint!r} is not an endpoint URL ({exc}): "
                 "give the scheme, host and port, e.g. http://127.0.0.1:5000"
             ) from exc
-        except BotoCoreError as exc:  # a profile not found, a config file it cannot parse
+        except ProfileNotFound as exc:  # the AWS CLI refuses the same way; say which variable
+            raise BucketAccessError(
+                f"S3 client: AWS_PROFILE={os.environ.get('AWS_PROFILE')!r}: {exc} in "
+                f"{_aws_file('AWS_CONFIG_FILE', '~/.aws/config')} or "
+                f"{_aws_file('AWS_SHARED_CREDENTIALS_FILE', '~/.aws/credentials')}: "
+                "unset AWS_PROFILE or create that profile"
+            ) from exc
+        except BotoCoreError as exc:  # e.g. a config file it cannot parse (botocore names it)
             raise BucketAccessError(f"S3 client: {exc}") from exc
         _S3_CLIENTS[key] = client
     return client
 
 
 _S3_CLIENTS: dict[tuple, Any] = {}
+
+
+def _aws_file(variable: str, default: str) -> str:
+    """Where botocore reads a shared AWS file: ``variable``'s value, or ``default`` (the AWS
+    CLI's "Configuration and credential file settings"), named for an error message."""
+    value = os.environ.get(variable)
+    return f"{variable}={value!r}" if value else default
 
 
 def _s3_call(what: str, path: S3Path, call, **kwargs):
