@@ -42,3 +42,34 @@ def test_delta_table_on_s3a_commits_and_reads_back(spark, spark_settings, s3_buc
         if "/_delta_log/" in k["Key"] and k["Key"].endswith(".json")
     )
     assert commits == [f"{v:020d}.json" for v in range(3)]
+
+
+def test_s3a_signs_with_the_profile_boto3_signs_with(
+    spark, spark_settings, s3_bucket, tmp_path, monkeypatch
+) -> None:
+    """Credentials from a profile of the shared credentials file only (``AWS_PROFILE``, no key
+    pair in the environment, as ``aws configure --profile`` leaves a laptop): the bucket's
+    client writes with it and the session reads the same object over ``s3a://`` (S3A's
+    default chain does not read the file: ``NoAuthWithAWSException``). The session was
+    given a key pair before (the fixture's environment); :func:`~pinlake.spark.get_spark`
+    takes it off again, or new file systems would go on signing with it."""
+    from pinlake.spark import get_spark
+
+    get_spark(spark_settings)  # the fixture's key pair, as any earlier S3 test of the worker
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[dev]\naws_access_key_id = test\naws_secret_access_key = test\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "dev")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(layout, "_S3_CLIENTS", {})
+    key = "topics/pinlake.pin/partition=0/pinlake.pin+0+0000000000.json"
+    layout.write_atomic(layout.location(s3_bucket) / key, [b'{"index": 7}'])
+
+    get_spark(spark_settings)
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    assert hadoop.get("fs.s3a.access.key") is None and hadoop.get("fs.s3a.secret.key") is None
+    assert hadoop.get("fs.s3a.auth.profile.name") == "dev"
+    rows = spark.read.json(f"{s3_bucket.replace('s3://', 's3a://')}/topics/").collect()
+    assert [row["index"] for row in rows] == [7]

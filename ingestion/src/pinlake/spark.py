@@ -544,8 +544,15 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     access (what S3-compatible servers such as ``pinlake services up --s3`` serve) and TLS as
     its scheme says; ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` → ``fs.s3a.endpoint.region``;
     ``AWS_ACCESS_KEY_ID`` + ``AWS_SECRET_ACCESS_KEY`` (+ ``AWS_SESSION_TOKEN``) → the key
-    settings with the simple (temporary) credentials provider. Hadoop's names: hadoop-aws
-    "Connecting to an Amazon S3 Bucket through the S3A Connector".
+    settings with the simple (temporary) credentials provider. Without that pair, a shared
+    credentials file (``AWS_SHARED_CREDENTIALS_FILE``, else ``~/.aws/credentials``) that exists
+    → Hadoop's ``ProfileAWSCredentialsProvider`` on it, for ``AWS_PROFILE``'s profile (else
+    ``default``), then the instance role: the profile boto3 signs the bucket's requests with,
+    which S3A's default chain does not read (``land`` then failed with
+    ``NoAuthWithAWSException`` after ``sink`` had written with the profile). That provider
+    reads the credentials file only: a profile defined in ``~/.aws/config`` alone (SSO,
+    ``credential_process``) needs its keys exported. Hadoop's names: hadoop-aws "Connecting to
+    an Amazon S3 Bucket through the S3A Connector" and "Authenticating with S3".
 
     :func:`get_spark` sets them on the session's Hadoop configuration at run time, never as
     ``spark.hadoop.*`` start-up options: those would put the secret on the JVM's command line.
@@ -571,6 +578,23 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         conf["fs.s3a.aws.credentials.provider"] = (
             f"org.apache.hadoop.fs.s3a.{provider}AWSCredentialsProvider"
         )
+        return conf
+    shared = env.get("AWS_SHARED_CREDENTIALS_FILE")
+    credentials_file = (
+        Path(shared).expanduser()
+        if shared
+        else Path(env["HOME"], ".aws", "credentials")
+        if env.get("HOME")
+        else None
+    )
+    # the provider refuses to start on a file that does not exist (and with it the whole chain)
+    if credentials_file is not None and credentials_file.is_file():
+        conf["fs.s3a.aws.credentials.provider"] = (
+            "org.apache.hadoop.fs.s3a.auth.ProfileAWSCredentialsProvider,"
+            "org.apache.hadoop.fs.s3a.auth.IAMInstanceCredentialsProvider"
+        )
+        conf["fs.s3a.auth.profile.file"] = str(credentials_file)
+        conf["fs.s3a.auth.profile.name"] = env.get("AWS_PROFILE") or "default"
     return conf
 
 
@@ -674,9 +698,21 @@ def get_spark(
         interrupt_spark(spark.sparkContext)
     spark.sparkContext.setLogLevel("ERROR")
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-    for key, value in s3a_conf().items():  # S3 file systems opened from now on use them
+    s3a = s3a_conf()
+    # what it set before and the environment no longer gives (another test's keys, keys
+    # exchanged for a profile) would sign new file systems' requests; a spark-defaults.conf's
+    # settings stay
+    for key in _S3A_APPLIED - s3a.keys():
+        hadoop.unset(key)
+    for key, value in s3a.items():  # S3 file systems opened from now on use them
         hadoop.set(key, value)
+    _S3A_APPLIED.clear()
+    _S3A_APPLIED.update(s3a)
     return spark
+
+
+#: The ``fs.s3a.*`` settings :func:`get_spark` last set on this process's session.
+_S3A_APPLIED: set[str] = set()
 
 
 _PY4J = os.sep + "py4j" + os.sep
