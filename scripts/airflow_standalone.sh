@@ -105,6 +105,23 @@ while IFS= read -r name; do
         *) SERVICES_ENV+=" $name=$(printf %q "${!name}")" ;;
     esac
 done < <(compgen -e | grep -E '^PINLAKE_' | sort)
+# ... and --s3 when the bucket is on S3 at this home's local server (AWS_ENDPOINT_URL): without
+# it that line started no S3 server, and the DAGs' sink and land found no bucket (helper-70)
+SERVICES_FLAGS="$("$BIN/python" -c '
+import os, sys
+try:
+    from pinlake.config import Settings
+    from pinlake.location import S3Path
+    from pinlake.services.s3_server import serves_endpoint
+except ImportError:  # no venv yet: the check below says what to run
+    sys.exit(0)
+try:
+    settings = Settings()
+except ValueError:  # a setting pinlake refuses: its commands, the DAGs tasks, say which
+    sys.exit(0)
+if isinstance(settings.bucket_dir, S3Path) and serves_endpoint(settings, os.environ):
+    print(" --s3")
+')"
 
 DAGS="$(cd "$REPO/dags" && ls pinterest_*.py | sed 's/\.py$//' | paste -sd, - | sed 's/,/, /g')"
 BANNER="$(cat <<MSG
@@ -120,7 +137,7 @@ Airflow 3 standalone for pinlake
   stop            Ctrl-C (Airflow's workers are stopped with it)
   PINLAKE_HOME    $PINLAKE_HOME
   services        pinterest_batch and pinterest_stream need them:
-                  $SERVICES_ENV $(printf %q "$BIN/pinlake") services up
+                  $SERVICES_ENV $(printf %q "$BIN/pinlake") services up$SERVICES_FLAGS
   CLI elsewhere   AIRFLOW_HOME=$(printf %q "$AIRFLOW_HOME") AIRFLOW__CORE__DAGS_FOLDER=$(printf %q "$REPO/dags") AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$(printf %q "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") $(printf %q "$BIN/airflow") ...
 MSG
 )"

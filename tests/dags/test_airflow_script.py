@@ -66,6 +66,28 @@ def test_the_services_line_carries_this_shells_pinlake_settings(tmp_path: Path) 
     assert 'PINLAKE_API__API_KEY="$PINLAKE_API__API_KEY"' in line
 
 
+def test_the_services_line_starts_the_local_s3_server_the_bucket_is_on(tmp_path: Path) -> None:
+    """A bucket on S3 at this home's local server (``AWS_ENDPOINT_URL`` on loopback at
+    ``PINLAKE_S3__PORT``): the line asks for ``--s3``, which it left out (helper-70: copied, it
+    started no S3 server, and the DAGs' sink found no bucket). Not for another endpoint, nor a
+    folder bucket."""
+
+    def services_words(**env: str) -> list[str]:
+        out = _dry_run(tmp_path, AWS_ENDPOINT_URL_S3="", **env)
+        (line,) = [line.strip() for line in out.splitlines() if "services up" in line]
+        return shlex.split(line)
+
+    local = {"PINLAKE_BUCKET": "s3://pinlake-topics", "PINLAKE_S3__PORT": "35000"}
+    words = services_words(AWS_ENDPOINT_URL="http://127.0.0.1:35000", **local)
+    assert words[-3:] == ["services", "up", "--s3"], words
+    assert "PINLAKE_S3__PORT=35000" in words and "PINLAKE_BUCKET=s3://pinlake-topics" in words
+    assert services_words(AWS_ENDPOINT_URL="http://localhost:35000/", **local)[-1] == "--s3"
+    for other in ("http://127.0.0.1:9000", "https://s3.eu-west-1.amazonaws.com", ""):
+        assert services_words(AWS_ENDPOINT_URL=other, **local)[-2:] == ["services", "up"], other
+    folder = services_words(AWS_ENDPOINT_URL="http://127.0.0.1:35000", PINLAKE_S3__PORT="35000")
+    assert folder[-2:] == ["services", "up"]
+
+
 def test_the_printed_command_lines_survive_a_clone_whose_path_holds_a_blank(tmp_path: Path) -> None:
     """A clone in "my projects/" printed ``…/my projects/pinlake/.venv/bin/pinlake services up``
     unquoted: copied into a shell, it ran ``…/my`` (helper-58). Here the clone is reached

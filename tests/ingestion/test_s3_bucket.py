@@ -214,3 +214,62 @@ def test_a_shell_behind_a_proxy_reaches_the_local_server_directly(
     layout.write_new(path, [b'{"ind": 1}'])
     assert layout.read_records(path) == [b'{"ind": 1}']
     assert [f.path for f in layout.list_files(location(s3_bucket), "pinterest.geo")] == [path]
+
+
+def test_services_up_warns_when_nothing_serves_the_buckets_endpoint_on_this_machine(
+    s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An S3 bucket whose ``AWS_ENDPOINT_URL`` is on loopback where nothing answers:
+    ``services up`` without ``--s3`` said nothing, and sink and land failed later
+    (helper-70). One warning line naming the variable and the bucket, and ``--s3`` when the
+    port is this home's server's; none for a server that answers, AWS's own endpoint, or a
+    folder bucket."""
+    from pinlake.services import manager, process
+    from pinlake.services import s3_server as service
+
+    ours, other = process.free_ports(2)
+    settings = Settings(home=tmp_path, bucket="s3://pinlake-topics", s3=S3Settings(port=ours))
+    at_ours = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{ours}"}
+    assert service.serves_endpoint(settings, at_ours)
+    assert service.serves_endpoint(settings, {"AWS_ENDPOINT_URL": f"http://localhost:{ours}/"})
+    assert not service.serves_endpoint(settings, {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{other}"})
+    # the S3 variable first, as boto3 reads them
+    assert not service.serves_endpoint(
+        settings, {**at_ours, "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{other}"}
+    )
+    assert service.unserved_endpoint(settings, at_ours) == (
+        f"AWS_ENDPOINT_URL=http://127.0.0.1:{ours} is this machine, but nothing answers there: "
+        "sink, land and produce --to bucket cannot reach PINLAKE_BUCKET=s3://pinlake-topics; "
+        "`pinlake services up --s3` starts pinlake's S3 server there and creates the bucket"
+    )
+    elsewhere = service.unserved_endpoint(
+        settings, {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{other}"}
+    )
+    assert elsewhere is not None and elsewhere.startswith(
+        f"AWS_ENDPOINT_URL_S3=http://127.0.0.1:{other} "
+    )
+    assert elsewhere.endswith(
+        f"start the S3 server meant to listen there, or `pinlake services up --s3` for "
+        f"pinlake's on port {ours} (PINLAKE_S3__PORT)"
+    )
+    answering = {"AWS_ENDPOINT_URL": s3_server.env["AWS_ENDPOINT_URL"]}
+    assert service.unserved_endpoint(settings, answering) is None
+    assert (
+        service.unserved_endpoint(settings, {"AWS_ENDPOINT_URL": "https://s3.amazonaws.com"})
+        is None
+    )
+    assert service.unserved_endpoint(settings, {}) is None
+    folder = Settings(home=tmp_path, s3=S3Settings(port=ours))
+    assert service.unserved_endpoint(folder, at_ours) is None
+
+    # `services up` prints it before the services start (stopped here at the broker's start)
+    def stop_here(settings: Settings, say: object) -> None:
+        raise PinlakeError("stopped before the broker")
+
+    monkeypatch.setattr(manager, "start_kafka", stop_here)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", at_ours["AWS_ENDPOINT_URL"])
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    with pytest.raises(PinlakeError, match="stopped before the broker"):
+        manager.start_all(settings)
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"warning: AWS_ENDPOINT_URL=http://127.0.0.1:{ours} is this machine" in out, out

@@ -10,6 +10,7 @@ re-exports these names) builds every name and path on it. Pure: no I/O, no pinla
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Union
@@ -118,3 +119,18 @@ def spark_uri(path: Location) -> str:
     """The name Spark reads ``path`` by: ``s3a://<bucket>/<key>`` for S3 (Hadoop's S3A
     connector, jvm/pom.xml profile ``s3``), the absolute path for a local file."""
     return f"s3a://{path.bucket}/{path.key}" if isinstance(path, S3Path) else str(path)
+
+
+#: The variables that name an S3 endpoint other than AWS's, in the order boto3 reads them (AWS
+#: SDKs and Tools reference guide, "Service-specific endpoints"): the S3 one first.
+S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def s3_endpoint(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(variable, url)`` of the S3 endpoint ``environ`` names (:data:`S3_ENDPOINT_VARIABLES`,
+    the first that is set and not empty), or None: AWS's own endpoints. The bucket's client
+    (boto3) and Spark's ``s3a://`` both follow it."""
+    for variable in S3_ENDPOINT_VARIABLES:
+        if environ.get(variable):
+            return variable, environ[variable]
+    return None

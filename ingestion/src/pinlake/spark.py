@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Literal
 from pinlake.blank_free import blank_free_path
 from pinlake.config import Settings, get_settings, java_executable, spark_home
 from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError
+from pinlake.location import s3_endpoint
 from pinlake.loopback import no_proxy_env
 
 if TYPE_CHECKING:
@@ -559,7 +560,7 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """
     env = os.environ if environ is None else environ
     conf: dict[str, str] = {}
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    _, endpoint = s3_endpoint(env) or (None, None)
     if endpoint:
         conf["fs.s3a.endpoint"] = endpoint
         conf["fs.s3a.path.style.access"] = "true"

@@ -58,7 +58,14 @@ from typing import Any, BinaryIO
 
 import psutil
 
-from pinlake.location import S3_SCHEMES, Location, S3Path, location, spark_uri  # noqa: F401
+from pinlake.location import (  # noqa: F401
+    S3_SCHEMES,
+    Location,
+    S3Path,
+    location,
+    s3_endpoint,
+    spark_uri,
+)
 
 # where a bucket lives: re-exported, the layout's callers name them from here
 from pinlake.loopback import on_loopback
@@ -196,10 +203,7 @@ def s3_client() -> Any:
     that is not one; an unknown profile; a config file it cannot parse): botocore's
     ``ValueError`` or ``BotoCoreError``, which ended ``sink``/``land``/``produce`` in a
     traceback (helper-62)."""
-    endpoint_variable = next(
-        (name for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") if os.environ.get(name)), None
-    )
-    endpoint = os.environ[endpoint_variable] if endpoint_variable else None
+    endpoint_variable, endpoint = s3_endpoint(os.environ) or (None, None)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     credentials = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
     key = (endpoint, region, *(os.environ.get(name) for name in credentials))

@@ -11,6 +11,7 @@ settings ask for, and otherwise fails at once, before starting anything
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -260,7 +261,8 @@ def start_all(
     Raises :class:`PinlakeError` at once, before starting anything, when a running service was
     started with another configuration (:func:`check_configuration`) or a port of a service to
     start is taken (:func:`check_ports`); a port to start inside the kernel's ephemeral range is
-    a warning (unless ``quiet``).
+    a warning (unless ``quiet``), as is an S3 bucket whose endpoint on this machine nothing
+    serves (:func:`.s3_server.unserved_endpoint`).
     """
     check_configuration(
         settings,
@@ -283,6 +285,9 @@ def start_all(
         start_metastore(settings, say)
     if s3:
         start_s3(settings, say)
+    # after the server's start: an S3 bucket whose endpoint on this machine nothing serves
+    if unserved := s3_server.unserved_endpoint(settings, os.environ):
+        say(f"[yellow]warning:[/] {escape(unserved)}")
     if settings.api.host not in ("127.0.0.1", "localhost", "::1") and settings.api.api_key is None:
         say(f"[yellow]warning:[/] API bound to {settings.api.host} without an API key")
     if settings.source_db == "mariadb":

@@ -19,10 +19,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
-from pinlake.loopback import get_local
+from pinlake.location import S3Path, s3_endpoint
+from pinlake.loopback import get_local, on_loopback
 from pinlake.services import process
 
 NAME = "s3"
@@ -164,3 +166,44 @@ def create_bucket(settings: Settings, name: str) -> bool:
             return False
         raise PinlakeError(f"cannot create bucket {name!r} on {url(settings)}: {code}") from exc
     return True
+
+
+def serves_endpoint(settings: Settings, environ: Mapping[str, str]) -> bool:
+    """Whether the S3 endpoint ``environ`` names (:func:`pinlake.location.s3_endpoint`) is this
+    home's server: on loopback, at ``settings.s3.port``. Pure."""
+    named = s3_endpoint(environ)
+    if named is None or not on_loopback(named[1]):
+        return False
+    try:
+        return urlsplit(named[1]).port == settings.s3.port
+    except ValueError:  # a port that is not a number
+        return False
+
+
+def unserved_endpoint(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """A warning when ``settings.bucket`` is on S3 and ``environ`` names an S3 endpoint on this
+    machine where nothing answers, else None: ``services up`` without ``--s3`` then said
+    nothing, and ``sink``, ``land`` and ``produce --to bucket`` failed later (helper-70). The
+    warning names the variable, the bucket and the command that starts the server there (this
+    home's port) or that another server is meant to listen there."""
+    named = s3_endpoint(environ)
+    if not isinstance(settings.bucket_dir, S3Path) or named is None or not on_loopback(named[1]):
+        return None
+    variable, endpoint = named
+    parts = urlsplit(endpoint)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # not a port: the bucket's client names the variable (layout.s3_client)
+        return None
+    if process.port_answers(port, host=parts.hostname or "127.0.0.1"):
+        return None
+    fix = (
+        "`pinlake services up --s3` starts pinlake's S3 server there and creates the bucket"
+        if serves_endpoint(settings, environ)
+        else f"start the S3 server meant to listen there, or `pinlake services up --s3` for "
+        f"pinlake's on port {settings.s3.port} (PINLAKE_S3__PORT)"
+    )
+    return (
+        f"{variable}={endpoint} is this machine, but nothing answers there: sink, land and "
+        f"produce --to bucket cannot reach PINLAKE_BUCKET={settings.bucket}; {fix}"
+    )
