@@ -29,7 +29,12 @@ for name in AIRFLOW__CORE__EXECUTOR AIRFLOW__DATABASE__SQL_ALCHEMY_CONN \
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_SECRET \
     AIRFLOW__CORE__AUTH_MANAGER; do
     if [[ -n "${!name:-}" ]]; then
-        echo "note: ignoring $name from the environment: make airflow runs LocalExecutor on SQLite in AIRFLOW_HOME, with the simple auth manager" >&2
+        case "$name" in
+            *EXECUTOR) what="runs LocalExecutor (tasks in its own worker processes: AIRFLOW__CORE__PARALLELISM)" ;;
+            *AUTH_MANAGER) what="runs the simple auth manager (the banner's login and generated password)" ;;
+            *) what="keeps its metadata DB in SQLite in AIRFLOW_HOME (the banner's 'metadata DB')" ;;
+        esac
+        echo "note: ignoring $name from the environment: make airflow $what" >&2
         unset "$name"
     fi
 done

@@ -198,6 +198,12 @@ def test_another_airflows_executor_and_database_are_not_used(tmp_path: Path) -> 
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
         "AIRFLOW__CORE__AUTH_MANAGER",
     ]
+    # each says what the script does instead (helper-70: three times the same sentence)
+    assert [line.split(": make airflow ", 1)[1] for line in notes] == [
+        "runs LocalExecutor (tasks in its own worker processes: AIRFLOW__CORE__PARALLELISM)",
+        "keeps its metadata DB in SQLite in AIRFLOW_HOME (the banner's 'metadata DB')",
+        "runs the simple auth manager (the banner's login and generated password)",
+    ]
     assert "s3cret" not in done.stdout + done.stderr
     # the CLI line to copy names the same database (the shell's would win in another shell)
     (cli,) = [line for line in done.stdout.splitlines() if "CLI elsewhere" in line]
