@@ -42,6 +42,12 @@ assert row.t == datetime(2022, 7, 13, 21, 8, 5), row.t
 # a Python worker runs this virtualenv's Python, not the shell's PYSPARK_PYTHON
 assert spark.sparkContext.parallelize([1, 2], 1).map(lambda x: x + 1).sum() == 5
 spark._jvm.org.slf4j.LoggerFactory.getLogger("pinlake.test").error("this error stays visible")
+# the shell's JVM options still apply (only their "Picked up" notices are dropped)
+import os
+if os.environ.get("JAVA_TOOL_OPTIONS"):
+    system = spark._jvm.java.lang.System
+    assert system.getProperty("pinlake.tool") == "kept", "JAVA_TOOL_OPTIONS"
+    assert system.getProperty("pinlake.underscore") == "kept", "_JAVA_OPTIONS"
 # the AWS SDK bundle's own (shaded) SLF4J, which every SDK class logs through on the first s3a://
 # call: its events reach log4j2 too, with no "SLF4J: Failed to load class" on the way
 sdk = spark._jvm.software.amazon.awssdk.thirdparty.org.slf4j.LoggerFactory
@@ -97,6 +103,15 @@ def _another_spark(tmp_path: Path) -> dict[str, str]:
     }
 
 
+#: A shell's options for every JVM (a company's trust store, an IDE's encoding): each JVM said
+#: "Picked up JAVA_TOOL_OPTIONS: …" on stderr, twice before every Spark command's output.
+JAVA_OPTIONS = {
+    "JAVA_TOOL_OPTIONS": "-Dpinlake.tool=kept",
+    "_JAVA_OPTIONS": "-Dpinlake.underscore=kept",
+    "JDK_JAVA_OPTIONS": "-Dpinlake.launcher=kept",
+}
+
+
 def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
     settings, classes = _logging_class_loads(tmp_path)
     env = session_env(settings)
@@ -105,6 +120,7 @@ def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
     # submit arguments, conf folder and local address too)
     env.update(_another_spark(tmp_path))
     env["TZ"] = "America/Los_Angeles"  # PySpark read timestamps in it: 7 hours early
+    env.update(JAVA_OPTIONS)
     done = _run([sys.executable, "-c", SESSION], env)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -116,6 +132,7 @@ def test_get_spark_prints_no_start_up_chatter_but_errors(tmp_path: Path):
     assert "an AWS SDK error stays visible" in done.stderr  # not dropped by a NOP logger
     assert "below WARN" not in output  # and log4j2's level applies to it
     assert "SLF4J" not in output  # no binding warning from either SLF4J
+    assert "Picked up" not in output
     _assert_archive_mapped(classes)
 
 
@@ -127,7 +144,7 @@ def test_dbt_session_target_prints_no_start_up_chatter(
     # conf).
     # Its output goes to a pipe here, as to a log file or `| tee`: no ANSI colour codes.
     settings, classes = _logging_class_loads(tmp_path)
-    for name, value in _another_spark(tmp_path).items():  # the shell's, replaced
+    for name, value in {**_another_spark(tmp_path), **JAVA_OPTIONS}.items():  # the shell's
         monkeypatch.setenv(name, value)
     # and another dbt project's profile and target (dbt refused pinlake's profile: "does not
     # have a target named 'dev'"; the demo stopped at dbt build)
@@ -140,6 +157,7 @@ def test_dbt_session_target_prints_no_start_up_chatter(
     assert "All checks passed!" in output
     assert "\x1b[" not in output
     assert INCUBATOR not in output
+    assert "Picked up" not in output
     for line in LOG_LEVEL_BANNER:
         assert line not in output
     _assert_archive_mapped(classes)

@@ -6,7 +6,16 @@
 # "WARNING: Using incubator modules: jdk.incubator.vector" on stderr while it boots (no JVM option
 # silences it). Drop exactly that line from the driver's stderr; everything else (log4j errors,
 # stack traces, JVM failures) passes through unchanged.
-exec 2> >(grep --line-buffered -v -x -F 'WARNING: Using incubator modules: jdk.incubator.vector' >&2)
+quiet=(-e 'WARNING: Using incubator modules: jdk.incubator.vector')
+# A shell's JAVA_TOOL_OPTIONS, _JAVA_OPTIONS and JDK_JAVA_OPTIONS (a company's trust store, an
+# IDE's encoding) apply to the launcher's and the driver's JVM, and each JVM says so on stderr:
+# two "Picked up JAVA_TOOL_OPTIONS: ..." lines before every command's output. The options stay;
+# exactly those notices, with this shell's values, are dropped too.
+if [ -n "${JAVA_TOOL_OPTIONS:-}" ]; then quiet+=(-e "Picked up JAVA_TOOL_OPTIONS: $JAVA_TOOL_OPTIONS"); fi
+if [ -n "${_JAVA_OPTIONS:-}" ]; then quiet+=(-e "Picked up _JAVA_OPTIONS: $_JAVA_OPTIONS"); fi
+if [ -n "${JDK_JAVA_OPTIONS:-}" ]; then quiet+=(-e "NOTE: Picked up JDK_JAVA_OPTIONS: $JDK_JAVA_OPTIONS"); fi
+exec 2> >(grep --line-buffered -v -x -F "${quiet[@]}" >&2)
+unset quiet
 
 # Spark's launcher puts SPARK_CONF_DIR (this folder) on the driver's class path, and the JDK maps
 # a class-data archive only for a class path without a non-empty folder (pinlake.spark_cds): once
