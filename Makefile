@@ -25,8 +25,11 @@ export PINLAKE_HOME ?= $(CURDIR)/.pinlake
 export DO_NOT_TRACK := 1
 # pinlake's Spark is the pyspark wheel's, with jars for it: a shell's SPARK_HOME (another Spark
 # install) would make PySpark, in sqlfluff's dbt templater, launch that one instead, and its
-# PYSPARK_SUBMIT_ARGS add a notebook's --packages (pinlake.spark.launcher_env sets both)
-unexport SPARK_HOME PYSPARK_SUBMIT_ARGS
+# PYSPARK_SUBMIT_ARGS add a notebook's --packages (pinlake.spark.launcher_env sets both); its
+# PYTHONPATH (Spark's python/ and py4j zip) would put that Spark's pyspark before the venv's in
+# pytest, the templater and Airflow's tasks (the pinlake command drops such entries itself:
+# pinlake.__main__.own_spark_python_path)
+unexport SPARK_HOME PYSPARK_SUBMIT_ARGS PYTHONPATH
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 # Two jobs at once: set-up's independent parts side by side (the venv beside Maven; the lint beside

@@ -176,9 +176,16 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 def _pinlake(
     settings: Settings, log: Path, children: list[subprocess.Popen], *args: str
 ) -> subprocess.Popen:
+    """``pinlake ARGS`` in the background, output to ``log``, from a shell set up for another
+    Spark install too: its ``PYTHONPATH`` holds that Spark's ``python/``, whose pyspark (here
+    one that refuses to import) came before the virtualenv's (pinlake.__main__ drops it)."""
     handle = log.open("ab")
     env = settings.child_env()
     env.pop("SPARK_CONF_DIR", None)  # as from a user's shell: get_spark points Spark at its conf
+    another = log.parent / "another-spark" / "python"
+    (another / "pyspark").mkdir(parents=True, exist_ok=True)
+    (another / "pyspark" / "__init__.py").write_text("raise ImportError('another Spark')\n")
+    env["PYTHONPATH"] = str(another)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pinlake", *args],
         env=env,

@@ -48,7 +48,8 @@ def test_make_lint_reaches_spark_env_through_a_path_without_blanks(tmp_path: Pat
     ``load-spark-env.sh: …/my: No such file or directory`` (helper-58): the recipe names the
     conf folder through :func:`pinlake.blank_free.blank_free_path`. And a shell's ``SPARK_HOME``
     (another Spark install), which PySpark would launch instead of the wheel's, and
-    ``PYSPARK_SUBMIT_ARGS`` do not reach it (the Makefile unexports them)."""
+    ``PYSPARK_SUBMIT_ARGS`` and ``PYTHONPATH`` (its ``python/``, whose pyspark would come
+    before the venv's) do not reach it (the Makefile unexports them)."""
     from pinlake.blank_free import blank_free_path
 
     clone = tmp_path / "my projects" / "pinlake"
@@ -61,7 +62,7 @@ def test_make_lint_reaches_spark_env_through_a_path_without_blanks(tmp_path: Pat
             "python": f'exec {shlex.quote(sys.executable)} "$@"',
             "ruff": "true",
             "sqlfluff": 'echo "SPARK_CONF_DIR=$SPARK_CONF_DIR SPARK_HOME=${SPARK_HOME-unset}'
-            ' PYSPARK_SUBMIT_ARGS=${PYSPARK_SUBMIT_ARGS-unset}"',
+            ' PYSPARK_SUBMIT_ARGS=${PYSPARK_SUBMIT_ARGS-unset} PYTHONPATH=${PYTHONPATH-unset}"',
         },
     )
     (clone / "venv" / ".installed").touch()
@@ -70,12 +71,13 @@ def test_make_lint_reaches_spark_env_through_a_path_without_blanks(tmp_path: Pat
     another = {
         "SPARK_HOME": str(tmp_path / "another-spark"),
         "PYSPARK_SUBMIT_ARGS": "--packages io.delta:delta-spark_2.13:4.0.0 pyspark-shell",
+        "PYTHONPATH": str(tmp_path / "another-spark" / "python"),
     }
     done = make(clone, "-o", "venv/.installed", "lint", "VENV=venv", env=another)
     link = blank_free_path(str(conf))
     Path(link).unlink()  # the link in the temporary folder
     assert done.returncode == 0, done.stderr
-    shown = f"SPARK_CONF_DIR={link} SPARK_HOME=unset PYSPARK_SUBMIT_ARGS=unset\n"
+    shown = f"SPARK_CONF_DIR={link} SPARK_HOME=unset PYSPARK_SUBMIT_ARGS=unset PYTHONPATH=unset\n"
     assert shown in done.stdout, done.stdout
     assert not any(blank in link for blank in " \t") and Path(link) != conf
 
