@@ -11,7 +11,13 @@ import pytest
 from pinlake_testing import render_profiles
 
 from pinlake.config import REPO_ROOT, Settings
-from pinlake.spark import SHELL_REPLACED, driver_cds_options, session_env, spark_conf
+from pinlake.spark import (
+    SHELL_DROPPED,
+    SHELL_REPLACED,
+    driver_cds_options,
+    session_env,
+    spark_conf,
+)
 
 
 @pytest.mark.parametrize(
@@ -292,3 +298,13 @@ def test_dbt_writes_colours_to_a_terminal_only(monkeypatch, tmp_path: Path) -> N
     assert "DBT_USE_COLORS" not in dbt_env(settings, terminal=True)
     monkeypatch.setenv("DBT_USE_COLORS", "true")
     assert dbt_env(settings, terminal=False)["DBT_USE_COLORS"] == "true"
+
+
+def test_spark_env_sh_unsets_the_shells_variables_for_another_hadoop() -> None:
+    """conf/spark-env.sh, which Spark's launcher sources before it builds a class path, unsets
+    exactly :data:`pinlake.spark.SHELL_DROPPED` (the session test runs from such a shell:
+    tests/ingestion/test_spark_quiet.py)."""
+    conf = Settings().log4j_config.parent  # pinlake's conf/ (pinlake.spark.conf_dir)
+    lines = (conf / "spark-env.sh").read_text().splitlines()
+    (unset,) = [line.split()[1:] for line in lines if line.startswith("unset HADOOP_CONF_DIR")]
+    assert unset == list(SHELL_DROPPED)

@@ -39,6 +39,8 @@ assert spark.sql("select 1 as x").collect()[0].x == 1
 from datetime import datetime
 row = spark.sql("select timestamp'2022-07-13 21:08:05' as t").collect()[0]
 assert row.t == datetime(2022, 7, 13, 21, 8, 5), row.t
+# files resolve on this machine, not on the HDFS of the shell's HADOOP_CONF_DIR
+assert spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS") == "file:///"
 # a Python worker runs this virtualenv's Python, not the shell's PYSPARK_PYTHON
 assert spark.sparkContext.parallelize([1, 2], 1).map(lambda x: x + 1).sum() == 5
 spark._jvm.org.slf4j.LoggerFactory.getLogger("pinlake.test").error("this error stays visible")
@@ -87,14 +89,25 @@ def _another_spark(tmp_path: Path) -> dict[str, str]:
     them): a ``SPARK_HOME`` without ``bin/spark-submit``, ``PYSPARK_SUBMIT_ARGS`` that
     spark-submit refuses (a notebook's would add a second Delta with ``--packages``), a
     ``SPARK_CONF_DIR`` whose spark-defaults.conf logs events to a folder that does not exist,
-    a ``SPARK_LOCAL_IP`` that is not this machine's (TEST-NET-1) and a ``PYSPARK_PYTHON`` that
-    is not there (a conda shell's)."""
+    a ``SPARK_LOCAL_IP`` that is not this machine's (TEST-NET-1), a ``PYSPARK_PYTHON`` that
+    is not there (a conda shell's), and a Hadoop client's ``HADOOP_CONF_DIR`` whose
+    core-site.xml names an HDFS name node (land stopped: "Call From … to 192.0.2.1:8020
+    failed"), with ``YARN_CONF_DIR`` and ``SPARK_DIST_CLASSPATH`` (another Hadoop's jars)."""
     folder = tmp_path / "another-spark"
     (folder / "conf").mkdir(parents=True)
     (folder / "conf" / "spark-defaults.conf").write_text(
         f"spark.eventLog.enabled true\nspark.eventLog.dir file://{folder}/no-such-dir\n"
     )
+    hadoop = tmp_path / "hadoop-conf"
+    hadoop.mkdir()
+    (hadoop / "core-site.xml").write_text(
+        "<configuration><property><name>fs.defaultFS</name>"
+        "<value>hdfs://192.0.2.1:8020</value></property></configuration>\n"
+    )
     return {
+        "HADOOP_CONF_DIR": str(hadoop),
+        "YARN_CONF_DIR": str(hadoop),
+        "SPARK_DIST_CLASSPATH": str(tmp_path / "another-hadoop" / "*"),
         "SPARK_HOME": str(folder),
         "PYSPARK_SUBMIT_ARGS": "--no-such-option pyspark-shell",
         "SPARK_CONF_DIR": str(folder / "conf"),

@@ -21,7 +21,13 @@ from pinlake.config import Settings, SparkClusterSettings
 from pinlake.errors import PinlakeError
 from pinlake.services import manager, process, thrift_server
 from pinlake.services import spark_cluster as standalone
-from pinlake.spark import LOCAL_MASTER, session_env, spark_conf, spark_master
+from pinlake.spark import (
+    LOCAL_MASTER,
+    SHELL_DROPPED,
+    session_env,
+    spark_conf,
+    spark_master,
+)
 
 
 def cluster_settings(home: Path, base: int, **extra: object) -> Settings:
@@ -92,6 +98,8 @@ def test_daemon_command_lines_follow_the_settings(tmp_path: Path):
 
 def test_daemon_environments(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("SPARK_CONF_DIR", "/somewhere/with/errors-only/logging")
+    for name in SHELL_DROPPED:  # a Hadoop client's shell: its cluster's conf, its jars
+        monkeypatch.setenv(name, "/etc/hadoop/conf")
     settings = cluster_settings(tmp_path, 17100, app_cores=3)
     master = standalone.daemon_env(settings)
     worker = standalone.daemon_env(settings, 2)
@@ -100,6 +108,7 @@ def test_daemon_environments(tmp_path: Path, monkeypatch):
         assert env["SPARK_LOCAL_IP"] == "127.0.0.1"
         assert Path(env["SPARK_HOME"], "jars").is_dir()  # the wheel is the Spark home
         assert "SPARK_CONF_DIR" not in env  # the daemons log at Spark's INFO level
+        assert not set(SHELL_DROPPED) & set(env)  # the executors' class path is the wheel's
         assert Path(env["SPARK_LOG_DIR"]).is_relative_to(tmp_path)
     assert "-Dspark.deploy.defaultCores=3" in master["SPARK_MASTER_OPTS"].split()
     assert "-Dspark.port.maxRetries=0" in master["SPARK_MASTER_OPTS"].split()

@@ -280,6 +280,16 @@ SHELL_REPLACED = frozenset(
     | {"NO_PROXY", "no_proxy"}
 )
 
+#: A shell's variables for another Hadoop or Spark install that Spark's launcher puts on every
+#: JVM's class path (``AbstractCommandBuilder.buildClassPath``): its ``core-site.xml``'s
+#: ``fs.defaultFS`` (an HDFS name node) became the session's, and land stopped in a traceback
+#: ("Call From … to <namenode>:8020 failed on connection exception"); another Hadoop's jars
+#: beside the wheel's. pinlake's Spark runs without them: conf/spark-env.sh unsets them for every
+#: launch with pinlake's conf (sessions, dbt's ``local`` target, the Thrift server, the lint's
+#: templater), :func:`pinlake.services.spark_cluster.daemon_env` for the standalone daemons and
+#: their executors.
+SHELL_DROPPED = ("HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_DIST_CLASSPATH")
+
 
 def launcher_env(settings: Settings) -> dict[str, str]:
     """What Spark's launcher needs in the environment of a process that opens a session (set by

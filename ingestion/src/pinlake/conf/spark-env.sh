@@ -17,6 +17,11 @@ if [ -n "${JDK_JAVA_OPTIONS:-}" ]; then quiet+=(-e "NOTE: Picked up JDK_JAVA_OPT
 exec 2> >(grep --line-buffered -v -x -F "${quiet[@]}" >&2)
 unset quiet
 
+# A shell's Hadoop for another cluster (its core-site.xml's fs.defaultFS, an HDFS name node,
+# became the session's) and another Hadoop's jars: Spark's launcher puts these on the class path
+# once this file has run; pinlake's Spark runs without them (pinlake.spark.SHELL_DROPPED).
+unset HADOOP_CONF_DIR YARN_CONF_DIR SPARK_DIST_CLASSPATH
+
 # Spark's launcher puts SPARK_CONF_DIR (this folder) on the driver's class path, and the JDK maps
 # a class-data archive only for a class path without a non-empty folder (pinlake.spark_cds): once
 # the launcher has read this file, hand it the empty folder pinlake names instead. The logging

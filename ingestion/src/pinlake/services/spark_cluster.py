@@ -46,6 +46,7 @@ from pinlake.errors import PinlakeError
 from pinlake.loopback import get_local, no_proxy_env
 from pinlake.run_folder import running_master_url
 from pinlake.services import process
+from pinlake.spark import SHELL_DROPPED
 
 MASTER = run_folder.SPARK_MASTER
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
@@ -167,11 +168,12 @@ def worker_argv(settings: Settings, n: int) -> list[str]:
 def daemon_env(settings: Settings, n: int | None = None) -> dict[str, str]:
     """The environment of the master (``n`` None) or of worker ``n``: this environment plus
     ``SPARK_HOME`` (the wheel), loopback, this virtualenv's Python for the executors' Python
-    workers, ``NO_PROXY`` with loopback (:func:`pinlake.loopback.no_proxy_env`), the daemons'
+    workers, ``NO_PROXY`` with loopback (:func:`pinlake.loopback.no_proxy_env`), none of a
+    shell's variables for another Hadoop (:data:`pinlake.spark.SHELL_DROPPED`), the daemons'
     options (fixed ports; the master's cores per application) and, for a
     worker, its executors' scratch dir (``SPARK_LOCAL_DIRS``) under its work dir. Spark's own
     logging configuration (INFO, to the log file): pinlake's errors-only one is for drivers."""
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in SHELL_DROPPED}  # another Hadoop's
     env.pop("SPARK_CONF_DIR", None)
     env.update(
         SPARK_HOME=str(spark_home()),
