@@ -92,7 +92,8 @@ def _another_spark(tmp_path: Path) -> dict[str, str]:
     a ``SPARK_LOCAL_IP`` that is not this machine's (TEST-NET-1), a ``PYSPARK_PYTHON`` that
     is not there (a conda shell's), and a Hadoop client's ``HADOOP_CONF_DIR`` whose
     core-site.xml names an HDFS name node (land stopped: "Call From … to 192.0.2.1:8020
-    failed"), with ``YARN_CONF_DIR`` and ``SPARK_DIST_CLASSPATH`` (another Hadoop's jars)."""
+    failed"), with ``YARN_CONF_DIR`` and ``SPARK_DIST_CLASSPATH`` (another Hadoop's jars), and
+    a ``SPARK_LOCAL_DIRS`` this machine cannot write (the driver did not start)."""
     folder = tmp_path / "another-spark"
     (folder / "conf").mkdir(parents=True)
     (folder / "conf" / "spark-defaults.conf").write_text(
@@ -108,6 +109,7 @@ def _another_spark(tmp_path: Path) -> dict[str, str]:
         "HADOOP_CONF_DIR": str(hadoop),
         "YARN_CONF_DIR": str(hadoop),
         "SPARK_DIST_CLASSPATH": str(tmp_path / "another-hadoop" / "*"),
+        "SPARK_LOCAL_DIRS": "/proc/no-such-scratch",  # another machine's /mnt/ssd
         "SPARK_HOME": str(folder),
         "PYSPARK_SUBMIT_ARGS": "--no-such-option pyspark-shell",
         "SPARK_CONF_DIR": str(folder / "conf"),

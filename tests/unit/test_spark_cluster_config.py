@@ -108,7 +108,12 @@ def test_daemon_environments(tmp_path: Path, monkeypatch):
         assert env["SPARK_LOCAL_IP"] == "127.0.0.1"
         assert Path(env["SPARK_HOME"], "jars").is_dir()  # the wheel is the Spark home
         assert "SPARK_CONF_DIR" not in env  # the daemons log at Spark's INFO level
-        assert not set(SHELL_DROPPED) & set(env)  # the executors' class path is the wheel's
+        # the executors' class path is the wheel's; their scratch folder the worker's own
+        assert {name: env.get(name) for name in SHELL_DROPPED if name in env} == (
+            {"SPARK_LOCAL_DIRS": str(tmp_path / "spark-cluster" / "worker-2" / "local")}
+            if env is worker
+            else {}
+        )
         assert Path(env["SPARK_LOG_DIR"]).is_relative_to(tmp_path)
     assert "-Dspark.deploy.defaultCores=3" in master["SPARK_MASTER_OPTS"].split()
     assert "-Dspark.port.maxRetries=0" in master["SPARK_MASTER_OPTS"].split()
