@@ -93,7 +93,8 @@ def _another_spark(tmp_path: Path) -> dict[str, str]:
     is not there (a conda shell's), and a Hadoop client's ``HADOOP_CONF_DIR`` whose
     core-site.xml names an HDFS name node (land stopped: "Call From … to 192.0.2.1:8020
     failed"), with ``YARN_CONF_DIR`` and ``SPARK_DIST_CLASSPATH`` (another Hadoop's jars), and
-    a ``SPARK_LOCAL_DIRS`` this machine cannot write (the driver did not start)."""
+    a ``SPARK_LOCAL_DIRS`` this machine cannot write (the driver did not start), and a Spark
+    Connect user's ``SPARK_REMOTE`` (PySpark's builder opened a Connect session instead)."""
     folder = tmp_path / "another-spark"
     (folder / "conf").mkdir(parents=True)
     (folder / "conf" / "spark-defaults.conf").write_text(
@@ -110,6 +111,7 @@ def _another_spark(tmp_path: Path) -> dict[str, str]:
         "YARN_CONF_DIR": str(hadoop),
         "SPARK_DIST_CLASSPATH": str(tmp_path / "another-hadoop" / "*"),
         "SPARK_LOCAL_DIRS": "/proc/no-such-scratch",  # another machine's /mnt/ssd
+        "SPARK_REMOTE": "sc://192.0.2.10:15002",  # a Spark Connect user's server
         "SPARK_HOME": str(folder),
         "PYSPARK_SUBMIT_ARGS": "--no-such-option pyspark-shell",
         "SPARK_CONF_DIR": str(folder / "conf"),

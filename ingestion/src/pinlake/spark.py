@@ -293,6 +293,20 @@ SHELL_REPLACED = frozenset(
 #: their executors.
 SHELL_DROPPED = ("HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_DIST_CLASSPATH", "SPARK_LOCAL_DIRS")
 
+#: A Spark Connect user's variables, which make PySpark's ``SparkSession.builder`` open a Spark
+#: Connect session (to ``SPARK_REMOTE``, or a local Connect server) instead of the driver JVM
+#: pinlake configures (``pyspark.sql.session.SparkSession.Builder.getOrCreate``): ``land``
+#: stopped in a traceback (``CANNOT_CONFIGURE_SPARK_CONNECT_MASTER``; with
+#: ``SPARK_API_MODE=connect``, grpcio-status "must be installed"). :func:`get_spark` removes
+#: them from its process, :func:`session_env` from a child's (dbt's ``local`` target opens its
+#: session with the same builder).
+SPARK_CONNECT_VARIABLES = (
+    "SPARK_REMOTE",
+    "SPARK_CONNECT_MODE_ENABLED",
+    "SPARK_LOCAL_REMOTE",
+    "SPARK_API_MODE",
+)
+
 
 def launcher_env(settings: Settings) -> dict[str, str]:
     """What Spark's launcher needs in the environment of a process that opens a session (set by
@@ -336,10 +350,14 @@ def session_env(settings: Settings) -> dict[str, str]:
     plus this process's Spark decisions, so that the child agrees with it: the metastore
     (:func:`metastore_env`), the launcher's folders and the driver's class-data archive
     (:func:`launcher_env`), the master (``PINLAKE_SPARK_MASTER_URL``, :func:`spark_master`)
-    and the sessions' time zone (``TZ``, :func:`use_session_time_zone`).
+    and the sessions' time zone (``TZ``, :func:`use_session_time_zone`), without a Spark
+    Connect user's variables (:data:`SPARK_CONNECT_VARIABLES`).
     """
+    env = settings.child_env()
+    for name in SPARK_CONNECT_VARIABLES:  # a classic session, as this process opens
+        env.pop(name, None)
     return {
-        **settings.child_env(),
+        **env,
         **metastore_env(settings),
         **launcher_env(settings),
         "PINLAKE_SPARK_MASTER_URL": spark_master(settings),
@@ -682,6 +700,8 @@ def get_spark(
         check_master(spark_master(settings))
     settings.ensure_dirs()
     use_session_time_zone()
+    for key in SPARK_CONNECT_VARIABLES:  # the driver JVM below, not a Spark Connect session
+        os.environ.pop(key, None)
     for key, value in launcher_env(settings).items():
         # the others stay as a caller set them (a parent's session_env)
         replaced = key in SHELL_REPLACED
