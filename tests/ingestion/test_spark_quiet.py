@@ -41,6 +41,8 @@ row = spark.sql("select timestamp'2022-07-13 21:08:05' as t").collect()[0]
 assert row.t == datetime(2022, 7, 13, 21, 8, 5), row.t
 # files resolve on this machine, not on the HDFS of the shell's HADOOP_CONF_DIR
 assert spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS") == "file:///"
+# ... and the metastore is the home's, not the remote one of the shell's HIVE_CONF_DIR
+assert "default" in [row[0] for row in spark.sql("show databases").collect()]
 # a Python worker runs this virtualenv's Python, not the shell's PYSPARK_PYTHON
 assert spark.sparkContext.parallelize([1, 2], 1).map(lambda x: x + 1).sum() == 5
 spark._jvm.org.slf4j.LoggerFactory.getLogger("pinlake.test").error("this error stays visible")
@@ -92,7 +94,8 @@ def _another_spark(tmp_path: Path) -> dict[str, str]:
     a ``SPARK_LOCAL_IP`` that is not this machine's (TEST-NET-1), a ``PYSPARK_PYTHON`` that
     is not there (a conda shell's), and a Hadoop client's ``HADOOP_CONF_DIR`` whose
     core-site.xml names an HDFS name node (land stopped: "Call From … to 192.0.2.1:8020
-    failed"), with ``YARN_CONF_DIR`` and ``SPARK_DIST_CLASSPATH`` (another Hadoop's jars), and
+    failed"), with ``YARN_CONF_DIR`` and ``SPARK_DIST_CLASSPATH`` (another Hadoop's jars), a
+    Hive client's ``HIVE_CONF_DIR`` whose hive-site.xml names a remote metastore, and
     a ``SPARK_LOCAL_DIRS`` this machine cannot write (the driver did not start), and a Spark
     Connect user's ``SPARK_REMOTE`` (PySpark's builder opened a Connect session instead)."""
     folder = tmp_path / "another-spark"
@@ -106,9 +109,14 @@ def _another_spark(tmp_path: Path) -> dict[str, str]:
         "<configuration><property><name>fs.defaultFS</name>"
         "<value>hdfs://192.0.2.1:8020</value></property></configuration>\n"
     )
+    (hadoop / "hive-site.xml").write_text(
+        "<configuration><property><name>hive.metastore.uris</name>"
+        "<value>thrift://192.0.2.1:9083</value></property></configuration>\n"
+    )
     return {
         "HADOOP_CONF_DIR": str(hadoop),
         "YARN_CONF_DIR": str(hadoop),
+        "HIVE_CONF_DIR": str(hadoop),  # a Hive client's: its remote metastore
         "SPARK_DIST_CLASSPATH": str(tmp_path / "another-hadoop" / "*"),
         "SPARK_LOCAL_DIRS": "/proc/no-such-scratch",  # another machine's /mnt/ssd
         "SPARK_REMOTE": "sc://192.0.2.10:15002",  # a Spark Connect user's server

@@ -284,14 +284,25 @@ SHELL_REPLACED = frozenset(
 #: JVM's class path (``AbstractCommandBuilder.buildClassPath``): its ``core-site.xml``'s
 #: ``fs.defaultFS`` (an HDFS name node) became the session's, and land stopped in a traceback
 #: ("Call From … to <namenode>:8020 failed on connection exception"); another Hadoop's jars
-#: beside the wheel's. And ``SPARK_LOCAL_DIRS``, which overrides the driver's scratch folder
+#: beside the wheel's. A Hive client's ``HIVE_CONF_DIR`` and ``HIVE_HOME``, where the metastore
+#: client looks for a hive-site.xml (Hive 2.3's ``HiveConf.findConfigFile``): its
+#: ``hive.metastore.uris`` took every session to that remote metastore, which pinlake's databases
+#: would have been created in ("Unable to instantiate SessionHiveMetaStoreClient" when it could
+#: not be reached). And ``SPARK_LOCAL_DIRS``, which overrides the driver's scratch folder
 #: (``spark.local.dir``, :func:`scratch_conf`): another machine's ``/mnt/…`` failed the driver's
 #: start ("Failed to create directory …/blockmgr-…", then py4j's "Connection refused"). pinlake's
 #: Spark runs without them: conf/spark-env.sh unsets them for every
 #: launch with pinlake's conf (sessions, dbt's ``local`` target, the Thrift server, the lint's
 #: templater), :func:`pinlake.services.spark_cluster.daemon_env` for the standalone daemons and
 #: their executors.
-SHELL_DROPPED = ("HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_DIST_CLASSPATH", "SPARK_LOCAL_DIRS")
+SHELL_DROPPED = (
+    "HADOOP_CONF_DIR",
+    "YARN_CONF_DIR",
+    "SPARK_DIST_CLASSPATH",
+    "HIVE_CONF_DIR",
+    "HIVE_HOME",
+    "SPARK_LOCAL_DIRS",
+)
 
 #: A Spark Connect user's variables, which make PySpark's ``SparkSession.builder`` open a Spark
 #: Connect session (to ``SPARK_REMOTE``, or a local Connect server) instead of the driver JVM

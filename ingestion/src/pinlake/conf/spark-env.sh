@@ -19,9 +19,10 @@ unset quiet
 
 # A shell's Hadoop for another cluster (its core-site.xml's fs.defaultFS, an HDFS name node,
 # became the session's) and another Hadoop's jars: Spark's launcher puts these on the class path
-# once this file has run; pinlake's Spark runs without them, and without another machine's
-# scratch folders, which override the driver's own (pinlake.spark.SHELL_DROPPED).
-unset HADOOP_CONF_DIR YARN_CONF_DIR SPARK_DIST_CLASSPATH SPARK_LOCAL_DIRS
+# once this file has run; a Hive client's hive-site.xml (its remote metastore became the
+# sessions'); another machine's scratch folders, which override the driver's own. pinlake's
+# Spark runs without them (pinlake.spark.SHELL_DROPPED).
+unset HADOOP_CONF_DIR YARN_CONF_DIR SPARK_DIST_CLASSPATH HIVE_CONF_DIR HIVE_HOME SPARK_LOCAL_DIRS
 
 # Spark's launcher puts SPARK_CONF_DIR (this folder) on the driver's class path, and the JDK maps
 # a class-data archive only for a class path without a non-empty folder (pinlake.spark_cds): once
