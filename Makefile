@@ -28,8 +28,10 @@ export DO_NOT_TRACK := 1
 # PYSPARK_SUBMIT_ARGS add a notebook's --packages (pinlake.spark.launcher_env sets both); its
 # PYTHONPATH (Spark's python/ and py4j zip) would put that Spark's pyspark before the venv's in
 # pytest, the templater and Airflow's tasks (the pinlake command drops such entries itself:
-# pinlake.__main__.own_spark_python_path)
+# pinlake.__main__.own_spark_python_path); a Spark Connect user's variables would make the
+# templater's dbt session a Connect one (pinlake.spark.SPARK_CONNECT_VARIABLES)
 unexport SPARK_HOME PYSPARK_SUBMIT_ARGS PYTHONPATH
+unexport SPARK_REMOTE SPARK_CONNECT_MODE_ENABLED SPARK_LOCAL_REMOTE SPARK_API_MODE
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 # Two jobs at once: set-up's independent parts side by side (the venv beside Maven; the lint beside

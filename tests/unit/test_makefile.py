@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from pinlake.config import REPO_ROOT
+from pinlake.spark import SPARK_CONNECT_VARIABLES
 
 
 def stand_ins(folder: Path, tools: dict[str, str]) -> Path:
@@ -49,7 +50,8 @@ def test_make_lint_reaches_spark_env_through_a_path_without_blanks(tmp_path: Pat
     conf folder through :func:`pinlake.blank_free.blank_free_path`. And a shell's ``SPARK_HOME``
     (another Spark install), which PySpark would launch instead of the wheel's, and
     ``PYSPARK_SUBMIT_ARGS`` and ``PYTHONPATH`` (its ``python/``, whose pyspark would come
-    before the venv's) do not reach it (the Makefile unexports them)."""
+    before the venv's) and a Spark Connect user's variables (its session would be a Connect
+    one) do not reach it (the Makefile unexports them)."""
     from pinlake.blank_free import blank_free_path
 
     clone = tmp_path / "my projects" / "pinlake"
@@ -62,7 +64,9 @@ def test_make_lint_reaches_spark_env_through_a_path_without_blanks(tmp_path: Pat
             "python": f'exec {shlex.quote(sys.executable)} "$@"',
             "ruff": "true",
             "sqlfluff": 'echo "SPARK_CONF_DIR=$SPARK_CONF_DIR SPARK_HOME=${SPARK_HOME-unset}'
-            ' PYSPARK_SUBMIT_ARGS=${PYSPARK_SUBMIT_ARGS-unset} PYTHONPATH=${PYTHONPATH-unset}"',
+            " PYSPARK_SUBMIT_ARGS=${PYSPARK_SUBMIT_ARGS-unset} PYTHONPATH=${PYTHONPATH-unset}"
+            " connect=${SPARK_REMOTE-}${SPARK_CONNECT_MODE_ENABLED-}${SPARK_LOCAL_REMOTE-}"
+            '${SPARK_API_MODE-}"',
         },
     )
     (clone / "venv" / ".installed").touch()
@@ -72,12 +76,16 @@ def test_make_lint_reaches_spark_env_through_a_path_without_blanks(tmp_path: Pat
         "SPARK_HOME": str(tmp_path / "another-spark"),
         "PYSPARK_SUBMIT_ARGS": "--packages io.delta:delta-spark_2.13:4.0.0 pyspark-shell",
         "PYTHONPATH": str(tmp_path / "another-spark" / "python"),
+        **dict.fromkeys(SPARK_CONNECT_VARIABLES, "sc://192.0.2.10:15002"),
     }
     done = make(clone, "-o", "venv/.installed", "lint", "VENV=venv", env=another)
     link = blank_free_path(str(conf))
     Path(link).unlink()  # the link in the temporary folder
     assert done.returncode == 0, done.stderr
-    shown = f"SPARK_CONF_DIR={link} SPARK_HOME=unset PYSPARK_SUBMIT_ARGS=unset PYTHONPATH=unset\n"
+    shown = (
+        f"SPARK_CONF_DIR={link} SPARK_HOME=unset PYSPARK_SUBMIT_ARGS=unset PYTHONPATH=unset "
+        "connect=\n"
+    )
     assert shown in done.stdout, done.stdout
     assert not any(blank in link for blank in " \t") and Path(link) != conf
 
