@@ -12,6 +12,7 @@ sequence run by :func:`pinlake.pipeline.isolated.run_isolated` does to start Spa
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -43,12 +44,37 @@ def dbt_executable() -> str:
     return found
 
 
+#: dbt's flags that a shell set up for another dbt project's development may give as variables
+#: (dbt reads each option's ``DBT_`` variable: dbt docs, "About global configs", "Defer",
+#: ``--empty``, ``--sample``, ``--event-time-start``) and that would make pinlake's dbt runs build
+#: other answers than the pipeline's (from no rows, a sample, one time window, or another
+#: environment's tables through defer, silently) or skip the run results pinlake reads after a
+#: failure (``DBT_WRITE_JSON``: :func:`uncommitted_locations`). pinlake's dbt runs go without
+#: them (:func:`dbt_env`); ``pinlake dbt`` takes each as its option (``--empty``, ``--defer
+#: --state …``).
+SHELL_DROPPED = (
+    "DBT_EMPTY",
+    "DBT_SAMPLE",
+    "DBT_EVENT_TIME_START",
+    "DBT_EVENT_TIME_END",
+    "DBT_DEFER",
+    "DBT_DEFER_STATE",
+    "DBT_DEFER_TO_STATE",
+    "DBT_STATE",
+    "DBT_ARTIFACT_STATE_PATH",
+    "DBT_FAVOR_STATE",
+    "DBT_FAVOR_STATE_MODE",
+    "DBT_WRITE_JSON",
+)
+
+
 def dbt_env(settings: Settings, terminal: bool | None = None) -> dict[str, str]:
-    """The environment dbt runs in: :func:`pinlake.spark.session_env` and, when its output is not
-    a terminal (``terminal``; default: whether this process's stdout is one), no ANSI colours
-    (``DBT_USE_COLORS=false``: dbt colours its output whatever it goes to; dbt docs, "About
-    global configs", *Use colors*). A ``DBT_USE_COLORS`` already set wins."""
-    env = session_env(settings)
+    """The environment dbt runs in: :func:`pinlake.spark.session_env` without the shell's
+    :data:`SHELL_DROPPED` and, when its output is not a terminal (``terminal``; default: whether
+    this process's stdout is one), no ANSI colours (``DBT_USE_COLORS=false``: dbt colours its
+    output whatever it goes to; dbt docs, "About global configs", *Use colors*). A
+    ``DBT_USE_COLORS`` already set wins."""
+    env = {k: v for k, v in session_env(settings).items() if k not in SHELL_DROPPED}
     if not (sys.stdout.isatty() if terminal is None else terminal):
         env.setdefault("DBT_USE_COLORS", "false")
     return env
@@ -122,6 +148,7 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
     those folders are removed, each named on stderr, and the failed nodes run once more with
     ``dbt retry`` (dbt docs, "About dbt retry"); the result is the retry's."""
     settings.ensure_dirs()
+    _note_dropped()
     start = time.perf_counter()
     returncode = _invoke(settings, command.args, command.in_process)
     leftovers = uncommitted_locations(settings) if returncode != 0 else []
@@ -140,6 +167,23 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
             f"(details above and in {settings.logs_dir / 'dbt'})"
         )
     return DbtResult(list(command.args), returncode, time.perf_counter() - start)
+
+
+def _note_dropped() -> None:
+    """One line on stderr, once per process, naming the shell's :data:`SHELL_DROPPED` variables
+    that pinlake's dbt runs go without (not ignored silently)."""
+    names = [name for name in SHELL_DROPPED if name in os.environ and name not in _NOTED]
+    if names:
+        _NOTED.update(names)
+        print(
+            f"note: pinlake's dbt runs ignore {', '.join(names)} from the environment (another "
+            "project's dbt flags: they would change what the pipeline builds); give `pinlake "
+            "dbt` the option instead (--empty, --defer --state …)",
+            file=sys.stderr,
+        )
+
+
+_NOTED: set[str] = set()
 
 
 #: How long a dbt child process gets to end on its own after Ctrl-C (seconds) before it is
@@ -258,13 +302,14 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
 def _run_in_process(settings: Settings, args: list[str]) -> int:
     """dbt through ``dbtRunner`` here, in ``settings``' environment (this process's is restored
     afterwards); its exit code as the CLI's (0 ok, 1 failed, 2 error)."""
-    import os
     import time
 
     from dbt.cli.main import dbtRunner
 
     saved, cwd = dict(os.environ), Path.cwd()
-    os.environ.update(dbt_env(settings))  # profiles.yml reads env_var(); dbt its DBT_* flags
+    env = dbt_env(settings)  # profiles.yml reads env_var(); dbt its DBT_* flags
+    os.environ.clear()  # without what dbt_env leaves out (SHELL_DROPPED)
+    os.environ.update(env)
     time.tzset()  # its TZ: the rows dbt-spark reads (pinlake.spark.use_session_time_zone)
     os.chdir(REPO_ROOT)
     try:
