@@ -2,7 +2,7 @@
 (``DBT_DEFER`` with ``DBT_STATE``, ``DBT_EMPTY``, ``DBT_WRITE_JSON=false``): pinlake's dbt runs
 would then build other answers than the pipeline's, silently, or leave out the run results
 pinlake reads after a failure. They run without them, and say so once
-(pinlake.lakehouse.dbt.SHELL_DROPPED)."""
+(pinlake.lakehouse.dbt.DROPPED_DBT_FLAGS)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from pinlake.lakehouse import dbt
 
 
 def test_dbt_env_leaves_out_another_projects_flags(tmp_path: Path, monkeypatch) -> None:
-    for name in dbt.SHELL_DROPPED:
+    for name in dbt.DROPPED_DBT_FLAGS:
         monkeypatch.setenv(name, "true")
     monkeypatch.setenv("DBT_USE_COLORS", "true")  # how dbt prints: the shell's stays
     env = dbt.dbt_env(Settings(home=tmp_path), terminal=False)
-    assert not set(dbt.SHELL_DROPPED) & set(env)
+    assert not set(dbt.DROPPED_DBT_FLAGS) & set(env)
     assert env["DBT_USE_COLORS"] == "true"
     assert env["DBT_PROFILE"] == "pinlake"
 

@@ -52,7 +52,7 @@ def dbt_executable() -> str:
 #: failure (``DBT_WRITE_JSON``: :func:`uncommitted_locations`). pinlake's dbt runs go without
 #: them (:func:`dbt_env`); ``pinlake dbt`` takes each as its option (``--empty``, ``--defer
 #: --state …``).
-SHELL_DROPPED = (
+DROPPED_DBT_FLAGS = (
     "DBT_EMPTY",
     "DBT_SAMPLE",
     "DBT_EVENT_TIME_START",
@@ -70,11 +70,11 @@ SHELL_DROPPED = (
 
 def dbt_env(settings: Settings, terminal: bool | None = None) -> dict[str, str]:
     """The environment dbt runs in: :func:`pinlake.spark.session_env` without the shell's
-    :data:`SHELL_DROPPED` and, when its output is not a terminal (``terminal``; default: whether
+    :data:`DROPPED_DBT_FLAGS` and, when its output is not a terminal (``terminal``; default: whether
     this process's stdout is one), no ANSI colours (``DBT_USE_COLORS=false``: dbt colours its
     output whatever it goes to; dbt docs, "About global configs", *Use colors*). A
     ``DBT_USE_COLORS`` already set wins."""
-    env = {k: v for k, v in session_env(settings).items() if k not in SHELL_DROPPED}
+    env = {k: v for k, v in session_env(settings).items() if k not in DROPPED_DBT_FLAGS}
     if not (sys.stdout.isatty() if terminal is None else terminal):
         env.setdefault("DBT_USE_COLORS", "false")
     return env
@@ -170,9 +170,9 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
 
 
 def _note_dropped() -> None:
-    """One line on stderr, once per process, naming the shell's :data:`SHELL_DROPPED` variables
+    """One line on stderr, once per process, naming the shell's :data:`DROPPED_DBT_FLAGS` variables
     that pinlake's dbt runs go without (not ignored silently)."""
-    names = [name for name in SHELL_DROPPED if name in os.environ and name not in _NOTED]
+    names = [name for name in DROPPED_DBT_FLAGS if name in os.environ and name not in _NOTED]
     if names:
         _NOTED.update(names)
         print(
@@ -308,7 +308,7 @@ def _run_in_process(settings: Settings, args: list[str]) -> int:
 
     saved, cwd = dict(os.environ), Path.cwd()
     env = dbt_env(settings)  # profiles.yml reads env_var(); dbt its DBT_* flags
-    os.environ.clear()  # without what dbt_env leaves out (SHELL_DROPPED)
+    os.environ.clear()  # without what dbt_env leaves out (DROPPED_DBT_FLAGS)
     os.environ.update(env)
     time.tzset()  # its TZ: the rows dbt-spark reads (pinlake.spark.use_session_time_zone)
     os.chdir(REPO_ROOT)
