@@ -73,3 +73,36 @@ def test_s3a_signs_with_the_profile_boto3_signs_with(
     assert hadoop.get("fs.s3a.auth.profile.name") == "dev"
     rows = spark.read.json(f"{s3_bucket.replace('s3://', 's3a://')}/topics/").collect()
     assert [row["index"] for row in rows] == [7]
+
+
+def test_a_profile_s3a_cannot_read_is_one_line(
+    spark, spark_settings, s3_bucket, tmp_path, monkeypatch
+) -> None:
+    """A profile defined in the config file alone (SSO, ``credential_process``, or keys there):
+    boto3 signs with it, S3A does not read that file. ``land`` then printed the JVM's 234-line
+    traceback (helper-71); :func:`~pinlake.spark.spark_errors` makes it one line that names the
+    path, S3A's reason and where S3A reads credentials."""
+    from pinlake.errors import PinlakeError
+    from pinlake.spark import get_spark, spark_errors
+
+    (tmp_path / "config").write_text(
+        "[profile cfgonly]\naws_access_key_id = test\naws_secret_access_key = test\n"
+    )
+    (tmp_path / "credentials").write_text("[dev]\naws_access_key_id = test\n")  # not that one
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "cfgonly")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(layout, "_S3_CLIENTS", {})
+    key = "topics/pinlake.pin/partition=0/pinlake.pin+0+0000000000.json"
+    layout.write_atomic(layout.location(s3_bucket) / key, [b'{"index": 7}'])  # boto3: fine
+
+    with pytest.raises(PinlakeError) as refused, spark_errors(spark_settings):
+        get_spark(spark_settings)
+        spark.read.json(f"{s3_bucket.replace('s3://', 's3a://')}/topics/").collect()
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(f"Spark's s3a:// was refused {s3_bucket.replace('s3://', 's3a://')}")
+    assert "no credentials for profile 'cfgonly'" in message, message
+    assert message.endswith('export-credentials --profile <name> --format env)"')

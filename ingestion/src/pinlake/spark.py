@@ -1021,4 +1021,35 @@ def spark_errors(settings: Settings) -> Iterator[None]:
             ) from exc
         if "JAVA_GATEWAY_EXITED" in text or "Java gateway process exited" in text:
             raise SparkSetupError(_gateway_exited()) from exc
+        refused = s3a_refusal(text)
+        if refused:
+            raise PinlakeError(refused) from exc
         raise
+
+
+#: Hadoop S3A's refusal of a path (``S3AUtils.translateException``): no credentials from any
+#: provider of its chain, or S3's 403.
+_S3A_REFUSED = re.compile(r"java\.nio\.file\.AccessDeniedException: (s3a://\S+?): ([^\n]*)")
+#: A Java exception's class name before its message (``software.amazon…SdkClientException: ``).
+_JAVA_CLASS = re.compile(r"\b(?:[a-z0-9_]+\.)+[A-Z]\w*(?:Exception|Error): ")
+
+
+def s3a_refusal(text: str) -> str | None:
+    """One line for a Spark job's error text (a ``Py4JJavaError``'s, with the JVM's stack) in
+    which S3A refused a path (``java.nio.file.AccessDeniedException: s3a://…``), else None: the
+    path, S3A's reason (no credentials from its providers, or S3's 403), and where S3A reads
+    credentials (:func:`s3a_conf`). ``land`` printed the 234-line traceback (helper-71: a
+    profile defined in ``~/.aws/config`` alone, which boto3 reads and S3A does not)."""
+    match = _S3A_REFUSED.search(text)
+    if match is None:
+        return None
+    path, reason = match.groups()
+    reason = _JAVA_CLASS.sub("", reason).strip()
+    return (
+        f"Spark's s3a:// was refused {path}: {reason[:400]}. S3A signs with AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the keys of AWS_PROFILE's profile "
+        "(or default) in the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, else "
+        "~/.aws/credentials), else the instance role; for a profile defined in ~/.aws/config "
+        'alone (SSO, credential_process) export its keys first: eval "$(aws configure '
+        'export-credentials --profile <name> --format env)"'
+    )
