@@ -248,10 +248,12 @@ def test_services_up_warns_when_nothing_serves_the_buckets_endpoint_on_this_mach
     assert elsewhere is not None and elsewhere.startswith(
         f"AWS_ENDPOINT_URL_S3=http://127.0.0.1:{other} "
     )
+    # at another port, the command that starts pinlake's server there (helper-71: the plain
+    # `services up --s3` started it at this home's port, and the warning came again)
     assert elsewhere.endswith(
-        f"start the S3 server meant to listen there, or `pinlake services up --s3` for "
-        f"pinlake's on port {ours} (PINLAKE_S3__PORT)"
-    )
+        f"`PINLAKE_S3__PORT={other} pinlake services up --s3` starts pinlake's S3 server there "
+        "and creates the bucket, unless another S3 server is meant to listen there"
+    ), elsewhere
     answering = {"AWS_ENDPOINT_URL": s3_server.env["AWS_ENDPOINT_URL"]}
     assert service.unserved_endpoint(settings, answering) is None
     assert (
@@ -273,3 +275,28 @@ def test_services_up_warns_when_nothing_serves_the_buckets_endpoint_on_this_mach
         manager.start_all(settings)
     out = " ".join(capsys.readouterr().out.split())
     assert f"warning: AWS_ENDPOINT_URL=http://127.0.0.1:{ours} is this machine" in out, out
+
+
+def test_the_local_servers_client_variables_leave_a_profile_users_credentials_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``services up --s3`` prints the variables the other commands need: the stand-in keys
+    only where the shell has neither a key pair nor a profile. A profile user was told to
+    export ``AWS_ACCESS_KEY_ID=test …``, which would take the profile's place for every other
+    AWS call of that shell (helper-71); moto takes the profile's keys too."""
+    from pinlake.services import manager
+    from pinlake.services import s3_server as service
+
+    settings = Settings(home=tmp_path, s3=S3Settings(port=15000))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    assert service.client_env(settings) == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:15000",
+        "AWS_REGION": "us-east-1",
+        **service.LOCAL_CREDENTIALS,
+    }
+    monkeypatch.setenv("AWS_PROFILE", "dev")
+    assert "AWS_ACCESS_KEY_ID" not in service.client_env(settings)
+    hint = manager.s3_hint(settings)
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:15000 AWS_REGION=us-east-1" in hint, hint
+    assert "AWS_ACCESS_KEY_ID" not in hint

@@ -45,12 +45,14 @@ def config(settings: Settings) -> dict[str, object]:
 def client_env(settings: Settings) -> dict[str, str]:
     """The variables a client of this server needs: ``AWS_ENDPOINT_URL`` and ``AWS_REGION``
     (``us-east-1`` unless set), plus :data:`LOCAL_CREDENTIALS` unless the environment has an
-    access key pair."""
+    access key pair or names a profile (``AWS_PROFILE``: moto takes its keys too, and exported
+    keys would take the profile's place for every other AWS call of that shell; helper-71)."""
     env = {
         "AWS_ENDPOINT_URL": url(settings),
         "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
     }
-    if not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
+    key_pair = os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not (key_pair or os.environ.get("AWS_PROFILE")):
         env.update(LOCAL_CREDENTIALS)
     return env
 
@@ -144,10 +146,11 @@ def create_bucket(settings: Settings, name: str) -> bool:
         "s3",
         endpoint_url=env["AWS_ENDPOINT_URL"],
         region_name=env["AWS_REGION"],
-        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID")),
-        aws_secret_access_key=env.get(
-            "AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY")
-        ),
+        # moto checks none: the shell's pair, else the stand-ins (not its profile: see above)
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID")
+        or LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY")
+        or LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         config=Config(proxies={}),  # this machine's server: never through the shell's proxy
     )
     where = {}
@@ -184,8 +187,8 @@ def unserved_endpoint(settings: Settings, environ: Mapping[str, str]) -> str | N
     """A warning when ``settings.bucket`` is on S3 and ``environ`` names an S3 endpoint on this
     machine where nothing answers, else None: ``services up`` without ``--s3`` then said
     nothing, and ``sink``, ``land`` and ``produce --to bucket`` failed later (helper-70). The
-    warning names the variable, the bucket and the command that starts the server there (this
-    home's port) or that another server is meant to listen there."""
+    warning names the variable, the bucket and the command that starts pinlake's server there
+    (with ``PINLAKE_S3__PORT`` when the port is not this home's)."""
     named = s3_endpoint(environ)
     if not isinstance(settings.bucket_dir, S3Path) or named is None or not on_loopback(named[1]):
         return None
@@ -197,12 +200,15 @@ def unserved_endpoint(settings: Settings, environ: Mapping[str, str]) -> str | N
         return None
     if process.port_answers(port, host=parts.hostname or "127.0.0.1"):
         return None
-    fix = (
-        "`pinlake services up --s3` starts pinlake's S3 server there and creates the bucket"
-        if serves_endpoint(settings, environ)
-        else f"start the S3 server meant to listen there, or `pinlake services up --s3` for "
-        f"pinlake's on port {settings.s3.port} (PINLAKE_S3__PORT)"
-    )
+    # pinlake's server on that port: at another port than this home's, PINLAKE_S3__PORT moves
+    # it (helper-71: the advice to run `services up --s3` started it on 5000, and the warning
+    # came again)
+    command = "pinlake services up --s3"
+    if not serves_endpoint(settings, environ):
+        command = f"PINLAKE_S3__PORT={port} {command}"
+    fix = f"`{command}` starts pinlake's S3 server there and creates the bucket"
+    if command.startswith("PINLAKE_"):
+        fix += ", unless another S3 server is meant to listen there"
     return (
         f"{variable}={endpoint} is this machine, but nothing answers there: sink, land and "
         f"produce --to bucket cannot reach PINLAKE_BUCKET={settings.bucket}; {fix}"
