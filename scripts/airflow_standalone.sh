@@ -111,22 +111,46 @@ while IFS= read -r name; do
     esac
 done < <(compgen -e | grep -E '^PINLAKE_' | sort)
 # ... and --s3 when the bucket is on S3 at this home's local server (AWS_ENDPOINT_URL): without
-# it that line started no S3 server, and the DAGs' sink and land found no bucket (helper-70)
-SERVICES_FLAGS="$("$BIN/python" -c '
+# it that line started no S3 server, and the DAGs' sink and land found no bucket (helper-70).
+# For a bucket on S3, a banner line: where, and what the DAGs' tasks sign with (the shell's AWS
+# variables, which Airflow passes on; helper-71: none was set and nothing said so)
+mapfile -t S3_INFO < <("$BIN/python" -c '
 import os, sys
 try:
     from pinlake.config import Settings
-    from pinlake.location import S3Path
+    from pinlake.location import S3Path, s3_endpoint
     from pinlake.services.s3_server import serves_endpoint
 except ImportError:  # no venv yet: the check below says what to run
     sys.exit(0)
 try:
     settings = Settings()
-except ValueError:  # a setting pinlake refuses: its commands, the DAGs tasks, say which
+except ValueError:  # a setting pinlake refuses: its commands, the DAG tasks, say which
     sys.exit(0)
-if isinstance(settings.bucket_dir, S3Path) and serves_endpoint(settings, os.environ):
-    print(" --s3")
-')"
+if not isinstance(settings.bucket_dir, S3Path):
+    sys.exit(0)
+local = serves_endpoint(settings, os.environ)
+print(" --s3" if local else "")
+named = s3_endpoint(os.environ)
+where = f"{named[0]}={named[1]}" if named else "AWS"
+profile = os.environ.get("AWS_PROFILE")
+if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+    signed = "the DAG tasks sign with the AWS_ACCESS_KEY_ID of this shell"
+elif profile:
+    signed = f"the DAG tasks sign with AWS_PROFILE={profile}"
+else:
+    signed = (
+        "no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE in this shell: the DAG "
+        "tasks sink and land fail unless boto3 finds other credentials; set them before make "
+        "airflow"
+        + (" (the local server takes any, e.g. test/test)" if local else "")
+    )
+print(f"{settings.bucket} at {where}; {signed}")
+')
+SERVICES_FLAGS="${S3_INFO[0]:-}"
+S3_BANNER=""
+if [[ -n "${S3_INFO[1]:-}" ]]; then
+    S3_BANNER=$'\n'"  S3 bucket       ${S3_INFO[1]}"
+fi
 
 DAGS="$(cd "$REPO/dags" && ls pinterest_*.py | sed 's/\.py$//' | paste -sd, - | sed 's/,/, /g')"
 BANNER="$(cat <<MSG
@@ -140,7 +164,7 @@ Airflow 3 standalone for pinlake
                   they start paused: a run triggered while paused stays queued; unpause each
                   in the UI or with 'airflow dags unpause <dag>' (the CLI line below)
   stop            Ctrl-C (Airflow's workers are stopped with it)
-  PINLAKE_HOME    $PINLAKE_HOME
+  PINLAKE_HOME    $PINLAKE_HOME$S3_BANNER
   services        pinterest_batch and pinterest_stream need them:
                   $SERVICES_ENV $(printf %q "$BIN/pinlake") services up$SERVICES_FLAGS
   CLI elsewhere   AIRFLOW_HOME=$(printf %q "$AIRFLOW_HOME") AIRFLOW__CORE__DAGS_FOLDER=$(printf %q "$REPO/dags") AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$(printf %q "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") $(printf %q "$BIN/airflow") ...

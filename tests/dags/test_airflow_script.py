@@ -88,6 +88,33 @@ def test_the_services_line_starts_the_local_s3_server_the_bucket_is_on(tmp_path:
     assert folder[-2:] == ["services", "up"]
 
 
+def test_the_banner_says_what_the_dags_tasks_sign_an_s3_buckets_requests_with(
+    tmp_path: Path,
+) -> None:
+    """Airflow passes this shell's AWS variables to the DAGs' tasks: a shell without any sent
+    their sink and land into "no AWS credentials", and the banner said nothing (helper-71).
+    One line for a bucket on S3: where, and the key pair, the profile or that neither is set;
+    none for a folder bucket."""
+
+    def s3_line(**env: str) -> list[str]:
+        unset = dict.fromkeys(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"), "")
+        out = _dry_run(tmp_path, AWS_ENDPOINT_URL_S3="", **{**unset, **env})
+        return [line.strip() for line in out.splitlines() if line.strip().startswith("S3 bucket")]
+
+    local = {"PINLAKE_BUCKET": "s3://pinlake-topics", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}
+    (none,) = s3_line(**local)
+    assert none.startswith(
+        "S3 bucket       s3://pinlake-topics at AWS_ENDPOINT_URL=http://127.0.0.1:5000; no "
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE in this shell"
+    ), none
+    assert none.endswith("(the local server takes any, e.g. test/test)")
+    assert s3_line(**local, AWS_PROFILE="dev")[0].endswith("sign with AWS_PROFILE=dev")
+    keys = s3_line(**local, AWS_ACCESS_KEY_ID="AKIA", AWS_SECRET_ACCESS_KEY="s3cret")
+    assert keys[0].endswith("sign with the AWS_ACCESS_KEY_ID of this shell")
+    assert "s3cret" not in keys[0] and "AKIA" not in keys[0]
+    assert s3_line(AWS_ENDPOINT_URL="http://127.0.0.1:5000") == []  # a folder bucket
+
+
 def test_the_printed_command_lines_survive_a_clone_whose_path_holds_a_blank(tmp_path: Path) -> None:
     """A clone in "my projects/" printed ``…/my projects/pinlake/.venv/bin/pinlake services up``
     unquoted: copied into a shell, it ran ``…/my`` (helper-58). Here the clone is reached
