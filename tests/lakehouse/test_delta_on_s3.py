@@ -44,6 +44,25 @@ def test_delta_table_on_s3a_commits_and_reads_back(spark, spark_settings, s3_buc
     assert commits == [f"{v:020d}.json" for v in range(3)]
 
 
+def _a_profile_users_shell(
+    monkeypatch, bucket: str, profile: str, config: str | None, credentials: str, folder
+) -> None:
+    """This process's environment as a profile user's shell: ``AWS_PROFILE``, the shared config
+    and credentials files (``config`` None: none), no key pair; then one bucket file written by
+    the bucket's client (boto3) with it."""
+    if config is not None:
+        (folder / "config").write_text(config)
+    (folder / "credentials").write_text(credentials)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(folder / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", profile)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(layout, "_S3_CLIENTS", {})
+    key = "topics/pinlake.pin/partition=0/pinlake.pin+0+0000000000.json"
+    layout.write_atomic(layout.location(bucket) / key, [b'{"index": 7}'])
+
+
 def test_s3a_signs_with_the_profile_boto3_signs_with(
     spark, spark_settings, s3_bucket, tmp_path, monkeypatch
 ) -> None:
@@ -56,16 +75,14 @@ def test_s3a_signs_with_the_profile_boto3_signs_with(
     from pinlake.spark import get_spark
 
     get_spark(spark_settings)  # the fixture's key pair, as any earlier S3 test of the worker
-    credentials = tmp_path / "credentials"
-    credentials.write_text("[dev]\naws_access_key_id = test\naws_secret_access_key = test\n")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_PROFILE", "dev")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(layout, "_S3_CLIENTS", {})
-    key = "topics/pinlake.pin/partition=0/pinlake.pin+0+0000000000.json"
-    layout.write_atomic(layout.location(s3_bucket) / key, [b'{"index": 7}'])
+    _a_profile_users_shell(
+        monkeypatch,
+        s3_bucket,
+        "dev",
+        config=None,
+        credentials="[dev]\naws_access_key_id = test\naws_secret_access_key = test\n",
+        folder=tmp_path,
+    )
 
     get_spark(spark_settings)
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
@@ -85,18 +102,14 @@ def test_a_profile_s3a_cannot_read_is_one_line(
     from pinlake.errors import PinlakeError
     from pinlake.spark import get_spark, spark_errors
 
-    (tmp_path / "config").write_text(
-        "[profile cfgonly]\naws_access_key_id = test\naws_secret_access_key = test\n"
+    _a_profile_users_shell(  # boto3 writes with it
+        monkeypatch,
+        s3_bucket,
+        "cfgonly",
+        config="[profile cfgonly]\naws_access_key_id = test\naws_secret_access_key = test\n",
+        credentials="[dev]\naws_access_key_id = test\n",  # not that profile
+        folder=tmp_path,
     )
-    (tmp_path / "credentials").write_text("[dev]\naws_access_key_id = test\n")  # not that one
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_PROFILE", "cfgonly")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(layout, "_S3_CLIENTS", {})
-    key = "topics/pinlake.pin/partition=0/pinlake.pin+0+0000000000.json"
-    layout.write_atomic(layout.location(s3_bucket) / key, [b'{"index": 7}'])  # boto3: fine
 
     with pytest.raises(PinlakeError) as refused, spark_errors(spark_settings):
         get_spark(spark_settings)
