@@ -300,3 +300,17 @@ def test_the_local_servers_client_variables_leave_a_profile_users_credentials_al
     hint = manager.s3_hint(settings)
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:15000 AWS_REGION=us-east-1" in hint, hint
     assert "AWS_ACCESS_KEY_ID" not in hint
+
+
+def test_services_up_names_a_server_running_from_before_at_its_own_port(s3_server) -> None:
+    """``services up`` names the services of the home that run though it did not ask for them:
+    an S3 server started with another ``PINLAKE_S3__PORT`` was named at this shell's port
+    (helper-72: "also running from before: S3 http://127.0.0.1:5000" for a server on 5999)."""
+    from pinlake.services import manager
+
+    shell = Settings(home=s3_server.settings.home)  # this shell: the default port
+    assert shell.s3.port != s3_server.settings.s3.port
+    named = manager._running_from_before(
+        shell, s3=False, metastore=False, thrift=False, spark_cluster=False
+    )
+    assert named == f", also running from before: S3 {s3_server.env['AWS_ENDPOINT_URL']}"

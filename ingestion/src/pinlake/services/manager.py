@@ -564,16 +564,19 @@ def _running_from_before(
 ) -> str:
     """``", also running from before: …"``: the services of the home that run while this
     ``services up`` did not ask for them (helper-62: ``up --s3`` on a running stack named
-    neither the metastore, the Thrift server nor the cluster); ``""`` when there are none."""
+    neither the metastore, the Thrift server nor the cluster); ``""`` when there are none. Each
+    is named at the address it was started with (:func:`as_running`): an S3 server started with
+    another ``PINLAKE_S3__PORT`` was named at this shell's port (helper-72)."""
     running = running_services(settings)
+    at = as_running(settings)
     asked = {  # service name: whether this `services up` asked for it, what it is called
-        s3_server.NAME: (s3, f"S3 {s3_server.url(settings)}"),
+        s3_server.NAME: (s3, f"S3 {s3_server.url(at)}"),
         mariadb.NAME: (
             settings.source_db == "mariadb",
             f"MariaDB 127.0.0.1:{settings.mariadb.port}",
         ),
-        metastore_server.NAME: (metastore, f"metastore {run_folder.metastore_url(settings)}"),
-        thrift_server.NAME: (thrift, f"Thrift server {thrift_server.jdbc_url(settings)}"),
+        metastore_server.NAME: (metastore, f"metastore {run_folder.metastore_url(at)}"),
+        thrift_server.NAME: (thrift, f"Thrift server {thrift_server.jdbc_url(at)}"),
         standalone.MASTER: (
             spark_cluster,
             f"Spark cluster {run_folder.running_master_url(settings)}",
