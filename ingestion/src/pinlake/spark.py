@@ -1045,11 +1045,12 @@ def s3a_refusal(text: str) -> str | None:
         return None
     path, reason = match.groups()
     reason = _JAVA_CLASS.sub("", reason).strip()
+    profile = os.environ.get("AWS_PROFILE") or "<name>"
     return (
         f"Spark's s3a:// was refused {path}: {reason[:400]}. S3A signs with AWS_ACCESS_KEY_ID and "
         "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the keys of AWS_PROFILE's profile "
         "(or default) in the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, else "
-        "~/.aws/credentials), else the instance role; for a profile defined in ~/.aws/config "
-        'alone (SSO, credential_process) export its keys first: eval "$(aws configure '
-        'export-credentials --profile <name> --format env)"'
+        "~/.aws/credentials), else the instance role; for a profile defined in the config file "
+        "alone (SSO, credential_process) export its keys first, with AWS CLI v2: "
+        f'eval "$(aws configure export-credentials --profile {profile} --format env)"'
     )
