@@ -171,16 +171,27 @@ def create_bucket(settings: Settings, name: str) -> bool:
     return True
 
 
-def serves_endpoint(settings: Settings, environ: Mapping[str, str]) -> bool:
-    """Whether the S3 endpoint ``environ`` names (:func:`pinlake.location.s3_endpoint`) is this
-    home's server: on loopback, at ``settings.s3.port``. Pure."""
+def _local_endpoint(environ: Mapping[str, str]) -> tuple[str, str, int] | None:
+    """``(variable, url, port)`` of the S3 endpoint ``environ`` names
+    (:func:`pinlake.location.s3_endpoint`) when it is on loopback, its port the URL's or its
+    scheme's; None for none, another host, or a port that is not a number (the bucket's client
+    names that variable: ``layout.s3_client``)."""
     named = s3_endpoint(environ)
     if named is None or not on_loopback(named[1]):
-        return False
+        return None
+    parts = urlsplit(named[1])
     try:
-        return urlsplit(named[1]).port == settings.s3.port
-    except ValueError:  # a port that is not a number
-        return False
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return named[0], named[1], port
+
+
+def serves_endpoint(settings: Settings, environ: Mapping[str, str]) -> bool:
+    """Whether the S3 endpoint ``environ`` names is this home's server: on loopback, at
+    ``settings.s3.port`` (:func:`_local_endpoint`). Pure."""
+    local = _local_endpoint(environ)
+    return local is not None and local[2] == settings.s3.port
 
 
 def unserved_endpoint(settings: Settings, environ: Mapping[str, str]) -> str | None:
@@ -189,26 +200,22 @@ def unserved_endpoint(settings: Settings, environ: Mapping[str, str]) -> str | N
     nothing, and ``sink``, ``land`` and ``produce --to bucket`` failed later (helper-70). The
     warning names the variable, the bucket and the command that starts pinlake's server there
     (with ``PINLAKE_S3__PORT`` when the port is not this home's)."""
-    named = s3_endpoint(environ)
-    if not isinstance(settings.bucket_dir, S3Path) or named is None or not on_loopback(named[1]):
+    local = _local_endpoint(environ)
+    if not isinstance(settings.bucket_dir, S3Path) or local is None:
         return None
-    variable, endpoint = named
-    parts = urlsplit(endpoint)
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:  # not a port: the bucket's client names the variable (layout.s3_client)
-        return None
-    if process.port_answers(port, host=parts.hostname or "127.0.0.1"):
+    variable, endpoint, port = local
+    if process.port_answers(port, host=urlsplit(endpoint).hostname or "127.0.0.1"):
         return None
     # pinlake's server on that port: at another port than this home's, PINLAKE_S3__PORT moves
     # it (helper-71: the advice to run `services up --s3` started it on 5000, and the warning
     # came again)
-    command = "pinlake services up --s3"
-    if not serves_endpoint(settings, environ):
-        command = f"PINLAKE_S3__PORT={port} {command}"
-    fix = f"`{command}` starts pinlake's S3 server there and creates the bucket"
-    if command.startswith("PINLAKE_"):
-        fix += ", unless another S3 server is meant to listen there"
+    if port == settings.s3.port:
+        fix = "`pinlake services up --s3` starts pinlake's S3 server there and creates the bucket"
+    else:
+        fix = (
+            f"`PINLAKE_S3__PORT={port} pinlake services up --s3` starts pinlake's S3 server "
+            "there and creates the bucket, unless another S3 server is meant to listen there"
+        )
     return (
         f"{variable}={endpoint} is this machine, but nothing answers there: sink, land and "
         f"produce --to bucket cannot reach PINLAKE_BUCKET={settings.bucket}; {fix}"
