@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from pinlake.cli import main
 from pinlake.config import MariadbSettings, Settings, get_settings
+from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.produce.payload import row_to_json
 from pinlake.services import manager, mariadb
@@ -212,7 +213,7 @@ def test_source_commands_say_how_to_start_it(tmp_path, monkeypatch, capsys):
     assert init.value.code == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: cannot connect to mysql+pymysql")
-    assert err.endswith("(start it with `pinlake services up --source-db mariadb`)")
+    assert err.endswith(f"(start it with `{PINLAKE} services up --source-db mariadb`)")
     assert "pinlake:***@" in err  # the password is not printed
 
 
@@ -236,5 +237,5 @@ def test_a_wrong_password_for_the_running_server_names_the_settings(server, monk
     assert "start it" not in err and "wrong" not in err
     assert err.endswith(
         "(the home's MariaDB server runs: PINLAKE_MARIADB__PORT, __DATABASE, __USER and "
-        "__PASSWORD must be those it was started with (`pinlake services status`))"
+        f"__PASSWORD must be those it was started with (`{PINLAKE} services status`))"
     )

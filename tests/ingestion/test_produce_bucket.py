@@ -11,6 +11,7 @@ import pytest
 
 from pinlake.bucket.layout import file_name, next_offset
 from pinlake.cli import main
+from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.produce import ProduceToBucket, run_produce
 from pinlake.produce.payload import dumps, row_to_json
@@ -153,7 +154,7 @@ def test_produce_refuses_a_sinks_bucket(settings, home, capsys, tmp_path):
         main(["produce", "--bucket", str(bucket)])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: the topics bucket") and "is written by `pinlake sink`" in err
+    assert err.startswith("error: the topics bucket") and f"is written by `{PINLAKE} sink`" in err
     assert "a bucket of its own" in err and len(err.splitlines()) == 1, err
     assert all(list_files(bucket, settings.topic(t)) == [] for t in ("pin", "geo", "user"))
     # a run that writes nothing leaves a bucket free (an empty `sink --once` locked one out)

@@ -5,6 +5,7 @@ No JVM: Spark's side (land over s3a://) is tests/integration/test_scale_out.py."
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from pinlake.bucket import layout
 from pinlake.bucket.layout import S3Path, location
 from pinlake.config import S3Settings, Settings
+from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.produce.bucket import write_events
 from pinlake.produce.options import ProduceToBucket
@@ -107,12 +109,12 @@ def test_produce_to_an_s3_bucket(s3_bucket: str, tmp_path: Path) -> None:
         assert result.files[table] == [str(f.path) for f in files]
     assert not (tmp_path / "home" / "bucket").exists()  # nothing local
     # the bucket is the producer's: a sink is named to it, and the producer writes on
-    assert layout.claim_writer(bucket, layout.SINK) == f"`pinlake {layout.PRODUCER}` (" + (
+    assert layout.claim_writer(bucket, layout.SINK) == f"`{PINLAKE} {layout.PRODUCER}` (" + (
         f"{layout.WRITER_FILE})"
     )
     sinks = Settings(home=tmp_path / "home", bucket=f"{s3_bucket}/sunk")
     assert layout.claim_writer(sinks.bucket_dir, layout.SINK) is None
-    with pytest.raises(PinlakeError, match="is written by `pinlake sink`"):
+    with pytest.raises(PinlakeError, match=f"is written by `{re.escape(PINLAKE)} sink`"):
         write_events(sinks, iter(events), ProduceToBucket(flush_size=3))
     assert layout.list_files(sinks.bucket_dir, settings.topic("pin")) == []
 
@@ -240,7 +242,7 @@ def test_services_up_warns_when_nothing_serves_the_buckets_endpoint_on_this_mach
     assert service.unserved_endpoint(settings, at_ours) == (
         f"AWS_ENDPOINT_URL=http://127.0.0.1:{ours} is this machine, but nothing answers there: "
         "sink, land and produce --to bucket cannot reach PINLAKE_BUCKET=s3://pinlake-topics; "
-        "`pinlake services up --s3` starts pinlake's S3 server there and creates the bucket"
+        f"`{PINLAKE} services up --s3` starts pinlake's S3 server there and creates the bucket"
     )
     elsewhere = service.unserved_endpoint(
         settings, {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{other}"}
@@ -251,7 +253,7 @@ def test_services_up_warns_when_nothing_serves_the_buckets_endpoint_on_this_mach
     # at another port, the command that starts pinlake's server there (helper-71: the plain
     # `services up --s3` started it at this home's port, and the warning came again)
     assert elsewhere.endswith(
-        f"`PINLAKE_S3__PORT={other} pinlake services up --s3` starts pinlake's S3 server there "
+        f"`PINLAKE_S3__PORT={other} {PINLAKE} services up --s3` starts pinlake's S3 server there "
         "and creates the bucket, unless another S3 server is meant to listen there"
     ), elsewhere
     answering = {"AWS_ENDPOINT_URL": s3_server.env["AWS_ENDPOINT_URL"]}

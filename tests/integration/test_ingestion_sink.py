@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from ingestion_helpers import BINARY_V2, JSON_V2, bucket_lines, marked
 
 from pinlake.bucket.sink import BucketSink, SinkOptions, run_sink
+from pinlake.console import PINLAKE
 
 pytestmark = pytest.mark.kafka
 
@@ -220,7 +222,9 @@ def test_the_sink_refuses_a_producers_bucket_before_it_reads_a_record(
     bucket = tmp_path / "direct"
     assert claim_writer(bucket, PRODUCER) is None  # as `produce --to bucket` does
     options = SinkOptions(once=True, bucket=bucket, flush_size=10)
-    with pytest.raises(PinlakeError, match="is written by `pinlake produce --to bucket`") as info:
+    with pytest.raises(
+        PinlakeError, match=f"is written by `{re.escape(PINLAKE)} produce --to bucket`"
+    ) as info:
         run_sink(kafka_services, options)
     assert "Give the sink a bucket of its own" in str(info.value)
     assert list_files(bucket, topic) == []
@@ -268,7 +272,7 @@ def test_a_stopping_sink_reports_a_buffer_it_cannot_write(kafka_services, api, m
     assert f"({topic}[0]: from offset 0: " in text, text
     assert "cannot write the topics bucket: " in text and "Not a directory" in text, text
     assert text.endswith(
-        "those records stay uncommitted in Kafka: the next `pinlake sink` writes them"
+        f"those records stay uncommitted in Kafka: the next `{PINLAKE} sink` writes them"
     )
     (bucket / "topics" / topic).unlink()
     done = BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket, flush_size=1000)).run()

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from pinlake import kafka
 from pinlake.config import ApiSettings, KafkaSettings, Settings
+from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.services import kafka_broker, manager, process
 
@@ -289,5 +290,5 @@ def test_status_says_the_quorum_is_lost_without_a_majority_of_nodes(
     assert out == (
         f"replication: the KRaft quorum is lost ({down} of {nodes} controller nodes down): no "
         "metadata changes and no acknowledged writes (the API answers 503) until a majority runs "
-        "again (`pinlake services up` restarts the nodes)"
+        f"again (`{PINLAKE} services up` restarts the nodes)"
     )

@@ -10,6 +10,7 @@ import pytest
 
 from pinlake.cli import main
 from pinlake.config import KafkaSettings, Settings
+from pinlake.console import PINLAKE
 from pinlake.kafka import unreachable
 from pinlake.services.process import free_ports
 
@@ -17,7 +18,7 @@ from pinlake.services.process import free_ports
 def test_the_line_says_where_kafka_was_looked_for_and_what_to_do(tmp_path: Path) -> None:
     local = Settings(home=tmp_path, kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"))
     assert str(unreachable(local)) == (
-        "Kafka at 127.0.0.1:1 is not reachable: start it with `pinlake services up`"
+        f"Kafka at 127.0.0.1:1 is not reachable: start it with `{PINLAKE} services up`"
     )
     external = Settings(
         home=tmp_path, kafka=KafkaSettings(bootstrap_servers="kafka:9092", external=True)
@@ -37,5 +38,5 @@ def test_stream_without_kafka_is_that_line_and_exit_1(
         main(["--home", str(tmp_path / "home"), "stream", "--available-now"])
     assert exit_info.value.code == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"error: Kafka at 127.0.0.1:{port} is not reachable: start it with `pinlake services up`"
+        f"error: Kafka at 127.0.0.1:{port} is not reachable: start it with `{PINLAKE} services up`"
     )

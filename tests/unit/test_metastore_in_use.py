@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pinlake.config import Settings
+from pinlake.console import PINLAKE
 from pinlake.spark import SparkSetupError, metastore_holders, spark_errors
 
 HIVE = (
@@ -65,7 +66,7 @@ def test_the_other_command_is_named_in_one_line(other_driver) -> None:
     assert message == (
         f"the metastore in {settings.metastore_dir} is in use by another process"
         f" (pid {jvm_pid} (land_runner.py)): wait for it or use another PINLAKE_HOME"
-        " (`pinlake services up --metastore` lets them share it)"
+        f" (`{PINLAKE} services up --metastore` lets them share it)"
     )
     assert "\n" not in message
 

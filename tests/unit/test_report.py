@@ -19,6 +19,7 @@ from pinlake_testing import cli_exit_code
 
 import pinlake.spark
 from pinlake.config import Settings
+from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse.counts import DeliveryCounts, PathCounts
 from pinlake.pipeline.runner import Runner
@@ -338,7 +339,9 @@ def test_the_chart_list_is_the_exposures(tmp_path) -> None:
 def test_missing_exports_fail_in_one_line(
     settings: Settings, tmp_path, capsys, monkeypatch
 ) -> None:
-    with pytest.raises(PinlakeError, match="no exported marts in .*: run `pinlake dbt build`"):
+    with pytest.raises(
+        PinlakeError, match=f"no exported marts in .*: run `{re.escape(PINLAKE)} dbt build`"
+    ):
         write_report(settings, ReportOptions(exports=tmp_path / "nowhere"))
     exports = write_exports(tmp_path / "exports")
     (exports / "rpt_users_joined_by_year.csv").unlink()

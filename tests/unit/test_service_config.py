@@ -29,7 +29,7 @@ from pinlake.config import (
     setting_variables,
     unknown_variables,
 )
-from pinlake.console import rate_text
+from pinlake.console import PINLAKE, rate_text
 from pinlake.errors import PinlakeError
 from pinlake.services import api_process, kafka_broker, manager, mariadb, process, stream_process
 from pinlake.services.process import free_ports
@@ -106,7 +106,7 @@ def test_up_refuses_a_broker_on_other_ports_at_once(tmp_path):
         f"kafka (pid {pid}) runs with bootstrap_servers=127.0.0.1:19000 controller_port=19001, "
         "not bootstrap_servers=127.0.0.1:29000 controller_port=29001"
     ) in message
-    assert message.endswith(f"stop them first: pinlake --home {tmp_path} services down")
+    assert message.endswith(f"stop them first: `{PINLAKE} --home {tmp_path} services down`")
     # nothing was started or removed
     assert sorted(p.name for p in running.run_dir.iterdir()) == ["kafka.json", "kafka.pid"]
 
@@ -136,7 +136,7 @@ def test_up_from_the_cli_is_one_line_and_a_non_zero_exit(tmp_path, monkeypatch, 
         "not port=29102 bootstrap_servers=127.0.0.1:29100"
         in err
     )
-    assert f"pinlake --home {tmp_path / 'home'} services down" in err
+    assert f"`{PINLAKE} --home {tmp_path / 'home'} services down`" in err
 
 
 @pytest.mark.parametrize(

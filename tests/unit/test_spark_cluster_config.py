@@ -18,6 +18,7 @@ from pinlake_testing import listening, render_profiles
 from pydantic import ValidationError
 
 from pinlake.config import Settings, SparkClusterSettings
+from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.services import manager, process, thrift_server
 from pinlake.services import spark_cluster as standalone
@@ -198,7 +199,7 @@ def test_up_refuses_a_cluster_with_another_worker_count(tmp_path: Path):
         manager.check_configuration(wanted, spark_cluster=True)
     message = str(failure.value)
     assert f"spark-master (pid {pid}) runs with workers=1, not workers=3" in message
-    assert message.endswith(f"stop them first: pinlake --home {tmp_path} services down")
+    assert message.endswith(f"stop them first: `{PINLAKE} --home {tmp_path} services down`")
 
 
 def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path):
@@ -316,7 +317,7 @@ def test_a_standalone_master_that_does_not_answer_fails_at_once() -> None:
             check_master(f"spark://127.0.0.1:{closed}")
     port = closed
     assert str(refused.value) == (
-        f"the Spark master spark://127.0.0.1:{port} does not answer: is it running? (`pinlake"
-        " services status`; `pinlake services up --spark-cluster` starts this home's)"
+        f"the Spark master spark://127.0.0.1:{port} does not answer: is it running? (`{PINLAKE}"
+        f" services status`; `{PINLAKE} services up --spark-cluster` starts this home's)"
     )
     check_master("local[2]")

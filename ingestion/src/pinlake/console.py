@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
@@ -19,6 +22,37 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+
+def pinlake_command(
+    executable: str = sys.executable, cwd: str | None = None, search_path: str | None = None
+) -> str:
+    """How a user's shell runs this install's ``pinlake`` command, for the commands that
+    errors and warnings tell the user to run: ``pinlake`` when ``PATH`` (``search_path``) finds
+    this install's script (a venv that is active, an installed package), else that script's path
+    (the one beside ``executable``, the Python that runs pinlake): relative to ``cwd`` (default
+    the working folder) when it is below it, as the README's ``.venv/bin/pinlake``, else
+    absolute (also when the working folder no longer exists); quoted for a shell
+    (:func:`shlex.quote`) when it holds a blank.
+
+    A hint's ``pinlake services up`` failed with "command not found" in the shell the README
+    sets up (no activated venv: helper-71, helper-72). Where the script is not beside
+    ``executable`` (pinlake run as ``python -m pinlake`` from a source tree), ``pinlake``."""
+    script = Path(executable).parent / "pinlake"
+    found = shutil.which("pinlake", path=search_path)
+    if not script.is_file() or (found is not None and os.path.samefile(found, script)):
+        return "pinlake"
+    try:
+        here = Path(cwd if cwd is not None else os.getcwd())
+    except OSError:  # a working folder deleted since the shell entered it
+        return shlex.quote(str(script))
+    shown = script.relative_to(here) if script.is_relative_to(here) else script
+    return shlex.quote(str(shown))
+
+
+#: :func:`pinlake_command` for this process, as its working folder was at start-up (a command's
+#: folder is its user's shell's): the ``pinlake`` of every command an error or warning names.
+PINLAKE = pinlake_command()
 
 #: The terminal-size variables rich (``COLUMNS``, ``LINES``) and Typer (``TERMINAL_WIDTH``) read.
 WIDTH_VARIABLES = ("COLUMNS", "LINES", "TERMINAL_WIDTH")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from pinlake.config import TABLES, Settings
+from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ def unreachable(settings: Settings) -> PinlakeError:
     if settings.kafka.external:
         hint = "is it running? (PINLAKE_KAFKA__BOOTSTRAP_SERVERS names it)"
     else:
-        hint = "start it with `pinlake services up`"
+        hint = f"start it with `{PINLAKE} services up`"
     return PinlakeError(f"Kafka at {settings.kafka.bootstrap_servers} is not reachable: {hint}")
 
 
@@ -241,7 +242,7 @@ def record_limit_hint(settings: Settings) -> str:
     not (:func:`low_record_limits`): on the local brokers ``pinlake services up`` raises the
     topic's limit (:func:`raise_record_limit`); an external cluster's topics are its owner's."""
     if not settings.kafka.external:
-        return "`pinlake services up` raises its max.message.bytes"
+        return f"`{PINLAKE} services up` raises its max.message.bytes"
     wanted = topic_config(settings)["max.message.bytes"]
     most = settings.api.max_record_bytes
     return (

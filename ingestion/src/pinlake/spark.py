@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pinlake.blank_free import blank_free_path
 from pinlake.config import Settings, get_settings, java_executable, spark_home
+from pinlake.console import PINLAKE
 from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError
 from pinlake.location import s3_endpoint
 from pinlake.loopback import no_proxy_env
@@ -685,8 +686,8 @@ def check_master(master: str, timeout: float = 3.0) -> None:
         except (OSError, ValueError):
             continue
     raise SparkSetupError(
-        f"the Spark master {master} does not answer: is it running? (`pinlake services status`;"
-        " `pinlake services up --spark-cluster` starts this home's)"
+        f"the Spark master {master} does not answer: is it running? (`{PINLAKE} services status`;"
+        f" `{PINLAKE} services up --spark-cluster` starts this home's)"
     )
 
 
@@ -1001,8 +1002,8 @@ def spark_errors(settings: Settings) -> Iterator[None]:
         text = str(exc)
         if "Error connecting to server" in text:  # Derby's network client
             raise SparkSetupError(
-                "the shared metastore does not answer; is it running? (`pinlake services "
-                "status`; `pinlake services up --metastore` starts it)"
+                f"the shared metastore does not answer; is it running? (`{PINLAKE} services "
+                f"status`; `{PINLAKE} services up --metastore` starts it)"
             ) from exc
         derby = "Another instance of Derby" in text or "Failed to start database" in text
         if derby or (_HIVE_CLIENT_FAILED in text and _embedded_metastore(settings)):
@@ -1011,8 +1012,8 @@ def spark_errors(settings: Settings) -> Iterator[None]:
                 raise SparkSetupError(
                     f"the metastore in {settings.metastore_dir} is in use by another process "
                     f"({'; '.join(holders) or 'dbt, pinlake or Airflow on the same PINLAKE_HOME'})"
-                    ": wait for it or use another PINLAKE_HOME (`pinlake services up --metastore`"
-                    " lets them share it)"
+                    f": wait for it or use another PINLAKE_HOME (`{PINLAKE} services up "
+                    "--metastore` lets them share it)"
                 ) from exc
             raise SparkSetupError(
                 f"the metastore in {settings.metastore_dir} could not be opened (Hive: "

@@ -58,6 +58,7 @@ from typing import Any, BinaryIO
 
 import psutil
 
+from pinlake.console import PINLAKE
 from pinlake.location import (  # noqa: F401
     S3_SCHEMES,
     Location,
@@ -282,7 +283,7 @@ def _s3_call(what: str, path: S3Path, call, **kwargs):
         raise BucketAccessError(
             f"S3 {what} {path}: no AWS credentials: set AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and AWS_ENDPOINT_URL for an S3-compatible "
-            "server (`pinlake services up --s3` prints the lines)"
+            f"server (`{PINLAKE} services up --s3` prints the lines)"
         ) from exc
     except EndpointConnectionError as exc:
         raise BucketAccessError(
@@ -560,7 +561,7 @@ def write_or_verify(path: Location, lines: list[bytes]) -> bool:
             return False
         raise FileExistsError(
             f"{path} holds other records than the {len(lines)} delivered from its first offset: "
-            "another writer (e.g. `pinlake produce --to bucket`) used this bucket, or the topic "
+            f"another writer (e.g. `{PINLAKE} produce --to bucket`) used this bucket, or the topic "
             "was deleted and created again (its offsets started over)"
         ) from None
 
@@ -588,13 +589,13 @@ def other_writer(bucket: Location, writer: str) -> str | None:
         recorded = json.loads(text)["writer"]
     except (ValueError, TypeError, KeyError):
         return f"a writer {WRITER_FILE} does not name (it holds {text[:60]!r})"
-    return None if recorded == writer else f"`pinlake {recorded}` ({WRITER_FILE})"
+    return None if recorded == writer else f"`{PINLAKE} {recorded}` ({WRITER_FILE})"
 
 
 #: How a refusal names each writer and the option that gives it a bucket of its own.
 _WRITER_WORDS = {
-    SINK: ("the sink", "`pinlake sink --bucket DIR`"),
-    PRODUCER: ("the producer", "`pinlake produce --bucket DIR`"),
+    SINK: ("the sink", f"`{PINLAKE} sink --bucket DIR`"),
+    PRODUCER: ("the producer", f"`{PINLAKE} produce --bucket DIR`"),
 }
 
 
@@ -605,7 +606,7 @@ def writer_refusal(bucket: Location, writer: str, other: str) -> str:
     return (
         f"the topics bucket {bucket} is written by {other}, and a bucket has one writer: the"
         " sink names its files by Kafka's offsets, so the two would take each other's names."
-        f" Give {who} a bucket of its own ({option}, PINLAKE_BUCKET; then `pinlake land"
+        f" Give {who} a bucket of its own ({option}, PINLAKE_BUCKET; then `{PINLAKE} land"
         " --bucket DIR`)"
     )
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pinlake.bucket import layout
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, counted, err_console
+from pinlake.console import PINLAKE, console, counted, err_console
 from pinlake.errors import PinlakeError, UsageError, raise_cut_short
 from pinlake.kafka import quiet_logger, retry_transient, unreachable
 from pinlake.output import output_folder
@@ -311,7 +311,8 @@ class BucketSink:
         ]
         if missing:
             raise PinlakeError(
-                f"topics {', '.join(missing)} do not exist (start them with `pinlake services up`)"
+                f"topics {', '.join(missing)} do not exist (start them with "
+                f"`{PINLAKE} services up`)"
             )
         return {t: list(meta.topics[t].partitions) for t in self.topics}
 
@@ -377,7 +378,7 @@ class BucketSink:
                 key,
                 buf.first,
                 f"{exc}; refusing to overwrite it. The sink writes Kafka's offsets: give it a "
-                "bucket of its own (`pinlake sink --bucket DIR`, PINLAKE_BUCKET)",
+                f"bucket of its own (`{PINLAKE} sink --bucket DIR`, PINLAKE_BUCKET)",
             ) from exc
         except OSError as exc:  # S3 (BucketAccessError) or the local file system
             what = f"cannot write the topics bucket: {layout.error_text(exc)}"
@@ -520,7 +521,7 @@ def run_sink(
         raise PinlakeError(
             f"the sink stopped without writing what it had read of "
             f"{counted(len(result.unwritten), 'partition')} ({failed}); those records stay "
-            "uncommitted in Kafka: the next `pinlake sink` writes them"
+            f"uncommitted in Kafka: the next `{PINLAKE} sink` writes them"
         )
     if cut_short:
         raise_cut_short(result.stopped_by)

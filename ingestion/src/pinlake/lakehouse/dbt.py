@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from pinlake.config import REPO_ROOT, Settings
-from pinlake.console import counted
+from pinlake.console import PINLAKE, counted
 from pinlake.errors import TERMINATED, PinlakeError
 from pinlake.lakehouse.tables import holds_committed_data
 from pinlake.spark import session_env
@@ -177,7 +177,7 @@ def _note_dropped() -> None:
         _NOTED.update(names)
         print(
             f"note: pinlake's dbt runs ignore {', '.join(names)} from the environment (another "
-            "project's dbt flags: they would change what the pipeline builds); give `pinlake "
+            f"project's dbt flags: they would change what the pipeline builds); give `{PINLAKE} "
             "dbt` the option instead (--empty, --defer --state …)",
             file=sys.stderr,
         )

@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, counted, table
+from pinlake.console import PINLAKE, console, counted, table
 from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError, UsageError, raise_cut_short
 from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import (
@@ -907,8 +907,8 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
         running = read_status(settings) or {}
         raise UsageError(
             f"a stream query already runs on {settings.home} (pid {running.get('pid', '?')}); "
-            "it lands the stream topics already (stop it with `pinlake services down`, or Ctrl-C "
-            "in the terminal where `pinlake stream` runs)"
+            f"it lands the stream topics already (stop it with `{PINLAKE} services down`, or "
+            f"Ctrl-C in the terminal where `{PINLAKE} stream` runs)"
         ) from None
     result = StreamResult(
         catch_up=options.available_now,

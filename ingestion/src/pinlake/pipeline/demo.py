@@ -20,7 +20,7 @@ from pathlib import Path
 from pinlake.bucket.layout import count_records, list_files
 from pinlake.bucket.sink import SinkOptions
 from pinlake.config import REPO_ROOT, TABLES, Settings
-from pinlake.console import console, table
+from pinlake.console import PINLAKE, console, table
 from pinlake.errors import UsageError
 from pinlake.lakehouse.counts import CountOptions, DeliveryCounts
 from pinlake.lakehouse.dbt import DbtCommand
@@ -151,7 +151,8 @@ def run_demo(
     if foreign:
         raise UsageError(
             f"{settings.home} holds data the demo did not make ({', '.join(foreign)}), and the "
-            "demo starts by deleting it: run the demo in another home (pinlake --home DIR demo, "
+            f"demo starts by deleting it: run the demo in another home (`{PINLAKE} --home DIR "
+            "demo`, "
             "or PINLAKE_HOME) or pass --reset to delete it"
         )
     earlier = any((settings.home / name).exists() for name in _STATE)

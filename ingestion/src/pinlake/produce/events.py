@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from pinlake.config import TABLES
+from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError, UsageError
 
 #: The original template: random.seed(100), randint(0, 11000) on an 11,154-row table.
@@ -110,7 +111,7 @@ def plan_draws(
         count = len(inds) if events is None else events
         return iter(inds[:count]), count
     if rows < 1:
-        raise PinlakeError("the source database is empty; run `pinlake source init`")
+        raise PinlakeError(f"the source database is empty; run `{PINLAKE} source init`")
     count = rows if events is None else events
     if sequential:
         return sequential_draws(rows, count), count

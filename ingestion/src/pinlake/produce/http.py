@@ -45,7 +45,7 @@ from tenacity import (
 )
 
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, progress, table
+from pinlake.console import PINLAKE, console, progress, table
 from pinlake.errors import PinlakeError
 from pinlake.loopback import on_loopback
 from pinlake.produce.options import ProduceResult, ProduceToApi, missing_rows_line
@@ -302,7 +302,7 @@ async def _produce(
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise PinlakeError(
                 f"the ingestion API at {url} is not reachable ({type(exc).__name__}: {exc}); "
-                "start it with `pinlake services up`"
+                f"start it with `{PINLAKE} services up`"
             ) from exc
         if healthy >= 500:  # pinlake's API: 503 when Kafka is not reachable
             raise PinlakeError(f"the ingestion API at {url} is not healthy: {healthy}")

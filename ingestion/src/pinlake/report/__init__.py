@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pinlake.config import Settings
-from pinlake.console import console
+from pinlake.console import PINLAKE, console
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse.counts import DeliveryCounts
 from pinlake.output import output_folder
@@ -95,14 +95,15 @@ def reporting_marts(exports: Path) -> dict[str, Path]:
     found = sorted(exports.glob(f"{REPORTING_PREFIX}*.csv")) if exports.is_dir() else []
     if not found:
         raise PinlakeError(
-            f"no exported marts in {exports}: run `pinlake dbt build` and `pinlake export` first"
+            f"no exported marts in {exports}: run `{PINLAKE} dbt build` and `{PINLAKE} export` "
+            "first"
         )
     by_name = {p.stem: p for p in found}
     missing = [mart for mart in CHARTS if mart not in by_name]
     if missing:
         raise PinlakeError(
             f"{exports} lacks the reporting mart(s) {', '.join(missing)}: "
-            "run `pinlake dbt build` and `pinlake export` again"
+            f"run `{PINLAKE} dbt build` and `{PINLAKE} export` again"
         )
     ordered = [*CHARTS, *sorted(set(by_name) - set(CHARTS))]
     return {mart: by_name[mart] for mart in ordered}

@@ -15,13 +15,14 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from shlex import quote
 from types import ModuleType
 
 from rich.markup import escape
 
 from pinlake import kafka, run_folder
 from pinlake.config import Settings
-from pinlake.console import console, counted, rate_text, table
+from pinlake.console import PINLAKE, console, counted, rate_text, table
 from pinlake.errors import TERMINATED, PinlakeError
 from pinlake.services import (
     api_process,
@@ -181,7 +182,7 @@ def check_configuration(
     )
     if others:
         message += "; also running: " + ", ".join(f"{o.name} (pid {o.pid})" for o in others)
-    message += f"; stop them first: pinlake --home {settings.home} services down"
+    message += f"; stop them first: `{PINLAKE} --home {quote(str(settings.home))} services down`"
     raise PinlakeError(message)
 
 
@@ -814,7 +815,7 @@ def services_status(settings: Settings) -> int:
         if missing:
             console.print(
                 f"[yellow]topics missing: {', '.join(missing)}[/] (the API answers 404 for them "
-                "and the sink has nothing to read; `pinlake services up` creates them)",
+                f"and the sink has nothing to read; `{PINLAKE} services up` creates them)",
                 soft_wrap=True,
             )
     # a query this `services up` started (or a `pinlake stream` since) that is not running
@@ -882,7 +883,7 @@ def _print_metastore(settings: Settings) -> bool:
     if used.kind == "embedded":
         line = (
             f"metastore: embedded Derby in {used.location} (one Spark JVM at a time; "
-            "`pinlake services up --metastore` shares it)"
+            f"`{PINLAKE} services up --metastore` shares it)"
         )
     else:
         line = f"metastore: {used.location} (PINLAKE_METASTORE_URL; not checked here)"
@@ -965,7 +966,7 @@ def _print_replication(settings: Settings, down: int = 0) -> None:
         console.print(
             f"replication: the KRaft quorum is lost ({down} of {n} controller nodes down): no "
             "metadata changes and no acknowledged writes (the API answers 503) until a majority "
-            "runs again (`pinlake services up` restarts the nodes)",
+            f"runs again (`{PINLAKE} services up` restarts the nodes)",
             markup=False,
             soft_wrap=True,
         )

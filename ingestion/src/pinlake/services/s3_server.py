@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from pinlake.config import Settings
+from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.location import S3Path, s3_endpoint
 from pinlake.loopback import get_local, on_loopback
@@ -210,10 +211,12 @@ def unserved_endpoint(settings: Settings, environ: Mapping[str, str]) -> str | N
     # it (helper-71: the advice to run `services up --s3` started it on 5000, and the warning
     # came again)
     if port == settings.s3.port:
-        fix = "`pinlake services up --s3` starts pinlake's S3 server there and creates the bucket"
+        fix = (
+            f"`{PINLAKE} services up --s3` starts pinlake's S3 server there and creates the bucket"
+        )
     else:
         fix = (
-            f"`PINLAKE_S3__PORT={port} pinlake services up --s3` starts pinlake's S3 server "
+            f"`PINLAKE_S3__PORT={port} {PINLAKE} services up --s3` starts pinlake's S3 server "
             "there and creates the bucket, unless another S3 server is meant to listen there"
         )
     return (

@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 from pinlake.config import Settings, spark_home
+from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.services import process
 from pinlake.spark import session_env
@@ -48,7 +49,7 @@ def conf(settings: Settings) -> dict[str, str]:
     if not metastore_connection(settings).shared:
         raise PinlakeError(
             "the Thrift server needs the shared metastore: start it with "
-            "`pinlake services up --metastore` (or set PINLAKE_METASTORE_URL)"
+            f"`{PINLAKE} services up --metastore` (or set PINLAKE_METASTORE_URL)"
         )
     values = spark_conf(settings)
     values.update(

@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from pinlake.config import Settings
-from pinlake.console import console, progress
+from pinlake.console import PINLAKE, console, progress
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS, SOURCE_TABLES
 
@@ -160,7 +160,7 @@ def engine_for(settings: Settings, url: str | None = None, *, create: bool = Tru
         path = Path(parsed.database)
         if not create and not path.exists():
             raise PinlakeError(
-                f"no source database at {path}; run `pinlake source init` (or source load) first"
+                f"no source database at {path}; run `{PINLAKE} source init` (or source load) first"
             )
         if url is None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,10 +194,10 @@ def _local_server_hint(settings: Settings) -> str:
     from pinlake.run_folder import MARIADB, read_pid
 
     if read_pid(settings.run_dir, MARIADB) is None:
-        return "start it with `pinlake services up --source-db mariadb`"
+        return f"start it with `{PINLAKE} services up --source-db mariadb`"
     return (
         "the home's MariaDB server runs: PINLAKE_MARIADB__PORT, __DATABASE, __USER and "
-        "__PASSWORD must be those it was started with (`pinlake services status`)"
+        f"__PASSWORD must be those it was started with (`{PINLAKE} services status`)"
     )
 
 
@@ -238,7 +238,7 @@ def row_count(engine: Engine) -> dict[str, int]:
     if missing:
         raise PinlakeError(
             f"source database {_url(engine)} has no table {', '.join(missing)}; "
-            "run `pinlake source init` (or `pinlake source load`) first"
+            f"run `{PINLAKE} source init` (or `{PINLAKE} source load`) first"
         )
     return {topic: int(count or 0) for topic, count in counts.items()}
 

@@ -1,0 +1,119 @@
+"""The ``pinlake`` command that errors and warnings tell the user to run is one this user's shell
+runs (pinlake.console.pinlake_command): in the shell the README sets up, without an activated
+venv, a hint's ``pinlake services up`` was "command not found" (helper-71, helper-72)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pinlake.console import pinlake_command
+
+SOURCE = Path(__file__).resolve().parents[2] / "ingestion" / "src" / "pinlake"
+
+
+def _install(root: Path) -> Path:
+    """A venv's ``bin`` folder under ``root``: ``python`` and the ``pinlake`` script beside it."""
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("python", "pinlake"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def test_the_command_is_pinlake_only_where_path_finds_this_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = _install(tmp_path / "repo" / ".venv")
+    python = str(bin_dir / "python")
+    repo = tmp_path / "repo"
+    # the README's shell: no venv on PATH; from the clone, the path the README shows
+    assert pinlake_command(python, cwd=str(repo), search_path="/usr/bin") == ".venv/bin/pinlake"
+    # from elsewhere, the absolute path
+    elsewhere = tmp_path / "elsewhere"
+    assert pinlake_command(python, cwd=str(elsewhere), search_path="") == str(bin_dir / "pinlake")
+    # an activated venv (its bin first on PATH): the bare name
+    assert pinlake_command(python, cwd=str(repo), search_path=f"{bin_dir}:/usr/bin") == "pinlake"
+    # a working folder deleted since the shell entered it: the absolute path, no traceback
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)  # back to the test's folder afterwards
+    gone.rmdir()
+    assert pinlake_command(python, search_path="") == str(bin_dir / "pinlake")
+    # another install's pinlake on PATH (another clone's venv): that would act on the other
+    # install, so this one's path
+    other = _install(tmp_path / "other" / ".venv")
+    assert pinlake_command(python, cwd=str(repo), search_path=str(other)) == ".venv/bin/pinlake"
+
+
+def test_a_path_with_a_blank_is_quoted_and_no_script_is_the_bare_name(tmp_path: Path) -> None:
+    bin_dir = _install(tmp_path / "my repo" / ".venv")
+    assert pinlake_command(str(bin_dir / "python"), cwd=str(tmp_path / "x"), search_path="") == (
+        f"'{bin_dir / 'pinlake'}'"
+    )
+    # `python -m pinlake` from a source tree: no script beside the interpreter
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    assert pinlake_command(str(bare / "python"), cwd=str(tmp_path), search_path="") == "pinlake"
+
+
+def _literal_hints(tree: ast.Module) -> list[tuple[int, str]]:
+    """String literals (f-string parts included) that name a ``pinlake`` command in backticks,
+    docstrings left out: ``[(line, text)]``."""
+    docstrings = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and re.search(r"`pinlake[ `]", node.value)
+    ]
+
+
+def test_every_hint_names_the_command_through_pinlake_command() -> None:
+    """No message of pinlake's code spells the command ``pinlake`` itself: each takes
+    :data:`pinlake.console.PINLAKE` (36 hints did, in 15 modules)."""
+    found = {
+        f"{path.relative_to(SOURCE)}:{line}": text
+        for path in sorted(SOURCE.rglob("*.py"))
+        for line, text in _literal_hints(ast.parse(path.read_text()))
+    }
+    assert found == {}
+
+
+@pytest.mark.timeout(120)
+def test_a_hint_copied_into_the_readmes_shell_runs(tmp_path: Path) -> None:
+    """``.venv/bin/pinlake report`` without exports, run as the README runs it (from the clone,
+    the venv not on PATH): the command its error names runs in that same shell."""
+    repo = SOURCE.parents[2]
+    script = Path(sys.executable).parent / "pinlake"
+    path = os.pathsep.join(
+        p for p in os.environ["PATH"].split(os.pathsep) if p and Path(p) != script.parent
+    )
+    env = {**os.environ, "PATH": path, "PINLAKE_HOME": str(tmp_path / "home")}
+    shell = {"cwd": repo, "env": env, "capture_output": True, "text": True, "timeout": 100}
+    nowhere = str(tmp_path / "nowhere")
+    done = subprocess.run([str(script), "report", "--exports", nowhere], **shell)
+    assert done.returncode == 1, done.stderr
+    hint = re.search(r"run `([^`]*) dbt build`", done.stderr)
+    assert hint, done.stderr
+    # the clone's `.venv/bin/pinlake` (a venv elsewhere: its absolute path), not the bare name
+    # PATH (as set here) does not find
+    assert hint[1] == pinlake_command(sys.executable, cwd=str(repo), search_path=path)
+    assert hint[1] != "pinlake"
+    # the hint's command, as a user pastes it into that shell
+    pasted = subprocess.run(["bash", "-c", f"{hint[1]} --help"], **shell)
+    assert pasted.returncode == 0, pasted.stderr
+    assert "Usage: pinlake" in pasted.stdout
