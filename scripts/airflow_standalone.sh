@@ -113,7 +113,8 @@ done < <(compgen -e | grep -E '^PINLAKE_' | sort)
 # ... and --s3 when the bucket is on S3 at this home's local server (AWS_ENDPOINT_URL): without
 # it that line started no S3 server, and the DAGs' sink and land found no bucket (helper-70).
 # For a bucket on S3, a banner line: where, and what the DAGs' tasks sign with (the shell's AWS
-# variables, which Airflow passes on; helper-71: none was set and nothing said so)
+# variables, which Airflow passes on; helper-71: none was set and nothing said so; a profile that
+# no AWS file defines is named as the tasks' sink and land would name it)
 mapfile -t S3_INFO < <("$BIN/python" -c '
 import os, sys
 try:
@@ -133,7 +134,14 @@ print(" --s3" if local else "")
 named = s3_endpoint(os.environ)
 where = f"{named[0]}={named[1]}" if named else "AWS"
 profile = os.environ.get("AWS_PROFILE")
-if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+# a profile that no file defines, read as the boto3 of the DAG tasks reads them (no request);
+# boto3 refuses it even beside a key pair
+from pinlake.bucket.layout import s3_client_problem
+
+problem = s3_client_problem() if profile else None
+if problem:
+    signed = f"the DAG tasks cannot sign: {problem}"
+elif os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
     signed = "the DAG tasks sign with the AWS_ACCESS_KEY_ID of this shell"
 elif profile:
     signed = f"the DAG tasks sign with AWS_PROFILE={profile}"

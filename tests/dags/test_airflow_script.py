@@ -108,7 +108,34 @@ def test_the_banner_says_what_the_dags_tasks_sign_an_s3_buckets_requests_with(
         "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE in this shell"
     ), none
     assert none.endswith("(the local server takes any, e.g. test/test)")
-    assert s3_line(**local, AWS_PROFILE="dev")[0].endswith("sign with AWS_PROFILE=dev")
+    # a profile, read from the shell's AWS files as the tasks' boto3 reads them
+    (tmp_path / "credentials").write_text(
+        "[dev]\naws_access_key_id = a\naws_secret_access_key = b\n"
+    )
+    (tmp_path / "config").write_text("[default]\nregion = us-east-1\n")
+    files = {
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+    }
+    assert s3_line(**local, **files, AWS_PROFILE="dev")[0].endswith("sign with AWS_PROFILE=dev")
+    # one that neither file defines: the line the tasks' sink and land would end with, not
+    # "sign with AWS_PROFILE=nonexistent" (the banner trusted the variable)
+    (unknown,) = s3_line(**local, **files, AWS_PROFILE="nonexistent")
+    assert unknown.endswith(
+        "the DAG tasks cannot sign: S3 client: AWS_PROFILE='nonexistent': The config profile "
+        f"(nonexistent) could not be found in AWS_CONFIG_FILE='{tmp_path / 'config'}' or "
+        f"AWS_SHARED_CREDENTIALS_FILE='{tmp_path / 'credentials'}': unset AWS_PROFILE or create "
+        "that profile"
+    ), unknown
+    # which boto3 refuses beside a key pair too
+    with_keys = s3_line(
+        **local,
+        **files,
+        AWS_PROFILE="nonexistent",
+        AWS_ACCESS_KEY_ID="a",
+        AWS_SECRET_ACCESS_KEY="b",
+    )
+    assert with_keys == [unknown]
     keys = s3_line(**local, AWS_ACCESS_KEY_ID="AKIA", AWS_SECRET_ACCESS_KEY="s3cret")
     assert keys[0].endswith("sign with the AWS_ACCESS_KEY_ID of this shell")
     assert "s3cret" not in keys[0] and "AKIA" not in keys[0]

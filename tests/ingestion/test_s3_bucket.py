@@ -297,11 +297,24 @@ def test_the_local_servers_client_variables_leave_a_profile_users_credentials_al
         "AWS_REGION": "us-east-1",
         **service.LOCAL_CREDENTIALS,
     }
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[dev]\naws_access_key_id = a\naws_secret_access_key = b\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))  # none
     monkeypatch.setenv("AWS_PROFILE", "dev")
     assert "AWS_ACCESS_KEY_ID" not in service.client_env(settings)
     hint = manager.s3_hint(settings)
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:15000 AWS_REGION=us-east-1" in hint, hint
     assert "AWS_ACCESS_KEY_ID" not in hint
+    assert hint.endswith("which creates it"), hint  # no bucket here; and nothing more
+    # a profile that neither file defines: the line says so as sink and land would, instead of
+    # sending the user to commands that refuse it
+    monkeypatch.setenv("AWS_PROFILE", "nonexistent")
+    assert manager.s3_hint(settings).endswith(
+        "; but they cannot sign: S3 client: AWS_PROFILE='nonexistent': The config profile "
+        f"(nonexistent) could not be found in AWS_CONFIG_FILE='{tmp_path / 'config'}' or "
+        f"AWS_SHARED_CREDENTIALS_FILE='{credentials}': unset AWS_PROFILE or create that profile"
+    )
 
 
 def test_services_up_names_a_server_running_from_before_at_its_own_port(s3_server) -> None:

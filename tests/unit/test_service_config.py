@@ -770,7 +770,7 @@ def test_up_with_s3_says_whether_it_created_the_bucket(tmp_path, monkeypatch):
     settings = settings_for(tmp_path, 19900)
     assert manager.s3_hint(settings).endswith(
         "PINLAKE_BUCKET=s3://<bucket> for the other commands; no bucket was created: run "
-        "`services up --s3` again with PINLAKE_BUCKET set, which creates it"
+        f"`{PINLAKE} services up --s3` again with PINLAKE_BUCKET set, which creates it"
     )
     on_s3 = settings.model_copy(update={"bucket": "s3://pinlake-topics/x"})
     hint = manager.s3_hint(on_s3)

@@ -250,6 +250,19 @@ def s3_client() -> Any:
 _S3_CLIENTS: dict[tuple, Any] = {}
 
 
+def s3_client_problem() -> str | None:
+    """Why :func:`s3_client` refuses this environment's settings (an unknown ``AWS_PROFILE``, a
+    region or endpoint that is not one, a config file it cannot parse), as the one line
+    ``sink``/``land``/``produce`` would stop with; ``None`` when it accepts them. Sends no
+    request: for the commands that print what the others will need (``services up --s3``,
+    ``make airflow``), so that they do not promise what those would refuse."""
+    try:
+        s3_client()
+    except BucketAccessError as exc:
+        return str(exc)
+    return None
+
+
 def _aws_file(variable: str, default: str) -> str:
     """Where botocore reads a shared AWS file: ``variable``'s value, or ``default`` (the AWS
     CLI's "Configuration and credential file settings"), named for an error message."""

@@ -590,21 +590,29 @@ def _running_from_before(
 def s3_hint(settings: Settings) -> str:
     """The line ``services up --s3`` prints after its summary: the variables the other commands
     need for the local S3 server, and the bucket; without ``PINLAKE_BUCKET=s3://…`` no bucket was
-    created, which it says (helper-62: the first ``sink`` then failed on a missing bucket)."""
-    from pinlake.bucket.layout import S3Path
+    created, which it says (helper-62: the first ``sink`` then failed on a missing bucket). With
+    ``AWS_PROFILE`` the line has no stand-in keys and the other commands read the profile: one
+    that the AWS files do not define is named, as those commands would name it
+    (:func:`pinlake.bucket.layout.s3_client_problem`)."""
+    from pinlake.bucket.layout import S3Path, s3_client_problem
 
-    exports = " ".join(f"{k}={v}" for k, v in s3_server.client_env(settings).items())
+    env = s3_server.client_env(settings)
+    exports = " ".join(f"{k}={v}" for k, v in env.items())
     bucket = settings.bucket_dir
     if isinstance(bucket, S3Path):
-        return (
+        line = (
             f"S3 server (moto, in memory): `export {exports} PINLAKE_BUCKET={bucket}` for the "
             "other commands"
         )
-    return (
-        f"S3 server (moto, in memory): `export {exports}` and PINLAKE_BUCKET=s3://<bucket> for "
-        "the other commands; no bucket was created: run `services up --s3` again with "
-        "PINLAKE_BUCKET set, which creates it"
-    )
+    else:
+        line = (
+            f"S3 server (moto, in memory): `export {exports}` and PINLAKE_BUCKET=s3://<bucket> "
+            f"for the other commands; no bucket was created: run `{PINLAKE} services up --s3` "
+            "again with PINLAKE_BUCKET set, which creates it"
+        )
+    if os.environ.get("AWS_PROFILE") and (problem := s3_client_problem()):
+        line += f"; but they cannot sign: {problem}"
+    return line
 
 
 def services_up(
