@@ -99,6 +99,22 @@ def test_put_record_string_data_round_trips_with_the_template_bytes(
     assert mine[0]["PartitionKey"] == "p-1"
 
 
+def test_put_record_with_a_numeric_partition_key_stores_its_text(kafka_services, api):
+    """``"PartitionKey": 42`` through the tutorial's template is the key ``"42"`` (its text,
+    written inside the template's quotes), routed by MD5 of ``"42"``; it was refused with 400."""
+    stream = kafka_services.stream("pin")
+    resp = put(api, f"/streams/{stream}/record", {"Data": {"n": 1}, "PartitionKey": 42})
+    assert resp.status_code == 200, resp.text
+    text = put(api, f"/streams/{stream}/record", {"Data": {"n": 2}, "PartitionKey": "42"})
+    assert resp.json()["ShardId"] == text.json()["ShardId"]  # the same route as the string
+    mine = [
+        r
+        for r in read_stream(api, stream, resp.json()["ShardId"])
+        if r["SequenceNumber"] == resp.json()["SequenceNumber"]
+    ]
+    assert [r["PartitionKey"] for r in mine] == ["42"]
+
+
 def test_put_records_an_invalid_entry_fails_the_request(kafka_services, api, marker):
     """The tutorial's PutRecords stores ``$util.base64Encode($elem.data)``: a string's own
     characters (a producer sends the row's JSON text), an object as Velocity's map text. An

@@ -323,7 +323,6 @@ def test_explicit_hash_key_overrides_the_partition_key(hash_value, shards):
     "entry",
     [
         "not an object",
-        {"data": "x", "partition-key": 5},
         {"data": None, "partition-key": "k"},
         {"data": "x", "partition-key": "k", "ExplicitHashKey": str(2**128)},
         {"data": "x", "partition-key": "k", "ExplicitHashKey": "-1"},
@@ -333,6 +332,35 @@ def test_explicit_hash_key_overrides_the_partition_key(hash_value, shards):
 def test_put_entry_rejects_invalid_entries(entry):
     with pytest.raises(CodecError) as info:
         codec.put_entry(entry, codec.TUTORIAL, max_bytes=10, shards=3)
+    assert (info.value.status, info.value.code) == (400, "InvalidArgumentException")
+
+
+@pytest.mark.parametrize(
+    ("given", "text"),
+    [
+        (5, "5"),
+        (12345678901234567890, "12345678901234567890"),
+        (4.5, "4.5"),
+        (True, "true"),
+        ({"user": 7}, "{user=7}"),
+        (["a", 1], "[a, 1]"),
+    ],
+)
+def test_a_template_writes_a_partition_key_that_is_not_a_string_as_its_text(given, text):
+    """The tutorial's templates write the key inside quotes (``"$input.path('$.PartitionKey')"``,
+    ``"$elem.partition-key"``): ``"PartitionKey": 5`` reaches Kinesis as ``"5"`` and is routed by
+    MD5 of ``"5"``; it was refused with 400. Kinesis' own API takes strings only."""
+    for fields, entry in (
+        (codec.PUT_RECORD, {"Data": {"a": 1}, "PartitionKey": given}),
+        (codec.TUTORIAL, {"data": "x", "partition-key": given}),
+    ):
+        got = codec.put_entry(entry, fields, max_bytes=100, shards=4)
+        assert got.key == text.encode()
+        assert got.partition == codec.shard_for(codec.hash_key(text), 4)
+    with pytest.raises(CodecError) as info:
+        codec.put_entry(
+            {"Data": "eA==", "PartitionKey": given}, codec.NATIVE, max_bytes=100, shards=4
+        )
     assert (info.value.status, info.value.code) == (400, "InvalidArgumentException")
 
 

@@ -612,20 +612,25 @@ class PutEntry(NamedTuple):
 
 
 class EntryFields(NamedTuple):
-    """Field names of a PutRecord body or a PutRecords entry, and the rule that turns the data
-    field's value into the record bytes (see the module docstring)."""
+    """Field names of a PutRecord body or a PutRecords entry, the rule that turns the data
+    field's value into the record bytes (see the module docstring), and whether a mapping
+    template renders the partition key (``templated``): the tutorial's templates write it inside
+    quotes (``"PartitionKey": "$input.path('$.PartitionKey')"``, ``"$elem.partition-key"``), so
+    a number, boolean, object or array arrives at Kinesis as its text (:func:`vtl_text`: ``42``
+    as ``"42"``); Kinesis' own API takes a string only."""
 
     data: str
     partition_key: str
     to_bytes: Callable[[Any], bytes]
+    templated: bool
 
 
 #: PutRecord's body: ``Data`` stored as its JSON text (the tutorial's PutRecord template).
-PUT_RECORD = EntryFields("Data", "PartitionKey", put_record_data)
+PUT_RECORD = EntryFields("Data", "PartitionKey", put_record_data, templated=True)
 #: The tutorial's PutRecords entries (``records[i].data``, ``records[i].partition-key``).
-TUTORIAL = EntryFields("data", "partition-key", put_records_data)
+TUTORIAL = EntryFields("data", "partition-key", put_records_data, templated=True)
 #: Kinesis' own PutRecords entries (``Records[i].Data`` base64, ``Records[i].PartitionKey``).
-NATIVE = EntryFields("Data", "PartitionKey", blob_data)
+NATIVE = EntryFields("Data", "PartitionKey", blob_data, templated=False)
 
 
 def put_entry(
@@ -633,7 +638,8 @@ def put_entry(
 ) -> PutEntry:
     """Validate one PutRecord body or PutRecords entry into a :class:`PutEntry`.
 
-    Checks, in order: an object, its partition key, its data field (present; its bytes by
+    Checks, in order: an object, its partition key (through a template, as its text:
+    :class:`EntryFields`), its data field (present; its bytes by
     ``fields.to_bytes``), the record size (the data and the partition key's UTF-8 bytes
     together, :func:`record_too_large`) and the route (:func:`route`). Raises
     :class:`CodecError` 400 ``InvalidArgumentException`` (a value of the wrong type), or 400
@@ -643,7 +649,10 @@ def put_entry(
     """
     if not isinstance(entry, dict):
         raise invalid("Each record must be an object.")
-    key = partition_key(entry.get(fields.partition_key), _member(index, "partitionKey"))
+    given = entry.get(fields.partition_key)
+    if fields.templated and given is not None:  # the template writes its text (EntryFields)
+        given = vtl_text(given)
+    key = partition_key(given, _member(index, "partitionKey"))
     if fields.data not in entry:
         raise constraint_failed(_member(index, "data"), "not be null", "null")
     payload = fields.to_bytes(entry[fields.data])
