@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make airflow`: Airflow 3 standalone for pinlake, with state under PINLAKE_HOME.
 #
-#   AIRFLOW_HOME     default $PINLAKE_HOME/airflow (sqlite metadata DB, logs, generated password)
-#   executor, DB     LocalExecutor, that SQLite file: a shell's others are ignored with a note
+#   AIRFLOW_HOME     $PINLAKE_HOME/airflow (airflow.cfg, sqlite metadata DB, logs, generated password)
+#   executor, DB     LocalExecutor, that SQLite file; a shell's settings for another Airflow
+#                    (its AIRFLOW_HOME, executor, DB, plugins, secrets, remote logs) are ignored
+#                    with a note
 #   DAGs folder      this repository's dags/ (no example DAGs)
 #   dbt manifest     `dbt parse` writes it (default target/manifest.json; PINLAKE_DBT_MANIFEST
 #                    overrides) so Cosmos renders each model as a task without running dbt
@@ -20,29 +22,49 @@ BIN="$REPO/.venv/bin"
 export PATH="$BIN:$PATH"  # `airflow standalone` starts its components as `airflow ...`
 
 export PINLAKE_HOME="${PINLAKE_HOME:-$REPO/.pinlake}"
-export AIRFLOW_HOME="${AIRFLOW_HOME:-$PINLAKE_HOME/airflow}"
-export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
-# Airflow standalone on this home: LocalExecutor and a SQLite metadata DB in AIRFLOW_HOME, whatever
-# the shell names for another Airflow (its CeleryExecutor crashed standalone; its database was
-# migrated by this script: helper-68); the variables' names only, a connection holds a password
-for name in AIRFLOW__CORE__EXECUTOR AIRFLOW__DATABASE__SQL_ALCHEMY_CONN \
-    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_SECRET \
-    AIRFLOW__CORE__AUTH_MANAGER; do
-    if [[ -n "${!name:-}" ]]; then
+# Airflow standalone on this home: its state in $PINLAKE_HOME/airflow, LocalExecutor, a SQLite
+# metadata DB there, the repository's DAGs, whatever the shell names for another Airflow (its
+# CeleryExecutor crashed standalone; its database was migrated by this script: helper-68). A
+# data engineer's AIRFLOW_HOME (~/airflow) holds that Airflow's airflow.cfg and its SQLite DB,
+# which `airflow db migrate` would have migrated to Airflow 3 and filled with pinlake's runs; its
+# plugins, secrets backend and remote logging would have loaded that Airflow's code, looked up
+# connections in its secrets store and shipped pinlake's task logs to its bucket. One note each,
+# the variable's name only (a connection holds a password); none for a value the script sets too
+# (a shell that exported the banner's CLI line).
+declare -A AIRFLOW_WANTED=(
+    [AIRFLOW_HOME]="$PINLAKE_HOME/airflow"
+    [AIRFLOW_CONFIG]="$PINLAKE_HOME/airflow/airflow.cfg"
+    [AIRFLOW__CORE__DAGS_FOLDER]="$REPO/dags"
+    [AIRFLOW__CORE__EXECUTOR]=LocalExecutor
+    [AIRFLOW__DATABASE__SQL_ALCHEMY_CONN]="sqlite:///$PINLAKE_HOME/airflow/airflow.db"
+    # the banner's login: the simple auth manager's generated password (another Airflow's FAB
+    # one is not installed here: helper-69)
+    [AIRFLOW__CORE__AUTH_MANAGER]=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
+)
+AIRFLOW_IGNORED=(AIRFLOW_HOME AIRFLOW_CONFIG AIRFLOW__CORE__EXECUTOR AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_SECRET
+    AIRFLOW__CORE__AUTH_MANAGER AIRFLOW__CORE__DAGS_FOLDER AIRFLOW__CORE__PLUGINS_FOLDER
+    AIRFLOW__LOGGING__BASE_LOG_FOLDER)
+mapfile -t -O "${#AIRFLOW_IGNORED[@]}" AIRFLOW_IGNORED < <(compgen -e | grep -E '^AIRFLOW__(SECRETS__|LOGGING__REMOTE_)' | sort)
+for name in "${AIRFLOW_IGNORED[@]}"; do
+    if [[ -n "${!name:-}" && "${!name}" != "${AIRFLOW_WANTED[$name]:-}" ]]; then
         case "$name" in
+            AIRFLOW_HOME | AIRFLOW_CONFIG) what="keeps Airflow's state and airflow.cfg in \$PINLAKE_HOME/airflow (PINLAKE_HOME moves it)" ;;
             *EXECUTOR) what="runs LocalExecutor (tasks in its own worker processes: AIRFLOW__CORE__PARALLELISM)" ;;
             *AUTH_MANAGER) what="runs the simple auth manager (the banner's login and generated password)" ;;
-            *) what="keeps its metadata DB in SQLite in AIRFLOW_HOME (the banner's 'metadata DB')" ;;
+            *SQL_ALCHEMY_CONN*) what="keeps its metadata DB in SQLite in AIRFLOW_HOME (the banner's 'metadata DB')" ;;
+            *DAGS_FOLDER) what="runs the repository's dags/ (the banner's 'DAGs')" ;;
+            *PLUGINS_FOLDER) what="loads no other Airflow's plugins (AIRFLOW_HOME/plugins)" ;;
+            AIRFLOW__SECRETS__*) what="reads connections and variables from its metadata DB and AIRFLOW_CONN_/AIRFLOW_VAR_ variables, not another Airflow's secrets backend" ;;
+            *) what="keeps task logs in AIRFLOW_HOME/logs, on this machine" ;;
         esac
         echo "note: ignoring $name from the environment: make airflow $what" >&2
-        unset "$name"
     fi
+    unset "$name"
 done
-export AIRFLOW__CORE__EXECUTOR=LocalExecutor
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
-# the banner's login: the simple auth manager's generated password (another Airflow's FAB one is
-# not installed here: helper-69)
-export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
+for name in "${!AIRFLOW_WANTED[@]}"; do
+    export "$name=${AIRFLOW_WANTED[$name]}"
+done
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
@@ -175,7 +197,7 @@ Airflow 3 standalone for pinlake
   PINLAKE_HOME    $PINLAKE_HOME$S3_BANNER
   services        pinterest_batch and pinterest_stream need them:
                   $SERVICES_ENV $(printf %q "$BIN/pinlake") services up$SERVICES_FLAGS
-  CLI elsewhere   AIRFLOW_HOME=$(printf %q "$AIRFLOW_HOME") AIRFLOW__CORE__DAGS_FOLDER=$(printf %q "$REPO/dags") AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$(printf %q "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") $(printf %q "$BIN/airflow") ...
+  CLI elsewhere   AIRFLOW_HOME=$(printf %q "$AIRFLOW_HOME") AIRFLOW_CONFIG=$(printf %q "$AIRFLOW_CONFIG") AIRFLOW__CORE__DAGS_FOLDER=$(printf %q "$REPO/dags") AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$(printf %q "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") $(printf %q "$BIN/airflow") ...
 MSG
 )"
 if [[ "${PINLAKE_AIRFLOW_DRY_RUN:-}" == 1 ]]; then

@@ -31,6 +31,21 @@ def _script(tmp_path: Path, script: Path = SCRIPT, **env: str) -> subprocess.Com
     )
 
 
+def _probe(tmp_path: Path, command: str) -> Path:
+    """A copy of the script, as it is but for its dry run's last line, which runs ``command``
+    instead of printing the banner: the environment Airflow would start with."""
+    clone = tmp_path / "clone"
+    (clone / "scripts").mkdir(parents=True)
+    for part in (".venv", "dags"):
+        (clone / part).symlink_to(SCRIPT.parents[1] / part)
+    probe = clone / "scripts" / SCRIPT.name
+    text = SCRIPT.read_text()
+    shown = "printf '%s\\n' \"$BANNER\""
+    assert shown in text
+    probe.write_text(text.replace(shown, command))
+    return probe
+
+
 def _dry_run(tmp_path: Path, script: Path = SCRIPT, **env: str) -> str:
     done = _script(tmp_path, script, **env)
     assert done.returncode == 0, done.stderr
@@ -160,10 +175,11 @@ def test_the_printed_command_lines_survive_a_clone_whose_path_holds_a_blank(tmp_
         line.split("CLI elsewhere", 1)[1] for line in out.splitlines() if "CLI elsewhere" in line
     ]
     words = shlex.split(cli)
-    assert words[1] == f"AIRFLOW__CORE__DAGS_FOLDER={clone / 'dags'}"
+    assert words[1] == f"AIRFLOW_CONFIG={tmp_path / 'home' / 'airflow' / 'airflow.cfg'}"
+    assert words[2] == f"AIRFLOW__CORE__DAGS_FOLDER={clone / 'dags'}"
     airflow_db = tmp_path / "home" / "airflow" / "airflow.db"
-    assert words[2] == f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///{airflow_db}"
-    assert words[3:] == [str(clone / ".venv" / "bin" / "airflow"), "..."]
+    assert words[3] == f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///{airflow_db}"
+    assert words[4:] == [str(clone / ".venv" / "bin" / "airflow"), "..."]
 
 
 def test_a_port_that_is_not_one_is_one_line_before_anything_starts(tmp_path: Path) -> None:
@@ -212,15 +228,7 @@ def test_airflows_clients_reach_its_api_server_on_loopback_not_through_a_proxy(
     """Airflow's task runners call its API server through httpx, which sends a request for any
     host ``NO_PROXY`` does not name to a company network's ``HTTP_PROXY``: the script adds
     loopback to ``NO_PROXY`` (both spellings), keeping what the shell named."""
-    clone = tmp_path / "clone"  # the script as it is, but for its dry run's last line
-    (clone / "scripts").mkdir(parents=True)
-    for part in (".venv", "dags"):
-        (clone / part).symlink_to(SCRIPT.parents[1] / part)
-    probe = clone / "scripts" / SCRIPT.name
-    text = SCRIPT.read_text()
-    shown = "printf '%s\\n' \"$BANNER\""
-    assert shown in text
-    probe.write_text(text.replace(shown, 'echo "NO_PROXY=$NO_PROXY no_proxy=$no_proxy"'))
+    probe = _probe(tmp_path, 'echo "NO_PROXY=$NO_PROXY no_proxy=$no_proxy"')
     proxy = "http://proxy.example:3128"
     loopback = "127.0.0.1,localhost,::1"
     out = _dry_run(tmp_path / "a", probe, HTTP_PROXY=proxy)
@@ -262,3 +270,70 @@ def test_another_airflows_executor_and_database_are_not_used(tmp_path: Path) -> 
     # the CLI line to copy names the same database (the shell's would win in another shell)
     (cli,) = [line for line in done.stdout.splitlines() if "CLI elsewhere" in line]
     assert f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///{home}/airflow.db" in cli
+
+
+def test_another_airflows_home_plugins_secrets_and_remote_logs_are_not_used(
+    tmp_path: Path,
+) -> None:
+    """A data engineer's shell names the Airflow they work on: ``AIRFLOW_HOME=~/airflow`` (its
+    airflow.cfg and its SQLite DB, which ``airflow db migrate`` would have migrated to Airflow 3
+    and filled with pinlake's runs), its plugins, secrets backend and remote logging. The script
+    keeps Airflow's state in ``$PINLAKE_HOME/airflow`` and names each ignored variable, without
+    its value; a shell that set what the script sets (the banner's CLI line) gets no note."""
+    other = tmp_path / "other-airflow"
+    shell = dict(
+        AIRFLOW_HOME=str(other),
+        AIRFLOW_CONFIG=str(other / "airflow.cfg"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(other / "plugins"),
+        AIRFLOW__SECRETS__BACKEND="airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend",
+        AIRFLOW__SECRETS__BACKEND_KWARGS='{"connections_prefix": "s3cret-prefix"}',
+        AIRFLOW__LOGGING__REMOTE_LOGGING="True",
+        AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER="s3://company-logs/airflow",
+        AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(other / "logs"),
+        AIRFLOW__CORE__DAGS_FOLDER=str(other / "dags"),
+    )
+    done = _script(tmp_path / "home", **shell)
+    assert done.returncode == 0, done.stderr
+    home = tmp_path / "home" / "airflow"
+    assert f"AIRFLOW_HOME    {home}\n" in done.stdout
+    assert f"metadata DB     sqlite:///{home}/airflow.db (LocalExecutor)" in done.stdout
+    assert f"DAGs            {SCRIPT.parents[1] / 'dags'} (" in done.stdout
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note: ignoring")]
+    assert [line.split()[2] for line in notes] == [
+        "AIRFLOW_HOME",
+        "AIRFLOW_CONFIG",
+        "AIRFLOW__CORE__DAGS_FOLDER",
+        "AIRFLOW__CORE__PLUGINS_FOLDER",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER",
+        "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER",
+        "AIRFLOW__LOGGING__REMOTE_LOGGING",
+        "AIRFLOW__SECRETS__BACKEND",
+        "AIRFLOW__SECRETS__BACKEND_KWARGS",
+    ]
+    assert str(other) not in done.stdout and "s3cret" not in done.stdout + done.stderr
+    assert "company-logs" not in done.stdout + done.stderr
+    # the environment Airflow's processes would start with: none of the other Airflow's
+    probe = _probe(tmp_path, "env | grep '^AIRFLOW' | sort")
+    started = dict(
+        line.split("=", 1) for line in _dry_run(tmp_path / "home", probe, **shell).splitlines()
+    )
+    assert started["AIRFLOW_HOME"] == str(home)
+    assert started["AIRFLOW_CONFIG"] == str(home / "airflow.cfg")
+    assert (
+        not {"AIRFLOW__CORE__PLUGINS_FOLDER", "AIRFLOW__LOGGING__BASE_LOG_FOLDER"} & started.keys()
+    )
+    assert not [
+        name
+        for name in started
+        if name.startswith(("AIRFLOW__SECRETS__", "AIRFLOW__LOGGING__REMOTE"))
+    ]
+    assert str(other) not in "\n".join(started.values())
+    # the values the script sets itself, from a shell that exported the banner's CLI line
+    same = _script(
+        tmp_path / "home",
+        AIRFLOW_HOME=str(home),
+        AIRFLOW_CONFIG=str(home / "airflow.cfg"),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
+        AIRFLOW__CORE__DAGS_FOLDER=str(SCRIPT.parents[1] / "dags"),
+    )
+    assert same.returncode == 0 and "note: ignoring" not in same.stderr, same.stderr
