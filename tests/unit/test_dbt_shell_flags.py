@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pinlake.config import Settings
+from pinlake.console import PINLAKE
 from pinlake.lakehouse import dbt
 
 
@@ -45,5 +46,5 @@ def test_an_in_process_run_goes_without_them_and_says_so_once(
     assert notes == [
         "note: pinlake's dbt runs ignore DBT_EMPTY, DBT_WRITE_JSON from the environment "
         "(another project's dbt flags: they would change what the pipeline builds); give "
-        "`pinlake dbt` the option instead (--empty, --defer --state …)"
+        f"`{PINLAKE} dbt` the option instead (--empty, --defer --state …)"
     ]
