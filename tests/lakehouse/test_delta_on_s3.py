@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from pinlake.bucket import layout
@@ -88,17 +90,36 @@ def test_s3a_signs_with_the_profile_boto3_signs_with(
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     assert hadoop.get("fs.s3a.access.key") is None and hadoop.get("fs.s3a.secret.key") is None
     assert hadoop.get("fs.s3a.auth.profile.name") == "dev"
-    rows = spark.read.json(f"{s3_bucket.replace('s3://', 's3a://')}/topics/").collect()
-    assert [row["index"] for row in rows] == [7]
+    topics = f"{s3_bucket.replace('s3://', 's3a://')}/topics/"
+    assert [row["index"] for row in spark.read.json(topics).collect()] == [7]
+
+    # a profile of the config file alone, its keys from a credential_process (as SSO wrappers
+    # and password managers give them): S3A does not read that file; it signs with the keys
+    # boto3 resolves (they were refused: helper-71)
+    process = tmp_path / "process.py"
+    process.write_text(
+        "import json\nprint(json.dumps({'Version': 1, 'AccessKeyId': 'PROCKEY', "
+        "'SecretAccessKey': 'procsecret', 'SessionToken': 'proctoken'}))\n"
+    )
+    (tmp_path / "config").write_text(
+        f"[profile proc]\ncredential_process = {sys.executable} {process}\n"
+    )
+    monkeypatch.setenv("AWS_PROFILE", "proc")
+    get_spark(spark_settings)
+    assert hadoop.get("fs.s3a.access.key") == "PROCKEY"
+    assert hadoop.get("fs.s3a.session.token") == "proctoken"
+    assert hadoop.get("fs.s3a.auth.profile.name") is None  # the profile provider's, taken off
+    assert [row["index"] for row in spark.read.json(topics).collect()] == [7]
 
 
 def test_a_profile_s3a_cannot_read_is_one_line(
     spark, spark_settings, s3_bucket, tmp_path, monkeypatch
 ) -> None:
-    """A profile defined in the config file alone (SSO, ``credential_process``, or keys there):
-    boto3 signs with it, S3A does not read that file. ``land`` then printed the JVM's 234-line
-    traceback (helper-71); :func:`~pinlake.spark.spark_errors` makes it one line that names the
-    path, S3A's reason and where S3A reads credentials."""
+    """A profile whose keys S3A cannot get (here: the config file's profile lost its keys after
+    the write, as an SSO session expires): ``land`` printed the JVM's 234-line traceback
+    (helper-71, a profile of the config file alone, which S3A now gets from boto3);
+    :func:`~pinlake.spark.spark_errors` makes it one line that names the path, S3A's reason and
+    where S3A reads credentials."""
     from pinlake.errors import PinlakeError
     from pinlake.spark import get_spark, spark_errors
 
@@ -110,6 +131,7 @@ def test_a_profile_s3a_cannot_read_is_one_line(
         credentials="[dev]\naws_access_key_id = test\n",  # not that profile
         folder=tmp_path,
     )
+    (tmp_path / "config").write_text("[profile cfgonly]\nregion = us-east-1\n")  # no keys now
 
     with pytest.raises(PinlakeError) as refused, spark_errors(spark_settings):
         get_spark(spark_settings)
@@ -118,7 +140,8 @@ def test_a_profile_s3a_cannot_read_is_one_line(
     assert "\n" not in message
     assert message.startswith(f"Spark's s3a:// was refused {s3_bucket.replace('s3://', 's3a://')}")
     assert "no credentials for profile 'cfgonly'" in message, message
-    # the profile named, and the AWS CLI that has the command (v1 refuses it: helper-72)
+    # the profile named, and the AWS CLI's commands that check it (v2: helper-72)
     assert message.endswith(
-        'with AWS CLI v2: eval "$(aws configure export-credentials --profile cfgonly --format env)"'
+        "none answered here: check the profile with AWS CLI v2 (`aws sts get-caller-identity "
+        "--profile cfgonly`; an SSO session to renew: `aws sso login --profile cfgonly`)"
     ), message

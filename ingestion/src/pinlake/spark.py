@@ -588,15 +588,17 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     access (what S3-compatible servers such as ``pinlake services up --s3`` serve) and TLS as
     its scheme says; ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` → ``fs.s3a.endpoint.region``;
     ``AWS_ACCESS_KEY_ID`` + ``AWS_SECRET_ACCESS_KEY`` (+ ``AWS_SESSION_TOKEN``) → the key
-    settings with the simple (temporary) credentials provider. Without that pair, a shared
-    credentials file (``AWS_SHARED_CREDENTIALS_FILE``, else ``~/.aws/credentials``) that exists
-    → Hadoop's ``ProfileAWSCredentialsProvider`` on it, for ``AWS_PROFILE``'s profile (else
-    ``default``), then the instance role: the profile boto3 signs the bucket's requests with,
-    which S3A's default chain does not read (``land`` then failed with
-    ``NoAuthWithAWSException`` after ``sink`` had written with the profile). That provider
-    reads the credentials file only: a profile defined in ``~/.aws/config`` alone (SSO,
-    ``credential_process``) needs its keys exported. Hadoop's names: hadoop-aws "Connecting to
-    an Amazon S3 Bucket through the S3A Connector" and "Authenticating with S3".
+    settings with the simple (temporary) credentials provider. Without that pair, the profile
+    boto3 signs the bucket's requests with (``AWS_PROFILE``, else ``default``), which S3A's
+    default chain does not read (``land`` then failed with ``NoAuthWithAWSException`` after
+    ``sink`` had written with the profile): where boto3 takes its keys from the shared
+    credentials file (``AWS_SHARED_CREDENTIALS_FILE``, else ``~/.aws/credentials``), Hadoop's
+    ``ProfileAWSCredentialsProvider`` on that file, then the instance role; where boto3 takes
+    them elsewhere (:func:`_profile_credentials`: ``credential_process``, SSO, an assumed role,
+    keys in the config file, which that provider does not read), the keys boto3 resolves now,
+    as temporary or simple credentials (valid as long as they are: each :func:`get_spark`
+    resolves them again). Hadoop's names: hadoop-aws "Connecting to an Amazon S3 Bucket through
+    the S3A Connector" and "Authenticating with S3".
 
     :func:`get_spark` sets them on the session's Hadoop configuration at run time, never as
     ``spark.hadoop.*`` start-up options: those would put the secret on the JVM's command line.
@@ -612,10 +614,14 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     if region or endpoint:
         conf["fs.s3a.endpoint.region"] = region or "us-east-1"
     key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+    token = env.get("AWS_SESSION_TOKEN")
+    if not (key and secret):
+        resolved = _profile_credentials(env)
+        if resolved is not None:
+            key, secret, token = resolved
     if key and secret:
         conf["fs.s3a.access.key"] = key
         conf["fs.s3a.secret.key"] = secret
-        token = env.get("AWS_SESSION_TOKEN")
         if token:
             conf["fs.s3a.session.token"] = token
         provider = "Temporary" if token else "Simple"
@@ -623,14 +629,7 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
             f"org.apache.hadoop.fs.s3a.{provider}AWSCredentialsProvider"
         )
         return conf
-    shared = env.get("AWS_SHARED_CREDENTIALS_FILE")
-    credentials_file = (
-        Path(shared).expanduser()
-        if shared
-        else Path(env["HOME"], ".aws", "credentials")
-        if env.get("HOME")
-        else None
-    )
+    credentials_file = _aws_file(env, "AWS_SHARED_CREDENTIALS_FILE", "credentials")
     # the provider refuses to start on a file that does not exist (and with it the whole chain)
     if credentials_file is not None and credentials_file.is_file():
         conf["fs.s3a.aws.credentials.provider"] = (
@@ -640,6 +639,55 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         conf["fs.s3a.auth.profile.file"] = str(credentials_file)
         conf["fs.s3a.auth.profile.name"] = env.get("AWS_PROFILE") or "default"
     return conf
+
+
+def _aws_file(env: Mapping[str, str], variable: str, name: str) -> Path | None:
+    """A shared AWS file as boto3 finds it: ``variable``'s path, else ``~/.aws/<name>`` (None
+    without ``HOME``)."""
+    given = env.get(variable)
+    if given:
+        return Path(given).expanduser()
+    return Path(env["HOME"], ".aws", name) if env.get("HOME") else None
+
+
+#: boto3's credential providers :func:`_profile_credentials` leaves out: the environment's key
+#: pair (:func:`s3a_conf` reads ``environ``'s) and the two instance roles (S3A's IAM provider
+#: asks for them itself; here they would cost a network timeout where there is no instance).
+_NOT_RESOLVED = ("env", "container-role", "iam-role")
+
+
+def _profile_credentials(env: Mapping[str, str]) -> tuple[str, str, str | None] | None:
+    """The keys ``(access key, secret key, session token or None)`` boto3 signs with for the
+    profile of ``env`` (``AWS_PROFILE``, else ``default``) where Hadoop's profile provider cannot
+    read them: a ``credential_process`` (run now), SSO (its cached token), an assumed role, or
+    keys in the config file (``AWS_CONFIG_FILE``, else ``~/.aws/config``). None where boto3 would
+    take them from the credentials file or an instance role, or finds none, or where neither AWS
+    file exists (botocore is then not imported). botocore's errors (a profile it cannot read, a
+    process that fails) are left to boto3's client to name (``sink``; :mod:`pinlake.bucket`):
+    None here too."""
+    config = _aws_file(env, "AWS_CONFIG_FILE", "config")
+    credentials = _aws_file(env, "AWS_SHARED_CREDENTIALS_FILE", "credentials")
+    if not any(path is not None and path.is_file() for path in (config, credentials)):
+        return None
+    import botocore.exceptions
+    import botocore.session
+
+    session = botocore.session.Session()
+    session.set_config_variable("profile", env.get("AWS_PROFILE") or "default")
+    session.set_config_variable("config_file", str(config or os.devnull))
+    session.set_config_variable("credentials_file", str(credentials or os.devnull))
+    try:
+        resolver = session.get_component("credential_provider")
+        for name in _NOT_RESOLVED:
+            resolver.remove(name)
+        found = resolver.load_credentials()  # boto3's chain, in its order
+    except botocore.exceptions.BotoCoreError:
+        return None
+    # from the credentials file: Hadoop's profile provider reads that file itself (s3a_conf)
+    if found is None or found.method == "shared-credentials-file":
+        return None
+    frozen = found.get_frozen_credentials()
+    return frozen.access_key, frozen.secret_key, frozen.token
 
 
 def check_jars(settings: Settings) -> None:
@@ -1039,8 +1087,9 @@ def s3a_refusal(text: str) -> str | None:
     """One line for a Spark job's error text (a ``Py4JJavaError``'s, with the JVM's stack) in
     which S3A refused a path (``java.nio.file.AccessDeniedException: s3a://…``), else None: the
     path, S3A's reason (no credentials from its providers, or S3's 403), and where S3A reads
-    credentials (:func:`s3a_conf`). ``land`` printed the 234-line traceback (helper-71: a
-    profile defined in ``~/.aws/config`` alone, which boto3 reads and S3A does not)."""
+    credentials (:func:`s3a_conf`) and how to check the profile. ``land`` printed the 234-line
+    traceback (helper-71: a profile defined in ``~/.aws/config`` alone, which S3A did not read
+    then)."""
     match = _S3A_REFUSED.search(text)
     if match is None:
         return None
@@ -1051,7 +1100,8 @@ def s3a_refusal(text: str) -> str | None:
         f"Spark's s3a:// was refused {path}: {reason[:400]}. S3A signs with AWS_ACCESS_KEY_ID and "
         "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the keys of AWS_PROFILE's profile "
         "(or default) in the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, else "
-        "~/.aws/credentials), else the instance role; for a profile defined in the config file "
-        "alone (SSO, credential_process) export its keys first, with AWS CLI v2: "
-        f'eval "$(aws configure export-credentials --profile {profile} --format env)"'
+        "~/.aws/credentials), else those boto3 resolves for it from the config file "
+        "(credential_process, SSO, keys there), else the instance role; none answered here: "
+        f"check the profile with AWS CLI v2 (`aws sts get-caller-identity --profile {profile}`; "
+        f"an SSO session to renew: `aws sso login --profile {profile}`)"
     )

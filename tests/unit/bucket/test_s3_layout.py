@@ -5,6 +5,7 @@ AWS variables map to."""
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -265,6 +266,50 @@ def test_s3a_reads_the_profile_boto3_reads_from_the_shared_credentials_file(tmp_
     )
     assert keys["fs.s3a.aws.credentials.provider"].endswith(".SimpleAWSCredentialsProvider")
     assert "fs.s3a.auth.profile.file" not in keys
+
+
+def test_s3a_signs_with_the_keys_boto3_resolves_outside_the_credentials_file(tmp_path) -> None:
+    """A profile whose keys boto3 takes from elsewhere than the credentials file, which Hadoop's
+    profile provider reads alone: a ``credential_process`` (as SSO wrappers and password
+    managers give them) and keys in the config file. ``land`` failed with S3A's refusal after
+    ``sink`` had written with the profile; now S3A gets the keys boto3 resolves (temporary ones
+    with their token). A profile of the credentials file stays on Hadoop's provider."""
+    process = tmp_path / "process.py"
+    process.write_text(
+        "import json\nprint(json.dumps({'Version': 1, 'AccessKeyId': 'PROCKEY', "
+        "'SecretAccessKey': 'procsecret', 'SessionToken': 'proctoken'}))\n"
+    )
+    (tmp_path / "config").write_text(
+        f"[profile proc]\ncredential_process = {sys.executable} {process}\n"
+        "[profile cfg]\naws_access_key_id = CFGKEY\naws_secret_access_key = cfgsecret\n"
+        f"[profile broken]\ncredential_process = {sys.executable} -c 'raise SystemExit(3)'\n"
+        "[profile dev]\nregion = eu-west-1\n"
+    )
+    (tmp_path / "credentials").write_text(
+        "[dev]\naws_access_key_id = DEVKEY\naws_secret_access_key = devsecret\n"
+    )
+    files = {
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+    }
+    temporary = "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+    assert s3a_conf({**files, "AWS_PROFILE": "proc"}) == {
+        "fs.s3a.access.key": "PROCKEY",
+        "fs.s3a.secret.key": "procsecret",
+        "fs.s3a.session.token": "proctoken",
+        "fs.s3a.aws.credentials.provider": temporary,
+    }
+    assert s3a_conf({**files, "AWS_PROFILE": "cfg"}) == {
+        "fs.s3a.access.key": "CFGKEY",
+        "fs.s3a.secret.key": "cfgsecret",
+        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+    }
+    # the credentials file's profile: Hadoop reads the file itself (keys never copied)
+    dev = s3a_conf({**files, "AWS_PROFILE": "dev"})
+    assert dev["fs.s3a.auth.profile.name"] == "dev" and "fs.s3a.access.key" not in dev
+    # a process that fails: no keys here, no crash (boto3's client names the failure in sink)
+    broken = s3a_conf({**files, "AWS_PROFILE": "broken"})
+    assert broken["fs.s3a.auth.profile.name"] == "broken" and "fs.s3a.access.key" not in broken
 
 
 def test_a_changed_secret_gets_a_new_s3_client(monkeypatch) -> None:
