@@ -23,14 +23,20 @@ def check_services() -> None:
         from pinlake.services.manager import services_status
 
         code = services_status(s)
-        problem = None if code == 0 else f"`pinlake services status` exited with {code}"
+        problem = None if code == 0 else f"the services status check returned {code}"
     except Exception as exc:  # any failure to even ask means "not up"
         problem = f"{type(exc).__name__}: {exc}"
     if problem is not None:
+        from shlex import quote
+
+        from pinlake.console import pinlake_command
+
+        # read in the task's log, not in the worker's shell: the script's own path
+        start = f"PINLAKE_HOME={quote(str(s.home))} {pinlake_command(absolute=True)} services up"
         raise AirflowFailException(
             "pinlake services are not up for PINLAKE_HOME="
             f"{s.home} (Kafka {s.kafka.bootstrap_servers}, ingestion API {s.api.url}; "
-            f"{problem}). Start them with `pinlake services up` (same environment as the "
+            f"{problem}). Start them with `{start}` (and the other PINLAKE_ settings of the "
             "Airflow worker), then clear this task."
         )
 

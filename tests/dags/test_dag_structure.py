@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -298,7 +299,12 @@ def test_sink_fails_clearly_when_services_are_down(monkeypatch, tmp_path: Path) 
     get_settings.cache_clear()
     with pytest.raises(AirflowFailException, match="pinlake services are not up") as info:
         tasks.sink_once()
-    assert "pinlake services up" in str(info.value)
+    # the command to paste into a shell: this install's script, whatever the shell's PATH (the
+    # worker's has the venv; the shell reading the task's log may not)
+    script = Path(sys.executable).parent / "pinlake"
+    assert f"Start them with `PINLAKE_HOME={tmp_path / 'home'} {script} services up`" in str(
+        info.value
+    )
 
 
 def test_a_task_logs_a_variable_nothing_reads(monkeypatch, tmp_path: Path, caplog) -> None:

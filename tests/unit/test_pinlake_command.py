@@ -15,7 +15,10 @@ import pytest
 
 from pinlake.console import pinlake_command
 
-SOURCE = Path(__file__).resolve().parents[2] / "ingestion" / "src" / "pinlake"
+REPO = Path(__file__).resolve().parents[2]
+SOURCE = REPO / "ingestion" / "src" / "pinlake"
+#: the code whose messages a user reads: pinlake's, and the DAGs' (in Airflow's task logs)
+MESSAGE_CODE = (SOURCE, REPO / "dags")
 
 
 def _install(root: Path) -> Path:
@@ -47,6 +50,10 @@ def test_the_command_is_pinlake_only_where_path_finds_this_install(
     monkeypatch.chdir(gone)  # back to the test's folder afterwards
     gone.rmdir()
     assert pinlake_command(python, search_path="") == str(bin_dir / "pinlake")
+    # a hint read elsewhere (an Airflow task's log): the absolute path whatever PATH finds
+    assert pinlake_command(python, search_path=str(bin_dir), absolute=True) == str(
+        bin_dir / "pinlake"
+    )
     # another install's pinlake on PATH (another clone's venv): that would act on the other
     # install, so this one's path
     other = _install(tmp_path / "other" / ".venv")
@@ -83,11 +90,13 @@ def _literal_hints(tree: ast.Module) -> list[tuple[int, str]]:
 
 
 def test_every_hint_names_the_command_through_pinlake_command() -> None:
-    """No message of pinlake's code spells the command ``pinlake`` itself: each takes
-    :data:`pinlake.console.PINLAKE` (36 hints did, in 15 modules)."""
+    """No message of pinlake's code or the DAGs' spells the command ``pinlake`` itself: each
+    takes :data:`pinlake.console.PINLAKE`, or in a DAG task's log the script's absolute path
+    (37 hints did, in 16 modules)."""
     found = {
-        f"{path.relative_to(SOURCE)}:{line}": text
-        for path in sorted(SOURCE.rglob("*.py"))
+        f"{path.relative_to(REPO)}:{line}": text
+        for folder in MESSAGE_CODE
+        for path in sorted(folder.rglob("*.py"))
         for line, text in _literal_hints(ast.parse(path.read_text()))
     }
     assert found == {}
@@ -97,7 +106,7 @@ def test_every_hint_names_the_command_through_pinlake_command() -> None:
 def test_a_hint_copied_into_the_readmes_shell_runs(tmp_path: Path) -> None:
     """``.venv/bin/pinlake report`` without exports, run as the README runs it (from the clone,
     the venv not on PATH): the command its error names runs in that same shell."""
-    repo = SOURCE.parents[2]
+    repo = REPO
     script = Path(sys.executable).parent / "pinlake"
     path = os.pathsep.join(
         p for p in os.environ["PATH"].split(os.pathsep) if p and Path(p) != script.parent

@@ -25,7 +25,10 @@ from rich.table import Table
 
 
 def pinlake_command(
-    executable: str = sys.executable, cwd: str | None = None, search_path: str | None = None
+    executable: str = sys.executable,
+    cwd: str | None = None,
+    search_path: str | None = None,
+    absolute: bool = False,
 ) -> str:
     """How a user's shell runs this install's ``pinlake`` command, for the commands that
     errors and warnings tell the user to run: ``pinlake`` when ``PATH`` (``search_path``) finds
@@ -33,12 +36,16 @@ def pinlake_command(
     (the one beside ``executable``, the Python that runs pinlake): relative to ``cwd`` (default
     the working folder) when it is below it, as the README's ``.venv/bin/pinlake``, else
     absolute (also when the working folder no longer exists); quoted for a shell
-    (:func:`shlex.quote`) when it holds a blank.
+    (:func:`shlex.quote`) when it holds a blank. ``absolute``: the script's absolute path
+    whatever ``PATH`` finds, for a hint read elsewhere than in the shell that ran pinlake (an
+    Airflow task's log, whose worker has the venv on its ``PATH``).
 
     A hint's ``pinlake services up`` failed with "command not found" in the shell the README
     sets up (no activated venv: helper-71, helper-72). Where the script is not beside
     ``executable`` (pinlake run as ``python -m pinlake`` from a source tree), ``pinlake``."""
     script = Path(executable).parent / "pinlake"
+    if absolute and script.is_file():
+        return shlex.quote(str(script))
     found = shutil.which("pinlake", path=search_path)
     if not script.is_file() or (found is not None and os.path.samefile(found, script)):
         return "pinlake"
