@@ -114,7 +114,7 @@ def test_produce_to_an_s3_bucket(s3_bucket: str, tmp_path: Path) -> None:
     )
     sinks = Settings(home=tmp_path / "home", bucket=f"{s3_bucket}/sunk")
     assert layout.claim_writer(sinks.bucket_dir, layout.SINK) is None
-    with pytest.raises(PinlakeError, match=f"is written by `{re.escape(PINLAKE)} sink`"):
+    with pytest.raises(PinlakeError, match=f"is written by `{re.escape(str(PINLAKE))} sink`"):
         write_events(sinks, iter(events), ProduceToBucket(flush_size=3))
     assert layout.list_files(sinks.bucket_dir, settings.topic("pin")) == []
 

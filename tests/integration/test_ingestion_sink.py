@@ -223,7 +223,7 @@ def test_the_sink_refuses_a_producers_bucket_before_it_reads_a_record(
     assert claim_writer(bucket, PRODUCER) is None  # as `produce --to bucket` does
     options = SinkOptions(once=True, bucket=bucket, flush_size=10)
     with pytest.raises(
-        PinlakeError, match=f"is written by `{re.escape(PINLAKE)} produce --to bucket`"
+        PinlakeError, match=f"is written by `{re.escape(str(PINLAKE))} produce --to bucket`"
     ) as info:
         run_sink(kafka_services, options)
     assert "Give the sink a bucket of its own" in str(info.value)

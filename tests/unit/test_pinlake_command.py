@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pinlake.console import pinlake_command
+from pinlake.console import PinlakeCommand, pinlake_command
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "ingestion" / "src" / "pinlake"
@@ -39,9 +39,12 @@ def test_the_command_is_pinlake_only_where_path_finds_this_install(
     repo = tmp_path / "repo"
     # the README's shell: no venv on PATH; from the clone, the path the README shows
     assert pinlake_command(python, cwd=str(repo), search_path="/usr/bin") == ".venv/bin/pinlake"
-    # from elsewhere, the absolute path
-    elsewhere = tmp_path / "elsewhere"
-    assert pinlake_command(python, cwd=str(elsewhere), search_path="") == str(bin_dir / "pinlake")
+    # from elsewhere, the absolute path: also from a folder above the clone, where a relative
+    # path ran until the next `cd` (helper-73: `nu-OFSA/p/.venv/bin/pinlake` from /tmp)
+    for elsewhere in (tmp_path / "elsewhere", tmp_path, repo / "models"):
+        assert pinlake_command(python, cwd=str(elsewhere), search_path="") == str(
+            bin_dir / "pinlake"
+        )
     # an activated venv (its bin first on PATH): the bare name
     assert pinlake_command(python, cwd=str(repo), search_path=f"{bin_dir}:/usr/bin") == "pinlake"
     # a working folder deleted since the shell entered it: the absolute path, no traceback
@@ -69,6 +72,19 @@ def test_a_path_with_a_blank_is_quoted_and_no_script_is_the_bare_name(tmp_path: 
     bare = tmp_path / "bare"
     bare.mkdir()
     assert pinlake_command(str(bare / "python"), cwd=str(tmp_path), search_path="") == "pinlake"
+
+
+def test_a_hint_carries_the_home_its_command_acted_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pinlake --home X produce`` named ``pinlake source init``, which filled ``./.pinlake``
+    when pasted (helper-73): while ``PINLAKE_HOME`` is set (``--home`` sets it; a one-off
+    ``PINLAKE_HOME=X pinlake …`` too) the command is formatted with ``--home``."""
+    command = PinlakeCommand(".venv/bin/pinlake")
+    monkeypatch.delenv("PINLAKE_HOME", raising=False)
+    assert f"`{command} source init`" == "`.venv/bin/pinlake source init`"
+    monkeypatch.setenv("PINLAKE_HOME", "/data/my home")
+    assert f"`{command} source init`" == "`.venv/bin/pinlake --home '/data/my home' source init`"
+    assert command.at("DIR") == ".venv/bin/pinlake --home DIR"
+    assert command.at(None) == ".venv/bin/pinlake"
 
 
 def _literal_hints(tree: ast.Module) -> list[tuple[int, str]]:
@@ -119,10 +135,29 @@ def test_a_hint_copied_into_the_readmes_shell_runs(tmp_path: Path) -> None:
     hint = re.search(r"run `([^`]*) dbt build`", done.stderr)
     assert hint, done.stderr
     # the clone's `.venv/bin/pinlake` (a venv elsewhere: its absolute path), not the bare name
-    # PATH (as set here) does not find
-    assert hint[1] == pinlake_command(sys.executable, cwd=str(repo), search_path=path)
-    assert hint[1] != "pinlake"
+    # PATH (as set here) does not find, with the home the command acted on (PINLAKE_HOME)
+    command = pinlake_command(sys.executable, cwd=str(repo), search_path=path)
+    assert command != "pinlake"
+    assert hint[1] == f"{command} --home {tmp_path / 'home'}"
     # the hint's command, as a user pastes it into that shell
     pasted = subprocess.run(["bash", "-c", f"{hint[1]} --help"], **shell)
     assert pasted.returncode == 0, pasted.stderr
     assert "Usage: pinlake" in pasted.stdout
+
+    # a command given another home with --home, from a shell in another folder without
+    # PINLAKE_HOME: the hint pasted acts on that home, not on the shell's default ./.pinlake
+    del env["PINLAKE_HOME"]
+    folder = tmp_path / "shell"
+    folder.mkdir()
+    other = tmp_path / "other home"
+    elsewhere = {**shell, "cwd": folder}
+    done = subprocess.run(
+        [str(script), "--home", str(other), "produce", "--to", "bucket"], **elsewhere
+    )
+    assert done.returncode == 1, done.stderr
+    hint = re.search(r"run `([^`]*source init)`", done.stderr)
+    assert hint, done.stderr
+    pasted = subprocess.run(["bash", "-c", f"{hint[1]} --rows 5"], **elsewhere)
+    assert pasted.returncode == 0, pasted.stderr
+    assert (other / "source.db").is_file()
+    assert not (folder / ".pinlake").exists()

@@ -340,7 +340,7 @@ def test_missing_exports_fail_in_one_line(
     settings: Settings, tmp_path, capsys, monkeypatch
 ) -> None:
     with pytest.raises(
-        PinlakeError, match=f"no exported marts in .*: run `{re.escape(PINLAKE)} dbt build`"
+        PinlakeError, match=f"no exported marts in .*: run `{re.escape(str(PINLAKE))} dbt build`"
     ):
         write_report(settings, ReportOptions(exports=tmp_path / "nowhere"))
     exports = write_exports(tmp_path / "exports")

@@ -106,7 +106,7 @@ def test_up_refuses_a_broker_on_other_ports_at_once(tmp_path):
         f"kafka (pid {pid}) runs with bootstrap_servers=127.0.0.1:19000 controller_port=19001, "
         "not bootstrap_servers=127.0.0.1:29000 controller_port=29001"
     ) in message
-    assert message.endswith(f"stop them first: `{PINLAKE} --home {tmp_path} services down`")
+    assert message.endswith(f"stop them first: `{PINLAKE.at(tmp_path)} services down`")
     # nothing was started or removed
     assert sorted(p.name for p in running.run_dir.iterdir()) == ["kafka.json", "kafka.pid"]
 
@@ -136,7 +136,7 @@ def test_up_from_the_cli_is_one_line_and_a_non_zero_exit(tmp_path, monkeypatch, 
         "not port=29102 bootstrap_servers=127.0.0.1:29100"
         in err
     )
-    assert f"`{PINLAKE} --home {tmp_path / 'home'} services down`" in err
+    assert f"`{PINLAKE.at(tmp_path / 'home')} services down`" in err
 
 
 @pytest.mark.parametrize(

@@ -199,7 +199,7 @@ def test_up_refuses_a_cluster_with_another_worker_count(tmp_path: Path):
         manager.check_configuration(wanted, spark_cluster=True)
     message = str(failure.value)
     assert f"spark-master (pid {pid}) runs with workers=1, not workers=3" in message
-    assert message.endswith(f"stop them first: `{PINLAKE} --home {tmp_path} services down`")
+    assert message.endswith(f"stop them first: `{PINLAKE.at(tmp_path)} services down`")
 
 
 def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path):

@@ -33,10 +33,11 @@ def pinlake_command(
     """How a user's shell runs this install's ``pinlake`` command, for the commands that
     errors and warnings tell the user to run: ``pinlake`` when ``PATH`` (``search_path``) finds
     this install's script (a venv that is active, an installed package), else that script's path
-    (the one beside ``executable``, the Python that runs pinlake): relative to ``cwd`` (default
-    the working folder) when it is below it, as the README's ``.venv/bin/pinlake``, else
-    absolute (also when the working folder no longer exists); quoted for a shell
-    (:func:`shlex.quote`) when it holds a blank. ``absolute``: the script's absolute path
+    (the one beside ``executable``, the Python that runs pinlake): from the venv's own folder
+    (``cwd``, default the working folder: the clone), the README's ``.venv/bin/pinlake``; from
+    anywhere else its absolute path, which still runs after a ``cd`` (a path relative to a
+    folder above the clone did not); quoted for a shell (:func:`shlex.quote`) when it holds a
+    blank. ``absolute``: the script's absolute path
     whatever ``PATH`` finds, for a hint read elsewhere than in the shell that ran pinlake (an
     Airflow task's log, whose worker has the venv on its ``PATH``).
 
@@ -53,13 +54,37 @@ def pinlake_command(
         here = Path(cwd if cwd is not None else os.getcwd())
     except OSError:  # a working folder deleted since the shell entered it
         return shlex.quote(str(script))
-    shown = script.relative_to(here) if script.is_relative_to(here) else script
+    venv_folder = script.parent.parent.parent  # <clone>/.venv/bin/pinlake: <clone>
+    shown = script.relative_to(here) if here == venv_folder else script
     return shlex.quote(str(shown))
 
 
+class PinlakeCommand:
+    """The ``pinlake`` command of the hints in errors and warnings, with the home it acts on:
+    formatted (``f"`{PINLAKE} source init`"``) as ``<command> --home <home>`` while
+    ``PINLAKE_HOME`` is set (``--home`` sets it for the command's run), so that a hint pasted
+    into the shell acts on the home of the command that gave it; a hint of ``pinlake --home X
+    produce`` named ``pinlake source init``, which filled ``./.pinlake`` instead (helper-73). A
+    one-off ``PINLAKE_HOME=X pinlake …`` is covered too. ``command``: :func:`pinlake_command`."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def at(self, home: str | Path | None) -> str:
+        """The command with ``--home home`` (quoted for a shell), or alone for ``None``."""
+        return self.command if home is None else f"{self.command} --home {shlex.quote(str(home))}"
+
+    def __str__(self) -> str:
+        return self.at(os.environ.get("PINLAKE_HOME") or None)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
 #: :func:`pinlake_command` for this process, as its working folder was at start-up (a command's
-#: folder is its user's shell's): the ``pinlake`` of every command an error or warning names.
-PINLAKE = pinlake_command()
+#: folder is its user's shell's), with the home (:class:`PinlakeCommand`): the ``pinlake`` of
+#: every command an error or warning names.
+PINLAKE = PinlakeCommand(pinlake_command())
 
 #: The terminal-size variables rich (``COLUMNS``, ``LINES``) and Typer (``TERMINAL_WIDTH``) read.
 WIDTH_VARIABLES = ("COLUMNS", "LINES", "TERMINAL_WIDTH")

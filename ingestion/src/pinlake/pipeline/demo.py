@@ -151,9 +151,8 @@ def run_demo(
     if foreign:
         raise UsageError(
             f"{settings.home} holds data the demo did not make ({', '.join(foreign)}), and the "
-            f"demo starts by deleting it: run the demo in another home (`{PINLAKE} --home DIR "
-            "demo`, "
-            "or PINLAKE_HOME) or pass --reset to delete it"
+            f"demo starts by deleting it: run the demo in another home (`{PINLAKE.at('DIR')} "
+            "demo`, or PINLAKE_HOME) or pass --reset to delete it"
         )
     earlier = any((settings.home / name).exists() for name in _STATE)
     console.print(

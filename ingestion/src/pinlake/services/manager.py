@@ -15,7 +15,6 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from shlex import quote
 from types import ModuleType
 
 from rich.markup import escape
@@ -182,7 +181,7 @@ def check_configuration(
     )
     if others:
         message += "; also running: " + ", ".join(f"{o.name} (pid {o.pid})" for o in others)
-    message += f"; stop them first: `{PINLAKE} --home {quote(str(settings.home))} services down`"
+    message += f"; stop them first: `{PINLAKE.at(settings.home)} services down`"
     raise PinlakeError(message)
 
 
