@@ -46,8 +46,16 @@ AIRFLOW_IGNORED=(AIRFLOW_HOME AIRFLOW_CONFIG AIRFLOW__CORE__EXECUTOR AIRFLOW__DA
     AIRFLOW__CORE__AUTH_MANAGER AIRFLOW__CORE__DAGS_FOLDER AIRFLOW__CORE__PLUGINS_FOLDER
     AIRFLOW__LOGGING__BASE_LOG_FOLDER)
 mapfile -t -O "${#AIRFLOW_IGNORED[@]}" AIRFLOW_IGNORED < <(compgen -e | grep -E '^AIRFLOW__(SECRETS__|LOGGING__REMOTE_)' | sort)
+# the banner's CLI line unsets them too (`env -u`): pasted into this shell, Airflow's CLI read
+# them, and the other Airflow's secrets backend or remote logging ended it in a traceback
+# (helper-73); the four it sets itself need no -u
+CLI_UNSET=""
 for name in "${AIRFLOW_IGNORED[@]}"; do
     if [[ -n "${!name:-}" && "${!name}" != "${AIRFLOW_WANTED[$name]:-}" ]]; then
+        case "$name" in
+            AIRFLOW_HOME | AIRFLOW_CONFIG | AIRFLOW__CORE__DAGS_FOLDER | AIRFLOW__DATABASE__SQL_ALCHEMY_CONN) ;;
+            *) CLI_UNSET+="-u $name " ;;
+        esac
         case "$name" in
             AIRFLOW_HOME | AIRFLOW_CONFIG) what="keeps Airflow's state and airflow.cfg in \$PINLAKE_HOME/airflow (PINLAKE_HOME moves it)" ;;
             *EXECUTOR) what="runs LocalExecutor (tasks in its own worker processes: AIRFLOW__CORE__PARALLELISM)" ;;
@@ -197,7 +205,7 @@ Airflow 3 standalone for pinlake
   PINLAKE_HOME    $PINLAKE_HOME$S3_BANNER
   services        pinterest_batch and pinterest_stream need them:
                   $SERVICES_ENV $(printf %q "$BIN/pinlake") services up$SERVICES_FLAGS
-  CLI elsewhere   AIRFLOW_HOME=$(printf %q "$AIRFLOW_HOME") AIRFLOW_CONFIG=$(printf %q "$AIRFLOW_CONFIG") AIRFLOW__CORE__DAGS_FOLDER=$(printf %q "$REPO/dags") AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$(printf %q "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") $(printf %q "$BIN/airflow") ...
+  CLI elsewhere   ${CLI_UNSET:+env $CLI_UNSET}AIRFLOW_HOME=$(printf %q "$AIRFLOW_HOME") AIRFLOW_CONFIG=$(printf %q "$AIRFLOW_CONFIG") AIRFLOW__CORE__DAGS_FOLDER=$(printf %q "$REPO/dags") AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$(printf %q "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") $(printf %q "$BIN/airflow") ...
 MSG
 )"
 if [[ "${PINLAKE_AIRFLOW_DRY_RUN:-}" == 1 ]]; then

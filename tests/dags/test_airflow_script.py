@@ -328,6 +328,32 @@ def test_another_airflows_home_plugins_secrets_and_remote_logs_are_not_used(
         if name.startswith(("AIRFLOW__SECRETS__", "AIRFLOW__LOGGING__REMOTE"))
     ]
     assert str(other) not in "\n".join(started.values())
+    # the banner's CLI line, pasted into that same shell: Airflow's CLI read the ignored
+    # variables there, and the other secrets backend ended it in a traceback (helper-73)
+    (cli,) = [
+        line.split("CLI elsewhere", 1)[1]
+        for line in done.stdout.splitlines()
+        if "CLI elsewhere" in line
+    ]
+    words = shlex.split(cli)
+    assert words[-2:] == [str(SCRIPT.parents[1] / ".venv" / "bin" / "airflow"), "..."]
+    line = cli.strip().rsplit(" ", 2)[0]  # as pasted, `env` in place of `airflow …`: the
+    pasted = subprocess.run(  # environment Airflow's CLI would get
+        ["bash", "-c", f"{line} env"],
+        env={**os.environ, **shell},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cli_env = dict(line.split("=", 1) for line in pasted.stdout.splitlines() if "=" in line)
+    assert cli_env["AIRFLOW_HOME"] == str(home)
+    assert cli_env["AIRFLOW_CONFIG"] == str(home / "airflow.cfg")
+    assert not [
+        name
+        for name in cli_env
+        if name.startswith(("AIRFLOW__SECRETS__", "AIRFLOW__LOGGING__REMOTE"))
+        or name in ("AIRFLOW__CORE__PLUGINS_FOLDER", "AIRFLOW__LOGGING__BASE_LOG_FOLDER")
+    ]
     # the values the script sets itself, from a shell that exported the banner's CLI line
     same = _script(
         tmp_path / "home",
