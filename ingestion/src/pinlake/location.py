@@ -134,3 +134,14 @@ def s3_endpoint(environ: Mapping[str, str]) -> tuple[str, str] | None:
         if environ.get(variable):
             return variable, environ[variable]
     return None
+
+
+def aws_profile_check(profile: str) -> str:
+    """The AWS CLI v2 commands that check ``profile``'s credentials, for a message that found
+    none (``sink``'s S3 client, Spark's ``s3a://``): ``aws sts get-caller-identity --profile
+    <profile>`` and, for an SSO session to renew, ``aws sso login --profile <profile>`` (AWS
+    CLI v2's commands; v1 lacks SSO: helper-72)."""
+    return (
+        f"check the profile with AWS CLI v2 (`aws sts get-caller-identity --profile {profile}`; "
+        f"an SSO session to renew: `aws sso login --profile {profile}`)"
+    )

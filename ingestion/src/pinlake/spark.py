@@ -54,7 +54,7 @@ from pinlake.blank_free import blank_free_path
 from pinlake.config import Settings, get_settings, java_executable, spark_home
 from pinlake.console import PINLAKE
 from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError
-from pinlake.location import s3_endpoint
+from pinlake.location import aws_profile_check, s3_endpoint
 from pinlake.loopback import no_proxy_env
 
 if TYPE_CHECKING:
@@ -1102,6 +1102,5 @@ def s3a_refusal(text: str) -> str | None:
         "(or default) in the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, else "
         "~/.aws/credentials), else those boto3 resolves for it from the config file "
         "(credential_process, SSO, keys there), else the instance role; none answered here: "
-        f"check the profile with AWS CLI v2 (`aws sts get-caller-identity --profile {profile}`; "
-        f"an SSO session to renew: `aws sso login --profile {profile}`)"
+        f"{aws_profile_check(profile)}"
     )

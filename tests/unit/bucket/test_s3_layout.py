@@ -229,6 +229,38 @@ def test_an_aws_variable_boto3_refuses_is_one_error_naming_it(
     assert layout._S3_CLIENTS == {}  # nothing kept: the next call tries the variables again
 
 
+def test_a_profile_whose_credential_process_fails_is_one_line_with_the_checks(
+    monkeypatch, tmp_path
+) -> None:
+    """A ``credential_process`` that fails (an SSO wrapper whose session expired): botocore's
+    error kept the process's stderr, newline and all, a blank line after the error, and said
+    nothing of how to check the profile (helper-73). One line naming the profile, the process's
+    words and the AWS CLI commands that check it."""
+    import boto3
+
+    from pinlake.bucket import layout
+
+    script = "import sys; sys.stderr.write('Token for sso session has expired\\n'); sys.exit(1)"
+    (tmp_path / "config").write_text(
+        f'[profile expired]\ncredential_process = {sys.executable} -c "{script}"\n'
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "expired")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(layout, "_S3_CLIENTS", {})
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    with pytest.raises(layout.BucketAccessError) as caught:
+        layout.bucket_exists(S3Path("pinlake-topics"))
+    assert str(caught.value) == (
+        "S3 client: the keys of profile 'expired' (AWS_PROFILE): Error when retrieving "
+        "credentials from custom-process: Token for sso session has expired: check the profile "
+        "with AWS CLI v2 (`aws sts get-caller-identity --profile expired`; an SSO session to "
+        "renew: `aws sso login --profile expired`)"
+    )
+
+
 def test_s3a_reads_the_profile_boto3_reads_from_the_shared_credentials_file(tmp_path) -> None:
     """Without a key pair in the environment boto3 signs with a profile of the shared
     credentials file; S3A's default chain does not read that file (``land`` failed with

@@ -63,6 +63,7 @@ from pinlake.location import (  # noqa: F401
     S3_SCHEMES,
     Location,
     S3Path,
+    aws_profile_check,
     location,
     s3_endpoint,
     spark_uri,
@@ -201,9 +202,10 @@ def s3_client() -> Any:
 
     Raises :class:`BucketAccessError` naming the variable when boto3 refuses one before any
     request (an endpoint that is not a URL, ``127.0.0.1:5000`` without ``http://``; a region
-    that is not one; an unknown profile; a config file it cannot parse): botocore's
-    ``ValueError`` or ``BotoCoreError``, which ended ``sink``/``land``/``produce`` in a
-    traceback (helper-62)."""
+    that is not one; an unknown profile; a config file it cannot parse; a profile whose
+    ``credential_process`` or SSO session fails, with the AWS CLI commands that check it):
+    botocore's ``ValueError`` or ``BotoCoreError``, which ended ``sink``/``land``/``produce`` in a
+    traceback (helper-62); on one line."""
     endpoint_variable, endpoint = s3_endpoint(os.environ) or (None, None)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     credentials = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
@@ -212,7 +214,12 @@ def s3_client() -> Any:
     if client is None:
         import boto3
         from botocore.config import Config
-        from botocore.exceptions import BotoCoreError, InvalidRegionError, ProfileNotFound
+        from botocore.exceptions import (
+            BotoCoreError,
+            CredentialRetrievalError,
+            InvalidRegionError,
+            ProfileNotFound,
+        )
 
         config = Config(
             s3={"addressing_style": "path"} if endpoint else {},
@@ -241,13 +248,25 @@ def s3_client() -> Any:
                 f"{_aws_file('AWS_SHARED_CREDENTIALS_FILE', '~/.aws/credentials')}: "
                 "unset AWS_PROFILE or create that profile"
             ) from exc
+        except CredentialRetrievalError as exc:  # a credential_process or SSO that failed
+            profile = os.environ.get("AWS_PROFILE") or "default"
+            raise BucketAccessError(
+                f"S3 client: the keys of profile {profile!r} (AWS_PROFILE): {_one_line(exc)}: "
+                f"{aws_profile_check(profile)}"
+            ) from exc
         except BotoCoreError as exc:  # e.g. a config file it cannot parse (botocore names it)
-            raise BucketAccessError(f"S3 client: {exc}") from exc
+            raise BucketAccessError(f"S3 client: {_one_line(exc)}") from exc
         _S3_CLIENTS[key] = client
     return client
 
 
 _S3_CLIENTS: dict[tuple, Any] = {}
+
+
+def _one_line(exc: Exception) -> str:
+    """``exc``'s text on one line: botocore keeps a failed ``credential_process``'s stderr,
+    newline and all (a blank line after the error: helper-73)."""
+    return " ".join(str(exc).split())
 
 
 def s3_client_problem() -> str | None:
@@ -303,7 +322,7 @@ def _s3_call(what: str, path: S3Path, call, **kwargs):
             f"S3 {what} {path}: {exc} (AWS_ENDPOINT_URL and AWS_REGION choose the endpoint)"
         ) from exc
     except BotoCoreError as exc:
-        raise BucketAccessError(f"S3 {what} {path}: {exc}") from exc
+        raise BucketAccessError(f"S3 {what} {path}: {_one_line(exc)}") from exc
 
 
 def _s3_list(prefix: S3Path, delimiter: bool = False) -> tuple[dict[str, int], list[str]]:
