@@ -306,7 +306,8 @@ def test_the_local_servers_client_variables_leave_a_profile_users_credentials_al
     hint = manager.s3_hint(settings)
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:15000 AWS_REGION=us-east-1" in hint, hint
     assert "AWS_ACCESS_KEY_ID" not in hint
-    assert hint.endswith("which creates it"), hint  # no bucket here; and nothing more
+    # no bucket here; and what signs instead of the stand-in keys (nothing said so: helper-73)
+    assert hint.endswith("which creates it; no keys in it: they sign with AWS_PROFILE=dev"), hint
     # a profile that neither file defines: the line says so as sink and land would, instead of
     # sending the user to commands that refuse it
     monkeypatch.setenv("AWS_PROFILE", "nonexistent")
@@ -315,6 +316,13 @@ def test_the_local_servers_client_variables_leave_a_profile_users_credentials_al
         f"(nonexistent) could not be found in AWS_CONFIG_FILE='{tmp_path / 'config'}' or "
         f"AWS_SHARED_CREDENTIALS_FILE='{credentials}': unset AWS_PROFILE or create that profile"
     )
+    # a key pair in the shell: named as what signs, never its values
+    monkeypatch.delenv("AWS_PROFILE")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cret")
+    keys = manager.s3_hint(settings)
+    assert keys.endswith("; no keys in it: they sign with this shell's AWS_ACCESS_KEY_ID"), keys
+    assert "AKIAEXAMPLE" not in keys and "s3cret" not in keys
 
 
 def test_services_up_names_a_server_running_from_before_at_its_own_port(s3_server) -> None:

@@ -590,8 +590,9 @@ def s3_hint(settings: Settings) -> str:
     """The line ``services up --s3`` prints after its summary: the variables the other commands
     need for the local S3 server, and the bucket; without ``PINLAKE_BUCKET=s3://…`` no bucket was
     created, which it says (helper-62: the first ``sink`` then failed on a missing bucket). With
-    ``AWS_PROFILE`` the line has no stand-in keys and the other commands read the profile: one
-    that the AWS files do not define is named, as those commands would name it
+    ``AWS_PROFILE`` or a key pair in the environment the line has no stand-in keys and says what
+    the other commands sign with instead (helper-73: nothing said the keys were left out); a
+    profile boto3 cannot read is named, as those commands would name it
     (:func:`pinlake.bucket.layout.s3_client_problem`)."""
     from pinlake.bucket.layout import S3Path, s3_client_problem
 
@@ -609,8 +610,15 @@ def s3_hint(settings: Settings) -> str:
             f"for the other commands; no bucket was created: run `{PINLAKE} services up --s3` "
             "again with PINLAKE_BUCKET set, which creates it"
         )
-    if os.environ.get("AWS_PROFILE") and (problem := s3_client_problem()):
+    profile = os.environ.get("AWS_PROFILE")
+    if profile and (problem := s3_client_problem()):
         line += f"; but they cannot sign: {problem}"
+    elif "AWS_ACCESS_KEY_ID" not in env:  # the stand-in keys left out: say what signs instead
+        line += (
+            "; no keys in it: they sign with this shell's AWS_ACCESS_KEY_ID"
+            if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")
+            else f"; no keys in it: they sign with AWS_PROFILE={profile}"
+        )
     return line
 
 
