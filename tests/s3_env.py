@@ -5,14 +5,29 @@ variables pointing at it."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from pinlake.config import S3Settings, Settings
 from pinlake.services.process import free_ports
+
+
+def credential_process(folder: Path) -> str:
+    """A profile's ``credential_process`` line (AWS config file syntax) whose process, a script
+    written to ``folder``, prints the temporary keys ``PROCKEY``/``procsecret``/``proctoken`` as
+    the AWS CLI's "Sourcing credentials with an external process" describes: what SSO wrappers
+    and password managers give a profile."""
+    process = folder / "process.py"
+    process.write_text(
+        "import json\nprint(json.dumps({'Version': 1, 'AccessKeyId': 'PROCKEY', "
+        "'SecretAccessKey': 'procsecret', 'SessionToken': 'proctoken'}))\n"
+    )
+    return f"credential_process = {sys.executable} {process}\n"
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
+from s3_env import credential_process
 
 from pinlake.bucket import layout
 
@@ -96,14 +95,7 @@ def test_s3a_signs_with_the_profile_boto3_signs_with(
     # a profile of the config file alone, its keys from a credential_process (as SSO wrappers
     # and password managers give them): S3A does not read that file; it signs with the keys
     # boto3 resolves (they were refused: helper-71)
-    process = tmp_path / "process.py"
-    process.write_text(
-        "import json\nprint(json.dumps({'Version': 1, 'AccessKeyId': 'PROCKEY', "
-        "'SecretAccessKey': 'procsecret', 'SessionToken': 'proctoken'}))\n"
-    )
-    (tmp_path / "config").write_text(
-        f"[profile proc]\ncredential_process = {sys.executable} {process}\n"
-    )
+    (tmp_path / "config").write_text(f"[profile proc]\n{credential_process(tmp_path)}")
     monkeypatch.setenv("AWS_PROFILE", "proc")
     get_spark(spark_settings)
     assert hadoop.get("fs.s3a.access.key") == "PROCKEY"

@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from s3_env import credential_process
 
 from pinlake.bucket.layout import (
     S3Path,
@@ -306,13 +307,8 @@ def test_s3a_signs_with_the_keys_boto3_resolves_outside_the_credentials_file(tmp
     managers give them) and keys in the config file. ``land`` failed with S3A's refusal after
     ``sink`` had written with the profile; now S3A gets the keys boto3 resolves (temporary ones
     with their token). A profile of the credentials file stays on Hadoop's provider."""
-    process = tmp_path / "process.py"
-    process.write_text(
-        "import json\nprint(json.dumps({'Version': 1, 'AccessKeyId': 'PROCKEY', "
-        "'SecretAccessKey': 'procsecret', 'SessionToken': 'proctoken'}))\n"
-    )
     (tmp_path / "config").write_text(
-        f"[profile proc]\ncredential_process = {sys.executable} {process}\n"
+        f"[profile proc]\n{credential_process(tmp_path)}"
         "[profile cfg]\naws_access_key_id = CFGKEY\naws_secret_access_key = cfgsecret\n"
         f"[profile broken]\ncredential_process = {sys.executable} -c 'raise SystemExit(3)'\n"
         "[profile dev]\nregion = eu-west-1\n"
