@@ -13,7 +13,6 @@ itself (batch path only, no services).
 
 from __future__ import annotations
 
-import shlex
 import shutil
 from pathlib import Path
 
@@ -78,17 +77,15 @@ DEMO_MARKER = "demo-home"
 
 
 #: The command the demo's closing lines name, from the repository root.
-_PINLAKE = ".venv/bin/pinlake"
-
-
-def pinlake_command(settings: Settings) -> str:
-    """``.venv/bin/pinlake``, with ``--home <home>`` (quoted for a shell) unless the home is the
-    default one, ``./.pinlake`` of the repository, which ``make docs`` serves too: after
-    ``pinlake --home H demo`` the closing lines named neither, and ``make docs`` served the docs
-    of an empty default home (helper-56)."""
+def closing_command(settings: Settings) -> str | None:
+    """The command the demo's closing lines name (:data:`pinlake.console.PINLAKE`, as this
+    shell runs it), with ``--home <home>`` unless the home is the default one, ``./.pinlake`` of
+    the repository, which ``make docs`` serves too; ``None`` for that default (then ``make
+    docs``): after ``pinlake --home H demo`` the closing lines named neither, and ``make docs``
+    served the docs of an empty default home (helper-56)."""
     if settings.home.resolve() == (REPO_ROOT / ".pinlake").resolve():
-        return _PINLAKE
-    return f"{_PINLAKE} --home {shlex.quote(str(settings.home))}"
+        return None
+    return PINLAKE.at(settings.home)
 
 
 def data_not_made_by_a_demo(settings: Settings) -> list[str]:
@@ -285,8 +282,9 @@ def print_summary(
     stage_rows = [(name, f"{seconds:.1f}s") for name, seconds in timings.items()]
     stage_rows.append(("total", f"{sum(timings.values()):.1f}s"))
     console.print(table("time per stage", ["stage", "wall time"], stage_rows))
-    pinlake = pinlake_command(settings)
-    serve = "make docs" if pinlake == _PINLAKE else f"{pinlake} dbt docs serve --port 8580"
+    command = closing_command(settings)
+    pinlake = command or PINLAKE.command
+    serve = "make docs" if command is None else f"{pinlake} dbt docs serve --port 8580"
     console.print(
         f"marts exported to [bold]{exported.out}[/]\n"
         f"dbt docs: [bold]{settings.home / 'dbt' / 'target' / 'index.html'}[/] "
