@@ -42,15 +42,22 @@ def test_a_new_home_and_a_demos_home_are_the_demos_to_reset(tmp_path):
     assert data_not_made_by_a_demo(demo) == []
 
 
-def test_the_closing_lines_name_the_home_unless_it_is_the_default(tmp_path) -> None:
+def test_the_closing_lines_name_the_home_unless_it_is_the_default(tmp_path, monkeypatch) -> None:
     """After ``pinlake --home H demo`` the closing lines said ``make docs`` and ``pinlake dbt
     show …``, which read the default home (helper-56: ``make docs`` served an empty one)."""
     from pinlake.config import REPO_ROOT, Settings
     from pinlake.console import PINLAKE
     from pinlake.pipeline.demo import closing_command
 
-    assert closing_command(Settings(home=REPO_ROOT / ".pinlake")) is None  # then `make docs`
+    # from the clone without an activated venv (the README's shell): `make docs` and the
+    # clone's `.venv/bin/pinlake`, both on the default home
+    monkeypatch.setattr(PINLAKE, "command", ".venv/bin/pinlake")
+    default = REPO_ROOT / ".pinlake"
+    assert closing_command(Settings(home=default)) is None  # then `make docs`
     home = tmp_path / "my home"
-    # the command as the hints name it (pinlake.console.PINLAKE: `.venv/bin/pinlake` from the
-    # clone without an activated venv, as this suite runs)
-    assert closing_command(Settings(home=home)) == f"{PINLAKE.command} --home '{home}'"
+    assert closing_command(Settings(home=home)) == f".venv/bin/pinlake --home '{home}'"
+    # from another folder (the script's path) or an activated venv: `make docs` is no target
+    # there, and the default home is that folder's (helper-74): the clone's home named
+    for command in ("/opt/clone/.venv/bin/pinlake", "pinlake"):
+        monkeypatch.setattr(PINLAKE, "command", command)
+        assert closing_command(Settings(home=default)) == f"{command} --home {default.resolve()}"

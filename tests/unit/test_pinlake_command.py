@@ -85,11 +85,29 @@ def test_a_hint_carries_the_home_its_command_acted_on(monkeypatch: pytest.Monkey
     assert f"`{command} source init`" == "`.venv/bin/pinlake --home '/data/my home' source init`"
     assert command.at("DIR") == ".venv/bin/pinlake --home DIR"
     assert command.at(None) == ".venv/bin/pinlake"
+    # a relative PINLAKE_HOME: named absolute, as the command resolved it; pasted after a `cd`
+    # it named another home (helper-74)
+    monkeypatch.setenv("PINLAKE_HOME", "relh")
+    assert str(command) == f".venv/bin/pinlake --home {Path.cwd() / 'relh'}"
+    # while the CLI runs a command: its home; without --home only for the clone's relative
+    # command on the default home (it runs in the clone alone, whose default home that is)
+    command.home = (Path("/work/clone/.pinlake"), False)
+    assert str(command) == ".venv/bin/pinlake"
+    command.home = (Path("/data/h"), True)
+    assert str(command) == ".venv/bin/pinlake --home /data/h"
+    absolute = PinlakeCommand("/work/clone/.venv/bin/pinlake")
+    absolute.home = (Path("/tmp/x/.pinlake"), False)  # the default home, from another folder
+    assert str(absolute) == "/work/clone/.venv/bin/pinlake --home /tmp/x/.pinlake"
+
+
+#: A hint that spells the command (`` `pinlake …` ``), or names a subcommand alone ("run dbt
+#: build": not a command of any shell; helper-74).
+HINT = re.compile(r"`pinlake[ `]|\brun `?(dbt|land|sink|export|services|source|produce|stream)\b")
 
 
 def _literal_hints(tree: ast.Module) -> list[tuple[int, str]]:
-    """String literals (f-string parts included) that name a ``pinlake`` command in backticks,
-    docstrings left out: ``[(line, text)]``."""
+    """String literals (f-string parts included) that name a ``pinlake`` command as
+    :data:`HINT` finds it, docstrings left out: ``[(line, text)]``."""
     docstrings = {
         id(node.value)
         for node in ast.walk(tree)
@@ -101,7 +119,7 @@ def _literal_hints(tree: ast.Module) -> list[tuple[int, str]]:
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
         and id(node) not in docstrings
-        and re.search(r"`pinlake[ `]", node.value)
+        and HINT.search(node.value)
     ]
 
 

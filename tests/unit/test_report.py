@@ -353,6 +353,9 @@ def test_missing_exports_fail_in_one_line(
     assert cli_exit_code(monkeypatch, settings.home, "report", "--exports", nowhere) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no exported marts in") and "\n" not in err
+    # the export it names writes where this report reads (it named the home's exports/, and
+    # the same report failed again: helper-74)
+    assert err.endswith(f"export --out {nowhere}` first"), err
 
 
 def test_broken_marts_fail_naming_the_file(settings: Settings, tmp_path) -> None:

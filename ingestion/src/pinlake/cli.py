@@ -36,7 +36,7 @@ from pinlake.config import (
     get_settings,
     unknown_variables,
 )
-from pinlake.console import WIDTH_WARNINGS, err_console, output_width
+from pinlake.console import PINLAKE, WIDTH_WARNINGS, err_console, output_width
 from pinlake.errors import (
     INTERRUPTED,
     TERMINATED,
@@ -269,12 +269,15 @@ def _main(
         ),
     ] = None,
 ) -> None:
+    given = home is not None or bool(os.environ.get("PINLAKE_HOME"))
     if home is not None:
         os.environ["PINLAKE_HOME"] = str(Path(home).expanduser().resolve())
         get_settings.cache_clear()
     # a home that is a file: one error for every command, as for those that create folders in
     # it (Settings.ensure_dirs); `services status` showed a table of services down (helper-61)
     chosen = Path(os.environ.get("PINLAKE_HOME") or Settings.model_fields["home"].default)
+    # the home the hints of this command's errors name (pinlake.console.PinlakeCommand)
+    PINLAKE.home = (chosen.expanduser().absolute(), given)
     if chosen.expanduser().exists() and not chosen.expanduser().is_dir():
         raise UsageError(
             f"cannot use {chosen} as the pinlake home: exists and is not a folder "
@@ -801,6 +804,8 @@ def main(argv: list[str] | None = None) -> None:
         if INTERRUPTED.is_set():  # e.g. a py4j call to the JVM the same Ctrl-C ended
             _interrupted()
         _fail(exc)
+    finally:
+        PINLAKE.home = None  # its error printed: not the home of what runs next in-process
     if INTERRUPTED.is_set():  # Typer turns KeyboardInterrupt into a silent exit code 130
         _interrupted()
     sys.exit(result if isinstance(result, int) else 0)

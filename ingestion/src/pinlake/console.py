@@ -61,21 +61,39 @@ def pinlake_command(
 
 class PinlakeCommand:
     """The ``pinlake`` command of the hints in errors and warnings, with the home it acts on:
-    formatted (``f"`{PINLAKE} source init`"``) as ``<command> --home <home>`` while
-    ``PINLAKE_HOME`` is set (``--home`` sets it for the command's run), so that a hint pasted
-    into the shell acts on the home of the command that gave it; a hint of ``pinlake --home X
-    produce`` named ``pinlake source init``, which filled ``./.pinlake`` instead (helper-73). A
-    one-off ``PINLAKE_HOME=X pinlake …`` is covered too. ``command``: :func:`pinlake_command`."""
+    formatted (``f"`{PINLAKE} source init`"``) as ``<command> --home <absolute home>``, so that
+    a hint pasted into a shell, in any folder, acts on the home of the command that gave it. A
+    hint of ``pinlake --home X produce`` named ``pinlake source init``, which filled
+    ``./.pinlake`` (helper-73); one of ``PINLAKE_HOME=relh`` named ``--home relh``, another home
+    after a ``cd``, and so did the default home's from outside the clone (helper-74).
+
+    The home: :attr:`home` while the CLI runs a command (``(path, given)``: ``given`` when
+    ``--home`` or ``PINLAKE_HOME`` chose it; :func:`pinlake.cli.main` sets it), else
+    ``PINLAKE_HOME`` (a process pinlake's CLI did not start: a DAG task, a test), else none.
+    Without ``--home`` only where the home is the default one and ``command`` the clone's
+    relative ``.venv/bin/pinlake``, which runs in the clone alone, whose default home that is.
+    ``command``: :func:`pinlake_command`."""
 
     def __init__(self, command: str) -> None:
         self.command = command
+        #: the home of the command the CLI runs, and whether --home or PINLAKE_HOME gave it
+        self.home: tuple[Path, bool] | None = None
+
+    @property
+    def relative(self) -> bool:
+        """``command`` is a path relative to the clone (``.venv/bin/pinlake``)."""
+        return "/" in self.command and not self.command.lstrip("'").startswith("/")
 
     def at(self, home: str | Path | None) -> str:
         """The command with ``--home home`` (quoted for a shell), or alone for ``None``."""
         return self.command if home is None else f"{self.command} --home {shlex.quote(str(home))}"
 
     def __str__(self) -> str:
-        return self.at(os.environ.get("PINLAKE_HOME") or None)
+        if self.home is not None:
+            path, given = self.home
+            return self.command if not given and self.relative else self.at(path)
+        named = os.environ.get("PINLAKE_HOME")
+        return self.at(Path(named).expanduser().absolute() if named else None)
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)

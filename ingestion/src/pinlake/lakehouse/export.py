@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinlake.config import Settings
-from pinlake.console import console
+from pinlake.console import PINLAKE, console
 from pinlake.errors import PinlakeError
 from pinlake.lakehouse.tables import table_names
 from pinlake.output import output_folder
@@ -45,10 +45,14 @@ def export_marts(settings: Settings, options: ExportOptions | None = None) -> Ex
     with spark_errors(settings):
         spark = get_spark(settings, app_name="pinlake-export")
         if not spark.catalog.databaseExists(MARTS_SCHEMA):
-            raise PinlakeError(f"no `{MARTS_SCHEMA}` schema in {settings.home}: run dbt build")
+            raise PinlakeError(
+                f"no `{MARTS_SCHEMA}` schema in {settings.home}: run `{PINLAKE} dbt build` first"
+            )
         names = table_names(spark, MARTS_SCHEMA)
         if not names:
-            raise PinlakeError(f"schema `{MARTS_SCHEMA}` has no tables: run dbt build first")
+            raise PinlakeError(
+                f"schema `{MARTS_SCHEMA}` has no tables: run `{PINLAKE} dbt build` first"
+            )
         out.mkdir(parents=True, exist_ok=True)
         for name in names:
             frame = spark.table(f"{MARTS_SCHEMA}.{name}")

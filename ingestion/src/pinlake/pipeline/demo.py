@@ -79,13 +79,15 @@ DEMO_MARKER = "demo-home"
 #: The command the demo's closing lines name, from the repository root.
 def closing_command(settings: Settings) -> str | None:
     """The command the demo's closing lines name (:data:`pinlake.console.PINLAKE`, as this
-    shell runs it), with ``--home <home>`` unless the home is the default one, ``./.pinlake`` of
-    the repository, which ``make docs`` serves too; ``None`` for that default (then ``make
-    docs``): after ``pinlake --home H demo`` the closing lines named neither, and ``make docs``
-    served the docs of an empty default home (helper-56)."""
-    if settings.home.resolve() == (REPO_ROOT / ".pinlake").resolve():
+    shell runs it) with ``--home <home>``; ``None`` (then ``make docs``, and the command
+    without ``--home``) where both would act on this home: the home is the repository's default
+    one, ``./.pinlake``, and the shell is in the clone (the command is the clone's relative
+    ``.venv/bin/pinlake``). After ``pinlake --home H demo`` the closing lines named neither home,
+    and ``make docs`` served the docs of an empty default home (helper-56); from another folder
+    ``make docs`` has no such target there (helper-74)."""
+    if PINLAKE.relative and settings.home.resolve() == (REPO_ROOT / ".pinlake").resolve():
         return None
-    return PINLAKE.at(settings.home)
+    return PINLAKE.at(settings.home.resolve())
 
 
 def data_not_made_by_a_demo(settings: Settings) -> list[str]:

@@ -14,6 +14,7 @@ font).
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -95,15 +96,15 @@ def reporting_marts(exports: Path) -> dict[str, Path]:
     found = sorted(exports.glob(f"{REPORTING_PREFIX}*.csv")) if exports.is_dir() else []
     if not found:
         raise PinlakeError(
-            f"no exported marts in {exports}: run `{PINLAKE} dbt build` and `{PINLAKE} export` "
-            "first"
+            f"no exported marts in {exports}: run `{PINLAKE} dbt build` and "
+            f"`{PINLAKE} export --out {shlex.quote(str(exports))}` first"
         )
     by_name = {p.stem: p for p in found}
     missing = [mart for mart in CHARTS if mart not in by_name]
     if missing:
         raise PinlakeError(
-            f"{exports} lacks the reporting mart(s) {', '.join(missing)}: "
-            f"run `{PINLAKE} dbt build` and `{PINLAKE} export` again"
+            f"{exports} lacks the reporting mart(s) {', '.join(missing)}: run `{PINLAKE} dbt "
+            f"build` and `{PINLAKE} export --out {shlex.quote(str(exports))}` again"
         )
     ordered = [*CHARTS, *sorted(set(by_name) - set(CHARTS))]
     return {mart: by_name[mart] for mart in ordered}
