@@ -149,7 +149,7 @@ mapfile -t S3_INFO < <("$BIN/python" -c '
 import os, sys
 try:
     from pinlake.config import Settings
-    from pinlake.location import S3Path, s3_endpoint
+    from pinlake.location import S3Path, aws_key_pair, s3_endpoint
     from pinlake.services.s3_server import serves_endpoint
 except ImportError:  # no venv yet: the check below says what to run
     sys.exit(0)
@@ -171,7 +171,7 @@ from pinlake.bucket.layout import s3_client_problem
 problem = s3_client_problem() if profile else None
 if problem:
     signed = f"the DAG tasks cannot sign: {problem}"
-elif os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+elif aws_key_pair(os.environ):
     signed = "the DAG tasks sign with the AWS_ACCESS_KEY_ID of this shell"
 elif profile:
     signed = f"the DAG tasks sign with AWS_PROFILE={profile}"

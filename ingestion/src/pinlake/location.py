@@ -145,3 +145,24 @@ def aws_profile_check(profile: str) -> str:
         f"check the profile with AWS CLI v2 (`aws sts get-caller-identity --profile {profile}`; "
         f"an SSO session to renew: `aws sso login --profile {profile}`)"
     )
+
+
+#: The shared AWS files botocore reads: the variable that names each, and its name in ``~/.aws``
+#: (the AWS CLI's "Configuration and credential file settings").
+AWS_FILES = {"AWS_CONFIG_FILE": "config", "AWS_SHARED_CREDENTIALS_FILE": "credentials"}
+
+
+def aws_file(environ: Mapping[str, str], variable: str) -> Path | None:
+    """The shared AWS file ``variable`` (a key of :data:`AWS_FILES`) names in ``environ``, else
+    ``~/.aws/<name>`` (None without ``HOME``), as botocore finds it."""
+    given = environ.get(variable)
+    if given:
+        return Path(given).expanduser()
+    return Path(environ["HOME"], ".aws", AWS_FILES[variable]) if environ.get("HOME") else None
+
+
+def aws_key_pair(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)`` of ``environ`` when both are set (what
+    boto3's chain takes first, before any profile), else None."""
+    key, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
+    return (key, secret) if key and secret else None

@@ -54,7 +54,7 @@ from pinlake.blank_free import blank_free_path
 from pinlake.config import Settings, get_settings, java_executable, spark_home
 from pinlake.console import PINLAKE
 from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError
-from pinlake.location import aws_profile_check, s3_endpoint
+from pinlake.location import aws_file, aws_key_pair, aws_profile_check, s3_endpoint
 from pinlake.loopback import no_proxy_env
 
 if TYPE_CHECKING:
@@ -613,13 +613,10 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if region or endpoint:
         conf["fs.s3a.endpoint.region"] = region or "us-east-1"
-    key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-    token = env.get("AWS_SESSION_TOKEN")
-    if not (key and secret):
-        resolved = _profile_credentials(env)
-        if resolved is not None:
-            key, secret, token = resolved
-    if key and secret:
+    pair, token = aws_key_pair(env), env.get("AWS_SESSION_TOKEN")
+    resolved = (*pair, token) if pair else _profile_credentials(env)
+    if resolved is not None:
+        key, secret, token = resolved
         conf["fs.s3a.access.key"] = key
         conf["fs.s3a.secret.key"] = secret
         if token:
@@ -629,7 +626,7 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
             f"org.apache.hadoop.fs.s3a.{provider}AWSCredentialsProvider"
         )
         return conf
-    credentials_file = _aws_file(env, "AWS_SHARED_CREDENTIALS_FILE", "credentials")
+    credentials_file = aws_file(env, "AWS_SHARED_CREDENTIALS_FILE")
     # the provider refuses to start on a file that does not exist (and with it the whole chain)
     if credentials_file is not None and credentials_file.is_file():
         conf["fs.s3a.aws.credentials.provider"] = (
@@ -639,15 +636,6 @@ def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         conf["fs.s3a.auth.profile.file"] = str(credentials_file)
         conf["fs.s3a.auth.profile.name"] = env.get("AWS_PROFILE") or "default"
     return conf
-
-
-def _aws_file(env: Mapping[str, str], variable: str, name: str) -> Path | None:
-    """A shared AWS file as boto3 finds it: ``variable``'s path, else ``~/.aws/<name>`` (None
-    without ``HOME``)."""
-    given = env.get(variable)
-    if given:
-        return Path(given).expanduser()
-    return Path(env["HOME"], ".aws", name) if env.get("HOME") else None
 
 
 #: boto3's credential providers :func:`_profile_credentials` leaves out: the environment's key
@@ -665,8 +653,8 @@ def _profile_credentials(env: Mapping[str, str]) -> tuple[str, str, str | None] 
     file exists (botocore is then not imported). botocore's errors (a profile it cannot read, a
     process that fails) are left to boto3's client to name (``sink``; :mod:`pinlake.bucket`):
     None here too."""
-    config = _aws_file(env, "AWS_CONFIG_FILE", "config")
-    credentials = _aws_file(env, "AWS_SHARED_CREDENTIALS_FILE", "credentials")
+    config = aws_file(env, "AWS_CONFIG_FILE")
+    credentials = aws_file(env, "AWS_SHARED_CREDENTIALS_FILE")
     if not any(path is not None and path.is_file() for path in (config, credentials)):
         return None
     import botocore.exceptions

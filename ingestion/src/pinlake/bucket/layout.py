@@ -60,6 +60,7 @@ import psutil
 
 from pinlake.console import PINLAKE
 from pinlake.location import (  # noqa: F401
+    AWS_FILES,
     S3_SCHEMES,
     Location,
     S3Path,
@@ -244,8 +245,7 @@ def s3_client() -> Any:
         except ProfileNotFound as exc:  # the AWS CLI refuses the same way; say which variable
             raise BucketAccessError(
                 f"S3 client: AWS_PROFILE={os.environ.get('AWS_PROFILE')!r}: {exc} in "
-                f"{_aws_file('AWS_CONFIG_FILE', '~/.aws/config')} or "
-                f"{_aws_file('AWS_SHARED_CREDENTIALS_FILE', '~/.aws/credentials')}: "
+                f"{_aws_file('AWS_CONFIG_FILE')} or {_aws_file('AWS_SHARED_CREDENTIALS_FILE')}: "
                 "unset AWS_PROFILE or create that profile"
             ) from exc
         except CredentialRetrievalError as exc:  # a credential_process or SSO that failed
@@ -282,11 +282,12 @@ def s3_client_problem() -> str | None:
     return None
 
 
-def _aws_file(variable: str, default: str) -> str:
-    """Where botocore reads a shared AWS file: ``variable``'s value, or ``default`` (the AWS
-    CLI's "Configuration and credential file settings"), named for an error message."""
+def _aws_file(variable: str) -> str:
+    """Where botocore reads the shared AWS file ``variable`` names
+    (:data:`pinlake.location.AWS_FILES`), for an error message: ``variable``'s value, else
+    ``~/.aws/<name>``."""
     value = os.environ.get(variable)
-    return f"{variable}={value!r}" if value else default
+    return f"{variable}={value!r}" if value else f"~/.aws/{AWS_FILES[variable]}"
 
 
 def _s3_call(what: str, path: S3Path, call, **kwargs):

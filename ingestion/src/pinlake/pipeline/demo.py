@@ -76,7 +76,6 @@ _STATE = (
 DEMO_MARKER = "demo-home"
 
 
-#: The command the demo's closing lines name, from the repository root.
 def closing_command(settings: Settings) -> str | None:
     """The command the demo's closing lines name (:data:`pinlake.console.PINLAKE`, as this
     shell runs it) with ``--home <home>``; ``None`` (then ``make docs``, and the command

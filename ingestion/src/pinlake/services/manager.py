@@ -595,6 +595,7 @@ def s3_hint(settings: Settings) -> str:
     profile boto3 cannot read is named, as those commands would name it
     (:func:`pinlake.bucket.layout.s3_client_problem`)."""
     from pinlake.bucket.layout import S3Path, s3_client_problem
+    from pinlake.location import aws_key_pair
 
     env = s3_server.client_env(settings)
     exports = " ".join(f"{k}={v}" for k, v in env.items())
@@ -616,7 +617,7 @@ def s3_hint(settings: Settings) -> str:
     elif "AWS_ACCESS_KEY_ID" not in env:  # the stand-in keys left out: say what signs instead
         line += (
             "; no keys in it: they sign with this shell's AWS_ACCESS_KEY_ID"
-            if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")
+            if aws_key_pair(os.environ)
             else f"; no keys in it: they sign with AWS_PROFILE={profile}"
         )
     return line

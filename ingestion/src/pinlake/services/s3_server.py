@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from pinlake.config import Settings
 from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
-from pinlake.location import S3Path, s3_endpoint
+from pinlake.location import S3Path, aws_key_pair, s3_endpoint
 from pinlake.loopback import get_local, on_loopback
 from pinlake.services import process
 
@@ -52,8 +52,7 @@ def client_env(settings: Settings) -> dict[str, str]:
         "AWS_ENDPOINT_URL": url(settings),
         "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
     }
-    key_pair = os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if not (key_pair or os.environ.get("AWS_PROFILE")):
+    if not (aws_key_pair(os.environ) or os.environ.get("AWS_PROFILE")):
         env.update(LOCAL_CREDENTIALS)
     return env
 
