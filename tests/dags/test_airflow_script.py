@@ -46,6 +46,19 @@ def _probe(tmp_path: Path, command: str) -> Path:
     return probe
 
 
+def _cli_line(banner: str) -> str:
+    """The command of the banner's "CLI elsewhere" line (the one line to copy)."""
+    (cli,) = [
+        line.split("CLI elsewhere", 1)[1] for line in banner.splitlines() if "CLI elsewhere" in line
+    ]
+    return cli
+
+
+def _ignored(stderr: str) -> list[str]:
+    """The script's ``note: ignoring …`` lines: another Airflow's variables it did not use."""
+    return [line for line in stderr.splitlines() if line.startswith("note: ignoring")]
+
+
 def _dry_run(tmp_path: Path, script: Path = SCRIPT, **env: str) -> str:
     done = _script(tmp_path, script, **env)
     assert done.returncode == 0, done.stderr
@@ -171,10 +184,7 @@ def test_the_printed_command_lines_survive_a_clone_whose_path_holds_a_blank(tmp_
         "services",
         "up",
     ]
-    (cli,) = [
-        line.split("CLI elsewhere", 1)[1] for line in out.splitlines() if "CLI elsewhere" in line
-    ]
-    words = shlex.split(cli)
+    words = shlex.split(_cli_line(out))
     assert words[1] == f"AIRFLOW_CONFIG={tmp_path / 'home' / 'airflow' / 'airflow.cfg'}"
     assert words[2] == f"AIRFLOW__CORE__DAGS_FOLDER={clone / 'dags'}"
     airflow_db = tmp_path / "home" / "airflow" / "airflow.db"
@@ -254,7 +264,7 @@ def test_another_airflows_executor_and_database_are_not_used(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     home = tmp_path / "airflow"
     assert f"metadata DB     sqlite:///{home}/airflow.db (LocalExecutor)" in done.stdout
-    notes = [line for line in done.stderr.splitlines() if line.startswith("note: ignoring")]
+    notes = _ignored(done.stderr)
     assert [line.split()[2] for line in notes] == [
         "AIRFLOW__CORE__EXECUTOR",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
@@ -268,7 +278,7 @@ def test_another_airflows_executor_and_database_are_not_used(tmp_path: Path) -> 
     ]
     assert "s3cret" not in done.stdout + done.stderr
     # the CLI line to copy names the same database (the shell's would win in another shell)
-    (cli,) = [line for line in done.stdout.splitlines() if "CLI elsewhere" in line]
+    cli = _cli_line(done.stdout)
     assert f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///{home}/airflow.db" in cli
 
 
@@ -298,7 +308,7 @@ def test_another_airflows_home_plugins_secrets_and_remote_logs_are_not_used(
     assert f"AIRFLOW_HOME    {home}\n" in done.stdout
     assert f"metadata DB     sqlite:///{home}/airflow.db (LocalExecutor)" in done.stdout
     assert f"DAGs            {SCRIPT.parents[1] / 'dags'} (" in done.stdout
-    notes = [line for line in done.stderr.splitlines() if line.startswith("note: ignoring")]
+    notes = _ignored(done.stderr)
     assert [line.split()[2] for line in notes] == [
         "AIRFLOW_HOME",
         "AIRFLOW_CONFIG",
@@ -330,11 +340,7 @@ def test_another_airflows_home_plugins_secrets_and_remote_logs_are_not_used(
     assert str(other) not in "\n".join(started.values())
     # the banner's CLI line, pasted into that same shell: Airflow's CLI read the ignored
     # variables there, and the other secrets backend ended it in a traceback (helper-73)
-    (cli,) = [
-        line.split("CLI elsewhere", 1)[1]
-        for line in done.stdout.splitlines()
-        if "CLI elsewhere" in line
-    ]
+    cli = _cli_line(done.stdout)
     words = shlex.split(cli)
     assert words[-2:] == [str(SCRIPT.parents[1] / ".venv" / "bin" / "airflow"), "..."]
     line = cli.strip().rsplit(" ", 2)[0]  # as pasted, `env` in place of `airflow …`: the
