@@ -120,7 +120,8 @@ AICORE_DIR = REPO_ROOT.parent / "shared" / "reference-data" / "aicore"
 #: The modules that read the session's golden run: one xdist work unit (one worker builds the
 #: run, once, and runs them), started first since it is the session's longest chain, then the
 #: modules with slow tests; every other module is a work unit of its own (``--dist loadscope``:
-#: its module fixtures are built once).
+#: its module fixtures are built once). The front workers take the units in that order, the back
+#: workers from the end (``pytest_xdist_make_scheduler``).
 GOLDEN_MODULES = (
     "tests/integration/test_reference_data.py",
     "tests/integration/test_golden_deliveries.py",
@@ -130,9 +131,9 @@ GOLDEN_MODULES = (
 
 
 #: The longest other work units, longest first, with their time in a full run on 2 cores (with
-#: the other worker busy): the other workers start with them while the golden unit's worker
-#: builds and reads the golden run (about 570 s), and the short modules fill in at the end of
-#: all. (On 2 cores, in collection order, the scale-out module came last, on the golden unit's
+#: the other worker busy): the other front workers start with them while the golden unit's
+#: worker builds and reads the golden run (about 570 s), while the back workers run the short
+#: modules. (On 2 cores, in collection order, the scale-out module came last, on the golden unit's
 #: worker after its 570 s, and the suite ended 100 s after the other worker: 882 s.)
 LONGEST_MODULES = (
     "tests/integration/test_scale_out.py",  # 316 s
@@ -144,22 +145,20 @@ LONGEST_MODULES = (
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown when run with -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """``loadscope`` with the golden modules as one scope. (xdist's own ``loadgroup`` marks
-    do not reach its scheduler under pytest 9: it renames ``item._nodeid``, now ``_id``.)"""
-    from xdist.scheduler import LoadScopeScheduling
+    """``loadscope`` with the golden modules as one scope, worked from both ends
+    (:class:`pinlake_testing.TwoEndedScopeScheduling`): the front workers take the work units in
+    the order of ``pytest_collection_modifyitems`` (the golden unit, the longest modules, the
+    other Spark modules…), the back workers from the end (the short modules first)."""
+    from pinlake_testing import TwoEndedScopeScheduling
 
-    class GoldenScopeScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return "golden" if module in GOLDEN_MODULES else module
-
-    return GoldenScopeScheduling(config, log)
+    return TwoEndedScopeScheduling(config, log, golden=GOLDEN_MODULES)
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook, as above
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto`` (pyproject.toml): :func:`pinlake_testing.xdist_workers` of this machine (2 on
-    2 cores, up to 4 on more); ``PYTEST_XDIST_AUTO_NUM_WORKERS`` sets the number."""
+    """``-n auto`` (pyproject.toml): :func:`pinlake_testing.xdist_workers` of this machine (2
+    front and 2 back workers on 2 cores, up to 4 front workers on more);
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` sets the number."""
     import psutil
 
     try:
@@ -187,15 +186,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     fast_jvms = sorted(i.nodeid for i in marked["spark"] - marked["slow"])
     if fast_jvms:
         raise pytest.UsageError(f"mark these Spark tests slow too: {fast_jvms}")
-    # the longest chains first, so that the short modules fill in at the end (xdist hands the
-    # work units out in this order): the golden unit, then LONGEST_MODULES (longest first), then
-    # the other modules with an end-to-end (slow) test, then the rest (stable: collection order)
+    # the longest chains first (xdist's front workers take the work units in this order, its
+    # back workers from the end: pytest_xdist_make_scheduler): the golden unit, then
+    # LONGEST_MODULES (longest first), then the other modules that start Spark, then the other
+    # modules with an end-to-end (slow) test, then the rest (stable: collection order); so the
+    # back workers start with the short modules and reach a Spark module (a Spark session of
+    # their own) last, if at all
     heavy = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
+    jvms = {item.nodeid.split("::", 1)[0] for item in marked["spark"]}
 
-    def order(item: pytest.Item) -> tuple[bool, int, bool]:
+    def order(item: pytest.Item) -> tuple[bool, int, bool, bool]:
         module = item.nodeid.split("::", 1)[0]
         rank = LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES)
-        return not golden[item], rank, module not in heavy
+        return not golden[item], rank, module not in jvms, module not in heavy
 
     items.sort(key=order)
 

@@ -6,13 +6,20 @@ import contextlib
 import os
 import random
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from pinlake.config import REPO_ROOT, ApiSettings, KafkaSettings, Settings
 from pinlake.services.process import ephemeral_port_range, free_ports
+
+if TYPE_CHECKING:
+    from xdist.remote import Producer
+    from xdist.workermanage import WorkerController
 
 #: Start-up chatter that must not reach a user's terminal (tests/ingestion/test_spark_quiet.py,
 #: tests/integration/test_stream_path.py): the JDK's line (Spark's launcher always adds
@@ -85,11 +92,19 @@ PUBLISHED_MARTS: tuple[str, ...] = (
 ENTITY_MART = "pins"
 
 
-#: ``pytest -n auto``'s most xdist workers (:func:`xdist_workers`). The golden unit, one chain of
-#: about 260 s alone on 2 cores (tests/conftest.py), bounds the run; the other modules' work
-#: (about 860 s of work units in a full run on 2 cores) fits beside it on three more workers, and
-#: each further worker would only start a Spark session of its own.
+#: ``pytest -n auto``'s most front workers (:func:`xdist_workers`): the workers that take the work
+#: units longest first. The golden unit, one chain of about 260 s alone on 2 cores
+#: (tests/conftest.py), bounds the run; the other modules' work (about 860 s of work units in a
+#: full run on 2 cores) fits beside it on three more workers, and each further worker would only
+#: start a Spark session of its own.
 MAX_XDIST_WORKERS = 4
+#: The back workers beside them (:func:`back_workers`): they take the work units from the back of
+#: the queue, the short modules first, most of which wait on child processes, brokers and
+#: timeouts rather than use a core. With the front workers alone the short modules ran last, two
+#: at a time, on cores that were mostly idle: a full run on 2 cores left 192 of its 889 CPU-s
+#: idle, 150 of them in its last 130 s. With two back workers they run beside the long chains
+#: (16 CPU-s idle; pytest 392 s against 444 s, bench/README.md "Back workers").
+BACK_XDIST_WORKERS = 2
 #: The memory one worker slot asks for: a full run with four workers (on 2 cores) peaked at 11.9
 #: GiB in use (the workers' Spark sessions, the golden run's DAG process, the scale-out stack
 #: and the stream queries at once; bench/README.md).
@@ -118,10 +133,11 @@ def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
 
 def xdist_workers(cpus: int, memory: int, override: str | None = None) -> int:
     """How many xdist workers ``pytest -n auto`` starts (pyproject.toml's ``addopts``; the hook
-    ``pytest_xdist_auto_num_workers`` of tests/conftest.py): one per CPU (``cpus``,
-    :func:`usable_cpus`) and per :data:`XDIST_WORKER_MEMORY` of ``memory`` (bytes, the machine's
-    total), at least 2 (the golden unit beside everything else), at most
-    :data:`MAX_XDIST_WORKERS`. 2 cores: 2 workers.
+    ``pytest_xdist_auto_num_workers`` of tests/conftest.py): a front worker per CPU (``cpus``,
+    :func:`usable_cpus`), at least 2 (the golden unit beside everything else), at most
+    :data:`MAX_XDIST_WORKERS`, and :data:`BACK_XDIST_WORKERS` back workers (:func:`back_workers`),
+    all within one worker per :data:`XDIST_WORKER_MEMORY` of ``memory`` (bytes, the machine's
+    total) but never fewer than 2. 2 cores: 2 front and 2 back workers.
 
     ``override``: the value of ``PYTEST_XDIST_AUTO_NUM_WORKERS`` (pytest-xdist's own variable
     for ``-n auto``), which wins when set: a whole number ≥ 1, or :class:`ValueError` saying so
@@ -133,7 +149,51 @@ def xdist_workers(cpus: int, memory: int, override: str | None = None) -> int:
                 f"not {override!r}"
             )
         return int(override)
-    return max(2, min(cpus, memory // XDIST_WORKER_MEMORY, MAX_XDIST_WORKERS))
+    wanted = max(2, min(cpus, MAX_XDIST_WORKERS)) + BACK_XDIST_WORKERS
+    return max(2, min(wanted, memory // XDIST_WORKER_MEMORY))
+
+
+def back_workers(workers: int) -> int:
+    """How many of ``workers`` xdist workers (``-n``, whatever chose it) are back workers: the
+    last ones (``gw<N-k>``…), which take the work units from the back of the queue, shortest
+    first, while the others take them from the front, longest first (tests/conftest.py's
+    scheduler). The first two are always front workers (the golden unit beside the longest
+    other chains): ``-n 2`` runs as before, ``-n 3`` has one back worker, four and more have
+    :data:`BACK_XDIST_WORKERS`."""
+    return min(BACK_XDIST_WORKERS, max(0, workers - 2))
+
+
+class TwoEndedScopeScheduling(LoadScopeScheduling):
+    """pytest-xdist's ``loadscope`` scheduling (a test module per work unit, handed out in
+    collection order), with two changes: the modules of ``golden`` are one work unit, named
+    ``"golden"`` (xdist's own ``loadgroup`` marks do not reach its scheduler under pytest 9: it
+    renames ``item._nodeid``, now ``_id``); and the last :func:`back_workers` of the workers
+    (``gw<N-k>``…, k of N) take the units from the end of the queue, the others from its
+    front, so that the short modules run beside the long chains instead of after them, two at a
+    time on mostly idle cores (:data:`BACK_XDIST_WORKERS`).
+
+    ``config``: the controller's (its ``--tx``, as ``-n`` sets it, gives N); ``log``: xdist's."""
+
+    def __init__(
+        self, config: pytest.Config, log: Producer | None = None, golden: Iterable[str] = ()
+    ) -> None:
+        super().__init__(config, log)
+        self.golden = frozenset(golden)
+        self.front = self.numnodes - back_workers(self.numnodes)
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return "golden" if module in self.golden else module
+
+    def _assign_work_unit(self, node: WorkerController) -> None:
+        """xdist's, except that a back worker takes the queue's last unit."""
+        back = int(node.gateway.id.removeprefix("gw")) >= self.front
+        scope, work_unit = self.workqueue.popitem(last=back)
+        self.assigned_work.setdefault(node, {})[scope] = work_unit
+        collection = self.registered_collections[node]
+        node.send_runtest_some(
+            [collection.index(nodeid) for nodeid, done in work_unit.items() if not done]
+        )
 
 
 def isolated_settings(home: Path) -> Settings:
