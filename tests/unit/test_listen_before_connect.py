@@ -7,9 +7,10 @@ test_ports_given_away.py starts real servers on such ports).
 The rule is read from the kernel's table of listening sockets (never a probe ``bind``). Here:
 that read, the start-up wait that asks nothing before its ports listen, the port check that
 never connects to a free port, the Kafka wait that makes no admin client before every node's
-client port listens, the waits of the other services naming their ports, and the warning of
-``up`` about ports inside the kernel's ephemeral range. Real sockets and child processes of
-this test only; no service is started.
+client port listens, the waits of the other services naming their ports, the status probes
+and commands that make no Kafka client, HTTP request or MariaDB connection while the service's
+port does not listen, and the warning of ``up`` about ports inside the kernel's ephemeral range.
+Real sockets and child processes of this test only; no service is started.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import psutil
 import pytest
 from pinlake_testing import listening, port_given_away
 
+from pinlake import loopback
 from pinlake.config import (
     ApiSettings,
     KafkaSettings,
@@ -32,6 +34,7 @@ from pinlake.config import (
     Settings,
     SparkClusterSettings,
 )
+from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.services import (
     api_process,
@@ -67,21 +70,21 @@ def test_the_listening_ports_are_read_from_the_kernels_tables(tmp_path: Path) ->
     tcp, tcp6 = tmp_path / "tcp", tmp_path / "tcp6"
     tcp.write_text(TCP)
     tcp6.write_text(TCP6)
-    assert process.listening_ports([tcp, tcp6]) == {9092, 8082, 9093}
-    assert process.listening_ports([tcp, tmp_path / "no-ipv6"]) == {9092, 8082}  # IPv6 off
-    assert process.self_connected(39092, [tcp, tcp6])
-    assert not any(process.self_connected(port, [tcp, tcp6]) for port in (9092, 40000, 7077))
+    assert loopback.listening_ports([tcp, tcp6]) == {9092, 8082, 9093}
+    assert loopback.listening_ports([tcp, tmp_path / "no-ipv6"]) == {9092, 8082}  # IPv6 off
+    assert loopback.self_connected(39092, [tcp, tcp6])
+    assert not any(loopback.self_connected(port, [tcp, tcp6]) for port in (9092, 40000, 7077))
 
 
 def test_a_listener_is_seen_and_a_bound_or_closed_port_is_not() -> None:
     with listening() as port:
-        assert port in process.listening_ports()
-        assert process.ports_listening([port])
-    assert not process.ports_listening([port])
+        assert port in loopback.listening_ports()
+        assert loopback.ports_listening([port])
+    assert not loopback.ports_listening([port])
     with socket.socket() as bound:  # bound, not listening: no client could connect to it
         bound.bind(("127.0.0.1", 0))
-        assert not process.ports_listening([bound.getsockname()[1]])
-    assert process.ports_listening([])
+        assert not loopback.ports_listening([bound.getsockname()[1]])
+    assert loopback.ports_listening([])
 
 
 def test_without_the_proc_tables_psutil_reads_them_and_unknown_lets_the_client_go(
@@ -90,16 +93,16 @@ def test_without_the_proc_tables_psutil_reads_them_and_unknown_lets_the_client_g
     """Not Linux: psutil's table of connections; none readable (macOS without root: AccessDenied):
     nothing to go by, so the check connects as it did without the rule."""
     missing = (tmp_path / "tcp", tmp_path / "tcp6")
-    monkeypatch.setattr(process, "TCP_TABLES", missing)
+    monkeypatch.setattr(loopback, "TCP_TABLES", missing)
     with listening() as port:
-        assert port in process.listening_ports()
+        assert port in loopback.listening_ports()
 
     def denied(kind: str) -> list:
         raise psutil.AccessDenied()
 
     monkeypatch.setattr(psutil, "net_connections", denied)
-    assert process.listening_ports() is None
-    assert process.ports_listening([free_ports(1)[0]])
+    assert loopback.listening_ports() is None
+    assert loopback.ports_listening([free_ports(1)[0]])
 
 
 def test_the_wait_asks_nothing_until_its_port_listens(tmp_path: Path) -> None:
@@ -192,7 +195,7 @@ def test_a_port_held_by_a_connection_to_itself_is_refused_naming_its_setting() -
             assert client.connect_ex(("127.0.0.1", port)) == 0  # itself answered
             assert client.getsockname() == ("127.0.0.1", port)
     assert not process.port_answers(port)  # nothing listens
-    assert process.self_connected(port)  # its TIME-WAIT
+    assert loopback.self_connected(port)  # its TIME-WAIT
     with pytest.raises(PinlakeError) as refused:
         process.refuse_busy_port(port, "PINLAKE_API__PORT")
     assert str(refused.value) == (
@@ -258,7 +261,109 @@ def test_the_kafka_wait_makes_no_client_before_every_nodes_client_port_listens(
         for server in servers:
             server.close()
     assert made and opened and made[0] >= opened[0]
-    assert not any(node.controller_port in process.listening_ports() for node in nodes)
+    assert not any(node.controller_port in loopback.listening_ports() for node in nodes)
+
+
+def test_no_kafka_client_is_made_while_no_node_of_pinlakes_own_cluster_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``services status``, ``stream`` and ``sink`` with the broker down: each made a librdkafka
+    client that dialed the broker's port until its timeout (status 2 s, stream 5 s, sink 10 s),
+    every dial a connect to a port nothing listens on (:func:`pinlake.kafka.listening`). Now
+    they answer at once and make no client; an external cluster is still asked (only a client
+    can tell)."""
+    import confluent_kafka
+    import confluent_kafka.admin
+
+    from pinlake import kafka
+    from pinlake.cli import main
+
+    clients: list[str] = []
+
+    def client(kind: str) -> type:
+        def made(*args: object, **kwargs: object) -> None:
+            clients.append(kind)
+            raise RuntimeError("no broker here")
+
+        return made  # type: ignore[return-value]
+
+    monkeypatch.setattr(confluent_kafka.admin, "AdminClient", client("admin"))
+    monkeypatch.setattr(confluent_kafka, "Consumer", client("consumer"))
+    kafka_port, controller_port, api_port = free_ports(3)  # nothing listens there
+    server = f"127.0.0.1:{kafka_port}"
+    local = Settings(
+        home=tmp_path / "home",
+        kafka=KafkaSettings(bootstrap_servers=server, controller_port=controller_port),
+    )
+    assert not kafka.listening(local)
+    assert not kafka.healthy(local) and kafka.broker_ids(local) == []
+    monkeypatch.setenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", server)
+    monkeypatch.setenv("PINLAKE_KAFKA__CONTROLLER_PORT", str(controller_port))
+    monkeypatch.setenv("PINLAKE_API__PORT", str(api_port))
+    home = ["--home", str(tmp_path / "home")]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*home, "services", "status"])
+    assert exit_info.value.code == 3
+    kafka_row = next(line for line in capsys.readouterr().out.splitlines() if " kafka " in line)
+    assert server in kafka_row and "down" in kafka_row, kafka_row
+    start = f"`{PINLAKE.at(tmp_path / 'home')} services up`"
+    for command in (["stream", "--available-now"], ["sink", "--once"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*home, *command])
+        assert exit_info.value.code == 1, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1] == f"error: Kafka at {server} is not reachable: start it with {start}"
+    assert clients == []
+    with listening() as port:  # a node listens: the client asks it
+        assert kafka.listening(
+            local.model_copy(
+                update={
+                    "kafka": KafkaSettings(
+                        bootstrap_servers=f"127.0.0.1:{port}", controller_port=controller_port
+                    )
+                }
+            )
+        )
+    external = KafkaSettings(bootstrap_servers=server, external=True)
+    assert kafka.listening(local.model_copy(update={"kafka": external}))
+    assert not kafka.healthy(local.model_copy(update={"kafka": external}))
+    assert clients == ["admin"]
+
+
+def test_the_http_and_mariadb_probes_connect_only_to_a_listening_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``services status`` asks the API, S3 and the Spark cluster over HTTP
+    (:func:`pinlake.loopback.get_local`) and MariaDB over its protocol: with the service down,
+    each connected to a port nothing listens on. Now none connects there; a listening port is
+    asked as before."""
+    import httpx
+    import pymysql
+
+    asked: list[str] = []
+
+    def get(url: str, **kwargs: object) -> httpx.Response:
+        asked.append(url)
+        return httpx.Response(200, request=httpx.Request("GET", url))
+
+    def connect(**kwargs: object) -> None:
+        asked.append(f"mysql:{kwargs['port']}")
+        raise pymysql.err.OperationalError(2003, "refused")
+
+    monkeypatch.setattr(httpx, "get", get)
+    monkeypatch.setattr(pymysql, "connect", connect)
+    (free,) = free_ports(1)
+    with pytest.raises(httpx.ConnectError, match=f"nothing listens on port {free}"):
+        loopback.get_local(f"http://127.0.0.1:{free}/healthz", timeout=1)
+    down = Settings(home=tmp_path, api=ApiSettings(port=free), mariadb=MariadbSettings(port=free))
+    assert api_process.health(down) is None
+    assert not mariadb.healthy(down)
+    assert asked == []
+    with listening() as port:
+        assert loopback.get_local(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        up = Settings(home=tmp_path, mariadb=MariadbSettings(port=port))
+        assert not mariadb.healthy(up)  # asked: the fake server refuses
+    assert asked == [f"http://127.0.0.1:{port}/healthz", f"mysql:{port}"]
 
 
 def test_a_kafka_node_that_exits_before_its_port_listens_is_named_at_once(

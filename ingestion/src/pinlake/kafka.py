@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-from pinlake.config import TABLES, Settings
+from pinlake.config import TABLES, Settings, host_port
 from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
+from pinlake.loopback import ports_listening
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError
@@ -156,8 +157,30 @@ def admin(settings: Settings, timeout_ms: int = 5000) -> AdminClient:
     )
 
 
+def listening(settings: Settings) -> bool:
+    """Whether a client of the cluster may connect at all: False when the cluster is pinlake's
+    own (``settings.kafka.external`` false: its nodes listen on this machine, on the ports of
+    ``bootstrap_servers``) and nothing listens on any of those ports
+    (:func:`pinlake.loopback.ports_listening`, a pure read of the kernel's tables); True
+    otherwise, and for an external cluster always (only a client can tell).
+
+    Asked before any client of pinlake's commands is made (:func:`healthy`,
+    :func:`broker_ids`, the sink's consumer): librdkafka dials its bootstrap servers until its
+    timeout, so `services status` waited 2 s, `stream` 5 s and `sink` 10 s for a broker that was
+    not running, and each of those connects to a port nothing listens on may be given that very
+    port as its local one, which then stays taken for a minute (pinlake.services.process's
+    docstring, "No client connects to a port before something listens on it")."""
+    if settings.kafka.external:
+        return True
+    return any(ports_listening([host_port(server)[1]]) for server in settings.kafka.servers)
+
+
 def healthy(settings: Settings, timeout: float = 2.0) -> bool:
-    """True when the cluster answers a metadata request with at least one broker."""
+    """True when the cluster answers a metadata request with at least one broker within
+    ``timeout`` seconds; False at once when nothing listens on pinlake's own cluster's ports
+    (:func:`listening`)."""
+    if not listening(settings):
+        return False
     try:
         meta = admin(settings).list_topics(timeout=timeout)
     except Exception:  # any failure to answer means "not healthy"
@@ -177,7 +200,10 @@ def unreachable(settings: Settings) -> PinlakeError:
 
 def broker_ids(settings: Settings, timeout: float = 2.0) -> list[int]:
     """The ids of the brokers a metadata request names (the registered, unfenced ones), sorted;
-    ``[]`` when the cluster does not answer within ``timeout`` seconds."""
+    ``[]`` when the cluster does not answer within ``timeout`` seconds, at once when nothing
+    listens on pinlake's own cluster's ports (:func:`listening`)."""
+    if not listening(settings):
+        return []
     try:
         meta = admin(settings).list_topics(timeout=timeout)
     except Exception:  # any failure to answer: no broker known

@@ -27,7 +27,7 @@ from pinlake.bucket import layout
 from pinlake.config import TABLES, Settings
 from pinlake.console import PINLAKE, console, counted, err_console
 from pinlake.errors import PinlakeError, UsageError, raise_cut_short
-from pinlake.kafka import quiet_logger, retry_transient, unreachable
+from pinlake.kafka import listening, quiet_logger, retry_transient, unreachable
 from pinlake.output import output_folder
 
 GROUP_ID = "pinlake-sink"
@@ -236,6 +236,8 @@ class BucketSink:
         from confluent_kafka import Consumer
 
         start = time.perf_counter()
+        if not listening(self.settings):  # no consumer dials a broker that is not running
+            raise unreachable(self.settings)
         self._consumer = Consumer(
             {
                 "bootstrap.servers": self.settings.kafka.bootstrap_servers,

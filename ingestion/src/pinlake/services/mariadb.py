@@ -31,6 +31,7 @@ from pinlake import run_folder
 from pinlake.blank_free import blank_free_path
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
+from pinlake.loopback import ports_listening
 from pinlake.services import process
 
 NAME = run_folder.MARIADB
@@ -237,10 +238,14 @@ def pid(settings: Settings) -> int | None:
 
 
 def healthy(settings: Settings, timeout: float = 1.0) -> bool:
-    """True if the database answers ``SELECT 1`` on ``127.0.0.1:<port>`` as the pinlake user."""
+    """True if the database answers ``SELECT 1`` on ``127.0.0.1:<port>`` as the pinlake user;
+    False at once, without connecting, when nothing listens on the port (pinlake.services.process's
+    rule)."""
     import pymysql
 
     m = settings.mariadb
+    if not ports_listening([m.port]):
+        return False
     try:
         conn = pymysql.connect(
             host="127.0.0.1",

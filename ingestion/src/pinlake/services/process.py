@@ -7,17 +7,18 @@ started with other settings (:func:`mismatch`). Liveness, zombies and stopping a
 go through psutil; the start-up wait of a service (:func:`wait_healthy`) and the wait for a
 stopped one to exit (:func:`wait_exited`) through tenacity.
 
-**No client connects to a port before something listens on it** (:func:`ports_listening`, a
-pure read of the kernel's table of listening sockets; never a probe ``bind``, which would hold
-the port for an instant itself): not a service's start-up wait (:func:`wait_healthy`'s
-``ports``), not the check that a port is taken (:func:`port_answers`). An outgoing connection
-to a port that nothing listens on may be given that very port as its local one when the port
-lies in the kernel's ephemeral range (:func:`ephemeral_port_range`): the SYN then meets itself
-(a TCP self-connection, "simultaneous open"), the connection is established, and once closed
-it stays in TIME-WAIT for a minute; meanwhile a service that binds the port fails with "Address
-already in use", SO_REUSEADDR or not. A new user's ``services up`` with Kafka on 39092 failed
-so (``ss``: ``TIME-WAIT 127.0.0.1:39092 127.0.0.1:39092``): the start-up wait's admin client
-(librdkafka, reconnecting in the background) had connected to 39092 before the broker bound it.
+**No client connects to a port before something listens on it**
+(:func:`pinlake.loopback.ports_listening`, a pure read of the kernel's table of listening sockets;
+never a probe ``bind``, which would hold the port for an instant itself): not a service's start-up
+wait (:func:`wait_healthy`'s ``ports``), not the check that a port is taken (:func:`port_answers`),
+not a client of pinlake's own Kafka (:func:`pinlake.kafka.listening`). An outgoing connection to a
+port that nothing listens on may be given that very port as its local one when the port lies in the
+kernel's ephemeral range (:func:`ephemeral_port_range`): the SYN then meets itself (a TCP
+self-connection, "simultaneous open"), the connection is established, and once closed it stays in
+TIME-WAIT for a minute; meanwhile a service that binds the port fails with "Address already in use",
+SO_REUSEADDR or not. A new user's ``services up`` with Kafka on 39092 failed so (``ss``: ``TIME-WAIT
+127.0.0.1:39092 127.0.0.1:39092``): the start-up wait's admin client (librdkafka, reconnecting in
+the background) had connected to 39092 before the broker bound it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import psutil
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from pinlake.errors import PinlakeError
+from pinlake.loopback import ports_listening, self_connected
 
 # the run folder's records (pinlake.run_folder): re-exported, the supervisors name them from here
 from pinlake.run_folder import (  # noqa: F401
@@ -315,76 +317,6 @@ def wait_healthy(
         )(attempt)
     except RetryError:
         raise PinlakeError(not_healthy + excerpt()) from None
-
-
-#: The kernel's tables of TCP sockets (Linux, ``proc(5)``: a heading, then one row per socket of
-#: this network namespace: ``sl local_address rem_address st …``, the local address as
-#: ``<hex address>:<hex port>``, the state in hex).
-TCP_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
-#: The state of a listening socket in :data:`TCP_TABLES` (``TCP_LISTEN``, 10).
-LISTEN_STATE = "0A"
-
-
-def _table_rows(tables: Iterable[Path] | None = None) -> list[list[str]] | None:
-    """The rows of the kernel's tables of TCP sockets (``tables``, default :data:`TCP_TABLES`;
-    those that cannot be read are skipped), each split into its fields; None when none can be
-    read (not Linux)."""
-    rows: list[list[str]] = []
-    readable = False
-    for table in TCP_TABLES if tables is None else tables:
-        try:
-            lines = table.read_text().splitlines()[1:]
-        except OSError:
-            continue
-        readable = True
-        rows += [fields for line in lines if len(fields := line.split()) > 3]
-    return rows if readable else None
-
-
-def _port(address: str) -> int:
-    """The port of a table's ``<hex address>:<hex port>``."""
-    return int(address.rpartition(":")[2], 16)
-
-
-def listening_ports(tables: Iterable[Path] | None = None) -> frozenset[int] | None:
-    """The local TCP ports something listens on now, on any address, IPv4 or IPv6 (a listener on
-    ``[::ffff:127.0.0.1]:9092``, as a JVM's, counts for 9092).
-
-    A pure read of the kernel's tables of sockets: the rows in state ``0A`` of ``tables``
-    (:data:`TCP_TABLES`; those that cannot be read are skipped); where none can be read (not
-    Linux), ``psutil.net_connections``. None when neither can be read (psutil's AccessDenied:
-    macOS without root)."""
-    rows = _table_rows(tables)
-    if rows is not None:
-        return frozenset(_port(row[1]) for row in rows if row[3] == LISTEN_STATE)
-    try:
-        found = psutil.net_connections(kind="tcp")
-    except (psutil.Error, OSError):  # AccessDenied among them
-        return None
-    return frozenset(c.laddr.port for c in found if c.status == psutil.CONN_LISTEN and c.laddr)
-
-
-def self_connected(port: int, tables: Iterable[Path] | None = None) -> bool:
-    """Whether a TCP connection from local ``port`` to itself exists (the same address and port
-    at both ends, in any state): a self-connection, or its TIME-WAIT, which lasts a minute.
-    Until it is gone no server can bind ``port``, SO_REUSEADDR or not. Read from the kernel's
-    tables (:func:`listening_ports`' ``tables``); False where they cannot be read."""
-    return any(row[1] == row[2] and _port(row[1]) == port for row in _table_rows(tables) or [])
-
-
-def ports_listening(ports: Iterable[int]) -> bool:
-    """Whether something listens on every one of ``ports`` (local TCP ports, any address;
-    :func:`listening_ports`): the rule before any connection to a port of a service that may
-    still be starting. True for no ports, and when the kernel's tables cannot be read (nothing
-    to go by: the caller connects as it would without the rule).
-
-    On any address is enough: once anything is bound to a port, the kernel never gives that port
-    to an outgoing connection as its local one, so no self-connection can take it."""
-    wanted = set(ports)
-    if not wanted:
-        return True
-    listening = listening_ports()
-    return listening is None or wanted <= listening
 
 
 #: Where :func:`free_ports` looks: above the well-known defaults of the services pinlake runs
