@@ -271,7 +271,7 @@ def test_no_kafka_client_is_made_while_no_node_of_pinlakes_own_cluster_listens(
     client that dialed the broker's port until its timeout (status 2 s, stream 5 s, sink 10 s),
     every dial a connect to a port nothing listens on (:func:`pinlake.kafka.listening`). Now
     they answer at once and make no client; an external cluster is still asked (only a client
-    can tell)."""
+    can tell). The sink answers before it makes the bucket's folder."""
     import confluent_kafka
     import confluent_kafka.admin
 
@@ -313,6 +313,8 @@ def test_no_kafka_client_is_made_while_no_node_of_pinlakes_own_cluster_listens(
         assert exit_info.value.code == 1, command
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1] == f"error: Kafka at {server} is not reachable: start it with {start}"
+    # the sink stopped before it made the home's bucket folder (helper-74: it made it, empty)
+    assert not (tmp_path / "home" / "bucket").exists()
     assert clients == []
     with listening() as port:  # a node listens: the client asks it
         assert kafka.listening(
@@ -334,9 +336,9 @@ def test_the_http_and_mariadb_probes_connect_only_to_a_listening_port(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``services status`` asks the API, S3 and the Spark cluster over HTTP
-    (:func:`pinlake.loopback.get_local`) and MariaDB over its protocol: with the service down,
-    each connected to a port nothing listens on. Now none connects there; a listening port is
-    asked as before."""
+    (:func:`pinlake.loopback.get_local`) and MariaDB over its protocol, and ``produce --to api``
+    the API's ``/healthz`` first: with the service down, each connected to a port nothing
+    listens on. Now none connects there; a listening port is asked as before."""
     import httpx
     import pymysql
 
@@ -359,6 +361,17 @@ def test_the_http_and_mariadb_probes_connect_only_to_a_listening_port(
     assert api_process.health(down) is None
     assert not mariadb.healthy(down)
     assert asked == []
+    # the producer's first request, the API's /healthz (aiohttp), likewise
+    from pinlake.produce import ProduceToApi
+    from pinlake.produce.http import post_records
+
+    to = ProduceToApi(api_url=f"http://127.0.0.1:{free}")
+    with pytest.raises(PinlakeError) as refused:
+        post_records(down, iter([]), to, show_progress=False)
+    assert str(refused.value).startswith(
+        f"the ingestion API at http://127.0.0.1:{free} is not reachable (nothing listens on port "
+        f"{free}); start it with `"
+    )
     with listening() as port:
         assert loopback.get_local(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
         up = Settings(home=tmp_path, mariadb=MariadbSettings(port=port))

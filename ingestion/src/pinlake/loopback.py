@@ -53,13 +53,24 @@ def get_local(url: str, timeout: float) -> httpx.Response:
     pinlake.services.process's docstring)."""
     import httpx
 
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    if not ports_listening([port]):
+    if (port := nothing_listens(url)) is not None:
         raise httpx.ConnectError(
             f"nothing listens on port {port}", request=httpx.Request("GET", url)
         )
     return httpx.get(url, timeout=timeout, trust_env=False)
+
+
+def nothing_listens(url: str) -> int | None:
+    """The port of ``url`` (its scheme's default, 80 or 443, when it names none) when ``url`` is
+    on this machine's loopback (:func:`on_loopback`) and nothing listens on that port
+    (:func:`ports_listening`); else None, and for any other host (only a connection can tell).
+    Asked before a client of a service on loopback connects: a service that is down answers at
+    once, and no connect takes its port (pinlake.services.process's docstring)."""
+    if not on_loopback(url):
+        return None
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return None if ports_listening([port]) else port
 
 
 #: Loopback's names, as ``NO_PROXY`` lists hosts.

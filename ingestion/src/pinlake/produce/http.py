@@ -47,7 +47,7 @@ from tenacity import (
 from pinlake.config import TABLES, Settings
 from pinlake.console import PINLAKE, console, progress, table
 from pinlake.errors import PinlakeError
-from pinlake.loopback import on_loopback
+from pinlake.loopback import nothing_listens, on_loopback
 from pinlake.produce.options import ProduceResult, ProduceToApi, missing_rows_line
 from pinlake.produce.payload import row_to_json
 
@@ -294,6 +294,11 @@ async def _produce(
         # requests; pinlake's on loopback directly (pinlake.loopback)
         trust_env=not on_loopback(url),
     ) as session:
+        if (port := nothing_listens(url)) is not None:  # no connect to a port that may be free
+            raise PinlakeError(
+                f"the ingestion API at {url} is not reachable (nothing listens on port {port}); "
+                f"start it with `{PINLAKE} services up`"
+            )
         try:
             async with session.get(
                 f"{url}/healthz", timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT)
