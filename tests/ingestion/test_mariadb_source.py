@@ -215,6 +215,9 @@ def test_source_commands_say_how_to_start_it(tmp_path, monkeypatch, capsys):
     assert len(err.splitlines()) == 1 and err.startswith("error: cannot connect to mysql+pymysql")
     assert err.endswith(f"(start it with `{PINLAKE} services up --source-db mariadb`)")
     assert "pinlake:***@" in err  # the password is not printed
+    # said without a connection to the port (it could take the port: pinlake.services.process)
+    port = os.environ["PINLAKE_MARIADB__PORT"]
+    assert f": nothing listens on port {port} (start it with" in err, err
 
 
 def test_a_wrong_password_for_the_running_server_names_the_settings(server, monkeypatch, capsys):

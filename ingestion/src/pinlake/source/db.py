@@ -46,6 +46,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from pinlake.config import Settings
 from pinlake.console import PINLAKE, console, progress
 from pinlake.errors import PinlakeError, UsageError
+from pinlake.loopback import ports_listening
 from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS, SOURCE_TABLES
 
 #: Rows per INSERT executemany / per generated chunk.
@@ -176,12 +177,18 @@ def engine_for(settings: Settings, url: str | None = None, *, create: bool = Tru
         ) from exc
     except ArgumentError as exc:
         raise UsageError(f"cannot use {safe_url(target)!r}: {_one_line(exc)}") from exc
+    own = target == settings.mariadb.url  # the home's server of PINLAKE_SOURCE_DB=mariadb
+    if own and not ports_listening([settings.mariadb.port]):  # no connect to a free port
+        raise PinlakeError(
+            f"cannot connect to {safe_url(target)}: nothing listens on port "
+            f"{settings.mariadb.port} ({_local_server_hint(settings)})"
+        )
     try:
         with db_errors(target, "cannot connect to"):
             with engine.connect():
                 pass
     except PinlakeError as exc:
-        if target == settings.mariadb.url:  # the local server of PINLAKE_SOURCE_DB=mariadb
+        if own:
             raise PinlakeError(f"{exc} ({_local_server_hint(settings)})") from exc
         raise
     return engine
