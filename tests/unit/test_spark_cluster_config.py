@@ -321,3 +321,27 @@ def test_a_standalone_master_that_does_not_answer_fails_at_once() -> None:
         f" services status`; `{PINLAKE} services up --spark-cluster` starts this home's)"
     )
     check_master("local[2]")
+
+
+def test_a_local_master_that_does_not_listen_is_not_connected_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check made a TCP connection to a local master's port whatever listened there: one
+    to a port nothing listens on could take the port from the master started next
+    (pinlake.services.process's rule). Now such an address is refused without one."""
+    import socket
+
+    from pinlake.services.process import free_ports
+    from pinlake.spark import SparkSetupError, check_master
+
+    connected: list[object] = []
+
+    def create_connection(address: object, *args: object, **kwargs: object) -> None:
+        connected.append(address)
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    (free,) = free_ports(1)
+    with pytest.raises(SparkSetupError):
+        check_master(f"spark://127.0.0.1:{free}")
+    assert connected == []

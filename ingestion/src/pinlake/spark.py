@@ -708,14 +708,21 @@ def check_master(master: str, timeout: float = 3.0) -> None:
     """Raise :class:`SparkSetupError` when ``master`` is a standalone master
     (``spark://host:port[,host:port…]``) none of whose addresses takes a TCP connection within
     ``timeout`` seconds: Spark's driver waited a minute for it, then its failure printed 137
-    lines of JVM errors and Python tracebacks (helper-56). Other masters are not checked."""
+    lines of JVM errors and Python tracebacks (helper-56). Other masters are not checked. An
+    address on loopback whose port nothing listens on is not connected to
+    (:func:`pinlake.loopback.nothing_listens`: the connect could take the port from the master
+    that starts next)."""
     import socket
+
+    from pinlake.loopback import nothing_listens
 
     if not master.startswith("spark://"):
         return
     addresses = master.removeprefix("spark://").split(",")
     for address in addresses:
         host, _, port = address.rpartition(":")
+        if nothing_listens(f"spark://{address}") is not None:
+            continue
         try:
             socket.create_connection((host, int(port)), timeout=timeout).close()
             return
