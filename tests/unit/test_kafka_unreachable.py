@@ -18,7 +18,21 @@ from pinlake.services.process import free_ports
 def test_the_line_says_where_kafka_was_looked_for_and_what_to_do(tmp_path: Path) -> None:
     local = Settings(home=tmp_path, kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"))
     assert str(unreachable(local)) == (
-        f"Kafka at 127.0.0.1:1 is not reachable: start it with `{PINLAKE} services up`"
+        f"Kafka at 127.0.0.1:1 is not reachable (nothing listens on port 1): start it with "
+        f"`{PINLAKE} services up`"
+    )
+    ports = free_ports(6)  # nothing listens there: three nodes' client and controller ports
+    three = Settings(
+        home=tmp_path,
+        kafka=KafkaSettings(
+            bootstrap_servers=",".join(f"127.0.0.1:{p}" for p in ports[::2]),
+            controller_port=ports[1],
+            brokers=3,
+        ),
+    )
+    assert str(unreachable(three)).startswith(
+        f"Kafka at {three.kafka.bootstrap_servers} is not reachable (nothing listens on ports "
+        f"{ports[0]}, {ports[2]}, {ports[4]}): start it with `"
     )
     external = Settings(
         home=tmp_path, kafka=KafkaSettings(bootstrap_servers="kafka:9092", external=True)
@@ -38,5 +52,6 @@ def test_stream_without_kafka_is_that_line_and_exit_1(
         main(["--home", str(tmp_path / "home"), "stream", "--available-now"])
     assert exit_info.value.code == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"error: Kafka at 127.0.0.1:{port} is not reachable: start it with `{PINLAKE} services up`"
+        f"error: Kafka at 127.0.0.1:{port} is not reachable (nothing listens on port {port}): "
+        f"start it with `{PINLAKE} services up`"
     )

@@ -312,7 +312,10 @@ def test_no_kafka_client_is_made_while_no_node_of_pinlakes_own_cluster_listens(
             main([*home, *command])
         assert exit_info.value.code == 1, command
         err = capsys.readouterr().err.strip().splitlines()
-        assert err[-1] == f"error: Kafka at {server} is not reachable: start it with {start}"
+        assert err[-1] == (
+            f"error: Kafka at {server} is not reachable (nothing listens on port {kafka_port}): "
+            f"start it with {start}"
+        )
     # the sink stopped before it made the home's bucket folder (helper-74: it made it, empty)
     assert not (tmp_path / "home" / "bucket").exists()
     assert clients == []

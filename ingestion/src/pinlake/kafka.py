@@ -190,12 +190,20 @@ def healthy(settings: Settings, timeout: float = 2.0) -> bool:
 
 def unreachable(settings: Settings) -> PinlakeError:
     """The error of a command that needs the cluster when it does not answer: where it was
-    looked for and what to do (the same line from every command)."""
+    looked for, why when that is known (nothing listens on pinlake's own cluster's ports:
+    :func:`listening`, as the ingestion API's line from ``produce`` says) and what to do (the
+    same line from every command)."""
     if settings.kafka.external:
         hint = "is it running? (PINLAKE_KAFKA__BOOTSTRAP_SERVERS names it)"
     else:
         hint = f"start it with `{PINLAKE} services up`"
-    return PinlakeError(f"Kafka at {settings.kafka.bootstrap_servers} is not reachable: {hint}")
+    why = ""
+    if not listening(settings):
+        ports = [str(host_port(server)[1]) for server in settings.kafka.servers]
+        why = f" (nothing listens on port{'s' if len(ports) > 1 else ''} {', '.join(ports)})"
+    return PinlakeError(
+        f"Kafka at {settings.kafka.bootstrap_servers} is not reachable{why}: {hint}"
+    )
 
 
 def broker_ids(settings: Settings, timeout: float = 2.0) -> list[int]:
