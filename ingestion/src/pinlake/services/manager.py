@@ -1019,12 +1019,15 @@ def _query_row(name: str, query: dict) -> tuple:
 def _print_stream_state(stream: dict) -> None:
     """The stream stage's totals and rates, each table's query's last micro-batch, and the lag
     per partition. A query that has run no micro-batch yet shows ``-`` for the batch and its
-    time (Spark's last progress is then an empty trigger's, not a micro-batch's)."""
+    time (Spark's last progress is then an empty trigger's, not a micro-batch's). The state of
+    a query from before the running ``services up`` (``earlier``: a ``--no-stream`` up after
+    one with the stream, helper-75) is labelled so, line and tables: it read as current."""
     rate = stream.get("input_rows_per_second")
     done = stream.get("processed_rows_per_second")
+    before = " (before this services up)" if stream.get("earlier") else ""
+    batches = counted(stream.get("batches", 0), "micro-batch", "micro-batches")
     console.print(
-        f"stream: {counted(stream.get('batches', 0), 'micro-batch', 'micro-batches')} since "
-        "start (all tables), updated "
+        f"stream{before}: {batches} since start (all tables), updated "
         f"{stream.get('updated_at', '-')}; last micro-batches: input {rate_text(rate)} "
         f"records/s, processed {rate_text(done)} records/s"
         + (f"; error: {stream['error']}" if stream.get("error") else "")
@@ -1033,7 +1036,7 @@ def _print_stream_state(stream: dict) -> None:
     if queries:
         console.print(
             table(
-                "stream queries (last micro-batch)",
+                f"stream queries (last micro-batch){before}",
                 ("table", "batch", "records", "input/s", "processed/s", "took ms"),
                 [_query_row(name, q) for name, q in queries.items()],
             )
@@ -1042,7 +1045,7 @@ def _print_stream_state(stream: dict) -> None:
     if lag:
         console.print(
             table(
-                "stream lag",
+                f"stream lag{before}",
                 ("topic", "partition", "read up to", "high", "lag"),
                 [(p.topic, p.partition, p.read_up_to, p.high, f"{p.lag:,}") for p in lag],
             )
