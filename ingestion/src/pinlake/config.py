@@ -190,6 +190,11 @@ class KafkaSettings(BaseSettings):
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
 
     @property
+    def client_ports(self) -> list[int]:
+        """The port of each entry of ``bootstrap_servers`` (:func:`host_port`), in node order."""
+        return [host_port(server)[1] for server in self.servers]
+
+    @property
     def controller_ports(self) -> list[int]:
         """The controller (KRaft quorum) port of each local node, in node order."""
         return [self.controller_port + 2 * i for i in range(self.brokers)]

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-from pinlake.config import TABLES, Settings, host_port
+from pinlake.config import TABLES, Settings
 from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
-from pinlake.loopback import ports_listening
+from pinlake.loopback import listening_ports
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError
@@ -161,7 +161,7 @@ def listening(settings: Settings) -> bool:
     """Whether a client of the cluster may connect at all: False when the cluster is pinlake's
     own (``settings.kafka.external`` false: its nodes listen on this machine, on the ports of
     ``bootstrap_servers``) and nothing listens on any of those ports
-    (:func:`pinlake.loopback.ports_listening`, a pure read of the kernel's tables); True
+    (:func:`pinlake.loopback.listening_ports`, a pure read of the kernel's tables); True
     otherwise, and for an external cluster always (only a client can tell).
 
     Asked before any client of pinlake's commands is made (:func:`healthy`,
@@ -172,7 +172,8 @@ def listening(settings: Settings) -> bool:
     docstring, "No client connects to a port before something listens on it")."""
     if settings.kafka.external:
         return True
-    return any(ports_listening([host_port(server)[1]]) for server in settings.kafka.servers)
+    open_ports = listening_ports()  # one read of the kernel's tables; None: nothing to go by
+    return open_ports is None or not open_ports.isdisjoint(settings.kafka.client_ports)
 
 
 def healthy(settings: Settings, timeout: float = 2.0) -> bool:
@@ -199,7 +200,7 @@ def unreachable(settings: Settings) -> PinlakeError:
         hint = f"start it with `{PINLAKE} services up`"
     why = ""
     if not listening(settings):
-        ports = [str(host_port(server)[1]) for server in settings.kafka.servers]
+        ports = [str(port) for port in settings.kafka.client_ports]
         why = f" (nothing listens on port{'s' if len(ports) > 1 else ''} {', '.join(ports)})"
     return PinlakeError(
         f"Kafka at {settings.kafka.bootstrap_servers} is not reachable{why}: {hint}"

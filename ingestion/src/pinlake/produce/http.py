@@ -286,6 +286,11 @@ async def _produce(
     limit = options.events
     headers = {"x-api-key": key} if key else {}
     queue: asyncio.Queue[_Request | None] = asyncio.Queue(maxsize=concurrency * 2)
+    if (port := nothing_listens(url)) is not None:  # no connect to a port that may be free
+        raise PinlakeError(
+            f"the ingestion API at {url} is not reachable (nothing listens on port {port}); "
+            f"start it with `{PINLAKE} services up`"
+        )
     async with aiohttp.ClientSession(
         headers=headers,
         connector=aiohttp.TCPConnector(limit=concurrency),
@@ -294,11 +299,6 @@ async def _produce(
         # requests; pinlake's on loopback directly (pinlake.loopback)
         trust_env=not on_loopback(url),
     ) as session:
-        if (port := nothing_listens(url)) is not None:  # no connect to a port that may be free
-            raise PinlakeError(
-                f"the ingestion API at {url} is not reachable (nothing listens on port {port}); "
-                f"start it with `{PINLAKE} services up`"
-            )
         try:
             async with session.get(
                 f"{url}/healthz", timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT)
