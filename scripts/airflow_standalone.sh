@@ -258,31 +258,6 @@ except PinlakeError as exc:
 PY
 
 printf '\n%s\n\n' "$BANNER"
-# standalone in a process group of its own (job control): Ctrl-C and SIGTERM reach it through the
-# traps. After a Ctrl-C its scheduler can hang with LocalExecutor's workers (helper-61: still
-# there minutes later, and orphaned with 4.7 GB after a SIGTERM): the group gets SIGTERM after
-# 20 s, SIGKILL after 40 s, and whatever is left of it once standalone has ended.
-set -m
-"$BIN/airflow" standalone &
-STANDALONE=$!
-STOPPING=0
-stop_standalone() {
-    ((STOPPING)) || STOPPING=$SECONDS
-    kill "-$1" -- "-$STANDALONE" 2>/dev/null || true
-}
-trap 'stop_standalone INT' INT
-trap 'stop_standalone TERM' TERM
-# until it has ended (gone, or a zombie not yet waited for)
-while ps -o stat= -p "$STANDALONE" | grep -qv Z; do
-    if ((STOPPING && SECONDS - STOPPING >= 40)); then
-        kill -KILL -- "-$STANDALONE" 2>/dev/null || true
-    elif ((STOPPING && SECONDS - STOPPING >= 20)); then
-        kill -TERM -- "-$STANDALONE" 2>/dev/null || true
-    fi
-    sleep 1 &
-    wait $! 2>/dev/null || true  # a trapped signal ends the wait at once
-done
-status=0
-wait "$STANDALONE" 2>/dev/null || status=$?
-kill -KILL -- "-$STANDALONE" 2>/dev/null || true
-exit "$status"
+# standalone in a process group of its own, stopped as a whole on Ctrl-C or SIGTERM, with SIGTERM
+# and SIGKILL after it when it does not end (its scheduler could hang with LocalExecutor's workers)
+exec "$REPO/scripts/supervise_group.sh" "$BIN/airflow" standalone
