@@ -277,6 +277,12 @@ def test_services_up_warns_when_nothing_serves_the_buckets_endpoint_on_this_mach
         manager.start_all(settings)
     out = " ".join(capsys.readouterr().out.split())
     assert f"warning: AWS_ENDPOINT_URL=http://127.0.0.1:{ours} is this machine" in out, out
+    # the command it names is this call's, with --s3 (helper-74: `services up --no-stream`
+    # was told to run `services up --s3`, which starts the stream query too)
+    with pytest.raises(PinlakeError, match="stopped before the broker"):
+        manager.start_all(settings, stream=False)
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"`{PINLAKE} services up --no-stream --s3` starts pinlake's S3 server there" in out, out
 
 
 def test_the_local_servers_client_variables_leave_a_profile_users_credentials_alone(

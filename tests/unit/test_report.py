@@ -339,8 +339,13 @@ def test_the_chart_list_is_the_exposures(tmp_path) -> None:
 def test_missing_exports_fail_in_one_line(
     settings: Settings, tmp_path, capsys, monkeypatch
 ) -> None:
+    pinlake = re.escape(str(PINLAKE))
+    # on a home with nothing landed a `dbt build` builds no marts: the line says what comes
+    # first (helper-74)
     with pytest.raises(
-        PinlakeError, match=f"no exported marts in .*: run `{re.escape(str(PINLAKE))} dbt build`"
+        PinlakeError,
+        match=f"no exported marts in .*: on data `{pinlake} land` or `{pinlake} stream` has "
+        f"landed \\(`{pinlake} demo` runs every step\\), run `{pinlake} dbt build`",
     ):
         write_report(settings, ReportOptions(exports=tmp_path / "nowhere"))
     exports = write_exports(tmp_path / "exports")

@@ -762,6 +762,63 @@ def test_up_names_the_services_that_run_from_before(tmp_path):
     assert everything.endswith(", also running from before: MariaDB 127.0.0.1:19803")
 
 
+def _up_options(command: str) -> dict[str, object]:
+    """The options ``pinlake services up`` parses from ``command`` (a line to copy), by the
+    CLI's own parser: each word must be one of its options."""
+    import shlex
+
+    import typer
+
+    from pinlake.cli import app
+
+    words = shlex.split(command)
+    assert words[words.index("services") + 1] == "up", command
+    group = typer.main.get_command(app)
+    services = group.get_command(group.make_context("pinlake", ["services"]), "services")
+    up = services.get_command(services.make_context("services", ["up"]), "up")
+    return up.make_context("up", words[words.index("services") + 2 :]).params
+
+
+def test_a_line_that_says_run_services_up_again_keeps_the_calls_options(tmp_path):
+    """helper-74: ``services up --no-stream``'s warning about an S3 endpoint nothing serves
+    named ``services up --s3``, which would start the stream query too (and, after
+    ``--kafka-brokers 3``, be refused: the broker runs with another configuration)."""
+    from pinlake.services.kafka_broker import with_brokers
+    from pinlake.services.spark_cluster import with_workers
+
+    settings = settings_for(tmp_path, 19950)
+    assert manager.up_command(settings) == f"{PINLAKE} services up"
+    plain = manager.up_command(settings, stream=False, s3=True)
+    assert plain == f"{PINLAKE} services up --no-stream --s3"
+    assert _up_options(plain) | {"stream": False, "s3": True} == _up_options(plain)
+    trigger = manager.up_command(settings, trigger_seconds=0.5, metastore=True, spark_cluster=True)
+    assert trigger == f"{PINLAKE} services up --trigger-seconds 0.5 --metastore --spark-cluster"
+    everything = with_workers(
+        with_brokers(settings.model_copy(update={"source_db": "mariadb"}), 3), 3
+    )
+    line = manager.up_command(
+        everything, stream=False, s3=True, metastore=True, thrift=True, spark_cluster=True
+    )
+    assert line == (
+        f"{PINLAKE} services up --no-stream --source-db mariadb --kafka-brokers 3 --s3 --thrift "
+        "--workers 3"
+    )
+    options = _up_options(line)
+    assert {k: options[k] for k in ("stream", "kafka_brokers", "s3", "thrift", "workers")} == {
+        "stream": False,
+        "kafka_brokers": 3,
+        "s3": True,
+        "thrift": True,
+        "workers": 3,
+    }
+    assert options["source_db"].value == "mariadb"
+    assert _up_options(trigger)["trigger_seconds"] == 0.5
+    # the line `services up --s3` prints without a bucket names the call to run again
+    assert manager.s3_hint(settings, plain).endswith(
+        f"no bucket was created: run `{plain}` again with PINLAKE_BUCKET set, which creates it"
+    )
+
+
 def test_up_with_s3_says_whether_it_created_the_bucket(tmp_path, monkeypatch):
     """helper-62: ``services up --s3`` without ``PINLAKE_BUCKET`` made no bucket and did not say
     so; the first ``sink`` failed on it."""

@@ -46,7 +46,9 @@ def export_marts(settings: Settings, options: ExportOptions | None = None) -> Ex
         spark = get_spark(settings, app_name="pinlake-export")
         if not spark.catalog.databaseExists(MARTS_SCHEMA):
             raise PinlakeError(
-                f"no `{MARTS_SCHEMA}` schema in {settings.home}: run `{PINLAKE} dbt build` first"
+                f"no `{MARTS_SCHEMA}` schema in {settings.home}: on data `{PINLAKE} land` or "
+                f"`{PINLAKE} stream` has landed (`{PINLAKE} demo` runs every step), run "
+                f"`{PINLAKE} dbt build` first"
             )
         names = table_names(spark, MARTS_SCHEMA)
         if not names:

@@ -95,8 +95,10 @@ def reporting_marts(exports: Path) -> dict[str, Path]:
 
     found = sorted(exports.glob(f"{REPORTING_PREFIX}*.csv")) if exports.is_dir() else []
     if not found:
+        # what dbt builds on: a home with nothing landed builds no marts (helper-74)
         raise PinlakeError(
-            f"no exported marts in {exports}: run `{PINLAKE} dbt build` and "
+            f"no exported marts in {exports}: on data `{PINLAKE} land` or `{PINLAKE} stream` has "
+            f"landed (`{PINLAKE} demo` runs every step), run `{PINLAKE} dbt build` and "
             f"`{PINLAKE} export --out {shlex.quote(str(exports))}` first"
         )
     by_name = {p.stem: p for p in found}

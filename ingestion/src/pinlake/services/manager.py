@@ -286,7 +286,10 @@ def start_all(
     if s3:
         start_s3(settings, say)
     # after the server's start: an S3 bucket whose endpoint on this machine nothing serves
-    if unserved := s3_server.unserved_endpoint(settings, os.environ):
+    # the fix it names: this call again, with --s3
+    options = {"metastore": metastore, "thrift": thrift, "spark_cluster": spark_cluster}
+    again = up_command(settings, stream, trigger_seconds, s3=True, **options)
+    if unserved := s3_server.unserved_endpoint(settings, os.environ, again):
         say(f"[yellow]warning:[/] {escape(unserved)}")
     if settings.api.host not in ("127.0.0.1", "localhost", "::1") and settings.api.api_key is None:
         say(f"[yellow]warning:[/] API bound to {settings.api.host} without an API key")
@@ -586,17 +589,56 @@ def _running_from_before(
     return f", also running from before: {', '.join(named)}" if named else ""
 
 
-def s3_hint(settings: Settings) -> str:
+def up_command(
+    settings: Settings,
+    stream: bool = True,
+    trigger_seconds: float = 1.0,
+    s3: bool = False,
+    metastore: bool = False,
+    thrift: bool = False,
+    spark_cluster: bool = False,
+) -> str:
+    """``pinlake services up`` with the options of a call that asked for these services (the
+    arguments of :func:`start_all`; the broker count, workers and source database of
+    ``settings``), for a line that call prints telling its user to run it again: with ``--s3``
+    added, say, it asks for the same services (helper-74: ``services up --no-stream``'s warning
+    named ``services up --s3``, which starts the stream query too; after ``--kafka-brokers 3``
+    it is refused, the broker running with another configuration). Pure."""
+    words = [str(PINLAKE), "services", "up"]
+    if not stream:
+        words.append("--no-stream")
+    elif trigger_seconds != 1.0:
+        words.append(f"--trigger-seconds {trigger_seconds:g}")
+    if settings.source_db == "mariadb":
+        words.append("--source-db mariadb")
+    if not settings.kafka.external and settings.kafka.brokers != 1:
+        words.append(f"--kafka-brokers {settings.kafka.brokers}")
+    if s3:
+        words.append("--s3")
+    if thrift:
+        words.append("--thrift")
+    elif metastore:
+        words.append("--metastore")
+    if spark_cluster:
+        workers = settings.spark_cluster.workers
+        default = type(settings.spark_cluster).model_fields["workers"].default
+        words.append("--spark-cluster" if workers == default else f"--workers {workers}")
+    return " ".join(words)
+
+
+def s3_hint(settings: Settings, again: str | None = None) -> str:
     """The line ``services up --s3`` prints after its summary: the variables the other commands
     need for the local S3 server, and the bucket; without ``PINLAKE_BUCKET=s3://…`` no bucket was
     created, which it says (helper-62: the first ``sink`` then failed on a missing bucket). With
     ``AWS_PROFILE`` or a key pair in the environment the line has no stand-in keys and says what
     the other commands sign with instead (helper-73: nothing said the keys were left out); a
     profile boto3 cannot read is named, as those commands would name it
-    (:func:`pinlake.bucket.layout.s3_client_problem`)."""
+    (:func:`pinlake.bucket.layout.s3_client_problem`). ``again``: the call to run again with
+    the bucket (:func:`up_command`; default ``pinlake services up --s3``)."""
     from pinlake.bucket.layout import S3Path, s3_client_problem
     from pinlake.location import aws_key_pair
 
+    again = again or f"{PINLAKE} services up --s3"
     env = s3_server.client_env(settings)
     exports = " ".join(f"{k}={v}" for k, v in env.items())
     bucket = settings.bucket_dir
@@ -608,8 +650,8 @@ def s3_hint(settings: Settings) -> str:
     else:
         line = (
             f"S3 server (moto, in memory): `export {exports}` and PINLAKE_BUCKET=s3://<bucket> "
-            f"for the other commands; no bucket was created: run `{PINLAKE} services up --s3` "
-            "again with PINLAKE_BUCKET set, which creates it"
+            f"for the other commands; no bucket was created: run `{again}` again with "
+            "PINLAKE_BUCKET set, which creates it"
         )
     profile = os.environ.get("AWS_PROFILE")
     if profile and (problem := s3_client_problem()):
@@ -694,7 +736,10 @@ def services_up(
             soft_wrap=True,
         )
     if s3:
-        console.print(s3_hint(settings), markup=False, soft_wrap=True)
+        again = up_command(
+            settings, stream, trigger_seconds, s3, metastore, thrift, spark_cluster=spark_cluster
+        )
+        console.print(s3_hint(settings, again), markup=False, soft_wrap=True)
     if mariadb_selected:
         from pinlake.source.db import safe_url
 

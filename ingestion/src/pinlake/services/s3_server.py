@@ -194,12 +194,16 @@ def serves_endpoint(settings: Settings, environ: Mapping[str, str]) -> bool:
     return local is not None and local[2] == settings.s3.port
 
 
-def unserved_endpoint(settings: Settings, environ: Mapping[str, str]) -> str | None:
+def unserved_endpoint(
+    settings: Settings, environ: Mapping[str, str], up: str | None = None
+) -> str | None:
     """A warning when ``settings.bucket`` is on S3 and ``environ`` names an S3 endpoint on this
     machine where nothing answers, else None: ``services up`` without ``--s3`` then said
     nothing, and ``sink``, ``land`` and ``produce --to bucket`` failed later (helper-70). The
-    warning names the variable, the bucket and the command that starts pinlake's server there
-    (with ``PINLAKE_S3__PORT`` when the port is not this home's)."""
+    warning names the variable, the bucket and the command that starts pinlake's server there:
+    ``up`` (default ``pinlake services up --s3``; ``services up`` passes its own call's options,
+    :func:`pinlake.services.manager.up_command`), with ``PINLAKE_S3__PORT`` when the port is
+    not this home's."""
     local = _local_endpoint(environ)
     if not isinstance(settings.bucket_dir, S3Path) or local is None:
         return None
@@ -209,13 +213,12 @@ def unserved_endpoint(settings: Settings, environ: Mapping[str, str]) -> str | N
     # pinlake's server on that port: at another port than this home's, PINLAKE_S3__PORT moves
     # it (helper-71: the advice to run `services up --s3` started it on 5000, and the warning
     # came again)
+    up = up or f"{PINLAKE} services up --s3"
     if port == settings.s3.port:
-        fix = (
-            f"`{PINLAKE} services up --s3` starts pinlake's S3 server there and creates the bucket"
-        )
+        fix = f"`{up}` starts pinlake's S3 server there and creates the bucket"
     else:
         fix = (
-            f"`PINLAKE_S3__PORT={port} {PINLAKE} services up --s3` starts pinlake's S3 server "
+            f"`PINLAKE_S3__PORT={port} {up}` starts pinlake's S3 server "
             "there and creates the bucket, unless another S3 server is meant to listen there"
         )
     return (
