@@ -10,8 +10,8 @@
 #
 # - Ctrl-C (SIGINT) or SIGTERM to this script is passed on to the command's process group, with
 #   one line on stderr saying what follows.
-# - A group still running GRACE seconds later (default 20) gets SIGTERM, 2 × GRACE seconds later
-#   SIGKILL; each step is one line on stderr.
+# - A group still running GRACE seconds later (default 20) gets SIGTERM (after a SIGINT), and
+#   GRACE seconds after that SIGKILL; each step is one line on stderr.
 # - Whatever is left of the group once the command has ended is killed (its orphaned children).
 # - Exit: the command's status. Stopped by a signal, this script ends by that same signal, so
 #   that its caller (make, a shell) sees an interrupted command, not a failed one ("make: ***
@@ -43,8 +43,13 @@ stop() {
     if [[ -z "$STOPPED_BY" ]]; then
         STOPPED_BY=$1
         STOPPED_AT=$SECONDS
-        echo "stopping \`$NAME\` (SIG$1 to its processes); SIGTERM in ${GRACE} s and SIGKILL in" \
-            "$((2 * GRACE)) s if it has not ended" >&2
+        if [[ "$1" == TERM ]]; then
+            ESCALATED=TERM # sent now: SIGKILL is what comes next
+            next="SIGKILL in ${GRACE} s"
+        else
+            next="SIGTERM in ${GRACE} s and SIGKILL in $((2 * GRACE)) s"
+        fi
+        echo "stopping \`$NAME\` (SIG$1 to its processes); $next if it has not ended" >&2
     fi
     kill "-$1" -- "-$GROUP" 2>/dev/null
 }
@@ -55,14 +60,17 @@ trap 'stop TERM' TERM
 while ps -o stat= -p "$GROUP" | grep -qv Z; do
     if [[ -n "$STOPPED_BY" ]]; then
         waited=$((SECONDS - STOPPED_AT))
-        if ((waited >= 2 * GRACE)) && [[ "$ESCALATED" != KILL ]]; then
-            echo "\`$NAME\` still running ${waited} s after SIG$STOPPED_BY: SIGKILL to its processes" >&2
-            kill -KILL -- "-$GROUP" 2>/dev/null
-            ESCALATED=KILL
-        elif ((waited >= GRACE)) && [[ -z "$ESCALATED" ]]; then
+        kill_after=$((2 * GRACE))
+        [[ "$STOPPED_BY" == TERM ]] && kill_after=$GRACE
+        # in order: SIGTERM first (unless it was the stop), SIGKILL only after it
+        if ((waited >= GRACE)) && [[ -z "$ESCALATED" ]]; then
             echo "\`$NAME\` still running ${waited} s after SIG$STOPPED_BY: SIGTERM to its processes" >&2
             kill -TERM -- "-$GROUP" 2>/dev/null
             ESCALATED=TERM
+        elif ((waited >= kill_after)) && [[ "$ESCALATED" == TERM ]]; then
+            echo "\`$NAME\` still running ${waited} s after SIG$STOPPED_BY: SIGKILL to its processes" >&2
+            kill -KILL -- "-$GROUP" 2>/dev/null
+            ESCALATED=KILL
         fi
     fi
     sleep 1 &

@@ -113,7 +113,22 @@ def test_a_command_that_ignores_sigterm_too_is_killed_and_the_script_ends_as_ter
     script, pids = _start(tmp_path, traps="trap '' INT TERM")
     code, lines = _stop(script, signal.SIGTERM)
     assert code == -signal.SIGTERM  # make says "Terminated"
-    assert lines[0].startswith("stopping `bash -c` (SIGTERM to its processes)")
+    # SIGTERM was the stop itself: SIGKILL comes next, not a second SIGTERM (helper-76: the
+    # line named SIGTERM twice)
+    assert lines[0] == (
+        "stopping `bash -c` (SIGTERM to its processes); SIGKILL in 1 s if it has not ended"
+    )
+    assert [line.rsplit(":", 1)[1] for line in lines[1:]] == [" SIGKILL to its processes"]
+    assert lines[1].endswith(" s after SIGTERM: SIGKILL to its processes")
+    assert _alive(pids) == []
+
+
+def test_a_command_that_ignores_both_after_ctrl_c_gets_sigterm_then_sigkill(
+    tmp_path: Path,
+) -> None:
+    script, pids = _start(tmp_path, traps="trap '' INT TERM")
+    code, lines = _stop(script)
+    assert code == -signal.SIGINT
     assert [line.rsplit(":", 1)[1] for line in lines[1:]] == [
         " SIGTERM to its processes",
         " SIGKILL to its processes",
