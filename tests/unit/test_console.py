@@ -174,3 +174,37 @@ def test_a_terminal_size_variable_that_is_no_width_is_ignored_with_a_warning(
     assert done.stderr.splitlines()[0] == warning, done.stderr
     assert "Traceback" not in done.stderr
     assert ("Usage: pinlake" if args == ["--help"] else "kafka") in done.stdout
+
+
+def test_the_steps_a_hint_names_are_the_clis_commands_in_the_demos_order() -> None:
+    """A command that found nothing to read names the steps before it (helper-76: report and
+    export named `dbt build` alone, which failed on an empty home)."""
+    import typer
+
+    from pinlake.cli import app
+    from pinlake.console import PIECES, PINLAKE, steps_before
+
+    group = typer.main.get_command(app)
+    for piece in PIECES:  # each a command of the CLI, with arguments it takes
+        words = piece.split()
+        command = group
+        context = group.make_context("pinlake", [], resilient_parsing=True)
+        while hasattr(command, "get_command"):  # a group: the next word names its command
+            name = words.pop(0)
+            command = command.get_command(context, name)
+            assert command is not None, piece
+            context = command.make_context(name, [], resilient_parsing=True)
+        params = command.make_context(name, words).params  # parses, or raises
+        if name == "produce":
+            assert params["to"].value == "bucket"
+    p = str(PINLAKE)
+    assert steps_before("land") == (
+        f"run `{p} source init`, `{p} produce --to bucket`, `{p} land` in that order "
+        f"(`{p} demo` runs every step, in a home of its own)"
+    )
+    assert steps_before("export", "export --out x").startswith(
+        f"run `{p} source init`, `{p} produce --to bucket`, `{p} land`, `{p} dbt build`, "
+        f"`{p} export --out x` in that order"
+    )
+    with pytest.raises(ValueError):
+        steps_before("report")

@@ -17,9 +17,11 @@ from pinlake.pipeline.steps import run_step
 
 
 def test_a_failed_step_is_its_own_error_once(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(home=tmp_path / "home")  # no topics bucket: land stops before Spark
+    # the home its hints name (pinlake.console.PinlakeCommand), as the child has it
+    monkeypatch.setenv("PINLAKE_HOME", str(settings.home))
     with pytest.raises(PinlakeError) as here:
         run_step(settings, LandOptions())
     capfd.readouterr()

@@ -150,7 +150,7 @@ def test_a_hint_copied_into_the_readmes_shell_runs(tmp_path: Path) -> None:
     nowhere = str(tmp_path / "nowhere")
     done = subprocess.run([str(script), "report", "--exports", nowhere], **shell)
     assert done.returncode == 1, done.stderr
-    hint = re.search(r"run `([^`]*) dbt build`", done.stderr)
+    hint = re.search(r"`([^`]*) dbt build`", done.stderr)
     assert hint, done.stderr
     # the clone's `.venv/bin/pinlake` (a venv elsewhere: its absolute path), not the bare name
     # PATH (as set here) does not find, with the home the command acted on (PINLAKE_HOME)

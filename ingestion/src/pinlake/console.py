@@ -104,6 +104,25 @@ class PinlakeCommand:
 #: every command an error or warning names.
 PINLAKE = PinlakeCommand(pinlake_command())
 
+#: The batch path's commands in the order data takes through them (the README's "Using the pieces";
+#: ``pinlake demo`` runs each in turn, pinlake.pipeline.demo): what the hint of a command that
+#: found nothing to read names before it (:func:`steps_before`).
+PIECES = ("source init", "produce --to bucket", "land", "dbt build", "export")
+
+
+def steps_before(piece: str, last: str | None = None) -> str:
+    """The hint of a command that found nothing to read on its home: the :data:`PIECES` up to
+    and including ``piece``, each as ``PINLAKE`` runs it (``last`` written instead of
+    ``piece``'s own words: ``export --out <folder>``), then ``pinlake demo`` for every step at
+    once. Raises ValueError for a ``piece`` not in :data:`PIECES`. On an empty home report and
+    export named `dbt build` alone, which failed on raw tables nothing had landed (helper-74,
+    helper-76)."""
+    steps = list(PIECES[: PIECES.index(piece) + 1])
+    steps[-1] = last or piece
+    named = ", ".join(f"`{PINLAKE} {step}`" for step in steps)
+    return f"run {named} in that order (`{PINLAKE} demo` runs every step, in a home of its own)"
+
+
 #: The terminal-size variables rich (``COLUMNS``, ``LINES``) and Typer (``TERMINAL_WIDTH``) read.
 WIDTH_VARIABLES = ("COLUMNS", "LINES", "TERMINAL_WIDTH")
 

@@ -35,6 +35,12 @@ MARIADB = "mariadb"
 SPARK_MASTER = "spark-master"
 
 
+def metastore_database_dir(settings: Settings) -> Path:
+    """``<home>/metastore/metastore_db``: the home's Derby database, which the embedded default
+    creates on first use and this home's metastore server serves."""
+    return settings.metastore_dir / METASTORE_DATABASE
+
+
 def pid_file(run_dir: Path, name: str) -> Path:
     """``run_dir/<name>.pid``: the pid of service ``name``, one decimal line."""
     return run_dir / f"{name}.pid"

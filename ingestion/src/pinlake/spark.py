@@ -123,7 +123,21 @@ def redact_url(url: str) -> str:
 
 def embedded_metastore_url(settings: Settings) -> str:
     """The embedded Derby database of the home (created on first use)."""
-    return f"jdbc:derby:;databaseName={settings.home}/metastore/metastore_db;create=true"
+    from pinlake.run_folder import metastore_database_dir
+
+    return f"jdbc:derby:;databaseName={metastore_database_dir(settings)};create=true"
+
+
+def embedded_metastore_exists(settings: Settings) -> bool | None:
+    """Whether the home's embedded Derby database exists (its folder), or None when the
+    session would use another metastore (:func:`metastore_connection`: a shared or external
+    one, which only a session can ask). Starts nothing."""
+    connection = metastore_connection(settings)
+    if connection.kind != "embedded" or connection.url != embedded_metastore_url(settings):
+        return None
+    from pinlake.run_folder import metastore_database_dir
+
+    return metastore_database_dir(settings).is_dir()
 
 
 def metastore_connection(settings: Settings) -> MetastoreConnection:

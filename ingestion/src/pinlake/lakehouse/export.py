@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinlake.config import Settings
-from pinlake.console import PINLAKE, console
+from pinlake.console import console, steps_before
 from pinlake.errors import PinlakeError
 from pinlake.lakehouse.tables import table_names
 from pinlake.output import output_folder
@@ -36,24 +36,26 @@ class ExportResult:
 
 def export_marts(settings: Settings, options: ExportOptions | None = None) -> ExportResult:
     """Write each mart sorted by all its columns (stable, diffable files) with a header row.
-    Raises PinlakeError when there are no marts, UsageError before Spark starts when ``out``
-    cannot be written (:func:`pinlake.output.output_folder`)."""
+    Raises PinlakeError when there are no marts (before Spark starts when the home's embedded
+    metastore does not exist yet: nothing was built, and a session would have created it,
+    after which ``pinlake demo`` refused the home as holding data it did not make: helper-76),
+    UsageError before Spark starts when ``out`` cannot be written
+    (:func:`pinlake.output.output_folder`)."""
     out = output_folder((options and options.out) or settings.home / "exports")
-    from pinlake.spark import get_spark, spark_errors
+    from pinlake.spark import embedded_metastore_exists, get_spark, spark_errors
 
+    none_built = f"no `{MARTS_SCHEMA}` schema in {settings.home}: {steps_before('dbt build')}"
+    if embedded_metastore_exists(settings) is False:
+        raise PinlakeError(none_built)
     result = ExportResult(out)
     with spark_errors(settings):
         spark = get_spark(settings, app_name="pinlake-export")
         if not spark.catalog.databaseExists(MARTS_SCHEMA):
-            raise PinlakeError(
-                f"no `{MARTS_SCHEMA}` schema in {settings.home}: on data `{PINLAKE} land` or "
-                f"`{PINLAKE} stream` has landed (`{PINLAKE} demo` runs every step), run "
-                f"`{PINLAKE} dbt build` first"
-            )
+            raise PinlakeError(none_built)
         names = table_names(spark, MARTS_SCHEMA)
         if not names:
             raise PinlakeError(
-                f"schema `{MARTS_SCHEMA}` has no tables: run `{PINLAKE} dbt build` first"
+                f"schema `{MARTS_SCHEMA}` has no tables: {steps_before('dbt build')}"
             )
         out.mkdir(parents=True, exist_ok=True)
         for name in names:

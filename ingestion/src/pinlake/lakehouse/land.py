@@ -59,7 +59,7 @@ from pinlake.bucket.layout import (
     stray_files,
 )
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, counted, rate_text, table
+from pinlake.console import console, counted, rate_text, steps_before, table
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import ensure_raw_tables, raw_table
@@ -379,7 +379,10 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
     bucket = location((options and options.bucket) or settings.bucket_dir)
     try:
         if not bucket_exists(bucket):
-            raise UsageError(f"bucket {bucket} does not exist or is not a folder")
+            raise UsageError(  # nothing wrote it: what does (helper-76)
+                f"bucket {bucket} does not exist or is not a folder: "
+                f"{steps_before('produce --to bucket')}"
+            )
         files = discover_files(settings, bucket)
         result = LandResult(
             files_found=sum(len(found) for found in files.values()),

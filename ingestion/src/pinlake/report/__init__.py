@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pinlake.config import Settings
-from pinlake.console import PINLAKE, console
+from pinlake.console import PINLAKE, console, steps_before
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse.counts import DeliveryCounts
 from pinlake.output import output_folder
@@ -95,12 +95,8 @@ def reporting_marts(exports: Path) -> dict[str, Path]:
 
     found = sorted(exports.glob(f"{REPORTING_PREFIX}*.csv")) if exports.is_dir() else []
     if not found:
-        # what dbt builds on: a home with nothing landed builds no marts (helper-74)
-        raise PinlakeError(
-            f"no exported marts in {exports}: on data `{PINLAKE} land` or `{PINLAKE} stream` has "
-            f"landed (`{PINLAKE} demo` runs every step), run `{PINLAKE} dbt build` and "
-            f"`{PINLAKE} export --out {shlex.quote(str(exports))}` first"
-        )
+        out = f"export --out {shlex.quote(str(exports))}"
+        raise PinlakeError(f"no exported marts in {exports}: {steps_before('export', out)}")
     by_name = {p.stem: p for p in found}
     missing = [mart for mart in CHARTS if mart not in by_name]
     if missing:

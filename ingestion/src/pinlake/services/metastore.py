@@ -100,8 +100,9 @@ def schema_scripts(settings: Settings, db_type: str = "derby") -> list[Path]:
 
 
 def database_dir(settings: Settings) -> Path:
-    """``<home>/metastore/metastore_db``: the Derby database (embedded default or server)."""
-    return settings.metastore_dir / DATABASE
+    """``<home>/metastore/metastore_db``: the Derby database (embedded default or server;
+    :func:`pinlake.run_folder.metastore_database_dir`)."""
+    return run_folder.metastore_database_dir(settings)
 
 
 def config(settings: Settings) -> dict[str, object]:
