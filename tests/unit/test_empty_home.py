@@ -62,3 +62,40 @@ def test_land_of_a_bucket_nothing_wrote_names_the_steps_that_write_it(
         f"(`{command} demo` runs every step, in a home of its own)"
     )
     assert not (home / "metastore").exists() and not (home / "bucket").exists()
+
+
+def test_a_failed_dbt_run_on_a_home_where_nothing_is_landed_says_what_lands_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """helper-76: `pinlake dbt build` on an empty home ended with twelve
+    ``TABLE_OR_VIEW_NOT_FOUND`` errors and no pinlake line. A dbt that fails at once (invalid
+    ``--vars``: no Spark) shows the note; the steps are those before the models' input."""
+    home = tmp_path / "home"
+    assert cli_exit_code(monkeypatch, home, "dbt", "build", "--vars", "{") == 2
+    command = PINLAKE.at(home)
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"note: nothing is landed in {home}'s raw tables, which the models read: run "
+        f"`{command} source init`, `{command} produce --to bucket`, `{command} land` in that "
+        f"order (`{command} demo` runs every step, in a home of its own)"
+    )
+
+
+def test_only_the_local_targets_empty_warehouse_counts_as_nothing_landed(tmp_path: Path) -> None:
+    from pinlake.config import Settings
+    from pinlake.lakehouse.dbt import _reads_an_empty_home
+    from pinlake.lakehouse.tables import managed_table_path
+
+    settings = Settings(home=tmp_path / "home")
+    assert _reads_an_empty_home(settings, ["build"])
+    assert _reads_an_empty_home(settings, ["build", "--target", "local"])
+    for other in (["--target", "thrift"], ["-t", "thrift"], ["--target=databricks"]):
+        assert not _reads_an_empty_home(settings, ["build", *other]), other
+    thrift = settings.model_copy(update={"dbt_target": "thrift"})
+    assert not _reads_an_empty_home(thrift, ["build"])
+    # a raw table whose log only created it holds nothing; one with an added file does
+    log = managed_table_path(settings, "stream_user") / "_delta_log"
+    log.mkdir(parents=True)
+    (log / f"{0:020d}.json").write_text('{"metaData": {}}\n')
+    assert _reads_an_empty_home(settings, ["build"])
+    (log / f"{1:020d}.json").write_text('{"add": {"path": "part-0.parquet"}}\n')
+    assert not _reads_an_empty_home(settings, ["build"])

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from pinlake.config import REPO_ROOT, Settings
-from pinlake.console import PINLAKE, counted
+from pinlake.console import PINLAKE, counted, steps_before
 from pinlake.errors import TERMINATED, PinlakeError
-from pinlake.lakehouse.tables import holds_committed_data
+from pinlake.lakehouse.tables import holds_committed_data, landed_anything
 from pinlake.spark import session_env
 
 
@@ -161,12 +161,32 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
                 file=sys.stderr,
             )
         returncode = _invoke(settings, ["retry"], command.in_process)
+    hint = ""  # the errors above were dbt's "table or view not found" alone (helper-76)
+    if returncode != 0 and _reads_an_empty_home(settings, command.args):
+        hint = f"nothing is landed in {settings.home}'s raw tables, which the models read: "
+        hint += steps_before("land")
     if command.check and returncode != 0:
         raise PinlakeError(
             f"`dbt {' '.join(command.args)}` failed with exit code {returncode} "
-            f"(details above and in {settings.logs_dir / 'dbt'})"
+            f"(details above and in {settings.logs_dir / 'dbt'})" + (f"; {hint}" if hint else "")
         )
+    if hint:
+        print(f"note: {hint}", file=sys.stderr)
     return DbtResult(list(command.args), returncode, time.perf_counter() - start)
+
+
+def _reads_an_empty_home(settings: Settings, args: list[str]) -> bool:
+    """Whether ``dbt <args>`` ran on the ``local`` target (the home's warehouse: ``--target`` /
+    ``-t`` in ``args``, else ``settings.dbt_target``) and no raw table of the home holds data
+    (:func:`~pinlake.lakehouse.tables.landed_anything`). The other targets' tables are elsewhere
+    and are not looked at."""
+    target = settings.dbt_target
+    for i, arg in enumerate(args):
+        if arg in ("--target", "-t") and i + 1 < len(args):
+            target = args[i + 1]
+        elif arg.startswith("--target="):
+            target = arg.split("=", 1)[1]
+    return target == "local" and not landed_anything(settings)
 
 
 def _note_dropped() -> None:

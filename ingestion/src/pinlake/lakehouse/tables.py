@@ -86,6 +86,14 @@ def managed_table_path(settings: Settings, name: str) -> Path:
     return settings.warehouse_dir / f"{RAW_SCHEMA}.db" / name
 
 
+def landed_anything(settings: Settings) -> bool:
+    """Whether a raw table of the home, of either path (``raw.<table>``, ``raw.stream_<table>``),
+    holds committed data (:func:`holds_committed_data`), read from the Delta logs in the home's
+    warehouse: no Spark. What dbt's ``local`` target builds the models from."""
+    names = [*TABLES, *(stream_table(table) for table in TABLES)]
+    return any(holds_committed_data(managed_table_path(settings, name)) for name in names)
+
+
 def clear_interrupted_creation(settings: Settings, name: str) -> None:
     """Before the managed raw table ``name``, which the metastore does not have, is created:
     remove its folder when a creation cut short left it (:func:`holds_committed_data` False:
