@@ -42,7 +42,7 @@ MAKEFLAGS += -j2
 .PHONY: help setup spark-cds mariadb chromium lock demo test test-fast lint pytest bench docs airflow clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed $(JARS)/.resolved $(OWN_JARS) spark-cds mariadb chromium ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), the Spark driver's class-data archive, MariaDB, Chromium
 

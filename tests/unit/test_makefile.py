@@ -134,3 +134,25 @@ def test_a_jars_folder_whose_path_holds_a_blank_is_one_error_line(tmp_path: Path
     assert done.returncode != 0
     assert "PINLAKE_JARS_DIR=" in done.stderr and "blank" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_make_help_lists_every_target_with_its_text_in_one_column() -> None:
+    """helper-76: ``make test-fast``'s text began one column right of the others (the target
+    column was 8 wide; ``test-fast`` is 9)."""
+    done = subprocess.run(
+        ["make", "--no-print-directory", "help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    documented = [
+        line.split(":")[0]
+        for line in (REPO_ROOT / "Makefile").read_text().splitlines()
+        if "## " in line and line[:1].isalpha()
+    ]
+    assert [line.split()[1] for line in lines] == documented
+    starts = {len(line) - len(line.split(None, 2)[2]) for line in lines}
+    assert len(starts) == 1, lines
