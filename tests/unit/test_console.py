@@ -199,8 +199,8 @@ def test_the_steps_a_hint_names_are_the_clis_commands_in_the_demos_order() -> No
             assert params["to"].value == "bucket"
     p = str(PINLAKE)
     assert steps_before("land") == (
-        f"run `{p} source init`, `{p} produce --to bucket`, `{p} land` in that order "
-        f"(`{p} demo` runs every step, in a home of its own)"
+        f"run `{p} source init`, `{p} produce --to bucket`, `{p} land` in that order, or "
+        f"`{PINLAKE.command} --home <a new folder> demo` for every step in a new home"
     )
     assert steps_before("export", "export --out x").startswith(
         f"run `{p} source init`, `{p} produce --to bucket`, `{p} land`, `{p} dbt build`, "

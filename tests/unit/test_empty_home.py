@@ -40,8 +40,8 @@ def test_export_on_a_home_where_nothing_was_built_fails_before_spark_and_creates
     command = PINLAKE.at(home)
     assert err == (
         f"error: no `marts` schema in {home}: run `{command} source init`, "
-        f"`{command} produce --to bucket`, `{command} land`, `{command} dbt build` in that order "
-        f"(`{command} demo` runs every step, in a home of its own)"
+        f"`{command} produce --to bucket`, `{command} land`, `{command} dbt build` in that "
+        f"order, or `{PINLAKE.command} --home <a new folder> demo` for every step in a new home"
     )
     assert not (home / "metastore").exists()
     # a home whose metastore exists: Spark is asked (the schema may be there)
@@ -58,8 +58,8 @@ def test_land_of_a_bucket_nothing_wrote_names_the_steps_that_write_it(
     command = PINLAKE.at(home)
     assert capsys.readouterr().err.strip() == (
         f"error: bucket {home / 'bucket'} does not exist or is not a folder: run "
-        f"`{command} source init`, `{command} produce --to bucket` in that order "
-        f"(`{command} demo` runs every step, in a home of its own)"
+        f"`{command} source init`, `{command} produce --to bucket` in that order, or "
+        f"`{PINLAKE.command} --home <a new folder> demo` for every step in a new home"
     )
     assert not (home / "metastore").exists() and not (home / "bucket").exists()
 
@@ -76,7 +76,7 @@ def test_a_failed_dbt_run_on_a_home_where_nothing_is_landed_says_what_lands_it(
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"note: nothing is landed in {home}'s raw tables, which the models read: run "
         f"`{command} source init`, `{command} produce --to bucket`, `{command} land` in that "
-        f"order (`{command} demo` runs every step, in a home of its own)"
+        f"order, or `{PINLAKE.command} --home <a new folder> demo` for every step in a new home"
     )
 
 

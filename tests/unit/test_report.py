@@ -346,8 +346,8 @@ def test_missing_exports_fail_in_one_line(
     pinlake = str(PINLAKE)
     assert str(raised.value).endswith(
         f": run `{pinlake} source init`, `{pinlake} produce --to bucket`, `{pinlake} land`, "
-        f"`{pinlake} dbt build`, `{pinlake} export --out {tmp_path / 'nowhere'}` in that order "
-        f"(`{pinlake} demo` runs every step, in a home of its own)"
+        f"`{pinlake} dbt build`, `{pinlake} export --out {tmp_path / 'nowhere'}` in that order, or "
+        f"`{PINLAKE.command} --home <a new folder> demo` for every step in a new home"
     ), raised.value
     exports = write_exports(tmp_path / "exports")
     (exports / "rpt_users_joined_by_year.csv").unlink()

@@ -114,13 +114,16 @@ def steps_before(piece: str, last: str | None = None) -> str:
     """The hint of a command that found nothing to read on its home: the :data:`PIECES` up to
     and including ``piece``, each as ``PINLAKE`` runs it (``last`` written instead of
     ``piece``'s own words: ``export --out <folder>``), then ``pinlake demo`` for every step at
-    once. Raises ValueError for a ``piece`` not in :data:`PIECES`. On an empty home report and
-    export named `dbt build` alone, which failed on raw tables nothing had landed (helper-74,
-    helper-76)."""
+    once, in a new folder: the demo refuses a home it did not make, and a failed ``dbt build``
+    has made this one (helper-77: the hint named ``demo`` on this home, which was then
+    refused). Raises ValueError for a ``piece`` not in :data:`PIECES`. On an empty home report
+    and export named `dbt build` alone, which failed on raw tables nothing had landed
+    (helper-74, helper-76)."""
     steps = list(PIECES[: PIECES.index(piece) + 1])
     steps[-1] = last or piece
     named = ", ".join(f"`{PINLAKE} {step}`" for step in steps)
-    return f"run {named} in that order (`{PINLAKE} demo` runs every step, in a home of its own)"
+    demo = f"{PINLAKE.command} --home <a new folder> demo"
+    return f"run {named} in that order, or `{demo}` for every step in a new home"
 
 
 #: The terminal-size variables rich (``COLUMNS``, ``LINES``) and Typer (``TERMINAL_WIDTH``) read.
