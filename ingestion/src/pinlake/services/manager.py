@@ -287,8 +287,7 @@ def start_all(
         start_s3(settings, say)
     # after the server's start: an S3 bucket whose endpoint on this machine nothing serves
     # the fix it names: this call again, with --s3
-    options = {"metastore": metastore, "thrift": thrift, "spark_cluster": spark_cluster}
-    again = up_command(settings, stream, trigger_seconds, s3=True, **options)
+    again = up_command(settings, stream, trigger_seconds, True, metastore, thrift, spark_cluster)
     if unserved := s3_server.unserved_endpoint(settings, os.environ, again):
         say(f"[yellow]warning:[/] {escape(unserved)}")
     if settings.api.host not in ("127.0.0.1", "localhost", "::1") and settings.api.api_key is None:
@@ -634,11 +633,11 @@ def s3_hint(settings: Settings, again: str | None = None) -> str:
     the other commands sign with instead (helper-73: nothing said the keys were left out); a
     profile boto3 cannot read is named, as those commands would name it
     (:func:`pinlake.bucket.layout.s3_client_problem`). ``again``: the call to run again with
-    the bucket (:func:`up_command`; default ``pinlake services up --s3``)."""
+    the bucket (default: :func:`up_command` with ``--s3`` alone)."""
     from pinlake.bucket.layout import S3Path, s3_client_problem
     from pinlake.location import aws_key_pair
 
-    again = again or f"{PINLAKE} services up --s3"
+    again = again or up_command(settings, s3=True)
     env = s3_server.client_env(settings)
     exports = " ".join(f"{k}={v}" for k, v in env.items())
     bucket = settings.bucket_dir
@@ -736,9 +735,7 @@ def services_up(
             soft_wrap=True,
         )
     if s3:
-        again = up_command(
-            settings, stream, trigger_seconds, s3, metastore, thrift, spark_cluster=spark_cluster
-        )
+        again = up_command(settings, stream, trigger_seconds, s3, metastore, thrift, spark_cluster)
         console.print(s3_hint(settings, again), markup=False, soft_wrap=True)
     if mariadb_selected:
         from pinlake.source.db import safe_url
