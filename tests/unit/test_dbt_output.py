@@ -51,6 +51,7 @@ def test_dbt_output_passes_on_without_them(tmp_path: Path, capfd, monkeypatch) -
     child.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(script))}\n")
     child.chmod(0o755)
     monkeypatch.setattr(dbt, "dbt_executable", lambda: str(child))
+    gc.collect()  # what earlier tests of this worker left (py4j sockets of a session): not ours
     with warnings.catch_warnings(record=True) as caught:  # its pipes closed (helper-68: unclosed)
         warnings.simplefilter("always", ResourceWarning)
         assert dbt._invoke(Settings(home=tmp_path / "home"), ["run"], in_process=False) == 1

@@ -381,6 +381,43 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_and_tells_its_dbt_child(tmp_path
     assert runner.stderr.read().splitlines()[-1] == "error: terminated"
 
 
+def test_sigterm_while_the_output_forwarders_start_still_tells_the_dbt_child(tmp_path):
+    """A full run on a loaded machine: the SIGTERM came after dbt's first line had been passed
+    on but before pinlake waited on the child (its second output thread not started yet), so
+    pinlake ended with 143 and left dbt running, never told. Here each output thread's start
+    is followed by a pause, which holds pinlake in that window when the signal comes."""
+    import subprocess
+    import textwrap
+
+    child, marker = _fake_dbt(tmp_path)
+    script = textwrap.dedent(f"""\
+        import threading, time
+        from pinlake import cli
+        from pinlake.lakehouse import dbt
+        start = threading.Thread.start
+        def slow_start(self):
+            start(self)
+            if self.name == "dbt-output":
+                time.sleep(3)  # the window: a thread started, the child not waited on yet
+        threading.Thread.start = slow_start
+        dbt.dbt_executable = lambda: {str(child)!r}
+        cli.main(["--home", {str(tmp_path / "home")!r}, "dbt", "build"])
+        """)
+    runner = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert runner.stdout.readline() == "ready\n"  # passed on by the first thread
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(timeout=30) == 143
+    assert marker.read_text() == "done"  # the child was told, and finished its clean-up
+    runner.stdout.close()
+    runner.stderr.close()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_while_the_process_exits_does_not_change_how_its_command_ended(tmp_path, signum):
     """Ctrl-C twice on ``pinlake stream``, the second right after its summary (helper-53's

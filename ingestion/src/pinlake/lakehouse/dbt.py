@@ -275,15 +275,7 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
     found it, and the CLI says ``error: interrupted`` instead."""
     if in_process:
         return _run_in_process(settings, args)
-    child = subprocess.Popen(
-        [dbt_executable(), *args],
-        cwd=REPO_ROOT,
-        env={**dbt_env(settings), "PYTHONUNBUFFERED": "1"},  # each line as dbt logs it
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
     interrupted = threading.Event()
-
     log = settings.logs_dir / "dbt" / "dbt.log"  # DBT_LOG_PATH (dbt_env)
 
     def forward(source: IO[bytes], target: TextIO) -> None:
@@ -293,13 +285,22 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
                 target.write(text)
                 target.flush()
 
-    forwarders = [
-        threading.Thread(target=forward, args=pair, name="dbt-output", daemon=True)
-        for pair in ((child.stdout, sys.stdout), (child.stderr, sys.stderr))
-    ]
-    for forwarder in forwarders:
-        forwarder.start()
+    child = subprocess.Popen(
+        [dbt_executable(), *args],
+        cwd=REPO_ROOT,
+        env={**dbt_env(settings), "PYTHONUNBUFFERED": "1"},  # each line as dbt logs it
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    # from the child's start: a signal while the forwarders started (their first lines already
+    # passed on) ended pinlake and left dbt running, untold (a loaded machine's full run)
     try:
+        forwarders = [
+            threading.Thread(target=forward, args=pair, name="dbt-output", daemon=True)
+            for pair in ((child.stdout, sys.stdout), (child.stderr, sys.stderr))
+        ]
+        for forwarder in forwarders:
+            forwarder.start()
         returncode = child.wait()
     except KeyboardInterrupt:
         interrupted.set()
