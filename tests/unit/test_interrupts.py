@@ -276,6 +276,44 @@ def test_ctrl_c_on_services_up_stops_what_it_started_and_nothing_else(
         process.stop(run, "s3")
 
 
+@pytest.mark.parametrize("interrupted", ["config record", "pid file"])
+def test_a_ctrl_c_before_the_pid_file_leaves_no_service_running_unseen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interrupted: str
+) -> None:
+    """A Ctrl-C that comes after a service's process started and before its pid file was
+    written: the process is killed before the interrupt goes on, since no ``services down`` or
+    clean-up of ``services up`` could find it without its pid file."""
+    import psutil
+
+    run, log = tmp_path / "run", tmp_path / "logs" / "sleep.log"
+    started: list[int] = []
+    record = process.record_config
+
+    def record_config(run_dir: Path, name: str, pid: int, config: dict) -> None:
+        started.append(pid)
+        if interrupted == "config record":
+            raise KeyboardInterrupt
+        record(run_dir, name, pid, config)
+        monkeypatch.setattr(process, "pid_file", interrupting_pid_file)
+
+    real_pid_file = process.pid_file
+
+    def interrupting_pid_file(run_dir: Path, name: str) -> Path:
+        monkeypatch.setattr(process, "pid_file", real_pid_file)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(process, "record_config", record_config)
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with pytest.raises(KeyboardInterrupt):
+        process.spawn(run, log, "s3", sleep)
+    assert len(started) == 1
+    assert not psutil.pid_exists(started[0]) or (
+        psutil.Process(started[0]).status() == psutil.STATUS_ZOMBIE
+    ), "the started process runs on"
+    assert process.read_pid(run, "s3") is None
+    assert not process.config_file(run, "s3").exists()
+
+
 def _fake_dbt(tmp_path: Path) -> tuple[Path, Path]:
     """A stand-in ``dbt`` executable that prints ``ready`` and, on SIGINT, takes 1.5 s to clean
     up (then writes its marker), logs a traceback as dbt does and exits 130: (executable,

@@ -129,7 +129,12 @@ def spawn(
     appended to ``log_path``, and write its pid file and its configuration record (``config``,
     see :func:`record_config`; ``{}`` when None); returns the pid. ``log_path`` and
     ``own_logs`` (the logs the service appends to itself, e.g. a JVM's log4j file) get the
-    start's line first (:func:`mark_start`)."""
+    start's line first (:func:`mark_start`).
+
+    Whatever interrupts the start after the process exists and before its pid file does (a
+    Ctrl-C, a SIGTERM turned into KeyboardInterrupt, a full disk) kills the new process group
+    before it is raised: a service without a pid file is one that no ``services down`` and no
+    clean-up of ``services up`` can see, and it would hold its ports until found by hand."""
     run_dir.mkdir(parents=True, exist_ok=True)
     mark_start([log_path, *own_logs], name)
     with open(log_path, "ab") as log:
@@ -142,8 +147,16 @@ def spawn(
             start_new_session=True,
             close_fds=True,
         )
-    record_config(run_dir, name, proc.pid, config or {})
-    pid_file(run_dir, name).write_text(f"{proc.pid}\n")
+    try:
+        record_config(run_dir, name, proc.pid, config or {})
+        pid_file(run_dir, name).write_text(f"{proc.pid}\n")
+    except BaseException:
+        _signal(proc.pid, _tree(proc.pid), signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5.0)
+        pid_file(run_dir, name).unlink(missing_ok=True)
+        config_file(run_dir, name).unlink(missing_ok=True)
+        raise
     forget_ended(run_dir, name)  # started again
     return proc.pid
 
