@@ -17,6 +17,7 @@ from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.produce.bucket import write_events
 from pinlake.produce.options import ProduceToBucket
+from pinlake.services.request import UpRequest
 
 
 def _client():
@@ -280,7 +281,7 @@ def test_services_up_warns_when_nothing_serves_the_buckets_endpoint_on_this_mach
     # the command it names is this call's, with --s3 (helper-74: `services up --no-stream`
     # was told to run `services up --s3`, which starts the stream query too)
     with pytest.raises(PinlakeError, match="stopped before the broker"):
-        manager.start_all(settings, stream=False)
+        manager.start_all(settings, UpRequest(stream=False))
     out = " ".join(capsys.readouterr().out.split())
     assert f"`{PINLAKE} services up --no-stream --s3` starts pinlake's S3 server there" in out, out
 
@@ -339,7 +340,5 @@ def test_services_up_names_a_server_running_from_before_at_its_own_port(s3_serve
 
     shell = Settings(home=s3_server.settings.home)  # this shell: the default port
     assert shell.s3.port != s3_server.settings.s3.port
-    named = manager._running_from_before(
-        shell, s3=False, metastore=False, thrift=False, spark_cluster=False
-    )
+    named = manager._running_from_before(shell, UpRequest(s3=False))
     assert named == f", also running from before: S3 {s3_server.env['AWS_ENDPOINT_URL']}"

@@ -76,6 +76,7 @@ from pinlake.pipeline.steps import SourceLoad, run_step
 from pinlake.produce import ProduceResult, ProduceToApi
 from pinlake.services import kafka_broker, manager, metastore, process, s3_server, thrift_server
 from pinlake.services import spark_cluster as standalone
+from pinlake.services.request import UpRequest
 from pinlake.spark import derby_classpath, session_env
 from pinlake.spark_cds import archive_file
 
@@ -289,7 +290,7 @@ def _start(run: ScaleOut) -> None:
     partition has all its replicas in sync) and record the replication right after."""
     settings = run.settings
     start = time.perf_counter()
-    manager.start_all(settings, quiet=True, s3=True)
+    manager.start_all(settings, UpRequest(stream=False, s3=True), quiet=True)
     run.seconds["s3, 3 brokers, API up"] = time.perf_counter() - start
     meta = kafka.admin(settings).list_topics(timeout=10)
     run.replication_at_start = kafka.replication_problems(meta, kafka.all_topics(settings), BROKERS)

@@ -257,7 +257,7 @@ def test_ctrl_c_on_services_up_stops_what_it_started_and_nothing_else(
     sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
     before = process.spawn(run, log, "mariadb", sleep)
 
-    def start_all(_settings: Settings, **_options: object) -> None:
+    def start_all(_settings: Settings, *_request: object, **_options: object) -> None:
         process.spawn(run, log, "s3", sleep)
         raise KeyboardInterrupt  # Ctrl-C while the next service starts
 

@@ -47,6 +47,7 @@ from pinlake.services import (
     thrift_server,
 )
 from pinlake.services.process import free_ports
+from pinlake.services.request import UpRequest
 
 # /proc/net/tcp and /proc/net/tcp6 as Linux writes them (proc(5)): 127.0.0.1:9092 (0x2384) and
 # 0.0.0.0:8082 (0x1F92) listen (state 0A); 127.0.0.1:40000 (0x9C40) is connected to 9092 (01);
@@ -469,7 +470,7 @@ def test_up_warns_about_each_port_to_start_inside_the_range_before_starting_anyt
             workers=1, port=low + 4, ui_port=low + 5, worker_ui_port=low + 6
         ),
     )
-    warning = manager.check_ports(settings, spark_cluster=True)
+    warning = manager.check_ports(settings, UpRequest(stream=False, spark_cluster=True))
     assert warning is not None
     named = warning.split(" are in the kernel's")[0]
     assert named == (

@@ -33,6 +33,7 @@ from pinlake.console import PINLAKE, rate_text
 from pinlake.errors import PinlakeError
 from pinlake.services import api_process, kafka_broker, manager, mariadb, process, stream_process
 from pinlake.services.process import free_ports
+from pinlake.services.request import UpRequest
 
 
 def settings_for(home: Path, base: int, **extra: object) -> Settings:
@@ -58,9 +59,9 @@ def pretend_running(settings: Settings, name: str, config: dict | None) -> int:
 
 def test_no_stream_names_a_stream_query_that_runs_from_before(tmp_path):
     base = settings_for(tmp_path / "home", 19100)
-    assert "stream query" not in manager.up_summary(base, stream=False)
+    assert "stream query" not in manager.up_summary(base, UpRequest(stream=False))
     pretend_running(base, "stream", stream_process.config(base, 1.0))
-    assert manager.up_summary(base, stream=False).endswith(
+    assert manager.up_summary(base, UpRequest(stream=False)).endswith(
         ", stream query (running from before; --no-stream does not stop it: services down)"
     )
 
@@ -76,17 +77,17 @@ def test_the_up_summary_says_where_each_started_service_answers(tmp_path):
         "(and http://127.0.0.1:19102/test), stream query"
     )
     s3 = base.model_copy(update={"s3": S3Settings(port=19104), "bucket": "s3://pinlake-topics/x"})
-    line = manager.up_summary(s3, stream=False, s3=True)
+    line = manager.up_summary(s3, UpRequest(stream=False, s3=True))
     assert line.endswith(
         ", API http://127.0.0.1:19102 (and http://127.0.0.1:19102/test), "
         "S3 http://127.0.0.1:19104 (moto, in memory, bucket s3://pinlake-topics)"
     )
     assert "stream query" not in line
     local = s3.model_copy(update={"bucket": str(tmp_path / "bucket")})
-    assert manager.up_summary(local, s3=True).endswith(
+    assert manager.up_summary(local, UpRequest(s3=True)).endswith(
         "S3 http://127.0.0.1:19104 (moto, in memory)"
     )
-    everything = manager.up_summary(s3, s3=True, thrift=True, spark_cluster=True)
+    everything = manager.up_summary(s3, UpRequest(s3=True, thrift=True, spark_cluster=True))
     names = ["Kafka", "API", "stream query", "S3", "metastore", "Thrift server", "Spark cluster"]
     positions = [everything.index(name) for name in names]
     assert positions == sorted(positions)
@@ -166,20 +167,22 @@ def test_up_from_the_cli_is_one_line_and_a_non_zero_exit(tmp_path, monkeypatch, 
 def test_every_service_is_compared(tmp_path, name, config_of, change, expected):
     running = settings_for(tmp_path, 19200, source_db="mariadb")
     pid = pretend_running(running, name, config_of(running))
-    manager.check_configuration(running, stream=True)  # the same settings: reused
+    manager.check_configuration(running, UpRequest(stream=True))  # the same settings: reused
     wanted = running.model_copy(update=change)
     with pytest.raises(PinlakeError, match="already run with another configuration") as failure:
-        manager.check_configuration(wanted, stream=True)
+        manager.check_configuration(wanted, UpRequest(stream=True))
     assert f"{name} (pid {pid}) runs with {expected}" in str(failure.value)
 
 
 def test_the_stream_trigger_is_part_of_the_query(tmp_path):
     settings = settings_for(tmp_path, 19300)
     pretend_running(settings, "stream", stream_process.config(settings, 1.0))
-    manager.check_configuration(settings, stream=True, trigger_seconds=1.0)
+    manager.check_configuration(settings, UpRequest(stream=True, trigger_seconds=1.0))
     with pytest.raises(PinlakeError, match=r"trigger_seconds=1\.0, not trigger_seconds=2\.5"):
-        manager.check_configuration(settings, stream=True, trigger_seconds=2.5)
-    manager.check_configuration(settings, stream=False)  # --no-stream leaves the query alone
+        manager.check_configuration(settings, UpRequest(stream=True, trigger_seconds=2.5))
+    manager.check_configuration(
+        settings, UpRequest(stream=False)
+    )  # --no-stream leaves the query alone
 
 
 def test_a_service_without_a_record_is_unknown_and_others_are_listed(tmp_path):
@@ -248,7 +251,12 @@ def test_wanted_configs_follow_the_settings(tmp_path):
     sqlite = settings_for(tmp_path, 19600)
     assert list(manager.wanted_configs(sqlite)) == ["kafka", "api"]
     both = settings_for(tmp_path, 19600, source_db="mariadb")
-    assert list(manager.wanted_configs(both, stream=True)) == ["mariadb", "kafka", "api", "stream"]
+    assert list(manager.wanted_configs(both, UpRequest(stream=True))) == [
+        "mariadb",
+        "kafka",
+        "api",
+        "stream",
+    ]
     external = settings_for(tmp_path, 19600).model_copy(
         update={"kafka": KafkaSettings(bootstrap_servers="10.0.0.1:9092", external=True)}
     )
@@ -347,7 +355,7 @@ def test_a_taken_port_of_any_service_is_refused_before_anything_starts(
             thrift_ui_port=ports["thrift_ui"],
         )
         with pytest.raises(PinlakeError) as failure:
-            manager.start_all(settings, quiet=True, s3=True, thrift=True)
+            manager.start_all(settings, UpRequest(stream=False, s3=True, thrift=True), quiet=True)
     assert str(failure.value) == (
         f"port 127.0.0.1:{taken} is already in use (choose another with {variable})"
     )
@@ -742,7 +750,7 @@ def test_up_names_the_services_that_run_from_before(tmp_path):
     from pinlake.services import spark_cluster as standalone
 
     settings = settings_for(tmp_path, 19800)
-    assert "also running" not in manager.up_summary(settings, stream=False, s3=True)
+    assert "also running" not in manager.up_summary(settings, UpRequest(stream=False, s3=True))
     for name, config in (
         (s3_server.NAME, s3_server.config(settings)),
         ("metastore", {}),
@@ -751,13 +759,13 @@ def test_up_names_the_services_that_run_from_before(tmp_path):
         ("mariadb", mariadb.config(settings)),
     ):
         pretend_running(settings, name, config)
-    line = manager.up_summary(settings, stream=False, s3=True)
+    line = manager.up_summary(settings, UpRequest(stream=False, s3=True))
     also = line.split(", also running from before: ")[1].split(", ")
     assert [part.split(" ")[0] for part in also] == ["MariaDB", "metastore", "Thrift", "Spark"]
     assert also[-1] == "Spark cluster spark://127.0.0.1:19807"
     assert line.count("S3 ") == 1  # asked for: named once, not as running from before
     everything = manager.up_summary(
-        settings, stream=False, s3=True, metastore=True, thrift=True, spark_cluster=True
+        settings, UpRequest(stream=False, s3=True, metastore=True, thrift=True, spark_cluster=True)
     )
     assert everything.endswith(", also running from before: MariaDB 127.0.0.1:19803")
 
@@ -788,16 +796,19 @@ def test_a_line_that_says_run_services_up_again_keeps_the_calls_options(tmp_path
 
     settings = settings_for(tmp_path, 19950)
     assert manager.up_command(settings) == f"{PINLAKE} services up"
-    plain = manager.up_command(settings, stream=False, s3=True)
+    plain = manager.up_command(settings, UpRequest(stream=False, s3=True))
     assert plain == f"{PINLAKE} services up --no-stream --s3"
     assert _up_options(plain) | {"stream": False, "s3": True} == _up_options(plain)
-    trigger = manager.up_command(settings, trigger_seconds=0.5, metastore=True, spark_cluster=True)
+    trigger = manager.up_command(
+        settings, UpRequest(trigger_seconds=0.5, metastore=True, spark_cluster=True)
+    )
     assert trigger == f"{PINLAKE} services up --trigger-seconds 0.5 --metastore --spark-cluster"
     everything = with_workers(
         with_brokers(settings.model_copy(update={"source_db": "mariadb"}), 3), 3
     )
     line = manager.up_command(
-        everything, stream=False, s3=True, metastore=True, thrift=True, spark_cluster=True
+        everything,
+        UpRequest(stream=False, s3=True, metastore=True, thrift=True, spark_cluster=True),
     )
     assert line == (
         f"{PINLAKE} services up --no-stream --source-db mariadb --kafka-brokers 3 --s3 --thrift "

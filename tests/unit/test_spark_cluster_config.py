@@ -22,6 +22,7 @@ from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.services import manager, process, thrift_server
 from pinlake.services import spark_cluster as standalone
+from pinlake.services.request import UpRequest
 from pinlake.spark import (
     LOCAL_MASTER,
     SHELL_DROPPED,
@@ -183,11 +184,13 @@ def test_the_running_cluster_is_the_master_of_the_homes_spark(tmp_path: Path, mo
 
 def test_up_with_the_cluster_gives_the_thrift_server_the_cluster_before_it_runs(tmp_path: Path):
     settings = cluster_settings(tmp_path, 17300)
-    wanted = manager.wanted_configs(settings, thrift=True, spark_cluster=True)
+    wanted = manager.wanted_configs(
+        settings, UpRequest(stream=False, thrift=True, spark_cluster=True)
+    )
     assert wanted["thrift"]["master"] == "spark://127.0.0.1:17300"
     assert wanted["spark-master"] == standalone.master_config(settings)
     assert {"spark-worker-1", "spark-worker-2"} <= set(wanted)
-    alone = manager.wanted_configs(settings, thrift=True)
+    alone = manager.wanted_configs(settings, UpRequest(stream=False, thrift=True))
     assert alone["thrift"]["master"] == LOCAL_MASTER and "spark-master" not in alone
 
 
@@ -196,7 +199,7 @@ def test_up_refuses_a_cluster_with_another_worker_count(tmp_path: Path):
     pid = pretend_master(running)
     wanted = standalone.with_workers(running, 3)
     with pytest.raises(PinlakeError) as failure:
-        manager.check_configuration(wanted, spark_cluster=True)
+        manager.check_configuration(wanted, UpRequest(stream=False, spark_cluster=True))
     message = str(failure.value)
     assert f"spark-master (pid {pid}) runs with workers=1, not workers=3" in message
     assert message.endswith(f"stop them first: `{PINLAKE.at(tmp_path)} services down`")

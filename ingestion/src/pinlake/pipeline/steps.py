@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from pinlake.lakehouse.stream import StreamOptions, StreamResult
 from pinlake.produce import ProduceResult, ProduceToApi, ProduceToBucket
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
 from pinlake.report import ReportOptions, ReportResult
+from pinlake.services.request import UpRequest
 
 
 @dataclass
@@ -75,26 +76,18 @@ class SourceResult:
     seconds: float = 0.0
 
 
-@dataclass
-class ServicesUp:
-    """Start (or reuse) the Kafka broker and the ingestion API and create the topics; with
-    ``stream``, also the continuous stream query (trigger every ``trigger_seconds``)."""
+@dataclass(frozen=True)
+class ServicesUp(UpRequest):
+    """Start (or reuse) the Kafka broker and the ingestion API and create the topics, and what
+    the :class:`~pinlake.services.request.UpRequest` fields ask for (by default the continuous
+    stream query, trigger every ``trigger_seconds``); with the settings these override."""
 
-    stream: bool = True
-    trigger_seconds: float = 1.0
     #: ``sqlite`` or ``mariadb`` (start the MariaDB source too); None: ``settings.source_db``
     source_db: str | None = None
     #: local KRaft nodes to run (``--kafka-brokers``); None: ``settings.kafka.brokers``
     kafka_brokers: int | None = None
-    #: also start the local S3-compatible server (moto, in memory; ``--s3``)
-    s3: bool = False
-    #: also start the shared Hive metastore (``--metastore``)
-    metastore: bool = False
-    #: also start the Spark Thrift server, on the shared metastore (``--thrift``)
-    thrift: bool = False
-    #: also start a Spark standalone master and workers (``--spark-cluster``)
-    spark_cluster: bool = False
-    #: workers of that cluster (``--workers``, implies ``spark_cluster``); None: the settings'
+    #: workers of the Spark cluster (``--workers``, implies ``spark_cluster``); None: the
+    #: settings'
     workers: int | None = None
 
 
@@ -174,15 +167,7 @@ def services_up(settings: Settings, options: ServicesUp) -> ServicesResult:
         from pinlake.services.spark_cluster import with_workers
 
         settings = with_workers(settings, options.workers)
-    up(
-        settings,
-        stream=options.stream,
-        trigger_seconds=options.trigger_seconds,
-        s3=options.s3,
-        metastore=options.metastore,
-        thrift=options.thrift,
-        spark_cluster=options.spark_cluster or options.workers is not None,
-    )
+    up(settings, options if options.workers is None else replace(options, spark_cluster=True))
     return ServicesResult(True, settings.kafka.bootstrap_servers, settings.api.url)
 
 

@@ -12,6 +12,7 @@
 - :mod:`.process`: pid files and configuration records, liveness (psutil), process-tree stop,
   the start-up wait and the port checks, which connect to no port before something listens on
   it (the kernel's table of listening sockets);
+- :mod:`.request`: what one ``services up`` asks for (:class:`.request.UpRequest`);
 - :mod:`.manager`: ``pinlake services up|down|status``.
 
 The Kafka *client* helpers are :mod:`pinlake.kafka`.

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from types import ModuleType
 
 from rich.markup import escape
@@ -34,6 +35,7 @@ from pinlake.services import (
 )
 from pinlake.services import metastore as metastore_server
 from pinlake.services import spark_cluster as standalone
+from pinlake.services.request import BROKER_AND_API, SERVICES_UP, UpRequest
 
 #: Every supervised service, in start order (``down`` stops them in reverse).
 SERVICES: tuple[str, ...] = (
@@ -63,13 +65,7 @@ def _kafka_node_ports(settings: Settings, node: kafka_broker.Node) -> list[tuple
     return [(node.host, node.port, listener), (node.host, node.controller_port, controller)]
 
 
-def check_ports(
-    settings: Settings,
-    s3: bool = False,
-    metastore: bool = False,
-    thrift: bool = False,
-    spark_cluster: bool = False,
-) -> str | None:
+def check_ports(settings: Settings, request: UpRequest = BROKER_AND_API) -> str | None:
     """Before ``up`` starts anything: every port of every service it would start (one not
     running now) is free. Raises :class:`PinlakeError` naming the first taken port and the
     setting that moves it, so a taken port never leaves other services half-started.
@@ -78,11 +74,11 @@ def check_ports(
     connection may hold one when its service starts; :func:`.process.ephemeral_warning` says
     why it is not refused), None when none does."""
     planned: list[tuple[str, int, str]] = []  # (host, port, the setting that moves it)
-    if s3 and s3_server.pid(settings) is None:
+    if request.s3 and s3_server.pid(settings) is None:
         planned.append(("127.0.0.1", settings.s3.port, "PINLAKE_S3__PORT"))
     if settings.source_db == "mariadb" and mariadb.pid(settings) is None:
         planned.append(("127.0.0.1", settings.mariadb.port, "PINLAKE_MARIADB__PORT"))
-    if (metastore or thrift) and metastore_server.pid(settings) is None:
+    if request.shared_metastore and metastore_server.pid(settings) is None:
         planned.append(("127.0.0.1", settings.metastore_port, "PINLAKE_METASTORE_PORT"))
     if not settings.kafka.external:
         for node in kafka_broker.nodes(settings):
@@ -90,12 +86,12 @@ def check_ports(
                 planned += _kafka_node_ports(settings, node)
     if api_process.pid(settings) is None:
         planned.append((settings.api.host, settings.api.port, "PINLAKE_API__PORT"))
-    if thrift and thrift_server.pid(settings) is None:
+    if request.thrift and thrift_server.pid(settings) is None:
         planned += [
             ("127.0.0.1", settings.thrift_port, "PINLAKE_THRIFT_PORT"),
             ("127.0.0.1", settings.thrift_ui_port, "PINLAKE_THRIFT_UI_PORT"),
         ]
-    if spark_cluster:
+    if request.spark_cluster:
         planned += [
             ("127.0.0.1", port, chooser) for port, chooser in standalone.planned_ports(settings)
         ]
@@ -105,47 +101,34 @@ def check_ports(
 
 
 def wanted_configs(
-    settings: Settings,
-    stream: bool = False,
-    trigger_seconds: float = 1.0,
-    s3: bool = False,
-    metastore: bool = False,
-    thrift: bool = False,
-    spark_cluster: bool = False,
+    settings: Settings, request: UpRequest = BROKER_AND_API
 ) -> dict[str, dict[str, object]]:
     """The configuration each service ``up`` would run should have, by service name: the local
-    S3 server with ``s3``, MariaDB when ``settings.source_db`` is ``mariadb``, the broker unless
-    Kafka is external, the API, and the stream query with ``stream``."""
+    S3 server with ``request.s3``, MariaDB when ``settings.source_db`` is ``mariadb``, the broker
+    unless Kafka is external, the API, the stream query with ``request.stream``, the shared
+    metastore, the cluster's master and workers and the Thrift server when asked for."""
     wanted: dict[str, dict[str, object]] = {}
-    if s3:
+    if request.s3:
         wanted[s3_server.NAME] = s3_server.config(settings)
     if settings.source_db == "mariadb":
         wanted[mariadb.NAME] = mariadb.config(settings)
     if not settings.kafka.external:
         wanted.update(kafka_broker.wanted_configs(settings))  # one entry per node
     wanted[api_process.NAME] = api_process.config(settings)
-    if stream:
-        wanted[stream_process.NAME] = stream_process.config(settings, trigger_seconds)
-    if metastore or thrift:  # the Thrift server needs the shared metastore
+    if request.stream:
+        wanted[stream_process.NAME] = stream_process.config(settings, request.trigger_seconds)
+    if request.shared_metastore:  # the Thrift server needs the shared metastore
         wanted[metastore_server.NAME] = metastore_server.config(settings)
-    if spark_cluster:  # the master and each worker
+    if request.spark_cluster:  # the master and each worker
         wanted.update(standalone.wanted_configs(settings))
-    if thrift:  # with the cluster, that is its master
+    if request.thrift:  # with the cluster, that is its master
         wanted[thrift_server.NAME] = thrift_server.config(
-            standalone.as_master(settings) if spark_cluster else settings
+            standalone.as_master(settings) if request.spark_cluster else settings
         )
     return wanted
 
 
-def check_configuration(
-    settings: Settings,
-    stream: bool = False,
-    trigger_seconds: float = 1.0,
-    s3: bool = False,
-    metastore: bool = False,
-    thrift: bool = False,
-    spark_cluster: bool = False,
-) -> None:
+def check_configuration(settings: Settings, request: UpRequest = BROKER_AND_API) -> None:
     """Fail at once when a service of this home runs with another configuration than the one
     :func:`wanted_configs` gives (other ports, broker, stage, trigger, …, or an unknown one).
 
@@ -153,15 +136,7 @@ def check_configuration(
     it runs with and those wanted, the other services that run, and the command that stops them
     (``pinlake --home <home> services down``). Starts and stops nothing.
     """
-    wanted = wanted_configs(
-        settings,
-        stream,
-        trigger_seconds,
-        s3=s3,
-        metastore=metastore,
-        thrift=thrift,
-        spark_cluster=spark_cluster,
-    )
+    wanted = wanted_configs(settings, request)
     differ = [
         found
         for name, config in wanted.items()
@@ -241,22 +216,13 @@ def _low_record_limits_warning(settings: Settings, low: dict[str, int]) -> str:
     )
 
 
-def start_all(
-    settings: Settings,
-    quiet: bool = False,
-    stream: bool = False,
-    trigger_seconds: float = 1.0,
-    s3: bool = False,
-    metastore: bool = False,
-    thrift: bool = False,
-    spark_cluster: bool = False,
-) -> None:
-    """Start (or reuse) the shared metastore (``metastore`` or ``thrift``,
-    :func:`start_metastore`), the local S3 server (``s3``, :func:`start_s3`), MariaDB
-    (``settings.source_db == "mariadb"``), the broker and the API, wait until healthy and create
-    the topics; with ``stream``, then start (or reuse) the continuous stream query and wait
-    until it runs; with ``spark_cluster``, the Spark standalone master and workers
-    (:mod:`.spark_cluster`), before the Thrift server (``thrift``), whose master it becomes.
+def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bool = False) -> None:
+    """Start (or reuse) what ``request`` asks for (:class:`UpRequest`; by default the broker(s)
+    and the API alone): the shared metastore (:func:`start_metastore`), the local S3 server
+    (:func:`start_s3`), MariaDB (``settings.source_db == "mariadb"``), the broker and the API,
+    wait until healthy and create the topics; then the continuous stream query, waiting until it
+    runs; then the Spark standalone master and workers (:mod:`.spark_cluster`), before the
+    Thrift server, whose master it becomes.
 
     Raises :class:`PinlakeError` at once, before starting anything, when a running service was
     started with another configuration (:func:`check_configuration`) or a port of a service to
@@ -264,30 +230,22 @@ def start_all(
     a warning (unless ``quiet``), as is an S3 bucket whose endpoint on this machine nothing
     serves (:func:`.s3_server.unserved_endpoint`).
     """
-    check_configuration(
-        settings,
-        stream,
-        trigger_seconds,
-        s3=s3,
-        metastore=metastore,
-        thrift=thrift,
-        spark_cluster=spark_cluster,
-    )
+    check_configuration(settings, request)
     if not settings.kafka.external:
         kafka_broker.check_storage(settings)  # formatted for another broker count: refuse
     # taken: refuse; in the ephemeral range: warn
-    ephemeral = check_ports(settings, s3, metastore, thrift, spark_cluster)  # stream: no port
+    ephemeral = check_ports(settings, request)  # the stream query has no port
     settings.ensure_dirs()
     say = (lambda _m: None) if quiet else console.print
     if ephemeral:
         say(f"[yellow]warning:[/] {escape(ephemeral)}")
-    if metastore or thrift:  # first: the stream query's table registration uses it
+    if request.shared_metastore:  # first: the stream query's table registration uses it
         start_metastore(settings, say)
-    if s3:
+    if request.s3:
         start_s3(settings, say)
     # after the server's start: an S3 bucket whose endpoint on this machine nothing serves
     # the fix it names: this call again, with --s3
-    again = up_command(settings, stream, trigger_seconds, True, metastore, thrift, spark_cluster)
+    again = up_command(settings, replace(request, s3=True))
     if unserved := s3_server.unserved_endpoint(settings, os.environ, again):
         say(f"[yellow]warning:[/] {escape(unserved)}")
     if settings.api.host not in ("127.0.0.1", "localhost", "::1") and settings.api.api_key is None:
@@ -317,17 +275,17 @@ def start_all(
             settings.api.port, "PINLAKE_API__PORT", settings.api.host
         ),
     )
-    if stream:
+    if request.stream:
         spid = stream_process.pid(settings)
         started = spid is None
         if started:
-            spid = stream_process.start(settings, trigger_seconds=trigger_seconds)
+            spid = stream_process.start(settings, trigger_seconds=request.trigger_seconds)
             say(f"starting the stream query (Spark Structured Streaming, pid {spid})")
         with _stopped_unless_ready(started, lambda: stream_process.stop(settings)):
             stream_process.wait_running(settings, timeout=300, pid_=spid)
-    if spark_cluster:  # before the Thrift server: it becomes its master
+    if request.spark_cluster:  # before the Thrift server: it becomes its master
         standalone.start(settings, say)
-    if thrift:
+    if request.thrift:
         start_thrift(settings, say)
 
 
@@ -513,19 +471,12 @@ def stop_all(settings: Settings, quiet: bool = False, only: set[str] | None = No
             process.forget_ended(settings.run_dir, record.name.removesuffix(".ended.json"))
 
 
-def up_summary(
-    settings: Settings,
-    stream: bool = True,
-    s3: bool = False,
-    metastore: bool = False,
-    thrift: bool = False,
-    spark_cluster: bool = False,
-) -> str:
+def up_summary(settings: Settings, request: UpRequest = SERVICES_UP) -> str:
     """The line ``pinlake services up`` ends with (after a green check mark): ``services up: ``
     and where each service it started (or found running) answers, in start order: Kafka, the
     API, the stream query, MariaDB when it is the source, the S3 server (and the bucket on it
     when ``PINLAKE_BUCKET`` is one), the shared metastore, the Thrift server, the Spark
-    cluster. Without ``stream``, a stream query that runs from before is named as such: the
+    cluster. Without ``request.stream``, a stream query that runs from before is named as such: the
     option starts none and stops none (a trial read the bare line as "no stream query", and
     ``stream --available-now`` then refused to run beside it)."""
     from pinlake.bucket.layout import S3Path
@@ -541,29 +492,27 @@ def up_summary(
         + (f" ({n} brokers, replication factor {n}, min ISR {min(2, n)})" if local_cluster else "")
         + f", API {settings.api.url}"
         + (f" (and {settings.api.invoke_url})" if settings.api.stage else "")
-        + (", stream query" if stream else "")
+        + (", stream query" if request.stream else "")
         + (
             ", stream query (running from before; --no-stream does not stop it: services down)"
-            if not stream and stream_process.pid(settings) is not None
+            if not request.stream and stream_process.pid(settings) is not None
             else ""
         )
         + (f", MariaDB 127.0.0.1:{settings.mariadb.port}" if mariadb_selected else "")
-        + (f", S3 {s3_server.url(settings)} (moto, in memory{on_s3})" if s3 else "")
-        + (f", metastore {run_folder.metastore_url(settings)}" if metastore or thrift else "")
-        + (f", Thrift server {thrift_server.jdbc_url(settings)}" if thrift else "")
+        + (f", S3 {s3_server.url(settings)} (moto, in memory{on_s3})" if request.s3 else "")
+        + (f", metastore {run_folder.metastore_url(settings)}" if request.shared_metastore else "")
+        + (f", Thrift server {thrift_server.jdbc_url(settings)}" if request.thrift else "")
         + (
             f", Spark cluster {standalone.master_url(settings)} "
             f"({settings.spark_cluster.workers} worker(s))"
-            if spark_cluster
+            if request.spark_cluster
             else ""
         )
-        + _running_from_before(settings, s3, metastore or thrift, thrift, spark_cluster)
+        + _running_from_before(settings, request)
     )
 
 
-def _running_from_before(
-    settings: Settings, s3: bool, metastore: bool, thrift: bool, spark_cluster: bool
-) -> str:
+def _running_from_before(settings: Settings, request: UpRequest) -> str:
     """``", also running from before: …"``: the services of the home that run while this
     ``services up`` did not ask for them (helper-62: ``up --s3`` on a running stack named
     neither the metastore, the Thrift server nor the cluster); ``""`` when there are none. Each
@@ -572,15 +521,18 @@ def _running_from_before(
     running = running_services(settings)
     at = as_running(settings)
     asked = {  # service name: whether this `services up` asked for it, what it is called
-        s3_server.NAME: (s3, f"S3 {s3_server.url(at)}"),
+        s3_server.NAME: (request.s3, f"S3 {s3_server.url(at)}"),
         mariadb.NAME: (
             settings.source_db == "mariadb",
             f"MariaDB 127.0.0.1:{settings.mariadb.port}",
         ),
-        metastore_server.NAME: (metastore, f"metastore {run_folder.metastore_url(at)}"),
-        thrift_server.NAME: (thrift, f"Thrift server {thrift_server.jdbc_url(at)}"),
+        metastore_server.NAME: (
+            request.shared_metastore,
+            f"metastore {run_folder.metastore_url(at)}",
+        ),
+        thrift_server.NAME: (request.thrift, f"Thrift server {thrift_server.jdbc_url(at)}"),
         standalone.MASTER: (
-            spark_cluster,
+            request.spark_cluster,
             f"Spark cluster {run_folder.running_master_url(settings)}",
         ),
     }
@@ -588,37 +540,29 @@ def _running_from_before(
     return f", also running from before: {', '.join(named)}" if named else ""
 
 
-def up_command(
-    settings: Settings,
-    stream: bool = True,
-    trigger_seconds: float = 1.0,
-    s3: bool = False,
-    metastore: bool = False,
-    thrift: bool = False,
-    spark_cluster: bool = False,
-) -> str:
-    """``pinlake services up`` with the options of a call that asked for these services (the
-    arguments of :func:`start_all`; the broker count, workers and source database of
-    ``settings``), for a line that call prints telling its user to run it again: with ``--s3``
-    added, say, it asks for the same services (helper-74: ``services up --no-stream``'s warning
-    named ``services up --s3``, which starts the stream query too; after ``--kafka-brokers 3``
-    it is refused, the broker running with another configuration). Pure."""
+def up_command(settings: Settings, request: UpRequest = SERVICES_UP) -> str:
+    """``pinlake services up`` with the options of a call that asked for ``request`` (the broker
+    count, workers and source database of ``settings``), for a line that call prints telling
+    its user to run it again: with ``--s3`` added, say, it asks for the same services
+    (helper-74: ``services up --no-stream``'s warning named ``services up --s3``, which starts
+    the stream query too; after ``--kafka-brokers 3`` it is refused, the broker running with
+    another configuration). Pure."""
     words = [str(PINLAKE), "services", "up"]
-    if not stream:
+    if not request.stream:
         words.append("--no-stream")
-    elif trigger_seconds != 1.0:
-        words.append(f"--trigger-seconds {trigger_seconds:g}")
+    elif request.trigger_seconds != UpRequest.trigger_seconds:
+        words.append(f"--trigger-seconds {request.trigger_seconds:g}")
     if settings.source_db == "mariadb":
         words.append("--source-db mariadb")
     if not settings.kafka.external and settings.kafka.brokers != 1:
         words.append(f"--kafka-brokers {settings.kafka.brokers}")
-    if s3:
+    if request.s3:
         words.append("--s3")
-    if thrift:
+    if request.thrift:
         words.append("--thrift")
-    elif metastore:
+    elif request.metastore:
         words.append("--metastore")
-    if spark_cluster:
+    if request.spark_cluster:
         workers = settings.spark_cluster.workers
         default = type(settings.spark_cluster).model_fields["workers"].default
         words.append("--spark-cluster" if workers == default else f"--workers {workers}")
@@ -637,7 +581,7 @@ def s3_hint(settings: Settings, again: str | None = None) -> str:
     from pinlake.bucket.layout import S3Path, s3_client_problem
     from pinlake.location import aws_key_pair
 
-    again = again or up_command(settings, s3=True)
+    again = again or up_command(settings, UpRequest(s3=True))
     env = s3_server.client_env(settings)
     exports = " ".join(f"{k}={v}" for k, v in env.items())
     bucket = settings.bucket_dir
@@ -664,29 +608,13 @@ def s3_hint(settings: Settings, again: str | None = None) -> str:
     return line
 
 
-def services_up(
-    settings: Settings,
-    stream: bool = True,
-    trigger_seconds: float = 1.0,
-    s3: bool = False,
-    metastore: bool = False,
-    thrift: bool = False,
-    spark_cluster: bool = False,
-) -> None:
-    """``pinlake services up``: :func:`start_all`, then one summary line (and, for MariaDB, how
-    the source commands select it). On Ctrl-C the services this call started are stopped
-    again (those that ran before it run on) and KeyboardInterrupt goes on."""
+def services_up(settings: Settings, request: UpRequest = SERVICES_UP) -> None:
+    """``pinlake services up``: :func:`start_all` of ``request``, then one summary line (and,
+    for MariaDB, how the source commands select it). On Ctrl-C the services this call started
+    are stopped again (those that ran before it run on) and KeyboardInterrupt goes on."""
     before = running_services(settings)
     try:
-        start_all(
-            settings,
-            stream=stream,
-            trigger_seconds=trigger_seconds,
-            s3=s3,
-            metastore=metastore,
-            thrift=thrift,
-            spark_cluster=spark_cluster,
-        )
+        start_all(settings, request)
     except KeyboardInterrupt:
         started = running_services(settings) - before
         if started:
@@ -697,16 +625,9 @@ def services_up(
     mariadb_selected = settings.source_db == "mariadb"
     n = settings.kafka.brokers
     local_cluster = not settings.kafka.external and n > 1
-    summary = up_summary(
-        settings,
-        stream=stream,
-        s3=s3,
-        metastore=metastore,
-        thrift=thrift,
-        spark_cluster=spark_cluster,
-    )
+    summary = up_summary(settings, request)
     console.print(f"[green]✓[/] {escape(summary)}", soft_wrap=True)
-    if spark_cluster:
+    if request.spark_cluster:
         console.print(
             f"Spark cluster: web UI {standalone.ui_url(settings)}; the Spark commands of this home "
             "(land, stream, dbt's local target, export, the Thrift server) run on it while it "
@@ -714,14 +635,14 @@ def services_up(
             markup=False,
             soft_wrap=True,
         )
-    if metastore or thrift:
+    if request.shared_metastore:
         console.print(
             "shared metastore: pinlake, dbt's local target and the Thrift server of this home "
             "use it while it runs; for Airflow's DAGs (no one-slot pool) "
             f"`export PINLAKE_METASTORE_URL={run_folder.metastore_url(settings)}`"
             + (
                 f"; dbt: --target thrift (web UI {thrift_server.ui_url(settings)})"
-                if thrift
+                if request.thrift
                 else ""
             ),
             markup=False,
@@ -734,8 +655,8 @@ def services_up(
             markup=False,
             soft_wrap=True,
         )
-    if s3:
-        again = up_command(settings, stream, trigger_seconds, s3, metastore, thrift, spark_cluster)
+    if request.s3:
+        again = up_command(settings, request)
         console.print(s3_hint(settings, again), markup=False, soft_wrap=True)
     if mariadb_selected:
         from pinlake.source.db import safe_url
