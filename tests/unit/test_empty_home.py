@@ -82,20 +82,54 @@ def test_a_failed_dbt_run_on_a_home_where_nothing_is_landed_says_what_lands_it(
 
 def test_only_the_local_targets_empty_warehouse_counts_as_nothing_landed(tmp_path: Path) -> None:
     from pinlake.config import Settings
-    from pinlake.lakehouse.dbt import _reads_an_empty_home
+    from pinlake.lakehouse.dbt import _failure_hint
     from pinlake.lakehouse.tables import managed_table_path
 
     settings = Settings(home=tmp_path / "home")
-    assert _reads_an_empty_home(settings, ["build"])
-    assert _reads_an_empty_home(settings, ["build", "--target", "local"])
+    landed = "nothing is landed in "
+    assert _failure_hint(settings, ["build"]).startswith(landed)
+    assert _failure_hint(settings, ["build", "--target", "local"]).startswith(landed)
     for other in (["--target", "thrift"], ["-t", "thrift"], ["--target=databricks"]):
-        assert not _reads_an_empty_home(settings, ["build", *other]), other
+        assert landed not in _failure_hint(settings, ["build", *other]), other
     thrift = settings.model_copy(update={"dbt_target": "thrift"})
-    assert not _reads_an_empty_home(thrift, ["build"])
+    assert landed not in _failure_hint(thrift, ["build"])
     # a raw table whose log only created it holds nothing; one with an added file does
     log = managed_table_path(settings, "stream_user") / "_delta_log"
     log.mkdir(parents=True)
     (log / f"{0:020d}.json").write_text('{"metaData": {}}\n')
-    assert _reads_an_empty_home(settings, ["build"])
+    assert _failure_hint(settings, ["build"]).startswith(landed)
     (log / f"{1:020d}.json").write_text('{"add": {"path": "part-0.parquet"}}\n')
-    assert not _reads_an_empty_home(settings, ["build"])
+    assert _failure_hint(settings, ["build"]) == ""
+
+
+def test_a_failed_dbt_run_on_the_thrift_target_with_no_server_names_what_starts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pinlake dbt build --target thrift` with no Thrift server ended with dbt's
+    ``TTransportException: Could not connect to any of [('127.0.0.1', 10000)]`` alone. A dbt
+    that fails at once (invalid ``--vars``) shows the note, which names the port and the
+    command; a port that something listens on, or a server on another machine, gets none."""
+    import socket
+
+    from pinlake.config import Settings
+    from pinlake.lakehouse.dbt import _failure_hint
+    from pinlake.services.process import free_ports
+
+    home = tmp_path / "home"
+    port = free_ports(1)[0]
+    monkeypatch.setenv("PINLAKE_THRIFT_PORT", str(port))
+    args = ("dbt", "build", "--target", "thrift", "--vars", "{")
+    assert cli_exit_code(monkeypatch, home, *args) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"note: nothing listens on 127.0.0.1:{port} (PINLAKE_THRIFT_PORT), the Spark Thrift "
+        f"server of the thrift target: `{PINLAKE.at(home)} services up --thrift` starts this "
+        "home's"
+    )
+    settings = Settings(home=home, thrift_port=port)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        assert _failure_hint(settings, ["build", "-t", "thrift"]) == ""
+    remote = settings.model_copy(update={"thrift_host": "spark.example.com"})
+    assert _failure_hint(remote, ["build", "-t", "thrift"]) == ""
+    assert _failure_hint(settings, ["build", "-t", "thrift"]).startswith("nothing listens on")

@@ -30,6 +30,7 @@ from pinlake.config import REPO_ROOT, Settings
 from pinlake.console import PINLAKE, counted, steps_before
 from pinlake.errors import TERMINATED, PinlakeError
 from pinlake.lakehouse.tables import holds_committed_data, landed_anything
+from pinlake.loopback import LOOPBACK_HOSTS, ports_listening
 from pinlake.spark import session_env
 
 
@@ -161,10 +162,7 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
                 file=sys.stderr,
             )
         returncode = _invoke(settings, ["retry"], command.in_process)
-    hint = ""  # the errors above were dbt's "table or view not found" alone (helper-76)
-    if returncode != 0 and _reads_an_empty_home(settings, command.args):
-        hint = f"nothing is landed in {settings.home}'s raw tables, which the models read: "
-        hint += steps_before("land")
+    hint = _failure_hint(settings, command.args) if returncode != 0 else ""
     if command.check and returncode != 0:
         raise PinlakeError(
             f"`dbt {' '.join(command.args)}` failed with exit code {returncode} "
@@ -175,18 +173,47 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
     return DbtResult(list(command.args), returncode, time.perf_counter() - start)
 
 
-def _reads_an_empty_home(settings: Settings, args: list[str]) -> bool:
-    """Whether ``dbt <args>`` ran on the ``local`` target (the home's warehouse: ``--target`` /
-    ``-t`` in ``args``, else ``settings.dbt_target``) and no raw table of the home holds data
-    (:func:`~pinlake.lakehouse.tables.landed_anything`). The other targets' tables are elsewhere
-    and are not looked at."""
+def _target(settings: Settings, args: list[str]) -> str:
+    """The profile target ``dbt <args>`` runs on: ``--target`` / ``-t`` in ``args``, else
+    ``settings.dbt_target`` (``PINLAKE_DBT_TARGET``, profiles.yml's default)."""
     target = settings.dbt_target
     for i, arg in enumerate(args):
         if arg in ("--target", "-t") and i + 1 < len(args):
             target = args[i + 1]
         elif arg.startswith("--target="):
             target = arg.split("=", 1)[1]
-    return target == "local" and not landed_anything(settings)
+    return target
+
+
+def _failure_hint(settings: Settings, args: list[str]) -> str:
+    """What a failed ``dbt <args>`` ends with when its errors were dbt's alone and the cause is
+    one pinlake can see ("" when none is):
+
+    - on the ``local`` target (the home's warehouse), when no raw table of the home holds data
+      (:func:`~pinlake.lakehouse.tables.landed_anything`): the steps that land it (helper-76:
+      twelve ``TABLE_OR_VIEW_NOT_FOUND`` errors and no pinlake line);
+    - on the ``thrift`` target, when its server is on this machine
+      (:data:`~pinlake.loopback.LOOPBACK_HOSTS`) and nothing listens on its port
+      (:func:`~pinlake.loopback.ports_listening`): the command that starts the home's (dbt said
+      only ``TTransportException: Could not connect to any of [('127.0.0.1', 10000)]``).
+
+    The ``databricks`` target's workspace is elsewhere and is not looked at."""
+    target = _target(settings, args)
+    if target == "local" and not landed_anything(settings):
+        return f"nothing is landed in {settings.home}'s raw tables, which the models read: " + (
+            steps_before("land")
+        )
+    if (
+        target == "thrift"
+        and settings.thrift_host in LOOPBACK_HOSTS
+        and not ports_listening([settings.thrift_port])
+    ):
+        return (
+            f"nothing listens on {settings.thrift_host}:{settings.thrift_port}"
+            " (PINLAKE_THRIFT_PORT), the Spark Thrift server of the thrift target:"
+            f" `{PINLAKE} services up --thrift` starts this home's"
+        )
+    return ""
 
 
 def _note_dropped() -> None:
