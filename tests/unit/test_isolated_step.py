@@ -5,6 +5,12 @@ second time as ``dbt build failed in its own process: …`` (helper-68)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -30,3 +36,82 @@ def test_a_failed_step_is_its_own_error_once(
     assert (str(child.value), child.value.exit_code) == (str(here.value), here.value.exit_code)
     assert "does not exist" in str(child.value)
     assert str(child.value) not in capfd.readouterr().err  # the caller's to print
+
+
+def _runner(tmp_path: Path, child: list[str] | None, options: str) -> subprocess.Popen:
+    """A process that runs ``run_isolated`` on one stage of ``options`` (Python source) as the
+    CLI would, SIGTERM turned into KeyboardInterrupt (``pinlake.cli._terminate``), exiting 130
+    on KeyboardInterrupt; in its own process group, as a terminal's foreground job. ``child``:
+    the step child's command instead of pinlake's (its results file appended)."""
+    script = textwrap.dedent(f"""\
+        import signal, sys
+        from pinlake import cli
+        from pinlake.config import Settings
+        from pinlake.pipeline import isolated
+        from pinlake.pipeline.steps import SourceInit
+        if {child!r} is not None:
+            isolated.child_command = lambda out: [*{child!r}, str(out)]
+        signal.signal(signal.SIGTERM, cli._terminate)
+        try:
+            isolated.run_isolated(
+                Settings(home={str(tmp_path / "home")!r}), [isolated.Stage("step", {options})]
+            )
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(130)
+        """)
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_a_signal_lets_the_steps_child_end_on_its_own_first(tmp_path: Path, signum) -> None:
+    """``subprocess.run`` killed the step's child a quarter of a second after a Ctrl-C, in the
+    middle of its own interrupt handling (a Spark step's cancelled jobs), and never told it of
+    a SIGTERM, which reached the parent only (``timeout 60 pinlake demo`` during ``land``). The
+    child now gets SIGINT in both cases and ends on its own (here: a child that takes 1.5 s to
+    clean up after SIGINT, then writes its marker)."""
+    marker = tmp_path / "cleaned-up"
+    script = tmp_path / "child.py"
+    script.write_text(
+        textwrap.dedent(f"""\
+            import pathlib, signal, sys, time
+            def on_int(*_):
+                time.sleep(1.5)
+                pathlib.Path({str(marker)!r}).write_text("done")
+                sys.exit(130)
+            signal.signal(signal.SIGINT, on_int)
+            print("ready", flush=True)
+            time.sleep(60)
+            """)
+    )
+    runner = _runner(tmp_path, [sys.executable, str(script)], "SourceInit()")
+    assert runner.stdout.readline() == "ready\n"
+    started = time.monotonic()
+    if signum == signal.SIGINT:
+        os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C does: the whole group
+    else:
+        runner.send_signal(signal.SIGTERM)  # the parent only
+    assert runner.wait(timeout=30) == 130
+    assert runner.stdout.read() == "interrupted\n"
+    assert marker.read_text() == "done"  # the child finished its clean-up
+    assert time.monotonic() - started >= 1.4
+    runner.stderr.close()
+
+
+def test_ctrl_c_in_a_step_ends_its_child_without_a_traceback(tmp_path: Path) -> None:
+    """The step's child printed Python's traceback of its KeyboardInterrupt (about 20 lines,
+    ``source init`` here) under the CLI's one ``error: interrupted``; it now ends with exit
+    code 130 and nothing on standard error, as the CLI does."""
+    runner = _runner(tmp_path, None, "SourceInit(rows=3_000_000)")
+    assert "1 step" in runner.stdout.readline()  # the stage's rule: the child runs it
+    time.sleep(1.0)  # into the step's work
+    os.killpg(runner.pid, signal.SIGINT)
+    assert runner.wait(timeout=30) == 130
+    assert runner.stdout.read() == "interrupted\n"
+    assert runner.stderr.read() == ""

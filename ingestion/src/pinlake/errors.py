@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 from typing import NoReturn
 
@@ -27,6 +29,26 @@ def raise_cut_short(signal_name: str | None) -> NoReturn:
     if signal_name == "SIGTERM":
         TERMINATED.set()
     raise KeyboardInterrupt
+
+
+def let_child_end(child: subprocess.Popen, grace: float) -> int:
+    """After Ctrl-C or SIGTERM interrupted this process's wait on ``child`` (KeyboardInterrupt):
+    let the child end on its own, up to ``grace`` seconds, then kill it; returns its exit code
+    (negative: the signal that ended it). The caller raises KeyboardInterrupt again.
+
+    The child is in this process group, so a terminal's Ctrl-C reached it too; SIGTERM
+    (:data:`TERMINATED`) reached this process only, so the child is sent SIGINT, its own Ctrl-C.
+    A second Ctrl-C while it ends kills it at once. ``subprocess.run`` kills its child a quarter
+    of a second after a Ctrl-C, in the middle of its clean-up (a dbt run's cancelled queries
+    and Spark session, a pipeline step's own interrupt handling), and never tells it of a
+    SIGTERM."""
+    if TERMINATED.is_set():
+        child.send_signal(signal.SIGINT)
+    try:
+        return child.wait(timeout=grace)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):  # or a second Ctrl-C
+        child.kill()
+        return child.wait()
 
 
 class PinlakeError(Exception):

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from typing import IO, TextIO
 
 from pinlake.config import REPO_ROOT, Settings
 from pinlake.console import PINLAKE, counted, steps_before
-from pinlake.errors import TERMINATED, PinlakeError
+from pinlake.errors import PinlakeError, let_child_end
 from pinlake.lakehouse.tables import holds_committed_data, landed_anything
 from pinlake.loopback import LOOPBACK_HOSTS, ports_listening
 from pinlake.spark import session_env
@@ -290,12 +289,9 @@ def trim_jvm_frames(lines: Iterable[str], log: Path) -> Iterator[str]:
 def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
     """``dbt <args>``'s exit code, run here (:func:`_run_in_process`) or in a child process.
 
-    Ctrl-C (KeyboardInterrupt here) lets the child end on its own, up to
-    :data:`DBT_CANCEL_TIMEOUT` seconds (it is in this process group, so the terminal's SIGINT
-    reached it too; a second SIGINT would cut its clean-up short; after SIGTERM, which reached
-    this process only, it is sent SIGINT: :data:`~pinlake.errors.TERMINATED`), then kills it,
-    and raises KeyboardInterrupt. ``subprocess.run`` would kill it after a quarter of a second,
-    in the middle of its clean-up. The child's output (unbuffered) is passed on line by line until
+    Ctrl-C or SIGTERM (KeyboardInterrupt here) lets the child end on its own, up to
+    :data:`DBT_CANCEL_TIMEOUT` seconds (:func:`~pinlake.errors.let_child_end`), then raises
+    KeyboardInterrupt. The child's output (unbuffered) is passed on line by line until
     then, standard output to ours and standard error to ours, but PySpark's JSON records of a
     SQL error (:func:`pyspark_query_log`); after a Ctrl-C it is dropped:
     dbt logs a Python traceback of the KeyboardInterrupt (about 40 lines) wherever the signal
@@ -331,13 +327,7 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
         returncode = child.wait()
     except KeyboardInterrupt:
         interrupted.set()
-        if TERMINATED.is_set():  # SIGTERM reached pinlake only: the child is told as Ctrl-C
-            child.send_signal(signal.SIGINT)
-        try:
-            child.wait(timeout=DBT_CANCEL_TIMEOUT)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):  # or a second Ctrl-C
-            child.kill()
-            child.wait()
+        let_child_end(child, DBT_CANCEL_TIMEOUT)
         raise
     for forwarder in forwarders:  # the rest of its output (the pipes end with the child)
         forwarder.join()

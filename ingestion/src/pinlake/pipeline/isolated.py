@@ -13,6 +13,12 @@ and this process's Spark decisions in the environment (:func:`pinlake.spark.sess
 child runs the steps in order (their output goes to the same terminal) and writes
 ``{"results": [{"result": {...}, "seconds": s}, ...]}``, with ``"error"`` and ``"exit_code"``
 added when a step failed (the steps after it do not run). Nothing travels through ``logs/``.
+
+Ctrl-C and SIGTERM: the child, in the parent's process group, gets the terminal's Ctrl-C too (or
+SIGINT from the parent after a SIGTERM, which reached the parent only) and ends as the CLI does
+on one, through the step's own interrupt handling, with exit code 130 and no traceback; the
+parent waits for it up to :data:`STEP_STOP_TIMEOUT` seconds
+(:func:`~pinlake.errors.let_child_end`) and raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -30,11 +36,22 @@ from pydantic import TypeAdapter
 
 from pinlake.config import Settings
 from pinlake.console import stage_rule
-from pinlake.errors import PinlakeError
+from pinlake.errors import INTERRUPTED, PinlakeError, let_child_end
 from pinlake.pipeline.steps import RESULTS, STEPS, run_step
 from pinlake.spark import session_env
 
 _BY_NAME = {cls.__name__: cls for cls in STEPS}
+
+#: How long a step's child process gets to end on its own after Ctrl-C or SIGTERM (seconds)
+#: before it is killed: a Spark step cancels its jobs (up to
+#: :data:`pinlake.spark.CANCEL_TIMEOUT`) and its JVM then ends with it.
+STEP_STOP_TIMEOUT = 15.0
+
+
+def child_command(out: Path) -> list[str]:
+    """The child's command line: this interpreter running this module, which writes the
+    results to ``out``."""
+    return [sys.executable, "-m", "pinlake.pipeline.isolated", str(out)]
 
 
 @dataclass
@@ -79,13 +96,14 @@ def run_isolated(
     }
     with tempfile.TemporaryDirectory(prefix="pinlake-step-") as tmp:
         out = Path(tmp) / "result.json"
-        done = subprocess.run(
-            [sys.executable, "-m", "pinlake.pipeline.isolated", str(out)],
-            input=json.dumps(request),
-            text=True,
-            env=session_env(settings),
-            check=False,
+        child = subprocess.Popen(
+            child_command(out), stdin=subprocess.PIPE, text=True, env=session_env(settings)
         )
+        try:  # the child's output goes to the terminal as it comes
+            child.communicate(json.dumps(request))
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the child ends as a CLI does
+            let_child_end(child, STEP_STOP_TIMEOUT)
+            raise
         answer = json.loads(out.read_text()) if out.exists() else {}
     results = [
         StageResult(
@@ -103,12 +121,28 @@ def run_isolated(
         raise error
     failed = stages[len(results)].name if len(results) < len(stages) else "a step"
     raise PinlakeError(
-        f"{failed} failed in its own process: it exited with code {done.returncode} and no result"
+        f"{failed} failed in its own process: it exited with code {child.returncode} and no result"
     )
 
 
 def _child(out: Path) -> int:
+    """Run the steps of the request on stdin and write their results to ``out``; the exit code:
+    0, the failed step's (:class:`PinlakeError`), or 130 after Ctrl-C (KeyboardInterrupt, or
+    whatever failed once it came: a py4j call to the JVM it ended), without a traceback (the
+    parent's CLI says ``error: interrupted``)."""
+    try:
+        return _run_steps(out)
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        if INTERRUPTED.is_set():
+            return 130
+        raise
 
+
+def _run_steps(out: Path) -> int:
+    """:func:`_child`'s work: the request's steps in order, each result written to ``out`` (the
+    protocol above); the failed step's exit code, else 0."""
     request = json.loads(sys.stdin.read())
     settings = Settings()
     answer: dict[str, Any] = {"results": []}
