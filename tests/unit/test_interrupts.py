@@ -419,6 +419,45 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_and_tells_its_dbt_child(tmp_path
     assert runner.stderr.read().splitlines()[-1] == "error: terminated"
 
 
+def test_another_exception_while_dbt_runs_tells_the_dbt_child_and_goes_on(tmp_path):
+    """An exception a signal handler raises while the dbt child runs, as Airflow's task timeout
+    and termination do (``AirflowTaskTimeout``), left the child running: a dbt run of the
+    ``local`` target holds its Spark JVM and the home's embedded metastore, which the task's
+    retry then could not open. The child is now told (SIGINT), ends on its own, and the
+    exception goes on."""
+    import subprocess
+    import textwrap
+
+    child, marker = _fake_dbt(tmp_path)
+    script = textwrap.dedent(f"""\
+        import signal, sys
+        from pinlake.config import Settings
+        from pinlake.lakehouse import dbt
+        def timed_out(*_):
+            raise TimeoutError("the task timed out")
+        signal.signal(signal.SIGUSR1, timed_out)
+        dbt.dbt_executable = lambda: {str(child)!r}
+        try:
+            dbt._invoke(Settings(home={str(tmp_path / "home")!r}), ["build"], False)
+        except TimeoutError as exc:
+            print(exc, flush=True)
+            sys.exit(1)
+        """)
+    runner = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert runner.stdout.readline() == "ready\n"
+    runner.send_signal(signal.SIGUSR1)  # to the task's process only
+    assert runner.wait(timeout=30) == 1
+    assert runner.stdout.read() == "the task timed out\n"
+    assert marker.read_text() == "done"  # the child was told, and finished its clean-up
+    runner.stderr.close()
+
+
 def test_sigterm_while_the_output_forwarders_start_still_tells_the_dbt_child(tmp_path):
     """A full run on a loaded machine: the SIGTERM came after dbt's first line had been passed
     on but before pinlake waited on the child (its second output thread not started yet), so
@@ -479,8 +518,17 @@ def test_a_signal_while_the_process_exits_does_not_change_how_its_command_ended(
         sys.argv = ["pinlake", "--home", {str(tmp_path)!r}, "services", "status"]
         run()
         """)
+    from pinlake_testing import isolated_settings
+
+    # the broker and the API on free ports: down whatever else runs on this machine's defaults
+    env = isolated_settings(tmp_path).child_env()
     ended = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
     )
     assert ended.returncode == 3, ended.stderr
     assert "kafka" in ended.stdout

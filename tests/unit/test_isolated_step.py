@@ -41,8 +41,9 @@ def test_a_failed_step_is_its_own_error_once(
 def _runner(tmp_path: Path, child: list[str] | None, options: str) -> subprocess.Popen:
     """A process that runs ``run_isolated`` on one stage of ``options`` (Python source) as the
     CLI would, SIGTERM turned into KeyboardInterrupt (``pinlake.cli._terminate``), exiting 130
-    on KeyboardInterrupt; in its own process group, as a terminal's foreground job. ``child``:
-    the step child's command instead of pinlake's (its results file appended)."""
+    on KeyboardInterrupt; in its own process group, as a terminal's foreground job. SIGUSR1
+    raises another exception, as Airflow's task timeout does (``TimeoutError``: exit 1).
+    ``child``: the step child's command instead of pinlake's (its results file appended)."""
     script = textwrap.dedent(f"""\
         import signal, sys
         from pinlake import cli
@@ -52,6 +53,9 @@ def _runner(tmp_path: Path, child: list[str] | None, options: str) -> subprocess
         if {child!r} is not None:
             isolated.child_command = lambda out: [*{child!r}, str(out)]
         signal.signal(signal.SIGTERM, cli._terminate)
+        def timed_out(*_):
+            raise TimeoutError("the task timed out")
+        signal.signal(signal.SIGUSR1, timed_out)
         try:
             isolated.run_isolated(
                 Settings(home={str(tmp_path / "home")!r}), [isolated.Stage("step", {options})]
@@ -59,6 +63,9 @@ def _runner(tmp_path: Path, child: list[str] | None, options: str) -> subprocess
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)
+        except TimeoutError:
+            print("timed out", flush=True)
+            sys.exit(1)
         """)
     return subprocess.Popen(
         [sys.executable, "-c", script],
@@ -69,13 +76,24 @@ def _runner(tmp_path: Path, child: list[str] | None, options: str) -> subprocess
     )
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
-def test_a_signal_lets_the_steps_child_end_on_its_own_first(tmp_path: Path, signum) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGTERM, 130, "interrupted"),
+        (signal.SIGUSR1, 1, "timed out"),
+    ],
+    ids=["Ctrl-C", "SIGTERM", "another exception"],
+)
+def test_a_signal_lets_the_steps_child_end_on_its_own_first(
+    tmp_path: Path, signum: signal.Signals, code: int, said: str
+) -> None:
     """``subprocess.run`` killed the step's child a quarter of a second after a Ctrl-C, in the
     middle of its own interrupt handling (a Spark step's cancelled jobs), and never told it of
     a SIGTERM, which reached the parent only (``timeout 60 pinlake demo`` during ``land``). The
-    child now gets SIGINT in both cases and ends on its own (here: a child that takes 1.5 s to
-    clean up after SIGINT, then writes its marker)."""
+    child now gets SIGINT in each case, another exception's too (an Airflow task's timeout),
+    and ends on its own (here: a child that takes 1.5 s to clean up after SIGINT, then writes
+    its marker)."""
     marker = tmp_path / "cleaned-up"
     script = tmp_path / "child.py"
     script.write_text(
@@ -96,9 +114,9 @@ def test_a_signal_lets_the_steps_child_end_on_its_own_first(tmp_path: Path, sign
     if signum == signal.SIGINT:
         os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C does: the whole group
     else:
-        runner.send_signal(signal.SIGTERM)  # the parent only
-    assert runner.wait(timeout=30) == 130
-    assert runner.stdout.read() == "interrupted\n"
+        runner.send_signal(signum)  # the parent only
+    assert runner.wait(timeout=30) == code
+    assert runner.stdout.read() == f"{said}\n"
     assert marker.read_text() == "done"  # the child finished its clean-up
     assert time.monotonic() - started >= 1.4
     runner.stderr.close()

@@ -31,18 +31,20 @@ def raise_cut_short(signal_name: str | None) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def let_child_end(child: subprocess.Popen, grace: float) -> int:
-    """After Ctrl-C or SIGTERM interrupted this process's wait on ``child`` (KeyboardInterrupt):
-    let the child end on its own, up to ``grace`` seconds, then kill it; returns its exit code
-    (negative: the signal that ended it). The caller raises KeyboardInterrupt again.
+def let_child_end(child: subprocess.Popen, grace: float, cause: BaseException) -> int:
+    """After ``cause`` interrupted this process's wait on ``child`` (Ctrl-C, SIGTERM, or another
+    exception a signal handler raised: Airflow's task timeout or termination): let the child
+    end on its own, up to ``grace`` seconds, then kill it; returns its exit code (negative: the
+    signal that ended it). The caller raises ``cause`` again.
 
-    The child is in this process group, so a terminal's Ctrl-C reached it too; SIGTERM
-    (:data:`TERMINATED`) reached this process only, so the child is sent SIGINT, its own Ctrl-C.
-    A second Ctrl-C while it ends kills it at once. ``subprocess.run`` kills its child a quarter
-    of a second after a Ctrl-C, in the middle of its clean-up (a dbt run's cancelled queries
-    and Spark session, a pipeline step's own interrupt handling), and never tells it of a
-    SIGTERM."""
-    if TERMINATED.is_set():
+    The child is in this process group, so a terminal's Ctrl-C (KeyboardInterrupt) reached it
+    too; otherwise (SIGTERM, :data:`TERMINATED`, which reached this process only, or another
+    exception) the child is sent SIGINT, its own Ctrl-C. A second Ctrl-C while it ends kills it
+    at once. ``subprocess.run`` kills its child a quarter of a second after a Ctrl-C, in the
+    middle of its clean-up (a dbt run's cancelled queries and Spark session, a pipeline step's
+    own interrupt handling), and never tells it of a SIGTERM; a bare ``wait`` left it running
+    after any other exception, holding its Spark JVM and the home's embedded metastore."""
+    if TERMINATED.is_set() or not isinstance(cause, KeyboardInterrupt):
         child.send_signal(signal.SIGINT)
     try:
         return child.wait(timeout=grace)

@@ -289,11 +289,12 @@ def trim_jvm_frames(lines: Iterable[str], log: Path) -> Iterator[str]:
 def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
     """``dbt <args>``'s exit code, run here (:func:`_run_in_process`) or in a child process.
 
-    Ctrl-C or SIGTERM (KeyboardInterrupt here) lets the child end on its own, up to
-    :data:`DBT_CANCEL_TIMEOUT` seconds (:func:`~pinlake.errors.let_child_end`), then raises
-    KeyboardInterrupt. The child's output (unbuffered) is passed on line by line until
-    then, standard output to ours and standard error to ours, but PySpark's JSON records of a
-    SQL error (:func:`pyspark_query_log`); after a Ctrl-C it is dropped:
+    Ctrl-C or SIGTERM (KeyboardInterrupt here), or any other exception while it runs (an
+    Airflow task's timeout), lets the child end on its own, up to :data:`DBT_CANCEL_TIMEOUT`
+    seconds (:func:`~pinlake.errors.let_child_end`), then goes on. The child's output
+    (unbuffered) is passed on line by line until then, standard output to ours and standard
+    error to ours, but PySpark's JSON records of a SQL error (:func:`pyspark_query_log`);
+    after a Ctrl-C it is dropped:
     dbt logs a Python traceback of the KeyboardInterrupt (about 40 lines) wherever the signal
     found it, and the CLI says ``error: interrupted`` instead."""
     if in_process:
@@ -325,9 +326,9 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
         for forwarder in forwarders:
             forwarder.start()
         returncode = child.wait()
-    except KeyboardInterrupt:
+    except BaseException as exc:  # Ctrl-C, SIGTERM, an Airflow task's timeout or termination
         interrupted.set()
-        let_child_end(child, DBT_CANCEL_TIMEOUT)
+        let_child_end(child, DBT_CANCEL_TIMEOUT, exc)
         raise
     for forwarder in forwarders:  # the rest of its output (the pipes end with the child)
         forwarder.join()

@@ -101,8 +101,8 @@ def run_isolated(
         )
         try:  # the child's output goes to the terminal as it comes
             child.communicate(json.dumps(request))
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the child ends as a CLI does
-            let_child_end(child, STEP_STOP_TIMEOUT)
+        except BaseException as exc:  # Ctrl-C, SIGTERM, …: the child ends as a CLI does
+            let_child_end(child, STEP_STOP_TIMEOUT, exc)
             raise
         answer = json.loads(out.read_text()) if out.exists() else {}
     results = [
