@@ -276,6 +276,39 @@ def test_ctrl_c_on_services_up_stops_what_it_started_and_nothing_else(
         process.stop(run, "s3")
 
 
+def test_a_second_ctrl_c_during_the_clean_up_kills_what_is_left_instead_of_leaving_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """helper-78: Ctrl-C during ``services up --kafka-brokers 3 --s3 --thrift --spark-cluster``,
+    then again 1.5 s later, while its clean-up stopped the stream query gracefully: the
+    clean-up ended there and left nine services running, ``services status`` all healthy. A
+    Ctrl-C while services stop now kills what is left of them at once, then goes on."""
+    import psutil
+
+    settings = Settings(home=tmp_path / "home")
+    run, log = settings.run_dir, settings.logs_dir / "sleep.log"
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    pids = {name: process.spawn(run, log, name, sleep) for name in ("stream", "api", "kafka", "s3")}
+
+    def second_ctrl_c(_settings: Settings, *_args: object, **_kwargs: object) -> bool:
+        raise KeyboardInterrupt  # during the stream query's graceful stop
+
+    monkeypatch.setattr(manager.stream_process, "stop", second_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            manager.stop_all(settings, only={"stream", "api", "kafka", "s3"})
+        out = capsys.readouterr().out
+        assert "stopping at once: killing api, kafka, s3, stream" in out
+        assert "killed api, kafka, s3, stream" in out
+        assert manager.running_services(settings) == set()
+        for name, pid in pids.items():
+            gone = not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+            assert gone, f"{name} (pid {pid}) runs on"
+    finally:
+        for name in pids:
+            process.kill(run, name)
+
+
 @pytest.mark.parametrize("interrupted", ["config record", "pid file"])
 def test_a_ctrl_c_before_the_pid_file_leaves_no_service_running_unseen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interrupted: str

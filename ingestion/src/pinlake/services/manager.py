@@ -411,8 +411,49 @@ def stop_all(settings: Settings, quiet: bool = False, only: set[str] | None = No
     then four independent chains at once, each in its order: the Thrift server, the Spark
     cluster (workers, then master) and the shared metastore; the ingestion API and the local
     broker(s); MariaDB; the S3 server. One line per stopped service, in that order (unless
-    ``quiet``)."""
+    ``quiet``).
+
+    A Ctrl-C or SIGTERM while it stops (a second one, when a first asked for this clean-up)
+    hurries it instead of abandoning it: what is left of those services is killed at once
+    (:func:`_kill_left`), then KeyboardInterrupt goes on. A second Ctrl-C during the stream
+    query's graceful stop ended ``services up``'s clean-up there and left nine services running
+    (helper-78)."""
     say = (lambda _m: None) if quiet else console.print
+    try:
+        _stop_in_order(settings, say, only)
+    except KeyboardInterrupt:
+        _kill_left(settings, say, only)
+        raise
+    if only is None:  # every service stopped: none is shown as ended on its own any more
+        for record in settings.run_dir.glob("*.ended.json"):
+            process.forget_ended(settings.run_dir, record.name.removesuffix(".ended.json"))
+
+
+def _kill_left(settings: Settings, say: Callable[[str], object], only: set[str] | None) -> None:
+    """Kill at once (SIGKILL, :func:`.process.stop` with no grace) every service of this home
+    that still runs (``only``: of those names), with a line naming them; Ctrl-C is ignored
+    meanwhile (a few seconds at most), so that nothing is left running."""
+    import signal
+    import threading
+
+    running = running_services(settings)
+    left = sorted(running if only is None else running & only)
+    if not left:
+        return
+    say(f"stopping at once: killing {', '.join(left)}")
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        for name in left:
+            process.stop(settings.run_dir, name, timeout=0)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    say(f"killed {', '.join(left)}")
+
+
+def _stop_in_order(settings: Settings, say: Callable[[str], object], only: set[str] | None) -> None:
+    """:func:`stop_all`'s graceful stop: the stream query, then the four chains at once."""
 
     def wanted(*names: str) -> bool:
         return only is None or bool(only.intersection(names))
@@ -460,15 +501,14 @@ def stop_all(settings: Settings, quiet: bool = False, only: set[str] | None = No
             )
         ],
     ]
-    with ThreadPoolExecutor(max_workers=len(chains), thread_name_prefix="stop") as pool:
-        done = list(pool.map(lambda chain: [stop() for stop, _said in chain], chains))
+    pool = ThreadPoolExecutor(max_workers=len(chains), thread_name_prefix="stop")
+    futures = [pool.submit(lambda chain=chain: [stop() for stop, _ in chain]) for chain in chains]
+    pool.shutdown(wait=False)  # a Ctrl-C while they run is not held up by them (_kill_left)
+    done = [future.result() for future in futures]
     for chain, stopped in zip(chains, done, strict=True):
         for (_stop, said), ran in zip(chain, stopped, strict=True):
             if ran:
                 say(said)
-    if only is None:  # every service stopped: none is shown as ended on its own any more
-        for record in settings.run_dir.glob("*.ended.json"):
-            process.forget_ended(settings.run_dir, record.name.removesuffix(".ended.json"))
 
 
 def up_summary(settings: Settings, request: UpRequest = SERVICES_UP) -> str:
