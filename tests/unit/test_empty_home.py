@@ -123,7 +123,7 @@ def test_a_failed_dbt_run_on_the_thrift_target_with_no_server_names_what_starts_
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"note: nothing listens on 127.0.0.1:{port} (PINLAKE_THRIFT_PORT), the Spark Thrift "
         f"server of the thrift target: `{PINLAKE.at(home)} services up --thrift` starts this "
-        "home's"
+        "home's Thrift server"
     )
     settings = Settings(home=home, thrift_port=port)
     with socket.socket() as server:

@@ -210,7 +210,7 @@ def _failure_hint(settings: Settings, args: list[str]) -> str:
         return (
             f"nothing listens on {settings.thrift_host}:{settings.thrift_port}"
             " (PINLAKE_THRIFT_PORT), the Spark Thrift server of the thrift target:"
-            f" `{PINLAKE} services up --thrift` starts this home's"
+            f" `{PINLAKE} services up --thrift` starts this home's Thrift server"
         )
     return ""
 
