@@ -234,6 +234,24 @@ def test_up_refuses_a_cluster_of_another_size_at_once(tmp_path):
     message = str(failure.value)
     assert "kafka (pid" in message and "brokers=3" in message and "not " in message
     assert "brokers=1" in message
+    # helper-78: a shell without the home's PINLAKE_KAFKA__BROKERS=3 is told the command that
+    # asks for the cluster as it runs, not only `services down`
+    again = f"{PINLAKE} services up --no-stream --kafka-brokers 3"
+    assert f"; to use them as they run, ask for that: `{again}`; or stop them first: `" in message
+    manager.check_configuration(kafka_broker.with_brokers(settings_for(tmp_path, 19092), 3))
+    # and a shell that exports three brokers, on a home of one: the count is written out
+    one = tmp_path / "one"
+    pretend_running(settings_for(one, 19092), "kafka", kafka_broker.config(settings_for(one)))
+    with pytest.raises(PinlakeError) as failure:
+        manager.check_configuration(settings_for(one, 19092, brokers=3))
+    assert f"ask for that: `{PINLAKE} services up --no-stream --kafka-brokers 1`" in str(
+        failure.value
+    )
+    # another difference than an option's (the broker's port): no command to ask, only down
+    with pytest.raises(PinlakeError) as failure:
+        manager.check_configuration(settings_for(tmp_path, 19500))
+    assert "ask for that" not in str(failure.value)
+    assert str(failure.value).endswith(f"; stop them first: `{PINLAKE.at(tmp_path)} services down`")
 
 
 def test_storage_formatted_for_another_count_is_refused(tmp_path):

@@ -180,6 +180,12 @@ def test_the_stream_trigger_is_part_of_the_query(tmp_path):
     manager.check_configuration(settings, UpRequest(stream=True, trigger_seconds=1.0))
     with pytest.raises(PinlakeError, match=r"trigger_seconds=1\.0, not trigger_seconds=2\.5"):
         manager.check_configuration(settings, UpRequest(stream=True, trigger_seconds=2.5))
+    # the call that asks for the query as it runs is named (an option's difference)
+    pretend_running(settings, "stream", stream_process.config(settings, 5.0))
+    with pytest.raises(PinlakeError) as failure:
+        manager.check_configuration(settings, UpRequest(stream=True))
+    assert f"ask for that: `{PINLAKE} services up --trigger-seconds 5`" in str(failure.value)
+    manager.check_configuration(settings, UpRequest(stream=True, trigger_seconds=5.0))
     manager.check_configuration(
         settings, UpRequest(stream=False)
     )  # --no-stream leaves the query alone

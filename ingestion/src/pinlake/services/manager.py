@@ -156,8 +156,42 @@ def check_configuration(settings: Settings, request: UpRequest = BROKER_AND_API)
     )
     if others:
         message += "; also running: " + ", ".join(f"{o.name} (pid {o.pid})" for o in others)
-    message += f"; stop them first: `{PINLAKE.at(settings.home)} services down`"
+    if again := _as_they_run(settings, request):
+        message += f"; to use them as they run, ask for that: `{again}`; or stop them first"
+    else:
+        message += "; stop them first"
+    message += f": `{PINLAKE.at(settings.home)} services down`"
     raise PinlakeError(message)
+
+
+def _as_they_run(settings: Settings, request: UpRequest) -> str | None:
+    """The ``services up`` command (:func:`up_command`) that asks, in this shell, for the
+    services of this home as they run, when its options alone make the difference: the Kafka
+    nodes' count (``--kafka-brokers``), the cluster's workers (``--workers``) and the stream
+    query's trigger (``--trigger-seconds``), which a shell without the home's exports does not
+    say (helper-78: a pasted ``services up --thrift`` on a home of three brokers was refused,
+    and the only way out named was ``services down``, which loses the in-memory S3 bucket).
+    Checked against the configuration records; None when another difference remains (ports,
+    addresses, the topics' prefix: settings of the shell, not options)."""
+    shell = settings
+    nodes = kafka_broker.running_names(settings) if not settings.kafka.external else []
+    try:
+        if nodes:
+            settings = kafka_broker.with_brokers(settings, len(nodes))
+        running = running_services(settings)
+        workers = [n for n in standalone.SERVICE_NAMES if n != standalone.MASTER and n in running]
+        if request.spark_cluster and workers:
+            settings = standalone.with_workers(settings, len(workers))
+    except (PinlakeError, ValueError):  # a list of servers that names another count
+        return None
+    stream = process.running(settings.run_dir, stream_process.NAME)
+    if request.stream and stream is not None and stream.config:
+        trigger = stream.config.get("trigger_seconds", request.trigger_seconds)
+        request = replace(request, trigger_seconds=float(trigger))
+    wanted = wanted_configs(settings, request)
+    if any(process.mismatch(settings.run_dir, name, config) for name, config in wanted.items()):
+        return None
+    return up_command(settings, request, shell)
 
 
 @contextmanager
@@ -580,13 +614,18 @@ def _running_from_before(settings: Settings, request: UpRequest) -> str:
     return f", also running from before: {', '.join(named)}" if named else ""
 
 
-def up_command(settings: Settings, request: UpRequest = SERVICES_UP) -> str:
+def up_command(
+    settings: Settings, request: UpRequest = SERVICES_UP, shell: Settings | None = None
+) -> str:
     """``pinlake services up`` with the options of a call that asked for ``request`` (the broker
     count, workers and source database of ``settings``), for a line that call prints telling
     its user to run it again: with ``--s3`` added, say, it asks for the same services
     (helper-74: ``services up --no-stream``'s warning named ``services up --s3``, which starts
     the stream query too; after ``--kafka-brokers 3`` it is refused, the broker running with
-    another configuration). Pure."""
+    another configuration). ``shell``: the settings of the shell the line is for, when they are
+    not ``settings``: the broker and worker counts are then written whenever they differ from
+    its own too (the default count in a shell that exports another). Pure."""
+    shell = shell or settings
     words = [str(PINLAKE), "services", "up"]
     if not request.stream:
         words.append("--no-stream")
@@ -594,8 +633,9 @@ def up_command(settings: Settings, request: UpRequest = SERVICES_UP) -> str:
         words.append(f"--trigger-seconds {request.trigger_seconds:g}")
     if settings.source_db == "mariadb":
         words.append("--source-db mariadb")
-    if not settings.kafka.external and settings.kafka.brokers != 1:
-        words.append(f"--kafka-brokers {settings.kafka.brokers}")
+    brokers = settings.kafka.brokers
+    if not settings.kafka.external and (brokers != 1 or brokers != shell.kafka.brokers):
+        words.append(f"--kafka-brokers {brokers}")
     if request.s3:
         words.append("--s3")
     if request.thrift:
@@ -605,7 +645,8 @@ def up_command(settings: Settings, request: UpRequest = SERVICES_UP) -> str:
     if request.spark_cluster:
         workers = settings.spark_cluster.workers
         default = type(settings.spark_cluster).model_fields["workers"].default
-        words.append("--spark-cluster" if workers == default else f"--workers {workers}")
+        same = workers == default and workers == shell.spark_cluster.workers
+        words.append("--spark-cluster" if same else f"--workers {workers}")
     return " ".join(words)
 
 
