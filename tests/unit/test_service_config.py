@@ -852,3 +852,32 @@ def test_up_with_s3_says_whether_it_created_the_bucket(tmp_path, monkeypatch):
         "S3 server (moto, in memory): `export AWS_ENDPOINT_URL=http://127.0.0.1:"
     )
     assert hint.endswith(" PINLAKE_BUCKET=s3://pinlake-topics/x` for the other commands")
+
+
+def test_two_services_up_of_one_home_take_turns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """helper-78: two ``services up --thrift`` at once both started the shared metastore's
+    schema work, one "adopting" what the other had just created. A second call now says it
+    waits for the first, and starts nothing until the first is done."""
+    import threading
+
+    from filelock import FileLock
+
+    settings = settings_for(tmp_path, 19960)
+    calls: list[str] = []
+    monkeypatch.setattr(manager, "start_all", lambda *_a, **_k: calls.append("start_all"))
+    monkeypatch.setattr(manager, "up_summary", lambda *_a, **_k: "services up: …")
+    first = FileLock(str(settings.run_dir / "services.lock"))
+    settings.run_dir.mkdir(parents=True)
+    first.acquire()  # a services up of this home runs
+    second = threading.Thread(target=manager.services_up, args=(settings,))
+    second.start()
+    deadline = time.monotonic() + 10
+    while "waiting for another" not in capsys.readouterr().out:
+        assert time.monotonic() < deadline, "no line says the second call waits"
+        time.sleep(0.05)
+    assert calls == []  # nothing started while the first holds the home
+    first.release()
+    second.join(timeout=10)
+    assert not second.is_alive() and calls == ["start_all"]

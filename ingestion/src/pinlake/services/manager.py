@@ -689,10 +689,45 @@ def s3_hint(settings: Settings, again: str | None = None) -> str:
     return line
 
 
+@contextmanager
+def one_at_a_time(settings: Settings) -> Iterator[None]:
+    """Hold this home's services lock (``run/services.lock``, a :mod:`filelock` lock, taken by
+    :func:`services_up` and :func:`services_down`) while the block runs. Two ``services up`` at
+    once on one home raced each other (helper-78): both said they started the shared
+    metastore, one "adopted" the schema the other had just created and rewrote its version
+    row, and another pair failed saying the metastore database was in use. A call that finds
+    the lock held says so on one line and waits (Ctrl-C stops the wait); then it reuses what
+    the other started, or refuses it when asked for another configuration."""
+    from filelock import FileLock, Timeout
+
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(settings.run_dir / "services.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        console.print(
+            f"waiting for another `services up` or `services down` of {settings.home} to finish",
+            markup=False,
+            soft_wrap=True,
+        )
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def services_up(settings: Settings, request: UpRequest = SERVICES_UP) -> None:
     """``pinlake services up``: :func:`start_all` of ``request``, then one summary line (and,
-    for MariaDB, how the source commands select it). On Ctrl-C the services this call started
-    are stopped again (those that ran before it run on) and KeyboardInterrupt goes on."""
+    for MariaDB, how the source commands select it), one call per home at a time
+    (:func:`one_at_a_time`). On Ctrl-C the services this call started are stopped again (those
+    that ran before it run on) and KeyboardInterrupt goes on."""
+    with one_at_a_time(settings):
+        _services_up(settings, request)
+
+
+def _services_up(settings: Settings, request: UpRequest) -> None:
+    """:func:`services_up` once it holds the home's lock."""
     before = running_services(settings)
     try:
         start_all(settings, request)
@@ -752,8 +787,13 @@ def services_up(settings: Settings, request: UpRequest = SERVICES_UP) -> None:
 
 
 def services_down(settings: Settings) -> None:
-    """``pinlake services down``: :func:`stop_all`."""
-    stop_all(settings)
+    """``pinlake services down``: :func:`stop_all`, not while a ``services up`` of the home runs
+    (:func:`one_at_a_time`; a home without a run folder has nothing running)."""
+    if settings.run_dir.is_dir():
+        with one_at_a_time(settings):
+            stop_all(settings)
+    else:
+        stop_all(settings)
     console.print("[green]✓[/] services down")
 
 
