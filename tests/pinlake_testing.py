@@ -6,6 +6,8 @@ import contextlib
 import os
 import random
 import socket
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -369,3 +371,16 @@ def cli_exit_code(monkeypatch: object, home: Path, *args: str) -> int | str | No
     finally:
         get_settings.cache_clear()
     raise AssertionError("the command returned without an exit code")
+
+
+def foreground_job(script: str) -> subprocess.Popen:
+    """``python -c script`` with its output piped (text), in its own process group, as a
+    terminal's foreground job: a Ctrl-C (``os.killpg(job.pid, SIGINT)``) reaches it and its
+    children, a ``kill`` (``job.send_signal``) it alone."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )

@@ -13,10 +13,12 @@ import logging
 import os
 import shlex
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pinlake_testing import foreground_job
 
 from pinlake.cli import main
 from pinlake.config import Settings
@@ -172,7 +174,6 @@ def test_a_second_signal_kills_the_driver_jvm_at_once_and_is_reported() -> None:
     the driver JVM (no hook runs, nothing is printed; the checkpoint replays what it cut short)
     and marks the stop as hurried, so the stage reports it and ends 130. A real child process
     stands in for the driver JVM that PySpark launched (``sparkContext._gateway.proc``)."""
-    import subprocess
     import sys
     from types import SimpleNamespace
 
@@ -388,7 +389,6 @@ def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
     traceback dbt prints of its KeyboardInterrupt (about 40 lines)."""
     import os
     import signal
-    import subprocess
     import textwrap
     import time
 
@@ -404,13 +404,7 @@ def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
             print("interrupted", flush=True)
             sys.exit(130)
         """)
-    runner = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
+    runner = foreground_job(script)
     assert runner.stdout.readline() == "ready\n"
     started = time.monotonic()
     os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C does: the whole group
@@ -428,7 +422,6 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_and_tells_its_dbt_child(tmp_path
     Now it stops as on Ctrl-C, with the same clean-up: here ``pinlake dbt build`` sends its dbt
     child SIGINT (which reached pinlake only), lets it clean up, and exits 143 with one line."""
     import signal
-    import subprocess
     import textwrap
 
     child, marker = _fake_dbt(tmp_path)
@@ -438,13 +431,7 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_and_tells_its_dbt_child(tmp_path
         dbt.dbt_executable = lambda: {str(child)!r}
         cli.main(["--home", {str(tmp_path / "home")!r}, "dbt", "build"])
         """)
-    runner = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    runner = foreground_job(script)
     assert runner.stdout.readline() == "ready\n"
     runner.send_signal(signal.SIGTERM)  # to pinlake only, not its group
     assert runner.wait(timeout=30) == 143
@@ -458,7 +445,6 @@ def test_another_exception_while_dbt_runs_tells_the_dbt_child_and_goes_on(tmp_pa
     ``local`` target holds its Spark JVM and the home's embedded metastore, which the task's
     retry then could not open. The child is now told (SIGINT), ends on its own, and the
     exception goes on."""
-    import subprocess
     import textwrap
 
     child, marker = _fake_dbt(tmp_path)
@@ -476,13 +462,7 @@ def test_another_exception_while_dbt_runs_tells_the_dbt_child_and_goes_on(tmp_pa
             print(exc, flush=True)
             sys.exit(1)
         """)
-    runner = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    runner = foreground_job(script)
     assert runner.stdout.readline() == "ready\n"
     runner.send_signal(signal.SIGUSR1)  # to the task's process only
     assert runner.wait(timeout=30) == 1
@@ -496,7 +476,6 @@ def test_sigterm_while_the_output_forwarders_start_still_tells_the_dbt_child(tmp
     on but before pinlake waited on the child (its second output thread not started yet), so
     pinlake ended with 143 and left dbt running, never told. Here each output thread's start
     is followed by a pause, which holds pinlake in that window when the signal comes."""
-    import subprocess
     import textwrap
 
     child, marker = _fake_dbt(tmp_path)
@@ -513,13 +492,7 @@ def test_sigterm_while_the_output_forwarders_start_still_tells_the_dbt_child(tmp
         dbt.dbt_executable = lambda: {str(child)!r}
         cli.main(["--home", {str(tmp_path / "home")!r}, "dbt", "build"])
         """)
-    runner = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    runner = foreground_job(script)
     assert runner.stdout.readline() == "ready\n"  # passed on by the first thread
     runner.send_signal(signal.SIGTERM)
     assert runner.wait(timeout=30) == 143
@@ -536,7 +509,6 @@ def test_a_signal_while_the_process_exits_does_not_change_how_its_command_ended(
     after a summary that said it had stopped well. Here the signal is sent while the process
     finalizes (an object of ``__main__`` cleared then): the process ends with its command's own
     code (``services status`` on a home whose services are down: 3) and prints nothing more."""
-    import subprocess
     import textwrap
 
     script = textwrap.dedent(f"""\

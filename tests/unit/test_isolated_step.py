@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pinlake_testing import foreground_job
 
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
@@ -67,13 +68,7 @@ def _runner(tmp_path: Path, child: list[str] | None, options: str) -> subprocess
             print("timed out", flush=True)
             sys.exit(1)
         """)
-    return subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return foreground_job(script)
 
 
 @pytest.mark.parametrize(
