@@ -81,6 +81,32 @@ for _name in DROPPED_FROM_SHELL:
     del os.environ[_name]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (a CI job's cancel, ``timeout``) ends the run as Ctrl-C does
+    (:func:`_terminated`), so that the session fixtures' teardown stops what they started: by
+    default it ended pytest at once, its xdist workers with it, and left their brokers, APIs
+    and servers running."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        worker = hasattr(config, "workerinput")  # xdist's mark of a worker's config
+        signal.signal(signal.SIGTERM, functools.partial(_terminated, worker))
+
+
+def _terminated(worker: bool, _signum: int, _frame: object) -> None:
+    """SIGTERM's handler: in xdist's controller, passed on to its workers (a ``timeout`` or a CI
+    runner signals the controller alone), which end their sessions, teardown included, and
+    then the controller; in a worker, or a run without workers, KeyboardInterrupt, which pytest
+    ends the session with, its fixtures' teardown included."""
+    import psutil
+
+    workers = [] if worker else psutil.Process().children()
+    for child in workers:
+        child.send_signal(signal.SIGTERM)
+    if not workers:
+        raise KeyboardInterrupt
+
+
 def pytest_report_header() -> list[str]:
     """The variables of the shell this run ignores (:data:`DROPPED_FROM_SHELL`)."""
     if not DROPPED_FROM_SHELL:
