@@ -208,3 +208,30 @@ def test_the_steps_a_hint_names_are_the_clis_commands_in_the_demos_order() -> No
     )
     with pytest.raises(ValueError):
         steps_before("report")
+
+
+def test_output_to_a_pipe_whose_reader_is_gone_ends_nothing(tmp_path) -> None:
+    """helper-79: Ctrl-C on ``services up | tee log`` ended tee too; the clean-up's first line
+    ("stopping what this call started") then raised rich's ``SystemExit(1)`` for the broken
+    pipe, and every service ran on, unsaid; ``services status | head -3`` ended with exit 1.
+    Printing to a pipe nobody reads now drops the text and the command goes on."""
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "went-on"
+    code = (
+        "from pinlake.console import console, err_console\n"
+        "console.print('stopping what this call started')\n"
+        "console.print('stopped the stream query')\n"
+        "err_console.print('error: interrupted')\n"
+        f"open({str(marker)!r}, 'w').write('yes')\n"
+    )
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone
+    try:
+        done = subprocess.run([sys.executable, "-c", code], stdout=write, stderr=write, timeout=60)
+    finally:
+        os.close(write)
+    assert done.returncode == 0
+    assert marker.read_text() == "yes"

@@ -169,9 +169,30 @@ def output_width(stream: TextIO | None) -> int | None:
     return None if terminal else PIPE_WIDTH
 
 
+class _Console(Console):
+    """rich's Console whose output going nowhere ends nothing: rich's ``on_broken_pipe`` (its
+    documented hook for a subclass) raised ``SystemExit(1)`` at the first line printed after the
+    reader of a pipe had gone. After a Ctrl-C that ended a ``| tee`` too, that line was
+    ``services up``'s "stopping what this call started", and every service it had started ran
+    on, with nothing said (helper-79); ``services status | head -3`` ended with exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        """The reader is gone: this console says nothing more, and its descriptor is pointed at
+        ``/dev/null`` (what else writes there is dropped too, not failed); the command goes on
+        (Python's advice for SIGPIPE: the ``signal`` module's "Note on SIGPIPE")."""
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self.file.fileno())
+        except (OSError, ValueError, AttributeError):  # not a real file (a test's capture)
+            pass
+        finally:
+            os.close(devnull)
+
+
 def _console(stream: TextIO, stderr: bool) -> Console:
     width = output_width(stream)
-    return Console(stderr=stderr, highlight=False, width=width, soft_wrap=width is not None)
+    return _Console(stderr=stderr, highlight=False, width=width, soft_wrap=width is not None)
 
 
 console = _console(sys.stdout, stderr=False)
