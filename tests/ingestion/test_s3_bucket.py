@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pinlake_testing import isolated_settings
 
 from pinlake.bucket import layout
 from pinlake.bucket.layout import S3Path, location
@@ -231,7 +232,11 @@ def test_services_up_warns_when_nothing_serves_the_buckets_endpoint_on_this_mach
     from pinlake.services import s3_server as service
 
     ours, other = process.free_ports(2)
-    settings = Settings(home=tmp_path, bucket="s3://pinlake-topics", s3=S3Settings(port=ours))
+    # the broker and the API on free ports: its `services up` must not meet whatever else runs
+    # on this machine's defaults (a new user's Kafka on 9092 failed it with "port in use")
+    settings = isolated_settings(tmp_path).model_copy(
+        update={"bucket": "s3://pinlake-topics", "s3": S3Settings(port=ours)}
+    )
     at_ours = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{ours}"}
     assert service.serves_endpoint(settings, at_ours)
     assert service.serves_endpoint(settings, {"AWS_ENDPOINT_URL": f"http://localhost:{ours}/"})
