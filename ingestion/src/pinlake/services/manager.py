@@ -12,9 +12,11 @@ settings ask for, and otherwise fails at once, before starting anything
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from types import ModuleType
 
@@ -467,9 +469,6 @@ def _kill_left(settings: Settings, say: Callable[[str], object], only: set[str] 
     """Kill at once (SIGKILL, :func:`.process.stop` with no grace) every service of this home
     that still runs (``only``: of those names), with a line naming them; Ctrl-C is ignored
     meanwhile (a few seconds at most), so that nothing is left running."""
-    import signal
-    import threading
-
     running = running_services(settings)
     left = sorted(running if only is None else running & only)
     if not left:
@@ -789,10 +788,7 @@ def _services_up(settings: Settings, request: UpRequest) -> None:
 def services_down(settings: Settings) -> None:
     """``pinlake services down``: :func:`stop_all`, not while a ``services up`` of the home runs
     (:func:`one_at_a_time`; a home without a run folder has nothing running)."""
-    if settings.run_dir.is_dir():
-        with one_at_a_time(settings):
-            stop_all(settings)
-    else:
+    with one_at_a_time(settings) if settings.run_dir.is_dir() else nullcontext():
         stop_all(settings)
     console.print("[green]✓[/] services down")
 
