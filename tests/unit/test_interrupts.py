@@ -9,12 +9,15 @@ on a real API in tests/integration/test_ingestion_producer.py.
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import shlex
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -306,6 +309,45 @@ def test_a_second_ctrl_c_during_the_clean_up_kills_what_is_left_instead_of_leavi
             gone = not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
             assert gone, f"{name} (pid {pid}) runs on"
     finally:
+        for name in pids:
+            process.kill(run, name)
+
+
+def test_a_ctrl_c_while_the_chains_stop_still_says_what_they_stopped_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The second Ctrl-C came while the chains stopped at once: the S3 server and the API had
+    stopped, Kafka had not. The kill line named only Kafka and no line said that the S3 server
+    and the API were stopped (they were). Now each stop that ended before the Ctrl-C has its
+    line, then the kill line names the rest."""
+    settings = Settings(home=tmp_path / "home")
+    run, log = settings.run_dir, settings.logs_dir / "sleep.log"
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    pids = {name: process.spawn(run, log, name, sleep) for name in ("api", "kafka", "s3")}
+    release = threading.Event()
+
+    def kafka_stop_interrupted(_settings: Settings, *_args: object, **_kwargs: object) -> bool:
+        deadline = time.monotonic() + 30
+        while process.read_pid(run, "s3") is not None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the S3 server's chain ends first
+        _thread.interrupt_main(signal.SIGINT)  # the second Ctrl-C, while Kafka stops
+        release.wait(30)
+        return False
+
+    monkeypatch.setattr(manager.kafka_broker, "stop", kafka_stop_interrupted)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            manager.stop_all(settings, only={"api", "kafka", "s3"})
+        out = capsys.readouterr().out
+        assert "stopped the ingestion API" in out
+        assert "stopped the S3 server" in out
+        assert "stopping at once: killing kafka\n" in out
+        assert out.index("stopped the S3 server") < out.index("stopping at once")
+        assert manager.running_services(settings) == set()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        release.set()
         for name in pids:
             process.kill(run, name)
 

@@ -450,8 +450,8 @@ def stop_all(settings: Settings, quiet: bool = False, only: set[str] | None = No
     ``quiet``).
 
     A Ctrl-C or SIGTERM while it stops (a second one, when a first asked for this clean-up)
-    hurries it instead of abandoning it: what is left of those services is killed at once
-    (:func:`_kill_left`), then KeyboardInterrupt goes on. A second Ctrl-C during the stream
+    hurries it instead of abandoning it: the services stopped before it have their lines, what
+    is left of them is killed at once (:func:`_kill_left`), then KeyboardInterrupt goes on. A second Ctrl-C during the stream
     query's graceful stop ended ``services up``'s clean-up there and left nine services running
     (helper-78)."""
     say = (lambda _m: None) if quiet else console.print
@@ -534,14 +534,28 @@ def _stop_in_order(settings: Settings, say: Callable[[str], object], only: set[s
             )
         ],
     ]
+    # what each chain's stops returned so far: a Ctrl-C while they run still shows what they
+    # stopped before it (then _kill_left names the rest)
+    done: list[list[bool]] = [[] for _ in chains]
+
+    def run(chain: list[tuple[Callable[[], bool], str]], results: list[bool]) -> None:
+        for stop, _said in chain:
+            results.append(stop())
+
     pool = ThreadPoolExecutor(max_workers=len(chains), thread_name_prefix="stop")
-    futures = [pool.submit(lambda chain=chain: [stop() for stop, _ in chain]) for chain in chains]
+    futures = [
+        pool.submit(run, chain, results) for chain, results in zip(chains, done, strict=True)
+    ]
     pool.shutdown(wait=False)  # a Ctrl-C while they run is not held up by them (_kill_left)
-    done = [future.result() for future in futures]
-    for chain, stopped in zip(chains, done, strict=True):
-        for (_stop, said), ran in zip(chain, stopped, strict=True):
-            if ran:
-                say(said)
+    try:
+        for future in futures:
+            future.result()
+    finally:
+        for chain, results in zip(chains, done, strict=True):
+            # (the chain of a Ctrl-C: fewer results than stops)
+            for (_stop, said), ran in zip(chain, list(results), strict=False):
+                if ran:
+                    say(said)
 
 
 def up_summary(settings: Settings, request: UpRequest = SERVICES_UP) -> str:
