@@ -16,9 +16,9 @@ import httpx
 import pytest
 from ingestion_helpers import marked, read_topic
 
-from pinlake import kafka
+from pinlake import cli, kafka
 from pinlake.config import ApiSettings, KafkaSettings, Settings
-from pinlake.errors import PinlakeError
+from pinlake.errors import TERMINATED, PinlakeError
 from pinlake.produce import ProduceToApi
 from pinlake.produce.http import post_events, post_records
 from pinlake.services import api_process, kafka_broker
@@ -109,28 +109,33 @@ def _paced(marker: str, seconds: float = 0.005):
         i += 1
 
 
-def _ctrl_c_once(count: Callable[[], int]) -> threading.Thread:
-    """SIGINT to this process (its main thread) once ``count()`` is above 100."""
+def _ctrl_c_once(count: Callable[[], int], sig: int = signal.SIGINT) -> threading.Thread:
+    """``sig`` (SIGINT: Ctrl-C) to this process (its main thread) once ``count()`` is above
+    100."""
 
     def interrupt() -> None:
         while count() <= 100:
             time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), sig)
 
     thread = threading.Thread(target=interrupt, daemon=True)
     thread.start()
     return thread
 
 
-def test_ctrl_c_ends_a_run_with_what_was_acknowledged(kafka_services, marker, capsys):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_ends_a_run_with_what_was_acknowledged(kafka_services, marker, capsys, sig):
     """Ctrl-C during ``produce --to api`` (asyncio's runner cancels the run): the summary says
     what the API acknowledged, every acknowledged record is in Kafka, and the command then ends
-    as Ctrl-C does. A new user's Ctrl-C printed nothing of what had been sent."""
+    as Ctrl-C does. A new user's Ctrl-C printed nothing of what had been sent. SIGTERM, through
+    the CLI's handler, does the same (helper-80: 18 of 18 runs ended with no summary, a few
+    with tracebacks from inside the event loop, one hung)."""
     assert threading.current_thread() is threading.main_thread()  # where signals are handled
     # Python's own handler, as in a `pinlake produce` process (a Spark test of this worker may
     # have set the session's): asyncio's runner only takes SIGINT over from that one
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    drawn = marker + "a"
+    drawn = marker + sig.name
+    on_sigterm = signal.signal(signal.SIGTERM, cli._terminate)  # as `pinlake produce` runs
     try:
         events = _paced(drawn)
         seen = {"n": 0}
@@ -140,7 +145,7 @@ def test_ctrl_c_ends_a_run_with_what_was_acknowledged(kafka_services, marker, ca
                 seen["n"] += 1
                 yield event
 
-        _ctrl_c_once(lambda: seen["n"])
+        _ctrl_c_once(lambda: seen["n"], sig)
         res = post_records(kafka_services, counted(), ProduceToApi(), show_progress=False)
         assert res.interrupted and not res.stopped and res.failed == 0
         in_kafka = sum(
@@ -154,14 +159,17 @@ def test_ctrl_c_ends_a_run_with_what_was_acknowledged(kafka_services, marker, ca
 
         # the command: the summary table, then KeyboardInterrupt (the CLI: "error: interrupted")
         seen["n"] = 0
-        events = _paced(marker + "b")
-        _ctrl_c_once(lambda: seen["n"])
+        events = _paced(marker + sig.name + "b")
+        _ctrl_c_once(lambda: seen["n"], sig)
         with pytest.raises(KeyboardInterrupt):
             post_events(kafka_services, counted(), ProduceToApi())
         out = capsys.readouterr().out
         assert "(interrupted)" in out and "records in flight (not counted)" in out
+        assert TERMINATED.is_set() == (sig == signal.SIGTERM)  # the CLI's "error: terminated"
     finally:
+        signal.signal(signal.SIGTERM, on_sigterm)
         signal.signal(signal.SIGINT, previous)
+        TERMINATED.clear()
 
 
 def test_external_cluster_skips_the_local_broker_and_warns_of_its_smaller_topics(

@@ -771,11 +771,21 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _terminate(_signum: int, _frame: FrameType | None) -> None:
+def _terminate(_signum: int, frame: FrameType | None) -> None:
     """SIGTERM's handler (``kill``, ``timeout``, a supervisor's stop): stop as Ctrl-C does, with
     the same clean-up (Python's default would end the process at once, leaving running what a
-    command started, e.g. the services of a ``pinlake demo`` in its first step)."""
+    command started, e.g. the services of a ``pinlake demo`` in its first step).
+
+    As Ctrl-C does *now*: when a handler has taken SIGINT over from Python's own, that handler
+    runs, as for a Ctrl-C. asyncio's runner (``produce --to api``) cancels the run's task, which
+    then reports what was acknowledged; a Spark session's handler cancels its jobs
+    (:func:`pinlake.spark.interrupt_spark`). A KeyboardInterrupt raised at once inside
+    the event loop instead broke it: no summary, tracebacks, and once a hang (helper-80)."""
     TERMINATED.set()
+    on_ctrl_c = signal.getsignal(signal.SIGINT)
+    if callable(on_ctrl_c) and on_ctrl_c is not signal.default_int_handler:
+        on_ctrl_c(signal.SIGINT, frame)
+        return
     raise KeyboardInterrupt
 
 
