@@ -67,7 +67,8 @@ def original_select(url: str, table: str, offset: int) -> dict:
 
 
 def test_reference_rows_keep_mysql_types_and_isoformat_works(server, aicore_dir):
-    inserted = load_reference(server, aicore_dir, url=None)  # the URL: PINLAKE_SOURCE_DB=mariadb
+    # force: the module's server may hold the other test's load; the URL: PINLAKE_SOURCE_DB=mariadb
+    inserted = load_reference(server, aicore_dir, url=None, force=True)
     assert server.source_db_url.startswith("mysql+pymysql://pinlake:")
     assert inserted == {"pin": 2019, "geo": 11154, "user": 11154}
     engine = create_engine(server.source_db_url)
@@ -100,7 +101,7 @@ def test_reference_rows_keep_mysql_types_and_isoformat_works(server, aicore_dir)
 
 
 def test_decimal_coordinates_json_dumps_default_str(server, aicore_dir):
-    load_reference(server, aicore_dir, url=None, coordinates="decimal")
+    load_reference(server, aicore_dir, url=None, coordinates="decimal", force=True)
     engine = create_engine(server.source_db_url)
     try:
         columns = {c["name"]: c["type"] for c in inspect(engine).get_columns("geolocation_data")}

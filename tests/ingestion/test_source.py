@@ -93,10 +93,15 @@ def test_load_reference(settings, aicore_dir):
     engine.dispose()
 
 
-def test_load_reference_replaces_synthetic(settings, aicore_dir):
+def test_load_reference_replaces_synthetic_only_when_forced(settings, aicore_dir):
+    """As ``source init`` does: a filled database is replaced only with ``force`` (helper-80:
+    ``source load`` replaced 2,000 synthetic rows a table without a word)."""
     init_source(settings, rows=20, seed=1, url=None, force=False)
-    load_reference(settings, aicore_dir, url=None)
+    with pytest.raises(PinlakeError, match=r"already has data \(.*20 rows.*\); use --force"):
+        load_reference(settings, aicore_dir, url=None)
     engine = engine_for(settings)
+    assert row_count(engine)["geo"] == 20  # untouched
+    load_reference(settings, aicore_dir, url=None, force=True)
     assert row_count(engine)["geo"] == 11154
     engine.dispose()
 
@@ -108,7 +113,10 @@ def test_cli_source_init_and_load(home, aicore_dir, capsys):
     assert run_cli(["source", "init", "--rows", "200"]) == 1
     assert "--force" in one_error_line(capsys)
     assert run_cli(["source", "init", "--rows", "100", "--force"]) == 0
-    assert run_cli(["source", "load", str(aicore_dir)]) == 0
+    capsys.readouterr()
+    assert run_cli(["source", "load", str(aicore_dir)]) == 1
+    assert "--force" in one_error_line(capsys)
+    assert run_cli(["source", "load", str(aicore_dir), "--force"]) == 0
 
 
 @pytest.mark.parametrize(

@@ -311,12 +311,13 @@ def source_init(
 def source_load(
     directory: Annotated[Path, typer.Argument(help="Folder in the reference-data/aicore layout.")],
     url: UrlOpt = None,
+    force: Annotated[bool, typer.Option(help="Replace existing tables.")] = False,
     coordinates: CoordinatesOpt = Coordinates.double,
 ) -> None:
     """Load real rows (geolocation_data.csv, user_data.csv, pinterest_data*.jsonl) instead."""
     from pinlake.pipeline.steps import SourceLoad
 
-    _step(SourceLoad(directory=directory, url=url, coordinates=coordinates.value))
+    _step(SourceLoad(directory=directory, url=url, force=force, coordinates=coordinates.value))
 
 
 # ---- producing ----------------------------------------------------------------------------

@@ -66,6 +66,8 @@ class SourceLoad:
     url: str | None = None
     #: ``double`` or ``decimal`` (pinlake.source.db.replace_tables)
     coordinates: str = "double"
+    #: replace tables that have rows (else refused, as by SourceInit)
+    force: bool = False
 
 
 @dataclass
@@ -148,7 +150,11 @@ def source_load(settings: Settings, options: SourceLoad) -> SourceResult:
 
     start = time.perf_counter()
     rows = load_reference(
-        settings, options.directory, url=options.url, coordinates=options.coordinates
+        settings,
+        options.directory,
+        url=options.url,
+        coordinates=options.coordinates,
+        force=options.force,
     )
     return SourceResult(rows, time.perf_counter() - start)
 

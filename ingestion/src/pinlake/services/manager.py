@@ -451,9 +451,9 @@ def stop_all(settings: Settings, quiet: bool = False, only: set[str] | None = No
 
     A Ctrl-C or SIGTERM while it stops (a second one, when a first asked for this clean-up)
     hurries it instead of abandoning it: the services stopped before it have their lines, what
-    is left of them is killed at once (:func:`_kill_left`), then KeyboardInterrupt goes on. A second Ctrl-C during the stream
-    query's graceful stop ended ``services up``'s clean-up there and left nine services running
-    (helper-78)."""
+    is left of them is killed at once (:func:`_kill_left`), then KeyboardInterrupt goes on. A
+    second Ctrl-C during the stream query's graceful stop ended ``services up``'s clean-up there
+    and left nine services running (helper-78)."""
     say = (lambda _m: None) if quiet else console.print
     try:
         _stop_in_order(settings, say, only)

@@ -111,13 +111,20 @@ def _count_lines(path: Path) -> int:
 
 
 def load_reference(
-    settings: Settings, directory: Path, *, url: str | None, coordinates: str = "double"
+    settings: Settings,
+    directory: Path,
+    *,
+    url: str | None,
+    coordinates: str = "double",
+    force: bool = False,
 ) -> dict[str, int]:
     """Replace the source tables with the real rows in ``directory``; returns the rows
     inserted per table. ``url`` defaults to ``settings.source_db_url`` (SQLite, or the local
     MariaDB); ``coordinates`` (``double`` or ``decimal``): see
     :func:`pinlake.source.db.replace_tables`. Raises :class:`UsageError` /
-    :class:`PinlakeError` for an unusable folder, file or database."""
+    :class:`PinlakeError` for an unusable folder, file or database, and PinlakeError when a
+    table has rows and ``force`` is false (as ``source init`` does: ``source load`` replaced a
+    filled database without a word, helper-80)."""
     check_coordinates(coordinates)
     files = reference_files(directory)
     total = (
@@ -125,7 +132,7 @@ def load_reference(
     )
     engine = engine_for(settings, url)
     try:
-        replace_tables(engine, force=True, coordinates=coordinates)
+        replace_tables(engine, force=force, coordinates=coordinates)
         start = time.perf_counter()
 
         def all_chunks() -> Iterator[dict[str, list[dict]]]:
