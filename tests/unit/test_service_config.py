@@ -711,6 +711,7 @@ def test_a_service_that_ended_without_services_down_is_down_until_started_or_sto
         "metastore": {"port": 19706},
         "thrift": {"port": 19707},
         standalone.MASTER: {"workers": 2},
+        standalone.worker_name(2): {"ui_port": 19708},  # killed too (helper-80: read "down")
     }
     for name, config in records.items():
         process.record_config(settings.run_dir, name, dead, config)
@@ -731,7 +732,7 @@ def test_a_service_that_ended_without_services_down_is_down_until_started_or_sto
     assert [(row[0], row[3]) for row in rows] == [
         ("spark master", process.ENDED),
         ("spark worker 1", "down"),
-        ("spark worker 2", "down"),
+        ("spark worker 2", process.ENDED),
     ]
     assert not ok
 
@@ -747,6 +748,43 @@ def test_a_service_that_ended_without_services_down_is_down_until_started_or_sto
     finally:
         assert process.stop(settings.run_dir, "thrift", timeout=5)
     assert pid and process.running(settings.run_dir, "thrift") is None
+
+
+@pytest.mark.parametrize("brokers", [1, 3])
+def test_a_killed_kafka_api_or_mariadb_is_shown_as_ended_not_just_down(tmp_path, capsys, brokers):
+    """helper-80: after ``kill -9`` of Kafka and then of the API, ``services status`` read
+    plain ``down`` for both, though README says a service that ended without ``services down``
+    reads ``down (ended without services down)`` (only the S3, metastore, Thrift and cluster
+    rows said it). Every row of a pinlake-started service says it now; the exit code stays 3."""
+    base = 19900 + 10 * brokers
+    settings = settings_for(tmp_path, base, source_db="mariadb")
+    if brokers > 1:
+        servers = ",".join(f"127.0.0.1:{base + 40 + n}" for n in range(brokers))
+        kafka = settings.kafka.model_copy(update={"brokers": brokers, "bootstrap_servers": servers})
+        settings = settings.model_copy(update={"kafka": kafka})
+    dead = 2**22 + 1  # above Linux's pid_max: no such process
+    names = ["api", "mariadb", *(node.name for node in kafka_broker.nodes(settings))]
+    for name in names:
+        process.record_config(settings.run_dir, name, dead, {})
+        process.pid_file(settings.run_dir, name).write_text(f"{dead}\n")
+    if brokers > 1:  # a second node that was stopped by services down: plain down
+        process.stop(settings.run_dir, "kafka-2")
+
+    assert manager.services_status(settings) == 3
+    rows: list[list[list[str]]] = []  # each row's cells' lines: a narrow table wraps them
+    for line in capsys.readouterr().out.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) == 4:
+            if cells[2]:  # the pid (never wrapped) starts a row
+                rows.append([[] for _ in cells])
+            for lines, cell in zip(rows[-1], cells, strict=True):
+                lines.append(cell)
+    shown = {" ".join(filter(None, row[0])): " ".join(filter(None, row[3])) for row in rows}
+    kafka_rows = ["kafka"] if brokers == 1 else [f"kafka node {n}" for n in range(1, 4)]
+    for row in ["api", "mariadb (source)", *kafka_rows]:
+        ended = row != "kafka node 2"
+        assert ("ended without services down" in shown[row]) == ended, shown[row]
+        assert "down" in shown[row]
 
 
 def test_up_names_the_services_that_run_from_before(tmp_path):

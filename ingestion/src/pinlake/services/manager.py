@@ -857,7 +857,9 @@ def services_status(settings: Settings) -> int:
             "kafka" + (" (external)" if settings.kafka.external else ""),
             settings.kafka.bootstrap_servers,
             kpid or "-",
-            "healthy" if k_ok else "down",
+            "healthy"
+            if k_ok
+            else _down(settings, None if settings.kafka.external else kafka_broker.NAME, kpid),
         ),
     ]
     rows += [
@@ -867,7 +869,7 @@ def services_status(settings: Settings) -> int:
             apid or "-",
             "healthy"
             if a_health and a_health.get("kafka") == "ok"
-            else ("degraded" if a_health else "down"),
+            else ("degraded" if a_health else _down(settings, api_process.NAME, apid)),
         ),
     ]
     s3_rows, s3_ok = _s3_rows(settings)
@@ -882,7 +884,7 @@ def services_status(settings: Settings) -> int:
                 "mariadb (source)",
                 f"127.0.0.1:{settings.mariadb.port}/{settings.mariadb.database}",
                 mpid or "-",
-                "healthy" if m_ok else "down",
+                "healthy" if m_ok else _down(settings, mariadb.NAME, mpid),
             ),
         )
     stream = stream_process.state(settings, kafka_answers=answers)
@@ -909,7 +911,7 @@ def services_status(settings: Settings) -> int:
     if stream.get("state"):
         _print_stream_state(stream)
     if multi and answers:
-        _print_replication(settings, down=sum(row[3] == "down" for row in kafka_rows))
+        _print_replication(settings, down=sum(row[2] == "-" for row in kafka_rows))
     topics_ok = True
     if answers:
         offsets = kafka.topic_offsets(settings, kafka.all_topics(settings))
@@ -1007,6 +1009,13 @@ def _state(healthy: bool, unhealthy: str = "down") -> str:
     return "healthy" if healthy else unhealthy
 
 
+def _down(settings: Settings, name: str | None, pid: int | None = None) -> str:
+    """The state of service ``name`` that is not healthy: :func:`.process.down_state` when its
+    process does not run (``pid`` None), else ``down``; ``name`` None: not this home's process
+    (an external cluster)."""
+    return process.down_state(settings.run_dir, name) if name and pid is None else "down"
+
+
 def _s3_rows(settings: Settings) -> tuple[list[tuple], bool]:
     """The status row of the local S3 server when it runs (``healthy`` when it answers
     ``ListBuckets``) or ended without being stopped (:data:`~pinlake.services.process.ENDED`:
@@ -1059,7 +1068,11 @@ def _kafka_node_rows(settings: Settings) -> tuple[list[tuple], bool]:
     rows, ok = [], True
     for node in kafka_broker.nodes(settings):
         npid = kafka_broker.node_pid(settings, node)
-        state = "down" if npid is None else ("healthy" if node.id in registered else "running")
+        state = (
+            _down(settings, node.name, npid)
+            if npid is None
+            else ("healthy" if node.id in registered else "running")
+        )
         ok = ok and state == "healthy"
         rows.append((f"kafka node {node.id}", node.address, npid or "-", state))
     return rows, ok

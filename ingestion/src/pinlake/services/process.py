@@ -194,6 +194,15 @@ def stop(run_dir: Path, name: str, timeout: float = 30.0, root_first: bool = Fal
 #: stopped again.
 ENDED = "down (ended without services down)"
 
+
+def down_state(run_dir: Path, name: str) -> str:
+    """``services status``'s state of service ``name`` whose process does not run:
+    :data:`ENDED` when it ended without being stopped (README "services status"), else
+    ``down``. Every row of a service pinlake starts says it the same way (helper-80: a killed
+    Kafka and API read plain ``down``, as a killed Spark worker did)."""
+    return ENDED if ended(run_dir, name) is not None else "down"
+
+
 #: How often :func:`wait_exited` looks (seconds).
 EXIT_POLL_SECONDS = 0.05
 

@@ -417,7 +417,7 @@ def status_rows(settings: Settings) -> tuple[list[tuple], bool]:
             (
                 f"healthy, {apps} app(s) running"
                 if m_ok
-                else (process.ENDED if ended is not None else "down")
+                else process.down_state(settings.run_dir, MASTER)
             ),
         )
     ]
@@ -435,7 +435,9 @@ def status_rows(settings: Settings) -> tuple[list[tuple], bool]:
                 f"UI http://127.0.0.1:{port}"
                 + (f" · {w_config['cores']} core(s), {w_config['memory']}" if w_config else ""),
                 found.pid if found else "-",
-                "healthy" if healthy else ("running" if found else "down"),
+                "healthy"
+                if healthy
+                else ("running" if found else process.down_state(settings.run_dir, worker_name(n))),
             )
         )
     return rows, ok
