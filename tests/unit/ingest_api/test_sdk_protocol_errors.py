@@ -63,6 +63,37 @@ def test_an_sdk_request_without_the_key_is_refused_in_kinesis_shape(app):
         assert (resp.status_code, resp.json()) == (403, {"message": "Forbidden"})
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/topics/pinterest.pin"),  # helper-80: the Kafka REST proxy's 415
+        ("POST", "/test/topics/pinterest.pin"),
+        ("GET", "/topics"),
+        ("POST", "/consumers/g"),
+        ("PUT", "/streams/s/record"),
+        ("GET", "/streams"),
+        ("GET", "/healthz"),
+        ("POST", "/kinesis"),
+    ],
+)
+def test_an_sdk_request_to_another_path_is_told_where_the_protocol_is_served(app, method, path):
+    """README: a request with ``X-Amz-Target`` to another path is told where the protocol is
+    served. ``POST /topics/<topic>`` answered the Kafka REST proxy's 415 for the SDK's content
+    type instead; now every path but the root answers Kinesis' 400 naming ``POST /``, in the
+    shape botocore reads (after the key check, which comes first)."""
+    client = TestClient(app)
+    headers = {**TARGET, "x-api-key": "k", "content-type": "application/x-amz-json-1.1"}
+    resp = client.request(method, path, content=b"{}", headers=headers)
+    assert resp.status_code == 400, resp.text
+    error = _botocore_error(resp.status_code, dict(resp.headers), resp.content)
+    assert error["Code"] == "UnknownOperationException"
+    assert error["Message"] == (
+        "X-Amz-Target 'Kinesis_20131202.ListStreams': Kinesis' own API (the AWS SDKs' protocol) is "
+        f"served at POST / (or POST /test/): give the SDK the API's root as its endpoint URL, "
+        f"not {method} {path}."
+    )
+
+
 def test_an_unexpected_failure_of_an_sdk_request_is_internal_failure(app, monkeypatch):
     """A 500 was Kafka REST's body, which botocore read as code "500"."""
 

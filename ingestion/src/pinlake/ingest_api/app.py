@@ -120,6 +120,42 @@ class ApiKeyMiddleware:
         await self.app(scope, receive, send)
 
 
+def sdk_elsewhere(target: str, method: str, sent: str, stage: str) -> KinesisError:
+    """Kinesis' 400 ``UnknownOperationException`` for an AWS SDK's request (``X-Amz-Target``,
+    Kinesis' own JSON protocol) sent as ``method sent`` instead of to ``POST /`` (or ``POST
+    /<stage>/``), naming where the protocol is served (README "Kinesis")."""
+    at = "POST /" + (f" (or POST /{stage}/)" if stage else "")
+    return KinesisError(
+        400,
+        f"X-Amz-Target {quote(target)}: Kinesis' own API (the AWS SDKs' protocol) is served at"
+        f" {at}: give the SDK the API's root as its endpoint URL, not {method} {sent}.",
+        "UnknownOperationException",
+    )
+
+
+class SdkPathMiddleware:
+    """Pure-ASGI: a request with ``X-Amz-Target`` (an AWS SDK's, Kinesis' own JSON protocol) to
+    any path but the root is answered :func:`sdk_elsewhere` before routing. The routes of that
+    path would answer in their own protocol instead (helper-80: ``POST /topics/<topic>`` got
+    the Kafka REST proxy's 415 for the SDK's ``application/x-amz-json-1.1``, with no word of
+    where Kinesis is served). It runs inside :class:`~pinlake.ingest_api.paths.PathRulesMiddleware`
+    (the path without the stage)."""
+
+    def __init__(self, app, stage: str) -> None:
+        self.app = app
+        self.stage = stage
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] not in ("/", scope.get("root_path", "") + "/"):
+            target = _header(scope, AMZ_TARGET)
+            if target is not None:
+                sent = scope.get(CLIENT_PATH_KEY, scope["path"])
+                refusal = sdk_elsewhere(target.decode("latin-1"), scope["method"], sent, self.stage)
+                await refusal.response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The ingestion API for ``settings`` (Kafka at ``settings.kafka.bootstrap_servers``).
 
@@ -191,15 +227,9 @@ def create_app(settings: Settings) -> FastAPI:
             )
         target = request.headers.get("x-amz-target")
         if target is not None and exc.status_code in (404, 405):
-            # an AWS SDK's request (Kinesis' own JSON protocol) sent elsewhere than POST /
-            at = "POST /" + (f" (or POST /{stage}/)" if stage else "")
-            message = (
-                f"X-Amz-Target {quote(target)}: Kinesis' own API (the AWS SDKs' protocol) is"
-                " served at"
-                f" {at}: give the SDK the API's root as its endpoint URL, not"
-                f" {request.method} {sent}."
-            )
-            return KinesisError(400, message, "UnknownOperationException").response()
+            # an AWS SDK's request at the root with another method (SdkPathMiddleware answers
+            # it on any other path)
+            return sdk_elsewhere(target, request.method, sent, stage).response()
         if _is_kinesis_path(shape_path):
             message = {
                 404: f"The Kinesis proxy has no resource {sent}.{hint}",
@@ -244,7 +274,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     if stage and stage in roots:
         raise ValueError(f"API stage {stage!r} is also a path of the API: choose another name")
-    # The last one added runs first: the path rules, then the API key check, then routing.
+    # The last one added runs first: the path rules, then the API key check, then an AWS SDK's
+    # request to another path than the root, then routing.
+    app.add_middleware(SdkPathMiddleware, stage=stage)
     key = settings.api.api_key
     if key is not None and key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, key=key.get_secret_value())
