@@ -220,6 +220,23 @@ if ! "$BIN/python" -c "import airflow.sdk, cosmos" >/dev/null 2>&1; then
     exit 1
 fi
 
+# a port that answers already: one line, before anything starts (dbt parse and the database
+# migration ran first, about 12 s, and wrote the manifest: helper-80)
+"$BIN/python" - "${PORT_VARIABLES[@]}" <<'PY' || exit 1
+import os
+import sys
+
+from pinlake.errors import PinlakeError
+from pinlake.services.process import refuse_busy_port
+
+try:
+    for name in sys.argv[1:]:
+        refuse_busy_port(int(os.environ[name]), name)
+except PinlakeError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(1)
+PY
+
 mkdir -p "$AIRFLOW_HOME" "$PINLAKE_HOME/logs"
 
 echo "==> dbt parse -> $PINLAKE_DBT_MANIFEST"
@@ -240,22 +257,6 @@ echo "==> airflow db migrate ($AIRFLOW_HOME)"
 "$BIN/airflow" pools set pinlake_spark 1 \
     "embedded Spark + Derby metastore: one process at a time" >>"$AIRFLOW_HOME/db-migrate.log" 2>&1 \
     || { tail -n 30 "$AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
-
-# a port that answers already: one line, before anything starts
-"$BIN/python" - "${PORT_VARIABLES[@]}" <<'PY' || exit 1
-import os
-import sys
-
-from pinlake.errors import PinlakeError
-from pinlake.services.process import refuse_busy_port
-
-try:
-    for name in sys.argv[1:]:
-        refuse_busy_port(int(os.environ[name]), name)
-except PinlakeError as exc:
-    print(f"error: {exc}", file=sys.stderr)
-    sys.exit(1)
-PY
 
 printf '\n%s\n\n' "$BANNER"
 # standalone in a process group of its own, stopped as a whole on Ctrl-C or SIGTERM, with SIGTERM

@@ -209,6 +209,30 @@ def test_a_port_that_is_not_one_is_one_line_before_anything_starts(tmp_path: Pat
         )
 
 
+def test_a_port_in_use_is_one_line_before_dbt_parse_and_the_migration(tmp_path: Path) -> None:
+    """helper-80: with ``AIRFLOW__API__PORT`` taken (the ingestion API's 8082), the script ran
+    ``dbt parse`` (writing the manifest) and ``airflow db migrate`` first, about 12 s, and only
+    then said the port was in use. It says so before either now (a real run, not the dry run)."""
+    import socket
+
+    manifest = tmp_path / "manifest" / "manifest.json"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _script(
+            tmp_path,
+            PINLAKE_AIRFLOW_DRY_RUN="0",
+            AIRFLOW__API__PORT=str(port),
+            PINLAKE_DBT_MANIFEST=str(manifest),
+        )
+    assert done.returncode == 1, done
+    assert "==> " not in done.stdout, done.stdout  # neither dbt parse nor the migration ran
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: ") and f"127.0.0.1:{port}" in line and "in use" in line
+    assert not manifest.exists() and not (tmp_path / "airflow" / "db-migrate.log").exists()
+
+
 def _bash_quoted(value: str) -> str:
     """``printf %q``'s quoting of ``value`` (a backslash before a blank)."""
     return value.replace(" ", "\\ ")
