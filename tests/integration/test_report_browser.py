@@ -1,5 +1,6 @@
-"""What people look at, in a real browser: the report of the golden run (pinlake report) and the
-dbt docs that ``pinlake dbt docs serve`` serves for it, both opened in headless Chromium.
+"""What people look at, in a real browser: the report of the golden run (pinlake report), the
+dbt docs that ``pinlake dbt docs serve`` serves for it and the ingestion API's OpenAPI page, all
+opened in headless Chromium.
 
 Chromium is the OS package (``make setup`` installs it, like MariaDB); Playwright drives it
 (``executable_path``: nothing is downloaded). The report is opened offline: every request that
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pinlake_testing import isolated_settings
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, sync_playwright
 
 from pinlake.config import TABLES
@@ -293,3 +295,43 @@ def _stop(server: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(30)
+
+
+def test_the_api_docs_page_renders_offline(browser: Browser, tmp_path: Path) -> None:
+    """The ingestion API's OpenAPI page (README: ``http://127.0.0.1:8082/docs``), under the
+    stage and with an API key set, in Chromium with every request outside the API refused:
+    Swagger UI draws the API's title and its operations. Its files came from a CDN (FastAPI's
+    default), so an offline machine showed a blank page (helper-80); the API serves them now."""
+    import threading
+
+    import uvicorn
+
+    from pinlake.config import ApiSettings
+    from pinlake.ingest_api import create_app
+
+    port = free_ports(1)[0]
+    settings = isolated_settings(tmp_path / "home").model_copy(
+        update={"api": ApiSettings(host="127.0.0.1", port=port, api_key="secret")}
+    )
+    # the page needs no broker: no lifespan (it would open the Kafka clients)
+    config = uvicorn.Config(create_app(settings), port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="docs-api", daemon=True)
+    thread.start()
+    origin = f"http://127.0.0.1:{port}/"
+    watched = Watched(browser, allow=(origin,))
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "the API did not start"
+        watched.page.goto(origin + "test/docs", wait_until="networkidle")
+        title = watched.page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+        assert title is not None and "pinlake ingestion API" in title.inner_text()
+        paths = watched.page.locator(".opblock-summary-path").all_inner_texts()
+        assert "/topics/{topic}" in [p.replace("\u200b", "") for p in paths], paths
+        assert watched.problems == []
+    finally:
+        watched.close()
+        server.should_exit = True
+        thread.join(10)

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,6 +37,10 @@ from pinlake.ingest_api.wire import dumps
 log = logging.getLogger("pinlake.api")
 
 OPEN_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
+#: Where the docs page's Swagger UI files are served from the API itself (fastapi-offline's
+#: copies: an offline machine showed a blank page when they came from a CDN, helper-80); open
+#: as the page is.
+DOCS_STATIC = "/docs/static"
 
 #: The Kinesis proxy's resources; what no route there claims is answered in Kinesis' shape.
 KINESIS_ROOT = "/streams"
@@ -107,7 +112,12 @@ class ApiKeyMiddleware:
         self.key = key.encode()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+        path = scope["path"]
+        if (
+            scope["type"] == "http"
+            and path not in OPEN_PATHS
+            and not path.startswith(DOCS_STATIC + "/")
+        ):
             given = _header(scope, b"x-api-key")
             if not hmac.compare_digest(given or b"", self.key):
                 sdk = _header(scope, AMZ_TARGET) is not None
@@ -161,7 +171,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     Kafka REST v2 under ``/topics``, ``/brokers`` and ``/consumers``, the Kinesis proxy under
     ``/streams``, Kinesis' own JSON protocol (the AWS SDKs') at ``POST /``, ``/healthz``
-    (``{"status": "ok", "kafka": "ok"|"down"}``) and the OpenAPI docs. With
+    (``{"status": "ok", "kafka": "ok"|"down"}``) and the OpenAPI docs (``/docs``: Swagger UI,
+    its files served by the API under :data:`DOCS_STATIC`, fastapi-offline's). With
     ``settings.api.api_key`` set, every other path needs the ``x-api-key`` header
     (:func:`key_refusal`: API Gateway's 403, or Kinesis' error for an AWS SDK's request).
 
@@ -186,7 +197,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await asyncio.to_thread(app.state.backend.close)
 
-    app = FastAPI(
+    app = FastAPIOffline(
+        static_url=DOCS_STATIC,
         title="pinlake ingestion API",
         version="1",
         description=(
