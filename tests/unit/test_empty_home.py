@@ -62,6 +62,15 @@ def test_land_of_a_bucket_nothing_wrote_names_the_steps_that_write_it(
         f"`{PINLAKE.command} --home <a new folder> demo` for every step in a new home"
     )
     assert not (home / "metastore").exists() and not (home / "bucket").exists()
+    # land's own --bucket: the produce step writes that bucket (helper-80: it named none)
+    elsewhere = tmp_path / "elsewhere dir"
+    assert cli_exit_code(monkeypatch, home, "land", "--bucket", str(elsewhere)) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: bucket {elsewhere} does not exist or is not a folder: run "
+        f"`{command} source init`, `{command} produce --to bucket --bucket '{elsewhere}'` in "
+        f"that order, or `{PINLAKE.command} --home <a new folder> demo` for every step in a new "
+        "home"
+    )
 
 
 def test_a_failed_dbt_run_on_a_home_where_nothing_is_landed_says_what_lands_it(

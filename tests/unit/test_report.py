@@ -363,6 +363,16 @@ def test_missing_exports_fail_in_one_line(
     # the same report failed again: helper-74)
     assert f"export --out {nowhere}` in that order" in err, err
 
+    # a home that has exported its marts: the hint names them and export alone (helper-80: it
+    # named `source init` first, which refuses the home's filled source)
+    write_exports(settings.home / "exports")
+    with pytest.raises(PinlakeError) as raised:
+        write_report(settings, ReportOptions(exports=tmp_path / "nowhere"))
+    assert str(raised.value) == (
+        f"no exported marts in {nowhere}: this home's are in {settings.home / 'exports'} (the "
+        f"report reads them without --exports), or run `{PINLAKE} export --out {nowhere}`"
+    )
+
 
 def test_broken_marts_fail_naming_the_file(settings: Settings, tmp_path) -> None:
     exports = write_exports(tmp_path / "exports")

@@ -36,6 +36,7 @@ start time as ``loaded_at``.
 
 from __future__ import annotations
 
+import shlex
 import time
 import uuid
 from collections.abc import Iterator
@@ -376,12 +377,18 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
     """Land every file of the bucket not landed (or rejected) yet; raises UsageError when the
     bucket is missing. Files that cannot be landed are recorded, never raised (see the module)."""
     start = time.perf_counter()
-    bucket = location((options and options.bucket) or settings.bucket_dir)
+    given = options.bucket if options else None
+    bucket = location(given or settings.bucket_dir)
     try:
         if not bucket_exists(bucket):
-            raise UsageError(  # nothing wrote it: what does (helper-76)
+            # nothing wrote it: what does (helper-76), into that bucket (helper-80: a --bucket
+            # of land's was not in the produce step of the hint)
+            produce = "produce --to bucket"
+            if given:
+                produce += f" --bucket {shlex.quote(str(bucket))}"
+            raise UsageError(
                 f"bucket {bucket} does not exist or is not a folder: "
-                f"{steps_before('produce --to bucket')}"
+                f"{steps_before('produce --to bucket', produce)}"
             )
         files = discover_files(settings, bucket)
         result = LandResult(

@@ -82,20 +82,32 @@ def check_options(settings: Settings, options: ReportOptions) -> tuple[Path, dic
     from pinlake.report.charts import age_groups
 
     out = report_folder(settings, options)
-    marts = reporting_marts(exports_folder(settings, options))
+    marts = reporting_marts(exports_folder(settings, options), settings.home / "exports")
     age_groups()
     return out, marts
 
 
-def reporting_marts(exports: Path) -> dict[str, Path]:
+def reporting_marts(exports: Path, home_exports: Path | None = None) -> dict[str, Path]:
     """``{mart: csv}`` of the reporting marts in ``exports``, in report order: the marts of
     :data:`~pinlake.report.charts.CHARTS` first, then other ``rpt_*`` marts by name. Raises
-    PinlakeError when the folder holds no exported mart or lacks a mart of ``CHARTS``."""
+    PinlakeError when the folder holds no exported mart or lacks a mart of ``CHARTS``. When
+    ``home_exports`` (the home's own export folder, another one) holds marts, the error names
+    it and ``export --out`` alone: the steps before export were done (helper-80: ``report
+    --exports <empty folder>`` on a built home named ``source init`` first, which refuses a
+    filled source)."""
     from pinlake.report.charts import CHARTS, REPORTING_PREFIX
 
-    found = sorted(exports.glob(f"{REPORTING_PREFIX}*.csv")) if exports.is_dir() else []
+    def marts_in(folder: Path) -> list[Path]:
+        return sorted(folder.glob(f"{REPORTING_PREFIX}*.csv")) if folder.is_dir() else []
+
+    found = marts_in(exports)
     if not found:
         out = f"export --out {shlex.quote(str(exports))}"
+        if home_exports is not None and home_exports != exports and marts_in(home_exports):
+            raise PinlakeError(
+                f"no exported marts in {exports}: this home's are in {home_exports} (the report "
+                f"reads them without --exports), or run `{PINLAKE} {out}`"
+            )
         raise PinlakeError(f"no exported marts in {exports}: {steps_before('export', out)}")
     by_name = {p.stem: p for p in found}
     missing = [mart for mart in CHARTS if mart not in by_name]
