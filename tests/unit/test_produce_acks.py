@@ -137,3 +137,47 @@ def test_the_run_stops_once_a_request_is_given_up(unavailable_api, tmp_path, mon
     assert result.errors[0].startswith("gave up after") and "HTTP 503" in result.errors[0]
     with pytest.raises(PinlakeError, match=r"not acknowledged .* the run stopped there, after"):
         produce_http.post_events(settings, _events(500), options)
+
+
+class _Forbidden(http.server.BaseHTTPRequestHandler):
+    """API Gateway's answer to a missing or wrong API key: 403 ``{"message": "Forbidden"}``."""
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.send_response(404)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers["content-length"]))
+        body = b'{"message":"Forbidden"}'
+        self.send_response(403)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args):
+        pass
+
+
+@pytest.mark.parametrize("key", [None, "wrong"])
+def test_a_403_says_how_the_api_key_is_given(tmp_path, key):
+    """helper-80: a run refused for its API key said only ``HTTP 403 … Forbidden``."""
+    from pinlake.produce import http as produce_http
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Forbidden)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        options = ProduceToApi(events=2, api_url=url, api_key=key, concurrency=1)
+        settings = Settings(home=tmp_path, api={"api_key": None})
+        result = produce_http.post_records(settings, _events(2), options, show_progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.acknowledged == 0 and result.failed == 2 * len(TABLES)
+    assert "HTTP 403" in result.errors[0] and '{"message":"Forbidden"}' in result.errors[0]
+    assert result.errors[0].endswith(produce_http.forbidden_hint(key is not None))
+    assert ("is not the API's key" in result.errors[0]) == (key is not None)
+    assert "--api-key" in result.errors[0] and "PINLAKE_API__API_KEY" in result.errors[0]

@@ -148,6 +148,16 @@ def _backoff(attempt: int) -> float:
     return step / 2 + random.uniform(0, step / 2)
 
 
+def forbidden_hint(key_sent: bool) -> str:
+    """What a 403 tells the producer: API Gateway (and pinlake's API with
+    ``PINLAKE_API__API_KEY`` set) answers it when the ``x-api-key`` header is missing or wrong
+    (API Gateway developer guide, "Gateway response types"). A refused run said only ``HTTP 403
+    … Forbidden`` (helper-80)."""
+    if key_sent:
+        return "(the x-api-key sent, from --api-key or PINLAKE_API__API_KEY, is not the API's key)"
+    return "(the API wants its key in x-api-key: --api-key KEY, or PINLAKE_API__API_KEY)"
+
+
 class _Poster:
     def __init__(
         self, settings: Settings, session: aiohttp.ClientSession, url: str, stream: bool
@@ -202,6 +212,8 @@ class _Poster:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Retry(pending, f"{type(exc).__name__}: {exc}") from exc
         text = raw[:200].decode(errors="replace")
+        if status == 403:  # API Gateway's answer to a missing or wrong x-api-key
+            text += " " + forbidden_hint(bool(self.session.headers.get("x-api-key")))
         if status != 200 and status not in RETRY_STATUS:  # 4xx: retrying will not help
             raise _Rejected(f"HTTP {status} {url}: {text}")
         left = unacknowledged(pending, status, raw, stream=self.stream)
