@@ -247,6 +247,7 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     )
     state = stream_process.state(settings)
     assert state["state"] == "running" and state["running"]
+    assert state["service"] is True  # a second stream stage is told `services down` stops it
     assert state["queries"]["user"]["batch_id"] is not None  # a query per table
     shown = _cli(settings, "services", "status")
     assert shown.returncode == 0, shown.stdout + shown.stderr
@@ -411,7 +412,7 @@ def test_a_stop_during_start_up_is_at_once_and_ctrl_c_once_running_is_graceful(
     assert "stopped by a signal" in out and "during start-up" not in out, out[-3000:]
     assert "Traceback" not in out and "\tat " not in out and "ERROR" not in out, out[-3000:]
     final = read_status(settings) or {}
-    assert final.get("state") == "stopped"
+    assert final.get("state") == "stopped" and final["service"] is False  # a terminal's
     counted = sum(final["records"].values()) + sum(final["quarantined"].values())
     assert counted > 0 and _committed_rows(settings) == counted  # the last batch written whole
 

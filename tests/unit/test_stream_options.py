@@ -81,3 +81,31 @@ def test_the_table_registration_is_reaped_when_it_ends() -> None:
     reap_when_done(child).join(timeout=30)
     assert not Path(f"/proc/{child.pid}").exists()  # reaped: not even a zombie
     assert child.poll() == 0
+
+
+@pytest.mark.parametrize(
+    ("state", "how"),
+    [
+        ({"pid": 41, "service": True}, "`{p} services up` started it; `{p} services down` stops"),
+        ({"pid": 42, "service": False}, "stop it with Ctrl-C in the terminal where `{p} stream`"),
+        (None, "stop it with `{p} services down`, or Ctrl-C in the terminal where `{p} stream`"),
+    ],
+)
+def test_a_second_stream_stage_is_told_how_the_running_query_stops(tmp_path, state, how) -> None:
+    """helper-80: ``stream --available-now`` beside the query ``services up`` started was told
+    to press Ctrl-C in the terminal where ``pinlake stream`` runs; that query has none. The
+    refusal names how the running query stops, from the state it writes (``service``)."""
+    import json
+
+    from pinlake.console import PINLAKE
+    from pinlake.lakehouse.stream import already_running, status_path
+
+    settings = Settings(home=tmp_path / "home")
+    if state is not None:
+        status_path(settings).parent.mkdir(parents=True)
+        status_path(settings).write_text(json.dumps(state))
+    message = already_running(settings)
+    assert message.startswith(f"a stream query already runs on {settings.home} (pid ")
+    assert f"(pid {state['pid'] if state else '?'})" in message
+    assert how.format(p=PINLAKE) in message
+    assert ("services down" in message) == (state is None or state["service"])

@@ -148,6 +148,8 @@ class StreamOptions:
     max_records_per_batch: int = 100_000
     run_seconds: float | None = None
     warm_up: bool = True
+    #: run as the home's service (``services up`` started it: :func:`main`), not in a terminal
+    as_service: bool = False
 
     def __post_init__(self) -> None:
         if problem := trigger_seconds_problem(self.trigger_seconds):
@@ -207,6 +209,28 @@ def checkpoint_dir(settings: Settings) -> Path:
 def status_path(settings: Settings) -> Path:
     """The running query's state, rewritten after every micro-batch (JSON)."""
     return settings.run_dir / "stream-status.json"
+
+
+def already_running(settings: Settings) -> str:
+    """The refusal of a stream stage on a home whose stream query runs (it holds the checkpoint's
+    lock), naming how that query stops: ``services down`` when ``services up`` started it (its
+    state says ``"service"``), else Ctrl-C where its ``pinlake stream`` runs (helper-80: the
+    services' query was told to stop with Ctrl-C in a terminal it never had)."""
+    running = read_status(settings) or {}
+    pid = running.get("pid", "?")
+    if running.get("service"):
+        how = f"`{PINLAKE} services up` started it; `{PINLAKE} services down` stops it"
+    elif running:
+        how = f"stop it with Ctrl-C in the terminal where `{PINLAKE} stream` runs"
+    else:  # no state written yet
+        how = (
+            f"stop it with `{PINLAKE} services down`, or Ctrl-C in the terminal where "
+            f"`{PINLAKE} stream` runs"
+        )
+    return (
+        f"a stream query already runs on {settings.home} (pid {pid}); it lands the stream "
+        f"topics already ({how})"
+    )
 
 
 def read_status(settings: Settings) -> dict[str, Any] | None:
@@ -652,6 +676,7 @@ def _write_status(
 
     status = {
         "pid": os.getpid(),
+        "service": options.as_service,
         "state": state,
         "mode": "available-now" if options.available_now else "continuous",
         "trigger_seconds": options.trigger_seconds,
@@ -904,12 +929,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        running = read_status(settings) or {}
-        raise UsageError(
-            f"a stream query already runs on {settings.home} (pid {running.get('pid', '?')}); "
-            f"it lands the stream topics already (stop it with `{PINLAKE} services down`, or "
-            f"Ctrl-C in the terminal where `{PINLAKE} stream` runs)"
-        ) from None
+        raise UsageError(already_running(settings)) from None
     result = StreamResult(
         catch_up=options.available_now,
         started_at_ms=0.0 if options.available_now else time.time() * 1000,
@@ -1120,6 +1140,7 @@ def main() -> None:
     options = StreamOptions(
         trigger_seconds=float(os.environ.get("PINLAKE_STREAM_TRIGGER_SECONDS", "1")),
         warm_up=os.environ.get("PINLAKE_STREAM_WARM_UP", "1") != "0",
+        as_service=True,
     )
     try:
         result = run_stream(get_settings(), options)
