@@ -362,11 +362,42 @@ def test_a_taken_port_of_any_service_is_refused_before_anything_starts(
         )
         with pytest.raises(PinlakeError) as failure:
             manager.start_all(settings, UpRequest(stream=False, s3=True, thrift=True), quiet=True)
+        owner = process.port_owner(taken)
+    assert owner is not None and owner.startswith(f"pid {os.getpid()} (")  # this test's socket
     assert str(failure.value) == (
-        f"port 127.0.0.1:{taken} is already in use (choose another with {variable})"
+        f"port 127.0.0.1:{taken} is already in use by {owner} (choose another with {variable})"
     )
     started = list(settings.run_dir.glob("*.pid")) if settings.run_dir.exists() else []
     assert started == []  # nothing was started, so nothing is left running
+
+
+def test_a_taken_port_names_the_process_that_listens_there(tmp_path: Path) -> None:
+    """helper-80: ``make demo`` in a second home said only ``port 127.0.0.1:9092 is already in
+    use``, though the first home's Kafka held it. The refusal names the listener: its pid and
+    its command, shortened to the program and last two arguments (a JVM's class path is
+    kilobytes; a Kafka node's last arguments name its home's properties file)."""
+    port = free_ports(1)[0]
+    marker = str(tmp_path / "other home" / "server.properties")
+    script = (
+        "import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])));"
+        " s.listen(); print('ok', flush=True); time.sleep(60)"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", script, str(port), marker], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline() == "ok\n"
+        with pytest.raises(PinlakeError) as failure:
+            process.refuse_busy_port(port, "PINLAKE_API__PORT")
+    finally:
+        server.kill()
+        server.wait()
+    program = os.path.basename(sys.executable)
+    assert str(failure.value) == (
+        f"port 127.0.0.1:{port} is already in use by pid {server.pid} ({program} … {port} "
+        f"{marker}) (choose another with PINLAKE_API__PORT)"
+    )
+    assert process.port_owner(port) is None  # nothing listens any more
 
 
 def test_a_taken_port_of_a_later_kafka_node_names_the_node_and_its_step(tmp_path: Path) -> None:
@@ -383,8 +414,10 @@ def test_a_taken_port_of_a_later_kafka_node_names_the_node_and_its_step(tmp_path
         )
         with pytest.raises(PinlakeError) as failure:
             manager.check_ports(settings)
+        owner = process.port_owner(controller + 4)
+    assert owner is not None and owner.startswith(f"pid {os.getpid()} (")  # this test's socket
     assert str(failure.value) == (
-        f"port 127.0.0.1:{controller + 4} is already in use (choose another with "
+        f"port 127.0.0.1:{controller + 4} is already in use by {owner} (choose another with "
         "PINLAKE_KAFKA__CONTROLLER_PORT: Kafka node 3's controller port is that port + 4)"
     )
 

@@ -233,8 +233,10 @@ def test_a_taken_web_ui_port_of_a_later_worker_names_the_worker_and_its_step(tmp
         )
         with pytest.raises(PinlakeError) as failure:
             standalone.check_ports(settings)
+        owner = process.port_owner(worker_ui + 1)
+    assert owner is not None and owner.startswith(f"pid {os.getpid()} (")  # this test's socket
     assert str(failure.value) == (
-        f"port 127.0.0.1:{worker_ui + 1} is already in use (choose another with "
+        f"port 127.0.0.1:{worker_ui + 1} is already in use by {owner} (choose another with "
         "PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT"
         "; worker 2's web UI is that port + 1)"
     )

@@ -372,15 +372,38 @@ def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bo
         return sock.connect_ex((host.strip("[]"), port)) == 0
 
 
+def port_owner(port: int) -> str | None:
+    """``pid <n> (<command>)`` of the process that listens on TCP ``port`` of this machine, the
+    command shortened to its program and last two arguments (a JVM's class path is kilobytes;
+    a Kafka node's last ones are its main class and properties file, which name its home);
+    None when no process of those this user may see listens there."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                argv = psutil.Process(conn.pid).cmdline()
+                if len(argv) > 3:
+                    argv = [os.path.basename(argv[0]), "…", *argv[-2:]]
+                return f"pid {conn.pid} ({' '.join(argv)[:200]})"
+    except (psutil.Error, OSError):
+        return None
+    return None
+
+
 def refuse_busy_port(port: int, chooser: str, host: str = "127.0.0.1") -> None:
     """Raise :class:`PinlakeError` when ``host:port`` already answers (:func:`port_answers`),
-    before a service is started on it: ``port 127.0.0.1:9092 is already in use (choose another
-    with PINLAKE_KAFKA__BOOTSTRAP_SERVERS)``; or when a connection from the port to itself holds
-    it (:func:`self_connected`: left by a client that connected to the port while nothing
-    listened, the service would fail to bind it for up to a minute). ``chooser`` names the
-    setting that moves it (and how, when the port is derived from it)."""
+    before a service is started on it: ``port 127.0.0.1:9092 is already in use by pid 4242
+    (java … kafka.Kafka /home/u/a/kafka/server.properties) (choose another with
+    PINLAKE_KAFKA__BOOTSTRAP_SERVERS)``, the listener named by :func:`port_owner` when it can
+    be (helper-80: another home's Kafka read as an unknown program); or when a connection from
+    the port to itself holds it (:func:`self_connected`: left by a client that connected to the
+    port while nothing listened, the service would fail to bind it for up to a minute).
+    ``chooser`` names the setting that moves it (and how, when the port is derived from it)."""
     if port_answers(port, host):
-        raise PinlakeError(f"port {host}:{port} is already in use (choose another with {chooser})")
+        owner = port_owner(port)
+        by = f" by {owner}" if owner else ""
+        raise PinlakeError(
+            f"port {host}:{port} is already in use{by} (choose another with {chooser})"
+        )
     if self_connected(port):
         raise PinlakeError(
             f"port {host}:{port} is held by a connection from that port to itself (a TCP "
