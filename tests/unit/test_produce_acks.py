@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
 import pytest
@@ -81,36 +82,43 @@ def test_kinesis_put_record_acknowledged_by_its_sequence_number():
     assert unacknowledged([0], 200, _body({"ShardId": "x"}), stream=True) == [0]
 
 
-class _Unavailable(http.server.BaseHTTPRequestHandler):
+@contextmanager
+def _answering(status: int, body: bytes) -> Iterator[str]:
     """A proxy that has no ``/healthz`` (404, as Confluent's REST Proxy) and answers every
-    produce request 503: a Kafka REST endpoint whose brokers are gone."""
+    produce request ``status`` with ``body``; yields its URL."""
 
-    def do_GET(self):  # noqa: N802 - http.server's name
-        self.send_response(404)
-        self.send_header("content-length", "0")
-        self.end_headers()
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(404)
+            self.send_header("content-length", "0")
+            self.end_headers()
 
-    def do_POST(self):  # noqa: N802
-        self.rfile.read(int(self.headers["content-length"]))
-        body = b'{"error_code": 50301, "message": "brokers not available"}'
-        self.send_response(503)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
-    def log_message(self, *_args):
-        pass
+        def log_message(self, *_args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture
 def unavailable_api() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """A Kafka REST endpoint whose brokers are gone: 503 to every produce request."""
+    with _answering(503, b'{"error_code": 50301, "message": "brokers not available"}') as url:
+        yield url
 
 
 def _events(n: int):
@@ -139,43 +147,16 @@ def test_the_run_stops_once_a_request_is_given_up(unavailable_api, tmp_path, mon
         produce_http.post_events(settings, _events(500), options)
 
 
-class _Forbidden(http.server.BaseHTTPRequestHandler):
-    """API Gateway's answer to a missing or wrong API key: 403 ``{"message": "Forbidden"}``."""
-
-    def do_GET(self):  # noqa: N802 - http.server's name
-        self.send_response(404)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def do_POST(self):  # noqa: N802
-        self.rfile.read(int(self.headers["content-length"]))
-        body = b'{"message":"Forbidden"}'
-        self.send_response(403)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args):
-        pass
-
-
 @pytest.mark.parametrize("key", [None, "wrong"])
 def test_a_403_says_how_the_api_key_is_given(tmp_path, key):
     """helper-80: a run refused for its API key said only ``HTTP 403 … Forbidden``."""
     from pinlake.produce import http as produce_http
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Forbidden)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+    # API Gateway's answer to a missing or wrong API key
+    with _answering(403, b'{"message":"Forbidden"}') as url:
         options = ProduceToApi(events=2, api_url=url, api_key=key, concurrency=1)
         settings = Settings(home=tmp_path, api={"api_key": None})
         result = produce_http.post_records(settings, _events(2), options, show_progress=False)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result.acknowledged == 0 and result.failed == 2 * len(TABLES)
     assert "HTTP 403" in result.errors[0] and '{"message":"Forbidden"}' in result.errors[0]
     assert result.errors[0].endswith(produce_http.forbidden_hint(key is not None))
