@@ -112,7 +112,8 @@ class ApiKeyMiddleware:
         self.key = key.encode()
 
     async def __call__(self, scope, receive, send):
-        path = scope["path"]
+        # (a lifespan scope has no path: reading it there broke the app's start-up)
+        path = scope.get("path", "")
         if (
             scope["type"] == "http"
             and path not in OPEN_PATHS
