@@ -98,6 +98,11 @@ def key_refusal(sdk: bool, given: bytes | None) -> tuple[int, dict[str, str], by
     return status, {"content-type": AMZ_JSON, "x-amzn-errortype": code}, body
 
 
+def _open_path(path: str) -> bool:
+    """A path served without the API key: :data:`OPEN_PATHS` and the docs page's files."""
+    return path in OPEN_PATHS or path.startswith(DOCS_STATIC + "/")
+
+
 class ApiKeyMiddleware:
     """Pure-ASGI check of ``x-api-key`` when a key is configured; a request without the key is
     refused in its protocol's shape (:func:`key_refusal`): API Gateway's 403 on the REST
@@ -112,13 +117,8 @@ class ApiKeyMiddleware:
         self.key = key.encode()
 
     async def __call__(self, scope, receive, send):
-        # (a lifespan scope has no path: reading it there broke the app's start-up)
-        path = scope.get("path", "")
-        if (
-            scope["type"] == "http"
-            and path not in OPEN_PATHS
-            and not path.startswith(DOCS_STATIC + "/")
-        ):
+        # (the type first: a lifespan scope has no path, and reading it broke the start-up)
+        if scope["type"] == "http" and not _open_path(scope["path"]):
             given = _header(scope, b"x-api-key")
             if not hmac.compare_digest(given or b"", self.key):
                 sdk = _header(scope, AMZ_TARGET) is not None

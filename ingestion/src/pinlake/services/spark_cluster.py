@@ -417,7 +417,7 @@ def status_rows(settings: Settings) -> tuple[list[tuple], bool]:
             (
                 f"healthy, {apps} app(s) running"
                 if m_ok
-                else process.down_state(settings.run_dir, MASTER)
+                else (process.ENDED if ended is not None else "down")  # (read above)
             ),
         )
     ]
