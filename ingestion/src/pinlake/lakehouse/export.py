@@ -34,6 +34,12 @@ class ExportResult:
         return self.out / f"{mart}.csv"
 
 
+def exports_dir(settings: Settings) -> Path:
+    """``<home>/exports``: where ``pinlake export`` writes without ``--out`` (and ``pinlake
+    report`` reads without ``--exports``)."""
+    return settings.home / "exports"
+
+
 def export_marts(settings: Settings, options: ExportOptions | None = None) -> ExportResult:
     """Write each mart sorted by all its columns (stable, diffable files) with a header row.
     Raises PinlakeError when there are no marts (before Spark starts when the home's embedded
@@ -41,7 +47,7 @@ def export_marts(settings: Settings, options: ExportOptions | None = None) -> Ex
     after which ``pinlake demo`` refused the home as holding data it did not make: helper-76),
     UsageError before Spark starts when ``out`` cannot be written
     (:func:`pinlake.output.output_folder`)."""
-    out = output_folder((options and options.out) or settings.home / "exports")
+    out = output_folder((options and options.out) or exports_dir(settings))
     from pinlake.spark import embedded_metastore_exists, get_spark, spark_errors
 
     none_built = f"no `{MARTS_SCHEMA}` schema in {settings.home}: {steps_before('dbt build')}"

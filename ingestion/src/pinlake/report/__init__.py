@@ -24,6 +24,7 @@ from pinlake.config import Settings
 from pinlake.console import PINLAKE, console, steps_before
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse.counts import DeliveryCounts
+from pinlake.lakehouse.export import exports_dir
 from pinlake.output import output_folder
 
 #: The report's file in its folder.
@@ -59,7 +60,7 @@ class ReportResult:
 
 def exports_folder(settings: Settings, options: ReportOptions) -> Path:
     """The folder the report reads (``options.exports`` or ``<home>/exports``)."""
-    return (options.exports or settings.home / "exports").expanduser().resolve()
+    return (options.exports or exports_dir(settings)).expanduser().resolve()
 
 
 def report_folder(settings: Settings, options: ReportOptions) -> Path:
@@ -82,7 +83,9 @@ def check_options(settings: Settings, options: ReportOptions) -> tuple[Path, dic
     from pinlake.report.charts import age_groups
 
     out = report_folder(settings, options)
-    marts = reporting_marts(exports_folder(settings, options), settings.home / "exports")
+    marts = reporting_marts(
+        exports_folder(settings, options), exports_folder(settings, ReportOptions())
+    )
     age_groups()
     return out, marts
 
