@@ -206,6 +206,14 @@ def test_the_steps_a_hint_names_are_the_clis_commands_in_the_demos_order() -> No
         f"run `{p} source init`, `{p} produce --to bucket`, `{p} land`, `{p} dbt build`, "
         f"`{p} export --out x` in that order"
     )
+    # the steps a home has done are left out, never the command's own (helper-81)
+    assert steps_before("land", done=1).startswith(
+        f"run `{p} produce --to bucket`, `{p} land` in that order, or "
+    )
+    assert steps_before("export", "export --out x", done=9) == (
+        f"run `{p} export --out x`, or `{PINLAKE.command} --home <a new folder> demo` for every "
+        "step in a new home"
+    )
     with pytest.raises(ValueError):
         steps_before("report")
 

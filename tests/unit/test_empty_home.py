@@ -142,3 +142,76 @@ def test_a_failed_dbt_run_on_the_thrift_target_with_no_server_names_what_starts_
     remote = settings.model_copy(update={"thrift_host": "spark.example.com"})
     assert _failure_hint(remote, ["build", "-t", "thrift"]) == ""
     assert _failure_hint(settings, ["build", "-t", "thrift"]).startswith("nothing listens on")
+
+
+def test_a_home_part_way_through_is_told_only_the_steps_it_has_not_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], no_spark
+) -> None:
+    """helper-81: ``land --bucket <a missing folder>`` on a home whose source had rows named
+    ``source init`` first, which refuses such a source; each hint now starts at the first step
+    the home has not done (pinlake.lakehouse.progress), read from what the steps left there."""
+    home = tmp_path / "home"
+    command = PINLAKE.at(home)
+    demo = f"`{PINLAKE.command} --home <a new folder> demo` for every step in a new home"
+    assert cli_exit_code(monkeypatch, home, "source", "init", "--rows", "20") == 0
+    elsewhere = tmp_path / "elsewhere"
+    assert cli_exit_code(monkeypatch, home, "land", "--bucket", str(elsewhere)) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: bucket {elsewhere} does not exist or is not a folder: run "
+        f"`{command} produce --to bucket --bucket {elsewhere}`, or {demo}"
+    )
+    # the home's bucket written, nothing landed: dbt's note names land alone
+    assert cli_exit_code(monkeypatch, home, "produce", "--to", "bucket", "--events", "5") == 0
+    capsys.readouterr()
+    assert cli_exit_code(monkeypatch, home, "dbt", "build", "--vars", "{") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"note: nothing is landed in {home}'s raw tables, which the models read: run "
+        f"`{command} land`, or {demo}"
+    )
+    # a raw table with committed data, no marts: export names dbt build alone (no Spark: the
+    # home has no metastore)
+    _committed(home / "warehouse" / "raw.db" / "pin")
+    assert cli_exit_code(monkeypatch, home, "export") == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: no `marts` schema in {home}: run `{command} dbt build`, or {demo}"
+    )
+    # a mart with committed data: the report of a folder that does not exist says so and names
+    # the export into it alone
+    _committed(home / "warehouse" / "marts.db" / "rpt_users_joined_by_year")
+    nowhere = tmp_path / "nowhere"
+    assert cli_exit_code(monkeypatch, home, "report", "--exports", str(nowhere)) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: {nowhere} does not exist: run `{command} export --out {nowhere}`, or {demo}"
+    )
+    # a file where the exports folder should be
+    nowhere.write_text("")
+    assert cli_exit_code(monkeypatch, home, "report", "--exports", str(nowhere)) == 1
+    assert capsys.readouterr().err.strip().startswith(f"error: {nowhere} is not a folder: run ")
+
+
+def _committed(table: Path) -> None:
+    """A Delta table folder whose log has committed a data file (Delta protocol's ``add``)."""
+    log = table / "_delta_log"
+    log.mkdir(parents=True)
+    (log / f"{0:020d}.json").write_text('{"add": {"path": "part-0.parquet"}}\n')
+
+
+def test_a_source_on_another_server_is_not_connected_to_for_a_hint(tmp_path: Path) -> None:
+    """A hint reads a source only where no network wait is possible: the home's SQLite file,
+    or the home's MariaDB while its port listens; any other server counts as not filled, and
+    no engine is made for it."""
+    import pinlake.source.db as db
+    from pinlake.config import Settings
+
+    settings = Settings(home=tmp_path / "home")
+    assert not db.holds_rows(settings)  # no file: nothing is created either
+    assert not (tmp_path / "home" / "source.db").exists()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(db, "engine_for", lambda *_a, **_k: pytest.fail("connected"))
+        remote = settings.model_copy(update={"source_url": "mysql+pymysql://u:p@192.0.2.1/db"})
+        assert not db.holds_rows(remote)
+        mariadb = settings.model_copy(update={"source_db": "mariadb"})
+        assert not db.holds_rows(mariadb)  # the home's server does not listen
+        assert not db.holds_rows(settings.model_copy(update={"source_url": "not a url"}))
+    db.init_source(settings, rows=3, seed=1, url=None, force=False)
+    assert db.holds_rows(settings)

@@ -340,8 +340,9 @@ def test_missing_exports_fail_in_one_line(
     settings: Settings, tmp_path, capsys, monkeypatch
 ) -> None:
     # on a home with nothing landed a `dbt build` builds no marts: the line names every step
-    # before the report, in order (helper-74, helper-76)
-    with pytest.raises(PinlakeError, match="no exported marts in ") as raised:
+    # before the report, in order (helper-74, helper-76); a folder that does not exist is named
+    # as such (helper-80: "no exported marts in" it)
+    with pytest.raises(PinlakeError, match=f"^{tmp_path / 'nowhere'} does not exist: ") as raised:
         write_report(settings, ReportOptions(exports=tmp_path / "nowhere"))
     pinlake = str(PINLAKE)
     assert str(raised.value).endswith(
@@ -349,6 +350,9 @@ def test_missing_exports_fail_in_one_line(
         f"`{pinlake} dbt build`, `{pinlake} export --out {tmp_path / 'nowhere'}` in that order, or "
         f"`{PINLAKE.command} --home <a new folder> demo` for every step in a new home"
     ), raised.value
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PinlakeError, match=f"^no exported marts in {tmp_path / 'empty'}: run "):
+        write_report(settings, ReportOptions(exports=tmp_path / "empty"))
     exports = write_exports(tmp_path / "exports")
     (exports / "rpt_users_joined_by_year.csv").unlink()
     with pytest.raises(PinlakeError, match="lacks the reporting mart.s. rpt_users_joined_by_year"):
@@ -358,7 +362,7 @@ def test_missing_exports_fail_in_one_line(
     nowhere = str(tmp_path / "nowhere")
     assert cli_exit_code(monkeypatch, settings.home, "report", "--exports", nowhere) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: no exported marts in") and "\n" not in err
+    assert err.startswith(f"error: {nowhere} does not exist: ") and "\n" not in err
     # the export it names writes where this report reads (it named the home's exports/, and
     # the same report failed again: helper-74)
     assert f"export --out {nowhere}` in that order" in err, err

@@ -110,20 +110,23 @@ PINLAKE = PinlakeCommand(pinlake_command())
 PIECES = ("source init", "produce --to bucket", "land", "dbt build", "export")
 
 
-def steps_before(piece: str, last: str | None = None) -> str:
+def steps_before(piece: str, last: str | None = None, done: int = 0) -> str:
     """The hint of a command that found nothing to read on its home: the :data:`PIECES` up to
     and including ``piece``, each as ``PINLAKE`` runs it (``last`` written instead of
-    ``piece``'s own words: ``export --out <folder>``), then ``pinlake demo`` for every step at
-    once, in a new folder: the demo refuses a home it did not make, and a failed ``dbt build``
-    has made this one (helper-77: the hint named ``demo`` on this home, which was then
-    refused). Raises ValueError for a ``piece`` not in :data:`PIECES`. On an empty home report
-    and export named `dbt build` alone, which failed on raw tables nothing had landed
-    (helper-74, helper-76)."""
-    steps = list(PIECES[: PIECES.index(piece) + 1])
+    ``piece``'s own words: ``export --out <folder>``), less the first ``done`` of them, which
+    the home has done (:func:`pinlake.lakehouse.progress.next_steps`; never ``piece`` itself),
+    then ``pinlake demo`` for every step at once, in a new folder: the demo refuses a home it
+    did not make, and a failed ``dbt build`` has made this one (helper-77: the hint named
+    ``demo`` on this home, which was then refused). Raises ValueError for a ``piece`` not in
+    :data:`PIECES`. On an empty home report and export named `dbt build` alone, which failed on
+    raw tables nothing had landed (helper-74, helper-76)."""
+    end = PIECES.index(piece) + 1
+    steps = list(PIECES[min(max(done, 0), end - 1) : end])
     steps[-1] = last or piece
     named = ", ".join(f"`{PINLAKE} {step}`" for step in steps)
+    order = " in that order" if len(steps) > 1 else ""
     demo = f"{PINLAKE.command} --home <a new folder> demo"
-    return f"run {named} in that order, or `{demo}` for every step in a new home"
+    return f"run {named}{order}, or `{demo}` for every step in a new home"
 
 
 #: The terminal-size variables rich (``COLUMNS``, ``LINES``) and Typer (``TERMINAL_WIDTH``) read.

@@ -106,6 +106,9 @@ STREAM_METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
 
 #: Raw Delta tables, in schema ``raw``.
 RAW_SCHEMA = "raw"
+#: The schema of dbt's marts (dbt_project.yml, ``+schema: marts`` of models/marts), which
+#: ``pinlake export`` writes out.
+MARTS_SCHEMA = "marts"
 QUARANTINE_TABLE = "quarantine"
 STREAM_QUARANTINE_TABLE = "stream_quarantine"
 LOADED_FILES_TABLE = "_loaded_files"

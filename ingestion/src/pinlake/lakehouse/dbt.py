@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from pinlake.config import REPO_ROOT, Settings
-from pinlake.console import PINLAKE, counted, steps_before
+from pinlake.console import PINLAKE, counted
 from pinlake.errors import PinlakeError, let_child_end
+from pinlake.lakehouse.progress import next_steps
 from pinlake.lakehouse.tables import holds_committed_data, landed_anything
 from pinlake.loopback import LOOPBACK_HOSTS, ports_listening
 from pinlake.spark import session_env
@@ -200,7 +201,7 @@ def _failure_hint(settings: Settings, args: list[str]) -> str:
     target = _target(settings, args)
     if target == "local" and not landed_anything(settings):
         return f"nothing is landed in {settings.home}'s raw tables, which the models read: " + (
-            steps_before("land")
+            next_steps(settings, "land")
         )
     if (
         target == "thrift"

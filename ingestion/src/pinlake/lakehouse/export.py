@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinlake.config import Settings
-from pinlake.console import console, steps_before
+from pinlake.console import console
 from pinlake.errors import PinlakeError
+from pinlake.lakehouse.progress import next_steps
 from pinlake.lakehouse.tables import table_names
 from pinlake.output import output_folder
-
-MARTS_SCHEMA = "marts"
+from pinlake.schemas import MARTS_SCHEMA
 
 
 @dataclass
@@ -50,19 +50,20 @@ def export_marts(settings: Settings, options: ExportOptions | None = None) -> Ex
     out = output_folder((options and options.out) or exports_dir(settings))
     from pinlake.spark import embedded_metastore_exists, get_spark, spark_errors
 
-    none_built = f"no `{MARTS_SCHEMA}` schema in {settings.home}: {steps_before('dbt build')}"
+    def none_built(what: str) -> PinlakeError:  # the steps read from the home only on failure
+        return PinlakeError(f"{what}: {next_steps(settings, 'dbt build')}")
+
+    no_schema = f"no `{MARTS_SCHEMA}` schema in {settings.home}"
     if embedded_metastore_exists(settings) is False:
-        raise PinlakeError(none_built)
+        raise none_built(no_schema)
     result = ExportResult(out)
     with spark_errors(settings):
         spark = get_spark(settings, app_name="pinlake-export")
         if not spark.catalog.databaseExists(MARTS_SCHEMA):
-            raise PinlakeError(none_built)
+            raise none_built(no_schema)
         names = table_names(spark, MARTS_SCHEMA)
         if not names:
-            raise PinlakeError(
-                f"schema `{MARTS_SCHEMA}` has no tables: {steps_before('dbt build')}"
-            )
+            raise none_built(f"schema `{MARTS_SCHEMA}` has no tables")
         out.mkdir(parents=True, exist_ok=True)
         for name in names:
             frame = spark.table(f"{MARTS_SCHEMA}.{name}")

@@ -60,9 +60,10 @@ from pinlake.bucket.layout import (
     stray_files,
 )
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, counted, rate_text, steps_before, table
+from pinlake.console import console, counted, rate_text, table
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
+from pinlake.lakehouse.progress import next_steps
 from pinlake.lakehouse.tables import ensure_raw_tables, raw_table
 from pinlake.schemas import (
     LEGACY_LOADS_TABLE,
@@ -388,7 +389,7 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                 produce += f" --bucket {shlex.quote(str(bucket))}"
             raise UsageError(
                 f"bucket {bucket} does not exist or is not a folder: "
-                f"{steps_before('produce --to bucket', produce)}"
+                f"{next_steps(settings, 'produce --to bucket', produce)}"
             )
         files = discover_files(settings, bucket)
         result = LandResult(

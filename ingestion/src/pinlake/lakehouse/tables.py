@@ -80,10 +80,17 @@ def holds_committed_data(folder: Path) -> bool:
     return False
 
 
+def schema_folder(settings: Settings, schema: str = RAW_SCHEMA) -> Path:
+    """Where the metastore puts the managed tables of ``schema`` (default: the raw tables; the
+    ``local`` target's dbt models too): ``<warehouse>/<schema>.db`` (``spark.sql.warehouse.dir``,
+    :func:`pinlake.spark.spark_conf`)."""
+    return settings.warehouse_dir / f"{schema}.db"
+
+
 def managed_table_path(settings: Settings, name: str) -> Path:
     """Where the metastore puts the managed raw table ``name``: ``<warehouse>/raw.db/<name>``
-    (``spark.sql.warehouse.dir``, :func:`pinlake.spark.spark_conf`)."""
-    return settings.warehouse_dir / f"{RAW_SCHEMA}.db" / name
+    (:func:`schema_folder`)."""
+    return schema_folder(settings) / name
 
 
 def landed_anything(settings: Settings) -> bool:

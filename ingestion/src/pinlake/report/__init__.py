@@ -21,10 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pinlake.config import Settings
-from pinlake.console import PINLAKE, console, steps_before
+from pinlake.console import PINLAKE, console
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse.counts import DeliveryCounts
 from pinlake.lakehouse.export import exports_dir
+from pinlake.lakehouse.progress import next_steps
 from pinlake.output import output_folder
 
 #: The report's file in its folder.
@@ -83,21 +84,20 @@ def check_options(settings: Settings, options: ReportOptions) -> tuple[Path, dic
     from pinlake.report.charts import age_groups
 
     out = report_folder(settings, options)
-    marts = reporting_marts(
-        exports_folder(settings, options), exports_folder(settings, ReportOptions())
-    )
+    marts = reporting_marts(settings, exports_folder(settings, options))
     age_groups()
     return out, marts
 
 
-def reporting_marts(exports: Path, home_exports: Path | None = None) -> dict[str, Path]:
+def reporting_marts(settings: Settings, exports: Path) -> dict[str, Path]:
     """``{mart: csv}`` of the reporting marts in ``exports``, in report order: the marts of
     :data:`~pinlake.report.charts.CHARTS` first, then other ``rpt_*`` marts by name. Raises
-    PinlakeError when the folder holds no exported mart or lacks a mart of ``CHARTS``. When
-    ``home_exports`` (the home's own export folder, another one) holds marts, the error names
-    it and ``export --out`` alone: the steps before export were done (helper-80: ``report
-    --exports <empty folder>`` on a built home named ``source init`` first, which refuses a
-    filled source)."""
+    PinlakeError when the folder does not exist, is no folder, holds no exported mart or lacks
+    a mart of ``CHARTS``. Where it holds none, the error names the steps the home of
+    ``settings`` has still to run (:func:`pinlake.lakehouse.progress.next_steps`), or, when the
+    home's own export folder (another one) holds marts, that folder and ``export --out`` alone
+    (helper-80: ``report --exports <empty folder>`` on a built home named ``source init``
+    first, which refuses a filled source)."""
     from pinlake.report.charts import CHARTS, REPORTING_PREFIX
 
     def marts_in(folder: Path) -> list[Path]:
@@ -106,12 +106,19 @@ def reporting_marts(exports: Path, home_exports: Path | None = None) -> dict[str
     found = marts_in(exports)
     if not found:
         out = f"export --out {shlex.quote(str(exports))}"
-        if home_exports is not None and home_exports != exports and marts_in(home_exports):
+        home_exports = exports_folder(settings, ReportOptions())
+        if home_exports != exports and marts_in(home_exports):
             raise PinlakeError(
                 f"no exported marts in {exports}: this home's are in {home_exports} (the report "
                 f"reads them without --exports), or run `{PINLAKE} {out}`"
             )
-        raise PinlakeError(f"no exported marts in {exports}: {steps_before('export', out)}")
+        if not exports.exists():
+            problem = f"{exports} does not exist"
+        elif not exports.is_dir():
+            problem = f"{exports} is not a folder"
+        else:
+            problem = f"no exported marts in {exports}"
+        raise PinlakeError(f"{problem}: {next_steps(settings, 'export', out)}")
     by_name = {p.stem: p for p in found}
     missing = [mart for mart in CHARTS if mart not in by_name]
     if missing:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import (
@@ -156,8 +157,6 @@ def engine_for(settings: Settings, url: str | None = None, *, create: bool = Tru
     except ArgumentError as exc:
         raise UsageError(f"not a database URL: {target!r} (e.g. sqlite:///source.db)") from exc
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        from pathlib import Path
-
         path = Path(parsed.database)
         if not create and not path.exists():
             raise PinlakeError(
@@ -236,6 +235,30 @@ def existing_counts(engine: Engine) -> dict[str, int | None]:
                 else:
                     counts[topic] = None
     return counts
+
+
+def holds_rows(settings: Settings) -> bool:
+    """Whether the home's source database (``Settings.source_db_url``) holds a row in any of
+    its tables, where that is seen without waiting on another machine: a SQLite file that
+    exists, or the home's MariaDB server (``source_db`` = ``mariadb``) while something listens
+    on its port. False for any other server (not connected to: a hint must not wait on a
+    network timeout), and on any error. Never raises; creates nothing. What the hints of
+    :mod:`pinlake.lakehouse.progress` read: ``source init`` refuses a source with rows."""
+    target = settings.source_db_url
+    try:
+        parsed = make_url(target)
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database in (None, "", ":memory:") or not Path(parsed.database).is_file():
+                return False
+        elif target != settings.mariadb.url or not ports_listening([settings.mariadb.port]):
+            return False
+        engine = engine_for(settings, target, create=False)
+        try:
+            return any(existing_counts(engine).values())
+        finally:
+            engine.dispose()
+    except Exception:  # noqa: BLE001 - a hint's guess: anything unread counts as no rows
+        return False
 
 
 def row_count(engine: Engine) -> dict[str, int]:
