@@ -146,8 +146,13 @@ def test_ctrl_c_ends_a_run_with_what_was_acknowledged(kafka_services, marker, ca
                 yield event
 
         _ctrl_c_once(lambda: seen["n"], sig)
-        res = post_records(kafka_services, counted(), ProduceToApi(), show_progress=False)
+        # two records a request: batches not yet full when the run stops are drawn, not sent
+        options = ProduceToApi(batch_size=2)
+        res = post_records(kafka_services, counted(), options, show_progress=False)
         assert res.interrupted and not res.stopped and res.failed == 0
+        # every record of the events drawn is in one count (helper-80: the rest of the event
+        # being drawn, and unfull batches, were in none)
+        assert res.acknowledged + res.in_flight + res.not_sent == 3 * res.events, res
         in_kafka = sum(
             sum(marked(read_topic(kafka_services, kafka_services.topic(t)), drawn).values())
             for t in ("pin", "geo", "user")
@@ -165,6 +170,7 @@ def test_ctrl_c_ends_a_run_with_what_was_acknowledged(kafka_services, marker, ca
             post_events(kafka_services, counted(), ProduceToApi())
         out = capsys.readouterr().out
         assert "(interrupted)" in out and "records in flight (not counted)" in out
+        assert "records drawn, not sent" in out
         assert TERMINATED.is_set() == (sig == signal.SIGTERM)  # the CLI's "error: terminated"
     finally:
         signal.signal(signal.SIGTERM, on_sigterm)

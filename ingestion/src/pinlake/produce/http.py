@@ -75,10 +75,15 @@ class ApiProduceResult:
     errors: list[str] = field(default_factory=list)
     #: a request was given up, so the run stopped: the events after it were not drawn
     stopped: bool = False
-    #: Ctrl-C stopped the run: ``in_flight`` records had been sent or queued and not answered
-    #: yet (the API may have acknowledged some of them; they are neither counted nor failed)
+    #: Ctrl-C stopped the run: ``in_flight`` records had been sent and not answered yet (the
+    #: API may have acknowledged some of them; they are neither counted nor failed), and
+    #: ``not_sent`` records of the events drawn were never sent (queued, or in a batch not yet
+    #: full). With them every record of the events drawn is in one count: ``acknowledged +
+    #: failed + in_flight + not_sent`` is the records of ``events`` less ``missing`` (helper-80:
+    #: the rest of an event drawn when Ctrl-C came, and unfull batches, were in none)
     interrupted: bool = False
     in_flight: int = 0
+    not_sent: int = 0
     #: events without a row in a table (no record sent for it), per table
     missing: dict[str, int] = field(default_factory=dict)
 
@@ -337,7 +342,11 @@ async def _produce(
             wanted_events = min(limit, wanted_events) if wanted_events is not None else limit
         drawing = bar.add_task("events drawn", total=wanted_events) if bar else None
         task = bar.add_task("records acknowledged", total=None) if bar else None
-        drawn = 0
+        drawn = 0  # records of the events drawn, handed to a request or not yet
+        sent = 0  # records of the requests the workers took from the queue
+        #: held while one event is counted and its records handed over (and while the last,
+        #: unfull batches are): a Ctrl-C's counts wait for the event being drawn to be whole
+        drawing_event = threading.Lock()
         shown = "records acknowledged"
 
         def label(note: str = "") -> None:
@@ -351,10 +360,12 @@ async def _produce(
         poster.on_retry = lambda why: label(f" (retrying: {why[:60]})")
 
         async def worker() -> None:
+            nonlocal sent
             while True:
                 req = await queue.get()
                 if req is None:
                     return
+                sent += len(req.records)
                 acknowledged = await poster.send(req)
                 if bar is not None:
                     bar.update(task, advance=acknowledged)
@@ -368,11 +379,8 @@ async def _produce(
             """Draw events on a thread (the source reads and the rate pacing block)."""
 
             def put(item: _Request | None) -> None:
-                nonlocal drawn
-                if item is not None:
-                    drawn += len(item.records)
-                    if bar is not None:
-                        loop.call_soon_threadsafe(lambda n=drawn: bar.update(task, total=n))
+                if item is not None and bar is not None:
+                    loop.call_soon_threadsafe(lambda n=drawn: bar.update(task, total=n))
                 fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
                 while not stop.is_set():
                     try:
@@ -382,25 +390,29 @@ async def _produce(
                         continue
                 fut.cancel()
 
+            nonlocal drawn
             pending: dict[str, list[dict]] = {t: [] for t in TABLES}
             for n, (_ind, rows) in enumerate(events):  # paced by the EventStream's rate
-                if stop.is_set() or poster.given_up or (limit is not None and n >= limit):
-                    break
-                result.events += 1
-                if bar is not None:
-                    loop.call_soon_threadsafe(lambda n=n: bar.update(drawing, completed=n + 1))
+                with drawing_event:
+                    if stop.is_set() or poster.given_up or (limit is not None and n >= limit):
+                        break
+                    result.events += 1
+                    if bar is not None:
+                        loop.call_soon_threadsafe(lambda n=n: bar.update(drawing, completed=n + 1))
+                    for name in TABLES:
+                        row = rows.get(name)
+                        if row is None:
+                            result.missing[name] = result.missing.get(name, 0) + 1
+                            continue
+                        pending[name].append(row_to_json(row))
+                        drawn += 1
+                        if len(pending[name]) >= batch_size:
+                            put(_Request(name, pending[name]))
+                            pending[name] = []
+            with drawing_event:
                 for name in TABLES:
-                    row = rows.get(name)
-                    if row is None:
-                        result.missing[name] = result.missing.get(name, 0) + 1
-                        continue
-                    pending[name].append(row_to_json(row))
-                    if len(pending[name]) >= batch_size:
+                    if pending[name]:
                         put(_Request(name, pending[name]))
-                        pending[name] = []
-            for name in TABLES:
-                if pending[name]:
-                    put(_Request(name, pending[name]))
             for _ in workers:
                 put(None)
 
@@ -411,8 +423,13 @@ async def _produce(
             feeder = asyncio.create_task(asyncio.to_thread(feed))
             await asyncio.gather(feeder, *workers)
         except asyncio.CancelledError:  # Ctrl-C: asyncio's runner cancels this task
+            # the workers have ended (gather ends its children before its own cancellation);
+            # the feeder's thread, told to stop, ends the event it is drawing at once
             result.interrupted = True
-            result.in_flight = max(0, drawn - result.acknowledged - result.failed)
+            stop.set()
+            await asyncio.to_thread(_when_free, drawing_event)
+            result.in_flight = max(0, sent - result.acknowledged - result.failed)
+            result.not_sent = max(0, drawn - sent)
         finally:
             stop.set()
             for w in workers:
@@ -422,6 +439,12 @@ async def _produce(
         result.elapsed = time.perf_counter() - start
         result.stopped = poster.given_up is not None
         return result
+
+
+def _when_free(lock: threading.Lock) -> None:
+    """Return once ``lock`` is free (taken and given back at once)."""
+    with lock:
+        pass
 
 
 def print_summary(result: ApiProduceResult, destination: str) -> None:
@@ -440,6 +463,7 @@ def print_summary(result: ApiProduceResult, destination: str) -> None:
     rows += [(f"  {t} (acknowledged)", n) for t, n in result.per_table.items()]
     if result.interrupted:
         rows.append(("records in flight (not counted)", result.in_flight))
+        rows.append(("records drawn, not sent", result.not_sent))
     console.print(
         table(
             f"produce → {destination}" + (" (interrupted)" if result.interrupted else ""),
