@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 from datetime import datetime
 from pathlib import Path
 
@@ -211,4 +213,56 @@ def test_ctrl_c_keeps_complete_events_and_says_so(settings, capsys):
     assert "produced 130 events" in out and "(interrupted: complete events only)" in out
     for table in ("pin", "geo", "user"):
         assert [r["ind"] for r in read_records(settings.bucket_dir, table)] == list(range(130))
+    assert not list(settings.bucket_dir.rglob("*.tmp*"))
+
+
+class _CtrlCOnRead(dict):
+    """An event's rows whose ``geo`` row, when read, sends this process SIGINT (a real Ctrl-C:
+    Python's handler runs between the next bytecodes, in the middle of the event)."""
+
+    def get(self, key, default=None):
+        if key == "geo":
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().get(key, default)
+
+
+@pytest.mark.parametrize("where", ["between an event's rows", "as a file is linked"])
+def test_a_ctrl_c_inside_an_event_waits_for_the_event_to_be_whole(settings, capsys, where):
+    """A real SIGINT inside an event's writes: the summary's "complete events only" holds. A
+    Ctrl-C between the pin and geo rows of an event wrote its pin row alone; one right after a
+    file was linked, before its writer counted it, made the final flush refuse that file's
+    name ("already exists (is another producer writing?)")."""
+    import pinlake.bucket.layout as layout
+    from pinlake.produce.bucket import write_events
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # a CLI's handler
+    real_write_new = layout.write_new
+
+    def events():
+        for i in range(1_000):
+            rows = {t: {"ind": i, "t": t} for t in ("pin", "geo", "user")}
+            yield i, (_CtrlCOnRead(rows) if where != "as a file is linked" and i == 57 else rows)
+
+    def write_then_ctrl_c(path, lines):
+        real_write_new(path, lines)
+        if "pinterest.geo" in str(path):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            if where == "as a file is linked":
+                patch.setattr(layout, "write_new", write_then_ctrl_c)
+            with pytest.raises(KeyboardInterrupt):
+                write_events(settings, events(), ProduceToBucket(flush_size=20))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    out = capsys.readouterr().out
+    events_written = int(re.search(r"produced (\d+) events", out).group(1))
+    assert "(interrupted: complete events only)" in out
+    expected = 58 if where != "as a file is linked" else 20
+    assert events_written == expected
+    for table in ("pin", "geo", "user"):
+        got = [r["ind"] for r in read_records(settings.bucket_dir, table)]
+        assert got == list(range(events_written)), table
     assert not list(settings.bucket_dir.rglob("*.tmp*"))

@@ -53,6 +53,49 @@ def let_child_end(child: subprocess.Popen, grace: float, cause: BaseException) -
         return child.wait()
 
 
+class WholeUnits:
+    """Ctrl-C (SIGINT; SIGTERM too, through the CLI's handler, which runs the handler that has
+    taken SIGINT over: :func:`pinlake.cli._terminate`) held back while a unit of work that must
+    not be cut in two runs, and raised as KeyboardInterrupt as the unit ends; between units (a
+    wait for the next: a paced source, a database read) raised at once, as before. A context
+    manager: its handler is SIGINT's while the ``with`` block runs (the previous one is put
+    back after it). Outside the main thread, where no handler can be set, nothing is held.
+
+    ``produce --to bucket`` holds one event's records (its summary says "complete events only"):
+    a Ctrl-C between an event's pin and geo rows wrote the pin row alone, and one during a
+    file's write, after the file was linked, made the final flush fail on that file name."""
+
+    def __init__(self) -> None:
+        self._in_unit = False
+        self._held = False
+        self._previous: object = None
+
+    def __enter__(self) -> WholeUnits:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+
+    def _on_sigint(self, _signum: int, _frame: object) -> None:
+        if not self._in_unit:
+            raise KeyboardInterrupt
+        self._held = True
+
+    def begin(self) -> None:
+        """A unit starts: a Ctrl-C now waits for :meth:`end`."""
+        self._in_unit = True
+
+    def end(self) -> None:
+        """The unit is whole: raises KeyboardInterrupt if a Ctrl-C came during it."""
+        self._in_unit = False
+        if self._held:
+            self._held = False
+            raise KeyboardInterrupt
+
+
 class PinlakeError(Exception):
     """An expected failure caused by input or environment, with a readable message."""
 

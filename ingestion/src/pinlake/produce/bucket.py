@@ -26,7 +26,7 @@ from pinlake.bucket.layout import (
 )
 from pinlake.config import TABLES, Settings
 from pinlake.console import console, progress, table
-from pinlake.errors import PinlakeError
+from pinlake.errors import PinlakeError, WholeUnits
 from pinlake.output import output_folder
 from pinlake.produce.options import ProduceResult, ProduceToBucket
 from pinlake.produce.payload import dumps
@@ -83,10 +83,11 @@ def write_events(
     start = time.perf_counter()
     interrupted = False
     try:
-        with progress() as bar:
+        with progress() as bar, WholeUnits() as whole:
             task = bar.add_task(f"events → {root}", total=total)
             try:
                 for _ind, rows in events:
+                    whole.begin()  # an event's records, and a file they fill, are not cut
                     if count == 0:  # the bucket is the producer's from its first file on
                         _claim(root)
                     for name, writer in writers.items():
@@ -96,6 +97,7 @@ def write_events(
                         else:
                             missing[name] += 1
                     count += 1
+                    whole.end()
                     if count % 500 == 0 or options.rate:
                         bar.update(task, completed=count)
             except KeyboardInterrupt:  # Ctrl-C: keep and report what was written
