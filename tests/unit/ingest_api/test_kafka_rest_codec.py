@@ -148,6 +148,9 @@ def test_size_limit_counts_key_plus_value_bytes(key_len, value_len, limit):
         (b'{"records": [null]}', 400),
         (b'{"records": [[]]}', 400),
         (b'{"records": [{"value": Infinity}]}', 400),
+        # beyond a double (helper-82: stored as null, or with a big integer as Infinity)
+        (b'{"records": [{"value": {"age": 1e999}}]}', 400),
+        (b'{"records": [{"value": {"i": 18446744073709551616, "age": -1.8e308}}]}', 400),
         (b'{"records": [{"value": 1}], "records": []}', 422),
         (b'{"records":[{"value":' + b"[" * 5000 + b"]" * 5000 + b"}]}", 400),
     ],
@@ -262,3 +265,22 @@ def test_a_produce_refused_by_the_requests_fault_is_4xx(codes, expected):
     else:
         assert (fault.status, fault.code) == expected
         assert fault.message.endswith(": Broker: Message size too large")
+
+
+def test_numbers_within_a_double_are_kept_and_beyond_it_refused():
+    """``wire.loads`` keeps every integer exact and every number a double holds (1e308, an
+    underflow to 0.0 is a double's rounding), and refuses one beyond the largest double, on
+    either parser (orjson, or the stdlib's for a body with a long digit run): such a number was
+    acknowledged and stored as ``null`` or ``Infinity`` (helper-82)."""
+    from pinlake.ingest_api.wire import dumps, loads
+
+    big = 18446744073709551616
+    assert loads(b'{"a":1e308,"b":18446744073709551616}') == {"a": 1e308, "b": big}
+    assert dumps(loads(b'{"a":1e308,"b":18446744073709551616}')) == (
+        b'{"a":1e+308,"b":18446744073709551616}'
+    )
+    assert loads(b"[1e-999]") == [0.0]
+    long_mantissa = b"[" + b"9" * 400 + b"e0]"
+    for body in (b"[1e999]", b'{"b":18446744073709551616,"a":-1.8e308}', long_mantissa):
+        with pytest.raises(ValueError, match="out of range"):
+            loads(body)

@@ -474,7 +474,9 @@ def test_json_object_accepts_objects(body, optional, expected):
     assert codec.json_object(body, optional=optional) == expected
 
 
-@pytest.mark.parametrize("body", [b"", b"{oops", b"[]", b"1", b"\xff"])
+@pytest.mark.parametrize(
+    "body", [b"", b"{oops", b"[]", b"1", b"\xff", b'{"Data": {"latitude": 1e999}}']
+)
 def test_json_object_rejects_other_bodies_as_serialization_errors(body):
     with pytest.raises(CodecError) as info:
         codec.json_object(body)

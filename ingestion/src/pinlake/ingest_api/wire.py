@@ -6,6 +6,7 @@ Nothing here knows HTTP, FastAPI or Kafka; every function is a plain function of
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -70,6 +71,22 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or exponent as a double, refused (ValueError) when it is
+    beyond the largest double (about 1.8e308): the stdlib parser made ``1e999`` infinity, which
+    ``dumps`` then wrote as ``null`` (orjson) or ``Infinity`` (not JSON), and the API
+    acknowledged a record it had changed (helper-82). RFC 8259 §6 lets a parser limit the range
+    of numbers; orjson refuses the same numbers ("number is infinity when parsed as double")."""
+    value = float(text)
+    if math.isinf(value):
+        shown = text if len(text) <= 40 else f"{text[:37]}..."
+        raise ValueError(
+            f"number {shown} is out of range: beyond the largest IEEE 754 double (about "
+            "1.8e308), which a JSON number must fit here"
+        )
+    return value
+
+
 #: A run of 19+ digits may be an integer outside [-2**63, 2**64 - 1], which orjson parses as a
 #: float (silently losing digits); such bodies go to the stdlib parser, exact for any integer.
 #: The run is found by mapping every byte to ``0`` (an ASCII digit) or `` `` (anything else) and
@@ -91,8 +108,9 @@ def loads(body: bytes) -> Any:
 
     orjson parses, except for bodies with a run of 19 or more digits (a possible integer beyond
     64 bits, which orjson would turn into a float) and for anything orjson refuses; those go to
-    the stdlib parser. ``NaN``/``Infinity`` are refused (not JSON). Raises ValueError for
-    anything that is not JSON text, including invalid UTF-8 and nesting too deep to parse.
+    the stdlib parser. ``NaN``/``Infinity`` are refused (not JSON), and so is a number beyond
+    the double's range (``1e999``: it would be stored changed). Raises ValueError for anything
+    that is not JSON text, including invalid UTF-8 and nesting too deep to parse.
     """
     try:
         if not has_long_digit_run(body):
@@ -100,7 +118,7 @@ def loads(body: bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(body, parse_constant=_no_constants)
+        return json.loads(body, parse_constant=_no_constants, parse_float=_finite)
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise ValueError(str(exc)) from None
 
