@@ -151,13 +151,19 @@ def test_produce_refuses_a_sinks_bucket(settings, home, capsys, tmp_path):
 
     init_source(settings, rows=10, seed=1, url=None, force=False)
     bucket = tmp_path / "sunk"
-    assert claim_writer(bucket, SINK) is None  # as the sink does with its first file
+    sinks = tmp_path / "the sink's home"
+    assert claim_writer(bucket, SINK, sinks) is None  # as the sink does with its first file
     with pytest.raises(SystemExit) as exit_info:
         main(["produce", "--bucket", str(bucket)])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: the topics bucket") and f"is written by `{PINLAKE} sink`" in err
-    assert "a bucket of its own" in err and len(err.splitlines()) == 1, err
+    assert err.startswith("error: the topics bucket"), err
+    assert f"is written by `pinlake sink` of the home {sinks} (" in err, err
+    assert len(err.splitlines()) == 1, err
+    assert err.endswith(
+        "Give the producer a bucket of its own: the same command with --bucket DIR (or "
+        f"PINLAKE_BUCKET), then `{PINLAKE} land --bucket DIR`"
+    ), err
     assert all(list_files(bucket, settings.topic(t)) == [] for t in ("pin", "geo", "user"))
     # a run that writes nothing leaves a bucket free (an empty `sink --once` locked one out)
     from pinlake.bucket.layout import WRITER_FILE

@@ -5,7 +5,6 @@ No JVM: Spark's side (land over s3a://) is tests/integration/test_scale_out.py."
 from __future__ import annotations
 
 import gzip
-import re
 from pathlib import Path
 
 import pytest
@@ -111,12 +110,12 @@ def test_produce_to_an_s3_bucket(s3_bucket: str, tmp_path: Path) -> None:
         assert result.files[table] == [str(f.path) for f in files]
     assert not (tmp_path / "home" / "bucket").exists()  # nothing local
     # the bucket is the producer's: a sink is named to it, and the producer writes on
-    assert layout.claim_writer(bucket, layout.SINK) == f"`{PINLAKE} {layout.PRODUCER}` (" + (
-        f"{layout.WRITER_FILE})"
+    assert layout.claim_writer(bucket, layout.SINK) == (
+        f"`pinlake {layout.PRODUCER}` of the home {settings.home} ({layout.WRITER_FILE})"
     )
     sinks = Settings(home=tmp_path / "home", bucket=f"{s3_bucket}/sunk")
     assert layout.claim_writer(sinks.bucket_dir, layout.SINK) is None
-    with pytest.raises(PinlakeError, match=f"is written by `{re.escape(str(PINLAKE))} sink`"):
+    with pytest.raises(PinlakeError, match="is written by `pinlake sink` \\("):
         write_events(sinks, iter(events), ProduceToBucket(flush_size=3))
     assert layout.list_files(sinks.bucket_dir, settings.topic("pin")) == []
 

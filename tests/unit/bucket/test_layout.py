@@ -26,7 +26,6 @@ from pinlake.bucket.layout import (
     write_atomic,
     write_or_verify,
 )
-from pinlake.console import PINLAKE
 
 topics = st.from_regex(r"[A-Za-z0-9._-]{1,40}", fullmatch=True)
 offsets = st.integers(min_value=0, max_value=10**12)
@@ -212,14 +211,20 @@ def test_a_bucket_has_one_writer_the_first_that_claims_it(tmp_path: Path) -> Non
     assert not bucket.exists()
     assert claim_writer(bucket, SINK) is None
     assert other_writer(bucket, SINK) is None
-    assert other_writer(bucket, PRODUCER) == f"`{PINLAKE} sink` ({WRITER_FILE})"
+    assert other_writer(bucket, PRODUCER) == f"`pinlake sink` ({WRITER_FILE})"
     assert claim_writer(bucket, SINK) is None  # its next run
-    assert claim_writer(bucket, PRODUCER) == f"`{PINLAKE} sink` ({WRITER_FILE})"
+    assert claim_writer(bucket, PRODUCER) == f"`pinlake sink` ({WRITER_FILE})"
+    # the writer is named with its own home, which the record keeps (helper-82: the refused
+    # command's home was named as the writer's)
     other = tmp_path / "other"
-    assert claim_writer(other, PRODUCER) is None
-    assert claim_writer(other, SINK) == f"`{PINLAKE} produce --to bucket` ({WRITER_FILE})"
+    assert claim_writer(other, PRODUCER, tmp_path / "h1") is None
+    assert claim_writer(other, SINK, tmp_path / "h2") == (
+        f"`pinlake produce --to bucket` of the home {tmp_path / 'h1'} ({WRITER_FILE})"
+    )
     assert sorted(p.name for p in other.iterdir()) == [WRITER_FILE]
     assert list_files(other, "pinterest.pin") == []
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / WRITER_FILE).write_bytes(b"not json")
     assert "does not name (it holds b'not json')" in claim_writer(tmp_path / "odd", SINK)
+    (tmp_path / "odd" / WRITER_FILE).write_bytes(b"[]")
+    assert "does not name (it holds b'[]')" in claim_writer(tmp_path / "odd", SINK)

@@ -610,55 +610,62 @@ PRODUCER = "produce --to bucket"
 
 def other_writer(bucket: Location, writer: str) -> str | None:
     """The writer :data:`WRITER_FILE` records for ``bucket`` when it is not ``writer``, for a
-    message ("`pinlake sink` (_pinlake_writer.json)"); None when none is recorded or it is
-    ``writer``. Reads only: a writer asks it before it reads a record, and records itself with
-    :func:`claim_writer` when it writes its first file. Raises OSError
-    (:class:`BucketAccessError` on S3) when the record cannot be read."""
+    message ("`sink` of the home /data/h1 (_pinlake_writer.json)": the writer's home, when the
+    record has it, not the home of the command that asks: helper-82 was told that its own home
+    wrote a bucket it never had); None when none is recorded or it is ``writer``. Reads only: a
+    writer asks it before it reads a record, and records itself with :func:`claim_writer` when
+    it writes its first file. Raises OSError (:class:`BucketAccessError` on S3) when the record
+    cannot be read."""
     path = bucket / WRITER_FILE
     if not exists(path):
         return None
     text = read_bytes(path)
     try:
-        recorded = json.loads(text)["writer"]
-    except (ValueError, TypeError, KeyError):
+        record = json.loads(text)
+        recorded, home = record["writer"], record.get("home")
+    except (ValueError, TypeError, KeyError, AttributeError):
         return f"a writer {WRITER_FILE} does not name (it holds {text[:60]!r})"
-    return None if recorded == writer else f"`{PINLAKE} {recorded}` ({WRITER_FILE})"
+    if recorded == writer:
+        return None
+    of_home = f" of the home {home}" if isinstance(home, str) and home else ""
+    return f"`pinlake {recorded}`{of_home} ({WRITER_FILE})"
 
 
-#: How a refusal names each writer and the option that gives it a bucket of its own.
-_WRITER_WORDS = {
-    SINK: ("the sink", f"`{PINLAKE} sink --bucket DIR`"),
-    PRODUCER: ("the producer", f"`{PINLAKE} produce --bucket DIR`"),
-}
+#: How a refusal names each writer.
+_WRITER_WORDS = {SINK: "the sink", PRODUCER: "the producer"}
 
 
 def writer_refusal(bucket: Location, writer: str, other: str) -> str:
     """The one line of ``writer`` (:data:`SINK`, :data:`PRODUCER`) refused ``bucket``, which
-    ``other`` writes (:func:`other_writer`, :func:`claim_writer`)."""
-    who, option = _WRITER_WORDS[writer]
+    ``other`` writes (:func:`other_writer`, :func:`claim_writer`). The commands it names are
+    written when it is called (the home of the command that runs, ``--home``; a table of them
+    made at import named none: helper-82), and the refused command is named as "the same
+    command", so that a ``sink --once`` stays one."""
     return (
         f"the topics bucket {bucket} is written by {other}, and a bucket has one writer: the"
         " sink names its files by Kafka's offsets, so the two would take each other's names."
-        f" Give {who} a bucket of its own ({option}, PINLAKE_BUCKET; then `{PINLAKE} land"
-        " --bucket DIR`)"
+        f" Give {_WRITER_WORDS[writer]} a bucket of its own: the same command with --bucket DIR"
+        f" (or PINLAKE_BUCKET), then `{PINLAKE} land --bucket DIR`"
     )
 
 
-def claim_writer(bucket: Location, writer: str) -> str | None:
-    """Record ``writer`` (:data:`SINK` or :data:`PRODUCER`) as ``bucket``'s one writer in
-    :data:`WRITER_FILE` unless a writer is recorded there; returns the other writer
-    (:func:`other_writer`) when the bucket is that one's, None when it is ``writer``'s (now or
-    from before). A writer claims the bucket as it writes its first file, so a run that writes
-    nothing leaves it free (an empty ``sink --once`` locked the producer out). The record is one
-    create-only write (:func:`write_new`), so two writers starting at once never both get the
-    bucket. A bucket written before writers were recorded goes to the first that claims it.
-    (Before, ``produce --to bucket`` into a sink's bucket took the next offsets' names, and the
-    sink then stopped on that partition at the file it found there.) Raises OSError
-    (:class:`BucketAccessError` on S3) when the record cannot be written or read."""
+def claim_writer(bucket: Location, writer: str, home: Path | None = None) -> str | None:
+    """Record ``writer`` (:data:`SINK` or :data:`PRODUCER`) of ``home`` (its pinlake home, named in
+    the other writer's refusal) as ``bucket``'s one writer in :data:`WRITER_FILE` unless a
+    writer is recorded there; returns the other writer (:func:`other_writer`) when the bucket is
+    that one's, None when it is ``writer``'s (now or from before). A writer claims the bucket as
+    it writes its first file, so a run that writes nothing leaves it free (an empty ``sink
+    --once`` locked the producer out). The record is one create-only write (:func:`write_new`),
+    so two writers starting at once never both get the bucket. A bucket written before writers
+    were recorded goes to the first that claims it. (Before, ``produce --to bucket`` into a
+    sink's bucket took the next offsets' names, and the sink then stopped on that partition at
+    the file it found there.) Raises OSError (:class:`BucketAccessError` on S3) when the record
+    cannot be written or read."""
     path = bucket / WRITER_FILE
     if not exists(path):
         try:
-            write_new(path, [json.dumps({"writer": writer}).encode()])
+            record = {"writer": writer, **({"home": str(home)} if home is not None else {})}
+            write_new(path, [json.dumps(record).encode()])
             return None
         except FileExistsError:  # another writer's claim came first
             pass

@@ -369,7 +369,7 @@ class BucketSink:
         path = layout.file_path(self.bucket, topic, partition, buf.first)
         try:
             if not self._claimed:  # the bucket is the sink's from its first file on
-                other = layout.claim_writer(self.bucket, layout.SINK)
+                other = layout.claim_writer(self.bucket, layout.SINK, self.settings.home)
                 if other is not None:  # the producer claimed it since the sink started
                     why = layout.writer_refusal(self.bucket, layout.SINK, other)
                     raise _Unwritable(key, buf.first, why)

@@ -35,12 +35,12 @@ from pinlake.produce.payload import dumps
 PARTITION = 0
 
 
-def _claim(root: Location) -> None:
+def _claim(root: Location, home: Path) -> None:
     """Record the producer as ``root``'s writer (:func:`claim_writer`) as it writes its first
     file; raises PinlakeError (one line) when the sink claimed it first or the record cannot be
     written."""
     try:
-        other = claim_writer(root, PRODUCER)
+        other = claim_writer(root, PRODUCER, home)
     except BucketAccessError as exc:
         raise PinlakeError(f"the topics bucket cannot be written: {exc}") from exc
     except OSError as exc:
@@ -89,7 +89,7 @@ def write_events(
                 for _ind, rows in events:
                     whole.begin()  # an event's records, and a file they fill, are not cut
                     if count == 0:  # the bucket is the producer's from its first file on
-                        _claim(root)
+                        _claim(root, settings.home)
                     for name, writer in writers.items():
                         row = rows.get(name)
                         if row is not None:
