@@ -162,3 +162,34 @@ def test_a_403_says_how_the_api_key_is_given(tmp_path, key):
     assert result.errors[0].endswith(produce_http.forbidden_hint(key is not None))
     assert ("is not the API's key" in result.errors[0]) == (key is not None)
     assert "--api-key" in result.errors[0] and "PINLAKE_API__API_KEY" in result.errors[0]
+
+
+def test_a_servers_html_error_page_is_one_line_of_the_cli_error(tmp_path, monkeypatch, capsys):
+    """helper-82: a 501 of a server that is no Kafka REST proxy (Python's http.server) ended
+    ``produce --to api`` with its HTML error page, line breaks and all, in the CLI's error; a
+    501 is not retried (a retry would get it again)."""
+    from pinlake_testing import cli_exit_code
+
+    page = b"<!DOCTYPE HTML>\n<html lang='en'>\n    <head>\n<p>Error code: 501</p>\n</html>\n"
+    home = tmp_path / "home"
+    assert cli_exit_code(monkeypatch, home, "source", "init", "--rows", "3") == 0
+    capsys.readouterr()
+    with _answering(501, page) as url:
+        code = cli_exit_code(
+            monkeypatch, home, "produce", "--to", "api", "--events", "1", "--api-url", url
+        )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("error: 3 records were not acknowledged"), err
+    assert "HTTP 501 /topics/pinterest.pin: <!DOCTYPE HTML> <html lang='en'> <head> <p>" in err
+
+
+def test_every_cli_error_is_one_line(capsys):
+    """The README's rule, held where every error is printed (pinlake.cli._fail): text a
+    PinlakeError carries from elsewhere keeps its words, not its line breaks."""
+    from pinlake.cli import _fail
+
+    with pytest.raises(SystemExit) as exit_info:
+        _fail(PinlakeError("first line\n\n   second line\r\nthird"))
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == "error: first line second line third\n"

@@ -43,6 +43,7 @@ from pinlake.errors import (
     PinlakeError,
     UsageError,
     file_system_problem,
+    one_line,
 )
 from pinlake.lakehouse.stream import (
     MAX_RECORDS_PER_BATCH,
@@ -721,8 +722,8 @@ def _fail(exc: Exception) -> None:
         message = exc.format_message().replace(": Value error, ", ": ")  # type: ignore[attr-defined]
         err_console.print(f"error: {message}", markup=False, soft_wrap=True)
         sys.exit(UsageError.exit_code)
-    if isinstance(exc, PinlakeError):
-        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+    if isinstance(exc, PinlakeError):  # one line, whatever text it carries from elsewhere
+        err_console.print(f"error: {one_line(str(exc))}", markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     if isinstance(exc, ValidationError):  # PINLAKE_* variables that Settings rejects
         err_console.print(

@@ -96,6 +96,13 @@ class WholeUnits:
             raise KeyboardInterrupt
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: every run of whitespace that holds a line break (or not) becomes
+    one blank. The CLI's errors are one line (README); text from elsewhere in them (a server's
+    HTML error page, botocore's copy of a process's stderr) had its own line breaks."""
+    return " ".join(text.split())
+
+
 class PinlakeError(Exception):
     """An expected failure caused by input or environment, with a readable message."""
 

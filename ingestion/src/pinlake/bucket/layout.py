@@ -59,6 +59,7 @@ from typing import Any, BinaryIO
 import psutil
 
 from pinlake.console import PINLAKE
+from pinlake.errors import one_line
 from pinlake.location import (  # noqa: F401
     AWS_FILES,
     S3_SCHEMES,
@@ -266,7 +267,7 @@ _S3_CLIENTS: dict[tuple, Any] = {}
 def _one_line(exc: Exception) -> str:
     """``exc``'s text on one line: botocore keeps a failed ``credential_process``'s stderr,
     newline and all (a blank line after the error: helper-73)."""
-    return " ".join(str(exc).split())
+    return one_line(str(exc))
 
 
 def s3_client_problem() -> str | None:

@@ -46,7 +46,7 @@ from tenacity import (
 
 from pinlake.config import TABLES, Settings
 from pinlake.console import PINLAKE, console, progress, table
-from pinlake.errors import PinlakeError
+from pinlake.errors import PinlakeError, one_line
 from pinlake.loopback import nothing_listens, on_loopback
 from pinlake.produce.options import ProduceResult, ProduceToApi, missing_rows_line
 from pinlake.produce.payload import row_to_json
@@ -216,7 +216,7 @@ class _Poster:
                 status, raw = resp.status, await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Retry(pending, f"{type(exc).__name__}: {exc}") from exc
-        text = raw[:200].decode(errors="replace")
+        text = one_line(raw[:400].decode(errors="replace"))[:200]  # e.g. a server's HTML page
         if status == 403:  # API Gateway's answer to a missing or wrong x-api-key
             text += " " + forbidden_hint(bool(self.session.headers.get("x-api-key")))
         if status != 200 and status not in RETRY_STATUS:  # 4xx: retrying will not help
