@@ -243,3 +243,27 @@ def test_output_to_a_pipe_whose_reader_is_gone_ends_nothing(tmp_path) -> None:
         os.close(write)
     assert done.returncode == 0
     assert marker.read_text() == "yes"
+
+
+@pytest.mark.parametrize("args", [[], ["services"], ["--home", "HOME", "source"]])
+def test_a_group_alone_prints_its_help_then_says_a_command_is_missing(
+    args: list[str], tmp_path, capsys, monkeypatch
+) -> None:
+    """``pinlake``, ``pinlake services`` alone: the help, then click's words for a missing
+    command on one line, exit 2 (helper-82: ``error: `` and nothing); no home is made."""
+    from pinlake.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "home"
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(home) if arg == "HOME" else arg for arg in args])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert "Usage:" in captured.out and "Commands" in captured.out
+    assert captured.err == "error: Missing command (the help above lists them).\n"
+    assert not home.exists()
+    # with an option before it, click's own line (no help: the arguments were not empty)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(home)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: Missing command.\n"

@@ -720,7 +720,11 @@ def _fail(exc: Exception) -> None:
         # Typer checks an Enum option's value through pydantic, whose text starts "Value
         # error, " ("Invalid value for '--to': Value error, 'kafka' is not one of …")
         message = exc.format_message().replace(": Value error, ", ": ")  # type: ignore[attr-defined]
-        err_console.print(f"error: {message}", markup=False, soft_wrap=True)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `pinlake`, `pinlake services` alone:
+            # the help is printed already (Typer's rich help), and the error's text is empty
+            # (helper-82: "error: " and nothing); click's own words for a missing command
+            message = "Missing command (the help above lists them)."
+        err_console.print(f"error: {one_line(message)}", markup=False, soft_wrap=True)
         sys.exit(UsageError.exit_code)
     if isinstance(exc, PinlakeError):  # one line, whatever text it carries from elsewhere
         err_console.print(f"error: {one_line(str(exc))}", markup=False, soft_wrap=True)
