@@ -57,7 +57,7 @@ def test_land_of_a_bucket_nothing_wrote_names_the_steps_that_write_it(
     assert cli_exit_code(monkeypatch, home, "land") == 2
     command = PINLAKE.at(home)
     assert capsys.readouterr().err.strip() == (
-        f"error: bucket {home / 'bucket'} does not exist or is not a folder: run "
+        f"error: bucket {home / 'bucket'} does not exist: run "
         f"`{command} source init`, `{command} produce --to bucket` in that order, or "
         f"`{PINLAKE.command} --home <a new folder> demo` for every step in a new home"
     )
@@ -66,7 +66,7 @@ def test_land_of_a_bucket_nothing_wrote_names_the_steps_that_write_it(
     elsewhere = tmp_path / "elsewhere dir"
     assert cli_exit_code(monkeypatch, home, "land", "--bucket", str(elsewhere)) == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: bucket {elsewhere} does not exist or is not a folder: run "
+        f"error: bucket {elsewhere} does not exist: run "
         f"`{command} source init`, `{command} produce --to bucket --bucket '{elsewhere}'` in "
         f"that order, or `{PINLAKE.command} --home <a new folder> demo` for every step in a new "
         "home"
@@ -157,8 +157,17 @@ def test_a_home_part_way_through_is_told_only_the_steps_it_has_not_done(
     elsewhere = tmp_path / "elsewhere"
     assert cli_exit_code(monkeypatch, home, "land", "--bucket", str(elsewhere)) == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: bucket {elsewhere} does not exist or is not a folder: run "
+        f"error: bucket {elsewhere} does not exist: run "
         f"`{command} produce --to bucket --bucket {elsewhere}`, or {demo}"
+    )
+    # a file given as the bucket: said so, and no step that would refuse it named (helper-82:
+    # the hint named `produce --to bucket --bucket <the file>`, which refuses a file)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert cli_exit_code(monkeypatch, home, "land", "--bucket", str(afile)) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: bucket {afile} exists and is not a folder: give --bucket (or PINLAKE_BUCKET) "
+        "the topics bucket's folder"
     )
     # the home's bucket written, nothing landed: dbt's note names land alone
     assert cli_exit_code(monkeypatch, home, "produce", "--to", "bucket", "--events", "5") == 0

@@ -382,13 +382,18 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
     bucket = location(given or settings.bucket_dir)
     try:
         if not bucket_exists(bucket):
+            if isinstance(bucket, Path) and bucket.exists():  # a file: produce refuses it too
+                raise UsageError(
+                    f"bucket {bucket} exists and is not a folder: give --bucket (or "
+                    "PINLAKE_BUCKET) the topics bucket's folder"
+                )
             # nothing wrote it: what does (helper-76), into that bucket (helper-80: a --bucket
             # of land's was not in the produce step of the hint)
             produce = "produce --to bucket"
             if given:
                 produce += f" --bucket {shlex.quote(str(bucket))}"
             raise UsageError(
-                f"bucket {bucket} does not exist or is not a folder: "
+                f"bucket {bucket} does not exist: "
                 f"{next_steps(settings, 'produce --to bucket', produce)}"
             )
         files = discover_files(settings, bucket)
