@@ -80,13 +80,37 @@ def test_a_failed_dbt_run_on_a_home_where_nothing_is_landed_says_what_lands_it(
     ``TABLE_OR_VIEW_NOT_FOUND`` errors and no pinlake line. A dbt that fails at once (invalid
     ``--vars``: no Spark) shows the note; the steps are those before the models' input."""
     home = tmp_path / "home"
-    assert cli_exit_code(monkeypatch, home, "dbt", "build", "--vars", "{") == 2
+    assert cli_exit_code(monkeypatch, home, "dbt", "test", "--vars", "{") == 2
     command = PINLAKE.at(home)
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"note: nothing is landed in {home}'s raw tables, which the models read: run "
-        f"`{command} source init`, `{command} produce --to bucket`, `{command} land` in that "
+    steps = (
+        f"run `{command} source init`, `{command} produce --to bucket`, `{command} land` in that "
         f"order, or `{PINLAKE.command} --home <a new folder> demo` for every step in a new home"
     )
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"note: nothing is landed in {home}'s raw tables, which the models read: {steps}"
+    )
+    # a build or run of every node with no raw table: refused before dbt starts Spark (helper-82:
+    # twelve errors about 30 s later), with the same steps; a selection runs as asked
+    assert cli_exit_code(monkeypatch, home, "dbt", "build") == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: nothing is landed in {home}'s raw tables, which the models read: {steps} (or "
+        "choose nodes that do not read them: --select)"
+    )
+    assert cli_exit_code(monkeypatch, home, "dbt", "run", "--select", "seeds", "--vars", "{") == 2
+    assert "Invalid value for '--vars'" in capsys.readouterr().err  # dbt ran, and refused it
+
+
+def test_dbt_calls_that_only_print_make_nothing_and_get_no_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """helper-82: ``pinlake dbt --help`` made the home's folders, and ``pinlake dbt`` alone
+    ended with the note on raw tables."""
+    home = tmp_path / "home"
+    assert cli_exit_code(monkeypatch, home, "dbt", "--help") == 0
+    assert "Usage: dbt" in capsys.readouterr().out
+    assert cli_exit_code(monkeypatch, home, "dbt") == 2  # dbt's usage
+    assert "note:" not in capsys.readouterr().err
+    assert not home.exists()
 
 
 def test_only_the_local_targets_empty_warehouse_counts_as_nothing_landed(tmp_path: Path) -> None:
@@ -169,13 +193,13 @@ def test_a_home_part_way_through_is_told_only_the_steps_it_has_not_done(
         f"error: bucket {afile} exists and is not a folder: give --bucket (or PINLAKE_BUCKET) "
         "the topics bucket's folder"
     )
-    # the home's bucket written, nothing landed: dbt's note names land alone
+    # the home's bucket written, nothing landed: dbt's refusal names land alone
     assert cli_exit_code(monkeypatch, home, "produce", "--to", "bucket", "--events", "5") == 0
     capsys.readouterr()
-    assert cli_exit_code(monkeypatch, home, "dbt", "build", "--vars", "{") == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"note: nothing is landed in {home}'s raw tables, which the models read: run "
-        f"`{command} land`, or {demo}"
+    assert cli_exit_code(monkeypatch, home, "dbt", "build") == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: nothing is landed in {home}'s raw tables, which the models read: run "
+        f"`{command} land`, or {demo} (or choose nodes that do not read them: --select)"
     )
     # a raw table with committed data, no marts: export names dbt build alone (no Spark: the
     # home has no metastore)

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO
 
-from pinlake.config import REPO_ROOT, Settings
+from pinlake.config import REPO_ROOT, TABLES, Settings
 from pinlake.console import PINLAKE, counted
 from pinlake.errors import PinlakeError, let_child_end
 from pinlake.lakehouse.progress import next_steps
-from pinlake.lakehouse.tables import holds_committed_data, landed_anything
+from pinlake.lakehouse.tables import holds_committed_data, landed_anything, managed_table_path
 from pinlake.loopback import LOOPBACK_HOSTS, ports_listening
+from pinlake.schemas import stream_table
 from pinlake.spark import session_env
 
 
@@ -139,6 +140,51 @@ def uncommitted_locations(settings: Settings) -> list[Path]:
     return found
 
 
+#: dbt's options that only print (its help, its version): such a call makes nothing in the home
+#: and gets no hint (helper-82: ``pinlake dbt --help`` made the home's folders, and ``pinlake
+#: dbt`` alone ended with the note on raw tables).
+PRINT_ONLY = ("--help", "-h", "--version")
+#: dbt's commands that read the models' input, the raw tables (the note on raw tables is theirs).
+MODEL_COMMANDS = ("build", "run", "test", "show", "compile", "retry", "snapshot", "clone")
+#: dbt's options that choose nodes: with one, a ``build`` or ``run`` may leave out every model
+#: that reads a raw table (seeds alone, say).
+SELECTING = (
+    "-s", "--select", "-m", "--models", "--exclude", "--selector", "--resource-type",
+    "--resource-types", "--exclude-resource-type", "--exclude-resource-types",
+)  # fmt: skip
+
+
+def prints_only(args: list[str]) -> bool:
+    """Whether ``dbt <args>`` only prints (no arguments: dbt's usage; :data:`PRINT_ONLY`)."""
+    return not args or any(arg in PRINT_ONLY for arg in args)
+
+
+def _dbt_command(args: list[str]) -> str | None:
+    """The dbt command ``args`` run (the first of them that is one of dbt's), or None."""
+    return next((arg for arg in args if arg in (*MODEL_COMMANDS, "seed", "docs", "debug")), None)
+
+
+def refusal(settings: Settings, args: list[str]) -> str | None:
+    """Why ``dbt <args>`` is not run at all, or None: a ``build`` or ``run`` of every node on the
+    ``local`` target of a home where no raw table exists (no Delta log under the warehouse's
+    ``raw.db``, batch or stream path). Its models read them: dbt started Spark and failed about
+    30 s later with twelve errors (helper-82), where ``export`` refuses such a home at once.
+    A selection (:data:`SELECTING`) is run as asked."""
+    if (
+        _dbt_command(args) not in ("build", "run")
+        or any(arg.split("=", 1)[0] in SELECTING for arg in args)
+        or _target(settings, args) != "local"
+    ):
+        return None
+    names = [*TABLES, *(stream_table(table) for table in TABLES)]
+    if any((managed_table_path(settings, name) / "_delta_log").is_dir() for name in names):
+        return None
+    return (
+        f"nothing is landed in {settings.home}'s raw tables, which the models read: "
+        f"{next_steps(settings, 'land')} (or choose nodes that do not read them: --select)"
+    )
+
+
 def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
     """Run ``dbt <args>`` from the project root in its own process (its ``local`` target
     starts its own Spark JVM, so no other process may hold this home's metastore). Raises
@@ -147,7 +193,18 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
     Recovery from an interrupted run: when dbt failed because a table folder of this home's
     warehouse holds the uncommitted files of an interrupted write (:func:`uncommitted_locations`),
     those folders are removed, each named on stderr, and the failed nodes run once more with
-    ``dbt retry`` (dbt docs, "About dbt retry"); the result is the retry's."""
+    ``dbt retry`` (dbt docs, "About dbt retry"); the result is the retry's.
+
+    Raises PinlakeError before dbt starts when it would fail for want of raw tables
+    (:func:`refusal`). A call that only prints (:func:`prints_only`) makes nothing in the home
+    and gets no hint."""
+    if prints_only(command.args):
+        returncode = _invoke(settings, command.args, command.in_process)
+        if command.check and returncode != 0:
+            raise PinlakeError(f"`dbt {' '.join(command.args)}` failed with exit code {returncode}")
+        return DbtResult(list(command.args), returncode, 0.0)
+    if (refused := refusal(settings, command.args)) is not None:
+        raise PinlakeError(refused)
     settings.ensure_dirs()
     _note_dropped()
     start = time.perf_counter()
@@ -189,7 +246,8 @@ def _failure_hint(settings: Settings, args: list[str]) -> str:
     """What a failed ``dbt <args>`` ends with when its errors were dbt's alone and the cause is
     one pinlake can see ("" when none is):
 
-    - on the ``local`` target (the home's warehouse), when no raw table of the home holds data
+    - on the ``local`` target (the home's warehouse), for a command that reads the models' input
+      (:data:`MODEL_COMMANDS`), when no raw table of the home holds data
       (:func:`~pinlake.lakehouse.tables.landed_anything`): the steps that land it (helper-76:
       twelve ``TABLE_OR_VIEW_NOT_FOUND`` errors and no pinlake line);
     - on the ``thrift`` target, when its server is on this machine
@@ -199,7 +257,7 @@ def _failure_hint(settings: Settings, args: list[str]) -> str:
 
     The ``databricks`` target's workspace is elsewhere and is not looked at."""
     target = _target(settings, args)
-    if target == "local" and not landed_anything(settings):
+    if target == "local" and _dbt_command(args) in MODEL_COMMANDS and not landed_anything(settings):
         return f"nothing is landed in {settings.home}'s raw tables, which the models read: " + (
             next_steps(settings, "land")
         )
