@@ -290,11 +290,26 @@ def test_counts_and_freshness_head_the_page(built) -> None:
     assert 'id="stale"' not in html
 
 
-def test_marts_older_than_the_newest_landing_are_flagged(settings: Settings, tmp_path) -> None:
+def test_marts_older_than_the_newest_landing_are_flagged(
+    settings: Settings, tmp_path, capsys
+) -> None:
+    """On the page and in the terminal, with the commands as this shell runs them (helper-82:
+    the terminal showed only its ✓, and the page's commands had no --home)."""
     exports = write_exports(tmp_path / "exports")
     landed_later = datetime.now(timezone.utc) + timedelta(hours=1)
-    _, html, _ = build(settings, exports, counts=counts(landed_later))
-    assert 'id="stale"' in html
+    capsys.readouterr()
+    result, html, page = build(settings, exports, counts=counts(landed_later))
+    assert result.stale is not None
+    assert result.stale.startswith("the marts predate the newest landed records (")
+    assert result.stale.endswith(
+        f"run `{PINLAKE} dbt build` and `{PINLAKE} export --out {exports}`, then "
+        f"`{PINLAKE} report` again"
+    )
+    assert f"warning: {result.stale}" in " ".join(capsys.readouterr().out.split())
+    assert _element_text(html, "stale") == "T" + result.stale[1:] + "."
+    # exports written after the newest landing: neither says anything
+    _, html, _ = build(settings, exports, counts=counts(landed_later - timedelta(hours=2)))
+    assert 'id="stale"' not in html and "warning" not in capsys.readouterr().out
 
 
 def test_a_path_that_delivered_nothing_is_left_out(settings: Settings, tmp_path) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rich.markup import escape
+
 from pinlake.config import Settings
 from pinlake.console import PINLAKE, console
 from pinlake.errors import PinlakeError, UsageError
@@ -57,6 +59,29 @@ class ReportResult:
     marts: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
+    #: what to run when the marts predate the newest landed record (:func:`stale_marts`)
+    stale: str | None = None
+
+
+def stale_marts(settings: Settings, options: ReportOptions, exported_at: datetime) -> str | None:
+    """When the exported marts predate the newest record the counts saw landed (both paths):
+    the commands that bring them up to date, as this shell runs them (``--home``; ``export
+    --out`` for a report of other exports), for the page's warning and the terminal's; else
+    None. The page alone said so, with commands for the default home, while the terminal showed
+    only its ✓ (helper-82)."""
+    from pinlake.report.page import newest_landing, utc
+
+    newest = newest_landing(options.counts)
+    if newest is None or newest <= exported_at:
+        return None
+    exports = exports_folder(settings, options)
+    home = exports == exports_folder(settings, ReportOptions())
+    out = "" if home else f" --out {shlex.quote(str(exports))}"
+    return (
+        f"the marts predate the newest landed records ({utc(newest)}; exported "
+        f"{utc(exported_at)}): run `{PINLAKE} dbt build` and `{PINLAKE} export{out}`, then "
+        f"`{PINLAKE} report` again"
+    )
 
 
 def exports_folder(settings: Settings, options: ReportOptions) -> Path:
@@ -160,6 +185,7 @@ def write_report(settings: Settings, options: ReportOptions | None = None) -> Re
     exported_at = min(
         datetime.fromtimestamp(p.stat().st_mtime, timezone.utc) for p in marts.values()
     )
+    result.stale = stale_marts(settings, options, exported_at)
     html = render(
         sections,
         counts=options.counts,
@@ -168,6 +194,7 @@ def write_report(settings: Settings, options: ReportOptions | None = None) -> Re
         exported_at=exported_at,
         generated_at=datetime.now(timezone.utc),
         skipped=skipped,
+        stale=result.stale,
     )
     out.mkdir(parents=True, exist_ok=True)
     _write_atomically(result.path, html)
@@ -175,6 +202,8 @@ def write_report(settings: Settings, options: ReportOptions | None = None) -> Re
         f"[green]✓[/] {result.path} [dim]({len(result.charts)} charts, "
         f"{len(html) / 1e6:.1f} MB, self-contained)[/]"
     )
+    if result.stale:
+        console.print(f"[yellow]warning:[/] {escape(result.stale)}", soft_wrap=True)
     return result
 
 

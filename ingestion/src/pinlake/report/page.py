@@ -56,11 +56,12 @@ def render(
     exported_at: datetime,
     generated_at: datetime,
     skipped: list[str],
+    stale: str | None = None,
 ) -> str:
     """The page's HTML: the counts per path and table (acknowledged, landed in raw, quarantined,
     distinct keys, kept in staging, newest landing), the freshness (newest landing, when the
-    marts were exported, a warning when the marts predate the newest landing), then
-    ``sections`` in order. Times are shown in UTC."""
+    marts were exported, and ``stale``, the warning when the marts predate the newest landing:
+    :func:`pinlake.report.stale_marts`), then ``sections`` in order. Times are shown in UTC."""
     import plotly
     from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -70,15 +71,15 @@ def render(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["utc"] = _utc
-    newest = _newest_landing(counts)
+    env.filters["utc"] = utc
+    newest = newest_landing(counts)
     figures = {s.element_id: json.loads(s.figure.to_json(validate=False)) for s in sections}
     return env.get_template("report.html.j2").render(
         sections=[_section(s) for s in sections],
         count_rows=_count_rows(counts, acknowledged),
         counts=counts,
         newest=newest,
-        stale=newest is not None and newest > exported_at,
+        stale=stale,
         exports=exports,
         exported_at=exported_at,
         generated_at=generated_at,
@@ -109,11 +110,14 @@ def _json_in_script(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c")
 
 
-def _utc(moment: datetime | None) -> str:
+def utc(moment: datetime | None) -> str:
+    """``moment`` as the page shows times (``2024-05-01 12:00:00 UTC``; ``—`` for None)."""
     return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _newest_landing(counts: DeliveryCounts | None) -> datetime | None:
+def newest_landing(counts: DeliveryCounts | None) -> datetime | None:
+    """The newest landing time the counts saw over both paths and every table (None: no
+    counts, or none landed)."""
     if counts is None:
         return None
     latest = [moment for path in counts.paths.values() for moment in path.latest.values()]
