@@ -272,3 +272,11 @@ def test_a_ctrl_c_inside_an_event_waits_for_the_event_to_be_whole(settings, caps
         got = [r["ind"] for r in read_records(settings.bucket_dir, table)]
         assert got == list(range(events_written)), table
     assert not list(settings.bucket_dir.rglob("*.tmp*"))
+
+
+def test_one_event_is_one_event(settings, capsys):
+    """helper-82: "produced 1 events"."""
+    from pinlake.produce.bucket import write_events
+
+    write_events(settings, iter([(0, {"pin": {"ind": 0}})]), ProduceToBucket())
+    assert f"produced 1 event to {settings.bucket_dir}" in capsys.readouterr().out

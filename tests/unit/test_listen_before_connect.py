@@ -376,6 +376,15 @@ def test_the_http_and_mariadb_probes_connect_only_to_a_listening_port(
         f"the ingestion API at http://127.0.0.1:{free} is not reachable (nothing listens on port "
         f"{free}); start it with `"
     )
+    # an --api-url that is not the home's API: `services up` would not start anything there
+    # (helper-82: it was named for port 8099, and started the API on 8082)
+    elsewhere = Settings(home=tmp_path, api=ApiSettings(port=free + 1))
+    with pytest.raises(PinlakeError) as refused:
+        post_records(elsewhere, iter([]), to, show_progress=False)
+    assert str(refused.value).endswith(
+        f"); it is not this home's API (http://127.0.0.1:{free + 1}, which `{PINLAKE} services "
+        "up` starts; PINLAKE_API__PORT moves it): check --api-url"
+    )
     with listening() as port:
         assert loopback.get_local(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
         up = Settings(home=tmp_path, mariadb=MariadbSettings(port=port))

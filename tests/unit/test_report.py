@@ -388,7 +388,7 @@ def test_missing_exports_fail_in_one_line(
     with pytest.raises(PinlakeError) as raised:
         write_report(settings, ReportOptions(exports=tmp_path / "nowhere"))
     assert str(raised.value) == (
-        f"no exported marts in {nowhere}: this home's are in {settings.home / 'exports'} (the "
+        f"{nowhere} does not exist: this home's are in {settings.home / 'exports'} (the "
         f"report reads them without --exports), or run `{PINLAKE} export --out {nowhere}`"
     )
 

@@ -25,7 +25,7 @@ from pinlake.bucket.layout import (
     writer_refusal,
 )
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, progress, table
+from pinlake.console import console, counted, progress, table
 from pinlake.errors import PinlakeError, WholeUnits
 from pinlake.output import output_folder
 from pinlake.produce.options import ProduceResult, ProduceToBucket
@@ -150,7 +150,7 @@ def print_summary(
     )
     console.print(
         table(
-            f"produced {result.events:,} events to {root}"
+            f"produced {counted(result.events, 'event')} to {root}"
             + (" (interrupted: complete events only)" if interrupted else ""),
             ("topic", "records", "files", "offsets"),
             rows,

@@ -306,7 +306,7 @@ async def _produce(
     if (port := nothing_listens(url)) is not None:  # no connect to a port that may be free
         raise PinlakeError(
             f"the ingestion API at {url} is not reachable (nothing listens on port {port}); "
-            f"start it with `{PINLAKE} services up`"
+            f"{_start_hint(settings, url)}"
         )
     async with aiohttp.ClientSession(
         headers=headers,
@@ -324,7 +324,7 @@ async def _produce(
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise PinlakeError(
                 f"the ingestion API at {url} is not reachable ({type(exc).__name__}: {exc}); "
-                f"start it with `{PINLAKE} services up`"
+                f"{_start_hint(settings, url)}"
             ) from exc
         if healthy >= 500:  # pinlake's API: 503 when Kafka is not reachable
             raise PinlakeError(f"the ingestion API at {url} is not healthy: {healthy}")
@@ -474,6 +474,20 @@ def print_summary(result: ApiProduceResult, destination: str) -> None:
     line = missing_rows_line(result.missing, result.events)
     if line:
         console.print(line, markup=False, soft_wrap=True)
+
+
+def _start_hint(settings: Settings, url: str) -> str:
+    """What to do when nothing answers at ``url``: `services up` starts the home's API, at
+    ``settings.api.url``; for another URL (``--api-url``) that is said, and the setting that
+    moves the home's API there when it is on this machine (helper-82: `services up` was named
+    for port 8099, and started the API on 8082)."""
+    own = settings.api.url.rstrip("/")
+    if url == own:
+        return f"start it with `{PINLAKE} services up`"
+    return (
+        f"it is not this home's API ({own}, which `{PINLAKE} services up` starts; "
+        "PINLAKE_API__PORT moves it): check --api-url"
+    )
 
 
 def _url(settings: Settings, options: ProduceToApi) -> str:

@@ -131,18 +131,18 @@ def reporting_marts(settings: Settings, exports: Path) -> dict[str, Path]:
     found = marts_in(exports)
     if not found:
         out = f"export --out {shlex.quote(str(exports))}"
-        home_exports = exports_folder(settings, ReportOptions())
-        if home_exports != exports and marts_in(home_exports):
-            raise PinlakeError(
-                f"no exported marts in {exports}: this home's are in {home_exports} (the report "
-                f"reads them without --exports), or run `{PINLAKE} {out}`"
-            )
         if not exports.exists():
             problem = f"{exports} does not exist"
         elif not exports.is_dir():
             problem = f"{exports} is not a folder"
         else:
             problem = f"no exported marts in {exports}"
+        home_exports = exports_folder(settings, ReportOptions())
+        if home_exports != exports and marts_in(home_exports):
+            raise PinlakeError(
+                f"{problem}: this home's are in {home_exports} (the report reads them without "
+                f"--exports), or run `{PINLAKE} {out}`"
+            )
         raise PinlakeError(f"{problem}: {next_steps(settings, 'export', out)}")
     by_name = {p.stem: p for p in found}
     missing = [mart for mart in CHARTS if mart not in by_name]
