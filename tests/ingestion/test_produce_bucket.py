@@ -158,7 +158,7 @@ def test_produce_refuses_a_sinks_bucket(settings, home, capsys, tmp_path):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: the topics bucket"), err
-    assert f"is written by `pinlake sink` of the home {sinks} (" in err, err
+    assert f"is written by pinlake's `sink` of the home {sinks} (" in err, err
     assert len(err.splitlines()) == 1, err
     assert err.endswith(
         "Give the producer a bucket of its own: the same command with --bucket DIR (or "
@@ -278,5 +278,7 @@ def test_one_event_is_one_event(settings, capsys):
     """helper-82: "produced 1 events"."""
     from pinlake.produce.bucket import write_events
 
-    write_events(settings, iter([(0, {"pin": {"ind": 0}})]), ProduceToBucket())
-    assert f"produced 1 event to {settings.bucket_dir}" in capsys.readouterr().out
+    rows = {table: {"ind": 0} for table in ("pin", "geo", "user")}
+    write_events(settings, iter([(0, rows)]), ProduceToBucket())
+    out = " ".join(capsys.readouterr().out.split())  # a narrow table wraps its title
+    assert "produced 1 event to" in out and "produced 1 events" not in out

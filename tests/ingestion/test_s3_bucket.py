@@ -111,11 +111,11 @@ def test_produce_to_an_s3_bucket(s3_bucket: str, tmp_path: Path) -> None:
     assert not (tmp_path / "home" / "bucket").exists()  # nothing local
     # the bucket is the producer's: a sink is named to it, and the producer writes on
     assert layout.claim_writer(bucket, layout.SINK) == (
-        f"`pinlake {layout.PRODUCER}` of the home {settings.home} ({layout.WRITER_FILE})"
+        f"pinlake's `{layout.PRODUCER}` of the home {settings.home} ({layout.WRITER_FILE})"
     )
     sinks = Settings(home=tmp_path / "home", bucket=f"{s3_bucket}/sunk")
     assert layout.claim_writer(sinks.bucket_dir, layout.SINK) is None
-    with pytest.raises(PinlakeError, match="is written by `pinlake sink` \\("):
+    with pytest.raises(PinlakeError, match="is written by pinlake's `sink` \\("):
         write_events(sinks, iter(events), ProduceToBucket(flush_size=3))
     assert layout.list_files(sinks.bucket_dir, settings.topic("pin")) == []
 

@@ -157,7 +157,7 @@ def test_sink_killed_mid_run_then_restarted_is_exactly_once(kafka_services, api,
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_continuous_sink_stops_gracefully_on_a_signal(kafka_services, api, marker, tmp_path, sig):
-    """A continuous ``pinlake sink``'s normal end is Ctrl-C or SIGTERM: it writes what it read,
+    """A continuous `pinlake sink`'s normal end is Ctrl-C or SIGTERM: it writes what it read,
     the records still in its buffer too, prints its summary and exits 0 (README, "Ctrl-C"; a
     ``--once`` run cut short ends as interrupted instead: tests/unit/test_interrupts.py).
 
@@ -232,7 +232,7 @@ def test_the_sink_refuses_a_producers_bucket_before_it_reads_a_record(
     options = SinkOptions(once=True, bucket=bucket, flush_size=10)
     with pytest.raises(
         PinlakeError,
-        match=re.escape(f"is written by `pinlake produce --to bucket` of the home {producers} ("),
+        match=re.escape(f"is written by pinlake's `produce --to bucket` of the home {producers} ("),
     ) as info:
         run_sink(kafka_services, options)
     # the refused command again with --bucket (a `sink --once` stays one), then land of that

@@ -471,7 +471,7 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_and_tells_its_dbt_child(tmp_path
         from pinlake import cli
         from pinlake.lakehouse import dbt
         dbt.dbt_executable = lambda: {str(child)!r}
-        cli.main(["--home", {str(tmp_path / "home")!r}, "dbt", "build"])
+        cli.main(["--home", {str(tmp_path / "home")!r}, "dbt", "build", "--select", "staging"])
         """)
     runner = foreground_job(script)
     assert runner.stdout.readline() == "ready\n"
@@ -532,7 +532,7 @@ def test_sigterm_while_the_output_forwarders_start_still_tells_the_dbt_child(tmp
                 time.sleep(3)  # the window: a thread started, the child not waited on yet
         threading.Thread.start = slow_start
         dbt.dbt_executable = lambda: {str(child)!r}
-        cli.main(["--home", {str(tmp_path / "home")!r}, "dbt", "build"])
+        cli.main(["--home", {str(tmp_path / "home")!r}, "dbt", "build", "--select", "staging"])
         """)
     runner = foreground_job(script)
     assert runner.stdout.readline() == "ready\n"  # passed on by the first thread

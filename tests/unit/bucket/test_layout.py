@@ -211,15 +211,15 @@ def test_a_bucket_has_one_writer_the_first_that_claims_it(tmp_path: Path) -> Non
     assert not bucket.exists()
     assert claim_writer(bucket, SINK) is None
     assert other_writer(bucket, SINK) is None
-    assert other_writer(bucket, PRODUCER) == f"`pinlake sink` ({WRITER_FILE})"
+    assert other_writer(bucket, PRODUCER) == f"pinlake's `sink` ({WRITER_FILE})"
     assert claim_writer(bucket, SINK) is None  # its next run
-    assert claim_writer(bucket, PRODUCER) == f"`pinlake sink` ({WRITER_FILE})"
+    assert claim_writer(bucket, PRODUCER) == f"pinlake's `sink` ({WRITER_FILE})"
     # the writer is named with its own home, which the record keeps (helper-82: the refused
     # command's home was named as the writer's)
     other = tmp_path / "other"
     assert claim_writer(other, PRODUCER, tmp_path / "h1") is None
     assert claim_writer(other, SINK, tmp_path / "h2") == (
-        f"`pinlake produce --to bucket` of the home {tmp_path / 'h1'} ({WRITER_FILE})"
+        f"pinlake's `produce --to bucket` of the home {tmp_path / 'h1'} ({WRITER_FILE})"
     )
     assert sorted(p.name for p in other.iterdir()) == [WRITER_FILE]
     assert list_files(other, "pinterest.pin") == []

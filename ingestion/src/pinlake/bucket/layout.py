@@ -611,12 +611,12 @@ PRODUCER = "produce --to bucket"
 
 def other_writer(bucket: Location, writer: str) -> str | None:
     """The writer :data:`WRITER_FILE` records for ``bucket`` when it is not ``writer``, for a
-    message ("`sink` of the home /data/h1 (_pinlake_writer.json)": the writer's home, when the
-    record has it, not the home of the command that asks: helper-82 was told that its own home
-    wrote a bucket it never had); None when none is recorded or it is ``writer``. Reads only: a
-    writer asks it before it reads a record, and records itself with :func:`claim_writer` when
-    it writes its first file. Raises OSError (:class:`BucketAccessError` on S3) when the record
-    cannot be read."""
+    message ("pinlake's `sink` of the home /data/h1 (_pinlake_writer.json)": the writer's home,
+    when the record has it, not the home of the command that asks: helper-82 was told that its
+    own home wrote a bucket it never had); None when none is recorded or it is ``writer``. Reads
+    only: a writer asks it before it reads a record, and records itself with
+    :func:`claim_writer` when it writes its first file. Raises OSError
+    (:class:`BucketAccessError` on S3) when the record cannot be read."""
     path = bucket / WRITER_FILE
     if not exists(path):
         return None
@@ -629,7 +629,7 @@ def other_writer(bucket: Location, writer: str) -> str | None:
     if recorded == writer:
         return None
     of_home = f" of the home {home}" if isinstance(home, str) and home else ""
-    return f"`pinlake {recorded}`{of_home} ({WRITER_FILE})"
+    return f"pinlake's `{recorded}`{of_home} ({WRITER_FILE})"
 
 
 #: How a refusal names each writer.

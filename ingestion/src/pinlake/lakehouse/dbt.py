@@ -203,9 +203,9 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
         if command.check and returncode != 0:
             raise PinlakeError(f"`dbt {' '.join(command.args)}` failed with exit code {returncode}")
         return DbtResult(list(command.args), returncode, 0.0)
+    settings.ensure_dirs()  # first: a home that cannot be one says so before anything else
     if (refused := refusal(settings, command.args)) is not None:
         raise PinlakeError(refused)
-    settings.ensure_dirs()
     _note_dropped()
     start = time.perf_counter()
     returncode = _invoke(settings, command.args, command.in_process)
