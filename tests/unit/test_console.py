@@ -262,8 +262,11 @@ def test_a_group_alone_prints_its_help_then_says_a_command_is_missing(
     assert "Usage:" in captured.out and "Commands" in captured.out
     assert captured.err == "error: Missing command (the help above lists them).\n"
     assert not home.exists()
-    # with an option before it, click's own line (no help: the arguments were not empty)
+    # with an option before it no help is printed (the arguments were not empty): the line
+    # says where it is (helper-83)
     with pytest.raises(SystemExit) as exit_info:
         main(["--home", str(home)])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == "error: Missing command.\n"
+    from pinlake.console import PINLAKE
+
+    assert capsys.readouterr().err == f"error: Missing command (`{PINLAKE} --help` lists them).\n"

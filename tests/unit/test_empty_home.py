@@ -80,21 +80,25 @@ def test_a_failed_dbt_run_on_a_home_where_nothing_is_landed_says_what_lands_it(
     ``TABLE_OR_VIEW_NOT_FOUND`` errors and no pinlake line. A dbt that fails at once (invalid
     ``--vars``: no Spark) shows the note; the steps are those before the models' input."""
     home = tmp_path / "home"
-    assert cli_exit_code(monkeypatch, home, "dbt", "test", "--vars", "{") == 2
     command = PINLAKE.at(home)
     steps = (
         f"run `{command} source init`, `{command} produce --to bucket`, `{command} land` in that "
         f"order, or `{PINLAKE.command} --home <a new folder> demo` for every step in a new home"
     )
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"note: nothing is landed in {home}'s raw tables, which the models read: {steps}"
-    )
-    # a build or run of every node with no raw table: refused before dbt starts Spark (helper-82:
-    # twelve errors about 30 s later), with the same steps; a selection runs as asked
-    assert cli_exit_code(monkeypatch, home, "dbt", "build") == 1
-    assert capsys.readouterr().err.strip() == (
+    # a build, run or test of every node with no raw table: refused before dbt starts Spark
+    # (helper-82: twelve errors about 30 s later), with the same steps, and before the home's
+    # folders are made (helper-83: it left them empty); a selection runs as asked
+    refused = (
         f"error: nothing is landed in {home}'s raw tables, which the models read: {steps} (or "
         "choose nodes that do not read them: --select)"
+    )
+    for dbt_command in ("build", "run", "test"):  # a test: 129 errors after 21 s (helper-83)
+        assert cli_exit_code(monkeypatch, home, "dbt", dbt_command) == 1
+        assert capsys.readouterr().err.strip() == refused
+    assert not home.exists()
+    assert cli_exit_code(monkeypatch, home, "dbt", "show", "--vars", "{") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"note: nothing is landed in {home}'s raw tables, which the models read: {steps}"
     )
     assert cli_exit_code(monkeypatch, home, "dbt", "run", "--select", "seeds", "--vars", "{") == 2
     assert "Invalid value for '--vars'" in capsys.readouterr().err  # dbt ran, and refused it

@@ -310,6 +310,21 @@ def test_marts_older_than_the_newest_landing_are_flagged(
     # exports written after the newest landing: neither says anything
     _, html, _ = build(settings, exports, counts=counts(landed_later - timedelta(hours=2)))
     assert 'id="stale"' not in html and "warning" not in capsys.readouterr().out
+    # marts built after the newest landing, their export before it: the export alone is named
+    # (helper-83: dbt build was named for marts that were up to date)
+    import os
+
+    commit = settings.warehouse_dir / "marts.db" / "rpt_x" / "_delta_log" / f"{0:020d}.json"
+    commit.parent.mkdir(parents=True)
+    commit.write_text("{}\n")
+    built_at = (landed_later + timedelta(minutes=5)).timestamp()
+    os.utime(commit, (built_at, built_at))
+    result, _, _ = build(settings, exports, counts=counts(landed_later))
+    assert result.stale.startswith("the exported marts predate the newest landed records (")
+    assert result.stale.endswith(
+        f"run `{PINLAKE} export --out {exports}`, then `{PINLAKE} report` again"
+    )
+    assert "dbt build" not in result.stale
 
 
 def test_a_path_that_delivered_nothing_is_left_out(settings: Settings, tmp_path) -> None:

@@ -724,6 +724,8 @@ def _fail(exc: Exception) -> None:
             # the help is printed already (Typer's rich help), and the error's text is empty
             # (helper-82: "error: " and nothing); click's own words for a missing command
             message = "Missing command (the help above lists them)."
+        elif message == "Missing command.":  # `pinlake --home H` alone: no help was printed
+            message = f"Missing command (`{PINLAKE} --help` lists them)."
         err_console.print(f"error: {one_line(message)}", markup=False, soft_wrap=True)
         sys.exit(UsageError.exit_code)
     if isinstance(exc, PinlakeError):  # one line, whatever text it carries from elsewhere

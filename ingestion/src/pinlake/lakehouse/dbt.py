@@ -165,13 +165,13 @@ def _dbt_command(args: list[str]) -> str | None:
 
 
 def refusal(settings: Settings, args: list[str]) -> str | None:
-    """Why ``dbt <args>`` is not run at all, or None: a ``build`` or ``run`` of every node on the
-    ``local`` target of a home where no raw table exists (no Delta log under the warehouse's
-    ``raw.db``, batch or stream path). Its models read them: dbt started Spark and failed about
-    30 s later with twelve errors (helper-82), where ``export`` refuses such a home at once.
-    A selection (:data:`SELECTING`) is run as asked."""
+    """Why ``dbt <args>`` is not run at all, or None: a ``build``, ``run`` or ``test`` of every
+    node on the ``local`` target of a home where no raw table exists (no Delta log under the
+    warehouse's ``raw.db``, batch or stream path). Its models read them: dbt started Spark and
+    failed about 30 s later with twelve errors (helper-82; a ``test``, 129, helper-83), where
+    ``export`` refuses such a home at once. A selection (:data:`SELECTING`) is run as asked."""
     if (
-        _dbt_command(args) not in ("build", "run")
+        _dbt_command(args) not in ("build", "run", "test")
         or any(arg.split("=", 1)[0] in SELECTING for arg in args)
         or _target(settings, args) != "local"
     ):
@@ -203,9 +203,12 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
         if command.check and returncode != 0:
             raise PinlakeError(f"`dbt {' '.join(command.args)}` failed with exit code {returncode}")
         return DbtResult(list(command.args), returncode, 0.0)
-    settings.ensure_dirs()  # first: a home that cannot be one says so before anything else
-    if (refused := refusal(settings, command.args)) is not None:
-        raise PinlakeError(refused)
+    # refused before the home's folders are made (helper-83: a refused build left them empty);
+    # a home that cannot be one (a file) says so first, through ensure_dirs
+    if not settings.home.exists() or settings.home.is_dir():
+        if (refused := refusal(settings, command.args)) is not None:
+            raise PinlakeError(refused)
+    settings.ensure_dirs()
     _note_dropped()
     start = time.perf_counter()
     returncode = _invoke(settings, command.args, command.in_process)

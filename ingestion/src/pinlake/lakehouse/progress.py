@@ -19,6 +19,9 @@ listed, marts of another target) counts as not done, and the hint names it as be
 
 from __future__ import annotations
 
+import contextlib
+from datetime import datetime, timezone
+
 from pinlake.bucket.layout import BucketAccessError, list_files, list_topics
 from pinlake.config import Settings
 from pinlake.console import PIECES, steps_before
@@ -55,6 +58,20 @@ def source_filled(settings: Settings) -> bool:
     from pinlake.source.db import holds_rows
 
     return holds_rows(settings)
+
+
+def marts_built_at(settings: Settings) -> datetime | None:
+    """When a mart of the home's warehouse (the ``local`` target's) last committed: the newest
+    commit file of their Delta logs (``_delta_log/<version>.json``), in UTC; None when there
+    is none. Never raises."""
+    newest = None
+    try:
+        for commit in schema_folder(settings, MARTS_SCHEMA).glob("*/_delta_log/*.json"):
+            with contextlib.suppress(OSError):
+                newest = max(newest or 0.0, commit.stat().st_mtime)
+    except OSError:
+        return None
+    return None if newest is None else datetime.fromtimestamp(newest, timezone.utc)
 
 
 #: The check of each step before ``export``, in :data:`PIECES` order.

@@ -27,7 +27,7 @@ from pinlake.console import PINLAKE, console
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse.counts import DeliveryCounts
 from pinlake.lakehouse.export import exports_dir
-from pinlake.lakehouse.progress import next_steps
+from pinlake.lakehouse.progress import marts_built_at, next_steps
 from pinlake.output import output_folder
 
 #: The report's file in its folder.
@@ -68,7 +68,9 @@ def stale_marts(settings: Settings, options: ReportOptions, exported_at: datetim
     the commands that bring them up to date, as this shell runs them (``--home``; ``export
     --out`` for a report of other exports), for the page's warning and the terminal's; else
     None. The page alone said so, with commands for the default home, while the terminal showed
-    only its ✓ (helper-82)."""
+    only its ✓ (helper-82). When the home's marts were built after that record
+    (:func:`~pinlake.lakehouse.progress.marts_built_at`), only their export is named (helper-83:
+    the warning named ``dbt build`` for marts that were up to date)."""
     from pinlake.report.page import newest_landing, utc
 
     newest = newest_landing(options.counts)
@@ -76,11 +78,17 @@ def stale_marts(settings: Settings, options: ReportOptions, exported_at: datetim
         return None
     exports = exports_folder(settings, options)
     home = exports == exports_folder(settings, ReportOptions())
-    out = "" if home else f" --out {shlex.quote(str(exports))}"
+    export = f"`{PINLAKE} export" + ("" if home else f" --out {shlex.quote(str(exports))}") + "`"
+    built = marts_built_at(settings)
+    if built is not None and built > newest:  # the marts hold them: only their export is old
+        return (
+            f"the exported marts predate the newest landed records ({utc(newest)}; exported "
+            f"{utc(exported_at)}, built {utc(built)}): run {export}, then `{PINLAKE} report` again"
+        )
     return (
         f"the marts predate the newest landed records ({utc(newest)}; exported "
-        f"{utc(exported_at)}): run `{PINLAKE} dbt build` and `{PINLAKE} export{out}`, then "
-        f"`{PINLAKE} report` again"
+        f"{utc(exported_at)}): run `{PINLAKE} dbt build` and {export}, then `{PINLAKE} report` "
+        "again"
     )
 
 
