@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO
 
-from pinlake.config import REPO_ROOT, TABLES, Settings
+from pinlake.config import REPO_ROOT, Settings
 from pinlake.console import PINLAKE, counted
 from pinlake.errors import PinlakeError, let_child_end
 from pinlake.lakehouse.progress import next_steps
-from pinlake.lakehouse.tables import holds_committed_data, landed_anything, managed_table_path
+from pinlake.lakehouse.tables import holds_committed_data, landed_anything, raw_tables_created
 from pinlake.loopback import LOOPBACK_HOSTS, ports_listening
-from pinlake.schemas import stream_table
 from pinlake.spark import session_env
 
 
@@ -176,8 +175,7 @@ def refusal(settings: Settings, args: list[str]) -> str | None:
         or _target(settings, args) != "local"
     ):
         return None
-    names = [*TABLES, *(stream_table(table) for table in TABLES)]
-    if any((managed_table_path(settings, name) / "_delta_log").is_dir() for name in names):
+    if raw_tables_created(settings):
         return None
     return (
         f"nothing is landed in {settings.home}'s raw tables, which the models read: "

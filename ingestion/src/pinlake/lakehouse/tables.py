@@ -93,12 +93,24 @@ def managed_table_path(settings: Settings, name: str) -> Path:
     return schema_folder(settings) / name
 
 
+def _data_table_paths(settings: Settings) -> list[Path]:
+    """The folders of the raw tables of either path (``raw.<table>``, ``raw.stream_<table>``)
+    that dbt's models read."""
+    names = [*TABLES, *(stream_table(table) for table in TABLES)]
+    return [managed_table_path(settings, name) for name in names]
+
+
 def landed_anything(settings: Settings) -> bool:
     """Whether a raw table of the home, of either path (``raw.<table>``, ``raw.stream_<table>``),
     holds committed data (:func:`holds_committed_data`), read from the Delta logs in the home's
     warehouse: no Spark. What dbt's ``local`` target builds the models from."""
-    names = [*TABLES, *(stream_table(table) for table in TABLES)]
-    return any(holds_committed_data(managed_table_path(settings, name)) for name in names)
+    return any(holds_committed_data(path) for path in _data_table_paths(settings))
+
+
+def raw_tables_created(settings: Settings) -> bool:
+    """Whether a raw table of the home, of either path, exists: its folder has a Delta log
+    (empty or not). Read from the warehouse: no Spark."""
+    return any((path / "_delta_log").is_dir() for path in _data_table_paths(settings))
 
 
 def clear_interrupted_creation(settings: Settings, name: str) -> None:
