@@ -13,6 +13,7 @@ import pytest
 from ingestion_helpers import JSON_V2, bucket_lines, marked
 
 from pinlake.bucket.sink import BucketSink, SinkOptions
+from pinlake.ingest_api.errors import AMZ_JSON
 from pinlake.produce import ProduceToApi
 from pinlake.produce.events import paced
 from pinlake.produce.http import post_records
@@ -80,6 +81,16 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
                 statuses.append(resp.status_code)
                 time.sleep(0.1)
             assert client.get("/healthz").json()["kafka"] == "down"
+            # both Kinesis facades answer the same outage with AWS's common 503 error
+            down = {"__type": "ServiceUnavailable", "message": "Kafka broker not available."}
+            stream = settings.stream("user")
+            proxy = {"StreamName": stream, "Data": {"m": "probe"}, "PartitionKey": "p"}
+            resp = client.put(f"/streams/{stream}/record", json=proxy)
+            assert (resp.status_code, resp.json()) == (503, down)
+            sdk = {"StreamName": stream, "Data": "cHJvYmU=", "PartitionKey": "p"}
+            target = {"x-amz-target": "Kinesis_20131202.PutRecord", "content-type": AMZ_JSON}
+            resp = client.post("/", content=orjson.dumps(sdk), headers=target)
+            assert (resp.status_code, resp.json()) == (503, down)
         # Producer B starts while the API knows the broker is down: its first requests get 503
         # at once, and it must retry until the broker is back.
         thread_b, box_b = _produce_in_thread(

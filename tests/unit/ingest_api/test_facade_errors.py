@@ -58,7 +58,7 @@ def test_kinesis_routes_answer_503_service_unavailable_and_render_codec_errors()
     assert resp.status_code == 503
     assert resp.headers["content-type"] == AMZ_JSON
     assert resp.json() == {
-        "__type": "ServiceUnavailableException",
+        "__type": "ServiceUnavailable",  # AWS's common error; Kinesis has no ...Exception
         "message": "Kafka broker not available.",
     }
     resp = client.get("/bad")

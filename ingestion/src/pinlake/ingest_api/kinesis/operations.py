@@ -8,7 +8,7 @@ reference (the proxy passes Kinesis' responses through, so both callers answer t
 Errors are :class:`~pinlake.ingest_api.wire.CodecError` or
 :class:`~pinlake.ingest_api.errors.KinesisError` (rendered as ``{"__type", "message"}``); a
 broker that cannot be reached raises :class:`~pinlake.ingest_api.errors.BrokerUnavailable`
-(503 ``ServiceUnavailableException``, the router's route class).
+(503 ``ServiceUnavailable``, the router's route class).
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ MAX_GET_BYTES = 10 * 1024 * 1024
 
 
 def service_unavailable() -> KinesisError:
-    """503 ``ServiceUnavailableException``: Kafka cannot be reached."""
-    return KinesisError(503, "Kafka broker not available.", "ServiceUnavailableException")
+    """503 ``ServiceUnavailable``: Kafka cannot be reached. The code is the AWS APIs' common
+    error for "a temporary failure of the server" (Kinesis API reference, Common Errors); the
+    Kinesis API defines no ``ServiceUnavailableException`` (Firehose's), and the SDKs retry a 503
+    whatever its code."""
+    return KinesisError(503, "Kafka broker not available.", "ServiceUnavailable")
 
 
 def stream_arn(stream: str) -> str:

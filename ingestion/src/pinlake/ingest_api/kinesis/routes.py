@@ -5,7 +5,8 @@ Each route reads its operation's inputs the way the tutorial's integration reque
 :mod:`.codec`) and calls the operation (:mod:`.operations`), whose body it returns. Errors use
 Kinesis' ``{"__type", "message"}`` bodies with HTTP 400 (the "strict" gateway; the console
 tutorial's default would pass them through with 200). A broker that cannot be reached is
-answered once for every route by the router's route class: 503 ``ServiceUnavailableException``.
+answered once for every route by the router's route class: 503 ``ServiceUnavailable`` (AWS's
+common error).
 """
 
 from __future__ import annotations
