@@ -117,6 +117,30 @@ def test_dbt_calls_that_only_print_make_nothing_and_get_no_note(
     assert not home.exists()
 
 
+def test_dbt_version_is_read_from_the_installed_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """helper-83: `pinlake dbt --version` asked PyPI for the latest dbt-core and adapters (one
+    request each), advised an update pyproject.toml rules out (1.12) and printed a pydantic
+    UserWarning from importing dbt-databricks; ``-V`` (also a version flag of dbt's) made the
+    home's folders. Every version flag, also after a command (dbt prints the version there too),
+    is answered from the installed distributions, in dbt's layout."""
+    from importlib.metadata import version
+
+    home = tmp_path / "home"
+    expected = (
+        f"Core:\n  - installed: {version('dbt-core')}\n\nPlugins:\n"
+        f"  - databricks: {version('dbt-databricks')}\n  - spark:      {version('dbt-spark')}\n"
+    )
+    for args in (["--version"], ["-V"], ["-v"], ["--debug", "--version"], ["run", "--version"]):
+        assert cli_exit_code(monkeypatch, home, "dbt", *args) == 0, args
+        out, err = capsys.readouterr()
+        assert out.startswith(expected), (args, out)
+        assert "latest" not in out and "Update available" not in out, args
+        assert err == "", (args, err)
+    assert not home.exists()
+
+
 def test_only_the_local_targets_empty_warehouse_counts_as_nothing_landed(tmp_path: Path) -> None:
     from pinlake.config import Settings
     from pinlake.lakehouse.dbt import _failure_hint

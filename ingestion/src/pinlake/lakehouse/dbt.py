@@ -139,10 +139,13 @@ def uncommitted_locations(settings: Settings) -> list[Path]:
     return found
 
 
+#: dbt's version flags (``dbt.cli.params.version``, an eager option of dbt's group and of every
+#: command: ``dbt run --version`` prints the version too, and runs nothing).
+VERSION_FLAGS = ("--version", "-V", "-v")
 #: dbt's options that only print (its help, its version): such a call makes nothing in the home
 #: and gets no hint (helper-82: ``pinlake dbt --help`` made the home's folders, and ``pinlake
-#: dbt`` alone ended with the note on raw tables).
-PRINT_ONLY = ("--help", "-h", "--version")
+#: dbt`` alone ended with the note on raw tables; ``-V`` made them too).
+PRINT_ONLY = ("--help", "-h", *VERSION_FLAGS)
 #: dbt's commands that read the models' input, the raw tables (the note on raw tables is theirs).
 MODEL_COMMANDS = ("build", "run", "test", "show", "compile", "retry", "snapshot", "clone")
 #: dbt's options that choose nodes: with one, a ``build`` or ``run`` may leave out every model
@@ -156,6 +159,45 @@ SELECTING = (
 def prints_only(args: list[str]) -> bool:
     """Whether ``dbt <args>`` only prints (no arguments: dbt's usage; :data:`PRINT_ONLY`)."""
     return not args or any(arg in PRINT_ONLY for arg in args)
+
+
+def asks_version(args: list[str]) -> bool:
+    """Whether ``dbt <args>`` only prints dbt's version: one of :data:`VERSION_FLAGS` in it."""
+    return any(arg in VERSION_FLAGS for arg in args)
+
+
+def version_text() -> str:
+    """What ``pinlake dbt --version`` prints: the installed dbt-core and each adapter plugin (a
+    ``dbt/adapters/<name>/__version__.py``, as dbt finds them: ``dbt.version``), in the layout
+    of dbt's own ``--version``, e.g. ``Core:\n  - installed: 1.11.16\n\nPlugins:\n  -
+    databricks: 1.10.9\n  - spark:      1.11.0``. Read from the installed distributions only:
+    dbt's own asks PyPI for the latest release of each (a request of up to 1 s each; pinlake
+    makes no network call it does not need) and advises an update that requirements.lock rules
+    out (pyproject.toml: dbt-core ``~=1.11.0``); and it imports every adapter, which printed a
+    pydantic warning from dbt-databricks."""
+    import importlib.metadata
+    import importlib.util
+
+    spec = importlib.util.find_spec("dbt.adapters")
+    folders = spec.submodule_search_locations if spec is not None else None
+    plugins = sorted(
+        {p.parent.name for folder in folders or [] for p in Path(folder).glob("*/__version__.py")}
+    )
+    versions = []
+    for name in plugins:
+        try:
+            versions.append((name, importlib.metadata.version(f"dbt-{name}")))
+        except importlib.metadata.PackageNotFoundError:
+            versions.append((name, "unknown (no dbt-" + name + " distribution)"))
+    width = max((len(name) for name, _ in versions), default=0) + 1
+    lines = ["Core:", f"  - installed: {importlib.metadata.version('dbt-core')}", "", "Plugins:"]
+    lines += [f"  - {name + ':':<{width}} {version}" for name, version in versions]
+    lines += [
+        "",
+        "(installed versions: pinlake does not ask PyPI for newer ones, which pyproject.toml"
+        " may rule out)",
+    ]
+    return "\n".join(lines)
 
 
 def _dbt_command(args: list[str]) -> str | None:
@@ -195,7 +237,10 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
 
     Raises PinlakeError before dbt starts when it would fail for want of raw tables
     (:func:`refusal`). A call that only prints (:func:`prints_only`) makes nothing in the home
-    and gets no hint."""
+    and gets no hint; one that asks dbt's version is answered here (:func:`version_text`)."""
+    if asks_version(command.args):
+        print(version_text())
+        return DbtResult(list(command.args), 0, 0.0)
     if prints_only(command.args):
         returncode = _invoke(settings, command.args, command.in_process)
         if command.check and returncode != 0:
