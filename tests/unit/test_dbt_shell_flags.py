@@ -48,3 +48,24 @@ def test_an_in_process_run_goes_without_them_and_says_so_once(
         "(another project's dbt flags: they would change what the pipeline builds); give "
         f"`{PINLAKE} dbt` the option instead (--empty, --defer --state …)"
     ]
+
+
+def test_dbt_databricks_imports_without_its_pydantic_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """helper-83: every command of the ``databricks`` target (and ``dbt --version``) began with
+    pydantic's ``UserWarning: Valid config keys have changed in V2`` about dbt-databricks' own
+    config. dbt's environment filters that warning only, after the shell's own filters."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("PYTHONWARNINGS", "default::DeprecationWarning")
+    env = dbt.dbt_env(Settings(home=tmp_path), terminal=False)
+    assert env["PYTHONWARNINGS"] == f"default::DeprecationWarning,{dbt.LIBRARY_WARNINGS}"
+    code = "import warnings; import dbt.adapters.databricks; warnings.warn('still shown')"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Valid config keys" not in done.stderr
+    assert "UserWarning: still shown" in done.stderr  # other warnings are shown as before

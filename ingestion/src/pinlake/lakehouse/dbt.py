@@ -69,15 +69,23 @@ DROPPED_DBT_FLAGS = (
 )
 
 
+#: A warning of a library's own code that dbt printed on every command of the ``databricks``
+#: target (importing dbt-databricks 1.10: pydantic 2 on its ``allow_population_by_field_name``),
+#: as a ``PYTHONWARNINGS`` filter (Python docs, "The Warnings Filter": a literal message start).
+LIBRARY_WARNINGS = "ignore:Valid config keys have changed in V2:UserWarning"
+
+
 def dbt_env(settings: Settings, terminal: bool | None = None) -> dict[str, str]:
     """The environment dbt runs in: :func:`pinlake.spark.session_env` without the shell's
     :data:`DROPPED_DBT_FLAGS` and, when its output is not a terminal (``terminal``; default: whether
     this process's stdout is one), no ANSI colours (``DBT_USE_COLORS=false``: dbt colours its
     output whatever it goes to; dbt docs, "About global configs", *Use colors*). A
-    ``DBT_USE_COLORS`` already set wins."""
+    ``DBT_USE_COLORS`` already set wins. ``PYTHONWARNINGS`` ends with :data:`LIBRARY_WARNINGS`
+    (the last filter wins: the shell's own go before it)."""
     env = {k: v for k, v in session_env(settings).items() if k not in DROPPED_DBT_FLAGS}
     if not (sys.stdout.isatty() if terminal is None else terminal):
         env.setdefault("DBT_USE_COLORS", "false")
+    env["PYTHONWARNINGS"] = ",".join(filter(None, (env.get("PYTHONWARNINGS"), LIBRARY_WARNINGS)))
     return env
 
 
