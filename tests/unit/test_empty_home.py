@@ -141,6 +141,43 @@ def test_dbt_version_is_read_from_the_installed_packages(
     assert not home.exists()
 
 
+def test_the_databricks_target_without_a_token_is_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """helper-84: ``pinlake dbt parse --target databricks`` without ``DATABRICKS_TOKEN`` waited 5
+    minutes for a browser sign-in and ended with a traceback of about 140 lines. Every command
+    on that target (by option or by PINLAKE_DBT_TARGET) is refused in one line, before dbt
+    starts and before the home is made; a token, or a call that only prints, runs as before."""
+    from pinlake.config import Settings
+    from pinlake.lakehouse.dbt import refusal
+
+    monkeypatch.delenv("DATABRICKS_TOKEN", raising=False)
+    settings = Settings(home=tmp_path / "any")
+    for args in (["parse", "--target", "databricks"], ["-t", "databricks", "compile"],
+                 ["build", "--target=databricks", "--select", "marts"]):  # fmt: skip
+        assert "signs in with DATABRICKS_TOKEN, which is not set" in (refusal(settings, args) or "")
+    databricks = settings.model_copy(update={"dbt_target": "databricks"})
+    assert "DATABRICKS_TOKEN" in (refusal(databricks, ["debug"]) or "")
+    assert (
+        refusal(settings, ["parse"]) is None
+        and refusal(databricks, ["parse", "-t", "local"]) is None
+    )
+    monkeypatch.setenv("DATABRICKS_TOKEN", " ")  # blank is none
+    assert refusal(settings, ["parse", "--target", "databricks"]) is not None
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dummy")
+    assert refusal(settings, ["parse", "--target", "databricks"]) is None
+
+    monkeypatch.delenv("DATABRICKS_TOKEN")
+    home = tmp_path / "home"
+    assert cli_exit_code(monkeypatch, home, "dbt", "parse", "--target", "databricks") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: the databricks target signs in"), err
+    assert "dummy" in err and "DATABRICKS_HOST" in err
+    assert cli_exit_code(monkeypatch, home, "dbt", "--version", "--target", "databricks") == 0
+    assert "installed:" in capsys.readouterr().out
+    assert not home.exists()
+
+
 def test_only_the_local_targets_empty_warehouse_counts_as_nothing_landed(tmp_path: Path) -> None:
     from pinlake.config import Settings
     from pinlake.lakehouse.dbt import _failure_hint

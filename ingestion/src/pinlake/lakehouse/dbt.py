@@ -214,11 +214,28 @@ def _dbt_command(args: list[str]) -> str | None:
 
 
 def refusal(settings: Settings, args: list[str]) -> str | None:
-    """Why ``dbt <args>`` is not run at all, or None: a ``build``, ``run`` or ``test`` of every
-    node on the ``local`` target of a home where no raw table exists (no Delta log under the
-    warehouse's ``raw.db``, batch or stream path). Its models read them: dbt started Spark and
-    failed about 30 s later with twelve errors (helper-82; a ``test``, 129, helper-83), where
-    ``export`` refuses such a home at once. A selection (:data:`SELECTING`) is run as asked."""
+    """Why ``dbt <args>`` is not run at all, or None:
+
+    - any command on the ``databricks`` target without ``DATABRICKS_TOKEN`` (profiles.yml's
+      token, empty by default): dbt-databricks then signed in through a browser (its default
+      auth, OAuth U2M), waited 5 minutes on a machine without one and ended with a traceback
+      of about 140 lines, or failed after a DNS lookup of the placeholder host (helper-84);
+      README asks for a token even offline;
+    - a ``build``, ``run`` or ``test`` of every node on the ``local`` target of a home where no
+      raw table exists (no Delta log under the warehouse's ``raw.db``, batch or stream path).
+      Its models read them: dbt started Spark and failed about 30 s later with twelve errors
+      (helper-82; a ``test``, 129, helper-83), where ``export`` refuses such a home at once. A
+      selection (:data:`SELECTING`) is run as asked."""
+    if (
+        _target(settings, args) == "databricks"
+        and not os.environ.get("DATABRICKS_TOKEN", "").strip()
+    ):
+        return (
+            "the databricks target signs in with DATABRICKS_TOKEN, which is not set: set it to "
+            "a personal access token of the workspace at DATABRICKS_HOST (any value, e.g. "
+            "dummy, for an offline parse or compile); without one dbt-databricks waits up to "
+            "5 minutes for a browser sign-in"
+        )
     if (
         _dbt_command(args) not in ("build", "run", "test")
         or any(arg.split("=", 1)[0] in SELECTING for arg in args)
