@@ -483,6 +483,20 @@ def test_json_object_rejects_other_bodies_as_serialization_errors(body):
     assert (info.value.status, info.value.code) == (400, "SerializationException")
 
 
+def test_a_number_beyond_a_double_is_named_not_called_malformed():
+    """helper-84: ``{"Data": {"ind": 1e999}}`` (JSON text) got "Malformed JSON request body.",
+    where the REST proxy names the number and the limit."""
+    with pytest.raises(CodecError) as info:
+        codec.json_object(b'{"StreamName": "s", "Data": {"ind": 1, "age": -1e999}}')
+    assert (info.value.status, info.value.code) == (400, "SerializationException")
+    assert info.value.message == (
+        "Invalid JSON request body: number -1e999 is out of range: beyond the largest IEEE 754"
+        " double (about 1.8e308), which a JSON number must fit here."
+    )
+    with pytest.raises(CodecError, match=r"^Malformed JSON request body\.$"):
+        codec.json_object(b'{"Data": 1e99')  # not JSON text at all: as before
+
+
 def test_shard_count_and_stream_names():
     assert codec.shard_count({}, 5) == 5
     assert codec.shard_count({"ShardCount": 64}, 5) == 64

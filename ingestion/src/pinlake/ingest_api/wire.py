@@ -71,6 +71,11 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+class NumberOutOfRange(ValueError):
+    """A JSON number beyond the largest double (:func:`_finite`): valid JSON text that pinlake
+    refuses, which a facade names as such rather than as malformed."""
+
+
 def _finite(text: str) -> float:
     """A JSON number with a fraction or exponent as a double, refused (ValueError) when it is
     beyond the largest double (about 1.8e308): the stdlib parser made ``1e999`` infinity, which
@@ -80,7 +85,7 @@ def _finite(text: str) -> float:
     value = float(text)
     if math.isinf(value):
         shown = text if len(text) <= 40 else f"{text[:37]}..."
-        raise ValueError(
+        raise NumberOutOfRange(
             f"number {shown} is out of range: beyond the largest IEEE 754 double (about "
             "1.8e308), which a JSON number must fit here"
         )
@@ -109,8 +114,9 @@ def loads(body: bytes) -> Any:
     orjson parses, except for bodies with a run of 19 or more digits (a possible integer beyond
     64 bits, which orjson would turn into a float) and for anything orjson refuses; those go to
     the stdlib parser. ``NaN``/``Infinity`` are refused (not JSON), and so is a number beyond
-    the double's range (``1e999``: it would be stored changed). Raises ValueError for anything
-    that is not JSON text, including invalid UTF-8 and nesting too deep to parse.
+    the double's range (``1e999``: it would be stored changed; :class:`NumberOutOfRange`).
+    Raises ValueError for anything that is not JSON text, including invalid UTF-8 and nesting
+    too deep to parse.
     """
     try:
         if not has_long_digit_run(body):
@@ -119,6 +125,8 @@ def loads(body: bytes) -> Any:
         pass
     try:
         return json.loads(body, parse_constant=_no_constants, parse_float=_finite)
+    except NumberOutOfRange:
+        raise
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise ValueError(str(exc)) from None
 

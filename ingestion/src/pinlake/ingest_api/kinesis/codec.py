@@ -49,6 +49,7 @@ import orjson
 from pinlake.ingest_api.wire import (
     TOPIC_RE,
     CodecError,
+    NumberOutOfRange,
     dumps,
     is_digits,
     is_internal_topic,
@@ -473,11 +474,17 @@ def get_records_limit(text: str | None) -> int:
 # ---- request bodies ------------------------------------------------------------------------
 def json_object(body: bytes, *, optional: bool = False) -> dict[str, Any]:
     """A request body that must be a JSON object (an empty body is ``{}`` when ``optional``);
-    400 ``SerializationException`` otherwise."""
+    400 ``SerializationException`` otherwise: "Malformed JSON request body." for text that is
+    not JSON, the reason for a number beyond a double (:class:`NumberOutOfRange`: the REST
+    proxy names it too)."""
     if optional and not body.strip():
         return {}
     try:
         data = loads(body)
+    except NumberOutOfRange as exc:  # JSON text, but not one pinlake can store unchanged
+        raise CodecError(
+            400, f"Invalid JSON request body: {exc}.", "SerializationException"
+        ) from None
     except ValueError:
         raise CodecError(400, "Malformed JSON request body.", "SerializationException") from None
     if not isinstance(data, dict):
