@@ -302,14 +302,17 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
 
 
 def _target(settings: Settings, args: list[str]) -> str:
-    """The profile target ``dbt <args>`` runs on: ``--target`` / ``-t`` in ``args``, else
-    ``settings.dbt_target`` (``PINLAKE_DBT_TARGET``, profiles.yml's default)."""
+    """The profile target ``dbt <args>`` runs on: the last ``--target X``, ``--target=X``,
+    ``-t X`` or ``-tX`` in ``args`` (click's forms of an option's value; helper-85: ``-tdatabricks``
+    was missed), else ``settings.dbt_target`` (``PINLAKE_DBT_TARGET``, profiles.yml's default)."""
     target = settings.dbt_target
     for i, arg in enumerate(args):
         if arg in ("--target", "-t") and i + 1 < len(args):
             target = args[i + 1]
         elif arg.startswith("--target="):
             target = arg.split("=", 1)[1]
+        elif arg.startswith("-t") and len(arg) > 2:
+            target = arg[2:]
     return target
 
 
