@@ -226,10 +226,8 @@ def refusal(settings: Settings, args: list[str]) -> str | None:
       Its models read them: dbt started Spark and failed about 30 s later with twelve errors
       (helper-82; a ``test``, 129, helper-83), where ``export`` refuses such a home at once. A
       selection (:data:`SELECTING`) is run as asked."""
-    if (
-        _target(settings, args) == "databricks"
-        and not os.environ.get("DATABRICKS_TOKEN", "").strip()
-    ):
+    target = _target(settings, args)
+    if target == "databricks" and not os.environ.get("DATABRICKS_TOKEN", "").strip():
         return (
             "the databricks target signs in with DATABRICKS_TOKEN, which is not set: set it to "
             "a personal access token of the workspace at DATABRICKS_HOST (any value, e.g. "
@@ -239,7 +237,7 @@ def refusal(settings: Settings, args: list[str]) -> str | None:
     if (
         _dbt_command(args) not in ("build", "run", "test")
         or any(arg.split("=", 1)[0] in SELECTING for arg in args)
-        or _target(settings, args) != "local"
+        or target != "local"
     ):
         return None
     if raw_tables_created(settings):
