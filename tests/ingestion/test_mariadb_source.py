@@ -214,7 +214,8 @@ def test_source_commands_say_how_to_start_it(tmp_path, monkeypatch, capsys):
     assert init.value.code == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: cannot connect to mysql+pymysql")
-    assert err.endswith(f"(start it with `{PINLAKE} services up --source-db mariadb`)")
+    started = PINLAKE.at(tmp_path / "home")
+    assert err.endswith(f"(start it with `{started} services up --source-db mariadb`)")
     assert "pinlake:***@" in err  # the password is not printed
     # said without a connection to the port (it could take the port: pinlake.services.process)
     port = os.environ["PINLAKE_MARIADB__PORT"]
@@ -241,5 +242,6 @@ def test_a_wrong_password_for_the_running_server_names_the_settings(server, monk
     assert "start it" not in err and "wrong" not in err
     assert err.endswith(
         "(the home's MariaDB server runs: PINLAKE_MARIADB__PORT, __DATABASE, __USER and "
-        f"__PASSWORD must be those it was started with (`{PINLAKE} services status`))"
+        f"__PASSWORD must be those it was started with (`{PINLAKE.at(server.home)} services "
+        "status`))"
     )

@@ -270,3 +270,30 @@ def test_a_group_alone_prints_its_help_then_says_a_command_is_missing(
     from pinlake.console import PINLAKE
 
     assert capsys.readouterr().err == f"error: Missing command (`{PINLAKE} --help` lists them).\n"
+
+
+@pytest.mark.parametrize("before", [None, "their home"])
+def test_a_commands_home_is_not_the_home_of_what_runs_next_in_process(
+    before: str | None, tmp_path, monkeypatch, capsys
+) -> None:
+    """``main(["--home", X, ...])`` in a process that goes on (a test, a DAG task) leaves
+    ``PINLAKE_HOME``, the settings and the hints' home as they were before it: CI's report test
+    named, in its hints, the home of a MariaDB test that had run before it in the same worker
+    (stop 57)."""
+    from pinlake.config import get_settings
+    from pinlake.console import PINLAKE
+
+    if before is None:
+        monkeypatch.delenv("PINLAKE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / before))
+    get_settings.cache_clear()
+    hint, home = str(PINLAKE), get_settings().home
+    given = tmp_path / "my home"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(given), "report"])  # nothing exported: its hints name the home
+    assert exit_info.value.code == 1
+    assert f"`{PINLAKE.at(given)} source init`" in capsys.readouterr().err
+    assert os.environ.get("PINLAKE_HOME") == (None if before is None else str(tmp_path / before))
+    assert (str(PINLAKE), get_settings().home) == (hint, home)
+    assert "my home" not in hint

@@ -53,5 +53,5 @@ def test_stream_without_kafka_is_that_line_and_exit_1(
     assert exit_info.value.code == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: Kafka at 127.0.0.1:{port} is not reachable (nothing listens on port {port}): "
-        f"start it with `{PINLAKE} services up`"
+        f"start it with `{PINLAKE.at(tmp_path / 'home')} services up`"
     )

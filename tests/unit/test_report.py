@@ -290,11 +290,17 @@ def test_counts_and_freshness_head_the_page(built) -> None:
     assert 'id="stale"' not in html
 
 
+@pytest.mark.parametrize("named_home", [None, "my home"])
 def test_marts_older_than_the_newest_landing_are_flagged(
-    settings: Settings, tmp_path, capsys
+    settings: Settings, tmp_path, capsys, monkeypatch, named_home: str | None
 ) -> None:
     """On the page and in the terminal, with the commands as this shell runs them (helper-82:
-    the terminal showed only its ✓, and the page's commands had no --home)."""
+    the terminal showed only its ✓, and the page's commands had no --home). A home whose path
+    needs quoting for a shell is named quoted on the page too (its HTML escapes the quotes)."""
+    if named_home is None:
+        monkeypatch.delenv("PINLAKE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / named_home))
     exports = write_exports(tmp_path / "exports")
     landed_later = datetime.now(timezone.utc) + timedelta(hours=1)
     capsys.readouterr()
@@ -305,6 +311,8 @@ def test_marts_older_than_the_newest_landing_are_flagged(
         f"run `{PINLAKE} dbt build` and `{PINLAKE} export --out {exports}`, then "
         f"`{PINLAKE} report` again"
     )
+    quoted = named_home is not None and f" --home '{tmp_path / named_home}' " in result.stale
+    assert quoted == (named_home is not None)
     assert f"warning: {result.stale}" in " ".join(capsys.readouterr().out.split())
     assert _element_text(html, "stale") == "T" + result.stale[1:] + "."
     # exports written after the newest landing: neither says anything
@@ -605,6 +613,7 @@ def _table(html: str, element_id: str) -> list[list[str]]:
 
 
 def _element_text(html: str, element_id: str) -> str:
+    """The text of the element ``element_id`` of ``html`` as a browser shows it (unescaped)."""
     match = re.search(rf'id="{element_id}">(.*?)<', html)
     assert match, element_id
-    return match.group(1)
+    return unescape(match.group(1))

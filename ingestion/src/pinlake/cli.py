@@ -797,6 +797,15 @@ def _terminate(_signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _restore_environ(name: str, value: str | None) -> None:
+    """Set the environment variable ``name`` back to ``value`` (``None``: unset)."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+    get_settings.cache_clear()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning expected failures into one readable line."""
     command = typer.main.get_command(app)
@@ -808,6 +817,7 @@ def main(argv: list[str] | None = None) -> None:
     INTERRUPTED.clear()
     TERMINATED.clear()
     quiet_py4j_when_interrupted()
+    named_home = os.environ.get("PINLAKE_HOME")  # --home sets it for the command's processes
     try:
         with _sigterm_as_ctrl_c():
             result = command.main(args=args, prog_name="pinlake", standalone_mode=False)
@@ -823,7 +833,10 @@ def main(argv: list[str] | None = None) -> None:
             _interrupted()
         _fail(exc)
     finally:
-        PINLAKE.home = None  # its error printed: not the home of what runs next in-process
+        # its error printed: neither is the home of what runs next in-process (a test, a DAG
+        # task): a test's `--home` was the next test's PINLAKE_HOME and named in its hints
+        PINLAKE.home = None
+        _restore_environ("PINLAKE_HOME", named_home)
     if INTERRUPTED.is_set():  # Typer turns KeyboardInterrupt into a silent exit code 130
         _interrupted()
     sys.exit(result if isinstance(result, int) else 0)
