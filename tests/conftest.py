@@ -229,6 +229,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=order)
 
 
+@pytest.fixture(autouse=True)
+def _no_pinlake_state_left_behind() -> Iterator[None]:
+    """Each test leaves this process's ``PINLAKE_`` variables and the home the hints name
+    (:data:`pinlake.console.PINLAKE`) as it found them, or fails here naming what it changed
+    (and they are set back): a test's ``--home``, left in ``PINLAKE_HOME`` by an in-process
+    ``pinlake`` command, was named in the hints of the next test its worker ran, which failed
+    (CI at stop 57). Runs after the test's ``monkeypatch`` has undone its own changes."""
+    from pinlake.console import PINLAKE
+
+    before = {name: value for name, value in os.environ.items() if name.startswith("PINLAKE_")}
+    home = PINLAKE.home
+    yield
+    after = {name: value for name, value in os.environ.items() if name.startswith("PINLAKE_")}
+    changed = sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
+    left_home = PINLAKE.home
+    for name in changed:
+        if name in before:
+            os.environ[name] = before[name]
+        else:
+            del os.environ[name]
+    PINLAKE.home = home
+    assert not changed, f"the test left these variables changed: {', '.join(changed)}"
+    assert left_home == home, f"the test left the hints' home set to {left_home}"
+
+
 @pytest.fixture(scope="session")
 def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A throwaway home for the worker's one in-process Spark session (local[1])."""
