@@ -392,7 +392,10 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
             produce = "produce --to bucket"
             if given:
                 produce += f" --bucket {shlex.quote(str(bucket))}"
-            raise UsageError(
+            # a --bucket given is a bad argument (exit 2); the home's own bucket that nothing
+            # wrote yet is the home's state, as export's and report's on an empty home (exit 1)
+            missing = UsageError if given else PinlakeError
+            raise missing(
                 f"bucket {bucket} does not exist: "
                 f"{next_steps(settings, 'produce --to bucket', produce)}"
             )
