@@ -59,6 +59,24 @@ def other_driver(tmp_path: Path):
     parent.wait()
 
 
+class JvmStarted(Exception):
+    """What :func:`pinlake.spark.get_spark` reached when :func:`no_jvm` is used: the start."""
+
+
+@pytest.fixture
+def no_jvm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """:func:`pinlake.spark.get_spark` as in a process without a session, up to the driver
+    JVM's start, which raises :class:`JvmStarted` instead (the launcher's variables unset)."""
+    import pinlake.spark
+
+    def start(*_args: object) -> None:
+        raise JvmStarted
+
+    monkeypatch.setattr(pinlake.spark, "_start", start)
+    monkeypatch.setattr(pinlake.spark, "_session_runs", lambda: False)
+    monkeypatch.setattr(pinlake.spark, "launcher_env", lambda _s: {})
+
+
 def test_the_other_command_is_named_in_one_line(other_driver) -> None:
     settings, jvm_pid = other_driver
     assert metastore_holders(settings) == [f"pid {jvm_pid} (land_runner.py)"]
@@ -69,6 +87,77 @@ def test_the_other_command_is_named_in_one_line(other_driver) -> None:
         f" (`{PINLAKE} services up --metastore` lets them share it)"
     )
     assert "\n" not in message
+
+
+def test_a_second_session_is_refused_before_its_jvm_starts(
+    other_driver, monkeypatch: pytest.MonkeyPatch, no_jvm
+) -> None:
+    """The same line at once, not after the seconds Spark's start-up takes (the second command
+    used to start its driver JVM, which then failed on Derby's lock); with a shared metastore
+    (``PINLAKE_METASTORE_URL`` of a network server) nothing is refused and the JVM starts."""
+    import pinlake.spark
+
+    monkeypatch.setattr(pinlake.spark, "METASTORE_GRACE", 0.5)
+    settings, jvm_pid = other_driver
+    with pytest.raises(SparkSetupError) as refused:
+        pinlake.spark.get_spark(settings)
+    assert str(refused.value) == _fail(settings, HIVE)
+    assert f"(pid {jvm_pid} (land_runner.py))" in str(refused.value)
+    # a session without the metastore (the stream stage's) does not need it
+    with pytest.raises(JvmStarted):
+        pinlake.spark.get_spark(settings, metastore=False)
+    shared = settings.model_copy(update={"metastore_url": "jdbc:derby://127.0.0.1:1/metastore_db"})
+    monkeypatch.setattr(pinlake.spark, "_embedded_metastore", lambda _s: False)
+    with pytest.raises(JvmStarted):
+        pinlake.spark.get_spark(shared)
+
+
+def test_dbt_on_the_local_target_is_refused_before_it_starts(
+    other_driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dbt-spark starts the ``local`` target's session itself: ``pinlake dbt`` checks first,
+    and dbt does not start; another target (its metastore is elsewhere) is not checked."""
+    import pinlake.lakehouse.dbt as dbt
+    import pinlake.spark
+
+    monkeypatch.setattr(pinlake.spark, "METASTORE_GRACE", 0.5)
+    started: list[list[str]] = []
+    monkeypatch.setattr(dbt, "_invoke", lambda _s, args, _p: started.append(args) or 0)
+    settings, jvm_pid = other_driver
+    with pytest.raises(SparkSetupError, match=f"in use by another process \\(pid {jvm_pid} "):
+        dbt.run_dbt(settings, dbt.DbtCommand(["seed"]))
+    assert started == []
+    dbt.run_dbt(settings, dbt.DbtCommand(["seed", "--target", "lint"]))
+    assert started == [["seed", "--target", "lint"]]
+    # a command that does not connect (the CI run's `docs serve` beside the golden DAG's JVM)
+    for args in (["docs", "serve", "--port", "0"], ["parse"], ["ls"]):
+        dbt.run_dbt(settings, dbt.DbtCommand(args))
+        assert started[-1] == args
+    with pytest.raises(SparkSetupError):
+        dbt.run_dbt(settings, dbt.DbtCommand(["docs", "generate"]))
+    assert started[-1] == ["ls"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["build"], True),
+        (["--log-level", "warn", "seed", "--full-refresh"], True),
+        (["docs", "generate", "--target", "local"], True),
+        (["docs", "serve"], False),
+        (["--no-partial-parse", "docs", "serve"], False),
+        (["parse"], False),
+        (["ls", "--select", "marts"], False),
+        (["deps"], False),
+        (["debug"], True),
+        (["run-operation", "my_macro"], True),
+        (["source", "freshness"], True),
+    ],
+)
+def test_the_dbt_commands_that_connect(args: list[str], expected: bool) -> None:
+    from pinlake.lakehouse.dbt import connects
+
+    assert connects(args) is expected
 
 
 def test_without_another_command_it_points_at_the_metastore_log(tmp_path: Path) -> None:
@@ -121,4 +210,40 @@ def test_a_driver_of_the_home_named_by_a_relative_path_is_found(tmp_path: Path) 
     finally:
         for pid in (jvm_pid, parent.pid):
             psutil.Process(pid).kill()
+        parent.wait()
+
+
+def test_a_driver_that_ends_within_the_grace_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_jvm
+) -> None:
+    """The driver JVM of the command before (a pipeline's previous step) ends after that
+    command's Python, its shutdown hooks run: a session started then waits for it to end
+    (METASTORE_GRACE) instead of being refused, and its JVM starts."""
+    import psutil
+
+    import pinlake.spark
+
+    home = tmp_path / "home"
+    runner = tmp_path / "previous_step.py"
+    runner.write_text(
+        textwrap.dedent(f"""\
+            import subprocess, sys, time
+            option = "-Dderby.stream.error.file={home}/metastore/derby.log"
+            jvm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)", option])
+            print(jvm.pid, flush=True)
+            jvm.wait()
+            time.sleep(120)
+            """)
+    )
+    parent = subprocess.Popen([sys.executable, str(runner)], stdout=subprocess.PIPE, text=True)
+    try:
+        jvm_pid = int(parent.stdout.readline())
+        settings = Settings(home=home)
+        assert metastore_holders(settings) == [f"pid {jvm_pid} (previous_step.py)"]
+        monkeypatch.setattr(pinlake.spark, "METASTORE_GRACE", 60.0)
+        with pytest.raises(JvmStarted):
+            pinlake.spark.get_spark(settings)
+        assert not psutil.pid_exists(jvm_pid) or psutil.Process(jvm_pid).status() == "zombie"
+    finally:
+        psutil.Process(parent.pid).kill()
         parent.wait()

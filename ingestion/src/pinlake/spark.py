@@ -767,6 +767,8 @@ def get_spark(
     check_jars(settings)
     if not _session_runs():
         check_master(spark_master(settings))
+        if metastore:
+            check_metastore_free(settings)
     settings.ensure_dirs()
     use_session_time_zone()
     for key in SPARK_CONNECT_VARIABLES:  # the driver JVM below, not a Spark Connect session
@@ -995,11 +997,16 @@ def metastore_holders(settings: Settings) -> list[str]:
     process's own and those with an in-memory catalog (the stream stage's). What started it:
     its parent's command line (``pinlake land``, ``dbt run …``), at most 60 characters. Never
     raises."""
+    return [f"pid {pid} ({started_by})" for pid, started_by in _holders(settings).items()]
+
+
+def _holders(settings: Settings) -> dict[int, str]:
+    """:func:`metastore_holders` by pid: what started each (``pinlake land``, ``java``)."""
     import psutil
 
     log = (settings.home / "metastore" / "derby.log").resolve()
     me = os.getpid()
-    found = []
+    found: dict[int, str] = {}
     for process in psutil.process_iter(["pid", "ppid", "cmdline"]):
         cmdline = process.info["cmdline"] or []
         if process.info["ppid"] == me or _IN_MEMORY in cmdline:
@@ -1019,7 +1026,7 @@ def metastore_holders(settings: Settings) -> list[str]:
             if Path(words[0]).name.startswith("python"):
                 words = words[1:]  # python <script> …: the script's name
             started_by = " ".join([Path(words[0]).name, *words[1:]])[:60]
-        found.append(f"pid {process.info['pid']} ({started_by})")
+        found[process.info["pid"]] = started_by
     return found
 
 
@@ -1048,6 +1055,56 @@ def _embedded_metastore(settings: Settings) -> bool:
         return False
 
 
+def _metastore_in_use(settings: Settings, holders: list[str]) -> SparkSetupError:
+    """The one line for the home's embedded metastore held by another driver: ``holders``
+    (:func:`metastore_holders`), or the commands that may hold it when none was found."""
+    return SparkSetupError(
+        f"the metastore in {settings.metastore_dir} is in use by another process "
+        f"({'; '.join(holders) or 'dbt, pinlake or Airflow on the same PINLAKE_HOME'})"
+        f": wait for it or use another PINLAKE_HOME (`{PINLAKE} services up "
+        "--metastore` lets them share it)"
+    )
+
+
+#: How long (s) :func:`check_metastore_free` waits for the other drivers of the home to end
+#: before it refuses: a command's driver JVM ends after the command's Python (its shutdown hooks
+#: run once the Python is gone), so the next step of a pipeline can find it still exiting; and
+#: a second command used to wait, started, as long as Hive's retries lasted (about 20 s:
+#: ``hive.hmshandler.retry.attempts`` × ``retry.interval``), so two short commands both passed.
+METASTORE_GRACE = 30.0
+
+
+def check_metastore_free(settings: Settings) -> None:
+    """Refuse, before a driver JVM starts, a session of the home's embedded Derby metastore
+    that another driver of the home holds (:func:`metastore_holders`; Derby admits one JVM at
+    a time) once :data:`METASTORE_GRACE` seconds have not seen it end: the line
+    :func:`spark_errors` gives when the second JVM fails on Derby's lock, without a JVM
+    started to wait and fail (:func:`get_spark`; :func:`pinlake.lakehouse.dbt.run_dbt` for
+    dbt's ``local`` target, whose session dbt-spark starts). A shared metastore admits many
+    drivers: nothing is checked. Raises SparkSetupError."""
+    import psutil
+    from rich.markup import escape
+
+    from pinlake.console import console
+
+    if not _embedded_metastore(settings):
+        return
+    holders = _holders(settings)
+    processes = []
+    for pid in holders:
+        with contextlib.suppress(psutil.Error):  # ended since
+            processes.append(psutil.Process(pid))
+    if not processes:
+        return
+    named = "; ".join(f"pid {p.pid} ({holders[p.pid]})" for p in processes)
+    waiting = f"waiting up to {METASTORE_GRACE:.0f} s for the metastore, which {named} holds…"
+    with console.status(escape(waiting)):  # a spinner on a terminal (nothing in a log)
+        _, alive = psutil.wait_procs(processes, timeout=METASTORE_GRACE)
+    if alive:
+        left = [f"pid {p.pid} ({holders[p.pid]})" for p in alive]
+        raise _metastore_in_use(settings, left)
+
+
 @contextmanager
 def spark_errors(settings: Settings) -> Iterator[None]:
     """Turn the usual environment failures of a Spark job into one readable line."""
@@ -1066,12 +1123,7 @@ def spark_errors(settings: Settings) -> Iterator[None]:
         if derby or (_HIVE_CLIENT_FAILED in text and _embedded_metastore(settings)):
             holders = metastore_holders(settings)
             if holders or derby:
-                raise SparkSetupError(
-                    f"the metastore in {settings.metastore_dir} is in use by another process "
-                    f"({'; '.join(holders) or 'dbt, pinlake or Airflow on the same PINLAKE_HOME'})"
-                    f": wait for it or use another PINLAKE_HOME (`{PINLAKE} services up "
-                    "--metastore` lets them share it)"
-                ) from exc
+                raise _metastore_in_use(settings, holders) from exc
             raise SparkSetupError(
                 f"the metastore in {settings.metastore_dir} could not be opened (Hive: "
                 f"{_HIVE_CLIENT_FAILED}) and no other pinlake or dbt driver of this home was "

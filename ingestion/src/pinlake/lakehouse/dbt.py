@@ -31,7 +31,7 @@ from pinlake.errors import PinlakeError, let_child_end
 from pinlake.lakehouse.progress import next_steps
 from pinlake.lakehouse.tables import holds_committed_data, landed_anything, raw_tables_created
 from pinlake.loopback import LOOPBACK_HOSTS, ports_listening
-from pinlake.spark import session_env
+from pinlake.spark import check_metastore_free, session_env
 
 
 def dbt_executable() -> str:
@@ -213,6 +213,21 @@ def _dbt_command(args: list[str]) -> str | None:
     return next((arg for arg in args if arg in (*MODEL_COMMANDS, "seed", "docs", "debug")), None)
 
 
+#: dbt's commands that connect to the warehouse (the ``local`` target: a Spark session of the
+#: home's metastore); ``docs`` connects for ``docs generate`` only (``docs serve`` serves files).
+CONNECTING = (*MODEL_COMMANDS, "seed", "debug", "run-operation", "source", "docs")
+
+
+def connects(args: list[str]) -> bool:
+    """Whether ``dbt <args>`` connects to the warehouse (:data:`CONNECTING`); ``dbt docs
+    serve``, ``parse``, ``ls`` and the like do not."""
+    command = next((arg for arg in args if arg in CONNECTING), None)
+    if command != "docs":
+        return command is not None
+    rest = args[args.index("docs") + 1 :]
+    return "generate" in rest
+
+
 def refusal(settings: Settings, args: list[str]) -> str | None:
     """Why ``dbt <args>`` is not run at all, or None:
 
@@ -259,8 +274,10 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
     ``dbt retry`` (dbt docs, "About dbt retry"); the result is the retry's.
 
     Raises PinlakeError before dbt starts when it would fail for want of raw tables
-    (:func:`refusal`). A call that only prints (:func:`prints_only`) makes nothing in the home
-    and gets no hint; one that asks dbt's version is answered here (:func:`version_text`)."""
+    (:func:`refusal`), and on the ``local`` target when another driver holds the home's
+    embedded metastore (:func:`pinlake.spark.check_metastore_free`). A call that only prints
+    (:func:`prints_only`) makes nothing in the home and gets no hint; one that asks dbt's
+    version is answered here (:func:`version_text`)."""
     if asks_version(command.args):
         print(version_text())
         return DbtResult(list(command.args), 0, 0.0)
@@ -275,6 +292,8 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
         if (refused := refusal(settings, command.args)) is not None:
             raise PinlakeError(refused)
     settings.ensure_dirs()
+    if connects(command.args) and _target(settings, command.args) == "local":
+        check_metastore_free(settings)  # its session is dbt-spark's, which would wait and fail
     _note_dropped()
     start = time.perf_counter()
     returncode = _invoke(settings, command.args, command.in_process)
