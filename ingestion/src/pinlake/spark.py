@@ -997,7 +997,12 @@ def metastore_holders(settings: Settings) -> list[str]:
     process's own and those with an in-memory catalog (the stream stage's). What started it:
     its parent's command line (``pinlake land``, ``dbt run …``), at most 60 characters. Never
     raises."""
-    return [f"pid {pid} ({started_by})" for pid, started_by in _holders(settings).items()]
+    return [_holder(pid, started_by) for pid, started_by in _holders(settings).items()]
+
+
+def _holder(pid: int, started_by: str) -> str:
+    """A driver holding the metastore as the messages name it: ``pid <n> (<what started it>)``."""
+    return f"pid {pid} ({started_by})"
 
 
 def _holders(settings: Settings) -> dict[int, str]:
@@ -1096,12 +1101,12 @@ def check_metastore_free(settings: Settings) -> None:
             processes.append(psutil.Process(pid))
     if not processes:
         return
-    named = "; ".join(f"pid {p.pid} ({holders[p.pid]})" for p in processes)
+    named = "; ".join(_holder(p.pid, holders[p.pid]) for p in processes)
     waiting = f"waiting up to {METASTORE_GRACE:.0f} s for the metastore, which {named} holds…"
     with console.status(escape(waiting)):  # a spinner on a terminal (nothing in a log)
         _, alive = psutil.wait_procs(processes, timeout=METASTORE_GRACE)
     if alive:
-        left = [f"pid {p.pid} ({holders[p.pid]})" for p in alive]
+        left = [_holder(p.pid, holders[p.pid]) for p in alive]
         raise _metastore_in_use(settings, left)
 
 
