@@ -197,7 +197,16 @@ BAD_LINES = [
     {**PIN, "index": 10},
     '{"index": 11, "title": "truncated',
     {**PIN, "index": 12, "title": "\ud83d\ude00 \ud800"},  # json.dumps escapes each surrogate
+    # a number beyond a double in a text field landed as "Infinity" (helper-86); the JSON
+    # string "\"Infinity\"", which Spark's reader gives the same text, lands
+    '{"index": 13, "title": "t", "follower_count": 1e999}',
+    '{"index": 14, "follower_count": "1k", "description": -1E400}',
+    {**PIN, "index": 15, "follower_count": '"Infinity"', "title": "-Infinity"},
 ]
+
+
+#: the reason of a text field holding a number beyond a double (pinlake.lakehouse.records)
+BEYOND_DOUBLE = "field {!r} holds a number beyond the range of a double, whose text cannot be kept"
 
 
 def test_bad_lines_are_quarantined_with_reason_and_good_lines_still_land(
@@ -205,9 +214,11 @@ def test_bad_lines_are_quarantined_with_reason_and_good_lines_still_land(
 ):
     case = shared_load.cases["bad lines"]
     [(records, quarantined, _problem)] = _manifest(spark, case).values()
-    assert records == 2
-    assert quarantined == 9  # the array's three elements are three
-    assert [r["index"] for r in _rows(spark, "raw.pin", case)] == [7528, 10]
+    assert records == 3
+    assert quarantined == 11  # the array's three elements are three
+    rows = _rows(spark, "raw.pin", case)
+    assert [r["index"] for r in rows] == [7528, 10, 15]
+    assert (rows[2]["follower_count"], rows[2]["title"]) == ('"Infinity"', "-Infinity")
     quarantined = _quarantine(spark, case)
     got = [(q["_line"], q["_offset"], q["_element"], q["reason"]) for q in quarantined]
     assert sorted(got, key=lambda q: (q[0], q[2])) == [
@@ -221,6 +232,8 @@ def test_bad_lines_are_quarantined_with_reason_and_good_lines_still_land(
         (8, 107, None, "not a JSON object"),
         # "?" landed for it: an escape that names no character (pinlake.lakehouse.records)
         (9, 108, None, "JSON escape of an unpaired surrogate (\\uD800-\\uDFFF): not Unicode text"),
+        (10, 109, None, BEYOND_DOUBLE.format("follower_count")),
+        (11, 110, None, BEYOND_DOUBLE.format("description")),
     ]
     assert quarantined[0]["raw_text"] == "this is not json"
     assert sorted(q["raw_text"] for q in quarantined if q["_line"] == 3) == ["1", "2", "3"]

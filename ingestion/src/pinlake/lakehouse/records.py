@@ -40,12 +40,18 @@ what ``json.dumps`` makes of an emoji) is its character and lands.
 * ``int`` (Spark ``bigint``): a JSON integer, or text holding one (``"117"``, `` 117 ``);
 * ``float`` (``double``): a JSON number, or text holding one (``"-12.5"``, ``"1e3"``: what
   ``json.dumps(row, default=str)`` makes of a MySQL DECIMAL), finite;
-* ``text`` and ``datetime``: any JSON value, as its text (datetimes are typed in dbt staging).
+* ``text`` and ``datetime``: any JSON value, as its text (datetimes are typed in dbt staging);
+  a JSON number as the text of the double Spark's reader makes of it (``1.5e3`` lands as
+  ``1500.0``), so a number beyond the double's range (``1e999``), whose text would be
+  ``"Infinity"``, is quarantined (:func:`beyond_double`): the API refuses such a number in a
+  JSON body (:class:`pinlake.ingest_api.wire.NumberOutOfRange`), and a bucket line or a Kinesis
+  ``Data`` (opaque bytes) brings it here.
 
 So numeric text is read as the number, as the original notebooks' casts did. A record that lacks
 the key field, or has a field that does not fit its type (``"abc"`` or ``12.5`` for an int, a
-number out of the bigint range, NaN or infinity) gets a reason and goes to quarantine. The
-reasons are fixed sentences (tests and operators match on them).
+number out of the bigint range, NaN or infinity), or a text field holding a number beyond the
+double's range, gets a reason and goes to quarantine. The reasons are fixed sentences (tests and
+operators match on them).
 """
 
 from __future__ import annotations
@@ -123,6 +129,24 @@ def typed(value: Column, column: SourceColumn) -> Column:
     return number
 
 
+#: The text Spark's JSON reader gives a string field for a JSON number beyond the double's
+#: range (Jackson writes the infinite double quoted); a JSON string gives its text unquoted.
+_INFINITE_NUMBER_TEXT = ('"Infinity"', '"-Infinity"')
+
+
+def beyond_double(field: Column, record: Column, name: str) -> Column:
+    """Whether the text ``field`` that Spark's JSON reader made of the field ``name`` of the
+    JSON ``record`` stands for a JSON number beyond the double's range (``1e999``,
+    ``-1E400``): it would land as ``"Infinity"``, changed. The JSON string ``"\"Infinity\""``
+    reads the same: the record's own value is looked up (parsed again) only for those rows."""
+    from pyspark.sql import functions as F
+
+    value = F.try_variant_get(F.try_parse_json(record), f"$.{name}", "variant")
+    return F.when(
+        field.isin(*_INFINITE_NUMBER_TEXT), F.schema_of_variant(value) != F.lit("STRING")
+    ).otherwise(F.lit(False))
+
+
 def with_parsed(frame: DataFrame, table_name: str, text: Column) -> DataFrame:
     """``frame`` plus ``_fields`` (``table_name``'s delivered fields parsed from the JSON
     ``text`` as text: all NULL when it is not a JSON object) and ``p`` (those fields typed by
@@ -145,8 +169,9 @@ def rejection_reason(table_name: str, record: Column, fields: Column, text: Colu
 
     ``from_json`` gives all-null fields for text that is not a JSON object (or is cut short);
     :func:`typed` gives null for a delivered value that does not fit its type; text fields take
-    any JSON value. So records that need a closer look are the ones whose key or a numeric field
-    came out null (branches are evaluated lazily).
+    any JSON value but a number beyond a double (:func:`beyond_double`). So records that need a
+    closer look are the ones whose key or a numeric field came out null, or whose text field
+    reads ``"Infinity"`` (branches are evaluated lazily).
     """
     from pyspark.sql import functions as F
 
@@ -161,7 +186,15 @@ def rejection_reason(table_name: str, record: Column, fields: Column, text: Colu
         .otherwise(F.lit(f"missing key field {key.name!r}")),
     )
     for column in SOURCE_COLUMNS[table_name]:
-        if column.type != "text" and column is not key:
+        if SPARK_TYPE[column.type] == "string":  # any JSON value but a number beyond a double
+            reason = reason.when(
+                beyond_double(fields[column.name], text, column.name),
+                F.lit(
+                    f"field {column.name!r} holds a number beyond the range of a double, "
+                    "whose text cannot be kept"
+                ),
+            )
+        elif column is not key:
             reason = reason.when(
                 record[column.name].isNull() & fields[column.name].isNotNull(),
                 does_not_fit(column),
