@@ -183,6 +183,31 @@ def test_the_databricks_target_without_a_token_is_refused_at_once(
     assert not home.exists()
 
 
+def test_docs_serve_without_generated_docs_names_docs_generate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """helper-86: ``pinlake dbt docs serve`` on a home without generated docs ended with dbt's
+    ``FileNotFoundError`` traceback (exit 2). One line naming ``docs generate``, exit 1, no
+    home made; with the docs there, or another ``--target-path``, dbt serves as before."""
+    from pinlake.config import Settings
+    from pinlake.lakehouse.dbt import refusal
+
+    home = tmp_path / "home"
+    assert cli_exit_code(monkeypatch, home, "dbt", "docs", "serve", "--port", "1") == 1
+    target = home / "dbt" / "target"
+    assert capsys.readouterr().err == (
+        f"error: no dbt docs in {target} (no index.html): run `{PINLAKE.at(home)} dbt docs "
+        "generate` first\n"
+    )
+    assert not home.exists()
+    settings = Settings(home=home)
+    for args in (["docs", "serve", "--target-path", "elsewhere"], ["docs", "generate"]):
+        assert refusal(settings, args) is None
+    target.mkdir(parents=True)
+    (target / "index.html").write_text("<html></html>")
+    assert refusal(settings, ["--no-partial-parse", "docs", "serve"]) is None
+
+
 def test_only_the_local_targets_empty_warehouse_counts_as_nothing_landed(tmp_path: Path) -> None:
     from pinlake.config import Settings
     from pinlake.lakehouse.dbt import _failure_hint

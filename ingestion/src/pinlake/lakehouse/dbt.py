@@ -224,8 +224,15 @@ def connects(args: list[str]) -> bool:
     command = next((arg for arg in args if arg in CONNECTING), None)
     if command != "docs":
         return command is not None
+    return _docs_command(args) == "generate"
+
+
+def _docs_command(args: list[str]) -> str | None:
+    """The ``docs`` subcommand of ``dbt <args>`` (``generate``, ``serve``), or None."""
+    if "docs" not in args:
+        return None
     rest = args[args.index("docs") + 1 :]
-    return "generate" in rest
+    return next((arg for arg in rest if arg in ("generate", "serve")), None)
 
 
 def refusal(settings: Settings, args: list[str]) -> str | None:
@@ -240,7 +247,17 @@ def refusal(settings: Settings, args: list[str]) -> str | None:
       raw table exists (no Delta log under the warehouse's ``raw.db``, batch or stream path).
       Its models read them: dbt started Spark and failed about 30 s later with twelve errors
       (helper-82; a ``test``, 129, helper-83), where ``export`` refuses such a home at once. A
-      selection (:data:`SELECTING`) is run as asked."""
+      selection (:data:`SELECTING`) is run as asked;
+    - ``docs serve`` of a home without generated docs (no ``index.html`` in its dbt target
+      folder, unless ``--target-path`` names another): dbt ended with a ``FileNotFoundError``
+      traceback (helper-86)."""
+    elsewhere = any(arg.split("=", 1)[0] == "--target-path" for arg in args)
+    if _docs_command(args) == "serve" and not elsewhere:
+        if not (settings.dbt_target_dir / "index.html").is_file():
+            return (
+                f"no dbt docs in {settings.dbt_target_dir} (no index.html): run `{PINLAKE} dbt "
+                "docs generate` first"
+            )
     target = _target(settings, args)
     if target == "databricks" and not os.environ.get("DATABRICKS_TOKEN", "").strip():
         return (
