@@ -79,11 +79,12 @@ def no_jvm(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_other_command_is_named_in_one_line(other_driver) -> None:
     settings, jvm_pid = other_driver
-    assert metastore_holders(settings) == [f"pid {jvm_pid} (land_runner.py)"]
+    assert metastore_holders(settings) == [f"pid {jvm_pid}, the Spark driver of land_runner.py"]
     message = _fail(settings, HIVE)
     assert message == (
         f"the metastore in {settings.metastore_dir} is in use by another process"
-        f" (pid {jvm_pid} (land_runner.py)): wait for it or use another PINLAKE_HOME"
+        f" (pid {jvm_pid}, the Spark driver of land_runner.py): wait for it or use another"
+        " PINLAKE_HOME"
         f" (`{PINLAKE} services up --metastore` lets them share it)"
     )
     assert "\n" not in message
@@ -102,7 +103,7 @@ def test_a_second_session_is_refused_before_its_jvm_starts(
     with pytest.raises(SparkSetupError) as refused:
         pinlake.spark.get_spark(settings)
     assert str(refused.value) == _fail(settings, HIVE)
-    assert f"(pid {jvm_pid} (land_runner.py))" in str(refused.value)
+    assert f"(pid {jvm_pid}, the Spark driver of land_runner.py)" in str(refused.value)
     # a session without the metastore (the stream stage's) does not need it
     with pytest.raises(JvmStarted):
         pinlake.spark.get_spark(settings, metastore=False)
@@ -124,12 +125,14 @@ def test_dbt_on_the_local_target_is_refused_before_it_starts(
     started: list[list[str]] = []
     monkeypatch.setattr(dbt, "_invoke", lambda _s, args, _p: started.append(args) or 0)
     settings, jvm_pid = other_driver
-    with pytest.raises(SparkSetupError, match=f"in use by another process \\(pid {jvm_pid} "):
+    with pytest.raises(SparkSetupError, match=f"in use by another process \\(pid {jvm_pid}, "):
         dbt.run_dbt(settings, dbt.DbtCommand(["seed"]))
     assert started == []
     dbt.run_dbt(settings, dbt.DbtCommand(["seed", "--target", "lint"]))
     assert started == [["seed", "--target", "lint"]]
     # a command that does not connect (the CI run's `docs serve` beside the golden DAG's JVM)
+    settings.dbt_target_dir.mkdir(parents=True)
+    (settings.dbt_target_dir / "index.html").write_text("<html></html>")  # docs to serve
     for args in (["docs", "serve", "--port", "0"], ["parse"], ["ls"]):
         dbt.run_dbt(settings, dbt.DbtCommand(args))
         assert started[-1] == args
@@ -205,7 +208,7 @@ def test_a_driver_of_the_home_named_by_a_relative_path_is_found(tmp_path: Path) 
     jvm_pid = int(parent.stdout.readline())
     try:
         settings = Settings(home=tmp_path / ".pinlake")
-        assert metastore_holders(settings) == [f"pid {jvm_pid} (dbt_by_hand.py)"]
+        assert metastore_holders(settings) == [f"pid {jvm_pid}, the Spark driver of dbt_by_hand.py"]
         assert metastore_holders(Settings(home=tmp_path / "other")) == []
     finally:
         for pid in (jvm_pid, parent.pid):
@@ -239,7 +242,9 @@ def test_a_driver_that_ends_within_the_grace_is_waited_for(
     try:
         jvm_pid = int(parent.stdout.readline())
         settings = Settings(home=home)
-        assert metastore_holders(settings) == [f"pid {jvm_pid} (previous_step.py)"]
+        assert metastore_holders(settings) == [
+            f"pid {jvm_pid}, the Spark driver of previous_step.py"
+        ]
         monkeypatch.setattr(pinlake.spark, "METASTORE_GRACE", 60.0)
         with pytest.raises(JvmStarted):
             pinlake.spark.get_spark(settings)

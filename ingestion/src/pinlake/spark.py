@@ -990,7 +990,7 @@ _IN_MEMORY = "spark.sql.catalogImplementation=in-memory"
 
 def metastore_holders(settings: Settings) -> list[str]:
     """The other Spark drivers on this machine that use the home's embedded metastore, each as
-    ``"pid <n> (<what started it>)"``: JVMs whose command line holds the option
+    ``"pid <n>, the Spark driver of <what started it>"``: JVMs whose command line holds the option
     :func:`spark_conf` gives every driver of the home (``-Dderby.stream.error.file=<home>/
     metastore/derby.log``, a relative path read from the JVM's folder: dbt run by hand with
     the default home; pinlake commands, dbt's ``local`` target, Airflow tasks), but this
@@ -1001,8 +1001,10 @@ def metastore_holders(settings: Settings) -> list[str]:
 
 
 def _holder(pid: int, started_by: str) -> str:
-    """A driver holding the metastore as the messages name it: ``pid <n> (<what started it>)``."""
-    return f"pid {pid} ({started_by})"
+    """A driver holding the metastore as the messages name it: ``pid <n>, the Spark driver of
+    <what started it>`` (the pid is the JVM's, which ``ps`` shows as ``java``: helper-86 took
+    ``pid 1541 (hold.py …)`` for the script's)."""
+    return f"pid {pid}, the Spark driver of {started_by}"
 
 
 def _holders(settings: Settings) -> dict[int, str]:
@@ -1025,7 +1027,7 @@ def _holders(settings: Settings) -> dict[int, str]:
             folder = Path("/")  # cannot be read: absolute paths still match
         if (folder / logs[0]).resolve() != log:
             continue
-        started_by = "java"
+        started_by = "a command whose line cannot be read"
         with contextlib.suppress(psutil.Error, IndexError):
             words = psutil.Process(process.info["ppid"]).cmdline()
             if Path(words[0]).name.startswith("python"):
