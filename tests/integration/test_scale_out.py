@@ -570,7 +570,7 @@ def test_status_shows_the_killed_node_down_and_the_shrunk_isr(scale_out: ScaleOu
     assert code == 3, shown  # a node is down
     [row] = [line for line in shown.splitlines() if f"kafka node {scale_out.victim}" in line]
     assert "down" in row
-    assert "ISR" in shown and "of replicas [1, 2, 3]" in shown
+    assert "ISR" in shown and "of replicas [1, 2, 3]" in shown, shown
     # right after the kill -9 too: its process is gone though the controller still has it
     at_kill = scale_out.status_at_kill.splitlines()
     [row] = [line for line in at_kill if f"kafka node {scale_out.victim}" in line]
