@@ -252,3 +252,35 @@ def test_a_driver_that_ends_within_the_grace_is_waited_for(
     finally:
         psutil.Process(parent.pid).kill()
         parent.wait()
+
+
+def test_a_long_command_line_is_cut_with_an_ellipsis(tmp_path: Path) -> None:
+    """What started a holder is at most 60 characters; a longer command line ends in ``…``
+    (helper-87 read ``… from pinlake.spark i`` as the whole command)."""
+    import psutil
+
+    home = tmp_path / "home"
+    runner = tmp_path / "long_runner.py"
+    runner.write_text(
+        textwrap.dedent(f"""\
+            import subprocess, sys, time
+            option = "-Dderby.stream.error.file={home}/metastore/derby.log"
+            jvm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", option])
+            print(jvm.pid, flush=True)
+            time.sleep(120)
+            """)
+    )
+    argument = "x" * 80
+    parent = subprocess.Popen(
+        [sys.executable, str(runner), argument], stdout=subprocess.PIPE, text=True
+    )
+    jvm_pid = int(parent.stdout.readline())
+    try:
+        [holder] = metastore_holders(Settings(home=home))
+        started_by = holder.removeprefix(f"pid {jvm_pid}, the Spark driver of ")
+        assert started_by == ("long_runner.py " + argument)[:59] + "…"
+        assert len(started_by) == 60
+    finally:
+        for pid in (jvm_pid, parent.pid):
+            psutil.Process(pid).kill()
+        parent.wait()

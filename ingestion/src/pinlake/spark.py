@@ -995,7 +995,8 @@ def metastore_holders(settings: Settings) -> list[str]:
     metastore/derby.log``, a relative path read from the JVM's folder: dbt run by hand with
     the default home; pinlake commands, dbt's ``local`` target, Airflow tasks), but this
     process's own and those with an in-memory catalog (the stream stage's). What started it:
-    its parent's command line (``pinlake land``, ``dbt run …``), at most 60 characters. Never
+    its parent's command line (``pinlake land``, ``dbt run …``), at most 60 characters (a longer
+    one cut to 59 and ``…``). Never
     raises."""
     return [_holder(pid, started_by) for pid, started_by in _holders(settings).items()]
 
@@ -1032,7 +1033,8 @@ def _holders(settings: Settings) -> dict[int, str]:
             words = psutil.Process(process.info["ppid"]).cmdline()
             if Path(words[0]).name.startswith("python"):
                 words = words[1:]  # python <script> …: the script's name
-            started_by = " ".join([Path(words[0]).name, *words[1:]])[:60]
+            line = " ".join([Path(words[0]).name, *words[1:]])
+            started_by = line if len(line) <= 60 else line[:59] + "…"  # helper-87: cut unseen
         found[process.info["pid"]] = started_by
     return found
 
