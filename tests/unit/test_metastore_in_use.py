@@ -5,9 +5,12 @@ together); pinlake.spark.spark_errors now says so in one line and names the othe
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -190,29 +193,45 @@ def test_a_driver_of_the_home_named_by_a_relative_path_is_found(tmp_path: Path) 
     """dbt run by hand from the repository (``dbt build --profiles-dir .``, no PINLAKE_HOME):
     profiles.yml names the default home relatively, ``.pinlake/metastore/derby.log``, which is
     read from the driver's folder (helper-59's review)."""
+    with _holder(tmp_path, "dbt_by_hand.py", ".pinlake/metastore/derby.log") as jvm_pid:
+        settings = Settings(home=tmp_path / ".pinlake")
+        assert metastore_holders(settings) == [f"pid {jvm_pid}, the Spark driver of dbt_by_hand.py"]
+        assert metastore_holders(Settings(home=tmp_path / "other")) == []
+
+
+@contextmanager
+def _holder(
+    folder: Path, script: str, log: str, *args: str, seconds: float = 120, reap: bool = False
+) -> Iterator[int]:
+    """A stand-in driver of a home: a Python ``script`` (in ``folder``, run there with
+    ``args``) whose child, the "JVM", holds ``-Dderby.stream.error.file=<log>`` on its command
+    line for ``seconds``; with ``reap`` the script waits for it to end (a step's driver that
+    ends after its command). Yields the child's pid; both are killed afterwards."""
     import psutil
 
-    runner = tmp_path / "dbt_by_hand.py"
+    runner = folder / script
     runner.write_text(
-        textwrap.dedent("""\
+        textwrap.dedent(f"""\
             import subprocess, sys, time
-            option = "-Dderby.stream.error.file=.pinlake/metastore/derby.log"
-            jvm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", option])
+            option = "-Dderby.stream.error.file={log}"
+            sleep = "import time; time.sleep({seconds})"
+            jvm = subprocess.Popen([sys.executable, "-c", sleep, option])
             print(jvm.pid, flush=True)
+            if {reap}:
+                jvm.wait()
             time.sleep(120)
             """)
     )
     parent = subprocess.Popen(
-        [sys.executable, str(runner)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+        [sys.executable, str(runner), *args], stdout=subprocess.PIPE, text=True, cwd=folder
     )
     jvm_pid = int(parent.stdout.readline())
     try:
-        settings = Settings(home=tmp_path / ".pinlake")
-        assert metastore_holders(settings) == [f"pid {jvm_pid}, the Spark driver of dbt_by_hand.py"]
-        assert metastore_holders(Settings(home=tmp_path / "other")) == []
+        yield jvm_pid
     finally:
         for pid in (jvm_pid, parent.pid):
-            psutil.Process(pid).kill()
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
         parent.wait()
 
 
@@ -227,20 +246,8 @@ def test_a_driver_that_ends_within_the_grace_is_waited_for(
     import pinlake.spark
 
     home = tmp_path / "home"
-    runner = tmp_path / "previous_step.py"
-    runner.write_text(
-        textwrap.dedent(f"""\
-            import subprocess, sys, time
-            option = "-Dderby.stream.error.file={home}/metastore/derby.log"
-            jvm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)", option])
-            print(jvm.pid, flush=True)
-            jvm.wait()
-            time.sleep(120)
-            """)
-    )
-    parent = subprocess.Popen([sys.executable, str(runner)], stdout=subprocess.PIPE, text=True)
-    try:
-        jvm_pid = int(parent.stdout.readline())
+    log = f"{home}/metastore/derby.log"
+    with _holder(tmp_path, "previous_step.py", log, seconds=1.5, reap=True) as jvm_pid:
         settings = Settings(home=home)
         assert metastore_holders(settings) == [
             f"pid {jvm_pid}, the Spark driver of previous_step.py"
@@ -249,38 +256,16 @@ def test_a_driver_that_ends_within_the_grace_is_waited_for(
         with pytest.raises(JvmStarted):
             pinlake.spark.get_spark(settings)
         assert not psutil.pid_exists(jvm_pid) or psutil.Process(jvm_pid).status() == "zombie"
-    finally:
-        psutil.Process(parent.pid).kill()
-        parent.wait()
 
 
 def test_a_long_command_line_is_cut_with_an_ellipsis(tmp_path: Path) -> None:
     """What started a holder is at most 60 characters; a longer command line ends in ``…``
     (helper-87 read ``… from pinlake.spark i`` as the whole command)."""
-    import psutil
-
     home = tmp_path / "home"
-    runner = tmp_path / "long_runner.py"
-    runner.write_text(
-        textwrap.dedent(f"""\
-            import subprocess, sys, time
-            option = "-Dderby.stream.error.file={home}/metastore/derby.log"
-            jvm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", option])
-            print(jvm.pid, flush=True)
-            time.sleep(120)
-            """)
-    )
     argument = "x" * 80
-    parent = subprocess.Popen(
-        [sys.executable, str(runner), argument], stdout=subprocess.PIPE, text=True
-    )
-    jvm_pid = int(parent.stdout.readline())
-    try:
+    log = f"{home}/metastore/derby.log"
+    with _holder(tmp_path, "long_runner.py", log, argument) as jvm_pid:
         [holder] = metastore_holders(Settings(home=home))
         started_by = holder.removeprefix(f"pid {jvm_pid}, the Spark driver of ")
         assert started_by == ("long_runner.py " + argument)[:59] + "…"
         assert len(started_by) == 60
-    finally:
-        for pid in (jvm_pid, parent.pid):
-            psutil.Process(pid).kill()
-        parent.wait()
