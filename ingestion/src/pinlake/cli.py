@@ -797,15 +797,6 @@ def _terminate(_signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _restore_environ(name: str, value: str | None) -> None:
-    """Set the environment variable ``name`` back to ``value`` (``None``: unset)."""
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
-    get_settings.cache_clear()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning expected failures into one readable line."""
     command = typer.main.get_command(app)
@@ -836,7 +827,11 @@ def main(argv: list[str] | None = None) -> None:
         # its error printed: neither is the home of what runs next in-process (a test, a DAG
         # task): a test's `--home` was the next test's PINLAKE_HOME and named in its hints
         PINLAKE.home = None
-        _restore_environ("PINLAKE_HOME", named_home)
+        if named_home is None:
+            os.environ.pop("PINLAKE_HOME", None)
+        else:
+            os.environ["PINLAKE_HOME"] = named_home
+        get_settings.cache_clear()  # the settings of that home
     if INTERRUPTED.is_set():  # Typer turns KeyboardInterrupt into a silent exit code 130
         _interrupted()
     sys.exit(result if isinstance(result, int) else 0)

@@ -208,23 +208,26 @@ def version_text() -> str:
     return "\n".join(lines)
 
 
-def _dbt_command(args: list[str]) -> str | None:
-    """The dbt command ``args`` run (the first of them that is one of dbt's), or None."""
-    return next((arg for arg in args if arg in (*MODEL_COMMANDS, "seed", "docs", "debug")), None)
-
-
 #: dbt's commands that connect to the warehouse (the ``local`` target: a Spark session of the
 #: home's metastore); ``docs`` connects for ``docs generate`` only (``docs serve`` serves files).
 CONNECTING = (*MODEL_COMMANDS, "seed", "debug", "run-operation", "source", "docs")
+#: Every command of dbt's CLI (``dbt --help``): the first argument that is one is the command.
+DBT_COMMANDS = (*CONNECTING, "clean", "deps", "init", "list", "ls", "parse")
+
+
+def _dbt_command(args: list[str]) -> str | None:
+    """The dbt command ``args`` run (the first of them that is one of :data:`DBT_COMMANDS`;
+    an option's value after it, ``ls --resource-type source``, is not), or None."""
+    return next((arg for arg in args if arg in DBT_COMMANDS), None)
 
 
 def connects(args: list[str]) -> bool:
     """Whether ``dbt <args>`` connects to the warehouse (:data:`CONNECTING`); ``dbt docs
     serve``, ``parse``, ``ls`` and the like do not."""
-    command = next((arg for arg in args if arg in CONNECTING), None)
-    if command != "docs":
-        return command is not None
-    return _docs_command(args) == "generate"
+    command = _dbt_command(args)
+    if command == "docs":
+        return _docs_command(args) == "generate"
+    return command in CONNECTING
 
 
 def _docs_command(args: list[str]) -> str | None:
