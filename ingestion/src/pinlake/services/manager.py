@@ -837,6 +837,15 @@ def as_running(settings: Settings) -> Settings:
     return settings.model_copy(update=ports) if ports else settings
 
 
+#: Seconds ``services status`` gives the Kafka cluster to answer a metadata request. A node
+#: answers in milliseconds when idle; on 2 cores busy starting a Thrift server beside Spark jobs
+#: an answer can take longer than the 2 s status gave it before, and status then showed a
+#: running cluster as down (the likely cause of one scale-out test run without the replication
+#: line, a node killed). Nothing listening on the cluster's ports is told at once
+#: (:func:`pinlake.kafka.listening`), without this wait.
+STATUS_PROBE_SECONDS = 5.0
+
+
 def services_status(settings: Settings) -> int:
     """Print health, ports, topic offsets and the stream query's state and lag; 0 if the broker
     and the API are healthy and pinlake's topics exist (and the stream query, if it was
@@ -846,7 +855,7 @@ def services_status(settings: Settings) -> int:
     answer 3."""
     settings = as_running(settings)  # what runs, whatever this shell's environment says
     kpid = None if settings.kafka.external else kafka_broker.pid(settings)
-    answers = kafka.healthy(settings, timeout=2.0)
+    answers = kafka.healthy(settings, timeout=STATUS_PROBE_SECONDS)
     a_health = api_process.health(settings)
     apid = api_process.pid(settings)
     multi = not settings.kafka.external and settings.kafka.brokers > 1
@@ -1064,7 +1073,7 @@ def _kafka_node_rows(settings: Settings) -> tuple[list[tuple], bool]:
     when its process does not run, whatever the cluster's metadata says (the controller keeps a
     killed node registered until its session times out), else ``healthy`` when the metadata
     names it and ``running`` when not yet) and whether every node is healthy."""
-    registered = set(kafka.broker_ids(settings, timeout=2.0))
+    registered = set(kafka.broker_ids(settings, timeout=STATUS_PROBE_SECONDS))
     rows, ok = [], True
     for node in kafka_broker.nodes(settings):
         npid = kafka_broker.node_pid(settings, node)
