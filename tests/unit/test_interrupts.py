@@ -27,7 +27,7 @@ from pinlake.cli import main
 from pinlake.config import Settings
 from pinlake.errors import INTERRUPTED, TERMINATED
 from pinlake.services import manager, process
-from pinlake.spark import _quiet_interrupted_py4j
+from pinlake.spark import _quiet_interrupted_py4j, quiet_py4j
 
 
 @pytest.fixture(autouse=True)
@@ -126,6 +126,32 @@ def _reentrant_network_error() -> Exception:
 )
 def test_py4j_records_of_an_interrupted_call_are_dropped_and_no_others(record, kept):
     assert _quiet_interrupted_py4j(record) is kept
+
+
+def test_py4j_info_records_are_not_logged_its_warnings_are(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A root logger at INFO (Airflow configures one, with a handler on the stderr of that
+    moment) got py4j's "Closing down clientserver connection" from each connection's
+    ``__del__``: in an Airflow task's log, and in a suite run (2026-12-06), whose captured
+    stream was closed by then, as "--- Logging error ---" and a 60-line stack. A level the
+    user set for py4j stays theirs."""
+    py4j = logging.getLogger("py4j")
+    saved = py4j.level
+    py4j.setLevel(logging.NOTSET)  # as in a new process: the CLI's runs here set it already
+    try:
+        with caplog.at_level(logging.INFO):
+            quiet_py4j()
+            logging.getLogger("py4j.clientserver").info("Closing down clientserver connection")
+            logging.getLogger("py4j.java_gateway").warning("Answer from Java side is empty")
+        assert [r.getMessage() for r in caplog.records if r.name.startswith("py4j")] == [
+            "Answer from Java side is empty"
+        ]
+        py4j.setLevel(logging.DEBUG)
+        quiet_py4j()
+        assert py4j.level == logging.DEBUG
+    finally:
+        py4j.setLevel(saved)
 
 
 def test_the_stream_stop_request_drops_py4j_records_of_the_call_it_breaks():

@@ -54,7 +54,7 @@ from pinlake.lakehouse.stream import (
 from pinlake.location import location
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
 from pinlake.produce.options import MAX_CONCURRENCY, MAX_EVENTS, rate_problem
-from pinlake.spark import quiet_py4j_when_interrupted
+from pinlake.spark import quiet_py4j
 
 # typer >= 0.20 vendors click; its usage errors all derive from this class.
 _CLICK_ERROR: type[Exception] = next(
@@ -807,7 +807,7 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"warning: {line}", markup=False, soft_wrap=True)
     INTERRUPTED.clear()
     TERMINATED.clear()
-    quiet_py4j_when_interrupted()
+    quiet_py4j()
     named_home = os.environ.get("PINLAKE_HOME")  # --home sets it for the command's processes
     try:
         with _sigterm_as_ctrl_c():

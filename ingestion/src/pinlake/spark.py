@@ -932,11 +932,23 @@ def _quiet_interrupted_py4j(record: logging.LogRecord) -> bool:
 PY4J_LOGGERS = ("", "py4j", "py4j.java_gateway", "py4j.clientserver", "py4j.protocol")
 
 
-def quiet_py4j_when_interrupted() -> None:
-    """Add :func:`_quiet_interrupted_py4j` to every logger py4j logs to (once): a Ctrl-C that
-    lands in a py4j call, the session's start included, leaves no py4j traceback on the
-    terminal ("Exception occurred while shutting down connection" of the broken call's socket
-    included)."""
+def quiet_py4j() -> None:
+    """Keep py4j's chatter out of the user's terminal and logs (idempotent).
+
+    - py4j's INFO records are not logged: the ``py4j`` logger is set to WARNING unless a level
+      was set for it. py4j logs a line at INFO for each connection it closes ("Closing down
+      clientserver connection", from a connection's ``__del__``), and a process whose root logger
+      is at INFO (Airflow configures it so, with a handler on the stderr of that moment: a task's
+      log, or in a test session a captured stream that is closed later, and then Python's
+      logging prints "--- Logging error ---" and a stack) shows them; its warnings still show.
+    - :func:`_quiet_interrupted_py4j` is added to every logger py4j logs to: a Ctrl-C that
+      lands in a py4j call, the session's start included, leaves no py4j traceback on the
+      terminal ("Exception occurred while shutting down connection" of the broken call's socket
+      included).
+    """
+    py4j = logging.getLogger("py4j")
+    if py4j.level == logging.NOTSET:
+        py4j.setLevel(logging.WARNING)
     for name in PY4J_LOGGERS:
         logger = logging.getLogger(name)
         if _quiet_interrupted_py4j not in logger.filters:
@@ -977,7 +989,7 @@ def interrupt_spark(context: SparkContext) -> None:
         canceller.join(CANCEL_TIMEOUT)
         raise KeyboardInterrupt
 
-    quiet_py4j_when_interrupted()
+    quiet_py4j()
     signal.signal(signal.SIGINT, on_sigint)
 
 

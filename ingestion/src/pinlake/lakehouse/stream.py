@@ -736,9 +736,9 @@ class _StopRequest:
         self._spark: SparkSession | None = None
 
     def __enter__(self) -> _StopRequest:
-        from pinlake.spark import quiet_py4j_when_interrupted
+        from pinlake.spark import quiet_py4j
 
-        quiet_py4j_when_interrupted()  # a py4j call the stop breaks logs no traceback
+        quiet_py4j()  # a py4j call the stop breaks logs no traceback
         self._claim()
         return self
 
