@@ -156,3 +156,61 @@ def test_make_help_lists_every_target_with_its_text_in_one_column() -> None:
     assert [line.split()[1] for line in lines] == documented
     starts = {len(line) - len(line.split(None, 2)[2]) for line in lines}
     assert len(starts) == 1, lines
+
+
+def test_a_clone_sharing_the_jars_folder_compiles_pinlakes_jars_only_when_their_sources_change(
+    tmp_path: Path,
+) -> None:
+    """A second clone's ``make setup``, with ``PINLAKE_JARS_DIR`` shared (helper-88's), compiled
+    pinlake's two jars again because its venv was newer than them: the same classes in new
+    files, whose new times changed the first clone's class-data archive key
+    (:func:`pinlake.spark_cds.archive_key`). That clone's Spark drivers then started without an
+    archive, and three of its tests failed ("no class-data archive …: run `make setup`"). A jar
+    is compiled again only when its sources (or pyspark, or javac) changed."""
+    calls = tmp_path / "javac-calls"
+    path = stand_ins(
+        tmp_path / "bin",
+        {
+            "javac": '[ "$1" = -version ] && { echo "javac 17.0.99"; exit 0; }; '
+            f'echo "$*" >> {shlex.quote(str(calls))}; mkdir -p "$3"; echo class > "$3/A.class"',
+            "jar": 'echo "a jar of $4" > "$2"',
+        },
+    )
+    shared = tmp_path / "shared-jars"
+    (shared / "spark").mkdir(parents=True)  # as Maven resolved it
+    (shared / ".resolved").write_text(hashlib.sha256(b"<project/>").hexdigest() + "\n")
+    jar = shared / "spark" / "pinlake-hadoop-local.jar"
+    env = {"PINLAKE_JARS_DIR": str(shared), "PATH": f"{path}:{os.environ['PATH']}"}
+
+    def clone(name: str, source: str) -> Path:
+        folder = tmp_path / name
+        java = folder / "jvm" / "hadoop" / "pinlake" / "hadoop" / "NioLocalFs.java"
+        java.parent.mkdir(parents=True)
+        java.write_text(source)
+        (folder / "jvm" / "pom.xml").write_text("<project/>")
+        shutil.copy(REPO_ROOT / "Makefile", folder)
+        for name in ("requirements.lock", "pyproject.toml"):
+            (folder / name).touch()
+        stand_ins(folder / "venv" / "bin", {"python": f'exec {shlex.quote(sys.executable)} "$@"'})
+        installed = folder / "venv" / ".installed"
+        installed.touch()
+        if jar.is_file():  # a new clone: its venv is newer than the jars the others use
+            later = jar.stat().st_mtime + 10
+            os.utime(installed, (later, later))
+        return folder
+
+    def compiled(folder: Path) -> list[str]:
+        done = make(folder, str(jar), "VENV=venv", env=env)
+        assert done.returncode == 0, done.stderr
+        return calls.read_text().splitlines() if calls.is_file() else []
+
+    assert len(compiled(clone("first", "class NioLocalFs {}"))) == 1
+    built = jar.stat().st_mtime_ns
+    assert list(jar.parent.iterdir()) == [jar]  # renamed into place, no temporary file left
+
+    assert len(compiled(clone("second", "class NioLocalFs {}"))) == 1
+    assert jar.stat().st_mtime_ns == built  # the first clone's archive key holds
+
+    assert len(compiled(clone("third", "class NioLocalFs { int changed; }"))) == 2
+    jar.unlink()
+    assert len(compiled(tmp_path / "third")) == 3 and jar.is_file()
