@@ -297,3 +297,23 @@ def test_a_commands_home_is_not_the_home_of_what_runs_next_in_process(
     assert os.environ.get("PINLAKE_HOME") == (None if before is None else str(tmp_path / before))
     assert (str(PINLAKE), get_settings().home) == (hint, home)
     assert "my home" not in hint
+
+
+def test_emoji_codes_and_markup_in_a_path_are_printed_as_they_are(tmp_path, capsys) -> None:
+    """helper-88: ``pinlake --home '…/w[bold]x:x:y/h' land`` printed the path, and the hint's
+    command to paste, with ``❌`` for ``:x:`` (rich's emoji codes): that command named a folder
+    that does not exist. The same for a record's text quoted in an error."""
+    from pinlake.console import PINLAKE, console, err_console
+
+    home = tmp_path / "w[bold]x:x:y" / "h"
+    home.parent.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(home), "land"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert f"bucket {home / 'bucket'} does not exist" in err, err
+    assert f"`{PINLAKE.at(home)} source init`" in err and "❌" not in err, err
+    for shown in (console, err_console):
+        with shown.capture() as captured:
+            shown.print("[bold]status[/] :x: :thumbs_up:")
+        assert captured.get() == "status :x: :thumbs_up:\n"  # pinlake's markup still applies

@@ -194,8 +194,14 @@ class _Console(Console):
 
 
 def _console(stream: TextIO, stderr: bool) -> Console:
+    """pinlake's console on ``stream``: no highlighting, and no emoji codes (rich's default
+    turns ``:x:`` into ❌, in a path or a record too: a hint's command named another folder,
+    helper-88); rich markup in pinlake's own text stays, a user's text is escaped
+    (``rich.markup.escape``) or printed with ``markup=False``."""
     width = output_width(stream)
-    return _Console(stderr=stderr, highlight=False, width=width, soft_wrap=width is not None)
+    return _Console(
+        stderr=stderr, highlight=False, emoji=False, width=width, soft_wrap=width is not None
+    )
 
 
 console = _console(sys.stdout, stderr=False)
