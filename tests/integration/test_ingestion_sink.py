@@ -114,6 +114,35 @@ def test_redelivery_rewrites_the_same_files(kafka_services, api, marker, tmp_pat
     assert marked(bucket_lines(bucket, topic), marker) == {i: 1 for i in range(40)}
 
 
+def test_two_sinks_of_one_bucket_at_once_both_catch_up(kafka_services, api, marker, tmp_path):
+    """helper-88: ``sink --once &`` then ``sink --once`` 0.3 s later: the first wrote every
+    record; the second waited 60 s for records its group had committed meanwhile, then failed
+    (``sink made no progress for 60s``). Both now end caught up, every record in the bucket
+    once."""
+    import threading
+
+    topic = kafka_services.topic("geo")
+    produce(api, topic, marker, 30)
+    bucket = tmp_path / "bucket"
+    results: dict[str, object] = {}
+
+    def sink(name: str) -> None:
+        try:
+            results[name] = BucketSink(kafka_services, SinkOptions(once=True, bucket=bucket)).run()
+        except Exception as exc:  # recorded, asserted below
+            results[name] = exc
+
+    threads = [threading.Thread(target=sink, args=(name,)) for name in ("first", "second")]
+    threads[0].start()
+    time.sleep(0.3)
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(isinstance(r, Exception) for r in results.values()), results
+    assert sum(r.topics[topic] for r in results.values()) >= 30  # together, all of them
+    assert marked(bucket_lines(bucket, topic), marker) == {i: 1 for i in range(30)}
+
+
 def _sink_process(settings, bucket, *extra):
     env = dict(os.environ)
     env.update(

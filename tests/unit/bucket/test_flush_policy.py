@@ -61,6 +61,21 @@ def test_caught_up_counts_buffered_and_committed_records() -> None:
     assert not policy.caught_up()
 
 
+def test_records_the_group_committed_meanwhile_count_as_written() -> None:
+    """helper-88: a second ``sink --once`` of the same bucket (one consumer group) waited for
+    records the first had written and committed: its consumer starts where the group committed
+    and never reads them. Its targets come from before; the group's commits, read again, count."""
+    policy = FlushPolicy(flush_size=10, flush_interval=5.0)
+    policy.targets = {P0: 7, P1: 4}
+    policy.committed = {P0: 2, P1: 4}
+    assert policy.behind() == [P0] and policy.reached(P0) == 2
+    policy.group_committed(P0, 1)  # never backwards
+    assert policy.reached(P0) == 2
+    policy.add(P0, 2, b"a", now=0.0, existing=None)
+    policy.group_committed(P0, 7)  # the other sink wrote up to the target
+    assert policy.caught_up() and policy.reached(P0) == 7
+
+
 def test_record_lines_keep_one_record_per_line() -> None:
     assert record_line(None) == b"null"
     assert record_line(b'{"a":\n1,\r\n"b":2}') == b'{"a": 1,  "b":2}'

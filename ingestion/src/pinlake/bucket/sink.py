@@ -33,6 +33,9 @@ from pinlake.output import output_folder
 GROUP_ID = "pinlake-sink"
 #: ``--once``: give up if no record arrives for this long (seconds) while still behind.
 IDLE_LIMIT = 60.0
+#: Seconds between a waiting ``--once`` run's reads of its group's committed offsets: another
+#: sink of the same bucket may have written the records it waits for.
+GROUP_POLL_SECONDS = 1.0
 
 Key = tuple[str, int]  # (topic, partition)
 
@@ -169,18 +172,28 @@ class FlushPolicy:
         """Forget an uncommitted buffer (partition revoked: its next owner rewrites the file)."""
         self.buffers.pop(key, None)
 
+    def group_committed(self, key: Key, offset: int) -> None:
+        """The consumer group's committed ``offset`` of ``key``, read again while a ``--once``
+        run waits: another sink of the same bucket (one group) wrote and committed the
+        partition up to there, and this run, whose consumer starts where the group committed,
+        will never read those records. Counted as written when it is past what this run
+        committed (helper-88: a second ``sink --once`` waited 60 s, then failed)."""
+        if offset > self.committed.get(key, 0):
+            self.committed[key] = offset
+
+    def reached(self, key: Key) -> int:
+        """The next offset of ``key`` that is neither written (by this run or its group) nor
+        buffered."""
+        buf = self.buffers.get(key)
+        return max(buf.last + 1 if buf is not None else 0, self.committed.get(key, 0))
+
     def caught_up(self) -> bool:
         """True when every target partition is written or buffered up to its target offset."""
-        for key, high in self.targets.items():
-            buf = self.buffers.get(key)
-            reached = buf.last + 1 if buf is not None else self.committed.get(key, 0)
-            if reached < high:
-                return False
-        return True
+        return not self.behind()
 
     def behind(self) -> list[Key]:
-        """Target partitions whose committed offset is below the target."""
-        return [k for k, high in self.targets.items() if self.committed.get(k, 0) < high]
+        """Target partitions neither written nor buffered up to their target offset."""
+        return [k for k, high in self.targets.items() if self.reached(k) < high]
 
 
 def lost_files(committed: dict[Key, int], files: list[layout.BucketFile]) -> dict[Key, int]:
@@ -447,7 +460,7 @@ class BucketSink:
     def _consume(self) -> None:
         from confluent_kafka import KafkaError
 
-        last_progress = time.monotonic()
+        last_progress = last_asked = time.monotonic()
         while not self.stop.is_set():
             messages = self._consumer.consume(num_messages=1000, timeout=0.2)
             now = time.monotonic()
@@ -476,15 +489,34 @@ class BucketSink:
             if self._failed and not self.options.once:
                 return  # a continuous sink stops: what it read is written by _loop
             if self.options.once:
+                if not self.policy.caught_up() and now - last_asked >= GROUP_POLL_SECONDS:
+                    self._read_group_commits()  # another sink of the bucket may have them
+                    last_asked = now
                 if self.policy.caught_up():
                     for key in list(self.policy.buffers):
                         self._write(key)
                     return
                 if time.monotonic() - last_progress > IDLE_LIMIT:
-                    raise PinlakeError(
-                        f"sink made no progress for {IDLE_LIMIT:.0f}s "
-                        f"(behind: {self.policy.behind()})"
+                    behind = ", ".join(
+                        f"{t}[{p}] at offset {self.policy.reached((t, p)):,} of "
+                        f"{self.policy.targets[(t, p)]:,}"
+                        for t, p in self.policy.behind()
                     )
+                    raise PinlakeError(
+                        f"sink made no progress for {IDLE_LIMIT:.0f}s: no records came for {behind}"
+                    )
+
+    def _read_group_commits(self) -> None:
+        """Read the group's committed offsets of the partitions a ``--once`` run is behind on
+        (:meth:`FlushPolicy.group_committed`)."""
+        from confluent_kafka import TopicPartition
+
+        tps = [TopicPartition(t, p) for t, p in self.policy.behind()]
+        for tp in retry_transient(
+            lambda: self._consumer.committed(tps, timeout=10), "reading committed offsets"
+        ):
+            if tp.offset >= 0:
+                self.policy.group_committed((tp.topic, tp.partition), tp.offset)
 
 
 def run_sink(
