@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
 from sqlalchemy import inspect
 
 from pinlake.cli import main
+from pinlake.config import Settings
 from pinlake.errors import PinlakeError
 from pinlake.source.db import engine_for, fetch_rows, init_source, row_count, source_size
 from pinlake.source.reference import load_reference
@@ -143,3 +145,40 @@ def test_load_reference_bad_file(settings, tmp_path, aicore_dir):
     (folder / "user_data.csv").write_text("ind,first_name,last_name,age,date_joined\n0,A,B,x,\n")
     with pytest.raises(PinlakeError, match=r"user_data.csv:2"):
         load_reference(settings, folder, url=None)
+
+
+@pytest.mark.parametrize(
+    ("file", "bad_line", "error"),
+    [
+        # helper-88's: a user's age `abc` at the end of user_data.csv
+        ("user_data.csv", "930001,A,B,abc,2016-01-01 00:00:00", r"user_data.csv:\d+: invalid"),
+        # a key twice: the database refuses the row, not the file's reader
+        ("geolocation_data.csv", None, "UNIQUE constraint failed"),
+    ],
+)
+def test_a_load_that_fails_keeps_the_tables_it_would_have_replaced(
+    home, tmp_path, aicore_dir, capsys, file, bad_line, error
+):
+    """helper-88: ``source load --force`` of a folder whose user_data.csv had an age of
+    ``abc`` failed at that row (exit 1) and left all three tables empty. The old rows stay,
+    and no table of the load is left behind."""
+    folder = tmp_path / "ref"
+    folder.mkdir()
+    for name in ("geolocation_data.csv", "user_data.csv", "pinterest_data_sample.jsonl"):
+        (folder / name).write_bytes((aicore_dir / name).read_bytes())
+    text = (folder / file).read_text()
+    duplicate = text.splitlines()[-1]  # the last row again
+    (folder / file).write_text(text.rstrip("\n") + "\n" + (bad_line or duplicate) + "\n")
+    assert run_cli(["source", "init", "--rows", "50"]) == 0
+    capsys.readouterr()
+    assert run_cli(["source", "load", str(folder), "--force"]) == 1
+    assert re.search(error, one_error_line(capsys))
+    engine = engine_for(Settings(home=home))
+    assert row_count(engine) == {"pin": 50, "geo": 50, "user": 50}
+    assert not [t for t in inspect(engine).get_table_names() if "loading" in t]
+    engine.dispose()
+    (folder / file).write_text(text)  # the file mended: the load replaces them
+    assert run_cli(["source", "load", str(folder), "--force"]) == 0
+    engine = engine_for(Settings(home=home))
+    assert row_count(engine)["geo"] == 11154
+    engine.dispose()

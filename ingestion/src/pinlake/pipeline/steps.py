@@ -54,7 +54,7 @@ class SourceInit:
     seed: int = AICORE_SEED
     url: str | None = None
     force: bool = False
-    #: ``double`` or ``decimal`` (pinlake.source.db.replace_tables)
+    #: ``double`` or ``decimal`` (pinlake.source.db.load_tables)
     coordinates: str = "double"
 
 
@@ -64,7 +64,7 @@ class SourceLoad:
 
     directory: Path
     url: str | None = None
-    #: ``double`` or ``decimal`` (pinlake.source.db.replace_tables)
+    #: ``double`` or ``decimal`` (pinlake.source.db.load_tables)
     coordinates: str = "double"
     #: replace tables that have rows (else refused, as by SourceInit)
     force: bool = False

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +40,7 @@ from sqlalchemy import (
     inspect,
     make_url,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
@@ -64,7 +65,9 @@ COORDINATES: tuple[str, ...] = ("double", "decimal")
 DECIMAL_COORDINATES = (10, 7)
 
 
-def _tables(meta: MetaData, coordinates: str) -> dict[str, Table]:
+def _tables(meta: MetaData, coordinates: str, suffix: str = "") -> dict[str, Table]:
+    """The three tables by topic in ``meta``, named ``<source table><suffix>``."""
+
     def sql_type(column_type: str) -> object:
         if column_type == "float" and coordinates == "decimal":
             return Numeric(*DECIMAL_COORDINATES, asdecimal=True)
@@ -72,7 +75,7 @@ def _tables(meta: MetaData, coordinates: str) -> dict[str, Table]:
 
     return {
         topic: Table(
-            SOURCE_TABLES[topic],
+            SOURCE_TABLES[topic] + suffix,
             meta,
             *(
                 SqlColumn(
@@ -93,10 +96,9 @@ metadata = MetaData()
 
 #: The SQLAlchemy tables by topic (``pin``, ``geo``, ``user``), derived from SOURCE_COLUMNS.
 TABLES: dict[str, Table] = _tables(metadata, "double")
-
-_decimal_metadata = MetaData()
-#: The same tables with DECIMAL coordinates (created by ``coordinates="decimal"``).
-DECIMAL_TABLES: dict[str, Table] = _tables(_decimal_metadata, "decimal")
+#: The suffix of the tables a load fills before they replace the source tables
+#: (:func:`load_tables`).
+LOADING_SUFFIX = "__loading"
 
 
 def check_coordinates(coordinates: str) -> str:
@@ -308,42 +310,69 @@ def _topic_of(table: Table) -> str:
 
 
 # ---- writing -----------------------------------------------------------------------------------
-def replace_tables(
-    engine: Engine,
-    *,
-    force: bool,
-    hint: str = "use --force to replace them",
-    coordinates: str = "double",
-) -> None:
-    """Drop and create the three tables (coordinates as DOUBLE or, with ``coordinates=
-    "decimal"``, DECIMAL(10,7)); refuse when any has rows and ``force`` is false."""
-    check_coordinates(coordinates)
-    counts = existing_counts(engine)
-    filled = {topic: count for topic, count in counts.items() if count}
-    if filled and not force:
-        detail = ", ".join(f"{TABLES[t].name}: {c:,} rows" for t, c in filled.items())
-        raise PinlakeError(f"source database {_url(engine)} already has data ({detail}); {hint}")
-    meta, tables = (
-        (_decimal_metadata, DECIMAL_TABLES) if coordinates == "decimal" else (metadata, TABLES)
-    )
-    with db_errors(_url(engine)):
-        metadata.drop_all(engine, tables=list(TABLES.values()), checkfirst=True)
-        meta.create_all(engine, tables=list(tables.values()))
-
-
-def insert_chunks(
+def load_tables(
     engine: Engine,
     chunks: Iterable[dict[str, list[dict]]],
     *,
     total: int,
     description: str,
+    force: bool,
+    coordinates: str = "double",
 ) -> dict[str, int]:
-    """Insert ``{"pin": rows, "geo": rows, "user": rows}`` chunks in one transaction.
+    """Replace the three source tables with the rows of ``chunks`` (``{"pin": rows, "geo":
+    rows, "user": rows}`` each), all or nothing; returns the rows inserted per topic.
 
-    Shows a progress bar over ``total`` rows (all tables); returns rows inserted per topic.
-    """
-    inserted = dict.fromkeys(TABLES, 0)
-    statements = {topic: insert(table) for topic, table in TABLES.items()}
+    The rows go into new tables (``<table>__loading``, :data:`LOADING_SUFFIX`; coordinates as
+    DOUBLE or, with ``coordinates="decimal"``, DECIMAL(10,7)) in one transaction, with a
+    progress bar over ``total`` rows; those then take the old tables' place (drop, rename). A
+    failure on the way (a file's bad row that ``chunks`` raises, a duplicate key, the database,
+    Ctrl-C) drops the new tables and leaves the old ones as they were: a ``source load
+    --force`` that failed at a bad row left all three tables empty (helper-88).
+
+    Raises :class:`PinlakeError` before anything is written when a table has rows and
+    ``force`` is false, and for a database failure (one line)."""
+    check_coordinates(coordinates)
+    filled = {topic: count for topic, count in existing_counts(engine).items() if count}
+    if filled and not force:
+        detail = ", ".join(f"{TABLES[t].name}: {c:,} rows" for t, c in filled.items())
+        raise PinlakeError(
+            f"source database {_url(engine)} already has data ({detail}); use --force to "
+            "replace them"
+        )
+    loading_metadata = MetaData()
+    loading = _tables(loading_metadata, coordinates, LOADING_SUFFIX)
+    quote = engine.dialect.identifier_preparer.quote
+    with db_errors(_url(engine)):
+        loading_metadata.drop_all(engine, checkfirst=True)  # a killed load's
+        loading_metadata.create_all(engine)
+    try:
+        inserted = _insert_chunks(engine, loading, chunks, total=total, description=description)
+        with db_errors(_url(engine)), engine.begin() as conn:
+            metadata.drop_all(conn, tables=list(TABLES.values()), checkfirst=True)
+            for topic, table in loading.items():
+                conn.execute(
+                    text(f"ALTER TABLE {quote(table.name)} RENAME TO {quote(TABLES[topic].name)}")
+                )
+    except BaseException:
+        with suppress(SQLAlchemyError):
+            loading_metadata.drop_all(engine, checkfirst=True)
+        raise
+    return inserted
+
+
+def _insert_chunks(
+    engine: Engine,
+    tables: dict[str, Table],
+    chunks: Iterable[dict[str, list[dict]]],
+    *,
+    total: int,
+    description: str,
+) -> dict[str, int]:
+    """Insert ``{"pin": rows, "geo": rows, "user": rows}`` chunks into ``tables`` (by topic)
+    in one transaction, with a progress bar over ``total`` rows; returns rows inserted per
+    topic."""
+    inserted = dict.fromkeys(tables, 0)
+    statements = {topic: insert(table) for topic, table in tables.items()}
     with db_errors(_url(engine)), engine.begin() as conn, progress() as bar:
         _fast_sqlite(conn)
         task = bar.add_task(description, total=total)
@@ -383,14 +412,15 @@ def init_source(
     check_coordinates(coordinates)
     engine = engine_for(settings, url)
     try:
-        replace_tables(engine, force=force, coordinates=coordinates)
         start = time.perf_counter()
         generator = SourceGenerator(rows, seed)
-        inserted = insert_chunks(
+        inserted = load_tables(
             engine,
             generator.chunks(CHUNK_ROWS),
             total=rows * len(TABLES),
             description=f"source rows ({rows:,} per table)",
+            force=force,
+            coordinates=coordinates,
         )
         elapsed = time.perf_counter() - start
     finally:

@@ -22,9 +22,8 @@ from pinlake.source.db import (
     CHUNK_ROWS,
     check_coordinates,
     engine_for,
-    insert_chunks,
+    load_tables,
     print_loaded,
-    replace_tables,
 )
 
 GEO_FILE = "geolocation_data.csv"
@@ -121,7 +120,8 @@ def load_reference(
     """Replace the source tables with the real rows in ``directory``; returns the rows
     inserted per table. ``url`` defaults to ``settings.source_db_url`` (SQLite, or the local
     MariaDB); ``coordinates`` (``double`` or ``decimal``): see
-    :func:`pinlake.source.db.replace_tables`. Raises :class:`UsageError` /
+    :func:`pinlake.source.db.load_tables`, which keeps the old tables when the load fails
+    (a file's bad row included). Raises :class:`UsageError` /
     :class:`PinlakeError` for an unusable folder, file or database, and PinlakeError when a
     table has rows and ``force`` is false (as ``source init`` does: ``source load`` replaced a
     filled database without a word, helper-80)."""
@@ -132,7 +132,6 @@ def load_reference(
     )
     engine = engine_for(settings, url)
     try:
-        replace_tables(engine, force=force, coordinates=coordinates)
         start = time.perf_counter()
 
         def all_chunks() -> Iterator[dict[str, list[dict]]]:
@@ -140,8 +139,13 @@ def load_reference(
             yield from _chunks("geo", read_csv(files["geo"], "geo"))
             yield from _chunks("user", read_csv(files["user"], "user"))
 
-        inserted = insert_chunks(
-            engine, all_chunks(), total=total, description=f"loading {files['pin'].parent.name}"
+        inserted = load_tables(
+            engine,
+            all_chunks(),
+            total=total,
+            description=f"loading {files['pin'].parent.name}",
+            force=force,
+            coordinates=coordinates,
         )
         elapsed = time.perf_counter() - start
     finally:
