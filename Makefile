@@ -84,7 +84,8 @@ $(JARS)/.resolved: jvm/pom.xml
 # prerequisite, holds in every new clone (its venv is new), and a jar written again, the same
 # classes, has a new time: clones that share one PINLAKE_JARS_DIR made each other's class-data
 # archive stale (its key holds each jar's time: pinlake.spark_cds) and Spark started without one.
-# The jar is written beside and renamed into place: a Spark starting meanwhile reads a whole one.
+# The classes go to a folder of this make's own (two clones' set-ups at once), the jar is written
+# beside and renamed into place: a Spark starting meanwhile reads a whole one.
 jar_classes = $(JARS)/classes/$(basename $(notdir $@))
 jar_digest = { for f in $(filter %.java,$^); do echo "$$f"; cat "$$f"; done; \
   $(BIN)/python -c 'import pyspark; print(pyspark.__version__)'; javac -version 2>&1; } | sha256sum | cut -d' ' -f1
@@ -92,10 +93,10 @@ define compile_jar
 	@command -v javac >/dev/null || { echo "error: a JDK is required to compile $(dir $<) (apt-get install openjdk-17-jdk-headless)"; exit 1; }
 	@digest=$$($(jar_digest)); \
 	if [ -f $@ ] && [ "$$(cat $(jar_classes).digest 2>/dev/null)" = "$$digest" ]; then exit 0; fi; \
-	rm -rf $(jar_classes) && mkdir -p $(jar_classes); \
-	echo "javac -d $(jar_classes) $(filter %.java,$^)"; \
-	javac -nowarn -d $(jar_classes) -cp "$$($(BIN)/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*" $(filter %.java,$^); \
-	echo "jar cf $@"; jar cf $@.$$$$.tmp -C $(jar_classes) .; mv -f $@.$$$$.tmp $@; \
+	classes=$(jar_classes).$$$$; rm -rf $$classes; mkdir -p $$classes; \
+	echo "javac -d $$classes $(filter %.java,$^)"; \
+	javac -nowarn -d $$classes -cp "$$($(BIN)/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*" $(filter %.java,$^); \
+	echo "jar cf $@"; jar cf $@.$$$$.tmp -C $$classes .; mv -f $@.$$$$.tmp $@; rm -rf $$classes; \
 	echo "$$digest" > $(jar_classes).digest
 endef
 $(HADOOP_LOCAL_JAR): $(HADOOP_LOCAL_SRC) $(VENV)/.installed $(JARS)/.resolved
