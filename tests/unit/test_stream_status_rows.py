@@ -67,9 +67,9 @@ def test_a_query_that_starts_is_starting_not_the_last_querys_state(tmp_path):
     # once the query writes its own state, that is what status shows
     status_path(settings).write_text(json.dumps({"pid": me, "state": "running", "batches": 1}))
     assert stream_process.state(settings, kafka_answers=False)["state"] == "running"
-    # and a query that is gone is not starting: its last state, or died
+    # and a query that is gone is not starting: its last state, or ended without services down
     process.pid_file(settings.run_dir, "stream").unlink()
-    assert stream_process.state(settings, kafka_answers=False)["state"] == "died"
+    assert stream_process.state(settings, kafka_answers=False)["state"] == process.ENDED
 
 
 def test_a_rows_rates_are_its_micro_batchs_not_an_idle_triggers(tmp_path):
@@ -94,3 +94,23 @@ def test_a_rows_rates_are_its_micro_batchs_not_an_idle_triggers(tmp_path):
     writer.note_progress({**batch, "batchId": 3})  # an older batch's: not this row's
     assert writer.last_batch_rates == (50.0, 25.0)
     assert writer.last_batch_durations == {"triggerExecution": 800}
+
+
+def test_a_query_whose_driver_jvm_ended_says_so_not_py4js_socket_error():
+    """helper-88: after a ``kill -9`` of the stream's JVM, ``services status`` showed ``failed
+    … error: [Errno 111] Connection refused`` (py4j's connect to a JVM that is gone)."""
+    from py4j.protocol import Py4JError, Py4JNetworkError
+
+    from pinlake.lakehouse.stream import JVM_ENDED, _query_error
+
+    refused = ConnectionRefusedError(111, "Connection refused")
+    try:
+        try:
+            raise refused
+        except ConnectionRefusedError as exc:
+            raise Py4JError("An error occurred while calling o42.awaitTermination") from exc
+    except Py4JError as wrapped:
+        assert _query_error(wrapped) == JVM_ENDED
+    assert _query_error(refused) == JVM_ENDED
+    assert _query_error(Py4JNetworkError("Answer from Java side is empty")) == JVM_ENDED
+    assert _query_error(ValueError("first line\nsecond")) == "first line"  # any other error

@@ -1084,8 +1084,24 @@ def end_of_run(options: StreamOptions, result: StreamResult) -> None:
         raise_cut_short(result.stopped_by)
 
 
+#: A stream query's error when its driver JVM is gone (killed, crashed): py4j then fails to
+#: connect (helper-88's ``kill -9`` of the JVM: ``services status`` said ``[Errno 111]
+#: Connection refused``).
+JVM_ENDED = "its Spark driver (JVM) ended: killed or crashed"
+
+
 def _query_error(exc: BaseException) -> str:
-    """The first line of a streaming/Spark error (the JVM stack trace stays in the log)."""
+    """The first line of a streaming/Spark error (the JVM stack trace stays in the log), or
+    :data:`JVM_ENDED` when the error is py4j's lost connection to the driver JVM."""
+    from py4j.protocol import Py4JNetworkError
+
+    cause: BaseException | None = exc
+    for _ in range(8):  # the error, what caused it, and so on
+        if cause is None:
+            break
+        if isinstance(cause, Py4JNetworkError | ConnectionRefusedError | ConnectionResetError):
+            return JVM_ENDED
+        cause = cause.__cause__ or cause.__context__
     text = getattr(exc, "desc", None) or str(exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 

@@ -116,7 +116,7 @@ def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, An
             "trigger_seconds": started.get("trigger_seconds", "?"),
         }
     if status.get("state") == "running" and not status["running"]:
-        status["state"] = "died"  # the process ended without writing its last state
+        status["state"] = process.ENDED  # its process ended without writing its last state
     status["earlier"] = not status["running"] and _before_the_running_api(settings)
     if kafka_answers is None:
         kafka_answers = kafka.healthy(settings, timeout=2.0)
