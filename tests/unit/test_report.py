@@ -427,6 +427,27 @@ def test_broken_marts_fail_naming_the_file(settings: Settings, tmp_path) -> None
         write_report(settings, ReportOptions(exports=exports))
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("post_year,users\n2015,3\n", "lacks the column(s) number_users_joined"),
+        ("post_year,number_users_joined\n2015,abc\n", "holds 'abc', not a number"),
+    ],
+)
+def test_a_broken_mart_fails_the_command_in_one_line_before_spark(
+    settings: Settings, tmp_path, capsys, monkeypatch, text: str, message: str
+) -> None:
+    """helper-88: ``pinlake report`` over a mart with a column missing, or a count of
+    ``abc``, said so in one line, but only after about 25 s of Spark counting."""
+    exports = write_exports(tmp_path / "exports")
+    path = exports / "rpt_users_joined_by_year.csv"
+    path.write_text(text)
+    code = run_report_command(settings, monkeypatch, "--exports", str(exports))
+    err = capsys.readouterr().err.strip()
+    assert code == PinlakeError.exit_code  # not SparkStarted: refused before the count
+    assert err.startswith(f"error: {path}") and message in err and "\n" not in err, err
+
+
 def test_an_empty_mart_still_has_its_chart(settings: Settings, tmp_path) -> None:
     marts = {**MARTS, "rpt_users_joined_by_year": [["post_year", "number_users_joined"]]}
     exports = write_exports(tmp_path / "exports", marts)

@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
@@ -29,6 +30,9 @@ from pinlake.lakehouse.counts import DeliveryCounts
 from pinlake.lakehouse.export import exports_dir
 from pinlake.lakehouse.progress import marts_built_at, next_steps
 from pinlake.output import output_folder
+
+if TYPE_CHECKING:
+    from pinlake.report.page import Section
 
 #: The report's file in its folder.
 REPORT_FILE = "index.html"
@@ -110,16 +114,44 @@ def report_folder(settings: Settings, options: ReportOptions) -> Path:
 
 
 def check_options(settings: Settings, options: ReportOptions) -> tuple[Path, dict[str, Path]]:
-    """``(out, {mart: csv})``: what :func:`write_report` needs checked before it starts (and
-    before ``pinlake report`` counts with Spark): :func:`report_folder`,
-    :func:`reporting_marts` and the age groups seed
-    (:func:`pinlake.report.charts.age_groups`). Raises their errors."""
+    """``(out, {mart: csv})``, checked as :func:`write_report` checks them, before ``pinlake
+    report`` counts with Spark: :func:`report_folder`, :func:`reporting_marts`, the age groups
+    seed (:func:`pinlake.report.charts.age_groups`), and every mart read and charted
+    (:func:`_sections`): a mart that lacks a column or holds a count that is no number failed
+    only after the count, about 25 s later (helper-88). Raises their errors."""
+    out, marts = _inputs(settings, options)
+    _sections(marts)
+    return out, marts
+
+
+def _inputs(settings: Settings, options: ReportOptions) -> tuple[Path, dict[str, Path]]:
+    """``(out, {mart: csv})``: :func:`report_folder`, :func:`reporting_marts`, and the age
+    groups seed read (:func:`pinlake.report.charts.age_groups`). Raises their errors."""
     from pinlake.report.charts import age_groups
 
     out = report_folder(settings, options)
     marts = reporting_marts(settings, exports_folder(settings, options))
     age_groups()
     return out, marts
+
+
+def _sections(marts: dict[str, Path]) -> list[Section]:
+    """The page's section of each mart of ``marts`` (``{mart: csv}``, in page order): its rows
+    read, its figure drawn and its note. Raises PinlakeError naming the file when a mart cannot
+    be read or charted (:func:`pinlake.report.charts.read_mart`, :func:`~.charts.draw`)."""
+    from pinlake.report import charts
+    from pinlake.report.page import Section
+
+    frames = {mart: charts.in_age_order(charts.read_mart(path)) for mart, path in marts.items()}
+    colours = charts.category_colours(
+        c for frame in frames.values() if "category" in frame for c in frame["category"]
+    )
+    sections = []
+    for mart, path in marts.items():
+        chart, frame = charts.chart_for(mart), frames[mart]
+        figure = charts.draw(chart, frame, path, colours)
+        sections.append(Section(chart, frame, figure, charts.note_for(chart, frames)))
+    return sections
 
 
 def reporting_marts(settings: Settings, exports: Path) -> dict[str, Path]:
@@ -168,28 +200,20 @@ def write_report(settings: Settings, options: ReportOptions | None = None) -> Re
     unreadable (see :func:`reporting_marts`, :func:`pinlake.report.charts.draw`) or the age
     groups seed is (:func:`pinlake.report.charts.age_groups`), UsageError when ``out`` cannot
     be written (:func:`report_folder`)."""
-    from pinlake.report import charts
-    from pinlake.report.page import Section, render
+    from pinlake.report.page import render
 
     options = options or ReportOptions()
     exports = exports_folder(settings, options)
-    out, marts = check_options(settings, options)
+    out, marts = _inputs(settings, options)
     skipped = sorted(p.stem for p in exports.glob("*.csv") if p.stem not in marts)
     result = ReportResult(out / REPORT_FILE, skipped=skipped)
-    frames = {mart: charts.in_age_order(charts.read_mart(path)) for mart, path in marts.items()}
-    colours = charts.category_colours(
-        c for frame in frames.values() if "category" in frame for c in frame["category"]
-    )
-    sections = []
-    for mart, path in marts.items():
-        chart, frame = charts.chart_for(mart), frames[mart]
-        figure = charts.draw(chart, frame, path, colours)
-        note = charts.note_for(chart, frames)
-        sections.append(Section(chart, frame, figure, note))
+    sections = _sections(marts)
+    for section in sections:
+        mart = section.chart.mart
         result.charts.append(mart)
-        result.marts[mart] = len(frame)
-        if note:
-            result.notes[mart] = note
+        result.marts[mart] = len(section.frame)
+        if section.note:
+            result.notes[mart] = section.note
     exported_at = min(
         datetime.fromtimestamp(p.stat().st_mtime, timezone.utc) for p in marts.values()
     )
