@@ -152,8 +152,12 @@ def test_load_reference_bad_file(settings, tmp_path, aicore_dir):
     [
         # helper-88's: a user's age `abc` at the end of user_data.csv
         ("user_data.csv", "930001,A,B,abc,2016-01-01 00:00:00", r"user_data.csv:\d+: invalid"),
-        # a key twice: the database refuses the row, not the file's reader
-        ("geolocation_data.csv", None, "UNIQUE constraint failed"),
+        # a key twice: the file and both lines named (the database's refusal named neither)
+        (
+            "geolocation_data.csv",
+            None,
+            r"geolocation_data.csv:\d+: ind \d+ is there twice \(first on line \d+\)",
+        ),
     ],
 )
 def test_a_load_that_fails_keeps_the_tables_it_would_have_replaced(

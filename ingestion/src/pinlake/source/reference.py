@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError, UsageError
-from pinlake.schemas import SOURCE_COLUMNS
+from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS
 from pinlake.source.db import (
     CHUNK_ROWS,
     check_coordinates,
@@ -55,10 +55,27 @@ def reference_files(directory: Path) -> dict[str, Path]:
     return {topic: path for topic, path in files.items() if path is not None}
 
 
+def _once(path: Path, line: int, topic: str, row: dict, seen: dict[object, int]) -> dict:
+    """``row`` (line ``line`` of ``path``), after a check that its key (``KEY_COLUMN[topic]``,
+    the source table's primary key) was not on an earlier line (``seen``: key → line). Raises
+    PinlakeError naming both lines: the database refused the row with its own words and no
+    file or line (helper-89)."""
+    key = KEY_COLUMN[topic]
+    first = seen.setdefault(row[key], line)
+    if first != line:
+        raise PinlakeError(
+            f"{path}:{line}: {key} {row[key]} is there twice (first on line {first}); it is the "
+            "source table's key"
+        )
+    return row
+
+
 def read_csv(path: Path, topic: str) -> Iterator[dict]:
-    """Typed rows of a geo/user CSV (header must list the source columns in order)."""
+    """Typed rows of a geo/user CSV (header must list the source columns in order); raises
+    PinlakeError naming the file and line of a row that cannot be read or repeats a key."""
     columns = SOURCE_COLUMNS[topic]
     names = [c.name for c in columns]
+    seen: dict[object, int] = {}
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -68,15 +85,18 @@ def read_csv(path: Path, topic: str) -> Iterator[dict]:
             if len(values) != len(columns):
                 raise PinlakeError(f"{path}:{line}: {len(values)} fields, expected {len(columns)}")
             try:
-                yield {c.name: _PARSERS[c.type](v) for c, v in zip(columns, values, strict=True)}
+                row = {c.name: _PARSERS[c.type](v) for c, v in zip(columns, values, strict=True)}
             except ValueError as exc:
                 raise PinlakeError(f"{path}:{line}: {exc}") from exc
+            yield _once(path, line, topic, row, seen)
 
 
 def read_jsonl(path: Path, topic: str = "pin") -> Iterator[dict]:
-    """Rows of a pin JSONL file; keys must be the source columns (values kept as they are)."""
+    """Rows of a pin JSONL file; keys must be the source columns (values kept as they are).
+    Raises PinlakeError naming the file and line of a row that cannot be read or repeats a key."""
     columns = SOURCE_COLUMNS[topic]
     names = [c.name for c in columns]
+    seen: dict[object, int] = {}
     with path.open(encoding="utf-8") as handle:
         for line, text in enumerate(handle, start=1):
             if not text.strip():
@@ -90,7 +110,7 @@ def read_jsonl(path: Path, topic: str = "pin") -> Iterator[dict]:
             for column in columns:
                 if column.type == "int" and not isinstance(obj[column.name], int):
                     raise PinlakeError(f"{path}:{line}: {column.name} is not an integer")
-            yield {name: obj[name] for name in names}
+            yield _once(path, line, topic, {name: obj[name] for name in names}, seen)
 
 
 def _chunks(topic: str, rows: Iterator[dict]) -> Iterator[dict[str, list[dict]]]:
