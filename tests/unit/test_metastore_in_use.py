@@ -269,3 +269,53 @@ def test_a_long_command_line_is_cut_with_an_ellipsis(tmp_path: Path) -> None:
         started_by = holder.removeprefix(f"pid {jvm_pid}, the Spark driver of ")
         assert started_by == ("long_runner.py " + argument)[:59] + "…"
         assert len(started_by) == 60
+
+
+@pytest.mark.parametrize("folder", ["w[bold]x:x:y", "a:b", "w[bold]x", "p*q", "c{d}"])
+def test_a_home_spark_cannot_use_is_refused_before_its_jvm_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_jvm, capsys, folder: str
+) -> None:
+    """helper-89: on a home ``…/w[bold]x:x:y/h`` ``source init`` and ``produce`` worked, then
+    ``land`` failed on the metastore (Hive's "Unable to instantiate …"); on ``…/w[bold]x/h``
+    with a Python traceback and about 590 lines of Hadoop's usage text (``[bold]`` read as a
+    file pattern). One line now, before a JVM starts: Spark's session, dbt's local target,
+    and land through the CLI (whose bucket is checked too)."""
+    import pinlake.lakehouse.dbt as dbt
+    import pinlake.spark
+    from pinlake.cli import main
+
+    home = tmp_path / folder / "h"
+    settings = Settings(home=home)
+    with pytest.raises(SparkSetupError) as refused:
+        pinlake.spark.get_spark(settings)
+    assert str(refused.value).startswith(f"the home (--home, PINLAKE_HOME) {home} holds '")
+    assert str(refused.value).endswith("choose a folder without them")
+    started: list[list[str]] = []
+    monkeypatch.setattr(dbt, "_invoke", lambda _s, args, _p: started.append(args) or 0)
+    with pytest.raises(SparkSetupError):
+        dbt.run_dbt(settings, dbt.DbtCommand(["seed"]))
+    assert started == []
+    for args in (["source", "init", "--rows", "5"], ["produce", "--to", "bucket", "--events", "5"]):
+        with pytest.raises(SystemExit) as done:
+            main(["--home", str(home), *args])
+        assert done.value.code in (0, None), capsys.readouterr()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["--home", str(home), "land"])
+    err = capsys.readouterr().err.strip()
+    assert done.value.code == 1 and err.startswith(f"error: the home (--home, PINLAKE_HOME) {home}")
+    assert len(err.splitlines()) == 1, err
+    bucket = tmp_path / "b:u" / "bucket"  # a good home, a --bucket Spark cannot read
+    ok_home = tmp_path / "home"
+    for args in (
+        ["source", "init", "--rows", "5"],
+        ["produce", "--to", "bucket", "--events", "5", "--bucket", str(bucket)],
+    ):
+        with pytest.raises(SystemExit) as done:
+            main(["--home", str(ok_home), *args])
+        assert done.value.code in (0, None), capsys.readouterr()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["--home", str(ok_home), "land", "--bucket", str(bucket)])
+    err = capsys.readouterr().err.strip()
+    assert done.value.code == 1 and err.startswith(f"error: the bucket {bucket} holds ':'"), err

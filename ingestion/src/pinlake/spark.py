@@ -766,6 +766,7 @@ def get_spark(
     settings = settings or get_settings()
     check_jars(settings)
     if not _session_runs():
+        check_spark_home(settings)
         check_master(spark_master(settings))
         if metastore:
             check_metastore_free(settings)
@@ -1093,6 +1094,34 @@ def _metastore_in_use(settings: Settings, holders: list[str]) -> SparkSetupError
 #: a second command used to wait, started, as long as Hive's retries lasted (about 20 s:
 #: ``hive.hmshandler.retry.attempts`` × ``retry.interval``), so two short commands both passed.
 METASTORE_GRACE = 30.0
+
+
+#: What a folder that Spark is given cannot hold: ``:`` (Hadoop reads a path's text before it
+#: as a URI scheme, and Derby the embedded metastore's as a subprotocol) and the characters
+#: Hadoop expands as a file pattern when it lists files (``* ? [ ] { } \``).
+SPARK_PATH_FORBIDDEN = ":*?[]{}\\"
+
+
+def check_spark_path(path: Path, what: str) -> None:
+    """Raise :class:`SparkSetupError` (one line, before any JVM starts) when ``path`` holds a
+    character of :data:`SPARK_PATH_FORBIDDEN`. A home ``…/w[bold]x:x:y/h`` took ``source init``
+    and ``produce``, then ``land`` failed on the metastore ("Unable to instantiate
+    SessionHiveMetaStoreClient"), and ``…/w[bold]x/h`` with a Python traceback and about 590
+    lines of Hadoop's usage text (helper-89). ``what``: how the line names ``path``."""
+    held = sorted({c for c in str(path) if c in SPARK_PATH_FORBIDDEN})
+    if held:
+        raise SparkSetupError(
+            f"{what} {path} holds {', '.join(repr(c) for c in held)}, which the paths Spark is "
+            "given cannot hold "
+            "(Hadoop reads ':' as the end of a URI scheme, * ? [ ] { } \\ as a file pattern): "
+            "choose a folder without them"
+        )
+
+
+def check_spark_home(settings: Settings) -> None:
+    """:func:`check_spark_path` of the home (its warehouse, metastore and checkpoints are
+    there): :func:`get_spark`, ``pinlake dbt`` on the ``local`` target, ``land``."""
+    check_spark_path(settings.home.absolute(), "the home (--home, PINLAKE_HOME)")
 
 
 def check_metastore_free(settings: Settings) -> None:

@@ -31,7 +31,7 @@ from pinlake.errors import PinlakeError, let_child_end
 from pinlake.lakehouse.progress import next_steps
 from pinlake.lakehouse.tables import holds_committed_data, landed_anything, raw_tables_created
 from pinlake.loopback import LOOPBACK_HOSTS, ports_listening
-from pinlake.spark import check_metastore_free, session_env
+from pinlake.spark import check_metastore_free, check_spark_home, session_env
 
 
 def dbt_executable() -> str:
@@ -313,7 +313,9 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
             raise PinlakeError(refused)
     settings.ensure_dirs()
     if connects(command.args) and _target(settings, command.args) == "local":
-        check_metastore_free(settings)  # its session is dbt-spark's, which would wait and fail
+        # its session is dbt-spark's, which would wait and fail
+        check_spark_home(settings)
+        check_metastore_free(settings)
     _note_dropped()
     start = time.perf_counter()
     returncode = _invoke(settings, command.args, command.in_process)

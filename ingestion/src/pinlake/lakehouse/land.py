@@ -407,8 +407,11 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
     except BucketAccessError as exc:
         raise PinlakeError(f"the topics bucket cannot be listed: {exc}") from exc
 
-    from pinlake.spark import get_spark, spark_errors
+    from pinlake.spark import check_spark_home, check_spark_path, get_spark, spark_errors
 
+    check_spark_home(settings)
+    if isinstance(bucket, Path):
+        check_spark_path(bucket.absolute(), "the bucket")  # Spark reads its files
     with spark_errors(settings):
         spark = get_spark(settings, app_name="pinlake-land")
         result.spark_startup_seconds = time.perf_counter() - start
