@@ -292,8 +292,9 @@ def test_a_home_spark_cannot_use_is_refused_before_its_jvm_starts(
     assert str(refused.value).endswith("choose a folder without them")
     started: list[list[str]] = []
     monkeypatch.setattr(dbt, "_invoke", lambda _s, args, _p: started.append(args) or 0)
-    with pytest.raises(SparkSetupError):
-        dbt.run_dbt(settings, dbt.DbtCommand(["seed"]))
+    for args in (["seed"], ["build"]):  # build: not the empty home's "run land" (helper-90)
+        with pytest.raises(SparkSetupError):
+            dbt.run_dbt(settings, dbt.DbtCommand(args))
     assert started == []
     for args in (["source", "init", "--rows", "5"], ["produce", "--to", "bucket", "--events", "5"]):
         with pytest.raises(SystemExit) as done:

@@ -306,16 +306,17 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
         if command.check and returncode != 0:
             raise PinlakeError(f"`dbt {' '.join(command.args)}` failed with exit code {returncode}")
         return DbtResult(list(command.args), returncode, 0.0)
+    local = connects(command.args) and _target(settings, command.args) == "local"
+    if local:  # first: the refusal below would name a `land` that cannot work there (helper-90)
+        check_spark_home(settings)
     # refused before the home's folders are made (helper-83: a refused build left them empty);
     # a home that cannot be one (a file) says so first, through ensure_dirs
     if not settings.home.exists() or settings.home.is_dir():
         if (refused := refusal(settings, command.args)) is not None:
             raise PinlakeError(refused)
     settings.ensure_dirs()
-    if connects(command.args) and _target(settings, command.args) == "local":
-        # its session is dbt-spark's, which would wait and fail
-        check_spark_home(settings)
-        check_metastore_free(settings)
+    if local:
+        check_metastore_free(settings)  # its session is dbt-spark's, which would wait and fail
     _note_dropped()
     start = time.perf_counter()
     returncode = _invoke(settings, command.args, command.in_process)
