@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 from typing import NoReturn
 
 #: Set when Ctrl-C (SIGINT) has interrupted this process through a handler of pinlake's own
@@ -94,6 +95,16 @@ class WholeUnits:
         if self._held:
             self._held = False
             raise KeyboardInterrupt
+
+
+def causes(error: BaseException | None, limit: int = 8) -> Iterator[BaseException]:
+    """``error``, what caused it, what caused that, and so on (at most ``limit``): py4j's
+    ``cause`` (the error of a Java call), else ``__cause__``, else ``__context__``."""
+    for _ in range(limit):
+        if error is None:
+            return
+        yield error
+        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
 
 
 def one_line(text: str) -> str:

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Literal
 from pinlake.blank_free import blank_free_path
 from pinlake.config import Settings, get_settings, java_executable, spark_home
 from pinlake.console import PINLAKE
-from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError
+from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError, causes
 from pinlake.location import aws_file, aws_key_pair, aws_profile_check, s3_endpoint
 from pinlake.loopback import no_proxy_env
 
@@ -919,13 +919,9 @@ def _quiet_interrupted_py4j(record: logging.LogRecord) -> bool:
     if INTERRUPTED.is_set() or TERMINATED.is_set():
         return False
     error = record.exc_info[1] if record.exc_info else None
-    seen = 0
-    while error is not None and seen < 8:  # the exception, what caused it, and so on
-        if isinstance(error, KeyboardInterrupt) or "reentrant call" in str(error):
-            return False
-        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
-        seen += 1
-    return True
+    return not any(
+        isinstance(e, KeyboardInterrupt) or "reentrant call" in str(e) for e in causes(error)
+    )
 
 
 #: The loggers py4j logs to: the root logger (``logging.exception``) and its modules' own. A

@@ -70,7 +70,14 @@ from typing import TYPE_CHECKING, Any
 
 from pinlake.config import TABLES, Settings
 from pinlake.console import PINLAKE, console, counted, table
-from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError, UsageError, raise_cut_short
+from pinlake.errors import (
+    INTERRUPTED,
+    TERMINATED,
+    PinlakeError,
+    UsageError,
+    causes,
+    raise_cut_short,
+)
 from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import (
     ensure_raw_tables,
@@ -1095,13 +1102,9 @@ def _query_error(exc: BaseException) -> str:
     :data:`JVM_ENDED` when the error is py4j's lost connection to the driver JVM."""
     from py4j.protocol import Py4JNetworkError
 
-    cause: BaseException | None = exc
-    for _ in range(8):  # the error, what caused it, and so on
-        if cause is None:
-            break
-        if isinstance(cause, Py4JNetworkError | ConnectionRefusedError | ConnectionResetError):
-            return JVM_ENDED
-        cause = cause.__cause__ or cause.__context__
+    lost = (Py4JNetworkError, ConnectionRefusedError, ConnectionResetError)
+    if any(isinstance(cause, lost) for cause in causes(exc)):
+        return JVM_ENDED
     text = getattr(exc, "desc", None) or str(exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
