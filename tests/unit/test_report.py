@@ -432,6 +432,9 @@ def test_broken_marts_fail_naming_the_file(settings: Settings, tmp_path) -> None
     [
         ("post_year,users\n2015,3\n", "lacks the column(s) number_users_joined"),
         ("post_year,number_users_joined\n2015,abc\n", "holds 'abc', not a number"),
+        # helper-90: a year of abcd gave int()'s own words, and 7.5 users made a bar
+        ("post_year,number_users_joined\nabcd,3\n", "post_year holds 'abcd', not a year"),
+        ("post_year,number_users_joined\n2015,7.5\n", "holds '7.5', not a whole number"),
     ],
 )
 def test_a_broken_mart_fails_the_command_in_one_line_before_spark(

@@ -146,7 +146,10 @@ def draw(chart: Chart, frame: pd.DataFrame, source: Path, colours: Colours) -> g
 
 
 # ---- the charts -------------------------------------------------------------------------------
-def _numbers(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+def _numbers(frame: pd.DataFrame, *columns: str, whole: bool = False) -> pd.DataFrame:
+    """``frame`` with ``columns`` (text, as exported) as numbers. Raises ValueError naming the
+    column and its first value that is no number, or no whole number when ``whole`` (a count:
+    ``7.5`` users is a broken mart, not a bar; helper-90)."""
     import pandas as pd
 
     for column in columns:
@@ -154,12 +157,27 @@ def _numbers(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
         if values.isna().any():
             bad = frame.loc[values.isna(), column].iloc[0]
             raise ValueError(f"column {column} holds {bad!r}, not a number")
+        if whole and (values % 1 != 0).any():
+            bad = frame.loc[values % 1 != 0, column].iloc[0]
+            raise ValueError(f"column {column} holds {bad!r}, not a whole number")
         frame[column] = values
     return frame
 
 
+def _counts(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """:func:`_numbers` of count columns: whole numbers."""
+    return _numbers(frame, *columns, whole=True)
+
+
 def _sorted_years(frame: pd.DataFrame, column: str = "post_year") -> list[str]:
-    return sorted(frame[column].unique(), key=int)
+    """The years of ``column`` (text such as ``2015``, as exported) in numeric order. Raises
+    ValueError naming the first value that is no year (it raised int()'s own wording:
+    helper-90)."""
+    years = frame[column]
+    bad = ~years.str.fullmatch(r"-?[0-9]+")
+    if bad.any():
+        raise ValueError(f"column {column} holds {years[bad].iloc[0]!r}, not a year")
+    return sorted(years.unique(), key=int)
 
 
 def _age_order(frame: pd.DataFrame) -> list[str]:
@@ -176,7 +194,7 @@ def _top_category_by(group: str, label: str) -> Callable[[pd.DataFrame, Colours]
     def draw_it(frame: pd.DataFrame, colours: Colours) -> go.Figure:
         import plotly.graph_objects as go
 
-        frame = _numbers(frame, "category_count")
+        frame = _counts(frame, "category_count")
         order = _sorted_years(frame, group) if group == "post_year" else _age_order(frame)
         rank = {value: i for i, value in enumerate(order)}
         frame = frame.assign(_rank=frame[group].map(rank)).sort_values(["_rank", "category"])
@@ -291,7 +309,7 @@ def _most_followed_by_country(frame: pd.DataFrame, _colours: Colours) -> go.Figu
     ``country — poster`` (a country whose top posters tie has one bar each)."""
     import plotly.express as px
 
-    frame = _numbers(frame, "follower_count")
+    frame = _counts(frame, "follower_count")
     top = frame.sort_values(
         ["follower_count", "country", "poster_name"], ascending=[False] + [True] * 2
     )
@@ -316,7 +334,7 @@ def _country_with_most_followed(frame: pd.DataFrame, _colours: Colours) -> go.Fi
     """The one country and its follower count, as a big number."""
     import plotly.graph_objects as go
 
-    frame = _numbers(frame, "follower_count")
+    frame = _counts(frame, "follower_count")
     first = frame.iloc[0]
     return go.Figure(
         go.Indicator(
@@ -375,7 +393,7 @@ def _users_joined(frame: pd.DataFrame, _colours: Colours) -> go.Figure:
     """Bars of the users who joined each year."""
     import plotly.express as px
 
-    frame = _numbers(frame, "number_users_joined")
+    frame = _counts(frame, "number_users_joined")
     figure = px.bar(
         frame,
         template=_TEMPLATE,
