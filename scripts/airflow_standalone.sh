@@ -31,12 +31,17 @@ export PINLAKE_HOME="${PINLAKE_HOME:-$REPO/.pinlake}"
 # connections in its secrets store and shipped pinlake's task logs to its bucket. One note each,
 # the variable's name only (a connection holds a password); none for a value the script sets too
 # (a shell that exported the banner's CLI line).
+# the metadata DB's URL: SQLAlchemy reads %XX in a URL as an escape and ? as its query's start,
+# so a home /tmp/x%41y put the DB in /tmp/xAy (pinlake.config.sqlite_url does the same for the
+# source database)
+AIRFLOW_DB_URL_PATH="${PINLAKE_HOME//\%/%25}/airflow/airflow.db"
+AIRFLOW_DB_URL_PATH="${AIRFLOW_DB_URL_PATH//\?/%3F}"
 declare -A AIRFLOW_WANTED=(
     [AIRFLOW_HOME]="$PINLAKE_HOME/airflow"
     [AIRFLOW_CONFIG]="$PINLAKE_HOME/airflow/airflow.cfg"
     [AIRFLOW__CORE__DAGS_FOLDER]="$REPO/dags"
     [AIRFLOW__CORE__EXECUTOR]=LocalExecutor
-    [AIRFLOW__DATABASE__SQL_ALCHEMY_CONN]="sqlite:///$PINLAKE_HOME/airflow/airflow.db"
+    [AIRFLOW__DATABASE__SQL_ALCHEMY_CONN]="sqlite:///$AIRFLOW_DB_URL_PATH"
     # the banner's login: the simple auth manager's generated password (another Airflow's FAB
     # one is not installed here: helper-69)
     [AIRFLOW__CORE__AUTH_MANAGER]=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager

@@ -8,6 +8,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import pytest
 from pinlake_testing import PROXY_VARIABLES
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "airflow_standalone.sh"
@@ -190,6 +191,19 @@ def test_the_printed_command_lines_survive_a_clone_whose_path_holds_a_blank(tmp_
     airflow_db = tmp_path / "home" / "airflow" / "airflow.db"
     assert words[3] == f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///{airflow_db}"
     assert words[4:] == [str(clone / ".venv" / "bin" / "airflow"), "..."]
+
+
+@pytest.mark.parametrize("folder", ["x%41y", "q?r"])
+def test_the_metadata_db_url_names_the_db_in_the_home(tmp_path: Path, folder: str) -> None:
+    """A home ``…/x%41y`` gave ``sqlite:///…/x%41y/airflow/airflow.db``, which SQLAlchemy (and
+    so Airflow) reads as ``…/xAy/…``; a ``?`` starts the URL's query."""
+    from sqlalchemy.engine import make_url
+
+    home = tmp_path / folder / "home"
+    words = shlex.split(_cli_line(_dry_run(home)))
+    (conn,) = [w for w in words if w.startswith("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=")]
+    url = make_url(conn.split("=", 1)[1])
+    assert (url.drivername, url.database) == ("sqlite", str(home / "airflow" / "airflow.db"))
 
 
 def test_a_port_that_is_not_one_is_one_line_before_anything_starts(tmp_path: Path) -> None:

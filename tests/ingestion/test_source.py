@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import inspect
 
 from pinlake.cli import main
-from pinlake.config import Settings
+from pinlake.config import Settings, get_settings
 from pinlake.errors import PinlakeError
 from pinlake.source.db import engine_for, fetch_rows, init_source, row_count, source_size
 from pinlake.source.reference import load_reference
@@ -119,6 +119,48 @@ def test_cli_source_init_and_load(home, aicore_dir, capsys):
     assert run_cli(["source", "load", str(aicore_dir)]) == 1
     assert "--force" in one_error_line(capsys)
     assert run_cli(["source", "load", str(aicore_dir), "--force"]) == 0
+
+
+@pytest.mark.parametrize("folder", ["x%41y", "a b%c", "q?r#s", "é@t"])
+def test_the_home_source_database_is_in_the_home_whatever_its_path_holds(
+    tmp_path, monkeypatch, capsys, folder: str
+) -> None:
+    """helper-90: a home ``…/x%41y/h`` made ``sqlite:///…/x%41y/h/source.db``, which SQLAlchemy
+    reads as ``…/xAy/h/source.db``: ``source init`` wrote outside the home. A home in ``a b%c``
+    was printed as ``a b%25c``. The database is the home's, and the line names a URL that
+    SQLAlchemy reads as that file."""
+    from sqlalchemy.engine import make_url
+
+    home = tmp_path / folder / "h"
+    monkeypatch.setenv("PINLAKE_HOME", str(home))
+    monkeypatch.delenv("PINLAKE_SOURCE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        assert run_cli(["source", "init", "--rows", "5"]) == 0
+    finally:
+        get_settings.cache_clear()
+    database = home / "source.db"
+    assert [p for p in tmp_path.rglob("source.db")] == [database]
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("✓ source ")]
+    shown = line.removeprefix("✓ source ").split(": pinterest_data")[0]
+    assert make_url(shown).database == str(database)
+    if "%41" not in folder and "?" not in folder:  # as the file system spells it
+        assert shown == f"sqlite:///{database}"
+    assert make_url(Settings(home=home).source_db_url).database == str(database)
+
+
+@pytest.mark.parametrize(
+    ("password", "user", "database"), [("p@ss:w/rd%", "pin:lake", "pin/terest"), ("x", "y", "z")]
+)
+def test_the_local_mariadb_url_reads_back_as_its_settings(password, user, database) -> None:
+    """Each part of the local MariaDB server's URL is escaped, not the password alone."""
+    from sqlalchemy.engine import make_url
+
+    from pinlake.config import MariadbSettings
+
+    url = make_url(MariadbSettings(password=password, user=user, database=database).url)
+    assert (url.password, url.username, url.database) == (password, user, database)
+    assert (url.host, url.port, url.query) == ("127.0.0.1", 3307, {"charset": "utf8mb4"})
 
 
 @pytest.mark.parametrize(

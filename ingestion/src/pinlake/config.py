@@ -262,11 +262,25 @@ class MariadbSettings(BaseSettings):
     @property
     def url(self) -> str:
         """The SQLAlchemy URL of this server (PyMySQL driver, utf8mb4)."""
-        password = quote(self.password.get_secret_value(), safe="")
-        return (
-            f"mysql+pymysql://{self.user}:{password}@127.0.0.1:"
-            f"{self.port}/{self.database}?charset=utf8mb4"
+        user, password, database = (
+            quote(part, safe="")
+            for part in (self.user, self.password.get_secret_value(), self.database)
         )
+        return f"mysql+pymysql://{user}:{password}@127.0.0.1:{self.port}/{database}?charset=utf8mb4"
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of the SQLite file ``path``: ``sqlite:///<path>`` when SQLAlchemy
+    reads that back as ``path``, else the path escaped as a URL's (``%`` as ``%25``, ``?`` as
+    ``%3F``: SQLAlchemy's ``URL.create``). A home ``/tmp/x%41y`` gave ``sqlite:////tmp/x%41y/…``,
+    which SQLAlchemy reads as ``/tmp/xAy/…``: ``source init`` wrote its database outside the
+    home."""
+    from sqlalchemy.engine import URL, make_url
+
+    readable = f"sqlite:///{path}"
+    if make_url(readable).database == str(path):
+        return readable
+    return URL.create("sqlite", database=str(path)).render_as_string()
 
 
 class S3Settings(BaseSettings):
@@ -498,7 +512,7 @@ class Settings(BaseSettings):
             return self.source_url
         if self.source_db == "mariadb":
             return self.mariadb.url
-        return f"sqlite:///{self.home / 'source.db'}"
+        return sqlite_url(self.home / "source.db")
 
     @property
     def warehouse_dir(self) -> Path:

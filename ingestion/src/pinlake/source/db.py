@@ -42,7 +42,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from pinlake.config import Settings
@@ -127,12 +127,19 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def safe_url(url: str) -> str:
-    """``url`` without its password (for messages)."""
+def safe_url(url: str | URL) -> str:
+    """``url`` without its password, for messages: a SQLite file's URL with its path as the
+    file system spells it where SQLAlchemy reads that back as the same file (it printed
+    ``sqlite:////tmp/a b%25c/h/source.db`` for ``/tmp/a b%c/h``), else escaped."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except Exception:  # noqa: BLE001 - only for display
-        return url
+        return str(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not parsed.query:
+        readable = f"{parsed.drivername}:///{parsed.database}"
+        if make_url(readable).database == parsed.database:
+            return readable
+    return parsed.render_as_string(hide_password=True)
 
 
 @contextmanager
@@ -210,7 +217,7 @@ def _local_server_hint(settings: Settings) -> str:
 
 
 def _url(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    return safe_url(engine.url)
 
 
 def print_loaded(engine: Engine, inserted: dict[str, int], detail: str) -> None:
