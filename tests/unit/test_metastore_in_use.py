@@ -271,7 +271,7 @@ def test_a_long_command_line_is_cut_with_an_ellipsis(tmp_path: Path) -> None:
         assert len(started_by) == 60
 
 
-@pytest.mark.parametrize("folder", ["w[bold]x:x:y", "a:b", "w[bold]x", "p*q", "c{d}"])
+@pytest.mark.parametrize("folder", ["w[bold]x:x:y", "a:b", "w[bold]x", "p*q", "c{d}", "a;b"])
 def test_a_home_spark_cannot_use_is_refused_before_its_jvm_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_jvm, capsys, folder: str
 ) -> None:

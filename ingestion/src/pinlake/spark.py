@@ -1098,26 +1098,38 @@ METASTORE_GRACE = 30.0
 SPARK_PATH_FORBIDDEN = ":*?[]{}\\"
 
 
-def check_spark_path(path: Path, what: str) -> None:
+#: What a home's path cannot hold besides :data:`SPARK_PATH_FORBIDDEN`: Derby's URL
+#: (``jdbc:derby:;databaseName=<home>/metastore/metastore_db;create=true``) reads ``;`` as the
+#: start of its next attribute, so a home ``…/a;b/h`` took ``source init`` and ``produce``,
+#: then ``land`` failed on the metastore ("Unable to instantiate SessionHiveMetaStoreClient").
+HOME_FORBIDDEN = ";"
+
+
+def check_spark_path(path: Path, what: str, forbidden: str = SPARK_PATH_FORBIDDEN) -> None:
     """Raise :class:`SparkSetupError` (one line, before any JVM starts) when ``path`` holds a
-    character of :data:`SPARK_PATH_FORBIDDEN`. A home ``…/w[bold]x:x:y/h`` took ``source init``
-    and ``produce``, then ``land`` failed on the metastore ("Unable to instantiate
-    SessionHiveMetaStoreClient"), and ``…/w[bold]x/h`` with a Python traceback and about 590
-    lines of Hadoop's usage text (helper-89). ``what``: how the line names ``path``."""
-    held = sorted({c for c in str(path) if c in SPARK_PATH_FORBIDDEN})
+    character of ``forbidden`` (:data:`SPARK_PATH_FORBIDDEN`). A home ``…/w[bold]x:x:y/h``
+    took ``source init`` and ``produce``, then ``land`` failed on the metastore ("Unable to
+    instantiate SessionHiveMetaStoreClient"), and ``…/w[bold]x/h`` with a Python traceback and
+    about 590 lines of Hadoop's usage text (helper-89). ``what``: how the line names ``path``."""
+    held = sorted({c for c in str(path) if c in forbidden})
     if held:
         raise SparkSetupError(
             f"{what} {path} holds {', '.join(repr(c) for c in held)}, which the paths Spark is "
-            "given cannot hold "
-            "(Hadoop reads ':' as the end of a URI scheme, * ? [ ] { } \\ as a file pattern): "
-            "choose a folder without them"
+            "given cannot hold (Hadoop reads ':' as the end of a URI scheme, * ? [ ] { } \\ as "
+            "a file pattern; the metastore's Derby URL ';' as its next attribute): choose a "
+            "folder without them"
         )
 
 
 def check_spark_home(settings: Settings) -> None:
     """:func:`check_spark_path` of the home (its warehouse, metastore and checkpoints are
-    there): :func:`get_spark`, ``pinlake dbt`` on the ``local`` target, ``land``."""
-    check_spark_path(settings.home.absolute(), "the home (--home, PINLAKE_HOME)")
+    there), :data:`HOME_FORBIDDEN` too: :func:`get_spark`, ``pinlake dbt`` on the ``local``
+    target, ``land``."""
+    check_spark_path(
+        settings.home.absolute(),
+        "the home (--home, PINLAKE_HOME)",
+        SPARK_PATH_FORBIDDEN + HOME_FORBIDDEN,
+    )
 
 
 def check_metastore_free(settings: Settings) -> None:
