@@ -114,3 +114,20 @@ def test_a_query_whose_driver_jvm_ended_says_so_not_py4js_socket_error():
     assert _query_error(refused) == JVM_ENDED
     assert _query_error(Py4JNetworkError("Answer from Java side is empty")) == JVM_ENDED
     assert _query_error(ValueError("first line\nsecond")) == "first line"  # any other error
+
+
+def test_the_last_state_of_a_query_whose_process_ended_is_labelled_so():
+    """helper-90: after the query's process was killed, status showed ``stream: … updated <its
+    last time>; last micro-batches: input …`` as if current, under a row ``down (ended without
+    services down)``. A clean stop's or a running query's line has no label."""
+    from pinlake.services import process
+
+    def first_line(state: str) -> str:
+        with console.capture() as capture:
+            _print_stream_state({"state": state, "batches": 3, "updated_at": "T", "queries": {}})
+        return capture.get().splitlines()[0]
+
+    ended = first_line(process.ENDED)
+    assert ended.startswith("stream (the last it wrote before its process ended): 3 micro-"), ended
+    for state in ("running", "stopped"):
+        assert first_line(state).startswith("stream: 3 micro-batches since start"), state

@@ -1137,10 +1137,16 @@ def _print_stream_state(stream: dict) -> None:
     per partition. A query that has run no micro-batch yet shows ``-`` for the batch and its
     time (Spark's last progress is then an empty trigger's, not a micro-batch's). The state of
     a query from before the running ``services up`` (``earlier``: a ``--no-stream`` up after
-    one with the stream, helper-75) is labelled so, line and tables: it read as current."""
+    one with the stream, helper-75) is labelled so, line and tables: it read as current. So is
+    the last state of a query whose process ended without writing its own (killed, crashed:
+    :data:`pinlake.services.process.ENDED`): its ``updated`` time and rates read as now's."""
     rate = stream.get("input_rows_per_second")
     done = stream.get("processed_rows_per_second")
-    before = " (before this services up)" if stream.get("earlier") else ""
+    before = ""
+    if stream.get("earlier"):
+        before = " (before this services up)"
+    elif stream.get("state") == process.ENDED:
+        before = " (the last it wrote before its process ended)"
     batches = counted(stream.get("batches", 0), "micro-batch", "micro-batches")
     console.print(
         f"stream{before}: {batches} since start (all tables), updated "
