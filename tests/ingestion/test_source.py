@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from sqlalchemy import inspect
 from pinlake.cli import main
 from pinlake.config import Settings, get_settings
 from pinlake.errors import PinlakeError
+from pinlake.schemas import SOURCE_COLUMNS
 from pinlake.source.db import engine_for, fetch_rows, init_source, row_count, source_size
 from pinlake.source.reference import load_reference
 
@@ -179,6 +181,60 @@ def test_cli_one_line_errors(home, args, needle, capsys):
     assert needle in one_error_line(capsys)
 
 
+GEO_ROW = "1,2019-01-01 07:21:13,{},{},X"
+USER_ROW = "1,A,B,{},{}"
+
+
+@pytest.mark.parametrize(
+    ("topic", "fields", "error"),
+    [
+        ("user", ("1_000", "2016-01-01 00:00:00"), "age '1_000' is not a whole number"),
+        ("user", (" 30", "2016-01-01 00:00:00"), "age ' 30' is not a whole number"),
+        ("user", ("30", "yesterday"), "date_joined 'yesterday' is not a date and time"),
+        ("geo", ("nan", "3.5"), "latitude 'nan' is not a decimal number"),
+        ("geo", ("1.5", "inf"), "longitude 'inf' is not a decimal number"),
+        ("geo", ("", "3.5"), "latitude '' is not a decimal number"),
+    ],
+)
+def test_a_csv_field_of_the_wrong_type_is_named_with_its_column(
+    tmp_path, topic: str, fields: tuple[str, str], error: str
+) -> None:
+    """helper-90: a user's age ``abc`` failed the load with ``invalid literal for int() with
+    base 10: 'abc'``, naming no column; Python's int() and float() also took ``1_000``, `` 30``,
+    ``nan`` and ``inf`` (SQLite stores NaN as NULL). Good values in the same places are read."""
+    from pinlake.source.reference import read_csv
+
+    path = tmp_path / f"{topic}.csv"
+    header = ",".join(c.name for c in SOURCE_COLUMNS[topic])
+    row = USER_ROW if topic == "user" else GEO_ROW
+    path.write_text(f"{header}\n{row.format(*fields)}\n")
+    with pytest.raises(PinlakeError) as raised:
+        list(read_csv(path, topic))
+    assert str(raised.value) == f"{path}:2: {error}" + (
+        " (YYYY-MM-DD HH:MM:SS)" if "date and time" in error else ""
+    )
+    good = ("-30", "2016-01-01 00:00:00") if topic == "user" else ("-1.5e1", ".5")
+    path.write_text(f"{header}\n{row.format(*good)}\n")
+    (read,) = read_csv(path, topic)
+    assert [read[c.name] for c in SOURCE_COLUMNS[topic]][3 if topic == "user" else 2] in (
+        -30,
+        -15.0,
+    )
+
+
+@pytest.mark.parametrize("value", ["true", "1.5", '"7"', "null"])
+def test_a_pin_whose_index_is_no_whole_number_is_named(tmp_path, value: str) -> None:
+    """A JSON ``true`` passed as an integer index (Python's bool is an int)."""
+    from pinlake.source.reference import read_jsonl
+
+    path = tmp_path / "pinterest_data.jsonl"
+    names = [c.name for c in SOURCE_COLUMNS["pin"]]
+    row = dict.fromkeys(names, "x") | {"index": "@"}
+    path.write_text(json.dumps(row).replace('"@"', value) + "\n")
+    with pytest.raises(PinlakeError, match=rf"^{path}:1: index {re.escape(value)} is not a whole"):
+        list(read_jsonl(path))
+
+
 def test_load_reference_bad_file(settings, tmp_path, aicore_dir):
     folder = tmp_path / "ref"
     folder.mkdir()
@@ -193,7 +249,11 @@ def test_load_reference_bad_file(settings, tmp_path, aicore_dir):
     ("file", "bad_line", "error"),
     [
         # helper-88's: a user's age `abc` at the end of user_data.csv
-        ("user_data.csv", "930001,A,B,abc,2016-01-01 00:00:00", r"user_data.csv:\d+: invalid"),
+        (
+            "user_data.csv",
+            "930001,A,B,abc,2016-01-01 00:00:00",
+            r"user_data.csv:\d+: age 'abc' is not a whole number$",
+        ),
         # a key twice: the file and both lines named (the database's refusal named neither)
         (
             "geolocation_data.csv",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -30,11 +31,43 @@ GEO_FILE = "geolocation_data.csv"
 USER_FILE = "user_data.csv"
 PIN_FILES = ("pinterest_data.jsonl", "pinterest_data_sample.jsonl")
 
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _whole(text: str) -> int:
+    """An ``int`` column's value: digits with an optional sign (Python's int() also took
+    ``1_000`` and blanks around it). Raises ValueError saying what it is not."""
+    if not _WHOLE.fullmatch(text):
+        raise ValueError("is not a whole number")
+    return int(text)
+
+
+def _decimal(text: str) -> float:
+    """A ``float`` column's value: a decimal number, an exponent allowed (float() also took
+    ``nan``, ``inf`` and ``1_0``; SQLite stores NaN as NULL, MariaDB refuses it). Raises
+    ValueError saying what it is not."""
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError("is not a decimal number")
+    return float(text)
+
+
+def _timestamp(text: str) -> datetime:
+    """A ``datetime`` column's value (ISO 8601, as the reference files' ``YYYY-MM-DD
+    HH:MM:SS``). Raises ValueError saying what it is not."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("is not a date and time (YYYY-MM-DD HH:MM:SS)") from None
+
+
+#: Each source column type's reader of a CSV field; a ValueError's text says what the field is
+#: not (the load said ``invalid literal for int() with base 10: 'abc'``, naming no column).
 _PARSERS: dict[str, Callable[[str], object]] = {
-    "int": int,
-    "float": float,
+    "int": _whole,
+    "float": _decimal,
     "text": str,
-    "datetime": datetime.fromisoformat,
+    "datetime": _timestamp,
 }
 
 
@@ -84,10 +117,12 @@ def read_csv(path: Path, topic: str) -> Iterator[dict]:
         for line, values in enumerate(reader, start=2):
             if len(values) != len(columns):
                 raise PinlakeError(f"{path}:{line}: {len(values)} fields, expected {len(columns)}")
-            try:
-                row = {c.name: _PARSERS[c.type](v) for c, v in zip(columns, values, strict=True)}
-            except ValueError as exc:
-                raise PinlakeError(f"{path}:{line}: {exc}") from exc
+            row = {}
+            for column, value in zip(columns, values, strict=True):
+                try:
+                    row[column.name] = _PARSERS[column.type](value)
+                except ValueError as exc:
+                    raise PinlakeError(f"{path}:{line}: {column.name} {value!r} {exc}") from None
             yield _once(path, line, topic, row, seen)
 
 
@@ -108,8 +143,11 @@ def read_jsonl(path: Path, topic: str = "pin") -> Iterator[dict]:
             if not isinstance(obj, dict) or sorted(obj) != sorted(names):
                 raise PinlakeError(f"{path}:{line}: keys are not {','.join(names)}")
             for column in columns:
-                if column.type == "int" and not isinstance(obj[column.name], int):
-                    raise PinlakeError(f"{path}:{line}: {column.name} is not an integer")
+                value = obj[column.name]
+                if column.type == "int" and (type(value) is not int):  # JSON true is no int
+                    raise PinlakeError(
+                        f"{path}:{line}: {column.name} {json.dumps(value)} is not a whole number"
+                    )
             yield _once(path, line, topic, {name: obj[name] for name in names}, seen)
 
 
