@@ -123,18 +123,24 @@ def test_cli_source_init_and_load(home, aicore_dir, capsys):
     assert run_cli(["source", "load", str(aicore_dir), "--force"]) == 0
 
 
-@pytest.mark.parametrize("folder", ["x%41y", "a b%c", "q?r#s", "é@t"])
+@pytest.mark.parametrize("folder", ["x%41y", "a b%c", "q?r#s", "é@t", "w[bold]x"])
 def test_the_home_source_database_is_in_the_home_whatever_its_path_holds(
     tmp_path, monkeypatch, capsys, folder: str
 ) -> None:
     """helper-90: a home ``…/x%41y/h`` made ``sqlite:///…/x%41y/h/source.db``, which SQLAlchemy
     reads as ``…/xAy/h/source.db``: ``source init`` wrote outside the home. A home in ``a b%c``
     was printed as ``a b%25c``. The database is the home's, and the line names a URL that
-    SQLAlchemy reads as that file."""
+    SQLAlchemy reads as that file, in one line (a long one was wrapped inside the path) and
+    not read as markup (``[bold]``)."""
+    from rich.console import Console
     from sqlalchemy.engine import make_url
+
+    import pinlake.source.db
 
     home = tmp_path / folder / "h"
     monkeypatch.setenv("PINLAKE_HOME", str(home))
+    # as on a narrow terminal (pinlake's console does not wrap a pipe's lines)
+    monkeypatch.setattr(pinlake.source.db, "console", Console(width=40, emoji=False))
     monkeypatch.delenv("PINLAKE_SOURCE_URL", raising=False)
     get_settings.cache_clear()
     try:

@@ -21,6 +21,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Literal
 
+from rich.markup import escape
 from sqlalchemy import (
     Column as SqlColumn,
 )
@@ -221,11 +222,13 @@ def _url(engine: Engine) -> str:
 
 
 def print_loaded(engine: Engine, inserted: dict[str, int], detail: str) -> None:
-    """The one-line summary of a source load (init or reference), password hidden."""
+    """The one-line summary of a source load (init or reference), password hidden; the URL
+    as it is (not read as markup) and never broken by a wrap, so that it can be copied."""
     console.print(
-        f"[green]✓[/] source {_url(engine)}: "
+        f"[green]✓[/] source {escape(_url(engine))}: "
         + ", ".join(f"{TABLES[t].name} {n:,}" for t, n in inserted.items())
-        + f" rows {detail}"
+        + f" rows {detail}",
+        soft_wrap=True,
     )
 
 
