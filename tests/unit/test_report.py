@@ -641,3 +641,14 @@ def _element_text(html: str, element_id: str) -> str:
     match = re.search(rf'id="{element_id}">(.*?)<', html)
     assert match, element_id
     return unescape(match.group(1))
+
+
+def test_the_written_line_names_an_out_folder_as_spelled(settings: Settings, tmp_path) -> None:
+    """``--out …/w[bold]x`` printed ``✓ …/wx/index.html``: the path was read as rich markup."""
+    from pinlake.console import console
+
+    exports = write_exports(tmp_path / "exports")
+    out = tmp_path / "w[bold]x"
+    with console.capture() as capture:
+        write_report(settings, ReportOptions(exports=exports, out=out))
+    assert capture.get().startswith(f"✓ {out / 'index.html'} ("), capture.get()

@@ -162,3 +162,17 @@ def test_lost_files_are_committed_partitions_whose_bucket_files_are_gone() -> No
     ]
     assert lost_files(committed, files) == {("t", 0): 1635, ("u", 0): 50}
     assert lost_files(committed, [*files, file("u", 0, 0), file("t", 0, 1000)]) == {}
+
+
+def test_the_summary_names_a_bucket_as_it_is_spelled(tmp_path) -> None:
+    """A bucket ``…/w[bold]x`` was printed ``…/wx``: the path was read as rich markup."""
+    from pinlake.bucket.sink import SinkOptions, SinkResult, _print_summary
+    from pinlake.config import Settings
+    from pinlake.console import console
+
+    bucket = tmp_path / "w[bold]x"
+    with console.capture() as capture:
+        _print_summary(
+            Settings(home=tmp_path / "home"), SinkOptions(bucket=bucket), SinkResult(3, 1), "✓"
+        )
+    assert capture.get() == f"✓ sink: 3 records in 1 file → {bucket} (0.0s)\n"

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.markup import escape
+
 from pinlake.bucket import layout
 from pinlake.config import TABLES, Settings
 from pinlake.console import PINLAKE, console, counted, err_console
@@ -567,6 +569,7 @@ def _print_summary(settings: Settings, options: SinkOptions, result: SinkResult,
     bucket = layout.location(options.bucket or settings.bucket_dir)
     console.print(
         f"{mark} sink: {counted(result.records, 'record')} in "
-        f"{counted(result.files, 'file')} → {bucket} "
-        f"({result.seconds:.1f}s)"
+        f"{counted(result.files, 'file')} → {escape(str(bucket))} "
+        f"({result.seconds:.1f}s)",
+        soft_wrap=True,
     )

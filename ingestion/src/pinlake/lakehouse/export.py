@@ -6,6 +6,8 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.markup import escape
+
 from pinlake.config import Settings
 from pinlake.console import console
 from pinlake.errors import PinlakeError
@@ -75,5 +77,5 @@ def export_marts(settings: Settings, options: ExportOptions | None = None) -> Ex
                 writer.writerows(["" if v is None else v for v in row] for row in rows)
             result.rows[name] = len(rows)
             count = f"{len(rows):,} row" + ("" if len(rows) == 1 else "s")
-            console.print(f"[green]✓[/] {path} [dim]({count})[/]", soft_wrap=True)
+            console.print(f"[green]✓[/] {escape(str(path))} [dim]({count})[/]", soft_wrap=True)
     return result

@@ -46,6 +46,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 from pinlake.bucket.layout import (
     BucketAccessError,
     BucketFile,
@@ -726,11 +728,10 @@ def print_land_summary(result: LandResult) -> None:
         first, original = next(iter(sorted(result.files_copied.items())))
         console.print(
             f"[yellow]{len(result.files_copied)} file(s) have the name, size and content of files "
-            "landed "
-            f"from another location, e.g. {first} = {original}: the bucket was copied or "
-            "moved, or another writer delivered the same records under the same offsets (a "
-            "sink and `produce --to bucket` from one source); their records are in raw "
-            "already, not landed again",
+            f"landed from another location, e.g. {escape(first)} = {escape(original)}: the "
+            "bucket was copied or moved, or another writer delivered the same records under the "
+            "same offsets (a sink and `produce --to bucket` from one source); their records are "
+            "in raw already, not landed again",
             soft_wrap=True,
         )
     if result.files_rejected or result.files_rejected_before:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from rich.markup import escape
+
 from pinlake.bucket.layout import count_records, list_files
 from pinlake.bucket.sink import SinkOptions
 from pinlake.config import REPO_ROOT, TABLES, Settings
@@ -154,7 +156,7 @@ def run_demo(
         )
     earlier = any((settings.home / name).exists() for name in _STATE)
     console.print(
-        f"[bold]pinlake demo[/] in {settings.home} "
+        f"[bold]pinlake demo[/] in {escape(str(settings.home))} "
         + ("(previous demo state is reset)" if earlier else "(a new home)"),
         soft_wrap=True,  # a long home path is not cut in the middle
     )
@@ -287,14 +289,14 @@ def print_summary(
     pinlake = command or PINLAKE.command
     serve = "make docs" if command is None else f"{pinlake} dbt docs serve --port 8580"
     console.print(
-        f"marts exported to [bold]{exported.out}[/]\n"
-        f"dbt docs: [bold]{settings.home / 'dbt' / 'target' / 'index.html'}[/] "
+        f"marts exported to [bold]{escape(str(exported.out))}[/]\n"
+        f"dbt docs: [bold]{escape(str(settings.home / 'dbt' / 'target' / 'index.html'))}[/] "
         f"(serve them with `{serve}`)\n"
         f"query the tables yourself: `{pinlake} dbt show --inline "
         "'select * from marts.rpt_users_joined_by_year'`"
     )
     if report is not None:
         console.print(
-            f"report (every mart as a chart, works offline): [bold]{report.path}[/]",
+            f"report (every mart as a chart, works offline): [bold]{escape(str(report.path))}[/]",
             soft_wrap=True,
         )

@@ -231,8 +231,9 @@ def write_report(settings: Settings, options: ReportOptions | None = None) -> Re
     out.mkdir(parents=True, exist_ok=True)
     _write_atomically(result.path, html)
     console.print(
-        f"[green]✓[/] {result.path} [dim]({len(result.charts)} charts, "
-        f"{len(html) / 1e6:.1f} MB, self-contained)[/]"
+        f"[green]✓[/] {escape(str(result.path))} [dim]({len(result.charts)} charts, "
+        f"{len(html) / 1e6:.1f} MB, self-contained)[/]",
+        soft_wrap=True,
     )
     if result.stale:
         console.print(f"[yellow]warning:[/] {escape(result.stale)}", soft_wrap=True)
