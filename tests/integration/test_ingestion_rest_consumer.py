@@ -359,3 +359,48 @@ def test_an_unpaired_surrogate_is_never_a_500(kafka_services, api, group):
     (mine,) = [r for r in got if r["offset"] == first]
     assert mine["value"] == {"ind": 1, "note": "\ud800"}  # the escape, read back as sent
     assert api.delete(path, headers=CTRL).status_code == 204
+
+
+def test_a_seek_right_after_a_manual_assignment_starts_the_partition_there(
+    kafka_services, api, group
+):
+    """A full run's seek, right after a manual assignment, answered 500: librdkafka refuses to
+    seek a partition whose fetcher has not started (``_STATE``), and retried for 5 s it still
+    refused. A manually assigned instance is then assigned again at the offset
+    (``ConsumerRegistry._assign_at``, called here directly too, so that the test does not
+    depend on the moment the fetcher starts); the other partition keeps its position."""
+    from confluent_kafka import TopicPartition
+
+    from pinlake import kafka
+    from pinlake.ingest_api.backend.consumers import ConsumerRegistry
+    from pinlake.ingest_api.backend.watch import BrokerWatch
+
+    pin, user = kafka_services.topic("pin"), kafka_services.topic("user")
+    lows = {t: produce(api, t, [{"value": {"i": i}} for i in range(4)]) for t in (pin, user)}
+    watch = BrokerWatch(kafka.admin(kafka_services))
+    registry = ConsumerRegistry(kafka_services, watch)
+
+    def offsets(name: str, last: dict[str, int]) -> list[tuple[str, int]]:
+        """``(topic, offset)`` read until each topic of ``last`` reached that offset."""
+        got: list[tuple[str, int]] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any((t, o) not in got for t, o in last.items()):
+            got += registry.read(group, name, "json", 0.5, 1 << 20, 1 << 20, lambda r: (r[0], r[4]))
+        return got
+
+    try:
+        name = registry.create(group, "s", "json", auto_offset_reset="earliest")
+        registry.assign(group, name, [(pin, 0), (user, 0)])
+        registry.seek(group, name, [(user, 0, lows[user] + 1)])  # at once: often _STATE
+        got = offsets(name, {t: lows[t] + 3 for t in (pin, user)})
+        assert [o for t, o in got if t == user] == [lows[user] + i for i in (1, 2, 3)]
+        assert [o for t, o in got if t == pin][-4:] == [lows[pin] + i for i in range(4)]
+        # now directly: user at its third record again; pin, read to its end, stays there
+        instance = registry.get(group, name)
+        with registry._locked(instance):
+            ConsumerRegistry._assign_at(instance, TopicPartition(user, 0, lows[user] + 2))
+        again = offsets(name, {user: lows[user] + 3})
+        assert again == [(user, lows[user] + 2), (user, lows[user] + 3)]
+    finally:
+        registry.close()
+        watch.close()

@@ -407,6 +407,14 @@ class ConsumerRegistry:
                 raise IllegalState(f"No current assignment for partition {topic}-{partition}")
 
     def _seek(self, instance: ConsumerInstance, targets: list[tuple[str, int, int]]) -> None:
+        """Move each ``(topic, partition, offset)`` of ``targets`` there. librdkafka's seek
+        refuses (``_STATE``, "Erroneous state") a partition whose fetcher has not started yet,
+        right after its assignment: a manually assigned instance is then assigned again with
+        the offsets given (librdkafka's way to start a partition at an offset; the others at
+        their positions), and a group's partition is tried again for up to 5 s. (A seek
+        retried for 5 s after a manual assignment still failed once, under a full test run,
+        with a 500.) Raises :class:`IllegalState` for a partition not assigned, KafkaFailure
+        when Kafka refuses."""
         self._check_assigned(instance, [(t, p) for t, p, _ in targets])
         for topic, partition, offset in targets:
             tp = TopicPartition(topic, partition, offset)
@@ -416,12 +424,27 @@ class ConsumerRegistry:
                     instance.consumer.seek(tp)
                     break
                 except KafkaException as exc:
-                    # a partition just assigned has no fetcher yet for a moment: _STATE
                     code = exc.args[0].code() if exc.args else None
+                    if code == KafkaError._STATE and instance.mode == "assign":
+                        self._assign_at(instance, tp)
+                        break
                     if code != KafkaError._STATE or time.monotonic() > deadline:
                         raise _failure(exc) from exc
                     time.sleep(0.02)
         instance.drop_pending((t, p) for t, p, _ in targets)
+
+    @staticmethod
+    def _assign_at(instance: ConsumerInstance, target: TopicPartition) -> None:
+        """Assign the instance's manual assignment again: ``target`` at its offset, every other
+        partition at its position (the next record it returns; one not read yet from its
+        committed offset, else per ``auto.offset.reset``). Raises KafkaFailure."""
+        consumer = instance.consumer
+        try:
+            positions = consumer.position(consumer.assignment())
+            key = (target.topic, target.partition)
+            consumer.assign([target if (tp.topic, tp.partition) == key else tp for tp in positions])
+        except KafkaException as exc:
+            raise _failure(exc) from exc
 
     # ---- offsets -----------------------------------------------------------------------------
     def commit(
