@@ -130,6 +130,8 @@ def default_args() -> dict[str, Any]:
 # warehouse it lives in, so downstream DAGs can schedule on them. The ``pinlake`` scheme has no
 # Airflow normaliser, so the URI is stored as written.
 def raw_asset(table: str) -> Asset:
+    """The Airflow asset of ``raw.<table>`` (``pinlake://raw/<table>``): an outlet of the batch
+    DAG's ``land`` task, and for ``stream_<table>`` of the stream DAG's ``stream`` task."""
     return Asset(name=f"pinlake.raw.{table}", uri=f"pinlake://raw/{table}", group="pinlake")
 
 
@@ -140,6 +142,7 @@ def mart_models() -> list[str]:
 
 
 def mart_asset(model: str) -> Asset:
+    """The Airflow asset of the mart ``model`` (``pinlake://marts/<model>``)."""
     return Asset(name=f"pinlake.marts.{model}", uri=f"pinlake://marts/{model}", group="pinlake")
 
 
@@ -208,4 +211,6 @@ def inject_dbt_env(context: Any, operator: Any) -> None:
 
 
 def safe_run_id(run_id: str) -> str:
+    """``run_id`` as a folder or file name: each run of characters other than letters, digits,
+    ``_ . -`` becomes ``_`` (an Airflow run id holds ``:`` and ``+``); ``run`` if none is left."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_") or "run"

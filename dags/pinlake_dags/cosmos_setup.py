@@ -50,6 +50,8 @@ MANIFEST_HINT = (
 
 
 def manifest_available() -> bool:
+    """Whether dbt's manifest (:func:`manifest_path`) exists: Cosmos builds the task groups
+    from it, else the DAG holds :func:`missing_manifest_task`."""
     return manifest_path().is_file()
 
 
@@ -79,6 +81,8 @@ def local_profile_config(target: str):  # noqa: ANN201
 
 
 def databricks_profile_config(conn_id: str = "databricks_default"):  # noqa: ANN201
+    """Cosmos' ``ProfileConfig`` of the ``databricks`` target, from the Airflow connection
+    ``conn_id`` (host, token, ``http_path`` in its extras; ``DatabricksTokenProfileMapping``)."""
     from cosmos import ProfileConfig
     from cosmos.profiles import DatabricksTokenProfileMapping
 
@@ -108,6 +112,8 @@ def dbt_operator_args(pool: str | None) -> dict[str, Any]:
 
 
 def execution_config():  # noqa: ANN201
+    """Cosmos' ``ExecutionConfig``: dbt in the task's process (``dbtRunner``), tests selected
+    cautiously (a model's test task runs the tests of that model alone)."""
     from cosmos import ExecutionConfig
     from cosmos.constants import ExecutionMode, InvocationMode, TestIndirectSelection
 
@@ -125,6 +131,8 @@ def execution_config():  # noqa: ANN201
 
 
 def project_config():  # noqa: ANN201
+    """Cosmos' ``ProjectConfig`` of this repository's dbt project, read from its manifest
+    (:func:`manifest_path`)."""
     from cosmos import ProjectConfig
 
     return ProjectConfig(

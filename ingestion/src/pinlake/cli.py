@@ -220,6 +220,9 @@ UrlOpt = Annotated[
 
 
 class Coordinates(str, Enum):
+    """The SQL type of the source tables' latitude and longitude (``--coordinates``): ``double``
+    (floats) or ``decimal`` (``DECIMAL(10,7)``)."""
+
     double = "double"
     decimal = "decimal"
 
@@ -323,6 +326,9 @@ def source_load(
 
 # ---- producing ----------------------------------------------------------------------------
 class Destination(str, Enum):
+    """Where ``produce`` sends events (``--to``): the topics bucket directly, or the ingestion
+    API (Kafka REST and Kinesis, as the AiCore producers do)."""
+
     bucket = "bucket"
     api = "api"
 
@@ -546,6 +552,9 @@ def demo(
 
 # ---- services (Kafka + ingestion API) -----------------------------------------------------
 class SourceDb(str, Enum):
+    """The source database ``services up`` serves (``--source-db``): SQLite in the home, or a
+    local MariaDB server."""
+
     sqlite = "sqlite"
     mariadb = "mariadb"
 

@@ -239,6 +239,7 @@ class ApiSettings(BaseSettings):
 
     @property
     def url(self) -> str:
+        """The API's base URL, ``http://<host>:<port>``."""
         return f"http://{self.host}:{self.port}"
 
     @property
@@ -352,6 +353,11 @@ SourceDb = Literal["sqlite", "mariadb"]
 
 
 class Settings(BaseSettings):
+    """pinlake's settings: each field from its ``PINLAKE_<NAME>`` environment variable (nested
+    ones ``PINLAKE_<GROUP>__<NAME>``, e.g. ``PINLAKE_API__PORT``), else its default; README's
+    configuration table lists them. Raises pydantic's ValidationError for a value of the
+    wrong type."""
+
     model_config = SettingsConfigDict(
         env_prefix="PINLAKE_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
     )
@@ -516,14 +522,17 @@ class Settings(BaseSettings):
 
     @property
     def warehouse_dir(self) -> Path:
+        """The Spark warehouse (managed tables' files): ``<home>/warehouse``."""
         return self.home / "warehouse"
 
     @property
     def metastore_dir(self) -> Path:
+        """The embedded Hive metastore's folder (Derby): ``<home>/metastore``."""
         return self.home / "metastore"
 
     @property
     def logs_dir(self) -> Path:
+        """Logs of the services and steps: ``<home>/logs``."""
         return self.home / "logs"
 
     @property
@@ -543,6 +552,7 @@ class Settings(BaseSettings):
 
     @property
     def kafka_jars_dir(self) -> Path:
+        """The Kafka broker's jars (``make setup``): ``<jars>/kafka``."""
         return self.jars_dir / "kafka"
 
     def topic(self, table: str) -> str:

@@ -26,6 +26,8 @@ ColumnType = Literal["int", "text", "float", "datetime"]
 
 @dataclass(frozen=True)
 class Column:
+    """A source table's column: its name, type (:data:`ColumnType`) and what it holds."""
+
     name: str
     type: ColumnType
     description: str

@@ -117,6 +117,7 @@ class ApiKeyMiddleware:
         self.key = key.encode()
 
     async def __call__(self, scope, receive, send):
+        """ASGI: refuse an HTTP request to a path that is not open without the key."""
         # (the type first: a lifespan scope has no path, and reading it broke the start-up)
         if scope["type"] == "http" and not _open_path(scope["path"]):
             given = _header(scope, b"x-api-key")
@@ -157,6 +158,7 @@ class SdkPathMiddleware:
         self.stage = stage
 
     async def __call__(self, scope, receive, send):
+        """ASGI: answer an SDK's request to a path but the root; pass anything else on."""
         if scope["type"] == "http" and scope["path"] not in ("/", scope.get("root_path", "") + "/"):
             target = _header(scope, AMZ_TARGET)
             if target is not None:

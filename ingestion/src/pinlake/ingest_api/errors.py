@@ -48,6 +48,7 @@ class ApiError(Exception):
         self.extra = extra
 
     def response(self) -> Response:
+        """The error as its facade answers it (status, body, media type)."""
         raise NotImplementedError
 
 
@@ -55,6 +56,7 @@ class KafkaRestError(ApiError):
     """Kafka REST v2 error: ``{"error_code", "message", **extra}``, ``KAFKA_V2`` media type."""
 
     def response(self) -> Response:
+        """``{"error_code", "message", **extra}`` with ``status``, as ``KAFKA_V2``."""
         body = {"error_code": self.code, "message": self.message, **self.extra}
         return Response(dumps(body), status_code=self.status, media_type=KAFKA_V2)
 
@@ -65,6 +67,8 @@ class KinesisError(ApiError):
     either: botocore the body's ``__type``, the AWS SDK for Java v2 the header first)."""
 
     def response(self) -> Response:
+        """``{"__type", "message", **extra}`` with ``status`` and ``x-amzn-ErrorType``, as
+        ``AMZ_JSON``."""
         body = {"__type": self.code, "message": self.message, **self.extra}
         headers = {"x-amzn-ErrorType": str(self.code)}
         return Response(dumps(body), self.status, headers=headers, media_type=AMZ_JSON)

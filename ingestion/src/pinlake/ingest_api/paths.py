@@ -113,6 +113,8 @@ class PathRulesMiddleware:
         self.stage = stage
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI: pass the request on with its path normalised, the stage and the path the
+        client sent kept in the scope (``STAGE_KEY``, ``CLIENT_PATH_KEY``)."""
         if scope["type"] in ("http", "websocket"):
             root, rest = _split_root(scope["path"], scope.get("root_path", ""))
             normal = root + normalise_path(rest, self.stage)

@@ -291,10 +291,12 @@ class TableTotals:
 
     @property
     def total_records(self) -> int:
+        """Records of every table (quarantined ones included)."""
         return sum(self.records.values())
 
     @property
     def total_quarantined(self) -> int:
+        """Records of every table that went to quarantine."""
         return sum(self.quarantined.values())
 
     def summary_rows(self) -> list[tuple[str, str, str]]:

@@ -395,6 +395,8 @@ class BatchWriter:
         )
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        """``foreachBatch``'s function: write micro-batch ``batch_id`` (idempotent per batch id,
+        Delta's ``txnAppId``/``txnVersion``), then stop the query if a stop was asked."""
         self.writing = True
         try:
             self._write(batch, batch_id)

@@ -121,7 +121,10 @@ def plan_draws(
 class RowSource(Protocol):
     """Where events' rows come from (:class:`pinlake.source.db.SourceReader`)."""
 
-    def fetch(self, table: str, inds: Sequence[int]) -> dict[int, dict]: ...
+    def fetch(self, table: str, inds: Sequence[int]) -> dict[int, dict]:
+        """``{ind: row}`` of the rows of ``table`` (a topic, e.g. ``pin``) among ``inds``; an
+        ind without a row is absent."""
+        ...
 
 
 class EventStream:

@@ -87,6 +87,7 @@ class PartitionLag(NamedTuple):
 
     @property
     def lag(self) -> int:
+        """Records written to the partition that the query has not read (0 when caught up)."""
         return max(0, self.high - self.read_up_to)
 
 

@@ -85,6 +85,8 @@ class KafkaBackend:
                 log.warning("renewing the metadata of %s failed: %s", topic, exc)
 
     def close(self) -> None:
+        """Close the consumer instances, the broker watch, the producer (flushing what it
+        holds) and the reader (API shutdown)."""
         self.consumers.close()
         self.watch.close()
         self.producer.close()

@@ -109,6 +109,7 @@ class PartitionReader:
             return ReadResult(out, low, high)
 
     def close(self) -> None:
+        """Close the reading consumer, if one was made (API shutdown)."""
         with self._lock:
             if self._consumer is not None:
                 self._consumer.close()

@@ -56,5 +56,6 @@ class BrokerWatch:
                 self.down = False
 
     def close(self) -> None:
+        """Stop the probing thread (waits up to 5 s for it)."""
         self._stop.set()
         self._thread.join(timeout=5)
