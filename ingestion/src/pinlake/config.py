@@ -270,18 +270,18 @@ class MariadbSettings(BaseSettings):
         return f"mysql+pymysql://{user}:{password}@127.0.0.1:{self.port}/{database}?charset=utf8mb4"
 
 
-def sqlite_url(path: Path) -> str:
-    """The SQLAlchemy URL of the SQLite file ``path``: ``sqlite:///<path>`` when SQLAlchemy
-    reads that back as ``path``, else the path escaped as a URL's (``%`` as ``%25``, ``?`` as
-    ``%3F``: SQLAlchemy's ``URL.create``). A home ``/tmp/x%41y`` gave ``sqlite:////tmp/x%41y/…``,
-    which SQLAlchemy reads as ``/tmp/xAy/…``: ``source init`` wrote its database outside the
-    home."""
+def sqlite_url(path: Path | str, driver: str = "sqlite") -> str:
+    """The SQLAlchemy URL of the SQLite file ``path`` (``driver``: e.g. ``sqlite+pysqlite``):
+    ``sqlite:///<path>`` when SQLAlchemy reads that back as ``path``, else the path escaped as
+    a URL's (``%`` as ``%25``, ``?`` as ``%3F``: SQLAlchemy's ``URL.create``). A home
+    ``/tmp/x%41y`` gave ``sqlite:////tmp/x%41y/…``, which SQLAlchemy reads as ``/tmp/xAy/…``:
+    ``source init`` wrote its database outside the home."""
     from sqlalchemy.engine import URL, make_url
 
-    readable = f"sqlite:///{path}"
+    readable = f"{driver}:///{path}"
     if make_url(readable).database == str(path):
         return readable
-    return URL.create("sqlite", database=str(path)).render_as_string()
+    return URL.create(driver, database=str(path)).render_as_string()
 
 
 class S3Settings(BaseSettings):

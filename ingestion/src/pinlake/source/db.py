@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from pinlake.config import Settings
+from pinlake.config import Settings, sqlite_url
 from pinlake.console import PINLAKE, console, progress
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.loopback import ports_listening
@@ -137,9 +137,7 @@ def safe_url(url: str | URL) -> str:
     except Exception:  # noqa: BLE001 - only for display
         return str(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and not parsed.query:
-        readable = f"{parsed.drivername}:///{parsed.database}"
-        if make_url(readable).database == parsed.database:
-            return readable
+        return sqlite_url(parsed.database, parsed.drivername)
     return parsed.render_as_string(hide_password=True)
 
 
