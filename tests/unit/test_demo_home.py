@@ -9,7 +9,7 @@ import pytest
 
 from pinlake.cli import main
 from pinlake.config import Settings
-from pinlake.pipeline.demo import DEMO_MARKER, data_not_made_by_a_demo
+from pinlake.pipeline.demo import DEMO_MARKER, data_not_made_by_a_demo, foreign_entries
 
 
 def test_a_home_with_data_no_demo_made_is_refused_and_kept(tmp_path, capsys):
@@ -30,6 +30,29 @@ def test_a_home_with_data_no_demo_made_is_refused_and_kept(tmp_path, capsys):
     assert (home / "source.db").exists()
 
 
+@pytest.mark.parametrize("reset", [False, True])
+def test_a_folder_holding_what_pinlake_did_not_make_is_refused_untouched(
+    tmp_path, capsys, reset: bool
+) -> None:
+    """helper-91: ``pinlake --home /etc demo`` wrote source.db, bucket/, warehouse/, … and the
+    demo's marker into /etc; a folder of a user's notes and report was taken as a home too."""
+    home = tmp_path / "etc"
+    home.mkdir()
+    for name in ("passwd", "notes.txt", "hosts", "a", "b", "c"):
+        (home / name).write_text("x")
+    (home / "report").mkdir()  # a name pinlake makes: not named
+    before = sorted(p.name for p in home.iterdir())
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(home), "demo", *(["--reset"] if reset else [])])
+
+    assert exit_info.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{home} is no pinlake home: it holds a, b, c, hosts, notes.txt and 1 more," in err
+    assert "run the demo in a new or empty folder" in err
+    assert sorted(p.name for p in home.iterdir()) == before
+
+
 def test_a_new_home_and_a_demos_home_are_the_demos_to_reset(tmp_path):
     new = Settings(home=tmp_path / "new")
     new.ensure_dirs()  # the empty folders the settings make are no data
@@ -40,6 +63,12 @@ def test_a_new_home_and_a_demos_home_are_the_demos_to_reset(tmp_path):
     assert data_not_made_by_a_demo(demo) == ["bucket"]
     (demo.home / DEMO_MARKER).write_text("made by pinlake demo\n")
     assert data_not_made_by_a_demo(demo) == []
+    # a home of pinlake's (services, logs, a report, Airflow's state) is one; a demo's is too
+    for name in ("run", "logs", "tmp", "report", "airflow", "thrift", "kafka", "checkpoints"):
+        (new.home / name).mkdir(exist_ok=True)
+    assert foreign_entries(new) == [] and foreign_entries(Settings(home=tmp_path / "no")) == []
+    (demo.home / "mine.txt").write_text("x")
+    assert foreign_entries(demo) == []
 
 
 def test_the_closing_lines_name_the_home_unless_it_is_the_default(tmp_path, monkeypatch) -> None:

@@ -105,6 +105,26 @@ def data_not_made_by_a_demo(settings: Settings) -> list[str]:
     return found
 
 
+#: What pinlake makes at a home's root besides :data:`_STATE` (the services' folders, logs, the
+#: run folder, the report, ``make airflow``'s state): a folder holding anything else is not a
+#: home of pinlake's.
+_HOME_ENTRIES = frozenset(
+    {name.split("/")[0] for name in _STATE}
+    | {"run", "logs", "tmp", "report", "airflow", "thrift", "spark-cluster", "mariadb", DEMO_MARKER}
+)
+
+
+def foreign_entries(settings: Settings) -> list[str]:
+    """The entries at ``settings.home``'s root that pinlake does not make (:data:`_HOME_ENTRIES`),
+    sorted: the demo writes its folders beside them and deletes its own later without asking
+    (``pinlake --home /etc demo`` wrote eight entries into ``/etc``: helper-91). ``[]`` for a
+    new or empty folder, a pinlake home and a demo's home."""
+    home = settings.home
+    if not home.is_dir() or (home / DEMO_MARKER).exists():
+        return []
+    return sorted(entry.name for entry in home.iterdir() if entry.name not in _HOME_ENTRIES)
+
+
 def reset_state(settings: Settings) -> None:
     """Stop this home's services if they run, then remove the generated state of a previous run
     in it (never anything else)."""
@@ -144,9 +164,17 @@ def run_demo(
     documented answers, the record counts per path and stage, and the time per stage. Returns
     that time: ``{stage: wall seconds}`` in run order (the stage names the summary shows).
 
-    Raises :class:`UsageError` before touching anything when the home holds data no demo made
-    (:func:`data_not_made_by_a_demo`: a working ``PINLAKE_HOME`` of the pieces' commands)
-    unless ``reset``; a trial's exported home lost its tables, bucket and exports to a demo."""
+    Raises :class:`UsageError` before touching anything when the home holds what pinlake did
+    not make (:func:`foreign_entries`), or data no demo made (:func:`data_not_made_by_a_demo`:
+    a working ``PINLAKE_HOME`` of the pieces' commands) unless ``reset``; a trial's exported
+    home lost its tables, bucket and exports to a demo."""
+    if others := foreign_entries(settings):
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise UsageError(
+            f"{settings.home} is no pinlake home: it holds {shown}, which pinlake did not make, "
+            "and the demo writes its folders beside them (and deletes them in a later demo): "
+            f"run the demo in a new or empty folder (`{PINLAKE.at('DIR')} demo`, or PINLAKE_HOME)"
+        )
     foreign = [] if reset else data_not_made_by_a_demo(settings)
     if foreign:
         raise UsageError(
