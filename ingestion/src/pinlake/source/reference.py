@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -35,21 +36,40 @@ _WHOLE = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
+#: The range of the source tables' ``int`` columns: SQL ``INT`` (32-bit signed: MariaDB's, the
+#: original RDS MySQL's); SQLite's are wider.
+INT_RANGE = range(-(2**31), 2**31)
+
+
 def _whole(text: str) -> int:
     """An ``int`` column's value: digits with an optional sign (Python's int() also took
-    ``1_000`` and blanks around it). Raises ValueError saying what it is not."""
+    ``1_000`` and blanks around it), in :data:`INT_RANGE`. Raises ValueError saying what it is
+    not."""
     if not _WHOLE.fullmatch(text):
         raise ValueError("is not a whole number")
-    return int(text)
+    return _in_int_range(int(text))
+
+
+def _in_int_range(value: int) -> int:
+    """``value`` if the source tables' ``int`` columns hold it (:data:`INT_RANGE`); a larger
+    one failed the load with a traceback (SQLite's ``OverflowError``: helper-91). Raises
+    ValueError."""
+    if value not in INT_RANGE:
+        raise ValueError(f"is out of range (a 32-bit INT: {INT_RANGE[0]:,} to {INT_RANGE[-1]:,})")
+    return value
 
 
 def _decimal(text: str) -> float:
-    """A ``float`` column's value: a decimal number, an exponent allowed (float() also took
-    ``nan``, ``inf`` and ``1_0``; SQLite stores NaN as NULL, MariaDB refuses it). Raises
-    ValueError saying what it is not."""
+    """A ``float`` column's value: a decimal number, an exponent allowed, within a double's
+    range (float() also took ``nan``, ``inf`` and ``1_0``, and ``1e400`` became infinity;
+    SQLite stores NaN as NULL, MariaDB refuses it, and the producer wrote infinity as null:
+    helper-91). Raises ValueError saying what it is not."""
     if not _DECIMAL.fullmatch(text):
         raise ValueError("is not a decimal number")
-    return float(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("is out of a double's range")
+    return value
 
 
 def _timestamp(text: str) -> datetime:
@@ -144,10 +164,16 @@ def read_jsonl(path: Path, topic: str = "pin") -> Iterator[dict]:
                 raise PinlakeError(f"{path}:{line}: keys are not {','.join(names)}")
             for column in columns:
                 value = obj[column.name]
-                if column.type == "int" and (type(value) is not int):  # JSON true is no int
+                if column.type != "int":
+                    continue
+                try:
+                    if type(value) is not int:  # JSON true is no int
+                        raise ValueError("is not a whole number")
+                    _in_int_range(value)
+                except ValueError as exc:
                     raise PinlakeError(
-                        f"{path}:{line}: {column.name} {json.dumps(value)} is not a whole number"
-                    )
+                        f"{path}:{line}: {column.name} {json.dumps(value)} {exc}"
+                    ) from None
             yield _once(path, line, topic, {name: obj[name] for name in names}, seen)
 
 
