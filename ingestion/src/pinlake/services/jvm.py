@@ -1,5 +1,6 @@
 """The ``java`` command line of the JVMs pinlake starts itself: the Kafka nodes and their storage
-tool, the metastore's Derby network server, its ij and schema tools.
+tool, the metastore's Derby network server, its ij and schema tools; and the ``.properties`` files
+they read (:func:`properties_value`).
 
 Spark's JVMs are started by Spark's own launchers and take the same options another way: the
 driver and executors through ``spark.driver/executor.extraJavaOptions``
@@ -29,3 +30,25 @@ def java(settings: Settings, needed_by: str) -> list[str]:
         where = f"in JAVA_HOME={home} (bin/java)" if home else "on PATH"
         raise PinlakeError(f"java not found {where} ({needed_by} needs Java 17+)")
     return [str(found), *shlex.split(settings.jvm_options)]
+
+
+def properties_value(value: str) -> str:
+    """``value`` as a value of a Java ``.properties`` file (``java.util.Properties.load``: the
+    file is read as ISO-8859-1, ``\\`` starts an escape): a backslash doubled, a leading blank,
+    line breaks and tabs escaped, and every character outside printable ASCII written as
+    ``\\uXXXX`` (UTF-16 code units). A home ``…/x é/`` in ``server.properties`` was read as
+    ``…/x Ã©/``: Kafka kept its data in a folder beside the home (helper-91)."""
+    out = []
+    for i, ch in enumerate(value):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch in "\n\r\t\f":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f"}[ch])
+        elif ch == " " and i == 0:
+            out.append("\\ ")
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            units = ch.encode("utf-16-be")
+            out.extend(f"\\u{units[j] << 8 | units[j + 1]:04x}" for j in range(0, len(units), 2))
+    return "".join(out)

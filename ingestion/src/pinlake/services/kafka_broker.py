@@ -164,7 +164,7 @@ def server_properties(settings: Settings, node: Node | None = None) -> str:
     }
     if n > 1:
         lines.update(FAILOVER)
-    return "".join(f"{k}={v}\n" for k, v in lines.items())
+    return "".join(f"{k}={jvm.properties_value(v)}\n" for k, v in lines.items())
 
 
 def _classpath(settings: Settings) -> str:
@@ -264,7 +264,8 @@ def prepare(settings: Settings) -> dict[int, Path]:
     props: dict[int, Path] = {}
     for node in cluster:
         node.dir.mkdir(parents=True, exist_ok=True)
-        (node.dir / "log4j2.properties").write_text(LOG4J2.format(log=server_log(settings, node)))
+        log = jvm.properties_value(str(server_log(settings, node)))
+        (node.dir / "log4j2.properties").write_text(LOG4J2.format(log=log))
         props[node.id] = node.dir / "server.properties"
         props[node.id].write_text(server_properties(settings, node))
     todo = [n for n in cluster if not (n.dir / "data" / "meta.properties").exists()]

@@ -216,7 +216,7 @@ def _orm_schema(settings: Settings, database: Path, execute: bool) -> Path:
     props.write_text(
         "javax.jdo.PersistenceManagerFactoryClass="
         "org.datanucleus.api.jdo.JDOPersistenceManagerFactory\n"
-        f"javax.jdo.option.ConnectionURL={_embedded(database)}\n"
+        f"javax.jdo.option.ConnectionURL={jvm.properties_value(_embedded(database))}\n"
         "javax.jdo.option.ConnectionDriverName=org.apache.derby.jdbc.EmbeddedDriver\n"
         # Hive 2.3's own DataNucleus settings (HiveConf defaults), so names match its client's
         "datanucleus.identifierFactory=datanucleus1\n"
