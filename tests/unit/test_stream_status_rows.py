@@ -69,7 +69,21 @@ def test_a_query_that_starts_is_starting_not_the_last_querys_state(tmp_path):
     assert stream_process.state(settings, kafka_answers=False)["state"] == "running"
     # and a query that is gone is not starting: its last state, or ended without services down
     process.pid_file(settings.run_dir, "stream").unlink()
+    status_path(settings).write_text(json.dumps({"pid": _ended_pid(), "state": "running"}))
     assert stream_process.state(settings, kafka_answers=False)["state"] == process.ENDED
+    # until `services down` (helper-91: after it, and after up and down again, it still was)
+    stream_process.stop(settings)
+    settled = stream_process.state(settings, kafka_answers=False)
+    assert (settled["state"], settled["running"]) == ("stopped", False)
+
+
+def _ended_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def test_a_rows_rates_are_its_micro_batchs_not_an_idle_triggers(tmp_path):

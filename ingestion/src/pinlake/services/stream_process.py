@@ -8,6 +8,7 @@ the offset the query has read up to).
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any, NamedTuple
 
@@ -49,6 +50,7 @@ def start(settings: Settings, trigger_seconds: float = 1.0, warm_up: bool = True
     pid_ = process.read_pid(settings.run_dir, NAME)
     if pid_ is not None:
         return pid_
+    settle_ended(settings)  # the query to start writes its own state; until then, not "ended"
     env = session_env(settings)
     if settings.spark_master is None:  # never the home's cluster (see above)
         env["PINLAKE_SPARK_MASTER"] = LOCAL_MASTER
@@ -68,8 +70,31 @@ def start(settings: Settings, trigger_seconds: float = 1.0, warm_up: bool = True
 
 def stop(settings: Settings, timeout: float = STOP_TIMEOUT) -> bool:
     """Stop the query gracefully (SIGTERM to the service only; SIGKILL after ``timeout`` s);
-    True if it was running."""
-    return process.stop(settings.run_dir, NAME, timeout=timeout, root_first=True)
+    True if it was running. A state left by a query whose process ended without writing its
+    last one (:func:`settle_ended`) is settled too."""
+    stopped = process.stop(settings.run_dir, NAME, timeout=timeout, root_first=True)
+    settle_ended(settings)
+    return stopped
+
+
+def settle_ended(settings: Settings) -> None:
+    """Mark ``stopped`` the state of a query whose process ended (killed, crashed) while its
+    state said ``running``: ``services status`` shows such a query ``down (ended without
+    services down)`` until ``services down`` or a new query (README), and showed it so after
+    both (helper-91). Its counts and last micro-batches are kept. A query that runs, in the
+    services or in a terminal, is left alone."""
+    from pinlake.lakehouse.stream import status_path
+
+    status = read_status(settings)
+    if not status or status.get("state") != "running" or pid(settings) is not None:
+        return
+    if _foreground(status.get("pid")):
+        return
+    status["state"] = "stopped"
+    path = status_path(settings)
+    tmp = path.with_name(path.name + ".settled.tmp")
+    tmp.write_text(json.dumps(status, default=str))
+    tmp.replace(path)
 
 
 def pid(settings: Settings) -> int | None:
