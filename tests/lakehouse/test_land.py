@@ -247,7 +247,7 @@ def test_land_is_incremental_and_idempotent(
         return spark.sql("select * from raw._loaded_files where file_path is null").count()
 
     bucket = tmp_path / "bucket"
-    write_bucket_file(bucket, "pinterest.geo", 0, [GEO, {**GEO, "ind": 1}])
+    landed = write_bucket_file(bucket, "pinterest.geo", 0, [GEO, {**GEO, "ind": 1}])
     first = land_bucket(spark_settings, LandOptions(bucket))
     starts = start_rows()
     again = land_bucket(spark_settings, LandOptions(bucket))
@@ -261,6 +261,21 @@ def test_land_is_incremental_and_idempotent(
     assert (again.files_found, again.files_landed, again.total_records) == (1, 0, 0)
     assert (third.files_found, third.files_landed, third.records["geo"]) == (2, 1, 1)
     assert [r["ind"] for r in _rows(spark, "raw.geo", bucket)] == [7528, 1, 2]
+    assert first.files_changed == again.files_changed == third.files_changed == {}
+
+    # a record appended to a landed file is not landed, and the summary says so (helper-91:
+    # nothing was said); bucket files are written once
+    size = landed.stat().st_size
+    with landed.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({**GEO, "ind": 3}) + "\n")
+    fourth = land_bucket(spark_settings, LandOptions(bucket))
+    assert fourth.files_changed == {str(landed): (size, landed.stat().st_size)}
+    assert (fourth.files_landed, fourth.total_records) == (0, 0)
+    assert [r["ind"] for r in _rows(spark, "raw.geo", bucket)] == [7528, 1, 2]
+    with console.capture() as capture:
+        print_land_summary(fourth)
+    shown = " ".join(capture.get().split())
+    assert f"1 file(s) landed before changed since, e.g. {landed} ({size:,} bytes landed" in shown
 
 
 def _crashed_load(spark, path: Path, load_id: str) -> None:

@@ -102,7 +102,11 @@ class LandResult(records.TableTotals):
     before from another location (the bucket moved, e.g. from a folder to S3): recorded, not
     landed again (:func:`copy_candidates`, then the content hashes).
     ``files_found = files_landed + files_rejected + files_copied + files_seen_before``;
-    ``files_empty`` are the landed files that held no record and no bad line (paths, sorted)."""
+    ``files_empty`` are the landed files that held no record and no bad line (paths, sorted).
+    ``files_changed`` (``{path: (size landed, size now)}``, bytes) are files seen before whose
+    size changed since they were landed: bucket files are written once, so a change is not
+    landed, and the summary says so (helper-91: a record appended to a landed file was skipped
+    without a word). A change of the same size is not seen."""
 
     files_found: int = 0
     files_landed: int = 0
@@ -111,6 +115,7 @@ class LandResult(records.TableTotals):
     files_copied: dict[str, str] = field(default_factory=dict)
     files_seen_before: int = 0
     files_rejected_before: int = 0
+    files_changed: dict[str, tuple[int, int]] = field(default_factory=dict)
     files_not_read: dict[str, str] = field(default_factory=dict)
     records: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
     quarantined: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
@@ -263,6 +268,8 @@ class Manifest:
     files: dict[str, str | None]
     unfinished: set[str]
     landed: dict[FileKey, list[tuple[str, int | None, int | None]]] = field(default_factory=dict)
+    #: ``{file_path: size in bytes}`` of the files landed with their size recorded
+    sizes: dict[str, int] = field(default_factory=dict)
 
 
 def copy_candidates(found: BucketFile, manifest: Manifest) -> list[tuple[str, int]]:
@@ -316,6 +323,7 @@ def _read_manifest(spark: SparkSession) -> Manifest:
         column("content_hash", "long"),
     )
     files: dict[str, str | None] = {}
+    sizes: dict[str, int] = {}
     landed: dict[FileKey, list[tuple[str, int | None, int | None]]] = {}
     started, finished = set(), set()
     for path, why, load_id, size, digest in manifest.select(*columns).collect():
@@ -324,10 +332,12 @@ def _read_manifest(spark: SparkSession) -> Manifest:
             continue
         files[path] = why
         finished.add(load_id)
+        if why is None and size is not None:
+            sizes[path] = size
         parsed = parse_file_name(path.rsplit("/", 1)[-1]) if why is None else None
         if parsed is not None:
             landed.setdefault(parsed, []).append((path, size, digest))
-    return Manifest(files, started - finished, landed)
+    return Manifest(files, started - finished, landed, sizes)
 
 
 def _remove_loads(spark: SparkSession, load_ids: set[str]) -> None:
@@ -434,6 +444,9 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                 if str(f.path) in seen:
                     result.files_seen_before += 1
                     result.files_rejected_before += seen[str(f.path)] is not None
+                    was = manifest.sizes.get(str(f.path))
+                    if was is not None and f.size is not None and f.size != was:
+                        result.files_changed[str(f.path)] = (was, f.size)
         # a file named like one landed from elsewhere, of its size: a copy if its content is
         candidates = {
             str(f.path): (f, landed)
@@ -723,6 +736,15 @@ def print_land_summary(result: LandResult) -> None:
                 ["file", "problem"],
                 sorted(result.files_rejected.items()),
             )
+        )
+    if result.files_changed:
+        path, (was, now) = next(iter(sorted(result.files_changed.items())))
+        console.print(
+            f"[yellow]{len(result.files_changed)} file(s) landed before changed since, e.g. "
+            f"{escape(path)} ({was:,} bytes landed, {now:,} now): bucket files are written "
+            "once, so what changed is not landed (what was landed stays in raw); write new "
+            "records as new files (`pinlake sink`, `produce --to bucket`)",
+            soft_wrap=True,
         )
     if result.files_copied:
         first, original = next(iter(sorted(result.files_copied.items())))
