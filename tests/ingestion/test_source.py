@@ -123,38 +123,47 @@ def test_cli_source_init_and_load(home, aicore_dir, capsys):
     assert run_cli(["source", "load", str(aicore_dir), "--force"]) == 0
 
 
-@pytest.mark.parametrize("folder", ["x%41y", "a b%c", "q?r#s", "é@t", "w[bold]x"])
-def test_the_home_source_database_is_in_the_home_whatever_its_path_holds(
-    tmp_path, monkeypatch, capsys, folder: str
+@pytest.mark.parametrize(
+    ("folder", "by_url"),
+    [("x%41y", False), ("a b%c", False), ("r#s", False), ("é@t", False)]
+    # a folder no home can be (Spark's paths), given as the database's URL
+    + [("q?r", True), ("w[bold]x", True)],
+)
+def test_the_source_database_is_where_its_path_says_whatever_the_path_holds(
+    tmp_path, monkeypatch, capsys, folder: str, by_url: bool
 ) -> None:
     """helper-90: a home ``…/x%41y/h`` made ``sqlite:///…/x%41y/h/source.db``, which SQLAlchemy
     reads as ``…/xAy/h/source.db``: ``source init`` wrote outside the home. A home in ``a b%c``
-    was printed as ``a b%25c``. The database is the home's, and the line names a URL that
-    SQLAlchemy reads as that file, in one line (a long one was wrapped inside the path) and
+    was printed as ``a b%25c``. The database is where it should be, and the line names a URL
+    that SQLAlchemy reads as that file, in one line (a long one was wrapped inside the path) and
     not read as markup (``[bold]``)."""
     from rich.console import Console
     from sqlalchemy.engine import make_url
 
     import pinlake.source.db
+    from pinlake.config import sqlite_url
 
-    home = tmp_path / folder / "h"
+    home = tmp_path / "home" if by_url else tmp_path / folder / "h"
+    database = tmp_path / folder / "source.db" if by_url else home / "source.db"
+    database.parent.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("PINLAKE_HOME", str(home))
     # as on a narrow terminal (pinlake's console does not wrap a pipe's lines)
     monkeypatch.setattr(pinlake.source.db, "console", Console(width=40, emoji=False))
     monkeypatch.delenv("PINLAKE_SOURCE_URL", raising=False)
     get_settings.cache_clear()
+    url = ["--url", sqlite_url(database)] if by_url else []
     try:
-        assert run_cli(["source", "init", "--rows", "5"]) == 0
+        assert run_cli(["source", "init", "--rows", "5", *url]) == 0
     finally:
         get_settings.cache_clear()
-    database = home / "source.db"
     assert [p for p in tmp_path.rglob("source.db")] == [database]
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("✓ source ")]
     shown = line.removeprefix("✓ source ").split(": pinterest_data")[0]
     assert make_url(shown).database == str(database)
     if "%41" not in folder and "?" not in folder:  # as the file system spells it
         assert shown == f"sqlite:///{database}"
-    assert make_url(Settings(home=home).source_db_url).database == str(database)
+    if not by_url:
+        assert make_url(Settings(home=home).source_db_url).database == str(database)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import subprocess
 import sys
 
@@ -305,14 +306,20 @@ def test_emoji_codes_and_markup_in_a_path_are_printed_as_they_are(tmp_path, caps
     that does not exist. The same for a record's text quoted in an error."""
     from pinlake.console import PINLAKE, console, err_console
 
-    home = tmp_path / "w[bold]x:x:y" / "h"
-    home.parent.mkdir()
+    home = tmp_path / "w[bold]x:x:y" / "h"  # refused by every command since (helper-91)
     with pytest.raises(SystemExit) as exit_info:
         main(["--home", str(home), "land"])
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert f"bucket {home / 'bucket'} does not exist" in err, err
-    assert f"`{PINLAKE.at(home)} source init`" in err and "❌" not in err, err
+    assert f"the home (--home, PINLAKE_HOME) {home} holds" in err and "❌" not in err, err
+    # a path in a hint's command to paste: report's exports folder
+    exports = tmp_path / "e[bold]x:x:y"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path / "h"), "report", "--exports", str(exports)])
+    assert exit_info.value.code == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"`{PINLAKE.at(tmp_path / 'h')} export --out {shlex.quote(str(exports))}`" in err, err
+    assert "❌" not in err, err
     for shown in (console, err_console):
         with shown.capture() as captured:
             shown.print("[bold]status[/] :x: :thumbs_up:")

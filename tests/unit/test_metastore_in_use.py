@@ -296,27 +296,28 @@ def test_a_home_spark_cannot_use_is_refused_before_its_jvm_starts(
         with pytest.raises(SparkSetupError):
             dbt.run_dbt(settings, dbt.DbtCommand(args))
     assert started == []
-    for args in (["source", "init", "--rows", "5"], ["produce", "--to", "bucket", "--events", "5"]):
+    # every command refuses it at once, the first one too (helper-91: `source init` and
+    # `produce` filled it, then `land` refused it)
+    for args in (["source", "init", "--rows", "5"], ["produce", "--to", "bucket"], ["land"]):
         with pytest.raises(SystemExit) as done:
             main(["--home", str(home), *args])
-        assert done.value.code in (0, None), capsys.readouterr()
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as done:
-        main(["--home", str(home), "land"])
-    err = capsys.readouterr().err.strip()
-    assert done.value.code == 1 and err.startswith(f"error: the home (--home, PINLAKE_HOME) {home}")
-    assert len(err.splitlines()) == 1, err
+        err = capsys.readouterr().err.strip()
+        assert done.value.code == 2, (args, err)
+        assert err.startswith(f"error: the home (--home, PINLAKE_HOME) {home} holds '"), err
+        assert len(err.splitlines()) == 1, err
+    assert not home.exists()
     bucket = tmp_path / "b:u" / "bucket"  # a good home, a --bucket Spark cannot read
     ok_home = tmp_path / "home"
-    for args in (
-        ["source", "init", "--rows", "5"],
-        ["produce", "--to", "bucket", "--events", "5", "--bucket", str(bucket)],
-    ):
-        with pytest.raises(SystemExit) as done:
-            main(["--home", str(ok_home), *args])
-        assert done.value.code in (0, None), capsys.readouterr()
-    capsys.readouterr()
     with pytest.raises(SystemExit) as done:
-        main(["--home", str(ok_home), "land", "--bucket", str(bucket)])
-    err = capsys.readouterr().err.strip()
-    assert done.value.code == 1 and err.startswith(f"error: the bucket {bucket} holds ':'"), err
+        main(["--home", str(ok_home), "source", "init", "--rows", "5"])
+    assert done.value.code in (0, None), capsys.readouterr()
+    capsys.readouterr()
+    # the writers refuse it before writing (the sink before it dials Kafka), and land too
+    for args in (["produce", "--to", "bucket", "--events", "5"], ["sink", "--once"], ["land"]):
+        if args == ["land"]:
+            assert not bucket.exists()
+            bucket.mkdir(parents=True)  # one made otherwise: land reads none of it
+        with pytest.raises(SystemExit) as done:
+            main(["--home", str(ok_home), *args, "--bucket", str(bucket)])
+        err = capsys.readouterr().err.strip()
+        assert done.value.code == 1 and err.startswith(f"error: the bucket {bucket} holds ':'"), err

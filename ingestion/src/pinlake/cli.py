@@ -287,6 +287,12 @@ def _main(
             f"cannot use {chosen} as the pinlake home: exists and is not a folder "
             "(choose another with --home or PINLAKE_HOME)"
         )
+    # a home Spark cannot use: refused by the first command, not by `land` after `source init`
+    # and `produce` had filled it (helper-91)
+    from pinlake.location import HOME_FORBIDDEN, HOME_NAMED, spark_path_problem
+
+    if problem := spark_path_problem(chosen.expanduser().absolute(), HOME_NAMED, HOME_FORBIDDEN):
+        raise UsageError(problem)
 
 
 def _step(options: object) -> object:

@@ -166,3 +166,37 @@ def aws_key_pair(environ: Mapping[str, str]) -> tuple[str, str] | None:
     boto3's chain takes first, before any profile), else None."""
     key, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
     return (key, secret) if key and secret else None
+
+
+#: What a folder that Spark is given cannot hold: ``:`` (Hadoop reads a path's text before it
+#: as a URI scheme, and Derby the embedded metastore's as a subprotocol) and the characters
+#: Hadoop expands as a file pattern when it lists files (``* ? [ ] { } \``).
+SPARK_PATH_FORBIDDEN = ":*?[]{}\\"
+
+#: What a home's path cannot hold: :data:`SPARK_PATH_FORBIDDEN` (its warehouse, metastore and
+#: checkpoints are Spark's), and ``;``, which the embedded metastore's Derby URL
+#: (``jdbc:derby:;databaseName=<home>/metastore/metastore_db;create=true``) reads as the start
+#: of its next attribute: a home ``…/a;b/h`` took ``source init`` and ``produce``, then ``land``
+#: failed on the metastore ("Unable to instantiate SessionHiveMetaStoreClient").
+HOME_FORBIDDEN = SPARK_PATH_FORBIDDEN + ";"
+
+#: How a home is named in :func:`spark_path_problem`'s line.
+HOME_NAMED = "the home (--home, PINLAKE_HOME)"
+
+
+def spark_path_problem(path: Path, what: str, forbidden: str = SPARK_PATH_FORBIDDEN) -> str | None:
+    """The one-line refusal of ``path`` (``what`` names it, e.g. ``the bucket``) when it holds
+    a character of ``forbidden`` (:data:`SPARK_PATH_FORBIDDEN`, :data:`HOME_FORBIDDEN` for a
+    home); None when it holds none. The one rule of what pinlake's Spark can read: the CLI
+    refuses such a home for every command, the producer and the sink such a local bucket
+    before writing to it (helper-91: they wrote what ``land`` then refused), and Spark's
+    session, dbt's local target and ``land`` both (:func:`pinlake.spark.check_spark_path`)."""
+    held = sorted({c for c in str(path) if c in forbidden})
+    if not held:
+        return None
+    return (
+        f"{what} {path} holds {', '.join(repr(c) for c in held)}, which the paths Spark is "
+        "given cannot hold (Hadoop reads ':' as the end of a URI scheme, * ? [ ] { } \\ as a "
+        "file pattern; the metastore's Derby URL ';' as its next attribute): choose a folder "
+        "without them"
+    )

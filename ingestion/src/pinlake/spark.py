@@ -54,7 +54,16 @@ from pinlake.blank_free import blank_free_path
 from pinlake.config import Settings, get_settings, java_executable, spark_home
 from pinlake.console import PINLAKE
 from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError, causes
-from pinlake.location import aws_file, aws_key_pair, aws_profile_check, s3_endpoint
+from pinlake.location import (
+    HOME_FORBIDDEN,
+    HOME_NAMED,
+    SPARK_PATH_FORBIDDEN,
+    aws_file,
+    aws_key_pair,
+    aws_profile_check,
+    s3_endpoint,
+    spark_path_problem,
+)
 from pinlake.loopback import no_proxy_env
 
 if TYPE_CHECKING:
@@ -1092,44 +1101,22 @@ def _metastore_in_use(settings: Settings, holders: list[str]) -> SparkSetupError
 METASTORE_GRACE = 30.0
 
 
-#: What a folder that Spark is given cannot hold: ``:`` (Hadoop reads a path's text before it
-#: as a URI scheme, and Derby the embedded metastore's as a subprotocol) and the characters
-#: Hadoop expands as a file pattern when it lists files (``* ? [ ] { } \``).
-SPARK_PATH_FORBIDDEN = ":*?[]{}\\"
-
-
-#: What a home's path cannot hold besides :data:`SPARK_PATH_FORBIDDEN`: Derby's URL
-#: (``jdbc:derby:;databaseName=<home>/metastore/metastore_db;create=true``) reads ``;`` as the
-#: start of its next attribute, so a home ``…/a;b/h`` took ``source init`` and ``produce``,
-#: then ``land`` failed on the metastore ("Unable to instantiate SessionHiveMetaStoreClient").
-HOME_FORBIDDEN = ";"
-
-
 def check_spark_path(path: Path, what: str, forbidden: str = SPARK_PATH_FORBIDDEN) -> None:
     """Raise :class:`SparkSetupError` (one line, before any JVM starts) when ``path`` holds a
-    character of ``forbidden`` (:data:`SPARK_PATH_FORBIDDEN`). A home ``…/w[bold]x:x:y/h``
-    took ``source init`` and ``produce``, then ``land`` failed on the metastore ("Unable to
-    instantiate SessionHiveMetaStoreClient"), and ``…/w[bold]x/h`` with a Python traceback and
-    about 590 lines of Hadoop's usage text (helper-89). ``what``: how the line names ``path``."""
-    held = sorted({c for c in str(path) if c in forbidden})
-    if held:
-        raise SparkSetupError(
-            f"{what} {path} holds {', '.join(repr(c) for c in held)}, which the paths Spark is "
-            "given cannot hold (Hadoop reads ':' as the end of a URI scheme, * ? [ ] { } \\ as "
-            "a file pattern; the metastore's Derby URL ';' as its next attribute): choose a "
-            "folder without them"
-        )
+    character of ``forbidden`` (:func:`pinlake.location.spark_path_problem`). A home
+    ``…/w[bold]x:x:y/h`` took ``source init`` and ``produce``, then ``land`` failed on the
+    metastore ("Unable to instantiate SessionHiveMetaStoreClient"), and ``…/w[bold]x/h`` with a
+    Python traceback and about 590 lines of Hadoop's usage text (helper-89). ``what``: how the
+    line names ``path``."""
+    if problem := spark_path_problem(path, what, forbidden):
+        raise SparkSetupError(problem)
 
 
 def check_spark_home(settings: Settings) -> None:
     """:func:`check_spark_path` of the home (its warehouse, metastore and checkpoints are
     there), :data:`HOME_FORBIDDEN` too: :func:`get_spark`, ``pinlake dbt`` on the ``local``
     target, ``land``."""
-    check_spark_path(
-        settings.home.absolute(),
-        "the home (--home, PINLAKE_HOME)",
-        SPARK_PATH_FORBIDDEN + HOME_FORBIDDEN,
-    )
+    check_spark_path(settings.home.absolute(), HOME_NAMED, HOME_FORBIDDEN)
 
 
 def check_metastore_free(settings: Settings) -> None:

@@ -59,7 +59,7 @@ from typing import Any, BinaryIO
 import psutil
 
 from pinlake.console import PINLAKE
-from pinlake.errors import one_line
+from pinlake.errors import PinlakeError, one_line
 from pinlake.location import (  # noqa: F401
     AWS_FILES,
     S3_SCHEMES,
@@ -68,6 +68,7 @@ from pinlake.location import (  # noqa: F401
     aws_profile_check,
     location,
     s3_endpoint,
+    spark_path_problem,
     spark_uri,
 )
 
@@ -607,6 +608,16 @@ WRITER_FILE = "_pinlake_writer.json"
 #: ``produce --to bucket`` by its own count, so each would take the other's names.
 SINK = "sink"
 PRODUCER = "produce --to bucket"
+
+
+def check_landable(bucket: Location) -> None:
+    """Raise PinlakeError (one line) when ``bucket`` is a local folder whose path ``land``'s
+    Spark cannot read (:func:`pinlake.location.spark_path_problem`): the producer and the sink
+    check it before they write (helper-91: they filled a bucket ``…/b[bold]x`` that ``land``
+    then refused). An S3 location has no such path."""
+    problem = isinstance(bucket, Path) and spark_path_problem(bucket.absolute(), "the bucket")
+    if problem:
+        raise PinlakeError(problem)
 
 
 def other_writer(bucket: Location, writer: str) -> str | None:

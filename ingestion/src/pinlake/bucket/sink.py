@@ -251,6 +251,7 @@ class BucketSink:
         from confluent_kafka import Consumer
 
         start = time.perf_counter()
+        layout.check_landable(self.bucket)  # before a record is read
         if not listening(self.settings):  # no consumer dials a broker that is not running
             raise unreachable(self.settings)
         self._consumer = Consumer(

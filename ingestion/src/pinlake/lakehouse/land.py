@@ -62,7 +62,7 @@ from pinlake.bucket.layout import (
     stray_files,
 )
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, counted, rate_text, table
+from pinlake.console import PINLAKE, console, counted, rate_text, table
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.progress import next_steps
@@ -743,7 +743,7 @@ def print_land_summary(result: LandResult) -> None:
             f"[yellow]{len(result.files_changed)} file(s) landed before changed since, e.g. "
             f"{escape(path)} ({was:,} bytes landed, {now:,} now): bucket files are written "
             "once, so what changed is not landed (what was landed stays in raw); write new "
-            "records as new files (`pinlake sink`, `produce --to bucket`)",
+            f"records as new files (`{PINLAKE} sink`, `{PINLAKE} produce --to bucket`)",
             soft_wrap=True,
         )
     if result.files_copied:

@@ -18,6 +18,7 @@ from pinlake.bucket.layout import (
     PartitionWriter,
     S3Path,
     bucket_exists,
+    check_landable,
     claim_writer,
     error_text,
     location,
@@ -60,6 +61,7 @@ def write_events(
     cannot be created, is a sink's (:func:`~pinlake.bucket.layout.claim_writer`) or a file name
     is taken by another writer."""
     root = location(options.bucket) if options.bucket else settings.bucket_dir
+    check_landable(root)
     try:
         if isinstance(root, S3Path):
             if not bucket_exists(root):
