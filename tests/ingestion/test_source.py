@@ -110,6 +110,18 @@ def test_load_reference_replaces_synthetic_only_when_forced(settings, aicore_dir
     engine.dispose()
 
 
+def test_after_an_init_of_another_url_the_hint_names_the_variable(home, tmp_path, capsys):
+    """helper-91: after ``source init --url X``, ``produce`` said "no source database at
+    <home>/source.db; run source init first", the step just run."""
+    other = tmp_path / "other.db"
+    assert run_cli(["source", "init", "--rows", "5", "--url", f"sqlite:///{other}"]) == 0
+    capsys.readouterr()
+    assert run_cli(["produce", "--to", "bucket"]) == 1
+    err = one_error_line(capsys)
+    assert f"no source database at {home / 'source.db'}" in err
+    assert "or set PINLAKE_SOURCE_URL, which names another database (`source init --url`" in err
+
+
 def test_cli_source_init_and_load(home, aicore_dir, capsys):
     assert run_cli(["source", "init", "--rows", "200"]) == 0
     assert (home / "source.db").is_file()

@@ -167,8 +167,15 @@ def engine_for(settings: Settings, url: str | None = None, *, create: bool = Tru
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)
         if not create and not path.exists():
+            where = (
+                "PINLAKE_SOURCE_URL"
+                if settings.source_url
+                else "PINLAKE_SOURCE_URL, which names another database (`source init --url` "
+                "filled that one, and later commands read it only through the variable)"
+            )
             raise PinlakeError(
-                f"no source database at {path}; run `{PINLAKE} source init` (or source load) first"
+                f"no source database at {path}; run `{PINLAKE} source init` (or source load) "
+                f"first, or set {where}"
             )
         if url is None:
             path.parent.mkdir(parents=True, exist_ok=True)
