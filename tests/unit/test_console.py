@@ -324,3 +324,22 @@ def test_emoji_codes_and_markup_in_a_path_are_printed_as_they_are(tmp_path, caps
         with shown.capture() as captured:
             shown.print("[bold]status[/] :x: :thumbs_up:")
         assert captured.get() == "status :x: :thumbs_up:\n"  # pinlake's markup still applies
+
+
+@pytest.mark.parametrize("args", [["demo"], ["source", "init", "--rows", "3"], ["services", "up"]])
+def test_home_after_the_command_says_where_it_goes(tmp_path, capsys, args: list[str]) -> None:
+    """helper-91: ``pinlake demo --home H`` said ``No such option: --home (Possible options:
+    --help)``, the command's own options; nothing was made."""
+    from pinlake.console import PINLAKE
+
+    home = tmp_path / "h"
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--home", str(home)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    command = " ".join(a for a in args if not a.startswith("-") and not a.isdigit())
+    assert err == (
+        f"error: --home is pinlake's option, given before the command: "
+        f"`{PINLAKE.command} --home <path> {command} …`"
+    )
+    assert not home.exists()

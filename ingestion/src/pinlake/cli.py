@@ -741,6 +741,14 @@ def _fail(exc: Exception) -> None:
             message = "Missing command (the help above lists them)."
         elif message == "Missing command.":  # `pinlake --home H` alone: no help was printed
             message = f"Missing command (`{PINLAKE} --help` lists them)."
+        elif getattr(exc, "option_name", None) == "--home":  # `pinlake demo --home H`
+            # click offered the command's own options ("Possible options: --help"; helper-91)
+            message = (
+                f"--home is pinlake's option, given before the command: "
+                f"`{PINLAKE.command} --home <path> {exc.ctx.command_path.split(' ', 1)[-1]} …`"
+                if exc.ctx is not None and " " in exc.ctx.command_path
+                else message
+            )
         err_console.print(f"error: {one_line(message)}", markup=False, soft_wrap=True)
         sys.exit(UsageError.exit_code)
     if isinstance(exc, PinlakeError):  # one line, whatever text it carries from elsewhere
