@@ -318,3 +318,39 @@ def test_a_load_that_fails_keeps_the_tables_it_would_have_replaced(
     engine = engine_for(Settings(home=home))
     assert row_count(engine)["geo"] == 11154
     engine.dispose()
+
+
+def test_a_csv_with_a_byte_order_mark_is_read_and_an_empty_one_named(tmp_path) -> None:
+    """helper-91: a spreadsheet's UTF-8 CSV (a byte-order mark first) was refused with
+    ``header ['\\ufeffind', …]``; an empty file said ``header None is not …``."""
+    from pinlake.source.reference import read_csv
+
+    path = tmp_path / "user_data.csv"
+    path.write_text("ind,first_name,last_name,age,date_joined\n1,A,B,30,2016-01-01 00:00:00\n")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert [r["ind"] for r in read_csv(path, "user")] == [1]
+    path.write_text("")
+    with pytest.raises(PinlakeError) as raised:
+        list(read_csv(path, "user"))
+    assert str(raised.value) == (
+        f"{path}: empty; its first line is the header ind,first_name,last_name,age,date_joined"
+    )
+    path.write_text("ind,name\n")
+    with pytest.raises(PinlakeError, match=r"header ind,name is not ind,first_name,"):
+        list(read_csv(path, "user"))
+
+
+def test_a_pin_line_without_a_key_names_it(tmp_path) -> None:
+    """helper-91: a JSONL line missing a key said ``keys are not index,unique_id,…``."""
+    from pinlake.source.reference import read_jsonl
+
+    path = tmp_path / "pinterest_data.jsonl"
+    names = [c.name for c in SOURCE_COLUMNS["pin"]]
+    row = {n: "x" for n in names if n != "category"} | {"index": 1, "colour": "red"}
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(row).encode() + b"\n")
+    with pytest.raises(PinlakeError) as raised:
+        list(read_jsonl(path))
+    assert str(raised.value).endswith("(missing: category) (not a source column: colour)")
+    path.write_text("[1]\n")
+    with pytest.raises(PinlakeError, match=r":1: not a JSON object$"):
+        list(read_jsonl(path))

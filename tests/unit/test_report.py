@@ -423,7 +423,7 @@ def test_broken_marts_fail_naming_the_file(settings: Settings, tmp_path) -> None
     with pytest.raises(PinlakeError, match=f"{path} lacks the column.s. number_users_joined"):
         write_report(settings, ReportOptions(exports=exports))
     path.write_text("post_year,number_users_joined\n2015,many\n")
-    with pytest.raises(PinlakeError, match="number_users_joined holds 'many', not a number"):
+    with pytest.raises(PinlakeError, match="joined holds 'many' .line 2., not a number"):
         write_report(settings, ReportOptions(exports=exports))
 
 
@@ -431,10 +431,12 @@ def test_broken_marts_fail_naming_the_file(settings: Settings, tmp_path) -> None
     ("text", "message"),
     [
         ("post_year,users\n2015,3\n", "lacks the column(s) number_users_joined"),
-        ("post_year,number_users_joined\n2015,abc\n", "holds 'abc', not a number"),
+        ("post_year,number_users_joined\n2015,abc\n", "holds 'abc' (line 2), not a number"),
         # helper-90: a year of abcd gave int()'s own words, and 7.5 users made a bar
-        ("post_year,number_users_joined\nabcd,3\n", "post_year holds 'abcd', not a year"),
-        ("post_year,number_users_joined\n2015,7.5\n", "holds '7.5', not a whole number"),
+        ("post_year,number_users_joined\nabcd,3\n", "post_year holds 'abcd' (line 2), not a year"),
+        ("post_year,number_users_joined\n2015,7.5\n", "holds '7.5' (line 2), not a count"),
+        # helper-91: a negative count was charted, and no error named a line
+        ("post_year,number_users_joined\n2015,3\n2016,-3\n", "holds '-3' (line 3), not a count"),
     ],
 )
 def test_a_broken_mart_fails_the_command_in_one_line_before_spark(

@@ -141,6 +141,8 @@ def test_without_the_jars_nothing_is_written_and_the_error_names_make_setup(
     printed = capsys.readouterr()
     assert printed.err.startswith(f"error: Delta jars not found in {missing}/spark")
     assert printed.err.count("\n") == 1 and not printed.out  # one line, on stderr
+    # a setup with PINLAKE_JARS_DIR, a command without it (helper-91): the variable is named
+    assert "or set PINLAKE_JARS_DIR to the folder `make setup` filled" in printed.err
 
 
 def test_a_new_archive_removes_the_ones_the_jdk_would_now_refuse(tmp_path: Path) -> None:

@@ -708,7 +708,9 @@ def check_jars(settings: Settings) -> None:
     spark_jars = settings.jars_dir / "spark"
     if not any(spark_jars.glob("delta-spark_*.jar")):
         raise SparkSetupError(
-            f"Delta jars not found in {spark_jars}: run `make setup` (resolves jvm/pom.xml)"
+            f"Delta jars not found in {spark_jars}: run `make setup` (resolves jvm/pom.xml), "
+            "or set PINLAKE_JARS_DIR to the folder `make setup` filled (helper-91: a setup "
+            "with PINLAKE_JARS_DIR and a command without it)"
         )
     for jar, source in OWN_JARS.items():
         if not (spark_jars / jar).is_file():

@@ -148,20 +148,32 @@ def draw(chart: Chart, frame: pd.DataFrame, source: Path, colours: Colours) -> g
 # ---- the charts -------------------------------------------------------------------------------
 def _numbers(frame: pd.DataFrame, *columns: str, whole: bool = False) -> pd.DataFrame:
     """``frame`` with ``columns`` (text, as exported) as numbers. Raises ValueError naming the
-    column and its first value that is no number, or no whole number when ``whole`` (a count:
-    ``7.5`` users is a broken mart, not a bar; helper-90)."""
+    column, its first value that is no number (no count when ``whole``: a whole number, not
+    negative; ``7.5`` or ``-3`` users is a broken mart, not a bar: helper-90, helper-91) and
+    its line in the file (:func:`_line`)."""
     import pandas as pd
 
     for column in columns:
         values = pd.to_numeric(frame[column], errors="coerce")
-        if values.isna().any():
-            bad = frame.loc[values.isna(), column].iloc[0]
-            raise ValueError(f"column {column} holds {bad!r}, not a number")
-        if whole and (values % 1 != 0).any():
-            bad = frame.loc[values % 1 != 0, column].iloc[0]
-            raise ValueError(f"column {column} holds {bad!r}, not a whole number")
+        not_count = (values % 1 != 0) | (values < 0) if whole else None
+        for bad, kind in (
+            (values.isna(), "a number"),
+            (not_count, "a count (a whole number, 0 or more)"),
+        ):
+            if bad is not None and bad.any():
+                first = bad.idxmax()
+                raise ValueError(
+                    f"column {column} holds {frame.at[first, column]!r} ({_line(frame, first)}), "
+                    f"not {kind}"
+                )
         frame[column] = values
     return frame
+
+
+def _line(frame: pd.DataFrame, label: object) -> str:
+    """``line N`` of the exported file that holds row ``label`` of ``frame`` (the header is
+    line 1; :func:`read_mart` keeps the file's row order and index)."""
+    return f"line {frame.index.get_loc(label) + 2}"
 
 
 def _counts(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
@@ -176,7 +188,9 @@ def _sorted_years(frame: pd.DataFrame, column: str = "post_year") -> list[str]:
     years = frame[column]
     bad = ~years.str.fullmatch(r"-?[0-9]+")
     if bad.any():
-        raise ValueError(f"column {column} holds {years[bad].iloc[0]!r}, not a year")
+        first = bad.idxmax()
+        where = _line(frame, first)
+        raise ValueError(f"column {column} holds {years[first]!r} ({where}), not a year")
     return sorted(years.unique(), key=int)
 
 

@@ -129,11 +129,14 @@ def read_csv(path: Path, topic: str) -> Iterator[dict]:
     columns = SOURCE_COLUMNS[topic]
     names = [c.name for c in columns]
     seen: dict[object, int] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
+    # utf-8-sig: a byte-order mark (a spreadsheet's UTF-8 CSV) is no part of the first name
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
+        if header is None:
+            raise PinlakeError(f"{path}: empty; its first line is the header {','.join(names)}")
         if header != names:
-            raise PinlakeError(f"{path}: header {header} is not {','.join(names)}")
+            raise PinlakeError(f"{path}: header {','.join(header)} is not {','.join(names)}")
         for line, values in enumerate(reader, start=2):
             if len(values) != len(columns):
                 raise PinlakeError(f"{path}:{line}: {len(values)} fields, expected {len(columns)}")
@@ -152,7 +155,7 @@ def read_jsonl(path: Path, topic: str = "pin") -> Iterator[dict]:
     columns = SOURCE_COLUMNS[topic]
     names = [c.name for c in columns]
     seen: dict[object, int] = {}
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:  # a byte-order mark, as in read_csv
         for line, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
@@ -160,8 +163,16 @@ def read_jsonl(path: Path, topic: str = "pin") -> Iterator[dict]:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise PinlakeError(f"{path}:{line}: not JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict) or sorted(obj) != sorted(names):
-                raise PinlakeError(f"{path}:{line}: keys are not {','.join(names)}")
+            if not isinstance(obj, dict):
+                raise PinlakeError(f"{path}:{line}: not a JSON object")
+            if sorted(obj) != sorted(names):
+                missing = [n for n in names if n not in obj]
+                extra = sorted(k for k in obj if k not in names)
+                raise PinlakeError(
+                    f"{path}:{line}: its keys are not {','.join(names)}"
+                    + (f" (missing: {', '.join(missing)})" if missing else "")
+                    + (f" (not a source column: {', '.join(extra)})" if extra else "")
+                )
             for column in columns:
                 value = obj[column.name]
                 if column.type != "int":
