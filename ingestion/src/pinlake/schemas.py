@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 ColumnType = Literal["int", "text", "float", "datetime"]
 
+#: The range of the source tables' ``int`` columns: SQL ``INT`` (32-bit signed: MariaDB's, the
+#: original RDS MySQL's); SQLite's are wider. A reference row or a sequence file's index beyond
+#: it is refused by name (SQLite raised ``OverflowError``: helper-91, helper-92).
+INT_RANGE = range(-(2**31), 2**31)
+
 
 @dataclass(frozen=True)
 class Column:

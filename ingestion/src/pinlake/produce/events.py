@@ -31,6 +31,8 @@ from typing import Protocol, TypeVar
 from pinlake.config import TABLES
 from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError, UsageError
+from pinlake.schemas import INT_RANGE
+from pinlake.text_files import utf8_lines
 
 #: The original template: random.seed(100), randint(0, 11000) on an 11,154-row table.
 AICORE_SEED = 100
@@ -67,27 +69,35 @@ def sequential_draws(rows: int, events: int) -> Iterator[int]:
 
 
 def read_sequence_file(path: Path) -> list[int]:
-    """The ``ind`` column of a ``draw,ind`` CSV (or a one-column file of indexes), in file order."""
+    """The ``ind`` column of a ``draw,ind`` CSV (or a one-column file of indexes), in file order.
+    The file is UTF-8 (:func:`pinlake.text_files.utf8_lines`: a byte-order mark dropped; it made
+    a one-column file's first index read as a header: helper-92). Raises UsageError when there
+    is no such file, PinlakeError naming the line of a value that is no index, a negative one
+    or one beyond the source tables' ``int`` (:data:`pinlake.schemas.INT_RANGE`; SQLite raised
+    ``OverflowError``), and for a file without indexes."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise UsageError(f"the sequence file {path} is a folder: give a CSV file")
     if not path.is_file():
         raise UsageError(f"no such sequence file: {path}")
     inds: list[int] = []
     column = -1
-    with path.open(newline="", encoding="utf-8") as handle:
-        for line, fields in enumerate(csv.reader(handle), start=1):
-            if not fields or not "".join(fields).strip():
-                continue
-            if line == 1 and not fields[-1].strip().lstrip("-").isdigit():
-                names = [name.strip().lower() for name in fields]
-                column = names.index("ind") if "ind" in names else len(names) - 1
-                continue
-            try:
-                value = int(fields[column].strip())
-            except (ValueError, IndexError):
-                raise PinlakeError(f"{path}:{line}: not an index: {','.join(fields)}") from None
-            if value < 0:
-                raise PinlakeError(f"{path}:{line}: negative index {value}")
-            inds.append(value)
+    for line, fields in enumerate(csv.reader(utf8_lines(path)), start=1):
+        if not fields or not "".join(fields).strip():
+            continue
+        if line == 1 and not fields[-1].strip().lstrip("-").isdigit():
+            names = [name.strip().lower() for name in fields]
+            column = names.index("ind") if "ind" in names else len(names) - 1
+            continue
+        try:
+            value = int(fields[column].strip())
+        except (ValueError, IndexError):
+            raise PinlakeError(f"{path}:{line}: not an index: {','.join(fields)}") from None
+        if value < 0:
+            raise PinlakeError(f"{path}:{line}: negative index {value}")
+        if value not in INT_RANGE:
+            raise PinlakeError(f"{path}:{line}: index {value} is beyond any source row's")
+        inds.append(value)
     if not inds:
         raise PinlakeError(f"{path}: no indexes")
     return inds

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError, UsageError
-from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS
+from pinlake.schemas import INT_RANGE, KEY_COLUMN, SOURCE_COLUMNS
 from pinlake.source.db import (
     CHUNK_ROWS,
     check_coordinates,
@@ -27,6 +27,7 @@ from pinlake.source.db import (
     load_tables,
     print_loaded,
 )
+from pinlake.text_files import utf8_lines
 
 GEO_FILE = "geolocation_data.csv"
 USER_FILE = "user_data.csv"
@@ -34,11 +35,6 @@ PIN_FILES = ("pinterest_data.jsonl", "pinterest_data_sample.jsonl")
 
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-
-
-#: The range of the source tables' ``int`` columns: SQL ``INT`` (32-bit signed: MariaDB's, the
-#: original RDS MySQL's); SQLite's are wider.
-INT_RANGE = range(-(2**31), 2**31)
 
 
 def _whole(text: str) -> int:
@@ -129,24 +125,23 @@ def read_csv(path: Path, topic: str) -> Iterator[dict]:
     columns = SOURCE_COLUMNS[topic]
     names = [c.name for c in columns]
     seen: dict[object, int] = {}
-    # utf-8-sig: a byte-order mark (a spreadsheet's UTF-8 CSV) is no part of the first name
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise PinlakeError(f"{path}: empty; its first line is the header {','.join(names)}")
-        if header != names:
-            raise PinlakeError(f"{path}: header {','.join(header)} is not {','.join(names)}")
-        for line, values in enumerate(reader, start=2):
-            if len(values) != len(columns):
-                raise PinlakeError(f"{path}:{line}: {len(values)} fields, expected {len(columns)}")
-            row = {}
-            for column, value in zip(columns, values, strict=True):
-                try:
-                    row[column.name] = _PARSERS[column.type](value)
-                except ValueError as exc:
-                    raise PinlakeError(f"{path}:{line}: {column.name} {value!r} {exc}") from None
-            yield _once(path, line, topic, row, seen)
+    # the lines as UTF-8, a byte-order mark dropped (pinlake.text_files)
+    reader = csv.reader(utf8_lines(path))
+    header = next(reader, None)
+    if header is None:
+        raise PinlakeError(f"{path}: empty; its first line is the header {','.join(names)}")
+    if header != names:
+        raise PinlakeError(f"{path}: header {','.join(header)} is not {','.join(names)}")
+    for line, values in enumerate(reader, start=2):
+        if len(values) != len(columns):
+            raise PinlakeError(f"{path}:{line}: {len(values)} fields, expected {len(columns)}")
+        row = {}
+        for column, value in zip(columns, values, strict=True):
+            try:
+                row[column.name] = _PARSERS[column.type](value)
+            except ValueError as exc:
+                raise PinlakeError(f"{path}:{line}: {column.name} {value!r} {exc}") from None
+        yield _once(path, line, topic, row, seen)
 
 
 def read_jsonl(path: Path, topic: str = "pin") -> Iterator[dict]:
@@ -155,37 +150,37 @@ def read_jsonl(path: Path, topic: str = "pin") -> Iterator[dict]:
     columns = SOURCE_COLUMNS[topic]
     names = [c.name for c in columns]
     seen: dict[object, int] = {}
-    with path.open(encoding="utf-8-sig") as handle:  # a byte-order mark, as in read_csv
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
+    # the lines as UTF-8, a byte-order mark dropped (pinlake.text_files)
+    for line, text in enumerate(utf8_lines(path), start=1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PinlakeError(f"{path}:{line}: not JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict):
+            raise PinlakeError(f"{path}:{line}: not a JSON object")
+        if sorted(obj) != sorted(names):
+            missing = [n for n in names if n not in obj]
+            extra = sorted(k for k in obj if k not in names)
+            raise PinlakeError(
+                f"{path}:{line}: its keys are not {','.join(names)}"
+                + (f" (missing: {', '.join(missing)})" if missing else "")
+                + (f" (not a source column: {', '.join(extra)})" if extra else "")
+            )
+        for column in columns:
+            value = obj[column.name]
+            if column.type != "int":
                 continue
             try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise PinlakeError(f"{path}:{line}: not JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise PinlakeError(f"{path}:{line}: not a JSON object")
-            if sorted(obj) != sorted(names):
-                missing = [n for n in names if n not in obj]
-                extra = sorted(k for k in obj if k not in names)
+                if type(value) is not int:  # JSON true is no int
+                    raise ValueError("is not a whole number")
+                _in_int_range(value)
+            except ValueError as exc:
                 raise PinlakeError(
-                    f"{path}:{line}: its keys are not {','.join(names)}"
-                    + (f" (missing: {', '.join(missing)})" if missing else "")
-                    + (f" (not a source column: {', '.join(extra)})" if extra else "")
-                )
-            for column in columns:
-                value = obj[column.name]
-                if column.type != "int":
-                    continue
-                try:
-                    if type(value) is not int:  # JSON true is no int
-                        raise ValueError("is not a whole number")
-                    _in_int_range(value)
-                except ValueError as exc:
-                    raise PinlakeError(
-                        f"{path}:{line}: {column.name} {json.dumps(value)} {exc}"
-                    ) from None
-            yield _once(path, line, topic, {name: obj[name] for name in names}, seen)
+                    f"{path}:{line}: {column.name} {json.dumps(value)} {exc}"
+                ) from None
+        yield _once(path, line, topic, {name: obj[name] for name in names}, seen)
 
 
 def _chunks(topic: str, rows: Iterator[dict]) -> Iterator[dict[str, list[dict]]]:
