@@ -326,13 +326,20 @@ def test_emoji_codes_and_markup_in_a_path_are_printed_as_they_are(tmp_path, caps
         assert captured.get() == "status :x: :thumbs_up:\n"  # pinlake's markup still applies
 
 
-@pytest.mark.parametrize("args", [["demo"], ["source", "init", "--rows", "3"], ["services", "up"]])
-def test_home_after_the_command_says_where_it_goes(tmp_path, capsys, args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args", [["demo"], ["source", "init", "--rows", "3"], ["services", "up"], ["dbt", "build"]]
+)
+def test_home_after_the_command_says_where_it_goes(
+    tmp_path, capsys, monkeypatch, args: list[str]
+) -> None:
     """helper-91: ``pinlake demo --home H`` said ``No such option: --home (Possible options:
-    --help)``, the command's own options; nothing was made."""
+    --help)``, the command's own options; nothing was made. After ``dbt`` (whose arguments
+    pass through) dbt ran on the default home and created it (helper-92)."""
     from pinlake.console import PINLAKE
 
     home = tmp_path / "h"
+    monkeypatch.chdir(tmp_path)  # where the default home, ./.pinlake, would be made
+    monkeypatch.delenv("PINLAKE_HOME", raising=False)
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--home", str(home)])
     assert exit_info.value.code == 2
@@ -342,4 +349,4 @@ def test_home_after_the_command_says_where_it_goes(tmp_path, capsys, args: list[
         f"error: --home is pinlake's option, given before the command: "
         f"`{PINLAKE.command} --home <path> {command} …`"
     )
-    assert not home.exists()
+    assert not home.exists() and not (tmp_path / ".pinlake").exists()

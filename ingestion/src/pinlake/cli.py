@@ -525,6 +525,12 @@ def dbt(ctx: typer.Context) -> None:
     """Run dbt against this home: `pinlake dbt build`, `pinlake dbt docs serve`, any dbt command."""
     from pinlake.lakehouse.dbt import DbtCommand
 
+    # dbt's arguments pass through unread: a `--home` among them ran dbt on the default home
+    # and created it, or dbt refused it as its own (helper-92)
+    if any(arg == "--home" or arg.startswith("--home=") for arg in ctx.args):
+        words = [a for a in ctx.args[:1] if not a.startswith("-")]  # dbt's command, if first
+        raise UsageError(_home_goes_first(" ".join(["dbt", *words])))
+
     raise typer.Exit(_step(DbtCommand(list(ctx.args), check=False)).returncode)
 
 
@@ -727,6 +733,15 @@ def _variable(name: str, value: object) -> str:
     return name if any(part in name.lower() for part in _SECRET_PARTS) else f"{name}={value!r}"
 
 
+def _home_goes_first(command: str) -> str:
+    """The refusal of ``--home`` given after ``command`` (e.g. ``source init``): it is
+    pinlake's option, before the command."""
+    return (
+        "--home is pinlake's option, given before the command: "
+        f"`{PINLAKE.command} --home <path> {command} …`"
+    )
+
+
 def _fail(exc: Exception) -> None:
     """Exit with one ``error: …`` line for an expected failure (a usage error, a
     :class:`PinlakeError`, settings pydantic rejected, a file or folder the file system refused:
@@ -743,12 +758,8 @@ def _fail(exc: Exception) -> None:
             message = f"Missing command (`{PINLAKE} --help` lists them)."
         elif getattr(exc, "option_name", None) == "--home":  # `pinlake demo --home H`
             # click offered the command's own options ("Possible options: --help"; helper-91)
-            message = (
-                f"--home is pinlake's option, given before the command: "
-                f"`{PINLAKE.command} --home <path> {exc.ctx.command_path.split(' ', 1)[-1]} …`"
-                if exc.ctx is not None and " " in exc.ctx.command_path
-                else message
-            )
+            if exc.ctx is not None and " " in exc.ctx.command_path:
+                message = _home_goes_first(exc.ctx.command_path.split(" ", 1)[-1])
         err_console.print(f"error: {one_line(message)}", markup=False, soft_wrap=True)
         sys.exit(UsageError.exit_code)
     if isinstance(exc, PinlakeError):  # one line, whatever text it carries from elsewhere
