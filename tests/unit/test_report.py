@@ -423,7 +423,7 @@ def test_broken_marts_fail_naming_the_file(settings: Settings, tmp_path) -> None
     with pytest.raises(PinlakeError, match=f"{path} lacks the column.s. number_users_joined"):
         write_report(settings, ReportOptions(exports=exports))
     path.write_text("post_year,number_users_joined\n2015,many\n")
-    with pytest.raises(PinlakeError, match="joined holds 'many' .line 2., not a number"):
+    with pytest.raises(PinlakeError, match="joined holds 'many' .row 1., not a number"):
         write_report(settings, ReportOptions(exports=exports))
 
 
@@ -431,12 +431,12 @@ def test_broken_marts_fail_naming_the_file(settings: Settings, tmp_path) -> None
     ("text", "message"),
     [
         ("post_year,users\n2015,3\n", "lacks the column(s) number_users_joined"),
-        ("post_year,number_users_joined\n2015,abc\n", "holds 'abc' (line 2), not a number"),
+        ("post_year,number_users_joined\n2015,abc\n", "holds 'abc' (row 1), not a number"),
         # helper-90: a year of abcd gave int()'s own words, and 7.5 users made a bar
-        ("post_year,number_users_joined\nabcd,3\n", "post_year holds 'abcd' (line 2), not a year"),
-        ("post_year,number_users_joined\n2015,7.5\n", "holds '7.5' (line 2), not a count"),
+        ("post_year,number_users_joined\nabcd,3\n", "post_year holds 'abcd' (row 1), not a year"),
+        ("post_year,number_users_joined\n2015,7.5\n", "holds '7.5' (row 1), not a count"),
         # helper-91: a negative count was charted, and no error named a line
-        ("post_year,number_users_joined\n2015,3\n2016,-3\n", "holds '-3' (line 3), not a count"),
+        ("post_year,number_users_joined\n2015,3\n2016,-3\n", "holds '-3' (row 2), not a count"),
     ],
 )
 def test_a_broken_mart_fails_the_command_in_one_line_before_spark(
@@ -654,3 +654,15 @@ def test_the_written_line_names_an_out_folder_as_spelled(settings: Settings, tmp
     with console.capture() as capture:
         write_report(settings, ReportOptions(exports=exports, out=out))
     assert capture.get().startswith(f"✓ {out / 'index.html'} ("), capture.get()
+
+
+def test_a_bad_value_of_an_age_group_mart_names_its_row_in_the_file(
+    settings: Settings, tmp_path
+) -> None:
+    """helper-92: ``+50,abc`` on the first row under the header was reported as line 5: the
+    place after the marts' age-group sort, not in the file."""
+    exports = write_exports(tmp_path / "exports")
+    path = exports / "rpt_median_follower_count_by_age_group.csv"
+    path.write_text("age_group,median_follower_count\n+50,abc\n18-24,20\n36-50,7\n")
+    with pytest.raises(PinlakeError, match=r"median_follower_count holds 'abc' \(row 1\)"):
+        write_report(settings, ReportOptions(exports=exports))

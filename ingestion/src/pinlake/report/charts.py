@@ -108,7 +108,8 @@ def in_age_order(frame: pd.DataFrame) -> pd.DataFrame:
         if before
         else np.zeros(len(frame))
     )
-    return frame.iloc[np.lexsort((rank, runs))].reset_index(drop=True)  # lexsort is stable
+    # lexsort is stable; the index stays the file's row numbers (:func:`_row`)
+    return frame.iloc[np.lexsort((rank, runs))]
 
 
 def note_for(chart: Chart, frames: Mapping[str, pd.DataFrame]) -> str | None:
@@ -150,7 +151,7 @@ def _numbers(frame: pd.DataFrame, *columns: str, whole: bool = False) -> pd.Data
     """``frame`` with ``columns`` (text, as exported) as numbers. Raises ValueError naming the
     column, its first value that is no number (no count when ``whole``: a whole number, not
     negative; ``7.5`` or ``-3`` users is a broken mart, not a bar: helper-90, helper-91) and
-    its line in the file (:func:`_line`)."""
+    its row in the file (:func:`_row`)."""
     import pandas as pd
 
     for column in columns:
@@ -163,17 +164,17 @@ def _numbers(frame: pd.DataFrame, *columns: str, whole: bool = False) -> pd.Data
             if bad is not None and bad.any():
                 first = bad.idxmax()
                 raise ValueError(
-                    f"column {column} holds {frame.at[first, column]!r} ({_line(frame, first)}), "
-                    f"not {kind}"
+                    f"column {column} holds {frame.at[first, column]!r} ({_row(first)}), not {kind}"
                 )
         frame[column] = values
     return frame
 
 
-def _line(frame: pd.DataFrame, label: object) -> str:
-    """``line N`` of the exported file that holds row ``label`` of ``frame`` (the header is
-    line 1; :func:`read_mart` keeps the file's row order and index)."""
-    return f"line {frame.index.get_loc(label) + 2}"
+def _row(label: object) -> str:
+    """``row N``: the place of the row whose index is ``label`` among the rows under the file's
+    header (:func:`read_mart`'s index, which :func:`in_age_order` keeps; helper-92: the
+    position after that sort was given, line 5 for a value on line 2)."""
+    return f"row {int(label) + 1}"  # type: ignore[call-overload]
 
 
 def _counts(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
@@ -189,7 +190,7 @@ def _sorted_years(frame: pd.DataFrame, column: str = "post_year") -> list[str]:
     bad = ~years.str.fullmatch(r"-?[0-9]+")
     if bad.any():
         first = bad.idxmax()
-        where = _line(frame, first)
+        where = _row(first)
         raise ValueError(f"column {column} holds {years[first]!r} ({where}), not a year")
     return sorted(years.unique(), key=int)
 
