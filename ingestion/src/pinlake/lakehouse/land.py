@@ -53,6 +53,7 @@ from pinlake.bucket.layout import (
     BucketFile,
     Location,
     bucket_exists,
+    check_landable,
     list_files,
     list_topics,
     location,
@@ -392,6 +393,9 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
     start = time.perf_counter()
     given = options.bucket if options else None
     bucket = location(given or settings.bucket_dir)
+    # first: a bucket Spark cannot read is refused before the hint of a missing one, whose
+    # `produce --to bucket` would refuse it too (helper-92)
+    check_landable(bucket)
     try:
         if not bucket_exists(bucket):
             if isinstance(bucket, Path) and bucket.exists():  # a file: produce refuses it too
@@ -419,11 +423,9 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
     except BucketAccessError as exc:
         raise PinlakeError(f"the topics bucket cannot be listed: {exc}") from exc
 
-    from pinlake.spark import check_spark_home, check_spark_path, get_spark, spark_errors
+    from pinlake.spark import check_spark_home, get_spark, spark_errors
 
     check_spark_home(settings)
-    if isinstance(bucket, Path):
-        check_spark_path(bucket.absolute(), "the bucket")  # Spark reads its files
     with spark_errors(settings):
         spark = get_spark(settings, app_name="pinlake-land")
         result.spark_startup_seconds = time.perf_counter() - start
