@@ -197,6 +197,9 @@ def test_the_local_mariadb_url_reads_back_as_its_settings(password, user, databa
     [
         (["source", "init", "--url", "nosuchdb://x"], "nosuchdb"),
         (["source", "init", "--url", "not a url"], "not a database URL"),
+        # helper-92: filled, and gone when the command ended
+        (["source", "init", "--url", "sqlite://"], "is an in-memory SQLite database"),
+        (["source", "init", "--url", "sqlite:///:memory:"], "is an in-memory SQLite database"),
         (["source", "init", "--url", "sqlite:////nonexistent-dir/x/y.db"], "cannot connect"),
         (["source", "load", "/nonexistent/folder"], "not a folder"),
         (["source", "load", "/"], "missing"),

@@ -164,7 +164,14 @@ def engine_for(settings: Settings, url: str | None = None, *, create: bool = Tru
         parsed = make_url(target)
     except ArgumentError as exc:
         raise UsageError(f"not a database URL: {target!r} (e.g. sqlite:///source.db)") from exc
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        # its rows end with the command's process: `source init` said it filled 3 tables of a
+        # database no later command can read (helper-92)
+        raise UsageError(
+            f"{safe_url(target)} is an in-memory SQLite database, gone when this command ends: "
+            "give a file (sqlite:///<path>)"
+        )
+    if parsed.get_backend_name() == "sqlite":
         path = Path(parsed.database)
         if not create and not path.exists():
             where = (
