@@ -357,3 +357,26 @@ def test_a_pin_line_without_a_key_names_it(tmp_path) -> None:
     path.write_text("[1]\n")
     with pytest.raises(PinlakeError, match=r":1: not a JSON object$"):
         list(read_jsonl(path))
+
+
+def test_a_folder_with_both_pin_files_names_the_one_not_read(settings, tmp_path, capsys) -> None:
+    """helper-92: with pinterest_data.jsonl (10 rows) and pinterest_data_sample.jsonl beside it,
+    the load took the first and said nothing of the other."""
+    folder = tmp_path / "ref"
+    folder.mkdir()
+    names = [c.name for c in SOURCE_COLUMNS["pin"]]
+    pin = dict.fromkeys(names, "x") | {"index": 1, "downloaded": 1}
+    (folder / "pinterest_data.jsonl").write_text(json.dumps(pin) + "\n")
+    (folder / "pinterest_data_sample.jsonl").write_text(json.dumps({**pin, "index": 2}) + "\n")
+    (folder / "geolocation_data.csv").write_text(
+        "ind,timestamp,latitude,longitude,country\n1,2019-01-01 07:21:13,1.5,2.5,X\n"
+    )
+    (folder / "user_data.csv").write_text(
+        "ind,first_name,last_name,age,date_joined\n1,A,B,30,2016-01-01 00:00:00\n"
+    )
+    assert load_reference(settings, folder, url=None)["pin"] == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "note: pinterest_data_sample.jsonl beside pinterest_data.jsonl was not read "
+        "(the pin rows are those of the first)"
+    ) in out

@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from rich.markup import escape
+
 from pinlake.config import Settings
+from pinlake.console import console
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.schemas import INT_RANGE, KEY_COLUMN, SOURCE_COLUMNS
 from pinlake.source.db import (
@@ -241,4 +244,11 @@ def load_reference(
     finally:
         engine.dispose()
     print_loaded(engine, inserted, f"from {Path(directory)} in {elapsed:.1f}s")
+    if unread := [n for n in PIN_FILES if (files["pin"].parent / n).is_file()][1:]:
+        # both pin files: the first of PIN_FILES is read, and the other named (helper-92)
+        console.print(
+            f"[yellow]note:[/] {escape(', '.join(unread))} beside {escape(files['pin'].name)} "
+            "was not read (the pin rows are those of the first)",
+            soft_wrap=True,
+        )
     return inserted
