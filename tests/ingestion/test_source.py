@@ -110,6 +110,25 @@ def test_load_reference_replaces_synthetic_only_when_forced(settings, aicore_dir
     engine.dispose()
 
 
+def test_a_missing_database_of_the_variable_names_what_to_point_it_at(
+    home, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("PINLAKE_SOURCE_URL", f"sqlite:///{tmp_path / 'gone.db'}")
+    get_settings.cache_clear()
+    try:
+        assert run_cli(["produce", "--to", "bucket"]) == 1
+    finally:
+        get_settings.cache_clear()
+    err = one_error_line(capsys)
+    assert err.endswith("or set PINLAKE_SOURCE_URL to a database that holds them"), err
+
+
+def test_a_small_init_counts_its_users_in_words(settings, capsys) -> None:
+    """helper-92: ``source init --rows 3`` said "1 users"."""
+    init_source(settings, rows=3, seed=100, url=None, force=False)
+    assert "(seed 100, 1 user) in " in capsys.readouterr().out
+
+
 def test_after_an_init_of_another_url_the_hint_names_the_variable(home, tmp_path, capsys):
     """helper-91: after ``source init --url X``, ``produce`` said "no source database at
     <home>/source.db; run source init first", the step just run."""

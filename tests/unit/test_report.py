@@ -666,3 +666,15 @@ def test_a_bad_value_of_an_age_group_mart_names_its_row_in_the_file(
     path.write_text("age_group,median_follower_count\n+50,abc\n18-24,20\n36-50,7\n")
     with pytest.raises(PinlakeError, match=r"median_follower_count holds 'abc' \(row 1\)"):
         write_report(settings, ReportOptions(exports=exports))
+
+
+def test_exports_that_are_a_file_are_named_without_an_export_hint(settings, tmp_path) -> None:
+    """helper-92: ``report --exports <a file>`` said to run ``export --out <that file>``, which
+    cannot write there either."""
+    exports = tmp_path / "marts.csv"
+    exports.write_text("x\n")
+    with pytest.raises(PinlakeError) as raised:
+        write_report(settings, ReportOptions(exports=exports))
+    assert str(raised.value) == (
+        f"{exports} is not a folder: give --exports the folder `{PINLAKE} export` wrote"
+    )

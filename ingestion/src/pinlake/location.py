@@ -194,9 +194,9 @@ def spark_path_problem(path: Path, what: str, forbidden: str = SPARK_PATH_FORBID
     held = sorted({c for c in str(path) if c in forbidden})
     if not held:
         return None
+    derby = "; the metastore's Derby URL ';' as its next attribute" if ";" in forbidden else ""
     return (
         f"{what} {path} holds {', '.join(repr(c) for c in held)}, which the paths Spark is "
         "given cannot hold (Hadoop reads ':' as the end of a URI scheme, * ? [ ] { } \\ as a "
-        "file pattern; the metastore's Derby URL ';' as its next attribute): choose a folder "
-        "without them"
+        f"file pattern{derby}): choose a folder without them"
     )

@@ -173,8 +173,10 @@ def reporting_marts(settings: Settings, exports: Path) -> dict[str, Path]:
         out = f"export --out {shlex.quote(str(exports))}"
         if not exports.exists():
             problem = f"{exports} does not exist"
-        elif not exports.is_dir():
-            problem = f"{exports} is not a folder"
+        elif not exports.is_dir():  # export cannot write there either (helper-92: it said to)
+            raise PinlakeError(
+                f"{exports} is not a folder: give --exports the folder `{PINLAKE} export` wrote"
+            )
         else:
             problem = f"no exported marts in {exports}"
         home_exports = exports_folder(settings, ReportOptions())

@@ -47,7 +47,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from pinlake.config import Settings, sqlite_url
-from pinlake.console import PINLAKE, console, progress
+from pinlake.console import PINLAKE, console, counted, progress
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.loopback import ports_listening
 from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS, SOURCE_TABLES
@@ -175,7 +175,7 @@ def engine_for(settings: Settings, url: str | None = None, *, create: bool = Tru
         path = Path(parsed.database)
         if not create and not path.exists():
             where = (
-                "PINLAKE_SOURCE_URL"
+                "PINLAKE_SOURCE_URL to a database that holds them"
                 if settings.source_url
                 else "PINLAKE_SOURCE_URL, which names another database (`source init --url` "
                 "filled that one, and later commands read it only through the variable)"
@@ -447,7 +447,8 @@ def init_source(
         elapsed = time.perf_counter() - start
     finally:
         engine.dispose()
-    print_loaded(engine, inserted, f"(seed {seed}, {generator.n_users:,} users) in {elapsed:.1f}s")
+    users = counted(generator.n_users, "user")  # "1 users" (helper-92)
+    print_loaded(engine, inserted, f"(seed {seed}, {users}) in {elapsed:.1f}s")
     return inserted
 
 

@@ -220,8 +220,9 @@ def load_reference(
     filled database without a word, helper-80)."""
     check_coordinates(coordinates)
     files = reference_files(directory)
-    total = (
-        _count_lines(files["pin"]) + _count_lines(files["geo"]) + _count_lines(files["user"]) - 2
+    # rows: the CSVs' lines but their headers (an empty file has none: the bar showed 13173/13172)
+    total = _count_lines(files["pin"]) + sum(
+        max(_count_lines(files[t]) - 1, 0) for t in ("geo", "user")
     )
     engine = engine_for(settings, url)
     try:
