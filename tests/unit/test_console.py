@@ -350,3 +350,27 @@ def test_home_after_the_command_says_where_it_goes(
         f"`{PINLAKE.command} --home <path> {command} …`"
     )
     assert not home.exists() and not (tmp_path / ".pinlake").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "--out", ""],
+        ["export", "--out="],
+        ["report", "--exports", " "],
+        ["report", "--out", ""],
+        ["produce", "--to", "bucket", "--sequence-file", ""],
+    ],
+)
+def test_an_empty_path_is_refused_not_read_as_the_working_folder(
+    tmp_path, capsys, monkeypatch, args: list[str]
+) -> None:
+    """helper-92: ``export --out ""`` wrote ten marts into the working folder (Typer reads an
+    empty path as ``.``)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path / "h"), *args])
+    assert exit_info.value.code == 2
+    name = next(a for a in args if a.startswith("--") and a != "--to").rstrip("=")
+    assert capsys.readouterr().err.strip() == f"error: {name}: an empty path: give a folder or file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

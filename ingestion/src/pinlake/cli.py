@@ -733,6 +733,27 @@ def _variable(name: str, value: object) -> str:
     return name if any(part in name.lower() for part in _SECRET_PARTS) else f"{name}={value!r}"
 
 
+#: The path options whose empty value Typer reads as the current folder (``Path("")`` is
+#: ``.``): ``export --out ""`` wrote ten marts into the working folder (helper-92). ``--home``
+#: and ``--bucket`` have their own checks.
+EMPTY_PATH_OPTIONS = ("--out", "--exports", "--sequence-file")
+
+
+def _refuse_empty_paths(args: list[str]) -> None:
+    """Raise UsageError (one line, exit 2) for an empty value of a path option of
+    :data:`EMPTY_PATH_OPTIONS` (``--out ""`` or ``--out=``), before the command runs. dbt's own
+    arguments (after ``dbt``) are dbt's."""
+    for i, arg in enumerate(args):
+        if arg == "dbt":
+            return
+        name, eq, value = arg.partition("=")
+        if name not in EMPTY_PATH_OPTIONS:
+            continue
+        given = value if eq else (args[i + 1] if i + 1 < len(args) else None)
+        if given is not None and not given.strip():
+            raise UsageError(f"{name}: an empty path: give a folder or file")
+
+
 def _home_goes_first(command: str) -> str:
     """The refusal of ``--home`` given after ``command`` (e.g. ``source init``): it is
     pinlake's option, before the command."""
@@ -844,6 +865,7 @@ def main(argv: list[str] | None = None) -> None:
     quiet_py4j()
     named_home = os.environ.get("PINLAKE_HOME")  # --home sets it for the command's processes
     try:
+        _refuse_empty_paths(args)
         with _sigterm_as_ctrl_c():
             result = command.main(args=args, prog_name="pinlake", standalone_mode=False)
     except typer.Abort:  # end of input at a prompt
