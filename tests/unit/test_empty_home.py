@@ -311,10 +311,13 @@ def test_a_home_part_way_through_is_told_only_the_steps_it_has_not_done(
     assert capsys.readouterr().err.strip() == (
         f"error: {nowhere} does not exist: run `{command} export --out {nowhere}`, or {demo}"
     )
-    # a file where the exports folder should be
+    # a file where the exports folder should be: named, without the export into it, which
+    # cannot write there either (helper-92)
     nowhere.write_text("")
     assert cli_exit_code(monkeypatch, home, "report", "--exports", str(nowhere)) == 1
-    assert capsys.readouterr().err.strip().startswith(f"error: {nowhere} is not a folder: run ")
+    assert capsys.readouterr().err.strip() == (
+        f"error: {nowhere} is not a folder: give --exports the folder `{command} export` wrote"
+    )
 
 
 def _committed(table: Path) -> None:
