@@ -39,12 +39,16 @@ def test_a_failed_step_is_its_own_error_once(
     assert str(child.value) not in capfd.readouterr().err  # the caller's to print
 
 
-def _runner(tmp_path: Path, child: list[str] | None, options: str) -> subprocess.Popen:
+def _runner(
+    tmp_path: Path, child: list[str] | None, options: str, raise_in_popen: bool = False
+) -> subprocess.Popen:
     """A process that runs ``run_isolated`` on one stage of ``options`` (Python source) as the
     CLI would, SIGTERM turned into KeyboardInterrupt (``pinlake.cli._terminate``), exiting 130
     on KeyboardInterrupt; in its own process group, as a terminal's foreground job. SIGUSR1
     raises another exception, as Airflow's task timeout does (``TimeoutError``: exit 1).
-    ``child``: the step child's command instead of pinlake's (its results file appended)."""
+    ``child``: the step child's command instead of pinlake's (its results file appended).
+    ``raise_in_popen``: the step's ``Popen`` raises that exception once its child started, as
+    when the signal comes while ``Popen`` has not returned yet."""
     script = textwrap.dedent(f"""\
         import signal, sys
         from pinlake import cli
@@ -53,6 +57,20 @@ def _runner(tmp_path: Path, child: list[str] | None, options: str) -> subprocess
         from pinlake.pipeline.steps import SourceInit
         if {child!r} is not None:
             isolated.child_command = lambda out: [*{child!r}, str(out)]
+        if {raise_in_popen!r}:
+            import pathlib, subprocess, time
+            class Started(subprocess.Popen):
+                def __init__(self, *args, **kwargs):
+                    super().__init__(*args, **kwargs)
+                    ready = pathlib.Path({str(tmp_path / "ready")!r})
+                    for _ in range(600):  # the child's start-up, its handler set
+                        if ready.exists():
+                            break
+                        time.sleep(0.05)
+                    raise TimeoutError("the task timed out")
+            import types
+            from pinlake import errors
+            errors.subprocess = types.SimpleNamespace(**{{**vars(subprocess), "Popen": Started}})
         signal.signal(signal.SIGTERM, cli._terminate)
         def timed_out(*_):
             raise TimeoutError("the task timed out")
@@ -114,6 +132,32 @@ def test_a_signal_lets_the_steps_child_end_on_its_own_first(
     assert runner.stdout.read() == f"{said}\n"
     assert marker.read_text() == "done"  # the child finished its clean-up
     assert time.monotonic() - started >= 1.4
+    runner.stderr.close()
+
+
+def test_an_exception_while_the_child_starts_lets_it_end_too(tmp_path: Path) -> None:
+    """A full run's case of the test above (Airflow-like timeout, SIGUSR1) found the child's
+    marker missing: the signal came while ``Popen`` had not returned, so the step's child ran
+    on, never told. Here ``Popen`` raises once the child has started; the child gets SIGINT
+    and ends on its own (``pinlake.errors.start_child``, which dbt's child starts with too)."""
+    marker = tmp_path / "cleaned-up"
+    script = tmp_path / "child.py"
+    script.write_text(
+        textwrap.dedent(f"""\
+            import pathlib, signal, sys, time
+            def on_int(*_):
+                time.sleep(0.5)
+                pathlib.Path({str(marker)!r}).write_text("done")
+                sys.exit(130)
+            signal.signal(signal.SIGINT, on_int)
+            pathlib.Path({str(tmp_path / "ready")!r}).write_text("")
+            time.sleep(60)
+            """)
+    )
+    runner = _runner(tmp_path, [sys.executable, str(script)], "SourceInit()", raise_in_popen=True)
+    assert runner.wait(timeout=30) == 1
+    assert runner.stdout.read() == "timed out\n"
+    assert marker.read_text() == "done"  # told, and ended on its own
     runner.stderr.close()
 
 

@@ -6,7 +6,10 @@ import signal
 import subprocess
 import threading
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    import psutil
 
 #: Set when Ctrl-C (SIGINT) has interrupted this process through a handler of pinlake's own
 #: (:func:`pinlake.spark.interrupt_spark`). The JVM beside it gets the same SIGINT and ends, so
@@ -32,7 +35,9 @@ def raise_cut_short(signal_name: str | None) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def let_child_end(child: subprocess.Popen, grace: float, cause: BaseException) -> int:
+def let_child_end(
+    child: subprocess.Popen | psutil.Process, grace: float, cause: BaseException
+) -> int:
     """After ``cause`` interrupted this process's wait on ``child`` (Ctrl-C, SIGTERM, or another
     exception a signal handler raised: Airflow's task timeout or termination): let the child
     end on its own, up to ``grace`` seconds, then kill it; returns its exit code (negative: the
@@ -44,14 +49,49 @@ def let_child_end(child: subprocess.Popen, grace: float, cause: BaseException) -
     at once. ``subprocess.run`` kills its child a quarter of a second after a Ctrl-C, in the
     middle of its clean-up (a dbt run's cancelled queries and Spark session, a pipeline step's
     own interrupt handling), and never tells it of a SIGTERM; a bare ``wait`` left it running
-    after any other exception, holding its Spark JVM and the home's embedded metastore."""
+    after any other exception, holding its Spark JVM and the home's embedded metastore.
+    ``child`` may be a ``psutil.Process`` of a child whose ``Popen`` never returned
+    (:func:`start_child`)."""
+    import psutil
+
     if TERMINATED.is_set() or not isinstance(cause, KeyboardInterrupt):
         child.send_signal(signal.SIGINT)
     try:
         return child.wait(timeout=grace)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):  # or a second Ctrl-C
+    except (subprocess.TimeoutExpired, psutil.TimeoutExpired, KeyboardInterrupt):  # 2nd Ctrl-C
         child.kill()
         return child.wait()
+
+
+#: The variable that marks a child :func:`start_child` started (a value unique to the start).
+CHILD_MARKER = "PINLAKE_CHILD_START"
+
+
+def start_child(argv: list[str], grace: float, **popen: Any) -> subprocess.Popen:
+    """``subprocess.Popen(argv, **popen)``, and when an exception leaves ``Popen`` after its
+    child started (a signal's handler raising while it had not returned: Ctrl-C, SIGTERM, an
+    Airflow task's timeout), that child is found by a variable unique to this start
+    (:data:`CHILD_MARKER`) and ended as :func:`let_child_end` ends one (``grace`` seconds); the
+    exception is raised again. The child ran on, unknown to the caller: a full run's test of a
+    timeout found a step's child still running. Raises what ``Popen`` raises."""
+    import os
+    import uuid
+
+    import psutil
+
+    marker = uuid.uuid4().hex
+    popen["env"] = {**(popen.get("env") or os.environ), CHILD_MARKER: marker}
+    try:
+        return subprocess.Popen(argv, **popen)
+    except BaseException as exc:
+        for proc in psutil.Process().children():
+            try:
+                mine = proc.environ().get(CHILD_MARKER) == marker
+            except psutil.Error:  # ended meanwhile, or not readable
+                continue
+            if mine:
+                let_child_end(proc, grace, exc)
+        raise
 
 
 class WholeUnits:

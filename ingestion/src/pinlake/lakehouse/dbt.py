@@ -27,7 +27,7 @@ from typing import IO, TextIO
 
 from pinlake.config import REPO_ROOT, Settings
 from pinlake.console import PINLAKE, counted
-from pinlake.errors import PinlakeError, let_child_end
+from pinlake.errors import PinlakeError, let_child_end, start_child
 from pinlake.lakehouse.progress import next_steps
 from pinlake.lakehouse.tables import holds_committed_data, landed_anything, raw_tables_created
 from pinlake.loopback import LOOPBACK_HOSTS, ports_listening
@@ -482,8 +482,9 @@ def _invoke(settings: Settings, args: list[str], in_process: bool) -> int:
                 target.write(text)
                 target.flush()
 
-    child = subprocess.Popen(
+    child = start_child(  # a signal while it starts ends the child too
         [dbt_executable(), *args],
+        DBT_CANCEL_TIMEOUT,
         cwd=REPO_ROOT,
         env={**dbt_env(settings), "PYTHONUNBUFFERED": "1"},  # each line as dbt logs it
         stdout=subprocess.PIPE,

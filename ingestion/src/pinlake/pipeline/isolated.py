@@ -36,7 +36,7 @@ from pydantic import TypeAdapter
 
 from pinlake.config import Settings
 from pinlake.console import stage_rule
-from pinlake.errors import INTERRUPTED, PinlakeError, let_child_end
+from pinlake.errors import INTERRUPTED, PinlakeError, let_child_end, start_child
 from pinlake.pipeline.steps import RESULTS, STEPS, run_step
 from pinlake.spark import session_env
 
@@ -96,8 +96,12 @@ def run_isolated(
     }
     with tempfile.TemporaryDirectory(prefix="pinlake-step-") as tmp:
         out = Path(tmp) / "result.json"
-        child = subprocess.Popen(
-            child_command(out), stdin=subprocess.PIPE, text=True, env=session_env(settings)
+        child = start_child(
+            child_command(out),
+            STEP_STOP_TIMEOUT,
+            stdin=subprocess.PIPE,
+            text=True,
+            env=session_env(settings),
         )
         try:  # the child's output goes to the terminal as it comes
             child.communicate(json.dumps(request))
