@@ -667,6 +667,7 @@ OTHER_VARIABLES: dict[str, str] = {
     "PINLAKE_METASTORE_JDBC_URL": "profiles.yml, set by pinlake (pinlake.spark.metastore_env)",
     "PINLAKE_METASTORE_DRIVER": "profiles.yml, set by pinlake (pinlake.spark.metastore_env)",
     "PINLAKE_SPARK_CLASSPATH": "profiles.yml, set by pinlake (pinlake.spark.metastore_env)",
+    "PINLAKE_CHILD_START": "a child's start, set by pinlake (pinlake.errors.start_child)",
     "PINLAKE_SPARK_MASTER_URL": "profiles.yml, set by pinlake (pinlake.spark.session_env)",
     "PINLAKE_SPARK_CDS_OPTIONS": "profiles.yml, set by pinlake (pinlake.spark.session_env)",
     "PINLAKE_SPARK_CLASSPATH_CONF_DIR": "conf/spark-env.sh, set by pinlake (spark_cds)",
