@@ -89,6 +89,25 @@ def _runner(
     return foreground_job(script)
 
 
+def _slow_to_end(tmp_path: Path, marker: Path, seconds: float, ready: str) -> Path:
+    """A child script that, on SIGINT, takes ``seconds`` to clean up, writes ``marker`` and
+    exits 130; ``ready`` (a statement) runs once its handler is set."""
+    script = tmp_path / "child.py"
+    script.write_text(
+        textwrap.dedent(f"""\
+            import pathlib, signal, sys, time
+            def on_int(*_):
+                time.sleep({seconds})
+                pathlib.Path({str(marker)!r}).write_text("done")
+                sys.exit(130)
+            signal.signal(signal.SIGINT, on_int)
+            {ready}
+            time.sleep(60)
+            """)
+    )
+    return script
+
+
 @pytest.mark.parametrize(
     ("signum", "code", "said"),
     [
@@ -108,19 +127,7 @@ def test_a_signal_lets_the_steps_child_end_on_its_own_first(
     and ends on its own (here: a child that takes 1.5 s to clean up after SIGINT, then writes
     its marker)."""
     marker = tmp_path / "cleaned-up"
-    script = tmp_path / "child.py"
-    script.write_text(
-        textwrap.dedent(f"""\
-            import pathlib, signal, sys, time
-            def on_int(*_):
-                time.sleep(1.5)
-                pathlib.Path({str(marker)!r}).write_text("done")
-                sys.exit(130)
-            signal.signal(signal.SIGINT, on_int)
-            print("ready", flush=True)
-            time.sleep(60)
-            """)
-    )
+    script = _slow_to_end(tmp_path, marker, 1.5, 'print("ready", flush=True)')
     runner = _runner(tmp_path, [sys.executable, str(script)], "SourceInit()")
     assert runner.stdout.readline() == "ready\n"
     started = time.monotonic()
@@ -141,19 +148,8 @@ def test_an_exception_while_the_child_starts_lets_it_end_too(tmp_path: Path) -> 
     on, never told. Here ``Popen`` raises once the child has started; the child gets SIGINT
     and ends on its own (``pinlake.errors.start_child``, which dbt's child starts with too)."""
     marker = tmp_path / "cleaned-up"
-    script = tmp_path / "child.py"
-    script.write_text(
-        textwrap.dedent(f"""\
-            import pathlib, signal, sys, time
-            def on_int(*_):
-                time.sleep(0.5)
-                pathlib.Path({str(marker)!r}).write_text("done")
-                sys.exit(130)
-            signal.signal(signal.SIGINT, on_int)
-            pathlib.Path({str(tmp_path / "ready")!r}).write_text("")
-            time.sleep(60)
-            """)
-    )
+    ready = f"pathlib.Path({str(tmp_path / 'ready')!r}).write_text('')"
+    script = _slow_to_end(tmp_path, marker, 0.5, ready)
     runner = _runner(tmp_path, [sys.executable, str(script)], "SourceInit()", raise_in_popen=True)
     assert runner.wait(timeout=30) == 1
     assert runner.stdout.read() == "timed out\n"
