@@ -190,7 +190,7 @@ def spark_path_problem(path: Path, what: str, forbidden: str = SPARK_PATH_FORBID
     home); None when it holds none. The one rule of what pinlake's Spark can read: the CLI
     refuses such a home for every command, the producer and the sink such a local bucket
     before writing to it (helper-91: they wrote what ``land`` then refused), and Spark's
-    session, dbt's local target and ``land`` both (:func:`pinlake.spark.check_spark_path`)."""
+    session, dbt's local target and ``land`` both (:func:`pinlake.spark.check_spark_home`)."""
     held = sorted({c for c in str(path) if c in forbidden})
     if not held:
         return None

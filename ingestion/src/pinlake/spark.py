@@ -57,7 +57,6 @@ from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError, causes
 from pinlake.location import (
     HOME_FORBIDDEN,
     HOME_NAMED,
-    SPARK_PATH_FORBIDDEN,
     aws_file,
     aws_key_pair,
     aws_profile_check,
@@ -708,9 +707,9 @@ def check_jars(settings: Settings) -> None:
     spark_jars = settings.jars_dir / "spark"
     if not any(spark_jars.glob("delta-spark_*.jar")):
         raise SparkSetupError(
+            # a setup with PINLAKE_JARS_DIR and a command without it (helper-91)
             f"Delta jars not found in {spark_jars}: run `make setup` (resolves jvm/pom.xml), "
-            "or set PINLAKE_JARS_DIR to the folder `make setup` filled (helper-91: a setup "
-            "with PINLAKE_JARS_DIR and a command without it)"
+            "or set PINLAKE_JARS_DIR to the folder `make setup` filled"
         )
     for jar, source in OWN_JARS.items():
         if not (spark_jars / jar).is_file():
@@ -1103,22 +1102,17 @@ def _metastore_in_use(settings: Settings, holders: list[str]) -> SparkSetupError
 METASTORE_GRACE = 30.0
 
 
-def check_spark_path(path: Path, what: str, forbidden: str = SPARK_PATH_FORBIDDEN) -> None:
-    """Raise :class:`SparkSetupError` (one line, before any JVM starts) when ``path`` holds a
-    character of ``forbidden`` (:func:`pinlake.location.spark_path_problem`). A home
-    ``…/w[bold]x:x:y/h`` took ``source init`` and ``produce``, then ``land`` failed on the
-    metastore ("Unable to instantiate SessionHiveMetaStoreClient"), and ``…/w[bold]x/h`` with a
-    Python traceback and about 590 lines of Hadoop's usage text (helper-89). ``what``: how the
-    line names ``path``."""
-    if problem := spark_path_problem(path, what, forbidden):
-        raise SparkSetupError(problem)
-
-
 def check_spark_home(settings: Settings) -> None:
-    """:func:`check_spark_path` of the home (its warehouse, metastore and checkpoints are
-    there), :data:`HOME_FORBIDDEN` too: :func:`get_spark`, ``pinlake dbt`` on the ``local``
-    target, ``land``."""
-    check_spark_path(settings.home.absolute(), HOME_NAMED, HOME_FORBIDDEN)
+    """Raise :class:`SparkSetupError` (one line, before any JVM starts) when the home's path
+    holds a character Spark's paths or the metastore's Derby URL cannot
+    (:func:`pinlake.location.spark_path_problem`, :data:`~pinlake.location.HOME_FORBIDDEN`): its
+    warehouse, metastore and checkpoints are there. A home ``…/w[bold]x:x:y/h`` took ``source
+    init`` and ``produce``, then ``land`` failed on the metastore ("Unable to instantiate
+    SessionHiveMetaStoreClient"), and ``…/w[bold]x/h`` with a Python traceback and about 590
+    lines of Hadoop's usage text (helper-89). :func:`get_spark`, ``pinlake dbt`` on the
+    ``local`` target, ``land``; the CLI refuses such a home for every command."""
+    if problem := spark_path_problem(settings.home.absolute(), HOME_NAMED, HOME_FORBIDDEN):
+        raise SparkSetupError(problem)
 
 
 def check_metastore_free(settings: Settings) -> None:

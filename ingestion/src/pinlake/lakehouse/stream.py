@@ -705,6 +705,12 @@ def _write_status(
         "latency_ms": result.latency_ms,
         "error": error,
     }
+    write_status(settings, status)
+
+
+def write_status(settings: Settings, status: dict[str, Any]) -> None:
+    """Replace :func:`status_path` with ``status`` as JSON (written beside it, then renamed: a
+    reader sees the old state or the new, never half)."""
     path = status_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

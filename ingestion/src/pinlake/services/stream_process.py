@@ -8,7 +8,6 @@ the offset the query has read up to).
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, NamedTuple
 
@@ -16,7 +15,7 @@ import psutil
 
 from pinlake import kafka, run_folder
 from pinlake.config import TABLES, Settings
-from pinlake.lakehouse.stream import StreamOptions, read_status
+from pinlake.lakehouse.stream import StreamOptions, read_status, write_status
 from pinlake.services import process
 from pinlake.spark import LOCAL_MASTER, session_env
 
@@ -83,18 +82,13 @@ def settle_ended(settings: Settings) -> None:
     services down)`` until ``services down`` or a new query (README), and showed it so after
     both (helper-91). Its counts and last micro-batches are kept. A query that runs, in the
     services or in a terminal, is left alone."""
-    from pinlake.lakehouse.stream import status_path
-
     status = read_status(settings)
     if not status or status.get("state") != "running" or pid(settings) is not None:
         return
     if _foreground(status.get("pid")):
         return
     status["state"] = "stopped"
-    path = status_path(settings)
-    tmp = path.with_name(path.name + ".settled.tmp")
-    tmp.write_text(json.dumps(status, default=str))
-    tmp.replace(path)
+    write_status(settings, status)
 
 
 def pid(settings: Settings) -> int | None:
