@@ -9,9 +9,9 @@ on a real API in tests/integration/test_ingestion_producer.py.
 
 from __future__ import annotations
 
-import _thread
 import logging
 import os
+import queue
 import shlex
 import signal
 import subprocess
@@ -350,17 +350,26 @@ def test_a_ctrl_c_while_the_chains_stop_still_says_what_they_stopped_before_it(
     run, log = settings.run_dir, settings.logs_dir / "sleep.log"
     sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
     pids = {name: process.spawn(run, log, name, sleep) for name in ("api", "kafka", "s3")}
-    release = threading.Event()
+    release, s3_chain = threading.Event(), queue.SimpleQueue()
+    s3_stop = manager.s3_server.stop
+
+    def s3_stop_seen(*args: object, **kwargs: object) -> bool:
+        s3_chain.put(threading.current_thread())
+        return s3_stop(*args, **kwargs)
 
     def kafka_stop_interrupted(_settings: Settings, *_args: object, **_kwargs: object) -> bool:
-        deadline = time.monotonic() + 30
-        while process.read_pid(run, "s3") is not None and time.monotonic() < deadline:
-            time.sleep(0.05)  # the S3 server's chain ends first
-        _thread.interrupt_main(signal.SIGINT)  # the second Ctrl-C, while Kafka stops
+        # the S3 server's chain ends first: its stop returned and its thread ended (the stop
+        # pool is shut down, so a thread ends with its chain)
+        s3_chain.get(timeout=30).join(timeout=30)
+        # the second Ctrl-C, while Kafka stops: a real signal to the main thread, which wakes
+        # it from its wait on the chains (_thread.interrupt_main only sets a flag, seen when
+        # that wait ended: 30 s later, at release.wait's limit)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         release.wait(30)
         return False
 
     monkeypatch.setattr(manager.kafka_broker, "stop", kafka_stop_interrupted)
+    monkeypatch.setattr(manager.s3_server, "stop", s3_stop_seen)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -458,7 +467,6 @@ def test_ctrl_c_lets_a_dbt_child_end_on_its_own_first(tmp_path):
     import os
     import signal
     import textwrap
-    import time
 
     child, marker = _fake_dbt(tmp_path)
     script = textwrap.dedent(f"""\
