@@ -1,13 +1,16 @@
-"""``services status`` of a home beside another home's services (real broker and API)."""
+"""``services status`` and ``services down`` of a home beside another home's services (real broker
+and API)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from pinlake_testing import isolated_settings
 
 from pinlake.config import Settings
-from pinlake.services.manager import services_status
+from pinlake.console import PINLAKE
+from pinlake.services.manager import services_down, services_status
 
 pytestmark = pytest.mark.kafka
 
@@ -28,6 +31,34 @@ def test_a_home_that_started_nothing_is_told_whose_services_answer(
     ) in out, out
     services_status(kafka_services)
     assert "did not start" not in capsys.readouterr().out
+
+
+def test_services_down_of_a_home_that_ran_none_says_so_and_leaves_the_others_running(
+    kafka_services: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--home H services down`` in a home that started nothing said a bare ``✓ services
+    down`` while another home's Kafka and API ran on, on H's ports (a trial took it for
+    stopped): it now says that this home ran none, and names what still answers and how it is
+    stopped. The services it does not own run on. A home where nothing answers gets no note."""
+    from pinlake import kafka
+    from pinlake.services import api_process
+
+    other = kafka_services.model_copy(update={"home": tmp_path / "other"})
+    services_down(other)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "✓ services down: this home ran none" in out, out
+    assert (
+        f"note: this home ({other.home}) did not start Kafka at "
+        f"{other.kafka.bootstrap_servers} or the API at {other.api.url}, but they answer there: "
+        "another home's `services up` or another program; they run on: stop them from the home "
+        f"that started them (`{PINLAKE.command} --home <that home> services down`)"
+    ) in out, out
+    assert kafka.healthy(kafka_services) and api_process.health(kafka_services) is not None
+
+    lone = isolated_settings(tmp_path / "lone")
+    services_down(lone)
+    out = capsys.readouterr().out
+    assert "✓ services down: this home ran none" in out and "note:" not in out, out
 
 
 def test_a_failed_query_of_an_earlier_services_up_is_shown_not_counted(

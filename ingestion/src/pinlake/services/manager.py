@@ -801,10 +801,25 @@ def _services_up(settings: Settings, request: UpRequest) -> None:
 
 def services_down(settings: Settings) -> None:
     """``pinlake services down``: :func:`stop_all`, not while a ``services up`` of the home runs
-    (:func:`one_at_a_time`; a home without a run folder has nothing running)."""
+    (:func:`one_at_a_time`; a home without a run folder has nothing running).
+
+    When the home ran none, the line says so, with the note of :func:`_print_not_started_here`
+    when this home's Kafka ports (not external) or API port still answer: another home's
+    services, which only that home's ``services down`` stops (a trial's ``--home H services
+    down`` said a bare ✓ while the services it meant ran on)."""
+    ran = running_services(settings) if settings.run_dir.is_dir() else set()
     with one_at_a_time(settings) if settings.run_dir.is_dir() else nullcontext():
         stop_all(settings)
-    console.print("[green]✓[/] services down")
+    if ran:
+        console.print("[green]✓[/] services down")
+        return
+    console.print("[green]✓[/] services down: this home ran none")
+    _print_not_started_here(
+        settings,
+        kafka_answers=not settings.kafka.external and kafka.listening(settings),
+        api_answers=api_process.health(settings) is not None,
+        stopping=True,
+    )
 
 
 def as_running(settings: Settings) -> Settings:
@@ -954,12 +969,15 @@ def services_status(settings: Settings) -> int:
     return 0 if healthy and metastore_ok else 3
 
 
-def _print_not_started_here(settings: Settings, kafka_answers: bool, api_answers: bool) -> None:
+def _print_not_started_here(
+    settings: Settings, kafka_answers: bool, api_answers: bool, stopping: bool = False
+) -> None:
     """A note when this home's (not external) Kafka address or API port answers but this home
     started no such service (no pid: another home's ``services up`` on the same ports, or
     another program): its commands then use that Kafka, whose topics and records are shared
     with whoever started it (a trial's ``sink`` wrote another home's records into its bucket).
-    ``kafka_answers``, ``api_answers``: each answers without a pid of this home's."""
+    ``kafka_answers``, ``api_answers``: each answers without a pid of this home's; ``stopping``
+    (``services down``): the note says that this home's ``services down`` leaves them running."""
     foreign = []
     if kafka_answers:
         foreign.append(f"Kafka at {settings.kafka.bootstrap_servers}")
@@ -967,12 +985,19 @@ def _print_not_started_here(settings: Settings, kafka_answers: bool, api_answers
         foreign.append(f"the API at {settings.api.url}")
     if foreign:
         they = "they answer" if len(foreign) > 1 else "it answers"
+        tail = (
+            f"; {'they run' if len(foreign) > 1 else 'it runs'} on: stop "
+            f"{'them' if len(foreign) > 1 else 'it'} from the home that started "
+            f"{'them' if len(foreign) > 1 else 'it'} (`{PINLAKE.command} --home <that home> "
+            "services down`)"
+            if stopping
+            else "; this home's commands use what answers and share its topics (other ports: "
+            "PINLAKE_KAFKA__BOOTSTRAP_SERVERS, PINLAKE_API__PORT)"
+        )
         console.print(
             f"[yellow]note: this home ({escape(str(settings.home))}) did not start "
             f"{' or '.join(foreign)}, "
-            f"but {they} there: another home's `services up` or another program; this home's "
-            "commands use what answers and share its topics (other ports: "
-            "PINLAKE_KAFKA__BOOTSTRAP_SERVERS, PINLAKE_API__PORT)[/]",
+            f"but {they} there: another home's `services up` or another program{escape(tail)}[/]",
             soft_wrap=True,
         )
 
