@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -241,7 +242,7 @@ def test_bad_lines_are_quarantined_with_reason_and_good_lines_still_land(
 
 
 def test_land_is_incremental_and_idempotent(
-    spark, spark_settings: Settings, tmp_path, write_bucket_file
+    spark, spark_settings: Settings, tmp_path, write_bucket_file, monkeypatch
 ):
     def start_rows() -> int:
         return spark.sql("select * from raw._loaded_files where file_path is null").count()
@@ -252,7 +253,7 @@ def test_land_is_incremental_and_idempotent(
     starts = start_rows()
     again = land_bucket(spark_settings, LandOptions(bucket))
     starts_again = start_rows()
-    write_bucket_file(bucket, "pinterest.geo", 2, [{**GEO, "ind": 2}])
+    later = write_bucket_file(bucket, "pinterest.geo", 2, [{**GEO, "ind": 2}])
     third = land_bucket(spark_settings, LandOptions(bucket))
 
     # a run with nothing new records no load; a load records one start row
@@ -262,20 +263,43 @@ def test_land_is_incremental_and_idempotent(
     assert (third.files_found, third.files_landed, third.records["geo"]) == (2, 1, 1)
     assert [r["ind"] for r in _rows(spark, "raw.geo", bucket)] == [7528, 1, 2]
     assert first.files_changed == again.files_changed == third.files_changed == {}
+    assert first.files_gone == again.files_gone == third.files_gone == []
 
     # a record appended to a landed file is not landed, and the summary says so (helper-91:
-    # nothing was said); bucket files are written once
-    size = landed.stat().st_size
-    with landed.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps({**GEO, "ind": 3}) + "\n")
+    # nothing was said), naming every such file with both sizes; bucket files are written once
+    sizes = {path: path.stat().st_size for path in (landed, later)}
+    for path in (landed, later):
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({**GEO, "ind": 3}) + "\n")
     fourth = land_bucket(spark_settings, LandOptions(bucket))
-    assert fourth.files_changed == {str(landed): (size, landed.stat().st_size)}
-    assert (fourth.files_landed, fourth.total_records) == (0, 0)
+    now = {path: path.stat().st_size for path in (landed, later)}
+    assert fourth.files_changed == {str(p): (sizes[p], now[p]) for p in (landed, later)}
+    assert (fourth.files_landed, fourth.total_records, fourth.files_gone) == (0, 0, [])
     assert [r["ind"] for r in _rows(spark, "raw.geo", bucket)] == [7528, 1, 2]
+    monkeypatch.setattr(console, "width", 300)  # a path of the table on one line
     with console.capture() as capture:
         print_land_summary(fourth)
+    shown = capture.get()
+    for path in (landed, later):  # one row each: the file, the bytes landed, the bytes now
+        assert re.search(
+            rf"{re.escape(path.name)}\s*│\s*{sizes[path]:,}\s*│\s*{now[path]:,}\s", shown
+        ), shown
+    assert "2 file(s) landed before changed since: bucket files are written once" in " ".join(
+        shown.split()
+    )
+
+    # a landed file deleted from the bucket is named (nothing was said); its records stay
+    landed.unlink()
+    fifth = land_bucket(spark_settings, LandOptions(bucket))
+    assert (fifth.files_gone, list(fifth.files_changed)) == ([str(landed)], [str(later)])
+    assert [r["ind"] for r in _rows(spark, "raw.geo", bucket)] == [7528, 1, 2]
+    with console.capture() as capture:
+        print_land_summary(fifth)
     shown = " ".join(capture.get().split())
-    assert f"1 file(s) landed before changed since, e.g. {landed} ({size:,} bytes landed" in shown
+    assert (
+        f"1 file(s) landed before are no longer in the bucket, e.g. {landed}: their records "
+        "stay in raw (land never removes what it landed)"
+    ) in shown, shown
 
 
 def _crashed_load(spark, path: Path, load_id: str) -> None:

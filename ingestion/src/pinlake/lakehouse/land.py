@@ -61,6 +61,7 @@ from pinlake.bucket.layout import (
     read_records,
     spark_uri,
     stray_files,
+    topic_dir,
 )
 from pinlake.config import TABLES, Settings
 from pinlake.console import PINLAKE, console, counted, rate_text, table
@@ -107,7 +108,10 @@ class LandResult(records.TableTotals):
     ``files_changed`` (``{path: (size landed, size now)}``, bytes) are files seen before whose
     size changed since they were landed: bucket files are written once, so a change is not
     landed, and the summary says so (helper-91: a record appended to a landed file was skipped
-    without a word). A change of the same size is not seen."""
+    without a word). A change of the same size is not seen. ``files_gone`` are the files
+    landed before from this bucket's topic folders that it no longer holds (paths, sorted):
+    deleted or moved since; their records stay in raw, since land never removes what it
+    landed (nothing was said of them)."""
 
     files_found: int = 0
     files_landed: int = 0
@@ -117,6 +121,7 @@ class LandResult(records.TableTotals):
     files_seen_before: int = 0
     files_rejected_before: int = 0
     files_changed: dict[str, tuple[int, int]] = field(default_factory=dict)
+    files_gone: list[str] = field(default_factory=list)
     files_not_read: dict[str, str] = field(default_factory=dict)
     records: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
     quarantined: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
@@ -449,6 +454,7 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                     was = manifest.sizes.get(str(f.path))
                     if was is not None and f.size is not None and f.size != was:
                         result.files_changed[str(f.path)] = (was, f.size)
+        result.files_gone = gone_files(settings, bucket, manifest, files)
         # a file named like one landed from elsewhere, of its size: a copy if its content is
         candidates = {
             str(f.path): (f, landed)
@@ -469,6 +475,22 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
             _land_files(spark, new_files, result, copy_hashes)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def gone_files(
+    settings: Settings, bucket: Location, manifest: Manifest, found: dict[str, list[BucketFile]]
+) -> list[str]:
+    """The paths (sorted) of the files landed before (recorded without a problem) from this
+    bucket's topic folders (:func:`pinlake.bucket.layout.topic_dir` of each table's batch topic)
+    that are not among ``found`` (:func:`discover_files`, ``{table: files}``). Files landed from
+    another location (the bucket moved) are not under these folders and never named."""
+    folders = tuple(f"{topic_dir(bucket, settings.topic(name))}/" for name in TABLES)
+    present = {str(f.path) for files in found.values() for f in files}
+    return sorted(
+        path
+        for path, problem in manifest.files.items()
+        if problem is None and path.startswith(folders) and path not in present
+    )
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:
@@ -704,9 +726,15 @@ def _land_table(
     return counts, bad, parsed
 
 
+#: The most rows a table of :func:`print_land_summary` lists (files changed since they were
+#: landed); the line below it counts the rest.
+SHOWN_FILES = 20
+
+
 def print_land_summary(result: LandResult) -> None:
     """Records and quarantined lines per table, files (landed, seen before, rejected, not
-    read: they add up to what was found), time, and where to look at rejects."""
+    read: they add up to what was found), time, and where to look at rejects; the files landed
+    before that changed since (a table, :data:`SHOWN_FILES` rows at most) or are gone."""
     console.print(table("land", ["table", "records", "quarantined"], result.summary_rows()))
     empty = (
         f" ({len(result.files_empty)} of them empty: no record, e.g. {result.files_empty[0]})"
@@ -740,12 +768,30 @@ def print_land_summary(result: LandResult) -> None:
             )
         )
     if result.files_changed:
-        path, (was, now) = next(iter(sorted(result.files_changed.items())))
+        changed = sorted(result.files_changed.items())
         console.print(
-            f"[yellow]{len(result.files_changed)} file(s) landed before changed since, e.g. "
-            f"{escape(path)} ({was:,} bytes landed, {now:,} now): bucket files are written "
-            "once, so what changed is not landed (what was landed stays in raw); write new "
-            f"records as new files (`{PINLAKE} sink`, `{PINLAKE} produce --to bucket`)",
+            table(
+                "files changed since they were landed",
+                ["file", "bytes landed", "bytes now"],
+                [(path, f"{was:,}", f"{now:,}") for path, (was, now) in changed[:SHOWN_FILES]],
+            )
+        )
+        more = (
+            f" ({len(changed) - SHOWN_FILES:,} more not shown)"
+            if len(changed) > SHOWN_FILES
+            else ""
+        )
+        console.print(
+            f"[yellow]{len(changed)} file(s) landed before changed since{more}: bucket files are "
+            "written once, so what changed is not landed (what was landed stays in raw); write "
+            f"new records as new files (`{PINLAKE} sink`, `{PINLAKE} produce --to bucket`)",
+            soft_wrap=True,
+        )
+    if result.files_gone:
+        console.print(
+            f"[yellow]{len(result.files_gone)} file(s) landed before are no longer in the "
+            f"bucket, e.g. {escape(result.files_gone[0])}: their records stay in raw (land "
+            "never removes what it landed)",
             soft_wrap=True,
         )
     if result.files_copied:
