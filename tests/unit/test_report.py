@@ -335,6 +335,32 @@ def test_marts_older_than_the_newest_landing_are_flagged(
     assert "dbt build" not in result.stale
 
 
+def test_stale_exports_of_another_home_are_not_told_to_take_this_homes_marts(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``report --exports <another home>/exports`` with marts older than this home's landings:
+    the warning named ``export --out <them>``, which writes this home's marts over the other
+    home's. It now names that home and its own ``export``, and the report of this home's own
+    exports. A folder named ``exports`` that is no home's keeps the ``--out`` advice."""
+    other = tmp_path / "other home"
+    (other / "warehouse").mkdir(parents=True)
+    exports = write_exports(other / "exports")
+    landed_later = datetime.now(timezone.utc) + timedelta(hours=1)
+    result, html, _ = build(settings, exports, counts=counts(landed_later))
+    assert result.stale is not None
+    assert result.stale.startswith("the exported marts predate this home's newest landed records (")
+    assert result.stale.endswith(
+        f"and they are the exports of another home ({other}): `{PINLAKE.at(other)} export` "
+        f"brings them up to date there; `{PINLAKE} report` without --exports reports this "
+        "home's own"
+    )
+    assert "--out" not in result.stale
+    assert _element_text(html, "stale") == "T" + result.stale[1:] + "."
+    plain = write_exports(tmp_path / "plain" / "exports")
+    result, _, _ = build(settings, plain, counts=counts(landed_later))
+    assert result.stale.endswith(f"`{PINLAKE} export --out {plain}`, then `{PINLAKE} report` again")
+
+
 def test_a_path_that_delivered_nothing_is_left_out(settings: Settings, tmp_path) -> None:
     exports = write_exports(tmp_path / "exports")
     direct = counts()

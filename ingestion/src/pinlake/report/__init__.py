@@ -82,6 +82,14 @@ def stale_marts(settings: Settings, options: ReportOptions, exported_at: datetim
         return None
     exports = exports_folder(settings, options)
     home = exports == exports_folder(settings, ReportOptions())
+    other = other_homes_exports(settings, exports)
+    if other is not None:  # `export --out` would write this home's marts over that home's
+        return (
+            f"the exported marts predate this home's newest landed records ({utc(newest)}; "
+            f"exported {utc(exported_at)}), and they are the exports of another home ({other}): "
+            f"`{PINLAKE.at(other)} export` brings them up to date there; `{PINLAKE} report` "
+            "without --exports reports this home's own"
+        )
     export = f"`{PINLAKE} export" + ("" if home else f" --out {shlex.quote(str(exports))}") + "`"
     built = marts_built_at(settings)
     if built is not None and built > newest:  # the marts hold them: only their export is old
@@ -94,6 +102,17 @@ def stale_marts(settings: Settings, options: ReportOptions, exported_at: datetim
         f"{utc(exported_at)}): run `{PINLAKE} dbt build` and {export}, then `{PINLAKE} report` "
         "again"
     )
+
+
+def other_homes_exports(settings: Settings, exports: Path) -> Path | None:
+    """The home whose own exports folder ``exports`` (resolved) is, when that is not
+    ``settings.home``: ``<home>/exports`` beside the home's warehouse folder. Else None. The
+    stale warning of a report of such exports named ``export --out <them>``, which writes this
+    home's marts over that home's."""
+    parent = exports.parent
+    if exports.name != "exports" or parent == settings.home.expanduser().resolve():
+        return None
+    return parent if (parent / settings.warehouse_dir.name).is_dir() else None
 
 
 def exports_folder(settings: Settings, options: ReportOptions) -> Path:
