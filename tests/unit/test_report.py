@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from datetime import datetime, timedelta, timezone
 from html import unescape
 from html.parser import HTMLParser
@@ -341,7 +342,8 @@ def test_stale_exports_of_another_home_are_not_told_to_take_this_homes_marts(
     """``report --exports <another home>/exports`` with marts older than this home's landings:
     the warning named ``export --out <them>``, which writes this home's marts over the other
     home's. It now names that home and its own ``export``, and the report of this home's own
-    exports. A folder named ``exports`` that is no home's keeps the ``--out`` advice."""
+    exports; so do the errors of such a folder that is missing, empty or lacks a mart. A folder
+    named ``exports`` that is no home's keeps the ``--out`` advice."""
     other = tmp_path / "other home"
     (other / "warehouse").mkdir(parents=True)
     exports = write_exports(other / "exports")
@@ -356,6 +358,25 @@ def test_stale_exports_of_another_home_are_not_told_to_take_this_homes_marts(
     )
     assert "--out" not in result.stale
     assert _element_text(html, "stale") == "T" + result.stale[1:] + "."
+    # nor do the errors of its missing, empty or incomplete exports
+    (other / "exports" / "rpt_users_joined_by_year.csv").unlink()
+    with pytest.raises(PinlakeError) as lacks:
+        build(settings, exports)
+    assert str(lacks.value).endswith(
+        f"it is the exports folder of another home ({other}); run `{PINLAKE.at(other)} dbt "
+        f"build` and `{PINLAKE.at(other)} export` again, or `{PINLAKE} report` without --exports"
+    )
+    for state in ("holds no exported marts", "does not exist"):
+        shutil.rmtree(exports)
+        if state == "holds no exported marts":
+            exports.mkdir()
+        with pytest.raises(PinlakeError) as none:
+            build(settings, exports)
+        assert str(none.value) == (
+            f"{exports} {state}: it is the exports folder of another home ({other}); "
+            f"`{PINLAKE.at(other)} export` writes that home's marts there; `{PINLAKE} report` "
+            "without --exports reads this home's"
+        )
     plain = write_exports(tmp_path / "plain" / "exports")
     result, _, _ = build(settings, plain, counts=counts(landed_later))
     assert result.stale.endswith(f"`{PINLAKE} export --out {plain}`, then `{PINLAKE} report` again")

@@ -181,13 +181,23 @@ def reporting_marts(settings: Settings, exports: Path) -> dict[str, Path]:
     ``settings`` has still to run (:func:`pinlake.lakehouse.progress.next_steps`), or, when the
     home's own export folder (another one) holds marts, that folder and ``export --out`` alone
     (helper-80: ``report --exports <empty folder>`` on a built home named ``source init``
-    first, which refuses a filled source)."""
+    first, which refuses a filled source). Where ``exports`` is another home's exports folder
+    (:func:`other_homes_exports`), the errors name that home's commands, never ``export --out``
+    into it (which writes this home's marts over that home's)."""
     from pinlake.report.charts import CHARTS, REPORTING_PREFIX
 
     def marts_in(folder: Path) -> list[Path]:
         return sorted(folder.glob(f"{REPORTING_PREFIX}*.csv")) if folder.is_dir() else []
 
     found = marts_in(exports)
+    other = other_homes_exports(settings, exports)
+    if not found and other is not None and not exports.is_file():
+        problem = "does not exist" if not exports.exists() else "holds no exported marts"
+        raise PinlakeError(
+            f"{exports} {problem}: it is the exports folder of another home ({other}); "
+            f"`{PINLAKE.at(other)} export` writes that home's marts there; `{PINLAKE} report` "
+            "without --exports reads this home's"
+        )
     if not found:
         out = f"export --out {shlex.quote(str(exports))}"
         if not exports.exists():
@@ -207,6 +217,12 @@ def reporting_marts(settings: Settings, exports: Path) -> dict[str, Path]:
         raise PinlakeError(f"{problem}: {next_steps(settings, 'export', out)}")
     by_name = {p.stem: p for p in found}
     missing = [mart for mart in CHARTS if mart not in by_name]
+    if missing and other is not None:  # `export --out` would write this home's marts there
+        raise PinlakeError(
+            f"{exports} lacks the reporting mart(s) {', '.join(missing)}: it is the exports "
+            f"folder of another home ({other}); run `{PINLAKE.at(other)} dbt build` and "
+            f"`{PINLAKE.at(other)} export` again, or `{PINLAKE} report` without --exports"
+        )
     if missing:
         raise PinlakeError(
             f"{exports} lacks the reporting mart(s) {', '.join(missing)}: run `{PINLAKE} dbt "
