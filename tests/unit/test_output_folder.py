@@ -10,6 +10,7 @@ import pytest
 from pinlake_testing import cli_exit_code
 
 import pinlake.spark
+from pinlake.console import PINLAKE
 from pinlake.errors import UsageError
 from pinlake.output import output_folder
 
@@ -59,3 +60,31 @@ def test_export_to_a_folder_it_cannot_write_fails_before_spark(
         " (No such file or directory)"
     )
     assert err == said
+
+
+def test_export_into_another_homes_exports_folder_is_refused_before_spark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``export --out <another home>/exports`` wrote this home's marts over that home's (a
+    report's stale warning advised it): refused in one line before Spark, naming that home's
+    own export. A folder named ``exports`` that is no home's is written as before."""
+
+    def no_spark(*_args: object, **_kwargs: object) -> None:
+        raise SparkStarted
+
+    monkeypatch.setattr(pinlake.spark, "get_spark", no_spark)
+    other = tmp_path / "other"
+    (other / "warehouse").mkdir(parents=True)
+    code = cli_exit_code(monkeypatch, tmp_path / "home", "export", "--out", str(other / "exports"))
+    assert code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert err == (
+        f"error: --out {other / 'exports'}: the exports folder of another home ({other}), whose "
+        "marts this home's would replace: give another folder, or export that home's marts with "
+        f"`{PINLAKE.at(other)} export`"
+    )
+    assert not (other / "exports").exists()
+    # no home's: past the check, to the home's marts (none built)
+    plain = str(tmp_path / "exports")
+    code = cli_exit_code(monkeypatch, tmp_path / "home", "export", "--out", plain)
+    assert (code, "--out" in capsys.readouterr().err) == (1, False)

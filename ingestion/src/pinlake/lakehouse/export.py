@@ -9,8 +9,8 @@ from pathlib import Path
 from rich.markup import escape
 
 from pinlake.config import Settings
-from pinlake.console import console
-from pinlake.errors import PinlakeError
+from pinlake.console import PINLAKE, console
+from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse.progress import next_steps
 from pinlake.lakehouse.tables import table_names
 from pinlake.output import output_folder
@@ -42,6 +42,17 @@ def exports_dir(settings: Settings) -> Path:
     return settings.home / "exports"
 
 
+def other_homes_exports(settings: Settings, exports: Path) -> Path | None:
+    """The home whose own exports folder (:func:`exports_dir`) ``exports`` (resolved) is, when
+    that is not ``settings.home``: ``<home>/exports`` beside the home's warehouse folder. Else
+    None. ``export --out`` refuses it, and the report's hints never name it: an ``export --out
+    <it>`` writes this home's marts over that home's (a report's stale warning named one)."""
+    parent = exports.parent
+    if exports.name != "exports" or parent == settings.home.expanduser().resolve():
+        return None
+    return parent if (parent / settings.warehouse_dir.name).is_dir() else None
+
+
 def export_marts(settings: Settings, options: ExportOptions | None = None) -> ExportResult:
     """Write each mart sorted by all its columns (stable, diffable files) with a header row.
     Raises PinlakeError when there are no marts (before Spark starts when the home's embedded
@@ -49,7 +60,15 @@ def export_marts(settings: Settings, options: ExportOptions | None = None) -> Ex
     after which ``pinlake demo`` refused the home as holding data it did not make: helper-76),
     UsageError before Spark starts when ``out`` cannot be written
     (:func:`pinlake.output.output_folder`)."""
-    out = output_folder((options and options.out) or exports_dir(settings))
+    given = options.out if options else None
+    other = other_homes_exports(settings, given.expanduser().resolve()) if given else None
+    if other is not None:
+        raise UsageError(
+            f"--out {given}: the exports folder of another home ({other}), whose marts this "
+            f"home's would replace: give another folder, or export that home's marts with "
+            f"`{PINLAKE.at(other)} export`"
+        )
+    out = output_folder(given or exports_dir(settings))
     from pinlake.spark import embedded_metastore_exists, get_spark, spark_errors
 
     def none_built(what: str) -> PinlakeError:  # the steps read from the home only on failure

@@ -27,7 +27,7 @@ from pinlake.config import Settings
 from pinlake.console import PINLAKE, console
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse.counts import DeliveryCounts
-from pinlake.lakehouse.export import exports_dir
+from pinlake.lakehouse.export import exports_dir, other_homes_exports
 from pinlake.lakehouse.progress import marts_built_at, next_steps
 from pinlake.output import output_folder
 
@@ -102,17 +102,6 @@ def stale_marts(settings: Settings, options: ReportOptions, exported_at: datetim
         f"{utc(exported_at)}): run `{PINLAKE} dbt build` and {export}, then `{PINLAKE} report` "
         "again"
     )
-
-
-def other_homes_exports(settings: Settings, exports: Path) -> Path | None:
-    """The home whose own exports folder ``exports`` (resolved) is, when that is not
-    ``settings.home``: ``<home>/exports`` beside the home's warehouse folder. Else None. The
-    stale warning of a report of such exports named ``export --out <them>``, which writes this
-    home's marts over that home's."""
-    parent = exports.parent
-    if exports.name != "exports" or parent == settings.home.expanduser().resolve():
-        return None
-    return parent if (parent / settings.warehouse_dir.name).is_dir() else None
 
 
 def exports_folder(settings: Settings, options: ReportOptions) -> Path:
