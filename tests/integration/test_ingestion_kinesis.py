@@ -316,6 +316,33 @@ def test_kinesis_errors(kafka_services, api):
     assert "Value at 'data' failed to satisfy constraint" in resp.json()["message"]
 
 
+def test_a_body_that_is_not_json_by_its_content_type_is_415(kafka_services, api):
+    """A form or text body was read as JSON and refused as a SerializationException 400: API
+    Gateway answers 415 to a Content-Type without a mapping template (the tutorial's are for
+    application/json), naming here what was sent and what is read. JSON bodies without a
+    Content-Type, or as the AWS SDK sends them, are read as before; a bodiless request is not
+    checked."""
+    stream = kafka_services.stream("pin")
+    record = orjson.dumps({"Data": {"x": 1}, "PartitionKey": "k"})
+    for path, sent in (
+        (f"/streams/{stream}/record", "application/x-www-form-urlencoded"),
+        (f"/streams/{stream}/records", "text/plain"),
+    ):
+        resp = api.put(path, content=b"Data=x&PartitionKey=k", headers={"content-type": sent})
+        assert resp.status_code == 415, resp.text
+        assert resp.json() == {
+            "__type": "UnsupportedMediaType",
+            "message": f"Unsupported Media Type: {sent}; send the JSON body as application/json "
+            "(the tutorial's mapping templates) or application/x-amz-json-1.1 (the AWS SDK's)",
+        }
+        assert resp.headers["x-amzn-errortype"] == "UnsupportedMediaType"
+    for headers in ({}, {"content-type": "application/json; charset=utf-8"}):
+        resp = api.put(f"/streams/{stream}/record", content=record, headers=headers)
+        assert resp.status_code == 200 and "SequenceNumber" in resp.json(), resp.text
+    bodiless = api.get("/streams", headers={"content-type": "text/plain"})
+    assert bodiless.status_code == 200 and stream in bodiless.json()["StreamNames"], bodiless.text
+
+
 # ---- API Gateway path rules (issue 9, item 1) ------------------------------------------------
 # Requests name the whole URL: an httpx client's base URL drops a path's leading slashes.
 

@@ -24,10 +24,10 @@ from starlette.requests import Request
 from pinlake import kafka
 from pinlake.config import TABLES, Settings
 from pinlake.ingest_api.backend import Delivery, KafkaBackend, TopicInfo
-from pinlake.ingest_api.errors import KinesisError
+from pinlake.ingest_api.errors import AMZ_JSON, KinesisError
 from pinlake.ingest_api.kinesis import codec
 from pinlake.ingest_api.kinesis.codec import ACCOUNT, REGION, sequence_number, shard_id
-from pinlake.ingest_api.request_io import BodyTooLarge, backend, read_body
+from pinlake.ingest_api.request_io import BodyTooLarge, backend, media_type, read_body
 from pinlake.ingest_api.wire import REQUEST_FAULTS, TOO_LARGE
 
 #: GetRecords returns at most 10 MiB of data per call (GetRecords reference).
@@ -47,14 +47,34 @@ def stream_arn(stream: str) -> str:
     return f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{stream}"
 
 
+#: The media types (parameters stripped) a Kinesis body is read as: none (API Gateway reads a
+#: body without a Content-Type as ``application/json``), ``application/json`` (the tutorial's
+#: mapping templates are for it) and the AWS JSON protocol's (the SDK's, also on the gateway
+#: resources: ``GET /streams`` with ListStreams' JSON body).
+JSON_MEDIA_TYPES = frozenset({"", "application/json", AMZ_JSON, "application/x-amz-json-1.0"})
+
+
 async def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
     """The request body as a JSON object (:func:`codec.json_object`); 413
-    ``RequestEntityTooLarge`` past the API's request limit."""
+    ``RequestEntityTooLarge`` past the API's request limit; 415 ``UnsupportedMediaType`` for a
+    body of a media type not in :data:`JSON_MEDIA_TYPES` (a form or text body was read as JSON
+    and refused as a SerializationException). API Gateway answers 415 to a body whose
+    Content-Type has no mapping template when the integration has templates ("When there are
+    no templates defined", the console's default: docs.aws.amazon.com/apigateway, "Method
+    request behavior for payloads without mapping templates")."""
     settings = request.app.state.settings
     try:
         body = await read_body(request, settings.api.max_request_bytes)
     except BodyTooLarge:
         raise KinesisError(413, "Request Entity Too Large", "RequestEntityTooLarge") from None
+    sent = media_type(request)
+    if body and sent not in JSON_MEDIA_TYPES:
+        raise KinesisError(
+            415,
+            f"Unsupported Media Type: {sent}; send the JSON body as application/json (the "
+            f"tutorial's mapping templates) or {AMZ_JSON} (the AWS SDK's)",
+            "UnsupportedMediaType",
+        )
     return codec.json_object(body, optional=optional)
 
 
