@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,8 +266,10 @@ def test_land_is_incremental_and_idempotent(
     assert first.files_changed == again.files_changed == third.files_changed == {}
     assert first.files_gone == again.files_gone == third.files_gone == []
 
-    # a record appended to a landed file is not landed, and the summary says so (helper-91:
-    # nothing was said), naming every such file with both sizes; bucket files are written once
+    # a landed file that holds other bytes now is landed again, whole, and the summary lists
+    # each with both sizes (helper-91: a record appended to one was skipped without a word;
+    # helper-93: `produce` after a deletion wrote new records under a landed name, and they
+    # were never landed)
     sizes = {path: path.stat().st_size for path in (landed, later)}
     for path in (landed, later):
         with path.open("a", encoding="utf-8") as handle:
@@ -274,27 +277,45 @@ def test_land_is_incremental_and_idempotent(
     fourth = land_bucket(spark_settings, LandOptions(bucket))
     now = {path: path.stat().st_size for path in (landed, later)}
     assert fourth.files_changed == {str(p): (sizes[p], now[p]) for p in (landed, later)}
-    assert (fourth.files_landed, fourth.total_records, fourth.files_gone) == (0, 0, [])
-    assert [r["ind"] for r in _rows(spark, "raw.geo", bucket)] == [7528, 1, 2]
+    assert (fourth.files_landed, fourth.files_seen_before, fourth.files_gone) == (2, 0, [])
+    assert fourth.total_records == 5  # the whole of each file: its earlier records again
+    inds = [7528, 1, 2, 7528, 1, 3, 2, 3]
+    assert sorted(r["ind"] for r in _rows(spark, "raw.geo", bucket)) == sorted(inds)
     monkeypatch.setattr(console, "width", 300)  # a path of the table on one line
     with console.capture() as capture:
         print_land_summary(fourth)
     shown = capture.get()
+    assert "files landed again: other bytes than were landed" in shown, shown
     for path in (landed, later):  # one row each: the file, the bytes landed, the bytes now
         assert re.search(
             rf"{re.escape(path.name)}\s*│\s*{sizes[path]:,}\s*│\s*{now[path]:,}\s", shown
         ), shown
-    assert "2 file(s) landed before changed since: bucket files are written once" in " ".join(
-        shown.split()
-    )
+    assert (
+        "2 file(s) landed before hold other bytes now, so they were landed again, whole"
+    ) in " ".join(shown.split())
+    # landed again once: the next land has nothing to do
+    fifth = land_bucket(spark_settings, LandOptions(bucket))
+    assert (fifth.files_changed, fifth.files_landed, fifth.files_seen_before) == ({}, 0, 2)
+
+    # written anew with as many bytes (the listing's size alike): newer than its landing, so
+    # hashed, and landed as its hash differs; a file only touched hashes the same: not landed
+    text = later.read_text(encoding="utf-8")
+    assert text.count('"ind": 3') == 1
+    later.write_text(text.replace('"ind": 3', '"ind": 4'), encoding="utf-8")
+    os.utime(landed)
+    sixth = land_bucket(spark_settings, LandOptions(bucket))
+    assert sixth.files_changed == {str(later): (now[later], now[later])}
+    assert (sixth.files_landed, sixth.total_records, sixth.files_seen_before) == (1, 2, 1)
+    inds += [2, 4]
+    assert sorted(r["ind"] for r in _rows(spark, "raw.geo", bucket)) == sorted(inds)
 
     # a landed file deleted from the bucket is named (nothing was said); its records stay
     landed.unlink()
-    fifth = land_bucket(spark_settings, LandOptions(bucket))
-    assert (fifth.files_gone, list(fifth.files_changed)) == ([str(landed)], [str(later)])
-    assert [r["ind"] for r in _rows(spark, "raw.geo", bucket)] == [7528, 1, 2]
+    seventh = land_bucket(spark_settings, LandOptions(bucket))
+    assert (seventh.files_gone, seventh.files_changed) == ([str(landed)], {})
+    assert sorted(r["ind"] for r in _rows(spark, "raw.geo", bucket)) == sorted(inds)
     with console.capture() as capture:
-        print_land_summary(fifth)
+        print_land_summary(seventh)
     shown = " ".join(capture.get().split())
     assert (
         f"1 file(s) landed before are no longer in the bucket, e.g. {landed}: their records "
@@ -397,6 +418,12 @@ def test_a_copied_bucket_is_not_landed_twice(
     assert "or another writer delivered the same records under the same offsets" in out
     again = land_bucket(spark_settings, LandOptions(moved))  # recorded: seen before
     assert (again.files_seen_before, again.files_copied, again.files_landed) == (3, {}, 0)
+    # a copy seen before is counted as one, not as a rejected file (helper-93: "(1 rejected)")
+    assert (again.files_copied_before, again.files_rejected_before) == (1, 0)
+    with console.capture() as shown:
+        print_land_summary(again)
+    out = " ".join(shown.get().split())
+    assert "3 landed or rejected before (0 rejected, 1 copies of files landed from" in out, out
 
 
 def test_missing_bucket_is_a_usage_error(spark_settings: Settings, tmp_path):

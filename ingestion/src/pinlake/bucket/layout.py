@@ -117,6 +117,9 @@ class BucketFile:
     problem: str | None = None
     #: bytes, as listed (None when not known)
     size: int | None = None
+    #: when it was last written, as listed (seconds since the epoch; None when not known): a
+    #: file written again after it was landed is newer than its landing
+    modified: float | None = None
 
     @property
     def gzip(self) -> bool:
@@ -163,11 +166,15 @@ def parse_file_name(name: str) -> tuple[str, int, int] | None:
 
 
 def classify(
-    topic: str, path: Location, relative: PurePosixPath | Path, size: int | None = None
+    topic: str,
+    path: Location,
+    relative: PurePosixPath | Path,
+    size: int | None = None,
+    modified: float | None = None,
 ) -> BucketFile:
-    """``path`` (at ``relative`` below the topic folder of ``topic``, ``size`` bytes) as a
-    :class:`BucketFile`: a layout file, or one whose ``problem`` says which rule of the layout
-    it breaks."""
+    """``path`` (at ``relative`` below the topic folder of ``topic``, ``size`` bytes, last
+    written at ``modified``) as a :class:`BucketFile`: a layout file, or one whose ``problem``
+    says which rule of the layout it breaks."""
     folder = _PARTITION_DIR.match(relative.parts[0]) if len(relative.parts) == 2 else None
     partition = int(folder["partition"]) if folder else None
     match = _FILE_NAME.match(path.name)
@@ -181,8 +188,8 @@ def classify(
     elif match["topic"] != topic or int(match["partition"]) != partition:
         problem = f"file name names topic {match['topic']!r} partition {match['partition']}"
     else:
-        return BucketFile(topic, path, partition, int(match["offset"]), size=size)
-    return BucketFile(topic, path, partition, None, problem, size)
+        return BucketFile(topic, path, partition, int(match["offset"]), None, size, modified)
+    return BucketFile(topic, path, partition, None, problem, size, modified)
 
 
 # ---- S3 ------------------------------------------------------------------------------------
@@ -328,20 +335,25 @@ def _s3_call(what: str, path: S3Path, call, **kwargs):
         raise BucketAccessError(f"S3 {what} {path}: {_one_line(exc)}") from exc
 
 
-def _s3_list(prefix: S3Path, delimiter: bool = False) -> tuple[dict[str, int], list[str]]:
-    """``({key: size in bytes}, common prefixes)`` below ``prefix`` (every page; with
-    ``delimiter``, only the level directly below it)."""
+def _s3_list(
+    prefix: S3Path, delimiter: bool = False
+) -> tuple[dict[str, tuple[int, float]], list[str]]:
+    """``({key: (size in bytes, last modified as seconds since the epoch)}, common prefixes)``
+    below ``prefix`` (every page; with ``delimiter``, only the level directly below it)."""
     client = s3_client()
     paginator = client.get_paginator("list_objects_v2")
     kwargs = {"Bucket": prefix.bucket, "Prefix": prefix.prefix}
     if delimiter:
         kwargs["Delimiter"] = "/"
-    keys: dict[str, int] = {}
+    keys: dict[str, tuple[int, float]] = {}
     prefixes: list[str] = []
 
     def pages() -> None:
         for page in paginator.paginate(**kwargs):
-            keys.update((item["Key"], item["Size"]) for item in page.get("Contents", ()))
+            keys.update(
+                (item["Key"], (item["Size"], item["LastModified"].timestamp()))
+                for item in page.get("Contents", ())
+            )
             prefixes.extend(item["Prefix"] for item in page.get("CommonPrefixes", ()))
 
     _s3_call("list", prefix, pages)
@@ -403,8 +415,8 @@ def list_files(bucket: Location, topic: str) -> list[BucketFile]:
     if isinstance(root, S3Path):
         keys, _ = _s3_list(root)
         found = [
-            classify(topic, path, path.relative_to(root), size)
-            for key, size in keys.items()
+            classify(topic, path, path.relative_to(root), size, modified)
+            for key, (size, modified) in keys.items()
             if not key.endswith("/")
             for path in (S3Path(root.bucket, key),)
         ]
@@ -414,8 +426,8 @@ def list_files(bucket: Location, topic: str) -> list[BucketFile]:
             if _TEMP_NAME.match(path.name):
                 continue
             if path.is_file():
-                relative = path.relative_to(root)
-                found.append(classify(topic, path.resolve(), relative, path.stat().st_size))
+                relative, stat = path.relative_to(root), path.stat()
+                found.append(classify(topic, path.resolve(), relative, stat.st_size, stat.st_mtime))
             elif (problem := not_a_file(path)) is not None:  # its folder read by classify
                 placed = classify(topic, path.absolute(), path.relative_to(root))
                 found.append(dataclasses.replace(placed, first_offset=None, problem=problem))

@@ -64,7 +64,7 @@ from pinlake.bucket.layout import (
     topic_dir,
 )
 from pinlake.config import TABLES, Settings
-from pinlake.console import PINLAKE, console, counted, rate_text, table
+from pinlake.console import console, counted, rate_text, table
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.progress import next_steps
@@ -99,16 +99,21 @@ class LandResult(records.TableTotals):
     (``phase_seconds``, in order: ``tables`` (raw tables created if missing), ``manifest read``
     (files seen, loads to recover), ``recovery`` (rows of unfinished loads removed), ``load
     id`` (the start row), one phase per table landed, ``quarantine``, ``manifest write``;
+    ``content hashes`` after the recovery when files are compared with landed ones;
     bench/bench_land_phases.py).
     ``files_copied`` (``{path: the path it was landed from}``) are copies of files landed
     before from another location (the bucket moved, e.g. from a folder to S3): recorded, not
-    landed again (:func:`copy_candidates`, then the content hashes).
+    landed again (:func:`copy_candidates`, then the content hashes); ``files_copied_before``
+    counts those recorded by earlier runs, which ``files_rejected_before`` does not (helper-93:
+    a second land of a copied bucket called its copies rejected).
     ``files_found = files_landed + files_rejected + files_copied + files_seen_before``;
     ``files_empty`` are the landed files that held no record and no bad line (paths, sorted).
-    ``files_changed`` (``{path: (size landed, size now)}``, bytes) are files seen before whose
-    size changed since they were landed: bucket files are written once, so a change is not
-    landed, and the summary says so (helper-91: a record appended to a landed file was skipped
-    without a word). A change of the same size is not seen. ``files_gone`` are the files
+    ``files_changed`` (``{path: (size landed, size now)}``, bytes; the landed size None in
+    older homes) are files landed before whose bytes are others now (:func:`rewritten_files`:
+    written again after a deletion, or appended to): landed again, whole, and counted in
+    ``files_landed``; the summary lists them (helper-91: a record appended to a landed file was
+    skipped without a word; helper-93: ``produce`` after a deletion wrote new records under a
+    landed name, which were never landed). ``files_gone`` are the files
     landed before from this bucket's topic folders that it no longer holds (paths, sorted):
     deleted or moved since; their records stay in raw, since land never removes what it
     landed (nothing was said of them)."""
@@ -120,7 +125,8 @@ class LandResult(records.TableTotals):
     files_copied: dict[str, str] = field(default_factory=dict)
     files_seen_before: int = 0
     files_rejected_before: int = 0
-    files_changed: dict[str, tuple[int, int]] = field(default_factory=dict)
+    files_copied_before: int = 0
+    files_changed: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     files_gone: list[str] = field(default_factory=list)
     files_not_read: dict[str, str] = field(default_factory=dict)
     records: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
@@ -261,6 +267,10 @@ def _metadata_columns(load_id: str) -> list[Column]:
 #: A layout file's identity in any bucket: (topic, partition, first offset).
 FileKey = tuple[str, int, int]
 
+#: How the manifest's ``problem`` of a copy of a file landed from elsewhere begins (recorded, not
+#: landed: :func:`land_bucket`); a copy is no rejected file.
+COPY_PROBLEM = "a copy of "
+
 
 @dataclass
 class Manifest:
@@ -274,8 +284,27 @@ class Manifest:
     files: dict[str, str | None]
     unfinished: set[str]
     landed: dict[FileKey, list[tuple[str, int | None, int | None]]] = field(default_factory=dict)
-    #: ``{file_path: size in bytes}`` of the files landed with their size recorded
-    sizes: dict[str, int] = field(default_factory=dict)
+    #: ``{file_path: its latest landing}`` of the files landed (not the rejected ones)
+    landings: dict[str, Landing] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Landing:
+    """A file's latest landing, as the manifest recorded it: ``size`` in bytes and
+    ``content_hash`` (:func:`_hash`; None in rows of older homes and for an empty file), and
+    ``at``, the load's start (UTC)."""
+
+    size: int | None
+    content_hash: int | None
+    at: datetime
+
+    def may_differ(self, found: BucketFile) -> bool:
+        """Whether ``found`` (the file at the landed path now) may hold other bytes than were
+        landed: another size, or written after the landing. Only such files are hashed
+        (:func:`rewritten_files`): a listing tells the others apart at no cost."""
+        if found.size is not None and self.size is not None and found.size != self.size:
+            return True
+        return found.modified is not None and found.modified > self.at.timestamp()
 
 
 def copy_candidates(found: BucketFile, manifest: Manifest) -> list[tuple[str, int]]:
@@ -327,23 +356,30 @@ def _read_manifest(spark: SparkSession) -> Manifest:
         "_load_id",
         column("file_size", "long"),
         column("content_hash", "long"),
+        "loaded_at",
     )
     files: dict[str, str | None] = {}
-    sizes: dict[str, int] = {}
+    landings: dict[str, Landing] = {}
     landed: dict[FileKey, list[tuple[str, int | None, int | None]]] = {}
     started, finished = set(), set()
-    for path, why, load_id, size, digest in manifest.select(*columns).collect():
+    for path, why, load_id, size, digest, at in manifest.select(*columns).collect():
         if path is None:
             started.add(load_id)
             continue
         files[path] = why
         finished.add(load_id)
-        if why is None and size is not None:
-            sizes[path] = size
+        if why is None and (path not in landings or landings[path].at < _utc(at)):
+            landings[path] = Landing(size, digest, _utc(at))
         parsed = parse_file_name(path.rsplit("/", 1)[-1]) if why is None else None
         if parsed is not None:
             landed.setdefault(parsed, []).append((path, size, digest))
-    return Manifest(files, started - finished, landed, sizes)
+    return Manifest(files, started - finished, landed, landings)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A manifest timestamp as an aware UTC datetime (Spark returns naive ones in the session's
+    time zone, UTC: pinlake.spark)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _remove_loads(spark: SparkSession, load_ids: set[str]) -> None:
@@ -443,38 +479,79 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                 _recover_legacy_loads(spark)
             _remove_loads(spark, manifest.unfinished)
         seen = manifest.files  # {file_path: problem}
-        new_files = {
+        unseen = {
             name: [f for f in found if str(f.path) not in seen] for name, found in files.items()
         }
-        for found in files.values():
-            for f in found:
-                if str(f.path) in seen:
-                    result.files_seen_before += 1
-                    result.files_rejected_before += seen[str(f.path)] is not None
-                    was = manifest.sizes.get(str(f.path))
-                    if was is not None and f.size is not None and f.size != was:
-                        result.files_changed[str(f.path)] = (was, f.size)
+        # a landed file that may hold other bytes now: hashed with the copy candidates below
+        maybe_rewritten = [
+            f
+            for found in files.values()
+            for f in found
+            if (landing := manifest.landings.get(str(f.path))) and landing.may_differ(f)
+        ]
         result.files_gone = gone_files(settings, bucket, manifest, files)
         # a file named like one landed from elsewhere, of its size: a copy if its content is
         candidates = {
             str(f.path): (f, landed)
-            for found in new_files.values()
+            for found in unseen.values()
             for f in found
             if (landed := copy_candidates(f, manifest))
         }
         digests: dict[str, int] = {}
-        if candidates:
-            with result.phase("copies"):
-                digests = _content_hashes(spark, [f for f, _ in candidates.values()])
-            for path, (_f, landed) in candidates.items():
-                original = next((p for p, digest in landed if digests.get(path) == digest), None)
-                if original is not None:
-                    result.files_copied[path] = original
+        if candidates or maybe_rewritten:
+            with result.phase("content hashes"):
+                digests = _content_hashes(
+                    spark, [f for f, _ in candidates.values()] + maybe_rewritten
+                )
+        rewritten = rewritten_files(maybe_rewritten, manifest, digests)
+        # in delivery order: the files not seen before, and those landed again
+        new_files = {
+            name: [f for f in found if str(f.path) not in seen or str(f.path) in rewritten]
+            for name, found in files.items()
+        }
+        for found in files.values():
+            for f in found:
+                path = str(f.path)
+                if path in rewritten:  # landed again: its records are others than landed
+                    result.files_changed[path] = (manifest.landings[path].size, f.size)
+                elif path in seen:
+                    problem = seen[path]
+                    copy = problem is not None and problem.startswith(COPY_PROBLEM)
+                    result.files_seen_before += 1
+                    result.files_copied_before += copy
+                    result.files_rejected_before += problem is not None and not copy
+        for path, (_f, landed) in candidates.items():
+            original = next((p for p, digest in landed if digests.get(path) == digest), None)
+            if original is not None:
+                result.files_copied[path] = original
         if any(new_files.values()):
             copy_hashes = {path: digests[path] for path in result.files_copied}
             _land_files(spark, new_files, result, copy_hashes)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def rewritten_files(
+    maybe: list[BucketFile], manifest: Manifest, digests: dict[str, int]
+) -> set[str]:
+    """The paths of ``maybe`` (files at landed paths whose size or time changed since:
+    :meth:`Landing.may_differ`) whose bytes are not the ones landed: their content hash
+    (``digests``, :func:`_content_hashes`) is not the landing's, or, where the landing has no
+    hash (older homes, an empty file), their size is not its size. Such a file was written
+    again after it was landed (deleted, then written anew by ``produce --to bucket`` from the
+    same offsets, or by a sink of a topic made again), or appended to by hand: land lands it
+    again, whole (helper-93: ``produce`` after a landed file was deleted wrote new records
+    under its name, and land named the file as changed and never landed them). A file whose
+    bytes are the landed ones (touched, or copied over itself) is not."""
+    rewritten = set()
+    for found in maybe:
+        path, landing = str(found.path), manifest.landings[str(found.path)]
+        if landing.content_hash is not None:
+            if path in digests and digests[path] != landing.content_hash:
+                rewritten.add(path)
+        elif found.size is not None and landing.size is not None and found.size != landing.size:
+            rewritten.add(path)
+    return rewritten
 
 
 def gone_files(
@@ -525,7 +602,7 @@ def _land_files(
             rejected = {str(f.path): f.problem for f in files[name] if f.problem}
             readable = [f for f in files[name] if not f.problem and str(f.path) not in copied]
             copies = {
-                str(f.path): f"a copy of {copied[str(f.path)]} (same name, size and content), "
+                str(f.path): f"{COPY_PROBLEM}{copied[str(f.path)]} (same name, size and content), "
                 "landed from there: not landed again"
                 for f in files[name]
                 if str(f.path) in copied
@@ -750,7 +827,13 @@ def print_land_summary(result: LandResult) -> None:
             else ""
         )
         + f"{result.files_seen_before:,} landed or "
-        f"rejected before ({result.files_rejected_before:,} rejected); "
+        f"rejected before ({result.files_rejected_before:,} rejected"
+        + (
+            f", {result.files_copied_before:,} copies of files landed from elsewhere"
+            if result.files_copied_before
+            else ""
+        )
+        + "); "
         f"{result.seconds:.1f}s ({result.spark_startup_seconds:.1f}s Spark start-up"
         + (
             f", {rate_text(result.records_per_second)} records/s after it)"
@@ -771,9 +854,12 @@ def print_land_summary(result: LandResult) -> None:
         changed = sorted(result.files_changed.items())
         console.print(
             table(
-                "files changed since they were landed",
+                "files landed again: other bytes than were landed",
                 ["file", "bytes landed", "bytes now"],
-                [(path, f"{was:,}", f"{now:,}") for path, (was, now) in changed[:SHOWN_FILES]],
+                [
+                    (path, "?" if was is None else f"{was:,}", "?" if now is None else f"{now:,}")
+                    for path, (was, now) in changed[:SHOWN_FILES]
+                ],
             )
         )
         more = (
@@ -782,9 +868,10 @@ def print_land_summary(result: LandResult) -> None:
             else ""
         )
         console.print(
-            f"[yellow]{len(changed)} file(s) landed before changed since{more}: bucket files are "
-            "written once, so what changed is not landed (what was landed stays in raw); write "
-            f"new records as new files (`{PINLAKE} sink`, `{PINLAKE} produce --to bucket`)",
+            f"[yellow]{len(changed)} file(s) landed before hold other bytes now{more}, so they "
+            "were landed again, whole: a file written anew under a landed name (after it was "
+            "deleted) holds new records; one appended to by hand now has its earlier records "
+            "in raw twice (staging keeps one delivery per key)",
             soft_wrap=True,
         )
     if result.files_gone:
