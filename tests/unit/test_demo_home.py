@@ -53,6 +53,36 @@ def test_a_folder_holding_what_pinlake_did_not_make_is_refused_untouched(
     assert sorted(p.name for p in home.iterdir()) == before
 
 
+def test_a_pieces_home_holding_a_users_folder_is_told_to_move_it_out(tmp_path, capsys) -> None:
+    """helper-93: a home of the pieces' commands that held ``kbucket`` (a bucket the user gave
+    ``sink --bucket`` inside the home) was called "no pinlake home", with no word of --reset.
+    It is refused untouched, naming pinlake's data beside it, the move and ``demo --reset``. A
+    file named like a folder of pinlake's (``/etc/exports``) makes no home of pinlake's."""
+    from pinlake.console import PINLAKE
+
+    home = tmp_path / "h1"
+    (home / "warehouse").mkdir(parents=True)
+    (home / "source.db").write_bytes(b"sqlite")
+    (home / "kbucket" / "topics").mkdir(parents=True)
+    before = sorted(p.name for p in home.iterdir())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(home), "demo", "--reset"])
+    assert exit_info.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{home} holds kbucket beside pinlake's data (source.db, warehouse)" in err, err
+    assert f"Move kbucket out of the home and run `{PINLAKE.at(home)} demo --reset`" in err
+    assert sorted(p.name for p in home.iterdir()) == before
+
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "exports").write_text("/srv *(ro)\n")
+    (etc / "passwd").write_text("x")
+    with pytest.raises(SystemExit):
+        main(["--home", str(etc), "demo"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{etc} is no pinlake home: it holds passwd," in err and "beside" not in err, err
+
+
 def test_a_new_home_and_a_demos_home_are_the_demos_to_reset(tmp_path):
     new = Settings(home=tmp_path / "new")
     new.ensure_dirs()  # the empty folders the settings make are no data

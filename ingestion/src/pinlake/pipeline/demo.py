@@ -105,6 +105,9 @@ def data_not_made_by_a_demo(settings: Settings) -> list[str]:
     return found
 
 
+#: The entries at a home's root that :data:`_STATE` names (a home holding one is pinlake's).
+_STATE_ROOTS = tuple(dict.fromkeys(name.split("/")[0] for name in _STATE if "/" not in name))
+
 #: What pinlake makes at a home's root besides :data:`_STATE` (the services' folders, logs, the
 #: run folder, the report, ``make airflow``'s state): a folder holding anything else is not a
 #: home of pinlake's.
@@ -170,10 +173,27 @@ def run_demo(
     home lost its tables, bucket and exports to a demo."""
     if others := foreign_entries(settings):
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        elsewhere = (
+            f"run the demo in a new or empty folder (`{PINLAKE.at('DIR')} demo`, or PINLAKE_HOME)"
+        )
+        # pinlake's: its folders, and source.db a file (/etc/exports, a file, is not pinlake's)
+        state = [
+            name
+            for name in _STATE_ROOTS
+            for path in (settings.home / name,)
+            if (path.is_file() if path.suffix else path.is_dir())
+        ]
+        if state:  # a home of the pieces' commands, with a user's folder in it (helper-93)
+            raise UsageError(
+                f"{settings.home} holds {shown} beside pinlake's data ({', '.join(state)}), and "
+                "pinlake did not make it: the demo runs only in a home that holds nothing else "
+                f"(it deletes the home's data). Move {shown} out of the home and run `"
+                f"{PINLAKE.at(settings.home)} demo --reset`, or {elsewhere}"
+            )
         raise UsageError(
             f"{settings.home} is no pinlake home: it holds {shown}, which pinlake did not make, "
-            "and the demo writes its folders beside them (and deletes them in a later demo): "
-            f"run the demo in a new or empty folder (`{PINLAKE.at('DIR')} demo`, or PINLAKE_HOME)"
+            f"and the demo writes its folders beside them (and deletes them in a later demo): "
+            f"{elsewhere}"
         )
     foreign = [] if reset else data_not_made_by_a_demo(settings)
     if foreign:
