@@ -80,7 +80,7 @@ def test_a_pieces_home_holding_a_users_folder_is_told_to_move_it_out(tmp_path, c
     with pytest.raises(SystemExit):
         main(["--home", str(etc), "demo"])
     err = " ".join(capsys.readouterr().err.split())
-    assert f"{etc} is no pinlake home: it holds passwd," in err and "beside" not in err, err
+    assert f"{etc} is no pinlake home: it holds passwd," in err and "pinlake's data" not in err
 
 
 def test_a_new_home_and_a_demos_home_are_the_demos_to_reset(tmp_path):
