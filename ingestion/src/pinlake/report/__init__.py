@@ -74,22 +74,27 @@ def stale_marts(settings: Settings, options: ReportOptions, exported_at: datetim
     None. The page alone said so, with commands for the default home, while the terminal showed
     only its ✓ (helper-82). When the home's marts were built after that record
     (:func:`~pinlake.lakehouse.progress.marts_built_at`), only their export is named (helper-83:
-    the warning named ``dbt build`` for marts that were up to date)."""
+    the warning named ``dbt build`` for marts that were up to date).
+
+    The exports of another home (:func:`~pinlake.lakehouse.export.other_homes_exports`) are not
+    compared with this home's landings at all: the warning says whose they are, whatever their
+    age, since this home's counts stand beside another home's marts (helper-93: their age was
+    compared with this home's records, and the hint named that home's `export`, which could
+    never bring this home's records into them)."""
     from pinlake.report.page import newest_landing, utc
 
-    newest = newest_landing(options.counts)
-    if newest is None or newest <= exported_at:
-        return None
     exports = exports_folder(settings, options)
-    home = exports == exports_folder(settings, ReportOptions())
     other = other_homes_exports(settings, exports)
     if other is not None:  # `export --out` would write this home's marts over that home's
         return (
-            f"the exported marts predate this home's newest landed records ({utc(newest)}; "
-            f"exported {utc(exported_at)}), and they are the exports of another home ({other}): "
-            f"`{PINLAKE.at(other)} export` brings them up to date there; `{PINLAKE} report` "
-            "without --exports reports this home's own"
+            f"the marts are another home's ({other}: its exports folder), the counts this home's "
+            f"({settings.home}): `{PINLAKE.at(other)} report` reports that home's marts with "
+            f"its own counts, `{PINLAKE} report` without --exports this home's"
         )
+    newest = newest_landing(options.counts)
+    if newest is None or newest <= exported_at:
+        return None
+    home = exports == exports_folder(settings, ReportOptions())
     export = f"`{PINLAKE} export" + ("" if home else f" --out {shlex.quote(str(exports))}") + "`"
     built = marts_built_at(settings)
     if built is not None and built > newest:  # the marts hold them: only their export is old
