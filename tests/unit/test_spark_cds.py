@@ -184,6 +184,31 @@ def test_an_archive_another_environment_built_is_kept_while_it_exists(tmp_path: 
     assert not owner_file(mine).exists() and not owner_file(gone).exists()
 
 
+def test_a_build_that_finds_its_archive_removes_a_deleted_clones(tmp_path: Path) -> None:
+    """helper-93: clones sharing a jars folder each write an archive; a deleted clone's (about
+    220 MiB) stayed until another clone built one. A set-up that finds its own archive removes
+    it too; a live clone's stays."""
+    import sys
+
+    from pinlake.spark_cds_build import owner_file
+
+    settings = _jars(tmp_path)
+    current = archive_file(settings, derby_classpath(settings))
+    current.parent.mkdir(parents=True)
+    gone, live = (current.parent / f"spark-driver-{n}.jsa" for n in ("gone", "live"))
+    for archive, owner in (
+        (current, sys.prefix),
+        (gone, str(tmp_path / "deleted-clone" / ".venv")),
+        (live, str(tmp_path)),
+    ):
+        archive.write_bytes(b"an archive")
+        owner_file(archive).write_text(owner)
+    result = build(settings)
+    assert (result.path, result.built) == (current, False)
+    assert not gone.exists() and not owner_file(gone).exists()
+    assert current.is_file() and live.is_file()
+
+
 @pytest.mark.parametrize("missing", sorted(OWN_JARS))
 def test_without_one_of_pinlakes_jars_the_error_names_it_and_make_setup(
     tmp_path: Path, missing: str

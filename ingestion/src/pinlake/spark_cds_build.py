@@ -72,7 +72,9 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
     is there: a child Python process opens a session on a throwaway home, runs
     :data:`WORKLOAD` and ends; its driver JVM writes the classes it loaded at exit
     (``-XX:ArchiveClassesAtExit``) to a temporary file, renamed into place when complete; the
-    archives of older jars or another JVM are then removed (:func:`remove_stale`).
+    archives of older jars or another JVM are then removed (:func:`remove_stale`), as they are
+    when the archive is there already (helper-93: a deleted clone's archive, about 220 MiB,
+    stayed in a shared jars folder until another clone built one).
 
     Raises :class:`~pinlake.spark.SparkSetupError` when the jars are missing (nothing is
     written then), :class:`ArchiveError` when no archive was written (e.g. a JVM without CDS),
@@ -89,6 +91,7 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
             # archive from before owners were recorded gets its owner)
             if not owner_file(target).is_file():
                 owner_file(target).write_text(sys.prefix)
+            remove_stale(target)  # a deleted clone's archive goes with the next set-up
             return ArchiveResult(target, target.stat().st_size, 0.0, built=False)
         target.parent.mkdir(parents=True, exist_ok=True)
         for orphan in target.parent.glob(".spark-driver-*.tmp"):  # of a build that was killed
