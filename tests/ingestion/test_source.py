@@ -342,6 +342,29 @@ def test_a_load_that_fails_keeps_the_tables_it_would_have_replaced(
     engine.dispose()
 
 
+def test_a_file_with_no_rows_loads_its_table_empty_with_a_note(
+    home, tmp_path, aicore_dir, capsys
+) -> None:
+    """helper-93: a user_data.csv of its header only loaded ``user_data 0 rows`` and no word
+    more; the load notes each table left without rows and its file (produce then sends no
+    record of it). A load of rows in every table has no such note."""
+    folder = tmp_path / "ref"
+    folder.mkdir()
+    for name in ("geolocation_data.csv", "user_data.csv", "pinterest_data_sample.jsonl"):
+        (folder / name).write_bytes((aicore_dir / name).read_bytes())
+    assert run_cli(["source", "load", str(folder)]) == 0
+    assert "no rows for" not in capsys.readouterr().out
+    user = folder / "user_data.csv"
+    user.write_text(user.read_text().splitlines()[0] + "\n")
+    assert run_cli(["source", "load", str(folder), "--force"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "user_data 0 rows" in out
+    assert (
+        "note: no rows for user_data (user_data.csv): its file holds none, so `produce` sends "
+        "no record of that table"
+    ) in out, out
+
+
 def test_a_csv_with_a_byte_order_mark_is_read_and_an_empty_one_named(tmp_path) -> None:
     """helper-91: a spreadsheet's UTF-8 CSV (a byte-order mark first) was refused with
     ``header ['\\ufeffind', …]``; an empty file said ``header None is not …``."""

@@ -25,6 +25,7 @@ from pinlake.errors import PinlakeError, UsageError
 from pinlake.schemas import INT_RANGE, KEY_COLUMN, SOURCE_COLUMNS
 from pinlake.source.db import (
     CHUNK_ROWS,
+    TABLES,
     check_coordinates,
     engine_for,
     load_tables,
@@ -250,6 +251,15 @@ def load_reference(
         console.print(
             f"[yellow]note:[/] {escape(', '.join(unread))} beside {escape(files['pin'].name)} "
             "was not read (the pin rows are those of the first)",
+            soft_wrap=True,
+        )
+    if empty := [t for t, n in inserted.items() if n == 0]:
+        # a header-only CSV, or a JSONL of blank lines: a table with nothing to produce from
+        # (helper-93: `user_data 0 rows` and no word more)
+        named = ", ".join(f"{TABLES[t].name} ({files[t].name})" for t in empty)
+        console.print(
+            f"[yellow]note:[/] no rows for {escape(named)}: its file holds none, so `produce` "
+            "sends no record of that table",
             soft_wrap=True,
         )
     return inserted
