@@ -342,6 +342,22 @@ def test_a_load_that_fails_keeps_the_tables_it_would_have_replaced(
     engine.dispose()
 
 
+def test_a_database_without_the_tables_names_both_commands_with_their_arguments(
+    tmp_path,
+) -> None:
+    """helper-93: the hint named ``source load`` without the folder it needs."""
+    from pinlake.console import PINLAKE
+
+    engine = engine_for(Settings(home=tmp_path / "h"))  # a new SQLite file: no tables
+    with pytest.raises(PinlakeError) as raised:
+        row_count(engine)
+    engine.dispose()
+    assert str(raised.value).endswith(
+        f"has no table pinterest_data, geolocation_data, user_data; run `{PINLAKE} source "
+        f"init` (or `{PINLAKE} source load DIR`, DIR a folder of the real rows) first"
+    )
+
+
 def test_a_file_with_no_rows_loads_its_table_empty_with_a_note(
     home, tmp_path, aicore_dir, capsys
 ) -> None:

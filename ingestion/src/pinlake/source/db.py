@@ -292,7 +292,8 @@ def row_count(engine: Engine) -> dict[str, int]:
     if missing:
         raise PinlakeError(
             f"source database {_url(engine)} has no table {', '.join(missing)}; "
-            f"run `{PINLAKE} source init` (or `{PINLAKE} source load`) first"
+            f"run `{PINLAKE} source init` (or `{PINLAKE} source load DIR`, DIR a folder of the "
+            "real rows) first"
         )
     return {topic: int(count or 0) for topic, count in counts.items()}
 
