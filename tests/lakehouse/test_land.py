@@ -14,7 +14,7 @@ import pytest
 
 from pinlake.bucket.layout import partition_dir
 from pinlake.config import Settings
-from pinlake.console import console
+from pinlake.console import PINLAKE, console
 from pinlake.errors import UsageError
 from pinlake.lakehouse.land import LandOptions, LandResult, land_bucket, print_land_summary
 
@@ -355,6 +355,40 @@ def test_rows_of_an_unfinished_load_are_removed_and_the_file_relanded(
         f"select file_path from raw._loaded_files where _load_id = '{rows[0]['_load_id']}'"
     ).collect()
     assert sorted(r[0] or "" for r in ours) == ["", str(path)]
+
+
+def test_a_ctrl_c_during_a_load_says_what_it_leaves_and_the_next_land_mends_it(
+    spark, spark_settings: Settings, tmp_path, write_bucket_file, monkeypatch
+):
+    """helper-93: ``land`` stopped by Ctrl-C said ``interrupted`` alone. A Ctrl-C between the
+    load's data and its manifest commit now says that none of its files counts as landed and
+    that the next land removes the rows it wrote and lands them: which it does."""
+    from pinlake.lakehouse import land as land_module
+
+    bucket = tmp_path / "bucket"
+    # records of its own: the worker's home is shared (a file another test landed is a copy)
+    write_bucket_file(bucket, "pinterest.user", 0, [{**USER, "last_name": "Interrupted"}])
+    append, calls = land_module._append_manifest, []
+
+    def interrupted_commit(*args: object) -> None:
+        calls.append(1)
+        if len(calls) == 2:  # the load's file rows, after its start row and its data
+            raise KeyboardInterrupt
+        append(*args)
+
+    monkeypatch.setattr(land_module, "_append_manifest", interrupted_commit)
+    with console.capture() as capture, pytest.raises(KeyboardInterrupt):
+        land_bucket(spark_settings, LandOptions(bucket))
+    shown = " ".join(capture.get().split())
+    assert (
+        f"land stopped during its load of 1 file: none of them counts as landed; the next "
+        f"`{PINLAKE} land` removes the rows this load wrote and lands them"
+    ) in shown, shown
+    assert len(_rows(spark, "raw.user", bucket)) == 1  # the data this load wrote
+    monkeypatch.setattr(land_module, "_append_manifest", append)
+    again = land_bucket(spark_settings, LandOptions(bucket))
+    assert (again.files_landed, again.records["user"]) == (1, 1)
+    assert [r["last_name"] for r in _rows(spark, "raw.user", bucket)] == ["Interrupted"]
 
 
 def test_an_older_home_is_recovered_from_its_loads_table_which_is_then_dropped(

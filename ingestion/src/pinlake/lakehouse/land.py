@@ -64,7 +64,7 @@ from pinlake.bucket.layout import (
     topic_dir,
 )
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, counted, rate_text, table
+from pinlake.console import PINLAKE, console, counted, rate_text, table
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.progress import next_steps
@@ -526,7 +526,17 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                 result.files_copied[path] = original
         if any(new_files.values()):
             copy_hashes = {path: digests[path] for path in result.files_copied}
-            _land_files(spark, new_files, result, copy_hashes)
+            try:
+                _land_files(spark, new_files, result, copy_hashes)
+            except KeyboardInterrupt:  # the account of a Ctrl-C (helper-93: `interrupted` alone)
+                todo = sum(len(found) for found in new_files.values())
+                console.print(
+                    f"[yellow]land stopped during its load of {counted(todo, 'file')}: none of "
+                    f"them counts as landed; the next `{PINLAKE} land` removes the rows this "
+                    "load wrote and lands them[/]",
+                    soft_wrap=True,
+                )
+                raise
     result.seconds = time.perf_counter() - start
     return result
 
