@@ -308,9 +308,10 @@ def test_marts_older_than_the_newest_landing_are_flagged(
     result, html, page = build(settings, exports, counts=counts(landed_later))
     assert result.stale is not None
     assert result.stale.startswith("the marts predate the newest landed records (")
+    # the report again with its options (helper-94: without them it read the home's exports)
     assert result.stale.endswith(
         f"run `{PINLAKE} dbt build` and `{PINLAKE} export --out {exports}`, then "
-        f"`{PINLAKE} report` again"
+        f"`{PINLAKE} report --exports {exports}` again"
     )
     quoted = named_home is not None and f" --home '{tmp_path / named_home}' " in result.stale
     assert quoted == (named_home is not None)
@@ -331,9 +332,12 @@ def test_marts_older_than_the_newest_landing_are_flagged(
     result, _, _ = build(settings, exports, counts=counts(landed_later))
     assert result.stale.startswith("the exported marts predate the newest landed records (")
     assert result.stale.endswith(
-        f"run `{PINLAKE} export --out {exports}`, then `{PINLAKE} report` again"
+        f"run `{PINLAKE} export --out {exports}`, then `{PINLAKE} report --exports {exports}` again"
     )
     assert "dbt build" not in result.stale
+    out = tmp_path / "the report"
+    result, _, _ = build(settings, exports, counts=counts(landed_later), out=out)
+    assert result.stale.endswith(f"then `{PINLAKE} report --exports {exports} --out '{out}'` again")
 
 
 def test_stale_exports_of_another_home_are_not_told_to_take_this_homes_marts(
@@ -379,7 +383,9 @@ def test_stale_exports_of_another_home_are_not_told_to_take_this_homes_marts(
         )
     plain = write_exports(tmp_path / "plain" / "exports")
     result, _, _ = build(settings, plain, counts=counts(landed_later))
-    assert result.stale.endswith(f"`{PINLAKE} export --out {plain}`, then `{PINLAKE} report` again")
+    assert result.stale.endswith(
+        f"`{PINLAKE} export --out {plain}`, then `{PINLAKE} report --exports {plain}` again"
+    )
 
 
 def test_a_path_that_delivered_nothing_is_left_out(settings: Settings, tmp_path) -> None:

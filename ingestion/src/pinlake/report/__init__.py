@@ -95,17 +95,24 @@ def stale_marts(settings: Settings, options: ReportOptions, exported_at: datetim
     if newest is None or newest <= exported_at:
         return None
     home = exports == exports_folder(settings, ReportOptions())
+    # this report again, with the options it was given (helper-94: without them it read the
+    # home's exports, which did not exist)
+    given = [
+        f" --{name} {shlex.quote(str(value))}"
+        for name, value in (("exports", options.exports), ("out", options.out))
+        if value is not None
+    ]
+    again = f"`{PINLAKE} report{''.join(given)}` again"
     export = f"`{PINLAKE} export" + ("" if home else f" --out {shlex.quote(str(exports))}") + "`"
     built = marts_built_at(settings)
     if built is not None and built > newest:  # the marts hold them: only their export is old
         return (
             f"the exported marts predate the newest landed records ({utc(newest)}; exported "
-            f"{utc(exported_at)}, built {utc(built)}): run {export}, then `{PINLAKE} report` again"
+            f"{utc(exported_at)}, built {utc(built)}): run {export}, then {again}"
         )
     return (
         f"the marts predate the newest landed records ({utc(newest)}; exported "
-        f"{utc(exported_at)}): run `{PINLAKE} dbt build` and {export}, then `{PINLAKE} report` "
-        "again"
+        f"{utc(exported_at)}): run `{PINLAKE} dbt build` and {export}, then {again}"
     )
 
 
