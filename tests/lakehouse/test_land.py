@@ -690,6 +690,27 @@ def test_every_file_under_topics_is_landed_or_reported(
     assert manifest[str(gz)] == (2, None)
     assert manifest[str(truncated)] == (0, rejected[str(truncated)])
     assert str(other_topic) not in manifest
+    assert again.files_retried == []
+
+    # a rejected file written anew (mended) is tried again and lands (helper-94: it was never
+    # looked at again); the others, unchanged, are not
+    truncated.write_bytes(gzip.compress(json.dumps({**PIN, "index": 600}).encode() + b"\n"))
+    mended = land_bucket(spark_settings, LandOptions(bucket))
+    assert (mended.files_retried, mended.files_landed, mended.files_rejected) == (
+        [str(truncated)],
+        1,
+        {},
+    )
+    assert (mended.files_seen_before, mended.files_rejected_before) == (6, 4)
+    assert [r["index"] for r in _rows(spark, "raw.pin", bucket)] == [7528, 500, 501, 600]
+    with console.capture() as capture:
+        print_land_summary(mended)
+    assert (
+        f"1 file(s) rejected before were written since and tried again, e.g. {truncated}"
+    ) in " ".join(capture.get().split())
+    after = land_bucket(spark_settings, LandOptions(bucket))
+    assert (after.files_retried, after.files_landed, after.files_changed) == ([], 0, {})
+    assert (after.files_seen_before, after.files_rejected_before) == (7, 4)
 
 
 def _aicore_pins(aicore_dir: Path, n: int) -> list[dict]:

@@ -116,7 +116,9 @@ class LandResult(records.TableTotals):
     landed name, which were never landed). ``files_gone`` are the files
     landed before from this bucket's topic folders that it no longer holds (paths, sorted):
     deleted or moved since; their records stay in raw, since land never removes what it
-    landed (nothing was said of them)."""
+    landed (nothing was said of them). ``files_retried`` are files rejected before that were
+    written since (their size or time changed): tried again, and counted as landed or rejected
+    now (helper-94: a mended file was never looked at again)."""
 
     files_found: int = 0
     files_landed: int = 0
@@ -128,6 +130,7 @@ class LandResult(records.TableTotals):
     files_copied_before: int = 0
     files_changed: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     files_gone: list[str] = field(default_factory=list)
+    files_retried: list[str] = field(default_factory=list)
     files_not_read: dict[str, str] = field(default_factory=dict)
     records: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
     quarantined: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLES})
@@ -284,8 +287,10 @@ class Manifest:
     files: dict[str, str | None]
     unfinished: set[str]
     landed: dict[FileKey, list[tuple[str, int | None, int | None]]] = field(default_factory=dict)
-    #: ``{file_path: its latest landing}`` of the files landed (not the rejected ones)
+    #: ``{file_path: its latest landing}`` of the files landed (their latest row has no problem)
     landings: dict[str, Landing] = field(default_factory=dict)
+    #: ``{file_path: its latest rejection}`` of the files rejected (not the copies): size and time
+    rejections: dict[str, Landing] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -359,21 +364,27 @@ def _read_manifest(spark: SparkSession) -> Manifest:
         "loaded_at",
     )
     files: dict[str, str | None] = {}
-    landings: dict[str, Landing] = {}
+    latest: dict[str, tuple[datetime, str | None, Landing]] = {}  # a path's newest row
     landed: dict[FileKey, list[tuple[str, int | None, int | None]]] = {}
     started, finished = set(), set()
     for path, why, load_id, size, digest, at in manifest.select(*columns).collect():
         if path is None:
             started.add(load_id)
             continue
-        files[path] = why
         finished.add(load_id)
-        if why is None and (path not in landings or landings[path].at < _utc(at)):
-            landings[path] = Landing(size, digest, _utc(at))
+        if path not in latest or latest[path][0] < _utc(at):
+            latest[path] = (_utc(at), why, Landing(size, digest, _utc(at)))
         parsed = parse_file_name(path.rsplit("/", 1)[-1]) if why is None else None
         if parsed is not None:
             landed.setdefault(parsed, []).append((path, size, digest))
-    return Manifest(files, started - finished, landed, landings)
+    landings, rejections = {}, {}
+    for path, (_at, why, row) in latest.items():
+        files[path] = why
+        if why is None:
+            landings[path] = row
+        elif not why.startswith(COPY_PROBLEM):
+            rejections[path] = row
+    return Manifest(files, started - finished, landed, landings, rejections)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -504,9 +515,17 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                     spark, [f for f, _ in candidates.values()] + maybe_rewritten
                 )
         rewritten = rewritten_files(maybe_rewritten, manifest, digests)
-        # in delivery order: the files not seen before, and those landed again
+        # a rejected file written since (mended): tried again (helper-94: it never was)
+        retried = {
+            str(f.path)
+            for found in files.values()
+            for f in found
+            if (rejection := manifest.rejections.get(str(f.path))) and rejection.may_differ(f)
+        }
+        again = rewritten | retried
+        # in delivery order: the files not seen before, and those landed or tried again
         new_files = {
-            name: [f for f in found if str(f.path) not in seen or str(f.path) in rewritten]
+            name: [f for f in found if str(f.path) not in seen or str(f.path) in again]
             for name, found in files.items()
         }
         for found in files.values():
@@ -514,6 +533,8 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                 path = str(f.path)
                 if path in rewritten:  # landed again: its records are others than landed
                     result.files_changed[path] = (manifest.landings[path].size, f.size)
+                elif path in retried:
+                    result.files_retried.append(path)
                 elif path in seen:
                     problem = seen[path]
                     copy = problem is not None and problem.startswith(COPY_PROBLEM)
@@ -882,6 +903,13 @@ def print_land_summary(result: LandResult) -> None:
             "were landed again, whole: a file written anew under a landed name (after it was "
             "deleted) holds new records; one appended to by hand now has its earlier records "
             "in raw twice (staging keeps one delivery per key)",
+            soft_wrap=True,
+        )
+    if result.files_retried:
+        first = escape(result.files_retried[0])
+        console.print(
+            f"[yellow]{len(result.files_retried)} file(s) rejected before were written since "
+            f"and tried again, e.g. {first} (counted above as landed or rejected now)",
             soft_wrap=True,
         )
     if result.files_gone:
