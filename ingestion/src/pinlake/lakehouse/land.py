@@ -287,26 +287,27 @@ class Manifest:
     files: dict[str, str | None]
     unfinished: set[str]
     landed: dict[FileKey, list[tuple[str, int | None, int | None]]] = field(default_factory=dict)
-    #: ``{file_path: its latest landing}`` of the files landed (their latest row has no problem)
-    landings: dict[str, Landing] = field(default_factory=dict)
-    #: ``{file_path: its latest rejection}`` of the files rejected (not the copies): size and time
-    rejections: dict[str, Landing] = field(default_factory=dict)
+    #: ``{file_path: its newest row}`` of the files landed (that row has no problem)
+    landings: dict[str, FileRow] = field(default_factory=dict)
+    #: ``{file_path: its newest row}`` of the files rejected (not the copies)
+    rejections: dict[str, FileRow] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class Landing:
-    """A file's latest landing, as the manifest recorded it: ``size`` in bytes and
-    ``content_hash`` (:func:`_hash`; None in rows of older homes and for an empty file), and
-    ``at``, the load's start (UTC)."""
+class FileRow:
+    """A file's newest manifest row (its landing, or its rejection): ``size`` in bytes,
+    ``content_hash`` (:func:`_hash`; None for a rejected or empty file and in rows of older
+    homes), and ``at``, the load's start (UTC)."""
 
     size: int | None
     content_hash: int | None
     at: datetime
 
     def may_differ(self, found: BucketFile) -> bool:
-        """Whether ``found`` (the file at the landed path now) may hold other bytes than were
-        landed: another size, or written after the landing. Only such files are hashed
-        (:func:`rewritten_files`): a listing tells the others apart at no cost."""
+        """Whether ``found`` (the file at the row's path now) may hold other bytes than the row
+        saw: another size, or written after it. Only such landed files are hashed
+        (:func:`rewritten_files`), and only such rejected ones tried again: a listing tells
+        the others apart at no cost."""
         if found.size is not None and self.size is not None and found.size != self.size:
             return True
         return found.modified is not None and found.modified > self.at.timestamp()
@@ -364,7 +365,7 @@ def _read_manifest(spark: SparkSession) -> Manifest:
         "loaded_at",
     )
     files: dict[str, str | None] = {}
-    latest: dict[str, tuple[datetime, str | None, Landing]] = {}  # a path's newest row
+    newest: dict[str, tuple[str | None, FileRow]] = {}  # {path: (problem, its newest row)}
     landed: dict[FileKey, list[tuple[str, int | None, int | None]]] = {}
     started, finished = set(), set()
     for path, why, load_id, size, digest, at in manifest.select(*columns).collect():
@@ -372,13 +373,14 @@ def _read_manifest(spark: SparkSession) -> Manifest:
             started.add(load_id)
             continue
         finished.add(load_id)
-        if path not in latest or latest[path][0] < _utc(at):
-            latest[path] = (_utc(at), why, Landing(size, digest, _utc(at)))
+        row = FileRow(size, digest, _utc(at))
+        if path not in newest or newest[path][1].at < row.at:
+            newest[path] = (why, row)
         parsed = parse_file_name(path.rsplit("/", 1)[-1]) if why is None else None
         if parsed is not None:
             landed.setdefault(parsed, []).append((path, size, digest))
     landings, rejections = {}, {}
-    for path, (_at, why, row) in latest.items():
+    for path, (why, row) in newest.items():
         files[path] = why
         if why is None:
             landings[path] = row
@@ -536,11 +538,10 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                 elif path in retried:
                     result.files_retried.append(path)
                 elif path in seen:
-                    problem = seen[path]
-                    copy = problem is not None and problem.startswith(COPY_PROBLEM)
+                    rejected = path in manifest.rejections  # a copy is recorded, not rejected
                     result.files_seen_before += 1
-                    result.files_copied_before += copy
-                    result.files_rejected_before += problem is not None and not copy
+                    result.files_rejected_before += rejected
+                    result.files_copied_before += seen[path] is not None and not rejected
         for path, (_f, landed) in candidates.items():
             original = next((p for p, digest in landed if digests.get(path) == digest), None)
             if original is not None:
@@ -566,7 +567,7 @@ def rewritten_files(
     maybe: list[BucketFile], manifest: Manifest, digests: dict[str, int]
 ) -> set[str]:
     """The paths of ``maybe`` (files at landed paths whose size or time changed since:
-    :meth:`Landing.may_differ`) whose bytes are not the ones landed: their content hash
+    :meth:`FileRow.may_differ`) whose bytes are not the ones landed: their content hash
     (``digests``, :func:`_content_hashes`) is not the landing's, or, where the landing has no
     hash (older homes, an empty file), their size is not its size. Such a file was written
     again after it was landed (deleted, then written anew by ``produce --to bucket`` from the

@@ -106,7 +106,7 @@ def data_not_made_by_a_demo(settings: Settings) -> list[str]:
 
 
 #: The entries at a home's root that :data:`_STATE` names (a home holding one is pinlake's).
-_STATE_ROOTS = tuple(dict.fromkeys(name.split("/")[0] for name in _STATE if "/" not in name))
+_STATE_ROOTS = tuple(name for name in _STATE if "/" not in name)
 
 #: What pinlake makes at a home's root besides :data:`_STATE` (the services' folders, logs, the
 #: run folder, the report, ``make airflow``'s state): a folder holding anything else is not a

@@ -984,12 +984,11 @@ def _print_not_started_here(
     if api_answers:
         foreign.append(f"the API at {settings.api.url}")
     if foreign:
-        they = "they answer" if len(foreign) > 1 else "it answers"
+        many = len(foreign) > 1
+        they, them = ("they answer", "them") if many else ("it answers", "it")
         tail = (
-            f"; {'they run' if len(foreign) > 1 else 'it runs'} on: stop "
-            f"{'them' if len(foreign) > 1 else 'it'} from the home that started "
-            f"{'them' if len(foreign) > 1 else 'it'} (`{PINLAKE.command} --home <that home> "
-            "services down`)"
+            f"; {'they run' if many else 'it runs'} on: stop {them} from the home that started "
+            f"{them} (`{PINLAKE.command} --home <that home> services down`)"
             if stopping
             else "; this home's commands use what answers and share its topics (other ports: "
             "PINLAKE_KAFKA__BOOTSTRAP_SERVERS, PINLAKE_API__PORT)"
