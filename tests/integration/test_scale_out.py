@@ -226,6 +226,9 @@ class ScaleOut:
     status_while_down: tuple[int, str] = (-1, "")
     #: ``services status`` text right after the kill (the node still registered)
     status_at_kill: str = ""
+    #: status while the node is down, of this home with MariaDB selected as the source and not
+    #: running: a row more whose pid is "-"
+    status_source_down: str = ""
     rejoined: str | None = "not tried"  # None: the killed node is back and every ISR full
     sunk: SinkResult | None = None
     landed: LandResult | None = None
@@ -478,6 +481,9 @@ def scale_out(
             with console.capture() as shown:
                 code = manager.services_status(settings)
             run.status_while_down = (code, shown.get())
+            with console.capture() as shown:
+                manager.services_status(settings.model_copy(update={"source_db": "mariadb"}))
+            run.status_source_down = shown.get()
             rejoin = threading.Thread(target=_rejoin, args=(run,), daemon=True)
             rejoin.start()
             start = time.perf_counter()
@@ -566,15 +572,27 @@ def test_ready_means_every_replica_in_sync_before_the_kill(scale_out: ScaleOut) 
 
 
 def test_status_shows_the_killed_node_down_and_the_shrunk_isr(scale_out: ScaleOut) -> None:
+    """The killed node is down, the others in the ISR. One run (a slow host, the cluster's two
+    workers not yet up) read "the KRaft quorum is lost (3 of 3 controller nodes down)": the
+    count of down nodes took the workers' rows too; and with node 1 killed, "this home did not
+    start Kafka" (node 1's pid stood for the cluster's)."""
     code, shown = scale_out.status_while_down
     assert code == 3, shown  # a node is down
     [row] = [line for line in shown.splitlines() if f"kafka node {scale_out.victim}" in line]
     assert "down" in row
     assert "ISR" in shown and "of replicas [1, 2, 3]" in shown, shown
+    assert "quorum is lost" not in shown and "did not start" not in shown, shown
+    # a row more that is down, of another service (MariaDB, selected and not running), is no
+    # Kafka node: one node is still the only one down
+    shown = scale_out.status_source_down
+    [row] = [line for line in shown.splitlines() if "mariadb (source)" in line]
+    assert "down" in row, shown
+    assert "of replicas [1, 2, 3]" in shown and "quorum is lost" not in shown, shown
     # right after the kill -9 too: its process is gone though the controller still has it
     at_kill = scale_out.status_at_kill.splitlines()
     [row] = [line for line in at_kill if f"kafka node {scale_out.victim}" in line]
     assert "down" in row and "healthy" not in row, scale_out.status_at_kill
+    assert "did not start" not in scale_out.status_at_kill, scale_out.status_at_kill
 
 
 def test_the_api_answered_200_through_the_kill(scale_out: ScaleOut) -> None:

@@ -870,13 +870,20 @@ def services_status(settings: Settings) -> int:
     answer 3."""
     settings = as_running(settings)  # what runs, whatever this shell's environment says
     kpid = None if settings.kafka.external else kafka_broker.pid(settings)
+    # any node of this home that runs (node 1's pid alone: a cluster whose node 1 was killed
+    # was "not started by this home")
+    ours = bool(kafka_broker.running_names(settings))
     answers = kafka.healthy(settings, timeout=STATUS_PROBE_SECONDS)
     a_health = api_process.health(settings)
     apid = api_process.pid(settings)
     multi = not settings.kafka.external and settings.kafka.brokers > 1
     kafka_rows, nodes_ok = _kafka_node_rows(settings) if multi else ([], True)
+    # counted before the table's other rows are added (to a list of their own: the count once
+    # read the S3, metastore and Spark rows too, and a killed node with two Spark workers not
+    # yet up read "the KRaft quorum is lost (3 of 3 controller nodes down)")
+    nodes_down = sum(row[2] == "-" for row in kafka_rows)
     k_ok = answers and nodes_ok
-    rows = kafka_rows or [
+    rows = list(kafka_rows) or [
         (
             "kafka" + (" (external)" if settings.kafka.external else ""),
             settings.kafka.bootstrap_servers,
@@ -928,14 +935,14 @@ def services_status(settings: Settings) -> int:
     console.print(table("services", ("service", "address", "pid", "state"), rows))
     _print_not_started_here(
         settings,
-        kafka_answers=answers and not kpid and not settings.kafka.external,
+        kafka_answers=answers and not ours and not settings.kafka.external,
         api_answers=bool(a_health) and apid is None,
     )
     metastore_ok = _print_metastore(settings)
     if stream.get("state"):
         _print_stream_state(stream)
     if multi and answers:
-        _print_replication(settings, down=sum(row[2] == "-" for row in kafka_rows))
+        _print_replication(settings, down=nodes_down)
     topics_ok = True
     if answers:
         offsets = kafka.topic_offsets(settings, kafka.all_topics(settings))
