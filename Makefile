@@ -39,12 +39,12 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 # less time waiting on one. `make -j1 …` runs them one after the other.
 MAKEFLAGS += -j2
 
-.PHONY: help setup spark-cds mariadb chromium lock demo test test-fast lint pytest bench docs airflow clean
+.PHONY: help setup spark-cds jars-link mariadb chromium lock demo test test-fast lint pytest bench docs airflow clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(JARS)/.resolved $(OWN_JARS) spark-cds mariadb chromium ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), the Spark driver's class-data archive, MariaDB, Chromium
+setup: $(VENV)/.installed $(JARS)/.resolved $(OWN_JARS) spark-cds jars-link mariadb chromium ## install the venv (requirements.lock), the JVM jars (jvm/pom.xml), the Spark driver's class-data archive, MariaDB, Chromium
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@command -v java >/dev/null || { echo "error: Java 17+ is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -112,6 +112,21 @@ spark-cds: $(VENV)/.installed $(JARS)/.resolved $(OWN_JARS)
 # The MariaDB source (PINLAKE_SOURCE_DB=mariadb, tests/ingestion/test_mariadb_source.py) runs the
 # OS package's server. Installed here only when it is missing, and only as root (like CI); else
 # the one command to run is printed, and the MariaDB tests fail with the same message.
+# a set-up into another folder (PINLAKE_JARS_DIR) links .pinlake-jars to it, so that this clone's
+# commands, which read .pinlake-jars unless PINLAKE_JARS_DIR says otherwise, find the jars without
+# the variable (a trial's commands without it asked for `make setup` again); a .pinlake-jars
+# folder of its own is left as it is, with a note
+JARS_LINK := .pinlake-jars
+jars-link:
+	@target="$(abspath $(JARS))"; \
+	if [ "$$target" = "$(abspath $(JARS_LINK))" ]; then exit 0; fi; \
+	if [ -e $(JARS_LINK) ] && [ ! -L $(JARS_LINK) ]; then \
+	  echo "note: $(JARS_LINK) is a folder of its own: this clone's commands read it unless PINLAKE_JARS_DIR=$$target is set"; \
+	elif [ "$$(readlink $(JARS_LINK))" != "$$target" ]; then \
+	  ln -sfn "$$target" $(JARS_LINK); \
+	  echo "linked $(JARS_LINK) -> $$target: this clone's commands find the jars without PINLAKE_JARS_DIR"; \
+	fi
+
 MARIADB_INSTALL := apt-get install -y mariadb-server
 # The OS package installs below take turns (make runs set-up's parts side by side; apt-get and
 # dpkg refuse a second instance): flock (util-linux) on one lock file.

@@ -126,6 +126,52 @@ def test_make_setup_resolves_the_jars_into_pinlake_jars_dir_once_per_pom(tmp_pat
     assert len(calls.read_text().splitlines()) == 8 and not (shared / "spark").exists()
 
 
+def test_make_setup_into_another_jars_folder_links_the_clones_own_to_it(tmp_path: Path) -> None:
+    """A set-up with ``PINLAKE_JARS_DIR`` filled that folder, and every later command of the clone
+    without the variable read the clone's empty ``.pinlake-jars`` and asked for ``make setup``
+    again (helper-94): the set-up links ``.pinlake-jars`` to the folder it filled (which
+    Settings.jars_dir resolves), once; a ``.pinlake-jars`` folder of the clone's own is kept,
+    with a note; a set-up without the variable links nothing."""
+    from pinlake.config import Settings
+
+    shared, other = tmp_path / "shared-jars", tmp_path / "other-jars"
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    shutil.copy(REPO_ROOT / "Makefile", clone)
+    link = clone / ".pinlake-jars"
+
+    done = make(clone, "jars-link", env={"PINLAKE_JARS_DIR": str(shared)})
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink() and os.readlink(link) == str(shared)
+    assert done.stdout == (
+        f"linked .pinlake-jars -> {shared}: this clone's commands find the jars without "
+        "PINLAKE_JARS_DIR\n"
+    )
+    shared.mkdir()
+    assert Settings(home=tmp_path / "home", jars_dir=link).jars_dir == shared
+    # done; without the variable (empty: a shell's own would reach make) the folder is the link
+    for env in ({"PINLAKE_JARS_DIR": str(shared)}, {"PINLAKE_JARS_DIR": ""}):
+        again = make(clone, "jars-link", env=env)
+        assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    moved = make(clone, "jars-link", env={"PINLAKE_JARS_DIR": str(other)})
+    assert moved.returncode == 0 and os.readlink(link) == str(other), moved.stdout
+
+    link.unlink()
+    link.mkdir()
+    kept = make(clone, "jars-link", env={"PINLAKE_JARS_DIR": str(shared)})
+    assert kept.returncode == 0 and link.is_dir() and not link.is_symlink()
+    assert kept.stdout == (
+        f"note: .pinlake-jars is a folder of its own: this clone's commands read it unless "
+        f"PINLAKE_JARS_DIR={shared} is set\n"
+    ), kept.stdout
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(REPO_ROOT / "Makefile", alone)
+    done = make(alone, "jars-link", env={"PINLAKE_JARS_DIR": ""})
+    assert (done.returncode, done.stdout) == (0, "") and not (alone / ".pinlake-jars").exists()
+
+
 def test_a_jars_folder_whose_path_holds_a_blank_is_one_error_line(tmp_path: Path) -> None:
     """make splits file names at blanks: such a ``PINLAKE_JARS_DIR`` is refused before any
     recipe, naming the variable."""
