@@ -381,6 +381,40 @@ def test_a_file_with_no_rows_loads_its_table_empty_with_a_note(
     ) in out, out
 
 
+def test_a_load_whose_keys_have_gaps_says_what_the_original_producer_reads_there(
+    home, tmp_path, aicore_dir, capsys
+) -> None:
+    """helper-95: the original producer, fed from the reference rows, found no pin for 43 of 50
+    draws (``LIMIT <n>, 1`` reads the n-th row; the reference pin table is a sample, indices
+    4..10992) and its other pins were other indices'. The load names each table whose keys are
+    not 0 .. rows − 1 and what feeds the original producers; tables without gaps get no note."""
+    from pinlake.console import PINLAKE
+
+    assert run_cli(["source", "load", str(aicore_dir)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "note: keys with gaps (pinterest_data 2,019 rows, keys 4..10,992): `produce` looks rows "
+        "up by key, but the original AiCore producer reads `LIMIT <n>, 1`, the n-th row: most of "
+        "its draws find no row there, or the row of another key; for the original producers, "
+        f"`{PINLAKE} source init` makes complete tables"
+    ) in out, out
+    assert "geolocation_data" not in out.split("note:", 1)[1], out
+
+    folder = tmp_path / "dense"  # pins 0..2 and their geo and user rows: no gaps
+    folder.mkdir()
+    pins = [json.loads(line) for line in (aicore_dir / "pinterest_data_sample.jsonl").open()][:3]
+    (folder / "pinterest_data_sample.jsonl").write_text(
+        "".join(json.dumps({**pin, "index": i}) + "\n" for i, pin in enumerate(pins))
+    )
+    for name in ("geolocation_data.csv", "user_data.csv"):
+        lines = (aicore_dir / name).read_text().splitlines(keepends=True)
+        (folder / name).write_text("".join(lines[:4]))
+    assert run_cli(["source", "load", str(folder), "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "pinterest_data 3, geolocation_data 3, user_data 3 rows" in out, out
+    assert "gaps" not in out, out
+
+
 def test_a_csv_with_a_byte_order_mark_is_read_and_an_empty_one_named(tmp_path) -> None:
     """helper-91: a spreadsheet's UTF-8 CSV (a byte-order mark first) was refused with
     ``header ['\\ufeffind', …]``; an empty file said ``header None is not …``."""

@@ -245,6 +245,22 @@ def print_loaded(engine: Engine, inserted: dict[str, int], detail: str) -> None:
 
 
 # ---- reading -----------------------------------------------------------------------------------
+def key_gaps(engine: Engine) -> dict[str, tuple[int, int, int]]:
+    """The source tables (by topic) whose keys are not ``0 .. rows − 1``, as ``{topic: (rows,
+    lowest key, highest key)}``; tables without rows are left out. The original AiCore producer
+    reads ``SELECT * FROM <table> LIMIT <n>, 1``: the n-th row by position, which is the row
+    of key n only on such a table (README, "The MariaDB source"). Raises :class:`PinlakeError`
+    for an unusable database (:func:`db_errors`)."""
+    found: dict[str, tuple[int, int, int]] = {}
+    with db_errors(_url(engine)), engine.connect() as conn:
+        for topic, table in TABLES.items():
+            key = table.c[KEY_COLUMN[topic]]
+            rows, low, high = conn.execute(select(func.count(), func.min(key), func.max(key))).one()
+            if rows and (low, high) != (0, rows - 1):
+                found[topic] = (rows, low, high)
+    return found
+
+
 def existing_counts(engine: Engine) -> dict[str, int | None]:
     """Row count of each source table by topic; ``None`` when the table does not exist."""
     with db_errors(_url(engine)):
