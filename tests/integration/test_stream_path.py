@@ -256,6 +256,18 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
         (settings.stream("user"), 0),
         (settings.stream("user"), 1),
     }
+    # the API killed and `services up` again, which restarts it and reuses the running query;
+    # then the query killed: it was that services up's, so status counts it down (helper-95:
+    # "(before this services up)" and exit 0, the query's last state being older than the API)
+    _reused_by_an_up_then_killed(settings, pid)
+    shown = _cli(settings, "services", "status")
+    out = " ".join(shown.stdout.split())
+    assert shown.returncode == 3, out
+    assert "ended without services down" in out and "before this services up" not in out, out
+    # the service again, from its checkpoint
+    pid = stream_process.start(settings, trigger_seconds=0.5, warm_up=False)
+    stream_process.wait_running(settings, timeout=180, pid_=pid)
+
     # graceful stop: the process ends by itself, having written its final state
     assert stream_process.stop(settings)
     final = stream_process.state(settings)
@@ -299,6 +311,30 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     assert {r["reason"] for r in quarantined.select("reason").distinct().collect()} == {
         "field 'ind' does not fit type int"
     }
+
+
+def _reused_by_an_up_then_killed(settings: Settings, pid: int) -> None:
+    """Kill the API (SIGKILL), run ``services up``'s start (it restarts the API and reuses the
+    query ``pid``: asserted), then SIGKILL the query's process alone, as a user's ``kill -9``
+    does, and wait until it and its Spark JVM have ended."""
+    import psutil
+
+    from pinlake.services import api_process, stream_process
+    from pinlake.services.manager import start_all
+    from pinlake.services.request import UpRequest
+
+    api = psutil.Process(api_process.pid(settings))
+    api.kill()
+    api.wait(30)
+    start_all(settings, UpRequest(trigger_seconds=0.5), quiet=True)
+    assert stream_process.pid(settings) == pid and api_process.pid(settings) not in (None, api.pid)
+    query = psutil.Process(pid)
+    jvms = query.children(recursive=True)
+    query.kill()
+    query.wait(30)
+    _gone, left = psutil.wait_procs(jvms, timeout=60)
+    for child in left:  # its JVM ends with its parent's pipe; never left behind by this test
+        child.kill()
 
 
 def test_stream_refuses_a_second_query_on_the_same_home(stream_home: Settings) -> None:

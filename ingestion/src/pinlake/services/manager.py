@@ -317,6 +317,8 @@ def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bo
         if started:
             spid = stream_process.start(settings, trigger_seconds=request.trigger_seconds)
             say(f"starting the stream query (Spark Structured Streaming, pid {spid})")
+        else:  # this up's query now (`services status` counts it)
+            stream_process.reused(settings, spid)
         with _stopped_unless_ready(started, lambda: stream_process.stop(settings)):
             stream_process.wait_running(settings, timeout=300, pid_=spid)
     if request.spark_cluster:  # before the Thrift server: it becomes its master

@@ -8,6 +8,8 @@ the offset the query has read up to).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from typing import Any, NamedTuple
 
@@ -116,9 +118,10 @@ def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, An
 
     A query process that runs but has not written its own state yet (it starts: imports, the
     Spark session, the warm-up) is ``starting``, with the trigger it was started with, never
-    the state a previous query left (``stopped``). ``earlier``: the process is gone and its
-    state is from before the running API started (:func:`_before_the_running_api`): an earlier
-    ``services up``'s, which ``services status`` shows but does not count. ``kafka_answers``:
+    the state a previous query left (``stopped``). ``earlier``: the process is gone and the last
+    ``services up`` it belonged to ran before the running API started
+    (:func:`_before_the_running_api`): an earlier ``services up``'s, which ``services status``
+    shows but does not count. ``kafka_answers``:
     whether the caller found the cluster answering (None: ask it here, up to 2 s when it does
     not)."""
     status = dict(read_status(settings) or {})
@@ -156,20 +159,41 @@ def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, An
 
 
 def _before_the_running_api(settings: Settings) -> bool:
-    """The query's state was last written before this home's running ingestion API started:
-    it is the last state of an earlier ``services up`` (say ``failed``), not of this one, which
-    started no query (``--no-stream``). False when no API runs or no state was written."""
+    """The query belonged to a ``services up`` from before this home's running ingestion API
+    started: its state is the last of an earlier ``services up`` (say ``failed``), not of this
+    one, which started no query (``--no-stream``). The query's record (:func:`config`, kept as
+    :func:`~pinlake.run_folder.ended_file` once its process ended unstopped) is written when a
+    ``services up`` starts it and again when one reuses it (:func:`reused`); without a record
+    (a ``pinlake stream`` in a terminal) the state file's time counts. The state file's time
+    alone made a query that a later ``services up`` reused, after restarting a killed API,
+    "before this services up", and its kill went uncounted (helper-95: exit 0). False when no
+    API runs or nothing was written."""
     from pinlake.lakehouse.stream import status_path
     from pinlake.services import api_process
 
     if api_process.pid(settings) is None:
         return False
+    records = (
+        run_folder.config_file(settings.run_dir, NAME),
+        run_folder.ended_file(settings.run_dir, NAME),
+        status_path(settings),
+    )
     try:
-        written = status_path(settings).stat().st_mtime
         started = run_folder.pid_file(settings.run_dir, api_process.NAME).stat().st_mtime
-    except FileNotFoundError:
+        written = next(path.stat().st_mtime for path in records if path.exists())
+    except (FileNotFoundError, StopIteration):
         return False
     return written < started
+
+
+def reused(settings: Settings, pid_: int) -> None:
+    """Mark the running query ``pid_`` as this ``services up``'s (it asked for the query and
+    found it running): its record's time becomes now (:func:`_before_the_running_api`). Never
+    raises (a query without a record, started by hand, stays as it is)."""
+    record = run_folder.config_file(settings.run_dir, NAME)
+    if run_folder.read_config(settings.run_dir, NAME, pid_) is not None:
+        with contextlib.suppress(OSError):
+            os.utime(record)
 
 
 def _foreground(pid_: object) -> bool:
