@@ -109,9 +109,6 @@ $(AWS_SDK_SLF4J_JAR): $(AWS_SDK_SLF4J_SRC) $(VENV)/.installed $(JARS)/.resolved
 spark-cds: $(VENV)/.installed $(JARS)/.resolved $(OWN_JARS)
 	@$(BIN)/python -m pinlake.spark_cds_build
 
-# The MariaDB source (PINLAKE_SOURCE_DB=mariadb, tests/ingestion/test_mariadb_source.py) runs the
-# OS package's server. Installed here only when it is missing, and only as root (like CI); else
-# the one command to run is printed, and the MariaDB tests fail with the same message.
 # a set-up into another folder (PINLAKE_JARS_DIR) links .pinlake-jars to it, so that this clone's
 # commands, which read .pinlake-jars unless PINLAKE_JARS_DIR says otherwise, find the jars without
 # the variable (a trial's commands without it asked for `make setup` again); a .pinlake-jars
@@ -127,6 +124,9 @@ jars-link:
 	  echo "linked $(JARS_LINK) -> $$target: this clone's commands find the jars without PINLAKE_JARS_DIR"; \
 	fi
 
+# The MariaDB source (PINLAKE_SOURCE_DB=mariadb, tests/ingestion/test_mariadb_source.py) runs the
+# OS package's server. Installed here only when it is missing, and only as root (like CI); else
+# the one command to run is printed, and the MariaDB tests fail with the same message.
 MARIADB_INSTALL := apt-get install -y mariadb-server
 # The OS package installs below take turns (make runs set-up's parts side by side; apt-get and
 # dpkg refuse a second instance): flock (util-linux) on one lock file.

@@ -163,11 +163,11 @@ def _before_the_running_api(settings: Settings) -> bool:
     started: its state is the last of an earlier ``services up`` (say ``failed``), not of this
     one, which started no query (``--no-stream``). The query's record (:func:`config`, kept as
     :func:`~pinlake.run_folder.ended_file` once its process ended unstopped) is written when a
-    ``services up`` starts it and again when one reuses it (:func:`reused`); without a record
-    (a ``pinlake stream`` in a terminal) the state file's time counts. The state file's time
-    alone made a query that a later ``services up`` reused, after restarting a killed API,
-    "before this services up", and its kill went uncounted (helper-95: exit 0). False when no
-    API runs or nothing was written."""
+    ``services up`` starts it and again when one reuses it (:func:`reused`); the newest of it
+    and the state file counts (a ``pinlake stream`` in a terminal has no record). The state
+    file's time alone made a query that a later ``services up`` reused, after restarting a
+    killed API, "before this services up", and its kill went uncounted (helper-95: exit 0).
+    False when no API runs or nothing was written."""
     from pinlake.lakehouse.stream import status_path
     from pinlake.services import api_process
 
@@ -180,10 +180,10 @@ def _before_the_running_api(settings: Settings) -> bool:
     )
     try:
         started = run_folder.pid_file(settings.run_dir, api_process.NAME).stat().st_mtime
-        written = next(path.stat().st_mtime for path in records if path.exists())
-    except (FileNotFoundError, StopIteration):
+    except FileNotFoundError:
         return False
-    return written < started
+    written = [path.stat().st_mtime for path in records if path.exists()]
+    return bool(written) and max(written) < started
 
 
 def reused(settings: Settings, pid_: int) -> None:
