@@ -396,7 +396,7 @@ def test_a_load_whose_keys_have_gaps_says_what_the_original_producer_reads_there
         "note: keys with gaps (pinterest_data 2,019 rows, keys 4..10,992): `produce` looks rows "
         "up by key, but the original AiCore producer reads `LIMIT <n>, 1`, the n-th row: most of "
         "its draws find no row there, or the row of another key; for the original producers, "
-        f"`{PINLAKE} source init` makes complete tables"
+        f"`{PINLAKE} source init --force` makes complete tables in their place"
     ) in out, out
     assert "geolocation_data" not in out.split("note:", 1)[1], out
 

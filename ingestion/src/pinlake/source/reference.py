@@ -259,7 +259,7 @@ def load_reference(
             f"[yellow]note:[/] keys with gaps ({escape(named)}): `produce` looks rows up by key, "
             "but the original AiCore producer reads `LIMIT <n>, 1`, the n-th row: most of its "
             "draws find no row there, or the row of another key; for the original producers, "
-            f"`{PINLAKE} source init` makes complete tables",
+            f"`{PINLAKE} source init --force` makes complete tables in their place",
             soft_wrap=True,
         )
     if unread := [n for n in PIN_FILES if (files["pin"].parent / n).is_file()][1:]:
