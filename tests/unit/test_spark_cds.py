@@ -21,7 +21,7 @@ from pinlake.spark import (
     spark_conf,
 )
 from pinlake.spark_cds import QUIET, archive_file, archive_key, mapped_archive
-from pinlake.spark_cds_build import ArchiveError, build, main, remove_stale
+from pinlake.spark_cds_build import ArchiveError, build, build_log, main, remove_stale
 
 
 def _jars(tmp_path: Path) -> Settings:
@@ -118,9 +118,9 @@ def test_a_build_that_writes_no_archive_says_why_and_clears_orphans(tmp_path: Pa
     message = str(failed.value)
     assert message.startswith("the Spark driver's class-data archive was not written (exit 1)")
     assert "JAVA_GATEWAY_EXITED" in message  # the reason, from the child's output,
-    assert (
-        "99999999999t" in (orphan.parent / "build.log").read_text()
-    )  # which build.log keeps whole
+    # which the archive's build log keeps whole (one per archive: helper-96)
+    log = build_log(archive_file(settings, derby_classpath(settings)))
+    assert "99999999999t" in log.read_text()
     assert not orphan.exists()
     assert not list(orphan.parent.glob("*.jsa")) and not list(orphan.parent.glob(".*.tmp"))
 
@@ -154,10 +154,15 @@ def test_a_new_archive_removes_the_ones_the_jdk_would_now_refuse(tmp_path: Path)
     new = archive_file(settings, driver_classpath(settings))
     assert new != old  # the jars changed: another key
     new.write_bytes(b"the archive of today's jars")
-    keep = old.parent / "build.log"
+    keep, gone = build_log(new), build_log(old)
     keep.write_text("the last build's output")
+    gone.write_text("the output of the build before")
     assert remove_stale(new) == [old]
     assert not old.exists() and new.is_file() and keep.is_file()
+    assert not gone.exists()  # the stale archive's log goes with it
+    shared = old.parent / "build.log"  # older set-ups' one log, of whichever clone built last
+    shared.write_text("another clone's build")
+    assert remove_stale(new) == [] and not shared.exists() and keep.is_file()
 
 
 def test_an_archive_another_environment_built_is_kept_while_it_exists(tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
 
     Raises :class:`~pinlake.spark.SparkSetupError` when the jars are missing (nothing is
     written then), :class:`ArchiveError` when no archive was written (e.g. a JVM without CDS),
-    with the end of the child's output (kept in ``<jars_dir>/cds/build.log``)."""
+    with the end of the child's output (kept beside it: :func:`build_log`)."""
     check_jars(settings)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pinlake-cds-") as scratch:
@@ -102,7 +102,7 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
         jit = settings.jvm_options or BUILD_JIT
         options = f"{jit} {java_option(f'-XX:ArchiveClassesAtExit={partial}')}"  # a path
         child = home.model_copy(update={"spark_master": "local[1]", "jvm_options": options})
-        log = target.parent / "build.log"
+        log = build_log(target)
         with log.open("w") as output:
             done = subprocess.run(
                 [sys.executable, "-m", "pinlake.spark_cds_build", "--workload"],
@@ -124,6 +124,13 @@ def build(settings: Settings, timeout: float = 600.0) -> ArchiveResult:
     return ArchiveResult(target, target.stat().st_size, time.perf_counter() - started, built=True)
 
 
+def build_log(archive: Path) -> Path:
+    """``<archive>.log``: the output of the session that wrote ``archive`` (or failed to), one
+    per archive: clones that share a jars folder wrote one ``build.log`` over each other's, which
+    then told of another clone's archive, or of a removed one (helper-96)."""
+    return archive.with_name(archive.name + ".log")
+
+
 def owner_file(archive: Path) -> Path:
     """``<archive>.owner``: the Python environment (``sys.prefix``) whose build wrote ``archive``
     (its class path holds that environment's pyspark jars)."""
@@ -133,11 +140,12 @@ def owner_file(archive: Path) -> Path:
 def remove_stale(current: Path) -> list[Path]:
     """Remove the other driver archives beside ``current`` (older jars, another JVM: ones the
     JDK now refuses, about 220 MiB each) that this Python environment built, or whose
-    environment is gone; returns what was removed. :func:`build` writes only the Derby
-    metastores' archive, so any other one of its own is stale once it has written. An archive
-    of another environment that still exists is kept: clones that share one jars folder
-    (``PINLAKE_JARS_DIR``) removed each other's, and each driver then started without one
-    (helper-56)."""
+    environment is gone, with their owner and build log; returns what was removed.
+    :func:`build` writes only the Derby metastores' archive, so any other one of its own is
+    stale once it has written. An archive of another environment that still exists is kept:
+    clones that share one jars folder (``PINLAKE_JARS_DIR``) removed each other's, and each
+    driver then started without one (helper-56)."""
+    (current.parent / "build.log").unlink(missing_ok=True)  # older set-ups' shared log
     stale = []
     for old in current.parent.glob("spark-driver-*.jsa"):
         owner = owner_file(old)
@@ -145,6 +153,7 @@ def remove_stale(current: Path) -> list[Path]:
         if old != current and (built_by in ("", sys.prefix) or not Path(built_by).is_dir()):
             old.unlink(missing_ok=True)
             owner.unlink(missing_ok=True)
+            build_log(old).unlink(missing_ok=True)
             stale.append(old)
     return stale
 
