@@ -162,11 +162,12 @@ def children() -> Iterator[list[subprocess.Popen]]:
             proc.wait(30)
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """``pinlake ARGS`` on ``settings``' home, run to its end, output captured."""
+def _cli(settings: Settings, *args: str, columns: int = 0) -> subprocess.CompletedProcess[str]:
+    """``pinlake ARGS`` on ``settings``' home, run to its end, output captured; ``columns``: the
+    width of its tables (rich reads ``COLUMNS``), so that a cell's text is not wrapped."""
     return subprocess.run(
         [sys.executable, "-m", "pinlake", *args],
-        env=settings.child_env(),
+        env={**settings.child_env(), **({"COLUMNS": str(columns)} if columns else {})},
         capture_output=True,
         text=True,
         check=False,
@@ -260,7 +261,7 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     # then the query killed: it was that services up's, so status counts it down (helper-95:
     # "(before this services up)" and exit 0, the query's last state being older than the API)
     _reused_by_an_up_then_killed(settings, pid)
-    shown = _cli(settings, "services", "status")
+    shown = _cli(settings, "services", "status", columns=400)  # the state cell on one line
     out = " ".join(shown.stdout.split())
     assert shown.returncode == 3, out
     assert "ended without services down" in out and "before this services up" not in out, out
