@@ -496,12 +496,7 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
             name: [f for f in found if str(f.path) not in seen] for name, found in files.items()
         }
         # a landed file that may hold other bytes now: hashed with the copy candidates below
-        maybe_rewritten = [
-            f
-            for found in files.values()
-            for f in found
-            if (landing := manifest.landings.get(str(f.path))) and landing.may_differ(f)
-        ]
+        maybe_rewritten = _written_since(files, manifest.landings)
         result.files_gone = gone_files(settings, bucket, manifest, files)
         # a file named like one landed from elsewhere, of its size: a copy if its content is
         candidates = {
@@ -518,12 +513,7 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                 )
         rewritten = rewritten_files(maybe_rewritten, manifest, digests)
         # a rejected file written since (mended): tried again (helper-94: it never was)
-        retried = {
-            str(f.path)
-            for found in files.values()
-            for f in found
-            if (rejection := manifest.rejections.get(str(f.path))) and rejection.may_differ(f)
-        }
+        retried = {str(f.path) for f in _written_since(files, manifest.rejections)}
         again = rewritten | retried
         # in delivery order: the files not seen before, and those landed or tried again
         new_files = {
@@ -563,6 +553,20 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
     return result
 
 
+def _written_since(
+    files: dict[str, list[BucketFile]], rows: dict[str, FileRow]
+) -> list[BucketFile]:
+    """The files (``files``: by table, in delivery order) that have a manifest row in ``rows``
+    (by path: :attr:`Manifest.landings` or :attr:`Manifest.rejections`) and may hold other
+    bytes than that row saw (:meth:`FileRow.may_differ`)."""
+    return [
+        f
+        for found in files.values()
+        for f in found
+        if (row := rows.get(str(f.path))) is not None and row.may_differ(f)
+    ]
+
+
 def rewritten_files(
     maybe: list[BucketFile], manifest: Manifest, digests: dict[str, int]
 ) -> set[str]:
@@ -577,7 +581,8 @@ def rewritten_files(
     bytes are the landed ones (touched, or copied over itself) is not."""
     rewritten = set()
     for found in maybe:
-        path, landing = str(found.path), manifest.landings[str(found.path)]
+        path = str(found.path)
+        landing = manifest.landings[path]
         if landing.content_hash is not None:
             if path in digests and digests[path] != landing.content_hash:
                 rewritten.add(path)
