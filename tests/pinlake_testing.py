@@ -227,6 +227,28 @@ def delta_versions(home: Path, schema: str) -> dict[str, int]:
     }
 
 
+def table_rows(shown: str) -> dict[str, list[str]]:
+    """The body rows of the rich tables printed in ``shown`` (lines that start with ``│``), by
+    their first cell: ``[first cell, second, …]``. A cell that wrapped inside its column (a
+    console narrower than the table) is joined back with a blank from the lines below it, whose
+    first cell is empty; a word folded inside it then reads with a blank in it too. (A first
+    cell that wraps starts a row of its own: keep the first column's values short.)"""
+    rows: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in shown.splitlines():
+        if not line.startswith("│"):
+            current = None
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
+        if cells[0] or current is None:
+            current = rows[cells[0]] = cells
+            continue
+        for i, cell in enumerate(cells[: len(current)]):
+            if cell:
+                current[i] = f"{current[i]} {cell}".strip()
+    return rows
+
+
 @contextlib.contextmanager
 def listening(port: int = 0) -> Iterator[int]:
     """A socket listening on 127.0.0.1:``port`` (0: a free port) while the block runs, as a

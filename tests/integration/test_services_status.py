@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pinlake_testing import isolated_settings
+from pinlake_testing import isolated_settings, table_rows
 
 from pinlake.config import Settings
 from pinlake.console import PINLAKE
@@ -91,3 +91,57 @@ def test_a_failed_query_of_an_earlier_services_up_is_shown_not_counted(
         assert "stream: 0 micro-batches since start" in out, out
     finally:
         state.unlink()
+
+
+def test_services_up_without_ingestion_starts_the_others_alone_and_status_counts_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Left item of issue 7: ``services up`` could not start a service without the broker and
+    the API (for dbt's ``thrift`` target on landed data, or an S3 bucket for ``land``). With
+    ``--no-ingestion`` (here with the local S3 server, a real one): the S3 server alone runs,
+    the summary names it alone, and ``services status`` shows the broker and the API as not
+    started and exits 0. Once the S3 server is killed it exits 3 (what runs still counts);
+    ``services down`` then leaves nothing of the home."""
+    import os
+    import signal
+
+    from pinlake.config import S3Settings
+    from pinlake.loopback import listening_ports
+    from pinlake.services import api_process, kafka_broker, s3_server
+    from pinlake.services.manager import services_up
+    from pinlake.services.process import free_ports
+    from pinlake.services.request import UpRequest
+
+    settings = isolated_settings(tmp_path / "home")
+    settings = settings.model_copy(update={"s3": S3Settings(port=free_ports(1)[0])})
+    node = kafka_broker.nodes(settings)[0]
+    ingestion_ports = {node.port, node.controller_port, settings.api.port}
+    try:
+        services_up(settings, UpRequest(ingestion=False, stream=False, s3=True))
+        out = " ".join(capsys.readouterr().out.split())
+        assert f"✓ services up: S3 {s3_server.url(settings)} (moto, in memory) " in out, out
+        assert "Kafka" not in out and "ingestion API" not in out, out
+        assert kafka_broker.running_names(settings) == [] and api_process.pid(settings) is None
+        listening = listening_ports()
+        assert listening is not None and not ingestion_ports & listening, "a broker or API listens"
+        assert services_status(settings) == 0
+        shown = capsys.readouterr().out
+        # the cells wrap on a narrow console, at a blank or inside a word: read without blanks
+        rows = {
+            row[0].replace(" ", ""): row[-1].replace(" ", "") for row in table_rows(shown).values()
+        }
+        for name in ("kafka", "api"):
+            assert rows[name] == "notstarted(servicesup--no-ingestion)", shown
+        assert rows["s3(moto,inmemory)"] == "healthy", shown
+        os.kill(s3_server.pid(settings), signal.SIGKILL)
+        assert services_status(settings) == 3
+        shown = capsys.readouterr().out
+        rows = {
+            row[0].replace(" ", ""): row[-1].replace(" ", "") for row in table_rows(shown).values()
+        }
+        assert rows["s3(moto,inmemory)"] == "down(endedwithoutservicesdown)", shown
+        for name in ("kafka", "api"):  # still not this home's (its S3 server ended, not stopped)
+            assert rows[name] == "notstarted(servicesup--no-ingestion)", shown
+    finally:
+        services_down(settings)
+    assert list(settings.run_dir.glob("*.pid")) == []

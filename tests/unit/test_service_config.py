@@ -952,3 +952,126 @@ def test_two_services_up_of_one_home_take_turns(
     first.release()
     second.join(timeout=10)
     assert not second.is_alive() and calls == ["start_all"]
+
+
+def test_services_up_without_ingestion_asks_for_no_broker_api_or_stream(tmp_path):
+    """A Left item of issue 7: ``services up`` could not start the engine alone (the metastore,
+    the Thrift server, the cluster) for dbt's ``thrift`` target on landed data: the broker and
+    the API always started. Without ingestion, neither is wanted, named in the summary, nor
+    written in the line to run again (a cluster's broker count neither), and the options parse
+    back to the same request."""
+    from pinlake.services.kafka_broker import with_brokers
+
+    settings = with_brokers(settings_for(tmp_path, 19970), 3)
+    engine = UpRequest(ingestion=False, stream=False, thrift=True, spark_cluster=True)
+    wanted = list(manager.wanted_configs(settings, engine))
+    assert wanted[0] == "metastore" and wanted[-1] == "thrift", wanted
+    assert not {"kafka", "kafka-2", "kafka-3", "api", "stream"} & set(wanted), wanted
+    assert {"kafka", "api"} <= set(manager.wanted_configs(settings, UpRequest(thrift=True)))
+    summary = manager.up_summary(settings, engine)
+    assert summary.startswith("services up: metastore "), summary
+    assert "Kafka" not in summary and "API" not in summary, summary
+    line = manager.up_command(settings, engine)
+    assert line == f"{PINLAKE} services up --no-ingestion --thrift --spark-cluster"
+    options = _up_options(line)
+    assert (options["ingestion"], options["stream"], options["thrift"]) == (False, None, True)
+    # a broker and an API that run from before are named as such
+    pretend_running(settings, "kafka-2", {})
+    pretend_running(settings, "api", {})
+    also = manager.up_summary(settings, engine).split(", also running from before: ")[1]
+    kafka = f"Kafka {settings.kafka.bootstrap_servers}"  # the cluster's three nodes
+    assert also.split(", ") == [kafka, f"API {settings.api.url}"], also
+
+
+@pytest.mark.parametrize(
+    ("request_", "source_db", "problem"),
+    [
+        (UpRequest(ingestion=False), "sqlite", "the stream query reads the stream topics"),
+        (UpRequest(ingestion=False, s3=True), "sqlite", "add --no-stream"),
+        (UpRequest(ingestion=False, stream=False), "sqlite", "leaves nothing to start"),
+        (UpRequest(ingestion=False, stream=False, s3=True), "sqlite", None),
+        (UpRequest(ingestion=False, stream=False, metastore=True), "sqlite", None),
+        (UpRequest(ingestion=False, stream=False, spark_cluster=True), "sqlite", None),
+        (UpRequest(ingestion=False, stream=False), "mariadb", None),
+        (UpRequest(), "sqlite", None),
+        (UpRequest(stream=False), "sqlite", None),
+    ],
+)
+def test_a_request_without_ingestion_needs_something_else_and_no_stream(
+    request_, source_db, problem
+):
+    found = request_.problem(source_db)
+    assert (found is None) if problem is None else (problem in found), found
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--no-ingestion"], "--no-ingestion leaves nothing to start: add what to start ("),
+        (["--no-ingestion", "--stream", "--s3"], "--no-ingestion starts no broker, and the"),
+    ],
+)
+def test_services_up_without_ingestion_refuses_what_it_cannot_do_in_one_line(
+    tmp_path, monkeypatch, capsys, options, expected
+):
+    """Refused before anything starts, as a usage error (exit 2), one line."""
+    home = tmp_path / "home"
+    assert cli_exit_code(monkeypatch, home, "services", "up", *options) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {expected}"), err
+    started = list((home / "run").glob("*.pid")) if (home / "run").exists() else []
+    assert started == []
+
+
+def test_without_ingestion_the_ports_of_the_broker_and_api_are_not_checked(tmp_path):
+    """Taken broker and API ports refuse a ``services up`` that starts them, not one without
+    ingestion (the metastore's port alone is checked; nothing here starts)."""
+    with listening() as kafka_port, listening() as api_port:
+        ms = free_ports(1)[0]
+        settings = Settings(
+            home=tmp_path,
+            kafka=KafkaSettings(
+                bootstrap_servers=f"127.0.0.1:{kafka_port}", controller_port=free_ports(1)[0]
+            ),
+            api=ApiSettings(host="127.0.0.1", port=api_port, api_key=None),
+            metastore_port=ms,
+        )
+        engine = UpRequest(ingestion=False, stream=False, metastore=True)
+        # no PinlakeError, and no ephemeral-range warning of theirs either
+        warning = manager.check_ports(settings, engine) or ""
+        assert "PINLAKE_KAFKA" not in warning and "PINLAKE_API" not in warning, warning
+        with pytest.raises(PinlakeError, match=f"port 127.0.0.1:{kafka_port} is already in use"):
+            manager.check_ports(settings, UpRequest(stream=False, metastore=True))
+        with listening() as taken_ms:
+            moved = settings.model_copy(update={"metastore_port": taken_ms})
+            with pytest.raises(PinlakeError, match="PINLAKE_METASTORE_PORT"):
+                manager.check_ports(moved, engine)
+
+
+def test_status_expects_the_broker_and_api_unless_up_started_others_without_them(tmp_path):
+    """``services status`` counts the broker and the API on a home where nothing runs (``services
+    up`` starts them) or where either ran (running, or ended without ``services down``: killed),
+    not on one where only other services run or ended (``services up --no-ingestion``)."""
+    settings = settings_for(tmp_path, 19990)
+    assert manager.ingestion_expected(settings)  # nothing runs
+    pretend_running(settings, "metastore", {})
+    assert not manager.ingestion_expected(settings)
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = int(done.stdout)
+    # an engine-only home whose metastore was killed: still no broker or API expected
+    killed = settings_for(tmp_path / "killed", 19990)
+    process.record_config(killed.run_dir, "metastore", dead, {"port": 1})
+    process.pid_file(killed.run_dir, "metastore").write_text(f"{dead}\n")
+    assert not manager.ingestion_expected(killed)
+    # a killed node 2 of a cluster: its record ends
+    three = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"brokers": 3})})
+    process.record_config(three.run_dir, "kafka-2", dead, {"port": 1})
+    process.pid_file(three.run_dir, "kafka-2").write_text(f"{dead}\n")
+    assert manager.ingestion_expected(three)
+    pretend_running(settings, "api", {})
+    assert manager.ingestion_expected(settings)

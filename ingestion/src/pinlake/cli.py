@@ -573,9 +573,22 @@ class SourceDb(str, Enum):
 
 @services_app.command("up")
 def services_up(
-    stream: Annotated[
-        bool, typer.Option(help="Also start the continuous stream query (pinlake stream).")
+    ingestion: Annotated[
+        bool,
+        typer.Option(
+            help="Start the Kafka broker(s), the ingestion API and the topics; --no-ingestion:"
+            " only the other services asked for (e.g. --thrift, for dbt's thrift target on"
+            " landed data), and no stream query.",
+        ),
     ] = True,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            help="Also start the continuous stream query (pinlake stream) [default: stream, unless"
+            " --no-ingestion].",
+            show_default=False,
+        ),
+    ] = None,
     trigger_seconds: TriggerOpt = 1.0,
     source_db: Annotated[
         SourceDb | None,
@@ -643,7 +656,8 @@ def services_up(
 
     _step(
         ServicesUp(
-            stream=stream,
+            ingestion=ingestion,
+            stream=ingestion if stream is None else stream,
             trigger_seconds=trigger_seconds,
             source_db=None if source_db is None else source_db.value,
             kafka_brokers=kafka_brokers,

@@ -80,9 +80,9 @@ class SourceResult:
 
 @dataclass(frozen=True)
 class ServicesUp(UpRequest):
-    """Start (or reuse) the Kafka broker and the ingestion API and create the topics, and what
-    the :class:`~pinlake.services.request.UpRequest` fields ask for (by default the continuous
-    stream query, trigger every ``trigger_seconds``); with the settings these override."""
+    """Start (or reuse) what the :class:`~pinlake.services.request.UpRequest` fields ask for (by
+    default the Kafka broker and the ingestion API, the topics created, and the continuous stream
+    query, trigger every ``trigger_seconds``); with the settings these override."""
 
     #: ``sqlite`` or ``mariadb`` (start the MariaDB source too); None: ``settings.source_db``
     source_db: str | None = None

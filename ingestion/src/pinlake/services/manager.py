@@ -25,7 +25,7 @@ from rich.markup import escape
 from pinlake import kafka, run_folder
 from pinlake.config import Settings
 from pinlake.console import PINLAKE, console, counted, rate_text, table
-from pinlake.errors import TERMINATED, PinlakeError
+from pinlake.errors import TERMINATED, PinlakeError, UsageError
 from pinlake.services import (
     api_process,
     kafka_broker,
@@ -82,11 +82,11 @@ def check_ports(settings: Settings, request: UpRequest = BROKER_AND_API) -> str 
         planned.append(("127.0.0.1", settings.mariadb.port, "PINLAKE_MARIADB__PORT"))
     if request.shared_metastore and metastore_server.pid(settings) is None:
         planned.append(("127.0.0.1", settings.metastore_port, "PINLAKE_METASTORE_PORT"))
-    if not settings.kafka.external:
+    if request.ingestion and not settings.kafka.external:
         for node in kafka_broker.nodes(settings):
             if kafka_broker.node_pid(settings, node) is None:
                 planned += _kafka_node_ports(settings, node)
-    if api_process.pid(settings) is None:
+    if request.ingestion and api_process.pid(settings) is None:
         planned.append((settings.api.host, settings.api.port, "PINLAKE_API__PORT"))
     if request.thrift and thrift_server.pid(settings) is None:
         planned += [
@@ -106,17 +106,19 @@ def wanted_configs(
     settings: Settings, request: UpRequest = BROKER_AND_API
 ) -> dict[str, dict[str, object]]:
     """The configuration each service ``up`` would run should have, by service name: the local
-    S3 server with ``request.s3``, MariaDB when ``settings.source_db`` is ``mariadb``, the broker
-    unless Kafka is external, the API, the stream query with ``request.stream``, the shared
+    S3 server with ``request.s3``, MariaDB when ``settings.source_db`` is ``mariadb``, with
+    ``request.ingestion`` the broker unless Kafka is external and the API, the stream query with
+    ``request.stream``, the shared
     metastore, the cluster's master and workers and the Thrift server when asked for."""
     wanted: dict[str, dict[str, object]] = {}
     if request.s3:
         wanted[s3_server.NAME] = s3_server.config(settings)
     if settings.source_db == "mariadb":
         wanted[mariadb.NAME] = mariadb.config(settings)
-    if not settings.kafka.external:
-        wanted.update(kafka_broker.wanted_configs(settings))  # one entry per node
-    wanted[api_process.NAME] = api_process.config(settings)
+    if request.ingestion:
+        if not settings.kafka.external:
+            wanted.update(kafka_broker.wanted_configs(settings))  # one entry per node
+        wanted[api_process.NAME] = api_process.config(settings)
     if request.stream:
         wanted[stream_process.NAME] = stream_process.config(settings, request.trigger_seconds)
     if request.shared_metastore:  # the Thrift server needs the shared metastore
@@ -255,19 +257,22 @@ def _low_record_limits_warning(settings: Settings, low: dict[str, int]) -> str:
 def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bool = False) -> None:
     """Start (or reuse) what ``request`` asks for (:class:`UpRequest`; by default the broker(s)
     and the API alone): the shared metastore (:func:`start_metastore`), the local S3 server
-    (:func:`start_s3`), MariaDB (``settings.source_db == "mariadb"``), the broker and the API,
-    wait until healthy and create the topics; then the continuous stream query, waiting until it
-    runs; then the Spark standalone master and workers (:mod:`.spark_cluster`), before the
-    Thrift server, whose master it becomes.
+    (:func:`start_s3`), MariaDB (``settings.source_db == "mariadb"``), with ``request.ingestion``
+    the broker and the API, waiting until healthy, and the topics; then the continuous stream
+    query, waiting until it runs; then the Spark standalone master and workers
+    (:mod:`.spark_cluster`), before the Thrift server, whose master it becomes.
 
-    Raises :class:`PinlakeError` at once, before starting anything, when a running service was
-    started with another configuration (:func:`check_configuration`) or a port of a service to
-    start is taken (:func:`check_ports`); a port to start inside the kernel's ephemeral range is
-    a warning (unless ``quiet``), as is an S3 bucket whose endpoint on this machine nothing
-    serves (:func:`.s3_server.unserved_endpoint`).
+    Raises :class:`~pinlake.errors.UsageError` for a request that cannot be served
+    (:meth:`UpRequest.problem`), and :class:`PinlakeError` at once, before starting anything,
+    when a running service was started with another configuration (:func:`check_configuration`)
+    or a port of a service to start is taken (:func:`check_ports`); a port to start inside the
+    kernel's ephemeral range is a warning (unless ``quiet``), as is an S3 bucket whose endpoint
+    on this machine nothing serves (:func:`.s3_server.unserved_endpoint`).
     """
+    if problem := request.problem(settings.source_db):
+        raise UsageError(problem)
     check_configuration(settings, request)
-    if not settings.kafka.external:
+    if request.ingestion and not settings.kafka.external:
         kafka_broker.check_storage(settings)  # formatted for another broker count: refuse
     # taken: refuse; in the ephemeral range: warn
     ephemeral = check_ports(settings, request)  # the stream query has no port
@@ -284,10 +289,31 @@ def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bo
     again = up_command(settings, replace(request, s3=True))
     if unserved := s3_server.unserved_endpoint(settings, os.environ, again):
         say(f"[yellow]warning:[/] {escape(unserved)}")
-    if settings.api.host not in ("127.0.0.1", "localhost", "::1") and settings.api.api_key is None:
-        say(f"[yellow]warning:[/] API bound to {settings.api.host} without an API key")
     if settings.source_db == "mariadb":
         start_mariadb(settings, say)
+    if request.ingestion:
+        _start_ingestion(settings, say)
+    if request.stream:
+        spid = stream_process.pid(settings)
+        started = spid is None
+        if started:
+            spid = stream_process.start(settings, trigger_seconds=request.trigger_seconds)
+            say(f"starting the stream query (Spark Structured Streaming, pid {spid})")
+        else:  # this up's query now (`services status` counts it)
+            stream_process.reused(settings, spid)
+        with _stopped_unless_ready(started, lambda: stream_process.stop(settings)):
+            stream_process.wait_running(settings, timeout=300, pid_=spid)
+    if request.spark_cluster:  # before the Thrift server: it becomes its master
+        standalone.start(settings, say)
+    if request.thrift:
+        start_thrift(settings, say)
+
+
+def _start_ingestion(settings: Settings, say: Callable[[str], object]) -> None:
+    """:func:`start_all`'s ingestion: the broker(s) (or an external cluster, waited for),
+    pinlake's topics created, every partition in sync (local nodes), then the ingestion API."""
+    if settings.api.host not in ("127.0.0.1", "localhost", "::1") and settings.api.api_key is None:
+        say(f"[yellow]warning:[/] API bound to {settings.api.host} without an API key")
     if not settings.kafka.external:
         start_kafka(settings, say)
     else:
@@ -311,20 +337,6 @@ def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bo
             settings.api.port, "PINLAKE_API__PORT", settings.api.host
         ),
     )
-    if request.stream:
-        spid = stream_process.pid(settings)
-        started = spid is None
-        if started:
-            spid = stream_process.start(settings, trigger_seconds=request.trigger_seconds)
-            say(f"starting the stream query (Spark Structured Streaming, pid {spid})")
-        else:  # this up's query now (`services status` counts it)
-            stream_process.reused(settings, spid)
-        with _stopped_unless_ready(started, lambda: stream_process.stop(settings)):
-            stream_process.wait_running(settings, timeout=300, pid_=spid)
-    if request.spark_cluster:  # before the Thrift server: it becomes its master
-        standalone.start(settings, say)
-    if request.thrift:
-        start_thrift(settings, say)
 
 
 def start_metastore(settings: Settings, say: Callable[[str], object] = console.print) -> int:
@@ -565,9 +577,10 @@ def up_summary(settings: Settings, request: UpRequest = SERVICES_UP) -> str:
     and where each service it started (or found running) answers, in start order: Kafka, the
     API, the stream query, MariaDB when it is the source, the S3 server (and the bucket on it
     when ``PINLAKE_BUCKET`` is one), the shared metastore, the Thrift server, the Spark
-    cluster. Without ``request.stream``, a stream query that runs from before is named as such: the
-    option starts none and stops none (a trial read the bare line as "no stream query", and
-    ``stream --available-now`` then refused to run beside it)."""
+    cluster (without ``request.ingestion``, neither Kafka nor the API). Without
+    ``request.stream``, a stream query that runs from before is named as such: the option starts
+    none and stops none (a trial read the bare line as "no stream query", and ``stream
+    --available-now`` then refused to run beside it)."""
     from pinlake.bucket.layout import S3Path
 
     n = settings.kafka.brokers
@@ -575,12 +588,15 @@ def up_summary(settings: Settings, request: UpRequest = SERVICES_UP) -> str:
     bucket = settings.bucket_dir
     on_s3 = f", bucket s3://{bucket.bucket}" if isinstance(bucket, S3Path) else ""
     mariadb_selected = settings.source_db == "mariadb"
-    return (
-        f"services up: Kafka {settings.kafka.bootstrap_servers}"
+    ingestion = (
+        f", Kafka {settings.kafka.bootstrap_servers}"
         f"{' (external)' if settings.kafka.external else ''}"
         + (f" ({n} brokers, replication factor {n}, min ISR {min(2, n)})" if local_cluster else "")
         + f", API {settings.api.url}"
         + (f" (and {settings.api.invoke_url})" if settings.api.stage else "")
+    )
+    return "services up:" + (
+        (ingestion if request.ingestion else "")
         + (", stream query" if request.stream else "")
         + (
             ", stream query (running from before; --no-stream does not stop it: services down)"
@@ -598,7 +614,7 @@ def up_summary(settings: Settings, request: UpRequest = SERVICES_UP) -> str:
             else ""
         )
         + _running_from_before(settings, request)
-    )
+    ).removeprefix(",")
 
 
 def _running_from_before(settings: Settings, request: UpRequest) -> str:
@@ -608,8 +624,12 @@ def _running_from_before(settings: Settings, request: UpRequest) -> str:
     is named at the address it was started with (:func:`as_running`): an S3 server started with
     another ``PINLAKE_S3__PORT`` was named at this shell's port (helper-72)."""
     running = running_services(settings)
+    if kafka_broker.running_names(settings):  # any node of a cluster: node 1 may be down
+        running.add(kafka_broker.NAME)
     at = as_running(settings)
     asked = {  # service name: whether this `services up` asked for it, what it is called
+        kafka_broker.NAME: (request.ingestion, f"Kafka {at.kafka.bootstrap_servers}"),
+        api_process.NAME: (request.ingestion, f"API {at.api.url}"),
         s3_server.NAME: (request.s3, f"S3 {s3_server.url(at)}"),
         mariadb.NAME: (
             settings.source_db == "mariadb",
@@ -642,14 +662,20 @@ def up_command(
     its own too (the default count in a shell that exports another). Pure."""
     shell = shell or settings
     words = [str(PINLAKE), "services", "up"]
-    if not request.stream:
+    if not request.ingestion:  # no stream query either (UpRequest.problem)
+        words.append("--no-ingestion")
+    elif not request.stream:
         words.append("--no-stream")
     elif request.trigger_seconds != UpRequest.trigger_seconds:
         words.append(f"--trigger-seconds {request.trigger_seconds:g}")
     if settings.source_db == "mariadb":
         words.append("--source-db mariadb")
     brokers = settings.kafka.brokers
-    if not settings.kafka.external and (brokers != 1 or brokers != shell.kafka.brokers):
+    if (
+        request.ingestion
+        and not settings.kafka.external
+        and (brokers != 1 or brokers != shell.kafka.brokers)
+    ):
         words.append(f"--kafka-brokers {brokers}")
     if request.s3:
         words.append("--s3")
@@ -755,7 +781,7 @@ def _services_up(settings: Settings, request: UpRequest) -> None:
         raise
     mariadb_selected = settings.source_db == "mariadb"
     n = settings.kafka.brokers
-    local_cluster = not settings.kafka.external and n > 1
+    local_cluster = request.ingestion and not settings.kafka.external and n > 1
     summary = up_summary(settings, request)
     console.print(f"[green]✓[/] {escape(summary)}", soft_wrap=True)
     if request.spark_cluster:
@@ -869,8 +895,10 @@ def services_status(settings: Settings) -> int:
     started since the API, runs, and MariaDB, if it runs or is the selected source, answers),
     else 3. A local cluster of several nodes (the one that runs, whatever the settings say) is
     shown node by node, with whether every partition is in sync; a node that is down makes the
-    answer 3."""
+    answer 3. The broker and the API do not count on a home whose ``services up`` did not start
+    them (``--no-ingestion``, :func:`ingestion_expected`): their rows say ``not started``."""
     settings = as_running(settings)  # what runs, whatever this shell's environment says
+    expected = ingestion_expected(settings)
     kpid = None if settings.kafka.external else kafka_broker.pid(settings)
     # any node of this home that runs (node 1's pid alone: a cluster whose node 1 was killed
     # was "not started by this home")
@@ -878,7 +906,7 @@ def services_status(settings: Settings) -> int:
     answers = kafka.healthy(settings, timeout=STATUS_PROBE_SECONDS)
     a_health = api_process.health(settings)
     apid = api_process.pid(settings)
-    multi = not settings.kafka.external and settings.kafka.brokers > 1
+    multi = expected and not settings.kafka.external and settings.kafka.brokers > 1
     kafka_rows, nodes_ok = _kafka_node_rows(settings) if multi else ([], True)
     # counted before the table's other rows are added (to a list of their own: the count once
     # read the S3, metastore and Spark rows too, and a killed node with two Spark workers not
@@ -892,7 +920,11 @@ def services_status(settings: Settings) -> int:
             kpid or "-",
             "healthy"
             if k_ok
-            else _down(settings, None if settings.kafka.external else kafka_broker.NAME, kpid),
+            else (
+                _down(settings, None if settings.kafka.external else kafka_broker.NAME, kpid)
+                if expected
+                else NOT_STARTED
+            ),
         ),
     ]
     rows += [
@@ -902,7 +934,11 @@ def services_status(settings: Settings) -> int:
             apid or "-",
             "healthy"
             if a_health and a_health.get("kafka") == "ok"
-            else ("degraded" if a_health else _down(settings, api_process.NAME, apid)),
+            else (
+                "degraded"
+                if a_health
+                else (_down(settings, api_process.NAME, apid) if expected else NOT_STARTED)
+            ),
         ),
     ]
     s3_rows, s3_ok = _s3_rows(settings)
@@ -966,8 +1002,7 @@ def services_status(settings: Settings) -> int:
     # a query this `services up` started (or a `pinlake stream` since) that is not running
     stream_ok = stream.get("state") in (None, "stopped") or stream["running"] or stream["earlier"]
     healthy = (
-        k_ok
-        and a_health
+        ((k_ok and a_health) or not expected)
         and stream_ok
         and m_ok
         and s3_ok
@@ -976,6 +1011,30 @@ def services_status(settings: Settings) -> int:
         and topics_ok
     )
     return 0 if healthy and metastore_ok else 3
+
+
+#: ``services status``'s state of the broker and the API on a home whose ``services up`` did
+#: not start them (:func:`ingestion_expected`).
+NOT_STARTED = "not started (services up --no-ingestion)"
+
+
+def ingestion_expected(settings: Settings) -> bool:
+    """Whether ``services status`` counts the broker and the API: unless neither a local Kafka
+    node nor the API of this home runs or ended without ``services down`` (their run records,
+    :func:`.process.down_state`) while another service of the home does, as after ``services
+    up --no-ingestion --thrift``. A home where nothing runs or ended still expects them
+    (``services up`` starts them)."""
+    names = [api_process.NAME]
+    if not settings.kafka.external:  # every node's name: node 1 is ``kafka``
+        names += [kafka_broker.node_name(i) for i in range(1, settings.kafka.brokers + 1)]
+    run_dir = settings.run_dir
+    others = running_services(settings)  # (which turns a stale pid file into an ended record)
+    recorded = (
+        process.read_pid(run_dir, n) is not None or process.ended(run_dir, n) is not None
+        for n in names
+    )
+    ended = run_dir.glob(f"*{run_folder.ended_file(run_dir, '').name}")
+    return any(recorded) or not (others or any(ended))
 
 
 def _print_not_started_here(
