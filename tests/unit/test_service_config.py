@@ -57,6 +57,19 @@ def pretend_running(settings: Settings, name: str, config: dict | None) -> int:
     return pid
 
 
+def pretend_ended(run_dir: Path, name: str) -> None:
+    """Write ``name``'s pid file and record naming a process that has exited (killed, say)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = int(done.stdout)
+    process.record_config(run_dir, name, dead, {"port": 1})
+    process.pid_file(run_dir, name).write_text(f"{dead}\n")
+
+
 def test_no_stream_names_a_stream_query_that_runs_from_before(tmp_path):
     base = settings_for(tmp_path / "home", 19100)
     assert "stream query" not in manager.up_summary(base, UpRequest(stream=False))
@@ -297,16 +310,8 @@ def test_spawn_records_and_stop_removes_the_configuration(tmp_path):
 
 
 def test_a_stale_pid_file_loses_its_record(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    dead = int(done.stdout)
     run_dir = tmp_path / "run"
-    process.record_config(run_dir, "kafka", dead, {"port": 1})
-    process.pid_file(run_dir, "kafka").write_text(f"{dead}\n")
+    pretend_ended(run_dir, "kafka")
     assert process.running(run_dir, "kafka") is None
     assert not process.config_file(run_dir, "kafka").exists()
 
@@ -1056,22 +1061,13 @@ def test_status_expects_the_broker_and_api_unless_up_started_others_without_them
     assert manager.ingestion_expected(settings)  # nothing runs
     pretend_running(settings, "metastore", {})
     assert not manager.ingestion_expected(settings)
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    dead = int(done.stdout)
     # an engine-only home whose metastore was killed: still no broker or API expected
     killed = settings_for(tmp_path / "killed", 19990)
-    process.record_config(killed.run_dir, "metastore", dead, {"port": 1})
-    process.pid_file(killed.run_dir, "metastore").write_text(f"{dead}\n")
+    pretend_ended(killed.run_dir, "metastore")
     assert not manager.ingestion_expected(killed)
     # a killed node 2 of a cluster: its record ends
     three = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"brokers": 3})})
-    process.record_config(three.run_dir, "kafka-2", dead, {"port": 1})
-    process.pid_file(three.run_dir, "kafka-2").write_text(f"{dead}\n")
+    pretend_ended(three.run_dir, "kafka-2")
     assert manager.ingestion_expected(three)
     pretend_running(settings, "api", {})
     assert manager.ingestion_expected(settings)
