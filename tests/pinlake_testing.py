@@ -227,6 +227,21 @@ def delta_versions(home: Path, schema: str) -> dict[str, int]:
     }
 
 
+def pretend_ended(run_dir: Path, name: str) -> None:
+    """Write ``name``'s pid file and record naming a process that has exited (killed, say)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = int(done.stdout)
+    from pinlake.services import process
+
+    process.record_config(run_dir, name, dead, {"port": 1})
+    process.pid_file(run_dir, name).write_text(f"{dead}\n")
+
+
 def table_rows(shown: str) -> dict[str, list[str]]:
     """The body rows of the rich tables printed in ``shown`` (lines that start with ``│``), by
     their first cell: ``[first cell, second, …]``. A cell that wrapped inside its column (a

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pinlake_testing import isolated_settings, table_rows
+from pinlake_testing import isolated_settings, pretend_ended, table_rows
 
 from pinlake.config import Settings
 from pinlake.console import PINLAKE
@@ -101,6 +101,7 @@ def test_services_up_without_ingestion_starts_the_others_alone_and_status_counts
     ``--no-ingestion`` (here with the local S3 server, a real one): the S3 server alone runs,
     the summary names it alone, and ``services status`` shows the broker and the API as not
     started and exits 0. Once the S3 server is killed it exits 3 (what runs still counts);
+    Killed ones of an earlier ``services up`` count again: an up without ingestion says so.
     ``services down`` then leaves nothing of the home."""
     import os
     import signal
@@ -142,6 +143,24 @@ def test_services_up_without_ingestion_starts_the_others_alone_and_status_counts
         assert rows["s3(moto,inmemory)"] == "down(endedwithoutservicesdown)", shown
         for name in ("kafka", "api"):  # still not this home's (its S3 server ended, not stopped)
             assert rows[name] == "notstarted(servicesup--no-ingestion)", shown
+        # a broker and an API of an earlier `services up` that were killed: this up starts
+        # neither, and says that status counts them down (helper-97: a bare ✓, then status 3)
+        pretend_ended(settings.run_dir, "kafka")
+        pretend_ended(settings.run_dir, "api")
+        services_up(settings, UpRequest(ingestion=False, stream=False, s3=True))
+        out = " ".join(capsys.readouterr().out.split())
+        assert (
+            "note: Kafka and the API of this home ended without `services down`: "
+            f"`{PINLAKE} services status` counts them down (exit 3) until `{PINLAKE} services up` "
+            "starts them again"
+        ) in out, out
+        assert services_status(settings) == 3
+        shown = capsys.readouterr().out
+        rows = {
+            row[0].replace(" ", ""): row[-1].replace(" ", "") for row in table_rows(shown).values()
+        }
+        assert rows["kafka"] == rows["api"] == "down(endedwithoutservicesdown)", shown
+        assert rows["s3(moto,inmemory)"] == "healthy", shown
     finally:
         services_down(settings)
     assert list(settings.run_dir.glob("*.pid")) == []

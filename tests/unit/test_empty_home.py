@@ -6,6 +6,7 @@ home)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -261,6 +262,15 @@ def test_a_failed_dbt_run_on_the_thrift_target_with_no_server_names_what_starts_
     remote = settings.model_copy(update={"thrift_host": "spark.example.com"})
     assert _failure_hint(remote, ["build", "-t", "thrift"]) == ""
     assert _failure_hint(settings, ["build", "-t", "thrift"]).startswith("nothing listens on")
+    # a home of `services up --no-ingestion --metastore`: the line keeps it without the broker,
+    # the API and the stream query (helper-97: pasted, it started them)
+    from pinlake.run_folder import pid_file
+
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    pid_file(settings.run_dir, "metastore").write_text(f"{os.getpid()}\n")
+    assert _failure_hint(settings, ["build", "-t", "thrift"]).endswith(
+        f"`{PINLAKE} services up --no-ingestion --thrift` starts this home's Thrift server"
+    )
 
 
 def test_a_home_part_way_through_is_told_only_the_steps_it_has_not_done(

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pinlake_testing import cli_exit_code, listening
+from pinlake_testing import cli_exit_code, listening, pretend_ended
 from pydantic import ValidationError
 
 from pinlake.cli import main, settings_problems
@@ -55,19 +55,6 @@ def pretend_running(settings: Settings, name: str, config: dict | None) -> int:
         process.record_config(settings.run_dir, name, pid, config)
     process.pid_file(settings.run_dir, name).write_text(f"{pid}\n")
     return pid
-
-
-def pretend_ended(run_dir: Path, name: str) -> None:
-    """Write ``name``'s pid file and record naming a process that has exited (killed, say)."""
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    dead = int(done.stdout)
-    process.record_config(run_dir, name, dead, {"port": 1})
-    process.pid_file(run_dir, name).write_text(f"{dead}\n")
 
 
 def test_no_stream_names_a_stream_query_that_runs_from_before(tmp_path):
@@ -980,19 +967,34 @@ def test_services_up_without_ingestion_asks_for_no_broker_api_or_stream(tmp_path
     assert line == f"{PINLAKE} services up --no-ingestion --thrift --spark-cluster"
     options = _up_options(line)
     assert (options["ingestion"], options["stream"], options["thrift"]) == (False, None, True)
-    # a broker and an API that run from before are named as such
+    # a broker, an API and a stream query that run from before are named as such (helper-97:
+    # the query was named first, "running from before; --no-stream does not stop it", an option
+    # the user had not given)
     pretend_running(settings, "kafka-2", {})
     pretend_running(settings, "api", {})
-    also = manager.up_summary(settings, engine).split(", also running from before: ")[1]
+    pretend_running(settings, "stream", {})
+    summary = manager.up_summary(settings, engine)
+    head, also = summary.split(", also running from before: ")
     kafka = f"Kafka {settings.kafka.bootstrap_servers}"  # the cluster's three nodes
-    assert also.split(", ") == [kafka, f"API {settings.api.url}"], also
+    assert also.split(", ") == [kafka, f"API {settings.api.url}", "stream query"], also
+    assert "stream" not in head and "--no-stream" not in summary, summary
+
+
+def test_the_help_of_services_up_says_when_the_stream_query_starts(tmp_path, monkeypatch, capsys):
+    """helper-97: ``--stream``'s help ended "(pinlake stream) ." — its ``[default: …]`` was read
+    as rich markup and dropped."""
+    monkeypatch.setenv("COLUMNS", "300")
+    assert cli_exit_code(monkeypatch, tmp_path / "home", "services", "up", "--help") == 0
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "the continuous stream query (pinlake stream); on by default, off with " in text, text
+    assert "--no-ingestion." in text and "(pinlake stream) ." not in text, text
 
 
 @pytest.mark.parametrize(
     ("request_", "source_db", "problem"),
     [
-        (UpRequest(ingestion=False), "sqlite", "the stream query reads the stream topics"),
-        (UpRequest(ingestion=False, s3=True), "sqlite", "add --no-stream"),
+        (UpRequest(ingestion=False), "sqlite", "the stream query (--stream) reads the stream"),
+        (UpRequest(ingestion=False, s3=True), "sqlite", "drop --stream or --no-ingestion"),
         (UpRequest(ingestion=False, stream=False), "sqlite", "leaves nothing to start"),
         (UpRequest(ingestion=False, stream=False, s3=True), "sqlite", None),
         (UpRequest(ingestion=False, stream=False, metastore=True), "sqlite", None),
@@ -1014,18 +1016,48 @@ def test_a_request_without_ingestion_needs_something_else_and_no_stream(
     [
         (["--no-ingestion"], "--no-ingestion leaves nothing to start: add what to start ("),
         (["--no-ingestion", "--stream", "--s3"], "--no-ingestion starts no broker, and the"),
+        (
+            ["--no-ingestion", "--kafka-brokers", "3", "--s3"],
+            "--kafka-brokers only applies with the broker: drop --no-ingestion",
+        ),
     ],
 )
 def test_services_up_without_ingestion_refuses_what_it_cannot_do_in_one_line(
     tmp_path, monkeypatch, capsys, options, expected
 ):
-    """Refused before anything starts, as a usage error (exit 2), one line."""
+    """Refused before anything starts, as a usage error (exit 2), one line; ``--kafka-brokers``
+    too, which was ignored (helper-97). Before the home's services lock: no run folder is made
+    (helper-97: a refusal made the lock file, and waited for another call's up)."""
     home = tmp_path / "home"
     assert cli_exit_code(monkeypatch, home, "services", "up", *options) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"error: {expected}"), err
-    started = list((home / "run").glob("*.pid")) if (home / "run").exists() else []
-    assert started == []
+    assert not (home / "run").exists()
+
+
+def test_a_refused_services_up_does_not_wait_for_another_up_of_the_home(tmp_path):
+    """helper-97: while another ``services up`` of the home held its lock, a request that cannot
+    be served waited for it (22 s) before it was refused."""
+    import threading
+
+    from pinlake.errors import UsageError
+
+    settings = settings_for(tmp_path, 19940)
+    refused: list[BaseException] = []
+
+    def up() -> None:
+        try:
+            manager.services_up(settings, UpRequest(ingestion=False, stream=False))
+        except BaseException as exc:  # noqa: BLE001 - the test reads it
+            refused.append(exc)
+
+    with manager.one_at_a_time(settings):  # another `services up` of the home runs
+        call = threading.Thread(target=up, daemon=True)
+        call.start()
+        call.join(timeout=30)
+        assert not call.is_alive(), "the refusal waited for the other call's lock"
+    assert len(refused) == 1 and isinstance(refused[0], UsageError), refused
+    assert "leaves nothing to start" in str(refused[0])
 
 
 def test_without_ingestion_the_ports_of_the_broker_and_api_are_not_checked(tmp_path):
@@ -1057,17 +1089,31 @@ def test_status_expects_the_broker_and_api_unless_up_started_others_without_them
     """``services status`` counts the broker and the API on a home where nothing runs (``services
     up`` starts them) or where either ran (running, or ended without ``services down``: killed),
     not on one where only other services run or ended (``services up --no-ingestion``)."""
+    from pinlake.run_folder import up_hint, without_ingestion
+
     settings = settings_for(tmp_path, 19990)
-    assert manager.ingestion_expected(settings)  # nothing runs
+    assert not without_ingestion(settings.run_dir)  # nothing runs
+    assert up_hint(settings.run_dir, "--thrift") == f"{PINLAKE} services up --thrift"
     pretend_running(settings, "metastore", {})
-    assert not manager.ingestion_expected(settings)
+    assert without_ingestion(settings.run_dir)
+    # the lines that say which `services up` starts a service keep the home without them
+    # (helper-97: pasted, they started the broker, the API and the stream query)
+    assert up_hint(settings.run_dir, "--thrift") == f"{PINLAKE} services up --no-ingestion --thrift"
     # an engine-only home whose metastore was killed: still no broker or API expected
     killed = settings_for(tmp_path / "killed", 19990)
     pretend_ended(killed.run_dir, "metastore")
-    assert not manager.ingestion_expected(killed)
+    assert killed.run_dir.joinpath("metastore.pid").exists()  # stale: read as ended
+    assert without_ingestion(killed.run_dir)
+    assert process.running(killed.run_dir, "metastore") is None  # now its ended record
+    assert without_ingestion(killed.run_dir)
     # a killed node 2 of a cluster: its record ends
-    three = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"brokers": 3})})
-    pretend_ended(three.run_dir, "kafka-2")
-    assert manager.ingestion_expected(three)
-    pretend_running(settings, "api", {})
-    assert manager.ingestion_expected(settings)
+    pretend_ended(settings.run_dir, "kafka-2")
+    assert not without_ingestion(settings.run_dir)
+    assert manager._ended_ingestion(settings) == ["Kafka"]
+    pretend_ended(settings.run_dir, "api")
+    assert manager._ended_ingestion(settings) == ["Kafka", "the API"]
+    running = settings_for(tmp_path / "running", 19990)
+    pretend_running(running, "metastore", {})
+    pretend_running(running, "api", {})
+    assert not without_ingestion(running.run_dir)
+    assert manager._ended_ingestion(running) == []

@@ -584,8 +584,8 @@ def services_up(
     stream: Annotated[
         bool | None,
         typer.Option(
-            help="Also start the continuous stream query (pinlake stream) [default: stream, unless"
-            " --no-ingestion].",
+            help="Also start the continuous stream query (pinlake stream); on by default, off with"
+            " --no-ingestion.",
             show_default=False,
         ),
     ] = None,
@@ -651,8 +651,12 @@ def services_up(
         ),
     ] = None,
 ) -> None:
-    """Start the Kafka broker (KRaft), the ingestion API and the stream query; create topics."""
+    """Start the Kafka broker (KRaft), the ingestion API and the stream query, and create the
+    topics; with --no-ingestion, only the other services asked for."""
     from pinlake.pipeline.steps import ServicesUp
+
+    if not ingestion and kafka_brokers is not None:  # refused, not ignored (helper-97)
+        raise _only_with(["--kafka-brokers"], "the broker: drop --no-ingestion")
 
     _step(
         ServicesUp(
@@ -684,7 +688,8 @@ def services_down() -> None:
 def services_status() -> None:
     """Health, ports, topic offsets, the stream query's last batch, rates and lag, and the
     metastore Spark commands use; exit 0 when the broker, the API and every other service that
-    runs are healthy, else 3."""
+    runs are healthy, else 3 (the broker and the API do not count after services up
+    --no-ingestion)."""
     from pinlake.services.manager import services_status as status
 
     raise typer.Exit(status(get_settings()))

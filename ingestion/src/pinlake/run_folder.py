@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,12 @@ METASTORE_DATABASE = "metastore_db"
 MARIADB = "mariadb"
 #: The standalone Spark master's record name.
 SPARK_MASTER = "spark-master"
+
+
+#: The record names of the ingestion's services: Kafka's nodes (``kafka``, then ``kafka-2``, …;
+#: :mod:`pinlake.services.kafka_broker`) and the API (:mod:`pinlake.services.api_process`).
+KAFKA = "kafka"
+API = "api"
 
 
 def metastore_database_dir(settings: Settings) -> Path:
@@ -80,6 +87,30 @@ def forget_ended(run_dir: Path, name: str) -> None:
     raises."""
     with contextlib.suppress(OSError):
         ended_file(run_dir, name).unlink(missing_ok=True)
+
+
+def without_ingestion(run_dir: Path) -> bool:
+    """Whether the home of ``run_dir`` has services that run or ended without ``services down``
+    (their pid files, and :func:`ended_file`'s records) and none of them is a Kafka node or the
+    ingestion API: a home of ``services up --no-ingestion``. False for a home with none, whose
+    ``services up`` starts the broker and the API. Reads the folder's file names only."""
+    names = {path.name.removesuffix(".pid") for path in run_dir.glob("*.pid")}
+    suffix = ended_file(run_dir, "").name
+    names |= {path.name.removesuffix(suffix) for path in run_dir.glob(f"*{suffix}")}
+    node = re.compile(rf"{KAFKA}(-\d+)?")
+    return bool(names) and not any(name == API or node.fullmatch(name) for name in names)
+
+
+def up_hint(run_dir: Path, options: str) -> str:
+    """``pinlake services up <options>`` for a line that tells the user to start a service: with
+    ``--no-ingestion`` on a home of ``services up --no-ingestion`` (:func:`without_ingestion`),
+    where the plain command would start the broker, the API and the stream query too
+    (helper-97)."""
+    from pinlake.console import PINLAKE
+
+    return " ".join(
+        [str(PINLAKE), "services", "up", *["--no-ingestion"] * without_ingestion(run_dir), options]
+    )
 
 
 def ended(run_dir: Path, name: str) -> dict[str, Any] | None:

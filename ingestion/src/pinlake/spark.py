@@ -728,20 +728,27 @@ def _session_runs() -> bool:
     return SparkSession.getActiveSession() is not None
 
 
-def check_master(master: str, timeout: float = 3.0) -> None:
+def check_master(master: str, timeout: float = 3.0, run_dir: Path | None = None) -> None:
     """Raise :class:`SparkSetupError` when ``master`` is a standalone master
     (``spark://host:port[,host:port…]``) none of whose addresses takes a TCP connection within
     ``timeout`` seconds: Spark's driver waited a minute for it, then its failure printed 137
     lines of JVM errors and Python tracebacks (helper-56). Other masters are not checked. An
     address on loopback whose port nothing listens on is not connected to
     (:func:`pinlake.loopback.nothing_listens`: the connect could take the port from the master
-    that starts next)."""
+    that starts next). ``run_dir``: the home's run folder, for the command the line names
+    (:func:`pinlake.run_folder.up_hint`)."""
     import socket
 
     from pinlake.loopback import nothing_listens
+    from pinlake.run_folder import up_hint
 
     if not master.startswith("spark://"):
         return
+    up_command = (
+        up_hint(run_dir, "--spark-cluster")
+        if run_dir is not None
+        else f"{PINLAKE} services up --spark-cluster"
+    )
     addresses = master.removeprefix("spark://").split(",")
     for address in addresses:
         host, _, port = address.rpartition(":")
@@ -754,7 +761,7 @@ def check_master(master: str, timeout: float = 3.0) -> None:
             continue
     raise SparkSetupError(
         f"the Spark master {master} does not answer: is it running? (`{PINLAKE} services status`;"
-        f" `{PINLAKE} services up --spark-cluster` starts this home's)"
+        f" `{up_command}` starts this home's)"
     )
 
 
@@ -777,7 +784,7 @@ def get_spark(
     check_jars(settings)
     if not _session_runs():
         check_spark_home(settings)
-        check_master(spark_master(settings))
+        check_master(spark_master(settings), run_dir=settings.run_dir)
         if metastore:
             check_metastore_free(settings)
     settings.ensure_dirs()
@@ -1086,11 +1093,13 @@ def _embedded_metastore(settings: Settings) -> bool:
 def _metastore_in_use(settings: Settings, holders: list[str]) -> SparkSetupError:
     """The one line for the home's embedded metastore held by another driver: ``holders``
     (:func:`metastore_holders`), or the commands that may hold it when none was found."""
+    from pinlake.run_folder import up_hint
+
     return SparkSetupError(
         f"the metastore in {settings.metastore_dir} is in use by another process "
         f"({'; '.join(holders) or 'dbt, pinlake or Airflow on the same PINLAKE_HOME'})"
-        f": wait for it or use another PINLAKE_HOME (`{PINLAKE} services up "
-        "--metastore` lets them share it)"
+        f": wait for it or use another PINLAKE_HOME "
+        f"(`{up_hint(settings.run_dir, '--metastore')}` lets them share it)"
     )
 
 
@@ -1156,9 +1165,11 @@ def spark_errors(settings: Settings) -> Iterator[None]:
     except Exception as exc:  # py4j / pyspark errors carry the JVM message in str()
         text = str(exc)
         if "Error connecting to server" in text:  # Derby's network client
+            from pinlake.run_folder import up_hint
+
             raise SparkSetupError(
                 f"the shared metastore does not answer; is it running? (`{PINLAKE} services "
-                f"status`; `{PINLAKE} services up --metastore` starts it)"
+                f"status`; `{up_hint(settings.run_dir, '--metastore')}` starts it)"
             ) from exc
         derby = "Another instance of Derby" in text or "Failed to start database" in text
         if derby or (_HIVE_CLIENT_FAILED in text and _embedded_metastore(settings)):

@@ -31,6 +31,7 @@ from pinlake.errors import PinlakeError, let_child_end, start_child
 from pinlake.lakehouse.progress import next_steps
 from pinlake.lakehouse.tables import holds_committed_data, landed_anything, raw_tables_created
 from pinlake.loopback import LOOPBACK_HOSTS, ports_listening
+from pinlake.run_folder import up_hint
 from pinlake.spark import check_metastore_free, check_spark_home, session_env
 
 
@@ -383,7 +384,7 @@ def _failure_hint(settings: Settings, args: list[str]) -> str:
         return (
             f"nothing listens on {settings.thrift_host}:{settings.thrift_port}"
             " (PINLAKE_THRIFT_PORT), the Spark Thrift server of the thrift target:"
-            f" `{PINLAKE} services up --thrift` starts this home's Thrift server"
+            f" `{up_hint(settings.run_dir, '--thrift')}` starts this home's Thrift server"
         )
     return ""
 

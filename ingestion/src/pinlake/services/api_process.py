@@ -11,11 +11,12 @@ import sys
 
 import httpx
 
+from pinlake import run_folder
 from pinlake.config import Settings
 from pinlake.loopback import get_local
 from pinlake.services import process
 
-NAME = "api"
+NAME = run_folder.API
 
 
 def config(settings: Settings) -> dict[str, object]:

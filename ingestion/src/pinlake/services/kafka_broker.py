@@ -24,11 +24,12 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from pinlake import run_folder
 from pinlake.config import Settings, host_port
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.services import jvm, process
 
-NAME = "kafka"
+NAME = run_folder.KAFKA  # node 1's; node n's is kafka-<n> (node_name)
 
 #: Hosts a local node may listen on.
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -269,8 +269,7 @@ def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bo
     kernel's ephemeral range is a warning (unless ``quiet``), as is an S3 bucket whose endpoint
     on this machine nothing serves (:func:`.s3_server.unserved_endpoint`).
     """
-    if problem := request.problem(settings.source_db):
-        raise UsageError(problem)
+    check_request(settings, request)
     check_configuration(settings, request)
     if request.ingestion and not settings.kafka.external:
         kafka_broker.check_storage(settings)  # formatted for another broker count: refuse
@@ -307,6 +306,13 @@ def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bo
         standalone.start(settings, say)
     if request.thrift:
         start_thrift(settings, say)
+
+
+def check_request(settings: Settings, request: UpRequest) -> None:
+    """Raise :class:`~pinlake.errors.UsageError` (exit 2), one line, for a request that cannot be
+    served (:meth:`UpRequest.problem`); starts and stops nothing."""
+    if problem := request.problem(settings.source_db):
+        raise UsageError(problem)
 
 
 def _start_ingestion(settings: Settings, say: Callable[[str], object]) -> None:
@@ -600,7 +606,7 @@ def up_summary(settings: Settings, request: UpRequest = SERVICES_UP) -> str:
         + (", stream query" if request.stream else "")
         + (
             ", stream query (running from before; --no-stream does not stop it: services down)"
-            if not request.stream and stream_process.pid(settings) is not None
+            if request.ingestion and not request.stream and stream_process.pid(settings) is not None
             else ""
         )
         + (f", MariaDB 127.0.0.1:{settings.mariadb.port}" if mariadb_selected else "")
@@ -630,6 +636,8 @@ def _running_from_before(settings: Settings, request: UpRequest) -> str:
     asked = {  # service name: whether this `services up` asked for it, what it is called
         kafka_broker.NAME: (request.ingestion, f"Kafka {at.kafka.bootstrap_servers}"),
         api_process.NAME: (request.ingestion, f"API {at.api.url}"),
+        # without ingestion (with it, the summary names a query that runs from before)
+        stream_process.NAME: (request.ingestion, "stream query"),
         s3_server.NAME: (request.s3, f"S3 {s3_server.url(at)}"),
         mariadb.NAME: (
             settings.source_db == "mariadb",
@@ -762,7 +770,9 @@ def services_up(settings: Settings, request: UpRequest = SERVICES_UP) -> None:
     """``pinlake services up``: :func:`start_all` of ``request``, then one summary line (and,
     for MariaDB, how the source commands select it), one call per home at a time
     (:func:`one_at_a_time`). On Ctrl-C the services this call started are stopped again (those
-    that ran before it run on) and KeyboardInterrupt goes on."""
+    that ran before it run on) and KeyboardInterrupt goes on. A request that cannot be served is
+    refused before the lock (:func:`check_request`): it waited for another call's up (helper-97)."""
+    check_request(settings, request)
     with one_at_a_time(settings):
         _services_up(settings, request)
 
@@ -784,6 +794,14 @@ def _services_up(settings: Settings, request: UpRequest) -> None:
     local_cluster = request.ingestion and not settings.kafka.external and n > 1
     summary = up_summary(settings, request)
     console.print(f"[green]✓[/] {escape(summary)}", soft_wrap=True)
+    if not request.ingestion and (gone := _ended_ingestion(settings)):
+        console.print(
+            f"[yellow]note:[/] {' and '.join(gone)} of this home ended without `services down`: "
+            f"`{PINLAKE} services status` counts {'them' if len(gone) > 1 else 'it'} down (exit "
+            f"3) until `{PINLAKE} services up` starts {'them' if len(gone) > 1 else 'it'} again "
+            "or `services down` stops the home's services",
+            soft_wrap=True,
+        )
     if request.spark_cluster:
         console.print(
             f"Spark cluster: web UI {standalone.ui_url(settings)}; the Spark commands of this home "
@@ -825,6 +843,19 @@ def _services_up(settings: Settings, request: UpRequest) -> None:
             markup=False,
             soft_wrap=True,
         )
+
+
+def _ended_ingestion(settings: Settings) -> list[str]:
+    """``["Kafka", "the API"]``, those of them with a node (Kafka: any node of a cluster) or a
+    process (the API) that ended without ``services down`` (:func:`.process.ended`)."""
+    run_dir = settings.run_dir
+
+    def ended(prefix: str) -> bool:  # <name>.json, <name>.ended.json: records of started ones
+        names = {path.name.split(".")[0] for path in run_dir.glob(f"{prefix}*.json")}
+        return any(process.ended(run_dir, name) is not None for name in names)
+
+    pairs = ((kafka_broker.NAME, "Kafka"), (api_process.NAME, "the API"))
+    return [what for prefix, what in pairs if ended(prefix)]
 
 
 def services_down(settings: Settings) -> None:
@@ -896,9 +927,10 @@ def services_status(settings: Settings) -> int:
     else 3. A local cluster of several nodes (the one that runs, whatever the settings say) is
     shown node by node, with whether every partition is in sync; a node that is down makes the
     answer 3. The broker and the API do not count on a home whose ``services up`` did not start
-    them (``--no-ingestion``, :func:`ingestion_expected`): their rows say ``not started``."""
+    them (``--no-ingestion``, :func:`.run_folder.without_ingestion`): their rows say ``not
+    started``."""
     settings = as_running(settings)  # what runs, whatever this shell's environment says
-    expected = ingestion_expected(settings)
+    expected = not run_folder.without_ingestion(settings.run_dir)
     kpid = None if settings.kafka.external else kafka_broker.pid(settings)
     # any node of this home that runs (node 1's pid alone: a cluster whose node 1 was killed
     # was "not started by this home")
@@ -1014,27 +1046,8 @@ def services_status(settings: Settings) -> int:
 
 
 #: ``services status``'s state of the broker and the API on a home whose ``services up`` did
-#: not start them (:func:`ingestion_expected`).
+#: not start them (:func:`.run_folder.without_ingestion`).
 NOT_STARTED = "not started (services up --no-ingestion)"
-
-
-def ingestion_expected(settings: Settings) -> bool:
-    """Whether ``services status`` counts the broker and the API: unless neither a local Kafka
-    node nor the API of this home runs or ended without ``services down`` (their run records,
-    :func:`.process.down_state`) while another service of the home does, as after ``services
-    up --no-ingestion --thrift``. A home where nothing runs or ended still expects them
-    (``services up`` starts them)."""
-    names = [api_process.NAME]
-    if not settings.kafka.external:  # every node's name: node 1 is ``kafka``
-        names += [kafka_broker.node_name(i) for i in range(1, settings.kafka.brokers + 1)]
-    run_dir = settings.run_dir
-    others = running_services(settings)  # (which turns a stale pid file into an ended record)
-    recorded = (
-        process.read_pid(run_dir, n) is not None or process.ended(run_dir, n) is not None
-        for n in names
-    )
-    ended = run_dir.glob(f"*{run_folder.ended_file(run_dir, '').name}")
-    return any(recorded) or not (others or any(ended))
 
 
 def _print_not_started_here(
@@ -1096,7 +1109,7 @@ def _print_metastore(settings: Settings) -> bool:
     if used.kind == "embedded":
         line = (
             f"metastore: embedded Derby in {used.location} (one Spark JVM at a time; "
-            f"`{PINLAKE} services up --metastore` shares it)"
+            f"`{run_folder.up_hint(settings.run_dir, '--metastore')}` shares it)"
         )
     else:
         line = f"metastore: {used.location} (PINLAKE_METASTORE_URL; not checked here)"

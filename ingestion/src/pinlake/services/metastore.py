@@ -44,7 +44,6 @@ from pathlib import Path
 
 from pinlake import run_folder
 from pinlake.config import Settings
-from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.run_folder import metastore_jars_dir, running_metastore_url
 from pinlake.services import jvm, process
@@ -147,7 +146,8 @@ def _ij(settings: Settings, script: str, what: str) -> str:
             raise MetastoreError(
                 f"{what}: the metastore database {database_dir(settings)} is in use by another "
                 "process (a Spark session on the embedded metastore: dbt, pinlake or Airflow on "
-                f"this home); stop it and run `{PINLAKE} services up --metastore` again"
+                f"this home); stop it and run "
+                f"`{run_folder.up_hint(settings.run_dir, '--metastore')}` again"
             )
         raise MetastoreError(f"{what} failed: {error.group(0)} (see {out_log})")
     if not output:

@@ -45,8 +45,8 @@ class UpRequest:
             return None
         if self.stream:
             return (
-                "--no-ingestion starts no broker, and the stream query reads the stream topics "
-                "from it: add --no-stream, or drop --no-ingestion"
+                "--no-ingestion starts no broker, and the stream query (--stream) reads the stream "
+                "topics from it: drop --stream or --no-ingestion"
             )
         others = self.s3 or self.shared_metastore or self.spark_cluster or source_db == "mariadb"
         if not others:

@@ -21,8 +21,8 @@ import sys
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from pinlake import run_folder
 from pinlake.config import Settings
-from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.location import S3Path, aws_key_pair, s3_endpoint
 from pinlake.loopback import get_local, on_loopback
@@ -213,7 +213,7 @@ def unserved_endpoint(
     # pinlake's server on that port: at another port than this home's, PINLAKE_S3__PORT moves
     # it (helper-71: the advice to run `services up --s3` started it on 5000, and the warning
     # came again)
-    up = up or f"{PINLAKE} services up --s3"
+    up = up or run_folder.up_hint(settings.run_dir, "--s3")
     if port == settings.s3.port:
         fix = f"`{up}` starts pinlake's S3 server there and creates the bucket"
     else:

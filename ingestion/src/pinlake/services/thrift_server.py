@@ -22,8 +22,8 @@ import os
 import threading
 from pathlib import Path
 
+from pinlake import run_folder
 from pinlake.config import Settings, spark_home
-from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.services import process
 from pinlake.spark import session_env
@@ -49,7 +49,8 @@ def conf(settings: Settings) -> dict[str, str]:
     if not metastore_connection(settings).shared:
         raise PinlakeError(
             "the Thrift server needs the shared metastore: start it with "
-            f"`{PINLAKE} services up --metastore` (or set PINLAKE_METASTORE_URL)"
+            f"`{run_folder.up_hint(settings.run_dir, '--metastore')}` (or set "
+            "PINLAKE_METASTORE_URL)"
         )
     values = spark_conf(settings)
     values.update(

@@ -219,10 +219,10 @@ def _local_server_hint(settings: Settings) -> str:
     """What to do when the home's own MariaDB server (``services up --source-db mariadb``)
     refused a connection: start it when it does not run; when it runs, the settings a client
     connects with differ from the server's (helper-62: a wrong password said "start it")."""
-    from pinlake.run_folder import MARIADB, read_pid
+    from pinlake.run_folder import MARIADB, read_pid, up_hint
 
     if read_pid(settings.run_dir, MARIADB) is None:
-        return f"start it with `{PINLAKE} services up --source-db mariadb`"
+        return f"start it with `{up_hint(settings.run_dir, '--source-db mariadb')}`"
     return (
         "the home's MariaDB server runs: PINLAKE_MARIADB__PORT, __DATABASE, __USER and "
         f"__PASSWORD must be those it was started with (`{PINLAKE} services status`)"
