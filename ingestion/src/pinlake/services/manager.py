@@ -108,8 +108,8 @@ def wanted_configs(
     """The configuration each service ``up`` would run should have, by service name: the local
     S3 server with ``request.s3``, MariaDB when ``settings.source_db`` is ``mariadb``, with
     ``request.ingestion`` the broker unless Kafka is external and the API, the stream query with
-    ``request.stream``, the shared
-    metastore, the cluster's master and workers and the Thrift server when asked for."""
+    ``request.stream``, the shared metastore, the cluster's master and workers and the Thrift
+    server when asked for."""
     wanted: dict[str, dict[str, object]] = {}
     if request.s3:
         wanted[s3_server.NAME] = s3_server.config(settings)
@@ -1033,15 +1033,9 @@ def services_status(settings: Settings) -> int:
             )
     # a query this `services up` started (or a `pinlake stream` since) that is not running
     stream_ok = stream.get("state") in (None, "stopped") or stream["running"] or stream["earlier"]
-    healthy = (
-        ((k_ok and a_health) or not expected)
-        and stream_ok
-        and m_ok
-        and s3_ok
-        and engine_ok
-        and cluster_ok
-        and topics_ok
-    )
+    # the ingestion counts where this home's `services up` starts it (not --no-ingestion)
+    ingestion_ok = (k_ok and a_health and topics_ok) or not expected
+    healthy = ingestion_ok and stream_ok and m_ok and s3_ok and engine_ok and cluster_ok
     return 0 if healthy and metastore_ok else 3
 
 
