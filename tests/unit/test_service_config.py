@@ -1018,7 +1018,15 @@ def test_a_request_without_ingestion_needs_something_else_and_no_stream(
         (["--no-ingestion", "--stream", "--s3"], "--no-ingestion starts no broker, and the"),
         (
             ["--no-ingestion", "--kafka-brokers", "3", "--s3"],
-            "--kafka-brokers only applies with the broker: drop --no-ingestion",
+            "--kafka-brokers only applies with the broker: drop it or --no-ingestion",
+        ),
+        (
+            ["--no-ingestion", "--s3", "--trigger-seconds", "5"],
+            "--trigger-seconds only applies with the stream query: drop it or --no-ingestion",
+        ),
+        (
+            ["--no-stream", "--trigger-seconds", "5"],
+            "--trigger-seconds only applies with the stream query: drop it or --no-stream",
         ),
     ],
 )
@@ -1026,10 +1034,15 @@ def test_services_up_without_ingestion_refuses_what_it_cannot_do_in_one_line(
     tmp_path, monkeypatch, capsys, options, expected
 ):
     """Refused before anything starts, as a usage error (exit 2), one line; ``--kafka-brokers``
-    too, which was ignored (helper-97). Before the home's services lock: no run folder is made
-    (helper-97: a refusal made the lock file, and waited for another call's up)."""
+    and ``--trigger-seconds`` too, where nothing they apply to starts, which were ignored
+    (helper-97, helper-98). Before the home's services lock: no run folder is made (helper-97:
+    a refusal made the lock file, and waited for another call's up)."""
     home = tmp_path / "home"
-    assert cli_exit_code(monkeypatch, home, "services", "up", *options) == 2
+    try:
+        assert cli_exit_code(monkeypatch, home, "services", "up", *options) == 2
+    finally:  # what an accepted call started (code that ignored the option) is stopped
+        if (home / "run").exists():
+            manager.stop_all(Settings(home=home), quiet=True)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"error: {expected}"), err
     assert not (home / "run").exists()

@@ -54,6 +54,7 @@ from pinlake.lakehouse.stream import (
 from pinlake.location import location
 from pinlake.produce.events import AICORE_ROWS, AICORE_SEED
 from pinlake.produce.options import MAX_CONCURRENCY, MAX_EVENTS, rate_problem
+from pinlake.services.request import UpRequest
 from pinlake.spark import quiet_py4j
 
 # typer >= 0.20 vendors click; its usage errors all derive from this class.
@@ -589,7 +590,18 @@ def services_up(
             show_default=False,
         ),
     ] = None,
-    trigger_seconds: TriggerOpt = 1.0,
+    trigger_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help=(
+                "Micro-batch trigger interval of the stream query, s"
+                f" ({MIN_TRIGGER_SECONDS:g}–{MAX_TRIGGER_SECONDS:,.0f}; default"
+                f" {UpRequest.trigger_seconds:g})."
+            ),
+            callback=_checked(lambda v: None if v is None else trigger_seconds_problem(v)),
+            show_default=False,
+        ),
+    ] = None,
     source_db: Annotated[
         SourceDb | None,
         typer.Option(
@@ -655,14 +667,19 @@ def services_up(
     topics; with --no-ingestion, only the other services asked for."""
     from pinlake.pipeline.steps import ServicesUp
 
-    if not ingestion and kafka_brokers is not None:  # refused, not ignored (helper-97)
-        raise _only_with(["--kafka-brokers"], "the broker: drop --no-ingestion")
-
+    # options of what this call does not start: refused, not ignored (helper-97, helper-98)
+    if not ingestion and kafka_brokers is not None:
+        raise _only_with(["--kafka-brokers"], "the broker: drop it or --no-ingestion")
+    stream = ingestion if stream is None else stream
+    if not stream and trigger_seconds is not None:
+        without = "--no-stream" if ingestion else "--no-ingestion"
+        raise _only_with(["--trigger-seconds"], f"the stream query: drop it or {without}")
+    trigger = UpRequest.trigger_seconds if trigger_seconds is None else trigger_seconds
     _step(
         ServicesUp(
             ingestion=ingestion,
-            stream=ingestion if stream is None else stream,
-            trigger_seconds=trigger_seconds,
+            stream=stream,
+            trigger_seconds=trigger,
             source_db=None if source_db is None else source_db.value,
             kafka_brokers=kafka_brokers,
             s3=s3,
