@@ -89,16 +89,26 @@ def forget_ended(run_dir: Path, name: str) -> None:
         ended_file(run_dir, name).unlink(missing_ok=True)
 
 
-def without_ingestion(run_dir: Path) -> bool:
-    """Whether the home of ``run_dir`` has services that run or ended without ``services down``
-    (their pid files, and :func:`ended_file`'s records) and none of them is a Kafka node or the
-    ingestion API: a home of ``services up --no-ingestion``. False for a home with none, whose
-    ``services up`` starts the broker and the API. Reads the folder's file names only."""
+def recorded(run_dir: Path) -> set[str]:
+    """The names of the services of ``run_dir`` that run or ended without ``services down``:
+    their pid files (a stale one too) and :func:`ended_file`'s records. Reads file names only."""
     names = {path.name.removesuffix(".pid") for path in run_dir.glob("*.pid")}
     suffix = ended_file(run_dir, "").name
-    names |= {path.name.removesuffix(suffix) for path in run_dir.glob(f"*{suffix}")}
-    node = re.compile(rf"{KAFKA}(-\d+)?")
-    return bool(names) and not any(name == API or node.fullmatch(name) for name in names)
+    return names | {path.name.removesuffix(suffix) for path in run_dir.glob(f"*{suffix}")}
+
+
+def is_ingestion(name: str) -> bool:
+    """Whether service ``name`` is a Kafka node (``kafka``, ``kafka-<n>``) or the API."""
+    return name == API or re.fullmatch(rf"{KAFKA}(-\d+)?", name) is not None
+
+
+def without_ingestion(run_dir: Path) -> bool:
+    """Whether the home of ``run_dir`` has services (:func:`recorded`) and none of them is a
+    Kafka node or the ingestion API (:func:`is_ingestion`): a home of ``services up
+    --no-ingestion``. False for a home with none, whose ``services up`` starts the broker and
+    the API."""
+    names = recorded(run_dir)
+    return bool(names) and not any(is_ingestion(name) for name in names)
 
 
 def up_hint(run_dir: Path, options: str) -> str:

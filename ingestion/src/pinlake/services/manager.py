@@ -849,13 +849,13 @@ def _ended_ingestion(settings: Settings) -> list[str]:
     """``["Kafka", "the API"]``, those of them with a node (Kafka: any node of a cluster) or a
     process (the API) that ended without ``services down`` (:func:`.process.ended`)."""
     run_dir = settings.run_dir
-
-    def ended(prefix: str) -> bool:  # <name>.json, <name>.ended.json: records of started ones
-        names = {path.name.split(".")[0] for path in run_dir.glob(f"{prefix}*.json")}
-        return any(process.ended(run_dir, name) is not None for name in names)
-
-    pairs = ((kafka_broker.NAME, "Kafka"), (api_process.NAME, "the API"))
-    return [what for prefix, what in pairs if ended(prefix)]
+    ended = {
+        name
+        for name in run_folder.recorded(run_dir)
+        if run_folder.is_ingestion(name) and process.ended(run_dir, name) is not None
+    }
+    kafka = any(name != api_process.NAME for name in ended)
+    return ["Kafka"] * kafka + ["the API"] * (api_process.NAME in ended)
 
 
 def services_down(settings: Settings) -> None:
