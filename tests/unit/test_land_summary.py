@@ -115,3 +115,42 @@ def test_the_land_and_stream_tables_count_with_thousands_separators(capsys) -> N
     streamed = StreamResult(records={"pin": 1_000, "geo": 0, "user": 0}, stopped="caught up")
     print_stream_summary(streamed)
     assert "1,000" in capsys.readouterr().out
+
+
+def test_land_on_an_empty_bucket_of_a_home_that_never_landed_starts_no_spark(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """``land`` on an existing bucket without a file started Spark, created the nine raw tables
+    and said "0 files found" (about 20 s): with nothing landed before there is nothing to
+    recover or to name as gone, so it ends at once, naming what writes the files. A home whose
+    manifest exists still starts Spark (its gone files, its unfinished loads)."""
+    from pinlake_testing import cli_exit_code
+
+    import pinlake.spark
+    from pinlake.console import PINLAKE
+
+    def no_spark(*_args, **_kwargs):
+        raise AssertionError("Spark started")
+
+    monkeypatch.setattr(pinlake.spark, "get_spark", no_spark)
+    home, bucket = tmp_path / "home", tmp_path / "bucket"
+    (bucket / "topics").mkdir(parents=True)
+    assert cli_exit_code(monkeypatch, home, "land", "--bucket", str(bucket)) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"nothing to land: {bucket} holds no file under its batch topics' folders "
+        f"(topics/<topic>/partition=<p>/): `{PINLAKE.at(home)} produce --to bucket` writes them"
+    ) in out
+    assert "0 files found: 0 landed now, 0 rejected now" in out
+    assert not (home / "warehouse" / "raw.db").exists()
+
+    class Started(Exception):
+        pass
+
+    def spark_started(*_args, **_kwargs):
+        raise Started
+
+    monkeypatch.setattr(pinlake.spark, "get_spark", spark_started)
+    (home / "warehouse" / "raw.db" / "_loaded_files" / "_delta_log").mkdir(parents=True)
+    with pytest.raises(Started):
+        cli_exit_code(monkeypatch, home, "land", "--bucket", str(bucket))

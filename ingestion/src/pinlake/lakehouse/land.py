@@ -68,7 +68,7 @@ from pinlake.console import PINLAKE, console, counted, rate_text, table
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.progress import next_steps
-from pinlake.lakehouse.tables import ensure_raw_tables, raw_table
+from pinlake.lakehouse.tables import ensure_raw_tables, managed_table_path, raw_table
 from pinlake.schemas import (
     LEGACY_LOADS_TABLE,
     LOADED_FILES_DDL,
@@ -91,7 +91,8 @@ class LandOptions:
 
 @dataclass
 class LandResult(records.TableTotals):
-    """What one ``pinlake land`` did: files found under the batch topics and newly landed, files
+    """What one ``pinlake land`` did: the ``bucket`` it read (a folder or ``s3://…``), files
+    found under the batch topics and newly landed, files
     it could not land (``{path: problem}``, this run's and, as ``files_rejected_before``, the
     count recorded by earlier runs), files it does not read (``files_not_read``: ``{path: why}``,
     other topics' folders), records landed and units quarantined (lines, or array elements)
@@ -120,6 +121,7 @@ class LandResult(records.TableTotals):
     written since (their size or time changed): tried again, and counted as landed or rejected
     now (helper-94: a mended file was never looked at again)."""
 
+    bucket: str = ""
     files_found: int = 0
     files_landed: int = 0
     files_empty: list[str] = field(default_factory=list)
@@ -471,11 +473,17 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
             )
         files = discover_files(settings, bucket)
         result = LandResult(
+            bucket=str(bucket),
             files_found=sum(len(found) for found in files.values()),
             files_not_read=files_not_read(settings, bucket),
         )
     except BucketAccessError as exc:
         raise PinlakeError(f"the topics bucket cannot be listed: {exc}") from exc
+    if not result.files_found and not manifest_created(settings):
+        # nothing to land and nothing landed before (no load to recover, no file gone): no
+        # Spark (about 20 s of a JVM that created nine empty tables)
+        result.seconds = time.perf_counter() - start
+        return result
 
     from pinlake.spark import check_spark_home, get_spark, spark_errors
 
@@ -551,6 +559,14 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                 raise
     result.seconds = time.perf_counter() - start
     return result
+
+
+def manifest_created(settings: Settings) -> bool:
+    """Whether the home's manifest (``raw._loaded_files``) exists: its folder in the warehouse
+    has a Delta log (:func:`pinlake.lakehouse.tables.managed_table_path`). Read from the
+    warehouse: no Spark. A home where it does not has never landed (nor rejected) a file, so a
+    land that finds no file has nothing to recover or to name as gone."""
+    return (managed_table_path(settings, LOADED_FILES_TABLE) / "_delta_log").is_dir()
 
 
 def _written_since(
@@ -850,6 +866,14 @@ def print_land_summary(result: LandResult) -> None:
     read: they add up to what was found), time, and where to look at rejects; the files landed
     before that changed since (a table, :data:`SHOWN_FILES` rows at most) or are gone."""
     console.print(table("land", ["table", "records", "quarantined"], result.summary_rows()))
+    if not result.files_found:
+        console.print(
+            f"[yellow]nothing to land: {escape(result.bucket or 'the bucket')} holds no file "
+            "under its batch topics' folders (topics/<topic>/partition=<p>/): `"
+            f"{PINLAKE} produce --to bucket` writes them, as the sink does what the ingestion "
+            "API acknowledged[/]",
+            soft_wrap=True,
+        )
     empty = (
         f" ({len(result.files_empty)} of them empty: no record, e.g. {result.files_empty[0]})"
         if result.files_empty
