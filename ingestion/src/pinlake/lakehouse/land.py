@@ -24,8 +24,9 @@ A file's manifest counts (``records``, ``quarantined``) and the summary count ro
 quarantined units, so a line holding an array of 250 rows counts 250.
 
 Landing is incremental and idempotent: the manifest ``raw._loaded_files`` lists every landed
-(or rejected) file and is written last, so re-running skips what is there. A load (a run that
-finds new files; a run that finds none records nothing) first records its ``_load_id`` there
+(or rejected) file and is written last, so re-running skips what is there (a run that finds no
+file on a home that never landed one starts no Spark). A load (a run that finds new files; a
+run that finds none records nothing) first records its ``_load_id`` there
 too, in a start row (``file_path`` NULL); a start row without file rows belongs to a load that
 crashed between its start and its manifest commit, and every run of land removes the rows of
 such loads before it lands anything. One read of the manifest gives both the files seen and the
