@@ -94,6 +94,7 @@ class SharedLoad:
 #: each case's partition (its own folder: a case's rows are those of its folder's files)
 CASE_PARTITIONS = {
     "fields": 0, "bad lines": 1, "numbers as text": 2, "corrupt": 3, "arrays": 4, "utf-8": 5,
+    "strict json": 6,
 }  # fmt: skip
 
 
@@ -124,6 +125,7 @@ def shared_load(
     rows = _aicore_pins(aicore_dir, 251)
     write_bucket_file(bucket, "pinterest.pin", 30, _array_lines(rows), partition=part["arrays"])
     files.update(_write_utf8_case(bucket, part["utf-8"]))
+    write_bucket_file(bucket, "pinterest.pin", 200, STRICT_JSON, partition=part["strict json"])
     result = land_bucket(spark_settings, LandOptions(bucket))
     cases = {
         case: partition_dir(bucket, topic, partition)
@@ -133,6 +135,7 @@ def shared_load(
             ("corrupt", "pinterest.geo", part["corrupt"]),
             ("arrays", "pinterest.pin", part["arrays"]),
             ("utf-8", "pinterest.user", part["utf-8"]),
+            ("strict json", "pinterest.pin", part["strict json"]),
         )
     }
     return SharedLoad(result, bucket, cases, files)
@@ -148,8 +151,8 @@ def test_one_load_counts_what_its_manifest_rows_count(spark, shared_load: Shared
         assert result.records[table_name] == sum(r["records"] for r in mine), table_name
         assert result.quarantined[table_name] == sum(r["quarantined"] for r in mine), table_name
     # 3 + 1 (bad lines) + 1 (numbers) + 3 (corrupt: good, corrupt, empty) + 1 (arrays)
-    # + 3 (utf-8: plain, gzip, valid U+FFFD only)
-    assert result.files_found == result.files_landed == 12
+    # + 3 (utf-8: plain, gzip, valid U+FFFD only) + 1 (strict json)
+    assert result.files_found == result.files_landed == 13
     assert result.files_rejected == {}
 
 
@@ -240,6 +243,52 @@ def test_bad_lines_are_quarantined_with_reason_and_good_lines_still_land(
     assert quarantined[0]["raw_text"] == "this is not json"
     assert sorted(q["raw_text"] for q in quarantined if q["_line"] == 3) == ["1", "2", "3"]
     assert {q["table_name"] for q in quarantined} == {"pin"}
+
+
+#: helper-99: what Spark's lenient JSON reader read as records (two of them landed), after a
+#: first line that an editor began with a byte order mark (quarantined as "not a JSON object")
+STRICT_JSON = [
+    "\ufeff" + json.dumps({**PIN, "index": 21}),
+    '{"index": 16, "title": "t"} trailing',
+    '{"index": 17, "index": 18}',
+    '{"index": 19, "title": "nul\x00byte"}',  # a NUL byte, not escaped: "missing key field"
+    "{'index': 20}",
+    '{"index": 22, "downloaded": NaN}',  # not JSON either: a numeric field's reason, as before
+    json.dumps({**PIN, "index": 23, "title": "tab\tand nul\x00 escaped"}),
+    json.dumps({**PIN, "index": 24}) + " \t\r",  # JSON's whitespace after the value: lands
+    '{"index": 25}, {"index": 26}',  # two values: not one line's record
+    '{"index": 27}{"index": 28}',
+]
+
+
+def test_text_that_is_not_json_is_quarantined_and_a_byte_order_mark_is_ignored(
+    spark, shared_load: SharedLoad
+):
+    """RFC 8259 (pinlake.lakehouse.records): one JSON value, unique names, control characters
+    escaped; a byte order mark before a text is ignored (§8.1)."""
+    case = shared_load.cases["strict json"]
+    rows = _rows(spark, "raw.pin", case)
+    assert [(r["index"], r["title"]) for r in rows] == [
+        (21, PIN["title"]),
+        (23, "tab\tand nul\x00 escaped"),
+        (24, PIN["title"]),
+    ]
+    invalid = (
+        "not valid JSON (RFC 8259): text after the value, a repeated key, single quotes or an "
+        "unescaped control character"
+    )
+    got = [(q["_line"], q["reason"], q["raw_text"]) for q in _quarantine(spark, case)]
+    assert got == [
+        (2, invalid, STRICT_JSON[1]),
+        (3, invalid, STRICT_JSON[2]),
+        (4, invalid, STRICT_JSON[3]),
+        (5, invalid, STRICT_JSON[4]),
+        (6, "field 'downloaded' does not fit type int", STRICT_JSON[5]),
+        (9, invalid, STRICT_JSON[8]),
+        (10, invalid, STRICT_JSON[9]),
+    ]
+    [(records, quarantined, _problem)] = _manifest(spark, case).values()
+    assert (records, quarantined) == (3, 7)
 
 
 def test_land_is_incremental_and_idempotent(

@@ -250,6 +250,35 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
     ]
 
 
+def test_data_that_is_not_json_is_quarantined_and_a_byte_order_mark_is_ignored(
+    spark, stream_settings: Settings
+) -> None:
+    """The rule land follows (pinlake.lakehouse.records; helper-99): a Kinesis ``Data`` that
+    Spark's lenient reader read as a record but RFC 8259 does not is quarantined, and one that
+    starts with a byte order mark lands."""
+    ensure_stream_tables_by_path(spark, stream_settings)
+    result = StreamResult()
+    texts = [
+        b"\xef\xbb\xbf" + _json({**USER, "ind": 2}),
+        b'{"ind": 3, "first_name": "a"} trailing',
+        b'{"ind": 4, "ind": 5}',
+        b'{"ind": 6, "first_name": "nul\x00byte"}',
+        b"{'ind': 7}",
+    ]
+    records = [("user", 0, offset, text) for offset, text in enumerate(texts)]
+    _land(spark, stream_settings, "app-11", result, records, 0)
+    assert [r["ind"] for r in _read(spark, stream_settings, "stream_user")] == [2]
+    invalid = (
+        "not valid JSON (RFC 8259): text after the value, a repeated key, single quotes or an "
+        "unescaped control character"
+    )
+    quarantined = _read(spark, stream_settings, "stream_quarantine")
+    assert [(r["_offset"], r["reason"], r["raw_text"]) for r in quarantined] == [
+        (offset, invalid, texts[offset].decode()) for offset in range(1, 5)
+    ]
+    assert (result.records["user"], result.quarantined["user"]) == (1, 4)
+
+
 def test_a_replayed_batch_writes_nothing_twice(spark, stream_settings: Settings) -> None:
     """After a crash the query replays the batch with the same id and the same offsets: the
     appends that had committed are skipped by Delta (txnAppId + txnVersion), the rest written."""

@@ -19,6 +19,20 @@ pipeline's ``spark.read.json``) finds them:
   read as above; a JSON string that is not that is quarantined (:data:`NOT_BASE64_RECORD`);
 * anything else (blank, a number, text cut short, ...): quarantined as :data:`NOT_AN_OBJECT`.
 
+A byte order mark (U+FEFF) before a text is ignored (RFC 8259 §8.1 lets a parser do so): a file
+saved by an editor that writes one quarantined its first line as not an object (helper-99).
+
+**JSON that is not JSON.** Spark's JSON reader is lenient: it read ``{"index": 1} trailing``
+(text after the value), ``{"index": 1, "index": 2}`` (a repeated key: the last one won),
+``{'index': 1}`` (single quotes) and an unescaped control character in a string (a NUL byte:
+every field then NULL, so "missing key field") as records, and two of them landed (helper-99). A
+record's text must be one JSON value of RFC 8259 (§2: nothing after it; §4: names "SHOULD be
+unique", which Spark's variant parser and the array rule here require; §7: control characters
+escaped): Spark's strict ``parse_json`` reads it (:func:`one_json_value`, which names the one
+gap), or it is quarantined as :data:`INVALID_JSON`. The tokens ``NaN`` and ``Infinity``, which
+RFC 8259 does not have either, keep the reason of their field (a numeric field's "does not
+fit"), as before.
+
 **Bytes of a text.** A delivered text is UTF-8 (JSON text is, RFC 8259 §8.1). Bytes that are
 not valid UTF-8 (Spark's ``is_valid_utf8``: no overlong forms, surrogates or code points past
 U+10FFFF) are never decoded with replacement characters, which would land altered text: the
@@ -34,8 +48,8 @@ character: Spark's JSON reader lands it as ``?``, so the unit is quarantined onc
 what ``json.dumps`` makes of an emoji) is its character and lands.
 
 **Fields of a record.** The record is parsed with the table's explicit fields
-(:data:`pinlake.schemas.SOURCE_COLUMNS`, never inferred), each first read as text, then typed by
-:func:`typed`:
+(:data:`pinlake.schemas.SOURCE_COLUMNS`, never inferred; a field they do not name is not kept),
+each first read as text, then typed by :func:`typed`:
 
 * ``int`` (Spark ``bigint``): a JSON integer, or text holding one (``"117"``, `` 117 ``);
 * ``float`` (``double``): a JSON number, or text holding one (``"-12.5"``, ``"1e3"``: what
@@ -65,6 +79,11 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 NOT_AN_OBJECT = "not a JSON object"
+#: An object Spark's lenient reader reads but RFC 8259 does not (the module docstring).
+INVALID_JSON = (
+    "not valid JSON (RFC 8259): text after the value, a repeated key, single quotes or an "
+    "unescaped control character"
+)
 ELEMENT_NOT_AN_OBJECT = "array element is not a JSON object"
 EMPTY_ARRAY = "empty JSON array: no record"
 UNREADABLE_ARRAY = "JSON array that cannot be read (cut short, or a repeated key in an element)"
@@ -163,6 +182,26 @@ def with_parsed(frame: DataFrame, table_name: str, text: Column) -> DataFrame:
     )
 
 
+def one_json_value(text: Column) -> Column:
+    """Whether the object text ``text`` is one JSON value of RFC 8259 and nothing more but
+    whitespace: Spark's strict parser (``parse_json``, which refuses a repeated key, single
+    quotes and an unescaped control character) reads it as the only element of an array
+    (``[<text>]``), and it ends with the object's ``}``. Spark's parsers stop after the first
+    value and ignore what follows: in the array, text after the value must start with ``,`` (a
+    second element, counted) or ``]``, and ending with ``}`` leaves only a ``]`` right after
+    the object that a later ``}`` ends (``{"a":1}] [{"b":2}``), which is let through. One parse
+    per record (a second form, ``{"v":<text>}``, would close that gap for a second parse: about
+    twice the CPU of this rule's step, bench/README.md); a text of more than 16 MiB (a
+    variant's limit) is refused."""
+    from pyspark.sql import functions as F
+
+    element = F.try_parse_json(F.concat(F.lit("["), text, F.lit("]")))
+    one = element.isNotNull() & F.try_variant_get(element, "$[1]", "variant").isNull()
+    # JSON's whitespace after the value (RFC 8259 §2): a CRLF file's lines end with "\r"
+    trimmed = F.rtrim(text, F.lit(" \t\r\n"))
+    return F.coalesce(one & trimmed.endswith("}"), F.lit(False))
+
+
 def rejection_reason(table_name: str, record: Column, fields: Column, text: Column) -> Column:
     """Why ``text`` (parsed by :func:`with_parsed` as ``fields``, typed as ``record``) cannot
     be landed; NULL when it can.
@@ -179,10 +218,12 @@ def rejection_reason(table_name: str, record: Column, fields: Column, text: Colu
         return F.lit(f"field {column.name!r} does not fit type {column.type}")
 
     key, *_ = (c for c in SOURCE_COLUMNS[table_name] if c.name == KEY_COLUMN[table_name])
+    invalid = ~one_json_value(text)
     reason = F.when(
         record[key.name].isNull(),
         F.when(F.json_object_keys(text).isNull(), F.lit(NOT_AN_OBJECT))
         .when(fields[key.name].isNotNull(), does_not_fit(key))
+        .when(invalid, F.lit(INVALID_JSON))
         .otherwise(F.lit(f"missing key field {key.name!r}")),
     )
     for column in SOURCE_COLUMNS[table_name]:
@@ -199,7 +240,8 @@ def rejection_reason(table_name: str, record: Column, fields: Column, text: Colu
                 record[column.name].isNull() & fields[column.name].isNotNull(),
                 does_not_fit(column),
             )
-    return reason
+    # last: a record that would land (or whose only fault is above) is read strictly too
+    return reason.when(invalid, F.lit(INVALID_JSON))
 
 
 def _units(text: Column, unwrap_base64: bool) -> Column:
@@ -218,6 +260,8 @@ def _units(text: Column, unwrap_base64: bool) -> Column:
             )
         )
 
+    # a byte order mark before the text is ignored (RFC 8259 §8.1)
+    text = F.when(text.startswith("\ufeff"), F.substring(text, 2, 2**31 - 1)).otherwise(text)
     body, units = text, F.when(text.isNull(), F.lit(None))
     if unwrap_base64:
         is_string = text.rlike(_LEADING + '"')
