@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import psutil
+from profile_suite import busy_seconds  # beside this file
 
 #: The JVM's work: a start-up, then boxed keys in a HashMap and string building.
 JAVA_SOURCE = """
@@ -96,12 +97,6 @@ def jvm_work(folder: Path) -> float:
     if child.returncode != 0:
         raise SystemExit(f"error: the JVM's work exited {child.returncode}")
     return usage.ru_utime + usage.ru_stime
-
-
-def busy_seconds() -> float:
-    """The machine's busy CPU-seconds since boot: every state but idle and iowait."""
-    t = psutil.cpu_times()
-    return t.user + t.nice + t.system + t.irq + t.softirq + t.steal
 
 
 def summary(name: str, seconds: list[float]) -> str:
