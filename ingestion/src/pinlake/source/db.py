@@ -418,8 +418,8 @@ def _insert_chunks(
     """Insert ``{"pin": rows, "geo": rows, "user": rows}`` chunks into ``tables`` (by topic)
     in one transaction, with a progress bar over ``total`` rows; returns rows inserted per
     topic. The bar of a load that fails is taken away: its rows are not kept
-    (:func:`load_tables`), so a count of them would mislead (helper-88's bad row left
-    ``loading … 13173/24327 54%`` above the error)."""
+    (:func:`load_tables`), so a count of them would mislead (a file's bad row left ``loading
+    … 13173/24327 54%`` above the error)."""
     inserted = dict.fromkeys(tables, 0)
     statements = {topic: insert(table) for topic, table in tables.items()}
     with db_errors(_url(engine)), engine.begin() as conn, progress() as bar:
