@@ -258,6 +258,10 @@ STRICT_JSON = [
     json.dumps({**PIN, "index": 24}) + " \t\r",  # JSON's whitespace after the value: lands
     '{"index": 25}, {"index": 26}',  # two values: not one line's record
     '{"index": 27}{"index": 28}',
+    # helper-100: an array's parse stopped at its end, and what followed was dropped
+    '[{"index": 29}] [{"index": 30}]',
+    '[{"index": 31}] x',
+    '[{"index": 32}, {"index": 33}] \t',
 ]
 
 
@@ -268,10 +272,12 @@ def test_text_that_is_not_json_is_quarantined_and_a_byte_order_mark_is_ignored(
     escaped; a byte order mark before a text is ignored (§8.1)."""
     case = shared_load.cases["strict json"]
     rows = _rows(spark, "raw.pin", case)
-    assert [(r["index"], r["title"]) for r in rows] == [
+    assert sorted((r["index"], r["title"]) for r in rows) == [
         (21, PIN["title"]),
         (23, "tab\tand nul\x00 escaped"),
         (24, PIN["title"]),
+        (32, None),
+        (33, None),
     ]
     invalid = (
         "not valid JSON (RFC 8259): text after the value, a repeated key, single quotes or an "
@@ -286,9 +292,11 @@ def test_text_that_is_not_json_is_quarantined_and_a_byte_order_mark_is_ignored(
         (6, "field 'downloaded' does not fit type int", STRICT_JSON[5]),
         (9, invalid, STRICT_JSON[8]),
         (10, invalid, STRICT_JSON[9]),
+        (11, invalid, STRICT_JSON[10]),
+        (12, invalid, STRICT_JSON[11]),
     ]
     [(records, quarantined, _problem)] = _manifest(spark, case).values()
-    assert (records, quarantined) == (3, 7)
+    assert (records, quarantined) == (5, 9)
 
 
 def test_land_is_incremental_and_idempotent(

@@ -264,6 +264,7 @@ def test_data_that_is_not_json_is_quarantined_and_a_byte_order_mark_is_ignored(
         b'{"ind": 4, "ind": 5}',
         b'{"ind": 6, "first_name": "nul\x00byte"}',
         b"{'ind': 7}",
+        b'[{"ind": 8}] [{"ind": 9}]',  # helper-100: the second array was dropped
     ]
     records = [("user", 0, offset, text) for offset, text in enumerate(texts)]
     _land(spark, stream_settings, "app-11", result, records, 0)
@@ -274,9 +275,9 @@ def test_data_that_is_not_json_is_quarantined_and_a_byte_order_mark_is_ignored(
     )
     quarantined = _read(spark, stream_settings, "stream_quarantine")
     assert [(r["_offset"], r["reason"], r["raw_text"]) for r in quarantined] == [
-        (offset, invalid, texts[offset].decode()) for offset in range(1, 5)
+        (offset, invalid, texts[offset].decode()) for offset in range(1, 6)
     ]
-    assert (result.records["user"], result.quarantined["user"]) == (1, 4)
+    assert (result.records["user"], result.quarantined["user"]) == (1, 5)
 
 
 def test_a_replayed_batch_writes_nothing_twice(spark, stream_settings: Settings) -> None:

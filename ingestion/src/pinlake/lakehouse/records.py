@@ -12,7 +12,8 @@ pipeline's ``spark.read.json``) finds them:
   element). An element that is not an object is quarantined (:data:`ELEMENT_NOT_AN_OBJECT`); an
   empty array is quarantined once (:data:`EMPTY_ARRAY`: counted and reported, never dropped); an
   array that cannot be read (cut short, or an element with a repeated key) once
-  (:data:`UNREADABLE_ARRAY`);
+  (:data:`UNREADABLE_ARRAY`), and one with text after it (another array, an object) once
+  (:data:`INVALID_JSON`);
 * stream path only (``unwrap_base64``): a JSON string holding base64 of a JSON object or array,
   what producers that pre-encode send through the tutorial's PutRecord template (which stores
   ``Data``'s JSON text, quotes included; aicore-reference §1.6, the PRG producer), is decoded and
@@ -182,24 +183,25 @@ def with_parsed(frame: DataFrame, table_name: str, text: Column) -> DataFrame:
     )
 
 
-def one_json_value(text: Column) -> Column:
-    """Whether the object text ``text`` is one JSON value of RFC 8259 and nothing more but
-    whitespace: Spark's strict parser (``parse_json``, which refuses a repeated key, single
-    quotes and an unescaped control character) reads it as the only element of an array
-    (``[<text>]``), and it ends with the object's ``}``. Spark's parsers stop after the first
-    value and ignore what follows: in the array, text after the value must start with ``,`` (a
-    second element, counted) or ``]``, and ending with ``}`` leaves only a ``]`` right after
-    the object that a later ``}`` ends (``{"a":1}] [{"b":2}``), which is let through. One parse
-    per record (a second form, ``{"v":<text>}``, would close that gap for a second parse: about
-    twice the CPU of this rule's step, bench/README.md); a text of more than 16 MiB (a
-    variant's limit) is refused."""
+def one_json_value(text: Column, closer: str = "}") -> Column:
+    """Whether ``text``, an object (``closer`` ``}``) or an array (``]``), is one JSON value of
+    RFC 8259 and nothing more but whitespace: Spark's strict parser (``parse_json``, which
+    refuses a repeated key, single quotes and an unescaped control character) reads it as the
+    only element of an array (``[<text>]``), and it ends with ``closer``. Spark's parsers stop
+    after the first value and ignore what follows (helper-100: ``[{"index":1}] [{"index":2}]``
+    landed the first array and dropped the second): in the array, text after the value must
+    start with ``,`` (a second element, counted) or ``]``, and ending with ``closer`` leaves
+    only a ``]`` right after the value that a later ``closer`` ends (``{"a":1}] [{"b":2}``),
+    which is let through. One parse per text (a second form, ``{"v":<text>}``, would close that
+    gap for a second parse: about twice the CPU of this rule's step, bench/README.md); a text of
+    more than 16 MiB (a variant's limit) is refused."""
     from pyspark.sql import functions as F
 
     element = F.try_parse_json(F.concat(F.lit("["), text, F.lit("]")))
     one = element.isNotNull() & F.try_variant_get(element, "$[1]", "variant").isNull()
     # JSON's whitespace after the value (RFC 8259 §2): a CRLF file's lines end with "\r"
     trimmed = F.rtrim(text, F.lit(" \t\r\n"))
-    return F.coalesce(one & trimmed.endswith("}"), F.lit(False))
+    return F.coalesce(one & trimmed.endswith(closer), F.lit(False))
 
 
 def rejection_reason(table_name: str, record: Column, fields: Column, text: Column) -> Column:
@@ -286,6 +288,7 @@ def _units(text: Column, unwrap_base64: bool) -> Column:
     return (
         units.when(unpaired_surrogate(body), one(body, UNPAIRED_SURROGATE))
         .when(is_array & elements.isNull(), one(body, UNREADABLE_ARRAY))
+        .when(is_array & ~one_json_value(body, "]"), one(body, INVALID_JSON))
         .when(is_array & (F.size(elements) == 0), one(body, EMPTY_ARRAY))
         .when(is_array, per_element)
         .otherwise(one(body, None))
