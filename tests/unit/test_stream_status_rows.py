@@ -145,3 +145,50 @@ def test_the_last_state_of_a_query_whose_process_ended_is_labelled_so():
     assert ended.startswith("stream (the last it wrote before its process ended): 3 micro-"), ended
     for state in ("running", "stopped"):
         assert first_line(state).startswith("stream: 3 micro-batches since start"), state
+
+
+def test_the_lag_of_a_topic_not_read_since_a_restart_counts_from_the_checkpoint(
+    tmp_path, monkeypatch
+):
+    """helper-101: after a ``kill -9`` of the query and a restart, status showed ``read up to
+    0`` and every record of geo and user as lag, though they were landed: a topic the running
+    query has not read a micro-batch of yet counts from its checkpoint's last commit (the offset
+    log's Kafka line, as Spark writes it), and one it has read from its own last batch."""
+    import json
+
+    from pinlake import kafka
+    from pinlake.config import Settings
+    from pinlake.lakehouse.stream import checkpoint_dir, status_path
+    from pinlake.services import stream_process
+
+    settings = Settings(home=tmp_path / "home")
+    for name, batches in (("geo", {4: 301, 5: 301}), ("user", {0: 20, 1: 41, 2: 45})):
+        query = checkpoint_dir(settings) / name
+        (query / "offsets").mkdir(parents=True)
+        (query / "commits").mkdir()
+        topic = settings.stream(name)
+        for batch, offset in batches.items():
+            metadata = {"batchWatermarkMs": 0, "batchTimestampMs": 1796633047881, "conf": {}}
+            lines = ["v1", json.dumps(metadata), json.dumps({topic: {"0": offset}})]
+            (query / "offsets" / str(batch)).write_text("\n".join(lines))
+        for batch in list(batches)[:-1]:  # the last batch planned, not committed
+            (query / "commits" / str(batch)).write_text('v1\n{"nextBatchWatermarkMs":0}')
+    settings.run_dir.mkdir(parents=True)
+    pin = settings.stream("pin")
+    status_path(settings).write_text(
+        json.dumps({"pid": 1, "state": "stopped", "end_offsets": {pin: {"0": 390}}})
+    )
+    high = {settings.stream("geo"): 301, settings.stream("user"): 45, pin: 401}
+    monkeypatch.setattr(
+        kafka,
+        "topic_offsets",
+        lambda _settings, topics: [kafka.PartitionOffsets(t, 0, 0, high[t]) for t in topics],
+    )
+
+    lag = stream_process.state(settings, kafka_answers=True)["lag"]
+
+    assert [(o.topic, o.read_up_to, o.lag) for o in lag] == [
+        (pin, 390, 11),
+        (settings.stream("geo"), 301, 0),
+        (settings.stream("user"), 41, 4),
+    ]

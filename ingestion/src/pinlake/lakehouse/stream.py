@@ -213,6 +213,33 @@ def checkpoint_dir(settings: Settings) -> Path:
     return settings.home / "checkpoints" / "stream"
 
 
+def committed_offsets(settings: Settings) -> dict[str, dict[str, int]]:
+    """``{topic: {partition: offset}}``: where each table's query will read next, by its
+    checkpoint (:func:`checkpoint_dir`): the end offsets of its last committed micro-batch
+    (Structured Streaming's offset log, ``offsets/<batch id>``: a ``v1`` line, the batch's
+    metadata, then a line per source, the Kafka source's ``{"<topic>": {"<partition>":
+    <offset>}}``; ``commits/<batch id>`` marks the batch done). What ``services status`` counts
+    the lag from when the running query has not written a micro-batch of that topic yet (after
+    a restart or a crash it showed every record as unread, helper-101). Never raises: a
+    checkpoint it cannot read gives nothing for its topics."""
+    found: dict[str, dict[str, int]] = {}
+    for name in TABLES:
+        query = checkpoint_dir(settings) / name
+        try:
+            done = [int(p.name) for p in (query / "commits").iterdir() if p.name.isdigit()]
+            if not done:
+                continue
+            lines = (query / "offsets" / str(max(done))).read_text().splitlines()
+            for line in lines[2:]:
+                for topic, partitions in json.loads(line).items():
+                    found.setdefault(topic, {}).update(
+                        {str(p): int(offset) for p, offset in partitions.items()}
+                    )
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
+    return found
+
+
 def status_path(settings: Settings) -> Path:
     """The running query's state, rewritten after every micro-batch (JSON)."""
     return settings.run_dir / "stream-status.json"

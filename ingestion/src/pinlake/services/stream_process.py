@@ -17,7 +17,7 @@ import psutil
 
 from pinlake import kafka, run_folder
 from pinlake.config import TABLES, Settings
-from pinlake.lakehouse.stream import StreamOptions, read_status, write_status
+from pinlake.lakehouse.stream import StreamOptions, committed_offsets, read_status, write_status
 from pinlake.services import process
 from pinlake.spark import LOCAL_MASTER, session_env
 
@@ -121,7 +121,9 @@ def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, An
     the state a previous query left (``stopped``). ``earlier``: the process is gone and the last
     ``services up`` it belonged to ran before the running API started
     (:func:`_before_the_running_api`): an earlier ``services up``'s, which ``services status``
-    shows but does not count. ``kafka_answers``:
+    shows but does not count. The offset read up to is the query's last micro-batch's, or,
+    for a topic it has not read in this run, its checkpoint's last commit
+    (:func:`~pinlake.lakehouse.stream.committed_offsets`). ``kafka_answers``:
     whether the caller found the cluster answering (None: ask it here, up to 2 s when it does
     not)."""
     status = dict(read_status(settings) or {})
@@ -144,7 +146,10 @@ def state(settings: Settings, kafka_answers: bool | None = None) -> dict[str, An
     if kafka_answers is None:
         kafka_answers = kafka.healthy(settings, timeout=2.0)
     if kafka_answers:
-        read = status.get("end_offsets") or {}
+        # the query's own last micro-batch of a topic, else its checkpoint's last commit
+        read = committed_offsets(settings)
+        for topic, partitions in (status.get("end_offsets") or {}).items():
+            read.setdefault(topic, {}).update(partitions)
         topics = [settings.stream(t) for t in TABLES]
         status["lag"] = [
             PartitionLag(
