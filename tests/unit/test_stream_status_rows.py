@@ -192,3 +192,19 @@ def test_the_lag_of_a_topic_not_read_since_a_restart_counts_from_the_checkpoint(
         (settings.stream("geo"), 301, 0),
         (settings.stream("user"), 41, 4),
     ]
+
+
+def test_status_counts_what_the_query_landed_and_quarantined_since_it_started():
+    """helper-101: status showed no quarantine count, so it could not be checked against
+    ``raw.stream_quarantine`` (the state file held both totals)."""
+    stream = {
+        "batches": 5,
+        "records": {"pin": 1_200, "geo": 301, "user": 12},
+        "quarantined": {"pin": 0, "geo": 0, "user": 29},
+    }
+    with console.capture() as capture:
+        _print_stream_state(stream)
+    assert (
+        "since start: 1,513 records landed, 29 quarantined (pin 1,200/0, geo 301/0, user 12/29 "
+        "landed/quarantined)"
+    ) in " ".join(capture.get().split())

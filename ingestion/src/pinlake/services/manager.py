@@ -1232,7 +1232,8 @@ def _query_row(name: str, query: dict) -> tuple:
 
 
 def _print_stream_state(stream: dict) -> None:
-    """The stream stage's totals and rates, each table's query's last micro-batch, and the lag
+    """The stream stage's totals and rates, the records it landed and quarantined since it
+    started (per table), each table's query's last micro-batch, and the lag
     per partition. A query that has run no micro-batch yet shows ``-`` for the batch and its
     time (Spark's last progress is then an empty trigger's, not a micro-batch's). The state of
     a query from before the running ``services up`` (``earlier``: a ``--no-stream`` up after
@@ -1253,6 +1254,18 @@ def _print_stream_state(stream: dict) -> None:
         f"records/s, processed {rate_text(done)} records/s"
         + (f"; error: {stream['error']}" if stream.get("error") else "")
     )
+    landed, quarantined = stream.get("records"), stream.get("quarantined")
+    if isinstance(landed, dict) and isinstance(quarantined, dict):
+        # what raw.stream_* and raw.stream_quarantine gained since the query started
+        # (helper-101: status had no quarantine count to check the tables against)
+        console.print(
+            f"since start: {sum(landed.values()):,} records landed, "
+            f"{sum(quarantined.values()):,} quarantined ("
+            + ", ".join(
+                f"{name} {landed.get(name, 0):,}/{quarantined.get(name, 0):,}" for name in landed
+            )
+            + " landed/quarantined)"
+        )
     queries = stream.get("queries") or {}
     if queries:
         console.print(
