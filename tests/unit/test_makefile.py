@@ -260,3 +260,15 @@ def test_a_clone_sharing_the_jars_folder_compiles_pinlakes_jars_only_when_their_
     assert len(compiled(clone("third", "class NioLocalFs { int changed; }"))) == 2
     jar.unlink()
     assert len(compiled(tmp_path / "third")) == 3 and jar.is_file()
+
+
+def test_make_lets_python_write_the_projects_bytecode(tmp_path: Path) -> None:
+    """A shell (CI's image, a sandbox) with ``PYTHONDONTWRITEBYTECODE=1`` made every xdist worker,
+    ``pinlake`` command and DAG process of ``make test`` compile the project's modules and pytest
+    rewrite the test modules again, each time (the fast loop: 275.5 against 239.3 busy CPU-s;
+    bench/README.md): the Makefile unexports it for every recipe."""
+    shutil.copy(REPO_ROOT / "Makefile", tmp_path)
+    probe = "probe: ; @printenv PYTHONDONTWRITEBYTECODE || echo unset"
+    done = make(tmp_path, "--eval", probe, "probe", env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "unset\n"
