@@ -46,6 +46,13 @@ FAILOVER = {
     "replica.lag.time.max.ms": "10000",
 }
 
+#: A one-node quorum's own setting: its active controller appends no no-op record to the
+#: metadata log (Kafka's default: one every 500 ms). KIP-835's records move the log's end so
+#: that the other nodes' lag metrics show a quorum that stopped; a single node has no other
+#: node, and an idle one took 1.23 CPU-s a minute with them, 0.82 without (bench/README.md, "An
+#: idle Kafka node"). A cluster keeps them.
+ONE_NODE = {"metadata.max.idle.interval.ms": "0"}
+
 #: Each node's log4j2 configuration (Kafka logs through SLF4J 1.7, bound to log4j2 by
 #: log4j-slf4j-impl, jvm/pom.xml): Kafka's warnings and errors, and other libraries' INFO, to
 #: ``logs/kafka-server.log`` (``kafka-<n>-server.log``); what reaches stdout/stderr goes to the
@@ -129,7 +136,8 @@ def server_properties(settings: Settings, node: Node | None = None) -> str:
     ``settings.kafka.brokers`` nodes: its own node.id, listeners and log dir, every node as a
     quorum voter, ``default.replication.factor`` and the internal topics' replication factor N,
     ``min.insync.replicas`` (and the internal topics' min ISR) min(2, N), and with N > 1 the
-    shorter failover timing :data:`FAILOVER`. Raises PinlakeError as :func:`nodes` does."""
+    shorter failover timing :data:`FAILOVER`, with N = 1 :data:`ONE_NODE`. Raises PinlakeError
+    as :func:`nodes` does."""
     cluster = nodes(settings)
     node = node or cluster[0]
     n = len(cluster)
@@ -162,13 +170,11 @@ def server_properties(settings: Settings, node: Node | None = None) -> str:
         "num.io.threads": "2",
         "log.retention.hours": "168",
         "delete.topic.enable": "true",
-        # no no-op record in the metadata log every 500 ms (KIP-835: they only move the log's
-        # end for its lag metrics): an idle node took 1.23 CPU-s a minute with them, 0.82
-        # without (bench/README.md, "An idle Kafka node")
-        "metadata.max.idle.interval.ms": "0",
     }
     if n > 1:
         lines.update(FAILOVER)
+    else:
+        lines.update(ONE_NODE)
     return "".join(f"{k}={jvm.properties_value(v)}\n" for k, v in lines.items())
 
 
