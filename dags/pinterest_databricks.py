@@ -45,7 +45,7 @@ def _copy_into(table: str) -> list[str]:
         TOPICS_DIR,
     )
     from pinlake.config import Settings
-    from pinlake.schemas import raw_payload_ddl, raw_table_ddl
+    from pinlake.schemas import RESCUED_DATA, raw_payload_ddl, raw_table_ddl
 
     columns = []
     for part in raw_payload_ddl(table).split(", "):
@@ -55,6 +55,9 @@ def _copy_into(table: str) -> list[str]:
     select = ", ".join(
         [
             *columns,
+            # COPY INTO reads the declared fields only: an undeclared one is not kept here
+            # (the local land keeps it, pinlake.lakehouse.records.rescued_data)
+            f"cast(null as string) as {RESCUED_DATA}",
             f"'{topic}' as _topic",
             f"cast(regexp_extract(_metadata.file_path, '{PARTITION_SQL_REGEX}', 1) as int)"
             " as _partition",

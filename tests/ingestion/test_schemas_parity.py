@@ -7,7 +7,12 @@ from pathlib import Path
 
 import yaml
 
-from pinlake.schemas import METADATA_COLUMNS, SOURCE_COLUMNS, STREAM_METADATA_COLUMNS
+from pinlake.schemas import (
+    METADATA_COLUMNS,
+    RESCUED_DATA,
+    SOURCE_COLUMNS,
+    STREAM_METADATA_COLUMNS,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +34,7 @@ def test_dbt_sources_declare_every_raw_column_of_both_paths() -> None:
     ):
         for table, columns in SOURCE_COLUMNS.items():
             names = [c["name"] for c in by_name[source][table]["columns"]]
-            expected = [c.name for c in columns] + [name for name, _ in metadata]
+            expected = [c.name for c in columns] + [RESCUED_DATA] + [name for name, _ in metadata]
             assert names == expected, (source, table)
 
 

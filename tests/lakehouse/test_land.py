@@ -94,7 +94,7 @@ class SharedLoad:
 #: each case's partition (its own folder: a case's rows are those of its folder's files)
 CASE_PARTITIONS = {
     "fields": 0, "bad lines": 1, "numbers as text": 2, "corrupt": 3, "arrays": 4, "utf-8": 5,
-    "strict json": 6,
+    "strict json": 6, "rescued": 7,
 }  # fmt: skip
 
 
@@ -126,6 +126,7 @@ def shared_load(
     write_bucket_file(bucket, "pinterest.pin", 30, _array_lines(rows), partition=part["arrays"])
     files.update(_write_utf8_case(bucket, part["utf-8"]))
     write_bucket_file(bucket, "pinterest.pin", 200, STRICT_JSON, partition=part["strict json"])
+    write_bucket_file(bucket, "pinterest.geo", 300, RESCUED, partition=part["rescued"])
     result = land_bucket(spark_settings, LandOptions(bucket))
     cases = {
         case: partition_dir(bucket, topic, partition)
@@ -136,6 +137,7 @@ def shared_load(
             ("arrays", "pinterest.pin", part["arrays"]),
             ("utf-8", "pinterest.user", part["utf-8"]),
             ("strict json", "pinterest.pin", part["strict json"]),
+            ("rescued", "pinterest.geo", part["rescued"]),
         )
     }
     return SharedLoad(result, bucket, cases, files)
@@ -151,8 +153,8 @@ def test_one_load_counts_what_its_manifest_rows_count(spark, shared_load: Shared
         assert result.records[table_name] == sum(r["records"] for r in mine), table_name
         assert result.quarantined[table_name] == sum(r["quarantined"] for r in mine), table_name
     # 3 + 1 (bad lines) + 1 (numbers) + 3 (corrupt: good, corrupt, empty) + 1 (arrays)
-    # + 3 (utf-8: plain, gzip, valid U+FFFD only) + 1 (strict json)
-    assert result.files_found == result.files_landed == 13
+    # + 3 (utf-8: plain, gzip, valid U+FFFD only) + 1 (strict json) + 1 (rescued)
+    assert result.files_found == result.files_landed == 14
     assert result.files_rejected == {}
 
 
@@ -297,6 +299,36 @@ def test_text_that_is_not_json_is_quarantined_and_a_byte_order_mark_is_ignored(
     ]
     [(records, quarantined, _problem)] = _manifest(spark, case).values()
     assert (records, quarantined) == (5, 9)
+
+
+#: fields that the geo table does not declare, beside its own (land keeps them: _rescued_data)
+EXTRA = {"device": "ios", "Country": "Albania", "meta": {"a": [1, 2.5, "x"], "b": None}}
+RESCUED = [
+    {**GEO, "ind": 1},
+    {**GEO, "ind": 2, **EXTRA, "score": 12.5, 'é "q"': "ü"},
+    [{**GEO, "ind": 3, "x": 1}, {**GEO, "ind": 4}],
+    '{"ind": 5, "country": "a", "big": -1E400}',
+    '{"ind": 6, "extra": 1, "extra": 2}',
+]
+
+
+def test_fields_the_table_does_not_declare_land_in_rescued_data(spark, shared_load: SharedLoad):
+    """A record's fields that its table does not declare are kept in ``_rescued_data`` (one JSON
+    object of them, values as delivered), never dropped (they were, before it); names match
+    exactly (``Country`` is not ``country``); an element of an array too. One beyond a double's
+    range would change, so its line is quarantined, as is a repeated key (not valid JSON)."""
+    from pinlake.lakehouse.records import INVALID_JSON, RESCUED_BEYOND_DOUBLE
+
+    case = shared_load.cases["rescued"]
+    rows = _rows(spark, "raw.geo", case)
+    rescued = {r["ind"]: r["_rescued_data"] for r in rows}
+    assert rescued == {1: None, 2: rescued[2], 3: '{"x":1}', 4: None}
+    assert list(json.loads(rescued[2]).items()) == [*EXTRA.items(), ("score", 12.5), ('é "q"', "ü")]
+    assert {r["ind"]: r["country"] for r in rows}[2] == "Albania"
+    got = [(q["_line"], q["reason"]) for q in _quarantine(spark, case)]
+    assert got == [(4, RESCUED_BEYOND_DOUBLE), (5, INVALID_JSON)]
+    [(records, quarantined, _problem)] = _manifest(spark, case).values()
+    assert (records, quarantined) == (4, 2)
 
 
 def test_land_is_incremental_and_idempotent(

@@ -433,6 +433,70 @@ def test_data_is_unwrapped_as_real_producers_send_it(
     assert texts[7].startswith(f"{{index={pins[0]['index']}, unique_id=")
 
 
+def test_fields_the_table_does_not_declare_land_in_rescued_data(
+    spark, stream_settings: Settings
+) -> None:
+    """A record's fields that its table does not declare are kept in ``_rescued_data`` (one JSON
+    object of them, values as delivered), never dropped; names match exactly; an element of an
+    array and a pre-encoded record too. One beyond a double's range would change, so its record
+    is quarantined, as is a repeated key (not valid JSON)."""
+    from pinlake.lakehouse.records import INVALID_JSON, RESCUED_BEYOND_DOUBLE
+
+    ensure_stream_tables_by_path(spark, stream_settings)
+    result = StreamResult()
+    extra = {"device": "ios", "First_Name": "B", "meta": {"a": [1, 2.5, "x"], "b": None}}
+    texts = [
+        _json({**USER, "ind": 2}),
+        _json({**USER, "ind": 3, **extra, "score": 12.5, 'é "q"': "ü"}),
+        _json([{**USER, "ind": 4, "x": 1}, {**USER, "ind": 5}]),
+        _json(_b64({**USER, "ind": 6, "v2": True})),
+        b'{"ind": 7, "first_name": "a", "big": 1e999}',
+        b'{"ind": 8, "extra": 1, "extra": 2}',
+    ]
+    records = [("user", 0, offset, text) for offset, text in enumerate(texts)]
+    _land(spark, stream_settings, "app-12", result, records, 0)
+    rows = _read(spark, stream_settings, "stream_user")
+    rescued = {r["ind"]: r["_rescued_data"] for r in rows}
+    assert rescued == {
+        2: None,
+        3: rescued[3],
+        4: '{"x":1}',
+        5: None,
+        6: '{"v2":true}',
+    }
+    kept = json.loads(rescued[3])
+    assert list(kept.items()) == [*extra.items(), ("score", 12.5), ('é "q"', "ü")]
+    assert {r["ind"]: r["first_name"] for r in rows}[3] == "Abigail"  # not "First_Name"'s
+    quarantined = _read(spark, stream_settings, "stream_quarantine")
+    assert [(r["_offset"], r["reason"]) for r in quarantined] == [
+        (4, RESCUED_BEYOND_DOUBLE),
+        (5, INVALID_JSON),
+    ]
+    assert (result.records["user"], result.quarantined["user"]) == (5, 2)
+
+
+def test_tables_of_an_older_home_gain_the_rescued_data_column(
+    spark, stream_settings: Settings
+) -> None:
+    """A stream table created before ``_rescued_data`` (and ``_element``) existed gets them, in
+    the declared places, NULL for its rows, when the stream stage starts."""
+    from pyspark.sql.types import StructType
+
+    old_ddl = stream_table_ddl("geo").replace(", `_rescued_data` string", "")
+    old_ddl = old_ddl.replace(", `_element` int", "")
+    path = stream_table_path(stream_settings, stream_table("geo"))
+    spark.sql(f"create table delta.`{path}` ({old_ddl}) using delta")
+    old = {**GEO, "_topic": "t", "_partition": 0, "_offset": 0}
+    spark.createDataFrame([old], old_ddl).write.format("delta").mode("append").save(str(path))
+
+    ensure_stream_tables_by_path(spark, stream_settings)
+
+    schema = spark.read.format("delta").load(str(path)).schema
+    assert schema.simpleString() == StructType.fromDDL(stream_table_ddl("geo")).simpleString()
+    [row] = _read(spark, stream_settings, "stream_geo")
+    assert (row["ind"], row["_rescued_data"], row["_element"]) == (1, None, None)
+
+
 def test_tables_of_an_older_home_gain_the_element_column(spark, stream_settings: Settings) -> None:
     """A stream table created before ``_element`` existed gets it (after ``_offset``, NULL for
     its rows) when the stream stage starts, and new batches land with their positions."""

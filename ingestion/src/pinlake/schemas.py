@@ -4,7 +4,8 @@ The three AiCore source tables (``pinterest_data``, ``geolocation_data``, ``user
 declared once as :data:`SOURCE_COLUMNS`; from that single list come the SQL source database
 tables, the payload fields a producer sends and the explicit Spark schemas of the raw Delta
 tables (never inferred). Raw tables keep every source field as delivered (datetimes stay text,
-``follower_count`` stays the abbreviated string) plus the ingestion metadata columns.
+``follower_count`` stays the abbreviated string), the fields a record has beyond them
+(:data:`RESCUED_DATA`), plus the ingestion metadata columns.
 
 Two paths deliver rows into schema ``raw``: the batch path (``pinlake land``: topics-bucket files
 into ``raw.<table>``, metadata :data:`METADATA_COLUMNS`) and the stream path (``pinlake stream``:
@@ -80,6 +81,13 @@ SOURCE_COLUMNS: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+#: The column of every raw table, of both paths, that keeps the top-level fields of a landed
+#: record that its table does not declare (a producer's newer field, a misspelt name: ``"Index"``
+#: beside ``"index"``), as the text of one JSON object of them, NULL when there are none
+#: (:func:`pinlake.lakehouse.records.rescued_data`). Databricks Auto Loader's name for the same
+#: column: an undeclared field is kept, never dropped. After the delivered fields.
+RESCUED_DATA = "_rescued_data"
+
 #: Metadata columns appended to every raw row (and to quarantined lines): where the record was
 #: delivered (topic, partition, offset = the file's first offset + line index; ``_element`` = its
 #: 0-based position when the line is a JSON array of records, NULL for a line that is one object:
@@ -138,9 +146,9 @@ def raw_payload_ddl(table: str) -> str:
 
 
 def raw_table_ddl(table: str) -> str:
-    """Spark DDL of the raw Delta table: delivered fields, then metadata."""
+    """Spark DDL of the raw Delta table: delivered fields, :data:`RESCUED_DATA`, then metadata."""
     meta = ", ".join(f"`{name}` {type_}" for name, type_ in METADATA_COLUMNS)
-    return f"{raw_payload_ddl(table)}, {meta}"
+    return f"{raw_payload_ddl(table)}, `{RESCUED_DATA}` string, {meta}"
 
 
 def stream_table(table: str) -> str:
@@ -149,9 +157,10 @@ def stream_table(table: str) -> str:
 
 
 def stream_table_ddl(table: str) -> str:
-    """Spark DDL of the stream-path raw table: delivered fields, then stream metadata."""
+    """Spark DDL of the stream-path raw table: delivered fields, :data:`RESCUED_DATA`, then
+    stream metadata."""
     meta = ", ".join(f"`{name}` {type_}" for name, type_ in STREAM_METADATA_COLUMNS)
-    return f"{raw_payload_ddl(table)}, {meta}"
+    return f"{raw_payload_ddl(table)}, `{RESCUED_DATA}` string, {meta}"
 
 
 #: Batch lines (or array elements) that cannot be landed: the table they were meant for, why,

@@ -76,6 +76,7 @@ from pinlake.schemas import (
     LOADED_FILES_TABLE,
     QUARANTINE_TABLE,
     RAW_SCHEMA,
+    RESCUED_DATA,
 )
 
 if TYPE_CHECKING:
@@ -792,6 +793,7 @@ def _land_table(
         _parse_files(spark, name, files)
         .select(
             "p",
+            RESCUED_DATA,
             "_reason",
             *_METADATA_SOURCES,
             _FILE_HASH,
@@ -841,7 +843,7 @@ def _land_table(
             records_, quarantined = replaced[row["path"]][row["pos"]]
             totals[row["path"]][0] -= records_
             totals[row["path"]][1] += 1 - quarantined
-    good.select(*records.source_fields(name), *_metadata_columns(load_id)).write.format(
+    good.select(*records.landed_fields(name), *_metadata_columns(load_id)).write.format(
         "delta"
     ).mode("append").saveAsTable(raw_table(name))
     bad = bad.select(

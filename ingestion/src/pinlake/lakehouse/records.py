@@ -49,8 +49,9 @@ character: Spark's JSON reader lands it as ``?``, so the unit is quarantined onc
 what ``json.dumps`` makes of an emoji) is its character and lands.
 
 **Fields of a record.** The record is parsed with the table's explicit fields
-(:data:`pinlake.schemas.SOURCE_COLUMNS`, never inferred; a field they do not name is not kept),
-each first read as text, then typed by :func:`typed`:
+(:data:`pinlake.schemas.SOURCE_COLUMNS`, never inferred; names match exactly, as Spark's JSON
+reader matches them), each first read as text, then typed by :func:`typed`. A field they do not
+name is kept in :data:`pinlake.schemas.RESCUED_DATA` (:func:`rescued_data`), never dropped:
 
 * ``int`` (Spark ``bigint``): a JSON integer, or text holding one (``"117"``, `` 117 ``);
 * ``float`` (``double``): a JSON number, or text holding one (``"-12.5"``, ``"1e3"``: what
@@ -73,7 +74,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pinlake.schemas import KEY_COLUMN, SOURCE_COLUMNS, SPARK_TYPE
+from pinlake.schemas import KEY_COLUMN, RESCUED_DATA, SOURCE_COLUMNS, SPARK_TYPE
 from pinlake.schemas import Column as SourceColumn
 
 if TYPE_CHECKING:
@@ -94,6 +95,12 @@ NOT_BASE64_RECORD = "JSON string that is not base64 of a JSON object or array"
 NOT_UTF8 = "Data is not valid UTF-8"
 #: A delivered unit whose JSON escapes a surrogate outside a pair: no character (both paths).
 UNPAIRED_SURROGATE = "JSON escape of an unpaired surrogate (\\uD800-\\uDFFF): not Unicode text"
+#: A record whose undeclared field (:func:`rescued_data`) holds a number beyond the double's
+#: range: its text would be kept as ``"Infinity"``, changed (the declared text fields' rule).
+RESCUED_BEYOND_DOUBLE = (
+    "a field the table does not declare holds a number beyond the range of a double, whose text "
+    "cannot be kept"
+)
 
 #: JSON's insignificant whitespace before a value (RFC 8259).
 _LEADING = r"^[\t\n\r ]*"
@@ -183,6 +190,27 @@ def with_parsed(frame: DataFrame, table_name: str, text: Column) -> DataFrame:
     )
 
 
+def rescued_data(table_name: str, text: Column) -> Column:
+    """The top-level fields of the JSON object ``text`` that ``table_name``'s schema does not
+    declare, as the text of one JSON object of them in their order, each value as Spark's
+    variant reads it (a string stays a string, a nested object or array stays one; a number is
+    kept exactly up to 38 digits, ``12.50`` reads ``12.5``, a longer one as a double; one beyond
+    the double's range would read ``"Infinity"``, and its record is quarantined:
+    :data:`RESCUED_BEYOND_DOUBLE`); NULL when it has none, or when ``text`` is not one valid JSON
+    object (such a record is quarantined whole, :func:`rejection_reason`). Names match exactly
+    (``"Index"`` is not ``index``). Databricks Auto Loader's rescued data column for the same
+    purpose (:data:`pinlake.schemas.RESCUED_DATA`). Each record's keys are listed; only a
+    record with an undeclared one is read again."""
+    from pyspark.sql import functions as F
+
+    declared = F.array(*(F.lit(c.name) for c in SOURCE_COLUMNS[table_name]))
+    undeclared = F.exists(F.json_object_keys(text), lambda k: ~F.array_contains(declared, k))
+    # read only when valid: a repeated key would fail the map (spark.sql.mapKeyDedupPolicy)
+    fields = F.from_json(text, "map<string,variant>")
+    kept = F.map_filter(fields, lambda k, _: ~F.array_contains(declared, k))
+    return F.when(F.coalesce(undeclared, F.lit(False)) & one_json_value(text), F.to_json(kept))
+
+
 def one_json_value(text: Column, closer: str = "}") -> Column:
     """Whether ``text``, an object (``closer`` ``}``) or an array (``]``), is one JSON value of
     RFC 8259 and nothing more but whitespace: Spark's strict parser (``parse_json``, which
@@ -204,9 +232,11 @@ def one_json_value(text: Column, closer: str = "}") -> Column:
     return F.coalesce(one & trimmed.endswith(closer), F.lit(False))
 
 
-def rejection_reason(table_name: str, record: Column, fields: Column, text: Column) -> Column:
-    """Why ``text`` (parsed by :func:`with_parsed` as ``fields``, typed as ``record``) cannot
-    be landed; NULL when it can.
+def rejection_reason(
+    table_name: str, record: Column, fields: Column, text: Column, rescued: Column
+) -> Column:
+    """Why ``text`` (parsed by :func:`with_parsed` as ``fields``, typed as ``record``, its
+    undeclared fields ``rescued`` by :func:`rescued_data`) cannot be landed; NULL when it can.
 
     ``from_json`` gives all-null fields for text that is not a JSON object (or is cut short);
     :func:`typed` gives null for a delivered value that does not fit its type; text fields take
@@ -242,8 +272,22 @@ def rejection_reason(table_name: str, record: Column, fields: Column, text: Colu
                 record[column.name].isNull() & fields[column.name].isNotNull(),
                 does_not_fit(column),
             )
+    reason = reason.when(_more_infinities(rescued, text), F.lit(RESCUED_BEYOND_DOUBLE))
     # last: a record that would land (or whose only fault is above) is read strictly too
     return reason.when(invalid, F.lit(INVALID_JSON))
+
+
+def _more_infinities(rescued: Column, text: Column) -> Column:
+    """Whether ``rescued`` (:func:`rescued_data` of ``text``) holds more ``"Infinity"`` or
+    ``"-Infinity"`` strings than ``text``: a number beyond the double's range became one. (A
+    string escaped in ``text``, ``"Infin\\u0069ty"``, counts as one more too: its record is
+    quarantined, not lost.)"""
+    from pyspark.sql import functions as F
+
+    def count(column: Column) -> Column:
+        return F.size(F.split(column, '"-?Infinity"', -1)) - 1
+
+    return F.coalesce(rescued.contains("Infinity") & (count(rescued) > count(text)), F.lit(False))
 
 
 def _units(text: Column, unwrap_base64: bool) -> Column:
@@ -306,6 +350,7 @@ def with_records(
       decoded base64), or the text of a unit that is not one (an empty or unreadable array);
       NULL when ``text`` is NULL or is a JSON string that is not base64 of JSON;
     * ``_fields``, ``p``: :func:`with_parsed` of ``_record``;
+    * ``_rescued_data``: :func:`rescued_data` of ``_record``;
     * ``_reason``: why the row cannot be landed (:func:`rejection_reason`, or the unit's reason),
       NULL when it lands. A row with a NULL ``text`` stays one row, ``_reason``
       :data:`NOT_AN_OBJECT` (callers say why there is no text first).
@@ -316,17 +361,23 @@ def with_records(
 
     frame = frame.select("*", F.inline_outer(_units(text, unwrap_base64)))
     frame = with_parsed(frame, table_name, F.col("_record"))
-    reason = rejection_reason(table_name, F.col("p"), F.col("_fields"), F.col("_record"))
+    frame = frame.withColumn(RESCUED_DATA, rescued_data(table_name, F.col("_record")))
+    reason = rejection_reason(
+        table_name, F.col("p"), F.col("_fields"), F.col("_record"), F.col(RESCUED_DATA)
+    )
     return frame.withColumn("_reason", F.coalesce(F.col("_unit_reason"), reason)).drop(
         "_unit_reason"
     )
 
 
-def source_fields(table_name: str, record: str = "p") -> list[Column]:
-    """The delivered fields of struct column ``record``, in source order, as top-level columns."""
+def landed_fields(table_name: str) -> list[Column]:
+    """The columns a landed record brings to its raw table, of either path, from
+    :func:`with_records`'s rows: the delivered fields of ``p`` in source order, then
+    :data:`pinlake.schemas.RESCUED_DATA`."""
     from pyspark.sql import functions as F
 
-    return [F.col(f"{record}.{c.name}").alias(c.name) for c in SOURCE_COLUMNS[table_name]]
+    fields = [F.col(f"p.{c.name}").alias(c.name) for c in SOURCE_COLUMNS[table_name]]
+    return [*fields, F.col(RESCUED_DATA)]
 
 
 class TableTotals:

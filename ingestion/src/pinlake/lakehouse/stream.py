@@ -469,7 +469,7 @@ class BatchWriter:
         self._append(
             rows.observe(seen, *measures)
             .filter(ok)
-            .select(*records.source_fields(name), *_metadata_columns()),
+            .select(*records.landed_fields(name), *_metadata_columns()),
             stream_table(name),
             batch_id,
         )
