@@ -31,21 +31,21 @@ def _append(
 ) -> None:
     """Append users ``(ind, partition, offset, ingested_at)`` to raw.user (batch) or
     raw.stream_user (stream) with that path's metadata; ``partial``: with ``ind`` and
-    ``first_name`` only (a record put by hand)."""
+    ``first_name`` only (a record put by hand); ``_rescued_data`` NULL."""
     last, age, joined = (None, None, None) if partial else ("L", 30, "2020-01-01 00:00:00")
+
+    def fields(i: int) -> tuple:  # the delivered fields, then _rescued_data
+        return (i, "F", last and f"{last}{i}", age, joined, None)
+
     if path == "batch":
-        data = [
-            (i, "F", last and f"{last}{i}", age, joined, "pinterest.user", p, o, None)
-            + ("f", "l", at)
-            for i, p, o, at in rows
-        ]
+        data = [fields(i) + ("pinterest.user", p, o, None, "f", "l", at) for i, p, o, at in rows]
         spark.createDataFrame(data, raw_table_ddl("user")).write.format("delta").mode(
             "append"
         ).saveAsTable("raw.`user`")
     else:
         data = [
-            (i, "F", last and f"{last}{i}", age, joined, "streaming-pinterest-user", p, o, None)
-            + (at, f"k{i}", f"49{p:06d}{o:020d}", 0, at)
+            fields(i)
+            + ("streaming-pinterest-user", p, o, None, at, f"k{i}", f"49{p:06d}{o:020d}", 0, at)
             for i, p, o, at in rows
         ]
         spark.createDataFrame(data, stream_table_ddl("user")).write.format("delta").mode(

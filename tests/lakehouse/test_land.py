@@ -309,15 +309,23 @@ RESCUED = [
     [{**GEO, "ind": 3, "x": 1}, {**GEO, "ind": 4}],
     '{"ind": 5, "country": "a", "big": -1E400}',
     '{"ind": 6, "extra": 1, "extra": 2}',
+    # an element's text is written from Spark's variant: 1e999 would be "Infinity" (it landed)
+    '[{"ind": 7, "country": 1e999}, {"ind": 8}]',
+    '[{"ind": 9, "x": -1e999}]',
 ]
 
 
 def test_fields_the_table_does_not_declare_land_in_rescued_data(spark, shared_load: SharedLoad):
     """A record's fields that its table does not declare are kept in ``_rescued_data`` (one JSON
     object of them, values as delivered), never dropped (they were, before it); names match
-    exactly (``Country`` is not ``country``); an element of an array too. One beyond a double's
-    range would change, so its line is quarantined, as is a repeated key (not valid JSON)."""
-    from pinlake.lakehouse.records import INVALID_JSON, RESCUED_BEYOND_DOUBLE
+    exactly (``Country`` is not ``country``); an element of an array too. A number beyond a
+    double's range would change, so its line is quarantined (an array's, whatever field holds
+    it), as is a repeated key (not valid JSON)."""
+    from pinlake.lakehouse.records import (
+        ARRAY_BEYOND_DOUBLE,
+        INVALID_JSON,
+        RESCUED_BEYOND_DOUBLE,
+    )
 
     case = shared_load.cases["rescued"]
     rows = _rows(spark, "raw.geo", case)
@@ -326,9 +334,15 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(spark, shared_lo
     assert list(json.loads(rescued[2]).items()) == [*EXTRA.items(), ("score", 12.5), ('é "q"', "ü")]
     assert {r["ind"]: r["country"] for r in rows}[2] == "Albania"
     got = [(q["_line"], q["reason"]) for q in _quarantine(spark, case)]
-    assert got == [(4, RESCUED_BEYOND_DOUBLE), (5, INVALID_JSON)]
+    assert got == [
+        (4, RESCUED_BEYOND_DOUBLE),
+        (5, INVALID_JSON),
+        (6, ARRAY_BEYOND_DOUBLE),
+        (7, ARRAY_BEYOND_DOUBLE),
+    ]
+    assert [q["raw_text"] for q in _quarantine(spark, case)][2:] == RESCUED[5:]
     [(records, quarantined, _problem)] = _manifest(spark, case).values()
-    assert (records, quarantined) == (4, 2)
+    assert (records, quarantined) == (4, 4)
 
 
 def test_land_is_incremental_and_idempotent(

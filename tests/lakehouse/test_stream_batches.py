@@ -438,9 +438,14 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
 ) -> None:
     """A record's fields that its table does not declare are kept in ``_rescued_data`` (one JSON
     object of them, values as delivered), never dropped; names match exactly; an element of an
-    array and a pre-encoded record too. One beyond a double's range would change, so its record
-    is quarantined, as is a repeated key (not valid JSON)."""
-    from pinlake.lakehouse.records import INVALID_JSON, RESCUED_BEYOND_DOUBLE
+    array and a pre-encoded record too. A number beyond a double's range would change, so its
+    record is quarantined (an array's, whatever field holds it), as is a repeated key (not valid
+    JSON)."""
+    from pinlake.lakehouse.records import (
+        ARRAY_BEYOND_DOUBLE,
+        INVALID_JSON,
+        RESCUED_BEYOND_DOUBLE,
+    )
 
     ensure_stream_tables_by_path(spark, stream_settings)
     result = StreamResult()
@@ -452,6 +457,8 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         _json(_b64({**USER, "ind": 6, "v2": True})),
         b'{"ind": 7, "first_name": "a", "big": 1e999}',
         b'{"ind": 8, "extra": 1, "extra": 2}',
+        b'[{"ind": 9, "first_name": 1e999}, {"ind": 10}]',
+        b'[{"ind": 11, "x": -1e999}]',
     ]
     records = [("user", 0, offset, text) for offset, text in enumerate(texts)]
     _land(spark, stream_settings, "app-12", result, records, 0)
@@ -468,11 +475,13 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
     assert list(kept.items()) == [*extra.items(), ("score", 12.5), ('é "q"', "ü")]
     assert {r["ind"]: r["first_name"] for r in rows}[3] == "Abigail"  # not "First_Name"'s
     quarantined = _read(spark, stream_settings, "stream_quarantine")
-    assert [(r["_offset"], r["reason"]) for r in quarantined] == [
-        (4, RESCUED_BEYOND_DOUBLE),
-        (5, INVALID_JSON),
+    assert [(r["_offset"], r["reason"], r["raw_text"]) for r in quarantined] == [
+        (4, RESCUED_BEYOND_DOUBLE, texts[4].decode()),
+        (5, INVALID_JSON, texts[5].decode()),
+        (6, ARRAY_BEYOND_DOUBLE, texts[6].decode()),
+        (7, ARRAY_BEYOND_DOUBLE, texts[7].decode()),
     ]
-    assert (result.records["user"], result.quarantined["user"]) == (5, 2)
+    assert (result.records["user"], result.quarantined["user"]) == (5, 4)
 
 
 def test_tables_of_an_older_home_gain_the_rescued_data_column(

@@ -12,8 +12,10 @@ pipeline's ``spark.read.json``) finds them:
   element). An element that is not an object is quarantined (:data:`ELEMENT_NOT_AN_OBJECT`); an
   empty array is quarantined once (:data:`EMPTY_ARRAY`: counted and reported, never dropped); an
   array that cannot be read (cut short, or an element with a repeated key) once
-  (:data:`UNREADABLE_ARRAY`), and one with text after it (another array, an object) once
-  (:data:`INVALID_JSON`);
+  (:data:`UNREADABLE_ARRAY`), one with text after it (another array, an object) once
+  (:data:`INVALID_JSON`), and one with a number beyond the double's range in an element once
+  (:data:`ARRAY_BEYOND_DOUBLE`: the element's text is written from Spark's variant, which
+  would make it ``"Infinity"``);
 * stream path only (``unwrap_base64``): a JSON string holding base64 of a JSON object or array,
   what producers that pre-encode send through the tutorial's PutRecord template (which stores
   ``Data``'s JSON text, quotes included; aicore-reference §1.6, the PRG producer), is decoded and
@@ -100,6 +102,11 @@ UNPAIRED_SURROGATE = "JSON escape of an unpaired surrogate (\\uD800-\\uDFFF): no
 RESCUED_BEYOND_DOUBLE = (
     "a field the table does not declare holds a number beyond the range of a double, whose text "
     "cannot be kept"
+)
+#: An array with a number beyond the double's range anywhere in its elements: Spark's variant
+#: reads it as an infinite double, and the element's text would hold ``"Infinity"``, changed.
+ARRAY_BEYOND_DOUBLE = (
+    "JSON array holding a number beyond the range of a double, whose text cannot be kept"
 )
 
 #: JSON's insignificant whitespace before a value (RFC 8259).
@@ -272,22 +279,23 @@ def rejection_reason(
                 record[column.name].isNull() & fields[column.name].isNotNull(),
                 does_not_fit(column),
             )
-    reason = reason.when(_more_infinities(rescued, text), F.lit(RESCUED_BEYOND_DOUBLE))
+    reason = reason.when(more_infinities(rescued, text), F.lit(RESCUED_BEYOND_DOUBLE))
     # last: a record that would land (or whose only fault is above) is read strictly too
     return reason.when(invalid, F.lit(INVALID_JSON))
 
 
-def _more_infinities(rescued: Column, text: Column) -> Column:
-    """Whether ``rescued`` (:func:`rescued_data` of ``text``) holds more ``"Infinity"`` or
-    ``"-Infinity"`` strings than ``text``: a number beyond the double's range became one. (A
-    string escaped in ``text``, ``"Infin\\u0069ty"``, counts as one more too: its record is
-    quarantined, not lost.)"""
+def more_infinities(written: Column, text: Column) -> Column:
+    """Whether ``written``, JSON that Spark wrote from its parse of the JSON ``text`` (a
+    variant's ``to_json``: :func:`rescued_data`, an array's elements), holds more ``"Infinity"``
+    or ``"-Infinity"`` strings than ``text``: a number beyond the double's range became one.
+    (A string escaped in ``text``, ``"Infin\\u0069ty"``, counts as one more too: its record is
+    quarantined, not lost.) False when ``written`` is NULL."""
     from pyspark.sql import functions as F
 
     def count(column: Column) -> Column:
         return F.size(F.split(column, '"-?Infinity"', -1)) - 1
 
-    return F.coalesce(rescued.contains("Infinity") & (count(rescued) > count(text)), F.lit(False))
+    return F.coalesce(written.contains("Infinity") & (count(written) > count(text)), F.lit(False))
 
 
 def _units(text: Column, unwrap_base64: bool) -> Column:
@@ -334,6 +342,7 @@ def _units(text: Column, unwrap_base64: bool) -> Column:
         .when(is_array & elements.isNull(), one(body, UNREADABLE_ARRAY))
         .when(is_array & ~one_json_value(body, "]"), one(body, INVALID_JSON))
         .when(is_array & (F.size(elements) == 0), one(body, EMPTY_ARRAY))
+        .when(is_array & more_infinities(F.to_json(elements), body), one(body, ARRAY_BEYOND_DOUBLE))
         .when(is_array, per_element)
         .otherwise(one(body, None))
     )
