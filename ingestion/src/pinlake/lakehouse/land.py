@@ -69,7 +69,7 @@ from pinlake.console import PINLAKE, console, counted, rate_text, table
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.progress import next_steps
-from pinlake.lakehouse.tables import ensure_raw_tables, managed_table_path, raw_table
+from pinlake.lakehouse.tables import ensure_raw_tables, manifest_created, raw_table
 from pinlake.schemas import (
     LEGACY_LOADS_TABLE,
     LOADED_FILES_DDL,
@@ -561,14 +561,6 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
                 raise
     result.seconds = time.perf_counter() - start
     return result
-
-
-def manifest_created(settings: Settings) -> bool:
-    """Whether the home's manifest (``raw._loaded_files``) exists: its folder in the warehouse
-    has a Delta log (:func:`pinlake.lakehouse.tables.managed_table_path`). Read from the
-    warehouse: no Spark. A home where it does not has never landed (nor rejected) a file, so a
-    land that finds no file has nothing to recover or to name as gone."""
-    return (managed_table_path(settings, LOADED_FILES_TABLE) / "_delta_log").is_dir()
 
 
 def _written_since(

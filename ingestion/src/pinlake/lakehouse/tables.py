@@ -113,6 +113,14 @@ def raw_tables_created(settings: Settings) -> bool:
     return any((path / "_delta_log").is_dir() for path in _data_table_paths(settings))
 
 
+def manifest_created(settings: Settings) -> bool:
+    """Whether the home's land manifest (``raw._loaded_files``) exists: its folder in the
+    warehouse has a Delta log (:func:`managed_table_path`; empty or not). Read from the
+    warehouse: no Spark. A home where it does not has never landed (nor rejected) a file, so a
+    land that finds no file has nothing to recover or to name as gone."""
+    return (managed_table_path(settings, LOADED_FILES_TABLE) / "_delta_log").is_dir()
+
+
 def clear_interrupted_creation(settings: Settings, name: str) -> None:
     """Before the managed raw table ``name``, which the metastore does not have, is created:
     remove its folder when a creation cut short left it (:func:`holds_committed_data` False:
