@@ -433,6 +433,38 @@ def test_data_is_unwrapped_as_real_producers_send_it(
     assert texts[7].startswith(f"{{index={pins[0]['index']}, unique_id=")
 
 
+def test_a_record_encoded_twice_is_quarantined_with_a_reason_that_says_so(
+    spark, stream_settings: Settings
+) -> None:
+    """helper-101: a producer that base64-encodes its record and hands it to an SDK (which
+    encodes ``Data`` again) or to PutRecords' ``data`` delivers bare base64 text, which was
+    quarantined as "not a JSON object"; the reason now says what it holds. Text that only looks
+    like base64 (a number, ``null``, base64 of text that is no object) keeps its reason."""
+    from pinlake.lakehouse.records import BARE_BASE64, NOT_AN_OBJECT
+
+    ensure_stream_tables_by_path(spark, stream_settings)
+    result = StreamResult()
+    texts = [
+        _b64({**USER, "ind": 2}).encode(),  # blob_data of base64 text: the SDK's second encoding
+        put_records_data(_b64([{**USER, "ind": 3}])) + b"\n",
+        b"1234",
+        b"null",
+        base64.b64encode(b"plain text"),
+        _json({**USER, "ind": 4}),
+    ]
+    records = [("user", 0, offset, text) for offset, text in enumerate(texts)]
+    _land(spark, stream_settings, "app-13", result, records, 0)
+    assert [r["ind"] for r in _read(spark, stream_settings, "stream_user")] == [4]
+    quarantined = _read(spark, stream_settings, "stream_quarantine")
+    assert [(r["_offset"], r["reason"], r["raw_text"]) for r in quarantined] == [
+        (0, BARE_BASE64, texts[0].decode()),
+        (1, BARE_BASE64, texts[1].decode()),
+        (2, NOT_AN_OBJECT, "1234"),
+        (3, NOT_AN_OBJECT, "null"),
+        (4, NOT_AN_OBJECT, texts[4].decode()),
+    ]
+
+
 def test_fields_the_table_does_not_declare_land_in_rescued_data(
     spark, stream_settings: Settings
 ) -> None:

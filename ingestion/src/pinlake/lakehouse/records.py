@@ -20,6 +20,8 @@ pipeline's ``spark.read.json``) finds them:
   what producers that pre-encode send through the tutorial's PutRecord template (which stores
   ``Data``'s JSON text, quotes included; aicore-reference §1.6, the PRG producer), is decoded and
   read as above; a JSON string that is not that is quarantined (:data:`NOT_BASE64_RECORD`);
+  bare base64 of a JSON object or array (no quotes: a record encoded twice) is not JSON, and is
+  quarantined with a reason that says what it holds (:data:`BARE_BASE64`);
 * anything else (blank, a number, text cut short, ...): quarantined as :data:`NOT_AN_OBJECT`.
 
 A byte order mark (U+FEFF) before a text is ignored (RFC 8259 §8.1 lets a parser do so): a file
@@ -92,6 +94,14 @@ ELEMENT_NOT_AN_OBJECT = "array element is not a JSON object"
 EMPTY_ARRAY = "empty JSON array: no record"
 UNREADABLE_ARRAY = "JSON array that cannot be read (cut short, or a repeated key in an element)"
 NOT_BASE64_RECORD = "JSON string that is not base64 of a JSON object or array"
+#: A ``Data`` that is base64 text of a JSON object or array, bare (not a JSON string): the
+#: record was encoded once more than the protocol asks (boto3 and the Kinesis API encode
+#: ``Data`` themselves), which the tutorial's templates do not undo. Not read as a record
+#: (it is not JSON); its reason says what it holds.
+BARE_BASE64 = (
+    "base64 of a JSON object or array, not JSON: encoded twice? (the Kinesis API and its SDKs "
+    "encode Data as base64 themselves)"
+)
 #: A delivered unit whose bytes are not valid UTF-8 (both paths; the words are the stream
 #: path's, where the unit is a Kinesis ``Data``: operators match on them).
 NOT_UTF8 = "Data is not valid UTF-8"
@@ -324,6 +334,10 @@ def _units(text: Column, unwrap_base64: bool) -> Column:
         inner = utf8_text(decoded)
         inner = F.when(inner.rlike(_LEADING + r"[\[{]"), inner)
         units = units.when(is_string & inner.isNull(), one(F.lit(None), NOT_BASE64_RECORD))
+        # a JSON number or literal that also reads as base64 (1234, null) decodes to no object
+        bare = text.rlike(r"^[A-Za-z0-9+/]+={0,2}[\t\n\r ]*$")
+        bare_json = utf8_text(F.try_to_binary(F.rtrim(text, F.lit(" \t\r\n")), F.lit("base64")))
+        units = units.when(bare & bare_json.rlike(_LEADING + r"[\[{]"), one(text, BARE_BASE64))
         body = F.when(is_string, inner).otherwise(text)
     elements = F.try_variant_get(F.try_parse_json(body), "$", "array<variant>")
     per_element = F.transform(
