@@ -312,6 +312,10 @@ RESCUED = [
     # an element's text is written from Spark's variant: 1e999 would be "Infinity" (it landed)
     '[{"ind": 7, "country": 1e999}, {"ind": 8}]',
     '[{"ind": 9, "x": -1e999}]',
+    # helper-103: a declared field's string "Infinity" hid the undeclared 1e999 (it landed)
+    '{"ind": 10, "country": "Infinity", "x": 1e999}',
+    '{"ind": 11, "x": {"y": [-1e999]}}',
+    '{"ind": 12, "x": "Infinity", "y": 1e300}',  # the words, and a double in range: land
 ]
 
 
@@ -330,7 +334,13 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(spark, shared_lo
     case = shared_load.cases["rescued"]
     rows = _rows(spark, "raw.geo", case)
     rescued = {r["ind"]: r["_rescued_data"] for r in rows}
-    assert rescued == {1: None, 2: rescued[2], 3: '{"x":1}', 4: None}
+    assert rescued == {
+        1: None,
+        2: rescued[2],
+        3: '{"x":1}',
+        4: None,
+        12: '{"x":"Infinity","y":1.0E300}',
+    }
     assert list(json.loads(rescued[2]).items()) == [*EXTRA.items(), ("score", 12.5), ('é "q"', "ü")]
     assert {r["ind"]: r["country"] for r in rows}[2] == "Albania"
     got = [(q["_line"], q["reason"]) for q in _quarantine(spark, case)]
@@ -339,10 +349,12 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(spark, shared_lo
         (5, INVALID_JSON),
         (6, ARRAY_BEYOND_DOUBLE),
         (7, ARRAY_BEYOND_DOUBLE),
+        (8, RESCUED_BEYOND_DOUBLE),
+        (9, RESCUED_BEYOND_DOUBLE),
     ]
-    assert [q["raw_text"] for q in _quarantine(spark, case)][2:] == RESCUED[5:]
+    assert [q["raw_text"] for q in _quarantine(spark, case)][2:] == RESCUED[5:9]
     [(records, quarantined, _problem)] = _manifest(spark, case).values()
-    assert (records, quarantined) == (4, 4)
+    assert (records, quarantined) == (5, 6)
 
 
 def test_land_is_incremental_and_idempotent(

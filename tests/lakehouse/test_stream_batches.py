@@ -491,6 +491,10 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         b'{"ind": 8, "extra": 1, "extra": 2}',
         b'[{"ind": 9, "first_name": 1e999}, {"ind": 10}]',
         b'[{"ind": 11, "x": -1e999}]',
+        # helper-103: a declared field's string "Infinity" hid the undeclared 1e999 (it landed)
+        b'{"ind": 12, "first_name": "Infinity", "x": 1e999}',
+        b'{"ind": 13, "x": {"y": [-1e999]}}',
+        b'{"ind": 14, "x": "Infinity", "y": 1e300}',  # the words, and a double in range: land
     ]
     records = [("user", 0, offset, text) for offset, text in enumerate(texts)]
     _land(spark, stream_settings, "app-12", result, records, 0)
@@ -502,6 +506,7 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         4: '{"x":1}',
         5: None,
         6: '{"v2":true}',
+        14: '{"x":"Infinity","y":1.0E300}',
     }
     kept = json.loads(rescued[3])
     assert list(kept.items()) == [*extra.items(), ("score", 12.5), ('é "q"', "ü")]
@@ -512,15 +517,18 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         (5, INVALID_JSON, texts[5].decode()),
         (6, ARRAY_BEYOND_DOUBLE, texts[6].decode()),
         (7, ARRAY_BEYOND_DOUBLE, texts[7].decode()),
+        (8, RESCUED_BEYOND_DOUBLE, texts[8].decode()),
+        (9, RESCUED_BEYOND_DOUBLE, texts[9].decode()),
     ]
-    assert (result.records["user"], result.quarantined["user"]) == (5, 4)
+    assert (result.records["user"], result.quarantined["user"]) == (6, 6)
 
 
 def test_tables_of_an_older_home_gain_the_rescued_data_column(
-    spark, stream_settings: Settings
+    spark, stream_settings: Settings, capsys
 ) -> None:
     """A stream table created before ``_rescued_data`` (and ``_element``) existed gets them, in
-    the declared places, NULL for its rows, when the stream stage starts."""
+    the declared places, NULL for its rows, when the stream stage starts, and one line says so
+    (helper-103: such a NULL means "not kept")."""
     from pyspark.sql.types import StructType
 
     old_ddl = stream_table_ddl("geo").replace(", `_rescued_data` string", "")
@@ -536,6 +544,11 @@ def test_tables_of_an_older_home_gain_the_rescued_data_column(
     assert schema.simpleString() == StructType.fromDDL(stream_table_ddl("geo")).simpleString()
     [row] = _read(spark, stream_settings, "stream_geo")
     assert (row["ind"], row["_rescued_data"], row["_element"]) == (1, None, None)
+    said = capsys.readouterr().err.splitlines()
+    assert said == [
+        "raw.stream_geo: added _rescued_data, _element, new in pinlake since the table was "
+        "created; its rows from before read NULL there"
+    ]
 
 
 def test_tables_of_an_older_home_gain_the_element_column(spark, stream_settings: Settings) -> None:

@@ -55,7 +55,7 @@ what ``json.dumps`` makes of an emoji) is its character and lands.
 **Fields of a record.** The record is parsed with the table's explicit fields
 (:data:`pinlake.schemas.SOURCE_COLUMNS`, never inferred; names match exactly, as Spark's JSON
 reader matches them), each first read as text, then typed by :func:`typed`. A field they do not
-name is kept in :data:`pinlake.schemas.RESCUED_DATA` (:func:`rescued_data`), never dropped:
+name is kept in :data:`pinlake.schemas.RESCUED_DATA` (:func:`rescued_fields`), never dropped:
 
 * ``int`` (Spark ``bigint``): a JSON integer, or text holding one (``"117"``, `` 117 ``);
 * ``float`` (``double``): a JSON number, or text holding one (``"-12.5"``, ``"1e3"``: what
@@ -207,17 +207,13 @@ def with_parsed(frame: DataFrame, table_name: str, text: Column) -> DataFrame:
     )
 
 
-def rescued_data(table_name: str, text: Column) -> Column:
+def rescued_fields(table_name: str, text: Column) -> Column:
     """The top-level fields of the JSON object ``text`` that ``table_name``'s schema does not
-    declare, as the text of one JSON object of them in their order, each value as Spark's
-    variant reads it (a string stays a string, a nested object or array stays one; a number is
-    kept exactly up to 38 digits, ``12.50`` reads ``12.5``, a longer one as a double; one beyond
-    the double's range would read ``"Infinity"``, and its record is quarantined:
-    :data:`RESCUED_BEYOND_DOUBLE`); NULL when it has none, or when ``text`` is not one valid JSON
-    object (such a record is quarantined whole, :func:`rejection_reason`). Names match exactly
-    (``"Index"`` is not ``index``). Databricks Auto Loader's rescued data column for the same
-    purpose (:data:`pinlake.schemas.RESCUED_DATA`). Each record's keys are listed; only a
-    record with an undeclared one is read again."""
+    declare, as ``map<string,variant>`` in their order (:func:`rescued_data` writes it);
+    NULL when it has none, or when ``text`` is not one valid JSON object (such a record is
+    quarantined whole, :func:`rejection_reason`). Names match exactly (``"Index"`` is not
+    ``index``). Each record's keys are listed; only a record with an undeclared one is read
+    again."""
     from pyspark.sql import functions as F
 
     declared = F.array(*(F.lit(c.name) for c in SOURCE_COLUMNS[table_name]))
@@ -225,7 +221,39 @@ def rescued_data(table_name: str, text: Column) -> Column:
     # read only when valid: a repeated key would fail the map (spark.sql.mapKeyDedupPolicy)
     fields = F.from_json(text, "map<string,variant>")
     kept = F.map_filter(fields, lambda k, _: ~F.array_contains(declared, k))
-    return F.when(F.coalesce(undeclared, F.lit(False)) & one_json_value(text), F.to_json(kept))
+    return F.when(F.coalesce(undeclared, F.lit(False)) & one_json_value(text), kept)
+
+
+def rescued_data(fields: Column) -> Column:
+    """:data:`pinlake.schemas.RESCUED_DATA` of a record: its :func:`rescued_fields` as the text
+    of one JSON object, each value as Spark's variant reads it (a string stays a string, a
+    nested object or array stays one; an integer or a decimal of up to 38 digits is kept
+    exactly, ``12.50`` reads ``12.5``; a number in exponent form or of more digits is read as a
+    double, ``1E2`` as ``100.0``, 17 significant digits, one too small for a double as ``0``;
+    one beyond the double's range would read ``"Infinity"``, and its record is quarantined:
+    :func:`rescued_beyond_double`). NULL when there are none. Databricks Auto Loader's rescued
+    data column for the same purpose."""
+    from pyspark.sql import functions as F
+
+    return F.to_json(fields)
+
+
+def rescued_beyond_double(fields: Column) -> Column:
+    """Whether a value of :func:`rescued_fields` holds a number beyond the double's range,
+    which Spark's variant reads as an infinite double (written ``"Infinity"``): a top-level
+    value that is one; a nested object or array with a double in it whose text holds
+    ``"Infinity"`` or ``"-Infinity"`` (a string of those words beside a finite double in the
+    same nested value counts too: its record is quarantined, not lost). False for NULL."""
+    from pyspark.sql import functions as F
+
+    def infinite(value: Column) -> Column:
+        kind = F.schema_of_variant(value)
+        number = F.try_variant_get(value, "$", "double")
+        top = (kind == F.lit("DOUBLE")) & (F.abs(number) == F.lit(float("inf")))
+        nested = (kind != F.lit("DOUBLE")) & kind.contains("DOUBLE")
+        return top | (nested & F.to_json(value).rlike('"-?Infinity"'))
+
+    return F.coalesce(F.exists(F.map_values(fields), infinite), F.lit(False))
 
 
 def one_json_value(text: Column, closer: str = "}") -> Column:
@@ -253,7 +281,8 @@ def rejection_reason(
     table_name: str, record: Column, fields: Column, text: Column, rescued: Column
 ) -> Column:
     """Why ``text`` (parsed by :func:`with_parsed` as ``fields``, typed as ``record``, its
-    undeclared fields ``rescued`` by :func:`rescued_data`) cannot be landed; NULL when it can.
+    undeclared fields ``rescued`` by :func:`rescued_fields`) cannot be landed; NULL when it
+    can.
 
     ``from_json`` gives all-null fields for text that is not a JSON object (or is cut short);
     :func:`typed` gives null for a delivered value that does not fit its type; text fields take
@@ -289,15 +318,15 @@ def rejection_reason(
                 record[column.name].isNull() & fields[column.name].isNotNull(),
                 does_not_fit(column),
             )
-    reason = reason.when(more_infinities(rescued, text), F.lit(RESCUED_BEYOND_DOUBLE))
+    reason = reason.when(rescued_beyond_double(rescued), F.lit(RESCUED_BEYOND_DOUBLE))
     # last: a record that would land (or whose only fault is above) is read strictly too
     return reason.when(invalid, F.lit(INVALID_JSON))
 
 
 def more_infinities(written: Column, text: Column) -> Column:
-    """Whether ``written``, JSON that Spark wrote from its parse of the JSON ``text`` (a
-    variant's ``to_json``: :func:`rescued_data`, an array's elements), holds more ``"Infinity"``
-    or ``"-Infinity"`` strings than ``text``: a number beyond the double's range became one.
+    """Whether ``written``, JSON that Spark wrote from its parse of all of the JSON ``text`` (a
+    variant's ``to_json``: an array's elements), holds more ``"Infinity"`` or ``"-Infinity"``
+    strings than ``text``: a number beyond the double's range became one.
     (A string escaped in ``text``, ``"Infin\\u0069ty"``, counts as one more too: its record is
     quarantined, not lost.) False when ``written`` is NULL."""
     from pyspark.sql import functions as F
@@ -373,7 +402,7 @@ def with_records(
       decoded base64), or the text of a unit that is not one (an empty or unreadable array);
       NULL when ``text`` is NULL or is a JSON string that is not base64 of JSON;
     * ``_fields``, ``p``: :func:`with_parsed` of ``_record``;
-    * ``_rescued_data``: :func:`rescued_data` of ``_record``;
+    * ``_rescued_data``: :func:`rescued_data` of ``_record``'s :func:`rescued_fields`;
     * ``_reason``: why the row cannot be landed (:func:`rejection_reason`, or the unit's reason),
       NULL when it lands. A row with a NULL ``text`` stays one row, ``_reason``
       :data:`NOT_AN_OBJECT` (callers say why there is no text first).
@@ -384,13 +413,15 @@ def with_records(
 
     frame = frame.select("*", F.inline_outer(_units(text, unwrap_base64)))
     frame = with_parsed(frame, table_name, F.col("_record"))
-    frame = frame.withColumn(RESCUED_DATA, rescued_data(table_name, F.col("_record")))
+    frame = frame.withColumn("_rescued", rescued_fields(table_name, F.col("_record")))
     reason = rejection_reason(
-        table_name, F.col("p"), F.col("_fields"), F.col("_record"), F.col(RESCUED_DATA)
+        table_name, F.col("p"), F.col("_fields"), F.col("_record"), F.col("_rescued")
     )
-    return frame.withColumn("_reason", F.coalesce(F.col("_unit_reason"), reason)).drop(
-        "_unit_reason"
-    )
+    return frame.select(
+        "*",
+        rescued_data(F.col("_rescued")).alias(RESCUED_DATA),
+        F.coalesce(F.col("_unit_reason"), reason).alias("_reason"),
+    ).drop("_unit_reason", "_rescued")
 
 
 def landed_fields(table_name: str) -> list[Column]:

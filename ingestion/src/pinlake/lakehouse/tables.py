@@ -214,7 +214,7 @@ def ensure_raw_tables(
             )
         elif name in (*TABLES, QUARANTINE_TABLE):
             try:
-                add_missing_columns(spark, f"{RAW_SCHEMA}.`{name}`", columns)
+                add_missing_columns(spark, f"{RAW_SCHEMA}.`{name}`", columns, raw_table(name))
             except Exception as exc:  # py4j / pyspark errors carry Delta's error class
                 if "DELTA_TABLE_NOT_FOUND" not in str(exc):
                     raise
@@ -253,13 +253,15 @@ def ensure_stream_tables_by_path(
                 + _properties(name),
             )
         else:
-            add_missing_columns(spark, f"delta.`{_sql_path(path)}`", columns)
+            add_missing_columns(spark, f"delta.`{_sql_path(path)}`", columns, raw_table(name))
 
 
-def add_missing_columns(spark: SparkSession, table: str, columns: str) -> list[str]:
+def add_missing_columns(spark: SparkSession, table: str, columns: str, shown: str) -> list[str]:
     """Add to Delta table ``table`` (a SQL table reference) the columns of DDL ``columns`` it
-    lacks, each after its predecessor in the DDL (a home created before a metadata column, such
-    as ``_element``, existed); existing rows read NULL there. Returns the names added."""
+    lacks, each after its predecessor in the DDL (a home created before a column, such as
+    ``_element`` or ``_rescued_data``, existed); existing rows read NULL there, which one line
+    on stderr says, naming the table as ``shown`` (helper-103: a NULL ``_rescued_data`` of an
+    older row means "not kept", not "none"). Returns the names added."""
     from pyspark.sql.types import StructType
 
     have = set(spark.sql(f"select * from {table} limit 0").columns)
@@ -273,6 +275,13 @@ def add_missing_columns(spark: SparkSession, table: str, columns: str) -> list[s
             )
             added.append(column.name)
         previous = column.name
+    if added:
+        names = ", ".join(added)
+        print(
+            f"{shown}: added {names}, new in pinlake since the table was created; "
+            "its rows from before read NULL there",
+            file=sys.stderr,
+        )
     return added
 
 
