@@ -208,3 +208,20 @@ def test_status_counts_what_the_query_landed_and_quarantined_since_it_started():
         "since start: 1,513 records landed, 29 quarantined (pin 1,200/0, geo 301/0, user 12/29 "
         "landed/quarantined)"
     ) in " ".join(capture.get().split())
+
+
+def test_the_rates_say_when_the_latest_micro_batch_ran():
+    """helper-103: six minutes after the last micro-batch, an idle query's line read ``updated
+    <now>; last micro-batches: input 600 records/s``, as if the rate were current: it names the
+    latest micro-batch's time (UTC, as ``updated``); a query without one names none."""
+    from datetime import datetime, timezone
+
+    def first_line(**state: object) -> str:
+        with console.capture() as capture:
+            _print_stream_state({"state": "running", "batches": 3, "queries": {}, **state})
+        return capture.get().splitlines()[0]
+
+    at = datetime(2026, 12, 7, 10, 51, 3, tzinfo=timezone.utc)
+    line = first_line(updated_at="2026-12-07T10:57:07+00:00", last_batch_at=at.timestamp())
+    assert "; last micro-batches (the latest at 2026-12-07T10:51:03+00:00): input " in line, line
+    assert "; last micro-batches: input " in first_line(updated_at="T", last_batch_at=None)

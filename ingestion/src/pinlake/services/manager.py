@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
+from datetime import datetime, timezone
 from types import ModuleType
 
 from rich.markup import escape
@@ -1248,9 +1249,14 @@ def _print_stream_state(stream: dict) -> None:
     elif stream.get("state") == process.ENDED:
         before = " (the last it wrote before its process ended)"
     batches = counted(stream.get("batches", 0), "micro-batch", "micro-batches")
+    latest = ""
+    if isinstance(stream.get("last_batch_at"), int | float):
+        # helper-103: an idle query's rates are its last micro-batches', which read as now's
+        at = datetime.fromtimestamp(stream["last_batch_at"], timezone.utc).isoformat()
+        latest = f" (the latest at {at})"
     console.print(
         f"stream{before}: {batches} since start (all tables), updated "
-        f"{stream.get('updated_at', '-')}; last micro-batches: input {rate_text(rate)} "
+        f"{stream.get('updated_at', '-')}; last micro-batches{latest}: input {rate_text(rate)} "
         f"records/s, processed {rate_text(done)} records/s"
         + (f"; error: {stream['error']}" if stream.get("error") else "")
     )
