@@ -216,12 +216,12 @@ def test_the_rates_say_when_the_latest_micro_batch_ran():
     latest micro-batch's time (UTC, as ``updated``); a query without one names none."""
     from datetime import datetime, timezone
 
-    def first_line(**state: object) -> str:
+    def printed(**state: object) -> str:  # the words, whatever the terminal's width
         with console.capture() as capture:
             _print_stream_state({"state": "running", "batches": 3, "queries": {}, **state})
-        return capture.get().splitlines()[0]
+        return " ".join(capture.get().split())
 
     at = datetime(2026, 12, 7, 10, 51, 3, tzinfo=timezone.utc)
-    line = first_line(updated_at="2026-12-07T10:57:07+00:00", last_batch_at=at.timestamp())
-    assert "; last micro-batches (the latest at 2026-12-07T10:51:03+00:00): input " in line, line
-    assert "; last micro-batches: input " in first_line(updated_at="T", last_batch_at=None)
+    text = printed(updated_at="2026-12-07T10:57:07+00:00", last_batch_at=at.timestamp())
+    assert "; last micro-batches (the latest at 2026-12-07T10:51:03+00:00): input " in text, text
+    assert "; last micro-batches: input " in printed(updated_at="T", last_batch_at=None)
