@@ -316,6 +316,9 @@ RESCUED = [
     '{"ind": 10, "country": "Infinity", "x": 1e999}',
     '{"ind": 11, "x": {"y": [-1e999]}}',
     '{"ind": 12, "x": "Infinity", "y": 1e300}',  # the words, and a double in range: land
+    # helper-103's kind in a declared text field: 1e999 inside its object landed as "Infinity"
+    '{"ind": 13, "country": {"a": [1e999]}}',
+    '{"ind": 14, "country": {"a": "Infinity"}}',  # the word only: lands
 ]
 
 
@@ -340,9 +343,11 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(spark, shared_lo
         3: '{"x":1}',
         4: None,
         12: '{"x":"Infinity","y":1.0E300}',
+        14: None,
     }
     assert list(json.loads(rescued[2]).items()) == [*EXTRA.items(), ("score", 12.5), ('é "q"', "ü")]
-    assert {r["ind"]: r["country"] for r in rows}[2] == "Albania"
+    countries = {r["ind"]: r["country"] for r in rows}
+    assert (countries[2], countries[14]) == ("Albania", '{"a":"Infinity"}')
     got = [(q["_line"], q["reason"]) for q in _quarantine(spark, case)]
     assert got == [
         (4, RESCUED_BEYOND_DOUBLE),
@@ -351,10 +356,11 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(spark, shared_lo
         (7, ARRAY_BEYOND_DOUBLE),
         (8, RESCUED_BEYOND_DOUBLE),
         (9, RESCUED_BEYOND_DOUBLE),
+        (11, BEYOND_DOUBLE.format("country")),
     ]
-    assert [q["raw_text"] for q in _quarantine(spark, case)][2:] == RESCUED[5:9]
+    assert [q["raw_text"] for q in _quarantine(spark, case)][2:] == [*RESCUED[5:9], RESCUED[10]]
     [(records, quarantined, _problem)] = _manifest(spark, case).values()
-    assert (records, quarantined) == (5, 6)
+    assert (records, quarantined) == (6, 7)
 
 
 def test_land_is_incremental_and_idempotent(

@@ -479,6 +479,9 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         RESCUED_BEYOND_DOUBLE,
     )
 
+    beyond_double = (
+        "field {!r} holds a number beyond the range of a double, whose text cannot be kept"
+    )
     ensure_stream_tables_by_path(spark, stream_settings)
     result = StreamResult()
     extra = {"device": "ios", "First_Name": "B", "meta": {"a": [1, 2.5, "x"], "b": None}}
@@ -495,6 +498,8 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         b'{"ind": 12, "first_name": "Infinity", "x": 1e999}',
         b'{"ind": 13, "x": {"y": [-1e999]}}',
         b'{"ind": 14, "x": "Infinity", "y": 1e300}',  # the words, and a double in range: land
+        # the kind in a declared text field: 1e999 inside its object landed as "Infinity"
+        b'{"ind": 15, "first_name": {"a": [1e999]}}',
     ]
     records = [("user", 0, offset, text) for offset, text in enumerate(texts)]
     _land(spark, stream_settings, "app-12", result, records, 0)
@@ -519,8 +524,9 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         (7, ARRAY_BEYOND_DOUBLE, texts[7].decode()),
         (8, RESCUED_BEYOND_DOUBLE, texts[8].decode()),
         (9, RESCUED_BEYOND_DOUBLE, texts[9].decode()),
+        (11, beyond_double.format("first_name"), texts[11].decode()),
     ]
-    assert (result.records["user"], result.quarantined["user"]) == (6, 6)
+    assert (result.records["user"], result.quarantined["user"]) == (6, 7)
 
 
 def test_tables_of_an_older_home_gain_the_rescued_data_column(

@@ -173,21 +173,33 @@ def typed(value: Column, column: SourceColumn) -> Column:
     return number
 
 
-#: The text Spark's JSON reader gives a string field for a JSON number beyond the double's
-#: range (Jackson writes the infinite double quoted); a JSON string gives its text unquoted.
-_INFINITE_NUMBER_TEXT = ('"Infinity"', '"-Infinity"')
+def holds_infinity(value: Column) -> Column:
+    """Whether the variant ``value`` holds a JSON number beyond the double's range, which
+    Spark's parsers read as an infinite double (written ``"Infinity"``): ``value`` is one, or
+    it is an object or array with a double in it whose JSON text holds ``"Infinity"`` or
+    ``"-Infinity"`` (a string of those words beside a finite double in the same object counts
+    too: its record is quarantined, not lost). NULL for a NULL ``value``."""
+    from pyspark.sql import functions as F
+
+    kind = F.schema_of_variant(value)
+    number = F.try_variant_get(value, "$", "double")
+    top = (kind == F.lit("DOUBLE")) & (F.abs(number) == F.lit(float("inf")))
+    nested = (kind != F.lit("DOUBLE")) & kind.contains("DOUBLE")
+    return top | (nested & F.to_json(value).rlike('"-?Infinity"'))
 
 
 def beyond_double(field: Column, record: Column, name: str) -> Column:
     """Whether the text ``field`` that Spark's JSON reader made of the field ``name`` of the
-    JSON ``record`` stands for a JSON number beyond the double's range (``1e999``,
-    ``-1E400``): it would land as ``"Infinity"``, changed. The JSON string ``"\"Infinity\""``
-    reads the same: the record's own value is looked up (parsed again) only for those rows."""
+    JSON ``record`` stands for, or holds (an object or array, written again by the reader), a
+    JSON number beyond the double's range (``1e999``, ``-1E400``, ``{"a": 1e999}``): it would
+    land as ``"Infinity"``, changed (:func:`holds_infinity`; helper-103 found the nested
+    form). The JSON string ``"Infinity"`` reads alike: the record's own value is looked up
+    (parsed again) only for the rows whose text holds the word."""
     from pyspark.sql import functions as F
 
     value = F.try_variant_get(F.try_parse_json(record), f"$.{name}", "variant")
     return F.when(
-        field.isin(*_INFINITE_NUMBER_TEXT), F.schema_of_variant(value) != F.lit("STRING")
+        field.contains("Infinity"), F.coalesce(holds_infinity(value), F.lit(False))
     ).otherwise(F.lit(False))
 
 
@@ -239,21 +251,11 @@ def rescued_data(fields: Column) -> Column:
 
 
 def rescued_beyond_double(fields: Column) -> Column:
-    """Whether a value of :func:`rescued_fields` holds a number beyond the double's range,
-    which Spark's variant reads as an infinite double (written ``"Infinity"``): a top-level
-    value that is one; a nested object or array with a double in it whose text holds
-    ``"Infinity"`` or ``"-Infinity"`` (a string of those words beside a finite double in the
-    same nested value counts too: its record is quarantined, not lost). False for NULL."""
+    """Whether a value of :func:`rescued_fields` holds a number beyond the double's range
+    (:func:`holds_infinity`). False for NULL."""
     from pyspark.sql import functions as F
 
-    def infinite(value: Column) -> Column:
-        kind = F.schema_of_variant(value)
-        number = F.try_variant_get(value, "$", "double")
-        top = (kind == F.lit("DOUBLE")) & (F.abs(number) == F.lit(float("inf")))
-        nested = (kind != F.lit("DOUBLE")) & kind.contains("DOUBLE")
-        return top | (nested & F.to_json(value).rlike('"-?Infinity"'))
-
-    return F.coalesce(F.exists(F.map_values(fields), infinite), F.lit(False))
+    return F.coalesce(F.exists(F.map_values(fields), holds_infinity), F.lit(False))
 
 
 def one_json_value(text: Column, closer: str = "}") -> Column:
