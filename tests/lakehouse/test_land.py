@@ -319,6 +319,9 @@ RESCUED = [
     # helper-103's kind in a declared text field: 1e999 inside its object landed as "Infinity"
     '{"ind": 13, "country": {"a": [1e999]}}',
     '{"ind": 14, "country": {"a": "Infinity"}}',  # the word only: lands
+    # helper-104: in an array of mixed types (Spark's schema says VARIANT, not DOUBLE)
+    '{"ind": 15, "x": [1e999, "s"]}',
+    '{"ind": 16, "country": {"k": [{"a": 1e999}, {"a": "s"}]}}',
 ]
 
 
@@ -357,10 +360,13 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(spark, shared_lo
         (8, RESCUED_BEYOND_DOUBLE),
         (9, RESCUED_BEYOND_DOUBLE),
         (11, BEYOND_DOUBLE.format("country")),
+        (13, RESCUED_BEYOND_DOUBLE),
+        (14, BEYOND_DOUBLE.format("country")),
     ]
-    assert [q["raw_text"] for q in _quarantine(spark, case)][2:] == [*RESCUED[5:9], RESCUED[10]]
+    raw_texts = [q["raw_text"] for q in _quarantine(spark, case)][2:]
+    assert raw_texts == [*RESCUED[5:9], RESCUED[10], *RESCUED[12:]]
     [(records, quarantined, _problem)] = _manifest(spark, case).values()
-    assert (records, quarantined) == (6, 7)
+    assert (records, quarantined) == (6, 9)
 
 
 def test_land_is_incremental_and_idempotent(

@@ -500,6 +500,9 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         b'{"ind": 14, "x": "Infinity", "y": 1e300}',  # the words, and a double in range: land
         # the kind in a declared text field: 1e999 inside its object landed as "Infinity"
         b'{"ind": 15, "first_name": {"a": [1e999]}}',
+        # helper-104: in an array of mixed types (Spark's schema says VARIANT, not DOUBLE)
+        b'{"ind": 16, "x": [true, 1e999]}',
+        b'{"ind": 17, "first_name": [1e999, null, true]}',
     ]
     records = [("user", 0, offset, text) for offset, text in enumerate(texts)]
     _land(spark, stream_settings, "app-12", result, records, 0)
@@ -525,8 +528,10 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         (8, RESCUED_BEYOND_DOUBLE, texts[8].decode()),
         (9, RESCUED_BEYOND_DOUBLE, texts[9].decode()),
         (11, beyond_double.format("first_name"), texts[11].decode()),
+        (12, RESCUED_BEYOND_DOUBLE, texts[12].decode()),
+        (13, beyond_double.format("first_name"), texts[13].decode()),
     ]
-    assert (result.records["user"], result.quarantined["user"]) == (6, 7)
+    assert (result.records["user"], result.quarantined["user"]) == (6, 9)
 
 
 def test_tables_of_an_older_home_gain_the_rescued_data_column(

@@ -176,15 +176,16 @@ def typed(value: Column, column: SourceColumn) -> Column:
 def holds_infinity(value: Column) -> Column:
     """Whether the variant ``value`` holds a JSON number beyond the double's range, which
     Spark's parsers read as an infinite double (written ``"Infinity"``): ``value`` is one, or
-    it is an object or array with a double in it whose JSON text holds ``"Infinity"`` or
-    ``"-Infinity"`` (a string of those words beside a finite double in the same object counts
-    too: its record is quarantined, not lost). NULL for a NULL ``value``."""
+    it is an object or array that may hold a double (its ``schema_of_variant`` names DOUBLE, or
+    VARIANT: an array of mixed types, ``[1e999, "s"]``, helper-104) and whose JSON text holds
+    ``"Infinity"`` or ``"-Infinity"`` (a string of those words beside such a value counts too:
+    its record is quarantined, not lost). NULL for a NULL ``value``."""
     from pyspark.sql import functions as F
 
     kind = F.schema_of_variant(value)
     number = F.try_variant_get(value, "$", "double")
     top = (kind == F.lit("DOUBLE")) & (F.abs(number) == F.lit(float("inf")))
-    nested = (kind != F.lit("DOUBLE")) & kind.contains("DOUBLE")
+    nested = (kind != F.lit("DOUBLE")) & (kind.contains("DOUBLE") | kind.contains("VARIANT"))
     return top | (nested & F.to_json(value).rlike('"-?Infinity"'))
 
 
