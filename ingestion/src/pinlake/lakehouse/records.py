@@ -193,9 +193,10 @@ def beyond_double(field: Column, record: Column, name: str) -> Column:
     """Whether the text ``field`` that Spark's JSON reader made of the field ``name`` of the
     JSON ``record`` stands for, or holds (an object or array, written again by the reader), a
     JSON number beyond the double's range (``1e999``, ``-1E400``, ``{"a": 1e999}``): it would
-    land as ``"Infinity"``, changed (:func:`holds_infinity`; helper-103 found the nested
-    form). The JSON string ``"Infinity"`` reads alike: the record's own value is looked up
-    (parsed again) only for the rows whose text holds the word."""
+    land as ``"Infinity"``, changed (:func:`holds_infinity`: the nested form landed, the kind
+    helper-103 found in undeclared fields). The JSON string ``"Infinity"`` reads alike: the
+    record's own value is looked up (parsed again) only for the rows whose text holds the
+    word."""
     from pyspark.sql import functions as F
 
     value = F.try_variant_get(F.try_parse_json(record), f"$.{name}", "variant")
