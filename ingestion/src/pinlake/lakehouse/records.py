@@ -114,7 +114,8 @@ RESCUED_BEYOND_DOUBLE = (
     "cannot be kept"
 )
 #: An array with a number beyond the double's range anywhere in its elements: Spark's variant
-#: reads it as an infinite double, and the element's text would hold ``"Infinity"``, changed.
+#: reads it as an infinite double, and the element's text would hold ``"Infinity"``, changed
+#: (:func:`holds_infinity`, the rule of declared and undeclared fields too).
 ARRAY_BEYOND_DOUBLE = (
     "JSON array holding a number beyond the range of a double, whose text cannot be kept"
 )
@@ -327,20 +328,6 @@ def rejection_reason(
     return reason.when(invalid, F.lit(INVALID_JSON))
 
 
-def more_infinities(written: Column, text: Column) -> Column:
-    """Whether ``written``, JSON that Spark wrote from its parse of all of the JSON ``text`` (a
-    variant's ``to_json``: an array's elements), holds more ``"Infinity"`` or ``"-Infinity"``
-    strings than ``text``: a number beyond the double's range became one.
-    (A string escaped in ``text``, ``"Infin\\u0069ty"``, counts as one more too: its record is
-    quarantined, not lost.) False when ``written`` is NULL."""
-    from pyspark.sql import functions as F
-
-    def count(column: Column) -> Column:
-        return F.size(F.split(column, '"-?Infinity"', -1)) - 1
-
-    return F.coalesce(written.contains("Infinity") & (count(written) > count(text)), F.lit(False))
-
-
 def _units(text: Column, unwrap_base64: bool) -> Column:
     """The records of ``text`` (module docstring) as ``array<struct<_element int, _record
     string, _unit_reason string>>``: a record's JSON text and position, or a unit to quarantine
@@ -389,7 +376,7 @@ def _units(text: Column, unwrap_base64: bool) -> Column:
         .when(is_array & elements.isNull(), one(body, UNREADABLE_ARRAY))
         .when(is_array & ~one_json_value(body, "]"), one(body, INVALID_JSON))
         .when(is_array & (F.size(elements) == 0), one(body, EMPTY_ARRAY))
-        .when(is_array & more_infinities(F.to_json(elements), body), one(body, ARRAY_BEYOND_DOUBLE))
+        .when(is_array & F.exists(elements, holds_infinity), one(body, ARRAY_BEYOND_DOUBLE))
         .when(is_array, per_element)
         .otherwise(one(body, None))
     )
