@@ -503,6 +503,10 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         # helper-104: in an array of mixed types (Spark's schema says VARIANT, not DOUBLE)
         b'{"ind": 16, "x": [true, 1e999]}',
         b'{"ind": 17, "first_name": [1e999, null, true]}',
+        # the words as strings beside a double, and no number beyond it: land (were quarantined)
+        b'{"ind": 18, "first_name": {"name": "Infinity", "n": 1e2}}',
+        b'{"ind": 19, "x": ["-Infinity", 2]}',
+        b'[{"ind": 20, "y": {"v": "Infinity", "w": [1e2, true]}}]',
     ]
     records = [("user", 0, offset, text) for offset, text in enumerate(texts)]
     _land(spark, stream_settings, "app-12", result, records, 0)
@@ -515,10 +519,16 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         5: None,
         6: '{"v2":true}',
         14: '{"x":"Infinity","y":1.0E300}',
+        18: None,
+        19: '{"x":["-Infinity",2]}',
+        # an element's text is written from the variant (1e2: 100.0), then read again (a decimal)
+        20: '{"y":{"v":"Infinity","w":[100,true]}}',
     }
     kept = json.loads(rescued[3])
     assert list(kept.items()) == [*extra.items(), ("score", 12.5), ('é "q"', "ü")]
-    assert {r["ind"]: r["first_name"] for r in rows}[3] == "Abigail"  # not "First_Name"'s
+    first_names = {r["ind"]: r["first_name"] for r in rows}
+    assert first_names[3] == "Abigail"  # not "First_Name"'s
+    assert first_names[18] == '{"name":"Infinity","n":100.0}'
     quarantined = _read(spark, stream_settings, "stream_quarantine")
     assert [(r["_offset"], r["reason"], r["raw_text"]) for r in quarantined] == [
         (4, RESCUED_BEYOND_DOUBLE, texts[4].decode()),
@@ -531,7 +541,7 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(
         (12, RESCUED_BEYOND_DOUBLE, texts[12].decode()),
         (13, beyond_double.format("first_name"), texts[13].decode()),
     ]
-    assert (result.records["user"], result.quarantined["user"]) == (6, 9)
+    assert (result.records["user"], result.quarantined["user"]) == (9, 9)
 
 
 def test_tables_of_an_older_home_gain_the_rescued_data_column(

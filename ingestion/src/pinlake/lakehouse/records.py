@@ -174,20 +174,41 @@ def typed(value: Column, column: SourceColumn) -> Column:
     return number
 
 
-def holds_infinity(value: Column) -> Column:
-    """Whether the variant ``value`` holds a JSON number beyond the double's range, which
-    Spark's parsers read as an infinite double (written ``"Infinity"``): ``value`` is one, or
-    it is an object or array that may hold a double (its ``schema_of_variant`` names DOUBLE, or
-    VARIANT: an array of mixed types, ``[1e999, "s"]``, helper-104) and whose JSON text holds
-    ``"Infinity"`` or ``"-Infinity"`` (a string of those words beside such a value counts too:
-    its record is quarantined, not lost). NULL for a NULL ``value``."""
+#: A JSON string of the words Spark's variant writes for an infinite double (``to_json``).
+_INFINITY_STRING = '"-?Infinity"'
+
+
+def gains_infinity(text: Column) -> Column:
+    """Whether the JSON ``text`` (a record or array as delivered), read by Spark's variant and
+    written again, holds more JSON strings ``"Infinity"`` or ``"-Infinity"`` than ``text``
+    itself: a number in it is beyond the double's range (``1e999``), since a string of those
+    words is in both texts. One spelled with escapes (``"\\u0049nfinity"``) counts as such a
+    number (its record is quarantined, not lost). NULL when ``text`` is not valid JSON."""
+    from pyspark.sql import functions as F
+
+    written = F.to_json(F.try_parse_json(text))
+    token = F.lit(_INFINITY_STRING)
+    return F.regexp_count(written, token) > F.regexp_count(text, token)
+
+
+def holds_infinity(value: Column, text: Column) -> Column:
+    """Whether the variant ``value``, read from the JSON ``text`` (the record or array it is
+    part of, as delivered), holds a JSON number beyond the double's range, which Spark's
+    parsers read as an infinite double (written ``"Infinity"``): ``value`` is one, or it is an
+    object or array that may hold a double (its ``schema_of_variant`` names DOUBLE, or VARIANT:
+    an array of mixed types, ``[1e999, "s"]``, helper-104), whose JSON text holds
+    ``"Infinity"`` or ``"-Infinity"``, and ``text`` holds such a number
+    (:func:`gains_infinity`: the words as strings, ``{"a": ["Infinity", 1e2]}``, are kept).
+    When a record holds one, another of its values with the words beside a double is taken
+    for it too (the record is quarantined either way; its reason may name that value's
+    field). NULL for a NULL ``value``."""
     from pyspark.sql import functions as F
 
     kind = F.schema_of_variant(value)
     number = F.try_variant_get(value, "$", "double")
     top = (kind == F.lit("DOUBLE")) & (F.abs(number) == F.lit(float("inf")))
     nested = (kind != F.lit("DOUBLE")) & (kind.contains("DOUBLE") | kind.contains("VARIANT"))
-    return top | (nested & F.to_json(value).rlike('"-?Infinity"'))
+    return top | (nested & F.to_json(value).rlike(_INFINITY_STRING) & gains_infinity(text))
 
 
 def beyond_double(field: Column, record: Column, name: str) -> Column:
@@ -202,7 +223,7 @@ def beyond_double(field: Column, record: Column, name: str) -> Column:
 
     value = F.try_variant_get(F.try_parse_json(record), f"$.{name}", "variant")
     return F.when(
-        field.contains("Infinity"), F.coalesce(holds_infinity(value), F.lit(False))
+        field.contains("Infinity"), F.coalesce(holds_infinity(value, record), F.lit(False))
     ).otherwise(F.lit(False))
 
 
@@ -253,12 +274,13 @@ def rescued_data(fields: Column) -> Column:
     return F.to_json(fields)
 
 
-def rescued_beyond_double(fields: Column) -> Column:
-    """Whether a value of :func:`rescued_fields` holds a number beyond the double's range
-    (:func:`holds_infinity`). False for NULL."""
+def rescued_beyond_double(fields: Column, text: Column) -> Column:
+    """Whether a value of :func:`rescued_fields` of the JSON ``text`` holds a number beyond the
+    double's range (:func:`holds_infinity`). False for NULL."""
     from pyspark.sql import functions as F
 
-    return F.coalesce(F.exists(F.map_values(fields), holds_infinity), F.lit(False))
+    values = F.map_values(fields)
+    return F.coalesce(F.exists(values, lambda v: holds_infinity(v, text)), F.lit(False))
 
 
 def one_json_value(text: Column, closer: str = "}") -> Column:
@@ -323,7 +345,7 @@ def rejection_reason(
                 record[column.name].isNull() & fields[column.name].isNotNull(),
                 does_not_fit(column),
             )
-    reason = reason.when(rescued_beyond_double(rescued), F.lit(RESCUED_BEYOND_DOUBLE))
+    reason = reason.when(rescued_beyond_double(rescued, text), F.lit(RESCUED_BEYOND_DOUBLE))
     # last: a record that would land (or whose only fault is above) is read strictly too
     return reason.when(invalid, F.lit(INVALID_JSON))
 
@@ -376,7 +398,10 @@ def _units(text: Column, unwrap_base64: bool) -> Column:
         .when(is_array & elements.isNull(), one(body, UNREADABLE_ARRAY))
         .when(is_array & ~one_json_value(body, "]"), one(body, INVALID_JSON))
         .when(is_array & (F.size(elements) == 0), one(body, EMPTY_ARRAY))
-        .when(is_array & F.exists(elements, holds_infinity), one(body, ARRAY_BEYOND_DOUBLE))
+        .when(
+            is_array & F.exists(elements, lambda e: holds_infinity(e, body)),
+            one(body, ARRAY_BEYOND_DOUBLE),
+        )
         .when(is_array, per_element)
         .otherwise(one(body, None))
     )
