@@ -580,6 +580,9 @@ def test_a_variable_nothing_reads_is_a_warning_with_the_closest_name(tmp_path, m
     monkeypatch.setenv("PINLAKE_API__PORT", str(api_port))
     monkeypatch.setenv("PINLAKE_SPARK_MASTR", "local[1]")
     monkeypatch.setenv("PINLAKE_ZZZ", "1")
+    # a group's form: its own fields, not PINLAKE_API__PORT (another service's port)
+    monkeypatch.setenv("PINLAKE_KAFKA__PORT", "9099")
+    monkeypatch.setenv("PINLAKE_S3__PROT", "9000")
     monkeypatch.setenv("PINLAKE_DBT_SCHEMA", "mine")  # profiles.yml reads it: no warning
     kafka = {  # a whole group as JSON: no warning
         "partitions": 2,
@@ -593,6 +596,9 @@ def test_a_variable_nothing_reads_is_a_warning_with_the_closest_name(tmp_path, m
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert warnings == [
         "warning: PINLAKE_API_PORT is not a pinlake variable (PINLAKE_API__PORT?)",
+        "warning: PINLAKE_KAFKA__PORT is not a pinlake variable (PINLAKE_KAFKA__ takes"
+        " BOOTSTRAP_SERVERS, BROKERS, CONTROLLER_PORT, EXTERNAL, PARTITIONS)",
+        "warning: PINLAKE_S3__PROT is not a pinlake variable (PINLAKE_S3__PORT?)",
         "warning: PINLAKE_SPARK_MASTR is not a pinlake variable (PINLAKE_SPARK_MASTER?)",
         "warning: PINLAKE_ZZZ is not a pinlake variable",
     ]

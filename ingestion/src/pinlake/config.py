@@ -693,12 +693,29 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """One line per ``PINLAKE_*`` variable of ``environ`` that nothing in pinlake reads (neither
     a :class:`Settings` field's, which pydantic-settings would ignore, nor one of
     :data:`OTHER_VARIABLES`), naming the closest known variable when one is close (difflib),
-    e.g. ``PINLAKE_API_PORT is not a pinlake variable (PINLAKE_API__PORT?)``. Sorted by name."""
+    e.g. ``PINLAKE_API_PORT is not a pinlake variable (PINLAKE_API__PORT?)``. A name in a
+    group's form (``PINLAKE_<GROUP>__<FIELD>``) has its field matched with its group's fields
+    only, and without a close one they are named: ``(PINLAKE_KAFKA__ takes BOOTSTRAP_SERVERS,
+    BROKERS, …)`` (the whole set offered PINLAKE_API__PORT, another service's port, for
+    Kafka's ``PORT``). Sorted by name."""
     known = setting_variables() | OTHER_VARIABLES.keys()
+    groups: dict[str, list[str]] = {}  # {"PINLAKE_KAFKA": ["BOOTSTRAP_SERVERS", …]}
+    for variable in sorted(setting_variables()):
+        group, nested, field = variable.partition("__")
+        if nested:
+            groups.setdefault(group, []).append(field)
     lines = []
     for name in sorted(n for n in environ if n.startswith("PINLAKE_") and n not in known):
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-        lines.append(f"{name} is not a pinlake variable" + (f" ({close[0]}?)" if close else ""))
+        group, nested, field = name.partition("__")
+        if nested and group in groups:
+            close = difflib.get_close_matches(field, groups[group], n=1, cutoff=0.75)
+            hint = (
+                f"{group}__{close[0]}?" if close else f"{group}__ takes {', '.join(groups[group])}"
+            )
+        else:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            hint = f"{close[0]}?" if close else ""
+        lines.append(f"{name} is not a pinlake variable" + (f" ({hint})" if hint else ""))
     return lines
 
 
