@@ -284,3 +284,14 @@ def test_numbers_within_a_double_are_kept_and_beyond_it_refused():
     for body in (b"[1e999]", b'{"b":18446744073709551616,"a":-1.8e308}', long_mantissa):
         with pytest.raises(ValueError, match="out of range"):
             loads(body)
+
+
+@pytest.mark.parametrize("digits", ["1", "12345678901234567890123"])  # orjson's, json's branch
+def test_a_repeated_key_keeps_its_last_value_and_a_fraction_is_a_double(digits):
+    """What Confluent's REST Proxy makes of a record value (a Jackson ``JsonNode`` read by a
+    default ``ObjectMapper``: the last of a repeated key, a double for a fraction or an
+    exponent), on both of ``loads``' parsers (orjson's, and the stdlib's for a long digit
+    run); the README documents it."""
+    body = f'{{"a": 1, "b": {digits}, "a": 2.50, "c": 1E2}}'.encode()
+    assert loads(body) == {"a": 2.5, "b": int(digits), "c": 100.0}
+    assert dumps(loads(body)) == f'{{"a":2.5,"b":{digits},"c":100.0}}'.encode()

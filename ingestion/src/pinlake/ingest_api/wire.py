@@ -117,6 +117,12 @@ def loads(body: bytes) -> Any:
     the double's range (``1e999``: it would be stored changed; :class:`NumberOutOfRange`).
     Raises ValueError for anything that is not JSON text, including invalid UTF-8 and nesting
     too deep to parse.
+
+    A repeated key keeps its last value, and a number with a fraction or an exponent is a
+    double: what Confluent's REST Proxy makes of a body, whose record values are Jackson
+    ``JsonNode`` read by a default ``ObjectMapper`` (kafka-rest ``v2.ProduceRequest``,
+    rest-utils ``Application.getJsonMapper``: neither ``FAIL_ON_READING_DUP_TREE_KEY`` nor
+    ``USE_BIG_DECIMAL_FOR_FLOATS`` is set).
     """
     try:
         if not has_long_digit_run(body):
