@@ -155,10 +155,11 @@ STREAM_RAW_ASSETS: list[Asset] = [raw_asset(f"stream_{t}") for t in RAW_TABLES]
 def settings():  # noqa: ANN201 - pinlake is imported lazily (run time only)
     """Fresh :class:`pinlake.config.Settings` from the task's environment. A ``PINLAKE_*``
     variable that nothing reads (a misspelt setting) is a warning in the task's log, as it is
-    on the CLI's stderr (:func:`pinlake.config.unknown_variables`)."""
-    from pinlake.config import Settings, unknown_variables
+    on the CLI's stderr, and so is a setting set in two spellings
+    (:func:`pinlake.config.variable_warnings`)."""
+    from pinlake.config import Settings, variable_warnings
 
-    for line in unknown_variables(os.environ):
+    for line in variable_warnings(os.environ):
         log.warning(line)
     return Settings()
 

@@ -444,6 +444,14 @@ def test_status_describes_the_running_services_whatever_the_shell_exports(tmp_pa
             "PINLAKE_SPARK_CODEGEN='maybe': Input should be a valid boolean",
         ),
         ("PINLAKE_API__PORT", "abc", "PINLAKE_API__PORT='abc': Input should be a valid integer"),
+        # read in any case (pydantic-settings): named as set, not as PINLAKE_API__PORT (helper-105)
+        ("PINLAKE_API__port", "abc", "PINLAKE_API__port='abc': Input should be a valid integer"),
+        (
+            "pinlake_kafka__bootstrap_servers",
+            "127.0.0.1:9092,127.0.0.1:9093",
+            "pinlake_kafka__bootstrap_servers='127.0.0.1:9092,127.0.0.1:9093': "
+            "bootstrap_servers names 2 servers but brokers=1",
+        ),
         (
             "PINLAKE_MARIADB__PORT",
             "x",
@@ -583,6 +591,12 @@ def test_a_variable_nothing_reads_is_a_warning_with_the_closest_name(tmp_path, m
     # a group's form: its own fields, not PINLAKE_API__PORT (another service's port)
     monkeypatch.setenv("PINLAKE_KAFKA__PORT", "9099")
     monkeypatch.setenv("PINLAKE_S3__PROT", "9000")
+    monkeypatch.setenv("pinlake_kafka__partiton", "2")  # in any case, as the settings read
+    # a settings variable in another case is read: not unknown, but named when set twice
+    # (helper-105: it was called unknown, and its value was the one read)
+    monkeypatch.setenv("PINLAKE_MARIADB__port", str(free_ports(1)[0]))
+    read_port = free_ports(1)[0]
+    monkeypatch.setenv("PINLAKE_API__port", str(read_port))
     monkeypatch.setenv("PINLAKE_DBT_SCHEMA", "mine")  # profiles.yml reads it: no warning
     kafka = {  # a whole group as JSON: no warning
         "partitions": 2,
@@ -593,7 +607,9 @@ def test_a_variable_nothing_reads_is_a_warning_with_the_closest_name(tmp_path, m
     with pytest.raises(SystemExit) as exit_info:
         main(["--home", str(tmp_path / "home"), "services", "status"])
     assert exit_info.value.code == 3  # the command ran: nothing is up (as `systemctl status`)
-    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    out, err = capsys.readouterr()
+    assert f"http://127.0.0.1:{read_port}" in out and f":{api_port}" not in out
+    warnings = [line for line in err.splitlines() if "warning" in line]
     assert warnings == [
         "warning: PINLAKE_API_PORT is not a pinlake variable (PINLAKE_API__PORT?)",
         "warning: PINLAKE_KAFKA__PORT is not a pinlake variable (PINLAKE_KAFKA__ takes"
@@ -601,6 +617,9 @@ def test_a_variable_nothing_reads_is_a_warning_with_the_closest_name(tmp_path, m
         "warning: PINLAKE_S3__PROT is not a pinlake variable (PINLAKE_S3__PORT?)",
         "warning: PINLAKE_SPARK_MASTR is not a pinlake variable (PINLAKE_SPARK_MASTER?)",
         "warning: PINLAKE_ZZZ is not a pinlake variable",
+        "warning: pinlake_kafka__partiton is not a pinlake variable (PINLAKE_KAFKA__PARTITIONS?)",
+        "warning: PINLAKE_API__PORT and PINLAKE_API__port are one setting (names are read in any"
+        " case): pinlake reads PINLAKE_API__port, the last one set",
     ]
 
 
@@ -1136,3 +1155,26 @@ def test_status_expects_the_broker_and_api_unless_up_started_others_without_them
     pretend_running(running, "api", {})
     assert not without_ingestion(running.run_dir)
     assert manager._ended_ingestion(running) == []
+
+
+def test_a_setting_read_in_another_spelling_reaches_children_in_the_documented_one(
+    tmp_path, monkeypatch
+):
+    """The settings read names in any case (pydantic-settings); a child gets the variable in
+    the documented spelling only, with the value read, so that readers of the exact name
+    (profiles.yml's ``env_var('PINLAKE_DBT_TARGET')``, the DAGs) see what pinlake read."""
+    monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("pinlake_dbt_target", "thrift")
+    monkeypatch.setenv("PINLAKE_API__PORT", "47001")
+    monkeypatch.setenv("PINLAKE_API__port", "47002")  # set last: the one read
+    monkeypatch.setenv("PINLAKE_AIRFLOW_schedule", "x")  # not a setting: passed as it is
+    settings = Settings()
+    assert (settings.dbt_target, settings.api.port) == ("thrift", 47002)
+    env = settings.child_env()
+    assert (env["PINLAKE_DBT_TARGET"], env["DBT_TARGET"], env["PINLAKE_API__PORT"]) == (
+        "thrift",
+        "thrift",
+        "47002",
+    )
+    assert {"pinlake_dbt_target", "PINLAKE_API__port"}.isdisjoint(env)
+    assert env["PINLAKE_AIRFLOW_schedule"] == "x"

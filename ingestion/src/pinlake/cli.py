@@ -34,7 +34,8 @@ from pinlake.config import (
     Settings,
     error_message,
     get_settings,
-    unknown_variables,
+    read_spelling,
+    variable_warnings,
 )
 from pinlake.console import PINLAKE, WIDTH_WARNINGS, err_console, output_width
 from pinlake.errors import (
@@ -274,13 +275,16 @@ def _main(
         ),
     ] = None,
 ) -> None:
-    given = home is not None or bool(os.environ.get("PINLAKE_HOME"))
+    spelt = read_spelling("PINLAKE_HOME")  # the settings read it in any case: pinlake_home
+    given = home is not None or bool(os.environ.get(spelt))
     if home is not None:
         os.environ["PINLAKE_HOME"] = str(Path(home).expanduser().resolve())
         get_settings.cache_clear()
     # a home that is a file: one error for every command, as for those that create folders in
     # it (Settings.ensure_dirs); `services status` showed a table of services down (helper-61)
-    chosen = Path(os.environ.get("PINLAKE_HOME") or Settings.model_fields["home"].default)
+    chosen = Path(
+        os.environ.get(read_spelling("PINLAKE_HOME")) or Settings.model_fields["home"].default
+    )
     # the home the hints of this command's errors name (pinlake.console.PinlakeCommand)
     PINLAKE.home = (chosen.expanduser().absolute(), given)
     if chosen.expanduser().exists() and not chosen.expanduser().is_dir():
@@ -755,9 +759,13 @@ def settings_problems(exc: ValidationError) -> str:
             name = prefix + "__".join(path).upper()
             given = error.get("input")
             if isinstance(given, dict):  # e.g. KafkaSettings' check of brokers and servers
-                named = [_variable(f"{name}__{key.upper()}", value) for key, value in given.items()]
+                named = [
+                    _variable(read_spelling(f"{name}__{key.upper()}"), value)
+                    for key, value in given.items()
+                ]
             else:
-                named = [_variable(name, given) if "input" in error else name]
+                spelt = read_spelling(name)  # as the user set it: PINLAKE_API__port
+                named = [_variable(spelt, given) if "input" in error else spelt]
             problems.append(f"{', '.join(named) or name}: {message}")
         else:
             problems.append(".".join(path) + (": " if path else "") + message)
@@ -894,7 +902,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if isinstance(command, TyperGroup) and help_requested(command, args):
         configure_help(command)
-    for line in [*WIDTH_WARNINGS, *unknown_variables(os.environ)]:  # not ignored silently
+    for line in [*WIDTH_WARNINGS, *variable_warnings(os.environ)]:  # not ignored silently
         err_console.print(f"warning: {line}", markup=False, soft_wrap=True)
     INTERRUPTED.clear()
     TERMINATED.clear()

@@ -577,9 +577,13 @@ class Settings(BaseSettings):
 
         The one way settings cross a process boundary. A child that opens a Spark session or
         runs dbt also needs this process's Spark decisions (metastore, master, the launcher's
-        folders): :func:`pinlake.spark.session_env` adds them to this one.
+        folders): :func:`pinlake.spark.session_env` adds them to this one. A settings variable
+        this process read in another spelling (``PINLAKE_API__port``: :func:`read_spelling`)
+        reaches the child in the documented one only, with the value read, so that readers of
+        the exact name (dbt's ``env_var`` in profiles.yml, the DAGs) see it too.
         """
-        env = dict(os.environ)
+        settings = setting_variables()
+        env = {k: v for k, v in os.environ.items() if k.upper() not in settings or k.isupper()}
         for group in ("kafka", "api", "mariadb", "s3", "spark_cluster"):
             for name, value in getattr(self, group).model_dump().items():
                 key = f"PINLAKE_{group.upper()}__{name.upper()}"
@@ -690,33 +694,78 @@ def setting_variables() -> frozenset[str]:
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
-    """One line per ``PINLAKE_*`` variable of ``environ`` that nothing in pinlake reads (neither
-    a :class:`Settings` field's, which pydantic-settings would ignore, nor one of
-    :data:`OTHER_VARIABLES`), naming the closest known variable when one is close (difflib),
-    e.g. ``PINLAKE_API_PORT is not a pinlake variable (PINLAKE_API__PORT?)``. A name in a
-    group's form (``PINLAKE_<GROUP>__<FIELD>``) has its field matched with its group's fields
-    only, and without a close one they are named: ``(PINLAKE_KAFKA__ takes BOOTSTRAP_SERVERS,
-    BROKERS, …)`` (the whole set offered PINLAKE_API__PORT, another service's port, for
-    Kafka's ``PORT``). Sorted by name."""
-    known = setting_variables() | OTHER_VARIABLES.keys()
+    """One line per ``PINLAKE_*`` variable of ``environ`` (in any case) that nothing in pinlake
+    reads (neither a :class:`Settings` field's, which pydantic-settings would ignore, nor one
+    of :data:`OTHER_VARIABLES`), naming the closest known variable when one is close
+    (difflib), e.g. ``PINLAKE_API_PORT is not a pinlake variable (PINLAKE_API__PORT?)``. A name
+    in a group's form (``PINLAKE_<GROUP>__<FIELD>``) has its field matched with its group's
+    fields only, and without a close one they are named: ``(PINLAKE_KAFKA__ takes
+    BOOTSTRAP_SERVERS, BROKERS, …)`` (the whole set offered PINLAKE_API__PORT, another
+    service's port, for Kafka's ``PORT``). A settings field's variable is read in any case
+    (:func:`read_spelling`), so ``PINLAKE_API__port`` is not named (helper-105: it was, and
+    was read); :data:`OTHER_VARIABLES` are read as spelled. Sorted by name."""
+    settings = setting_variables()
+    known = settings | OTHER_VARIABLES.keys()
     groups: dict[str, list[str]] = {}  # {"PINLAKE_KAFKA": ["BOOTSTRAP_SERVERS", …]}
-    for variable in sorted(setting_variables()):
+    for variable in sorted(settings):
         group, nested, field = variable.partition("__")
         if nested:
             groups.setdefault(group, []).append(field)
+    unknown = (
+        n
+        for n in environ
+        if n.upper().startswith("PINLAKE_") and n not in known and n.upper() not in settings
+    )
     lines = []
-    for name in sorted(n for n in environ if n.startswith("PINLAKE_") and n not in known):
-        group, nested, field = name.partition("__")
+    for name in sorted(unknown):
+        group, nested, field = name.upper().partition("__")
         if nested and group in groups:
             close = difflib.get_close_matches(field, groups[group], n=1, cutoff=0.75)
             hint = (
                 f"{group}__{close[0]}?" if close else f"{group}__ takes {', '.join(groups[group])}"
             )
         else:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
             hint = f"{close[0]}?" if close else ""
         lines.append(f"{name} is not a pinlake variable" + (f" ({hint})" if hint else ""))
     return lines
+
+
+def read_spelling(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The spelling of the settings variable ``name`` (:func:`setting_variables`, upper case)
+    that pinlake reads from ``environ`` (default: ``os.environ``): pydantic-settings reads
+    names in any case (``case_sensitive`` off), and of two spellings set, the last one in the
+    environment's order, an empty value skipped (``env_ignore_empty``; pydantic-settings'
+    ``parse_env_vars``). ``name`` itself when no spelling is set."""
+    env = os.environ if environ is None else environ
+    found = name
+    for key, value in env.items():
+        if key.upper() == name and value != "":
+            found = key
+    return found
+
+
+def spelt_twice(environ: Mapping[str, str]) -> list[str]:
+    """One line per settings variable that ``environ`` sets in more than one spelling
+    (``PINLAKE_API__PORT`` and ``PINLAKE_API__port``, empty values aside), naming the one
+    pinlake reads (:func:`read_spelling`): without it, one of two values was taken without a
+    word (helper-105). Sorted by name."""
+    spellings: dict[str, list[str]] = {}
+    for key, value in environ.items():
+        if key.upper() in setting_variables() and value != "":
+            spellings.setdefault(key.upper(), []).append(key)
+    return [
+        f"{' and '.join(sorted(keys))} are one setting (names are read in any case): pinlake "
+        f"reads {read_spelling(name, environ)}, the last one set"
+        for name, keys in sorted(spellings.items())
+        if len(keys) > 1
+    ]
+
+
+def variable_warnings(environ: Mapping[str, str]) -> list[str]:
+    """The warnings about ``environ``'s ``PINLAKE_*`` variables that every command prints:
+    :func:`unknown_variables`, then :func:`spelt_twice`."""
+    return [*unknown_variables(environ), *spelt_twice(environ)]
 
 
 @cache
