@@ -264,6 +264,9 @@ STRICT_JSON = [
     '[{"index": 29}] [{"index": 30}]',
     '[{"index": 31}] x',
     '[{"index": 32}, {"index": 33}] \t',
+    # helper-105: NaN/Infinity in a text or an undeclared field (the reason named neither)
+    '{"index": 34, "title": NaN}',
+    '{"index": 35, "x": -Infinity}',
 ]
 
 
@@ -282,8 +285,8 @@ def test_text_that_is_not_json_is_quarantined_and_a_byte_order_mark_is_ignored(
         (33, None),
     ]
     invalid = (
-        "not valid JSON (RFC 8259): text after the value, a repeated key, single quotes or an "
-        "unescaped control character"
+        "not valid JSON (RFC 8259): text after the value, a repeated key, single quotes, an "
+        "unescaped control character or NaN/Infinity"
     )
     got = [(q["_line"], q["reason"], q["raw_text"]) for q in _quarantine(spark, case)]
     assert got == [
@@ -296,9 +299,11 @@ def test_text_that_is_not_json_is_quarantined_and_a_byte_order_mark_is_ignored(
         (10, invalid, STRICT_JSON[9]),
         (11, invalid, STRICT_JSON[10]),
         (12, invalid, STRICT_JSON[11]),
+        (14, invalid, STRICT_JSON[13]),
+        (15, invalid, STRICT_JSON[14]),
     ]
     [(records, quarantined, _problem)] = _manifest(spark, case).values()
-    assert (records, quarantined) == (5, 9)
+    assert (records, quarantined) == (5, 11)
 
 
 #: fields that the geo table does not declare, beside its own (land keeps them: _rescued_data)

@@ -265,19 +265,22 @@ def test_data_that_is_not_json_is_quarantined_and_a_byte_order_mark_is_ignored(
         b'{"ind": 6, "first_name": "nul\x00byte"}',
         b"{'ind': 7}",
         b'[{"ind": 8}] [{"ind": 9}]',  # helper-100: the second array was dropped
+        # helper-105: NaN/Infinity in a text or an undeclared field (the reason named neither)
+        b'{"ind": 10, "first_name": NaN}',
+        b'{"ind": 11, "x": Infinity}',
     ]
     records = [("user", 0, offset, text) for offset, text in enumerate(texts)]
     _land(spark, stream_settings, "app-11", result, records, 0)
     assert [r["ind"] for r in _read(spark, stream_settings, "stream_user")] == [2]
     invalid = (
-        "not valid JSON (RFC 8259): text after the value, a repeated key, single quotes or an "
-        "unescaped control character"
+        "not valid JSON (RFC 8259): text after the value, a repeated key, single quotes, an "
+        "unescaped control character or NaN/Infinity"
     )
     quarantined = _read(spark, stream_settings, "stream_quarantine")
     assert [(r["_offset"], r["reason"], r["raw_text"]) for r in quarantined] == [
-        (offset, invalid, texts[offset].decode()) for offset in range(1, 6)
+        (offset, invalid, texts[offset].decode()) for offset in range(1, 8)
     ]
-    assert (result.records["user"], result.quarantined["user"]) == (1, 5)
+    assert (result.records["user"], result.quarantined["user"]) == (1, 7)
 
 
 def test_a_replayed_batch_writes_nothing_twice(spark, stream_settings: Settings) -> None:

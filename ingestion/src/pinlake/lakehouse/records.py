@@ -35,8 +35,9 @@ record's text must be one JSON value of RFC 8259 (§2: nothing after it; §4: na
 unique", which Spark's variant parser and the array rule here require; §7: control characters
 escaped): Spark's strict ``parse_json`` reads it (:func:`one_json_value`, which names the one
 gap), or it is quarantined as :data:`INVALID_JSON`. The tokens ``NaN`` and ``Infinity``, which
-RFC 8259 does not have either, keep the reason of their field (a numeric field's "does not
-fit"), as before.
+RFC 8259 does not have either, keep a numeric field's reason ("does not fit"), as before;
+anywhere else (a text field, an undeclared one) the record is :data:`INVALID_JSON`, whose
+sentence names them (helper-105: it named four other causes only).
 
 **Bytes of a text.** A delivered text is UTF-8 (JSON text is, RFC 8259 §8.1). Bytes that are
 not valid UTF-8 (Spark's ``is_valid_utf8``: no overlong forms, surrogates or code points past
@@ -87,8 +88,8 @@ if TYPE_CHECKING:
 NOT_AN_OBJECT = "not a JSON object"
 #: An object Spark's lenient reader reads but RFC 8259 does not (the module docstring).
 INVALID_JSON = (
-    "not valid JSON (RFC 8259): text after the value, a repeated key, single quotes or an "
-    "unescaped control character"
+    "not valid JSON (RFC 8259): text after the value, a repeated key, single quotes, an "
+    "unescaped control character or NaN/Infinity"
 )
 ELEMENT_NOT_AN_OBJECT = "array element is not a JSON object"
 EMPTY_ARRAY = "empty JSON array: no record"
