@@ -383,6 +383,22 @@ def test_fields_the_table_does_not_declare_land_in_rescued_data(spark, shared_lo
     assert (records, quarantined) == (9, 9)
 
 
+def test_the_summarys_quarantine_command_counts_every_reason(spark, shared_load: SharedLoad):
+    """The query of the command land's summary names (:func:`pinlake.lakehouse.tables.
+    quarantine_counts_hint`) runs on the quarantine and counts each of its rows once, by table
+    and reason."""
+    from pinlake.lakehouse.tables import quarantine_counts_hint
+
+    hint = quarantine_counts_hint("quarantine")
+    [query] = re.findall(r'--inline "([^"]+)"', hint)
+    rows = spark.sql(query).collect()
+    assert [tuple(r.asDict()) for r in rows[:1]] == [("table_name", "reason", "n")]
+    quarantine = spark.table("raw.quarantine")
+    assert sum(r["n"] for r in rows) == quarantine.count() > 0
+    assert len(rows) == quarantine.select("table_name", "reason").distinct().count()
+    assert [r["table_name"] for r in rows] == sorted(r["table_name"] for r in rows)
+
+
 def test_land_is_incremental_and_idempotent(
     spark, spark_settings: Settings, tmp_path, write_bucket_file, monkeypatch
 ):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
+from pinlake.console import PINLAKE
 from pinlake.lakehouse.land import LandResult, print_land_summary
 from pinlake.lakehouse.stream import STOPPED_WITHOUT_WAITING
 
@@ -154,3 +157,33 @@ def test_land_on_an_empty_bucket_of_a_home_that_never_landed_starts_no_spark(
     (home / "warehouse" / "raw.db" / "_loaded_files" / "_delta_log").mkdir(parents=True)
     with pytest.raises(Started):
         cli_exit_code(monkeypatch, home, "land", "--bucket", str(bucket))
+
+
+def test_the_land_and_stream_summaries_name_a_command_that_counts_the_quarantine(
+    capsys, monkeypatch, tmp_path
+) -> None:
+    """Both summaries said where quarantined records are and no way to read them whole: the
+    README's ``dbt show`` gave 5 rows with each reason cut to 20 characters (helper-105). They
+    name ``dbt show`` with JSON output and a limit, on the summary's home."""
+    from pinlake.lakehouse.stream import StreamResult, print_stream_summary
+
+    monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / "my home"))
+    home = shlex.quote(str(tmp_path / "my home"))
+    query = (
+        "select table_name, reason, count(*) as n from raw.{} group by table_name, reason "
+        "order by table_name, n desc"
+    )
+    land = LandResult(files_found=1, files_landed=1, seconds=5.0)
+    land.records["pin"], land.quarantined["pin"] = 3, 2
+    print_land_summary(land)
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"2 quarantined (lines, or elements of JSON arrays) in raw.quarantine, each with its "
+        f"reason and raw_text; `{PINLAKE.command} --home {home} dbt show --output json --limit "
+        f'100 --inline "{query.format("quarantine")}"` counts them by reason'
+    ) in out
+    stream = StreamResult()
+    stream.stopped, stream.batches, stream.quarantined["geo"] = "stopped", 1, 1
+    print_stream_summary(stream)
+    out = " ".join(capsys.readouterr().out.split())
+    assert f'--limit 100 --inline "{query.format("stream_quarantine")}"` counts them)' in out

@@ -69,7 +69,12 @@ from pinlake.console import PINLAKE, console, counted, rate_text, table
 from pinlake.errors import PinlakeError, UsageError
 from pinlake.lakehouse import records
 from pinlake.lakehouse.progress import next_steps
-from pinlake.lakehouse.tables import ensure_raw_tables, manifest_created, raw_table
+from pinlake.lakehouse.tables import (
+    ensure_raw_tables,
+    manifest_created,
+    quarantine_counts_hint,
+    raw_table,
+)
 from pinlake.schemas import (
     LEGACY_LOADS_TABLE,
     LOADED_FILES_DDL,
@@ -968,6 +973,7 @@ def print_land_summary(result: LandResult) -> None:
     if result.total_quarantined:
         console.print(
             f"[yellow]{result.total_quarantined:,} quarantined (lines, or elements of JSON "
-            "arrays): "
-            f"select reason, raw_text from {RAW_SCHEMA}.{QUARANTINE_TABLE}"
+            f"arrays) in {RAW_SCHEMA}.{QUARANTINE_TABLE}, each with its reason and raw_text; "
+            f"{escape(quarantine_counts_hint(QUARANTINE_TABLE))} counts them by reason",
+            soft_wrap=True,
         )

@@ -68,6 +68,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 from pinlake.config import TABLES, Settings
 from pinlake.console import PINLAKE, console, counted, table
 from pinlake.errors import (
@@ -82,6 +84,7 @@ from pinlake.lakehouse import records
 from pinlake.lakehouse.tables import (
     ensure_raw_tables,
     ensure_stream_tables_by_path,
+    quarantine_counts_hint,
     registered_marker,
     stream_table_path,
 )
@@ -1175,7 +1178,8 @@ def print_stream_summary(result: StreamResult) -> None:
             else ""
         )
         + (
-            f"; quarantined records are in raw.{STREAM_QUARANTINE_TABLE}"
+            f"; quarantined records are in raw.{STREAM_QUARANTINE_TABLE}, with their reasons "
+            f"({escape(quarantine_counts_hint(STREAM_QUARANTINE_TABLE))} counts them)"
             if result.total_quarantined
             else ""
         )

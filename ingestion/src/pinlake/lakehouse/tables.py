@@ -45,6 +45,21 @@ def raw_table(table: str) -> str:
     return f"{RAW_SCHEMA}.{table}"
 
 
+def quarantine_counts_hint(table: str) -> str:
+    """The command, in backticks, that counts the rows of the quarantine ``raw.<table>``
+    (``quarantine`` or ``stream_quarantine``) by table and reason, in full: ``pinlake dbt
+    show`` with JSON output (its table cuts each value to 20 characters, and without
+    ``--limit`` it shows 5 rows: helper-105 read 5 of 9 reasons, cut). The land and stream
+    summaries name it."""
+    from pinlake.console import PINLAKE
+
+    query = (
+        f"select table_name, reason, count(*) as n from {raw_table(table)} "
+        "group by table_name, reason order by table_name, n desc"
+    )
+    return f'`{PINLAKE} dbt show --output json --limit 100 --inline "{query}"`'
+
+
 def stream_tables() -> dict[str, str]:
     """``{name: DDL}`` of the stream path's tables (``stream_<table>`` and its quarantine)."""
     ddl = {stream_table(table): stream_table_ddl(table) for table in TABLES}
