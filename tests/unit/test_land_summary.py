@@ -179,8 +179,8 @@ def test_the_land_and_stream_summaries_name_a_command_that_counts_the_quarantine
     out = " ".join(capsys.readouterr().out.split())
     assert (
         f"2 quarantined (lines, or elements of JSON arrays) in raw.quarantine, each with its "
-        f"reason and raw_text; `{PINLAKE.command} --home {home} dbt show --output json --limit "
-        f'100 --inline "{query.format("quarantine")}"` counts them by reason'
+        f"reason and raw_text; `{PINLAKE.command} --home {home} dbt show --quiet --output json "
+        f'--limit 100 --inline "{query.format("quarantine")}"` counts them by reason'
     ) in out
     stream = StreamResult()
     stream.stopped, stream.batches, stream.quarantined["geo"] = "stopped", 1, 1

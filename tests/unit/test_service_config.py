@@ -619,7 +619,7 @@ def test_a_variable_nothing_reads_is_a_warning_with_the_closest_name(tmp_path, m
         "warning: PINLAKE_ZZZ is not a pinlake variable",
         "warning: pinlake_kafka__partiton is not a pinlake variable (PINLAKE_KAFKA__PARTITIONS?)",
         "warning: PINLAKE_API__PORT and PINLAKE_API__port are one setting (names are read in any"
-        " case): pinlake reads PINLAKE_API__port, the last one set",
+        " case): pinlake reads PINLAKE_API__port, the last of them in the environment",
     ]
 
 

@@ -750,13 +750,14 @@ def spelt_twice(environ: Mapping[str, str]) -> list[str]:
     (``PINLAKE_API__PORT`` and ``PINLAKE_API__port``, empty values aside), naming the one
     pinlake reads (:func:`read_spelling`): without it, one of two values was taken without a
     word (helper-105). Sorted by name."""
+    settings = setting_variables()
     spellings: dict[str, list[str]] = {}
     for key, value in environ.items():
-        if key.upper() in setting_variables() and value != "":
+        if key.upper() in settings and value != "":
             spellings.setdefault(key.upper(), []).append(key)
     return [
         f"{' and '.join(sorted(keys))} are one setting (names are read in any case): pinlake "
-        f"reads {read_spelling(name, environ)}, the last one set"
+        f"reads {read_spelling(name, environ)}, the last of them in the environment"
         for name, keys in sorted(spellings.items())
         if len(keys) > 1
     ]

@@ -49,7 +49,8 @@ def quarantine_counts_hint(table: str) -> str:
     """The command, in backticks, that counts the rows of the quarantine ``raw.<table>``
     (``quarantine`` or ``stream_quarantine``) by table and reason, in full: ``pinlake dbt
     show`` with JSON output (its table cuts each value to 20 characters, and without
-    ``--limit`` it shows 5 rows: helper-105 read 5 of 9 reasons, cut). The land and stream
+    ``--limit`` it shows 5 rows: helper-105 read 5 of 9 reasons, cut), quiet (dbt's log lines
+    went to stdout before the JSON: helper-106's ``jq`` could not read it). The land and stream
     summaries name it."""
     from pinlake.console import PINLAKE
 
@@ -57,7 +58,7 @@ def quarantine_counts_hint(table: str) -> str:
         f"select table_name, reason, count(*) as n from {raw_table(table)} "
         "group by table_name, reason order by table_name, n desc"
     )
-    return f'`{PINLAKE} dbt show --output json --limit 100 --inline "{query}"`'
+    return f'`{PINLAKE} dbt show --quiet --output json --limit 100 --inline "{query}"`'
 
 
 def stream_tables() -> dict[str, str]:
