@@ -45,13 +45,27 @@ MART_SCHEMA = "marts"
 DBT_TARGETS = ("local", "thrift", "databricks")
 
 
+def setting_variable(name: str) -> tuple[str, str]:
+    """``(spelling, value)`` of the pinlake setting's variable ``name`` (``PINLAKE_DBT_TARGET``)
+    as pinlake's settings read it, in any case (:func:`pinlake.config.read_spelling`: a pure
+    function, no :class:`~pinlake.config.Settings` at import time); value ``""`` when unset.
+    A task's settings read ``pinlake_dbt_target`` while the DAG read ``PINLAKE_DBT_TARGET``
+    only."""
+    from pinlake.config import read_spelling
+
+    spelling = read_spelling(name)
+    return spelling, os.environ.get(spelling, "")
+
+
 def dbt_target() -> str:
-    """The dbt target of the batch DAG (same variable as profiles.yml: ``PINLAKE_DBT_TARGET``);
-    raises ValueError naming the variable and :data:`DBT_TARGETS` for another (it imported,
-    and failed only when a task ran)."""
-    target = os.environ.get("PINLAKE_DBT_TARGET", "local").strip() or "local"
+    """The dbt target of the batch DAG (same variable as profiles.yml: ``PINLAKE_DBT_TARGET``,
+    read as the settings read it: :func:`setting_variable`); raises ValueError naming the
+    variable and :data:`DBT_TARGETS` for another (it imported, and failed only when a task
+    ran)."""
+    name, value = setting_variable("PINLAKE_DBT_TARGET")
+    target = value.strip() or "local"
     if target not in DBT_TARGETS:
-        raise ValueError(f"PINLAKE_DBT_TARGET={target!r}: want one of {', '.join(DBT_TARGETS)}")
+        raise ValueError(f"{name}={target!r}: want one of {', '.join(DBT_TARGETS)}")
     return target
 
 
@@ -80,8 +94,9 @@ def shared_metastore() -> bool:
     """True when ``PINLAKE_METASTORE_URL`` names a metastore several processes may use at once:
     a Derby network server (``jdbc:derby://…``, the one ``pinlake services up --metastore``
     runs and prints the line to export) or another database such as PostgreSQL. Unset, or an
-    embedded ``jdbc:derby:`` URL: the embedded metastore (one process at a time)."""
-    url = os.environ.get("PINLAKE_METASTORE_URL", "").strip()
+    embedded ``jdbc:derby:`` URL: the embedded metastore (one process at a time). Read as
+    the settings read it (:func:`setting_variable`)."""
+    url = setting_variable("PINLAKE_METASTORE_URL")[1].strip()
     if not url.startswith("jdbc:"):
         return False
     return url.startswith("jdbc:derby://") or not url.startswith("jdbc:derby:")

@@ -483,6 +483,8 @@ def test_stream_task_leaves_the_topics_to_a_running_continuous_query(monkeypatch
         ("PINLAKE_AIRFLOW_RETRIES", "-1", "want a whole number from 0 to 31,536,000"),
         ("PINLAKE_AIRFLOW_RETRY_DELAY_SECONDS", "nan", "want a number of seconds from 0 to"),
         ("PINLAKE_DBT_TARGET", "bogus", "want one of local, thrift, databricks"),
+        # read in any case, as the tasks' settings read it (it was not seen at all)
+        ("pinlake_dbt_target", "bogus", "want one of local, thrift, databricks"),
     ],
 )
 def test_a_dag_variable_that_cannot_work_fails_the_import_naming_it(

@@ -47,3 +47,14 @@ def test_embedded_metastore_tasks_queue_in_the_one_slot_pool(monkeypatch, tmp_pa
 def test_shared_metastore_tasks_run_side_by_side(monkeypatch, tmp_path, url: str) -> None:
     pools = _pools(monkeypatch, tmp_path, PINLAKE_METASTORE_URL=url)
     assert pools == {"pinterest_batch": {"default_pool"}, "pinterest_stream": {"default_pool"}}
+
+
+def test_the_metastore_variable_is_read_in_any_case_as_the_tasks_read_it(
+    monkeypatch, tmp_path
+) -> None:
+    """The tasks' settings read ``pinlake_metastore_url`` (pydantic-settings reads names in any
+    case); the DAG read only ``PINLAKE_METASTORE_URL``, and queued a shared metastore's tasks
+    in the one-slot pool."""
+    url = "jdbc:derby://127.0.0.1:1527/metastore_db"
+    pools = _pools(monkeypatch, tmp_path, pinlake_metastore_url=url)
+    assert pools == {"pinterest_batch": {"default_pool"}, "pinterest_stream": {"default_pool"}}
