@@ -275,16 +275,14 @@ def _main(
         ),
     ] = None,
 ) -> None:
-    spelt = read_spelling("PINLAKE_HOME")  # the settings read it in any case: pinlake_home
-    given = home is not None or bool(os.environ.get(spelt))
     if home is not None:
         os.environ["PINLAKE_HOME"] = str(Path(home).expanduser().resolve())
         get_settings.cache_clear()
+    spelt = read_spelling("PINLAKE_HOME")  # the settings read it in any case: pinlake_home
+    given = home is not None or bool(os.environ.get(spelt))
     # a home that is a file: one error for every command, as for those that create folders in
     # it (Settings.ensure_dirs); `services status` showed a table of services down (helper-61)
-    chosen = Path(
-        os.environ.get(read_spelling("PINLAKE_HOME")) or Settings.model_fields["home"].default
-    )
+    chosen = Path(os.environ.get(spelt) or Settings.model_fields["home"].default)
     # the home the hints of this command's errors name (pinlake.console.PinlakeCommand)
     PINLAKE.home = (chosen.expanduser().absolute(), given)
     if chosen.expanduser().exists() and not chosen.expanduser().is_dir():

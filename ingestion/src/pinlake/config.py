@@ -583,7 +583,7 @@ class Settings(BaseSettings):
         the exact name (dbt's ``env_var`` in profiles.yml, the DAGs) see it too.
         """
         settings = setting_variables()
-        env = {k: v for k, v in os.environ.items() if k.upper() not in settings or k.isupper()}
+        env = {k: v for k, v in os.environ.items() if k.upper() not in settings or k == k.upper()}
         for group in ("kafka", "api", "mariadb", "s3", "spark_cluster"):
             for name, value in getattr(self, group).model_dump().items():
                 key = f"PINLAKE_{group.upper()}__{name.upper()}"
@@ -755,10 +755,10 @@ def spelt_twice(environ: Mapping[str, str]) -> list[str]:
     for key, value in environ.items():
         if key.upper() in settings and value != "":
             spellings.setdefault(key.upper(), []).append(key)
-    return [
+    return [  # keys in the environment's order: the last is the one read (read_spelling)
         f"{' and '.join(sorted(keys))} are one setting (names are read in any case): pinlake "
-        f"reads {read_spelling(name, environ)}, the last of them in the environment"
-        for name, keys in sorted(spellings.items())
+        f"reads {keys[-1]}, the last of them in the environment"
+        for _name, keys in sorted(spellings.items())
         if len(keys) > 1
     ]
 

@@ -264,9 +264,10 @@ def rescued_fields(table_name: str, text: Column) -> Column:
 def rescued_data(fields: Column) -> Column:
     """:data:`pinlake.schemas.RESCUED_DATA` of a record: its :func:`rescued_fields` as the text
     of one JSON object, each value as Spark's variant reads it (a string stays a string, a
-    nested object or array stays one; an integer or a decimal of up to 38 digits is kept
-    exactly, ``12.50`` reads ``12.5``; a number in exponent form or of more digits is read as a
-    double, ``1E2`` as ``100.0``, 17 significant digits, one too small for a double as ``0``;
+    nested object or array stays one, its keys sorted; an integer or a decimal of up to 38
+    digits keeps its value exactly, ``12.50`` reads ``12.5``, ``1.0`` ``1``, ``-0.0`` ``0``; a
+    number in exponent form or of more digits is read as a double, ``1E2`` as ``100.0``, 17
+    significant digits, one too small for a double as ``0.0``;
     one beyond the double's range would read ``"Infinity"``, and its record is quarantined:
     :func:`rescued_beyond_double`). NULL when there are none. Databricks Auto Loader's rescued
     data column for the same purpose."""
