@@ -89,6 +89,12 @@ def test_a_hint_carries_the_home_its_command_acted_on(monkeypatch: pytest.Monkey
     # it named another home (helper-74)
     monkeypatch.setenv("PINLAKE_HOME", "relh")
     assert str(command) == f".venv/bin/pinlake --home {Path.cwd() / 'relh'}"
+    # spelt in another case, as the settings read it (an Airflow task's pinlake_home): the
+    # hint named no home, and pasted it acted on the shell's ./.pinlake
+    monkeypatch.delenv("PINLAKE_HOME")
+    monkeypatch.setenv("pinlake_home", "/data/lower")
+    assert str(command) == ".venv/bin/pinlake --home /data/lower"
+    monkeypatch.delenv("pinlake_home")
     # while the CLI runs a command: its home; without --home only for the clone's relative
     # command on the default home (it runs in the clone alone, whose default home that is)
     command.home = (Path("/work/clone/.pinlake"), False)

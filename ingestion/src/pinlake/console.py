@@ -23,6 +23,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from pinlake.config import read_spelling
+
 
 def pinlake_command(
     executable: str = sys.executable,
@@ -69,7 +71,8 @@ class PinlakeCommand:
 
     The home: :attr:`home` while the CLI runs a command (``(path, given)``: ``given`` when
     ``--home`` or ``PINLAKE_HOME`` chose it; :func:`pinlake.cli.main` sets it), else
-    ``PINLAKE_HOME`` (a process pinlake's CLI did not start: a DAG task, a test), else none.
+    ``PINLAKE_HOME`` in any case, as the settings read it (a process pinlake's CLI did not
+    start: a DAG task, a test; :func:`pinlake.config.read_spelling`), else none.
     Without ``--home`` only where the home is the default one and ``command`` the clone's
     relative ``.venv/bin/pinlake``, which runs in the clone alone, whose default home that is.
     ``command``: :func:`pinlake_command`."""
@@ -92,7 +95,8 @@ class PinlakeCommand:
         if self.home is not None:
             path, given = self.home
             return self.command if not given and self.relative else self.at(path)
-        named = os.environ.get("PINLAKE_HOME")
+        # as the settings read it, in any case: an Airflow task's pinlake_home (read_spelling)
+        named = os.environ.get(read_spelling("PINLAKE_HOME"))
         return self.at(Path(named).expanduser().absolute() if named else None)
 
     def __format__(self, spec: str) -> str:
