@@ -641,6 +641,18 @@ def test_every_pinlake_variable_the_project_names_is_known() -> None:
     ]
 
 
+def test_the_closest_name_is_close_after_the_common_prefix() -> None:
+    """The hint compares what follows ``PINLAKE_``: the prefix alone (``PINLAKE_=1``) was
+    "close" to PINLAKE_S3 by its eight shared letters, and a short name to any short one."""
+    environ = dict.fromkeys(["PINLAKE_", "PINLAKE_S", "PINLAKE_HOM", "PINLAKE_JAR_DIR"], "1")
+    assert unknown_variables(environ) == [
+        "PINLAKE_ is not a pinlake variable",
+        "PINLAKE_HOM is not a pinlake variable (PINLAKE_HOME?)",
+        "PINLAKE_JAR_DIR is not a pinlake variable (PINLAKE_JARS_DIR?)",
+        "PINLAKE_S is not a pinlake variable",
+    ]
+
+
 @pytest.mark.parametrize("command", [["sink", "--once"], ["land"], ["produce", "--to", "bucket"]])
 @pytest.mark.parametrize(
     ("bucket", "expected"),

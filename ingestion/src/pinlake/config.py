@@ -697,7 +697,8 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """One line per ``PINLAKE_*`` variable of ``environ`` (in any case) that nothing in pinlake
     reads (neither a :class:`Settings` field's, which pydantic-settings would ignore, nor one
     of :data:`OTHER_VARIABLES`), naming the closest known variable when one is close
-    (difflib), e.g. ``PINLAKE_API_PORT is not a pinlake variable (PINLAKE_API__PORT?)``. A name
+    (difflib, on the names after ``PINLAKE_``), e.g. ``PINLAKE_API_PORT is not a pinlake
+    variable (PINLAKE_API__PORT?)``; ``PINLAKE_`` alone is close to none. A name
     in a group's form (``PINLAKE_<GROUP>__<FIELD>``) has its field matched with its group's
     fields only, and without a close one they are named: ``(PINLAKE_KAFKA__ takes
     BOOTSTRAP_SERVERS, BROKERS, …)`` (the whole set offered PINLAKE_API__PORT, another
@@ -724,9 +725,11 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
             hint = (
                 f"{group}__{close[0]}?" if close else f"{group}__ takes {', '.join(groups[group])}"
             )
-        else:
-            close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
-            hint = f"{close[0]}?" if close else ""
+        else:  # the names after the common prefix: PINLAKE_ alone offered PINLAKE_S3
+            prefix = len("PINLAKE_")
+            after = {k[prefix:]: k for k in known}
+            close = difflib.get_close_matches(name.upper()[prefix:], after, n=1, cutoff=0.8)
+            hint = f"{after[close[0]]}?" if close else ""
         lines.append(f"{name} is not a pinlake variable" + (f" ({hint})" if hint else ""))
     return lines
 
