@@ -310,7 +310,7 @@ def test_exactly_once_across_a_sigkill_a_graceful_stop_and_a_restart(
     )
     assert quarantined.count() == 12 + 5 + 6  # every 250th of 3000, 100th of 500, 50th of 300
     assert {r["reason"] for r in quarantined.select("reason").distinct().collect()} == {
-        "field 'ind' does not fit type int"
+        "field 'ind' does not fit type bigint"
     }
 
 

@@ -214,7 +214,10 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
         ("user", 2, 1): (element, "2"),
         ("user", 2, 2): (element, "3"),
         ("user", 3): ("not a JSON object", ""),
-        ("user", 4): ("field 'age' does not fit type int", json.dumps({**USER, "age": "twenty"})),
+        ("user", 4): (
+            "field 'age' does not fit type bigint",
+            json.dumps({**USER, "age": "twenty"}),
+        ),
         ("user", 5): (
             "missing key field 'ind'",
             json.dumps({k: v for k, v in USER.items() if k != "ind"}),
@@ -230,14 +233,14 @@ def test_bad_data_is_quarantined_with_its_reason(spark, stream_settings: Setting
             UNPAIRED,
             json.dumps([{**USER, "ind": 15}, {**USER, "ind": 16, "last_name": "\udfff"}]),
         ),
-        ("pin", 0): ("field 'index' does not fit type int", json.dumps({**PIN, "index": "x"})),
+        ("pin", 0): ("field 'index' does not fit type bigint", json.dumps({**PIN, "index": "x"})),
         ("pin", 1): (
             "field 'follower_count' holds a number beyond the range of a double, whose text "
             "cannot be kept",
             '{"index": 3, "follower_count": 1e999}',
         ),
         ("geo", 0): (
-            "field 'latitude' does not fit type float",
+            "field 'latitude' does not fit type double",
             json.dumps({**GEO, "latitude": "north"}),
         ),
     }

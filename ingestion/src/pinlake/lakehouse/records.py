@@ -72,7 +72,8 @@ So numeric text is read as the number, as the original notebooks' casts did. A r
 the key field, or has a field that does not fit its type (``"abc"`` or ``12.5`` for an int, a
 number out of the bigint range, NaN or infinity), or a text field holding a number beyond the
 double's range, gets a reason and goes to quarantine. The reasons are fixed sentences (tests and
-operators match on them).
+operators match on them); a field's type in them is the raw table's (``field 'ind' does not fit
+type bigint``, ``… type double``).
 """
 
 from __future__ import annotations
@@ -322,7 +323,9 @@ def rejection_reason(
     from pyspark.sql import functions as F
 
     def does_not_fit(column) -> Column:  # noqa: ANN001 - a pinlake.schemas.Column
-        return F.lit(f"field {column.name!r} does not fit type {column.type}")
+        # the raw table's type (bigint, double): "type int" for 3000000000 read as a 32-bit
+        # int's limit, which that value passes and lands
+        return F.lit(f"field {column.name!r} does not fit type {SPARK_TYPE[column.type]}")
 
     key, *_ = (c for c in SOURCE_COLUMNS[table_name] if c.name == KEY_COLUMN[table_name])
     invalid = ~one_json_value(text)
