@@ -33,6 +33,33 @@ def test_a_home_that_started_nothing_is_told_whose_services_answer(
     assert "did not start" not in capsys.readouterr().out
 
 
+def test_a_command_of_a_home_that_started_nothing_is_told_whose_services_it_uses(
+    kafka_services: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """helper-107: ``--home B sink --once`` in a new home wrote another home's records into
+    B's bucket without a word (only ``services status`` said why). The commands that use the
+    home's Kafka (sink, stream) or post to its API (produce --to api) now give the status's
+    note first; the home that started them gets none, and the sink still runs."""
+    from pinlake.bucket.sink import SinkOptions
+    from pinlake.pipeline.steps import sink
+    from pinlake.services.manager import note_services_of_another_home
+
+    other = kafka_services.model_copy(update={"home": tmp_path / "other"})
+    result = sink(other, SinkOptions(once=True))
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"note: this home ({other.home}) did not start Kafka at "
+        f"{other.kafka.bootstrap_servers}, but it answers there: another home's `services up` "
+        "or another program; this home's commands use what answers and share its topics"
+    ) in out, out
+    assert (result.stopped_by, result.unwritten) == (None, {})  # the sink ran to its end
+    note_services_of_another_home(other, kafka_used=False, api_used=True)
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"did not start the API at {other.api.url}, but it answers there" in out, out
+    note_services_of_another_home(kafka_services, kafka_used=True, api_used=True)
+    assert "note:" not in capsys.readouterr().out
+
+
 def test_services_down_of_a_home_that_ran_none_says_so_and_leaves_the_others_running(
     kafka_services: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

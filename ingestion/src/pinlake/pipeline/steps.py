@@ -211,16 +211,24 @@ def _per_table(counts: dict[str, int]) -> str:
 
 
 def produce(settings: Settings, options: ProduceToBucket | ProduceToApi) -> ProduceResult:
-    """``pinlake produce``: the drawn events' rows to the bucket or the ingestion API."""
+    """``pinlake produce``: the drawn events' rows to the bucket or the ingestion API (with a
+    note when the home's API answers but this home did not start it:
+    :func:`~pinlake.services.manager.note_services_of_another_home`)."""
     from pinlake.produce import run_produce
+    from pinlake.services.manager import note_services_of_another_home
 
+    if isinstance(options, ProduceToApi) and options.api_url is None:
+        note_services_of_another_home(settings, kafka_used=False, api_used=True)
     return run_produce(settings, options)
 
 
 def sink(settings: Settings, options: SinkOptions) -> SinkResult:
-    """``pinlake sink``: the batch topics into the topics bucket."""
+    """``pinlake sink``: the batch topics into the topics bucket (with a note when the home's
+    Kafka answers but this home did not start it)."""
     from pinlake.bucket.sink import run_sink
+    from pinlake.services.manager import note_services_of_another_home
 
+    note_services_of_another_home(settings, kafka_used=True, api_used=False)
     return run_sink(settings, options)
 
 
@@ -234,9 +242,12 @@ def land(settings: Settings, options: LandOptions) -> LandResult:
 
 
 def stream(settings: Settings, options: StreamOptions) -> StreamResult:
-    """``pinlake stream``: the stream topics into the raw stream Delta tables (Spark)."""
+    """``pinlake stream``: the stream topics into the raw stream Delta tables (Spark; with a
+    note when the home's Kafka answers but this home did not start it)."""
     from pinlake.lakehouse.stream import end_of_run, print_stream_summary, run_stream
+    from pinlake.services.manager import note_services_of_another_home
 
+    note_services_of_another_home(settings, kafka_used=True, api_used=False)
     result = run_stream(settings, options)
     print_stream_summary(result)
     end_of_run(options, result)  # --available-now cut short by a signal: interrupted

@@ -1077,6 +1077,27 @@ def _print_not_started_here(
         )
 
 
+def note_services_of_another_home(settings: Settings, kafka_used: bool, api_used: bool) -> None:
+    """Before a command that reads or writes this home's Kafka (``kafka_used``: ``sink``,
+    ``stream``) or posts to its API (``api_used``: ``produce --to api`` without ``--api-url``),
+    the note of :func:`_print_not_started_here` when this home runs no such service but one
+    answers at its address: a trial's ``sink`` in a new home wrote the records of another
+    home's demo into its bucket without a word, and only ``services status`` said why
+    (helper-107). Nothing for an external Kafka or a service this home runs; the probes are a
+    read of the kernel's listening ports (:func:`pinlake.kafka.listening`) and, for the API, a
+    ``/healthz`` request."""
+    kafka_answers = (
+        kafka_used
+        and not settings.kafka.external
+        and not kafka_broker.running_names(settings)
+        and kafka.listening(settings)
+    )
+    api_answers = (
+        api_used and api_process.pid(settings) is None and api_process.health(settings) is not None
+    )
+    _print_not_started_here(settings, kafka_answers=kafka_answers, api_answers=api_answers)
+
+
 def missing_topics(settings: Settings, existing: set[str]) -> list[str]:
     """pinlake's topics (:func:`pinlake.kafka.all_topics`: batch and stream, in table order)
     that are not among ``existing``: deleted since ``services up`` made them (a DeleteStream
