@@ -874,12 +874,7 @@ def services_down(settings: Settings) -> None:
         console.print("[green]✓[/] services down")
         return
     console.print("[green]✓[/] services down: this home ran none")
-    _print_not_started_here(
-        settings,
-        kafka_answers=not settings.kafka.external and kafka.listening(settings),
-        api_answers=api_process.health(settings) is not None,
-        stopping=True,
-    )
+    note_services_of_another_home(settings, kafka_used=True, api_used=True, stopping=True)
 
 
 def as_running(settings: Settings) -> Settings:
@@ -1077,15 +1072,18 @@ def _print_not_started_here(
         )
 
 
-def note_services_of_another_home(settings: Settings, kafka_used: bool, api_used: bool) -> None:
+def note_services_of_another_home(
+    settings: Settings, kafka_used: bool, api_used: bool, stopping: bool = False
+) -> None:
     """Before a command that reads or writes this home's Kafka (``kafka_used``: ``sink``,
     ``stream``) or posts to its API (``api_used``: ``produce --to api`` without ``--api-url``),
     the note of :func:`_print_not_started_here` when this home runs no such service but one
     answers at its address: a trial's ``sink`` in a new home wrote the records of another
     home's demo into its bucket without a word, and only ``services status`` said why
-    (helper-107). Nothing for an external Kafka or a service this home runs; the probes are a
-    read of the kernel's listening ports (:func:`pinlake.kafka.listening`) and, for the API, a
-    ``/healthz`` request."""
+    (helper-107). ``stopping``: after a ``services down`` of a home that ran none (the note
+    says that such services run on). Nothing for an external Kafka or a service this home
+    runs; the probes are a read of the kernel's listening ports
+    (:func:`pinlake.kafka.listening`) and, for the API, a ``/healthz`` request."""
     kafka_answers = (
         kafka_used
         and not settings.kafka.external
@@ -1095,7 +1093,9 @@ def note_services_of_another_home(settings: Settings, kafka_used: bool, api_used
     api_answers = (
         api_used and api_process.pid(settings) is None and api_process.health(settings) is not None
     )
-    _print_not_started_here(settings, kafka_answers=kafka_answers, api_answers=api_answers)
+    _print_not_started_here(
+        settings, kafka_answers=kafka_answers, api_answers=api_answers, stopping=stopping
+    )
 
 
 def missing_topics(settings: Settings, existing: set[str]) -> list[str]:
