@@ -374,7 +374,7 @@ def test_the_http_and_mariadb_probes_connect_only_to_a_listening_port(
         post_records(down, iter([]), to, show_progress=False)
     assert str(refused.value).startswith(
         f"the ingestion API at http://127.0.0.1:{free} is not reachable (nothing listens on port "
-        f"{free}); start it with `"
+        f"{free}): start it with `"
     )
     # an --api-url that is not the home's API: `services up` would not start anything there
     # (helper-82: it was named for port 8099, and started the API on 8082)
@@ -382,7 +382,7 @@ def test_the_http_and_mariadb_probes_connect_only_to_a_listening_port(
     with pytest.raises(PinlakeError) as refused:
         post_records(elsewhere, iter([]), to, show_progress=False)
     assert str(refused.value).endswith(
-        f"); it is not this home's API (http://127.0.0.1:{free + 1}, which `{PINLAKE} services "
+        f"): it is not this home's API (http://127.0.0.1:{free + 1}, which `{PINLAKE} services "
         "up` starts; PINLAKE_API__PORT moves it): check --api-url"
     )
     with listening() as port:

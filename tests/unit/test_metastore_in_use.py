@@ -181,6 +181,22 @@ def test_without_another_command_it_points_at_the_metastore_log(tmp_path: Path) 
     )
 
 
+def test_a_shared_metastore_that_does_not_answer_is_one_line_with_its_hints(
+    tmp_path: Path,
+) -> None:
+    """Derby's network client's words: the hints after a colon, as every "not reachable" line
+    of a service (Kafka, the ingestion API, the Spark master) has them."""
+    settings = Settings(home=tmp_path / "home")
+    assert _fail(
+        settings,
+        "java.sql.SQLNonTransientConnectionException: java.net."
+        "ConnectException : Error connecting to server localhost on port 1,527",
+    ) == (
+        f"the shared metastore does not answer: is it running? (`{PINLAKE} services status`; "
+        f"`{PINLAKE} services up --metastore` starts it)"
+    )
+
+
 def test_other_errors_pass_unchanged(tmp_path: Path) -> None:
     with (
         pytest.raises(RuntimeError, match="something else"),

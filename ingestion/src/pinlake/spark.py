@@ -1168,7 +1168,7 @@ def spark_errors(settings: Settings) -> Iterator[None]:
             from pinlake.run_folder import up_hint
 
             raise SparkSetupError(
-                f"the shared metastore does not answer; is it running? (`{PINLAKE} services "
+                f"the shared metastore does not answer: is it running? (`{PINLAKE} services "
                 f"status`; `{up_hint(settings.run_dir, '--metastore')}` starts it)"
             ) from exc
         derby = "Another instance of Derby" in text or "Failed to start database" in text

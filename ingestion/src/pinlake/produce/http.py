@@ -310,7 +310,7 @@ async def _produce(
     queue: asyncio.Queue[_Request | None] = asyncio.Queue(maxsize=concurrency * 2)
     if (port := nothing_listens(url)) is not None:  # no connect to a port that may be free
         raise PinlakeError(
-            f"the ingestion API at {url} is not reachable (nothing listens on port {port}); "
+            f"the ingestion API at {url} is not reachable (nothing listens on port {port}): "
             f"{_start_hint(settings, url)}"
         )
     async with aiohttp.ClientSession(
@@ -328,7 +328,7 @@ async def _produce(
                 healthy = health.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise PinlakeError(
-                f"the ingestion API at {url} is not reachable ({type(exc).__name__}: {exc}); "
+                f"the ingestion API at {url} is not reachable ({type(exc).__name__}: {exc}): "
                 f"{_start_hint(settings, url)}"
             ) from exc
         if healthy >= 500:  # pinlake's API: 503 when Kafka is not reachable
