@@ -697,6 +697,10 @@ def test_the_cluster_ran_land_and_runs_the_thrift_server(
     assert any(
         f"-XX:SharedArchiveFile={archive}" in c and "HiveThriftServer2" in c for c in commands
     )
+    # its driver's scratch (block manager, artifacts) is in the home, not in /tmp, where a
+    # server killed with kill -9 left them (helper-109)
+    scratch = thrift_server.spark_scratch_dir(settings)
+    assert [p.name for p in scratch.glob("blockmgr-*")], sorted(p.name for p in scratch.iterdir())
 
 
 def test_the_thrift_server_answered_throughout_land(scale_out: ScaleOut) -> None:

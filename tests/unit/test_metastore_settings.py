@@ -23,6 +23,7 @@ from pinlake.spark import (
     POSTGRES_DRIVER,
     MetastoreConnection,
     SparkSetupError,
+    java_option,
     metastore_connection,
     redact_url,
     session_env,
@@ -198,8 +199,16 @@ def test_thrift_server_settings_are_the_session_builders(settings: Settings) -> 
     conf = thrift_server.conf(settings)
     builder = spark_conf(settings)
     differ = {k for k in builder if conf[k] != builder[k]}
-    assert differ == {"spark.ui.enabled"}  # the Delta, warehouse and metastore settings agree
+    # the Delta, warehouse and metastore settings agree
+    assert differ == {"spark.ui.enabled", "spark.driver.extraJavaOptions"}
     assert conf["spark.ui.port"] == str(settings.thrift_ui_port)
+    # the driver's scratch in the home, not /tmp (helper-109: a killed server's blockmgr-*,
+    # spark-* and artifacts-* folders stayed in /tmp)
+    scratch = settings.home / "thrift" / "spark-scratch"
+    assert conf["spark.local.dir"] == str(scratch)
+    assert conf["spark.driver.extraJavaOptions"] == (
+        f"{builder['spark.driver.extraJavaOptions']} {java_option(f'-Djava.io.tmpdir={scratch}')}"
+    )
     argv = thrift_server.argv(settings)
     assert "hive.server2.thrift.bind.host=127.0.0.1" in argv
     assert f"hive.server2.thrift.port={settings.thrift_port}" in argv

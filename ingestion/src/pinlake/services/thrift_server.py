@@ -11,14 +11,17 @@ run SQL on it; several sessions at once.
   on ``PINLAKE_THRIFT_UI_PORT``. They go in a properties file (``<home>/run/thrift.conf``, mode
   0600: it may hold the metastore password), not on the command line.
 * HiveServer2 listens on ``127.0.0.1:<PINLAKE_THRIFT_PORT>`` (default 10000, the ``thrift``
-  target's); Hive's scratch and operation-log folders are under ``<home>/thrift``; the log is
-  ``<home>/logs/thrift.log``.
+  target's); Hive's scratch and operation-log folders are under ``<home>/thrift``, and so is
+  the driver JVM's own scratch (:func:`spark_scratch_dir`: Spark's ``blockmgr-*``, ``spark-*``
+  and ``artifacts-*`` folders, which a server killed with ``kill -9`` left in ``/tmp``:
+  helper-109); the log is ``<home>/logs/thrift.log``.
 * Ready when a real HiveServer2 session answers ``select 1`` (PyHive, as dbt connects).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -40,11 +43,20 @@ def thrift_dir(settings: Settings) -> Path:
     return settings.home / "thrift"
 
 
+def spark_scratch_dir(settings: Settings) -> Path:
+    """``<home>/thrift/spark-scratch``: the server's driver JVM's scratch folder
+    (:func:`pinlake.spark.scratch_conf`); emptied when the server starts (one server per home:
+    what is there was left by one that was killed)."""
+    return thrift_dir(settings) / "spark-scratch"
+
+
 def conf(settings: Settings) -> dict[str, str]:
     """The server's Spark settings: :func:`pinlake.spark.spark_conf` (never restated here) with
-    the web UI on and an application name. Raises :class:`PinlakeError` when the metastore is
-    the embedded one (the server would lock every other Spark process out of it)."""
-    from pinlake.spark import metastore_connection, spark_conf
+    the web UI on, an application name and the driver's scratch in the home
+    (:func:`spark_scratch_dir`, as :func:`pinlake.spark.get_spark` puts every session's).
+    Raises :class:`PinlakeError` when the metastore is the embedded one (the server would lock
+    every other Spark process out of it)."""
+    from pinlake.spark import metastore_connection, scratch_conf, spark_conf
 
     if not metastore_connection(settings).shared:
         raise PinlakeError(
@@ -52,7 +64,7 @@ def conf(settings: Settings) -> dict[str, str]:
             f"`{run_folder.up_hint(settings.run_dir, '--metastore')}` (or set "
             "PINLAKE_METASTORE_URL)"
         )
-    values = spark_conf(settings)
+    values = scratch_conf(spark_conf(settings), spark_scratch_dir(settings))
     values.update(
         {
             "spark.app.name": "pinlake-thrift",
@@ -137,7 +149,8 @@ def start(settings: Settings) -> int:
     command = argv(settings)
     env = session_env(settings)
     env["SPARK_HOME"] = str(spark_home())
-    for sub in ("scratch", "local-scratch", "resources", "operation-logs"):
+    shutil.rmtree(spark_scratch_dir(settings), ignore_errors=True)  # a killed server's
+    for sub in ("scratch", "local-scratch", "resources", "operation-logs", "spark-scratch"):
         (thrift_dir(settings) / sub).mkdir(parents=True, exist_ok=True)
     return process.spawn(
         settings.run_dir,
