@@ -134,6 +134,85 @@ def test_missing_bucket_and_unreachable_server_are_one_clear_error(
         write_events(down, iter([]), ProduceToBucket())
 
 
+def test_an_s3_error_says_what_to_do_about_this_homes_server(
+    s3_server,
+    s3_bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """helper-109: a typo in ``AWS_ENDPOINT_URL``'s port, the home's S3 server killed, a bucket
+    that does not exist and half a key pair each gave a line without what to do. The home here
+    is the session server's (it runs at ``AWS_ENDPOINT_URL``); the hints are the same for
+    ``sink`` (:func:`pinlake.bucket.layout.bucket_error`, ``require_s3_bucket``)."""
+    from pinlake.cli import main
+    from pinlake.services.process import free_ports
+
+    home = s3_server.settings
+    served = s3_server.env["AWS_ENDPOINT_URL"]
+    up = f"{PINLAKE} services up --s3"
+    missing = home.model_copy(update={"bucket": "s3://no-such-bucket-pinlake"})
+    with pytest.raises(PinlakeError) as failed:
+        write_events(missing, iter([]), ProduceToBucket())
+    assert str(failed.value) == (
+        "S3 bucket 'no-such-bucket-pinlake' does not exist (s3://no-such-bucket-pinlake): "
+        # (the session's server runs without the ingestion services: up_hint)
+        f"`PINLAKE_BUCKET=s3://no-such-bucket-pinlake {PINLAKE} services up --no-ingestion --s3` "
+        "creates it"
+    )
+    # a home whose server does not run there: no command would create it
+    other = Settings(home=tmp_path / "other", bucket="s3://no-such-bucket-pinlake")
+    with pytest.raises(PinlakeError) as failed:
+        write_events(other, iter([]), ProduceToBucket())
+    assert str(failed.value).endswith("does not exist (s3://no-such-bucket-pinlake)")
+    # the endpoint on another port of this machine, the home's server running
+    free, another = free_ports(2)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free}")
+    with pytest.raises(PinlakeError) as failed:
+        write_events(home.model_copy(update={"bucket": s3_bucket}), iter([]), ProduceToBucket())
+    assert str(failed.value).startswith(
+        f"the topics bucket cannot be used: S3 head bucket {s3_bucket}"
+    )
+    assert str(failed.value).endswith(
+        f"(AWS_ENDPOINT_URL and AWS_REGION choose the endpoint): this home's S3 server runs at "
+        f"{served}, not there: check AWS_ENDPOINT_URL"
+    )
+    # a home whose server is not running: at its port, the command that starts it; at another
+    # port, where it would start
+    stopped = Settings(home=tmp_path / "other", s3=S3Settings(port=free), bucket=s3_bucket)
+    with pytest.raises(PinlakeError) as failed:
+        write_events(stopped, iter([]), ProduceToBucket())
+    assert str(failed.value).endswith(f"the endpoint): start this home's S3 server with `{up}`")
+    elsewhere = stopped.model_copy(update={"s3": S3Settings(port=another)})
+    with pytest.raises(PinlakeError) as failed:
+        write_events(elsewhere, iter([]), ProduceToBucket())
+    assert str(failed.value).endswith(
+        f"the endpoint): no server of this home is there (`{up}` starts its S3 server at "
+        f"http://127.0.0.1:{another})"
+    )
+    # land's listing, through the CLI: the same hint, one line, exit 1
+    monkeypatch.setenv("PINLAKE_BUCKET", s3_bucket)
+    monkeypatch.setenv("PINLAKE_S3__PORT", str(free))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path / "other"), "land"])
+    assert exit_info.value.code == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: the topics bucket cannot be listed: S3 head bucket {s3_bucket}")
+    assert line.endswith(
+        f": start this home's S3 server with `{PINLAKE.at(tmp_path / 'other')} services up --s3`"
+    )
+    # half a key pair
+    monkeypatch.setenv("AWS_ENDPOINT_URL", served)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(PinlakeError) as failed:
+        write_events(home.model_copy(update={"bucket": s3_bucket}), iter([]), ProduceToBucket())
+    assert str(failed.value) == (
+        "the topics bucket cannot be used: S3 client: Partial credentials found in env, "
+        "missing: AWS_SECRET_ACCESS_KEY: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+        "together, or neither (then AWS_PROFILE or another source of boto3's chain)"
+    )
+
+
 def test_the_server_runs_as_a_supervised_service(s3_server) -> None:
     """The session's server is the service module's: its pid file, config record and health."""
     from pinlake.services import process

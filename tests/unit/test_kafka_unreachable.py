@@ -4,6 +4,7 @@ exit 2): pinlake.kafka.unreachable, used by both."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,29 @@ def test_stream_without_kafka_is_that_line_and_exit_1(
         f"error: Kafka at 127.0.0.1:{port} is not reachable (nothing listens on port {port}): "
         f"start it with `{PINLAKE.at(tmp_path / 'home')} services up`"
     )
+
+
+def test_a_wrong_address_while_this_homes_cluster_runs_names_the_variable(tmp_path: Path) -> None:
+    """helper-109: ``PINLAKE_KAFKA__BOOTSTRAP_SERVERS`` with a typo in the port, the home's
+    cluster running at its own: the line said to run ``services up``, which refused the running
+    cluster and named ``services down``. Now it names the running cluster's address."""
+    from pinlake import run_folder
+
+    running, typo = free_ports(2)
+    home = Settings(home=tmp_path, kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{running}"))
+    home.run_dir.mkdir(parents=True)
+    # the records of a running node 1 (pid: this live process), as `services up` writes them
+    run_folder.record_config(
+        home.run_dir, run_folder.KAFKA, os.getpid(), {"bootstrap_servers": f"127.0.0.1:{running}"}
+    )
+    run_folder.pid_file(home.run_dir, run_folder.KAFKA).write_text(f"{os.getpid()}\n")
+    wrong = home.model_copy(update={"kafka": KafkaSettings(bootstrap_servers=f"127.0.0.1:{typo}")})
+    assert str(unreachable(wrong)) == (
+        f"Kafka at 127.0.0.1:{typo} is not reachable (nothing listens on port {typo}): this "
+        f"home's Kafka runs at 127.0.0.1:{running}: check PINLAKE_KAFKA__BOOTSTRAP_SERVERS"
+    )
+    # at its own address (starting, or not answering): nothing else to name
+    assert str(unreachable(home)).endswith(f": start it with `{PINLAKE} services up`")
+    # once it has ended, starting it is the hint again
+    run_folder.pid_file(home.run_dir, run_folder.KAFKA).write_text("999999999\n")
+    assert str(unreachable(wrong)).endswith(f": start it with `{PINLAKE} services up`")

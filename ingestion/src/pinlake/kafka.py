@@ -193,9 +193,17 @@ def unreachable(settings: Settings) -> PinlakeError:
     """The error of a command that needs the cluster when it does not answer: where it was
     looked for, why when that is known (nothing listens on pinlake's own cluster's ports:
     :func:`listening`, as the ingestion API's line from ``produce`` says) and what to do (the
-    same line from every command)."""
+    same line from every command): start it, or, when this home's cluster runs at other
+    addresses, check the variable that names them (helper-109: a typo in the port was told
+    to run ``services up``, which refused the running cluster and named ``services down``)."""
+    from pinlake.run_folder import KAFKA, running
+
+    home = None if settings.kafka.external else running(settings.run_dir, KAFKA)
+    elsewhere = home.config.get("bootstrap_servers") if home and home.config else None
     if settings.kafka.external:
         hint = "is it running? (PINLAKE_KAFKA__BOOTSTRAP_SERVERS names it)"
+    elif elsewhere and elsewhere != settings.kafka.bootstrap_servers:
+        hint = f"this home's Kafka runs at {elsewhere}: check PINLAKE_KAFKA__BOOTSTRAP_SERVERS"
     else:
         hint = f"start it with `{PINLAKE} services up`"
     why = ""

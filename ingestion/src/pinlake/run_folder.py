@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ SPARK_MASTER = "spark-master"
 #: :mod:`pinlake.services.kafka_broker`) and the API (:mod:`pinlake.services.api_process`).
 KAFKA = "kafka"
 API = "api"
+#: The local S3 server's record name (:mod:`pinlake.services.s3_server`).
+S3 = "s3"
 
 
 def metastore_database_dir(settings: Settings) -> Path:
@@ -121,6 +124,59 @@ def up_hint(run_dir: Path, options: str) -> str:
     return " ".join(
         [str(PINLAKE), "services", "up", *["--no-ingestion"] * without_ingestion(run_dir), options]
     )
+
+
+def _loopback_s3_endpoint(settings: Settings) -> tuple[str, bool, bool] | None:
+    """``(variable, its port is this home's S3 server's, that server runs)`` when the S3
+    endpoint the AWS variables name (:func:`pinlake.location.s3_endpoint`) is on loopback; None
+    for one elsewhere (AWS, another machine's server) or none."""
+    from urllib.parse import urlsplit
+
+    from pinlake.location import s3_endpoint
+    from pinlake.loopback import on_loopback
+
+    found = s3_endpoint(os.environ)
+    if found is None or not on_loopback(found[1]):
+        return None
+    variable, endpoint = found
+    try:
+        port = urlsplit(endpoint).port
+    except ValueError:
+        return None
+    return variable, port == settings.s3.port, read_pid(settings.run_dir, S3) is not None
+
+
+def s3_unreachable_hint(settings: Settings) -> str:
+    """What to do when the S3 endpoint of the AWS variables does not answer, as the end of the
+    error's line (``": …"``), or ``""`` when pinlake cannot tell (an endpoint off this
+    machine, or this home's server running there). On loopback: this home's S3 server
+    (``services up --s3``) is not running (the command that starts it), or runs on another
+    port (check the variable): helper-109 got only "AWS_ENDPOINT_URL and AWS_REGION choose the
+    endpoint" after a typo in the port and after the home's server was killed."""
+    found = _loopback_s3_endpoint(settings)
+    if found is None:
+        return ""
+    variable, home_port, runs = found
+    home = f"http://127.0.0.1:{settings.s3.port}"
+    start = up_hint(settings.run_dir, "--s3")
+    if home_port:
+        return "" if runs else f": start this home's S3 server with `{start}`"
+    if runs:
+        return f": this home's S3 server runs at {home}, not there: check {variable}"
+    return f": no server of this home is there (`{start}` starts its S3 server at {home})"
+
+
+def s3_missing_bucket_hint(settings: Settings, bucket: str) -> str:
+    """The end of the line of a bucket that does not exist (``": …"``), ``""`` unless the
+    endpoint is this home's running S3 server, where ``services up --s3`` creates the bucket
+    ``PINLAKE_BUCKET`` names (helper-109: the line gave no hint); the variable is in the hint,
+    which a shell that set it for one command only would not have. ``bucket``:
+    ``s3://<name>``."""
+    found = _loopback_s3_endpoint(settings)
+    if found is None or not (found[1] and found[2]):
+        return ""
+    start = up_hint(settings.run_dir, "--s3")
+    return f": `PINLAKE_BUCKET={shlex.quote(bucket)} {start}` creates it"
 
 
 def ended(run_dir: Path, name: str) -> dict[str, Any] | None:

@@ -54,7 +54,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import psutil
 
@@ -74,6 +74,9 @@ from pinlake.location import (  # noqa: F401
 
 # where a bucket lives: re-exported, the layout's callers name them from here
 from pinlake.loopback import on_loopback
+
+if TYPE_CHECKING:
+    from pinlake.config import Settings
 
 TOPICS_DIR = "topics"
 EXTENSION = ".json"
@@ -198,6 +201,11 @@ class BucketAccessError(OSError):
     message names the request, the location and S3's error code."""
 
 
+class EndpointUnreachable(BucketAccessError):
+    """The S3 endpoint did not answer (botocore's ``EndpointConnectionError``): the commands
+    add what to do when it is on this machine (:func:`pinlake.run_folder.s3_unreachable_hint`)."""
+
+
 def s3_client() -> Any:
     """boto3's S3 client, configured by the standard AWS environment variables only (secrets
     never in a file pinlake writes): ``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL`` (an
@@ -228,6 +236,7 @@ def s3_client() -> Any:
             BotoCoreError,
             CredentialRetrievalError,
             InvalidRegionError,
+            PartialCredentialsError,
             ProfileNotFound,
         )
 
@@ -262,6 +271,11 @@ def s3_client() -> Any:
             raise BucketAccessError(
                 f"S3 client: the keys of profile {profile!r} (AWS_PROFILE): {_one_line(exc)}: "
                 f"{aws_profile_check(profile)}"
+            ) from exc
+        except PartialCredentialsError as exc:  # one key of the pair (helper-109: no hint)
+            raise BucketAccessError(
+                f"S3 client: {_one_line(exc)}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "together, or neither (then AWS_PROFILE or another source of boto3's chain)"
             ) from exc
         except BotoCoreError as exc:  # e.g. a config file it cannot parse (botocore names it)
             raise BucketAccessError(f"S3 client: {_one_line(exc)}") from exc
@@ -328,7 +342,7 @@ def _s3_call(what: str, path: S3Path, call, **kwargs):
             f"server (`{PINLAKE} services up --s3` prints the lines)"
         ) from exc
     except EndpointConnectionError as exc:
-        raise BucketAccessError(
+        raise EndpointUnreachable(
             f"S3 {what} {path}: {exc} (AWS_ENDPOINT_URL and AWS_REGION choose the endpoint)"
         ) from exc
     except BotoCoreError as exc:
@@ -373,6 +387,31 @@ def _s3_put(path: S3Path, body: bytes, create_only: bool) -> None:
 
 
 # ---- I/O on either kind of location --------------------------------------------------------
+def require_s3_bucket(bucket: S3Path, settings: Settings) -> None:
+    """Raise :class:`PinlakeError` ``S3 bucket '<name>' does not exist (s3://<name>…)`` when
+    ``bucket`` does not exist, with the command that creates it on this home's S3 server
+    (:func:`pinlake.run_folder.s3_missing_bucket_hint`); for both writers (``sink``,
+    ``produce --to bucket``). Raises :class:`BucketAccessError` as :func:`bucket_exists`."""
+    from pinlake.run_folder import s3_missing_bucket_hint
+
+    if not bucket_exists(bucket):
+        raise PinlakeError(
+            f"S3 bucket {bucket.bucket!r} does not exist ({bucket})"
+            f"{s3_missing_bucket_hint(settings, str(bucket))}"
+        )
+
+
+def bucket_error(exc: OSError, doing: str, settings: Settings) -> PinlakeError:
+    """The one line of a command that cannot use the topics bucket: ``the topics bucket cannot
+    be <doing>: <error_text>``, and what to do when the S3 endpoint on this machine did not
+    answer (:func:`pinlake.run_folder.s3_unreachable_hint`). ``sink``, ``land`` (``doing``:
+    ``"listed"``) and ``produce --to bucket``."""
+    from pinlake.run_folder import s3_unreachable_hint
+
+    hint = s3_unreachable_hint(settings) if isinstance(exc, EndpointUnreachable) else ""
+    return PinlakeError(f"the topics bucket cannot be {doing}: {error_text(exc)}{hint}")
+
+
 def bucket_exists(bucket: Location) -> bool:
     """Whether the bucket can be read: a local folder, or an S3 bucket this process may list
     (the prefix need not exist yet). Raises :class:`BucketAccessError` when S3 cannot be

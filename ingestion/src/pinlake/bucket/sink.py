@@ -284,9 +284,7 @@ class BucketSink:
             self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
             self._loop()
         except OSError as exc:  # S3's (BucketAccessError) or the file system's, outside a file
-            raise PinlakeError(
-                f"the topics bucket cannot be used: {layout.error_text(exc)}"
-            ) from exc
+            raise layout.bucket_error(exc, "used", self.settings) from exc
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -306,10 +304,7 @@ class BucketSink:
         must not be ``produce --to bucket``'s (:func:`layout.other_writer`): PinlakeError
         otherwise. The sink records itself as its writer with its first file (:meth:`_flush`)."""
         if isinstance(self.bucket, layout.S3Path):
-            if not layout.bucket_exists(self.bucket):
-                raise PinlakeError(
-                    f"S3 bucket {self.bucket.bucket!r} does not exist ({self.bucket})"
-                )
+            layout.require_s3_bucket(self.bucket, self.settings)
         else:  # a file in the way, no permission: one line (pinlake.output's rule)
             output_folder(self.bucket, "bucket").mkdir(parents=True, exist_ok=True)
         other = layout.other_writer(self.bucket, layout.SINK)  # OSError: run's one line

@@ -53,6 +53,7 @@ from pinlake.bucket.layout import (
     BucketAccessError,
     BucketFile,
     Location,
+    bucket_error,
     bucket_exists,
     check_landable,
     list_files,
@@ -485,7 +486,7 @@ def land_bucket(settings: Settings, options: LandOptions | None = None) -> LandR
             files_not_read=files_not_read(settings, bucket),
         )
     except BucketAccessError as exc:
-        raise PinlakeError(f"the topics bucket cannot be listed: {exc}") from exc
+        raise bucket_error(exc, "listed", settings) from exc
     if not result.files_found and not manifest_created(settings):
         # nothing to land and nothing landed before (no load to recover, no file gone): no
         # Spark (about 20 s of a JVM that created nine empty tables)

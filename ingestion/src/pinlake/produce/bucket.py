@@ -17,12 +17,13 @@ from pinlake.bucket.layout import (
     Location,
     PartitionWriter,
     S3Path,
-    bucket_exists,
+    bucket_error,
     check_landable,
     claim_writer,
     error_text,
     location,
     other_writer,
+    require_s3_bucket,
     writer_refusal,
 )
 from pinlake.config import TABLES, Settings
@@ -64,8 +65,7 @@ def write_events(
     check_landable(root)
     try:
         if isinstance(root, S3Path):
-            if not bucket_exists(root):
-                raise PinlakeError(f"S3 bucket {root.bucket!r} does not exist ({root})")
+            require_s3_bucket(root, settings)
         else:  # a file in the way, no permission: one line (pinlake.output's rule)
             output_folder(root, "bucket").mkdir(parents=True, exist_ok=True)
         other = other_writer(root, PRODUCER)  # recorded as its writer with the first event
@@ -76,7 +76,7 @@ def write_events(
             for t in TABLES
         }
     except BucketAccessError as exc:
-        raise PinlakeError(f"the topics bucket cannot be used: {exc}") from exc
+        raise bucket_error(exc, "used", settings) from exc
     except OSError as exc:
         raise PinlakeError(f"cannot use bucket {root}: {error_text(exc)}") from exc
     total = len(events) if hasattr(events, "__len__") else None

@@ -28,7 +28,7 @@ from pinlake.location import S3Path, aws_key_pair, s3_endpoint
 from pinlake.loopback import get_local, on_loopback
 from pinlake.services import process
 
-NAME = "s3"
+NAME = run_folder.S3
 #: moto accepts any credentials; these are used when the environment gives none (not a secret).
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
