@@ -235,9 +235,12 @@ def test_a_failed_dbt_run_on_the_thrift_target_with_no_server_names_what_starts_
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`pinlake dbt build --target thrift` with no Thrift server ended with dbt's
-    ``TTransportException: Could not connect to any of [('127.0.0.1', 10000)]`` alone. A dbt
-    that fails at once (invalid ``--vars``) shows the note, which names the port and the
-    command; a port that something listens on, or a server on another machine, gets none."""
+    ``TTransportException: Could not connect to any of [('127.0.0.1', 10000)]`` alone; then
+    with that and a note, which names the port and the command (helper-109: under dbt's
+    start-up and "Runtime Error"). Now a command that connects is refused before dbt starts, in
+    that one line; a dbt command that does not connect runs (its own error, exit 2). The note
+    stays for a server gone during the run; a port that something listens on, or a server on
+    another machine, gets none."""
     import socket
 
     from pinlake.config import Settings
@@ -247,13 +250,18 @@ def test_a_failed_dbt_run_on_the_thrift_target_with_no_server_names_what_starts_
     home = tmp_path / "home"
     port = free_ports(1)[0]
     monkeypatch.setenv("PINLAKE_THRIFT_PORT", str(port))
-    args = ("dbt", "build", "--target", "thrift", "--vars", "{")
-    assert cli_exit_code(monkeypatch, home, *args) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"note: nothing listens on 127.0.0.1:{port} (PINLAKE_THRIFT_PORT), the Spark Thrift "
+    line = (
+        f"nothing listens on 127.0.0.1:{port} (PINLAKE_THRIFT_PORT), the Spark Thrift "
         f"server of the thrift target: `{PINLAKE.at(home)} services up --thrift` starts this "
         "home's Thrift server"
     )
+    args = ("dbt", "build", "--target", "thrift", "--vars", "{")
+    assert cli_exit_code(monkeypatch, home, *args) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {line}"]
+    assert not (home / "dbt").exists()  # dbt did not start (its logs and target folder)
+    # `dbt ls` does not connect: dbt runs and fails on the bad --vars (no note: no connection)
+    assert cli_exit_code(monkeypatch, home, "dbt", "ls", "--target", "thrift", "--vars", "{") == 2
+    assert "nothing listens" not in capsys.readouterr().err
     settings = Settings(home=home, thrift_port=port)
     with socket.socket() as server:
         server.bind(("127.0.0.1", port))

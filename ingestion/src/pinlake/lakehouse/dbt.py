@@ -254,7 +254,10 @@ def refusal(settings: Settings, args: list[str]) -> str | None:
       selection (:data:`SELECTING`) is run as asked;
     - ``docs serve`` of a home without generated docs (no ``index.html`` in its dbt target
       folder, unless ``--target-path`` names another): dbt ended with a ``FileNotFoundError``
-      traceback (helper-86)."""
+      traceback (helper-86);
+    - a command that connects on the ``thrift`` target when nothing listens on its server's
+      port on this machine (:func:`_thrift_not_listening`): dbt printed its start-up and a
+      ``TTransportException`` under "Runtime Error" before pinlake's note (helper-109)."""
     elsewhere = any(arg.split("=", 1)[0] == "--target-path" for arg in args)
     if _docs_command(args) == "serve" and not elsewhere:
         if not (settings.dbt_target_dir / "index.html").is_file():
@@ -270,6 +273,8 @@ def refusal(settings: Settings, args: list[str]) -> str | None:
             "dummy, for an offline parse or compile); without one dbt-databricks waits up to "
             "5 minutes for a browser sign-in"
         )
+    if target == "thrift" and connects(args) and (down := _thrift_not_listening(settings)):
+        return down
     if (
         _dbt_command(args) not in ("build", "run", "test")
         or any(arg.split("=", 1)[0] in SELECTING for arg in args)
@@ -365,10 +370,11 @@ def _failure_hint(settings: Settings, args: list[str]) -> str:
       (:data:`MODEL_COMMANDS`), when no raw table of the home holds data
       (:func:`~pinlake.lakehouse.tables.landed_anything`): the steps that land it (helper-76:
       twelve ``TABLE_OR_VIEW_NOT_FOUND`` errors and no pinlake line);
-    - on the ``thrift`` target, when its server is on this machine
-      (:data:`~pinlake.loopback.LOOPBACK_HOSTS`) and nothing listens on its port
-      (:func:`~pinlake.loopback.ports_listening`): the command that starts the home's (dbt said
-      only ``TTransportException: Could not connect to any of [('127.0.0.1', 10000)]``).
+    - on the ``thrift`` target, for a command that connects (:func:`connects`), when nothing
+      listens on its server's port any more
+      (:func:`_thrift_not_listening`; a server that was not listening at the start refused the
+      run, :func:`refusal`): the command that starts the home's (dbt said only
+      ``TTransportException``).
 
     The ``databricks`` target's workspace is elsewhere and is not looked at."""
     target = _target(settings, args)
@@ -376,17 +382,23 @@ def _failure_hint(settings: Settings, args: list[str]) -> str:
         return f"nothing is landed in {settings.home}'s raw tables, which the models read: " + (
             next_steps(settings, "land")
         )
-    if (
-        target == "thrift"
-        and settings.thrift_host in LOOPBACK_HOSTS
-        and not ports_listening([settings.thrift_port])
-    ):
-        return (
-            f"nothing listens on {settings.thrift_host}:{settings.thrift_port}"
-            " (PINLAKE_THRIFT_PORT), the Spark Thrift server of the thrift target:"
-            f" `{up_hint(settings.run_dir, '--thrift')}` starts this home's Thrift server"
-        )
+    if target == "thrift" and connects(args):  # `dbt ls` failing on bad --vars: not the server
+        return _thrift_not_listening(settings)
     return ""
+
+
+def _thrift_not_listening(settings: Settings) -> str:
+    """The line for the ``thrift`` target's server on this machine
+    (:data:`~pinlake.loopback.LOOPBACK_HOSTS`) when nothing listens on its port
+    (:func:`~pinlake.loopback.ports_listening`): the port, its variable and the command that
+    starts the home's server; ``""`` when something listens or the server is elsewhere."""
+    if settings.thrift_host not in LOOPBACK_HOSTS or ports_listening([settings.thrift_port]):
+        return ""
+    return (
+        f"nothing listens on {settings.thrift_host}:{settings.thrift_port}"
+        " (PINLAKE_THRIFT_PORT), the Spark Thrift server of the thrift target:"
+        f" `{up_hint(settings.run_dir, '--thrift')}` starts this home's Thrift server"
+    )
 
 
 def _note_dropped() -> None:
