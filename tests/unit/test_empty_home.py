@@ -279,6 +279,16 @@ def test_a_failed_dbt_run_on_the_thrift_target_with_no_server_names_what_starts_
     assert _failure_hint(settings, ["build", "-t", "thrift"]).endswith(
         f"`{PINLAKE} services up --no-ingestion --thrift` starts this home's Thrift server"
     )
+    # the home's server running on another port (a typo in PINLAKE_THRIFT_PORT): that port
+    # (helper-109's kind: `services up --thrift` would refuse the running server)
+    from pinlake.run_folder import THRIFT, record_config
+
+    record_config(settings.run_dir, THRIFT, os.getpid(), {"port": port + 1})
+    pid_file(settings.run_dir, THRIFT).write_text(f"{os.getpid()}\n")
+    assert _failure_hint(settings, ["build", "-t", "thrift"]).endswith(
+        f"(PINLAKE_THRIFT_PORT), the Spark Thrift server of the thrift target: this home's "
+        f"Thrift server listens on port {port + 1}: check PINLAKE_THRIFT_PORT"
+    )
 
 
 def test_a_home_part_way_through_is_told_only_the_steps_it_has_not_done(

@@ -328,6 +328,26 @@ def test_a_standalone_master_that_does_not_answer_fails_at_once() -> None:
     check_master("local[2]")
 
 
+def test_a_master_address_other_than_the_running_homes_names_the_homes(tmp_path: Path) -> None:
+    """helper-109's kind: a typo in the variable that names a service, while the home's own
+    runs elsewhere, was told to start it (``services up`` then refuses the running one)."""
+    from pinlake.services.process import free_ports
+    from pinlake.spark import SparkSetupError, check_master
+
+    own, typo = free_ports(2)  # nothing listens on either
+    settings = cluster_settings(tmp_path, own)
+    pretend_master(settings)
+    with pytest.raises(SparkSetupError) as refused:
+        check_master(f"spark://127.0.0.1:{typo}", run_dir=settings.run_dir)
+    assert str(refused.value) == (
+        f"the Spark master spark://127.0.0.1:{typo} does not answer: this home's master runs at "
+        f"spark://127.0.0.1:{own}: check PINLAKE_SPARK_MASTER"
+    )
+    # its own address that does not answer: the usual line
+    with pytest.raises(SparkSetupError, match="is it running"):
+        check_master(f"spark://127.0.0.1:{own}", run_dir=settings.run_dir)
+
+
 def test_a_local_master_that_does_not_listen_is_not_connected_to(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

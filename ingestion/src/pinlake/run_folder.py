@@ -35,6 +35,8 @@ METASTORE_DATABASE = "metastore_db"
 MARIADB = "mariadb"
 #: The standalone Spark master's record name.
 SPARK_MASTER = "spark-master"
+#: The Spark Thrift server's record name (:mod:`pinlake.services.thrift_server`).
+THRIFT = "thrift"
 
 
 #: The record names of the ingestion's services: Kafka's nodes (``kafka``, then ``kafka-2``, …;

@@ -736,11 +736,13 @@ def check_master(master: str, timeout: float = 3.0, run_dir: Path | None = None)
     address on loopback whose port nothing listens on is not connected to
     (:func:`pinlake.loopback.nothing_listens`: the connect could take the port from the master
     that starts next). ``run_dir``: the home's run folder, for the command the line names
-    (:func:`pinlake.run_folder.up_hint`)."""
+    (:func:`pinlake.run_folder.up_hint`), or, while the home's own master runs at another
+    address, that address (helper-109's kind: a typo in the variable was told to start what
+    runs)."""
     import socket
 
     from pinlake.loopback import nothing_listens
-    from pinlake.run_folder import up_hint
+    from pinlake.run_folder import SPARK_MASTER, running, up_hint
 
     if not master.startswith("spark://"):
         return
@@ -759,6 +761,13 @@ def check_master(master: str, timeout: float = 3.0, run_dir: Path | None = None)
             return
         except (OSError, ValueError):
             continue
+    home = running(run_dir, SPARK_MASTER) if run_dir is not None else None
+    port = (home.config or {}).get("port") if home is not None else None
+    if port is not None and f"spark://127.0.0.1:{port}" != master:
+        raise SparkSetupError(
+            f"the Spark master {master} does not answer: this home's master runs at "
+            f"spark://127.0.0.1:{port}: check PINLAKE_SPARK_MASTER"
+        )
     raise SparkSetupError(
         f"the Spark master {master} does not answer: is it running? (`{PINLAKE} services status`;"
         f" `{up_command}` starts this home's)"

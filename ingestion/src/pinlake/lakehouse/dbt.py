@@ -391,14 +391,22 @@ def _thrift_not_listening(settings: Settings) -> str:
     """The line for the ``thrift`` target's server on this machine
     (:data:`~pinlake.loopback.LOOPBACK_HOSTS`) when nothing listens on its port
     (:func:`~pinlake.loopback.ports_listening`): the port, its variable and the command that
-    starts the home's server; ``""`` when something listens or the server is elsewhere."""
+    starts the home's server, or, while the home's server runs on another port, that port
+    (helper-109's kind: a typo was told to start what runs); ``""`` when something listens or
+    the server is elsewhere."""
+    from pinlake.run_folder import THRIFT, running
+
     if settings.thrift_host not in LOOPBACK_HOSTS or ports_listening([settings.thrift_port]):
         return ""
-    return (
+    down = (
         f"nothing listens on {settings.thrift_host}:{settings.thrift_port}"
-        " (PINLAKE_THRIFT_PORT), the Spark Thrift server of the thrift target:"
-        f" `{up_hint(settings.run_dir, '--thrift')}` starts this home's Thrift server"
+        " (PINLAKE_THRIFT_PORT), the Spark Thrift server of the thrift target: "
     )
+    home = running(settings.run_dir, THRIFT)
+    port = (home.config or {}).get("port") if home is not None else None
+    if port is not None and port != settings.thrift_port:
+        return f"{down}this home's Thrift server listens on port {port}: check PINLAKE_THRIFT_PORT"
+    return f"{down}`{up_hint(settings.run_dir, '--thrift')}` starts this home's Thrift server"
 
 
 def _note_dropped() -> None:

@@ -31,7 +31,7 @@ from pinlake.errors import PinlakeError
 from pinlake.services import process
 from pinlake.spark import session_env
 
-NAME = "thrift"
+NAME = run_folder.THRIFT
 MAIN_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 #: Start-up reads the jars, warms the metastore client and the Delta catalog: about 90 s on 2
 #: busy cores (stream-and-scale-out notes), so the wait is generous.
