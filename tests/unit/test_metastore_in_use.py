@@ -195,6 +195,25 @@ def test_a_shared_metastore_that_does_not_answer_is_one_line_with_its_hints(
         f"the shared metastore does not answer: is it running? (`{PINLAKE} services status`; "
         f"`{PINLAKE} services up --metastore` starts it)"
     )
+    # the home's server running at another port than PINLAKE_METASTORE_URL names: that one
+    # (helper-109's kind: `services up --metastore` would refuse the running server)
+    import os
+
+    from pinlake import run_folder
+
+    settings.run_dir.mkdir(parents=True)
+    run_folder.record_config(
+        settings.run_dir, run_folder.METASTORE, os.getpid(), {"port": 1527, "database": "x"}
+    )
+    run_folder.pid_file(settings.run_dir, run_folder.METASTORE).write_text(f"{os.getpid()}\n")
+    typo = settings.model_copy(
+        update={"metastore_url": "jdbc:derby://127.0.0.1:1528/metastore_db;password=secret"}
+    )
+    assert _fail(typo, "ConnectException : Error connecting to server localhost on port 1,528") == (
+        "the shared metastore at jdbc:derby://127.0.0.1:1528/metastore_db;password=*** does not "
+        "answer: this home's runs at jdbc:derby://127.0.0.1:1527/metastore_db: check "
+        "PINLAKE_METASTORE_URL"
+    )
 
 
 def test_other_errors_pass_unchanged(tmp_path: Path) -> None:

@@ -1174,8 +1174,14 @@ def spark_errors(settings: Settings) -> Iterator[None]:
     except Exception as exc:  # py4j / pyspark errors carry the JVM message in str()
         text = str(exc)
         if "Error connecting to server" in text:  # Derby's network client
-            from pinlake.run_folder import up_hint
+            from pinlake.run_folder import running_metastore_url, up_hint
 
+            home = running_metastore_url(settings)
+            if home is not None and home != metastore_connection(settings).url:
+                raise SparkSetupError(  # helper-109's kind: not "start" what runs
+                    f"the shared metastore at {redact_url(metastore_connection(settings).url)} "
+                    f"does not answer: this home's runs at {home}: check PINLAKE_METASTORE_URL"
+                ) from exc
             raise SparkSetupError(
                 f"the shared metastore does not answer: is it running? (`{PINLAKE} services "
                 f"status`; `{up_hint(settings.run_dir, '--metastore')}` starts it)"
