@@ -293,6 +293,11 @@ class S3Settings(BaseSettings):
 
     port: Port = 5000  # moto_server's default
 
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``: the server's endpoint URL (``AWS_ENDPOINT_URL``)."""
+        return f"http://127.0.0.1:{self.port}"
+
 
 #: The most workers ``pinlake services up --spark-cluster --workers N`` runs (one machine).
 MAX_LOCAL_WORKERS = 8

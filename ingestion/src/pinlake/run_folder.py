@@ -159,7 +159,7 @@ def s3_unreachable_hint(settings: Settings) -> str:
     if found is None:
         return ""
     variable, home_port, runs = found
-    home = f"http://127.0.0.1:{settings.s3.port}"
+    home = settings.s3.url
     start = up_hint(settings.run_dir, "--s3")
     if home_port:
         return "" if runs else f": start this home's S3 server with `{start}`"

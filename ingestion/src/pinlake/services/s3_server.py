@@ -34,8 +34,9 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test
 
 
 def url(settings: Settings) -> str:
-    """``http://127.0.0.1:<port>``: the server's endpoint URL (``AWS_ENDPOINT_URL``)."""
-    return f"http://127.0.0.1:{settings.s3.port}"
+    """``http://127.0.0.1:<port>``: the server's endpoint URL (``AWS_ENDPOINT_URL``;
+    :attr:`pinlake.config.S3Settings.url`)."""
+    return settings.s3.url
 
 
 def config(settings: Settings) -> dict[str, object]:
