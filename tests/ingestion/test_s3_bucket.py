@@ -196,7 +196,9 @@ def test_an_s3_error_says_what_to_do_about_this_homes_server(
     with pytest.raises(SystemExit) as exit_info:
         main(["--home", str(tmp_path / "other"), "land"])
     assert exit_info.value.code == 1
-    [line] = capsys.readouterr().err.strip().splitlines()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert sum(line.startswith("error:") for line in lines) == 1, lines
+    line = lines[-1]
     assert line.startswith(f"error: the topics bucket cannot be listed: S3 head bucket {s3_bucket}")
     assert line.endswith(
         f": start this home's S3 server with `{PINLAKE.at(tmp_path / 'other')} services up --s3`"
