@@ -110,10 +110,18 @@ def test_a_second_session_is_refused_before_its_jvm_starts(
     # a session without the metastore (the stream stage's) does not need it
     with pytest.raises(JvmStarted):
         pinlake.spark.get_spark(settings, metastore=False)
-    shared = settings.model_copy(update={"metastore_url": "jdbc:derby://127.0.0.1:1/metastore_db"})
-    monkeypatch.setattr(pinlake.spark, "_embedded_metastore", lambda _s: False)
-    with pytest.raises(JvmStarted):
-        pinlake.spark.get_spark(shared)
+    import socket
+
+    # the shared server's port listens (one that does not is refused before the JVM:
+    # test_a_shared_metastore_on_this_machine_that_is_down_is_refused_before_the_jvm)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"jdbc:derby://127.0.0.1:{server.getsockname()[1]}/metastore_db"
+        shared = settings.model_copy(update={"metastore_url": url})
+        monkeypatch.setattr(pinlake.spark, "_embedded_metastore", lambda _s: False)
+        with pytest.raises(JvmStarted):
+            pinlake.spark.get_spark(shared)
 
 
 def test_dbt_on_the_local_target_is_refused_before_it_starts(
@@ -214,6 +222,42 @@ def test_a_shared_metastore_that_does_not_answer_is_one_line_with_its_hints(
         "answer: this home's runs at jdbc:derby://127.0.0.1:1527/metastore_db: check "
         "PINLAKE_METASTORE_URL"
     )
+
+
+def test_a_shared_metastore_on_this_machine_that_is_down_is_refused_before_the_jvm(
+    tmp_path: Path,
+) -> None:
+    """helper-110: ``PINLAKE_METASTORE_URL`` (as ``services up --metastore`` prints it for
+    Airflow) with the server stopped: ``land`` ended after 30 s in a 60-line traceback ("Unable
+    to instantiate … SessionHiveMetaStoreClient"). Now the check before a session's JVM refuses
+    it in one line, and that error from a job (the server stopped meanwhile) is the same line.
+    A server that listens passes."""
+    import socket
+
+    from pinlake.services.process import free_ports
+    from pinlake.spark import check_metastore_free
+
+    (port,) = free_ports(1)
+    settings = Settings(
+        home=tmp_path / "home", metastore_url=f"jdbc:derby://127.0.0.1:{port}/metastore_db"
+    )
+    line = (
+        f"the shared metastore does not answer: is it running? (`{PINLAKE} services status`; "
+        f"`{PINLAKE} services up --metastore` starts it)"
+    )
+    with pytest.raises(SparkSetupError) as refused:
+        check_metastore_free(settings)
+    assert str(refused.value) == line
+    assert _fail(settings, HIVE) == line
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        check_metastore_free(settings)  # something answers there: the session may start
+    # a server elsewhere is not looked at (only a connection can tell)
+    remote = settings.model_copy(
+        update={"metastore_url": "jdbc:derby://metastore.example.com:1527/metastore_db"}
+    )
+    check_metastore_free(remote)
 
 
 def test_other_errors_pass_unchanged(tmp_path: Path) -> None:

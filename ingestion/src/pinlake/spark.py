@@ -1133,6 +1133,49 @@ def check_spark_home(settings: Settings) -> None:
         raise SparkSetupError(problem)
 
 
+def _shared_metastore_down(settings: Settings) -> SparkSetupError:
+    """The one line for a shared metastore that does not answer: the home's own server when it
+    runs at another URL than the session's (check ``PINLAKE_METASTORE_URL``), else the commands
+    that show and start it."""
+    from pinlake.run_folder import running_metastore_url, up_hint
+
+    url = metastore_connection(settings).url
+    home = running_metastore_url(settings)
+    if home is not None and home != url:
+        return SparkSetupError(  # helper-109's kind: not "start" what runs
+            f"the shared metastore at {redact_url(url)} does not answer: this home's runs at "
+            f"{home}: check PINLAKE_METASTORE_URL"
+        )
+    return SparkSetupError(
+        f"the shared metastore does not answer: is it running? (`{PINLAKE} services "
+        f"status`; `{up_hint(settings.run_dir, '--metastore')}` starts it)"
+    )
+
+
+def _shared_metastore_stopped(settings: Settings) -> bool:
+    """Whether the home's sessions use a shared metastore whose JDBC URL
+    (``jdbc:derby://host:port/…``, ``jdbc:postgresql://…``) names a port on this machine that
+    nothing listens on (:func:`pinlake.loopback.nothing_listens`); False for the embedded one,
+    another host, no port, or a metastore that cannot be told (a client jar missing: its own
+    error comes later)."""
+    from urllib.parse import urlsplit
+
+    from pinlake.loopback import nothing_listens
+
+    try:
+        connection = metastore_connection(settings)
+    except PinlakeError:
+        return False
+    if not connection.shared:
+        return False
+    url = connection.url.removeprefix("jdbc:")
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return False
+    return port is not None and nothing_listens(url) is not None
+
+
 def check_metastore_free(settings: Settings) -> None:
     """Refuse, before a driver JVM starts, a session of the home's embedded Derby metastore
     that another driver of the home holds (:func:`metastore_holders`; Derby admits one JVM at
@@ -1140,13 +1183,18 @@ def check_metastore_free(settings: Settings) -> None:
     :func:`spark_errors` gives when the second JVM fails on Derby's lock, without a JVM
     started to wait and fail (:func:`get_spark`; :func:`pinlake.lakehouse.dbt.run_dbt` for
     dbt's ``local`` target, whose session dbt-spark starts). A shared metastore admits many
-    drivers: nothing is checked. Raises SparkSetupError."""
+    drivers; one on this machine that nothing listens on is refused in
+    :func:`_shared_metastore_down`'s line (helper-110: ``land`` with the server down ended
+    after 30 s in a 60-line traceback, "Unable to instantiate SessionHiveMetaStoreClient").
+    Raises SparkSetupError."""
     import psutil
     from rich.markup import escape
 
     from pinlake.console import console
 
     if not _embedded_metastore(settings):
+        if _shared_metastore_stopped(settings):
+            raise _shared_metastore_down(settings)
         return
     holders = _holders(settings)
     processes = []
@@ -1174,18 +1222,9 @@ def spark_errors(settings: Settings) -> Iterator[None]:
     except Exception as exc:  # py4j / pyspark errors carry the JVM message in str()
         text = str(exc)
         if "Error connecting to server" in text:  # Derby's network client
-            from pinlake.run_folder import running_metastore_url, up_hint
-
-            home = running_metastore_url(settings)
-            if home is not None and home != metastore_connection(settings).url:
-                raise SparkSetupError(  # helper-109's kind: not "start" what runs
-                    f"the shared metastore at {redact_url(metastore_connection(settings).url)} "
-                    f"does not answer: this home's runs at {home}: check PINLAKE_METASTORE_URL"
-                ) from exc
-            raise SparkSetupError(
-                f"the shared metastore does not answer: is it running? (`{PINLAKE} services "
-                f"status`; `{up_hint(settings.run_dir, '--metastore')}` starts it)"
-            ) from exc
+            raise _shared_metastore_down(settings) from exc
+        if _HIVE_CLIENT_FAILED in text and _shared_metastore_stopped(settings):
+            raise _shared_metastore_down(settings) from exc  # it stopped while the job ran
         derby = "Another instance of Derby" in text or "Failed to start database" in text
         if derby or (_HIVE_CLIENT_FAILED in text and _embedded_metastore(settings)):
             holders = metastore_holders(settings)
