@@ -213,6 +213,18 @@ def test_an_s3_error_says_what_to_do_about_this_homes_server(
         "missing: AWS_SECRET_ACCESS_KEY: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
         "together, or neither (then AWS_PROFILE or another source of boto3's chain)"
     )
+    # the other half (helper-110: "no AWS credentials" alone)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to ask for
+    with pytest.raises(PinlakeError) as failed:
+        write_events(home.model_copy(update={"bucket": s3_bucket}), iter([]), ProduceToBucket())
+    assert (
+        f"S3 head bucket {s3_bucket}: no AWS credentials (AWS_SECRET_ACCESS_KEY is set without "
+        "AWS_ACCESS_KEY_ID): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    ) in str(failed.value)
 
 
 def test_the_server_runs_as_a_supervised_service(s3_server) -> None:

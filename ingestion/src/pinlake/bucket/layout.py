@@ -336,8 +336,15 @@ def _s3_call(what: str, path: S3Path, call, **kwargs):
             raise FileExistsError(f"{path} already exists") from exc
         raise BucketAccessError(f"S3 {what} {path}: {code} {error.get('Message', '')}") from exc
     except NoCredentialsError as exc:
+        # boto3 reads the pair only whole, and says nothing of a secret without its key id
+        # (helper-110: half a pair named only when the key id was the half set)
+        half = (
+            " (AWS_SECRET_ACCESS_KEY is set without AWS_ACCESS_KEY_ID)"
+            if os.environ.get("AWS_SECRET_ACCESS_KEY") and not os.environ.get("AWS_ACCESS_KEY_ID")
+            else ""
+        )
         raise BucketAccessError(
-            f"S3 {what} {path}: no AWS credentials: set AWS_ACCESS_KEY_ID and "
+            f"S3 {what} {path}: no AWS credentials{half}: set AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and AWS_ENDPOINT_URL for an S3-compatible "
             f"server (`{PINLAKE} services up --s3` prints the lines)"
         ) from exc
