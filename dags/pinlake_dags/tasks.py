@@ -27,12 +27,21 @@ def check_services() -> None:
     except Exception as exc:  # any failure to even ask means "not up"
         problem = f"{type(exc).__name__}: {exc}"
     if problem is not None:
+        import os
         from shlex import quote
 
         from pinlake.console import pinlake_command
+        from pinlake.location import S3Path
+        from pinlake.services.s3_server import serves_endpoint
 
-        # read in the task's log, not in the worker's shell: the script's own path
-        start = f"PINLAKE_HOME={quote(str(s.home))} {pinlake_command(absolute=True)} services up"
+        # read in the task's log, not in the worker's shell: the script's own path; with --s3
+        # when the bucket is on this home's S3 server, as `make airflow`'s banner says
+        # (helper-110: pasted without it, the next try failed on the S3 server)
+        s3 = isinstance(s.bucket_dir, S3Path) and serves_endpoint(s, os.environ)
+        start = (
+            f"PINLAKE_HOME={quote(str(s.home))} {pinlake_command(absolute=True)} services up"
+            + (" --s3" if s3 else "")
+        )
         raise AirflowFailException(
             "pinlake services are not up for PINLAKE_HOME="
             f"{s.home} (Kafka {s.kafka.bootstrap_servers}, ingestion API {s.api.url}; "

@@ -73,6 +73,24 @@ def nothing_listens(url: str) -> int | None:
     return None if ports_listening([port]) else port
 
 
+def loopback_s3_endpoint(environ: Mapping[str, str]) -> tuple[str, str, int] | None:
+    """``(variable, url, port)`` of the S3 endpoint ``environ`` names
+    (:func:`pinlake.location.s3_endpoint`) when it is on loopback, its port the URL's or its
+    scheme's; None for none, another host, or a port that is not a number (the bucket's client
+    names that variable: ``layout.s3_client``). Pure."""
+    from pinlake.location import s3_endpoint
+
+    named = s3_endpoint(environ)
+    if named is None or not on_loopback(named[1]):
+        return None
+    parts = urlsplit(named[1])
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return named[0], named[1], port
+
+
 #: Loopback's names, as ``NO_PROXY`` lists hosts.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 

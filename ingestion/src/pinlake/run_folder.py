@@ -130,21 +130,15 @@ def up_hint(run_dir: Path, options: str) -> str:
 
 def _loopback_s3_endpoint(settings: Settings) -> tuple[str, bool, bool] | None:
     """``(variable, its port is this home's S3 server's, that server runs)`` when the S3
-    endpoint the AWS variables name (:func:`pinlake.location.s3_endpoint`) is on loopback; None
-    for one elsewhere (AWS, another machine's server) or none."""
-    from urllib.parse import urlsplit
+    endpoint the AWS variables name is on loopback
+    (:func:`pinlake.loopback.loopback_s3_endpoint`); None for one elsewhere (AWS, another
+    machine's server) or none."""
+    from pinlake.loopback import loopback_s3_endpoint
 
-    from pinlake.location import s3_endpoint
-    from pinlake.loopback import on_loopback
-
-    found = s3_endpoint(os.environ)
-    if found is None or not on_loopback(found[1]):
+    found = loopback_s3_endpoint(os.environ)
+    if found is None:
         return None
-    variable, endpoint = found
-    try:
-        port = urlsplit(endpoint).port
-    except ValueError:
-        return None
+    variable, _, port = found
     return variable, port == settings.s3.port, read_pid(settings.run_dir, S3) is not None
 
 

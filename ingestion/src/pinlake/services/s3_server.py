@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 from pinlake import run_folder
 from pinlake.config import Settings
 from pinlake.errors import PinlakeError
-from pinlake.location import S3Path, aws_key_pair, s3_endpoint
-from pinlake.loopback import get_local, on_loopback
+from pinlake.location import S3Path, aws_key_pair
+from pinlake.loopback import get_local, loopback_s3_endpoint
 from pinlake.services import process
 
 NAME = run_folder.S3
@@ -172,26 +172,10 @@ def create_bucket(settings: Settings, name: str) -> bool:
     return True
 
 
-def _local_endpoint(environ: Mapping[str, str]) -> tuple[str, str, int] | None:
-    """``(variable, url, port)`` of the S3 endpoint ``environ`` names
-    (:func:`pinlake.location.s3_endpoint`) when it is on loopback, its port the URL's or its
-    scheme's; None for none, another host, or a port that is not a number (the bucket's client
-    names that variable: ``layout.s3_client``)."""
-    named = s3_endpoint(environ)
-    if named is None or not on_loopback(named[1]):
-        return None
-    parts = urlsplit(named[1])
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return None
-    return named[0], named[1], port
-
-
 def serves_endpoint(settings: Settings, environ: Mapping[str, str]) -> bool:
     """Whether the S3 endpoint ``environ`` names is this home's server: on loopback, at
-    ``settings.s3.port`` (:func:`_local_endpoint`). Pure."""
-    local = _local_endpoint(environ)
+    ``settings.s3.port`` (:func:`pinlake.loopback.loopback_s3_endpoint`). Pure."""
+    local = loopback_s3_endpoint(environ)
     return local is not None and local[2] == settings.s3.port
 
 
@@ -205,7 +189,7 @@ def unserved_endpoint(
     ``up`` (default ``pinlake services up --s3``; ``services up`` passes its own call's options,
     :func:`pinlake.services.manager.up_command`), with ``PINLAKE_S3__PORT`` when the port is
     not this home's."""
-    local = _local_endpoint(environ)
+    local = loopback_s3_endpoint(environ)
     if not isinstance(settings.bucket_dir, S3Path) or local is None:
         return None
     variable, endpoint, port = local
