@@ -196,10 +196,13 @@ def unreachable(settings: Settings) -> PinlakeError:
     same line from every command): start it, or, when this home's cluster runs at other
     addresses, check the variable that names them (helper-109: a typo in the port was told
     to run ``services up``, which refused the running cluster and named ``services down``)."""
-    from pinlake.run_folder import KAFKA, running
+    from pinlake.run_folder import KAFKA, recorded_while_running
 
-    home = None if settings.kafka.external else running(settings.run_dir, KAFKA)
-    elsewhere = home.config.get("bootstrap_servers") if home and home.config else None
+    elsewhere = (
+        None
+        if settings.kafka.external
+        else recorded_while_running(settings.run_dir, KAFKA, "bootstrap_servers")
+    )
     if settings.kafka.external:
         hint = "is it running? (PINLAKE_KAFKA__BOOTSTRAP_SERVERS names it)"
     elif elsewhere and elsewhere != settings.kafka.bootstrap_servers:

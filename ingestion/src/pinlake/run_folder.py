@@ -230,6 +230,15 @@ def running(run_dir: Path, name: str) -> Running | None:
     return Running(name, pid, read_config(run_dir, name, pid))
 
 
+def recorded_while_running(run_dir: Path, name: str, key: str) -> Any:
+    """The value of ``key`` in the configuration service ``name`` was started with, while it
+    runs; None when it does not run or its record lacks it. For the lines that name where the
+    home's service runs when a command looked elsewhere (helper-109: a typo in an address was
+    told to start what runs)."""
+    found = running(run_dir, name)
+    return (found.config or {}).get(key) if found is not None else None
+
+
 def running_all(run_dir: Path, order: tuple[str, ...] = ()) -> list[Running]:
     """Every service of the run folder that runs (each pid file naming a live process), those
     named in ``order`` first and in its order, the others (a cluster's second and third Kafka
@@ -298,10 +307,8 @@ def metastore_url(settings: Settings) -> str:
 def running_metastore_url(settings: Settings) -> str | None:
     """The URL of this home's running metastore server (at the port it was started with), else
     None."""
-    found = running(settings.run_dir, METASTORE)
-    if found is None or not found.config or "port" not in found.config:
-        return None
-    return f"jdbc:derby://127.0.0.1:{found.config['port']}/{METASTORE_DATABASE}"
+    port = recorded_while_running(settings.run_dir, METASTORE, "port")
+    return None if port is None else f"jdbc:derby://127.0.0.1:{port}/{METASTORE_DATABASE}"
 
 
 def metastore_jars_dir(settings: Settings) -> Path:

@@ -742,7 +742,7 @@ def check_master(master: str, timeout: float = 3.0, run_dir: Path | None = None)
     import socket
 
     from pinlake.loopback import nothing_listens
-    from pinlake.run_folder import SPARK_MASTER, running, up_hint
+    from pinlake.run_folder import SPARK_MASTER, recorded_while_running, up_hint
 
     if not master.startswith("spark://"):
         return
@@ -761,8 +761,7 @@ def check_master(master: str, timeout: float = 3.0, run_dir: Path | None = None)
             return
         except (OSError, ValueError):
             continue
-    home = running(run_dir, SPARK_MASTER) if run_dir is not None else None
-    port = (home.config or {}).get("port") if home is not None else None
+    port = recorded_while_running(run_dir, SPARK_MASTER, "port") if run_dir else None
     if port is not None and f"spark://127.0.0.1:{port}" != master:
         raise SparkSetupError(
             f"the Spark master {master} does not answer: this home's master runs at "

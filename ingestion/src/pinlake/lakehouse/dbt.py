@@ -394,7 +394,7 @@ def _thrift_not_listening(settings: Settings) -> str:
     starts the home's server, or, while the home's server runs on another port, that port
     (helper-109's kind: a typo was told to start what runs); ``""`` when something listens or
     the server is elsewhere."""
-    from pinlake.run_folder import THRIFT, running
+    from pinlake.run_folder import THRIFT, recorded_while_running
 
     if settings.thrift_host not in LOOPBACK_HOSTS or ports_listening([settings.thrift_port]):
         return ""
@@ -402,8 +402,7 @@ def _thrift_not_listening(settings: Settings) -> str:
         f"nothing listens on {settings.thrift_host}:{settings.thrift_port}"
         " (PINLAKE_THRIFT_PORT), the Spark Thrift server of the thrift target: "
     )
-    home = running(settings.run_dir, THRIFT)
-    port = (home.config or {}).get("port") if home is not None else None
+    port = recorded_while_running(settings.run_dir, THRIFT, "port")
     if port is not None and port != settings.thrift_port:
         return f"{down}this home's Thrift server listens on port {port}: check PINLAKE_THRIFT_PORT"
     return f"{down}`{up_hint(settings.run_dir, '--thrift')}` starts this home's Thrift server"
