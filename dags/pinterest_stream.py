@@ -71,7 +71,13 @@ with DAG(
         """``pinlake stream --available-now`` (skipped while the continuous query runs)."""
         return tasks.stream_catch_up()
 
-    @task(task_id="dbt_build", outlets=[mart_asset(m) for m in mart_models()], **POOL_ARGS)
+    # after a skipped stream task too (the continuous query landed the records already)
+    @task(
+        task_id="dbt_build",
+        outlets=[mart_asset(m) for m in mart_models()],
+        trigger_rule="none_failed",
+        **POOL_ARGS,
+    )
     def dbt_build() -> dict:
         """``dbt build``: incremental staging, then the marts, with their data tests (the unit
         tests are CI's, as in every DAG: ``pinlake_dags.common.EXCLUDED_RESOURCE_TYPES``)."""

@@ -145,8 +145,10 @@ while IFS= read -r name; do
         *) SERVICES_ENV+=" $name=$(printf %q "${!name}")" ;;
     esac
 done < <(compgen -e | grep -E '^PINLAKE_' | sort)
-# ... and --s3 when the bucket is on S3 at this home's local server (AWS_ENDPOINT_URL): without
-# it that line started no S3 server, and the DAGs' sink and land found no bucket (helper-70).
+# ... and the options of the services of this home the DAGs' tasks use (--s3 for a bucket at
+# this home's local S3 server, --thrift, --metastore, --spark-cluster: pinlake.services.manager.
+# dag_tasks_request, which the tasks' own "not up" line uses too): without --s3 that line
+# started no S3 server, and the DAGs' sink and land found no bucket (helper-70).
 # For a bucket on S3, a banner line: where, and what the DAGs' tasks sign with (the shell's AWS
 # variables, which Airflow passes on; helper-71: none was set and nothing said so; a profile that
 # no AWS file defines is named as the tasks' sink and land would name it)
@@ -155,17 +157,18 @@ import os, sys
 try:
     from pinlake.config import Settings
     from pinlake.location import S3Path, aws_key_pair, s3_endpoint
-    from pinlake.services.s3_server import serves_endpoint
+    from pinlake.services.manager import dag_tasks_request, up_options
 except ImportError:  # no venv yet: the check below says what to run
     sys.exit(0)
 try:
     settings = Settings()
 except ValueError:  # a setting pinlake refuses: its commands, the DAG tasks, say which
     sys.exit(0)
+request = dag_tasks_request(settings, os.environ)
+print("".join(f" {option}" for option in up_options(settings, request)))
 if not isinstance(settings.bucket_dir, S3Path):
     sys.exit(0)
-local = serves_endpoint(settings, os.environ)
-print(" --s3" if local else "")
+local = request.s3
 named = s3_endpoint(os.environ)
 where = f"{named[0]}={named[1]}" if named else "AWS"
 profile = os.environ.get("AWS_PROFILE")
@@ -195,12 +198,19 @@ if [[ -n "${S3_INFO[1]:-}" ]]; then
     S3_BANNER=$'\n'"  S3 bucket       ${S3_INFO[1]}"
 fi
 
+# the simple auth manager's password: standalone prints it when it generates it, on the first
+# start; later starts print nothing (helper-110: the banner said "printed below" every time)
+PASSWORDS="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
+if [[ -f "$PASSWORDS" ]]; then
+    LOGIN="admin; the password is in $PASSWORDS"
+else
+    LOGIN="admin; the password is printed below by 'standalone' and kept in"$'\n'"                  $PASSWORDS"
+fi
 DAGS="$(cd "$REPO/dags" && ls pinterest_*.py | sed 's/\.py$//' | paste -sd, - | sed 's/,/, /g')"
 BANNER="$(cat <<MSG
 Airflow 3 standalone for pinlake
   UI / API        http://$URL_HOST:$PORT (AIRFLOW__API__HOST, AIRFLOW__API__PORT)
-  login           admin; the password is printed below by 'standalone' and kept in
-                  $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
+  login           $LOGIN
   AIRFLOW_HOME    $AIRFLOW_HOME
   metadata DB     $AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ($AIRFLOW__CORE__EXECUTOR)
   DAGs            $AIRFLOW__CORE__DAGS_FOLDER ($DAGS)
@@ -218,21 +228,17 @@ if [[ "${PINLAKE_AIRFLOW_DRY_RUN:-}" == 1 ]]; then
     exit 0
 fi
 
-if ! "$BIN/python" -c "import airflow.sdk, cosmos" >/dev/null 2>&1; then
-    echo "error: Airflow 3 / astronomer-cosmos do not import from $BIN/python:" >&2
-    "$BIN/python" -c "import airflow.sdk, cosmos" 2>&1 | tail -n 1 >&2
-    echo "run \`make setup\` (requirements.lock installs them)" >&2
-    exit 1
-fi
-
 # a port that answers already: one line, before anything starts (dbt parse and the database
 # migration ran first, about 12 s, and wrote the manifest: helper-80)
 "$BIN/python" - "${PORT_VARIABLES[@]}" <<'PY' || exit 1
 import os
 import sys
 
-from pinlake.errors import PinlakeError
-from pinlake.services.process import refuse_busy_port
+try:
+    from pinlake.errors import PinlakeError
+    from pinlake.services.process import refuse_busy_port
+except ImportError:  # no venv yet: the import check below says what to run
+    sys.exit(0)
 
 try:
     for name in sys.argv[1:]:
@@ -241,6 +247,15 @@ except PinlakeError as exc:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(1)
 PY
+
+# after the port check: importing Airflow writes AIRFLOW_HOME's airflow.cfg and logs/, which a
+# refused start left behind (helper-110)
+if ! "$BIN/python" -c "import airflow.sdk, cosmos" >/dev/null 2>&1; then
+    echo "error: Airflow 3 / astronomer-cosmos do not import from $BIN/python:" >&2
+    "$BIN/python" -c "import airflow.sdk, cosmos" 2>&1 | tail -n 1 >&2
+    echo "run \`make setup\` (requirements.lock installs them)" >&2
+    exit 1
+fi
 
 mkdir -p "$AIRFLOW_HOME" "$PINLAKE_HOME/logs"
 

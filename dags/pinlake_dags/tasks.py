@@ -31,16 +31,21 @@ def check_services() -> None:
         from shlex import quote
 
         from pinlake.console import pinlake_command
-        from pinlake.location import S3Path
-        from pinlake.services.s3_server import serves_endpoint
+        from pinlake.services.manager import dag_tasks_request, up_options
 
-        # read in the task's log, not in the worker's shell: the script's own path; with --s3
-        # when the bucket is on this home's S3 server, as `make airflow`'s banner says
-        # (helper-110: pasted without it, the next try failed on the S3 server)
-        s3 = isinstance(s.bucket_dir, S3Path) and serves_endpoint(s, os.environ)
-        start = (
-            f"PINLAKE_HOME={quote(str(s.home))} {pinlake_command(absolute=True)} services up"
-            + (" --s3" if s3 else "")
+        # read in the task's log, not in the worker's shell: the script's own path; with the
+        # options of the services the tasks use (--s3, --thrift, --metastore, --spark-cluster),
+        # as `make airflow`'s banner says (helper-110: pasted without --s3, the next try failed
+        # on the S3 server)
+        options = up_options(s, dag_tasks_request(s, os.environ))
+        start = " ".join(
+            [
+                f"PINLAKE_HOME={quote(str(s.home))}",
+                pinlake_command(absolute=True),
+                "services",
+                "up",
+                *options,
+            ]
         )
         raise AirflowFailException(
             "pinlake services are not up for PINLAKE_HOME="
@@ -85,13 +90,20 @@ def export(run_id: str) -> dict[str, Any]:
 def stream_catch_up() -> dict[str, Any]:
     """Land what the stream topics hold (``pinlake stream --available-now``), unless the
     continuous stream query runs on this home: it lands every record within seconds already,
-    and a second query on its checkpoint is refused (the result then says so)."""
+    and a second query on its checkpoint is refused. The task is then skipped (Airflow's
+    ``skipped`` state, with the reason in its log; raises ``AirflowSkipException``): it did
+    nothing (helper-110: it ended ``success`` with an XCom that said "skipped"), and the DAG's
+    ``dbt_build`` runs after it all the same (trigger rule ``none_failed``)."""
     from pinlake.services import stream_process
 
     s = settings()
     running = stream_process.pid(s)
     if running is not None:
-        return {"skipped": f"the continuous stream query (pid {running}) lands the stream topics"}
+        from airflow.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(
+            f"the continuous stream query (pid {running}) lands the stream topics"
+        )
     check_services()
     from pinlake.lakehouse.stream import StreamOptions
 

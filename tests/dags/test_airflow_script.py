@@ -117,6 +117,34 @@ def test_the_services_line_starts_the_local_s3_server_the_bucket_is_on(tmp_path:
     assert folder[-2:] == ["services", "up"]
 
 
+def test_the_services_line_starts_the_homes_services_the_dags_tasks_use(tmp_path: Path) -> None:
+    """The line asks for each service of this home the DAGs' tasks are set to use, as their own
+    "not up" line does (pinlake.services.manager.dag_tasks_request): dbt's Thrift target
+    (``--thrift``, with its metastore), the metastore server (``--metastore``), the cluster's
+    master (``--spark-cluster``); helper-110: it gave ``--s3`` alone, and pasted, the tasks
+    found no Thrift server. Not for a metastore or master elsewhere."""
+
+    def options(**env: str) -> list[str]:
+        out = _dry_run(tmp_path, **env)
+        (line,) = [line.strip() for line in out.splitlines() if "services up" in line]
+        words = shlex.split(line)
+        return words[words.index("up") + 1 :]
+
+    assert options() == []
+    assert options(PINLAKE_DBT_TARGET="thrift") == ["--thrift"]
+    derby = "jdbc:derby://127.0.0.1:31527/metastore_db"
+    assert options(PINLAKE_METASTORE_URL=derby, PINLAKE_METASTORE_PORT="31527") == ["--metastore"]
+    assert options(PINLAKE_METASTORE_URL=derby) == []  # the home's server is at 1527
+    assert options(PINLAKE_SPARK_MASTER="spark://localhost:7077") == ["--spark-cluster"]
+    assert options(PINLAKE_SPARK_MASTER="spark://10.0.0.7:7077") == []
+    assert options(
+        PINLAKE_DBT_TARGET="thrift",
+        PINLAKE_SPARK_MASTER="spark://127.0.0.1:37077",
+        PINLAKE_SPARK_CLUSTER__PORT="37077",
+        PINLAKE_KAFKA__BROKERS="3",
+    ) == ["--kafka-brokers", "3", "--thrift", "--spark-cluster"]
+
+
 def test_the_banner_says_what_the_dags_tasks_sign_an_s3_buckets_requests_with(
     tmp_path: Path,
 ) -> None:
@@ -245,11 +273,28 @@ def test_a_port_in_use_is_one_line_before_dbt_parse_and_the_migration(tmp_path: 
     [line] = done.stderr.splitlines()
     assert line.startswith("error: ") and f"127.0.0.1:{port}" in line and "in use" in line
     assert not manifest.exists() and not (tmp_path / "airflow" / "db-migrate.log").exists()
+    # nothing in the home at all (helper-110: Airflow's import had written airflow/ and its
+    # logs/ before the refusal)
+    assert not (tmp_path / "airflow").exists() and not (tmp_path / "logs").exists()
 
 
 def _bash_quoted(value: str) -> str:
     """``printf %q``'s quoting of ``value`` (a backslash before a blank)."""
     return value.replace(" ", "\\ ")
+
+
+def test_the_banner_says_where_the_login_password_is(tmp_path: Path) -> None:
+    """standalone prints the generated password on its first start only: the banner said it was
+    "printed below" on every start (helper-110); once the file exists it names the file."""
+    passwords = tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated"
+    first = _dry_run(tmp_path)
+    assert "  login           admin; the password is printed below by 'standalone'" in first
+    assert f"\n                  {passwords}\n" in first
+    passwords.parent.mkdir(parents=True)
+    passwords.write_text('{"admin": "x"}')
+    again = _dry_run(tmp_path)
+    assert f"  login           admin; the password is in {passwords}\n" in again
+    assert "printed below" not in again
 
 
 def test_the_banner_says_the_dags_start_paused_and_how_to_stop(tmp_path: Path) -> None:

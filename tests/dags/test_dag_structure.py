@@ -315,6 +315,39 @@ def test_sink_fails_clearly_when_services_are_down(monkeypatch, tmp_path: Path) 
     with pytest.raises(AirflowFailException) as info:
         tasks.sink_once()
     assert f"{script} services up --s3` (and the other" in str(info.value)
+    # and the home's other services the tasks are set to use, as the banner's line (helper-110:
+    # it gave --s3 alone): the Thrift target (with its metastore), the metastore server, the
+    # cluster's master; not a metastore or master elsewhere
+    ms_port, master_port = free_ports(2)
+    monkeypatch.setenv("PINLAKE_METASTORE_PORT", str(ms_port))
+    monkeypatch.setenv("PINLAKE_SPARK_CLUSTER__PORT", str(master_port))
+    cases = [
+        ({"PINLAKE_DBT_TARGET": "thrift"}, "--s3 --thrift"),
+        (
+            {"PINLAKE_METASTORE_URL": f"jdbc:derby://localhost:{ms_port}/metastore_db"},
+            "--s3 --metastore",
+        ),
+        ({"PINLAKE_SPARK_MASTER": f"spark://127.0.0.1:{master_port}"}, "--s3 --spark-cluster"),
+        (
+            {
+                "PINLAKE_DBT_TARGET": "thrift",
+                "PINLAKE_METASTORE_URL": f"jdbc:derby://127.0.0.1:{ms_port}/metastore_db",
+                "PINLAKE_SPARK_MASTER": f"spark://127.0.0.1:{master_port}",
+            },
+            "--s3 --thrift --spark-cluster",
+        ),
+        ({"PINLAKE_METASTORE_URL": "jdbc:postgresql://db.example:5432/metastore"}, "--s3"),
+        ({"PINLAKE_METASTORE_URL": f"jdbc:derby://127.0.0.1:{ms_port + 1}/db"}, "--s3"),
+        ({"PINLAKE_SPARK_MASTER": f"spark://10.0.0.7:{master_port}"}, "--s3"),
+    ]
+    for env, options in cases:
+        with monkeypatch.context() as patched:
+            for name, value in env.items():
+                patched.setenv(name, value)
+            get_settings.cache_clear()
+            with pytest.raises(AirflowFailException) as info:
+                tasks.sink_once()
+        assert f"{script} services up {options}` (and the other" in str(info.value), env
     get_settings.cache_clear()
 
 
@@ -465,11 +498,16 @@ def test_stream_dag_schedule_and_pool_follow_the_environment(monkeypatch) -> Non
     assert {t.pool for t in dag.tasks} == {"default_pool"}  # a server target runs concurrently
 
 
-def test_stream_task_leaves_the_topics_to_a_running_continuous_query(monkeypatch, tmp_path) -> None:
+def test_stream_task_leaves_the_topics_to_a_running_continuous_query(
+    dagbag, monkeypatch, tmp_path
+) -> None:
     """With the continuous query running on the home, the DAG's stream task starts no second
-    query (its checkpoint is taken): it says so and the dbt build goes on."""
+    query (its checkpoint is taken): it ends in Airflow's skipped state with the reason
+    (helper-110: it ended ``success``, with an XCom that said skipped), and the dbt build goes
+    on after it."""
     import os
 
+    from airflow.exceptions import AirflowSkipException
     from pinlake_dags import tasks
 
     from pinlake.services import process
@@ -480,11 +518,14 @@ def test_stream_task_leaves_the_topics_to_a_running_continuous_query(monkeypatch
     run.mkdir(parents=True)
     process.pid_file(run, "stream").write_text(f"{os.getpid()}\n")  # a live pid
 
-    result = tasks.stream_catch_up()
+    with pytest.raises(AirflowSkipException) as skipped:
+        tasks.stream_catch_up()
 
-    assert result == {
-        "skipped": f"the continuous stream query (pid {os.getpid()}) lands the stream topics"
-    }
+    assert str(skipped.value) == (
+        f"the continuous stream query (pid {os.getpid()}) lands the stream topics"
+    )
+    # a skipped stream task does not skip the build (the default rule, all_success, would)
+    assert dagbag.dags["pinterest_stream"].task_dict["dbt_build"].trigger_rule == "none_failed"
 
 
 @pytest.mark.parametrize(

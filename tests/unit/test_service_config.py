@@ -1135,6 +1135,37 @@ def test_without_ingestion_the_ports_of_the_broker_and_api_are_not_checked(tmp_p
                 manager.check_ports(moved, engine)
 
 
+def test_a_start_hint_keeps_the_homes_services_as_they_run(tmp_path):
+    """The ``services up`` a line tells the user to run (``run_folder.up_hint``) asks for the
+    home's services as they run or ran: on a home of ``services up --no-stream`` it adds
+    ``--no-stream`` (helper-110: pasted, it started the stream query too), on a home of three
+    Kafka nodes ``--kafka-brokers 3`` (without it, the call is refused: the broker runs with
+    another configuration)."""
+    from pinlake import run_folder
+    from pinlake.run_folder import up_hint
+
+    settings = settings_for(tmp_path, 19980)
+    pretend_running(settings, "kafka", {})
+    pretend_running(settings, "api", {})
+    assert up_hint(settings.run_dir, "--s3") == f"{PINLAKE} services up --no-stream --s3"
+    pretend_running(settings, "stream", {})
+    assert up_hint(settings.run_dir, "--s3") == f"{PINLAKE} services up --s3"
+    for node in ("kafka-2", "kafka-3"):
+        pretend_running(settings, node, {})
+    assert up_hint(settings.run_dir, "--s3") == f"{PINLAKE} services up --kafka-brokers 3 --s3"
+    # a query that ended without `services down` (killed): the plain command starts it again
+    pretend_ended(settings.run_dir, "stream")
+    assert up_hint(settings.run_dir, "--thrift") == (
+        f"{PINLAKE} services up --kafka-brokers 3 --thrift"
+    )
+    assert run_folder.read_pid(settings.run_dir, "stream") is None  # its record: ended
+    assert up_hint(settings.run_dir, "--thrift").endswith(" up --kafka-brokers 3 --thrift")
+    run_folder.ended_file(settings.run_dir, "stream").unlink()  # a home of --no-stream again
+    assert up_hint(settings.run_dir, "--thrift").endswith(
+        " up --no-stream --kafka-brokers 3 --thrift"
+    )
+
+
 def test_status_expects_the_broker_and_api_unless_up_started_others_without_them(tmp_path):
     """``services status`` counts the broker and the API on a home where nothing runs (``services
     up`` starts them) or where either ran (running, or ended without ``services down``: killed),

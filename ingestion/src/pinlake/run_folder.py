@@ -45,6 +45,8 @@ KAFKA = "kafka"
 API = "api"
 #: The local S3 server's record name (:mod:`pinlake.services.s3_server`).
 S3 = "s3"
+#: The continuous stream query's record name (:mod:`pinlake.services.stream_process`).
+STREAM = "stream"
 
 
 def metastore_database_dir(settings: Settings) -> Path:
@@ -104,7 +106,7 @@ def recorded(run_dir: Path) -> set[str]:
 
 def is_ingestion(name: str) -> bool:
     """Whether service ``name`` is a Kafka node (``kafka``, ``kafka-<n>``) or the API."""
-    return name == API or re.fullmatch(rf"{KAFKA}(-\d+)?", name) is not None
+    return name == API or kafka_nodes({name}) == 1
 
 
 def without_ingestion(run_dir: Path) -> bool:
@@ -116,16 +118,34 @@ def without_ingestion(run_dir: Path) -> bool:
     return bool(names) and not any(is_ingestion(name) for name in names)
 
 
+def kafka_nodes(names: set[str]) -> int:
+    """How many of the service names ``names`` are Kafka nodes (``kafka``, ``kafka-<n>``)."""
+    return sum(re.fullmatch(rf"{KAFKA}(-\d+)?", name) is not None for name in names)
+
+
 def up_hint(run_dir: Path, options: str) -> str:
-    """``pinlake services up <options>`` for a line that tells the user to start a service: with
-    ``--no-ingestion`` on a home of ``services up --no-ingestion`` (:func:`without_ingestion`),
-    where the plain command would start the broker, the API and the stream query too
-    (helper-97)."""
+    """``pinlake services up <options>`` for a line that tells the user to start a service,
+    with the options that keep the home's services as they run or ran (:func:`recorded`):
+
+    - ``--no-ingestion`` on a home of ``services up --no-ingestion`` (:func:`without_ingestion`),
+      where the plain command would start the broker, the API and the stream query too
+      (helper-97);
+    - on a home whose broker or API runs or ran: ``--no-stream`` when no stream query does
+      (a home of ``services up --no-stream``, where the plain command would start one:
+      helper-110), and ``--kafka-brokers N`` for a cluster of N nodes (the plain command asks
+      for one, and is refused: the broker runs with another configuration)."""
     from pinlake.console import PINLAKE
 
-    return " ".join(
-        [str(PINLAKE), "services", "up", *["--no-ingestion"] * without_ingestion(run_dir), options]
-    )
+    names = recorded(run_dir)
+    words = [str(PINLAKE), "services", "up"]
+    if without_ingestion(run_dir):
+        words.append("--no-ingestion")
+    elif any(is_ingestion(name) for name in names):
+        if STREAM not in names:
+            words.append("--no-stream")
+        if (nodes := kafka_nodes(names)) > 1:
+            words.append(f"--kafka-brokers {nodes}")
+    return " ".join([*words, options])
 
 
 def _loopback_s3_endpoint(settings: Settings) -> tuple[str, bool, bool] | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -669,8 +669,16 @@ def up_command(
     another configuration). ``shell``: the settings of the shell the line is for, when they are
     not ``settings``: the broker and worker counts are then written whenever they differ from
     its own too (the default count in a shell that exports another). Pure."""
+    return " ".join([str(PINLAKE), "services", "up", *up_options(settings, request, shell)])
+
+
+def up_options(
+    settings: Settings, request: UpRequest = SERVICES_UP, shell: Settings | None = None
+) -> list[str]:
+    """The options of :func:`up_command`'s ``pinlake services up`` (its words after ``up``;
+    ``make airflow``'s banner writes its own program and environment before them). Pure."""
     shell = shell or settings
-    words = [str(PINLAKE), "services", "up"]
+    words: list[str] = []
     if not request.ingestion:  # no stream query either (UpRequest.problem)
         words.append("--no-ingestion")
     elif not request.stream:
@@ -697,7 +705,57 @@ def up_command(
         default = type(settings.spark_cluster).model_fields["workers"].default
         same = workers == default and workers == shell.spark_cluster.workers
         words.append("--spark-cluster" if same else f"--workers {workers}")
-    return " ".join(words)
+    return words
+
+
+def dag_tasks_request(settings: Settings, environ: Mapping[str, str]) -> UpRequest:
+    """What the DAGs' tasks of ``settings`` (the Airflow worker's, whose environment is
+    ``environ``) need ``services up`` to start on this home: the broker(s), the API and the
+    stream query, and each service of the home they are set to use:
+
+    - ``s3``: the bucket on S3 at this home's server (:func:`.s3_server.serves_endpoint`);
+    - ``thrift``: dbt's ``thrift`` target on this machine (``PINLAKE_DBT_TARGET=thrift``, its
+      host one of :data:`pinlake.loopback.LOOPBACK_HOSTS`), which needs the shared metastore
+      too;
+    - ``metastore``: ``PINLAKE_METASTORE_URL`` naming this home's metastore server (Derby's
+      network URL on loopback at ``PINLAKE_METASTORE_PORT``, as ``services up --metastore``
+      prints it: :func:`pinlake.run_folder.metastore_url`);
+    - ``spark_cluster``: ``PINLAKE_SPARK_MASTER`` naming this home's master (on loopback at
+      ``PINLAKE_SPARK_CLUSTER__PORT``: :func:`.spark_cluster.master_url`).
+
+    ``make airflow``'s banner and the tasks' "services are not up" line both write it with
+    :func:`up_options` (helper-110: they gave ``--s3`` and never ``--thrift`` or
+    ``--metastore``, and the pasted line started services the tasks could not use). Pure."""
+    from pinlake.location import S3Path
+    from pinlake.loopback import LOOPBACK_HOSTS
+
+    return replace(
+        SERVICES_UP,
+        s3=isinstance(settings.bucket_dir, S3Path) and s3_server.serves_endpoint(settings, environ),
+        thrift=settings.dbt_target == "thrift" and settings.thrift_host in LOOPBACK_HOSTS,
+        metastore=_on_this_machine(
+            (settings.metastore_url or "").removeprefix("jdbc:"), "derby", settings.metastore_port
+        ),
+        spark_cluster=_on_this_machine(
+            settings.spark_master or "", "spark", settings.spark_cluster.port
+        ),
+    )
+
+
+def _on_this_machine(url: str, scheme: str, port: int) -> bool:
+    """Whether ``url`` is ``<scheme>://<a loopback host>:<port>…`` (a host of
+    :data:`pinlake.loopback.LOOPBACK_HOSTS`; ``[::1]`` too). Pure."""
+    from urllib.parse import urlsplit
+
+    from pinlake.loopback import LOOPBACK_HOSTS
+
+    parts = urlsplit(url)
+    try:
+        return (parts.scheme, parts.hostname, parts.port) in {
+            (scheme, host, port) for host in LOOPBACK_HOSTS
+        }
+    except ValueError:  # a port that is not a number
+        return False
 
 
 def s3_hint(settings: Settings, again: str | None = None) -> str:

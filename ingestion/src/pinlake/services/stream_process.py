@@ -21,7 +21,7 @@ from pinlake.lakehouse.stream import StreamOptions, committed_offsets, read_stat
 from pinlake.services import process
 from pinlake.spark import LOCAL_MASTER, session_env
 
-NAME = "stream"
+NAME = run_folder.STREAM
 #: A graceful stop lets the running micro-batch finish (up to 30 s) and Spark shut down.
 STOP_TIMEOUT = 60.0
 
