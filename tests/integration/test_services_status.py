@@ -170,16 +170,18 @@ def test_services_up_without_ingestion_starts_the_others_alone_and_status_counts
         assert rows["s3(moto,inmemory)"] == "down(endedwithoutservicesdown)", shown
         for name in ("kafka", "api"):  # still not this home's (its S3 server ended, not stopped)
             assert rows[name] == "notstarted(servicesup--no-ingestion)", shown
-        # a broker and an API of an earlier `services up` that were killed: this up starts
-        # neither, and says that status counts them down (helper-97: a bare ✓, then status 3)
+        # a broker and an API of an earlier `services up --no-stream` that were killed: this up
+        # starts neither, and says that status counts them down (helper-97: a bare ✓, then
+        # status 3) until the command that starts them as they ran does (no stream query was
+        # recorded: --no-stream, helper-110)
         pretend_ended(settings.run_dir, "kafka")
         pretend_ended(settings.run_dir, "api")
         services_up(settings, UpRequest(ingestion=False, stream=False, s3=True))
         out = " ".join(capsys.readouterr().out.split())
         assert (
             "note: Kafka and the API of this home ended without `services down`: "
-            f"`{PINLAKE} services status` counts them down (exit 3) until `{PINLAKE} services up` "
-            "starts them again"
+            f"`{PINLAKE} services status` counts them down (exit 3) until `{PINLAKE} services up "
+            "--no-stream` starts them again"
         ) in out, out
         assert services_status(settings) == 3
         shown = capsys.readouterr().out

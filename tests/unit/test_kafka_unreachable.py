@@ -77,7 +77,12 @@ def test_a_wrong_address_while_this_homes_cluster_runs_names_the_variable(tmp_pa
         f"Kafka at 127.0.0.1:{typo} is not reachable (nothing listens on port {typo}): this "
         f"home's Kafka runs at 127.0.0.1:{running}: check PINLAKE_KAFKA__BOOTSTRAP_SERVERS"
     )
-    # at its own address (starting, or not answering): nothing else to name
+    # at its own address (starting, or not answering): the command that starts it, as the home
+    # runs: no stream query is recorded, a home of `services up --no-stream`, where the plain
+    # command would start one too (helper-110)
+    assert str(unreachable(home)).endswith(f": start it with `{PINLAKE} services up --no-stream`")
+    run_folder.record_config(home.run_dir, run_folder.STREAM, os.getpid(), {})
+    run_folder.pid_file(home.run_dir, run_folder.STREAM).write_text(f"{os.getpid()}\n")
     assert str(unreachable(home)).endswith(f": start it with `{PINLAKE} services up`")
     # once it has ended, starting it is the hint again
     run_folder.pid_file(home.run_dir, run_folder.KAFKA).write_text("999999999\n")

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from pinlake.config import TABLES, Settings
-from pinlake.console import PINLAKE
 from pinlake.errors import PinlakeError
 from pinlake.loopback import listening_ports
 
@@ -196,7 +195,7 @@ def unreachable(settings: Settings) -> PinlakeError:
     same line from every command): start it, or, when this home's cluster runs at other
     addresses, check the variable that names them (helper-109: a typo in the port was told
     to run ``services up``, which refused the running cluster and named ``services down``)."""
-    from pinlake.run_folder import KAFKA, recorded_while_running
+    from pinlake.run_folder import KAFKA, recorded_while_running, up_hint
 
     elsewhere = (
         None
@@ -208,7 +207,7 @@ def unreachable(settings: Settings) -> PinlakeError:
     elif elsewhere and elsewhere != settings.kafka.bootstrap_servers:
         hint = f"this home's Kafka runs at {elsewhere}: check PINLAKE_KAFKA__BOOTSTRAP_SERVERS"
     else:
-        hint = f"start it with `{PINLAKE} services up`"
+        hint = f"start it with `{up_hint(settings.run_dir)}`"
     why = ""
     if not listening(settings):
         ports = [str(port) for port in settings.kafka.client_ports]
@@ -288,7 +287,9 @@ def record_limit_hint(settings: Settings) -> str:
     not (:func:`low_record_limits`): on the local brokers ``pinlake services up`` raises the
     topic's limit (:func:`raise_record_limit`); an external cluster's topics are its owner's."""
     if not settings.kafka.external:
-        return f"`{PINLAKE} services up` raises its max.message.bytes"
+        from pinlake.run_folder import up_hint
+
+        return f"`{up_hint(settings.run_dir)}` raises its max.message.bytes"
     wanted = topic_config(settings)["max.message.bytes"]
     most = settings.api.max_record_bytes
     return (

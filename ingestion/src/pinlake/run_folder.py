@@ -123,7 +123,7 @@ def kafka_nodes(names: set[str]) -> int:
     return sum(re.fullmatch(rf"{KAFKA}(-\d+)?", name) is not None for name in names)
 
 
-def up_hint(run_dir: Path, options: str) -> str:
+def up_hint(run_dir: Path, options: str = "") -> str:
     """``pinlake services up <options>`` for a line that tells the user to start a service,
     with the options that keep the home's services as they run or ran (:func:`recorded`):
 
@@ -145,7 +145,7 @@ def up_hint(run_dir: Path, options: str) -> str:
             words.append("--no-stream")
         if (nodes := kafka_nodes(names)) > 1:
             words.append(f"--kafka-brokers {nodes}")
-    return " ".join([*words, options])
+    return " ".join([*words, *options.split()])
 
 
 def _loopback_s3_endpoint(settings: Settings) -> tuple[str, bool, bool] | None:

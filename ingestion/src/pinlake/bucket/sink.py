@@ -323,9 +323,11 @@ class BucketSink:
             t for t in self.topics if t not in meta.topics or meta.topics[t].error is not None
         ]
         if missing:
+            from pinlake.run_folder import up_hint
+
             raise PinlakeError(
                 f"topics {', '.join(missing)} do not exist (start them with "
-                f"`{PINLAKE} services up`)"
+                f"`{up_hint(self.settings.run_dir)}`)"
             )
         return {t: list(meta.topics[t].partitions) for t in self.topics}
 

@@ -45,7 +45,7 @@ from tenacity import (
 )
 
 from pinlake.config import TABLES, Settings
-from pinlake.console import PINLAKE, console, progress, table
+from pinlake.console import console, progress, table
 from pinlake.errors import PinlakeError, one_line
 from pinlake.loopback import nothing_listens, on_loopback
 from pinlake.produce.options import ProduceResult, ProduceToApi, missing_rows_line
@@ -486,11 +486,13 @@ def _start_hint(settings: Settings, url: str) -> str:
     ``settings.api.url``; for another URL (``--api-url``) that is said, and the setting that
     moves the home's API there when it is on this machine (helper-82: `services up` was named
     for port 8099, and started the API on 8082)."""
+    from pinlake.run_folder import up_hint
+
     own = settings.api.url.rstrip("/")
     if url == own:
-        return f"start it with `{PINLAKE} services up`"
+        return f"start it with `{up_hint(settings.run_dir)}`"
     return (
-        f"it is not this home's API ({own}, which `{PINLAKE} services up` starts; "
+        f"it is not this home's API ({own}, which `{up_hint(settings.run_dir)}` starts; "
         "PINLAKE_API__PORT moves it): check --api-url"
     )
 

@@ -857,7 +857,8 @@ def _services_up(settings: Settings, request: UpRequest) -> None:
         console.print(
             f"[yellow]note:[/] {' and '.join(gone)} of this home ended without `services down`: "
             f"`{PINLAKE} services status` counts {'them' if len(gone) > 1 else 'it'} down (exit "
-            f"3) until `{PINLAKE} services up` starts {'them' if len(gone) > 1 else 'it'} again "
+            f"3) until `{run_folder.up_hint(settings.run_dir)}` starts "
+            f"{'them' if len(gone) > 1 else 'it'} again "
             "or `services down` stops the home's services",
             soft_wrap=True,
         )
@@ -1082,7 +1083,8 @@ def services_status(settings: Settings) -> int:
         if missing:
             console.print(
                 f"[yellow]topics missing: {', '.join(missing)}[/] (the API answers 404 for them "
-                f"and the sink has nothing to read; `{PINLAKE} services up` creates them)",
+                "and the sink has nothing to read; "
+                f"`{run_folder.up_hint(settings.run_dir)}` creates them)",
                 soft_wrap=True,
             )
     # a query this `services up` started (or a `pinlake stream` since) that is not running
@@ -1277,7 +1279,7 @@ def _print_replication(settings: Settings, down: int = 0) -> None:
         console.print(
             f"replication: the KRaft quorum is lost ({down} of {n} controller nodes down): no "
             "metadata changes and no acknowledged writes (the API answers 503) until a majority "
-            f"runs again (`{PINLAKE} services up` restarts the nodes)",
+            f"runs again (`{run_folder.up_hint(settings.run_dir)}` restarts the nodes)",
             markup=False,
             soft_wrap=True,
         )
