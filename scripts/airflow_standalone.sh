@@ -152,7 +152,7 @@ done < <(compgen -e | grep -E '^PINLAKE_' | sort)
 # For a bucket on S3, a banner line: where, and what the DAGs' tasks sign with (the shell's AWS
 # variables, which Airflow passes on; helper-71: none was set and nothing said so; a profile that
 # no AWS file defines is named as the tasks' sink and land would name it)
-mapfile -t S3_INFO < <("$BIN/python" -c '
+mapfile -t SERVICES_INFO < <("$BIN/python" -c '
 import os, sys
 try:
     from pinlake.config import Settings
@@ -192,10 +192,10 @@ else:
     )
 print(f"{settings.bucket} at {where}; {signed}")
 ')
-SERVICES_FLAGS="${S3_INFO[0]:-}"
+SERVICES_FLAGS="${SERVICES_INFO[0]:-}"
 S3_BANNER=""
-if [[ -n "${S3_INFO[1]:-}" ]]; then
-    S3_BANNER=$'\n'"  S3 bucket       ${S3_INFO[1]}"
+if [[ -n "${SERVICES_INFO[1]:-}" ]]; then
+    S3_BANNER=$'\n'"  S3 bucket       ${SERVICES_INFO[1]}"
 fi
 
 # the simple auth manager's password: standalone prints it when it generates it, on the first
