@@ -15,6 +15,7 @@ from pinlake.spark import (
     SHELL_DROPPED,
     SHELL_REPLACED,
     driver_cds_options,
+    session_conf,
     session_env,
     spark_conf,
 )
@@ -44,7 +45,8 @@ def test_local_target_uses_the_same_spark_settings_as_the_ingestion_package(
     assert profile["target"] == "local"
     assert (local["type"], local["method"]) == ("spark", "session")
     conf = spark_conf(settings)
-    assert local["server_side_parameters"] == conf  # strings, as dbt-spark's credentials require
+    # strings, as dbt-spark's credentials require; with the scratch folder of this process
+    assert local["server_side_parameters"] == session_conf(settings)
     # PINLAKE_JVM_OPTIONS ends both JVMs' options, after the driver's class-data archive
     for side, archive in (("driver", driver_cds_options(settings)), ("executor", "")):
         options = conf[f"spark.{side}.extraJavaOptions"]
@@ -60,7 +62,7 @@ def test_options_that_hold_a_path_are_quoted_alike_for_any_path(tmp_path: Path) 
     settings = Settings(home=tmp_path / 'my "lake" \\ home')
     local = render_profiles(session_env(settings))["pinlake"]["outputs"]["local"]
     conf = spark_conf(settings)
-    assert local["server_side_parameters"] == conf
+    assert local["server_side_parameters"] == session_conf(settings)
     home = str(settings.home).replace("\\", "\\\\").replace('"', '\\"')
     derby = f'"-Dderby.stream.error.file={home}/metastore/derby.log" -Duser.timezone=UTC "-Dlog4j2'
     assert conf["spark.driver.extraJavaOptions"].startswith(derby)
@@ -234,6 +236,8 @@ def test_a_child_gets_the_settings_from_config_and_spark_s_decisions_from_spark(
         "PINLAKE_SPARK_MASTER_URL",
         "PINLAKE_SPARK_CDS_OPTIONS",
         "PINLAKE_SPARK_CLASSPATH_CONF_DIR",
+        "PINLAKE_SPARK_LOCAL_DIR",
+        "PINLAKE_SPARK_TMPDIR_OPTION",
         *SHELL_REPLACED,  # SPARK_HOME, SPARK_CONF_DIR, …
         "TZ",
     }

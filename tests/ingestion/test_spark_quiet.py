@@ -16,7 +16,7 @@ from pinlake_testing import INCUBATOR, LOG_LEVEL_BANNER
 
 from pinlake.config import Settings
 from pinlake.lakehouse.dbt import dbt_env, dbt_executable
-from pinlake.spark import session_env
+from pinlake.spark import scratch_dir, session_env
 
 # slow: it starts a Spark JVM (tens of seconds), so the fast loop leaves it out
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -59,6 +59,38 @@ sdk.getLogger("software.amazon.awssdk.pinlake").error("an AWS SDK error stays vi
 sdk.getLogger("software.amazon.awssdk.pinlake").info("an AWS SDK info line stays below WARN")
 print("session ready")
 """
+
+
+def _watched(
+    command: list[str], env: dict[str, str], folder: Path
+) -> tuple[subprocess.CompletedProcess[str], list[str], set[str]]:
+    """:func:`_run`, and while it runs, the command lines of its descendants and the kinds of
+    folder (the name before its first ``-``: ``blockmgr``, ``spark``) seen in ``folder``."""
+    import time
+
+    import psutil
+
+    from pinlake.config import REPO_ROOT
+
+    commands: set[str] = set()
+    held: set[str] = set()
+    with subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 400
+        while proc.poll() is None and time.monotonic() < deadline:
+            for child in parent.children(recursive=True):
+                try:
+                    commands.add(" ".join(child.cmdline()))
+                except psutil.Error:  # ended meanwhile
+                    pass
+            held |= {p.name.split("-")[0] for p in folder.glob("*")}
+            time.sleep(0.2)
+        if proc.poll() is None:
+            proc.kill()
+        out, err = proc.communicate()
+    return subprocess.CompletedProcess(command, proc.returncode, out, err), sorted(commands), held
 
 
 #: A class in the archive, as the JVM's class-loading log names its source.
@@ -176,9 +208,14 @@ def test_dbt_session_target_prints_no_start_up_chatter(
     monkeypatch.setenv("DBT_PROFILE", "warehouse")
     monkeypatch.setenv("DBT_TARGET", "dev")
     env = dbt_env(settings, terminal=False)
-    done = _run([dbt_executable(), "debug"], env)
+    done, commands, held = _watched([dbt_executable(), "debug"], env, scratch_dir(settings))
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
+    # its driver's scratch files in the home, as a session of pinlake's (scratch_conf): they
+    # were in /tmp, and stayed there when dbt was killed
+    option = f"-Djava.io.tmpdir={scratch_dir(settings)}"
+    assert any(option in c and "SparkSubmit" in c for c in commands), commands
+    assert "blockmgr" in held, held
     assert "All checks passed!" in output
     assert "\x1b[" not in output
     assert INCUBATOR not in output

@@ -26,6 +26,7 @@ from pinlake.spark import (
     java_option,
     metastore_connection,
     redact_url,
+    session_conf,
     session_env,
     spark_conf,
 )
@@ -65,7 +66,7 @@ def test_embedded_metastore_by_default(settings: Settings) -> None:
     [client] = (settings.jars_dir / "metastore").glob("derbyclient-*.jar")
     assert conf["spark.driver.extraClassPath"] == f"{settings.spark_classpath}:{client}"
     # dbt's local target gets the same
-    assert _render_local_target(session_env(settings)) == conf
+    assert _render_local_target(session_env(settings)) == session_conf(settings)
 
 
 def test_the_running_server_is_used_by_sessions_children_and_dbt(settings: Settings) -> None:
@@ -80,7 +81,7 @@ def test_the_running_server_is_used_by_sessions_children_and_dbt(settings: Setti
     assert conf["spark.driver.extraClassPath"].endswith(f":{ms.driver_jar}")
     env = session_env(settings)
     assert env["PINLAKE_METASTORE_JDBC_URL"] == ms.url
-    assert _render_local_target(env) == conf
+    assert _render_local_target(env) == session_conf(settings)
     # a session without the metastore (the continuous stream query) carries no JDO settings
     assert not any(k.startswith("spark.hadoop.javax.jdo.") for k in spark_conf(settings, False))
 
@@ -174,7 +175,7 @@ def test_an_explicit_url_wins_over_the_running_server(tmp_path: Path) -> None:
     assert conf["spark.hadoop.javax.jdo.option.ConnectionPassword"] == "s3cret"
     env = session_env(settings)
     assert env["PINLAKE_METASTORE_URL"] == "jdbc:postgresql://db.example:5432/metastore"
-    assert _render_local_target(env) == conf
+    assert _render_local_target(env) == session_conf(settings)
 
 
 def test_the_thrift_target_turns_ansi_off_as_dbt_does_for_local(settings: Settings) -> None:

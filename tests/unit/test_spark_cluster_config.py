@@ -26,6 +26,7 @@ from pinlake.services.request import UpRequest
 from pinlake.spark import (
     LOCAL_MASTER,
     SHELL_DROPPED,
+    session_conf,
     session_env,
     spark_conf,
     spark_master,
@@ -176,7 +177,7 @@ def test_the_running_cluster_is_the_master_of_the_homes_spark(tmp_path: Path, mo
     assert explicit.child_env()["PINLAKE_SPARK_MASTER"] == "local[1]"
 
     local = render_profiles(env)["pinlake"]["outputs"]["local"]["server_side_parameters"]
-    assert local == conf  # strings, as dbt-spark's credentials require
+    assert local == session_conf(settings)  # strings, as dbt-spark's credentials require
 
     # the Thrift server's master is the cluster too
     assert thrift_server.config(settings)["master"] == "spark://127.0.0.1:17299"
@@ -285,7 +286,12 @@ def test_status_shows_nothing_when_no_cluster_runs_and_down_when_it_does_not_ans
 def test_the_driver_scratch_folder_is_the_homes_and_its_option_survives_blanks(tmp_path) -> None:
     """pinlake.spark.scratch_conf: Spark's local folder and the JVM's temporary folder; the
     option is quoted (Spark splits Java options at blanks) and a path holding a comma, which
-    spark.local.dir would read as two folders, keeps Spark's default local folder."""
+    spark.local.dir would read as two folders, gets the system's temporary folder as Spark's
+    local folder: unset, Spark read java.io.tmpdir as that list, and a home /tmp/co,mma/home put
+    its folders in /tmp/co and in mma/home/… under the working directory. dbt's local target
+    gets the same two (session_env)."""
+    import tempfile
+
     from pinlake.spark import scratch_conf, scratch_dir
 
     settings = Settings(home=tmp_path / "a home")
@@ -298,8 +304,14 @@ def test_the_driver_scratch_folder_is_the_homes_and_its_option_survives_blanks(t
         in (conf["spark.driver.extraJavaOptions"])
     )
     comma = scratch_conf({}, tmp_path / "a,b")
-    assert "spark.local.dir" not in comma
+    assert comma["spark.local.dir"] == tempfile.gettempdir()
     assert comma["spark.driver.extraJavaOptions"] == f'"-Djava.io.tmpdir={tmp_path / "a,b"}"'
+    env = session_env(settings)
+    ours = scratch_conf({}, scratch_dir(settings))
+    assert env["PINLAKE_SPARK_LOCAL_DIR"] == ours["spark.local.dir"]
+    assert env["PINLAKE_SPARK_TMPDIR_OPTION"] == ours["spark.driver.extraJavaOptions"]
+    comma_home = Settings(home=tmp_path / "co,mma" / "home")
+    assert session_env(comma_home)["PINLAKE_SPARK_LOCAL_DIR"] == tempfile.gettempdir()
 
 
 def test_a_standalone_master_that_does_not_answer_fails_at_once() -> None:

@@ -385,17 +385,25 @@ def session_env(settings: Settings) -> dict[str, str]:
     (:func:`metastore_env`), the launcher's folders and the driver's class-data archive
     (:func:`launcher_env`), the master (``PINLAKE_SPARK_MASTER_URL``, :func:`spark_master`)
     and the sessions' time zone (``TZ``, :func:`use_session_time_zone`), without a Spark
-    Connect user's variables (:data:`SPARK_CONNECT_VARIABLES`).
+    Connect user's variables (:data:`SPARK_CONNECT_VARIABLES`). For dbt's ``local`` target,
+    this process's scratch folder (:func:`scratch_dir`, :func:`scratch_settings`:
+    ``PINLAKE_SPARK_LOCAL_DIR``, ``PINLAKE_SPARK_TMPDIR_OPTION``; :func:`pinlake.lakehouse.dbt.
+    dbt_env` creates it): dbt-spark's driver left its scratch in ``/tmp`` when killed.
     """
     env = settings.child_env()
     for name in SPARK_CONNECT_VARIABLES:  # a classic session, as this process opens
         env.pop(name, None)
+    scratch = scratch_settings(scratch_dir(settings))
     return {
         **env,
         **metastore_env(settings),
         **launcher_env(settings),
         "PINLAKE_SPARK_MASTER_URL": spark_master(settings),
         "TZ": SESSION_TIME_ZONE,  # the rows it reads: use_session_time_zone
+        # dbt's local target: this process's scratch folder (scratch_conf), as a session here
+        # would use; the driver of a pinlake child has its own (get_spark)
+        "PINLAKE_SPARK_LOCAL_DIR": scratch["spark.local.dir"],
+        "PINLAKE_SPARK_TMPDIR_OPTION": scratch[TMPDIR_OPTION],
     }
 
 
@@ -488,6 +496,14 @@ def spark_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
     return conf
 
 
+def session_conf(settings: Settings, metastore: bool = True) -> dict[str, str]:
+    """The whole configuration of a session this process opens: :func:`spark_conf` with this
+    process's scratch folder (:func:`scratch_conf`, :func:`scratch_dir`). :func:`get_spark`
+    builds its session with it, and dbt's ``local`` target in a child of this process renders
+    the same (profiles.yml, from :func:`session_env`)."""
+    return scratch_conf(spark_conf(settings, metastore), scratch_dir(settings))
+
+
 def hive_resources_dir(settings: Settings) -> Path:
     """``<home>/tmp/hive-resources``: where each Spark session with the Hive catalog gets the
     folder Hive makes for the resources a session downloads (``hive.downloaded.resources.dir``,
@@ -526,16 +542,36 @@ def scratch_conf(conf: Mapping[str, str], scratch: Path) -> dict[str, str]:
     start cut short: :func:`_start`) runs none, and left them in ``/tmp`` for good: they are
     removed after the kill, and those of processes that have ended by the next session's start
     (:func:`prune_scratch_dirs`). ``spark.local.dir`` is a comma-separated list and Spark splits
-    Java options at blanks: a home whose path holds a comma keeps Spark's default folder (the
-    system's temporary folder), and the option is quoted (:func:`java_option`)."""
+    Java options at blanks: for a home whose path holds a comma it is the system's temporary
+    folder (:func:`tempfile.gettempdir`, Spark's default when ``java.io.tmpdir`` is that), and
+    the option is quoted (:func:`java_option`). Unset, Spark reads ``java.io.tmpdir`` as that
+    list (``Utils.getConfiguredLocalDirs``): a home ``/tmp/co,mma/home`` put its folders in
+    ``/tmp/co`` and in ``mma/home/…`` under the working directory."""
     conf = dict(conf)
-    if "," not in str(scratch):
-        conf["spark.local.dir"] = str(scratch)
+    conf.update(scratch_settings(scratch))
     options = f"{conf.get('spark.driver.extraJavaOptions', '')} "
-    conf["spark.driver.extraJavaOptions"] = (
-        options + java_option(f"-Djava.io.tmpdir={scratch}")
-    ).strip()
+    conf["spark.driver.extraJavaOptions"] = (options + conf.pop(TMPDIR_OPTION)).strip()
     return conf
+
+
+#: The key of :func:`scratch_settings` that is the driver's ``java.io.tmpdir`` option, not a
+#: Spark setting.
+TMPDIR_OPTION = "java.io.tmpdir option"
+
+
+def scratch_settings(scratch: Path) -> dict[str, str]:
+    """The two values :func:`scratch_conf` adds for ``scratch``: ``spark.local.dir`` (the
+    system's temporary folder for a path holding a comma) and, under :data:`TMPDIR_OPTION`,
+    the quoted ``-Djava.io.tmpdir=<scratch>`` option that ends the driver's Java options.
+    The one rule for both kinds of session: pinlake's and dbt's ``local`` target
+    (:func:`session_env` passes them to profiles.yml)."""
+    import tempfile
+
+    local = tempfile.gettempdir() if "," in str(scratch) else str(scratch)
+    return {
+        "spark.local.dir": local,
+        TMPDIR_OPTION: java_option(f"-Djava.io.tmpdir={scratch}"),
+    }
 
 
 def prune_scratch_dirs(settings: Settings) -> int:
@@ -807,7 +843,7 @@ def get_spark(
 
     builder = SparkSession.builder.appName(app_name)
     scratch = scratch_dir(settings)
-    for key, value in scratch_conf(spark_conf(settings, metastore), scratch).items():
+    for key, value in session_conf(settings, metastore).items():
         builder = builder.config(key, value)
     if metastore:
         builder = builder.enableHiveSupport()

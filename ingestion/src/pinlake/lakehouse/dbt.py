@@ -32,7 +32,7 @@ from pinlake.lakehouse.progress import next_steps
 from pinlake.lakehouse.tables import holds_committed_data, landed_anything, raw_tables_created
 from pinlake.loopback import LOOPBACK_HOSTS, ports_listening
 from pinlake.run_folder import up_hint
-from pinlake.spark import check_metastore_free, check_spark_home, session_env
+from pinlake.spark import check_metastore_free, check_spark_home, scratch_dir, session_env
 
 
 def dbt_executable() -> str:
@@ -82,8 +82,11 @@ def dbt_env(settings: Settings, terminal: bool | None = None) -> dict[str, str]:
     this process's stdout is one), no ANSI colours (``DBT_USE_COLORS=false``: dbt colours its
     output whatever it goes to; dbt docs, "About global configs", *Use colors*). A
     ``DBT_USE_COLORS`` already set wins. ``PYTHONWARNINGS`` ends with :data:`LIBRARY_WARNINGS`
-    (the last filter wins: the shell's own go before it)."""
+    (the last filter wins: the shell's own go before it). Creates the scratch folder of its
+    ``local`` target's driver (:func:`pinlake.spark.session_env`: ``java.io.tmpdir`` must
+    exist); raises :class:`OSError` when it cannot."""
     env = {k: v for k, v in session_env(settings).items() if k not in DROPPED_DBT_FLAGS}
+    scratch_dir(settings).mkdir(parents=True, exist_ok=True)
     if not (sys.stdout.isatty() if terminal is None else terminal):
         env.setdefault("DBT_USE_COLORS", "false")
     env["PYTHONWARNINGS"] = ",".join(filter(None, (env.get("PYTHONWARNINGS"), LIBRARY_WARNINGS)))
