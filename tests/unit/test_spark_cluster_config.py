@@ -123,6 +123,12 @@ def test_daemon_environments(tmp_path: Path, monkeypatch):
     assert "-Dspark.master.rest.enabled=false" in master["SPARK_MASTER_OPTS"].split()  # no 6066
     assert worker["SPARK_WORKER_OPTS"] == "-Dspark.port.maxRetries=0"
     assert worker["SPARK_LOCAL_DIRS"] == str(tmp_path / "spark-cluster" / "worker-2" / "local")
+    # a comma-separated list to Spark: a home whose path holds a comma gets the system's
+    # temporary folder (it got two folders, one of them relative to the worker's directory)
+    import tempfile
+
+    comma = cluster_settings(tmp_path / "co,mma", 17100)
+    assert standalone.daemon_env(comma, 1)["SPARK_LOCAL_DIRS"] == tempfile.gettempdir()
 
 
 def test_worker_settings_are_validated(monkeypatch):

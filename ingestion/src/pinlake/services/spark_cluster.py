@@ -46,7 +46,7 @@ from pinlake.errors import PinlakeError
 from pinlake.loopback import get_local, no_proxy_env
 from pinlake.run_folder import running_master_url
 from pinlake.services import process
-from pinlake.spark import SHELL_DROPPED
+from pinlake.spark import SHELL_DROPPED, scratch_settings
 
 MASTER = run_folder.SPARK_MASTER
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
@@ -171,8 +171,10 @@ def daemon_env(settings: Settings, n: int | None = None) -> dict[str, str]:
     workers, ``NO_PROXY`` with loopback (:func:`pinlake.loopback.no_proxy_env`), none of a
     shell's variables for another Hadoop (:data:`pinlake.spark.SHELL_DROPPED`), the daemons'
     options (fixed ports; the master's cores per application) and, for a
-    worker, its executors' scratch dir (``SPARK_LOCAL_DIRS``) under its work dir. Spark's own
-    logging configuration (INFO, to the log file): pinlake's errors-only one is for drivers."""
+    worker, its executors' scratch dir (``SPARK_LOCAL_DIRS``) under its work dir: a
+    comma-separated list to Spark, so for a home whose path holds a comma it is the system's
+    temporary folder (:func:`pinlake.spark.scratch_settings`' rule). Spark's own logging
+    configuration (INFO, to the log file): pinlake's errors-only one is for drivers."""
     env = {k: v for k, v in os.environ.items() if k not in SHELL_DROPPED}  # another Hadoop's
     env.pop("SPARK_CONF_DIR", None)
     env.update(
@@ -192,7 +194,9 @@ def daemon_env(settings: Settings, n: int | None = None) -> dict[str, str]:
         )
     else:
         env["SPARK_WORKER_OPTS"] = "-Dspark.port.maxRetries=0"
-        env["SPARK_LOCAL_DIRS"] = str(work_dir(settings, n) / "local")
+        env["SPARK_LOCAL_DIRS"] = scratch_settings(work_dir(settings, n) / "local")[
+            "spark.local.dir"
+        ]
     return env
 
 
