@@ -533,6 +533,15 @@ def scratch_dir(settings: Settings, pid: int | None = None) -> Path:
     return settings.home / "tmp" / "spark-scratch" / str(os.getpid() if pid is None else pid)
 
 
+def make_scratch_dir(settings: Settings) -> Path:
+    """Create :func:`scratch_dir` (this process's) and return it: a driver's ``java.io.tmpdir``
+    must exist before its JVM starts (a session here, dbt's ``local`` target in a child).
+    Raises :class:`OSError` when it cannot."""
+    scratch = scratch_dir(settings)
+    scratch.mkdir(parents=True, exist_ok=True)
+    return scratch
+
+
 def scratch_conf(conf: Mapping[str, str], scratch: Path) -> dict[str, str]:
     """``conf`` with the driver JVM's scratch files in ``scratch``: ``spark.local.dir`` (Spark's
     ``spark-*`` and ``blockmgr-*`` folders, shuffle and spill files among them; an executor of a
@@ -849,7 +858,7 @@ def get_spark(
         builder = builder.enableHiveSupport()
     prune_hive_resources(settings)
     prune_scratch_dirs(settings)
-    scratch.mkdir(parents=True, exist_ok=True)  # java.io.tmpdir must exist
+    make_scratch_dir(settings)
     from pinlake.console import console
 
     # a process started with SIGINT ignored (a shell's background job) keeps ignoring it, as

@@ -32,7 +32,7 @@ from pinlake.lakehouse.progress import next_steps
 from pinlake.lakehouse.tables import holds_committed_data, landed_anything, raw_tables_created
 from pinlake.loopback import LOOPBACK_HOSTS, ports_listening
 from pinlake.run_folder import up_hint
-from pinlake.spark import check_metastore_free, check_spark_home, scratch_dir, session_env
+from pinlake.spark import check_metastore_free, check_spark_home, make_scratch_dir, session_env
 
 
 def dbt_executable() -> str:
@@ -82,11 +82,10 @@ def dbt_env(settings: Settings, terminal: bool | None = None) -> dict[str, str]:
     this process's stdout is one), no ANSI colours (``DBT_USE_COLORS=false``: dbt colours its
     output whatever it goes to; dbt docs, "About global configs", *Use colors*). A
     ``DBT_USE_COLORS`` already set wins. ``PYTHONWARNINGS`` ends with :data:`LIBRARY_WARNINGS`
-    (the last filter wins: the shell's own go before it). Creates the scratch folder of its
-    ``local`` target's driver (:func:`pinlake.spark.session_env`: ``java.io.tmpdir`` must
-    exist); raises :class:`OSError` when it cannot."""
+    (the last filter wins: the shell's own go before it). Its ``local`` target's driver keeps
+    its scratch in this process's folder (:func:`pinlake.spark.session_env`), which
+    :func:`pinlake.spark.make_scratch_dir` makes before dbt runs."""
     env = {k: v for k, v in session_env(settings).items() if k not in DROPPED_DBT_FLAGS}
-    scratch_dir(settings).mkdir(parents=True, exist_ok=True)
     if not (sys.stdout.isatty() if terminal is None else terminal):
         env.setdefault("DBT_USE_COLORS", "false")
     env["PYTHONWARNINGS"] = ",".join(filter(None, (env.get("PYTHONWARNINGS"), LIBRARY_WARNINGS)))
@@ -326,6 +325,7 @@ def run_dbt(settings: Settings, command: DbtCommand) -> DbtResult:
     settings.ensure_dirs()
     if local:
         check_metastore_free(settings)  # its session is dbt-spark's, which would wait and fail
+        make_scratch_dir(settings)  # its driver's (dbt_env)
     _note_dropped()
     start = time.perf_counter()
     returncode = _invoke(settings, command.args, command.in_process)
