@@ -679,6 +679,8 @@ OTHER_VARIABLES: dict[str, str] = {
     "PINLAKE_CHILD_START": "a child's start, set by pinlake (pinlake.errors.start_child)",
     "PINLAKE_SPARK_MASTER_URL": "profiles.yml, set by pinlake (pinlake.spark.session_env)",
     "PINLAKE_SPARK_CDS_OPTIONS": "profiles.yml, set by pinlake (pinlake.spark.session_env)",
+    "PINLAKE_SPARK_LOCAL_DIR": "profiles.yml, set by pinlake (pinlake.spark.session_env)",
+    "PINLAKE_SPARK_TMPDIR_OPTION": "profiles.yml, set by pinlake (pinlake.spark.session_env)",
     "PINLAKE_SPARK_CLASSPATH_CONF_DIR": "conf/spark-env.sh, set by pinlake (spark_cds)",
     "PINLAKE_STREAM_TRIGGER_SECONDS": "the stream stage's trigger (pinlake.lakehouse.stream)",
     "PINLAKE_STREAM_WARM_UP": "the stream stage's warm-up (pinlake.lakehouse.stream)",
