@@ -1221,3 +1221,25 @@ def test_a_setting_read_in_another_spelling_reaches_children_in_the_documented_o
     )
     assert {"pinlake_dbt_target", "PINLAKE_API__port"}.isdisjoint(env)
     assert env["PINLAKE_AIRFLOW_schedule"] == "x"
+
+
+def test_up_starts_the_cluster_before_the_stream_query_and_the_thrift_server(tmp_path, monkeypatch):
+    """``services up --spark-cluster --thrift``: the cluster first, then the stream query (with
+    ``PINLAKE_SPARK_MASTER`` naming the cluster it runs there: helper-111's pasted line of
+    `make airflow` failed, its query started before the cluster), then the Thrift server,
+    whose master the cluster becomes. The supervisors are stand-ins that record the order."""
+    settings = settings_for(tmp_path, 19960)
+    started: list[str] = []
+    monkeypatch.setattr(manager, "check_configuration", lambda *_a: None)
+    monkeypatch.setattr(manager, "check_ports", lambda *_a: None)
+    monkeypatch.setattr(manager, "start_metastore", lambda *_a: started.append("metastore"))
+    monkeypatch.setattr(manager, "_start_ingestion", lambda *_a: started.append("ingestion"))
+    monkeypatch.setattr(manager.standalone, "start", lambda *_a: started.append("cluster"))
+    monkeypatch.setattr(manager.stream_process, "pid", lambda _s: None)
+    monkeypatch.setattr(
+        manager.stream_process, "start", lambda *_a, **_k: started.append("stream") or 1
+    )
+    monkeypatch.setattr(manager.stream_process, "wait_running", lambda *_a, **_k: None)
+    monkeypatch.setattr(manager, "start_thrift", lambda *_a: started.append("thrift"))
+    manager.start_all(settings, UpRequest(spark_cluster=True, thrift=True), quiet=True)
+    assert started == ["metastore", "ingestion", "cluster", "stream", "thrift"]

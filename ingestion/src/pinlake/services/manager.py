@@ -259,9 +259,10 @@ def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bo
     """Start (or reuse) what ``request`` asks for (:class:`UpRequest`; by default the broker(s)
     and the API alone): the shared metastore (:func:`start_metastore`), the local S3 server
     (:func:`start_s3`), MariaDB (``settings.source_db == "mariadb"``), with ``request.ingestion``
-    the broker and the API, waiting until healthy, and the topics; then the continuous stream
-    query, waiting until it runs; then the Spark standalone master and workers
-    (:mod:`.spark_cluster`), before the Thrift server, whose master it becomes.
+    the broker and the API, waiting until healthy, and the topics; then the Spark standalone
+    master and workers (:mod:`.spark_cluster`); then the continuous stream query, waiting until
+    it runs (on the cluster when ``PINLAKE_SPARK_MASTER`` names it); then the Thrift server,
+    whose master the cluster becomes.
 
     Raises :class:`~pinlake.errors.UsageError` for a request that cannot be served
     (:meth:`UpRequest.problem`), and :class:`PinlakeError` at once, before starting anything,
@@ -293,6 +294,10 @@ def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bo
         start_mariadb(settings, say)
     if request.ingestion:
         _start_ingestion(settings, say)
+    # before the stream query, which runs on it when PINLAKE_SPARK_MASTER names it (helper-111:
+    # `make airflow`'s line for such a worker failed, its query started before the cluster)
+    if request.spark_cluster:
+        standalone.start(settings, say)
     if request.stream:
         spid = stream_process.pid(settings)
         started = spid is None
@@ -303,9 +308,7 @@ def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bo
             stream_process.reused(settings, spid)
         with _stopped_unless_ready(started, lambda: stream_process.stop(settings)):
             stream_process.wait_running(settings, timeout=300, pid_=spid)
-    if request.spark_cluster:  # before the Thrift server: it becomes its master
-        standalone.start(settings, say)
-    if request.thrift:
+    if request.thrift:  # after the cluster: it becomes its master
         start_thrift(settings, say)
 
 
