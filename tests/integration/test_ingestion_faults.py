@@ -55,7 +55,7 @@ def _finished(thread: threading.Thread, box: dict, n: int):
 
 @pytest.mark.slow
 def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
-    kafka_services, marker, tmp_path
+    kafka_services, marker, tmp_path, capsys
 ):
     settings = kafka_services
     # Producer A runs across a broker crash. Its requests already handed to Kafka are held until
@@ -105,6 +105,16 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
     _finished(thread_a, box_a, n)
     result_b = _finished(thread_b, box_b, m)
     assert result_b.retries > 0  # the outage was visible to the producer
+    # ... and said at its start, with what starts the broker (helper-111: 75 s of retries
+    # against a killed broker, then a line that named no command); A started before it
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(
+        f"warning: the ingestion API at {settings.api.url} answers but its Kafka does not "
+        "(/healthz: kafka down): requests are retried until it is back or the retries give up; "
+        f"Kafka at {settings.kafka.bootstrap_servers} is not reachable"
+    ), warnings
+    assert "services up" in warnings[0], warnings
     bucket = tmp_path / "bucket"
     BucketSink(settings, SinkOptions(once=True, bucket=bucket, flush_size=500)).run()
     for table in ("pin", "geo"):

@@ -87,3 +87,24 @@ def test_a_wrong_address_while_this_homes_cluster_runs_names_the_variable(tmp_pa
     # once it has ended, starting it is the hint again
     run_folder.pid_file(home.run_dir, run_folder.KAFKA).write_text("999999999\n")
     assert str(unreachable(wrong)).endswith(f": start it with `{PINLAKE} services up`")
+
+
+def test_a_produce_run_whose_api_has_lost_kafka_names_what_starts_it(tmp_path: Path) -> None:
+    """helper-111: with the home's broker killed, ``produce --to api`` retried 503s for 75 s and
+    ended on "HTTP 503 … Broker not available" with no command to run: the API's /healthz said
+    ``"kafka": "down"`` (status 200) and the run did not read it. The warning at its start and
+    the error at its end now carry the Kafka line of every command."""
+    from pinlake.produce.http import _kafka_down, _kafka_down_line, _kafka_still_down
+
+    assert _kafka_down(b'{"status":"ok","kafka":"down"}')
+    for body in (b'{"status":"ok","kafka":"ok"}', b"", b"not json", b"[1]", b'{"error": 1}'):
+        assert not _kafka_down(body), body
+    (port,) = free_ports(1)  # nothing listens there: the home's broker is down
+    home = Settings(home=tmp_path, kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}"))
+    line = str(unreachable(home))
+    assert _kafka_still_down(home, home.api.url) == f"; {line}"
+    assert _kafka_down_line(home, home.api.url).endswith(f"give up; {line}")
+    # another API (--api-url): its Kafka is not this home's to name
+    other = "http://127.0.0.1:1"
+    assert _kafka_still_down(home, other) == ""
+    assert _kafka_down_line(home, other).endswith("until it is back or the retries give up")

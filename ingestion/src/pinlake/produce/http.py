@@ -45,7 +45,7 @@ from tenacity import (
 )
 
 from pinlake.config import TABLES, Settings
-from pinlake.console import console, progress, table
+from pinlake.console import console, err_console, progress, table
 from pinlake.errors import PinlakeError, one_line
 from pinlake.loopback import nothing_listens, on_loopback
 from pinlake.produce.options import ProduceResult, ProduceToApi, missing_rows_line
@@ -326,13 +326,16 @@ async def _produce(
                 f"{url}/healthz", timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT)
             ) as health:
                 healthy = health.status
+                body = await health.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise PinlakeError(
                 f"the ingestion API at {url} is not reachable ({type(exc).__name__}: {exc}): "
                 f"{_start_hint(settings, url)}"
             ) from exc
-        if healthy >= 500:  # pinlake's API: 503 when Kafka is not reachable
+        if healthy >= 500:
             raise PinlakeError(f"the ingestion API at {url} is not healthy: {healthy}")
+        if _kafka_down(body):  # retried all the same (an outage may end): said at once
+            err_console.print(f"warning: {_kafka_down_line(settings, url)}", markup=False)
         # another status: a proxy without pinlake's /healthz (Confluent's REST Proxy answers
         # 404, API Gateway 403), reachable: the requests themselves will tell
         poster = _Poster(settings, session, url, stream)
@@ -481,6 +484,45 @@ def print_summary(result: ApiProduceResult, destination: str) -> None:
         console.print(line, markup=False, soft_wrap=True)
 
 
+def _kafka_down(body: bytes) -> bool:
+    """Whether a ``/healthz`` answer is pinlake's API saying its Kafka does not answer
+    (``{"status": "ok", "kafka": "down"}``: :func:`pinlake.ingest_api.app.create_app`); False
+    for any other body (another API's, or none)."""
+    try:
+        health = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(health, dict) and health.get("kafka") == "down"
+
+
+def _kafka_down_line(settings: Settings, url: str) -> str:
+    """The warning of a run whose API answers and whose Kafka does not: its requests are
+    answered 503 and retried (an outage may end: a broker restarting) until the retries give
+    up, about a minute (helper-111: 75 s, 93 retries, and nothing named what to run). For
+    this home's API it ends with the Kafka line of every command
+    (:func:`pinlake.kafka.unreachable`: what starts it)."""
+    said = (
+        f"the ingestion API at {url} answers but its Kafka does not (/healthz: kafka down): "
+        "requests are retried until it is back or the retries give up"
+    )
+    if url != settings.api.url.rstrip("/"):
+        return said
+    from pinlake.kafka import unreachable
+
+    return f"{said}; {unreachable(settings)}"
+
+
+def _kafka_still_down(settings: Settings, url: str) -> str:
+    """``"; <the Kafka line>"`` (:func:`pinlake.kafka.unreachable`) for the error of a run to
+    this home's API whose records failed while nothing listens on its Kafka's ports
+    (:func:`pinlake.kafka.listening`: its broker is down), else ``""``."""
+    from pinlake.kafka import listening, unreachable
+
+    if url != settings.api.url.rstrip("/") or listening(settings):
+        return ""
+    return f"; {unreachable(settings)}"
+
+
 def _start_hint(settings: Settings, url: str) -> str:
     """What to do when nothing answers at ``url``: `services up` starts the home's API, at
     ``settings.api.url``; for another URL (``--api-url``) that is said, and the setting that
@@ -539,6 +581,7 @@ def post_events(
             f"{result.failed:,} records were not acknowledged by {url}"
             + (f" (first error: {result.errors[0]})" if result.errors else "")
             + (f"; the run stopped there, after {result.events:,} events" if result.stopped else "")
+            + _kafka_still_down(settings, url)
         )
     return ProduceResult(
         destination="api",
