@@ -170,6 +170,12 @@ def test_services_up_without_ingestion_starts_the_others_alone_and_status_counts
         assert rows["s3(moto,inmemory)"] == "down(endedwithoutservicesdown)", shown
         for name in ("kafka", "api"):  # still not this home's (its S3 server ended, not stopped)
             assert rows[name] == "notstarted(servicesup--no-ingestion)", shown
+        # ... and the command that starts it again, as the home ran (helper-111: a killed
+        # service's row said down, and nothing named a command)
+        assert (
+            f"note: s3 ended without `services down`: `{PINLAKE} services up --no-ingestion --s3` "
+            "starts it again"
+        ) in " ".join(shown.split()), shown
         # a broker and an API of an earlier `services up --no-stream` that were killed: this up
         # starts neither, and says that status counts them down (helper-97: a bare ✓, then
         # status 3) until the command that starts them as they ran does (no stream query was
@@ -190,6 +196,10 @@ def test_services_up_without_ingestion_starts_the_others_alone_and_status_counts
         }
         assert rows["kafka"] == rows["api"] == "down(endedwithoutservicesdown)", shown
         assert rows["s3(moto,inmemory)"] == "healthy", shown
+        assert (
+            f"note: api, kafka ended without `services down`: `{PINLAKE} services up --no-stream` "
+            "starts them again"
+        ) in " ".join(shown.split()), shown
     finally:
         services_down(settings)
     assert list(settings.run_dir.glob("*.pid")) == []

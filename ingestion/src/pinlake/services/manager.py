@@ -1095,7 +1095,44 @@ def services_status(settings: Settings) -> int:
     # the ingestion counts where this home's `services up` starts it (not --no-ingestion)
     ingestion_ok = (k_ok and a_health and topics_ok) or not expected
     healthy = ingestion_ok and stream_ok and m_ok and s3_ok and engine_ok and cluster_ok
-    return 0 if healthy and metastore_ok else 3
+    if not (healthy and metastore_ok):
+        _print_restart_hint(settings)
+        return 3
+    return 0
+
+
+#: The option of ``services up`` that starts a service of this record name again; the
+#: broker(s), the API and the stream query need none (:func:`.run_folder.up_hint` keeps the
+#: home's ingestion as it ran), a Spark worker its cluster's.
+_RESTART_OPTIONS = {
+    s3_server.NAME: "--s3",
+    mariadb.NAME: "--source-db mariadb",
+    metastore_server.NAME: "--metastore",
+    standalone.MASTER: "--spark-cluster",
+    thrift_server.NAME: "--thrift",
+}
+
+
+def _print_restart_hint(settings: Settings) -> None:
+    """After a ``services status`` that answers 3: the services of this home that ended without
+    ``services down`` (killed, crashed: :func:`.run_folder.recorded` and not running) and the
+    ``services up`` that starts them again, with the options each needs
+    (:data:`_RESTART_OPTIONS`) and those that keep the home as it ran
+    (:func:`.run_folder.up_hint`). helper-111: a killed broker's row said "down" and nothing
+    named a command. Nothing when none ended."""
+    run_dir = settings.run_dir
+    recorded = run_folder.recorded(run_dir)
+    ended = sorted(n for n in recorded if run_folder.read_pid(run_dir, n) is None)
+    if not ended:
+        return
+    kinds = [standalone.MASTER if n.startswith("spark-worker-") else n for n in ended]
+    options = dict.fromkeys(_RESTART_OPTIONS[k] for k in kinds if k in _RESTART_OPTIONS)
+    command = run_folder.up_hint(run_dir, " ".join(options))
+    console.print(
+        f"[yellow]note:[/] {escape(', '.join(ended))} ended without `services down`: "
+        f"`{escape(command)}` starts {'them' if len(ended) > 1 else 'it'} again",
+        soft_wrap=True,
+    )
 
 
 #: ``services status``'s state of the broker and the API on a home whose ``services up`` did
