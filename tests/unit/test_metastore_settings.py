@@ -214,8 +214,12 @@ def test_thrift_server_settings_are_the_session_builders(settings: Settings) -> 
     assert "hive.server2.thrift.bind.host=127.0.0.1" in argv
     assert f"hive.server2.thrift.port={settings.thrift_port}" in argv
     props = settings.run_dir / "thrift.conf"
+    assert props == thrift_server.properties_file(settings)
     assert props.stat().st_mode & 0o077 == 0  # may hold the metastore password
     assert "spark.sql.extensions io.delta.sql.DeltaSparkSessionExtension" in props.read_text()
+    # stopped (`services down`), the server leaves no properties file (helper-111)
+    assert thrift_server.stop(settings) is False  # none ran
+    assert not props.exists()
 
 
 def test_the_schema_scripts_lead_from_1_2_0_to_2_3_0(settings: Settings) -> None:

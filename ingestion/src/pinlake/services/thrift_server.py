@@ -101,8 +101,14 @@ def jdbc_url(settings: Settings) -> str:
     return f"jdbc:hive2://127.0.0.1:{settings.thrift_port}/default"
 
 
+def properties_file(settings: Settings) -> Path:
+    """``run/thrift.conf``: the server's Spark properties (the metastore's password among
+    them: written 0600, removed when the server is stopped)."""
+    return settings.run_dir / "thrift.conf"
+
+
 def _write_properties(settings: Settings, values: dict[str, str]) -> Path:
-    path = settings.run_dir / "thrift.conf"
+    path = properties_file(settings)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     text = "".join(f"{key} {value}\n" for key, value in sorted(values.items()))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -163,8 +169,12 @@ def start(settings: Settings) -> int:
 
 
 def stop(settings: Settings, timeout: float = 30.0) -> bool:
-    """Stop the server (SIGTERM; SIGKILL after ``timeout`` s); True if it was running."""
-    return process.stop(settings.run_dir, NAME, timeout=timeout)
+    """Stop the server (SIGTERM; SIGKILL after ``timeout`` s) and remove its properties file
+    (:func:`properties_file`; helper-111: ``services down`` left it); True if it was
+    running."""
+    stopped = process.stop(settings.run_dir, NAME, timeout=timeout)
+    properties_file(settings).unlink(missing_ok=True)
+    return stopped
 
 
 def pid(settings: Settings) -> int | None:
