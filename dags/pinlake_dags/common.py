@@ -214,8 +214,9 @@ def dbt_env_for_cosmos() -> dict[str, str]:
     from pinlake.lakehouse.dbt import dbt_env
     from pinlake.spark import make_scratch_dir
 
-    env = dbt_env(settings(), terminal=False)
-    make_scratch_dir(settings())  # its local target's driver scratch (dbt_env)
+    s = settings()
+    env = dbt_env(s, terminal=False)
+    make_scratch_dir(s)  # its local target's driver scratch (dbt_env)
     for key in ("DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
         env.pop(key, None)
     env["DBT_TARGET_PATH"] = "target"

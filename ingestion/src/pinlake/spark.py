@@ -387,8 +387,8 @@ def session_env(settings: Settings) -> dict[str, str]:
     and the sessions' time zone (``TZ``, :func:`use_session_time_zone`), without a Spark
     Connect user's variables (:data:`SPARK_CONNECT_VARIABLES`). For dbt's ``local`` target,
     this process's scratch folder (:func:`scratch_dir`, :func:`scratch_settings`:
-    ``PINLAKE_SPARK_LOCAL_DIR``, ``PINLAKE_SPARK_TMPDIR_OPTION``; :func:`pinlake.lakehouse.dbt.
-    dbt_env` creates it): dbt-spark's driver left its scratch in ``/tmp`` when killed.
+    ``PINLAKE_SPARK_LOCAL_DIR``, ``PINLAKE_SPARK_TMPDIR_OPTION``; :func:`make_scratch_dir`
+    creates it before a dbt run): dbt-spark's driver left its scratch in ``/tmp`` when killed.
     """
     env = settings.child_env()
     for name in SPARK_CONNECT_VARIABLES:  # a classic session, as this process opens
