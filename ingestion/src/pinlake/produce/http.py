@@ -335,7 +335,9 @@ async def _produce(
         if healthy >= 500:
             raise PinlakeError(f"the ingestion API at {url} is not healthy: {healthy}")
         if _kafka_down(body):  # retried all the same (an outage may end): said at once
-            err_console.print(f"warning: {_kafka_down_line(settings, url)}", markup=False)
+            err_console.print(
+                f"warning: {_kafka_down_line(settings, url)}", markup=False, soft_wrap=True
+            )
         # another status: a proxy without pinlake's /healthz (Confluent's REST Proxy answers
         # 404, API Gateway 403), reachable: the requests themselves will tell
         poster = _Poster(settings, session, url, stream)
