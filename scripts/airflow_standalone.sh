@@ -101,6 +101,29 @@ for name in "${PORT_VARIABLES[@]}"; do
         exit 2
     fi
 done
+# a port given twice, to two of Airflow's servers or to one of them and a service of this home
+# that the DAGs' tasks use (pinlake.services.manager.planned_ports): one line, before anything
+# starts (helper-111: AIRFLOW__API__PORT equal to PINLAKE_API__PORT started, and the banner's
+# services line put the ingestion API on the port Airflow's API then held)
+"$BIN/python" - "${PORT_VARIABLES[@]}" <<'PY' || exit 2
+import os
+import sys
+
+try:
+    from pinlake.config import Settings
+    from pinlake.services.manager import dag_tasks_request, planned_ports, shared_port
+except ImportError:  # no venv yet: the check below says what to run
+    sys.exit(0)
+try:
+    settings = Settings()
+except ValueError:  # a setting pinlake refuses: its commands, the DAG tasks, say which
+    sys.exit(0)
+airflow = [("127.0.0.1", int(os.environ[name]), name) for name in sys.argv[1:]]
+ours = planned_ports(settings, dag_tasks_request(settings, os.environ), running=True)
+if shared := shared_port(airflow + ours):
+    print(f"error: {shared}", file=sys.stderr)
+    sys.exit(1)
+PY
 # LocalExecutor starts this many worker processes (Airflow's default 32: about 4.7 GB idle
 # beside a one-slot pool; helper-61)
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"

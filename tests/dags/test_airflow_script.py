@@ -251,6 +251,35 @@ def test_a_port_that_is_not_one_is_one_line_before_anything_starts(tmp_path: Pat
         )
 
 
+def test_a_port_given_twice_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    """helper-111: ``AIRFLOW__API__PORT`` equal to ``PINLAKE_API__PORT`` passed, and the banner's
+    services line put the ingestion API on the port Airflow's API would hold; two of Airflow's
+    own servers on one port passed too. Each is one line, exit 2, before the banner (the dry
+    run), as a port that is not one; so is a port of a service the DAGs' tasks use through
+    their settings (the Thrift server of ``PINLAKE_DBT_TARGET=thrift``)."""
+    both = "each service needs a port of its own; choose another for one of them"
+    for env, line in (
+        (
+            {"AIRFLOW__API__PORT": "8082"},
+            f"AIRFLOW__API__PORT and PINLAKE_API__PORT both give port 8082: {both}",
+        ),
+        (
+            {"AIRFLOW__API__PORT": "38095", "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "38095"},
+            "AIRFLOW__API__PORT and AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT both give port "
+            f"38095: {both}",
+        ),
+        (
+            {"PINLAKE_DBT_TARGET": "thrift", "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": "10000"},
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT and PINLAKE_THRIFT_PORT both give port "
+            f"10000: {both}",
+        ),
+    ):
+        done = _script(tmp_path, **env)
+        assert (done.returncode, done.stdout) == (2, ""), (env, done)
+        assert done.stderr == f"error: {line}\n", env
+    assert _script(tmp_path, AIRFLOW__API__PORT="10000").returncode == 0  # local target: no Thrift
+
+
 def test_a_port_in_use_is_one_line_before_dbt_parse_and_the_migration(tmp_path: Path) -> None:
     """helper-80: with ``AIRFLOW__API__PORT`` taken (the ingestion API's 8082), the script ran
     ``dbt parse`` (writing the manifest) and ``airflow db migrate`` first, about 12 s, and only

@@ -25,6 +25,7 @@ from pinlake.config import (
     ApiSettings,
     KafkaSettings,
     MariadbSettings,
+    S3Settings,
     Settings,
     setting_variables,
     unknown_variables,
@@ -1243,3 +1244,21 @@ def test_up_starts_the_cluster_before_the_stream_query_and_the_thrift_server(tmp
     monkeypatch.setattr(manager, "start_thrift", lambda *_a: started.append("thrift"))
     manager.start_all(settings, UpRequest(spark_cluster=True, thrift=True), quiet=True)
     assert started == ["metastore", "ingestion", "cluster", "stream", "thrift"]
+
+
+def test_two_services_given_one_port_are_refused_before_anything_starts(tmp_path) -> None:
+    """Two services ``up`` would start on one port (``PINLAKE_S3__PORT`` equal to
+    ``PINLAKE_API__PORT``): each port was free, so the first started and the second failed on
+    it. Refused at once, naming both settings (pinlake.services.manager.shared_port); the same
+    rule refuses `make airflow`'s ports (tests/dags/test_airflow_script.py)."""
+    (port,) = free_ports(1)
+    settings = settings_for(tmp_path, 19940).model_copy(
+        update={"s3": S3Settings(port=port), "api": ApiSettings(port=port, api_key=None)}
+    )
+    with pytest.raises(PinlakeError) as refused:
+        manager.check_ports(settings, UpRequest(s3=True))
+    assert str(refused.value) == (
+        f"PINLAKE_S3__PORT and PINLAKE_API__PORT both give port {port}: each service needs a "
+        "port of its own; choose another for one of them"
+    )
+    manager.check_ports(settings, UpRequest())  # without S3 no clash: it raises on one

@@ -68,36 +68,68 @@ def _kafka_node_ports(settings: Settings, node: kafka_broker.Node) -> list[tuple
     return [(node.host, node.port, listener), (node.host, node.controller_port, controller)]
 
 
-def check_ports(settings: Settings, request: UpRequest = BROKER_AND_API) -> str | None:
-    """Before ``up`` starts anything: every port of every service it would start (one not
-    running now) is free. Raises :class:`PinlakeError` naming the first taken port and the
-    setting that moves it, so a taken port never leaves other services half-started.
-
-    Returns a warning naming those ports that lie in the kernel's ephemeral range (any outgoing
-    connection may hold one when its service starts; :func:`.process.ephemeral_warning` says
-    why it is not refused), None when none does."""
-    planned: list[tuple[str, int, str]] = []  # (host, port, the setting that moves it)
-    if request.s3 and s3_server.pid(settings) is None:
+def planned_ports(
+    settings: Settings, request: UpRequest = BROKER_AND_API, running: bool = False
+) -> list[tuple[str, int, str]]:
+    """``(host, port, the setting that moves it)`` of every port of every service ``request``
+    asks for that does not run now (every one with ``running``): S3, MariaDB (the settings'
+    source), the shared metastore, each Kafka node's listener and controller, the API, the
+    Thrift server and its UI, the cluster's daemons. Pure but for the pid files' reads."""
+    todo = (lambda pid: True) if running else (lambda pid: pid is None)
+    planned: list[tuple[str, int, str]] = []
+    if request.s3 and todo(s3_server.pid(settings)):
         planned.append(("127.0.0.1", settings.s3.port, "PINLAKE_S3__PORT"))
-    if settings.source_db == "mariadb" and mariadb.pid(settings) is None:
+    if settings.source_db == "mariadb" and todo(mariadb.pid(settings)):
         planned.append(("127.0.0.1", settings.mariadb.port, "PINLAKE_MARIADB__PORT"))
-    if request.shared_metastore and metastore_server.pid(settings) is None:
+    if request.shared_metastore and todo(metastore_server.pid(settings)):
         planned.append(("127.0.0.1", settings.metastore_port, "PINLAKE_METASTORE_PORT"))
     if request.ingestion and not settings.kafka.external:
         for node in kafka_broker.nodes(settings):
-            if kafka_broker.node_pid(settings, node) is None:
+            if todo(kafka_broker.node_pid(settings, node)):
                 planned += _kafka_node_ports(settings, node)
-    if request.ingestion and api_process.pid(settings) is None:
+    if request.ingestion and todo(api_process.pid(settings)):
         planned.append((settings.api.host, settings.api.port, "PINLAKE_API__PORT"))
-    if request.thrift and thrift_server.pid(settings) is None:
+    if request.thrift and todo(thrift_server.pid(settings)):
         planned += [
             ("127.0.0.1", settings.thrift_port, "PINLAKE_THRIFT_PORT"),
             ("127.0.0.1", settings.thrift_ui_port, "PINLAKE_THRIFT_UI_PORT"),
         ]
     if request.spark_cluster:
         planned += [
-            ("127.0.0.1", port, chooser) for port, chooser in standalone.planned_ports(settings)
+            ("127.0.0.1", port, chooser)
+            for port, chooser in standalone.planned_ports(settings, running=running)
         ]
+    return planned
+
+
+def shared_port(ports: list[tuple[str, int, str]]) -> str | None:
+    """The line for the first port that two settings of ``ports`` (``(host, port, setting)``)
+    both give, or None: the second service would find it taken only once the first runs
+    (helper-111: ``make airflow`` with ``AIRFLOW__API__PORT`` equal to ``PINLAKE_API__PORT``
+    started, and named that port for the ingestion API). Pure."""
+    seen: dict[int, str] = {}
+    for _host, port, variable in ports:
+        if port in seen:
+            return (
+                f"{seen[port]} and {variable} both give port {port}: each service needs a port "
+                "of its own; choose another for one of them"
+            )
+        seen[port] = variable
+    return None
+
+
+def check_ports(settings: Settings, request: UpRequest = BROKER_AND_API) -> str | None:
+    """Before ``up`` starts anything: no two services it would start share a port
+    (:func:`shared_port`), and every port of every service it would start (one not running
+    now: :func:`planned_ports`) is free. Raises :class:`PinlakeError` naming the port and the
+    settings that move it, so a taken port never leaves other services half-started.
+
+    Returns a warning naming those ports that lie in the kernel's ephemeral range (any outgoing
+    connection may hold one when its service starts; :func:`.process.ephemeral_warning` says
+    why it is not refused), None when none does."""
+    planned = planned_ports(settings, request)
+    if shared := shared_port(planned):
+        raise PinlakeError(shared)
     for host, port, variable in planned:
         process.refuse_busy_port(port, variable, host)
     return process.ephemeral_warning((port, variable) for _host, port, variable in planned)

@@ -264,15 +264,16 @@ def alive_worker_ui_ports(state: dict[str, Any] | None) -> set[int]:
     return ports
 
 
-def planned_ports(settings: Settings) -> list[tuple[int, str]]:
+def planned_ports(settings: Settings, running: bool = False) -> list[tuple[int, str]]:
     """``(port, the setting that moves it)`` of every daemon that is to be started (one that
-    does not run now): the master's port and web UI, each worker's web UI."""
+    does not run now; every one with ``running``): the master's port and web UI, each
+    worker's web UI."""
     c = settings.spark_cluster
     ports: list[tuple[int, str, str]] = []  # (port, its setting, how the setting gives it)
-    if master_pid(settings) is None:
+    if running or master_pid(settings) is None:
         ports += [(c.port, "PORT", ""), (c.ui_port, "UI_PORT", "")]
     for n in range(1, c.workers + 1):
-        if worker_pid(settings, n) is None:
+        if running or worker_pid(settings, n) is None:
             # worker n's web UI is the setting + n - 1: say so, or moving it by 1 collides again
             step = f"; worker {n}'s web UI is that port + {n - 1}" if c.workers > 1 else ""
             ports.append((worker_ui_port(settings, n), "WORKER_UI_PORT", step))
