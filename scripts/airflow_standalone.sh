@@ -101,29 +101,6 @@ for name in "${PORT_VARIABLES[@]}"; do
         exit 2
     fi
 done
-# a port given twice, to two of Airflow's servers or to one of them and a service of this home
-# that the DAGs' tasks use (pinlake.services.manager.planned_ports): one line, before anything
-# starts (helper-111: AIRFLOW__API__PORT equal to PINLAKE_API__PORT started, and the banner's
-# services line put the ingestion API on the port Airflow's API then held)
-"$BIN/python" - "${PORT_VARIABLES[@]}" <<'PY' || exit 2
-import os
-import sys
-
-try:
-    from pinlake.config import Settings
-    from pinlake.services.manager import dag_tasks_request, planned_ports, shared_port
-except ImportError:  # no venv yet: the check below says what to run
-    sys.exit(0)
-try:
-    settings = Settings()
-except ValueError:  # a setting pinlake refuses: its commands, the DAG tasks, say which
-    sys.exit(0)
-airflow = [("127.0.0.1", int(os.environ[name]), name) for name in sys.argv[1:]]
-ours = planned_ports(settings, dag_tasks_request(settings, os.environ), running=True)
-if shared := shared_port(airflow + ours):
-    print(f"error: {shared}", file=sys.stderr)
-    sys.exit(1)
-PY
 # LocalExecutor starts this many worker processes (Airflow's default 32: about 4.7 GB idle
 # beside a one-slot pool; helper-61)
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
@@ -172,15 +149,20 @@ done < <(compgen -e | grep -E '^PINLAKE_' | sort)
 # this home's local S3 server, --thrift, --metastore, --spark-cluster: pinlake.services.manager.
 # dag_tasks_request, which the tasks' own "not up" line uses too): without --s3 that line
 # started no S3 server, and the DAGs' sink and land found no bucket (helper-70).
+# The same run refuses a port given twice, to two of Airflow's servers or to one of them and a
+# service of this home that the DAGs' tasks use (pinlake.services.manager.planned_ports): one
+# line, exit 2, before anything starts (helper-111: AIRFLOW__API__PORT equal to
+# PINLAKE_API__PORT started, and the services line put the ingestion API on the port Airflow's
+# API then held).
 # For a bucket on S3, a banner line: where, and what the DAGs' tasks sign with (the shell's AWS
 # variables, which Airflow passes on; helper-71: none was set and nothing said so; a profile that
 # no AWS file defines is named as the tasks' sink and land would name it)
-mapfile -t SERVICES_INFO < <("$BIN/python" -c '
+INFO="$("$BIN/python" - "${PORT_VARIABLES[@]}" <<'PY'
 import os, sys
 try:
     from pinlake.config import Settings
     from pinlake.location import S3Path, aws_key_pair, s3_endpoint
-    from pinlake.services.manager import dag_tasks_request, up_options
+    from pinlake.services.manager import dag_tasks_request, planned_ports, shared_port, up_options
 except ImportError:  # no venv yet: the check below says what to run
     sys.exit(0)
 try:
@@ -188,6 +170,10 @@ try:
 except ValueError:  # a setting pinlake refuses: its commands, the DAG tasks, say which
     sys.exit(0)
 request = dag_tasks_request(settings, os.environ)
+airflow = [("127.0.0.1", int(os.environ[name]), name) for name in sys.argv[1:]]
+if shared := shared_port(airflow + planned_ports(settings, request, running=True)):
+    print(f"error: {shared}", file=sys.stderr)
+    sys.exit(2)
 print("".join(f" {option}" for option in up_options(settings, request)))
 if not isinstance(settings.bucket_dir, S3Path):
     sys.exit(0)
@@ -214,7 +200,9 @@ else:
         + (" (the local server takes any, e.g. test/test)" if local else "")
     )
 print(f"{settings.bucket} at {where}; {signed}")
-')
+PY
+)" || exit 2
+mapfile -t SERVICES_INFO <<<"$INFO"
 SERVICES_FLAGS="${SERVICES_INFO[0]:-}"
 S3_BANNER=""
 if [[ -n "${SERVICES_INFO[1]:-}" ]]; then
