@@ -1262,3 +1262,16 @@ def test_two_services_given_one_port_are_refused_before_anything_starts(tmp_path
         "port of its own; choose another for one of them"
     )
     manager.check_ports(settings, UpRequest())  # without S3 no clash: it raises on one
+    # a cluster's worker: how the setting gives its port is said after the names, not inside
+    # the sentence (helper-112: "…__UI_PORT and …__WORKER_UI_PORT; worker 1's web UI is that
+    # port + 0 both give port …")
+    assert manager.shared_port(
+        [
+            ("127.0.0.1", port, "PINLAKE_SPARK_CLUSTER__UI_PORT"),
+            ("127.0.0.1", port, "PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT; worker 2's web UI is x"),
+        ]
+    ) == (
+        "PINLAKE_SPARK_CLUSTER__UI_PORT and PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT both give port "
+        f"{port} (worker 2's web UI is x): each service needs a port of its own; choose another "
+        "for one of them"
+    )

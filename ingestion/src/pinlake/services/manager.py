@@ -110,12 +110,24 @@ def shared_port(ports: list[tuple[str, int, str]]) -> str | None:
     seen: dict[int, str] = {}
     for _host, port, variable in ports:
         if port in seen:
+            # each setting's name, and after the sentence how it gives the port (a cluster's
+            # node or worker: "…: Kafka node 2's listener is …", "…; worker 2's web UI is …")
+            (first, note1), (second, note2) = map(_setting_and_note, (seen[port], variable))
+            how = "; ".join(note for note in (note1, note2) if note)
             return (
-                f"{seen[port]} and {variable} both give port {port}: each service needs a port "
-                "of its own; choose another for one of them"
+                f"{first} and {second} both give port {port}"
+                + (f" ({how})" if how else "")
+                + ": each service needs a port of its own; choose another for one of them"
             )
         seen[port] = variable
     return None
+
+
+def _setting_and_note(variable: str) -> tuple[str, str]:
+    """``("PINLAKE_…", how it gives the port)`` of a :func:`planned_ports` setting text, whose
+    name may be followed by ``: …`` or ``; …`` (a node's or a worker's port)."""
+    name = variable.split(":", 1)[0].split(";", 1)[0]
+    return name, variable[len(name) :].lstrip(":; ")
 
 
 def check_ports(settings: Settings, request: UpRequest = BROKER_AND_API) -> str | None:
