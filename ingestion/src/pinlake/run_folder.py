@@ -43,6 +43,8 @@ THRIFT = "thrift"
 #: :mod:`pinlake.services.kafka_broker`) and the API (:mod:`pinlake.services.api_process`).
 KAFKA = "kafka"
 API = "api"
+#: A Kafka node's record name: ``kafka`` (node 1), ``kafka-<n>``.
+_KAFKA_NODE = re.compile(rf"{KAFKA}(-\d+)?")
 #: The local S3 server's record name (:mod:`pinlake.services.s3_server`).
 S3 = "s3"
 #: The continuous stream query's record name (:mod:`pinlake.services.stream_process`).
@@ -106,7 +108,7 @@ def recorded(run_dir: Path) -> set[str]:
 
 def is_ingestion(name: str) -> bool:
     """Whether service ``name`` is a Kafka node (``kafka``, ``kafka-<n>``) or the API."""
-    return name == API or kafka_nodes({name}) == 1
+    return name == API or _KAFKA_NODE.fullmatch(name) is not None
 
 
 def without_ingestion(run_dir: Path) -> bool:
@@ -120,7 +122,7 @@ def without_ingestion(run_dir: Path) -> bool:
 
 def kafka_nodes(names: set[str]) -> int:
     """How many of the service names ``names`` are Kafka nodes (``kafka``, ``kafka-<n>``)."""
-    return sum(re.fullmatch(rf"{KAFKA}(-\d+)?", name) is not None for name in names)
+    return sum(_KAFKA_NODE.fullmatch(name) is not None for name in names)
 
 
 def up_hint(run_dir: Path, options: str = "") -> str:

@@ -48,7 +48,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pinlake.blank_free import blank_free_path
 from pinlake.config import Settings, get_settings, java_executable, spark_home
@@ -402,8 +402,8 @@ def session_env(settings: Settings) -> dict[str, str]:
         "TZ": SESSION_TIME_ZONE,  # the rows it reads: use_session_time_zone
         # dbt's local target: this process's scratch folder (scratch_conf), as a session here
         # would use; the driver of a pinlake child has its own (get_spark)
-        "PINLAKE_SPARK_LOCAL_DIR": scratch["spark.local.dir"],
-        "PINLAKE_SPARK_TMPDIR_OPTION": scratch[TMPDIR_OPTION],
+        "PINLAKE_SPARK_LOCAL_DIR": scratch.local_dir,
+        "PINLAKE_SPARK_TMPDIR_OPTION": scratch.tmpdir_option,
     }
 
 
@@ -556,31 +556,31 @@ def scratch_conf(conf: Mapping[str, str], scratch: Path) -> dict[str, str]:
     the option is quoted (:func:`java_option`). Unset, Spark reads ``java.io.tmpdir`` as that
     list (``Utils.getConfiguredLocalDirs``): a home ``/tmp/co,mma/home`` put its folders in
     ``/tmp/co`` and in ``mma/home/…`` under the working directory."""
-    conf = dict(conf)
-    conf.update(scratch_settings(scratch))
-    options = f"{conf.get('spark.driver.extraJavaOptions', '')} "
-    conf["spark.driver.extraJavaOptions"] = (options + conf.pop(TMPDIR_OPTION)).strip()
+    found = scratch_settings(scratch)
+    conf = {**conf, "spark.local.dir": found.local_dir}
+    options = f"{conf.get('spark.driver.extraJavaOptions', '')} {found.tmpdir_option}"
+    conf["spark.driver.extraJavaOptions"] = options.strip()
     return conf
 
 
-#: The key of :func:`scratch_settings` that is the driver's ``java.io.tmpdir`` option, not a
-#: Spark setting.
-TMPDIR_OPTION = "java.io.tmpdir option"
+class ScratchSettings(NamedTuple):
+    """:func:`scratch_settings`: ``local_dir``, the value of ``spark.local.dir``;
+    ``tmpdir_option``, the quoted ``-Djava.io.tmpdir=<scratch>`` option that ends the
+    driver's Java options."""
+
+    local_dir: str
+    tmpdir_option: str
 
 
-def scratch_settings(scratch: Path) -> dict[str, str]:
+def scratch_settings(scratch: Path) -> ScratchSettings:
     """The two values :func:`scratch_conf` adds for ``scratch``: ``spark.local.dir`` (the
-    system's temporary folder for a path holding a comma) and, under :data:`TMPDIR_OPTION`,
-    the quoted ``-Djava.io.tmpdir=<scratch>`` option that ends the driver's Java options.
-    The one rule for both kinds of session: pinlake's and dbt's ``local`` target
-    (:func:`session_env` passes them to profiles.yml)."""
+    system's temporary folder for a path holding a comma) and the driver's ``java.io.tmpdir``
+    option. The one rule for both kinds of session, pinlake's and dbt's ``local`` target
+    (:func:`session_env` passes them to profiles.yml), and the standalone workers."""
     import tempfile
 
     local = tempfile.gettempdir() if "," in str(scratch) else str(scratch)
-    return {
-        "spark.local.dir": local,
-        TMPDIR_OPTION: java_option(f"-Djava.io.tmpdir={scratch}"),
-    }
+    return ScratchSettings(local, java_option(f"-Djava.io.tmpdir={scratch}"))
 
 
 def prune_scratch_dirs(settings: Settings) -> int:

@@ -486,6 +486,11 @@ def print_summary(result: ApiProduceResult, destination: str) -> None:
         console.print(line, markup=False, soft_wrap=True)
 
 
+def _homes_api(settings: Settings, url: str) -> bool:
+    """Whether ``url`` (:func:`_url`'s, no trailing ``/``) is this home's API."""
+    return url == settings.api.url.rstrip("/")
+
+
 def _kafka_down(body: bytes) -> bool:
     """Whether a ``/healthz`` answer is pinlake's API saying its Kafka does not answer
     (``{"status": "ok", "kafka": "down"}``: :func:`pinlake.ingest_api.app.create_app`); False
@@ -507,7 +512,7 @@ def _kafka_down_line(settings: Settings, url: str) -> str:
         f"the ingestion API at {url} answers but its Kafka does not (/healthz: kafka down): "
         "requests are retried until it is back or the retries give up"
     )
-    if url != settings.api.url.rstrip("/"):
+    if not _homes_api(settings, url):
         return said
     from pinlake.kafka import unreachable
 
@@ -520,7 +525,7 @@ def _kafka_still_down(settings: Settings, url: str) -> str:
     (:func:`pinlake.kafka.listening`: its broker is down), else ``""``."""
     from pinlake.kafka import listening, unreachable
 
-    if url != settings.api.url.rstrip("/") or listening(settings):
+    if not _homes_api(settings, url) or listening(settings):
         return ""
     return f"; {unreachable(settings)}"
 
@@ -533,7 +538,7 @@ def _start_hint(settings: Settings, url: str) -> str:
     from pinlake.run_folder import up_hint
 
     own = settings.api.url.rstrip("/")
-    if url == own:
+    if _homes_api(settings, url):
         return f"start it with `{up_hint(settings.run_dir)}`"
     return (
         f"it is not this home's API ({own}, which `{up_hint(settings.run_dir)}` starts; "

@@ -194,9 +194,7 @@ def daemon_env(settings: Settings, n: int | None = None) -> dict[str, str]:
         )
     else:
         env["SPARK_WORKER_OPTS"] = "-Dspark.port.maxRetries=0"
-        env["SPARK_LOCAL_DIRS"] = scratch_settings(work_dir(settings, n) / "local")[
-            "spark.local.dir"
-        ]
+        env["SPARK_LOCAL_DIRS"] = scratch_settings(work_dir(settings, n) / "local").local_dir
     return env
 
 
