@@ -160,15 +160,14 @@ done < <(compgen -e | grep -E '^PINLAKE_' | sort)
 INFO="$("$BIN/python" - "${PORT_VARIABLES[@]}" <<'PY'
 import os, sys
 try:
-    from pinlake.config import Settings
+    from pinlake.console import environment_settings
     from pinlake.location import S3Path, aws_key_pair, s3_endpoint
     from pinlake.services.manager import dag_tasks_request, planned_ports, shared_port, up_options
 except ImportError:  # no venv yet: the check below says what to run
     sys.exit(0)
-try:
-    settings = Settings()
-except ValueError:  # a setting pinlake refuses: its commands, the DAG tasks, say which
-    sys.exit(0)
+# a setting pinlake refuses: one line, exit 2, before Airflow starts (the banner's services line
+# carried the value, and Airflow started DAGs whose every task failed on it)
+settings = environment_settings()
 request = dag_tasks_request(settings, os.environ)
 airflow = [("127.0.0.1", int(os.environ[name]), name) for name in sys.argv[1:]]
 if shared := shared_port(airflow + planned_ports(settings, request, running=True)):

@@ -280,6 +280,22 @@ def test_a_port_given_twice_is_one_line_before_anything_starts(tmp_path: Path) -
     assert _script(tmp_path, AIRFLOW__API__PORT="10000").returncode == 0  # local target: no Thrift
 
 
+def test_a_pinlake_setting_pinlake_refuses_is_one_line_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    """helper-112: ``PINLAKE_API__PORT=abc`` passed the script (its check of the settings gave
+    up silently), the banner's services line carried the value, and Airflow would have started
+    DAGs whose every task failed on it. One line, as the ``pinlake`` command prints it, exit 2,
+    before the banner; nothing written into the home."""
+    done = _script(tmp_path, PINLAKE_API__PORT="abc")
+    assert (done.returncode, done.stdout) == (2, ""), done
+    assert done.stderr == (
+        "error: invalid settings: PINLAKE_API__PORT='abc': Input should be a valid integer, "
+        "unable to parse string as an integer\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_port_in_use_is_one_line_before_dbt_parse_and_the_migration(tmp_path: Path) -> None:
     """helper-80: with ``AIRFLOW__API__PORT`` taken (the ingestion API's 8082), the script ran
     ``dbt parse`` (writing the manifest) and ``airflow db migrate`` first, about 12 s, and only

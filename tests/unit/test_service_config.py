@@ -20,7 +20,7 @@ import pytest
 from pinlake_testing import cli_exit_code, listening, pretend_ended
 from pydantic import ValidationError
 
-from pinlake.cli import main, settings_problems
+from pinlake.cli import main
 from pinlake.config import (
     ApiSettings,
     KafkaSettings,
@@ -28,6 +28,7 @@ from pinlake.config import (
     S3Settings,
     Settings,
     setting_variables,
+    settings_problems,
     unknown_variables,
 )
 from pinlake.console import PINLAKE, rate_text
@@ -685,6 +686,36 @@ def test_a_rejected_bucket_option_is_one_usage_line(tmp_path, capsys, command, b
 def test_stream_rates_below_one_record_a_second_are_not_shown_as_0(rate, shown):
     """A trial's hand-fed query showed ``processed/s 0`` for 0.35 records/s."""
     assert rate_text(rate) == shown
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "pinlake.spark_cds_build",  # `make setup` (and so `make airflow`, `make demo`)
+        "pinlake.ingest_api.server",
+        "pinlake.lakehouse.stream",
+        "pinlake.lakehouse.tables",
+    ],
+)
+def test_every_python_m_entry_point_refuses_a_setting_in_one_line(tmp_path, module) -> None:
+    """The entry points other than the ``pinlake`` command read the settings too: with
+    ``PINLAKE_API__PORT=abc`` ``make setup``'s archive step ended in pydantic's 19-line traceback
+    (helper-112, through ``make airflow``). Now each prints the ``pinlake`` command's line and
+    exits 2, before any JVM or server starts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINLAKE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", module],
+        env={**env, "PINLAKE_HOME": str(tmp_path / "home"), "PINLAKE_API__PORT": "abc"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (2, ""), done
+    assert done.stderr == (
+        "error: invalid settings: PINLAKE_API__PORT='abc': Input should be a valid integer, "
+        "unable to parse string as an integer\n"
+    )
+    assert not (tmp_path / "home").exists()
 
 
 @pytest.mark.parametrize(

@@ -30,10 +30,9 @@ from pinlake.bucket.sink import MIN_FLUSH_INTERVAL, flush_interval_problem
 from pinlake.config import (
     MAX_LOCAL_BROKERS,
     MAX_LOCAL_WORKERS,
-    SETTINGS_PREFIXES,
     Settings,
-    error_message,
     get_settings,
+    invalid_settings,
     read_spelling,
     variable_warnings,
 )
@@ -735,46 +734,6 @@ def sink(
     )
 
 
-#: Parts of a setting's name whose value an error message never repeats.
-_SECRET_PARTS = ("password", "key", "token", "secret")
-
-
-def settings_problems(exc: ValidationError) -> str:
-    """One line for what pydantic rejected. For :class:`~pinlake.config.Settings` each problem
-    names the environment variables a user sets (``loc`` ``("api", "port")`` is
-    ``PINLAKE_API__PORT``: the settings' ``PINLAKE_`` prefix and ``__`` nesting; a nested
-    model's own check, whose input is the variables set under it, names each of them) and
-    repeats the values given, unless the name is a secret's; so does a nested settings model
-    read on its own (``ApiSettings``: an empty ``PINLAKE_API__PORT`` named ``port`` alone,
-    helper-56; :data:`~pinlake.config.SETTINGS_PREFIXES`); for another model, the field's
-    path. Each message is the validator's own (:func:`~pinlake.config.error_message`)."""
-    problems = []
-    for error in exc.errors():
-        path = [str(part) for part in error["loc"]]
-        message = error_message(error)
-        prefix = SETTINGS_PREFIXES.get(exc.title)
-        if prefix is not None and path:
-            name = prefix + "__".join(path).upper()
-            given = error.get("input")
-            if isinstance(given, dict):  # e.g. KafkaSettings' check of brokers and servers
-                named = [
-                    _variable(read_spelling(f"{name}__{key.upper()}"), value)
-                    for key, value in given.items()
-                ]
-            else:
-                spelt = read_spelling(name)  # as the user set it: PINLAKE_API__port
-                named = [_variable(spelt, given) if "input" in error else spelt]
-            problems.append(f"{', '.join(named) or name}: {message}")
-        else:
-            problems.append(".".join(path) + (": " if path else "") + message)
-    return "; ".join(problems)
-
-
-def _variable(name: str, value: object) -> str:
-    """``NAME='value'``, or ``NAME`` alone for a secret's name (:data:`_SECRET_PARTS`)."""
-    return name if any(part in name.lower() for part in _SECRET_PARTS) else f"{name}={value!r}"
-
-
 #: The path options whose empty value Typer reads as the current folder (``Path("")`` is
 #: ``.``): ``export --out ""`` wrote ten marts into the working folder (helper-92). ``--home``
 #: and ``--bucket`` have their own checks.
@@ -829,9 +788,7 @@ def _fail(exc: Exception) -> None:
         err_console.print(f"error: {one_line(str(exc))}", markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     if isinstance(exc, ValidationError):  # PINLAKE_* variables that Settings rejects
-        err_console.print(
-            f"error: invalid settings: {settings_problems(exc)}", markup=False, soft_wrap=True
-        )
+        err_console.print(f"error: {invalid_settings(exc)}", markup=False, soft_wrap=True)
         sys.exit(UsageError.exit_code)
     if isinstance(exc, OSError) and exc.filename is not None:  # the file system said no
         err_console.print(f"error: {file_system_problem(exc)}", markup=False, soft_wrap=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -786,7 +786,7 @@ def get_settings() -> Settings:
 
 
 #: The environment prefix of each settings model, by the model's name (a ValidationError's
-#: ``title``): the variables a problem names (pinlake.cli.settings_problems).
+#: ``title``): the variables a problem names (:func:`settings_problems`).
 SETTINGS_PREFIXES: dict[str, str] = {
     model.__name__: model.model_config["env_prefix"]
     for model in (
@@ -798,3 +798,49 @@ SETTINGS_PREFIXES: dict[str, str] = {
         SparkClusterSettings,
     )
 }
+
+
+#: Parts of a setting's name whose value an error message never repeats.
+_SECRET_PARTS = ("password", "key", "token", "secret")
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line for what pydantic rejected. For :class:`~pinlake.config.Settings` each problem
+    names the environment variables a user sets (``loc`` ``("api", "port")`` is
+    ``PINLAKE_API__PORT``: the settings' ``PINLAKE_`` prefix and ``__`` nesting; a nested
+    model's own check, whose input is the variables set under it, names each of them) and
+    repeats the values given, unless the name is a secret's; so does a nested settings model
+    read on its own (``ApiSettings``: an empty ``PINLAKE_API__PORT`` named ``port`` alone,
+    helper-56; :data:`~pinlake.config.SETTINGS_PREFIXES`); for another model, the field's
+    path. Each message is the validator's own (:func:`error_message`)."""
+    problems = []
+    for error in exc.errors():
+        path = [str(part) for part in error["loc"]]
+        message = error_message(error)
+        prefix = SETTINGS_PREFIXES.get(exc.title)
+        if prefix is not None and path:
+            name = prefix + "__".join(path).upper()
+            given = error.get("input")
+            if isinstance(given, dict):  # e.g. KafkaSettings' check of brokers and servers
+                named = [
+                    _variable(read_spelling(f"{name}__{key.upper()}"), value)
+                    for key, value in given.items()
+                ]
+            else:
+                spelt = read_spelling(name)  # as the user set it: PINLAKE_API__port
+                named = [_variable(spelt, given) if "input" in error else spelt]
+            problems.append(f"{', '.join(named) or name}: {message}")
+        else:
+            problems.append(".".join(path) + (": " if path else "") + message)
+    return "; ".join(problems)
+
+
+def _variable(name: str, value: object) -> str:
+    """``NAME='value'``, or ``NAME`` alone for a secret's name (:data:`_SECRET_PARTS`)."""
+    return name if any(part in name.lower() for part in _SECRET_PARTS) else f"{name}={value!r}"
+
+
+def invalid_settings(exc: ValidationError) -> str:
+    """``invalid settings: <problems>``: the one line every entry point prints, after
+    ``error: ``, for settings pydantic rejected (:func:`settings_problems`)."""
+    return f"invalid settings: {settings_problems(exc)}"

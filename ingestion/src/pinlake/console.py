@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -23,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pinlake.config import read_spelling
+from pinlake.config import Settings, get_settings, invalid_settings, read_spelling
 
 
 def pinlake_command(
@@ -210,6 +211,20 @@ def _console(stream: TextIO, stderr: bool) -> Console:
 
 console = _console(sys.stdout, stderr=False)
 err_console = _console(sys.stderr, stderr=True)
+
+
+def environment_settings() -> Settings:
+    """The process's settings (:func:`pinlake.config.get_settings`) for an entry point other
+    than the ``pinlake`` command (``python -m pinlake.spark_cds_build``, the services'
+    ``python -m`` mains): for ``PINLAKE_*`` variables that pydantic rejects, one ``error:
+    invalid settings: …`` line on stderr, as the ``pinlake`` command prints it, and exit 2
+    (``SystemExit``), not pydantic's traceback (helper-112: ``make airflow`` with
+    ``PINLAKE_API__PORT=abc`` ended in 19 lines from ``make setup``'s archive step)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        err_console.print(f"error: {invalid_settings(exc)}", markup=False, soft_wrap=True)
+        raise SystemExit(2) from None
 
 
 def progress() -> Progress:

@@ -185,9 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--workload"]:
         _workload()
         return 0
-    from pinlake.console import console, err_console
+    from pinlake.console import console, environment_settings, err_console
 
-    settings = Settings()
+    settings = environment_settings()
     try:
         check_jars(settings)
         if not archive_file(settings, derby_classpath(settings)).is_file():

@@ -13,6 +13,7 @@ import logging
 import uvicorn
 
 from pinlake.config import Settings
+from pinlake.console import environment_settings
 from pinlake.ingest_api.app import create_app
 
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="pinlake.ingest_api.server",
         description="Run the ingestion API; settings come from the PINLAKE_* environment.",
     ).parse_args(argv)
-    settings = Settings()
+    settings = environment_settings()
     serve(create_app(settings), settings)
 
 

@@ -1193,15 +1193,16 @@ def main() -> None:
     ``PINLAKE_STREAM_TRIGGER_SECONDS`` (default 1), ``PINLAKE_STREAM_WARM_UP=0`` skips the
     warm-up. Exits 0 after a graceful stop.
     """
-    from pinlake.config import get_settings
+    from pinlake.console import environment_settings
 
+    settings = environment_settings()
     options = StreamOptions(
         trigger_seconds=float(os.environ.get("PINLAKE_STREAM_TRIGGER_SECONDS", "1")),
         warm_up=os.environ.get("PINLAKE_STREAM_WARM_UP", "1") != "0",
         as_service=True,
     )
     try:
-        result = run_stream(get_settings(), options)
+        result = run_stream(settings, options)
     except PinlakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

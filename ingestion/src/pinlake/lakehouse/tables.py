@@ -347,10 +347,10 @@ def _properties(name: str) -> str:
 
 def main() -> None:
     """Create every raw table of the home in ``PINLAKE_HOME`` (see the module docstring)."""
-    from pinlake.config import get_settings
+    from pinlake.console import environment_settings
     from pinlake.spark import get_spark, spark_errors
 
-    settings = get_settings()
+    settings = environment_settings()
     with spark_errors(settings):
         ensure_raw_tables(get_spark(settings, app_name="pinlake-raw-tables"), settings)
 
