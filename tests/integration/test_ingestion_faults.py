@@ -111,7 +111,8 @@ def test_broker_outage_api_5xx_producer_retries_bucket_exactly_once(
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith(
         f"warning: the ingestion API at {settings.api.url} answers but its Kafka does not "
-        "(/healthz: kafka down): requests are retried until it is back or the retries give up; "
+        "(/healthz: kafka down): requests are retried until it is back, each for up to 90 s "
+        "(then the run stops); "
         f"Kafka at {settings.kafka.bootstrap_servers} is not reachable"
     ), warnings
     assert "services up" in warnings[0], warnings

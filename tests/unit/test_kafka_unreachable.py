@@ -103,8 +103,10 @@ def test_a_produce_run_whose_api_has_lost_kafka_names_what_starts_it(tmp_path: P
     home = Settings(home=tmp_path, kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}"))
     line = str(unreachable(home))
     assert _kafka_still_down(home, home.api.url) == f"; {line}"
-    assert _kafka_down_line(home, home.api.url).endswith(f"give up; {line}")
+    assert _kafka_down_line(home, home.api.url).endswith(f"(then the run stops); {line}")
     # another API (--api-url): its Kafka is not this home's to name
     other = "http://127.0.0.1:1"
     assert _kafka_still_down(home, other) == ""
-    assert _kafka_down_line(home, other).endswith("until it is back or the retries give up")
+    assert _kafka_down_line(home, other).endswith(
+        "until it is back, each for up to 90 s (then the run stops)"
+    )

@@ -127,7 +127,7 @@ def _events(n: int):
         yield i, {name: {"ind": i, "m": "x"} for name in TABLES}
 
 
-def test_the_run_stops_once_a_request_is_given_up(unavailable_api, tmp_path, monkeypatch):
+def test_the_run_stops_once_a_request_is_given_up(unavailable_api, tmp_path, monkeypatch, capsys):
     """An API that stopped answering costs the retry budget once, not once per request (a new
     user's default run against a killed API would have taken hours to give up): the first
     request given up stops the run; the records drawn and not acknowledged count as failed, and
@@ -144,8 +144,13 @@ def test_the_run_stops_once_a_request_is_given_up(unavailable_api, tmp_path, mon
     assert result.failed == result.events * len(TABLES)  # every record drawn is accounted for
     assert result.requests < 4 * 4 + 2 * len(TABLES) * 4  # a few tries of a few requests
     assert result.errors[0].startswith("gave up after") and "HTTP 503" in result.errors[0]
+    assert result.percentile(0.5) is None  # no latency of a request never acknowledged
     with pytest.raises(PinlakeError, match=r"not acknowledged .* the run stopped there, after"):
         produce_http.post_events(settings, _events(500), options)
+    # helper-112: the summary showed p50 and p99 as 0.0 ms with nothing acknowledged
+    summary = capsys.readouterr().out
+    for name in ("p50", "p99"):
+        assert re.search(rf"latency {name} +│ — \(no request acknowledged\)", summary), summary
 
 
 @pytest.mark.parametrize("key", [None, "wrong"])

@@ -96,10 +96,12 @@ class ApiProduceResult:
         """Records acknowledged per second of ``elapsed`` (0 before any time passed)."""
         return self.acknowledged / self.elapsed if self.elapsed > 0 else 0.0
 
-    def percentile(self, q: float) -> float:
-        """The ``q`` quantile (0 < q < 1) of request latencies in seconds (0 without any)."""
+    def percentile(self, q: float) -> float | None:
+        """The ``q`` quantile (0 < q < 1) of the latencies, in seconds, of the requests whose
+        records were all acknowledged; None without any (helper-112: a run that acknowledged
+        nothing showed p50 and p99 0.0 ms)."""
         if len(self.latencies) < 2:
-            return self.latencies[0] if self.latencies else 0.0
+            return self.latencies[0] if self.latencies else None
         cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
         return cuts[min(98, max(0, round(q * 100) - 1))]
 
@@ -457,6 +459,15 @@ def _when_free(lock: threading.Lock) -> None:
         pass
 
 
+#: The latency percentiles of a run's summary and result, by name.
+_PERCENTILES = (("p50", 0.50), ("p99", 0.99))
+
+
+def _milliseconds(seconds: float | None) -> str:
+    """``"12.3 ms"``; ``"— (no request acknowledged)"`` for None."""
+    return "— (no request acknowledged)" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
 def print_summary(result: ApiProduceResult, destination: str) -> None:
     """The run's table: events, acknowledged/failed records, requests, rate, latency."""
     rows = [
@@ -467,8 +478,7 @@ def print_summary(result: ApiProduceResult, destination: str) -> None:
         ("retries", result.retries),
         ("elapsed", f"{result.elapsed:.2f} s"),
         ("records/s", f"{result.rate:,.0f}"),
-        ("latency p50", f"{result.percentile(0.50) * 1000:.1f} ms"),
-        ("latency p99", f"{result.percentile(0.99) * 1000:.1f} ms"),
+        *((f"latency {name}", _milliseconds(result.percentile(q))) for name, q in _PERCENTILES),
     ]
     rows += [(f"  {t} (acknowledged)", n) for t, n in result.per_table.items()]
     if result.interrupted:
@@ -505,12 +515,14 @@ def _kafka_down(body: bytes) -> bool:
 def _kafka_down_line(settings: Settings, url: str) -> str:
     """The warning of a run whose API answers and whose Kafka does not: its requests are
     answered 503 and retried (an outage may end: a broker restarting) until the retries give
-    up, about a minute (helper-111: 75 s, 93 retries, and nothing named what to run). For
+    up, :data:`RETRY_BUDGET` seconds, which it says (helper-111: 75 s, 93 retries, and
+    nothing named what to run; helper-112: nothing said how long). For
     this home's API it ends with the Kafka line of every command
     (:func:`pinlake.kafka.unreachable`: what starts it)."""
     said = (
         f"the ingestion API at {url} answers but its Kafka does not (/healthz: kafka down): "
-        "requests are retried until it is back or the retries give up"
+        "requests are retried until it is back, each for up to "
+        f"{RETRY_BUDGET:.0f} s (then the run stops)"
     )
     if not _homes_api(settings, url):
         return said
@@ -599,8 +611,9 @@ def post_events(
         requests=result.requests,
         retries=result.retries,
         latency_ms={
-            "p50": result.percentile(0.50) * 1000,
-            "p99": result.percentile(0.99) * 1000,
+            name: seconds * 1000
+            for name, q in _PERCENTILES
+            if (seconds := result.percentile(q)) is not None
         },
         errors=list(result.errors),
         missing=dict(result.missing),

@@ -123,7 +123,8 @@ class ProduceResult:
     """What a produce run delivered: ``records`` acknowledged (API) or written (bucket) per
     table, ``files`` written per table (bucket only), wall ``seconds``; for the API also
     ``failed`` records, ``requests`` (retries included), ``retries`` and request latency
-    percentiles in milliseconds."""
+    percentiles in milliseconds (``{"p50": …, "p99": …}``; empty when no request was
+    acknowledged)."""
 
     destination: str
     events: int
