@@ -1277,6 +1277,36 @@ def test_up_starts_the_cluster_before_the_stream_query_and_the_thrift_server(tmp
     assert started == ["metastore", "ingestion", "cluster", "stream", "thrift"]
 
 
+def test_kafka_brokers_reads_a_bootstrap_list_of_that_many_servers(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """helper-112: ``services up --kafka-brokers 2`` with two servers in
+    ``PINLAKE_KAFKA__BOOTSTRAP_SERVERS`` (``PINLAKE_KAFKA__BROKERS`` unset) was refused as
+    ``brokers=1`` before the option was read. The option now reads them as two nodes: the run
+    gets as far as the port check, which refuses the API's port given to the second node (so
+    nothing starts here); without the option, or with another count, the environment's own
+    error, exit 2."""
+    first, controller, second = free_ports(3)
+    servers = f"127.0.0.1:{first},127.0.0.1:{second}"
+    monkeypatch.setenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", servers)
+    monkeypatch.setenv("PINLAKE_KAFKA__CONTROLLER_PORT", str(controller))
+    monkeypatch.setenv("PINLAKE_API__PORT", str(second))
+    home = tmp_path / "home"
+    assert cli_exit_code(monkeypatch, home, "services", "up", "--kafka-brokers", "2") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: PINLAKE_KAFKA__BOOTSTRAP_SERVERS and PINLAKE_API__PORT both give port {second}"
+    ), err
+    for refused in ((), ("--kafka-brokers", "3")):
+        assert cli_exit_code(monkeypatch, home, "services", "up", *refused) == 2
+        assert capsys.readouterr().err == (
+            f"error: invalid settings: PINLAKE_KAFKA__BOOTSTRAP_SERVERS={servers!r}, "
+            f"PINLAKE_KAFKA__CONTROLLER_PORT='{controller}': bootstrap_servers names 2 servers "
+            "but brokers=1 (one per local node, or one to derive them from)\n"
+        )
+    assert not list((home / "run").glob("*.pid"))  # nothing started
+
+
 def test_two_services_given_one_port_are_refused_before_anything_starts(tmp_path) -> None:
     """Two services ``up`` would start on one port (``PINLAKE_S3__PORT`` equal to
     ``PINLAKE_API__PORT``): each port was free, so the first started and the second failed on

@@ -297,11 +297,29 @@ def _main(
         raise UsageError(problem)
 
 
-def _step(options: object) -> object:
-    """Run the pipeline step of ``options`` in this process (see pinlake.pipeline.steps)."""
+def _step(options: object, settings: Settings | None = None) -> object:
+    """Run the pipeline step of ``options`` in this process (see pinlake.pipeline.steps), with
+    ``settings`` (default: the environment's)."""
     from pinlake.pipeline.steps import run_step
 
-    return run_step(get_settings(), options)
+    return run_step(settings or get_settings(), options)
+
+
+def _settings_with_brokers(brokers: int | None) -> Settings:
+    """The settings of ``services up --kafka-brokers N``: the environment's, or, when the
+    environment alone is refused, the environment's read with N nodes if that is accepted (a
+    ``PINLAKE_KAFKA__BOOTSTRAP_SERVERS`` of N servers and no ``PINLAKE_KAFKA__BROKERS``:
+    helper-112's ``--kafka-brokers 2`` with two servers was refused as ``brokers=1``). Raises
+    the environment's own ValidationError otherwise."""
+    try:
+        return get_settings()
+    except ValidationError as refused:
+        if brokers is None:
+            raise
+        try:
+            return Settings(kafka={"brokers": brokers})
+        except ValidationError:
+            raise refused from None
 
 
 # ---- source database ----------------------------------------------------------------------
@@ -688,7 +706,8 @@ def services_up(
             thrift=thrift,
             spark_cluster=spark_cluster,
             workers=workers,
-        )
+        ),
+        _settings_with_brokers(kafka_brokers),
     )
 
 
