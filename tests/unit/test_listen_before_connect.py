@@ -486,8 +486,8 @@ def test_up_warns_about_each_port_to_start_inside_the_range_before_starting_anyt
     named = warning.split(" are in the kernel's")[0]
     assert named == (
         f"ports {low} (PINLAKE_KAFKA__BOOTSTRAP_SERVERS: Kafka node 1's listener is its entry "
-        f"there, or the one entry + 0), {low + 1} (PINLAKE_KAFKA__CONTROLLER_PORT: Kafka node 1's "
-        f"controller port is that port + 0), {low + 2} (PINLAKE_KAFKA__BOOTSTRAP_SERVERS: Kafka "
+        f"there, or the one entry), {low + 1} (PINLAKE_KAFKA__CONTROLLER_PORT: Kafka node 1's "
+        f"controller port is that port), {low + 2} (PINLAKE_KAFKA__BOOTSTRAP_SERVERS: Kafka "
         f"node 2's listener is its entry there, or the one entry + 2), {low + 3} "
         "(PINLAKE_KAFKA__CONTROLLER_PORT: Kafka node 2's controller port is that port + 2), "
         f"{low + 4} (PINLAKE_SPARK_CLUSTER__PORT), {low + 5} (PINLAKE_SPARK_CLUSTER__UI_PORT), "

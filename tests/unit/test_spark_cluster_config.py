@@ -247,6 +247,10 @@ def test_a_taken_web_ui_port_of_a_later_worker_names_the_worker_and_its_step(tmp
         "PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT"
         "; worker 2's web UI is that port + 1)"
     )
+    # worker 1's is the port itself (helper-112: "that port + 0")
+    assert (worker_ui, "PINLAKE_SPARK_CLUSTER__WORKER_UI_PORT; worker 1's web UI is that port") in (
+        standalone.planned_ports(settings)
+    )
 
 
 def test_worker_states_from_the_masters_json():

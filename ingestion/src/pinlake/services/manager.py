@@ -60,11 +60,10 @@ def _kafka_node_ports(settings: Settings, node: kafka_broker.Node) -> list[tuple
     controller port is PINLAKE_KAFKA__CONTROLLER_PORT + 2(n − 1))."""
     listener, controller = "PINLAKE_KAFKA__BOOTSTRAP_SERVERS", "PINLAKE_KAFKA__CONTROLLER_PORT"
     if settings.kafka.brokers > 1:
-        step = 2 * (node.id - 1)
-        listener += (
-            f": Kafka node {node.id}'s listener is its entry there, or the one entry + {step}"
-        )
-        controller += f": Kafka node {node.id}'s controller port is that port + {step}"
+        # node 1: the port itself, not "+ 0" (helper-112)
+        step = f" + {2 * (node.id - 1)}" if node.id > 1 else ""
+        listener += f": Kafka node {node.id}'s listener is its entry there, or the one entry{step}"
+        controller += f": Kafka node {node.id}'s controller port is that port{step}"
     return [(node.host, node.port, listener), (node.host, node.controller_port, controller)]
 
 

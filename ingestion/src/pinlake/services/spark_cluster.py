@@ -273,7 +273,9 @@ def planned_ports(settings: Settings, running: bool = False) -> list[tuple[int, 
     for n in range(1, c.workers + 1):
         if running or worker_pid(settings, n) is None:
             # worker n's web UI is the setting + n - 1: say so, or moving it by 1 collides again
-            step = f"; worker {n}'s web UI is that port + {n - 1}" if c.workers > 1 else ""
+            # (worker 1: the port itself, not "+ 0": helper-112)
+            step = f"; worker {n}'s web UI is that port" + (f" + {n - 1}" if n > 1 else "")
+            step = step if c.workers > 1 else ""
             ports.append((worker_ui_port(settings, n), "WORKER_UI_PORT", step))
     return [(port, f"PINLAKE_SPARK_CLUSTER__{var}{step}") for port, var, step in ports]
 
