@@ -1198,6 +1198,25 @@ def test_a_start_hint_keeps_the_homes_services_as_they_run(tmp_path):
     )
 
 
+def test_the_restart_note_names_the_services_as_status_rows_do(tmp_path, capsys):
+    """``services status``'s note after exit 3 names what ended as the table's rows do (helper-112:
+    ``spark-worker-2`` in the note, ``spark worker 2`` in the table; ``kafka-2`` under ``kafka
+    node 2``), and the options that start them again."""
+    settings = settings_for(tmp_path, 19970)
+    for name in ("api", "stream", "kafka", "kafka-2", "spark-master", "spark-worker-2", "thrift"):
+        pretend_ended(settings.run_dir, name)
+    manager._print_restart_hint(settings)
+    assert " ".join(capsys.readouterr().out.split()) == (
+        "note: api, kafka node 1, kafka node 2, spark master, spark worker 2, stream, thrift "
+        f"ended without `services down`: `{PINLAKE} services up --kafka-brokers 2 "
+        "--spark-cluster --thrift` starts them again"
+    )
+    alone = settings_for(tmp_path / "alone", 19970)
+    pretend_ended(alone.run_dir, "kafka")
+    manager._print_restart_hint(alone)
+    assert capsys.readouterr().out.startswith("note: kafka ended without")
+
+
 def test_status_expects_the_broker_and_api_unless_up_started_others_without_them(tmp_path):
     """``services status`` counts the broker and the API on a home where nothing runs (``services
     up`` starts them) or where either ran (running, or ended without ``services down``: killed),

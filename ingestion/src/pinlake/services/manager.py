@@ -1171,11 +1171,26 @@ def _print_restart_hint(settings: Settings) -> None:
     kinds = [standalone.MASTER if n.startswith("spark-worker-") else n for n in ended]
     options = dict.fromkeys(_RESTART_OPTIONS[k] for k in kinds if k in _RESTART_OPTIONS)
     command = run_folder.up_hint(run_dir, " ".join(options))
+    nodes = run_folder.kafka_nodes(recorded)
+    names = ", ".join(_row_name(name, nodes) for name in ended)
     console.print(
-        f"[yellow]note:[/] {escape(', '.join(ended))} ended without `services down`: "
+        f"[yellow]note:[/] {escape(names)} ended without `services down`: "
         f"`{escape(command)}` starts {'them' if len(ended) > 1 else 'it'} again",
         soft_wrap=True,
     )
+
+
+def _row_name(name: str, nodes: int) -> str:
+    """Service ``name`` (a record's: ``kafka-2``, ``spark-worker-2``) as ``services status``'s
+    table names its row (``kafka node 2``, ``spark worker 2``; ``kafka`` is ``kafka node 1`` on
+    a home of ``nodes`` > 1 Kafka nodes): helper-112 read ``spark-worker-2`` in the note under a
+    row ``spark worker 2``. Pure."""
+    if name == kafka_broker.NAME:
+        return "kafka node 1" if nodes > 1 else name
+    for prefix, row in (("kafka-", "kafka node "), ("spark-", "spark ")):
+        if name.startswith(prefix):
+            return row + name.removeprefix(prefix).replace("-", " ")
+    return name
 
 
 #: ``services status``'s state of the broker and the API on a home whose ``services up`` did
