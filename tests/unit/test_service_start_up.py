@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pinlake.errors import PinlakeError
+from pinlake.errors import PinlakeError, one_line
 from pinlake.services import process
 
 JAVA_FAILURE = """\
@@ -57,11 +57,12 @@ def _wait_fails(pid: int | None, log: Path, timeout: float, exited: str, not_hea
 
 def test_an_exit_during_start_up_quotes_the_exception_and_its_cause(tmp_path):
     pid, log = _service(tmp_path, JAVA_FAILURE, "sys.exit(1)")
-    exited = f"the service exited during start-up; see {log}"
-    lines = _wait_fails(pid, log, 30, exited, "never").splitlines()
-    assert lines[0] == f"the service exited during start-up; see {log}"
-    assert lines[1] == f"the last errors in {log}:"
-    assert lines[2:] == [
+    message = _wait_fails(pid, log, 30, "the service exited during start-up", "never")
+    lines = message.splitlines()
+    # the log named once (helper-111: "see X the last errors in X:" once made one line)
+    assert lines[0] == f"the service exited during start-up; see {log}, whose last errors are:"
+    assert one_line(message).count(str(log)) == 1
+    assert lines[1:] == [
         '  | Exception in thread "main" java.lang.NoClassDefFoundError: '
         "org/apache/hadoop/hive/llap/Signable",
         "  | Caused by: java.lang.ClassNotFoundException: org.apache.hadoop.hive.llap.Signable",
@@ -76,8 +77,8 @@ def test_a_service_that_never_answers_quotes_the_end_of_its_log(tmp_path):
     finally:
         process.stop(tmp_path / "run", "svc", timeout=0)
     lines = message.splitlines()
-    assert lines[:2] == ["the service did not answer within 1s", f"the end of {log}:"]
-    assert lines[2:] == [f"  | starting step {n}" for n in range(4, 9)]
+    assert lines[0] == f"the service did not answer within 1s; see {log}, which ends:"
+    assert lines[1:] == [f"  | starting step {n}" for n in range(4, 9)]
 
 
 def test_a_failed_start_quotes_only_what_it_wrote_not_an_earlier_starts_errors(tmp_path):
@@ -92,8 +93,7 @@ def test_a_failed_start_quotes_only_what_it_wrote_not_an_earlier_starts_errors(t
     pid = process.spawn(tmp_path / "run", log, "svc", [sys.executable, "-c", code], own_logs=[own])
     message = _wait_fails(pid, log, 30, "the service exited during start-up", "never")
     assert message.splitlines() == [
-        "the service exited during start-up",
-        f"the end of {log}:",
+        f"the service exited during start-up; see {log}, which ends:",
         "  | starting step 1",
         "  | the port is taken",
     ]
@@ -117,7 +117,7 @@ def test_a_jvm_that_refuses_an_option_is_quoted_with_the_option(tmp_path):
     (helper-53's trial)."""
     pid, log = _service(tmp_path, JVM_OPTION_REFUSED, "sys.exit(1)")
     lines = _wait_fails(pid, log, 30, "exited", "never").splitlines()
-    assert lines[2:] == [f"  | {row}" for row in JVM_OPTION_REFUSED.splitlines()]
+    assert lines[1:] == [f"  | {row}" for row in JVM_OPTION_REFUSED.splitlines()]
 
 
 def test_without_a_readable_log_the_message_is_unchanged(tmp_path):

@@ -90,7 +90,7 @@ def wait_healthy(settings: Settings, timeout: float = 30.0, pid_: int | None = N
         timeout=timeout,
         interval=0.2,
         pid=pid_,
-        exited=f"the ingestion API exited during start-up; see {settings.logs_dir / 'api.log'}",
+        exited="the ingestion API exited during start-up",
         log=settings.logs_dir / "api.log",
         not_healthy=f"ingestion API at {settings.api.url} not healthy after {timeout:.0f}s",
         ports=[settings.api.port],

@@ -214,10 +214,9 @@ def server_log(settings: Settings, node: Node) -> Path:
 
 
 def _exit_report(settings: Settings, node: Node) -> str:
-    """Where to look when ``node`` exited, and what its logs' ends say went wrong: ``see
-    <server log> and <.out log>``, then :func:`~pinlake.services.process.log_excerpt` of each."""
-    logs = [server_log(settings, node), out_log(settings, node)]
-    return f"see {logs[0]} and {logs[1]}" + "".join(process.log_excerpt(log) for log in logs)
+    """Where to look when ``node`` exited, and what its logs' ends say went wrong:
+    :func:`~pinlake.services.process.see_logs` of its server log and its ``.out`` log."""
+    return process.see_logs([server_log(settings, node), out_log(settings, node)])
 
 
 def _cluster_file(settings: Settings) -> Path:
@@ -501,7 +500,6 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
     watched = {n: p for n in nodes(settings) if (p := node_pid(settings, n))} if local else {}
     first = nodes(settings)[0]
     logs = [server_log(settings, first), out_log(settings, first)]
-    see = f"see {logs[0]} and {logs[1]}"
 
     def watch() -> None:
         for node, npid in watched.items():
@@ -517,11 +515,9 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
         timeout=timeout,
         interval=0.3,
         pid=pid_,
-        exited=f"the Kafka broker exited during start-up; {see}",
+        exited="the Kafka broker exited during start-up",
         log=logs,
-        not_healthy=(
-            f"Kafka at {settings.kafka.bootstrap_servers} {have} after {timeout:.0f}s; {see}"
-        ),
+        not_healthy=(f"Kafka at {settings.kafka.bootstrap_servers} {have} after {timeout:.0f}s"),
         ports=[node.port for node in nodes(settings)] if local else [],
         watch=watch,
     )

@@ -278,11 +278,10 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
         timeout=timeout,
         interval=0.3,
         pid=pid_,
-        exited=f"the MariaDB server exited during start-up; see {err}",
+        exited="the MariaDB server exited during start-up",
         log=err,
         not_healthy=(
-            f"MariaDB on 127.0.0.1:{settings.mariadb.port} not healthy after {timeout:.0f}s; "
-            f"see {err}"
+            f"MariaDB on 127.0.0.1:{settings.mariadb.port} not healthy after {timeout:.0f}s"
         ),
         ports=[settings.mariadb.port],
     )

@@ -247,7 +247,9 @@ def _orm_schema(settings: Settings, database: Path, execute: bool) -> Path:
     log = settings.logs_dir / "metastore-schematool.log"
     log.write_text(done.stdout + done.stderr)
     if done.returncode != 0 or "completed successfully" not in done.stdout + done.stderr:
-        raise MetastoreError(f"DataNucleus SchemaTool failed (exit {done.returncode}); see {log}")
+        raise MetastoreError(
+            f"DataNucleus SchemaTool failed (exit {done.returncode}); {process.see_logs([log])}"
+        )
     return ddl
 
 
@@ -379,9 +381,9 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
         timeout=timeout,
         interval=0.3,
         pid=pid_,
-        exited=f"the metastore server exited during start-up; see {log}",
+        exited="the metastore server exited during start-up",
         log=log,
         not_healthy=f"the metastore server on 127.0.0.1:{settings.metastore_port} did not "
-        f"answer within {timeout:.0f}s; see {log}",
+        f"answer within {timeout:.0f}s",
         ports=[server_port(settings)],
     )

@@ -31,7 +31,7 @@ import re
 import signal
 import socket
 import subprocess
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -265,13 +265,16 @@ _ERROR_LINE = re.compile(
 )
 
 
-def log_excerpt(log: Path, lines: int = 12, tail_bytes: int = 256 * 1024) -> str:
+def log_excerpt(
+    log: Path, lines: int = 12, tail_bytes: int = 256 * 1024, named: bool = False
+) -> str:
     """What the end of ``log`` says went wrong, for an error message: its last ``lines`` lines
     that name an error (exceptions, ``Caused by``, ERROR/FATAL records), else its last 5
-    non-empty lines; each cut to 300 characters and indented under a heading. Only what the
-    last start wrote: nothing before the log's last :data:`START_MARK` line. Reads at most the
-    last ``tail_bytes`` bytes; "" when the log is missing, unreadable or empty since that
-    start."""
+    non-empty lines; each cut to 300 characters and indented under a heading (``the last
+    errors in <log>:``, ``the end of <log>:``; after text that names the log already,
+    ``named``: ``, whose last errors are:``, ``, which ends:``). Only what the last start
+    wrote: nothing before the log's last :data:`START_MARK` line. Reads at most the last
+    ``tail_bytes`` bytes; "" when the log is missing, unreadable or empty since that start."""
     try:
         with log.open("rb") as handle:
             handle.seek(max(0, log.stat().st_size - tail_bytes))
@@ -285,8 +288,23 @@ def log_excerpt(log: Path, lines: int = 12, tail_bytes: int = 256 * 1024) -> str
     chosen = errors[-lines:] if errors else rows[-5:]
     if not chosen:
         return ""
-    heading = "the last errors in " if errors else "the end of "
-    return f"\n{heading}{log}:\n" + "\n".join(f"  | {row[:300]}" for row in chosen)
+    if named:
+        heading = ", whose last errors are:" if errors else ", which ends:"
+    else:
+        heading = f"\n{'the last errors in' if errors else 'the end of'} {log}:"
+    return f"{heading}\n" + "\n".join(f"  | {row[:300]}" for row in chosen)
+
+
+def see_logs(logs: Sequence[Path]) -> str:
+    """``see <log>`` for each of ``logs`` that exists, each followed by what its end says
+    (:func:`log_excerpt` with ``named``): ``see /h/logs/api.log, whose last errors are: | …``,
+    two logs joined by ``; and``. The one way a service's error names its logs: made one line
+    (the CLI's errors are), ``see X`` and the excerpt's heading named the log twice ("see X the
+    end of X:", helper-111). "" when none exists."""
+    found = [log for log in logs if log.exists()]
+    if not found:
+        return ""
+    return "see " + "; and ".join(f"{log}{log_excerpt(log, named=True)}" for log in found)
 
 
 def wait_healthy(
@@ -312,14 +330,15 @@ def wait_healthy(
 
     Raises :class:`PinlakeError` with ``exited`` as soon as process ``pid`` (if given) is no
     longer alive, or with ``not_healthy`` after ``timeout`` seconds; either message is followed
-    by :func:`log_excerpt` of the service's ``log`` (or of each of its logs) when one is given,
-    so that the reason is in the error itself (a CI log shows it; the service's home may be
-    gone by then).
+    by ``; `` and :func:`see_logs` of the service's ``log`` (or of its logs) when one is
+    given: where to look, and what the end of each says went wrong, so that the reason is in
+    the error itself (a CI log shows it; the service's home may be gone by then).
     """
     logs = [] if log is None else log if isinstance(log, list) else [log]
 
     def excerpt() -> str:
-        return "".join(log_excerpt(path) for path in logs)
+        seen = see_logs(logs)
+        return f"; {seen}" if seen else ""
 
     def attempt() -> bool:
         if watch is not None:

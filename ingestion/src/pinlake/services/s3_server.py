@@ -118,9 +118,9 @@ def wait_healthy(settings: Settings, timeout: float = 30.0, pid_: int | None = N
         timeout=timeout,
         interval=0.2,
         pid=pid_,
-        exited=f"the S3 server (moto) exited during start-up; see {log}",
+        exited="the S3 server (moto) exited during start-up",
         log=log,
-        not_healthy=f"the S3 server on {url(settings)} not healthy after {timeout:.0f}s; see {log}",
+        not_healthy=f"the S3 server on {url(settings)} not healthy after {timeout:.0f}s",
         ports=[settings.s3.port],
     )
 

@@ -322,10 +322,10 @@ def start(settings: Settings, say: Callable[[str], object] = lambda _m: None) ->
             timeout=MASTER_TIMEOUT,
             interval=1.0,
             pid=mpid,
-            exited=f"the Spark master exited during start-up; see {log}",
+            exited="the Spark master exited during start-up",
             log=log,
             not_healthy=f"the Spark master did not answer on {ui_url(settings)}/json/ within "
-            f"{MASTER_TIMEOUT:.0f}s; see {log}",
+            f"{MASTER_TIMEOUT:.0f}s",
             ports=[_running_ui_port(settings)],  # asked only once its web UI listens
         )
         for n in range(1, settings.spark_cluster.workers + 1):
@@ -366,12 +366,11 @@ def _wait_workers(settings: Settings, pids: dict[str, int]) -> None:
         for name, wpid in pids.items():
             if name != MASTER and not process.is_alive(wpid):
                 raise PinlakeError(
-                    f"Spark {name} exited during start-up; see {log_path(settings, name)}"
-                    + process.log_excerpt(log_path(settings, name))
+                    f"Spark {name} exited during start-up; "
+                    + process.see_logs([log_path(settings, name)])
                 )
         return wanted <= alive_worker_ui_ports(master_state(settings))
 
-    logs = ", ".join(str(log_path(settings, worker_name(n))) for n in workers)
     process.wait_healthy(
         ready,
         timeout=WORKERS_TIMEOUT,
@@ -379,7 +378,8 @@ def _wait_workers(settings: Settings, pids: dict[str, int]) -> None:
         pid=None,
         exited="",  # ready() names the worker that exited
         not_healthy=f"not every Spark worker registered with {master_url(settings)} within "
-        f"{WORKERS_TIMEOUT:.0f}s (web UI {ui_url(settings)}); see {logs}",
+        f"{WORKERS_TIMEOUT:.0f}s (web UI {ui_url(settings)})",
+        log=[log_path(settings, worker_name(n)) for n in workers],
     )
 
 

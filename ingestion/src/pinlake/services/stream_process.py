@@ -226,12 +226,9 @@ def wait_running(settings: Settings, timeout: float = 180.0, pid_: int | None = 
         timeout=timeout,
         interval=0.5,
         pid=pid_,
-        exited=f"the stream query exited during start-up; see {settings.logs_dir / 'stream.log'}",
+        exited="the stream query exited during start-up",
         log=settings.logs_dir / "stream.log",
-        not_healthy=(
-            f"the stream query did not start within {timeout:.0f}s; see "
-            f"{settings.logs_dir / 'stream.log'}"
-        ),
+        not_healthy=(f"the stream query did not start within {timeout:.0f}s"),
     )
 
 
@@ -251,7 +248,7 @@ def wait_caught_up(settings: Settings, timeout: float = 300.0) -> None:
         timeout=timeout,
         interval=0.5,
         pid=pid(settings),
-        exited=f"the stream query stopped; see {settings.logs_dir / 'stream.log'}",
+        exited="the stream query stopped",
         log=settings.logs_dir / "stream.log",
         not_healthy=f"the stream query did not catch up within {timeout:.0f}s",
     )

@@ -234,9 +234,9 @@ def wait_healthy(
         timeout=timeout,
         interval=2.0,
         pid=pid_,
-        exited=f"the Spark Thrift server exited during start-up; see {log}",
+        exited="the Spark Thrift server exited during start-up",
         log=log,
         not_healthy=f"the Spark Thrift server on 127.0.0.1:{settings.thrift_port} did not answer "
-        f"within {timeout:.0f}s; see {log}",
+        f"within {timeout:.0f}s",
         ports=[settings.thrift_port],
     )
