@@ -578,8 +578,12 @@ def test_status_shows_the_killed_node_down_and_the_shrunk_isr(scale_out: ScaleOu
     start Kafka" (node 1's pid stood for the cluster's)."""
     code, shown = scale_out.status_while_down
     assert code == 3, shown  # a node is down
-    [row] = [line for line in shown.splitlines() if f"kafka node {scale_out.victim}" in line]
+    # the table's row ("│"), not the note under it, which names the node as its row does
+    rows = [line for line in shown.splitlines() if "│" in line]
+    [row] = [line for line in rows if f"kafka node {scale_out.victim}" in line]
     assert "down" in row
+    note = f"note: kafka node {scale_out.victim} ended without `services down`"
+    assert note in " ".join(shown.split()), shown
     assert "ISR" in shown and "of replicas [1, 2, 3]" in shown, shown
     assert "quorum is lost" not in shown and "did not start" not in shown, shown
     # a row more that is down, of another service (MariaDB, selected and not running), is no
@@ -590,7 +594,7 @@ def test_status_shows_the_killed_node_down_and_the_shrunk_isr(scale_out: ScaleOu
     assert "of replicas [1, 2, 3]" in shown and "quorum is lost" not in shown, shown
     # right after the kill -9 too: its process is gone though the controller still has it
     at_kill = scale_out.status_at_kill.splitlines()
-    [row] = [line for line in at_kill if f"kafka node {scale_out.victim}" in line]
+    [row] = [line for line in at_kill if f"kafka node {scale_out.victim}" in line and "│" in line]
     assert "down" in row and "healthy" not in row, scale_out.status_at_kill
     assert "did not start" not in scale_out.status_at_kill, scale_out.status_at_kill
 
