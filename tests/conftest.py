@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from pinlake_testing import (
+    BROKER_MODULES,
     KEPT_FROM_SHELL,
     PROXY_VARIABLES,
     delta_versions,
@@ -180,13 +181,16 @@ LONGEST_MODULES = (
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown when run with -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """``loadscope`` with the golden modules as one scope, worked from both ends
-    (:class:`pinlake_testing.TwoEndedScopeScheduling`): the front workers take the work units in
-    the order of ``pytest_collection_modifyitems`` (the golden unit, the longest modules, the
-    other Spark modules…), the back workers from the end (the short modules first)."""
+    """``loadscope`` with the golden modules as one scope and :data:`BROKER_MODULES` as
+    another, worked from both ends (:class:`pinlake_testing.TwoEndedScopeScheduling`): the
+    front workers take the work units in the order of ``pytest_collection_modifyitems`` (the
+    golden unit, the longest modules, the other Spark modules…), the back workers from the end
+    (the short modules first)."""
     from pinlake_testing import TwoEndedScopeScheduling
 
-    return TwoEndedScopeScheduling(config, log, golden=GOLDEN_MODULES)
+    return TwoEndedScopeScheduling(
+        config, log, golden=GOLDEN_MODULES, units={"broker": BROKER_MODULES}
+    )
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook, as above
@@ -211,6 +215,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     strays = sorted(i.nodeid for i in items if "golden" in i.fixturenames and not golden[i])
     if strays:  # another worker would build a second golden run
         raise pytest.UsageError(f"add their modules to GOLDEN_MODULES (conftest.py): {strays}")
+    strays = sorted(
+        i.nodeid
+        for i in items
+        if "kafka_services" in i.fixturenames and i.nodeid.split("::", 1)[0] not in BROKER_MODULES
+    )
+    if strays:  # another worker would start a second broker
+        raise pytest.UsageError(
+            f"add their modules to BROKER_MODULES (pinlake_testing.py): {strays}"
+        )
     marked = {name: {i for i in items if i.get_closest_marker(name)} for name in ("spark", "slow")}
     # the fast loop (`-m "not slow"`) starts no Spark JVM (pyproject.toml's markers): a test
     # marked `spark`, or reading the worker's session (the ``spark`` fixture), is marked both

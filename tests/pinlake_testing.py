@@ -8,7 +8,7 @@ import random
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -165,27 +165,50 @@ def back_workers(workers: int) -> int:
     return min(BACK_XDIST_WORKERS, max(0, workers - 2))
 
 
+#: The modules of the tests on a worker's broker and API (``kafka_services``,
+#: tests/integration/conftest.py): one xdist work unit (``"broker"``), so that one worker starts
+#: one broker for all of them and stops it after the last (one for each worker that reached such
+#: a module idled to the end of the run: two brokers and APIs, about 30 CPU-s).
+BROKER_MODULES = (
+    "tests/integration/test_services_status.py",
+    "tests/integration/test_ingestion_faults.py",
+    "tests/integration/test_ingestion_fuzz.py",
+    "tests/integration/test_ingestion_kafka_rest.py",
+    "tests/integration/test_ingestion_kinesis.py",
+    "tests/integration/test_ingestion_kinesis_sdk.py",
+    "tests/integration/test_ingestion_producer.py",
+    "tests/integration/test_ingestion_rest_consumer.py",
+    "tests/integration/test_ingestion_sink.py",
+)
+
+
 class TwoEndedScopeScheduling(LoadScopeScheduling):
     """pytest-xdist's ``loadscope`` scheduling (a test module per work unit, handed out in
     collection order), with two changes: the modules of ``golden`` are one work unit, named
-    ``"golden"`` (xdist's own ``loadgroup`` marks do not reach its scheduler under pytest 9: it
-    renames ``item._nodeid``, now ``_id``); and the last :func:`back_workers` of the workers
-    (``gw<N-k>``…, k of N) take the units from the end of the queue, the others from its
-    front, so that the short modules run beside the long chains instead of after them, two at a
-    time on mostly idle cores (:data:`BACK_XDIST_WORKERS`).
+    ``"golden"``, and so are the modules of each entry of ``units`` (``{name: modules}``: one
+    work unit of that name; xdist's own ``loadgroup`` marks do not reach its scheduler under
+    pytest 9: it renames ``item._nodeid``, now ``_id``); and the last :func:`back_workers` of
+    the workers (``gw<N-k>``…, k of N) take the units from the end of the queue, the others
+    from its front, so that the short modules run beside the long chains instead of after them,
+    two at a time on mostly idle cores (:data:`BACK_XDIST_WORKERS`).
 
     ``config``: the controller's (its ``--tx``, as ``-n`` sets it, gives N); ``log``: xdist's."""
 
     def __init__(
-        self, config: pytest.Config, log: Producer | None = None, golden: Iterable[str] = ()
+        self,
+        config: pytest.Config,
+        log: Producer | None = None,
+        golden: Iterable[str] = (),
+        units: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         super().__init__(config, log)
-        self.golden = frozenset(golden)
+        named = {"golden": golden, **(units or {})}
+        self.unit_of = {module: name for name, modules in named.items() for module in modules}
         self.front = self.numnodes - back_workers(self.numnodes)
 
     def _split_scope(self, nodeid: str) -> str:
         module = nodeid.split("::", 1)[0]
-        return "golden" if module in self.golden else module
+        return self.unit_of.get(module, module)
 
     def _assign_work_unit(self, node: WorkerController) -> None:
         """xdist's, except that a back worker takes the queue's last unit."""

@@ -135,3 +135,15 @@ def test_the_golden_modules_are_one_unit_for_one_worker() -> None:
     )
     scheduler = TwoEndedScopeScheduling(config, None, golden=("golden_a.py", "golden_b.py"))  # type: ignore[arg-type]
     assert {scheduler._split_scope(f"{m}::test_x") for m in modules} == {"golden", "other.py"}
+    # and the modules of another unit (the ones on a worker's one broker: tests/conftest.py)
+    scheduler = TwoEndedScopeScheduling(
+        config,  # type: ignore[arg-type]
+        None,
+        golden=("golden_a.py",),
+        units={"broker": ("other.py", "golden_b.py")},
+    )
+    assert [scheduler._split_scope(f"{m}::test_x") for m in modules] == [
+        "golden",
+        "broker",
+        "broker",
+    ]
