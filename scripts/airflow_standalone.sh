@@ -211,7 +211,7 @@ fi
 # the simple auth manager's password: standalone prints it when it generates it, on the first
 # start; later starts print nothing (helper-110: the banner said "printed below" every time)
 PASSWORDS="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
-if [[ -f "$PASSWORDS" ]]; then
+if [[ -s "$PASSWORDS" ]]; then  # (an empty one: made below, standalone not yet started)
     LOGIN="admin; the password is in $PASSWORDS"
 else
     LOGIN="admin; the password is printed below by 'standalone' and kept in"$'\n'"                  $PASSWORDS"
@@ -268,6 +268,13 @@ if ! "$BIN/python" -c "import airflow.sdk, cosmos" >/dev/null 2>&1; then
 fi
 
 mkdir -p "$AIRFLOW_HOME" "$PINLAKE_HOME/logs"
+# Airflow's files that hold secrets are the user's alone: the login password standalone generates
+# and the metadata DB (connections, variables) were created with the umask's mode, 0644 (helper-
+# 111); Airflow (appending) and SQLite open an existing file without changing its mode.
+# airflow.cfg, with its generated keys, Airflow writes 0600 itself.
+for secret in "$PASSWORDS" "$AIRFLOW_HOME/airflow.db"; do
+    (umask 077 && touch "$secret") && chmod 600 "$secret"
+done
 
 echo "==> dbt parse -> $PINLAKE_DBT_MANIFEST"
 (

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from pinlake_testing import PROXY_VARIABLES
 
+from pinlake.services.process import free_ports
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "airflow_standalone.sh"
 
 
@@ -340,6 +342,38 @@ def test_the_banner_says_where_the_login_password_is(tmp_path: Path) -> None:
     again = _dry_run(tmp_path)
     assert f"  login           admin; the password is in {passwords}\n" in again
     assert "printed below" not in again
+
+
+def test_the_login_password_and_the_metadata_db_are_the_users_alone(tmp_path: Path) -> None:
+    """helper-111: the password file standalone generates was 0644, readable by every local
+    user; so was the metadata DB. The script makes both 0600 before Airflow writes them (a file
+    of an older start too); the banner still says the password is to come while the file is
+    empty."""
+    home = tmp_path / "home"
+    clone = _probe(tmp_path, "true")
+    text = clone.read_text()
+    parse = 'echo "==> dbt parse -> $PINLAKE_DBT_MANIFEST"'
+    assert parse in text
+    clone.write_text(text.replace(parse, "exit 0"))  # stop where dbt parse would start
+    # a real start (not the dry run) on free ports: the script checks them first
+    api, worker_logs, trigger_logs = free_ports(3)
+    env = {
+        "PINLAKE_AIRFLOW_DRY_RUN": "0",
+        "AIRFLOW__API__PORT": str(api),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker_logs),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(trigger_logs),
+    }
+    airflow = home / "airflow"
+    airflow.mkdir(parents=True)
+    (airflow / "airflow.db").touch(mode=0o644)  # an older start's
+    done = _script(home, clone, **env)
+    assert done.returncode == 0, done.stderr
+    passwords = airflow / "simple_auth_manager_passwords.json.generated"
+    for secret in (passwords, airflow / "airflow.db"):
+        assert oct(secret.stat().st_mode & 0o777) == "0o600", secret
+    assert passwords.read_text() == ""
+    del env["PINLAKE_AIRFLOW_DRY_RUN"]  # the dry run again: its banner
+    assert "the password is printed below by 'standalone'" in _dry_run(home, **env)
 
 
 def test_the_banner_says_the_dags_start_paused_and_how_to_stop(tmp_path: Path) -> None:
