@@ -225,3 +225,21 @@ def test_the_rates_say_when_the_latest_micro_batch_ran():
     text = printed(updated_at="2026-12-07T10:57:07+00:00", last_batch_at=at.timestamp())
     assert "; last micro-batches (the latest at 2026-12-07T10:51:03+00:00): input " in text, text
     assert "; last micro-batches: input " in printed(updated_at="T", last_batch_at=None)
+
+
+def test_an_available_now_runs_row_says_so_and_when_not_a_trigger():
+    """helper-111: after ``stream --available-now`` had caught up and ended, status showed
+    ``raw.stream_* every 1.0s`` beside its state, as if a continuous query had stopped."""
+    from pinlake.services.manager import _stream_what
+
+    caught_up = {
+        "mode": "available-now",
+        "trigger_seconds": 1.0,
+        "state": "caught up",
+        "updated_at": "2026-12-08T00:51:02.123456+00:00",
+    }
+    assert _stream_what(caught_up) == (
+        "raw.stream_* by stream --available-now, at 2026-12-08 00:51:02 UTC"
+    )
+    assert _stream_what({**caught_up, "mode": "continuous"}) == "raw.stream_* every 1.0s"
+    assert _stream_what({"state": "starting", "trigger_seconds": 2.5}) == "raw.stream_* every 2.5s"

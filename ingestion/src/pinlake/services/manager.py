@@ -1094,7 +1094,7 @@ def services_status(settings: Settings) -> int:
         rows.append(
             (
                 "stream" + (" (pinlake stream)" if stream.get("foreground") else ""),
-                f"raw.stream_* every {stream.get('trigger_seconds', '?')}s",
+                _stream_what(stream),
                 stream.get("pid") if stream.get("running") else "-",
                 stream["state"] + (" (before this services up)" if stream["earlier"] else ""),
             )
@@ -1178,6 +1178,17 @@ def _print_restart_hint(settings: Settings) -> None:
         f"`{escape(command)}` starts {'them' if len(ended) > 1 else 'it'} again",
         soft_wrap=True,
     )
+
+
+def _stream_what(stream: dict[str, object]) -> str:
+    """The "what" cell of ``services status``'s stream row (``stream`` as
+    :func:`.stream_process.state` gives it): ``raw.stream_* every 1.0s`` for a continuous query;
+    for a ``stream --available-now`` run, when its state was written (helper-111: its row read
+    "every 1.0s … stopped" long after the catch-up had ended, as if a query had stopped). Pure."""
+    if stream.get("mode") == "available-now":
+        at = str(stream.get("updated_at") or "")[:19].replace("T", " ")
+        return "raw.stream_* by stream --available-now" + (f", at {at} UTC" if at else "")
+    return f"raw.stream_* every {stream.get('trigger_seconds', '?')}s"
 
 
 def _row_name(name: str, nodes: int) -> str:
