@@ -24,7 +24,7 @@ from airflow.sdk import DAG, Asset, Param
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
-from pinlake_dags.common import RAW_TABLES, default_args  # noqa: E402
+from pinlake_dags.common import RAW_TABLES, default_args, settings  # noqa: E402
 from pinlake_dags.cosmos_setup import (  # noqa: E402
     configure_test_tasks,
     databricks_profile_config,
@@ -44,14 +44,13 @@ def _copy_into(table: str) -> list[str]:
         PARTITION_SQL_REGEX,
         TOPICS_DIR,
     )
-    from pinlake.config import Settings
     from pinlake.schemas import RESCUED_DATA, raw_payload_ddl, raw_table_ddl
 
     columns = []
     for part in raw_payload_ddl(table).split(", "):
         name, type_ = part.rsplit(" ", 1)
         columns.append(f"cast({name} as {type_}) as {name}")
-    topic = Settings().topic(table)
+    topic = settings().topic(table)
     select = ", ".join(
         [
             *columns,

@@ -171,12 +171,22 @@ def settings():  # noqa: ANN201 - pinlake is imported lazily (run time only)
     """Fresh :class:`pinlake.config.Settings` from the task's environment. A ``PINLAKE_*``
     variable that nothing reads (a misspelt setting) is a warning in the task's log, as it is
     on the CLI's stderr, and so is a setting set in two spellings
-    (:func:`pinlake.config.variable_warnings`)."""
-    from pinlake.config import Settings, variable_warnings
+    (:func:`pinlake.config.variable_warnings`). Settings pydantic rejects fail the task at
+    once, without retries, with the CLI's one line (``invalid settings: PINLAKE_API__PORT='abc':
+    …``; :func:`pinlake.config.invalid_settings`), not pydantic's error: a retry would read the
+    same environment."""
+    from pydantic import ValidationError
+
+    from pinlake.config import Settings, invalid_settings, variable_warnings
 
     for line in variable_warnings(os.environ):
         log.warning(line)
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        from airflow.exceptions import AirflowFailException
+
+        raise AirflowFailException(invalid_settings(exc)) from None
 
 
 #: dbt resource types that the DAGs' dbt tasks leave out (``DBT_EXCLUDE_RESOURCE_TYPES``, read by

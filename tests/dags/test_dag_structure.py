@@ -364,6 +364,26 @@ def test_a_task_logs_a_variable_nothing_reads(monkeypatch, tmp_path: Path, caplo
     ]
 
 
+def test_a_task_with_settings_pinlake_refuses_fails_in_one_line_without_retries(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """A task whose environment holds a setting pinlake refuses failed with pydantic's error,
+    and was retried on the same environment; it fails at once with the CLI's line (the kind of
+    helper-112's finding, whose ``make airflow`` now refuses such a value before Airflow
+    starts)."""
+    from airflow.exceptions import AirflowFailException
+    from pinlake_dags import common
+
+    monkeypatch.setenv("PINLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PINLAKE_API__PORT", "abc")
+    with pytest.raises(AirflowFailException) as failed:
+        common.settings()
+    assert str(failed.value) == (
+        "invalid settings: PINLAKE_API__PORT='abc': Input should be a valid integer, unable to "
+        "parse string as an integer"
+    )
+
+
 # ---- pinterest_databricks ----------------------------------------------------------------------
 def test_databricks_dag(dagbag, dbt_manifest: Path) -> None:
     from cosmos.profiles import DatabricksTokenProfileMapping
