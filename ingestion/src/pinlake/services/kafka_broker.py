@@ -213,10 +213,11 @@ def server_log(settings: Settings, node: Node) -> Path:
     return settings.logs_dir / f"{node.name}-server.log"
 
 
-def _exit_report(settings: Settings, node: Node) -> str:
-    """Where to look when ``node`` exited, and what its logs' ends say went wrong:
-    :func:`~pinlake.services.process.see_logs` of its server log and its ``.out`` log."""
-    return process.see_logs([server_log(settings, node), out_log(settings, node)])
+def _exited(settings: Settings, node: Node, message: str) -> str:
+    """``message`` with where to look when ``node`` exited and what its logs' ends say went
+    wrong: :func:`~pinlake.services.process.with_logs` of its server log and its ``.out``
+    log."""
+    return process.with_logs(message, [server_log(settings, node), out_log(settings, node)])
 
 
 def _cluster_file(settings: Settings) -> Path:
@@ -391,9 +392,7 @@ def start(settings: Settings) -> int:
     started = {node.id: npid for node, npid in start_nodes(settings).items()}
     pid_ = started.get(1) or pid(settings)
     if pid_ is None:
-        raise PinlakeError(
-            f"the Kafka broker exited at once; {_exit_report(settings, nodes(settings)[0])}"
-        )
+        raise PinlakeError(_exited(settings, nodes(settings)[0], "the Kafka broker exited at once"))
     return pid_
 
 
@@ -505,8 +504,12 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
         for node, npid in watched.items():
             if not process.is_alive(npid):
                 raise PinlakeError(
-                    ("the Kafka broker" if want == 1 else f"Kafka node {node.id}")
-                    + f" exited during start-up; {_exit_report(settings, node)}"
+                    _exited(
+                        settings,
+                        node,
+                        ("the Kafka broker" if want == 1 else f"Kafka node {node.id}")
+                        + " exited during start-up",
+                    )
                 )
 
     have = "not healthy" if want == 1 else f"has not all {want} brokers registered"
@@ -517,7 +520,7 @@ def wait_healthy(settings: Settings, timeout: float = 60.0, pid_: int | None = N
         pid=pid_,
         exited="the Kafka broker exited during start-up",
         log=logs,
-        not_healthy=(f"Kafka at {settings.kafka.bootstrap_servers} {have} after {timeout:.0f}s"),
+        not_healthy=f"Kafka at {settings.kafka.bootstrap_servers} {have} after {timeout:.0f}s",
         ports=[node.port for node in nodes(settings)] if local else [],
         watch=watch,
     )

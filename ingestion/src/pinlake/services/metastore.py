@@ -248,7 +248,7 @@ def _orm_schema(settings: Settings, database: Path, execute: bool) -> Path:
     log.write_text(done.stdout + done.stderr)
     if done.returncode != 0 or "completed successfully" not in done.stdout + done.stderr:
         raise MetastoreError(
-            f"DataNucleus SchemaTool failed (exit {done.returncode}); {process.see_logs([log])}"
+            process.with_logs(f"DataNucleus SchemaTool failed (exit {done.returncode})", [log])
         )
     return ddl
 

@@ -307,6 +307,13 @@ def see_logs(logs: Sequence[Path]) -> str:
     return "see " + "; and ".join(f"{log}{log_excerpt(log, named=True)}" for log in found)
 
 
+def with_logs(message: str, logs: Sequence[Path]) -> str:
+    """``message; see <log>, whose last errors are: | …`` (:func:`see_logs`), or ``message``
+    alone when none of ``logs`` exists."""
+    seen = see_logs(logs)
+    return f"{message}; {seen}" if seen else message
+
+
 def wait_healthy(
     check: Callable[[], bool],
     *,
@@ -336,17 +343,13 @@ def wait_healthy(
     """
     logs = [] if log is None else log if isinstance(log, list) else [log]
 
-    def excerpt() -> str:
-        seen = see_logs(logs)
-        return f"; {seen}" if seen else ""
-
     def attempt() -> bool:
         if watch is not None:
             watch()
         if ports_listening(ports) and check():
             return True
         if pid is not None and not is_alive(pid):
-            raise PinlakeError(exited + excerpt())
+            raise PinlakeError(with_logs(exited, logs))
         return False
 
     try:
@@ -357,7 +360,7 @@ def wait_healthy(
             reraise=True,
         )(attempt)
     except RetryError:
-        raise PinlakeError(not_healthy + excerpt()) from None
+        raise PinlakeError(with_logs(not_healthy, logs)) from None
 
 
 #: Where :func:`free_ports` looks: above the well-known defaults of the services pinlake runs

@@ -366,8 +366,9 @@ def _wait_workers(settings: Settings, pids: dict[str, int]) -> None:
         for name, wpid in pids.items():
             if name != MASTER and not process.is_alive(wpid):
                 raise PinlakeError(
-                    f"Spark {name} exited during start-up; "
-                    + process.see_logs([log_path(settings, name)])
+                    process.with_logs(
+                        f"Spark {name} exited during start-up", [log_path(settings, name)]
+                    )
                 )
         return wanted <= alive_worker_ui_ports(master_state(settings))
 

@@ -228,7 +228,7 @@ def wait_running(settings: Settings, timeout: float = 180.0, pid_: int | None = 
         pid=pid_,
         exited="the stream query exited during start-up",
         log=settings.logs_dir / "stream.log",
-        not_healthy=(f"the stream query did not start within {timeout:.0f}s"),
+        not_healthy=f"the stream query did not start within {timeout:.0f}s",
     )
 
 
