@@ -211,10 +211,10 @@ fi
 # the simple auth manager's password: standalone prints it when it generates it, on the first
 # start; later starts print nothing (helper-110: the banner said "printed below" every time)
 PASSWORDS="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
-if [[ -s "$PASSWORDS" ]]; then  # (an empty one: made below, standalone not yet started)
+if [[ -s "$PASSWORDS" ]]; then
     LOGIN="admin; the password is in $PASSWORDS"
 else
-    LOGIN="admin; the password is printed below by 'standalone' and kept in"$'\n'"                  $PASSWORDS"
+    LOGIN="admin; the password is generated on this first start, printed below and kept in"$'\n'"                  $PASSWORDS"
 fi
 DAGS="$(cd "$REPO/dags" && ls pinterest_*.py | sed 's/\.py$//' | paste -sd, - | sed 's/,/, /g')"
 BANNER="$(cat <<MSG
@@ -268,13 +268,30 @@ if ! "$BIN/python" -c "import airflow.sdk, cosmos" >/dev/null 2>&1; then
 fi
 
 mkdir -p "$AIRFLOW_HOME" "$PINLAKE_HOME/logs"
-# Airflow's files that hold secrets are the user's alone: the login password standalone generates
-# and the metadata DB (connections, variables) were created with the umask's mode, 0644 (helper-
-# 111); Airflow (appending) and SQLite open an existing file without changing its mode.
-# airflow.cfg, with its generated keys, Airflow writes 0600 itself.
-for secret in "$PASSWORDS" "$AIRFLOW_HOME/airflow.db"; do
-    (umask 077 && touch "$secret") && chmod 600 "$secret"
-done
+# Airflow's files that hold secrets are the user's alone (helper-111: the login password and the
+# metadata DB were 0644, readable by every local user; airflow.cfg, with its generated keys,
+# Airflow writes 0600 itself). The metadata DB (connections, variables): made 0600 before SQLite
+# opens it, which keeps an existing file's mode. The login password: generated here, on the
+# first start, as standalone generates it (the simple auth manager's init), with a umask that
+# leaves the file to the user; standalone then finds it and does not generate another. (A file
+# made empty in advance would not do: standalone takes any file for a password printed before.)
+(umask 077 && touch "$AIRFLOW_HOME/airflow.db") && chmod 600 "$AIRFLOW_HOME/airflow.db"
+[[ -f "$PASSWORDS" ]] && chmod 600 "$PASSWORDS"  # an older start's
+NEW_PASSWORD=""
+if [[ ! -s "$PASSWORDS" ]]; then
+    rm -f "$PASSWORDS"
+    NEW_PASSWORD="$(umask 077 && "$BIN/python" - "$PASSWORDS" 2>>"$PINLAKE_HOME/logs/airflow-login.log" <<'PY'
+import contextlib, io, json, sys
+
+from airflow.api_fastapi.app import create_auth_manager
+
+with contextlib.redirect_stdout(io.StringIO()):  # its own "Password for user" line
+    create_auth_manager().init()
+with open(sys.argv[1]) as passwords:
+    print(json.load(passwords)["admin"])
+PY
+)" || { echo "error: generating the login password failed; see $PINLAKE_HOME/logs/airflow-login.log" >&2; exit 1; }
+fi
 
 echo "==> dbt parse -> $PINLAKE_DBT_MANIFEST"
 (
@@ -295,7 +312,11 @@ echo "==> airflow db migrate ($AIRFLOW_HOME)"
     "embedded Spark + Derby metastore: one process at a time" >>"$AIRFLOW_HOME/db-migrate.log" 2>&1 \
     || { tail -n 30 "$AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
 
-printf '\n%s\n\n' "$BANNER"
+printf '\n%s\n' "$BANNER"
+if [[ -n "$NEW_PASSWORD" ]]; then
+    printf '  password        %s (generated now; readable by you alone in the file above)\n' "$NEW_PASSWORD"
+fi
+echo
 # standalone in a process group of its own, stopped as a whole on Ctrl-C or SIGTERM, with SIGTERM
 # and SIGKILL after it when it does not end (its scheduler could hang with LocalExecutor's workers)
 exec "$REPO/scripts/supervise_group.sh" "$BIN/airflow" standalone

@@ -3,6 +3,7 @@ prints, read from its dry run (``PINLAKE_AIRFLOW_DRY_RUN=1``: the banner, then e
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -335,7 +336,10 @@ def test_the_banner_says_where_the_login_password_is(tmp_path: Path) -> None:
     "printed below" on every start (helper-110); once the file exists it names the file."""
     passwords = tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated"
     first = _dry_run(tmp_path)
-    assert "  login           admin; the password is printed below by 'standalone'" in first
+    assert (
+        "  login           admin; the password is generated on this first start, printed below "
+        "and kept in" in first
+    )
     assert f"\n                  {passwords}\n" in first
     passwords.parent.mkdir(parents=True)
     passwords.write_text('{"admin": "x"}')
@@ -346,9 +350,11 @@ def test_the_banner_says_where_the_login_password_is(tmp_path: Path) -> None:
 
 def test_the_login_password_and_the_metadata_db_are_the_users_alone(tmp_path: Path) -> None:
     """helper-111: the password file standalone generates was 0644, readable by every local
-    user; so was the metadata DB. The script makes both 0600 before Airflow writes them (a file
-    of an older start too); the banner still says the password is to come while the file is
-    empty."""
+    user; so was the metadata DB. The script generates the password on the first start, as
+    standalone would (the simple auth manager's own init), into a 0600 file, and makes the DB
+    0600 before SQLite opens it; a later start keeps the password and mends an older start's
+    modes. (helper-113: a file made empty in advance made standalone say the password had been
+    generated before, and print none.)"""
     home = tmp_path / "home"
     clone = _probe(tmp_path, "true")
     text = clone.read_text()
@@ -366,14 +372,19 @@ def test_the_login_password_and_the_metadata_db_are_the_users_alone(tmp_path: Pa
     airflow = home / "airflow"
     airflow.mkdir(parents=True)
     (airflow / "airflow.db").touch(mode=0o644)  # an older start's
-    done = _script(home, clone, **env)
-    assert done.returncode == 0, done.stderr
+    assert _script(home, clone, **env).returncode == 0
     passwords = airflow / "simple_auth_manager_passwords.json.generated"
     for secret in (passwords, airflow / "airflow.db"):
         assert oct(secret.stat().st_mode & 0o777) == "0o600", secret
-    assert passwords.read_text() == ""
+    password = json.loads(passwords.read_text())["admin"]
+    assert len(password) >= 8
+    passwords.chmod(0o644)  # as an older start left it
+    again = _script(home, clone, **env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(passwords.read_text()) == {"admin": password}  # kept, not generated again
+    assert oct(passwords.stat().st_mode & 0o777) == "0o600"
     del env["PINLAKE_AIRFLOW_DRY_RUN"]  # the dry run again: its banner
-    assert "the password is printed below by 'standalone'" in _dry_run(home, **env)
+    assert f"  login           admin; the password is in {passwords}\n" in _dry_run(home, **env)
 
 
 def test_the_banner_says_the_dags_start_paused_and_how_to_stop(tmp_path: Path) -> None:
