@@ -69,8 +69,14 @@ def test_child_processes_get_every_node(tmp_path, monkeypatch):
 def test_a_list_must_name_one_server_per_local_broker():
     with pytest.raises(ValidationError, match="names 2 servers but brokers=3"):
         KafkaSettings(bootstrap_servers="127.0.0.1:1,127.0.0.1:3", brokers=3)
-    with pytest.raises(ValidationError, match="names 2 servers but brokers=1"):
-        KafkaSettings(bootstrap_servers="127.0.0.1:1,127.0.0.1:3")
+    # a list without a count is one node per entry (helper-113: refused as brokers=1, so every
+    # command of a shell that had exported the list failed)
+    listed = KafkaSettings(bootstrap_servers="127.0.0.1:1,127.0.0.1:3", controller_port=5)
+    assert (listed.brokers, listed.servers) == (2, ["127.0.0.1:1", "127.0.0.1:3"])
+    assert listed.controller_ports == [5, 7]
+    ten = ",".join(f"127.0.0.1:{p}" for p in range(1, 21, 2))
+    with pytest.raises(ValidationError, match="names 10 servers, and pinlake runs at most 9"):
+        KafkaSettings(bootstrap_servers=ten)
     with pytest.raises(ValidationError):
         KafkaSettings(brokers=0)
     # an external cluster is taken as given; brokers is only the topics' replication factor
@@ -320,3 +326,19 @@ def test_only_a_one_node_quorum_appends_no_no_op_records(tmp_path, n):
     settings = settings_for(tmp_path, 19092, brokers=n)
     p = props(kafka_broker.server_properties(settings))
     assert p.get("metadata.max.idle.interval.ms") == ("0" if n == 1 else None)
+
+
+def test_up_reminds_a_shell_of_the_node_count_only_when_it_does_not_give_it(monkeypatch):
+    """``up`` of several nodes says to export ``PINLAKE_KAFKA__BROKERS`` for the other commands;
+    helper-113 was told so in a shell that had exported it. The count this shell's variables
+    give: the count, a list of several servers, or none when they are refused."""
+    monkeypatch.delenv("PINLAKE_KAFKA__BROKERS", raising=False)
+    monkeypatch.delenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", raising=False)
+    assert manager._shell_brokers() == 1
+    monkeypatch.setenv("PINLAKE_KAFKA__BROKERS", "3")
+    assert manager._shell_brokers() == 3
+    monkeypatch.delenv("PINLAKE_KAFKA__BROKERS")
+    monkeypatch.setenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:47092,127.0.0.1:47094")
+    assert manager._shell_brokers() == 2
+    monkeypatch.setenv("PINLAKE_KAFKA__BROKERS", "3")  # three nodes, two servers: refused
+    assert manager._shell_brokers() is None

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pinlake_testing import cli_exit_code, listening, pretend_ended
+from pinlake_testing import cli_exit_code, listening, pretend_ended, table_rows
 from pydantic import ValidationError
 
 from pinlake.cli import main
@@ -450,9 +450,8 @@ def test_status_describes_the_running_services_whatever_the_shell_exports(tmp_pa
         ("PINLAKE_API__port", "abc", "PINLAKE_API__port='abc': Input should be a valid integer"),
         (
             "pinlake_kafka__bootstrap_servers",
-            "127.0.0.1:9092,127.0.0.1:9093",
-            "pinlake_kafka__bootstrap_servers='127.0.0.1:9092,127.0.0.1:9093': "
-            "bootstrap_servers names 2 servers but brokers=1",
+            ",".join(f"127.0.0.1:{9092 + 2 * n}" for n in range(10)),
+            "pinlake_kafka__bootstrap_servers='127.0.0.1:9092,",
         ),
         (
             "PINLAKE_MARIADB__PORT",
@@ -472,9 +471,11 @@ def test_status_describes_the_running_services_whatever_the_shell_exports(tmp_pa
         ),
         (  # a nested model's own check names the variables set under it, not a dict
             "PINLAKE_KAFKA__BOOTSTRAP_SERVERS",
-            "127.0.0.1:9092,127.0.0.1:9093",
-            "PINLAKE_KAFKA__BOOTSTRAP_SERVERS='127.0.0.1:9092,127.0.0.1:9093': "
-            "bootstrap_servers names 2 servers but brokers=1",
+            ",".join(f"127.0.0.1:{9092 + 2 * n}" for n in range(10)),
+            "PINLAKE_KAFKA__BOOTSTRAP_SERVERS='127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096,"
+            "127.0.0.1:9098,127.0.0.1:9100,127.0.0.1:9102,127.0.0.1:9104,127.0.0.1:9106,"
+            "127.0.0.1:9108,127.0.0.1:9110': bootstrap_servers names 10 servers, and pinlake "
+            "runs at most 9 local nodes (another cluster: external=true)",
         ),
         (  # what a new user tried: moto accepts it, Hadoop's S3A cannot read it (land crashed)
             "PINLAKE_BUCKET",
@@ -1296,34 +1297,37 @@ def test_up_starts_the_cluster_before_the_stream_query_and_the_thrift_server(tmp
     assert started == ["metastore", "ingestion", "cluster", "stream", "thrift"]
 
 
-def test_kafka_brokers_reads_a_bootstrap_list_of_that_many_servers(
+def test_a_bootstrap_list_of_n_servers_is_n_nodes_for_every_command(
     tmp_path, monkeypatch, capsys
 ) -> None:
     """helper-112: ``services up --kafka-brokers 2`` with two servers in
     ``PINLAKE_KAFKA__BOOTSTRAP_SERVERS`` (``PINLAKE_KAFKA__BROKERS`` unset) was refused as
-    ``brokers=1`` before the option was read. The option now reads them as two nodes: the run
+    ``brokers=1``; helper-113: so was every other command of that shell (``services status``,
+    ``source init``, ``produce``). The list is two nodes now, with the option or without: ``up``
     gets as far as the port check, which refuses the API's port given to the second node (so
-    nothing starts here); without the option, or with another count, the environment's own
-    error, exit 2."""
+    nothing starts here), ``status`` shows both nodes; another count is refused, exit 2."""
     first, controller, second = free_ports(3)
     servers = f"127.0.0.1:{first},127.0.0.1:{second}"
     monkeypatch.setenv("PINLAKE_KAFKA__BOOTSTRAP_SERVERS", servers)
     monkeypatch.setenv("PINLAKE_KAFKA__CONTROLLER_PORT", str(controller))
     monkeypatch.setenv("PINLAKE_API__PORT", str(second))
     home = tmp_path / "home"
-    assert cli_exit_code(monkeypatch, home, "services", "up", "--kafka-brokers", "2") == 1
-    err = capsys.readouterr().err
-    assert err.startswith(
-        f"error: PINLAKE_KAFKA__BOOTSTRAP_SERVERS and PINLAKE_API__PORT both give port {second}"
-    ), err
-    for refused in ((), ("--kafka-brokers", "3")):
-        assert cli_exit_code(monkeypatch, home, "services", "up", *refused) == 2
-        assert capsys.readouterr().err == (
-            f"error: invalid settings: PINLAKE_KAFKA__BOOTSTRAP_SERVERS={servers!r}, "
-            f"PINLAKE_KAFKA__CONTROLLER_PORT='{controller}': bootstrap_servers names 2 servers "
-            "but brokers=1 (one per local node, or one to derive them from)\n"
-        )
+    for option in ((), ("--kafka-brokers", "2")):
+        assert cli_exit_code(monkeypatch, home, "services", "up", *option) == 1
+        assert capsys.readouterr().err.startswith(
+            f"error: PINLAKE_KAFKA__BOOTSTRAP_SERVERS and PINLAKE_API__PORT both give port {second}"
+        ), option
+    assert cli_exit_code(monkeypatch, home, "services", "up", "--kafka-brokers", "3") == 2
+    assert capsys.readouterr().err == (
+        "error: --kafka-brokers 3: bootstrap_servers names 2 servers but brokers=3 (one per "
+        "local node, or one to derive them from)\n"
+    )
     assert not list((home / "run").glob("*.pid"))  # nothing started
+    monkeypatch.setenv("PINLAKE_API__PORT", str(free_ports(1)[0]))
+    assert cli_exit_code(monkeypatch, home, "services", "status") == 3  # nothing runs
+    rows = table_rows(capsys.readouterr().out)
+    assert rows["kafka node 1"][1] == f"127.0.0.1:{first}"
+    assert rows["kafka node 2"][1] == f"127.0.0.1:{second}"
 
 
 def test_two_services_given_one_port_are_refused_before_anything_starts(tmp_path) -> None:

@@ -151,9 +151,10 @@ class KafkaSettings(BaseSettings):
     (1-based) listens on the n-th entry of ``bootstrap_servers`` and on the controller port
     ``controller_port + 2(n-1)``. With ``brokers`` > 1 a single entry ``host:p`` is expanded to
     ``host:p,host:p+2,…`` (the defaults give 9092/9093, 9094/9095, 9096/9097), so that every
-    client (API, sink, stream stage, producer) is given every node; otherwise the list must name
-    exactly ``brokers`` servers (ValueError). With ``external`` the list is taken as given and
-    ``brokers`` only sets the replication factor of the topics pinlake creates.
+    client (API, sink, stream stage, producer) is given every node; a list of several servers
+    without ``brokers`` is that many nodes (at most :data:`MAX_LOCAL_BROKERS`); otherwise the
+    list must name exactly ``brokers`` servers (ValueError). With ``external`` the list is taken
+    as given and ``brokers`` only sets the replication factor of the topics pinlake creates.
     """
 
     model_config = SettingsConfigDict(env_prefix="PINLAKE_KAFKA__", extra="ignore")
@@ -172,6 +173,16 @@ class KafkaSettings(BaseSettings):
         addresses = [host_port(server) for server in servers]
         if self.external:
             return self
+        if len(servers) > 1 and "brokers" not in self.model_fields_set:
+            # a list of N servers and no count: N local nodes, one per entry (helper-113: with
+            # a two-entry list every command but `services up --kafka-brokers 2` was refused
+            # as brokers=1 until PINLAKE_KAFKA__BROKERS=2 was set too)
+            if len(servers) > MAX_LOCAL_BROKERS:
+                raise ValueError(
+                    f"bootstrap_servers names {len(servers)} servers, and pinlake runs at most "
+                    f"{MAX_LOCAL_BROKERS} local nodes (another cluster: external=true)"
+                )
+            self.brokers = len(servers)
         _within_ports("controller_port", self.controller_port, self.brokers)
         if len(servers) == 1 and self.brokers > 1:
             host, port = addresses[0]

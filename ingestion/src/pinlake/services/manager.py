@@ -929,7 +929,7 @@ def _services_up(settings: Settings, request: UpRequest) -> None:
             markup=False,
             soft_wrap=True,
         )
-    if local_cluster:
+    if local_cluster and _shell_brokers() != n:  # (none when the shell says it already)
         console.print(
             f"Kafka: {n} brokers; `export PINLAKE_KAFKA__BROKERS={n}` for the other commands "
             "(sink, stream, produce, status), so that they know every node",
@@ -1178,6 +1178,20 @@ def _print_restart_hint(settings: Settings) -> None:
         f"`{escape(command)}` starts {'them' if len(ended) > 1 else 'it'} again",
         soft_wrap=True,
     )
+
+
+def _shell_brokers() -> int | None:
+    """The Kafka node count this shell's variables give the commands run in it
+    (``PINLAKE_KAFKA__BROKERS``, or a bootstrap list of several servers); None when they are
+    refused (helper-113: ``up`` told a shell that had exported the count to export it)."""
+    from pydantic import ValidationError
+
+    from pinlake.config import KafkaSettings
+
+    try:
+        return KafkaSettings().brokers
+    except ValidationError:
+        return None
 
 
 def _stream_what(stream: dict[str, object]) -> str:
