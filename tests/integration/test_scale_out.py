@@ -597,6 +597,10 @@ def test_status_shows_the_killed_node_down_and_the_shrunk_isr(scale_out: ScaleOu
     [row] = [line for line in at_kill if f"kafka node {scale_out.victim}" in line and "│" in line]
     assert "down" in row and "healthy" not in row, scale_out.status_at_kill
     assert "did not start" not in scale_out.status_at_kill, scale_out.status_at_kill
+    # a partition whose leader was the killed node is not a topic gone (helper-113: "topics
+    # missing" for topics the cluster held, after 5 s of waiting for each such partition)
+    for shown in (scale_out.status_at_kill, scale_out.status_while_down[1]):
+        assert "topics missing" not in shown, shown
 
 
 def test_the_api_answered_200_through_the_kill(scale_out: ScaleOut) -> None:

@@ -534,10 +534,23 @@ class PartitionOffsets(NamedTuple):
     high: int
 
 
-def topic_offsets(
-    settings: Settings, topics: list[str], timeout: float = 5.0
-) -> list[PartitionOffsets]:
-    """Watermarks of every partition of ``topics`` that exists (missing topics are left out)."""
+class TopicOffsets(NamedTuple):
+    """What :func:`read_topic_offsets` found: the watermarks of every partition that answered,
+    the topics the cluster's metadata lists (of those asked for), and the partitions whose
+    leader did not answer (``(topic, partition)``: none, or a node that is down)."""
+
+    offsets: list[PartitionOffsets]
+    existing: set[str]
+    unanswered: list[tuple[str, int]]
+
+
+def read_topic_offsets(settings: Settings, topics: list[str], timeout: float = 5.0) -> TopicOffsets:
+    """Watermarks of every partition of ``topics`` that exists, asked of each partition's
+    leader (:func:`watermarks`, up to ``timeout`` s each). A partition without a leader in the
+    metadata (-1, or a broker the metadata no longer lists), or whose leader has already failed
+    to answer here, is not asked: it is unanswered at once (helper-113: with one of two nodes
+    killed, ``services status`` waited 5 s for each of its partitions, 16-31 s in all, then
+    called their topics missing)."""
     from confluent_kafka import Consumer, KafkaException
 
     consumer = Consumer(
@@ -550,18 +563,36 @@ def topic_offsets(
         }
     )
     rows: list[PartitionOffsets] = []
+    existing: set[str] = set()
+    unanswered: list[tuple[str, int]] = []
+    silent: set[int] = set()  # leaders that did not answer
     try:
         meta = consumer.list_topics(timeout=timeout)
         for topic in topics:
             tmeta = meta.topics.get(topic)
             if tmeta is None or tmeta.error is not None:
                 continue
+            existing.add(topic)
             for p in sorted(tmeta.partitions):
+                leader = tmeta.partitions[p].leader
+                if leader not in meta.brokers or leader in silent:
+                    unanswered.append((topic, p))
+                    continue
                 try:
                     low, high = watermarks(consumer, topic, p, timeout)
                 except KafkaException:
-                    continue  # no leader for ``timeout`` s: left out of this answer
+                    silent.add(leader)  # no answer for ``timeout`` s: left out of this answer
+                    unanswered.append((topic, p))
+                    continue
                 rows.append(PartitionOffsets(topic, p, low, high))
     finally:
         consumer.close()
-    return rows
+    return TopicOffsets(rows, existing, unanswered)
+
+
+def topic_offsets(
+    settings: Settings, topics: list[str], timeout: float = 5.0
+) -> list[PartitionOffsets]:
+    """Watermarks of every partition of ``topics`` that exists and answered
+    (:func:`read_topic_offsets`; missing topics and unanswered partitions are left out)."""
+    return read_topic_offsets(settings, topics, timeout).offsets

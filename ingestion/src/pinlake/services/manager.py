@@ -1116,15 +1116,14 @@ def services_status(settings: Settings) -> int:
         _print_replication(settings, down=nodes_down)
     topics_ok = True
     if answers:
-        offsets = kafka.topic_offsets(settings, kafka.all_topics(settings))
-        console.print(
-            table(
-                "topics",
-                ("topic", "partition", "low", "high", "records"),
-                [(o.topic, o.partition, o.low, o.high, f"{o.high - o.low:,}") for o in offsets],
-            )
-        )
-        missing = missing_topics(settings, {o.topic for o in offsets})
+        topics = kafka.all_topics(settings)
+        read = kafka.read_topic_offsets(settings, topics)
+        # a partition whose leader did not answer (a node down) is a row too, not a topic gone
+        listed: list[tuple] = [(t, p, "-", "-", "no leader answers") for t, p in read.unanswered]
+        listed += [(*o, f"{o.high - o.low:,}") for o in read.offsets]
+        listed.sort(key=lambda row: (topics.index(row[0]), row[1]))
+        console.print(table("topics", ("topic", "partition", "low", "high", "records"), listed))
+        missing = missing_topics(settings, read.existing)
         topics_ok = not missing
         if missing:
             console.print(
