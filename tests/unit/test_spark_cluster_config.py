@@ -368,6 +368,18 @@ def test_a_master_address_other_than_the_running_homes_names_the_homes(tmp_path:
     # its own address that does not answer: the usual line
     with pytest.raises(SparkSetupError, match="is it running"):
         check_master(f"spark://127.0.0.1:{own}", run_dir=settings.run_dir)
+    # helper-113: with no master of the home running, another address was told that `services
+    # up --spark-cluster` starts it; that command starts the home's at its own port
+    home = f"spark://127.0.0.1:{own}"
+    fresh = cluster_settings(tmp_path / "fresh", own)
+    with pytest.raises(SparkSetupError) as elsewhere:
+        check_master(f"spark://127.0.0.1:{typo}", run_dir=fresh.run_dir, home_master=home)
+    assert str(elsewhere.value).endswith(
+        f"starts this home's at {home}, not there: check PINLAKE_SPARK_MASTER)"
+    )
+    with pytest.raises(SparkSetupError) as own_address:
+        check_master(home, run_dir=fresh.run_dir, home_master=home)
+    assert str(own_address.value).endswith("--spark-cluster` starts this home's)")
 
 
 def test_a_local_master_that_does_not_listen_is_not_connected_to(

@@ -773,7 +773,9 @@ def _session_runs() -> bool:
     return SparkSession.getActiveSession() is not None
 
 
-def check_master(master: str, timeout: float = 3.0, run_dir: Path | None = None) -> None:
+def check_master(
+    master: str, timeout: float = 3.0, run_dir: Path | None = None, home_master: str | None = None
+) -> None:
     """Raise :class:`SparkSetupError` when ``master`` is a standalone master
     (``spark://host:port[,host:port…]``) none of whose addresses takes a TCP connection within
     ``timeout`` seconds: Spark's driver waited a minute for it, then its failure printed 137
@@ -783,7 +785,10 @@ def check_master(master: str, timeout: float = 3.0, run_dir: Path | None = None)
     that starts next). ``run_dir``: the home's run folder, for the command the line names
     (:func:`pinlake.run_folder.up_hint`), or, while the home's own master runs at another
     address, that address (helper-109's kind: a typo in the variable was told to start what
-    runs)."""
+    runs). ``home_master``: the URL of the master ``services up --spark-cluster`` starts for
+    this home; a ``master`` that is not it is not said to be started by that command (helper-113:
+    told so for spark://127.0.0.1:47999, while that command starts this home's at another
+    port)."""
     import socket
 
     from pinlake.loopback import nothing_listens
@@ -812,6 +817,12 @@ def check_master(master: str, timeout: float = 3.0, run_dir: Path | None = None)
             f"the Spark master {master} does not answer: this home's master runs at "
             f"spark://127.0.0.1:{port}: check PINLAKE_SPARK_MASTER"
         )
+    if home_master is not None and master != home_master:
+        raise SparkSetupError(
+            f"the Spark master {master} does not answer: is it running? (`{PINLAKE} services "
+            f"status`; `{up_command}` starts this home's at {home_master}, not there: check "
+            "PINLAKE_SPARK_MASTER)"
+        )
     raise SparkSetupError(
         f"the Spark master {master} does not answer: is it running? (`{PINLAKE} services status`;"
         f" `{up_command}` starts this home's)"
@@ -837,7 +848,11 @@ def get_spark(
     check_jars(settings)
     if not _session_runs():
         check_spark_home(settings)
-        check_master(spark_master(settings), run_dir=settings.run_dir)
+        check_master(
+            spark_master(settings),
+            run_dir=settings.run_dir,
+            home_master=f"spark://127.0.0.1:{settings.spark_cluster.port}",
+        )
         if metastore:
             check_metastore_free(settings)
     settings.ensure_dirs()
