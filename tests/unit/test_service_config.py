@@ -32,7 +32,7 @@ from pinlake.config import (
     unknown_variables,
 )
 from pinlake.console import PINLAKE, rate_text
-from pinlake.errors import PinlakeError
+from pinlake.errors import PinlakeError, UsageError
 from pinlake.services import api_process, kafka_broker, manager, mariadb, process, stream_process
 from pinlake.services.process import free_ports
 from pinlake.services.request import UpRequest
@@ -1328,6 +1328,33 @@ def test_a_bootstrap_list_of_n_servers_is_n_nodes_for_every_command(
     rows = table_rows(capsys.readouterr().out)
     assert rows["kafka node 1"][1] == f"127.0.0.1:{first}"
     assert rows["kafka node 2"][1] == f"127.0.0.1:{second}"
+
+
+def test_a_failed_up_says_what_it_started_and_leaves_running(tmp_path, monkeypatch) -> None:
+    """helper-113: the stream query of ``services up`` failed (exit 1), and nothing said that
+    the broker and the API that call had started ran on. The error now names what this call
+    started (as status's rows name them) and how to go on; a service that ran before the call
+    is not named, and a failure before anything started is as it was."""
+    (s3_port,) = free_ports(1)
+    settings = settings_for(tmp_path, 19960).model_copy(update={"s3": S3Settings(port=s3_port)})
+
+    def start_s3(settings: Settings, say: object) -> None:  # "started": its record, a live pid
+        pretend_running(settings, "s3", manager.s3_server.config(settings))
+
+    def stop_here(settings: Settings, say: object) -> None:
+        raise UsageError("stopped at the broker")
+
+    monkeypatch.setattr(manager, "start_s3", start_s3)
+    monkeypatch.setattr(manager, "_start_ingestion", stop_here)
+    with pytest.raises(PinlakeError) as failure:
+        manager.start_all(settings, UpRequest(s3=True), quiet=True)
+    assert str(failure.value) == (
+        "stopped at the broker; this services up started s3, which keep running (`services up` "
+        "again reuses it; `services down` stops the home's services)"
+    )
+    assert failure.value.exit_code == 2  # the failure's own
+    with pytest.raises(UsageError, match="^stopped at the broker$"):  # s3 ran before: not named
+        manager.start_all(settings, UpRequest(s3=True), quiet=True)
 
 
 def test_two_services_given_one_port_are_refused_before_anything_starts(tmp_path) -> None:

@@ -324,6 +324,28 @@ def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bo
     say = (lambda _m: None) if quiet else console.print
     if ephemeral:
         say(f"[yellow]warning:[/] {escape(ephemeral)}")
+    before = running_services(settings)
+    try:
+        _start_requested(settings, request, say)
+    except PinlakeError as exc:
+        # what this call started keeps running: said (helper-113: the stream query failed, exit
+        # 1, and nothing said that the broker and the API it had started ran on)
+        now = running_services(settings)
+        started = sorted(now - before)
+        if not started:
+            raise
+        names = ", ".join(_row_name(name, run_folder.kafka_nodes(now)) for name in started)
+        failed = PinlakeError(
+            f"{exc}; this services up started {names}, which keep running (`services up` "
+            f"again reuses {'them' if len(started) > 1 else 'it'}; `services down` stops "
+            "the home's services)"
+        )
+        failed.exit_code = exc.exit_code
+        raise failed from exc
+
+
+def _start_requested(settings: Settings, request: UpRequest, say: Callable[[str], object]) -> None:
+    """:func:`start_all`'s starts, in its order, once its checks have passed."""
     if request.shared_metastore:  # first: the stream query's table registration uses it
         start_metastore(settings, say)
     if request.s3:
