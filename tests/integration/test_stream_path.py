@@ -454,6 +454,35 @@ def test_a_stop_during_start_up_is_at_once_and_ctrl_c_once_running_is_graceful(
     assert counted > 0 and _committed_rows(settings) == counted  # the last batch written whole
 
 
+def test_a_service_query_that_fails_records_its_reason_and_its_log(
+    stream_home: Settings, tmp_path: Path
+) -> None:
+    """helper-113: a service's query that failed with pinlake's own error (a master that does
+    not answer) left ``error: see the log`` in its state, which ``services status`` showed,
+    naming no log. The state holds the reason and the service's log. (The service's process,
+    as ``services up`` starts it; it fails before any JVM starts.)"""
+    from pinlake.lakehouse.stream import read_status
+    from pinlake.services.process import free_ports
+    from pinlake.spark import session_env
+
+    (port,) = free_ports(1)  # nothing listens there
+    settings = stream_home.model_copy(update={"home": tmp_path / "home", "topic_prefix": "x"})
+    env = {**session_env(settings), "PINLAKE_SPARK_MASTER": f"spark://127.0.0.1:{port}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pinlake.lakehouse.stream"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    state = read_status(settings) or {}
+    assert state.get("state") == "failed", state
+    error = state.get("error", "")
+    assert error.startswith(f"the Spark master spark://127.0.0.1:{port} does not answer"), error
+    assert error.endswith(f" (log: {settings.logs_dir / 'stream.log'})"), error
+
+
 def test_a_query_that_fails_at_its_start_fails_the_start(
     stream_home: Settings, tmp_path: Path
 ) -> None:

@@ -243,3 +243,22 @@ def test_an_available_now_runs_row_says_so_and_when_not_a_trigger():
     )
     assert _stream_what({**caught_up, "mode": "continuous"}) == "raw.stream_* every 1.0s"
     assert _stream_what({"state": "starting", "trigger_seconds": 2.5}) == "raw.stream_* every 2.5s"
+
+
+def test_a_failed_service_querys_line_gives_its_reason_its_log_and_the_restart(tmp_path):
+    """helper-113: a service's query that failed at its start showed ``error: see the log``,
+    naming no log and no command. The state holds the reason and the log
+    (pinlake.lakehouse.stream), and the line adds the ``services up`` that starts it again."""
+    from pinlake.console import PINLAKE
+
+    reason = "the Spark master spark://127.0.0.1:47999 does not answer (log: /h/logs/stream.log)"
+    state = {"state": "failed", "service": True, "batches": 0, "queries": {}, "error": reason}
+    with console.capture() as capture:
+        _print_stream_state(state, tmp_path / "run")
+    line = " ".join(capture.get().split())
+    assert line.endswith(
+        f"; error: {reason}; once that is fixed, `{PINLAKE} services up` starts it again"
+    ), line
+    with console.capture() as capture:  # a `pinlake stream` of a terminal: its error was shown
+        _print_stream_state({**state, "service": False}, tmp_path / "run")
+    assert "services up" not in capture.get()

@@ -78,6 +78,7 @@ from pinlake.errors import (
     PinlakeError,
     UsageError,
     causes,
+    one_line,
     raise_cut_short,
 )
 from pinlake.lakehouse import records
@@ -1032,9 +1033,12 @@ def run_stream(settings: Settings, options: StreamOptions | None = None) -> Stre
         settled = not stop.requested
         if result.stopped in (STOPPED_DURING_START_UP, _stopped_by_signal(options), *CUT_SHORT):
             result.stopped_by = stop.signal
-    except PinlakeError:
+    except PinlakeError as exc:
         settled = True
-        status("failed", error="see the log")
+        # the reason itself, which `services status` shows (helper-113: "error: see the log",
+        # naming no log), and the service's log
+        where = f" (log: {settings.logs_dir / 'stream.log'})" if options.as_service else ""
+        status("failed", error=one_line(str(exc))[:500] + where)
         raise
     except Exception as exc:
         if stop.requested:

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 from types import ModuleType
 
 from rich.markup import escape
@@ -1133,7 +1134,7 @@ def services_status(settings: Settings) -> int:
     )
     metastore_ok = _print_metastore(settings)
     if stream.get("state"):
-        _print_stream_state(stream)
+        _print_stream_state(stream, settings.run_dir)
     if multi and answers:
         _print_replication(settings, down=nodes_down)
     topics_ok = True
@@ -1457,7 +1458,7 @@ def _query_row(name: str, query: dict) -> tuple:
     )
 
 
-def _print_stream_state(stream: dict) -> None:
+def _print_stream_state(stream: dict, run_dir: Path | None = None) -> None:
     """The stream stage's totals and rates, the records it landed and quarantined since it
     started (per table), each table's query's last micro-batch, and the lag
     per partition. A query that has run no micro-batch yet shows ``-`` for the batch and its
@@ -1465,7 +1466,9 @@ def _print_stream_state(stream: dict) -> None:
     a query from before the running ``services up`` (``earlier``: a ``--no-stream`` up after
     one with the stream, helper-75) is labelled so, line and tables: it read as current. So is
     the last state of a query whose process ended without writing its own (killed, crashed:
-    :data:`pinlake.services.process.ENDED`): its ``updated`` time and rates read as now's."""
+    :data:`pinlake.services.process.ENDED`): its ``updated`` time and rates read as now's. A
+    service's query that failed: the ``services up`` of the home's run folder ``run_dir`` that
+    starts it again (helper-113: "error: see the log" and no command)."""
     rate = stream.get("input_rows_per_second")
     done = stream.get("processed_rows_per_second")
     before = ""
@@ -1484,6 +1487,11 @@ def _print_stream_state(stream: dict) -> None:
         f"{stream.get('updated_at', '-')}; last micro-batches{latest}: input {rate_text(rate)} "
         f"records/s, processed {rate_text(done)} records/s"
         + (f"; error: {stream['error']}" if stream.get("error") else "")
+        + (
+            f"; once that is fixed, `{run_folder.up_hint(run_dir)}` starts it again"
+            if stream.get("state") == "failed" and stream.get("service") and run_dir is not None
+            else ""
+        )
     )
     landed, quarantined = stream.get("records"), stream.get("quarantined")
     if isinstance(landed, dict) and isinstance(quarantined, dict):
