@@ -662,6 +662,9 @@ def test_the_closest_name_is_close_after_the_common_prefix() -> None:
     [
         ("s3://Bad_Bucket", "'Bad_Bucket' is not a valid S3 bucket name"),
         ("s3://", "an S3 location needs a bucket name"),
+        # helper-113: taken as the folder ./ftp:/x/y
+        ("ftp://x/y", "pinlake does not read ftp:// locations: give a folder or s3://"),
+        ("gs://b/lake", "pinlake does not read gs:// locations"),
         # an empty value wrote to home/bucket as if none was given (helper-47's trial)
         ("", "an empty location: give a folder or s3://<bucket>/<prefix>"),
         (" ", "an empty location"),

@@ -112,7 +112,18 @@ def location(value: str | Path | S3Path) -> Location:
             if problem := bucket_name_problem(bucket):
                 raise ValueError(f"{text!r}: {bucket!r} is not a valid S3 bucket name: {problem}")
             return S3Path(bucket, key.strip("/"))
+    if other := _URI_SCHEME.match(text):
+        # helper-113: ftp://x/y was taken as the folder ./ftp:/x/y, refused only by land later
+        raise ValueError(
+            f"{text!r}: pinlake does not read {other.group(1)}:// locations: give a folder or "
+            "s3://<bucket>/<prefix>"
+        )
     return Path(text).expanduser().resolve()
+
+
+#: A URI's scheme (RFC 3986, section 3.1) followed by ``://``: a location of another kind than
+#: a folder or S3 (``ftp://``, ``gs://``, ``hdfs://``, ``file://``).
+_URI_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def spark_uri(path: Location) -> str:
