@@ -148,7 +148,16 @@ def test_the_run_stops_once_a_request_is_given_up(unavailable_api, tmp_path, mon
     with pytest.raises(PinlakeError, match=r"not acknowledged .* the run stopped there, after"):
         produce_http.post_events(settings, _events(500), options)
     # helper-112: the summary showed p50 and p99 as 0.0 ms with nothing acknowledged
-    summary = capsys.readouterr().out
+    shown = capsys.readouterr()
+    summary = shown.out
+    # helper-113: nothing said the requests were being retried where no bar shows it (a pipe):
+    # the first retry's reason, once per run (two runs here), at once
+    warnings = [line for line in shown.err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2, shown.err
+    assert all(
+        w.startswith("warning: HTTP 503: ") and w.endswith(": retrying, each request for up to 1 s")
+        for w in warnings
+    ), warnings
     for name in ("p50", "p99"):
         assert re.search(rf"latency {name} +│ — \(no request acknowledged\)", summary), summary
 

@@ -336,10 +336,10 @@ async def _produce(
             ) from exc
         if healthy >= 500:
             raise PinlakeError(f"the ingestion API at {url} is not healthy: {healthy}")
+        told: list[str] = []  # a warning that the requests are retried, once said on stderr
         if _kafka_down(body):  # retried all the same (an outage may end): said at once
-            err_console.print(
-                f"warning: {_kafka_down_line(settings, url)}", markup=False, soft_wrap=True
-            )
+            told.append(_kafka_down_line(settings, url))
+            err_console.print(f"warning: {told[0]}", markup=False, soft_wrap=True)
         # another status: a proxy without pinlake's /healthz (Confluent's REST Proxy answers
         # 404, API Gateway 403), reachable: the requests themselves will tell
         poster = _Poster(settings, session, url, stream)
@@ -369,7 +369,20 @@ async def _produce(
                 bar.update(task, description=wanted)
                 shown = wanted
 
-        poster.on_retry = lambda why: label(f" (retrying: {why[:60]})")
+        def retrying(why: str) -> None:
+            label(f" (retrying: {why[:60]})")
+            if not told and not (bar is not None and console.is_terminal):
+                # no live bar to show it (a pipe, a log file): said once, at once (helper-113:
+                # nothing for 98 s into a pipe while every request was retried)
+                told.append(why)
+                err_console.print(
+                    f"warning: {one_line(why)[:300]}: retrying, each request for up to "
+                    f"{RETRY_BUDGET:.0f} s",
+                    markup=False,
+                    soft_wrap=True,
+                )
+
+        poster.on_retry = retrying
 
         async def worker() -> None:
             nonlocal sent
