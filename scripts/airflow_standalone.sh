@@ -287,8 +287,11 @@ from airflow.api_fastapi.app import create_auth_manager
 
 with contextlib.redirect_stdout(io.StringIO()):  # its own "Password for user" line
     create_auth_manager().init()
-with open(sys.argv[1]) as passwords:
-    print(json.load(passwords)["admin"])
+try:  # none with simple_auth_manager_all_admins; other users than admin: not printed here
+    with open(sys.argv[1]) as passwords:
+        print(json.load(passwords).get("admin", ""))
+except FileNotFoundError:
+    pass
 PY
 )" || { echo "error: generating the login password failed; see $PINLAKE_HOME/logs/airflow-login.log" >&2; exit 1; }
 fi
