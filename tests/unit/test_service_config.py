@@ -469,6 +469,11 @@ def test_status_describes_the_running_services_whatever_the_shell_exports(tmp_pa
             "p" * 235,
             f"PINLAKE_TOPIC_PREFIX='{'p' * 235}': a topic prefix is 1 to 234",
         ),
+        (  # helper-113: named nowhere (the nested model's own check, read on its own)
+            "PINLAKE_KAFKA__BOOTSTRAP_SERVERS",
+            "",
+            "PINLAKE_KAFKA__BOOTSTRAP_SERVERS='': bootstrap_servers is empty: want host:port",
+        ),
         (  # a nested model's own check names the variables set under it, not a dict
             "PINLAKE_KAFKA__BOOTSTRAP_SERVERS",
             ",".join(f"127.0.0.1:{9092 + 2 * n}" for n in range(10)),

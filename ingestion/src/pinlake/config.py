@@ -829,12 +829,14 @@ def settings_problems(exc: ValidationError) -> str:
         path = [str(part) for part in error["loc"]]
         message = error_message(error)
         prefix = SETTINGS_PREFIXES.get(exc.title)
-        if prefix is not None and path:
+        given = error.get("input")
+        if prefix is not None and (path or isinstance(given, dict)):
+            # (no path: a nested model read on its own, its own check: helper-113's empty
+            # PINLAKE_KAFKA__BOOTSTRAP_SERVERS was named nowhere)
             name = prefix + "__".join(path).upper()
-            given = error.get("input")
             if isinstance(given, dict):  # e.g. KafkaSettings' check of brokers and servers
                 named = [
-                    _variable(read_spelling(f"{name}__{key.upper()}"), value)
+                    _variable(read_spelling(f"{name}{'__' if path else ''}{key.upper()}"), value)
                     for key, value in given.items()
                 ]
             else:
