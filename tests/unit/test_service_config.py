@@ -485,8 +485,7 @@ def test_status_describes_the_running_services_whatever_the_shell_exports(tmp_pa
         (  # what a new user tried: moto accepts it, Hadoop's S3A cannot read it (land crashed)
             "PINLAKE_BUCKET",
             "s3://Bad_Bucket",
-            "PINLAKE_BUCKET='s3://Bad_Bucket': 's3://Bad_Bucket': 'Bad_Bucket' is not "
-            "a valid S3 bucket name",
+            "PINLAKE_BUCKET='s3://Bad_Bucket': 'Bad_Bucket' is not a valid S3 bucket name",
         ),
     ],
 )

@@ -842,6 +842,9 @@ def settings_problems(exc: ValidationError) -> str:
             else:
                 spelt = read_spelling(name)  # as the user set it: PINLAKE_API__port
                 named = [_variable(spelt, given) if "input" in error else spelt]
+                # the value once: a message that starts with it (pinlake.location's) is not
+                # told it again (helper-113: PINLAKE_BUCKET='s3://ab': 's3://ab': …)
+                message = message.removeprefix(f"{given!r}: ")
             problems.append(f"{', '.join(named) or name}: {message}")
         else:
             problems.append(".".join(path) + (": " if path else "") + message)
