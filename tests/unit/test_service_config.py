@@ -1356,8 +1356,9 @@ def test_a_failed_up_says_what_it_started_and_leaves_running(tmp_path, monkeypat
     with pytest.raises(PinlakeError) as failure:
         manager.start_all(settings, UpRequest(s3=True), quiet=True)
     assert str(failure.value) == (
-        "stopped at the broker; this services up started s3, which keep running (`services up` "
-        "again reuses it; `services down` stops the home's services)"
+        "stopped at the broker; this services up started s3, which keep running (the same "
+        "`services up`, once the cause is fixed, reuses it; "
+        f"`{PINLAKE.at(settings.home)} services down` stops the home's services)"
     )
     assert failure.value.exit_code == 2  # the failure's own
     with pytest.raises(UsageError, match="^stopped at the broker$"):  # s3 ran before: not named

@@ -253,8 +253,14 @@ def test_a_failed_service_querys_line_gives_its_reason_its_log_and_the_restart(t
 
     reason = "the Spark master spark://127.0.0.1:47999 does not answer (log: /h/logs/stream.log)"
     state = {"state": "failed", "service": True, "batches": 0, "queries": {}, "error": reason}
+    # the home's broker and API run, and the failed query left no record: its command still
+    # starts it (helper-114: `services up --no-stream` was named, which leaves it stopped)
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("kafka", "api"):
+        (run / f"{name}.pid").write_text(f"{os.getpid()}\n")
     with console.capture() as capture:
-        _print_stream_state(state, tmp_path / "run")
+        _print_stream_state(state, run)
     line = " ".join(capture.get().split())
     assert line.endswith(
         f"; error: {reason}; once that is fixed, `{PINLAKE} services up` starts it again"

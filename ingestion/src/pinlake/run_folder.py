@@ -125,7 +125,7 @@ def kafka_nodes(names: set[str]) -> int:
     return sum(_KAFKA_NODE.fullmatch(name) is not None for name in names)
 
 
-def up_hint(run_dir: Path, options: str = "") -> str:
+def up_hint(run_dir: Path, options: str = "", stream: bool = False) -> str:
     """``pinlake services up <options>`` for a line that tells the user to start a service,
     with the options that keep the home's services as they run or ran (:func:`recorded`):
 
@@ -135,15 +135,19 @@ def up_hint(run_dir: Path, options: str = "") -> str:
     - on a home whose broker or API runs or ran: ``--no-stream`` when no stream query does
       (a home of ``services up --no-stream``, where the plain command would start one:
       helper-110), and ``--kafka-brokers N`` for a cluster of N nodes (the plain command asks
-      for one, and is refused: the broker runs with another configuration)."""
+      for one, and is refused: the broker runs with another configuration).
+
+    ``stream``: the command is to start the stream query (a line about the query itself: one
+    that failed at its start leaves no record, and ``--no-stream`` then kept it stopped:
+    helper-114); neither ``--no-stream`` nor ``--no-ingestion``."""
     from pinlake.console import PINLAKE
 
     names = recorded(run_dir)
     words = [str(PINLAKE), "services", "up"]
-    if without_ingestion(run_dir):
+    if without_ingestion(run_dir) and not stream:
         words.append("--no-ingestion")
     elif any(is_ingestion(name) for name in names):
-        if STREAM not in names:
+        if STREAM not in names and not stream:
             words.append("--no-stream")
         if (nodes := kafka_nodes(names)) > 1:
             words.append(f"--kafka-brokers {nodes}")

@@ -337,9 +337,9 @@ def start_all(settings: Settings, request: UpRequest = BROKER_AND_API, quiet: bo
             raise
         names = ", ".join(_row_name(name, run_folder.kafka_nodes(now)) for name in started)
         failed = PinlakeError(
-            f"{exc}; this services up started {names}, which keep running (`services up` "
-            f"again reuses {'them' if len(started) > 1 else 'it'}; `services down` stops "
-            "the home's services)"
+            f"{exc}; this services up started {names}, which keep running (the same `services "
+            f"up`, once the cause is fixed, reuses {'them' if len(started) > 1 else 'it'}; "
+            f"`{PINLAKE.at(settings.home)} services down` stops the home's services)"
         )
         failed.exit_code = exc.exit_code
         raise failed from exc
@@ -1488,7 +1488,7 @@ def _print_stream_state(stream: dict, run_dir: Path | None = None) -> None:
         f"records/s, processed {rate_text(done)} records/s"
         + (f"; error: {stream['error']}" if stream.get("error") else "")
         + (
-            f"; once that is fixed, `{run_folder.up_hint(run_dir)}` starts it again"
+            f"; once that is fixed, `{run_folder.up_hint(run_dir, stream=True)}` starts it again"
             if stream.get("state") == "failed" and stream.get("service") and run_dir is not None
             else ""
         )
