@@ -203,3 +203,21 @@ def test_services_up_without_ingestion_starts_the_others_alone_and_status_counts
     finally:
         services_down(settings)
     assert list(settings.run_dir.glob("*.pid")) == []
+
+
+def test_a_partition_of_a_node_known_down_is_unanswered_not_waited_for(kafka_services) -> None:
+    """``services status`` reads the topics' watermarks partition by partition, up to 5 s each:
+    with one of two nodes killed it waited for every partition led by the dead node, then called
+    their topics missing (helper-113), and, once told the node was down, still waited 5 s for
+    it (helper-114). A partition whose leader is a node the caller knows is down is unanswered
+    at once; its topic exists all the same."""
+    from pinlake import kafka
+
+    topics = kafka.all_topics(kafka_services)
+    answered = kafka.read_topic_offsets(kafka_services, topics)
+    assert answered.existing == set(topics) and not answered.unanswered
+    assert {o.topic for o in answered.offsets} == set(topics)
+    # node 1 leads them all and answers (above): told it is down, none of them is asked
+    down = kafka.read_topic_offsets(kafka_services, topics, down=[1])
+    assert down.existing == set(topics) and not down.offsets
+    assert sorted(down.unanswered) == sorted((o.topic, o.partition) for o in answered.offsets)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from pinlake.config import TABLES, Settings
@@ -544,13 +544,17 @@ class TopicOffsets(NamedTuple):
     unanswered: list[tuple[str, int]]
 
 
-def read_topic_offsets(settings: Settings, topics: list[str], timeout: float = 5.0) -> TopicOffsets:
+def read_topic_offsets(
+    settings: Settings, topics: list[str], timeout: float = 5.0, down: Collection[int] = ()
+) -> TopicOffsets:
     """Watermarks of every partition of ``topics`` that exists, asked of each partition's
     leader (:func:`watermarks`, up to ``timeout`` s each). A partition without a leader in the
     metadata (-1, or a broker the metadata no longer lists), or whose leader has already failed
-    to answer here, is not asked: it is unanswered at once (helper-113: with one of two nodes
-    killed, ``services status`` waited 5 s for each of its partitions, 16-31 s in all, then
-    called their topics missing)."""
+    to answer here, or a node of ``down`` (node ids the caller knows are down: their process
+    has ended; helper-114: status named the node down, then waited 5 s for its partition), is
+    not asked: it is unanswered at once (helper-113: with one of two nodes killed, ``services
+    status`` waited 5 s for each of its partitions, 16-31 s in all, then called their topics
+    missing)."""
     from confluent_kafka import Consumer, KafkaException
 
     consumer = Consumer(
@@ -565,7 +569,7 @@ def read_topic_offsets(settings: Settings, topics: list[str], timeout: float = 5
     rows: list[PartitionOffsets] = []
     existing: set[str] = set()
     unanswered: list[tuple[str, int]] = []
-    silent: set[int] = set()  # leaders that did not answer
+    silent: set[int] = set(down)  # leaders that did not answer, or are known to be down
     try:
         meta = consumer.list_topics(timeout=timeout)
         for topic in topics:

@@ -1140,7 +1140,9 @@ def services_status(settings: Settings) -> int:
     topics_ok = True
     if answers:
         topics = kafka.all_topics(settings)
-        read = kafka.read_topic_offsets(settings, topics)
+        # the nodes whose rows say down are not waited for (their process has ended)
+        down = [int(row[0].rsplit(" ", 1)[1]) for row in kafka_rows if row[2] == "-"]
+        read = kafka.read_topic_offsets(settings, topics, down=down)
         # a partition whose leader did not answer (a node down) is a row too, not a topic gone
         listed: list[tuple] = [(t, p, "-", "-", "no leader answers") for t, p in read.unanswered]
         listed += [(*o, f"{o.high - o.low:,}") for o in read.offsets]
