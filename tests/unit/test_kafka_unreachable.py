@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pinlake_testing import listening
 
 from pinlake.cli import main
 from pinlake.config import KafkaSettings, Settings
@@ -107,6 +108,14 @@ def test_a_produce_run_whose_api_has_lost_kafka_names_what_starts_it(tmp_path: P
     # another API (--api-url): its Kafka is not this home's to name
     other = "http://127.0.0.1:1"
     assert _kafka_still_down(home, other) == ""
+    # something listens on the home's Kafka port (a node of several still runs) and the API
+    # answered 503: the status command that says what is down (helper-114: nothing said)
+    with listening() as port:
+        up = Settings(home=tmp_path, kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}"))
+        assert _kafka_still_down(up, up.api.url) == ""  # another failure: nothing to add
+        assert _kafka_still_down(up, up.api.url, unavailable=True) == (
+            f"; `{PINLAKE.at(tmp_path)} services status` shows which service is down"
+        )
     assert _kafka_down_line(home, other).endswith(
         "until it is back, each for up to 90 s (then the run stops)"
     )

@@ -544,15 +544,28 @@ def _kafka_down_line(settings: Settings, url: str) -> str:
     return f"{said}; {unreachable(settings)}"
 
 
-def _kafka_still_down(settings: Settings, url: str) -> str:
+def _kafka_still_down(settings: Settings, url: str, unavailable: bool = False) -> str:
     """``"; <the Kafka line>"`` (:func:`pinlake.kafka.unreachable`) for the error of a run to
     this home's API whose records failed while nothing listens on its Kafka's ports
-    (:func:`pinlake.kafka.listening`: its broker is down), else ``""``."""
+    (:func:`pinlake.kafka.listening`: its broker is down); when something listens there and the
+    API answered ``unavailable`` (503: one node of several down, no quorum or no ISR), the
+    ``services status`` that says which (helper-114: "Local: Message timed out" and nothing
+    more); ``""`` otherwise and for another API."""
+    from pinlake.console import PINLAKE
     from pinlake.kafka import listening, unreachable
 
-    if not _homes_api(settings, url) or listening(settings):
+    if not _homes_api(settings, url):
         return ""
-    return f"; {unreachable(settings)}"
+    if not listening(settings):
+        return f"; {unreachable(settings)}"
+    if unavailable:
+        return f"; `{PINLAKE.at(settings.home)} services status` shows which service is down"
+    return ""
+
+
+def _unavailable(errors: list[str]) -> bool:
+    """Whether a request of ``errors`` (the run's, :class:`ApiProduceResult`) was answered 503."""
+    return any("HTTP 503" in error for error in errors)
 
 
 def _start_hint(settings: Settings, url: str) -> str:
@@ -613,7 +626,7 @@ def post_events(
             f"{result.failed:,} records were not acknowledged by {url}"
             + (f" (first error: {result.errors[0]})" if result.errors else "")
             + (f"; the run stopped there, after {result.events:,} events" if result.stopped else "")
-            + _kafka_still_down(settings, url)
+            + _kafka_still_down(settings, url, unavailable=_unavailable(result.errors))
         )
     return ProduceResult(
         destination="api",
