@@ -1342,8 +1342,15 @@ def test_a_failed_up_says_what_it_started_and_leaves_running(tmp_path, monkeypat
     the broker and the API that call had started ran on. The error now names what this call
     started (as status's rows name them) and how to go on; a service that ran before the call
     is not named, and a failure before anything started is as it was."""
-    (s3_port,) = free_ports(1)
-    settings = settings_for(tmp_path, 19960).model_copy(update={"s3": S3Settings(port=s3_port)})
+    kafka_port, controller, api_port, s3_port = free_ports(4)  # up checks them: none in use
+    settings = Settings(
+        home=tmp_path,
+        kafka=KafkaSettings(
+            bootstrap_servers=f"127.0.0.1:{kafka_port}", controller_port=controller
+        ),
+        api=ApiSettings(host="127.0.0.1", port=api_port, api_key=None),
+        s3=S3Settings(port=s3_port),
+    )
 
     def start_s3(settings: Settings, say: object) -> None:  # "started": its record, a live pid
         pretend_running(settings, "s3", manager.s3_server.config(settings))
