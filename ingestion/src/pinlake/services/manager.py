@@ -1140,8 +1140,12 @@ def services_status(settings: Settings) -> int:
     topics_ok = True
     if answers:
         topics = kafka.all_topics(settings)
-        # the nodes whose rows say down are not waited for (their process has ended)
-        down = [int(row[0].rsplit(" ", 1)[1]) for row in kafka_rows if row[2] == "-"]
+        # the local nodes whose process has ended (their rows say down) are not waited for
+        down = [
+            node.id
+            for node in (kafka_broker.nodes(settings) if multi else [])
+            if kafka_broker.node_pid(settings, node) is None
+        ]
         read = kafka.read_topic_offsets(settings, topics, down=down)
         # a partition whose leader did not answer (a node down) is a row too, not a topic gone
         listed: list[tuple] = [(t, p, "-", "-", "no leader answers") for t, p in read.unanswered]
