@@ -144,6 +144,12 @@ _SPARK_MASTER = (
 )
 
 
+def local_master_url(port: int) -> str:
+    """``spark://127.0.0.1:<port>``: a Spark standalone master on this machine (the one ``services
+    up --spark-cluster`` starts listens on loopback)."""
+    return f"spark://127.0.0.1:{port}"
+
+
 class KafkaSettings(BaseSettings):
     """The Kafka cluster. Local KRaft brokers are started unless ``external`` is true.
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from pinlake.config import Settings
+from pinlake.config import Settings, local_master_url
 from pinlake.errors import PinlakeError
 
 #: The shared metastore's record name, and its Derby database under ``<home>/metastore`` (the
@@ -362,5 +362,4 @@ def running_master_url(settings: Settings) -> str | None:
     found = running(settings.run_dir, SPARK_MASTER)
     if found is None:
         return None
-    port = (found.config or {}).get("port", settings.spark_cluster.port)
-    return f"spark://127.0.0.1:{port}"
+    return local_master_url((found.config or {}).get("port", settings.spark_cluster.port))

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pinlake.blank_free import blank_free_path
-from pinlake.config import Settings, get_settings, java_executable, spark_home
+from pinlake.config import Settings, get_settings, java_executable, local_master_url, spark_home
 from pinlake.console import PINLAKE
 from pinlake.errors import INTERRUPTED, TERMINATED, PinlakeError, causes
 from pinlake.location import (
@@ -812,10 +812,10 @@ def check_master(
         except (OSError, ValueError):
             continue
     port = recorded_while_running(run_dir, SPARK_MASTER, "port") if run_dir else None
-    if port is not None and f"spark://127.0.0.1:{port}" != master:
+    if port is not None and local_master_url(port) != master:
         raise SparkSetupError(
             f"the Spark master {master} does not answer: this home's master runs at "
-            f"spark://127.0.0.1:{port}: check PINLAKE_SPARK_MASTER"
+            f"{local_master_url(port)}: check PINLAKE_SPARK_MASTER"
         )
     if home_master is not None and master != home_master:
         raise SparkSetupError(
@@ -851,7 +851,7 @@ def get_spark(
         check_master(
             spark_master(settings),
             run_dir=settings.run_dir,
-            home_master=f"spark://127.0.0.1:{settings.spark_cluster.port}",
+            home_master=local_master_url(settings.spark_cluster.port),
         )
         if metastore:
             check_metastore_free(settings)

@@ -295,23 +295,17 @@ def log_excerpt(
     return f"{heading}\n" + "\n".join(f"  | {row[:300]}" for row in chosen)
 
 
-def see_logs(logs: Sequence[Path]) -> str:
-    """``see <log>`` for each of ``logs`` that exists, each followed by what its end says
-    (:func:`log_excerpt` with ``named``): ``see /h/logs/api.log, whose last errors are: | …``,
-    two logs joined by ``; and``. The one way a service's error names its logs: made one line
-    (the CLI's errors are), ``see X`` and the excerpt's heading named the log twice ("see X the
-    end of X:", helper-111). "" when none exists."""
+def with_logs(message: str, logs: Sequence[Path]) -> str:
+    """``message`` and ``see <log>`` for each of ``logs`` that exists, each followed by what its
+    end says (:func:`log_excerpt` with ``named``): ``message; see /h/logs/api.log, whose last
+    errors are: | …``, two logs joined by ``; and``; ``message`` alone when none exists. The one
+    way a service's error names its logs: made one line (the CLI's errors are), ``see X`` and
+    the excerpt's heading named the log twice ("see X the end of X:", helper-111)."""
     found = [log for log in logs if log.exists()]
     if not found:
-        return ""
-    return "see " + "; and ".join(f"{log}{log_excerpt(log, named=True)}" for log in found)
-
-
-def with_logs(message: str, logs: Sequence[Path]) -> str:
-    """``message; see <log>, whose last errors are: | …`` (:func:`see_logs`), or ``message``
-    alone when none of ``logs`` exists."""
-    seen = see_logs(logs)
-    return f"{message}; {seen}" if seen else message
+        return message
+    seen = "; and ".join(f"{log}{log_excerpt(log, named=True)}" for log in found)
+    return f"{message}; see {seen}"
 
 
 def wait_healthy(
@@ -337,7 +331,7 @@ def wait_healthy(
 
     Raises :class:`PinlakeError` with ``exited`` as soon as process ``pid`` (if given) is no
     longer alive, or with ``not_healthy`` after ``timeout`` seconds; either message is followed
-    by ``; `` and :func:`see_logs` of the service's ``log`` (or of its logs) when one is
+    by :func:`with_logs` of the service's ``log`` (or of its logs) when one is
     given: where to look, and what the end of each says went wrong, so that the reason is in
     the error itself (a CI log shows it; the service's home may be gone by then).
     """

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from pinlake import run_folder
-from pinlake.config import MAX_LOCAL_WORKERS, Settings, spark_home
+from pinlake.config import MAX_LOCAL_WORKERS, Settings, local_master_url, spark_home
 from pinlake.errors import PinlakeError
 from pinlake.loopback import get_local, no_proxy_env
 from pinlake.run_folder import running_master_url
@@ -71,7 +71,7 @@ SERVICE_NAMES: tuple[str, ...] = (
 
 def master_url(settings: Settings) -> str:
     """``spark://127.0.0.1:<port>``: the master URL the settings ask for."""
-    return f"spark://127.0.0.1:{settings.spark_cluster.port}"
+    return local_master_url(settings.spark_cluster.port)
 
 
 def ui_url(settings: Settings) -> str:
