@@ -310,6 +310,43 @@ def test_a_replayed_batch_writes_nothing_twice(spark, stream_settings: Settings)
     assert [p.name for p in log.glob("*.json")] == [f"{0:020d}.json"]
 
 
+def test_each_micro_batch_reuses_the_record_rule_built_once(
+    spark, stream_settings: Settings, monkeypatch
+) -> None:
+    """The record rule's expressions (:func:`pinlake.lakehouse.records.record_columns`) are
+    built once per driver JVM, not for every micro-batch of every table: building them took
+    about 5,500 py4j calls, 2 s of each batch (bench/README.md). A batch's frame now takes a
+    few hundred; a new driver JVM (another py4j gateway) builds them again."""
+    from pyspark import SparkContext
+
+    from pinlake.lakehouse import records
+    from pinlake.lakehouse.stream import _parsed_batch
+
+    built = records.record_columns("user", "_text", unwrap_base64=True)
+    assert records.record_columns("user", "_text", unwrap_base64=True) is built
+    assert records.record_columns("user", "line") is not built  # the batch path's form
+    batch = _batch(spark, stream_settings, [("user", 0, 0, _json(USER)), ("user", 0, 1, b"?")])
+    client = spark.sparkContext._gateway._gateway_client
+    calls: list[str] = []
+    send = client.send_command
+
+    def counted(command: str, *args: object, **kwargs: object) -> object:
+        calls.append(command)
+        return send(command, *args, **kwargs)
+
+    monkeypatch.setattr(client, "send_command", counted)
+    rows = _parsed_batch(batch, "user", 5)
+    monkeypatch.undo()
+    assert 0 < len(calls) < 1_000, len(calls)  # 5,487 when each batch built them
+    assert [(r["offset"], r["_reason"]) for r in rows.orderBy("offset").collect()] == [
+        (0, None),
+        (1, records.NOT_AN_OBJECT),
+    ]
+
+    monkeypatch.setattr(SparkContext, "_gateway", object())  # another driver JVM's gateway
+    assert records.record_columns("user", "_text", unwrap_base64=True) is not built
+
+
 def test_the_warm_up_writes_nothing_it_leaves_behind(spark, stream_settings: Settings) -> None:
     """The continuous query's warm-up runs real micro-batches into a scratch folder and removes
     it: no stream table is created or written, and nothing is left next to the checkpoint."""

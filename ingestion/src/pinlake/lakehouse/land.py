@@ -252,7 +252,7 @@ def _parse_files(spark: SparkSession, table_name: str, files: list[BucketFile]) 
     )
     # per line, before a line that is an array becomes a row per element
     lines = lines.withColumn("_replaced", F.when(F.col("line").contains(REPLACEMENT), F.col("pos")))
-    parsed = records.with_records(lines, table_name, F.col("line"))  # a row per record
+    parsed = records.with_records(lines, table_name, "line")  # a row per record
     parsed = parsed.withColumn("_reason", F.when(F.col("line").isNotNull(), F.col("_reason")))
     return parsed.join(F.broadcast(meta), on="path", how="left")
 

@@ -78,6 +78,8 @@ type bigint``, ``… type double``).
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pinlake.schemas import KEY_COLUMN, RESCUED_DATA, SOURCE_COLUMNS, SPARK_TYPE
@@ -229,19 +231,19 @@ def beyond_double(field: Column, record: Column, name: str) -> Column:
     ).otherwise(F.lit(False))
 
 
-def with_parsed(frame: DataFrame, table_name: str, text: Column) -> DataFrame:
-    """``frame`` plus ``_fields`` (``table_name``'s delivered fields parsed from the JSON
-    ``text`` as text: all NULL when it is not a JSON object) and ``p`` (those fields typed by
-    :func:`typed`; a field that does not fit its type is NULL, see :func:`rejection_reason`).
-    Two projections, so the JSON is parsed once however many fields read it."""
+def parsed_fields(table_name: str, text: Column) -> tuple[Column, Column]:
+    """``(_fields, p)``: ``table_name``'s delivered fields parsed from the JSON ``text`` as
+    text (all NULL when it is not a JSON object), and those fields of the column ``_fields``
+    typed by :func:`typed` (a field that does not fit its type is NULL, see
+    :func:`rejection_reason`). Two projections, ``_fields`` first, so the JSON is parsed once
+    however many fields read it."""
     from pyspark.sql import functions as F
 
     columns = SOURCE_COLUMNS[table_name]
     ddl = ", ".join(f"`{c.name}` string" for c in columns)
-    frame = frame.withColumn("_fields", F.from_json(text, ddl))
     fields = F.col("_fields")
-    return frame.withColumn(
-        "p", F.struct(*(typed(fields[c.name], c).alias(c.name) for c in columns))
+    return F.from_json(text, ddl), F.struct(
+        *(typed(fields[c.name], c).alias(c.name) for c in columns)
     )
 
 
@@ -412,36 +414,88 @@ def _units(text: Column, unwrap_base64: bool) -> Column:
     )
 
 
+@dataclass(frozen=True)
+class RecordColumns:
+    """The columns of :func:`with_records` for one table, text column and form, in the order
+    of its projections: ``units`` (:func:`_units`, inlined), ``fields`` and ``typed``
+    (:func:`parsed_fields`), ``rescued`` (:func:`rescued_fields`), then ``rescued_data``
+    (:func:`rescued_data`) and ``reason`` (the unit's reason, else :func:`rejection_reason`)."""
+
+    units: Column
+    fields: Column
+    typed: Column
+    rescued: Column
+    rescued_data: Column
+    reason: Column
+
+
+#: :func:`record_columns` built, by (table, text column, ``unwrap_base64``), with the py4j
+#: gateway they live in: the rule's expressions take about 5,500 py4j calls to build (2 s of a
+#: micro-batch of each table, and of each table of a load, before; bench/README.md, "The
+#: record rule's expressions, built once"), and they are the same for every batch.
+_BUILT: dict[tuple[str, str, bool], tuple[object, RecordColumns]] = {}
+_BUILT_LOCK = threading.Lock()
+
+
+def record_columns(table_name: str, text: str, *, unwrap_base64: bool = False) -> RecordColumns:
+    """:class:`RecordColumns` of ``table_name``'s records in the JSON text of the column named
+    ``text``, built once per driver JVM (Spark's expressions are immutable and unresolved
+    here, so every DataFrame may use them; a new gateway, after a driver JVM was killed and
+    another started, builds them again). Safe from several threads (the stream's queries)."""
+    from pyspark import SparkContext
+    from pyspark.sql import functions as F
+
+    key = (table_name, text, unwrap_base64)
+    gateway = SparkContext._gateway  # noqa: SLF001 - the JVM the expressions are objects of
+    with _BUILT_LOCK:
+        built = _BUILT.get(key)
+        if built is not None and built[0] is gateway:
+            return built[1]
+        fields, typed_fields = parsed_fields(table_name, F.col("_record"))
+        rescued = rescued_fields(table_name, F.col("_record"))
+        reason = rejection_reason(
+            table_name, F.col("p"), F.col("_fields"), F.col("_record"), F.col("_rescued")
+        )
+        columns = RecordColumns(
+            units=F.inline_outer(_units(F.col(text), unwrap_base64)),
+            fields=fields,
+            typed=typed_fields,
+            rescued=rescued,
+            rescued_data=rescued_data(F.col("_rescued")),
+            reason=F.coalesce(F.col("_unit_reason"), reason),
+        )
+        _BUILT[key] = (gateway, columns)
+        return columns
+
+
 def with_records(
-    frame: DataFrame, table_name: str, text: Column, *, unwrap_base64: bool = False
+    frame: DataFrame, table_name: str, text: str, *, unwrap_base64: bool = False
 ) -> DataFrame:
-    """``frame`` with each row replaced by one row per record of its JSON ``text`` (the rule in
-    the module docstring; ``unwrap_base64`` for the stream path), each with:
+    """``frame`` with each row replaced by one row per record of the JSON text of its column
+    ``text`` (the rule in the module docstring; ``unwrap_base64`` for the stream path), each
+    with:
 
     * ``_element`` (int): the record's 0-based position in a delivered array, NULL for an object;
     * ``_record`` (string): the record's JSON text (the object, the array element, or the
       decoded base64), or the text of a unit that is not one (an empty or unreadable array);
       NULL when ``text`` is NULL or is a JSON string that is not base64 of JSON;
-    * ``_fields``, ``p``: :func:`with_parsed` of ``_record``;
+    * ``_fields``, ``p``: :func:`parsed_fields` of ``_record``;
     * ``_rescued_data``: :func:`rescued_data` of ``_record``'s :func:`rescued_fields`;
     * ``_reason``: why the row cannot be landed (:func:`rejection_reason`, or the unit's reason),
       NULL when it lands. A row with a NULL ``text`` stays one row, ``_reason``
       :data:`NOT_AN_OBJECT` (callers say why there is no text first).
 
-    Never raises on any input (malformed JSON, any ANSI setting).
+    Never raises on any input (malformed JSON, any ANSI setting). The expressions are built
+    once per driver JVM (:func:`record_columns`).
     """
-    from pyspark.sql import functions as F
-
-    frame = frame.select("*", F.inline_outer(_units(text, unwrap_base64)))
-    frame = with_parsed(frame, table_name, F.col("_record"))
-    frame = frame.withColumn("_rescued", rescued_fields(table_name, F.col("_record")))
-    reason = rejection_reason(
-        table_name, F.col("p"), F.col("_fields"), F.col("_record"), F.col("_rescued")
-    )
+    columns = record_columns(table_name, text, unwrap_base64=unwrap_base64)
+    frame = frame.select("*", columns.units)
+    frame = frame.select("*", columns.fields.alias("_fields"), columns.rescued.alias("_rescued"))
+    frame = frame.select("*", columns.typed.alias("p"))
     return frame.select(
         "*",
-        rescued_data(F.col("_rescued")).alias(RESCUED_DATA),
-        F.coalesce(F.col("_unit_reason"), reason).alias("_reason"),
+        columns.rescued_data.alias(RESCUED_DATA),
+        columns.reason.alias("_reason"),
     ).drop("_unit_reason", "_rescued")
 
 

@@ -332,7 +332,7 @@ def _parsed_batch(batch: DataFrame, table_name: str, batch_id: int) -> DataFrame
         records.utf8_text(F.col("value")).alias("_text"),
         F.lit(batch_id).cast("bigint").alias("_batch_id"),
     )
-    frame = records.with_records(frame, table_name, text, unwrap_base64=True)  # a row per record
+    frame = records.with_records(frame, table_name, "_text", unwrap_base64=True)  # a row per record
     reason = (
         F.when(F.col("value").isNull(), F.lit("no Data"))
         .when(text.isNull(), F.lit(records.NOT_UTF8))
