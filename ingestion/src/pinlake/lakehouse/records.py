@@ -247,11 +247,12 @@ def parsed_fields(table_name: str, text: Column) -> tuple[Column, Column]:
     )
 
 
-def rescued_fields(table_name: str, text: Column) -> Column:
+def rescued_fields(table_name: str, text: Column, valid: Column) -> Column:
     """The top-level fields of the JSON object ``text`` that ``table_name``'s schema does not
     declare, as ``map<string,variant>`` in their order (:func:`rescued_data` writes it);
-    NULL when it has none, or when ``text`` is not one valid JSON object (such a record is
-    quarantined whole, :func:`rejection_reason`). Names match exactly (``"Index"`` is not
+    NULL when it has none, or when ``text`` is not one valid JSON object (``valid``, its
+    :func:`one_json_value`, false: such a record is quarantined whole,
+    :func:`rejection_reason`). Names match exactly (``"Index"`` is not
     ``index``). Each record's keys are listed; only a record with an undeclared one is read
     again."""
     from pyspark.sql import functions as F
@@ -261,7 +262,7 @@ def rescued_fields(table_name: str, text: Column) -> Column:
     # read only when valid: a repeated key would fail the map (spark.sql.mapKeyDedupPolicy)
     fields = F.from_json(text, "map<string,variant>")
     kept = F.map_filter(fields, lambda k, _: ~F.array_contains(declared, k))
-    return F.when(F.coalesce(undeclared, F.lit(False)) & one_json_value(text), kept)
+    return F.when(F.coalesce(undeclared, F.lit(False)) & valid, kept)
 
 
 def rescued_data(fields: Column) -> Column:
@@ -310,11 +311,16 @@ def one_json_value(text: Column, closer: str = "}") -> Column:
 
 
 def rejection_reason(
-    table_name: str, record: Column, fields: Column, text: Column, rescued: Column
+    table_name: str,
+    record: Column,
+    fields: Column,
+    text: Column,
+    rescued: Column,
+    valid: Column,
 ) -> Column:
-    """Why ``text`` (parsed by :func:`with_parsed` as ``fields``, typed as ``record``, its
-    undeclared fields ``rescued`` by :func:`rescued_fields`) cannot be landed; NULL when it
-    can.
+    """Why ``text`` (parsed by :func:`parsed_fields` as ``fields``, typed as ``record``, its
+    undeclared fields ``rescued`` by :func:`rescued_fields`, ``valid`` its
+    :func:`one_json_value`) cannot be landed; NULL when it can.
 
     ``from_json`` gives all-null fields for text that is not a JSON object (or is cut short);
     :func:`typed` gives null for a delivered value that does not fit its type; text fields take
@@ -330,7 +336,7 @@ def rejection_reason(
         return F.lit(f"field {column.name!r} does not fit type {SPARK_TYPE[column.type]}")
 
     key, *_ = (c for c in SOURCE_COLUMNS[table_name] if c.name == KEY_COLUMN[table_name])
-    invalid = ~one_json_value(text)
+    invalid = ~valid
     reason = F.when(
         record[key.name].isNull(),
         F.when(F.json_object_keys(text).isNull(), F.lit(NOT_AN_OBJECT))
@@ -357,6 +363,9 @@ def rejection_reason(
     return reason.when(invalid, F.lit(INVALID_JSON))
 
 
+#: Whether a record's text is one JSON value (:func:`one_json_value`), computed once per record
+#: for the three rules that read it; dropped by :func:`with_records`.
+_VALID = "_record_valid"
 #: The columns :func:`_unit_steps` adds (and :func:`with_records` drops): the delivered text
 #: without a byte order mark, whether it is a JSON string, the JSON text such a string holds in
 #: base64, the text whose records are read, and its elements when it is a JSON array.
@@ -452,14 +461,16 @@ def _units(unwrap_base64: bool) -> Column:
 @dataclass(frozen=True)
 class RecordColumns:
     """The columns of :func:`with_records` for one table, text column and form, in the order
-    of its projections: ``steps`` (:func:`_unit_steps`), ``units`` (:func:`_units`, inlined),
-    ``fields`` and ``typed``
-    (:func:`parsed_fields`), ``rescued`` (:func:`rescued_fields`), then ``rescued_data``
-    (:func:`rescued_data`) and ``reason`` (the unit's reason, else :func:`rejection_reason`)."""
+    of its projections: ``steps`` (:func:`_unit_steps`), ``units`` (:func:`_units`, inlined);
+    ``fields`` (:func:`parsed_fields`) and ``valid`` (:func:`one_json_value` of the record);
+    ``typed`` (:func:`parsed_fields`) and ``rescued`` (:func:`rescued_fields`); then
+    ``rescued_data`` (:func:`rescued_data`) and ``reason`` (the unit's reason, else
+    :func:`rejection_reason`)."""
 
     steps: list[list[Column]]
     units: Column
     fields: Column
+    valid: Column
     typed: Column
     rescued: Column
     rescued_data: Column
@@ -489,14 +500,16 @@ def record_columns(table_name: str, text: str, *, unwrap_base64: bool = False) -
         if built is not None and built[0] is gateway:
             return built[1]
         fields, typed_fields = parsed_fields(table_name, F.col("_record"))
-        rescued = rescued_fields(table_name, F.col("_record"))
+        record, valid = F.col("_record"), F.col(_VALID)
+        rescued = rescued_fields(table_name, record, valid)
         reason = rejection_reason(
-            table_name, F.col("p"), F.col("_fields"), F.col("_record"), F.col("_rescued")
+            table_name, F.col("p"), F.col("_fields"), record, F.col("_rescued"), valid
         )
         columns = RecordColumns(
             steps=_unit_steps(F.col(text), unwrap_base64),
             units=F.inline_outer(_units(unwrap_base64)),
             fields=fields,
+            valid=one_json_value(record),
             typed=typed_fields,
             rescued=rescued,
             rescued_data=rescued_data(F.col("_rescued")),
@@ -530,13 +543,13 @@ def with_records(
     for step in columns.steps:
         frame = frame.select("*", *step)
     frame = frame.select("*", columns.units)
-    frame = frame.select("*", columns.fields.alias("_fields"), columns.rescued.alias("_rescued"))
-    frame = frame.select("*", columns.typed.alias("p"))
+    frame = frame.select("*", columns.fields.alias("_fields"), columns.valid.alias(_VALID))
+    frame = frame.select("*", columns.typed.alias("p"), columns.rescued.alias("_rescued"))
     return frame.select(
         "*",
         columns.rescued_data.alias(RESCUED_DATA),
         columns.reason.alias("_reason"),
-    ).drop("_unit_reason", "_rescued", _TEXT, _IS_STRING, _INNER, _BODY, _ELEMENTS)
+    ).drop("_unit_reason", "_rescued", _VALID, _TEXT, _IS_STRING, _INNER, _BODY, _ELEMENTS)
 
 
 def landed_fields(table_name: str) -> list[Column]:
