@@ -110,12 +110,12 @@ def test_a_failed_query_of_an_earlier_services_up_is_shown_not_counted(
         out = " ".join(capsys.readouterr().out.split())
         assert "failed (before this services up)" in out, out
         # its totals too: they read as the running query's (helper-75)
-        assert "stream (before this services up): 0 micro-batches since start" in out, out
+        assert "stream (before this services up): no micro-batch since start" in out, out
         os.utime(state, (api_started + 60, api_started + 60))
         assert services_status(kafka_services) == 3
         out = " ".join(capsys.readouterr().out.split())
         assert "failed" in out and "before this services up" not in out, out
-        assert "stream: 0 micro-batches since start" in out, out
+        assert "stream: no micro-batch since start" in out, out
     finally:
         state.unlink()
 

@@ -227,6 +227,25 @@ def test_the_rates_say_when_the_latest_micro_batch_ran():
     assert "; last micro-batches: input " in printed(updated_at="T", last_batch_at=None)
 
 
+def test_a_query_that_ran_no_micro_batch_shows_no_rates():
+    """helper-113: a query that had failed at its start read ``0 micro-batches since start …;
+    last micro-batches: input — records/s, processed — records/s``: rates of batches that never
+    ran. It says it ran none; once one has run, its rates are shown (even if they were 0)."""
+
+    def printed(**state: object) -> str:  # the words, whatever the terminal's width
+        with console.capture() as capture:
+            _print_stream_state({"state": "failed", "queries": {}, "updated_at": "T", **state})
+        return " ".join(capture.get().split())
+
+    assert printed(batches=0, error="boom") == (
+        "stream: no micro-batch since start (all tables), updated T; error: boom"
+    )
+    assert printed() == "stream: no micro-batch since start (all tables), updated T"
+    ran = printed(batches=1, input_rows_per_second=0.0, processed_rows_per_second=0.0)
+    assert ran.startswith("stream: 1 micro-batch since start (all tables), updated T; last "), ran
+    assert "input 0 records/s" in ran, ran
+
+
 def test_an_available_now_runs_row_says_so_and_when_not_a_trigger():
     """helper-111: after ``stream --available-now`` had caught up and ended, status showed
     ``raw.stream_* every 1.0s`` beside its state, as if a continuous query had stopped."""

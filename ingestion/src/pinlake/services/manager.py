@@ -1488,10 +1488,17 @@ def _print_stream_state(stream: dict, run_dir: Path | None = None) -> None:
         # helper-103: an idle query's rates are its last micro-batches', which read as now's
         at = datetime.fromtimestamp(stream["last_batch_at"], timezone.utc).isoformat()
         latest = f" (the latest at {at})"
+    rates = (
+        f"; last micro-batches{latest}: input {rate_text(rate)} records/s, processed "
+        f"{rate_text(done)} records/s"
+    )
+    if not stream.get("batches") and not latest:
+        # a query that ran none has no rates to show (helper-113: "0 micro-batches …
+        # input — records/s" beside a query that had failed at its start)
+        batches, rates = "no micro-batch", ""
     console.print(
         f"stream{before}: {batches} since start (all tables), updated "
-        f"{stream.get('updated_at', '-')}; last micro-batches{latest}: input {rate_text(rate)} "
-        f"records/s, processed {rate_text(done)} records/s"
+        f"{stream.get('updated_at', '-')}{rates}"
         + (f"; error: {stream['error']}" if stream.get("error") else "")
         + (
             f"; once that is fixed, `{run_folder.up_hint(run_dir, stream=True)}` starts it again"
