@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pinlake.errors import PinlakeError, one_line
-from pinlake.services import process
+from pinlake.services import jvm, process
 
 JAVA_FAILURE = """\
 26/12/01 00:00:58 INFO SparkContext: Running Spark version 4.2.0
@@ -118,6 +118,24 @@ def test_a_jvm_that_refuses_an_option_is_quoted_with_the_option(tmp_path):
     pid, log = _service(tmp_path, JVM_OPTION_REFUSED, "sys.exit(1)")
     lines = _wait_fails(pid, log, 30, "exited", "never").splitlines()
     assert lines[1:] == [f"  | {row}" for row in JVM_OPTION_REFUSED.splitlines()]
+    # helper-113: and the variable that gave the option (it named none)
+    assert lines[0].startswith(f"exited{jvm.REFUSED_OPTION_HINT}; see {log}"), lines[0]
+
+
+def test_a_storage_format_whose_jvm_refuses_an_option_names_the_variable(tmp_path):
+    """helper-113: ``PINLAKE_JVM_OPTIONS`` with an option the JVM refuses failed the Kafka
+    storage's format with the JVM's words alone. A real ``java`` refuses it here."""
+    from pinlake.config import Settings
+    from pinlake.services import kafka_broker
+
+    settings = Settings(home=tmp_path, jvm_options="-XX:+BogusOptionTwo")
+    props = tmp_path / "server.properties"
+    props.write_text("process.roles=broker,controller\n")
+    [node] = kafka_broker.nodes(settings)
+    error = kafka_broker._format(settings, node, kafka_broker.new_cluster_id(), props)
+    assert error is not None and error.startswith("formatting the Kafka storage failed: "), error
+    assert "Unrecognized VM option 'BogusOptionTwo'" in error, error
+    assert error.endswith(jvm.REFUSED_OPTION_HINT), error
 
 
 def test_without_a_readable_log_the_message_is_unchanged(tmp_path):

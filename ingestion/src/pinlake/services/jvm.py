@@ -32,6 +32,28 @@ def java(settings: Settings, needed_by: str) -> list[str]:
     return [str(found), *shlex.split(settings.jvm_options)]
 
 
+#: What HotSpot's launcher prints when it refuses an option it was given (``Unrecognized VM
+#: option 'X'``, ``Unrecognized option: -X``, then ``Could not create the Java Virtual Machine``).
+REFUSED_OPTION_MARKS = (
+    "Unrecognized VM option",
+    "Unrecognized option:",
+    "Could not create the Java",
+)
+#: Said after a JVM's error when its output shows it refused an option (:func:`refused_option`).
+REFUSED_OPTION_HINT = (
+    " (the JVM refused an option: PINLAKE_JVM_OPTIONS gives every JVM pinlake starts its "
+    "options; check it)"
+)
+
+
+def refused_option(output: str) -> str:
+    """:data:`REFUSED_OPTION_HINT` when a JVM's ``output`` (its log, or its stderr) shows it
+    refused an option (:data:`REFUSED_OPTION_MARKS`), else ``""``: the error named no variable,
+    so the user had to know which one gave the option (helper-113: a Kafka node's storage
+    format "failed: Unrecognized VM option …")."""
+    return REFUSED_OPTION_HINT if any(mark in output for mark in REFUSED_OPTION_MARKS) else ""
+
+
 def properties_value(value: str) -> str:
     """``value`` as a value of a Java ``.properties`` file (``java.util.Properties.load``: the
     file is read as ISO-8859-1, ``\\`` starts an escape): a backslash doubled, a leading blank,

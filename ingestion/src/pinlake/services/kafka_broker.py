@@ -311,8 +311,9 @@ def _format(settings: Settings, node: Node, cid: str, props: Path) -> str | None
     except subprocess.TimeoutExpired:
         return f"formatting {what} timed out"
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        return f"formatting {what} failed: " + " | ".join(tail)
+        output = done.stderr or done.stdout
+        tail = " | ".join(output.strip().splitlines()[-5:])
+        return f"formatting {what} failed: {tail}{jvm.refused_option(output)}"
     return None
 
 

@@ -58,6 +58,7 @@ from pinlake.run_folder import (  # noqa: F401
     running,
     running_all,
 )
+from pinlake.services.jvm import refused_option
 
 
 def mismatch(run_dir: Path, name: str, wanted: dict[str, Any]) -> Running | None:
@@ -300,12 +301,15 @@ def with_logs(message: str, logs: Sequence[Path]) -> str:
     end says (:func:`log_excerpt` with ``named``): ``message; see /h/logs/api.log, whose last
     errors are: | …``, two logs joined by ``; and``; ``message`` alone when none exists. The one
     way a service's error names its logs: made one line (the CLI's errors are), ``see X`` and
-    the excerpt's heading named the log twice ("see X the end of X:", helper-111)."""
+    the excerpt's heading named the log twice ("see X the end of X:", helper-111). A log that
+    shows a JVM refused an option adds the variable that gives it
+    (:func:`pinlake.services.jvm.refused_option`) to ``message``."""
     found = [log for log in logs if log.exists()]
     if not found:
         return message
-    seen = "; and ".join(f"{log}{log_excerpt(log, named=True)}" for log in found)
-    return f"{message}; see {seen}"
+    excerpts = [log_excerpt(log, named=True) for log in found]
+    seen = "; and ".join(f"{log}{excerpt}" for log, excerpt in zip(found, excerpts, strict=True))
+    return f"{message}{refused_option(' '.join(excerpts))}; see {seen}"
 
 
 def wait_healthy(
