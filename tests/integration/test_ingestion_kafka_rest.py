@@ -15,6 +15,17 @@ from pinlake.services.process import free_ports
 
 pytestmark = pytest.mark.kafka
 
+#: ``/healthz`` of an API whose one-node cluster is whole: node 1 answers, and every partition
+#: of pinlake's topics has its leader and its one replica in sync
+HEALTHY = {
+    "status": "ok",
+    "kafka": "ok",
+    "brokers": [1],
+    "brokers_not_answering": [],
+    "partitions_without_leader": [],
+    "partitions_under_replicated": [],
+}
+
 
 def post(api: httpx.Client, topic: str, body, ctype: str = JSON_V2, path: str | None = None):
     content = body if isinstance(body, bytes) else orjson.dumps(body)
@@ -165,7 +176,7 @@ def test_metadata_endpoints(kafka_services, api):
     resp = api.get("/topics/nope-nope")
     assert resp.status_code == 404 and resp.json()["error_code"] == 40401
     assert api.get("/brokers").json() == {"brokers": [1]}
-    assert api.get("/healthz").json() == {"status": "ok", "kafka": "ok"}
+    assert api.get("/healthz").json() == HEALTHY
     assert api.get("/openapi.json").status_code == 200
     assert api.get("/docs").status_code == 200
     resp = api.get("/no/such/route")
@@ -233,7 +244,7 @@ def test_configured_stage_and_api_key(kafka_services, marker):
     body = orjson.dumps({"records": [{"value": {"m": marker, "i": 0}}]})
     headers = {"content-type": JSON_V2}
     with serve(settings) as url:
-        assert httpx.get(f"{url}/prod/healthz/").json() == {"status": "ok", "kafka": "ok"}
+        assert httpx.get(f"{url}/prod/healthz/").json() == HEALTHY
         resp = httpx.post(f"{url}/prod/topics/{topic}", content=body, headers=headers)
         assert resp.status_code == 403
         keyed = {**headers, "x-api-key": "k"}

@@ -74,7 +74,15 @@ from pinlake.lakehouse.land import LandOptions, LandResult
 from pinlake.pipeline.isolated import Stage, run_isolated
 from pinlake.pipeline.steps import SourceLoad, run_step
 from pinlake.produce import ProduceResult, ProduceToApi
-from pinlake.services import kafka_broker, manager, metastore, process, s3_server, thrift_server
+from pinlake.services import (
+    api_process,
+    kafka_broker,
+    manager,
+    metastore,
+    process,
+    s3_server,
+    thrift_server,
+)
 from pinlake.services import spark_cluster as standalone
 from pinlake.services.request import UpRequest
 from pinlake.spark import derby_classpath, session_env
@@ -230,6 +238,11 @@ class ScaleOut:
     #: running: a row more whose pid is "-"
     status_source_down: str = ""
     rejoined: str | None = "not tried"  # None: the killed node is back and every ISR full
+    #: the API's ``/healthz`` body right after the kill, while the node is down (before its
+    #: restart), and once it is back in every ISR
+    health_at_kill: dict | None = None
+    health_while_down: dict | None = None
+    health_after_rejoin: dict | None = None
     sunk: SinkResult | None = None
     landed: LandResult | None = None
     land_app: dict[str, Any] = field(default_factory=dict)
@@ -355,6 +368,7 @@ def _produce_with_a_kill(run: ScaleOut, aicore_dir: Path) -> None:
     with console.capture() as shown:
         manager.services_status(settings)
     run.status_at_kill = shown.get()
+    run.health_at_kill = api_process.health(settings, timeout=5.0)
     producer.join(timeout=600)
     assert not producer.is_alive(), "production did not end within 10 minutes"
     if errors:
@@ -371,6 +385,7 @@ def _rejoin(run: ScaleOut) -> None:
     try:
         manager.start_kafka(run.settings, say=QUIET)
         kafka.wait_in_sync(run.settings, timeout=300)
+        run.health_after_rejoin = api_process.health(run.settings, timeout=5.0)
         run.rejoined = None
     except Exception as exc:  # noqa: BLE001 - recorded, asserted by a test
         run.rejoined = f"{type(exc).__name__}: {exc}"
@@ -481,6 +496,7 @@ def scale_out(
             with console.capture() as shown:
                 code = manager.services_status(settings)
             run.status_while_down = (code, shown.get())
+            run.health_while_down = api_process.health(settings, timeout=5.0)
             with console.capture() as shown:
                 manager.services_status(settings.model_copy(update={"source_db": "mariadb"}))
             run.status_source_down = shown.get()
@@ -601,6 +617,27 @@ def test_status_shows_the_killed_node_down_and_the_shrunk_isr(scale_out: ScaleOu
     # missing" for topics the cluster held, after 5 s of waiting for each such partition)
     for shown in (scale_out.status_at_kill, scale_out.status_while_down[1]):
         assert "topics missing" not in shown, shown
+
+
+def test_healthz_says_degraded_while_a_node_is_down_and_ok_once_it_is_back(
+    scale_out: ScaleOut,
+) -> None:
+    """helper-114: ``/healthz`` said ``kafka: ok`` with a node of the cluster down (there, two
+    nodes and the quorum lost). Right after the kill the node is still registered and its
+    port refuses; then it is fenced and its partitions are under-replicated; once it is back
+    in every ISR the cluster is whole again. The status table's API row says what is lacking."""
+    victim, at_kill = scale_out.victim, scale_out.health_at_kill
+    assert at_kill is not None and at_kill["kafka"] == "degraded", at_kill
+    assert victim in at_kill["brokers_not_answering"] or victim not in at_kill["brokers"], at_kill
+    down = scale_out.health_while_down
+    assert down is not None and down["kafka"] == "degraded", down
+    assert down["brokers_not_answering"] or down["partitions_under_replicated"], down
+    rows = [line for line in scale_out.status_while_down[1].splitlines() if "│" in line]
+    [row] = [line for line in rows if line.strip("│ ").startswith("api")]
+    assert "degraded" in row, scale_out.status_while_down[1]
+    back = scale_out.health_after_rejoin
+    assert back is not None and back["kafka"] == "ok", (scale_out.rejoined, back)
+    assert back["brokers"] == [1, 2, 3] and not back["partitions_under_replicated"], back
 
 
 def test_the_api_answered_200_through_the_kill(scale_out: ScaleOut) -> None:

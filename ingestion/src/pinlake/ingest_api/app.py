@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pinlake import kafka
 from pinlake.config import Settings
 from pinlake.ingest_api.backend import KafkaBackend
 from pinlake.ingest_api.errors import AMZ_JSON, KAFKA_V2, ApiError, KinesisError, kafka_json
@@ -278,14 +279,16 @@ def create_app(settings: Settings) -> FastAPI:
             return KinesisError(500, "Internal Server Error", "InternalFailure").response()
         return kafka_json({"error_code": 500, "message": "Internal Server Error"}, 500)
 
-    @app.get("/healthz", tags=["health"], summary="Liveness and Kafka reachability")
+    topics = kafka.all_topics(settings)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness and the Kafka cluster's health")
     async def healthz(request: Request) -> Response:
+        """``{"status": "ok", "kafka": "ok"|"degraded"|"down", …}``: the server is alive, and
+        the cluster as ``BrokerWatch.health`` finds it, its brokers and the partitions of
+        pinlake's topics (:class:`pinlake.ingest_api.backend.watch.ClusterHealth`)."""
         be: KafkaBackend = request.app.state.backend
-        ok = not be.watch.down and await asyncio.to_thread(be.watch.ping, 1.0)
-        return Response(
-            orjson.dumps({"status": "ok", "kafka": "ok" if ok else "down"}),
-            media_type="application/json",
-        )
+        health = await asyncio.to_thread(be.watch.health, topics, 1.0)
+        return Response(orjson.dumps(health.body()), media_type="application/json")
 
     if stage and stage in roots:
         raise ValueError(f"API stage {stage!r} is also a path of the API: choose another name")

@@ -66,8 +66,9 @@ def pid(settings: Settings) -> int | None:
 
 
 def health(settings: Settings, timeout: float = 2.0) -> dict | None:
-    """The server's ``/healthz`` body (``{"status": "ok", "kafka": "ok"|"down"}``), or None
-    if it does not answer 200 with JSON within ``timeout`` seconds."""
+    """The server's ``/healthz`` body (``{"status": "ok", "kafka": "ok"|"degraded"|"down",
+    …}``: :class:`pinlake.ingest_api.backend.watch.ClusterHealth`), or None if it does not
+    answer 200 with JSON within ``timeout`` seconds."""
     try:
         resp = get_local(f"{settings.api.url}/healthz", timeout=timeout)
     except httpx.HTTPError:

@@ -1088,13 +1088,9 @@ def services_status(settings: Settings) -> int:
             "api",
             settings.api.url,
             apid or "-",
-            "healthy"
-            if a_health and a_health.get("kafka") == "ok"
-            else (
-                "degraded"
-                if a_health
-                else (_down(settings, api_process.NAME, apid) if expected else NOT_STARTED)
-            ),
+            _api_state(a_health)
+            if a_health
+            else (_down(settings, api_process.NAME, apid) if expected else NOT_STARTED),
         ),
     ]
     s3_rows, s3_ok = _s3_rows(settings)
@@ -1447,6 +1443,29 @@ def _print_replication(settings: Settings, down: int = 0) -> None:
         markup=False,
         soft_wrap=True,
     )
+
+
+def _api_state(health: dict) -> str:
+    """The API row's state from its ``/healthz`` body
+    (:class:`pinlake.ingest_api.backend.watch.ClusterHealth`): ``healthy`` when its Kafka is
+    ``ok``, else ``degraded`` with what its Kafka lacks (helper-114: a cluster that had lost
+    its quorum read ``healthy``)."""
+    kafka_state = health.get("kafka")
+    if kafka_state == "ok":
+        return "healthy"
+    if kafka_state != "degraded":
+        return "degraded: its Kafka does not answer"
+    lacks = []
+    if health.get("brokers_not_answering"):
+        nodes = ", ".join(map(str, health["brokers_not_answering"]))
+        lacks.append(f"node {nodes} does not answer")
+    for key, what in (
+        ("partitions_without_leader", "without a leader"),
+        ("partitions_under_replicated", "under-replicated"),
+    ):
+        if health.get(key):
+            lacks.append(f"{counted(len(health[key]), 'partition', 'partitions')} {what}")
+    return "degraded: " + "; ".join(lacks or ["its Kafka is degraded"])
 
 
 def _query_row(name: str, query: dict) -> tuple:
