@@ -26,24 +26,22 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-os.environ.setdefault(
-    "PINLAKE_JVM_OPTIONS",
-    "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UseCodeCacheFlushing"
-    " -XX:ReservedCodeCacheSize=240m",
-)
-os.environ.setdefault("PINLAKE_SPARK_CODEGEN", "false")
-os.environ.setdefault("PINLAKE_SPARK_ADAPTIVE", "false")
-os.environ.setdefault("PINLAKE_SPARK_PARTITIONS", "1")
+import psutil
 
-import psutil  # noqa: E402 - after the settings above, which Settings reads
+from pinlake.config import REPO_ROOT, Settings
+from pinlake.console import console, table
 
-from pinlake.config import Settings  # noqa: E402
-from pinlake.console import console, table  # noqa: E402
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+from pinlake_testing import SUITE_ENVIRONMENT  # noqa: E402 - the test suite's helpers
+
+for _name, _value in SUITE_ENVIRONMENT.items():  # read by Settings, when a session starts
+    os.environ.setdefault(_name, _value)
 
 #: The Kafka source's rows (what the stream query hands the writer).
 KAFKA_SCHEMA = (

@@ -30,6 +30,7 @@ from pinlake_testing import (
     BROKER_MODULES,
     KEPT_FROM_SHELL,
     PROXY_VARIABLES,
+    SUITE_ENVIRONMENT,
     delta_versions,
     isolated_settings,
     reference_draws,
@@ -116,21 +117,16 @@ def pytest_report_header() -> list[str]:
     return [f"pinlake: ignoring {dropped} from the environment (each test sets its own)"]
 
 
-os.environ.setdefault(
-    "PINLAKE_JVM_OPTIONS",
-    "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UseCodeCacheFlushing"
-    " -XX:ReservedCodeCacheSize=240m",
-)
 #: Every Spark session of the tests evaluates its queries interpreted (Settings.spark_codegen):
 #: the suite runs about a thousand statements over small data, where compiling each costs more
 #: than it saves. The scale-out module's stack (the Thrift server, the cluster) keeps Spark's
 #: code generation, the default, so that every model is built both ways.
-os.environ.setdefault("PINLAKE_SPARK_CODEGEN", "false")
 #: ... and plans each query once (no adaptive execution), on one partition per shuffle and per
 #: Delta snapshot (Settings.spark_adaptive, spark_partitions): land and a dbt build of 10k
 #: events took 144 against 161 CPU-s (bench/README.md). The scale-out stack keeps the defaults.
-os.environ.setdefault("PINLAKE_SPARK_ADAPTIVE", "false")
-os.environ.setdefault("PINLAKE_SPARK_PARTITIONS", "1")
+#: These four are pinlake_testing.SUITE_ENVIRONMENT (bench/ runs with them too).
+for _name, _value in SUITE_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
 
 #: Each test process answers SIGINT as one started from a terminal does (Python's own handler),
 #: also when the suite was started with SIGINT ignored (a non-interactive shell's background job,

@@ -31,6 +31,21 @@ INCUBATOR = "WARNING: Using incubator modules: jdk.incubator.vector"
 LOG_LEVEL_BANNER = ('Setting default log level to "WARN".', "To adjust logging level use")
 
 
+#: What every test process runs with unless the shell sets it (tests/conftest.py says why
+#: each): every JVM on the C1 JIT without code-cache flushing, and Spark sessions without code
+#: generation and adaptive execution, one partition per shuffle. A benchmark of the suite's
+#: work runs with them too (bench/bench_record_rule.py).
+SUITE_ENVIRONMENT = {
+    "PINLAKE_JVM_OPTIONS": (
+        "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UseCodeCacheFlushing"
+        " -XX:ReservedCodeCacheSize=240m"
+    ),
+    "PINLAKE_SPARK_CODEGEN": "false",
+    "PINLAKE_SPARK_ADAPTIVE": "false",
+    "PINLAKE_SPARK_PARTITIONS": "1",
+}
+
+
 #: The proxy variables of a company network's shell, both spellings (curl's, httpx's, botocore's
 #: and aiohttp's readers take either): tests/conftest.py drops them from the run, and
 #: :func:`behind_a_proxy` sets them to check that pinlake reaches its loopback services directly.
