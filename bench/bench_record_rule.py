@@ -136,15 +136,15 @@ def main() -> None:
         for form in FORMS
     }
     rows = []
-    for key, label in (
-        ("wall", "wall s"),
-        ("jvm_cpu", "JVM CPU-s"),
-        ("python_cpu", "Python CPU-s"),
-        ("py4j_calls", "py4j calls"),
+    for key, label, shown in (
+        ("wall", "wall s", "{:,.2f}"),
+        ("jvm_cpu", "JVM CPU-s", "{:,.2f}"),
+        ("python_cpu", "Python CPU-s", "{:,.2f}"),
+        ("py4j_calls", "py4j calls", "{:,.0f}"),
     ):
         base, once = medians["every batch"][key], medians["built once"][key]
         ratio = f"{once / base:.2f}×" if base else "-"
-        rows.append((label, f"{base:,.2f}", f"{once:,.2f}", ratio))
+        rows.append((label, shown.format(base), shown.format(once), ratio))
     console.print(
         table(
             f"one micro-batch of 2 records through BatchWriter, medians of {args.rounds}",
