@@ -782,8 +782,9 @@ def test_spark_settings_spark_would_refuse_are_refused_naming_the_variable(
 def test_a_driver_that_did_not_start_is_blamed_on_java_only_without_one(monkeypatch, tmp_path):
     from pinlake.spark import _gateway_exited
 
+    plain = Settings(home=tmp_path / "home", jvm_options="")
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
-    assert _gateway_exited() == (
+    assert _gateway_exited(plain) == (
         "Spark could not start: Java 17+ is needed (no java on PATH or in JAVA_HOME)"
     )
     monkeypatch.delenv("JAVA_HOME")
@@ -792,9 +793,15 @@ def test_a_driver_that_did_not_start_is_blamed_on_java_only_without_one(monkeypa
     java.write_text("#!/bin/sh\n")
     java.chmod(0o755)
     monkeypatch.setenv("PATH", str(java.parent))
-    assert _gateway_exited() == "Spark's driver JVM could not start: its error is above"
+    assert _gateway_exited(plain) == "Spark's driver JVM could not start: its error is above"
+    # helper-113: the JVM's refusal named an option, nothing named the variable that gave it
+    mine = plain.model_copy(update={"jvm_options": "-Xbogus"})
+    assert _gateway_exited(mine) == (
+        "Spark's driver JVM could not start: its error is above (PINLAKE_JVM_OPTIONS='-Xbogus' "
+        "are among its options: check them if it names one)"
+    )
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
-    assert _gateway_exited().endswith("(no java on PATH or in JAVA_HOME)")
+    assert _gateway_exited(plain).endswith("(no java on PATH or in JAVA_HOME)")
 
 
 def test_a_service_that_ended_without_services_down_is_down_until_started_or_stopped(tmp_path):

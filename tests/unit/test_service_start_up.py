@@ -138,6 +138,22 @@ def test_a_storage_format_whose_jvm_refuses_an_option_names_the_variable(tmp_pat
     assert error.endswith(jvm.REFUSED_OPTION_HINT), error
 
 
+def test_a_metastore_tool_whose_jvm_refuses_an_option_says_so(tmp_path):
+    """helper-113's kind: Derby's ij, whose JVM refused an option, was reported as "ij did not
+    run (is `make setup` done?)". A real ``java`` refuses it here; the error gives its words
+    and the variable."""
+    from pinlake.config import Settings
+    from pinlake.services import metastore
+
+    settings = Settings(home=tmp_path, jvm_options="-XX:+BogusOptionTwo")
+    with pytest.raises(metastore.MetastoreError) as caught:
+        metastore._ij(settings, "exit;\n", "reading the metastore schema version")
+    error = str(caught.value)
+    assert error.startswith("reading the metastore schema version: Derby's ij did not run: "), error
+    assert "Unrecognized VM option 'BogusOptionTwo'" in error and "make setup" not in error, error
+    assert error.endswith(jvm.REFUSED_OPTION_HINT), error
+
+
 def test_without_a_readable_log_the_message_is_unchanged(tmp_path):
     missing = tmp_path / "never-written.log"
     assert process.log_excerpt(missing) == ""

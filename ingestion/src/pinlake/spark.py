@@ -1140,13 +1140,21 @@ _HIVE_CLIENT_FAILED = (
 )
 
 
-def _gateway_exited() -> str:
+def _gateway_exited(settings: Settings) -> str:
     """Why the driver JVM ended before PySpark could talk to it: no ``java`` (``JAVA_HOME``'s
     or on ``PATH``, as Spark's launcher looks), or the JVM's own refusal, which it printed
-    (an option it does not take, a master it does not know)."""
+    (an option it does not take, a master it does not know), and, when ``settings`` give the
+    JVMs options of their own (``PINLAKE_JVM_OPTIONS``), that variable: the printed refusal
+    named an option and not where it came from (helper-113)."""
     if java_executable() is None:
         return "Spark could not start: Java 17+ is needed (no java on PATH or in JAVA_HOME)"
-    return "Spark's driver JVM could not start: its error is above"
+    mine = (
+        f" (PINLAKE_JVM_OPTIONS={settings.jvm_options!r} are among its options: check them if "
+        "it names one)"
+        if settings.jvm_options
+        else ""
+    )
+    return f"Spark's driver JVM could not start: its error is above{mine}"
 
 
 def _embedded_metastore(settings: Settings) -> bool:
@@ -1295,7 +1303,7 @@ def spark_errors(settings: Settings) -> Iterator[None]:
                 f"found: its log is {settings.metastore_dir / 'derby.log'}"
             ) from exc
         if "JAVA_GATEWAY_EXITED" in text or "Java gateway process exited" in text:
-            raise SparkSetupError(_gateway_exited()) from exc
+            raise SparkSetupError(_gateway_exited(settings)) from exc
         refused = s3a_refusal(text)
         if refused:
             raise PinlakeError(refused) from exc

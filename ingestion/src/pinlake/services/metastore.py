@@ -134,7 +134,7 @@ def _ij(settings: Settings, script: str, what: str) -> str:
         str(path),
     ]
     try:
-        subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
     except subprocess.TimeoutExpired as exc:
         raise MetastoreError(f"{what} timed out (see {out_log})") from exc
     finally:
@@ -151,6 +151,11 @@ def _ij(settings: Settings, script: str, what: str) -> str:
             )
         raise MetastoreError(f"{what} failed: {error.group(0)} (see {out_log})")
     if not output:
+        # its JVM's own words when it said any (an option it refused: helper-113), not a guess
+        said = " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        if said:
+            hint = jvm.refused_option(said)
+            raise MetastoreError(f"{what}: Derby's ij did not run: {said}{hint}")
         raise MetastoreError(f"{what}: Derby's ij did not run (is `make setup` done? {out_log})")
     return output
 
