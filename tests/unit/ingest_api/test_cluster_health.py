@@ -73,6 +73,8 @@ def test_a_fenced_node_leaves_its_partitions_under_replicated() -> None:
     health = cluster_health(meta, TOPICS, _answering())
     assert health == ClusterHealth("degraded", (1, 3), (), (), ("pinterest.pin[0]",))
     assert _api_state(health.body()) == "degraded: 1 partition under-replicated"
+    several = {"kafka": "degraded", "brokers_not_answering": [2, 3]}
+    assert _api_state(several) == "degraded: nodes 2, 3 do not answer"
 
 
 @pytest.mark.parametrize(

@@ -1456,9 +1456,12 @@ def _api_state(health: dict) -> str:
     if kafka_state != "degraded":
         return "degraded: its Kafka does not answer"
     lacks = []
-    if health.get("brokers_not_answering"):
-        nodes = ", ".join(map(str, health["brokers_not_answering"]))
-        lacks.append(f"node {nodes} does not answer")
+    dead = health.get("brokers_not_answering") or []
+    if dead:
+        nodes = ", ".join(map(str, dead))
+        lacks.append(
+            f"node {nodes} does not answer" if len(dead) == 1 else f"nodes {nodes} do not answer"
+        )
     for key, what in (
         ("partitions_without_leader", "without a leader"),
         ("partitions_under_replicated", "under-replicated"),

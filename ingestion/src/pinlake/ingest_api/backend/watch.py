@@ -27,7 +27,7 @@ class ClusterHealth:
 
     ``kafka``: ``"ok"`` (every registered broker answers, every partition of pinlake's topics
     has a leader that answers and all its replicas in sync), ``"degraded"`` (some broker
-    answers, but not all of that holds: records may wait or fail, see README "Failures"),
+    answers, but not all of that holds: records may wait or fail, README "What a kill does"),
     ``"down"`` (no metadata answer, or no registered broker answers). ``brokers``: the
     registered broker ids; ``not_answering``: those whose port refused a connection;
     ``without_leader`` and ``under_replicated``: partitions of pinlake's topics (``topic[p]``)
