@@ -20,6 +20,17 @@ from pinlake.ingest_api import create_app
 
 JSON_V2 = "application/vnd.kafka.json.v2+json"
 BINARY_V2 = "application/vnd.kafka.binary.v2+json"
+#: ``/healthz`` of an API whose one-node cluster is whole: node 1 answers, and every partition
+#: of pinlake's topics has its leader and its one replica in sync
+#: (pinlake.ingest_api.backend.watch.ClusterHealth)
+HEALTHY = {
+    "status": "ok",
+    "kafka": "ok",
+    "brokers": [1],
+    "brokers_not_answering": [],
+    "partitions_without_leader": [],
+    "partitions_under_replicated": [],
+}
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 20.0) -> list[bytes | None]:

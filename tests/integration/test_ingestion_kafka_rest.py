@@ -8,23 +8,12 @@ import json
 import httpx
 import orjson
 import pytest
-from ingestion_helpers import BINARY_V2, JSON_V2, marked, read_topic, serve
+from ingestion_helpers import BINARY_V2, HEALTHY, JSON_V2, marked, read_topic, serve
 
 from pinlake.config import ApiSettings
 from pinlake.services.process import free_ports
 
 pytestmark = pytest.mark.kafka
-
-#: ``/healthz`` of an API whose one-node cluster is whole: node 1 answers, and every partition
-#: of pinlake's topics has its leader and its one replica in sync
-HEALTHY = {
-    "status": "ok",
-    "kafka": "ok",
-    "brokers": [1],
-    "brokers_not_answering": [],
-    "partitions_without_leader": [],
-    "partitions_under_replicated": [],
-}
 
 
 def post(api: httpx.Client, topic: str, body, ctype: str = JSON_V2, path: str | None = None):

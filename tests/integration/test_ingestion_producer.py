@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ingestion_helpers import marked, read_topic
+from ingestion_helpers import HEALTHY, marked, read_topic
 
 from pinlake import cli, kafka
 from pinlake.config import ApiSettings, KafkaSettings, Settings
@@ -56,7 +56,7 @@ def test_a_shell_behind_a_proxy_reaches_the_api_directly(kafka_services, marker,
     from pinlake_testing import behind_a_proxy
 
     behind_a_proxy(monkeypatch)
-    assert api_process.health(kafka_services, timeout=5) == {"status": "ok", "kafka": "ok"}
+    assert api_process.health(kafka_services, timeout=5) == HEALTHY
     result = post_events(kafka_services, _events(marker, 5, ("geo",)), ProduceToApi(events=5))
     assert result.records == {"pin": 0, "geo": 5, "user": 0}
     counts = marked(read_topic(kafka_services, kafka_services.topic("geo")), marker)
