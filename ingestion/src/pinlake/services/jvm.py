@@ -54,6 +54,14 @@ def refused_option(output: str) -> str:
     return REFUSED_OPTION_HINT if any(mark in output for mark in REFUSED_OPTION_MARKS) else ""
 
 
+def last_words(output: str) -> str:
+    """The last five lines of a JVM's ``output`` (its stderr, or stdout) on one line, joined by
+    `` | ``, and :func:`refused_option`'s hint; ``""`` when it said nothing. How a tool JVM's
+    failure is quoted (Kafka's storage format, Derby's ij)."""
+    said = " | ".join(output.strip().splitlines()[-5:])
+    return f"{said}{refused_option(output)}" if said else ""
+
+
 def properties_value(value: str) -> str:
     """``value`` as a value of a Java ``.properties`` file (``java.util.Properties.load``: the
     file is read as ISO-8859-1, ``\\`` starts an escape): a backslash doubled, a leading blank,

@@ -311,9 +311,7 @@ def _format(settings: Settings, node: Node, cid: str, props: Path) -> str | None
     except subprocess.TimeoutExpired:
         return f"formatting {what} timed out"
     if done.returncode != 0:
-        output = done.stderr or done.stdout
-        tail = " | ".join(output.strip().splitlines()[-5:])
-        return f"formatting {what} failed: {tail}{jvm.refused_option(output)}"
+        return f"formatting {what} failed: {jvm.last_words(done.stderr or done.stdout)}"
     return None
 
 

@@ -152,10 +152,9 @@ def _ij(settings: Settings, script: str, what: str) -> str:
         raise MetastoreError(f"{what} failed: {error.group(0)} (see {out_log})")
     if not output:
         # its JVM's own words when it said any (an option it refused: helper-113), not a guess
-        said = " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        said = jvm.last_words(done.stderr or done.stdout)
         if said:
-            hint = jvm.refused_option(said)
-            raise MetastoreError(f"{what}: Derby's ij did not run: {said}{hint}")
+            raise MetastoreError(f"{what}: Derby's ij did not run: {said}")
         raise MetastoreError(f"{what}: Derby's ij did not run (is `make setup` done? {out_log})")
     return output
 
